@@ -1,0 +1,67 @@
+/**
+ * The error hierarchy of the product. Every error says whether retrying the same operation can
+ * succeed (`retryable`), carries the context needed to act on it at 3 a.m. (`context`), and keeps
+ * its `cause`. Adapters translate SDK errors into these at the edge; handlers map them to HTTP
+ * answers or to Step Functions error names (the class `name`).
+ */
+export type ErrorContext = Readonly<Record<string, string | number | boolean | undefined>>;
+
+export interface RbpErrorOptions {
+  readonly cause?: unknown;
+  readonly context?: ErrorContext;
+}
+
+export abstract class RbpError extends Error {
+  /** True when the same request may succeed if tried again later (throttling, 5xx, races). */
+  abstract readonly retryable: boolean;
+  readonly context: ErrorContext;
+
+  constructor(message: string, options: RbpErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.context = options.context ?? {};
+  }
+}
+
+/** A failure that the same request will hit again: bad input, missing object, corrupt data. */
+export class PermanentError extends RbpError {
+  readonly retryable = false;
+}
+
+/** A failure that may clear by itself: throttling, 5xx, a timeout, a concurrent writer. */
+export class RetryableError extends RbpError {
+  readonly retryable = true;
+}
+
+/** Input that does not satisfy a schema or an invariant. Maps to HTTP 400. */
+export class ValidationError extends PermanentError {}
+
+/** The named thing does not exist. Maps to HTTP 404. */
+export class NotFoundError extends PermanentError {}
+
+/** The request conflicts with current state (a backup already running). Maps to HTTP 409. */
+export class ConflictError extends PermanentError {}
+
+/** Data read back does not match its checksum or its declared length. */
+export class IntegrityError extends RetryableError {}
+
+/** The caller lacks permission (IAM, KMS). Never retried. */
+export class AccessDeniedError extends PermanentError {}
+
+/** Too many requests; back off and retry. */
+export class ThrottledError extends RetryableError {}
+
+export function isRetryable(error: unknown): boolean {
+  return error instanceof RbpError && error.retryable;
+}
+
+/** A message that includes the chain of causes, for logs and API answers. */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && depth < 5; depth += 1) {
+    parts.push(current instanceof Error ? current.message : JSON.stringify(current));
+    current = current instanceof Error ? current.cause : undefined;
+  }
+  return parts.join(': ');
+}
