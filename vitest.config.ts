@@ -9,6 +9,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores on every machine here: more forks only add contention.
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
