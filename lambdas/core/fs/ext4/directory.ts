@@ -1,0 +1,99 @@
+/**
+ * Directory entries. Linear directories and htree (dir_index) directories are read the same way:
+ * every block of the directory, in logical order, as a list of ext4_dir_entry_2 records. htree
+ * interior blocks look like one empty entry (inode 0) spanning the block, and the root's dx_root
+ * data hides inside the ".." entry, so a linear read sees exactly the leaf entries. The
+ * metadata_csum tail (inode 0, file type 0xDE) is skipped the same way.
+ */
+import { LeBytes, decodeUtf8 } from '../bytes.ts';
+import { FilesystemCorruptError } from '../errors.ts';
+import type { FileType } from './inode.ts';
+
+export interface DirEntry {
+  readonly inode: number;
+  /** The name exactly as stored (ext4 names are bytes, not necessarily UTF-8). */
+  readonly nameBytes: Uint8Array;
+  /** The name decoded as UTF-8; invalid sequences become U+FFFD (then `nameIsUtf8` is false). */
+  readonly name: string;
+  readonly nameIsUtf8: boolean;
+  /** The type recorded in the entry (filetype feature), if any; the inode's mode is authoritative. */
+  readonly entryType?: FileType;
+}
+
+/** An entry or a damaged part of the directory (the rest of that block is skipped). */
+export type DirItem = { readonly entry: DirEntry } | { readonly error: FilesystemCorruptError };
+
+const DIRENT_HEADER_BYTES = 8;
+const ENTRY_TYPES: readonly (FileType | undefined)[] = [
+  undefined,
+  'file',
+  'directory',
+  'char-device',
+  'block-device',
+  'fifo',
+  'socket',
+  'symlink',
+];
+
+export interface DirBlockContext {
+  readonly dirInode: number;
+  readonly inodesCount: number;
+  readonly blockSize: number;
+  readonly hasFileType: boolean;
+}
+
+/** rec_len as stored: 64 KiB blocks encode a full-block entry as 65535 or 0 (ext4_rec_len_from_disk). */
+function decodeRecLen(stored: number, blockSize: number): number {
+  if (blockSize < 65536) return stored;
+  if (stored === 65535 || stored === 0) return blockSize;
+  return (stored & 65532) | ((stored & 3) << 16);
+}
+
+/**
+ * Parses the dirents in `bytes` (a directory block, or an inline-data region). `where` names the
+ * region in errors. Stops at the first damaged record and reports it.
+ */
+export function* parseDirEntries(ctx: DirBlockContext, bytes: Uint8Array, where: string): Generator<DirItem> {
+  const le = new LeBytes(bytes);
+  let at = 0;
+  while (at + DIRENT_HEADER_BYTES <= bytes.length) {
+    const inode = le.u32(at);
+    const recLen = decodeRecLen(le.u16(at + 4), ctx.blockSize);
+    const nameLen = ctx.hasFileType ? le.u8(at + 6) : le.u16(at + 6) & 0xff;
+    const typeByte = ctx.hasFileType ? le.u8(at + 7) : 0;
+    const fail = (why: string): FilesystemCorruptError =>
+      new FilesystemCorruptError(`directory inode ${ctx.dirInode}, ${where}, offset ${at}: ${why}`, {
+        inode: ctx.dirInode,
+        offset: at,
+      });
+    if (recLen < DIRENT_HEADER_BYTES || recLen % 4 !== 0 || at + recLen > bytes.length) {
+      yield { error: fail(`invalid record length ${recLen}`) };
+      return;
+    }
+    if (inode !== 0) {
+      if (DIRENT_HEADER_BYTES + nameLen > recLen || nameLen === 0) {
+        yield { error: fail(`name length ${nameLen} does not fit record length ${recLen}`) };
+        return;
+      }
+      const nameBytes = bytes.slice(at + DIRENT_HEADER_BYTES, at + DIRENT_HEADER_BYTES + nameLen);
+      if (inode > ctx.inodesCount) {
+        yield { error: fail(`entry points to inode ${inode}, beyond the ${ctx.inodesCount} inodes`) };
+      } else if (nameBytes.includes(0x2f) || nameBytes.includes(0)) {
+        yield { error: fail('entry name contains "/" or NUL') };
+      } else if (!isDotOrDotDot(nameBytes)) {
+        const { text, valid } = decodeUtf8(nameBytes);
+        const entryType = ENTRY_TYPES[typeByte];
+        yield {
+          entry: { inode, nameBytes, name: text, nameIsUtf8: valid, ...(entryType ? { entryType } : {}) },
+        };
+      }
+    }
+    at += recLen;
+  }
+}
+
+function isDotOrDotDot(name: Uint8Array): boolean {
+  return (
+    (name.length === 1 && name[0] === 0x2e) || (name.length === 2 && name[0] === 0x2e && name[1] === 0x2e)
+  );
+}

@@ -1,0 +1,614 @@
+/**
+ * Read-only ext2/3/4 over a ByteRangeReader (a partition of a volume image). No mount, no kernel,
+ * no native code: every structure is parsed here, with bounds on everything a hostile guest
+ * controls (see limits.ts). Metadata goes through a page cache of large aligned reads; file data
+ * is read directly, one request per contiguous extent.
+ */
+import { isRetryable } from '../../errors.ts';
+import type { ByteRangeReader } from '../../ports.ts';
+import { LeBytes, combineHiLo, decodeUtf8 } from '../bytes.ts';
+import { PageCachedReader } from '../cached-reader.ts';
+import type { PageCacheOptions, SlicedReader } from '../cached-reader.ts';
+import {
+  FileNotFoundInImageError,
+  FilesystemCorruptError,
+  FilesystemLimitError,
+  UnsupportedFilesystemError,
+} from '../errors.ts';
+import { detectFsTypeFromBytes } from '../fs-type.ts';
+import { mapBlocks } from './block-map.ts';
+import type { BlockRun } from './block-map.ts';
+import { parseDirEntries } from './directory.ts';
+import type { DirEntry, DirItem } from './directory.ts';
+import {
+  INODE_FLAGS,
+  I_BLOCK_BYTES,
+  I_BLOCK_OFFSET,
+  ROOT_INODE,
+  findInlineDataXattr,
+  parseInode,
+  toStat,
+} from './inode.ts';
+import type { Inode, InodeStat } from './inode.ts';
+import { DEFAULT_EXT4_LIMITS, MAX_INLINE_DATA_BYTES, MAX_SYMLINK_TARGET_BYTES } from './limits.ts';
+import type { Ext4Limits } from './limits.ts';
+import {
+  INCOMPAT,
+  SUPERBLOCK_BYTES,
+  SUPERBLOCK_OFFSET_BYTES,
+  groupDescriptorOffset,
+  has,
+  parseSuperblock,
+} from './superblock.ts';
+import type { Superblock } from './superblock.ts';
+
+export interface OpenExt4Options {
+  readonly limits?: Partial<Ext4Limits>;
+  readonly cache?: PageCacheOptions;
+}
+
+/** A contiguous piece of a file's data: `physicalOffset` is a byte offset in the reader given to openExt4. */
+export interface FileExtent {
+  readonly logicalOffset: number;
+  readonly physicalOffset: number;
+  readonly length: number;
+}
+
+export interface WalkEntry extends InodeStat {
+  readonly kind: 'entry';
+  /** Absolute path from the filesystem root, names decoded as UTF-8 (lossy; see nameBytes). */
+  readonly path: string;
+  readonly name: string;
+  readonly nameBytes: Uint8Array;
+  readonly nameIsUtf8: boolean;
+  readonly parentInode: number;
+  /** 0 for the starting directory itself. */
+  readonly depth: number;
+  readonly symlinkTarget?: string;
+  readonly symlinkTargetBytes?: Uint8Array;
+}
+
+export interface WalkError {
+  readonly kind: 'error';
+  /** The file or directory the error belongs to (for a damaged directory block: the directory). */
+  readonly path: string;
+  readonly inode?: number;
+  readonly error: Error;
+}
+
+export type WalkItem = WalkEntry | WalkError;
+
+export interface WalkOptions {
+  /** Directory to start from (default "/"). */
+  readonly root?: string;
+}
+
+export interface ReadStreamOptions {
+  readonly offset?: number;
+  readonly length?: number;
+  /** Largest piece yielded (default 1 MiB). */
+  readonly pieceBytes?: number;
+}
+
+/** Default piece size of readFileStream: one image chunk. */
+export const STREAM_PIECE_BYTES = 1_048_576;
+
+export async function openExt4(
+  reader: ByteRangeReader,
+  options: OpenExt4Options = {},
+): Promise<Ext4Filesystem> {
+  const cache = new PageCachedReader(reader, options.cache);
+  if (reader.size < SUPERBLOCK_OFFSET_BYTES + SUPERBLOCK_BYTES) {
+    throw new FilesystemCorruptError(`a ${reader.size}-byte device cannot hold an ext superblock`);
+  }
+  const head = await cache.read(0, SUPERBLOCK_OFFSET_BYTES + SUPERBLOCK_BYTES);
+  const sb = parseSuperblock(head.subarray(SUPERBLOCK_OFFSET_BYTES), reader.size);
+  const fsType = detectFsTypeFromBytes(head);
+  return new Ext4Filesystem(reader, cache, sb, fsType === 'ext2' || fsType === 'ext3' ? fsType : 'ext4', {
+    ...DEFAULT_EXT4_LIMITS,
+    ...options.limits,
+  });
+}
+
+interface WalkFrame {
+  readonly items: AsyncGenerator<DirItem>;
+  readonly path: string;
+  readonly inode: number;
+  readonly depth: number;
+}
+
+/** Shared across one walk: total directory blocks read may not exceed the blocks in the filesystem. */
+interface WalkBudget {
+  dirBlocksLeft: number;
+}
+
+export class Ext4Filesystem {
+  readonly label: string;
+  readonly uuid: string;
+  readonly blockSize: number;
+  /** The journal needs replaying (the image is a crash-consistent copy); this reader does not replay it. */
+  readonly needsRecovery: boolean;
+  /** Byte offset of this filesystem within the whole disk image, when the reader is a slice of it. */
+  readonly offsetInDisk: number;
+  /** Warnings about the image that do not stop reading. */
+  readonly warnings: readonly string[];
+
+  constructor(
+    private readonly reader: ByteRangeReader,
+    /** Metadata cache; its pageMisses and bytesFetched are the read cost of what was done so far. */
+    readonly cache: PageCachedReader,
+    readonly superblock: Superblock,
+    readonly fsType: 'ext2' | 'ext3' | 'ext4',
+    readonly limits: Ext4Limits,
+  ) {
+    this.label = superblock.label;
+    this.uuid = superblock.uuid;
+    this.blockSize = superblock.blockSize;
+    this.needsRecovery = has(superblock.featureIncompat, INCOMPAT.RECOVER);
+    this.offsetInDisk = 'offsetInDisk' in reader ? (reader as SlicedReader).offsetInDisk : 0;
+    const warnings: string[] = [];
+    if (superblock.blocksCount * superblock.blockSize > reader.size) {
+      warnings.push(
+        `filesystem claims ${superblock.blocksCount * superblock.blockSize} bytes but the device has ${reader.size}`,
+      );
+    }
+    if (this.needsRecovery) warnings.push('journal needs recovery: recently written metadata may be missing');
+    this.warnings = warnings;
+  }
+
+  // ------------------------------------------------------------------------------------- inodes
+
+  async stat(inode: number): Promise<InodeStat> {
+    return toStat(await this.loadInode(inode));
+  }
+
+  private async loadInode(number: number): Promise<Inode> {
+    const sb = this.superblock;
+    if (!Number.isInteger(number) || number < 1 || number > sb.inodesCount) {
+      throw new FilesystemCorruptError(`inode number ${number} is outside 1..${sb.inodesCount}`, {
+        inode: number,
+      });
+    }
+    const group = Math.floor((number - 1) / sb.inodesPerGroup);
+    const index = (number - 1) % sb.inodesPerGroup;
+    const desc = new LeBytes(await this.cache.read(groupDescriptorOffset(sb, group), sb.descSize));
+    const tableBlock = combineHiLo(sb.descSize >= 64 ? desc.u32(0x28) : 0, desc.u32(0x8));
+    const tableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / sb.blockSize);
+    if (tableBlock < sb.firstDataBlock || tableBlock + tableBlocks > sb.blocksCount) {
+      throw new FilesystemCorruptError(
+        `block group ${group}: inode table at block ${tableBlock} is out of range`,
+        {
+          inode: number,
+          group,
+          tableBlock,
+        },
+      );
+    }
+    const offset = tableBlock * sb.blockSize + index * sb.inodeSize;
+    const bytes = (await this.cache.read(offset, sb.inodeSize)).slice();
+    return parseInode(number, bytes, offset);
+  }
+
+  // --------------------------------------------------------------------------------- path lookup
+
+  /** The inode number of `path` (absolute; symlinks are not followed, like lstat). */
+  async lookup(path: string): Promise<number> {
+    const components = path.split('/').filter((c) => c !== '' && c !== '.');
+    if (components.length > this.limits.maxPathComponents) {
+      throw new FilesystemLimitError(`path has more than ${this.limits.maxPathComponents} components`);
+    }
+    const encoder = new TextEncoder();
+    const trail: number[] = [ROOT_INODE];
+    for (const component of components) {
+      if (component === '..') {
+        if (trail.length > 1) trail.pop();
+        continue;
+      }
+      const dir = trail.at(-1)!;
+      const wanted = encoder.encode(component);
+      let found: number | undefined;
+      for await (const entry of this.readDir(dir)) {
+        if (equalBytes(entry.nameBytes, wanted)) {
+          found = entry.inode;
+          break;
+        }
+      }
+      if (found === undefined) {
+        throw new FileNotFoundInImageError(`no such file or directory: ${path}`, { path });
+      }
+      trail.push(found);
+    }
+    return trail.at(-1)!;
+  }
+
+  // --------------------------------------------------------------------------------- directories
+
+  /** Entries of a directory, without "." and "..". Throws on the first damaged block. */
+  async *readDir(inode: number): AsyncGenerator<DirEntry> {
+    const dir = await this.loadInode(inode);
+    for await (const item of this.dirItems(dir, { dirBlocksLeft: this.superblock.blocksCount })) {
+      if ('error' in item) throw item.error;
+      yield item.entry;
+    }
+  }
+
+  private async *dirItems(dir: Inode, budget: WalkBudget): AsyncGenerator<DirItem> {
+    if (dir.type !== 'directory') {
+      throw new FilesystemCorruptError(`inode ${dir.inode} is not a directory`, { inode: dir.inode });
+    }
+    this.refuseEncrypted(dir);
+    const ctx = {
+      dirInode: dir.inode,
+      inodesCount: this.superblock.inodesCount,
+      blockSize: this.blockSize,
+      hasFileType: has(this.superblock.featureIncompat, INCOMPAT.FILETYPE),
+    };
+    if (dir.flags & INODE_FLAGS.INLINE_DATA) {
+      // i_block starts with the parent's inode number, then dirents; more may follow in system.data.
+      yield* parseDirEntries(ctx, dir.raw.slice(I_BLOCK_OFFSET + 4, I_BLOCK_BYTES - 4), 'inline i_block');
+      const xattr = findInlineDataXattr(dir);
+      if (xattr !== undefined && xattr.length > 0) {
+        yield* parseDirEntries(ctx, dir.raw.slice(xattr.at, xattr.length), 'inline xattr');
+      }
+      return;
+    }
+    if (dir.size > this.limits.maxDirectoryBytes) {
+      throw new FilesystemLimitError(
+        `directory inode ${dir.inode} claims ${dir.size} bytes, above the ${this.limits.maxDirectoryBytes}-byte limit`,
+        { inode: dir.inode, size: dir.size },
+      );
+    }
+    const blocks = Math.ceil(dir.size / this.blockSize);
+    for await (const run of mapBlocks(this.mapContext(), dir)) {
+      const count = Math.min(run.blockCount, blocks - run.logicalBlock);
+      if (count <= 0) break;
+      for (let i = 0; i < count; i += 1) {
+        budget.dirBlocksLeft -= 1;
+        if (budget.dirBlocksLeft < 0) {
+          throw new FilesystemLimitError(
+            `walk read more directory blocks than the filesystem has (${this.superblock.blocksCount}): blocks are shared between directories`,
+            { inode: dir.inode },
+          );
+        }
+        const block = await this.cache.read((run.physicalBlock + i) * this.blockSize, this.blockSize);
+        yield* parseDirEntries(ctx, block, `block ${run.logicalBlock + i}`);
+      }
+    }
+  }
+
+  private refuseEncrypted(inode: Inode): void {
+    if (inode.flags & INODE_FLAGS.ENCRYPT) {
+      throw new UnsupportedFilesystemError(
+        `inode ${inode.inode} is encrypted (fscrypt); its contents cannot be read`,
+        {
+          inode: inode.inode,
+        },
+      );
+    }
+  }
+
+  private mapContext(): { sb: Superblock; reader: ByteRangeReader } {
+    return { sb: this.superblock, reader: this.cache };
+  }
+
+  // ------------------------------------------------------------------------------------ symlinks
+
+  /** The raw target of a symbolic link. */
+  async readLink(inode: number): Promise<Uint8Array> {
+    return this.symlinkTarget(await this.loadInode(inode));
+  }
+
+  private async symlinkTarget(link: Inode): Promise<Uint8Array> {
+    if (link.type !== 'symlink') {
+      throw new FilesystemCorruptError(`inode ${link.inode} is not a symbolic link`, { inode: link.inode });
+    }
+    if (link.size > MAX_SYMLINK_TARGET_BYTES || link.size === 0) {
+      throw new FilesystemCorruptError(
+        `symlink inode ${link.inode} has an invalid target length ${link.size}`,
+        {
+          inode: link.inode,
+          size: link.size,
+        },
+      );
+    }
+    // Fast symlinks (target in i_block), inline data and slow symlinks all map through inodeExtents.
+    return this.readInode(link, 0, link.size);
+  }
+
+  /** The kernel's rule (ext4_inode_is_fast_symlink): no data blocks besides an xattr block. */
+  private isFastSymlink(link: Inode): boolean {
+    const blocks512 = link.raw.u32(0x1c);
+    const xattrBlock = link.raw.u32(0x68) !== 0 || link.raw.u16(0x76) !== 0;
+    const xattrBlocks512 = xattrBlock ? this.blockSize / 512 : 0;
+    return blocks512 - xattrBlocks512 === 0;
+  }
+
+  // ----------------------------------------------------------------------------------- file data
+
+  /** Where the file's data lives, in logical order; holes and unwritten extents are omitted. */
+  async fileExtents(inode: number): Promise<FileExtent[]> {
+    const out: FileExtent[] = [];
+    for await (const extent of this.extents(inode)) {
+      if (out.length >= this.limits.maxExtentsPerFile) {
+        throw new FilesystemLimitError(
+          `inode ${inode} has more than ${this.limits.maxExtentsPerFile} extents`,
+          {
+            inode,
+          },
+        );
+      }
+      out.push(extent);
+    }
+    return out;
+  }
+
+  /** Streaming form of fileExtents(). */
+  async *extents(inode: number): AsyncGenerator<FileExtent> {
+    const file = await this.loadInode(inode);
+    yield* this.inodeExtents(file, 0);
+  }
+
+  private async *inodeExtents(file: Inode, fromOffset: number): AsyncGenerator<FileExtent> {
+    if (file.type !== 'file' && file.type !== 'directory' && file.type !== 'symlink') return;
+    this.refuseEncrypted(file);
+    if (file.flags & INODE_FLAGS.INLINE_DATA || (file.type === 'symlink' && this.isFastSymlink(file))) {
+      yield* this.inlineExtents(file);
+      return;
+    }
+    const bs = this.blockSize;
+    for await (const run of mapBlocks(this.mapContext(), file, Math.floor(fromOffset / bs))) {
+      const logicalOffset = run.logicalBlock * bs;
+      if (logicalOffset >= file.size) break;
+      const length = Math.min(run.blockCount * bs, file.size - logicalOffset);
+      yield { logicalOffset, physicalOffset: run.physicalBlock * bs, length };
+    }
+  }
+
+  private *inlineExtents(file: Inode): Generator<FileExtent> {
+    if (file.size === 0) return;
+    const inBlock = Math.min(file.size, I_BLOCK_BYTES);
+    yield { logicalOffset: 0, physicalOffset: file.offset + I_BLOCK_OFFSET, length: inBlock };
+    if (file.size <= I_BLOCK_BYTES) return;
+    const xattr = file.flags & INODE_FLAGS.INLINE_DATA ? findInlineDataXattr(file) : undefined;
+    const rest = file.size - I_BLOCK_BYTES;
+    if (xattr === undefined || xattr.length < rest || rest > MAX_INLINE_DATA_BYTES) {
+      throw new FilesystemCorruptError(
+        `inode ${file.inode}: inline data is shorter than the ${file.size}-byte size`,
+        {
+          inode: file.inode,
+          size: file.size,
+        },
+      );
+    }
+    yield { logicalOffset: I_BLOCK_BYTES, physicalOffset: file.offset + xattr.at, length: rest };
+  }
+
+  /** Bytes [offset, offset+length) of the file (default: to the end); holes read as zeros. */
+  async readFile(inode: number, offset = 0, length?: number): Promise<Uint8Array> {
+    return this.readInode(await this.loadInode(inode), offset, length);
+  }
+
+  private async readInode(file: Inode, offset: number, length?: number): Promise<Uint8Array> {
+    const wanted = this.clampRange(file, offset, length);
+    if (wanted > this.limits.maxReadBytes) {
+      throw new FilesystemLimitError(
+        `read of ${wanted} bytes exceeds the ${this.limits.maxReadBytes}-byte limit; use readFileStream`,
+        { inode: file.inode, length: wanted },
+      );
+    }
+    const out = new Uint8Array(wanted);
+    if (wanted === 0) return out;
+    const end = offset + wanted;
+    for await (const extent of this.inodeExtents(file, offset)) {
+      if (extent.logicalOffset >= end) break;
+      const from = Math.max(offset, extent.logicalOffset);
+      const to = Math.min(end, extent.logicalOffset + extent.length);
+      if (to <= from) continue;
+      const data = await this.readPhysical(
+        file,
+        extent.physicalOffset + (from - extent.logicalOffset),
+        to - from,
+      );
+      out.set(data, from - offset);
+    }
+    return out;
+  }
+
+  /** The file's bytes as a sequence of pieces (holes as zero-filled pieces), for files of any size. */
+  async *readFileStream(inode: number, options: ReadStreamOptions = {}): AsyncGenerator<Uint8Array> {
+    const file = await this.loadInode(inode);
+    const offset = options.offset ?? 0;
+    const total = this.clampRange(file, offset, options.length);
+    const piece = Math.max(1, options.pieceBytes ?? STREAM_PIECE_BYTES);
+    const end = offset + total;
+    let position = offset;
+    const zeros = function* (until: number): Generator<Uint8Array> {
+      while (position < until) {
+        const n = Math.min(piece, until - position);
+        position += n;
+        yield new Uint8Array(n);
+      }
+    };
+    for await (const extent of this.inodeExtents(file, offset)) {
+      if (extent.logicalOffset >= end) break;
+      const from = Math.max(position, extent.logicalOffset);
+      const to = Math.min(end, extent.logicalOffset + extent.length);
+      if (to <= from) continue;
+      yield* zeros(from);
+      while (position < to) {
+        const n = Math.min(piece, to - position);
+        yield await this.readPhysical(file, extent.physicalOffset + (position - extent.logicalOffset), n);
+        position += n;
+      }
+    }
+    yield* zeros(end);
+  }
+
+  private clampRange(file: Inode, offset: number, length: number | undefined): number {
+    if (
+      !Number.isSafeInteger(offset) ||
+      offset < 0 ||
+      (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
+    ) {
+      throw new RangeError(`invalid range ${offset}+${length}`);
+    }
+    if (offset >= file.size) return 0;
+    return Math.min(length ?? file.size - offset, file.size - offset);
+  }
+
+  private async readPhysical(file: Inode, physicalOffset: number, length: number): Promise<Uint8Array> {
+    if (physicalOffset + length > this.reader.size) {
+      throw new FilesystemCorruptError(
+        `inode ${file.inode}: data at byte ${physicalOffset} lies past the device end`,
+        {
+          inode: file.inode,
+          physicalOffset,
+        },
+      );
+    }
+    return this.cache.readUncached(physicalOffset, length);
+  }
+
+  // ---------------------------------------------------------------------------------------- walk
+
+  /**
+   * Depth-first walk from `root` (default "/"), yielding the start directory itself first. Memory
+   * is bounded by the depth (one directory iterator per level) plus one number per directory seen
+   * (to refuse a directory reached twice). Damage yields a WalkError and the walk goes on; reader
+   * errors that may clear by themselves (retryable) end the walk by throwing.
+   */
+  async *walk(options: WalkOptions = {}): AsyncGenerator<WalkItem> {
+    const rootPath = normalizePath(options.root ?? '/');
+    let rootInode: Inode;
+    try {
+      rootInode = await this.loadInode(rootPath === '/' ? ROOT_INODE : await this.lookup(rootPath));
+    } catch (error) {
+      yield walkError(rootPath, undefined, error);
+      return;
+    }
+    const rootName = rootPath === '/' ? '' : rootPath.slice(rootPath.lastIndexOf('/') + 1);
+    const rootNameBytes = new TextEncoder().encode(rootName);
+    yield* this.entryFor(
+      rootInode,
+      rootPath,
+      { name: rootName, nameBytes: rootNameBytes, nameIsUtf8: true },
+      0,
+      0,
+    );
+    if (rootInode.type !== 'directory') return;
+    const budget: WalkBudget = { dirBlocksLeft: this.superblock.blocksCount };
+    const seenDirectories = new Set<number>([rootInode.inode]);
+    const stack: WalkFrame[] = [
+      { items: this.dirItems(rootInode, budget), path: rootPath, inode: rootInode.inode, depth: 0 },
+    ];
+    while (stack.length > 0) {
+      const frame = stack.at(-1)!;
+      let next: IteratorResult<DirItem>;
+      try {
+        next = await frame.items.next();
+      } catch (error) {
+        stack.pop();
+        yield walkError(frame.path, frame.inode, error);
+        continue;
+      }
+      if (next.done === true) {
+        stack.pop();
+        continue;
+      }
+      if ('error' in next.value) {
+        yield walkError(frame.path, frame.inode, next.value.error);
+        continue;
+      }
+      const entry = next.value.entry;
+      const path = frame.path === '/' ? `/${entry.name}` : `${frame.path}/${entry.name}`;
+      let child: Inode;
+      try {
+        child = await this.loadInode(entry.inode);
+      } catch (error) {
+        yield walkError(path, entry.inode, error);
+        continue;
+      }
+      yield* this.entryFor(child, path, entry, frame.inode, frame.depth + 1);
+      if (child.type !== 'directory') continue;
+      if (seenDirectories.has(child.inode)) {
+        yield walkError(
+          path,
+          child.inode,
+          new FilesystemCorruptError(
+            `directory inode ${child.inode} is reachable twice (a cycle or a hard-linked directory)`,
+            {
+              inode: child.inode,
+            },
+          ),
+        );
+        continue;
+      }
+      seenDirectories.add(child.inode);
+      if (frame.depth + 1 >= this.limits.maxDirectoryDepth) {
+        yield walkError(
+          path,
+          child.inode,
+          new FilesystemLimitError(
+            `directory nesting deeper than ${this.limits.maxDirectoryDepth}; not descended`,
+            {
+              inode: child.inode,
+            },
+          ),
+        );
+        continue;
+      }
+      stack.push({ items: this.dirItems(child, budget), path, inode: child.inode, depth: frame.depth + 1 });
+    }
+  }
+
+  private async *entryFor(
+    inode: Inode,
+    path: string,
+    name: { name: string; nameBytes: Uint8Array; nameIsUtf8: boolean },
+    parentInode: number,
+    depth: number,
+  ): AsyncGenerator<WalkItem> {
+    let target: Uint8Array | undefined;
+    if (inode.type === 'symlink') {
+      try {
+        target = await this.symlinkTarget(inode);
+      } catch (error) {
+        yield walkError(path, inode.inode, error);
+      }
+    }
+    yield {
+      kind: 'entry',
+      ...toStat(inode),
+      path,
+      name: name.name,
+      nameBytes: name.nameBytes,
+      nameIsUtf8: name.nameIsUtf8,
+      parentInode,
+      depth,
+      ...(target === undefined ? {} : { symlinkTarget: decodeUtf8(target).text, symlinkTargetBytes: target }),
+    };
+  }
+}
+
+function walkError(path: string, inode: number | undefined, error: unknown): WalkError {
+  // Transient reader failures are not damage in the image: let the caller retry the whole walk.
+  if (isRetryable(error)) throw error;
+  const typed =
+    error instanceof Error && 'retryable' in error
+      ? error
+      : new FilesystemCorruptError(`unexpected failure while reading ${path}`, { path }, error);
+  return { kind: 'error', path, ...(inode === undefined ? {} : { inode }), error: typed };
+}
+
+function normalizePath(path: string): string {
+  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
+  return `/${parts.join('/')}`;
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+export type { BlockRun };

@@ -1,0 +1,200 @@
+/** Inode records: parsing of the on-disk ext2/3/4 inode into plain metadata. */
+import { LeBytes, combineHiLo } from '../bytes.ts';
+import { FilesystemCorruptError } from '../errors.ts';
+
+export type FileType = 'file' | 'directory' | 'symlink' | 'char-device' | 'block-device' | 'fifo' | 'socket';
+
+/** Seconds since the epoch (may be negative or beyond 2038) and nanoseconds when the inode stores them. */
+export interface Timestamp {
+  readonly seconds: number;
+  readonly nanoseconds: number;
+}
+
+export const INODE_FLAGS = {
+  INDEX: 0x1000,
+  ENCRYPT: 0x800,
+  HUGE_FILE: 0x40000,
+  EXTENTS: 0x80000,
+  EA_INODE: 0x200000,
+  INLINE_DATA: 0x10000000,
+} as const;
+
+export const ROOT_INODE = 2;
+/** Bytes of i_block: the extent root, the 15 block pointers, a fast symlink or inline data. */
+export const I_BLOCK_BYTES = 60;
+export const I_BLOCK_OFFSET = 0x28;
+/** The fixed part of every inode; extra fields (ns times, crtime) follow when the inode is larger. */
+const GOOD_OLD_INODE_SIZE = 128;
+
+export interface InodeStat {
+  readonly inode: number;
+  readonly type: FileType;
+  /** Permission bits including setuid/setgid/sticky (mode & 0o7777). */
+  readonly permissions: number;
+  /** The full st_mode (type bits and permissions). */
+  readonly mode: number;
+  readonly uid: number;
+  readonly gid: number;
+  readonly size: number;
+  readonly nlink: number;
+  readonly flags: number;
+  readonly atime: Timestamp;
+  readonly mtime: Timestamp;
+  readonly ctime: Timestamp;
+  /** Creation time: only in inodes with room for it (256-byte inodes, not 128). */
+  readonly crtime?: Timestamp;
+  /** Major/minor for character and block devices. */
+  readonly device?: { readonly major: number; readonly minor: number };
+  readonly generation: number;
+}
+
+/** A parsed inode plus the raw record, kept for its i_block and in-inode extended attributes. */
+export interface Inode extends InodeStat {
+  readonly raw: LeBytes;
+  /** Byte offset of the inode record in the filesystem's reader. */
+  readonly offset: number;
+  /** Bytes of the record that are in use: 128 + i_extra_isize. */
+  readonly usedBytes: number;
+}
+
+function fileTypeOf(mode: number): FileType | undefined {
+  switch (mode & 0xf000) {
+    case 0x8000:
+      return 'file';
+    case 0x4000:
+      return 'directory';
+    case 0xa000:
+      return 'symlink';
+    case 0x2000:
+      return 'char-device';
+    case 0x6000:
+      return 'block-device';
+    case 0x1000:
+      return 'fifo';
+    case 0xc000:
+      return 'socket';
+    default:
+      return undefined;
+  }
+}
+
+/** Nanoseconds above this are not valid; a crafted value is clamped rather than rejected. */
+const MAX_NANOSECONDS = 999_999_999;
+
+function timestamp(raw: LeBytes, secondsAt: number, extraAt: number | undefined): Timestamp {
+  const base = raw.i32(secondsAt);
+  if (extraAt === undefined) return { seconds: base, nanoseconds: 0 };
+  const extra = raw.u32(extraAt);
+  return { seconds: base + (extra & 3) * 0x1_0000_0000, nanoseconds: Math.min(extra >>> 2, MAX_NANOSECONDS) };
+}
+
+export function parseInode(number: number, bytes: Uint8Array, offset: number): Inode {
+  const raw = new LeBytes(bytes);
+  const mode = raw.u16(0x0);
+  const type = fileTypeOf(mode);
+  const context = { inode: number };
+  if (type === undefined) {
+    throw new FilesystemCorruptError(
+      `inode ${number} has an invalid file type in mode 0o${mode.toString(8)}`,
+      context,
+    );
+  }
+  let extraIsize = 0;
+  if (bytes.length > GOOD_OLD_INODE_SIZE) {
+    extraIsize = raw.u16(0x80);
+    if (extraIsize > bytes.length - GOOD_OLD_INODE_SIZE || extraIsize % 4 !== 0) {
+      throw new FilesystemCorruptError(`inode ${number} has an invalid i_extra_isize ${extraIsize}`, context);
+    }
+  }
+  const usedBytes = GOOD_OLD_INODE_SIZE + extraIsize;
+  const hasExtra = (fieldOffset: number): boolean => fieldOffset + 4 <= usedBytes;
+  const extraAt = (fieldOffset: number): number | undefined =>
+    hasExtra(fieldOffset) ? fieldOffset : undefined;
+  let size: number;
+  try {
+    size = combineHiLo(raw.u32(0x6c), raw.u32(0x4));
+  } catch (error) {
+    throw new FilesystemCorruptError(`inode ${number} claims a size of 2^53 bytes or more`, context, error);
+  }
+  let device: { major: number; minor: number } | undefined;
+  if (type === 'char-device' || type === 'block-device') {
+    const old = raw.u32(I_BLOCK_OFFSET);
+    if (old !== 0) {
+      device = { major: (old >>> 8) & 0xff, minor: old & 0xff };
+    } else {
+      const dev = raw.u32(I_BLOCK_OFFSET + 4);
+      device = { major: (dev >>> 8) & 0xfff, minor: (dev & 0xff) | ((dev >>> 12) & 0xfff00) };
+    }
+  }
+  return {
+    inode: number,
+    type,
+    permissions: mode & 0o7777,
+    mode,
+    uid: raw.u16(0x2) | (raw.u16(0x78) << 16),
+    gid: raw.u16(0x18) | (raw.u16(0x7a) << 16),
+    size,
+    nlink: raw.u16(0x1a),
+    flags: raw.u32(0x20),
+    atime: timestamp(raw, 0x8, extraAt(0x8c)),
+    ctime: timestamp(raw, 0xc, extraAt(0x84)),
+    mtime: timestamp(raw, 0x10, extraAt(0x88)),
+    ...(hasExtra(0x90) ? { crtime: timestamp(raw, 0x90, extraAt(0x94)) } : {}),
+    ...(device === undefined ? {} : { device }),
+    generation: raw.u32(0x64),
+    raw,
+    offset,
+    usedBytes,
+  };
+}
+
+/** Public metadata without the raw record. */
+export function toStat(inode: Inode): InodeStat {
+  const { raw: _raw, offset: _offset, usedBytes: _used, ...stat } = inode;
+  return stat;
+}
+
+const XATTR_MAGIC = 0xea020000;
+const XATTR_INDEX_SYSTEM = 7;
+const XATTR_ENTRY_HEADER_BYTES = 16;
+
+/**
+ * Finds the in-inode extended attribute `system.data` (inline data beyond i_block).
+ * Returns its offset within the inode record and its length, or undefined when absent.
+ */
+export function findInlineDataXattr(inode: Inode): { at: number; length: number } | undefined {
+  const start = inode.usedBytes;
+  const raw = inode.raw;
+  if (start + 4 > raw.length || raw.u32(start) !== XATTR_MAGIC) return undefined;
+  const entriesStart = start + 4;
+  let at = entriesStart;
+  // Each entry takes at least 16 bytes, so the loop ends within the inode.
+  while (at + XATTR_ENTRY_HEADER_BYTES <= raw.length) {
+    const nameLen = raw.u8(at);
+    const nameIndex = raw.u8(at + 1);
+    if (raw.u32(at) === 0) break; // end marker: four zero bytes
+    const valueOffset = raw.u16(at + 2);
+    const valueInum = raw.u32(at + 4);
+    const valueSize = raw.u32(at + 8);
+    if (at + XATTR_ENTRY_HEADER_BYTES + nameLen > raw.length) break;
+    const name = String.fromCharCode(...raw.slice(at + XATTR_ENTRY_HEADER_BYTES, nameLen));
+    if (nameIndex === XATTR_INDEX_SYSTEM && name === 'data') {
+      if (valueInum !== 0) {
+        throw new FilesystemCorruptError(`inode ${inode.inode}: inline data stored in an EA inode`, {
+          inode: inode.inode,
+        });
+      }
+      const valueAt = entriesStart + valueOffset;
+      if (valueAt + valueSize > raw.length) {
+        throw new FilesystemCorruptError(`inode ${inode.inode}: inline data xattr runs past the inode`, {
+          inode: inode.inode,
+          valueOffset,
+          valueSize,
+        });
+      }
+      return { at: valueAt, length: valueSize };
+    }
+    at += (XATTR_ENTRY_HEADER_BYTES + nameLen + 3) & ~3;
+  }
+  return undefined;
+}

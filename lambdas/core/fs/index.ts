@@ -1,0 +1,27 @@
+/** Reading partition tables and filesystems from a volume image, through the ByteRangeReader port. */
+export { readPartitionTable, SECTOR_BYTES } from './partitions.ts';
+export type { Partition, PartitionTable, PartitionScheme } from './partitions.ts';
+export { detectFsType } from './fs-type.ts';
+export type { FsType } from './fs-type.ts';
+export { sliceReader, PageCachedReader } from './cached-reader.ts';
+export type { SlicedReader, PageCacheOptions } from './cached-reader.ts';
+export {
+  FilesystemCorruptError,
+  UnsupportedFilesystemError,
+  FilesystemLimitError,
+  FileNotFoundInImageError,
+} from './errors.ts';
+export { openExt4, Ext4Filesystem, STREAM_PIECE_BYTES } from './ext4/filesystem.ts';
+export type {
+  FileExtent,
+  WalkEntry,
+  WalkError,
+  WalkItem,
+  WalkOptions,
+  ReadStreamOptions,
+  OpenExt4Options,
+} from './ext4/filesystem.ts';
+export type { InodeStat, FileType, Timestamp } from './ext4/inode.ts';
+export type { DirEntry } from './ext4/directory.ts';
+export { DEFAULT_EXT4_LIMITS } from './ext4/limits.ts';
+export type { Ext4Limits } from './ext4/limits.ts';
