@@ -1,0 +1,160 @@
+/** Shared fixtures of the EBS emulator tests: a manual clock, sparse images, a server and an SDK client. */
+import { createHash } from 'node:crypto';
+import { mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  EBSClient,
+  GetSnapshotBlockCommand,
+  ListChangedBlocksCommand,
+  ListSnapshotBlocksCommand,
+  type ChangedBlock,
+  type ListChangedBlocksCommandInput,
+  type ListSnapshotBlocksCommandInput,
+} from '@aws-sdk/client-ebs';
+import type { Clock } from '../../lambdas/core/ports.ts';
+import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
+import type { EbsEmulatorOptions } from '../../local/ebs/ebs-emulator.ts';
+import { startEbsEmulatorServer, type EbsEmulatorServer } from '../../local/ebs/ebs-server.ts';
+
+/** A clock that moves only when told to. */
+export class ManualClock implements Clock {
+  constructor(private ms = Date.UTC(2026, 0, 1)) {}
+  now(): Date {
+    return new Date(this.ms);
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+export interface EbsFixture {
+  readonly dir: string;
+  readonly clock: ManualClock;
+  readonly server: EbsEmulatorServer;
+  readonly ebs: EBSClient;
+  close(): Promise<void>;
+}
+
+export async function startFixture(options: Partial<EbsEmulatorOptions> = {}): Promise<EbsFixture> {
+  const dir = await mkdtemp(join(tmpdir(), 'ebs-emulator-test-'));
+  const clock = new ManualClock();
+  const server = await startEbsEmulatorServer({ stateDir: join(dir, 'state'), clock, ...options });
+  const ebs = sdkClient(server.endpoint);
+  return {
+    dir,
+    clock,
+    server,
+    ebs,
+    close: async () => {
+      ebs.destroy();
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function sdkClient(endpoint: string): EBSClient {
+  return new EBSClient({
+    region: 'us-east-1',
+    endpoint,
+    credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+    maxAttempts: 1,
+  });
+}
+
+/** Deterministic, distinct content for a block: the byte pattern depends on `seed`. */
+export function blockContent(seed: number): Buffer {
+  const block = Buffer.alloc(EBS_BLOCK_SIZE_BYTES);
+  for (let at = 0; at < block.length; at += 4) block.writeUInt32LE((seed * 2_654_435_761 + at) >>> 0, at);
+  return block;
+}
+
+export function sha256Base64(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('base64');
+}
+
+/** Creates a sparse image of `sizeGib` GiB (truncate) and writes the given blocks into it. */
+export async function makeSparseImage(
+  path: string,
+  sizeGib: number,
+  blocks: ReadonlyMap<number, Buffer>,
+): Promise<void> {
+  await writeFile(path, '');
+  await truncate(path, sizeGib * GIB_BYTES);
+  await writeBlocks(path, blocks);
+}
+
+export async function writeBlocks(path: string, blocks: ReadonlyMap<number, Buffer>): Promise<void> {
+  const file = await open(path, 'r+');
+  try {
+    for (const [blockIndex, data] of blocks)
+      await file.write(data, 0, data.length, blockIndex * EBS_BLOCK_SIZE_BYTES);
+  } finally {
+    await file.close();
+  }
+}
+
+/** Every page of a ListSnapshotBlocks traversal (pages kept apart, empty ones included). */
+export async function allSnapshotBlockPages(
+  ebs: EBSClient,
+  input: ListSnapshotBlocksCommandInput,
+): Promise<{ BlockIndex: number; BlockToken: string }[][]> {
+  const pages: { BlockIndex: number; BlockToken: string }[][] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await ebs.send(new ListSnapshotBlocksCommand({ ...input, NextToken: nextToken }));
+    pages.push(
+      (page.Blocks ?? []).map((block) => ({ BlockIndex: block.BlockIndex!, BlockToken: block.BlockToken! })),
+    );
+    nextToken = page.NextToken;
+  } while (nextToken !== undefined);
+  return pages;
+}
+
+export async function allChangedBlocks(
+  ebs: EBSClient,
+  input: ListChangedBlocksCommandInput,
+): Promise<ChangedBlock[]> {
+  const blocks: ChangedBlock[] = [];
+  let nextToken: string | undefined;
+  do {
+    const page = await ebs.send(new ListChangedBlocksCommand({ ...input, NextToken: nextToken }));
+    blocks.push(...(page.ChangedBlocks ?? []));
+    nextToken = page.NextToken;
+  } while (nextToken !== undefined);
+  return blocks;
+}
+
+export async function readBlock(
+  ebs: EBSClient,
+  snapshotId: string,
+  blockIndex: number,
+  blockToken: string,
+): Promise<{
+  data: Buffer;
+  checksum: string | undefined;
+  algorithm: string | undefined;
+  dataLength: number | undefined;
+}> {
+  const answer = await ebs.send(
+    new GetSnapshotBlockCommand({ SnapshotId: snapshotId, BlockIndex: blockIndex, BlockToken: blockToken }),
+  );
+  const data = Buffer.from(await answer.BlockData!.transformToByteArray());
+  return {
+    data,
+    checksum: answer.Checksum,
+    algorithm: answer.ChecksumAlgorithm,
+    dataLength: answer.DataLength,
+  };
+}
+
+/** The error a promise rejects with (fails the test if it resolves). */
+export async function rejectionOf(promise: Promise<unknown>): Promise<Record<string, unknown> & Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Record<string, unknown> & Error;
+  }
+  throw new Error('expected the call to fail, but it succeeded');
+}
