@@ -1,0 +1,88 @@
+/**
+ * The per-volume backup lock: one backup per volume at a time (design.md, data flow step 2).
+ *
+ * A lock is an item per volume with an owner (the execution ARN) and an expiry. A run may take the
+ * lock when nobody holds it, when the holder's lock has expired (a crashed run), or when it already
+ * holds it itself (a redrive, or a retried Lambda). A group's locks are taken all together or not
+ * at all. The LockStore adapter enforces `mayTakeLock` as a conditional write; this module is the
+ * model both the adapter and the in-memory fake follow.
+ */
+import { BackupAlreadyRunningError, LockLostError } from './orchestration-errors.ts';
+
+export interface BackupLock {
+  readonly volumeId: string;
+  /** Execution ARN of the run holding the lock. */
+  readonly ownerId: string;
+  readonly backupId: string;
+  /** ISO-8601 UTC. */
+  readonly acquiredAt: string;
+  /** ISO-8601 UTC; after this instant anyone may take the lock. */
+  readonly expiresAt: string;
+}
+
+export interface LockRequest {
+  readonly volumeIds: readonly string[];
+  readonly ownerId: string;
+  readonly backupId: string;
+  readonly ttlSeconds: number;
+}
+
+/** Who holds a lock that refused us, as the adapter reports it. */
+export interface LockHolder {
+  readonly volumeId: string;
+  readonly ownerId: string;
+  readonly backupId: string;
+  readonly expiresAt: string;
+}
+
+export interface LockStore {
+  /**
+   * Takes every lock of the request atomically (each with `mayTakeLock`), or none. Returns the
+   * locks as written. Throws BackupAlreadyRunningError naming a holder when any lock is held.
+   */
+  acquire(locks: readonly BackupLock[]): Promise<readonly BackupLock[]>;
+  /** Deletes each lock that `ownerId` holds; locks held by others are left alone. Idempotent. */
+  release(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }>;
+}
+
+/** True when `candidateOwnerId` may write over `existing` at `now`. */
+export function mayTakeLock(existing: BackupLock | undefined, candidateOwnerId: string, now: Date): boolean {
+  if (existing === undefined) return true;
+  if (existing.ownerId === candidateOwnerId) return true;
+  return Date.parse(existing.expiresAt) <= now.getTime();
+}
+
+/** The lock items a run writes for its request at `now`. */
+export function lockItemsFor(request: LockRequest, now: Date): BackupLock[] {
+  const acquiredAt = now.toISOString();
+  const expiresAt = new Date(now.getTime() + request.ttlSeconds * 1000).toISOString();
+  return [...request.volumeIds].sort().map((volumeId) => ({
+    volumeId,
+    ownerId: request.ownerId,
+    backupId: request.backupId,
+    acquiredAt,
+    expiresAt,
+  }));
+}
+
+/** The error a refused run ends with; its message is what the operator sees. */
+export function alreadyRunningError(holder: LockHolder, requestedBy: string): BackupAlreadyRunningError {
+  return new BackupAlreadyRunningError(
+    `volume ${holder.volumeId} is being backed up by ${holder.backupId} (lock held until ${holder.expiresAt}); ` +
+      `backup ${requestedBy} was not started`,
+    { context: { volumeId: holder.volumeId, heldBy: holder.backupId, heldUntil: holder.expiresAt } },
+  );
+}
+
+/** The error for a run that finds its lock taken by another run before it commits. */
+export function lockLostError(holder: LockHolder, backupId: string): LockLostError {
+  return new LockLostError(
+    `backup ${backupId} lost the lock of volume ${holder.volumeId} to ${holder.backupId}; nothing was committed`,
+    { context: { volumeId: holder.volumeId, heldBy: holder.backupId, heldUntil: holder.expiresAt } },
+  );
+}
+
+/** Epoch seconds for DynamoDB TTL: the item disappears some time after the lock expired. */
+export function ttlEpochSeconds(lock: BackupLock): number {
+  return Math.ceil(Date.parse(lock.expiresAt) / 1000);
+}

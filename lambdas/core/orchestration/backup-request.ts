@@ -1,0 +1,173 @@
+/**
+ * The input of one backup run (what a schedule or `POST /backups` passes to StartExecution) and
+ * its normalised form, which the state machine carries from step to step as `$.backup`.
+ *
+ * The unit of a backup is a protected server: a consistency group of replica volumes that share
+ * one checkpoint (design.md, "Servers, not just volumes"). A single-volume server is a group of
+ * one. The lock, the checkpoint and the snapshots already work on the whole group; the copy and
+ * commit steps handle one volume per run for now (MAX_GROUP_VOLUMES) — see docs/architecture.md.
+ */
+import { z } from 'zod';
+import { ValidationError } from '../errors.ts';
+
+/** Volumes per group that the copy/commit steps handle today; raise when the Map over volumes lands. */
+export const MAX_GROUP_VOLUMES = 1;
+
+/** Default poll interval while waiting for the replica: a checkpoint usually lands within a minute. */
+export const DEFAULT_SYNC_POLL_SECONDS = 30;
+/** Default deadline for the replica to reach the checkpoint: a backlog after a burst can take a while. */
+export const DEFAULT_SYNC_TIMEOUT_SECONDS = 3_600;
+/** Default poll interval for snapshot completion: DescribeSnapshots is cheap, completion takes minutes. */
+export const DEFAULT_SNAPSHOT_POLL_SECONDS = 60;
+/** Default deadline for a snapshot to complete: a first snapshot of a large volume can take hours (gotcha 1). */
+export const DEFAULT_SNAPSHOT_TIMEOUT_SECONDS = 86_400;
+/** Default lock lifetime: longer than any healthy run, short enough that a crashed run frees the volume by the next day. */
+export const DEFAULT_LOCK_TTL_SECONDS = 172_800;
+/** Default DRS lag threshold: DRS checks lag in minutes; a minute is well inside a normal CDP state. */
+export const DEFAULT_DRS_MAX_LAG_SECONDS = 60;
+/** Snapshot rounds (checkpoint + snapshot) tried when a snapshot ends in `error` before giving up. */
+export const DEFAULT_MAX_SNAPSHOT_ROUNDS = 3;
+
+/** Shortest poll interval accepted: Step Functions bills each transition; faster polling buys nothing. */
+const MIN_POLL_SECONDS = 1;
+/** Longest deadline accepted: a Standard execution lives at most a year, a week is plenty for a backup. */
+const MAX_WAIT_SECONDS = 604_800;
+
+const volumeIdSchema = z.string().regex(/^vol-[0-9a-z]{1,40}$/, 'must look like vol-0123456789abcdef0');
+
+const waitSchema = (defaultInterval: number, defaultTimeout: number) =>
+  z
+    .object({
+      intervalSeconds: z.number().int().min(MIN_POLL_SECONDS).max(MAX_WAIT_SECONDS).default(defaultInterval),
+      timeoutSeconds: z.number().int().min(MIN_POLL_SECONDS).max(MAX_WAIT_SECONDS).default(defaultTimeout),
+    })
+    .strict()
+    .refine((w) => w.intervalSeconds <= w.timeoutSeconds, 'intervalSeconds must not exceed timeoutSeconds');
+
+export const replicaProbeSchema = z.discriminatedUnion('kind', [
+  /** Tags on the replica volumes that the replication agent sets (docs/replication-agent.md). */
+  z.object({ kind: z.literal('tags') }).strict(),
+  /** AWS Elastic Disaster Recovery: DescribeSourceServers for the source server of the group. */
+  z
+    .object({
+      kind: z.literal('drs'),
+      sourceServerId: z.string().regex(/^s-[0-9a-z]{17}$/, 'must be a DRS source server id (s-…)'),
+      maxLagSeconds: z.number().int().min(0).max(86_400).default(DEFAULT_DRS_MAX_LAG_SECONDS),
+    })
+    .strict(),
+]);
+export type ReplicaProbe = z.infer<typeof replicaProbeSchema>;
+
+/** The execution input. Unknown fields are refused so that a typo never silently changes a run. */
+export const backupRequestSchema = z
+  .object({
+    /** The protected server (consistency group). Defaults to the only volume's id. */
+    serverId: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,128}$/)
+      .optional(),
+    volumeIds: z
+      .array(volumeIdSchema)
+      .min(1)
+      .max(MAX_GROUP_VOLUMES, `a run backs up at most ${MAX_GROUP_VOLUMES} volume(s) for now`)
+      .refine((ids) => new Set(ids).size === ids.length, 'volumeIds must be unique'),
+    /** Read every block even when an incremental is possible. */
+    full: z.boolean().default(false),
+    /** Who asked: "schedule:<name>" or "api:<principal>"; recorded on the image and in events. */
+    trigger: z.string().min(1).max(256).default('manual'),
+    probe: replicaProbeSchema.default({ kind: 'tags' }),
+    syncWait: waitSchema(DEFAULT_SYNC_POLL_SECONDS, DEFAULT_SYNC_TIMEOUT_SECONDS).default({
+      intervalSeconds: DEFAULT_SYNC_POLL_SECONDS,
+      timeoutSeconds: DEFAULT_SYNC_TIMEOUT_SECONDS,
+    }),
+    snapshotWait: waitSchema(DEFAULT_SNAPSHOT_POLL_SECONDS, DEFAULT_SNAPSHOT_TIMEOUT_SECONDS).default({
+      intervalSeconds: DEFAULT_SNAPSHOT_POLL_SECONDS,
+      timeoutSeconds: DEFAULT_SNAPSHOT_TIMEOUT_SECONDS,
+    }),
+    lockTtlSeconds: z
+      .number()
+      .int()
+      .min(60)
+      .max(MAX_WAIT_SECONDS * 2)
+      .default(DEFAULT_LOCK_TTL_SECONDS),
+    maxSnapshotRounds: z.number().int().min(1).max(10).default(DEFAULT_MAX_SNAPSHOT_ROUNDS),
+  })
+  .strict();
+export type BackupRequestInput = z.input<typeof backupRequestSchema>;
+
+/** What the state machine carries as `$.backup` after the lock is taken. */
+export interface BackupContext {
+  /** Unique per run and stable across redrives: the execution name. */
+  readonly backupId: string;
+  /** Lock owner: the execution ARN (a redrive keeps it, so a redriven run still owns its locks). */
+  readonly ownerId: string;
+  readonly serverId: string;
+  readonly volumeIds: readonly string[];
+  readonly full: boolean;
+  readonly trigger: string;
+  readonly probe: ReplicaProbe;
+  readonly syncWait: { readonly intervalSeconds: number; readonly timeoutSeconds: number };
+  readonly snapshotWait: { readonly intervalSeconds: number; readonly timeoutSeconds: number };
+  readonly lockTtlSeconds: number;
+  readonly maxSnapshotRounds: number;
+  /** ISO-8601 UTC: when the execution started. */
+  readonly startedAt: string;
+}
+
+export const executionRefSchema = z
+  .object({
+    /** `$$.Execution.Id`: the execution ARN. */
+    id: z.string().min(1).max(2048),
+    /** `$$.Execution.Name`. */
+    name: z.string().regex(/^[A-Za-z0-9_-]{1,80}$/, 'execution names are 1-80 of [A-Za-z0-9_-]'),
+    /** `$$.Execution.StartTime`. */
+    startTime: z.iso.datetime({ offset: true }),
+  })
+  .strict();
+export type ExecutionRef = z.infer<typeof executionRefSchema>;
+
+/** Validates a raw execution input and fills the defaults; ValidationError lists every problem. */
+export function normaliseBackupRequest(raw: unknown, execution: ExecutionRef): BackupContext {
+  const parsed = backupRequestSchema.safeParse(raw);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`);
+    throw new ValidationError(`invalid backup request: ${problems.join('; ')}`, {
+      context: { executionName: execution.name },
+    });
+  }
+  const request = parsed.data;
+  const serverId = request.serverId ?? request.volumeIds[0];
+  if (serverId === undefined) throw new ValidationError('invalid backup request: volumeIds is empty');
+  return {
+    backupId: execution.name,
+    ownerId: execution.id,
+    serverId,
+    volumeIds: request.volumeIds,
+    full: request.full,
+    trigger: request.trigger,
+    probe: request.probe,
+    syncWait: request.syncWait,
+    snapshotWait: request.snapshotWait,
+    lockTtlSeconds: request.lockTtlSeconds,
+    maxSnapshotRounds: request.maxSnapshotRounds,
+    startedAt: new Date(execution.startTime).toISOString(),
+  };
+}
+
+/** A zod schema for `$.backup` as later handlers receive it. */
+export const backupContextSchema = z
+  .object({
+    backupId: z.string().min(1),
+    ownerId: z.string().min(1),
+    serverId: z.string().min(1),
+    volumeIds: z.array(volumeIdSchema).min(1),
+    full: z.boolean(),
+    trigger: z.string(),
+    probe: replicaProbeSchema,
+    syncWait: z.object({ intervalSeconds: z.number().int(), timeoutSeconds: z.number().int() }),
+    snapshotWait: z.object({ intervalSeconds: z.number().int(), timeoutSeconds: z.number().int() }),
+    lockTtlSeconds: z.number().int(),
+    maxSnapshotRounds: z.number().int(),
+    startedAt: z.iso.datetime(),
+  })
+  .strict();

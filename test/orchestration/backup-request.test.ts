@@ -1,0 +1,136 @@
+import { describe, expect, it } from 'vitest';
+import { ValidationError } from '../../lambdas/core/errors.ts';
+import { normaliseBackupRequest } from '../../lambdas/core/orchestration/backup-request.ts';
+import {
+  checkpointIdFor,
+  checkpointRequestDetail,
+  checkpointWindow,
+} from '../../lambdas/core/orchestration/checkpoint.ts';
+import { readableCause, snsMessage, snsSubject } from '../../lambdas/core/orchestration/backup-outcome.ts';
+
+const execution = {
+  id: 'arn:aws:states:us-east-1:123456789012:execution:rbp-backup:daily-vol-1',
+  name: 'daily-vol-1',
+  startTime: '2026-06-01T02:00:00.123Z',
+};
+
+describe('normaliseBackupRequest', () => {
+  it('fills every default and derives the ids from the execution', () => {
+    expect(normaliseBackupRequest({ volumeIds: ['vol-0123456789abcdef0'] }, execution)).toEqual({
+      backupId: 'daily-vol-1',
+      ownerId: execution.id,
+      serverId: 'vol-0123456789abcdef0',
+      volumeIds: ['vol-0123456789abcdef0'],
+      full: false,
+      trigger: 'manual',
+      probe: { kind: 'tags' },
+      syncWait: { intervalSeconds: 30, timeoutSeconds: 3_600 },
+      snapshotWait: { intervalSeconds: 60, timeoutSeconds: 86_400 },
+      lockTtlSeconds: 172_800,
+      maxSnapshotRounds: 3,
+      startedAt: '2026-06-01T02:00:00.123Z',
+    });
+  });
+
+  it('keeps explicit settings, including a DRS probe with its default lag', () => {
+    const context = normaliseBackupRequest(
+      {
+        serverId: 'web-1',
+        volumeIds: ['vol-1'],
+        full: true,
+        trigger: 'schedule:nightly',
+        probe: { kind: 'drs', sourceServerId: 's-1234567890abcdef0' },
+        syncWait: { intervalSeconds: 1, timeoutSeconds: 5 },
+      },
+      execution,
+    );
+    expect(context.probe).toEqual({ kind: 'drs', sourceServerId: 's-1234567890abcdef0', maxLagSeconds: 60 });
+    expect(context.syncWait).toEqual({ intervalSeconds: 1, timeoutSeconds: 5 });
+    expect(context.serverId).toBe('web-1');
+    expect(context.full).toBe(true);
+  });
+
+  it('lists every problem of a bad request in one ValidationError', () => {
+    let caught: unknown;
+    try {
+      normaliseBackupRequest(
+        { volumeIds: ['disk-1'], syncWait: { intervalSeconds: 10, timeoutSeconds: 5 }, color: 'red' },
+        execution,
+      );
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ValidationError);
+    expect((caught as Error).message).toBe(
+      'invalid backup request: volumeIds.0: must look like vol-0123456789abcdef0; ' +
+        'syncWait: intervalSeconds must not exceed timeoutSeconds; (input): Unrecognized key: "color"',
+    );
+  });
+
+  it('refuses more volumes than a run handles today and duplicates', () => {
+    expect(() => normaliseBackupRequest({ volumeIds: ['vol-1', 'vol-2'] }, execution)).toThrow(
+      'volumeIds: a run backs up at most 1 volume(s) for now',
+    );
+  });
+});
+
+describe('checkpoint contract', () => {
+  it('derives a stable id per run and round and a hold that outlives the sync deadline by the margin', () => {
+    expect(checkpointIdFor('daily-vol-1', 2)).toBe('daily-vol-1-r2');
+    const window = checkpointWindow('daily-vol-1-r1', new Date('2026-06-01T02:00:01.000Z'), 600);
+    expect(window).toEqual({
+      checkpointId: 'daily-vol-1-r1',
+      requestedAt: '2026-06-01T02:00:01.000Z',
+      deadline: '2026-06-01T02:10:01.000Z',
+    });
+    expect(
+      checkpointRequestDetail(window, { backupId: 'daily-vol-1', serverId: 'web-1', volumeIds: ['vol-1'] }),
+    ).toEqual({
+      version: 1,
+      checkpointId: 'daily-vol-1-r1',
+      backupId: 'daily-vol-1',
+      serverId: 'web-1',
+      volumeIds: ['vol-1'],
+      requestedAt: '2026-06-01T02:00:01.000Z',
+      deadline: '2026-06-01T02:10:01.000Z',
+      holdUntil: '2026-06-01T02:25:01.000Z',
+    });
+  });
+});
+
+describe('backup outcome', () => {
+  const detail = {
+    version: 1 as const,
+    status: 'FAILED' as const,
+    backupId: 'daily-vol-1',
+    serverId: 'web-1',
+    volumeIds: ['vol-1'],
+    trigger: 'schedule:nightly',
+    startedAt: '2026-06-01T02:00:00.000Z',
+    finishedAt: '2026-06-01T03:00:00.000Z',
+    imageIds: [],
+    error: 'ReplicaSyncTimeoutError',
+    cause: 'replica not in sync',
+  };
+
+  it('keeps only the message of a Lambda error cause and truncates long causes', () => {
+    expect(
+      readableCause(
+        '{"errorType":"ReplicaSyncTimeoutError","errorMessage":"replica not in sync","trace":[]}',
+      ),
+    ).toBe('replica not in sync');
+    expect(readableCause('plain text')).toBe('plain text');
+    expect(readableCause('x'.repeat(5_000))).toHaveLength(2_000);
+    expect(readableCause(undefined)).toBeUndefined();
+  });
+
+  it('writes an SNS subject and message an operator can act on', () => {
+    expect(snsSubject(detail)).toBe('rbp: backup FAILED for web-1');
+    expect(snsMessage(detail)).toBe(
+      'Backup daily-vol-1 of web-1 (vol-1) FAILED.\n' +
+        'Trigger: schedule:nightly. Started 2026-06-01T02:00:00.000Z, finished 2026-06-01T03:00:00.000Z.\n' +
+        'Error: ReplicaSyncTimeoutError: replica not in sync',
+    );
+    expect(snsSubject({ ...detail, serverId: 'x'.repeat(200) })).toHaveLength(100);
+  });
+});

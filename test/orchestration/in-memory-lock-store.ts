@@ -1,0 +1,36 @@
+/** An in-memory LockStore with the semantics the DynamoDB adapter enforces with conditions. */
+import {
+  alreadyRunningError,
+  mayTakeLock,
+  type BackupLock,
+  type LockStore,
+} from '../../lambdas/core/orchestration/backup-lock.ts';
+
+export class InMemoryLockStore implements LockStore {
+  readonly locks = new Map<string, BackupLock>();
+
+  constructor(private readonly now: () => Date) {}
+
+  acquire(locks: readonly BackupLock[]): Promise<readonly BackupLock[]> {
+    const at = this.now();
+    for (const lock of locks) {
+      const existing = this.locks.get(lock.volumeId);
+      if (!mayTakeLock(existing, lock.ownerId, at) && existing !== undefined) {
+        return Promise.reject(alreadyRunningError(existing, lock.backupId));
+      }
+    }
+    for (const lock of locks) this.locks.set(lock.volumeId, lock);
+    return Promise.resolve(locks);
+  }
+
+  release(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }> {
+    let released = 0;
+    for (const volumeId of volumeIds) {
+      if (this.locks.get(volumeId)?.ownerId === ownerId) {
+        this.locks.delete(volumeId);
+        released += 1;
+      }
+    }
+    return Promise.resolve({ released });
+  }
+}
