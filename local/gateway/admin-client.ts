@@ -1,0 +1,105 @@
+/** A client of the gateway's /_local/ admin API, for the CLI and for processes outside the gateway. */
+import type { ReplicaRecord } from '../replica/replica-registry.ts';
+import type { SyncState } from '../replica/replica-tags.ts';
+import type { FaultConfig } from './faults.ts';
+import type { GatewayStats } from './local-gateway.ts';
+
+export class LocalAdminError extends Error {
+  constructor(
+    message: string,
+    readonly status: number,
+    readonly code: string,
+  ) {
+    super(message);
+    this.name = 'LocalAdminError';
+  }
+}
+
+export interface GatewayHealth {
+  readonly status: 'ok' | 'starting';
+  readonly endpoint: string;
+  readonly motoEndpoint: string | null;
+  readonly motoPid: number | null;
+  readonly functions: string[];
+}
+
+export class LocalAdminClient {
+  private readonly base: string;
+
+  constructor(endpoint: string) {
+    this.base = endpoint.replace(/\/+$/, '');
+  }
+
+  health(): Promise<GatewayHealth> {
+    return this.call('GET', '/_local/health');
+  }
+
+  createReplica(options: { imagePath: string; serverId?: string; device?: string }): Promise<ReplicaRecord> {
+    return this.call('POST', '/_local/replicas', options);
+  }
+
+  async listReplicas(): Promise<ReplicaRecord[]> {
+    return (await this.call<{ replicas: ReplicaRecord[] }>('GET', '/_local/replicas')).replicas;
+  }
+
+  writeReplica(volumeId: string, offset: number, data: Uint8Array): Promise<unknown> {
+    return this.call('PUT', `/_local/replicas/${encodeURIComponent(volumeId)}/data?offset=${offset}`, data);
+  }
+
+  discardReplica(volumeId: string, offset: number, length: number): Promise<unknown> {
+    return this.call('POST', `/_local/replicas/${encodeURIComponent(volumeId)}/discard`, { offset, length });
+  }
+
+  reportCheckpoint(
+    volumeId: string,
+    report: { checkpointId: string; checkpointTime?: string; syncState?: SyncState; backlogBytes?: number },
+  ): Promise<ReplicaRecord> {
+    return this.call('POST', `/_local/replicas/${encodeURIComponent(volumeId)}/checkpoint`, report);
+  }
+
+  setFaults(config: FaultConfig): Promise<FaultConfig> {
+    return this.call('PUT', '/_local/faults', config);
+  }
+
+  stats(): Promise<GatewayStats> {
+    return this.call('GET', '/_local/stats');
+  }
+
+  resetStats(): Promise<GatewayStats> {
+    return this.call('DELETE', '/_local/stats');
+  }
+
+  private async call<T>(method: string, path: string, body?: object | Uint8Array): Promise<T> {
+    const isBytes = body instanceof Uint8Array;
+    let response: Response;
+    try {
+      response = await fetch(`${this.base}${path}`, {
+        method,
+        headers: { 'content-type': isBytes ? 'application/octet-stream' : 'application/json' },
+        ...(body === undefined ? {} : { body: isBytes ? body : JSON.stringify(body) }),
+      });
+    } catch (error) {
+      throw new LocalAdminError(
+        `cannot reach the local gateway at ${this.base}: ${String(error)}`,
+        0,
+        'Unreachable',
+      );
+    }
+    const text = await response.text();
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      value = { code: 'BadAnswer', message: text };
+    }
+    if (!response.ok) {
+      const failure = value as { code?: string; message?: string };
+      throw new LocalAdminError(
+        failure.message ?? `HTTP ${response.status}`,
+        response.status,
+        failure.code ?? 'Error',
+      );
+    }
+    return value as T;
+  }
+}

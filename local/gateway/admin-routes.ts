@@ -1,0 +1,194 @@
+/**
+ * The gateway's admin API under /_local/ (JSON; unsigned, loopback only):
+ *
+ *   GET    /_local/health                          {status, endpoint, motoEndpoint, motoPid, functions}
+ *   GET    /_local/faults                          the fault configuration
+ *   PUT    /_local/faults                          replace it (FaultConfig JSON); DELETE clears it
+ *   GET    /_local/stats                           {requests, faults} by service:Operation; DELETE resets
+ *   GET    /_local/replicas                        registered replica volumes
+ *   POST   /_local/replicas                        {imagePath, serverId?, device?} → 201 the record
+ *   GET    /_local/replicas/{volumeId}             one record
+ *   PUT    /_local/replicas/{volumeId}/data?offset=N   raw body written at byte N (replica simulator)
+ *   POST   /_local/replicas/{volumeId}/discard     {offset, length}
+ *   POST   /_local/replicas/{volumeId}/checkpoint  {checkpointId, checkpointTime?, syncState?, backlogBytes?}
+ *   POST   /_local/replicas/{volumeId}/sync        {syncState, backlogBytes}
+ *
+ * Errors: {code, message} with 400 (bad input), 404 (unknown), 405, 503 (not ready), 500.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
+import { SYNC_STATES } from '../replica/replica-tags.ts';
+import { writeJson } from './http-util.ts';
+import type { GatewayBackends, LocalGateway } from './local-gateway.ts';
+
+export const ADMIN_PATH_PREFIX = '/_local/';
+
+const CreateReplicaSchema = z
+  .object({
+    imagePath: z.string().min(1),
+    serverId: z.string().min(1).optional(),
+    device: z.string().min(1).optional(),
+  })
+  .strict();
+const DiscardSchema = z.object({ offset: z.number().int().min(0), length: z.number().int().min(0) }).strict();
+const CheckpointSchema = z
+  .object({
+    checkpointId: z.string().min(1),
+    checkpointTime: z.iso.datetime().optional(),
+    syncState: z.enum(SYNC_STATES).optional(),
+    backlogBytes: z.number().int().min(0).optional(),
+  })
+  .strict();
+const SyncSchema = z
+  .object({ syncState: z.enum(SYNC_STATES), backlogBytes: z.number().int().min(0) })
+  .strict();
+
+function parseJson(body: Buffer): unknown {
+  if (body.length === 0) return {};
+  try {
+    return JSON.parse(body.toString('utf8'));
+  } catch (error) {
+    throw new ValidationError('the body is not valid JSON', { cause: error });
+  }
+}
+
+function parseWith<T>(schema: z.ZodType<T>, body: Buffer): T {
+  const result = schema.safeParse(parseJson(body));
+  if (!result.success) throw new ValidationError(z.prettifyError(result.error).replace(/\n/g, '; '));
+  return result.data;
+}
+
+class MethodNotAllowedError extends Error {}
+
+export async function handleAdminRequest(
+  gateway: LocalGateway,
+  req: IncomingMessage,
+  res: ServerResponse,
+  url: URL,
+  body: Buffer,
+): Promise<void> {
+  try {
+    const [status, value] = await route(gateway, req.method ?? 'GET', url, body);
+    writeJson(res, status, value);
+  } catch (error) {
+    if (error instanceof ValidationError)
+      writeJson(res, 400, { code: 'ValidationError', message: error.message });
+    else if (error instanceof NotFoundError)
+      writeJson(res, 404, { code: 'NotFound', message: error.message });
+    else if (error instanceof MethodNotAllowedError)
+      writeJson(res, 405, { code: 'MethodNotAllowed', message: error.message });
+    else if (error instanceof z.ZodError)
+      writeJson(res, 400, { code: 'ValidationError', message: z.prettifyError(error) });
+    else writeJson(res, 500, { code: 'InternalError', message: String(error) });
+  }
+}
+
+async function route(
+  gateway: LocalGateway,
+  method: string,
+  url: URL,
+  body: Buffer,
+): Promise<[number, unknown]> {
+  const parts = url.pathname.slice(ADMIN_PATH_PREFIX.length).split('/').filter(Boolean);
+  const notAllowed = (): never => {
+    throw new MethodNotAllowedError(`${method} is not allowed on ${url.pathname}`);
+  };
+  const backends = (): GatewayBackends => {
+    const value = gateway.backends;
+    if (!value) throw new NotFoundError('the local stack is still starting');
+    return value;
+  };
+
+  switch (parts[0]) {
+    case 'health': {
+      const value = gateway.backends;
+      return [
+        200,
+        {
+          status: value ? 'ok' : 'starting',
+          endpoint: gateway.endpoint,
+          motoEndpoint: value?.motoEndpoint ?? null,
+          motoPid: value?.motoPid ?? null,
+          functions: gateway.functions.names(),
+        },
+      ];
+    }
+    case 'faults':
+      if (method === 'GET') return [200, gateway.faults()];
+      if (method === 'PUT' || method === 'POST') {
+        gateway.setFaults(parseJson(body) as never);
+        return [200, gateway.faults()];
+      }
+      if (method === 'DELETE') {
+        gateway.setFaults({});
+        return [200, gateway.faults()];
+      }
+      return notAllowed();
+    case 'stats':
+      if (method === 'GET') return [200, gateway.stats()];
+      if (method === 'DELETE') {
+        gateway.resetStats();
+        return [200, gateway.stats()];
+      }
+      return notAllowed();
+    case 'replicas':
+      return replicaRoute(backends(), method, url, parts.slice(1), body, notAllowed);
+    default:
+      throw new NotFoundError(`no admin route ${url.pathname}`);
+  }
+}
+
+async function replicaRoute(
+  backends: GatewayBackends,
+  method: string,
+  url: URL,
+  parts: string[],
+  body: Buffer,
+  notAllowed: () => never,
+): Promise<[number, unknown]> {
+  const [volumeId, action] = parts;
+  if (volumeId === undefined) {
+    if (method === 'GET') return [200, { replicas: backends.replicas.list() }];
+    if (method === 'POST') return [201, await backends.replicas.create(parseWith(CreateReplicaSchema, body))];
+    return notAllowed();
+  }
+  switch (action) {
+    case undefined:
+      if (method !== 'GET') return notAllowed();
+      return [200, backends.replicas.require(volumeId)];
+    case 'data': {
+      if (method !== 'PUT') return notAllowed();
+      const offset = Number(url.searchParams.get('offset') ?? 'NaN');
+      if (!Number.isSafeInteger(offset))
+        throw new ValidationError('offset must be an integer query parameter');
+      await backends.agent.write(volumeId, offset, body);
+      return [200, { volumeId, offset, length: body.length }];
+    }
+    case 'discard': {
+      if (method !== 'POST') return notAllowed();
+      const { offset, length } = parseWith(DiscardSchema, body);
+      await backends.agent.discard(volumeId, offset, length);
+      return [200, { volumeId, offset, length }];
+    }
+    case 'checkpoint': {
+      if (method !== 'POST') return notAllowed();
+      const report = parseWith(CheckpointSchema, body);
+      return [
+        200,
+        await backends.agent.reportCheckpoint(volumeId, {
+          checkpointId: report.checkpointId,
+          ...(report.checkpointTime === undefined ? {} : { checkpointTime: new Date(report.checkpointTime) }),
+          ...(report.syncState === undefined ? {} : { syncState: report.syncState }),
+          ...(report.backlogBytes === undefined ? {} : { backlogBytes: report.backlogBytes }),
+        }),
+      ];
+    }
+    case 'sync': {
+      if (method !== 'POST') return notAllowed();
+      return [200, await backends.agent.reportSync(volumeId, parseWith(SyncSchema, body))];
+    }
+    default:
+      throw new NotFoundError(`no admin route ${url.pathname}`);
+  }
+}

@@ -1,0 +1,222 @@
+/**
+ * Keeps EC2's view of snapshots (moto) and the EBS emulator's in step:
+ *
+ * - EC2 CreateSnapshot of a registered replica volume: after moto creates the snapshot, the
+ *   volume's image is frozen in the emulator under the same id (under the volume's lock, so the
+ *   snapshot is the image at this moment), and the snapshot goes `pending` and then `completed`
+ *   after the configured delay (moto alone says `completed` at once).
+ * - Snapshots started through the EBS direct API (StartSnapshot) are registered in moto under the
+ *   emulator's id, so EC2 DescribeSnapshots (and waiters, filters, CreateVolume) see them.
+ * - Before every DescribeSnapshots, the status and progress of pending snapshots are pushed from
+ *   the emulator into moto; moto then answers with its normal XML, filters included.
+ * - EC2 DeleteSnapshot also deletes the emulator's snapshot.
+ */
+import type { EbsEmulator, EbsSnapshotStatus } from '../ebs/ebs-emulator.ts';
+import type { MotoAdmin } from '../moto/moto-admin.ts';
+import type { ReplicaVolumes } from '../replica/replica-volumes.ts';
+
+export interface BufferedAnswer {
+  status: number;
+  headers: Record<string, string | string[]>;
+  body: Buffer;
+}
+
+interface TrackedSnapshot {
+  status: EbsSnapshotStatus;
+  progress: string;
+  readonly startedAtMs: number;
+  /** The completion delay of a frozen replica snapshot; progress grows over it. */
+  readonly completionDelayMs?: number;
+}
+
+export interface Ec2SnapshotBridgeDependencies {
+  readonly emulator: EbsEmulator;
+  readonly replicas: ReplicaVolumes;
+  readonly moto: MotoAdmin;
+  /** Time from CreateSnapshot of a replica until its snapshot is `completed`. */
+  readonly completionDelayMs: number;
+  readonly now?: () => number;
+}
+
+/** The highest progress a snapshot shows while still pending. */
+const MAX_PENDING_PROGRESS_PERCENT = 99;
+
+const SNAPSHOT_ID_PATTERN = /<snapshotId>(snap-[0-9a-f]+)<\/snapshotId>/;
+
+export class Ec2SnapshotBridge {
+  private readonly tracked = new Map<string, TrackedSnapshot>();
+  private readonly now: () => number;
+
+  constructor(private readonly deps: Ec2SnapshotBridgeDependencies) {
+    this.now = deps.now ?? Date.now;
+  }
+
+  /** Number of snapshots whose status is still being followed (pending ones). */
+  get pendingCount(): number {
+    let count = 0;
+    for (const entry of this.tracked.values()) if (entry.status === 'pending') count += 1;
+    return count;
+  }
+
+  /**
+   * Runs moto's CreateSnapshot (`forward`) and, for a replica volume, freezes its image. The
+   * volume's lock is held across both, so no simulated write lands between them.
+   */
+  async createSnapshot(
+    params: URLSearchParams,
+    forward: () => Promise<BufferedAnswer>,
+  ): Promise<BufferedAnswer> {
+    const volumeId = params.get('VolumeId') ?? '';
+    const replica = this.deps.replicas.get(volumeId);
+    if (!replica) return forward();
+    return this.deps.replicas.withVolumeLock(volumeId, async () => {
+      const answer = await forward();
+      const snapshotId =
+        answer.status === 200 ? SNAPSHOT_ID_PATTERN.exec(answer.body.toString('utf8'))?.[1] : undefined;
+      if (!snapshotId) return answer;
+      try {
+        await this.deps.emulator.freezeVolumeImage({
+          snapshotId,
+          volumeId,
+          imagePath: replica.imagePath,
+          volumeSizeGib: replica.volumeSizeGib,
+          completeAfterMs: this.deps.completionDelayMs,
+        });
+      } catch (error) {
+        await this.deps.moto.putSnapshot({ snapshotId, status: 'error', progress: '0%' });
+        return ec2Error(
+          500,
+          'InternalError',
+          `the local EBS emulator could not freeze ${volumeId}: ${String(error)}`,
+        );
+      }
+      const entry: TrackedSnapshot = {
+        status: 'pending',
+        progress: '0%',
+        startedAtMs: this.now(),
+        completionDelayMs: this.deps.completionDelayMs,
+      };
+      this.tracked.set(snapshotId, entry);
+      await this.deps.moto.putSnapshot({ snapshotId, status: entry.status, progress: entry.progress });
+      return { ...answer, body: Buffer.from(rewriteStatus(answer.body.toString('utf8'), entry)) };
+    });
+  }
+
+  /** Brings moto's status/progress of every pending snapshot up to date. */
+  async beforeDescribeSnapshots(): Promise<void> {
+    const pending = [...this.tracked].filter(([, entry]) => entry.status === 'pending');
+    await Promise.all(pending.map(([snapshotId, entry]) => this.sync(snapshotId, entry)));
+  }
+
+  /** After moto deleted a snapshot: delete the emulator's copy too. */
+  async afterDeleteSnapshot(params: URLSearchParams, answer: BufferedAnswer): Promise<void> {
+    const snapshotId = params.get('SnapshotId');
+    if (answer.status !== 200 || !snapshotId) return;
+    this.tracked.delete(snapshotId);
+    await this.deps.emulator.deleteSnapshot(snapshotId);
+  }
+
+  /** After the emulator answered an EBS StartSnapshot: register snapshots moto does not know yet. */
+  async afterEbsStartSnapshot(requestBody: Buffer): Promise<void> {
+    let request: { Tags?: { Key?: string; Value?: string }[]; Description?: string } = {};
+    try {
+      request = JSON.parse(requestBody.toString('utf8')) as typeof request;
+    } catch {
+      // the emulator has already rejected it
+    }
+    const tags: Record<string, string> = {};
+    for (const tag of request.Tags ?? []) if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
+    for (const summary of this.deps.emulator.listSnapshots()) {
+      if (summary.volumeId !== undefined || this.tracked.has(summary.snapshotId)) continue;
+      const entry: TrackedSnapshot = {
+        status: toStatus(summary.status),
+        progress: summary.status === 'completed' ? '100%' : '0%',
+        startedAtMs: summary.startTime.getTime(),
+      };
+      this.tracked.set(summary.snapshotId, entry);
+      await this.deps.moto.putSnapshot({
+        snapshotId: summary.snapshotId,
+        volumeSizeGib: summary.volumeSizeGib,
+        description: request.Description ?? '',
+        tags,
+        status: entry.status,
+        progress: entry.progress,
+      });
+    }
+  }
+
+  /** After an EBS CompleteSnapshot: push the snapshot's new status. */
+  async afterEbsCompleteSnapshot(snapshotId: string): Promise<void> {
+    const entry = this.tracked.get(snapshotId);
+    if (entry) await this.sync(snapshotId, entry);
+  }
+
+  /**
+   * Registers in moto every snapshot the emulator holds (after a restart: moto keeps nothing).
+   * Replica volumes must have been re-created in moto first so snapshots keep their volume id.
+   */
+  async registerExisting(): Promise<void> {
+    for (const summary of this.deps.emulator.listSnapshots()) {
+      const status = toStatus(summary.status);
+      const entry: TrackedSnapshot = {
+        status,
+        progress: status === 'completed' ? '100%' : '0%',
+        startedAtMs: summary.startTime.getTime(),
+      };
+      this.tracked.set(summary.snapshotId, entry);
+      await this.deps.moto.putSnapshot({
+        snapshotId: summary.snapshotId,
+        ...(summary.volumeId === undefined ? {} : { volumeId: summary.volumeId }),
+        volumeSizeGib: summary.volumeSizeGib,
+        status,
+        progress: entry.progress,
+      });
+    }
+  }
+
+  private async sync(snapshotId: string, entry: TrackedSnapshot): Promise<void> {
+    const current = this.deps.emulator.snapshotStatus(snapshotId);
+    if (current === undefined) {
+      this.tracked.delete(snapshotId);
+      return;
+    }
+    const progress = this.progressOf(current, entry);
+    if (current === entry.status && progress === entry.progress) return;
+    entry.status = current;
+    entry.progress = progress;
+    await this.deps.moto.putSnapshot({ snapshotId, status: current, progress });
+  }
+
+  private progressOf(status: EbsSnapshotStatus, entry: TrackedSnapshot): string {
+    if (status === 'completed') return '100%';
+    if (status === 'error' || !entry.completionDelayMs) return '0%';
+    const elapsed = this.now() - entry.startedAtMs;
+    const percent = Math.min(
+      MAX_PENDING_PROGRESS_PERCENT,
+      Math.floor((elapsed * 100) / entry.completionDelayMs),
+    );
+    return `${Math.max(0, percent)}%`;
+  }
+}
+
+function toStatus(status: string): EbsSnapshotStatus {
+  return status === 'completed' || status === 'error' ? status : 'pending';
+}
+
+/** moto's CreateSnapshot answer says completed/100%; make it say what the snapshot really is. */
+function rewriteStatus(xml: string, entry: TrackedSnapshot): string {
+  return xml
+    .replace(/<status>[a-z]+<\/status>/, `<status>${entry.status}</status>`)
+    .replace(/<progress>[^<]*<\/progress>/, `<progress>${entry.progress}</progress>`);
+}
+
+export function ec2Error(status: number, code: string, message: string): BufferedAnswer {
+  const escaped = message.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return {
+    status,
+    headers: { 'content-type': 'text/xml;charset=UTF-8' },
+    body: Buffer.from(
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>${code}</Code><Message>${escaped}</Message></Error></Errors><RequestID>local</RequestID></Response>`,
+    ),
+  };
+}

@@ -1,0 +1,339 @@
+/**
+ * The local gateway: one HTTP server on 127.0.0.1 that every AWS SDK client of the product reaches
+ * through AWS_ENDPOINT_URL. It routes by the SigV4 credential scope's service:
+ *
+ * - `ebs`: the EBS direct API emulator (local/ebs), in process;
+ * - `ec2`: moto, plus snapshot freezing of replica volumes (ec2-snapshots.ts);
+ * - `lambda` Invoke: in-process handlers registered with registerFunction();
+ * - everything else (S3, DynamoDB, Step Functions, Scheduler, ...): moto, streamed.
+ *
+ * and by path: `/_api/...` is an API Gateway-style Lambda-proxy endpoint for the API handler, and
+ * `/_local/...` is the admin API (faults, statistics, replicas). Faults (latency, throttling, 5xx)
+ * are injected before routing, in each service's own error shape.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { EbsEmulator } from '../ebs/ebs-emulator.ts';
+import type { ReplicaSimulator } from '../replica/replica-simulator.ts';
+import type { ReplicaVolumes } from '../replica/replica-volumes.ts';
+import { handleAdminRequest, ADMIN_PATH_PREFIX } from './admin-routes.ts';
+import {
+  apiContext,
+  HANDLER_FAILED_RESULT,
+  isApiPath,
+  NO_API_HANDLER_RESULT,
+  toProxyEvent,
+  writeProxyResult,
+  type ApiHandler,
+} from './api-adapter.ts';
+import { credentialScope, LAMBDA_INVOKE_PATH, operationName } from './aws-request.ts';
+import { Ec2SnapshotBridge, type BufferedAnswer } from './ec2-snapshots.ts';
+import { FaultConfigSchema, faultAnswer, FaultInjector, type FaultConfig } from './faults.ts';
+import { forwardBuffered, forwardStreaming, readBody, sleep, writeAnswer, writeJson } from './http-util.ts';
+import { LambdaFunctions, type LambdaHandler } from './lambda-functions.ts';
+import type { MotoAdmin } from '../moto/moto-admin.ts';
+
+export interface GatewayBackends {
+  readonly motoEndpoint: string;
+  readonly motoPid?: number;
+  readonly moto: MotoAdmin;
+  readonly emulator: EbsEmulator;
+  readonly replicas: ReplicaVolumes;
+  readonly agent: ReplicaSimulator;
+  /** Time from EC2 CreateSnapshot of a replica until the snapshot is `completed`. */
+  readonly snapshotCompletionDelayMs: number;
+}
+
+/** Request counts by `service:Operation` (e.g. `ebs:GetSnapshotBlock`, `s3:PutObject`). */
+export interface GatewayStats {
+  /** Every AWS request that reached the gateway, including those answered with a fault. */
+  readonly requests: Record<string, number>;
+  /** Requests answered with an injected fault, by `service:Operation:kind`. */
+  readonly faults: Record<string, number>;
+}
+
+export interface LocalGatewayOptions {
+  /** Default: a free port. */
+  readonly port?: number;
+}
+
+function increment(table: Map<string, number>, key: string): void {
+  table.set(key, (table.get(key) ?? 0) + 1);
+}
+
+export class LocalGateway {
+  readonly functions = new LambdaFunctions();
+  private backendsValue: GatewayBackends | undefined;
+  private bridge: Ec2SnapshotBridge | undefined;
+  private apiHandler: ApiHandler | undefined;
+  private injector = new FaultInjector();
+  private readonly requestCounts = new Map<string, number>();
+  private readonly faultCounts = new Map<string, number>();
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+  ) {}
+
+  get endpoint(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  /** Starts listening; AWS requests are answered once connect() has supplied the backends. */
+  static async listen(options: LocalGatewayOptions = {}): Promise<LocalGateway> {
+    const server = createServer();
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(options.port ?? 0, '127.0.0.1', () => resolve());
+    });
+    const gateway = new LocalGateway(server, (server.address() as AddressInfo).port);
+    server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+      gateway.onRequest(req, res).catch((error: unknown) => {
+        if (!res.headersSent) writeJson(res, 500, { code: 'GatewayError', message: String(error) });
+        else res.destroy();
+      });
+    });
+    return gateway;
+  }
+
+  connect(backends: GatewayBackends): void {
+    this.backendsValue = backends;
+    this.bridge = new Ec2SnapshotBridge({
+      emulator: backends.emulator,
+      replicas: backends.replicas,
+      moto: backends.moto,
+      completionDelayMs: backends.snapshotCompletionDelayMs,
+    });
+  }
+
+  get backends(): GatewayBackends | undefined {
+    return this.backendsValue;
+  }
+
+  get snapshots(): Ec2SnapshotBridge | undefined {
+    return this.bridge;
+  }
+
+  /** Lambda Invoke of `name` (or its ARN) runs `handler` in process. */
+  registerFunction(name: string, handler: LambdaHandler): void {
+    this.functions.register(name, handler);
+  }
+
+  unregisterFunction(name: string): boolean {
+    return this.functions.unregister(name);
+  }
+
+  /** The handler behind `/_api/`; undefined answers 404 again. */
+  setApiHandler(handler: ApiHandler | undefined): void {
+    this.apiHandler = handler;
+  }
+
+  /** Replaces the fault configuration (validated) and restarts its generators from the seed. */
+  setFaults(config: FaultConfig): void {
+    const parsed = FaultConfigSchema.parse(config);
+    this.injector = new FaultInjector(parsed);
+    this.backendsValue?.emulator.setFaults({
+      corruptBlockDataRate: parsed.corruptBlockDataRate,
+      perSnapshotRequestsPerSecond: parsed.perSnapshotRequestsPerSecond,
+      listPageBlockWindow: parsed.listPageBlockWindow,
+    });
+  }
+
+  faults(): FaultConfig {
+    return this.injector.config;
+  }
+
+  stats(): GatewayStats {
+    return {
+      requests: Object.fromEntries([...this.requestCounts].sort(([a], [b]) => a.localeCompare(b))),
+      faults: Object.fromEntries([...this.faultCounts].sort(([a], [b]) => a.localeCompare(b))),
+    };
+  }
+
+  resetStats(): void {
+    this.requestCounts.clear();
+    this.faultCounts.clear();
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.server.closeAllConnections();
+    await closed;
+  }
+
+  private async onRequest(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+    if (url.pathname.startsWith(ADMIN_PATH_PREFIX)) {
+      await handleAdminRequest(this, req, res, url, await readBody(req));
+      return;
+    }
+    if (isApiPath(url.pathname)) {
+      await this.onApiRequest(req, res, await readBody(req));
+      return;
+    }
+    const backends = this.backendsValue;
+    if (!backends) {
+      writeJson(res, 503, { code: 'NotReady', message: 'the local gateway is starting' });
+      return;
+    }
+    const upstream = new URL(backends.motoEndpoint);
+    const scope = credentialScope(req.headers, url);
+    const service = scope?.service ?? 'unsigned';
+    const method = req.method ?? 'GET';
+
+    if (service === 's3' || service === 'unsigned') {
+      const operation = operationName(service, method, url, req.headers);
+      if (await this.injectFault(service, operation, res)) {
+        req.resume();
+        return;
+      }
+      await forwardStreaming(upstream, req, res);
+      return;
+    }
+
+    const body = await readBody(req);
+    const operation = operationName(service, method, url, req.headers, body);
+    if (await this.injectFault(service, operation, res)) return;
+    const forward = (): Promise<BufferedAnswer> => forwardBuffered(upstream, req, req.url ?? '/', body);
+
+    if (service === 'ebs') {
+      await this.onEbsRequest(backends, req, res, url, body, operation);
+    } else if (service === 'lambda' && operation === 'Invoke') {
+      const identifier = decodeURIComponent(LAMBDA_INVOKE_PATH.exec(url.pathname)?.[1] ?? '');
+      const invocationType = req.headers['x-amz-invocation-type'];
+      const answer = await this.functions.invoke(
+        identifier,
+        body,
+        typeof invocationType === 'string' ? invocationType : undefined,
+        url.searchParams.get('Qualifier') ?? undefined,
+      );
+      writeAnswer(res, { ...answer, body: Buffer.from(answer.body) });
+    } else if (service === 'ec2') {
+      writeAnswer(res, await this.onEc2Request(backends, url, body, operation, forward));
+    } else {
+      writeAnswer(res, await forward());
+    }
+  }
+
+  private async injectFault(service: string, operation: string, res: ServerResponse): Promise<boolean> {
+    increment(this.requestCounts, `${service}:${operation}`);
+    const latency = this.injector.latencyMs(service, operation);
+    if (latency > 0) await sleep(latency);
+    const fault = this.injector.decide(service, operation);
+    if (!fault) return false;
+    increment(this.faultCounts, `${service}:${operation}:${fault}`);
+    const answer = faultAnswer(service, fault);
+    writeAnswer(res, {
+      status: answer.status,
+      headers: { ...answer.headers },
+      body: Buffer.from(answer.body),
+    });
+    return true;
+  }
+
+  private async onEbsRequest(
+    backends: GatewayBackends,
+    req: IncomingMessage,
+    res: ServerResponse,
+    url: URL,
+    body: Buffer,
+    operation: string,
+  ): Promise<void> {
+    const bridge = this.bridge!;
+    const handle = (): Promise<void> => backends.emulator.handle(req, res, body);
+    try {
+      if (operation === 'StartSnapshot') {
+        await holdingResponseEnd(res, handle, () => bridge.afterEbsStartSnapshot(body));
+      } else if (operation === 'CompleteSnapshot') {
+        const snapshotId = url.pathname.split('/').filter(Boolean)[2] ?? '';
+        await holdingResponseEnd(res, handle, () => bridge.afterEbsCompleteSnapshot(snapshotId));
+      } else {
+        await handle();
+      }
+    } catch (error) {
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      res.writeHead(500, {
+        'content-type': 'application/json',
+        'x-amzn-errortype': 'InternalServerException',
+      });
+      res.end(JSON.stringify({ Message: `local EBS emulator failure: ${String(error)}` }));
+    }
+  }
+
+  private async onEc2Request(
+    backends: GatewayBackends,
+    url: URL,
+    body: Buffer,
+    action: string,
+    forward: () => Promise<BufferedAnswer>,
+  ): Promise<BufferedAnswer> {
+    const bridge = this.bridge!;
+    const params = new URLSearchParams(body.length > 0 ? body.toString('utf8') : url.search);
+    switch (action) {
+      case 'CreateSnapshot':
+        return bridge.createSnapshot(params, forward);
+      case 'DescribeSnapshots':
+        await bridge.beforeDescribeSnapshots();
+        return forward();
+      case 'DeleteSnapshot': {
+        const answer = await forward();
+        await bridge.afterDeleteSnapshot(params, answer);
+        return answer;
+      }
+      case 'DeleteVolume': {
+        const answer = await forward();
+        const volumeId = params.get('VolumeId');
+        if (answer.status === 200 && volumeId) await backends.replicas.forget(volumeId);
+        return answer;
+      }
+      default:
+        return forward();
+    }
+  }
+
+  private async onApiRequest(req: IncomingMessage, res: ServerResponse, body: Buffer): Promise<void> {
+    const handler = this.apiHandler;
+    if (!handler) {
+      writeProxyResult(res, NO_API_HANDLER_RESULT);
+      return;
+    }
+    try {
+      writeProxyResult(res, await handler(toProxyEvent(req, body), apiContext()));
+    } catch (error) {
+      console.error('[local api] handler failed', error);
+      writeProxyResult(res, HANDLER_FAILED_RESULT);
+    }
+  }
+}
+
+/**
+ * Runs `handle` (which answers on `res`) but holds back the final `end()` until `after` has run,
+ * so that a client cannot observe the answer before its side effects (e.g. the snapshot being
+ * registered in moto) are in place.
+ */
+async function holdingResponseEnd(
+  res: ServerResponse,
+  handle: () => Promise<void>,
+  after: () => Promise<void>,
+): Promise<void> {
+  const target = res as unknown as { end: (...args: unknown[]) => unknown };
+  const originalEnd = target.end;
+  let heldArguments: unknown[] | undefined;
+  target.end = (...args: unknown[]) => {
+    heldArguments = args;
+    return res;
+  };
+  try {
+    await handle();
+  } finally {
+    target.end = originalEnd;
+  }
+  try {
+    if (res.statusCode < 300) await after();
+  } finally {
+    if (heldArguments) originalEnd.apply(res, heldArguments);
+  }
+}

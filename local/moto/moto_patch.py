@@ -1,0 +1,139 @@
+"""Launcher for the preinstalled moto server (5.2.x) with the fixes the local stack needs.
+
+Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port>
+
+1. Step Functions: StartExecution deep-copies the StateMachine, which references the backend and
+   the threads of earlier executions, so every execution after the first fails with
+   "cannot pickle '_thread.RLock' object". StateMachine gets a __deepcopy__ that shares `backend`
+   and drops `executions`.
+2. EC2 snapshots that the local gateway manages (replica snapshots frozen by the EBS emulator, and
+   snapshots made through the EBS direct API) are registered here under the emulator's own ids, and
+   their status/progress is set by the gateway, so DescribeSnapshots, filters and waiters see
+   pending -> completed. This is a small JSON endpoint under /_rbp/ that only the gateway calls.
+3. The server exits when its parent process goes away (no orphans when a test runner is killed).
+"""
+
+import copy
+import json
+import os
+import sys
+import threading
+import time
+
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.ec2.models import ec2_backends
+from moto.ec2.models.elastic_block_store import Snapshot, Volume
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from moto.stepfunctions.models import StateMachine
+
+# How often the orphan watchdog checks that the parent is alive: short enough that a killed test
+# runner leaves no server behind for long, long enough to cost nothing.
+PARENT_POLL_INTERVAL_SECONDS = 0.5
+
+
+def _state_machine_deepcopy(self, memo):
+    clone = self.__class__.__new__(self.__class__)
+    memo[id(self)] = clone
+    for key, value in self.__dict__.items():
+        if key == "backend":
+            setattr(clone, key, value)
+        elif key == "executions":
+            setattr(clone, key, [])
+        else:
+            setattr(clone, key, copy.deepcopy(value, memo))
+    return clone
+
+
+StateMachine.__deepcopy__ = _state_machine_deepcopy
+
+# Snapshot.progress is a constant "100%" in moto; let the gateway set it.
+Snapshot.progress = property(lambda self: getattr(self, "_rbp_progress", "100%"))
+
+
+def _backend(body):
+    return ec2_backends[body.get("accountId") or DEFAULT_ACCOUNT_ID][body.get("region") or "us-east-1"]
+
+
+def _detached_volume(backend, volume_id, size_gib, region):
+    zone = backend.get_zone_by_name(f"{region}a")
+    return Volume(backend, volume_id=volume_id, size=size_gib, zone=zone)
+
+
+def _put_snapshot(body):
+    """Create or update a snapshot with a given id (the EBS emulator's id)."""
+    backend = _backend(body)
+    region = body.get("region") or "us-east-1"
+    snapshot_id = body["snapshotId"]
+    snapshot = backend.snapshots.get(snapshot_id)
+    if snapshot is None:
+        volume = backend.volumes.get(body.get("volumeId") or "")
+        if volume is None:
+            # Snapshots made through the EBS direct API have no source volume (AWS shows vol-ffffffff).
+            volume = _detached_volume(backend, body.get("volumeId") or "vol-ffffffff", body["volumeSizeGib"], region)
+        snapshot = Snapshot(backend, snapshot_id, volume=volume, description=body.get("description") or "")
+        backend.snapshots[snapshot_id] = snapshot
+        if body.get("tags"):
+            snapshot.add_tags(body["tags"])
+    if "status" in body:
+        snapshot.status = body["status"]
+    if "progress" in body:
+        snapshot._rbp_progress = body["progress"]
+    return {"snapshotId": snapshot_id, "status": snapshot.status, "progress": snapshot.progress}
+
+
+def _put_volume(body):
+    """Create a volume with a given id (a replica volume re-registered after a restart)."""
+    backend = _backend(body)
+    volume_id = body["volumeId"]
+    if volume_id not in backend.volumes:
+        volume = _detached_volume(backend, volume_id, body["sizeGib"], body.get("region") or "us-east-1")
+        backend.volumes[volume_id] = volume
+        if body.get("tags"):
+            volume.add_tags(body["tags"])
+    return {"volumeId": volume_id}
+
+
+_ROUTES = {"/_rbp/ec2/snapshot": _put_snapshot, "/_rbp/ec2/volume": _put_volume}
+
+
+def _rbp_admin(environ, start_response):
+    route = _ROUTES.get(environ.get("PATH_INFO", ""))
+    if route is None or environ.get("REQUEST_METHOD") != "POST":
+        start_response("404 Not Found", [("Content-Type", "application/json")])
+        return [b'{"message":"unknown /_rbp route"}']
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    try:
+        body = json.loads(environ["wsgi.input"].read(length) or b"{}")
+        answer = json.dumps(route(body)).encode()
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [answer]
+    except Exception as error:  # noqa: BLE001 - reported to the gateway, which raises it
+        start_response("400 Bad Request", [("Content-Type", "application/json")])
+        return [json.dumps({"message": f"{type(error).__name__}: {error}"}).encode()]
+
+
+_original_call = DomainDispatcherApplication.__call__
+
+
+def _call(self, environ, start_response):
+    if environ.get("PATH_INFO", "").startswith("/_rbp/"):
+        return _rbp_admin(environ, start_response)
+    return _original_call(self, environ, start_response)
+
+
+DomainDispatcherApplication.__call__ = _call
+
+
+def _exit_with_parent():
+    parent = os.getppid()
+    while True:
+        time.sleep(PARENT_POLL_INTERVAL_SECONDS)
+        if os.getppid() != parent:
+            os._exit(0)
+
+
+if __name__ == "__main__":
+    threading.Thread(target=_exit_with_parent, daemon=True, name="rbp-parent-watch").start()
+    from moto.server import main
+
+    main(sys.argv[1:])

@@ -1,0 +1,129 @@
+/**
+ * The embedded local AWS stack: moto (S3, DynamoDB, EC2, Step Functions, Scheduler, ...) behind the
+ * local gateway (EBS direct API emulator, in-process Lambda handlers, API adapter, faults), with
+ * replica volumes backed by raw image files. Everything it starts is stopped by stop().
+ *
+ *   const stack = await startLocalStack({ stateDir });
+ *   const ec2 = new EC2Client({});   // with stack.env in process.env, or { endpoint: stack.endpoint, ... }
+ *   const replica = await stack.replicas.create({ imagePath });
+ *   ...
+ *   await stack.stop();
+ */
+import { mkdir } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { EbsEmulator } from './ebs/ebs-emulator.ts';
+import { LocalGateway } from './gateway/local-gateway.ts';
+import { LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY } from './gateway/local-account.ts';
+import { MotoAdmin } from './moto/moto-admin.ts';
+import { startMoto, type MotoServer } from './moto/moto-server.ts';
+import { ReplicaRegistry } from './replica/replica-registry.ts';
+import { ReplicaSimulator } from './replica/replica-simulator.ts';
+import { ReplicaVolumes } from './replica/replica-volumes.ts';
+
+/**
+ * Time from EC2 CreateSnapshot of a replica until the snapshot is `completed`: long enough that a
+ * client polling every few hundred ms sees `pending` (as it would in AWS), short for local runs.
+ */
+export const DEFAULT_SNAPSHOT_COMPLETION_DELAY_MS = 1_000;
+
+export interface LocalStackOptions {
+  /** Images, EBS emulator data, the replica registry and moto's log live here. */
+  readonly stateDir: string;
+  /** The gateway's port; default a free one. */
+  readonly port?: number;
+  readonly snapshotCompletionDelayMs?: number;
+}
+
+export interface LocalStack {
+  /** The gateway: http://127.0.0.1:PORT (an IP, so the S3 client uses path-style addressing). */
+  readonly endpoint: string;
+  /** What a client process needs: AWS_ENDPOINT_URL, region, dummy credentials, no IMDS. */
+  readonly env: Readonly<Record<string, string>>;
+  readonly gateway: LocalGateway;
+  readonly emulator: EbsEmulator;
+  readonly replicas: ReplicaVolumes;
+  /** The replica simulator: writes, discards, checkpoint and sync tags. */
+  readonly agent: ReplicaSimulator;
+  readonly moto: MotoServer;
+  readonly stateDir: string;
+  stop(): Promise<void>;
+}
+
+export function localClientEnv(endpoint: string): Record<string, string> {
+  return {
+    AWS_ENDPOINT_URL: endpoint,
+    AWS_REGION: LOCAL_REGION,
+    AWS_DEFAULT_REGION: LOCAL_REGION,
+    AWS_ACCESS_KEY_ID: LOCAL_ACCESS_KEY_ID,
+    AWS_SECRET_ACCESS_KEY: LOCAL_SECRET_ACCESS_KEY,
+    AWS_EC2_METADATA_DISABLED: 'true',
+  };
+}
+
+export async function startLocalStack(options: LocalStackOptions): Promise<LocalStack> {
+  const stateDir = resolve(options.stateDir);
+  await mkdir(stateDir, { recursive: true });
+  const cleanups: (() => Promise<void>)[] = [];
+  const stopAll = async (): Promise<void> => {
+    for (const cleanup of cleanups.splice(0).reverse()) {
+      try {
+        await cleanup();
+      } catch (error) {
+        console.error('[local stack] stop step failed', error);
+      }
+    }
+  };
+  try {
+    const emulator = await EbsEmulator.open({ stateDir: join(stateDir, 'ebs') });
+    const registry = await ReplicaRegistry.open(stateDir);
+    const gateway = await LocalGateway.listen(options.port === undefined ? {} : { port: options.port });
+    cleanups.push(() => gateway.close());
+    const moto = await startMoto({ callbackPort: gateway.port, logPath: join(stateDir, 'moto.log') });
+    cleanups.push(() => moto.stop());
+
+    const ec2 = new EC2Client({
+      endpoint: moto.endpoint,
+      region: LOCAL_REGION,
+      credentials: { accessKeyId: LOCAL_ACCESS_KEY_ID, secretAccessKey: LOCAL_SECRET_ACCESS_KEY },
+    });
+    cleanups.push(() => Promise.resolve(ec2.destroy()));
+    const motoAdmin = new MotoAdmin(moto.endpoint);
+    const replicas = new ReplicaVolumes({ registry, ec2 });
+    const agent = new ReplicaSimulator(replicas, emulator);
+
+    // moto keeps nothing across restarts: re-create the registered replica volumes under their ids.
+    for (const record of registry.list()) {
+      await motoAdmin.putVolume({
+        volumeId: record.volumeId,
+        sizeGib: record.volumeSizeGib,
+        tags: record.tags,
+      });
+    }
+    gateway.connect({
+      motoEndpoint: moto.endpoint,
+      motoPid: moto.pid,
+      moto: motoAdmin,
+      emulator,
+      replicas,
+      agent,
+      snapshotCompletionDelayMs: options.snapshotCompletionDelayMs ?? DEFAULT_SNAPSHOT_COMPLETION_DELAY_MS,
+    });
+    await gateway.snapshots!.registerExisting();
+
+    return {
+      endpoint: gateway.endpoint,
+      env: localClientEnv(gateway.endpoint),
+      gateway,
+      emulator,
+      replicas,
+      agent,
+      moto,
+      stateDir,
+      stop: stopAll,
+    };
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+}
