@@ -158,3 +158,12 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<Record<str
   }
   throw new Error('expected the call to fail, but it succeeded');
 }
+
+/** The SDK exception of a failed call, reduced to what the tests compare exactly. */
+export async function ebsErrorOf(
+  promise: Promise<unknown>,
+): Promise<{ name: string; reason: unknown; status: unknown }> {
+  const error = await rejectionOf(promise);
+  const metadata = error.$metadata as { httpStatusCode?: number } | undefined;
+  return { name: error.name, reason: error.Reason, status: metadata?.httpStatusCode };
+}
