@@ -8,6 +8,7 @@
  * SEEK_DATA is unavailable the caller treats the whole file as data: slower, never wrong.
  */
 import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
 
 const LIST_DATA_EXTENTS_PY = `
 import errno, os, sys
@@ -26,6 +27,19 @@ while offset < end:
     offset = hole
 `;
 
+/**
+ * The system interpreter starts in tens of milliseconds; a version manager's `python3` shim (pyenv)
+ * can take ten times that, on every freeze.
+ */
+const PYTHON_CANDIDATES = ['/usr/bin/python3', '/usr/local/bin/python3'];
+
+let pythonCommand: string | undefined;
+
+function python(): string {
+  pythonCommand ??= PYTHON_CANDIDATES.find((candidate) => existsSync(candidate)) ?? 'python3';
+  return pythonCommand;
+}
+
 /** Time allowed for the extent listing before falling back to reading the whole file. */
 const EXTENT_LISTING_TIMEOUT_MS = 30_000;
 
@@ -33,7 +47,7 @@ const EXTENT_LISTING_TIMEOUT_MS = 30_000;
 export function listDataExtents(path: string): Promise<[number, number][] | undefined> {
   return new Promise((resolve) => {
     execFile(
-      'python3',
+      python(),
       ['-c', LIST_DATA_EXTENTS_PY, path],
       { timeout: EXTENT_LISTING_TIMEOUT_MS, maxBuffer: 256 * 1024 * 1024 },
       (error, stdout) => {

@@ -1,2 +1,0 @@
-// Placeholder until the local stack lands: the local-stack global setup replaces this file.
-export default function setup(): void {}
