@@ -1,0 +1,78 @@
+/**
+ * A fault-injecting ObjectStore wrapper (kopia's NewFaultyStorage): throttles, 5xx and
+ * "written but the answer was lost" failures at seeded random, so retries and idempotency are
+ * exercised against any implementation.
+ */
+import { RetryableError, ThrottledError } from '../../lambdas/core/errors.ts';
+import type {
+  ObjectStore,
+  PutIfAbsentResult,
+  PutObjectRequest,
+} from '../../lambdas/core/store/object-store.ts';
+
+export interface ObjectStoreFaults {
+  /** Probability that a request fails with a throttle before reaching the store. */
+  readonly throttleRate?: number;
+  /** Probability that a request fails with a 5xx before reaching the store. */
+  readonly serverErrorRate?: number;
+  /** Probability that a PUT reaches the store but its answer is lost (a 5xx after the write). */
+  readonly lostAnswerRate?: number;
+}
+
+/** mulberry32: a tiny seeded generator, so a failing run can be replayed. */
+export function seededRandom(seed: number): () => number {
+  let state = seed >>> 0;
+  return () => {
+    state = (state + 0x6d2b79f5) >>> 0;
+    let t = state;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class FaultyObjectStore implements ObjectStore {
+  readonly injected = { throttles: 0, serverErrors: 0, lostAnswers: 0 };
+  private readonly random: () => number;
+
+  constructor(
+    private readonly inner: ObjectStore,
+    private readonly faults: ObjectStoreFaults,
+    seed = 1,
+  ) {
+    this.random = seededRandom(seed);
+  }
+
+  private before(operation: string, key: string): void {
+    if (this.random() < (this.faults.throttleRate ?? 0)) {
+      this.injected.throttles += 1;
+      throw new ThrottledError(`SlowDown (injected) on ${operation} ${key}`, { context: { key } });
+    }
+    if (this.random() < (this.faults.serverErrorRate ?? 0)) {
+      this.injected.serverErrors += 1;
+      throw new RetryableError(`InternalError 500 (injected) on ${operation} ${key}`, { context: { key } });
+    }
+  }
+
+  async putIfAbsent(request: PutObjectRequest): Promise<PutIfAbsentResult> {
+    this.before('PUT', request.key);
+    const result = await this.inner.putIfAbsent(request);
+    if (this.random() < (this.faults.lostAnswerRate ?? 0)) {
+      this.injected.lostAnswers += 1;
+      throw new RetryableError(`503 after write (injected) on PUT ${request.key}`, {
+        context: { key: request.key },
+      });
+    }
+    return result;
+  }
+
+  async get(key: string): Promise<Uint8Array> {
+    this.before('GET', key);
+    return this.inner.get(key);
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    this.before('LIST', prefix);
+    return this.inner.list(prefix);
+  }
+}

@@ -1,0 +1,59 @@
+/** In-memory ObjectStore with S3's conditional-create semantics, plus request counters. */
+import { NotFoundError } from '../../lambdas/core/errors.ts';
+import type {
+  ObjectStore,
+  PutIfAbsentResult,
+  PutObjectRequest,
+} from '../../lambdas/core/store/object-store.ts';
+import { sha256Base64 } from '../../lambdas/core/image/hashing.ts';
+import { IntegrityError } from '../../lambdas/core/errors.ts';
+
+export interface ObjectStoreCounters {
+  puts: number;
+  putsCreated: number;
+  putsExisting: number;
+  gets: number;
+  lists: number;
+}
+
+export function newObjectStoreCounters(): ObjectStoreCounters {
+  return { puts: 0, putsCreated: 0, putsExisting: 0, gets: 0, lists: 0 };
+}
+
+export class MemoryObjectStore implements ObjectStore {
+  readonly objects = new Map<string, Uint8Array>();
+  readonly counters = newObjectStoreCounters();
+
+  putIfAbsent(request: PutObjectRequest): Promise<PutIfAbsentResult> {
+    this.counters.puts += 1;
+    if (sha256Base64(request.body) !== request.sha256Base64) {
+      return Promise.reject(
+        new IntegrityError(`BadDigest for ${request.key}`, { context: { key: request.key } }),
+      );
+    }
+    if (this.objects.has(request.key)) {
+      this.counters.putsExisting += 1;
+      return Promise.resolve('exists');
+    }
+    this.objects.set(request.key, Uint8Array.from(request.body));
+    this.counters.putsCreated += 1;
+    return Promise.resolve('created');
+  }
+
+  get(key: string): Promise<Uint8Array> {
+    this.counters.gets += 1;
+    const body = this.objects.get(key);
+    if (body === undefined)
+      return Promise.reject(new NotFoundError(`no object ${key}`, { context: { key } }));
+    return Promise.resolve(Uint8Array.from(body));
+  }
+
+  list(prefix: string): Promise<string[]> {
+    this.counters.lists += 1;
+    return Promise.resolve([...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort());
+  }
+
+  keys(prefix: string): string[] {
+    return [...this.objects.keys()].filter((k) => k.startsWith(prefix)).sort();
+  }
+}
