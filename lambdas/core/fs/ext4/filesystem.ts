@@ -466,6 +466,10 @@ export class Ext4Filesystem {
         },
       );
     }
+    const inInode = physicalOffset - file.offset;
+    if (inInode >= 0 && inInode + length <= file.raw.length) {
+      return file.raw.slice(inInode, length); // inline data and fast symlinks: already read with the inode
+    }
     return this.cache.readUncached(physicalOffset, length);
   }
 
