@@ -1,0 +1,141 @@
+/**
+ * The per-volume backup lock in the product's DynamoDB table (key schema in docs/catalog.md):
+ * item `pk = LOCK#<volumeId>`, `sk = LOCK`, with the owner, the expiry and a TTL attribute so
+ * DynamoDB removes long-expired locks. A group's locks are written in one transaction, each with
+ * the condition of `mayTakeLock` (free, expired, or already ours).
+ */
+import {
+  DeleteCommand,
+  GetCommand,
+  TransactWriteCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import type { Clock } from '../core/ports.ts';
+import {
+  alreadyRunningError,
+  ttlEpochSeconds,
+  type BackupLock,
+  type LockHolder,
+  type LockStore,
+} from '../core/orchestration/backup-lock.ts';
+import { LockContentionError } from '../core/orchestration/orchestration-errors.ts';
+import { sdkErrorName, translateSdkError } from './orchestration-sdk-errors.ts';
+
+export const LOCK_SORT_KEY = 'LOCK';
+export const lockPartitionKey = (volumeId: string): string => `LOCK#${volumeId}`;
+
+interface CancellationReason {
+  readonly Code?: string;
+  readonly Item?: Record<string, unknown>;
+}
+
+/** A value from a cancellation reason's item, which may still be in AttributeValue form ({S: ...}). */
+function stringAttribute(item: Record<string, unknown> | undefined, name: string): string | undefined {
+  const value = item?.[name];
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && value !== null && 'S' in value) {
+    const s = (value).S;
+    return typeof s === 'string' ? s : undefined;
+  }
+  return undefined;
+}
+
+export class DynamoDbBackupLockStore implements LockStore {
+  constructor(
+    private readonly documents: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    private readonly clock: Clock,
+  ) {}
+
+  async acquire(locks: readonly BackupLock[]): Promise<readonly BackupLock[]> {
+    const now = this.clock.now().toISOString();
+    try {
+      await this.documents.send(
+        new TransactWriteCommand({
+          TransactItems: locks.map((lock) => ({
+            Put: {
+              TableName: this.tableName,
+              Item: {
+                pk: lockPartitionKey(lock.volumeId),
+                sk: LOCK_SORT_KEY,
+                entity: 'lock',
+                ...lock,
+                ttl: ttlEpochSeconds(lock),
+              },
+              ConditionExpression: 'attribute_not_exists(pk) OR ownerId = :owner OR expiresAt <= :now',
+              ExpressionAttributeValues: { ':owner': lock.ownerId, ':now': now },
+              ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+            },
+          })),
+        }),
+      );
+      return locks;
+    } catch (error) {
+      if (sdkErrorName(error) !== 'TransactionCanceledException') {
+        throw translateSdkError(error, 'TransactWriteItems (lock)', {
+          volumeIds: locks.map((l) => l.volumeId).join(','),
+        });
+      }
+      const reasons = (error as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
+      const refusedIndex = reasons.findIndex((r) => r.Code === 'ConditionalCheckFailed');
+      const refused = locks[refusedIndex];
+      if (refused === undefined) {
+        throw new LockContentionError(
+          'the lock transaction was cancelled without a refused condition; retry',
+          {
+            cause: error,
+            context: { reasons: reasons.map((r) => r.Code ?? 'None').join(',') },
+          },
+        );
+      }
+      const holder = await this.holderOf(refused.volumeId, reasons[refusedIndex]?.Item);
+      throw alreadyRunningError(holder, refused.backupId);
+    }
+  }
+
+  async release(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }> {
+    let released = 0;
+    for (const volumeId of volumeIds) {
+      try {
+        await this.documents.send(
+          new DeleteCommand({
+            TableName: this.tableName,
+            Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
+            ConditionExpression: 'ownerId = :owner',
+            ExpressionAttributeValues: { ':owner': ownerId },
+          }),
+        );
+        released += 1;
+      } catch (error) {
+        // Absent, or held by another run: not ours to release.
+        if (sdkErrorName(error) === 'ConditionalCheckFailedException') continue;
+        throw translateSdkError(error, 'DeleteItem (lock)', { volumeId });
+      }
+    }
+    return { released };
+  }
+
+  private async holderOf(volumeId: string, item: Record<string, unknown> | undefined): Promise<LockHolder> {
+    let source = item;
+    if (stringAttribute(source, 'ownerId') === undefined) {
+      const answer = await this.documents
+        .send(
+          new GetCommand({
+            TableName: this.tableName,
+            Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
+            ConsistentRead: true,
+          }),
+        )
+        .catch((error: unknown) => {
+          throw translateSdkError(error, 'GetItem (lock)', { volumeId });
+        });
+      source = answer.Item;
+    }
+    return {
+      volumeId,
+      ownerId: stringAttribute(source, 'ownerId') ?? '(unknown)',
+      backupId: stringAttribute(source, 'backupId') ?? '(unknown)',
+      expiresAt: stringAttribute(source, 'expiresAt') ?? '(unknown)',
+    };
+  }
+}

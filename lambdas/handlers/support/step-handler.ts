@@ -1,0 +1,70 @@
+/**
+ * The shape every state-machine Lambda shares: parse the event with zod (a bad event is a
+ * ValidationError, never a crash deep inside), run one core operation, log and count the outcome
+ * with Powertools, and let the error's class name reach Step Functions as the error name that the
+ * ASL's Retry and Catch match.
+ */
+import { Logger } from '@aws-lambda-powertools/logger';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { Tracer } from '@aws-lambda-powertools/tracer';
+import type { Context } from 'aws-lambda';
+import type { z } from 'zod';
+import { describeError, isRetryable, RbpError, ValidationError } from '../../core/errors.ts';
+
+/** Service name in logs, metrics and traces. */
+export const SERVICE_NAME = 'rbp';
+/** CloudWatch namespace of the product's metrics (the dashboard and alarms read it). */
+export const METRICS_NAMESPACE = 'ReplicaBackupProxy';
+
+export const logger = new Logger({ serviceName: SERVICE_NAME });
+export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
+export const tracer = new Tracer({ serviceName: SERVICE_NAME });
+
+export type StepHandler<O> = (event: unknown, context?: Context) => Promise<O>;
+
+/** Messages of a zod failure, one per problem, with the path. */
+export function zodProblems(error: z.ZodError): string {
+  return error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
+}
+
+export function createStepHandler<I, O>(
+  step: string,
+  schema: z.ZodType<I>,
+  run: (input: I) => Promise<O>,
+): StepHandler<O> {
+  return async (event, context) => {
+    if (context !== undefined) logger.addContext(context);
+    logger.appendKeys({ step });
+    metrics.addDimension('step', step);
+    try {
+      const parsed = schema.safeParse(event);
+      if (!parsed.success) throw new ValidationError(`${step}: invalid event: ${zodProblems(parsed.error)}`);
+      const output = await run(parsed.data);
+      metrics.addMetric('StepSucceeded', MetricUnit.Count, 1);
+      logger.info(`${step} succeeded`);
+      return output;
+    } catch (error) {
+      metrics.addMetric(isRetryable(error) ? 'StepRetryableError' : 'StepFailed', MetricUnit.Count, 1);
+      logger.error(`${step} failed: ${describeError(error)}`, {
+        errorName: error instanceof Error ? error.name : typeof error,
+        ...(error instanceof RbpError ? { errorContext: error.context } : {}),
+      });
+      throw error;
+    } finally {
+      metrics.publishStoredMetrics();
+      logger.removeKeys(['step']);
+    }
+  };
+}
+
+/**
+ * A handler whose dependencies are built on the first call, not at import: the local gateway
+ * imports handlers before it sets the endpoint variables, and tests inject their own.
+ */
+export function lazyHandler<O>(build: () => StepHandler<O>): StepHandler<O> {
+  let built: StepHandler<O> | undefined;
+  return (event, context) => {
+    built ??= build();
+    return built(event, context);
+  };
+}
