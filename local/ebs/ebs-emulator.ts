@@ -342,7 +342,9 @@ export class EbsEmulator {
    * snapshot ∪ blocks marked written) − blocks discarded since).
    */
   async freezeVolumeImage(args: FreezeVolumeImageArgs): Promise<void> {
-    requireSafeId(args.snapshotId, 'snapshot id');
+    if (!SNAPSHOT_ID_PATTERN.test(args.snapshotId)) {
+      throw new RangeError(`snapshot id '${args.snapshotId}' does not match ${String(SNAPSHOT_ID_PATTERN)}`);
+    }
     requireSafeId(args.volumeId, 'volume id');
     if (
       !Number.isInteger(args.volumeSizeGib) ||
