@@ -3,8 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // The local stack (moto + gateway) is started once per test run and shared.
-    globalSetup: ['test/support/global-setup.ts'],
+    // Integration tests start their own local stack per file (test/support/local-stack.ts).
     testTimeout: 60_000,
     hookTimeout: 120_000,
     // Two cores on every machine here: more forks only add contention.

@@ -13,7 +13,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { EbsEmulator } from '../ebs/ebs-emulator.ts';
+import { DEFAULT_LIST_PAGE_BLOCK_WINDOW, type EbsEmulator } from '../ebs/ebs-emulator.ts';
 import type { ReplicaSimulator } from '../replica/replica-simulator.ts';
 import type { ReplicaVolumes } from '../replica/replica-volumes.ts';
 import { handleAdminRequest, ADMIN_PATH_PREFIX } from './admin-routes.ts';
@@ -132,10 +132,11 @@ export class LocalGateway {
   setFaults(config: FaultConfig): void {
     const parsed = FaultConfigSchema.parse(config);
     this.injector = new FaultInjector(parsed);
+    // Unset emulator faults go back to the emulator's defaults (setFaults merges what it is given).
     this.backendsValue?.emulator.setFaults({
-      corruptBlockDataRate: parsed.corruptBlockDataRate,
-      perSnapshotRequestsPerSecond: parsed.perSnapshotRequestsPerSecond,
-      listPageBlockWindow: parsed.listPageBlockWindow,
+      corruptBlockDataRate: parsed.corruptBlockDataRate ?? 0,
+      perSnapshotRequestsPerSecond: parsed.perSnapshotRequestsPerSecond ?? Number.POSITIVE_INFINITY,
+      listPageBlockWindow: parsed.listPageBlockWindow ?? DEFAULT_LIST_PAGE_BLOCK_WINDOW,
     });
   }
 

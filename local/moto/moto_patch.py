@@ -10,7 +10,8 @@ Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port
    snapshots made through the EBS direct API) are registered here under the emulator's own ids, and
    their status/progress is set by the gateway, so DescribeSnapshots, filters and waiters see
    pending -> completed. This is a small JSON endpoint under /_rbp/ that only the gateway calls.
-3. The server exits when its parent process goes away (no orphans when a test runner is killed).
+3. The server exits when its parent process goes away (no orphans when a test runner is killed),
+   and at once on SIGTERM/SIGINT.
 """
 
 import copy
@@ -134,6 +135,9 @@ def _exit_with_parent():
 
 if __name__ == "__main__":
     threading.Thread(target=_exit_with_parent, daemon=True, name="rbp-parent-watch").start()
-    from moto.server import main
+    import moto.server
 
-    main(sys.argv[1:])
+    # moto keeps its state in memory only: nothing to flush, so exit at once on SIGINT/SIGTERM
+    # (moto's own handler raises SystemExit, which takes ~0.5 s to unwind werkzeug's server loop).
+    moto.server.signal_handler = lambda *_: os._exit(0)
+    moto.server.main(sys.argv[1:])

@@ -1,0 +1,154 @@
+/**
+ * `rbp local ...`: the embedded local AWS stack.
+ *
+ *   rbp local serve [--state-dir DIR] [--port N] [--snapshot-delay-ms N]
+ *   rbp local replica create --image PATH [--server ID] [--device NAME] [--endpoint URL]
+ *   rbp local replica list [--endpoint URL]
+ *   rbp local replica checkpoint VOLUME_ID --checkpoint-id ID [--sync-state S] [--backlog-bytes N] [--endpoint URL]
+ */
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import { InvalidArgumentError, Option } from 'commander';
+import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
+import { SYNC_STATES, type SyncState } from '../../local/replica/replica-tags.ts';
+import { startLocalStack } from '../../local/stack.ts';
+
+/** Where `rbp local serve` keeps its state unless told otherwise (relative to the working directory). */
+export const DEFAULT_LOCAL_STATE_DIR = './.state/local';
+
+function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new InvalidArgumentError('not a TCP port');
+  return port;
+}
+
+function parseNonNegativeInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 0)
+    throw new InvalidArgumentError('not a non-negative integer');
+  return number;
+}
+
+/** A value for a POSIX shell `export` line. */
+export function shellQuote(value: string): string {
+  return /^[\w@%+=:,./-]+$/.test(value) ? value : `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+function endpointOption(): Option {
+  return new Option('--endpoint <url>', 'the local gateway (default: $AWS_ENDPOINT_URL)');
+}
+
+function adminClient(endpoint: string | undefined): LocalAdminClient {
+  const url = endpoint ?? process.env.AWS_ENDPOINT_URL;
+  if (!url)
+    throw new Error('no gateway endpoint: pass --endpoint or set AWS_ENDPOINT_URL (see `rbp local serve`)');
+  return new LocalAdminClient(url);
+}
+
+async function serve(options: { stateDir: string; port?: number; snapshotDelayMs?: number }): Promise<void> {
+  const stateDir = resolve(options.stateDir);
+  const stack = await startLocalStack({
+    stateDir,
+    ...(options.port === undefined ? {} : { port: options.port }),
+    ...(options.snapshotDelayMs === undefined ? {} : { snapshotCompletionDelayMs: options.snapshotDelayMs }),
+  });
+  const lines = [`READY ${stack.endpoint}`];
+  for (const [name, value] of Object.entries(stack.env)) lines.push(`export ${name}=${shellQuote(value)}`);
+  process.stdout.write(`${lines.join('\n')}\n`);
+  process.stderr.write(
+    `rbp local serve: state in ${stateDir}; moto (pid ${stack.moto.pid}) at ${stack.moto.endpoint}; ` +
+      `${stack.replicas.list().length} replica volume(s). Ctrl-C stops.\n`,
+  );
+
+  let stopping = false;
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`rbp local serve: ${signal}, stopping\n`);
+    stack.stop().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`rbp local serve: stop failed: ${String(error)}\n`);
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+export function registerLocalCommands(program: Command): void {
+  const local = program
+    .command('local')
+    .description('the embedded local AWS stack (moto + the local gateway)');
+
+  local
+    .command('serve')
+    .description('start the local stack, print READY <endpoint> and the environment a client needs')
+    .option('--state-dir <dir>', 'where images, EBS data and logs are kept', DEFAULT_LOCAL_STATE_DIR)
+    .option('--port <n>', 'the gateway port (default: a free one)', parsePort)
+    .option('--snapshot-delay-ms <n>', 'time a replica snapshot stays pending', parseNonNegativeInteger)
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ rbp local serve --state-dir /tmp/rbp --port 4566
+  (then, in another shell, paste the printed export lines and use any AWS SDK or CLI)`,
+    )
+    .action(serve);
+
+  const replica = local.command('replica').description('replica volumes backed by raw disk images');
+
+  replica
+    .command('create')
+    .description('register a raw disk image as a replica EBS volume and print its volume id')
+    .requiredOption('--image <path>', 'the raw disk image')
+    .option('--server <id>', 'the source server id (default: derived from the image path)')
+    .option('--device <name>', 'the source device name (default: /dev/xvda)')
+    .addOption(endpointOption())
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ rbp local replica create --image disk.img --server s-0123456789abcdef0',
+    )
+    .action(async (options: { image: string; server?: string; device?: string; endpoint?: string }) => {
+      const record = await adminClient(options.endpoint).createReplica({
+        imagePath: resolve(options.image),
+        ...(options.server === undefined ? {} : { serverId: options.server }),
+        ...(options.device === undefined ? {} : { device: options.device }),
+      });
+      process.stdout.write(`${record.volumeId}\n`);
+    });
+
+  replica
+    .command('list')
+    .description('list the registered replica volumes (JSON)')
+    .addOption(endpointOption())
+    .action(async (options: { endpoint?: string }) => {
+      const replicas = await adminClient(options.endpoint).listReplicas();
+      process.stdout.write(`${JSON.stringify(replicas, null, 2)}\n`);
+    });
+
+  replica
+    .command('checkpoint')
+    .description("set a replica's checkpoint and sync tags, as the replication agent would")
+    .argument('<volumeId>', 'the replica volume')
+    .requiredOption('--checkpoint-id <id>', 'the checkpoint the replica now holds')
+    .addOption(
+      new Option('--sync-state <state>', 'replication state').choices(SYNC_STATES).default('IN_SYNC'),
+    )
+    .option('--backlog-bytes <n>', 'bytes not yet replicated', parseNonNegativeInteger, 0)
+    .addOption(endpointOption())
+    .action(
+      async (
+        volumeId: string,
+        options: { checkpointId: string; syncState: SyncState; backlogBytes: number; endpoint?: string },
+      ) => {
+        const record = await adminClient(options.endpoint).reportCheckpoint(volumeId, {
+          checkpointId: options.checkpointId,
+          syncState: options.syncState,
+          backlogBytes: options.backlogBytes,
+        });
+        process.stdout.write(`${JSON.stringify(record.tags, null, 2)}\n`);
+      },
+    );
+}
