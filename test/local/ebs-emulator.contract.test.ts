@@ -505,3 +505,25 @@ describe('ListChangedBlocks', () => {
     ).toEqual([]);
   });
 });
+
+describe('isEbsRequest', () => {
+  it('recognises exactly the six EBS direct API routes', () => {
+    const { emulator } = fixture.server;
+    const routes: [string, string, boolean][] = [
+      ['POST', '/snapshots', true],
+      ['PUT', '/snapshots/snap-1/blocks/7', true],
+      ['POST', '/snapshots/completion/snap-1', true],
+      ['GET', '/snapshots/snap-1/blocks?maxResults=100', true],
+      ['GET', '/snapshots/snap-1/changedblocks?firstSnapshotId=snap-0', true],
+      ['GET', '/snapshots/snap-1/blocks/7?blockToken=abc', true],
+      ['GET', '/snapshots', false],
+      ['DELETE', '/snapshots/snap-1', false],
+      ['POST', '/', false],
+      ['GET', '/?Action=DescribeSnapshots', false],
+      ['GET', '/bucket/snapshots/snap-1/blocks', false],
+    ];
+    expect(routes.map(([method, path]) => [method, path, emulator.isEbsRequest(method, path)])).toEqual(
+      routes,
+    );
+  });
+});
