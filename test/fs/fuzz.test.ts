@@ -1,0 +1,238 @@
+/**
+ * Fuzz: real small images (ext4 with extent trees, ext3 with indirect blocks, ext4 with inline data)
+ * get random bytes mutated in their metadata (superblock, group descriptors, inode tables,
+ * directory blocks, extent and indirect blocks: located with dumpe2fs and debugfs), deterministically
+ * from a seed. Each mutated image is walked and every file read; it must finish within a time bound
+ * with results or typed errors: no unhandled exception, no hang.
+ */
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RbpError } from '../../lambdas/core/errors.ts';
+import { openExt4, readPartitionTable } from '../../lambdas/core/fs/index.ts';
+import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
+import {
+  debugfs,
+  generateTree,
+  makeExtImage,
+  prng,
+  removeDir,
+  run,
+  scratchDir,
+  writeSparseFile,
+} from '../support/fs-images.ts';
+import type { ExtImageOptions } from '../support/fs-images.ts';
+
+const MIB = 1024 * 1024;
+/** Per mutated image: generous for a 4 MiB image that reads in ~20 ms when intact. */
+const TIME_BOUND_MS = 2000;
+const MUTATIONS_PER_IMAGE = 110;
+/** Files are read up to this many bytes each (sizes may be mutated to anything). */
+const READ_CAP_BYTES = 256 * 1024;
+
+interface Region {
+  readonly start: number;
+  readonly length: number;
+  readonly kind: string;
+}
+
+interface Target {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  readonly regions: readonly Region[];
+}
+
+let work: string;
+const targets: Target[] = [];
+
+async function metadataRegions(image: string, blockSize: number): Promise<Region[]> {
+  const regions: Region[] = [{ start: 1024, length: 1024, kind: 'superblock' }];
+  const dump = await run('dumpe2fs', [image]);
+  for (const m of dump.matchAll(/Group descriptors at (\d+)-(\d+)/g)) {
+    regions.push({
+      start: Number(m[1]) * blockSize,
+      length: (Number(m[2]) - Number(m[1]) + 1) * blockSize,
+      kind: 'gdt',
+    });
+  }
+  const inodeSize = Number(/Inode size:\s+(\d+)/.exec(dump)![1]);
+  const used = Number(/Inode count:\s+(\d+)/.exec(dump)![1]) - Number(/Free inodes:\s+(\d+)/.exec(dump)![1]);
+  const firstTable = /Inode table at (\d+)-/.exec(dump)!;
+  // The used inodes of group 0 (where mke2fs -d puts the tree of a small image).
+  regions.push({ start: Number(firstTable[1]) * blockSize, length: (used + 16) * inodeSize, kind: 'inodes' });
+  // Directory blocks and extent/indirect blocks of every inode in use, from debugfs.
+  const requests: string[] = [];
+  for (let ino = 2; ino <= used + 11; ino += 1) requests.push(`stat <${ino}>`);
+  const stats = await debugfs(image, requests, false);
+  for (const block of stats.split(/Inode: \d+/).slice(1)) {
+    const isDir = /Type: directory/.test(block);
+    for (const m of block.matchAll(/\((ETB\d+|IND|DIND|TIND)\):(\d+)/g)) {
+      regions.push({ start: Number(m[2]) * blockSize, length: blockSize, kind: 'map' });
+    }
+    if (isDir) {
+      for (const m of block.matchAll(/\((\d+)(?:-\d+)?\):(\d+)(?:-(\d+))?/g)) {
+        const first = Number(m[2]);
+        const last = m[3] === undefined ? first : Number(m[3]);
+        regions.push({ start: first * blockSize, length: (last - first + 1) * blockSize, kind: 'dir' });
+      }
+    }
+  }
+  return regions;
+}
+
+async function addTarget(
+  name: string,
+  options: Omit<ExtImageOptions, 'sourceDir'>,
+  seed: number,
+): Promise<void> {
+  const src = path.join(work, `${name}-src`);
+  await generateTree(src, { seed, files: 70, deepChain: 6, maxFileBytes: 30_000, maxSymlinkBytes: 500 });
+  await writeSparseFile(
+    path.join(src, 'fragmented'),
+    64 * 1024,
+    Array.from({ length: 16 }, (_, i) => ({ offset: i * 4096, data: new Uint8Array(1500).fill(i + 1) })),
+  );
+  const image = path.join(work, `${name}.img`);
+  await makeExtImage(image, { ...options, sourceDir: src });
+  const regions = await metadataRegions(image, options.blockSize!);
+  targets.push({ name, bytes: new Uint8Array(await readFile(image)), regions });
+}
+
+beforeAll(async () => {
+  work = await scratchDir('fuzz');
+  await addTarget('ext4', { type: 'ext4', sizeBytes: 4 * MIB, blockSize: 1024 }, 41);
+  await addTarget('ext3', { type: 'ext3', sizeBytes: 4 * MIB, blockSize: 1024 }, 42);
+  await addTarget(
+    'inline',
+    { type: 'ext4', sizeBytes: 4 * MIB, blockSize: 1024, inodeSize: 256, features: ['inline_data'] },
+    43,
+  );
+});
+afterAll(async () => {
+  await removeDir(work);
+});
+
+function mutate(target: Target, seed: number): Uint8Array {
+  const rand = prng(seed);
+  const bytes = target.bytes.slice();
+  const count = 1 + Math.floor(rand() * 24);
+  const kinds = [...new Set(target.regions.map((r) => r.kind))];
+  for (let i = 0; i < count; i += 1) {
+    // Kind first, then a region of that kind: otherwise the many directory blocks drown the rest.
+    const kind = kinds[Math.floor(rand() * kinds.length)]!;
+    const ofKind = target.regions.filter((r) => r.kind === kind);
+    const region = ofKind[Math.floor(rand() * ofKind.length)]!;
+    const at = region.start + Math.floor(rand() * region.length);
+    const style = rand();
+    if (style < 0.4) bytes[at] = Math.floor(rand() * 256);
+    else if (style < 0.7) bytes[at]! ^= 1 << Math.floor(rand() * 8);
+    else {
+      // A 32-bit field set to an extreme value (block numbers, counts, sizes).
+      const value = [0, 0xffffffff, 0x7fffffff, 1, 2, 11, 12][Math.floor(rand() * 7)]!;
+      const aligned = at - (at % 4);
+      new DataView(bytes.buffer).setUint32(aligned, value >>> 0, true);
+    }
+  }
+  return bytes;
+}
+
+interface Outcome {
+  opened: boolean;
+  entries: number;
+  walkErrors: number;
+  fileErrors: number;
+  unexpected: string[];
+}
+
+/** Walks and reads everything; any error that is not one of ours is "unexpected" (a bug). */
+async function exercise(bytes: Uint8Array): Promise<Outcome> {
+  const outcome: Outcome = { opened: false, entries: 0, walkErrors: 0, fileErrors: 0, unexpected: [] };
+  const reader = new MemoryByteRangeReader(bytes);
+  const typed = (error: unknown, where: string): void => {
+    if (!(error instanceof RbpError) || (error.cause instanceof Error && !(error.cause instanceof RbpError))) {
+      outcome.unexpected.push(
+        `${where}: ${String(error)} ${error instanceof Error ? String(error.cause) : ''}`,
+      );
+    }
+  };
+  try {
+    await readPartitionTable(reader);
+  } catch (error) {
+    typed(error, 'partitions');
+  }
+  let fs;
+  try {
+    fs = await openExt4(reader);
+    outcome.opened = true;
+  } catch (error) {
+    typed(error, 'open');
+    return outcome;
+  }
+  for await (const item of fs.walk()) {
+    if (item.kind === 'error') {
+      outcome.walkErrors += 1;
+      typed(item.error, `walk ${item.path}`);
+      continue;
+    }
+    outcome.entries += 1;
+    if (item.type !== 'file' && item.type !== 'directory') continue;
+    try {
+      await fs.readFile(item.inode, 0, Math.min(item.size, READ_CAP_BYTES));
+      let extents = 0;
+      for await (const _ of fs.extents(item.inode)) if ((extents += 1) > 10_000) break;
+    } catch (error) {
+      outcome.fileErrors += 1;
+      typed(error, `read ${item.path}`);
+    }
+  }
+  return outcome;
+}
+
+describe('fuzzed ext images', () => {
+  it('intact images walk without errors (the baseline the mutations start from)', async () => {
+    for (const target of targets) {
+      const outcome = await exercise(target.bytes);
+      expect({
+        name: target.name,
+        opened: outcome.opened,
+        errors: outcome.walkErrors + outcome.fileErrors,
+      }).toEqual({
+        name: target.name,
+        opened: true,
+        errors: 0,
+      });
+      expect(outcome.entries).toBeGreaterThan(90);
+      expect(new Set(target.regions.map((r) => r.kind))).toEqual(
+        new Set(['superblock', 'gdt', 'inodes', 'dir', 'map']),
+      );
+    }
+  });
+
+  it(`every mutated image finishes within ${TIME_BOUND_MS} ms with results or typed errors`, async () => {
+    const totals = { images: 0, opened: 0, entries: 0, walkErrors: 0, fileErrors: 0 };
+    const slow: string[] = [];
+    const unexpected: string[] = [];
+    for (const target of targets) {
+      for (let seed = 1; seed <= MUTATIONS_PER_IMAGE; seed += 1) {
+        const started = performance.now();
+        const outcome = await exercise(mutate(target, seed * 7919 + target.name.length));
+        const elapsed = performance.now() - started;
+        if (elapsed > TIME_BOUND_MS) slow.push(`${target.name} seed ${seed}: ${Math.round(elapsed)} ms`);
+        unexpected.push(...outcome.unexpected.map((u) => `${target.name} seed ${seed}: ${u}`));
+        totals.images += 1;
+        totals.opened += outcome.opened ? 1 : 0;
+        totals.entries += outcome.entries;
+        totals.walkErrors += outcome.walkErrors;
+        totals.fileErrors += outcome.fileErrors;
+      }
+    }
+    console.log(`fuzz: ${JSON.stringify(totals)}`);
+    expect(slow).toEqual([]);
+    expect(unexpected).toEqual([]);
+    // The mutations did bite: some images still open, and damage was found and reported.
+    expect(totals.images).toBe(3 * MUTATIONS_PER_IMAGE);
+    expect(totals.opened).toBeGreaterThan(totals.images / 4);
+    expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 5);
+  });
+});
