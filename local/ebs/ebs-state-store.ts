@@ -68,6 +68,9 @@ function isMissingFile(error: unknown): boolean {
 }
 
 export class EbsStateStore {
+  /** Block folders known to exist (saves a mkdir per stored block). */
+  private readonly blockFolders = new Set<string>();
+
   private constructor(
     private readonly stateDir: string,
     readonly tokenKey: Buffer,
@@ -104,7 +107,11 @@ export class EbsStateStore {
     } catch (error) {
       if (!isMissingFile(error)) throw error;
     }
-    await mkdir(join(path, '..'), { recursive: true });
+    const folder = join(path, '..');
+    if (!this.blockFolders.has(folder)) {
+      await mkdir(folder, { recursive: true });
+      this.blockFolders.add(folder);
+    }
     await writeFileAtomically(path, data);
   }
 

@@ -1,0 +1,208 @@
+/**
+ * EBS emulator figures: freezing a dense image (against reading + hashing it in-process, the floor
+ * of any freeze), freezing a big sparse image (hole skipping), and GetSnapshotBlock throughput
+ * through the real SDK (against the real service's 1,000 requests/s per-snapshot cap).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdir, mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EBSClient, GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
+import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
+import { startEbsEmulatorServer } from '../../local/ebs/ebs-server.ts';
+import { round, timeMs, type BenchResult, type BenchSuite } from '../harness.ts';
+
+/** Dense data written into the 1 GiB image: 256 MiB, enough to time without a long run. */
+const DENSE_BLOCKS = 512;
+/** A big sparse image: 64 GiB volume with one written block every GiB. */
+const SPARSE_VOLUME_GIB = 64;
+/** Parallel GetSnapshotBlock requests, as one backup worker would keep in flight. */
+const READ_CONCURRENCY = 16;
+/** The real service's GetSnapshotBlock cap per snapshot (aws-facts §0). */
+const REAL_PER_SNAPSHOT_READS_PER_SECOND = 1_000;
+
+async function makeImage(path: string, sizeGib: number, blocks: ReadonlyMap<number, Buffer>): Promise<void> {
+  await writeFile(path, '');
+  await truncate(path, sizeGib * GIB_BYTES);
+  const file = await open(path, 'r+');
+  try {
+    for (const [blockIndex, data] of blocks)
+      await file.write(data, 0, data.length, blockIndex * EBS_BLOCK_SIZE_BYTES);
+  } finally {
+    await file.close();
+  }
+}
+
+/** The least a content-addressed freeze must do: read each block, hash it, write it to a file of its own. */
+async function readHashAndStore(path: string, blocks: number, storeDir: string): Promise<void> {
+  await mkdir(storeDir, { recursive: true });
+  const file = await open(path, 'r');
+  const buffer = Buffer.alloc(EBS_BLOCK_SIZE_BYTES);
+  try {
+    for (let blockIndex = 0; blockIndex < blocks; blockIndex += 1) {
+      await file.read(buffer, 0, buffer.length, blockIndex * EBS_BLOCK_SIZE_BYTES);
+      const digest = createHash('sha256').update(buffer).digest('hex');
+      await writeFile(join(storeDir, digest), buffer);
+    }
+  } finally {
+    await file.close();
+  }
+}
+
+/** A bare HTTP server that answers every request with one 512 KiB block read from a file. */
+async function bareBlockServer(blockPath: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = createServer((_req, res) => {
+    readFile(blockPath).then(
+      (data) => {
+        res.writeHead(200, { 'content-length': String(data.length) });
+        res.end(data);
+      },
+      () => res.writeHead(500).end(),
+    );
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}/`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** Requests per second over `total` requests with `concurrency` in flight. */
+async function requestsPerSecond(
+  total: number,
+  concurrency: number,
+  request: (n: number) => Promise<void>,
+): Promise<number> {
+  let next = 0;
+  const elapsedMs = await timeMs(() =>
+    Promise.all(
+      Array.from({ length: concurrency }, async () => {
+        while (next < total) await request(next++);
+      }),
+    ),
+  );
+  return total / (elapsedMs / 1000);
+}
+
+export const suite: BenchSuite = {
+  name: 'ebs-emulator',
+  async run(): Promise<readonly BenchResult[]> {
+    const dir = await mkdtemp(join(tmpdir(), 'bench-ebs-'));
+    const server = await startEbsEmulatorServer({ stateDir: join(dir, 'state') });
+    const ebs = new EBSClient({
+      region: 'us-east-1',
+      endpoint: server.endpoint,
+      credentials: { accessKeyId: 'testing', secretAccessKey: 'testing' },
+      maxAttempts: 1,
+    });
+    try {
+      const results: BenchResult[] = [];
+      const dense = join(dir, 'dense.img');
+      await makeImage(
+        dense,
+        1,
+        new Map(Array.from({ length: DENSE_BLOCKS }, (_, i) => [i, randomBytes(EBS_BLOCK_SIZE_BYTES)])),
+      );
+      const denseMiB = (DENSE_BLOCKS * EBS_BLOCK_SIZE_BYTES) / 2 ** 20;
+      const baselineMs = await timeMs(() =>
+        readHashAndStore(dense, DENSE_BLOCKS, join(dir, 'baseline-store')),
+      );
+      const freezeMs = await timeMs(() =>
+        server.emulator.freezeVolumeImage({
+          snapshotId: 'snap-0000000000000001',
+          volumeId: 'vol-dense',
+          imagePath: dense,
+          volumeSizeGib: 1,
+          completeAfterMs: 0,
+        }),
+      );
+      const freezeRate = denseMiB / (freezeMs / 1000);
+      const baselineRate = denseMiB / (baselineMs / 1000);
+      results.push({
+        name: 'ebs-emulator/freeze-dense-256MiB',
+        value: round(freezeRate, 1),
+        unit: 'MiB/s',
+        baseline: round(baselineRate, 1),
+        ratio: round(freezeRate / baselineRate),
+        goal: '>= 0.5 of read + SHA-256 + one file per block, in-process',
+        met: freezeRate >= 0.5 * baselineRate,
+        details: { blocks: DENSE_BLOCKS, freezeMs: round(freezeMs, 1) },
+      });
+
+      const sparse = join(dir, 'sparse.img');
+      const blocksPerGib = GIB_BYTES / EBS_BLOCK_SIZE_BYTES;
+      await makeImage(
+        sparse,
+        SPARSE_VOLUME_GIB,
+        new Map(
+          Array.from({ length: SPARSE_VOLUME_GIB }, (_, gib) => [
+            gib * blocksPerGib + 17,
+            randomBytes(EBS_BLOCK_SIZE_BYTES),
+          ]),
+        ),
+      );
+      const sparseMs = await timeMs(() =>
+        server.emulator.freezeVolumeImage({
+          snapshotId: 'snap-0000000000000002',
+          volumeId: 'vol-sparse',
+          imagePath: sparse,
+          volumeSizeGib: SPARSE_VOLUME_GIB,
+          completeAfterMs: 0,
+        }),
+      );
+      results.push({
+        name: 'ebs-emulator/freeze-sparse-64GiB',
+        value: round(sparseMs, 1),
+        unit: 'ms',
+        goal: '< 1000 ms (holes are skipped, not read)',
+        met: sparseMs < 1_000,
+        details: { writtenBlocks: SPARSE_VOLUME_GIB },
+      });
+
+      const listed = await ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: 'snap-0000000000000001' }));
+      const blocks = listed.Blocks ?? [];
+      const readsPerSecond = await requestsPerSecond(blocks.length, READ_CONCURRENCY, async (n) => {
+        const block = blocks[n]!;
+        const answer = await ebs.send(
+          new GetSnapshotBlockCommand({
+            SnapshotId: 'snap-0000000000000001',
+            BlockIndex: block.BlockIndex,
+            BlockToken: block.BlockToken,
+          }),
+        );
+        await answer.BlockData!.transformToByteArray();
+      });
+      const blockPath = join(dir, 'one-block');
+      await writeFile(blockPath, randomBytes(EBS_BLOCK_SIZE_BYTES));
+      const bare = await bareBlockServer(blockPath);
+      const bareRate = await requestsPerSecond(blocks.length, READ_CONCURRENCY, async () => {
+        const answer = await fetch(bare.url);
+        await answer.arrayBuffer();
+      });
+      await bare.close();
+      results.push({
+        name: 'ebs-emulator/get-snapshot-block',
+        value: round(readsPerSecond, 0),
+        unit: 'blocks/s',
+        baseline: round(bareRate, 0),
+        ratio: round(readsPerSecond / bareRate),
+        goal: '>= 0.5 of a bare HTTP server sending 512 KiB from a file',
+        met: readsPerSecond >= 0.5 * bareRate,
+        details: {
+          blocks: blocks.length,
+          concurrency: READ_CONCURRENCY,
+          MiBps: round((readsPerSecond * EBS_BLOCK_SIZE_BYTES) / 2 ** 20, 1),
+          realPerSnapshotCap: REAL_PER_SNAPSHOT_READS_PER_SECOND,
+        },
+      });
+      return results;
+    } finally {
+      ebs.destroy();
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    }
+  },
+};
