@@ -1,0 +1,202 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import * as orchestrationErrors from '../../lambdas/core/orchestration/orchestration-errors.ts';
+import { RETRYABLE_ERROR_NAMES } from '../../lambdas/core/orchestration/orchestration-errors.ts';
+import { ASL_PATH, placeholdersOf, type AslDefinition } from './asl-harness.ts';
+
+const text = readFileSync(ASL_PATH, 'utf8');
+const asl = JSON.parse(text) as AslDefinition;
+type State = Record<string, unknown>;
+type Retrier = {
+  ErrorEquals: string[];
+  IntervalSeconds?: number;
+  MaxAttempts?: number;
+  BackoffRate?: number;
+};
+type Catcher = { ErrorEquals: string[]; Next: string; ResultPath?: string };
+
+const LAMBDA_SERVICE_ERRORS = [
+  'Lambda.ServiceException',
+  'Lambda.AWSLambdaException',
+  'Lambda.SdkClientException',
+  'Lambda.ClientExecutionTimeoutException',
+  'Lambda.TooManyRequestsException',
+];
+/** States whose retryable failures stay uncaught so that a redrive resumes them (docs/architecture.md). */
+const REDRIVABLE_STATES = ['Renew Lock', 'Commit Image'];
+const FAILURE_PATH = ['Clean Up', 'Publish Failure', 'Publish Success'];
+
+function allStates(states: Record<string, State>): [string, State][] {
+  const out: [string, State][] = [];
+  for (const [name, state] of Object.entries(states)) {
+    out.push([name, state]);
+    const processor = state['ItemProcessor'] as { States: Record<string, State> } | undefined;
+    if (processor !== undefined) out.push(...allStates(processor.States));
+  }
+  return out;
+}
+
+function successors(state: State): string[] {
+  const next: string[] = [];
+  if (typeof state['Next'] === 'string') next.push(state['Next']);
+  if (typeof state['Default'] === 'string') next.push(state['Default']);
+  for (const choice of (state['Choices'] as { Next: string }[] | undefined) ?? []) next.push(choice.Next);
+  for (const catcher of (state['Catch'] as Catcher[] | undefined) ?? []) next.push(catcher.Next);
+  return next;
+}
+
+const lambdaTasks = allStates(asl.States).filter(
+  ([, s]) => s['Resource'] === 'arn:aws:states:::lambda:invoke',
+);
+
+describe('statemachines/backup.asl.json', () => {
+  it('uses exactly the substitutions the CDK construct provides', () => {
+    expect([...placeholdersOf(text)].sort()).toEqual([
+      'BackupLockFunctionArn',
+      'CheckpointFunctionArn',
+      'CleanupFunctionArn',
+      'CommitImageFunctionArn',
+      'CopyRangeFunctionArn',
+      'ImageBucketName',
+      'PlanBackupFunctionArn',
+      'ProbeReplicaFunctionArn',
+      'PublishOutcomeFunctionArn',
+      'ReplicaSnapshotFunctionArn',
+    ]);
+  });
+
+  it('passes asl-validator (the ${…} placeholders are accepted as they are)', () => {
+    const out = execFileSync('npx', ['asl-validator', '--json-path', fileURLToPath(ASL_PATH)], {
+      encoding: 'utf8',
+      stdio: 'pipe',
+    });
+    expect(out).toContain('is valid');
+  });
+
+  it('every Next, Default, Choice and Catch target exists, and every state is reachable', () => {
+    const check = (states: Record<string, State>, start: string) => {
+      for (const [name, state] of Object.entries(states)) {
+        for (const target of successors(state)) expect(states[target], `${name} → ${target}`).toBeDefined();
+      }
+      const seen = new Set<string>();
+      const queue = [start];
+      while (queue.length > 0) {
+        const name = queue.pop()!;
+        if (seen.has(name)) continue;
+        seen.add(name);
+        queue.push(...successors(states[name]!));
+      }
+      expect([...seen].sort()).toEqual(Object.keys(states).sort());
+    };
+    check(asl.States, asl.StartAt);
+    const map = asl.States['Copy Ranges'] as {
+      ItemProcessor: { StartAt: string; States: Record<string, State> };
+    };
+    check(map.ItemProcessor.States, map.ItemProcessor.StartAt);
+  });
+
+  it('every Lambda task retries Lambda service errors as AWS advises, and our retryable errors with backoff', () => {
+    expect(lambdaTasks.length).toBeGreaterThanOrEqual(14);
+    for (const [name, state] of lambdaTasks) {
+      const retry = state['Retry'] as Retrier[];
+      expect(retry[0], name).toEqual({
+        ErrorEquals: LAMBDA_SERVICE_ERRORS,
+        IntervalSeconds: 2,
+        MaxAttempts: 6,
+        BackoffRate: 2,
+      });
+      const retryable = retry.find((r) => r.ErrorEquals.includes('RetryableError'));
+      expect(retryable?.ErrorEquals, name).toEqual([...RETRYABLE_ERROR_NAMES]);
+    }
+  });
+
+  it('every main-flow Lambda task catches into Clean Up; redrivable states catch only permanent errors', () => {
+    for (const [name, state] of lambdaTasks) {
+      if (name === 'Copy Range') {
+        expect(state['Catch'], 'a failed range fails its child execution').toBeUndefined();
+        continue;
+      }
+      const catchers = state['Catch'] as Catcher[];
+      expect(catchers, name).toHaveLength(1);
+      const [catcher] = catchers;
+      if (FAILURE_PATH.includes(name)) {
+        expect(catcher!.ErrorEquals).toEqual(['States.ALL']);
+        continue;
+      }
+      expect(catcher!.Next, name).toBe('Clean Up');
+      expect(catcher!.ResultPath, name).toBe('$.error');
+      if (REDRIVABLE_STATES.includes(name)) {
+        expect(catcher!.ErrorEquals).not.toContain('States.ALL');
+        for (const error of catcher!.ErrorEquals)
+          expect(RETRYABLE_ERROR_NAMES as readonly string[]).not.toContain(error);
+      } else {
+        expect(catcher!.ErrorEquals, name).toEqual(['States.ALL']);
+      }
+    }
+    expect(asl.States['Copy Ranges']!['Catch']).toBeUndefined();
+  });
+
+  it('routes each orchestration error to a named Fail that carries the cause', () => {
+    const choice = asl.States['Which Failure?'] as { Choices: State[]; Default: string };
+    const names = JSON.stringify(choice.Choices)
+      .match(/"StringEquals":"([A-Za-z]+)"/g)!
+      .map((m) => m.slice(16, -1));
+    const exported = Object.keys(orchestrationErrors).filter((k) => k.endsWith('Error'));
+    for (const name of names) expect(exported).toContain(name);
+    const fails = Object.entries(asl.States).filter(([, s]) => s['Type'] === 'Fail');
+    expect(fails.map(([n, s]) => [n, s['Error'], s['CausePath']])).toEqual([
+      ['Backup Already Running', 'BackupAlreadyRunning', '$.error.Cause'],
+      ['Replica Not In Sync', 'ReplicaNotInSync', '$.error.Cause'],
+      ['Snapshot Failed', 'SnapshotFailed', '$.error.Cause'],
+      ['Lock Lost', 'LockLost', '$.error.Cause'],
+      ['Backup Failed', 'BackupFailed', '$.error.Cause'],
+    ]);
+    expect(choice.Default).toBe('Backup Failed');
+  });
+
+  it('uses only what moto 5.2.1 can run: no ItemBatcher, JSONata, Variables or EXPRESS children', () => {
+    for (const forbidden of [
+      'ItemBatcher',
+      'QueryLanguage',
+      '"Assign"',
+      '"Arguments"',
+      '"Output"',
+      'EXPRESS',
+      'JSONata',
+    ]) {
+      expect(text).not.toContain(forbidden);
+    }
+    const map = asl.States['Copy Ranges']!;
+    expect(map['ItemReader']).toEqual({
+      Resource: 'arn:aws:states:::s3:getObject',
+      ReaderConfig: { InputType: 'JSON' },
+      Parameters: { 'Bucket.$': '$.plan.result.workItems.bucket', 'Key.$': '$.plan.result.workItems.key' },
+    });
+    expect(map['ItemProcessor']).toMatchObject({
+      ProcessorConfig: { Mode: 'DISTRIBUTED', ExecutionType: 'STANDARD' },
+    });
+    expect(map['ToleratedFailurePercentage']).toBe(0);
+  });
+
+  it('polls with Wait states whose interval comes from the request, never with waiters inside Lambdas', () => {
+    const waits = Object.entries(asl.States).filter(([, s]) => s['Type'] === 'Wait');
+    expect(waits.map(([n, s]) => [n, s['SecondsPath'], s['Next']])).toEqual([
+      ['Wait For Replica', '$.backup.syncWait.intervalSeconds', 'Probe Replica'],
+      ['Wait For Snapshots', '$.backup.snapshotWait.intervalSeconds', 'Check Snapshots'],
+    ]);
+  });
+
+  it('retries ConcurrentSnapshotLimitExceeded on Create Snapshots with a long backoff', () => {
+    const retry = asl.States['Create Snapshots']!['Retry'] as Retrier[];
+    expect(retry.at(-1)).toEqual({
+      ErrorEquals: ['SnapshotLimitExceededError'],
+      IntervalSeconds: 60,
+      MaxAttempts: 10,
+      BackoffRate: 1.5,
+      MaxDelaySeconds: 600,
+      JitterStrategy: 'FULL',
+    });
+  });
+});
