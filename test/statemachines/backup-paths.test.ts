@@ -79,12 +79,8 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     expect([...w.snapshots.keys()]).toEqual(['snap-0001']);
     expect(w.snapshots.get('snap-0001')!.tags['rbp:role']).toBe('base');
     expect(w.calls).toEqual([`CreateSnapshot ${VOLUME}`, 'DeleteSnapshot snap-old-base']);
-    expect(w.notifications).toEqual([
-      {
-        subject: `rbp: backup succeeded for ${VOLUME}`,
-        message: expect.stringContaining('Images: img-1.'),
-      },
-    ]);
+    expect(w.notifications.map((n) => n.subject)).toEqual([`rbp: backup succeeded for ${VOLUME}`]);
+    expect(w.notifications[0]!.message.split('\n').at(-1)).toBe('Images: img-1.');
   });
 
   it('replica never reaches the checkpoint: times out, releases the lock, takes no snapshot, fails as ReplicaNotInSync', async () => {
