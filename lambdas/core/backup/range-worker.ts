@@ -77,7 +77,13 @@ export interface RangeSummary {
   readonly firstSegment: number;
   readonly segments: readonly string[];
   readonly stats: ImageStats;
-  readonly requests: { readonly list: number; readonly read: number; readonly retries: number };
+  readonly requests: {
+    readonly list: number;
+    readonly read: number;
+    readonly retries: number;
+    /** Block reads whose data failed verification (re-read, never stored). */
+    readonly integrityFailures: number;
+  };
 }
 
 export interface RangeWorkerDeps {
@@ -321,6 +327,11 @@ export async function copyRange(
     firstSegment,
     segments,
     stats,
-    requests: { list: counters.listRequests, read: counters.readRequests, retries: counters.retries },
+    requests: {
+      list: counters.listRequests,
+      read: counters.readRequests,
+      retries: counters.retries,
+      integrityFailures: counters.integrityFailures,
+    },
   };
 }

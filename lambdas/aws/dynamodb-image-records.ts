@@ -1,0 +1,171 @@
+/**
+ * DynamoDB adapter of the ImageRecordStore port (single table; item shapes in docs/image-format.md,
+ * "Image records"):
+ *
+ *   pk VOLUME#<volumeId>  sk IMAGE#<createdAt>#<imageId>   the record (a Query lists images in time order)
+ *   pk VOLUME#<volumeId>  sk IMAGEID#<imageId>             guard: makes the image id unique, points at the record
+ *
+ * Both are written in one transaction, each conditional on not existing, so the commit point is
+ * atomic and an image id can never get a second record.
+ */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { ConflictError, IntegrityError, NotFoundError } from '../core/errors.ts';
+import type { ImageRecord, ImageRecordStore } from '../core/store/image-records.ts';
+import { sameImageRecord } from '../core/store/image-records.ts';
+import { callAws } from './engine-sdk-errors.ts';
+
+export const IMAGE_RECORD_ENTITY = 'image';
+export const IMAGE_ID_ENTITY = 'image-id';
+
+export function volumePartitionKey(volumeId: string): string {
+  return `VOLUME#${volumeId}`;
+}
+
+export function imageSortKey(record: Pick<ImageRecord, 'createdAt' | 'imageId'>): string {
+  return `IMAGE#${record.createdAt}#${record.imageId}`;
+}
+
+export function imageIdSortKey(imageId: string): string {
+  return `IMAGEID#${imageId}`;
+}
+
+const RECORD_FIELDS = [
+  'volumeId',
+  'imageId',
+  'createdAt',
+  'kind',
+  'formatVersion',
+  'snapshotId',
+  'parentImageId',
+  'parentSnapshotId',
+  'volumeSizeBytes',
+  'manifestKey',
+  'manifestSha256',
+  'stats',
+] as const;
+
+function toRecord(item: Record<string, unknown>): ImageRecord {
+  const record: Record<string, unknown> = {};
+  for (const field of RECORD_FIELDS) if (item[field] !== undefined) record[field] = item[field];
+  return record as unknown as ImageRecord;
+}
+
+interface CancellationShape {
+  readonly name?: string;
+  readonly CancellationReasons?: readonly { readonly Code?: string }[];
+}
+
+export class DynamoDbImageRecordStore implements ImageRecordStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    readonly tableName: string,
+  ) {}
+
+  async putImageRecord(record: ImageRecord): Promise<'created' | 'exists'> {
+    const pk = volumePartitionKey(record.volumeId);
+    const context = { volumeId: record.volumeId, imageId: record.imageId };
+    const written = await callAws('TransactWriteItems', context, async () => {
+      try {
+        await this.ddb.send(
+          new TransactWriteCommand({
+            TransactItems: [
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: { pk, sk: imageSortKey(record), entity: IMAGE_RECORD_ENTITY, ...record },
+                  ConditionExpression: 'attribute_not_exists(pk)',
+                },
+              },
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: {
+                    pk,
+                    sk: imageIdSortKey(record.imageId),
+                    entity: IMAGE_ID_ENTITY,
+                    imageSk: imageSortKey(record),
+                  },
+                  ConditionExpression: 'attribute_not_exists(pk)',
+                },
+              },
+            ],
+          }),
+        );
+        return true;
+      } catch (error) {
+        const shape = error as CancellationShape;
+        if (
+          shape.name === 'TransactionCanceledException' &&
+          (shape.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')
+        ) {
+          return false;
+        }
+        throw error;
+      }
+    });
+    if (written) return 'created';
+    let existing: ImageRecord;
+    try {
+      existing = await this.getImageRecord(record.volumeId, record.imageId);
+    } catch (error) {
+      throw new ConflictError(`image ${record.imageId} of ${record.volumeId} collides with another record`, {
+        cause: error,
+        context,
+      });
+    }
+    if (sameImageRecord(existing, record)) return 'exists';
+    throw new ConflictError(`image ${record.imageId} of ${record.volumeId} already has a different record`, {
+      context,
+    });
+  }
+
+  async getImageRecord(volumeId: string, imageId: string): Promise<ImageRecord> {
+    const pk = volumePartitionKey(volumeId);
+    const context = { volumeId, imageId };
+    const guard = await callAws('GetItem', context, () =>
+      this.ddb.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk, sk: imageIdSortKey(imageId) },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const imageSk: unknown = guard.Item?.imageSk;
+    if (typeof imageSk !== 'string') {
+      throw new NotFoundError(`image ${imageId} of ${volumeId} does not exist`, { context });
+    }
+    const item = await callAws('GetItem', context, () =>
+      this.ddb.send(
+        new GetCommand({ TableName: this.tableName, Key: { pk, sk: imageSk }, ConsistentRead: true }),
+      ),
+    );
+    if (item.Item === undefined) {
+      throw new IntegrityError(`image ${imageId} of ${volumeId} has a guard item but no record`, { context });
+    }
+    return toRecord(item.Item);
+  }
+
+  async listImageRecords(volumeId: string): Promise<ImageRecord[]> {
+    const records: ImageRecord[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const exclusiveStart = startKey;
+      const page = await callAws('Query', { volumeId }, () =>
+        this.ddb.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            ExpressionAttributeValues: { ':pk': volumePartitionKey(volumeId), ':prefix': 'IMAGE#' },
+            ConsistentRead: true,
+            ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) records.push(toRecord(item));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return records;
+  }
+}

@@ -1,0 +1,70 @@
+/** S3 adapter of the ObjectStore port: conditional creates (If-None-Match: *) with SHA-256 checksums. */
+import type { S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
+import type { ObjectStore, PutIfAbsentResult, PutObjectRequest } from '../core/store/object-store.ts';
+import { callAws } from './engine-sdk-errors.ts';
+
+interface S3ErrorShape {
+  readonly name?: string;
+  readonly $metadata?: { readonly httpStatusCode?: number };
+}
+
+export class S3ObjectStore implements ObjectStore {
+  /** `prefix` (e.g. "store/") is prepended to every key. */
+  constructor(
+    private readonly s3: S3Client,
+    readonly bucket: string,
+    readonly prefix = '',
+  ) {}
+
+  putIfAbsent(request: PutObjectRequest): Promise<PutIfAbsentResult> {
+    const key = this.prefix + request.key;
+    return callAws('PutObject', { bucket: this.bucket, key }, async () => {
+      try {
+        await this.s3.send(
+          new PutObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Body: request.body,
+            ContentLength: request.body.length,
+            IfNoneMatch: '*',
+            ChecksumSHA256: request.sha256Base64,
+            ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
+          }),
+        );
+        return 'created';
+      } catch (error) {
+        const shape = error as S3ErrorShape;
+        if (shape.name === 'PreconditionFailed' || shape.$metadata?.httpStatusCode === 412) return 'exists';
+        throw error;
+      }
+    });
+  }
+
+  get(key: string): Promise<Uint8Array> {
+    const fullKey = this.prefix + key;
+    return callAws('GetObject', { bucket: this.bucket, key: fullKey }, async () => {
+      const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }));
+      return out.Body!.transformToByteArray();
+    });
+  }
+
+  list(prefix: string): Promise<string[]> {
+    return callAws('ListObjectsV2', { bucket: this.bucket, prefix }, async () => {
+      const keys: string[] = [];
+      let token: string | undefined;
+      do {
+        const out = await this.s3.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: this.prefix + prefix,
+            ...(token === undefined ? {} : { ContinuationToken: token }),
+          }),
+        );
+        for (const object of out.Contents ?? []) keys.push(object.Key!.slice(this.prefix.length));
+        token = out.IsTruncated ? out.NextContinuationToken : undefined;
+      } while (token !== undefined);
+      return keys.sort();
+    });
+  }
+}

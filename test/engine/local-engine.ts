@@ -1,0 +1,96 @@
+/**
+ * The engine wired to the local stack through the real SDK clients and the production adapters:
+ * EBS direct API → gateway → emulator; S3 and DynamoDB → gateway → moto.
+ */
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import type { EBSClient } from '@aws-sdk/client-ebs';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
+import { EbsSnapshots } from '../../lambdas/aws/ebs-snapshots.ts';
+import { Ec2SnapshotState } from '../../lambdas/aws/ec2-snapshot-state.ts';
+import {
+  createEngineDynamoDbClient,
+  createEngineEbsClient,
+  createEngineEc2Client,
+  createEngineS3Client,
+} from '../../lambdas/aws/engine-clients.ts';
+import { S3ObjectStore } from '../../lambdas/aws/s3-object-store.ts';
+import { ImageStore } from '../../lambdas/core/image/image-store.ts';
+import type { RetryPolicy } from '../../lambdas/core/store/retry.ts';
+import type { LocalClientConfig } from '../support/local-stack.ts';
+
+export interface LocalEngine {
+  readonly ebsClient: EBSClient;
+  readonly s3Client: S3Client;
+  readonly ddbClient: DynamoDBDocumentClient;
+  readonly ec2Client: EC2Client;
+  readonly ebs: EbsSnapshots;
+  readonly objects: S3ObjectStore;
+  readonly images: ImageStore;
+  readonly records: DynamoDbImageRecordStore;
+  readonly snapshotState: Ec2SnapshotState;
+  destroy(): void;
+}
+
+/** Creates the bucket and the table (once per name) and returns the adapters over them. */
+export async function localEngine(
+  config: LocalClientConfig,
+  names: { bucket: string; table: string },
+  retry: RetryPolicy,
+): Promise<LocalEngine> {
+  const options = {
+    endpoint: config.endpoint,
+    region: config.region,
+    credentials: { ...config.credentials },
+  };
+  const admin = new S3Client({ ...config, forcePathStyle: true });
+  await admin.send(new CreateBucketCommand({ Bucket: names.bucket })).catch((error: unknown) => {
+    if ((error as { name?: string }).name !== 'BucketAlreadyOwnedByYou') throw error;
+  });
+  admin.destroy();
+  const ddbAdmin = new DynamoDBClient(config);
+  await ddbAdmin
+    .send(
+      new CreateTableCommand({
+        TableName: names.table,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+      }),
+    )
+    .catch((error: unknown) => {
+      if ((error as { name?: string }).name !== 'ResourceInUseException') throw error;
+    });
+  ddbAdmin.destroy();
+
+  const ebsClient = createEngineEbsClient(options);
+  const s3Client = createEngineS3Client(options);
+  const ddbClient = createEngineDynamoDbClient(options);
+  const ec2Client = createEngineEc2Client(options);
+  const objects = new S3ObjectStore(s3Client, names.bucket);
+  return {
+    ebsClient,
+    s3Client,
+    ddbClient,
+    ec2Client,
+    ebs: new EbsSnapshots(ebsClient),
+    objects,
+    images: new ImageStore(objects, { retry }),
+    records: new DynamoDbImageRecordStore(ddbClient, names.table),
+    snapshotState: new Ec2SnapshotState(ec2Client),
+    destroy: () => {
+      ebsClient.destroy();
+      s3Client.destroy();
+      ddbClient.destroy();
+      ec2Client.destroy();
+    },
+  };
+}
