@@ -34,7 +34,7 @@ function stringAttribute(item: Record<string, unknown> | undefined, name: string
   const value = item?.[name];
   if (typeof value === 'string') return value;
   if (typeof value === 'object' && value !== null && 'S' in value) {
-    const s = (value).S;
+    const s = value.S;
     return typeof s === 'string' ? s : undefined;
   }
   return undefined;
