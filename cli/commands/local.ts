@@ -11,7 +11,6 @@ import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
 import { SYNC_STATES, type SyncState } from '../../local/replica/replica-tags.ts';
-import { startLocalStack } from '../../local/stack.ts';
 
 /** Where `rbp local serve` keeps its state unless told otherwise (relative to the working directory). */
 export const DEFAULT_LOCAL_STATE_DIR = './.state/local';
@@ -47,6 +46,8 @@ function adminClient(endpoint: string | undefined): LocalAdminClient {
 
 async function serve(options: { stateDir: string; port?: number; snapshotDelayMs?: number }): Promise<void> {
   const stateDir = resolve(options.stateDir);
+  // Loaded here so that the other commands do not pay for the AWS SDK and the emulator at start-up.
+  const { startLocalStack } = await import('../../local/stack.ts');
   const stack = await startLocalStack({
     stateDir,
     ...(options.port === undefined ? {} : { port: options.port }),
