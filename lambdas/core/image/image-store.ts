@@ -4,7 +4,7 @@
  * so writing the same content twice (a retry, a re-run range, another image or volume with the
  * same data) stores it once.
  */
-import { ConflictError, IntegrityError } from '../errors.ts';
+import { ConflictError, IntegrityError, isRetryable } from '../errors.ts';
 import type { ObjectStore, PutIfAbsentResult } from '../store/object-store.ts';
 import type { RetryObserver, RetryPolicy } from '../store/retry.ts';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../store/retry.ts';
@@ -19,6 +19,9 @@ import {
 } from './image-format.ts';
 import type { ImageManifest } from './image-types.ts';
 import { chunkKey, manifestKey, segmentKey } from './image-types.ts';
+
+/** Reads of one object whose content fails verification before giving up: corruption in transit is rare. */
+export const OBJECT_INTEGRITY_ATTEMPTS = 3;
 
 export interface StoredObject {
   readonly result: PutIfAbsentResult;
@@ -57,6 +60,21 @@ export class ImageStore {
     return withRetry(this.retry, () => this.objects.get(key), this.options);
   }
 
+  /** GET + decode with retries; an object that fails verification is re-read a few times only. */
+  private getVerified<T>(key: string, decode: (bytes: Uint8Array) => Promise<T>): Promise<T> {
+    let integrityFailures = 0;
+    return withRetry(this.retry, async () => decode(await this.objects.get(key)), {
+      ...this.options,
+      shouldRetry: (error) => {
+        if (error instanceof IntegrityError) {
+          integrityFailures += 1;
+          return integrityFailures < OBJECT_INTEGRITY_ATTEMPTS;
+        }
+        return isRetryable(error);
+      },
+    });
+  }
+
   /** Stores 1 MiB of volume data under `name` (the caller computed it from the half digests). */
   async putChunk(name: string, data: Uint8Array): Promise<StoredObject> {
     const body = await formatCodec(this.writeVersion).encodeChunk(data);
@@ -66,11 +84,7 @@ export class ImageStore {
 
   /** The verified 1 MiB chunk. A chunk whose content does not match its name is an IntegrityError. */
   getChunk(name: string): Promise<DecodedChunk> {
-    return withRetry(
-      this.retry,
-      async () => decodeChunk(await this.objects.get(chunkKey(name)), name),
-      this.options,
-    );
+    return this.getVerified(chunkKey(name), (bytes) => decodeChunk(bytes, name));
   }
 
   /**
@@ -87,11 +101,7 @@ export class ImageStore {
   /** The entry table of a segment; `entryCount` zero entries for the zero sentinel (no request). */
   async getSegment(hash: string, entryCount: number): Promise<Buffer> {
     if (isZeroHash(hash)) return Buffer.alloc(entryCount * DIGEST_BYTES);
-    const entries = await withRetry(
-      this.retry,
-      async () => decodeSegment(await this.objects.get(segmentKey(hash)), hash),
-      this.options,
-    );
+    const entries = await this.getVerified(segmentKey(hash), (bytes) => decodeSegment(bytes, hash));
     if (entries.length !== entryCount * DIGEST_BYTES) {
       throw new IntegrityError(
         `segment ${hash} has ${entries.length / DIGEST_BYTES} entries, expected ${entryCount}`,
