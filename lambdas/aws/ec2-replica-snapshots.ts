@@ -46,6 +46,7 @@ function toView(snapshot: Snapshot): SnapshotView {
     state: snapshot.State ?? 'pending',
     ...(snapshot.Progress === undefined ? {} : { progress: snapshot.Progress }),
     ...(snapshot.StartTime === undefined ? {} : { startTime: snapshot.StartTime.toISOString() }),
+    ...(snapshot.VolumeSize === undefined ? {} : { volumeSizeGib: snapshot.VolumeSize }),
     tags,
   };
 }

@@ -59,11 +59,11 @@ describe('statemachines/backup.asl.json', () => {
       'CleanupFunctionArn',
       'CommitImageFunctionArn',
       'CopyRangeFunctionArn',
-      'ImageBucketName',
       'PlanBackupFunctionArn',
       'ProbeReplicaFunctionArn',
       'PublishOutcomeFunctionArn',
       'ReplicaSnapshotFunctionArn',
+      'WorkBucketName',
     ]);
   });
 

@@ -40,7 +40,7 @@ export function readableCause(cause: string | undefined): string | undefined {
   try {
     const parsed: unknown = JSON.parse(cause);
     if (parsed !== null && typeof parsed === 'object' && 'errorMessage' in parsed) {
-      const message = (parsed).errorMessage;
+      const message = parsed.errorMessage;
       if (typeof message === 'string') text = message;
     }
   } catch {

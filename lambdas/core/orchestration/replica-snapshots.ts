@@ -28,6 +28,8 @@ export interface SnapshotView {
   readonly progress?: string;
   /** ISO-8601 UTC. */
   readonly startTime?: string;
+  /** Size of the snapshotted volume in GiB, as EC2 reports it. */
+  readonly volumeSizeGib?: number;
   readonly tags: Readonly<Record<string, string>>;
 }
 
