@@ -1,0 +1,359 @@
+/**
+ * The catalog on DynamoDB (docs/catalog.md): version items in the single table (pk/sk) with the
+ * name index on GSI `gsi1` (gsi1pk/gsi1sk, projection ALL), image catalog records and application
+ * records beside them. Implements the CatalogStore port; SDK errors become product errors.
+ */
+import type { NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchWriteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
+import type { ApplicationRecord } from '../core/catalog/applications.ts';
+import { keysOf } from '../core/catalog/catalog-item-keys.ts';
+import {
+  applicationPartitionKey,
+  applicationSortKey,
+  directoryPartitionKey,
+  imageCatalogPartitionKey,
+  nameIndexPartitionKey,
+  namePrefix,
+} from '../core/catalog/catalog-keys.ts';
+import type {
+  CatalogStore,
+  DirectoryPage,
+  DirectoryQuery,
+  NamePage,
+  NameQuery,
+} from '../core/catalog/catalog-store.ts';
+import type { CatalogItem, FileMeta, ImageCatalogRecord, ImageRef } from '../core/catalog/catalog-types.ts';
+import { CATALOG_FORMAT_VERSION } from '../core/catalog/catalog-types.ts';
+import { IntegrityError, ThrottledError } from '../core/errors.ts';
+import type { Timestamp } from '../core/fs/index.ts';
+import { translateSdkError } from './orchestration-sdk-errors.ts';
+
+/** The name-index GSI: the CDK table must define it with these key names (string) and projection ALL. */
+export const NAME_INDEX_NAME = 'gsi1';
+/** BatchWriteItem's maximum. */
+const BATCH_WRITE_ITEMS = 25;
+/** Rounds of re-sending UnprocessedItems before giving up with a retryable error. */
+const UNPROCESSED_ATTEMPTS = 8;
+/** First back-off for UnprocessedItems, doubled each round (50 ms .. 6.4 s). */
+const UNPROCESSED_BASE_DELAY_MS = 50;
+
+type Item = Record<string, NativeAttributeValue>;
+
+export interface DynamoDbCatalogStoreOptions {
+  readonly sleep?: (ms: number) => Promise<void>;
+}
+
+function ts(prefix: string, t: Timestamp | undefined): Item {
+  return t === undefined ? {} : { [`${prefix}S`]: t.seconds, [`${prefix}Ns`]: t.nanoseconds };
+}
+
+function readTs(item: Item, prefix: string): Timestamp | undefined {
+  const seconds = item[`${prefix}S`] as unknown;
+  const nanoseconds = item[`${prefix}Ns`] as unknown;
+  return typeof seconds === 'number' && typeof nanoseconds === 'number'
+    ? { seconds, nanoseconds }
+    : undefined;
+}
+
+export function toCatalogDbItem(item: CatalogItem): Item {
+  const meta = item.meta;
+  return {
+    ...keysOf(item),
+    kind: 'fileVersion',
+    fmt: CATALOG_FORMAT_VERSION,
+    volumeId: item.volumeId,
+    partition: item.partition,
+    dir: item.dir,
+    name: item.name,
+    path: item.path,
+    version: item.version,
+    imageId: item.imageId,
+    createdAt: item.createdAt,
+    ...(item.removed === true ? { removed: true } : {}),
+    ...(meta === undefined
+      ? {}
+      : {
+          type: meta.type,
+          inode: meta.inode,
+          size: meta.size,
+          mode: meta.mode,
+          uid: meta.uid,
+          gid: meta.gid,
+          nlink: meta.nlink,
+          ...ts('mtime', meta.mtime),
+          ...ts('ctime', meta.ctime),
+          ...ts('atime', meta.atime),
+          ...ts('crtime', meta.crtime),
+          ...(meta.symlinkTarget === undefined ? {} : { target: meta.symlinkTarget }),
+          ...(meta.device === undefined ? {} : { devMajor: meta.device.major, devMinor: meta.device.minor }),
+        }),
+  };
+}
+
+export function fromCatalogDbItem(item: Item): CatalogItem {
+  if (item.kind !== 'fileVersion' || item.fmt !== CATALOG_FORMAT_VERSION) {
+    throw new IntegrityError(`catalog item ${String(item.pk)} / ${String(item.sk)} has an unknown layout`, {
+      context: { pk: String(item.pk), sk: String(item.sk) },
+    });
+  }
+  const base = {
+    volumeId: item.volumeId as string,
+    partition: item.partition as number,
+    dir: item.dir as string,
+    name: item.name as string,
+    path: item.path as string,
+    version: item.version as string,
+    imageId: item.imageId as string,
+    createdAt: item.createdAt as string,
+  };
+  if (item.removed === true) return { ...base, removed: true };
+  const crtime = readTs(item, 'crtime');
+  const meta: FileMeta = {
+    type: item.type as FileMeta['type'],
+    inode: item.inode as number,
+    size: item.size as number,
+    mode: item.mode as number,
+    uid: item.uid as number,
+    gid: item.gid as number,
+    nlink: item.nlink as number,
+    mtime: readTs(item, 'mtime')!,
+    ctime: readTs(item, 'ctime')!,
+    atime: readTs(item, 'atime')!,
+    ...(crtime === undefined ? {} : { crtime }),
+    ...(typeof item.target === 'string' ? { symlinkTarget: item.target } : {}),
+    ...(typeof item.devMajor === 'number'
+      ? { device: { major: item.devMajor, minor: item.devMinor as number } }
+      : {}),
+  };
+  return { ...base, meta };
+}
+
+export class DynamoDbCatalogStore implements CatalogStore {
+  private readonly sleep: (ms: number) => Promise<void>;
+
+  constructor(
+    private readonly client: DynamoDBDocumentClient,
+    private readonly tableName: string,
+    options: DynamoDbCatalogStoreOptions = {},
+  ) {
+    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+  }
+
+  private async send<T>(
+    operation: string,
+    run: () => Promise<T>,
+    context: Record<string, string> = {},
+  ): Promise<T> {
+    try {
+      return await run();
+    } catch (error) {
+      throw translateSdkError(error, `DynamoDB ${operation}`, { table: this.tableName, ...context });
+    }
+  }
+
+  async queryDirectory(query: DirectoryQuery): Promise<DirectoryPage> {
+    const pk = directoryPartitionKey(query.volumeId, query.partition, query.dir);
+    const names: Record<string, string> = { '#pk': 'pk' };
+    const values: Item = { ':pk': pk };
+    let keyCondition = '#pk = :pk';
+    if (query.name !== undefined) {
+      names['#sk'] = 'sk';
+      values[':prefix'] = namePrefix(query.name);
+      keyCondition += ' AND begins_with(#sk, :prefix)';
+    }
+    let filter: string | undefined;
+    if (query.upTo !== undefined) {
+      names['#version'] = 'version';
+      values[':version'] = query.upTo.version;
+      filter = query.upTo.inclusive ? '#version <= :version' : '#version < :version';
+    }
+    const out = await this.send(
+      'Query',
+      () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: keyCondition,
+            ...(filter === undefined ? {} : { FilterExpression: filter }),
+            ExpressionAttributeNames: names,
+            ExpressionAttributeValues: values,
+            Limit: query.pageSize,
+            ...(query.startAfter === undefined ? {} : { ExclusiveStartKey: { pk, sk: query.startAfter } }),
+          }),
+        ),
+      { pk },
+    );
+    const last = out.LastEvaluatedKey?.sk as unknown;
+    return {
+      items: (out.Items ?? []).map(fromCatalogDbItem),
+      ...(typeof last === 'string' ? { lastKey: last } : {}),
+    };
+  }
+
+  async queryName(query: NameQuery): Promise<NamePage> {
+    const gsi1pk = nameIndexPartitionKey(query.volumeId, query.name);
+    const start = query.startAfter;
+    const out = await this.send('Query', () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: NAME_INDEX_NAME,
+          KeyConditionExpression: '#gpk = :gpk',
+          ExpressionAttributeNames: { '#gpk': 'gsi1pk' },
+          ExpressionAttributeValues: { ':gpk': gsi1pk },
+          Limit: query.pageSize,
+          ...(start === undefined
+            ? {}
+            : { ExclusiveStartKey: { gsi1pk, gsi1sk: start.indexSk, pk: start.pk, sk: start.sk } }),
+        }),
+      ),
+    );
+    const last = out.LastEvaluatedKey;
+    return {
+      items: (out.Items ?? []).map(fromCatalogDbItem),
+      ...(last === undefined
+        ? {}
+        : { lastKey: { indexSk: last.gsi1sk as string, pk: last.pk as string, sk: last.sk as string } }),
+    };
+  }
+
+  async putItems(items: readonly CatalogItem[]): Promise<void> {
+    for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS) {
+      await this.batchPut(items.slice(i, i + BATCH_WRITE_ITEMS).map(toCatalogDbItem));
+    }
+  }
+
+  private async batchPut(items: Item[]): Promise<void> {
+    let requests = items.map((Item) => ({ PutRequest: { Item } }));
+    for (let attempt = 0; requests.length > 0; attempt += 1) {
+      if (attempt >= UNPROCESSED_ATTEMPTS) {
+        throw new ThrottledError(`DynamoDB BatchWriteItem left ${requests.length} items unprocessed`, {
+          context: { table: this.tableName, unprocessed: requests.length },
+        });
+      }
+      if (attempt > 0) await this.sleep(UNPROCESSED_BASE_DELAY_MS * 2 ** (attempt - 1));
+      const batch = requests;
+      const out = await this.send('BatchWriteItem', () =>
+        this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: batch } })),
+      );
+      requests = (out.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+    }
+  }
+
+  async putImageCatalog(record: ImageCatalogRecord): Promise<void> {
+    await this.send('PutItem', () =>
+      this.client.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            pk: imageCatalogPartitionKey(record.volumeId),
+            sk: record.version,
+            kind: 'imageCatalog',
+            imageId: record.imageId,
+            record: JSON.stringify(record),
+          },
+        }),
+      ),
+    );
+  }
+
+  async getImageCatalog(volumeId: string, version: string): Promise<ImageCatalogRecord | undefined> {
+    const out = await this.send('GetItem', () =>
+      this.client.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: imageCatalogPartitionKey(volumeId), sk: version },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return out.Item === undefined ? undefined : (JSON.parse(out.Item.record as string) as ImageCatalogRecord);
+  }
+
+  async latestImageCatalogBefore(volumeId: string, version: string): Promise<ImageCatalogRecord | undefined> {
+    const out = await this.send('Query', () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: '#pk = :pk AND #sk < :version',
+          ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk' },
+          ExpressionAttributeValues: { ':pk': imageCatalogPartitionKey(volumeId), ':version': version },
+          ScanIndexForward: false,
+          Limit: 1,
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const item = out.Items?.[0];
+    return item === undefined ? undefined : (JSON.parse(item.record as string) as ImageCatalogRecord);
+  }
+
+  async putApplications(image: ImageRef, applications: readonly ApplicationRecord[]): Promise<void> {
+    const pk = applicationPartitionKey(image.volumeId, image.imageId);
+    const keep = new Set(applications.map((a) => applicationSortKey(a.partition, a.name)));
+    const stale = (await this.queryApplicationItems(pk)).filter((item) => !keep.has(item.sk as string));
+    const requests = [
+      ...stale.map((item) => ({ DeleteRequest: { Key: { pk, sk: item.sk as string } } })),
+      ...applications.map((app) => ({
+        PutRequest: {
+          Item: {
+            pk,
+            sk: applicationSortKey(app.partition, app.name),
+            kind: 'application',
+            application: JSON.stringify(app),
+          },
+        },
+      })),
+    ];
+    for (let i = 0; i < requests.length; i += BATCH_WRITE_ITEMS) {
+      const batch = requests.slice(i, i + BATCH_WRITE_ITEMS);
+      let pending: typeof batch = batch;
+      for (let attempt = 0; pending.length > 0; attempt += 1) {
+        if (attempt >= UNPROCESSED_ATTEMPTS) {
+          throw new ThrottledError('DynamoDB BatchWriteItem left application items unprocessed', {
+            context: { table: this.tableName },
+          });
+        }
+        if (attempt > 0) await this.sleep(UNPROCESSED_BASE_DELAY_MS * 2 ** (attempt - 1));
+        const sending = pending;
+        const out = await this.send('BatchWriteItem', () =>
+          this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: sending } })),
+        );
+        pending = (out.UnprocessedItems?.[this.tableName] ?? []) as typeof batch;
+      }
+    }
+  }
+
+  private async queryApplicationItems(pk: string): Promise<Item[]> {
+    const items: Item[] = [];
+    let start: Item | undefined;
+    do {
+      const out = await this.send('Query', () =>
+        this.client.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: '#pk = :pk',
+            ExpressionAttributeNames: { '#pk': 'pk' },
+            ExpressionAttributeValues: { ':pk': pk },
+            ConsistentRead: true,
+            ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+          }),
+        ),
+      );
+      items.push(...(out.Items ?? []));
+      start = out.LastEvaluatedKey;
+    } while (start !== undefined);
+    return items;
+  }
+
+  async listApplications(volumeId: string, imageId: string): Promise<ApplicationRecord[]> {
+    const items = await this.queryApplicationItems(applicationPartitionKey(volumeId, imageId));
+    return items.map((item) => JSON.parse(item.application as string) as ApplicationRecord);
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * The catalog's storage port. Implementations: lambdas/aws/dynamodb-catalog.ts (the product) and
+ * test/catalog/memory-catalog-store.ts (tests and benchmarks); both pass
+ * test/catalog/catalog-store.contract.ts. The semantics of "as of an image" live in
+ * catalog-queries.ts on top of these raw, paginated reads, so both stores behave identically.
+ */
+import type { ApplicationRecord } from './applications.ts';
+import type { CatalogItem, ImageCatalogRecord, ImageRef } from './catalog-types.ts';
+
+/** Only items whose version is below (or at, when inclusive) this one are returned. */
+export interface VersionBound {
+  readonly version: string;
+  readonly inclusive: boolean;
+}
+
+export interface DirectoryQuery {
+  readonly volumeId: string;
+  readonly partition: number;
+  readonly dir: string;
+  /** Only the versions of this one name (begins_with "<name>/"). */
+  readonly name?: string;
+  /** Exclusive start: a sort key (need not exist). */
+  readonly startAfter?: string;
+  readonly upTo?: VersionBound;
+  /** Items examined per page (DynamoDB Limit: counted before the version filter). */
+  readonly pageSize: number;
+}
+
+export interface DirectoryPage {
+  /** In sort-key order: by name (code points, "/"-terminated), then version. */
+  readonly items: CatalogItem[];
+  /** Sort key of the last item examined when more may follow (pass as startAfter). */
+  readonly lastKey?: string;
+}
+
+/** Position in the name index: its sort key plus the table keys (GSI keys are not unique). */
+export interface NameIndexPosition {
+  readonly indexSk: string;
+  readonly pk: string;
+  readonly sk: string;
+}
+
+export interface NameQuery {
+  readonly volumeId: string;
+  readonly name: string;
+  readonly startAfter?: NameIndexPosition;
+  readonly pageSize: number;
+}
+
+export interface NamePage {
+  /** By partition, then path, then version. */
+  readonly items: CatalogItem[];
+  readonly lastKey?: NameIndexPosition;
+}
+
+export interface CatalogStore {
+  queryDirectory(query: DirectoryQuery): Promise<DirectoryPage>;
+  queryName(query: NameQuery): Promise<NamePage>;
+  /** Writes (overwrites) version items; any number, the store batches them. Idempotent. */
+  putItems(items: readonly CatalogItem[]): Promise<void>;
+  /** Creates or replaces the image's catalog record. */
+  putImageCatalog(record: ImageCatalogRecord): Promise<void>;
+  getImageCatalog(volumeId: string, version: string): Promise<ImageCatalogRecord | undefined>;
+  /** The catalog record of the latest image before `version` (any status), if any. */
+  latestImageCatalogBefore(volumeId: string, version: string): Promise<ImageCatalogRecord | undefined>;
+  /** Replaces the image's application records. */
+  putApplications(image: ImageRef, applications: readonly ApplicationRecord[]): Promise<void>;
+  /** By partition, then name. */
+  listApplications(volumeId: string, imageId: string): Promise<ApplicationRecord[]>;
+}
