@@ -108,13 +108,17 @@ class BatchedWriter {
     if (this.buffer.length >= WRITE_BATCH_ITEMS) await this.flushBuffer();
   }
 
-  private async flushBuffer(): Promise<void> {
+  private throwIfFailed(): void {
     if (this.failure !== undefined) throw this.failure;
+  }
+
+  private async flushBuffer(): Promise<void> {
+    this.throwIfFailed();
     if (this.buffer.length === 0) return;
     const batch = this.buffer;
     this.buffer = [];
     while (this.inFlight.size >= WRITE_CONCURRENCY) await Promise.race(this.inFlight);
-    if (this.failure !== undefined) throw this.failure;
+    this.throwIfFailed();
     const write = this.store.putItems(batch).then(
       () => {
         this.written += batch.length;
@@ -130,7 +134,7 @@ class BatchedWriter {
   async finish(): Promise<void> {
     await this.flushBuffer();
     await Promise.all(this.inFlight);
-    if (this.failure !== undefined) throw this.failure;
+    this.throwIfFailed();
   }
 }
 
