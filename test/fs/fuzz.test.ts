@@ -150,7 +150,10 @@ async function exercise(bytes: Uint8Array): Promise<Outcome> {
   const outcome: Outcome = { opened: false, entries: 0, walkErrors: 0, fileErrors: 0, unexpected: [] };
   const reader = new MemoryByteRangeReader(bytes);
   const typed = (error: unknown, where: string): void => {
-    if (!(error instanceof RbpError) || (error.cause instanceof Error && !(error.cause instanceof RbpError))) {
+    if (
+      !(error instanceof RbpError) ||
+      (error.cause instanceof Error && !(error.cause instanceof RbpError))
+    ) {
       outcome.unexpected.push(
         `${where}: ${String(error)} ${error instanceof Error ? String(error.cause) : ''}`,
       );

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FilesystemCorruptError,
   openExt4,
+  openVolume,
   readPartitionTable,
   sliceReader,
 } from '../../lambdas/core/fs/index.ts';
@@ -120,6 +121,24 @@ describe('GPT', () => {
       const [extent] = await fs.fileExtents(inode);
       const direct = await reader.read(fs.offsetInDisk + extent!.physicalOffset, extent!.length);
       expect(new TextDecoder().decode(direct)).toBe('tiny\n');
+    });
+  });
+
+  it('openVolume opens the ext4 partition and records the others as unsupported', async () => {
+    await withReader(disk, async (reader) => {
+      const volume = await openVolume(reader);
+      expect(
+        volume.filesystems.map((f) => ({
+          index: f.partition.index,
+          status: f.status,
+          detail:
+            f.status === 'readable' ? f.fs.fsType : f.status === 'unsupported' ? f.reason : f.error.message,
+        })),
+      ).toEqual([
+        { index: 1, status: 'readable', detail: 'ext4' },
+        { index: 2, status: 'unsupported', detail: 'xfs filesystems are not read' },
+        { index: 3, status: 'unsupported', detail: 'vfat filesystems are not read' },
+      ]);
     });
   });
 

@@ -25,3 +25,5 @@ export type { InodeStat, FileType, Timestamp } from './ext4/inode.ts';
 export type { DirEntry } from './ext4/directory.ts';
 export { DEFAULT_EXT4_LIMITS } from './ext4/limits.ts';
 export type { Ext4Limits } from './ext4/limits.ts';
+export { openVolume } from './volume.ts';
+export type { VolumeContents, VolumeFilesystem } from './volume.ts';
