@@ -12,6 +12,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { EC2Client } from '@aws-sdk/client-ec2';
+import type { Clock } from '../lambdas/core/ports.ts';
 import { EbsEmulator } from './ebs/ebs-emulator.ts';
 import { LocalGateway } from './gateway/local-gateway.ts';
 import { LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY } from './gateway/local-account.ts';
@@ -33,6 +34,8 @@ export interface LocalStackOptions {
   /** The gateway's port; default a free one. */
   readonly port?: number;
   readonly snapshotCompletionDelayMs?: number;
+  /** The EBS emulator's and the snapshot bridge's time (tests freeze it); default the system clock. */
+  readonly clock?: Clock;
 }
 
 export interface LocalStack {
@@ -75,7 +78,10 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
   };
   try {
-    const emulator = await EbsEmulator.open({ stateDir: join(stateDir, 'ebs') });
+    const emulator = await EbsEmulator.open({
+      stateDir: join(stateDir, 'ebs'),
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
+    });
     const registry = await ReplicaRegistry.open(stateDir);
     const gateway = await LocalGateway.listen(options.port === undefined ? {} : { port: options.port });
     cleanups.push(() => gateway.close());
@@ -108,6 +114,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       replicas,
       agent,
       snapshotCompletionDelayMs: options.snapshotCompletionDelayMs ?? DEFAULT_SNAPSHOT_COMPLETION_DELAY_MS,
+      ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     await gateway.snapshots!.registerExisting();
 

@@ -32,6 +32,7 @@ import { FaultConfigSchema, faultAnswer, FaultInjector, type FaultConfig } from 
 import { forwardBuffered, forwardStreaming, readBody, sleep, writeAnswer, writeJson } from './http-util.ts';
 import { LambdaFunctions, type LambdaHandler } from './lambda-functions.ts';
 import type { MotoAdmin } from '../moto/moto-admin.ts';
+import type { Clock } from '../../lambdas/core/ports.ts';
 
 export interface GatewayBackends {
   readonly motoEndpoint: string;
@@ -42,6 +43,8 @@ export interface GatewayBackends {
   readonly agent: ReplicaSimulator;
   /** Time from EC2 CreateSnapshot of a replica until the snapshot is `completed`. */
   readonly snapshotCompletionDelayMs: number;
+  /** The time snapshot progress is computed against; default the system clock. */
+  readonly clock?: Clock;
 }
 
 /** Request counts by `service:Operation` (e.g. `ebs:GetSnapshotBlock`, `s3:PutObject`). */
@@ -98,11 +101,13 @@ export class LocalGateway {
 
   connect(backends: GatewayBackends): void {
     this.backendsValue = backends;
+    const clock = backends.clock;
     this.bridge = new Ec2SnapshotBridge({
       emulator: backends.emulator,
       replicas: backends.replicas,
       moto: backends.moto,
       completionDelayMs: backends.snapshotCompletionDelayMs,
+      ...(clock === undefined ? {} : { now: () => clock.now().getTime() }),
     });
   }
 

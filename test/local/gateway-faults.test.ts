@@ -26,10 +26,23 @@ import {
 } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
+import type { Clock } from '../../lambdas/core/ports.ts';
 import type { FaultConfig } from '../../local/gateway/faults.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 
-const local = useLocalStack();
+/** The emulator's time moves only when a test says so: rate caps per clock second become exact. */
+class SteppedClock implements Clock {
+  private ms = Date.UTC(2026, 0, 1);
+  now(): Date {
+    return new Date(this.ms);
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
+const clock = new SteppedClock();
+const local = useLocalStack({ clock });
 const SOME_SNAPSHOT = 'snap-0123456789abcdef0';
 
 let ebs: EBSClient;
@@ -209,11 +222,9 @@ describe('EBS emulator faults pass through', () => {
         ChecksumAggregationMethod: 'LINEAR',
       }),
     );
-    for (let attempt = 0; attempt < 200; attempt += 1) {
-      const answer = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
-      if (answer.Snapshots?.[0]?.State === 'completed') break;
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    clock.advance(60_000);
+    const answer = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
+    expect(answer.Snapshots![0]!.State).toBe('completed');
   });
 
   async function blockToken(): Promise<string> {
@@ -233,7 +244,7 @@ describe('EBS emulator faults pass through', () => {
     expect(createHash('sha256').update(data).digest('base64')).not.toBe(read.Checksum);
   });
 
-  it('perSnapshotRequestsPerSecond: reads beyond the cap get RESOURCE_LEVEL_THROTTLE', async () => {
+  it('perSnapshotRequestsPerSecond: reads beyond the cap in one second get RESOURCE_LEVEL_THROTTLE', async () => {
     const token = await blockToken();
     local.stack.gateway.setFaults({ perSnapshotRequestsPerSecond: 1 });
     const outcomes = await Promise.all(
@@ -249,13 +260,13 @@ describe('EBS emulator faults pass through', () => {
           ),
       ),
     );
-    // Six reads at once fall into at most two clock seconds: at most two pass the cap of one per second.
-    expect(outcomes.filter((outcome) => outcome === 'ok').length).toBeLessThanOrEqual(2);
-    expect(
-      outcomes.filter((outcome) => outcome === 'throttled:RESOURCE_LEVEL_THROTTLE').length,
-    ).toBeGreaterThanOrEqual(4);
-    expect(
-      outcomes.every((outcome) => outcome === 'ok' || outcome === 'throttled:RESOURCE_LEVEL_THROTTLE'),
-    ).toBe(true);
+    // The clock stands still: all six reads fall into one clock second, and one fits under the cap.
+    expect(outcomes.filter((outcome) => outcome === 'ok')).toHaveLength(1);
+    expect(outcomes.filter((outcome) => outcome === 'throttled:RESOURCE_LEVEL_THROTTLE')).toHaveLength(5);
+    clock.advance(1_000);
+    const next = await ebs.send(
+      new GetSnapshotBlockCommand({ SnapshotId: snapshotId, BlockIndex: 0, BlockToken: token }),
+    );
+    expect(Buffer.from(await next.BlockData!.transformToByteArray()).equals(block)).toBe(true);
   });
 });

@@ -26,11 +26,24 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
+import type { Clock } from '../../lambdas/core/ports.ts';
 import type { ReplicaRecord } from '../../local/replica/replica-registry.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 
+/** Time stands still for the emulator unless a test moves it, so pending → completed is exact. */
+class SteppedClock implements Clock {
+  private ms = Date.UTC(2026, 0, 1);
+  now(): Date {
+    return new Date(this.ms);
+  }
+  advance(ms: number): void {
+    this.ms += ms;
+  }
+}
+
 const SNAPSHOT_DELAY_MS = 400;
-const local = useLocalStack({ snapshotCompletionDelayMs: SNAPSHOT_DELAY_MS });
+const clock = new SteppedClock();
+const local = useLocalStack({ snapshotCompletionDelayMs: SNAPSHOT_DELAY_MS, clock });
 const B = EBS_BLOCK_SIZE_BYTES;
 
 let ebs: EBSClient;
@@ -92,17 +105,10 @@ async function readSnapshot(snapshotId: string): Promise<Map<number, Buffer>> {
   return blocks;
 }
 
-async function statesUntilCompleted(snapshotId: string): Promise<{ state: string; progress: string }[]> {
-  const seen: { state: string; progress: string }[] = [];
-  const deadline = Date.now() + 10_000;
-  while (Date.now() < deadline) {
-    const answer = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
-    const snapshot = answer.Snapshots![0]!;
-    seen.push({ state: snapshot.State!, progress: snapshot.Progress! });
-    if (snapshot.State === 'completed') break;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return seen;
+async function stateOf(snapshotId: string): Promise<{ state: string; progress: string }> {
+  const answer = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
+  const snapshot = answer.Snapshots![0]!;
+  return { state: snapshot.State!, progress: snapshot.Progress! };
 }
 
 async function tagsOf(volumeId: string): Promise<Record<string, string>> {
@@ -187,10 +193,11 @@ describe('EC2 CreateSnapshot of a replica', () => {
     await local.stack.agent.discard(replica.volumeId, 2 * B, B);
     afterWrites = Buffer.concat([newBlock0, newBlock1, Buffer.alloc(B), original.subarray(3 * B)]);
 
-    const states = await statesUntilCompleted(firstSnapshotId);
-    expect(states[0]!.state).toBe('pending');
-    expect(Number.parseInt(states[0]!.progress, 10)).toBeLessThan(100);
-    expect(states.at(-1)).toEqual({ state: 'completed', progress: '100%' });
+    expect(await stateOf(firstSnapshotId)).toEqual({ state: 'pending', progress: '0%' });
+    clock.advance(SNAPSHOT_DELAY_MS / 2);
+    expect(await stateOf(firstSnapshotId)).toEqual({ state: 'pending', progress: '50%' });
+    clock.advance(SNAPSHOT_DELAY_MS / 2);
+    expect(await stateOf(firstSnapshotId)).toEqual({ state: 'completed', progress: '100%' });
 
     const blocks = await readSnapshot(firstSnapshotId);
     expect([...blocks.keys()]).toEqual([0, 2, 4, 5]);
@@ -199,7 +206,8 @@ describe('EC2 CreateSnapshot of a replica', () => {
 
   it('takes the next snapshot from the image as it is now, written zero blocks included, discarded blocks gone', async () => {
     const created = await ec2.send(new CreateSnapshotCommand({ VolumeId: replica.volumeId }));
-    await statesUntilCompleted(created.SnapshotId!);
+    clock.advance(SNAPSHOT_DELAY_MS);
+    expect(await stateOf(created.SnapshotId!)).toEqual({ state: 'completed', progress: '100%' });
     const blocks = await readSnapshot(created.SnapshotId!);
     expect([...blocks.keys()]).toEqual([0, 1, 4, 5, 7]);
     for (const [index, data] of blocks) {
