@@ -26,6 +26,19 @@ import { BlockMap, BlockOrigin, type BlockRecord } from './ebs-block-map.ts';
 import { blockRangesOf, listDataExtents } from './ebs-image-extents.ts';
 import { changedBlocksPage, snapshotBlocksPage, type PageBounds } from './ebs-pagination.ts';
 import { EbsStateStore, type SnapshotMeta, type StoredTag, type VolumeState } from './ebs-state-store.ts';
+import {
+  CHECKSUM_PATTERN,
+  header,
+  optionalInteger,
+  requireSnapshotIdFormat,
+  routeOf,
+  SNAPSHOT_ID_PATTERN,
+  type Route,
+} from './ebs-request.ts';
+import {
+  DEFAULT_START_SNAPSHOT_TIMEOUT_MINUTES,
+  parseStartSnapshotRequest,
+} from './ebs-start-snapshot-request.ts';
 import { TokenSigner, type TokenKind } from './ebs-tokens.ts';
 
 /** Block tokens last 7 days (aws-facts §0, EBS direct API FAQ). */
@@ -43,25 +56,13 @@ export const MIN_LIST_MAX_RESULTS = 100;
 export const MAX_LIST_MAX_RESULTS = 10_000;
 /** Page size when the request has no MaxResults (not documented; the largest allowed page). */
 export const DEFAULT_LIST_MAX_RESULTS = MAX_LIST_MAX_RESULTS;
-/** StartSnapshot Timeout bounds and default, in minutes (aws-facts gotcha 10). */
-export const MIN_START_SNAPSHOT_TIMEOUT_MINUTES = 10;
-export const MAX_START_SNAPSHOT_TIMEOUT_MINUTES = 4_320;
-export const DEFAULT_START_SNAPSHOT_TIMEOUT_MINUTES = 60;
-/** StartSnapshot limits from the model: tags per snapshot, description length, tag key/value lengths. */
-export const MAX_SNAPSHOT_TAGS = 50;
-export const MAX_DESCRIPTION_CHARS = 255;
-export const MAX_TAG_KEY_CHARS = 128;
-export const MAX_TAG_VALUE_CHARS = 256;
 /** Owner reported by StartSnapshot: moto's default account, so EC2 and EBS agree locally. */
 export const EMULATED_ACCOUNT_ID = '123456789012';
 /** Freezing reads the image in buffers this big: 32 blocks per read keeps syscalls few and memory small. */
 export const FREEZE_READ_BUFFER_BYTES = 32 * EBS_BLOCK_SIZE_BYTES;
 
-const SNAPSHOT_ID_PATTERN = /^snap-[0-9a-f]+$/;
 /** Ids the emulator turns into file names (freezeVolumeImage accepts any EC2-style id). */
 const SAFE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
-const CHECKSUM_PATTERN = /^[A-Za-z0-9+/=]{1,64}$/;
-const DECIMAL_INTEGER_PATTERN = /^-?\d{1,16}$/;
 const ZERO_BLOCK = Buffer.alloc(EBS_BLOCK_SIZE_BYTES);
 const ZERO_BLOCK_DIGEST = createHash('sha256').update(ZERO_BLOCK).digest();
 
@@ -135,18 +136,6 @@ interface VolumeEntry {
   readonly state: VolumeState;
 }
 
-interface Route {
-  readonly operation:
-    | 'StartSnapshot'
-    | 'PutSnapshotBlock'
-    | 'CompleteSnapshot'
-    | 'ListSnapshotBlocks'
-    | 'ListChangedBlocks'
-    | 'GetSnapshotBlock';
-  readonly snapshotId: string;
-  readonly blockIndex?: string;
-}
-
 interface JsonAnswer {
   readonly status: number;
   readonly body: unknown;
@@ -173,54 +162,6 @@ function seededRandom(seed: number): () => number {
 
 function sha256(data: Uint8Array): Buffer {
   return createHash('sha256').update(data).digest();
-}
-
-function routeOf(method: string, urlPath: string): Route | undefined {
-  const path = urlPath.split('?', 1)[0] ?? '';
-  const segments = path.split('/').slice(1).map(decodeURIComponent);
-  if (segments[0] !== 'snapshots') return undefined;
-  if (segments.length === 1 && method === 'POST') return { operation: 'StartSnapshot', snapshotId: '' };
-  if (segments.length === 3 && segments[1] === 'completion' && method === 'POST') {
-    return { operation: 'CompleteSnapshot', snapshotId: segments[2] ?? '' };
-  }
-  const snapshotId = segments[1] ?? '';
-  if (segments.length === 3 && segments[2] === 'blocks' && method === 'GET') {
-    return { operation: 'ListSnapshotBlocks', snapshotId };
-  }
-  if (segments.length === 3 && segments[2] === 'changedblocks' && method === 'GET') {
-    return { operation: 'ListChangedBlocks', snapshotId };
-  }
-  if (segments.length === 4 && segments[2] === 'blocks') {
-    if (method === 'GET') return { operation: 'GetSnapshotBlock', snapshotId, blockIndex: segments[3] };
-    if (method === 'PUT') return { operation: 'PutSnapshotBlock', snapshotId, blockIndex: segments[3] };
-  }
-  return undefined;
-}
-
-function header(req: IncomingMessage, name: string): string | undefined {
-  const value = req.headers[name.toLowerCase()];
-  return Array.isArray(value) ? value[0] : value;
-}
-
-/** An integer request parameter, or undefined when absent; anything else is INVALID_PARAMETER_VALUE. */
-function optionalInteger(raw: string | null | undefined, name: string): number | undefined {
-  if (raw === null || raw === undefined) return undefined;
-  if (!DECIMAL_INTEGER_PATTERN.test(raw)) {
-    throw validationError(
-      VALIDATION_REASON.invalidParameterValue,
-      `${name} must be an integer, got '${raw}'.`,
-    );
-  }
-  return Number(raw);
-}
-
-function requireSnapshotIdFormat(snapshotId: string): void {
-  if (!SNAPSHOT_ID_PATTERN.test(snapshotId) || snapshotId.length > 64) {
-    throw validationError(
-      VALIDATION_REASON.invalidSnapshotId,
-      `The snapshot ID '${snapshotId}' is not valid.`,
-    );
-  }
 }
 
 function requireSafeId(id: string, what: string): void {
@@ -360,9 +301,36 @@ export class EbsEmulator {
     for (const blockIndex of volume.state.pendingWrites) forced.add(blockIndex);
     for (const blockIndex of volume.state.pendingDiscards) forced.delete(blockIndex);
     // Marks and discards that arrive while the image is read belong to the next snapshot.
+    const { pendingWrites, pendingDiscards } = volume.state;
     volume.state.pendingWrites = [];
     volume.state.pendingDiscards = [];
 
+    try {
+      await this.freezeBlocks(args, forced, startTimeMs, volume);
+    } catch (error) {
+      // Nothing was frozen: the marks and discards still belong to the next snapshot, before any newer ones.
+      const newerWrites = new Set(volume.state.pendingWrites);
+      const newerDiscards = new Set(volume.state.pendingDiscards);
+      volume.state.pendingWrites = [
+        ...new Set([...pendingWrites.filter((blockIndex) => !newerDiscards.has(blockIndex)), ...newerWrites]),
+      ];
+      volume.state.pendingDiscards = [
+        ...new Set([
+          ...pendingDiscards.filter((blockIndex) => !newerWrites.has(blockIndex)),
+          ...newerDiscards,
+        ]),
+      ];
+      throw error;
+    }
+    await this.persistVolume(volume);
+  }
+
+  private async freezeBlocks(
+    args: FreezeVolumeImageArgs,
+    forced: ReadonlySet<number>,
+    startTimeMs: number,
+    volume: VolumeEntry,
+  ): Promise<void> {
     await this.withBlockWriter(async () => {
       const blocks = BlockMap.fromEntries(await this.readImageBlocks(args, forced));
       if (this.snapshots.has(args.snapshotId)) throw new Error(`snapshot ${args.snapshotId} already exists`);
@@ -383,7 +351,6 @@ export class EbsEmulator {
         await this.store.writeSnapshotMeta(meta);
       });
     });
-    await this.persistVolume(volume);
   }
 
   private async readImageBlocks(
@@ -785,7 +752,7 @@ export class EbsEmulator {
   // ------------------------------------------------------------------ write path
 
   private async startSnapshot(body: Buffer): Promise<JsonAnswer> {
-    const request = this.parseStartSnapshotRequest(body);
+    const request = parseStartSnapshotRequest(body);
     const { clientToken, fingerprint } = request;
     const existingId = clientToken === undefined ? undefined : this.snapshotsByClientToken.get(clientToken);
     if (existingId !== undefined) {
@@ -823,131 +790,6 @@ export class EbsEmulator {
       await this.store.writeSnapshotMeta(meta);
     });
     return { status: 201, body: this.startSnapshotResponse(meta) };
-  }
-
-  private parseStartSnapshotRequest(body: Buffer): {
-    volumeSizeGib: number;
-    parentSnapshotId?: string;
-    timeoutMinutes: number;
-    description?: string;
-    tags?: StoredTag[];
-    encrypted?: boolean;
-    kmsKeyArn?: string;
-    clientToken?: string;
-    fingerprint: string;
-  } {
-    let parsed: unknown;
-    try {
-      parsed = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
-    } catch {
-      throw validationError(VALIDATION_REASON.invalidParameterValue, 'The request body is not valid JSON.');
-    }
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-      throw validationError(
-        VALIDATION_REASON.invalidParameterValue,
-        'The request body must be a JSON object.',
-      );
-    }
-    const input = parsed as Record<string, unknown>;
-    const invalid = (message: string): EbsApiError =>
-      validationError(VALIDATION_REASON.invalidParameterValue, message);
-    const volumeSize = input.VolumeSize;
-    if (volumeSize === undefined) throw invalid('VolumeSize is required.');
-    if (
-      typeof volumeSize !== 'number' ||
-      !Number.isInteger(volumeSize) ||
-      volumeSize < 1 ||
-      volumeSize > MAX_VOLUME_SIZE_GIB
-    ) {
-      throw validationError(
-        VALIDATION_REASON.invalidVolumeSize,
-        `VolumeSize must be an integer number of GiB within 1..${MAX_VOLUME_SIZE_GIB}.`,
-      );
-    }
-    const timeout = input.Timeout ?? DEFAULT_START_SNAPSHOT_TIMEOUT_MINUTES;
-    if (
-      typeof timeout !== 'number' ||
-      !Number.isInteger(timeout) ||
-      timeout < MIN_START_SNAPSHOT_TIMEOUT_MINUTES ||
-      timeout > MAX_START_SNAPSHOT_TIMEOUT_MINUTES
-    ) {
-      throw invalid(
-        `Timeout must be within ${MIN_START_SNAPSHOT_TIMEOUT_MINUTES}..${MAX_START_SNAPSHOT_TIMEOUT_MINUTES} minutes.`,
-      );
-    }
-    const parentSnapshotId = input.ParentSnapshotId;
-    if (parentSnapshotId !== undefined && typeof parentSnapshotId !== 'string')
-      throw invalid('ParentSnapshotId must be a string.');
-    const encrypted = input.Encrypted;
-    if (encrypted !== undefined && typeof encrypted !== 'boolean')
-      throw invalid('Encrypted must be a boolean.');
-    if (parentSnapshotId !== undefined && encrypted !== undefined) {
-      throw invalid('ParentSnapshotId and Encrypted cannot be specified in the same request.');
-    }
-    const description = input.Description;
-    if (
-      description !== undefined &&
-      (typeof description !== 'string' || description.length > MAX_DESCRIPTION_CHARS)
-    ) {
-      throw invalid(`Description must be a string of at most ${MAX_DESCRIPTION_CHARS} characters.`);
-    }
-    const kmsKeyArn = input.KmsKeyArn;
-    if (kmsKeyArn !== undefined && typeof kmsKeyArn !== 'string')
-      throw invalid('KmsKeyArn must be a string.');
-    const clientToken = input.ClientToken;
-    if (
-      clientToken !== undefined &&
-      (typeof clientToken !== 'string' || clientToken.length > 255 || !/^\S+$/.test(clientToken))
-    ) {
-      throw invalid('ClientToken must be 1..255 non-blank characters.');
-    }
-    const tags = this.parseTags(input.Tags);
-    const fingerprint = JSON.stringify([
-      volumeSize,
-      parentSnapshotId,
-      timeout,
-      description,
-      tags,
-      encrypted,
-      kmsKeyArn,
-    ]);
-    return {
-      volumeSizeGib: volumeSize,
-      parentSnapshotId,
-      timeoutMinutes: timeout,
-      description,
-      tags,
-      encrypted,
-      kmsKeyArn,
-      clientToken,
-      fingerprint,
-    };
-  }
-
-  private parseTags(raw: unknown): StoredTag[] | undefined {
-    if (raw === undefined) return undefined;
-    const invalidTag = (message: string): EbsApiError =>
-      validationError(VALIDATION_REASON.invalidTag, message);
-    if (!Array.isArray(raw)) throw invalidTag('Tags must be a list.');
-    if (raw.length > MAX_SNAPSHOT_TAGS)
-      throw invalidTag(`A snapshot can have at most ${MAX_SNAPSHOT_TAGS} tags.`);
-    return raw.map((tag: unknown) => {
-      const { Key: key, Value: value } = (tag ?? {}) as Record<string, unknown>;
-      if (
-        typeof key !== 'string' ||
-        key.length < 1 ||
-        key.length > MAX_TAG_KEY_CHARS ||
-        key.startsWith('aws:')
-      ) {
-        throw invalidTag(
-          `Tag keys must be 1..${MAX_TAG_KEY_CHARS} characters and must not start with 'aws:'.`,
-        );
-      }
-      if (value !== undefined && (typeof value !== 'string' || value.length > MAX_TAG_VALUE_CHARS)) {
-        throw invalidTag(`Tag values must be at most ${MAX_TAG_VALUE_CHARS} characters.`);
-      }
-      return { Key: key, Value: value ?? '' };
-    });
   }
 
   private startSnapshotParent(request: { parentSnapshotId?: string; volumeSizeGib: number }): SnapshotEntry {

@@ -102,6 +102,31 @@ describe('freezeVolumeImage', () => {
     );
   });
 
+  it('keeps the marked blocks of a freeze that failed for the next freeze', async () => {
+    const { emulator } = fixture.server;
+    await emulator.markBlocksWritten('vol-retry', [3]);
+    await expect(
+      emulator.freezeVolumeImage({
+        snapshotId: 'snap-00000000000000f1',
+        volumeId: 'vol-retry',
+        imagePath: join(fixture.dir, 'missing.img'),
+        volumeSizeGib: 1,
+      }),
+    ).rejects.toThrow('ENOENT');
+    expect(emulator.snapshotStatus('snap-00000000000000f1')).toBeUndefined();
+    const image = join(fixture.dir, 'retry.img');
+    await makeSparseImage(image, 1, new Map([[1, blockContent(1)]]));
+    await emulator.freezeVolumeImage({
+      snapshotId: 'snap-00000000000000f1',
+      volumeId: 'vol-retry',
+      imagePath: image,
+      volumeSizeGib: 1,
+      completeAfterMs: 0,
+    });
+    const blocks = (await allSnapshotBlockPages(fixture.ebs, { SnapshotId: 'snap-00000000000000f1' })).flat();
+    expect(blocks.map((b) => b.BlockIndex)).toEqual([1, 3]);
+  });
+
   it('rejects a second snapshot with the same id', async () => {
     await expect(
       fixture.server.emulator.freezeVolumeImage({
