@@ -144,7 +144,7 @@ describe('GPT', () => {
 
   it('uses the backup header when the primary header fails its CRC', async () => {
     const bytes = new Uint8Array(await readFile(disk));
-    bytes[512 + 0x40] ^= 0xff; // a byte of the disk GUID inside the primary header
+    bytes[512 + 0x40]! ^= 0xff; // a byte of the disk GUID inside the primary header
     const table = await readPartitionTable(new MemoryByteRangeReader(bytes));
     expect(table.gptHeader).toBe('backup');
     expect(table.partitions).toEqual(expected);
@@ -155,7 +155,7 @@ describe('GPT', () => {
 
   it('uses the backup when the primary partition entry array is damaged', async () => {
     const bytes = new Uint8Array(await readFile(disk));
-    bytes[1024 + 0x20] ^= 0x01; // first LBA of entry 1, primary array
+    bytes[1024 + 0x20]! ^= 0x01; // first LBA of entry 1, primary array
     const table = await readPartitionTable(new MemoryByteRangeReader(bytes));
     expect(table.gptHeader).toBe('backup');
     expect(table.partitions).toEqual(expected);
@@ -166,8 +166,8 @@ describe('GPT', () => {
 
   it('fails with a typed error when both headers are damaged', async () => {
     const bytes = new Uint8Array(await readFile(disk));
-    bytes[512 + 0x40] ^= 0xff;
-    bytes[bytes.length - 512 + 0x40] ^= 0xff;
+    bytes[512 + 0x40]! ^= 0xff;
+    bytes[bytes.length - 512 + 0x40]! ^= 0xff;
     const reading = readPartitionTable(new MemoryByteRangeReader(bytes));
     await expect(reading).rejects.toThrow(FilesystemCorruptError);
     await expect(readPartitionTable(new MemoryByteRangeReader(bytes))).rejects.toThrow(
