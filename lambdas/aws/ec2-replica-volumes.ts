@@ -1,0 +1,47 @@
+/** Replica volumes the product may back up: EC2 volumes tagged `rbp:replica=true` (ReplicaVolumeSource). */
+import { DescribeVolumesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import type { ReplicaVolume, ReplicaVolumeSource } from '../core/api/record-directories.ts';
+import { REPLICA_TAG } from '../core/orchestration/replica-probe.ts';
+import { callApiSdk } from './api-sdk-errors.ts';
+
+/** Tag with the protected (source) server id, set by the replication agent (docs/replica-tags.md). */
+export const SOURCE_SERVER_TAG = 'rbp:source-server';
+/** Tag with the source device name of the disk. */
+export const SOURCE_DEVICE_TAG = 'rbp:source-device';
+/** DescribeVolumes page size: the API's maximum. */
+const DESCRIBE_VOLUMES_PAGE = 500;
+
+export class Ec2ReplicaVolumes implements ReplicaVolumeSource {
+  constructor(private readonly ec2: EC2Client) {}
+
+  async listReplicaVolumes(): Promise<readonly ReplicaVolume[]> {
+    const volumes: ReplicaVolume[] = [];
+    let nextToken: string | undefined;
+    do {
+      const token = nextToken;
+      const page = await callApiSdk('DescribeVolumes', {}, () =>
+        this.ec2.send(
+          new DescribeVolumesCommand({
+            Filters: [{ Name: `tag:${REPLICA_TAG}`, Values: ['true'] }],
+            MaxResults: DESCRIBE_VOLUMES_PAGE,
+            ...(token === undefined ? {} : { NextToken: token }),
+          }),
+        ),
+      );
+      for (const volume of page.Volumes ?? []) {
+        if (!volume.VolumeId) continue;
+        const tag = (key: string) => volume.Tags?.find((t) => t.Key === key)?.Value;
+        const serverId = tag(SOURCE_SERVER_TAG);
+        const device = tag(SOURCE_DEVICE_TAG);
+        volumes.push({
+          volumeId: volume.VolumeId,
+          ...(serverId === undefined ? {} : { serverId }),
+          ...(device === undefined ? {} : { device }),
+          ...(volume.Size === undefined ? {} : { sizeGib: volume.Size }),
+        });
+      }
+      nextToken = page.NextToken;
+    } while (nextToken !== undefined);
+    return volumes;
+  }
+}

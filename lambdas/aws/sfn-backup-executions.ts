@@ -1,0 +1,143 @@
+/**
+ * The backup state machine as the API sees it (BackupExecutions port): StartExecution named by the
+ * backup id, DescribeExecution by name, running executions with their input, and the current step
+ * from the execution history.
+ */
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  StartExecutionCommand,
+  type DescribeExecutionCommandOutput,
+  type SFNClient,
+} from '@aws-sdk/client-sfn';
+import { ConflictError } from '../core/errors.ts';
+import {
+  backupNotFound,
+  type BackupExecutions,
+  type ExecutionDetail,
+} from '../core/api/backup-launcher.ts';
+import { sdkErrorName } from './orchestration-sdk-errors.ts';
+import { callApiSdk, translateApiSdkError } from './api-sdk-errors.ts';
+
+/** History events read to find the current step: the last state entered is among the newest few. */
+export const HISTORY_EVENTS_FOR_STEP = 25;
+/** Running executions examined for a conflicting backup: far more than run at once on one account. */
+export const MAX_RUNNING_EXECUTIONS_EXAMINED = 1_000;
+
+/** `arn:aws:states:r:a:stateMachine:Name` + `x` → `arn:aws:states:r:a:execution:Name:x`. */
+export function executionArnOf(stateMachineArn: string, name: string): string {
+  const parts = stateMachineArn.split(':');
+  if (parts.length < 7 || parts[5] !== 'stateMachine')
+    throw new Error(`not a state machine ARN: ${stateMachineArn}`);
+  return [...parts.slice(0, 5), 'execution', parts[6], name].join(':');
+}
+
+const iso = (date: Date | undefined): string | undefined =>
+  date === undefined ? undefined : date.toISOString();
+
+function detailOf(name: string, answer: DescribeExecutionCommandOutput): ExecutionDetail {
+  const stoppedAt = iso(answer.stopDate);
+  return {
+    name,
+    status: answer.status ?? 'RUNNING',
+    startedAt: iso(answer.startDate) ?? new Date(0).toISOString(),
+    ...(stoppedAt === undefined ? {} : { stoppedAt }),
+    ...(answer.input === undefined ? {} : { input: answer.input }),
+    ...(answer.output === undefined ? {} : { output: answer.output }),
+    ...(answer.error === undefined ? {} : { error: answer.error }),
+    ...(answer.cause === undefined ? {} : { cause: answer.cause }),
+  };
+}
+
+export class SfnBackupExecutions implements BackupExecutions {
+  constructor(
+    private readonly sfn: SFNClient,
+    private readonly stateMachineArn: string,
+  ) {}
+
+  async start(name: string, input: unknown): Promise<{ startedAt: string }> {
+    try {
+      const answer = await this.sfn.send(
+        new StartExecutionCommand({
+          stateMachineArn: this.stateMachineArn,
+          name,
+          input: JSON.stringify(input),
+        }),
+      );
+      return { startedAt: (answer.startDate ?? new Date()).toISOString() };
+    } catch (error) {
+      if (sdkErrorName(error) === 'ExecutionAlreadyExists') {
+        throw new ConflictError(`backup ${name} already exists`, {
+          cause: error,
+          context: { backupId: name },
+        });
+      }
+      throw translateApiSdkError(error, 'StartExecution', { backupId: name });
+    }
+  }
+
+  async listRunning(): Promise<readonly ExecutionDetail[]> {
+    const names: string[] = [];
+    let nextToken: string | undefined;
+    do {
+      const token = nextToken;
+      const page = await callApiSdk('ListExecutions', {}, () =>
+        this.sfn.send(
+          new ListExecutionsCommand({
+            stateMachineArn: this.stateMachineArn,
+            statusFilter: 'RUNNING',
+            ...(token === undefined ? {} : { nextToken: token }),
+          }),
+        ),
+      );
+      for (const execution of page.executions ?? []) if (execution.name) names.push(execution.name);
+      nextToken = page.nextToken;
+    } while (nextToken !== undefined && names.length < MAX_RUNNING_EXECUTIONS_EXAMINED);
+    const details: ExecutionDetail[] = [];
+    for (const name of names) {
+      try {
+        details.push(await this.describeOnly(name));
+      } catch (error) {
+        // It may have finished and been purged between the list and the describe.
+        if (error instanceof Error && error.name === 'NotFoundError') continue;
+        throw error;
+      }
+    }
+    return details;
+  }
+
+  async describe(name: string): Promise<ExecutionDetail> {
+    const detail = await this.describeOnly(name);
+    const currentStep = await this.currentStep(name);
+    return currentStep === undefined ? detail : { ...detail, currentStep };
+  }
+
+  private async describeOnly(name: string): Promise<ExecutionDetail> {
+    const executionArn = executionArnOf(this.stateMachineArn, name);
+    try {
+      return detailOf(name, await this.sfn.send(new DescribeExecutionCommand({ executionArn })));
+    } catch (error) {
+      if (sdkErrorName(error) === 'ExecutionDoesNotExist') throw backupNotFound(name, error);
+      throw translateApiSdkError(error, 'DescribeExecution', { backupId: name });
+    }
+  }
+
+  private async currentStep(name: string): Promise<string | undefined> {
+    const executionArn = executionArnOf(this.stateMachineArn, name);
+    const history = await callApiSdk('GetExecutionHistory', { backupId: name }, () =>
+      this.sfn.send(
+        new GetExecutionHistoryCommand({
+          executionArn,
+          reverseOrder: true,
+          maxResults: HISTORY_EVENTS_FOR_STEP,
+        }),
+      ),
+    );
+    for (const event of history.events ?? []) {
+      const entered = event.stateEnteredEventDetails?.name;
+      if (entered) return entered;
+    }
+    return undefined;
+  }
+}

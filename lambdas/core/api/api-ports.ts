@@ -1,0 +1,93 @@
+/**
+ * What the API needs from the rest of the product, as small interfaces. The handler binds them to
+ * the DynamoDB/S3/Step Functions adapters (lambdas/handlers/api.ts); tests bind them to fakes.
+ * Every port throws the product's errors (NotFoundError, ConflictError, ...), which the API maps
+ * to statuses (api-errors.ts).
+ */
+import type { Clock } from '../ports.ts';
+import type { CursorCodec } from './cursor.ts';
+import type {
+  Application,
+  Backup,
+  DirectoryEntry,
+  FileVersion,
+  FoundFile,
+  Image,
+  Restore,
+  StartRestoreRequest,
+  Volume,
+} from './schemas.ts';
+
+/** One page from a store that paginates itself (DynamoDB Query): items and the store's next token. */
+export interface StorePage<T> {
+  readonly items: readonly T[];
+  /** The store's own continuation (e.g. an encoded LastEvaluatedKey); absent on the last page. */
+  readonly nextToken?: string;
+}
+
+export interface PageRequest {
+  readonly limit: number;
+  /** A token from a previous StorePage of the same query. */
+  readonly pageToken?: string;
+}
+
+export interface VolumeDirectory {
+  /** Every protected volume, ordered by volume id. */
+  listVolumes(): Promise<readonly Volume[]>;
+}
+
+export interface ImageDirectory {
+  /** Committed images of the volume, oldest first. NotFoundError when the volume is unknown. */
+  listImages(volumeId: string): Promise<readonly Image[]>;
+  /** NotFoundError when no committed image has this id. */
+  getImage(imageId: string): Promise<Image>;
+}
+
+export interface CatalogReader {
+  /** The directory `path` as it was in the image, ordered by name. NotFoundError when it was not a directory. */
+  listDirectory(image: Image, path: string, page: PageRequest): Promise<StorePage<DirectoryEntry>>;
+  /** Every version of `path` across the volume's images, oldest first (empty when never seen). */
+  listVersions(volumeId: string, path: string, page: PageRequest): Promise<StorePage<FileVersion>>;
+  /** Files named exactly `name` in any image of the volume. */
+  findByName(volumeId: string, name: string, page: PageRequest): Promise<StorePage<FoundFile>>;
+  /** Application records of the image (from the agent's metadata file); empty when none. */
+  listApplications(image: Image): Promise<readonly Application[]>;
+}
+
+export interface BackupLauncher {
+  /**
+   * Starts an on-demand backup of the volume under `backupId`. ConflictError (with the reason and
+   * the running backup in its context) when a backup of the volume holds its lock or is running.
+   */
+  start(request: {
+    readonly backupId: string;
+    readonly volumeId: string;
+    readonly full: boolean;
+    readonly trigger: string;
+  }): Promise<Backup>;
+  /** NotFoundError when no backup has this id. */
+  describe(backupId: string): Promise<Backup>;
+}
+
+export interface RestoreJobs {
+  /** Creates and starts a restore job of a committed image; answers at once with its first state. */
+  start(restoreId: string, image: Image, request: StartRestoreRequest): Promise<Restore>;
+  /** NotFoundError when no restore has this id. The answer carries a fresh presigned URL once it succeeded. */
+  get(restoreId: string): Promise<Restore>;
+}
+
+/** Unique ids for new backups and restores (time-ordered, so listings sort by age). */
+export interface IdSource {
+  newId(prefix: 'bk' | 'rs'): string;
+}
+
+export interface ApiDeps {
+  readonly volumes: VolumeDirectory;
+  readonly images: ImageDirectory;
+  readonly catalog: CatalogReader;
+  readonly backups: BackupLauncher;
+  readonly restores: RestoreJobs;
+  readonly cursors: CursorCodec;
+  readonly ids: IdSource;
+  readonly clock: Clock;
+}

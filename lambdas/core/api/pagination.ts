@@ -1,0 +1,49 @@
+/** Pages of API listings, with signed cursors (cursor.ts) in place of raw positions. */
+import { ValidationError } from '../errors.ts';
+import type { StorePage } from './api-ports.ts';
+import type { CursorCodec } from './cursor.ts';
+
+export interface Page<T> {
+  readonly items: readonly T[];
+  readonly nextCursor?: string;
+}
+
+export interface PageQuery {
+  readonly limit: number;
+  readonly cursor?: string | undefined;
+}
+
+/** One page of a list the API computed in full (volumes, images). */
+export function pageOfList<T>(
+  items: readonly T[],
+  query: PageQuery,
+  scope: string,
+  cursors: CursorCodec,
+): Page<T> {
+  let offset = 0;
+  if (query.cursor !== undefined) {
+    const position = cursors.decode(scope, query.cursor);
+    if (!('offset' in position)) throw new ValidationError('invalid cursor: it belongs to a different query');
+    offset = position.offset;
+  }
+  const end = offset + query.limit;
+  const page = items.slice(offset, end);
+  return end < items.length
+    ? { items: page, nextCursor: cursors.encode(scope, { offset: end }) }
+    : { items: page };
+}
+
+/** The store's page token behind a client's cursor (undefined for the first page). */
+export function storeTokenOf(query: PageQuery, scope: string, cursors: CursorCodec): string | undefined {
+  if (query.cursor === undefined) return undefined;
+  const position = cursors.decode(scope, query.cursor);
+  if (!('token' in position)) throw new ValidationError('invalid cursor: it belongs to a different query');
+  return position.token;
+}
+
+/** A store's page with its next token wrapped in a signed cursor. */
+export function pageOfStore<T>(page: StorePage<T>, scope: string, cursors: CursorCodec): Page<T> {
+  return page.nextToken === undefined
+    ? { items: page.items }
+    : { items: page.items, nextCursor: cursors.encode(scope, { token: page.nextToken }) };
+}

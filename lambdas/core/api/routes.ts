@@ -1,0 +1,286 @@
+/**
+ * The routing table of the REST API: for every operation its method, path template, the schemas of
+ * its path parameters, query and body, its answer, and the function that serves it. The router
+ * (api-router.ts) validates against these schemas and openapi.ts documents them.
+ */
+import { z } from 'zod';
+import type { ApiDeps } from './api-ports.ts';
+import { queryScope } from './cursor.ts';
+import { pageOfList, pageOfStore, storeTokenOf } from './pagination.ts';
+import {
+  acceptedBackupSchema,
+  acceptedRestoreSchema,
+  applicationSchema,
+  backupPathParams,
+  backupSchema,
+  directoryEntrySchema,
+  fileVersionSchema,
+  fileVersionsQuery,
+  foundFileSchema,
+  imagePathParams,
+  imageSchema,
+  listFilesQuery,
+  listImagesQuery,
+  pageOnlyQuery,
+  pageSchema,
+  restorePathParams,
+  restoreSchema,
+  searchFilesQuery,
+  startBackupBody,
+  startRestoreBody,
+  volumePathParams,
+  volumeSchema,
+} from './schemas.ts';
+
+export type HttpMethod = 'GET' | 'POST';
+
+export interface RouteInput<P, Q, B> {
+  readonly params: P;
+  readonly query: Q;
+  readonly body: B;
+  readonly principal: string | undefined;
+}
+
+export interface RouteAnswer {
+  readonly status: 200 | 202;
+  readonly body: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+export interface Route {
+  readonly method: HttpMethod;
+  /** Path template with `{name}` parameters, as in OpenAPI. */
+  readonly path: string;
+  readonly operationId: string;
+  readonly summary: string;
+  readonly params: z.ZodType;
+  readonly query: z.ZodType;
+  /** Undefined: the operation takes no body (any body is ignored, as API Gateway does). */
+  readonly body: z.ZodType | undefined;
+  readonly success: { readonly status: 200 | 202; readonly schema: z.ZodType };
+  /** Error statuses the operation can answer besides 400/403/405/413/429/5xx. */
+  readonly errorStatuses: readonly number[];
+  serve(deps: ApiDeps, input: RouteInput<unknown, unknown, unknown>): Promise<RouteAnswer>;
+}
+
+const noParams = z.object({}).strict();
+
+function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType | undefined>(definition: {
+  method: HttpMethod;
+  path: string;
+  operationId: string;
+  summary: string;
+  params?: P;
+  query?: Q;
+  body?: B;
+  success: { status: 200 | 202; schema: z.ZodType };
+  errorStatuses?: readonly number[];
+  serve(
+    deps: ApiDeps,
+    input: RouteInput<z.output<P>, z.output<Q>, B extends z.ZodType ? z.output<B> : undefined>,
+  ): Promise<RouteAnswer>;
+}): Route {
+  return {
+    method: definition.method,
+    path: definition.path,
+    operationId: definition.operationId,
+    summary: definition.summary,
+    params: definition.params ?? noParams,
+    query: definition.query ?? noParams,
+    body: definition.body,
+    success: definition.success,
+    errorStatuses: definition.errorStatuses ?? [],
+    serve: (deps, input) => definition.serve(deps, input as Parameters<typeof definition.serve>[1]),
+  };
+}
+
+const ok = (body: unknown): RouteAnswer => ({ status: 200, body });
+
+export const ROUTES: readonly Route[] = [
+  route({
+    method: 'GET',
+    path: '/volumes',
+    operationId: 'listVolumes',
+    summary: 'Protected replica volumes, by volume id',
+    query: pageOnlyQuery,
+    success: { status: 200, schema: pageSchema(volumeSchema) },
+    async serve(deps, { query }) {
+      const scope = queryScope('listVolumes', {});
+      return ok(pageOfList(await deps.volumes.listVolumes(), query, scope, deps.cursors));
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/volumes/{volumeId}/images',
+    operationId: 'listImages',
+    summary: 'Committed images of a volume, newest first, optionally within a time range and by status',
+    params: volumePathParams,
+    query: listImagesQuery,
+    success: { status: 200, schema: pageSchema(imageSchema) },
+    errorStatuses: [404],
+    async serve(deps, { params, query }) {
+      const from = query.from === undefined ? -Infinity : Date.parse(query.from);
+      const to = query.to === undefined ? Infinity : Date.parse(query.to);
+      const images = (await deps.images.listImages(params.volumeId))
+        .filter((image) => {
+          const at = Date.parse(image.createdAt);
+          return at >= from && at <= to;
+        })
+        .filter((image) => query.status === undefined || image.status === query.status)
+        .filter((image) => query.kind === undefined || image.kind === query.kind)
+        .reverse();
+      const scope = queryScope('listImages', { ...params, ...query });
+      return ok(pageOfList(images, query, scope, deps.cursors));
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/images/{imageId}',
+    operationId: 'getImage',
+    summary: 'One image',
+    params: imagePathParams,
+    success: { status: 200, schema: imageSchema },
+    errorStatuses: [404],
+    async serve(deps, { params }) {
+      return ok(await deps.images.getImage(params.imageId));
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/images/{imageId}/files',
+    operationId: 'listFiles',
+    summary: 'A directory as it was in the image (default: the root)',
+    params: imagePathParams,
+    query: listFilesQuery,
+    success: { status: 200, schema: pageSchema(directoryEntrySchema) },
+    errorStatuses: [404],
+    async serve(deps, { params, query }) {
+      const image = await deps.images.getImage(params.imageId);
+      const scope = queryScope('listFiles', { ...params, path: query.path });
+      const pageToken = storeTokenOf(query, scope, deps.cursors);
+      const page = await deps.catalog.listDirectory(image, query.path, {
+        limit: query.limit,
+        ...(pageToken === undefined ? {} : { pageToken }),
+      });
+      return ok(pageOfStore(page, scope, deps.cursors));
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/volumes/{volumeId}/files/versions',
+    operationId: 'listFileVersions',
+    summary: 'Every version of a path across the volume’s images, oldest first',
+    params: volumePathParams,
+    query: fileVersionsQuery,
+    success: { status: 200, schema: pageSchema(fileVersionSchema) },
+    errorStatuses: [404],
+    async serve(deps, { params, query }) {
+      const scope = queryScope('listFileVersions', { ...params, path: query.path });
+      const pageToken = storeTokenOf(query, scope, deps.cursors);
+      const page = await deps.catalog.listVersions(params.volumeId, query.path, {
+        limit: query.limit,
+        ...(pageToken === undefined ? {} : { pageToken }),
+      });
+      return ok(pageOfStore(page, scope, deps.cursors));
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/volumes/{volumeId}/files/search',
+    operationId: 'searchFiles',
+    summary: 'Files with this exact name in any image of the volume',
+    params: volumePathParams,
+    query: searchFilesQuery,
+    success: { status: 200, schema: pageSchema(foundFileSchema) },
+    errorStatuses: [404],
+    async serve(deps, { params, query }) {
+      const scope = queryScope('searchFiles', { ...params, name: query.name });
+      const pageToken = storeTokenOf(query, scope, deps.cursors);
+      const page = await deps.catalog.findByName(params.volumeId, query.name, {
+        limit: query.limit,
+        ...(pageToken === undefined ? {} : { pageToken }),
+      });
+      return ok(pageOfStore(page, scope, deps.cursors));
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/images/{imageId}/applications',
+    operationId: 'listApplications',
+    summary: 'Applications recorded in the image by the replication agent',
+    params: imagePathParams,
+    success: { status: 200, schema: z.object({ items: z.array(applicationSchema) }) },
+    errorStatuses: [404],
+    async serve(deps, { params }) {
+      const image = await deps.images.getImage(params.imageId);
+      return ok({ items: await deps.catalog.listApplications(image) });
+    },
+  }),
+  route({
+    method: 'POST',
+    path: '/backups',
+    operationId: 'startBackup',
+    summary: 'Start an on-demand backup of a volume (409 when one is already running)',
+    body: startBackupBody,
+    success: { status: 202, schema: acceptedBackupSchema },
+    errorStatuses: [404, 409],
+    async serve(deps, { body, principal }) {
+      const backupId = deps.ids.newId('bk');
+      const backup = await deps.backups.start({
+        backupId,
+        volumeId: body.volumeId,
+        full: body.full,
+        trigger: `api:${principal ?? 'anonymous'}`,
+      });
+      return {
+        status: 202,
+        body: { backupId: backup.backupId, status: backup.status },
+        headers: { location: `/backups/${backup.backupId}` },
+      };
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/backups/{backupId}',
+    operationId: 'getBackup',
+    summary: 'Status and progress of a backup',
+    params: backupPathParams,
+    success: { status: 200, schema: backupSchema },
+    errorStatuses: [404],
+    async serve(deps, { params }) {
+      return ok(await deps.backups.describe(params.backupId));
+    },
+  }),
+  route({
+    method: 'POST',
+    path: '/restores',
+    operationId: 'startRestore',
+    summary:
+      'Restore a file, a directory or an application to a download, or a whole volume to an EBS snapshot',
+    body: startRestoreBody,
+    success: { status: 202, schema: acceptedRestoreSchema },
+    errorStatuses: [404, 409],
+    async serve(deps, { body }) {
+      const image = await deps.images.getImage(body.imageId);
+      const restoreId = deps.ids.newId('rs');
+      const restore = await deps.restores.start(restoreId, image, body);
+      return {
+        status: 202,
+        body: { restoreId: restore.restoreId, status: restore.status },
+        headers: { location: `/restores/${restore.restoreId}` },
+      };
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/restores/{restoreId}',
+    operationId: 'getRestore',
+    summary: 'Status of a restore; when it succeeded, a presigned download URL or the new snapshot id',
+    params: restorePathParams,
+    success: { status: 200, schema: restoreSchema },
+    errorStatuses: [404],
+    async serve(deps, { params }) {
+      return ok(await deps.restores.get(params.restoreId));
+    },
+  }),
+];

@@ -1,0 +1,287 @@
+/**
+ * Every input and output of the REST API as a zod schema: the handler validates with them and
+ * docs/openapi.json is generated from them (openapi.ts), so the two cannot drift apart.
+ */
+import { z } from 'zod';
+import { normaliseCatalogPath } from './catalog-path.ts';
+import { MAX_CURSOR_CHARS } from './cursor.ts';
+
+/** EC2 volume ids: `vol-` and 8 or 17 hex digits (the old and the current form). */
+export const VOLUME_ID_PATTERN = /^vol-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
+/**
+ * Image, backup and restore ids: a letter or digit, then letters, digits, `_` and `-` (at most
+ * 80: a Step Functions execution name). No `.` or `/`, so an id can never walk a key prefix.
+ */
+export const RESOURCE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
+/** Items per page unless the client asks otherwise. */
+export const DEFAULT_PAGE_LIMIT = 100;
+/** Most items per page: a DynamoDB Query page (1 MB) holds about this many catalog items. */
+export const MAX_PAGE_LIMIT = 1_000;
+/** Longest file name accepted by search: NAME_MAX. */
+export const MAX_SEARCH_NAME_CHARS = 255;
+/** Longest application name accepted: the agent's metadata names are short identifiers. */
+export const MAX_APPLICATION_NAME_CHARS = 128;
+
+export const volumeIdSchema = z
+  .string()
+  .regex(VOLUME_ID_PATTERN, 'must be an EBS volume id (vol- and 8 or 17 hex digits)')
+  .describe('EBS volume id of a protected replica volume');
+export const imageIdSchema = z
+  .string()
+  .regex(
+    RESOURCE_ID_PATTERN,
+    'must be an image id (1-80 of A-Z a-z 0-9 _ -, starting with a letter or digit)',
+  )
+  .describe('Image id: one committed point-in-time image of a volume');
+export const backupIdSchema = z
+  .string()
+  .regex(
+    RESOURCE_ID_PATTERN,
+    'must be a backup id (1-80 of A-Z a-z 0-9 _ -, starting with a letter or digit)',
+  )
+  .describe('Backup id: the name of the backup execution');
+export const restoreIdSchema = z
+  .string()
+  .regex(
+    RESOURCE_ID_PATTERN,
+    'must be a restore id (1-80 of A-Z a-z 0-9 _ -, starting with a letter or digit)',
+  )
+  .describe('Restore id');
+
+/** A path inside the backed-up filesystem; normalised, traversal above `/` refused. */
+export const catalogPathSchema = z
+  .string()
+  .describe(
+    'Absolute POSIX path inside the filesystem, e.g. /etc/hosts (normalised; no NUL; .. may not climb above /)',
+  )
+  .transform((raw, context) => {
+    const result = normaliseCatalogPath(raw);
+    if (!result.ok) {
+      context.addIssue({ code: 'custom', message: `path ${result.reason}` });
+      return z.NEVER;
+    }
+    return result.path;
+  });
+
+const cursorSchema = z
+  .string()
+  .min(1)
+  .max(MAX_CURSOR_CHARS)
+  .describe('Opaque cursor from the previous page (nextCursor); valid only for the same query')
+  .optional();
+const limitSchema = z.coerce
+  .number()
+  .int('must be an integer')
+  .min(1)
+  .max(MAX_PAGE_LIMIT)
+  .default(DEFAULT_PAGE_LIMIT)
+  .describe(`Items per page (1-${MAX_PAGE_LIMIT})`);
+const pageQuery = { cursor: cursorSchema, limit: limitSchema };
+
+// ---------------------------------------------------------------------------------------------
+// Path parameters, query strings and bodies
+// ---------------------------------------------------------------------------------------------
+
+export const volumePathParams = z.object({ volumeId: volumeIdSchema }).strict();
+export const imagePathParams = z.object({ imageId: imageIdSchema }).strict();
+export const backupPathParams = z.object({ backupId: backupIdSchema }).strict();
+export const restorePathParams = z.object({ restoreId: restoreIdSchema }).strict();
+
+export const IMAGE_KINDS = ['full', 'incremental'] as const;
+export const IMAGE_STATUSES = ['committed', 'cataloged'] as const;
+
+export const pageOnlyQuery = z.object(pageQuery).strict();
+export const listImagesQuery = z
+  .object({
+    from: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('Only images created at or after this instant (ISO 8601)'),
+    to: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe('Only images created at or before this instant (ISO 8601)'),
+    status: z.enum(IMAGE_STATUSES).optional().describe('Only images in this state'),
+    kind: z.enum(IMAGE_KINDS).optional().describe('Only full or only incremental images'),
+    ...pageQuery,
+  })
+  .strict()
+  .refine((q) => q.from === undefined || q.to === undefined || Date.parse(q.from) <= Date.parse(q.to), {
+    message: 'from must not be after to',
+    path: ['from'],
+  });
+export const listFilesQuery = z.object({ path: catalogPathSchema.default('/'), ...pageQuery }).strict();
+export const fileVersionsQuery = z.object({ path: catalogPathSchema, ...pageQuery }).strict();
+export const searchFilesQuery = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(MAX_SEARCH_NAME_CHARS)
+      .refine((name) => !name.includes('/') && !name.includes('\0'), 'name must be a file name (no / or NUL)')
+      .describe('Exact file name to find across the volume’s images'),
+    ...pageQuery,
+  })
+  .strict();
+
+export const startBackupBody = z
+  .object({
+    volumeId: volumeIdSchema,
+    full: z.boolean().default(false).describe('Read every block even when an incremental is possible'),
+  })
+  .strict();
+
+export const RESTORE_KINDS = ['file', 'directory', 'application', 'volume'] as const;
+const applicationNameSchema = z
+  .string()
+  .min(1)
+  .max(MAX_APPLICATION_NAME_CHARS)
+  .regex(/^[^\0/]+$/, 'must not contain / or NUL')
+  .describe('Application name as recorded in the image (GET /images/{imageId}/applications)');
+
+export const startRestoreBody = z.discriminatedUnion('kind', [
+  z.object({ imageId: imageIdSchema, kind: z.literal('file'), path: catalogPathSchema }).strict(),
+  z.object({ imageId: imageIdSchema, kind: z.literal('directory'), path: catalogPathSchema }).strict(),
+  z
+    .object({ imageId: imageIdSchema, kind: z.literal('application'), application: applicationNameSchema })
+    .strict(),
+  z.object({ imageId: imageIdSchema, kind: z.literal('volume') }).strict(),
+]);
+export type StartRestoreRequest = z.output<typeof startRestoreBody>;
+export type StartBackupRequest = z.output<typeof startBackupBody>;
+
+// ---------------------------------------------------------------------------------------------
+// Answers
+// ---------------------------------------------------------------------------------------------
+
+const isoInstant = z.string().describe('ISO 8601 UTC instant');
+
+export const volumeSchema = z.object({
+  volumeId: volumeIdSchema,
+  serverId: z.string().optional().describe('Protected (source) server of the replica'),
+  device: z.string().optional().describe('Device name of this disk on the source server'),
+  sizeGib: z.number().int().optional(),
+  imageCount: z.number().int().describe('Committed images of the volume'),
+  latestImageId: imageIdSchema.optional(),
+  latestImageAt: isoInstant.optional(),
+});
+export type Volume = z.infer<typeof volumeSchema>;
+
+export const imageSchema = z.object({
+  imageId: imageIdSchema,
+  volumeId: volumeIdSchema,
+  createdAt: isoInstant,
+  kind: z.enum(IMAGE_KINDS),
+  status: z.enum(IMAGE_STATUSES).describe('committed: restorable; cataloged: its files are also searchable'),
+  snapshotId: z.string(),
+  parentImageId: imageIdSchema.optional(),
+  volumeSizeBytes: z.number().int(),
+  formatVersion: z.number().int(),
+  stats: z.record(z.string(), z.number()).describe('Figures of the backup that made the image'),
+});
+export type Image = z.infer<typeof imageSchema>;
+
+export const ENTRY_TYPES = ['file', 'directory', 'symlink', 'other'] as const;
+export const directoryEntrySchema = z.object({
+  name: z.string(),
+  path: z.string(),
+  type: z.enum(ENTRY_TYPES),
+  sizeBytes: z.number().int(),
+  modifiedAt: isoInstant.optional(),
+  mode: z.number().int().optional().describe('POSIX mode bits'),
+  symlinkTarget: z.string().optional(),
+});
+export type DirectoryEntry = z.infer<typeof directoryEntrySchema>;
+
+export const fileVersionSchema = z.object({
+  path: z.string(),
+  type: z.enum(ENTRY_TYPES),
+  sizeBytes: z.number().int(),
+  modifiedAt: isoInstant.optional(),
+  firstImageId: imageIdSchema.describe('First image that holds this version'),
+  firstImageAt: isoInstant,
+  lastImageId: imageIdSchema.optional().describe('Last image that holds it; absent while it is current'),
+  lastImageAt: isoInstant.optional(),
+});
+export type FileVersion = z.infer<typeof fileVersionSchema>;
+
+export const foundFileSchema = z.object({
+  path: z.string(),
+  name: z.string(),
+  type: z.enum(ENTRY_TYPES),
+  sizeBytes: z.number().int(),
+  imageId: imageIdSchema.describe('An image that holds this file (the newest in which it was seen)'),
+  imageAt: isoInstant,
+});
+export type FoundFile = z.infer<typeof foundFileSchema>;
+
+export const applicationSchema = z.object({
+  name: z.string(),
+  type: z.string().describe('e.g. postgresql, mssql, mysql'),
+  version: z.string().optional(),
+  databases: z.array(z.string()).optional(),
+  paths: z.array(z.string()).describe('Files and directories that make up the application in this image'),
+});
+export type Application = z.infer<typeof applicationSchema>;
+
+export const BACKUP_STATUSES = [
+  'RUNNING',
+  'SUCCEEDED',
+  'FAILED',
+  'TIMED_OUT',
+  'ABORTED',
+  'PENDING_REDRIVE',
+] as const;
+export const backupSchema = z.object({
+  backupId: backupIdSchema,
+  volumeId: volumeIdSchema.optional(),
+  full: z.boolean().optional(),
+  status: z.enum(BACKUP_STATUSES),
+  startedAt: isoInstant,
+  stoppedAt: isoInstant.optional(),
+  step: z.string().optional().describe('The step the backup is in (or stopped in)'),
+  imageId: imageIdSchema.optional().describe('The image it committed, once it succeeded'),
+  error: z.string().optional(),
+  cause: z.string().optional(),
+});
+export type Backup = z.infer<typeof backupSchema>;
+
+export const RESTORE_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED'] as const;
+export const restoreSchema = z.object({
+  restoreId: restoreIdSchema,
+  imageId: imageIdSchema,
+  volumeId: volumeIdSchema.optional(),
+  kind: z.enum(RESTORE_KINDS),
+  path: z.string().optional(),
+  application: z.string().optional(),
+  status: z.enum(RESTORE_STATUSES),
+  createdAt: isoInstant,
+  updatedAt: isoInstant.optional(),
+  downloadUrl: z
+    .string()
+    .optional()
+    .describe('Presigned URL of the result (file: the file; directory, application: a tar archive)'),
+  downloadExpiresAt: isoInstant.optional(),
+  sizeBytes: z.number().int().optional(),
+  snapshotId: z.string().optional().describe('The new EBS snapshot (volume restores)'),
+  error: z.string().optional(),
+});
+export type Restore = z.infer<typeof restoreSchema>;
+
+export const acceptedBackupSchema = z.object({ backupId: backupIdSchema, status: z.enum(BACKUP_STATUSES) });
+export const acceptedRestoreSchema = z.object({
+  restoreId: restoreIdSchema,
+  status: z.enum(RESTORE_STATUSES),
+});
+
+export const pageSchema = <T extends z.ZodType>(item: T) =>
+  z.object({
+    items: z.array(item),
+    nextCursor: z.string().optional().describe('Pass as ?cursor= for the next page; absent on the last page'),
+  });
+
+export const errorSchema = z.object({
+  code: z.string(),
+  message: z.string(),
+  details: z.record(z.string(), z.unknown()),
+});

@@ -1,0 +1,359 @@
+/**
+ * In-memory ports of the API (lambdas/core/api/api-ports.ts) for router and CLI tests: a small
+ * catalog tree per image, restore jobs that a test completes, and the state machine and lock
+ * table behind the real StateMachineBackupLauncher. Every mutation is counted, so a test can
+ * prove that a refused request changed nothing.
+ */
+import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
+import type { Clock } from '../../lambdas/core/ports.ts';
+import type {
+  ApiDeps,
+  CatalogReader,
+  ImageDirectory,
+  PageRequest,
+  RestoreJobs,
+  StorePage,
+  VolumeDirectory,
+} from '../../lambdas/core/api/api-ports.ts';
+import {
+  StateMachineBackupLauncher,
+  type BackupExecutions,
+  type ExecutionDetail,
+  type HeldLock,
+  type LockReader,
+  type ProtectedVolumes,
+} from '../../lambdas/core/api/backup-launcher.ts';
+import { CursorCodec } from '../../lambdas/core/api/cursor.ts';
+import type {
+  Application,
+  DirectoryEntry,
+  FileVersion,
+  FoundFile,
+  Image,
+  Restore,
+  StartRestoreRequest,
+  Volume,
+} from '../../lambdas/core/api/schemas.ts';
+
+export const FIXED_NOW = new Date('2026-11-20T12:00:00.000Z');
+
+export class FixedClock implements Clock {
+  constructor(private current: Date = FIXED_NOW) {}
+  now(): Date {
+    return new Date(this.current);
+  }
+  advance(ms: number): void {
+    this.current = new Date(this.current.getTime() + ms);
+  }
+}
+
+function pageOf<T>(items: readonly T[], page: PageRequest): StorePage<T> {
+  const start = page.pageToken === undefined ? 0 : Number(page.pageToken.replace(/^at:/, ''));
+  if (!Number.isInteger(start) || start < 0) throw new Error(`bad store token ${page.pageToken}`);
+  const end = start + page.limit;
+  const slice = items.slice(start, end);
+  return end < items.length ? { items: slice, nextToken: `at:${end}` } : { items: slice };
+}
+
+/** A file tree of one image: path → entry (directories have type 'directory'). */
+export type Tree = Readonly<Record<string, { type: DirectoryEntry['type']; sizeBytes?: number }>>;
+
+export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogReader, ProtectedVolumes {
+  readonly volumes: Volume[] = [];
+  readonly images: Image[] = [];
+  readonly trees = new Map<string, Tree>();
+  readonly applications = new Map<string, Application[]>();
+
+  addVolume(volume: Omit<Volume, 'imageCount'>): void {
+    this.volumes.push({ ...volume, imageCount: 0 });
+  }
+
+  addImage(image: Image, tree: Tree = {}, applications: Application[] = []): void {
+    this.images.push(image);
+    this.trees.set(image.imageId, tree);
+    this.applications.set(image.imageId, applications);
+  }
+
+  listVolumes(): Promise<readonly Volume[]> {
+    return Promise.resolve(
+      this.volumes.map((volume) => {
+        const images = this.images.filter((image) => image.volumeId === volume.volumeId);
+        const latest = images.at(-1);
+        return {
+          ...volume,
+          imageCount: images.length,
+          ...(latest ? { latestImageId: latest.imageId, latestImageAt: latest.createdAt } : {}),
+        };
+      }),
+    );
+  }
+
+  assertProtected(volumeId: string): Promise<void> {
+    return this.volumes.some((v) => v.volumeId === volumeId)
+      ? Promise.resolve()
+      : Promise.reject(
+          new NotFoundError(`volume ${volumeId} is not a protected replica volume`, {
+            context: { volumeId },
+          }),
+        );
+  }
+
+  async listImages(volumeId: string): Promise<readonly Image[]> {
+    await this.assertProtected(volumeId);
+    return this.images.filter((image) => image.volumeId === volumeId);
+  }
+
+  getImage(imageId: string): Promise<Image> {
+    const image = this.images.find((candidate) => candidate.imageId === imageId);
+    return image
+      ? Promise.resolve(image)
+      : Promise.reject(new NotFoundError(`image ${imageId} does not exist`, { context: { imageId } }));
+  }
+
+  listDirectory(image: Image, path: string, page: PageRequest): Promise<StorePage<DirectoryEntry>> {
+    const tree = this.trees.get(image.imageId) ?? {};
+    if (path !== '/' && tree[path]?.type !== 'directory') {
+      return Promise.reject(
+        new NotFoundError(`${path} is not a directory in image ${image.imageId}`, { context: { path } }),
+      );
+    }
+    const prefix = path === '/' ? '/' : `${path}/`;
+    const entries = Object.entries(tree)
+      .filter(
+        ([p]) => p.startsWith(prefix) && p.length > prefix.length && !p.slice(prefix.length).includes('/'),
+      )
+      .map(([p, e]): DirectoryEntry => ({
+        name: p.slice(prefix.length),
+        path: p,
+        type: e.type,
+        sizeBytes: e.sizeBytes ?? 0,
+      }))
+      .sort((a, b) => (a.name < b.name ? -1 : 1));
+    return Promise.resolve(pageOf(entries, page));
+  }
+
+  listVersions(volumeId: string, path: string, page: PageRequest): Promise<StorePage<FileVersion>> {
+    const versions: FileVersion[] = [];
+    for (const image of this.images.filter((i) => i.volumeId === volumeId)) {
+      const entry = this.trees.get(image.imageId)?.[path];
+      const last = versions.at(-1);
+      if (entry === undefined) continue;
+      if (last && last.sizeBytes === (entry.sizeBytes ?? 0)) {
+        versions[versions.length - 1] = { ...last, lastImageId: image.imageId, lastImageAt: image.createdAt };
+      } else {
+        versions.push({
+          path,
+          type: entry.type,
+          sizeBytes: entry.sizeBytes ?? 0,
+          firstImageId: image.imageId,
+          firstImageAt: image.createdAt,
+          lastImageId: image.imageId,
+          lastImageAt: image.createdAt,
+        });
+      }
+    }
+    return Promise.resolve(pageOf(versions, page));
+  }
+
+  findByName(volumeId: string, name: string, page: PageRequest): Promise<StorePage<FoundFile>> {
+    const found = new Map<string, FoundFile>();
+    for (const image of this.images.filter((i) => i.volumeId === volumeId)) {
+      for (const [path, entry] of Object.entries(this.trees.get(image.imageId) ?? {})) {
+        if (path.split('/').at(-1) !== name) continue;
+        found.set(path, {
+          path,
+          name,
+          type: entry.type,
+          sizeBytes: entry.sizeBytes ?? 0,
+          imageId: image.imageId,
+          imageAt: image.createdAt,
+        });
+      }
+    }
+    return Promise.resolve(
+      pageOf(
+        [...found.values()].sort((a, b) => (a.path < b.path ? -1 : 1)),
+        page,
+      ),
+    );
+  }
+
+  listApplications(image: Image): Promise<readonly Application[]> {
+    return Promise.resolve(this.applications.get(image.imageId) ?? []);
+  }
+}
+
+/** The backup state machine in memory: executions by name. */
+export class MemoryExecutions implements BackupExecutions {
+  readonly executions = new Map<string, ExecutionDetail>();
+  startCalls = 0;
+
+  constructor(private readonly clock: Clock) {}
+
+  start(name: string, input: unknown): Promise<{ startedAt: string }> {
+    this.startCalls += 1;
+    if (this.executions.has(name)) return Promise.reject(new ConflictError(`backup ${name} already exists`));
+    const startedAt = this.clock.now().toISOString();
+    this.executions.set(name, {
+      name,
+      status: 'RUNNING',
+      startedAt,
+      input: JSON.stringify(input),
+      currentStep: 'Acquire Lock',
+    });
+    return Promise.resolve({ startedAt });
+  }
+
+  listRunning(): Promise<readonly ExecutionDetail[]> {
+    return Promise.resolve([...this.executions.values()].filter((e) => e.status === 'RUNNING').reverse());
+  }
+
+  describe(name: string): Promise<ExecutionDetail> {
+    const detail = this.executions.get(name);
+    return detail
+      ? Promise.resolve(detail)
+      : Promise.reject(new NotFoundError(`backup ${name} does not exist`, { context: { backupId: name } }));
+  }
+
+  finish(name: string, patch: Partial<ExecutionDetail>): void {
+    const detail = this.executions.get(name);
+    if (!detail) throw new Error(`no execution ${name}`);
+    this.executions.set(name, { ...detail, ...patch });
+  }
+}
+
+export class MemoryLocks implements LockReader {
+  readonly locks = new Map<string, HeldLock>();
+  currentLock(volumeId: string): Promise<HeldLock | undefined> {
+    return Promise.resolve(this.locks.get(volumeId));
+  }
+}
+
+export class MemoryRestoreJobs implements RestoreJobs {
+  readonly jobs = new Map<string, Restore>();
+  startCalls = 0;
+
+  constructor(private readonly clock: Clock) {}
+
+  start(restoreId: string, image: Image, request: StartRestoreRequest): Promise<Restore> {
+    this.startCalls += 1;
+    const job: Restore = {
+      restoreId,
+      imageId: image.imageId,
+      volumeId: image.volumeId,
+      kind: request.kind,
+      ...('path' in request ? { path: request.path } : {}),
+      ...('application' in request ? { application: request.application } : {}),
+      status: 'PENDING',
+      createdAt: this.clock.now().toISOString(),
+    };
+    this.jobs.set(restoreId, job);
+    return Promise.resolve(job);
+  }
+
+  get(restoreId: string): Promise<Restore> {
+    const job = this.jobs.get(restoreId);
+    return job
+      ? Promise.resolve(job)
+      : Promise.reject(new NotFoundError(`restore ${restoreId} does not exist`, { context: { restoreId } }));
+  }
+
+  finish(restoreId: string, patch: Partial<Restore>): void {
+    const job = this.jobs.get(restoreId);
+    if (!job) throw new Error(`no restore ${restoreId}`);
+    this.jobs.set(restoreId, { ...job, ...patch });
+  }
+}
+
+export const TEST_CURSOR_KEY = new Uint8Array(32).fill(7);
+
+export interface MemoryApi {
+  readonly deps: ApiDeps;
+  readonly world: MemoryApiWorld;
+  readonly executions: MemoryExecutions;
+  readonly locks: MemoryLocks;
+  readonly restores: MemoryRestoreJobs;
+  readonly clock: FixedClock;
+}
+
+/** ApiDeps over memory, with the real backup launcher and cursor codec. */
+export function memoryApi(): MemoryApi {
+  const clock = new FixedClock();
+  const world = new MemoryApiWorld();
+  const executions = new MemoryExecutions(clock);
+  const locks = new MemoryLocks();
+  const restores = new MemoryRestoreJobs(clock);
+  let sequence = 0;
+  const deps: ApiDeps = {
+    volumes: world,
+    images: world,
+    catalog: world,
+    backups: new StateMachineBackupLauncher({ executions, locks, volumes: world, clock }),
+    restores,
+    cursors: new CursorCodec(TEST_CURSOR_KEY),
+    ids: { newId: (prefix) => `${prefix}-${String((sequence += 1)).padStart(4, '0')}` },
+    clock,
+  };
+  return { deps, world, executions, locks, restores, clock };
+}
+
+export const VOLUME_A = 'vol-0123456789abcdef0';
+export const VOLUME_B = 'vol-0fedcba9876543210';
+
+function image(imageId: string, volumeId: string, createdAt: string, kind: Image['kind']): Image {
+  return {
+    imageId,
+    volumeId,
+    createdAt,
+    kind,
+    status: 'cataloged',
+    snapshotId: `snap-${imageId.replace(/\W/g, '').padEnd(17, '0').slice(0, 17)}`,
+    volumeSizeBytes: 1_073_741_824,
+    formatVersion: 1,
+    stats: { chunksCreated: 3, bytesCreated: 3_000, blocksRead: 6 },
+  };
+}
+
+/** Two volumes; volume A has three images of a small tree that changes between them. */
+export function seededMemoryApi(): MemoryApi {
+  const api = memoryApi();
+  api.world.addVolume({
+    volumeId: VOLUME_A,
+    serverId: 's-0123456789abcdef0',
+    device: '/dev/xvda',
+    sizeGib: 1,
+  });
+  api.world.addVolume({ volumeId: VOLUME_B, sizeGib: 2 });
+  const base: Tree = {
+    '/etc': { type: 'directory' },
+    '/etc/hosts': { type: 'file', sizeBytes: 120 },
+    '/etc/passwd': { type: 'file', sizeBytes: 900 },
+    '/home': { type: 'directory' },
+    '/home/ann': { type: 'directory' },
+    '/home/ann/notes.txt': { type: 'file', sizeBytes: 10 },
+  };
+  api.world.addImage(image('img-1', VOLUME_A, '2026-11-01T00:00:00.000Z', 'full'), base);
+  api.world.addImage(image('img-2', VOLUME_A, '2026-11-02T00:00:00.000Z', 'incremental'), {
+    ...base,
+    '/home/ann/notes.txt': { type: 'file', sizeBytes: 20 },
+  });
+  api.world.addImage(
+    image('img-3', VOLUME_A, '2026-11-03T00:00:00.000Z', 'incremental'),
+    {
+      ...base,
+      '/home/ann/notes.txt': { type: 'file', sizeBytes: 20 },
+      '/srv': { type: 'directory' },
+      '/srv/hosts': { type: 'file', sizeBytes: 5 },
+    },
+    [
+      {
+        name: 'pg-main',
+        type: 'postgresql',
+        version: '16',
+        databases: ['app'],
+        paths: ['/var/lib/postgresql/16/main'],
+      },
+    ],
+  );
+  return api;
+}
