@@ -28,6 +28,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.ts';
@@ -185,6 +186,33 @@ describe('moto behind the gateway', () => {
     });
     const fromAdmin = await (await fetch(`${local.stack.endpoint}/_local/stats`)).json();
     expect(fromAdmin).toEqual(local.stack.gateway.stats());
+  });
+});
+
+describe('unsigned and presigned requests', () => {
+  it('sends an unsigned request to moto as it is', async () => {
+    const response = await fetch(`${local.stack.endpoint}/moto-api/config`);
+    expect(response.status).toBe(201);
+    expect(await response.json()).toMatchObject({ lambda: { use_docker: false } });
+  });
+
+  it('routes a presigned S3 URL by its X-Amz-Credential scope', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'presigned-bucket' }));
+    await s3.send(
+      new PutObjectCommand({ Bucket: 'presigned-bucket', Key: 'restore/file.txt', Body: 'restored' }),
+    );
+    const url = await getSignedUrl(
+      s3,
+      new GetObjectCommand({ Bucket: 'presigned-bucket', Key: 'restore/file.txt' }),
+      {
+        expiresIn: 900,
+      },
+    );
+    expect(url.startsWith(`${local.stack.endpoint}/presigned-bucket/restore/file.txt?`)).toBe(true);
+    local.stack.gateway.resetStats();
+    const response = await fetch(url);
+    expect(await response.text()).toBe('restored');
+    expect(local.stack.gateway.stats().requests).toEqual({ 's3:GetObject': 1 });
   });
 });
 
