@@ -9,13 +9,14 @@ import {
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
   paginateDescribeSnapshots,
+  paginateDescribeVolumes,
   type EC2Client,
   type Snapshot,
   type Tag,
 } from '@aws-sdk/client-ec2';
 import { ConflictError } from '../core/errors.ts';
 import { SnapshotLimitExceededError } from '../core/orchestration/orchestration-errors.ts';
-import type { ReplicaVolumeTags } from '../core/orchestration/replica-probe.ts';
+import { REPLICA_TAG, type ReplicaVolumeTags } from '../core/orchestration/replica-probe.ts';
 import {
   BACKUP_ID_TAG,
   MANAGED_TAG,
@@ -31,6 +32,8 @@ const SNAPSHOT_LIMIT_CODES = new Set([
 ]);
 /** DescribeSnapshots page size: the API's maximum, to keep the number of calls low. */
 const DESCRIBE_SNAPSHOTS_PAGE_SIZE = 1000;
+/** DescribeVolumes page size: the API's maximum. */
+const DESCRIBE_VOLUMES_PAGE_SIZE = 500;
 
 function tagsToRecord(tags: readonly Tag[] | undefined): Record<string, string> {
   const record: Record<string, string> = {};
@@ -61,6 +64,27 @@ export class Ec2ReplicaSnapshots {
     } catch (error) {
       throw translateSdkError(error, 'DescribeVolumes', { volumeIds: volumeIds.join(',') });
     }
+  }
+
+  /** Ids of the replica volumes (rbp:replica=true) tagged `tagKey=tagValue`. */
+  async replicaVolumesTagged(tagKey: string, tagValue: string): Promise<string[]> {
+    const ids: string[] = [];
+    try {
+      const pages = paginateDescribeVolumes(
+        { client: this.ec2, pageSize: DESCRIBE_VOLUMES_PAGE_SIZE },
+        {
+          Filters: [
+            { Name: `tag:${REPLICA_TAG}`, Values: ['true'] },
+            { Name: `tag:${tagKey}`, Values: [tagValue] },
+          ],
+        },
+      );
+      for await (const page of pages)
+        ids.push(...(page.Volumes ?? []).flatMap((v) => (v.VolumeId === undefined ? [] : [v.VolumeId])));
+    } catch (error) {
+      throw translateSdkError(error, 'DescribeVolumes', { tagKey, tagValue });
+    }
+    return ids;
   }
 
   async createSnapshot(

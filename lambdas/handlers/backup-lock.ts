@@ -10,10 +10,12 @@ import {
   executionRefSchema,
   normaliseBackupRequest,
   type BackupContext,
+  type VolumeFinder,
 } from '../core/orchestration/backup-request.ts';
 import { BackupAlreadyRunningError } from '../core/orchestration/orchestration-errors.ts';
 import { DynamoDbBackupLockStore } from '../aws/dynamodb-backup-lock.ts';
-import { documentClient } from './support/aws-clients.ts';
+import { Ec2ReplicaSnapshots } from '../aws/ec2-replica-snapshots.ts';
+import { documentClient, ec2Client } from './support/aws-clients.ts';
 import { readEnvironment, TABLE_NAME } from './support/environment.ts';
 import { createStepHandler, lazyHandler, logger } from './support/step-handler.ts';
 import { backupField } from './support/step-schemas.ts';
@@ -32,13 +34,14 @@ export type BackupLockResult =
 export interface BackupLockDeps {
   readonly locks: LockStore;
   readonly clock: Clock;
+  readonly findVolumes: VolumeFinder;
 }
 
 export function createBackupLockHandler(deps: BackupLockDeps) {
   return createStepHandler('backup-lock', backupLockEventSchema, async (event): Promise<BackupLockResult> => {
     switch (event.action) {
       case 'acquire': {
-        const backup = normaliseBackupRequest(event.request, event.execution);
+        const backup = await normaliseBackupRequest(event.request, event.execution, deps.findVolumes);
         const locks = lockItemsFor({ ...backup, ttlSeconds: backup.lockTtlSeconds }, deps.clock.now());
         await deps.locks.acquire(locks);
         logger.info('locks taken', {
@@ -76,8 +79,10 @@ export function createBackupLockHandler(deps: BackupLockDeps) {
 
 export const handler = lazyHandler(() => {
   const env = readEnvironment({ TABLE_NAME });
+  const ec2 = new Ec2ReplicaSnapshots(ec2Client());
   return createBackupLockHandler({
     locks: new DynamoDbBackupLockStore(documentClient(), env.TABLE_NAME, systemClock),
     clock: systemClock,
+    findVolumes: (key, value) => ec2.replicaVolumesTagged(key, value),
   });
 });

@@ -8,6 +8,7 @@ import {
 } from '../../lambdas/core/orchestration/checkpoint.ts';
 import { readableCause, snsMessage, snsSubject } from '../../lambdas/core/orchestration/backup-outcome.ts';
 
+const noVolumes = () => Promise.resolve([]);
 const execution = {
   id: 'arn:aws:states:us-east-1:123456789012:execution:rbp-backup:daily-vol-1',
   name: 'daily-vol-1',
@@ -15,8 +16,10 @@ const execution = {
 };
 
 describe('normaliseBackupRequest', () => {
-  it('fills every default and derives the ids from the execution', () => {
-    expect(normaliseBackupRequest({ volumeIds: ['vol-0123456789abcdef0'] }, execution)).toEqual({
+  it('fills every default and derives the ids from the execution', async () => {
+    expect(
+      await normaliseBackupRequest({ volumeIds: ['vol-0123456789abcdef0'] }, execution, noVolumes),
+    ).toEqual({
       backupId: 'daily-vol-1',
       ownerId: execution.id,
       serverId: 'vol-0123456789abcdef0',
@@ -32,8 +35,8 @@ describe('normaliseBackupRequest', () => {
     });
   });
 
-  it('keeps explicit settings, including a DRS probe with its default lag', () => {
-    const context = normaliseBackupRequest(
+  it('keeps explicit settings, including a DRS probe with its default lag', async () => {
+    const context = await normaliseBackupRequest(
       {
         serverId: 'web-1',
         volumeIds: ['vol-1'],
@@ -43,6 +46,7 @@ describe('normaliseBackupRequest', () => {
         syncWait: { intervalSeconds: 1, timeoutSeconds: 5 },
       },
       execution,
+      noVolumes,
     );
     expect(context.probe).toEqual({ kind: 'drs', sourceServerId: 's-1234567890abcdef0', maxLagSeconds: 60 });
     expect(context.syncWait).toEqual({ intervalSeconds: 1, timeoutSeconds: 5 });
@@ -50,12 +54,13 @@ describe('normaliseBackupRequest', () => {
     expect(context.full).toBe(true);
   });
 
-  it('lists every problem of a bad request in one ValidationError', () => {
+  it('lists every problem of a bad request in one ValidationError', async () => {
     let caught: unknown;
     try {
-      normaliseBackupRequest(
+      await normaliseBackupRequest(
         { volumeIds: ['disk-1'], syncWait: { intervalSeconds: 10, timeoutSeconds: 5 }, color: 'red' },
         execution,
+        noVolumes,
       );
     } catch (error) {
       caught = error;
@@ -67,10 +72,31 @@ describe('normaliseBackupRequest', () => {
     );
   });
 
-  it('refuses more volumes than a run handles today and duplicates', () => {
-    expect(() => normaliseBackupRequest({ volumeIds: ['vol-1', 'vol-2'] }, execution)).toThrow(
-      'volumeIds: a run backs up at most 1 volume(s) for now',
+  it('refuses more volumes than a run handles today, and both or neither of volumeIds and volumeSelector', async () => {
+    await expect(
+      normaliseBackupRequest({ volumeIds: ['vol-1', 'vol-2'] }, execution, noVolumes),
+    ).rejects.toThrow('invalid backup request: volumeIds: a run backs up at most 1 volume(s) for now');
+    await expect(normaliseBackupRequest({}, execution, noVolumes)).rejects.toThrow(
+      'invalid backup request: (input): give exactly one of volumeIds and volumeSelector',
     );
+  });
+
+  it('resolves a tag selector into the replica volumes it matches', async () => {
+    const seen: string[] = [];
+    const finder = (key: string, value: string) => {
+      seen.push(`${key}=${value}`);
+      return Promise.resolve(value === 'web-1' ? ['vol-0b'] : value === 'db' ? ['vol-2', 'vol-1'] : []);
+    };
+    const selector = (tagValue: string) => ({ volumeSelector: { tagKey: 'rbp:source-server', tagValue } });
+    const context = await normaliseBackupRequest(selector('web-1'), execution, finder);
+    expect([context.volumeIds, context.serverId]).toEqual([['vol-0b'], 'vol-0b']);
+    await expect(normaliseBackupRequest(selector('none'), execution, finder)).rejects.toThrow(
+      'no replica volume is tagged rbp:source-server=none',
+    );
+    await expect(normaliseBackupRequest(selector('db'), execution, finder)).rejects.toThrow(
+      'tag rbp:source-server=db selects 2 volumes (vol-1, vol-2); a run backs up at most 1 for now',
+    );
+    expect(seen).toEqual(['rbp:source-server=web-1', 'rbp:source-server=none', 'rbp:source-server=db']);
   });
 });
 

@@ -271,7 +271,11 @@ export async function runBackup(
   };
   const snapshotDeps = { snapshots: world, clock, retainBaseSnapshots: 1 };
   const functions: Record<string, LambdaHandler> = {
-    BackupLockFunction: createBackupLockHandler({ locks: world.locks, clock }),
+    BackupLockFunction: createBackupLockHandler({
+      locks: world.locks,
+      clock,
+      findVolumes: () => Promise.resolve([]),
+    }),
     CheckpointFunction: createReplicaCheckpointHandler({ events, clock }),
     ProbeReplicaFunction: createProbeReplicaHandler({
       volumeTags: (ids) => world.volumeTagsFor(ids),

@@ -8,7 +8,7 @@
  * commit steps handle one volume per run for now (MAX_GROUP_VOLUMES) — see docs/architecture.md.
  */
 import { z } from 'zod';
-import { ValidationError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
 
 /** Volumes per group that the copy/commit steps handle today; raise when the Map over volumes lands. */
 export const MAX_GROUP_VOLUMES = 1;
@@ -70,7 +70,16 @@ export const backupRequestSchema = z
       .array(volumeIdSchema)
       .min(1)
       .max(MAX_GROUP_VOLUMES, `a run backs up at most ${MAX_GROUP_VOLUMES} volume(s) for now`)
-      .refine((ids) => new Set(ids).size === ids.length, 'volumeIds must be unique'),
+      .refine((ids) => new Set(ids).size === ids.length, 'volumeIds must be unique')
+      .optional(),
+    /** The replica volumes tagged `tagKey=tagValue` (and rbp:replica=true), resolved when the run starts. */
+    volumeSelector: z
+      .object({
+        tagKey: z.string().min(1).max(128),
+        tagValue: z.string().max(256),
+      })
+      .strict()
+      .optional(),
     /** Read every block even when an incremental is possible. */
     full: z.boolean().default(false),
     /** Who asked: "schedule:<name>" or "api:<principal>"; recorded on the image and in events. */
@@ -92,7 +101,10 @@ export const backupRequestSchema = z
       .default(DEFAULT_LOCK_TTL_SECONDS),
     maxSnapshotRounds: z.number().int().min(1).max(10).default(DEFAULT_MAX_SNAPSHOT_ROUNDS),
   })
-  .strict();
+  .strict()
+  .refine((r) => (r.volumeIds === undefined) !== (r.volumeSelector === undefined), {
+    message: 'give exactly one of volumeIds and volumeSelector',
+  });
 export type BackupRequestInput = z.input<typeof backupRequestSchema>;
 
 /** What the state machine carries as `$.backup` after the lock is taken. */
@@ -126,8 +138,18 @@ export const executionRefSchema = z
   .strict();
 export type ExecutionRef = z.infer<typeof executionRefSchema>;
 
-/** Validates a raw execution input and fills the defaults; ValidationError lists every problem. */
-export function normaliseBackupRequest(raw: unknown, execution: ExecutionRef): BackupContext {
+/** Finds the ids of the replica volumes (rbp:replica=true) that carry the tag `tagKey=tagValue`. */
+export type VolumeFinder = (tagKey: string, tagValue: string) => Promise<readonly string[]>;
+
+/**
+ * Validates a raw execution input, resolves a tag selector into volume ids and fills the
+ * defaults. ValidationError lists every problem; a selector that matches nothing is NotFoundError.
+ */
+export async function normaliseBackupRequest(
+  raw: unknown,
+  execution: ExecutionRef,
+  findVolumes: VolumeFinder,
+): Promise<BackupContext> {
   const parsed = backupRequestSchema.safeParse(raw);
   if (!parsed.success) {
     const problems = parsed.error.issues.map((i) => `${i.path.join('.') || '(input)'}: ${i.message}`);
@@ -136,13 +158,29 @@ export function normaliseBackupRequest(raw: unknown, execution: ExecutionRef): B
     });
   }
   const request = parsed.data;
-  const serverId = request.serverId ?? request.volumeIds[0];
-  if (serverId === undefined) throw new ValidationError('invalid backup request: volumeIds is empty');
+  let volumeIds = request.volumeIds ?? [];
+  if (request.volumeSelector !== undefined) {
+    const { tagKey, tagValue } = request.volumeSelector;
+    volumeIds = [...(await findVolumes(tagKey, tagValue))].sort();
+    if (volumeIds.length === 0) {
+      throw new NotFoundError(`no replica volume is tagged ${tagKey}=${tagValue}`, {
+        context: { tagKey, tagValue },
+      });
+    }
+    if (volumeIds.length > MAX_GROUP_VOLUMES) {
+      throw new ValidationError(
+        `tag ${tagKey}=${tagValue} selects ${volumeIds.length} volumes (${volumeIds.join(', ')}); a run backs up at most ${MAX_GROUP_VOLUMES} for now`,
+        { context: { tagKey, tagValue } },
+      );
+    }
+  }
+  const serverId = request.serverId ?? volumeIds[0];
+  if (serverId === undefined) throw new ValidationError('invalid backup request: no volume');
   return {
     backupId: execution.name,
     ownerId: execution.id,
     serverId,
-    volumeIds: request.volumeIds,
+    volumeIds,
     full: request.full,
     trigger: request.trigger,
     probe: request.probe,
