@@ -219,7 +219,10 @@ function mutateImage(image: Uint8Array, seed: number): Uint8Array {
   return bytes;
 }
 
-async function runChild<T>(task: ChildTask, timeoutMs: number): Promise<{ result?: T; status: string }> {
+async function runChild<T>(
+  task: ChildTask,
+  timeoutMs: number,
+): Promise<{ result?: T; status: string; aborted: boolean }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, ['--import', 'tsx', thisFile], {
       env: { ...process.env, RBP_FS_BENCH_CHILD: JSON.stringify(task) },
@@ -334,7 +337,12 @@ async function debianImage(dir: string): Promise<{ image?: string; reason?: stri
   return { image };
 }
 
-function walkResults(name: string, figures: WalkFigures, baseline?: WalkFigures): BenchResult[] {
+function walkResults(
+  name: string,
+  figures: WalkFigures,
+  baseline?: WalkFigures,
+  baselineAborted = false,
+): BenchResult[] {
   const rate = round(figures.entries / (figures.ms / 1000), 0);
   const baseRate = baseline === undefined ? undefined : round(baseline.entries / (baseline.ms / 1000), 0);
   return [
@@ -361,6 +369,8 @@ function walkResults(name: string, figures: WalkFigures, baseline?: WalkFigures)
           ? {}
           : {
               ext2fsEntries: baseline.entries,
+              ext2fsErrors: baseline.errors,
+              ext2fsAborted: String(baselineAborted),
               ext2fsComplete: String(baseline.complete),
               ext2fsReaderRequests: baseline.readerRequests,
               ext2fsMaxRssMiB: round(baseline.maxRssMiB, 0),
@@ -424,7 +434,7 @@ export const suite: BenchSuite = {
       { kind: 'ext2fs-walk', image: generated, budgetMs: EXT2FS_WALK_BUDGET_MS },
       EXT2FS_WALK_BUDGET_MS * 3,
     );
-    results.push(...walkResults('generated-100k', mine.result, theirs.result));
+    results.push(...walkResults('generated-100k', mine.result, theirs.result, theirs.aborted));
 
     const debian = await debianImage(dir);
     if (debian.image === undefined) {
@@ -435,7 +445,8 @@ export const suite: BenchSuite = {
         { kind: 'ext2fs-walk', image: debian.image, budgetMs: EXT2FS_WALK_BUDGET_MS },
         EXT2FS_WALK_BUDGET_MS * 3,
       );
-      if (d.result !== undefined) results.push(...walkResults('debian-minbase', d.result, e.result));
+      if (d.result !== undefined)
+        results.push(...walkResults('debian-minbase', d.result, e.result, e.aborted));
     }
     results.push(...(await robustness(await smallImage(dir))));
     return results;
