@@ -236,10 +236,12 @@ async function runChild<T>(
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-      if (line !== undefined) resolve({ result: JSON.parse(line.slice(7)) as T, status: 'ok' });
-      else if (signal === 'SIGKILL') resolve({ status: 'hang' });
-      else
-        resolve({ status: `crash (exit ${code ?? signal}): ${err.trim().split('\n').slice(-1)[0] ?? ''}` });
+      // The WebAssembly runtime prints "Aborted(...)" when libext2fs aborts (out of memory, assertion).
+      const aborted = err.includes('Aborted(');
+      const lastLine = err.trim().split('\n').slice(-1)[0] ?? '';
+      if (line !== undefined) resolve({ result: JSON.parse(line.slice(7)) as T, status: 'ok', aborted });
+      else if (signal === 'SIGKILL') resolve({ status: 'hang', aborted });
+      else resolve({ status: `crash (exit ${code ?? signal}): ${lastLine}`, aborted });
     });
   });
 }
