@@ -1,7 +1,7 @@
 /**
- * EBS emulator figures: freezing a dense image (against reading + hashing it in-process, the floor
- * of any freeze), freezing a big sparse image (hole skipping), and GetSnapshotBlock throughput
- * through the real SDK (against the real service's 1,000 requests/s per-snapshot cap).
+ * EBS emulator figures: freezing a dense image (against reading, hashing and storing it in-process,
+ * the floor of any freeze), freezing a big sparse image (hole skipping), and PutSnapshotBlock /
+ * GetSnapshotBlock throughput through the real SDK (against bare HTTP servers doing the least work).
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
@@ -9,7 +9,13 @@ import type { AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EBSClient, GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
+import {
+  EBSClient,
+  GetSnapshotBlockCommand,
+  ListSnapshotBlocksCommand,
+  PutSnapshotBlockCommand,
+  StartSnapshotCommand,
+} from '@aws-sdk/client-ebs';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
 import { startEbsEmulatorServer } from '../../local/ebs/ebs-server.ts';
 import { round, timeMs, type BenchResult, type BenchSuite } from '../harness.ts';
@@ -18,7 +24,9 @@ import { round, timeMs, type BenchResult, type BenchSuite } from '../harness.ts'
 const DENSE_BLOCKS = 512;
 /** A big sparse image: 64 GiB volume with one written block every GiB. */
 const SPARSE_VOLUME_GIB = 64;
-/** Parallel GetSnapshotBlock requests, as one backup worker would keep in flight. */
+/** Blocks written through PutSnapshotBlock: 128 MiB. */
+const PUT_BLOCKS = 256;
+/** Parallel GetSnapshotBlock / PutSnapshotBlock requests, as one backup worker would keep in flight. */
 const READ_CONCURRENCY = 16;
 /** The real service's GetSnapshotBlock cap per snapshot (aws-facts §0). */
 const REAL_PER_SNAPSHOT_READS_PER_SECOND = 1_000;
@@ -51,9 +59,29 @@ async function readHashAndStore(path: string, blocks: number, storeDir: string):
   }
 }
 
-/** A bare HTTP server that answers every request with one 512 KiB block read from a file. */
-async function bareBlockServer(blockPath: string): Promise<{ url: string; close(): Promise<void> }> {
-  const server = createServer((_req, res) => {
+/**
+ * A bare HTTP server: a GET gets one 512 KiB block read from a file; a PUT's body is hashed and
+ * written to a file of its own. The least an emulator of GetSnapshotBlock / PutSnapshotBlock does.
+ */
+async function bareBlockServer(
+  blockPath: string,
+  storeDir: string,
+): Promise<{ url: string; close(): Promise<void> }> {
+  await mkdir(storeDir, { recursive: true });
+  const server = createServer((req, res) => {
+    if (req.method === 'PUT') {
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        const body = Buffer.concat(chunks);
+        const digest = createHash('sha256').update(body).digest('hex');
+        writeFile(join(storeDir, digest), body).then(
+          () => res.writeHead(201).end(),
+          () => res.writeHead(500).end(),
+        );
+      });
+      return;
+    }
     readFile(blockPath).then(
       (data) => {
         res.writeHead(200, { 'content-length': String(data.length) });
@@ -177,12 +205,41 @@ export const suite: BenchSuite = {
       });
       const blockPath = join(dir, 'one-block');
       await writeFile(blockPath, randomBytes(EBS_BLOCK_SIZE_BYTES));
-      const bare = await bareBlockServer(blockPath);
+      const bare = await bareBlockServer(blockPath, join(dir, 'bare-store'));
       const bareRate = await requestsPerSecond(blocks.length, READ_CONCURRENCY, async () => {
         const answer = await fetch(bare.url);
         await answer.arrayBuffer();
       });
+      const puts = Array.from({ length: PUT_BLOCKS }, () => randomBytes(EBS_BLOCK_SIZE_BYTES));
+      const started = await ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }));
+      const putsPerSecond = await requestsPerSecond(PUT_BLOCKS, READ_CONCURRENCY, async (n) => {
+        const data = puts[n]!;
+        await ebs.send(
+          new PutSnapshotBlockCommand({
+            SnapshotId: started.SnapshotId,
+            BlockIndex: n,
+            BlockData: data,
+            DataLength: EBS_BLOCK_SIZE_BYTES,
+            Checksum: createHash('sha256').update(data).digest('base64'),
+            ChecksumAlgorithm: 'SHA256',
+          }),
+        );
+      });
+      const barePutRate = await requestsPerSecond(PUT_BLOCKS, READ_CONCURRENCY, async (n) => {
+        const answer = await fetch(bare.url, { method: 'PUT', body: puts[n] });
+        await answer.arrayBuffer();
+      });
       await bare.close();
+      results.push({
+        name: 'ebs-emulator/put-snapshot-block',
+        value: round(putsPerSecond, 0),
+        unit: 'blocks/s',
+        baseline: round(barePutRate, 0),
+        ratio: round(putsPerSecond / barePutRate),
+        goal: '>= 0.5 of a bare HTTP server hashing and storing 512 KiB bodies',
+        met: putsPerSecond >= 0.5 * barePutRate,
+        details: { blocks: PUT_BLOCKS, concurrency: READ_CONCURRENCY },
+      });
       results.push({
         name: 'ebs-emulator/get-snapshot-block',
         value: round(readsPerSecond, 0),

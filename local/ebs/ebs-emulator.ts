@@ -56,6 +56,11 @@ export const MIN_LIST_MAX_RESULTS = 100;
 export const MAX_LIST_MAX_RESULTS = 10_000;
 /** Page size when the request has no MaxResults (not documented; the largest allowed page). */
 export const DEFAULT_LIST_MAX_RESULTS = MAX_LIST_MAX_RESULTS;
+/**
+ * A write saves the snapshot's last-write time (what StartSnapshot's Timeout counts from) at most
+ * this often: the Timeout is in minutes, and rewriting the metadata on every put halves put throughput.
+ */
+export const LAST_WRITE_PERSIST_INTERVAL_MS = 1_000;
 /** Owner reported by StartSnapshot: moto's default account, so EC2 and EBS agree locally. */
 export const EMULATED_ACCOUNT_ID = '123456789012';
 /** Freezing reads the image in buffers this big: 32 blocks per read keeps syscalls few and memory small. */
@@ -127,6 +132,8 @@ interface WriteInProgress {
 
 interface SnapshotEntry {
   readonly meta: SnapshotMeta;
+  /** The last-write time last saved with the metadata (saved at most once per interval, not per put). */
+  persistedLastWriteMs?: number;
   /** The snapshot's blocks; empty while `writing` is set. */
   blocks: BlockMap;
   writing?: WriteInProgress;
@@ -915,9 +922,12 @@ export class EbsEmulator {
       stillWritable.meta.lastWriteMs = this.nowMs();
       return stillWritable;
     });
+    const lastWriteMs = current.meta.lastWriteMs ?? 0;
+    const persistMeta = lastWriteMs - (current.persistedLastWriteMs ?? 0) >= LAST_WRITE_PERSIST_INTERVAL_MS;
+    if (persistMeta) current.persistedLastWriteMs = lastWriteMs;
     await this.chain(`snapshot:${snapshotId}`, async () => {
       await this.store.appendBlockRecords(snapshotId, [{ blockIndex, origin: BlockOrigin.Put, digest }]);
-      await this.store.writeSnapshotMeta(current.meta);
+      if (persistMeta) await this.store.writeSnapshotMeta(current.meta);
     });
     return {
       status: 201,
