@@ -57,14 +57,16 @@ export function useLocalStack(options: Omit<LocalStackOptions, 'stateDir'> = {})
     if (stateDir) await rm(stateDir, { recursive: true, force: true });
   });
 
+  const stack = (): LocalStack => {
+    if (!running) {
+      throw new Error('the local stack runs only inside the tests of the file that called useLocalStack()');
+    }
+    return running;
+  };
   return {
     get stack(): LocalStack {
-      if (!running)
-        throw new Error('the local stack runs only inside the tests of the file that called useLocalStack()');
-      return running;
+      return stack();
     },
-    clientConfig(overrides = {}): LocalClientConfig {
-      return localClientConfig(this.stack.endpoint, overrides.maxAttempts ?? 1);
-    },
+    clientConfig: (overrides = {}) => localClientConfig(stack().endpoint, overrides.maxAttempts ?? 1),
   };
 }
