@@ -657,7 +657,14 @@ export class EbsEmulator {
         `Block ${blockIndex} is not in snapshot '${snapshotId}'.`,
       );
     }
-    let data = await this.store.readBlock(digest);
+    let data: Buffer;
+    try {
+      data = await this.store.readBlock(digest);
+    } catch (error) {
+      // Deleted (and its blocks collected) while this request was being served.
+      if (!this.snapshots.has(snapshotId)) throw snapshotNotFound(snapshotId);
+      throw error;
+    }
     if (this.faults.corruptBlockDataRate > 0 && this.random() < this.faults.corruptBlockDataRate) {
       data = Buffer.from(data);
       const at = Math.floor(this.random() * data.length);
