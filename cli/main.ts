@@ -1,9 +1,16 @@
 /** Entry point of `rbp` (bin/rbp runs this file on Node 22 through tsx). */
+import { CommanderError } from 'commander';
+import { CliError, EXIT } from './api/exit-codes.ts';
 import { buildProgram } from './program.ts';
 
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (error) {
-  process.stderr.write(`rbp: ${error instanceof Error ? error.message : String(error)}\n`);
-  process.exitCode = 1;
+  if (error instanceof CommanderError) {
+    // commander has printed the usage problem (or the help/version, which exit 0).
+    process.exitCode = error.exitCode === 0 ? EXIT.OK : EXIT.USAGE;
+  } else {
+    process.stderr.write(`rbp: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exitCode = error instanceof CliError ? error.exitCode : EXIT.FAILURE;
+  }
 }

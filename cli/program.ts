@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { Command } from 'commander';
 import { registerLocalCommands } from './commands/local.ts';
+import { registerApiCommands } from './commands/api-commands.ts';
 
 function packageVersion(): string {
   const text = readFileSync(new URL('../package.json', import.meta.url), 'utf8');
@@ -15,13 +16,17 @@ export function buildProgram(): Command {
     .description('Replica backup proxy: point-in-time backups of replica EBS volumes into S3, and restores.')
     .version(packageVersion())
     .showHelpAfterError()
+    .exitOverride()
     .addHelpText(
       'after',
       `
 Examples:
   $ rbp local serve                                  run the embedded local AWS stack
-  $ rbp local replica create --image disk.img        register a disk image as a replica volume`,
+  $ rbp local replica create --image disk.img        register a disk image as a replica volume
+  $ rbp volumes ls                                   the protected volumes (API; --json for scripts)
+  $ rbp restore file --image IMG --path /etc/hosts --out ./hosts`,
     );
   registerLocalCommands(program);
+  registerApiCommands(program);
   return program;
 }

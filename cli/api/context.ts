@@ -1,0 +1,102 @@
+/** Options every API command shares, and the client/printer they build. */
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { ApiClient } from './api-client.ts';
+import { resolveEndpoint } from './endpoint.ts';
+import { printer, progress, type Printer, type Progress } from './output.ts';
+
+export interface ApiCommandOptions {
+  readonly endpoint?: string;
+  readonly stack?: string;
+  readonly region?: string;
+  readonly json?: boolean;
+}
+
+export interface ApiContext {
+  readonly client: ApiClient;
+  readonly print: Printer;
+  readonly progress: Progress;
+}
+
+/** Adds --endpoint, --stack, --region and --json to an API command. */
+export function withApiOptions(command: Command): Command {
+  return command
+    .addOption(
+      new Option(
+        '--endpoint <url>',
+        'API base URL (default: $RBP_API_URL, the local gateway, or the stack output ApiUrl)',
+      ),
+    )
+    .addOption(
+      new Option(
+        '--stack <name>',
+        'read the endpoint from this CloudFormation stack (default: $RBP_STACK_NAME or ReplicaBackupProxy)',
+      ),
+    )
+    .addOption(new Option('--region <region>', 'AWS region (default: $AWS_REGION)'))
+    .option('--json', 'print JSON for scripts instead of a table', false);
+}
+
+export async function apiContext(options: ApiCommandOptions): Promise<ApiContext> {
+  const endpoint = await resolveEndpoint(options);
+  return {
+    client: new ApiClient({ baseUrl: endpoint.baseUrl, region: endpoint.region }),
+    print: printer(options.json === true),
+    progress: progress(),
+  };
+}
+
+export interface PageAnswer<T> {
+  readonly items: T[];
+  readonly nextCursor?: string;
+}
+
+/** Every item of a paginated listing, following nextCursor. */
+export async function listAll<T>(
+  client: ApiClient,
+  path: string,
+  query: Readonly<Record<string, string | number | undefined>> = {},
+): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page: PageAnswer<T> = await client.get<PageAnswer<T>>(path, {
+      ...query,
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    items.push(...page.items);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return items;
+}
+
+export function parsePositiveSeconds(value: string): number {
+  const seconds = Number(value);
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new InvalidArgumentError('not a positive number of seconds');
+  return seconds;
+}
+
+/** Poll interval of --wait unless told otherwise: status calls are cheap, backups take minutes. */
+export const DEFAULT_POLL_SECONDS = 2;
+/** How long --wait waits unless told otherwise: a first full backup of a large volume takes hours. */
+export const DEFAULT_WAIT_TIMEOUT_SECONDS = 6 * 3600;
+
+/** --wait, --timeout and --poll-interval. */
+export function withWaitOptions(command: Command, what: string): Command {
+  return command
+    .option('--wait', `wait until the ${what} has finished`, false)
+    .option(
+      '--timeout <seconds>',
+      'give up waiting after this long',
+      parsePositiveSeconds,
+      DEFAULT_WAIT_TIMEOUT_SECONDS,
+    )
+    .option(
+      '--poll-interval <seconds>',
+      'time between status checks while waiting',
+      parsePositiveSeconds,
+      DEFAULT_POLL_SECONDS,
+    );
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

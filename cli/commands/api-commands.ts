@@ -1,0 +1,17 @@
+/** The command groups that talk to the REST API (volumes, images, files, apps, backup, restore). */
+import type { Command } from 'commander';
+import { registerAppCommands } from './apps.ts';
+import { registerBackupCommands } from './backup.ts';
+import { registerFileCommands } from './files.ts';
+import { registerImageCommands } from './images.ts';
+import { registerRestoreCommands } from './restore.ts';
+import { registerVolumeCommands } from './volumes.ts';
+
+export function registerApiCommands(program: Command): void {
+  registerVolumeCommands(program);
+  registerImageCommands(program);
+  registerFileCommands(program);
+  registerAppCommands(program);
+  registerBackupCommands(program);
+  registerRestoreCommands(program);
+}

@@ -1,0 +1,27 @@
+/** `rbp apps ls --image IMAGE`: applications recorded in an image. */
+import type { Command } from 'commander';
+import type { Application } from '../../lambdas/core/api/schemas.ts';
+import { apiContext, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+
+export function registerAppCommands(program: Command): void {
+  const apps = program
+    .command('apps')
+    .description('applications recorded in images by the replication agent');
+  withApiOptions(apps.command('ls'))
+    .description('list the applications of an image')
+    .requiredOption('--image <imageId>', 'the image')
+    .addHelpText('after', '\nExample:\n  $ rbp apps ls --image img-20261101t000000000z-0a1b2c3d')
+    .action(async (options: ApiCommandOptions & { image: string }) => {
+      const { client, print } = await apiContext(options);
+      const answer = await client.get<{ items: Application[] }>(
+        `/images/${encodeURIComponent(options.image)}/applications`,
+      );
+      print.result(answer.items, answer.items, [
+        { header: 'NAME', value: (a) => a.name },
+        { header: 'TYPE', value: (a) => a.type },
+        { header: 'VERSION', value: (a) => a.version },
+        { header: 'DATABASES', value: (a) => a.databases?.join(',') },
+        { header: 'PATHS', value: (a) => a.paths.join(',') },
+      ]);
+    });
+}

@@ -1,0 +1,101 @@
+/** `rbp backup start --volume V [--full] [--wait]` and `rbp backup status ID [--wait]`. */
+import type { Command } from 'commander';
+import type { Backup } from '../../lambdas/core/api/schemas.ts';
+import type { ApiClient } from '../api/api-client.ts';
+import { CliError, EXIT } from '../api/exit-codes.ts';
+import type { Progress } from '../api/output.ts';
+import {
+  apiContext,
+  sleep,
+  withApiOptions,
+  withWaitOptions,
+  type ApiCommandOptions,
+} from '../api/context.ts';
+
+interface WaitOptions {
+  readonly wait: boolean;
+  readonly timeout: number;
+  readonly pollInterval: number;
+}
+
+export async function waitForBackup(
+  client: ApiClient,
+  backupId: string,
+  options: Pick<WaitOptions, 'timeout' | 'pollInterval'>,
+  progress: Progress,
+): Promise<Backup> {
+  const deadline = Date.now() + options.timeout * 1000;
+  for (;;) {
+    const backup = await client.get<Backup>(`/backups/${encodeURIComponent(backupId)}`);
+    if (backup.status !== 'RUNNING') {
+      progress.finish(
+        `backup ${backupId}: ${backup.status}${backup.imageId ? ` (image ${backup.imageId})` : ''}`,
+      );
+      return backup;
+    }
+    progress.update(`backup ${backupId}: ${backup.status}${backup.step ? ` — ${backup.step}` : ''}`);
+    if (Date.now() >= deadline)
+      throw new CliError(`backup ${backupId} is still running after ${options.timeout} s`, EXIT.TIMED_OUT);
+    await sleep(options.pollInterval * 1000);
+  }
+}
+
+function report(print: { message(value: unknown, text: string): void }, backup: Backup): void {
+  const lines = [`backup ${backup.backupId}: ${backup.status}`];
+  if (backup.volumeId) lines.push(`  volume   ${backup.volumeId}${backup.full ? ' (full)' : ''}`);
+  lines.push(`  started  ${backup.startedAt}`);
+  if (backup.stoppedAt) lines.push(`  stopped  ${backup.stoppedAt}`);
+  if (backup.step) lines.push(`  step     ${backup.step}`);
+  if (backup.imageId) lines.push(`  image    ${backup.imageId}`);
+  if (backup.error) lines.push(`  error    ${backup.error}${backup.cause ? `: ${backup.cause}` : ''}`);
+  print.message(backup, lines.join('\n'));
+}
+
+function failIfUnsuccessful(backup: Backup): void {
+  if (backup.status !== 'SUCCEEDED' && backup.status !== 'RUNNING') {
+    process.exitCode = EXIT.JOB_FAILED;
+  }
+}
+
+export function registerBackupCommands(program: Command): void {
+  const backup = program.command('backup').description('on-demand backups');
+
+  withWaitOptions(withApiOptions(backup.command('start')), 'backup')
+    .description('start a backup of a volume now (refused with exit code 4 when one is running)')
+    .requiredOption('--volume <volumeId>', 'the replica volume')
+    .option('--full', 'read every block even when an incremental is possible', false)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp backup start --volume vol-0123456789abcdef0\n  $ rbp backup start --volume vol-0123456789abcdef0 --full --wait --json',
+    )
+    .action(async (options: ApiCommandOptions & WaitOptions & { volume: string; full: boolean }) => {
+      const { client, print, progress } = await apiContext(options);
+      const accepted = await client.post<{ backupId: string; status: Backup['status'] }>('/backups', {
+        volumeId: options.volume,
+        full: options.full,
+      });
+      if (!options.wait) {
+        print.message(
+          accepted,
+          `backup ${accepted.backupId} started (rbp backup status ${accepted.backupId})`,
+        );
+        return;
+      }
+      const finished = await waitForBackup(client, accepted.backupId, options, progress);
+      report(print, finished);
+      failIfUnsuccessful(finished);
+    });
+
+  withWaitOptions(withApiOptions(backup.command('status')), 'backup')
+    .description('show the status and progress of a backup')
+    .argument('<backupId>', 'the backup')
+    .addHelpText('after', '\nExample:\n  $ rbp backup status bk-20261120t120000000z-0a1b2c3d4e5f6071 --wait')
+    .action(async (backupId: string, options: ApiCommandOptions & WaitOptions) => {
+      const { client, print, progress } = await apiContext(options);
+      const current = options.wait
+        ? await waitForBackup(client, backupId, options, progress)
+        : await client.get<Backup>(`/backups/${encodeURIComponent(backupId)}`);
+      report(print, current);
+      failIfUnsuccessful(current);
+    });
+}

@@ -1,0 +1,102 @@
+/** `rbp files ls|versions|find`: the catalog of files across images. */
+import type { Command } from 'commander';
+import type { DirectoryEntry, FileVersion, FoundFile } from '../../lambdas/core/api/schemas.ts';
+import type { ApiClient } from '../api/api-client.ts';
+import { formatBytes } from '../api/output.ts';
+import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+
+/** Directories listed at most in one `files ls --recursive`: a guard against a cycle in a damaged catalog. */
+export const MAX_RECURSIVE_DIRECTORIES = 1_000_000;
+
+/** The tree under `root` as it was in the image, depth first, each directory's entries by name. */
+export async function walkTree(client: ApiClient, imageId: string, root: string): Promise<DirectoryEntry[]> {
+  const entries: DirectoryEntry[] = [];
+  const pending = [root];
+  const seen = new Set<string>();
+  while (pending.length > 0) {
+    const directory = pending.pop()!;
+    if (seen.has(directory) || seen.size >= MAX_RECURSIVE_DIRECTORIES) continue;
+    seen.add(directory);
+    const children = await listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(imageId)}/files`, {
+      path: directory,
+    });
+    entries.push(...children);
+    for (const child of [...children].reverse()) if (child.type === 'directory') pending.push(child.path);
+  }
+  return entries;
+}
+
+export function registerFileCommands(program: Command): void {
+  const files = program.command('files').description('files and directories in the images (the catalog)');
+
+  withApiOptions(files.command('ls'))
+    .description('list a directory as it was in an image')
+    .requiredOption('--image <imageId>', 'the image')
+    .argument('[path]', 'the directory', '/')
+    .option('-r, --recursive', 'walk the whole tree below the directory', false)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp files ls --image img-1 /etc\n  $ rbp files ls --image img-1 --recursive /home --json > home.json',
+    )
+    .action(async (path: string, options: ApiCommandOptions & { image: string; recursive: boolean }) => {
+      const { client, print } = await apiContext(options);
+      const entries = options.recursive
+        ? await walkTree(client, options.image, path)
+        : await listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(options.image)}/files`, {
+            path,
+          });
+      print.result(entries, entries, [
+        { header: 'TYPE', value: (e) => e.type },
+        {
+          header: 'SIZE',
+          value: (e) => (e.type === 'directory' ? undefined : formatBytes(e.sizeBytes)),
+          right: true,
+        },
+        { header: 'MODIFIED', value: (e) => e.modifiedAt },
+        { header: options.recursive ? 'PATH' : 'NAME', value: (e) => (options.recursive ? e.path : e.name) },
+      ]);
+    });
+
+  withApiOptions(files.command('versions'))
+    .description('every version of a path across the images of a volume, oldest first')
+    .requiredOption('--volume <volumeId>', 'the volume')
+    .argument('<path>', 'the file or directory')
+    .addHelpText('after', '\nExample:\n  $ rbp files versions --volume vol-0123456789abcdef0 /etc/hosts')
+    .action(async (path: string, options: ApiCommandOptions & { volume: string }) => {
+      const { client, print } = await apiContext(options);
+      const versions = await listAll<FileVersion>(
+        client,
+        `/volumes/${encodeURIComponent(options.volume)}/files/versions`,
+        { path },
+      );
+      print.result(versions, versions, [
+        { header: 'FIRST IMAGE', value: (v) => v.firstImageId },
+        { header: 'FIRST AT', value: (v) => v.firstImageAt },
+        { header: 'LAST IMAGE', value: (v) => v.lastImageId },
+        { header: 'TYPE', value: (v) => v.type },
+        { header: 'SIZE', value: (v) => formatBytes(v.sizeBytes), right: true },
+        { header: 'MODIFIED', value: (v) => v.modifiedAt },
+      ]);
+    });
+
+  withApiOptions(files.command('find'))
+    .description('find files by exact name across the images of a volume')
+    .requiredOption('--volume <volumeId>', 'the volume')
+    .argument('<name>', 'the file name (no directories)')
+    .addHelpText('after', '\nExample:\n  $ rbp files find --volume vol-0123456789abcdef0 postgresql.conf')
+    .action(async (name: string, options: ApiCommandOptions & { volume: string }) => {
+      const { client, print } = await apiContext(options);
+      const found = await listAll<FoundFile>(
+        client,
+        `/volumes/${encodeURIComponent(options.volume)}/files/search`,
+        { name },
+      );
+      print.result(found, found, [
+        { header: 'PATH', value: (f) => f.path },
+        { header: 'TYPE', value: (f) => f.type },
+        { header: 'SIZE', value: (f) => formatBytes(f.sizeBytes), right: true },
+        { header: 'IMAGE', value: (f) => f.imageId },
+        { header: 'IMAGE AT', value: (f) => f.imageAt },
+      ]);
+    });
+}

@@ -1,0 +1,59 @@
+/** `rbp images ls --volume V` and `rbp images show IMAGE`. */
+import { Option, type Command } from 'commander';
+import { IMAGE_KINDS, IMAGE_STATUSES, type Image } from '../../lambdas/core/api/schemas.ts';
+import { formatBytes } from '../api/output.ts';
+import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+
+const imageColumns = [
+  { header: 'IMAGE', value: (i: Image) => i.imageId },
+  { header: 'CREATED', value: (i: Image) => i.createdAt },
+  { header: 'KIND', value: (i: Image) => i.kind },
+  { header: 'STATUS', value: (i: Image) => i.status },
+  { header: 'SIZE', value: (i: Image) => formatBytes(i.volumeSizeBytes), right: true },
+  { header: 'PARENT', value: (i: Image) => i.parentImageId },
+  { header: 'SNAPSHOT', value: (i: Image) => i.snapshotId },
+];
+
+export function registerImageCommands(program: Command): void {
+  const images = program.command('images').description('point-in-time images of a volume');
+  withApiOptions(images.command('ls'))
+    .description('list the images of a volume, newest first')
+    .requiredOption('--volume <volumeId>', 'the volume')
+    .option('--from <iso>', 'only images created at or after this instant')
+    .option('--to <iso>', 'only images created at or before this instant')
+    .addOption(new Option('--status <status>', 'only images in this state').choices(IMAGE_STATUSES))
+    .addOption(new Option('--kind <kind>', 'only full or incremental images').choices(IMAGE_KINDS))
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp images ls --volume vol-0123456789abcdef0\n  $ rbp images ls --volume vol-0123456789abcdef0 --from 2026-11-01T00:00:00Z --kind full --json',
+    )
+    .action(
+      async (
+        options: ApiCommandOptions & {
+          volume: string;
+          from?: string;
+          to?: string;
+          status?: string;
+          kind?: string;
+        },
+      ) => {
+        const { client, print } = await apiContext(options);
+        const items = await listAll<Image>(client, `/volumes/${encodeURIComponent(options.volume)}/images`, {
+          from: options.from,
+          to: options.to,
+          status: options.status,
+          kind: options.kind,
+        });
+        print.result(items, items, imageColumns);
+      },
+    );
+  withApiOptions(images.command('show'))
+    .description('show one image')
+    .argument('<imageId>', 'the image')
+    .addHelpText('after', '\nExample:\n  $ rbp images show img-20261101t000000000z-0a1b2c3d')
+    .action(async (imageId: string, options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const image = await client.get<Image>(`/images/${encodeURIComponent(imageId)}`);
+      print.result(image, [image], imageColumns);
+    });
+}

@@ -1,0 +1,215 @@
+/**
+ * `rbp restore file|dir|app|volume ... [--wait] [--out PATH]` and `rbp restore status ID`.
+ * File, directory and application restores end in a presigned download URL, which `--out` fetches
+ * (with progress on a terminal); a volume restore ends in a new EBS snapshot id.
+ */
+import { createWriteStream } from 'node:fs';
+import { rename, rm, stat } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
+import type { Command } from 'commander';
+import type { Restore } from '../../lambdas/core/api/schemas.ts';
+import type { ApiClient } from '../api/api-client.ts';
+import { CliError, EXIT } from '../api/exit-codes.ts';
+import { formatBytes, type Printer, type Progress } from '../api/output.ts';
+import {
+  apiContext,
+  sleep,
+  withApiOptions,
+  withWaitOptions,
+  type ApiCommandOptions,
+} from '../api/context.ts';
+
+interface WaitOptions {
+  readonly wait: boolean;
+  readonly timeout: number;
+  readonly pollInterval: number;
+}
+
+type RestoreOptions = ApiCommandOptions & WaitOptions & { readonly image: string; readonly out?: string };
+
+export async function waitForRestore(
+  client: ApiClient,
+  restoreId: string,
+  options: Pick<WaitOptions, 'timeout' | 'pollInterval'>,
+  progress: Progress,
+): Promise<Restore> {
+  const deadline = Date.now() + options.timeout * 1000;
+  for (;;) {
+    const restore = await client.get<Restore>(`/restores/${encodeURIComponent(restoreId)}`);
+    if (restore.status === 'SUCCEEDED' || restore.status === 'FAILED') {
+      progress.finish(`restore ${restoreId}: ${restore.status}`);
+      return restore;
+    }
+    progress.update(`restore ${restoreId}: ${restore.status}`);
+    if (Date.now() >= deadline)
+      throw new CliError(`restore ${restoreId} has not finished after ${options.timeout} s`, EXIT.TIMED_OUT);
+    await sleep(options.pollInterval * 1000);
+  }
+}
+
+/** Downloads `url` to `out` (or into it, when it is a directory) through a temporary file; returns the path. */
+export async function download(
+  url: string,
+  out: string,
+  progress: Progress,
+  expectedBytes?: number,
+): Promise<string> {
+  const isDirectory = await stat(out).then(
+    (s) => s.isDirectory(),
+    () => false,
+  );
+  const target = isDirectory
+    ? join(out, decodeURIComponent(basename(new URL(url).pathname)) || 'restore')
+    : out;
+  let response: Response;
+  try {
+    response = await fetch(url);
+  } catch (cause) {
+    throw new CliError(
+      `cannot download the restore: ${cause instanceof Error ? cause.message : String(cause)}`,
+      EXIT.UNAVAILABLE,
+      { cause },
+    );
+  }
+  if (!response.ok || response.body === null) {
+    throw new CliError(
+      `the download answered HTTP ${response.status}`,
+      response.status === 403 ? EXIT.ACCESS_DENIED : EXIT.FAILURE,
+    );
+  }
+  const header = response.headers.get('content-length');
+  const total = header === null ? expectedBytes : Number(header);
+  const partial = `${target}.partial`;
+  let done = 0;
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      done += chunk.length;
+      progress.update(`downloading ${basename(target)}`, done, total);
+      callback(null, chunk);
+    },
+  });
+  try {
+    await pipeline(
+      Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
+      counter,
+      createWriteStream(partial),
+    );
+    if (expectedBytes !== undefined && done !== expectedBytes) {
+      throw new CliError(`the download has ${done} bytes, the restore ${expectedBytes}`, EXIT.FAILURE);
+    }
+    await rename(partial, target);
+  } catch (error) {
+    await rm(partial, { force: true });
+    throw error;
+  }
+  progress.finish(`saved ${target} (${formatBytes(done)})`);
+  return target;
+}
+
+function describe(restore: Restore, savedTo?: string): string {
+  const lines = [`restore ${restore.restoreId}: ${restore.status}`];
+  lines.push(`  image     ${restore.imageId}`);
+  lines.push(
+    `  kind      ${restore.kind}${restore.path ? ` ${restore.path}` : ''}${restore.application ? ` ${restore.application}` : ''}`,
+  );
+  if (restore.sizeBytes !== undefined) lines.push(`  size      ${formatBytes(restore.sizeBytes)}`);
+  if (restore.snapshotId) lines.push(`  snapshot  ${restore.snapshotId}`);
+  if (restore.downloadUrl && savedTo === undefined) lines.push(`  url       ${restore.downloadUrl}`);
+  if (restore.downloadExpiresAt) lines.push(`  expires   ${restore.downloadExpiresAt}`);
+  if (savedTo) lines.push(`  saved to  ${savedTo}`);
+  if (restore.error) lines.push(`  error     ${restore.error}`);
+  return lines.join('\n');
+}
+
+async function finish(
+  client: ApiClient,
+  print: Printer,
+  progress: Progress,
+  restoreId: string,
+  options: WaitOptions & { out?: string },
+): Promise<void> {
+  const mustWait = options.wait || options.out !== undefined;
+  if (!mustWait) {
+    const current = await client.get<Restore>(`/restores/${encodeURIComponent(restoreId)}`);
+    print.message(current, describe(current));
+    return;
+  }
+  const finished = await waitForRestore(client, restoreId, options, progress);
+  if (finished.status !== 'SUCCEEDED') {
+    print.message(finished, describe(finished));
+    process.exitCode = EXIT.JOB_FAILED;
+    return;
+  }
+  let savedTo: string | undefined;
+  if (options.out !== undefined) {
+    if (!finished.downloadUrl)
+      throw new CliError(
+        `restore ${restoreId} has nothing to download (a ${finished.kind} restore)`,
+        EXIT.USAGE,
+      );
+    savedTo = await download(finished.downloadUrl, options.out, progress, finished.sizeBytes);
+  }
+  print.message(savedTo === undefined ? finished : { ...finished, savedTo }, describe(finished, savedTo));
+}
+
+async function start(options: RestoreOptions, body: Record<string, unknown>): Promise<void> {
+  const { client, print, progress } = await apiContext(options);
+  const accepted = await client.post<{ restoreId: string }>('/restores', { imageId: options.image, ...body });
+  await finish(client, print, progress, accepted.restoreId, options);
+}
+
+function restoreCommand(parent: Command, name: string, description: string): Command {
+  return withWaitOptions(withApiOptions(parent.command(name)), 'restore')
+    .description(description)
+    .requiredOption('--image <imageId>', 'the image to restore from');
+}
+
+export function registerRestoreCommands(program: Command): void {
+  const restore = program
+    .command('restore')
+    .description('restore files, directories, applications or whole volumes');
+
+  restoreCommand(restore, 'file', 'restore one file to a download')
+    .requiredOption('--path <path>', 'the file, as an absolute path in the image')
+    .option('--out <path>', 'download the restored file here (implies --wait)')
+    .addHelpText('after', '\nExample:\n  $ rbp restore file --image img-1 --path /etc/hosts --out ./hosts')
+    .action((options: RestoreOptions & { path: string }) =>
+      start(options, { kind: 'file', path: options.path }),
+    );
+
+  restoreCommand(restore, 'dir', 'restore a directory tree to a download (an archive)')
+    .requiredOption('--path <path>', 'the directory, as an absolute path in the image')
+    .option('--out <path>', 'download the archive here (implies --wait)')
+    .addHelpText('after', '\nExample:\n  $ rbp restore dir --image img-1 --path /home/ann --out ./ann.tar')
+    .action((options: RestoreOptions & { path: string }) =>
+      start(options, { kind: 'directory', path: options.path }),
+    );
+
+  restoreCommand(restore, 'app', "restore an application's files to a download (an archive)")
+    .requiredOption('--name <application>', 'the application, as `rbp apps ls` names it')
+    .option('--out <path>', 'download the archive here (implies --wait)')
+    .addHelpText('after', '\nExample:\n  $ rbp restore app --image img-1 --name pg-main --out ./pg-main.tar')
+    .action((options: RestoreOptions & { name: string }) =>
+      start(options, { kind: 'application', application: options.name }),
+    );
+
+  restoreCommand(restore, 'volume', 'restore the whole volume to a new EBS snapshot')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ rbp restore volume --image img-1 --wait --json | jq -r .snapshotId',
+    )
+    .action((options: RestoreOptions) => start(options, { kind: 'volume' }));
+
+  withWaitOptions(withApiOptions(restore.command('status')), 'restore')
+    .description('show a restore; with --out, download its result once it succeeded')
+    .argument('<restoreId>', 'the restore')
+    .option('--out <path>', 'download the result here (implies --wait)')
+    .addHelpText('after', '\nExample:\n  $ rbp restore status rs-20261120t120000000z-0a1b2c3d4e5f6071 --wait')
+    .action(async (restoreId: string, options: ApiCommandOptions & WaitOptions & { out?: string }) => {
+      const { client, print, progress } = await apiContext(options);
+      await finish(client, print, progress, restoreId, options);
+    });
+}
