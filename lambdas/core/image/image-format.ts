@@ -70,11 +70,11 @@ function objectVersion(bytes: Uint8Array, what: string, name: string): number {
   return bytes[4]!;
 }
 
-export function decodeChunk(bytes: Uint8Array, expectedName: string): Promise<DecodedChunk> {
+export async function decodeChunk(bytes: Uint8Array, expectedName: string): Promise<DecodedChunk> {
   return formatCodec(objectVersion(bytes, 'chunk', expectedName)).decodeChunk(bytes, expectedName);
 }
 
-export function decodeSegment(bytes: Uint8Array, expectedHash: string): Promise<Buffer> {
+export async function decodeSegment(bytes: Uint8Array, expectedHash: string): Promise<Buffer> {
   return formatCodec(objectVersion(bytes, 'segment', expectedHash)).decodeSegment(bytes, expectedHash);
 }
 

@@ -1,0 +1,113 @@
+/**
+ * Image records, one contract run against the in-memory fake and the DynamoDB adapter on moto:
+ * the record is written once (same record again = success, a different one = conflict), read by
+ * image id, listed in time order; the DynamoDB items have the documented shape.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
+import type { ImageRecord, ImageRecordStore } from '../../lambdas/core/store/image-records.ts';
+import { MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
+import { useLocalStack } from '../support/local-stack.ts';
+import { fastRetry } from './engine-fixture.ts';
+import { localEngine, type LocalEngine } from './local-engine.ts';
+
+function record(imageId: string, createdAt: string, extra: Partial<ImageRecord> = {}): ImageRecord {
+  return {
+    volumeId: 'vol-records',
+    imageId,
+    createdAt,
+    kind: 'incremental',
+    formatVersion: 1,
+    snapshotId: `snap-${imageId}`,
+    parentImageId: 'img-0',
+    parentSnapshotId: 'snap-img-0',
+    volumeSizeBytes: 1_073_741_824,
+    manifestKey: `images/vol-records/${imageId}.json`,
+    manifestSha256: 'ab'.repeat(32),
+    stats: { chunksCreated: 3, bytesCreated: 1234, blocksRead: 5 },
+    ...extra,
+  };
+}
+
+function imageRecordContract(name: string, make: () => ImageRecordStore): void {
+  describe(`image record store: ${name}`, () => {
+    let store: ImageRecordStore;
+    beforeAll(() => {
+      store = make();
+    });
+
+    it('writes a record once; the same record again succeeds; a different one conflicts', async () => {
+      const first = record('img-b', '2026-03-01T00:00:00.000Z');
+      expect(await store.putImageRecord(first)).toBe('created');
+      expect(await store.putImageRecord(first)).toBe('exists');
+      const other = await store
+        .putImageRecord(record('img-b', '2026-03-02T00:00:00.000Z'))
+        .catch((e: unknown) => e);
+      expect(other).toBeInstanceOf(ConflictError);
+      expect((other as Error).message).toBe('image img-b of vol-records already has a different record');
+      expect(await store.getImageRecord('vol-records', 'img-b')).toEqual(first);
+    });
+
+    it('says an image without a record does not exist', async () => {
+      const error = await store.getImageRecord('vol-records', 'img-none').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NotFoundError);
+      expect((error as Error).message).toBe('image img-none of vol-records does not exist');
+    });
+
+    it('lists a volume’s images oldest first', async () => {
+      const full = record('img-a', '2026-02-01T00:00:00.000Z', { kind: 'full' });
+      delete (full as { parentImageId?: string }).parentImageId;
+      delete (full as { parentSnapshotId?: string }).parentSnapshotId;
+      await store.putImageRecord(full);
+      await store.putImageRecord(record('img-c', '2026-04-01T00:00:00.000Z'));
+      const listed = await store.listImageRecords('vol-records');
+      expect(listed.map((r) => r.imageId)).toEqual(['img-a', 'img-b', 'img-c']);
+      expect(listed[0]).toEqual(full);
+      expect(await store.listImageRecords('vol-other')).toEqual([]);
+    });
+  });
+}
+
+imageRecordContract('in-memory fake', () => new MemoryImageRecordStore());
+
+const local = useLocalStack();
+let engine: LocalEngine;
+beforeAll(async () => {
+  engine = await localEngine(
+    local.clientConfig(),
+    { bucket: 'rbp-records', table: 'rbp-records' },
+    fastRetry(),
+  );
+});
+afterAll(() => engine.destroy());
+imageRecordContract('DynamoDB adapter on moto', () => engine.records);
+
+describe('DynamoDB image record items', () => {
+  it('have the documented keys and attributes', async () => {
+    const ddb = DynamoDBDocumentClient.from(new DynamoDBClient(local.clientConfig()));
+    const item = await ddb.send(
+      new GetCommand({
+        TableName: 'rbp-records',
+        Key: { pk: 'VOLUME#vol-records', sk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b' },
+      }),
+    );
+    expect(item.Item).toEqual({
+      pk: 'VOLUME#vol-records',
+      sk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b',
+      entity: 'image',
+      ...record('img-b', '2026-03-01T00:00:00.000Z'),
+    });
+    const guard = await ddb.send(
+      new GetCommand({ TableName: 'rbp-records', Key: { pk: 'VOLUME#vol-records', sk: 'IMAGEID#img-b' } }),
+    );
+    expect(guard.Item).toEqual({
+      pk: 'VOLUME#vol-records',
+      sk: 'IMAGEID#img-b',
+      entity: 'image-id',
+      imageSk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b',
+    });
+    ddb.destroy();
+  });
+});
