@@ -524,6 +524,60 @@ describe('ListChangedBlocks', () => {
     expect(pages).toEqual([[], [], [249]]);
   });
 
+  it('binds its page tokens to the pair of snapshots, and checks MaxResults as ListSnapshotBlocks does', async () => {
+    const { emulator } = changedFixture.server;
+    emulator.setFaults({ listPageBlockWindow: 5 });
+    try {
+      const first = await changedFixture.ebs.send(
+        new ListChangedBlocksCommand({ FirstSnapshotId: 'snap-a1', SecondSnapshotId: 'snap-a2' }),
+      );
+      expect(first.ChangedBlocks!.map((b) => b.BlockIndex)).toEqual([1, 2]);
+      const token = first.NextToken!;
+      const invalidPageToken = { name: 'ValidationException', reason: 'INVALID_PAGE_TOKEN', status: 400 };
+      expect(
+        await ebsErrorOf(
+          changedFixture.ebs.send(
+            new ListChangedBlocksCommand({ SecondSnapshotId: 'snap-a2', NextToken: token }),
+          ),
+        ),
+      ).toEqual(invalidPageToken);
+      expect(
+        await ebsErrorOf(
+          changedFixture.ebs.send(
+            new ListChangedBlocksCommand({
+              FirstSnapshotId: 'snap-a2',
+              SecondSnapshotId: 'snap-a1',
+              NextToken: token,
+            }),
+          ),
+        ),
+      ).toEqual(invalidPageToken);
+      const next = await changedFixture.ebs.send(
+        new ListChangedBlocksCommand({
+          FirstSnapshotId: 'snap-a1',
+          SecondSnapshotId: 'snap-a2',
+          NextToken: token,
+          StartingBlockIndex: 30,
+        }),
+      );
+      expect(next.ChangedBlocks!.map((b) => b.BlockIndex)).toEqual([]);
+      expect(next.NextToken).toBeDefined();
+    } finally {
+      emulator.setFaults({ listPageBlockWindow: 65_536 });
+    }
+    expect(
+      await ebsErrorOf(
+        changedFixture.ebs.send(
+          new ListChangedBlocksCommand({
+            FirstSnapshotId: 'snap-a1',
+            SecondSnapshotId: 'snap-a2',
+            MaxResults: 10_001,
+          }),
+        ),
+      ),
+    ).toEqual({ name: 'ValidationException', reason: 'INVALID_PARAMETER_VALUE', status: 400 });
+  });
+
   it('compares a snapshot with itself as having no changes', async () => {
     expect(
       await allChangedBlocks(changedFixture.ebs, { FirstSnapshotId: 'snap-a1', SecondSnapshotId: 'snap-a1' }),
