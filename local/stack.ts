@@ -78,15 +78,27 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     }
   };
   try {
-    const emulator = await EbsEmulator.open({
-      stateDir: join(stateDir, 'ebs'),
-      ...(options.clock === undefined ? {} : { clock: options.clock }),
-    });
-    const registry = await ReplicaRegistry.open(stateDir);
     const gateway = await LocalGateway.listen(options.port === undefined ? {} : { port: options.port });
     cleanups.push(() => gateway.close());
-    const moto = await startMoto({ callbackPort: gateway.port, logPath: join(stateDir, 'moto.log') });
-    cleanups.push(() => moto.stop());
+    // moto's start-up (Python imports) dominates; load the emulator's and the registry's state meanwhile.
+    const [motoResult, emulatorResult, registryResult] = await Promise.allSettled([
+      startMoto({ callbackPort: gateway.port, logPath: join(stateDir, 'moto.log') }),
+      EbsEmulator.open({
+        stateDir: join(stateDir, 'ebs'),
+        ...(options.clock === undefined ? {} : { clock: options.clock }),
+      }),
+      ReplicaRegistry.open(stateDir),
+    ]);
+    if (motoResult.status === 'fulfilled') {
+      const started = motoResult.value;
+      cleanups.push(() => started.stop());
+    }
+    if (motoResult.status === 'rejected') throw motoResult.reason;
+    if (emulatorResult.status === 'rejected') throw emulatorResult.reason;
+    if (registryResult.status === 'rejected') throw registryResult.reason;
+    const moto = motoResult.value;
+    const emulator = emulatorResult.value;
+    const registry = registryResult.value;
 
     const ec2 = new EC2Client({
       endpoint: moto.endpoint,
