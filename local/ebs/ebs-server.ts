@@ -4,8 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { EbsEmulator, type EbsEmulatorOptions } from './ebs-emulator.ts';
 
 export interface EbsEmulatorServer {
+  /** `http://127.0.0.1:<port>`: the `endpoint` of an EBSClient. */
   readonly endpoint: string;
   readonly emulator: EbsEmulator;
+  /** Closes the listener and every open connection (SDK clients keep theirs alive). */
   stop(): Promise<void>;
 }
 
@@ -15,6 +17,8 @@ export async function startEbsEmulatorServer(
   const emulator = await EbsEmulator.open(options);
   const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
+    // A client that goes away mid-body must not take the server down.
+    req.on('error', () => res.destroy());
     req.on('data', (chunk: Buffer) => chunks.push(chunk));
     req.on('end', () => {
       emulator.handle(req, res, Buffer.concat(chunks)).catch(() => {
@@ -29,6 +33,9 @@ export async function startEbsEmulatorServer(
     endpoint: `http://127.0.0.1:${port}`,
     emulator,
     stop: () =>
-      new Promise<void>((resolve, reject) => server.close((error) => (error ? reject(error) : resolve()))),
+      new Promise<void>((resolve, reject) => {
+        server.close((error) => (error ? reject(error) : resolve()));
+        server.closeAllConnections();
+      }),
   };
 }
