@@ -1,0 +1,284 @@
+/**
+ * File, directory and application restores as jobs: a job record (pending → running → succeeded
+ * | failed) that a caller polls, the work that streams a file or a tar archive into the restore
+ * bucket, and a fresh presigned URL (≤ 15 minutes) each time a finished job is described.
+ *
+ * Object keys are `restores/<restoreId>-<random token>/<file name>`: unique per restore and not
+ * guessable from the restore id alone.
+ */
+import { describeError, isRetryable, NotFoundError, ValidationError } from '../errors.ts';
+import type { Clock, ByteRangeReader } from '../ports.ts';
+import { applicationPaths } from '../catalog/applications.ts';
+import type { CatalogStore } from '../catalog/catalog-store.ts';
+import { normalizeCatalogPath } from '../catalog/catalog-keys.ts';
+import { FileNotFoundInImageError } from '../fs/index.ts';
+import { readFileBytes } from './file-bytes.ts';
+import { openImageFilesystem } from './open-filesystem.ts';
+import { RESTORE_URL_MAX_SECONDS, type RestoreObjectStore } from './restore-ports.ts';
+import { tarArchive } from './tar-archive.ts';
+
+export type RestoreKind = 'file' | 'directory' | 'application';
+export type RestoreJobStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+
+export interface RestoreResult {
+  readonly key: string;
+  readonly fileName: string;
+  readonly contentType: string;
+  /** Bytes of the object written (the file, or the whole archive). */
+  readonly bytes: number;
+  /** Regular files restored. */
+  readonly files: number;
+  /** Entries that could not be restored (damaged, or sockets); the first few are listed. */
+  readonly problemCount: number;
+  readonly problems: readonly string[];
+}
+
+export interface RestoreJob {
+  readonly restoreId: string;
+  readonly volumeId: string;
+  readonly imageId: string;
+  readonly kind: RestoreKind;
+  /** file and directory restores. */
+  readonly path?: string;
+  /** application restores. */
+  readonly application?: string;
+  /** Partition index as catalogued; optional when the image has one ext filesystem. */
+  readonly partition?: number;
+  /** Random, unguessable part of the object key (hex). */
+  readonly keyToken: string;
+  readonly status: RestoreJobStatus;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly result?: RestoreResult;
+  readonly failure?: { readonly reason: string; readonly errorName: string };
+}
+
+export interface RestoreJobStore {
+  /** ConflictError when a job with this id exists. */
+  create(job: RestoreJob): Promise<void>;
+  /** NotFoundError when there is none. */
+  get(restoreId: string): Promise<RestoreJob>;
+  /** Replaces the job if its stored status is one of `from`; ConflictError otherwise. */
+  update(job: RestoreJob, from: readonly RestoreJobStatus[]): Promise<void>;
+}
+
+export interface RestoreDeps {
+  readonly jobs: RestoreJobStore;
+  readonly objects: RestoreObjectStore;
+  readonly catalog: CatalogStore;
+  /** The whole disk of a committed image (an ImageReader); NotFoundError when it does not exist. */
+  openImage(volumeId: string, imageId: string): Promise<ByteRangeReader>;
+  readonly clock: Clock;
+}
+
+export interface NewRestoreJob {
+  readonly restoreId: string;
+  readonly volumeId: string;
+  readonly imageId: string;
+  readonly kind: RestoreKind;
+  readonly path?: string;
+  readonly application?: string;
+  readonly partition?: number;
+  /** From a random source (e.g. 16 random bytes as hex). */
+  readonly keyToken: string;
+}
+
+/** Restore ids and tokens end up in object keys: a conservative alphabet keeps keys plain. */
+const KEY_PART = /^[A-Za-z0-9_-]{1,128}$/;
+
+export async function createRestoreJob(
+  deps: Pick<RestoreDeps, 'jobs' | 'clock'>,
+  request: NewRestoreJob,
+): Promise<RestoreJob> {
+  if (!KEY_PART.test(request.restoreId) || !KEY_PART.test(request.keyToken)) {
+    throw new ValidationError(
+      'restoreId and keyToken must be 1-128 characters of A-Z, a-z, 0-9, "_" and "-"',
+    );
+  }
+  if (request.kind === 'application' ? request.application === undefined : request.path === undefined) {
+    throw new ValidationError(
+      request.kind === 'application'
+        ? 'an application restore needs an application name'
+        : `a ${request.kind} restore needs a path`,
+    );
+  }
+  const path = request.path === undefined ? undefined : normalizeCatalogPath(request.path);
+  const now = deps.clock.now().toISOString();
+  const job: RestoreJob = {
+    restoreId: request.restoreId,
+    volumeId: request.volumeId,
+    imageId: request.imageId,
+    kind: request.kind,
+    ...(path === undefined ? {} : { path }),
+    ...(request.application === undefined ? {} : { application: request.application }),
+    ...(request.partition === undefined ? {} : { partition: request.partition }),
+    keyToken: request.keyToken,
+    status: 'pending',
+    createdAt: now,
+    updatedAt: now,
+  };
+  await deps.jobs.create(job);
+  return job;
+}
+
+function baseName(path: string): string {
+  return path === '/' ? 'root' : path.slice(path.lastIndexOf('/') + 1);
+}
+
+function objectKey(job: RestoreJob, fileName: string): string {
+  return `restores/${job.restoreId}-${job.keyToken}/${fileName}`;
+}
+
+/** A file-name safe for a key and a Content-Disposition header. */
+function safeFileName(name: string): string {
+  const cleaned = name.replace(/[^A-Za-z0-9._-]/g, '_').slice(0, 200);
+  return cleaned === '' || cleaned === '.' || cleaned === '..' ? 'restore' : cleaned;
+}
+
+async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<RestoreResult> {
+  const disk = await deps.openImage(job.volumeId, job.imageId);
+  let partition = job.partition;
+  let roots: string[];
+  let fileName: string;
+  if (job.kind === 'application') {
+    const apps = await deps.catalog.listApplications(job.volumeId, job.imageId);
+    const app = apps.find(
+      (a) => a.name === job.application && (partition === undefined || a.partition === partition),
+    );
+    if (app === undefined) {
+      throw new NotFoundError(`image ${job.imageId} has no application named "${job.application}"`, {
+        context: { imageId: job.imageId, application: job.application },
+      });
+    }
+    partition = app.partition;
+    roots = applicationPaths(app);
+    fileName = `${safeFileName(app.name)}.tar`;
+  } else {
+    roots = [job.path!];
+    fileName =
+      job.kind === 'file' ? safeFileName(baseName(job.path!)) : `${safeFileName(baseName(job.path!))}.tar`;
+  }
+  const { fs, reader } = await openImageFilesystem(disk, partition);
+  const key = objectKey(job, fileName);
+  if (job.kind === 'file') {
+    let inode: number;
+    try {
+      inode = await fs.lookup(job.path!);
+    } catch (error) {
+      if (error instanceof FileNotFoundInImageError) {
+        throw new NotFoundError(`${job.path} does not exist in image ${job.imageId}`, {
+          cause: error,
+          context: { path: job.path, imageId: job.imageId },
+        });
+      }
+      throw error;
+    }
+    const stat = await fs.stat(inode);
+    if (stat.type !== 'file') {
+      throw new ValidationError(
+        `${job.path} is a ${stat.type}; only regular files can be restored as a file`,
+        {
+          context: { path: job.path, type: stat.type },
+        },
+      );
+    }
+    const { bytes } = await deps.objects.upload(key, readFileBytes(fs, reader, inode), {
+      contentType: 'application/octet-stream',
+    });
+    return {
+      key,
+      fileName,
+      contentType: 'application/octet-stream',
+      bytes,
+      files: 1,
+      problemCount: 0,
+      problems: [],
+    };
+  }
+  for (const root of roots) {
+    try {
+      await fs.lookup(root);
+    } catch (error) {
+      if (error instanceof FileNotFoundInImageError) {
+        throw new NotFoundError(`${root} does not exist in image ${job.imageId}`, {
+          cause: error,
+          context: { path: root },
+        });
+      }
+      throw error;
+    }
+  }
+  const archive = tarArchive(fs, reader, roots);
+  const { bytes } = await deps.objects.upload(key, archive.stream, { contentType: 'application/x-tar' });
+  return {
+    key,
+    fileName,
+    contentType: 'application/x-tar',
+    bytes,
+    files: archive.progress.files,
+    problemCount: archive.progress.problemCount,
+    problems: archive.progress.problems,
+  };
+}
+
+/**
+ * Runs a pending (or interrupted) job to its end. Permanent failures end the job as failed;
+ * retryable ones are thrown (the job stays running, and running it again is safe: the object key
+ * is the same and is overwritten).
+ */
+export async function runRestoreJob(deps: RestoreDeps, restoreId: string): Promise<RestoreJob> {
+  const job = await deps.jobs.get(restoreId);
+  if (job.status === 'succeeded' || job.status === 'failed') return job;
+  const running: RestoreJob = { ...job, status: 'running', updatedAt: deps.clock.now().toISOString() };
+  await deps.jobs.update(running, ['pending', 'running']);
+  try {
+    const result = await performRestore(deps, running);
+    const done: RestoreJob = {
+      ...running,
+      status: 'succeeded',
+      result,
+      updatedAt: deps.clock.now().toISOString(),
+    };
+    await deps.jobs.update(done, ['running']);
+    return done;
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    const failed: RestoreJob = {
+      ...running,
+      status: 'failed',
+      failure: { reason: describeError(error), errorName: error instanceof Error ? error.name : 'Error' },
+      updatedAt: deps.clock.now().toISOString(),
+    };
+    await deps.jobs.update(failed, ['running']);
+    return failed;
+  }
+}
+
+export interface DescribedRestoreJob extends RestoreJob {
+  readonly downloadUrl?: string;
+  readonly downloadExpiresAt?: string;
+}
+
+/** The job, with a fresh presigned URL once it has succeeded. */
+export async function describeRestoreJob(
+  deps: Pick<RestoreDeps, 'jobs' | 'objects' | 'clock'>,
+  restoreId: string,
+  expiresInSeconds = RESTORE_URL_MAX_SECONDS,
+): Promise<DescribedRestoreJob> {
+  if (
+    !Number.isInteger(expiresInSeconds) ||
+    expiresInSeconds < 1 ||
+    expiresInSeconds > RESTORE_URL_MAX_SECONDS
+  ) {
+    throw new ValidationError(`expiresInSeconds must be 1..${RESTORE_URL_MAX_SECONDS}`);
+  }
+  const job = await deps.jobs.get(restoreId);
+  if (job.status !== 'succeeded' || job.result === undefined) return job;
+  const downloadUrl = await deps.objects.presignDownload(
+    job.result.key,
+    expiresInSeconds,
+    job.result.fileName,
+  );
+  const downloadExpiresAt = new Date(deps.clock.now().getTime() + expiresInSeconds * 1000).toISOString();
+  return { ...job, downloadUrl, downloadExpiresAt };
+}

@@ -1,0 +1,150 @@
+/**
+ * A tar archive (ustar, with pax headers for long or non-ASCII names and link targets) of one or
+ * more subtrees of an image's filesystem, produced as a stream: the walk, the reads and the
+ * archive advance together, so memory stays bounded whatever the size of the tree. Written with
+ * tar-stream (a small, well-kept streaming tar encoder) rather than by hand.
+ *
+ * Preserved: names, types, permission bits (incl. setuid/setgid/sticky), uid/gid, mtimes (whole
+ * seconds: ustar), symlink targets, hard links (a second path of an inode becomes a link entry),
+ * device numbers, fifos. Sockets cannot be archived and are reported as skipped.
+ */
+import tar from 'tar-stream';
+import type { Header, Pack } from 'tar-stream';
+import type { Ext4Filesystem, WalkEntry } from '../fs/index.ts';
+import type { ByteRangeReader } from '../ports.ts';
+import { readFileBytes } from './file-bytes.ts';
+
+/** Problems listed in a restore's result (the count is always exact). */
+export const MAX_LISTED_PROBLEMS = 50;
+
+export interface TarProgress {
+  entries: number;
+  /** Regular-file paths archived (a hard link's second path counts too). */
+  files: number;
+  fileBytes: number;
+  problemCount: number;
+  readonly problems: string[];
+}
+
+type Headers = Partial<Header> & Pick<Header, 'name'>;
+
+function archiveName(path: string): string {
+  return path === '/' ? '.' : path.slice(1);
+}
+
+function headerFor(entry: WalkEntry, hardLinkTo: string | undefined): Headers | undefined {
+  const base = {
+    name: archiveName(entry.path),
+    mode: entry.permissions,
+    uid: entry.uid,
+    gid: entry.gid,
+    mtime: new Date(entry.mtime.seconds * 1000),
+  };
+  if (hardLinkTo !== undefined) return { ...base, type: 'link', linkname: hardLinkTo, size: 0 };
+  switch (entry.type) {
+    case 'file':
+      return { ...base, type: 'file', size: entry.size };
+    case 'directory':
+      return { ...base, type: 'directory', size: 0 };
+    case 'symlink':
+      return { ...base, type: 'symlink', linkname: entry.symlinkTarget ?? '', size: 0 };
+    case 'char-device':
+    case 'block-device':
+      return {
+        ...base,
+        type: entry.type === 'char-device' ? 'character-device' : 'block-device',
+        size: 0,
+        devmajor: entry.device?.major ?? 0,
+        devminor: entry.device?.minor ?? 0,
+      };
+    case 'fifo':
+      return { ...base, type: 'fifo', size: 0 };
+    default:
+      return undefined;
+  }
+}
+
+function note(progress: TarProgress, problem: string): void {
+  progress.problemCount += 1;
+  if (progress.problems.length < MAX_LISTED_PROBLEMS) progress.problems.push(problem);
+}
+
+async function writeEntry(
+  pack: Pack,
+  header: Headers,
+  body: AsyncIterable<Uint8Array> | undefined,
+): Promise<void> {
+  let settle!: (error?: Error | null) => void;
+  const finished = new Promise<void>((resolve, reject) => {
+    settle = (error) => (error ? reject(error) : resolve());
+  });
+  const sink = pack.entry(header, (error) => settle(error));
+  if (body !== undefined) {
+    try {
+      for await (const piece of body) {
+        if (!sink.write(piece)) await new Promise<void>((resolve) => sink.once('drain', () => resolve()));
+      }
+    } catch (error) {
+      sink.destroy(error instanceof Error ? error : new Error(String(error)));
+      await finished.catch(() => undefined);
+      throw error;
+    }
+  }
+  sink.end(undefined);
+  await finished;
+}
+
+async function archiveTrees(
+  pack: Pack,
+  fs: Ext4Filesystem,
+  reader: ByteRangeReader,
+  roots: readonly string[],
+  progress: TarProgress,
+): Promise<void> {
+  /** First archive path of every multiply-linked regular file seen. */
+  const linked = new Map<number, string>();
+  for (const root of roots) {
+    for await (const item of fs.walk({ root })) {
+      if (item.kind === 'error') {
+        note(progress, `${item.path}: ${item.error.message}`);
+        continue;
+      }
+      const first = item.type === 'file' && item.nlink > 1 ? linked.get(item.inode) : undefined;
+      const header = headerFor(item, first);
+      if (header === undefined) {
+        note(progress, `${item.path}: a ${item.type} cannot be stored in a tar archive; skipped`);
+        continue;
+      }
+      if (item.type === 'file' && item.nlink > 1 && first === undefined) linked.set(item.inode, header.name);
+      const withData = header.type === 'file' && (header.size ?? 0) > 0;
+      await writeEntry(pack, header, withData ? readFileBytes(fs, reader, item.inode) : undefined);
+      progress.entries += 1;
+      if (header.type === 'file' || header.type === 'link') progress.files += 1;
+      if (header.type === 'file') progress.fileBytes += header.size ?? 0;
+    }
+  }
+}
+
+/** Drops roots inside other roots (they would be archived twice) and sorts them. */
+export function disjointRoots(paths: readonly string[]): string[] {
+  const sorted = [...new Set(paths)].sort();
+  return sorted.filter((p) => !sorted.some((q) => q !== p && (q === '/' || p.startsWith(`${q}/`))));
+}
+
+/**
+ * The archive of `roots` as a byte stream. Errors of the walk are listed in `progress` and the
+ * archive goes on; a reader failure (e.g. the store) ends the stream with that error.
+ */
+export function tarArchive(
+  fs: Ext4Filesystem,
+  reader: ByteRangeReader,
+  roots: readonly string[],
+): { stream: AsyncIterable<Uint8Array>; progress: TarProgress } {
+  const progress: TarProgress = { entries: 0, files: 0, fileBytes: 0, problemCount: 0, problems: [] };
+  const pack = tar.pack();
+  archiveTrees(pack, fs, reader, disjointRoots(roots), progress).then(
+    () => pack.finalize(),
+    (error: unknown) => pack.destroy(error instanceof Error ? error : new Error(String(error))),
+  );
+  return { stream: pack as unknown as AsyncIterable<Uint8Array>, progress };
+}
