@@ -12,6 +12,7 @@ import {
   openExt4,
 } from '../../lambdas/core/fs/index.ts';
 import type { WalkItem } from '../../lambdas/core/fs/index.ts';
+import { crc32cRaw } from '../../lambdas/core/fs/bytes.ts';
 import { FileByteRangeReader, MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
 import {
   debugfs,
@@ -113,7 +114,13 @@ describe('hostile ext4 images', () => {
     view.setUint32(nodeAt + 12, 0, true);
     view.setUint32(nodeAt + 16, node, true); // ...whose only child is itself
     view.setUint16(nodeAt + 20, 0, true);
-    const fs = await openExt4(new MemoryByteRangeReader(bytes));
+    // A guest can write valid checksums too: loop detection must hold without them.
+    const fs = await openExt4(new MemoryByteRangeReader(bytes), { verifyChecksums: false });
+    await expect(
+      openExt4(new MemoryByteRangeReader(bytes)).then((f) =>
+        f.lookup('/fragmented').then((i) => f.readFile(i)),
+      ),
+    ).rejects.toThrow(`inode ${Number(/Inode: (\d+)/.exec(stat)![1])}: checksum mismatch`);
     const inode = await fs.lookup('/fragmented');
     await expectRejection(
       fs.readFile(inode),
@@ -189,6 +196,12 @@ describe('hostile ext4 images', () => {
     const image = await freshImage('incompat');
     const bytes = new Uint8Array(await readFile(image));
     bytes[1024 + 0x60 + 1]! |= 0x10; // INCOMPAT_DIRDATA (0x1000)
+    // ...with the superblock checksum recomputed, as a guest could.
+    new DataView(bytes.buffer).setUint32(
+      1024 + 0x3fc,
+      crc32cRaw(0xffffffff, bytes.subarray(1024, 1024 + 0x3fc)),
+      true,
+    );
     await expectRejection(
       openExt4(new MemoryByteRangeReader(bytes)),
       UnsupportedFilesystemError,
@@ -217,5 +230,47 @@ describe('hostile ext4 images', () => {
     } finally {
       await reader.close();
     }
+  });
+
+  it('metadata checksums turn a flipped byte into an error for that inode or directory block', async () => {
+    const image = await freshImage('checksums');
+    const info = await debugfs(image, ['imap /tiny-dir/only-file', 'stat /tiny-dir/only-file'], false);
+    const [, inodeBlock, inodeOffset] = /located at block (\d+), offset 0x([0-9a-f]+)/.exec(info)!;
+    const fileInode = Number(/Inode: (\d+)/.exec(info)![1]);
+    // debugfs -f echoes each request ("debugfs: blocks ..."): keep the numbers.
+    const dirBlocks = (await debugfs(image, ['blocks /many-entries'], false))
+      .split(/\s+/)
+      .filter((t) => /^\d+$/.test(t))
+      .map(Number);
+    const bytes = new Uint8Array(await readFile(image));
+    bytes[Number(inodeBlock) * 1024 + parseInt(inodeOffset!, 16) + 0x2]! ^= 0x01; // uid
+    bytes[dirBlocks[0]! * 1024 + 20]! ^= 0x01; // inside the ".." entry of the directory's first block
+    const manyInode = Number(/Inode: (\d+)/.exec(await debugfs(image, ['stat /many-entries'], false))![1]);
+    const checked = await collectWalk(await openExt4(new MemoryByteRangeReader(bytes)));
+    expect(errorsOf(checked)).toEqual(
+      [
+        {
+          path: '/many-entries',
+          type: 'FilesystemCorruptError',
+          message: `directory inode ${manyInode}, block 0: checksum mismatch`,
+        },
+        {
+          path: '/tiny-dir/only-file',
+          type: 'FilesystemCorruptError',
+          message: `inode ${fileInode}: checksum mismatch`,
+        },
+      ].sort(
+        (a, b) => checked.findIndex((i) => i.path === a.path) - checked.findIndex((i) => i.path === b.path),
+      ),
+    );
+    // Without verification the damage goes unnoticed: the flipped uid bit is reported as the owner.
+    const unchecked = await collectWalk(
+      await openExt4(new MemoryByteRangeReader(bytes), { verifyChecksums: false }),
+    );
+    const file = unchecked.find((i) => i.kind === 'entry' && i.path === '/tiny-dir/only-file');
+    const original = (await walkImage(image)).find(
+      (i) => i.kind === 'entry' && i.path === '/tiny-dir/only-file',
+    );
+    expect((file as { uid: number }).uid).toBe((original as { uid: number }).uid ^ 1);
   });
 });

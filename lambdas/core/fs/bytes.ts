@@ -113,3 +113,28 @@ export function decodeNulTerminated(bytes: Uint8Array): string {
   const end = bytes.indexOf(0);
   return LOSSY_UTF8.decode(end < 0 ? bytes : bytes.subarray(0, end));
 }
+
+const CRC32C_TABLE = (() => {
+  const table = new Uint32Array(256);
+  for (let n = 0; n < 256; n += 1) {
+    let c = n;
+    for (let k = 0; k < 8; k += 1) c = c & 1 ? 0x82f63b78 ^ (c >>> 1) : c >>> 1;
+    table[n] = c >>> 0;
+  }
+  return table;
+})();
+
+/**
+ * CRC-32C (Castagnoli) state update WITHOUT the usual pre/post inversion, as ext4's metadata
+ * checksums use it (the kernel's crc32c_le and libext2fs's ext2fs_crc32c_le).
+ */
+export function crc32cRaw(seed: number, bytes: Uint8Array): number {
+  let crc = seed >>> 0;
+  for (const byte of bytes) crc = CRC32C_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
+  return crc >>> 0;
+}
+
+/** The 4 little-endian bytes of a 32-bit number (checksum seeds of inode and group numbers). */
+export function le32(value: number): Uint8Array {
+  return new Uint8Array([value & 0xff, (value >>> 8) & 0xff, (value >>> 16) & 0xff, (value >>> 24) & 0xff]);
+}

@@ -9,6 +9,7 @@
  */
 import type { ByteRangeReader } from '../../ports.ts';
 import { LeBytes } from '../bytes.ts';
+import { extentBlockChecksumOk } from './checksums.ts';
 import { FilesystemCorruptError } from '../errors.ts';
 import { INODE_FLAGS, I_BLOCK_BYTES, I_BLOCK_OFFSET } from './inode.ts';
 import type { Inode } from './inode.ts';
@@ -26,6 +27,8 @@ export interface MapContext {
   readonly sb: Superblock;
   /** Cached metadata reader (extent nodes, indirect blocks). */
   readonly reader: ByteRangeReader;
+  /** The inode's checksum seed when extent blocks carry checksums (metadata_csum) and are verified. */
+  readonly checksumSeed?: number;
 }
 
 const EXTENT_MAGIC = 0xf30a;
@@ -88,6 +91,13 @@ async function* walkExtentNode(
   if (entries > max || max > capacity) throw corrupt(inode, `${where} claims ${entries}/${max} entries`);
   if (depth > MAX_EXTENT_TREE_DEPTH || level > MAX_EXTENT_TREE_DEPTH) {
     throw corrupt(inode, `${where} is deeper than ${MAX_EXTENT_TREE_DEPTH} levels`, { depth });
+  }
+  if (
+    nodeBlock !== undefined &&
+    ctx.checksumSeed !== undefined &&
+    !extentBlockChecksumOk(ctx.checksumSeed, node.bytes, max)
+  ) {
+    throw corrupt(inode, `${where} fails its checksum`, { block: nodeBlock });
   }
   if (expectedDepth >= 0 && depth !== expectedDepth) {
     throw corrupt(inode, `${where} has depth ${depth}, expected ${expectedDepth}`);

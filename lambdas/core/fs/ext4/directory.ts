@@ -43,7 +43,7 @@ export interface DirBlockContext {
 }
 
 /** rec_len as stored: 64 KiB blocks encode a full-block entry as 65535 or 0 (ext4_rec_len_from_disk). */
-function decodeRecLen(stored: number, blockSize: number): number {
+export function decodeRecLen(stored: number, blockSize: number): number {
   if (blockSize < 65536) return stored;
   if (stored === 65535 || stored === 0) return blockSize;
   return (stored & 65532) | ((stored & 3) << 16);

@@ -17,8 +17,15 @@ import {
 } from '../errors.ts';
 import { detectFsTypeFromBytes } from '../fs-type.ts';
 import { mapBlocks } from './block-map.ts';
-import type { BlockRun } from './block-map.ts';
-import { parseDirEntries } from './directory.ts';
+import type { BlockRun, MapContext } from './block-map.ts';
+import {
+  dirBlockChecksumOk,
+  dirBlockTail,
+  groupDescriptorChecksumOk,
+  inodeChecksumOk,
+  inodeSeed,
+} from './checksums.ts';
+import { decodeRecLen, parseDirEntries } from './directory.ts';
 import type { DirEntry, DirItem } from './directory.ts';
 import {
   INODE_FLAGS,
@@ -44,6 +51,11 @@ import type { Superblock } from './superblock.ts';
 
 export interface OpenExt4Options {
   readonly limits?: Partial<Ext4Limits>;
+  /**
+   * Verify metadata_csum checksums (superblock, group descriptors, inodes, directory and extent
+   * blocks). Default true: a mismatch is a FilesystemCorruptError for that object.
+   */
+  readonly verifyChecksums?: boolean;
   readonly cache?: PageCacheOptions;
 }
 
@@ -102,12 +114,17 @@ export async function openExt4(
     throw new FilesystemCorruptError(`a ${reader.size}-byte device cannot hold an ext superblock`);
   }
   const head = await cache.read(0, SUPERBLOCK_OFFSET_BYTES + SUPERBLOCK_BYTES);
-  const sb = parseSuperblock(head.subarray(SUPERBLOCK_OFFSET_BYTES), reader.size);
+  const verify = options.verifyChecksums ?? true;
+  const sb = parseSuperblock(head.subarray(SUPERBLOCK_OFFSET_BYTES), reader.size, verify);
   const fsType = detectFsTypeFromBytes(head);
-  return new Ext4Filesystem(reader, cache, sb, fsType === 'ext2' || fsType === 'ext3' ? fsType : 'ext4', {
-    ...DEFAULT_EXT4_LIMITS,
-    ...options.limits,
-  });
+  return new Ext4Filesystem(
+    reader,
+    cache,
+    sb,
+    fsType === 'ext2' || fsType === 'ext3' ? fsType : 'ext4',
+    { ...DEFAULT_EXT4_LIMITS, ...options.limits },
+    verify && sb.metadataCsum,
+  );
 }
 
 interface WalkFrame {
@@ -140,6 +157,8 @@ export class Ext4Filesystem {
     readonly superblock: Superblock,
     readonly fsType: 'ext2' | 'ext3' | 'ext4',
     readonly limits: Ext4Limits,
+    /** Whether metadata checksums are verified (metadata_csum present and verification on). */
+    readonly verifiesChecksums: boolean,
   ) {
     this.label = superblock.label;
     this.uuid = superblock.uuid;
@@ -171,7 +190,14 @@ export class Ext4Filesystem {
     }
     const group = Math.floor((number - 1) / sb.inodesPerGroup);
     const index = (number - 1) % sb.inodesPerGroup;
-    const desc = new LeBytes(await this.cache.read(groupDescriptorOffset(sb, group), sb.descSize));
+    const descBytes = await this.cache.read(groupDescriptorOffset(sb, group), sb.descSize);
+    if (this.verifiesChecksums && !groupDescriptorChecksumOk(sb.checksumSeed, group, descBytes)) {
+      throw new FilesystemCorruptError(`block group ${group}: descriptor checksum mismatch`, {
+        inode: number,
+        group,
+      });
+    }
+    const desc = new LeBytes(descBytes);
     const tableBlock = combineHiLo(sb.descSize >= 64 ? desc.u32(0x28) : 0, desc.u32(0x8));
     const tableBlocks = Math.ceil((sb.inodesPerGroup * sb.inodeSize) / sb.blockSize);
     if (tableBlock < sb.firstDataBlock || tableBlock + tableBlocks > sb.blocksCount) {
@@ -186,6 +212,14 @@ export class Ext4Filesystem {
     }
     const offset = tableBlock * sb.blockSize + index * sb.inodeSize;
     const bytes = (await this.cache.read(offset, sb.inodeSize)).slice();
+    if (this.verifiesChecksums) {
+      const view = new DataView(bytes.buffer);
+      const extraIsize = bytes.length > 128 ? view.getUint16(0x80, true) : 0;
+      const seed = inodeSeed(sb.checksumSeed, number, view.getUint32(0x64, true));
+      if (!inodeChecksumOk(seed, bytes, extraIsize)) {
+        throw new FilesystemCorruptError(`inode ${number}: checksum mismatch`, { inode: number });
+      }
+    }
     return parseInode(number, bytes, offset);
   }
 
@@ -259,7 +293,7 @@ export class Ext4Filesystem {
       );
     }
     const blocks = Math.ceil(dir.size / this.blockSize);
-    for await (const run of mapBlocks(this.mapContext(), dir)) {
+    for await (const run of mapBlocks(this.mapContext(dir), dir)) {
       const count = Math.min(run.blockCount, blocks - run.logicalBlock);
       if (count <= 0) break;
       for (let i = 0; i < count; i += 1) {
@@ -270,10 +304,33 @@ export class Ext4Filesystem {
             { inode: dir.inode },
           );
         }
+        const logical = run.logicalBlock + i;
         const block = await this.cache.read((run.physicalBlock + i) * this.blockSize, this.blockSize);
-        yield* parseDirEntries(ctx, block, `block ${run.logicalBlock + i}`);
+        const damage = this.verifiesChecksums ? this.dirBlockDamage(dir, logical, block) : undefined;
+        if (damage !== undefined) {
+          yield { error: damage };
+          continue;
+        }
+        yield* parseDirEntries(ctx, block, `block ${logical}`);
       }
     }
+  }
+
+  /** A leaf block must end in a checksum tail that matches; htree index blocks are not leaves. */
+  private dirBlockDamage(dir: Inode, logical: number, block: Uint8Array): FilesystemCorruptError | undefined {
+    const view = new DataView(block.buffer, block.byteOffset, block.byteLength);
+    const isIndexBlock =
+      (dir.flags & INODE_FLAGS.INDEX) !== 0 &&
+      (logical === 0 ||
+        (view.getUint32(0, true) === 0 &&
+          decodeRecLen(view.getUint16(4, true), this.blockSize) === this.blockSize));
+    if (isIndexBlock) return undefined;
+    const stored = dirBlockTail(block);
+    if (stored !== undefined && dirBlockChecksumOk(this.seedOf(dir), block, stored)) return undefined;
+    return new FilesystemCorruptError(
+      `directory inode ${dir.inode}, block ${logical}: ${stored === undefined ? 'no checksum tail' : 'checksum mismatch'}`,
+      { inode: dir.inode, block: logical },
+    );
   }
 
   private refuseEncrypted(inode: Inode): void {
@@ -287,8 +344,16 @@ export class Ext4Filesystem {
     }
   }
 
-  private mapContext(): { sb: Superblock; reader: ByteRangeReader } {
-    return { sb: this.superblock, reader: this.cache };
+  private mapContext(inode: Inode): MapContext {
+    return {
+      sb: this.superblock,
+      reader: this.cache,
+      ...(this.verifiesChecksums ? { checksumSeed: this.seedOf(inode) } : {}),
+    };
+  }
+
+  private seedOf(inode: Inode): number {
+    return inodeSeed(this.superblock.checksumSeed, inode.inode, inode.generation);
   }
 
   // ------------------------------------------------------------------------------------ symlinks
@@ -356,7 +421,7 @@ export class Ext4Filesystem {
       return;
     }
     const bs = this.blockSize;
-    for await (const run of mapBlocks(this.mapContext(), file, Math.floor(fromOffset / bs))) {
+    for await (const run of mapBlocks(this.mapContext(file), file, Math.floor(fromOffset / bs))) {
       const logicalOffset = run.logicalBlock * bs;
       if (logicalOffset >= file.size) break;
       const length = Math.min(run.blockCount * bs, file.size - logicalOffset);

@@ -1,5 +1,6 @@
 /** The ext2/3/4 superblock: geometry, features, label, UUID; and where each group descriptor lives. */
-import { LeBytes, combineHiLo, decodeNulTerminated, formatUuid } from '../bytes.ts';
+import { LeBytes, combineHiLo, crc32cRaw, decodeNulTerminated, formatUuid } from '../bytes.ts';
+import { superblockChecksumOk } from './checksums.ts';
 import { FilesystemCorruptError, UnsupportedFilesystemError } from '../errors.ts';
 
 export const SUPERBLOCK_OFFSET_BYTES = 1024;
@@ -51,7 +52,13 @@ const INCOMPAT_NAMES: Record<number, string> = {
   0x1000: 'dirdata',
 };
 
-export const RO_COMPAT = { SPARSE_SUPER: 0x1, LARGE_FILE: 0x2, HUGE_FILE: 0x8, BIGALLOC: 0x200 } as const;
+export const RO_COMPAT = {
+  SPARSE_SUPER: 0x1,
+  LARGE_FILE: 0x2,
+  HUGE_FILE: 0x8,
+  BIGALLOC: 0x200,
+  METADATA_CSUM: 0x400,
+} as const;
 
 export interface Superblock {
   readonly inodesCount: number;
@@ -75,6 +82,10 @@ export interface Superblock {
   readonly backupBgs: readonly [number, number];
   /** Seconds since the epoch of the last write, 0 when never written. */
   readonly writeTime: number;
+  /** metadata_csum: inodes, descriptors, directory and extent blocks carry CRC-32C checksums. */
+  readonly metadataCsum: boolean;
+  /** Seed of every metadata checksum: s_checksum_seed, or crc32c(~0, UUID). */
+  readonly checksumSeed: number;
 }
 
 export function has(flags: number, bit: number): boolean {
@@ -82,7 +93,7 @@ export function has(flags: number, bit: number): boolean {
 }
 
 /** Parses and validates the 1 KiB superblock; `deviceBytes` bounds the geometry it may claim. */
-export function parseSuperblock(raw: Uint8Array, deviceBytes: number): Superblock {
+export function parseSuperblock(raw: Uint8Array, deviceBytes: number, verifyChecksum = true): Superblock {
   const le = new LeBytes(raw);
   if (le.u16(0x38) !== EXT_MAGIC) {
     throw new FilesystemCorruptError('no ext2/3/4 superblock (magic 0xEF53 missing at byte 1080)', {
@@ -103,6 +114,10 @@ export function parseSuperblock(raw: Uint8Array, deviceBytes: number): Superbloc
         unsupported: unknown,
       },
     );
+  }
+  const metadataCsum = has(le.u32(0x64), RO_COMPAT.METADATA_CSUM);
+  if (metadataCsum && verifyChecksum && !superblockChecksumOk(raw)) {
+    throw new FilesystemCorruptError('ext superblock checksum mismatch', { stored: le.u32(0x3fc) });
   }
   const logBlockSize = le.u32(0x18);
   if (logBlockSize > MAX_LOG_BLOCK_SIZE) {
@@ -176,6 +191,10 @@ export function parseSuperblock(raw: Uint8Array, deviceBytes: number): Superbloc
     groupCount,
     backupBgs: [le.u32(0x24c), le.u32(0x250)],
     writeTime: le.u32(0x30),
+    metadataCsum,
+    checksumSeed: has(incompat, INCOMPAT.CSUM_SEED)
+      ? le.u32(0x270)
+      : crc32cRaw(0xffffffff, le.slice(0x68, 16)),
   };
 }
 
