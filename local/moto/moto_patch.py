@@ -10,7 +10,10 @@ Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port
    snapshots made through the EBS direct API) are registered here under the emulator's own ids, and
    their status/progress is set by the gateway, so DescribeSnapshots, filters and waiters see
    pending -> completed. This is a small JSON endpoint under /_rbp/ that only the gateway calls.
-3. The server exits when its parent process goes away (no orphans when a test runner is killed),
+3. Step Functions `aws-sdk:*` tasks whose answer has a streaming body (s3:getObject) failed with
+   "cannot pickle '_io.BufferedReader' object"; the body is read into a string, which is what
+   Step Functions returns for such fields.
+4. The server exits when its parent process goes away (no orphans when a test runner is killed),
    and at once on SIGTERM/SIGINT.
 """
 
@@ -25,7 +28,11 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_block_store import Snapshot, Volume
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+from botocore.response import StreamingBody
 from moto.stepfunctions.models import StateMachine
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_aws_sdk import (
+    StateTaskServiceAwsSdk,
+)
 
 # How often the orphan watchdog checks that the parent is alive: short enough that a killed test
 # runner leaves no server behind for long, long enough to cost nothing.
@@ -46,6 +53,20 @@ def _state_machine_deepcopy(self, memo):
 
 
 StateMachine.__deepcopy__ = _state_machine_deepcopy
+
+_original_eval_service_task = StateTaskServiceAwsSdk._eval_service_task
+
+
+def _eval_service_task(self, env, *args, **kwargs):
+    _original_eval_service_task(self, env, *args, **kwargs)
+    response = env.stack[-1] if env.stack else None
+    if isinstance(response, dict):
+        for key, value in list(response.items()):
+            if isinstance(value, StreamingBody):
+                response[key] = value.read().decode("utf-8", errors="replace")
+
+
+StateTaskServiceAwsSdk._eval_service_task = _eval_service_task
 
 # Snapshot.progress is a constant "100%" in moto; let the gateway set it.
 Snapshot.progress = property(lambda self: getattr(self, "_rbp_progress", "100%"))

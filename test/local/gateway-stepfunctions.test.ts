@@ -14,6 +14,7 @@ import {
   StartExecutionCommand,
   type DescribeExecutionCommandOutput,
 } from '@aws-sdk/client-sfn';
+import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
@@ -49,12 +50,14 @@ const DEFINITION = {
 };
 
 let sfn: SFNClient;
+let s3: S3Client;
 let workDir: string;
 let volumeId: string;
 let stateMachineArn: string;
 
 beforeAll(async () => {
   sfn = new SFNClient(local.clientConfig());
+  s3 = new S3Client(local.clientConfig());
   workDir = await mkdtemp(join(tmpdir(), 'rbp-sfn-test-'));
   const image = Buffer.alloc(2 * EBS_BLOCK_SIZE_BYTES);
   image.write('replica data', EBS_BLOCK_SIZE_BYTES);
@@ -77,12 +80,17 @@ beforeAll(async () => {
 
 afterAll(async () => {
   sfn.destroy();
+  s3.destroy();
   await rm(workDir, { recursive: true, force: true });
 });
 
-async function run(name: string, input: object): Promise<DescribeExecutionCommandOutput> {
+async function run(
+  name: string,
+  input: object,
+  machineArn = stateMachineArn,
+): Promise<DescribeExecutionCommandOutput> {
   const { executionArn } = await sfn.send(
-    new StartExecutionCommand({ stateMachineArn, name, input: JSON.stringify(input) }),
+    new StartExecutionCommand({ stateMachineArn: machineArn, name, input: JSON.stringify(input) }),
   );
   const deadline = Date.now() + 30_000;
   for (;;) {
@@ -122,5 +130,46 @@ describe('Step Functions in moto, through the gateway', () => {
     expect(requests['lambda:Invoke']).toBe(3);
     expect(requests['ec2:CreateSnapshot']).toBe(2);
     expect(requests['states:StartExecution']).toBe(3);
+  });
+
+  it('runs aws-sdk S3 tasks through the gateway, getObject included (its body comes back as a string)', async () => {
+    await s3.send(new CreateBucketCommand({ Bucket: 'sfn-work-items' }));
+    const definition = {
+      StartAt: 'Put',
+      States: {
+        Put: {
+          Type: 'Task',
+          Resource: 'arn:aws:states:::aws-sdk:s3:putObject',
+          Parameters: {
+            Bucket: 'sfn-work-items',
+            Key: 'plan/items.json',
+            'Body.$': 'States.JsonToString($.items)',
+          },
+          ResultPath: null,
+          Next: 'Get',
+        },
+        Get: {
+          Type: 'Task',
+          Resource: 'arn:aws:states:::aws-sdk:s3:getObject',
+          Parameters: { Bucket: 'sfn-work-items', Key: 'plan/items.json' },
+          ResultSelector: { 'items.$': 'States.StringToJson($.Body)' },
+          End: true,
+        },
+      },
+    };
+    const created = await sfn.send(
+      new CreateStateMachineCommand({
+        name: 's3-loop',
+        definition: JSON.stringify(definition),
+        roleArn: 'arn:aws:iam::123456789012:role/local',
+      }),
+    );
+    local.stack.gateway.resetStats();
+    const execution = await run('s3-first', { items: [{ first: 0, last: 2047 }] }, created.stateMachineArn!);
+    expect(execution.status).toBe('SUCCEEDED');
+    expect(JSON.parse(execution.output!)).toEqual({ items: [{ first: 0, last: 2047 }] });
+    const stored = await s3.send(new GetObjectCommand({ Bucket: 'sfn-work-items', Key: 'plan/items.json' }));
+    expect(await stored.Body!.transformToString()).toBe('[{"first":0,"last":2047}]');
+    expect(local.stack.gateway.stats().requests).toMatchObject({ 's3:PutObject': 1, 's3:GetObject': 2 });
   });
 });
