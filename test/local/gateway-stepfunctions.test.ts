@@ -165,7 +165,7 @@ describe('Step Functions in moto, through the gateway', () => {
       }),
     );
     local.stack.gateway.resetStats();
-    const execution = await run('s3-first', { items: [{ first: 0, last: 2047 }] }, created.stateMachineArn!);
+    const execution = await run('s3-first', { items: [{ first: 0, last: 2047 }] }, created.stateMachineArn);
     expect(execution.status).toBe('SUCCEEDED');
     expect(JSON.parse(execution.output!)).toEqual({ items: [{ first: 0, last: 2047 }] });
     const stored = await s3.send(new GetObjectCommand({ Bucket: 'sfn-work-items', Key: 'plan/items.json' }));
