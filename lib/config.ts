@@ -1,0 +1,189 @@
+/**
+ * Deployment configuration of the replica backup proxy: which replica volumes to back up and
+ * when, how long to keep snapshots and restores, request budgets, and what happens to data when
+ * the stack is deleted. Read from CDK context (`-c rbp:config=path.json` or `rbp:config` as an
+ * object in cdk.json) or from a JSON file, validated with zod; every problem is reported at once
+ * with its path, before anything is synthesised.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+
+/** Context key holding the configuration (an object) or the path of a JSON file with it. */
+export const CONFIG_CONTEXT_KEY = 'rbp:config';
+
+/** Accepted schedule expressions: EventBridge Scheduler cron(6 fields) or rate(n unit). */
+const SCHEDULE_EXPRESSION = /^(cron\((\S+ ){5}\S+\)|rate\(\d+ (minute|minutes|hour|hours|day|days)\))$/;
+
+function isIanaTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const waitSchema = z
+  .object({ intervalSeconds: z.number().int().min(1), timeoutSeconds: z.number().int().min(1) })
+  .strict();
+
+export const scheduleConfigSchema = z
+  .object({
+    /** Unique within the protected server; becomes part of the schedule's name. */
+    name: z.string().regex(/^[a-z0-9-]{1,32}$/, 'use 1-32 of a-z, 0-9 and -'),
+    /** `cron(m h dom mon dow y)` or `rate(n unit)` as EventBridge Scheduler reads them. */
+    expression: z.string().regex(SCHEDULE_EXPRESSION, 'must be cron(<6 fields>) or rate(<n> <unit>)'),
+    /** IANA time zone the cron expression is read in. */
+    timeZone: z
+      .string()
+      .refine(isIanaTimeZone, 'must be an IANA time zone such as Europe/Berlin')
+      .default('UTC'),
+    /** Read every block on this schedule (e.g. a weekly full). */
+    full: z.boolean().default(false),
+  })
+  .strict();
+
+export const protectedServerSchema = z
+  .object({
+    /** The protected server (consistency group) these volumes belong to. */
+    serverId: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/),
+    /** Replica volumes by id: exactly one until groups of volumes are backed up together. */
+    volumeIds: z
+      .array(z.string().regex(/^vol-[0-9a-f]{8,17}$/, 'must be an EBS volume id'))
+      .length(1)
+      .optional(),
+    /** Or the replica volume tagged tagKey=tagValue (in addition to rbp:replica=true). */
+    volumeSelector: z
+      .object({ tagKey: z.string().min(1).max(128), tagValue: z.string().max(256) })
+      .strict()
+      .optional(),
+    probe: z
+      .discriminatedUnion('kind', [
+        z.object({ kind: z.literal('tags') }).strict(),
+        z
+          .object({
+            kind: z.literal('drs'),
+            sourceServerId: z.string().regex(/^s-[0-9a-z]{17}$/),
+            maxLagSeconds: z.number().int().min(0).optional(),
+          })
+          .strict(),
+      ])
+      .default({ kind: 'tags' }),
+    schedules: z.array(scheduleConfigSchema).min(1),
+    syncWait: waitSchema.optional(),
+    snapshotWait: waitSchema.optional(),
+  })
+  .strict()
+  .refine((s) => (s.volumeIds === undefined) !== (s.volumeSelector === undefined), {
+    message: 'give exactly one of volumeIds and volumeSelector',
+  })
+  .refine((s) => new Set(s.schedules.map((x) => x.name)).size === s.schedules.length, {
+    message: 'schedule names must be unique within a server',
+  });
+
+export const replicaBackupConfigSchema = z
+  .object({
+    servers: z.array(protectedServerSchema).default([]),
+    /** Replica snapshots kept per volume as bases for the next incremental (the newest is required). */
+    baseSnapshotsRetained: z.number().int().min(1).max(10).default(1),
+    /** Days a restored file stays in the restore bucket before it expires. */
+    restoreExpirationDays: z.number().int().min(1).max(365).default(7),
+    /** Days a superseded (noncurrent) object version stays in the image bucket. */
+    noncurrentVersionExpirationDays: z.number().int().min(1).max(3650).default(30),
+    /** S3 Object Lock on the image bucket; cannot be turned on later for an existing bucket. */
+    objectLock: z
+      .object({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: z.number().int().min(1).max(36_500) })
+      .strict()
+      .optional(),
+    budgets: z
+      .object({
+        /** GetSnapshotBlock requests per second per snapshot, all workers together (hard limit 1,000). */
+        snapshotReadRequestsPerSecond: z.number().int().min(1).max(1_000).default(500),
+        /** Range workers per backup (the Distributed Map's MaxConcurrency). */
+        rangeWorkers: z.number().int().min(1).max(100).default(8),
+      })
+      .strict()
+      .default({ snapshotReadRequestsPerSecond: 500, rangeWorkers: 8 }),
+    api: z
+      .object({
+        throttlingRateLimit: z.number().min(1).max(10_000).default(20),
+        throttlingBurstLimit: z.number().int().min(1).max(5_000).default(40),
+      })
+      .strict()
+      .default({ throttlingRateLimit: 20, throttlingBurstLimit: 40 }),
+    /** KMS keys of the replica volumes' snapshots (e.g. DRS's EBS key): the Lambdas may decrypt with them via EBS. */
+    replicaKmsKeyArns: z.array(z.string().regex(/^arn:aws[a-z-]*:kms:/)).default([]),
+    /** Addresses subscribed to the outcome topic. */
+    notificationEmails: z.array(z.email()).default([]),
+    logRetentionDays: z
+      .union([z.literal(30), z.literal(90), z.literal(180), z.literal(365), z.literal(731)])
+      .default(365),
+    /** `retain` keeps buckets, table and key when the stack is deleted; `destroy` removes them (tests, demos). */
+    removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
+  })
+  .strict();
+
+export type ReplicaBackupConfig = z.infer<typeof replicaBackupConfigSchema>;
+export type ProtectedServerConfig = z.infer<typeof protectedServerSchema>;
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Validates a configuration object; ConfigError lists every problem with its path. */
+export function parseConfig(raw: unknown, source = 'configuration'): ReplicaBackupConfig {
+  const parsed = replicaBackupConfigSchema.safeParse(raw ?? {});
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map(
+      (i) => `  - ${i.path.length > 0 ? i.path.join('.') : '(root)'}: ${i.message}`,
+    );
+    throw new ConfigError(`invalid ${source}:\n${problems.join('\n')}`);
+  }
+  return parsed.data;
+}
+
+/**
+ * The configuration from the `rbp:config` context value: an object, or the path of a JSON file.
+ * No value means the defaults (no schedules; backups only on demand).
+ */
+export function loadConfig(
+  contextValue: unknown,
+  readFile: (path: string) => string = (p) => readFileSync(p, 'utf8'),
+): ReplicaBackupConfig {
+  if (typeof contextValue === 'string') {
+    let text: string;
+    try {
+      text = readFile(contextValue);
+    } catch (error) {
+      throw new ConfigError(`cannot read configuration file ${contextValue}: ${(error as Error).message}`);
+    }
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch (error) {
+      throw new ConfigError(`configuration file ${contextValue} is not JSON: ${(error as Error).message}`);
+    }
+    return parseConfig(raw, `configuration file ${contextValue}`);
+  }
+  return parseConfig(contextValue, `context ${CONFIG_CONTEXT_KEY}`);
+}
+
+/** The state machine input a schedule of `server` starts with (backup-request.ts validates it again). */
+export function scheduledBackupInput(
+  server: ProtectedServerConfig,
+  schedule: z.infer<typeof scheduleConfigSchema>,
+): Record<string, unknown> {
+  return {
+    serverId: server.serverId,
+    ...(server.volumeIds === undefined ? {} : { volumeIds: server.volumeIds }),
+    ...(server.volumeSelector === undefined ? {} : { volumeSelector: server.volumeSelector }),
+    full: schedule.full,
+    trigger: `schedule:${server.serverId}/${schedule.name}`,
+    probe: server.probe,
+    ...(server.syncWait === undefined ? {} : { syncWait: server.syncWait }),
+    ...(server.snapshotWait === undefined ? {} : { snapshotWait: server.snapshotWait }),
+  };
+}
