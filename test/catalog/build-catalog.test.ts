@@ -209,6 +209,22 @@ describe('buildCatalog on a generated ext4 tree (4 KiB blocks)', () => {
     ).toEqual([['/changes/added.txt', i2.imageId]]);
   });
 
+  it('catalogues the same through a reader that returns Node Buffers (as the ImageReader does)', async () => {
+    const file = await FileByteRangeReader.open(image2);
+    const buffers = {
+      size: file.size,
+      read: async (offset: number, length: number) => {
+        const bytes = await file.read(offset, length);
+        return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      },
+    };
+    const other = new MemoryCatalogStore();
+    const record = await buildCatalog({ store: other }, { image: imageAt('vol-buffers', 1), disk: buffers });
+    await file.close();
+    expect(record.errors).toEqual([]);
+    expect(record.changes.itemsWritten).toBe((await walkStats(await FileByteRangeReader.open(image2))).size);
+  });
+
   it('an unchanged image writes no version items', async () => {
     const before = store.itemsPut;
     const record = await catalog(store, image2, 3);

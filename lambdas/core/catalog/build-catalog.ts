@@ -28,6 +28,7 @@ import {
   type ApplicationRecord,
 } from './applications.ts';
 import { previousDirectoryState } from './catalog-queries.ts';
+import { plainBytesReader } from './plain-bytes-reader.ts';
 import type { CatalogStore } from './catalog-store.ts';
 import {
   CATALOG_FORMAT_VERSION,
@@ -384,7 +385,8 @@ export async function buildCatalog(
   deps: BuildCatalogDeps,
   request: BuildCatalogRequest,
 ): Promise<ImageCatalogRecord> {
-  const { image, disk } = request;
+  const { image } = request;
+  const disk = plainBytesReader(request.disk);
   const { store } = deps;
   const version = versionKeyOf(image);
   const problems = new ProblemLog();

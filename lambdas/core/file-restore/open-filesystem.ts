@@ -8,6 +8,7 @@ import {
   type SlicedReader,
 } from '../fs/index.ts';
 import type { ByteRangeReader } from '../ports.ts';
+import { plainBytesReader } from '../catalog/plain-bytes-reader.ts';
 
 const EXT_TYPES = new Set(['ext2', 'ext3', 'ext4']);
 
@@ -23,9 +24,10 @@ export interface OpenedFilesystem {
  * Without one, the disk must hold exactly one ext filesystem.
  */
 export async function openImageFilesystem(
-  disk: ByteRangeReader,
+  image: ByteRangeReader,
   partition?: number,
 ): Promise<OpenedFilesystem> {
+  const disk = plainBytesReader(image);
   const table = await readPartitionTable(disk);
   const candidates = table.partitions.filter((p) => EXT_TYPES.has(p.fsType));
   let chosen;
