@@ -186,8 +186,9 @@ describe('GET /volumes/{volumeId}/files/versions and /search', () => {
         sizeBytes: 10,
         firstImageId: 'img-1',
         firstImageAt: '2026-11-01T00:00:00.000Z',
-        lastImageId: 'img-1',
-        lastImageAt: '2026-11-01T00:00:00.000Z',
+        untilImageId: 'img-2',
+        untilImageAt: '2026-11-02T00:00:00.000Z',
+        removedAtUntil: false,
       },
       {
         path: '/home/ann/notes.txt',
@@ -195,8 +196,6 @@ describe('GET /volumes/{volumeId}/files/versions and /search', () => {
         sizeBytes: 20,
         firstImageId: 'img-2',
         firstImageAt: '2026-11-02T00:00:00.000Z',
-        lastImageId: 'img-3',
-        lastImageAt: '2026-11-03T00:00:00.000Z',
       },
     ]);
   });
@@ -223,7 +222,7 @@ describe('GET /images/{imageId}/applications', () => {
           name: 'pg-main',
           type: 'postgresql',
           version: '16',
-          databases: ['app'],
+          databases: [{ name: 'app', paths: ['/var/lib/postgresql/16/main/base'] }],
           paths: ['/var/lib/postgresql/16/main'],
         },
       ],

@@ -110,7 +110,12 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
       : Promise.reject(new NotFoundError(`image ${imageId} does not exist`, { context: { imageId } }));
   }
 
-  listDirectory(image: Image, path: string, page: PageRequest): Promise<StorePage<DirectoryEntry>> {
+  listDirectory(
+    image: Image,
+    path: string,
+    _partition: number | undefined,
+    page: PageRequest,
+  ): Promise<StorePage<DirectoryEntry>> {
     const tree = this.trees.get(image.imageId) ?? {};
     if (path !== '/' && tree[path]?.type !== 'directory') {
       return Promise.reject(
@@ -132,50 +137,54 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
     return Promise.resolve(pageOf(entries, page));
   }
 
-  listVersions(volumeId: string, path: string, page: PageRequest): Promise<StorePage<FileVersion>> {
+  listVersions(
+    volumeId: string,
+    path: string,
+    _partition: number | undefined,
+    page: PageRequest,
+  ): Promise<StorePage<FileVersion>> {
+    return Promise.resolve(pageOf(this.versionsOf(volumeId, path), page));
+  }
+
+  /** Versions as the catalog keeps them: a new one when the size changes, `until` the next change or removal. */
+  private versionsOf(volumeId: string, path: string): FileVersion[] {
     const versions: FileVersion[] = [];
+    let current: FileVersion | undefined;
     for (const image of this.images.filter((i) => i.volumeId === volumeId)) {
       const entry = this.trees.get(image.imageId)?.[path];
-      const last = versions.at(-1);
-      if (entry === undefined) continue;
-      if (last && last.sizeBytes === (entry.sizeBytes ?? 0)) {
-        versions[versions.length - 1] = { ...last, lastImageId: image.imageId, lastImageAt: image.createdAt };
-      } else {
+      if (current !== undefined && (entry === undefined || current.sizeBytes !== (entry.sizeBytes ?? 0))) {
         versions.push({
+          ...current,
+          untilImageId: image.imageId,
+          untilImageAt: image.createdAt,
+          removedAtUntil: entry === undefined,
+        });
+        current = undefined;
+      }
+      if (entry !== undefined && current === undefined) {
+        current = {
           path,
           type: entry.type,
           sizeBytes: entry.sizeBytes ?? 0,
           firstImageId: image.imageId,
           firstImageAt: image.createdAt,
-          lastImageId: image.imageId,
-          lastImageAt: image.createdAt,
-        });
+        };
       }
     }
-    return Promise.resolve(pageOf(versions, page));
+    if (current !== undefined) versions.push(current);
+    return versions;
   }
 
   findByName(volumeId: string, name: string, page: PageRequest): Promise<StorePage<FoundFile>> {
-    const found = new Map<string, FoundFile>();
+    const paths = new Set<string>();
     for (const image of this.images.filter((i) => i.volumeId === volumeId)) {
-      for (const [path, entry] of Object.entries(this.trees.get(image.imageId) ?? {})) {
-        if (path.split('/').at(-1) !== name) continue;
-        found.set(path, {
-          path,
-          name,
-          type: entry.type,
-          sizeBytes: entry.sizeBytes ?? 0,
-          imageId: image.imageId,
-          imageAt: image.createdAt,
-        });
-      }
+      for (const path of Object.keys(this.trees.get(image.imageId) ?? {}))
+        if (path.split('/').at(-1) === name) paths.add(path);
     }
-    return Promise.resolve(
-      pageOf(
-        [...found.values()].sort((a, b) => (a.path < b.path ? -1 : 1)),
-        page,
-      ),
-    );
+    const found = [...paths]
+      .sort()
+      .flatMap((path) => this.versionsOf(volumeId, path).map((v) => ({ name, ...v })));
+    return Promise.resolve(pageOf(found, page));
   }
 
   listApplications(image: Image): Promise<readonly Application[]> {
@@ -350,7 +359,7 @@ export function seededMemoryApi(): MemoryApi {
         name: 'pg-main',
         type: 'postgresql',
         version: '16',
-        databases: ['app'],
+        databases: [{ name: 'app', paths: ['/var/lib/postgresql/16/main/base'] }],
         paths: ['/var/lib/postgresql/16/main'],
       },
     ],

@@ -44,10 +44,23 @@ export interface ImageDirectory {
 }
 
 export interface CatalogReader {
-  /** The directory `path` as it was in the image, ordered by name. NotFoundError when it was not a directory. */
-  listDirectory(image: Image, path: string, page: PageRequest): Promise<StorePage<DirectoryEntry>>;
+  /**
+   * The directory `path` as it was in the image, ordered by name. `partition` undefined: the
+   * image's only catalogued filesystem (ValidationError when it has several).
+   */
+  listDirectory(
+    image: Image,
+    path: string,
+    partition: number | undefined,
+    page: PageRequest,
+  ): Promise<StorePage<DirectoryEntry>>;
   /** Every version of `path` across the volume's images, oldest first (empty when never seen). */
-  listVersions(volumeId: string, path: string, page: PageRequest): Promise<StorePage<FileVersion>>;
+  listVersions(
+    volumeId: string,
+    path: string,
+    partition: number | undefined,
+    page: PageRequest,
+  ): Promise<StorePage<FileVersion>>;
   /** Files named exactly `name` in any image of the volume. */
   findByName(volumeId: string, name: string, page: PageRequest): Promise<StorePage<FoundFile>>;
   /** Application records of the image (from the agent's metadata file); empty when none. */

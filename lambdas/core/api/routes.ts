@@ -156,9 +156,9 @@ export const ROUTES: readonly Route[] = [
     errorStatuses: [404],
     async serve(deps, { params, query }) {
       const image = await deps.images.getImage(params.imageId);
-      const scope = queryScope('listFiles', { ...params, path: query.path });
+      const scope = queryScope('listFiles', { ...params, path: query.path, partition: query.partition });
       const pageToken = storeTokenOf(query, scope, deps.cursors);
-      const page = await deps.catalog.listDirectory(image, query.path, {
+      const page = await deps.catalog.listDirectory(image, query.path, query.partition, {
         limit: query.limit,
         ...(pageToken === undefined ? {} : { pageToken }),
       });
@@ -175,9 +175,13 @@ export const ROUTES: readonly Route[] = [
     success: { status: 200, schema: pageSchema(fileVersionSchema) },
     errorStatuses: [404],
     async serve(deps, { params, query }) {
-      const scope = queryScope('listFileVersions', { ...params, path: query.path });
+      const scope = queryScope('listFileVersions', {
+        ...params,
+        path: query.path,
+        partition: query.partition,
+      });
       const pageToken = storeTokenOf(query, scope, deps.cursors);
-      const page = await deps.catalog.listVersions(params.volumeId, query.path, {
+      const page = await deps.catalog.listVersions(params.volumeId, query.path, query.partition, {
         limit: query.limit,
         ...(pageToken === undefined ? {} : { pageToken }),
       });

@@ -77,6 +77,22 @@ const limitSchema = z.coerce
   .default(DEFAULT_PAGE_LIMIT)
   .describe(`Items per page (1-${MAX_PAGE_LIMIT})`);
 const pageQuery = { cursor: cursorSchema, limit: limitSchema };
+/** Most partitions a disk can have (GPT's usual 128 entries); 0 is a filesystem on the whole disk. */
+export const MAX_PARTITION_INDEX = 128;
+const partitionQuery = z.coerce
+  .number()
+  .int('must be an integer')
+  .min(0)
+  .max(MAX_PARTITION_INDEX)
+  .optional()
+  .describe('Partition index of the filesystem (default: the image’s only catalogued filesystem)');
+const partitionField = z
+  .number()
+  .int()
+  .min(0)
+  .max(MAX_PARTITION_INDEX)
+  .optional()
+  .describe('Partition index of the filesystem (default: the image’s only catalogued filesystem)');
 
 // ---------------------------------------------------------------------------------------------
 // Path parameters, query strings and bodies
@@ -110,8 +126,12 @@ export const listImagesQuery = z
     message: 'from must not be after to',
     path: ['from'],
   });
-export const listFilesQuery = z.object({ path: catalogPathSchema.default('/'), ...pageQuery }).strict();
-export const fileVersionsQuery = z.object({ path: catalogPathSchema, ...pageQuery }).strict();
+export const listFilesQuery = z
+  .object({ path: catalogPathSchema.default('/'), partition: partitionQuery, ...pageQuery })
+  .strict();
+export const fileVersionsQuery = z
+  .object({ path: catalogPathSchema, partition: partitionQuery, ...pageQuery })
+  .strict();
 export const searchFilesQuery = z
   .object({
     name: z
@@ -140,8 +160,22 @@ const applicationNameSchema = z
   .describe('Application name as recorded in the image (GET /images/{imageId}/applications)');
 
 export const startRestoreBody = z.discriminatedUnion('kind', [
-  z.object({ imageId: imageIdSchema, kind: z.literal('file'), path: catalogPathSchema }).strict(),
-  z.object({ imageId: imageIdSchema, kind: z.literal('directory'), path: catalogPathSchema }).strict(),
+  z
+    .object({
+      imageId: imageIdSchema,
+      kind: z.literal('file'),
+      path: catalogPathSchema,
+      partition: partitionField,
+    })
+    .strict(),
+  z
+    .object({
+      imageId: imageIdSchema,
+      kind: z.literal('directory'),
+      path: catalogPathSchema,
+      partition: partitionField,
+    })
+    .strict(),
   z
     .object({ imageId: imageIdSchema, kind: z.literal('application'), application: applicationNameSchema })
     .strict(),
@@ -181,45 +215,60 @@ export const imageSchema = z.object({
 });
 export type Image = z.infer<typeof imageSchema>;
 
-export const ENTRY_TYPES = ['file', 'directory', 'symlink', 'other'] as const;
+export const ENTRY_TYPES = [
+  'file',
+  'directory',
+  'symlink',
+  'char-device',
+  'block-device',
+  'fifo',
+  'socket',
+] as const;
 export const directoryEntrySchema = z.object({
   name: z.string(),
   path: z.string(),
   type: z.enum(ENTRY_TYPES),
   sizeBytes: z.number().int(),
   modifiedAt: isoInstant.optional(),
-  mode: z.number().int().optional().describe('POSIX mode bits'),
+  mode: z.number().int().optional().describe('POSIX mode bits (type and permissions)'),
+  uid: z.number().int().optional(),
+  gid: z.number().int().optional(),
   symlinkTarget: z.string().optional(),
+  partition: z.number().int().optional().describe('Partition index of the filesystem (0: the whole disk)'),
 });
 export type DirectoryEntry = z.infer<typeof directoryEntrySchema>;
 
-export const fileVersionSchema = z.object({
+const fileVersionShape = {
   path: z.string(),
+  partition: z.number().int().optional(),
   type: z.enum(ENTRY_TYPES),
   sizeBytes: z.number().int(),
   modifiedAt: isoInstant.optional(),
-  firstImageId: imageIdSchema.describe('First image that holds this version'),
+  firstImageId: imageIdSchema.describe('The image in which this version first appeared'),
   firstImageAt: isoInstant,
-  lastImageId: imageIdSchema.optional().describe('Last image that holds it; absent while it is current'),
-  lastImageAt: isoInstant.optional(),
-});
+  untilImageId: imageIdSchema
+    .optional()
+    .describe(
+      'The first image in which the path changed again or was gone; absent while this version is current',
+    ),
+  untilImageAt: isoInstant.optional(),
+  removedAtUntil: z
+    .boolean()
+    .optional()
+    .describe('True when the path was removed at untilImageId (not changed)'),
+};
+export const fileVersionSchema = z.object(fileVersionShape);
 export type FileVersion = z.infer<typeof fileVersionSchema>;
 
-export const foundFileSchema = z.object({
-  path: z.string(),
-  name: z.string(),
-  type: z.enum(ENTRY_TYPES),
-  sizeBytes: z.number().int(),
-  imageId: imageIdSchema.describe('An image that holds this file (the newest in which it was seen)'),
-  imageAt: isoInstant,
-});
+export const foundFileSchema = z.object({ name: z.string(), ...fileVersionShape });
 export type FoundFile = z.infer<typeof foundFileSchema>;
 
 export const applicationSchema = z.object({
   name: z.string(),
-  type: z.string().describe('e.g. postgresql, mssql, mysql'),
+  type: z.string().describe('postgresql, mysql, mariadb, mssql, oracle, mongodb or generic'),
   version: z.string().optional(),
-  databases: z.array(z.string()).optional(),
+  partition: z.number().int().optional(),
+  databases: z.array(z.object({ name: z.string(), paths: z.array(z.string()) })).optional(),
   paths: z.array(z.string()).describe('Files and directories that make up the application in this image'),
 });
 export type Application = z.infer<typeof applicationSchema>;

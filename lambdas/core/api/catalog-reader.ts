@@ -1,0 +1,191 @@
+/**
+ * The API's CatalogReader over the catalog (lambdas/core/catalog): directory listings as of an
+ * image, versions of a path, find by name, and application records. The catalog's own page
+ * cursors become store tokens behind the API's signed cursors; a partition that is not named is
+ * the image's only catalogued filesystem.
+ */
+import { NotFoundError, ValidationError } from '../errors.ts';
+import type { Timestamp } from '../fs/index.ts';
+import type { ApplicationRecord } from '../catalog/applications.ts';
+import type { CatalogStore } from '../catalog/catalog-store.ts';
+import {
+  findByName,
+  listDirectory,
+  listVersions,
+  type FileVersion as CatalogVersion,
+} from '../catalog/catalog-queries.ts';
+import { versionKeyOf, type FileMeta, type ImageCatalogRecord } from '../catalog/catalog-types.ts';
+import type { CatalogReader, ImageDirectory, PageRequest, StorePage } from './api-ports.ts';
+import type { Application, DirectoryEntry, FileVersion, FoundFile, Image } from './schemas.ts';
+
+/** Catalog states whose listings can be trusted (partial: some damaged files were skipped). */
+const LISTABLE_STATES = new Set(['complete', 'partial']);
+
+export function isoOf(time: Timestamp): string {
+  return new Date(time.seconds * 1000 + Math.floor(time.nanoseconds / 1e6)).toISOString();
+}
+
+function metaFields(meta: FileMeta) {
+  return {
+    type: meta.type,
+    sizeBytes: meta.size,
+    modifiedAt: isoOf(meta.mtime),
+    mode: meta.mode,
+    uid: meta.uid,
+    gid: meta.gid,
+    ...(meta.symlinkTarget === undefined ? {} : { symlinkTarget: meta.symlinkTarget }),
+  };
+}
+
+function versionOf(version: CatalogVersion): FileVersion {
+  return {
+    path: version.path,
+    partition: version.partition,
+    type: version.meta.type,
+    sizeBytes: version.meta.size,
+    modifiedAt: isoOf(version.meta.mtime),
+    firstImageId: version.since.imageId,
+    firstImageAt: version.since.createdAt,
+    ...(version.until === undefined
+      ? {}
+      : {
+          untilImageId: version.until.imageId,
+          untilImageAt: version.until.createdAt,
+          removedAtUntil: version.removedAtUntil,
+        }),
+  };
+}
+
+function applicationOf(record: ApplicationRecord): Application {
+  return {
+    name: record.name,
+    type: record.type,
+    ...(record.version === undefined ? {} : { version: record.version }),
+    partition: record.partition,
+    databases: record.databases.map((database) => ({ name: database.name, paths: [...database.paths] })),
+    paths: [...record.paths],
+  };
+}
+
+function offsetOf(token: string | undefined): number {
+  if (token === undefined) return 0;
+  const offset = Number(token);
+  if (!Number.isSafeInteger(offset) || offset < 0)
+    throw new ValidationError('invalid cursor: unreadable position');
+  return offset;
+}
+
+export class CatalogStoreReader implements CatalogReader {
+  constructor(private readonly deps: { readonly store: CatalogStore; readonly images: ImageDirectory }) {}
+
+  async listDirectory(
+    image: Image,
+    path: string,
+    partition: number | undefined,
+    page: PageRequest,
+  ): Promise<StorePage<DirectoryEntry>> {
+    const chosen = partition ?? (await this.onlyPartition(image));
+    const listing = await listDirectory(this.deps.store, image, chosen, path, {
+      limit: page.limit,
+      ...(page.pageToken === undefined ? {} : { cursor: page.pageToken }),
+    });
+    if (listing.items.length === 0 && page.pageToken === undefined && path !== '/') {
+      await this.assertDirectory(image, chosen, path);
+    }
+    const items = listing.items.map((entry): DirectoryEntry => ({
+      name: entry.name,
+      path: entry.path,
+      ...metaFields(entry),
+      partition: entry.partition,
+    }));
+    return listing.cursor === undefined ? { items } : { items, nextToken: listing.cursor };
+  }
+
+  async listVersions(
+    volumeId: string,
+    path: string,
+    partition: number | undefined,
+    page: PageRequest,
+  ): Promise<StorePage<FileVersion>> {
+    let chosen = partition;
+    if (chosen === undefined) {
+      const latest = (await this.deps.images.listImages(volumeId))
+        .filter((i) => i.status === 'cataloged')
+        .at(-1);
+      if (latest === undefined) return { items: [] };
+      chosen = await this.onlyPartition(latest);
+    }
+    const versions = path === '/' ? [] : await listVersions(this.deps.store, volumeId, chosen, path);
+    const start = offsetOf(page.pageToken);
+    const end = start + page.limit;
+    const items = versions.slice(start, end).map(versionOf);
+    return end < versions.length ? { items, nextToken: String(end) } : { items };
+  }
+
+  async findByName(volumeId: string, name: string, page: PageRequest): Promise<StorePage<FoundFile>> {
+    const found = await findByName(this.deps.store, volumeId, name, {
+      limit: page.limit,
+      ...(page.pageToken === undefined ? {} : { cursor: page.pageToken }),
+    });
+    const items = found.items.map((version): FoundFile => ({ name: version.name, ...versionOf(version) }));
+    return found.cursor === undefined ? { items } : { items, nextToken: found.cursor };
+  }
+
+  async listApplications(image: Image): Promise<readonly Application[]> {
+    return (await this.deps.store.listApplications(image.volumeId, image.imageId)).map(applicationOf);
+  }
+
+  private async catalogOf(image: Image): Promise<ImageCatalogRecord> {
+    const record = await this.deps.store.getImageCatalog(image.volumeId, versionKeyOf(image));
+    if (record === undefined) {
+      throw new NotFoundError(`image ${image.imageId} has no catalog yet`, {
+        context: { imageId: image.imageId },
+      });
+    }
+    return record;
+  }
+
+  private async onlyPartition(image: Image): Promise<number> {
+    const record = await this.catalogOf(image);
+    const listable = record.partitions.filter((p) => LISTABLE_STATES.has(p.status));
+    if (listable.length === 1) return listable[0]!.index;
+    if (listable.length === 0) {
+      throw new NotFoundError(`image ${image.imageId} has no catalogued filesystem`, {
+        context: { imageId: image.imageId },
+      });
+    }
+    throw new ValidationError(
+      `image ${image.imageId} has ${listable.length} filesystems (partitions ${listable.map((p) => p.index).join(', ')}); name one with partition`,
+      { context: { imageId: image.imageId } },
+    );
+  }
+
+  /** An empty listing of a path that is not a directory in the image is a 404, not an empty page. */
+  private async assertDirectory(image: Image, partition: number, path: string): Promise<void> {
+    const versions = await listVersions(this.deps.store, image.volumeId, partition, path);
+    const imageKey = versionKeyOf(image);
+    const current = versions.find(
+      (v) => versionKeyOf(v.since) <= imageKey && (v.until === undefined || imageKey < versionKeyOf(v.until)),
+    );
+    if (current === undefined) {
+      throw new NotFoundError(`${path} does not exist in image ${image.imageId}`, {
+        context: { imageId: image.imageId, path },
+      });
+    }
+    if (current.meta.type !== 'directory') {
+      throw new NotFoundError(`${path} is not a directory in image ${image.imageId}`, {
+        context: { imageId: image.imageId, path },
+      });
+    }
+  }
+}
+
+/** Whether a committed image's catalog can be listed: the record exists and a filesystem is listable. */
+export function catalogStateOf(
+  store: CatalogStore,
+): (image: { volumeId: string; imageId: string; createdAt: string }) => Promise<boolean> {
+  return async (image) => {
+    const record = await store.getImageCatalog(image.volumeId, versionKeyOf(image));
+    return record !== undefined && LISTABLE_STATES.has(record.status);
+  };
+}
