@@ -1,6 +1,6 @@
 /**
  * Restore job records in the product table: `pk = RESTORE#<restoreId>`, `sk = JOB`, the job as a
- * JSON attribute plus its status (for the conditional transitions) and a TTL attribute `expiresAt`
+ * JSON attribute plus its status (for the conditional transitions) and the table's TTL attribute `ttl`
  * (epoch seconds) so finished jobs age out.
  */
 import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
@@ -30,7 +30,7 @@ export class DynamoDbRestoreJobStore implements RestoreJobStore {
       kind: 'restoreJob',
       status: job.status,
       job: JSON.stringify(job),
-      expiresAt: Math.floor(Date.parse(job.updatedAt) / 1000) + RESTORE_JOB_TTL_SECONDS,
+      ttl: Math.floor(Date.parse(job.updatedAt) / 1000) + RESTORE_JOB_TTL_SECONDS,
     };
   }
 

@@ -34,8 +34,8 @@ import { IntegrityError, ThrottledError } from '../core/errors.ts';
 import type { Timestamp } from '../core/fs/index.ts';
 import { translateSdkError } from './orchestration-sdk-errors.ts';
 
-/** The name-index GSI: the CDK table must define it with these key names (string) and projection ALL. */
-export const NAME_INDEX_NAME = 'gsi1';
+/** The name-index GSI as lib/ defines it (GSI1: gsi1pk/gsi1sk strings, projection ALL). */
+export const NAME_INDEX_NAME = 'GSI1';
 /** BatchWriteItem's maximum. */
 const BATCH_WRITE_ITEMS = 25;
 /** Rounds of re-sending UnprocessedItems before giving up with a retryable error. */
