@@ -53,7 +53,7 @@ const DEBOOTSTRAP_TIMEOUT_MS = 10 * 60_000;
 // ------------------------------------------------------------------------------------ child side
 
 type ChildTask =
-  | { kind: 'walk'; image: string }
+  | { kind: 'walk'; image: string; latencyMs?: number; readAhead?: boolean }
   | { kind: 'ext2fs-walk'; image: string; budgetMs: number }
   | { kind: 'ext2fs-robust'; image: string; seed: number }
   | { kind: 'mine-robust'; image: string; seed: number };
@@ -142,10 +142,20 @@ async function ext2fsWalk(
   return { entries, errors, complete };
 }
 
+/** Every request waits `ms` first, like a GET of a chunk from S3 (the image reader in production). */
+function withLatency(reader: ByteRangeReader, ms: number): ByteRangeReader {
+  return {
+    size: reader.size,
+    read: (offset, length) =>
+      new Promise((resolve) => setTimeout(resolve, ms)).then(() => reader.read(offset, length)),
+  };
+}
+
 async function mineWalk(
   reader: ByteRangeReader,
+  readAhead = true,
 ): Promise<{ entries: number; errors: number; pageMisses: number }> {
-  const fs = await openExt4(reader);
+  const fs = await openExt4(reader, { readAhead });
   let entries = 0;
   let errors = 0;
   for await (const item of fs.walk()) {
@@ -159,7 +169,10 @@ async function childMain(task: ChildTask): Promise<unknown> {
   if (task.kind === 'walk') {
     const reader = await FileByteRangeReader.open(task.image);
     const started = performance.now();
-    const { entries, errors, pageMisses } = await mineWalk(reader);
+    const { entries, errors, pageMisses } = await mineWalk(
+      task.latencyMs === undefined ? reader : withLatency(reader, task.latencyMs),
+      task.readAhead ?? true,
+    );
     const figures: WalkFigures = {
       entries,
       errors,
@@ -224,7 +237,7 @@ async function runChild<T>(
   timeoutMs: number,
 ): Promise<{ result?: T; status: string; aborted: boolean }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', thisFile], {
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), thisFile], {
       env: { ...process.env, RBP_FS_BENCH_CHILD: JSON.stringify(task) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -424,6 +437,40 @@ async function robustness(image: string): Promise<BenchResult[]> {
   return results;
 }
 
+/** Simulated S3 GET latency per 1 MiB page, for the read-ahead comparison. */
+const SIMULATED_GET_LATENCY_MS = 20;
+
+async function latencyResults(image: string): Promise<BenchResult[]> {
+  const timed = async (readAhead: boolean): Promise<WalkFigures> => {
+    const r = await runChild<WalkFigures>(
+      { kind: 'walk', image, latencyMs: SIMULATED_GET_LATENCY_MS, readAhead },
+      10 * 60_000,
+    );
+    if (r.result === undefined) throw new Error(`latency walk failed: ${r.status}`);
+    return r.result;
+  };
+  const sequential = await timed(false);
+  const ahead = await timed(true);
+  const rate = (f: WalkFigures): number => round(f.entries / (f.ms / 1000), 0);
+  return [
+    {
+      name: `fs/debian-minbase/walk-stat-${SIMULATED_GET_LATENCY_MS}ms-per-request`,
+      value: rate(ahead),
+      unit: 'files/s',
+      baseline: rate(sequential),
+      ratio: round(rate(ahead) / rate(sequential), 1),
+      goal: 'read-ahead beats one request at a time',
+      met: rate(ahead) > rate(sequential),
+      details: {
+        msWithReadAhead: round(ahead.ms, 0),
+        msWithout: round(sequential.ms, 0),
+        pagesWithReadAhead: ahead.pageMisses,
+        pagesWithout: sequential.pageMisses,
+      },
+    },
+  ];
+}
+
 export const suite: BenchSuite = {
   name: 'fs',
   async run(): Promise<readonly BenchResult[]> {
@@ -447,8 +494,10 @@ export const suite: BenchSuite = {
         { kind: 'ext2fs-walk', image: debian.image, budgetMs: EXT2FS_WALK_BUDGET_MS },
         EXT2FS_WALK_BUDGET_MS * 3,
       );
-      if (d.result !== undefined)
+      if (d.result !== undefined) {
         results.push(...walkResults('debian-minbase', d.result, e.result, e.aborted));
+      }
+      results.push(...(await latencyResults(debian.image)));
     }
     results.push(...(await robustness(await smallImage(dir))));
     return results;

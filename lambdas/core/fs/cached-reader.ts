@@ -106,6 +106,20 @@ export class PageCachedReader implements ByteRangeReader {
     return out;
   }
 
+  /**
+   * Starts loading the pages of a range without waiting (read-ahead), so that the reads that follow
+   * run in parallel instead of one request at a time. Never more than half the cache per call, so
+   * read-ahead cannot evict what is being used. Failures are left for the real read to report.
+   */
+  prefetch(offset: number, length: number): void {
+    if (length <= 0 || offset < 0 || offset + length > this.size) return;
+    const first = this.pageIndex(offset);
+    const last = Math.min(this.pageIndex(offset + length - 1), first + Math.floor(this.maxPages / 2) - 1);
+    for (let p = first; p <= last; p += 1) {
+      if (!this.pages.has(p)) this.page(p).catch(() => undefined);
+    }
+  }
+
   /** Reads that bypass the cache (file contents: read once, would only evict metadata). */
   readUncached(offset: number, length: number): Promise<Uint8Array> {
     checkRange(offset, length, this.size);

@@ -56,6 +56,12 @@ export interface OpenExt4Options {
    * blocks). Default true: a mismatch is a FilesystemCorruptError for that object.
    */
   readonly verifyChecksums?: boolean;
+  /**
+   * Read-ahead (default true): start fetching a directory's blocks and the inode-table pages its
+   * entries point to in parallel, so that a walk over a high-latency reader (S3) is not one
+   * request at a time.
+   */
+  readonly readAhead?: boolean;
   readonly cache?: PageCacheOptions;
 }
 
@@ -124,6 +130,7 @@ export async function openExt4(
     fsType === 'ext2' || fsType === 'ext3' ? fsType : 'ext4',
     { ...DEFAULT_EXT4_LIMITS, ...options.limits },
     verify && sb.metadataCsum,
+    options.readAhead ?? true,
   );
 }
 
@@ -159,6 +166,7 @@ export class Ext4Filesystem {
     readonly limits: Ext4Limits,
     /** Whether metadata checksums are verified (metadata_csum present and verification on). */
     readonly verifiesChecksums: boolean,
+    private readonly readAhead: boolean,
   ) {
     this.label = superblock.label;
     this.uuid = superblock.uuid;
@@ -296,6 +304,7 @@ export class Ext4Filesystem {
     for await (const run of mapBlocks(this.mapContext(dir), dir)) {
       const count = Math.min(run.blockCount, blocks - run.logicalBlock);
       if (count <= 0) break;
+      if (this.readAhead) this.cache.prefetch(run.physicalBlock * this.blockSize, count * this.blockSize);
       for (let i = 0; i < count; i += 1) {
         budget.dirBlocksLeft -= 1;
         if (budget.dirBlocksLeft < 0) {
@@ -311,8 +320,33 @@ export class Ext4Filesystem {
           yield { error: damage };
           continue;
         }
-        yield* parseDirEntries(ctx, block, `block ${logical}`);
+        const items = [...parseDirEntries(ctx, block, `block ${logical}`)];
+        if (this.readAhead) await this.prefetchInodes(items);
+        yield* items;
       }
+    }
+  }
+
+  /** Read-ahead of the inode-table pages that the entries of one directory block point to. */
+  private async prefetchInodes(items: readonly DirItem[]): Promise<void> {
+    const sb = this.superblock;
+    const tables = new Map<number, number | undefined>();
+    for (const item of items) {
+      if (!('entry' in item)) continue;
+      const group = Math.floor((item.entry.inode - 1) / sb.inodesPerGroup);
+      if (!tables.has(group)) {
+        try {
+          const desc = new LeBytes(await this.cache.read(groupDescriptorOffset(sb, group), sb.descSize));
+          tables.set(group, combineHiLo(sb.descSize >= 64 ? desc.u32(0x28) : 0, desc.u32(0x8)));
+        } catch (error) {
+          if (isRetryable(error)) throw error;
+          tables.set(group, undefined); // damage is reported by the real read
+        }
+      }
+      const table = tables.get(group);
+      if (table === undefined) continue;
+      const index = (item.entry.inode - 1) % sb.inodesPerGroup;
+      this.cache.prefetch(table * sb.blockSize + index * sb.inodeSize, sb.inodeSize);
     }
   }
 
