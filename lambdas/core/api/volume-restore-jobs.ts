@@ -1,0 +1,92 @@
+/**
+ * Whole-volume restores as jobs (POST /restores with kind `volume`): a job record that the API
+ * creates, and the worker that writes the image into a new EBS snapshot (restoreImageToSnapshot)
+ * and records its id. Running a job twice is safe: StartSnapshot's ClientToken derives from the
+ * restore id, so a retried worker continues the same snapshot rather than making a second one.
+ */
+import { describeError, isRetryable } from '../errors.ts';
+import type { Clock } from '../ports.ts';
+import type { ImageManifest } from '../image/image-types.ts';
+import { restoreImageToSnapshot, type SnapshotRestoreDeps } from '../restore/volume-restore.ts';
+
+export type VolumeRestoreStatus = 'pending' | 'running' | 'succeeded' | 'failed';
+
+export interface VolumeRestoreJob {
+  readonly restoreId: string;
+  readonly volumeId: string;
+  readonly imageId: string;
+  readonly status: VolumeRestoreStatus;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  /** The new snapshot, once StartSnapshot answered (kept while it is being written). */
+  readonly snapshotId?: string;
+  readonly changedBlocksCount?: number;
+  readonly failure?: { readonly reason: string; readonly errorName: string };
+}
+
+export interface VolumeRestoreJobStore {
+  /** ConflictError when a job with this id exists. */
+  create(job: VolumeRestoreJob): Promise<void>;
+  /** NotFoundError when there is none. */
+  get(restoreId: string): Promise<VolumeRestoreJob>;
+  /** Replaces the job if its stored status is one of `from`; ConflictError otherwise. */
+  update(job: VolumeRestoreJob, from: readonly VolumeRestoreStatus[]): Promise<void>;
+}
+
+export async function createVolumeRestoreJob(
+  deps: { readonly jobs: VolumeRestoreJobStore; readonly clock: Clock },
+  request: { readonly restoreId: string; readonly volumeId: string; readonly imageId: string },
+): Promise<VolumeRestoreJob> {
+  const now = deps.clock.now().toISOString();
+  const job: VolumeRestoreJob = { ...request, status: 'pending', createdAt: now, updatedAt: now };
+  await deps.jobs.create(job);
+  return job;
+}
+
+export interface VolumeRestoreDeps extends SnapshotRestoreDeps {
+  readonly jobs: VolumeRestoreJobStore;
+  readonly clock: Clock;
+  /** The manifest of a committed image (verified against its record). */
+  loadManifest(volumeId: string, imageId: string): Promise<ImageManifest>;
+}
+
+/**
+ * Runs a pending (or interrupted) job to the completed snapshot write. Permanent failures end the
+ * job as failed; retryable ones are thrown (the job stays running and may be run again).
+ */
+export async function runVolumeRestoreJob(
+  deps: VolumeRestoreDeps,
+  restoreId: string,
+): Promise<VolumeRestoreJob> {
+  const job = await deps.jobs.get(restoreId);
+  if (job.status === 'succeeded' || job.status === 'failed') return job;
+  const running: VolumeRestoreJob = { ...job, status: 'running', updatedAt: deps.clock.now().toISOString() };
+  await deps.jobs.update(running, ['pending', 'running']);
+  try {
+    const manifest = await deps.loadManifest(job.volumeId, job.imageId);
+    const result = await restoreImageToSnapshot(deps, {
+      manifest,
+      restoreId,
+      tags: { 'rbp:restore-id': restoreId, 'rbp:source-volume': job.volumeId, 'rbp:image-id': job.imageId },
+    });
+    const done: VolumeRestoreJob = {
+      ...running,
+      status: 'succeeded',
+      snapshotId: result.snapshotId,
+      changedBlocksCount: result.changedBlocksCount,
+      updatedAt: deps.clock.now().toISOString(),
+    };
+    await deps.jobs.update(done, ['running']);
+    return done;
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    const failed: VolumeRestoreJob = {
+      ...running,
+      status: 'failed',
+      failure: { reason: describeError(error), errorName: error instanceof Error ? error.name : 'Error' },
+      updatedAt: deps.clock.now().toISOString(),
+    };
+    await deps.jobs.update(failed, ['running']);
+    return failed;
+  }
+}
