@@ -72,3 +72,17 @@ describe('CursorCodec', () => {
     expect(queryScope('op', { a: '1' })).not.toBe(queryScope('op', { a: '2' }));
   });
 });
+
+describe('CursorCodec canonical encoding', () => {
+  it('refuses a cursor whose last MAC character differs only in base64 padding bits', () => {
+    const cursor = codec.encode('s', { offset: 1 });
+    const last = cursor.at(-1)!;
+    const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
+    // 32 MAC bytes = 43 characters; the last one carries 2 data bits and 4 spare bits.
+    const sibling = alphabet[(alphabet.indexOf(last) & ~0b1111) | ((alphabet.indexOf(last) + 1) & 0b1111)]!;
+    expect(Buffer.from(cursor.slice(0, -1) + sibling, 'base64url').length).toBeGreaterThan(0);
+    expect(decodeError('s', cursor.slice(0, -1) + sibling)).toBe(
+      'invalid cursor: it was altered or was not issued by this API',
+    );
+  });
+});

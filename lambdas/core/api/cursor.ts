@@ -73,6 +73,14 @@ export class CursorCodec {
     const [, body, mac] = match as unknown as [string, string, string];
     const expected = this.mac(body);
     const given = Buffer.from(mac, 'base64url');
+    // Only the canonical encoding is accepted: base64 leaves spare bits in the last character,
+    // and a cursor that differs from the issued one in any character is not that cursor.
+    if (
+      given.toString('base64url') !== mac ||
+      Buffer.from(body, 'base64url').toString('base64url') !== body
+    ) {
+      throw invalidCursor('it was altered or was not issued by this API');
+    }
     if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
       throw invalidCursor('it was altered or was not issued by this API');
     }
