@@ -31,7 +31,8 @@ export function buildApp(
     config,
     env: { account: process.env['CDK_DEFAULT_ACCOUNT'], region },
   });
-  Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
+  // Acknowledgements and their reasons are also written into the template's Metadata (audit trail).
+  Validations.of(app).addPlugins(new AwsSolutionsChecks(app, { writeSuppressionsToCloudFormation: true }));
   return app;
 }
 

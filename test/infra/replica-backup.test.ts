@@ -1,0 +1,412 @@
+import { readFileSync } from 'node:fs';
+import { App } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config.ts';
+import { BACKUP_ASL_PATH } from '../../lib/constructs/replica-backup.ts';
+import { ReplicaBackupStack } from '../../lib/stacks/replica-backup-stack.ts';
+
+type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
+type Statement = {
+  Effect: string;
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+};
+
+let template: Template;
+let resources: Record<string, Resource>;
+
+const config = parseConfig({
+  servers: [
+    {
+      serverId: 'web-1',
+      volumeIds: ['vol-0123456789abcdef0'],
+      schedules: [{ name: 'nightly', expression: 'cron(0 2 * * ? *)', timeZone: 'Europe/Berlin' }],
+    },
+    {
+      serverId: 'db-1',
+      volumeSelector: { tagKey: 'rbp:source-server', tagValue: 'db-1' },
+      probe: { kind: 'drs', sourceServerId: 's-0123456789abcdef0' },
+      schedules: [{ name: 'hourly', expression: 'rate(1 hour)' }],
+    },
+  ],
+  objectLock: { mode: 'GOVERNANCE', days: 30 },
+  notificationEmails: ['ops@example.com'],
+});
+
+beforeAll(() => {
+  // One synth for the whole file; esbuild bundling is skipped (test/infra/nag.test.ts bundles).
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new ReplicaBackupStack(app, 'InfraTest', {
+    config,
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
+  template = Template.fromStack(stack);
+  resources = template.toJSON()['Resources'] as Record<string, Resource>;
+});
+
+function ofType(type: string): [string, Resource][] {
+  return Object.entries(resources).filter(([, r]) => r.Type === type);
+}
+
+function statementsOf(logicalIdPrefix: string): Statement[] {
+  return ofType('AWS::IAM::Policy')
+    .filter(([id]) => id.startsWith(logicalIdPrefix))
+    .flatMap(([, r]) => (r.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement);
+}
+
+function actions(statement: Statement): string[] {
+  return Array.isArray(statement.Action) ? statement.Action : [statement.Action];
+}
+
+describe('storage', () => {
+  it('has one KMS key, with rotation, kept on stack deletion', () => {
+    template.resourceCountIs('AWS::KMS::Key', 1);
+    template.hasResource('AWS::KMS::Key', {
+      Properties: { EnableKeyRotation: true },
+      DeletionPolicy: 'Retain',
+    });
+  });
+
+  it('encrypts image, work and restore buckets with the key and a bucket key; blocks public access; logs access', () => {
+    const kmsBuckets = ofType('AWS::S3::Bucket').filter(([, r]) =>
+      JSON.stringify(r.Properties).includes('aws:kms'),
+    );
+    expect(kmsBuckets).toHaveLength(3);
+    for (const [, bucket] of kmsBuckets) {
+      expect(bucket.DeletionPolicy).toBe('Retain');
+      expect(bucket.Properties['BucketEncryption']).toEqual({
+        ServerSideEncryptionConfiguration: [
+          {
+            BucketKeyEnabled: true,
+            ServerSideEncryptionByDefault: {
+              SSEAlgorithm: 'aws:kms',
+              KMSMasterKeyID: {
+                'Fn::GetAtt': [expect.stringMatching(/^ReplicaBackupKey/) as unknown, 'Arn'],
+              },
+            },
+          },
+        ],
+      });
+      expect(bucket.Properties['PublicAccessBlockConfiguration']).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(bucket.Properties['LoggingConfiguration']).toMatchObject({
+        DestinationBucketName: { Ref: expect.stringMatching(/AccessLogBucket/) as unknown },
+      });
+    }
+  });
+
+  it('versions the image bucket, turns on Object Lock as configured, aborts incomplete uploads', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      VersioningConfiguration: { Status: 'Enabled' },
+      ObjectLockEnabled: true,
+      ObjectLockConfiguration: {
+        ObjectLockEnabled: 'Enabled',
+        Rule: { DefaultRetention: { Mode: 'GOVERNANCE', Days: 30 } },
+      },
+      LifecycleConfiguration: {
+        Rules: Match.arrayWith([
+          Match.objectLike({ AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 }, Status: 'Enabled' }),
+        ]),
+      },
+    });
+  });
+
+  it('expires restored files after the configured days and the work area after 30', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: [
+          Match.objectLike({
+            ExpirationInDays: 7,
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+          }),
+        ],
+      },
+    });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: [
+          Match.objectLike({
+            ExpirationInDays: 30,
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 7 },
+          }),
+        ],
+      },
+    });
+  });
+
+  it('denies every request without TLS on all four buckets', () => {
+    const policies = ofType('AWS::S3::BucketPolicy');
+    expect(policies).toHaveLength(4);
+    for (const [, policy] of policies) {
+      const statements = (policy.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement;
+      expect(statements).toContainEqual(
+        expect.objectContaining({
+          Effect: 'Deny',
+          Action: 's3:*',
+          Condition: { Bool: { 'aws:SecureTransport': 'false' } },
+        }),
+      );
+    }
+  });
+
+  it('keeps the table with PITR, the customer key, TTL, deletion protection and the catalog GSIs', () => {
+    template.hasResource('AWS::DynamoDB::GlobalTable', {
+      DeletionPolicy: 'Retain',
+      Properties: Match.objectLike({
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        SSESpecification: { SSEEnabled: true, SSEType: 'KMS' },
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        GlobalSecondaryIndexes: [
+          Match.objectLike({
+            IndexName: 'GSI1',
+            KeySchema: [
+              { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+            ],
+          }),
+          Match.objectLike({
+            IndexName: 'GSI2',
+            KeySchema: [
+              { AttributeName: 'gsi2pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
+            ],
+          }),
+        ],
+        Replicas: [
+          Match.objectLike({
+            PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+            DeletionProtectionEnabled: true,
+            SSESpecification: { KMSMasterKeyId: Match.anyValue() },
+          }),
+        ],
+      }),
+    });
+  });
+});
+
+describe('Lambdas', () => {
+  it('run nodejs22.x on arm64 with active tracing, an explicit memory and timeout, and their own log group', () => {
+    const functions = ofType('AWS::Lambda::Function');
+    expect(functions).toHaveLength(10);
+    for (const [id, fn] of functions) {
+      expect(fn.Properties, id).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['arm64'],
+        TracingConfig: { Mode: 'Active' },
+        Handler: 'index.handler',
+      });
+      expect(typeof fn.Properties['MemorySize']).toBe('number');
+      expect(typeof fn.Properties['Timeout']).toBe('number');
+      expect(fn.Properties['LoggingConfig']).toMatchObject({
+        LogGroup: { Ref: expect.stringMatching(/Logs/) as unknown },
+      });
+    }
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      MemorySize: 1769,
+      Timeout: 900,
+      Description: Match.stringLikeRegexp('^Copy one block range'),
+    });
+    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 365 }, 12);
+  });
+
+  it('use no AWS managed policy', () => {
+    for (const [id, role] of ofType('AWS::IAM::Role')) {
+      if (id.includes('CloudWatchRole')) continue; // API Gateway's account-level logging role
+      expect(role.Properties['ManagedPolicyArns'], id).toBeUndefined();
+    }
+  });
+});
+
+describe('IAM scoping', () => {
+  it('snapshots only volumes tagged rbp:replica=true, creating snapshots tagged rbp:managed=true', () => {
+    const statements = statementsOf('ReplicaBackupReplicaSnapshotsRole').filter((s) =>
+      actions(s).includes('ec2:CreateSnapshot'),
+    );
+    expect(statements.map((s) => s.Condition)).toEqual([
+      { StringEquals: { 'aws:ResourceTag/rbp:replica': 'true' } },
+      { StringEquals: { 'aws:RequestTag/rbp:managed': 'true' } },
+    ]);
+  });
+
+  it('deletes and re-tags only managed snapshots, and tags at creation only through CreateSnapshot', () => {
+    for (const role of ['ReplicaBackupReplicaSnapshotsRole', 'ReplicaBackupCleanupBackupRole']) {
+      const statements = statementsOf(role);
+      const deletes = statements.filter((s) => actions(s).includes('ec2:DeleteSnapshot'));
+      expect(
+        deletes.map((s) => s.Condition),
+        role,
+      ).toEqual([{ StringEquals: { 'aws:ResourceTag/rbp:managed': 'true' } }]);
+      const tagging = statements.filter((s) => actions(s).includes('ec2:CreateTags'));
+      for (const s of tagging) {
+        expect(
+          s.Condition?.['StringEquals']?.['aws:ResourceTag/rbp:managed'] === 'true' ||
+            s.Condition?.['StringEquals']?.['ec2:CreateAction'] === 'CreateSnapshot',
+          role,
+        ).toBe(true);
+      }
+    }
+    for (const [, policy] of ofType('AWS::IAM::Policy')) {
+      for (const s of (policy.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement) {
+        if (actions(s).some((a) => a === 'ec2:DeleteSnapshot' || a === 'ec2:CreateSnapshot'))
+          expect(s.Condition).toBeDefined();
+      }
+    }
+  });
+
+  it('reads EBS blocks only of managed snapshots, and only in the range worker', () => {
+    const ebs = ofType('AWS::IAM::Policy').flatMap(([id, p]) =>
+      (p.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement.filter((s) =>
+        actions(s).some((a) => a.startsWith('ebs:')),
+      ).map((s) => [id, s] as const),
+    );
+    expect(ebs).toHaveLength(1);
+    expect(ebs[0]![0]).toMatch(/^ReplicaBackupCopyRangeRole/);
+    expect(ebs[0]![1]).toMatchObject({
+      Action: ['ebs:ListSnapshotBlocks', 'ebs:ListChangedBlocks', 'ebs:GetSnapshotBlock'],
+      Condition: { StringEquals: { 'aws:ResourceTag/rbp:managed': 'true' } },
+    });
+  });
+
+  it('limits lock access to LOCK# items and image records to VOLUME# items', () => {
+    const lock = statementsOf('ReplicaBackupBackupLockRole').find((s) =>
+      actions(s).includes('dynamodb:PutItem'),
+    );
+    expect(lock?.Condition).toEqual({ 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['LOCK#*'] } });
+    const commit = statementsOf('ReplicaBackupCommitImageRole').find((s) =>
+      actions(s).includes('dynamodb:PutItem'),
+    );
+    expect(commit?.Condition).toEqual({
+      'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['VOLUME#*'] },
+    });
+    for (const s of statementsOf('ReplicaBackup')) {
+      if (actions(s).some((a) => a.startsWith('dynamodb:')))
+        expect(s.Condition?.['ForAllValues:StringLike']).toBeDefined();
+    }
+  });
+});
+
+describe('state machine', () => {
+  it('is the ASL file with exactly its placeholders substituted, logged at ALL and traced', () => {
+    const placeholders = [...readFileSync(BACKUP_ASL_PATH, 'utf8').matchAll(/\$\{([A-Za-z0-9]+)\}/g)].map(
+      (m) => m[1]!,
+    );
+    const [[, machine]] = ofType('AWS::StepFunctions::StateMachine') as [[string, Resource]];
+    expect(Object.keys(machine.Properties['DefinitionSubstitutions'] as object).sort()).toEqual(
+      [...new Set(placeholders)].sort(),
+    );
+    expect(machine.Properties).toMatchObject({
+      StateMachineType: 'STANDARD',
+      StateMachineName: 'InfraTest-backup',
+      TracingConfiguration: { Enabled: true },
+      LoggingConfiguration: { Level: 'ALL', IncludeExecutionData: true },
+      DefinitionS3Location: expect.anything() as unknown,
+    });
+  });
+
+  it('may start its own child executions (Distributed Map) and nothing else', () => {
+    const starts = statementsOf('ReplicaBackupBackupStateMachineRole').filter((s) =>
+      actions(s).includes('states:StartExecution'),
+    );
+    expect(starts).toHaveLength(1);
+    expect(JSON.stringify(starts[0]!.Resource)).toContain(':stateMachine:InfraTest-backup');
+  });
+});
+
+describe('schedules', () => {
+  it('start the state machine in the configured time zone with a validated backup request', () => {
+    const schedules = ofType('AWS::Scheduler::Schedule');
+    expect(schedules).toHaveLength(2);
+    const nightly = schedules.find(([, s]) => s.Properties['ScheduleExpression'] === 'cron(0 2 * * ? *)')![1];
+    expect(nightly.Properties['ScheduleExpressionTimezone']).toBe('Europe/Berlin');
+    const target = nightly.Properties['Target'] as { Arn: unknown; Input: string; RetryPolicy: unknown };
+    expect(JSON.stringify(target.Arn)).toContain('BackupStateMachine');
+    expect(JSON.parse(target.Input)).toEqual({
+      serverId: 'web-1',
+      volumeIds: ['vol-0123456789abcdef0'],
+      full: false,
+      trigger: 'schedule:web-1/nightly',
+      probe: { kind: 'tags' },
+    });
+    const hourly = schedules.find(([, s]) => s.Properties['ScheduleExpression'] === 'rate(1 hour)')![1];
+    expect(hourly.Properties['ScheduleExpressionTimezone']).toBe('UTC');
+    expect(JSON.parse((hourly.Properties['Target'] as { Input: string }).Input)).toMatchObject({
+      volumeSelector: { tagKey: 'rbp:source-server', tagValue: 'db-1' },
+      probe: { kind: 'drs', sourceServerId: 's-0123456789abcdef0' },
+    });
+  });
+});
+
+describe('REST API', () => {
+  it('requires IAM authorisation on every method and validates requests', () => {
+    const methods = ofType('AWS::ApiGateway::Method');
+    expect(methods.length).toBeGreaterThan(0);
+    for (const [id, method] of methods) {
+      expect(method.Properties['AuthorizationType'], id).toBe('AWS_IAM');
+      expect(method.Properties['RequestValidatorId'], id).toBeDefined();
+    }
+    template.hasResourceProperties('AWS::ApiGateway::RequestValidator', {
+      ValidateRequestBody: true,
+      ValidateRequestParameters: true,
+    });
+  });
+
+  it('throttles, traces and writes access logs on its stage', () => {
+    template.hasResourceProperties('AWS::ApiGateway::Stage', {
+      StageName: 'v1',
+      TracingEnabled: true,
+      AccessLogSetting: { DestinationArn: Match.anyValue(), Format: Match.stringLikeRegexp('requestId') },
+      MethodSettings: [
+        Match.objectLike({ ThrottlingRateLimit: 20, ThrottlingBurstLimit: 40, LoggingLevel: 'ERROR' }),
+      ],
+    });
+  });
+});
+
+describe('notifications and monitoring', () => {
+  it('encrypts the outcome topic with the key, requires TLS and subscribes the configured address', () => {
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+    template.hasResourceProperties('AWS::SNS::TopicPolicy', {
+      PolicyDocument: {
+        Statement: Match.arrayWith([
+          Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+        ]),
+      },
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@example.com',
+    });
+  });
+
+  it('alarms to the topic on failed, timed-out and aborted executions and on every Lambda error and throttle', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm');
+    expect(alarms).toHaveLength(3 + 2 * 10);
+    const metrics = alarms.map(
+      ([, a]) => `${a.Properties['Namespace'] as string}/${a.Properties['MetricName'] as string}`,
+    );
+    expect(metrics.filter((m) => m.startsWith('AWS/States/')).sort()).toEqual([
+      'AWS/States/ExecutionsAborted',
+      'AWS/States/ExecutionsFailed',
+      'AWS/States/ExecutionsTimedOut',
+    ]);
+    expect(metrics.filter((m) => m === 'AWS/Lambda/Errors')).toHaveLength(10);
+    expect(metrics.filter((m) => m === 'AWS/Lambda/Throttles')).toHaveLength(10);
+    for (const [, alarm] of alarms) {
+      expect(alarm.Properties).toMatchObject({
+        Threshold: 1,
+        EvaluationPeriods: 1,
+        AlarmActions: [{ Ref: expect.stringMatching(/OutcomeTopic/) as unknown }],
+      });
+    }
+    template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+});
