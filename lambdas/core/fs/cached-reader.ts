@@ -52,8 +52,8 @@ function checkRange(offset: number, length: number, size: number): void {
 
 /** One cache page: the size of an image chunk, so one page miss is at most one chunk GET. */
 export const DEFAULT_PAGE_BYTES = CHUNK_SIZE_BYTES;
-/** 32 pages = 32 MiB: holds a flex_bg group's inode tables and the directories being walked. */
-export const DEFAULT_MAX_PAGES = 32;
+/** 64 pages = 64 MiB: inode tables and directory blocks of the walk plus its read-ahead (32 pages thrashed: +50% fetches). */
+export const DEFAULT_MAX_PAGES = 64;
 
 export interface PageCacheOptions {
   readonly pageBytes?: number;

@@ -274,7 +274,11 @@ export class Ext4Filesystem {
     }
   }
 
-  private async *dirItems(dir: Inode, budget: WalkBudget): AsyncGenerator<DirItem> {
+  private async *dirItems(
+    dir: Inode,
+    budget: WalkBudget,
+    ahead?: Map<number, Promise<Inode>>,
+  ): AsyncGenerator<DirItem> {
     if (dir.type !== 'directory') {
       throw new FilesystemCorruptError(`inode ${dir.inode} is not a directory`, { inode: dir.inode });
     }
@@ -304,7 +308,8 @@ export class Ext4Filesystem {
     for await (const run of mapBlocks(this.mapContext(dir), dir)) {
       const count = Math.min(run.blockCount, blocks - run.logicalBlock);
       if (count <= 0) break;
-      if (this.readAhead) this.cache.prefetch(run.physicalBlock * this.blockSize, count * this.blockSize);
+      if (ahead !== undefined)
+        this.cache.prefetch(run.physicalBlock * this.blockSize, count * this.blockSize);
       for (let i = 0; i < count; i += 1) {
         budget.dirBlocksLeft -= 1;
         if (budget.dirBlocksLeft < 0) {
@@ -321,32 +326,46 @@ export class Ext4Filesystem {
           continue;
         }
         const items = [...parseDirEntries(ctx, block, `block ${logical}`)];
-        if (this.readAhead) await this.prefetchInodes(items);
+        if (ahead !== undefined) this.loadAhead(items, ahead);
         yield* items;
       }
     }
   }
 
-  /** Read-ahead of the inode-table pages that the entries of one directory block point to. */
-  private async prefetchInodes(items: readonly DirItem[]): Promise<void> {
-    const sb = this.superblock;
-    const tables = new Map<number, number | undefined>();
+  /**
+   * Read-ahead for a walk: starts loading every inode named in one directory block at once (their
+   * inode-table pages are fetched in parallel), and for each subdirectory the first blocks its
+   * in-inode extents or direct pointers name, before the walk gets to them.
+   */
+  private loadAhead(items: readonly DirItem[], ahead: Map<number, Promise<Inode>>): void {
     for (const item of items) {
-      if (!('entry' in item)) continue;
-      const group = Math.floor((item.entry.inode - 1) / sb.inodesPerGroup);
-      if (!tables.has(group)) {
-        try {
-          const desc = new LeBytes(await this.cache.read(groupDescriptorOffset(sb, group), sb.descSize));
-          tables.set(group, combineHiLo(sb.descSize >= 64 ? desc.u32(0x28) : 0, desc.u32(0x8)));
-        } catch (error) {
-          if (isRetryable(error)) throw error;
-          tables.set(group, undefined); // damage is reported by the real read
-        }
+      if (!('entry' in item) || ahead.has(item.entry.inode)) continue;
+      const loading = this.loadInode(item.entry.inode);
+      loading.then(
+        (inode) => this.prefetchDirectoryStart(inode),
+        () => undefined, // the walk reports the error when it gets to this entry
+      );
+      ahead.set(item.entry.inode, loading);
+    }
+  }
+
+  /** Read-ahead needs no correctness: anything odd in the inode just means no prefetch. */
+  private prefetchDirectoryStart(inode: Inode): void {
+    if (inode.type !== 'directory' || inode.flags & INODE_FLAGS.INLINE_DATA) return;
+    const bs = this.blockSize;
+    const blocks = Math.ceil(inode.size / bs);
+    const raw = inode.raw;
+    if (inode.flags & INODE_FLAGS.EXTENTS) {
+      if (raw.u16(I_BLOCK_OFFSET) !== 0xf30a || raw.u16(I_BLOCK_OFFSET + 6) !== 0) return;
+      const entries = Math.min(raw.u16(I_BLOCK_OFFSET + 2), 4);
+      for (let i = 0; i < entries; i += 1) {
+        const at = I_BLOCK_OFFSET + 12 + i * 12;
+        const length = Math.min(raw.u16(at + 4), blocks);
+        const start = raw.u16(at + 6) * 0x1_0000_0000 + raw.u32(at + 8);
+        if (length > 0 && length <= 32768) this.cache.prefetch(start * bs, length * bs);
       }
-      const table = tables.get(group);
-      if (table === undefined) continue;
-      const index = (item.entry.inode - 1) % sb.inodesPerGroup;
-      this.cache.prefetch(table * sb.blockSize + index * sb.inodeSize, sb.inodeSize);
+    } else if (blocks > 0) {
+      this.cache.prefetch(raw.u32(I_BLOCK_OFFSET) * bs, bs);
     }
   }
 
@@ -601,8 +620,10 @@ export class Ext4Filesystem {
     if (rootInode.type !== 'directory') return;
     const budget: WalkBudget = { dirBlocksLeft: this.superblock.blocksCount };
     const seenDirectories = new Set<number>([rootInode.inode]);
+    // Inodes being loaded ahead of the walk (read-ahead); each is taken out when its entry is reached.
+    const ahead = this.readAhead ? new Map<number, Promise<Inode>>() : undefined;
     const stack: WalkFrame[] = [
-      { items: this.dirItems(rootInode, budget), path: rootPath, inode: rootInode.inode, depth: 0 },
+      { items: this.dirItems(rootInode, budget, ahead), path: rootPath, inode: rootInode.inode, depth: 0 },
     ];
     while (stack.length > 0) {
       const frame = stack.at(-1)!;
@@ -625,8 +646,10 @@ export class Ext4Filesystem {
       const entry = next.value.entry;
       const path = frame.path === '/' ? `/${entry.name}` : `${frame.path}/${entry.name}`;
       let child: Inode;
+      const loading = ahead?.get(entry.inode);
+      ahead?.delete(entry.inode);
       try {
-        child = await this.loadInode(entry.inode);
+        child = await (loading ?? this.loadInode(entry.inode));
       } catch (error) {
         yield walkError(path, entry.inode, error);
         continue;
@@ -660,7 +683,12 @@ export class Ext4Filesystem {
         );
         continue;
       }
-      stack.push({ items: this.dirItems(child, budget), path, inode: child.inode, depth: frame.depth + 1 });
+      stack.push({
+        items: this.dirItems(child, budget, ahead),
+        path,
+        inode: child.inode,
+        depth: frame.depth + 1,
+      });
     }
   }
 
