@@ -61,6 +61,8 @@ export const RANGE_WORKER_TIMEOUT = Duration.minutes(15);
 /** Planning reads the parent manifest (up to 65,536 segment hashes) and writes the item list. */
 export const PLANNER_MEMORY_MB = 1_024;
 export const PLANNER_TIMEOUT = Duration.minutes(5);
+/** Cataloguing reads filesystem metadata through the chunk store; a large tree takes minutes, 15 is Lambda's cap. */
+export const CATALOG_TIMEOUT = Duration.minutes(15);
 /** Days the work area (Map items, range summaries) is kept: covers the 14-day redrive window. */
 export const WORK_EXPIRATION_DAYS = 30;
 /** Days before an incomplete multipart upload is aborted and its parts freed. */
@@ -97,6 +99,7 @@ type FunctionName =
   | 'planBackup'
   | 'copyRange'
   | 'commitImage'
+  | 'buildCatalog'
   | 'cleanupBackup'
   | 'publishOutcome'
   | 'health';
@@ -150,6 +153,12 @@ const FUNCTION_SPECS: Record<FunctionName, FunctionSpec> = {
     description: 'Commit an image: manifest, then image record',
     memorySize: PLANNER_MEMORY_MB,
     timeout: PLANNER_TIMEOUT,
+  },
+  buildCatalog: {
+    file: 'build-catalog.ts',
+    description: 'Catalog the files and applications of a committed image',
+    memorySize: PLANNER_MEMORY_MB,
+    timeout: CATALOG_TIMEOUT,
   },
   cleanupBackup: {
     file: 'cleanup-backup.ts',
@@ -526,7 +535,24 @@ export class ReplicaBackup extends Construct {
     f.commitImage.addToRolePolicy(
       imageRecords(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:ConditionCheckItem']),
     );
-    for (const fn of [f.planBackup, f.commitImage]) this.key.grantEncryptDecrypt(fn);
+    // The catalog reads image records and writes its own items: file versions (FV#), image catalog
+    // records (CI#) and application records (CA#) — docs/catalog.md.
+    f.buildCatalog.addToRolePolicy(imageRecords(['dynamodb:Query', 'dynamodb:GetItem']));
+    f.buildCatalog.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'dynamodb:Query',
+          'dynamodb:GetItem',
+          'dynamodb:PutItem',
+          'dynamodb:BatchWriteItem',
+          'dynamodb:DeleteItem',
+        ],
+        resources: [this.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['FV#*', 'CI#*', 'CA#*'] } },
+      }),
+    );
+    for (const fn of [f.planBackup, f.commitImage, f.buildCatalog]) this.key.grantEncryptDecrypt(fn);
+    this.imageBucket.grantRead(f.buildCatalog);
 
     this.imageBucket.grantRead(f.planBackup, 'images/*');
     this.imageBucket.grantRead(f.copyRange);
@@ -563,6 +589,7 @@ export class ReplicaBackup extends Construct {
       PlanBackupFunctionArn: f.planBackup.functionArn,
       CopyRangeFunctionArn: f.copyRange.functionArn,
       CommitImageFunctionArn: f.commitImage.functionArn,
+      BuildCatalogFunctionArn: f.buildCatalog.functionArn,
       CleanupFunctionArn: f.cleanupBackup.functionArn,
       PublishOutcomeFunctionArn: f.publishOutcome.functionArn,
       WorkBucketName: this.workBucket.bucketName,

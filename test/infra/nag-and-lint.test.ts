@@ -23,9 +23,14 @@ afterAll(() => {
 describe('bin/app.ts synth', () => {
   it('passes cdk-nag AwsSolutions with every acknowledgement carrying a reason', () => {
     const template = JSON.parse(readFileSync(join(outdir, `${STACK}.template.json`), 'utf8')) as {
-      Resources: Record<string, { Metadata?: { cdk_nag?: { rules_to_suppress: { id: string; reason: string }[] } } }>;
+      Resources: Record<
+        string,
+        { Metadata?: { cdk_nag?: { rules_to_suppress: { id: string; reason: string }[] } } }
+      >;
     };
-    const acknowledgements = Object.values(template.Resources).flatMap((r) => r.Metadata?.cdk_nag?.rules_to_suppress ?? []);
+    const acknowledgements = Object.values(template.Resources).flatMap(
+      (r) => r.Metadata?.cdk_nag?.rules_to_suppress ?? [],
+    );
     const ids = new Set(acknowledgements.map((a) => a.id.replace(/\[.*$/, '')));
     expect([...ids].sort()).toEqual([
       'AwsSolutions-APIG3',
@@ -40,12 +45,12 @@ describe('bin/app.ts synth', () => {
     for (const { id, reason } of acknowledgements) expect(reason.length, id).toBeGreaterThan(30);
   });
 
-  it('bundles each of the 10 Lambdas as one ESM file with the require shim, without Docker', () => {
+  it('bundles each of the 11 Lambdas as one ESM file with the require shim, without Docker', () => {
     const bundles = readdirSync(outdir).filter(
       (name) => name.startsWith('asset.') && !name.endsWith('.json'),
     );
     const handlers = bundles.filter((dir) => readdirSync(join(outdir, dir)).includes('index.mjs'));
-    expect(handlers).toHaveLength(10);
+    expect(handlers).toHaveLength(11);
     for (const dir of handlers) {
       const code = readFileSync(join(outdir, dir, 'index.mjs'), 'utf8');
       expect(code.startsWith("import { createRequire as __rbpCreateRequire } from 'node:module';")).toBe(

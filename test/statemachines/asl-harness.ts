@@ -212,6 +212,7 @@ export interface EngineDoubles {
   readonly plan: EngineDouble;
   readonly copyRange: EngineDouble;
   readonly commit: EngineDouble;
+  readonly catalog: EngineDouble;
 }
 
 /** Plan/copy/commit stand-ins: two ranges, a summary per range, one image id. */
@@ -240,7 +241,11 @@ export function happyEngine(log: string[]): EngineDoubles {
     },
     commit: () => {
       log.push('commit img-1');
-      return Promise.resolve({ imageId: 'img-1' });
+      return Promise.resolve({ volumeId: 'vol-0a1b2c3d4e5f60718', imageId: 'img-1' });
+    },
+    catalog: (payload) => {
+      log.push(`catalog ${String(payload['imageId'])}`);
+      return Promise.resolve({ status: 'complete', counts: { files: 3 } });
     },
   };
 }
@@ -297,6 +302,7 @@ export async function runBackup(
     PlanBackupFunction: engine.plan as LambdaHandler,
     CopyRangeFunction: engine.copyRange as LambdaHandler,
     CommitImageFunction: engine.commit as LambdaHandler,
+    BuildCatalogFunction: engine.catalog as LambdaHandler,
   };
   const definition = rewriteDistributedMaps(substitutedAsl());
   const overrides: Record<string, (input: { FunctionName: string; Payload: unknown }) => Promise<unknown>> =

@@ -25,7 +25,7 @@ const LAMBDA_SERVICE_ERRORS = [
   'Lambda.TooManyRequestsException',
 ];
 /** States whose retryable failures stay uncaught so that a redrive resumes them (docs/architecture.md). */
-const REDRIVABLE_STATES = ['Renew Lock', 'Commit Image'];
+const REDRIVABLE_STATES = ['Renew Lock', 'Commit Image', 'Build Catalog'];
 const FAILURE_PATH = ['Clean Up', 'Publish Failure', 'Publish Success'];
 
 function allStates(states: Record<string, State>): [string, State][] {
@@ -55,6 +55,7 @@ describe('statemachines/backup.asl.json', () => {
   it('uses exactly the substitutions the CDK construct provides', () => {
     expect([...placeholdersOf(text)].sort()).toEqual([
       'BackupLockFunctionArn',
+      'BuildCatalogFunctionArn',
       'CheckpointFunctionArn',
       'CleanupFunctionArn',
       'CommitImageFunctionArn',

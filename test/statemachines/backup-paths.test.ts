@@ -57,12 +57,19 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       'Copy Range',
       'Renew Lock',
       'Commit Image',
+      'Build Catalog',
       'Rotate Base Snapshots',
       'Release Lock',
       'Publish Success',
       'Backup Succeeded',
     ]);
-    expect(engineLog.sort()).toEqual(['commit img-1', 'copy 0', 'copy 2048', 'plan snap-0001']);
+    expect(engineLog.sort()).toEqual([
+      'catalog img-1',
+      'commit img-1',
+      'copy 0',
+      'copy 2048',
+      'plan snap-0001',
+    ]);
     expect(w.events.map((e) => e.detailType)).toEqual([
       'Checkpoint Requested',
       'Checkpoint Released',
@@ -267,6 +274,32 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       cause: 'manifest names a segment that is not stored',
     });
     expect(w.snapshots.size).toBe(0);
+    expect(w.locks.locks.size).toBe(0);
+  });
+
+  it('a permanent catalog failure after the commit keeps the new snapshot as the base and releases the lock', async () => {
+    const w = world(0);
+    const engine = happyEngine([]);
+    const outcome = await runBackup(
+      w,
+      {
+        ...engine,
+        catalog: () => {
+          const error = new Error('image img-1 has no record');
+          error.name = 'NotFoundError';
+          return Promise.reject(error);
+        },
+      },
+      input,
+    );
+    expect(outcome).toMatchObject({
+      status: 'FAILED',
+      error: 'BackupFailed',
+      cause: 'image img-1 has no record',
+    });
+    expect([...w.snapshots.values()].map((s) => [s.snapshotId, s.tags['rbp:role']])).toEqual([
+      ['snap-0001', 'base'],
+    ]);
     expect(w.locks.locks.size).toBe(0);
   });
 });
