@@ -28,7 +28,9 @@ export class S3ObjectStore implements ObjectStore {
             Body: request.body,
             ContentLength: request.body.length,
             IfNoneMatch: '*',
-            ChecksumSHA256: request.sha256Base64,
+            ...(request.sha256Base64 === undefined
+              ? { ChecksumCRC32: request.crc32Base64 }
+              : { ChecksumSHA256: request.sha256Base64 }),
             ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
           }),
         );

@@ -6,6 +6,7 @@
  * 64-byte hash instead of a second pass over the megabyte.
  */
 import { createHash } from 'node:crypto';
+import { crc32 } from 'node:zlib';
 import { EBS_BLOCK_SIZE_BYTES } from '../geometry.ts';
 
 export const DIGEST_BYTES = 32;
@@ -20,6 +21,13 @@ export function sha256Hex(data: Uint8Array): string {
 
 export function sha256Base64(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('base64');
+}
+
+/** Base64 of the big-endian CRC32: the value of S3's x-amz-checksum-crc32. */
+export function crc32Base64(data: Uint8Array): string {
+  const value = Buffer.alloc(4);
+  value.writeUInt32BE(crc32(data));
+  return value.toString('base64');
 }
 
 /** SHA-256 of 512 KiB of zeros: the digest of a missing (never written or vanished) half. */

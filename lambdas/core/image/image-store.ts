@@ -8,7 +8,7 @@ import { ConflictError, IntegrityError, isRetryable } from '../errors.ts';
 import type { ObjectStore, PutIfAbsentResult } from '../store/object-store.ts';
 import type { RetryObserver, RetryPolicy } from '../store/retry.ts';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../store/retry.ts';
-import { DIGEST_BYTES, isZeroHash, sha256Base64, sha256Hex } from './hashing.ts';
+import { DIGEST_BYTES, crc32Base64, isZeroHash, sha256Base64, sha256Hex } from './hashing.ts';
 import type { DecodedChunk } from './image-format.ts';
 import {
   WRITE_FORMAT_VERSION,
@@ -47,11 +47,27 @@ export class ImageStore {
     this.writeVersion = options.writeFormatVersion ?? WRITE_FORMAT_VERSION;
   }
 
-  private put(key: string, body: Uint8Array, contentType: string): Promise<PutIfAbsentResult> {
+  /** Chunks and segments carry a CRC32 (their content is verified by name on every read). */
+  private putContentAddressed(key: string, body: Uint8Array): Promise<PutIfAbsentResult> {
+    const checksum = crc32Base64(body);
+    return withRetry(
+      this.retry,
+      () =>
+        this.objects.putIfAbsent({
+          key,
+          body,
+          crc32Base64: checksum,
+          contentType: 'application/octet-stream',
+        }),
+      this.options,
+    );
+  }
+
+  private putManifestObject(key: string, body: Uint8Array): Promise<PutIfAbsentResult> {
     const checksum = sha256Base64(body);
     return withRetry(
       this.retry,
-      () => this.objects.putIfAbsent({ key, body, sha256Base64: checksum, contentType }),
+      () => this.objects.putIfAbsent({ key, body, sha256Base64: checksum, contentType: 'application/json' }),
       this.options,
     );
   }
@@ -78,7 +94,7 @@ export class ImageStore {
   /** Stores 1 MiB of volume data under `name` (the caller computed it from the half digests). */
   async putChunk(name: string, data: Uint8Array): Promise<StoredObject> {
     const body = await formatCodec(this.writeVersion).encodeChunk(data);
-    const result = await this.put(chunkKey(name), body, 'application/octet-stream');
+    const result = await this.putContentAddressed(chunkKey(name), body);
     return { result, bytes: body.length };
   }
 
@@ -94,7 +110,7 @@ export class ImageStore {
   async putSegment(entries: Uint8Array): Promise<{ hash: string; stored?: StoredObject }> {
     if (entries.every((byte) => byte === 0)) return { hash: '0'.repeat(DIGEST_BYTES * 2) };
     const encoded = await formatCodec(this.writeVersion).encodeSegment(entries);
-    const result = await this.put(segmentKey(encoded.hash), encoded.body, 'application/octet-stream');
+    const result = await this.putContentAddressed(segmentKey(encoded.hash), encoded.body);
     return { hash: encoded.hash, stored: { result, bytes: encoded.body.length } };
   }
 
@@ -123,7 +139,7 @@ export class ImageStore {
     const key = manifestKey(manifest.volumeId, manifest.imageId);
     const body = formatCodec(this.writeVersion).encodeManifest(manifest);
     const digest = sha256Hex(body);
-    const result = await this.put(key, body, 'application/json');
+    const result = await this.putManifestObject(key, body);
     if (result === 'exists') {
       const existing = sha256Hex(await this.get(key));
       if (existing !== digest) {
