@@ -69,6 +69,10 @@ beforeAll(async () => {
   for (const name of ['keep.txt', 'modify.txt', 'remove.txt', 'chmod.txt']) {
     await writeFile(path.join(source, 'changes', name), `${name}\n`);
   }
+  // A subtree that disappears as a whole in the second image.
+  await mkdir(path.join(source, 'changes', 'olddir', 'deep'), { recursive: true });
+  await writeFile(path.join(source, 'changes', 'olddir', 'x.txt'), 'x\n');
+  await writeFile(path.join(source, 'changes', 'olddir', 'deep', 'gone-later.txt'), 'z\n');
   await writeSparseFile(path.join(source, 'sparse.bin'), 48 * MIB, [
     { offset: 0, data: Buffer.alloc(5000, 1) },
     { offset: 20 * MIB + 17, data: Buffer.alloc(70_000, 2) },
@@ -92,6 +96,7 @@ beforeAll(async () => {
     'sif chmod.txt mode 0100600',
     'mkdir newdir',
     'symlink newlink /changes/keep.txt',
+    'unlink olddir',
   ]);
 }, 120_000);
 
@@ -147,9 +152,13 @@ describe('buildCatalog on a generated ext4 tree (4 KiB blocks)', () => {
         '/changes/chmod.txt',
         '/changes/newdir',
         '/changes/newlink',
+        '/changes/olddir',
+        '/changes/olddir/x.txt',
+        '/changes/olddir/deep',
+        '/changes/olddir/deep/gone-later.txt',
       ]),
     );
-    expect(expected.length).toBeLessThanOrEqual(8);
+    expect(expected.length).toBeLessThanOrEqual(12);
     const version2 = versionKeyOf(imageAt('vol-cat', 2));
     const written = [...store.items.values()]
       .flatMap((m) => [...m.values()])
@@ -159,7 +168,7 @@ describe('buildCatalog on a generated ext4 tree (4 KiB blocks)', () => {
     expect(written).toEqual(expected);
     expect(store.itemsPut - before).toBe(expected.length);
     expect(record.changes.itemsWritten).toBe(expected.length);
-    expect(record.changes.removed).toBe(1);
+    expect(record.changes.removed).toBe(5);
   });
 
   it('lists /changes as it was in each image', async () => {
@@ -171,6 +180,7 @@ describe('buildCatalog on a generated ext4 tree (4 KiB blocks)', () => {
       'chmod.txt:file:10',
       'keep.txt:file:9',
       'modify.txt:file:11',
+      'olddir:directory:4096',
       'remove.txt:file:11',
     ]);
     expect(await names(2)).toEqual([
@@ -207,6 +217,14 @@ describe('buildCatalog on a generated ext4 tree (4 KiB blocks)', () => {
     expect(
       (await findByName(store, 'vol-cat', 'added.txt')).items.map((v) => [v.path, v.since.imageId]),
     ).toEqual([['/changes/added.txt', i2.imageId]]);
+    // Below a removed directory: gone from the image where the directory went.
+    expect((await findByName(store, 'vol-cat', 'gone-later.txt')).items).toMatchObject([
+      { path: '/changes/olddir/deep/gone-later.txt', until: { imageId: i2.imageId }, removedAtUntil: true },
+    ]);
+    expect(await listAll(store, i2, 0, '/changes/olddir/deep')).toEqual([]);
+    expect((await listAll(store, i1, 0, '/changes/olddir/deep')).map((e) => e.name)).toEqual([
+      'gone-later.txt',
+    ]);
   });
 
   it('catalogues the same through a reader that returns Node Buffers (as the ImageReader does)', async () => {

@@ -214,6 +214,44 @@ function sortKeyOrder(a: CatalogItem, b: CatalogItem): number {
   return compareCodePoints(`${a.name}/`, `${b.name}/`);
 }
 
+function removalOf(ctx: PartitionContext, before: CatalogItem): CatalogItem {
+  return {
+    volumeId: ctx.image.volumeId,
+    partition: ctx.partition,
+    dir: before.dir,
+    name: before.name,
+    path: before.path,
+    version: ctx.version,
+    imageId: ctx.image.imageId,
+    createdAt: ctx.image.createdAt,
+    removed: true,
+  };
+}
+
+/**
+ * A directory that is gone (or is no longer a directory) takes its whole previous subtree with it:
+ * every entry below it that is current gets a removal marker, so neither a listing nor a search
+ * shows it in this image. Depth first with an explicit stack (bounded by the previous tree's shape).
+ */
+async function removePreviousSubtree(ctx: PartitionContext, root: string): Promise<void> {
+  const pending = [root];
+  while (pending.length > 0) {
+    const dir = pending.pop()!;
+    const entries = await previousDirectoryState(
+      ctx.store,
+      ctx.image.volumeId,
+      ctx.partition,
+      dir,
+      ctx.version,
+    );
+    for (const entry of entries) {
+      await ctx.writer.add(removalOf(ctx, entry));
+      ctx.changes.removed += 1;
+      if (entry.meta?.type === 'directory') pending.push(entry.path);
+    }
+  }
+}
+
 async function closeDirectory(ctx: PartitionContext, dir: OpenDirectory): Promise<void> {
   const fresh = dir.children.sort(sortKeyOrder);
   const previous = dir.previous === undefined ? [] : await dir.previous;
@@ -240,24 +278,19 @@ async function closeDirectory(ctx: PartitionContext, dir: OpenDirectory): Promis
       i += 1;
     } else if (order > 0) {
       if (!dir.truncated) {
-        await ctx.writer.add({
-          volumeId: ctx.image.volumeId,
-          partition: ctx.partition,
-          dir: before!.dir,
-          name: before!.name,
-          path: before!.path,
-          version: ctx.version,
-          imageId: ctx.image.imageId,
-          createdAt: ctx.image.createdAt,
-          removed: true,
-        });
+        await ctx.writer.add(removalOf(ctx, before!));
         ctx.changes.removed += 1;
+        if (before!.meta?.type === 'directory') await removePreviousSubtree(ctx, before!.path);
       }
       j += 1;
     } else {
       if (fingerprintOf(now!.meta!) !== fingerprintOf(before!.meta!)) {
         await ctx.writer.add(now!);
         ctx.changes.changed += 1;
+        // A directory replaced by something else: what was below it is gone too.
+        if (before!.meta?.type === 'directory' && now!.meta?.type !== 'directory') {
+          await removePreviousSubtree(ctx, before!.path);
+        }
       }
       lastName = now!.name;
       i += 1;
