@@ -55,6 +55,29 @@ const CHANGE_COUNTS = [10, 200];
 
 // ------------------------------------------------------------------------------ child: memory
 
+/**
+ * The incremental path (previous-state queries, merge-join) on the same image: the store must keep
+ * the first catalog, so the figure is the RSS growth over the settled RSS after the first run.
+ */
+async function childIncremental(image: string): Promise<void> {
+  const store = new MemoryCatalogStore();
+  const reader = await FileByteRangeReader.open(image);
+  await buildCatalog({ store }, { image: imageAt('vol-bench', 1), disk: reader });
+  (globalThis as { gc?: () => void }).gc?.();
+  const settled = process.memoryUsage().rss;
+  let peak = settled;
+  const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+  const started = performance.now();
+  const record = await buildCatalog({ store }, { image: imageAt('vol-bench', 2), disk: reader });
+  const ms = performance.now() - started;
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().rss);
+  await reader.close();
+  console.log(
+    `RESULT ${JSON.stringify({ ms, growthMiB: (peak - settled) / MIB, settledMiB: settled / MIB, written: record.changes.itemsWritten, queries: store.queries })}`,
+  );
+}
+
 async function childCatalog(image: string): Promise<void> {
   const reader = await FileByteRangeReader.open(image);
   // A store that counts writes and keeps nothing: the figure is the cataloguer's own memory.
@@ -80,7 +103,7 @@ async function childCatalog(image: string): Promise<void> {
 
 function runChild<T>(task: unknown): Promise<T> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), thisFile], {
+    const child = spawn(process.execPath, ['--expose-gc', '--import', import.meta.resolve('tsx'), thisFile], {
       env: { ...process.env, RBP_CATALOG_BENCH_CHILD: JSON.stringify(task) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -153,7 +176,17 @@ async function memoryResults(): Promise<BenchResult[]> {
     status: string;
     bytesRead: number;
     reads: number;
-  }>({ image });
+  }>({ kind: 'full', image });
+  const inc = await runChild<{
+    ms: number;
+    growthMiB: number;
+    settledMiB: number;
+    written: number;
+    queries: number;
+  }>({
+    kind: 'incremental',
+    image,
+  });
   const rssMiB = r.maxRssKiB / 1024;
   return [
     {
@@ -163,6 +196,19 @@ async function memoryResults(): Promise<BenchResult[]> {
       goal: `< ${RSS_GOAL_MIB} MiB`,
       met: rssMiB < RSS_GOAL_MIB,
       details: { entries: r.entries, itemsWritten: r.itemsPut, status: r.status },
+    },
+    {
+      name: 'catalog/incremental-rss-growth-100k-files',
+      value: round(inc.growthMiB, 1),
+      unit: 'MiB',
+      goal: `< ${RSS_GOAL_MIB} MiB (above the in-memory store holding the first catalog)`,
+      met: inc.growthMiB < RSS_GOAL_MIB,
+      details: {
+        seconds: round(inc.ms / 1000, 1),
+        itemsWritten: inc.written,
+        storeQueries: inc.queries,
+        settledRssMiB: round(inc.settledMiB, 1),
+      },
     },
     {
       name: 'catalog/rate-100k-files',
@@ -356,6 +402,7 @@ export const suite: BenchSuite = {
 
 const childTask = process.env.RBP_CATALOG_BENCH_CHILD;
 if (childTask !== undefined) {
-  const task = JSON.parse(childTask) as { image: string };
-  await childCatalog(task.image);
+  const task = JSON.parse(childTask) as { kind: 'full' | 'incremental'; image: string };
+  if (task.kind === 'full') await childCatalog(task.image);
+  else await childIncremental(task.image);
 }
