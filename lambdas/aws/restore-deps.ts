@@ -4,6 +4,7 @@
  * volume restore needs. Built from plain names and clients, so AWS and the local stack share it.
  */
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { EBSClient } from '@aws-sdk/client-ebs';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { RestoreDeps } from '../core/file-restore/restore-jobs.ts';
@@ -16,6 +17,8 @@ import { DynamoDbRestoreJobStore } from './dynamodb-catalog-restore-jobs.ts';
 import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
 import { DynamoDbVolumeRestoreJobStore } from './dynamodb-volume-restore-jobs.ts';
 import { EbsSnapshots } from './ebs-snapshots.ts';
+import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
+import { realSleep } from '../core/store/retry.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
 import { S3RestoreObjectStore } from './s3-restore.ts';
 
@@ -29,6 +32,7 @@ export interface RestoreClients {
   readonly documents: DynamoDBDocumentClient;
   readonly s3: S3Client;
   readonly ebs: EBSClient;
+  readonly ec2: EC2Client;
 }
 
 export interface RestoreWorkerDeps {
@@ -60,6 +64,8 @@ export function createRestoreWorkerDeps(
       jobs: new DynamoDbVolumeRestoreJobStore(clients.documents, names.tableName),
       images,
       writer: new EbsSnapshots(clients.ebs),
+      snapshots: new Ec2SnapshotState(clients.ec2),
+      sleep: realSleep,
       nowMs,
       clock,
       loadManifest,

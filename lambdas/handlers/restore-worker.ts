@@ -11,6 +11,7 @@ import { systemClock } from '../core/ports.ts';
 import {
   createEngineDynamoDbClient,
   createEngineEbsClient,
+  createEngineEc2Client,
   createEngineS3Client,
 } from '../aws/engine-clients.ts';
 import { createRestoreWorkerDeps, type RestoreWorkerDeps } from '../aws/restore-deps.ts';
@@ -41,7 +42,12 @@ export const handler = lazyHandler(() => {
   return createRestoreWorkerHandler(
     createRestoreWorkerDeps(
       { tableName: env.TABLE_NAME, imageBucket: env.IMAGE_BUCKET, restoreBucket: env.RESTORE_BUCKET },
-      { documents: createEngineDynamoDbClient(), s3: createEngineS3Client(), ebs: createEngineEbsClient() },
+      {
+        documents: createEngineDynamoDbClient(),
+        s3: createEngineS3Client(),
+        ebs: createEngineEbsClient(),
+        ec2: createEngineEc2Client(),
+      },
       systemClock,
     ),
   );

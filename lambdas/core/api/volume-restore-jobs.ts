@@ -7,7 +7,21 @@
 import { describeError, isRetryable } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import type { ImageManifest } from '../image/image-types.ts';
-import { restoreImageToSnapshot, type SnapshotRestoreDeps } from '../restore/volume-restore.ts';
+import type { SnapshotStateReader } from '../backup/snapshot-ports.ts';
+import {
+  restoreImageToSnapshot,
+  waitForSnapshotCompleted,
+  type SnapshotRestoreDeps,
+} from '../restore/volume-restore.ts';
+import type { Sleep } from '../store/retry.ts';
+
+/**
+ * Longest wait for the new snapshot to become `completed` inside one worker run: the worker is a
+ * Lambda (15 minutes at most); past this the run ends retryable and the next run only waits.
+ */
+export const VOLUME_RESTORE_COMPLETION_WAIT_MS = 600_000;
+/** DescribeSnapshots interval while waiting: completion takes seconds to minutes. */
+export const VOLUME_RESTORE_POLL_INTERVAL_MS = 2_000;
 
 export type VolumeRestoreStatus = 'pending' | 'running' | 'succeeded' | 'failed';
 
@@ -21,6 +35,8 @@ export interface VolumeRestoreJob {
   /** The new snapshot, once StartSnapshot answered (kept while it is being written). */
   readonly snapshotId?: string;
   readonly changedBlocksCount?: number;
+  /** Every block is written and CompleteSnapshot accepted: what remains is waiting for `completed`. */
+  readonly written?: boolean;
   readonly failure?: { readonly reason: string; readonly errorName: string };
 }
 
@@ -46,6 +62,11 @@ export async function createVolumeRestoreJob(
 export interface VolumeRestoreDeps extends SnapshotRestoreDeps {
   readonly jobs: VolumeRestoreJobStore;
   readonly clock: Clock;
+  readonly snapshots: SnapshotStateReader;
+  readonly sleep: Sleep;
+  /** Overrides VOLUME_RESTORE_COMPLETION_WAIT_MS / VOLUME_RESTORE_POLL_INTERVAL_MS (tests). */
+  readonly completionWaitMs?: number;
+  readonly pollIntervalMs?: number;
   /** The manifest of a committed image (verified against its record). */
   loadManifest(volumeId: string, imageId: string): Promise<ImageManifest>;
 }
@@ -63,17 +84,32 @@ export async function runVolumeRestoreJob(
   const running: VolumeRestoreJob = { ...job, status: 'running', updatedAt: deps.clock.now().toISOString() };
   await deps.jobs.update(running, ['pending', 'running']);
   try {
-    const manifest = await deps.loadManifest(job.volumeId, job.imageId);
-    const result = await restoreImageToSnapshot(deps, {
-      manifest,
-      restoreId,
-      tags: { 'rbp:restore-id': restoreId, 'rbp:source-volume': job.volumeId, 'rbp:image-id': job.imageId },
+    let written = running;
+    if (running.written !== true || running.snapshotId === undefined) {
+      const manifest = await deps.loadManifest(job.volumeId, job.imageId);
+      const result = await restoreImageToSnapshot(deps, {
+        manifest,
+        restoreId,
+        tags: { 'rbp:restore-id': restoreId, 'rbp:source-volume': job.volumeId, 'rbp:image-id': job.imageId },
+      });
+      written = {
+        ...running,
+        snapshotId: result.snapshotId,
+        changedBlocksCount: result.changedBlocksCount,
+        written: true,
+        updatedAt: deps.clock.now().toISOString(),
+      };
+      await deps.jobs.update(written, ['running']);
+    }
+    await waitForSnapshotCompleted(deps.snapshots, written.snapshotId!, {
+      intervalMs: deps.pollIntervalMs ?? VOLUME_RESTORE_POLL_INTERVAL_MS,
+      timeoutMs: deps.completionWaitMs ?? VOLUME_RESTORE_COMPLETION_WAIT_MS,
+      nowMs: deps.nowMs,
+      sleep: deps.sleep,
     });
     const done: VolumeRestoreJob = {
-      ...running,
+      ...written,
       status: 'succeeded',
-      snapshotId: result.snapshotId,
-      changedBlocksCount: result.changedBlocksCount,
       updatedAt: deps.clock.now().toISOString(),
     };
     await deps.jobs.update(done, ['running']);
