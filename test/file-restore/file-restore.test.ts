@@ -15,7 +15,9 @@ import {
 } from '../../lambdas/core/file-restore/restore-jobs.ts';
 import { disjointRoots } from '../../lambdas/core/file-restore/tar-archive.ts';
 import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
-import { removeDir, scratchDir } from '../support/fs-images.ts';
+import { generateTree, makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
+import { readFileBytes } from '../../lambdas/core/file-restore/file-bytes.ts';
+import { openImageFilesystem } from '../../lambdas/core/file-restore/open-filesystem.ts';
 import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { MemoryRestoreJobs, MemoryRestoreObjects } from './memory-restore.ts';
@@ -122,6 +124,45 @@ describe('file restore', () => {
     });
     const app = await restore('application', 'no-such-app');
     expect(app.failure?.reason).toBe(`image ${image.imageId} has no application named "no-such-app"`);
+  });
+});
+
+describe('file restore from other layouts', () => {
+  it('restores inline-data files and files of a 1 KiB-block filesystem byte for byte', async () => {
+    const dir = await scratchDir('restore-inline');
+    try {
+      const src = path.join(dir, 'src');
+      await generateTree(src, { seed: 19, files: 200, maxFileBytes: 30_000, specialFiles: false });
+      for (const [name, features, blockSize] of [
+        ['inline.img', ['inline_data'], 4096],
+        ['small-blocks.img', [], 1024],
+      ] as const) {
+        const img = path.join(dir, name);
+        await makeExtImage(img, {
+          type: 'ext4',
+          sizeBytes: 32 * 1024 * 1024,
+          blockSize,
+          features,
+          inodeSize: 256,
+          sourceDir: src,
+        });
+        const disk = await FileByteRangeReader.open(img);
+        try {
+          const { fs, reader: partition } = await openImageFilesystem(disk);
+          for (const file of await sourceFiles(src)) {
+            const pieces: Uint8Array[] = [];
+            for await (const piece of readFileBytes(fs, partition, await fs.lookup(file))) pieces.push(piece);
+            expect(Buffer.concat(pieces).equals(await readFile(path.join(src, file))), `${name}${file}`).toBe(
+              true,
+            );
+          }
+        } finally {
+          await disk.close();
+        }
+      }
+    } finally {
+      await removeDir(dir);
+    }
   });
 });
 
