@@ -1,0 +1,210 @@
+/**
+ * Smoke test of the real backup ASL in moto's Step Functions interpreter, through the local
+ * gateway, with the real handlers (orchestration and engine) registered as in-process Lambdas: a
+ * full backup of a replica, then an incremental after a write. The replication agent is played by
+ * a wrapper around the checkpoint Lambda that reports the checkpoint on the replica as soon as it
+ * is requested (the local stack's simulator does not answer events by itself yet).
+ */
+import '../support/quiet-powertools.ts';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTableCommand, DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import {
+  CreateStateMachineCommand,
+  DescribeExecutionCommand,
+  SFNClient,
+  StartExecutionCommand,
+  type DescribeExecutionCommandOutput,
+} from '@aws-sdk/client-sfn';
+import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
+import { useLocalStack } from '../support/local-stack.ts';
+
+const local = useLocalStack({ snapshotCompletionDelayMs: 300 });
+const ACCOUNT = '123456789012';
+const TABLE = 'rbp-e2e';
+const IMAGE_BUCKET = 'rbp-e2e-images';
+const WORK_BUCKET = 'rbp-e2e-work';
+
+let sfn: SFNClient;
+let workDir: string;
+let volumeId: string;
+let stateMachineArn: string;
+const savedEnv = { ...process.env };
+
+async function waitForExecution(executionArn: string): Promise<DescribeExecutionCommandOutput> {
+  for (let attempt = 0; attempt < 600; attempt += 1) {
+    const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+    if (described.status !== 'RUNNING') return described;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`execution ${executionArn} still running`);
+}
+
+async function runBackup(name: string): Promise<DescribeExecutionCommandOutput> {
+  const started = await sfn.send(
+    new StartExecutionCommand({
+      stateMachineArn,
+      name,
+      input: JSON.stringify({
+        volumeIds: [volumeId],
+        syncWait: { intervalSeconds: 1, timeoutSeconds: 60 },
+        snapshotWait: { intervalSeconds: 1, timeoutSeconds: 120 },
+      }),
+    }),
+  );
+  return waitForExecution(started.executionArn!);
+}
+
+beforeAll(async () => {
+  const stack = local.stack;
+  Object.assign(process.env, stack.env, {
+    TABLE_NAME: TABLE,
+    IMAGE_BUCKET,
+    WORK_BUCKET,
+    EVENT_BUS_NAME: 'default',
+    RETAIN_BASE_SNAPSHOTS: '1',
+    RANGE_WORKERS: '2',
+  });
+  const config = local.clientConfig({ maxAttempts: 3 });
+  sfn = new SFNClient(config);
+  const ddb = new DynamoDBClient(config);
+  await ddb.send(
+    new CreateTableCommand({
+      TableName: TABLE,
+      BillingMode: 'PAY_PER_REQUEST',
+      AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk'].map((name) => ({
+        AttributeName: name,
+        AttributeType: 'S',
+      })),
+      KeySchema: [
+        { AttributeName: 'pk', KeyType: 'HASH' },
+        { AttributeName: 'sk', KeyType: 'RANGE' },
+      ],
+      GlobalSecondaryIndexes: [
+        {
+          IndexName: 'GSI1',
+          KeySchema: [
+            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+          ],
+          Projection: { ProjectionType: 'ALL' },
+        },
+      ],
+    }),
+  );
+  const s3 = new S3Client({ ...config, forcePathStyle: true });
+  for (const bucket of [IMAGE_BUCKET, WORK_BUCKET])
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  const topic = await new SNSClient(config).send(new CreateTopicCommand({ Name: 'rbp-e2e' }));
+  process.env['TOPIC_ARN'] = topic.TopicArn!;
+
+  workDir = await mkdtemp(join(tmpdir(), 'rbp-asl-e2e-'));
+  const image = Buffer.alloc(GIB_BYTES / 256); // 4 MiB of a sparse replica
+  image.write('first version of the data', 3 * EBS_BLOCK_SIZE_BYTES);
+  await writeFile(join(workDir, 'disk.img'), image);
+  volumeId = (await stack.replicas.create({ imagePath: join(workDir, 'disk.img') })).volumeId;
+
+  const handlers = {
+    BackupLockFunction: (await import('../../lambdas/handlers/backup-lock.ts')).handler,
+    ProbeReplicaFunction: (await import('../../lambdas/handlers/probe-replica.ts')).handler,
+    ReplicaSnapshotFunction: (await import('../../lambdas/handlers/replica-snapshots.ts')).handler,
+    PlanBackupFunction: (await import('../../lambdas/handlers/plan-backup.ts')).handler,
+    CopyRangeFunction: (await import('../../lambdas/handlers/copy-range.ts')).handler,
+    CommitImageFunction: (await import('../../lambdas/handlers/commit-image.ts')).handler,
+    BuildCatalogFunction: (await import('../../lambdas/handlers/build-catalog.ts')).handler,
+    CleanupFunction: (await import('../../lambdas/handlers/cleanup-backup.ts')).handler,
+    PublishOutcomeFunction: (await import('../../lambdas/handlers/publish-outcome.ts')).handler,
+  };
+  for (const [name, handler] of Object.entries(handlers))
+    stack.gateway.registerFunction(name, (event) => handler(event));
+  const checkpoint = (await import('../../lambdas/handlers/replica-checkpoint.ts')).handler;
+  stack.gateway.registerFunction('CheckpointFunction', async (event) => {
+    const result = await checkpoint(event);
+    if ('checkpointId' in result) {
+      for (const id of (event as { backup: { volumeIds: string[] } }).backup.volumeIds) {
+        await stack.agent.reportCheckpoint(id, { checkpointId: result.checkpointId });
+      }
+    }
+    return result;
+  });
+
+  const { substitutedAsl } = await import('./asl-harness.ts');
+  const definition = JSON.stringify(substitutedAsl()).replaceAll('rbp-images-test', WORK_BUCKET);
+  const created = await sfn.send(
+    new CreateStateMachineCommand({
+      name: 'rbp-backup',
+      definition,
+      roleArn: `arn:aws:iam::${ACCOUNT}:role/local`,
+    }),
+  );
+  stateMachineArn = created.stateMachineArn!;
+}, 120_000);
+
+afterAll(async () => {
+  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
+  Object.assign(process.env, savedEnv);
+  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+});
+
+describe('backup.asl.json in moto through the local gateway', () => {
+  it('runs a full backup, then an incremental after a write, keeping one base snapshot', async () => {
+    const config = local.clientConfig({ maxAttempts: 3 });
+    const ddb = new DynamoDBClient(config);
+    const ec2 = new EC2Client(config);
+
+    const first = await runBackup('e2e-full');
+    expect({ status: first.status, error: first.error, cause: first.cause }).toEqual({
+      status: 'SUCCEEDED',
+      error: undefined,
+      cause: undefined,
+    });
+    const firstOutput = JSON.parse(first.output!) as {
+      plan: { result: { kind: string } };
+      image: { result: { imageId: string } };
+    };
+    expect(firstOutput.plan.result.kind).toBe('full');
+    expect(firstOutput.image.result.imageId).toBe('img-e2e-full');
+
+    await local.stack.agent.write(
+      volumeId,
+      5 * EBS_BLOCK_SIZE_BYTES,
+      new TextEncoder().encode('second version'),
+    );
+    const second = await runBackup('e2e-incremental');
+    expect({ status: second.status, cause: second.cause }).toEqual({ status: 'SUCCEEDED', cause: undefined });
+    const secondOutput = JSON.parse(second.output!) as {
+      plan: { result: { kind: string; parentImageId: string } };
+    };
+    expect(secondOutput.plan.result).toMatchObject({ kind: 'incremental', parentImageId: 'img-e2e-full' });
+
+    const images = await ddb.send(
+      new QueryCommand({
+        TableName: TABLE,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :image)',
+        ExpressionAttributeValues: { ':pk': { S: `VOLUME#${volumeId}` }, ':image': { S: 'IMAGE#' } },
+      }),
+    );
+    expect(images.Items?.map((i) => i['imageId']?.S)).toEqual(['img-e2e-full', 'img-e2e-incremental']);
+    const lock = await ddb.send(
+      new GetItemCommand({ TableName: TABLE, Key: { pk: { S: `LOCK#${volumeId}` }, sk: { S: 'LOCK' } } }),
+    );
+    expect(lock.Item).toBeUndefined();
+    const snapshots = await ec2.send(
+      new DescribeSnapshotsCommand({
+        OwnerIds: ['self'],
+        Filters: [{ Name: 'tag:rbp:volume-id', Values: [volumeId] }],
+      }),
+    );
+    expect(snapshots.Snapshots?.map((s) => s.Tags?.find((t) => t.Key === 'rbp:role')?.Value)).toEqual([
+      'base',
+    ]);
+    expect(snapshots.Snapshots?.[0]?.Tags?.find((t) => t.Key === 'rbp:backup-id')?.Value).toBe(
+      'e2e-incremental',
+    );
+  }, 240_000);
+});
