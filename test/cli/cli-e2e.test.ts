@@ -1,0 +1,226 @@
+/**
+ * The operator CLI end to end: `bin/rbp` spawned as a child process against the local stack (the
+ * same API fixture as test/api/api-local.test.ts), its `--json` output parsed back, its tables
+ * and exit codes checked, and restored files compared with their source byte for byte.
+ */
+import { execFile } from 'node:child_process';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../../cli/api/exit-codes.ts';
+import { readSourceTree, removeDir, scratchDir } from '../support/fs-images.ts';
+import { useLocalStack } from '../support/local-stack.ts';
+import { CHANGED_FILE, REPORT_V1, setUpLocalApi, type LocalApi } from '../api/local-api-fixture.ts';
+
+const RBP = new URL('../../bin/rbp', import.meta.url).pathname;
+const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
+let work: string;
+let api: LocalApi;
+
+beforeAll(async () => {
+  work = await scratchDir('cli-e2e');
+  api = await setUpLocalApi(local.stack, local.clientConfig(), work);
+}, 300_000);
+
+afterAll(async () => {
+  api?.close();
+  await removeDir(work);
+});
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function rbp(...args: string[]): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, ...api.env };
+  delete env.RBP_API_URL;
+  return new Promise((resolve) => {
+    execFile(RBP, args, { env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function json<T>(...args: string[]): Promise<T> {
+  const run = await rbp(...args, '--json');
+  expect(run, run.stderr).toMatchObject({ code: 0 });
+  return JSON.parse(run.stdout) as T;
+}
+
+describe('rbp against the local stack', () => {
+  it('volumes ls: a table by default, JSON with --json', async () => {
+    const table = await rbp('volumes', 'ls');
+    expect(table.code).toBe(0);
+    const [header, row] = table.stdout.trimEnd().split('\n');
+    expect(header).toMatch(/^VOLUME\s+SERVER\s+DEVICE\s+SIZE GIB\s+IMAGES\s+LATEST IMAGE\s+LATEST AT$/);
+    expect(row).toContain(api.volumeId);
+    expect(row).toMatch(/\s2\s+img-b\s+2026-03-02T00:00:00\.000Z$/);
+    const volumes = await json<{ volumeId: string; imageCount: number }[]>('volumes', 'ls');
+    expect(volumes.map((v) => [v.volumeId, v.imageCount])).toEqual([[api.volumeId, 2]]);
+  });
+
+  it('images ls and show', async () => {
+    const images = await json<{ imageId: string; kind: string }[]>('images', 'ls', '--volume', api.volumeId);
+    expect(images.map((i) => `${i.imageId}:${i.kind}`)).toEqual(['img-b:incremental', 'img-a:full']);
+    const shown = await json<{ imageId: string; parentImageId: string }>('images', 'show', 'img-b');
+    expect(shown).toMatchObject({ imageId: 'img-b', parentImageId: 'img-a' });
+  });
+
+  it('files ls --recursive walks the whole tree: the paths of the source', async () => {
+    const entries = await json<{ path: string; type: string; sizeBytes: number }[]>(
+      'files',
+      'ls',
+      '--image',
+      'img-b',
+      '--recursive',
+      '/',
+    );
+    const source = await readSourceTree(api.source);
+    const expected = [...source.keys()].filter((p) => p !== '/');
+    const listed = entries
+      .map((e) => e.path)
+      .filter((p) => p !== '/lost+found' && !p.startsWith('/lost+found/'));
+    expect(listed.sort()).toEqual(expected.sort());
+    for (const entry of entries.filter((e) => e.type === 'file')) {
+      expect(entry.sizeBytes, entry.path).toBe(Number(source.get(entry.path)!.stat.size));
+    }
+  });
+
+  it('files versions, files find and apps ls', async () => {
+    const versions = await json<{ firstImageId: string; untilImageId?: string }[]>(
+      'files',
+      'versions',
+      '--volume',
+      api.volumeId,
+      CHANGED_FILE,
+    );
+    expect(versions.map((v) => [v.firstImageId, v.untilImageId])).toEqual([
+      ['img-a', 'img-b'],
+      ['img-b', undefined],
+    ]);
+    const found = await json<{ path: string }[]>(
+      'files',
+      'find',
+      '--volume',
+      api.volumeId,
+      'postgresql.conf',
+    );
+    expect(found.map((f) => f.path)).toEqual(['/srv/pg/conf/postgresql.conf']);
+    const apps = await json<{ name: string; type: string }[]>('apps', 'ls', '--image', 'img-a');
+    expect(apps.map((a) => `${a.name}:${a.type}`)).toEqual(['orders-db:postgresql']);
+  });
+
+  it('restore file --out downloads the file as of each image, byte for byte', async () => {
+    const outA = path.join(work, 'report-a.txt');
+    const a = await json<{ status: string; savedTo: string }>(
+      'restore',
+      'file',
+      '--image',
+      'img-a',
+      '--path',
+      CHANGED_FILE,
+      '--out',
+      outA,
+      '--poll-interval',
+      '0.2',
+    );
+    expect(a).toMatchObject({ status: 'SUCCEEDED', savedTo: outA });
+    expect(await readFile(outA, 'utf8')).toBe(REPORT_V1);
+    // --out naming a directory: the file keeps its name.
+    const b = await json<{ savedTo: string; sizeBytes: number }>(
+      'restore',
+      'file',
+      '--image',
+      'img-b',
+      '--path',
+      CHANGED_FILE,
+      '--out',
+      work,
+      '--poll-interval',
+      '0.2',
+    );
+    expect(b.savedTo).toBe(path.join(work, 'report.txt'));
+    const restored = await readFile(b.savedTo);
+    expect(restored.equals(await readFile(path.join(api.source, CHANGED_FILE)))).toBe(true);
+    expect((await stat(b.savedTo)).size).toBe(b.sizeBytes);
+  });
+
+  it('restore dir and restore volume --wait', async () => {
+    const tar = path.join(work, 'srv.tar');
+    const dir = await json<{ status: string; kind: string }>(
+      'restore',
+      'dir',
+      '--image',
+      'img-b',
+      '--path',
+      '/srv',
+      '--out',
+      tar,
+      '--poll-interval',
+      '0.2',
+    );
+    expect(dir).toMatchObject({ status: 'SUCCEEDED', kind: 'directory' });
+    expect((await readFile(tar)).includes(Buffer.from('shared_buffers = 128MB\n'))).toBe(true);
+    const volume = await json<{ status: string; snapshotId: string }>(
+      'restore',
+      'volume',
+      '--image',
+      'img-a',
+      '--wait',
+      '--poll-interval',
+      '0.2',
+    );
+    expect(volume.status).toBe('SUCCEEDED');
+    expect(volume.snapshotId).toMatch(/^snap-/);
+  });
+
+  it('backup start, a refused second start (exit 4), backup status --wait', async () => {
+    const started = await json<{ backupId: string; status: string }>(
+      'backup',
+      'start',
+      '--volume',
+      api.volumeId,
+    );
+    expect(started.status).toBe('RUNNING');
+    const again = await rbp('backup', 'start', '--volume', api.volumeId);
+    expect(again.code).toBe(EXIT.CONFLICT);
+    expect(again.stderr).toBe(
+      `rbp: a backup of ${api.volumeId} is already running (${started.backupId}); wait for it to finish (HTTP 409 Conflict)\n`,
+    );
+    const done = await json<{ status: string; imageId: string }>(
+      'backup',
+      'status',
+      started.backupId,
+      '--wait',
+      '--poll-interval',
+      '0.5',
+    );
+    expect(done).toMatchObject({ status: 'SUCCEEDED', imageId: 'img-standin' });
+  });
+
+  it('meaningful exit codes: not found 3, invalid request 5, usage 2, help 0', async () => {
+    const missing = await rbp('images', 'show', 'img-zz');
+    expect(missing).toMatchObject({
+      code: EXIT.NOT_FOUND,
+      stderr: 'rbp: image img-zz does not exist (HTTP 404 NotFound)\n',
+    });
+    const traversal = await rbp('files', 'ls', '--image', 'img-a', '/../etc');
+    expect(traversal.code).toBe(EXIT.INVALID_REQUEST);
+    expect(traversal.stderr).toContain('query.path: path must not climb above the root');
+    const usage = await rbp('images', 'ls');
+    expect(usage.code).toBe(EXIT.USAGE);
+    expect(usage.stderr).toContain("error: required option '--volume <volumeId>' not specified");
+    const help = await rbp('restore', 'file', '--help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('$ rbp restore file --image img-1 --path /etc/hosts --out ./hosts');
+  });
+
+  it('exit 7 when the API cannot be reached', async () => {
+    const run = await rbp('volumes', 'ls', '--endpoint', 'http://127.0.0.1:9/_api');
+    expect(run.code).toBe(EXIT.UNAVAILABLE);
+    expect(run.stderr).toMatch(/^rbp: cannot reach the API at http:\/\/127\.0\.0\.1:9: fetch failed/);
+  });
+});
