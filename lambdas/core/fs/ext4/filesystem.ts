@@ -37,7 +37,12 @@ import {
   toStat,
 } from './inode.ts';
 import type { Inode, InodeStat } from './inode.ts';
-import { DEFAULT_EXT4_LIMITS, MAX_INLINE_DATA_BYTES, MAX_SYMLINK_TARGET_BYTES } from './limits.ts';
+import {
+  DEFAULT_EXT4_LIMITS,
+  MAX_INLINE_DATA_BYTES,
+  MAX_SYMLINK_TARGET_BYTES,
+  MAX_TRACKED_DIRECTORY_BLOCKS,
+} from './limits.ts';
 import type { Ext4Limits } from './limits.ts';
 import {
   INCOMPAT,
@@ -144,6 +149,8 @@ interface WalkFrame {
 /** Shared across one walk: total directory blocks read may not exceed the blocks in the filesystem. */
 interface WalkBudget {
   dirBlocksLeft: number;
+  /** Physical directory blocks already read in this walk (up to MAX_TRACKED_DIRECTORY_BLOCKS). */
+  readonly seenDirBlocks: Set<number>;
 }
 
 export class Ext4Filesystem {
@@ -268,7 +275,7 @@ export class Ext4Filesystem {
   /** Entries of a directory, without "." and "..". Throws on the first damaged block. */
   async *readDir(inode: number): AsyncGenerator<DirEntry> {
     const dir = await this.loadInode(inode);
-    for await (const item of this.dirItems(dir, { dirBlocksLeft: this.superblock.blocksCount })) {
+    for await (const item of this.dirItems(dir, this.newBudget())) {
       if ('error' in item) throw item.error;
       yield item.entry;
     }
@@ -311,15 +318,23 @@ export class Ext4Filesystem {
       if (ahead !== undefined)
         this.cache.prefetch(run.physicalBlock * this.blockSize, count * this.blockSize);
       for (let i = 0; i < count; i += 1) {
+        const physical = run.physicalBlock + i;
         budget.dirBlocksLeft -= 1;
         if (budget.dirBlocksLeft < 0) {
           throw new FilesystemLimitError(
-            `walk read more directory blocks than the filesystem has (${this.superblock.blocksCount}): blocks are shared between directories`,
+            `walk read more directory blocks than the device holds: blocks are shared between directories`,
             { inode: dir.inode },
           );
         }
+        if (budget.seenDirBlocks.has(physical)) {
+          throw new FilesystemCorruptError(
+            `directory inode ${dir.inode}: block ${physical} also belongs to another directory (or twice to this one)`,
+            { inode: dir.inode, block: physical },
+          );
+        }
+        if (budget.seenDirBlocks.size < MAX_TRACKED_DIRECTORY_BLOCKS) budget.seenDirBlocks.add(physical);
         const logical = run.logicalBlock + i;
-        const block = await this.cache.read((run.physicalBlock + i) * this.blockSize, this.blockSize);
+        const block = await this.cache.read(physical * this.blockSize, this.blockSize);
         const damage = this.verifiesChecksums ? this.dirBlockDamage(dir, logical, block) : undefined;
         if (damage !== undefined) {
           yield { error: damage };
@@ -347,6 +362,15 @@ export class Ext4Filesystem {
       );
       ahead.set(item.entry.inode, loading);
     }
+  }
+
+  /**
+   * Directory work of one walk (or readDir) is bounded by the device: at most as many directory
+   * blocks as it holds, and a block read twice (shared between directories) is corruption.
+   */
+  private newBudget(): WalkBudget {
+    const deviceBlocks = Math.floor(this.reader.size / this.blockSize);
+    return { dirBlocksLeft: Math.min(this.superblock.blocksCount, deviceBlocks), seenDirBlocks: new Set() };
   }
 
   /** Read-ahead needs no correctness: anything odd in the inode just means no prefetch. */
@@ -618,7 +642,7 @@ export class Ext4Filesystem {
       0,
     );
     if (rootInode.type !== 'directory') return;
-    const budget: WalkBudget = { dirBlocksLeft: this.superblock.blocksCount };
+    const budget = this.newBudget();
     const seenDirectories = new Set<number>([rootInode.inode]);
     // Inodes being loaded ahead of the walk (read-ahead); each is taken out when its entry is reached.
     const ahead = this.readAhead ? new Map<number, Promise<Inode>>() : undefined;

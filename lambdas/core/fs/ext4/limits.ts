@@ -36,6 +36,13 @@ export const MAX_SYMLINK_TARGET_BYTES = 4096;
 /** An inline-data xattr region cannot exceed the inode itself (the largest inode is one 64 KiB block). */
 export const MAX_INLINE_DATA_BYTES = 65_536;
 
+/**
+ * Directory blocks remembered per walk to catch a block shared by two directories (crafted: the
+ * same block listed again and again). 4 Mi blocks (about 100 MiB of Set) covers 16 GiB of
+ * directories at 4 KiB, far beyond real trees; past it only the block-count budget applies.
+ */
+export const MAX_TRACKED_DIRECTORY_BLOCKS = 4 * 1024 ** 2;
+
 export const DEFAULT_EXT4_LIMITS: Ext4Limits = {
   maxDirectoryDepth: MAX_DIRECTORY_DEPTH,
   maxDirectoryBytes: MAX_DIRECTORY_BYTES,
