@@ -3,7 +3,7 @@
  * read through a file-backed reader): every restored file equals its source byte for byte, and a
  * restored tar unpacked by GNU tar equals the source subtree.
  */
-import { readFile } from 'node:fs/promises';
+import { chown, mkdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
@@ -13,7 +13,7 @@ import {
   runRestoreJob,
   type RestoreDeps,
 } from '../../lambdas/core/file-restore/restore-jobs.ts';
-import { disjointRoots } from '../../lambdas/core/file-restore/tar-archive.ts';
+import { disjointRoots, tarArchive } from '../../lambdas/core/file-restore/tar-archive.ts';
 import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { generateTree, makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
 import { readFileBytes } from '../../lambdas/core/file-restore/file-bytes.ts';
@@ -194,6 +194,32 @@ describe('directory and application restore', () => {
       '/srv/pg/conf',
       '/srv/pg/data',
     ]);
+  });
+
+  it('keeps owners above the ustar range and times before 1970 (pax records)', async () => {
+    const dir = await scratchDir('restore-pax');
+    try {
+      const src = path.join(dir, 'src');
+      await mkdir(path.join(src, 'odd'), { recursive: true });
+      await writeFile(path.join(src, 'odd', 'big-ids'), 'owned by a large uid\n');
+      await chown(path.join(src, 'odd', 'big-ids'), 300_000, 400_000);
+      await writeFile(path.join(src, 'odd', 'old'), 'from 1960\n');
+      await utimes(path.join(src, 'odd', 'old'), -315_619_200, -315_619_200);
+      const img = path.join(dir, 'pax.img');
+      await makeExtImage(img, { type: 'ext4', sizeBytes: 8 * 1024 * 1024, inodeSize: 256, sourceDir: src });
+      const disk = await FileByteRangeReader.open(img);
+      try {
+        const { fs, reader: partition } = await openImageFilesystem(disk);
+        const archive = tarArchive(fs, partition, ['/odd']);
+        const pieces: Uint8Array[] = [];
+        for await (const piece of archive.stream) pieces.push(piece);
+        await expectArchiveEqualsSource(Buffer.concat(pieces), dir, src, ['/odd']);
+      } finally {
+        await disk.close();
+      }
+    } finally {
+      await removeDir(dir);
+    }
   });
 
   it('archives nested roots once', () => {

@@ -5,7 +5,7 @@
  * tar-stream (a small, well-kept streaming tar encoder) rather than by hand.
  *
  * Preserved: names, types, permission bits (incl. setuid/setgid/sticky), uid/gid, mtimes (whole
- * seconds: ustar), symlink targets, hard links (a second path of an inode becomes a link entry),
+ * seconds; pax records where ustar's fields are too small), symlink targets, hard links (a second path of an inode becomes a link entry),
  * device numbers, fifos. Sockets cannot be archived and are reported as skipped.
  */
 import tar from 'tar-stream';
@@ -32,13 +32,36 @@ function archiveName(path: string): string {
   return path === '/' ? '.' : path.slice(1);
 }
 
+/** Largest uid/gid the 6 octal digits of tar-stream's ustar fields hold. */
+const USTAR_MAX_ID = 0o777777;
+/** tar-stream writes mtime as a signed 32-bit number of seconds. */
+const USTAR_MAX_SECONDS = 2 ** 31 - 1;
+
+/**
+ * Owners and times that the ustar fields cannot hold go into pax records (uid, gid, mtime), which
+ * GNU tar, bsdtar and Python's tarfile honour; the ustar fields then carry placeholders.
+ */
+function paxOverrides(entry: WalkEntry): Record<string, string> | undefined {
+  const pax: Record<string, string> = {};
+  if (entry.uid > USTAR_MAX_ID) pax.uid = String(entry.uid);
+  if (entry.gid > USTAR_MAX_ID) pax.gid = String(entry.gid);
+  const seconds = entry.mtime.seconds;
+  if (seconds < 0 || seconds > USTAR_MAX_SECONDS) {
+    pax.mtime = `${seconds}.${String(entry.mtime.nanoseconds).padStart(9, '0')}`;
+  }
+  return Object.keys(pax).length === 0 ? undefined : pax;
+}
+
 function headerFor(entry: WalkEntry, hardLinkTo: string | undefined): Headers | undefined {
+  const pax = paxOverrides(entry);
+  const seconds = entry.mtime.seconds;
   const base = {
     name: archiveName(entry.path),
     mode: entry.permissions,
-    uid: entry.uid,
-    gid: entry.gid,
-    mtime: new Date(entry.mtime.seconds * 1000),
+    uid: Math.min(entry.uid, USTAR_MAX_ID),
+    gid: Math.min(entry.gid, USTAR_MAX_ID),
+    mtime: new Date((seconds < 0 || seconds > USTAR_MAX_SECONDS ? 0 : seconds) * 1000),
+    ...(pax === undefined ? {} : { pax }),
   };
   if (hardLinkTo !== undefined) return { ...base, type: 'link', linkname: hardLinkTo, size: 0 };
   switch (entry.type) {
