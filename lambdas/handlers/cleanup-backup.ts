@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import type { LockStore } from '../core/orchestration/backup-lock.ts';
+import { readableCause } from '../core/orchestration/backup-outcome.ts';
 import { executionRefSchema } from '../core/orchestration/backup-request.ts';
 import { ROLE_PENDING, ROLE_TAG } from '../core/orchestration/replica-snapshots.ts';
 import { systemClock } from '../core/ports.ts';
@@ -22,12 +23,15 @@ export const cleanupEventSchema = z.object({
     backup: backupField.optional(),
     snapshots: snapshotsField.optional(),
     image: z.unknown().optional(),
+    error: z.object({ Error: z.string(), Cause: z.string().optional() }).optional(),
     volumeIds: z.unknown().optional(),
   }),
   execution: executionRefSchema,
 });
 
 export interface CleanupResult {
+  /** The failure's cause as an operator should read it (a Lambda error's message, not its JSON). */
+  readonly cause: string;
   readonly locksReleased: number;
   readonly snapshotsDeleted: readonly string[];
   readonly snapshotsKeptAsBase: readonly string[];
@@ -42,6 +46,7 @@ export function createCleanupHandler(deps: CleanupDeps) {
     'cleanup-backup',
     cleanupEventSchema,
     async ({ state, execution }): Promise<CleanupResult> => {
+      const cause = readableCause(state.error?.Cause) ?? state.error?.Error ?? '(no cause)';
       const backup = state.backup;
       if (backup === undefined) {
         // Failed before the lock step returned: release whatever this execution may hold.
@@ -49,7 +54,7 @@ export function createCleanupHandler(deps: CleanupDeps) {
         const released = volumeIds.success
           ? await deps.locks.release(volumeIds.data, execution.id)
           : { released: 0 };
-        return { locksReleased: released.released, snapshotsDeleted: [], snapshotsKeptAsBase: [] };
+        return { cause, locksReleased: released.released, snapshotsDeleted: [], snapshotsKeptAsBase: [] };
       }
       let snapshotsDeleted: string[] = [];
       let snapshotsKeptAsBase: string[] = [];
@@ -66,7 +71,7 @@ export function createCleanupHandler(deps: CleanupDeps) {
       }
       const { released } = await deps.locks.release(backup.volumeIds, backup.ownerId);
       logger.info('cleaned up', { released, snapshotsDeleted, snapshotsKeptAsBase });
-      return { locksReleased: released, snapshotsDeleted, snapshotsKeptAsBase };
+      return { cause, locksReleased: released, snapshotsDeleted, snapshotsKeptAsBase };
     },
   );
 }

@@ -148,11 +148,11 @@ describe('statemachines/backup.asl.json', () => {
     for (const name of names) expect(exported).toContain(name);
     const fails = Object.entries(asl.States).filter(([, s]) => s['Type'] === 'Fail');
     expect(fails.map(([n, s]) => [n, s['Error'], s['CausePath']])).toEqual([
-      ['Backup Already Running', 'BackupAlreadyRunning', '$.error.Cause'],
-      ['Replica Not In Sync', 'ReplicaNotInSync', '$.error.Cause'],
-      ['Snapshot Failed', 'SnapshotFailed', '$.error.Cause'],
-      ['Lock Lost', 'LockLost', '$.error.Cause'],
-      ['Backup Failed', 'BackupFailed', '$.error.Cause'],
+      ['Backup Already Running', 'BackupAlreadyRunning', '$.failure.cause'],
+      ['Replica Not In Sync', 'ReplicaNotInSync', '$.failure.cause'],
+      ['Snapshot Failed', 'SnapshotFailed', '$.failure.cause'],
+      ['Lock Lost', 'LockLost', '$.failure.cause'],
+      ['Backup Failed', 'BackupFailed', '$.failure.cause'],
     ]);
     expect(choice.Default).toBe('Backup Failed');
   });

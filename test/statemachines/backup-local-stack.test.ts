@@ -207,4 +207,19 @@ describe('backup.asl.json in moto through the local gateway', () => {
       'e2e-incremental',
     );
   }, 240_000);
+
+  it('two backups of one volume started together: exactly one runs, the other is refused naming the holder', async () => {
+    const [a, b] = await Promise.all([runBackup('e2e-race-a'), runBackup('e2e-race-b')]);
+    const outcomes = [a, b].map((e) => ({ name: e.name, status: e.status, error: e.error, cause: e.cause }));
+    const succeeded = outcomes.filter((o) => o.status === 'SUCCEEDED');
+    const refused = outcomes.filter((o) => o.status === 'FAILED');
+    expect(succeeded).toHaveLength(1);
+    expect(refused).toHaveLength(1);
+    expect(refused[0]!.error).toBe('BackupAlreadyRunning');
+    expect(refused[0]!.cause).toMatch(
+      new RegExp(
+        `^volume ${volumeId} is being backed up by ${succeeded[0]!.name} \\(lock held until .*\\); backup ${refused[0]!.name} was not started$`,
+      ),
+    );
+  }, 240_000);
 });
