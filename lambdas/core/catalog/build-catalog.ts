@@ -160,6 +160,21 @@ interface PartitionContext {
   readonly problems: ProblemLog;
 }
 
+/** Characters kept of a recorded path or message: 2 × 100 problems stay far below DynamoDB's 400 KB item. */
+export const MAX_PROBLEM_TEXT_CHARS = 512;
+
+function clip(text: string): string {
+  return text.length <= MAX_PROBLEM_TEXT_CHARS ? text : `${text.slice(0, MAX_PROBLEM_TEXT_CHARS - 1)}…`;
+}
+
+function clipped(problem: RecordedProblem): RecordedProblem {
+  return {
+    ...problem,
+    ...(problem.path === undefined ? {} : { path: clip(problem.path) }),
+    message: clip(problem.message),
+  };
+}
+
 class ProblemLog {
   readonly errors: RecordedProblem[] = [];
   readonly warnings: RecordedProblem[] = [];
@@ -167,11 +182,11 @@ class ProblemLog {
 
   error(problem: RecordedProblem): void {
     this.errorCount += 1;
-    if (this.errors.length < MAX_RECORDED_PROBLEMS) this.errors.push(problem);
+    if (this.errors.length < MAX_RECORDED_PROBLEMS) this.errors.push(clipped(problem));
   }
 
   warning(problem: RecordedProblem): void {
-    if (this.warnings.length < MAX_RECORDED_PROBLEMS) this.warnings.push(problem);
+    if (this.warnings.length < MAX_RECORDED_PROBLEMS) this.warnings.push(clipped(problem));
   }
 }
 
