@@ -348,7 +348,7 @@ describe('backup chains restore byte-identical (property)', () => {
         fc.option(fc.integer({ min: 2, max: 3 }), { nil: undefined }),
         async (steps, pageLimit, emptyPageEvery) => runScenario(steps, pageLimit, emptyPageEvery),
       ),
-      { numRuns: 12 },
+      { numRuns: 10 },
     );
   }, 120_000);
 });
