@@ -10,10 +10,12 @@ import { EbsSnapshots } from '../../lambdas/aws/ebs-snapshots.ts';
 import { translateEngineError } from '../../lambdas/aws/engine-sdk-errors.ts';
 import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
 import { planImage, workerReadRate } from '../../lambdas/core/backup/plan.ts';
+import { commitImage, loadCommittedImage } from '../../lambdas/core/backup/commit.ts';
 import { copyRange } from '../../lambdas/core/backup/range-worker.ts';
 import { SnapshotNotFoundError, SnapshotValidationError } from '../../lambdas/core/backup/snapshot-ports.ts';
 import {
   AccessDeniedError,
+  ConflictError,
   IntegrityError,
   NotFoundError,
   PermanentError,
@@ -437,5 +439,45 @@ describe('waitForSnapshotCompleted', () => {
     }).catch((e: unknown) => e);
     expect(late).toBeInstanceOf(RetryableError);
     expect((late as Error).message).toBe('snapshot snap-2 is still pending after 1000 ms');
+  });
+});
+
+describe('commitImage', () => {
+  it('is idempotent, refuses a different image under the same id, and only then makes the image exist', async () => {
+    const ebs = new MemoryEbs();
+    ebs.createVolume('vol-1', 1);
+    ebs.write('vol-1', 0, Buffer.alloc(B, 'c'));
+    const snapshotId = ebs.createSnapshot('vol-1');
+    const objects = new MemoryObjectStore();
+    const images = new ImageStore(objects, { retry: fastRetry() });
+    const records = new MemoryImageRecordStore();
+    const item = { volumeId: 'vol-1', imageId: 'img-1', snapshotId, firstBlock: 0, endBlock: 2048 };
+    const summary = await copyRange(item, { ebs, images, readPacer: noPacing, listPacer: noPacing });
+    await expect(loadCommittedImage({ images, records }, 'vol-1', 'img-1')).rejects.toThrow(
+      'image img-1 of vol-1 does not exist',
+    );
+    const request = {
+      volumeId: 'vol-1',
+      imageId: 'img-1',
+      snapshotId,
+      createdAt: '2026-01-05T00:00:00.000Z',
+      summaries: [summary],
+    };
+    const first = await commitImage({ images, records }, request);
+    const again = await commitImage({ images, records }, request);
+    expect(again.record).toEqual(first.record);
+    expect(objects.keys('images/')).toEqual(['images/vol-1/img-1.json']);
+    const loaded = await loadCommittedImage({ images, records }, 'vol-1', 'img-1');
+    expect(loaded.manifest.segments).toEqual(summary.segments);
+    expect(loaded.record.manifestSha256).toBe(first.record.manifestSha256);
+    const different = await commitImage(
+      { images, records },
+      { ...request, createdAt: '2026-01-06T00:00:00.000Z' },
+    ).catch((e: unknown) => e);
+    expect(different).toBeInstanceOf(ConflictError);
+    expect((different as Error).message).toBe('image img-1 of vol-1 already has a different manifest');
+    await expect(
+      commitImage({ images, records }, { ...request, imageId: 'img-2', summaries: [] }),
+    ).rejects.toThrow('image img-2 has no ranges');
   });
 });
