@@ -5,7 +5,7 @@
  * from a seed. Each mutated image is walked and every file read; it must finish within a time bound
  * with results or typed errors: no unhandled exception, no hang.
  */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -27,7 +27,7 @@ import type { ExtImageOptions } from '../support/fs-images.ts';
 const MIB = 1024 * 1024;
 /** Per mutated image: generous for a 4 MiB image that reads in ~20 ms when intact. */
 const TIME_BOUND_MS = 2000;
-const MUTATIONS_PER_IMAGE = 110;
+const MUTATIONS_PER_IMAGE = 90;
 /** Files are read up to this many bytes each (sizes may be mutated to anything). */
 const READ_CAP_BYTES = 256 * 1024;
 
@@ -85,6 +85,7 @@ async function addTarget(
   name: string,
   options: Omit<ExtImageOptions, 'sourceDir'>,
   seed: number,
+  journaled = false,
 ): Promise<void> {
   const src = path.join(work, `${name}-src`);
   await generateTree(src, { seed, files: 70, deepChain: 6, maxFileBytes: 30_000, maxSymlinkBytes: 500 });
@@ -96,6 +97,30 @@ async function addTarget(
   const image = path.join(work, `${name}.img`);
   await makeExtImage(image, { ...options, sourceDir: src });
   const regions = await metadataRegions(image, options.blockSize!);
+  if (journaled) {
+    // Two committed transactions (the root directory's blocks, then a revoke): needs_recovery is
+    // set, so opening replays the journal, and the journal's own blocks become mutation targets.
+    const rootBlocks = (await debugfs(image, ['blocks /'], false))
+      .split(/\s+/)
+      .filter((t) => /^\d+$/.test(t));
+    const data = path.join(work, `${name}.journal-data`);
+    const bytes = await readFile(image);
+    const bs = options.blockSize!;
+    await writeFile(
+      data,
+      Buffer.concat(rootBlocks.map((b) => bytes.subarray(Number(b) * bs, (Number(b) + 1) * bs))),
+    );
+    await debugfs(image, [
+      'jo',
+      `jw -b ${rootBlocks.join(',')} ${data}`,
+      'jc',
+      'jo',
+      `jw -r ${rootBlocks[0]}`,
+      'jc',
+    ]);
+    const journal = /\(0-\d+\):(\d+)-/.exec(await debugfs(image, ['stat <8>'], false))!;
+    regions.push({ start: Number(journal[1]) * bs, length: 8 * bs, kind: 'journal' });
+  }
   targets.push({ name, bytes: new Uint8Array(await readFile(image)), regions });
 }
 
@@ -108,6 +133,7 @@ beforeAll(async () => {
     { type: 'ext4', sizeBytes: 4 * MIB, blockSize: 1024, inodeSize: 256, features: ['inline_data'] },
     43,
   );
+  await addTarget('journaled', { type: 'ext4', sizeBytes: 4 * MIB, blockSize: 1024 }, 44, true);
 });
 afterAll(async () => {
   await removeDir(work);
@@ -206,9 +232,12 @@ describe('fuzzed ext images', () => {
         errors: 0,
       });
       expect(outcome.entries).toBeGreaterThan(90);
-      expect(new Set(target.regions.map((r) => r.kind))).toEqual(
-        new Set(['superblock', 'gdt', 'inodes', 'dir', 'map']),
-      );
+      if (target.name === 'journaled') {
+        const fs = await openExt4(new MemoryByteRangeReader(target.bytes));
+        expect(fs.warnings[0]).toMatch(/^journal replayed in memory: 2 transactions, \d+ blocks$/);
+      }
+      const kinds = new Set(target.regions.map((r) => r.kind));
+      expect(['superblock', 'gdt', 'inodes', 'dir', 'map'].every((k) => kinds.has(k))).toBe(true);
     }
   });
 
@@ -236,7 +265,7 @@ describe('fuzzed ext images', () => {
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);
     // The mutations did bite: some images still open, and damage was found and reported.
-    expect(totals.images).toBe(3 * MUTATIONS_PER_IMAGE);
+    expect(totals.images).toBe(4 * MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 5);
   });

@@ -26,6 +26,8 @@ import {
   inodeSeed,
 } from './checksums.ts';
 import { decodeRecLen, parseDirEntries } from './directory.ts';
+import { JournalOverlayReader, scanJournal } from './journal.ts';
+import type { JournalReplay } from './journal.ts';
 import type { DirEntry, DirItem } from './directory.ts';
 import {
   INODE_FLAGS,
@@ -67,6 +69,11 @@ export interface OpenExt4Options {
    * request at a time.
    */
   readonly readAhead?: boolean;
+  /**
+   * Replay the jbd2 journal in memory when the image needs recovery (default true), so that the
+   * filesystem reads as the kernel would see it after mounting. Nothing is written.
+   */
+  readonly replayJournal?: boolean;
   readonly cache?: PageCacheOptions;
 }
 
@@ -120,23 +127,43 @@ export async function openExt4(
   reader: ByteRangeReader,
   options: OpenExt4Options = {},
 ): Promise<Ext4Filesystem> {
-  const cache = new PageCachedReader(reader, options.cache);
   if (reader.size < SUPERBLOCK_OFFSET_BYTES + SUPERBLOCK_BYTES) {
     throw new FilesystemCorruptError(`a ${reader.size}-byte device cannot hold an ext superblock`);
   }
-  const head = await cache.read(0, SUPERBLOCK_OFFSET_BYTES + SUPERBLOCK_BYTES);
   const verify = options.verifyChecksums ?? true;
-  const sb = parseSuperblock(head.subarray(SUPERBLOCK_OFFSET_BYTES), reader.size, verify);
-  const fsType = detectFsTypeFromBytes(head);
-  return new Ext4Filesystem(
-    reader,
-    cache,
-    sb,
-    fsType === 'ext2' || fsType === 'ext3' ? fsType : 'ext4',
-    { ...DEFAULT_EXT4_LIMITS, ...options.limits },
-    verify && sb.metadataCsum,
-    options.readAhead ?? true,
-  );
+  const limits = { ...DEFAULT_EXT4_LIMITS, ...options.limits };
+  const overlay = new JournalOverlayReader(reader);
+  const open = async (replay?: JournalReplay): Promise<Ext4Filesystem> => {
+    const cache = new PageCachedReader(overlay, options.cache);
+    const head = await cache.read(0, SUPERBLOCK_OFFSET_BYTES + SUPERBLOCK_BYTES);
+    const sb = parseSuperblock(head.subarray(SUPERBLOCK_OFFSET_BYTES), reader.size, verify);
+    const fsType = detectFsTypeFromBytes(head);
+    return new Ext4Filesystem(
+      reader,
+      cache,
+      sb,
+      fsType === 'ext2' || fsType === 'ext3' ? fsType : 'ext4',
+      limits,
+      verify && sb.metadataCsum,
+      options.readAhead ?? true,
+      replay,
+    );
+  };
+  const fs = await open();
+  if (!(options.replayJournal ?? true) || !fs.needsRecovery) return fs;
+  let replay: JournalReplay;
+  try {
+    replay = await fs.scanJournal();
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    fs.addWarning(
+      `journal could not be replayed (${error instanceof Error ? error.message : String(error)})`,
+    );
+    return fs;
+  }
+  if (replay.blocks.size > 0) overlay.apply(replay, fs.blockSize);
+  // A fresh cache: pages read while scanning may hold blocks that the journal replaces.
+  return open(replay);
 }
 
 interface WalkFrame {
@@ -162,7 +189,7 @@ export class Ext4Filesystem {
   /** Byte offset of this filesystem within the whole disk image, when the reader is a slice of it. */
   readonly offsetInDisk: number;
   /** Warnings about the image that do not stop reading. */
-  readonly warnings: readonly string[];
+  readonly warnings: string[];
 
   constructor(
     private readonly reader: ByteRangeReader,
@@ -174,11 +201,14 @@ export class Ext4Filesystem {
     /** Whether metadata checksums are verified (metadata_csum present and verification on). */
     readonly verifiesChecksums: boolean,
     private readonly readAhead: boolean,
+    /** The journal replay applied under every read, when the image needed recovery. */
+    readonly journalReplay?: JournalReplay,
   ) {
     this.label = superblock.label;
     this.uuid = superblock.uuid;
     this.blockSize = superblock.blockSize;
-    this.needsRecovery = has(superblock.featureIncompat, INCOMPAT.RECOVER);
+    // After a replay the superblock read back may be the journaled copy, without the flag.
+    this.needsRecovery = has(superblock.featureIncompat, INCOMPAT.RECOVER) || journalReplay !== undefined;
     this.offsetInDisk = 'offsetInDisk' in reader ? (reader as SlicedReader).offsetInDisk : 0;
     const warnings: string[] = [];
     if (superblock.blocksCount * superblock.blockSize > reader.size) {
@@ -186,8 +216,34 @@ export class Ext4Filesystem {
         `filesystem claims ${superblock.blocksCount * superblock.blockSize} bytes but the device has ${reader.size}`,
       );
     }
-    if (this.needsRecovery) warnings.push('journal needs recovery: recently written metadata may be missing');
+    if (this.needsRecovery && journalReplay !== undefined) {
+      warnings.push(
+        `journal replayed in memory: ${journalReplay.transactions} transactions, ${journalReplay.blocks.size} blocks`,
+      );
+    } else if (this.needsRecovery) {
+      warnings.push('journal needs recovery and was not replayed: recently written metadata may be missing');
+    }
     this.warnings = warnings;
+  }
+
+  /** @internal Used by openExt4 when the journal cannot be replayed. */
+  addWarning(warning: string): void {
+    this.warnings.push(warning);
+  }
+
+  /** @internal The blocks a replay of the journal would write (see journal.ts). */
+  async scanJournal(): Promise<JournalReplay> {
+    const inum = this.superblock.journalInode;
+    if (inum === 0) throw new UnsupportedFilesystemError('the journal is external (journal_dev)');
+    const journal = await this.loadInode(inum);
+    const runs: BlockRun[] = [];
+    for await (const run of mapBlocks(this.mapContext(journal), journal)) {
+      if (runs.length >= this.limits.maxExtentsPerFile) {
+        throw new FilesystemLimitError(`journal has more than ${this.limits.maxExtentsPerFile} extents`);
+      }
+      runs.push(run);
+    }
+    return scanJournal(this.cache, this.blockSize, runs, this.superblock.blocksCount);
   }
 
   // ------------------------------------------------------------------------------------- inodes

@@ -82,6 +82,8 @@ export interface Superblock {
   readonly backupBgs: readonly [number, number];
   /** Seconds since the epoch of the last write, 0 when never written. */
   readonly writeTime: number;
+  /** Inode of the internal journal (s_journal_inum), 0 when none or external. */
+  readonly journalInode: number;
   /** metadata_csum: inodes, descriptors, directory and extent blocks carry CRC-32C checksums. */
   readonly metadataCsum: boolean;
   /** Seed of every metadata checksum: s_checksum_seed, or crc32c(~0, UUID). */
@@ -192,6 +194,7 @@ export function parseSuperblock(raw: Uint8Array, deviceBytes: number, verifyChec
     backupBgs: [le.u32(0x24c), le.u32(0x250)],
     writeTime: le.u32(0x30),
     metadataCsum,
+    journalInode: has(le.u32(0x5c), COMPAT.HAS_JOURNAL) ? le.u32(0xe0) : 0,
     checksumSeed: has(incompat, INCOMPAT.CSUM_SEED)
       ? le.u32(0x270)
       : crc32cRaw(0xffffffff, le.slice(0x68, 16)),
