@@ -131,6 +131,18 @@ describe.each(READABLE_FORMAT_VERSIONS)('format version %i', (version) => {
         Buffer.concat([Buffer.alloc(10), data.subarray(0, 10)]),
       ),
     ).toBe(true);
+    expect(reader.stats).toEqual({ chunkFetches: 1, segmentFetches: 1 });
+    // Zero chunks cost nothing; a cached chunk costs nothing either.
+    expect(
+      Buffer.from(await reader.read(0, 3 * CHUNK_SIZE_BYTES)).equals(Buffer.alloc(3 * CHUNK_SIZE_BYTES)),
+    ).toBe(true);
+    expect(Buffer.from(await reader.read(3 * CHUNK_SIZE_BYTES + 5, 7)).equals(data.subarray(5, 12))).toBe(
+      true,
+    );
+    expect(reader.stats).toEqual({ chunkFetches: 1, segmentFetches: 1 });
+    await expect(reader.read(reader.size - 1, 2)).rejects.toThrow(
+      `read of 2 bytes at ${reader.size - 1} is outside the image (${reader.size} bytes)`,
+    );
   });
 });
 
