@@ -42,15 +42,12 @@ type Responder = (command: Command) => unknown;
 function stubClient<T>(responders: Record<string, Responder>) {
   const calls: Command[] = [];
   const client = {
-    send: (command: Command) => {
+    send: async (command: Command): Promise<unknown> => {
+      await Promise.resolve();
       calls.push(command);
       const respond = responders[command.constructor.name];
-      if (respond === undefined) return Promise.reject(new Error(`unexpected ${command.constructor.name}`));
-      try {
-        return Promise.resolve(respond(command));
-      } catch (error) {
-        return Promise.reject(error);
-      }
+      if (respond === undefined) throw new Error(`unexpected ${command.constructor.name}`);
+      return respond(command);
     },
   };
   return {
