@@ -27,3 +27,4 @@ export { DEFAULT_EXT4_LIMITS } from './ext4/limits.ts';
 export type { Ext4Limits } from './ext4/limits.ts';
 export { openVolume } from './volume.ts';
 export type { VolumeContents, VolumeFilesystem } from './volume.ts';
+export type { JournalReplay } from './ext4/journal.ts';
