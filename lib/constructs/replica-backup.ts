@@ -35,6 +35,7 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { wireRestoreApi } from './restore-api.ts';
 import {
   parseConfig,
   scheduledBackupInput,
@@ -102,7 +103,9 @@ type FunctionName =
   | 'buildCatalog'
   | 'cleanupBackup'
   | 'publishOutcome'
-  | 'health';
+  | 'health'
+  | 'api'
+  | 'restoreWorker';
 
 interface FunctionSpec {
   readonly file: string;
@@ -177,6 +180,19 @@ const FUNCTION_SPECS: Record<FunctionName, FunctionSpec> = {
     description: 'GET /health of the restore API',
     memorySize: 128,
     timeout: Duration.seconds(10),
+  },
+  // The REST API and its restore worker (lib/constructs/restore-api.ts wires routes and grants).
+  api: {
+    file: 'api.ts',
+    description: 'The REST API: catalog, on-demand backups and restores',
+    memorySize: 512,
+    timeout: Duration.seconds(29),
+  },
+  restoreWorker: {
+    file: 'restore-worker.ts',
+    description: 'Run one restore job: files and archives to the restore bucket, volumes to EBS snapshots',
+    memorySize: 1024,
+    timeout: Duration.minutes(15),
   },
 };
 
@@ -353,6 +369,18 @@ export class ReplicaBackup extends Construct {
     this.acknowledgeWildcards();
     for (const server of config.servers) this.createSchedules(prefix, server);
     this.api = this.createApi(prefix, config, logRetention, removalPolicy);
+    wireRestoreApi({
+      scope: this,
+      api: this.api,
+      apiFunction: this.functions.api,
+      restoreWorker: this.functions.restoreWorker,
+      stateMachine: this.stateMachine,
+      stateMachineName: this.stateMachineName,
+      table: this.table,
+      key: this.key,
+      imageBucket: this.imageBucket,
+      restoreBucket: this.restoreBucket,
+    });
     this.dashboard = this.createMonitoring(prefix);
 
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
@@ -602,7 +630,9 @@ export class ReplicaBackup extends Construct {
       tracingEnabled: true,
       logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
     });
-    for (const fn of Object.values(f)) if (fn !== f.health) fn.grantInvoke(machine);
+    for (const fn of Object.values(f)) {
+      if (fn !== f.health && fn !== f.api && fn !== f.restoreWorker) fn.grantInvoke(machine);
+    }
     // Distributed Map: the Map Run starts child executions of this state machine and reads/writes S3.
     const selfArn = stack.formatArn({
       service: 'states',

@@ -1,0 +1,126 @@
+/**
+ * The REST API in the synthesised template: every route of the routing table is a method with IAM
+ * (SigV4) authorisation and a Lambda proxy integration to the API function, nothing else is
+ * exposed, and the API and restore worker functions get what they need and no more.
+ */
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES } from '../../lambdas/core/api/routes.ts';
+import { parseConfig } from '../../lib/config.ts';
+import { ReplicaBackupStack } from '../../lib/stacks/replica-backup-stack.ts';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+type Statement = {
+  Action: string | string[];
+  Resource: unknown;
+  Condition?: Record<string, Record<string, unknown>>;
+};
+
+let template: Template;
+let resources: Record<string, Resource>;
+
+beforeAll(() => {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new ReplicaBackupStack(app, 'ApiRoutesTest', {
+    config: parseConfig({ servers: [] }),
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
+  template = Template.fromStack(stack);
+  resources = template.toJSON()['Resources'] as Record<string, Resource>;
+});
+
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+
+/** The full path of an API Gateway resource, from its PathPart chain. */
+function pathOf(resourceRef: unknown): string {
+  if (typeof resourceRef === 'object' && resourceRef !== null && 'Fn::GetAtt' in resourceRef) return '';
+  const id = (resourceRef as { Ref: string }).Ref;
+  const resource = resources[id]!;
+  const parent = resource.Properties['ParentId'];
+  return `${pathOf(parent)}/${resource.Properties['PathPart'] as string}`;
+}
+
+function statementsOf(rolePrefix: string): Statement[] {
+  return ofType('AWS::IAM::Policy')
+    .filter(([id]) => id.startsWith(rolePrefix))
+    .flatMap(([, r]) => (r.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement);
+}
+
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+
+describe('REST API routes', () => {
+  it('has exactly the routing table’s methods (plus GET /health), each IAM-authorised', () => {
+    const methods = ofType('AWS::ApiGateway::Method').map(([, m]) => ({
+      route: `${m.Properties['HttpMethod'] as string} ${pathOf(m.Properties['ResourceId'])}`,
+      authorization: m.Properties['AuthorizationType'],
+    }));
+    expect(methods.map((m) => m.route).sort()).toEqual(
+      [...ROUTES.map((r) => `${r.method} ${r.path}`), 'GET /health'].sort(),
+    );
+    for (const method of methods) expect(method.authorization, method.route).toBe('AWS_IAM');
+  });
+
+  it('integrates every route with the API function as a Lambda proxy', () => {
+    const apiFunction = ofType('AWS::Lambda::Function').find(([, f]) =>
+      String(f.Properties['Description']).startsWith('The REST API'),
+    )![0];
+    for (const [id, method] of ofType('AWS::ApiGateway::Method')) {
+      if (pathOf(method.Properties['ResourceId']) === '/health') continue;
+      const integration = method.Properties['Integration'] as { Type: string; Uri: unknown };
+      expect(integration.Type, id).toBe('AWS_PROXY');
+      expect(JSON.stringify(integration.Uri), id).toContain(apiFunction);
+    }
+  });
+
+  it('gives the API function the state machine, the restore worker and a cursor key from Secrets Manager', () => {
+    const apiFunction = ofType('AWS::Lambda::Function').find(([, f]) =>
+      String(f.Properties['Description']).startsWith('The REST API'),
+    )![1];
+    const variables = (apiFunction.Properties['Environment'] as { Variables: Record<string, unknown> })
+      .Variables;
+    expect(Object.keys(variables)).toEqual(
+      expect.arrayContaining([
+        'TABLE_NAME',
+        'RESTORE_BUCKET',
+        'STATE_MACHINE_ARN',
+        'RESTORE_FUNCTION_NAME',
+        'API_CURSOR_KEY',
+      ]),
+    );
+    expect(JSON.stringify(variables['API_CURSOR_KEY'])).toContain('{{resolve:secretsmanager:');
+  });
+
+  it('lets the API start and describe backups of its own state machine only, and invoke only the restore worker', () => {
+    const statements = statementsOf('ReplicaBackupApiRole');
+    const sfn = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
+    expect(sfn.flatMap(actionsOf).sort()).toEqual(
+      [
+        'states:DescribeExecution',
+        'states:GetExecutionHistory',
+        'states:ListExecutions',
+        'states:StartExecution',
+      ].sort(),
+    );
+    expect(JSON.stringify(sfn.map((s) => s.Resource))).not.toContain('"*"');
+    const invoke = statements.filter((s) => actionsOf(s).includes('lambda:InvokeFunction'));
+    expect(JSON.stringify(invoke.map((s) => s.Resource))).toContain('RestoreWorkerFunction');
+    for (const s of statements.filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')))) {
+      expect(s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toBeDefined();
+    }
+    expect(statements.flatMap(actionsOf)).not.toContain('dynamodb:DeleteItem');
+  });
+
+  it('lets the restore worker write snapshots only with its restore tag', () => {
+    const ebs = statementsOf('ReplicaBackupRestoreWorkerRole').filter((s) =>
+      actionsOf(s).some((a) => a.startsWith('ebs:')),
+    );
+    expect(ebs.map((s) => [actionsOf(s), s.Condition])).toEqual([
+      [['ebs:StartSnapshot'], { StringLike: { 'aws:RequestTag/rbp:restore-id': '*' } }],
+      [
+        ['ebs:PutSnapshotBlock', 'ebs:CompleteSnapshot'],
+        { StringLike: { 'aws:ResourceTag/rbp:restore-id': '*' } },
+      ],
+    ]);
+  });
+});
