@@ -263,11 +263,13 @@ describe('IAM scoping', () => {
   });
 
   it('reads EBS blocks only of managed snapshots, and only in the range worker', () => {
-    const ebs = ofType('AWS::IAM::Policy').flatMap(([id, p]) =>
-      (p.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement.filter((s) =>
-        actions(s).some((a) => a.startsWith('ebs:')),
-      ).map((s) => [id, s] as const),
-    ).filter(([id]) => !id.startsWith('ReplicaBackupRestoreWorkerRole')); // writes restores: test/infra/api-routes.test.ts
+    const ebs = ofType('AWS::IAM::Policy')
+      .flatMap(([id, p]) =>
+        (p.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement.filter((s) =>
+          actions(s).some((a) => a.startsWith('ebs:')),
+        ).map((s) => [id, s] as const),
+      )
+      .filter(([id]) => !id.startsWith('ReplicaBackupRestoreWorkerRole')); // writes restores: test/infra/api-routes.test.ts
     expect(ebs).toHaveLength(1);
     expect(ebs[0]![0]).toMatch(/^ReplicaBackupCopyRangeRole/);
     expect(ebs[0]![1]).toMatchObject({
