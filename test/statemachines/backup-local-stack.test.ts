@@ -45,14 +45,14 @@ async function waitForExecution(executionArn: string): Promise<DescribeExecution
   throw new Error(`execution ${executionArn} still running`);
 }
 
-async function runBackup(name: string): Promise<DescribeExecutionCommandOutput> {
+async function runBackup(name: string, syncTimeoutSeconds = 60): Promise<DescribeExecutionCommandOutput> {
   const started = await sfn.send(
     new StartExecutionCommand({
       stateMachineArn,
       name,
       input: JSON.stringify({
         volumeIds: [volumeId],
-        syncWait: { intervalSeconds: 1, timeoutSeconds: 60 },
+        syncWait: { intervalSeconds: 1, timeoutSeconds: syncTimeoutSeconds },
         snapshotWait: { intervalSeconds: 1, timeoutSeconds: 120 },
       }),
     }),
@@ -125,7 +125,9 @@ beforeAll(async () => {
   const checkpoint = (await import('../../lambdas/handlers/replica-checkpoint.ts')).handler;
   stack.gateway.registerFunction('CheckpointFunction', async (event) => {
     const result = await checkpoint(event);
-    if ('checkpointId' in result) {
+    // A dead agent for runs named e2e-silent-*: it never reports the checkpoint.
+    const backupId = (event as { backup: { backupId: string } }).backup.backupId;
+    if ('checkpointId' in result && !backupId.startsWith('e2e-silent')) {
       for (const id of (event as { backup: { volumeIds: string[] } }).backup.volumeIds) {
         await stack.agent.reportCheckpoint(id, { checkpointId: result.checkpointId });
       }
@@ -222,4 +224,38 @@ describe('backup.asl.json in moto through the local gateway', () => {
       ),
     );
   }, 240_000);
+
+  it('a replica that never reaches the checkpoint: ReplicaNotInSync, lock released, no snapshot, nothing committed', async () => {
+    const config = local.clientConfig({ maxAttempts: 3 });
+    const ddb = new DynamoDBClient(config);
+    const ec2 = new EC2Client(config);
+    const failed = await runBackup('e2e-silent-1', 3);
+    expect({ status: failed.status, error: failed.error }).toEqual({
+      status: 'FAILED',
+      error: 'ReplicaNotInSync',
+    });
+    expect(failed.cause).toMatch(
+      new RegExp(
+        `^replica not in sync at checkpoint e2e-silent-1-r1 by .*: ${volumeId}: replica reports checkpoint \\S+, waiting for e2e-silent-1-r1$`,
+      ),
+    );
+    const lock = await ddb.send(
+      new GetItemCommand({ TableName: TABLE, Key: { pk: { S: `LOCK#${volumeId}` }, sk: { S: 'LOCK' } } }),
+    );
+    expect(lock.Item).toBeUndefined();
+    const mine = await ec2.send(
+      new DescribeSnapshotsCommand({
+        OwnerIds: ['self'],
+        Filters: [{ Name: 'tag:rbp:backup-id', Values: ['e2e-silent-1'] }],
+      }),
+    );
+    expect(mine.Snapshots).toEqual([]);
+    const image = await ddb.send(
+      new GetItemCommand({
+        TableName: TABLE,
+        Key: { pk: { S: `VOLUME#${volumeId}` }, sk: { S: 'IMAGEID#img-e2e-silent-1' } },
+      }),
+    );
+    expect(image.Item).toBeUndefined();
+  }, 120_000);
 });
