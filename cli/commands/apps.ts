@@ -20,7 +20,7 @@ export function registerAppCommands(program: Command): void {
         { header: 'NAME', value: (a) => a.name },
         { header: 'TYPE', value: (a) => a.type },
         { header: 'VERSION', value: (a) => a.version },
-        { header: 'DATABASES', value: (a) => a.databases?.join(',') },
+        { header: 'DATABASES', value: (a) => a.databases?.map((d) => d.name).join(',') },
         { header: 'PATHS', value: (a) => a.paths.join(',') },
       ]);
     });

@@ -72,7 +72,11 @@ export function registerFileCommands(program: Command): void {
       print.result(versions, versions, [
         { header: 'FIRST IMAGE', value: (v) => v.firstImageId },
         { header: 'FIRST AT', value: (v) => v.firstImageAt },
-        { header: 'LAST IMAGE', value: (v) => v.lastImageId },
+        {
+          header: 'UNTIL IMAGE',
+          value: (v) =>
+            v.untilImageId ? `${v.untilImageId}${v.removedAtUntil ? ' (removed)' : ''}` : 'current',
+        },
         { header: 'TYPE', value: (v) => v.type },
         { header: 'SIZE', value: (v) => formatBytes(v.sizeBytes), right: true },
         { header: 'MODIFIED', value: (v) => v.modifiedAt },
@@ -95,8 +99,8 @@ export function registerFileCommands(program: Command): void {
         { header: 'PATH', value: (f) => f.path },
         { header: 'TYPE', value: (f) => f.type },
         { header: 'SIZE', value: (f) => formatBytes(f.sizeBytes), right: true },
-        { header: 'IMAGE', value: (f) => f.imageId },
-        { header: 'IMAGE AT', value: (f) => f.imageAt },
+        { header: 'FIRST IMAGE', value: (f) => f.firstImageId },
+        { header: 'UNTIL IMAGE', value: (f) => f.untilImageId ?? 'current' },
       ]);
     });
 }
