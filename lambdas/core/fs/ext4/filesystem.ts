@@ -282,9 +282,11 @@ export class Ext4Filesystem {
       );
     }
     const offset = tableBlock * sb.blockSize + index * sb.inodeSize;
-    const bytes = (await this.cache.read(offset, sb.inodeSize)).slice();
+    // A copy in a buffer of its own: readers may return Node Buffers whose .slice() is a view
+    // into a larger pool, and the checksum code must see exactly this inode's bytes.
+    const bytes = new Uint8Array(await this.cache.read(offset, sb.inodeSize));
     if (this.verifiesChecksums) {
-      const view = new DataView(bytes.buffer);
+      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const extraIsize = bytes.length > 128 ? view.getUint16(0x80, true) : 0;
       const seed = inodeSeed(sb.checksumSeed, number, view.getUint32(0x64, true));
       if (!inodeChecksumOk(seed, bytes, extraIsize)) {
