@@ -1,7 +1,9 @@
+import '../support/quiet-powertools.ts';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { App } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -59,6 +61,23 @@ describe('bin/app.ts synth', () => {
         true,
       );
     }
+  });
+
+  it('a bundle loads and runs on Node 22: its error names survive minification for the ASL to match', async () => {
+    const dir = readdirSync(outdir).find(
+      (name) =>
+        name.startsWith('asset.') &&
+        !name.endsWith('.json') &&
+        readdirSync(join(outdir, name)).includes('index.mjs') &&
+        readFileSync(join(outdir, name, 'index.mjs'), 'utf8').includes('replica probed'),
+    );
+    expect(dir).toBeDefined();
+    const bundle = (await import(pathToFileURL(join(outdir, dir!, 'index.mjs')).href)) as {
+      handler: (event: unknown) => Promise<unknown>;
+    };
+    const error = await bundle.handler({ backup: {} }).catch((e: unknown) => e);
+    expect((error as Error).name).toBe('ValidationError');
+    expect((error as Error).message).toMatch(/^probe-replica: invalid event: /);
   });
 
   it('cfn-lint finds no error in the synthesized template (warnings allowed)', () => {
