@@ -53,8 +53,12 @@ async function serve(options: { stateDir: string; port?: number; snapshotDelayMs
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.snapshotDelayMs === undefined ? {} : { snapshotCompletionDelayMs: options.snapshotDelayMs }),
   });
+  // The product on top: table, buckets, handlers, the backup state machine and the REST API.
+  const { deployLocalApi } = await import('../api/local-api.ts');
+  const api = await deployLocalApi(stack);
   const lines = [`READY ${stack.endpoint}`];
   for (const [name, value] of Object.entries(stack.env)) lines.push(`export ${name}=${shellQuote(value)}`);
+  lines.push(`API ${api.url}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   process.stderr.write(
     `rbp local serve: state in ${stateDir}; moto (pid ${stack.moto.pid}) at ${stack.moto.endpoint}; ` +

@@ -12,16 +12,14 @@ import {
   type SFNClient,
 } from '@aws-sdk/client-sfn';
 import { ConflictError } from '../core/errors.ts';
-import {
-  backupNotFound,
-  type BackupExecutions,
-  type ExecutionDetail,
-} from '../core/api/backup-launcher.ts';
+import { backupNotFound, type BackupExecutions, type ExecutionDetail } from '../core/api/backup-launcher.ts';
 import { sdkErrorName } from './orchestration-sdk-errors.ts';
 import { callApiSdk, translateApiSdkError } from './api-sdk-errors.ts';
 
 /** History events read to find the current step: the last state entered is among the newest few. */
 export const HISTORY_EVENTS_FOR_STEP = 25;
+/** History pages read at most when the service answers oldest first: a backup run has a few hundred events. */
+export const MAX_HISTORY_PAGES = 40;
 /** Running executions examined for a conflicting backup: far more than run at once on one account. */
 export const MAX_RUNNING_EXECUTIONS_EXAMINED = 1_000;
 
@@ -123,21 +121,38 @@ export class SfnBackupExecutions implements BackupExecutions {
     }
   }
 
+  /**
+   * Name of the last state entered. The newest events come first when the service honours
+   * reverseOrder; an emulator that ignores it (moto) answers oldest first, and then every page is
+   * read so that the answer is still the last state.
+   */
   private async currentStep(name: string): Promise<string | undefined> {
     const executionArn = executionArnOf(this.stateMachineArn, name);
-    const history = await callApiSdk('GetExecutionHistory', { backupId: name }, () =>
-      this.sfn.send(
-        new GetExecutionHistoryCommand({
-          executionArn,
-          reverseOrder: true,
-          maxResults: HISTORY_EVENTS_FOR_STEP,
-        }),
-      ),
-    );
-    for (const event of history.events ?? []) {
-      const entered = event.stateEnteredEventDetails?.name;
-      if (entered) return entered;
+    let latest: { id: number; name: string } | undefined;
+    let nextToken: string | undefined;
+    for (let page = 0; page < MAX_HISTORY_PAGES; page += 1) {
+      const token = nextToken;
+      const history = await callApiSdk('GetExecutionHistory', { backupId: name }, () =>
+        this.sfn.send(
+          new GetExecutionHistoryCommand({
+            executionArn,
+            reverseOrder: true,
+            maxResults: HISTORY_EVENTS_FOR_STEP,
+            ...(token === undefined ? {} : { nextToken: token }),
+          }),
+        ),
+      );
+      const events = history.events ?? [];
+      for (const event of events) {
+        const entered = event.stateEnteredEventDetails?.name;
+        if (entered && (latest === undefined || (event.id ?? 0) > latest.id))
+          latest = { id: event.id ?? 0, name: entered };
+      }
+      const newestFirst = events.length < 2 || (events[0]!.id ?? 0) > (events.at(-1)!.id ?? 0);
+      if (newestFirst && latest !== undefined) return latest.name;
+      nextToken = history.nextToken;
+      if (nextToken === undefined) break;
     }
-    return undefined;
+    return latest?.name;
   }
 }
