@@ -78,7 +78,7 @@ describe('rbp local serve', () => {
       serve.once('exit', (code, signal) => resolve([code, signal])),
     );
     try {
-      const lines = await firstLines(serve, 7, 30_000);
+      const lines = await firstLines(serve, 8, 30_000);
       expect(lines[0]).toMatch(/^READY http:\/\/127\.0\.0\.1:\d+$/);
       const endpoint = lines[0]!.slice('READY '.length);
       expect(lines.slice(1)).toEqual([
@@ -88,6 +88,7 @@ describe('rbp local serve', () => {
         'export AWS_ACCESS_KEY_ID=testing',
         'export AWS_SECRET_ACCESS_KEY=testing',
         'export AWS_EC2_METADATA_DISABLED=true',
+        `API ${endpoint}/_api`,
       ]);
 
       const image = Buffer.alloc(4 * B + 100);
