@@ -232,6 +232,15 @@ export class ReplicaBackup extends Construct {
       enableKeyRotation: true,
       removalPolicy,
     });
+    // CloudWatch alarms publish to the outcome topic, which this key encrypts.
+    this.key.addToResourcePolicy(
+      new iam.PolicyStatement({
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'aws:SourceAccount': stack.account } },
+      }),
+    );
     // CloudWatch Logs encrypts the state machine's and the API's log groups with this key.
     this.key.addToResourcePolicy(
       new iam.PolicyStatement({

@@ -69,6 +69,22 @@ describe('storage', () => {
     });
   });
 
+  it('lets CloudWatch alarms use the key to publish to the encrypted topic, for this account only', () => {
+    template.hasResourceProperties('AWS::KMS::Key', {
+      KeyPolicy: {
+        Statement: Match.arrayWith([
+          {
+            Effect: 'Allow',
+            Principal: { Service: 'cloudwatch.amazonaws.com' },
+            Action: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+            Resource: '*',
+            Condition: { StringEquals: { 'aws:SourceAccount': '123456789012' } },
+          },
+        ]),
+      },
+    });
+  });
+
   it('encrypts image, work and restore buckets with the key and a bucket key; blocks public access; logs access', () => {
     const kmsBuckets = ofType('AWS::S3::Bucket').filter(([, r]) =>
       JSON.stringify(r.Properties).includes('aws:kms'),
