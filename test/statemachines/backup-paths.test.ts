@@ -302,4 +302,23 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     ]);
     expect(w.locks.locks.size).toBe(0);
   });
+
+  it('when Clean Up itself fails, the named Fail still reports the original cause', async () => {
+    const w = world('never');
+    w.locks.release = () => Promise.reject(new Error('DynamoDB is down'));
+    const outcome = await runBackup(w, happyEngine([]), {
+      ...input,
+      syncWait: { intervalSeconds: 5, timeoutSeconds: 30 },
+    });
+    expect(outcome.status).toBe('FAILED');
+    expect(outcome.error).toBe('ReplicaNotInSync');
+    expect(outcome.cause).toMatch(/^replica not in sync at checkpoint bk-1-r1 by /);
+    expect(outcome.statesEntered.slice(-5)).toEqual([
+      'Clean Up',
+      'Keep Raw Cause',
+      'Publish Failure',
+      'Which Failure?',
+      'Replica Not In Sync',
+    ]);
+  });
 });
