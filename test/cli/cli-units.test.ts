@@ -170,12 +170,12 @@ describe('output', () => {
     now = 5_000;
     lines.update('downloading f', 30, 100);
     lines.finish('saved f');
-    expect(plain.read()?.toString()).toBe(
+    expect(String(plain.read() as Buffer)).toBe(
       'downloading f 10% 10 B/100 B\ndownloading f 30% 30 B/100 B\nsaved f\n',
     );
     const tty = Object.assign(new PassThrough(), { isTTY: true });
     progress(tty).update('downloading f', 50, 100);
-    expect(tty.read()?.toString()).toBe(
+    expect(String(tty.read() as Buffer)).toBe(
       `\r\x1b[2Kdownloading f [${'#'.repeat(15)}${'.'.repeat(15)}] 50% 50 B/100 B`,
     );
   });
