@@ -255,7 +255,7 @@ describe('POST /backups and GET /backups/{backupId}', () => {
     api.executions.finish('bk-0001', {
       status: 'SUCCEEDED',
       stoppedAt: '2026-11-20T12:05:00.000Z',
-      output: '{"imageId":"img-9"}',
+      output: '{"image":{"result":{"imageId":"img-9"}}}',
       currentStep: 'Publish Outcome',
     });
     const done = await call({ method: 'GET', path: '/backups/bk-0001' });

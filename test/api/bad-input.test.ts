@@ -257,8 +257,8 @@ const cases: (() => BadCase)[] = [
     message: /body\.imageId: must be an image id/,
   }),
   () => ({
-    name: 'restore of an 81-character image id',
-    ...restore({ imageId: 'i'.repeat(81), kind: 'volume' }),
+    name: 'restore of an 129-character image id',
+    ...restore({ imageId: 'i'.repeat(129), kind: 'volume' }),
     status: 400,
     message: /body\.imageId: must be an image id/,
   }),

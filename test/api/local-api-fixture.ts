@@ -208,7 +208,12 @@ export async function setUpLocalApi(
         StartAt: 'Copy Ranges',
         States: {
           'Copy Ranges': { Type: 'Wait', Seconds: STANDIN_RUN_SECONDS, Next: 'Commit Image' },
-          'Commit Image': { Type: 'Pass', Result: { imageId: 'img-standin' }, End: true },
+          'Commit Image': {
+            Type: 'Pass',
+            Result: { result: { imageId: 'img-standin' } },
+            ResultPath: '$.image',
+            End: true,
+          },
         },
       }),
     }),

@@ -82,9 +82,10 @@ function fullOfInput(input: string | undefined): boolean | undefined {
   return typeof parsed?.full === 'boolean' ? parsed.full : undefined;
 }
 
+/** The committed image id in the execution output: `$.image.result.imageId` (backup.asl.json), or `$.imageId`. */
 function imageIdOfOutput(output: string | undefined): string | undefined {
-  const parsed = parseJson(output) as { imageId?: unknown; image?: { imageId?: unknown } } | undefined;
-  const id = parsed?.imageId ?? parsed?.image?.imageId;
+  const parsed = parseJson(output) as { imageId?: unknown; image?: { result?: { imageId?: unknown } } } | undefined;
+  const id = parsed?.image?.result?.imageId ?? parsed?.imageId;
   return typeof id === 'string' ? id : undefined;
 }
 

@@ -9,10 +9,12 @@ import { MAX_CURSOR_CHARS } from './cursor.ts';
 /** EC2 volume ids: `vol-` and 8 or 17 hex digits (the old and the current form). */
 export const VOLUME_ID_PATTERN = /^vol-(?:[0-9a-f]{8}|[0-9a-f]{17})$/;
 /**
- * Image, backup and restore ids: a letter or digit, then letters, digits, `_` and `-` (at most
- * 80: a Step Functions execution name). No `.` or `/`, so an id can never walk a key prefix.
+ * Backup and restore ids: a letter or digit, then letters, digits, `_` and `-` (at most 80: a Step
+ * Functions execution name). No `.` or `/`, so an id can never walk a key prefix.
  */
 export const RESOURCE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
+/** Image ids: the same alphabet, at most 128 (the state machine names an image `img-<execution name>`). */
+export const IMAGE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_-]{0,127}$/;
 /** Items per page unless the client asks otherwise. */
 export const DEFAULT_PAGE_LIMIT = 100;
 /** Most items per page: a DynamoDB Query page (1 MB) holds about this many catalog items. */
