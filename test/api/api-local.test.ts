@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
 import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, scratchDir } from '../support/fs-images.ts';
 import { useLocalStack } from '../support/local-stack.ts';
@@ -221,6 +222,54 @@ describe('catalog routes on the local stack', () => {
     const wrongMethod = await viaGateway('DELETE', '/volumes');
     expect(wrongMethod.status).toBe(405);
     expect(wrongMethod.headers.allow).toBe('GET');
+  });
+});
+
+describe('bad input on the local stack', () => {
+  async function stateCounts(): Promise<{ executions: number; restoreJobs: number }> {
+    const executions = await api.sfn.send(
+      new ListExecutionsCommand({ stateMachineArn: api.stateMachineArn }),
+    );
+    const jobs = await api.engine.ddbClient.send(
+      new ScanCommand({
+        TableName: 'rbp-table',
+        FilterExpression: 'begins_with(pk, :p)',
+        ExpressionAttributeValues: { ':p': 'RESTORE#' },
+      }),
+    );
+    return { executions: executions.executions?.length ?? 0, restoreJobs: jobs.Items?.length ?? 0 };
+  }
+
+  it('refuses malformed POSTs through the gateway with a 4xx and starts or creates nothing', async () => {
+    const before = await stateCounts();
+    const bad: [string, unknown, number, Record<string, string>?][] = [
+      ['/backups', {}, 400],
+      ['/backups', { volumeId: 42 }, 400],
+      ['/backups', { volumeId: api.volumeId, full: 'yes' }, 400],
+      ['/backups', { volumeId: 'vol-0aaaaaaaaaaaaaaaa' }, 404],
+      ['/backups', { volumeId: api.volumeId, extra: true }, 400],
+      ['/backups', '{"volumeId":', 400],
+      ['/backups', { volumeId: api.volumeId }, 415, { 'content-type': 'text/plain' }],
+      ['/backups', { volumeId: api.volumeId, pad: 'x'.repeat(100_000) }, 413],
+      ['/restores', { imageId: 'img-a', kind: 'file', path: '/../../etc/shadow' }, 400],
+      ['/restores', { imageId: 'img-a', kind: 'file', path: '/etc/\u0000' }, 400],
+      ['/restores', { imageId: 'img-a', kind: 'disk' }, 400],
+      ['/restores', { imageId: 'img-zz', kind: 'volume' }, 404],
+      ['/restores', { imageId: '../img-a', kind: 'volume' }, 400],
+      ['/restores', { imageId: 'img-a', kind: 'application' }, 400],
+      ['/restores', { imageId: 'img-a', kind: 'volume', path: '/' }, 400],
+    ];
+    for (const [route, body, status, headers] of bad) {
+      const response = await fetch(`${api.apiUrl}${route}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      });
+      const answer = (await response.json()) as { code: string; message: string };
+      expect({ route, body, status: response.status }).toEqual({ route, body, status });
+      expect(answer.message.length).toBeGreaterThan(0);
+    }
+    expect(await stateCounts()).toEqual(before);
   });
 });
 
