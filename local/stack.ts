@@ -109,6 +109,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     const motoAdmin = new MotoAdmin(moto.endpoint);
     const replicas = new ReplicaVolumes({ registry, ec2 });
     const agent = new ReplicaSimulator(replicas, emulator);
+    cleanups.push(() => Promise.resolve(agent.stop()));
 
     // moto keeps nothing across restarts: re-create the registered replica volumes under their ids.
     for (const record of registry.list()) {

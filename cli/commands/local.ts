@@ -1,7 +1,8 @@
 /**
  * `rbp local ...`: the embedded local AWS stack.
  *
- *   rbp local serve [--state-dir DIR] [--port N] [--snapshot-delay-ms N]
+ *   rbp local serve [--state-dir DIR] [--port N] [--snapshot-delay-ms N] [--no-agent] [--agent-delay-ms N]
+ *   rbp local agent [--auto-checkpoint on|off] [--delay-ms N] [--endpoint URL]
  *   rbp local replica create --image PATH [--server ID] [--device NAME] [--endpoint URL]
  *   rbp local replica list [--endpoint URL]
  *   rbp local replica checkpoint VOLUME_ID --checkpoint-id ID [--sync-state S] [--backlog-bytes N] [--endpoint URL]
@@ -44,7 +45,13 @@ function adminClient(endpoint: string | undefined): LocalAdminClient {
   return new LocalAdminClient(url);
 }
 
-async function serve(options: { stateDir: string; port?: number; snapshotDelayMs?: number }): Promise<void> {
+async function serve(options: {
+  stateDir: string;
+  port?: number;
+  snapshotDelayMs?: number;
+  agent: boolean;
+  agentDelayMs?: number;
+}): Promise<void> {
   const stateDir = resolve(options.stateDir);
   // Loaded here so that the other commands do not pay for the AWS SDK and the emulator at start-up.
   const { startLocalStack } = await import('../../local/stack.ts');
@@ -53,16 +60,21 @@ async function serve(options: { stateDir: string; port?: number; snapshotDelayMs
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.snapshotDelayMs === undefined ? {} : { snapshotCompletionDelayMs: options.snapshotDelayMs }),
   });
+  stack.agent.configureAgent({
+    autoCheckpoint: options.agent,
+    ...(options.agentDelayMs === undefined ? {} : { answerDelayMs: options.agentDelayMs }),
+  });
   // The product on top: table, buckets, handlers, the backup state machine and the REST API.
-  const { deployLocalApi } = await import('../api/local-api.ts');
-  const api = await deployLocalApi(stack);
+  const { deployProduct } = await import('../../local/deploy.ts');
+  const api = { url: (await deployProduct(stack)).apiUrl };
   const lines = [`READY ${stack.endpoint}`];
   for (const [name, value] of Object.entries(stack.env)) lines.push(`export ${name}=${shellQuote(value)}`);
   lines.push(`API ${api.url}`);
   process.stdout.write(`${lines.join('\n')}\n`);
   process.stderr.write(
     `rbp local serve: state in ${stateDir}; moto (pid ${stack.moto.pid}) at ${stack.moto.endpoint}; ` +
-      `${stack.replicas.list().length} replica volume(s). Ctrl-C stops.\n`,
+      `${stack.replicas.list().length} replica volume(s); replication agent ` +
+      `${options.agent ? 'answers checkpoints' : 'off (checkpoints time out)'}. Ctrl-C stops.\n`,
   );
 
   let stopping = false;
@@ -93,6 +105,8 @@ export function registerLocalCommands(program: Command): void {
     .option('--state-dir <dir>', 'where images, EBS data and logs are kept', DEFAULT_LOCAL_STATE_DIR)
     .option('--port <n>', 'the gateway port (default: a free one)', parsePort)
     .option('--snapshot-delay-ms <n>', 'time a replica snapshot stays pending', parseNonNegativeInteger)
+    .option('--no-agent', 'the simulated replication agent does not answer checkpoint requests')
+    .option('--agent-delay-ms <n>', 'time the agent takes to report a checkpoint', parseNonNegativeInteger)
     .addHelpText(
       'after',
       `
@@ -101,6 +115,20 @@ Examples:
   (then, in another shell, paste the printed export lines and use any AWS SDK or CLI)`,
     )
     .action(serve);
+
+  local
+    .command('agent')
+    .description('configure the simulated replication agent of a running `rbp local serve` (prints JSON)')
+    .addOption(new Option('--auto-checkpoint <state>', 'answer checkpoint requests').choices(['on', 'off']))
+    .option('--delay-ms <n>', 'time between a checkpoint request and the report', parseNonNegativeInteger)
+    .addOption(endpointOption())
+    .action(async (options: { autoCheckpoint?: 'on' | 'off'; delayMs?: number; endpoint?: string }) => {
+      const settings = await adminClient(options.endpoint).configureAgent({
+        ...(options.autoCheckpoint === undefined ? {} : { autoCheckpoint: options.autoCheckpoint === 'on' }),
+        ...(options.delayMs === undefined ? {} : { answerDelayMs: options.delayMs }),
+      });
+      process.stdout.write(`${JSON.stringify(settings, null, 2)}\n`);
+    });
 
   const replica = local.command('replica').description('replica volumes backed by raw disk images');
 

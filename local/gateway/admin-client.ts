@@ -1,5 +1,6 @@
 /** A client of the gateway's /_local/ admin API, for the CLI and for processes outside the gateway. */
 import type { ReplicaRecord } from '../replica/replica-registry.ts';
+import type { AgentSettings } from '../replica/replica-simulator.ts';
 import type { SyncState } from '../replica/replica-tags.ts';
 import type { FaultConfig } from './faults.ts';
 import type { GatewayStats } from './local-gateway.ts';
@@ -55,6 +56,11 @@ export class LocalAdminClient {
     report: { checkpointId: string; checkpointTime?: string; syncState?: SyncState; backlogBytes?: number },
   ): Promise<ReplicaRecord> {
     return this.call('POST', `/_local/replicas/${encodeURIComponent(volumeId)}/checkpoint`, report);
+  }
+
+  /** The simulated replication agent: answer checkpoint requests or not, and after how long. */
+  configureAgent(settings: Partial<AgentSettings>): Promise<AgentSettings> {
+    return this.call('PUT', '/_local/agent', settings);
   }
 
   setFaults(config: FaultConfig): Promise<FaultConfig> {

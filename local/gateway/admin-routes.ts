@@ -12,6 +12,8 @@
  *   POST   /_local/replicas/{volumeId}/discard     {offset, length}
  *   POST   /_local/replicas/{volumeId}/checkpoint  {checkpointId, checkpointTime?, syncState?, backlogBytes?}
  *   POST   /_local/replicas/{volumeId}/sync        {syncState, backlogBytes}
+ *   GET    /_local/agent                           {settings, held, actions} of the simulated agent
+ *   PUT    /_local/agent                           {autoCheckpoint?, answerDelayMs?} → the settings
  *
  * Errors: {code, message} with 400 (bad input), 404 (unknown), 405, 503 (not ready), 500.
  */
@@ -39,6 +41,9 @@ const CheckpointSchema = z
     syncState: z.enum(SYNC_STATES).optional(),
     backlogBytes: z.number().int().min(0).optional(),
   })
+  .strict();
+const AgentSettingsSchema = z
+  .object({ autoCheckpoint: z.boolean().optional(), answerDelayMs: z.number().int().min(0).optional() })
   .strict();
 const SyncSchema = z
   .object({ syncState: z.enum(SYNC_STATES), backlogBytes: z.number().int().min(0) })
@@ -132,6 +137,25 @@ async function route(
         return [200, gateway.stats()];
       }
       return notAllowed();
+    case 'agent': {
+      const agent = backends().agent;
+      if (method === 'GET')
+        return [
+          200,
+          { settings: agent.agentSettings(), held: agent.heldCheckpoints(), actions: agent.actions() },
+        ];
+      if (method === 'PUT' || method === 'POST') {
+        const settings = parseWith(AgentSettingsSchema, body);
+        return [
+          200,
+          agent.configureAgent({
+            ...(settings.autoCheckpoint === undefined ? {} : { autoCheckpoint: settings.autoCheckpoint }),
+            ...(settings.answerDelayMs === undefined ? {} : { answerDelayMs: settings.answerDelayMs }),
+          }),
+        ];
+      }
+      return notAllowed();
+    }
     case 'replicas':
       return replicaRoute(backends(), method, url, parts.slice(1), body, notAllowed);
     default:

@@ -5,6 +5,8 @@
  * - `ebs`: the EBS direct API emulator (local/ebs), in process;
  * - `ec2`: moto, plus snapshot freezing of replica volumes (ec2-snapshots.ts);
  * - `lambda` Invoke: in-process handlers registered with registerFunction();
+ * - `events` PutEvents: moto, then the replica simulator sees the accepted entries (it answers
+ *   `Checkpoint Requested` as the replication agent would);
  * - everything else (S3, DynamoDB, Step Functions, Scheduler, ...): moto, streamed.
  *
  * and by path: `/_api/...` is an API Gateway-style Lambda-proxy endpoint for the API handler, and
@@ -14,7 +16,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { DEFAULT_LIST_PAGE_BLOCK_WINDOW, type EbsEmulator } from '../ebs/ebs-emulator.ts';
-import type { ReplicaSimulator } from '../replica/replica-simulator.ts';
+import type { EventEntry, ReplicaSimulator } from '../replica/replica-simulator.ts';
 import type { ReplicaVolumes } from '../replica/replica-volumes.ts';
 import { handleAdminRequest, ADMIN_PATH_PREFIX } from './admin-routes.ts';
 import {
@@ -216,6 +218,10 @@ export class LocalGateway {
       writeAnswer(res, { ...answer, body: Buffer.from(answer.body) });
     } else if (service === 'ec2') {
       writeAnswer(res, await this.onEc2Request(backends, url, body, operation, forward));
+    } else if (service === 'events' && operation === 'PutEvents') {
+      const answer = await forward();
+      if (answer.status === 200) await deliverToAgent(backends.agent, body);
+      writeAnswer(res, answer);
     } else {
       writeAnswer(res, await forward());
     }
@@ -312,6 +318,16 @@ export class LocalGateway {
       console.error('[local api] handler failed', error);
       writeProxyResult(res, HANDLER_FAILED_RESULT);
     }
+  }
+}
+
+/** Hands the entries of an accepted PutEvents to the simulated agent; its failures never fail the call. */
+async function deliverToAgent(agent: ReplicaSimulator, body: Buffer): Promise<void> {
+  try {
+    const request = JSON.parse(body.toString('utf8')) as { Entries?: EventEntry[] };
+    await agent.onEvents(request.Entries ?? []);
+  } catch (error) {
+    console.error('[local gateway] the replica agent failed on a PutEvents', error);
   }
 }
 

@@ -3,10 +3,22 @@
  * EBS emulator learns which blocks were written), discards ranges (TRIM), and reports the
  * replica's checkpoint and sync state through the volume's tags, as docs/replica-tags.md says a
  * real agent does.
+ *
+ * Like a real agent it answers the backup's checkpoint requests by itself
+ * (docs/replication-agent.md): the gateway hands it every EventBridge PutEvents entry after moto
+ * accepted it (onEvents); a `Checkpoint Requested` from `rbp.backup` makes it report the checkpoint
+ * on every named replica volume (IN_SYNC, backlog 0), after `answerDelayMs` if set, and it holds
+ * the checkpoint until `Checkpoint Released`. `configureAgent({ autoCheckpoint: false })` makes it
+ * a dead agent that never answers (the backup's timeout path).
  */
 import { open } from 'node:fs/promises';
 import { ValidationError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
+import {
+  CHECKPOINT_RELEASED,
+  CHECKPOINT_REQUESTED,
+  EVENT_SOURCE,
+} from '../../lambdas/core/orchestration/checkpoint.ts';
 import type { EbsEmulator } from '../ebs/ebs-emulator.ts';
 import type { ReplicaRecord } from './replica-registry.ts';
 import { REPLICA_TAG, type SyncState } from './replica-tags.ts';
@@ -30,11 +42,147 @@ export interface SyncReport {
   readonly backlogBytes: number;
 }
 
+/** How the simulated agent answers checkpoint requests. */
+export interface AgentSettings {
+  /** Answer `Checkpoint Requested` events by reporting the checkpoint (default true). */
+  readonly autoCheckpoint: boolean;
+  /** Time between the request and the report, as quiescing and draining take (default 0). */
+  readonly answerDelayMs: number;
+}
+
+/** An EventBridge PutEvents entry as the API carries it (Detail is a JSON string). */
+export interface EventEntry {
+  readonly Source?: string;
+  readonly DetailType?: string;
+  readonly Detail?: string;
+}
+
+/** What the agent did with a checkpoint event (newest last; for tests and the admin API). */
+export interface AgentAction {
+  readonly event: typeof CHECKPOINT_REQUESTED | typeof CHECKPOINT_RELEASED;
+  readonly checkpointId: string;
+  readonly volumeIds: readonly string[];
+  /** reported: tags set; duplicate: already reported or released; ignored: agent off; released: hold ended. */
+  readonly action: 'reported' | 'duplicate' | 'ignored' | 'released';
+}
+
+/** Actions kept for inspection; older ones are dropped. */
+const MAX_AGENT_ACTIONS = 200;
+
 export class ReplicaSimulator {
+  private settings: AgentSettings = { autoCheckpoint: true, answerDelayMs: 0 };
+  /** Checkpoints reported and not yet released. */
+  private readonly held = new Set<string>();
+  /** Checkpoints ever answered (reported or released): a repeated request is a no-op. */
+  private readonly answered = new Set<string>();
+  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly actionLog: AgentAction[] = [];
+
   constructor(
     private readonly replicas: ReplicaVolumes,
     private readonly emulator: EbsEmulator,
   ) {}
+
+  agentSettings(): AgentSettings {
+    return this.settings;
+  }
+
+  configureAgent(settings: Partial<AgentSettings>): AgentSettings {
+    const next = { ...this.settings, ...settings };
+    if (!Number.isSafeInteger(next.answerDelayMs) || next.answerDelayMs < 0) {
+      throw new ValidationError('answerDelayMs must be a non-negative integer', {
+        context: { answerDelayMs: next.answerDelayMs },
+      });
+    }
+    this.settings = next;
+    return next;
+  }
+
+  /** Turns answering checkpoint requests on or off (off: the backup times out waiting). */
+  setAutoCheckpoint(enabled: boolean): void {
+    this.configureAgent({ autoCheckpoint: enabled });
+  }
+
+  /** Checkpoint ids reported and not yet released, in report order. */
+  heldCheckpoints(): string[] {
+    return [...this.held];
+  }
+
+  actions(): readonly AgentAction[] {
+    return [...this.actionLog];
+  }
+
+  /**
+   * Reacts to the entries of a PutEvents call moto accepted. With a delay the report happens
+   * later (stop() cancels what is pending); without one it is done when this resolves.
+   */
+  async onEvents(entries: readonly EventEntry[]): Promise<void> {
+    for (const entry of entries) {
+      if (entry.Source !== EVENT_SOURCE) continue;
+      if (entry.DetailType !== CHECKPOINT_REQUESTED && entry.DetailType !== CHECKPOINT_RELEASED) continue;
+      const detail = parseDetail(entry.Detail);
+      if (detail === undefined) continue;
+      if (entry.DetailType === CHECKPOINT_RELEASED) {
+        this.held.delete(detail.checkpointId);
+        this.answered.add(detail.checkpointId);
+        this.log({ event: CHECKPOINT_RELEASED, ...detail, action: 'released' });
+        continue;
+      }
+      if (!this.settings.autoCheckpoint) {
+        this.log({ event: CHECKPOINT_REQUESTED, ...detail, action: 'ignored' });
+        continue;
+      }
+      if (this.answered.has(detail.checkpointId)) {
+        this.log({ event: CHECKPOINT_REQUESTED, ...detail, action: 'duplicate' });
+        continue;
+      }
+      this.answered.add(detail.checkpointId);
+      const delay = this.settings.answerDelayMs;
+      if (delay === 0) {
+        await this.answer(detail);
+        continue;
+      }
+      const timer = setTimeout(() => {
+        this.timers.delete(timer);
+        this.answer(detail).catch((error: unknown) => {
+          console.error(`[replica agent] reporting checkpoint ${detail.checkpointId} failed`, error);
+        });
+      }, delay);
+      this.timers.add(timer);
+    }
+  }
+
+  /** Cancels answers still waiting for their delay. */
+  stop(): void {
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+  }
+
+  private async answer(detail: { checkpointId: string; volumeIds: readonly string[] }): Promise<void> {
+    const checkpointTime = new Date();
+    // Only the replicas this stack simulates; a volume it does not know has no agent here.
+    const known = detail.volumeIds.filter((volumeId) => this.replicas.get(volumeId) !== undefined);
+    for (const volumeId of known) {
+      await this.reportCheckpoint(volumeId, { checkpointId: detail.checkpointId, checkpointTime });
+    }
+    this.held.add(detail.checkpointId);
+    this.log({
+      event: CHECKPOINT_REQUESTED,
+      checkpointId: detail.checkpointId,
+      volumeIds: known,
+      action: 'reported',
+    });
+  }
+
+  private log(action: AgentAction): void {
+    this.actionLog.push({
+      event: action.event,
+      checkpointId: action.checkpointId,
+      volumeIds: [...action.volumeIds],
+      action: action.action,
+    });
+    if (this.actionLog.length > MAX_AGENT_ACTIONS) this.actionLog.shift();
+  }
 
   /** Writes `data` at byte `offset` of the replica, as replication of a source write would. */
   async write(volumeId: string, offset: number, data: Uint8Array): Promise<void> {
@@ -102,6 +250,20 @@ export class ReplicaSimulator {
       [REPLICA_TAG.syncState]: report.syncState,
       [REPLICA_TAG.backlogBytes]: String(report.backlogBytes),
     });
+  }
+}
+
+function parseDetail(text: string | undefined): { checkpointId: string; volumeIds: string[] } | undefined {
+  if (text === undefined) return undefined;
+  try {
+    const detail = JSON.parse(text) as { checkpointId?: unknown; volumeIds?: unknown };
+    if (typeof detail.checkpointId !== 'string' || !Array.isArray(detail.volumeIds)) return undefined;
+    return {
+      checkpointId: detail.checkpointId,
+      volumeIds: detail.volumeIds.filter((id): id is string => typeof id === 'string'),
+    };
+  } catch {
+    return undefined;
   }
 }
 

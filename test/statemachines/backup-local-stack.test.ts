@@ -1,34 +1,30 @@
 /**
  * Smoke test of the real backup ASL in moto's Step Functions interpreter, through the local
  * gateway, with the real handlers (orchestration and engine) registered as in-process Lambdas: a
- * full backup of a replica, then an incremental after a write. The replication agent is played by
- * a wrapper around the checkpoint Lambda that reports the checkpoint on the replica as soon as it
- * is requested (the local stack's simulator does not answer events by itself yet).
+ * full backup of a replica, then an incremental after a write, two backups started together, and a
+ * replica that never reaches the checkpoint. The product is deployed by local/deploy.ts; the
+ * replication agent is the local stack's simulator, which answers the `Checkpoint Requested` events
+ * by itself (switched off for the never-syncs case).
  */
 import '../support/quiet-powertools.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import {
-  CreateStateMachineCommand,
   DescribeExecutionCommand,
   SFNClient,
   StartExecutionCommand,
   type DescribeExecutionCommandOutput,
 } from '@aws-sdk/client-sfn';
-import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
+import { deployProduct } from '../../local/deploy.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 300 });
-const ACCOUNT = '123456789012';
-const TABLE = 'rbp-e2e';
-const IMAGE_BUCKET = 'rbp-e2e-images';
-const WORK_BUCKET = 'rbp-e2e-work';
+let TABLE: string;
 
 let sfn: SFNClient;
 let workDir: string;
@@ -62,89 +58,16 @@ async function runBackup(name: string, syncTimeoutSeconds = 60): Promise<Describ
 
 beforeAll(async () => {
   const stack = local.stack;
-  Object.assign(process.env, stack.env, {
-    TABLE_NAME: TABLE,
-    IMAGE_BUCKET,
-    WORK_BUCKET,
-    EVENT_BUS_NAME: 'default',
-    RETAIN_BASE_SNAPSHOTS: '1',
-    RANGE_WORKERS: '2',
-  });
-  const config = local.clientConfig({ maxAttempts: 3 });
-  sfn = new SFNClient(config);
-  const ddb = new DynamoDBClient(config);
-  await ddb.send(
-    new CreateTableCommand({
-      TableName: TABLE,
-      BillingMode: 'PAY_PER_REQUEST',
-      AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk'].map((name) => ({
-        AttributeName: name,
-        AttributeType: 'S',
-      })),
-      KeySchema: [
-        { AttributeName: 'pk', KeyType: 'HASH' },
-        { AttributeName: 'sk', KeyType: 'RANGE' },
-      ],
-      GlobalSecondaryIndexes: [
-        {
-          IndexName: 'GSI1',
-          KeySchema: [
-            { AttributeName: 'gsi1pk', KeyType: 'HASH' },
-            { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
-          ],
-          Projection: { ProjectionType: 'ALL' },
-        },
-      ],
-    }),
-  );
-  const s3 = new S3Client({ ...config, forcePathStyle: true });
-  for (const bucket of [IMAGE_BUCKET, WORK_BUCKET])
-    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
-  const topic = await new SNSClient(config).send(new CreateTopicCommand({ Name: 'rbp-e2e' }));
-  process.env['TOPIC_ARN'] = topic.TopicArn!;
+  const product = await deployProduct(stack, { handlerEnv: { RANGE_WORKERS: '2' } });
+  TABLE = product.names.table;
+  stateMachineArn = product.stateMachineArn;
+  sfn = new SFNClient(local.clientConfig({ maxAttempts: 3 }));
 
   workDir = await mkdtemp(join(tmpdir(), 'rbp-asl-e2e-'));
   const image = Buffer.alloc(GIB_BYTES / 256); // 4 MiB of a sparse replica
   image.write('first version of the data', 3 * EBS_BLOCK_SIZE_BYTES);
   await writeFile(join(workDir, 'disk.img'), image);
   volumeId = (await stack.replicas.create({ imagePath: join(workDir, 'disk.img') })).volumeId;
-
-  const handlers = {
-    BackupLockFunction: (await import('../../lambdas/handlers/backup-lock.ts')).handler,
-    ProbeReplicaFunction: (await import('../../lambdas/handlers/probe-replica.ts')).handler,
-    ReplicaSnapshotFunction: (await import('../../lambdas/handlers/replica-snapshots.ts')).handler,
-    PlanBackupFunction: (await import('../../lambdas/handlers/plan-backup.ts')).handler,
-    CopyRangeFunction: (await import('../../lambdas/handlers/copy-range.ts')).handler,
-    CommitImageFunction: (await import('../../lambdas/handlers/commit-image.ts')).handler,
-    BuildCatalogFunction: (await import('../../lambdas/handlers/build-catalog.ts')).handler,
-    CleanupFunction: (await import('../../lambdas/handlers/cleanup-backup.ts')).handler,
-    PublishOutcomeFunction: (await import('../../lambdas/handlers/publish-outcome.ts')).handler,
-  };
-  for (const [name, handler] of Object.entries(handlers))
-    stack.gateway.registerFunction(name, (event) => handler(event));
-  const checkpoint = (await import('../../lambdas/handlers/replica-checkpoint.ts')).handler;
-  stack.gateway.registerFunction('CheckpointFunction', async (event) => {
-    const result = await checkpoint(event);
-    // A dead agent for runs named e2e-silent-*: it never reports the checkpoint.
-    const backupId = (event as { backup: { backupId: string } }).backup.backupId;
-    if ('checkpointId' in result && !backupId.startsWith('e2e-silent')) {
-      for (const id of (event as { backup: { volumeIds: string[] } }).backup.volumeIds) {
-        await stack.agent.reportCheckpoint(id, { checkpointId: result.checkpointId });
-      }
-    }
-    return result;
-  });
-
-  const { substitutedAsl } = await import('./asl-harness.ts');
-  const definition = JSON.stringify(substitutedAsl()).replaceAll('rbp-images-test', WORK_BUCKET);
-  const created = await sfn.send(
-    new CreateStateMachineCommand({
-      name: 'rbp-backup',
-      definition,
-      roleArn: `arn:aws:iam::${ACCOUNT}:role/local`,
-    }),
-  );
-  stateMachineArn = created.stateMachineArn!;
 }, 120_000);
 
 afterAll(async () => {
@@ -155,6 +78,7 @@ afterAll(async () => {
 
 describe('backup.asl.json in moto through the local gateway', () => {
   it('runs a full backup, then an incremental after a write, keeping one base snapshot', async () => {
+    expect(local.stack.agent.agentSettings()).toEqual({ autoCheckpoint: true, answerDelayMs: 0 });
     const config = local.clientConfig({ maxAttempts: 3 });
     const ddb = new DynamoDBClient(config);
     const ec2 = new EC2Client(config);
@@ -229,7 +153,10 @@ describe('backup.asl.json in moto through the local gateway', () => {
     const config = local.clientConfig({ maxAttempts: 3 });
     const ddb = new DynamoDBClient(config);
     const ec2 = new EC2Client(config);
-    const failed = await runBackup('e2e-silent-1', 3);
+    local.stack.agent.setAutoCheckpoint(false);
+    const failed = await runBackup('e2e-silent-1', 3).finally(() =>
+      local.stack.agent.setAutoCheckpoint(true),
+    );
     expect({ status: failed.status, error: failed.error }).toEqual({
       status: 'FAILED',
       error: 'ReplicaNotInSync',
@@ -243,6 +170,14 @@ describe('backup.asl.json in moto through the local gateway', () => {
       new GetItemCommand({ TableName: TABLE, Key: { pk: { S: `LOCK#${volumeId}` }, sk: { S: 'LOCK' } } }),
     );
     expect(lock.Item).toBeUndefined();
+    expect(local.stack.agent.actions().filter((a) => a.checkpointId === 'e2e-silent-1-r1')).toEqual([
+      {
+        event: 'Checkpoint Requested',
+        checkpointId: 'e2e-silent-1-r1',
+        volumeIds: [volumeId],
+        action: 'ignored',
+      },
+    ]);
     const mine = await ec2.send(
       new DescribeSnapshotsCommand({
         OwnerIds: ['self'],

@@ -1,0 +1,192 @@
+/**
+ * The product deployed on the local stack — the local-code counterpart of lib/ (the CDK app): the
+ * table, buckets and topic in moto, every Lambda handler (the backup steps and the restore worker)
+ * registered in process with the gateway, the backup state machine from
+ * statemachines/backup.asl.json, and the REST API handler built by createAwsApiDeps exactly as in
+ * AWS. Used by `rbp local serve`, `npm run demo` and the moto end-to-end tests.
+ *
+ * The replication agent is not part of the product: the local stack's ReplicaSimulator answers the
+ * `Checkpoint Requested` events the checkpoint Lambda puts (local/replica/replica-simulator.ts).
+ *
+ *   const stack = await startLocalStack({ stateDir });
+ *   const product = await deployProduct(stack);
+ *   await fetch(`${product.apiUrl}/backups`, { method: 'POST', body: JSON.stringify({ volumeId }) });
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
+import type { LocalStack } from './stack.ts';
+import { LOCAL_ACCOUNT_ID } from './gateway/local-account.ts';
+import type { LambdaHandler } from './gateway/lambda-functions.ts';
+
+/** Names of the resources of one local deployment. */
+export interface ProductNames {
+  readonly table: string;
+  readonly imageBucket: string;
+  readonly workBucket: string;
+  readonly restoreBucket: string;
+  readonly topic: string;
+  readonly stateMachine: string;
+  readonly restoreFunction: string;
+}
+
+/** The names `rbp local serve` and the demo use (one deployment per local stack). */
+export const LOCAL_DEPLOYMENT: ProductNames = {
+  table: 'rbp-local',
+  imageBucket: 'rbp-local-images',
+  workBucket: 'rbp-local-work',
+  restoreBucket: 'rbp-local-restores',
+  topic: 'rbp-local-outcomes',
+  stateMachine: 'rbp-local-backup',
+  restoreFunction: 'RestoreWorkerFunction',
+};
+
+export interface DeployOptions {
+  /** Overrides of LOCAL_DEPLOYMENT's names. */
+  readonly names?: Partial<ProductNames>;
+  /** Extra handler configuration (e.g. RANGE_WORKERS), as the CDK app would set on the functions. */
+  readonly handlerEnv?: Readonly<Record<string, string>>;
+}
+
+export interface DeployedProduct {
+  /** Base URL of the REST API on the gateway (`<endpoint>/_api`). */
+  readonly apiUrl: string;
+  readonly stateMachineArn: string;
+  readonly topicArn: string;
+  readonly names: ProductNames;
+  /** The Lambda function names registered with the gateway. */
+  readonly functions: readonly string[];
+}
+
+const ASL_PATH = new URL('../statemachines/backup.asl.json', import.meta.url);
+
+/** Lambda names as the ASL's `${XFunctionArn}` placeholders name them, with their handler modules. */
+const BACKUP_FUNCTIONS: Readonly<Record<string, () => Promise<{ handler: LambdaHandler }>>> = {
+  BackupLockFunction: () => import('../lambdas/handlers/backup-lock.ts'),
+  CheckpointFunction: () => import('../lambdas/handlers/replica-checkpoint.ts'),
+  ProbeReplicaFunction: () => import('../lambdas/handlers/probe-replica.ts'),
+  ReplicaSnapshotFunction: () => import('../lambdas/handlers/replica-snapshots.ts'),
+  PlanBackupFunction: () => import('../lambdas/handlers/plan-backup.ts'),
+  CopyRangeFunction: () => import('../lambdas/handlers/copy-range.ts'),
+  CommitImageFunction: () => import('../lambdas/handlers/commit-image.ts'),
+  BuildCatalogFunction: () => import('../lambdas/handlers/build-catalog.ts'),
+  CleanupFunction: () => import('../lambdas/handlers/cleanup-backup.ts'),
+  PublishOutcomeFunction: () => import('../lambdas/handlers/publish-outcome.ts'),
+};
+
+function ignoreExisting(...names: string[]) {
+  return (error: unknown) => {
+    if (!names.includes((error as { name?: string }).name ?? '')) throw error;
+  };
+}
+
+/**
+ * Deploys the product on a running local stack. The handlers read their configuration from
+ * process.env (as in AWS), so this sets the stack's client environment and the deployment's
+ * names there; one deployment per process.
+ */
+export async function deployProduct(
+  stack: LocalStack,
+  options: DeployOptions = {},
+): Promise<DeployedProduct> {
+  const names: ProductNames = { ...LOCAL_DEPLOYMENT, ...options.names };
+  const config = {
+    endpoint: stack.endpoint,
+    region: stack.env.AWS_REGION,
+    credentials: {
+      accessKeyId: stack.env.AWS_ACCESS_KEY_ID!,
+      secretAccessKey: stack.env.AWS_SECRET_ACCESS_KEY!,
+    },
+  };
+  const ddb = new DynamoDBClient(config);
+  await ddb
+    .send(
+      new CreateTableCommand({
+        TableName: names.table,
+        BillingMode: 'PAY_PER_REQUEST',
+        AttributeDefinitions: ['pk', 'sk', 'gsi1pk', 'gsi1sk'].map((name) => ({
+          AttributeName: name,
+          AttributeType: 'S',
+        })),
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        GlobalSecondaryIndexes: [
+          {
+            IndexName: 'GSI1',
+            KeySchema: [
+              { AttributeName: 'gsi1pk', KeyType: 'HASH' },
+              { AttributeName: 'gsi1sk', KeyType: 'RANGE' },
+            ],
+            Projection: { ProjectionType: 'ALL' },
+          },
+        ],
+      }),
+    )
+    .catch(ignoreExisting('ResourceInUseException'));
+  ddb.destroy();
+  const s3 = new S3Client({ ...config, forcePathStyle: true });
+  for (const bucket of [names.imageBucket, names.workBucket, names.restoreBucket]) {
+    await s3
+      .send(new CreateBucketCommand({ Bucket: bucket }))
+      .catch(ignoreExisting('BucketAlreadyOwnedByYou'));
+  }
+  s3.destroy();
+  const sns = new SNSClient(config);
+  const topic = await sns.send(new CreateTopicCommand({ Name: names.topic }));
+  sns.destroy();
+
+  Object.assign(process.env, stack.env, options.handlerEnv ?? {}, {
+    TABLE_NAME: names.table,
+    IMAGE_BUCKET: names.imageBucket,
+    WORK_BUCKET: names.workBucket,
+    RESTORE_BUCKET: names.restoreBucket,
+    EVENT_BUS_NAME: 'default',
+    TOPIC_ARN: topic.TopicArn!,
+    RETAIN_BASE_SNAPSHOTS: '1',
+  });
+  const functions: string[] = [];
+  for (const [name, load] of Object.entries(BACKUP_FUNCTIONS)) {
+    const { handler } = await load();
+    stack.gateway.registerFunction(name, (event, context) => handler(event, context));
+    functions.push(name);
+  }
+  const worker = (await import('../lambdas/handlers/restore-worker.ts')).handler as LambdaHandler;
+  stack.gateway.registerFunction(names.restoreFunction, (event, context) => worker(event, context));
+  functions.push(names.restoreFunction);
+
+  const definition = readFileSync(ASL_PATH, 'utf8').replace(/\$\{([A-Za-z0-9]+)\}/g, (_match, key: string) =>
+    key.endsWith('FunctionArn')
+      ? `arn:aws:lambda:${config.region}:${LOCAL_ACCOUNT_ID}:function:${key.replace(/Arn$/, '')}`
+      : names.workBucket,
+  );
+  const sfn = new SFNClient(config);
+  const machine = await sfn.send(
+    new CreateStateMachineCommand({
+      name: names.stateMachine,
+      definition,
+      roleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local`,
+    }),
+  );
+  sfn.destroy();
+
+  Object.assign(process.env, {
+    STATE_MACHINE_ARN: machine.stateMachineArn!,
+    RESTORE_FUNCTION_NAME: names.restoreFunction,
+    API_CURSOR_KEY: randomBytes(32).toString('base64'),
+  });
+  const { createApiHandler } = await import('../lambdas/handlers/api.ts');
+  const { createAwsApiDeps } = await import('../lambdas/aws/api-deps.ts');
+  stack.gateway.setApiHandler(createApiHandler(createAwsApiDeps(process.env)));
+  return {
+    apiUrl: `${stack.endpoint}/_api`,
+    stateMachineArn: machine.stateMachineArn!,
+    topicArn: topic.TopicArn!,
+    names,
+    functions,
+  };
+}
