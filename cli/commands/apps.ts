@@ -6,7 +6,8 @@ import { apiContext, withApiOptions, type ApiCommandOptions } from '../api/conte
 export function registerAppCommands(program: Command): void {
   const apps = program
     .command('apps')
-    .description('applications recorded in images by the replication agent');
+    .description('applications recorded in images by the replication agent')
+    .addHelpText('after', '\nExample:\n  $ rbp apps ls --image img-1');
   withApiOptions(apps.command('ls'))
     .description('list the applications of an image')
     .requiredOption('--image <imageId>', 'the image')

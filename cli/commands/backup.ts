@@ -58,7 +58,13 @@ function failIfUnsuccessful(backup: Backup): void {
 }
 
 export function registerBackupCommands(program: Command): void {
-  const backup = program.command('backup').description('on-demand backups');
+  const backup = program
+    .command('backup')
+    .description('on-demand backups')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp backup start --volume vol-0123456789abcdef0 --wait\n  $ rbp backup status bk-20261120t120000000z-0a1b2c3d4e5f6071',
+    );
 
   withWaitOptions(withApiOptions(backup.command('start')), 'backup')
     .description('start a backup of a volume now (refused with exit code 4 when one is running)')

@@ -27,7 +27,13 @@ export async function walkTree(client: ApiClient, imageId: string, root: string)
 }
 
 export function registerFileCommands(program: Command): void {
-  const files = program.command('files').description('files and directories in the images (the catalog)');
+  const files = program
+    .command('files')
+    .description('files and directories in the images (the catalog)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp files ls --image img-1 /etc\n  $ rbp files versions --volume vol-0123456789abcdef0 /etc/hosts\n  $ rbp files find --volume vol-0123456789abcdef0 hosts',
+    );
 
   withApiOptions(files.command('ls'))
     .description('list a directory as it was in an image')

@@ -15,7 +15,13 @@ const imageColumns = [
 ];
 
 export function registerImageCommands(program: Command): void {
-  const images = program.command('images').description('point-in-time images of a volume');
+  const images = program
+    .command('images')
+    .description('point-in-time images of a volume')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp images ls --volume vol-0123456789abcdef0\n  $ rbp images show img-bk-20261120t120000000z-0a1b2c3d4e5f6071',
+    );
   withApiOptions(images.command('ls'))
     .description('list the images of a volume, newest first')
     .requiredOption('--volume <volumeId>', 'the volume')

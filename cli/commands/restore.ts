@@ -170,7 +170,11 @@ function restoreCommand(parent: Command, name: string, description: string): Com
 export function registerRestoreCommands(program: Command): void {
   const restore = program
     .command('restore')
-    .description('restore files, directories, applications or whole volumes');
+    .description('restore files, directories, applications or whole volumes')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp restore file --image img-1 --path /etc/hosts --out ./hosts\n  $ rbp restore volume --image img-1 --wait --json',
+    );
 
   restoreCommand(restore, 'file', 'restore one file to a download')
     .requiredOption('--path <path>', 'the file, as an absolute path in the image')

@@ -4,7 +4,10 @@ import type { Volume } from '../../lambdas/core/api/schemas.ts';
 import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
 
 export function registerVolumeCommands(program: Command): void {
-  const volumes = program.command('volumes').description('protected replica volumes');
+  const volumes = program
+    .command('volumes')
+    .description('protected replica volumes')
+    .addHelpText('after', '\nExample:\n  $ rbp volumes ls --json');
   withApiOptions(volumes.command('ls'))
     .description('list the protected replica volumes and their latest image')
     .addHelpText('after', "\nExamples:\n  $ rbp volumes ls\n  $ rbp volumes ls --json | jq -r '.[].volumeId'")
