@@ -8,7 +8,7 @@ import { EBS_BLOCK_SIZE_BYTES } from '../geometry.ts';
 import { sha256 } from '../image/hashing.ts';
 import type { RetryPolicy } from '../store/retry.ts';
 import { withRetry } from '../store/retry.ts';
-import type { ChangedBlock, ListedBlock, SnapshotBlockReader } from './snapshot-ports.ts';
+import type { BlockPage, ChangedBlock, ListedBlock, SnapshotBlockReader } from './snapshot-ports.ts';
 
 /** The largest page the list APIs allow: fewest list calls (50/s per account, not adjustable). */
 export const EBS_LIST_MAX_RESULTS = 10_000;
@@ -40,14 +40,20 @@ export interface ListingContext {
   readonly maxResults?: number;
 }
 
-/** Every written block in [firstBlock, endBlock) of a snapshot, in index order. */
-export async function listRangeBlocks(
+/** Where a list call starts: the first page from the range start, later pages from the token. */
+type PageStart = { startingBlockIndex: number } | { nextToken: string };
+
+/**
+ * Pages one list API (ListSnapshotBlocks or ListChangedBlocks) under the list budget and returns
+ * the blocks in [firstBlock, endBlock), in index order; stops at the first page that passes the end.
+ */
+async function listRange<T extends { readonly blockIndex: number }>(
   ctx: ListingContext,
-  snapshotId: string,
   firstBlock: number,
   endBlock: number,
-): Promise<{ blocks: ListedBlock[]; volumeSizeGib: number }> {
-  const blocks: ListedBlock[] = [];
+  listPage: (paging: { maxResults: number } & PageStart) => Promise<BlockPage<T>>,
+): Promise<{ blocks: T[]; volumeSizeGib: number }> {
+  const blocks: T[] = [];
   let nextToken: string | undefined;
   let volumeSizeGib: number;
   do {
@@ -57,8 +63,7 @@ export async function listRangeBlocks(
       async () => {
         await ctx.listPacer.acquire();
         ctx.counters.listRequests += 1;
-        return ctx.ebs.listSnapshotBlocks({
-          snapshotId,
+        return listPage({
           maxResults: ctx.maxResults ?? EBS_LIST_MAX_RESULTS,
           ...(token === undefined ? { startingBlockIndex: firstBlock } : { nextToken: token }),
         });
@@ -79,45 +84,29 @@ export async function listRangeBlocks(
   return { blocks, volumeSizeGib };
 }
 
+/** Every written block in [firstBlock, endBlock) of a snapshot, in index order. */
+export function listRangeBlocks(
+  ctx: ListingContext,
+  snapshotId: string,
+  firstBlock: number,
+  endBlock: number,
+): Promise<{ blocks: ListedBlock[]; volumeSizeGib: number }> {
+  return listRange(ctx, firstBlock, endBlock, (paging) =>
+    ctx.ebs.listSnapshotBlocks({ snapshotId, ...paging }),
+  );
+}
+
 /** Every changed block in [firstBlock, endBlock) between two snapshots, in index order. */
-export async function listRangeChangedBlocks(
+export function listRangeChangedBlocks(
   ctx: ListingContext,
   firstSnapshotId: string,
   secondSnapshotId: string,
   firstBlock: number,
   endBlock: number,
 ): Promise<{ blocks: ChangedBlock[]; volumeSizeGib: number }> {
-  const blocks: ChangedBlock[] = [];
-  let nextToken: string | undefined;
-  let volumeSizeGib: number;
-  do {
-    const token = nextToken;
-    const page = await withRetry(
-      ctx.retry,
-      async () => {
-        await ctx.listPacer.acquire();
-        ctx.counters.listRequests += 1;
-        return ctx.ebs.listChangedBlocks({
-          firstSnapshotId,
-          secondSnapshotId,
-          maxResults: ctx.maxResults ?? EBS_LIST_MAX_RESULTS,
-          ...(token === undefined ? { startingBlockIndex: firstBlock } : { nextToken: token }),
-        });
-      },
-      { onRetry: () => (ctx.counters.retries += 1) },
-    );
-    volumeSizeGib = page.volumeSizeGib;
-    let pastEnd = false;
-    for (const block of page.blocks) {
-      if (block.blockIndex >= endBlock) {
-        pastEnd = true;
-        break;
-      }
-      if (block.blockIndex >= firstBlock) blocks.push(block);
-    }
-    nextToken = pastEnd ? undefined : page.nextToken;
-  } while (nextToken !== undefined);
-  return { blocks, volumeSizeGib };
+  return listRange(ctx, firstBlock, endBlock, (paging) =>
+    ctx.ebs.listChangedBlocks({ firstSnapshotId, secondSnapshotId, ...paging }),
+  );
 }
 
 export interface VerifiedBlock {
