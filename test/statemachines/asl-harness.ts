@@ -257,6 +257,17 @@ export interface RunOutcome {
   readonly error?: string;
   readonly cause?: string;
   readonly statesEntered: string[];
+  /** The input each state was entered with, in order (for redrives). */
+  readonly stateInputs: { readonly name: string; readonly input: unknown }[];
+}
+
+/**
+ * A redrive as Step Functions does it: the same execution resumes at the state that failed, with
+ * the input that state was entered with; the states that succeeded before it do not run again.
+ */
+export interface Redrive {
+  readonly fromState: string;
+  readonly input: unknown;
 }
 
 type LambdaHandler = (payload: unknown) => Promise<unknown>;
@@ -266,6 +277,7 @@ export async function runBackup(
   engine: EngineDoubles,
   input: unknown,
   executionName = 'bk-1',
+  redrive?: Redrive,
 ): Promise<RunOutcome> {
   const clock = world.clock;
   const events = {
@@ -305,6 +317,7 @@ export async function runBackup(
     BuildCatalogFunction: engine.catalog as LambdaHandler,
   };
   const definition = rewriteDistributedMaps(substitutedAsl());
+  if (redrive !== undefined) definition.StartAt = redrive.fromState;
   const overrides: Record<string, (input: { FunctionName: string; Payload: unknown }) => Promise<unknown>> =
     {};
   const waits: Record<string, number> = {};
@@ -328,10 +341,12 @@ export async function runBackup(
   };
   visit(definition.States);
   const machine = new StateMachine(definition as never, {
-    validationOptions: { checkPaths: true, checkArn: true },
+    // A redrive's StartAt leaves the earlier states unreachable; the definition itself is validated
+    // by every normal run.
+    validationOptions: redrive === undefined ? { checkPaths: true, checkArn: true } : { noValidate: true },
   });
   const execution = machine.run(
-    input as never,
+    (redrive === undefined ? input : redrive.input) as never,
     {
       overrides: {
         taskResourceLocalHandlers: overrides,
@@ -348,21 +363,31 @@ export async function runBackup(
     } as never,
   );
   const statesEntered: string[] = [];
+  const stateInputs: { name: string; input: unknown }[] = [];
   const collector = (async () => {
     for await (const event of execution.eventLogs as AsyncIterable<{
       type: string;
-      state?: { name: string };
+      state?: { name: string; input: unknown };
     }>) {
-      if (event.type === 'StateEntered' && event.state !== undefined) statesEntered.push(event.state.name);
+      if (event.type === 'StateEntered' && event.state !== undefined) {
+        statesEntered.push(event.state.name);
+        stateInputs.push({ name: event.state.name, input: event.state.input });
+      }
     }
   })();
   try {
     const output = (await execution.result) as Record<string, unknown>;
     await collector;
-    return { status: 'SUCCEEDED', output, statesEntered };
+    return { status: 'SUCCEEDED', output, statesEntered, stateInputs };
   } catch (error) {
     await collector.catch(() => undefined);
     const cause = (error as { cause?: { name?: string; message?: string } }).cause;
-    return { status: 'FAILED', error: cause?.name ?? 'Unknown', cause: cause?.message ?? '', statesEntered };
+    return {
+      status: 'FAILED',
+      error: cause?.name ?? 'Unknown',
+      cause: cause?.message ?? '',
+      statesEntered,
+      stateInputs,
+    };
   }
 }

@@ -253,6 +253,42 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     expect([...w.snapshots.values()].map((s) => s.tags['rbp:role'])).toEqual(['pending']);
   });
 
+  it('redriving that run from the failed Copy Ranges finishes it: image committed once, base kept, lock released', async () => {
+    const w = world(0);
+    const log: string[] = [];
+    const engine = happyEngine(log);
+    let outage = true;
+    const flaky = {
+      ...engine,
+      copyRange: (payload: Record<string, unknown>) => {
+        if (!outage) return engine.copyRange(payload);
+        const error = new Error('S3 503 Slow Down after every retry');
+        error.name = 'ThrottledError';
+        return Promise.reject(error);
+      },
+    };
+    const failed = await runBackup(w, flaky, input);
+    expect(failed.status).toBe('FAILED');
+    const copyInput = failed.stateInputs.filter((s) => s.name === 'Copy Ranges').at(-1);
+    expect(copyInput).toBeDefined();
+
+    outage = false;
+    const redriven = await runBackup(w, flaky, input, 'bk-1', {
+      fromState: 'Copy Ranges',
+      input: copyInput!.input,
+    });
+    expect(redriven.status).toBe('SUCCEEDED');
+    // Nothing before the failed state runs again: no second lock, checkpoint or snapshot.
+    expect(redriven.statesEntered[0]).toBe('Copy Ranges');
+    expect(redriven.statesEntered).not.toContain('Create Snapshots');
+    expect(log.filter((line) => line.startsWith('plan'))).toHaveLength(1);
+    expect(log.filter((line) => line === 'commit img-1')).toHaveLength(1);
+    expect(log.filter((line) => line.startsWith('copy')).sort()).toEqual(['copy 0', 'copy 2048']);
+    expect(w.locks.locks.size).toBe(0);
+    expect([...w.snapshots.values()].map((s) => s.tags['rbp:role'])).toEqual(['base']);
+    expect(w.events.map((e) => e.detailType)).toContain('Backup Succeeded');
+  });
+
   it('a permanent commit error is caught: cleanup deletes the unused snapshot and releases the lock', async () => {
     const w = world(0);
     const engine = happyEngine([]);
