@@ -411,31 +411,30 @@ export class EbsEmulator {
   }
 
   /** Replica simulator: these blocks were written (even with zeros) and stay allocated, as on EBS. */
-  async markBlocksWritten(volumeId: string, blockIndexes: Iterable<number>): Promise<void> {
-    requireSafeId(volumeId, 'volume id');
-    const list = requireBlockIndexes(blockIndexes);
-    const volume = this.volumeEntry(volumeId);
-    const discards = new Set(volume.state.pendingDiscards);
-    const writes = new Set(volume.state.pendingWrites);
-    for (const blockIndex of list) {
-      discards.delete(blockIndex);
-      writes.add(blockIndex);
-    }
-    volume.state.pendingWrites = [...writes];
-    volume.state.pendingDiscards = [...discards];
-    await this.persistVolume(volume);
+  markBlocksWritten(volumeId: string, blockIndexes: Iterable<number>): Promise<void> {
+    return this.recordPendingBlocks(volumeId, blockIndexes, 'written');
   }
 
   /** Replica simulator: these blocks were discarded (TRIM) and vanish from the next snapshot unless non-zero. */
-  async discardBlocks(volumeId: string, blockIndexes: Iterable<number>): Promise<void> {
+  discardBlocks(volumeId: string, blockIndexes: Iterable<number>): Promise<void> {
+    return this.recordPendingBlocks(volumeId, blockIndexes, 'discarded');
+  }
+
+  /** Moves blocks into the volume's pending writes or pending discards (the latest call wins) and persists. */
+  private async recordPendingBlocks(
+    volumeId: string,
+    blockIndexes: Iterable<number>,
+    as: 'written' | 'discarded',
+  ): Promise<void> {
     requireSafeId(volumeId, 'volume id');
     const list = requireBlockIndexes(blockIndexes);
     const volume = this.volumeEntry(volumeId);
     const discards = new Set(volume.state.pendingDiscards);
     const writes = new Set(volume.state.pendingWrites);
+    const [into, outOf] = as === 'written' ? [writes, discards] : [discards, writes];
     for (const blockIndex of list) {
-      writes.delete(blockIndex);
-      discards.add(blockIndex);
+      outOf.delete(blockIndex);
+      into.add(blockIndex);
     }
     volume.state.pendingWrites = [...writes];
     volume.state.pendingDiscards = [...discards];
