@@ -29,6 +29,32 @@ import { IntegrityError } from '../core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../core/geometry.ts';
 import { callAws } from './engine-sdk-errors.ts';
 
+/** The paging parameters ListSnapshotBlocks and ListChangedBlocks share. */
+function listPaging(request: ListSnapshotBlocksRequest | ListChangedBlocksRequest): {
+  MaxResults: number;
+  NextToken?: string;
+  StartingBlockIndex?: number;
+} {
+  return {
+    MaxResults: request.maxResults,
+    ...(request.nextToken === undefined ? {} : { NextToken: request.nextToken }),
+    ...(request.startingBlockIndex === undefined ? {} : { StartingBlockIndex: request.startingBlockIndex }),
+  };
+}
+
+/** The page fields ListSnapshotBlocks and ListChangedBlocks answer alike, besides the blocks. */
+function pageDetails(out: {
+  NextToken?: string | undefined;
+  VolumeSize?: number | undefined;
+  BlockSize?: number | undefined;
+}): Omit<BlockPage<unknown>, 'blocks'> {
+  return {
+    ...(out.NextToken ? { nextToken: out.NextToken } : {}),
+    volumeSizeGib: out.VolumeSize ?? 0,
+    blockSizeBytes: out.BlockSize ?? EBS_BLOCK_SIZE_BYTES,
+  };
+}
+
 export class EbsSnapshots implements SnapshotBlockReader, SnapshotBlockWriter {
   constructor(private readonly ebs: EBSClient) {}
 
@@ -37,18 +63,12 @@ export class EbsSnapshots implements SnapshotBlockReader, SnapshotBlockWriter {
       const out = await this.ebs.send(
         new ListSnapshotBlocksCommand({
           SnapshotId: request.snapshotId,
-          MaxResults: request.maxResults,
-          ...(request.nextToken === undefined ? {} : { NextToken: request.nextToken }),
-          ...(request.startingBlockIndex === undefined
-            ? {}
-            : { StartingBlockIndex: request.startingBlockIndex }),
+          ...listPaging(request),
         }),
       );
       return {
         blocks: (out.Blocks ?? []).map((b) => ({ blockIndex: b.BlockIndex!, blockToken: b.BlockToken! })),
-        ...(out.NextToken ? { nextToken: out.NextToken } : {}),
-        volumeSizeGib: out.VolumeSize ?? 0,
-        blockSizeBytes: out.BlockSize ?? EBS_BLOCK_SIZE_BYTES,
+        ...pageDetails(out),
       };
     });
   }
@@ -60,11 +80,7 @@ export class EbsSnapshots implements SnapshotBlockReader, SnapshotBlockWriter {
         new ListChangedBlocksCommand({
           FirstSnapshotId: request.firstSnapshotId,
           SecondSnapshotId: request.secondSnapshotId,
-          MaxResults: request.maxResults,
-          ...(request.nextToken === undefined ? {} : { NextToken: request.nextToken }),
-          ...(request.startingBlockIndex === undefined
-            ? {}
-            : { StartingBlockIndex: request.startingBlockIndex }),
+          ...listPaging(request),
         }),
       );
       return {
@@ -73,9 +89,7 @@ export class EbsSnapshots implements SnapshotBlockReader, SnapshotBlockWriter {
           ...(b.FirstBlockToken ? { firstBlockToken: b.FirstBlockToken } : {}),
           ...(b.SecondBlockToken ? { secondBlockToken: b.SecondBlockToken } : {}),
         })),
-        ...(out.NextToken ? { nextToken: out.NextToken } : {}),
-        volumeSizeGib: out.VolumeSize ?? 0,
-        blockSizeBytes: out.BlockSize ?? EBS_BLOCK_SIZE_BYTES,
+        ...pageDetails(out),
       };
     });
   }
