@@ -1,0 +1,75 @@
+/**
+ * `npm run demo`, the README's main command, as a user runs it: a child process that must exit 0
+ * and print the report's key lines (two images, the catalog counts, both restores equal to their
+ * sources, stored bytes and request counts), and leave no state directory behind.
+ */
+import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const ROOT = new URL('../..', import.meta.url).pathname;
+
+async function demoDirs(): Promise<string[]> {
+  return (await readdir(tmpdir())).filter((name) => name.startsWith('rbp-demo-'));
+}
+
+describe('npm run demo', () => {
+  it('runs the product end to end, checks the restores and exits 0 with the report', async () => {
+    const before = await demoDirs();
+    const started = Date.now();
+    const { stdout } = await run('npm', ['run', '--silent', 'demo'], {
+      cwd: ROOT,
+      maxBuffer: 16 * 1024 * 1024,
+      env: { ...process.env, POWERTOOLS_LOG_LEVEL: 'SILENT' },
+    });
+    const elapsedMs = Date.now() - started;
+    const lines = stdout.trimEnd().split('\n');
+    expect(lines[0]).toBe('rbp demo: replica backup, catalog and restore on the local stack');
+    expect(lines[1]).toMatch(
+      /^replica vol-[0-9a-f]{17}: 1 GiB volume, ext4 image of 64 MiB, 305 files \(300 data files, applications\.json, a sparse file, a symlink\)$/,
+    );
+    const steps = lines
+      .filter((line) => line.startsWith('  '))
+      .map((line) => line.trim().replace(/\s+\d+\.\d s$/, ''));
+    expect(steps).toEqual([
+      'start the local stack',
+      'deploy the product',
+      'make the replica (ext4 image)',
+      'full backup',
+      'change files on the replica',
+      'incremental backup',
+      'list the catalog',
+      'restore a file (older image)',
+      'restore the volume (older image)',
+    ]);
+    const full = /^full backup: (img-bk-\S+)$/.exec(
+      lines.find((l) => l.startsWith('full backup: ')) ?? '',
+    )?.[1];
+    expect(full).toBeDefined();
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^incremental backup: img-bk-\S+ \([1-9]\d* changed 512 KiB blocks\)$/),
+    );
+    expect(lines).toContain(
+      'catalog: /srv/data has 10 entries in the full image, 11 in the incremental; /etc/app.conf has 2 versions; applications: orders-db',
+    );
+    expect(lines).toContain(`file restore: /etc/app.conf from ${full}, 643 bytes, equal to the source`);
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^volume restore: snap-[0-9a-f]{17}, [1-9]\d* blocks with data, all 1073741824 bytes equal to the image at the full backup$/,
+      ),
+    );
+    const stored = /^stored: (\d+) bytes in (\d+) S3 objects for a 1073741824-byte volume/.exec(
+      lines.find((l) => l.startsWith('stored: ')) ?? '',
+    );
+    expect(Number(stored?.[1])).toBeGreaterThan(0);
+    expect(Number(stored?.[1])).toBeLessThan(64 * 1024 * 1024);
+    expect(lines).toContainEqual(expect.stringMatching(/^requests: EBS [1-9]\d* \(ListSnapshotBlocks [1-9]/));
+    expect(lines.at(-1)).toMatch(/^demo OK in \d+\.\d s$/);
+    // The issue's bound: well under 2 minutes, with the test runner's overhead included.
+    expect(elapsedMs).toBeLessThan(120_000);
+    expect(await demoDirs()).toEqual(before);
+  }, 180_000);
+});
