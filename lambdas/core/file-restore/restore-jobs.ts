@@ -33,7 +33,8 @@ export interface RestoreResult {
   readonly problems: readonly string[];
 }
 
-export interface RestoreJob {
+/** What a caller asks for; createRestoreJob validates it and adds the status and times. */
+export interface NewRestoreJob {
   readonly restoreId: string;
   readonly volumeId: string;
   readonly imageId: string;
@@ -44,8 +45,11 @@ export interface RestoreJob {
   readonly application?: string;
   /** Partition index as catalogued; optional when the image has one ext filesystem. */
   readonly partition?: number;
-  /** Random, unguessable part of the object key (hex). */
+  /** Random, unguessable part of the object key (hex), e.g. 16 random bytes from a random source. */
   readonly keyToken: string;
+}
+
+export interface RestoreJob extends NewRestoreJob {
   readonly status: RestoreJobStatus;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -69,18 +73,6 @@ export interface RestoreDeps {
   /** The whole disk of a committed image (an ImageReader); NotFoundError when it does not exist. */
   openImage(volumeId: string, imageId: string): Promise<ByteRangeReader>;
   readonly clock: Clock;
-}
-
-export interface NewRestoreJob {
-  readonly restoreId: string;
-  readonly volumeId: string;
-  readonly imageId: string;
-  readonly kind: RestoreKind;
-  readonly path?: string;
-  readonly application?: string;
-  readonly partition?: number;
-  /** From a random source (e.g. 16 random bytes as hex). */
-  readonly keyToken: string;
 }
 
 /** Restore ids and tokens end up in object keys: a conservative alphabet keeps keys plain. */
