@@ -8,9 +8,7 @@
  *
  * The memory case runs in a child process (env RBP_CATALOG_BENCH_CHILD) so its RSS is its own.
  */
-import { spawn } from 'node:child_process';
-import { access, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
@@ -38,16 +36,14 @@ import {
   removeDir,
   run,
   scratchDir,
-  writeSparseFile,
 } from '../../test/support/fs-images.ts';
 import type { BenchResult, BenchSuite } from '../harness.ts';
 import { round } from '../harness.ts';
+import { benchCacheDir, fileExists, generated100kImage } from '../bench-cache.ts';
+import { runBenchChild } from '../bench-child.ts';
 
 const thisFile = fileURLToPath(import.meta.url);
 const MIB = 1024 * 1024;
-/** Shared with bench/suites/fs.ts: the 100,000-file image is built once per machine. */
-const CACHE_DIR = process.env.RBP_BENCH_CACHE ?? '/var/cache/rbp-bench';
-const GENERATED_FILES = 100_000;
 /** A Lambda's memory budget. */
 const RSS_GOAL_MIB = 1024;
 /** Changes per incremental measured. */
@@ -101,69 +97,24 @@ async function childCatalog(image: string): Promise<void> {
   );
 }
 
-function runChild<T>(task: unknown): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', import.meta.resolve('tsx'), thisFile], {
-      env: { ...process.env, RBP_CATALOG_BENCH_CHILD: JSON.stringify(task) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.on('close', (code) => {
-      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-      if (line === undefined) reject(new Error(`child failed (exit ${code}): ${err.slice(-2000)}`));
-      else resolve(JSON.parse(line.slice(7)) as T);
-    });
+async function runChild<T>(task: unknown): Promise<T> {
+  const outcome = await runBenchChild<T>(thisFile, 'RBP_CATALOG_BENCH_CHILD', task, {
+    nodeArgs: ['--expose-gc'],
   });
+  if (outcome.result === undefined) {
+    throw new Error(`child failed (exit ${outcome.code}): ${outcome.stderr.slice(-2000)}`);
+  }
+  return outcome.result;
 }
 
 // ------------------------------------------------------------------------------------ parent side
 
-async function exists(p: string): Promise<boolean> {
-  return access(p).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function cacheDir(): Promise<string> {
-  try {
-    await mkdir(CACHE_DIR, { recursive: true });
-    await access(CACHE_DIR, 2);
-    return CACHE_DIR;
-  } catch {
-    const fallback = path.join(os.tmpdir(), 'rbp-bench');
-    await mkdir(fallback, { recursive: true });
-    return fallback;
-  }
-}
-
 /** The fs suite's 100,000-file image when it is cached; else the same recipe under our own name. */
 async function image100k(): Promise<string> {
-  const dir = await cacheDir();
+  const dir = await benchCacheDir();
   const shared = path.join(dir, 'fs-100k-v1.img');
-  if (await exists(shared)) return shared;
-  const own = path.join(dir, 'catalog-100k-v1.img');
-  if (await exists(own)) return own;
-  const src = path.join(dir, 'catalog-100k-v1-src');
-  await removeDir(src);
-  console.error(`bench catalog: generating ${GENERATED_FILES} files (once; cached in ${dir})`);
-  await generateTree(src, { seed: 100, files: GENERATED_FILES, deepChain: 60, maxFileBytes: 16_384 });
-  await writeSparseFile(path.join(src, 'sparse-5g'), 5 * 1024 * MIB, [
-    { offset: 4 * 1024 * MIB, data: new Uint8Array(MIB).fill(7) },
-  ]);
-  await makeExtImage(`${own}.tmp`, {
-    type: 'ext4',
-    sizeBytes: 2048 * MIB,
-    blockSize: 4096,
-    bytesPerInode: 8192,
-    sourceDir: src,
-  });
-  await rename(`${own}.tmp`, own);
-  await removeDir(src);
-  return own;
+  if (await fileExists(shared)) return shared;
+  return generated100kImage(dir, 'catalog-100k-v1', 'catalog');
 }
 
 async function memoryResults(): Promise<BenchResult[]> {

@@ -12,10 +12,9 @@
  * The suite re-invokes this file in child processes (env RBP_FS_BENCH_CHILD) so every RSS figure
  * comes from a clean process.
  */
-import { execFile, spawn } from 'node:child_process';
-import { access, mkdir, readFile, rename, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { readFile, rename, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
@@ -23,24 +22,17 @@ import { RbpError } from '../../lambdas/core/errors.ts';
 import { PageCachedReader, openExt4 } from '../../lambdas/core/fs/index.ts';
 import type { ByteRangeReader } from '../../lambdas/core/ports.ts';
 import { FileByteRangeReader, MemoryByteRangeReader } from '../../test/support/file-byte-range-reader.ts';
-import {
-  generateTree,
-  makeExtImage,
-  prng,
-  removeDir,
-  writeSparseFile,
-} from '../../test/support/fs-images.ts';
+import { generateTree, makeExtImage, prng, removeDir } from '../../test/support/fs-images.ts';
 import type { BenchResult, BenchSuite } from '../harness.ts';
 import { round } from '../harness.ts';
+import { benchCacheDir, fileExists, generated100kImage } from '../bench-cache.ts';
+import { runBenchChild } from '../bench-child.ts';
 
 const execFileAsync = promisify(execFile);
 const thisFile = fileURLToPath(import.meta.url);
 const MIB = 1024 * 1024;
-/** Images are cached here between runs (outside the repository). Bump the version to rebuild. */
-const CACHE_DIR = process.env.RBP_BENCH_CACHE ?? '/var/cache/rbp-bench';
+/** Bump to rebuild the cached images (cached by bench/bench-cache.ts, outside the repository). */
 const IMAGE_VERSION = 'v1';
-/** Files in the generated image (plus their directories, links and special files). */
-const GENERATED_FILES = 100_000;
 /** A Lambda's memory budget: the walk must stay well below it. */
 const RSS_GOAL_MIB = 1024;
 /** ext2fs walks by path (open + fstat + close per entry): give it a bounded time, report its rate. */
@@ -236,75 +228,26 @@ async function runChild<T>(
   task: ChildTask,
   timeoutMs: number,
 ): Promise<{ result?: T; status: string; aborted: boolean }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), thisFile], {
-      env: { ...process.env, RBP_FS_BENCH_CHILD: JSON.stringify(task) },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const line = out.split('\n').find((l) => l.startsWith('RESULT '));
-      // The WebAssembly runtime prints "Aborted(...)" when libext2fs aborts (out of memory, assertion).
-      const aborted = err.includes('Aborted(');
-      const lastLine = err.trim().split('\n').slice(-1)[0] ?? '';
-      if (line !== undefined) resolve({ result: JSON.parse(line.slice(7)) as T, status: 'ok', aborted });
-      else if (signal === 'SIGKILL') resolve({ status: 'hang', aborted });
-      else resolve({ status: `crash (exit ${code ?? signal}): ${lastLine}`, aborted });
-    });
+  const { result, code, signal, stderr } = await runBenchChild<T>(thisFile, 'RBP_FS_BENCH_CHILD', task, {
+    timeoutMs,
   });
+  // The WebAssembly runtime prints "Aborted(...)" when libext2fs aborts (out of memory, assertion).
+  const aborted = stderr.includes('Aborted(');
+  const lastLine = stderr.trim().split('\n').slice(-1)[0] ?? '';
+  if (result !== undefined) return { result, status: 'ok', aborted };
+  if (signal === 'SIGKILL') return { status: 'hang', aborted };
+  return { status: `crash (exit ${code ?? signal}): ${lastLine}`, aborted };
 }
 
 // ----------------------------------------------------------------------------------- parent side
 
-async function exists(p: string): Promise<boolean> {
-  return access(p).then(
-    () => true,
-    () => false,
-  );
-}
-
-async function cacheDir(): Promise<string> {
-  try {
-    await mkdir(CACHE_DIR, { recursive: true });
-    await access(CACHE_DIR, 2);
-    return CACHE_DIR;
-  } catch {
-    const fallback = path.join(os.tmpdir(), 'rbp-bench');
-    await mkdir(fallback, { recursive: true });
-    return fallback;
-  }
-}
-
-async function generatedImage(dir: string): Promise<string> {
-  const image = path.join(dir, `fs-100k-${IMAGE_VERSION}.img`);
-  if (await exists(image)) return image;
-  const src = path.join(dir, `fs-100k-${IMAGE_VERSION}-src`);
-  await removeDir(src);
-  console.error(`bench fs: generating ${GENERATED_FILES} files (once; cached in ${dir})`);
-  await generateTree(src, { seed: 100, files: GENERATED_FILES, deepChain: 60, maxFileBytes: 16_384 });
-  await writeSparseFile(path.join(src, 'sparse-5g'), 5 * 1024 * MIB, [
-    { offset: 4 * 1024 * MIB, data: new Uint8Array(MIB).fill(7) },
-  ]);
-  await makeExtImage(`${image}.tmp`, {
-    type: 'ext4',
-    sizeBytes: 2048 * MIB,
-    blockSize: 4096,
-    bytesPerInode: 8192,
-    sourceDir: src,
-  });
-  await rename(`${image}.tmp`, image);
-  await removeDir(src);
-  return image;
+function generatedImage(dir: string): Promise<string> {
+  return generated100kImage(dir, `fs-100k-${IMAGE_VERSION}`, 'fs');
 }
 
 async function smallImage(dir: string): Promise<string> {
   const image = path.join(dir, `fs-small-${IMAGE_VERSION}.img`);
-  if (await exists(image)) return image;
+  if (await fileExists(image)) return image;
   const src = path.join(dir, `fs-small-${IMAGE_VERSION}-src`);
   await removeDir(src);
   await generateTree(src, {
@@ -322,9 +265,9 @@ async function smallImage(dir: string): Promise<string> {
 
 async function debianImage(dir: string): Promise<{ image?: string; reason?: string }> {
   const image = path.join(dir, `debian-bookworm-minbase-${IMAGE_VERSION}.img`);
-  if (await exists(image)) return { image };
+  if (await fileExists(image)) return { image };
   const root = path.join(dir, 'debian-bookworm-minbase');
-  if (!(await exists(root))) {
+  if (!(await fileExists(root))) {
     try {
       await execFileAsync('debootstrap', ['--version']);
     } catch {
@@ -474,7 +417,7 @@ async function latencyResults(image: string): Promise<BenchResult[]> {
 export const suite: BenchSuite = {
   name: 'fs',
   async run(): Promise<readonly BenchResult[]> {
-    const dir = await cacheDir();
+    const dir = await benchCacheDir();
     const results: BenchResult[] = [];
     const generated = await generatedImage(dir);
     const mine = await runChild<WalkFigures>({ kind: 'walk', image: generated }, 30 * 60_000);
