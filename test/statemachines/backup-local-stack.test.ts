@@ -95,6 +95,12 @@ describe('backup.asl.json in moto through the local gateway', () => {
     };
     expect(firstOutput.plan.result.kind).toBe('full');
     expect(firstOutput.image.result.imageId).toBe('img-e2e-full');
+    // The simulated agent answered the request by itself and the backup released the checkpoint.
+    expect(local.stack.agent.actions().map((a) => [a.event, a.checkpointId, a.volumeIds, a.action])).toEqual([
+      ['Checkpoint Requested', 'e2e-full-r1', [volumeId], 'reported'],
+      ['Checkpoint Released', 'e2e-full-r1', [volumeId], 'released'],
+    ]);
+    expect(local.stack.agent.heldCheckpoints()).toEqual([]);
 
     await local.stack.agent.write(
       volumeId,
