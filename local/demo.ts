@@ -251,6 +251,9 @@ async function storedBytes(stack: LocalStack, bucket: string): Promise<{ bytes: 
   return { bytes, objects };
 }
 
+/** What an interrupted demo must still stop and remove. */
+let inFlight: { stack?: LocalStack; workDir?: string } = {};
+
 /** Runs the whole demo; throws DemoMismatchError when a result differs from its source. */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const log = options.log ?? ((): void => undefined);
@@ -265,6 +268,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   };
 
   const work = await mkdtemp(path.join(tmpdir(), 'rbp-demo-'));
+  inFlight = { workDir: work };
   let stack: LocalStack | undefined;
   const savedEnv = { ...process.env };
   try {
@@ -272,6 +276,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     stack = await step('start the local stack', () =>
       startLocalStack({ stateDir: path.join(work, 'state'), snapshotCompletionDelayMs: 0 }),
     );
+    inFlight = { stack, workDir: work };
     const running = stack;
     // The handlers' own logs and metrics would drown the report (set before deploy loads them).
     Object.assign(process.env, running.env, {
@@ -420,6 +425,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
     Object.assign(process.env, savedEnv);
     await rm(work, { recursive: true, force: true });
+    inFlight = {};
   }
 }
 
@@ -462,6 +468,21 @@ export function formatReport(report: DemoReport): string {
 }
 
 export async function main(): Promise<number> {
+  let interrupted = false;
+  const interrupt = (signal: NodeJS.Signals): void => {
+    // Ctrl-C reaches this process twice (from the terminal and relayed by tsx): stop once.
+    if (interrupted) return;
+    interrupted = true;
+    process.stderr.write(`demo interrupted (${signal}): stopping what it started\n`);
+    const { stack, workDir } = inFlight;
+    void (async () => {
+      await stack?.stop();
+      if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+      process.exit(130);
+    })();
+  };
+  process.on('SIGINT', interrupt);
+  process.on('SIGTERM', interrupt);
   try {
     const report = await runDemo({ log: (line) => process.stderr.write(`${line}\n`) });
     process.stdout.write(formatReport(report));
