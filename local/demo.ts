@@ -19,6 +19,7 @@ import { EBSClient, GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../lambdas/core/geometry.ts';
 import { deployProduct } from './deploy.ts';
+import type { FaultConfig } from './gateway/faults.ts';
 import {
   ADDED_FILE,
   APPLICATION_NAME,
@@ -79,6 +80,8 @@ export interface DemoReport {
 export interface DemoOptions {
   /** Progress lines (default: none). */
   readonly log?: (line: string) => void;
+  /** Faults the gateway injects once the product is deployed (a flaky AWS; docs/local-stack.md). */
+  readonly faults?: FaultConfig;
 }
 
 function check(condition: boolean, message: string): asserts condition {
@@ -285,6 +288,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     });
     const product = await step('deploy the product', () => deployProduct(running));
     const api = new DemoApi(product.apiUrl);
+    if (options.faults !== undefined) running.gateway.setFaults(options.faults);
 
     const disk = path.join(work, 'replica.img');
     const sourceFiles = await step('make the replica (ext4 image)', async () => {
@@ -467,7 +471,7 @@ export function formatReport(report: DemoReport): string {
   return `${lines.join('\n')}\n`;
 }
 
-export async function main(): Promise<number> {
+export async function main(options: Omit<DemoOptions, 'log'> = {}): Promise<number> {
   let interrupted = false;
   const interrupt = (signal: NodeJS.Signals): void => {
     // Ctrl-C reaches this process twice (from the terminal and relayed by tsx): stop once.
@@ -484,14 +488,17 @@ export async function main(): Promise<number> {
   process.on('SIGINT', interrupt);
   process.on('SIGTERM', interrupt);
   try {
-    const report = await runDemo({ log: (line) => process.stderr.write(`${line}\n`) });
+    const report = await runDemo({ ...options, log: (line) => process.stderr.write(`${line}\n`) });
     process.stdout.write(formatReport(report));
     return 0;
   } catch (error) {
-    const message =
-      error instanceof DemoMismatchError ? error.message : String((error as Error).stack ?? error);
+    // A mismatch or a failed call: its message says what; the stack adds nothing for a user.
+    const message = error instanceof Error ? error.message : String(error);
     process.stderr.write(`demo FAILED: ${message}\n`);
     return 1;
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
   }
 }
 

@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 
 const run = promisify(execFile);
 const ROOT = new URL('../..', import.meta.url).pathname;
@@ -72,4 +72,28 @@ describe('npm run demo', () => {
     expect(elapsedMs).toBeLessThan(120_000);
     expect(await demoDirs()).toEqual(before);
   }, 180_000);
+});
+
+describe('the demo on a failing AWS', () => {
+  it('exits 1 with a clear message and stops what it started', async () => {
+    const { main } = await import('../../local/demo.ts');
+    const before = await demoDirs();
+    const written: string[] = [];
+    const spy = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    let code: number;
+    try {
+      // Step Functions answers every request with a 5xx: POST /backups cannot start the backup.
+      code = await main({ faults: { seed: 1, serverErrorRate: { states: 1 } } });
+    } finally {
+      spy.mockRestore();
+    }
+    expect(code).toBe(1);
+    const failure = written.filter((line) => line.startsWith('demo FAILED: '));
+    expect(failure).toHaveLength(1);
+    expect(failure[0]).toMatch(/^demo FAILED: POST \/backups answered 5\d\d: \{"code":"\w+"/);
+    expect(await demoDirs()).toEqual(before);
+  }, 120_000);
 });
