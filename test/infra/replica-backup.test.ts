@@ -5,6 +5,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config.ts';
 import { BACKUP_ASL_PATH } from '../../lib/constructs/replica-backup.ts';
 import { ReplicaBackupStack } from '../../lib/stacks/replica-backup-stack.ts';
+import { productTableDefinition } from '../../local/product-table.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
 type Statement = {
@@ -206,6 +207,22 @@ describe('storage', () => {
         ],
       }),
     });
+  });
+});
+
+describe('the local stack', () => {
+  it('creates the table with the same keys and indexes as the stack', () => {
+    const tables = ofType('AWS::DynamoDB::GlobalTable');
+    expect(tables).toHaveLength(1);
+    const props = tables[0]![1].Properties as {
+      KeySchema: unknown;
+      GlobalSecondaryIndexes: { IndexName: string; KeySchema: unknown }[];
+    };
+    const local = productTableDefinition('t');
+    expect(local.KeySchema).toEqual(props.KeySchema);
+    expect(
+      local.GlobalSecondaryIndexes?.map((i) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema })),
+    ).toEqual(props.GlobalSecondaryIndexes.map((i) => ({ IndexName: i.IndexName, KeySchema: i.KeySchema })));
   });
 });
 

@@ -1,0 +1,39 @@
+/**
+ * The product's single DynamoDB table as the local stack creates it: the same keys and indexes as
+ * the CDK construct (lib/constructs/replica-backup.ts), so local code and tests see AWS's layout.
+ */
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import type { CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+
+const STRING_KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk'] as const;
+
+function index(name: string, hash: string, range: string) {
+  return {
+    IndexName: name,
+    KeySchema: [
+      { AttributeName: hash, KeyType: 'HASH' as const },
+      { AttributeName: range, KeyType: 'RANGE' as const },
+    ],
+    Projection: { ProjectionType: 'ALL' as const },
+  };
+}
+
+export function productTableDefinition(tableName: string): CreateTableCommandInput {
+  return {
+    TableName: tableName,
+    BillingMode: 'PAY_PER_REQUEST',
+    AttributeDefinitions: STRING_KEYS.map((name) => ({ AttributeName: name, AttributeType: 'S' })),
+    KeySchema: [
+      { AttributeName: 'pk', KeyType: 'HASH' },
+      { AttributeName: 'sk', KeyType: 'RANGE' },
+    ],
+    GlobalSecondaryIndexes: [index('GSI1', 'gsi1pk', 'gsi1sk'), index('GSI2', 'gsi2pk', 'gsi2sk')],
+  };
+}
+
+/** Creates the table; an existing table of that name is left as it is. */
+export async function createProductTable(client: DynamoDBClient, tableName: string): Promise<void> {
+  await client.send(new CreateTableCommand(productTableDefinition(tableName))).catch((error: unknown) => {
+    if ((error as { name?: string }).name !== 'ResourceInUseException') throw error;
+  });
+}
