@@ -1,8 +1,9 @@
-/** The build-catalog and restore-files Lambdas called directly with injected stores. */
+/** The build-catalog and restore-worker Lambdas called directly with injected stores. */
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBuildCatalogHandler } from '../../lambdas/handlers/build-catalog.ts';
-import { createRestoreFilesHandler } from '../../lambdas/handlers/restore-files.ts';
+import { createRestoreWorkerHandler } from '../../lambdas/handlers/restore-worker.ts';
+import type { RestoreWorkerDeps } from '../../lambdas/aws/restore-deps.ts';
 import { createRestoreJob } from '../../lambdas/core/file-restore/restore-jobs.ts';
 import { ImageReader } from '../../lambdas/core/restore/image-reader.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
@@ -63,25 +64,38 @@ describe('Lambda build-catalog', () => {
   });
 });
 
-describe('Lambda restore-files', () => {
+/** A files job must never touch the volume-restore side of the worker. */
+const volumeSideUnused = new Proxy(
+  {},
+  {
+    get: (_target, property) => {
+      throw new Error(`a files job used the volume restore dependency ${String(property)}`);
+    },
+  },
+) as RestoreWorkerDeps['volumes'];
+
+describe('Lambda restore-worker (file, directory and application jobs)', () => {
   it('runs a pending job to its end', async () => {
     const jobs = new MemoryRestoreJobs();
     const objects = new MemoryRestoreObjects();
     const clock = { now: () => new Date('2026-04-02T00:00:00.000Z') };
-    const handler = createRestoreFilesHandler({
-      jobs,
-      objects,
-      catalog: new MemoryCatalogStore(),
-      clock,
-      openImage: async (volumeId, imageId) =>
-        new ImageReader(
-          backed.images,
-          await backed.images.getManifest(
-            volumeId,
-            imageId,
-            (await backed.records.getImageRecord(volumeId, imageId)).manifestSha256,
+    const handler = createRestoreWorkerHandler({
+      volumes: volumeSideUnused,
+      files: {
+        jobs,
+        objects,
+        catalog: new MemoryCatalogStore(),
+        clock,
+        openImage: async (volumeId, imageId) =>
+          new ImageReader(
+            backed.images,
+            await backed.images.getManifest(
+              volumeId,
+              imageId,
+              (await backed.records.getImageRecord(volumeId, imageId)).manifestSha256,
+            ),
           ),
-        ),
+      },
     });
     const target = (await sourceFiles(source)).find((p) => !p.includes('hardlink'))!;
     await createRestoreJob(
@@ -95,9 +109,14 @@ describe('Lambda restore-files', () => {
         keyToken: 'tok',
       },
     );
-    expect(await handler({ restoreId: 'rs-h1' })).toEqual({ restoreId: 'rs-h1', status: 'succeeded' });
+    expect(await handler({ restoreId: 'rs-h1', kind: 'files' })).toEqual({
+      restoreId: 'rs-h1',
+      status: 'succeeded',
+    });
     const stored = objects.objects.get((await jobs.get('rs-h1')).result!.key)!;
     expect(stored.body.equals(await readFile(path.join(source, target)))).toBe(true);
-    await expect(handler({ restoreId: '../x' })).rejects.toMatchObject({ name: 'ValidationError' });
+    await expect(handler({ restoreId: '../x', kind: 'files' })).rejects.toMatchObject({
+      name: 'ValidationError',
+    });
   });
 });
