@@ -3,6 +3,7 @@
  * in as JSON in an environment variable, the child prints one line `RESULT <json>` on stdout.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 
 export interface BenchChildOutcome<T> {
   /** The parsed RESULT line; undefined when the child printed none. */
@@ -46,4 +47,13 @@ export function runBenchChild<T>(
       });
     });
   });
+}
+
+/**
+ * This process's peak resident set in KiB. VmHWM, not getrusage: ru_maxrss survives fork+exec, so
+ * a child would report its parent's peak (the bench runner's, after the suites before it).
+ */
+export function peakRssKiB(): number {
+  const status = readFileSync('/proc/self/status', 'utf8');
+  return Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
 }

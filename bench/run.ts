@@ -44,7 +44,11 @@ async function main(): Promise<void> {
     results.push(...(await suite.run()));
   }
   printTable(results);
-  const out = { machine: { cpus: (await import('node:os')).cpus().length, node: process.version }, date: new Date().toISOString(), results };
+  const out = {
+    machine: { cpus: (await import('node:os')).cpus().length, node: process.version },
+    date: new Date().toISOString(),
+    results,
+  };
   await writeFile(path.join(here, 'results.json'), `${JSON.stringify(out, null, 2)}\n`);
   console.log(JSON.stringify(out));
 }

@@ -40,7 +40,7 @@ import {
 import type { BenchResult, BenchSuite } from '../harness.ts';
 import { round } from '../harness.ts';
 import { benchCacheDir, fileExists, generated100kImage } from '../bench-cache.ts';
-import { runBenchChild } from '../bench-child.ts';
+import { peakRssKiB, runBenchChild } from '../bench-child.ts';
 
 const thisFile = fileURLToPath(import.meta.url);
 const MIB = 1024 * 1024;
@@ -89,7 +89,7 @@ async function childCatalog(image: string): Promise<void> {
       ms,
       entries,
       itemsPut: store.itemsPut,
-      maxRssKiB: process.resourceUsage().maxRSS,
+      maxRssKiB: peakRssKiB(),
       status: record.status,
       bytesRead: reader.bytesRead,
       reads: reader.reads,

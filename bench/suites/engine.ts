@@ -14,7 +14,6 @@
  */
 import { spawnSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -46,6 +45,7 @@ import { TokenBucket } from '../../lambdas/core/store/token-bucket.ts';
 import { MemoryEbs } from '../../test/fakes/memory-ebs.ts';
 import { MemoryImageRecordStore } from '../../test/fakes/memory-image-records.ts';
 import { MemoryObjectStore } from '../../test/fakes/memory-object-store.ts';
+import { peakRssKiB } from '../bench-child.ts';
 import { round, type BenchResult, type BenchSuite } from '../harness.ts';
 
 const MiB = 1_048_576;
@@ -389,9 +389,7 @@ async function memoryChild(volumeGib: number, idle: boolean): Promise<void> {
     );
     blocksRead = summary.stats.blocksRead;
   }
-  // VmHWM, not getrusage: ru_maxrss survives fork+exec, so a child would report its parent's peak.
-  const status = readFileSync('/proc/self/status', 'utf8');
-  const maxRssKiB = Number(/VmHWM:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN);
+  const maxRssKiB = peakRssKiB();
   process.stdout.write(`${JSON.stringify({ maxRssKiB, blocksRead, rangeBlocks })}\n`);
 }
 

@@ -26,7 +26,7 @@ import { generateTree, makeExtImage, prng, removeDir } from '../../test/support/
 import type { BenchResult, BenchSuite } from '../harness.ts';
 import { round } from '../harness.ts';
 import { benchCacheDir, fileExists, generated100kImage } from '../bench-cache.ts';
-import { runBenchChild } from '../bench-child.ts';
+import { peakRssKiB, runBenchChild } from '../bench-child.ts';
 
 const execFileAsync = promisify(execFile);
 const thisFile = fileURLToPath(import.meta.url);
@@ -172,7 +172,7 @@ async function childMain(task: ChildTask): Promise<unknown> {
       readerRequests: reader.reads,
       readerBytes: reader.bytesRead,
       pageMisses,
-      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      maxRssMiB: peakRssKiB() / 1024,
       complete: true,
     };
     return figures;
@@ -188,7 +188,7 @@ async function childMain(task: ChildTask): Promise<unknown> {
       readerRequests: file.reads,
       readerBytes: file.bytesRead,
       pageMisses: cached.pageMisses,
-      maxRssMiB: process.resourceUsage().maxRSS / 1024,
+      maxRssMiB: peakRssKiB() / 1024,
     };
     return figures;
   }
