@@ -3,6 +3,12 @@ import { CommanderError } from 'commander';
 import { CliError, EXIT } from './api/exit-codes.ts';
 import { buildProgram } from './program.ts';
 
+// `rbp … | head` closes the pipe early: that is the reader's choice, not an error of ours.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') process.exit(EXIT.OK);
+  throw error;
+});
+
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (error) {
