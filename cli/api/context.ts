@@ -2,6 +2,7 @@
 import { InvalidArgumentError, Option, type Command } from 'commander';
 import { ApiClient } from './api-client.ts';
 import { resolveEndpoint } from './endpoint.ts';
+import { CliError, EXIT } from './exit-codes.ts';
 import { printer, progress, type Printer, type Progress } from './output.ts';
 
 export interface ApiCommandOptions {
@@ -100,3 +101,39 @@ export function withWaitOptions(command: Command, what: string): Command {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** The options withWaitOptions adds. */
+export interface WaitOptions {
+  readonly wait: boolean;
+  readonly timeout: number;
+  readonly pollInterval: number;
+}
+
+/** How to poll one kind of job (a backup, a restore) until it has finished. */
+export interface PollSpec<T> {
+  readonly fetch: () => Promise<T>;
+  readonly finished: (value: T) => boolean;
+  /** The progress line for the current state. */
+  readonly describe: (value: T) => string;
+  /** The error message when the deadline passes first. */
+  readonly timeoutMessage: string;
+}
+
+/** Polls until `finished`, updating the progress line; CliError TIMED_OUT after `timeout` seconds. */
+export async function pollUntilFinished<T>(
+  spec: PollSpec<T>,
+  options: Pick<WaitOptions, 'timeout' | 'pollInterval'>,
+  progress: Progress,
+): Promise<T> {
+  const deadline = Date.now() + options.timeout * 1000;
+  for (;;) {
+    const value = await spec.fetch();
+    if (spec.finished(value)) {
+      progress.finish(spec.describe(value));
+      return value;
+    }
+    progress.update(spec.describe(value));
+    if (Date.now() >= deadline) throw new CliError(spec.timeoutMessage, EXIT.TIMED_OUT);
+    await sleep(options.pollInterval * 1000);
+  }
+}

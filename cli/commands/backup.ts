@@ -2,42 +2,36 @@
 import type { Command } from 'commander';
 import type { Backup } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
-import { CliError, EXIT } from '../api/exit-codes.ts';
+import { EXIT } from '../api/exit-codes.ts';
 import type { Progress } from '../api/output.ts';
 import {
   apiContext,
-  sleep,
+  pollUntilFinished,
   withApiOptions,
   withWaitOptions,
   type ApiCommandOptions,
+  type WaitOptions,
 } from '../api/context.ts';
 
-interface WaitOptions {
-  readonly wait: boolean;
-  readonly timeout: number;
-  readonly pollInterval: number;
-}
-
-export async function waitForBackup(
+export function waitForBackup(
   client: ApiClient,
   backupId: string,
   options: Pick<WaitOptions, 'timeout' | 'pollInterval'>,
   progress: Progress,
 ): Promise<Backup> {
-  const deadline = Date.now() + options.timeout * 1000;
-  for (;;) {
-    const backup = await client.get<Backup>(`/backups/${encodeURIComponent(backupId)}`);
-    if (backup.status !== 'RUNNING') {
-      progress.finish(
-        `backup ${backupId}: ${backup.status}${backup.imageId ? ` (image ${backup.imageId})` : ''}`,
-      );
-      return backup;
-    }
-    progress.update(`backup ${backupId}: ${backup.status}${backup.step ? ` — ${backup.step}` : ''}`);
-    if (Date.now() >= deadline)
-      throw new CliError(`backup ${backupId} is still running after ${options.timeout} s`, EXIT.TIMED_OUT);
-    await sleep(options.pollInterval * 1000);
-  }
+  return pollUntilFinished(
+    {
+      fetch: () => client.get<Backup>(`/backups/${encodeURIComponent(backupId)}`),
+      finished: (backup) => backup.status !== 'RUNNING',
+      describe: (backup) =>
+        backup.status === 'RUNNING'
+          ? `backup ${backupId}: ${backup.status}${backup.step ? ` — ${backup.step}` : ''}`
+          : `backup ${backupId}: ${backup.status}${backup.imageId ? ` (image ${backup.imageId})` : ''}`,
+      timeoutMessage: `backup ${backupId} is still running after ${options.timeout} s`,
+    },
+    options,
+    progress,
+  );
 }
 
 function report(print: { message(value: unknown, text: string): void }, backup: Backup): void {

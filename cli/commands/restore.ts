@@ -16,38 +16,31 @@ import { CliError, EXIT } from '../api/exit-codes.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
 import {
   apiContext,
-  sleep,
+  pollUntilFinished,
   withApiOptions,
   withWaitOptions,
   type ApiCommandOptions,
+  type WaitOptions,
 } from '../api/context.ts';
-
-interface WaitOptions {
-  readonly wait: boolean;
-  readonly timeout: number;
-  readonly pollInterval: number;
-}
 
 type RestoreOptions = ApiCommandOptions & WaitOptions & { readonly image: string; readonly out?: string };
 
-export async function waitForRestore(
+export function waitForRestore(
   client: ApiClient,
   restoreId: string,
   options: Pick<WaitOptions, 'timeout' | 'pollInterval'>,
   progress: Progress,
 ): Promise<Restore> {
-  const deadline = Date.now() + options.timeout * 1000;
-  for (;;) {
-    const restore = await client.get<Restore>(`/restores/${encodeURIComponent(restoreId)}`);
-    if (restore.status === 'SUCCEEDED' || restore.status === 'FAILED') {
-      progress.finish(`restore ${restoreId}: ${restore.status}`);
-      return restore;
-    }
-    progress.update(`restore ${restoreId}: ${restore.status}`);
-    if (Date.now() >= deadline)
-      throw new CliError(`restore ${restoreId} has not finished after ${options.timeout} s`, EXIT.TIMED_OUT);
-    await sleep(options.pollInterval * 1000);
-  }
+  return pollUntilFinished(
+    {
+      fetch: () => client.get<Restore>(`/restores/${encodeURIComponent(restoreId)}`),
+      finished: (restore) => restore.status === 'SUCCEEDED' || restore.status === 'FAILED',
+      describe: (restore) => `restore ${restoreId}: ${restore.status}`,
+      timeoutMessage: `restore ${restoreId} has not finished after ${options.timeout} s`,
+    },
+    options,
+    progress,
+  );
 }
 
 /** Downloads `url` to `out` (or into it, when it is a directory) through a temporary file; returns the path. */
