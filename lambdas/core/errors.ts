@@ -65,3 +65,13 @@ export function describeError(error: unknown): string {
   }
   return parts.join(': ');
 }
+
+/** How a job (a restore, a backup step) records a permanent failure for whoever polls it. */
+export interface JobFailure {
+  readonly reason: string;
+  readonly errorName: string;
+}
+
+export function jobFailureOf(error: unknown): JobFailure {
+  return { reason: describeError(error), errorName: error instanceof Error ? error.name : 'Error' };
+}

@@ -4,7 +4,7 @@
  * and records its id. Running a job twice is safe: StartSnapshot's ClientToken derives from the
  * restore id, so a retried worker continues the same snapshot rather than making a second one.
  */
-import { describeError, isRetryable } from '../errors.ts';
+import { isRetryable, jobFailureOf, type JobFailure } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import type { ImageManifest } from '../image/image-types.ts';
 import type { SnapshotStateReader } from '../backup/snapshot-ports.ts';
@@ -37,7 +37,7 @@ export interface VolumeRestoreJob {
   readonly changedBlocksCount?: number;
   /** Every block is written and CompleteSnapshot accepted: what remains is waiting for `completed`. */
   readonly written?: boolean;
-  readonly failure?: { readonly reason: string; readonly errorName: string };
+  readonly failure?: JobFailure;
 }
 
 export interface VolumeRestoreJobStore {
@@ -119,7 +119,7 @@ export async function runVolumeRestoreJob(
     const failed: VolumeRestoreJob = {
       ...running,
       status: 'failed',
-      failure: { reason: describeError(error), errorName: error instanceof Error ? error.name : 'Error' },
+      failure: jobFailureOf(error),
       updatedAt: deps.clock.now().toISOString(),
     };
     await deps.jobs.update(failed, ['running']);

@@ -6,7 +6,7 @@
  * Object keys are `restores/<restoreId>-<random token>/<file name>`: unique per restore and not
  * guessable from the restore id alone.
  */
-import { describeError, isRetryable, NotFoundError, ValidationError } from '../errors.ts';
+import { isRetryable, jobFailureOf, NotFoundError, ValidationError, type JobFailure } from '../errors.ts';
 import type { Clock, ByteRangeReader } from '../ports.ts';
 import { applicationPaths } from '../catalog/applications.ts';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
@@ -54,7 +54,7 @@ export interface RestoreJob extends NewRestoreJob {
   readonly createdAt: string;
   readonly updatedAt: string;
   readonly result?: RestoreResult;
-  readonly failure?: { readonly reason: string; readonly errorName: string };
+  readonly failure?: JobFailure;
 }
 
 export interface RestoreJobStore {
@@ -238,7 +238,7 @@ export async function runRestoreJob(deps: RestoreDeps, restoreId: string): Promi
     const failed: RestoreJob = {
       ...running,
       status: 'failed',
-      failure: { reason: describeError(error), errorName: error instanceof Error ? error.name : 'Error' },
+      failure: jobFailureOf(error),
       updatedAt: deps.clock.now().toISOString(),
     };
     await deps.jobs.update(failed, ['running']);
