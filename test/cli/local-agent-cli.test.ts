@@ -8,6 +8,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { removeDir, scratchDir } from '../support/fs-images.ts';
+import { stopChild } from '../support/child-process.ts';
 
 const RBP = new URL('../../bin/rbp', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -19,11 +20,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (serve !== undefined && serve.exitCode === null) {
-    const exited = new Promise((resolve) => serve!.once('exit', resolve));
-    serve.kill('SIGTERM');
-    await exited;
-  }
+  await stopChild(serve);
   await removeDir(work);
 });
 

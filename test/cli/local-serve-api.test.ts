@@ -7,10 +7,10 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
+import { firstLines, stopChild } from '../support/child-process.ts';
 
 const RBP = new URL('../../bin/rbp', import.meta.url).pathname;
 const run = promisify(execFile);
@@ -22,33 +22,9 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  if (serve !== undefined && serve.exitCode === null) {
-    const exited = new Promise((resolve) => serve!.once('exit', resolve));
-    serve.kill('SIGTERM');
-    await exited;
-  }
+  await stopChild(serve);
   await removeDir(work);
 });
-
-function firstLines(child: ChildProcess, count: number, timeoutMs: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const lines: string[] = [];
-    const reader = createInterface({ input: child.stdout! });
-    const timer = setTimeout(
-      () => reject(new Error(`only ${lines.length} lines in ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    reader.on('line', (line) => {
-      lines.push(line);
-      if (lines.length === count) {
-        clearTimeout(timer);
-        reader.close();
-        resolve(lines);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited with ${code} after ${lines.length} lines`)));
-  });
-}
 
 describe('rbp local serve with the API', () => {
   it('prints API <url>; backup start --wait runs the real state machine; restore file equals its source', async () => {

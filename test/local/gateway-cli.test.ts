@@ -4,12 +4,11 @@
  * snapshots the replica and reads its blocks back byte for byte; SIGTERM stops everything (moto's
  * PID is gone) and the command exits 0. Also: moto exits by itself when its parent is killed.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { promisify } from 'node:util';
 import { EBSClient, GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
@@ -23,6 +22,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { isProcessAlive } from '../../local/moto/moto-server.ts';
 import { localClientConfig } from '../support/local-stack.ts';
+import { firstLines } from '../support/child-process.ts';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RBP = join(ROOT, 'bin', 'rbp');
@@ -37,27 +37,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(workDir, { recursive: true, force: true });
 });
-
-/** Resolves with the first `count` lines of the child's stdout. */
-function firstLines(child: ChildProcess, count: number, timeoutMs: number): Promise<string[]> {
-  return new Promise((resolve, reject) => {
-    const lines: string[] = [];
-    const reader = createInterface({ input: child.stdout! });
-    const timer = setTimeout(
-      () => reject(new Error(`only ${lines.length} lines in ${timeoutMs} ms`)),
-      timeoutMs,
-    );
-    reader.on('line', (line) => {
-      lines.push(line);
-      if (lines.length === count) {
-        clearTimeout(timer);
-        reader.close();
-        resolve(lines);
-      }
-    });
-    child.once('exit', (code) => reject(new Error(`exited with ${code} after ${lines.length} lines`)));
-  });
-}
 
 async function waitUntilGone(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
