@@ -11,17 +11,28 @@ export {
   FilesystemLimitError,
   FileNotFoundInImageError,
 } from './errors.ts';
-export { openExt4, Ext4Filesystem, STREAM_PIECE_BYTES } from './ext4/filesystem.ts';
+export {
+  STREAM_PIECE_BYTES,
+  WINDOWS_ATTRIBUTES,
+  synthesizedPermissions,
+  modeTypeBits,
+} from './filesystem.ts';
 export type {
+  FilesystemReader,
+  ReadableFsType,
+  DataStream,
   FileExtent,
   WalkEntry,
   WalkError,
   WalkItem,
   WalkOptions,
   ReadStreamOptions,
-  OpenExt4Options,
-} from './ext4/filesystem.ts';
-export type { InodeStat, FileType, Timestamp } from './ext4/inode.ts';
+  InodeStat,
+  FileType,
+  Timestamp,
+} from './filesystem.ts';
+export { openExt4, Ext4Filesystem } from './ext4/filesystem.ts';
+export type { OpenExt4Options } from './ext4/filesystem.ts';
 export type { DirEntry } from './ext4/directory.ts';
 export { DEFAULT_EXT4_LIMITS } from './ext4/limits.ts';
 export type { Ext4Limits } from './ext4/limits.ts';

@@ -15,6 +15,17 @@ import {
   FilesystemLimitError,
   UnsupportedFilesystemError,
 } from '../errors.ts';
+import { STREAM_PIECE_BYTES, normalizeImagePath, walkError } from '../filesystem.ts';
+import type {
+  FileExtent,
+  FilesystemReader,
+  InodeStat,
+  ReadStreamOptions,
+  WalkEntry,
+  WalkError,
+  WalkItem,
+  WalkOptions,
+} from '../filesystem.ts';
 import { detectFsTypeFromBytes } from '../fs-type.ts';
 import { mapBlocks } from './block-map.ts';
 import type { BlockRun, MapContext } from './block-map.ts';
@@ -38,7 +49,7 @@ import {
   parseInode,
   toStat,
 } from './inode.ts';
-import type { Inode, InodeStat } from './inode.ts';
+import type { Inode } from './inode.ts';
 import {
   DEFAULT_EXT4_LIMITS,
   MAX_INLINE_DATA_BYTES,
@@ -77,51 +88,8 @@ export interface OpenExt4Options {
   readonly cache?: PageCacheOptions;
 }
 
-/** A contiguous piece of a file's data: `physicalOffset` is a byte offset in the reader given to openExt4. */
-export interface FileExtent {
-  readonly logicalOffset: number;
-  readonly physicalOffset: number;
-  readonly length: number;
-}
-
-export interface WalkEntry extends InodeStat {
-  readonly kind: 'entry';
-  /** Absolute path from the filesystem root, names decoded as UTF-8 (lossy; see nameBytes). */
-  readonly path: string;
-  readonly name: string;
-  readonly nameBytes: Uint8Array;
-  readonly nameIsUtf8: boolean;
-  readonly parentInode: number;
-  /** 0 for the starting directory itself. */
-  readonly depth: number;
-  readonly symlinkTarget?: string;
-  readonly symlinkTargetBytes?: Uint8Array;
-}
-
-export interface WalkError {
-  readonly kind: 'error';
-  /** The file or directory the error belongs to (for a damaged directory block: the directory). */
-  readonly path: string;
-  readonly inode?: number;
-  readonly error: Error;
-}
-
-export type WalkItem = WalkEntry | WalkError;
-
-export interface WalkOptions {
-  /** Directory to start from (default "/"). */
-  readonly root?: string;
-}
-
-export interface ReadStreamOptions {
-  readonly offset?: number;
-  readonly length?: number;
-  /** Largest piece yielded (default 1 MiB). */
-  readonly pieceBytes?: number;
-}
-
-/** Default piece size of readFileStream: one image chunk. */
-export const STREAM_PIECE_BYTES = 1_048_576;
+export type { FileExtent, WalkEntry, WalkError, WalkItem, WalkOptions, ReadStreamOptions };
+export { STREAM_PIECE_BYTES };
 
 export async function openExt4(
   reader: ByteRangeReader,
@@ -180,7 +148,7 @@ interface WalkBudget {
   readonly seenDirBlocks: Set<number>;
 }
 
-export class Ext4Filesystem {
+export class Ext4Filesystem implements FilesystemReader {
   readonly label: string;
   readonly uuid: string;
   readonly blockSize: number;
@@ -682,7 +650,7 @@ export class Ext4Filesystem {
    * errors that may clear by themselves (retryable) end the walk by throwing.
    */
   async *walk(options: WalkOptions = {}): AsyncGenerator<WalkItem> {
-    const rootPath = normalizePath(options.root ?? '/');
+    const rootPath = normalizeImagePath(options.root ?? '/');
     let rootInode: Inode;
     try {
       rootInode = await this.loadInode(rootPath === '/' ? ROOT_INODE : await this.lookup(rootPath));
@@ -801,21 +769,6 @@ export class Ext4Filesystem {
       ...(target === undefined ? {} : { symlinkTarget: decodeUtf8(target).text, symlinkTargetBytes: target }),
     };
   }
-}
-
-function walkError(path: string, inode: number | undefined, error: unknown): WalkError {
-  // Transient reader failures are not damage in the image: let the caller retry the whole walk.
-  if (isRetryable(error)) throw error;
-  const typed =
-    error instanceof Error && 'retryable' in error
-      ? error
-      : new FilesystemCorruptError(`unexpected failure while reading ${path}`, { path }, error);
-  return { kind: 'error', path, ...(inode === undefined ? {} : { inode }), error: typed };
-}
-
-function normalizePath(path: string): string {
-  const parts = path.split('/').filter((p) => p !== '' && p !== '.');
-  return `/${parts.join('/')}`;
 }
 
 function equalBytes(a: Uint8Array, b: Uint8Array): boolean {

@@ -1,14 +1,9 @@
 /** Inode records: parsing of the on-disk ext2/3/4 inode into plain metadata. */
 import { LeBytes, combineHiLo } from '../bytes.ts';
 import { FilesystemCorruptError } from '../errors.ts';
+import type { FileType, InodeStat, Timestamp } from '../filesystem.ts';
 
-export type FileType = 'file' | 'directory' | 'symlink' | 'char-device' | 'block-device' | 'fifo' | 'socket';
-
-/** Seconds since the epoch (may be negative or beyond 2038) and nanoseconds when the inode stores them. */
-export interface Timestamp {
-  readonly seconds: number;
-  readonly nanoseconds: number;
-}
+export type { FileType, InodeStat, Timestamp };
 
 export const INODE_FLAGS = {
   INDEX: 0x1000,
@@ -25,28 +20,6 @@ export const I_BLOCK_BYTES = 60;
 export const I_BLOCK_OFFSET = 0x28;
 /** The fixed part of every inode; extra fields (ns times, crtime) follow when the inode is larger. */
 const GOOD_OLD_INODE_SIZE = 128;
-
-export interface InodeStat {
-  readonly inode: number;
-  readonly type: FileType;
-  /** Permission bits including setuid/setgid/sticky (mode & 0o7777). */
-  readonly permissions: number;
-  /** The full st_mode (type bits and permissions). */
-  readonly mode: number;
-  readonly uid: number;
-  readonly gid: number;
-  readonly size: number;
-  readonly nlink: number;
-  readonly flags: number;
-  readonly atime: Timestamp;
-  readonly mtime: Timestamp;
-  readonly ctime: Timestamp;
-  /** Creation time: only in inodes with room for it (256-byte inodes, not 128). */
-  readonly crtime?: Timestamp;
-  /** Major/minor for character and block devices. */
-  readonly device?: { readonly major: number; readonly minor: number };
-  readonly generation: number;
-}
 
 /** A parsed inode plus the raw record, kept for its i_block and in-inode extended attributes. */
 export interface Inode extends InodeStat {
