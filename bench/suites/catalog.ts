@@ -18,7 +18,7 @@ import { openImageFilesystem } from '../../lambdas/core/file-restore/open-filesy
 import { CHUNK_SIZE_BYTES, EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import { sliceReader } from '../../lambdas/core/fs/index.ts';
-import { ImageReader } from '../../lambdas/core/restore/image-reader.ts';
+import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
 import { MemoryCatalogStore } from '../../test/catalog/memory-catalog-store.ts';
 import { imageAt } from '../../test/catalog/catalog-fixtures.ts';
 import { changedPaths, walkStats } from '../../test/catalog/catalog-images.ts';

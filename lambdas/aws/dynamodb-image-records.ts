@@ -11,8 +11,8 @@
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, IntegrityError, NotFoundError } from '../core/errors.ts';
-import type { ImageRecord, ImageRecordStore } from '../core/store/image-records.ts';
-import { sameImageRecord } from '../core/store/image-records.ts';
+import type { ImageRecord, ImageRecordStore } from '../core/image/image-records.ts';
+import { sameImageRecord } from '../core/image/image-records.ts';
 import { callAws } from './engine-sdk-errors.ts';
 
 export const IMAGE_RECORD_ENTITY = 'image';

@@ -9,7 +9,7 @@ import type {
   VolumeRestoreJob,
   VolumeRestoreJobStore,
   VolumeRestoreStatus,
-} from '../core/api/volume-restore-jobs.ts';
+} from '../core/restore/volume-restore-jobs.ts';
 import { RESTORE_JOB_TTL_SECONDS, restoreJobPartitionKey } from './dynamodb-catalog-restore-jobs.ts';
 import { sdkErrorName } from './orchestration-sdk-errors.ts';
 import { callApiSdk, translateApiSdkError } from './api-sdk-errors.ts';

@@ -10,8 +10,8 @@ import { createEngineDynamoDbClient } from '../aws/engine-clients.ts';
 import { buildCatalog } from '../core/catalog/build-catalog.ts';
 import type { CatalogStore } from '../core/catalog/catalog-store.ts';
 import type { ImageStore } from '../core/image/image-store.ts';
-import { ImageReader } from '../core/restore/image-reader.ts';
-import type { ImageRecordStore } from '../core/store/image-records.ts';
+import { ImageReader } from '../core/image/image-reader.ts';
+import type { ImageRecordStore } from '../core/image/image-records.ts';
 import { engineStores } from './support/engine-deps.ts';
 import { createStepHandler, lazyHandler, logger, tracer } from './support/step-handler.ts';
 

@@ -9,7 +9,7 @@ import type { RangeSummary } from '../core/backup/range-worker.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { ImageStore } from '../core/image/image-store.ts';
 import type { ObjectStore } from '../core/store/object-store.ts';
-import type { ImageRecordStore } from '../core/store/image-records.ts';
+import type { ImageRecordStore } from '../core/image/image-records.ts';
 import { engineStores } from './support/engine-deps.ts';
 import { createStepHandler, lazyHandler, logger } from './support/step-handler.ts';
 import { backupField } from './support/step-schemas.ts';

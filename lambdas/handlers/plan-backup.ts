@@ -12,7 +12,7 @@ import type { RangeWorkItem } from '../core/backup/range-worker.ts';
 import { NotFoundError, ValidationError } from '../core/errors.ts';
 import type { ImageManifest } from '../core/image/image-types.ts';
 import type { ObjectStore } from '../core/store/object-store.ts';
-import type { ImageRecordStore } from '../core/store/image-records.ts';
+import type { ImageRecordStore } from '../core/image/image-records.ts';
 import { snapshotOf, type SnapshotView } from '../core/orchestration/replica-snapshots.ts';
 import { Ec2ReplicaSnapshots } from '../aws/ec2-replica-snapshots.ts';
 import { ec2Client } from './support/aws-clients.ts';

@@ -5,7 +5,7 @@
  * run the job again (safely: both kinds resume); a permanent one ends the job as failed.
  */
 import { z } from 'zod';
-import { runVolumeRestoreJob } from '../core/api/volume-restore-jobs.ts';
+import { runVolumeRestoreJob } from '../core/restore/volume-restore-jobs.ts';
 import { runRestoreJob } from '../core/file-restore/restore-jobs.ts';
 import { systemClock } from '../core/ports.ts';
 import {

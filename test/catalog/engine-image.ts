@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
-import type { ImageRecord } from '../../lambdas/core/store/image-records.ts';
+import type { ImageRecord } from '../../lambdas/core/image/image-records.ts';
 import { fastRetry, noPacing } from '../engine/engine-fixture.ts';
 import { MemoryEbs } from '../fakes/memory-ebs.ts';
 import { MemoryImageRecordStore } from '../fakes/memory-image-records.ts';

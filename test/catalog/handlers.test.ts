@@ -5,7 +5,7 @@ import { createBuildCatalogHandler } from '../../lambdas/handlers/build-catalog.
 import { createRestoreWorkerHandler } from '../../lambdas/handlers/restore-worker.ts';
 import type { RestoreWorkerDeps } from '../../lambdas/aws/restore-deps.ts';
 import { createRestoreJob } from '../../lambdas/core/file-restore/restore-jobs.ts';
-import { ImageReader } from '../../lambdas/core/restore/image-reader.ts';
+import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
 import { generateTree, makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
 import { readFile } from 'node:fs/promises';

@@ -17,7 +17,7 @@ import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import type { ImageManifest } from '../../lambdas/core/image/image-types.ts';
 import { EMPTY_IMAGE_STATS, chunkKey } from '../../lambdas/core/image/image-types.ts';
 import type { ObjectStore } from '../../lambdas/core/store/object-store.ts';
-import { withRetry } from '../../lambdas/core/store/retry.ts';
+import { withRetry } from '../../lambdas/core/util/retry.ts';
 import { FaultyObjectStore } from '../fakes/faulty-object-store.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';

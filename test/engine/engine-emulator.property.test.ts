@@ -18,7 +18,7 @@ import {
   restoreImageToSnapshot,
   waitForSnapshotCompleted,
 } from '../../lambdas/core/restore/volume-restore.ts';
-import { realSleep, type RetryPolicy } from '../../lambdas/core/store/retry.ts';
+import { realSleep, type RetryPolicy } from '../../lambdas/core/util/retry.ts';
 import { seededRandom } from '../fakes/faulty-object-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import {

@@ -1,7 +1,7 @@
 /** Shared helpers for the engine tests: fast retries, sparse sinks, and an independent oracle. */
 import { createHash } from 'node:crypto';
 import { CHUNK_SIZE_BYTES, EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import type { RetryPolicy } from '../../lambdas/core/store/retry.ts';
+import type { RetryPolicy } from '../../lambdas/core/util/retry.ts';
 import type { RandomAccessSink } from '../../lambdas/core/restore/volume-restore.ts';
 import { seededRandom } from '../fakes/faulty-object-store.ts';
 

@@ -22,14 +22,14 @@ import { PermanentError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import { chunkKey, segmentKey, type ImageManifest } from '../../lambdas/core/image/image-types.ts';
-import { ImageReader } from '../../lambdas/core/restore/image-reader.ts';
+import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
 import {
   restoreImageToSink,
   restoreImageToSnapshot,
   waitForSnapshotCompleted,
 } from '../../lambdas/core/restore/volume-restore.ts';
 import type { ObjectStore } from '../../lambdas/core/store/object-store.ts';
-import { realSleep, type RetryPolicy } from '../../lambdas/core/store/retry.ts';
+import { realSleep, type RetryPolicy } from '../../lambdas/core/util/retry.ts';
 import { seededRandom } from '../fakes/faulty-object-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import {

@@ -11,7 +11,7 @@ import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
 import { GIB_BYTES } from '../../lambdas/core/geometry.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import { chunkKey, segmentKey } from '../../lambdas/core/image/image-types.ts';
-import { ImageReader } from '../../lambdas/core/restore/image-reader.ts';
+import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
 import {
   restoreImageToSink,
   restoreImageToSnapshot,

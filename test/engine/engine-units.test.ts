@@ -32,8 +32,8 @@ import {
   restoreImageToSnapshot,
   waitForSnapshotCompleted,
 } from '../../lambdas/core/restore/volume-restore.ts';
-import { backoffDelayMs, withRetry } from '../../lambdas/core/store/retry.ts';
-import { TokenBucket } from '../../lambdas/core/store/token-bucket.ts';
+import { backoffDelayMs, withRetry } from '../../lambdas/core/util/retry.ts';
+import { TokenBucket } from '../../lambdas/core/util/token-bucket.ts';
 import { MemoryEbs } from '../fakes/memory-ebs.ts';
 import { MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
@@ -298,7 +298,7 @@ describe('range worker', () => {
       { ebs, images, readPacer: noPacing, listPacer: noPacing },
       { retry: fastRetry() },
     );
-    const reader = await import('../../lambdas/core/restore/image-reader.ts');
+    const reader = await import('../../lambdas/core/image/image-reader.ts');
     const manifest = { ...parentManifest(GIB_BYTES), imageId: 'img-1', segments: [...summary.segments] };
     const bytes = await new reader.ImageReader(images, manifest).read(2 * B, B);
     expect(Buffer.from(bytes).equals(Buffer.concat([Buffer.alloc(1000, 'q'), Buffer.alloc(B - 1000)]))).toBe(

@@ -26,7 +26,7 @@ import {
 } from '../../lambdas/core/image/image-format.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import { EMPTY_IMAGE_STATS, type ImageManifest } from '../../lambdas/core/image/image-types.ts';
-import { ImageReader } from '../../lambdas/core/restore/image-reader.ts';
+import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
 import { fastRetry, specChunkName } from './engine-fixture.ts';
 

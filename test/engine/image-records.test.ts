@@ -7,7 +7,7 @@ import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
-import type { ImageRecord, ImageRecordStore } from '../../lambdas/core/store/image-records.ts';
+import type { ImageRecord, ImageRecordStore } from '../../lambdas/core/image/image-records.ts';
 import { MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { fastRetry } from './engine-fixture.ts';

@@ -18,7 +18,7 @@ import {
 } from '../../lambdas/aws/engine-clients.ts';
 import { S3ObjectStore } from '../../lambdas/aws/s3-object-store.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
-import type { RetryPolicy } from '../../lambdas/core/store/retry.ts';
+import type { RetryPolicy } from '../../lambdas/core/util/retry.ts';
 import type { LocalClientConfig } from '../support/local-stack.ts';
 
 export interface LocalEngine {

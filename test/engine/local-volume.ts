@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CreateSnapshotCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { waitForSnapshotCompleted } from '../../lambdas/core/restore/volume-restore.ts';
-import { realSleep } from '../../lambdas/core/store/retry.ts';
+import { realSleep } from '../../lambdas/core/util/retry.ts';
 import type { SnapshotStateReader } from '../../lambdas/core/backup/snapshot-ports.ts';
 import type { LocalStack } from '../../local/stack.ts';
 import type { SparseBlocks } from './engine-fixture.ts';

@@ -1,7 +1,7 @@
 /** In-memory ImageRecordStore with the DynamoDB adapter's semantics. */
 import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
-import type { ImageRecord, ImageRecordStore } from '../../lambdas/core/store/image-records.ts';
-import { sameImageRecord } from '../../lambdas/core/store/image-records.ts';
+import type { ImageRecord, ImageRecordStore } from '../../lambdas/core/image/image-records.ts';
+import { sameImageRecord } from '../../lambdas/core/image/image-records.ts';
 
 export class MemoryImageRecordStore implements ImageRecordStore {
   readonly records = new Map<string, ImageRecord>();

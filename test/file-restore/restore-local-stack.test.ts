@@ -22,9 +22,9 @@ import {
   runRestoreJob,
   type RestoreDeps,
 } from '../../lambdas/core/file-restore/restore-jobs.ts';
-import { ImageReader } from '../../lambdas/core/restore/image-reader.ts';
+import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
 import { waitForSnapshotCompleted } from '../../lambdas/core/restore/volume-restore.ts';
-import { realSleep } from '../../lambdas/core/store/retry.ts';
+import { realSleep } from '../../lambdas/core/util/retry.ts';
 import { expectCatalogEqualsSource } from '../catalog/catalog-images.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { fastRetry, noPacing } from '../engine/engine-fixture.ts';

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
 import type { ImageManifest } from '../../lambdas/core/image/image-types.ts';
 import type { SnapshotView } from '../../lambdas/core/orchestration/replica-snapshots.ts';
-import type { ImageRecord } from '../../lambdas/core/store/image-records.ts';
+import type { ImageRecord } from '../../lambdas/core/image/image-records.ts';
 import { createCommitImageHandler } from '../../lambdas/handlers/commit-image.ts';
 import { createPlanBackupHandler, imageIdFor } from '../../lambdas/handlers/plan-backup.ts';
 import {

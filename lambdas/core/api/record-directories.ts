@@ -4,7 +4,7 @@
  * catalog state of each image (catalog records) for `status`.
  */
 import { NotFoundError } from '../errors.ts';
-import type { ImageRecord, ImageRecordStore } from '../store/image-records.ts';
+import type { ImageRecord, ImageRecordStore } from '../image/image-records.ts';
 import type { ImageDirectory, VolumeDirectory } from './api-ports.ts';
 import type { ProtectedVolumes } from './backup-launcher.ts';
 import type { Image, Volume } from './schemas.ts';

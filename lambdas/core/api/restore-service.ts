@@ -19,7 +19,7 @@ import {
   createVolumeRestoreJob,
   type VolumeRestoreJob,
   type VolumeRestoreJobStore,
-} from './volume-restore-jobs.ts';
+} from '../restore/volume-restore-jobs.ts';
 
 /** What the restore worker receives. */
 export interface RestoreWorkerEvent {

@@ -4,8 +4,8 @@
  */
 import type { ImageStore } from '../image/image-store.ts';
 import type { ImageManifest } from '../image/image-types.ts';
-import { mapWithConcurrency } from '../store/concurrency.ts';
-import type { ImageRecord, ImageRecordStore } from '../store/image-records.ts';
+import { mapWithConcurrency } from '../util/concurrency.ts';
+import type { ImageRecord, ImageRecordStore } from '../image/image-records.ts';
 import type { RequestPacer } from './block-reading.ts';
 import { commitImage } from './commit.ts';
 import { DEFAULT_RANGE_WORKERS, planImage } from './plan.ts';

@@ -6,8 +6,8 @@
 import { IntegrityError, isRetryable } from '../errors.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../geometry.ts';
 import { sha256 } from '../image/hashing.ts';
-import type { RetryPolicy } from '../store/retry.ts';
-import { withRetry } from '../store/retry.ts';
+import type { RetryPolicy } from '../util/retry.ts';
+import { withRetry } from '../util/retry.ts';
 import type { BlockPage, ChangedBlock, ListedBlock, SnapshotBlockReader } from './snapshot-ports.ts';
 
 /** The largest page the list APIs allow: fewest list calls (50/s per account, not adjustable). */

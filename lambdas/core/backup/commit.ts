@@ -7,7 +7,7 @@ import { IntegrityError, ValidationError } from '../errors.ts';
 import type { ImageStore } from '../image/image-store.ts';
 import type { ImageManifest } from '../image/image-types.ts';
 import { EMPTY_IMAGE_STATS, addStats, segmentCount } from '../image/image-types.ts';
-import type { ImageRecord, ImageRecordStore } from '../store/image-records.ts';
+import type { ImageRecord, ImageRecordStore } from '../image/image-records.ts';
 import type { RangeSummary } from './range-worker.ts';
 
 export interface CommitRequest {

@@ -32,9 +32,9 @@ import {
   SEGMENT_CHUNKS,
   segmentEntryCount,
 } from '../image/image-types.ts';
-import { mapWithConcurrency } from '../store/concurrency.ts';
-import type { RetryPolicy } from '../store/retry.ts';
-import { DEFAULT_RETRY_POLICY } from '../store/retry.ts';
+import { mapWithConcurrency } from '../util/concurrency.ts';
+import type { RetryPolicy } from '../util/retry.ts';
+import { DEFAULT_RETRY_POLICY } from '../util/retry.ts';
 import type { BlockCounters, RequestPacer, VerifiedBlock } from './block-reading.ts';
 import {
   listRangeBlocks,

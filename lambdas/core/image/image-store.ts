@@ -6,8 +6,8 @@
  */
 import { ConflictError, IntegrityError, isRetryable } from '../errors.ts';
 import type { ObjectStore, PutIfAbsentResult } from '../store/object-store.ts';
-import type { RetryObserver, RetryPolicy } from '../store/retry.ts';
-import { DEFAULT_RETRY_POLICY, withRetry } from '../store/retry.ts';
+import type { RetryObserver, RetryPolicy } from '../util/retry.ts';
+import { DEFAULT_RETRY_POLICY, withRetry } from '../util/retry.ts';
 import { DIGEST_BYTES, crc32Base64, isZeroHash, sha256Base64, sha256Hex } from './hashing.ts';
 import type { DecodedChunk } from './image-format.ts';
 import {

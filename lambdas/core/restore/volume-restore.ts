@@ -11,9 +11,9 @@ import type { ImageStore } from '../image/image-store.ts';
 import type { ImageManifest } from '../image/image-types.ts';
 import { segmentEntryCount } from '../image/image-types.ts';
 import type { SnapshotBlockWriter, SnapshotState, SnapshotStateReader } from '../backup/snapshot-ports.ts';
-import { mapWithConcurrency } from '../store/concurrency.ts';
-import type { RetryPolicy, Sleep } from '../store/retry.ts';
-import { DEFAULT_RETRY_POLICY, withRetry } from '../store/retry.ts';
+import { mapWithConcurrency } from '../util/concurrency.ts';
+import type { RetryPolicy, Sleep } from '../util/retry.ts';
+import { DEFAULT_RETRY_POLICY, withRetry } from '../util/retry.ts';
 
 /** Chunks fetched and written at once per restore: 16 × 2 PutSnapshotBlock ≈ 320/s at 100 ms. */
 export const RESTORE_CHUNKS_IN_FLIGHT = 16;

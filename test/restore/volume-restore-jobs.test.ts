@@ -16,7 +16,7 @@ import {
   type VolumeRestoreJob,
   type VolumeRestoreJobStore,
   type VolumeRestoreStatus,
-} from '../../lambdas/core/api/volume-restore-jobs.ts';
+} from '../../lambdas/core/restore/volume-restore-jobs.ts';
 import type { SnapshotState } from '../../lambdas/core/backup/snapshot-ports.ts';
 import { MemoryEbs } from '../fakes/memory-ebs.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';

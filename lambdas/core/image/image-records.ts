@@ -4,7 +4,7 @@
  * is documented in docs/image-format.md ("Image records").
  */
 
-import type { ImageKind } from '../image/image-types.ts';
+import type { ImageKind } from './image-types.ts';
 
 export type { ImageKind };
 

@@ -6,12 +6,12 @@
  */
 import { ValidationError } from '../errors.ts';
 import { CHUNK_SIZE_BYTES } from '../geometry.ts';
-import { DIGEST_BYTES } from '../image/hashing.ts';
-import type { ImageStore } from '../image/image-store.ts';
-import type { ImageManifest } from '../image/image-types.ts';
-import { SEGMENT_CHUNKS, chunkCount, segmentEntryCount } from '../image/image-types.ts';
+import { DIGEST_BYTES } from './hashing.ts';
+import type { ImageStore } from './image-store.ts';
+import type { ImageManifest } from './image-types.ts';
+import { SEGMENT_CHUNKS, chunkCount, segmentEntryCount } from './image-types.ts';
 import type { ByteRangeReader } from '../ports.ts';
-import { mapWithConcurrency } from '../store/concurrency.ts';
+import { mapWithConcurrency } from '../util/concurrency.ts';
 
 /** Chunks kept decompressed: 16 MiB, enough for a filesystem's metadata working set. */
 export const READER_CACHE_CHUNKS = 16;

@@ -12,8 +12,8 @@ import {
   restoreImageToSnapshot,
   waitForSnapshotCompleted,
   type SnapshotRestoreDeps,
-} from '../restore/volume-restore.ts';
-import type { Sleep } from '../store/retry.ts';
+} from './volume-restore.ts';
+import type { Sleep } from '../util/retry.ts';
 
 /**
  * Longest wait for the new snapshot to become `completed` inside one worker run: the worker is a
