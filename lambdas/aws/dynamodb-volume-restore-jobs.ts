@@ -1,7 +1,8 @@
 /**
  * Volume restore job records in the product table: `pk = RESTORE#<restoreId>`, `sk = VOLUME` (file
  * restore jobs of the same partition use `sk = JOB`), the job as JSON, its status for conditional
- * transitions, and the same TTL attribute as file restore jobs.
+ * transitions, and the table's TTL attribute `ttl` (epoch seconds), as file restore jobs, so that
+ * DynamoDB removes finished jobs (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TTL.html).
  */
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, NotFoundError } from '../core/errors.ts';
@@ -29,7 +30,7 @@ export class DynamoDbVolumeRestoreJobStore implements VolumeRestoreJobStore {
       entity: 'volumeRestoreJob',
       status: job.status,
       job: JSON.stringify(job),
-      expiresAt: Math.floor(Date.parse(job.updatedAt) / 1000) + RESTORE_JOB_TTL_SECONDS,
+      ttl: Math.floor(Date.parse(job.updatedAt) / 1000) + RESTORE_JOB_TTL_SECONDS,
     };
   }
 

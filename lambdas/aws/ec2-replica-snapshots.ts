@@ -25,7 +25,10 @@ import {
 } from '../core/orchestration/replica-snapshots.ts';
 import { sdkErrorName, translateSdkError } from './orchestration-sdk-errors.ts';
 
-/** EC2 answers these when a volume has its maximum of pending snapshots or snapshot rate (gotcha 12). */
+/**
+ * EC2 answers these when a volume has its maximum of pending snapshots or exceeded its snapshot
+ * rate (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
+ */
 const SNAPSHOT_LIMIT_CODES = new Set([
   'ConcurrentSnapshotLimitExceeded',
   'SnapshotCreationPerVolumeRateExceeded',

@@ -1,6 +1,7 @@
 /**
  * SDK clients for the backup engine: no SDK retries (maxAttempts 1: the engine's own retry loop is
- * the only one, aws-facts §2 "no nested retries"), explicit timeouts, and keep-alive agents sized to
+ * the only one; SDK retries inside it would multiply the attempts and the time to fail, see
+ * https://docs.aws.amazon.com/sdkref/latest/guide/feature-retry-behavior.html), explicit timeouts, and keep-alive agents sized to
  * the engine's concurrency so every request in flight has its own connection.
  */
 import { Agent as HttpAgent } from 'node:http';

@@ -23,7 +23,10 @@ export abstract class RbpError extends Error {
   }
 }
 
-/** A failure that the same request will hit again: bad input, missing object, corrupt data. */
+/**
+ * A failure that the same request will hit again: bad input, a missing object, a refused
+ * permission, a state that forbids the operation. Never retried.
+ */
 export class PermanentError extends RbpError {
   readonly retryable = false;
 }
@@ -42,7 +45,12 @@ export class NotFoundError extends PermanentError {}
 /** The request conflicts with current state (a backup already running). Maps to HTTP 409. */
 export class ConflictError extends PermanentError {}
 
-/** Data read back does not match its checksum or its declared length. */
+/**
+ * Data read back does not match its checksum or its declared length. Retryable on purpose: a
+ * mismatch is most often a torn or truncated transfer, or a read racing a writer, and reading again
+ * clears it; data that is corrupt at rest fails again on every retry and ends as a failure once the
+ * retries are spent (the state machine's and the engine's retry limits are bounded).
+ */
 export class IntegrityError extends RetryableError {}
 
 /** The caller lacks permission (IAM, KMS). Never retried. */

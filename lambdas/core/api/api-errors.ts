@@ -46,6 +46,13 @@ export class MethodNotAllowedError extends PermanentError {
   }
 }
 
+/** A path no route serves. A NotFoundError, so it maps to 404 like any missing resource. */
+export class RouteNotFoundError extends NotFoundError {
+  constructor(readonly path: string) {
+    super(`no such resource: ${path.slice(0, 200)}`);
+  }
+}
+
 /** The request body is larger than the API accepts. Maps to 413. */
 export class PayloadTooLargeError extends PermanentError {}
 

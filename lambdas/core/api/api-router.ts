@@ -11,6 +11,7 @@ import {
   MethodNotAllowedError,
   PayloadTooLargeError,
   RequestValidationError,
+  RouteNotFoundError,
   UnsupportedMediaTypeError,
 } from './api-errors.ts';
 import type { ApiDeps } from './api-ports.ts';
@@ -155,13 +156,6 @@ async function dispatch(deps: ApiDeps, request: ApiRequest, routes: readonly Rou
   return { status: answer.status, headers: { ...JSON_HEADERS, ...answer.headers }, body: answer.body };
 }
 
-/** A path no route serves. */
-class RouteNotFoundError extends ValidationError {
-  constructor(readonly path: string) {
-    super(`no such resource: ${path.slice(0, 200)}`);
-  }
-}
-
 /** Serves `request`; never throws. `onError` sees every failure (for logging). */
 export async function handleApiRequest(
   deps: ApiDeps,
@@ -174,14 +168,6 @@ export async function handleApiRequest(
   try {
     return await dispatch(deps, request, options.routes ?? ROUTES);
   } catch (error) {
-    if (error instanceof RouteNotFoundError) {
-      options.onError?.(error, 404);
-      return {
-        status: 404,
-        headers: JSON_HEADERS,
-        body: { code: 'NotFound', message: error.message, details: {} },
-      };
-    }
     const mapped = mapApiError(error);
     options.onError?.(error, mapped.status);
     return { status: mapped.status, headers: mapped.headers, body: mapped.body };

@@ -7,13 +7,13 @@ import type { ImageManifest } from '../image/image-types.ts';
 import { SEGMENT_BLOCKS, blockCount } from '../image/image-types.ts';
 import type { RangeWorkItem } from './range-worker.ts';
 
-/** Segments per range: 4 GiB = 8,192 blocks, one list page, ~16 s of reads at 500 blocks/s (aws-facts §5). */
+/** Segments per range: 4 GiB = 8,192 blocks, one list page, ~16 s of reads at 500 blocks/s. */
 export const DEFAULT_RANGE_SEGMENTS = 4;
 
 /**
  * GetSnapshotBlock requests per second for one snapshot, all workers together: half the
- * 1,000/s per-snapshot limit, which is also the adjustable per-account default (aws-facts §0.15:
- * other tools in the account share it; Veeam uses the same figure).
+ * 1,000/s per-snapshot limit, which is also the adjustable per-account default: other tools in
+ * the account share it (https://docs.aws.amazon.com/general/latest/gr/ebs-service.html).
  */
 export const SNAPSHOT_READ_BUDGET_REQUESTS_PER_SECOND = 500;
 

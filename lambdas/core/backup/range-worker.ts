@@ -1,7 +1,9 @@
 /**
  * The range worker: copies the blocks of one block-index range of a snapshot into the chunk store
  * and writes the range's segment tables. One Distributed Map item per range; the item carries only
- * indexes and ids, never block tokens (aws-facts §0.14).
+ * indexes and ids, never block tokens: a token expires (ListSnapshotBlocks returns its ExpiryTime,
+ * https://docs.aws.amazon.com/ebs/latest/APIReference/API_ListSnapshotBlocks.html), and a retried or
+ * redriven item must list again.
  *
  *   list the range (ListSnapshotBlocks, or ListChangedBlocks against the parent snapshot)
  *   for each chunk with a listed block, with bounded concurrency:

@@ -1,5 +1,5 @@
 /**
- * The per-volume backup lock: one backup per volume at a time (design.md, data flow step 2).
+ * The per-volume backup lock: one backup per volume at a time (docs/architecture.md, "Acquire Lock").
  *
  * A lock is an item per volume with an owner (the execution ARN) and an expiry. A run may take the
  * lock when nobody holds it, when the holder's lock has expired (a crashed run), or when it already

@@ -3,7 +3,7 @@
  * its normalised form, which the state machine carries from step to step as `$.backup`.
  *
  * The unit of a backup is a protected server: a consistency group of replica volumes that share
- * one checkpoint (design.md, "Servers, not just volumes"). A single-volume server is a group of
+ * one checkpoint (docs/architecture.md, "Servers, not just volumes"). A single-volume server is a group of
  * one. The lock, the checkpoint and the snapshots already work on the whole group; the copy and
  * commit steps handle one volume per run for now (MAX_GROUP_VOLUMES) — see docs/architecture.md.
  */
@@ -19,7 +19,11 @@ export const DEFAULT_SYNC_POLL_SECONDS = 30;
 export const DEFAULT_SYNC_TIMEOUT_SECONDS = 3_600;
 /** Default poll interval for snapshot completion: DescribeSnapshots is cheap, completion takes minutes. */
 export const DEFAULT_SNAPSHOT_POLL_SECONDS = 60;
-/** Default deadline for a snapshot to complete: a first snapshot of a large volume can take hours (gotcha 1). */
+/**
+ * Default deadline for a snapshot to complete: snapshots complete asynchronously and the first
+ * (full) snapshot of a large volume can take hours
+ * (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-creating-snapshot.html).
+ */
 export const DEFAULT_SNAPSHOT_TIMEOUT_SECONDS = 86_400;
 /** Default lock lifetime: longer than any healthy run, short enough that a crashed run frees the volume by the next day. */
 export const DEFAULT_LOCK_TTL_SECONDS = 172_800;

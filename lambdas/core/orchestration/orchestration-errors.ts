@@ -23,7 +23,9 @@ export class NotAReplicaError extends PermanentError {}
 /**
  * EC2 refused CreateSnapshot because the volume already has its maximum of pending snapshots
  * (1 on st1/sc1, which DRS staging disks can be; 5 otherwise) or its snapshot rate was exceeded.
- * Retried by the state machine with a long backoff (aws-facts gotcha 12).
+ * Retried by the state machine with a long backoff (EC2 error codes ConcurrentSnapshotLimitExceeded
+ * and SnapshotCreationPerVolumeRateExceeded:
+ * https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html).
  */
 export class SnapshotLimitExceededError extends RetryableError {}
 
