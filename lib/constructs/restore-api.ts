@@ -1,21 +1,26 @@
 /**
- * The REST API's part of the ReplicaBackup construct: every route of the routing table
- * (lambdas/core/api/routes.ts) on the RestApi with IAM (SigV4) authorisation and a Lambda proxy
- * integration to the API function, the API function's environment and least-privilege grants, and
- * the restore worker's grants. Routes come from the same table the handler dispatches on, so the
- * deployed API cannot drift from the code.
+ * The REST API's part of the ReplicaBackup construct: the RestApi with IAM (SigV4) authorisation,
+ * access logs and stage throttling, GET /health, every route of the routing table
+ * (lambdas/core/api/routes.ts) with a Lambda proxy integration to the API function, the API
+ * function's environment and least-privilege grants, and the restore worker's grants. Routes come
+ * from the same table the handler dispatches on, so the deployed API cannot drift from the code.
+ * Resources are added to the given scope (see backup-storage.ts for why).
  */
-import { ArnFormat, Stack, Validations, type CfnResource } from 'aws-cdk-lib';
+import { ArnFormat, Stack, Validations, type RemovalPolicy } from 'aws-cdk-lib';
 import * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { ROUTES } from '../../lambdas/core/api/routes.ts';
+import type { ReplicaBackupConfig } from '../config.ts';
+import type { ApiEnvironmentKey } from '../function-manifest.ts';
+import { nagArnToken } from './nag.ts';
 
 /** Characters of the generated cursor key: 64 base64 characters decode to 48 bytes (≥ 32 needed). */
 const CURSOR_KEY_CHARS = 64;
@@ -31,6 +36,84 @@ const NAME_INDEX_KEYS = ['FN#*'];
 const RESTORE_TAG = 'rbp:restore-id';
 /** The catalog's name index (lambdas/aws/dynamodb-catalog.ts NAME_INDEX_NAME). */
 const NAME_INDEX = 'GSI1';
+
+export interface RestoreApiProps {
+  /** The API is named `<prefix>-api`. */
+  readonly prefix: string;
+  /** Stage throttling (config.api). */
+  readonly config: ReplicaBackupConfig;
+  readonly healthFunction: lambda.IFunction;
+  readonly apiFunction: lambda.Function;
+  readonly restoreWorker: lambda.Function;
+  readonly stateMachine: sfn.StateMachine;
+  readonly stateMachineName: string;
+  readonly table: dynamodb.TableV2;
+  /** Encrypts the access logs and the cursor key; the API and the worker use it for the data. */
+  readonly key: kms.Key;
+  readonly imageBucket: s3.IBucket;
+  readonly restoreBucket: s3.IBucket;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/** The REST API: shell, routes and the grants of the API function and the restore worker. */
+export class RestoreApi {
+  readonly api: apigateway.RestApi;
+
+  constructor(scope: Construct, props: RestoreApiProps) {
+    this.api = createRestApi(scope, props);
+    wireRestoreApi({ ...props, scope, api: this.api });
+  }
+}
+
+/** The RestApi with IAM authorisation on every method, access logs, throttling and GET /health. */
+function createRestApi(scope: Construct, props: RestoreApiProps): apigateway.RestApi {
+  const accessLogs = new logs.LogGroup(scope, 'ApiAccessLogs', {
+    retention: props.logRetention,
+    encryptionKey: props.key,
+    removalPolicy: props.removalPolicy,
+  });
+  const api = new apigateway.RestApi(scope, 'Api', {
+    restApiName: `${props.prefix}-api`,
+    description: 'Replica backup proxy: catalog, backups and restores (IAM-authorised)',
+    endpointConfiguration: { types: [apigateway.EndpointType.REGIONAL] },
+    cloudWatchRole: true,
+    cloudWatchRoleRemovalPolicy: props.removalPolicy,
+    defaultMethodOptions: { authorizationType: apigateway.AuthorizationType.IAM },
+    deployOptions: {
+      stageName: 'v1',
+      accessLogDestination: new apigateway.LogGroupLogDestination(accessLogs),
+      accessLogFormat: apigateway.AccessLogFormat.jsonWithStandardFields(),
+      loggingLevel: apigateway.MethodLoggingLevel.ERROR,
+      tracingEnabled: true,
+      throttlingRateLimit: props.config.api.throttlingRateLimit,
+      throttlingBurstLimit: props.config.api.throttlingBurstLimit,
+    },
+  });
+  const validator = api.addRequestValidator('RequestValidator', {
+    validateRequestBody: true,
+    validateRequestParameters: true,
+  });
+  api.root.addResource('health').addMethod('GET', new apigateway.LambdaIntegration(props.healthFunction), {
+    requestValidator: validator,
+  });
+  Validations.of(api).acknowledge({
+    id: 'AwsSolutions-APIG3',
+    reason:
+      'Every method requires SigV4 (IAM) authorisation and the stage is throttled; a WAF adds nothing an operator-only API needs.',
+  });
+  Validations.of(api).acknowledge({
+    id: 'AwsSolutions-COG4',
+    reason:
+      'The API is for operators and their tools and is authorised with IAM (SigV4), not Cognito user pools.',
+  });
+  Validations.of(api).acknowledge({
+    id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs]',
+    reason:
+      "The account-level role API Gateway uses to write execution logs; AWS's managed policy is the documented one.",
+  });
+  return api;
+}
 
 export interface RestoreApiWiring {
   readonly scope: Construct;
@@ -74,6 +157,7 @@ export function addApiRoutes(api: apigateway.RestApi, handler: lambda.IFunction)
   );
 }
 
+/** Routes, the API function's environment and the grants of the API function and the restore worker. */
 export function wireRestoreApi(wiring: RestoreApiWiring): void {
   const { scope, apiFunction: api, restoreWorker: worker, table, key } = wiring;
   const stack = Stack.of(scope);
@@ -88,10 +172,13 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
     reason:
       'The key only signs pagination cursors; rotating it just invalidates open cursors, so it is replaced by redeploying, not rotated.',
   });
-  api.addEnvironment('STATE_MACHINE_ARN', wiring.stateMachine.stateMachineArn);
-  api.addEnvironment('RESTORE_FUNCTION_NAME', worker.functionName);
-  // A dynamic reference: CloudFormation resolves it at deploy time; the template holds no key.
-  api.addEnvironment('API_CURSOR_KEY', cursorKey.secretValue.unsafeUnwrap());
+  const environment: Record<ApiEnvironmentKey, string> = {
+    STATE_MACHINE_ARN: wiring.stateMachine.stateMachineArn,
+    RESTORE_FUNCTION_NAME: worker.functionName,
+    // A dynamic reference: CloudFormation resolves it at deploy time; the template holds no key.
+    API_CURSOR_KEY: cursorKey.secretValue.unsafeUnwrap(),
+  };
+  for (const [key, value] of Object.entries(environment)) api.addEnvironment(key, value);
 
   // API: reads of records, catalog and locks; restore job records; the name index.
   api.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:Query'], API_READ_KEYS));
@@ -166,15 +253,13 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   addApiRoutes(wiring.api, api);
 
   const region = stack.region;
-  const arnToken = (construct: Construct) =>
-    `<${stack.resolve((construct.node.defaultChild as CfnResource).logicalId) as string}.Arn>`;
   const reasons: [string, string][] = [
     [
-      `Resource::${arnToken(wiring.restoreBucket)}/restores/*`,
+      `Resource::${nagArnToken(wiring.restoreBucket)}/restores/*`,
       'Restored files and archives are named by restore id and a random token, known only at run time.',
     ],
     [
-      `Resource::${arnToken(worker)}:*`,
+      `Resource::${nagArnToken(worker)}:*`,
       "CDK's invoke grant covers the restore worker's versions and aliases.",
     ],
     [

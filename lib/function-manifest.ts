@@ -1,0 +1,236 @@
+/**
+ * The one list of the product's Lambda functions: name, handler module, the ASL placeholder that
+ * names it in a state machine definition, the environment keys it is given, memory and timeout.
+ * Read by the CDK construct (lib/constructs/backup-functions.ts) and by the local deployment
+ * (local/deploy.ts); test/infra/function-manifest.test.ts checks the ASL's `${…}` placeholders
+ * against it. Adding a function is one entry here (and its grants in the construct).
+ *
+ * This module imports nothing (no CDK, no handler code), so both deployments can read it.
+ */
+
+/** Orchestration steps are short control-plane calls: the smallest memory that starts Node quickly. */
+export const ORCHESTRATION_MEMORY_MB = 256;
+/** A control-plane step (tags, snapshots, lock, events) finishes in seconds; a minute means hung. */
+export const ORCHESTRATION_TIMEOUT_SECONDS = 60;
+/**
+ * A range worker holds 32 chunks of 1 MiB in flight, compresses with zstd and hashes. Lambda gives
+ * one full vCPU at 1,769 MB, which is what the engine's throughput is measured against
+ * (https://docs.aws.amazon.com/lambda/latest/dg/configuration-memory.html).
+ */
+export const RANGE_WORKER_MEMORY_MB = 1_769;
+/**
+ * A 4 GiB range at the default read budget (~62 blocks/s per worker) takes ~2 min; 15 min is
+ * Lambda's maximum (https://docs.aws.amazon.com/lambda/latest/dg/configuration-timeout.html).
+ */
+export const RANGE_WORKER_TIMEOUT_SECONDS = 15 * 60;
+/** Planning reads the parent manifest (up to 65,536 segment hashes) and writes the item list. */
+export const PLANNER_MEMORY_MB = 1_024;
+/** Planning and committing read and write one manifest: minutes at most. */
+export const PLANNER_TIMEOUT_SECONDS = 5 * 60;
+/** Cataloguing reads filesystem metadata through the chunk store; a large tree takes minutes, 15 is Lambda's cap. */
+export const CATALOG_TIMEOUT_SECONDS = 15 * 60;
+/** GET /health answers from memory: the smallest memory Lambda offers. */
+export const HEALTH_MEMORY_MB = 128;
+/** GET /health does no I/O; ten seconds covers a cold start. */
+export const HEALTH_TIMEOUT_SECONDS = 10;
+/** The API function builds restore listings and presigned URLs in memory. */
+export const API_MEMORY_MB = 512;
+/** API Gateway's REST integration timeout is 29 seconds: the function cannot usefully run longer. */
+export const API_TIMEOUT_SECONDS = 29;
+/** A restore worker decompresses chunks and writes files or snapshot blocks. */
+export const RESTORE_WORKER_MEMORY_MB = 1_024;
+/** A restore job runs to Lambda's 15-minute maximum. */
+export const RESTORE_WORKER_TIMEOUT_SECONDS = 15 * 60;
+
+/** Environment keys that name the deployment's resources: every deployment sets each of them. */
+export const RESOURCE_ENVIRONMENT_KEYS = [
+  'TABLE_NAME',
+  'IMAGE_BUCKET',
+  'WORK_BUCKET',
+  'RESTORE_BUCKET',
+  'EVENT_BUS_NAME',
+  'TOPIC_ARN',
+] as const;
+/** Environment keys that carry configuration (lib/config.ts); the handlers have defaults for them. */
+export const SETTING_ENVIRONMENT_KEYS = [
+  'RETAIN_BASE_SNAPSHOTS',
+  'SNAPSHOT_READ_BUDGET',
+  'RANGE_WORKERS',
+] as const;
+/** Environment of the Lambda runtime and Powertools, with the same value in every function. */
+export const RUNTIME_ENVIRONMENT = {
+  POWERTOOLS_SERVICE_NAME: 'rbp',
+  POWERTOOLS_METRICS_NAMESPACE: 'ReplicaBackupProxy',
+  NODE_OPTIONS: '--enable-source-maps',
+} as const;
+/** Environment keys only the REST API function reads: they name things created after the functions. */
+export const API_ENVIRONMENT_KEYS = ['STATE_MACHINE_ARN', 'RESTORE_FUNCTION_NAME', 'API_CURSOR_KEY'] as const;
+
+export type ResourceEnvironmentKey = (typeof RESOURCE_ENVIRONMENT_KEYS)[number];
+export type SettingEnvironmentKey = (typeof SETTING_ENVIRONMENT_KEYS)[number];
+export type ApiEnvironmentKey = (typeof API_ENVIRONMENT_KEYS)[number];
+export type EnvironmentKey =
+  ResourceEnvironmentKey | SettingEnvironmentKey | keyof typeof RUNTIME_ENVIRONMENT | ApiEnvironmentKey;
+
+/** What every function is given. */
+const COMMON_ENVIRONMENT: readonly EnvironmentKey[] = [
+  ...RESOURCE_ENVIRONMENT_KEYS,
+  ...SETTING_ENVIRONMENT_KEYS,
+  ...(Object.keys(RUNTIME_ENVIRONMENT) as (keyof typeof RUNTIME_ENVIRONMENT)[]),
+];
+
+export interface FunctionManifestEntry {
+  /** Handler module under lambdas/handlers; it exports `handler`. */
+  readonly entry: string;
+  /** The function's description in AWS, and the reason its role exists. */
+  readonly description: string;
+  /**
+   * The `${…}` placeholder that names the function's ARN in statemachines/backup.asl.json; only
+   * the functions a state machine invokes have one. The local deployment registers the function
+   * under this name without the `Arn` suffix.
+   */
+  readonly aslPlaceholder?: string;
+  /** Environment keys the function is given (values come from the deployment). */
+  readonly environment: readonly EnvironmentKey[];
+  readonly memoryMb: number;
+  readonly timeoutSeconds: number;
+}
+
+/** Orchestration step: small and short. */
+const orchestration = (
+  entry: string,
+  description: string,
+  aslPlaceholder: string,
+): FunctionManifestEntry => ({
+  entry,
+  description,
+  aslPlaceholder,
+  environment: COMMON_ENVIRONMENT,
+  memoryMb: ORCHESTRATION_MEMORY_MB,
+  timeoutSeconds: ORCHESTRATION_TIMEOUT_SECONDS,
+});
+
+/**
+ * The functions, in the order the construct creates them (which is the order of their alarms on
+ * the dashboard). The key is the function's name: its CDK ids are `<Name>Function`, `<Name>Role`
+ * and `<Name>Logs`.
+ */
+export const FUNCTION_MANIFEST = {
+  backupLock: orchestration(
+    'backup-lock.ts',
+    'Validate a backup request; take, renew and release volume locks',
+    'BackupLockFunctionArn',
+  ),
+  replicaCheckpoint: orchestration(
+    'replica-checkpoint.ts',
+    'Request and release consistency checkpoints',
+    'CheckpointFunctionArn',
+  ),
+  probeReplica: orchestration(
+    'probe-replica.ts',
+    'Is the replica in sync at the checkpoint (tags or DRS)?',
+    'ProbeReplicaFunctionArn',
+  ),
+  replicaSnapshots: orchestration(
+    'replica-snapshots.ts',
+    'Create, check, discard and rotate replica snapshots',
+    'ReplicaSnapshotFunctionArn',
+  ),
+  planBackup: {
+    entry: 'plan-backup.ts',
+    description: 'Plan a full or incremental image and write the range items',
+    aslPlaceholder: 'PlanBackupFunctionArn',
+    environment: COMMON_ENVIRONMENT,
+    memoryMb: PLANNER_MEMORY_MB,
+    timeoutSeconds: PLANNER_TIMEOUT_SECONDS,
+  },
+  copyRange: {
+    entry: 'copy-range.ts',
+    description: 'Copy one block range of a snapshot into the image store',
+    aslPlaceholder: 'CopyRangeFunctionArn',
+    environment: COMMON_ENVIRONMENT,
+    memoryMb: RANGE_WORKER_MEMORY_MB,
+    timeoutSeconds: RANGE_WORKER_TIMEOUT_SECONDS,
+  },
+  commitImage: {
+    entry: 'commit-image.ts',
+    description: 'Commit an image: manifest, then image record',
+    aslPlaceholder: 'CommitImageFunctionArn',
+    environment: COMMON_ENVIRONMENT,
+    memoryMb: PLANNER_MEMORY_MB,
+    timeoutSeconds: PLANNER_TIMEOUT_SECONDS,
+  },
+  buildCatalog: {
+    entry: 'build-catalog.ts',
+    description: 'Catalog the files and applications of a committed image',
+    aslPlaceholder: 'BuildCatalogFunctionArn',
+    environment: COMMON_ENVIRONMENT,
+    memoryMb: PLANNER_MEMORY_MB,
+    timeoutSeconds: CATALOG_TIMEOUT_SECONDS,
+  },
+  cleanupBackup: orchestration(
+    'cleanup-backup.ts',
+    'Release locks and delete unused snapshots of a failed backup',
+    'CleanupFunctionArn',
+  ),
+  publishOutcome: orchestration(
+    'publish-outcome.ts',
+    'Announce backup outcomes on EventBridge and SNS',
+    'PublishOutcomeFunctionArn',
+  ),
+  health: {
+    entry: 'health.ts',
+    description: 'GET /health of the restore API',
+    environment: COMMON_ENVIRONMENT,
+    memoryMb: HEALTH_MEMORY_MB,
+    timeoutSeconds: HEALTH_TIMEOUT_SECONDS,
+  },
+  // The REST API and its restore worker (lib/constructs/restore-api.ts wires routes and grants).
+  api: {
+    entry: 'api.ts',
+    description: 'The REST API: catalog, on-demand backups and restores',
+    environment: [...COMMON_ENVIRONMENT, ...API_ENVIRONMENT_KEYS],
+    memoryMb: API_MEMORY_MB,
+    timeoutSeconds: API_TIMEOUT_SECONDS,
+  },
+  restoreWorker: {
+    entry: 'restore-worker.ts',
+    description: 'Run one restore job: files and archives to the restore bucket, volumes to EBS snapshots',
+    environment: COMMON_ENVIRONMENT,
+    memoryMb: RESTORE_WORKER_MEMORY_MB,
+    timeoutSeconds: RESTORE_WORKER_TIMEOUT_SECONDS,
+  },
+} as const satisfies Record<string, FunctionManifestEntry>;
+
+export type FunctionName = keyof typeof FUNCTION_MANIFEST;
+
+/** The manifest's entries in order, with their names. */
+export function manifestEntries(): [FunctionName, FunctionManifestEntry][] {
+  return Object.entries(FUNCTION_MANIFEST) as [FunctionName, FunctionManifestEntry][];
+}
+
+/** The CDK id stem of a function: `copyRange` → `CopyRange`. */
+export function functionIdStem(name: FunctionName): string {
+  return name.charAt(0).toUpperCase() + name.slice(1);
+}
+
+/** The backup state machine's definition, relative to the project root. */
+export const BACKUP_DEFINITION_FILE = 'statemachines/backup.asl.json';
+
+/** The `${…}` placeholders of a definition that name a resource, with the environment key holding that name. */
+export const ASL_RESOURCE_PLACEHOLDERS = {
+  WorkBucketName: 'WORK_BUCKET',
+} as const satisfies Record<string, ResourceEnvironmentKey>;
+
+/** The placeholders a deployment substitutes in a definition: the functions' ARNs and the resources' names. */
+export function aslPlaceholders(): string[] {
+  const functions = manifestEntries().flatMap(([, entry]) =>
+    entry.aslPlaceholder === undefined ? [] : [entry.aslPlaceholder],
+  );
+  return [...functions, ...Object.keys(ASL_RESOURCE_PLACEHOLDERS)];
+}
+
+/** The name a deployment gives a function its state machine invokes: the ASL placeholder without `Arn`. */
+export function stateMachineFunctionName(placeholder: string): string {
+  return placeholder.replace(/Arn$/, '');
+}
