@@ -1,0 +1,1064 @@
+/**
+ * Read-only NTFS (3.x, as written by Windows NT 4 to 11 and ntfs-3g) over a ByteRangeReader holding
+ * the volume. No mount, no kernel, no native code. The $MFT is located from the boot sector and
+ * read through its own $DATA runlist; every FILE and INDX record has its update-sequence fixups
+ * verified; attributes are gathered from extension records through $ATTRIBUTE_LIST; directories
+ * are walked in B+tree order ($INDEX_ROOT, then $INDEX_ALLOCATION nodes checked against $BITMAP).
+ * Everything a hostile guest controls is bounded (limits.ts). Metadata goes through the page
+ * cache; file data is read directly.
+ */
+import type { ByteRangeReader } from '../../ports.ts';
+import { LeBytes } from '../bytes.ts';
+import { PageCachedReader } from '../cached-reader.ts';
+import type { PageCacheOptions, SlicedReader } from '../cached-reader.ts';
+import {
+  FileNotFoundInImageError,
+  FilesystemCorruptError,
+  FilesystemLimitError,
+  UnsupportedFilesystemError,
+} from '../errors.ts';
+import {
+  STREAM_PIECE_BYTES,
+  WINDOWS_ATTRIBUTES,
+  modeTypeBits,
+  normalizeImagePath,
+  synthesizedPermissions,
+  walkError,
+} from '../filesystem.ts';
+import type {
+  DataStream,
+  FileExtent,
+  FileType,
+  FilesystemReader,
+  InodeStat,
+  ReadStreamOptions,
+  WalkEntry,
+  WalkItem,
+  WalkOptions,
+} from '../filesystem.ts';
+import { decompressLznt1 } from './lznt1.ts';
+import {
+  DEFAULT_NTFS_LIMITS,
+  MAX_ATTRIBUTES_PER_FILE,
+  MAX_ATTRIBUTE_LIST_BYTES,
+  MAX_COMPRESSED_CLUSTER_BYTES,
+  MAX_EXTENSION_RECORDS,
+  MAX_INDEX_DEPTH,
+  MAX_REPARSE_BYTES,
+  MAX_VOLUME_NAME_BYTES,
+  RECORD_CACHE_ENTRIES,
+} from './limits.ts';
+import type { NtfsLimits } from './limits.ts';
+import {
+  ATTR,
+  ATTR_FLAGS,
+  BOOT_SECTOR_BYTES,
+  FIXUP_STRIDE_BYTES,
+  MFT_RECORD,
+  NAMESPACE,
+  RECORD_FLAGS,
+  REPARSE_TAG,
+  applyFixups,
+  decodeUtf16,
+  parseBootSector,
+  parseFileName,
+  parseFileRecord,
+  parseIndexNode,
+  parseReparsePoint,
+  parseStandardInformation,
+} from './structures.ts';
+import type {
+  AttributeRecord,
+  BootSector,
+  FileName,
+  FileRecord,
+  IndexEntry,
+  ReparsePoint,
+  Run,
+  StandardInformation,
+} from './structures.ts';
+
+export interface OpenNtfsOptions {
+  readonly limits?: Partial<NtfsLimits>;
+  readonly cache?: PageCacheOptions;
+}
+
+/** One stream of a file (an attribute's value), with its pieces from all records joined. */
+interface Stream {
+  readonly type: number;
+  readonly name: string;
+  readonly flags: number;
+  readonly resident?: Uint8Array;
+  readonly runs: readonly Run[];
+  readonly dataSize: number;
+  readonly initializedSize: number;
+  /** 0 when not compressed; otherwise log2 of the clusters per compression unit. */
+  readonly compressionUnitLog2: number;
+}
+
+/** A base FILE record with the attributes of its extension records. */
+interface NtfsFile {
+  readonly record: number;
+  readonly sequence: number;
+  readonly flags: number;
+  readonly attributes: readonly AttributeRecord[];
+}
+
+/** What the walk and stat need from a file, computed once per record. */
+interface Described {
+  readonly stat: InodeStat;
+  readonly names: readonly FileName[];
+  readonly reparse?: ReparsePoint;
+}
+
+interface DirectoryEntry {
+  readonly name: string;
+  readonly nameIsValid: boolean;
+  readonly record: number;
+  readonly sequence: number;
+}
+
+/** Shared across one walk: index records read may not exceed what the device can hold. */
+interface WalkBudget {
+  indexRecordsLeft: number;
+}
+
+const I30 = '$I30';
+const COLLATION_FILE_NAME = 0x1;
+const INDEX_ROOT_HEADER_OFFSET = 0x10;
+const INDX_HEADER_OFFSET = 0x18;
+const INDEX_ROOT_LARGE = 0x1;
+const ENCODER = new TextEncoder();
+
+export async function openNtfs(
+  reader: ByteRangeReader,
+  options: OpenNtfsOptions = {},
+): Promise<NtfsFilesystem> {
+  if (reader.size < BOOT_SECTOR_BYTES) {
+    throw new FilesystemCorruptError(`a ${reader.size}-byte device cannot hold an NTFS boot sector`);
+  }
+  const limits = { ...DEFAULT_NTFS_LIMITS, ...options.limits };
+  const cache = new PageCachedReader(reader, options.cache);
+  const boot = parseBootSector(await cache.read(0, BOOT_SECTOR_BYTES), reader.size);
+  const fs = new NtfsFilesystem(reader, cache, boot, limits);
+  await fs.loadMft();
+  await fs.loadVolumeInformation();
+  return fs;
+}
+
+export class NtfsFilesystem implements FilesystemReader {
+  readonly fsType = 'ntfs' as const;
+  label = '';
+  readonly uuid: string;
+  readonly clusterBytes: number;
+  readonly recordBytes: number;
+  /** Byte offset of this filesystem within the whole disk image, when the reader is a slice of it. */
+  readonly offsetInDisk: number;
+  readonly warnings: string[] = [];
+  /** NTFS version from $VOLUME_INFORMATION, e.g. "3.1". */
+  version = '';
+  private mft: Stream | undefined;
+  private readonly records = new Map<number, NtfsFile>();
+
+  constructor(
+    private readonly reader: ByteRangeReader,
+    /** Metadata cache; its pageMisses and bytesFetched are the read cost so far. */
+    readonly cache: PageCachedReader,
+    readonly boot: BootSector,
+    readonly limits: NtfsLimits,
+  ) {
+    this.uuid = boot.serial;
+    this.clusterBytes = boot.clusterBytes;
+    this.recordBytes = boot.recordBytes;
+    this.offsetInDisk = 'offsetInDisk' in reader ? (reader as SlicedReader).offsetInDisk : 0;
+    const claimed = boot.totalSectors * boot.bytesPerSector;
+    if (claimed > reader.size) {
+      this.warnings.push(`filesystem claims ${claimed} bytes but the device has ${reader.size}`);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------ the MFT
+
+  /**
+   * @internal Reads $MFT's own record (at the boot sector's MFT cluster) and joins its $DATA
+   * runlist. A very fragmented $MFT keeps later pieces of that runlist in extension records named
+   * by its $ATTRIBUTE_LIST: those are read with the runs known so far (the first piece always maps
+   * the records that describe the rest).
+   */
+  async loadMft(): Promise<void> {
+    const at = this.boot.mftLcn * this.clusterBytes;
+    const bytes = await this.cache.read(at, this.recordBytes);
+    const base = this.parseRecord(MFT_RECORD.MFT, bytes);
+    if (base.baseRecord !== 0 || (base.flags & RECORD_FLAGS.IN_USE) === 0) {
+      throw new FilesystemCorruptError('$MFT record 0 is not an in-use base record');
+    }
+    const attributes = [...base.attributes];
+    this.mft = this.joinStream(MFT_RECORD.MFT, attributes, ATTR.DATA, '');
+    const list = base.attributes.find((a) => a.type === ATTR.ATTRIBUTE_LIST);
+    if (list !== undefined) {
+      const entries = await this.attributeListEntries(MFT_RECORD.MFT, list);
+      const wanted = entries.filter(
+        (e) => e.record !== MFT_RECORD.MFT && e.type === ATTR.DATA && e.name === '',
+      );
+      for (const entry of [...wanted].sort((a, b) => a.startVcn - b.startVcn)) {
+        if (attributes.some((a) => a.record === entry.record)) continue;
+        const extension = await this.loadExtension(MFT_RECORD.MFT, entry.record);
+        attributes.push(...extension.attributes);
+        this.mft = this.joinStream(MFT_RECORD.MFT, attributes, ATTR.DATA, '');
+      }
+    }
+    if (this.mft.resident !== undefined || this.mft.compressionUnitLog2 !== 0) {
+      throw new FilesystemCorruptError('$MFT $DATA is resident or compressed');
+    }
+  }
+
+  /** @internal The volume label and version from $Volume; damage there is a warning only. */
+  async loadVolumeInformation(): Promise<void> {
+    try {
+      const volume = await this.loadFile(MFT_RECORD.VOLUME);
+      const name = volume.attributes.find((a) => a.type === ATTR.VOLUME_NAME);
+      if (name?.resident !== undefined) {
+        this.label = decodeUtf16(name.resident.subarray(0, MAX_VOLUME_NAME_BYTES)).text;
+      }
+      const info = volume.attributes.find((a) => a.type === ATTR.VOLUME_INFORMATION)?.resident;
+      if (info !== undefined && info.length >= 12) {
+        const raw = new LeBytes(info);
+        this.version = `${raw.u8(8)}.${raw.u8(9)}`;
+        // VOLUME_IS_DIRTY: not cleanly unmounted; the last changes may be only in $LogFile.
+        if (raw.u16(10) & 0x1) {
+          this.warnings.push('volume is marked dirty (not cleanly unmounted): recent changes may be missing');
+        }
+      }
+    } catch (error) {
+      const problem = walkError('/$Volume', MFT_RECORD.VOLUME, error).error;
+      this.warnings.push(`$Volume could not be read (${problem.message}): no label`);
+    }
+  }
+
+  private parseRecord(number: number, bytes: Uint8Array): FileRecord {
+    const fixed = applyFixups(bytes, 'FILE', `MFT record ${number}`);
+    return parseFileRecord(number, fixed, this.limits.maxRunsPerStream, MAX_ATTRIBUTES_PER_FILE);
+  }
+
+  private async readRecordBytes(number: number): Promise<Uint8Array> {
+    const mft = this.mft!;
+    if (!Number.isSafeInteger(number) || number < 0 || (number + 1) * this.recordBytes > mft.dataSize) {
+      throw new FilesystemCorruptError(`MFT record ${number} lies beyond the end of $MFT`, {
+        record: number,
+      });
+    }
+    return this.readRuns(mft, number * this.recordBytes, this.recordBytes, true, number);
+  }
+
+  /** A base record with the attributes of its extension records (cached: walks revisit parents). */
+  private async loadFile(number: number): Promise<NtfsFile> {
+    const hit = this.records.get(number);
+    if (hit !== undefined) return hit;
+    const base = this.parseRecord(number, await this.readRecordBytes(number));
+    if ((base.flags & RECORD_FLAGS.IN_USE) === 0) {
+      throw new FilesystemCorruptError(`MFT record ${number} is not in use`, { record: number });
+    }
+    if (base.baseRecord !== 0) {
+      throw new FilesystemCorruptError(`MFT record ${number} is an extension of record ${base.baseRecord}`, {
+        record: number,
+      });
+    }
+    let attributes: readonly AttributeRecord[] = base.attributes;
+    const list = base.attributes.find((a) => a.type === ATTR.ATTRIBUTE_LIST);
+    if (list !== undefined) {
+      const entries = await this.attributeListEntries(number, list);
+      const extensions = [...new Set(entries.map((e) => e.record))].filter((r) => r !== number);
+      if (extensions.length > MAX_EXTENSION_RECORDS) {
+        throw new FilesystemLimitError(
+          `MFT record ${number} names more than ${MAX_EXTENSION_RECORDS} extension records`,
+          {
+            record: number,
+          },
+        );
+      }
+      const all = [...base.attributes];
+      for (const extension of extensions) {
+        const ext = await this.loadExtension(number, extension);
+        if (all.length + ext.attributes.length > MAX_ATTRIBUTES_PER_FILE) {
+          throw new FilesystemLimitError(
+            `MFT record ${number} has more than ${MAX_ATTRIBUTES_PER_FILE} attributes`,
+            {
+              record: number,
+            },
+          );
+        }
+        all.push(...ext.attributes);
+      }
+      attributes = all;
+    }
+    const file: NtfsFile = { record: number, sequence: base.sequence, flags: base.flags, attributes };
+    this.records.set(number, file);
+    if (this.records.size > RECORD_CACHE_ENTRIES) this.records.delete(this.records.keys().next().value!);
+    return file;
+  }
+
+  private async loadExtension(base: number, number: number): Promise<FileRecord> {
+    const ext = this.parseRecord(number, await this.readRecordBytes(number));
+    if ((ext.flags & RECORD_FLAGS.IN_USE) === 0 || ext.baseRecord !== base) {
+      throw new FilesystemCorruptError(
+        `MFT record ${number} named by record ${base}'s attribute list is not its in-use extension`,
+        { record: base, extension: number },
+      );
+    }
+    return ext;
+  }
+
+  /** $ATTRIBUTE_LIST entries: type, name, starting VCN and the record holding each attribute. */
+  private async attributeListEntries(
+    record: number,
+    list: AttributeRecord,
+  ): Promise<{ type: number; name: string; startVcn: number; record: number }[]> {
+    const stream = this.streamOf(record, [list]);
+    if (stream.dataSize > MAX_ATTRIBUTE_LIST_BYTES) {
+      throw new FilesystemLimitError(`MFT record ${record}: $ATTRIBUTE_LIST of ${stream.dataSize} bytes`, {
+        record,
+      });
+    }
+    const bytes = await this.readStreamBytes(stream, 0, stream.dataSize, true, record);
+    const raw = new LeBytes(bytes);
+    const entries = [];
+    let at = 0;
+    while (at + 0x1a <= bytes.length) {
+      const length = raw.u16(at + 4);
+      const nameLength = raw.u8(at + 6);
+      const nameOffset = raw.u8(at + 7);
+      if (length < 0x1a || at + length > bytes.length || nameOffset + nameLength * 2 > length) {
+        throw new FilesystemCorruptError(
+          `MFT record ${record}: $ATTRIBUTE_LIST entry of invalid length ${length}`,
+          {
+            record,
+          },
+        );
+      }
+      entries.push({
+        type: raw.u32(at),
+        name: nameLength === 0 ? '' : decodeUtf16(raw.slice(at + nameOffset, nameLength * 2)).text,
+        startVcn: raw.u64(at + 8),
+        record: raw.u32(at + 0x10) + raw.u16(at + 0x14) * 0x1_0000_0000,
+      });
+      at += length;
+    }
+    return entries;
+  }
+
+  // ------------------------------------------------------------------------------------ streams
+
+  private joinStream(
+    record: number,
+    attributes: readonly AttributeRecord[],
+    type: number,
+    name: string,
+  ): Stream {
+    const pieces = attributes.filter((a) => a.type === type && a.name === name);
+    if (pieces.length === 0) {
+      throw new FilesystemCorruptError(
+        `MFT record ${record} has no attribute 0x${type.toString(16)} ${name}`,
+        {
+          record,
+        },
+      );
+    }
+    return this.streamOf(record, pieces);
+  }
+
+  /** Joins the pieces of one attribute (split over records by VCN) into one stream. */
+  private streamOf(record: number, pieces: readonly AttributeRecord[]): Stream {
+    const first = pieces[0]!;
+    const what = `MFT record ${record}, attribute 0x${first.type.toString(16)}${first.name === '' ? '' : ` ${first.name}`}`;
+    if (first.resident !== undefined) {
+      if (pieces.length > 1)
+        throw new FilesystemCorruptError(`${what}: resident attribute in several pieces`, { record });
+      return {
+        type: first.type,
+        name: first.name,
+        flags: first.flags,
+        resident: first.resident,
+        runs: [],
+        dataSize: first.resident.length,
+        initializedSize: first.resident.length,
+        compressionUnitLog2: 0,
+      };
+    }
+    const sorted = [...pieces].sort(
+      (a, b) => (a.nonResident?.startVcn ?? 0) - (b.nonResident?.startVcn ?? 0),
+    );
+    const head = sorted[0]!.nonResident;
+    if (head === undefined || head.startVcn !== 0) {
+      throw new FilesystemCorruptError(`${what}: no piece starts at VCN 0`, { record });
+    }
+    const runs: Run[] = [];
+    let nextVcn = 0;
+    for (const piece of sorted) {
+      const nr = piece.nonResident;
+      if (nr === undefined || nr.startVcn !== nextVcn) {
+        throw new FilesystemCorruptError(`${what}: pieces do not follow each other at VCN ${nextVcn}`, {
+          record,
+        });
+      }
+      if (runs.length + nr.runs.length > this.limits.maxRunsPerStream) {
+        throw new FilesystemLimitError(`${what}: more than ${this.limits.maxRunsPerStream} runs`, { record });
+      }
+      // Mapped clusters may stop short of lastVcn (the rest is unallocated); nothing maps past it.
+      for (const run of nr.runs) runs.push(run);
+      nextVcn = nr.lastVcn + 1;
+    }
+    const compressed = (first.flags & ATTR_FLAGS.COMPRESSED) !== 0 && head.compressionUnitLog2 > 0;
+    return {
+      type: first.type,
+      name: first.name,
+      flags: first.flags,
+      runs,
+      dataSize: head.dataSize,
+      initializedSize: head.initializedSize,
+      compressionUnitLog2: compressed ? head.compressionUnitLog2 : 0,
+    };
+  }
+
+  /** Index of the run containing `vcn`, or of the first run after it (runs.length if none). */
+  private static runAt(runs: readonly Run[], vcn: number): number {
+    let lo = 0;
+    let hi = runs.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      const run = runs[mid]!;
+      if (run.vcn + run.length <= vcn) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  /** Bytes [offset, offset+length) of a non-compressed non-resident stream; sparse and unmapped as zeros. */
+  private async readRuns(
+    stream: Stream,
+    offset: number,
+    length: number,
+    cached: boolean,
+    record: number,
+  ): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    const cs = this.clusterBytes;
+    const end = Math.min(offset + length, stream.initializedSize);
+    let position = offset;
+    for (
+      let i = NtfsFilesystem.runAt(stream.runs, Math.floor(offset / cs));
+      i < stream.runs.length && position < end;
+      i += 1
+    ) {
+      const run = stream.runs[i]!;
+      const runStart = run.vcn * cs;
+      const runEnd = runStart + run.length * cs;
+      const from = Math.max(position, runStart);
+      const to = Math.min(end, runEnd);
+      if (to <= from) continue;
+      if (run.lcn >= 0) {
+        const physical = run.lcn * cs + (from - runStart);
+        if (physical + (to - from) > this.reader.size) {
+          throw new FilesystemCorruptError(
+            `MFT record ${record}: data at byte ${physical} lies past the device end`,
+            {
+              record,
+              physical,
+            },
+          );
+        }
+        const data = cached
+          ? await this.cache.read(physical, to - from)
+          : await this.cache.readUncached(physical, to - from);
+        out.set(data, from - offset);
+      }
+      position = to;
+    }
+    return out;
+  }
+
+  /** Bytes of any stream (resident, plain, sparse or LZNT1-compressed); `length` already clamped. */
+  private async readStreamBytes(
+    stream: Stream,
+    offset: number,
+    length: number,
+    cached: boolean,
+    record: number,
+  ): Promise<Uint8Array> {
+    if (stream.resident !== undefined) return stream.resident.slice(offset, offset + length);
+    if (stream.flags & ATTR_FLAGS.ENCRYPTED) throw encryptedError(record);
+    if (stream.compressionUnitLog2 === 0) return this.readRuns(stream, offset, length, cached, record);
+    return this.readCompressed(stream, offset, length, record);
+  }
+
+  /**
+   * Compressed streams are cut into units of 2^n clusters (16). A unit whose clusters are all
+   * allocated is stored raw; one with no allocated cluster is zeros; otherwise its allocated
+   * clusters hold LZNT1 data that decompresses to the whole unit.
+   */
+  private async readCompressed(
+    stream: Stream,
+    offset: number,
+    length: number,
+    record: number,
+  ): Promise<Uint8Array> {
+    const cs = this.clusterBytes;
+    if (cs > MAX_COMPRESSED_CLUSTER_BYTES) {
+      throw new UnsupportedFilesystemError(
+        `MFT record ${record}: compressed data with ${cs}-byte clusters (NTFS compresses only up to 4 KiB clusters)`,
+        { record },
+      );
+    }
+    const unitClusters = 2 ** stream.compressionUnitLog2;
+    const unitBytes = unitClusters * cs;
+    const out = new Uint8Array(length);
+    const end = Math.min(offset + length, stream.initializedSize);
+    for (let unit = Math.floor(offset / unitBytes); unit * unitBytes < end; unit += 1) {
+      const firstVcn = unit * unitClusters;
+      const segments: { lcn: number; count: number }[] = [];
+      let allocated = 0;
+      for (let i = NtfsFilesystem.runAt(stream.runs, firstVcn); i < stream.runs.length; i += 1) {
+        const run = stream.runs[i]!;
+        if (run.vcn >= firstVcn + unitClusters) break;
+        const from = Math.max(firstVcn, run.vcn);
+        const to = Math.min(firstVcn + unitClusters, run.vcn + run.length);
+        if (to <= from || run.lcn < 0) continue;
+        segments.push({ lcn: run.lcn + (from - run.vcn), count: to - from });
+        allocated += to - from;
+      }
+      let data: Uint8Array;
+      if (allocated === 0) continue; // a sparse unit: zeros, already in `out`
+      const stored = new Uint8Array(allocated * cs);
+      let at = 0;
+      for (const segment of segments) {
+        const physical = segment.lcn * cs;
+        if (physical + segment.count * cs > this.reader.size) {
+          throw new FilesystemCorruptError(`MFT record ${record}: compressed data past the device end`, {
+            record,
+          });
+        }
+        stored.set(await this.cache.readUncached(physical, segment.count * cs), at);
+        at += segment.count * cs;
+      }
+      if (allocated === unitClusters) {
+        data = stored;
+      } else {
+        data = new Uint8Array(unitBytes);
+        decompressLznt1(stored, data);
+      }
+      const unitStart = unit * unitBytes;
+      const from = Math.max(offset, unitStart);
+      const to = Math.min(end, unitStart + unitBytes);
+      out.set(data.subarray(from - unitStart, to - unitStart), from - offset);
+    }
+    return out;
+  }
+
+  // ----------------------------------------------------------------------------------- metadata
+
+  private async describe(file: NtfsFile): Promise<Described> {
+    const record = file.record;
+    const siAttr = file.attributes.find((a) => a.type === ATTR.STANDARD_INFORMATION);
+    if (siAttr?.resident === undefined) {
+      throw new FilesystemCorruptError(`MFT record ${record} has no resident $STANDARD_INFORMATION`, {
+        record,
+      });
+    }
+    const si: StandardInformation = parseStandardInformation(siAttr.resident, record);
+    const names: FileName[] = [];
+    for (const a of file.attributes) {
+      if (a.type === ATTR.FILE_NAME && a.resident !== undefined)
+        names.push(parseFileName(a.resident, `MFT record ${record}`));
+    }
+    let reparse: ReparsePoint | undefined;
+    const reparseAttr = file.attributes.find((a) => a.type === ATTR.REPARSE_POINT);
+    if (reparseAttr !== undefined) {
+      const stream = this.streamOf(record, [reparseAttr]);
+      if (stream.dataSize > MAX_REPARSE_BYTES || stream.dataSize < 8) {
+        throw new FilesystemCorruptError(`MFT record ${record}: reparse data of ${stream.dataSize} bytes`, {
+          record,
+        });
+      }
+      reparse = parseReparsePoint(await this.readStreamBytes(stream, 0, stream.dataSize, true, record));
+    }
+    const isDirectory = (file.flags & RECORD_FLAGS.DIRECTORY) !== 0;
+    const linkTarget =
+      reparse !== undefined &&
+      (reparse.tag === REPARSE_TAG.SYMLINK || reparse.tag === REPARSE_TAG.MOUNT_POINT)
+        ? reparse.target
+        : undefined;
+    const type: FileType = linkTarget !== undefined ? 'symlink' : isDirectory ? 'directory' : 'file';
+    const windowsAttributes = si.attributes | (isDirectory ? WINDOWS_ATTRIBUTES.DIRECTORY : 0);
+    const dataPieces = file.attributes.filter((a) => a.type === ATTR.DATA);
+    const main = dataPieces.filter((a) => a.name === '');
+    const mainStream = main.length > 0 ? this.streamOf(record, main) : undefined;
+    const encrypted =
+      (si.attributes & WINDOWS_ATTRIBUTES.ENCRYPTED) !== 0 ||
+      dataPieces.some((a) => (a.flags & ATTR_FLAGS.ENCRYPTED) !== 0);
+    const streams: DataStream[] = [];
+    const seen = new Set<string>();
+    for (const piece of dataPieces) {
+      if (piece.name === '' || seen.has(piece.name)) continue;
+      seen.add(piece.name);
+      const s = this.streamOf(
+        record,
+        dataPieces.filter((a) => a.name === piece.name),
+      );
+      streams.push({ name: piece.name, size: s.dataSize });
+    }
+    const size =
+      type === 'symlink'
+        ? ENCODER.encode(linkTarget).length
+        : type === 'directory'
+          ? 0
+          : (mainStream?.dataSize ?? 0);
+    const plain =
+      mainStream === undefined ||
+      (mainStream.resident === undefined && mainStream.compressionUnitLog2 === 0 && !encrypted);
+    const perms =
+      type === 'symlink'
+        ? { permissions: 0o777, mode: modeTypeBits('symlink') | 0o777 }
+        : synthesizedPermissions(type, windowsAttributes);
+    const dosName = names.find((n) => n.namespace === NAMESPACE.DOS);
+    const stat: InodeStat = {
+      inode: record,
+      type,
+      ...perms,
+      uid: 0,
+      gid: 0,
+      size,
+      nlink: Math.max(1, names.filter((n) => n.namespace !== NAMESPACE.DOS).length),
+      flags: 0,
+      atime: si.accessed,
+      mtime: si.modified,
+      ctime: si.changed,
+      crtime: si.created,
+      generation: file.sequence,
+      windowsAttributes,
+      ...(dosName === undefined ? {} : { shortName: dosName.name }),
+      ...(streams.length === 0 ? {} : { streams }),
+      ...(reparse === undefined ? {} : { reparseTag: reparse.tag }),
+      ...(encrypted ? { encrypted: true } : {}),
+      ...(plain ? {} : { plainExtents: false }),
+    };
+    return { stat, names, ...(reparse === undefined ? {} : { reparse }) };
+  }
+
+  async stat(inode: number): Promise<InodeStat> {
+    return (await this.describe(await this.loadFile(inode))).stat;
+  }
+
+  // -------------------------------------------------------------------------------- directories
+
+  /**
+   * Entries of a directory in B+tree (collation) order, DOS-only aliases left out (they are the
+   * same file under its 8.3 name). Throws on the first damaged index record.
+   */
+  async *readDir(inode: number): AsyncGenerator<{ name: string; inode: number }> {
+    const dir = await this.loadFile(inode);
+    for await (const entry of this.dirEntries(dir, this.newBudget()))
+      yield { name: entry.name, inode: entry.record };
+  }
+
+  private newBudget(): WalkBudget {
+    return { indexRecordsLeft: Math.floor(this.reader.size / FIXUP_STRIDE_BYTES) };
+  }
+
+  private async *dirEntries(dir: NtfsFile, budget: WalkBudget): AsyncGenerator<DirectoryEntry> {
+    const record = dir.record;
+    const rootAttr = dir.attributes.find((a) => a.type === ATTR.INDEX_ROOT && a.name === I30);
+    if ((dir.flags & RECORD_FLAGS.DIRECTORY) === 0 || rootAttr?.resident === undefined) {
+      throw new FilesystemCorruptError(
+        `MFT record ${record} is not a directory (no resident $I30 index root)`,
+        { record },
+      );
+    }
+    const root = new LeBytes(rootAttr.resident);
+    if (root.u32(0) !== ATTR.FILE_NAME || root.u32(4) !== COLLATION_FILE_NAME) {
+      throw new FilesystemCorruptError(`MFT record ${record}: $I30 does not index file names`, { record });
+    }
+    const indexRecordBytes = root.u32(8);
+    const rootEntries = parseIndexNode(
+      rootAttr.resident,
+      INDEX_ROOT_HEADER_OFFSET,
+      `directory ${record} index root`,
+    );
+    let allocation: Stream | undefined;
+    let bitmap: Uint8Array | undefined;
+    if (root.u8(INDEX_ROOT_HEADER_OFFSET + 12) & INDEX_ROOT_LARGE) {
+      if (indexRecordBytes !== this.boot.indexRecordBytes) {
+        throw new FilesystemCorruptError(
+          `MFT record ${record}: index record size ${indexRecordBytes} differs from the boot sector's ${this.boot.indexRecordBytes}`,
+          { record },
+        );
+      }
+      allocation = this.joinStream(record, dir.attributes, ATTR.INDEX_ALLOCATION, I30);
+      if (allocation.resident !== undefined || allocation.compressionUnitLog2 !== 0) {
+        throw new FilesystemCorruptError(`MFT record ${record}: $I30 allocation is resident or compressed`, {
+          record,
+        });
+      }
+      const bitmapAttr = dir.attributes.filter((a) => a.type === ATTR.BITMAP && a.name === I30);
+      if (bitmapAttr.length > 0) {
+        const stream = this.streamOf(record, bitmapAttr);
+        const wanted = Math.ceil(allocation.dataSize / indexRecordBytes / 8);
+        bitmap = await this.readStreamBytes(stream, 0, Math.min(stream.dataSize, wanted), true, record);
+      }
+    }
+    const context = {
+      record,
+      allocation,
+      bitmap,
+      indexRecordBytes,
+      vcnBytes: indexRecordBytes >= this.clusterBytes ? this.clusterBytes : FIXUP_STRIDE_BYTES,
+      seen: new Set<number>(),
+      budget,
+    };
+    yield* this.indexNode(context, rootEntries, 0);
+  }
+
+  private async *indexNode(
+    context: {
+      record: number;
+      allocation: Stream | undefined;
+      bitmap: Uint8Array | undefined;
+      indexRecordBytes: number;
+      vcnBytes: number;
+      seen: Set<number>;
+      budget: WalkBudget;
+    },
+    entries: readonly IndexEntry[],
+    depth: number,
+  ): AsyncGenerator<DirectoryEntry> {
+    for (const entry of entries) {
+      if (entry.childVcn !== undefined) {
+        const children = await this.loadIndexRecord(context, entry.childVcn, depth + 1);
+        yield* this.indexNode(context, children, depth + 1);
+      }
+      const name = entry.fileName;
+      if (name === undefined || name.namespace === NAMESPACE.DOS) continue;
+      if (entry.record === context.record) continue; // the root directory's "." entry
+      yield {
+        name: name.name,
+        nameIsValid: name.nameIsValid,
+        record: entry.record,
+        sequence: entry.sequence,
+      };
+    }
+  }
+
+  private async loadIndexRecord(
+    context: {
+      record: number;
+      allocation: Stream | undefined;
+      bitmap: Uint8Array | undefined;
+      indexRecordBytes: number;
+      vcnBytes: number;
+      seen: Set<number>;
+      budget: WalkBudget;
+    },
+    vcn: number,
+    depth: number,
+  ): Promise<IndexEntry[]> {
+    const { record, allocation, indexRecordBytes } = context;
+    const what = `directory ${record} index record at VCN ${vcn}`;
+    if (allocation === undefined)
+      throw new FilesystemCorruptError(`${what}: the directory has no $INDEX_ALLOCATION`, { record });
+    if (depth > MAX_INDEX_DEPTH)
+      throw new FilesystemLimitError(`${what}: index deeper than ${MAX_INDEX_DEPTH}`, { record });
+    if (context.seen.has(vcn))
+      throw new FilesystemCorruptError(`${what}: reached twice (a loop in the index)`, { record });
+    context.seen.add(vcn);
+    context.budget.indexRecordsLeft -= 1;
+    if (context.budget.indexRecordsLeft < 0) {
+      throw new FilesystemLimitError(`walk read more index records than the device holds`, { record });
+    }
+    const offset = vcn * context.vcnBytes;
+    if (!Number.isSafeInteger(offset) || offset + indexRecordBytes > allocation.dataSize) {
+      throw new FilesystemCorruptError(`${what}: beyond the ${allocation.dataSize}-byte index allocation`, {
+        record,
+      });
+    }
+    const bit = offset / indexRecordBytes;
+    if (
+      context.bitmap !== undefined &&
+      ((context.bitmap[Math.floor(bit / 8)] ?? 0) & (1 << (bit % 8))) === 0
+    ) {
+      throw new FilesystemCorruptError(`${what}: not marked in use in the $I30 bitmap`, { record });
+    }
+    const bytes = applyFixups(
+      await this.readRuns(allocation, offset, indexRecordBytes, true, record),
+      'INDX',
+      what,
+    );
+    const raw = new LeBytes(bytes);
+    if (raw.u64(0x10) !== vcn)
+      throw new FilesystemCorruptError(`${what}: record says it is VCN ${raw.u64(0x10)}`, { record });
+    return parseIndexNode(bytes, INDX_HEADER_OFFSET, what);
+  }
+
+  // -------------------------------------------------------------------------------- path lookup
+
+  /** The MFT record number of `path` (exact, case-sensitive match of the long names). */
+  async lookup(path: string): Promise<number> {
+    const components = path.split('/').filter((c) => c !== '' && c !== '.');
+    if (components.length > this.limits.maxPathComponents) {
+      throw new FilesystemLimitError(`path has more than ${this.limits.maxPathComponents} components`);
+    }
+    const trail: number[] = [MFT_RECORD.ROOT];
+    for (const component of components) {
+      if (component === '..') {
+        if (trail.length > 1) trail.pop();
+        continue;
+      }
+      const dir = await this.loadFile(trail.at(-1)!);
+      let found: number | undefined;
+      if ((dir.flags & RECORD_FLAGS.DIRECTORY) !== 0) {
+        for await (const entry of this.dirEntries(dir, this.newBudget())) {
+          if (entry.name === component) {
+            found = entry.record;
+            break;
+          }
+        }
+      }
+      if (found === undefined)
+        throw new FileNotFoundInImageError(`no such file or directory: ${path}`, { path });
+      trail.push(found);
+    }
+    return trail.at(-1)!;
+  }
+
+  // ------------------------------------------------------------------------------------ symlinks
+
+  /** The target of a symbolic link or junction (reparse point), as UTF-8; never followed. */
+  async readLink(inode: number): Promise<Uint8Array> {
+    const described = await this.describe(await this.loadFile(inode));
+    if (described.stat.type !== 'symlink' || described.reparse?.target === undefined) {
+      throw new FilesystemCorruptError(`MFT record ${inode} is not a symbolic link or junction`, {
+        record: inode,
+      });
+    }
+    return ENCODER.encode(described.reparse.target);
+  }
+
+  // ----------------------------------------------------------------------------------- file data
+
+  private async dataStream(
+    file: NtfsFile,
+    name: string | undefined,
+  ): Promise<{ stream?: Stream; described: Described }> {
+    const described = await this.describe(file);
+    const wanted = name ?? '';
+    const pieces = file.attributes.filter((a) => a.type === ATTR.DATA && a.name === wanted);
+    if (pieces.length === 0) {
+      if (wanted !== '') {
+        throw new FileNotFoundInImageError(
+          `MFT record ${file.record} has no stream named ${JSON.stringify(wanted)}`,
+          {
+            record: file.record,
+          },
+        );
+      }
+      return { described };
+    }
+    if (described.stat.encrypted === true) throw encryptedError(file.record);
+    return { stream: this.streamOf(file.record, pieces), described };
+  }
+
+  /**
+   * Where the main data lives, in logical order; sparse runs and bytes past the initialized size
+   * are omitted (they read as zeros). Only for plain non-resident data: resident, compressed and
+   * encrypted data have no byte-for-byte location (see `plainExtents`).
+   */
+  async *extents(inode: number): AsyncGenerator<FileExtent> {
+    const { stream } = await this.dataStream(await this.loadFile(inode), undefined);
+    if (stream === undefined) return;
+    if (stream.resident !== undefined || stream.compressionUnitLog2 !== 0) {
+      throw new UnsupportedFilesystemError(
+        `MFT record ${inode}: data is ${stream.resident !== undefined ? 'resident' : 'compressed'}; read it with readFileStream`,
+        { record: inode },
+      );
+    }
+    const cs = this.clusterBytes;
+    const end = Math.min(stream.dataSize, stream.initializedSize);
+    for (const run of stream.runs) {
+      const logicalOffset = run.vcn * cs;
+      if (logicalOffset >= end) break;
+      if (run.lcn < 0) continue;
+      yield {
+        logicalOffset,
+        physicalOffset: run.lcn * cs,
+        length: Math.min(run.length * cs, end - logicalOffset),
+      };
+    }
+  }
+
+  /** Bytes [offset, offset+length) of the main stream, or of the named alternate data stream. */
+  async readFile(inode: number, offset = 0, length?: number, streamName?: string): Promise<Uint8Array> {
+    const { stream } = await this.dataStream(await this.loadFile(inode), streamName);
+    const wanted = clampRange(stream?.dataSize ?? 0, offset, length);
+    if (wanted > this.limits.maxReadBytes) {
+      throw new FilesystemLimitError(
+        `read of ${wanted} bytes exceeds the ${this.limits.maxReadBytes}-byte limit; use readFileStream`,
+        { record: inode, length: wanted },
+      );
+    }
+    if (stream === undefined || wanted === 0) return new Uint8Array(wanted);
+    return this.readStreamBytes(stream, offset, wanted, false, inode);
+  }
+
+  /** The stream's bytes as pieces of at most `pieceBytes` (sparse as zeros), for files of any size. */
+  async *readFileStream(inode: number, options: ReadStreamOptions = {}): AsyncGenerator<Uint8Array> {
+    const { stream } = await this.dataStream(await this.loadFile(inode), options.stream);
+    const offset = options.offset ?? 0;
+    const total = clampRange(stream?.dataSize ?? 0, offset, options.length);
+    if (stream === undefined) return;
+    const piece = Math.max(1, options.pieceBytes ?? STREAM_PIECE_BYTES);
+    for (let position = offset; position < offset + total; position += piece) {
+      const n = Math.min(piece, offset + total - position);
+      yield await this.readStreamBytes(stream, position, n, false, inode);
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------- walk
+
+  /**
+   * Depth-first walk from `root` (default "/"), the start directory first, each directory's
+   * entries in B+tree order. Like `fls -r`, it lists the system files ($MFT, $Bitmap, $Extend/...)
+   * of the root. Hard links appear once per directory naming the record, with the same inode.
+   * Reparse points are recorded, never followed. Damage yields a WalkError and the walk goes on.
+   */
+  async *walk(options: WalkOptions = {}): AsyncGenerator<WalkItem> {
+    const rootPath = normalizeImagePath(options.root ?? '/');
+    let rootFile: NtfsFile;
+    let rootDescribed: Described;
+    try {
+      rootFile = await this.loadFile(rootPath === '/' ? MFT_RECORD.ROOT : await this.lookup(rootPath));
+      rootDescribed = await this.describe(rootFile);
+    } catch (error) {
+      yield walkError(rootPath, undefined, error);
+      return;
+    }
+    const rootName = rootPath === '/' ? '' : rootPath.slice(rootPath.lastIndexOf('/') + 1);
+    yield this.entryFor(rootDescribed, rootPath, rootName, true, 0, 0);
+    if (rootDescribed.stat.type !== 'directory') return;
+    const budget = this.newBudget();
+    const seenDirectories = new Set<number>([rootFile.record]);
+    const stack: { items: AsyncGenerator<DirectoryEntry>; path: string; record: number; depth: number }[] = [
+      { items: this.dirEntries(rootFile, budget), path: rootPath, record: rootFile.record, depth: 0 },
+    ];
+    while (stack.length > 0) {
+      const frame = stack.at(-1)!;
+      let next: IteratorResult<DirectoryEntry>;
+      try {
+        next = await frame.items.next();
+      } catch (error) {
+        stack.pop();
+        yield walkError(frame.path, frame.record, error);
+        continue;
+      }
+      if (next.done === true) {
+        stack.pop();
+        continue;
+      }
+      const entry = next.value;
+      const path = frame.path === '/' ? `/${entry.name}` : `${frame.path}/${entry.name}`;
+      let described: Described;
+      let file: NtfsFile;
+      try {
+        if (entry.name.includes('/') || entry.name.includes('\0')) {
+          throw new FilesystemCorruptError(
+            `directory ${frame.record} has an entry named ${JSON.stringify(entry.name)}`,
+            {
+              record: frame.record,
+            },
+          );
+        }
+        file = await this.loadFile(entry.record);
+        if (entry.sequence !== 0 && entry.sequence !== file.sequence) {
+          throw new FilesystemCorruptError(
+            `index entry names record ${entry.record} sequence ${entry.sequence}, the record has ${file.sequence} (stale entry)`,
+            { record: entry.record },
+          );
+        }
+        described = await this.describe(file);
+      } catch (error) {
+        yield walkError(path, entry.record, error);
+        continue;
+      }
+      yield this.entryFor(described, path, entry.name, entry.nameIsValid, frame.record, frame.depth + 1);
+      if (described.stat.type !== 'directory') continue;
+      if (seenDirectories.has(file.record)) {
+        yield walkError(
+          path,
+          file.record,
+          new FilesystemCorruptError(`directory record ${file.record} is reachable twice (a cycle)`, {
+            record: file.record,
+          }),
+        );
+        continue;
+      }
+      seenDirectories.add(file.record);
+      if (frame.depth + 1 >= this.limits.maxDirectoryDepth) {
+        yield walkError(
+          path,
+          file.record,
+          new FilesystemLimitError(
+            `directory nesting deeper than ${this.limits.maxDirectoryDepth}; not descended`,
+            {
+              record: file.record,
+            },
+          ),
+        );
+        continue;
+      }
+      stack.push({ items: this.dirEntries(file, budget), path, record: file.record, depth: frame.depth + 1 });
+    }
+  }
+
+  private entryFor(
+    described: Described,
+    path: string,
+    name: string,
+    nameIsValid: boolean,
+    parentInode: number,
+    depth: number,
+  ): WalkEntry {
+    const { stat, reparse } = described;
+    // The 8.3 alias that belongs to this directory entry's parent (a hard link has its own).
+    const dos = described.names.find((n) => n.namespace === NAMESPACE.DOS && n.parentRecord === parentInode);
+    const { shortName: _any, ...rest } = stat;
+    const target = stat.type === 'symlink' ? reparse?.target : undefined;
+    const targetBytes = target === undefined ? undefined : ENCODER.encode(target);
+    return {
+      kind: 'entry',
+      ...rest,
+      ...(dos === undefined ? {} : { shortName: dos.name }),
+      path,
+      name,
+      nameBytes: ENCODER.encode(name),
+      nameIsUtf8: nameIsValid,
+      parentInode,
+      depth,
+      ...(target === undefined ? {} : { symlinkTarget: target, symlinkTargetBytes: targetBytes! }),
+    };
+  }
+}
+
+function encryptedError(record: number): UnsupportedFilesystemError {
+  return new UnsupportedFilesystemError(
+    `MFT record ${record} is EFS-encrypted: its data is ciphertext that only Windows with the owner's key can decrypt`,
+    { record },
+  );
+}
+
+function clampRange(size: number, offset: number, length: number | undefined): number {
+  if (
+    !Number.isSafeInteger(offset) ||
+    offset < 0 ||
+    (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
+  ) {
+    throw new RangeError(`invalid range ${offset}+${length}`);
+  }
+  if (offset >= size) return 0;
+  return Math.min(length ?? size - offset, size - offset);
+}
