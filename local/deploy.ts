@@ -14,6 +14,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import {
+  ASL_RESOURCE_PLACEHOLDERS,
+  BACKUP_DEFINITION_FILE,
+  FUNCTION_MANIFEST,
+  manifestEntries,
+  stateMachineFunctionName,
+  type ApiEnvironmentKey,
+  type FunctionManifestEntry,
+  type ResourceEnvironmentKey,
+} from '../lib/function-manifest.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createProductTable } from './product-table.ts';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -62,21 +73,21 @@ export interface DeployedProduct {
   readonly functions: readonly string[];
 }
 
-const ASL_PATH = new URL('../statemachines/backup.asl.json', import.meta.url);
+const ASL_PATH = new URL(`../${BACKUP_DEFINITION_FILE}`, import.meta.url);
+const HANDLERS_DIR = new URL('../lambdas/handlers/', import.meta.url);
 
-/** Lambda names as the ASL's `${XFunctionArn}` placeholders name them, with their handler modules. */
-const BACKUP_FUNCTIONS: Readonly<Record<string, () => Promise<{ handler: LambdaHandler }>>> = {
-  BackupLockFunction: () => import('../lambdas/handlers/backup-lock.ts'),
-  CheckpointFunction: () => import('../lambdas/handlers/replica-checkpoint.ts'),
-  ProbeReplicaFunction: () => import('../lambdas/handlers/probe-replica.ts'),
-  ReplicaSnapshotFunction: () => import('../lambdas/handlers/replica-snapshots.ts'),
-  PlanBackupFunction: () => import('../lambdas/handlers/plan-backup.ts'),
-  CopyRangeFunction: () => import('../lambdas/handlers/copy-range.ts'),
-  CommitImageFunction: () => import('../lambdas/handlers/commit-image.ts'),
-  BuildCatalogFunction: () => import('../lambdas/handlers/build-catalog.ts'),
-  CleanupFunction: () => import('../lambdas/handlers/cleanup-backup.ts'),
-  PublishOutcomeFunction: () => import('../lambdas/handlers/publish-outcome.ts'),
-};
+/** The handler of a manifest entry, loaded from its module as Lambda would. */
+async function loadHandler(entry: FunctionManifestEntry): Promise<LambdaHandler> {
+  const module = (await import(fileURLToPath(new URL(entry.entry, HANDLERS_DIR)))) as {
+    handler: LambdaHandler;
+  };
+  return module.handler;
+}
+
+/** One base snapshot per volume is kept between backups, as the configuration's default. */
+const LOCAL_BASE_SNAPSHOTS_RETAINED = 1;
+/** The API's cursor HMAC key: 32 random bytes, the size of its SHA-256 output. */
+const CURSOR_KEY_BYTES = 32;
 
 function ignoreExisting(...names: string[]) {
   return (error: unknown) => {
@@ -116,29 +127,45 @@ export async function deployProduct(
   const topic = await sns.send(new CreateTopicCommand({ Name: names.topic }));
   sns.destroy();
 
-  Object.assign(process.env, stack.env, options.handlerEnv ?? {}, {
+  const resources: Record<ResourceEnvironmentKey, string> = {
     TABLE_NAME: names.table,
     IMAGE_BUCKET: names.imageBucket,
     WORK_BUCKET: names.workBucket,
     RESTORE_BUCKET: names.restoreBucket,
     EVENT_BUS_NAME: 'default',
     TOPIC_ARN: topic.TopicArn!,
-    RETAIN_BASE_SNAPSHOTS: '1',
+  };
+  Object.assign(process.env, stack.env, options.handlerEnv ?? {}, resources, {
+    RETAIN_BASE_SNAPSHOTS: String(LOCAL_BASE_SNAPSHOTS_RETAINED),
   });
+  // The functions the state machine invokes, under the names its placeholders give them.
   const functions: string[] = [];
-  for (const [name, load] of Object.entries(BACKUP_FUNCTIONS)) {
-    const { handler } = await load();
+  const functionArns = new Map<string, string>();
+  for (const [, entry] of manifestEntries()) {
+    if (entry.aslPlaceholder === undefined) continue;
+    const name = stateMachineFunctionName(entry.aslPlaceholder);
+    const handler = await loadHandler(entry);
     stack.gateway.registerFunction(name, (event, context) => handler(event, context));
     functions.push(name);
+    functionArns.set(
+      entry.aslPlaceholder,
+      `arn:aws:lambda:${config.region}:${LOCAL_ACCOUNT_ID}:function:${name}`,
+    );
   }
-  const worker = (await import('../lambdas/handlers/restore-worker.ts')).handler as LambdaHandler;
+  const worker = await loadHandler(FUNCTION_MANIFEST.restoreWorker);
   stack.gateway.registerFunction(names.restoreFunction, (event, context) => worker(event, context));
   functions.push(names.restoreFunction);
 
-  const definition = readFileSync(ASL_PATH, 'utf8').replace(/\$\{([A-Za-z0-9]+)\}/g, (_match, key: string) =>
-    key.endsWith('FunctionArn')
-      ? `arn:aws:lambda:${config.region}:${LOCAL_ACCOUNT_ID}:function:${key.replace(/Arn$/, '')}`
-      : names.workBucket,
+  const resourcePlaceholders: Readonly<Record<string, ResourceEnvironmentKey>> = ASL_RESOURCE_PLACEHOLDERS;
+  const definition = readFileSync(ASL_PATH, 'utf8').replace(
+    /\$\{([A-Za-z0-9]+)\}/g,
+    (_match, key: string) => {
+      const resource = resourcePlaceholders[key];
+      const value = resource === undefined ? functionArns.get(key) : resources[resource];
+      if (value === undefined)
+        throw new Error(`${BACKUP_DEFINITION_FILE}: no value for the placeholder \${${key}}`);
+      return value;
+    },
   );
   const sfn = new SFNClient(config);
   const machine = await sfn.send(
@@ -150,11 +177,12 @@ export async function deployProduct(
   );
   sfn.destroy();
 
-  Object.assign(process.env, {
+  const apiEnvironment: Record<ApiEnvironmentKey, string> = {
     STATE_MACHINE_ARN: machine.stateMachineArn!,
     RESTORE_FUNCTION_NAME: names.restoreFunction,
-    API_CURSOR_KEY: randomBytes(32).toString('base64'),
-  });
+    API_CURSOR_KEY: randomBytes(CURSOR_KEY_BYTES).toString('base64'),
+  };
+  Object.assign(process.env, apiEnvironment);
   const { createApiHandler } = await import('../lambdas/handlers/api.ts');
   const { createAwsApiDeps } = await import('../lambdas/aws/api-deps.ts');
   stack.gateway.setApiHandler(createApiHandler(createAwsApiDeps(process.env)));

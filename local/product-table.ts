@@ -1,6 +1,6 @@
 /**
  * The product's single DynamoDB table as the local stack creates it: the same keys and indexes as
- * the CDK construct (lib/constructs/replica-backup.ts), so local code and tests see AWS's layout.
+ * the CDK construct (lib/constructs/backup-storage.ts), so local code and tests see AWS's layout.
  */
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
