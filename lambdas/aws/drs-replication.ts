@@ -1,7 +1,7 @@
 /** AWS Elastic Disaster Recovery adapter: the replication view of one source server. */
 import { DescribeSourceServersCommand, type DrsClient } from '@aws-sdk/client-drs';
 import type { DrsSourceServerView } from '../core/orchestration/replica-probe.ts';
-import { translateSdkError } from './orchestration-sdk-errors.ts';
+import { translateSdkError } from './sdk-errors.ts';
 
 export class DrsReplication {
   constructor(private readonly drs: DrsClient) {}

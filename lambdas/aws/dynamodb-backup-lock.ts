@@ -19,7 +19,7 @@ import {
   type LockStore,
 } from '../core/orchestration/backup-lock.ts';
 import { LockContentionError } from '../core/orchestration/orchestration-errors.ts';
-import { sdkErrorName, translateSdkError } from './orchestration-sdk-errors.ts';
+import { sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 export const LOCK_SORT_KEY = 'LOCK';
 export const lockPartitionKey = (volumeId: string): string => `LOCK#${volumeId}`;

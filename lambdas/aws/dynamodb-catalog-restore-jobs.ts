@@ -7,7 +7,7 @@ import { ConditionalCheckFailedException } from '@aws-sdk/client-dynamodb';
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, NotFoundError } from '../core/errors.ts';
 import type { RestoreJob, RestoreJobStatus, RestoreJobStore } from '../core/file-restore/restore-jobs.ts';
-import { translateSdkError } from './orchestration-sdk-errors.ts';
+import { translateSdkError } from './sdk-errors.ts';
 
 /** Job records are kept 30 days after their last change, then DynamoDB's TTL removes them. */
 export const RESTORE_JOB_TTL_SECONDS = 30 * 24 * 3600;

@@ -5,6 +5,7 @@
  */
 import type { NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
 import {
+  BatchGetCommand,
   BatchWriteCommand,
   GetCommand,
   PutCommand,
@@ -20,7 +21,9 @@ import {
   imageCatalogPartitionKey,
   nameIndexPartitionKey,
   namePrefix,
+  treePartitionKey,
 } from '../core/catalog/catalog-keys.ts';
+import type { TreePage } from '../core/catalog/catalog-trees.ts';
 import type {
   CatalogStore,
   DirectoryPage,
@@ -29,15 +32,20 @@ import type {
   NameQuery,
 } from '../core/catalog/catalog-store.ts';
 import type { CatalogItem, FileMeta, ImageCatalogRecord, ImageRef } from '../core/catalog/catalog-types.ts';
-import { CATALOG_FORMAT_VERSION } from '../core/catalog/catalog-types.ts';
+import {
+  CATALOG_FORMAT_VERSION,
+  READABLE_CATALOG_FORMAT_VERSIONS,
+} from '../core/catalog/catalog-types.ts';
 import { IntegrityError, ThrottledError } from '../core/errors.ts';
 import type { Timestamp } from '../core/fs/index.ts';
-import { translateSdkError } from './orchestration-sdk-errors.ts';
+import { translateSdkError } from './sdk-errors.ts';
 
 /** The name-index GSI as lib/ defines it (GSI1: gsi1pk/gsi1sk strings, projection ALL). */
 export const NAME_INDEX_NAME = 'GSI1';
 /** BatchWriteItem's maximum. */
 const BATCH_WRITE_ITEMS = 25;
+/** BatchGetItem's maximum keys per request. */
+const BATCH_GET_ITEMS = 100;
 /** Rounds of re-sending UnprocessedItems before giving up with a retryable error. */
 const UNPROCESSED_ATTEMPTS = 8;
 /** First back-off for UnprocessedItems, doubled each round (50 ms .. 6.4 s). */
@@ -97,7 +105,7 @@ export function toCatalogDbItem(item: CatalogItem): Item {
 }
 
 export function fromCatalogDbItem(item: Item): CatalogItem {
-  if (item.kind !== 'fileVersion' || item.fmt !== CATALOG_FORMAT_VERSION) {
+  if (item.kind !== 'fileVersion' || !READABLE_CATALOG_FORMAT_VERSIONS.includes(item.fmt as number)) {
     throw new IntegrityError(`catalog item ${String(item.pk)} / ${String(item.sk)} has an unknown layout`, {
       context: { pk: String(item.pk), sk: String(item.sk) },
     });
@@ -355,5 +363,46 @@ export class DynamoDbCatalogStore implements CatalogStore {
   async listApplications(volumeId: string, imageId: string): Promise<ApplicationRecord[]> {
     const items = await this.queryApplicationItems(applicationPartitionKey(volumeId, imageId));
     return items.map((item) => JSON.parse(item.application as string) as ApplicationRecord);
+  }
+
+  async putTreePages(volumeId: string, pages: readonly TreePage[]): Promise<void> {
+    const items = pages.map((page) => ({
+      pk: treePartitionKey(volumeId, page.hash),
+      sk: page.hash,
+      kind: 'catalogTree',
+      body: page.body,
+    }));
+    for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS) {
+      await this.batchPut(items.slice(i, i + BATCH_WRITE_ITEMS));
+    }
+  }
+
+  async getTreePages(volumeId: string, hashes: readonly string[]): Promise<Map<string, string>> {
+    const out = new Map<string, string>();
+    const unique = [...new Set(hashes)];
+    for (let i = 0; i < unique.length; i += BATCH_GET_ITEMS) {
+      let keys: Item[] = unique
+        .slice(i, i + BATCH_GET_ITEMS)
+        .map((hash) => ({ pk: treePartitionKey(volumeId, hash), sk: hash }));
+      for (let attempt = 0; keys.length > 0; attempt += 1) {
+        if (attempt >= UNPROCESSED_ATTEMPTS) {
+          throw new ThrottledError(`DynamoDB BatchGetItem left ${keys.length} keys unprocessed`, {
+            context: { table: this.tableName, unprocessed: keys.length },
+          });
+        }
+        if (attempt > 0) await this.sleep(UNPROCESSED_BASE_DELAY_MS * 2 ** (attempt - 1));
+        const asking = keys;
+        const got = await this.send('BatchGetItem', () =>
+          this.client.send(
+            new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: asking, ConsistentRead: true } } }),
+          ),
+        );
+        for (const item of got.Responses?.[this.tableName] ?? []) {
+          out.set(item.sk as string, item.body as string);
+        }
+        keys = (got.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Item[];
+      }
+    }
+    return out;
   }
 }

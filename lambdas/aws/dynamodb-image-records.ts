@@ -13,7 +13,7 @@ import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dyn
 import { ConflictError, IntegrityError, NotFoundError } from '../core/errors.ts';
 import type { ImageRecord, ImageRecordStore } from '../core/image/image-records.ts';
 import { sameImageRecord } from '../core/image/image-records.ts';
-import { callAws } from './engine-sdk-errors.ts';
+import { callSdk } from './sdk-errors.ts';
 
 export const IMAGE_RECORD_ENTITY = 'image';
 export const IMAGE_ID_ENTITY = 'image-id';
@@ -65,7 +65,7 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
   async putImageRecord(record: ImageRecord): Promise<'created' | 'exists'> {
     const pk = volumePartitionKey(record.volumeId);
     const context = { volumeId: record.volumeId, imageId: record.imageId };
-    const written = await callAws('TransactWriteItems', context, async () => {
+    const written = await callSdk('TransactWriteItems', context, async () => {
       try {
         await this.ddb.send(
           new TransactWriteCommand({
@@ -123,7 +123,7 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
   async getImageRecord(volumeId: string, imageId: string): Promise<ImageRecord> {
     const pk = volumePartitionKey(volumeId);
     const context = { volumeId, imageId };
-    const guard = await callAws('GetItem', context, () =>
+    const guard = await callSdk('GetItem', context, () =>
       this.ddb.send(
         new GetCommand({
           TableName: this.tableName,
@@ -136,7 +136,7 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
     if (typeof imageSk !== 'string') {
       throw new NotFoundError(`image ${imageId} of ${volumeId} does not exist`, { context });
     }
-    const item = await callAws('GetItem', context, () =>
+    const item = await callSdk('GetItem', context, () =>
       this.ddb.send(
         new GetCommand({ TableName: this.tableName, Key: { pk, sk: imageSk }, ConsistentRead: true }),
       ),
@@ -152,7 +152,7 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
     let startKey: Record<string, unknown> | undefined;
     do {
       const exclusiveStart = startKey;
-      const page = await callAws('Query', { volumeId }, () =>
+      const page = await callSdk('Query', { volumeId }, () =>
         this.ddb.send(
           new QueryCommand({
             TableName: this.tableName,

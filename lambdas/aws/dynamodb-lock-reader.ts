@@ -2,7 +2,7 @@
 import { GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { HeldLock, LockReader } from '../core/api/backup-launcher.ts';
 import { LOCK_SORT_KEY, lockPartitionKey } from './dynamodb-backup-lock.ts';
-import { callApiSdk } from './api-sdk-errors.ts';
+import { callSdk } from './sdk-errors.ts';
 
 export class DynamoDbLockReader implements LockReader {
   constructor(
@@ -11,7 +11,7 @@ export class DynamoDbLockReader implements LockReader {
   ) {}
 
   async currentLock(volumeId: string): Promise<HeldLock | undefined> {
-    const answer = await callApiSdk('GetItem (lock)', { volumeId }, () =>
+    const answer = await callSdk('GetItem (lock)', { volumeId }, () =>
       this.documents.send(
         new GetCommand({
           TableName: this.tableName,

@@ -12,8 +12,7 @@ import type {
   VolumeRestoreStatus,
 } from '../core/restore/volume-restore-jobs.ts';
 import { RESTORE_JOB_TTL_SECONDS, restoreJobPartitionKey } from './dynamodb-catalog-restore-jobs.ts';
-import { sdkErrorName } from './orchestration-sdk-errors.ts';
-import { callApiSdk, translateApiSdkError } from './api-sdk-errors.ts';
+import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 export const VOLUME_RESTORE_SORT_KEY = 'VOLUME';
 
@@ -39,7 +38,7 @@ export class DynamoDbVolumeRestoreJobStore implements VolumeRestoreJobStore {
   }
 
   async get(restoreId: string): Promise<VolumeRestoreJob> {
-    const answer = await callApiSdk('GetItem (volume restore job)', { restoreId }, () =>
+    const answer = await callSdk('GetItem (volume restore job)', { restoreId }, () =>
       this.documents.send(
         new GetCommand({
           TableName: this.tableName,
@@ -86,7 +85,7 @@ export class DynamoDbVolumeRestoreJobStore implements VolumeRestoreJobStore {
       if (sdkErrorName(error) === 'ConditionalCheckFailedException') {
         throw new ConflictError(conflictMessage, { cause: error, context: { restoreId: job.restoreId } });
       }
-      throw translateApiSdkError(error, 'PutItem (volume restore job)', { restoreId: job.restoreId });
+      throw translateSdkError(error, 'PutItem (volume restore job)', { restoreId: job.restoreId });
     }
   }
 }

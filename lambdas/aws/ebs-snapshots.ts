@@ -1,6 +1,6 @@
 /**
  * EBS direct API adapter: the engine's SnapshotBlockReader and SnapshotBlockWriter over EBSClient.
- * No retries here: the engine retries what translateEngineError marks retryable.
+ * No retries here: the engine retries what translateSdkError (sdk-errors.ts) marks retryable.
  */
 import type { EBSClient } from '@aws-sdk/client-ebs';
 import {
@@ -27,7 +27,7 @@ import type {
 } from '../core/backup/snapshot-ports.ts';
 import { IntegrityError } from '../core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../core/geometry.ts';
-import { callAws } from './engine-sdk-errors.ts';
+import { callSdk } from './sdk-errors.ts';
 
 /** The paging parameters ListSnapshotBlocks and ListChangedBlocks share. */
 function listPaging(request: ListSnapshotBlocksRequest | ListChangedBlocksRequest): {
@@ -59,7 +59,7 @@ export class EbsSnapshots implements SnapshotBlockReader, SnapshotBlockWriter {
   constructor(private readonly ebs: EBSClient) {}
 
   listSnapshotBlocks(request: ListSnapshotBlocksRequest): Promise<BlockPage<ListedBlock>> {
-    return callAws('ListSnapshotBlocks', { snapshotId: request.snapshotId }, async () => {
+    return callSdk('ListSnapshotBlocks', { snapshotId: request.snapshotId }, async () => {
       const out = await this.ebs.send(
         new ListSnapshotBlocksCommand({
           SnapshotId: request.snapshotId,
@@ -75,7 +75,7 @@ export class EbsSnapshots implements SnapshotBlockReader, SnapshotBlockWriter {
 
   listChangedBlocks(request: ListChangedBlocksRequest): Promise<BlockPage<ChangedBlock>> {
     const context = { firstSnapshotId: request.firstSnapshotId, secondSnapshotId: request.secondSnapshotId };
-    return callAws('ListChangedBlocks', context, async () => {
+    return callSdk('ListChangedBlocks', context, async () => {
       const out = await this.ebs.send(
         new ListChangedBlocksCommand({
           FirstSnapshotId: request.firstSnapshotId,
@@ -96,7 +96,7 @@ export class EbsSnapshots implements SnapshotBlockReader, SnapshotBlockWriter {
 
   getSnapshotBlock(request: GetSnapshotBlockRequest): Promise<SnapshotBlockData> {
     const context = { snapshotId: request.snapshotId, blockIndex: request.blockIndex };
-    return callAws('GetSnapshotBlock', context, async () => {
+    return callSdk('GetSnapshotBlock', context, async () => {
       const out = await this.ebs.send(
         new GetSnapshotBlockCommand({
           SnapshotId: request.snapshotId,
@@ -117,7 +117,7 @@ export class EbsSnapshots implements SnapshotBlockReader, SnapshotBlockWriter {
   }
 
   startSnapshot(request: StartSnapshotRequest): Promise<{ snapshotId: string; blockSizeBytes: number }> {
-    return callAws('StartSnapshot', { clientToken: request.clientToken }, async () => {
+    return callSdk('StartSnapshot', { clientToken: request.clientToken }, async () => {
       const out = await this.ebs.send(
         new StartSnapshotCommand({
           VolumeSize: request.volumeSizeGib,
@@ -135,7 +135,7 @@ export class EbsSnapshots implements SnapshotBlockReader, SnapshotBlockWriter {
 
   putSnapshotBlock(request: PutSnapshotBlockRequest): Promise<void> {
     const context = { snapshotId: request.snapshotId, blockIndex: request.blockIndex };
-    return callAws('PutSnapshotBlock', context, async () => {
+    return callSdk('PutSnapshotBlock', context, async () => {
       await this.ebs.send(
         new PutSnapshotBlockCommand({
           SnapshotId: request.snapshotId,
@@ -151,7 +151,7 @@ export class EbsSnapshots implements SnapshotBlockReader, SnapshotBlockWriter {
   }
 
   completeSnapshot(request: CompleteSnapshotRequest): Promise<{ status: string }> {
-    return callAws('CompleteSnapshot', { snapshotId: request.snapshotId }, async () => {
+    return callSdk('CompleteSnapshot', { snapshotId: request.snapshotId }, async () => {
       const out = await this.ebs.send(
         new CompleteSnapshotCommand({
           SnapshotId: request.snapshotId,

@@ -23,7 +23,7 @@ import {
   VOLUME_ID_TAG,
   type SnapshotView,
 } from '../core/orchestration/replica-snapshots.ts';
-import { sdkErrorName, translateSdkError } from './orchestration-sdk-errors.ts';
+import { sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 /**
  * EC2 answers these when a volume has its maximum of pending snapshots or exceeded its snapshot

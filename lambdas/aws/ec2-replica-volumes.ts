@@ -2,7 +2,7 @@
 import { DescribeVolumesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import type { ReplicaVolume, ReplicaVolumeSource } from '../core/api/record-directories.ts';
 import { REPLICA_TAG } from '../core/orchestration/replica-probe.ts';
-import { callApiSdk } from './api-sdk-errors.ts';
+import { callSdk } from './sdk-errors.ts';
 
 /** Tag with the protected (source) server id, set by the replication agent (docs/replica-tags.md). */
 export const SOURCE_SERVER_TAG = 'rbp:source-server';
@@ -19,7 +19,7 @@ export class Ec2ReplicaVolumes implements ReplicaVolumeSource {
     let nextToken: string | undefined;
     do {
       const token = nextToken;
-      const page = await callApiSdk('DescribeVolumes', {}, () =>
+      const page = await callSdk('DescribeVolumes', {}, () =>
         this.ec2.send(
           new DescribeVolumesCommand({
             Filters: [{ Name: `tag:${REPLICA_TAG}`, Values: ['true'] }],

@@ -3,7 +3,7 @@ import type { EC2Client } from '@aws-sdk/client-ec2';
 import { DescribeSnapshotsCommand } from '@aws-sdk/client-ec2';
 import type { SnapshotState, SnapshotStateReader } from '../core/backup/snapshot-ports.ts';
 import { NotFoundError } from '../core/errors.ts';
-import { callAws } from './engine-sdk-errors.ts';
+import { callSdk } from './sdk-errors.ts';
 
 export class Ec2SnapshotState implements SnapshotStateReader {
   constructor(private readonly ec2: EC2Client) {}
@@ -11,7 +11,7 @@ export class Ec2SnapshotState implements SnapshotStateReader {
   describeSnapshot(
     snapshotId: string,
   ): Promise<{ state: SnapshotState; progress?: string; stateMessage?: string }> {
-    return callAws('DescribeSnapshots', { snapshotId }, async () => {
+    return callSdk('DescribeSnapshots', { snapshotId }, async () => {
       const out = await this.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
       const snapshot = out.Snapshots?.[0];
       if (snapshot === undefined)

@@ -1,7 +1,7 @@
 /** Starts the restore worker Lambda asynchronously (InvocationType Event): the API answers 202 at once. */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import type { RestoreLauncher, RestoreWorkerEvent } from '../core/api/restore-service.ts';
-import { callApiSdk } from './api-sdk-errors.ts';
+import { callSdk } from './sdk-errors.ts';
 
 export class LambdaRestoreLauncher implements RestoreLauncher {
   constructor(
@@ -10,7 +10,7 @@ export class LambdaRestoreLauncher implements RestoreLauncher {
   ) {}
 
   async launch(event: RestoreWorkerEvent): Promise<void> {
-    await callApiSdk('Invoke (restore worker)', { restoreId: event.restoreId }, () =>
+    await callSdk('Invoke (restore worker)', { restoreId: event.restoreId }, () =>
       this.lambda.send(
         new InvokeCommand({
           FunctionName: this.functionName,

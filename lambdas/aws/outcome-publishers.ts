@@ -6,7 +6,7 @@ import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventb
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { RetryableError } from '../core/errors.ts';
 import { EVENT_SOURCE } from '../core/orchestration/checkpoint.ts';
-import { translateSdkError } from './orchestration-sdk-errors.ts';
+import { translateSdkError } from './sdk-errors.ts';
 
 export interface EventPublisher {
   publish(detailType: string, detail: object): Promise<void>;

@@ -2,7 +2,7 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { ObjectStore, PutIfAbsentResult, PutObjectRequest } from '../core/store/object-store.ts';
-import { callAws } from './engine-sdk-errors.ts';
+import { callSdk } from './sdk-errors.ts';
 
 interface S3ErrorShape {
   readonly name?: string;
@@ -19,7 +19,7 @@ export class S3ObjectStore implements ObjectStore {
 
   putIfAbsent(request: PutObjectRequest): Promise<PutIfAbsentResult> {
     const key = this.prefix + request.key;
-    return callAws('PutObject', { bucket: this.bucket, key }, async () => {
+    return callSdk('PutObject', { bucket: this.bucket, key }, async () => {
       try {
         await this.s3.send(
           new PutObjectCommand({
@@ -45,14 +45,14 @@ export class S3ObjectStore implements ObjectStore {
 
   get(key: string): Promise<Uint8Array> {
     const fullKey = this.prefix + key;
-    return callAws('GetObject', { bucket: this.bucket, key: fullKey }, async () => {
+    return callSdk('GetObject', { bucket: this.bucket, key: fullKey }, async () => {
       const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: fullKey }));
       return out.Body!.transformToByteArray();
     });
   }
 
   list(prefix: string): Promise<string[]> {
-    return callAws('ListObjectsV2', { bucket: this.bucket, prefix }, async () => {
+    return callSdk('ListObjectsV2', { bucket: this.bucket, prefix }, async () => {
       const keys: string[] = [];
       let token: string | undefined;
       do {

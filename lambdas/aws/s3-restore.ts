@@ -12,7 +12,7 @@ import {
   type RestoreObjectStore,
   type UploadOptions,
 } from '../core/file-restore/restore-ports.ts';
-import { translateSdkError } from './orchestration-sdk-errors.ts';
+import { translateSdkError } from './sdk-errors.ts';
 
 /** Multipart part size: 8 MiB parts reach S3's 10,000-part limit only at 78 GiB; 4 in flight = 32 MiB of memory. */
 export const RESTORE_PART_BYTES = 8 * 1024 * 1024;

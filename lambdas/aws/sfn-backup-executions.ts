@@ -13,8 +13,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { ConflictError } from '../core/errors.ts';
 import { backupNotFound, type BackupExecutions, type ExecutionDetail } from '../core/api/backup-launcher.ts';
-import { sdkErrorName } from './orchestration-sdk-errors.ts';
-import { callApiSdk, translateApiSdkError } from './api-sdk-errors.ts';
+import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 /** History events read to find the current step: the last state entered is among the newest few. */
 export const HISTORY_EVENTS_FOR_STEP = 25;
@@ -71,7 +70,7 @@ export class SfnBackupExecutions implements BackupExecutions {
           context: { backupId: name },
         });
       }
-      throw translateApiSdkError(error, 'StartExecution', { backupId: name });
+      throw translateSdkError(error, 'StartExecution', { backupId: name });
     }
   }
 
@@ -80,7 +79,7 @@ export class SfnBackupExecutions implements BackupExecutions {
     let nextToken: string | undefined;
     do {
       const token = nextToken;
-      const page = await callApiSdk('ListExecutions', {}, () =>
+      const page = await callSdk('ListExecutions', {}, () =>
         this.sfn.send(
           new ListExecutionsCommand({
             stateMachineArn: this.stateMachineArn,
@@ -117,7 +116,7 @@ export class SfnBackupExecutions implements BackupExecutions {
       return detailOf(name, await this.sfn.send(new DescribeExecutionCommand({ executionArn })));
     } catch (error) {
       if (sdkErrorName(error) === 'ExecutionDoesNotExist') throw backupNotFound(name, error);
-      throw translateApiSdkError(error, 'DescribeExecution', { backupId: name });
+      throw translateSdkError(error, 'DescribeExecution', { backupId: name });
     }
   }
 
@@ -132,7 +131,7 @@ export class SfnBackupExecutions implements BackupExecutions {
     let nextToken: string | undefined;
     for (let page = 0; page < MAX_HISTORY_PAGES; page += 1) {
       const token = nextToken;
-      const history = await callApiSdk('GetExecutionHistory', { backupId: name }, () =>
+      const history = await callSdk('GetExecutionHistory', { backupId: name }, () =>
         this.sfn.send(
           new GetExecutionHistoryCommand({
             executionArn,

@@ -9,6 +9,7 @@ import type { ApiDeps } from '../core/api/api-ports.ts';
 import type { ApiRequest, ApiResponse } from '../core/api/api-types.ts';
 import { describeError } from '../core/errors.ts';
 import { createAwsApiDeps } from '../aws/api-deps.ts';
+import { asApiError } from '../aws/sdk-errors.ts';
 import { logger } from './support/step-handler.ts';
 
 export type ApiProxyHandler = (
@@ -72,6 +73,7 @@ export function createApiHandler(deps: ApiDeps, log: ApiErrorLog = powertoolsErr
     const request = toApiRequest(event);
     const response = await handleApiRequest(deps, request, {
       onError: (error, status) => log({ method: request.method, path: request.path, status, error }),
+      reclassify: asApiError,
     });
     return toProxyResult(response);
   };

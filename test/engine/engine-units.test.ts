@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { AccessDeniedException, EBSClient } from '@aws-sdk/client-ebs';
 import { describe, expect, it } from 'vitest';
 import { EbsSnapshots } from '../../lambdas/aws/ebs-snapshots.ts';
-import { translateEngineError } from '../../lambdas/aws/engine-sdk-errors.ts';
+import { translateSdkError } from '../../lambdas/aws/sdk-errors.ts';
 import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
 import { planImage, workerReadRate } from '../../lambdas/core/backup/plan.ts';
 import { commitImage, loadCommittedImage } from '../../lambdas/core/backup/commit.ts';
@@ -170,7 +170,7 @@ describe('withRetry', () => {
   });
 });
 
-describe('translateEngineError', () => {
+describe('translateSdkError', () => {
   const sdk = (name: string, status: number, extra: Record<string, unknown> = {}): unknown =>
     Object.assign(new Error(`${name} message`), { name, $metadata: { httpStatusCode: status }, ...extra });
 
@@ -186,19 +186,19 @@ describe('translateEngineError', () => {
     ['SomethingElse', 400, ValidationError],
     ['Teapot', 418, PermanentError],
   ])('%s (%i) becomes %o', (name, status, type) => {
-    const translated = translateEngineError(sdk(name, status), 'Op');
+    const translated = translateSdkError(sdk(name, status), 'Op');
     expect(translated).toBeInstanceOf(type);
     expect(translated.message).toBe(`Op failed: ${name}: ${name} message`);
   });
 
   it('keeps the EBS reason', () => {
-    const unrelated = translateEngineError(
+    const unrelated = translateSdkError(
       sdk('ValidationException', 400, { Reason: 'UNRELATED_SNAPSHOTS' }),
       'ListChangedBlocks',
     );
     expect(unrelated).toBeInstanceOf(SnapshotValidationError);
     expect((unrelated as SnapshotValidationError).reason).toBe('UNRELATED_SNAPSHOTS');
-    const missing = translateEngineError(
+    const missing = translateSdkError(
       sdk('ResourceNotFoundException', 404, { Reason: 'SNAPSHOT_NOT_FOUND' }),
       'PutSnapshotBlock',
     );

@@ -23,7 +23,7 @@ import {
 import { DrsReplication } from '../../lambdas/aws/drs-replication.ts';
 import { DynamoDbBackupLockStore } from '../../lambdas/aws/dynamodb-backup-lock.ts';
 import { Ec2ReplicaSnapshots } from '../../lambdas/aws/ec2-replica-snapshots.ts';
-import { translateSdkError } from '../../lambdas/aws/orchestration-sdk-errors.ts';
+import { translateSdkError } from '../../lambdas/aws/sdk-errors.ts';
 import { EventBridgePublisher } from '../../lambdas/aws/outcome-publishers.ts';
 import { lockItemsFor } from '../../lambdas/core/orchestration/backup-lock.ts';
 
@@ -340,8 +340,10 @@ describe('translateSdkError', () => {
     expect(translated.cause).toBe(cause);
   });
 
-  it('leaves an unknown client error as it is', () => {
+  it('an unknown client error (HTTP 400) is a ValidationError, keeping the cause (one fallback, sdk-errors.ts)', () => {
     const error = sdkError('WeirdClientError', 400);
-    expect(translateSdkError(error, 'Op')).toBe(error);
+    const translated = translateSdkError(error, 'Op');
+    expect(translated.name).toBe('ValidationError');
+    expect(translated.cause).toBe(error);
   });
 });

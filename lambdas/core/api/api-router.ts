@@ -163,12 +163,17 @@ export async function handleApiRequest(
   options: {
     readonly routes?: readonly Route[];
     readonly onError?: (error: unknown, status: number) => void;
+    /**
+     * Rewrites an error before it becomes an answer: the adapters' boundary decides which of their
+     * failures are the deployment's fault (lambdas/aws/sdk-errors.ts, asApiError).
+     */
+    readonly reclassify?: (error: unknown) => unknown;
   } = {},
 ): Promise<ApiResponse> {
   try {
     return await dispatch(deps, request, options.routes ?? ROUTES);
   } catch (error) {
-    const mapped = mapApiError(error);
+    const mapped = mapApiError(options.reclassify === undefined ? error : options.reclassify(error));
     options.onError?.(error, mapped.status);
     return { status: mapped.status, headers: mapped.headers, body: mapped.body };
   }
