@@ -7,9 +7,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # sleuthkit (fls/icat) is the independent oracle for NTFS/FAT/exFAT catalogues; lvm2 writes real LVM2
-# metadata for the RHEL-like test disks; exfatprogs makes exFAT volumes; debootstrap gives a real
-# Debian root tree as test data.
-DEBIAN_PACKAGES=(e2fsprogs gdisk fdisk xfsprogs ntfs-3g mtools dosfstools exfatprogs sleuthkit lvm2 debootstrap)
+# metadata for the RHEL-like test disks; exfatprogs makes exFAT volumes; exfat-fuse mounts them to
+# populate test images (these kernels have no exfat module); debootstrap gives a real Debian root tree
+# as test data.
+DEBIAN_PACKAGES=(e2fsprogs gdisk fdisk xfsprogs ntfs-3g mtools dosfstools exfatprogs exfat-fuse sleuthkit lvm2 debootstrap)
 missing=()
 for pkg in "${DEBIAN_PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q 'install ok installed' || missing+=("$pkg")

@@ -1,0 +1,496 @@
+/**
+ * What FAT12/16/32 and exFAT share: a directory tree of 32-byte entries over cluster chains, files
+ * as chains (or, on exFAT, contiguous runs), no Unix metadata. The two variants differ only in how a
+ * directory's entries are parsed and how an inode number leads back to its entry; the walk, lookup
+ * and data reading live here.
+ *
+ * Neither filesystem has inode numbers: an entry's number is derived from the byte position of its
+ * directory entry (see each variant), so it is stable for as long as the entry does not move.
+ */
+import type { PageCachedReader } from '../cached-reader.ts';
+import type { SlicedReader } from '../cached-reader.ts';
+import { FileNotFoundInImageError, FilesystemCorruptError, FilesystemLimitError } from '../errors.ts';
+import {
+  STREAM_PIECE_BYTES,
+  WINDOWS_ATTRIBUTES,
+  normalizeImagePath,
+  synthesizedPermissions,
+  walkError,
+} from '../filesystem.ts';
+import type {
+  FileExtent,
+  FilesystemReader,
+  InodeStat,
+  ReadStreamOptions,
+  Timestamp,
+  WalkItem,
+  WalkOptions,
+} from '../filesystem.ts';
+import type { ByteRangeReader } from '../../ports.ts';
+import type { FatGeometry } from './boot.ts';
+import type { FatTable } from './chains.ts';
+import type { FatLimits } from './limits.ts';
+
+/** The synthesized inode number of the root directory (it has no directory entry). */
+export const ROOT_INODE = 2;
+/** Directory bytes read at once while listing: large enough for few requests, small enough to stream. */
+export const DIRECTORY_READ_BYTES = 65_536;
+
+/** One file or directory, parsed from its directory entry (or entry set). */
+export interface FatNode {
+  readonly inode: number;
+  readonly type: 'file' | 'directory';
+  /** Bytes of data (a FAT directory: 0, as stored). */
+  readonly size: number;
+  readonly attributes: number;
+  readonly mtime: Timestamp;
+  readonly atime: Timestamp;
+  readonly crtime: Timestamp;
+  readonly shortName?: string;
+  /** 0 when no cluster is allocated. */
+  readonly firstCluster: number;
+  /** exFAT NoFatChain: the data is `ceil(size / cluster)` consecutive clusters; the FAT is not used. */
+  readonly contiguous: boolean;
+  /** exFAT ValidDataLength: bytes past it read as zeros. FAT: the size. */
+  readonly validLength: number;
+  /** FAT12/16 root directory: the byte offset of the fixed region after the FATs (`size` bytes). */
+  readonly fixedRegion?: number;
+}
+
+export interface DirChild {
+  readonly name: string;
+  readonly node: FatNode;
+}
+
+/** A directory listing yields children, or damage confined to one entry (the listing goes on). */
+export type DirItem = DirChild | { readonly error: Error };
+
+/** A piece of a directory's bytes and where it lies in the volume. */
+export interface DirChunk {
+  readonly offset: number;
+  readonly bytes: Uint8Array;
+}
+
+interface WalkFrame {
+  readonly items: AsyncGenerator<DirItem>;
+  readonly path: string;
+  readonly inode: number;
+  readonly depth: number;
+}
+
+const EPOCH: Timestamp = { seconds: 0, nanoseconds: 0 };
+
+/**
+ * A DOS date and time as seconds since the epoch, taking the local wall-clock time as if it were
+ * UTC (FAT stores no time zone). An impossible date (month or day 0) is the epoch.
+ */
+export function dosTimestamp(date: number, time: number, hundredths = 0, utcOffsetMinutes = 0): Timestamp {
+  const day = date & 31;
+  const month = (date >>> 5) & 15;
+  const year = 1980 + (date >>> 9);
+  if (day === 0 || month === 0 || month > 12) return EPOCH;
+  const seconds =
+    Date.UTC(year, month - 1, day, time >>> 11, (time >>> 5) & 63, (time & 31) * 2) / 1000 +
+    Math.floor(Math.min(hundredths, 199) / 100) -
+    utcOffsetMinutes * 60;
+  return { seconds, nanoseconds: (Math.min(hundredths, 199) % 100) * 10_000_000 };
+}
+
+export abstract class FatFamilyFilesystem implements FilesystemReader {
+  abstract readonly fsType: 'vfat' | 'exfat';
+  abstract readonly label: string;
+  abstract readonly uuid: string;
+  readonly warnings: string[] = [];
+  /** Byte offset of this filesystem within the whole disk image, when the reader is a slice of it. */
+  readonly offsetInDisk: number;
+
+  protected constructor(
+    protected readonly reader: ByteRangeReader,
+    /** Metadata cache; its pageMisses and bytesFetched are the read cost so far. */
+    readonly cache: PageCachedReader,
+    readonly geometry: FatGeometry,
+    protected readonly fat: FatTable,
+    readonly limits: FatLimits,
+  ) {
+    this.offsetInDisk = 'offsetInDisk' in reader ? (reader as SlicedReader).offsetInDisk : 0;
+    if (geometry.volumeBytes > reader.size) {
+      this.warnings.push(`filesystem claims ${geometry.volumeBytes} bytes but the device has ${reader.size}`);
+    }
+  }
+
+  /** The root directory. */
+  protected abstract rootNode(): FatNode;
+  /** The node whose entry the inode number points at. */
+  protected abstract loadNode(inode: number): Promise<FatNode>;
+  /** The children of a directory, in on-disk order, without "." and "..". */
+  protected abstract listDirectory(dir: FatNode): AsyncGenerator<DirItem>;
+  /** Names that match in lookup (case-insensitive, as the filesystem compares them). */
+  protected abstract foldName(name: string): string;
+
+  // ----------------------------------------------------------------------------------- metadata
+
+  protected async node(inode: number): Promise<FatNode> {
+    if (inode === ROOT_INODE) return this.rootNode();
+    return this.loadNode(inode);
+  }
+
+  async stat(inode: number): Promise<InodeStat> {
+    return statOf(await this.node(inode));
+  }
+
+  async lookup(path: string): Promise<number> {
+    const parts = normalizeImagePath(path)
+      .split('/')
+      .filter((p) => p !== '');
+    if (parts.length > this.limits.maxPathComponents) {
+      throw new FilesystemLimitError(`path has more than ${this.limits.maxPathComponents} components`, {
+        path,
+      });
+    }
+    let current = this.rootNode();
+    for (const part of parts) {
+      if (current.type !== 'directory') {
+        throw new FileNotFoundInImageError(`${path}: a component is not a directory`, { path });
+      }
+      const folded = this.foldName(part);
+      let exact: FatNode | undefined;
+      let folding: FatNode | undefined;
+      for await (const item of this.listDirectory(current)) {
+        if ('error' in item) continue;
+        if (item.name === part) {
+          exact = item.node;
+          break;
+        }
+        if (
+          folding === undefined &&
+          (this.foldName(item.name) === folded ||
+            (item.node.shortName !== undefined && this.foldName(item.node.shortName) === folded))
+        ) {
+          folding = item.node;
+        }
+      }
+      const found = exact ?? folding;
+      if (found === undefined) throw new FileNotFoundInImageError(`${path} does not exist`, { path });
+      current = found;
+    }
+    return current.inode;
+  }
+
+  readLink(inode: number): Promise<Uint8Array> {
+    return Promise.reject(
+      new FilesystemCorruptError(`${this.fsType} has no symbolic links (inode ${inode})`, { inode }),
+    );
+  }
+
+  // ---------------------------------------------------------------------------------- file data
+
+  /** The clusters holding `node`'s data, as runs of bytes [logical, logical+length) at `physical`. */
+  protected async *dataRuns(node: FatNode, bytes: number): AsyncGenerator<FileExtent> {
+    const cb = this.geometry.clusterBytes;
+    if (node.fixedRegion !== undefined) throw new FilesystemCorruptError('the FAT12/16 root has no clusters');
+    if (bytes === 0 || node.firstCluster === 0) {
+      if (bytes > 0) {
+        throw new FilesystemCorruptError(`inode ${node.inode}: ${bytes} bytes but no cluster`, {
+          inode: node.inode,
+        });
+      }
+      return;
+    }
+    const clusters = Math.ceil(bytes / cb);
+    if (clusters > this.geometry.clusterCount) {
+      throw new FilesystemCorruptError(`inode ${node.inode}: size ${bytes} exceeds the volume`, {
+        inode: node.inode,
+      });
+    }
+    const owner = `inode ${node.inode}`;
+    if (node.contiguous) {
+      if (
+        !this.fat.isValidCluster(node.firstCluster) ||
+        !this.fat.isValidCluster(node.firstCluster + clusters - 1)
+      ) {
+        throw new FilesystemCorruptError(
+          `${owner}: contiguous clusters ${node.firstCluster}+${clusters} leave the heap`,
+          {
+            inode: node.inode,
+          },
+        );
+      }
+      yield { logicalOffset: 0, physicalOffset: this.fat.clusterOffset(node.firstCluster), length: bytes };
+      return;
+    }
+    let logical = 0;
+    for await (const run of this.fat.runs(node.firstCluster, clusters, true, owner)) {
+      const length = Math.min(run.count * cb, bytes - logical);
+      yield { logicalOffset: logical, physicalOffset: this.fat.clusterOffset(run.first), length };
+      logical += length;
+    }
+  }
+
+  /** A directory's bytes in pieces: FAT chain until its end mark (bounded), or the fixed root region. */
+  protected async *directoryChunks(dir: FatNode, maxBytes: number): AsyncGenerator<DirChunk> {
+    if (dir.fixedRegion !== undefined) {
+      yield* this.chunksOf({ logicalOffset: 0, physicalOffset: dir.fixedRegion, length: dir.size });
+      return;
+    }
+    if (dir.firstCluster === 0) return;
+    const cb = this.geometry.clusterBytes;
+    const maxClusters = Math.max(1, Math.floor(Math.min(maxBytes, this.limits.maxDirectoryBytes) / cb));
+    if (dir.contiguous || dir.size > 0) {
+      // exFAT: DataLength is known; FAT directories store 0 and run to the end-of-chain mark.
+      if (dir.size > this.limits.maxDirectoryBytes) {
+        throw new FilesystemLimitError(
+          `directory inode ${dir.inode} is larger than ${this.limits.maxDirectoryBytes} bytes`,
+          {
+            inode: dir.inode,
+            size: dir.size,
+          },
+        );
+      }
+      for await (const run of this.dataRuns(dir, dir.size)) yield* this.chunksOf(run);
+      return;
+    }
+    for await (const run of this.fat.runs(
+      dir.firstCluster,
+      maxClusters,
+      false,
+      `directory inode ${dir.inode}`,
+    )) {
+      yield* this.chunksOf({
+        logicalOffset: 0,
+        physicalOffset: this.fat.clusterOffset(run.first),
+        length: run.count * cb,
+      });
+    }
+  }
+
+  private async *chunksOf(run: FileExtent): AsyncGenerator<DirChunk> {
+    if (run.physicalOffset + run.length > this.reader.size) {
+      throw new FilesystemCorruptError(
+        `directory data at byte ${run.physicalOffset} lies past the device end`,
+        {
+          physicalOffset: run.physicalOffset,
+        },
+      );
+    }
+    for (let done = 0; done < run.length; done += DIRECTORY_READ_BYTES) {
+      const offset = run.physicalOffset + done;
+      const length = Math.min(DIRECTORY_READ_BYTES, run.length - done);
+      if (done + length < run.length)
+        this.cache.prefetch(offset + length, Math.min(DIRECTORY_READ_BYTES, run.length - done - length));
+      yield { offset, bytes: await this.cache.read(offset, length) };
+    }
+  }
+
+  async *extents(inode: number): AsyncGenerator<FileExtent> {
+    const node = await this.node(inode);
+    if (node.type !== 'file') return;
+    yield* this.fileExtents(node);
+  }
+
+  /** The file's extents, cut at ValidDataLength (the rest reads as zeros, like a hole). */
+  private async *fileExtents(node: FatNode): AsyncGenerator<FileExtent> {
+    const valid = Math.min(node.validLength, node.size);
+    for await (const run of this.dataRuns(node, node.size)) {
+      if (run.logicalOffset >= valid) break;
+      yield { ...run, length: Math.min(run.length, valid - run.logicalOffset) };
+    }
+  }
+
+  async readFile(inode: number, offset = 0, length?: number): Promise<Uint8Array> {
+    const node = await this.node(inode);
+    const wanted = clampRange(node, offset, length);
+    if (wanted > this.limits.maxReadBytes) {
+      throw new FilesystemLimitError(
+        `read of ${wanted} bytes exceeds the ${this.limits.maxReadBytes}-byte limit; use readFileStream`,
+        { inode, length: wanted },
+      );
+    }
+    const out = new Uint8Array(wanted);
+    let at = 0;
+    for await (const piece of this.readFileStream(inode, {
+      offset,
+      length: wanted,
+      pieceBytes: STREAM_PIECE_BYTES,
+    })) {
+      out.set(piece, at);
+      at += piece.length;
+    }
+    return out;
+  }
+
+  async *readFileStream(inode: number, options: ReadStreamOptions = {}): AsyncGenerator<Uint8Array> {
+    if (options.stream !== undefined) {
+      throw new FileNotFoundInImageError(`${this.fsType} has no alternate data streams (${options.stream})`, {
+        inode,
+        stream: options.stream,
+      });
+    }
+    const node = await this.node(inode);
+    if (node.type !== 'file') {
+      throw new FilesystemCorruptError(`inode ${inode} is not a regular file`, { inode });
+    }
+    const offset = options.offset ?? 0;
+    const total = clampRange(node, offset, options.length);
+    const piece = Math.max(1, options.pieceBytes ?? STREAM_PIECE_BYTES);
+    const end = offset + total;
+    let position = offset;
+    for await (const extent of this.fileExtents(node)) {
+      if (extent.logicalOffset >= end) break;
+      const to = Math.min(end, extent.logicalOffset + extent.length);
+      if (to <= position) continue;
+      while (position < extent.logicalOffset) {
+        const n = Math.min(piece, extent.logicalOffset - position);
+        position += n;
+        yield new Uint8Array(n);
+      }
+      while (position < to) {
+        const n = Math.min(piece, to - position);
+        yield await this.readPhysical(node, extent.physicalOffset + (position - extent.logicalOffset), n);
+        position += n;
+      }
+    }
+    while (position < end) {
+      const n = Math.min(piece, end - position);
+      position += n;
+      yield new Uint8Array(n);
+    }
+  }
+
+  private async readPhysical(node: FatNode, physicalOffset: number, length: number): Promise<Uint8Array> {
+    if (physicalOffset + length > this.reader.size) {
+      throw new FilesystemCorruptError(
+        `inode ${node.inode}: data at byte ${physicalOffset} lies past the device end`,
+        {
+          inode: node.inode,
+          physicalOffset,
+        },
+      );
+    }
+    return this.cache.readUncached(physicalOffset, length);
+  }
+
+  // --------------------------------------------------------------------------------------- walk
+
+  /**
+   * Depth-first walk from `root` (default "/"), the start directory first. Memory is bounded by
+   * the depth (one listing per level) plus one number per directory (to refuse a directory reached
+   * twice through a crafted cluster).
+   */
+  async *walk(options: WalkOptions = {}): AsyncGenerator<WalkItem> {
+    const rootPath = normalizeImagePath(options.root ?? '/');
+    let start: FatNode;
+    try {
+      start = rootPath === '/' ? this.rootNode() : await this.node(await this.lookup(rootPath));
+    } catch (error) {
+      yield walkError(rootPath, undefined, error);
+      return;
+    }
+    const rootName = rootPath === '/' ? '' : rootPath.slice(rootPath.lastIndexOf('/') + 1);
+    yield entryOf(start, rootPath, rootName, 0, 0);
+    if (start.type !== 'directory') return;
+    const seen = new Set<number>([start.firstCluster]);
+    const stack: WalkFrame[] = [
+      { items: this.listDirectory(start), path: rootPath, inode: start.inode, depth: 0 },
+    ];
+    while (stack.length > 0) {
+      const frame = stack.at(-1)!;
+      let next: IteratorResult<DirItem>;
+      try {
+        next = await frame.items.next();
+      } catch (error) {
+        stack.pop();
+        yield walkError(frame.path, frame.inode, error);
+        continue;
+      }
+      if (next.done === true) {
+        stack.pop();
+        continue;
+      }
+      if ('error' in next.value) {
+        yield walkError(frame.path, frame.inode, next.value.error);
+        continue;
+      }
+      const { name, node } = next.value;
+      const path = frame.path === '/' ? `/${name}` : `${frame.path}/${name}`;
+      yield entryOf(node, path, name, frame.inode, frame.depth + 1);
+      if (node.type !== 'directory' || node.firstCluster === 0) continue;
+      if (seen.has(node.firstCluster)) {
+        yield walkError(
+          path,
+          node.inode,
+          new FilesystemCorruptError(
+            `directory at cluster ${node.firstCluster} is reachable twice (a loop)`,
+            {
+              inode: node.inode,
+              cluster: node.firstCluster,
+            },
+          ),
+        );
+        continue;
+      }
+      seen.add(node.firstCluster);
+      if (frame.depth + 1 >= this.limits.maxDirectoryDepth) {
+        yield walkError(
+          path,
+          node.inode,
+          new FilesystemLimitError(
+            `directory nesting deeper than ${this.limits.maxDirectoryDepth}; not descended`,
+            {
+              inode: node.inode,
+            },
+          ),
+        );
+        continue;
+      }
+      stack.push({ items: this.listDirectory(node), path, inode: node.inode, depth: frame.depth + 1 });
+    }
+  }
+}
+
+function clampRange(node: FatNode, offset: number, length: number | undefined): number {
+  if (
+    !Number.isSafeInteger(offset) ||
+    offset < 0 ||
+    (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
+  ) {
+    throw new RangeError(`invalid range ${offset}+${length}`);
+  }
+  if (offset >= node.size) return 0;
+  return Math.min(length ?? node.size - offset, node.size - offset);
+}
+
+export function statOf(node: FatNode): InodeStat {
+  const attributes = node.attributes | (node.type === 'directory' ? WINDOWS_ATTRIBUTES.DIRECTORY : 0);
+  return {
+    inode: node.inode,
+    type: node.type,
+    ...synthesizedPermissions(node.type, attributes),
+    uid: 0,
+    gid: 0,
+    size: node.size,
+    nlink: 1,
+    flags: 0,
+    atime: node.atime,
+    mtime: node.mtime,
+    ctime: node.mtime,
+    crtime: node.crtime,
+    generation: 0,
+    windowsAttributes: attributes,
+    ...(node.shortName === undefined ? {} : { shortName: node.shortName }),
+  };
+}
+
+const ENCODER = new TextEncoder();
+
+function entryOf(node: FatNode, path: string, name: string, parentInode: number, depth: number): WalkItem {
+  return {
+    kind: 'entry',
+    ...statOf(node),
+    path,
+    name,
+    nameBytes: ENCODER.encode(name),
+    nameIsUtf8: true,
+    parentInode,
+    depth,
+  };
+}
