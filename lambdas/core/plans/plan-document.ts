@@ -121,60 +121,50 @@ export const SOURCE_PREFERENCES = [
 ] as const;
 export type SourcePreference = (typeof SOURCE_PREFERENCES)[number];
 
-export const activitySchema = z
-  .strictObject({
-    /** A server name, a wildcard pattern, or a list of them. */
-    servers: z
-      .union([serverPatternSchema, z.array(serverPatternSchema).min(1).max(MAX_SERVERS_PER_ACTIVITY)])
-      .optional(),
-    /** Servers one of whose replica volumes carries every one of these tags. */
-    tags: z
-      .record(
-        z
-          .string()
-          .min(1)
-          .max(128)
-          .refine((k) => !k.startsWith('aws:'), 'tag keys starting with aws: are reserved'),
-        z.string().max(256),
-      )
-      .refine(
-        (tags) => Object.keys(tags).length >= 1 && Object.keys(tags).length <= MAX_TAG_FILTERS,
-        `give 1-${MAX_TAG_FILTERS} tags`,
-      )
-      .optional(),
-    /** A pattern over the application names the replication agent reports for the server. */
-    applications: applicationPatternSchema.optional(),
-    source: z.enum(SOURCE_PREFERENCES).default('prefer-replica'),
-    replica: z
-      .strictObject({
-        maxLagSeconds: z
-          .number()
-          .int()
-          .min(0)
-          .max(MAX_REPLICA_LAG_SECONDS)
-          .default(DEFAULT_REPLICA_MAX_LAG_SECONDS),
-      })
-      .default({ maxLagSeconds: DEFAULT_REPLICA_MAX_LAG_SECONDS }),
-    quiesce: z
-      .strictObject({
-        timeoutSeconds: z.number().int().min(1).max(MAX_QUIESCE_TIMEOUT_SECONDS),
-        /** How long the release may take; the quiesce timeout when not given. */
-        releaseTimeoutSeconds: z.number().int().min(1).max(MAX_QUIESCE_TIMEOUT_SECONDS).optional(),
-      })
-      .optional(),
-    preTaskHook: hookSchema.optional(),
-    postTaskHook: hookSchema.optional(),
-    window: windowSchema.optional(),
-  })
-  .superRefine((activity, context) => {
-    if ((activity.servers === undefined) === (activity.tags === undefined)) {
-      context.addIssue({
-        code: 'custom',
-        message: 'give exactly one of servers and tags',
-        path: ['servers'],
-      });
-    }
-  });
+export const activitySchema = z.strictObject({
+  /** A server name, a wildcard pattern, or a list of them. */
+  servers: z
+    .union([serverPatternSchema, z.array(serverPatternSchema).min(1).max(MAX_SERVERS_PER_ACTIVITY)])
+    .optional(),
+  /** Servers one of whose replica volumes carries every one of these tags. */
+  tags: z
+    .record(
+      z
+        .string()
+        .min(1)
+        .max(128)
+        .refine((k) => !k.startsWith('aws:'), 'tag keys starting with aws: are reserved'),
+      z.string().max(256),
+    )
+    .refine(
+      (tags) => Object.keys(tags).length >= 1 && Object.keys(tags).length <= MAX_TAG_FILTERS,
+      `give 1-${MAX_TAG_FILTERS} tags`,
+    )
+    .optional(),
+  /** A pattern over the application names the replication agent reports for the server. */
+  applications: applicationPatternSchema.optional(),
+  source: z.enum(SOURCE_PREFERENCES).default('prefer-replica'),
+  replica: z
+    .strictObject({
+      maxLagSeconds: z
+        .number()
+        .int()
+        .min(0)
+        .max(MAX_REPLICA_LAG_SECONDS)
+        .default(DEFAULT_REPLICA_MAX_LAG_SECONDS),
+    })
+    .default({ maxLagSeconds: DEFAULT_REPLICA_MAX_LAG_SECONDS }),
+  quiesce: z
+    .strictObject({
+      timeoutSeconds: z.number().int().min(1).max(MAX_QUIESCE_TIMEOUT_SECONDS),
+      /** How long the release may take; the quiesce timeout when not given. */
+      releaseTimeoutSeconds: z.number().int().min(1).max(MAX_QUIESCE_TIMEOUT_SECONDS).optional(),
+    })
+    .optional(),
+  preTaskHook: hookSchema.optional(),
+  postTaskHook: hookSchema.optional(),
+  window: windowSchema.optional(),
+});
 
 export const planDocumentSchema = z.strictObject({
   name: z
@@ -229,11 +219,32 @@ export function planIssuesOf(error: z.ZodError): PlanIssue[] {
   }));
 }
 
+/**
+ * Checks across the fields of an activity, made on the raw input so that they are reported even
+ * when the same activity has other problems (zod skips refinements of an object that already
+ * failed).
+ */
+function crossFieldIssues(raw: unknown): PlanIssue[] {
+  if (typeof raw !== 'object' || raw === null) return [];
+  const activities = (raw as { activities?: unknown }).activities;
+  if (!Array.isArray(activities)) return [];
+  const issues: PlanIssue[] = [];
+  activities.forEach((activity: unknown, index) => {
+    if (typeof activity !== 'object' || activity === null) return;
+    const hasServers = (activity as { servers?: unknown }).servers !== undefined;
+    const hasTags = (activity as { tags?: unknown }).tags !== undefined;
+    if (hasServers === hasTags) {
+      issues.push({ field: `activities.${index}`, message: 'give exactly one of servers and tags' });
+    }
+  });
+  return issues;
+}
+
 /** Validates a plan document; throws PlanValidationError naming every problem. */
 export function parsePlanDocument(raw: unknown): PlanDocument {
   const parsed = planDocumentSchema.safeParse(raw);
-  if (parsed.success) return parsed.data;
-  const issues = planIssuesOf(parsed.error);
+  const issues = [...(parsed.success ? [] : planIssuesOf(parsed.error)), ...crossFieldIssues(raw)];
+  if (parsed.success && issues.length === 0) return parsed.data;
   throw new PlanValidationError(
     `invalid plan: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
     issues,
