@@ -4,9 +4,12 @@
  * the kernel here no longer mounts. The source tree stays the oracle.
  */
 import { execFile } from 'node:child_process';
-import { lstat, mkdir, open, readdir, readlink, writeFile } from 'node:fs/promises';
+import type { BigIntStats } from 'node:fs';
+import { lstat, mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { prng, randomBytes, run } from '../support/fs-images.ts';
+import { expect } from 'vitest';
+import type { FilesystemReader, WalkEntry } from '../../lambdas/core/fs/filesystem.ts';
+import { decodeRdev, readSourceTree, run } from '../support/fs-images.ts';
 
 /**
  * mkfs.xfs refuses filesystems under 300 MB outside the XFS test suite; these variables are how
@@ -90,31 +93,146 @@ export async function protofile(root: string): Promise<string> {
   return `${lines.join('\n')}\n`;
 }
 
-/** A file written in many small pieces interleaved with another file's, so it gets many extents. */
-export async function writeFragmented(
-  dir: string,
-  name: string,
-  pieces: number,
-  seed: number,
-): Promise<Uint8Array> {
-  const rand = prng(seed);
-  const a = await open(path.join(dir, name), 'w');
-  const b = await open(path.join(dir, `${name}.interleave`), 'w');
-  const chunks: Uint8Array[] = [];
-  try {
-    for (let i = 0; i < pieces; i += 1) {
-      const chunk = randomBytes(rand, 4096);
-      chunks.push(chunk);
-      await a.write(chunk, 0, chunk.length, i * 4096);
-      await a.sync();
-      await b.write(chunk, 0, chunk.length, i * 4096);
-      await b.sync();
+/**
+ * Files written 4 KiB at a time with O_DIRECT, alternating between `name` and `name.twin`, so the
+ * allocator cannot merge their blocks (buffered writes get speculative preallocation and stay
+ * contiguous): `name` ends up with one extent per piece, enough to need a block-map B+tree.
+ */
+export async function writeInterleaved(dir: string, name: string, pieces: number): Promise<void> {
+  const script = [
+    'import mmap, os, sys',
+    'a = os.open(sys.argv[1], os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)',
+    'b = os.open(sys.argv[1] + ".twin", os.O_WRONLY | os.O_CREAT | os.O_DIRECT, 0o644)',
+    'buf = mmap.mmap(-1, 4096)',
+    'for i in range(int(sys.argv[2])):',
+    '    buf[:] = os.urandom(4096)',
+    '    os.pwrite(a, buf, i * 4096)',
+    '    buf[:] = os.urandom(4096)',
+    '    os.pwrite(b, buf, i * 4096)',
+    'os.close(a); os.close(b)',
+  ].join('\n');
+  await run('python3', ['-c', script, path.join(dir, name), String(pieces)]);
+}
+
+export interface OracleOptions {
+  /** Compare inode numbers with st_ino (true when the oracle is the same filesystem mounted). */
+  readonly sameInodes: boolean;
+  /**
+   * 'all': mtime, ctime, atime and birth time (the oracle is the image itself, mounted); 'mtime';
+   * 'none' (mkfs.xfs -p stamps every inode with the time of mkfs).
+   */
+  readonly times: 'all' | 'mtime' | 'none';
+  /** Paths whose content is checked elsewhere (huge sparse files). */
+  readonly skipContent?: ReadonlySet<string>;
+  /** Names the protofile could not carry (whitespace), absent from the image. */
+  readonly ignore?: (path: string) => boolean;
+}
+
+function typeOf(st: BigIntStats): string {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'directory';
+  if (st.isSymbolicLink()) return 'symlink';
+  if (st.isCharacterDevice()) return 'char-device';
+  if (st.isBlockDevice()) return 'block-device';
+  if (st.isFIFO()) return 'fifo';
+  return 'socket';
+}
+
+const ns = (t: { seconds: number; nanoseconds: number }): bigint =>
+  BigInt(t.seconds) * 1_000_000_000n + BigInt(t.nanoseconds);
+
+/**
+ * The walk of `fs` must equal the tree under `oracleRoot` (every path, type, mode, owner, size,
+ * nlink, times, link target, device, hard links) and every regular file must read back equal byte
+ * for byte; the walk must also be depth first with each directory before its children.
+ */
+export async function verifyAgainstTree(
+  fs: FilesystemReader,
+  oracleRoot: string,
+  options: OracleOptions,
+): Promise<{ entries: number; files: number; bytes: number }> {
+  const source = await readSourceTree(oracleRoot);
+  for (const p of [...source.keys()]) if (options.ignore?.(p) === true) source.delete(p);
+  const entries = new Map<string, WalkEntry>();
+  const errors: string[] = [];
+  for await (const item of fs.walk()) {
+    if (item.kind === 'error') {
+      errors.push(`${item.path}: ${item.error.message}`);
+      continue;
     }
-  } finally {
-    await a.close();
-    await b.close();
+    expect(entries.has(item.path), `duplicate ${item.path}`).toBe(false);
+    if (item.path !== '/') {
+      const parent = entries.get(path.posix.dirname(item.path));
+      expect(parent?.inode, `parent of ${item.path} listed before it`).toBe(item.parentInode);
+      expect(item.depth).toBe(parent!.depth + 1);
+    }
+    entries.set(item.path, item);
   }
-  const out = new Uint8Array(pieces * 4096);
-  chunks.forEach((c, i) => out.set(c, i * 4096));
-  return out;
+  expect(errors).toEqual([]);
+  expect([...entries.keys()].sort()).toEqual([...source.keys()].sort());
+  const inodeOf = new Map<bigint, number>();
+  let files = 0;
+  let bytes = 0;
+  for (const [p, src] of source) {
+    const got = entries.get(p)!;
+    const st = src.stat;
+    const expected: Record<string, unknown> = {
+      path: p,
+      type: typeOf(st),
+      permissions: Number(st.mode) & 0o7777,
+      mode: Number(st.mode),
+      uid: Number(st.uid),
+      gid: Number(st.gid),
+      nlink: Number(st.nlink),
+    };
+    const actual: Record<string, unknown> = {
+      path: p,
+      type: got.type,
+      permissions: got.permissions,
+      mode: got.mode,
+      uid: got.uid,
+      gid: got.gid,
+      nlink: got.nlink,
+    };
+    if (options.times !== 'none') {
+      expected.mtime = st.mtimeNs;
+      actual.mtime = ns(got.mtime);
+    }
+    if (options.sameInodes) {
+      expected.inode = Number(st.ino);
+      actual.inode = got.inode;
+    }
+    if (options.times === 'all') {
+      expected.ctime = st.ctimeNs;
+      actual.ctime = ns(got.ctime);
+      expected.atime = st.atimeNs;
+      actual.atime = ns(got.atime);
+      expected.crtime = st.birthtimeNs;
+      actual.crtime = got.crtime === undefined ? undefined : ns(got.crtime);
+    }
+    if (!st.isDirectory()) {
+      expected.size = Number(st.size);
+      actual.size = got.size;
+    }
+    if (src.symlinkTarget !== undefined) {
+      expected.symlinkTarget = src.symlinkTarget;
+      actual.symlinkTarget = got.symlinkTarget;
+    }
+    if (st.isCharacterDevice() || st.isBlockDevice()) {
+      expected.device = decodeRdev(st.rdev);
+      actual.device = got.device;
+    }
+    expect(actual).toEqual(expected);
+    const known = inodeOf.get(st.ino);
+    if (known === undefined) inodeOf.set(st.ino, got.inode);
+    else expect(got.inode, `hard link ${p}`).toBe(known);
+    if (st.isFile() && options.skipContent?.has(p) !== true) {
+      const want = await readFile(path.join(oracleRoot, p));
+      const data = await fs.readFile(got.inode);
+      expect(Buffer.from(data).equals(want), `content of ${p}`).toBe(true);
+      files += 1;
+      bytes += want.length;
+    }
+  }
+  return { entries: entries.size, files, bytes };
 }

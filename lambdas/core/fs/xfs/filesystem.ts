@@ -430,7 +430,7 @@ export class XfsFilesystem implements FilesystemReader {
       for (let i = 0; i < extent.blockCount && filled < link.size; i += 1) {
         const at = extent.physicalOffset + i * bs;
         const block = await this.cache.read(at, bs);
-        let data = block;
+        let data: Uint8Array;
         if (v5) {
           const raw = new BeBytes(block);
           const bytes = raw.u32(8);
