@@ -1,0 +1,554 @@
+/**
+ * Garbage collection of chunks, segments and orphaned manifests: mark and sweep with memory that
+ * does not grow with the number of chunks, resumable after any crash, safe with concurrent backups
+ * (gc-fence.ts) and with Object Lock (object-lock.ts). docs/lifecycle.md describes the phases.
+ *
+ * Phases, each a sequence of small steps that end with a saved checkpoint:
+ * 1. start     take the fence (no image commits until the end), compute the sweep cutoff.
+ * 2. mark      read the manifest of every live image (sorted by volume and image id) and spill
+ *              its segment hashes to sorted runs in the bucket (`gc/<runId>/segments/`).
+ * 3. manifests delete manifests with no image record (a commit that never finished).
+ * 4. segments  per segment shard: the shard's live segment hashes (from the runs), each live
+ *              segment's chunk names spilled to `gc/<runId>/chunks/`, then the shard's segment
+ *              keys listed in order and the unreferenced ones deleted.
+ * 5. chunks    per chunk shard: the shard's live chunk names (from the runs), the shard's keys
+ *              listed from a start-after cursor, the unreferenced ones deleted 1,000 per request;
+ *              in a new Object Lock generation the live ones are re-locked in one batch per page.
+ * 6. finish    release the fence, delete the spill runs.
+ * A shard holds about NAMES_PER_SHARD names whatever the total, so memory is bounded.
+ */
+import { z } from 'zod';
+import { ConflictError, IntegrityError, NotFoundError, ValidationError, describeError } from '../errors.ts';
+import { DIGEST_BYTES, HEX_HASH_PATTERN, isZeroHash } from '../image/hashing.ts';
+import { decodeManifest, decodeSegment } from '../image/image-format.ts';
+import { CHUNK_KEY_PREFIX, MANIFEST_KEY_PREFIX, SEGMENT_KEY_PREFIX } from '../image/image-types.ts';
+import type { Clock } from '../ports.ts';
+import type { GcCoordination, GcFence } from './gc-fence.ts';
+import { GC_SAFETY_MARGIN_MS, sweepCutoff } from './gc-fence.ts';
+import type { ObjectLockConfig } from './object-lock.ts';
+import { certainlyLockedUntil, generationOf, retainUntilForGeneration } from './object-lock.ts';
+import { FANOUT_PREFIXES, RunSet, RunWriter, prefixHex, shardPrefixes } from './name-runs.ts';
+import type { LifecycleImage, LifecycleImageRecords, LifecycleObjectStore, ObjectInfo } from './ports.ts';
+import { DELETE_OBJECTS_MAX_KEYS, LIST_MAX_KEYS } from './ports.ts';
+
+/** Names held in memory per shard: 100,000 × ~100 bytes as JS strings ≈ 10 MiB. */
+export const NAMES_PER_SHARD = 100_000;
+/** Names buffered before a sorted run is spilled: 131,072 × ~100 bytes ≈ 13 MiB. */
+export const SPILL_RUN_NAMES = 131_072;
+/** Manifests read per mark step (one checkpoint each): a step stays well under a Lambda's 15 minutes. */
+export const MARK_IMAGES_PER_STEP = 64;
+/** Where the collector spills its runs; outside the chunk, segment and manifest prefixes. */
+export const GC_SPILL_PREFIX = 'gc/';
+
+const countersSchema = z.object({
+  keysScanned: z.number().int(),
+  imagesMarked: z.number().int(),
+  segmentsLive: z.number().int(),
+  segmentsDeleted: z.number().int(),
+  chunksLive: z.number().int(),
+  chunksDeleted: z.number().int(),
+  manifestsDeleted: z.number().int(),
+  bytesFreed: z.number().int(),
+  skippedRecent: z.number().int(),
+  lockedNotDeleted: z.number().int(),
+  lockedBytes: z.number().int(),
+  retentionExtended: z.number().int(),
+  deleteErrors: z.number().int(),
+});
+export type GcCounters = z.infer<typeof countersSchema>;
+
+const ZERO_COUNTERS: GcCounters = {
+  keysScanned: 0,
+  imagesMarked: 0,
+  segmentsLive: 0,
+  segmentsDeleted: 0,
+  chunksLive: 0,
+  chunksDeleted: 0,
+  manifestsDeleted: 0,
+  bytesFreed: 0,
+  skippedRecent: 0,
+  lockedNotDeleted: 0,
+  lockedBytes: 0,
+  retentionExtended: 0,
+  deleteErrors: 0,
+};
+
+/** The collector's step state: saved after every step, the only thing a resumed run needs. */
+export const gcCheckpointSchema = z.object({
+  runId: z.string().min(1),
+  dryRun: z.boolean(),
+  phase: z.enum(['start', 'mark', 'manifests', 'segments', 'chunks', 'finish', 'done']),
+  startedAt: z.string().optional(),
+  cutoff: z.string().optional(),
+  /** Re-lock live objects to this date in this run (a new Object Lock generation). */
+  extendTo: z.string().optional(),
+  lockGeneration: z.number().int().optional(),
+  fenceEpoch: z.number().int().optional(),
+  /** `volumeId/imageId` of the last image marked. */
+  imageCursor: z.string().optional(),
+  shardCount: z.number().int().optional(),
+  nextShard: z.number().int(),
+  /** Last key processed inside the current shard. */
+  startAfter: z.string().optional(),
+  counters: countersSchema,
+  /** Live images whose manifest or segment could not be read (they are broken; scrub reports them). */
+  unreadable: z.array(z.string()),
+});
+export type GcCheckpoint = z.infer<typeof gcCheckpointSchema>;
+
+export interface GcCheckpointStore {
+  load(runId: string): Promise<GcCheckpoint | undefined>;
+  save(checkpoint: GcCheckpoint): Promise<void>;
+}
+
+export interface GcDeps {
+  readonly objects: LifecycleObjectStore;
+  /**
+   * Where the spill runs go: a bucket (or prefix) without Object Lock, since a locked bucket's
+   * default retention would keep the collector's scratch files for the whole retention period.
+   * Defaults to `objects`.
+   */
+  readonly scratch?: LifecycleObjectStore;
+  readonly records: LifecycleImageRecords;
+  readonly coordination: GcCoordination;
+  readonly checkpoints: GcCheckpointStore;
+  readonly clock: Clock;
+  readonly objectLock?: ObjectLockConfig;
+}
+
+export interface GcOptions {
+  readonly runId: string;
+  readonly dryRun?: boolean;
+  /** Stop after this many steps (a Lambda's time slice); the run resumes from its checkpoint. */
+  readonly maxSteps?: number;
+  /** Tests and benchmarks shrink these to exercise many shards and runs. */
+  readonly namesPerShard?: number;
+  readonly spillRunNames?: number;
+  readonly deleteBatchKeys?: number;
+  readonly safetyMarginMs?: number;
+}
+
+export interface GcResult {
+  readonly runId: string;
+  readonly status: 'running' | 'complete' | 'dry-run';
+  readonly phase: GcCheckpoint['phase'];
+  readonly chunksLive: number;
+  readonly chunksDeleted: number;
+  readonly segmentsDeleted: number;
+  readonly bytesFreed: number;
+  readonly counters: GcCounters;
+  readonly unreadable: readonly string[];
+}
+
+function resultOf(checkpoint: GcCheckpoint): GcResult {
+  const done = checkpoint.phase === 'done';
+  return {
+    runId: checkpoint.runId,
+    status: !done ? 'running' : checkpoint.dryRun ? 'dry-run' : 'complete',
+    phase: checkpoint.phase,
+    chunksLive: checkpoint.counters.chunksLive,
+    chunksDeleted: checkpoint.counters.chunksDeleted,
+    segmentsDeleted: checkpoint.counters.segmentsDeleted,
+    bytesFreed: checkpoint.counters.bytesFreed,
+    counters: checkpoint.counters,
+    unreadable: checkpoint.unreadable,
+  };
+}
+
+/** Runs (or resumes) collection `runId` until it is done or `maxSteps` steps have run. */
+export async function runGc(deps: GcDeps, options: GcOptions): Promise<GcResult> {
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(options.runId)) {
+    throw new ValidationError(`invalid collection run id ${JSON.stringify(options.runId)}`, {
+      context: { runId: options.runId },
+    });
+  }
+  let checkpoint: GcCheckpoint = (await deps.checkpoints.load(options.runId)) ?? {
+    runId: options.runId,
+    dryRun: options.dryRun ?? false,
+    phase: 'start',
+    nextShard: 0,
+    counters: { ...ZERO_COUNTERS },
+    unreadable: [],
+  };
+  const collector = new Collector(deps, options);
+  for (let steps = 0; checkpoint.phase !== 'done'; steps += 1) {
+    if (options.maxSteps !== undefined && steps >= options.maxSteps) break;
+    checkpoint = await collector.step(checkpoint);
+    await deps.checkpoints.save(checkpoint);
+  }
+  return resultOf(checkpoint);
+}
+
+class Collector {
+  private readonly namesPerShard: number;
+  private readonly spillRunNames: number;
+  private readonly deleteBatchKeys: number;
+  private runSets = new Map<string, RunSet>();
+  private readonly scratch: LifecycleObjectStore;
+
+  constructor(
+    private readonly deps: GcDeps,
+    private readonly options: GcOptions,
+  ) {
+    this.scratch = deps.scratch ?? deps.objects;
+    this.namesPerShard = options.namesPerShard ?? NAMES_PER_SHARD;
+    this.spillRunNames = options.spillRunNames ?? SPILL_RUN_NAMES;
+    this.deleteBatchKeys = Math.min(
+      options.deleteBatchKeys ?? DELETE_OBJECTS_MAX_KEYS,
+      DELETE_OBJECTS_MAX_KEYS,
+    );
+  }
+
+  private spillBase(checkpoint: GcCheckpoint, kind: 'segments' | 'chunks'): string {
+    return `${GC_SPILL_PREFIX}${checkpoint.runId}/${kind}/`;
+  }
+
+  private async runSet(checkpoint: GcCheckpoint, kind: 'segments' | 'chunks'): Promise<RunSet> {
+    const base = this.spillBase(checkpoint, kind);
+    let set = this.runSets.get(base);
+    if (set === undefined) {
+      set = await RunSet.open(this.scratch, base);
+      this.runSets.set(base, set);
+    }
+    return set;
+  }
+
+  step(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
+    switch (checkpoint.phase) {
+      case 'start':
+        return this.start(checkpoint);
+      case 'mark':
+        return this.mark(checkpoint);
+      case 'manifests':
+        return this.sweepManifests(checkpoint);
+      case 'segments':
+        return this.segmentShard(checkpoint);
+      case 'chunks':
+        return this.chunkPage(checkpoint);
+      case 'finish':
+        return this.finish(checkpoint);
+      case 'done':
+        return Promise.resolve(checkpoint);
+    }
+  }
+
+  private async start(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
+    const now = this.deps.clock.now();
+    let fence: GcFence = await this.deps.coordination.getFence();
+    if (!checkpoint.dryRun) {
+      if (fence.phase === 'collecting' && fence.runId !== checkpoint.runId) {
+        throw new ConflictError(`garbage collection ${fence.runId} is running; one collection at a time`, {
+          context: { runId: checkpoint.runId, running: fence.runId },
+        });
+      }
+      if (fence.phase === 'idle') {
+        const next: GcFence = {
+          ...fence,
+          epoch: fence.epoch + 1,
+          phase: 'collecting',
+          runId: checkpoint.runId,
+          startedAt: now.toISOString(),
+        };
+        if (!(await this.deps.coordination.swapFence(fence, next))) {
+          throw new ConflictError('the collection fence changed while taking it; retry', {
+            context: { runId: checkpoint.runId },
+          });
+        }
+        fence = next;
+      }
+    }
+    const startedAt =
+      fence.phase === 'collecting' && fence.startedAt !== undefined ? new Date(fence.startedAt) : now;
+    const cutoff = sweepCutoff(
+      startedAt,
+      await this.deps.coordination.listLeases(),
+      this.options.safetyMarginMs ?? GC_SAFETY_MARGIN_MS,
+    );
+    const lock = this.deps.objectLock;
+    const generation = lock === undefined ? undefined : generationOf(now, lock);
+    const extend =
+      lock !== undefined &&
+      generation !== undefined &&
+      (fence.lockedGeneration ?? -1) < generation &&
+      !checkpoint.dryRun;
+    return {
+      ...checkpoint,
+      phase: 'mark',
+      startedAt: startedAt.toISOString(),
+      cutoff: cutoff.toISOString(),
+      fenceEpoch: fence.epoch,
+      ...(extend
+        ? { extendTo: retainUntilForGeneration(generation, lock).toISOString(), lockGeneration: generation }
+        : {}),
+    };
+  }
+
+  private async liveImages(): Promise<LifecycleImage[]> {
+    const images = await this.deps.records.listImages();
+    return images
+      .filter((image) => image.status === 'live')
+      .sort((a, b) => compareText(imageRef(a), imageRef(b)));
+  }
+
+  private async mark(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
+    const images = (await this.liveImages()).filter(
+      (image) => checkpoint.imageCursor === undefined || imageRef(image) > checkpoint.imageCursor,
+    );
+    const batch = images.slice(0, MARK_IMAGES_PER_STEP);
+    if (batch.length === 0) return { ...checkpoint, phase: 'manifests', imageCursor: undefined };
+    const writer = new RunWriter(this.scratch, this.spillBase(checkpoint, 'segments'), this.spillRunNames);
+    const unreadable = [...checkpoint.unreadable];
+    for (const image of batch) {
+      try {
+        const manifest = decodeManifest(await this.deps.objects.get(image.manifestKey), image.manifestKey);
+        for (const hash of manifest.segments) if (!isZeroHash(hash)) await writer.add(hash);
+      } catch (error) {
+        if (!(error instanceof NotFoundError || error instanceof IntegrityError)) throw error;
+        unreadable.push(`${imageRef(image)}: ${describeError(error)}`);
+      }
+    }
+    await writer.flush();
+    return {
+      ...checkpoint,
+      imageCursor: imageRef(batch.at(-1)!),
+      unreadable,
+      counters: { ...checkpoint.counters, imagesMarked: checkpoint.counters.imagesMarked + batch.length },
+    };
+  }
+
+  /** Manifests of images that have no record at all (a commit that stopped before its record). */
+  private async sweepManifests(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
+    const known = new Set((await this.deps.records.listImages()).map((image) => image.manifestKey));
+    const counters = { ...checkpoint.counters };
+    let page: ObjectInfo[] = [];
+    let startAfter: string | undefined;
+    for (;;) {
+      const listed = await this.deps.objects.listPage(MANIFEST_KEY_PREFIX, startAfter, LIST_MAX_KEYS);
+      counters.keysScanned += listed.objects.length;
+      page.push(...listed.objects.filter((o) => !known.has(o.key)));
+      if (page.length >= this.deleteBatchKeys || !listed.isTruncated || listed.objects.length === 0) {
+        const garbage = this.garbage(page, checkpoint, counters);
+        counters.manifestsDeleted += await this.delete(garbage, checkpoint, counters);
+        page = [];
+      }
+      if (!listed.isTruncated || listed.objects.length === 0) break;
+      startAfter = listed.objects.at(-1)!.key;
+    }
+    const segments = await this.runSet(checkpoint, 'segments');
+    const shardCount = shardCountFor(segments.totalNames(), this.namesPerShard);
+    return { ...checkpoint, phase: 'segments', shardCount, nextShard: 0, startAfter: undefined, counters };
+  }
+
+  private async segmentShard(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
+    const shardCount = checkpoint.shardCount!;
+    if (checkpoint.nextShard >= shardCount) {
+      const chunks = await this.runSet(checkpoint, 'chunks');
+      return {
+        ...checkpoint,
+        phase: 'chunks',
+        shardCount: shardCountFor(chunks.totalNames(), this.namesPerShard),
+        nextShard: 0,
+        startAfter: undefined,
+      };
+    }
+    const [from, to] = shardPrefixes(checkpoint.nextShard, shardCount);
+    const live = await (await this.runSet(checkpoint, 'segments')).namesIn(from, to);
+    const writer = new RunWriter(this.scratch, this.spillBase(checkpoint, 'chunks'), this.spillRunNames);
+    const unreadable = [...checkpoint.unreadable];
+    for (const hash of [...live].sort()) {
+      try {
+        const table = await decodeSegment(await this.deps.objects.get(`${SEGMENT_KEY_PREFIX}${hash}`), hash);
+        for (let offset = 0; offset < table.length; offset += DIGEST_BYTES) {
+          const entry = table.subarray(offset, offset + DIGEST_BYTES);
+          if (!entry.every((b) => b === 0)) await writer.add(entry.toString('hex'));
+        }
+      } catch (error) {
+        if (!(error instanceof NotFoundError || error instanceof IntegrityError)) throw error;
+        unreadable.push(`segment ${hash}: ${describeError(error)}`);
+      }
+    }
+    await writer.flush();
+    const counters = { ...checkpoint.counters, segmentsLive: checkpoint.counters.segmentsLive + live.size };
+    // The shard's segment keys: every key is listed, the unreferenced ones deleted.
+    let startAfter: string | undefined =
+      from === 0 ? undefined : `${SEGMENT_KEY_PREFIX}${prefixHex(from - 1)}~`;
+    const end = to >= FANOUT_PREFIXES ? undefined : `${SEGMENT_KEY_PREFIX}${prefixHex(to)}`;
+    for (;;) {
+      const { keys, more } = await this.listRange(SEGMENT_KEY_PREFIX, startAfter, end);
+      counters.keysScanned += keys.length;
+      const ours = keys.filter((o) => HEX_HASH_PATTERN.test(o.key.slice(SEGMENT_KEY_PREFIX.length)));
+      const candidates = ours.filter((o) => !live.has(o.key.slice(SEGMENT_KEY_PREFIX.length)));
+      const liveKeys = ours.filter((o) => live.has(o.key.slice(SEGMENT_KEY_PREFIX.length))).map((o) => o.key);
+      if (checkpoint.extendTo !== undefined && liveKeys.length > 0) {
+        await this.deps.objects.extendRetention(liveKeys, new Date(checkpoint.extendTo));
+        counters.retentionExtended += liveKeys.length;
+      }
+      counters.segmentsDeleted += await this.delete(
+        this.garbage(candidates, checkpoint, counters),
+        checkpoint,
+        counters,
+      );
+      if (!more) break;
+      startAfter = keys.at(-1)!.key;
+    }
+    return { ...checkpoint, nextShard: checkpoint.nextShard + 1, unreadable, counters };
+  }
+
+  /** Keys under `prefix` after `startAfter` and before `end`, one page; `more` = the range goes on. */
+  private async listRange(
+    prefix: string,
+    startAfter: string | undefined,
+    end: string | undefined,
+  ): Promise<{ keys: ObjectInfo[]; more: boolean }> {
+    const page = await this.deps.objects.listPage(
+      prefix,
+      startAfter,
+      Math.min(LIST_MAX_KEYS, this.deleteBatchKeys),
+    );
+    const keys = page.objects.filter((o) => end === undefined || o.key < end);
+    const more = page.isTruncated && keys.length === page.objects.length && keys.length > 0;
+    return { keys, more };
+  }
+
+  private currentChunkLive: { shard: number; names: Set<string> } | undefined;
+
+  private async chunkPage(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
+    const shardCount = checkpoint.shardCount!;
+    if (checkpoint.nextShard >= shardCount) return { ...checkpoint, phase: 'finish', startAfter: undefined };
+    const [from, to] = shardPrefixes(checkpoint.nextShard, shardCount);
+    if (this.currentChunkLive?.shard !== checkpoint.nextShard) {
+      this.currentChunkLive = {
+        shard: checkpoint.nextShard,
+        names: await (await this.runSet(checkpoint, 'chunks')).namesIn(from, to),
+      };
+    }
+    const live = this.currentChunkLive.names;
+    const startAfter =
+      checkpoint.startAfter ?? (from === 0 ? undefined : `${CHUNK_KEY_PREFIX}${prefixHex(from - 1)}~`);
+    const end = to >= FANOUT_PREFIXES ? undefined : `${CHUNK_KEY_PREFIX}${prefixHex(to)}`;
+    const { keys, more } = await this.listRange(CHUNK_KEY_PREFIX, startAfter, end);
+    const counters = { ...checkpoint.counters, keysScanned: checkpoint.counters.keysScanned + keys.length };
+    const candidates: ObjectInfo[] = [];
+    const liveKeys: string[] = [];
+    for (const object of keys) {
+      const name = object.key.slice(CHUNK_KEY_PREFIX.length);
+      if (!HEX_HASH_PATTERN.test(name)) continue; // not ours: never touched
+      if (live.has(name)) {
+        counters.chunksLive += 1;
+        liveKeys.push(object.key);
+      } else {
+        candidates.push(object);
+      }
+    }
+    if (checkpoint.extendTo !== undefined && liveKeys.length > 0) {
+      await this.deps.objects.extendRetention(liveKeys, new Date(checkpoint.extendTo));
+      counters.retentionExtended += liveKeys.length;
+    }
+    counters.chunksDeleted += await this.delete(
+      this.garbage(candidates, checkpoint, counters),
+      checkpoint,
+      counters,
+    );
+    if (more) return { ...checkpoint, startAfter: keys.at(-1)!.key, counters };
+    this.currentChunkLive = undefined;
+    return { ...checkpoint, nextShard: checkpoint.nextShard + 1, startAfter: undefined, counters };
+  }
+
+  /** The candidates old enough to delete and not certainly locked; counts the rest. */
+  private garbage(
+    candidates: readonly ObjectInfo[],
+    checkpoint: GcCheckpoint,
+    counters: GcCounters,
+  ): ObjectInfo[] {
+    const cutoff = Date.parse(checkpoint.cutoff!);
+    const now = Date.parse(checkpoint.startedAt!);
+    const out: ObjectInfo[] = [];
+    for (const object of candidates) {
+      if (object.lastModified.getTime() >= cutoff) {
+        counters.skippedRecent += 1;
+      } else if (
+        this.deps.objectLock !== undefined &&
+        certainlyLockedUntil(object.lastModified, this.deps.objectLock).getTime() > now
+      ) {
+        counters.lockedNotDeleted += 1;
+        counters.lockedBytes += object.size;
+      } else {
+        out.push(object);
+      }
+    }
+    return out;
+  }
+
+  /** Deletes in batches of ≤ 1,000 (none in a dry run); returns how many went; counts bytes and locks. */
+  private async delete(
+    objects: readonly ObjectInfo[],
+    checkpoint: GcCheckpoint,
+    counters: GcCounters,
+  ): Promise<number> {
+    let deleted = 0;
+    for (let i = 0; i < objects.length; i += this.deleteBatchKeys) {
+      const batch = objects.slice(i, i + this.deleteBatchKeys);
+      if (checkpoint.dryRun) {
+        deleted += batch.length;
+        counters.bytesFreed += batch.reduce((sum, o) => sum + o.size, 0);
+        continue;
+      }
+      const outcome = await this.deps.objects.deleteObjects(batch.map((o) => o.key));
+      const sizes = new Map(batch.map((o) => [o.key, o.size]));
+      deleted += outcome.deleted.length;
+      for (const key of outcome.deleted) counters.bytesFreed += sizes.get(key) ?? 0;
+      for (const failure of outcome.failed) {
+        if (failure.code === 'AccessDenied') {
+          counters.lockedNotDeleted += 1;
+          counters.lockedBytes += sizes.get(failure.key) ?? 0;
+        } else {
+          counters.deleteErrors += 1;
+        }
+      }
+    }
+    return deleted;
+  }
+
+  private async finish(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
+    if (!checkpoint.dryRun) {
+      const fence = await this.deps.coordination.getFence();
+      if (fence.phase === 'collecting' && fence.runId === checkpoint.runId) {
+        const released: GcFence = {
+          epoch: fence.epoch,
+          phase: 'idle',
+          ...(checkpoint.lockGeneration !== undefined
+            ? { lockedGeneration: checkpoint.lockGeneration }
+            : fence.lockedGeneration !== undefined
+              ? { lockedGeneration: fence.lockedGeneration }
+              : {}),
+        };
+        if (!(await this.deps.coordination.swapFence(fence, released))) {
+          throw new ConflictError('the collection fence changed while releasing it; retry', {
+            context: { runId: checkpoint.runId },
+          });
+        }
+      }
+    }
+    // The spill runs are the collector's own scratch space: removed whatever their age.
+    const base = `${GC_SPILL_PREFIX}${checkpoint.runId}/`;
+    for (;;) {
+      const page = await this.scratch.listPage(base, undefined, DELETE_OBJECTS_MAX_KEYS);
+      if (page.objects.length === 0) break;
+      const outcome = await this.scratch.deleteObjects(page.objects.map((o) => o.key));
+      if (!page.isTruncated || outcome.deleted.length === 0) break;
+    }
+    return { ...checkpoint, phase: 'done' };
+  }
+}
+
+function imageRef(image: { readonly volumeId: string; readonly imageId: string }): string {
+  return `${image.volumeId}/${image.imageId}`;
+}
+
+function compareText(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function shardCountFor(totalNames: number, namesPerShard: number): number {
+  return Math.min(FANOUT_PREFIXES, Math.max(1, Math.ceil(totalNames / namesPerShard)));
+}

@@ -1,0 +1,161 @@
+/**
+ * Deleting one image, and expiry (retention applied, then its deletions carried out).
+ *
+ * Order (docs/lifecycle.md, "Deleting an image"):
+ * 1. refuse, with the reason, an image under legal hold or whose Object Lock retention has not
+ *    expired (nothing changes);
+ * 2. mark the record `deleting`: from now on it is neither listed nor restorable;
+ * 3. delete the manifest object;
+ * 4. delete the record (and its id guard).
+ * Each step is idempotent and the record stays `deleting` until the last one, so a crash after any
+ * step leaves a `deleting` record that `finishPendingDeletions` (run by every expiry and every
+ * collection) completes. Chunks and segments are never deleted here: other images may share them;
+ * the collector removes what no live image references. Every image is a complete map of its
+ * volume, so deleting one never affects another.
+ */
+import { ConflictError, NotFoundError } from '../errors.ts';
+import type { Clock } from '../ports.ts';
+import type { RetentionContext, RetentionDecision, RetentionImage, RetentionRules } from './retention.ts';
+import { applyRetention } from './retention.ts';
+import type { LifecycleImage, LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
+
+/** A deletion refused because the image must be kept (legal hold, Object Lock). Not retryable. */
+export class ImageDeletionRefusedError extends ConflictError {}
+
+/** The manifest is still locked in S3 although the record said otherwise; the record stays `deleting`. */
+export class ImageStillLockedError extends ConflictError {}
+
+export interface ImageDeletionDeps {
+  readonly objects: LifecycleObjectStore;
+  readonly records: LifecycleImageRecords;
+  readonly clock: Clock;
+}
+
+export type ImageDeletionOutcome =
+  | { readonly status: 'deleted'; readonly volumeId: string; readonly imageId: string }
+  | { readonly status: 'absent'; readonly volumeId: string; readonly imageId: string };
+
+/** Why an image may not be deleted now, or undefined when it may. */
+export function deletionRefusal(image: LifecycleImage, now: Date): string | undefined {
+  if (image.legalHold === true) return `image ${image.imageId} of ${image.volumeId} is under legal hold`;
+  if (image.lockedUntil !== undefined && Date.parse(image.lockedUntil) > now.getTime()) {
+    return `image ${image.imageId} of ${image.volumeId} is under Object Lock retention until ${image.lockedUntil}`;
+  }
+  return undefined;
+}
+
+export async function deleteImage(
+  deps: ImageDeletionDeps,
+  volumeId: string,
+  imageId: string,
+): Promise<ImageDeletionOutcome> {
+  let image: LifecycleImage;
+  try {
+    image = await deps.records.getImage(volumeId, imageId);
+  } catch (error) {
+    if (error instanceof NotFoundError) return { status: 'absent', volumeId, imageId };
+    throw error;
+  }
+  if (image.status === 'live') {
+    const refusal = deletionRefusal(image, deps.clock.now());
+    if (refusal !== undefined) {
+      throw new ImageDeletionRefusedError(`${refusal}; not deleted`, {
+        context: { volumeId, imageId, legalHold: image.legalHold === true, lockedUntil: image.lockedUntil },
+      });
+    }
+    await deps.records.markDeleting(volumeId, imageId);
+  }
+  const outcome = await deps.objects.deleteObjects([image.manifestKey]);
+  const failure = outcome.failed[0];
+  if (failure !== undefined) {
+    throw new ImageStillLockedError(
+      `manifest ${image.manifestKey} of image ${imageId} could not be deleted (${failure.code}: ${failure.message}); the image stays marked deleting and the next expiry retries`,
+      { context: { volumeId, imageId, key: image.manifestKey, code: failure.code } },
+    );
+  }
+  await deps.records.deleteImage(volumeId, imageId);
+  return { status: 'deleted', volumeId, imageId };
+}
+
+/** Completes every deletion a crash interrupted (records left `deleting`). */
+export async function finishPendingDeletions(deps: ImageDeletionDeps): Promise<{
+  finished: number;
+  stillLocked: { volumeId: string; imageId: string; reason: string }[];
+}> {
+  let finished = 0;
+  const stillLocked: { volumeId: string; imageId: string; reason: string }[] = [];
+  for (const image of await deps.records.listImages()) {
+    if (image.status !== 'deleting') continue;
+    try {
+      await deleteImage(deps, image.volumeId, image.imageId);
+      finished += 1;
+    } catch (error) {
+      if (!(error instanceof ImageStillLockedError)) throw error;
+      stillLocked.push({ volumeId: image.volumeId, imageId: image.imageId, reason: error.message });
+    }
+  }
+  return { finished, stillLocked };
+}
+
+export interface ExpiryResult {
+  readonly decisions: readonly RetentionDecision[];
+  readonly deleted: readonly string[];
+  /** Images the rules would delete but that are refused (Object Lock) or still locked, with the reason. */
+  readonly notDeleted: readonly { readonly image: string; readonly reason: string }[];
+}
+
+/**
+ * Applies `rules` to one group of live images and deletes what they do not keep (nothing in a dry
+ * run). An image under Object Lock is kept and reported, never forced.
+ */
+export async function expireImages(
+  deps: ImageDeletionDeps,
+  images: readonly LifecycleImage[],
+  rules: RetentionRules,
+  context: Omit<RetentionContext, 'now'>,
+  dryRun: boolean,
+): Promise<ExpiryResult> {
+  const now = deps.clock.now();
+  const live = images.filter((image) => image.status === 'live');
+  const input: RetentionImage[] = live.map((image) => ({
+    imageId: image.imageId,
+    volumeId: image.volumeId,
+    createdAt: image.createdAt,
+    ...(image.recoveryPointId === undefined ? {} : { recoveryPointId: image.recoveryPointId }),
+    ...(image.legalHold === undefined ? {} : { legalHold: image.legalHold }),
+  }));
+  const decisions = applyRetention(input, rules, { ...context, now });
+  const deleted: string[] = [];
+  const notDeleted: { image: string; reason: string }[] = [];
+  // A recovery point goes whole or not at all: one locked image keeps the point's other images.
+  const byRef = new Map(live.map((image) => [`${image.volumeId}/${image.imageId}`, image]));
+  const blockedPoints = new Map<string, string>();
+  for (const decision of decisions) {
+    const refusal = deletionRefusal(byRef.get(`${decision.volumeId}/${decision.imageId}`)!, now);
+    if (decision.action === 'delete' && refusal !== undefined)
+      blockedPoints.set(decision.recoveryPointId, refusal);
+  }
+  if (!dryRun) {
+    for (const decision of decisions) {
+      if (decision.action !== 'delete') continue;
+      const ref = `${decision.volumeId}/${decision.imageId}`;
+      const blocked = blockedPoints.get(decision.recoveryPointId);
+      if (blocked !== undefined) {
+        notDeleted.push({
+          image: ref,
+          reason: `recovery point ${decision.recoveryPointId} kept: ${blocked}`,
+        });
+        continue;
+      }
+      try {
+        await deleteImage(deps, decision.volumeId, decision.imageId);
+        deleted.push(ref);
+      } catch (error) {
+        if (!(error instanceof ImageDeletionRefusedError || error instanceof ImageStillLockedError))
+          throw error;
+        notDeleted.push({ image: ref, reason: error.message });
+      }
+    }
+  }
+  return { decisions, deleted, notDeleted };
+}
