@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ThrottledError } from '../../lambdas/core/errors.ts';
-import { parsePlanDocument, type PlanDocumentInput } from '../../lambdas/core/plans/plan-document.ts';
+import { parsePlanDocument } from '../../lambdas/core/plans/plan-document.ts';
 import { summariseRun, type PlanRun } from '../../lambdas/core/plans/plan-run.ts';
 import {
   advancePlanRun,
@@ -44,7 +44,7 @@ function seedWorld(): FakePlanWorld {
 
 async function runToEnd(
   world: FakePlanWorld,
-  plan: PlanDocumentInput,
+  plan: unknown,
   runId = 'run1',
 ): Promise<{ run: PlanRun; events: PlanEvent[]; advances: number }> {
   let run = newPlanRun({
