@@ -256,3 +256,52 @@ describe('XFS v5 (CRC, ftype, bigtime, sparse inodes) filled by the kernel', () 
     }
   });
 });
+
+describe('XFS variants', () => {
+  it('v4 (no CRCs, made by mkfs.xfs -p from a protofile): walks equal to its source', async () => {
+    const src = path.join(work, 'v4-src');
+    await run('mkdir', ['-p', src]);
+    await run('cp', ['-a', '/usr/share/perl5', path.join(src, 'perl5')]).catch(() => undefined);
+    await run('mkdir', [path.join(src, 'many')]);
+    for (let i = 0; i < 700; i += 1) await writeFile(path.join(src, 'many', `file-${i}-日本`), `${i}\n`);
+    await writeFile(path.join(src, 'setuid'), 'x');
+    await run('chmod', ['4755', path.join(src, 'setuid')]);
+    await run('ln', ['-s', 'short-target', path.join(src, 'short-link')]);
+    await run('ln', ['-s', `${'long/'.repeat(180)}end`, path.join(src, 'long-link')]);
+    const img = path.join(work, 'v4.img');
+    await makeXfsImage(img, {
+      sizeBytes: 64 * MIB,
+      mkfsArgs: ['-m', 'crc=0'],
+      label: 'v4',
+      protofileFrom: src,
+    });
+    const fs = await openImage(img);
+    expect(fs.superblock.version).toBe(4);
+    expect(fs.warnings).toEqual(['XFS v4 (no metadata checksums): damage is found by structure checks only']);
+    const result = await verifyAgainstTree(fs, src, { sameInodes: false, times: 'none' });
+    expect(result.entries).toBeGreaterThan(1000);
+    expect(await forkFormat(img, await fs.lookup('/long-link'))).toBe('extents');
+  });
+
+  it('1 KiB blocks with 8 KiB directory blocks (a directory block spans several filesystem blocks)', async () => {
+    const src = path.join(work, 'small-src');
+    await generateTree(src, { seed: 21, files: 300, deepChain: 4, maxSymlinkBytes: 1000 });
+    const img = path.join(work, 'k1.img');
+    await makeXfsImage(img, {
+      sizeBytes: 96 * MIB,
+      mkfsArgs: ['-b', 'size=1024', '-n', 'size=8192'],
+      sourceDir: src,
+      populate: async (m) => {
+        await run('mkdir', [path.join(m, 'wide')]);
+        for (let i = 0; i < 2000; i += 1) await writeFile(path.join(m, 'wide', `n-${i}`), '');
+      },
+    });
+    const fs = await openImage(img);
+    expect({ block: fs.blockSize, dirBlock: fs.superblock.dirBlockSize }).toEqual({
+      block: 1024,
+      dirBlock: 8192,
+    });
+    const result = await verifyAgainstTree(fs, await mountReadOnly(img), { sameInodes: true, times: 'all' });
+    expect(result.entries).toBeGreaterThan(2300);
+  });
+});
