@@ -32,10 +32,7 @@ import type {
   NameQuery,
 } from '../core/catalog/catalog-store.ts';
 import type { CatalogItem, FileMeta, ImageCatalogRecord, ImageRef } from '../core/catalog/catalog-types.ts';
-import {
-  CATALOG_FORMAT_VERSION,
-  READABLE_CATALOG_FORMAT_VERSIONS,
-} from '../core/catalog/catalog-types.ts';
+import { CATALOG_FORMAT_VERSION, READABLE_CATALOG_FORMAT_VERSIONS } from '../core/catalog/catalog-types.ts';
 import { IntegrityError, ThrottledError } from '../core/errors.ts';
 import type { Timestamp } from '../core/fs/index.ts';
 import { translateSdkError } from './sdk-errors.ts';
@@ -394,7 +391,9 @@ export class DynamoDbCatalogStore implements CatalogStore {
         const asking = keys;
         const got = await this.send('BatchGetItem', () =>
           this.client.send(
-            new BatchGetCommand({ RequestItems: { [this.tableName]: { Keys: asking, ConsistentRead: true } } }),
+            new BatchGetCommand({
+              RequestItems: { [this.tableName]: { Keys: asking, ConsistentRead: true } },
+            }),
           ),
         );
         for (const item of got.Responses?.[this.tableName] ?? []) {

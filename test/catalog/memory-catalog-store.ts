@@ -16,6 +16,7 @@ import type {
 import { compareCodePoints } from '../../lambdas/core/catalog/catalog-types.ts';
 import type { CatalogItem, ImageCatalogRecord, ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
 import type { ApplicationRecord } from '../../lambdas/core/catalog/applications.ts';
+import type { TreePage } from '../../lambdas/core/catalog/catalog-trees.ts';
 import { directoryPartitionKey, nameIndexPartitionKey } from '../../lambdas/core/catalog/catalog-keys.ts';
 
 function within(item: CatalogItem, bound: VersionBound | undefined): boolean {
@@ -32,11 +33,21 @@ export class MemoryCatalogStore implements CatalogStore {
   itemsPut = 0;
   putRequests = 0;
   queries = 0;
+  /** Tree pages by volume and hash. */
+  readonly trees = new Map<string, string>();
+  treePagesPut = 0;
+  treePagesRead = 0;
+  /**
+   * Every call, counted as the DynamoDB requests it stands for: one per query page, one per
+   * BatchWriteItem of 25, one per BatchGetItem of 100, one per record get/put.
+   */
+  requests = 0;
   /** When false, putItems keeps nothing (memory benchmarks count writes only). */
   constructor(private readonly retain = true) {}
 
   queryDirectory(query: DirectoryQuery): Promise<DirectoryPage> {
     this.queries += 1;
+    this.requests += 1;
     const partition = this.items.get(directoryPartitionKey(query.volumeId, query.partition, query.dir));
     const prefix = query.name === undefined ? undefined : namePrefix(query.name);
     const keys = [...(partition?.keys() ?? [])]
@@ -51,6 +62,7 @@ export class MemoryCatalogStore implements CatalogStore {
 
   queryName(query: NameQuery): Promise<NamePage> {
     this.queries += 1;
+    this.requests += 1;
     const gsi1pk = nameIndexPartitionKey(query.volumeId, query.name);
     const order = (a: { k: ReturnType<typeof keysOf> }, b: { k: ReturnType<typeof keysOf> }): number =>
       compareCodePoints(a.k.gsi1sk, b.k.gsi1sk) ||
@@ -80,6 +92,7 @@ export class MemoryCatalogStore implements CatalogStore {
 
   putItems(items: readonly CatalogItem[]): Promise<void> {
     this.putRequests += 1;
+    this.requests += Math.ceil(items.length / 25);
     this.itemsPut += items.length;
     if (this.retain) {
       for (const item of items) {
@@ -93,15 +106,18 @@ export class MemoryCatalogStore implements CatalogStore {
   }
 
   putImageCatalog(record: ImageCatalogRecord): Promise<void> {
+    this.requests += 1;
     this.records.set(`${record.volumeId}\n${record.version}`, structuredClone(record));
     return Promise.resolve();
   }
 
   getImageCatalog(volumeId: string, version: string): Promise<ImageCatalogRecord | undefined> {
+    this.requests += 1;
     return Promise.resolve(this.records.get(`${volumeId}\n${version}`));
   }
 
   latestImageCatalogBefore(volumeId: string, version: string): Promise<ImageCatalogRecord | undefined> {
+    this.requests += 1;
     const earlier = [...this.records.values()]
       .filter((r) => r.volumeId === volumeId && compareCodePoints(r.version, version) < 0)
       .sort((a, b) => compareCodePoints(a.version, b.version));
@@ -109,6 +125,7 @@ export class MemoryCatalogStore implements CatalogStore {
   }
 
   putApplications(image: ImageRef, applications: readonly ApplicationRecord[]): Promise<void> {
+    this.requests += 2; // the query of stale records and one batch write
     this.applications.set(`${image.volumeId}\n${image.imageId}`, structuredClone([...applications]));
     return Promise.resolve();
   }
@@ -118,5 +135,24 @@ export class MemoryCatalogStore implements CatalogStore {
     return Promise.resolve(
       [...apps].sort((a, b) => a.partition - b.partition || compareCodePoints(a.name, b.name)),
     );
+  }
+
+  putTreePages(volumeId: string, pages: readonly TreePage[]): Promise<void> {
+    this.requests += Math.ceil(pages.length / 25);
+    this.treePagesPut += pages.length;
+    for (const page of pages) this.trees.set(`${volumeId}\n${page.hash}`, page.body);
+    return Promise.resolve();
+  }
+
+  getTreePages(volumeId: string, hashes: readonly string[]): Promise<Map<string, string>> {
+    const unique = [...new Set(hashes)];
+    this.requests += Math.ceil(unique.length / 100);
+    this.treePagesRead += unique.length;
+    const out = new Map<string, string>();
+    for (const hash of unique) {
+      const body = this.trees.get(`${volumeId}\n${hash}`);
+      if (body !== undefined) out.set(hash, body);
+    }
+    return Promise.resolve(out);
   }
 }

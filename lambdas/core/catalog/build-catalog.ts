@@ -17,6 +17,7 @@ import {
   readPartitionTable,
   sliceReader,
   type Ext4Filesystem,
+  type FilesystemReader,
   type OpenExt4Options,
   type Partition,
   type WalkEntry,
@@ -28,7 +29,21 @@ import {
   type ApplicationRecord,
 } from './applications.ts';
 import { previousDirectoryState } from './catalog-queries.ts';
-import { plainBytesReader } from './plain-bytes-reader.ts';
+import {
+  capSpans,
+  changeOracle,
+  decodeTreePage,
+  metaFingerprint,
+  normalizeSpans,
+  treePagesOf,
+  type ChangedBytes,
+  type SubtreeSummary,
+  type TreeEntry,
+  type TreePage,
+} from './catalog-trees.ts';
+import { metadataRangesOf, type ByteSpan, type MetadataRangeSource } from '../fs/metadata-ranges.ts';
+import { CHUNK_SIZE_BYTES } from '../geometry.ts';
+import { plainBytesReader } from '../fs/plain-bytes-reader.ts';
 import type { CatalogStore } from './catalog-store.ts';
 import {
   CATALOG_FORMAT_VERSION,
@@ -38,7 +53,6 @@ import {
   compareCodePoints,
   emptyChanges,
   emptyCounts,
-  fingerprintOf,
   versionKeyOf,
   type CatalogChanges,
   type CatalogCounts,
@@ -68,8 +82,21 @@ export interface BuildCatalogDeps {
   readonly store: CatalogStore;
 }
 
+/** The image the previous catalog was built from, so that unchanged subtrees can be skipped. */
+export interface PreviousImage {
+  readonly image: ImageRef;
+  readonly disk: ByteRangeReader;
+  /**
+   * Chunks (1 MiB, disk byte offset / 1 MiB) whose content may differ between that image and this
+   * one: the engine's manifests tell (changedChunksBetween). Absent: every chunk is compared.
+   */
+  readonly changedChunks?: ReadonlySet<number>;
+}
+
 export interface BuildCatalogRequest {
   readonly image: ImageRef;
+  /** Optional: without it an incremental still reads previous state from tree pages, but walks everything. */
+  readonly previous?: PreviousImage;
   /** The whole disk image (an ImageReader in production). */
   readonly disk: ByteRangeReader;
   readonly ext4?: OpenExt4Options;
@@ -139,11 +166,51 @@ class BatchedWriter {
   }
 }
 
+/** An entry of a directory as the previous catalog knew it. */
+interface PreviousEntry {
+  readonly name: string;
+  readonly path: string;
+  readonly fp: string;
+  readonly type: string | undefined;
+  readonly inode: number;
+  readonly sub?: SubtreeSummary;
+}
+
 interface OpenDirectory {
   readonly path: string;
+  readonly inode: number;
   readonly children: CatalogItem[];
   truncated: boolean;
-  readonly previous: Promise<CatalogItem[]> | undefined;
+  previous: Promise<PreviousEntry[]> | undefined;
+  prevByName?: Map<string, PreviousEntry>;
+  /** What the previous catalog knew of this path's subtree (from its parent's page or the record). */
+  readonly before: SubtreeSummary | undefined;
+  /** Whether that was the same directory (inode): only then may its subtree be carried over. */
+  readonly sameInode: boolean;
+  /** Set when its subtree is carried over unread. */
+  pruned?: SubtreeSummary;
+  /** Entries below it (not itself), including carried subtrees. */
+  readonly counts: CatalogCounts;
+  errors: number;
+  /** Inode numbers of entries that failed to load (their records are part of the listing). */
+  readonly failedInodes: number[];
+  /** A walk error inside its own listing: its ranges are unknown. */
+  damaged: boolean;
+  readonly subs: Map<string, SubtreeSummary>;
+}
+
+/** Tree bookkeeping of one partition (catalog-trees.ts). */
+interface TreeContext {
+  /** Previous state comes from tree pages (the previous catalog finished and wrote them). */
+  readonly fromPages: boolean;
+  readonly root: SubtreeSummary | undefined;
+  readonly ranges: MetadataRangeSource | undefined;
+  /** Present when unchanged subtrees may be skipped. */
+  readonly oracle: ChangedBytes | undefined;
+  readonly pages: PageWriter;
+  readonly layout: string | undefined;
+  rootSummary?: SubtreeSummary;
+  pruned: number;
 }
 
 interface PartitionContext {
@@ -158,6 +225,45 @@ interface PartitionContext {
   readonly counts: CatalogCounts;
   readonly changes: CatalogChanges;
   readonly problems: ProblemLog;
+  readonly tree: TreeContext;
+}
+
+/** Tree pages of one catalog, written 25 to a request (BatchWriteItem), in the background. */
+class PageWriter {
+  private buffer: TreePage[] = [];
+  private readonly pending: Promise<void>[] = [];
+  written = 0;
+  constructor(
+    private readonly store: CatalogStore,
+    private readonly volumeId: string,
+  ) {}
+
+  /** Hashes written (or queued) by this catalog: identical directories share a page. */
+  private readonly seen = new Set<string>();
+
+  add(pages: readonly TreePage[]): void {
+    for (const page of pages) {
+      if (this.seen.has(page.hash)) continue;
+      this.seen.add(page.hash);
+      this.buffer.push(page);
+    }
+    if (this.buffer.length >= WRITE_BATCH_ITEMS) this.flush();
+  }
+
+  private flush(): void {
+    if (this.buffer.length === 0) return;
+    const batch = this.buffer;
+    this.buffer = [];
+    this.written += batch.length;
+    const write = this.store.putTreePages(this.volumeId, batch);
+    write.catch(() => undefined); // surfaced by finish()
+    this.pending.push(write);
+  }
+
+  async finish(): Promise<void> {
+    this.flush();
+    await Promise.all(this.pending);
+  }
 }
 
 /** Characters kept of a recorded path or message: 2 × 100 problems stay far below DynamoDB's 400 KB item. */
@@ -179,6 +285,11 @@ class ProblemLog {
   readonly errors: RecordedProblem[] = [];
   readonly warnings: RecordedProblem[] = [];
   errorCount = 0;
+
+  /** Errors of a subtree carried over from the previous catalog: counted, their details are there. */
+  carry(count: number): void {
+    this.errorCount += count;
+  }
 
   error(problem: RecordedProblem): void {
     this.errorCount += 1;
@@ -229,7 +340,10 @@ function sortKeyOrder(a: CatalogItem, b: CatalogItem): number {
   return compareCodePoints(`${a.name}/`, `${b.name}/`);
 }
 
-function removalOf(ctx: PartitionContext, before: CatalogItem): CatalogItem {
+function removalOf(
+  ctx: PartitionContext,
+  before: Pick<PreviousEntry, 'name' | 'path'> & { dir: string },
+): CatalogItem {
   return {
     volumeId: ctx.image.volumeId,
     partition: ctx.partition,
@@ -248,28 +362,76 @@ function removalOf(ctx: PartitionContext, before: CatalogItem): CatalogItem {
  * every entry below it that is current gets a removal marker, so neither a listing nor a search
  * shows it in this image. Depth first with an explicit stack (bounded by the previous tree's shape).
  */
-async function removePreviousSubtree(ctx: PartitionContext, root: string): Promise<void> {
+async function removePreviousSubtree(ctx: PartitionContext, root: PreviousEntry): Promise<void> {
   const pending = [root];
   while (pending.length > 0) {
     const dir = pending.pop()!;
-    const entries = await previousDirectoryState(
-      ctx.store,
-      ctx.image.volumeId,
-      ctx.partition,
-      dir,
-      ctx.version,
-    );
+    const entries = await previousEntries(ctx, dir.path, dir.sub);
     for (const entry of entries) {
-      await ctx.writer.add(removalOf(ctx, entry));
+      await ctx.writer.add(removalOf(ctx, { ...entry, dir: dir.path }));
       ctx.changes.removed += 1;
-      if (entry.meta?.type === 'directory') pending.push(entry.path);
+      if (entry.type === 'directory') pending.push(entry);
     }
   }
 }
 
-async function closeDirectory(ctx: PartitionContext, dir: OpenDirectory): Promise<void> {
+function childPath(dir: string, name: string): string {
+  return dir === '/' ? `/${name}` : `${dir}/${name}`;
+}
+
+/**
+ * A directory as the previous catalog knew it: from its tree pages (one BatchGetItem, whatever its
+ * history) when the previous catalog wrote them, else from its version items (one Query).
+ */
+async function previousEntries(
+  ctx: PartitionContext,
+  path: string,
+  before: SubtreeSummary | undefined,
+): Promise<PreviousEntry[]> {
+  if (ctx.tree.fromPages && before !== undefined && before.truncated !== true) {
+    const bodies = await ctx.store.getTreePages(ctx.image.volumeId, before.refs);
+    if (before.refs.every((ref) => bodies.has(ref))) {
+      return before.refs.flatMap((ref) =>
+        decodeTreePage(ref, bodies.get(ref)!).map((e: TreeEntry) => ({
+          name: e.name,
+          path: childPath(path, e.name),
+          fp: e.fp,
+          type: e.type,
+          inode: e.inode,
+          ...(e.sub === undefined ? {} : { sub: e.sub }),
+        })),
+      );
+    }
+  }
+  if (ctx.tree.fromPages && before === undefined) return []; // new here: the pages say it did not exist
+  if (!ctx.hasPrevious) return [];
+  const items = await previousDirectoryState(ctx.store, ctx.image.volumeId, ctx.partition, path, ctx.version);
+  return items.map((item) => ({
+    name: item.name,
+    path: item.path,
+    fp: metaFingerprint(item.meta!),
+    type: item.meta?.type,
+    inode: item.meta?.inode ?? 0,
+  }));
+}
+
+async function closeDirectory(
+  ctx: PartitionContext,
+  dir: OpenDirectory,
+  parent?: OpenDirectory,
+): Promise<void> {
+  if (dir.pruned !== undefined && dir.children.length === 0) {
+    // Carried over unread: its listing and everything below are what the previous image had.
+    const carried = dir.pruned;
+    addCounts(ctx.counts, carried.counts);
+    ctx.problems.carry(carried.errors);
+    ctx.tree.pruned += 1;
+    finishSummary(ctx, dir, parent, carried);
+    return;
+  }
   const fresh = dir.children.sort(sortKeyOrder);
-  const previous = dir.previous === undefined ? [] : await dir.previous;
+  const previous = await previousOf(ctx, dir);
+  const entries: TreeEntry[] = [];
   let i = 0;
   let j = 0;
   let lastName: string | undefined;
@@ -282,10 +444,18 @@ async function closeDirectory(ctx: PartitionContext, dir: OpenDirectory): Promis
         path: now.path,
         message: 'the directory lists this name twice; only the first entry is catalogued',
       });
+      dir.errors += 1;
+      dir.damaged = true;
       i += 1;
       continue;
     }
-    const order = now === undefined ? 1 : before === undefined ? -1 : sortKeyOrder(now, before);
+    const order =
+      now === undefined
+        ? 1
+        : before === undefined
+          ? -1
+          : compareCodePoints(`${now.name}/`, `${before.name}/`);
+    if (order <= 0) entries.push(treeEntryOf(dir, now!));
     if (order < 0) {
       await ctx.writer.add(now!);
       ctx.changes.added += 1;
@@ -293,18 +463,18 @@ async function closeDirectory(ctx: PartitionContext, dir: OpenDirectory): Promis
       i += 1;
     } else if (order > 0) {
       if (!dir.truncated) {
-        await ctx.writer.add(removalOf(ctx, before!));
+        await ctx.writer.add(removalOf(ctx, { ...before!, dir: dir.path }));
         ctx.changes.removed += 1;
-        if (before!.meta?.type === 'directory') await removePreviousSubtree(ctx, before!.path);
+        if (before!.type === 'directory') await removePreviousSubtree(ctx, before!);
       }
       j += 1;
     } else {
-      if (fingerprintOf(now!.meta!) !== fingerprintOf(before!.meta!)) {
+      if (metaFingerprint(now!.meta!) !== before!.fp) {
         await ctx.writer.add(now!);
         ctx.changes.changed += 1;
         // A directory replaced by something else: what was below it is gone too.
-        if (before!.meta?.type === 'directory' && now!.meta?.type !== 'directory') {
-          await removePreviousSubtree(ctx, before!.path);
+        if (before!.type === 'directory' && now!.meta?.type !== 'directory') {
+          await removePreviousSubtree(ctx, before!);
         }
       }
       lastName = now!.name;
@@ -312,35 +482,221 @@ async function closeDirectory(ctx: PartitionContext, dir: OpenDirectory): Promis
       j += 1;
     }
   }
+  const pages = treePagesOf(entries);
+  const known = new Set(dir.before?.refs ?? []);
+  ctx.tree.pages.add(pages.filter((page) => !known.has(page.hash)));
+  finishSummary(ctx, dir, parent, {
+    refs: pages.map((page) => page.hash),
+    ...(await subtreeSpans(ctx, dir, fresh)),
+    counts: dir.counts,
+    errors: dir.errors,
+    ...(dir.truncated ? { truncated: true as const } : {}),
+  });
 }
 
-function openDirectory(ctx: PartitionContext, path: string): OpenDirectory {
-  const previous = ctx.hasPrevious
-    ? ctx.prefetch.run(() =>
-        previousDirectoryState(ctx.store, ctx.image.volumeId, ctx.partition, path, ctx.version),
-      )
-    : undefined;
-  // A rejection is handled when the directory is closed; don't let it surface as unhandled before.
-  previous?.catch(() => undefined);
-  return { path, children: [], truncated: false, previous };
+function treeEntryOf(dir: OpenDirectory, item: CatalogItem): TreeEntry {
+  const meta = item.meta!;
+  const sub = meta.type === 'directory' ? dir.subs.get(item.name) : undefined;
+  return {
+    name: item.name,
+    type: meta.type,
+    inode: meta.inode,
+    fp: metaFingerprint(meta),
+    ...(sub === undefined ? {} : { sub }),
+  };
 }
 
-async function catalogFilesystem(ctx: PartitionContext, fs: Ext4Filesystem): Promise<void> {
+/** Hands a closed directory's summary to its parent (or, for the root, to the partition). */
+function finishSummary(
+  ctx: PartitionContext,
+  dir: OpenDirectory,
+  parent: OpenDirectory | undefined,
+  summary: SubtreeSummary,
+): void {
+  if (parent === undefined) {
+    ctx.tree.rootSummary = summary;
+    return;
+  }
+  parent.subs.set(dir.path.slice(dir.path.lastIndexOf('/') + 1), summary);
+  addCounts(parent.counts, summary.counts);
+  parent.errors += summary.errors;
+}
+
+/**
+ * The bytes this directory's subtree was read from: its own record and entry blocks, each entry's
+ * record (and slow symlink blocks), and its subdirectories' spans. Unknown (never skipped) when the
+ * reader has no range source, the listing was damaged or truncated, or a subdirectory's is unknown.
+ */
+async function subtreeSpans(
+  ctx: PartitionContext,
+  dir: OpenDirectory,
+  children: readonly CatalogItem[],
+): Promise<{ spans?: ByteSpan[] }> {
+  const ranges = ctx.tree.ranges;
+  if (ranges === undefined || dir.damaged || dir.truncated) return {};
+  const spans: ByteSpan[] = [];
+  try {
+    spans.push(...(await ranges.directoryRanges(dir.inode)));
+    for (const child of children) {
+      const meta = child.meta!;
+      spans.push(...(await ranges.entryRanges(meta.inode, meta.type, meta.size)));
+    }
+    for (const inode of dir.failedInodes) spans.push(...(await ranges.entryRanges(inode, undefined, 0)));
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    return {};
+  }
+  for (const child of children) {
+    if (child.meta?.type !== 'directory') continue;
+    const sub = dir.subs.get(child.name);
+    if (sub?.spans === undefined) return {};
+    spans.push(...sub.spans);
+  }
+  return { spans: capSpans(normalizeSpans(spans)) };
+}
+
+function previousOf(ctx: PartitionContext, dir: OpenDirectory): Promise<PreviousEntry[]> {
+  if (dir.previous === undefined) {
+    dir.previous = ctx.prefetch.run(() => previousEntries(ctx, dir.path, dir.before));
+    // A rejection is handled when the directory is closed; don't let it surface as unhandled before.
+    dir.previous.catch(() => undefined);
+  }
+  return dir.previous;
+}
+
+function openDirectory(
+  ctx: PartitionContext,
+  path: string,
+  inode: number,
+  before: { summary?: SubtreeSummary; sameInode: boolean },
+): OpenDirectory {
+  const dir: OpenDirectory = {
+    path,
+    inode,
+    children: [],
+    truncated: false,
+    previous: undefined,
+    before: before.summary,
+    sameInode: before.sameInode,
+    counts: emptyCounts(),
+    errors: 0,
+    failedInodes: [],
+    damaged: false,
+    subs: new Map(),
+  };
+  // Without skipping, start the previous-state read now so it overlaps the walk of the subtree.
+  if (ctx.tree.oracle === undefined) void previousOf(ctx, dir);
+  return dir;
+}
+
+/**
+ * The walk's `descend`: a subdirectory whose previous subtree summary names only bytes that did not
+ * change (same inode, known spans) is carried over without being walked; otherwise its previous
+ * state is fetched while its subtree is walked.
+ */
+async function decideDescend(
+  ctx: PartitionContext,
+  stack: readonly OpenDirectory[],
+  entry: WalkEntry,
+): Promise<boolean> {
+  const dir = stack.at(-1);
+  if (dir === undefined || dir.path !== entry.path) return true;
+  const summary = dir.before;
+  if (
+    ctx.tree.oracle !== undefined &&
+    dir.sameInode &&
+    summary?.spans !== undefined &&
+    summary.truncated !== true &&
+    !(await ctx.tree.oracle.changed(summary.spans))
+  ) {
+    dir.pruned = summary;
+    return false;
+  }
+  void previousOf(ctx, dir);
+  return true;
+}
+
+/** What the parent's previous pages say about its subdirectory `name`, if it was a directory. */
+async function beforeOf(
+  ctx: PartitionContext,
+  parent: OpenDirectory,
+  name: string,
+  inode: number,
+): Promise<{ summary?: SubtreeSummary; sameInode: boolean }> {
+  if (!ctx.tree.fromPages) return { sameInode: false };
+  if (parent.prevByName === undefined) {
+    const entries = await previousOf(ctx, parent);
+    parent.prevByName = new Map(entries.map((e) => [e.name, e]));
+  }
+  const before = parent.prevByName.get(name);
+  if (before?.type !== 'directory' || before.sub === undefined) return { sameInode: false };
+  return { summary: before.sub, sameInode: before.inode === inode };
+}
+
+/** The open directory a walk error belongs to: the deepest whose path holds the error's path. */
+function ownerOf(stack: readonly OpenDirectory[], path: string): OpenDirectory | undefined {
+  for (let k = stack.length - 1; k >= 0; k -= 1) {
+    const dir = stack[k]!;
+    if (path === dir.path || path.startsWith(dir.path === '/' ? '/' : `${dir.path}/`)) return dir;
+  }
+  return undefined;
+}
+
+async function catalogFilesystem(ctx: PartitionContext, fs: FilesystemReader): Promise<void> {
   const stack: OpenDirectory[] = [];
-  for await (const item of fs.walk()) {
+  const root = ctx.tree.root;
+  if (
+    ctx.tree.oracle !== undefined &&
+    root?.spans !== undefined &&
+    !(await ctx.tree.oracle.changed(root.spans))
+  ) {
+    // Nothing any listing depends on changed: the whole filesystem is carried over.
+    addCounts(ctx.counts, root.counts);
+    ctx.problems.carry(root.errors);
+    ctx.tree.rootSummary = root;
+    ctx.tree.pruned += 1;
+    return;
+  }
+  const close = async (): Promise<void> => {
+    const dir = stack.pop()!;
+    await closeDirectory(ctx, dir, stack.at(-1));
+  };
+  const walk = fs.walk(
+    ctx.tree.oracle === undefined ? {} : { descend: (entry) => decideDescend(ctx, stack, entry) },
+  );
+  for await (const item of walk) {
     if (item.kind === 'error') {
       ctx.problems.error({ partition: ctx.partition, path: item.path, message: item.error.message });
+      const owner = ownerOf(stack, item.path);
+      if (owner !== undefined) {
+        owner.errors += 1;
+        // Damage in its own listing (or an entry of it): what it depends on is no longer known.
+        const at = owner.path === item.path || item.path.lastIndexOf('/') <= owner.path.length;
+        if (at) owner.damaged = true;
+        if (item.inode !== undefined && item.path !== owner.path) owner.failedInodes.push(item.inode);
+      }
       continue;
     }
-    while (stack.length > item.depth) await closeDirectory(ctx, stack.pop()!);
+    while (stack.length > item.depth) await close();
     if (item.depth === 0) {
-      stack.push(openDirectory(ctx, '/'));
+      stack.push(
+        openDirectory(ctx, '/', item.inode, {
+          ...(root === undefined ? {} : { summary: root }),
+          sameInode: true,
+        }),
+      );
       continue;
     }
     const parent = stack[item.depth - 1];
     if (parent === undefined) continue; // the walk never yields a child before its parent
+    if (parent.pruned !== undefined && parent.children.length === 0) {
+      // The reader walked a subtree it was told to skip: catalogue it normally.
+      parent.pruned = undefined;
+      void previousOf(ctx, parent);
+    }
     const meta = metaOf(item);
     countEntry(ctx.counts, meta);
+    countEntry(parent.counts, meta);
     if (parent.children.length >= ctx.maxChildren) {
       if (!parent.truncated) {
         parent.truncated = true;
@@ -363,9 +719,13 @@ async function catalogFilesystem(ctx: PartitionContext, fs: Ext4Filesystem): Pro
         meta,
       });
     }
-    if (item.type === 'directory') stack.push(openDirectory(ctx, item.path));
+    if (item.type === 'directory') {
+      stack.push(
+        openDirectory(ctx, item.path, item.inode, await beforeOf(ctx, parent, item.name, item.inode)),
+      );
+    }
   }
-  while (stack.length > 0) await closeDirectory(ctx, stack.pop()!);
+  while (stack.length > 0) await close();
 }
 
 async function readApplications(
@@ -424,6 +784,86 @@ async function readApplications(
   }
 }
 
+/** Whether the disk chunks under partition bytes [start, end) are among the changed ones. */
+function chunksMayDiffer(changed: ReadonlySet<number>, partitionStart: number) {
+  return (start: number, end: number): boolean => {
+    const last = Math.floor((partitionStart + end - 1) / CHUNK_SIZE_BYTES);
+    for (let chunk = Math.floor((partitionStart + start) / CHUNK_SIZE_BYTES); chunk <= last; chunk += 1) {
+      if (changed.has(chunk)) return true;
+    }
+    return false;
+  };
+}
+
+/**
+ * How this partition's previous state is read and whether unchanged subtrees may be skipped: tree
+ * pages when the latest earlier catalog finished and wrote them for the same partition; skipping
+ * when, in addition, the caller gave that image and both layouts are equal (docs/catalog.md).
+ */
+async function treeContextOf(
+  store: CatalogStore,
+  request: BuildCatalogRequest,
+  previousRecord: ImageCatalogRecord | undefined,
+  partition: Partition,
+  fs: FilesystemReader,
+): Promise<TreeContext> {
+  const finished = previousRecord?.status === 'complete' || previousRecord?.status === 'partial';
+  const before = finished
+    ? previousRecord.partitions.find((p) => p.index === partition.index)?.tree
+    : undefined;
+  const samePlace =
+    before !== undefined &&
+    before.startByte === partition.startByte &&
+    before.sizeBytes === partition.sizeBytes;
+  const ranges = metadataRangesOf(fs);
+  let layout: string | undefined;
+  try {
+    layout = await ranges?.layoutKey();
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    layout = undefined; // damaged descriptors: walk everything, track nothing
+  }
+  const tracked = layout === undefined ? undefined : ranges;
+  let oracle: ChangedBytes | undefined;
+  const prior = request.previous;
+  if (
+    samePlace &&
+    tracked !== undefined &&
+    prior !== undefined &&
+    prior.image.imageId === previousRecord?.imageId &&
+    before.layout === layout
+  ) {
+    try {
+      const previousFs = await openExt4(
+        sliceReader(plainBytesReader(prior.disk), partition.startByte, partition.sizeBytes),
+        request.ext4,
+      );
+      const previousRanges = metadataRangesOf(previousFs);
+      if (previousRanges !== undefined) {
+        oracle = changeOracle({
+          previous: previousRanges,
+          current: tracked,
+          ...(prior.changedChunks === undefined
+            ? {}
+            : { diskMayDiffer: chunksMayDiffer(prior.changedChunks, partition.startByte) }),
+        });
+      }
+    } catch (error) {
+      if (isRetryable(error)) throw error;
+      oracle = undefined; // the previous image does not open: compare everything
+    }
+  }
+  return {
+    fromPages: samePlace,
+    root: samePlace ? before.root : undefined,
+    ranges: tracked,
+    oracle,
+    pages: new PageWriter(store, request.image.volumeId),
+    layout,
+    pruned: 0,
+  };
+}
+
 function problemMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
@@ -467,7 +907,8 @@ export async function buildCatalog(
 
   // Mark the attempt first: a later image then knows that items of this one may exist.
   await store.putImageCatalog(record('running', [], 0));
-  const hasPrevious = (await store.latestImageCatalogBefore(image.volumeId, version)) !== undefined;
+  const previousRecord = await store.latestImageCatalogBefore(image.volumeId, version);
+  const hasPrevious = previousRecord !== undefined;
 
   let partitions: readonly Partition[];
   let scheme: string;
@@ -525,6 +966,7 @@ export async function buildCatalog(
     }
     for (const warning of fs.warnings) problems.warning({ partition: partition.index, message: warning });
     const writtenBefore = writer.written;
+    const tree = await treeContextOf(store, request, previousRecord, partition, fs);
     const ctx: PartitionContext = {
       image,
       version,
@@ -537,9 +979,11 @@ export async function buildCatalog(
       counts: partCounts,
       changes: partChanges,
       problems,
+      tree,
     };
     await catalogFilesystem(ctx, fs);
     await writer.finish();
+    await tree.pages.finish();
     partChanges.itemsWritten = writer.written - writtenBefore;
     const apps = await readApplications(fs, image, partition.index, problems);
     if (apps !== undefined) {
@@ -553,6 +997,16 @@ export async function buildCatalog(
       status: errorCount === 0 ? 'complete' : 'partial',
       ...(fs.label === '' ? {} : { label: fs.label }),
       uuid: fs.uuid,
+      ...(tree.rootSummary === undefined
+        ? {}
+        : {
+            tree: {
+              root: tree.rootSummary,
+              ...(tree.layout === undefined ? {} : { layout: tree.layout }),
+              startByte: partition.startByte,
+              sizeBytes: partition.sizeBytes,
+            },
+          }),
       counts: { ...partCounts, bytes: Math.round(partCounts.bytes) },
       changes: partChanges,
       errorCount,

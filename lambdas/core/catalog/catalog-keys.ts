@@ -6,6 +6,7 @@
  *                  gsi1pk FN#<volumeId>#<name>                 gsi1sk <partition>#<path>//<version>
  *   image catalog  pk  CI#<volumeId>                           sk  <version>
  *   application    pk  CA#<volumeId>#<imageId>                 sk  <partition>#<name>
+ *   tree page      pk  FV#<volumeId>#T#<hash[0..2]>            sk  <hash>
  *
  * "/" never occurs in a name and "//" never in a normalised path, so every entry's (or path's)
  * versions are contiguous and in version order within their partition. Keys longer than DynamoDB
@@ -50,6 +51,15 @@ export function nameIndexPartitionKey(volumeId: string, name: string): string {
 
 export function nameIndexSortKey(partition: number, path: string, version: string): string {
   return `${String(partition).padStart(4, '0')}#${fitted(path, MAX_PLAIN_SORT_KEY_BYTES)}//${version}`;
+}
+
+/**
+ * Directory tree pages (catalog-trees.ts): `FV#<volumeId>#T#<first 2 hex digits>`, sort key the
+ * page's hash. "T" is never a partition number, so these never meet a directory's key; the prefix
+ * spreads one volume's pages over 256 partition keys.
+ */
+export function treePartitionKey(volumeId: string, hash: string): string {
+  return `FV#${volumeId}#T#${hash.slice(0, 2)}`;
 }
 
 export function imageCatalogPartitionKey(volumeId: string): string {

@@ -6,6 +6,7 @@
  */
 import type { ApplicationRecord } from './applications.ts';
 import type { CatalogItem, ImageCatalogRecord, ImageRef } from './catalog-types.ts';
+import type { TreePage } from './catalog-trees.ts';
 
 /** Only items whose version is below (or at, when inclusive) this one are returned. */
 export interface VersionBound {
@@ -67,4 +68,8 @@ export interface CatalogStore {
   putApplications(image: ImageRef, applications: readonly ApplicationRecord[]): Promise<void>;
   /** By partition, then name. */
   listApplications(volumeId: string, imageId: string): Promise<ApplicationRecord[]>;
+  /** Writes directory tree pages (content-addressed: writing one again changes nothing). */
+  putTreePages(volumeId: string, pages: readonly TreePage[]): Promise<void>;
+  /** Bodies of the pages asked for, by hash; an absent page is left out of the map. */
+  getTreePages(volumeId: string, hashes: readonly string[]): Promise<Map<string, string>>;
 }

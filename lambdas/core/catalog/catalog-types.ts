@@ -6,9 +6,16 @@
  * only what changed and "as of image X" is "the latest item with version <= X's".
  */
 import type { FileType, Timestamp } from '../fs/index.ts';
+import type { SubtreeSummary } from './catalog-trees.ts';
 
-/** Catalog item layout version (docs/catalog.md); readers check it. */
-export const CATALOG_FORMAT_VERSION = 1;
+/**
+ * Catalog layout version (docs/catalog.md), written on every version item and catalog record.
+ * 2 added directory tree pages and the partitions' `tree` summaries; version items are unchanged,
+ * so readers accept both.
+ */
+export const CATALOG_FORMAT_VERSION = 2;
+/** Versions whose version items readers accept. */
+export const READABLE_CATALOG_FORMAT_VERSIONS: readonly number[] = [1, 2];
 
 /** The image a catalog is built for or queried at. `createdAt` comes from the image record. */
 export interface ImageRef {
@@ -97,6 +104,18 @@ export interface PartitionCatalog {
   readonly counts: CatalogCounts;
   readonly changes: CatalogChanges;
   readonly errorCount: number;
+  /** The root directory's tree summary (format 2), what the next incremental starts from. */
+  readonly tree?: PartitionTree;
+}
+
+/** Where a partition's directory tree starts, and what its layout was (catalog-trees.ts). */
+export interface PartitionTree {
+  readonly root: SubtreeSummary;
+  /** The reader's layout key (MetadataRangeSource); absent when the reader has no range source. */
+  readonly layout?: string;
+  /** Byte offset and size of the partition in the disk, which the layout must match too. */
+  readonly startByte: number;
+  readonly sizeBytes: number;
 }
 
 /** The catalog's result for one image: its status, counts and what went wrong (capped lists). */

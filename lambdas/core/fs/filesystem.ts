@@ -104,6 +104,12 @@ export type WalkItem = WalkEntry | WalkError;
 export interface WalkOptions {
   /** Directory to start from (default "/"). */
   readonly root?: string;
+  /**
+   * Asked for each subdirectory after it has been yielded; false: its entries are not walked (the
+   * incremental catalog skips subtrees whose bytes did not change). Readers that do not support it
+   * walk everything, which callers must accept.
+   */
+  readonly descend?: (directory: WalkEntry) => boolean | Promise<boolean>;
 }
 
 export interface ReadStreamOptions {

@@ -733,6 +733,12 @@ export class Ext4Filesystem implements FilesystemReader {
         );
         continue;
       }
+      if (
+        options.descend !== undefined &&
+        !(await options.descend(this.walkEntryOf(child, path, entry, frame)))
+      ) {
+        continue;
+      }
       stack.push({
         items: this.dirItems(child, budget, ahead),
         path,
@@ -740,6 +746,25 @@ export class Ext4Filesystem implements FilesystemReader {
         depth: frame.depth + 1,
       });
     }
+  }
+
+  /** The entry the walk yielded for a directory, as `descend` is given it. */
+  private walkEntryOf(
+    dir: Inode,
+    path: string,
+    name: { name: string; nameBytes: Uint8Array; nameIsUtf8: boolean },
+    parent: WalkFrame,
+  ): WalkEntry {
+    return {
+      kind: 'entry',
+      ...toStat(dir),
+      path,
+      name: name.name,
+      nameBytes: name.nameBytes,
+      nameIsUtf8: name.nameIsUtf8,
+      parentInode: parent.inode,
+      depth: parent.depth + 1,
+    };
   }
 
   private async *entryFor(

@@ -1,0 +1,216 @@
+/**
+ * Directory trees of the catalog (docs/catalog.md, "Tree pages" and "Catalog cost that follows the
+ * change"): restic's tree objects, adapted. Each catalogued directory gets one or more
+ * content-addressed pages listing its entries (name, type, inode, a hash of the compared metadata)
+ * and, for each subdirectory, a summary of its whole subtree: its own pages, the byte ranges of the
+ * filesystem its listing depends on (capped), its counts and its error count. The image's catalog
+ * record holds the root's summary per partition.
+ *
+ * An incremental reads the previous state of a directory from its pages (one BatchGetItem by key,
+ * whatever the directory's history), and skips a subdirectory whose ranges hold no changed byte:
+ * its subtree is carried over from the previous image without reading the image or the table.
+ */
+import { createHash } from 'node:crypto';
+import { IntegrityError } from '../errors.ts';
+import type { FileType } from '../fs/index.ts';
+import type { ByteSpan, MetadataRangeSource } from '../fs/metadata-ranges.ts';
+import type { CatalogCounts, FileMeta } from './catalog-types.ts';
+import { fingerprintOf } from './catalog-types.ts';
+
+/** Layout version of a tree page's body; readers refuse another. */
+export const TREE_FORMAT_VERSION = 1;
+/**
+ * Ranges kept per subtree summary: nearby ranges are merged beyond it (a superset, so still
+ * sound); 32 keeps a summary under ~1 KB while a leaf directory's ranges stay exact.
+ */
+export const MAX_SUBTREE_SPANS = 32;
+/** Bytes of one page's body: below DynamoDB's 400 KB item limit with room for keys and attributes. */
+export const MAX_TREE_PAGE_BYTES = 300_000;
+/** Granularity of the byte comparison between two images (the smallest ext inode is 128 bytes). */
+export const DIFF_GRANULE_BYTES = 64;
+/** Region compared at once: one image chunk, the unit the engine knows changed or not. */
+export const DIFF_REGION_BYTES = 1_048_576;
+
+export interface SubtreeSummary {
+  /** Hashes of the directory's pages, in name order. */
+  readonly refs: readonly string[];
+  /** Bytes its subtree's listings depend on (merged, capped); absent: unknown, always walked. */
+  readonly spans?: readonly ByteSpan[];
+  /** Entries below the directory (not the directory itself). */
+  readonly counts: CatalogCounts;
+  /** Walk errors recorded below the directory (and for it). */
+  readonly errors: number;
+  /** The directory had more entries than were catalogued: compare it through its version items. */
+  readonly truncated?: true;
+}
+
+export interface TreeEntry {
+  readonly name: string;
+  readonly type: FileType;
+  readonly inode: number;
+  /** Hash of fingerprintOf(meta): equal exactly when the catalog sees no change. */
+  readonly fp: string;
+  /** Subdirectories only. */
+  readonly sub?: SubtreeSummary;
+}
+
+export interface TreePage {
+  readonly hash: string;
+  readonly body: string;
+}
+
+export function metaFingerprint(meta: FileMeta): string {
+  return createHash('sha256').update(fingerprintOf(meta)).digest('base64url').slice(0, 22);
+}
+
+function pageOf(entries: readonly TreeEntry[]): TreePage {
+  const body = JSON.stringify({ v: TREE_FORMAT_VERSION, e: entries });
+  return { hash: createHash('sha256').update(body).digest('hex'), body };
+}
+
+/** A directory's entries (sorted like the sort keys) as pages of at most MAX_TREE_PAGE_BYTES. */
+export function treePagesOf(entries: readonly TreeEntry[], maxBytes = MAX_TREE_PAGE_BYTES): TreePage[] {
+  const pages: TreePage[] = [];
+  let current: TreeEntry[] = [];
+  let bytes = 0;
+  for (const entry of entries) {
+    const size = JSON.stringify(entry).length + 1;
+    if (current.length > 0 && bytes + size > maxBytes) {
+      pages.push(pageOf(current));
+      current = [];
+      bytes = 0;
+    }
+    current.push(entry);
+    bytes += size;
+  }
+  if (current.length > 0 || pages.length === 0) pages.push(pageOf(current));
+  return pages;
+}
+
+export function decodeTreePage(hash: string, body: string): TreeEntry[] {
+  if (createHash('sha256').update(body).digest('hex') !== hash) {
+    throw new IntegrityError(`catalog tree page ${hash} does not match its hash`, { context: { hash } });
+  }
+  const parsed = JSON.parse(body) as { v?: unknown; e?: unknown };
+  if (parsed.v !== TREE_FORMAT_VERSION || !Array.isArray(parsed.e)) {
+    throw new IntegrityError(`catalog tree page ${hash} has an unknown layout`, { context: { hash } });
+  }
+  return parsed.e as TreeEntry[];
+}
+
+// ------------------------------------------------------------------------------------ byte spans
+
+/** Sorted, overlapping and touching spans merged. */
+export function normalizeSpans(spans: Iterable<ByteSpan>): ByteSpan[] {
+  const sorted = [...spans].filter(([s, e]) => e > s).sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  const out: [number, number][] = [];
+  for (const [start, end] of sorted) {
+    const last = out.at(-1);
+    if (last !== undefined && start <= last[1]) last[1] = Math.max(last[1], end);
+    else out.push([start, end]);
+  }
+  return out;
+}
+
+/** At most `max` spans covering every input span: the smallest gaps are closed first. */
+export function capSpans(spans: readonly ByteSpan[], max = MAX_SUBTREE_SPANS): ByteSpan[] {
+  const merged = normalizeSpans(spans);
+  if (merged.length <= max) return merged;
+  const gaps = merged
+    .slice(1)
+    .map((span, i) => ({ i, gap: span[0] - merged[i]![1] }))
+    .sort((a, b) => a.gap - b.gap || a.i - b.i)
+    .slice(0, merged.length - max);
+  const close = new Set(gaps.map((g) => g.i));
+  const out: [number, number][] = [[merged[0]![0], merged[0]![1]]];
+  for (let i = 1; i < merged.length; i += 1) {
+    const span = merged[i]!;
+    if (close.has(i - 1)) out.at(-1)![1] = span[1];
+    else out.push([span[0], span[1]]);
+  }
+  return out;
+}
+
+// --------------------------------------------------------------------------------- change oracle
+
+/** Answers "does any byte in these ranges differ from the previous image?", exactly, at 64-byte granules. */
+export interface ChangedBytes {
+  changed(spans: readonly ByteSpan[]): Promise<boolean>;
+  /** Regions compared byte by byte so far (each read in both images). */
+  readonly regionsCompared: number;
+}
+
+export interface ChangeOracleInput {
+  readonly previous: MetadataRangeSource;
+  readonly current: MetadataRangeSource;
+  /**
+   * Whether the disk bytes [start, end) (partition-relative) may differ between the two images: from
+   * the image manifests (chunks whose names differ). Absent: every region is compared.
+   */
+  readonly diskMayDiffer?: (start: number, end: number) => boolean;
+}
+
+export function changeOracle(input: ChangeOracleInput): ChangedBytes {
+  const { previous, current } = input;
+  const replayed = normalizeSpans([...previous.replayed, ...current.replayed]);
+  const size = Math.min(previous.effective.size, current.effective.size);
+  const regions = new Map<number, Promise<Uint8Array | undefined>>();
+  const stats = { regionsCompared: 0 };
+
+  const overlapsReplay = (start: number, end: number): boolean =>
+    replayed.some(([s, e]) => s < end && e > start);
+
+  /** Per-granule change bits of one region, or undefined when nothing in it can have changed. */
+  function region(index: number): Promise<Uint8Array | undefined> {
+    let known = regions.get(index);
+    if (known === undefined) {
+      known = (async () => {
+        const start = index * DIFF_REGION_BYTES;
+        const end = Math.min(size, start + DIFF_REGION_BYTES);
+        if (start >= end) return undefined;
+        const mayDiffer = input.diskMayDiffer?.(start, end) ?? true;
+        if (!mayDiffer && !overlapsReplay(start, end)) return undefined;
+        stats.regionsCompared += 1;
+        const [a, b] = await Promise.all([
+          previous.effective.read(start, end - start),
+          current.effective.read(start, end - start),
+        ]);
+        const bits = new Uint8Array(Math.ceil((end - start) / DIFF_GRANULE_BYTES));
+        for (let g = 0; g < bits.length; g += 1) {
+          const from = g * DIFF_GRANULE_BYTES;
+          const to = Math.min(end - start, from + DIFF_GRANULE_BYTES);
+          for (let i = from; i < to; i += 1) {
+            if (a[i] !== b[i]) {
+              bits[g] = 1;
+              break;
+            }
+          }
+        }
+        return bits;
+      })();
+      regions.set(index, known);
+    }
+    return known;
+  }
+
+  return {
+    get regionsCompared() {
+      return stats.regionsCompared;
+    },
+    async changed(spans: readonly ByteSpan[]): Promise<boolean> {
+      for (const [start, end] of spans) {
+        // Bytes beyond either image's end count as changed (the layouts would differ anyway).
+        if (end > size) return true;
+        for (let r = Math.floor(start / DIFF_REGION_BYTES); r * DIFF_REGION_BYTES < end; r += 1) {
+          const bits = await region(r);
+          if (bits === undefined) continue;
+          const base = r * DIFF_REGION_BYTES;
+          const first = Math.floor((Math.max(start, base) - base) / DIFF_GRANULE_BYTES);
+          const last = Math.floor((Math.min(end, base + DIFF_REGION_BYTES) - 1 - base) / DIFF_GRANULE_BYTES);
+          for (let g = first; g <= last; g += 1) if (bits[g] === 1) return true;
+        }
+      }
+      return false;
+    },
+  };
+}
