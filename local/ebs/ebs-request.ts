@@ -73,3 +73,17 @@ export function requireSnapshotIdFormat(snapshotId: string): void {
     );
   }
 }
+
+/** A JSON response of an operation. */
+export interface JsonAnswer {
+  readonly status: number;
+  readonly body: unknown;
+  readonly headers?: Readonly<Record<string, string>>;
+}
+
+/** A binary response of an operation (GetSnapshotBlock). */
+export interface BinaryAnswer {
+  readonly status: number;
+  readonly data: Buffer;
+  readonly headers: Readonly<Record<string, string>>;
+}
