@@ -42,9 +42,9 @@ export {
 } from './ebs-read-operations.ts';
 export { EMULATED_ACCOUNT_ID, linearAggregateChecksum } from './ebs-write-operations.ts';
 
-/** Block tokens last 7 days (https://docs.aws.amazon.com/ebs/latest/userguide/ebsapis-using-apis.html). */
+/** Block tokens last 7 days (https://docs.aws.amazon.com/ebs/latest/userguide/ebsapi-elements.html). */
 export const DEFAULT_BLOCK_TOKEN_TTL_MS = 7 * 24 * 60 * 60 * 1000;
-/** NextTokens last 60 minutes (https://docs.aws.amazon.com/ebs/latest/userguide/ebsapis-using-apis.html). */
+/** NextTokens last 60 minutes (https://docs.aws.amazon.com/ebs/latest/userguide/ebsapi-elements.html). */
 export const DEFAULT_PAGE_TOKEN_TTL_MS = 60 * 60 * 1000;
 /**
  * CompleteSnapshot answers `pending`; the snapshot is `completed` this much later, as on EBS,

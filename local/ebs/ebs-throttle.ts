@@ -2,7 +2,7 @@
  * The emulator's per-snapshot request cap over GetSnapshotBlock and PutSnapshotBlock. EBS limits
  * the request rate per snapshot and answers RequestThrottledException with the reason
  * RESOURCE_LEVEL_THROTTLE past it
- * (https://docs.aws.amazon.com/ebs/latest/userguide/ebsapi-performance.html).
+ * (https://docs.aws.amazon.com/ebs/latest/APIReference/API_GetSnapshotBlock.html, Errors).
  */
 import { EbsApiError, THROTTLE_REASON } from './ebs-api-error.ts';
 

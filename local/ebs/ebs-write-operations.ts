@@ -47,7 +47,7 @@ function epochSeconds(ms: number): number {
 /**
  * SHA-256 over the raw 32-byte digests in ascending block order, base64: the LINEAR aggregate
  * checksum of CompleteSnapshot
- * (https://docs.aws.amazon.com/ebs/latest/userguide/ebsapis-using-checksums.html).
+ * (https://docs.aws.amazon.com/ebs/latest/APIReference/API_CompleteSnapshot.html).
  */
 export function linearAggregateChecksum(digestsByIndex: ReadonlyMap<number, Buffer>): string {
   const hash = createHash('sha256');
