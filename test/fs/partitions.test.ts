@@ -9,6 +9,7 @@ import {
   FilesystemCorruptError,
   openExt4,
   openVolume,
+  isReadableFsType,
   readPartitionTable,
   sliceReader,
 } from '../../lambdas/core/fs/index.ts';
@@ -124,7 +125,7 @@ describe('GPT', () => {
     });
   });
 
-  it('openVolume opens the ext4 partition and records the others as unsupported', async () => {
+  it('openVolume opens the ext4 and vfat partitions and the XFS one when its reader is registered', async () => {
     await withReader(disk, async (reader) => {
       const volume = await openVolume(reader);
       expect(
@@ -136,8 +137,10 @@ describe('GPT', () => {
         })),
       ).toEqual([
         { index: 1, status: 'readable', detail: 'ext4' },
-        { index: 2, status: 'unsupported', detail: 'xfs filesystems are not read' },
-        { index: 3, status: 'unsupported', detail: 'vfat filesystems are not read' },
+        isReadableFsType('xfs')
+          ? { index: 2, status: 'readable', detail: 'xfs' }
+          : { index: 2, status: 'unsupported', detail: 'XFS filesystems are not read yet' },
+        { index: 3, status: 'readable', detail: 'vfat' },
       ]);
     });
   });

@@ -1,10 +1,12 @@
 /**
  * A file's bytes as of an image, read through the image reader: only the byte ranges its extents
  * cover (so only the chunks that hold its data are fetched), several pieces in flight, yielded in
- * order; holes and unwritten extents come back as zeros without any read.
+ * order; holes and unwritten extents come back as zeros without any read. Data that is not stored
+ * as plain extents (NTFS resident or compressed data) and alternate data streams are read through
+ * the filesystem's own readFileStream.
  */
 import { CHUNK_SIZE_BYTES } from '../geometry.ts';
-import type { Ext4Filesystem, SlicedReader } from '../fs/index.ts';
+import type { FilesystemReader, SlicedReader } from '../fs/index.ts';
 import type { ByteRangeReader } from '../ports.ts';
 
 /** Pieces read in parallel: 8 × 1 MiB keeps a few GETs' latency off the critical path, 8 MiB in memory. */
@@ -36,7 +38,7 @@ function* zeroPieces(length: number): Generator<Piece> {
 }
 
 async function* filePieces(
-  fs: Ext4Filesystem,
+  fs: FilesystemReader,
   offsetInDisk: number,
   inode: number,
   size: number,
@@ -60,12 +62,20 @@ async function* filePieces(
  * extents are offsets in it). Memory: at most `concurrency` pieces.
  */
 export async function* readFileBytes(
-  fs: Ext4Filesystem,
+  fs: FilesystemReader,
   partition: ByteRangeReader,
   inode: number,
   concurrency = RESTORE_READ_CONCURRENCY,
+  stream?: string,
 ): AsyncGenerator<Uint8Array> {
   const stat = await fs.stat(inode);
+  if (stream !== undefined || stat.plainExtents === false) {
+    yield* fs.readFileStream(inode, {
+      pieceBytes: RESTORE_PIECE_BYTES,
+      ...(stream === undefined ? {} : { stream }),
+    });
+    return;
+  }
   const offsetInDisk = 'offsetInDisk' in partition ? (partition as SlicedReader).offsetInDisk : 0;
   const window: Promise<Uint8Array>[] = [];
   try {

@@ -11,7 +11,7 @@ import type { Clock, ByteRangeReader } from '../ports.ts';
 import { applicationPaths } from '../catalog/applications.ts';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { normalizeCatalogPath } from '../catalog/catalog-keys.ts';
-import { FileNotFoundInImageError } from '../fs/index.ts';
+import { FileNotFoundInImageError, type FilesystemReader } from '../fs/index.ts';
 import { readFileBytes } from './file-bytes.ts';
 import { openImageFilesystem } from './open-filesystem.ts';
 import { RESTORE_URL_MAX_SECONDS, type RestoreObjectStore } from './restore-ports.ts';
@@ -127,6 +127,34 @@ function safeFileName(name: string): string {
   return cleaned === '' || cleaned === '.' || cleaned === '..' ? 'restore' : cleaned;
 }
 
+/**
+ * The file a restore names: the path itself, or, when no such file exists and the last component
+ * has a colon, the alternate data stream `name` of the file `path` (NTFS `path:stream`).
+ */
+async function locateFile(
+  fs: FilesystemReader,
+  path: string,
+  imageId: string,
+): Promise<{ inode: number; stream?: string }> {
+  try {
+    return { inode: await fs.lookup(path) };
+  } catch (error) {
+    if (!(error instanceof FileNotFoundInImageError)) throw error;
+    const colon = path.lastIndexOf(':');
+    if (colon > path.lastIndexOf('/') + 1 && colon < path.length - 1) {
+      try {
+        return { inode: await fs.lookup(path.slice(0, colon)), stream: path.slice(colon + 1) };
+      } catch (inner) {
+        if (!(inner instanceof FileNotFoundInImageError)) throw inner;
+      }
+    }
+    throw new NotFoundError(`${path} does not exist in image ${imageId}`, {
+      cause: error,
+      context: { path, imageId },
+    });
+  }
+}
+
 async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<RestoreResult> {
   const disk = await deps.openImage(job.volumeId, job.imageId);
   let partition = job.partition;
@@ -153,18 +181,7 @@ async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<Resto
   const { fs, reader } = await openImageFilesystem(disk, partition);
   const key = objectKey(job, fileName);
   if (job.kind === 'file') {
-    let inode: number;
-    try {
-      inode = await fs.lookup(job.path!);
-    } catch (error) {
-      if (error instanceof FileNotFoundInImageError) {
-        throw new NotFoundError(`${job.path} does not exist in image ${job.imageId}`, {
-          cause: error,
-          context: { path: job.path, imageId: job.imageId },
-        });
-      }
-      throw error;
-    }
+    const { inode, stream } = await locateFile(fs, job.path!, job.imageId);
     const stat = await fs.stat(inode);
     if (stat.type !== 'file') {
       throw new ValidationError(
@@ -174,7 +191,21 @@ async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<Resto
         },
       );
     }
-    const { bytes } = await deps.objects.upload(key, readFileBytes(fs, reader, inode), {
+    if (stat.encrypted === true) {
+      throw new ValidationError(
+        `${job.path} is encrypted with EFS; its bytes are unreadable without the owner's key and cannot be restored`,
+        { context: { path: job.path } },
+      );
+    }
+    if (stream !== undefined && !(stat.streams ?? []).some((s) => s.name === stream)) {
+      throw new NotFoundError(
+        `${job.path} does not exist in image ${job.imageId}: the file has no stream "${stream}"`,
+        {
+          context: { path: job.path, stream },
+        },
+      );
+    }
+    const { bytes } = await deps.objects.upload(key, readFileBytes(fs, reader, inode, undefined, stream), {
       contentType: 'application/octet-stream',
     });
     return {

@@ -10,7 +10,7 @@
  */
 import tar from 'tar-stream';
 import type { Header, Pack } from 'tar-stream';
-import type { Ext4Filesystem, WalkEntry } from '../fs/index.ts';
+import type { FilesystemReader, WalkEntry } from '../fs/index.ts';
 import type { ByteRangeReader } from '../ports.ts';
 import { readFileBytes } from './file-bytes.ts';
 
@@ -119,7 +119,7 @@ async function writeEntry(
 
 async function archiveTrees(
   pack: Pack,
-  fs: Ext4Filesystem,
+  fs: FilesystemReader,
   reader: ByteRangeReader,
   roots: readonly string[],
   progress: TarProgress,
@@ -130,6 +130,10 @@ async function archiveTrees(
     for await (const item of fs.walk({ root })) {
       if (item.kind === 'error') {
         note(progress, `${item.path}: ${item.error.message}`);
+        continue;
+      }
+      if (item.type === 'file' && item.encrypted === true) {
+        note(progress, `${item.path}: encrypted with EFS; its bytes cannot be restored; skipped`);
         continue;
       }
       const first = item.type === 'file' && item.nlink > 1 ? linked.get(item.inode) : undefined;
@@ -159,7 +163,7 @@ export function disjointRoots(paths: readonly string[]): string[] {
  * archive goes on; a reader failure (e.g. the store) ends the stream with that error.
  */
 export function tarArchive(
-  fs: Ext4Filesystem,
+  fs: FilesystemReader,
   reader: ByteRangeReader,
   roots: readonly string[],
 ): { stream: AsyncIterable<Uint8Array>; progress: TarProgress } {

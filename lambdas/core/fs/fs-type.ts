@@ -1,10 +1,14 @@
 /** Recognises a filesystem by its magic numbers, from the first bytes of a partition. */
 import type { ByteRangeReader } from '../ports.ts';
 
-export type FsType = 'ext2' | 'ext3' | 'ext4' | 'xfs' | 'ntfs' | 'vfat' | 'swap' | 'lvm2' | 'unknown';
+export type FsType =
+  'ext2' | 'ext3' | 'ext4' | 'xfs' | 'ntfs' | 'vfat' | 'exfat' | 'btrfs' | 'swap' | 'lvm2' | 'unknown';
 
-/** Enough to see every magic below: the ext superblock ends at 2 KiB, swap's at 4 KiB. */
+/** Enough to see every magic below but btrfs's: the ext superblock ends at 2 KiB, swap's at 4 KiB. */
 export const FS_PROBE_BYTES = 4096;
+/** btrfs keeps its primary superblock at 64 KiB; its magic "_BHRfS_M" is at offset 0x40 in it. */
+export const BTRFS_MAGIC_OFFSET = 0x10040;
+const BTRFS_MAGIC = '_BHRfS_M';
 
 const EXT_MAGIC = 0xef53;
 const EXT_COMPAT_HAS_JOURNAL = 0x4;
@@ -27,6 +31,7 @@ export function detectFsTypeFromBytes(head: Uint8Array): FsType {
   }
   if (head.length >= 4 && ascii(head, 0, 4) === 'XFSB') return 'xfs';
   if (head.length >= 11 && ascii(head, 3, 8) === 'NTFS    ') return 'ntfs';
+  if (head.length >= 11 && ascii(head, 3, 8) === 'EXFAT   ') return 'exfat';
   if (head.length >= 512 && head[510] === 0x55 && head[511] === 0xaa) {
     if (ascii(head, 54, 5) === 'FAT12' || ascii(head, 54, 5) === 'FAT16' || ascii(head, 82, 5) === 'FAT32') {
       return 'vfat';
@@ -41,5 +46,8 @@ export function detectFsTypeFromBytes(head: Uint8Array): FsType {
 export async function detectFsType(reader: ByteRangeReader, offset = 0): Promise<FsType> {
   const length = Math.min(FS_PROBE_BYTES, reader.size - offset);
   if (length <= 0) return 'unknown';
-  return detectFsTypeFromBytes(await reader.read(offset, length));
+  const found = detectFsTypeFromBytes(await reader.read(offset, length));
+  if (found !== 'unknown' || reader.size - offset < BTRFS_MAGIC_OFFSET + BTRFS_MAGIC.length) return found;
+  const magic = await reader.read(offset + BTRFS_MAGIC_OFFSET, BTRFS_MAGIC.length);
+  return ascii(magic, 0, BTRFS_MAGIC.length) === BTRFS_MAGIC ? 'btrfs' : 'unknown';
 }

@@ -38,7 +38,21 @@ export interface Partition {
   /** GPT partition name, when not empty. */
   readonly name?: string;
   readonly fsType: FsType;
+  /**
+   * Why this partition is not read although it may hold a filesystem (the Windows MSR and recovery
+   * partitions): recorded, not read, not a warning.
+   */
+  readonly skip?: string;
 }
+
+/** GPT type GUIDs and MBR types of partitions that are recognised and deliberately not read. */
+export const SKIPPED_PARTITION_TYPES: Readonly<Record<string, string>> = {
+  // https://learn.microsoft.com/windows-hardware/manufacture/desktop/configure-uefigpt-based-hard-drive-partitions
+  'e3c9e316-0b5c-4db8-817d-f92df00215ae':
+    'Microsoft reserved partition (MSR): space reserved by Windows, no files',
+  'de94bba4-06d1-4d40-a16a-bfd50179d6ac': 'Windows recovery partition (WinRE tools, not user data)',
+  '0x27': 'Windows recovery partition (WinRE tools, not user data)',
+};
 
 export interface PartitionTable {
   readonly scheme: PartitionScheme;
@@ -85,7 +99,12 @@ export async function readPartitionTable(disk: ByteRangeReader): Promise<Partiti
 
   // A FAT or NTFS boot sector also ends in 55 AA: a filesystem on the whole disk, not a table.
   const wholeDiskType = detectFsTypeFromBytes(head);
-  if (mbr !== undefined && wholeDiskType !== 'vfat' && wholeDiskType !== 'ntfs') {
+  if (
+    mbr !== undefined &&
+    wholeDiskType !== 'vfat' &&
+    wholeDiskType !== 'ntfs' &&
+    wholeDiskType !== 'exfat'
+  ) {
     const raw = await readMbrPartitions(disk, mbr, warnings);
     return { scheme: 'mbr', partitions: await withFsTypes(disk, raw, warnings), warnings };
   }
@@ -114,7 +133,12 @@ async function withFsTypes(
       );
       continue;
     }
-    out.push({ ...p, fsType: await detectFsType(disk, p.startByte) });
+    const skip = SKIPPED_PARTITION_TYPES[p.type];
+    out.push({
+      ...p,
+      fsType: await detectFsType(disk, p.startByte),
+      ...(skip === undefined ? {} : { skip }),
+    });
   }
   return out;
 }
