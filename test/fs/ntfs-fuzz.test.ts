@@ -1,0 +1,241 @@
+/**
+ * Fuzz, with the harness and budget of fuzz.test.ts: small real NTFS images (mkntfs + ntfs-3g,
+ * 4 KiB and 1 KiB clusters) get random bytes mutated in their metadata (the boot sector, every
+ * in-use FILE record, every INDX record: located by reading the image), deterministically from a
+ * seed. Each mutated image is opened, walked and every file and stream read; it must finish
+ * within the time bound with results or typed errors: no unhandled exception, no hang.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RbpError } from '../../lambdas/core/errors.ts';
+import { WINDOWS_ATTRIBUTES } from '../../lambdas/core/fs/filesystem.ts';
+import { openNtfs } from '../../lambdas/core/fs/ntfs/filesystem.ts';
+import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
+import { prng, randomBytes, removeDir, run, scratchDir, writeSparseFile } from '../support/fs-images.ts';
+import { NtfsMount, makeNtfsImage, reparseBuffer, setWindowsAttributes, setXattr } from './ntfs-images.ts';
+
+const MIB = 1024 * 1024;
+/** Per mutated image: as in fuzz.test.ts. */
+const TIME_BOUND_MS = 2000;
+const MUTATIONS_PER_IMAGE = 90;
+/** Files are read up to this many bytes each (sizes may be mutated to anything). */
+const READ_CAP_BYTES = 256 * 1024;
+
+interface Region {
+  readonly start: number;
+  readonly length: number;
+  readonly kind: string;
+}
+
+interface Target {
+  readonly name: string;
+  readonly bytes: Uint8Array;
+  readonly regions: readonly Region[];
+}
+
+let work: string;
+const targets: Target[] = [];
+const mounts: NtfsMount[] = [];
+
+/** The boot sector, the in-use FILE records of the $MFT's first run, and every INDX record. */
+function metadataRegions(bytes: Uint8Array): Region[] {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const regions: Region[] = [{ start: 0, length: 512, kind: 'boot' }];
+  const cluster = view.getUint16(0x0b, true) * bytes[0x0d]!;
+  const mftAt = Number(view.getBigUint64(0x30, true)) * cluster;
+  for (let n = 0; n < 512; n += 1) {
+    const at = mftAt + n * 1024;
+    if (at + 1024 > bytes.length) break;
+    const magic = String.fromCharCode(...bytes.subarray(at, at + 4));
+    if (magic === 'FILE' && view.getUint16(at + 0x16, true) & 1) {
+      regions.push({ start: at, length: 1024, kind: n < 16 ? 'system-record' : 'record' });
+    }
+  }
+  for (let at = 0; at + 4096 <= bytes.length; at += 512) {
+    if (String.fromCharCode(...bytes.subarray(at, at + 4)) === 'INDX')
+      regions.push({ start: at, length: 4096, kind: 'indx' });
+  }
+  return regions;
+}
+
+async function addTarget(name: string, clusterBytes: number, seed: number): Promise<void> {
+  const image = path.join(work, `${name}.img`);
+  await makeNtfsImage(image, { sizeBytes: 8 * MIB, clusterBytes, label: name });
+  const mount = await NtfsMount.mount(image, path.join(work, `${name}-mnt`));
+  mounts.push(mount);
+  const mnt = mount.dir;
+  const rand = prng(seed);
+  const dirs = [mnt];
+  for (let i = 0; i < 6; i += 1) {
+    const dir = path.join(dirs[Math.floor(rand() * dirs.length)]!, `dir-${i}-é`);
+    await mkdir(dir);
+    dirs.push(dir);
+  }
+  for (let i = 0; i < 70; i += 1) {
+    const size = rand() < 0.5 ? Math.floor(rand() * 600) : Math.floor(rand() * 30_000);
+    await writeFile(path.join(dirs[Math.floor(rand() * dirs.length)]!, `file-${i}`), randomBytes(rand, size));
+  }
+  const many = path.join(mnt, 'many');
+  await mkdir(many);
+  for (let i = 0; i < 150; i += 1) await writeFile(path.join(many, `entry-${i}`), `${i}\n`);
+  const compressed = path.join(mnt, 'compressed');
+  await mkdir(compressed);
+  await setWindowsAttributes(compressed, WINDOWS_ATTRIBUTES.DIRECTORY | WINDOWS_ATTRIBUTES.COMPRESSED);
+  await writeFile(path.join(compressed, 'text'), 'compressible text '.repeat(5000));
+  await writeSparseFile(
+    path.join(mnt, 'fragmented'),
+    600 * 8192,
+    Array.from({ length: 600 }, (_, i) => ({ offset: i * 8192, data: new Uint8Array(100).fill(i & 0xff) })),
+  );
+  await writeFile(path.join(mnt, 'links-0'), 'many names');
+  for (let i = 1; i < 12; i += 1) await run('ln', [path.join(mnt, 'links-0'), path.join(mnt, `links-${i}`)]);
+  await setXattr(path.join(mnt, 'links-0'), 'user.stream', randomBytes(rand, 5000));
+  await writeFile(path.join(mnt, 'symlink'), '');
+  await setXattr(
+    path.join(mnt, 'symlink'),
+    'system.ntfs_reparse_data',
+    reparseBuffer('symlink', 'file-1', 'file-1'),
+  );
+  await mount.unmount();
+  mounts.splice(mounts.indexOf(mount), 1);
+  const bytes = new Uint8Array(await readFile(image));
+  targets.push({ name, bytes, regions: metadataRegions(bytes) });
+}
+
+beforeAll(async () => {
+  work = await scratchDir('ntfs-fuzz');
+  await addTarget('ntfs-4k', 4096, 51);
+  await addTarget('ntfs-1k', 1024, 52);
+}, 120_000);
+afterAll(async () => {
+  for (const mount of mounts) await mount.unmount().catch(() => undefined);
+  await removeDir(work);
+});
+
+function mutate(target: Target, seed: number): Uint8Array {
+  const rand = prng(seed);
+  const bytes = target.bytes.slice();
+  const count = 1 + Math.floor(rand() * 24);
+  const kinds = [...new Set(target.regions.map((r) => r.kind))];
+  for (let i = 0; i < count; i += 1) {
+    // Kind first, then a region of that kind: otherwise the many records drown the boot sector.
+    const kind = kinds[Math.floor(rand() * kinds.length)]!;
+    const ofKind = target.regions.filter((r) => r.kind === kind);
+    const region = ofKind[Math.floor(rand() * ofKind.length)]!;
+    const at = region.start + Math.floor(rand() * region.length);
+    const style = rand();
+    if (style < 0.4) bytes[at] = Math.floor(rand() * 256);
+    else if (style < 0.7) bytes[at]! ^= 1 << Math.floor(rand() * 8);
+    else {
+      // A 32-bit field set to an extreme value (cluster numbers, counts, sizes, offsets).
+      const value = [0, 0xffffffff, 0x7fffffff, 1, 2, 5, 0x30][Math.floor(rand() * 7)]!;
+      const aligned = at - (at % 4);
+      new DataView(bytes.buffer).setUint32(aligned, value >>> 0, true);
+    }
+  }
+  return bytes;
+}
+
+interface Outcome {
+  opened: boolean;
+  entries: number;
+  walkErrors: number;
+  fileErrors: number;
+  unexpected: string[];
+}
+
+/** Opens, walks and reads everything; any error that is not one of ours is "unexpected" (a bug). */
+async function exercise(bytes: Uint8Array): Promise<Outcome> {
+  const outcome: Outcome = { opened: false, entries: 0, walkErrors: 0, fileErrors: 0, unexpected: [] };
+  const typed = (error: unknown, where: string): void => {
+    if (
+      !(error instanceof RbpError) ||
+      (error.cause instanceof Error && !(error.cause instanceof RbpError))
+    ) {
+      outcome.unexpected.push(
+        `${where}: ${String(error)} ${error instanceof Error ? String(error.cause) : ''}`,
+      );
+    }
+  };
+  let fs;
+  try {
+    fs = await openNtfs(new MemoryByteRangeReader(bytes));
+    outcome.opened = true;
+  } catch (error) {
+    typed(error, 'open');
+    return outcome;
+  }
+  for await (const item of fs.walk()) {
+    if (item.kind === 'error') {
+      outcome.walkErrors += 1;
+      typed(item.error, `walk ${item.path}`);
+      continue;
+    }
+    outcome.entries += 1;
+    try {
+      if (item.type === 'symlink') await fs.readLink(item.inode);
+      if (item.type !== 'file') continue;
+      await fs.readFile(item.inode, 0, Math.min(item.size, READ_CAP_BYTES));
+      for (const stream of item.streams ?? []) {
+        await fs.readFile(item.inode, 0, Math.min(stream.size, READ_CAP_BYTES), stream.name);
+      }
+      if (item.plainExtents !== false) {
+        let extents = 0;
+        for await (const _ of fs.extents(item.inode)) if ((extents += 1) > 10_000) break;
+      }
+    } catch (error) {
+      outcome.fileErrors += 1;
+      typed(error, `read ${item.path}`);
+    }
+  }
+  return outcome;
+}
+
+describe('fuzzed NTFS images', () => {
+  it('intact images walk without errors (the baseline the mutations start from)', async () => {
+    for (const target of targets) {
+      const outcome = await exercise(target.bytes);
+      expect({
+        name: target.name,
+        opened: outcome.opened,
+        errors: outcome.walkErrors + outcome.fileErrors,
+      }).toEqual({
+        name: target.name,
+        opened: true,
+        errors: 0,
+      });
+      expect(outcome.entries).toBeGreaterThan(240);
+      const kinds = new Set(target.regions.map((r) => r.kind));
+      expect([...kinds].sort()).toEqual(['boot', 'indx', 'record', 'system-record']);
+    }
+  });
+
+  it(`every mutated image finishes within ${TIME_BOUND_MS} ms with results or typed errors`, async () => {
+    const totals = { images: 0, opened: 0, entries: 0, walkErrors: 0, fileErrors: 0 };
+    const slow: string[] = [];
+    const unexpected: string[] = [];
+    for (const target of targets) {
+      for (let seed = 1; seed <= MUTATIONS_PER_IMAGE; seed += 1) {
+        const started = performance.now();
+        const outcome = await exercise(mutate(target, seed * 7919 + target.name.length));
+        const elapsed = performance.now() - started;
+        if (elapsed > TIME_BOUND_MS) slow.push(`${target.name} seed ${seed}: ${Math.round(elapsed)} ms`);
+        unexpected.push(...outcome.unexpected.map((u) => `${target.name} seed ${seed}: ${u}`));
+        totals.images += 1;
+        totals.opened += outcome.opened ? 1 : 0;
+        totals.entries += outcome.entries;
+        totals.walkErrors += outcome.walkErrors;
+        totals.fileErrors += outcome.fileErrors;
+      }
+    }
+    console.log(`ntfs fuzz: ${JSON.stringify(totals)}`);
+    expect(slow).toEqual([]);
+    expect(unexpected).toEqual([]);
+    // The mutations did bite: some images still open, and damage was found and reported.
+    expect(totals.images).toBe(2 * MUTATIONS_PER_IMAGE);
+    expect(totals.opened).toBeGreaterThan(totals.images / 4);
+    expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 5);
+  });
+});
