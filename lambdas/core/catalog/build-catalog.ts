@@ -13,13 +13,11 @@ import { isRetryable } from '../errors.ts';
 import type { ByteRangeReader } from '../ports.ts';
 import {
   FileNotFoundInImageError,
-  openExt4,
-  readPartitionTable,
-  sliceReader,
-  type Ext4Filesystem,
+  openVolume,
   type FilesystemReader,
   type OpenExt4Options,
   type Partition,
+  type VolumeContents,
   type WalkEntry,
 } from '../fs/index.ts';
 import {
@@ -43,7 +41,6 @@ import {
 } from './catalog-trees.ts';
 import { metadataRangesOf, type ByteSpan, type MetadataRangeSource } from '../fs/metadata-ranges.ts';
 import { CHUNK_SIZE_BYTES } from '../geometry.ts';
-import { plainBytesReader } from '../fs/plain-bytes-reader.ts';
 import type { CatalogStore } from './catalog-store.ts';
 import {
   CATALOG_FORMAT_VERSION,
@@ -75,8 +72,6 @@ export const PREFETCH_CONCURRENCY = 8;
  * directory is not catalogued and an error says so; real directories stay far below.
  */
 export const MAX_DIRECTORY_CHILDREN = 500_000;
-
-const EXT_TYPES = new Set(['ext2', 'ext3', 'ext4']);
 
 export interface BuildCatalogDeps {
   readonly store: CatalogStore;
@@ -316,6 +311,11 @@ function metaOf(entry: WalkEntry): FileMeta {
     ...(entry.crtime === undefined ? {} : { crtime: entry.crtime }),
     ...(entry.symlinkTarget === undefined ? {} : { symlinkTarget: entry.symlinkTarget }),
     ...(entry.device === undefined ? {} : { device: entry.device }),
+    ...(entry.windowsAttributes === undefined ? {} : { windowsAttributes: entry.windowsAttributes }),
+    ...(entry.shortName === undefined ? {} : { shortName: entry.shortName }),
+    ...(entry.streams === undefined || entry.streams.length === 0 ? {} : { streams: entry.streams }),
+    ...(entry.reparseTag === undefined ? {} : { reparseTag: entry.reparseTag }),
+    ...(entry.encrypted === true ? { encrypted: true as const } : {}),
   };
 }
 
@@ -729,7 +729,7 @@ async function catalogFilesystem(ctx: PartitionContext, fs: FilesystemReader): P
 }
 
 async function readApplications(
-  fs: Ext4Filesystem,
+  fs: FilesystemReader,
   image: ImageRef,
   partition: number,
   problems: ProblemLog,
@@ -834,11 +834,12 @@ async function treeContextOf(
     before.layout === layout
   ) {
     try {
-      const previousFs = await openExt4(
-        sliceReader(plainBytesReader(prior.disk), partition.startByte, partition.sizeBytes),
-        request.ext4,
-      );
-      const previousRanges = metadataRangesOf(previousFs);
+      const previousVolume = await openVolume(prior.disk, {
+        ...(request.ext4 === undefined ? {} : { ext4: request.ext4 }),
+        only: partition.index,
+      });
+      const previous = previousVolume.filesystems.find((f) => f.index === partition.index);
+      const previousRanges = previous?.status === 'readable' ? metadataRangesOf(previous.fs) : undefined;
       if (previousRanges !== undefined) {
         oracle = changeOracle({
           previous: previousRanges,
@@ -874,7 +875,6 @@ export async function buildCatalog(
   request: BuildCatalogRequest,
 ): Promise<ImageCatalogRecord> {
   const { image } = request;
-  const disk = plainBytesReader(request.disk);
   const { store } = deps;
   const version = versionKeyOf(image);
   const problems = new ProblemLog();
@@ -910,13 +910,12 @@ export async function buildCatalog(
   const previousRecord = await store.latestImageCatalogBefore(image.volumeId, version);
   const hasPrevious = previousRecord !== undefined;
 
-  let partitions: readonly Partition[];
+  let volume: VolumeContents;
   let scheme: string;
   try {
-    const table = await readPartitionTable(disk);
-    partitions = table.partitions;
-    scheme = table.scheme;
-    for (const warning of table.warnings) problems.warning({ message: `partition table: ${warning}` });
+    volume = await openVolume(request.disk, request.ext4 === undefined ? {} : { ext4: request.ext4 });
+    scheme = volume.table.scheme;
+    for (const warning of volume.table.warnings) problems.warning({ message: `partition table: ${warning}` });
   } catch (error) {
     if (isRetryable(error)) throw error;
     problems.error({ message: `partition table unreadable: ${problemMessage(error)}` });
@@ -930,12 +929,17 @@ export async function buildCatalog(
   const results: PartitionCatalog[] = [];
   const applications: ApplicationRecord[] = [];
   let sawApplicationFile = false;
-  for (const partition of partitions) {
-    if (!EXT_TYPES.has(partition.fsType)) {
+  for (const found of volume.filesystems) {
+    // A logical volume is catalogued under its own number, with its PV partition's place on the disk.
+    const partition: Partition = { ...found.partition, index: found.index, fsType: found.fsType };
+    const lv = found.logicalVolume === undefined ? {} : { logicalVolume: found.logicalVolume };
+    if (found.status === 'unsupported') {
       results.push({
-        index: partition.index,
-        fsType: partition.fsType,
+        index: found.index,
+        fsType: found.fsType,
+        ...lv,
         status: 'unsupported',
+        reason: found.reason,
         counts: emptyCounts(),
         changes: emptyChanges(),
         errorCount: 0,
@@ -945,18 +949,15 @@ export async function buildCatalog(
     const partCounts = emptyCounts();
     const partChanges = emptyChanges();
     const errorsBefore = problems.errorCount;
-    let fs: Ext4Filesystem;
-    try {
-      fs = await openExt4(sliceReader(disk, partition.startByte, partition.sizeBytes), request.ext4);
-    } catch (error) {
-      if (isRetryable(error)) throw error;
+    if (found.status === 'error') {
       problems.error({
-        partition: partition.index,
-        message: `filesystem unreadable: ${problemMessage(error)}`,
+        partition: found.index,
+        message: `filesystem unreadable: ${problemMessage(found.error)}`,
       });
       results.push({
-        index: partition.index,
-        fsType: partition.fsType,
+        index: found.index,
+        fsType: found.fsType,
+        ...lv,
         status: 'failed',
         counts: partCounts,
         changes: partChanges,
@@ -964,6 +965,7 @@ export async function buildCatalog(
       });
       continue;
     }
+    const fs = found.fs;
     for (const warning of fs.warnings) problems.warning({ partition: partition.index, message: warning });
     const writtenBefore = writer.written;
     const tree = await treeContextOf(store, request, previousRecord, partition, fs);
@@ -994,9 +996,13 @@ export async function buildCatalog(
     results.push({
       index: partition.index,
       fsType: partition.fsType,
+      ...lv,
       status: errorCount === 0 ? 'complete' : 'partial',
       ...(fs.label === '' ? {} : { label: fs.label }),
       uuid: fs.uuid,
+      ...(tree.oracle === undefined
+        ? {}
+        : { skipped: { subtrees: tree.pruned, regionsCompared: tree.oracle.regionsCompared } }),
       ...(tree.rootSummary === undefined
         ? {}
         : {

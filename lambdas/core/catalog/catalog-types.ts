@@ -5,7 +5,7 @@
  * (`createdAt#imageId` of the image record: ISO-8601 UTC sorts as text), so an incremental writes
  * only what changed and "as of image X" is "the latest item with version <= X's".
  */
-import type { FileType, Timestamp } from '../fs/index.ts';
+import type { DataStream, FileType, Timestamp } from '../fs/index.ts';
 import type { SubtreeSummary } from './catalog-trees.ts';
 
 /**
@@ -47,6 +47,16 @@ export interface FileMeta {
   readonly crtime?: Timestamp;
   readonly symlinkTarget?: string;
   readonly device?: { readonly major: number; readonly minor: number };
+  /** NTFS, FAT, exFAT: Windows FILE_ATTRIBUTE_* bits (mode, uid and gid are then synthesized; docs/filesystems.md). */
+  readonly windowsAttributes?: number;
+  /** The DOS 8.3 alias of a long name (NTFS, FAT), when it differs from the name. */
+  readonly shortName?: string;
+  /** NTFS alternate data streams, restorable as `path:name`. */
+  readonly streams?: readonly DataStream[];
+  /** NTFS reparse tag (recorded, never followed). */
+  readonly reparseTag?: number;
+  /** EFS-encrypted: listed, not restorable. */
+  readonly encrypted?: true;
 }
 
 /** One stored version (or removal marker) of one directory entry. */
@@ -96,14 +106,24 @@ export interface RecordedProblem {
 }
 
 export interface PartitionCatalog {
+  /** The partition's index, or a logical volume's number (docs/catalog.md, "Partitions and logical volumes"). */
   readonly index: number;
   readonly fsType: string;
+  /** For a filesystem in an LVM2 logical volume: "vg/lv". */
+  readonly logicalVolume?: string;
   readonly status: 'complete' | 'partial' | 'failed' | 'unsupported';
+  /** Why an unsupported partition is not catalogued (no reader for its filesystem, MSR, swap, ...). */
+  readonly reason?: string;
   readonly label?: string;
   readonly uuid?: string;
   readonly counts: CatalogCounts;
   readonly changes: CatalogChanges;
   readonly errorCount: number;
+  /**
+   * Subtrees carried over from the previous image without reading them (their bytes did not
+   * change), and 1 MiB regions compared byte for byte to find that out.
+   */
+  readonly skipped?: { readonly subtrees: number; readonly regionsCompared: number };
   /** The root directory's tree summary (format 2), what the next incremental starts from. */
   readonly tree?: PartitionTree;
 }
@@ -166,8 +186,8 @@ export function addChanges(into: CatalogChanges, more: CatalogChanges): void {
 
 /**
  * "Changed" (docs/catalog.md): any difference in type, inode number, size, mode, uid, gid, link
- * count, mtime, ctime, crtime (seconds and nanoseconds), symlink target or device numbers. atime
- * is ignored. ctime moves on every inode change the kernel makes (writes, chmod, chown, link,
+ * count, mtime, ctime, crtime (seconds and nanoseconds), symlink target or device numbers, and on
+ * Windows filesystems the attributes, short name, streams, reparse tag and EFS flag. atime is ignored. ctime moves on every inode change the kernel makes (writes, chmod, chown, link,
  * rename), so this is at least as strict as rsync's size+mtime quick check.
  */
 export function fingerprintOf(meta: FileMeta): string {
@@ -186,6 +206,16 @@ export function fingerprintOf(meta: FileMeta): string {
     t(meta.crtime),
     meta.symlinkTarget ?? '',
     meta.device === undefined ? '' : `${meta.device.major}:${meta.device.minor}`,
+    // Windows metadata only where it exists, so ext/XFS fingerprints are unchanged.
+    ...(meta.windowsAttributes === undefined
+      ? []
+      : [
+          meta.windowsAttributes,
+          meta.shortName ?? '',
+          (meta.streams ?? []).map((s) => `${s.name}:${s.size}`).join('/'),
+          meta.reparseTag ?? '',
+          meta.encrypted === true ? 'e' : '',
+        ]),
   ].join('|');
 }
 
