@@ -67,15 +67,13 @@ async function allPages<T>(
   list: (nextToken: string | undefined) => Promise<BlockPage<T>>,
 ): Promise<{ pages: T[][]; volumeSizeGib: number }> {
   const pages: T[][] = [];
-  let nextToken: string | undefined;
-  let volumeSizeGib = 0;
-  do {
-    const page = await list(nextToken);
+  let page = await list(undefined);
+  pages.push([...page.blocks]);
+  while (page.nextToken !== undefined) {
+    page = await list(page.nextToken);
     pages.push([...page.blocks]);
-    volumeSizeGib = page.volumeSizeGib;
-    nextToken = page.nextToken;
-  } while (nextToken !== undefined);
-  return { pages, volumeSizeGib };
+  }
+  return { pages, volumeSizeGib: page.volumeSizeGib };
 }
 
 /** A name as a ClientToken may hold it (no blanks). */
