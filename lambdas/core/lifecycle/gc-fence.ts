@@ -15,9 +15,10 @@
  *   parent is still live: a live image's objects are never swept), then commits against the fence
  *   it read; a run that started in between makes the commit's condition fail, and it checks again.
  * - A sweep only deletes objects last modified before the run's cutoff: its start, or the start of
- *   the oldest running backup if earlier, minus a safety margin. Objects a running backup wrote
- *   are therefore never swept (efficiency: no re-upload), and clock skew between S3 and Lambda is
- *   covered by the margin.
+ *   the oldest running backup if earlier, minus a safety margin (clock skew between S3 and Lambda).
+ *   Objects a running backup wrote are therefore never swept, which is why a commit need not
+ *   re-check them. A lease older than BACKUP_LEASE_TTL_MS stops holding the cutoff back, so a
+ *   backup that old re-checks everything, its own objects included.
  */
 import { ConflictError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
@@ -82,15 +83,24 @@ export async function openLease(
 export type CommitGate =
   /** No collection ran since the lease: commit against this fence. */
   | { readonly action: 'commit'; readonly fence: GcFence }
-  /** A collection ran since the lease: re-check reused objects, then commit against this fence. */
-  | { readonly action: 'verify-then-commit'; readonly fence: GcFence }
+  /**
+   * A collection ran since the lease: re-check the objects the image reuses (and, for a lease past
+   * its TTL, the ones it wrote too), then commit against this fence.
+   */
+  | { readonly action: 'verify-then-commit'; readonly fence: GcFence; readonly verifyWritten: boolean }
   /** A collection is running: wait and ask again (Step Functions retry with back-off). */
   | { readonly action: 'wait'; readonly fence: GcFence };
 
-export function commitGate(lease: BackupLease, fence: GcFence): CommitGate {
+export function commitGate(
+  lease: BackupLease,
+  fence: GcFence,
+  now: Date,
+  leaseTtlMs: number = BACKUP_LEASE_TTL_MS,
+): CommitGate {
   if (fence.phase === 'collecting') return { action: 'wait', fence };
+  const expired = now.getTime() - Date.parse(lease.startedAt) >= leaseTtlMs;
   if (fence.epoch === lease.epoch && lease.phase === 'idle') return { action: 'commit', fence };
-  return { action: 'verify-then-commit', fence };
+  return { action: 'verify-then-commit', fence, verifyWritten: expired };
 }
 
 /** The error a commit step raises while a collection holds the fence (retryable by name). */
