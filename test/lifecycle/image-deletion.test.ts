@@ -1,0 +1,168 @@
+import { describe, expect, it } from 'vitest';
+import {
+  ImageDeletionRefusedError,
+  ImageStillLockedError,
+  deleteImage,
+  expireImages,
+  finishPendingDeletions,
+} from '../../lambdas/core/lifecycle/image-deletion.ts';
+import type { ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
+import type { VolumeContent, World } from './lifecycle-fixture.ts';
+import { expectRestores, newWorld, writeImage } from './lifecycle-fixture.ts';
+
+const HOUR = 3_600_000;
+const content: VolumeContent = new Map([
+  [0, 1],
+  [1024, 2],
+]);
+
+function deps(world: World): ImageDeletionDeps {
+  return { objects: world.bucket, records: world.records, clock: world.clock };
+}
+
+describe('image deletion', () => {
+  it('marks deleting, deletes the manifest, then the record; other images are untouched', async () => {
+    const world = newWorld();
+    const keep = await writeImage(world, 'vol-a', 'i1', content);
+    const gone = await writeImage(world, 'vol-a', 'i2', content);
+    const calls: string[] = [];
+    const spy: ImageDeletionDeps = {
+      ...deps(world),
+      records: new Proxy(world.records, {
+        get(target, prop, receiver) {
+          const value = Reflect.get(target, prop, receiver) as unknown;
+          return typeof value === 'function'
+            ? (...args: unknown[]) => {
+                calls.push(String(prop));
+                return (value as (...a: unknown[]) => unknown).apply(target, args);
+              }
+            : value;
+        },
+      }),
+    };
+    const objectsBefore = world.bucket.counters.deleteRequests;
+    expect(await deleteImage(spy, 'vol-a', 'i2')).toEqual({
+      status: 'deleted',
+      volumeId: 'vol-a',
+      imageId: 'i2',
+    });
+    expect(calls).toEqual(['getImage', 'markDeleting', 'deleteImage']);
+    expect(world.bucket.counters.deleteRequests - objectsBefore).toBe(1);
+    expect(world.bucket.objects.has(gone.manifestKey)).toBe(false);
+    expect(world.records.images.has('vol-a/i2')).toBe(false);
+    await expectRestores(world, keep, content);
+    expect(await deleteImage(deps(world), 'vol-a', 'i2')).toEqual({
+      status: 'absent',
+      volumeId: 'vol-a',
+      imageId: 'i2',
+    });
+  });
+
+  it('refuses a legal hold and an unexpired Object Lock, with the reason, changing nothing', async () => {
+    const world = newWorld();
+    await writeImage(world, 'vol-a', 'held', content, { legalHold: true });
+    await writeImage(world, 'vol-a', 'locked', content, {
+      lockedUntil: new Date(world.clock.time + HOUR).toISOString(),
+    });
+    const refused = await deleteImage(deps(world), 'vol-a', 'held').catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(ImageDeletionRefusedError);
+    expect(refused).toMatchObject({
+      message: 'image held of vol-a is under legal hold; not deleted',
+      retryable: false,
+      context: { volumeId: 'vol-a', imageId: 'held', legalHold: true },
+    });
+    await expect(deleteImage(deps(world), 'vol-a', 'locked')).rejects.toThrow(
+      'image locked of vol-a is under Object Lock retention until 2026-11-01T01:00:00.000Z; not deleted',
+    );
+    expect(world.records.images.get('vol-a/held')!.status).toBe('live');
+    expect(world.records.images.get('vol-a/locked')!.status).toBe('live');
+    world.clock.advance(HOUR + 1);
+    expect((await deleteImage(deps(world), 'vol-a', 'locked')).status).toBe('deleted');
+  });
+
+  it('a manifest S3 still refuses to delete leaves the image deleting; a later run finishes it', async () => {
+    const world = newWorld();
+    const image = await writeImage(world, 'vol-a', 'i1', content);
+    world.bucket.objects.get(image.manifestKey)!.retainUntil = new Date(world.clock.time + HOUR);
+    await expect(deleteImage(deps(world), 'vol-a', 'i1')).rejects.toThrow(ImageStillLockedError);
+    expect(world.records.images.get('vol-a/i1')!.status).toBe('deleting');
+    expect((await finishPendingDeletions(deps(world))).stillLocked).toHaveLength(1);
+    world.clock.advance(2 * HOUR);
+    expect(await finishPendingDeletions(deps(world))).toEqual({ finished: 1, stillLocked: [] });
+    expect(world.records.images.size).toBe(0);
+  });
+
+  it('a crash before any step: the next expiry finishes the deletion', async () => {
+    for (let crashAt = 1; crashAt <= 4; crashAt += 1) {
+      const world = newWorld();
+      const image = await writeImage(world, 'vol-a', 'i1', content);
+      let calls = 0;
+      const crash = <T extends object>(target: T): T =>
+        new Proxy(target, {
+          get(obj, prop, receiver) {
+            const value = Reflect.get(obj, prop, receiver) as unknown;
+            if (typeof value !== 'function') return value;
+            return (...args: unknown[]) => {
+              calls += 1;
+              if (calls === crashAt) throw new Error('injected crash');
+              return (value as (...a: unknown[]) => unknown).apply(obj, args);
+            };
+          },
+        });
+      const crashing: ImageDeletionDeps = {
+        ...deps(world),
+        objects: crash(world.bucket),
+        records: crash(world.records),
+      };
+      await expect(deleteImage(crashing, 'vol-a', 'i1')).rejects.toThrow('injected crash');
+      const record = world.records.images.get('vol-a/i1');
+      // Never listed as live without its manifest: either untouched or marked deleting.
+      if (record?.status === 'live') expect(world.bucket.objects.has(image.manifestKey)).toBe(true);
+      await finishPendingDeletions(deps(world));
+      if (world.records.images.has('vol-a/i1')) {
+        // The crash came before the mark: the image is intact and live, and expiry deletes it later.
+        expect(world.records.images.get('vol-a/i1')!.status).toBe('live');
+        await expectRestores(world, image, content);
+      } else {
+        expect(world.bucket.objects.has(image.manifestKey)).toBe(false);
+      }
+    }
+  });
+
+  it('expiry applies the rules, deletes the rest, keeps locked recovery points whole, and a dry run changes nothing', async () => {
+    const world = newWorld();
+    const images = [];
+    for (let i = 1; i <= 4; i += 1) {
+      images.push(await writeImage(world, 'vol-a', `i${i}`, content));
+      world.clock.advance(HOUR);
+    }
+    images.push(
+      await writeImage(world, 'vol-b', 'p-b', content, {
+        recoveryPointId: 'p',
+        createdAt: images[0]!.createdAt,
+      }),
+    );
+    world.records.put({ ...images[0]!, recoveryPointId: 'p' });
+    world.records.put({
+      ...world.records.images.get('vol-b/p-b')!,
+      lockedUntil: new Date(world.clock.time + HOUR).toISOString(),
+    });
+    const all = await world.records.listImages();
+    const dry = await expireImages(deps(world), all, { keepLast: 2 }, { timeZone: 'UTC' }, true);
+    expect(dry.deleted).toEqual([]);
+    expect(dry.decisions.map((d) => `${d.imageId}:${d.action}`)).toEqual([
+      'i4:keep',
+      'i3:keep',
+      'i2:delete',
+      'i1:delete',
+      'p-b:delete',
+    ]);
+    expect(world.records.images.size).toBe(5);
+    const real = await expireImages(deps(world), all, { keepLast: 2 }, { timeZone: 'UTC' }, false);
+    expect(real.deleted).toEqual(['vol-a/i2']);
+    expect(real.notDeleted.map((n) => n.image)).toEqual(['vol-a/i1', 'vol-b/p-b']);
+    expect(real.notDeleted[0]!.reason).toMatch(
+      /^recovery point p kept: image p-b of vol-b is under Object Lock retention until/,
+    );
+  });
+});
