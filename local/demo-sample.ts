@@ -12,6 +12,7 @@ import { execFile } from 'node:child_process';
 import { mkdir, symlink, writeFile, open } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { seededRandom } from './seeded-random.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -26,18 +27,6 @@ export const CHANGED_FILE = '/etc/app.conf';
 export const ADDED_FILE = '/srv/data/added-after-full.txt';
 export const APPLICATION_NAME = 'orders-db';
 
-/** Deterministic PRNG (mulberry32): the same seed builds the same tree. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 export function changedFileContent(version: 1 | 2): Buffer {
   return Buffer.from(
     `# app.conf version ${version}\nlisten = 0.0.0.0:${version === 1 ? 8080 : 9090}\n` +
@@ -47,7 +36,7 @@ export function changedFileContent(version: 1 | 2): Buffer {
 
 /** Writes the sample tree under `root`; returns the number of regular files written. */
 export async function writeSampleTree(root: string, seed: number): Promise<number> {
-  const rand = prng(seed);
+  const rand = seededRandom(seed);
   let files = 0;
   const put = async (relative: string, data: Uint8Array | string): Promise<void> => {
     await mkdir(path.dirname(path.join(root, relative)), { recursive: true });

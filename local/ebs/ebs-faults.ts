@@ -1,4 +1,5 @@
 /** The faults the emulator can inject (local/ebs/README.md "Faults"), their checks and the corruption of read blocks. */
+import { seededRandom } from '../seeded-random.ts';
 
 /** Block indexes one list page scans at most: 32 GiB of volume, so big sparse volumes show empty pages. */
 export const DEFAULT_LIST_PAGE_BLOCK_WINDOW = 65_536;
@@ -42,18 +43,6 @@ export function updatedFaults(
   if (!(next.putSnapshotBlockNotFoundForMs >= 0))
     throw new RangeError('putSnapshotBlockNotFoundForMs must be >= 0');
   return next;
-}
-
-/** Small deterministic PRNG (mulberry32), so fault patterns repeat for a given seed. */
-function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4_294_967_296;
-  };
 }
 
 /** Flips one byte of a read block at a given rate; the same seed and order of reads give the same flips. */

@@ -8,6 +8,7 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import { z } from 'zod';
+import { seededRandom } from '../seeded-random.ts';
 
 /** Keys are `service:Operation` (e.g. `ebs:GetSnapshotBlock`), `service` (e.g. `s3`) or `*`. */
 const RatesSchema = z.record(z.string(), z.number().min(0).max(1));
@@ -37,18 +38,6 @@ export type FaultConfig = z.infer<typeof FaultConfigSchema>;
 const DEFAULT_FAULT_SEED = 1;
 
 export type InjectedFault = 'throttle' | 'server-error';
-
-/** mulberry32: a tiny, well-known 32-bit PRNG; plenty for fault decisions. */
-function mulberry32(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function seedFor(seed: number, stream: string): number {
   return createHash('sha256').update(`${seed}|${stream}`).digest().readUInt32BE(0);
@@ -94,7 +83,7 @@ export class FaultInjector {
     const stream = `${kind}|${service}:${operation}`;
     let generator = this.generators.get(stream);
     if (!generator) {
-      generator = mulberry32(seedFor(this.config.seed ?? DEFAULT_FAULT_SEED, stream));
+      generator = seededRandom(seedFor(this.config.seed ?? DEFAULT_FAULT_SEED, stream));
       this.generators.set(stream, generator);
     }
     return generator();

@@ -4,6 +4,7 @@
  * exercised against any implementation.
  */
 import { RetryableError, ThrottledError } from '../../lambdas/core/errors.ts';
+import { seededRandom } from '../../local/seeded-random.ts';
 import type {
   ObjectStore,
   PutIfAbsentResult,
@@ -19,17 +20,8 @@ export interface ObjectStoreFaults {
   readonly lostAnswerRate?: number;
 }
 
-/** mulberry32: a tiny seeded generator, so a failing run can be replayed. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator of the fakes' faults (local/seeded-random.ts), for the tests that import it from here. */
+export { seededRandom };
 
 export class FaultyObjectStore implements ObjectStore {
   readonly injected = { throttles: 0, serverErrors: 0, lostAnswers: 0 };

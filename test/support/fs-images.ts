@@ -26,6 +26,7 @@ import { open } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
+import { seededRandom } from '../../local/seeded-random.ts';
 
 const execFileAsync = promisify(execFile);
 
@@ -50,17 +51,8 @@ export async function removeDir(dir: string): Promise<void> {
   await rm(dir, { recursive: true, force: true });
 }
 
-/** Deterministic PRNG (mulberry32): the same seed builds the same tree. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The seeded generator trees are built with: the same seed builds the same tree. */
+export const prng = seededRandom;
 
 export function randomBytes(rand: () => number, length: number): Uint8Array {
   const out = new Uint8Array(length);
