@@ -95,3 +95,47 @@ export function formatClockTime(minuteOfDay: number): string {
   const minutes = minuteOfDay % 60;
   return `${String(hours).padStart(2, '0')}:${String(minutes).padStart(2, '0')}`;
 }
+
+/** The full wall-clock reading of an instant in a zone. */
+export interface WallClock {
+  readonly year: number;
+  /** 1-12. */
+  readonly month: number;
+  /** 1-31. */
+  readonly day: number;
+  readonly weekday: Weekday;
+  readonly hour: number;
+  readonly minute: number;
+}
+
+const wallFormatters = new Map<string, Intl.DateTimeFormat>();
+
+export function wallClockOf(instant: Date, timeZone: string): WallClock {
+  let formatter = wallFormatters.get(timeZone);
+  if (formatter === undefined) {
+    formatter = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      year: 'numeric',
+      month: 'numeric',
+      day: 'numeric',
+      weekday: 'short',
+      hour: '2-digit',
+      minute: '2-digit',
+      hourCycle: 'h23',
+    });
+    wallFormatters.set(timeZone, formatter);
+  }
+  const parts: Record<string, string> = {};
+  for (const part of formatter.formatToParts(instant)) parts[part.type] = part.value;
+  const weekday = SHORT_TO_WEEKDAY[parts.weekday ?? ''];
+  if (weekday === undefined)
+    throw new RangeError(`Intl gave no weekday for ${instant.toISOString()} in ${timeZone}`);
+  return {
+    year: Number(parts.year),
+    month: Number(parts.month),
+    day: Number(parts.day),
+    weekday,
+    hour: Number(parts.hour),
+    minute: Number(parts.minute),
+  };
+}
