@@ -184,7 +184,7 @@ export async function deployProduct(
   };
   Object.assign(process.env, apiEnvironment);
   const { createApiHandler } = await import('../lambdas/handlers/api.ts');
-  const { createAwsApiDeps } = await import('../lambdas/aws/api-deps.ts');
+  const { createAwsApiDeps } = await import('../lambdas/aws/wiring.ts');
   stack.gateway.setApiHandler(createApiHandler(createAwsApiDeps(process.env)));
   return {
     apiUrl: `${stack.endpoint}/_api`,

@@ -16,8 +16,8 @@ import {
   ttlEpochSeconds,
   type BackupLock,
   type LockHolder,
-  type LockStore,
 } from '../core/orchestration/backup-lock.ts';
+import type { LockStore } from '../core/orchestration/orchestration-ports.ts';
 import { LockContentionError } from '../core/orchestration/orchestration-errors.ts';
 import { sdkErrorName, translateSdkError } from './sdk-errors.ts';
 

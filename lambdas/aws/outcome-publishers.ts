@@ -6,11 +6,8 @@ import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventb
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
 import { RetryableError } from '../core/errors.ts';
 import { EVENT_SOURCE } from '../core/orchestration/checkpoint.ts';
+import type { EventPublisher, Notifier } from '../core/orchestration/orchestration-ports.ts';
 import { translateSdkError } from './sdk-errors.ts';
-
-export interface EventPublisher {
-  publish(detailType: string, detail: object): Promise<void>;
-}
 
 export class EventBridgePublisher implements EventPublisher {
   constructor(
@@ -46,10 +43,6 @@ export class EventBridgePublisher implements EventPublisher {
       );
     }
   }
-}
-
-export interface Notifier {
-  notify(subject: string, message: string): Promise<void>;
 }
 
 export class SnsNotifier implements Notifier {

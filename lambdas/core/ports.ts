@@ -20,3 +20,14 @@ export interface Clock {
 }
 
 export const systemClock: Clock = { now: () => new Date() };
+
+/** Fields of a structured log line. */
+export type LogFields = Readonly<Record<string, unknown>>;
+
+/** Where a core step reports what it did (Powertools' logger in a Lambda, nothing in tests). */
+export interface StepLog {
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+}
+
+export const silentLog: StepLog = { info: () => undefined, warn: () => undefined };

@@ -8,9 +8,9 @@ import { handleApiRequest } from '../core/api/api-router.ts';
 import type { ApiDeps } from '../core/api/api-ports.ts';
 import type { ApiRequest, ApiResponse } from '../core/api/api-types.ts';
 import { describeError } from '../core/errors.ts';
-import { createAwsApiDeps } from '../aws/api-deps.ts';
 import { asApiError } from '../aws/sdk-errors.ts';
-import { logger } from './support/step-handler.ts';
+import { logger } from '../aws/observability.ts';
+import { lambdaWiring } from '../aws/wiring.ts';
 
 export type ApiProxyHandler = (
   event: APIGatewayProxyEvent,
@@ -83,6 +83,6 @@ let built: ApiProxyHandler | undefined;
 
 /** The Lambda entry point. */
 export const handler: ApiProxyHandler = (event, context) => {
-  built ??= createApiHandler(createAwsApiDeps(process.env));
+  built ??= createApiHandler(lambdaWiring().api());
   return built(event, context);
 };

@@ -7,15 +7,7 @@
 import { z } from 'zod';
 import { runVolumeRestoreJob } from '../core/restore/volume-restore-jobs.ts';
 import { runRestoreJob } from '../core/file-restore/restore-jobs.ts';
-import { systemClock } from '../core/ports.ts';
-import {
-  createEngineDynamoDbClient,
-  createEngineEbsClient,
-  createEngineEc2Client,
-  createEngineS3Client,
-} from '../aws/engine-clients.ts';
-import { createRestoreWorkerDeps, type RestoreWorkerDeps } from '../aws/restore-deps.ts';
-import { readEnvironment, TABLE_NAME } from './support/environment.ts';
+import { lambdaWiring, type RestoreWorkerDeps } from '../aws/wiring.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 export const restoreWorkerEventSchema = z.object({
@@ -33,22 +25,4 @@ export function createRestoreWorkerHandler(deps: RestoreWorkerDeps) {
   });
 }
 
-export const handler = lazyHandler(() => {
-  const env = readEnvironment({
-    TABLE_NAME,
-    IMAGE_BUCKET: z.string().min(3),
-    RESTORE_BUCKET: z.string().min(3),
-  });
-  return createRestoreWorkerHandler(
-    createRestoreWorkerDeps(
-      { tableName: env.TABLE_NAME, imageBucket: env.IMAGE_BUCKET, restoreBucket: env.RESTORE_BUCKET },
-      {
-        documents: createEngineDynamoDbClient(),
-        s3: createEngineS3Client(),
-        ebs: createEngineEbsClient(),
-        ec2: createEngineEc2Client(),
-      },
-      systemClock,
-    ),
-  );
-});
+export const handler = lazyHandler(() => createRestoreWorkerHandler(lambdaWiring().restoreWorker()));

@@ -15,15 +15,9 @@ import path from 'node:path';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSnapshotCommand } from '@aws-sdk/client-ec2';
 import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { createApiDeps, defaultApiClients } from '../../lambdas/aws/api-deps.ts';
 import { DynamoDbCatalogStore } from '../../lambdas/aws/dynamodb-catalog.ts';
-import {
-  createEngineDynamoDbClient,
-  createEngineEbsClient,
-  createEngineEc2Client,
-  createEngineS3Client,
-} from '../../lambdas/aws/engine-clients.ts';
-import { createRestoreWorkerDeps } from '../../lambdas/aws/restore-deps.ts';
+import { createSdkClients } from '../../lambdas/aws/sdk-clients.ts';
+import { createApiDeps, createRestoreWorkerDeps } from '../../lambdas/aws/wiring.ts';
 import type { ApiDeps } from '../../lambdas/core/api/api-ports.ts';
 import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
@@ -228,17 +222,12 @@ export async function setUpLocalApi(
   const worker = createRestoreWorkerHandler(
     createRestoreWorkerDeps(
       { tableName: names.table, imageBucket: names.imageBucket, restoreBucket: names.restoreBucket },
-      {
-        documents: createEngineDynamoDbClient(clientOptions),
-        s3: createEngineS3Client(clientOptions),
-        ebs: createEngineEbsClient(clientOptions),
-        ec2: createEngineEc2Client(clientOptions),
-      },
+      createSdkClients('engine', clientOptions),
       systemClock,
     ),
   );
   stack.gateway.registerFunction(names.restoreFunction, (event) => worker(event));
-  const apiClients = defaultApiClients({ ...config, maxAttempts: 3 });
+  const apiClients = createSdkClients('control', { ...clientOptions, maxAttempts: 3 });
   const deps = createApiDeps(
     {
       TABLE_NAME: names.table,

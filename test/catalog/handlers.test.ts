@@ -3,7 +3,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBuildCatalogHandler } from '../../lambdas/handlers/build-catalog.ts';
 import { createRestoreWorkerHandler } from '../../lambdas/handlers/restore-worker.ts';
-import type { RestoreWorkerDeps } from '../../lambdas/aws/restore-deps.ts';
+import type { RestoreWorkerDeps } from '../../lambdas/aws/wiring.ts';
 import { createRestoreJob } from '../../lambdas/core/file-restore/restore-jobs.ts';
 import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';

@@ -10,12 +10,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { EbsSnapshots } from '../../lambdas/aws/ebs-snapshots.ts';
 import { Ec2SnapshotState } from '../../lambdas/aws/ec2-snapshot-state.ts';
-import {
-  createEngineDynamoDbClient,
-  createEngineEbsClient,
-  createEngineEc2Client,
-  createEngineS3Client,
-} from '../../lambdas/aws/engine-clients.ts';
+import { createSdkClients } from '../../lambdas/aws/sdk-clients.ts';
 import { S3ObjectStore } from '../../lambdas/aws/s3-object-store.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import type { RetryPolicy } from '../../lambdas/core/util/retry.ts';
@@ -71,10 +66,11 @@ export async function localEngine(
     });
   ddbAdmin.destroy();
 
-  const ebsClient = createEngineEbsClient(options);
-  const s3Client = createEngineS3Client(options);
-  const ddbClient = createEngineDynamoDbClient(options);
-  const ec2Client = createEngineEc2Client(options);
+  const clients = createSdkClients('engine', options);
+  const ebsClient = clients.ebs;
+  const s3Client = clients.s3;
+  const ddbClient = clients.documents;
+  const ec2Client = clients.ec2;
   const objects = new S3ObjectStore(s3Client, names.bucket);
   return {
     ebsClient,

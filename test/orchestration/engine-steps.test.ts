@@ -10,13 +10,9 @@ import type { ImageManifest } from '../../lambdas/core/image/image-types.ts';
 import type { SnapshotView } from '../../lambdas/core/orchestration/replica-snapshots.ts';
 import type { ImageRecord } from '../../lambdas/core/image/image-records.ts';
 import { createCommitImageHandler } from '../../lambdas/handlers/commit-image.ts';
-import { createPlanBackupHandler, imageIdFor } from '../../lambdas/handlers/plan-backup.ts';
-import {
-  getJson,
-  itemsKey,
-  putJsonOnce,
-  rangeSummaryKey,
-} from '../../lambdas/handlers/support/work-items.ts';
+import { imageIdFor } from '../../lambdas/core/backup/backup-steps.ts';
+import { createPlanBackupHandler } from '../../lambdas/handlers/plan-backup.ts';
+import { getJson, itemsKey, putJsonOnce, rangeSummaryKey } from '../../lambdas/core/backup/work-area.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import { MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';

@@ -3,8 +3,8 @@ import {
   alreadyRunningError,
   mayTakeLock,
   type BackupLock,
-  type LockStore,
 } from '../../lambdas/core/orchestration/backup-lock.ts';
+import type { LockStore } from '../../lambdas/core/orchestration/orchestration-ports.ts';
 
 export class InMemoryLockStore implements LockStore {
   readonly locks = new Map<string, BackupLock>();

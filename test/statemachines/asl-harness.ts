@@ -22,10 +22,8 @@ import { createCleanupHandler } from '../../lambdas/handlers/cleanup-backup.ts';
 import { createProbeReplicaHandler } from '../../lambdas/handlers/probe-replica.ts';
 import { createPublishOutcomeHandler } from '../../lambdas/handlers/publish-outcome.ts';
 import { createReplicaCheckpointHandler } from '../../lambdas/handlers/replica-checkpoint.ts';
-import {
-  createReplicaSnapshotsHandler,
-  type SnapshotPort,
-} from '../../lambdas/handlers/replica-snapshots.ts';
+import type { SnapshotPort } from '../../lambdas/core/orchestration/orchestration-ports.ts';
+import { createReplicaSnapshotsHandler } from '../../lambdas/handlers/replica-snapshots.ts';
 
 export const ASL_PATH = new URL('../../statemachines/backup.asl.json', import.meta.url);
 export const ACCOUNT = '123456789012';

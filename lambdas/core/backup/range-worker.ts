@@ -16,6 +16,7 @@
  * Idempotent: the same item always yields the same segment hashes; a re-run after a crash finds its
  * chunks and segments already stored (conditional PUT answers 412) and duplicates nothing.
  */
+import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 import { EBS_BLOCKS_PER_CHUNK, EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../geometry.ts';
 import {
@@ -50,20 +51,23 @@ import { SnapshotNotFoundError, SnapshotValidationError } from './snapshot-ports
 /** Chunks a worker processes at once: 2 reads each, so 64 GetSnapshotBlock in flight, ~640/s at 100 ms. */
 export const CHUNKS_IN_FLIGHT = 32;
 
-/** One Distributed Map item. */
-export interface RangeWorkItem {
-  readonly volumeId: string;
-  readonly imageId: string;
-  readonly snapshotId: string;
-  /** With parentImageId: read only the changes since this snapshot. */
-  readonly parentSnapshotId?: string;
-  /** The parent image: the base of an incremental, and known chunks that need no write. */
-  readonly parentImageId?: string;
-  /** First EBS block index of the range; a multiple of SEGMENT_BLOCKS (2,048). */
-  readonly firstBlock: number;
-  /** One past the last block; a multiple of SEGMENT_BLOCKS, or the volume's end. */
-  readonly endBlock: number;
-}
+/** One Distributed Map item (written by Plan Backup to the work bucket, read by the Map's ItemReader). */
+export const rangeWorkItemSchema = z
+  .object({
+    volumeId: z.string().min(1),
+    imageId: z.string().min(1),
+    snapshotId: z.string().min(1),
+    /** With parentImageId: read only the changes since this snapshot. */
+    parentSnapshotId: z.string().min(1).optional(),
+    /** The parent image: the base of an incremental, and known chunks that need no write. */
+    parentImageId: z.string().min(1).optional(),
+    /** First EBS block index of the range; a multiple of SEGMENT_BLOCKS (2,048). */
+    firstBlock: z.number().int().min(0),
+    /** One past the last block; a multiple of SEGMENT_BLOCKS, or the volume's end. */
+    endBlock: z.number().int().min(1),
+  })
+  .strict();
+export type RangeWorkItem = z.infer<typeof rangeWorkItemSchema>;
 
 export type RangeMode = 'full' | 'incremental';
 

@@ -7,7 +7,11 @@
  * at all. The LockStore adapter enforces `mayTakeLock` as a conditional write; this module is the
  * model both the adapter and the in-memory fake follow.
  */
+import type { Clock, StepLog } from '../ports.ts';
+import { normaliseBackupRequest, type VolumeFinder } from './backup-request.ts';
+import type { LockStore } from './orchestration-ports.ts';
 import { BackupAlreadyRunningError, LockLostError } from './orchestration-errors.ts';
+import type { BackupLockInput, BackupLockOutput } from './step-state.ts';
 
 export interface BackupLock {
   readonly volumeId: string;
@@ -33,16 +37,6 @@ export interface LockHolder {
   readonly ownerId: string;
   readonly backupId: string;
   readonly expiresAt: string;
-}
-
-export interface LockStore {
-  /**
-   * Takes every lock of the request atomically (each with `mayTakeLock`), or none. Returns the
-   * locks as written. Throws BackupAlreadyRunningError naming a holder when any lock is held.
-   */
-  acquire(locks: readonly BackupLock[]): Promise<readonly BackupLock[]>;
-  /** Deletes each lock that `ownerId` holds; locks held by others are left alone. Idempotent. */
-  release(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }>;
 }
 
 /** True when `candidateOwnerId` may write over `existing` at `now`. */
@@ -85,4 +79,58 @@ export function lockLostError(holder: LockHolder, backupId: string): LockLostErr
 /** Epoch seconds for DynamoDB TTL: the item disappears some time after the lock expired. */
 export function ttlEpochSeconds(lock: BackupLock): number {
   return Math.ceil(Date.parse(lock.expiresAt) / 1000);
+}
+
+export interface BackupLockStepDeps {
+  readonly locks: LockStore;
+  readonly clock: Clock;
+  readonly findVolumes: VolumeFinder;
+}
+
+/**
+ * Acquire Lock / Renew Lock / Release Lock. `acquire` validates the execution input, takes every
+ * volume's lock and returns the normalised `$.backup`; `renew` re-takes the locks with a fresh
+ * expiry (LockLostError when another run took an expired lock meanwhile); `release` deletes this
+ * run's locks.
+ */
+export async function runBackupLockStep(
+  deps: BackupLockStepDeps,
+  input: BackupLockInput,
+  log: StepLog,
+): Promise<BackupLockOutput> {
+  switch (input.action) {
+    case 'acquire': {
+      const backup = await normaliseBackupRequest(input.request, input.execution, deps.findVolumes);
+      const locks = lockItemsFor({ ...backup, ttlSeconds: backup.lockTtlSeconds }, deps.clock.now());
+      await deps.locks.acquire(locks);
+      log.info('locks taken', {
+        backupId: backup.backupId,
+        volumeIds: backup.volumeIds,
+        expiresAt: locks[0]?.expiresAt,
+      });
+      return { backup, round: 1 };
+    }
+    case 'renew': {
+      const { backup } = input;
+      const locks = lockItemsFor({ ...backup, ttlSeconds: backup.lockTtlSeconds }, deps.clock.now());
+      try {
+        await deps.locks.acquire(locks);
+      } catch (error) {
+        if (!(error instanceof BackupAlreadyRunningError)) throw error;
+        const context = error.context;
+        throw lockLostError(
+          {
+            volumeId: String(context['volumeId']),
+            ownerId: '',
+            backupId: String(context['heldBy']),
+            expiresAt: String(context['heldUntil']),
+          },
+          backup.backupId,
+        );
+      }
+      return { expiresAt: locks[0]?.expiresAt ?? '' };
+    }
+    case 'release':
+      return deps.locks.release(input.backup.volumeIds, input.backup.ownerId);
+  }
 }

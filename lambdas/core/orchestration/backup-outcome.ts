@@ -2,6 +2,24 @@
  * The outcome of a backup run as the product announces it: an EventBridge event
  * (source `rbp.backup`, detail-type `Backup Succeeded` / `Backup Failed`) and an SNS message.
  */
+import { z } from 'zod';
+import type { Clock, StepLog } from '../ports.ts';
+import type { BackupContext, ExecutionRef } from './backup-request.ts';
+import type { EventPublisher, LockStore, Notifier } from './orchestration-ports.ts';
+import {
+  rotateBaseSnapshots,
+  ROLE_PENDING,
+  ROLE_TAG,
+  type ReplicaSnapshotsDeps,
+} from './replica-snapshots.ts';
+import type {
+  CleanupInput,
+  CleanupOutput,
+  FailedRunState,
+  PublishInput,
+  PublishOutput,
+} from './step-state.ts';
+
 export const BACKUP_SUCCEEDED = 'Backup Succeeded';
 export const BACKUP_FAILED = 'Backup Failed';
 export const OUTCOME_EVENT_VERSION = 1;
@@ -62,4 +80,133 @@ export function snsMessage(detail: BackupOutcomeDetail): string {
   if (detail.imageIds.length > 0) lines.push(`Images: ${detail.imageIds.join(', ')}.`);
   if (detail.error !== undefined) lines.push(`Error: ${detail.error}: ${detail.cause ?? '(no cause)'}`);
   return lines.join('\n');
+}
+
+/** Who a run was: from `$.backup`, or, for a run that failed before it existed, from the raw input. */
+export interface RunIdentity {
+  readonly backupId: string;
+  readonly serverId: string;
+  readonly volumeIds: readonly string[];
+  readonly trigger: string;
+  readonly startedAt: string;
+}
+
+/** A failed run as the failure path rebuilds it from the raw state (cleanup and publish share it). */
+export interface FailedRun {
+  /** The normalised request, when the run got past Acquire Lock. */
+  readonly backup?: BackupContext;
+  readonly identity: RunIdentity;
+  /** Whose locks to release: the backup's owner, or this execution (it may hold some). */
+  readonly ownerId: string;
+  /** The failure's cause as an operator should read it, when the state has one. */
+  readonly cause?: string;
+  readonly error?: string;
+}
+
+function identityOf(backup: BackupContext): RunIdentity {
+  return {
+    backupId: backup.backupId,
+    serverId: backup.serverId,
+    volumeIds: backup.volumeIds,
+    trigger: backup.trigger,
+    startedAt: backup.startedAt,
+  };
+}
+
+export function failedRunOf(state: FailedRunState, execution: ExecutionRef): FailedRun {
+  const cause = readableCause(state.error?.Cause);
+  const failure = {
+    ...(cause === undefined ? {} : { cause }),
+    ...(state.error === undefined ? {} : { error: state.error.Error }),
+  };
+  if (state.backup !== undefined)
+    return {
+      backup: state.backup,
+      identity: identityOf(state.backup),
+      ownerId: state.backup.ownerId,
+      ...failure,
+    };
+  const rawVolumes = z.array(z.string()).safeParse(state.volumeIds);
+  const volumeIds = rawVolumes.success ? rawVolumes.data : [];
+  return {
+    identity: {
+      backupId: execution.name,
+      serverId: typeof state.serverId === 'string' ? state.serverId : (volumeIds[0] ?? '(unknown)'),
+      volumeIds,
+      trigger: typeof state.trigger === 'string' ? state.trigger : 'manual',
+      startedAt: new Date(execution.startTime).toISOString(),
+    },
+    ownerId: execution.id,
+    ...failure,
+  };
+}
+
+/** The outcome detail of a run that ended (`finishedAt`). */
+export function outcomeDetail(input: PublishInput, finishedAt: Date): BackupOutcomeDetail {
+  const common = { version: OUTCOME_EVENT_VERSION, finishedAt: finishedAt.toISOString() } as const;
+  if (input.status === 'SUCCEEDED')
+    return { ...common, status: 'SUCCEEDED', ...identityOf(input.backup), imageIds: input.imageIds };
+  const run = failedRunOf(input.state, input.execution);
+  return {
+    ...common,
+    status: 'FAILED',
+    ...run.identity,
+    imageIds: [],
+    error: run.error ?? 'UnknownError',
+    ...(run.cause === undefined ? {} : { cause: run.cause }),
+  };
+}
+
+/** Publish Success / Publish Failure: the outcome on EventBridge, then on the SNS topic. */
+export async function publishOutcome(
+  deps: { readonly events: EventPublisher; readonly notifier: Notifier; readonly clock: Clock },
+  input: PublishInput,
+): Promise<PublishOutput> {
+  const detail = outcomeDetail(input, deps.clock.now());
+  await deps.events.publish(outcomeDetailType(detail), detail);
+  await deps.notifier.notify(snsSubject(detail), snsMessage(detail));
+  return { published: true, status: detail.status };
+}
+
+export interface CleanupDeps extends ReplicaSnapshotsDeps {
+  readonly locks: LockStore;
+}
+
+/**
+ * Clean Up, the failure path: releases this run's locks (never another run's) and deletes the
+ * snapshots this run took that no image uses; when the image was already committed (`$.image`),
+ * its snapshots become bases instead. Works on a state without `$.backup`.
+ */
+export async function cleanUpFailedRun(
+  deps: CleanupDeps,
+  { state, execution }: CleanupInput,
+  log: StepLog,
+): Promise<CleanupOutput> {
+  const run = failedRunOf(state, execution);
+  const cause = run.cause ?? run.error ?? '(no cause)';
+  const { backup } = run;
+  if (backup === undefined) {
+    // Failed before the lock step returned: release whatever this execution may hold.
+    const released =
+      run.identity.volumeIds.length === 0
+        ? { released: 0 }
+        : await deps.locks.release(run.identity.volumeIds, run.ownerId);
+    return { cause, locksReleased: released.released, snapshotsDeleted: [], snapshotsKeptAsBase: [] };
+  }
+  let snapshotsDeleted: string[] = [];
+  let snapshotsKeptAsBase: string[] = [];
+  if (state.image !== undefined && state.snapshots !== undefined) {
+    await rotateBaseSnapshots(deps, backup, state.snapshots.items, log);
+    snapshotsKeptAsBase = state.snapshots.items.map((s) => s.snapshotId);
+  } else {
+    const mine = await deps.snapshots.snapshotsOfBackup(backup.backupId);
+    for (const snapshot of mine.filter((s) => s.tags[ROLE_TAG] === ROLE_PENDING)) {
+      if ((await deps.snapshots.deleteSnapshot(snapshot.snapshotId)) === 'deleted')
+        snapshotsDeleted.push(snapshot.snapshotId);
+    }
+    snapshotsDeleted = snapshotsDeleted.sort();
+  }
+  const { released } = await deps.locks.release(backup.volumeIds, backup.ownerId);
+  log.info('cleaned up', { released, snapshotsDeleted, snapshotsKeptAsBase });
+  return { cause, locksReleased: released, snapshotsDeleted, snapshotsKeptAsBase };
 }

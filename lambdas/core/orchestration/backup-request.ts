@@ -111,25 +111,6 @@ export const backupRequestSchema = z
   });
 export type BackupRequestInput = z.input<typeof backupRequestSchema>;
 
-/** What the state machine carries as `$.backup` after the lock is taken. */
-export interface BackupContext {
-  /** Unique per run and stable across redrives: the execution name. */
-  readonly backupId: string;
-  /** Lock owner: the execution ARN (a redrive keeps it, so a redriven run still owns its locks). */
-  readonly ownerId: string;
-  readonly serverId: string;
-  readonly volumeIds: readonly string[];
-  readonly full: boolean;
-  readonly trigger: string;
-  readonly probe: ReplicaProbe;
-  readonly syncWait: { readonly intervalSeconds: number; readonly timeoutSeconds: number };
-  readonly snapshotWait: { readonly intervalSeconds: number; readonly timeoutSeconds: number };
-  readonly lockTtlSeconds: number;
-  readonly maxSnapshotRounds: number;
-  /** ISO-8601 UTC: when the execution started. */
-  readonly startedAt: string;
-}
-
 export const executionRefSchema = z
   .object({
     /** `$$.Execution.Id`: the execution ARN. */
@@ -196,7 +177,11 @@ export async function normaliseBackupRequest(
   };
 }
 
-/** A zod schema for `$.backup` as later handlers receive it. */
+/**
+ * What the state machine carries as `$.backup` after the lock is taken (backupId: the execution
+ * name, unique per run and stable across redrives; ownerId: the execution ARN, the lock owner, which
+ * a redrive keeps; startedAt: ISO-8601 UTC, when the execution started).
+ */
 export const backupContextSchema = z
   .object({
     backupId: z.string().min(1),
@@ -213,3 +198,4 @@ export const backupContextSchema = z
     startedAt: z.iso.datetime(),
   })
   .strict();
+export type BackupContext = z.infer<typeof backupContextSchema>;

@@ -6,7 +6,9 @@
  * replica holds exactly the writes up to the checkpoint. It holds the replica there until the
  * backup releases the checkpoint (after the snapshots were taken) or until `holdUntil`.
  */
-import type { CheckpointWindow } from './replica-probe.ts';
+import type { Clock, StepLog } from '../ports.ts';
+import type { EventPublisher } from './orchestration-ports.ts';
+import type { CheckpointInput, CheckpointOutput, CheckpointWindow } from './step-state.ts';
 
 /** EventBridge `source` of every event the product emits. */
 export const EVENT_SOURCE = 'rbp.backup';
@@ -79,4 +81,36 @@ export function checkpointRequestDetail(
     deadline: window.deadline,
     holdUntil: new Date(Date.parse(window.deadline) + CHECKPOINT_HOLD_MARGIN_SECONDS * 1000).toISOString(),
   };
+}
+
+/**
+ * Request Checkpoint / Release Checkpoint: asks the replication agent for this round's checkpoint
+ * (and returns its window), or tells it the snapshots are taken.
+ */
+export async function runCheckpointStep(
+  deps: { readonly events: EventPublisher; readonly clock: Clock },
+  input: CheckpointInput,
+  log: StepLog,
+): Promise<CheckpointOutput> {
+  const { backup } = input;
+  if (input.action === 'request') {
+    const window = checkpointWindow(
+      checkpointIdFor(backup.backupId, input.round),
+      deps.clock.now(),
+      backup.syncWait.timeoutSeconds,
+    );
+    await deps.events.publish(CHECKPOINT_REQUESTED, checkpointRequestDetail(window, backup));
+    log.info('checkpoint requested', { ...window });
+    return window;
+  }
+  const detail: CheckpointReleaseDetail = {
+    version: CHECKPOINT_EVENT_VERSION,
+    checkpointId: input.checkpoint.checkpointId,
+    backupId: backup.backupId,
+    serverId: backup.serverId,
+    volumeIds: backup.volumeIds,
+    snapshotIds: input.snapshots.map((s) => s.snapshotId),
+  };
+  await deps.events.publish(CHECKPOINT_RELEASED, detail);
+  return { released: true };
 }

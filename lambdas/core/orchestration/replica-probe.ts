@@ -10,7 +10,12 @@
  */
 import { parse as parseIsoDuration } from 'tinyduration';
 import { NotFoundError } from '../errors.ts';
+import type { Clock, StepLog } from '../ports.ts';
 import { NotAReplicaError, ReplicaSyncTimeoutError } from './orchestration-errors.ts';
+import type { ReplicaStatePort } from './orchestration-ports.ts';
+import type { CheckpointWindow, ProbeInput, ProbeVerdict } from './step-state.ts';
+
+export type { CheckpointWindow, ProbeVerdict };
 
 /** Tag keys of the replication-agent contract (docs/replication-agent.md). */
 export const REPLICA_TAG = 'rbp:replica';
@@ -21,19 +26,6 @@ export const BACKLOG_BYTES_TAG = 'rbp:backlog-bytes';
 
 export const SYNC_STATE_IN_SYNC = 'IN_SYNC';
 export const SYNC_STATE_BACKLOG = 'BACKLOG';
-
-export type ProbeVerdict =
-  | { readonly status: 'IN_SYNC'; readonly checkpointTime?: string; readonly reasons: readonly string[] }
-  | { readonly status: 'WAITING'; readonly reasons: readonly string[] }
-  | { readonly status: 'TIMED_OUT'; readonly reasons: readonly string[] };
-
-export interface CheckpointWindow {
-  readonly checkpointId: string;
-  /** ISO-8601 UTC: when the checkpoint was requested. */
-  readonly requestedAt: string;
-  /** ISO-8601 UTC: after this instant a replica that is not in sync fails the run. */
-  readonly deadline: string;
-}
 
 export interface ReplicaVolumeTags {
   readonly volumeId: string;
@@ -196,4 +188,45 @@ export function requireNotTimedOut(verdict: ProbeVerdict, window: CheckpointWind
     `replica not in sync at checkpoint ${window.checkpointId} by ${window.deadline}: ${verdict.reasons.join('; ')}`,
     { context: { checkpointId: window.checkpointId, deadline: window.deadline } },
   );
+}
+
+/**
+ * Probe Replica: one look at whether the replica volumes hold the checkpoint in sync (tag probe,
+ * or DRS probe after checking that every volume is a replica). TIMED_OUT past the deadline becomes
+ * ReplicaSyncTimeoutError; WAITING sends the state machine to its Wait state.
+ */
+export async function runProbeStep(
+  deps: ReplicaStatePort & { readonly clock: Clock },
+  { backup, checkpoint }: ProbeInput,
+  log: StepLog,
+): Promise<ProbeVerdict> {
+  const now = deps.clock.now();
+  const volumes = await deps.volumeTags(backup.volumeIds);
+  let verdict: ProbeVerdict;
+  if (backup.probe.kind === 'tags') {
+    verdict = evaluateTagProbe(volumes, backup.volumeIds, checkpoint, now);
+  } else {
+    for (const volume of volumes) {
+      if (volume.tags[REPLICA_TAG] !== 'true') {
+        throw new NotAReplicaError(
+          `volume ${volume.volumeId} is not tagged ${REPLICA_TAG}=true; refusing to back it up`,
+          { context: { volumeId: volume.volumeId } },
+        );
+      }
+    }
+    const server = await deps.drsSourceServer(backup.probe.sourceServerId);
+    verdict = evaluateDrsProbe(
+      server,
+      backup.probe.sourceServerId,
+      backup.probe.maxLagSeconds,
+      checkpoint,
+      now,
+    );
+  }
+  log.info('replica probed', {
+    checkpointId: checkpoint.checkpointId,
+    status: verdict.status,
+    reasons: verdict.reasons,
+  });
+  return requireNotTimedOut(verdict, checkpoint);
 }

@@ -6,8 +6,17 @@
  * Snapshot roles (tag `rbp:role`): `pending` from creation until the image commits, then `base`:
  * the newest base of a volume is the parent of the next incremental (ListChangedBlocks).
  */
-import { NotFoundError } from '../errors.ts';
+import { z } from 'zod';
+import { ConflictError, NotFoundError } from '../errors.ts';
+import type { Clock, StepLog } from '../ports.ts';
 import { SnapshotFailedError, SnapshotWaitTimeoutError } from './orchestration-errors.ts';
+import type { SnapshotPort } from './orchestration-ports.ts';
+import type {
+  ReplicaSnapshotsInput,
+  ReplicaSnapshotsOutput,
+  SnapshotRef,
+  SnapshotSet,
+} from './step-state.ts';
 
 export const MANAGED_TAG = 'rbp:managed';
 export const BACKUP_ID_TAG = 'rbp:backup-id';
@@ -33,10 +42,7 @@ export interface SnapshotView {
   readonly tags: Readonly<Record<string, string>>;
 }
 
-export interface SnapshotRef {
-  readonly volumeId: string;
-  readonly snapshotId: string;
-}
+export type { SnapshotRef };
 
 export function snapshotTags(input: {
   readonly backupId: string;
@@ -170,4 +176,125 @@ export function selectSnapshotsToDelete(input: {
     )
     .map((s) => s.snapshotId);
   return [...basesToDelete, ...orphans].sort();
+}
+
+/** Bases kept per volume when the configuration does not say: the newest is the next parent. */
+export const DEFAULT_RETAIN_BASE_SNAPSHOTS = 1;
+/** Most bases kept per volume: each is a full snapshot's worth of storage once the older ones go. */
+export const MAX_RETAIN_BASE_SNAPSHOTS = 100;
+/** How many base snapshots a volume keeps: at least one, the next incremental's parent. */
+export const retainBaseSnapshotsSchema = z.number().int().min(1).max(MAX_RETAIN_BASE_SNAPSHOTS);
+
+export interface ReplicaSnapshotsDeps {
+  readonly snapshots: SnapshotPort;
+  readonly clock: Clock;
+  readonly retainBaseSnapshots: number;
+}
+
+/** Tags the snapshots as bases, then deletes what retention selects; returns the deleted ids. */
+export async function rotateBaseSnapshots(
+  deps: ReplicaSnapshotsDeps,
+  backup: { readonly backupId: string; readonly lockTtlSeconds: number },
+  items: readonly SnapshotRef[],
+  log: StepLog,
+): Promise<string[]> {
+  const deleted: string[] = [];
+  for (const item of items) {
+    await deps.snapshots.tagSnapshot(item.snapshotId, { [ROLE_TAG]: ROLE_BASE });
+    const candidates = selectSnapshotsToDelete({
+      snapshots: await deps.snapshots.managedSnapshotsOfVolume(item.volumeId),
+      volumeId: item.volumeId,
+      newBaseId: item.snapshotId,
+      backupId: backup.backupId,
+      retainBases: deps.retainBaseSnapshots,
+      orphanAgeSeconds: backup.lockTtlSeconds,
+      now: deps.clock.now(),
+    });
+    for (const snapshotId of candidates) {
+      try {
+        if ((await deps.snapshots.deleteSnapshot(snapshotId)) === 'deleted') deleted.push(snapshotId);
+      } catch (error) {
+        // A snapshot someone made an AMI from stays; it is reported, not fatal.
+        if (!(error instanceof ConflictError)) throw error;
+        log.warn(error.message);
+      }
+    }
+  }
+  return deleted;
+}
+
+/** Create Snapshots: one per volume at the checkpoint, reusing one this round already took. */
+async function createRoundSnapshots(
+  deps: ReplicaSnapshotsDeps,
+  input: Extract<ReplicaSnapshotsInput, { action: 'create' }>,
+  log: StepLog,
+): Promise<SnapshotSet> {
+  const { backup, checkpoint } = input;
+  const existing = await deps.snapshots.snapshotsOfBackup(backup.backupId);
+  const items: SnapshotRef[] = [];
+  for (const volumeId of backup.volumeIds) {
+    const reused = reusableSnapshot(existing, volumeId, checkpoint.checkpointId);
+    const snapshot =
+      reused ??
+      (await deps.snapshots.createSnapshot(
+        volumeId,
+        snapshotTags({ ...backup, volumeId, checkpointId: checkpoint.checkpointId }),
+        `rbp backup ${backup.backupId} of ${volumeId} at checkpoint ${checkpoint.checkpointId}`,
+      ));
+    items.push({ volumeId, snapshotId: snapshot.snapshotId });
+    log.info(reused === undefined ? 'snapshot created' : 'snapshot reused', {
+      volumeId,
+      snapshotId: snapshot.snapshotId,
+    });
+  }
+  const deadline = new Date(
+    deps.clock.now().getTime() + backup.snapshotWait.timeoutSeconds * 1000,
+  ).toISOString();
+  return { items, deadline };
+}
+
+/**
+ * The replica-snapshots step: `create` (one snapshot per volume at the checkpoint), `check` (where
+ * the wait stands, never waiting itself), `discard` (a failed round's snapshots) and `rotate`
+ * (after the commit: bases, then retention).
+ */
+export async function runReplicaSnapshotsStep(
+  deps: ReplicaSnapshotsDeps,
+  input: ReplicaSnapshotsInput,
+  log: StepLog,
+): Promise<ReplicaSnapshotsOutput> {
+  switch (input.action) {
+    case 'create':
+      return createRoundSnapshots(deps, input, log);
+    case 'check': {
+      const observed = await deps.snapshots.describeSnapshots(input.snapshots.items.map((s) => s.snapshotId));
+      const progress = evaluateSnapshotProgress({
+        expected: input.snapshots.items,
+        observed,
+        round: input.round,
+        maxRounds: input.backup.maxSnapshotRounds,
+        deadline: input.snapshots.deadline,
+        now: deps.clock.now(),
+      });
+      switch (progress.status) {
+        case 'NEW_ROUND':
+          log.warn('snapshot failed; starting a new round', { failed: progress.failed });
+          return { ...progress, failed: [...progress.failed] };
+        case 'PENDING':
+          return { ...progress, progress: [...progress.progress], nextRound: input.round };
+        case 'COMPLETED':
+          return { ...progress, nextRound: input.round };
+      }
+      break;
+    }
+    case 'discard': {
+      let deleted = 0;
+      for (const item of input.snapshots.items) {
+        if ((await deps.snapshots.deleteSnapshot(item.snapshotId)) === 'deleted') deleted += 1;
+      }
+      return { deleted };
+    }
+    case 'rotate':
+      return { deleted: await rotateBaseSnapshots(deps, input.backup, input.snapshots.items, log) };
+  }
 }

@@ -4,28 +4,14 @@
  * with Powertools, and let the error's class name reach Step Functions as the error name that the
  * ASL's Retry and Catch match.
  */
-import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
-import { Tracer } from '@aws-lambda-powertools/tracer';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { describeError, isRetryable, RbpError, ValidationError } from '../../core/errors.ts';
-
-/** Service name in logs, metrics and traces. */
-export const SERVICE_NAME = 'rbp';
-/** CloudWatch namespace of the product's metrics (the dashboard and alarms read it). */
-export const METRICS_NAMESPACE = 'ReplicaBackupProxy';
-
-export const logger = new Logger({ serviceName: SERVICE_NAME });
-export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });
-export const tracer = new Tracer({ serviceName: SERVICE_NAME });
+import { logger, metrics } from '../../aws/observability.ts';
+import { zodProblems } from '../../aws/wiring.ts';
 
 export type StepHandler<O> = (event: unknown, context?: Context) => Promise<O>;
-
-/** Messages of a zod failure, one per problem, with the path. */
-export function zodProblems(error: z.ZodError): string {
-  return error.issues.map((i) => `${i.path.join('.') || '(event)'}: ${i.message}`).join('; ');
-}
 
 export function createStepHandler<I, O>(
   step: string,

@@ -3,8 +3,8 @@
  * range, under keys derived from the backup and the volume so that re-runs and redrives find them.
  */
 import { createHash } from 'node:crypto';
-import { IntegrityError } from '../../core/errors.ts';
-import type { ObjectStore } from '../../core/store/object-store.ts';
+import { IntegrityError } from '../errors.ts';
+import type { ObjectStore } from '../store/object-store.ts';
 
 /** Prefix of everything one backup of one volume writes to the work bucket. */
 export function workPrefix(backupId: string, volumeId: string): string {

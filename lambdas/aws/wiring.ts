@@ -1,0 +1,277 @@
+/**
+ * The one wiring module of the Lambdas: the environment (one zod schema, read once per container),
+ * the SDK clients (sdk-clients.ts, traced) and the adapters built from them. A handler asks the
+ * wiring for what it needs in one line:
+ *
+ *   export const handler = lazyHandler(() => createXHandler({ jobs: lambdaWiring().jobs(), ... }));
+ *
+ * so a new handler adds a line, not a module. `createApiDeps` and `createRestoreWorkerDeps` are the
+ * two larger dependency sets (the REST API and the restore worker), also used over explicit clients
+ * by the tests and the local stack.
+ */
+import { randomBytes } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
+import { z } from 'zod';
+import type { ApiDeps } from '../core/api/api-ports.ts';
+import { StateMachineBackupLauncher } from '../core/api/backup-launcher.ts';
+import { CatalogStoreReader, catalogStateOf } from '../core/api/catalog-reader.ts';
+import { CursorCodec, MIN_CURSOR_KEY_BYTES } from '../core/api/cursor.ts';
+import { timeOrderedIds } from '../core/api/ids.ts';
+import { RecordDirectories } from '../core/api/record-directories.ts';
+import { RestoreService } from '../core/api/restore-service.ts';
+import { DEFAULT_RANGE_WORKERS, SNAPSHOT_READ_BUDGET_REQUESTS_PER_SECOND } from '../core/backup/plan.ts';
+import { ValidationError } from '../core/errors.ts';
+import type { RestoreDeps } from '../core/file-restore/restore-jobs.ts';
+import { ImageReader } from '../core/image/image-reader.ts';
+import { ImageStore } from '../core/image/image-store.ts';
+import {
+  DEFAULT_RETAIN_BASE_SNAPSHOTS,
+  retainBaseSnapshotsSchema,
+} from '../core/orchestration/replica-snapshots.ts';
+import { systemClock, type Clock } from '../core/ports.ts';
+import type { VolumeRestoreDeps } from '../core/restore/volume-restore-jobs.ts';
+import { realSleep } from '../core/util/retry.ts';
+import { DrsReplication } from './drs-replication.ts';
+import { DynamoDbBackupLockStore } from './dynamodb-backup-lock.ts';
+import { DynamoDbCatalogStore } from './dynamodb-catalog.ts';
+import { DynamoDbRestoreJobStore } from './dynamodb-catalog-restore-jobs.ts';
+import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
+import { DynamoDbLockReader } from './dynamodb-lock-reader.ts';
+import { DynamoDbVolumeRestoreJobStore } from './dynamodb-volume-restore-jobs.ts';
+import { EbsSnapshots } from './ebs-snapshots.ts';
+import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
+import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
+import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
+import { LambdaRestoreLauncher } from './lambda-restore-launcher.ts';
+import { traceClient } from './observability.ts';
+import { EventBridgePublisher, SnsNotifier } from './outcome-publishers.ts';
+import { S3ObjectStore } from './s3-object-store.ts';
+import { S3RestoreObjectStore } from './s3-restore.ts';
+import { createSdkClients, type CaptureClient, type ClientOptions, type SdkClients } from './sdk-clients.ts';
+import { SfnBackupExecutions } from './sfn-backup-executions.ts';
+
+/** Random bytes in the unguessable part of a restore object key: 128 bits. */
+const RESTORE_KEY_TOKEN_BYTES = 16;
+
+const positiveSetting = (fallback: number) => z.coerce.number().int().min(1).max(1_000).default(fallback);
+
+/** Every environment variable a Lambda of the product reads (lib/function-manifest.ts sets them). */
+export const lambdaEnvironmentSchema = z.object({
+  /** The product's DynamoDB table (locks, image records, catalog, jobs). */
+  TABLE_NAME: z.string().min(1),
+  IMAGE_BUCKET: z.string().min(3),
+  WORK_BUCKET: z.string().min(3),
+  /** The restore bucket (restored files and archives, presigned downloads). */
+  RESTORE_BUCKET: z.string().min(3),
+  EVENT_BUS_NAME: z.string().min(1),
+  TOPIC_ARN: z.string().min(1),
+  /** Base snapshots kept per volume (the configuration's baseSnapshotsRetained). */
+  RETAIN_BASE_SNAPSHOTS: z.coerce
+    .number()
+    .pipe(retainBaseSnapshotsSchema)
+    .default(DEFAULT_RETAIN_BASE_SNAPSHOTS),
+  /** GetSnapshotBlock requests per second per snapshot, all range workers together (request budget). */
+  SNAPSHOT_READ_BUDGET: positiveSetting(SNAPSHOT_READ_BUDGET_REQUESTS_PER_SECOND),
+  /** Range workers of one snapshot at once (the Distributed Map's MaxConcurrency). */
+  RANGE_WORKERS: positiveSetting(DEFAULT_RANGE_WORKERS),
+  /** The backup state machine that POST /backups starts. */
+  STATE_MACHINE_ARN: z.string().regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/),
+  /** The restore worker Lambda that POST /restores starts asynchronously. */
+  RESTORE_FUNCTION_NAME: z.string().min(1),
+  /** HMAC key of pagination cursors, base64 (at least 32 bytes). */
+  API_CURSOR_KEY: z.string().refine((value) => Buffer.from(value, 'base64').length >= MIN_CURSOR_KEY_BYTES, {
+    message: `must be base64 of at least ${MIN_CURSOR_KEY_BYTES} bytes`,
+  }),
+});
+export type LambdaEnvironment = z.infer<typeof lambdaEnvironmentSchema>;
+export type EnvironmentKey = keyof LambdaEnvironment;
+
+/** The variables the REST API function reads. */
+export const API_ENVIRONMENT = [
+  'TABLE_NAME',
+  'STATE_MACHINE_ARN',
+  'RESTORE_BUCKET',
+  'RESTORE_FUNCTION_NAME',
+  'API_CURSOR_KEY',
+] as const satisfies readonly EnvironmentKey[];
+export type ApiEnvironment = Pick<LambdaEnvironment, (typeof API_ENVIRONMENT)[number]>;
+
+/** Messages of a zod failure, one per problem, with the path. */
+export function zodProblems(error: z.ZodError, whole = '(event)'): string {
+  return error.issues.map((i) => `${i.path.join('.') || whole}: ${i.message}`).join('; ');
+}
+
+/** The variables `keys` of the environment, validated (a missing or bad one names itself). */
+export function readEnvironment<K extends EnvironmentKey>(
+  keys: readonly K[],
+  env: NodeJS.ProcessEnv = process.env,
+): Pick<LambdaEnvironment, K> {
+  const mask = Object.fromEntries(keys.map((key) => [key, true])) as Partial<Record<EnvironmentKey, true>>;
+  const parsed = lambdaEnvironmentSchema.pick(mask).safeParse(env);
+  if (!parsed.success)
+    throw new ValidationError(`Lambda environment is incomplete: ${zodProblems(parsed.error)}`);
+  return parsed.data;
+}
+
+/** The Lambdas' adapters, each built on first use from the environment and the traced clients. */
+export class LambdaWiring {
+  readonly clock: Clock = systemClock;
+  /** Orchestration and API clients: the SDK's own retries. */
+  readonly control: SdkClients;
+  /** Engine and restore-worker clients: no SDK retries, explicit timeouts. */
+  readonly engine: SdkClients;
+  private readonly built = new Map<string, unknown>();
+
+  constructor(
+    private readonly env: NodeJS.ProcessEnv = process.env,
+    capture: CaptureClient = traceClient,
+    options: ClientOptions = {},
+  ) {
+    this.control = createSdkClients('control', options, capture);
+    this.engine = createSdkClients('engine', options, capture);
+  }
+
+  environment<K extends EnvironmentKey>(...keys: K[]): Pick<LambdaEnvironment, K> {
+    return readEnvironment(keys, this.env);
+  }
+
+  private once<T>(name: string, build: () => T): T {
+    if (!this.built.has(name)) this.built.set(name, build());
+    return this.built.get(name) as T;
+  }
+
+  private table(): string {
+    return this.environment('TABLE_NAME').TABLE_NAME;
+  }
+
+  locks = () =>
+    this.once('locks', () => new DynamoDbBackupLockStore(this.control.documents, this.table(), this.clock));
+  replicaSnapshots = () => this.once('replicaSnapshots', () => new Ec2ReplicaSnapshots(this.control.ec2));
+  drs = () => this.once('drs', () => new DrsReplication(this.control.drs));
+  events = () =>
+    this.once(
+      'events',
+      () =>
+        new EventBridgePublisher(this.control.eventBridge, this.environment('EVENT_BUS_NAME').EVENT_BUS_NAME),
+    );
+  notifier = () =>
+    this.once('notifier', () => new SnsNotifier(this.control.sns, this.environment('TOPIC_ARN').TOPIC_ARN));
+  images = () =>
+    this.once(
+      'images',
+      () => new ImageStore(new S3ObjectStore(this.engine.s3, this.environment('IMAGE_BUCKET').IMAGE_BUCKET)),
+    );
+  work = () =>
+    this.once('work', () => new S3ObjectStore(this.engine.s3, this.environment('WORK_BUCKET').WORK_BUCKET));
+  records = () =>
+    this.once('records', () => new DynamoDbImageRecordStore(this.engine.documents, this.table()));
+  catalog = () => this.once('catalog', () => new DynamoDbCatalogStore(this.engine.documents, this.table()));
+  ebs = () => this.once('ebs', () => new EbsSnapshots(this.engine.ebs));
+  restoreWorker = () =>
+    this.once('restoreWorker', () =>
+      createRestoreWorkerDeps(
+        {
+          tableName: this.table(),
+          imageBucket: this.environment('IMAGE_BUCKET').IMAGE_BUCKET,
+          restoreBucket: this.environment('RESTORE_BUCKET').RESTORE_BUCKET,
+        },
+        this.engine,
+        this.clock,
+      ),
+    );
+  api = () =>
+    this.once('api', () => createApiDeps(this.environment(...API_ENVIRONMENT), this.control, this.clock));
+}
+
+let wiring: LambdaWiring | undefined;
+
+/** The container's wiring, built on first use (the local gateway sets the environment first). */
+export function lambdaWiring(): LambdaWiring {
+  wiring ??= new LambdaWiring();
+  return wiring;
+}
+
+export function createApiDeps(
+  environment: ApiEnvironment,
+  clients: Pick<SdkClients, 'ec2' | 'sfn' | 'documents' | 's3' | 'lambda'>,
+  clock: Clock = systemClock,
+): ApiDeps {
+  const records = new DynamoDbImageRecordStore(clients.documents, environment.TABLE_NAME);
+  const catalog = new DynamoDbCatalogStore(clients.documents, environment.TABLE_NAME);
+  const directories = new RecordDirectories({
+    replicas: new Ec2ReplicaVolumes(clients.ec2),
+    records,
+    cataloged: catalogStateOf(catalog),
+  });
+  return {
+    volumes: directories,
+    images: directories,
+    catalog: new CatalogStoreReader({ store: catalog, images: directories }),
+    backups: new StateMachineBackupLauncher({
+      executions: new SfnBackupExecutions(clients.sfn, environment.STATE_MACHINE_ARN),
+      locks: new DynamoDbLockReader(clients.documents, environment.TABLE_NAME),
+      volumes: directories,
+      clock,
+    }),
+    restores: new RestoreService({
+      fileJobs: new DynamoDbRestoreJobStore(clients.documents, environment.TABLE_NAME),
+      objects: new S3RestoreObjectStore(clients.s3, environment.RESTORE_BUCKET),
+      volumeJobs: new DynamoDbVolumeRestoreJobStore(clients.documents, environment.TABLE_NAME),
+      launcher: new LambdaRestoreLauncher(clients.lambda, environment.RESTORE_FUNCTION_NAME),
+      clock,
+      keyToken: () => randomBytes(RESTORE_KEY_TOKEN_BYTES).toString('hex'),
+    }),
+    cursors: new CursorCodec(Buffer.from(environment.API_CURSOR_KEY, 'base64')),
+    ids: timeOrderedIds(clock, (count) => randomBytes(count)),
+    clock,
+  };
+}
+
+/** The API's dependencies from an environment (the local stack's deployment uses this). */
+export function createAwsApiDeps(env: NodeJS.ProcessEnv): ApiDeps {
+  return new LambdaWiring(env).api();
+}
+
+export interface RestoreNames {
+  readonly tableName: string;
+  readonly imageBucket: string;
+  readonly restoreBucket: string;
+}
+
+export interface RestoreWorkerDeps {
+  readonly files: RestoreDeps;
+  readonly volumes: VolumeRestoreDeps;
+}
+
+export function createRestoreWorkerDeps(
+  names: RestoreNames,
+  clients: Pick<SdkClients, 'documents' | 's3' | 'ebs' | 'ec2'>,
+  clock: Clock,
+  nowMs: () => number = () => performance.now(),
+): RestoreWorkerDeps {
+  const images = new ImageStore(new S3ObjectStore(clients.s3, names.imageBucket));
+  const records = new DynamoDbImageRecordStore(clients.documents, names.tableName);
+  const loadManifest = async (volumeId: string, imageId: string) => {
+    const record = await records.getImageRecord(volumeId, imageId);
+    return images.getManifest(volumeId, imageId, record.manifestSha256);
+  };
+  return {
+    files: {
+      jobs: new DynamoDbRestoreJobStore(clients.documents, names.tableName),
+      objects: new S3RestoreObjectStore(clients.s3, names.restoreBucket),
+      catalog: new DynamoDbCatalogStore(clients.documents, names.tableName),
+      openImage: async (volumeId, imageId) => new ImageReader(images, await loadManifest(volumeId, imageId)),
+      clock,
+    },
+    volumes: {
+      jobs: new DynamoDbVolumeRestoreJobStore(clients.documents, names.tableName),
+      images,
+      writer: new EbsSnapshots(clients.ebs),
+      snapshots: new Ec2SnapshotState(clients.ec2),
+      sleep: realSleep,
+      nowMs,
+      clock,
+      loadManifest,
+    },
+  };
+}

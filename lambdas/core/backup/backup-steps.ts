@@ -1,0 +1,202 @@
+/**
+ * The engine's steps of the backup state machine: Plan Backup (full or incremental, the range
+ * items for the Distributed Map), Copy Range (one item) and Commit Image. Their inputs and outputs
+ * are the schemas of core/orchestration/step-state.ts; the work bucket's layout is work-area.ts.
+ * Deterministic: a re-run or redrive writes the same items and returns the same plan (the image id
+ * comes from the backup id, the image time from the snapshot's start time).
+ */
+import { NotFoundError, ValidationError } from '../errors.ts';
+import type { ImageRecordStore } from '../image/image-records.ts';
+import type { ImageStore } from '../image/image-store.ts';
+import type { ImageManifest } from '../image/image-types.ts';
+import type { StepLog } from '../ports.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import type { SnapshotView } from '../orchestration/replica-snapshots.ts';
+import { snapshotOf } from '../orchestration/replica-snapshots.ts';
+import type {
+  BackupPlan,
+  CommitInput,
+  CommittedImage,
+  CopyRangeInput,
+  CopyRangeOutput,
+  PlanInput,
+} from '../orchestration/step-state.ts';
+import { commitImage } from './commit.ts';
+import { planImage, workerReadRate } from './plan.ts';
+import { copyRange, type RangeSummary, type RangeWorkerDeps, type RangeWorkItem } from './range-worker.ts';
+import { getJson, itemsKey, putJsonOnce, rangeSummaryKey, rangeSummaryPrefix } from './work-area.ts';
+
+/** Image ids are derived from the backup so that every retry names the same image. */
+export function imageIdFor(backupId: string, volumeId: string, groupSize: number): string {
+  return groupSize === 1 ? `img-${backupId}` : `img-${backupId}-${volumeId}`;
+}
+
+/** The parent of an incremental: the volume's latest image other than this one. */
+export interface ParentChoice {
+  readonly manifest: ImageManifest;
+  /** False when the parent's snapshot is gone: the image is then read in full. */
+  readonly snapshotAvailable: boolean;
+}
+
+export interface PlanBackupDeps {
+  readonly describeSnapshots: (ids: readonly string[]) => Promise<SnapshotView[]>;
+  readonly records: ImageRecordStore;
+  readonly getManifest: (volumeId: string, imageId: string, sha256: string) => Promise<ImageManifest>;
+  readonly work: ObjectStore;
+  readonly workBucket: string;
+  readonly snapshotReadBudget: number;
+  readonly rangeWorkers: number;
+}
+
+/** The latest committed image of the volume (other than `imageId`) and whether its snapshot exists. */
+export async function chooseParent(
+  deps: Pick<PlanBackupDeps, 'describeSnapshots' | 'records' | 'getManifest'>,
+  volumeId: string,
+  imageId: string,
+): Promise<ParentChoice | undefined> {
+  const latest = (await deps.records.listImageRecords(volumeId)).filter((r) => r.imageId !== imageId).at(-1);
+  if (latest === undefined) return undefined;
+  const manifest = await deps.getManifest(volumeId, latest.imageId, latest.manifestSha256);
+  const [parentSnapshot] = await deps.describeSnapshots([latest.snapshotId]);
+  return { manifest, snapshotAvailable: parentSnapshot?.state === 'completed' };
+}
+
+/** Plan Backup: full or incremental for the (single, for now) volume; writes the range items. */
+export async function planBackup(
+  deps: PlanBackupDeps,
+  { backup, snapshots }: PlanInput,
+  log: StepLog,
+): Promise<BackupPlan> {
+  const volumeId = backup.volumeIds[0]!;
+  const { snapshotId } = snapshotOf(snapshots, volumeId);
+  const [snapshot] = await deps.describeSnapshots([snapshotId]);
+  if (snapshot === undefined)
+    throw new NotFoundError(`snapshot ${snapshotId} of ${volumeId} no longer exists`, {
+      context: { snapshotId },
+    });
+  if (
+    snapshot.state !== 'completed' ||
+    snapshot.volumeSizeGib === undefined ||
+    snapshot.startTime === undefined
+  ) {
+    throw new ValidationError(
+      `snapshot ${snapshotId} is ${snapshot.state}, not a completed snapshot with a size`,
+      {
+        context: { snapshotId },
+      },
+    );
+  }
+  const imageId = imageIdFor(backup.backupId, volumeId, backup.volumeIds.length);
+  const parent = backup.full ? undefined : await chooseParent(deps, volumeId, imageId);
+  const plan = planImage({
+    volumeId,
+    imageId,
+    snapshotId,
+    volumeSizeGib: snapshot.volumeSizeGib,
+    ...(parent === undefined ? {} : { parent }),
+  });
+  const key = itemsKey(backup.backupId, volumeId);
+  await putJsonOnce(deps.work, key, plan.items);
+  const maxConcurrency = Math.min(deps.rangeWorkers, plan.items.length);
+  const first: RangeWorkItem = plan.items[0]!;
+  log.info('image planned', {
+    imageId,
+    kind: plan.kind,
+    ranges: plan.items.length,
+    fullReadReason: plan.fullReadReason,
+  });
+  return {
+    volumeId,
+    imageId,
+    snapshotId,
+    kind: plan.kind,
+    ...(first.parentImageId === undefined ? {} : { parentImageId: first.parentImageId }),
+    ...(first.parentSnapshotId === undefined ? {} : { parentSnapshotId: first.parentSnapshotId }),
+    ...(plan.fullReadReason === undefined ? {} : { fullReadReason: plan.fullReadReason }),
+    createdAt: snapshot.startTime,
+    workItems: { bucket: deps.workBucket, key },
+    rangeCount: plan.items.length,
+    maxConcurrency,
+    job: {
+      backupId: backup.backupId,
+      readRequestsPerSecond: workerReadRate(deps.snapshotReadBudget, maxConcurrency),
+    },
+  };
+}
+
+export interface CopyRangeDeps {
+  /** Engine deps for this invocation's read rate (pacers are per worker). */
+  readonly worker: (readRequestsPerSecond: number) => RangeWorkerDeps;
+  readonly work: ObjectStore;
+}
+
+/**
+ * Copy Range: one Distributed Map item into chunks and segments (copyRange: idempotent,
+ * resumable), then the range's summary in the work bucket for the commit. Returns a few figures
+ * only: the Map's results go to S3, not into the state.
+ */
+export async function copyRangeStep(
+  deps: CopyRangeDeps,
+  { range, job }: CopyRangeInput,
+  log: StepLog,
+): Promise<CopyRangeOutput> {
+  const summary: RangeSummary = await copyRange(range, deps.worker(job.readRequestsPerSecond));
+  await putJsonOnce(deps.work, rangeSummaryKey(job.backupId, range.volumeId, range.firstBlock), summary);
+  log.info('range copied', {
+    firstBlock: range.firstBlock,
+    endBlock: range.endBlock,
+    stats: summary.stats,
+    requests: summary.requests,
+  });
+  return {
+    firstBlock: summary.firstBlock,
+    endBlock: summary.endBlock,
+    blocksRead: summary.stats.blocksRead,
+    chunksCreated: summary.stats.chunksCreated,
+    bytesCreated: summary.stats.bytesCreated,
+  };
+}
+
+export interface CommitImageDeps {
+  readonly images: ImageStore;
+  readonly records: ImageRecordStore;
+  readonly work: ObjectStore;
+}
+
+/**
+ * Commit Image: gathers the range summaries (their count must equal the plan's) and commits the
+ * image (manifest, then the image record: the commit point). Re-running it is a no-op that succeeds.
+ */
+export async function commitImageStep(
+  deps: CommitImageDeps,
+  { backup, plan }: CommitInput,
+  log: StepLog,
+): Promise<CommittedImage> {
+  const keys = await deps.work.list(rangeSummaryPrefix(backup.backupId, plan.volumeId));
+  if (keys.length !== plan.rangeCount) {
+    throw new ValidationError(
+      `image ${plan.imageId}: ${keys.length} of ${plan.rangeCount} range summaries found; not committing`,
+      { context: { imageId: plan.imageId } },
+    );
+  }
+  const summaries = (await Promise.all(keys.map((key) => getJson(deps.work, key)))) as RangeSummary[];
+  const { record } = await commitImage(deps, {
+    volumeId: plan.volumeId,
+    imageId: plan.imageId,
+    snapshotId: plan.snapshotId,
+    createdAt: plan.createdAt,
+    ...(plan.parentImageId === undefined ? {} : { parentImageId: plan.parentImageId }),
+    ...(plan.parentSnapshotId === undefined ? {} : { parentSnapshotId: plan.parentSnapshotId }),
+    ...(plan.fullReadReason === undefined ? {} : { fullReadReason: plan.fullReadReason }),
+    summaries,
+  });
+  log.info('image committed', { imageId: record.imageId, kind: record.kind, stats: record.stats });
+  return {
+    volumeId: record.volumeId,
+    imageId: record.imageId,
+    kind: record.kind,
+    createdAt: record.createdAt,
+    manifestKey: record.manifestKey,
+    stats: record.stats,
+  };
+}

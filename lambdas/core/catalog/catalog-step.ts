@@ -1,0 +1,53 @@
+/**
+ * Build Catalog, the state machine's step after the commit: reads the image through the chunk
+ * store (which also proves it readable) and writes its catalog: changed file versions, application
+ * records and the image's catalog record (status and counts). Damage inside the image is recorded,
+ * not thrown; only store failures fail the step (retryable ones are retried by the state machine).
+ */
+import type { ImageRecordStore } from '../image/image-records.ts';
+import { ImageReader } from '../image/image-reader.ts';
+import type { ImageStore } from '../image/image-store.ts';
+import type { StepLog } from '../ports.ts';
+import type { CatalogInput, CatalogOutput } from '../orchestration/step-state.ts';
+import { buildCatalog } from './build-catalog.ts';
+import type { CatalogStore } from './catalog-store.ts';
+
+export interface CatalogStepDeps {
+  readonly records: ImageRecordStore;
+  readonly images: ImageStore;
+  readonly catalog: CatalogStore;
+}
+
+export async function catalogImageStep(
+  deps: CatalogStepDeps,
+  { volumeId, imageId }: CatalogInput,
+  log: StepLog,
+): Promise<CatalogOutput> {
+  const record = await deps.records.getImageRecord(volumeId, imageId);
+  const manifest = await deps.images.getManifest(volumeId, imageId, record.manifestSha256);
+  const result = await buildCatalog(
+    { store: deps.catalog },
+    {
+      image: { volumeId, imageId, createdAt: record.createdAt },
+      disk: new ImageReader(deps.images, manifest),
+    },
+  );
+  log.info('image catalogued', {
+    imageId,
+    status: result.status,
+    counts: result.counts,
+    changes: result.changes,
+    errorCount: result.errorCount,
+    warnings: result.warnings,
+  });
+  return {
+    volumeId,
+    imageId,
+    status: result.status,
+    counts: result.counts,
+    changes: result.changes,
+    errorCount: result.errorCount,
+    warningCount: result.warnings.length,
+    applicationCount: result.applicationCount,
+  };
+}

@@ -1,0 +1,325 @@
+/**
+ * The backup state machine's state, defined once. Each step's input and output is one zod schema
+ * here (or, for the engine's range item, in core/backup/range-worker.ts), and the TypeScript types
+ * are inferred from the schemas. The handlers parse their event with the input schema; the core
+ * step functions return the output type; statemachines/backup.asl.json moves these fields between
+ * steps, and test/statemachines/asl-paths.test.ts checks that every path the ASL reads or writes
+ * exists in these schemas (`backupRunStateSchema` is the execution's state between steps).
+ */
+import { z } from 'zod';
+import { rangeWorkItemSchema } from '../backup/range-worker.ts';
+import { backupContextSchema, executionRefSchema } from './backup-request.ts';
+
+const isoTime = z.iso.datetime();
+
+/** `$.backup`: the normalised request, as every step after Acquire Lock receives it. */
+export const backupSchema = backupContextSchema;
+
+/** `$.round`: the snapshot round (1, then +1 after a failed round). */
+export const roundSchema = z.number().int().min(1);
+
+/** `$.checkpoint`: the checkpoint this round asked for and until when the replica may take. */
+export const checkpointSchema = z.object({
+  checkpointId: z.string().min(1),
+  /** ISO-8601 UTC: when the checkpoint was requested. */
+  requestedAt: isoTime,
+  /** ISO-8601 UTC: after this instant a replica that is not in sync fails the run. */
+  deadline: isoTime,
+});
+export type CheckpointWindow = z.infer<typeof checkpointSchema>;
+
+export const snapshotRefSchema = z.object({
+  volumeId: z.string().min(1),
+  snapshotId: z.string().regex(/^snap-[0-9a-z]+$/),
+});
+export type SnapshotRef = z.infer<typeof snapshotRefSchema>;
+
+/** `$.snapshots`: this round's snapshots and the deadline for them to complete. */
+export const snapshotSetSchema = z.object({
+  items: z.array(snapshotRefSchema).min(1),
+  deadline: isoTime,
+});
+export type SnapshotSet = z.infer<typeof snapshotSetSchema>;
+
+/** A Step Functions Catch's `{Error, Cause}` (`$.error`). */
+export const caughtErrorSchema = z.object({ Error: z.string(), Cause: z.string().optional() });
+
+// ---- Acquire Lock / Renew Lock / Release Lock (backup-lock) ----
+
+export const backupLockInputSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('acquire'), request: z.unknown(), execution: executionRefSchema }),
+  z.object({ action: z.literal('renew'), backup: backupSchema }),
+  z.object({ action: z.literal('release'), backup: backupSchema }),
+]);
+export type BackupLockInput = z.infer<typeof backupLockInputSchema>;
+export const lockAcquiredSchema = z.object({ backup: backupSchema, round: roundSchema });
+export const backupLockOutputSchema = z.union([
+  lockAcquiredSchema,
+  z.object({ expiresAt: z.string() }),
+  z.object({ released: z.number().int().min(0) }),
+]);
+export type BackupLockOutput = z.infer<typeof backupLockOutputSchema>;
+
+// ---- Request Checkpoint / Release Checkpoint (replica-checkpoint) ----
+
+export const checkpointInputSchema = z.discriminatedUnion('action', [
+  z.object({ action: z.literal('request'), backup: backupSchema, round: roundSchema }),
+  z.object({
+    action: z.literal('release'),
+    backup: backupSchema,
+    checkpoint: checkpointSchema,
+    snapshots: z.array(snapshotRefSchema),
+  }),
+]);
+export type CheckpointInput = z.infer<typeof checkpointInputSchema>;
+export const checkpointOutputSchema = z.union([checkpointSchema, z.object({ released: z.literal(true) })]);
+export type CheckpointOutput = z.infer<typeof checkpointOutputSchema>;
+
+// ---- Probe Replica (probe-replica) ----
+
+export const probeInputSchema = z.object({ backup: backupSchema, checkpoint: checkpointSchema });
+export type ProbeInput = z.infer<typeof probeInputSchema>;
+export const probeVerdictSchema = z.discriminatedUnion('status', [
+  z.object({
+    status: z.literal('IN_SYNC'),
+    checkpointTime: z.string().optional(),
+    reasons: z.array(z.string()),
+  }),
+  z.object({ status: z.literal('WAITING'), reasons: z.array(z.string()) }),
+  z.object({ status: z.literal('TIMED_OUT'), reasons: z.array(z.string()) }),
+]);
+export type ProbeVerdict = z.infer<typeof probeVerdictSchema>;
+
+// ---- Create / Check / Discard / Rotate Snapshots (replica-snapshots) ----
+
+export const replicaSnapshotsInputSchema = z.discriminatedUnion('action', [
+  z.object({
+    action: z.literal('create'),
+    backup: backupSchema,
+    checkpoint: checkpointSchema,
+    round: roundSchema,
+  }),
+  z.object({
+    action: z.literal('check'),
+    backup: backupSchema,
+    round: roundSchema,
+    snapshots: snapshotSetSchema,
+  }),
+  z.object({ action: z.literal('discard'), backup: backupSchema, snapshots: snapshotSetSchema }),
+  z.object({ action: z.literal('rotate'), backup: backupSchema, snapshots: snapshotSetSchema }),
+]);
+export type ReplicaSnapshotsInput = z.infer<typeof replicaSnapshotsInputSchema>;
+/** Check Snapshots' answer: where the wait stands, and the round to go on with. */
+export const snapshotProgressSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('COMPLETED'), nextRound: roundSchema }),
+  z.object({ status: z.literal('PENDING'), progress: z.array(z.string()), nextRound: roundSchema }),
+  z.object({ status: z.literal('NEW_ROUND'), failed: z.array(z.string()), nextRound: roundSchema }),
+]);
+export type SnapshotProgressOutput = z.infer<typeof snapshotProgressSchema>;
+export const replicaSnapshotsOutputSchema = z.union([
+  snapshotSetSchema,
+  snapshotProgressSchema,
+  z.object({ deleted: z.number().int().min(0) }),
+  z.object({ deleted: z.array(z.string()) }),
+]);
+export type ReplicaSnapshotsOutput = z.infer<typeof replicaSnapshotsOutputSchema>;
+
+// ---- Plan Backup (plan-backup) ----
+
+export const planInputSchema = z.object({
+  backup: backupSchema,
+  checkpoint: checkpointSchema,
+  snapshots: z.array(snapshotRefSchema).min(1),
+});
+export type PlanInput = z.infer<typeof planInputSchema>;
+
+/** What every range worker needs besides its item. */
+export const copyJobSchema = z.object({
+  backupId: z.string().min(1),
+  /** This worker's share of the per-snapshot GetSnapshotBlock budget. */
+  readRequestsPerSecond: z.number().positive(),
+});
+export type CopyJob = z.infer<typeof copyJobSchema>;
+
+/** Plan Backup's answer (`$.plan.result`): what the Map and the commit need. */
+export const backupPlanSchema = z.object({
+  volumeId: z.string().min(1),
+  imageId: z.string().min(1),
+  snapshotId: z.string().min(1),
+  kind: z.enum(['full', 'incremental']),
+  parentImageId: z.string().min(1).optional(),
+  parentSnapshotId: z.string().min(1).optional(),
+  fullReadReason: z.string().optional(),
+  /** ISO-8601: the image's point in time (the snapshot's start time). */
+  createdAt: isoTime,
+  /** Where the Distributed Map's ItemReader finds the range items. */
+  workItems: z.object({ bucket: z.string().min(1), key: z.string().min(1) }),
+  rangeCount: z.number().int().min(1),
+  maxConcurrency: z.number().int().min(1),
+  job: copyJobSchema,
+});
+export type BackupPlan = z.infer<typeof backupPlanSchema>;
+
+// ---- Copy Range (copy-range, one Distributed Map item) ----
+
+export const copyRangeInputSchema = z.object({ range: rangeWorkItemSchema, job: copyJobSchema });
+export type CopyRangeInput = z.infer<typeof copyRangeInputSchema>;
+export const copyRangeOutputSchema = z.object({
+  firstBlock: z.number().int(),
+  endBlock: z.number().int(),
+  blocksRead: z.number().int(),
+  chunksCreated: z.number().int(),
+  bytesCreated: z.number().int(),
+});
+export type CopyRangeOutput = z.infer<typeof copyRangeOutputSchema>;
+
+// ---- Commit Image (commit-image) ----
+
+/** The commit reads only what it needs of the plan; the rest of `$.plan.result` passes through. */
+export const commitInputSchema = z.object({
+  backup: backupSchema,
+  plan: backupPlanSchema
+    .pick({
+      volumeId: true,
+      imageId: true,
+      snapshotId: true,
+      parentImageId: true,
+      parentSnapshotId: true,
+      fullReadReason: true,
+      createdAt: true,
+      rangeCount: true,
+    })
+    .loose(),
+});
+export type CommitInput = z.infer<typeof commitInputSchema>;
+const imageStatsSchema = z.object({
+  chunksCreated: z.number().int(),
+  bytesCreated: z.number().int(),
+  blocksRead: z.number().int(),
+});
+/** Commit Image's answer (`$.image.result`). */
+export const committedImageSchema = z.object({
+  volumeId: z.string().min(1),
+  imageId: z.string().min(1),
+  kind: z.enum(['full', 'incremental']),
+  createdAt: isoTime,
+  manifestKey: z.string().min(1),
+  stats: imageStatsSchema,
+});
+export type CommittedImage = z.infer<typeof committedImageSchema>;
+
+// ---- Build Catalog (build-catalog) ----
+
+export const catalogInputSchema = z.looseObject({
+  volumeId: z.string().min(1).max(64),
+  imageId: z.string().min(1).max(128),
+});
+export type CatalogInput = z.infer<typeof catalogInputSchema>;
+export const catalogOutputSchema = z.object({
+  volumeId: z.string(),
+  imageId: z.string(),
+  status: z.enum(['running', 'complete', 'partial', 'failed', 'unsupported']),
+  counts: z.object({
+    files: z.number(),
+    directories: z.number(),
+    symlinks: z.number(),
+    others: z.number(),
+    bytes: z.number(),
+  }),
+  changes: z.object({
+    added: z.number(),
+    changed: z.number(),
+    removed: z.number(),
+    itemsWritten: z.number(),
+  }),
+  errorCount: z.number().int(),
+  warningCount: z.number().int(),
+  applicationCount: z.number().int(),
+});
+export type CatalogOutput = z.infer<typeof catalogOutputSchema>;
+
+// ---- Clean Up (cleanup-backup) and Publish Success / Failure (publish-outcome) ----
+
+/**
+ * The state of a run that failed, as the failure path receives it (`$`): whatever the run had
+ * reached. `$.backup` is absent when the run failed while validating or locking; then the raw
+ * request's fields (`serverId`, `volumeIds`, `trigger`) are all there is.
+ */
+export const failedRunStateSchema = z.looseObject({
+  backup: backupSchema.optional(),
+  snapshots: snapshotSetSchema.optional(),
+  image: z.unknown().optional(),
+  error: caughtErrorSchema.optional(),
+  serverId: z.unknown().optional(),
+  volumeIds: z.unknown().optional(),
+  trigger: z.unknown().optional(),
+});
+export type FailedRunState = z.infer<typeof failedRunStateSchema>;
+
+export const cleanupInputSchema = z.object({ state: failedRunStateSchema, execution: executionRefSchema });
+export type CleanupInput = z.infer<typeof cleanupInputSchema>;
+export const cleanupOutputSchema = z.object({
+  /** The failure's cause as an operator should read it (a Lambda error's message, not its JSON). */
+  cause: z.string(),
+  locksReleased: z.number().int().min(0),
+  snapshotsDeleted: z.array(z.string()),
+  snapshotsKeptAsBase: z.array(z.string()),
+});
+export type CleanupOutput = z.infer<typeof cleanupOutputSchema>;
+
+export const publishInputSchema = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('SUCCEEDED'), backup: backupSchema, imageIds: z.array(z.string()) }),
+  z.object({ status: z.literal('FAILED'), state: failedRunStateSchema, execution: executionRefSchema }),
+]);
+export type PublishInput = z.infer<typeof publishInputSchema>;
+export const publishOutputSchema = z.object({
+  published: z.literal(true),
+  status: z.enum(['SUCCEEDED', 'FAILED']),
+});
+export type PublishOutput = z.infer<typeof publishOutputSchema>;
+
+// ---- The execution's state between steps ----
+
+/**
+ * `$` between steps: each field is written by one state's ResultPath (or is the lock step's
+ * output) and read by later states. Everything is optional: which fields exist depends on how far
+ * the run got.
+ */
+export const backupRunStateSchema = z.looseObject({
+  backup: backupSchema.optional(),
+  round: roundSchema.optional(),
+  acquired: lockAcquiredSchema.optional(),
+  checkpoint: checkpointSchema.optional(),
+  sync: z.object({ status: z.string(), reasons: z.array(z.string()) }).optional(),
+  snapshots: snapshotSetSchema.optional(),
+  snapshotProgress: z.object({ status: z.string(), nextRound: roundSchema }).optional(),
+  plan: z.object({ result: backupPlanSchema }).optional(),
+  copy: z.unknown().optional(),
+  image: z.object({ result: committedImageSchema }).optional(),
+  catalog: catalogOutputSchema.pick({ status: true, counts: true }).optional(),
+  error: caughtErrorSchema.optional(),
+  failure: z.object({ cause: z.string(), cleanup: cleanupOutputSchema.optional() }).optional(),
+  cleanupError: caughtErrorSchema.optional(),
+  publishError: caughtErrorSchema.optional(),
+});
+export type BackupRunState = z.infer<typeof backupRunStateSchema>;
+
+/** Which schemas a Lambda task of the ASL uses, by the ASL placeholder of its function. */
+export interface StepSchemas {
+  readonly input: z.ZodType;
+  readonly output: z.ZodType;
+}
+
+/** The ASL's function placeholders and the steps behind them (the placeholders are lib's names). */
+export const STEP_SCHEMAS: Readonly<Record<string, StepSchemas>> = {
+  BackupLockFunctionArn: { input: backupLockInputSchema, output: backupLockOutputSchema },
+  CheckpointFunctionArn: { input: checkpointInputSchema, output: checkpointOutputSchema },
+  ProbeReplicaFunctionArn: { input: probeInputSchema, output: probeVerdictSchema },
+  ReplicaSnapshotFunctionArn: { input: replicaSnapshotsInputSchema, output: replicaSnapshotsOutputSchema },
+  PlanBackupFunctionArn: { input: planInputSchema, output: backupPlanSchema },
+  CopyRangeFunctionArn: { input: copyRangeInputSchema, output: copyRangeOutputSchema },
+  CommitImageFunctionArn: { input: commitInputSchema, output: committedImageSchema },
+  BuildCatalogFunctionArn: { input: catalogInputSchema, output: catalogOutputSchema },
+  CleanupFunctionArn: { input: cleanupInputSchema, output: cleanupOutputSchema },
+  PublishOutcomeFunctionArn: { input: publishInputSchema, output: publishOutputSchema },
+};
