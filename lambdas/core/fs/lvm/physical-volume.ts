@@ -302,7 +302,9 @@ function interpret(pv: ByteRangeReader, pvUuid: string, root: MetadataSection): 
   }
   const logicalVolumes: LogicalVolume[] = [];
   for (const [lvName, lv] of sections) {
-    if (!stringList(lv, 'status').includes('VISIBLE')) continue;
+    // LVM2 writes a snapshot's copy-on-write LV without VISIBLE (lvs shows it through the hidden
+    // snapshotN LV); it is listed here so that the snapshot is reported, not silently left out.
+    if (!stringList(lv, 'status').includes('VISIBLE') && !snapshotOf.has(lvName)) continue;
     const base = {
       name: `${vgName}/${lvName}`,
       lvName,
