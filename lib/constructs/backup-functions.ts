@@ -26,16 +26,13 @@ import {
   type ResourceEnvironmentKey,
   type SettingEnvironmentKey,
 } from '../function-manifest.ts';
+import { REPLICA_TAG } from '../../lambdas/core/orchestration/replica-probe.ts';
+import { MANAGED_TAG, ROLE_TAG } from '../../lambdas/core/orchestration/replica-snapshots.ts';
 import type { BackupStorage } from './backup-storage.ts';
 import { nagArnToken } from './nag.ts';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HANDLERS_DIR = join(PROJECT_ROOT, 'lambdas', 'handlers');
-
-/** Tags and values the IAM conditions rely on (docs/replication-agent.md, replica-snapshots.ts). */
-const REPLICA_TAG = 'rbp:replica';
-const MANAGED_TAG = 'rbp:managed';
-const ROLE_TAG = 'rbp:role';
 
 export interface BackupFunctionsProps {
   readonly config: ReplicaBackupConfig;

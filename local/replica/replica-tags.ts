@@ -1,23 +1,34 @@
 /**
  * Tags on a replica EBS volume: the contract between the replication agent (which sets them) and
  * the backup's replica probe (which reads them). Documented in docs/replica-tags.md.
+ * The keys the probe reads are the core's constants (lambdas/core/orchestration/replica-probe.ts).
  */
+import {
+  BACKLOG_BYTES_TAG,
+  CHECKPOINT_ID_TAG,
+  CHECKPOINT_TIME_TAG,
+  REPLICA_TAG as REPLICA_MARKER_TAG,
+  SYNC_STATE_BACKLOG,
+  SYNC_STATE_IN_SYNC,
+  SYNC_STATE_TAG,
+} from '../../lambdas/core/orchestration/replica-probe.ts';
+
 export const REPLICA_TAG = {
   /** `true` on every replica volume the product may back up. */
-  replica: 'rbp:replica',
+  replica: REPLICA_MARKER_TAG,
   /** The protected (source) server the volume replicates, e.g. a DRS source server id. */
   sourceServer: 'rbp:source-server',
   /** The source server's device name of this disk, e.g. /dev/xvda. */
   sourceDevice: 'rbp:source-device',
   /** The last consistency checkpoint the replica holds completely. */
-  checkpointId: 'rbp:checkpoint-id',
+  checkpointId: CHECKPOINT_ID_TAG,
   /** When that checkpoint was taken on the source, ISO 8601 UTC. */
-  checkpointTime: 'rbp:checkpoint-time',
+  checkpointTime: CHECKPOINT_TIME_TAG,
   /** IN_SYNC when the replica has applied everything up to the source's present; BACKLOG otherwise. */
-  syncState: 'rbp:sync-state',
+  syncState: SYNC_STATE_TAG,
   /** Bytes written on the source and not yet applied to the replica (decimal integer). */
-  backlogBytes: 'rbp:backlog-bytes',
+  backlogBytes: BACKLOG_BYTES_TAG,
 } as const;
 
-export const SYNC_STATES = ['IN_SYNC', 'BACKLOG'] as const;
+export const SYNC_STATES = [SYNC_STATE_IN_SYNC, SYNC_STATE_BACKLOG] as const;
 export type SyncState = (typeof SYNC_STATES)[number];
