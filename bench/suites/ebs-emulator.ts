@@ -28,7 +28,10 @@ const SPARSE_VOLUME_GIB = 64;
 const PUT_BLOCKS = 256;
 /** Parallel GetSnapshotBlock / PutSnapshotBlock requests, as one backup worker would keep in flight. */
 const READ_CONCURRENCY = 16;
-/** The real service's GetSnapshotBlock cap per snapshot (aws-facts §0). */
+/**
+ * The real service's GetSnapshotBlock quota per snapshot, requests per second
+ * (https://docs.aws.amazon.com/general/latest/gr/ebs-service.html).
+ */
 const REAL_PER_SNAPSHOT_READS_PER_SECOND = 1_000;
 
 async function makeImage(path: string, sizeGib: number, blocks: ReadonlyMap<number, Buffer>): Promise<void> {

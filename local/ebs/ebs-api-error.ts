@@ -2,7 +2,8 @@
  * Errors of the EBS direct API as the service sends them: an HTTP status, the `x-amzn-ErrorType`
  * header and a JSON body with `Message` and `Reason`. The AWS SDK (restJson1) picks the exception
  * class from the header and fills `.Message` / `.Reason` from the body; the statuses are the
- * ones of the service model (aws-facts §1.5).
+ * ones of the service model (https://docs.aws.amazon.com/ebs/latest/APIReference/CommonErrors.html
+ * and each operation's Errors section).
  */
 
 export type EbsErrorName =

@@ -7,7 +7,8 @@
  *   held by either snapshot, changed or not; this gives the empty pages the user guide describes for
  *   a 1,000-block parent and a child that changed only block 999, listed 100 at a time);
  * - `window` block indexes scanned, so a big sparse volume yields empty pages that still carry a
- *   NextToken (aws-facts gotcha 5).
+ *   NextToken, as EBS answers for sparse snapshots: a client must follow NextToken, not stop at an
+ *   empty page (https://docs.aws.amazon.com/ebs/latest/userguide/readsnapshots.html).
  * There is a next page only while a block (or candidate) remains at or after its start.
  */
 import type { BlockMap } from './ebs-block-map.ts';

@@ -1,12 +1,16 @@
 /**
- * StartSnapshot's JSON body, validated as the service does (aws-facts §1.4; limits from the model).
+ * StartSnapshot's JSON body, validated as the service does, with the limits of the API reference
+ * and the service model (https://docs.aws.amazon.com/ebs/latest/APIReference/API_StartSnapshot.html).
  */
 import { MAX_VOLUME_SIZE_GIB } from '../../lambdas/core/geometry.ts';
 import type { EbsApiError } from './ebs-api-error.ts';
 import { VALIDATION_REASON, validationError } from './ebs-api-error.ts';
 import type { StoredTag } from './ebs-state-store.ts';
 
-/** StartSnapshot Timeout bounds and default, in minutes (aws-facts gotcha 10). */
+/**
+ * StartSnapshot Timeout bounds and default, in minutes: 10..4,320, 60 when absent
+ * (https://docs.aws.amazon.com/ebs/latest/APIReference/API_StartSnapshot.html).
+ */
 export const MIN_START_SNAPSHOT_TIMEOUT_MINUTES = 10;
 export const MAX_START_SNAPSHOT_TIMEOUT_MINUTES = 4_320;
 export const DEFAULT_START_SNAPSHOT_TIMEOUT_MINUTES = 60;

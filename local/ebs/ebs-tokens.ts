@@ -1,7 +1,8 @@
 /**
  * Block tokens and page tokens: opaque, HMAC-signed, bound to the snapshot(s) and to a block index,
  * carrying an expiry. Each listing draws a fresh nonce, so listing a snapshot again yields different
- * tokens (aws-facts §1.1) while tokens already handed out stay valid until they expire.
+ * tokens, as EBS does, while tokens already handed out stay valid until they expire (block tokens
+ * for 7 days: https://docs.aws.amazon.com/ebs/latest/userguide/ebsapi-elements.html).
  *
  * Layout before base64 (36 bytes, so 48 base64 characters: within the 256-character limit and the
  * `^[A-Za-z0-9+/=]+$` pattern of the model):

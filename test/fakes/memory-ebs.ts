@@ -1,6 +1,8 @@
 /**
  * An in-process fake of the EBS direct APIs and of EC2 snapshot state, implementing the engine's
- * ports directly (no HTTP), for fast property tests and benchmarks. Semantics follow aws-facts §1:
+ * ports directly (no HTTP), for fast property tests and benchmarks. Semantics follow the EBS direct
+ * APIs (https://docs.aws.amazon.com/ebs/latest/userguide/readsnapshots.html) and
+ * test/engine/snapshot-ports.contract.ts checks them against the real adapter on the emulator:
  * only written blocks are listed; pages honour MaxResults and StartingBlockIndex and may be empty
  * with a NextToken; ListChangedBlocks compares block versions within one lineage and reports blocks
  * that left the second snapshot without SecondBlockToken; other lineages give UNRELATED_SNAPSHOTS.

@@ -1,7 +1,8 @@
 /**
  * Contract of the EBS emulator's read path, driven through the real @aws-sdk/client-ebs:
  * freezing images, ListSnapshotBlocks pagination, block and page tokens, GetSnapshotBlock,
- * ListChangedBlocks and lineage. Expected values come from aws-facts.md §1.
+ * ListChangedBlocks and lineage. Expected values come from the EBS direct APIs'
+ * reference and user guide as local/ebs/README.md records them.
  */
 import { join } from 'node:path';
 import {

@@ -1,6 +1,8 @@
 /**
  * Contract of the EBS emulator's write path (StartSnapshot, PutSnapshotBlock, CompleteSnapshot),
- * driven through the real @aws-sdk/client-ebs. Expected values come from aws-facts.md §1.4-1.5.
+ * driven through the real @aws-sdk/client-ebs. Expected values come from the API reference
+ * (https://docs.aws.amazon.com/ebs/latest/APIReference/API_Operations.html) as local/ebs/README.md
+ * records them.
  */
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';

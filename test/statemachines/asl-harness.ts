@@ -6,8 +6,9 @@
  * exercised end to end through moto elsewhere.
  *
  * aws-local-stepfunctions has no Distributed Map semantics, so the harness rewrites "Copy Ranges"
- * the way local-stack-facts §2 describes: ItemReader → ItemsPath over the items the plan double
- * returns inline, ResultWriter and ProcessorConfig dropped. Waits take 0 ms and retries 0 ms.
+ * into an inline Map: ItemReader → ItemsPath over the items the plan double returns inline,
+ * ResultWriter and ProcessorConfig dropped (an inline Map runs the same iterator over the same
+ * items; https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html). Waits take 0 ms and retries 0 ms.
  */
 import '../support/quiet-powertools.ts';
 import { readFileSync } from 'node:fs';
