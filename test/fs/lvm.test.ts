@@ -7,7 +7,7 @@
  * what it wrote) says where each LV lives; the XFS images are written there with dd, and the
  * mounted images are the oracle.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { open, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sliceReader } from '../../lambdas/core/fs/cached-reader.ts';
@@ -78,8 +78,9 @@ interface SegmentReport {
   stripe_size: string;
 }
 
+/** An LVM2 command; device-mapper's absence makes them warn on stderr, which run() ignores. */
 async function lvm(args: string[]): Promise<string> {
-  return run(args[0]!, [...args.slice(1)]);
+  return run(args[0]!, args.slice(1));
 }
 
 async function losetup(args: string[]): Promise<string> {
@@ -97,7 +98,7 @@ async function placeLv(
 ): Promise<void> {
   const bytes = await readFile(image);
   const extent = EXTENT_MIB * MIB;
-  const out = await import('node:fs/promises').then((m) => m.open(diskImage, 'r+'));
+  const out = await open(diskImage, 'r+');
   try {
     for (const seg of segments) {
       const areas = seg.seg_pe_ranges.split(' ').map((r) => Number(/:(\d+)-\d+$/.exec(r)![1]));
