@@ -13,6 +13,7 @@ import { LZNT1_CHUNK_BYTES, compressLznt1, decompressLznt1 } from '../../lambdas
 import {
   applyFixups,
   decodeRunlist,
+  filetime,
   parseBootSector,
   parseFileRecord,
   parseIndexNode,
@@ -216,6 +217,25 @@ describe('update sequence fixups', () => {
         },
       ),
       { numRuns: 100 },
+    );
+  });
+});
+
+describe('FILETIME', () => {
+  it('equals the BigInt conversion for every 64-bit value', () => {
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: 2n ** 64n - 1n }), (ticks) => {
+        const bytes = new Uint8Array(8);
+        new DataView(bytes.buffer).setBigUint64(0, ticks, true);
+        const since = ticks - 116_444_736_000_000_000n;
+        const seconds = since >= 0n ? since / 10_000_000n : -((-since + 9_999_999n) / 10_000_000n);
+        const nanoseconds = (since - seconds * 10_000_000n) * 100n;
+        expect(filetime(new LeBytes(bytes), 0)).toEqual({
+          seconds: Number(seconds),
+          nanoseconds: Number(nanoseconds),
+        });
+      }),
+      { numRuns: 1000 },
     );
   });
 });

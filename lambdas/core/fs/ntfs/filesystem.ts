@@ -118,6 +118,15 @@ interface DirectoryEntry {
   readonly sequence: number;
 }
 
+/**
+ * How a read is made: FILE records and small attribute values go through the page cache (the
+ * $MFT is dense: one page serves a thousand records). INDX records and file data are read exactly
+ * (no page): directory blocks lie scattered over the volume, one or two per directory, and whole
+ * pages of them evicted the $MFT pages every entry needs (a walk of 64,000 entries fetched 1.8 GB
+ * instead of 80 MB). Below this reader, the image reader keeps its own small chunk cache.
+ */
+type ReadVia = 'metadata' | 'index' | 'data';
+
 /** Shared across one walk: index records read may not exceed what the device can hold. */
 interface WalkBudget {
   indexRecordsLeft: number;
@@ -247,7 +256,20 @@ export class NtfsFilesystem implements FilesystemReader {
         record: number,
       });
     }
-    return this.readRuns(mft, number * this.recordBytes, this.recordBytes, true, number);
+    const offset = number * this.recordBytes;
+    const cs = this.clusterBytes;
+    const run = mft.runs[NtfsFilesystem.runAt(mft.runs, Math.floor(offset / cs))];
+    // The usual case: the record lies in one run; read it straight from the page cache.
+    if (run !== undefined && run.lcn >= 0 && offset + this.recordBytes <= (run.vcn + run.length) * cs) {
+      const physical = run.lcn * cs + (offset - run.vcn * cs);
+      if (
+        offset + this.recordBytes <= mft.initializedSize &&
+        physical + this.recordBytes <= this.reader.size
+      ) {
+        return this.cache.read(physical, this.recordBytes);
+      }
+    }
+    return this.readRuns(mft, offset, this.recordBytes, 'metadata', number);
   }
 
   /** A base record with the attributes of its extension records (cached: walks revisit parents). */
@@ -319,7 +341,7 @@ export class NtfsFilesystem implements FilesystemReader {
         record,
       });
     }
-    const bytes = await this.readStreamBytes(stream, 0, stream.dataSize, true, record);
+    const bytes = await this.readStreamBytes(stream, 0, stream.dataSize, 'metadata', record);
     const raw = new LeBytes(bytes);
     const entries = [];
     let at = 0;
@@ -437,7 +459,7 @@ export class NtfsFilesystem implements FilesystemReader {
     stream: Stream,
     offset: number,
     length: number,
-    cached: boolean,
+    via: ReadVia,
     record: number,
   ): Promise<Uint8Array> {
     const out = new Uint8Array(length);
@@ -466,9 +488,10 @@ export class NtfsFilesystem implements FilesystemReader {
             },
           );
         }
-        const data = cached
-          ? await this.cache.read(physical, to - from)
-          : await this.cache.readUncached(physical, to - from);
+        const data =
+          via === 'metadata'
+            ? await this.cache.read(physical, to - from)
+            : await this.cache.readUncached(physical, to - from);
         out.set(data, from - offset);
       }
       position = to;
@@ -481,12 +504,12 @@ export class NtfsFilesystem implements FilesystemReader {
     stream: Stream,
     offset: number,
     length: number,
-    cached: boolean,
+    via: ReadVia,
     record: number,
   ): Promise<Uint8Array> {
     if (stream.resident !== undefined) return stream.resident.slice(offset, offset + length);
     if (stream.flags & ATTR_FLAGS.ENCRYPTED) throw encryptedError(record);
-    if (stream.compressionUnitLog2 === 0) return this.readRuns(stream, offset, length, cached, record);
+    if (stream.compressionUnitLog2 === 0) return this.readRuns(stream, offset, length, via, record);
     return this.readCompressed(stream, offset, length, record);
   }
 
@@ -578,7 +601,7 @@ export class NtfsFilesystem implements FilesystemReader {
           record,
         });
       }
-      reparse = parseReparsePoint(await this.readStreamBytes(stream, 0, stream.dataSize, true, record));
+      reparse = parseReparsePoint(await this.readStreamBytes(stream, 0, stream.dataSize, 'metadata', record));
     }
     const isDirectory = (file.flags & RECORD_FLAGS.DIRECTORY) !== 0;
     const linkTarget =
@@ -701,7 +724,7 @@ export class NtfsFilesystem implements FilesystemReader {
       if (bitmapAttr.length > 0) {
         const stream = this.streamOf(record, bitmapAttr);
         const wanted = Math.ceil(allocation.dataSize / indexRecordBytes / 8);
-        bitmap = await this.readStreamBytes(stream, 0, Math.min(stream.dataSize, wanted), true, record);
+        bitmap = await this.readStreamBytes(stream, 0, Math.min(stream.dataSize, wanted), 'index', record);
       }
     }
     const context = {
@@ -786,7 +809,7 @@ export class NtfsFilesystem implements FilesystemReader {
       throw new FilesystemCorruptError(`${what}: not marked in use in the $I30 bitmap`, { record });
     }
     const bytes = applyFixups(
-      await this.readRuns(allocation, offset, indexRecordBytes, true, record),
+      await this.readRuns(allocation, offset, indexRecordBytes, 'index', record),
       'INDX',
       what,
     );
@@ -903,7 +926,7 @@ export class NtfsFilesystem implements FilesystemReader {
       );
     }
     if (stream === undefined || wanted === 0) return new Uint8Array(wanted);
-    return this.readStreamBytes(stream, offset, wanted, false, inode);
+    return this.readStreamBytes(stream, offset, wanted, 'data', inode);
   }
 
   /** The stream's bytes as pieces of at most `pieceBytes` (sparse as zeros), for files of any size. */
@@ -915,7 +938,7 @@ export class NtfsFilesystem implements FilesystemReader {
     const piece = Math.max(1, options.pieceBytes ?? STREAM_PIECE_BYTES);
     for (let position = offset; position < offset + total; position += piece) {
       const n = Math.min(piece, offset + total - position);
-      yield await this.readStreamBytes(stream, position, n, false, inode);
+      yield await this.readStreamBytes(stream, position, n, 'data', inode);
     }
   }
 
