@@ -73,6 +73,14 @@ export class ApiClient {
     return this.send<T>('POST', path, {}, body);
   }
 
+  put<T>(path: string, body: unknown): Promise<T> {
+    return this.send<T>('PUT', path, {}, body);
+  }
+
+  delete<T>(path: string): Promise<T> {
+    return this.send<T>('DELETE', path, {}, undefined);
+  }
+
   private async send<T>(method: string, path: string, query: Query, body: unknown): Promise<T> {
     const url = new URL(path.replace(/^\//, ''), this.base);
     const queryEntries: Record<string, string> = {};

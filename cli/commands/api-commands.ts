@@ -1,9 +1,10 @@
-/** The command groups that talk to the REST API (volumes, images, files, apps, backup, restore). */
+/** The command groups that talk to the REST API (volumes, images, files, apps, backup, restore, plans, servers, settings). */
 import type { Command } from 'commander';
 import { registerAppCommands } from './apps.ts';
 import { registerBackupCommands } from './backup.ts';
 import { registerFileCommands } from './files.ts';
 import { registerImageCommands } from './images.ts';
+import { registerPlanCommandGroups } from './plans.ts';
 import { registerRestoreCommands } from './restore.ts';
 import { registerVolumeCommands } from './volumes.ts';
 
@@ -14,4 +15,5 @@ export function registerApiCommands(program: Command): void {
   registerAppCommands(program);
   registerBackupCommands(program);
   registerRestoreCommands(program);
+  registerPlanCommandGroups(program);
 }

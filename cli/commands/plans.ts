@@ -1,0 +1,319 @@
+/**
+ * `rbp plans …` (create, ls, show, update, enable, disable, delete, run, runs, run-status),
+ * `rbp servers ls` and `rbp settings show|set` over the plan routes of the REST API
+ * (docs/plans.md).
+ */
+import { readFile } from 'node:fs/promises';
+import { InvalidArgumentError, type Command } from 'commander';
+import {
+  runJsonOf,
+  type PlanRunView,
+  type PlanView,
+  type ServerListItem,
+} from '../../lambdas/core/plans/plan-api.ts';
+import type { PlanSettings } from '../../lambdas/core/plans/settings.ts';
+import type { ApiClient } from '../api/api-client.ts';
+import {
+  apiContext,
+  listAll,
+  pollUntilFinished,
+  withApiOptions,
+  withWaitOptions,
+  type ApiCommandOptions,
+  type WaitOptions,
+} from '../api/context.ts';
+import { CliError, EXIT } from '../api/exit-codes.ts';
+import type { Printer, Progress } from '../api/output.ts';
+
+const planPath = (name: string) => `/plans/${encodeURIComponent(name)}`;
+const runPath = (runId: string) => `/plan-runs/${encodeURIComponent(runId)}`;
+
+async function readPlanFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (cause) {
+    throw new CliError(
+      `cannot read ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
+      EXIT.USAGE,
+      {
+        cause,
+      },
+    );
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (cause) {
+    throw new CliError(
+      `${path} is not JSON: ${cause instanceof Error ? cause.message : String(cause)}`,
+      EXIT.USAGE,
+      {
+        cause,
+      },
+    );
+  }
+}
+
+function taskLabel(task: PlanRunView['tasks'][number]): string {
+  return task.application === undefined ? task.server : `${task.server}/${task.application}`;
+}
+
+/** One progress line for a run: counts, then what each running task is doing. */
+export function runProgressLine(run: PlanRunView): string {
+  const count = (status: string) => run.tasks.filter((t) => t.status === status).length;
+  const done = count('Succeeded') + count('Failed') + count('Skipped');
+  const running = run.tasks.filter((t) => t.status === 'Running').map((t) => `${taskLabel(t)}: ${t.step}`);
+  const head = `plan run ${run.runId}: ${run.status}`;
+  if (run.status !== 'Running') return `${head}${run.reason === undefined ? '' : ` — ${run.reason}`}`;
+  if (run.tasks.length === 0) return `${head} — checks`;
+  return `${head} — ${done}/${run.tasks.length} tasks done${running.length > 0 ? `; ${running.join('; ')}` : ''}`;
+}
+
+/** The text report of a run: its status and one line per task in creation order. */
+export function runReport(run: PlanRunView): string {
+  const lines = [`plan run ${run.runId} (${run.plan}): ${run.status}`];
+  if (run.reason !== undefined) lines.push(`  reason   ${run.reason}`);
+  lines.push(
+    `  started  ${run.startedAt}${run.finishedAt === undefined ? '' : `, finished ${run.finishedAt}`}`,
+  );
+  run.tasks.forEach((t, index) => {
+    const details = [
+      t.source === undefined ? undefined : `from ${t.source}`,
+      t.imageIds === undefined ? undefined : `image ${t.imageIds.join(', ')}`,
+      t.reason,
+    ].filter((d) => d !== undefined);
+    lines.push(
+      `  ${String(index + 1).padStart(3)}. ${taskLabel(t)}  ${t.status}${details.length > 0 ? `  ${details.join('; ')}` : ''}`,
+    );
+  });
+  return lines.join('\n');
+}
+
+/** Exit code of a finished run: 0 only when every task succeeded. */
+export function exitCodeOfRun(run: PlanRunView): number {
+  if (run.status === 'Succeeded' || run.status === 'Running') return EXIT.OK;
+  return EXIT.JOB_FAILED;
+}
+
+function waitForRun(
+  client: ApiClient,
+  runId: string,
+  options: Pick<WaitOptions, 'timeout' | 'pollInterval'>,
+  progress: Progress,
+): Promise<PlanRunView> {
+  return pollUntilFinished(
+    {
+      fetch: () => client.get<PlanRunView>(runPath(runId)),
+      finished: (run) => run.status !== 'Running',
+      describe: runProgressLine,
+      timeoutMessage: `plan run ${runId} is still running after ${options.timeout} s`,
+    },
+    options,
+    progress,
+  );
+}
+
+function printRun(print: Printer, run: PlanRunView): void {
+  print.message(runJsonOf(run), runReport(run));
+  process.exitCode = exitCodeOfRun(run);
+}
+
+function printPlan(print: Printer, plan: PlanView, verb: string): void {
+  print.message(
+    plan,
+    `plan ${plan.name} ${verb} (revision ${plan.revision}, ${plan.enabled ? 'enabled' : 'disabled'})`,
+  );
+}
+
+async function setEnabled(options: ApiCommandOptions, name: string, enabled: boolean): Promise<void> {
+  const { client, print } = await apiContext(options);
+  const current = await client.get<PlanView>(planPath(name));
+  const updated = await client.put<PlanView>(planPath(name), { ...current.document, enabled });
+  printPlan(print, updated, enabled ? 'enabled' : 'disabled');
+}
+
+function registerPlanCommands(program: Command): void {
+  const plans = program
+    .command('plans')
+    .description('protection plans: what to back up, when, and from which copy (docs/plans.md)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp plans create --file nightly-qa.json\n  $ rbp plans run nightly-qa --wait --json',
+    );
+
+  withApiOptions(plans.command('create'))
+    .description('create a plan from a JSON document (every problem is listed when it is refused)')
+    .requiredOption('--file <path>', 'the plan document (JSON)')
+    .action(async (options: ApiCommandOptions & { file: string }) => {
+      const document = await readPlanFile(options.file);
+      const { client, print } = await apiContext(options);
+      printPlan(print, await client.post<PlanView>('/plans', document), 'created');
+    });
+
+  withApiOptions(plans.command('ls'))
+    .description('list the plans')
+    .action(async (options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const items = await listAll<PlanView>(client, '/plans');
+      print.result(items, items, [
+        { header: 'PLAN', value: (p) => p.name },
+        { header: 'ENABLED', value: (p) => (p.enabled ? 'yes' : 'no') },
+        {
+          header: 'SCHEDULES',
+          value: (p) => p.document.schedules.map((s) => `${s.expression} ${s.timeZone}`).join(', '),
+        },
+        { header: 'ACTIVITIES', value: (p) => p.document.activities.length, right: true },
+        { header: 'REVISION', value: (p) => p.revision, right: true },
+      ]);
+    });
+
+  withApiOptions(plans.command('show'))
+    .description('show a plan document')
+    .argument('<name>', 'the plan')
+    .action(async (name: string, options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const plan = await client.get<PlanView>(planPath(name));
+      print.message(plan, JSON.stringify(plan.document, null, 2));
+    });
+
+  withApiOptions(plans.command('update'))
+    .description('replace a plan document (the name must stay the same)')
+    .argument('<name>', 'the plan')
+    .requiredOption('--file <path>', 'the new plan document (JSON)')
+    .action(async (name: string, options: ApiCommandOptions & { file: string }) => {
+      const document = await readPlanFile(options.file);
+      const { client, print } = await apiContext(options);
+      printPlan(print, await client.put<PlanView>(planPath(name), document), 'updated');
+    });
+
+  withApiOptions(plans.command('enable'))
+    .description('enable a plan and its schedules')
+    .argument('<name>', 'the plan')
+    .action((name: string, options: ApiCommandOptions) => setEnabled(options, name, true));
+
+  withApiOptions(plans.command('disable'))
+    .description('disable a plan and its schedules (a run can still be started by hand)')
+    .argument('<name>', 'the plan')
+    .action((name: string, options: ApiCommandOptions) => setEnabled(options, name, false));
+
+  withApiOptions(plans.command('delete'))
+    .description('delete a plan and its schedules (its runs stay listed)')
+    .argument('<name>', 'the plan')
+    .action(async (name: string, options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      await client.delete(planPath(name));
+      print.message({ name, deleted: true }, `plan ${name} deleted`);
+    });
+
+  withWaitOptions(withApiOptions(plans.command('run')), 'plan run')
+    .description(
+      'run a plan now; with --wait, show each task live and exit non-zero unless every task succeeded',
+    )
+    .argument('<name>', 'the plan')
+    .addHelpText('after', '\nExample:\n  $ rbp plans run nightly-qa --wait --json | jq .tasks')
+    .action(async (name: string, options: ApiCommandOptions & WaitOptions) => {
+      const { client, print, progress } = await apiContext(options);
+      const accepted = await client.post<{ runId: string }>(`${planPath(name)}/runs`, {});
+      if (!options.wait) {
+        const run = await client.get<PlanRunView>(runPath(accepted.runId));
+        print.message(
+          runJsonOf(run),
+          `plan run ${accepted.runId} started (rbp plans run-status ${accepted.runId})`,
+        );
+        return;
+      }
+      printRun(print, await waitForRun(client, accepted.runId, options, progress));
+    });
+
+  withApiOptions(plans.command('runs'))
+    .description("list a plan's runs, newest first")
+    .argument('<name>', 'the plan')
+    .action(async (name: string, options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const items = await listAll<PlanRunView>(client, `${planPath(name)}/runs`);
+      print.result(items, items, [
+        { header: 'RUN', value: (r) => r.runId },
+        { header: 'STATUS', value: (r) => r.status },
+        { header: 'TASKS', value: (r) => r.tasks.length, right: true },
+        { header: 'STARTED', value: (r) => r.startedAt },
+        { header: 'FINISHED', value: (r) => r.finishedAt },
+        { header: 'REASON', value: (r) => r.reason },
+      ]);
+    });
+
+  withWaitOptions(withApiOptions(plans.command('run-status')), 'plan run')
+    .description('show a plan run and its tasks')
+    .argument('<runId>', 'the run')
+    .action(async (runId: string, options: ApiCommandOptions & WaitOptions) => {
+      const { client, print, progress } = await apiContext(options);
+      const run = options.wait
+        ? await waitForRun(client, runId, options, progress)
+        : await client.get<PlanRunView>(runPath(runId));
+      printRun(print, run);
+    });
+}
+
+function registerServerCommands(program: Command): void {
+  const servers = program
+    .command('servers')
+    .description('protected servers (replica volumes grouped by source server)');
+  withApiOptions(servers.command('ls'))
+    .description('list the servers with their replication state, volumes, last recovery point and plans')
+    .action(async (options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const items = await listAll<ServerListItem>(client, '/servers');
+      print.result(items, items, [
+        { header: 'SERVER', value: (s) => s.name },
+        { header: 'REPLICATION', value: (s) => s.replication },
+        { header: 'LAG S', value: (s) => s.lagSeconds, right: true },
+        { header: 'VOLUMES', value: (s) => s.volumes.map((v) => v.volumeId).join(', ') },
+        { header: 'PRIMARY', value: (s) => (s.hasPrimary ? 'yes' : 'no') },
+        { header: 'LAST RECOVERY POINT', value: (s) => s.lastRecoveryPoint },
+        { header: 'PLANS', value: (s) => s.plans.join(', ') },
+      ]);
+    });
+}
+
+function parseSwitch(value: string): boolean {
+  if (value === 'enabled') return true;
+  if (value === 'disabled') return false;
+  throw new InvalidArgumentError('must be enabled or disabled');
+}
+
+function settingsText(settings: PlanSettings): string {
+  return [
+    `backups  ${settings.backupsEnabled ? 'enabled' : 'disabled'}`,
+    `ceiling  ${settings.storedBytesCeiling === undefined ? '(none)' : `${settings.storedBytesCeiling} bytes`}`,
+    ...(settings.updatedAt === undefined ? [] : [`updated  ${settings.updatedAt}`]),
+  ].join('\n');
+}
+
+function registerSettingsCommands(program: Command): void {
+  const settings = program.command('settings').description('global settings: the switch for all backups');
+  withApiOptions(settings.command('show'))
+    .description('show the settings')
+    .action(async (options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const current = await client.get<PlanSettings>('/settings');
+      print.message(current, settingsText(current));
+    });
+  withApiOptions(settings.command('set'))
+    .description('change the settings')
+    .requiredOption(
+      '--backups <enabled|disabled>',
+      'enable or disable every backup (plan runs stop at once when disabled)',
+      parseSwitch,
+    )
+    .addHelpText('after', '\nExample:\n  $ rbp settings set --backups disabled')
+    .action(async (options: ApiCommandOptions & { backups: boolean }) => {
+      const { client, print } = await apiContext(options);
+      const updated = await client.put<PlanSettings>('/settings', { backupsEnabled: options.backups });
+      print.message(updated, settingsText(updated));
+    });
+}
+
+export function registerPlanCommandGroups(program: Command): void {
+  registerPlanCommands(program);
+  registerServerCommands(program);
+  registerSettingsCommands(program);
+}

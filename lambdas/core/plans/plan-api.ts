@@ -1,0 +1,125 @@
+/**
+ * What the plan routes of the REST API answer (docs/plans.md, docs/api.md), as zod schemas so the
+ * router validates with them and the OpenAPI document is generated from them, and the functions
+ * that turn stored records into these views.
+ */
+import { z } from 'zod';
+import { planDocumentSchema } from './plan-document.ts';
+import type { PlanRecord } from './plan-service.ts';
+import { RUN_STATUSES, STOP_REASONS, TASK_STATUSES, TASK_STEPS, type PlanRun } from './plan-run.ts';
+import { REPLICATION_STATES } from './servers.ts';
+
+export const planViewSchema = z.strictObject({
+  name: z.string(),
+  enabled: z.boolean(),
+  revision: z.number().int(),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+  document: planDocumentSchema,
+});
+export type PlanView = z.infer<typeof planViewSchema>;
+
+export function planViewOf(record: PlanRecord): PlanView {
+  return {
+    name: record.name,
+    enabled: record.document.enabled,
+    revision: record.revision,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    document: record.document,
+  };
+}
+
+export const planTaskViewSchema = z.strictObject({
+  server: z.string(),
+  application: z.string().optional(),
+  status: z.enum(TASK_STATUSES),
+  reason: z.string().optional(),
+  source: z.enum(['replica', 'primary']).optional(),
+  backupId: z.string().optional(),
+  imageIds: z.array(z.string()).optional(),
+  /** Where a running task is in its sequence. */
+  step: z.enum(TASK_STEPS),
+  startedAt: z.string().optional(),
+  finishedAt: z.string().optional(),
+});
+
+export const planRunViewSchema = z.strictObject({
+  runId: z.string(),
+  plan: z.string(),
+  status: z.enum(RUN_STATUSES),
+  reason: z.string().optional(),
+  stoppedBy: z.enum(STOP_REASONS).optional(),
+  trigger: z.string(),
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  tasks: z.array(planTaskViewSchema),
+});
+export type PlanRunView = z.infer<typeof planRunViewSchema>;
+
+export function planRunViewOf(run: PlanRun): PlanRunView {
+  return {
+    runId: run.runId,
+    plan: run.plan,
+    status: run.status,
+    ...(run.reason === undefined ? {} : { reason: run.reason }),
+    ...(run.stoppedBy === undefined ? {} : { stoppedBy: run.stoppedBy }),
+    trigger: run.trigger,
+    startedAt: run.startedAt,
+    ...(run.finishedAt === undefined ? {} : { finishedAt: run.finishedAt }),
+    tasks: run.tasks.map((t) => ({
+      server: t.server,
+      ...(t.application === undefined ? {} : { application: t.application }),
+      status: t.status,
+      ...(t.reason === undefined ? {} : { reason: t.reason }),
+      ...(t.source === undefined ? {} : { source: t.source }),
+      ...(t.backupId === undefined ? {} : { backupId: t.backupId }),
+      ...(t.imageIds === undefined ? {} : { imageIds: t.imageIds }),
+      step: t.step,
+      ...(t.startedAt === undefined ? {} : { startedAt: t.startedAt }),
+      ...(t.finishedAt === undefined ? {} : { finishedAt: t.finishedAt }),
+    })),
+  };
+}
+
+/**
+ * The run as `rbp plans run --json` prints it: exactly
+ * `{runId, plan, status, reason?, tasks: [{server, application?, status, reason?, source?, backupId?, imageIds?}]}`.
+ */
+export function runJsonOf(view: PlanRunView): unknown {
+  return {
+    runId: view.runId,
+    plan: view.plan,
+    status: view.status,
+    ...(view.reason === undefined ? {} : { reason: view.reason }),
+    tasks: view.tasks.map((t) => ({
+      server: t.server,
+      ...(t.application === undefined ? {} : { application: t.application }),
+      status: t.status,
+      ...(t.reason === undefined ? {} : { reason: t.reason }),
+      ...(t.source === undefined ? {} : { source: t.source }),
+      ...(t.backupId === undefined ? {} : { backupId: t.backupId }),
+      ...(t.imageIds === undefined ? {} : { imageIds: t.imageIds }),
+    })),
+  };
+}
+
+export const acceptedPlanRunSchema = z.strictObject({
+  runId: z.string(),
+  plan: z.string(),
+  status: z.enum(RUN_STATUSES),
+});
+
+export const serverViewSchema = z.strictObject({
+  name: z.string(),
+  replication: z.enum(REPLICATION_STATES),
+  lagSeconds: z.number().optional(),
+  volumes: z.array(z.strictObject({ volumeId: z.string(), device: z.string().optional() })),
+  applications: z.array(z.string()),
+  hasPrimary: z.boolean(),
+  /** ISO-8601 time of the newest committed image of any of the server's volumes. */
+  lastRecoveryPoint: z.string().optional(),
+  /** Plans with an activity that selects the server. */
+  plans: z.array(z.string()),
+});
+export type ServerListItem = z.infer<typeof serverViewSchema>;

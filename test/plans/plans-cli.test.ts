@@ -1,0 +1,168 @@
+/**
+ * The plans, servers and settings commands of `rbp` against a small HTTP server that answers as
+ * the plan routes do: the requests they send, what they print, their exit codes.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { exitCodeOfRun, runProgressLine, runReport } from '../../cli/commands/plans.ts';
+import type { PlanRunView } from '../../lambdas/core/plans/plan-api.ts';
+
+const finishedRun: PlanRunView = {
+  runId: 'r1',
+  plan: 'nightly-qa',
+  status: 'PartiallySucceeded',
+  reason: '1 succeeded, 0 failed, 1 skipped of 2 tasks',
+  trigger: 'api:tester',
+  startedAt: '2026-03-02T01:00:00.000Z',
+  finishedAt: '2026-03-02T01:05:00.000Z',
+  tasks: [
+    {
+      server: 'QA1',
+      status: 'Succeeded',
+      source: 'replica',
+      backupId: 'r1-t0',
+      imageIds: ['img-r1-t0'],
+      step: 'Done',
+      startedAt: '2026-03-02T01:00:01.000Z',
+      finishedAt: '2026-03-02T01:04:00.000Z',
+    },
+    {
+      server: 'TEST9',
+      application: 'DOMAIN*',
+      status: 'Skipped',
+      reason: 'server TEST9 is unavailable: replication disconnected',
+      step: 'Done',
+    },
+  ],
+};
+const runningRun: PlanRunView = {
+  ...finishedRun,
+  status: 'Running',
+  tasks: [{ ...finishedRun.tasks[0]!, status: 'Running', step: 'AwaitBackup' }, finishedRun.tasks[1]!],
+};
+delete (runningRun as { reason?: string }).reason;
+delete (runningRun as { finishedAt?: string }).finishedAt;
+
+const seen: { method: string; url: string; body: string }[] = [];
+let runPolls = 0;
+let base = '';
+const server = createServer((req, res) => {
+  let body = '';
+  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+  req.on('end', () => {
+    seen.push({ method: req.method!, url: req.url!, body });
+    const answer = (status: number, value: unknown) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(value));
+    };
+    if (req.method === 'POST' && req.url === '/api/plans') {
+      answer(400, {
+        code: 'InvalidRequest',
+        message: 'invalid plan: window.timeZone: is required; (plan): Unrecognized key: "colour"',
+        details: {},
+      });
+    } else if (req.method === 'POST' && req.url === '/api/plans/nightly-qa/runs') {
+      answer(202, { runId: 'r1', plan: 'nightly-qa', status: 'Running' });
+    } else if (req.url === '/api/plan-runs/r1') {
+      runPolls += 1;
+      answer(200, runPolls < 2 ? runningRun : finishedRun);
+    } else if (req.url === '/api/settings') {
+      answer(200, { formatVersion: 1, backupsEnabled: false, updatedAt: '2026-03-02T00:00:00.000Z' });
+    } else {
+      answer(404, { code: 'NotFound', message: `no route ${req.method} ${req.url}`, details: {} });
+    }
+  });
+});
+
+beforeAll(async () => {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
+});
+afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+function rbp(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      'npx',
+      ['tsx', 'cli/main.ts', ...args, '--endpoint', base, '--region', 'eu-west-1'],
+      { env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
+    );
+  });
+}
+
+describe('rbp plans', () => {
+  it('run --wait --json prints the run in the issue’s shape and exits 8 unless every task succeeded', async () => {
+    runPolls = 0;
+    const result = await rbp(['plans', 'run', 'nightly-qa', '--wait', '--json', '--poll-interval', '0.05']);
+    expect(JSON.parse(result.stdout)).toEqual({
+      runId: 'r1',
+      plan: 'nightly-qa',
+      status: 'PartiallySucceeded',
+      reason: '1 succeeded, 0 failed, 1 skipped of 2 tasks',
+      tasks: [
+        { server: 'QA1', status: 'Succeeded', source: 'replica', backupId: 'r1-t0', imageIds: ['img-r1-t0'] },
+        {
+          server: 'TEST9',
+          application: 'DOMAIN*',
+          status: 'Skipped',
+          reason: 'server TEST9 is unavailable: replication disconnected',
+        },
+      ],
+    });
+    expect(result.stderr).toContain('plan run r1: Running — 1/2 tasks done; QA1: AwaitBackup');
+    expect(result.code).toBe(8);
+    expect(
+      seen.filter((s) => s.url.includes('nightly-qa')).map((s) => `${s.method} ${s.url} ${s.body}`),
+    ).toEqual(['POST /api/plans/nightly-qa/runs {}']);
+  }, 60_000);
+
+  it('create passes the API’s list of problems through and exits 5', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rbp-plan-'));
+    const file = join(dir, 'plan.json');
+    writeFileSync(file, JSON.stringify({ name: 'x', colour: 'blue', activities: [{ servers: 'A' }] }));
+    const result = await rbp(['plans', 'create', '--file', file]);
+    expect(result.stderr).toContain(
+      'invalid plan: window.timeZone: is required; (plan): Unrecognized key: "colour"',
+    );
+    expect(result.code).toBe(5);
+    expect(seen.at(-1)).toEqual({
+      method: 'POST',
+      url: '/api/plans',
+      body: JSON.stringify({ name: 'x', colour: 'blue', activities: [{ servers: 'A' }] }),
+    });
+  }, 60_000);
+
+  it('settings set --backups disabled sends exactly {backupsEnabled: false}', async () => {
+    const result = await rbp(['settings', 'set', '--backups', 'disabled']);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toBe('backups  disabled\nceiling  (none)\nupdated  2026-03-02T00:00:00.000Z\n');
+    expect(seen.at(-1)).toEqual({ method: 'PUT', url: '/api/settings', body: '{"backupsEnabled":false}' });
+  }, 60_000);
+});
+
+describe('run views', () => {
+  it('progress line, report and exit code', () => {
+    expect(runProgressLine(runningRun)).toBe('plan run r1: Running — 1/2 tasks done; QA1: AwaitBackup');
+    expect(runProgressLine(finishedRun)).toBe(
+      'plan run r1: PartiallySucceeded — 1 succeeded, 0 failed, 1 skipped of 2 tasks',
+    );
+    expect(runReport(finishedRun)).toBe(
+      [
+        'plan run r1 (nightly-qa): PartiallySucceeded',
+        '  reason   1 succeeded, 0 failed, 1 skipped of 2 tasks',
+        '  started  2026-03-02T01:00:00.000Z, finished 2026-03-02T01:05:00.000Z',
+        '    1. QA1  Succeeded  from replica; image img-r1-t0',
+        '    2. TEST9/DOMAIN*  Skipped  server TEST9 is unavailable: replication disconnected',
+      ].join('\n'),
+    );
+    expect(exitCodeOfRun(finishedRun)).toBe(8);
+    expect(exitCodeOfRun({ ...finishedRun, status: 'Succeeded' })).toBe(0);
+  });
+});
