@@ -432,13 +432,12 @@ class Collector {
     const liveKeys: string[] = [];
     for (const object of keys) {
       const name = object.key.slice(CHUNK_KEY_PREFIX.length);
-      if (!HEX_HASH_PATTERN.test(name)) continue; // not ours: never touched
       if (live.has(name)) {
         counters.chunksLive += 1;
         liveKeys.push(object.key);
-      } else {
+      } else if (HEX_HASH_PATTERN.test(name)) {
         candidates.push(object);
-      }
+      } // else not a chunk name: never touched
     }
     if (checkpoint.extendTo !== undefined && liveKeys.length > 0) {
       await this.deps.objects.extendRetention(liveKeys, new Date(checkpoint.extendTo));
