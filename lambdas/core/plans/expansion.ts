@@ -133,3 +133,17 @@ export function expandActivities(plan: PlanDocument, servers: readonly ServerVie
   });
   return tasks.map((task, index) => ({ index, ...task }));
 }
+
+/** True when an activity selects the server by name or pattern or by its volumes' tags. */
+export function activitySelects(activity: Activity, server: ServerView): boolean {
+  if (activity.tags !== undefined) return matchesTags(server, activity.tags);
+  const patterns = typeof activity.servers === 'string' ? [activity.servers] : (activity.servers ?? []);
+  return patterns.some((pattern) => matchesPattern(pattern, server.name));
+}
+
+/** The names of the plans (in the order given) with an activity that selects the server. */
+export function plansSelecting(server: ServerView, plans: readonly PlanDocument[]): string[] {
+  return plans
+    .filter((plan) => plan.activities.some((a) => activitySelects(a, server)))
+    .map((plan) => plan.name);
+}

@@ -44,3 +44,82 @@ export function matchesTags(server: ServerView, filter: Readonly<Record<string, 
   const wanted = Object.entries(filter);
   return server.volumes.some((volume) => wanted.every(([key, value]) => volume.tags[key] === value));
 }
+
+/**
+ * Tags of the replication-agent contract that plans read besides docs/replica-tags.md's:
+ * - `rbp:replication-state`: `in-sync`, `lagging`, `stalled` or `disconnected` (what the agent
+ *   reports; without it the state follows `rbp:sync-state`: IN_SYNC is in-sync, BACKLOG lagging);
+ * - `rbp:lag-seconds`: how far the replica is behind the source (decimal seconds);
+ * - `rbp:applications`: the application names the agent reports for the server, comma-separated;
+ * - `rbp:primary-volume`: the EBS volume id of the source server's own disk this replica copies
+ *   (EC2 sources only; a server has a primary when every one of its volumes names one).
+ */
+export const REPLICATION_STATE_TAG = 'rbp:replication-state';
+export const LAG_SECONDS_TAG = 'rbp:lag-seconds';
+export const APPLICATIONS_TAG = 'rbp:applications';
+export const PRIMARY_VOLUME_TAG = 'rbp:primary-volume';
+const SOURCE_SERVER_TAG = 'rbp:source-server';
+const REPLICA_FLAG_TAG = 'rbp:replica';
+const SYNC_STATE_FLAG_TAG = 'rbp:sync-state';
+
+/** Worse states first: a server is as healthy as its least healthy volume. */
+const STATE_RANK: Readonly<Record<ReplicationState, number>> = {
+  disconnected: 3,
+  stalled: 2,
+  lagging: 1,
+  'in-sync': 0,
+};
+
+function volumeState(tags: Readonly<Record<string, string>>): ReplicationState {
+  const reported = tags[REPLICATION_STATE_TAG];
+  if (reported !== undefined && (REPLICATION_STATES as readonly string[]).includes(reported)) {
+    return reported as ReplicationState;
+  }
+  if (reported !== undefined) return 'stalled'; // an unknown report is never taken as healthy
+  return tags[SYNC_STATE_FLAG_TAG] === 'IN_SYNC' ? 'in-sync' : 'lagging';
+}
+
+function volumeLag(tags: Readonly<Record<string, string>>, state: ReplicationState): number | undefined {
+  const text = tags[LAG_SECONDS_TAG];
+  if (text !== undefined && /^\d+(\.\d+)?$/.test(text)) return Number(text);
+  return state === 'in-sync' ? 0 : undefined;
+}
+
+/**
+ * Groups replica volumes (`rbp:replica=true`) into servers by `rbp:source-server` (a volume
+ * without it is a server of its own, named by its volume id), ordered by name.
+ */
+export function serversFromVolumes(volumes: readonly ServerVolume[]): ServerView[] {
+  const groups = new Map<string, ServerVolume[]>();
+  for (const volume of volumes) {
+    if (volume.tags[REPLICA_FLAG_TAG] !== 'true') continue;
+    const name = volume.tags[SOURCE_SERVER_TAG] ?? volume.volumeId;
+    groups.set(name, [...(groups.get(name) ?? []), volume]);
+  }
+  return [...groups.entries()]
+    .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+    .map(([name, members]) => {
+      const sorted = [...members].sort((a, b) => (a.volumeId < b.volumeId ? -1 : 1));
+      let replication: ReplicationState = 'in-sync';
+      let lagSeconds: number | undefined = 0;
+      const applications: string[] = [];
+      for (const volume of sorted) {
+        const state = volumeState(volume.tags);
+        if (STATE_RANK[state] > STATE_RANK[replication]) replication = state;
+        const lag = volumeLag(volume.tags, state);
+        lagSeconds = lag === undefined || lagSeconds === undefined ? undefined : Math.max(lagSeconds, lag);
+        for (const app of (volume.tags[APPLICATIONS_TAG] ?? '').split(',')) {
+          const trimmed = app.trim();
+          if (trimmed !== '' && !applications.includes(trimmed)) applications.push(trimmed);
+        }
+      }
+      return {
+        name,
+        replication,
+        ...(lagSeconds === undefined ? {} : { lagSeconds }),
+        volumes: sorted,
+        applications,
+        hasPrimary: sorted.every((v) => /^vol-[0-9a-f]+$/.test(v.tags[PRIMARY_VOLUME_TAG] ?? '')),
+      };
+    });
+}
