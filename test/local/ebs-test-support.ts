@@ -12,21 +12,12 @@ import {
   type ListChangedBlocksCommandInput,
   type ListSnapshotBlocksCommandInput,
 } from '@aws-sdk/client-ebs';
-import type { Clock } from '../../lambdas/core/ports.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
 import type { EbsEmulatorOptions } from '../../local/ebs/ebs-emulator.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 import { startEbsEmulatorServer, type EbsEmulatorServer } from '../../local/ebs/ebs-server.ts';
 
-/** A clock that moves only when told to. */
-export class ManualClock implements Clock {
-  constructor(private ms = Date.UTC(2026, 0, 1)) {}
-  now(): Date {
-    return new Date(this.ms);
-  }
-  advance(ms: number): void {
-    this.ms += ms;
-  }
-}
+export { ManualClock };
 
 export interface EbsFixture {
   readonly dir: string;

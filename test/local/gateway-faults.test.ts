@@ -14,58 +14,30 @@ import {
   RequestThrottledException,
   StartSnapshotCommand,
 } from '@aws-sdk/client-ebs';
-import { DescribeSnapshotsCommand, DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { DynamoDBClient, ListTablesCommand, ThrottlingException } from '@aws-sdk/client-dynamodb';
-import { InvokeCommand, LambdaClient, TooManyRequestsException } from '@aws-sdk/client-lambda';
+import { DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
+import { ListTablesCommand, ThrottlingException } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, TooManyRequestsException } from '@aws-sdk/client-lambda';
 import {
   CreateBucketCommand,
   GetObjectCommand,
   PutObjectCommand,
-  S3Client,
   S3ServiceException,
 } from '@aws-sdk/client-s3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import type { Clock } from '../../lambdas/core/ports.ts';
 import type { FaultConfig } from '../../local/gateway/faults.ts';
-import { useLocalStack } from '../support/local-stack.ts';
+import { ManualClock } from '../support/manual-clock.ts';
+import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
 
-/** The emulator's time moves only when a test says so: rate caps per clock second become exact. */
-class SteppedClock implements Clock {
-  private ms = Date.UTC(2026, 0, 1);
-  now(): Date {
-    return new Date(this.ms);
-  }
-  advance(ms: number): void {
-    this.ms += ms;
-  }
-}
-
-const clock = new SteppedClock();
+const clock = new ManualClock();
 const local = useLocalStack({ clock });
 const SOME_SNAPSHOT = 'snap-0123456789abcdef0';
 
-let ebs: EBSClient;
-let ec2: EC2Client;
-let s3: S3Client;
-let dynamodb: DynamoDBClient;
-let lambda: LambdaClient;
-
-beforeAll(() => {
-  ebs = new EBSClient(local.clientConfig());
-  ec2 = new EC2Client(local.clientConfig());
-  s3 = new S3Client(local.clientConfig());
-  dynamodb = new DynamoDBClient(local.clientConfig());
-  lambda = new LambdaClient(local.clientConfig());
-});
+const aws = useLocalClients(local);
 
 afterEach(() => {
   local.stack.gateway.setFaults({});
   local.stack.gateway.resetStats();
-});
-
-afterAll(() => {
-  for (const client of [ebs, ec2, s3, dynamodb, lambda]) client.destroy();
 });
 
 function failureOf(promise: Promise<unknown>): Promise<unknown> {
@@ -84,17 +56,17 @@ function statusOf(error: unknown): number | undefined {
 describe('throttling, in each service’s own shape', () => {
   it('EBS: RequestThrottledException with its Reason', async () => {
     local.stack.gateway.setFaults({ throttleRate: { 'ebs:ListSnapshotBlocks': 1 } });
-    const error = await failureOf(ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: SOME_SNAPSHOT })));
+    const error = await failureOf(aws.ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: SOME_SNAPSHOT })));
     expect(error).toBeInstanceOf(RequestThrottledException);
     expect((error as RequestThrottledException).Reason).toBe('ACCOUNT_THROTTLED');
     expect(statusOf(error)).toBe(400);
   });
 
   it('S3: SlowDown with HTTP 503, only for the configured operation', async () => {
-    await s3.send(new CreateBucketCommand({ Bucket: 'fault-bucket' }));
+    await aws.s3.send(new CreateBucketCommand({ Bucket: 'fault-bucket' }));
     local.stack.gateway.setFaults({ throttleRate: { 's3:GetObject': 1 } });
-    await s3.send(new PutObjectCommand({ Bucket: 'fault-bucket', Key: 'k', Body: 'data' }));
-    const error = await failureOf(s3.send(new GetObjectCommand({ Bucket: 'fault-bucket', Key: 'k' })));
+    await aws.s3.send(new PutObjectCommand({ Bucket: 'fault-bucket', Key: 'k', Body: 'data' }));
+    const error = await failureOf(aws.s3.send(new GetObjectCommand({ Bucket: 'fault-bucket', Key: 'k' })));
     expect(error).toBeInstanceOf(S3ServiceException);
     expect((error as S3ServiceException).name).toBe('SlowDown');
     expect(statusOf(error)).toBe(503);
@@ -102,14 +74,14 @@ describe('throttling, in each service’s own shape', () => {
 
   it('DynamoDB: ThrottlingException', async () => {
     local.stack.gateway.setFaults({ throttleRate: { dynamodb: 1 } });
-    const error = await failureOf(dynamodb.send(new ListTablesCommand({})));
+    const error = await failureOf(aws.dynamodb.send(new ListTablesCommand({})));
     expect(error).toBeInstanceOf(ThrottlingException);
     expect((error as Error).message).toBe('Rate of requests exceeds the allowed throughput.');
   });
 
   it('EC2: RequestLimitExceeded with HTTP 503', async () => {
     local.stack.gateway.setFaults({ throttleRate: { '*': 1 } });
-    const error = await failureOf(ec2.send(new DescribeVolumesCommand({})));
+    const error = await failureOf(aws.ec2.send(new DescribeVolumesCommand({})));
     expect((error as Error).name).toBe('RequestLimitExceeded');
     expect(statusOf(error)).toBe(503);
   });
@@ -117,7 +89,7 @@ describe('throttling, in each service’s own shape', () => {
   it('Lambda: TooManyRequestsException with HTTP 429', async () => {
     local.stack.gateway.registerFunction('rbp-noop', () => Promise.resolve(null));
     local.stack.gateway.setFaults({ throttleRate: { 'lambda:Invoke': 1 } });
-    const error = await failureOf(lambda.send(new InvokeCommand({ FunctionName: 'rbp-noop' })));
+    const error = await failureOf(aws.lambda.send(new InvokeCommand({ FunctionName: 'rbp-noop' })));
     expect(error).toBeInstanceOf(TooManyRequestsException);
     expect(statusOf(error)).toBe(429);
   });
@@ -141,10 +113,12 @@ describe('throttling, in each service’s own shape', () => {
 describe('server errors and latency', () => {
   it('EBS: InternalServerException with HTTP 500; S3: InternalError with HTTP 500', async () => {
     local.stack.gateway.setFaults({ serverErrorRate: { ebs: 1, s3: 1 } });
-    const ebsError = await failureOf(ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: SOME_SNAPSHOT })));
+    const ebsError = await failureOf(
+      aws.ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: SOME_SNAPSHOT })),
+    );
     expect(ebsError).toBeInstanceOf(InternalServerException);
     expect(statusOf(ebsError)).toBe(500);
-    const s3Error = await failureOf(s3.send(new GetObjectCommand({ Bucket: 'fault-bucket', Key: 'k' })));
+    const s3Error = await failureOf(aws.s3.send(new GetObjectCommand({ Bucket: 'fault-bucket', Key: 'k' })));
     expect((s3Error as Error).name).toBe('InternalError');
     expect(statusOf(s3Error)).toBe(500);
   });
@@ -152,7 +126,7 @@ describe('server errors and latency', () => {
   it('delays requests of the configured service by the configured latency', async () => {
     local.stack.gateway.setFaults({ latencyMs: { ec2: 400 } });
     const started = performance.now();
-    await ec2.send(new DescribeVolumesCommand({}));
+    await aws.ec2.send(new DescribeVolumesCommand({}));
     expect(performance.now() - started).toBeGreaterThanOrEqual(400);
   });
 });
@@ -167,7 +141,7 @@ describe('determinism and the admin endpoint', () => {
     const pattern: boolean[] = [];
     for (let index = 0; index < requests; index += 1) {
       pattern.push(
-        await ec2.send(new DescribeVolumesCommand({})).then(
+        await aws.ec2.send(new DescribeVolumesCommand({})).then(
           () => false,
           () => true,
         ),
@@ -202,8 +176,8 @@ describe('EBS emulator faults pass through', () => {
 
   beforeAll(async () => {
     const digest = createHash('sha256').update(block).digest();
-    snapshotId = (await ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }))).SnapshotId!;
-    await ebs.send(
+    snapshotId = (await aws.ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }))).SnapshotId!;
+    await aws.ebs.send(
       new PutSnapshotBlockCommand({
         SnapshotId: snapshotId,
         BlockIndex: 0,
@@ -213,7 +187,7 @@ describe('EBS emulator faults pass through', () => {
         ChecksumAlgorithm: 'SHA256',
       }),
     );
-    await ebs.send(
+    await aws.ebs.send(
       new CompleteSnapshotCommand({
         SnapshotId: snapshotId,
         ChangedBlocksCount: 1,
@@ -223,19 +197,19 @@ describe('EBS emulator faults pass through', () => {
       }),
     );
     clock.advance(60_000);
-    const answer = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
+    const answer = await aws.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
     expect(answer.Snapshots![0]!.State).toBe('completed');
   });
 
   async function blockToken(): Promise<string> {
-    const listed = await ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: snapshotId }));
+    const listed = await aws.ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: snapshotId }));
     return listed.Blocks![0]!.BlockToken!;
   }
 
   it('corruptBlockDataRate: the data no longer matches its checksum header', async () => {
     const token = await blockToken();
     local.stack.gateway.setFaults({ corruptBlockDataRate: 1 });
-    const read = await ebs.send(
+    const read = await aws.ebs.send(
       new GetSnapshotBlockCommand({ SnapshotId: snapshotId, BlockIndex: 0, BlockToken: token }),
     );
     const data = Buffer.from(await read.BlockData!.transformToByteArray());
@@ -249,7 +223,7 @@ describe('EBS emulator faults pass through', () => {
     local.stack.gateway.setFaults({ perSnapshotRequestsPerSecond: 1 });
     const outcomes = await Promise.all(
       Array.from({ length: 6 }, () =>
-        ebs
+        aws.ebs
           .send(new GetSnapshotBlockCommand({ SnapshotId: snapshotId, BlockIndex: 0, BlockToken: token }))
           .then(
             () => 'ok',
@@ -264,7 +238,7 @@ describe('EBS emulator faults pass through', () => {
     expect(outcomes.filter((outcome) => outcome === 'ok')).toHaveLength(1);
     expect(outcomes.filter((outcome) => outcome === 'throttled:RESOURCE_LEVEL_THROTTLE')).toHaveLength(5);
     clock.advance(1_000);
-    const next = await ebs.send(
+    const next = await aws.ebs.send(
       new GetSnapshotBlockCommand({ SnapshotId: snapshotId, BlockIndex: 0, BlockToken: token }),
     );
     expect(Buffer.from(await next.BlockData!.transformToByteArray()).equals(block)).toBe(true);

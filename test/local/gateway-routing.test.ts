@@ -7,53 +7,30 @@
 import { createHash, randomBytes } from 'node:crypto';
 import {
   CompleteSnapshotCommand,
-  EBSClient,
   GetSnapshotBlockCommand,
   ListSnapshotBlocksCommand,
   PutSnapshotBlockCommand,
   StartSnapshotCommand,
 } from '@aws-sdk/client-ebs';
-import {
-  CreateVolumeCommand,
-  DescribeSnapshotsCommand,
-  DescribeVolumesCommand,
-  EC2Client,
-} from '@aws-sdk/client-ec2';
-import { CreateTableCommand, DynamoDBClient, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
-import { InvokeCommand, LambdaClient, ResourceNotFoundException } from '@aws-sdk/client-lambda';
+import { CreateVolumeCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
+import { CreateTableCommand, GetItemCommand, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import { InvokeCommand, ResourceNotFoundException } from '@aws-sdk/client-lambda';
 import {
   CreateBucketCommand,
   GetObjectCommand,
   HeadObjectCommand,
   PutObjectCommand,
-  S3Client,
 } from '@aws-sdk/client-s3';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import { useLocalStack } from '../support/local-stack.ts';
+import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
 
 const local = useLocalStack();
 
-let ebs: EBSClient;
-let ec2: EC2Client;
-let s3: S3Client;
-let dynamodb: DynamoDBClient;
-let lambda: LambdaClient;
-
-beforeAll(() => {
-  ebs = new EBSClient(local.clientConfig());
-  ec2 = new EC2Client(local.clientConfig());
-  s3 = new S3Client(local.clientConfig());
-  dynamodb = new DynamoDBClient(local.clientConfig());
-  lambda = new LambdaClient(local.clientConfig());
-});
-
-afterAll(() => {
-  for (const client of [ebs, ec2, s3, dynamodb, lambda]) client.destroy();
-});
+const aws = useLocalClients(local);
 
 function sha256Base64(data: Uint8Array): string {
   return createHash('sha256').update(data).digest('base64');
@@ -74,7 +51,7 @@ async function until<T>(
 
 describe('EBS direct API through the gateway', () => {
   it('is served by the emulator, and a StartSnapshot snapshot is visible to EC2 DescribeSnapshots', async () => {
-    const started = await ebs.send(
+    const started = await aws.ebs.send(
       new StartSnapshotCommand({
         VolumeSize: 1,
         Description: 'restore test',
@@ -85,7 +62,7 @@ describe('EBS direct API through the gateway', () => {
     const snapshotId = started.SnapshotId!;
     expect(started.BlockSize).toBe(EBS_BLOCK_SIZE_BYTES);
 
-    const whileWriting = await ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
+    const whileWriting = await aws.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
     expect(whileWriting.Snapshots).toHaveLength(1);
     expect(whileWriting.Snapshots![0]).toMatchObject({
       SnapshotId: snapshotId,
@@ -98,7 +75,7 @@ describe('EBS direct API through the gateway', () => {
 
     const block = randomBytes(EBS_BLOCK_SIZE_BYTES);
     const digest = createHash('sha256').update(block).digest();
-    await ebs.send(
+    await aws.ebs.send(
       new PutSnapshotBlockCommand({
         SnapshotId: snapshotId,
         BlockIndex: 3,
@@ -108,7 +85,7 @@ describe('EBS direct API through the gateway', () => {
         ChecksumAlgorithm: 'SHA256',
       }),
     );
-    await ebs.send(
+    await aws.ebs.send(
       new CompleteSnapshotCommand({
         SnapshotId: snapshotId,
         ChangedBlocksCount: 1,
@@ -119,11 +96,11 @@ describe('EBS direct API through the gateway', () => {
     );
 
     const completed = await until(
-      () => ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] })),
+      () => aws.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] })),
       (answer) => answer.Snapshots?.[0]?.State === 'completed',
     );
     expect(completed.Snapshots![0]).toMatchObject({ State: 'completed', Progress: '100%' });
-    const byStatus = await ec2.send(
+    const byStatus = await aws.ec2.send(
       new DescribeSnapshotsCommand({ Filters: [{ Name: 'tag:purpose', Values: ['routing-test'] }] }),
     );
     expect(byStatus.Snapshots!.map((snapshot) => snapshot.SnapshotId)).toEqual([snapshotId]);
@@ -134,27 +111,27 @@ describe('moto behind the gateway', () => {
   it('answers EC2, S3 and DynamoDB, and the statistics count exactly the requests sent', async () => {
     local.stack.gateway.resetStats();
 
-    const volume = await ec2.send(
+    const volume = await aws.ec2.send(
       new CreateVolumeCommand({
         AvailabilityZone: 'us-east-1a',
         Size: 2,
         TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'role', Value: 'plain' }] }],
       }),
     );
-    const described = await ec2.send(
+    const described = await aws.ec2.send(
       new DescribeVolumesCommand({ Filters: [{ Name: 'tag:role', Values: ['plain'] }] }),
     );
     expect(described.Volumes!.map((v) => [v.VolumeId, v.Size])).toEqual([[volume.VolumeId, 2]]);
 
     const body = randomBytes(1024 * 1024);
-    await s3.send(new CreateBucketCommand({ Bucket: 'routing-bucket' }));
-    await s3.send(new PutObjectCommand({ Bucket: 'routing-bucket', Key: 'chunks/a', Body: body }));
-    const head = await s3.send(new HeadObjectCommand({ Bucket: 'routing-bucket', Key: 'chunks/a' }));
+    await aws.s3.send(new CreateBucketCommand({ Bucket: 'routing-bucket' }));
+    await aws.s3.send(new PutObjectCommand({ Bucket: 'routing-bucket', Key: 'chunks/a', Body: body }));
+    const head = await aws.s3.send(new HeadObjectCommand({ Bucket: 'routing-bucket', Key: 'chunks/a' }));
     expect(head.ContentLength).toBe(body.length);
-    const got = await s3.send(new GetObjectCommand({ Bucket: 'routing-bucket', Key: 'chunks/a' }));
+    const got = await aws.s3.send(new GetObjectCommand({ Bucket: 'routing-bucket', Key: 'chunks/a' }));
     expect(Buffer.from(await got.Body!.transformToByteArray()).equals(body)).toBe(true);
 
-    await dynamodb.send(
+    await aws.dynamodb.send(
       new CreateTableCommand({
         TableName: 'routing-table',
         BillingMode: 'PAY_PER_REQUEST',
@@ -162,10 +139,10 @@ describe('moto behind the gateway', () => {
         KeySchema: [{ AttributeName: 'pk', KeyType: 'HASH' }],
       }),
     );
-    await dynamodb.send(
+    await aws.dynamodb.send(
       new PutItemCommand({ TableName: 'routing-table', Item: { pk: { S: 'a' }, n: { N: '7' } } }),
     );
-    const item = await dynamodb.send(
+    const item = await aws.dynamodb.send(
       new GetItemCommand({ TableName: 'routing-table', Key: { pk: { S: 'a' } } }),
     );
     expect(item.Item).toEqual({ pk: { S: 'a' }, n: { N: '7' } });
@@ -197,12 +174,12 @@ describe('unsigned and presigned requests', () => {
   });
 
   it('routes a presigned S3 URL by its X-Amz-Credential scope', async () => {
-    await s3.send(new CreateBucketCommand({ Bucket: 'presigned-bucket' }));
-    await s3.send(
+    await aws.s3.send(new CreateBucketCommand({ Bucket: 'presigned-bucket' }));
+    await aws.s3.send(
       new PutObjectCommand({ Bucket: 'presigned-bucket', Key: 'restore/file.txt', Body: 'restored' }),
     );
     const url = await getSignedUrl(
-      s3,
+      aws.s3,
       new GetObjectCommand({ Bucket: 'presigned-bucket', Key: 'restore/file.txt' }),
       {
         expiresIn: 900,
@@ -222,7 +199,7 @@ describe('Lambda Invoke', () => {
       Promise.resolve({ event, functionName: context.functionName, arn: context.invokedFunctionArn }),
     );
     for (const functionName of ['rbp-echo', 'arn:aws:lambda:us-east-1:123456789012:function:rbp-echo']) {
-      const answer = await lambda.send(
+      const answer = await aws.lambda.send(
         new InvokeCommand({
           FunctionName: functionName,
           Payload: JSON.stringify({ volumeId: 'vol-1', n: 2 }),
@@ -243,7 +220,7 @@ describe('Lambda Invoke', () => {
     local.stack.gateway.registerFunction('rbp-fails', () =>
       Promise.reject(new ValidationError('volumeId is missing', { context: { field: 'volumeId' } })),
     );
-    const answer = await lambda.send(new InvokeCommand({ FunctionName: 'rbp-fails', Payload: '{}' }));
+    const answer = await aws.lambda.send(new InvokeCommand({ FunctionName: 'rbp-fails', Payload: '{}' }));
     expect(answer.StatusCode).toBe(200);
     expect(answer.FunctionError).toBe('Unhandled');
     const payload = JSON.parse(Buffer.from(answer.Payload!).toString('utf8')) as {
@@ -257,7 +234,7 @@ describe('Lambda Invoke', () => {
   });
 
   it('answers an unknown function with ResourceNotFoundException', async () => {
-    const failure = await lambda
+    const failure = await aws.lambda
       .send(new InvokeCommand({ FunctionName: 'nobody-home' }))
       .catch((error: unknown) => error);
     expect(failure).toBeInstanceOf(ResourceNotFoundException);
@@ -410,12 +387,12 @@ describe('the /_local admin API', () => {
 
 describe('block reads through the gateway', () => {
   it('returns the bytes of a StartSnapshot block with its checksum', async () => {
-    const started = await ebs.send(
+    const started = await aws.ebs.send(
       new StartSnapshotCommand({ VolumeSize: 1, ClientToken: 'routing-test-2' }),
     );
     const block = randomBytes(EBS_BLOCK_SIZE_BYTES);
     const digest = createHash('sha256').update(block).digest();
-    await ebs.send(
+    await aws.ebs.send(
       new PutSnapshotBlockCommand({
         SnapshotId: started.SnapshotId!,
         BlockIndex: 0,
@@ -425,7 +402,7 @@ describe('block reads through the gateway', () => {
         ChecksumAlgorithm: 'SHA256',
       }),
     );
-    await ebs.send(
+    await aws.ebs.send(
       new CompleteSnapshotCommand({
         SnapshotId: started.SnapshotId!,
         ChangedBlocksCount: 1,
@@ -435,12 +412,12 @@ describe('block reads through the gateway', () => {
       }),
     );
     await until(
-      () => ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [started.SnapshotId!] })),
+      () => aws.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [started.SnapshotId!] })),
       (answer) => answer.Snapshots?.[0]?.State === 'completed',
     );
-    const listed = await ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: started.SnapshotId! }));
+    const listed = await aws.ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: started.SnapshotId! }));
     expect(listed.Blocks!.map((b) => b.BlockIndex)).toEqual([0]);
-    const read = await ebs.send(
+    const read = await aws.ebs.send(
       new GetSnapshotBlockCommand({
         SnapshotId: started.SnapshotId!,
         BlockIndex: 0,

@@ -26,23 +26,12 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
-import type { Clock } from '../../lambdas/core/ports.ts';
 import type { ReplicaRecord } from '../../local/replica/replica-registry.ts';
+import { ManualClock } from '../support/manual-clock.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 
-/** Time stands still for the emulator unless a test moves it, so pending → completed is exact. */
-class SteppedClock implements Clock {
-  private ms = Date.UTC(2026, 0, 1);
-  now(): Date {
-    return new Date(this.ms);
-  }
-  advance(ms: number): void {
-    this.ms += ms;
-  }
-}
-
 const SNAPSHOT_DELAY_MS = 400;
-const clock = new SteppedClock();
+const clock = new ManualClock();
 const local = useLocalStack({ snapshotCompletionDelayMs: SNAPSHOT_DELAY_MS, clock });
 const B = EBS_BLOCK_SIZE_BYTES;
 

@@ -10,6 +10,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { EBSClient } from '@aws-sdk/client-ebs';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { LambdaClient } from '@aws-sdk/client-lambda';
+import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
 import {
   LOCAL_ACCESS_KEY_ID,
@@ -68,5 +73,57 @@ export function useLocalStack(options: Omit<LocalStackOptions, 'stateDir'> = {})
       return stack();
     },
     clientConfig: (overrides = {}) => localClientConfig(stack().endpoint, overrides.maxAttempts ?? 1),
+  };
+}
+
+/** SDK clients of the services the gateway serves, on one local stack. */
+export interface LocalSdkClients {
+  readonly ebs: EBSClient;
+  readonly ec2: EC2Client;
+  readonly s3: S3Client;
+  readonly dynamodb: DynamoDBClient;
+  readonly lambda: LambdaClient;
+}
+
+/**
+ * SDK clients on the file's local stack (one attempt each), made before its tests and destroyed
+ * after them. Read them as `aws.ebs` inside the tests: they do not exist before the stack runs.
+ */
+export function useLocalClients(local: LocalStackHandle): LocalSdkClients {
+  let clients: LocalSdkClients | undefined;
+  beforeAll(() => {
+    const config = local.clientConfig();
+    clients = {
+      ebs: new EBSClient(config),
+      ec2: new EC2Client(config),
+      s3: new S3Client(config),
+      dynamodb: new DynamoDBClient(config),
+      lambda: new LambdaClient(config),
+    };
+  });
+  afterAll(() => {
+    for (const client of Object.values(clients ?? {}) as { destroy(): void }[]) client.destroy();
+    clients = undefined;
+  });
+  const get = (): LocalSdkClients => {
+    if (clients === undefined) throw new Error('the local clients exist only inside the tests of the file');
+    return clients;
+  };
+  return {
+    get ebs() {
+      return get().ebs;
+    },
+    get ec2() {
+      return get().ec2;
+    },
+    get s3() {
+      return get().s3;
+    },
+    get dynamodb() {
+      return get().dynamodb;
+    },
+    get lambda() {
+      return get().lambda;
+    },
   };
 }
