@@ -1,0 +1,103 @@
+/**
+ * Starting and advancing plan runs over a run store: what the API's `POST /plans/{name}/runs`
+ * and the two steps of the run state machine (Begin Run, Advance Run) do. The step state is one
+ * zod schema (`planRunStepSchema`): the run record itself lives in the store, so the state
+ * machine carries only its id, and a plan of hundreds of servers never meets Step Functions'
+ * 256 KiB payload limit.
+ */
+import { z } from 'zod';
+import { NotFoundError } from '../errors.ts';
+import type { Clock } from '../ports.ts';
+import type { PlanRunPorts } from './plan-ports.ts';
+import { MAX_RUN_ID_CHARS, RUN_ID_PATTERN, RUN_STATUSES, type PlanRun } from './plan-run.ts';
+import type { PlanStore } from './plan-service.ts';
+import { advancePlanRun, newPlanRun, type PlanEvent } from './run-engine.ts';
+
+export interface PlanRunStore {
+  /** Creates the run unless one with its id exists; returns the stored run either way. */
+  createIfAbsent(run: PlanRun): Promise<PlanRun>;
+  get(runId: string): Promise<PlanRun | undefined>;
+  /** Replaces the stored run. */
+  save(run: PlanRun): Promise<void>;
+  /** ConflictError-free removal (absent is success); used when the run could not be started. */
+  delete(runId: string): Promise<void>;
+}
+
+export interface PlanEventPublisher {
+  /** EventBridge (source `rbp.plans`) and SNS; throws a retryable error when it could not. */
+  publish(events: readonly PlanEvent[]): Promise<void>;
+}
+
+const runIdSchema = z.string().min(1).max(MAX_RUN_ID_CHARS).regex(RUN_ID_PATTERN);
+
+/** The input of the run state machine (from the API or an EventBridge Scheduler schedule). */
+export const planRunInputSchema = z.strictObject({
+  plan: z.string().min(1),
+  /** `schedule:<name>`, `api:<caller>` or `manual`. */
+  trigger: z.string().min(1).max(256),
+});
+export type PlanRunInput = z.infer<typeof planRunInputSchema>;
+
+/** What the run state machine carries between its steps. */
+export const planRunStepSchema = z.strictObject({
+  runId: runIdSchema,
+  status: z.enum(RUN_STATUSES),
+  /** Present while the run goes on: the Wait state's SecondsPath. */
+  waitSeconds: z.number().int().min(1).optional(),
+});
+export type PlanRunStep = z.infer<typeof planRunStepSchema>;
+
+/** Plan-run ids: `pr-<UTC time>-<random hex>`, time-ordered as text, within MAX_RUN_ID_CHARS. */
+export function planRunIdOf(now: Date, randomHex: string): string {
+  const time = now.toISOString().replace(/[-:.]/g, '').replace('T', 't').replace('Z', 'z');
+  return `pr-${time}-${randomHex}`.slice(0, MAX_RUN_ID_CHARS);
+}
+
+export interface BeginRunPorts {
+  readonly plans: PlanStore;
+  readonly runs: PlanRunStore;
+  readonly clock: Clock;
+}
+
+/**
+ * Creates the run record for `runId` from the plan as it is now, or returns the one that exists
+ * (the API creates it before starting the execution; a scheduled execution creates it here).
+ */
+export async function beginPlanRun(
+  ports: BeginRunPorts,
+  runId: string,
+  input: PlanRunInput,
+): Promise<PlanRunStep> {
+  const id = runIdSchema.parse(runId);
+  const existing = await ports.runs.get(id);
+  if (existing !== undefined) return { runId: id, status: existing.status };
+  const plan = await ports.plans.get(input.plan);
+  if (plan === undefined)
+    throw new NotFoundError(`plan ${input.plan} does not exist`, { context: { plan: input.plan } });
+  const run = await ports.runs.createIfAbsent(
+    newPlanRun({ runId: id, plan: plan.document, trigger: input.trigger, startedAt: ports.clock.now() }),
+  );
+  return { runId: id, status: run.status };
+}
+
+export interface AdvanceRunPorts extends PlanRunPorts {
+  readonly runs: PlanRunStore;
+  readonly events: PlanEventPublisher;
+}
+
+/**
+ * One Advance Run step: load, advance, publish the events, save. Events go out before the save,
+ * so a step that fails in between repeats them (duplicates are possible, lost events are not).
+ */
+export async function advanceStoredRun(ports: AdvanceRunPorts, runId: string): Promise<PlanRunStep> {
+  const run = await ports.runs.get(runId);
+  if (run === undefined) throw new NotFoundError(`plan run ${runId} does not exist`, { context: { runId } });
+  const result = await advancePlanRun(run, ports);
+  if (result.events.length > 0) await ports.events.publish(result.events);
+  await ports.runs.save(result.run);
+  return {
+    runId,
+    status: result.run.status,
+    ...(result.waitSeconds === undefined ? {} : { waitSeconds: result.waitSeconds }),
+  };
+}
