@@ -160,6 +160,7 @@ export const suite: BenchSuite = {
         [`${prefix}ImageMiBRead`]: round(m.readMiB, 1),
         [`${prefix}SubtreesSkipped`]: m.record.partitions[0]?.skipped?.subtrees ?? 0,
         [`${prefix}RegionsCompared`]: m.record.partitions[0]?.skipped?.regionsCompared ?? 0,
+        [`${prefix}EntriesWalked`]: m.record.partitions[0]?.skipped?.entriesWalked ?? 0,
         [`${prefix}ItemsWritten`]: m.record.changes.itemsWritten,
         [`${prefix}NoSkipMs`]: round(m.noSkipMs, 0),
         [`${prefix}NoSkipRequests`]: m.noSkipRequests,

@@ -15,6 +15,8 @@ import {
   FileNotFoundInImageError,
   openVolume,
   type FilesystemReader,
+  type FileType,
+  type InodeStat,
   type OpenExt4Options,
   type Partition,
   type VolumeContents,
@@ -41,6 +43,7 @@ import {
 } from './catalog-trees.ts';
 import { metadataRangesOf, type ByteSpan, type MetadataRangeSource } from '../fs/metadata-ranges.ts';
 import { CHUNK_SIZE_BYTES } from '../geometry.ts';
+import { decodeUtf8 } from '../fs/bytes.ts';
 import type { CatalogStore } from './catalog-store.ts';
 import {
   CATALOG_FORMAT_VERSION,
@@ -168,6 +171,9 @@ interface PreviousEntry {
   readonly fp: string;
   readonly type: string | undefined;
   readonly inode: number;
+  /** From tree pages only (what the counts need). */
+  readonly size?: number;
+  readonly nlink?: number;
   readonly sub?: SubtreeSummary;
 }
 
@@ -184,6 +190,8 @@ interface OpenDirectory {
   readonly sameInode: boolean;
   /** Set when its subtree is carried over unread. */
   pruned?: SubtreeSummary;
+  /** Set when its own listing is unchanged: visited from its pages (shallowVisit). */
+  shallow?: boolean;
   /** Entries below it (not itself), including carried subtrees. */
   readonly counts: CatalogCounts;
   errors: number;
@@ -206,6 +214,8 @@ interface TreeContext {
   readonly layout: string | undefined;
   rootSummary?: SubtreeSummary;
   pruned: number;
+  /** Entries the walk yielded (the rest was carried over). */
+  walked: number;
 }
 
 interface PartitionContext {
@@ -296,7 +306,7 @@ class ProblemLog {
   }
 }
 
-function metaOf(entry: WalkEntry): FileMeta {
+function metaOf(entry: InodeStat & { readonly symlinkTarget?: string }): FileMeta {
   return {
     type: entry.type,
     inode: entry.inode,
@@ -320,10 +330,14 @@ function metaOf(entry: WalkEntry): FileMeta {
 }
 
 function countEntry(counts: CatalogCounts, meta: FileMeta): void {
-  switch (meta.type) {
+  countParts(counts, meta.type, meta.size, meta.nlink);
+}
+
+function countParts(counts: CatalogCounts, type: FileType, size: number, nlink: number): void {
+  switch (type) {
     case 'file':
       counts.files += 1;
-      counts.bytes += meta.size / Math.max(1, meta.nlink);
+      counts.bytes += size / Math.max(1, nlink);
       break;
     case 'directory':
       counts.directories += 1;
@@ -398,6 +412,8 @@ async function previousEntries(
           fp: e.fp,
           type: e.type,
           inode: e.inode,
+          size: e.size,
+          nlink: e.nlink,
           ...(e.sub === undefined ? {} : { sub: e.sub }),
         })),
       );
@@ -417,9 +433,14 @@ async function previousEntries(
 
 async function closeDirectory(
   ctx: PartitionContext,
+  fs: FilesystemReader,
   dir: OpenDirectory,
   parent?: OpenDirectory,
 ): Promise<void> {
+  if (dir.shallow === true && dir.children.length === 0) {
+    await shallowVisit(ctx, fs, dir, parent);
+    return;
+  }
   if (dir.pruned !== undefined && dir.children.length === 0) {
     // Carried over unread: its listing and everything below are what the previous image had.
     const carried = dir.pruned;
@@ -502,6 +523,8 @@ function treeEntryOf(dir: OpenDirectory, item: CatalogItem): TreeEntry {
     type: meta.type,
     inode: meta.inode,
     fp: metaFingerprint(meta),
+    size: meta.size,
+    nlink: meta.nlink,
     ...(sub === undefined ? {} : { sub }),
   };
 }
@@ -613,6 +636,17 @@ async function decideDescend(
     return false;
   }
   void previousOf(ctx, dir);
+  if (
+    ctx.tree.oracle !== undefined &&
+    dir.sameInode &&
+    summary?.spans !== undefined &&
+    summary.truncated !== true &&
+    !dir.path.includes('\uFFFD') &&
+    !(await ownListingChanged(ctx, dir.inode))
+  ) {
+    dir.shallow = true;
+    return false;
+  }
   return true;
 }
 
@@ -643,7 +677,6 @@ function ownerOf(stack: readonly OpenDirectory[], path: string): OpenDirectory |
 }
 
 async function catalogFilesystem(ctx: PartitionContext, fs: FilesystemReader): Promise<void> {
-  const stack: OpenDirectory[] = [];
   const root = ctx.tree.root;
   if (
     ctx.tree.oracle !== undefined &&
@@ -657,44 +690,64 @@ async function catalogFilesystem(ctx: PartitionContext, fs: FilesystemReader): P
     ctx.tree.pruned += 1;
     return;
   }
+  await walkFrom(
+    ctx,
+    fs,
+    '/',
+    { ...(root === undefined ? {} : { summary: root }), sameInode: true },
+    undefined,
+  );
+}
+
+/**
+ * Walks the subtree at `rootPath` (the whole filesystem for "/"), cataloguing every directory it
+ * descends into; `parentOfRoot` receives the root's summary (undefined: the partition's root).
+ */
+async function walkFrom(
+  ctx: PartitionContext,
+  fs: FilesystemReader,
+  rootPath: string,
+  rootBefore: { summary?: SubtreeSummary; sameInode: boolean },
+  parentOfRoot: OpenDirectory | undefined,
+): Promise<void> {
+  const stack: OpenDirectory[] = [];
   const close = async (): Promise<void> => {
     const dir = stack.pop()!;
-    await closeDirectory(ctx, dir, stack.at(-1));
+    await closeDirectory(ctx, fs, dir, stack.at(-1) ?? parentOfRoot);
   };
-  const walk = fs.walk(
-    ctx.tree.oracle === undefined ? {} : { descend: (entry) => decideDescend(ctx, stack, entry) },
-  );
+  const walk = fs.walk({
+    root: rootPath,
+    ...(ctx.tree.oracle === undefined
+      ? {}
+      : { descend: (entry: WalkEntry) => decideDescend(ctx, stack, entry) }),
+  });
   for await (const item of walk) {
     if (item.kind === 'error') {
       ctx.problems.error({ partition: ctx.partition, path: item.path, message: item.error.message });
-      const owner = ownerOf(stack, item.path);
+      const owner = ownerOf(stack, item.path) ?? parentOfRoot;
       if (owner !== undefined) {
         owner.errors += 1;
         // Damage in its own listing (or an entry of it): what it depends on is no longer known.
-        const at = owner.path === item.path || item.path.lastIndexOf('/') <= owner.path.length;
-        if (at) owner.damaged = true;
+        owner.damaged = true;
         if (item.inode !== undefined && item.path !== owner.path) owner.failedInodes.push(item.inode);
       }
       continue;
     }
     while (stack.length > item.depth) await close();
     if (item.depth === 0) {
-      stack.push(
-        openDirectory(ctx, '/', item.inode, {
-          ...(root === undefined ? {} : { summary: root }),
-          sameInode: true,
-        }),
-      );
+      stack.push(openDirectory(ctx, rootPath, item.inode, rootBefore));
       continue;
     }
     const parent = stack[item.depth - 1];
     if (parent === undefined) continue; // the walk never yields a child before its parent
-    if (parent.pruned !== undefined && parent.children.length === 0) {
+    if ((parent.pruned !== undefined || parent.shallow === true) && parent.children.length === 0) {
       // The reader walked a subtree it was told to skip: catalogue it normally.
       parent.pruned = undefined;
+      parent.shallow = false;
       void previousOf(ctx, parent);
     }
     const meta = metaOf(item);
+    ctx.tree.walked += 1;
     countEntry(ctx.counts, meta);
     countEntry(parent.counts, meta);
     if (parent.children.length >= ctx.maxChildren) {
@@ -707,17 +760,7 @@ async function catalogFilesystem(ctx: PartitionContext, fs: FilesystemReader): P
         });
       }
     } else {
-      parent.children.push({
-        volumeId: ctx.image.volumeId,
-        partition: ctx.partition,
-        dir: parent.path,
-        name: item.name,
-        path: item.path,
-        version: ctx.version,
-        imageId: ctx.image.imageId,
-        createdAt: ctx.image.createdAt,
-        meta,
-      });
+      parent.children.push(itemOf(ctx, parent.path, item.name, item.path, meta));
     }
     if (item.type === 'directory') {
       stack.push(
@@ -727,6 +770,145 @@ async function catalogFilesystem(ctx: PartitionContext, fs: FilesystemReader): P
   }
   while (stack.length > 0) await close();
 }
+
+function itemOf(ctx: PartitionContext, dir: string, name: string, path: string, meta: FileMeta): CatalogItem {
+  return {
+    volumeId: ctx.image.volumeId,
+    partition: ctx.partition,
+    dir,
+    name,
+    path,
+    version: ctx.version,
+    imageId: ctx.image.imageId,
+    createdAt: ctx.image.createdAt,
+    meta,
+  };
+}
+
+/** Whether any byte the directory's own listing (names and inode numbers) is read from changed. */
+async function ownListingChanged(ctx: PartitionContext, inode: number): Promise<boolean> {
+  try {
+    return await ctx.tree.oracle!.changed(await ctx.tree.ranges!.directoryRanges(inode));
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    return true;
+  }
+}
+
+/**
+ * A directory whose own listing did not change, but something below it did: its entries come from
+ * its previous pages, and only the entries whose records changed are read again (stat, and the
+ * target of a symlink). Subdirectories are carried over, visited the same way, or walked. Anything
+ * unexpected (a record that no longer reads, a type that changed to or from directory, a name the
+ * reader cannot look up by path) makes it walk the directory instead, before anything is written.
+ */
+async function shallowVisit(
+  ctx: PartitionContext,
+  fs: FilesystemReader,
+  dir: OpenDirectory,
+  parent: OpenDirectory | undefined,
+): Promise<void> {
+  const oracle = ctx.tree.oracle!;
+  const ranges = ctx.tree.ranges!;
+  const previous = await previousOf(ctx, dir);
+  const before = (summary: SubtreeSummary | undefined, sameInode: boolean) => ({
+    ...(summary === undefined ? {} : { summary }),
+    sameInode,
+  });
+  const walkInstead = (): Promise<void> =>
+    walkFrom(ctx, fs, dir.path, before(dir.before, dir.sameInode), parent);
+  if (previous.some((e) => e.name.includes('\uFFFD') || e.size === undefined || e.nlink === undefined)) {
+    return walkInstead();
+  }
+  // First pass: read what changed, write nothing.
+  const now = new Map<string, FileMeta>();
+  for (const entry of previous) {
+    try {
+      const spans = await ranges.entryRanges(entry.inode, entry.type as FileType, entry.size!);
+      if (!(await oracle.changed(spans))) continue;
+      const stat = await fs.stat(entry.inode);
+      if ((stat.type === 'directory') !== (entry.type === 'directory')) return walkInstead();
+      const target = stat.type === 'symlink' ? decodeUtf8(await fs.readLink(entry.inode)).text : undefined;
+      now.set(entry.name, metaOf({ ...stat, ...(target === undefined ? {} : { symlinkTarget: target }) }));
+    } catch (error) {
+      if (isRetryable(error)) throw error;
+      return walkInstead();
+    }
+  }
+  // Second pass: versions of the changed entries, the subtrees, and this directory's pages.
+  const children: CatalogItem[] = [];
+  const entries: TreeEntry[] = [];
+  for (const entry of previous) {
+    const meta = now.get(entry.name);
+    if (meta !== undefined && metaFingerprint(meta) !== entry.fp) {
+      await ctx.writer.add(itemOf(ctx, dir.path, entry.name, entry.path, meta));
+      ctx.changes.changed += 1;
+    }
+    const type = (meta?.type ?? entry.type) as FileType;
+    const size = meta?.size ?? entry.size!;
+    const nlink = meta?.nlink ?? entry.nlink!;
+    countParts(ctx.counts, type, size, nlink);
+    countParts(dir.counts, type, size, nlink);
+    let sub: SubtreeSummary | undefined;
+    if (type === 'directory') {
+      const child = openDirectory(ctx, entry.path, entry.inode, before(entry.sub, true));
+      if (entry.sub?.spans !== undefined && !(await oracle.changed(entry.sub.spans))) {
+        child.pruned = entry.sub;
+        await closeDirectory(ctx, fs, child, dir);
+      } else if (
+        entry.sub?.spans !== undefined &&
+        entry.sub.truncated !== true &&
+        !(await ownListingChanged(ctx, entry.inode))
+      ) {
+        child.shallow = true;
+        await closeDirectory(ctx, fs, child, dir);
+      } else {
+        await walkFrom(ctx, fs, entry.path, before(entry.sub, true), dir);
+      }
+      sub = dir.subs.get(entry.name);
+    }
+    entries.push({
+      name: entry.name,
+      type,
+      inode: entry.inode,
+      fp: meta === undefined ? entry.fp : metaFingerprint(meta),
+      size,
+      nlink,
+      ...(sub === undefined ? {} : { sub }),
+    });
+    children.push(
+      itemOf(ctx, dir.path, entry.name, entry.path, {
+        ...(meta ?? PLACEHOLDER_META),
+        type,
+        inode: entry.inode,
+        size,
+      }),
+    );
+  }
+  const pages = treePagesOf(entries);
+  const known = new Set(dir.before?.refs ?? []);
+  ctx.tree.pages.add(pages.filter((page) => !known.has(page.hash)));
+  finishSummary(ctx, dir, parent, {
+    refs: pages.map((page) => page.hash),
+    ...(await subtreeSpans(ctx, dir, children)),
+    counts: dir.counts,
+    errors: dir.errors,
+  });
+}
+
+/** Fields that subtreeSpans does not look at, for entries known only from their pages. */
+const PLACEHOLDER_META: FileMeta = {
+  type: 'file',
+  inode: 0,
+  size: 0,
+  mode: 0,
+  uid: 0,
+  gid: 0,
+  nlink: 1,
+  mtime: { seconds: 0, nanoseconds: 0 },
+  ctime: { seconds: 0, nanoseconds: 0 },
+  atime: { seconds: 0, nanoseconds: 0 },
+};
 
 async function readApplications(
   fs: FilesystemReader,
@@ -862,6 +1044,7 @@ async function treeContextOf(
     pages: new PageWriter(store, request.image.volumeId),
     layout,
     pruned: 0,
+    walked: 0,
   };
 }
 
@@ -1002,7 +1185,13 @@ export async function buildCatalog(
       uuid: fs.uuid,
       ...(tree.oracle === undefined
         ? {}
-        : { skipped: { subtrees: tree.pruned, regionsCompared: tree.oracle.regionsCompared } }),
+        : {
+            skipped: {
+              subtrees: tree.pruned,
+              regionsCompared: tree.oracle.regionsCompared,
+              entriesWalked: tree.walked,
+            },
+          }),
       ...(tree.rootSummary === undefined
         ? {}
         : {

@@ -50,6 +50,9 @@ export interface TreeEntry {
   readonly inode: number;
   /** Hash of fingerprintOf(meta): equal exactly when the catalog sees no change. */
   readonly fp: string;
+  /** Size and link count: what the counts need when the entry is not read again. */
+  readonly size: number;
+  readonly nlink: number;
   /** Subdirectories only. */
   readonly sub?: SubtreeSummary;
 }

@@ -123,7 +123,12 @@ export interface PartitionCatalog {
    * Subtrees carried over from the previous image without reading them (their bytes did not
    * change), and 1 MiB regions compared byte for byte to find that out.
    */
-  readonly skipped?: { readonly subtrees: number; readonly regionsCompared: number };
+  readonly skipped?: {
+    readonly subtrees: number;
+    readonly regionsCompared: number;
+    /** Entries the walk still read (in the directories that had to be walked). */
+    readonly entriesWalked: number;
+  };
   /** The root directory's tree summary (format 2), what the next incremental starts from. */
   readonly tree?: PartitionTree;
 }

@@ -146,6 +146,11 @@ interface WalkBudget {
   dirBlocksLeft: number;
   /** Physical directory blocks already read in this walk (up to MAX_TRACKED_DIRECTORY_BLOCKS). */
   readonly seenDirBlocks: Set<number>;
+  /**
+   * Read-ahead also fetches each subdirectory's first blocks. Off when the caller chooses which
+   * subdirectories to descend into: a page fetched for each skipped one would be wasted.
+   */
+  prefetchSubdirectories: boolean;
 }
 
 export class Ext4Filesystem implements FilesystemReader {
@@ -367,7 +372,7 @@ export class Ext4Filesystem implements FilesystemReader {
           continue;
         }
         const items = [...parseDirEntries(ctx, block, `block ${logical}`)];
-        if (ahead !== undefined) this.loadAhead(items, ahead);
+        if (ahead !== undefined) this.loadAhead(items, ahead, budget.prefetchSubdirectories);
         yield* items;
       }
     }
@@ -378,12 +383,16 @@ export class Ext4Filesystem implements FilesystemReader {
    * inode-table pages are fetched in parallel), and for each subdirectory the first blocks its
    * in-inode extents or direct pointers name, before the walk gets to them.
    */
-  private loadAhead(items: readonly DirItem[], ahead: Map<number, Promise<Inode>>): void {
+  private loadAhead(
+    items: readonly DirItem[],
+    ahead: Map<number, Promise<Inode>>,
+    prefetchSubdirectories: boolean,
+  ): void {
     for (const item of items) {
       if (!('entry' in item) || ahead.has(item.entry.inode)) continue;
       const loading = this.loadInode(item.entry.inode);
       loading.then(
-        (inode) => this.prefetchDirectoryStart(inode),
+        (inode) => (prefetchSubdirectories ? this.prefetchDirectoryStart(inode) : undefined),
         () => undefined, // the walk reports the error when it gets to this entry
       );
       ahead.set(item.entry.inode, loading);
@@ -396,7 +405,11 @@ export class Ext4Filesystem implements FilesystemReader {
    */
   private newBudget(): WalkBudget {
     const deviceBlocks = Math.floor(this.reader.size / this.blockSize);
-    return { dirBlocksLeft: Math.min(this.superblock.blocksCount, deviceBlocks), seenDirBlocks: new Set() };
+    return {
+      dirBlocksLeft: Math.min(this.superblock.blocksCount, deviceBlocks),
+      seenDirBlocks: new Set(),
+      prefetchSubdirectories: true,
+    };
   }
 
   /** Read-ahead needs no correctness: anything odd in the inode just means no prefetch. */
@@ -669,6 +682,7 @@ export class Ext4Filesystem implements FilesystemReader {
     );
     if (rootInode.type !== 'directory') return;
     const budget = this.newBudget();
+    budget.prefetchSubdirectories = options.descend === undefined;
     const seenDirectories = new Set<number>([rootInode.inode]);
     // Inodes being loaded ahead of the walk (read-ahead); each is taken out when its entry is reached.
     const ahead = this.readAhead ? new Map<number, Promise<Inode>>() : undefined;
