@@ -4,40 +4,21 @@
  * and The Sleuth Kit (fls, icat) as an independent reader.
  */
 import { execFile } from 'node:child_process';
-import { cp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { run } from './fs-images.ts';
 
 const exec = promisify(execFile);
 
-/** Characters FAT long names may not hold (Microsoft: "Naming Files, Paths, and Namespaces"). */
-const FAT_FORBIDDEN = /[\\/:*?"<>|\x00-\x1f]/;
-
 /**
- * Copies regular files and directories of `from` (up to `maxFiles` files) into `to`, leaving out
- * symlinks, names FAT cannot store, trailing dots/spaces, and names that differ only by case.
+ * Copies a real tree (regular files and directories, timestamps kept; symlinks removed, FAT has
+ * none). The trees used hold no names FAT cannot store and no names that differ only by case.
  */
-export async function copyFatSafeTree(from: string, to: string, maxFiles: number): Promise<number> {
-  let copied = 0;
-  const walk = async (src: string, dst: string): Promise<void> => {
-    await mkdir(dst, { recursive: true });
-    const seen = new Set<string>();
-    const names = (await readdir(src, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : 1));
-    for (const entry of names) {
-      if (copied >= maxFiles) return;
-      const name = entry.name;
-      if (FAT_FORBIDDEN.test(name) || /[. ]$/.test(name) || seen.has(name.toUpperCase())) continue;
-      seen.add(name.toUpperCase());
-      if (entry.isDirectory()) await walk(path.join(src, name), path.join(dst, name));
-      else if (entry.isFile()) {
-        await cp(path.join(src, name), path.join(dst, name), { preserveTimestamps: true });
-        copied += 1;
-      }
-    }
-  };
-  await walk(from, to);
-  return copied;
+export async function copyTree(from: string, to: string): Promise<void> {
+  await mkdir(path.dirname(to), { recursive: true });
+  await run('cp', ['-r', '--preserve=timestamps', from, to]);
+  await run('find', [to, '-type', 'l', '-delete']);
 }
 
 /** Adds what real trees lack: Unicode and long names, an empty file, a multi-cluster directory, a deep chain, a larger file. */
@@ -46,12 +27,20 @@ export async function addFatSpecials(root: string): Promise<void> {
   await mkdir(special, { recursive: true });
   // Characters of the Basic Multilingual Plane only: mtools drops the others (the exFAT test adds
   // a surrogate-pair name through the FUSE driver). 150 characters: TSK's fls cuts FAT names near 200.
-  const names = ['日本語のファイル.txt', 'snowman-☃-party.txt', 'Ωmega Ψ.dat', 'café au lait.md', 'a'.repeat(150) + '.long'];
-  for (const [i, name] of names.entries()) await writeFile(path.join(special, name), `${name}\n`.repeat(i + 1));
+  const names = [
+    '日本語のファイル.txt',
+    'snowman-☃-party.txt',
+    'Ωmega Ψ.dat',
+    'café au lait.md',
+    'a'.repeat(150) + '.long',
+  ];
+  for (const [i, name] of names.entries())
+    await writeFile(path.join(special, name), `${name}\n`.repeat(i + 1));
   await writeFile(path.join(special, 'empty'), '');
   const many = path.join(root, 'many entries');
   await mkdir(many);
-  for (let i = 0; i < 700; i += 1) await writeFile(path.join(many, `entry number ${i} with a long name.txt`), `${i}\n`);
+  for (let i = 0; i < 700; i += 1)
+    await writeFile(path.join(many, `entry number ${i} with a long name.txt`), `${i}\n`);
   let deep = path.join(root, 'deep');
   for (let i = 0; i < 30; i += 1) deep = path.join(deep, `level-${i}`);
   await mkdir(deep, { recursive: true });
@@ -62,7 +51,13 @@ export async function addFatSpecials(root: string): Promise<void> {
 }
 
 /** mkfs.vfat + mcopy: a FAT image holding `source` (UTF-8 names through mtools' charset conversion). */
-export async function makeFatImage(image: string, sizeBytes: number, bits: 12 | 16 | 32, source: string, label: string): Promise<void> {
+export async function makeFatImage(
+  image: string,
+  sizeBytes: number,
+  bits: 12 | 16 | 32,
+  source: string,
+  label: string,
+): Promise<void> {
   await rm(image, { force: true });
   await run('truncate', ['-s', String(sizeBytes), image]);
   await run('mkfs.vfat', ['-F', String(bits), '-n', label, image]);
@@ -74,7 +69,13 @@ export async function makeFatImage(image: string, sizeBytes: number, bits: 12 | 
 }
 
 /** mkfs.exfat, then the tree copied in through exfat-fuse on a loop device (no kernel exfat here). */
-export async function makeExfatImage(image: string, sizeBytes: number, source: string, label: string, populate?: (mount: string) => Promise<void>): Promise<void> {
+export async function makeExfatImage(
+  image: string,
+  sizeBytes: number,
+  source: string,
+  label: string,
+  populate?: (mount: string) => Promise<void>,
+): Promise<void> {
   await rm(image, { force: true });
   await run('truncate', ['-s', String(sizeBytes), image]);
   await run('mkfs.exfat', ['-L', label, image]);
@@ -107,7 +108,9 @@ export interface TskEntry {
  * volume label entry).
  */
 export async function tskList(image: string, offsetSectors = 0): Promise<TskEntry[]> {
-  const { stdout } = await exec('fls', ['-r', '-p', '-o', String(offsetSectors), image], { maxBuffer: 256 * 1024 * 1024 });
+  const { stdout } = await exec('fls', ['-r', '-p', '-o', String(offsetSectors), image], {
+    maxBuffer: 256 * 1024 * 1024,
+  });
   const out: TskEntry[] = [];
   for (const line of stdout.split('\n')) {
     const m = /^([-a-zA-Z])\/([-a-zA-Z]) (\* )?([\d-]+):\t(.*)$/.exec(line);
