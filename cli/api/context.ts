@@ -70,6 +70,15 @@ export async function listAll<T>(
   return items;
 }
 
+/** --partition: a filesystem's number as the catalog has it (a non-negative integer). */
+export function parsePartition(value: string): number {
+  const partition = Number(value);
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(partition)) {
+    throw new InvalidArgumentError('not a partition number (0, 1, 2, ...)');
+  }
+  return partition;
+}
+
 export function parsePositiveSeconds(value: string): number {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds <= 0)

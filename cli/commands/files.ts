@@ -3,13 +3,24 @@ import type { Command } from 'commander';
 import type { DirectoryEntry, FileVersion, FoundFile } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
 import { formatBytes } from '../api/output.ts';
-import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+import {
+  apiContext,
+  listAll,
+  parsePartition,
+  withApiOptions,
+  type ApiCommandOptions,
+} from '../api/context.ts';
 
 /** Directories listed at most in one `files ls --recursive`: a guard against a cycle in a damaged catalog. */
 export const MAX_RECURSIVE_DIRECTORIES = 1_000_000;
 
 /** The tree under `root` as it was in the image, depth first, each directory's entries by name. */
-export async function walkTree(client: ApiClient, imageId: string, root: string): Promise<DirectoryEntry[]> {
+export async function walkTree(
+  client: ApiClient,
+  imageId: string,
+  root: string,
+  partition?: number,
+): Promise<DirectoryEntry[]> {
   const entries: DirectoryEntry[] = [];
   const pending = [root];
   const seen = new Set<string>();
@@ -19,12 +30,17 @@ export async function walkTree(client: ApiClient, imageId: string, root: string)
     seen.add(directory);
     const children = await listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(imageId)}/files`, {
       path: directory,
+      partition,
     });
     entries.push(...children);
     for (const child of [...children].reverse()) if (child.type === 'directory') pending.push(child.path);
   }
   return entries;
 }
+
+/** What --partition means, for every command that takes it. */
+export const PARTITION_HELP =
+  "the filesystem: its partition's index (0: a filesystem on the whole disk; an LVM logical volume's number as `images show` lists it)";
 
 export function registerFileCommands(program: Command): void {
   const files = program
@@ -40,40 +56,51 @@ export function registerFileCommands(program: Command): void {
     .requiredOption('--image <imageId>', 'the image')
     .argument('[path]', 'the directory', '/')
     .option('-r, --recursive', 'walk the whole tree below the directory', false)
+    .option('--partition <n>', PARTITION_HELP, parsePartition)
     .addHelpText(
       'after',
       '\nExamples:\n  $ rbp files ls --image img-1 /etc\n  $ rbp files ls --image img-1 --recursive /home --json > home.json',
     )
-    .action(async (path: string, options: ApiCommandOptions & { image: string; recursive: boolean }) => {
-      const { client, print } = await apiContext(options);
-      const entries = options.recursive
-        ? await walkTree(client, options.image, path)
-        : await listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(options.image)}/files`, {
-            path,
-          });
-      print.result(entries, entries, [
-        { header: 'TYPE', value: (e) => e.type },
-        {
-          header: 'SIZE',
-          value: (e) => (e.type === 'directory' ? undefined : formatBytes(e.sizeBytes)),
-          right: true,
-        },
-        { header: 'MODIFIED', value: (e) => e.modifiedAt },
-        { header: options.recursive ? 'PATH' : 'NAME', value: (e) => (options.recursive ? e.path : e.name) },
-      ]);
-    });
+    .action(
+      async (
+        path: string,
+        options: ApiCommandOptions & { image: string; recursive: boolean; partition?: number },
+      ) => {
+        const { client, print } = await apiContext(options);
+        const entries = options.recursive
+          ? await walkTree(client, options.image, path, options.partition)
+          : await listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(options.image)}/files`, {
+              path,
+              partition: options.partition,
+            });
+        print.result(entries, entries, [
+          { header: 'TYPE', value: (e) => e.type },
+          {
+            header: 'SIZE',
+            value: (e) => (e.type === 'directory' ? undefined : formatBytes(e.sizeBytes)),
+            right: true,
+          },
+          { header: 'MODIFIED', value: (e) => e.modifiedAt },
+          {
+            header: options.recursive ? 'PATH' : 'NAME',
+            value: (e) => (options.recursive ? e.path : e.name),
+          },
+        ]);
+      },
+    );
 
   withApiOptions(files.command('versions'))
     .description('every version of a path across the images of a volume, oldest first')
     .requiredOption('--volume <volumeId>', 'the volume')
     .argument('<path>', 'the file or directory')
+    .option('--partition <n>', PARTITION_HELP, parsePartition)
     .addHelpText('after', '\nExample:\n  $ rbp files versions --volume vol-0123456789abcdef0 /etc/hosts')
-    .action(async (path: string, options: ApiCommandOptions & { volume: string }) => {
+    .action(async (path: string, options: ApiCommandOptions & { volume: string; partition?: number }) => {
       const { client, print } = await apiContext(options);
       const versions = await listAll<FileVersion>(
         client,
         `/volumes/${encodeURIComponent(options.volume)}/files/versions`,
-        { path },
+        { path, partition: options.partition },
       );
       print.result(versions, versions, [
         { header: 'FIRST IMAGE', value: (v) => v.firstImageId },
@@ -93,15 +120,20 @@ export function registerFileCommands(program: Command): void {
     .description('find files by exact name across the images of a volume')
     .requiredOption('--volume <volumeId>', 'the volume')
     .argument('<name>', 'the file name (no directories)')
+    .option('--partition <n>', `${PARTITION_HELP}; default: every filesystem`, parsePartition)
     .addHelpText('after', '\nExample:\n  $ rbp files find --volume vol-0123456789abcdef0 postgresql.conf')
-    .action(async (name: string, options: ApiCommandOptions & { volume: string }) => {
+    .action(async (name: string, options: ApiCommandOptions & { volume: string; partition?: number }) => {
       const { client, print } = await apiContext(options);
-      const found = await listAll<FoundFile>(
+      const all = await listAll<FoundFile>(
         client,
         `/volumes/${encodeURIComponent(options.volume)}/files/search`,
         { name },
       );
+      // The search spans every filesystem of the volume; --partition narrows it here.
+      const found =
+        options.partition === undefined ? all : all.filter((f) => (f.partition ?? 0) === options.partition);
       print.result(found, found, [
+        { header: 'PARTITION', value: (f) => String(f.partition ?? 0), right: true },
         { header: 'PATH', value: (f) => f.path },
         { header: 'TYPE', value: (f) => f.type },
         { header: 'SIZE', value: (f) => formatBytes(f.sizeBytes), right: true },

@@ -12,10 +12,12 @@ import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { Command } from 'commander';
 import type { Restore } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
+import { PARTITION_HELP } from './files.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
 import {
   apiContext,
+  parsePartition,
   pollUntilFinished,
   withApiOptions,
   withWaitOptions,
@@ -23,7 +25,8 @@ import {
   type WaitOptions,
 } from '../api/context.ts';
 
-type RestoreOptions = ApiCommandOptions & WaitOptions & { readonly image: string; readonly out?: string };
+type RestoreOptions = ApiCommandOptions &
+  WaitOptions & { readonly image: string; readonly out?: string; readonly partition?: number };
 
 export function waitForRestore(
   client: ApiClient,
@@ -150,7 +153,11 @@ async function finish(
 
 async function start(options: RestoreOptions, body: Record<string, unknown>): Promise<void> {
   const { client, print, progress } = await apiContext(options);
-  const accepted = await client.post<{ restoreId: string }>('/restores', { imageId: options.image, ...body });
+  const accepted = await client.post<{ restoreId: string }>('/restores', {
+    imageId: options.image,
+    ...(options.partition === undefined ? {} : { partition: options.partition }),
+    ...body,
+  });
   await finish(client, print, progress, accepted.restoreId, options);
 }
 
@@ -170,7 +177,11 @@ export function registerRestoreCommands(program: Command): void {
     );
 
   restoreCommand(restore, 'file', 'restore one file to a download')
-    .requiredOption('--path <path>', 'the file, as an absolute path in the image')
+    .option('--partition <n>', PARTITION_HELP, parsePartition)
+    .requiredOption(
+      '--path <path>',
+      'the file, as an absolute path in the image (NTFS: `path:stream` for a named stream)',
+    )
     .option('--out <path>', 'download the restored file here (implies --wait)')
     .addHelpText('after', '\nExample:\n  $ rbp restore file --image img-1 --path /etc/hosts --out ./hosts')
     .action((options: RestoreOptions & { path: string }) =>
@@ -178,6 +189,7 @@ export function registerRestoreCommands(program: Command): void {
     );
 
   restoreCommand(restore, 'dir', 'restore a directory tree to a download (an archive)')
+    .option('--partition <n>', PARTITION_HELP, parsePartition)
     .requiredOption('--path <path>', 'the directory, as an absolute path in the image')
     .option('--out <path>', 'download the archive here (implies --wait)')
     .addHelpText('after', '\nExample:\n  $ rbp restore dir --image img-1 --path /home/ann --out ./ann.tar')
@@ -186,6 +198,7 @@ export function registerRestoreCommands(program: Command): void {
     );
 
   restoreCommand(restore, 'app', "restore an application's files to a download (an archive)")
+    .option('--partition <n>', PARTITION_HELP, parsePartition)
     .requiredOption('--name <application>', 'the application, as `rbp apps ls` names it')
     .option('--out <path>', 'download the archive here (implies --wait)')
     .addHelpText('after', '\nExample:\n  $ rbp restore app --image img-1 --name pg-main --out ./pg-main.tar')
