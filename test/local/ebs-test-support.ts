@@ -4,10 +4,12 @@ import { mkdtemp, open, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  CompleteSnapshotCommand,
   EBSClient,
   GetSnapshotBlockCommand,
   ListChangedBlocksCommand,
   ListSnapshotBlocksCommand,
+  PutSnapshotBlockCommand,
   type ChangedBlock,
   type ListChangedBlocksCommandInput,
   type ListSnapshotBlocksCommandInput,
@@ -157,4 +159,36 @@ export async function ebsErrorOf(
   const error = await rejectionOf(promise);
   const metadata = error.$metadata as { httpStatusCode?: number } | undefined;
   return { name: error.name, reason: error.Reason, status: metadata?.httpStatusCode };
+}
+
+/**
+ * Writes one block into a StartSnapshot snapshot and completes it (ChangedBlocksCount 1, the
+ * LINEAR aggregate checksum of that one block).
+ */
+export async function putBlockAndComplete(
+  ebs: EBSClient,
+  snapshotId: string,
+  blockIndex: number,
+  block: Buffer,
+): Promise<void> {
+  const digest = createHash('sha256').update(block).digest();
+  await ebs.send(
+    new PutSnapshotBlockCommand({
+      SnapshotId: snapshotId,
+      BlockIndex: blockIndex,
+      BlockData: block,
+      DataLength: EBS_BLOCK_SIZE_BYTES,
+      Checksum: digest.toString('base64'),
+      ChecksumAlgorithm: 'SHA256',
+    }),
+  );
+  await ebs.send(
+    new CompleteSnapshotCommand({
+      SnapshotId: snapshotId,
+      ChangedBlocksCount: 1,
+      Checksum: createHash('sha256').update(digest).digest('base64'),
+      ChecksumAlgorithm: 'SHA256',
+      ChecksumAggregationMethod: 'LINEAR',
+    }),
+  );
 }

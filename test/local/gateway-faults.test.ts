@@ -5,12 +5,10 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  CompleteSnapshotCommand,
   EBSClient,
   GetSnapshotBlockCommand,
   InternalServerException,
   ListSnapshotBlocksCommand,
-  PutSnapshotBlockCommand,
   RequestThrottledException,
   StartSnapshotCommand,
 } from '@aws-sdk/client-ebs';
@@ -28,6 +26,7 @@ import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import type { FaultConfig } from '../../local/gateway/faults.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+import { putBlockAndComplete } from './ebs-test-support.ts';
 
 const clock = new ManualClock();
 const local = useLocalStack({ clock });
@@ -175,27 +174,8 @@ describe('EBS emulator faults pass through', () => {
   const block = randomBytes(EBS_BLOCK_SIZE_BYTES);
 
   beforeAll(async () => {
-    const digest = createHash('sha256').update(block).digest();
     snapshotId = (await aws.ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }))).SnapshotId!;
-    await aws.ebs.send(
-      new PutSnapshotBlockCommand({
-        SnapshotId: snapshotId,
-        BlockIndex: 0,
-        BlockData: block,
-        DataLength: EBS_BLOCK_SIZE_BYTES,
-        Checksum: digest.toString('base64'),
-        ChecksumAlgorithm: 'SHA256',
-      }),
-    );
-    await aws.ebs.send(
-      new CompleteSnapshotCommand({
-        SnapshotId: snapshotId,
-        ChangedBlocksCount: 1,
-        Checksum: createHash('sha256').update(digest).digest('base64'),
-        ChecksumAlgorithm: 'SHA256',
-        ChecksumAggregationMethod: 'LINEAR',
-      }),
-    );
+    await putBlockAndComplete(aws.ebs, snapshotId, 0, block);
     clock.advance(60_000);
     const answer = await aws.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
     expect(answer.Snapshots![0]!.State).toBe('completed');

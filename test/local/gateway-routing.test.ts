@@ -6,10 +6,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import {
-  CompleteSnapshotCommand,
   GetSnapshotBlockCommand,
   ListSnapshotBlocksCommand,
-  PutSnapshotBlockCommand,
   StartSnapshotCommand,
 } from '@aws-sdk/client-ebs';
 import { CreateVolumeCommand, DescribeSnapshotsCommand, DescribeVolumesCommand } from '@aws-sdk/client-ec2';
@@ -27,6 +25,7 @@ import { describe, expect, it, vi } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+import { putBlockAndComplete } from './ebs-test-support.ts';
 
 const local = useLocalStack();
 
@@ -74,26 +73,7 @@ describe('EBS direct API through the gateway', () => {
     });
 
     const block = randomBytes(EBS_BLOCK_SIZE_BYTES);
-    const digest = createHash('sha256').update(block).digest();
-    await aws.ebs.send(
-      new PutSnapshotBlockCommand({
-        SnapshotId: snapshotId,
-        BlockIndex: 3,
-        BlockData: block,
-        DataLength: EBS_BLOCK_SIZE_BYTES,
-        Checksum: digest.toString('base64'),
-        ChecksumAlgorithm: 'SHA256',
-      }),
-    );
-    await aws.ebs.send(
-      new CompleteSnapshotCommand({
-        SnapshotId: snapshotId,
-        ChangedBlocksCount: 1,
-        Checksum: createHash('sha256').update(digest).digest('base64'),
-        ChecksumAlgorithm: 'SHA256',
-        ChecksumAggregationMethod: 'LINEAR',
-      }),
-    );
+    await putBlockAndComplete(aws.ebs, snapshotId, 3, block);
 
     const completed = await until(
       () => aws.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] })),
@@ -391,26 +371,7 @@ describe('block reads through the gateway', () => {
       new StartSnapshotCommand({ VolumeSize: 1, ClientToken: 'routing-test-2' }),
     );
     const block = randomBytes(EBS_BLOCK_SIZE_BYTES);
-    const digest = createHash('sha256').update(block).digest();
-    await aws.ebs.send(
-      new PutSnapshotBlockCommand({
-        SnapshotId: started.SnapshotId!,
-        BlockIndex: 0,
-        BlockData: block,
-        DataLength: EBS_BLOCK_SIZE_BYTES,
-        Checksum: digest.toString('base64'),
-        ChecksumAlgorithm: 'SHA256',
-      }),
-    );
-    await aws.ebs.send(
-      new CompleteSnapshotCommand({
-        SnapshotId: started.SnapshotId!,
-        ChangedBlocksCount: 1,
-        Checksum: createHash('sha256').update(digest).digest('base64'),
-        ChecksumAlgorithm: 'SHA256',
-        ChecksumAggregationMethod: 'LINEAR',
-      }),
-    );
+    await putBlockAndComplete(aws.ebs, started.SnapshotId!, 0, block);
     await until(
       () => aws.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [started.SnapshotId!] })),
       (answer) => answer.Snapshots?.[0]?.State === 'completed',
