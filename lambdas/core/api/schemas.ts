@@ -2,6 +2,8 @@
  * Every input and output of the REST API as a zod schema: the handler validates with them and
  * docs/openapi.json is generated from them (openapi.ts), so the two cannot drift apart.
  */
+import { MAX_GPT_ENTRIES } from '../fs/partitions.ts';
+import { LV_NUMBER_BASE } from '../fs/volume.ts';
 import { z } from 'zod';
 import { normaliseCatalogPath } from './catalog-path.ts';
 import { MAX_CURSOR_CHARS } from './cursor.ts';
@@ -79,8 +81,12 @@ const limitSchema = z.coerce
   .default(DEFAULT_PAGE_LIMIT)
   .describe(`Items per page (1-${MAX_PAGE_LIMIT})`);
 const pageQuery = { cursor: cursorSchema, limit: limitSchema };
-/** Most partitions a disk can have (GPT's usual 128 entries); 0 is a filesystem on the whole disk. */
-export const MAX_PARTITION_INDEX = 128;
+/**
+ * Largest filesystem number: partitions keep their table index (GPT: up to MAX_GPT_ENTRIES; 0 is a
+ * filesystem on the whole disk), LVM logical volumes are numbered LV_NUMBER_BASE × their PV's
+ * partition index + n (docs/catalog.md, "Partitions and logical volumes").
+ */
+export const MAX_PARTITION_INDEX = (MAX_GPT_ENTRIES + 1) * LV_NUMBER_BASE;
 const partitionQuery = z.coerce
   .number()
   .int('must be an integer')
