@@ -496,14 +496,18 @@ function runReason(run: PlanRun): string | undefined {
 
 async function runTasks(context: RunContext, initial: PlanRun): Promise<PlanRun> {
   let run = initial;
+  // A task that is waiting for the outside is looked at once per advance, not again each time
+  // another task makes progress.
+  const waiting = new Set<number>();
   for (;;) {
     let progressed = false;
     const tasks = [...run.tasks];
     for (let i = 0; i < tasks.length; i += 1) {
       const task = tasks[i] as PlanTask;
-      if (task.status !== 'Running') continue;
+      if (task.status !== 'Running' || waiting.has(i)) continue;
       const next = await driveTask(context, task);
       if (next !== task) progressed = true;
+      if (next.status === 'Running') waiting.add(i);
       tasks[i] = next;
       run = { ...run, tasks: [...tasks] };
     }
