@@ -5,11 +5,10 @@
  * not thrown; only store failures fail the step (retryable ones are retried by the state machine).
  */
 import type { ImageRecordStore } from '../image/image-records.ts';
-import { ImageReader } from '../image/image-reader.ts';
 import type { ImageStore } from '../image/image-store.ts';
 import type { StepLog } from '../ports.ts';
 import type { CatalogInput, CatalogOutput } from '../orchestration/step-state.ts';
-import { buildCatalog } from './build-catalog.ts';
+import { catalogImage } from './catalog-image.ts';
 import type { CatalogStore } from './catalog-store.ts';
 
 export interface CatalogStepDeps {
@@ -23,15 +22,8 @@ export async function catalogImageStep(
   { volumeId, imageId }: CatalogInput,
   log: StepLog,
 ): Promise<CatalogOutput> {
-  const record = await deps.records.getImageRecord(volumeId, imageId);
-  const manifest = await deps.images.getManifest(volumeId, imageId, record.manifestSha256);
-  const result = await buildCatalog(
-    { store: deps.catalog },
-    {
-      image: { volumeId, imageId, createdAt: record.createdAt },
-      disk: new ImageReader(deps.images, manifest),
-    },
-  );
+  // With the latest earlier finished image and the chunks that changed since (catalog-image.ts).
+  const result = await catalogImage(deps, { volumeId, imageId });
   log.info('image catalogued', {
     imageId,
     status: result.status,
@@ -39,6 +31,7 @@ export async function catalogImageStep(
     changes: result.changes,
     errorCount: result.errorCount,
     warnings: result.warnings,
+    skipped: result.partitions.map((p) => p.skipped),
   });
   return {
     volumeId,
