@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sliceReader } from '../../lambdas/core/fs/cached-reader.ts';
 import { FilesystemCorruptError } from '../../lambdas/core/fs/errors.ts';
 import { detectFsType } from '../../lambdas/core/fs/fs-type.ts';
-import { readLvmPhysicalVolume } from '../../lambdas/core/fs/lvm/physical-volume.ts';
+import { readLogicalVolumes, readLvmPhysicalVolume } from '../../lambdas/core/fs/lvm/physical-volume.ts';
 import type { LvmPhysicalVolume } from '../../lambdas/core/fs/lvm/physical-volume.ts';
 import { readPartitionTable } from '../../lambdas/core/fs/partitions.ts';
 import type { Partition } from '../../lambdas/core/fs/partitions.ts';
@@ -285,6 +285,27 @@ describe('LVM2 on a GPT disk (RHEL-like)', () => {
         reason: 'has extents on pv1, another disk of volume group rhel; only this disk is read',
       },
     ]);
+  });
+
+  it('gives the volume opener each LV as mapped (with its place on the disk) or unsupported', async () => {
+    const lvs = await readLogicalVolumes(sliceReader(disk, pvPartition.startByte, pvPartition.sizeBytes));
+    expect(lvs.map((l) => `${l.name} ${l.status}`)).toEqual([
+      'rhel/root mapped',
+      'rhel/swap mapped',
+      'rhel/data mapped',
+      'rhel/snap unsupported',
+      'rhel/pool unsupported',
+      'rhel/thin1 unsupported',
+      'rhel/span unsupported',
+    ]);
+    const root = lvs[0]!;
+    expect(root.status === 'mapped' && root.reader.offsetInDisk).toBe(
+      pvPartition.startByte + pv.peStartBytes,
+    );
+    const span = lvs[6]!;
+    expect(span.status === 'unsupported' && span.reason).toBe(
+      'incomplete: has extents on pv1, another disk of volume group rhel; only this disk is read',
+    );
   });
 
   it('the root LV (two linear segments) holds an XFS equal to its mounted image', async () => {

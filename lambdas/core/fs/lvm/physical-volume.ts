@@ -12,6 +12,7 @@
 import type { ByteRangeReader } from '../../ports.ts';
 import { LeBytes } from '../bytes.ts';
 import { sliceReader } from '../cached-reader.ts';
+import type { SlicedReader } from '../cached-reader.ts';
 import { FilesystemCorruptError, FilesystemLimitError, UnsupportedFilesystemError } from '../errors.ts';
 import {
   MAX_DISK_LOCATIONS,
@@ -78,8 +79,12 @@ export type LogicalVolume =
       readonly status: 'readable';
       readonly sizeBytes: number;
       readonly segments: readonly LvSegment[];
-      /** The LV's bytes, mapped onto the PV reader. */
-      readonly reader: ByteRangeReader;
+      /**
+       * The LV's bytes, mapped onto the PV reader. `offsetInDisk` is where LV byte 0 lies on the
+       * disk: with extents a multiple of the cache page (LVM2's default 4 MiB), every linear
+       * segment then sits on the same page grid as the disk.
+       */
+      readonly reader: SlicedReader;
     })
   | (LvBase & { readonly status: 'unsupported' | 'incomplete'; readonly reason: string });
 
@@ -510,15 +515,13 @@ function pvEnd(segments: readonly MappedSegment[]): number {
 }
 
 /** A ByteRangeReader over the LV; a single linear segment is a plain slice (the page cache aligns on the disk). */
-function mappedReader(
-  pv: ByteRangeReader,
-  segments: readonly MappedSegment[],
-  size: number,
-): ByteRangeReader {
+function mappedReader(pv: ByteRangeReader, segments: readonly MappedSegment[], size: number): SlicedReader {
   if (segments.length === 1 && segments[0]!.areas.length === 1)
     return sliceReader(pv, segments[0]!.areas[0]!, size);
+  const pvInDisk = 'offsetInDisk' in pv ? (pv as SlicedReader).offsetInDisk : 0;
   return {
     size,
+    offsetInDisk: pvInDisk + segments[0]!.areas[0]!,
     async read(offset: number, length: number): Promise<Uint8Array> {
       if (
         !Number.isSafeInteger(offset) ||
@@ -562,4 +565,29 @@ function mappedReader(
       return out;
     },
   };
+}
+
+/**
+ * The LVs of a PV in the shape the volume opener takes (lambdas/core/fs/volume.ts
+ * `LogicalVolumeReader`): readable ones as `mapped` with their reader, the others `unsupported`
+ * with the reason (an incomplete LV says so in its reason).
+ */
+export async function readLogicalVolumes(
+  pv: ByteRangeReader,
+): Promise<
+  readonly (
+    | { readonly name: string; readonly status: 'mapped'; readonly reader: SlicedReader }
+    | { readonly name: string; readonly status: 'unsupported'; readonly reason: string }
+  )[]
+> {
+  const { logicalVolumes } = await readLvmPhysicalVolume(pv);
+  return logicalVolumes.map((lv) =>
+    lv.status === 'readable'
+      ? { name: lv.name, status: 'mapped' as const, reader: lv.reader }
+      : {
+          name: lv.name,
+          status: 'unsupported' as const,
+          reason: lv.status === 'incomplete' ? `incomplete: ${lv.reason}` : lv.reason,
+        },
+  );
 }
