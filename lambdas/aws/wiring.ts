@@ -21,7 +21,7 @@ import { RecordDirectories } from '../core/api/record-directories.ts';
 import { RestoreService } from '../core/api/restore-service.ts';
 import { DEFAULT_RANGE_WORKERS, SNAPSHOT_READ_BUDGET_REQUESTS_PER_SECOND } from '../core/backup/plan.ts';
 import { ValidationError } from '../core/errors.ts';
-import type { RestoreDeps } from '../core/file-restore/restore-jobs.ts';
+import { fileRestoreJobs, type RestoreDeps } from '../core/file-restore/restore-jobs.ts';
 import { ImageReader } from '../core/image/image-reader.ts';
 import { ImageStore } from '../core/image/image-store.ts';
 import {
@@ -29,15 +29,14 @@ import {
   retainBaseSnapshotsSchema,
 } from '../core/orchestration/replica-snapshots.ts';
 import { systemClock, type Clock } from '../core/ports.ts';
-import type { VolumeRestoreDeps } from '../core/restore/volume-restore-jobs.ts';
+import { volumeRestoreJobs, type VolumeRestoreDeps } from '../core/restore/volume-restore-jobs.ts';
 import { realSleep } from '../core/util/retry.ts';
 import { DrsReplication } from './drs-replication.ts';
 import { DynamoDbBackupLockStore } from './dynamodb-backup-lock.ts';
 import { DynamoDbCatalogStore } from './dynamodb-catalog.ts';
-import { DynamoDbRestoreJobStore } from './dynamodb-catalog-restore-jobs.ts';
 import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
 import { DynamoDbLockReader } from './dynamodb-lock-reader.ts';
-import { DynamoDbVolumeRestoreJobStore } from './dynamodb-volume-restore-jobs.ts';
+import { DynamoDbJobStore } from './dynamodb-job-store.ts';
 import { EbsSnapshots } from './ebs-snapshots.ts';
 import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
@@ -214,9 +213,8 @@ export function createApiDeps(
       clock,
     }),
     restores: new RestoreService({
-      fileJobs: new DynamoDbRestoreJobStore(clients.documents, environment.TABLE_NAME),
+      jobs: new DynamoDbJobStore(clients.documents, environment.TABLE_NAME),
       objects: new S3RestoreObjectStore(clients.s3, environment.RESTORE_BUCKET),
-      volumeJobs: new DynamoDbVolumeRestoreJobStore(clients.documents, environment.TABLE_NAME),
       launcher: new LambdaRestoreLauncher(clients.lambda, environment.RESTORE_FUNCTION_NAME),
       clock,
       keyToken: () => randomBytes(RESTORE_KEY_TOKEN_BYTES).toString('hex'),
@@ -251,20 +249,21 @@ export function createRestoreWorkerDeps(
 ): RestoreWorkerDeps {
   const images = new ImageStore(new S3ObjectStore(clients.s3, names.imageBucket));
   const records = new DynamoDbImageRecordStore(clients.documents, names.tableName);
+  const jobs = new DynamoDbJobStore(clients.documents, names.tableName);
   const loadManifest = async (volumeId: string, imageId: string) => {
     const record = await records.getImageRecord(volumeId, imageId);
     return images.getManifest(volumeId, imageId, record.manifestSha256);
   };
   return {
     files: {
-      jobs: new DynamoDbRestoreJobStore(clients.documents, names.tableName),
+      jobs: fileRestoreJobs(jobs),
       objects: new S3RestoreObjectStore(clients.s3, names.restoreBucket),
       catalog: new DynamoDbCatalogStore(clients.documents, names.tableName),
       openImage: async (volumeId, imageId) => new ImageReader(images, await loadManifest(volumeId, imageId)),
       clock,
     },
     volumes: {
-      jobs: new DynamoDbVolumeRestoreJobStore(clients.documents, names.tableName),
+      jobs: volumeRestoreJobs(jobs),
       images,
       writer: new EbsSnapshots(clients.ebs),
       snapshots: new Ec2SnapshotState(clients.ec2),

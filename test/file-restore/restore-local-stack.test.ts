@@ -10,7 +10,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateSnapshotCommand } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbCatalogStore } from '../../lambdas/aws/dynamodb-catalog.ts';
-import { DynamoDbRestoreJobStore } from '../../lambdas/aws/dynamodb-catalog-restore-jobs.ts';
+import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
 import { S3RestoreObjectStore } from '../../lambdas/aws/s3-restore.ts';
 import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
@@ -19,6 +19,7 @@ import type { ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
 import {
   createRestoreJob,
   describeRestoreJob,
+  fileRestoreJobs,
   runRestoreJob,
   type RestoreDeps,
 } from '../../lambdas/core/file-restore/restore-jobs.ts';
@@ -93,7 +94,7 @@ beforeAll(async () => {
   );
   expect({ status: record.status, errors: record.errors }).toEqual({ status: 'complete', errors: [] });
   deps = {
-    jobs: new DynamoDbRestoreJobStore(engine.ddbClient, TABLE),
+    jobs: fileRestoreJobs(new DynamoDbJobStore(engine.ddbClient, TABLE)),
     // 5 MiB parts (S3's minimum) so that the 40 MiB sparse file goes through a multipart upload.
     objects: new S3RestoreObjectStore(engine.s3Client, RESTORE_BUCKET, { partBytes: 5 * MIB }),
     catalog,

@@ -8,17 +8,20 @@ import { NotFoundError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import {
   createRestoreJob,
-  describeRestoreJob,
+  FILE_RESTORE_JOB,
+  fileRestoreJobs,
+  withDownloadUrl,
   type DescribedRestoreJob,
-  type RestoreJobStore,
 } from '../file-restore/restore-jobs.ts';
+import type { JobStore } from '../jobs/job-store.ts';
 import type { RestoreObjectStore } from '../file-restore/restore-ports.ts';
 import type { RestoreJobs } from './api-ports.ts';
 import type { Image, Restore, StartRestoreRequest } from './schemas.ts';
 import {
   createVolumeRestoreJob,
+  VOLUME_RESTORE_JOB,
+  volumeRestoreJobs,
   type VolumeRestoreJob,
-  type VolumeRestoreJobStore,
 } from '../restore/volume-restore-jobs.ts';
 
 /** What the restore worker receives. */
@@ -69,9 +72,9 @@ export function restoreOfVolumeJob(job: VolumeRestoreJob): Restore {
 export class RestoreService implements RestoreJobs {
   constructor(
     private readonly deps: {
-      readonly fileJobs: RestoreJobStore;
+      /** File and volume restore jobs share the job store: a restore id names one job. */
+      readonly jobs: JobStore;
       readonly objects: RestoreObjectStore;
-      readonly volumeJobs: VolumeRestoreJobStore;
       readonly launcher: RestoreLauncher;
       readonly clock: Clock;
       /** Random hex for the unguessable part of restore object keys. */
@@ -82,14 +85,14 @@ export class RestoreService implements RestoreJobs {
   async start(restoreId: string, image: Image, request: StartRestoreRequest): Promise<Restore> {
     if (request.kind === 'volume') {
       const job = await createVolumeRestoreJob(
-        { jobs: this.deps.volumeJobs, clock: this.deps.clock },
+        { jobs: volumeRestoreJobs(this.deps.jobs), clock: this.deps.clock },
         { restoreId, volumeId: image.volumeId, imageId: image.imageId },
       );
       await this.deps.launcher.launch({ restoreId, kind: 'volume' });
       return restoreOfVolumeJob(job);
     }
     const job = await createRestoreJob(
-      { jobs: this.deps.fileJobs, clock: this.deps.clock },
+      { jobs: fileRestoreJobs(this.deps.jobs), clock: this.deps.clock },
       {
         restoreId,
         volumeId: image.volumeId,
@@ -106,19 +109,11 @@ export class RestoreService implements RestoreJobs {
     return restoreOfFileJob(job);
   }
 
+  /** One lookup: the record's kind says which restore it is. */
   async get(restoreId: string): Promise<Restore> {
+    let record;
     try {
-      return restoreOfFileJob(
-        await describeRestoreJob(
-          { jobs: this.deps.fileJobs, objects: this.deps.objects, clock: this.deps.clock },
-          restoreId,
-        ),
-      );
-    } catch (error) {
-      if (!(error instanceof NotFoundError)) throw error;
-    }
-    try {
-      return restoreOfVolumeJob(await this.deps.volumeJobs.get(restoreId));
+      record = await this.deps.jobs.get(restoreId);
     } catch (error) {
       if (error instanceof NotFoundError) {
         throw new NotFoundError(`restore ${restoreId} does not exist`, {
@@ -128,5 +123,16 @@ export class RestoreService implements RestoreJobs {
       }
       throw error;
     }
+    if (record.kind === VOLUME_RESTORE_JOB.kind)
+      return restoreOfVolumeJob(VOLUME_RESTORE_JOB.fromRecord(record));
+    if (record.kind === FILE_RESTORE_JOB.kind) {
+      const job = FILE_RESTORE_JOB.fromRecord(record);
+      return restoreOfFileJob(
+        await withDownloadUrl({ objects: this.deps.objects, clock: this.deps.clock }, job),
+      );
+    }
+    throw new NotFoundError(`restore ${restoreId} does not exist`, {
+      context: { restoreId, kind: record.kind },
+    });
   }
 }

@@ -6,7 +6,17 @@
  * Object keys are `restores/<restoreId>-<random token>/<file name>`: unique per restore and not
  * guessable from the restore id alone.
  */
-import { isRetryable, jobFailureOf, NotFoundError, ValidationError, type JobFailure } from '../errors.ts';
+import { NotFoundError, ValidationError, type JobFailure } from '../errors.ts';
+import {
+  domainStatus,
+  JOB_RECORD_VERSION,
+  jobExpiry,
+  jobsOfKind,
+  recordStatus,
+  runJob,
+  type JobCodec,
+  type JobStore,
+} from '../jobs/job-store.ts';
 import type { Clock, ByteRangeReader } from '../ports.ts';
 import { applicationPaths } from '../catalog/applications.ts';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
@@ -245,36 +255,56 @@ async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<Resto
 }
 
 /**
- * Runs a pending (or interrupted) job to its end. Permanent failures end the job as failed;
- * retryable ones are thrown (the job stays running, and running it again is safe: the object key
- * is the same and is overwritten).
+ * Runs a pending (or interrupted) job to its end (the one job lifecycle, core/jobs/job-store.ts):
+ * running it again is safe, the object key is the same and is overwritten.
  */
 export async function runRestoreJob(deps: RestoreDeps, restoreId: string): Promise<RestoreJob> {
-  const job = await deps.jobs.get(restoreId);
-  if (job.status === 'succeeded' || job.status === 'failed') return job;
-  const running: RestoreJob = { ...job, status: 'running', updatedAt: deps.clock.now().toISOString() };
-  await deps.jobs.update(running, ['pending', 'running']);
-  try {
-    const result = await performRestore(deps, running);
-    const done: RestoreJob = {
-      ...running,
-      status: 'succeeded',
-      result,
-      updatedAt: deps.clock.now().toISOString(),
+  return runJob(deps, restoreId, async (running) => ({
+    ...running,
+    result: await performRestore(deps, running),
+  }));
+}
+
+/** File, directory and application restores as records of the job store (kind `file-restore`). */
+export const FILE_RESTORE_JOB: JobCodec<RestoreJob> = {
+  kind: 'file-restore',
+  toRecord: (job) => ({
+    version: JOB_RECORD_VERSION,
+    kind: 'file-restore',
+    jobId: job.restoreId,
+    status: recordStatus(job.status),
+    params: {
+      volumeId: job.volumeId,
+      imageId: job.imageId,
+      kind: job.kind,
+      ...(job.path === undefined ? {} : { path: job.path }),
+      ...(job.application === undefined ? {} : { application: job.application }),
+      ...(job.partition === undefined ? {} : { partition: job.partition }),
+      keyToken: job.keyToken,
+    },
+    ...(job.result === undefined ? {} : { result: { ...job.result } }),
+    ...(job.failure === undefined ? {} : { failure: job.failure }),
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+    expiresAtEpochSeconds: jobExpiry(job.updatedAt),
+  }),
+  fromRecord: (record) => {
+    const params = record.params as unknown as NewRestoreJob;
+    return {
+      ...params,
+      restoreId: record.jobId,
+      status: domainStatus(record.status) as RestoreJobStatus,
+      createdAt: record.createdAt,
+      updatedAt: record.updatedAt,
+      ...(record.result === undefined ? {} : { result: record.result as unknown as RestoreResult }),
+      ...(record.failure === undefined ? {} : { failure: record.failure }),
     };
-    await deps.jobs.update(done, ['running']);
-    return done;
-  } catch (error) {
-    if (isRetryable(error)) throw error;
-    const failed: RestoreJob = {
-      ...running,
-      status: 'failed',
-      failure: jobFailureOf(error),
-      updatedAt: deps.clock.now().toISOString(),
-    };
-    await deps.jobs.update(failed, ['running']);
-    return failed;
-  }
+  },
+};
+
+/** The restore jobs of a job store whose key space is the restores' (messages say "restore"). */
+export function fileRestoreJobs(store: JobStore): RestoreJobStore {
+  return jobsOfKind(store, FILE_RESTORE_JOB, 'restore');
 }
 
 export interface DescribedRestoreJob extends RestoreJob {
@@ -295,7 +325,15 @@ export async function describeRestoreJob(
   ) {
     throw new ValidationError(`expiresInSeconds must be 1..${RESTORE_URL_MAX_SECONDS}`);
   }
-  const job = await deps.jobs.get(restoreId);
+  return withDownloadUrl(deps, await deps.jobs.get(restoreId), expiresInSeconds);
+}
+
+/** The job, with a fresh presigned URL once it has succeeded. */
+export async function withDownloadUrl(
+  deps: Pick<RestoreDeps, 'objects' | 'clock'>,
+  job: RestoreJob,
+  expiresInSeconds = RESTORE_URL_MAX_SECONDS,
+): Promise<DescribedRestoreJob> {
   if (job.status !== 'succeeded' || job.result === undefined) return job;
   const downloadUrl = await deps.objects.presignDownload(
     job.result.key,

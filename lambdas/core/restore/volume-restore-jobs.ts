@@ -4,7 +4,17 @@
  * and records its id. Running a job twice is safe: StartSnapshot's ClientToken derives from the
  * restore id, so a retried worker continues the same snapshot rather than making a second one.
  */
-import { isRetryable, jobFailureOf, type JobFailure } from '../errors.ts';
+import type { JobFailure } from '../errors.ts';
+import {
+  domainStatus,
+  JOB_RECORD_VERSION,
+  jobExpiry,
+  jobsOfKind,
+  recordStatus,
+  runJob,
+  type JobCodec,
+  type JobStore,
+} from '../jobs/job-store.ts';
 import type { Clock } from '../ports.ts';
 import type { ImageManifest } from '../image/image-types.ts';
 import type { SnapshotStateReader } from '../backup/snapshot-ports.ts';
@@ -79,18 +89,18 @@ export async function runVolumeRestoreJob(
   deps: VolumeRestoreDeps,
   restoreId: string,
 ): Promise<VolumeRestoreJob> {
-  const job = await deps.jobs.get(restoreId);
-  if (job.status === 'succeeded' || job.status === 'failed') return job;
-  const running: VolumeRestoreJob = { ...job, status: 'running', updatedAt: deps.clock.now().toISOString() };
-  await deps.jobs.update(running, ['pending', 'running']);
-  try {
+  return runJob(deps, restoreId, async (running) => {
     let written = running;
     if (running.written !== true || running.snapshotId === undefined) {
-      const manifest = await deps.loadManifest(job.volumeId, job.imageId);
+      const manifest = await deps.loadManifest(running.volumeId, running.imageId);
       const result = await restoreImageToSnapshot(deps, {
         manifest,
         restoreId,
-        tags: { 'rbp:restore-id': restoreId, 'rbp:source-volume': job.volumeId, 'rbp:image-id': job.imageId },
+        tags: {
+          'rbp:restore-id': restoreId,
+          'rbp:source-volume': running.volumeId,
+          'rbp:image-id': running.imageId,
+        },
       });
       written = {
         ...running,
@@ -107,22 +117,41 @@ export async function runVolumeRestoreJob(
       nowMs: deps.nowMs,
       sleep: deps.sleep,
     });
-    const done: VolumeRestoreJob = {
-      ...written,
-      status: 'succeeded',
-      updatedAt: deps.clock.now().toISOString(),
-    };
-    await deps.jobs.update(done, ['running']);
-    return done;
-  } catch (error) {
-    if (isRetryable(error)) throw error;
-    const failed: VolumeRestoreJob = {
-      ...running,
-      status: 'failed',
-      failure: jobFailureOf(error),
-      updatedAt: deps.clock.now().toISOString(),
-    };
-    await deps.jobs.update(failed, ['running']);
-    return failed;
-  }
+    return written;
+  });
+}
+
+/** Whole-volume restores as records of the job store (kind `volume-restore`). */
+export const VOLUME_RESTORE_JOB: JobCodec<VolumeRestoreJob> = {
+  kind: 'volume-restore',
+  toRecord: (job) => ({
+    version: JOB_RECORD_VERSION,
+    kind: 'volume-restore',
+    jobId: job.restoreId,
+    status: recordStatus(job.status),
+    params: { volumeId: job.volumeId, imageId: job.imageId },
+    progress: {
+      ...(job.snapshotId === undefined ? {} : { snapshotId: job.snapshotId }),
+      ...(job.changedBlocksCount === undefined ? {} : { changedBlocksCount: job.changedBlocksCount }),
+      ...(job.written === undefined ? {} : { written: job.written }),
+    },
+    ...(job.failure === undefined ? {} : { failure: job.failure }),
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+    expiresAtEpochSeconds: jobExpiry(job.updatedAt),
+  }),
+  fromRecord: (record) => ({
+    ...(record.params as { volumeId: string; imageId: string }),
+    ...(record.progress as { snapshotId?: string; changedBlocksCount?: number; written?: boolean }),
+    restoreId: record.jobId,
+    status: domainStatus(record.status) as VolumeRestoreStatus,
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    ...(record.failure === undefined ? {} : { failure: record.failure }),
+  }),
+};
+
+/** The volume restore jobs of a job store whose key space is the restores'. */
+export function volumeRestoreJobs(store: JobStore): VolumeRestoreJobStore {
+  return jobsOfKind(store, VOLUME_RESTORE_JOB, 'restore');
 }
