@@ -4,6 +4,7 @@ import {
   ImageStillLockedError,
   deleteImage,
   expireImages,
+  expireScope,
   finishPendingDeletions,
 } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import type { ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
@@ -164,5 +165,61 @@ describe('image deletion', () => {
     expect(real.notDeleted[0]!.reason).toMatch(
       /^recovery point p kept: image p-b of vol-b is under Object Lock retention until/,
     );
+  });
+});
+
+describe('retention apply by scope', () => {
+  it('a server: each source is its own group; a dry run deletes nothing; then the rules apply', async () => {
+    const world = newWorld();
+    for (let i = 1; i <= 3; i += 1) {
+      await writeImage(world, 'vol-r', `r${i}`, content, { serverId: 'srv-1', source: 'replica' });
+      await writeImage(world, 'vol-p', `p${i}`, content, { serverId: 'srv-1', source: 'primary' });
+      await writeImage(world, 'vol-x', `x${i}`, content, { serverId: 'srv-2' });
+      world.clock.advance(HOUR);
+    }
+    const dry = await expireScope(
+      deps(world),
+      { server: 'srv-1' },
+      { keepLast: 1 },
+      { timeZone: 'UTC' },
+      true,
+    );
+    expect(
+      dry.groups.map((g) => [g.group, g.result.decisions.map((d) => `${d.imageId}:${d.action}`)]),
+    ).toEqual([
+      ['srv-1#primary', ['p3:keep', 'p2:delete', 'p1:delete']],
+      ['srv-1#replica', ['r3:keep', 'r2:delete', 'r1:delete']],
+    ]);
+    expect(world.records.images.size).toBe(9);
+    const real = await expireScope(
+      deps(world),
+      { server: 'srv-1' },
+      { keepLast: 1 },
+      { timeZone: 'UTC' },
+      false,
+    );
+    expect(real.groups.flatMap((g) => g.result.deleted)).toEqual([
+      'vol-p/p2',
+      'vol-p/p1',
+      'vol-r/r2',
+      'vol-r/r1',
+    ]);
+    expect([...world.records.images.keys()].sort()).toEqual([
+      'vol-p/p3',
+      'vol-r/r3',
+      'vol-x/x1',
+      'vol-x/x2',
+      'vol-x/x3',
+    ]);
+    const byVolume = await expireScope(
+      deps(world),
+      { volume: 'vol-x' },
+      { keepLast: 2 },
+      { timeZone: 'UTC' },
+      false,
+    );
+    expect(byVolume.groups.map((g) => [g.group, g.result.deleted])).toEqual([
+      ['srv-2#replica', ['vol-x/x1']],
+    ]);
   });
 });

@@ -97,6 +97,60 @@ export async function finishPendingDeletions(deps: ImageDeletionDeps): Promise<{
   return { finished, stillLocked };
 }
 
+/** The retention group of an image: its server and source (`srv-1#replica`), or its volume. */
+export function retentionGroupOf(image: LifecycleImage): string {
+  return image.serverId === undefined
+    ? `volume ${image.volumeId}`
+    : `${image.serverId}#${image.source ?? 'replica'}`;
+}
+
+export type ExpiryScope =
+  | { readonly server: string }
+  | { readonly volume: string }
+  /** The images a plan made: the caller selects them (plans know their servers). */
+  | { readonly images: readonly LifecycleImage[] };
+
+export interface ScopedExpiryResult {
+  readonly groups: readonly { readonly group: string; readonly result: ExpiryResult }[];
+}
+
+/**
+ * `rbp retention apply`: the live images of a server (every source), a volume, or a plan, each
+ * retention group on its own, then the deletions (none in a dry run). Pending deletions from an
+ * earlier crash are finished first.
+ */
+export async function expireScope(
+  deps: ImageDeletionDeps,
+  scope: ExpiryScope,
+  rules: RetentionRules,
+  context: Omit<RetentionContext, 'now'>,
+  dryRun: boolean,
+): Promise<ScopedExpiryResult> {
+  if (!dryRun) await finishPendingDeletions(deps);
+  const all = 'images' in scope ? scope.images : await deps.records.listImages();
+  const selected = all.filter(
+    (image) =>
+      image.status === 'live' &&
+      ('server' in scope
+        ? image.serverId === scope.server
+        : 'volume' in scope
+          ? image.volumeId === scope.volume
+          : true),
+  );
+  const groups = new Map<string, LifecycleImage[]>();
+  for (const image of selected) {
+    const group = retentionGroupOf(image);
+    const list = groups.get(group);
+    if (list === undefined) groups.set(group, [image]);
+    else list.push(image);
+  }
+  const out: { group: string; result: ExpiryResult }[] = [];
+  for (const [group, images] of [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    out.push({ group, result: await expireImages(deps, images, rules, context, dryRun) });
+  }
+  return { groups: out };
+}
+
 export interface ExpiryResult {
   readonly decisions: readonly RetentionDecision[];
   readonly deleted: readonly string[];
