@@ -18,14 +18,14 @@ import {
   restoreImageToSnapshot,
   waitForSnapshotCompleted,
 } from '../../lambdas/core/restore/volume-restore.ts';
-import { realSleep, type RetryPolicy } from '../../lambdas/core/util/retry.ts';
-import { seededRandom } from '../fakes/faulty-object-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import {
   SparseSink,
   chunkBytes,
   noPacing,
   nonZeroChunks,
+  realSnapshotWait,
+  shortRealRetry,
   specSegmentHashes,
   type SparseBlocks,
 } from './engine-fixture.ts';
@@ -36,13 +36,7 @@ import { EBSClient, GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@
 const local = useLocalStack({ snapshotCompletionDelayMs: 50 });
 const B = EBS_BLOCK_SIZE_BYTES;
 const MODEL_BYTES = 8 * 1_048_576;
-const retry: RetryPolicy = {
-  maxAttempts: 10,
-  baseDelayMs: 2,
-  maxDelayMs: 20,
-  sleep: realSleep,
-  random: seededRandom(8),
-};
+const retry = shortRealRetry(8, 10);
 
 type Change =
   | { op: 'write'; offset: number; length: number; kind: 'random' | 'zeros' | 'text' }
@@ -184,12 +178,7 @@ describe('backup chains through the EBS emulator (property)', () => {
           { images: engine.images, writer: engine.ebs, nowMs: () => performance.now(), retry },
           { manifest: last.manifest, restoreId: `${productVolumeId}-restore` },
         );
-        await waitForSnapshotCompleted(engine.snapshotState, restored.snapshotId, {
-          intervalMs: 50,
-          timeoutMs: 20_000,
-          nowMs: () => performance.now(),
-          sleep: realSleep,
-        });
+        await waitForSnapshotCompleted(engine.snapshotState, restored.snapshotId, realSnapshotWait);
         const expected = [...last.blocks].filter(([, data]) => data.some((b) => b !== 0));
         const got = new Map<number, Buffer>();
         let token: string | undefined;

@@ -1,9 +1,9 @@
 /** Shared helpers for the engine tests: fast retries, sparse sinks, and an independent oracle. */
 import { createHash } from 'node:crypto';
 import { CHUNK_SIZE_BYTES, EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import type { RetryPolicy } from '../../lambdas/core/util/retry.ts';
+import { realSleep, type RetryPolicy } from '../../lambdas/core/util/retry.ts';
 import type { RandomAccessSink } from '../../lambdas/core/restore/volume-restore.ts';
-import { seededRandom } from '../fakes/faulty-object-store.ts';
+import { seededRandom } from '../../local/seeded-random.ts';
 
 /** Retries without sleeping, so fault tests run in milliseconds. */
 export function fastRetry(seed = 3, maxAttempts = 12): RetryPolicy {
@@ -15,6 +15,19 @@ export function fastRetry(seed = 3, maxAttempts = 12): RetryPolicy {
     random: seededRandom(seed),
   };
 }
+
+/** Real but short sleeps, for runs through the local stack: the gateway's faults clear on the next attempt. */
+export function shortRealRetry(seed: number, maxAttempts: number): RetryPolicy {
+  return { maxAttempts, baseDelayMs: 2, maxDelayMs: 20, sleep: realSleep, random: seededRandom(seed) };
+}
+
+/** How a test through the local stack waits for a restored snapshot: real time, 50 ms polls, 20 s at most. */
+export const realSnapshotWait = {
+  intervalMs: 50,
+  timeoutMs: 20_000,
+  nowMs: (): number => performance.now(),
+  sleep: realSleep,
+};
 
 export const noPacing = { acquire: (): Promise<void> => Promise.resolve() };
 

@@ -29,14 +29,14 @@ import {
   waitForSnapshotCompleted,
 } from '../../lambdas/core/restore/volume-restore.ts';
 import type { ObjectStore } from '../../lambdas/core/store/object-store.ts';
-import { realSleep, type RetryPolicy } from '../../lambdas/core/util/retry.ts';
-import { seededRandom } from '../fakes/faulty-object-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import {
   SparseSink,
   chunkBytes,
   noPacing,
   nonZeroChunks,
+  realSnapshotWait,
+  shortRealRetry,
   specChunkNames,
   specSegmentHashes,
   type SparseBlocks,
@@ -49,14 +49,7 @@ const MiB = 1_048_576;
 const B = EBS_BLOCK_SIZE_BYTES;
 const ZERO_HASH = '0'.repeat(64);
 
-/** Real but short sleeps: the gateway's faults clear on the next attempt. */
-const retry: RetryPolicy = {
-  maxAttempts: 12,
-  baseDelayMs: 2,
-  maxDelayMs: 20,
-  sleep: realSleep,
-  random: seededRandom(5),
-};
+const retry = shortRealRetry(5, 12);
 
 let dir: string;
 let engine: LocalEngine;
@@ -214,12 +207,7 @@ describe('engine on the local stack', () => {
       { images: engine.images, writer: engine.ebs, nowMs: () => performance.now(), retry },
       { manifest: incremental.manifest, restoreId: 'restore-1' },
     );
-    await waitForSnapshotCompleted(engine.snapshotState, restored.snapshotId, {
-      intervalMs: 50,
-      timeoutMs: 20_000,
-      nowMs: () => performance.now(),
-      sleep: realSleep,
-    });
+    await waitForSnapshotCompleted(engine.snapshotState, restored.snapshotId, realSnapshotWait);
     const content = await snapshotContent(restored.snapshotId);
     const expectedBlocks = [...second.blocks].filter(([, data]) => data.some((b) => b !== 0));
     expect([...content.keys()].sort((a, b) => a - b)).toEqual(expectedBlocks.map(([index]) => index));
