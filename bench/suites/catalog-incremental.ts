@@ -34,6 +34,11 @@ const MIB = 1024 * 1024;
 const FILES_TOUCHED = 10;
 /** Goal: the large filesystem's incremental costs at most this many times the small one's. */
 const RATIO_GOAL = 1.5;
+/**
+ * Runs of the same incremental (each against the same previous catalog: it rewrites the same
+ * items); the fastest is reported, so that other work on a shared machine does not decide the ratio.
+ */
+const TIMED_RUNS = 3;
 /** Generated files of the small image: with directories and links, ~6,700 entries (the Debian disk's count). */
 const SMALL_FILES = 6_170;
 
@@ -116,26 +121,36 @@ async function measure(work: string, base: string, label: string): Promise<Measu
   await buildCatalog({ store: noSkipStore }, { image: b, disk: await FileByteRangeReader.open(next) });
   const noSkipMs = performance.now() - started;
 
-  const previousReader = await FileByteRangeReader.open(base);
-  const currentReader = await FileByteRangeReader.open(next);
-  const before = store.requests;
-  started = performance.now();
-  const record = await buildCatalog(
-    { store },
-    { image: b, disk: currentReader, previous: { image: a, disk: previousReader, changedChunks: changed } },
-  );
-  const incrementalMs = performance.now() - started;
+  let incrementalMs = Number.POSITIVE_INFINITY;
+  let first: { record: ImageCatalogRecord; requests: number; readMiB: number } | undefined;
+  for (let run = 0; run < TIMED_RUNS; run += 1) {
+    const previousReader = await FileByteRangeReader.open(base);
+    const currentReader = await FileByteRangeReader.open(next);
+    const before = store.requests;
+    started = performance.now();
+    const record = await buildCatalog(
+      { store },
+      { image: b, disk: currentReader, previous: { image: a, disk: previousReader, changedChunks: changed } },
+    );
+    incrementalMs = Math.min(incrementalMs, performance.now() - started);
+    first ??= {
+      record,
+      requests: store.requests - before,
+      readMiB: (previousReader.bytesRead + currentReader.bytesRead) / MIB,
+    };
+    await Promise.all([previousReader.close(), currentReader.close()]);
+  }
   const directories = [...stats.values()].filter((s) => s.startsWith('["directory"')).length + 1;
   return {
     entries: stats.size,
     directories,
     fullMs,
     incrementalMs,
-    requests: store.requests - before,
-    readMiB: (previousReader.bytesRead + currentReader.bytesRead) / MIB,
+    requests: first!.requests,
+    readMiB: first!.readMiB,
     noSkipMs,
     noSkipRequests: noSkipStore.requests - noSkipBefore,
-    record,
+    record: first!.record,
   };
 }
 
