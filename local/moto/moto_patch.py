@@ -15,6 +15,12 @@ Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port
    Step Functions returns for such fields.
 4. The server exits when its parent process goes away (no orphans when a test runner is killed),
    and at once on SIGTERM/SIGINT.
+5. DynamoDB Query on a table's key sorted every item of the table before picking the partition
+   (seconds per Query once a catalog holds ~100,000 items); it now looks the partition up by its
+   hash key and sorts only that partition. Index queries are unchanged.
+6. DynamoDB TransactWriteItems deep-copied every table it names before running, to roll back on
+   failure (1.6 s per transaction with a catalog in the table); it now keeps an undo copy of only
+   the items the transaction names and restores those on failure.
 """
 
 import copy
@@ -25,6 +31,9 @@ import threading
 import time
 
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.dynamodb.models import DynamoDBBackend
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 from moto.ec2.models import ec2_backends
 from moto.ec2.models.elastic_block_store import Snapshot, Volume
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication
@@ -67,6 +76,99 @@ def _eval_service_task(self, env, *args, **kwargs):
 
 
 StateTaskServiceAwsSdk._eval_service_task = _eval_service_task
+
+# --- 5. Query by partition: all_items() narrowed to the queried hash key while Table.query runs.
+_query_scope = threading.local()
+_original_all_items = Table.all_items
+_original_table_query = Table.query
+
+
+def _all_items(self):
+    hash_key = getattr(_query_scope, "hash_key", None)
+    if hash_key is not None and self.range_key_attr:
+        partition = self.items.get(hash_key)
+        return list(partition.values()) if partition else []
+    return _original_all_items(self)
+
+
+def _table_query(self, hash_key, *args, **kwargs):
+    index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
+    if index_name or hash_key is None:
+        return _original_table_query(self, hash_key, *args, **kwargs)
+    _query_scope.hash_key = hash_key
+    try:
+        return _original_table_query(self, hash_key, *args, **kwargs)
+    finally:
+        _query_scope.hash_key = None
+
+
+Table.all_items = _all_items
+Table.query = _table_query
+
+# --- 6. TransactWriteItems: undo copies of the named items instead of deep copies of the tables.
+_transaction = threading.local()
+
+
+def _table_deepcopy(self, memo):
+    if getattr(_transaction, "active", False):
+        return self  # the transaction's "backup": rollback is done from the undo list below
+    clone = self.__class__.__new__(self.__class__)
+    memo[id(self)] = clone
+    for key, value in self.__dict__.items():
+        setattr(clone, key, copy.deepcopy(value, memo))
+    return clone
+
+
+Table.__deepcopy__ = _table_deepcopy
+_original_transact_write_items = DynamoDBBackend.transact_write_items
+
+
+def _item_keys(table, attrs):
+    try:
+        hash_key = DynamoType(attrs[table.hash_key_attr])
+        range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+    except (KeyError, TypeError):
+        return None
+    return hash_key, range_key
+
+
+def _transact_write_items(self, transact_items):
+    undo = []
+    for entry in transact_items:
+        op_type, op = next(iter(entry.items()))
+        table = self.tables.get(op.get("TableName"))
+        if table is None:
+            continue
+        keys = _item_keys(table, op["Item"] if op_type == "Put" else op.get("Key", {}))
+        if keys is None:
+            continue
+        hash_key, range_key = keys
+        holder = table.items.get(hash_key)
+        if table.range_key_attr:
+            current = holder.get(range_key) if holder else None
+        else:
+            current = holder
+        undo.append((table, hash_key, range_key, copy.deepcopy(current)))
+    _transaction.active = True
+    try:
+        return _original_transact_write_items(self, transact_items)
+    except Exception:
+        for table, hash_key, range_key, before in reversed(undo):
+            if table.range_key_attr:
+                if before is None:
+                    table.items.get(hash_key, {}).pop(range_key, None)
+                else:
+                    table.items[hash_key][range_key] = before
+            elif before is None:
+                table.items.pop(hash_key, None)
+            else:
+                table.items[hash_key] = before
+        raise
+    finally:
+        _transaction.active = False
+
+
+DynamoDBBackend.transact_write_items = _transact_write_items
 
 # Snapshot.progress is a constant "100%" in moto; let the gateway set it.
 Snapshot.progress = property(lambda self: getattr(self, "_rbp_progress", "100%"))
