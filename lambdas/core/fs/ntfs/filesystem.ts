@@ -80,6 +80,12 @@ import type {
 
 export interface OpenNtfsOptions {
   readonly limits?: Partial<NtfsLimits>;
+  /**
+   * Read-ahead (default true): while a directory node is listed, load the FILE records it names
+   * and the first INDX nodes of its subdirectories in parallel, so that a walk over a
+   * high-latency reader (S3) is not one request at a time.
+   */
+  readonly readAhead?: boolean;
   readonly cache?: PageCacheOptions;
 }
 
@@ -130,7 +136,41 @@ type ReadVia = 'metadata' | 'index' | 'data';
 /** Shared across one walk: index records read may not exceed what the device can hold. */
 interface WalkBudget {
   indexRecordsLeft: number;
+  /** Loads started ahead of the walk (read-ahead), taken out when the walk gets to them. */
+  readonly ahead?: ReadAhead;
 }
+
+interface IndexContext {
+  readonly record: number;
+  readonly rootEntries: readonly IndexEntry[];
+  readonly allocation: Stream | undefined;
+  readonly bitmapStream: Stream | undefined;
+  /** The $I30 bitmap, read when the directory is listed. */
+  bitmap: Uint8Array | undefined;
+  readonly indexRecordBytes: number;
+  /** Bytes per VCN of the index allocation: the cluster, or 512 when INDX records are smaller. */
+  readonly vcnBytes: number;
+  /** VCNs of this directory's nodes already visited (a loop is corruption). */
+  readonly seen: Set<number>;
+  readonly budget: WalkBudget;
+}
+
+interface ReadAhead {
+  readonly files: Map<number, Promise<NtfsFile>>;
+  /** Raw INDX records (before fixups) by `${directory record}:${vcn}`. */
+  readonly indexRecords: Map<string, Promise<Uint8Array>>;
+}
+
+/**
+ * Read-ahead bounds: FILE records started ahead, and INDX records (4 KiB each: 8 MiB). A walk
+ * descends depth-first while the siblings' first nodes wait, so the bounds must hold a subtree's
+ * worth: with 256 INDX records, the siblings' were dropped and a 64k-entry walk over a 2 ms reader
+ * took 15 s instead of 11 s (20 s without read-ahead). Past them the oldest is dropped, unread.
+ */
+const READ_AHEAD_FILES = 4096;
+const READ_AHEAD_INDEX_RECORDS = 2048;
+/** Top-level INDX nodes fetched ahead for each subdirectory met in a directory listing. */
+const READ_AHEAD_NODES_PER_DIRECTORY = 4;
 
 const I30 = '$I30';
 const COLLATION_FILE_NAME = 0x1;
@@ -149,7 +189,7 @@ export async function openNtfs(
   const limits = { ...DEFAULT_NTFS_LIMITS, ...options.limits };
   const cache = new PageCachedReader(reader, options.cache);
   const boot = parseBootSector(await cache.read(0, BOOT_SECTOR_BYTES), reader.size);
-  const fs = new NtfsFilesystem(reader, cache, boot, limits);
+  const fs = new NtfsFilesystem(reader, cache, boot, limits, options.readAhead ?? true);
   await fs.loadMft();
   await fs.loadVolumeInformation();
   return fs;
@@ -175,6 +215,7 @@ export class NtfsFilesystem implements FilesystemReader {
     readonly cache: PageCachedReader,
     readonly boot: BootSector,
     readonly limits: NtfsLimits,
+    private readonly readAhead = true,
   ) {
     this.uuid = boot.serial;
     this.clusterBytes = boot.clusterBytes;
@@ -682,17 +723,67 @@ export class NtfsFilesystem implements FilesystemReader {
       yield { name: entry.name, inode: entry.record };
   }
 
-  private newBudget(): WalkBudget {
-    return { indexRecordsLeft: Math.floor(this.reader.size / FIXUP_STRIDE_BYTES) };
+  private newBudget(withReadAhead = false): WalkBudget {
+    return {
+      indexRecordsLeft: Math.floor(this.reader.size / FIXUP_STRIDE_BYTES),
+      ...(withReadAhead && this.readAhead ? { ahead: { files: new Map(), indexRecords: new Map() } } : {}),
+    };
   }
 
-  private async *dirEntries(dir: NtfsFile, budget: WalkBudget): AsyncGenerator<DirectoryEntry> {
+  /**
+   * Read-ahead for a walk: starts loading every FILE record one index node names and the INDX
+   * nodes its entries point to; for each subdirectory among the records, its first INDX nodes.
+   * Nothing here is needed for correctness: a failure is left for the walk to meet and report.
+   */
+  private loadAhead(context: IndexContext, entries: readonly IndexEntry[]): void {
+    const ahead = context.budget.ahead;
+    if (ahead === undefined) return;
+    for (const entry of entries) {
+      if (entry.childVcn !== undefined) this.indexRecordAhead(ahead, context, entry.childVcn);
+      const name = entry.fileName;
+      if (name === undefined || name.namespace === NAMESPACE.DOS || entry.record === context.record) continue;
+      if (ahead.files.has(entry.record)) continue;
+      const loading = this.loadFile(entry.record);
+      loading.then(
+        (file) => this.directoryAhead(ahead, file),
+        () => undefined,
+      );
+      putBounded(ahead.files, entry.record, loading, READ_AHEAD_FILES);
+    }
+  }
+
+  private directoryAhead(ahead: ReadAhead, dir: NtfsFile): void {
+    try {
+      const context = this.indexContext(dir, { indexRecordsLeft: 0, ahead });
+      for (const entry of context.rootEntries.slice(0, READ_AHEAD_NODES_PER_DIRECTORY)) {
+        if (entry.childVcn !== undefined) this.indexRecordAhead(ahead, context, entry.childVcn);
+      }
+    } catch {
+      // Damage is reported when the walk lists this directory.
+    }
+  }
+
+  private indexRecordAhead(ahead: ReadAhead, context: IndexContext, vcn: number): void {
+    const { allocation, indexRecordBytes, vcnBytes, record } = context;
+    const key = `${record}:${vcn}`;
+    const offset = vcn * vcnBytes;
+    if (allocation === undefined || ahead.indexRecords.has(key) || !Number.isSafeInteger(offset)) return;
+    if (offset + indexRecordBytes > allocation.dataSize) return;
+    const reading = this.readRuns(allocation, offset, indexRecordBytes, 'index', record);
+    reading.catch(() => undefined);
+    putBounded(ahead.indexRecords, key, reading, READ_AHEAD_INDEX_RECORDS);
+  }
+
+  /** The parsed $I30 index root of a directory and how to reach its INDX nodes. */
+  private indexContext(dir: NtfsFile, budget: WalkBudget): IndexContext {
     const record = dir.record;
     const rootAttr = dir.attributes.find((a) => a.type === ATTR.INDEX_ROOT && a.name === I30);
     if ((dir.flags & RECORD_FLAGS.DIRECTORY) === 0 || rootAttr?.resident === undefined) {
       throw new FilesystemCorruptError(
         `MFT record ${record} is not a directory (no resident $I30 index root)`,
-        { record },
+        {
+          record,
+        },
       );
     }
     const root = new LeBytes(rootAttr.resident);
@@ -706,7 +797,7 @@ export class NtfsFilesystem implements FilesystemReader {
       `directory ${record} index root`,
     );
     let allocation: Stream | undefined;
-    let bitmap: Uint8Array | undefined;
+    let bitmapStream: Stream | undefined;
     if (root.u8(INDEX_ROOT_HEADER_OFFSET + 12) & INDEX_ROOT_LARGE) {
       if (indexRecordBytes !== this.boot.indexRecordBytes) {
         throw new FilesystemCorruptError(
@@ -721,37 +812,43 @@ export class NtfsFilesystem implements FilesystemReader {
         });
       }
       const bitmapAttr = dir.attributes.filter((a) => a.type === ATTR.BITMAP && a.name === I30);
-      if (bitmapAttr.length > 0) {
-        const stream = this.streamOf(record, bitmapAttr);
-        const wanted = Math.ceil(allocation.dataSize / indexRecordBytes / 8);
-        bitmap = await this.readStreamBytes(stream, 0, Math.min(stream.dataSize, wanted), 'index', record);
-      }
+      if (bitmapAttr.length > 0) bitmapStream = this.streamOf(record, bitmapAttr);
     }
-    const context = {
+    return {
       record,
+      rootEntries,
       allocation,
-      bitmap,
+      bitmapStream,
+      bitmap: undefined,
       indexRecordBytes,
       vcnBytes: indexRecordBytes >= this.clusterBytes ? this.clusterBytes : FIXUP_STRIDE_BYTES,
       seen: new Set<number>(),
       budget,
     };
-    yield* this.indexNode(context, rootEntries, 0);
+  }
+
+  private async *dirEntries(dir: NtfsFile, budget: WalkBudget): AsyncGenerator<DirectoryEntry> {
+    const context = this.indexContext(dir, budget);
+    const { allocation, bitmapStream, indexRecordBytes, record } = context;
+    if (allocation !== undefined && bitmapStream !== undefined) {
+      const wanted = Math.ceil(allocation.dataSize / indexRecordBytes / 8);
+      context.bitmap = await this.readStreamBytes(
+        bitmapStream,
+        0,
+        Math.min(bitmapStream.dataSize, wanted),
+        'index',
+        record,
+      );
+    }
+    yield* this.indexNode(context, context.rootEntries, 0);
   }
 
   private async *indexNode(
-    context: {
-      record: number;
-      allocation: Stream | undefined;
-      bitmap: Uint8Array | undefined;
-      indexRecordBytes: number;
-      vcnBytes: number;
-      seen: Set<number>;
-      budget: WalkBudget;
-    },
+    context: IndexContext,
     entries: readonly IndexEntry[],
     depth: number,
   ): AsyncGenerator<DirectoryEntry> {
+    this.loadAhead(context, entries);
     for (const entry of entries) {
       if (entry.childVcn !== undefined) {
         const children = await this.loadIndexRecord(context, entry.childVcn, depth + 1);
@@ -769,19 +866,7 @@ export class NtfsFilesystem implements FilesystemReader {
     }
   }
 
-  private async loadIndexRecord(
-    context: {
-      record: number;
-      allocation: Stream | undefined;
-      bitmap: Uint8Array | undefined;
-      indexRecordBytes: number;
-      vcnBytes: number;
-      seen: Set<number>;
-      budget: WalkBudget;
-    },
-    vcn: number,
-    depth: number,
-  ): Promise<IndexEntry[]> {
+  private async loadIndexRecord(context: IndexContext, vcn: number, depth: number): Promise<IndexEntry[]> {
     const { record, allocation, indexRecordBytes } = context;
     const what = `directory ${record} index record at VCN ${vcn}`;
     if (allocation === undefined)
@@ -808,11 +893,11 @@ export class NtfsFilesystem implements FilesystemReader {
     ) {
       throw new FilesystemCorruptError(`${what}: not marked in use in the $I30 bitmap`, { record });
     }
-    const bytes = applyFixups(
-      await this.readRuns(allocation, offset, indexRecordBytes, 'index', record),
-      'INDX',
-      what,
-    );
+    const key = `${record}:${vcn}`;
+    const ahead = context.budget.ahead?.indexRecords.get(key);
+    context.budget.ahead?.indexRecords.delete(key);
+    const stored = await (ahead ?? this.readRuns(allocation, offset, indexRecordBytes, 'index', record));
+    const bytes = applyFixups(stored, 'INDX', what);
     const raw = new LeBytes(bytes);
     if (raw.u64(0x10) !== vcn)
       throw new FilesystemCorruptError(`${what}: record says it is VCN ${raw.u64(0x10)}`, { record });
@@ -964,7 +1049,7 @@ export class NtfsFilesystem implements FilesystemReader {
     const rootName = rootPath === '/' ? '' : rootPath.slice(rootPath.lastIndexOf('/') + 1);
     yield this.entryFor(rootDescribed, rootPath, rootName, true, 0, 0);
     if (rootDescribed.stat.type !== 'directory') return;
-    const budget = this.newBudget();
+    const budget = this.newBudget(true);
     const seenDirectories = new Set<number>([rootFile.record]);
     const stack: { items: AsyncGenerator<DirectoryEntry>; path: string; record: number; depth: number }[] = [
       { items: this.dirEntries(rootFile, budget), path: rootPath, record: rootFile.record, depth: 0 },
@@ -996,7 +1081,9 @@ export class NtfsFilesystem implements FilesystemReader {
             },
           );
         }
-        file = await this.loadFile(entry.record);
+        const loading = budget.ahead?.files.get(entry.record);
+        budget.ahead?.files.delete(entry.record);
+        file = await (loading ?? this.loadFile(entry.record));
         if (entry.sequence !== 0 && entry.sequence !== file.sequence) {
           throw new FilesystemCorruptError(
             `index entry names record ${entry.record} sequence ${entry.sequence}, the record has ${file.sequence} (stale entry)`,
@@ -1065,6 +1152,12 @@ export class NtfsFilesystem implements FilesystemReader {
       ...(target === undefined ? {} : { symlinkTarget: target, symlinkTargetBytes: targetBytes! }),
     };
   }
+}
+
+/** Map.set that first drops the oldest entries when the map is full (read-ahead bookkeeping). */
+function putBounded<K, V>(map: Map<K, V>, key: K, value: V, capacity: number): void {
+  while (map.size >= capacity) map.delete(map.keys().next().value!);
+  map.set(key, value);
 }
 
 function encryptedError(record: number): UnsupportedFilesystemError {
