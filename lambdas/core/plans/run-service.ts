@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { NotFoundError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import type { PlanRunPorts } from './plan-ports.ts';
-import { MAX_RUN_ID_CHARS, RUN_ID_PATTERN, RUN_STATUSES, type PlanRun } from './plan-run.ts';
+import { MAX_RUN_ID_CHARS, RUN_ID_PATTERN, RUN_STATUSES, summariseRun, type PlanRun } from './plan-run.ts';
 import type { PlanStore } from './plan-service.ts';
 import { advancePlanRun, newPlanRun, type PlanEvent } from './run-engine.ts';
 
@@ -100,4 +100,46 @@ export async function advanceStoredRun(ports: AdvanceRunPorts, runId: string): P
     status: result.run.status,
     ...(result.waitSeconds === undefined ? {} : { waitSeconds: result.waitSeconds }),
   };
+}
+
+/** Longest failure cause kept on a run: a sentence or two, never a stack. */
+export const MAX_FAILURE_CAUSE_CHARS = 1_000;
+
+/**
+ * Records that the run failed inside the service (the Advance Run step threw past its retries):
+ * status Failed, every unfinished task Failed with the cause, the outcome published. Idempotent.
+ */
+export async function failStoredRun(
+  ports: { readonly runs: PlanRunStore; readonly events: PlanEventPublisher; readonly clock: Clock },
+  runId: string,
+  cause: string,
+): Promise<void> {
+  const run = await ports.runs.get(runId);
+  if (run === undefined || run.phase === 'Finished') return;
+  const now = ports.clock.now().toISOString();
+  const reason = `the run failed inside the service: ${cause.slice(0, MAX_FAILURE_CAUSE_CHARS)}`;
+  const failed: PlanRun = {
+    ...run,
+    status: 'Failed',
+    phase: 'Finished',
+    reason,
+    finishedAt: now,
+    tasks: run.tasks.map((task) =>
+      task.status === 'Pending' || task.status === 'Running'
+        ? { ...task, status: 'Failed', step: 'Done', reason: `not finished: ${reason}`, finishedAt: now }
+        : task,
+    ),
+  };
+  await ports.events.publish([
+    {
+      detailType: 'Plan Run Finished',
+      detail: {
+        ...summariseRun(failed),
+        trigger: failed.trigger,
+        startedAt: failed.startedAt,
+        finishedAt: now,
+      },
+    },
+  ]);
+  await ports.runs.save(failed);
 }
