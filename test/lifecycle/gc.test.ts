@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { ConflictError } from '../../lambdas/core/errors.ts';
 import { chunkKey, manifestKey, segmentKey } from '../../lambdas/core/image/image-types.ts';
 import type { GcDeps, GcOptions } from '../../lambdas/core/lifecycle/gc.ts';
-import { runGc } from '../../lambdas/core/lifecycle/gc.ts';
+import { heldCollectionRun, runGc } from '../../lambdas/core/lifecycle/gc.ts';
 import { deleteImage } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import { retainUntilForGeneration } from '../../lambdas/core/lifecycle/object-lock.ts';
 import type { LifecycleImage } from '../../lambdas/core/lifecycle/ports.ts';
@@ -100,6 +100,25 @@ describe('garbage collection', () => {
     for (const [id, image] of images) await expectRestores(world, image, contents[id]!);
   });
 
+  it('time-sliced runs equal one run; a second run deletes nothing more', async () => {
+    const sliced = newWorld();
+    const images = await fourBackupsTwoDeleted(sliced);
+    for (let slice = 0; ; slice += 1) {
+      const result = await runGc(deps(sliced), {
+        runId: 'sliced',
+        maxSteps: 3,
+        namesPerShard: 2,
+        deleteBatchKeys: 2,
+      });
+      if (result.status === 'complete') break;
+      expect(slice).toBeLessThan(100);
+    }
+    expect(new Set(sliced.bucket.keys(''))).toEqual(expectedKeys(images));
+    const again = await runGc(deps(sliced), { runId: 'again' });
+    expect(again).toMatchObject({ chunksDeleted: 0, segmentsDeleted: 0, bytesFreed: 0 });
+    expect(new Set(sliced.bucket.keys(''))).toEqual(expectedKeys(images));
+  });
+
   it('a dry run deletes nothing, takes no fence and reports what a real run deletes', async () => {
     const world = newWorld();
     await fourBackupsTwoDeleted(world);
@@ -165,10 +184,12 @@ describe('garbage collection', () => {
     const refused = await runGc(deps(world), { runId: 'two' }).catch((error: unknown) => error);
     expect(refused).toBeInstanceOf(ConflictError);
     expect(refused).toMatchObject({
-      message: 'garbage collection one is running; one collection at a time',
+      message: 'garbage collection one holds the fence; one collection at a time (resume it with its run id)',
       context: { runId: 'two', running: 'one' },
     });
+    expect(await heldCollectionRun(world.coordination)).toBe('one');
     expect((await runGc(deps(world), { runId: 'one' })).status).toBe('complete');
+    expect(await heldCollectionRun(world.coordination)).toBeUndefined();
   });
 
   it('a crash at every step: the next run finishes with the same bucket', async () => {

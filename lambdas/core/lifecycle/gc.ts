@@ -155,6 +155,15 @@ function resultOf(checkpoint: GcCheckpoint): GcResult {
   };
 }
 
+/**
+ * The run holding the fence, if any. The fence is never taken from a run (a run that resumed after
+ * a takeover would sweep with a stale live set): an interrupted run is resumed under its id.
+ */
+export async function heldCollectionRun(coordination: GcCoordination): Promise<string | undefined> {
+  const fence = await coordination.getFence();
+  return fence.phase === 'collecting' ? fence.runId : undefined;
+}
+
 /** Runs (or resumes) collection `runId` until it is done or `maxSteps` steps have run. */
 export async function runGc(deps: GcDeps, options: GcOptions): Promise<GcResult> {
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(options.runId)) {
@@ -237,9 +246,12 @@ class Collector {
     let fence: GcFence = await this.deps.coordination.getFence();
     if (!checkpoint.dryRun) {
       if (fence.phase === 'collecting' && fence.runId !== checkpoint.runId) {
-        throw new ConflictError(`garbage collection ${fence.runId} is running; one collection at a time`, {
-          context: { runId: checkpoint.runId, running: fence.runId },
-        });
+        throw new ConflictError(
+          `garbage collection ${fence.runId} holds the fence; one collection at a time (resume it with its run id)`,
+          {
+            context: { runId: checkpoint.runId, running: fence.runId },
+          },
+        );
       }
       if (fence.phase === 'idle') {
         const next: GcFence = {
