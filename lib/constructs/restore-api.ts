@@ -115,18 +115,21 @@ function createRestApi(scope: Construct, props: RestoreApiProps): apigateway.Res
   return api;
 }
 
-export interface RestoreApiWiring {
+/** What wireRestoreApi needs: the API shell and the resources its functions are granted. */
+export type RestoreApiWiring = Pick<
+  RestoreApiProps,
+  | 'apiFunction'
+  | 'restoreWorker'
+  | 'stateMachine'
+  | 'stateMachineName'
+  | 'table'
+  | 'key'
+  | 'imageBucket'
+  | 'restoreBucket'
+> & {
   readonly scope: Construct;
   readonly api: apigateway.RestApi;
-  readonly apiFunction: lambda.Function;
-  readonly restoreWorker: lambda.Function;
-  readonly stateMachine: sfn.StateMachine;
-  readonly stateMachineName: string;
-  readonly table: dynamodb.TableV2;
-  readonly key: kms.Key;
-  readonly imageBucket: s3.IBucket;
-  readonly restoreBucket: s3.IBucket;
-}
+};
 
 function tableAccess(table: dynamodb.TableV2, actions: string[], leadingKeys: string[]): iam.PolicyStatement {
   return new iam.PolicyStatement({
