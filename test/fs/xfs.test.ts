@@ -283,13 +283,13 @@ describe('XFS variants', () => {
     expect(await forkFormat(img, await fs.lookup('/long-link'))).toBe('extents');
   });
 
-  it('1 KiB blocks with 8 KiB directory blocks (a directory block spans several filesystem blocks)', async () => {
+  it('1 KiB blocks, 8 KiB directory blocks (one spans several filesystem blocks) and 64-bit extent counters (nrext64)', async () => {
     const src = path.join(work, 'small-src');
     await generateTree(src, { seed: 21, files: 300, deepChain: 4, maxSymlinkBytes: 1000 });
     const img = path.join(work, 'k1.img');
     await makeXfsImage(img, {
       sizeBytes: 96 * MIB,
-      mkfsArgs: ['-b', 'size=1024', '-n', 'size=8192'],
+      mkfsArgs: ['-b', 'size=1024', '-n', 'size=8192', '-i', 'nrext64=1'],
       sourceDir: src,
       populate: async (m) => {
         await run('mkdir', [path.join(m, 'wide')]);
@@ -303,5 +303,73 @@ describe('XFS variants', () => {
     });
     const result = await verifyAgainstTree(fs, await mountReadOnly(img), { sameInodes: true, times: 'all' });
     expect(result.entries).toBeGreaterThan(2300);
+  });
+});
+
+describe('hostile XFS images (crafted with xfs_db -x, which rewrites the checksums: only structure checks can catch them)', () => {
+  it('a directory entry pointing at the root, a symlink with an absurd size, a B+tree leaf listed twice', async () => {
+    const img = path.join(work, 'hostile.img');
+    await run('cp', ['--sparse=always', v5.img, img]);
+    const tiny = await v5.fs.lookup('/tiny-dir');
+    let link = 0;
+    let linkPath = '';
+    for await (const item of v5.fs.walk()) {
+      if (item.kind === 'entry' && item.type === 'symlink' && item.size < 40) {
+        link = item.inode;
+        linkPath = item.path;
+        break;
+      }
+    }
+    const holes = await v5.fs.lookup('/holes');
+    const ptrs = await run('xfs_db', ['-r', '-c', `inode ${holes}`, '-c', 'p u3.bmbt.ptrs', img]);
+    const first = /= 1:(\d+)/.exec(ptrs)![1]!;
+    await run('xfs_db', [
+      '-x',
+      '-c',
+      `inode ${tiny}`,
+      '-c',
+      `write u3.sfdir3.list[0].inumber.i4 ${v5.fs.superblock.rootInode}`,
+      '-c',
+      `inode ${link}`,
+      '-c',
+      'write core.size 5000',
+      '-c',
+      `inode ${holes}`,
+      '-c',
+      `write u3.bmbt.ptrs[2] ${first}`,
+      img,
+    ]);
+    const fs = await openImage(img);
+    const errors: { path: string; message: string; typed: boolean }[] = [];
+    let entries = 0;
+    for await (const item of fs.walk()) {
+      if (item.kind === 'error') {
+        errors.push({
+          path: item.path,
+          message: item.error.message,
+          typed: item.error instanceof FilesystemCorruptError,
+        });
+      } else entries += 1;
+    }
+    expect(errors.sort((x, y) => (x.path < y.path ? -1 : 1))).toEqual(
+      [
+        { path: linkPath, message: `symlink inode ${link} has an invalid target length 5000`, typed: true },
+        {
+          path: '/tiny-dir/only-file',
+          message: `directory inode ${v5.fs.superblock.rootInode} is reachable twice (a cycle or a hard-linked directory)`,
+          typed: true,
+        },
+      ].sort((x, y) => (x.path < y.path ? -1 : 1)),
+    );
+    expect(entries).toBeGreaterThan(5000);
+    await expect(fs.readFile(holes)).rejects.toThrow(
+      /^inode \d+: extent at block \d+ is empty or overlaps the previous one$/,
+    );
+    // Everything else still reads.
+    expect(
+      Buffer.from(await fs.readFile(await fs.lookup('/large'), 0, 1000)).equals(
+        Buffer.from(await v5.fs.readFile(await v5.fs.lookup('/large'), 0, 1000)),
+      ),
+    ).toBe(true);
   });
 });
