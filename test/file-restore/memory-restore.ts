@@ -1,11 +1,15 @@
 /** In-memory fakes of the restore ports: an object store that keeps what was uploaded, a job store. */
-import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
 import type {
   RestoreJob,
   RestoreJobStatus,
   RestoreJobStore,
 } from '../../lambdas/core/file-restore/restore-jobs.ts';
-import type { RestoreObjectStore, UploadOptions } from '../../lambdas/core/file-restore/restore-ports.ts';
+import {
+  RESTORE_URL_MAX_SECONDS,
+  type RestoreObjectStore,
+  type UploadOptions,
+} from '../../lambdas/core/file-restore/restore-ports.ts';
 
 export class MemoryRestoreObjects implements RestoreObjectStore {
   readonly objects = new Map<string, { body: Buffer; contentType: string }>();
@@ -28,6 +32,11 @@ export class MemoryRestoreObjects implements RestoreObjectStore {
   }
 
   presignDownload(key: string, expiresInSeconds: number, fileName: string): Promise<string> {
+    if (expiresInSeconds > RESTORE_URL_MAX_SECONDS || expiresInSeconds < 1) {
+      return Promise.reject(
+        new ValidationError(`presigned URLs expire within ${RESTORE_URL_MAX_SECONDS} seconds`),
+      );
+    }
     return Promise.resolve(
       `memory://${key}?expires=${expiresInSeconds}&name=${encodeURIComponent(fileName)}`,
     );
