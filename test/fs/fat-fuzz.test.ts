@@ -1,0 +1,213 @@
+/**
+ * Fuzz, with the harness and budget of fuzz.test.ts: real small FAT12, FAT32 and exFAT images
+ * (mkfs.vfat + mcopy, mkfs.exfat + exfat-fuse) get random bytes mutated in their metadata (boot
+ * region, FAT, and the start of the data area where the root and the first directories lie),
+ * deterministically from a seed. Each mutated image is opened, walked and every file read; it must
+ * finish within the time bound with results or typed errors: no unhandled exception, no hang.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { RbpError } from '../../lambdas/core/errors.ts';
+import { openExfat, openFat, type FilesystemReader } from '../../lambdas/core/fs/index.ts';
+import { parseExfatBoot, parseFatBoot } from '../../lambdas/core/fs/fat/boot.ts';
+import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
+import { makeExfatImage, makeFatImage } from '../support/fat-images.ts';
+import { prng, removeDir, scratchDir } from '../support/fs-images.ts';
+
+const MIB = 1024 * 1024;
+/** Per mutated image, as for ext4: the intact images read in a few tens of ms. */
+const TIME_BOUND_MS = 2000;
+const MUTATIONS_PER_IMAGE = 90;
+/** Files are read up to this many bytes each (sizes may be mutated to anything). */
+const READ_CAP_BYTES = 256 * 1024;
+/** Bytes of the data area mutated: the root directory and the first directories are written first. */
+const DATA_AREA_BYTES = 256 * 1024;
+
+interface Region {
+  readonly start: number;
+  readonly length: number;
+  readonly kind: string;
+}
+
+interface Target {
+  readonly name: string;
+  readonly exfat: boolean;
+  readonly bytes: Uint8Array;
+  readonly regions: readonly Region[];
+}
+
+let work: string;
+const targets: Target[] = [];
+
+async function smallTree(root: string): Promise<void> {
+  for (let d = 0; d < 6; d += 1) {
+    const dir = path.join(root, `directory ${d} with a long name`, d % 2 === 0 ? 'sub' : 'ünïcödé');
+    await mkdir(dir, { recursive: true });
+    for (let f = 0; f < 12; f += 1) {
+      await writeFile(
+        path.join(dir, `file-${f}-${'x'.repeat(f * 3)}.txt`),
+        Buffer.alloc(f * 700 + 1, 65 + f),
+      );
+    }
+  }
+  await writeFile(path.join(root, 'SHORT.TXT'), 'short\n');
+}
+
+beforeAll(async () => {
+  work = await scratchDir('fat-fuzz');
+  const tree = path.join(work, 'tree');
+  await smallTree(tree);
+  for (const [name, bits, size] of [
+    ['fat12', 12, 4 * MIB],
+    ['fat32', 32, 34 * MIB],
+  ] as const) {
+    const image = path.join(work, `${name}.img`);
+    await makeFatImage(image, size, bits, tree, 'FUZZ');
+    const bytes = new Uint8Array(await readFile(image));
+    const boot = parseFatBoot(bytes.subarray(0, 512), bytes.length);
+    targets.push({
+      name,
+      exfat: false,
+      bytes,
+      regions: [
+        { start: 0, length: 512, kind: 'boot' },
+        { start: boot.fatOffset, length: Math.min(boot.fatBytes, 64 * 1024), kind: 'fat' },
+        { start: boot.rootDirOffset, length: boot.dataStart - boot.rootDirOffset || 1, kind: 'root' },
+        { start: boot.dataStart, length: DATA_AREA_BYTES, kind: 'data' },
+      ],
+    });
+  }
+  const image = path.join(work, 'exfat.img');
+  await makeExfatImage(image, 8 * MIB, tree, 'FUZZ');
+  const bytes = new Uint8Array(await readFile(image));
+  const boot = parseExfatBoot(bytes.subarray(0, 12 * 512), bytes.length);
+  targets.push({
+    name: 'exfat',
+    exfat: true,
+    bytes,
+    regions: [
+      { start: 0, length: 512, kind: 'boot' },
+      { start: boot.fatOffset, length: Math.min(boot.fatBytes, 64 * 1024), kind: 'fat' },
+      { start: boot.dataStart, length: DATA_AREA_BYTES, kind: 'data' },
+    ],
+  });
+}, 120_000);
+
+afterAll(async () => {
+  await removeDir(work);
+});
+
+function mutate(target: Target, seed: number): Uint8Array {
+  const rand = prng(seed);
+  const bytes = target.bytes.slice();
+  const count = 1 + Math.floor(rand() * 24);
+  const kinds = [...new Set(target.regions.map((r) => r.kind))];
+  for (let i = 0; i < count; i += 1) {
+    const kind = kinds[Math.floor(rand() * kinds.length)]!;
+    const ofKind = target.regions.filter((r) => r.kind === kind);
+    const region = ofKind[Math.floor(rand() * ofKind.length)]!;
+    const at = region.start + Math.floor(rand() * region.length);
+    const style = rand();
+    if (style < 0.4) bytes[at] = Math.floor(rand() * 256);
+    else if (style < 0.7) bytes[at]! ^= 1 << Math.floor(rand() * 8);
+    else {
+      // A 32-bit field set to an extreme value (cluster numbers, counts, sizes).
+      const value = [0, 0xffffffff, 0x7fffffff, 1, 2, 11, 12][Math.floor(rand() * 7)]!;
+      const aligned = at - (at % 4);
+      new DataView(bytes.buffer).setUint32(aligned, value >>> 0, true);
+    }
+  }
+  return bytes;
+}
+
+interface Outcome {
+  opened: boolean;
+  entries: number;
+  walkErrors: number;
+  fileErrors: number;
+  unexpected: string[];
+}
+
+async function exercise(bytes: Uint8Array, exfat: boolean): Promise<Outcome> {
+  const outcome: Outcome = { opened: false, entries: 0, walkErrors: 0, fileErrors: 0, unexpected: [] };
+  const reader = new MemoryByteRangeReader(bytes);
+  const typed = (error: unknown, where: string): void => {
+    if (
+      !(error instanceof RbpError) ||
+      (error.cause instanceof Error && !(error.cause instanceof RbpError))
+    ) {
+      outcome.unexpected.push(
+        `${where}: ${String(error)} ${error instanceof Error ? String(error.cause) : ''}`,
+      );
+    }
+  };
+  let fs: FilesystemReader;
+  try {
+    fs = exfat ? await openExfat(reader) : await openFat(reader);
+    outcome.opened = true;
+  } catch (error) {
+    typed(error, 'open');
+    return outcome;
+  }
+  for await (const item of fs.walk()) {
+    if (item.kind === 'error') {
+      outcome.walkErrors += 1;
+      typed(item.error, `walk ${item.path}`);
+      continue;
+    }
+    outcome.entries += 1;
+    if (item.type !== 'file') continue;
+    try {
+      await fs.readFile(item.inode, 0, Math.min(item.size, READ_CAP_BYTES));
+      await fs.stat(item.inode);
+      let extents = 0;
+      for await (const _ of fs.extents(item.inode)) if ((extents += 1) > 10_000) break;
+    } catch (error) {
+      outcome.fileErrors += 1;
+      typed(error, `read ${item.path}`);
+    }
+  }
+  return outcome;
+}
+
+describe('fuzzed FAT and exFAT images', () => {
+  it('intact images walk without errors (the baseline the mutations start from)', async () => {
+    for (const target of targets) {
+      const outcome = await exercise(target.bytes, target.exfat);
+      expect({
+        name: target.name,
+        opened: outcome.opened,
+        errors: outcome.walkErrors + outcome.fileErrors,
+      }).toEqual({ name: target.name, opened: true, errors: 0 });
+      expect(outcome.entries).toBeGreaterThan(80);
+    }
+  });
+
+  it(`every mutated image finishes within ${TIME_BOUND_MS} ms with results or typed errors`, async () => {
+    const totals = { images: 0, opened: 0, entries: 0, walkErrors: 0, fileErrors: 0 };
+    const slow: string[] = [];
+    const unexpected: string[] = [];
+    for (const target of targets) {
+      for (let seed = 1; seed <= MUTATIONS_PER_IMAGE; seed += 1) {
+        const started = performance.now();
+        const outcome = await exercise(mutate(target, seed * 7919 + target.name.length), target.exfat);
+        const elapsed = performance.now() - started;
+        if (elapsed > TIME_BOUND_MS) slow.push(`${target.name} seed ${seed}: ${Math.round(elapsed)} ms`);
+        unexpected.push(...outcome.unexpected.map((u) => `${target.name} seed ${seed}: ${u}`));
+        totals.images += 1;
+        totals.opened += outcome.opened ? 1 : 0;
+        totals.entries += outcome.entries;
+        totals.walkErrors += outcome.walkErrors;
+        totals.fileErrors += outcome.fileErrors;
+      }
+    }
+    console.log(`fat fuzz: ${JSON.stringify(totals)}`);
+    expect(slow).toEqual([]);
+    expect(unexpected).toEqual([]);
+    expect(totals.images).toBe(3 * MUTATIONS_PER_IMAGE);
+    expect(totals.opened).toBeGreaterThan(totals.images / 4);
+    expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 10);
+  }, 300_000);
+});
