@@ -201,6 +201,62 @@ describe('rbp against the local stack', () => {
     expect(done).toMatchObject({ status: 'SUCCEEDED', imageId: 'img-standin' });
   });
 
+  it('--partition N chooses the filesystem: files ls|versions|find and restore file', async () => {
+    const listed = await json<{ name: string; partition?: number }[]>(
+      'files',
+      'ls',
+      '--image',
+      'img-a',
+      '--partition',
+      '0',
+      '/srv/pg/conf',
+    );
+    expect(listed.map((e) => e.name)).toContain('postgresql.conf');
+    const versions = await json<{ firstImageId: string }[]>(
+      'files',
+      'versions',
+      '--volume',
+      api.volumeId,
+      '--partition',
+      '0',
+      CHANGED_FILE,
+    );
+    expect(versions.map((v) => v.firstImageId)).toEqual(['img-a', 'img-b']);
+    const table = await rbp('files', 'find', '--volume', api.volumeId, '--partition', '0', 'postgresql.conf');
+    expect(table.code).toBe(0);
+    const [header, row] = table.stdout.trimEnd().split('\n');
+    expect(header).toMatch(/^PARTITION\s+PATH\s+TYPE\s+SIZE\s+FIRST IMAGE\s+UNTIL IMAGE$/);
+    expect(row).toMatch(/^\s*0\s+\/srv\/pg\/conf\/postgresql\.conf\s/);
+    const out = path.join(work, 'report-partition-0.txt');
+    const restored = await json<{ status: string }>(
+      'restore',
+      'file',
+      '--image',
+      'img-b',
+      '--partition',
+      '0',
+      '--path',
+      CHANGED_FILE,
+      '--out',
+      out,
+      '--poll-interval',
+      '0.2',
+    );
+    expect(restored).toMatchObject({ status: 'SUCCEEDED' });
+    const wrong = await rbp(
+      'restore',
+      'file',
+      '--image',
+      'img-b',
+      '--partition',
+      'x1',
+      '--path',
+      CHANGED_FILE,
+    );
+    expect(wrong.code).toBe(EXIT.USAGE);
+    expect(wrong.stderr).toContain('not a partition number');
+  }, 180_000);
+
   it('meaningful exit codes: not found 3, invalid request 5, usage 2, help 0', async () => {
     const missing = await rbp('images', 'show', 'img-zz');
     expect(missing).toMatchObject({
