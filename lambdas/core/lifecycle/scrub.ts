@@ -101,8 +101,9 @@ export async function scrub(deps: ScrubDeps, options: ScrubOptions): Promise<Scr
     }
   }
 
-  // Segments: every one is checked; chunk name → images, for this run's prefixes only.
-  const chunkImages = new Map<string, Set<string>>();
+  // Segments: every one is checked; chunk name → the segments that hold it, for this run's
+  // prefixes only (a chunk sits in few segments, while a segment may serve thousands of images).
+  const chunkSegments = new Map<string, string[]>();
   for (const [hash, refs] of [...segmentImages].sort(([a], [b]) => (a < b ? -1 : 1))) {
     try {
       const table = await decodeSegment(await deps.objects.get(segmentKey(hash)), hash);
@@ -111,7 +112,9 @@ export async function scrub(deps: ScrubDeps, options: ScrubOptions): Promise<Scr
         if (entry.every((b) => b === 0)) continue;
         const name = entry.toString('hex');
         if (!prefixInRun(prefixOf(name), runNumber, coverRuns)) continue;
-        for (const ref of refs) addTo(chunkImages, name, ref);
+        const segments = chunkSegments.get(name);
+        if (segments === undefined) chunkSegments.set(name, [hash]);
+        else if (segments.at(-1) !== hash) segments.push(hash);
       }
     } catch (error) {
       report(error, segmentKey(hash), refs);
@@ -121,7 +124,9 @@ export async function scrub(deps: ScrubDeps, options: ScrubOptions): Promise<Scr
   // Chunks: read, decompress, check length and name.
   let chunksVerified = 0;
   let bytesRead = 0;
-  const names = [...chunkImages.keys()].sort();
+  const names = [...chunkSegments.keys()].sort();
+  const imagesOf = (name: string): Set<string> =>
+    new Set(chunkSegments.get(name)!.flatMap((hash) => [...segmentImages.get(hash)!]));
   let next = 0;
   const worker = async (): Promise<void> => {
     while (next < names.length) {
@@ -133,7 +138,7 @@ export async function scrub(deps: ScrubDeps, options: ScrubOptions): Promise<Scr
         await decodeChunk(bytes, name);
         chunksVerified += 1;
       } catch (error) {
-        report(error, chunkKey(name), chunkImages.get(name)!);
+        report(error, chunkKey(name), imagesOf(name));
       }
     }
   };
