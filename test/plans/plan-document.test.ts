@@ -127,12 +127,11 @@ describe('parsePlanDocument', () => {
       { field: 'prePlanHook.timeoutSeconds', message: 'Too big: expected number to be <=600' },
       {
         field: 'retention.minimumAge',
-        message: 'must be a duration like 7d, 36h or 1y6m (y, m, d, h in that order)',
+        message: 'a duration such as 7d, 36h, 1y6m (years y, months m, days d, hours h)',
       },
       {
         field: 'retention',
-        message:
-          'give at least one keep rule (keepLast, keepWithin, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly): with none, every image would be deleted',
+        message: 'at least one keep rule (keepLast, keepWithin, keepHourly … keepYearly) is required',
       },
       { field: 'maxConcurrentTasks', message: 'Too small: expected number to be >=1' },
       {
@@ -184,8 +183,7 @@ describe('parsePlanDocument', () => {
     ).toEqual([
       {
         field: 'retention',
-        message:
-          'give at least one keep rule (keepLast, keepWithin, keepHourly, keepDaily, keepWeekly, keepMonthly, keepYearly): with none, every image would be deleted',
+        message: 'at least one keep rule (keepLast, keepWithin, keepHourly … keepYearly) is required',
       },
     ]);
   });

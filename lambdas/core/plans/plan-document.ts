@@ -7,7 +7,7 @@ import { z } from 'zod';
 import { ValidationError, type RbpErrorOptions } from '../errors.ts';
 import { timeZoneProblem, WEEKDAYS } from './local-time.ts';
 import { parseClockTime } from './local-time.ts';
-import { retentionRulesSchema } from './retention-rules.ts';
+import { retentionRulesSchema } from '../lifecycle/retention.ts';
 import { parseScheduleExpression } from './schedule-expression.ts';
 
 /**
