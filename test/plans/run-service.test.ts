@@ -45,7 +45,10 @@ describe('run service', () => {
   it('Begin Run creates the record once (idempotent); Advance Run drives it to the end and publishes once', async () => {
     const world = new FakePlanWorld('2026-03-02T01:00:00.000Z');
     world.servers = [server('QA1'), server('QA2')];
-    world.backupScript = (start) => ({ polls: 2, outcome: { state: 'succeeded', imageIds: [`img-${start.backupId}`] } });
+    world.backupScript = (start) => ({
+      polls: 2,
+      outcome: { state: 'succeeded', imageIds: [`img-${start.backupId}`] },
+    });
     const plans = new MemoryPlanStore();
     await createPlan(
       { store: plans, scheduler: new MemoryPlanScheduler(), clock: world.clock },
