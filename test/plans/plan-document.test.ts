@@ -233,3 +233,14 @@ describe('parseScheduleExpression', () => {
     expect(parseScheduleExpression(text)).toEqual({ ok: false, problems: [problem] });
   });
 });
+
+describe('docs/plans.md', () => {
+  it("documents the issue's example plan, and that document is accepted as written", async () => {
+    const { readFile } = await import('node:fs/promises');
+    const text = await readFile(new URL('../../docs/plans.md', import.meta.url), 'utf8');
+    const block = /```json\n(\{\n {2}"name": "nightly-qa"[\s\S]*?)\n```/.exec(text)?.[1];
+    expect(block).toBeDefined();
+    expect(JSON.parse(block!)).toEqual(JSON.parse(EXAMPLE_TEXT));
+    expect(parsePlanDocument(JSON.parse(block!))).toEqual(parsePlanDocument(JSON.parse(EXAMPLE_TEXT)));
+  });
+});
