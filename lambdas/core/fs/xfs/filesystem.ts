@@ -37,7 +37,7 @@ import { DIFLAG, FORK_FORMAT, parseInode, toStat } from './inode.ts';
 import type { XfsInode } from './inode.ts';
 import { DEFAULT_XFS_LIMITS, MAX_SYMLINK_TARGET_BYTES, MAX_TRACKED_DIRECTORY_BLOCKS } from './limits.ts';
 import type { XfsLimits } from './limits.ts';
-import { SUPERBLOCK_READ_BYTES, parseSuperblock } from './superblock.ts';
+import { INCOMPAT, SUPERBLOCK_READ_BYTES, parseSuperblock } from './superblock.ts';
 import type { XfsSuperblock } from './superblock.ts';
 
 export interface OpenXfsOptions {
@@ -139,7 +139,7 @@ export class XfsFilesystem implements FilesystemReader {
     }
     if (superblock.version === 4)
       this.warnings.push('XFS v4 (no metadata checksums): damage is found by structure checks only');
-    if (superblock.incompat & 0x10)
+    if (superblock.incompat & INCOMPAT.NEEDSREPAIR)
       this.warnings.push('the filesystem is marked as needing xfs_repair (needsrepair)');
   }
 
