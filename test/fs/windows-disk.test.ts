@@ -1,0 +1,166 @@
+/**
+ * End to end on a Windows-like GPT disk (sgdisk): an EFI system partition (FAT32, mcopy), a
+ * Microsoft reserved partition, an NTFS data partition (mkntfs + ntfs-3g) and a Windows recovery
+ * partition. Catalogued through buildCatalog with the in-memory store, restored byte for byte
+ * through the file-restore path, then changed through the filesystems' own tools and catalogued
+ * again: the incremental gives the right versions.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
+import { listVersions } from '../../lambdas/core/catalog/catalog-queries.ts';
+import { readFileBytes } from '../../lambdas/core/file-restore/file-bytes.ts';
+import { openImageFilesystem } from '../../lambdas/core/file-restore/open-filesystem.ts';
+import { imageAt } from '../catalog/catalog-fixtures.ts';
+import { listAll } from '../catalog/catalog-images.ts';
+import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
+import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
+import { copyTree, makeFatImage, sourceFiles } from '../support/fat-images.ts';
+import { makeGptDisk, removeDir, run, scratchDir, spliceImage } from '../support/fs-images.ts';
+import { NtfsMount, makeNtfsImage } from './ntfs-images.ts';
+
+const MIB = 1024 * 1024;
+const SECTORS_PER_MIB = 2048;
+/** Layout in MiB: EFI 1..65, MSR 65..81, NTFS 81..241, recovery 241..257. */
+const EFI = { start: 1, size: 64 };
+const MSR = { start: 65, size: 16 };
+const DATA = { start: 81, size: 160 };
+const RECOVERY = { start: 241, size: 16 };
+const DISK_BYTES = 260 * MIB;
+
+let work: string;
+let efiSource: string;
+let dataSource: string;
+let disk: string;
+let efiImage: string;
+let ntfsImage: string;
+
+async function assemble(): Promise<void> {
+  await run('rm', ['-f', disk]);
+  const spec = (p: { start: number; size: number }, typeCode: string, name: string) => ({
+    startSector: p.start * SECTORS_PER_MIB,
+    endSector: (p.start + p.size) * SECTORS_PER_MIB - 1,
+    typeCode,
+    name,
+  });
+  await makeGptDisk(disk, DISK_BYTES, [
+    spec(EFI, 'EF00', 'EFI system partition'),
+    spec(MSR, '0C01', 'Microsoft reserved partition'),
+    spec(DATA, '0700', 'Basic data partition'),
+    spec(RECOVERY, '2700', 'Windows RE'),
+  ]);
+  await spliceImage(disk, EFI.start * MIB, efiImage);
+  await spliceImage(disk, DATA.start * MIB, ntfsImage);
+}
+
+async function catalog(store: MemoryCatalogStore, n: number) {
+  const reader = await FileByteRangeReader.open(disk);
+  try {
+    return await buildCatalog({ store }, { image: imageAt('vol-win', n), disk: reader });
+  } finally {
+    await reader.close();
+  }
+}
+
+async function restoreAll(partition: number, source: string): Promise<number> {
+  const reader = await FileByteRangeReader.open(disk);
+  try {
+    const { fs, reader: fsReader } = await openImageFilesystem(reader, partition);
+    let files = 0;
+    for (const [file, size] of await sourceFiles(source)) {
+      if (size < 0) continue;
+      const parts: Buffer[] = [];
+      for await (const piece of readFileBytes(fs, fsReader, await fs.lookup(file)))
+        parts.push(Buffer.from(piece));
+      expect(Buffer.concat(parts).equals(await readFile(path.join(source, file))), file).toBe(true);
+      files += 1;
+    }
+    return files;
+  } finally {
+    await reader.close();
+  }
+}
+
+beforeAll(async () => {
+  work = await scratchDir('windows-disk');
+  disk = path.join(work, 'disk.img');
+  efiSource = path.join(work, 'efi');
+  await mkdir(path.join(efiSource, 'EFI', 'Microsoft', 'Boot'), { recursive: true });
+  await writeFile(
+    path.join(efiSource, 'EFI', 'Microsoft', 'Boot', 'bootmgfw.efi'),
+    Buffer.alloc(300_000, 0x4d),
+  );
+  await writeFile(path.join(efiSource, 'EFI', 'Microsoft', 'Boot', 'BCD'), Buffer.alloc(32_768, 0x42));
+  efiImage = path.join(work, 'efi.img');
+  await makeFatImage(efiImage, EFI.size * MIB, 32, efiSource, 'SYSTEM');
+  dataSource = path.join(work, 'data');
+  await copyTree('/usr/share/perl5', path.join(dataSource, 'Program Files', 'perl5'));
+  await mkdir(path.join(dataSource, 'Users', 'Ann'), { recursive: true });
+  await writeFile(path.join(dataSource, 'Users', 'Ann', 'notes – ünïcode.txt'), 'version 1\n');
+  ntfsImage = path.join(work, 'ntfs.img');
+  await makeNtfsImage(ntfsImage, { sizeBytes: DATA.size * MIB, label: 'Windows' });
+  const mount = await NtfsMount.mount(ntfsImage, path.join(work, 'ntfs-mnt'));
+  try {
+    await run('cp', ['-r', '--preserve=timestamps', `${dataSource}/.`, mount.dir]);
+  } finally {
+    await mount.unmount();
+  }
+  await assemble();
+}, 240_000);
+
+afterAll(async () => {
+  await removeDir(work);
+});
+
+describe('a Windows-like GPT disk: EFI FAT32 + MSR + NTFS + recovery', () => {
+  it('catalogues the EFI and NTFS partitions, records MSR and recovery as skipped, restores byte for byte, and an incremental gives the right versions', async () => {
+    const store = new MemoryCatalogStore();
+    const first = await catalog(store, 1);
+    expect(first.partitions.map((p) => [p.index, p.fsType, p.status])).toEqual([
+      [1, 'vfat', 'complete'],
+      [2, 'unknown', 'unsupported'],
+      [3, 'ntfs', 'complete'],
+      [4, 'unknown', 'unsupported'],
+    ]);
+    expect(first.partitions[1]!.reason).toMatch(/^Microsoft reserved partition/);
+    expect(first.partitions[3]!.reason).toMatch(/^Windows recovery partition/);
+    expect(first.warnings.filter((w) => w.partition === 2 || w.partition === 4)).toEqual([]);
+    expect(first.errorCount).toBe(0);
+    const boot = await listAll(store, imageAt('vol-win', 1), 1, '/EFI/Microsoft/Boot');
+    expect(boot.map((e) => e.name).sort()).toEqual(['BCD', 'bootmgfw.efi']);
+    const ann = await listAll(store, imageAt('vol-win', 1), 3, '/Users/Ann');
+    expect(ann.map((e) => e.name)).toEqual(['notes – ünïcode.txt']);
+    expect(await restoreAll(1, efiSource)).toBe(2);
+    expect(await restoreAll(3, dataSource)).toBeGreaterThan(1000);
+
+    // Changes made through the filesystems' own tools, then the second image.
+    await writeFile(path.join(dataSource, 'Users', 'Ann', 'notes – ünïcode.txt'), 'version 2, longer\n');
+    const mount = await NtfsMount.mount(ntfsImage, path.join(work, 'ntfs-mnt'));
+    try {
+      await writeFile(path.join(mount.dir, 'Users', 'Ann', 'notes – ünïcode.txt'), 'version 2, longer\n');
+      await writeFile(path.join(mount.dir, 'Users', 'Ann', 'new.txt'), 'new\n');
+    } finally {
+      await mount.unmount();
+    }
+    await writeFile(path.join(dataSource, 'Users', 'Ann', 'new.txt'), 'new\n');
+    await writeFile(path.join(efiSource, 'EFI', 'Microsoft', 'Boot', 'BCD'), Buffer.alloc(40_000, 0x43));
+    await run('mcopy', [
+      '-o',
+      '-i',
+      efiImage,
+      path.join(efiSource, 'EFI', 'Microsoft', 'Boot', 'BCD'),
+      '::/EFI/Microsoft/Boot/BCD',
+    ]);
+    await assemble();
+    const second = await catalog(store, 2);
+    expect(second.errorCount).toBe(0);
+    expect(second.changes.added).toBe(1);
+    const notes = await listVersions(store, 'vol-win', 3, '/Users/Ann/notes – ünïcode.txt');
+    expect(notes.map((v) => v.meta.size)).toEqual([10, 18]);
+    const bcd = await listVersions(store, 'vol-win', 1, '/EFI/Microsoft/Boot/BCD');
+    expect(bcd.map((v) => v.meta.size)).toEqual([32_768, 40_000]);
+    expect(await restoreAll(1, efiSource)).toBe(2);
+    expect(await restoreAll(3, dataSource)).toBeGreaterThan(1000);
+  }, 240_000);
+});
