@@ -140,13 +140,13 @@ export const suite: BenchSuite = {
     const exfat = await cachedImage(
       dir,
       'exfat-real',
-      large((image, tree) => makeExfatImage(image, 1024 * MIB, tree, 'rbp bench')),
+      large((image, tree) => makeExfatImage(image, 4096 * MIB, tree, 'rbp bench')),
     );
     const ext4 = await cachedImage(
       dir,
       'ext4-same-tree',
       large((image, tree) =>
-        makeExtImage(image, { type: 'ext4', sizeBytes: 1024 * MIB, blockSize: 4096, sourceDir: tree }),
+        makeExtImage(image, { type: 'ext4', sizeBytes: 2048 * MIB, blockSize: 4096, sourceDir: tree }),
       ),
     );
     return [
