@@ -753,6 +753,9 @@ export class NtfsFilesystem implements FilesystemReader {
   }
 
   private directoryAhead(ahead: ReadAhead, dir: NtfsFile): void {
+    // Only directories with INDX nodes: building an error for every plain file costs a stack trace.
+    if ((dir.flags & RECORD_FLAGS.DIRECTORY) === 0) return;
+    if (!dir.attributes.some((a) => a.type === ATTR.INDEX_ALLOCATION)) return;
     try {
       const context = this.indexContext(dir, { indexRecordsLeft: 0, ahead });
       for (const entry of context.rootEntries.slice(0, READ_AHEAD_NODES_PER_DIRECTORY)) {
