@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { FakeWorld, happyEngine, runBackup, SteppingClock, type SnapshotScript } from './asl-harness.ts';
 
+/** A rejected promise with an error named as the handler's error would be (the ASL's Retry/Catch match the name). */
+function rejectNamed(name: string, message: string): Promise<never> {
+  return Promise.reject(Object.assign(new Error(message), { name }));
+}
+
 const START = Date.parse('2026-01-01T00:00:00.000Z');
 const VOLUME = 'vol-0a1b2c3d4e5f60718';
 const quickSnapshots: SnapshotScript = {
@@ -216,9 +221,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       plan: (payload: Record<string, unknown>) => {
         if (failures < 2) {
           failures += 1;
-          const error = new Error('Rate exceeded');
-          error.name = 'Lambda.TooManyRequestsException';
-          return Promise.reject(error);
+          return rejectNamed('Lambda.TooManyRequestsException', 'Rate exceeded');
         }
         return engine.plan(payload);
       },
@@ -240,9 +243,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     const broken = {
       ...engine,
       copyRange: () => {
-        const error = new Error('S3 503 Slow Down after every retry');
-        error.name = 'ThrottledError';
-        return Promise.reject(error);
+        return rejectNamed('ThrottledError', 'S3 503 Slow Down after every retry');
       },
     };
     const outcome = await runBackup(w, broken, input);
@@ -262,9 +263,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       ...engine,
       copyRange: (payload: Record<string, unknown>) => {
         if (!outage) return engine.copyRange(payload);
-        const error = new Error('S3 503 Slow Down after every retry');
-        error.name = 'ThrottledError';
-        return Promise.reject(error);
+        return rejectNamed('ThrottledError', 'S3 503 Slow Down after every retry');
       },
     };
     const failed = await runBackup(w, flaky, input);
@@ -297,9 +296,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       {
         ...engine,
         commit: () => {
-          const error = new Error('manifest names a segment that is not stored');
-          error.name = 'NotFoundError';
-          return Promise.reject(error);
+          return rejectNamed('NotFoundError', 'manifest names a segment that is not stored');
         },
       },
       input,
@@ -321,9 +318,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       {
         ...engine,
         catalog: () => {
-          const error = new Error('image img-1 has no record');
-          error.name = 'NotFoundError';
-          return Promise.reject(error);
+          return rejectNamed('NotFoundError', 'image img-1 has no record');
         },
       },
       input,
