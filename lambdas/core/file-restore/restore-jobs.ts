@@ -8,13 +8,12 @@
  */
 import { NotFoundError, ValidationError, type JobFailure } from '../errors.ts';
 import {
-  domainStatus,
-  JOB_RECORD_VERSION,
-  jobExpiry,
+  commonOf,
   jobsOfKind,
-  recordStatus,
+  recordOf,
   runJob,
   type JobCodec,
+  type JobCommon,
   type JobStore,
 } from '../jobs/job-store.ts';
 import type { Clock, ByteRangeReader } from '../ports.ts';
@@ -268,38 +267,24 @@ export async function runRestoreJob(deps: RestoreDeps, restoreId: string): Promi
 /** File, directory and application restores as records of the job store (kind `file-restore`). */
 export const FILE_RESTORE_JOB: JobCodec<RestoreJob> = {
   kind: 'file-restore',
-  toRecord: (job) => ({
-    version: JOB_RECORD_VERSION,
-    kind: 'file-restore',
-    jobId: job.restoreId,
-    status: recordStatus(job.status),
-    params: {
-      volumeId: job.volumeId,
-      imageId: job.imageId,
-      kind: job.kind,
-      ...(job.path === undefined ? {} : { path: job.path }),
-      ...(job.application === undefined ? {} : { application: job.application }),
-      ...(job.partition === undefined ? {} : { partition: job.partition }),
-      keyToken: job.keyToken,
-    },
-    ...(job.result === undefined ? {} : { result: { ...job.result } }),
-    ...(job.failure === undefined ? {} : { failure: job.failure }),
-    createdAt: job.createdAt,
-    updatedAt: job.updatedAt,
-    expiresAtEpochSeconds: jobExpiry(job.updatedAt),
+  toRecord: (job) =>
+    recordOf('file-restore', job, {
+      params: {
+        volumeId: job.volumeId,
+        imageId: job.imageId,
+        kind: job.kind,
+        ...(job.path === undefined ? {} : { path: job.path }),
+        ...(job.application === undefined ? {} : { application: job.application }),
+        ...(job.partition === undefined ? {} : { partition: job.partition }),
+        keyToken: job.keyToken,
+      },
+      ...(job.result === undefined ? {} : { result: { ...job.result } }),
+    }),
+  fromRecord: (record) => ({
+    ...(record.params as unknown as NewRestoreJob),
+    ...(commonOf(record) as JobCommon & { status: RestoreJobStatus }),
+    ...(record.result === undefined ? {} : { result: record.result as unknown as RestoreResult }),
   }),
-  fromRecord: (record) => {
-    const params = record.params as unknown as NewRestoreJob;
-    return {
-      ...params,
-      restoreId: record.jobId,
-      status: domainStatus(record.status) as RestoreJobStatus,
-      createdAt: record.createdAt,
-      updatedAt: record.updatedAt,
-      ...(record.result === undefined ? {} : { result: record.result as unknown as RestoreResult }),
-      ...(record.failure === undefined ? {} : { failure: record.failure }),
-    };
-  },
 };
 
 /** The restore jobs of a job store whose key space is the restores' (messages say "restore"). */

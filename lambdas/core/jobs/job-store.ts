@@ -83,6 +83,45 @@ export function domainStatus(status: JobStatus): LowerJobStatus {
   return status.toLowerCase() as LowerJobStatus;
 }
 
+/** The fields every kind's job has, as the restore jobs name them. */
+export interface JobCommon {
+  readonly restoreId: string;
+  readonly status: LowerJobStatus;
+  readonly createdAt: string;
+  readonly updatedAt: string;
+  readonly failure?: JobFailure;
+}
+
+/** The record of a job: the common fields, and the kind's own params, progress and result. */
+export function recordOf(
+  kind: string,
+  job: JobCommon,
+  own: Pick<JobRecord, 'params'> & Partial<Pick<JobRecord, 'progress' | 'result'>>,
+): JobRecord {
+  return {
+    version: JOB_RECORD_VERSION,
+    kind,
+    jobId: job.restoreId,
+    status: recordStatus(job.status),
+    ...own,
+    ...(job.failure === undefined ? {} : { failure: job.failure }),
+    createdAt: job.createdAt,
+    updatedAt: job.updatedAt,
+    expiresAtEpochSeconds: jobExpiry(job.updatedAt),
+  };
+}
+
+/** The common fields of a job from its record (the inverse of recordOf's). */
+export function commonOf(record: JobRecord): JobCommon {
+  return {
+    restoreId: record.jobId,
+    status: domainStatus(record.status),
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+    ...(record.failure === undefined ? {} : { failure: record.failure }),
+  };
+}
+
 /** A store of one kind's jobs over the shared JobStore (jobs of other kinds read as absent). */
 export interface KindJobStore<J, S extends string> {
   create(job: J): Promise<void>;

@@ -6,13 +6,12 @@
  */
 import type { JobFailure } from '../errors.ts';
 import {
-  domainStatus,
-  JOB_RECORD_VERSION,
-  jobExpiry,
+  commonOf,
   jobsOfKind,
-  recordStatus,
+  recordOf,
   runJob,
   type JobCodec,
+  type JobCommon,
   type JobStore,
 } from '../jobs/job-store.ts';
 import type { Clock } from '../ports.ts';
@@ -124,30 +123,19 @@ export async function runVolumeRestoreJob(
 /** Whole-volume restores as records of the job store (kind `volume-restore`). */
 export const VOLUME_RESTORE_JOB: JobCodec<VolumeRestoreJob> = {
   kind: 'volume-restore',
-  toRecord: (job) => ({
-    version: JOB_RECORD_VERSION,
-    kind: 'volume-restore',
-    jobId: job.restoreId,
-    status: recordStatus(job.status),
-    params: { volumeId: job.volumeId, imageId: job.imageId },
-    progress: {
-      ...(job.snapshotId === undefined ? {} : { snapshotId: job.snapshotId }),
-      ...(job.changedBlocksCount === undefined ? {} : { changedBlocksCount: job.changedBlocksCount }),
-      ...(job.written === undefined ? {} : { written: job.written }),
-    },
-    ...(job.failure === undefined ? {} : { failure: job.failure }),
-    createdAt: job.createdAt,
-    updatedAt: job.updatedAt,
-    expiresAtEpochSeconds: jobExpiry(job.updatedAt),
-  }),
+  toRecord: (job) =>
+    recordOf('volume-restore', job, {
+      params: { volumeId: job.volumeId, imageId: job.imageId },
+      progress: {
+        ...(job.snapshotId === undefined ? {} : { snapshotId: job.snapshotId }),
+        ...(job.changedBlocksCount === undefined ? {} : { changedBlocksCount: job.changedBlocksCount }),
+        ...(job.written === undefined ? {} : { written: job.written }),
+      },
+    }),
   fromRecord: (record) => ({
     ...(record.params as { volumeId: string; imageId: string }),
     ...(record.progress as { snapshotId?: string; changedBlocksCount?: number; written?: boolean }),
-    restoreId: record.jobId,
-    status: domainStatus(record.status) as VolumeRestoreStatus,
-    createdAt: record.createdAt,
-    updatedAt: record.updatedAt,
-    ...(record.failure === undefined ? {} : { failure: record.failure }),
+    ...(commonOf(record) as JobCommon & { status: VolumeRestoreStatus }),
   }),
 };
 
