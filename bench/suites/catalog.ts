@@ -297,7 +297,8 @@ async function amplificationResults(work: string): Promise<BenchResult[]> {
     const reader = new ImageReader(images, manifest);
     const { fs, reader: partition } = await openImageFilesystem(reader);
     const inode = await fs.lookup(file);
-    const extents = await fs.fileExtents(inode);
+    const extents = [];
+    for await (const extent of fs.extents(inode)) extents.push(extent);
     const size = (await fs.stat(inode)).size;
     const chunksHolding = new Set<number>();
     for (const e of extents) {
