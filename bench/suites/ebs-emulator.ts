@@ -6,7 +6,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
@@ -18,6 +18,7 @@ import {
 } from '@aws-sdk/client-ebs';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
 import { startEbsEmulatorServer } from '../../local/ebs/ebs-server.ts';
+import { makeSparseImage } from '../../test/local/ebs-test-support.ts';
 import { round, timeMs, type BenchResult, type BenchSuite } from '../harness.ts';
 
 /** Dense data written into the 1 GiB image: 256 MiB, enough to time without a long run. */
@@ -33,18 +34,6 @@ const READ_CONCURRENCY = 16;
  * (https://docs.aws.amazon.com/general/latest/gr/ebs-service.html).
  */
 const REAL_PER_SNAPSHOT_READS_PER_SECOND = 1_000;
-
-async function makeImage(path: string, sizeGib: number, blocks: ReadonlyMap<number, Buffer>): Promise<void> {
-  await writeFile(path, '');
-  await truncate(path, sizeGib * GIB_BYTES);
-  const file = await open(path, 'r+');
-  try {
-    for (const [blockIndex, data] of blocks)
-      await file.write(data, 0, data.length, blockIndex * EBS_BLOCK_SIZE_BYTES);
-  } finally {
-    await file.close();
-  }
-}
 
 /** The least a content-addressed freeze must do: read each block, hash it, write it to a file of its own. */
 async function readHashAndStore(path: string, blocks: number, storeDir: string): Promise<void> {
@@ -132,7 +121,7 @@ export const suite: BenchSuite = {
     try {
       const results: BenchResult[] = [];
       const dense = join(dir, 'dense.img');
-      await makeImage(
+      await makeSparseImage(
         dense,
         1,
         new Map(Array.from({ length: DENSE_BLOCKS }, (_, i) => [i, randomBytes(EBS_BLOCK_SIZE_BYTES)])),
@@ -165,7 +154,7 @@ export const suite: BenchSuite = {
 
       const sparse = join(dir, 'sparse.img');
       const blocksPerGib = GIB_BYTES / EBS_BLOCK_SIZE_BYTES;
-      await makeImage(
+      await makeSparseImage(
         sparse,
         SPARSE_VOLUME_GIB,
         new Map(
