@@ -10,6 +10,8 @@ import type {
   PlanScheduler,
   PlanStore,
 } from '../../lambdas/core/plans/plan-service.ts';
+import type { SettingsStore } from '../../lambdas/core/plans/plan-ports.ts';
+import { DEFAULT_SETTINGS, type PlanSettings } from '../../lambdas/core/plans/settings.ts';
 
 export class MemoryPlanStore implements PlanStore {
   readonly records = new Map<string, PlanRecord>();
@@ -83,6 +85,19 @@ export class MemoryPlanScheduler implements PlanScheduler {
   delete(name: string): Promise<void> {
     this.calls.push(`delete ${name}`);
     this.schedules.delete(name);
+    return Promise.resolve();
+  }
+}
+
+export class MemorySettingsStore implements SettingsStore {
+  settings: PlanSettings = DEFAULT_SETTINGS;
+
+  read(): Promise<PlanSettings> {
+    return Promise.resolve(structuredClone(this.settings));
+  }
+
+  write(settings: PlanSettings): Promise<void> {
+    this.settings = structuredClone(settings);
     return Promise.resolve();
   }
 }

@@ -12,6 +12,11 @@ export interface SettingsReader {
   read(): Promise<PlanSettings>;
 }
 
+/** Reads and replaces the global settings (`PUT /settings`); the API applies the update. */
+export interface SettingsStore extends SettingsReader {
+  write(settings: PlanSettings): Promise<void>;
+}
+
 /** What the destination holds and can take. */
 export interface DestinationUsage {
   /** Bytes stored in the image bucket. */
