@@ -4,7 +4,7 @@
  * table behind the real StateMachineBackupLauncher. Every mutation is counted, so a test can
  * prove that a refused request changed nothing.
  */
-import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
 import type { Clock } from '../../lambdas/core/ports.ts';
 import type {
   ApiDeps,
@@ -12,6 +12,7 @@ import type {
   ImageDirectory,
   PageRequest,
   RestoreJobs,
+  RestoreTarget,
   StorePage,
   VolumeDirectory,
 } from '../../lambdas/core/api/api-ports.ts';
@@ -189,6 +190,29 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
 
   listApplications(image: Image): Promise<readonly Application[]> {
     return Promise.resolve(this.applications.get(image.imageId) ?? []);
+  }
+
+  /** As the catalog checks it: the path's type in the image's tree, the application by name. */
+  checkRestoreTarget(image: Image, target: RestoreTarget): Promise<void> {
+    if (target.kind === 'application') {
+      return (this.applications.get(image.imageId) ?? []).some((a) => a.name === target.application)
+        ? Promise.resolve()
+        : Promise.reject(
+            new NotFoundError(`image ${image.imageId} has no application named "${target.application}"`),
+          );
+    }
+    const type = target.path === '/' ? 'directory' : this.trees.get(image.imageId)?.[target.path]?.type;
+    if (type === undefined) {
+      return Promise.reject(new NotFoundError(`${target.path} does not exist in image ${image.imageId}`));
+    }
+    const wanted = target.kind === 'file' ? 'file' : 'directory';
+    return type === wanted
+      ? Promise.resolve()
+      : Promise.reject(
+          new ValidationError(
+            `${target.path} is a ${type}; only ${wanted === 'file' ? 'regular files' : 'directories'} can be restored as a ${wanted}`,
+          ),
+        );
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import type { Clock } from '../ports.ts';
 import type { CursorCodec } from './cursor.ts';
+import type { LifecycleApi } from './lifecycle-api.ts';
 import type {
   Application,
   Backup,
@@ -65,7 +66,17 @@ export interface CatalogReader {
   findByName(volumeId: string, name: string, page: PageRequest): Promise<StorePage<FoundFile>>;
   /** Application records of the image (from the agent's metadata file); empty when none. */
   listApplications(image: Image): Promise<readonly Application[]>;
+  /**
+   * Checks what a file, directory or application restore names before any job starts:
+   * NotFoundError when the path or application is not in the image, ValidationError when the
+   * path is of the wrong kind or the image has several filesystems and none is named. An image
+   * without a catalog record passes (the restore worker checks it as it reads).
+   */
+  checkRestoreTarget(image: Image, target: RestoreTarget): Promise<void>;
 }
+
+/** What a file, directory or application restore names (a volume restore names only the image). */
+export type RestoreTarget = Exclude<StartRestoreRequest, { kind: 'volume' }>;
 
 export interface BackupLauncher {
   /**
@@ -103,4 +114,6 @@ export interface ApiDeps {
   readonly cursors: CursorCodec;
   readonly ids: IdSource;
   readonly clock: Clock;
+  /** Retention and image deletion (lifecycle-api.ts); absent where the lifecycle is not wired. */
+  readonly lifecycle?: LifecycleApi;
 }

@@ -15,7 +15,7 @@ import {
   type FileVersion as CatalogVersion,
 } from '../catalog/catalog-queries.ts';
 import { versionKeyOf, type FileMeta, type ImageCatalogRecord } from '../catalog/catalog-types.ts';
-import type { CatalogReader, ImageDirectory, PageRequest, StorePage } from './api-ports.ts';
+import type { CatalogReader, ImageDirectory, PageRequest, RestoreTarget, StorePage } from './api-ports.ts';
 import type { Application, DirectoryEntry, FileVersion, FoundFile, Image } from './schemas.ts';
 
 /** Catalog states whose listings can be trusted (partial: some damaged files were skipped). */
@@ -145,28 +145,77 @@ export class CatalogStoreReader implements CatalogReader {
     return record;
   }
 
-  private async onlyPartition(image: Image): Promise<number> {
-    const record = await this.catalogOf(image);
-    const listable = record.partitions.filter((p) => LISTABLE_STATES.has(p.status));
-    if (listable.length === 1) return listable[0]!.index;
-    if (listable.length === 0) {
-      throw new NotFoundError(`image ${image.imageId} has no catalogued filesystem`, {
-        context: { imageId: image.imageId },
+  async checkRestoreTarget(image: Image, target: RestoreTarget): Promise<void> {
+    const record = await this.deps.store.getImageCatalog(image.volumeId, versionKeyOf(image));
+    if (record === undefined) return;
+    if (target.kind === 'application') {
+      const apps = await this.deps.store.listApplications(image.volumeId, image.imageId);
+      if (!apps.some((app) => app.name === target.application)) {
+        throw new NotFoundError(`image ${image.imageId} has no application named "${target.application}"`, {
+          context: { imageId: image.imageId, application: target.application },
+        });
+      }
+      return;
+    }
+    const partition = target.partition ?? onlyPartitionOf(record, image);
+    if (!record.partitions.some((p) => p.index === partition && LISTABLE_STATES.has(p.status))) {
+      throw new NotFoundError(
+        `image ${image.imageId} has no catalogued filesystem in partition ${partition}`,
+        {
+          context: { imageId: image.imageId, partition },
+        },
+      );
+    }
+    const type = target.path === '/' ? 'directory' : await this.typeAt(image, partition, target.path);
+    if (type === undefined) {
+      throw new NotFoundError(`${target.path} does not exist in image ${image.imageId}`, {
+        context: { imageId: image.imageId, path: target.path },
       });
     }
-    throw new ValidationError(
-      `image ${image.imageId} has ${listable.length} filesystems (partitions ${listable.map((p) => p.index).join(', ')}); name one with partition`,
-      { context: { imageId: image.imageId } },
+    const wanted = target.kind === 'file' ? 'file' : 'directory';
+    if (type !== wanted) {
+      throw new ValidationError(
+        target.kind === 'file'
+          ? `${target.path} is a ${type}; only regular files can be restored as a file`
+          : `${target.path} is a ${type}; only directories can be restored as a directory`,
+        { context: { imageId: image.imageId, path: target.path, type } },
+      );
+    }
+  }
+
+  /**
+   * The type of `path` as of the image, or undefined when it is not there. A file restore may
+   * name an NTFS stream as `path:stream`: when the path itself is not catalogued, its file is.
+   */
+  private async typeAt(image: Image, partition: number, path: string): Promise<string | undefined> {
+    const current = await this.versionAt(image, partition, path);
+    if (current !== undefined) return current.meta.type;
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    const colon = name.indexOf(':');
+    if (colon <= 0 || colon === name.length - 1) return undefined;
+    return (await this.versionAt(image, partition, path.slice(0, path.length - name.length + colon)))?.meta
+      .type;
+  }
+
+  private async versionAt(
+    image: Image,
+    partition: number,
+    path: string,
+  ): Promise<CatalogVersion | undefined> {
+    const versions = await listVersions(this.deps.store, image.volumeId, partition, path);
+    const imageKey = versionKeyOf(image);
+    return versions.find(
+      (v) => versionKeyOf(v.since) <= imageKey && (v.until === undefined || imageKey < versionKeyOf(v.until)),
     );
+  }
+
+  private async onlyPartition(image: Image): Promise<number> {
+    return onlyPartitionOf(await this.catalogOf(image), image);
   }
 
   /** An empty listing of a path that is not a directory in the image is a 404, not an empty page. */
   private async assertDirectory(image: Image, partition: number, path: string): Promise<void> {
-    const versions = await listVersions(this.deps.store, image.volumeId, partition, path);
-    const imageKey = versionKeyOf(image);
-    const current = versions.find(
-      (v) => versionKeyOf(v.since) <= imageKey && (v.until === undefined || imageKey < versionKeyOf(v.until)),
-    );
+    const current = await this.versionAt(image, partition, path);
     if (current === undefined) {
       throw new NotFoundError(`${path} does not exist in image ${image.imageId}`, {
         context: { imageId: image.imageId, path },
@@ -178,6 +227,21 @@ export class CatalogStoreReader implements CatalogReader {
       });
     }
   }
+}
+
+/** The image's only listable filesystem; ValidationError naming them when there are several. */
+function onlyPartitionOf(record: ImageCatalogRecord, image: Image): number {
+  const listable = record.partitions.filter((p) => LISTABLE_STATES.has(p.status));
+  if (listable.length === 1) return listable[0]!.index;
+  if (listable.length === 0) {
+    throw new NotFoundError(`image ${image.imageId} has no catalogued filesystem`, {
+      context: { imageId: image.imageId },
+    });
+  }
+  throw new ValidationError(
+    `image ${image.imageId} has ${listable.length} filesystems (partitions ${listable.map((p) => p.index).join(', ')}); name one with partition`,
+    { context: { imageId: image.imageId } },
+  );
 }
 
 /** Whether a committed image's catalog can be listed: the record exists and a filesystem is listable. */

@@ -51,6 +51,7 @@ export function restoreOfFileJob(job: DescribedRestoreJob): Restore {
     ...(job.downloadUrl === undefined ? {} : { downloadUrl: job.downloadUrl }),
     ...(job.downloadExpiresAt === undefined ? {} : { downloadExpiresAt: job.downloadExpiresAt }),
     ...(job.result === undefined ? {} : { sizeBytes: job.result.bytes }),
+    ...(job.result?.missing === undefined ? {} : { missingPaths: [...job.result.missing] }),
     ...(job.failure === undefined ? {} : { error: job.failure.reason }),
   };
 }

@@ -263,9 +263,11 @@ export const ROUTES: readonly Route[] = [
       'Restore a file, a directory or an application to a download, or a whole volume to an EBS snapshot',
     body: startRestoreBody,
     success: { status: 202, schema: acceptedRestoreSchema },
+    // 404: no such image, path or application; 400 also for a path of the wrong kind.
     errorStatuses: [404, 409],
     async serve(deps, { body }) {
       const image = await deps.images.getImage(body.imageId);
+      if (body.kind !== 'volume') await deps.catalog.checkRestoreTarget(image, body);
       const restoreId = deps.ids.newId('rs');
       const restore = await deps.restores.start(restoreId, image, body);
       return {

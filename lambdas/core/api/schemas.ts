@@ -321,6 +321,10 @@ export const restoreSchema = z.object({
   downloadExpiresAt: isoInstant.optional(),
   sizeBytes: z.number().int().optional(),
   snapshotId: z.string().optional().describe('The new EBS snapshot (volume restores)'),
+  missingPaths: z
+    .array(z.string())
+    .optional()
+    .describe('Application restores: paths its metadata lists that are not in the image (left out)'),
   error: z.string().optional(),
 });
 export type Restore = z.infer<typeof restoreSchema>;

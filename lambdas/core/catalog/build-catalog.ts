@@ -25,6 +25,7 @@ import {
 import {
   APPLICATION_METADATA_MAX_BYTES,
   APPLICATION_METADATA_PATH,
+  applicationPaths,
   parseApplicationMetadata,
   type ApplicationRecord,
 } from './applications.ts';
@@ -910,6 +911,17 @@ const PLACEHOLDER_META: FileMeta = {
   atime: { seconds: 0, nanoseconds: 0 },
 };
 
+/** Whether an application's path is in the filesystem (a damaged path counts as there: the walk reports it). */
+async function pathExists(fs: FilesystemReader, path: string): Promise<boolean> {
+  try {
+    await fs.lookup(path);
+    return true;
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    return !(error instanceof FileNotFoundInImageError);
+  }
+}
+
 async function readApplications(
   fs: FilesystemReader,
   image: ImageRef,
@@ -948,6 +960,17 @@ async function readApplications(
     if (!parsed.ok) {
       problems.warning({ ...where, message: `application metadata is malformed: ${parsed.problem}` });
       return [];
+    }
+    for (const app of parsed.metadata.applications) {
+      for (const path of applicationPaths(app)) {
+        if (!(await pathExists(fs, path))) {
+          problems.warning({
+            partition,
+            path,
+            message: `application "${app.name}" lists ${path}, which does not exist in the image`,
+          });
+        }
+      }
     }
     return parsed.metadata.applications.map((app) => ({
       volumeId: image.volumeId,

@@ -40,6 +40,8 @@ export interface RestoreResult {
   /** Entries that could not be restored (damaged, or sockets); the first few are listed. */
   readonly problemCount: number;
   readonly problems: readonly string[];
+  /** Paths an application's metadata lists that are not in the image (restored without them). */
+  readonly missing?: readonly string[];
 }
 
 /** What a caller asks for; createRestoreJob validates it and adds the status and times. */
@@ -227,20 +229,36 @@ async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<Resto
       problems: [],
     };
   }
+  const missing: string[] = [];
   for (const root of roots) {
     try {
       await fs.lookup(root);
     } catch (error) {
-      if (error instanceof FileNotFoundInImageError) {
-        throw new NotFoundError(`${root} does not exist in image ${job.imageId}`, {
-          cause: error,
-          context: { path: root },
-        });
+      if (!(error instanceof FileNotFoundInImageError)) throw error;
+      // An application restores what exists of it; a directory restore names one root.
+      if (job.kind === 'application' && missing.length + 1 < roots.length) {
+        missing.push(root);
+        continue;
       }
-      throw error;
+      throw new NotFoundError(
+        job.kind === 'application'
+          ? `none of the paths of application "${job.application}" exists in image ${job.imageId}`
+          : `${root} does not exist in image ${job.imageId}`,
+        { cause: error, context: { path: root } },
+      );
     }
   }
-  const archive = tarArchive(fs, reader, roots);
+  const present = roots.filter((root) => !missing.includes(root));
+  if (job.kind === 'directory') {
+    const stat = await fs.stat(await fs.lookup(job.path!));
+    if (stat.type !== 'directory') {
+      throw new ValidationError(
+        `${job.path} is a ${stat.type}; only directories can be restored as a directory`,
+        { context: { path: job.path, type: stat.type } },
+      );
+    }
+  }
+  const archive = tarArchive(fs, reader, present);
   const { bytes } = await deps.objects.upload(key, archive.stream, { contentType: 'application/x-tar' });
   return {
     key,
@@ -250,6 +268,7 @@ async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<Resto
     files: archive.progress.files,
     problemCount: archive.progress.problemCount,
     problems: archive.progress.problems,
+    ...(missing.length === 0 ? {} : { missing }),
   };
 }
 
