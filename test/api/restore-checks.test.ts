@@ -85,7 +85,14 @@ beforeAll(async () => {
   });
   api = seededMemoryApi();
   const images: ImageDirectory = {
-    listImages: () => Promise.resolve([apiImage(ref), apiImage(twoFs)]),
+    listImages: (volumeId) =>
+      volumeId === ref.volumeId
+        ? Promise.resolve([apiImage(ref), apiImage(twoFs)])
+        : Promise.reject(
+            new NotFoundError(`volume ${volumeId} is not a protected replica volume`, {
+              context: { volumeId },
+            }),
+          ),
     getImage: (imageId) => {
       const found = [ref, twoFs].find((i) => i.imageId === imageId);
       return found === undefined
@@ -237,5 +244,26 @@ describe('an application whose metadata lists a missing path', () => {
     expect(cache.failure!.reason).toBe(
       `none of the paths of application "cache" exists in image ${ref.imageId}: no such file or directory: /var/cache/redis`,
     );
+  });
+});
+
+describe('an unknown volume', () => {
+  it.each([
+    ['/files/versions', { path: '/notes.txt' }],
+    ['/files/versions', { path: '/notes.txt', partition: '0' }],
+    ['/files/search', { name: 'notes.txt' }],
+    ['/images', {}],
+  ])('is a 404 on %s %j, as on every volume route', async (route, query) => {
+    const answer = await call({
+      method: 'GET',
+      path: `/volumes/vol-0aaaaaaaaaaaaaaaa${route}`,
+      query,
+    });
+    expect(answer.status).toBe(404);
+    expect(answer.body).toEqual({
+      code: 'NotFound',
+      message: 'volume vol-0aaaaaaaaaaaaaaaa is not a protected replica volume',
+      details: { volumeId: 'vol-0aaaaaaaaaaaaaaaa' },
+    });
   });
 });

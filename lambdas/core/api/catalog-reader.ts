@@ -107,11 +107,11 @@ export class CatalogStoreReader implements CatalogReader {
     partition: number | undefined,
     page: PageRequest,
   ): Promise<StorePage<FileVersion>> {
+    // listImages answers NotFoundError for a volume that is not protected, as GET .../images does.
+    const images = await this.deps.images.listImages(volumeId);
     let chosen = partition;
     if (chosen === undefined) {
-      const latest = (await this.deps.images.listImages(volumeId))
-        .filter((i) => i.status === 'cataloged')
-        .at(-1);
+      const latest = images.filter((i) => i.status === 'cataloged').at(-1);
       if (latest === undefined) return { items: [] };
       chosen = await this.onlyPartition(latest);
     }
@@ -123,6 +123,7 @@ export class CatalogStoreReader implements CatalogReader {
   }
 
   async findByName(volumeId: string, name: string, page: PageRequest): Promise<StorePage<FoundFile>> {
+    if (page.pageToken === undefined) await this.deps.images.listImages(volumeId);
     const found = await findByName(this.deps.store, volumeId, name, {
       limit: page.limit,
       ...(page.pageToken === undefined ? {} : { cursor: page.pageToken }),
