@@ -17,6 +17,7 @@ import { readLogicalVolumes, readLvmPhysicalVolume } from '../../lambdas/core/fs
 import type { LvmPhysicalVolume } from '../../lambdas/core/fs/lvm/physical-volume.ts';
 import { readPartitionTable } from '../../lambdas/core/fs/partitions.ts';
 import type { Partition } from '../../lambdas/core/fs/partitions.ts';
+import { openVolume } from '../../lambdas/core/fs/volume.ts';
 import { openXfs } from '../../lambdas/core/fs/xfs/filesystem.ts';
 import type { ByteRangeReader } from '../../lambdas/core/ports.ts';
 import { FileByteRangeReader, MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
@@ -130,6 +131,7 @@ async function placeLv(
 
 async function mountReadOnly(img: string): Promise<string> {
   const mnt = `${img}.ro`;
+  if (mounts.includes(mnt)) return mnt;
   await run('mkdir', ['-p', mnt]);
   await run('mount', ['-o', 'ro,loop', img, mnt]);
   mounts.push(mnt);
@@ -340,6 +342,31 @@ describe('LVM2 on a GPT disk (RHEL-like)', () => {
     const boot = (await readPartitionTable(disk)).partitions[0]!;
     const fs = await openXfs(sliceReader(disk, boot.startByte, boot.sizeBytes));
     await verifyAgainstTree(fs, await mountReadOnly(images.boot!), { sameInodes: true, times: 'all' });
+  });
+
+  it('openVolume opens /boot and every mapped LV with its reader, numbered after the PV partition', async () => {
+    const contents = await openVolume(disk);
+    const summary = contents.filesystems.map(
+      (f) => `${f.index} ${f.logicalVolume ?? '-'} ${f.fsType} ${f.status}`,
+    );
+    expect(summary).toEqual([
+      '1 - xfs readable',
+      '2001 rhel/root xfs readable',
+      '2002 rhel/swap swap unsupported',
+      '2003 rhel/data xfs readable',
+      '2004 rhel/snap lvm2 unsupported',
+      '2005 rhel/pool lvm2 unsupported',
+      '2006 rhel/thin1 lvm2 unsupported',
+      '2007 rhel/span lvm2 unsupported',
+    ]);
+    const root = contents.filesystems[1]!;
+    expect(root.status).toBe('readable');
+    if (root.status !== 'readable') return;
+    const result = await verifyAgainstTree(root.fs, await mountReadOnly(images.root!), {
+      sameInodes: true,
+      times: 'all',
+    });
+    expect(result.entries).toBeGreaterThan(400);
   });
 
   it('a damaged label or metadata text is a FilesystemCorruptError naming it', async () => {

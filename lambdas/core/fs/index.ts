@@ -42,7 +42,6 @@ export {
   openFilesystem,
   isReadableFsType,
   registerFilesystemOpener,
-  registerLogicalVolumeReader,
   LV_NUMBER_BASE,
 } from './volume.ts';
 export type {

@@ -22,6 +22,7 @@ import { openExfat } from './fat/exfat.ts';
 import { openFat } from './fat/fat.ts';
 import { openNtfs } from './ntfs/filesystem.ts';
 import { openXfs } from './xfs/filesystem.ts';
+import { readLogicalVolumes } from './lvm/physical-volume.ts';
 import type { FilesystemReader } from './filesystem.ts';
 import type { FsType } from './fs-type.ts';
 import { detectFsType } from './fs-type.ts';
@@ -60,7 +61,6 @@ const UNSUPPORTED_REASONS: Partial<Record<FsType, string>> = {
   btrfs:
     'btrfs filesystems are not read (no reader: subvolumes, chunk tree and RAID profiles are out of scope)',
   swap: 'swap space holds no files',
-  lvm2: 'LVM2 physical volume: its logical volumes are not read yet',
   unknown: 'no known filesystem signature',
 };
 
@@ -103,12 +103,8 @@ export type LogicalVolume =
 /** Reads the logical volumes of the physical volume on `pv`. */
 export type LogicalVolumeReader = (pv: ByteRangeReader) => Promise<readonly LogicalVolume[]>;
 
-let lvmReader: LogicalVolumeReader | undefined;
-
-/** Plugs in the LVM2 reader (lambdas/core/fs/lvm) once it exists. */
-export function registerLogicalVolumeReader(reader: LogicalVolumeReader): void {
-  lvmReader = reader;
-}
+/** The LVM2 reader (lambdas/core/fs/lvm): maps every LV of a physical volume onto its bytes. */
+const lvmReader: LogicalVolumeReader = readLogicalVolumes;
 
 interface VolumeFilesystemBase {
   /** The catalog's and API's number for this filesystem (see the module comment). */
@@ -157,7 +153,7 @@ export async function openVolume(
       filesystems.push({ ...base, status: 'unsupported', reason: partition.skip });
       continue;
     }
-    if (partition.fsType === 'lvm2' && lvmReader !== undefined) {
+    if (partition.fsType === 'lvm2') {
       filesystems.push(...(await openLogicalVolumes(lvmReader, partition, reader, options)));
       continue;
     }
