@@ -4,12 +4,13 @@ import { IMAGE_KINDS, IMAGE_STATUSES, type Image } from '../../lambdas/core/api/
 import { formatBytes } from '../api/output.ts';
 import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
 
-const imageColumns = [
+export const imageColumns = [
   { header: 'IMAGE', value: (i: Image) => i.imageId },
   { header: 'CREATED', value: (i: Image) => i.createdAt },
   { header: 'KIND', value: (i: Image) => i.kind },
   { header: 'STATUS', value: (i: Image) => i.status },
-  { header: 'SIZE', value: (i: Image) => formatBytes(i.volumeSizeBytes), right: true },
+  // What the backup stored (new chunks, compressed), not the volume's size.
+  { header: 'STORED', value: (i: Image) => formatBytes(i.stats.bytesCreated ?? 0), right: true },
   { header: 'PARENT', value: (i: Image) => i.parentImageId },
   { header: 'SNAPSHOT', value: (i: Image) => i.snapshotId },
 ];

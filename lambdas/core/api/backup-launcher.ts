@@ -82,16 +82,27 @@ function fullOfInput(input: string | undefined): boolean | undefined {
   return typeof parsed?.full === 'boolean' ? parsed.full : undefined;
 }
 
+/** The committed image's kind in the execution output (`$.image.result.kind`, backup.asl.json). */
+function kindOfOutput(output: string | undefined): 'full' | 'incremental' | undefined {
+  const parsed = parseJson(output) as { image?: { result?: { kind?: unknown } } } | undefined;
+  const kind = parsed?.image?.result?.kind;
+  return kind === 'full' || kind === 'incremental' ? kind : undefined;
+}
+
 /** The committed image id in the execution output: `$.image.result.imageId` (backup.asl.json), or `$.imageId`. */
 function imageIdOfOutput(output: string | undefined): string | undefined {
-  const parsed = parseJson(output) as { imageId?: unknown; image?: { result?: { imageId?: unknown } } } | undefined;
+  const parsed = parseJson(output) as
+    { imageId?: unknown; image?: { result?: { imageId?: unknown } } } | undefined;
   const id = parsed?.image?.result?.imageId ?? parsed?.imageId;
   return typeof id === 'string' ? id : undefined;
 }
 
 export function backupOf(detail: ExecutionDetail): Backup {
   const volumeId = volumeOfInput(detail.input);
-  const full = fullOfInput(detail.input);
+  // A finished backup is full when its image is (the first image of a volume is full whatever was
+  // asked); until then, what the request asked.
+  const kind = detail.status === 'SUCCEEDED' ? kindOfOutput(detail.output) : undefined;
+  const full = kind === undefined ? fullOfInput(detail.input) : kind === 'full';
   const imageId = detail.status === 'SUCCEEDED' ? imageIdOfOutput(detail.output) : undefined;
   return {
     backupId: detail.name,

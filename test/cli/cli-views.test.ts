@@ -1,0 +1,54 @@
+/** What `backup status` and `images ls|show` show: the kind of a finished backup, what an image stored. */
+import { describe, expect, it } from 'vitest';
+import { imageColumns } from '../../cli/commands/images.ts';
+import { renderTable } from '../../cli/api/output.ts';
+import { backupOf } from '../../lambdas/core/api/backup-launcher.ts';
+import type { Image } from '../../lambdas/core/api/schemas.ts';
+
+const started = {
+  name: 'bk-20261120t120000000z-0a1b2c3d4e5f6071',
+  startedAt: '2026-11-20T12:00:00.000Z',
+  input: JSON.stringify({ volumeIds: ['vol-0123456789abcdef0'], full: false, trigger: 'api:t' }),
+};
+
+describe('backup status', () => {
+  it('says full for a finished backup whose image is full, though the request did not ask for one', () => {
+    const backup = backupOf({
+      ...started,
+      status: 'SUCCEEDED',
+      stoppedAt: '2026-11-20T12:01:00.000Z',
+      output: JSON.stringify({ image: { result: { imageId: 'img-1', kind: 'full' } } }),
+    });
+    expect(backup).toMatchObject({ full: true, imageId: 'img-1' });
+  });
+
+  it('says what was asked while it runs, and incremental for an incremental image', () => {
+    expect(backupOf({ ...started, status: 'RUNNING' }).full).toBe(false);
+    const incremental = backupOf({
+      ...started,
+      status: 'SUCCEEDED',
+      output: JSON.stringify({ image: { result: { imageId: 'img-2', kind: 'incremental' } } }),
+    });
+    expect(incremental.full).toBe(false);
+  });
+});
+
+describe('images ls', () => {
+  it('shows what the image stored, not the volume size', () => {
+    const image: Image = {
+      imageId: 'img-bk-20261120t120000000z-0a1b2c3d4e5f6071',
+      volumeId: 'vol-0123456789abcdef0',
+      createdAt: '2026-11-20T12:00:00.000Z',
+      kind: 'incremental',
+      status: 'cataloged',
+      snapshotId: 'snap-0123456789abcdef0',
+      volumeSizeBytes: 8 * 1024 ** 3,
+      formatVersion: 1,
+      stats: { chunksCreated: 3, bytesCreated: 3 * 1024 * 1024, blocksRead: 6 },
+    };
+    const table = renderTable([image], imageColumns);
+    expect(table.split('\n')[0]).toContain('STORED');
+    expect(table).toContain('3.0 MiB');
+    expect(table).not.toContain('8.0 GiB');
+  });
+});
