@@ -5,7 +5,7 @@
  */
 import { createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
@@ -26,7 +26,34 @@ import {
 } from '../api/context.ts';
 
 type RestoreOptions = ApiCommandOptions &
-  WaitOptions & { readonly image: string; readonly out?: string; readonly partition?: number };
+  WaitOptions & {
+    readonly image: string;
+    readonly out?: string;
+    readonly force?: boolean;
+    readonly partition?: number;
+  };
+
+/**
+ * Refuses an `--out` that cannot be written before anything starts: a directory that does not
+ * exist (exit 3), or an existing file unless `force` (exit 2). An existing directory receives the
+ * download under its own name.
+ */
+export async function checkOut(out: string, force: boolean): Promise<void> {
+  const existing = await stat(out).catch(() => undefined);
+  if (existing?.isDirectory() === true) return;
+  if (existing !== undefined) {
+    if (force) return;
+    throw new CliError(`${out} already exists; pass --force to overwrite it`, EXIT.USAGE);
+  }
+  const parent = dirname(out);
+  const directory = await stat(parent).catch(() => undefined);
+  if (directory === undefined) {
+    throw new CliError(`cannot write ${out}: the directory ${parent} does not exist`, EXIT.NOT_FOUND);
+  }
+  if (!directory.isDirectory()) {
+    throw new CliError(`cannot write ${out}: ${parent} is not a directory`, EXIT.USAGE);
+  }
+}
 
 export function waitForRestore(
   client: ApiClient,
@@ -52,6 +79,8 @@ export async function download(
   out: string,
   progress: Progress,
   expectedBytes?: number,
+  /** Overwrite a file of the download's name in an `out` directory. */
+  force = false,
 ): Promise<string> {
   const isDirectory = await stat(out).then(
     (s) => s.isDirectory(),
@@ -60,6 +89,9 @@ export async function download(
   const target = isDirectory
     ? join(out, decodeURIComponent(basename(new URL(url).pathname)) || 'restore')
     : out;
+  if (isDirectory && !force && (await stat(target).catch(() => undefined)) !== undefined) {
+    throw new CliError(`${target} already exists; pass --force to overwrite it`, EXIT.USAGE);
+  }
   let response: Response;
   try {
     response = await fetch(url);
@@ -113,6 +145,7 @@ function describe(restore: Restore, savedTo?: string): string {
   );
   if (restore.sizeBytes !== undefined) lines.push(`  size      ${formatBytes(restore.sizeBytes)}`);
   if (restore.snapshotId) lines.push(`  snapshot  ${restore.snapshotId}`);
+  for (const missing of restore.missingPaths ?? []) lines.push(`  missing   ${missing} (not in the image)`);
   if (restore.downloadUrl && savedTo === undefined) lines.push(`  url       ${restore.downloadUrl}`);
   if (restore.downloadExpiresAt) lines.push(`  expires   ${restore.downloadExpiresAt}`);
   if (savedTo) lines.push(`  saved to  ${savedTo}`);
@@ -125,7 +158,7 @@ async function finish(
   print: Printer,
   progress: Progress,
   restoreId: string,
-  options: WaitOptions & { out?: string },
+  options: WaitOptions & { out?: string; force?: boolean },
 ): Promise<void> {
   const mustWait = options.wait || options.out !== undefined;
   if (!mustWait) {
@@ -146,12 +179,19 @@ async function finish(
         `restore ${restoreId} has nothing to download (a ${finished.kind} restore)`,
         EXIT.USAGE,
       );
-    savedTo = await download(finished.downloadUrl, options.out, progress, finished.sizeBytes);
+    savedTo = await download(
+      finished.downloadUrl,
+      options.out,
+      progress,
+      finished.sizeBytes,
+      options.force === true,
+    );
   }
   print.message(savedTo === undefined ? finished : { ...finished, savedTo }, describe(finished, savedTo));
 }
 
 async function start(options: RestoreOptions, body: Record<string, unknown>): Promise<void> {
+  if (options.out !== undefined) await checkOut(options.out, options.force === true);
   const { client, print, progress } = await apiContext(options);
   const accepted = await client.post<{ restoreId: string }>('/restores', {
     imageId: options.image,
@@ -183,6 +223,7 @@ export function registerRestoreCommands(program: Command): void {
       'the file, as an absolute path in the image (NTFS: `path:stream` for a named stream)',
     )
     .option('--out <path>', 'download the restored file here (implies --wait)')
+    .option('--force', 'overwrite an existing --out file')
     .addHelpText('after', '\nExample:\n  $ rbp restore file --image img-1 --path /etc/hosts --out ./hosts')
     .action((options: RestoreOptions & { path: string }) =>
       start(options, { kind: 'file', path: options.path }),
@@ -192,6 +233,7 @@ export function registerRestoreCommands(program: Command): void {
     .option('--partition <n>', PARTITION_HELP, parsePartition)
     .requiredOption('--path <path>', 'the directory, as an absolute path in the image')
     .option('--out <path>', 'download the archive here (implies --wait)')
+    .option('--force', 'overwrite an existing --out file')
     .addHelpText('after', '\nExample:\n  $ rbp restore dir --image img-1 --path /home/ann --out ./ann.tar')
     .action((options: RestoreOptions & { path: string }) =>
       start(options, { kind: 'directory', path: options.path }),
@@ -201,6 +243,7 @@ export function registerRestoreCommands(program: Command): void {
     .option('--partition <n>', PARTITION_HELP, parsePartition)
     .requiredOption('--name <application>', 'the application, as `rbp apps ls` names it')
     .option('--out <path>', 'download the archive here (implies --wait)')
+    .option('--force', 'overwrite an existing --out file')
     .addHelpText('after', '\nExample:\n  $ rbp restore app --image img-1 --name pg-main --out ./pg-main.tar')
     .action((options: RestoreOptions & { name: string }) =>
       start(options, { kind: 'application', application: options.name }),
@@ -217,9 +260,16 @@ export function registerRestoreCommands(program: Command): void {
     .description('show a restore; with --out, download its result once it succeeded')
     .argument('<restoreId>', 'the restore')
     .option('--out <path>', 'download the result here (implies --wait)')
+    .option('--force', 'overwrite an existing --out file')
     .addHelpText('after', '\nExample:\n  $ rbp restore status rs-20261120t120000000z-0a1b2c3d4e5f6071 --wait')
-    .action(async (restoreId: string, options: ApiCommandOptions & WaitOptions & { out?: string }) => {
-      const { client, print, progress } = await apiContext(options);
-      await finish(client, print, progress, restoreId, options);
-    });
+    .action(
+      async (
+        restoreId: string,
+        options: ApiCommandOptions & WaitOptions & { out?: string; force?: boolean },
+      ) => {
+        if (options.out !== undefined) await checkOut(options.out, options.force === true);
+        const { client, print, progress } = await apiContext(options);
+        await finish(client, print, progress, restoreId, options);
+      },
+    );
 }
