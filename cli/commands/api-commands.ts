@@ -1,9 +1,10 @@
-/** The command groups that talk to the REST API (volumes, images, files, apps, backup, restore, plans, servers, settings). */
+/** The command groups that talk to the REST API (volumes, images, files, apps, backup, restore, plans, servers, settings, retention). */
 import type { Command } from 'commander';
 import { registerAppCommands } from './apps.ts';
 import { registerBackupCommands } from './backup.ts';
 import { registerFileCommands } from './files.ts';
 import { registerImageCommands } from './images.ts';
+import { registerLifecycleCommands } from './lifecycle.ts';
 import { registerPlanCommandGroups } from './plans.ts';
 import { registerRestoreCommands } from './restore.ts';
 import { registerVolumeCommands } from './volumes.ts';
@@ -16,4 +17,5 @@ export function registerApiCommands(program: Command): void {
   registerBackupCommands(program);
   registerRestoreCommands(program);
   registerPlanCommandGroups(program);
+  registerLifecycleCommands(program);
 }

@@ -1,8 +1,9 @@
-/** `rbp images ls --volume V` and `rbp images show IMAGE`. */
+/** `rbp images ls --volume V`, `rbp images show IMAGE` and `rbp images delete IMAGE` (lifecycle.ts). */
 import { Option, type Command } from 'commander';
 import { IMAGE_KINDS, IMAGE_STATUSES, type Image } from '../../lambdas/core/api/schemas.ts';
 import { formatBytes } from '../api/output.ts';
 import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+import { registerImageDeleteCommand } from './lifecycle.ts';
 
 export const imageColumns = [
   { header: 'IMAGE', value: (i: Image) => i.imageId },
@@ -63,4 +64,5 @@ export function registerImageCommands(program: Command): void {
       const image = await client.get<Image>(`/images/${encodeURIComponent(imageId)}`);
       print.result(image, [image], imageColumns);
     });
+  registerImageDeleteCommand(images);
 }

@@ -45,6 +45,16 @@ const RECORD_FIELDS = [
   'stats',
 ] as const;
 
+/**
+ * Lifecycle attribute of a record being deleted (lambdas/core/lifecycle/image-deletion.ts): such a
+ * record is neither listed nor restorable, so this store answers as if it were already gone.
+ */
+export const IMAGE_STATUS_DELETING = 'deleting';
+
+function isDeleting(item: Record<string, unknown>): boolean {
+  return item.status === IMAGE_STATUS_DELETING;
+}
+
 function toRecord(item: Record<string, unknown>): ImageRecord {
   const record: Record<string, unknown> = {};
   for (const field of RECORD_FIELDS) if (item[field] !== undefined) record[field] = item[field];
@@ -144,6 +154,11 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
     if (item.Item === undefined) {
       throw new IntegrityError(`image ${imageId} of ${volumeId} has a guard item but no record`, { context });
     }
+    if (isDeleting(item.Item)) {
+      throw new NotFoundError(`image ${imageId} of ${volumeId} does not exist (it is being deleted)`, {
+        context,
+      });
+    }
     return toRecord(item.Item);
   }
 
@@ -163,7 +178,7 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
           }),
         ),
       );
-      for (const item of page.Items ?? []) records.push(toRecord(item));
+      for (const item of page.Items ?? []) if (!isDeleting(item)) records.push(toRecord(item));
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
     return records;

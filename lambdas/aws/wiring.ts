@@ -17,6 +17,7 @@ import { StateMachineBackupLauncher } from '../core/api/backup-launcher.ts';
 import { CatalogStoreReader, catalogStateOf } from '../core/api/catalog-reader.ts';
 import { CursorCodec, MIN_CURSOR_KEY_BYTES } from '../core/api/cursor.ts';
 import { timeOrderedIds } from '../core/api/ids.ts';
+import { LifecycleService, type LifecycleApi } from '../core/api/lifecycle-api.ts';
 import { RecordDirectories } from '../core/api/record-directories.ts';
 import { RestoreService } from '../core/api/restore-service.ts';
 import { DEFAULT_RANGE_WORKERS, SNAPSHOT_READ_BUDGET_REQUESTS_PER_SECOND } from '../core/backup/plan.ts';
@@ -35,6 +36,8 @@ import { DrsReplication } from './drs-replication.ts';
 import { DynamoDbBackupLockStore } from './dynamodb-backup-lock.ts';
 import { DynamoDbCatalogStore } from './dynamodb-catalog.ts';
 import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
+import { DynamoDbLifecycleImageRecords } from './dynamodb-lifecycle-images.ts';
+import { S3LifecycleObjectStore } from './s3-lifecycle-objects.ts';
 import { DynamoDbLockReader } from './dynamodb-lock-reader.ts';
 import { DynamoDbJobStore } from './dynamodb-job-store.ts';
 import { EbsSnapshots } from './ebs-snapshots.ts';
@@ -179,7 +182,14 @@ export class LambdaWiring {
       ),
     );
   api = () =>
-    this.once('api', () => createApiDeps(this.environment(...API_ENVIRONMENT), this.control, this.clock));
+    this.once('api', () => ({
+      ...createApiDeps(this.environment(...API_ENVIRONMENT), this.control, this.clock),
+      lifecycle: createLifecycleApi(
+        { tableName: this.table(), imageBucket: this.environment('IMAGE_BUCKET').IMAGE_BUCKET },
+        this.control,
+        this.clock,
+      ),
+    }));
 }
 
 let wiring: LambdaWiring | undefined;
@@ -223,6 +233,30 @@ export function createApiDeps(
     ids: timeOrderedIds(clock, (count) => randomBytes(count)),
     clock,
   };
+}
+
+/**
+ * Retention and image deletion for the API. They run inside the API function for now: a request
+ * lists every image record (one Scan) and deletes images one by one, which fits the API's timeout
+ * for thousands of images, not for a fleet's history; a scheduled expiry belongs in its own job.
+ */
+export function createLifecycleApi(
+  names: Pick<RestoreNames, 'tableName' | 'imageBucket'>,
+  clients: Pick<SdkClients, 'ec2' | 'documents' | 's3'>,
+  clock: Clock,
+): LifecycleApi {
+  const replicas = new Ec2ReplicaVolumes(clients.ec2);
+  const volumeServers = async (): Promise<ReadonlyMap<string, string>> =>
+    new Map(
+      (await replicas.listReplicaVolumes()).flatMap((replica) =>
+        replica.serverId === undefined ? [] : [[replica.volumeId, replica.serverId] as const],
+      ),
+    );
+  return new LifecycleService({
+    objects: new S3LifecycleObjectStore(clients.s3, names.imageBucket),
+    records: new DynamoDbLifecycleImageRecords(clients.documents, names.tableName, volumeServers),
+    clock,
+  });
 }
 
 /** The API's dependencies from an environment (the local stack's deployment uses this). */

@@ -18,6 +18,7 @@ import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { ROUTES } from '../../lambdas/core/api/routes.ts';
+import { MANIFEST_KEY_PREFIX } from '../../lambdas/core/image/image-types.ts';
 import type { ReplicaBackupConfig } from '../config.ts';
 import type { ApiEnvironmentKey } from '../function-manifest.ts';
 import { nagArnToken } from './nag.ts';
@@ -212,6 +213,16 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
     }),
   );
   api.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
+  // Lifecycle (POST /retention/apply, DELETE /images/{id}): every image record is found with a
+  // Scan (no leading key to restrict), marked deleting with UpdateItem and removed with its id
+  // guard; the manifest object is deleted.
+  api.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:Scan', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
+      resources: [table.tableArn],
+    }),
+  );
+  wiring.imageBucket.grantDelete(api, `${MANIFEST_KEY_PREFIX}*`);
   worker.grantInvoke(api);
   // Presigned GETs are signed with the API's credentials: it needs to be allowed to read them.
   wiring.restoreBucket.grantRead(api, RESTORE_KEY_PREFIX);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import type { ApiDeps } from './api-ports.ts';
 import { queryScope } from './cursor.ts';
+import { LIFECYCLE_ROUTES } from './lifecycle-routes.ts';
 import { pageOfList, pageOfStore, storeTokenOf } from './pagination.ts';
 import {
   acceptedBackupSchema,
@@ -32,7 +33,7 @@ import {
   volumeSchema,
 } from './schemas.ts';
 
-export type HttpMethod = 'GET' | 'POST';
+export type HttpMethod = 'GET' | 'POST' | 'DELETE';
 
 export interface RouteInput<P, Q, B> {
   readonly params: P;
@@ -289,4 +290,5 @@ export const ROUTES: readonly Route[] = [
       return ok(await deps.restores.get(params.restoreId));
     },
   }),
+  ...LIFECYCLE_ROUTES,
 ];

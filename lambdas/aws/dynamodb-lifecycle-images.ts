@@ -1,0 +1,199 @@
+/**
+ * DynamoDB adapter of the lifecycle's LifecycleImageRecords port (lambdas/core/lifecycle/ports.ts)
+ * over the same items as DynamoDbImageRecordStore (docs/image-format.md, "Image records"). Unlike
+ * that store it sees records marked `deleting`, because finishing their deletion is its job.
+ *
+ * The mark is an UpdateItem of the record's `status` attribute, conditional on the record existing;
+ * the final delete removes the record and its id guard in one transaction. Both are idempotent.
+ * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html
+ * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
+ */
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  QueryCommand,
+  ScanCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
+import { NotFoundError } from '../core/errors.ts';
+import type { LifecycleImage, LifecycleImageRecords } from '../core/lifecycle/ports.ts';
+import {
+  IMAGE_RECORD_ENTITY,
+  IMAGE_STATUS_DELETING,
+  imageIdSortKey,
+  volumePartitionKey,
+} from './dynamodb-image-records.ts';
+import { callSdk } from './sdk-errors.ts';
+
+/** Which server a replica volume belongs to (EC2 tags), so retention can group a server's images. */
+export type ServerOfVolume = (volumeId: string) => string | undefined;
+
+/** Reads the volume → server map once per listing (the replica volumes' tags). */
+export type VolumeServers = () => Promise<ReadonlyMap<string, string>>;
+
+function toLifecycleImage(item: Record<string, unknown>, serverOf: ServerOfVolume): LifecycleImage {
+  const volumeId = String(item.volumeId);
+  const serverId = serverOf(volumeId);
+  const stats = item.stats as Record<string, number> | undefined;
+  return {
+    volumeId,
+    imageId: String(item.imageId),
+    createdAt: String(item.createdAt),
+    manifestKey: String(item.manifestKey),
+    manifestSha256: String(item.manifestSha256),
+    volumeSizeBytes: Number(item.volumeSizeBytes),
+    status: item.status === IMAGE_STATUS_DELETING ? 'deleting' : 'live',
+    ...(item.legalHold === true ? { legalHold: true } : {}),
+    ...(typeof item.lockedUntil === 'string' ? { lockedUntil: item.lockedUntil } : {}),
+    ...(serverId === undefined ? {} : { serverId, source: 'replica' as const }),
+    ...(typeof item.recoveryPointId === 'string' ? { recoveryPointId: item.recoveryPointId } : {}),
+    ...(stats === undefined ? {} : { stats }),
+  };
+}
+
+function byVolumeThenImage(a: LifecycleImage, b: LifecycleImage): number {
+  const x = `${a.volumeId}\u0000${a.imageId}`;
+  const y = `${b.volumeId}\u0000${b.imageId}`;
+  return x < y ? -1 : x > y ? 1 : 0;
+}
+
+export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    readonly tableName: string,
+    private readonly volumeServers: VolumeServers = () => Promise.resolve(new Map()),
+  ) {}
+
+  private async serverOf(): Promise<ServerOfVolume> {
+    const servers = await this.volumeServers();
+    return (volumeId) => servers.get(volumeId);
+  }
+
+  /**
+   * Every image record of the table: a Scan filtered on the entity attribute. The table also
+   * holds catalog items, so this reads the whole table; fine for the API-driven expiry of a small
+   * deployment, and the reason a scheduled expiry at scale should list per volume (listVolume).
+   */
+  async listImages(): Promise<LifecycleImage[]> {
+    const serverOf = await this.serverOf();
+    const images: LifecycleImage[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const exclusiveStart = startKey;
+      const page = await callSdk('Scan', { table: this.tableName }, () =>
+        this.ddb.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            FilterExpression: 'entity = :entity',
+            ExpressionAttributeValues: { ':entity': IMAGE_RECORD_ENTITY },
+            ConsistentRead: true,
+            ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) images.push(toLifecycleImage(item, serverOf));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return images.sort(byVolumeThenImage);
+  }
+
+  /** Every image record of one volume (live and deleting), by image id. One Query per page. */
+  async listVolume(volumeId: string): Promise<LifecycleImage[]> {
+    const serverOf = await this.serverOf();
+    const images: LifecycleImage[] = [];
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const exclusiveStart = startKey;
+      const page = await callSdk('Query', { volumeId }, () =>
+        this.ddb.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+            ExpressionAttributeValues: { ':pk': volumePartitionKey(volumeId), ':prefix': 'IMAGE#' },
+            ConsistentRead: true,
+            ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) images.push(toLifecycleImage(item, serverOf));
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return images.sort(byVolumeThenImage);
+  }
+
+  async getImage(volumeId: string, imageId: string): Promise<LifecycleImage> {
+    const imageSk = await this.recordSortKey(volumeId, imageId);
+    const context = { volumeId, imageId };
+    if (imageSk === undefined)
+      throw new NotFoundError(`image ${imageId} of ${volumeId} does not exist`, { context });
+    const item = await callSdk('GetItem', context, () =>
+      this.ddb.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: volumePartitionKey(volumeId), sk: imageSk },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    if (item.Item === undefined)
+      throw new NotFoundError(`image ${imageId} of ${volumeId} does not exist`, { context });
+    return toLifecycleImage(item.Item, () => undefined);
+  }
+
+  async markDeleting(volumeId: string, imageId: string): Promise<'marked' | 'missing'> {
+    const imageSk = await this.recordSortKey(volumeId, imageId);
+    if (imageSk === undefined) return 'missing';
+    const context = { volumeId, imageId };
+    return callSdk('UpdateItem', context, async () => {
+      try {
+        await this.ddb.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: volumePartitionKey(volumeId), sk: imageSk },
+            UpdateExpression: 'SET #status = :deleting',
+            ConditionExpression: 'attribute_exists(pk)',
+            ExpressionAttributeNames: { '#status': 'status' },
+            ExpressionAttributeValues: { ':deleting': IMAGE_STATUS_DELETING },
+          }),
+        );
+        return 'marked' as const;
+      } catch (error) {
+        if ((error as { name?: string }).name === 'ConditionalCheckFailedException')
+          return 'missing' as const;
+        throw error;
+      }
+    });
+  }
+
+  async deleteImage(volumeId: string, imageId: string): Promise<void> {
+    const imageSk = await this.recordSortKey(volumeId, imageId);
+    if (imageSk === undefined) return;
+    const pk = volumePartitionKey(volumeId);
+    await callSdk('TransactWriteItems', { volumeId, imageId }, () =>
+      this.ddb.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            { Delete: { TableName: this.tableName, Key: { pk, sk: imageSk } } },
+            { Delete: { TableName: this.tableName, Key: { pk, sk: imageIdSortKey(imageId) } } },
+          ],
+        }),
+      ),
+    );
+  }
+
+  /** The record's sort key from the id guard, or undefined when the image has no guard. */
+  private async recordSortKey(volumeId: string, imageId: string): Promise<string | undefined> {
+    const guard = await callSdk('GetItem', { volumeId, imageId }, () =>
+      this.ddb.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: volumePartitionKey(volumeId), sk: imageIdSortKey(imageId) },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const imageSk: unknown = guard.Item?.imageSk;
+    return typeof imageSk === 'string' ? imageSk : undefined;
+  }
+}
