@@ -1,11 +1,17 @@
 /** Little helpers for parsing on-disk structures: bounds-checked little-endian reads, CRC32, GUIDs. */
 import { FilesystemCorruptError } from './errors.ts';
 
-/** A view over bytes read from the image with bounds-checked little-endian accessors. */
-export class LeBytes {
+/**
+ * A view over bytes read from the image with bounds-checked accessors in one byte order: every
+ * field read outside the record is reported as corruption, never read past it.
+ */
+export class EndianBytes {
   private readonly view: DataView;
 
-  constructor(readonly bytes: Uint8Array) {
+  constructor(
+    readonly bytes: Uint8Array,
+    private readonly littleEndian: boolean,
+  ) {
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   }
 
@@ -28,28 +34,43 @@ export class LeBytes {
 
   u16(offset: number): number {
     this.check(offset, 2);
-    return this.view.getUint16(offset, true);
+    return this.view.getUint16(offset, this.littleEndian);
   }
 
   u32(offset: number): number {
     this.check(offset, 4);
-    return this.view.getUint32(offset, true);
+    return this.view.getUint32(offset, this.littleEndian);
   }
 
   i32(offset: number): number {
     this.check(offset, 4);
-    return this.view.getInt32(offset, true);
+    return this.view.getInt32(offset, this.littleEndian);
   }
 
-  /** A 64-bit little-endian value as a number; values above 2^53 are reported as corruption. */
+  /** A 64-bit value as a number; values above 2^53 are reported as corruption. */
   u64(offset: number): number {
     this.check(offset, 8);
-    return combineHiLo(this.view.getUint32(offset + 4, true), this.view.getUint32(offset, true));
+    const first = this.view.getUint32(offset, this.littleEndian);
+    const second = this.view.getUint32(offset + 4, this.littleEndian);
+    return this.littleEndian ? combineHiLo(second, first) : combineHiLo(first, second);
+  }
+
+  /** A 64-bit value exactly (timestamps, "null" inode numbers). */
+  u64big(offset: number): bigint {
+    this.check(offset, 8);
+    return this.view.getBigUint64(offset, this.littleEndian);
   }
 
   slice(offset: number, length: number): Uint8Array {
     this.check(offset, length);
     return this.bytes.subarray(offset, offset + length);
+  }
+}
+
+/** Little-endian fields (ext4, FAT, exFAT, NTFS, GPT, LVM). */
+export class LeBytes extends EndianBytes {
+  constructor(bytes: Uint8Array) {
+    super(bytes, true);
   }
 }
 

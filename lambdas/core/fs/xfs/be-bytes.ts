@@ -1,61 +1,10 @@
 /** Bounds-checked big-endian reads (XFS stores its metadata big-endian) and the CRC-32C it checks. */
-import { combineHiLo, crc32cRaw } from '../bytes.ts';
-import { FilesystemCorruptError } from '../errors.ts';
+import { EndianBytes, crc32cRaw } from '../bytes.ts';
 
-export class BeBytes {
-  private readonly view: DataView;
-
-  constructor(readonly bytes: Uint8Array) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-
-  get length(): number {
-    return this.bytes.length;
-  }
-
-  private check(offset: number, width: number): void {
-    if (offset < 0 || offset + width > this.bytes.length) {
-      throw new FilesystemCorruptError(
-        `structure field at offset ${offset} (+${width}) lies outside its ${this.bytes.length}-byte record`,
-      );
-    }
-  }
-
-  u8(offset: number): number {
-    this.check(offset, 1);
-    return this.bytes[offset]!;
-  }
-
-  u16(offset: number): number {
-    this.check(offset, 2);
-    return this.view.getUint16(offset, false);
-  }
-
-  u32(offset: number): number {
-    this.check(offset, 4);
-    return this.view.getUint32(offset, false);
-  }
-
-  i32(offset: number): number {
-    this.check(offset, 4);
-    return this.view.getInt32(offset, false);
-  }
-
-  /** A 64-bit big-endian value as a number; values above 2^53 are reported as corruption. */
-  u64(offset: number): number {
-    this.check(offset, 8);
-    return combineHiLo(this.view.getUint32(offset, false), this.view.getUint32(offset + 4, false));
-  }
-
-  /** A 64-bit big-endian value exactly (timestamps, "null" inode numbers). */
-  u64big(offset: number): bigint {
-    this.check(offset, 8);
-    return this.view.getBigUint64(offset, false);
-  }
-
-  slice(offset: number, length: number): Uint8Array {
-    this.check(offset, length);
-    return this.bytes.subarray(offset, offset + length);
+/** Big-endian fields: XFS stores its metadata big-endian. */
+export class BeBytes extends EndianBytes {
+  constructor(bytes: Uint8Array) {
+    super(bytes, false);
   }
 }
 
