@@ -33,6 +33,7 @@ import { localClientEnv, type LocalStack } from '../../local/stack.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { fastRetry, noPacing } from '../engine/engine-fixture.ts';
 import { localEngine, type LocalEngine } from '../engine/local-engine.ts';
+import { APPLICATIONS_JSON } from '../file-restore/restore-fixture.ts';
 import { debugfs, generateTree, makeExtImage } from '../support/fs-images.ts';
 import type { LocalClientConfig } from '../support/local-stack.ts';
 
@@ -53,18 +54,7 @@ export const STANDIN_RUN_SECONDS = 3;
 const MIB = 1024 * 1024;
 const IMAGE_BYTES = 32 * MIB;
 
-export const APPLICATIONS_JSON = JSON.stringify({
-  formatVersion: 1,
-  applications: [
-    {
-      name: 'orders-db',
-      type: 'postgresql',
-      version: '16.2',
-      paths: ['/srv/pg/conf'],
-      databases: [{ name: 'orders', paths: ['/srv/pg/data'] }],
-    },
-  ],
-});
+export { APPLICATIONS_JSON };
 
 export interface LocalApi {
   readonly volumeId: string;

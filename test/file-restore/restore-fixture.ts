@@ -2,7 +2,14 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
-import { generateTree, makeExtImage, readSourceTree, run, writeSparseFile } from '../support/fs-images.ts';
+import {
+  generateTree,
+  makeExtImage,
+  readSourceTree,
+  run,
+  writeSparseFile,
+  type SourceEntry,
+} from '../support/fs-images.ts';
 
 const MIB = 1024 * 1024;
 
@@ -50,6 +57,22 @@ export async function sourceFiles(source: string): Promise<string[]> {
 }
 
 /**
+ * What the archive comparison checks of one tree entry: mode, owners, mtime in whole seconds (not
+ * compared for symlinks), size (not compared for directories), link target and device number.
+ */
+function comparedMetadata(entry: SourceEntry): Record<string, unknown> {
+  return {
+    mode: entry.stat.mode,
+    uid: entry.stat.uid,
+    gid: entry.stat.gid,
+    mtime: entry.stat.isSymbolicLink() ? 0n : entry.stat.mtimeNs / 1_000_000_000n,
+    size: entry.stat.isDirectory() ? 0n : entry.stat.size,
+    target: entry.symlinkTarget,
+    rdev: entry.stat.rdev,
+  };
+}
+
+/**
  * Unpacks `archive` with GNU tar (owners, modes and times kept) and checks that `members` of the
  * source (absolute paths) equal what came out: types, modes, owners, mtimes, sizes, link targets,
  * contents byte for byte, and hard links (paths sharing an inode in the source share one out).
@@ -80,26 +103,7 @@ export async function expectArchiveEqualsSource(
   for (const p of expectedPaths) {
     const want = sourceTree.get(p)!;
     const got = outTree.get(p)!;
-    expect(
-      {
-        mode: got.stat.mode,
-        uid: got.stat.uid,
-        gid: got.stat.gid,
-        mtime: got.stat.isSymbolicLink() ? 0n : got.stat.mtimeNs / 1_000_000_000n,
-        size: got.stat.isDirectory() ? 0n : got.stat.size,
-        target: got.symlinkTarget,
-        rdev: got.stat.rdev,
-      },
-      p,
-    ).toEqual({
-      mode: want.stat.mode,
-      uid: want.stat.uid,
-      gid: want.stat.gid,
-      mtime: want.stat.isSymbolicLink() ? 0n : want.stat.mtimeNs / 1_000_000_000n,
-      size: want.stat.isDirectory() ? 0n : want.stat.size,
-      target: want.symlinkTarget,
-      rdev: want.stat.rdev,
-    });
+    expect(comparedMetadata(got), p).toEqual(comparedMetadata(want));
     if (want.stat.isFile()) {
       expect((await readFile(path.join(out, p))).equals(await readFile(path.join(source, p))), p).toBe(true);
       const first = sourceInodeToPath.get(want.stat.ino);
