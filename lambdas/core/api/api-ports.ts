@@ -7,6 +7,7 @@
 import type { Clock } from '../ports.ts';
 import type { CursorCodec } from './cursor.ts';
 import type { LifecycleApi } from './lifecycle-api.ts';
+import type { PlanApiDeps } from './plan-routes.ts';
 import type {
   Application,
   Backup,
@@ -116,4 +117,6 @@ export interface ApiDeps {
   readonly clock: Clock;
   /** Retention and image deletion (lifecycle-api.ts); absent where the lifecycle is not wired. */
   readonly lifecycle?: LifecycleApi;
+  /** Protection plans, servers and settings (plan-routes.ts); absent where plans are not wired. */
+  readonly plans?: PlanApiDeps;
 }

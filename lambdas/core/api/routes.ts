@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { ApiDeps } from './api-ports.ts';
 import { queryScope } from './cursor.ts';
 import { LIFECYCLE_ROUTES } from './lifecycle-routes.ts';
+import { PLAN_ROUTES } from './plan-routes.ts';
 import { pageOfList, pageOfStore, storeTokenOf } from './pagination.ts';
 import {
   acceptedBackupSchema,
@@ -33,7 +34,7 @@ import {
   volumeSchema,
 } from './schemas.ts';
 
-export type HttpMethod = 'GET' | 'POST' | 'DELETE';
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
 
 export interface RouteInput<P, Q, B> {
   readonly params: P;
@@ -291,4 +292,5 @@ export const ROUTES: readonly Route[] = [
     },
   }),
   ...LIFECYCLE_ROUTES,
+  ...PLAN_ROUTES,
 ];

@@ -1,0 +1,191 @@
+/**
+ * Routes of protection plans, servers and the global settings (docs/plans.md), kept apart from
+ * routes.ts like the lifecycle routes. Served by ApiDeps.plans; a deployment without it answers
+ * 400 saying plans are not configured.
+ */
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import type { Clock } from '../ports.ts';
+import { plansSelecting } from '../plans/expansion.ts';
+import { planViewOf, planViewSchema, serverViewSchema, type ServerListItem } from '../plans/plan-api.ts';
+import { PlanValidationError } from '../plans/plan-document.ts';
+import type { ServerDirectory, SettingsStore } from '../plans/plan-ports.ts';
+import { createPlan, deletePlan, updatePlan, type PlanServicePorts } from '../plans/plan-service.ts';
+import { applySettingsUpdate, planSettingsSchema, settingsUpdateSchema } from '../plans/settings.ts';
+import type { ApiDeps } from './api-ports.ts';
+import { RequestValidationError } from './api-errors.ts';
+import { queryScope } from './cursor.ts';
+import { pageOfList } from './pagination.ts';
+import type { Route, RouteInput } from './routes.ts';
+import { pageOnlyQuery, pageSchema } from './schemas.ts';
+
+/** What the plan routes work over. */
+export interface PlanApiDeps extends PlanServicePorts {
+  readonly settings: SettingsStore;
+  readonly servers: ServerDirectory;
+  readonly clock: Clock;
+}
+
+const noParams = z.object({}).strict();
+const planPathParams = z.strictObject({ name: z.string().min(1).max(200) });
+/** A plan document: validated by parsePlanDocument, which lists every problem. */
+const planBody = z.unknown();
+
+function plansOf(deps: ApiDeps): PlanApiDeps {
+  if (deps.plans === undefined) {
+    throw new ValidationError('protection plans are not configured in this deployment', {});
+  }
+  return deps.plans;
+}
+
+/** A plan document's problems as the API's InvalidRequest with `details.issues`. */
+async function listingProblems<T>(action: () => Promise<T>): Promise<T> {
+  try {
+    return await action();
+  } catch (error) {
+    if (error instanceof PlanValidationError) {
+      throw new RequestValidationError(error.message, error.issues, { context: error.context, cause: error });
+    }
+    throw error;
+  }
+}
+
+function plain(
+  definition: Omit<Route, 'params' | 'query' | 'body' | 'errorStatuses'> &
+    Partial<Pick<Route, 'params' | 'query' | 'body' | 'errorStatuses'>>,
+): Route {
+  return {
+    params: noParams,
+    query: noParams,
+    body: undefined,
+    errorStatuses: [],
+    ...definition,
+  };
+}
+
+export const PLAN_ROUTES: readonly Route[] = [
+  plain({
+    method: 'POST',
+    path: '/plans',
+    operationId: 'createPlan',
+    summary:
+      'Creates a protection plan and its schedules; a duplicate name is 409, a bad plan 400 listing every problem',
+    body: planBody,
+    success: { status: 200, schema: planViewSchema },
+    errorStatuses: [409],
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const record = await listingProblems(() => createPlan(plansOf(deps), input.body));
+      return { status: 200, body: planViewOf(record) };
+    },
+  }),
+  plain({
+    method: 'GET',
+    path: '/plans',
+    operationId: 'listPlans',
+    summary: 'Protection plans, by name',
+    query: pageOnlyQuery,
+    success: { status: 200, schema: pageSchema(planViewSchema) },
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const query = input.query as z.output<typeof pageOnlyQuery>;
+      const views = (await plansOf(deps).store.list()).map(planViewOf);
+      return { status: 200, body: pageOfList(views, query, queryScope('listPlans', {}), deps.cursors) };
+    },
+  }),
+  plain({
+    method: 'GET',
+    path: '/plans/{name}',
+    operationId: 'getPlan',
+    summary: 'One protection plan',
+    params: planPathParams,
+    success: { status: 200, schema: planViewSchema },
+    errorStatuses: [404],
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const { name } = input.params as z.output<typeof planPathParams>;
+      const record = await plansOf(deps).store.get(name);
+      if (record === undefined) {
+        throw new NotFoundError(`plan ${name} does not exist`, {
+          context: { plan: name },
+        });
+      }
+      return { status: 200, body: planViewOf(record) };
+    },
+  }),
+  plain({
+    method: 'PUT',
+    path: '/plans/{name}',
+    operationId: 'updatePlan',
+    summary: 'Replaces a plan document (the name cannot change) and reconciles its schedules',
+    params: planPathParams,
+    body: planBody,
+    success: { status: 200, schema: planViewSchema },
+    errorStatuses: [404, 409],
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const { name } = input.params as z.output<typeof planPathParams>;
+      const record = await listingProblems(() => updatePlan(plansOf(deps), name, input.body));
+      return { status: 200, body: planViewOf(record) };
+    },
+  }),
+  plain({
+    method: 'DELETE',
+    path: '/plans/{name}',
+    operationId: 'deletePlan',
+    summary: 'Deletes a plan: its schedules first, then its record',
+    params: planPathParams,
+    success: { status: 200, schema: z.strictObject({ name: z.string(), deleted: z.literal(true) }) },
+    errorStatuses: [404, 409],
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const { name } = input.params as z.output<typeof planPathParams>;
+      await deletePlan(plansOf(deps), name);
+      return { status: 200, body: { name, deleted: true } };
+    },
+  }),
+  plain({
+    method: 'GET',
+    path: '/servers',
+    operationId: 'listServers',
+    summary:
+      'Protected servers (replica volumes grouped by rbp:source-server) and the plans that select each',
+    query: pageOnlyQuery,
+    success: { status: 200, schema: pageSchema(serverViewSchema) },
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const query = input.query as z.output<typeof pageOnlyQuery>;
+      const plans = plansOf(deps);
+      const documents = (await plans.store.list()).map((r) => r.document);
+      const items: ServerListItem[] = (await plans.servers.list()).map((server) => ({
+        name: server.name,
+        replication: server.replication,
+        ...(server.lagSeconds === undefined ? {} : { lagSeconds: server.lagSeconds }),
+        volumes: server.volumes.map((v) => ({ volumeId: v.volumeId })),
+        applications: [...server.applications],
+        hasPrimary: server.hasPrimary,
+        plans: plansSelecting(server, documents),
+      }));
+      return { status: 200, body: pageOfList(items, query, queryScope('listServers', {}), deps.cursors) };
+    },
+  }),
+  plain({
+    method: 'GET',
+    path: '/settings',
+    operationId: 'getSettings',
+    summary: 'The global settings: backups enabled, the stored-bytes ceiling',
+    success: { status: 200, schema: planSettingsSchema },
+    async serve(deps) {
+      return { status: 200, body: await plansOf(deps).settings.read() };
+    },
+  }),
+  plain({
+    method: 'PUT',
+    path: '/settings',
+    operationId: 'updateSettings',
+    summary: 'Changes the global settings ({backupsEnabled?, storedBytesCeiling? (null removes it)})',
+    body: settingsUpdateSchema,
+    success: { status: 200, schema: planSettingsSchema },
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const plans = plansOf(deps);
+      const update = input.body as z.output<typeof settingsUpdateSchema>;
+      const settings = applySettingsUpdate(await plans.settings.read(), update, plans.clock.now());
+      await plans.settings.write(settings);
+      return { status: 200, body: settings };
+    },
+  }),
+];
