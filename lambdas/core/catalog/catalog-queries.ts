@@ -14,7 +14,7 @@ import {
   normalizeCatalogPath,
   splitPath,
 } from './catalog-keys.ts';
-import type { CatalogStore, NameIndexPosition, VersionBound } from './catalog-store.ts';
+import type { CatalogStore, DirectoryQuery, NameIndexPosition, VersionBound } from './catalog-store.ts';
 import type { CatalogItem, FileMeta, ImageRef } from './catalog-types.ts';
 import { versionKeyOf } from './catalog-types.ts';
 import { namePositionOf } from './catalog-item-keys.ts';
@@ -171,6 +171,26 @@ function versionsOfGroup(group: readonly CatalogItem[]): FileVersion[] {
   return out;
 }
 
+/**
+ * Every item `query` matches, in sort-key order, followed through all its pages of
+ * QUERY_PAGE_ITEMS (each next page starts after the previous page's last key).
+ */
+async function* allDirectoryItems(
+  store: CatalogStore,
+  query: Omit<DirectoryQuery, 'pageSize' | 'startAfter'>,
+): AsyncGenerator<CatalogItem> {
+  let after: string | undefined;
+  do {
+    const page = await store.queryDirectory({
+      ...query,
+      pageSize: QUERY_PAGE_ITEMS,
+      ...(after === undefined ? {} : { startAfter: after }),
+    });
+    yield* page.items;
+    after = page.lastKey;
+  } while (after !== undefined);
+}
+
 /** Every version of `path` across the volume's images, oldest first. */
 export async function listVersions(
   store: CatalogStore,
@@ -180,19 +200,7 @@ export async function listVersions(
 ): Promise<FileVersion[]> {
   const { dir, name } = splitPath(path);
   const items: CatalogItem[] = [];
-  let after: string | undefined;
-  do {
-    const page = await store.queryDirectory({
-      volumeId,
-      partition,
-      dir,
-      name,
-      pageSize: QUERY_PAGE_ITEMS,
-      ...(after === undefined ? {} : { startAfter: after }),
-    });
-    items.push(...page.items);
-    after = page.lastKey;
-  } while (after !== undefined);
+  for await (const item of allDirectoryItems(store, { volumeId, partition, dir, name })) items.push(item);
   return versionsOfGroup(items);
 }
 
@@ -253,22 +261,11 @@ export async function previousDirectoryState(
 ): Promise<CatalogItem[]> {
   const out: CatalogItem[] = [];
   let pending: CatalogItem | undefined;
-  let after: string | undefined;
-  do {
-    const page = await store.queryDirectory({
-      volumeId,
-      partition,
-      dir,
-      upTo: { version: before, inclusive: false },
-      pageSize: QUERY_PAGE_ITEMS,
-      ...(after === undefined ? {} : { startAfter: after }),
-    });
-    for (const item of page.items) {
-      if (pending !== undefined && pending.name !== item.name && pending.removed !== true) out.push(pending);
-      pending = item;
-    }
-    after = page.lastKey;
-  } while (after !== undefined);
+  const query = { volumeId, partition, dir, upTo: { version: before, inclusive: false } };
+  for await (const item of allDirectoryItems(store, query)) {
+    if (pending !== undefined && pending.name !== item.name && pending.removed !== true) out.push(pending);
+    pending = item;
+  }
   if (pending !== undefined && pending.removed !== true) out.push(pending);
   return out;
 }
