@@ -1,7 +1,12 @@
 /** `rbp images ls --volume V`, `rbp images show IMAGE` and `rbp images delete IMAGE` (lifecycle.ts). */
 import { Option, type Command } from 'commander';
-import { IMAGE_KINDS, IMAGE_STATUSES, type Image } from '../../lambdas/core/api/schemas.ts';
-import { formatBytes } from '../api/output.ts';
+import {
+  IMAGE_KINDS,
+  IMAGE_STATUSES,
+  type Image,
+  type ImageCatalog,
+} from '../../lambdas/core/api/schemas.ts';
+import { formatBytes, renderTable } from '../api/output.ts';
 import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
 import { registerImageDeleteCommand } from './lifecycle.ts';
 
@@ -15,6 +20,44 @@ export const imageColumns = [
   { header: 'PARENT', value: (i: Image) => i.parentImageId },
   { header: 'SNAPSHOT', value: (i: Image) => i.snapshotId },
 ];
+
+type CatalogFilesystem = ImageCatalog['filesystems'][number];
+
+const filesystemColumns = [
+  { header: 'PARTITION', value: (f: CatalogFilesystem) => String(f.partition), right: true },
+  { header: 'TYPE', value: (f: CatalogFilesystem) => f.type },
+  { header: 'LABEL', value: (f: CatalogFilesystem) => f.label ?? f.logicalVolume },
+  { header: 'STATUS', value: (f: CatalogFilesystem) => f.status },
+  { header: 'FILES', value: (f: CatalogFilesystem) => String(f.files), right: true },
+  { header: 'DIRS', value: (f: CatalogFilesystem) => String(f.directories), right: true },
+  { header: 'BYTES', value: (f: CatalogFilesystem) => formatBytes(f.bytes), right: true },
+  { header: 'ERRORS', value: (f: CatalogFilesystem) => String(f.errorCount), right: true },
+  { header: 'REASON', value: (f: CatalogFilesystem) => f.reason },
+];
+
+/** `images show`: the image, then what its catalog found (filesystems, warnings). */
+export function describeImage(image: Image & { catalog?: ImageCatalog }): string {
+  const lines = [renderTable([image], imageColumns), ''];
+  const catalog = image.catalog;
+  if (catalog === undefined) {
+    lines.push('catalog: not built yet');
+    return lines.join('\n');
+  }
+  const scheme = catalog.partitionScheme === undefined ? '' : ` (${catalog.partitionScheme} disk)`;
+  lines.push(`catalog: ${catalog.status}${scheme}, ${catalog.errorCount} errors`);
+  if (catalog.filesystems.length === 0) lines.push('no filesystem found');
+  else lines.push(renderTable(catalog.filesystems, filesystemColumns));
+  if (catalog.warnings.length > 0) {
+    lines.push('', 'warnings:');
+    for (const w of catalog.warnings) {
+      const where = [w.partition === undefined ? '' : `partition ${w.partition}`, w.path ?? '']
+        .filter(Boolean)
+        .join(' ');
+      lines.push(`  ${where === '' ? '' : `${where}: `}${w.message}`);
+    }
+  }
+  return lines.join('\n');
+}
 
 export function registerImageCommands(program: Command): void {
   const images = program
@@ -56,13 +99,15 @@ export function registerImageCommands(program: Command): void {
       },
     );
   withApiOptions(images.command('show'))
-    .description('show one image')
+    .description('show one image and what its catalog found (filesystems, counts, warnings)')
     .argument('<imageId>', 'the image')
     .addHelpText('after', '\nExample:\n  $ rbp images show img-20261101t000000000z-0a1b2c3d')
     .action(async (imageId: string, options: ApiCommandOptions) => {
       const { client, print } = await apiContext(options);
-      const image = await client.get<Image>(`/images/${encodeURIComponent(imageId)}`);
-      print.result(image, [image], imageColumns);
+      const image = await client.get<Image & { catalog?: ImageCatalog }>(
+        `/images/${encodeURIComponent(imageId)}`,
+      );
+      print.message(image, describeImage(image));
     });
   registerImageDeleteCommand(images);
 }

@@ -9,8 +9,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageDirectory } from '../../lambdas/core/api/api-ports.ts';
-import { CatalogStoreReader } from '../../lambdas/core/api/catalog-reader.ts';
-import type { Image } from '../../lambdas/core/api/schemas.ts';
+import { CatalogStoreReader, imageCatalogOf } from '../../lambdas/core/api/catalog-reader.ts';
+import type { Image, ImageCatalog } from '../../lambdas/core/api/schemas.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
 import { NotFoundError } from '../../lambdas/core/errors.ts';
@@ -265,5 +265,66 @@ describe('an unknown volume', () => {
       message: 'volume vol-0aaaaaaaaaaaaaaaa is not a protected replica volume',
       details: { volumeId: 'vol-0aaaaaaaaaaaaaaaa' },
     });
+  });
+});
+
+describe('GET /images/{imageId}', () => {
+  it('carries what the catalog found: status, filesystems with type, label, partition and counts, warnings', async () => {
+    const answer = await call({ method: 'GET', path: `/images/${ref.imageId}` });
+    expect(answer.status).toBe(200);
+    const catalog = answer.body.catalog as ImageCatalog;
+    expect(catalog.status).toBe('complete');
+    expect(catalog.filesystems).toEqual([
+      expect.objectContaining({
+        partition: 0,
+        type: 'ext4',
+        status: 'complete',
+        files: 3,
+        errorCount: 0,
+      }),
+    ]);
+    expect(catalog.warnings.map((w) => w.path)).toEqual(['/srv/gone', '/var/cache/redis']);
+  });
+
+  it('tells "unsupported" from "no filesystem"', () => {
+    const record = {
+      volumeId: ref.volumeId,
+      imageId: ref.imageId,
+      createdAt: ref.createdAt,
+      version: versionKeyOf(ref),
+      formatVersion: 2,
+      status: 'unsupported' as const,
+      counts: { files: 0, directories: 0, symlinks: 0, others: 0, bytes: 0 },
+      changes: { added: 0, changed: 0, removed: 0, itemsWritten: 0 },
+      errorCount: 0,
+      errors: [],
+      warnings: [],
+      applicationCount: 0,
+    };
+    const part = (index: number, fsType: string, reason: string) => ({
+      index,
+      fsType,
+      status: 'unsupported' as const,
+      reason,
+      counts: record.counts,
+      changes: record.changes,
+      errorCount: 0,
+    });
+    const random = imageCatalogOf({
+      ...record,
+      partitions: [part(0, 'unknown', 'no known filesystem signature')],
+    });
+    expect(random.status).toBe('no-filesystem');
+    expect(random.filesystems[0]!.status).toBe('no-filesystem');
+    const btrfs = imageCatalogOf({
+      ...record,
+      partitionScheme: 'gpt',
+      partitions: [
+        part(1, 'btrfs', 'btrfs filesystems are not read'),
+        part(2, 'unknown', 'no known filesystem signature'),
+      ],
+    });
+    expect(btrfs.status).toBe('unsupported');
+    expect(btrfs.filesystems.map((f) => f.status)).toEqual(['unsupported', 'no-filesystem']);
   });
 });

@@ -31,6 +31,7 @@ import type {
   FileVersion,
   FoundFile,
   Image,
+  ImageCatalog,
   Restore,
   StartRestoreRequest,
   Volume,
@@ -190,6 +191,13 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
 
   listApplications(image: Image): Promise<readonly Application[]> {
     return Promise.resolve(this.applications.get(image.imageId) ?? []);
+  }
+
+  /** The catalog records the tests set, by image id. */
+  readonly catalogs = new Map<string, ImageCatalog>();
+
+  catalogOfImage(image: Image): Promise<ImageCatalog | undefined> {
+    return Promise.resolve(this.catalogs.get(image.imageId));
   }
 
   /** As the catalog checks it: the path's type in the image's tree, the application by name. */

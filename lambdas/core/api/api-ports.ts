@@ -15,6 +15,7 @@ import type {
   FileVersion,
   FoundFile,
   Image,
+  ImageCatalog,
   Restore,
   StartRestoreRequest,
   Volume,
@@ -74,6 +75,8 @@ export interface CatalogReader {
    * without a catalog record passes (the restore worker checks it as it reads).
    */
   checkRestoreTarget(image: Image, target: RestoreTarget): Promise<void>;
+  /** What the catalog found in the image; undefined when it has no catalog record yet. */
+  catalogOfImage(image: Image): Promise<ImageCatalog | undefined>;
 }
 
 /** What a file, directory or application restore names (a volume restore names only the image). */

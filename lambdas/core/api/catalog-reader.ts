@@ -16,7 +16,7 @@ import {
 } from '../catalog/catalog-queries.ts';
 import { versionKeyOf, type FileMeta, type ImageCatalogRecord } from '../catalog/catalog-types.ts';
 import type { CatalogReader, ImageDirectory, PageRequest, RestoreTarget, StorePage } from './api-ports.ts';
-import type { Application, DirectoryEntry, FileVersion, FoundFile, Image } from './schemas.ts';
+import type { Application, DirectoryEntry, FileVersion, FoundFile, Image, ImageCatalog } from './schemas.ts';
 
 /** Catalog states whose listings can be trusted (partial: some damaged files were skipped). */
 const LISTABLE_STATES = new Set(['complete', 'partial']);
@@ -146,6 +146,11 @@ export class CatalogStoreReader implements CatalogReader {
     return record;
   }
 
+  async catalogOfImage(image: Image): Promise<ImageCatalog | undefined> {
+    const record = await this.deps.store.getImageCatalog(image.volumeId, versionKeyOf(image));
+    return record === undefined ? undefined : imageCatalogOf(record);
+  }
+
   async checkRestoreTarget(image: Image, target: RestoreTarget): Promise<void> {
     const record = await this.deps.store.getImageCatalog(image.volumeId, versionKeyOf(image));
     if (record === undefined) return;
@@ -228,6 +233,33 @@ export class CatalogStoreReader implements CatalogReader {
       });
     }
   }
+}
+
+/** Type the partition detector gives a region without a known filesystem signature (fs/volume.ts). */
+const NO_FILESYSTEM_TYPE = 'unknown';
+
+/** The catalog record as the API shows it: "unsupported" and "no filesystem" told apart. */
+export function imageCatalogOf(record: ImageCatalogRecord): ImageCatalog {
+  const filesystems = record.partitions.map((p) => ({
+    partition: p.index,
+    type: p.fsType,
+    ...(p.label === undefined ? {} : { label: p.label }),
+    ...(p.logicalVolume === undefined ? {} : { logicalVolume: p.logicalVolume }),
+    status:
+      p.status === 'unsupported' && p.fsType === NO_FILESYSTEM_TYPE ? ('no-filesystem' as const) : p.status,
+    ...(p.reason === undefined ? {} : { reason: p.reason }),
+    ...p.counts,
+    errorCount: p.errorCount,
+  }));
+  const nothingFound =
+    record.status === 'unsupported' && filesystems.every((f) => f.status === 'no-filesystem');
+  return {
+    status: nothingFound ? 'no-filesystem' : record.status,
+    ...(record.partitionScheme === undefined ? {} : { partitionScheme: record.partitionScheme }),
+    filesystems,
+    errorCount: record.errorCount,
+    warnings: record.warnings.map((w) => ({ ...w })),
+  };
 }
 
 /** The image's only listable filesystem; ValidationError naming them when there are several. */

@@ -21,6 +21,7 @@ import {
   foundFileSchema,
   imagePathParams,
   imageSchema,
+  imageWithCatalogSchema,
   listFilesQuery,
   listImagesQuery,
   pageOnlyQuery,
@@ -139,12 +140,14 @@ export const ROUTES: readonly Route[] = [
     method: 'GET',
     path: '/images/{imageId}',
     operationId: 'getImage',
-    summary: 'One image',
+    summary: 'One image, with what its catalog found (filesystems, counts, warnings)',
     params: imagePathParams,
-    success: { status: 200, schema: imageSchema },
+    success: { status: 200, schema: imageWithCatalogSchema },
     errorStatuses: [404],
     async serve(deps, { params }) {
-      return ok(await deps.images.getImage(params.imageId));
+      const image = await deps.images.getImage(params.imageId);
+      const catalog = await deps.catalog.catalogOfImage(image);
+      return ok(catalog === undefined ? image : { ...image, catalog });
     },
   }),
   route({

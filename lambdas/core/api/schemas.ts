@@ -223,6 +223,40 @@ export const imageSchema = z.object({
 });
 export type Image = z.infer<typeof imageSchema>;
 
+/** A filesystem's catalog state; `no-filesystem`: no known filesystem signature where one was looked for. */
+export const FILESYSTEM_STATES = ['complete', 'partial', 'failed', 'unsupported', 'no-filesystem'] as const;
+
+export const imageCatalogSchema = z
+  .object({
+    status: z
+      .enum(['running', ...FILESYSTEM_STATES])
+      .describe('unsupported: filesystems found, none readable; no-filesystem: no filesystem found at all'),
+    partitionScheme: z.string().optional(),
+    filesystems: z.array(
+      z.object({
+        partition: z.number().int(),
+        type: z.string().describe('Filesystem type as detected (ext4, xfs, ntfs, vfat, exfat, swap, ...)'),
+        label: z.string().optional(),
+        logicalVolume: z.string().optional().describe('vg/lv for a filesystem in an LVM2 logical volume'),
+        status: z.enum(FILESYSTEM_STATES),
+        reason: z.string().optional().describe('Why an unsupported filesystem was not catalogued'),
+        files: z.number().int(),
+        directories: z.number().int(),
+        symlinks: z.number().int(),
+        others: z.number().int(),
+        bytes: z.number().int(),
+        errorCount: z.number().int(),
+      }),
+    ),
+    errorCount: z.number().int(),
+    warnings: z.array(
+      z.object({ partition: z.number().int().optional(), path: z.string().optional(), message: z.string() }),
+    ),
+  })
+  .describe('What the catalog found in the image (GET /images/{imageId} only)');
+export type ImageCatalog = z.infer<typeof imageCatalogSchema>;
+export const imageWithCatalogSchema = imageSchema.extend({ catalog: imageCatalogSchema.optional() });
+
 export const ENTRY_TYPES = [
   'file',
   'directory',
