@@ -1,0 +1,51 @@
+import { CreateVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { afterAll, expect, it } from 'vitest';
+import { Ec2ServerDirectory } from '../../lambdas/aws/ec2-server-directory.ts';
+import { useLocalStack } from '../support/local-stack.ts';
+
+const local = useLocalStack();
+let ec2: EC2Client | undefined;
+afterAll(() => ec2?.destroy());
+
+async function volume(tags: Record<string, string>): Promise<string> {
+  ec2 ??= new EC2Client(local.clientConfig());
+  const answer = await ec2.send(
+    new CreateVolumeCommand({
+      AvailabilityZone: 'us-east-1a',
+      Size: 1,
+      TagSpecifications: [
+        { ResourceType: 'volume', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+      ],
+    }),
+  );
+  return answer.VolumeId!;
+}
+
+it('servers from the replica volumes on EC2 (moto): grouped by rbp:source-server, least healthy volume decides', async () => {
+  const a = await volume({
+    'rbp:replica': 'true',
+    'rbp:source-server': 'TEST8',
+    'rbp:replication-state': 'in-sync',
+    'rbp:applications': 'DOMAIN1, DOMAIN2',
+  });
+  const b = await volume({
+    'rbp:replica': 'true',
+    'rbp:source-server': 'TEST8',
+    'rbp:replication-state': 'lagging',
+    'rbp:lag-seconds': '42',
+  });
+  await volume({ 'rbp:source-server': 'NOT-A-REPLICA' });
+  const directory = new Ec2ServerDirectory(ec2!);
+  const servers = await directory.list();
+  expect(
+    servers.map((s) => [
+      s.name,
+      s.replication,
+      s.lagSeconds,
+      s.applications,
+      s.volumes.map((v) => v.volumeId),
+    ]),
+  ).toEqual([['TEST8', 'lagging', 42, ['DOMAIN1', 'DOMAIN2'], [a, b].sort()]]);
+  expect((await directory.get('TEST8'))?.name).toBe('TEST8');
+  expect(await directory.get('NOT-A-REPLICA')).toBeUndefined();
+});
