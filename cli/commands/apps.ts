@@ -7,11 +7,11 @@ export function registerAppCommands(program: Command): void {
   const apps = program
     .command('apps')
     .description('applications recorded in images by the replication agent')
-    .addHelpText('after', '\nExample:\n  $ rbp apps ls --image img-1');
+    .addHelpText('after', '\nExample:\n  $ rbp apps ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071');
   withApiOptions(apps.command('ls'))
     .description('list the applications of an image')
     .requiredOption('--image <imageId>', 'the image')
-    .addHelpText('after', '\nExample:\n  $ rbp apps ls --image img-20261101t000000000z-0a1b2c3d')
+    .addHelpText('after', '\nExample:\n  $ rbp apps ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071')
     .action(async (options: ApiCommandOptions & { image: string }) => {
       const { client, print } = await apiContext(options);
       const answer = await client.get<{ items: Application[] }>(

@@ -48,7 +48,7 @@ export function registerFileCommands(program: Command): void {
     .description('files and directories in the images (the catalog)')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ rbp files ls --image img-1 /etc\n  $ rbp files versions --volume vol-0123456789abcdef0 /etc/hosts\n  $ rbp files find --volume vol-0123456789abcdef0 hosts',
+      '\nExamples:\n  $ rbp files ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 /etc\n  $ rbp files versions --volume vol-0123456789abcdef0 /etc/hosts\n  $ rbp files find --volume vol-0123456789abcdef0 hosts',
     );
 
   withApiOptions(files.command('ls'))
@@ -59,7 +59,7 @@ export function registerFileCommands(program: Command): void {
     .option('--partition <n>', PARTITION_HELP, parsePartition)
     .addHelpText(
       'after',
-      '\nExamples:\n  $ rbp files ls --image img-1 /etc\n  $ rbp files ls --image img-1 --recursive /home --json > home.json',
+      '\nExamples:\n  $ rbp files ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 /etc\n  $ rbp files ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --recursive /home --json > home.json',
     )
     .action(
       async (

@@ -101,7 +101,7 @@ export function registerImageCommands(program: Command): void {
   withApiOptions(images.command('show'))
     .description('show one image and what its catalog found (filesystems, counts, warnings)')
     .argument('<imageId>', 'the image')
-    .addHelpText('after', '\nExample:\n  $ rbp images show img-20261101t000000000z-0a1b2c3d')
+    .addHelpText('after', '\nExample:\n  $ rbp images show img-bk-20261120t120000000z-0a1b2c3d4e5f6071')
     .action(async (imageId: string, options: ApiCommandOptions) => {
       const { client, print } = await apiContext(options);
       const image = await client.get<Image & { catalog?: ImageCatalog }>(

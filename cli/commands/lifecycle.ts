@@ -112,7 +112,7 @@ export function registerImageDeleteCommand(images: Command): void {
   withApiOptions(images.command('delete'))
     .description('delete one image (refused, with the reason, under legal hold or Object Lock)')
     .argument('<imageId>', 'the image')
-    .addHelpText('after', '\nExample:\n  $ rbp images delete img-20261101t000000000z-0a1b2c3d')
+    .addHelpText('after', '\nExample:\n  $ rbp images delete img-bk-20261120t120000000z-0a1b2c3d4e5f6071')
     .action(async (imageId: string, options: ApiCommandOptions) => {
       const { client, print } = await apiContext(options);
       const deleted = await client.delete<DeletedImage>(`/images/${encodeURIComponent(imageId)}`);

@@ -118,6 +118,7 @@ Examples:
 
   local
     .command('agent')
+    .addHelpText('after', '\nExample:\n  $ rbp local agent --delay-ms 500')
     .description('configure the simulated replication agent of a running `rbp local serve` (prints JSON)')
     .addOption(new Option('--auto-checkpoint <state>', 'answer checkpoint requests').choices(['on', 'off']))
     .option('--delay-ms <n>', 'time between a checkpoint request and the report', parseNonNegativeInteger)
@@ -154,6 +155,7 @@ Examples:
 
   replica
     .command('list')
+    .addHelpText('after', '\nExample:\n  $ rbp local replica list')
     .description('list the registered replica volumes (JSON)')
     .addOption(endpointOption())
     .action(async (options: { endpoint?: string }) => {
@@ -163,6 +165,10 @@ Examples:
 
   replica
     .command('checkpoint')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ rbp local replica checkpoint vol-0123456789abcdef0 --checkpoint-id cp-0001',
+    )
     .description("set a replica's checkpoint and sync tags, as the replication agent would")
     .argument('<volumeId>', 'the replica volume')
     .requiredOption('--checkpoint-id <id>', 'the checkpoint the replica now holds')

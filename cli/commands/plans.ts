@@ -142,6 +142,7 @@ function registerPlanCommands(program: Command): void {
     );
 
   withApiOptions(plans.command('create'))
+    .addHelpText('after', '\nExample:\n  $ rbp plans create --file nightly-qa.json')
     .description('create a plan from a JSON document (every problem is listed when it is refused)')
     .requiredOption('--file <path>', 'the plan document (JSON)')
     .action(async (options: ApiCommandOptions & { file: string }) => {
@@ -151,6 +152,7 @@ function registerPlanCommands(program: Command): void {
     });
 
   withApiOptions(plans.command('ls'))
+    .addHelpText('after', '\nExample:\n  $ rbp plans ls --json')
     .description('list the plans')
     .action(async (options: ApiCommandOptions) => {
       const { client, print } = await apiContext(options);
@@ -168,6 +170,7 @@ function registerPlanCommands(program: Command): void {
     });
 
   withApiOptions(plans.command('show'))
+    .addHelpText('after', '\nExample:\n  $ rbp plans show nightly-qa')
     .description('show a plan document')
     .argument('<name>', 'the plan')
     .action(async (name: string, options: ApiCommandOptions) => {
@@ -177,6 +180,7 @@ function registerPlanCommands(program: Command): void {
     });
 
   withApiOptions(plans.command('update'))
+    .addHelpText('after', '\nExample:\n  $ rbp plans update nightly-qa --file nightly-qa.json')
     .description('replace a plan document (the name must stay the same)')
     .argument('<name>', 'the plan')
     .requiredOption('--file <path>', 'the new plan document (JSON)')
@@ -187,16 +191,19 @@ function registerPlanCommands(program: Command): void {
     });
 
   withApiOptions(plans.command('enable'))
+    .addHelpText('after', '\nExample:\n  $ rbp plans enable nightly-qa')
     .description('enable a plan and its schedules')
     .argument('<name>', 'the plan')
     .action((name: string, options: ApiCommandOptions) => setEnabled(options, name, true));
 
   withApiOptions(plans.command('disable'))
+    .addHelpText('after', '\nExample:\n  $ rbp plans disable nightly-qa')
     .description('disable a plan and its schedules (a run can still be started by hand)')
     .argument('<name>', 'the plan')
     .action((name: string, options: ApiCommandOptions) => setEnabled(options, name, false));
 
   withApiOptions(plans.command('delete'))
+    .addHelpText('after', '\nExample:\n  $ rbp plans delete nightly-qa')
     .description('delete a plan and its schedules (its runs stay listed)')
     .argument('<name>', 'the plan')
     .action(async (name: string, options: ApiCommandOptions) => {
@@ -226,6 +233,7 @@ function registerPlanCommands(program: Command): void {
     });
 
   withApiOptions(plans.command('runs'))
+    .addHelpText('after', '\nExample:\n  $ rbp plans runs nightly-qa')
     .description("list a plan's runs, newest first")
     .argument('<name>', 'the plan')
     .action(async (name: string, options: ApiCommandOptions) => {
@@ -242,6 +250,7 @@ function registerPlanCommands(program: Command): void {
     });
 
   withWaitOptions(withApiOptions(plans.command('run-status')), 'plan run')
+    .addHelpText('after', '\nExample:\n  $ rbp plans run-status 20261120t010000000z-0a1b2c3d --wait')
     .description('show a plan run and its tasks')
     .argument('<runId>', 'the run')
     .action(async (runId: string, options: ApiCommandOptions & WaitOptions) => {
@@ -258,6 +267,7 @@ function registerServerCommands(program: Command): void {
     .command('servers')
     .description('protected servers (replica volumes grouped by source server)');
   withApiOptions(servers.command('ls'))
+    .addHelpText('after', '\nExample:\n  $ rbp servers ls --json')
     .description('list the servers with their replication state, volumes, last recovery point and plans')
     .action(async (options: ApiCommandOptions) => {
       const { client, print } = await apiContext(options);
@@ -291,6 +301,7 @@ function settingsText(settings: PlanSettings): string {
 function registerSettingsCommands(program: Command): void {
   const settings = program.command('settings').description('global settings: the switch for all backups');
   withApiOptions(settings.command('show'))
+    .addHelpText('after', '\nExample:\n  $ rbp settings show')
     .description('show the settings')
     .action(async (options: ApiCommandOptions) => {
       const { client, print } = await apiContext(options);

@@ -213,7 +213,7 @@ export function registerRestoreCommands(program: Command): void {
     .description('restore files, directories, applications or whole volumes')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ rbp restore file --image img-1 --path /etc/hosts --out ./hosts\n  $ rbp restore volume --image img-1 --wait --json',
+      '\nExamples:\n  $ rbp restore file --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --path /etc/hosts --out ./hosts\n  $ rbp restore volume --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --wait --json',
     );
 
   restoreCommand(restore, 'file', 'restore one file to a download')
@@ -224,7 +224,10 @@ export function registerRestoreCommands(program: Command): void {
     )
     .option('--out <path>', 'download the restored file here (implies --wait)')
     .option('--force', 'overwrite an existing --out file')
-    .addHelpText('after', '\nExample:\n  $ rbp restore file --image img-1 --path /etc/hosts --out ./hosts')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ rbp restore file --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --path /etc/hosts --out ./hosts',
+    )
     .action((options: RestoreOptions & { path: string }) =>
       start(options, { kind: 'file', path: options.path }),
     );
@@ -234,7 +237,10 @@ export function registerRestoreCommands(program: Command): void {
     .requiredOption('--path <path>', 'the directory, as an absolute path in the image')
     .option('--out <path>', 'download the archive here (implies --wait)')
     .option('--force', 'overwrite an existing --out file')
-    .addHelpText('after', '\nExample:\n  $ rbp restore dir --image img-1 --path /home/ann --out ./ann.tar')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ rbp restore dir --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --path /home/ann --out ./ann.tar',
+    )
     .action((options: RestoreOptions & { path: string }) =>
       start(options, { kind: 'directory', path: options.path }),
     );
@@ -244,7 +250,10 @@ export function registerRestoreCommands(program: Command): void {
     .requiredOption('--name <application>', 'the application, as `rbp apps ls` names it')
     .option('--out <path>', 'download the archive here (implies --wait)')
     .option('--force', 'overwrite an existing --out file')
-    .addHelpText('after', '\nExample:\n  $ rbp restore app --image img-1 --name pg-main --out ./pg-main.tar')
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ rbp restore app --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --name pg-main --out ./pg-main.tar',
+    )
     .action((options: RestoreOptions & { name: string }) =>
       start(options, { kind: 'application', application: options.name }),
     );
@@ -252,7 +261,7 @@ export function registerRestoreCommands(program: Command): void {
   restoreCommand(restore, 'volume', 'restore the whole volume to a new EBS snapshot')
     .addHelpText(
       'after',
-      '\nExample:\n  $ rbp restore volume --image img-1 --wait --json | jq -r .snapshotId',
+      '\nExample:\n  $ rbp restore volume --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --wait --json | jq -r .snapshotId',
     )
     .action((options: RestoreOptions) => start(options, { kind: 'volume' }));
 
