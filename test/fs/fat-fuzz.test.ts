@@ -7,14 +7,13 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RbpError } from '../../lambdas/core/errors.ts';
 import { openExfat, openFat, type FilesystemReader } from '../../lambdas/core/fs/index.ts';
 import { parseExfatBoot, parseFatBoot } from '../../lambdas/core/fs/fat/boot.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
+import { checkTyped, runMutations, type FuzzTarget } from './fuzz-harness.ts';
 import { makeExfatImage, makeFatImage } from '../support/fat-images.ts';
-import { prng, removeDir, scratchDir } from '../support/fs-images.ts';
+import { removeDir, scratchDir } from '../support/fs-images.ts';
 
 const MIB = 1024 * 1024;
 /** Per mutated image, as for ext4: the intact images read in a few tens of ms. */
@@ -25,17 +24,8 @@ const READ_CAP_BYTES = 256 * 1024;
 /** Bytes of the data area mutated: the root directory and the first directories are written first. */
 const DATA_AREA_BYTES = 256 * 1024;
 
-interface Region {
-  readonly start: number;
-  readonly length: number;
-  readonly kind: string;
-}
-
-interface Target {
-  readonly name: string;
+interface Target extends FuzzTarget {
   readonly exfat: boolean;
-  readonly bytes: Uint8Array;
-  readonly regions: readonly Region[];
 }
 
 let work: string;
@@ -99,29 +89,6 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-function mutate(target: Target, seed: number): Uint8Array {
-  const rand = prng(seed);
-  const bytes = target.bytes.slice();
-  const count = 1 + Math.floor(rand() * 24);
-  const kinds = [...new Set(target.regions.map((r) => r.kind))];
-  for (let i = 0; i < count; i += 1) {
-    const kind = kinds[Math.floor(rand() * kinds.length)]!;
-    const ofKind = target.regions.filter((r) => r.kind === kind);
-    const region = ofKind[Math.floor(rand() * ofKind.length)]!;
-    const at = region.start + Math.floor(rand() * region.length);
-    const style = rand();
-    if (style < 0.4) bytes[at] = Math.floor(rand() * 256);
-    else if (style < 0.7) bytes[at]! ^= 1 << Math.floor(rand() * 8);
-    else {
-      // A 32-bit field set to an extreme value (cluster numbers, counts, sizes).
-      const value = [0, 0xffffffff, 0x7fffffff, 1, 2, 11, 12][Math.floor(rand() * 7)]!;
-      const aligned = at - (at % 4);
-      new DataView(bytes.buffer).setUint32(aligned, value >>> 0, true);
-    }
-  }
-  return bytes;
-}
-
 interface Outcome {
   opened: boolean;
   entries: number;
@@ -134,14 +101,7 @@ async function exercise(bytes: Uint8Array, exfat: boolean): Promise<Outcome> {
   const outcome: Outcome = { opened: false, entries: 0, walkErrors: 0, fileErrors: 0, unexpected: [] };
   const reader = new MemoryByteRangeReader(bytes);
   const typed = (error: unknown, where: string): void => {
-    if (
-      !(error instanceof RbpError) ||
-      (error.cause instanceof Error && !(error.cause instanceof RbpError))
-    ) {
-      outcome.unexpected.push(
-        `${where}: ${String(error)} ${error instanceof Error ? String(error.cause) : ''}`,
-      );
-    }
+    checkTyped(outcome.unexpected, error, where);
   };
   let fs: FilesystemReader;
   try {
@@ -186,23 +146,11 @@ describe('fuzzed FAT and exFAT images', () => {
   });
 
   it(`every mutated image finishes within ${TIME_BOUND_MS} ms with results or typed errors`, async () => {
-    const totals = { images: 0, opened: 0, entries: 0, walkErrors: 0, fileErrors: 0 };
-    const slow: string[] = [];
-    const unexpected: string[] = [];
-    for (const target of targets) {
-      for (let seed = 1; seed <= MUTATIONS_PER_IMAGE; seed += 1) {
-        const started = performance.now();
-        const outcome = await exercise(mutate(target, seed * 7919 + target.name.length), target.exfat);
-        const elapsed = performance.now() - started;
-        if (elapsed > TIME_BOUND_MS) slow.push(`${target.name} seed ${seed}: ${Math.round(elapsed)} ms`);
-        unexpected.push(...outcome.unexpected.map((u) => `${target.name} seed ${seed}: ${u}`));
-        totals.images += 1;
-        totals.opened += outcome.opened ? 1 : 0;
-        totals.entries += outcome.entries;
-        totals.walkErrors += outcome.walkErrors;
-        totals.fileErrors += outcome.fileErrors;
-      }
-    }
+    const { totals, slow, unexpected } = await runMutations(
+      targets,
+      { mutations: MUTATIONS_PER_IMAGE, timeBoundMs: TIME_BOUND_MS },
+      (target, bytes) => exercise(bytes, target.exfat),
+    );
     console.log(`fat fuzz: ${JSON.stringify(totals)}`);
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);

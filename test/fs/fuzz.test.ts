@@ -7,16 +7,14 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RbpError } from '../../lambdas/core/errors.ts';
 import { openExt4, readPartitionTable } from '../../lambdas/core/fs/index.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
+import { checkTyped, runMutations, type FuzzTarget, type Region } from './fuzz-harness.ts';
 import {
   debugfs,
   generateTree,
   makeExtImage,
-  prng,
   removeDir,
   run,
   scratchDir,
@@ -31,17 +29,7 @@ const MUTATIONS_PER_IMAGE = 90;
 /** Files are read up to this many bytes each (sizes may be mutated to anything). */
 const READ_CAP_BYTES = 256 * 1024;
 
-interface Region {
-  readonly start: number;
-  readonly length: number;
-  readonly kind: string;
-}
-
-interface Target {
-  readonly name: string;
-  readonly bytes: Uint8Array;
-  readonly regions: readonly Region[];
-}
+type Target = FuzzTarget;
 
 let work: string;
 const targets: Target[] = [];
@@ -139,30 +127,6 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-function mutate(target: Target, seed: number): Uint8Array {
-  const rand = prng(seed);
-  const bytes = target.bytes.slice();
-  const count = 1 + Math.floor(rand() * 24);
-  const kinds = [...new Set(target.regions.map((r) => r.kind))];
-  for (let i = 0; i < count; i += 1) {
-    // Kind first, then a region of that kind: otherwise the many directory blocks drown the rest.
-    const kind = kinds[Math.floor(rand() * kinds.length)]!;
-    const ofKind = target.regions.filter((r) => r.kind === kind);
-    const region = ofKind[Math.floor(rand() * ofKind.length)]!;
-    const at = region.start + Math.floor(rand() * region.length);
-    const style = rand();
-    if (style < 0.4) bytes[at] = Math.floor(rand() * 256);
-    else if (style < 0.7) bytes[at]! ^= 1 << Math.floor(rand() * 8);
-    else {
-      // A 32-bit field set to an extreme value (block numbers, counts, sizes).
-      const value = [0, 0xffffffff, 0x7fffffff, 1, 2, 11, 12][Math.floor(rand() * 7)]!;
-      const aligned = at - (at % 4);
-      new DataView(bytes.buffer).setUint32(aligned, value >>> 0, true);
-    }
-  }
-  return bytes;
-}
-
 interface Outcome {
   opened: boolean;
   entries: number;
@@ -176,14 +140,7 @@ async function exercise(bytes: Uint8Array, verifyChecksums = true): Promise<Outc
   const outcome: Outcome = { opened: false, entries: 0, walkErrors: 0, fileErrors: 0, unexpected: [] };
   const reader = new MemoryByteRangeReader(bytes);
   const typed = (error: unknown, where: string): void => {
-    if (
-      !(error instanceof RbpError) ||
-      (error.cause instanceof Error && !(error.cause instanceof RbpError))
-    ) {
-      outcome.unexpected.push(
-        `${where}: ${String(error)} ${error instanceof Error ? String(error.cause) : ''}`,
-      );
-    }
+    checkTyped(outcome.unexpected, error, where);
   };
   try {
     await readPartitionTable(reader);
@@ -242,25 +199,13 @@ describe('fuzzed ext images', () => {
   });
 
   it(`every mutated image finishes within ${TIME_BOUND_MS} ms with results or typed errors`, async () => {
-    const totals = { images: 0, opened: 0, entries: 0, walkErrors: 0, fileErrors: 0 };
-    const slow: string[] = [];
-    const unexpected: string[] = [];
-    for (const target of targets) {
-      for (let seed = 1; seed <= MUTATIONS_PER_IMAGE; seed += 1) {
-        const started = performance.now();
-        // Odd seeds skip checksum verification: a guest can write valid checksums, so the
-        // structural defences must hold on their own.
-        const outcome = await exercise(mutate(target, seed * 7919 + target.name.length), seed % 2 === 0);
-        const elapsed = performance.now() - started;
-        if (elapsed > TIME_BOUND_MS) slow.push(`${target.name} seed ${seed}: ${Math.round(elapsed)} ms`);
-        unexpected.push(...outcome.unexpected.map((u) => `${target.name} seed ${seed}: ${u}`));
-        totals.images += 1;
-        totals.opened += outcome.opened ? 1 : 0;
-        totals.entries += outcome.entries;
-        totals.walkErrors += outcome.walkErrors;
-        totals.fileErrors += outcome.fileErrors;
-      }
-    }
+    const { totals, slow, unexpected } = await runMutations(
+      targets,
+      { mutations: MUTATIONS_PER_IMAGE, timeBoundMs: TIME_BOUND_MS },
+      // Odd seeds skip checksum verification: a guest can write valid checksums, so the
+      // structural defences must hold on their own.
+      (_target, bytes, seed) => exercise(bytes, seed % 2 === 0),
+    );
     console.log(`fuzz: ${JSON.stringify(totals)}`);
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);

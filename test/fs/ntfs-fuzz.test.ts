@@ -7,12 +7,11 @@
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RbpError } from '../../lambdas/core/errors.ts';
 import { WINDOWS_ATTRIBUTES } from '../../lambdas/core/fs/filesystem.ts';
 import { openNtfs } from '../../lambdas/core/fs/ntfs/filesystem.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
+import { checkTyped, runMutations, type FuzzTarget, type Region } from './fuzz-harness.ts';
 import { prng, randomBytes, removeDir, run, scratchDir, writeSparseFile } from '../support/fs-images.ts';
 import { NtfsMount, makeNtfsImage, reparseBuffer, setWindowsAttributes, setXattr } from './ntfs-images.ts';
 
@@ -22,18 +21,10 @@ const TIME_BOUND_MS = 2000;
 const MUTATIONS_PER_IMAGE = 90;
 /** Files are read up to this many bytes each (sizes may be mutated to anything). */
 const READ_CAP_BYTES = 256 * 1024;
+/** 32-bit values a mutation may write: the usual extremes, plus 5 ($Volume's record) and 0x30 (the file name attribute's type). */
+const NTFS_EXTREMES = [0, 0xffffffff, 0x7fffffff, 1, 2, 5, 0x30];
 
-interface Region {
-  readonly start: number;
-  readonly length: number;
-  readonly kind: string;
-}
-
-interface Target {
-  readonly name: string;
-  readonly bytes: Uint8Array;
-  readonly regions: readonly Region[];
-}
+type Target = FuzzTarget;
 
 let work: string;
 const targets: Target[] = [];
@@ -114,30 +105,6 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-function mutate(target: Target, seed: number): Uint8Array {
-  const rand = prng(seed);
-  const bytes = target.bytes.slice();
-  const count = 1 + Math.floor(rand() * 24);
-  const kinds = [...new Set(target.regions.map((r) => r.kind))];
-  for (let i = 0; i < count; i += 1) {
-    // Kind first, then a region of that kind: otherwise the many records drown the boot sector.
-    const kind = kinds[Math.floor(rand() * kinds.length)]!;
-    const ofKind = target.regions.filter((r) => r.kind === kind);
-    const region = ofKind[Math.floor(rand() * ofKind.length)]!;
-    const at = region.start + Math.floor(rand() * region.length);
-    const style = rand();
-    if (style < 0.4) bytes[at] = Math.floor(rand() * 256);
-    else if (style < 0.7) bytes[at]! ^= 1 << Math.floor(rand() * 8);
-    else {
-      // A 32-bit field set to an extreme value (cluster numbers, counts, sizes, offsets).
-      const value = [0, 0xffffffff, 0x7fffffff, 1, 2, 5, 0x30][Math.floor(rand() * 7)]!;
-      const aligned = at - (at % 4);
-      new DataView(bytes.buffer).setUint32(aligned, value >>> 0, true);
-    }
-  }
-  return bytes;
-}
-
 interface Outcome {
   opened: boolean;
   entries: number;
@@ -150,14 +117,7 @@ interface Outcome {
 async function exercise(bytes: Uint8Array): Promise<Outcome> {
   const outcome: Outcome = { opened: false, entries: 0, walkErrors: 0, fileErrors: 0, unexpected: [] };
   const typed = (error: unknown, where: string): void => {
-    if (
-      !(error instanceof RbpError) ||
-      (error.cause instanceof Error && !(error.cause instanceof RbpError))
-    ) {
-      outcome.unexpected.push(
-        `${where}: ${String(error)} ${error instanceof Error ? String(error.cause) : ''}`,
-      );
-    }
+    checkTyped(outcome.unexpected, error, where);
   };
   let fs;
   try {
@@ -213,23 +173,15 @@ describe('fuzzed NTFS images', () => {
   });
 
   it(`every mutated image finishes within ${TIME_BOUND_MS} ms with results or typed errors`, async () => {
-    const totals = { images: 0, opened: 0, entries: 0, walkErrors: 0, fileErrors: 0 };
-    const slow: string[] = [];
-    const unexpected: string[] = [];
-    for (const target of targets) {
-      for (let seed = 1; seed <= MUTATIONS_PER_IMAGE; seed += 1) {
-        const started = performance.now();
-        const outcome = await exercise(mutate(target, seed * 7919 + target.name.length));
-        const elapsed = performance.now() - started;
-        if (elapsed > TIME_BOUND_MS) slow.push(`${target.name} seed ${seed}: ${Math.round(elapsed)} ms`);
-        unexpected.push(...outcome.unexpected.map((u) => `${target.name} seed ${seed}: ${u}`));
-        totals.images += 1;
-        totals.opened += outcome.opened ? 1 : 0;
-        totals.entries += outcome.entries;
-        totals.walkErrors += outcome.walkErrors;
-        totals.fileErrors += outcome.fileErrors;
-      }
-    }
+    const { totals, slow, unexpected } = await runMutations(
+      targets,
+      {
+        mutations: MUTATIONS_PER_IMAGE,
+        timeBoundMs: TIME_BOUND_MS,
+        mutate: () => ({ extremes: NTFS_EXTREMES }),
+      },
+      (_target, bytes) => exercise(bytes),
+    );
     console.log(`ntfs fuzz: ${JSON.stringify(totals)}`);
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);
