@@ -1,12 +1,13 @@
 /**
  * The plan, server and settings routes through the API handler, over the DynamoDB plan and
- * settings stores and the EventBridge Scheduler adapter on moto (the local stack).
+ * settings stores, the EventBridge Scheduler adapter and the EC2 server directory on moto (the
+ * local stack), built by createPlanApiDeps.
  */
+import { CreateVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbPlanStore, DynamoDbSettingsStore } from '../../lambdas/aws/dynamodb-plan-store.ts';
-import { SchedulerPlanSchedules } from '../../lambdas/aws/scheduler-plan-schedules.ts';
-import { serversFromVolumes, type ServerVolume } from '../../lambdas/core/plans/servers.ts';
+import { createPlanApiDeps } from '../../lambdas/aws/plan-wiring.ts';
+import type { SchedulerPlanSchedules } from '../../lambdas/aws/scheduler-plan-schedules.ts';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
 import { answerOf, proxyEvent, type Answer, type EventSpec } from '../api/api-events.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
@@ -34,25 +35,22 @@ const EXAMPLE = {
   ],
 };
 
-const VOLUMES: ServerVolume[] = [
+/** QA1 in sync; PROD1 lagging by 90 s. */
+const VOLUME_TAGS: Record<string, string>[] = [
+  { 'rbp:replica': 'true', 'rbp:source-server': 'QA1', 'rbp:sync-state': 'IN_SYNC' },
   {
-    volumeId: 'vol-0a',
-    tags: { 'rbp:replica': 'true', 'rbp:source-server': 'QA1', 'rbp:sync-state': 'IN_SYNC' },
-  },
-  {
-    volumeId: 'vol-0b',
-    tags: {
-      'rbp:replica': 'true',
-      'rbp:source-server': 'PROD1',
-      'rbp:replication-state': 'lagging',
-      'rbp:lag-seconds': '90',
-    },
+    'rbp:replica': 'true',
+    'rbp:source-server': 'PROD1',
+    'rbp:replication-state': 'lagging',
+    'rbp:lag-seconds': '90',
   },
 ];
+const volumeIds: string[] = [];
 
 let api: MemoryApi;
 let handler: ApiProxyHandler;
 let scheduler: SchedulerClient;
+let ec2: EC2Client;
 let schedules: SchedulerPlanSchedules;
 const call = async (spec: EventSpec): Promise<Answer> => answerOf(await handler(proxyEvent(spec)));
 
@@ -60,29 +58,38 @@ beforeAll(async () => {
   const documents = await createCatalogTable(local.clientConfig(), TABLE);
   scheduler = new SchedulerClient(local.clientConfig());
   await scheduler.send(new CreateScheduleGroupCommand({ Name: GROUP }));
-  schedules = new SchedulerPlanSchedules(scheduler, {
-    groupName: GROUP,
-    stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:rbp-plan-run',
-    roleArn: 'arn:aws:iam::123456789012:role/rbp-plan-scheduler',
-  });
   api = memoryApi();
-  const servers = serversFromVolumes(VOLUMES);
-  const deps = {
-    ...api.deps,
-    plans: {
-      store: new DynamoDbPlanStore(documents, TABLE),
-      scheduler: schedules,
-      settings: new DynamoDbSettingsStore(documents, TABLE),
-      servers: {
-        list: () => Promise.resolve(servers),
-        get: (name: string) => Promise.resolve(servers.find((s) => s.name === name)),
-      },
-      clock: api.clock,
+  ec2 = new EC2Client(local.clientConfig());
+  for (const tags of VOLUME_TAGS) {
+    const created = await ec2.send(
+      new CreateVolumeCommand({
+        AvailabilityZone: 'us-east-1a',
+        Size: 1,
+        TagSpecifications: [
+          { ResourceType: 'volume', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+        ],
+      }),
+    );
+    volumeIds.push(created.VolumeId!);
+  }
+  const plans = createPlanApiDeps(
+    {
+      tableName: TABLE,
+      groupName: GROUP,
+      stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:rbp-plan-run',
+      roleArn: 'arn:aws:iam::123456789012:role/rbp-plan-scheduler',
     },
-  };
+    { documents, ec2, scheduler },
+    api.clock,
+  );
+  schedules = plans.scheduler as SchedulerPlanSchedules;
+  const deps = { ...api.deps, plans };
   handler = createApiHandler(deps, () => undefined);
 });
-afterAll(() => scheduler.destroy());
+afterAll(() => {
+  scheduler.destroy();
+  ec2.destroy();
+});
 
 describe('plan routes over DynamoDB and EventBridge Scheduler (moto)', () => {
   it('POST /plans creates the record and its schedule; a duplicate is 409 and changes nothing', async () => {
@@ -176,7 +183,7 @@ describe('plan routes over DynamoDB and EventBridge Scheduler (moto)', () => {
           name: 'PROD1',
           replication: 'lagging',
           lagSeconds: 90,
-          volumes: [{ volumeId: 'vol-0b' }],
+          volumes: [{ volumeId: volumeIds[1] }],
           applications: [],
           hasPrimary: false,
           plans: [],
@@ -185,7 +192,7 @@ describe('plan routes over DynamoDB and EventBridge Scheduler (moto)', () => {
           name: 'QA1',
           replication: 'in-sync',
           lagSeconds: 0,
-          volumes: [{ volumeId: 'vol-0a' }],
+          volumes: [{ volumeId: volumeIds[0] }],
           applications: [],
           hasPrimary: false,
           plans: ['nightly-qa'],
