@@ -49,6 +49,8 @@ const UNPROCESSED_ATTEMPTS = 8;
 const UNPROCESSED_BASE_DELAY_MS = 50;
 
 type Item = Record<string, NativeAttributeValue>;
+/** One request of a BatchWriteItem: a put or a delete. */
+type WriteRequest = { PutRequest: { Item: Item } } | { DeleteRequest: { Key: Item } };
 
 export interface DynamoDbCatalogStoreOptions {
   readonly sleep?: (ms: number) => Promise<void>;
@@ -235,19 +237,48 @@ export class DynamoDbCatalogStore implements CatalogStore {
   }
 
   private async batchPut(items: Item[]): Promise<void> {
-    let requests = items.map((Item) => ({ PutRequest: { Item } }));
-    for (let attempt = 0; requests.length > 0; attempt += 1) {
-      if (attempt >= UNPROCESSED_ATTEMPTS) {
-        throw new ThrottledError(`DynamoDB BatchWriteItem left ${requests.length} items unprocessed`, {
-          context: { table: this.tableName, unprocessed: requests.length },
-        });
-      }
+    await this.batchWrite(
+      items.map((Item) => ({ PutRequest: { Item } })),
+      (left) =>
+        new ThrottledError(`DynamoDB BatchWriteItem left ${left.length} items unprocessed`, {
+          context: { table: this.tableName, unprocessed: left.length },
+        }),
+    );
+  }
+
+  /** One BatchWriteItem of at most BATCH_WRITE_ITEMS requests, re-sending its UnprocessedItems. */
+  private async batchWrite(
+    requests: WriteRequest[],
+    exhausted: (left: WriteRequest[]) => Error,
+  ): Promise<void> {
+    await this.resendUnprocessed(
+      requests,
+      async (batch) => {
+        const out = await this.send('BatchWriteItem', () =>
+          this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: batch } })),
+        );
+        return (out.UnprocessedItems?.[this.tableName] ?? []) as WriteRequest[];
+      },
+      exhausted,
+    );
+  }
+
+  /**
+   * Sends `pending`, then what the answer reports unprocessed, until nothing is left: DynamoDB's
+   * batch operations may leave part of a request unprocessed, to be re-sent with exponential
+   * back-off (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html).
+   * After UNPROCESSED_ATTEMPTS rounds, throws what `exhausted` makes of the rest.
+   */
+  private async resendUnprocessed<T>(
+    pending: T[],
+    sendOnce: (batch: T[]) => Promise<T[]>,
+    exhausted: (left: T[]) => Error,
+  ): Promise<void> {
+    let left = pending;
+    for (let attempt = 0; left.length > 0; attempt += 1) {
+      if (attempt >= UNPROCESSED_ATTEMPTS) throw exhausted(left);
       if (attempt > 0) await this.sleep(UNPROCESSED_BASE_DELAY_MS * 2 ** (attempt - 1));
-      const batch = requests;
-      const out = await this.send('BatchWriteItem', () =>
-        this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: batch } })),
-      );
-      requests = (out.UnprocessedItems?.[this.tableName] ?? []) as typeof requests;
+      left = await sendOnce(left);
     }
   }
 
@@ -317,21 +348,13 @@ export class DynamoDbCatalogStore implements CatalogStore {
       })),
     ];
     for (let i = 0; i < requests.length; i += BATCH_WRITE_ITEMS) {
-      const batch = requests.slice(i, i + BATCH_WRITE_ITEMS);
-      let pending: typeof batch = batch;
-      for (let attempt = 0; pending.length > 0; attempt += 1) {
-        if (attempt >= UNPROCESSED_ATTEMPTS) {
-          throw new ThrottledError('DynamoDB BatchWriteItem left application items unprocessed', {
+      await this.batchWrite(
+        requests.slice(i, i + BATCH_WRITE_ITEMS),
+        () =>
+          new ThrottledError('DynamoDB BatchWriteItem left application items unprocessed', {
             context: { table: this.tableName },
-          });
-        }
-        if (attempt > 0) await this.sleep(UNPROCESSED_BASE_DELAY_MS * 2 ** (attempt - 1));
-        const sending = pending;
-        const out = await this.send('BatchWriteItem', () =>
-          this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: sending } })),
-        );
-        pending = (out.UnprocessedItems?.[this.tableName] ?? []) as typeof batch;
-      }
+          }),
+      );
     }
   }
 
@@ -378,29 +401,29 @@ export class DynamoDbCatalogStore implements CatalogStore {
     const out = new Map<string, string>();
     const unique = [...new Set(hashes)];
     for (let i = 0; i < unique.length; i += BATCH_GET_ITEMS) {
-      let keys: Item[] = unique
+      const keys: Item[] = unique
         .slice(i, i + BATCH_GET_ITEMS)
         .map((hash) => ({ pk: treePartitionKey(volumeId, hash), sk: hash }));
-      for (let attempt = 0; keys.length > 0; attempt += 1) {
-        if (attempt >= UNPROCESSED_ATTEMPTS) {
-          throw new ThrottledError(`DynamoDB BatchGetItem left ${keys.length} keys unprocessed`, {
-            context: { table: this.tableName, unprocessed: keys.length },
-          });
-        }
-        if (attempt > 0) await this.sleep(UNPROCESSED_BASE_DELAY_MS * 2 ** (attempt - 1));
-        const asking = keys;
-        const got = await this.send('BatchGetItem', () =>
-          this.client.send(
-            new BatchGetCommand({
-              RequestItems: { [this.tableName]: { Keys: asking, ConsistentRead: true } },
-            }),
-          ),
-        );
-        for (const item of got.Responses?.[this.tableName] ?? []) {
-          out.set(item.sk as string, item.body as string);
-        }
-        keys = (got.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Item[];
-      }
+      await this.resendUnprocessed(
+        keys,
+        async (asking) => {
+          const got = await this.send('BatchGetItem', () =>
+            this.client.send(
+              new BatchGetCommand({
+                RequestItems: { [this.tableName]: { Keys: asking, ConsistentRead: true } },
+              }),
+            ),
+          );
+          for (const item of got.Responses?.[this.tableName] ?? []) {
+            out.set(item.sk as string, item.body as string);
+          }
+          return (got.UnprocessedKeys?.[this.tableName]?.Keys ?? []) as Item[];
+        },
+        (left) =>
+          new ThrottledError(`DynamoDB BatchGetItem left ${left.length} keys unprocessed`, {
+            context: { table: this.tableName, unprocessed: left.length },
+          }),
+      );
     }
     return out;
   }
