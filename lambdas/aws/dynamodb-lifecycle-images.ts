@@ -9,28 +9,20 @@
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import {
-  GetCommand,
-  QueryCommand,
-  ScanCommand,
-  TransactWriteCommand,
-  UpdateCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { NotFoundError } from '../core/errors.ts';
 import type { LifecycleImage, LifecycleImageRecords } from '../core/lifecycle/ports.ts';
-import {
-  IMAGE_RECORD_ENTITY,
-  IMAGE_STATUS_DELETING,
-  imageIdSortKey,
-  volumePartitionKey,
-} from './dynamodb-image-records.ts';
+import { IMAGE_STATUS_DELETING, imageIdSortKey, volumePartitionKey } from './dynamodb-image-records.ts';
 import { callSdk } from './sdk-errors.ts';
 
 /** Which server a replica volume belongs to (EC2 tags), so retention can group a server's images. */
 export type ServerOfVolume = (volumeId: string) => string | undefined;
 
-/** Reads the volume → server map once per listing (the replica volumes' tags). */
-export type VolumeServers = () => Promise<ReadonlyMap<string, string>>;
+/**
+ * The protected volumes and the server of each (undefined when untagged), read once per listing
+ * from the replica volumes' tags. listImages covers exactly these volumes.
+ */
+export type VolumeServers = () => Promise<ReadonlyMap<string, string | undefined>>;
 
 function toLifecycleImage(item: Record<string, unknown>, serverOf: ServerOfVolume): LifecycleImage {
   const volumeId = String(item.volumeId);
@@ -71,36 +63,24 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
   }
 
   /**
-   * Every image record of the table: a Scan filtered on the entity attribute. The table also
-   * holds catalog items, so this reads the whole table; fine for the API-driven expiry of a small
-   * deployment, and the reason a scheduled expiry at scale should list per volume (listVolume).
+   * Every image record of every protected volume (live and deleting): one Query per volume, so the
+   * API's role needs no Scan and reads only VOLUME# partitions.
    */
   async listImages(): Promise<LifecycleImage[]> {
-    const serverOf = await this.serverOf();
+    const servers = await this.volumeServers();
     const images: LifecycleImage[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const exclusiveStart = startKey;
-      const page = await callSdk('Scan', { table: this.tableName }, () =>
-        this.ddb.send(
-          new ScanCommand({
-            TableName: this.tableName,
-            FilterExpression: 'entity = :entity',
-            ExpressionAttributeValues: { ':entity': IMAGE_RECORD_ENTITY },
-            ConsistentRead: true,
-            ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) images.push(toLifecycleImage(item, serverOf));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
+    for (const volumeId of [...servers.keys()].sort()) {
+      images.push(...(await this.queryVolume(volumeId, (id) => servers.get(id))));
+    }
     return images.sort(byVolumeThenImage);
   }
 
   /** Every image record of one volume (live and deleting), by image id. One Query per page. */
   async listVolume(volumeId: string): Promise<LifecycleImage[]> {
-    const serverOf = await this.serverOf();
+    return this.queryVolume(volumeId, await this.serverOf());
+  }
+
+  private async queryVolume(volumeId: string, serverOf: ServerOfVolume): Promise<LifecycleImage[]> {
     const images: LifecycleImage[] = [];
     let startKey: Record<string, unknown> | undefined;
     do {

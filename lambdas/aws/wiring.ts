@@ -237,7 +237,7 @@ export function createApiDeps(
 
 /**
  * Retention and image deletion for the API. They run inside the API function for now: a request
- * lists every image record (one Scan) and deletes images one by one, which fits the API's timeout
+ * lists the image records of every protected volume (one Query each) and deletes images one by one, which fits the API's timeout
  * for thousands of images, not for a fleet's history; a scheduled expiry belongs in its own job.
  */
 export function createLifecycleApi(
@@ -246,12 +246,8 @@ export function createLifecycleApi(
   clock: Clock,
 ): LifecycleApi {
   const replicas = new Ec2ReplicaVolumes(clients.ec2);
-  const volumeServers = async (): Promise<ReadonlyMap<string, string>> =>
-    new Map(
-      (await replicas.listReplicaVolumes()).flatMap((replica) =>
-        replica.serverId === undefined ? [] : [[replica.volumeId, replica.serverId] as const],
-      ),
-    );
+  const volumeServers = async (): Promise<ReadonlyMap<string, string | undefined>> =>
+    new Map((await replicas.listReplicaVolumes()).map((replica) => [replica.volumeId, replica.serverId]));
   return new LifecycleService({
     objects: new S3LifecycleObjectStore(clients.s3, names.imageBucket),
     records: new DynamoDbLifecycleImageRecords(clients.documents, names.tableName, volumeServers),

@@ -31,6 +31,8 @@ const RESTORE_KEY_PREFIX = 'restores/*';
 const API_READ_KEYS = ['VOLUME#*', 'FV#*', 'CI#*', 'CA#*', 'LOCK#*'];
 /** Partition key prefix of restore job records (file and volume restores). */
 const RESTORE_JOB_KEYS = ['RESTORE#*'];
+/** Partition key prefix of image records and their id guards (dynamodb-image-records.ts). */
+const IMAGE_RECORD_KEYS = ['VOLUME#*'];
 /** Partition key prefix of the name index (catalog-keys.ts nameIndexPartitionKey). */
 const NAME_INDEX_KEYS = ['FN#*'];
 /** Tag every snapshot a volume restore creates carries (volume-restore-jobs.ts): the IAM conditions use it. */
@@ -213,16 +215,15 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
     }),
   );
   api.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
-  // Lifecycle (POST /retention/apply, DELETE /images/{id}): every image record is found with a
-  // Scan (no leading key to restrict), marked deleting with UpdateItem and removed with its id
-  // guard; the manifest object is deleted.
+  // Lifecycle (POST /retention/apply, DELETE /images/{id}): image records (VOLUME# items only) are
+  // marked deleting with UpdateItem and removed with their id guard; manifests are deleted.
+  api.addToRolePolicy(tableAccess(table, ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], IMAGE_RECORD_KEYS));
   api.addToRolePolicy(
     new iam.PolicyStatement({
-      actions: ['dynamodb:Scan', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'],
-      resources: [table.tableArn],
+      actions: ['s3:DeleteObject'],
+      resources: [wiring.imageBucket.arnForObjects(`${MANIFEST_KEY_PREFIX}*`)],
     }),
   );
-  wiring.imageBucket.grantDelete(api, `${MANIFEST_KEY_PREFIX}*`);
   worker.grantInvoke(api);
   // Presigned GETs are signed with the API's credentials: it needs to be allowed to read them.
   wiring.restoreBucket.grantRead(api, RESTORE_KEY_PREFIX);
@@ -271,6 +272,10 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
     [
       `Resource::${nagArnToken(wiring.restoreBucket)}/restores/*`,
       'Restored files and archives are named by restore id and a random token, known only at run time.',
+    ],
+    [
+      `Resource::${nagArnToken(wiring.imageBucket)}/${MANIFEST_KEY_PREFIX}*`,
+      'Image deletion removes the manifest of an image chosen at run time; chunks and segments are not deletable by the API.',
     ],
     [
       `Resource::${nagArnToken(worker)}:*`,

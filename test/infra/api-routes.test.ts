@@ -108,7 +108,10 @@ describe('REST API routes', () => {
     for (const s of statements.filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')))) {
       expect(s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toBeDefined();
     }
-    expect(statements.flatMap(actionsOf)).not.toContain('dynamodb:DeleteItem');
+    // Deletes only image records (DELETE /images/{id}, retention): never locks, catalog or jobs.
+    for (const s of statements.filter((st) => actionsOf(st).includes('dynamodb:DeleteItem'))) {
+      expect(s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toEqual(['VOLUME#*']);
+    }
   });
 
   it('lets the restore worker write snapshots only with its restore tag', () => {

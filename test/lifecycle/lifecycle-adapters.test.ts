@@ -47,7 +47,12 @@ describe('DynamoDbLifecycleImageRecords', () => {
   it('marks, hides from the image store, and deletes record and guard; idempotent', async () => {
     const store = new DynamoDbImageRecordStore(documents, TABLE);
     const lifecycle = new DynamoDbLifecycleImageRecords(documents, TABLE, () =>
-      Promise.resolve(new Map([['vol-1', 'srv-1']])),
+      Promise.resolve(
+        new Map<string, string | undefined>([
+          ['vol-1', 'srv-1'],
+          ['vol-2', undefined],
+        ]),
+      ),
     );
     await store.putImageRecord(record('vol-1', 'img-1', '2026-03-01T00:00:00.000Z'));
     await store.putImageRecord(record('vol-1', 'img-2', '2026-03-02T00:00:00.000Z'));
