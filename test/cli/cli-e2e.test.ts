@@ -271,7 +271,10 @@ describe('rbp against the local stack', () => {
     expect(usage.stderr).toContain("error: required option '--volume <volumeId>' not specified");
     const help = await rbp('restore', 'file', '--help');
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain('$ rbp restore file --image img-1 --path /etc/hosts --out ./hosts');
+    expect(help.stdout).toContain(
+      '$ rbp restore file --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --path /etc/hosts --out ./hosts',
+    );
+    expect(help.stdout).toMatch(/--image <imageId>\s+the image to restore from \(required\)/);
   });
 
   it('exit 7 when the API cannot be reached', async () => {
