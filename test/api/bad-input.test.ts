@@ -579,9 +579,9 @@ const cases: (() => BadCase)[] = [
     message: /allowed: GET$/,
   }),
   () => ({
-    name: 'DELETE /images/{id}',
+    name: 'DELETE /images/{id}/files',
     method: 'DELETE',
-    path: '/images/img-3',
+    path: '/images/img-3/files',
     status: 405,
     message: /allowed: GET$/,
   }),
