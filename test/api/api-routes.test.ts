@@ -318,6 +318,10 @@ describe('POST /restores and GET /restores/{restoreId}', () => {
       { imageId: 'img-3', kind: 'application', application: 'pg-main' },
       { kind: 'application', application: 'pg-main' },
     ],
+    [
+      { imageId: 'img-3', kind: 'application', application: 'pg-main', partition: 1 },
+      { kind: 'application', application: 'pg-main' },
+    ],
     [{ imageId: 'img-3', kind: 'volume' }, { kind: 'volume' }],
   ])('accepts %j (202) and reports it', async (body, expected) => {
     const answer = await call({ method: 'POST', path: '/restores', body });

@@ -185,7 +185,12 @@ export const startRestoreBody = z.discriminatedUnion('kind', [
     })
     .strict(),
   z
-    .object({ imageId: imageIdSchema, kind: z.literal('application'), application: applicationNameSchema })
+    .object({
+      imageId: imageIdSchema,
+      kind: z.literal('application'),
+      application: applicationNameSchema,
+      partition: partitionField,
+    })
     .strict(),
   z.object({ imageId: imageIdSchema, kind: z.literal('volume') }).strict(),
 ]);
