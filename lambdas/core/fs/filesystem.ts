@@ -9,8 +9,8 @@
  * directory entry. Filesystems without Unix modes or owners synthesize them (see
  * `synthesizedPermissions`): directories 0o755, files 0o644 (0o444 when read-only), uid/gid 0.
  */
-import { isRetryable } from '../errors.ts';
-import { FilesystemCorruptError } from './errors.ts';
+import { isRetryable, type ErrorContext } from '../errors.ts';
+import { FilesystemCorruptError, FilesystemLimitError } from './errors.ts';
 
 /** Filesystems that have a reader. */
 export type ReadableFsType = 'ext2' | 'ext3' | 'ext4' | 'xfs' | 'ntfs' | 'vfat' | 'exfat';
@@ -213,6 +213,47 @@ export function walkError(path: string, inode: number | undefined, error: unknow
       ? error
       : new FilesystemCorruptError(`unexpected failure while reading ${path}`, { path }, error);
   return { kind: 'error', path, ...(inode === undefined ? {} : { inode }), error: typed };
+}
+
+/** Where a depth-first walk stands on a directory it has just yielded. */
+export interface DescentCandidate {
+  readonly path: string;
+  /** The inode (or record) number reported with a refusal. */
+  readonly inode: number;
+  /** The directory's nesting depth (the root's children are at depth 1). */
+  readonly depth: number;
+  /** Context of the depth-limit error. */
+  readonly context: ErrorContext;
+}
+
+/**
+ * Why a depth-first walk must not descend into a directory, or undefined (and the directory is
+ * marked seen): a directory reached twice (`key` already in `seen`: a cycle or a hard-linked
+ * directory) is corruption; one at `maxDepth` is past a limit. Both bound the walk of a hostile image.
+ */
+export function refuseDescent(
+  seen: Set<number>,
+  key: number,
+  maxDepth: number,
+  at: DescentCandidate,
+  reachedTwice: { readonly message: string; readonly context: ErrorContext },
+): WalkError | undefined {
+  if (seen.has(key)) {
+    return walkError(
+      at.path,
+      at.inode,
+      new FilesystemCorruptError(reachedTwice.message, reachedTwice.context),
+    );
+  }
+  seen.add(key);
+  if (at.depth >= maxDepth) {
+    return walkError(
+      at.path,
+      at.inode,
+      new FilesystemLimitError(`directory nesting deeper than ${maxDepth}; not descended`, at.context),
+    );
+  }
+  return undefined;
 }
 
 /** "/a//b/./c/" → "/a/b/c"; "" → "/". */

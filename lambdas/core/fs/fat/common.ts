@@ -15,6 +15,7 @@ import {
   WINDOWS_ATTRIBUTES,
   normalizeImagePath,
   synthesizedPermissions,
+  refuseDescent,
   walkError,
 } from '../filesystem.ts';
 import type {
@@ -414,32 +415,18 @@ export abstract class FatFamilyFilesystem implements FilesystemReader {
       const path = frame.path === '/' ? `/${name}` : `${frame.path}/${name}`;
       yield entryOf(node, path, name, frame.inode, frame.depth + 1);
       if (node.type !== 'directory' || node.firstCluster === 0) continue;
-      if (seen.has(node.firstCluster)) {
-        yield walkError(
-          path,
-          node.inode,
-          new FilesystemCorruptError(
-            `directory at cluster ${node.firstCluster} is reachable twice (a loop)`,
-            {
-              inode: node.inode,
-              cluster: node.firstCluster,
-            },
-          ),
-        );
-        continue;
-      }
-      seen.add(node.firstCluster);
-      if (frame.depth + 1 >= this.limits.maxDirectoryDepth) {
-        yield walkError(
-          path,
-          node.inode,
-          new FilesystemLimitError(
-            `directory nesting deeper than ${this.limits.maxDirectoryDepth}; not descended`,
-            {
-              inode: node.inode,
-            },
-          ),
-        );
+      const refused = refuseDescent(
+        seen,
+        node.firstCluster,
+        this.limits.maxDirectoryDepth,
+        { path, inode: node.inode, depth: frame.depth + 1, context: { inode: node.inode } },
+        {
+          message: `directory at cluster ${node.firstCluster} is reachable twice (a loop)`,
+          context: { inode: node.inode, cluster: node.firstCluster },
+        },
+      );
+      if (refused !== undefined) {
+        yield refused;
         continue;
       }
       stack.push({ items: this.listDirectory(node), path, inode: node.inode, depth: frame.depth + 1 });

@@ -23,6 +23,7 @@ import {
   modeTypeBits,
   normalizeImagePath,
   synthesizedPermissions,
+  refuseDescent,
   walkError,
 } from '../filesystem.ts';
 import type {
@@ -1100,28 +1101,18 @@ export class NtfsFilesystem implements FilesystemReader {
       }
       yield this.entryFor(described, path, entry.name, entry.nameIsValid, frame.record, frame.depth + 1);
       if (described.stat.type !== 'directory') continue;
-      if (seenDirectories.has(file.record)) {
-        yield walkError(
-          path,
-          file.record,
-          new FilesystemCorruptError(`directory record ${file.record} is reachable twice (a cycle)`, {
-            record: file.record,
-          }),
-        );
-        continue;
-      }
-      seenDirectories.add(file.record);
-      if (frame.depth + 1 >= this.limits.maxDirectoryDepth) {
-        yield walkError(
-          path,
-          file.record,
-          new FilesystemLimitError(
-            `directory nesting deeper than ${this.limits.maxDirectoryDepth}; not descended`,
-            {
-              record: file.record,
-            },
-          ),
-        );
+      const refused = refuseDescent(
+        seenDirectories,
+        file.record,
+        this.limits.maxDirectoryDepth,
+        { path, inode: file.record, depth: frame.depth + 1, context: { record: file.record } },
+        {
+          message: `directory record ${file.record} is reachable twice (a cycle)`,
+          context: { record: file.record },
+        },
+      );
+      if (refused !== undefined) {
+        yield refused;
         continue;
       }
       stack.push({ items: this.dirEntries(file, budget), path, record: file.record, depth: frame.depth + 1 });

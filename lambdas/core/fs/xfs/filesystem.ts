@@ -19,7 +19,7 @@ import {
   FilesystemLimitError,
   UnsupportedFilesystemError,
 } from '../errors.ts';
-import { STREAM_PIECE_BYTES, normalizeImagePath, walkError } from '../filesystem.ts';
+import { STREAM_PIECE_BYTES, normalizeImagePath, refuseDescent, walkError } from '../filesystem.ts';
 import type {
   FileExtent,
   FilesystemReader,
@@ -655,31 +655,18 @@ export class XfsFilesystem implements FilesystemReader {
       }
       yield* this.entryFor(child, path, entry.nameBytes, frame.inode, frame.depth + 1);
       if (child.type !== 'directory') continue;
-      if (seenDirectories.has(child.inode)) {
-        yield walkError(
-          path,
-          child.inode,
-          new FilesystemCorruptError(
-            `directory inode ${child.inode} is reachable twice (a cycle or a hard-linked directory)`,
-            {
-              inode: child.inode,
-            },
-          ),
-        );
-        continue;
-      }
-      seenDirectories.add(child.inode);
-      if (frame.depth + 1 >= this.limits.maxDirectoryDepth) {
-        yield walkError(
-          path,
-          child.inode,
-          new FilesystemLimitError(
-            `directory nesting deeper than ${this.limits.maxDirectoryDepth}; not descended`,
-            {
-              inode: child.inode,
-            },
-          ),
-        );
+      const refused = refuseDescent(
+        seenDirectories,
+        child.inode,
+        this.limits.maxDirectoryDepth,
+        { path, inode: child.inode, depth: frame.depth + 1, context: { inode: child.inode } },
+        {
+          message: `directory inode ${child.inode} is reachable twice (a cycle or a hard-linked directory)`,
+          context: { inode: child.inode },
+        },
+      );
+      if (refused !== undefined) {
+        yield refused;
         continue;
       }
       stack.push({ items: this.dirItems(child, budget), path, inode: child.inode, depth: frame.depth + 1 });
