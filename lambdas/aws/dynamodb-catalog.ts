@@ -99,7 +99,31 @@ export function toCatalogDbItem(item: CatalogItem): Item {
           ...ts('crtime', meta.crtime),
           ...(meta.symlinkTarget === undefined ? {} : { target: meta.symlinkTarget }),
           ...(meta.device === undefined ? {} : { devMajor: meta.device.major, devMinor: meta.device.minor }),
+          ...(meta.windowsAttributes === undefined ? {} : { winAttr: meta.windowsAttributes }),
+          ...(meta.shortName === undefined ? {} : { shortName: meta.shortName }),
+          ...(meta.streams === undefined
+            ? {}
+            : { streams: meta.streams.map((stream) => ({ name: stream.name, size: stream.size })) }),
+          ...(meta.reparseTag === undefined ? {} : { reparseTag: meta.reparseTag }),
+          ...(meta.encrypted === true ? { encrypted: true } : {}),
         }),
+  };
+}
+
+/** The Windows metadata of an item (NTFS, FAT, exFAT), as toCatalogDbItem stores it. */
+function windowsMetaOf(item: Item): Partial<FileMeta> {
+  const streams = Array.isArray(item.streams)
+    ? (item.streams as { name: unknown; size: unknown }[]).map((stream) => ({
+        name: String(stream.name),
+        size: Number(stream.size),
+      }))
+    : undefined;
+  return {
+    ...(typeof item.winAttr === 'number' ? { windowsAttributes: item.winAttr } : {}),
+    ...(typeof item.shortName === 'string' ? { shortName: item.shortName } : {}),
+    ...(streams === undefined ? {} : { streams }),
+    ...(typeof item.reparseTag === 'number' ? { reparseTag: item.reparseTag } : {}),
+    ...(item.encrypted === true ? { encrypted: true as const } : {}),
   };
 }
 
@@ -137,6 +161,7 @@ export function fromCatalogDbItem(item: Item): CatalogItem {
     ...(typeof item.devMajor === 'number'
       ? { device: { major: item.devMajor, minor: item.devMinor as number } }
       : {}),
+    ...windowsMetaOf(item),
   };
   return { ...base, meta };
 }

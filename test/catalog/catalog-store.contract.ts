@@ -158,6 +158,28 @@ export function catalogStoreContract(name: string, makeStore: () => Promise<Cata
       expect(before2.map((i) => `${i.name}:${i.meta?.size}`)).toEqual(['gone:1', 'keep:1']);
     });
 
+    it('keeps the Windows metadata of NTFS, FAT and exFAT entries (attributes, short name, streams, reparse tag, EFS)', async () => {
+      const store = await makeStore();
+      const vol = 'vol-contract-win';
+      const image = imageAt(vol, 1);
+      const windows = meta({
+        windowsAttributes: 0x2021,
+        shortName: 'REPORT~1.DOC',
+        streams: [
+          { name: 'Zone.Identifier', size: 26 },
+          { name: 'summary', size: 0 },
+        ],
+        reparseTag: 0xa000000c,
+        encrypted: true,
+      });
+      await store.putItems([
+        version(image, 2, '/Users', 'Report for 2026.docx', windows),
+        version(image, 2, '/Users', 'plain.txt', meta({ size: 7 })),
+      ]);
+      const before = await previousDirectoryState(store, vol, 2, '/Users', versionKeyOf(imageAt(vol, 2)));
+      expect(before.map((item) => item.meta)).toEqual([windows, meta({ size: 7 })]);
+    });
+
     it('keeps image catalog records and finds the latest before an image', async () => {
       const store = await makeStore();
       const vol = 'vol-contract-5';
