@@ -71,10 +71,13 @@ const mutation: fc.Arbitrary<Mutation> = fc.oneof(
   }) as fc.Arbitrary<Mutation>,
 );
 
-/** debugfs requests for the mutations, each on a path nothing earlier in the list touched. */
-function requestsFor(mutations: readonly Mutation[], step: number): string[] {
+/**
+ * debugfs requests for the mutations, each on a path nothing earlier touched: earlier in the list
+ * or in an earlier step (`used` is shared by the steps of one run, so a second step never names a
+ * path the first one removed, renamed or replaced).
+ */
+function requestsFor(mutations: readonly Mutation[], step: number, used: Set<string>): string[] {
   const { files, dirs } = basePaths;
-  const used = new Set<string>();
   const free = (p: string): boolean =>
     ![...used].some((u) => p === u || p.startsWith(`${u}/`) || u.startsWith(`${p}/`));
   const out: string[] = [];
@@ -116,6 +119,8 @@ function requestsFor(mutations: readonly Mutation[], step: number): string[] {
     const dir = dirs[m.dir % dirs.length]!;
     const name = `${dir}/new-${step}-${i}-${m.n}`;
     if (!free(dir) && m.kind === 'dirToFile') return;
+    // A directory replaced by a file earlier (only dirToFile puts directories in `used`).
+    if (used.has(dir)) return;
     switch (m.kind) {
       case 'add':
         out.push(`write ${payload} ${name}`);
@@ -190,10 +195,11 @@ describe('incremental catalog with skipped subtrees', () => {
         fc.array(mutation, { minLength: 0, maxLength: 4 }),
         async (first, second) => {
           const images: Uint8Array[] = [baseBytes];
+          const used = new Set<string>();
           for (const [step, mutations] of [first, second].entries()) {
             const file = path.join(work, `step-${step + 1}.img`);
             await writeFile(file, images.at(-1)!);
-            const requests = requestsFor(mutations, step + 1);
+            const requests = requestsFor(mutations, step + 1, used);
             if (requests.length > 0) await debugfs(file, requests);
             images.push(new Uint8Array(await readFile(file)));
           }
