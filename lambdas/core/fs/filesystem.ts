@@ -188,6 +188,12 @@ export function modeTypeBits(type: FileType): number {
   return TYPE_BITS[type];
 }
 
+/** The file type that an st_mode's type bits (mode & 0o170000) name; undefined for none. */
+export function fileTypeOfMode(mode: number): FileType | undefined {
+  const bits = mode & 0o170000;
+  return (Object.keys(TYPE_BITS) as FileType[]).find((type) => TYPE_BITS[type] === bits);
+}
+
 /** Permissions and mode for a filesystem that stores only Windows attributes. */
 export function synthesizedPermissions(
   type: FileType,

@@ -1,6 +1,7 @@
 /** Inode records: parsing of the on-disk ext2/3/4 inode into plain metadata. */
 import { LeBytes, combineHiLo } from '../bytes.ts';
 import { FilesystemCorruptError } from '../errors.ts';
+import { fileTypeOfMode } from '../filesystem.ts';
 import type { FileType, InodeStat, Timestamp } from '../filesystem.ts';
 
 export type { FileType, InodeStat, Timestamp };
@@ -30,27 +31,6 @@ export interface Inode extends InodeStat {
   readonly usedBytes: number;
 }
 
-function fileTypeOf(mode: number): FileType | undefined {
-  switch (mode & 0xf000) {
-    case 0x8000:
-      return 'file';
-    case 0x4000:
-      return 'directory';
-    case 0xa000:
-      return 'symlink';
-    case 0x2000:
-      return 'char-device';
-    case 0x6000:
-      return 'block-device';
-    case 0x1000:
-      return 'fifo';
-    case 0xc000:
-      return 'socket';
-    default:
-      return undefined;
-  }
-}
-
 /** Nanoseconds above this are not valid; a crafted value is clamped rather than rejected. */
 const MAX_NANOSECONDS = 999_999_999;
 
@@ -64,7 +44,7 @@ function timestamp(raw: LeBytes, secondsAt: number, extraAt: number | undefined)
 export function parseInode(number: number, bytes: Uint8Array, offset: number): Inode {
   const raw = new LeBytes(bytes);
   const mode = raw.u16(0x0);
-  const type = fileTypeOf(mode);
+  const type = fileTypeOfMode(mode);
   const context = { inode: number };
   if (type === undefined) {
     throw new FilesystemCorruptError(

@@ -4,7 +4,8 @@
  * di_forkoff * 8, the attribute fork.
  */
 import { FilesystemCorruptError } from '../errors.ts';
-import type { FileType, InodeStat, Timestamp } from '../filesystem.ts';
+import { fileTypeOfMode } from '../filesystem.ts';
+import type { InodeStat, Timestamp } from '../filesystem.ts';
 import { BeBytes, xfsChecksumOk } from './be-bytes.ts';
 
 export const XFS_DINODE_MAGIC = 0x494e; // "IN"
@@ -32,27 +33,6 @@ export interface XfsInode extends InodeStat {
   readonly nextents: number;
   /** Byte offset of the inode record in the filesystem's reader. */
   readonly offset: number;
-}
-
-function fileTypeOf(mode: number): FileType | undefined {
-  switch (mode & 0xf000) {
-    case 0x8000:
-      return 'file';
-    case 0x4000:
-      return 'directory';
-    case 0xa000:
-      return 'symlink';
-    case 0x2000:
-      return 'char-device';
-    case 0x6000:
-      return 'block-device';
-    case 0x1000:
-      return 'fifo';
-    case 0xc000:
-      return 'socket';
-    default:
-      return undefined;
-  }
 }
 
 /** Nanoseconds above this are not valid; a crafted value is clamped rather than rejected. */
@@ -97,7 +77,7 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number, ct
     if (!uuid.every((b, i) => b === ctx.metaUuid[i])) fail('belongs to another filesystem (UUID)');
   }
   const mode = raw.u16(2);
-  const type = fileTypeOf(mode);
+  const type = fileTypeOfMode(mode);
   if (type === undefined) fail(`invalid file type in mode 0o${mode.toString(8)}`);
   const format = raw.u8(5);
   const coreBytes = version === 3 ? V3_CORE_BYTES : V2_CORE_BYTES;
