@@ -124,6 +124,12 @@ export class EbsSnapshots implements SnapshotBlockReader, SnapshotBlockWriter {
           ClientToken: request.clientToken,
           Timeout: request.timeoutMinutes,
           ...(request.description === undefined ? {} : { Description: request.description }),
+          ...(request.parentSnapshotId === undefined ? {} : { ParentSnapshotId: request.parentSnapshotId }),
+          ...(request.kmsKeyArn === undefined
+            ? {}
+            : request.parentSnapshotId === undefined
+              ? { Encrypted: true, KmsKeyArn: request.kmsKeyArn }
+              : { KmsKeyArn: request.kmsKeyArn }),
           ...(request.tags === undefined
             ? {}
             : { Tags: Object.entries(request.tags).map(([Key, Value]) => ({ Key, Value })) }),

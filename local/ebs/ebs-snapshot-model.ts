@@ -42,6 +42,10 @@ export interface EbsSnapshotSummary {
   readonly tags?: readonly StoredTag[];
   /** Number of blocks the snapshot holds (0 while a StartSnapshot snapshot is being written). */
   readonly blockCount: number;
+  /** StartSnapshot snapshots: encrypted (Encrypted=true, a KmsKeyArn, or an encrypted parent). */
+  readonly encrypted?: boolean;
+  /** The KMS key StartSnapshot named (or the parent's); absent for the account's default key. */
+  readonly kmsKeyArn?: string;
 }
 
 export interface FreezeVolumeImageArgs {
@@ -205,6 +209,8 @@ export class SnapshotModel {
       description: meta.description,
       tags: meta.tags,
       blockCount: blocks.size,
+      ...(meta.encrypted === true ? { encrypted: true } : {}),
+      ...(meta.kmsKeyArn === undefined ? {} : { kmsKeyArn: meta.kmsKeyArn }),
     }));
   }
 

@@ -93,8 +93,16 @@ export class EbsWriteOperations {
       requestFingerprint: fingerprint,
       description: request.description,
       tags: request.tags,
-      encrypted: request.encrypted,
-      kmsKeyArn: request.kmsKeyArn,
+      // A child is encrypted when its parent is (with the parent's key unless KmsKeyArn names
+      // another) or when KmsKeyArn is given:
+      // https://docs.aws.amazon.com/ebs/latest/userguide/ebsapis-using-encryption.html
+      encrypted:
+        parent === undefined
+          ? request.encrypted
+          : parent.meta.encrypted === true || request.kmsKeyArn !== undefined
+            ? true
+            : undefined,
+      kmsKeyArn: request.kmsKeyArn ?? parent?.meta.kmsKeyArn,
     };
     await this.model.addStarted(meta, parent);
     return { status: 201, body: this.startSnapshotResponse(meta) };

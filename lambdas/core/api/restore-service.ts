@@ -70,6 +70,10 @@ export function restoreOfVolumeJob(job: VolumeRestoreJob): Restore {
   };
 }
 
+function kmsKeyOf(kmsKeyArn: string | undefined): { kmsKeyArn?: string } {
+  return kmsKeyArn === undefined ? {} : { kmsKeyArn };
+}
+
 export class RestoreService implements RestoreJobs {
   constructor(
     private readonly deps: {
@@ -80,6 +84,8 @@ export class RestoreService implements RestoreJobs {
       readonly clock: Clock;
       /** Random hex for the unguessable part of restore object keys. */
       readonly keyToken: () => string;
+      /** KMS key of restored snapshots when the request names none (the stack's key). */
+      readonly restoreKmsKeyArn?: string;
     },
   ) {}
 
@@ -87,7 +93,12 @@ export class RestoreService implements RestoreJobs {
     if (request.kind === 'volume') {
       const job = await createVolumeRestoreJob(
         { jobs: volumeRestoreJobs(this.deps.jobs), clock: this.deps.clock },
-        { restoreId, volumeId: image.volumeId, imageId: image.imageId },
+        {
+          restoreId,
+          volumeId: image.volumeId,
+          imageId: image.imageId,
+          ...kmsKeyOf(request.kmsKeyArn ?? this.deps.restoreKmsKeyArn),
+        },
       );
       await this.deps.launcher.launch({ restoreId, kind: 'volume' });
       return restoreOfVolumeJob(job);

@@ -160,6 +160,14 @@ export const startBackupBody = z
   .strict();
 
 export const RESTORE_KINDS = ['file', 'directory', 'application', 'volume'] as const;
+/** A KMS key ARN (or alias ARN) of this partition: https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#key-id */
+export const kmsKeyArnSchema = z
+  .string()
+  .regex(
+    /^arn:aws[a-z-]*:kms:[a-z0-9-]+:\d{12}:(key\/[A-Za-z0-9-]{1,64}|alias\/[A-Za-z0-9/_-]{1,250})$/,
+    'must be a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)',
+  )
+  .describe("KMS key of the restored snapshot (default: the stack's key)");
 const applicationNameSchema = z
   .string()
   .min(1)
@@ -192,7 +200,13 @@ export const startRestoreBody = z.discriminatedUnion('kind', [
       partition: partitionField,
     })
     .strict(),
-  z.object({ imageId: imageIdSchema, kind: z.literal('volume') }).strict(),
+  z
+    .object({
+      imageId: imageIdSchema,
+      kind: z.literal('volume'),
+      kmsKeyArn: kmsKeyArnSchema.optional(),
+    })
+    .strict(),
 ]);
 export type StartRestoreRequest = z.output<typeof startRestoreBody>;
 export type StartBackupRequest = z.output<typeof startBackupBody>;

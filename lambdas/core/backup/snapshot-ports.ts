@@ -67,6 +67,14 @@ export interface StartSnapshotRequest {
   readonly timeoutMinutes: number;
   readonly description?: string;
   readonly tags?: Readonly<Record<string, string>>;
+  /**
+   * Encrypt the new snapshot with this KMS key. Without a parent it is sent with Encrypted=true;
+   * with a parent only KmsKeyArn is sent (EBS refuses Encrypted together with ParentSnapshotId:
+   * https://docs.aws.amazon.com/ebs/latest/userguide/ebsapis-using-encryption.html).
+   */
+  readonly kmsKeyArn?: string;
+  /** A completed snapshot the new one starts from (its blocks are inherited; only changes are put). */
+  readonly parentSnapshotId?: string;
 }
 
 export interface PutSnapshotBlockRequest {

@@ -38,6 +38,8 @@ export interface VolumeRestoreJob {
   readonly restoreId: string;
   readonly volumeId: string;
   readonly imageId: string;
+  /** KMS key of the new snapshot: the caller's, or the stack's key (resolved when the job is created). */
+  readonly kmsKeyArn?: string;
   readonly status: VolumeRestoreStatus;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -60,7 +62,12 @@ export interface VolumeRestoreJobStore {
 
 export async function createVolumeRestoreJob(
   deps: { readonly jobs: VolumeRestoreJobStore; readonly clock: Clock },
-  request: { readonly restoreId: string; readonly volumeId: string; readonly imageId: string },
+  request: {
+    readonly restoreId: string;
+    readonly volumeId: string;
+    readonly imageId: string;
+    readonly kmsKeyArn?: string;
+  },
 ): Promise<VolumeRestoreJob> {
   const now = deps.clock.now().toISOString();
   const job: VolumeRestoreJob = { ...request, status: 'pending', createdAt: now, updatedAt: now };
@@ -95,6 +102,7 @@ export async function runVolumeRestoreJob(
       const result = await restoreImageToSnapshot(deps, {
         manifest,
         restoreId,
+        ...(running.kmsKeyArn === undefined ? {} : { kmsKeyArn: running.kmsKeyArn }),
         tags: {
           'rbp:restore-id': restoreId,
           'rbp:source-volume': running.volumeId,
@@ -125,7 +133,11 @@ export const VOLUME_RESTORE_JOB: JobCodec<VolumeRestoreJob> = {
   kind: 'volume-restore',
   toRecord: (job) =>
     recordOf('volume-restore', job, {
-      params: { volumeId: job.volumeId, imageId: job.imageId },
+      params: {
+        volumeId: job.volumeId,
+        imageId: job.imageId,
+        ...(job.kmsKeyArn === undefined ? {} : { kmsKeyArn: job.kmsKeyArn }),
+      },
       progress: {
         ...(job.snapshotId === undefined ? {} : { snapshotId: job.snapshotId }),
         ...(job.changedBlocksCount === undefined ? {} : { changedBlocksCount: job.changedBlocksCount }),
@@ -133,7 +145,7 @@ export const VOLUME_RESTORE_JOB: JobCodec<VolumeRestoreJob> = {
       },
     }),
   fromRecord: (record) => ({
-    ...(record.params as { volumeId: string; imageId: string }),
+    ...(record.params as { volumeId: string; imageId: string; kmsKeyArn?: string }),
     ...(record.progress as { snapshotId?: string; changedBlocksCount?: number; written?: boolean }),
     ...(commonOf(record) as JobCommon & { status: VolumeRestoreStatus }),
   }),

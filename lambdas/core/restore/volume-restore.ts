@@ -110,6 +110,8 @@ export interface SnapshotRestoreRequest {
   readonly description?: string;
   readonly tags?: Readonly<Record<string, string>>;
   readonly chunksInFlight?: number;
+  /** Encrypt the new snapshot with this KMS key (the stack's, or one the caller named). */
+  readonly kmsKeyArn?: string;
 }
 
 export interface SnapshotRestoreResult {
@@ -133,6 +135,7 @@ export async function restoreImageToSnapshot(
       description:
         request.description ?? `rbp restore ${request.restoreId} of ${manifest.volumeId}/${manifest.imageId}`,
       ...(request.tags === undefined ? {} : { tags: request.tags }),
+      ...(request.kmsKeyArn === undefined ? {} : { kmsKeyArn: request.kmsKeyArn }),
     }),
   );
   const startedAtMs = deps.nowMs();
