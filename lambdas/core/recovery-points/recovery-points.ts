@@ -1,0 +1,218 @@
+/**
+ * Recovery points (docs/recovery-points.md): the images of every volume of a protected server,
+ * taken at one checkpoint by one backup run, committed together. The record is written only when
+ * every volume's image record exists (each image's own commit point); images of a run that failed
+ * part-way stay as single-volume images and no record is written.
+ */
+import { z } from 'zod';
+import { ConflictError, IntegrityError, NotFoundError, ValidationError } from '../errors.ts';
+import type { ImageRecord, ImageRecordStore } from '../image/image-records.ts';
+import type { StepLog } from '../ports.ts';
+
+/** Version of the stored record (docs/recovery-points.md); a reader refuses versions it does not know. */
+export const RECOVERY_POINT_VERSION = 1;
+/** Prefix of recovery point ids: `rp-<backupId>`, one per backup run. */
+export const RECOVERY_POINT_ID_PREFIX = 'rp-';
+
+export const recoveryPointImageSchema = z
+  .object({
+    volumeId: z.string().min(1),
+    /** The volume's device on the source server (`rbp:source-device`), or `disk<N>`. */
+    device: z.string().min(1),
+    imageId: z.string().min(1),
+    snapshotId: z.string().min(1),
+    kind: z.enum(['full', 'incremental']),
+  })
+  .strict();
+export type RecoveryPointImage = z.infer<typeof recoveryPointImageSchema>;
+
+export const recoveryPointSchema = z
+  .object({
+    version: z.literal(RECOVERY_POINT_VERSION),
+    recoveryPointId: z.string().startsWith(RECOVERY_POINT_ID_PREFIX),
+    serverId: z.string().min(1),
+    backupId: z.string().min(1),
+    /** ISO-8601 UTC: the earliest image time of its volumes. */
+    createdAt: z.iso.datetime(),
+    checkpointId: z.string().min(1).optional(),
+    images: z.array(recoveryPointImageSchema).min(1),
+  })
+  .strict();
+export type RecoveryPoint = z.infer<typeof recoveryPointSchema>;
+
+export interface RecoveryPointStore {
+  /**
+   * Writes the record unless one with its id exists. The same record again is success (`exists`);
+   * a different record under the same id is a ConflictError.
+   */
+  put(point: RecoveryPoint): Promise<'created' | 'exists'>;
+  /** NotFoundError when there is none. */
+  get(recoveryPointId: string): Promise<RecoveryPoint>;
+  /** The server's recovery points, oldest first (empty when it has none). */
+  listByServer(serverId: string): Promise<RecoveryPoint[]>;
+}
+
+/** Devices of replica volumes (`rbp:source-device`), by volume id; absent when a volume has none. */
+export interface VolumeDevices {
+  devicesOf(volumeIds: readonly string[]): Promise<ReadonlyMap<string, string>>;
+}
+
+export function recoveryPointIdFor(backupId: string): string {
+  return `${RECOVERY_POINT_ID_PREFIX}${backupId}`;
+}
+
+/** The errors every RecoveryPointStore raises, with the same messages (the contract suite checks them). */
+export const recoveryPointErrors = {
+  missing: (recoveryPointId: string) =>
+    new NotFoundError(`recovery point ${recoveryPointId} does not exist`, { context: { recoveryPointId } }),
+  different: (recoveryPointId: string) =>
+    new ConflictError(`recovery point ${recoveryPointId} already has a different record`, {
+      context: { recoveryPointId },
+    }),
+  version: (recoveryPointId: string, version: unknown) =>
+    new IntegrityError(`recovery point ${recoveryPointId} has unknown record version ${String(version)}`, {
+      context: { recoveryPointId },
+    }),
+};
+
+/** Parses a stored record; IntegrityError for a version this code does not know or a broken shape. */
+export function readRecoveryPoint(recoveryPointId: string, raw: unknown): RecoveryPoint {
+  const version = (raw as { version?: unknown } | undefined)?.version;
+  if (version !== RECOVERY_POINT_VERSION) throw recoveryPointErrors.version(recoveryPointId, version);
+  const parsed = recoveryPointSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new IntegrityError(`recovery point ${recoveryPointId} is malformed: ${parsed.error.message}`, {
+      context: { recoveryPointId },
+    });
+  }
+  return parsed.data;
+}
+
+/** Field-by-field equality, for idempotent re-commits. */
+export function sameRecoveryPoint(a: RecoveryPoint, b: RecoveryPoint): boolean {
+  return JSON.stringify(recoveryPointSchema.parse(a)) === JSON.stringify(recoveryPointSchema.parse(b));
+}
+
+/**
+ * Every volume's device: its `rbp:source-device` tag, else `disk<N>` (N: its position among the
+ * volumes ordered by id). ValidationError when two volumes claim the same device.
+ */
+export function assignDevices(
+  volumeIds: readonly string[],
+  tagged: ReadonlyMap<string, string>,
+): Map<string, string> {
+  const ordered = [...volumeIds].sort();
+  const devices = new Map<string, string>();
+  const owner = new Map<string, string>();
+  ordered.forEach((volumeId, index) => {
+    const device = tagged.get(volumeId) ?? `disk${index}`;
+    const other = owner.get(device);
+    if (other !== undefined) {
+      throw new ValidationError(`volumes ${other} and ${volumeId} both say they are device ${device}`, {
+        context: { device },
+      });
+    }
+    owner.set(device, volumeId);
+    devices.set(volumeId, device);
+  });
+  return devices;
+}
+
+/** Orders a recovery point's images: by device, then volume id (a stable order for restores and listings). */
+export function byDevice(a: RecoveryPointImage, b: RecoveryPointImage): number {
+  if (a.device !== b.device) return a.device < b.device ? -1 : 1;
+  return a.volumeId < b.volumeId ? -1 : a.volumeId > b.volumeId ? 1 : 0;
+}
+
+export interface CommitRecoveryPointRequest {
+  readonly backupId: string;
+  readonly serverId: string;
+  /** Every volume of the run; each must have its image committed. */
+  readonly volumeIds: readonly string[];
+  /** The image each volume committed in this run, by volume id. */
+  readonly imageIds: ReadonlyMap<string, string>;
+  readonly checkpointId?: string;
+}
+
+export interface CommitRecoveryPointDeps {
+  readonly records: ImageRecordStore;
+  readonly points: RecoveryPointStore;
+  readonly devices: VolumeDevices;
+}
+
+/**
+ * Commits the recovery point of a run: re-reads every volume's image record (ValidationError when
+ * a volume has no image in this run, NotFoundError when its image is not committed: nothing is
+ * written either way), then writes the record. Re-running it is a no-op that succeeds.
+ */
+export async function commitRecoveryPoint(
+  deps: CommitRecoveryPointDeps,
+  request: CommitRecoveryPointRequest,
+  log?: StepLog,
+): Promise<RecoveryPoint> {
+  const recoveryPointId = recoveryPointIdFor(request.backupId);
+  const missing = request.volumeIds.filter((v) => !request.imageIds.has(v));
+  if (missing.length > 0) {
+    throw new ValidationError(
+      `recovery point ${recoveryPointId}: no image of ${missing.join(', ')} in this run; not committing`,
+      { context: { recoveryPointId } },
+    );
+  }
+  const records: ImageRecord[] = [];
+  for (const volumeId of request.volumeIds) {
+    const imageId = request.imageIds.get(volumeId)!;
+    try {
+      records.push(await deps.records.getImageRecord(volumeId, imageId));
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      throw new NotFoundError(
+        `recovery point ${recoveryPointId}: image ${imageId} of ${volumeId} is not committed; not committing`,
+        { cause: error, context: { recoveryPointId, volumeId, imageId } },
+      );
+    }
+  }
+  const devices = assignDevices(request.volumeIds, await deps.devices.devicesOf(request.volumeIds));
+  const images = records
+    .map((record): RecoveryPointImage => ({
+      volumeId: record.volumeId,
+      device: devices.get(record.volumeId)!,
+      imageId: record.imageId,
+      snapshotId: record.snapshotId,
+      kind: record.kind,
+    }))
+    .sort(byDevice);
+  const createdAt = records.map((r) => r.createdAt).sort()[0]!;
+  const point: RecoveryPoint = {
+    version: RECOVERY_POINT_VERSION,
+    recoveryPointId,
+    serverId: request.serverId,
+    backupId: request.backupId,
+    createdAt,
+    ...(request.checkpointId === undefined ? {} : { checkpointId: request.checkpointId }),
+    images,
+  };
+  const outcome = await deps.points.put(point);
+  log?.info('recovery point committed', { recoveryPointId, outcome, volumes: images.length });
+  return point;
+}
+
+/** The replica volume tag naming the volume's device on the source server (docs/replica-tags.md). */
+export const SOURCE_DEVICE_TAG = 'rbp:source-device';
+
+/** VolumeDevices over a reader of volume tags (EC2 DescribeVolumes in AWS). */
+export function volumeDevicesFromTags(
+  volumeTags: (
+    volumeIds: readonly string[],
+  ) => Promise<readonly { readonly volumeId: string; readonly tags: Readonly<Record<string, string>> }[]>,
+): VolumeDevices {
+  return {
+    async devicesOf(volumeIds) {
+      const devices = new Map<string, string>();
+      for (const { volumeId, tags } of await volumeTags(volumeIds)) {
+        const device = tags[SOURCE_DEVICE_TAG];
+        if (device !== undefined && device !== '') devices.set(volumeId, device);
+      }
+      return devices;
+    },
+  };
+}

@@ -1,0 +1,42 @@
+/** In-memory RecoveryPointStore with the DynamoDB adapter's semantics (errors, order, idempotence). */
+import type {
+  RecoveryPoint,
+  RecoveryPointStore,
+} from '../../lambdas/core/recovery-points/recovery-points.ts';
+import {
+  recoveryPointErrors,
+  sameRecoveryPoint,
+} from '../../lambdas/core/recovery-points/recovery-points.ts';
+
+export class MemoryRecoveryPointStore implements RecoveryPointStore {
+  readonly points = new Map<string, RecoveryPoint>();
+  /** put calls, for tests that count writes. */
+  puts = 0;
+
+  put(point: RecoveryPoint): Promise<'created' | 'exists'> {
+    this.puts += 1;
+    const existing = this.points.get(point.recoveryPointId);
+    if (existing === undefined) {
+      this.points.set(point.recoveryPointId, structuredClone(point));
+      return Promise.resolve('created');
+    }
+    if (sameRecoveryPoint(existing, point)) return Promise.resolve('exists');
+    return Promise.reject(recoveryPointErrors.different(point.recoveryPointId));
+  }
+
+  get(recoveryPointId: string): Promise<RecoveryPoint> {
+    const point = this.points.get(recoveryPointId);
+    if (point === undefined) return Promise.reject(recoveryPointErrors.missing(recoveryPointId));
+    return Promise.resolve(structuredClone(point));
+  }
+
+  listByServer(serverId: string): Promise<RecoveryPoint[]> {
+    const key = (p: RecoveryPoint) => `${p.createdAt}#${p.recoveryPointId}`;
+    return Promise.resolve(
+      [...this.points.values()]
+        .filter((p) => p.serverId === serverId)
+        .sort((a, b) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0))
+        .map((p) => structuredClone(p)),
+    );
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * Recovery point stores, one contract run against the in-memory fake and the DynamoDB adapter on
+ * moto: a record is written once (the same record again = success, a different one = conflict),
+ * read by id with one GetItem, listed per server in time order; the items have the documented keys;
+ * a record of an unknown version is refused.
+ */
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbRecoveryPointStore } from '../../lambdas/aws/dynamodb-recovery-points.ts';
+import { ConflictError, IntegrityError, NotFoundError } from '../../lambdas/core/errors.ts';
+import type {
+  RecoveryPoint,
+  RecoveryPointStore,
+} from '../../lambdas/core/recovery-points/recovery-points.ts';
+import { createProductTable } from '../../local/product-table.ts';
+import { useLocalStack } from '../support/local-stack.ts';
+import { MemoryRecoveryPointStore } from './memory-recovery-point-store.ts';
+
+const TABLE = 'rbp-recovery-points';
+
+export function point(backupId: string, createdAt: string, serverId = 'web-01'): RecoveryPoint {
+  return {
+    version: 1,
+    recoveryPointId: `rp-${backupId}`,
+    serverId,
+    backupId,
+    createdAt,
+    checkpointId: `${backupId}-r1`,
+    images: [
+      {
+        volumeId: 'vol-0a',
+        device: '/dev/xvda',
+        imageId: `img-${backupId}-vol-0a`,
+        snapshotId: 'snap-0a',
+        kind: 'full',
+      },
+      {
+        volumeId: 'vol-0b',
+        device: '/dev/xvdb',
+        imageId: `img-${backupId}-vol-0b`,
+        snapshotId: 'snap-0b',
+        kind: 'incremental',
+      },
+    ],
+  };
+}
+
+function recoveryPointContract(name: string, make: () => RecoveryPointStore): void {
+  describe(`recovery point store: ${name}`, () => {
+    let store: RecoveryPointStore;
+    beforeAll(() => {
+      store = make();
+    });
+
+    it('writes a record once; the same record again succeeds; a different one conflicts', async () => {
+      const first = point('bk-2', '2026-03-01T00:00:00.000Z');
+      expect(await store.put(first)).toBe('created');
+      expect(await store.put(first)).toBe('exists');
+      const other = await store.put(point('bk-2', '2026-03-02T00:00:00.000Z')).catch((e: unknown) => e);
+      expect(other).toBeInstanceOf(ConflictError);
+      expect((other as Error).message).toBe('recovery point rp-bk-2 already has a different record');
+      expect(await store.get('rp-bk-2')).toEqual(first);
+    });
+
+    it('says a recovery point without a record does not exist', async () => {
+      const error = await store.get('rp-none').catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(NotFoundError);
+      expect((error as Error).message).toBe('recovery point rp-none does not exist');
+    });
+
+    it('lists a server’s recovery points oldest first, and no other server’s', async () => {
+      await store.put(point('bk-1', '2026-02-01T00:00:00.000Z'));
+      await store.put(point('bk-3', '2026-04-01T00:00:00.000Z'));
+      await store.put(point('bk-9', '2026-01-01T00:00:00.000Z', 'db-01'));
+      expect((await store.listByServer('web-01')).map((p) => p.recoveryPointId)).toEqual([
+        'rp-bk-1',
+        'rp-bk-2',
+        'rp-bk-3',
+      ]);
+      expect(await store.listByServer('db-01')).toEqual([point('bk-9', '2026-01-01T00:00:00.000Z', 'db-01')]);
+      expect(await store.listByServer('nobody')).toEqual([]);
+    });
+  });
+}
+
+recoveryPointContract('in-memory fake', () => new MemoryRecoveryPointStore());
+
+const local = useLocalStack();
+let ddb: DynamoDBDocumentClient;
+beforeAll(async () => {
+  const client = new DynamoDBClient(local.clientConfig());
+  await createProductTable(client, TABLE);
+  ddb = DynamoDBDocumentClient.from(client);
+});
+afterAll(() => ddb.destroy());
+
+recoveryPointContract('DynamoDB adapter on moto', () => new DynamoDbRecoveryPointStore(ddb, TABLE));
+
+describe('DynamoDB recovery point items', () => {
+  it('have the documented keys and attributes', async () => {
+    const expected = point('bk-2', '2026-03-01T00:00:00.000Z');
+    const byId = await ddb.send(new GetCommand({ TableName: TABLE, Key: { pk: 'RP#rp-bk-2', sk: 'RP' } }));
+    expect(byId.Item).toEqual({
+      pk: 'RP#rp-bk-2',
+      sk: 'RP',
+      entity: 'recovery-point',
+      version: 1,
+      record: JSON.stringify(expected),
+    });
+    const byServer = await ddb.send(
+      new GetCommand({
+        TableName: TABLE,
+        Key: { pk: 'RP#SERVER#web-01', sk: 'AT#2026-03-01T00:00:00.000Z#rp-bk-2' },
+      }),
+    );
+    expect(byServer.Item).toEqual({
+      pk: 'RP#SERVER#web-01',
+      sk: 'AT#2026-03-01T00:00:00.000Z#rp-bk-2',
+      entity: 'recovery-point-of-server',
+      version: 1,
+      record: JSON.stringify(expected),
+    });
+  });
+
+  it('refuses a record of a version it does not know', async () => {
+    await ddb.send(
+      new PutCommand({
+        TableName: TABLE,
+        Item: { pk: 'RP#rp-future', sk: 'RP', version: 2, record: JSON.stringify({ version: 2 }) },
+      }),
+    );
+    const error = await new DynamoDbRecoveryPointStore(ddb, TABLE).get('rp-future').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(IntegrityError);
+    expect((error as Error).message).toBe('recovery point rp-future has unknown record version 2');
+  });
+});
