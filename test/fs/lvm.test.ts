@@ -7,7 +7,7 @@
  * what it wrote) says where each LV lives; the XFS images are written there with dd, and the
  * mounted images are the oracle.
  */
-import { open, readFile, writeFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sliceReader } from '../../lambdas/core/fs/cached-reader.ts';
@@ -22,6 +22,7 @@ import { openXfs } from '../../lambdas/core/fs/xfs/filesystem.ts';
 import type { ByteRangeReader } from '../../lambdas/core/ports.ts';
 import { FileByteRangeReader, MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { generateTree, makeGptDisk, removeDir, run, scratchDir, spliceImage } from '../support/fs-images.ts';
+import { linear, lv, makeLvmVolumeGroup, placeLv } from './lvm-images.ts';
 import { makeXfsImage, verifyAgainstTree } from './xfs-images.ts';
 
 const MIB = 1024 * 1024;
@@ -34,20 +35,8 @@ let work: string;
 let disk: FileByteRangeReader;
 let pv: LvmPhysicalVolume;
 let pvPartition: Partition;
-const loops: string[] = [];
 const mounts: string[] = [];
 const images: Record<string, string> = {};
-
-let lvCount = 0;
-function lv(name: string, visible: boolean, segments: string[]): string {
-  lvCount += 1;
-  const body = segments.map((seg, i) => `segment${i + 1} {\n${seg}\n}`).join('\n');
-  return `${name} {\nid = "${String(lvCount).padStart(6, '0')}-aaaa-bbbb-cccc-dddd-eeee-ffffff"\nstatus = ["READ", "WRITE"${visible ? ', "VISIBLE"' : ''}]\nflags = []\nsegment_count = ${segments.length}\n${body}\n}\n`;
-}
-
-function linear(start: number, count: number, pvName: string, pe: number): string {
-  return `start_extent = ${start}\nextent_count = ${count}\ntype = "striped"\nstripe_count = 1\nstripes = ["${pvName}", ${pe}]`;
-}
 
 /** The LVs added to the VG: placement chosen here, read back through `lvs --segments`. */
 const LOGICAL_VOLUMES = [
@@ -71,64 +60,6 @@ const LOGICAL_VOLUMES = [
   lv('span', true, [linear(0, 4, 'pv1', 0)]),
 ].join('');
 
-interface SegmentReport {
-  lv_name: string;
-  seg_start_pe: string;
-  seg_pe_ranges: string;
-  stripes: string;
-  stripe_size: string;
-}
-
-/** An LVM2 command; device-mapper's absence makes them warn on stderr, which run() ignores. */
-async function lvm(args: string[]): Promise<string> {
-  return run(args[0]!, args.slice(1));
-}
-
-async function losetup(args: string[]): Promise<string> {
-  const dev = (await run('losetup', ['-f', '--show', ...args])).trim();
-  loops.push(dev);
-  return dev;
-}
-
-/** Writes `image` into the LV's areas on the PV partition, as `lvs --segments` places them. */
-async function placeLv(
-  diskImage: string,
-  segments: SegmentReport[],
-  peStart: number,
-  image: string,
-): Promise<void> {
-  const bytes = await readFile(image);
-  const extent = EXTENT_MIB * MIB;
-  const out = await open(diskImage, 'r+');
-  try {
-    for (const seg of segments) {
-      const areas = seg.seg_pe_ranges.split(' ').map((r) => Number(/:(\d+)-\d+$/.exec(r)![1]));
-      const segStart = Number(seg.seg_start_pe) * extent;
-      const stripes = Number(seg.stripes);
-      const stripeBytes = Number(seg.stripe_size.replace('B', ''));
-      const areaBytes =
-        (/:(\d+)-(\d+)$/
-          .exec(seg.seg_pe_ranges.split(' ')[0]!)!
-          .slice(1)
-          .map(Number)
-          .reduce((a, b) => b - a) +
-          1) *
-        extent;
-      const length = areaBytes * stripes;
-      // dm-striped: chunk c of the segment is chunk floor(c / stripes) of area c mod stripes.
-      const chunk = stripes === 1 ? length : stripeBytes;
-      for (let c = 0; c * chunk < length; c += 1) {
-        const area = areas[c % stripes]!;
-        const row = Math.floor(c / stripes);
-        const at = PV.start * 512 + peStart + area * extent + row * chunk;
-        await out.write(bytes, segStart + c * chunk, chunk, at);
-      }
-    }
-  } finally {
-    await out.close();
-  }
-}
-
 async function mountReadOnly(img: string): Promise<string> {
   const mnt = `${img}.ro`;
   if (mounts.includes(mnt)) return mnt;
@@ -147,53 +78,17 @@ beforeAll(async () => {
     { startSector: PV.start, endSector: PV.end, typeCode: '8e00', name: 'lvm' },
   ]);
   await run('truncate', ['-s', String(64 * MIB), otherDisk]);
-  const pvDev = await losetup([
-    '-o',
-    String(PV.start * 512),
-    '--sizelimit',
-    String((PV.end - PV.start + 1) * 512),
+  const { segments, peStart } = await makeLvmVolumeGroup({
     diskImage,
-  ]);
-  const otherDev = await losetup([otherDisk]);
-  let segments: SegmentReport[];
-  let peStart: number;
-  try {
-    await lvm(['pvcreate', '-q', '-y', pvDev, otherDev]);
-    await lvm(['vgcreate', '-q', '-s', `${EXTENT_MIB}M`, 'rhel', pvDev, otherDev]);
-    const backup = path.join(work, 'rhel.vg');
-    await lvm(['vgcfgbackup', '-q', '-f', backup, 'rhel']);
-    const text = await readFile(backup, 'utf8');
-    const end = text.lastIndexOf('}');
-    await writeFile(
-      backup,
-      `${text.slice(0, end)}\nlogical_volumes {\n${LOGICAL_VOLUMES}}\n${text.slice(end)}`,
-    );
-    // --force: vgcfgrestore refuses thin volumes without it (it cannot check the pool's kernel state).
-    await lvm(['vgcfgrestore', '--force', '-f', backup, 'rhel']).catch(async (error: unknown) => {
-      throw new Error(`${String(error)}\n${await readFile(backup, 'utf8')}`);
-    });
-    const report = JSON.parse(
-      await lvm([
-        'lvs',
-        '--segments',
-        '--units',
-        'b',
-        '--reportformat',
-        'json',
-        '-o',
-        'lv_name,seg_start_pe,seg_pe_ranges,stripes,stripe_size',
-        'rhel',
-      ]),
-    ) as { report: { seg: SegmentReport[] }[] };
-    segments = report.report[0]!.seg;
-    peStart = Number(
-      (await lvm(['pvs', '--noheadings', '--units', 'b', '-o', 'pe_start', pvDev])).trim().replace('B', ''),
-    );
-  } finally {
-    await run('vgchange', ['-an', 'rhel']).catch(() => undefined);
-    for (const dev of loops.splice(0)) await run('losetup', ['-d', dev]).catch(() => undefined);
-  }
-  const of = (name: string): SegmentReport[] => segments.filter((s) => s.lv_name === name);
+    pvOffset: PV.start * 512,
+    pvBytes: (PV.end - PV.start + 1) * 512,
+    otherDisks: [otherDisk],
+    vgName: 'rhel',
+    extentMiB: EXTENT_MIB,
+    logicalVolumes: LOGICAL_VOLUMES,
+    work,
+  });
+  const of = (name: string) => segments.filter((s) => s.lv_name === name);
   const src = path.join(work, 'src');
   await generateTree(src, { seed: 3, files: 400, deepChain: 5 });
   images.root = path.join(work, 'root.img');
@@ -222,7 +117,8 @@ beforeAll(async () => {
   images.swap = path.join(work, 'swap.img');
   await run('truncate', ['-s', String(4 * EXTENT_MIB * MIB), images.swap]);
   await run('mkswap', ['-q', images.swap]);
-  for (const name of ['root', 'data', 'swap']) await placeLv(diskImage, of(name), peStart, images[name]!);
+  for (const name of ['root', 'data', 'swap'])
+    await placeLv(diskImage, PV.start * 512, EXTENT_MIB, of(name), peStart, images[name]!);
   await spliceImage(diskImage, BOOT.start * 512, images.boot);
   disk = await FileByteRangeReader.open(diskImage);
   pvPartition = (await readPartitionTable(disk)).partitions[1]!;
@@ -232,7 +128,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await disk?.close();
   for (const mnt of mounts) await run('umount', [mnt]).catch(() => undefined);
-  for (const dev of loops) await run('losetup', ['-d', dev]).catch(() => undefined);
   await removeDir(work);
 });
 
