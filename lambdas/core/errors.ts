@@ -39,6 +39,26 @@ export class RetryableError extends RbpError {
 /** Input that does not satisfy a schema or an invariant. Maps to HTTP 400. */
 export class ValidationError extends PermanentError {}
 
+/** One problem of a document (a plan, a workflow): the dotted path of the field and what is wrong. */
+export interface DocumentIssue {
+  readonly field: string;
+  readonly message: string;
+}
+
+/**
+ * A document that fails its schema or its cross-field rules; `issues` lists every problem at
+ * once, so an operator fixes a document in one round trip. Maps to HTTP 400 with the issues.
+ */
+export class DocumentValidationError extends ValidationError {
+  constructor(
+    message: string,
+    readonly issues: readonly DocumentIssue[],
+    options: RbpErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
+
 /** The named thing does not exist. Maps to HTTP 404. */
 export class NotFoundError extends PermanentError {}
 

@@ -6,6 +6,7 @@
 import {
   AccessDeniedError,
   ConflictError,
+  DocumentValidationError,
   NotFoundError,
   PermanentError,
   RbpError,
@@ -93,7 +94,7 @@ export function mapApiError(error: unknown): MappedError {
     headers: json,
     body: { code, message, details },
   });
-  if (error instanceof RequestValidationError) {
+  if (error instanceof RequestValidationError || error instanceof DocumentValidationError) {
     return answer(400, 'InvalidRequest', error.message, { ...contextDetails(error), issues: error.issues });
   }
   if (error instanceof MethodNotAllowedError) {

@@ -4,7 +4,7 @@
  * (api-router.ts) validates against these schemas and openapi.ts documents them.
  */
 import { z } from 'zod';
-import type { ApiDeps } from './api-ports.ts';
+import { route, type Route, type RouteAnswer } from './route-definition.ts';
 import { queryScope } from './cursor.ts';
 import { LIFECYCLE_ROUTES } from './lifecycle-routes.ts';
 import { PLAN_ROUTES } from './plan-routes.ts';
@@ -35,67 +35,7 @@ import {
   volumeSchema,
 } from './schemas.ts';
 
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE';
-
-export interface RouteInput<P, Q, B> {
-  readonly params: P;
-  readonly query: Q;
-  readonly body: B;
-  readonly principal: string | undefined;
-}
-
-export interface RouteAnswer {
-  readonly status: 200 | 202;
-  readonly body: unknown;
-  readonly headers?: Readonly<Record<string, string>>;
-}
-
-export interface Route {
-  readonly method: HttpMethod;
-  /** Path template with `{name}` parameters, as in OpenAPI. */
-  readonly path: string;
-  readonly operationId: string;
-  readonly summary: string;
-  readonly params: z.ZodType;
-  readonly query: z.ZodType;
-  /** Undefined: the operation takes no body (any body is ignored, as API Gateway does). */
-  readonly body: z.ZodType | undefined;
-  readonly success: { readonly status: 200 | 202; readonly schema: z.ZodType };
-  /** Error statuses the operation can answer besides 400/403/405/413/429/5xx. */
-  readonly errorStatuses: readonly number[];
-  serve(deps: ApiDeps, input: RouteInput<unknown, unknown, unknown>): Promise<RouteAnswer>;
-}
-
-const noParams = z.object({}).strict();
-
-function route<P extends z.ZodType, Q extends z.ZodType, B extends z.ZodType | undefined>(definition: {
-  method: HttpMethod;
-  path: string;
-  operationId: string;
-  summary: string;
-  params?: P;
-  query?: Q;
-  body?: B;
-  success: { status: 200 | 202; schema: z.ZodType };
-  errorStatuses?: readonly number[];
-  serve(
-    deps: ApiDeps,
-    input: RouteInput<z.output<P>, z.output<Q>, B extends z.ZodType ? z.output<B> : undefined>,
-  ): Promise<RouteAnswer>;
-}): Route {
-  return {
-    method: definition.method,
-    path: definition.path,
-    operationId: definition.operationId,
-    summary: definition.summary,
-    params: definition.params ?? noParams,
-    query: definition.query ?? noParams,
-    body: definition.body,
-    success: definition.success,
-    errorStatuses: definition.errorStatuses ?? [],
-    serve: (deps, input) => definition.serve(deps, input as Parameters<typeof definition.serve>[1]),
-  };
-}
+export type { HttpMethod, Route, RouteAnswer, RouteInput } from './route-definition.ts';
 
 const ok = (body: unknown): RouteAnswer => ({ status: 200, body });
 
