@@ -14,6 +14,8 @@
  *   POST   /_local/replicas/{volumeId}/sync        {syncState, backlogBytes}
  *   GET    /_local/agent                           {settings, held, actions} of the simulated agent
  *   PUT    /_local/agent                           {autoCheckpoint?, answerDelayMs?} → the settings
+ *   GET    /_local/schedules                       {running, firings} of the local EventBridge Scheduler
+ *   POST   /_local/schedules/tick                  look at the schedules now → {firings} of this look
  *
  * Errors: {code, message} with 400 (bad input), 404 (unknown), 405, 503 (not ready), 500.
  */
@@ -155,6 +157,15 @@ async function route(
         ];
       }
       return notAllowed();
+    }
+    case 'schedules': {
+      const scheduler = gateway.scheduler;
+      if (!scheduler) throw new NotFoundError('the local stack is still starting');
+      if (parts[1] === undefined && method === 'GET')
+        return [200, { running: scheduler.running, firings: scheduler.firings() }];
+      if (parts[1] === 'tick' && method === 'POST') return [200, { firings: await scheduler.tick() }];
+      if (parts[1] === undefined || parts[1] === 'tick') return notAllowed();
+      throw new NotFoundError(`no admin route ${url.pathname}`);
     }
     case 'replicas':
       return replicaRoute(backends(), method, url, parts.slice(1), body, notAllowed);

@@ -12,6 +12,9 @@
  * and by path: `/_api/...` is an API Gateway-style Lambda-proxy endpoint for the API handler, and
  * `/_local/...` is the admin API (faults, statistics, replicas). Faults (latency, throttling, 5xx)
  * are injected before routing, in each service's own error shape.
+ *
+ * Once connected it also runs the local EventBridge Scheduler (local-scheduler.ts), which fires the
+ * schedules stored in moto.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -33,8 +36,9 @@ import { Ec2SnapshotBridge, type BufferedAnswer } from './ec2-snapshots.ts';
 import { FaultConfigSchema, faultAnswer, FaultInjector, type FaultConfig } from './faults.ts';
 import { forwardBuffered, forwardStreaming, readBody, sleep, writeAnswer, writeJson } from './http-util.ts';
 import { LambdaFunctions, type LambdaHandler } from './lambda-functions.ts';
+import { LocalScheduler } from './local-scheduler.ts';
 import type { MotoAdmin } from '../moto/moto-admin.ts';
-import type { Clock } from '../../lambdas/core/ports.ts';
+import { systemClock, type Clock } from '../../lambdas/core/ports.ts';
 
 export interface GatewayBackends {
   readonly motoEndpoint: string;
@@ -45,7 +49,7 @@ export interface GatewayBackends {
   readonly agent: ReplicaSimulator;
   /** Time from EC2 CreateSnapshot of a replica until the snapshot is `completed`. */
   readonly snapshotCompletionDelayMs: number;
-  /** The time snapshot progress is computed against; default the system clock. */
+  /** The time snapshot progress is computed against, and the local scheduler's; default the system clock. */
   readonly clock?: Clock;
 }
 
@@ -71,6 +75,7 @@ export class LocalGateway {
   private backendsValue: GatewayBackends | undefined;
   private bridge: Ec2SnapshotBridge | undefined;
   private apiHandler: ApiHandler | undefined;
+  private schedulerValue: LocalScheduler | undefined;
   private injector = new FaultInjector();
   private readonly requestCounts = new Map<string, number>();
   private readonly faultCounts = new Map<string, number>();
@@ -111,6 +116,18 @@ export class LocalGateway {
       completionDelayMs: backends.snapshotCompletionDelayMs,
       ...(clock === undefined ? {} : { now: () => clock.now().getTime() }),
     });
+    void this.schedulerValue?.close();
+    this.schedulerValue = new LocalScheduler({
+      motoEndpoint: backends.motoEndpoint,
+      gatewayEndpoint: this.endpoint,
+      clock: clock ?? systemClock,
+    });
+    this.schedulerValue.start();
+  }
+
+  /** The local EventBridge Scheduler (undefined until connect()). */
+  get scheduler(): LocalScheduler | undefined {
+    return this.schedulerValue;
   }
 
   get backends(): GatewayBackends | undefined {
@@ -164,6 +181,7 @@ export class LocalGateway {
   }
 
   async close(): Promise<void> {
+    await this.schedulerValue?.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;

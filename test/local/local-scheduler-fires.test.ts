@@ -1,0 +1,78 @@
+/**
+ * A schedule really fires on the local stack: on the system clock, with the gateway's own timer,
+ * a `rate(1 minute)` schedule created in moto starts its state machine (a rate schedule fires at
+ * its start, so the test waits seconds, not a minute).
+ */
+import { CreateScheduleCommand, DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import {
+  CreateStateMachineCommand,
+  DescribeExecutionCommand,
+  ListExecutionsCommand,
+  SFNClient,
+  type ExecutionListItem,
+} from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useLocalStack } from '../support/local-stack.ts';
+
+const local = useLocalStack();
+/** Time the gateway's scheduler gets to fire: one tick is a second; a loaded machine is slower. */
+const FIRING_WAIT_MS = 20_000;
+
+let scheduler: SchedulerClient;
+let sfn: SFNClient;
+
+beforeAll(() => {
+  scheduler = new SchedulerClient(local.clientConfig());
+  sfn = new SFNClient(local.clientConfig());
+});
+
+afterAll(() => {
+  scheduler.destroy();
+  sfn.destroy();
+});
+
+describe('the local stack fires schedules', () => {
+  it('starts the target state machine of a rate(1 minute) schedule with its input', async () => {
+    expect(local.stack.gateway.scheduler?.running).toBe(true);
+    const { stateMachineArn } = await sfn.send(
+      new CreateStateMachineCommand({
+        name: 'plan-run-stand-in',
+        definition: JSON.stringify({ StartAt: 'Done', States: { Done: { Type: 'Pass', End: true } } }),
+        roleArn: 'arn:aws:iam::123456789012:role/local',
+      }),
+    );
+    await scheduler.send(
+      new CreateScheduleCommand({
+        Name: 'nightly-qa--1',
+        ScheduleExpression: 'rate(1 minute)',
+        ScheduleExpressionTimezone: 'Europe/Berlin',
+        FlexibleTimeWindow: { Mode: 'OFF' },
+        Target: {
+          Arn: stateMachineArn,
+          RoleArn: 'arn:aws:iam::123456789012:role/local',
+          Input: JSON.stringify({ plan: 'nightly-qa', trigger: 'schedule:nightly-qa--1' }),
+        },
+      }),
+    );
+    const started = Date.now();
+    let executions: ExecutionListItem[] = [];
+    while (executions.length === 0 && Date.now() - started < FIRING_WAIT_MS) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      executions = (await sfn.send(new ListExecutionsCommand({ stateMachineArn }))).executions ?? [];
+    }
+    console.info(`[local-scheduler-fires] first firing after ${Date.now() - started} ms`);
+    expect(executions).toHaveLength(1);
+    const execution = await sfn.send(
+      new DescribeExecutionCommand({ executionArn: executions[0]!.executionArn }),
+    );
+    expect(JSON.parse(execution.input!)).toEqual({ plan: 'nightly-qa', trigger: 'schedule:nightly-qa--1' });
+    expect(local.stack.gateway.scheduler!.firings()).toEqual([
+      expect.objectContaining({
+        schedule: 'default/nightly-qa--1',
+        outcome: 'started',
+        detail: executions[0]!.executionArn,
+      }),
+    ]);
+    await scheduler.send(new DeleteScheduleCommand({ Name: 'nightly-qa--1' }));
+  });
+});
