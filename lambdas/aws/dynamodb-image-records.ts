@@ -10,9 +10,11 @@
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, IntegrityError, NotFoundError } from '../core/errors.ts';
+import { ConflictError, IntegrityError, NotFoundError, RetryableError } from '../core/errors.ts';
+import type { CommitConditions } from '../core/lifecycle/commit-gate.ts';
 import type { ImageRecord, ImageRecordStore } from '../core/image/image-records.ts';
 import { sameImageRecord } from '../core/image/image-records.ts';
+import { fenceConditionCheck } from './dynamodb-lifecycle-gc.ts';
 import { callSdk } from './sdk-errors.ts';
 
 export const IMAGE_RECORD_ENTITY = 'image';
@@ -72,9 +74,34 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
     readonly tableName: string,
   ) {}
 
-  async putImageRecord(record: ImageRecord): Promise<'created' | 'exists'> {
+  async putImageRecord(record: ImageRecord, conditions?: CommitConditions): Promise<'created' | 'exists'> {
     const pk = volumePartitionKey(record.volumeId);
     const context = { volumeId: record.volumeId, imageId: record.imageId };
+    // Items 3 and 4 (when given): the collection fence idle at the epoch the commit checked, and
+    // the parent record still there and not being deleted (lambdas/core/lifecycle/commit-gate.ts).
+    const guards =
+      conditions === undefined
+        ? []
+        : [
+            fenceConditionCheck(this.tableName, conditions.fenceEpoch),
+            ...(conditions.liveParent === undefined
+              ? []
+              : [
+                  {
+                    ConditionCheck: {
+                      TableName: this.tableName,
+                      Key: {
+                        pk: volumePartitionKey(conditions.liveParent.volumeId),
+                        sk: imageSortKey(conditions.liveParent),
+                      },
+                      ConditionExpression:
+                        'attribute_exists(pk) AND (attribute_not_exists(#status) OR #status <> :deleting)',
+                      ExpressionAttributeNames: { '#status': 'status' },
+                      ExpressionAttributeValues: { ':deleting': IMAGE_STATUS_DELETING },
+                    },
+                  },
+                ]),
+          ];
     const written = await callSdk('TransactWriteItems', context, async () => {
       try {
         await this.ddb.send(
@@ -99,12 +126,33 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
                   ConditionExpression: 'attribute_not_exists(pk)',
                 },
               },
+              ...guards,
             ],
           }),
         );
         return true;
       } catch (error) {
         const shape = error as CancellationShape;
+        const failed = (index: number) =>
+          shape.CancellationReasons?.[index]?.Code === 'ConditionalCheckFailed';
+        // The record or its guard exists: a re-run of a commit that succeeded (checked below).
+        if (shape.name === 'TransactionCanceledException' && (failed(0) || failed(1))) return false;
+        if (shape.name === 'TransactionCanceledException' && failed(2)) {
+          throw new RetryableError(
+            `image ${record.imageId}: a garbage collection took the fence while it committed; the commit is retried after it`,
+            { context },
+          );
+        }
+        if (
+          shape.name === 'TransactionCanceledException' &&
+          failed(3) &&
+          conditions?.liveParent !== undefined
+        ) {
+          throw new NotFoundError(
+            `image ${record.imageId}: its parent ${conditions.liveParent.imageId} was deleted while it committed; run the backup again`,
+            { context },
+          );
+        }
         if (
           shape.name === 'TransactionCanceledException' &&
           (shape.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')

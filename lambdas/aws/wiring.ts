@@ -37,6 +37,7 @@ import { DynamoDbBackupLockStore } from './dynamodb-backup-lock.ts';
 import { DynamoDbCatalogStore } from './dynamodb-catalog.ts';
 import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
 import { DynamoDbLifecycleImageRecords } from './dynamodb-lifecycle-images.ts';
+import { DynamoDbGcCoordination } from './dynamodb-lifecycle-gc.ts';
 import { S3LifecycleObjectStore } from './s3-lifecycle-objects.ts';
 import { DynamoDbLockReader } from './dynamodb-lock-reader.ts';
 import { DynamoDbJobStore } from './dynamodb-job-store.ts';
@@ -169,6 +170,15 @@ export class LambdaWiring {
     this.once('records', () => new DynamoDbImageRecordStore(this.engine.documents, this.table()));
   catalog = () => this.once('catalog', () => new DynamoDbCatalogStore(this.engine.documents, this.table()));
   ebs = () => this.once('ebs', () => new EbsSnapshots(this.engine.ebs));
+  /** The garbage-collection fence and leases (docs/lifecycle.md). */
+  gcCoordination = () =>
+    this.once('gcCoordination', () => new DynamoDbGcCoordination(this.engine.documents, this.table()));
+  /** The image bucket as the lifecycle jobs (commit gate, collection, scrub) see it. */
+  lifecycleObjects = () =>
+    this.once(
+      'lifecycleObjects',
+      () => new S3LifecycleObjectStore(this.engine.s3, this.environment('IMAGE_BUCKET').IMAGE_BUCKET),
+    );
   restoreWorker = () =>
     this.once('restoreWorker', () =>
       createRestoreWorkerDeps(

@@ -22,5 +22,6 @@ export const handler = lazyHandler(() => {
     images: wiring.images(),
     records: wiring.records(),
     work: wiring.work(),
+    gc: { coordination: wiring.gcCoordination(), objects: wiring.lifecycleObjects() },
   });
 });

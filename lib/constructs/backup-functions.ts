@@ -251,6 +251,14 @@ function grantBackupSteps(
   f.commitImage.addToRolePolicy(
     imageRecords(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:ConditionCheckItem']),
   );
+  // The commit gate reads the garbage-collection fence and checks it in the record's transaction.
+  f.commitImage.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:GetItem', 'dynamodb:ConditionCheckItem'],
+      resources: [table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['GC#FENCE'] } },
+    }),
+  );
   // The catalog reads image records and writes its own items: file versions (FV#), image catalog
   // records (CI#) and application records (CA#) — docs/catalog.md.
   f.buildCatalog.addToRolePolicy(imageRecords(['dynamodb:Query', 'dynamodb:GetItem']));

@@ -96,7 +96,11 @@ describe('garbage collection', () => {
     });
     expect(result.bytesFreed).toBeGreaterThan(500_000);
     expect(result.counters.imagesMarked).toBe(3);
-    expect(world.coordination.fence).toEqual({ epoch: 1, phase: 'idle' });
+    expect(world.coordination.fence).toEqual({
+      epoch: 1,
+      phase: 'idle',
+      releasedAt: world.clock.now().toISOString(),
+    });
     for (const [id, image] of images) await expectRestores(world, image, contents[id]!);
   });
 

@@ -21,6 +21,7 @@ import type {
   CopyRangeOutput,
   PlanInput,
 } from '../orchestration/step-state.ts';
+import { passCommitGate, type CommitGateDeps, type GateParent } from '../lifecycle/commit-gate.ts';
 import { commitImage } from './commit.ts';
 import { planImage, workerReadRate } from './plan.ts';
 import { copyRange, type RangeSummary, type RangeWorkerDeps, type RangeWorkItem } from './range-worker.ts';
@@ -161,6 +162,24 @@ export interface CommitImageDeps {
   readonly images: ImageStore;
   readonly records: ImageRecordStore;
   readonly work: ObjectStore;
+  /** The garbage-collection fence and the image bucket as the commit gate reads them (commit-gate.ts). */
+  readonly gc?: CommitGateDeps;
+}
+
+/** The parent as the commit gate needs it, when its record is still live (else undefined). */
+async function liveParentOf(
+  records: ImageRecordStore,
+  volumeId: string,
+  parentImageId: string | undefined,
+): Promise<GateParent | undefined> {
+  if (parentImageId === undefined) return undefined;
+  try {
+    const parent = await records.getImageRecord(volumeId, parentImageId);
+    return { imageId: parent.imageId, createdAt: parent.createdAt, manifestKey: parent.manifestKey };
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -180,16 +199,39 @@ export async function commitImageStep(
     );
   }
   const summaries = (await Promise.all(keys.map((key) => getJson(deps.work, key)))) as RangeSummary[];
-  const { record } = await commitImage(deps, {
-    volumeId: plan.volumeId,
-    imageId: plan.imageId,
-    snapshotId: plan.snapshotId,
-    createdAt: plan.createdAt,
-    ...(plan.parentImageId === undefined ? {} : { parentImageId: plan.parentImageId }),
-    ...(plan.parentSnapshotId === undefined ? {} : { parentSnapshotId: plan.parentSnapshotId }),
-    ...(plan.fullReadReason === undefined ? {} : { fullReadReason: plan.fullReadReason }),
-    summaries,
-  });
+  const gc = deps.gc;
+  const gate =
+    gc === undefined
+      ? undefined
+      : async (segments: readonly string[]) => {
+          const parent = await liveParentOf(deps.records, plan.volumeId, plan.parentImageId);
+          const outcome = await passCommitGate(gc, {
+            volumeId: plan.volumeId,
+            imageId: plan.imageId,
+            backupStartedAt: backup.startedAt,
+            segments,
+            ...(parent === undefined ? {} : { parent }),
+          });
+          log.info('commit gate passed', {
+            imageId: plan.imageId,
+            fenceEpoch: outcome.fence.epoch,
+            objectsVerified: outcome.verified,
+          });
+          return outcome.conditions;
+        };
+  const { record } = await commitImage(
+    { ...deps, ...(gate === undefined ? {} : { gate }) },
+    {
+      volumeId: plan.volumeId,
+      imageId: plan.imageId,
+      snapshotId: plan.snapshotId,
+      createdAt: plan.createdAt,
+      ...(plan.parentImageId === undefined ? {} : { parentImageId: plan.parentImageId }),
+      ...(plan.parentSnapshotId === undefined ? {} : { parentSnapshotId: plan.parentSnapshotId }),
+      ...(plan.fullReadReason === undefined ? {} : { fullReadReason: plan.fullReadReason }),
+      summaries,
+    },
+  );
   log.info('image committed', { imageId: record.imageId, kind: record.kind, stats: record.stats });
   return {
     volumeId: record.volumeId,

@@ -8,6 +8,7 @@ import type { ImageStore } from '../image/image-store.ts';
 import type { ImageManifest } from '../image/image-types.ts';
 import { EMPTY_IMAGE_STATS, addStats, segmentCount } from '../image/image-types.ts';
 import type { ImageRecord, ImageRecordStore } from '../image/image-records.ts';
+import type { CommitConditions } from '../lifecycle/commit-gate.ts';
 import type { RangeSummary } from './range-worker.ts';
 
 export interface CommitRequest {
@@ -29,7 +30,16 @@ export interface CommitResult {
 }
 
 export async function commitImage(
-  deps: { readonly images: ImageStore; readonly records: ImageRecordStore },
+  deps: {
+    readonly images: ImageStore;
+    readonly records: ImageRecordStore;
+    /**
+     * The garbage-collection commit gate (lambdas/core/lifecycle/commit-gate.ts): given the
+     * image's segments, waits out or verifies against a collection and returns the conditions the
+     * record's write must check. Absent: the record is written unconditioned.
+     */
+    readonly gate?: (segments: readonly string[]) => Promise<CommitConditions>;
+  },
   request: CommitRequest,
 ): Promise<CommitResult> {
   const summaries = [...request.summaries].sort((a, b) => a.firstBlock - b.firstBlock);
@@ -103,7 +113,8 @@ export async function commitImage(
       blocksRead: stats.blocksRead,
     },
   };
-  await deps.records.putImageRecord(record);
+  const conditions = deps.gate === undefined ? undefined : await deps.gate(stored.segments);
+  await deps.records.putImageRecord(record, conditions);
   return { manifest: stored, record };
 }
 

@@ -4,6 +4,7 @@
  * is documented in docs/image-format.md ("Image records").
  */
 
+import type { CommitConditions } from '../lifecycle/commit-gate.ts';
 import type { ImageKind } from './image-types.ts';
 
 export type { ImageKind };
@@ -40,8 +41,11 @@ export interface ImageRecordStore {
   /**
    * Writes the record unless one with the same (volumeId, imageId) exists. Writing the same record
    * twice is success (`exists`); a different record under the same id is a ConflictError.
+   * `conditions` (the garbage-collection fence, lambdas/core/lifecycle/commit-gate.ts) are checked
+   * in the same write: a fence no longer idle at the epoch is a RetryableError, a parent no longer
+   * live a NotFoundError.
    */
-  putImageRecord(record: ImageRecord): Promise<'created' | 'exists'>;
+  putImageRecord(record: ImageRecord, conditions?: CommitConditions): Promise<'created' | 'exists'>;
   /** NotFoundError when the image has no record (it does not exist). */
   getImageRecord(volumeId: string, imageId: string): Promise<ImageRecord>;
   /** Every committed image of the volume, oldest first. */

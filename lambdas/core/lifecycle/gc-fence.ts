@@ -39,6 +39,8 @@ export interface GcFence {
   /** The collection run holding the fence while `collecting`. */
   readonly runId?: string;
   readonly startedAt?: string;
+  /** When the last run released the fence (ISO-8601); a commit compares it with its backup's start. */
+  readonly releasedAt?: string;
   /** Last Object Lock generation whose extension a run completed (see object-lock.ts). */
   readonly lockedGeneration?: number;
 }

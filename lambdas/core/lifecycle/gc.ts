@@ -527,6 +527,7 @@ class Collector {
         const released: GcFence = {
           epoch: fence.epoch,
           phase: 'idle',
+          releasedAt: this.deps.clock.now().toISOString(),
           ...(checkpoint.lockGeneration !== undefined
             ? { lockedGeneration: checkpoint.lockGeneration }
             : fence.lockedGeneration !== undefined
