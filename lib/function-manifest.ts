@@ -66,11 +66,26 @@ export const RUNTIME_ENVIRONMENT = {
 /** Environment keys only the REST API function reads: they name things created after the functions. */
 export const API_ENVIRONMENT_KEYS = ['STATE_MACHINE_ARN', 'RESTORE_FUNCTION_NAME', 'API_CURSOR_KEY'] as const;
 
+/**
+ * Environment keys of the plan routes: the schedule group, the plan-run state machine and the
+ * role EventBridge Scheduler assumes (lib/constructs/plan-runs.ts sets them on the API function).
+ */
+export const PLAN_ENVIRONMENT_KEYS = [
+  'PLAN_SCHEDULE_GROUP',
+  'PLAN_RUN_STATE_MACHINE_ARN',
+  'PLAN_SCHEDULER_ROLE_ARN',
+] as const;
+export type PlanEnvironmentKey = (typeof PLAN_ENVIRONMENT_KEYS)[number];
+
 export type ResourceEnvironmentKey = (typeof RESOURCE_ENVIRONMENT_KEYS)[number];
 export type SettingEnvironmentKey = (typeof SETTING_ENVIRONMENT_KEYS)[number];
 export type ApiEnvironmentKey = (typeof API_ENVIRONMENT_KEYS)[number];
 export type EnvironmentKey =
-  ResourceEnvironmentKey | SettingEnvironmentKey | keyof typeof RUNTIME_ENVIRONMENT | ApiEnvironmentKey;
+  | ResourceEnvironmentKey
+  | SettingEnvironmentKey
+  | keyof typeof RUNTIME_ENVIRONMENT
+  | ApiEnvironmentKey
+  | PlanEnvironmentKey;
 
 /** What every function is given. */
 const COMMON_ENVIRONMENT: readonly EnvironmentKey[] = [
@@ -189,7 +204,7 @@ export const FUNCTION_MANIFEST = {
   api: {
     entry: 'api.ts',
     description: 'The REST API: catalog, on-demand backups and restores',
-    environment: [...COMMON_ENVIRONMENT, ...API_ENVIRONMENT_KEYS],
+    environment: [...COMMON_ENVIRONMENT, ...API_ENVIRONMENT_KEYS, ...PLAN_ENVIRONMENT_KEYS],
     memoryMb: API_MEMORY_MB,
     timeoutSeconds: API_TIMEOUT_SECONDS,
   },

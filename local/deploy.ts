@@ -23,6 +23,7 @@ import {
   stateMachineFunctionName,
   type ApiEnvironmentKey,
   type FunctionManifestEntry,
+  type PlanEnvironmentKey,
   type ResourceEnvironmentKey,
 } from '../lib/function-manifest.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
@@ -30,8 +31,9 @@ import { createProductTable } from './product-table.ts';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
+import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { LocalStack } from './stack.ts';
-import { LOCAL_ACCOUNT_ID } from './gateway/local-account.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './gateway/local-account.ts';
 import type { LambdaHandler } from './gateway/lambda-functions.ts';
 
 /** Names of the resources of one local deployment. */
@@ -43,6 +45,10 @@ export interface ProductNames {
   readonly topic: string;
   readonly stateMachine: string;
   readonly restoreFunction: string;
+  /** The EventBridge Scheduler group of the plans' schedules. */
+  readonly scheduleGroup: string;
+  /** The plan-run state machine. */
+  readonly planRunStateMachine: string;
 }
 
 /** The names `rbp local serve` and the demo use (one deployment per local stack). */
@@ -54,6 +60,8 @@ export const LOCAL_DEPLOYMENT: ProductNames = {
   topic: 'rbp-local-outcomes',
   stateMachine: 'rbp-local-backup',
   restoreFunction: 'RestoreWorkerFunction',
+  scheduleGroup: 'rbp-local-plans',
+  planRunStateMachine: 'rbp-local-plan-run',
 };
 
 export interface DeployOptions {
@@ -177,12 +185,13 @@ export async function deployProduct(
   );
   sfn.destroy();
 
+  const planEnvironment = await deployPlanResources(config, names);
   const apiEnvironment: Record<ApiEnvironmentKey, string> = {
     STATE_MACHINE_ARN: machine.stateMachineArn!,
     RESTORE_FUNCTION_NAME: names.restoreFunction,
     API_CURSOR_KEY: randomBytes(CURSOR_KEY_BYTES).toString('base64'),
   };
-  Object.assign(process.env, apiEnvironment);
+  Object.assign(process.env, apiEnvironment, planEnvironment);
   const { createApiHandler } = await import('../lambdas/handlers/api.ts');
   const { createAwsApiDeps } = await import('../lambdas/aws/wiring.ts');
   stack.gateway.setApiHandler(createApiHandler(createAwsApiDeps(process.env)));
@@ -192,5 +201,29 @@ export async function deployProduct(
     topicArn: topic.TopicArn!,
     names,
     functions,
+  };
+}
+
+/**
+ * Protection plans' resources (lib/constructs/plan-runs.ts): the schedule group in moto, and the
+ * plan environment of the API (the plan-run state machine's ARN, the role Scheduler would assume).
+ */
+async function deployPlanResources(
+  config: {
+    endpoint: string;
+    region: string | undefined;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+  },
+  names: ProductNames,
+): Promise<Record<PlanEnvironmentKey, string>> {
+  const schedulerClient = new SchedulerClient(config);
+  await schedulerClient
+    .send(new CreateScheduleGroupCommand({ Name: names.scheduleGroup }))
+    .catch(ignoreExisting('ConflictException'));
+  schedulerClient.destroy();
+  return {
+    PLAN_SCHEDULE_GROUP: names.scheduleGroup,
+    PLAN_RUN_STATE_MACHINE_ARN: `arn:aws:states:${config.region ?? LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:stateMachine:${names.planRunStateMachine}`,
+    PLAN_SCHEDULER_ROLE_ARN: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local-scheduler`,
   };
 }

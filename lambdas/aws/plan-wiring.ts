@@ -1,7 +1,7 @@
 /**
  * The adapters the plan, server and settings routes work over (ApiDeps.plans), built from the
- * clients and names. Kept apart from wiring.ts until the API function is given the plan
- * environment (the schedule group, the plan-run state machine, the scheduler's role).
+ * clients and names; wiring.ts gives them to the API function from its plan environment (the
+ * schedule group, the plan-run state machine, the scheduler's role).
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { SchedulerClient } from '@aws-sdk/client-scheduler';
@@ -14,6 +14,21 @@ import { SchedulerPlanSchedules, type PlanScheduleTarget } from './scheduler-pla
 
 export interface PlanApiNames extends PlanScheduleTarget {
   readonly tableName: string;
+}
+
+/** The plan names from the Lambda environment's plan variables (wiring.ts PLAN_ENVIRONMENT). */
+export function planNamesOf(env: {
+  readonly TABLE_NAME: string;
+  readonly PLAN_SCHEDULE_GROUP: string;
+  readonly PLAN_RUN_STATE_MACHINE_ARN: string;
+  readonly PLAN_SCHEDULER_ROLE_ARN: string;
+}): PlanApiNames {
+  return {
+    tableName: env.TABLE_NAME,
+    groupName: env.PLAN_SCHEDULE_GROUP,
+    stateMachineArn: env.PLAN_RUN_STATE_MACHINE_ARN,
+    roleArn: env.PLAN_SCHEDULER_ROLE_ARN,
+  };
 }
 
 export function createPlanApiDeps(

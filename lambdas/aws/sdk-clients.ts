@@ -22,6 +22,7 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -61,6 +62,8 @@ export interface SdkClients {
   readonly sns: SNSClient;
   readonly sfn: SFNClient;
   readonly lambda: LambdaClient;
+  /** EventBridge Scheduler: the schedules of protection plans. */
+  readonly scheduler: SchedulerClient;
 }
 
 export function engineHttpHandler(options: ClientOptions = {}): NodeHttpHandler {
@@ -117,6 +120,7 @@ export function createSdkClients(
     sns: () => capture(new SNSClient(config())),
     sfn: () => capture(new SFNClient(config())),
     lambda: () => capture(new LambdaClient(config())),
+    scheduler: () => capture(new SchedulerClient(config())),
   };
   const built = new Map<keyof SdkClients, unknown>();
   const clients = {};

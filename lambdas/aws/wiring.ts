@@ -45,6 +45,7 @@ import { EbsSnapshots } from './ebs-snapshots.ts';
 import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
+import { createPlanApiDeps, planNamesOf } from './plan-wiring.ts';
 import { LambdaRestoreLauncher } from './lambda-restore-launcher.ts';
 import { traceClient } from './observability.ts';
 import { EventBridgePublisher, SnsNotifier } from './outcome-publishers.ts';
@@ -85,6 +86,12 @@ export const lambdaEnvironmentSchema = z.object({
   API_CURSOR_KEY: z.string().refine((value) => Buffer.from(value, 'base64').length >= MIN_CURSOR_KEY_BYTES, {
     message: `must be base64 of at least ${MIN_CURSOR_KEY_BYTES} bytes`,
   }),
+  /** The EventBridge Scheduler group that holds the plans' schedules. */
+  PLAN_SCHEDULE_GROUP: z.string().regex(/^[\w.-]{1,64}$/),
+  /** The plan-run state machine that plan schedules and POST /plans/{name}/runs start. */
+  PLAN_RUN_STATE_MACHINE_ARN: z.string().regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/),
+  /** The role EventBridge Scheduler assumes to start the plan-run state machine. */
+  PLAN_SCHEDULER_ROLE_ARN: z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/),
 });
 export type LambdaEnvironment = z.infer<typeof lambdaEnvironmentSchema>;
 export type EnvironmentKey = keyof LambdaEnvironment;
@@ -98,6 +105,14 @@ export const API_ENVIRONMENT = [
   'API_CURSOR_KEY',
 ] as const satisfies readonly EnvironmentKey[];
 export type ApiEnvironment = Pick<LambdaEnvironment, (typeof API_ENVIRONMENT)[number]>;
+
+/** The variables of the plan routes (and of the plan-run function, which starts no schedules). */
+export const PLAN_ENVIRONMENT = [
+  'TABLE_NAME',
+  'PLAN_SCHEDULE_GROUP',
+  'PLAN_RUN_STATE_MACHINE_ARN',
+  'PLAN_SCHEDULER_ROLE_ARN',
+] as const satisfies readonly EnvironmentKey[];
 
 /** Messages of a zod failure, one per problem, with the path. */
 export function zodProblems(error: z.ZodError, whole = '(event)'): string {
@@ -199,6 +214,7 @@ export class LambdaWiring {
         this.control,
         this.clock,
       ),
+      plans: createPlanApiDeps(planNamesOf(this.environment(...PLAN_ENVIRONMENT)), this.control, this.clock),
     }));
 }
 

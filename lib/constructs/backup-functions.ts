@@ -19,6 +19,7 @@ import {
   API_ENVIRONMENT_KEYS,
   functionIdStem,
   manifestEntries,
+  PLAN_ENVIRONMENT_KEYS,
   RUNTIME_ENVIRONMENT,
   type EnvironmentKey,
   type FunctionManifestEntry,
@@ -77,7 +78,7 @@ function environmentOf(
   entry: FunctionManifestEntry,
   values: Readonly<Partial<Record<EnvironmentKey, string>>>,
 ): Record<string, string> {
-  const late: readonly string[] = API_ENVIRONMENT_KEYS;
+  const late: readonly string[] = [...API_ENVIRONMENT_KEYS, ...PLAN_ENVIRONMENT_KEYS];
   const environment: Record<string, string> = {};
   for (const key of entry.environment) {
     const value = values[key];

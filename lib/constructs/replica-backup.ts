@@ -32,6 +32,7 @@ import { BackupMonitoring, createOutcomeTopic } from './backup-monitoring.ts';
 import { BackupSchedules } from './backup-schedules.ts';
 import { BackupStateMachine } from './backup-state-machine.ts';
 import { BackupStorage } from './backup-storage.ts';
+import { PlanRuns } from './plan-runs.ts';
 import { RestoreApi } from './restore-api.ts';
 
 export { BACKUP_ASL_PATH } from './backup-state-machine.ts';
@@ -128,6 +129,14 @@ export class ReplicaBackup extends Construct {
       imageBucket: storage.imageBucket,
       restoreBucket: storage.restoreBucket,
       logRetention,
+      removalPolicy,
+    });
+    // Protection plans: the schedule group, the scheduler's role, the API's plan environment.
+    new PlanRuns(this, {
+      prefix,
+      apiFunction: functions.api,
+      table: storage.table,
+      key: storage.key,
       removalPolicy,
     });
     const monitoring = new BackupMonitoring(this, {

@@ -108,10 +108,12 @@ describe('REST API routes', () => {
     for (const s of statements.filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')))) {
       expect(s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toBeDefined();
     }
-    // Deletes only image records (DELETE /images/{id}, retention): never locks, catalog or jobs.
-    for (const s of statements.filter((st) => actionsOf(st).includes('dynamodb:DeleteItem'))) {
-      expect(s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toEqual(['VOLUME#*']);
-    }
+    // Deletes only image records (DELETE /images/{id}, retention) and plans (DELETE /plans/{name}):
+    // never locks, catalog, jobs or settings.
+    const deletable = statements
+      .filter((st) => actionsOf(st).includes('dynamodb:DeleteItem'))
+      .map((s) => s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
+    expect(deletable).toEqual([['VOLUME#*'], ['PLAN#*']]);
   });
 
   it('lets the restore worker write snapshots only with its restore tag', () => {

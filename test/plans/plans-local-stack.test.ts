@@ -1,0 +1,135 @@
+/**
+ * Protection plans deployed on the local stack (local/deploy.ts, as `rbp local serve` does): the
+ * API function is given the plan environment, so `rbp plans create --file` with the example of
+ * docs/plans.md, `rbp plans ls`, `rbp servers ls` and `rbp settings show|set` work through the
+ * gateway against moto (DynamoDB, EventBridge Scheduler, EC2 volume tags).
+ */
+import '../support/quiet-powertools.ts';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
+import { useLocalStack } from '../support/local-stack.ts';
+
+const local = useLocalStack({ snapshotCompletionDelayMs: 200 });
+const savedEnv = { ...process.env };
+let product: DeployedProduct;
+let workDir: string;
+
+/** The plan document of docs/plans.md, as the docs show it. */
+async function docsExample(): Promise<string> {
+  const text = await readFile(new URL('../../docs/plans.md', import.meta.url), 'utf8');
+  const block = /```json\n(\{\n {2}"name": "nightly-qa"[\s\S]*?)\n```/.exec(text);
+  if (block === null) throw new Error('docs/plans.md has no nightly-qa example');
+  return block[1]!;
+}
+
+function rbp(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      'npx',
+      ['tsx', 'cli/main.ts', ...args, '--endpoint', product.apiUrl, '--region', 'us-east-1'],
+      { env: { ...savedEnv, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' } },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
+    );
+  });
+}
+
+beforeAll(async () => {
+  product = await deployProduct(local.stack);
+  workDir = await mkdtemp(join(tmpdir(), 'rbp-plans-local-'));
+  const image = join(workDir, 'disk.img');
+  await writeFile(image, Buffer.alloc(1024 * 1024));
+  const ec2 = new EC2Client(local.clientConfig({ maxAttempts: 3 }));
+  for (const server of ['QA1', 'QA2', 'TEST8']) {
+    const { volumeId } = await local.stack.replicas.create({ imagePath: image, serverId: server });
+    if (server === 'TEST8') {
+      await ec2.send(
+        new CreateTagsCommand({
+          Resources: [volumeId],
+          Tags: [{ Key: 'rbp:applications', Value: 'DOMAIN1,DOMAIN2,OTHER' }],
+        }),
+      );
+    }
+  }
+  ec2.destroy();
+}, 120_000);
+
+afterAll(async () => {
+  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
+  Object.assign(process.env, savedEnv);
+  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+});
+
+describe('plans on the local stack', () => {
+  it('creates the docs example with its schedule, lists it, lists servers with the plans selecting them', async () => {
+    const file = join(workDir, 'nightly-qa.json');
+    await writeFile(file, await docsExample());
+    const created = await rbp(['plans', 'create', '--file', file, '--json']);
+    expect(created.stderr).toBe('');
+    expect(created.code).toBe(0);
+    expect(JSON.parse(created.stdout)).toMatchObject({ name: 'nightly-qa', enabled: true, revision: 1 });
+
+    // The schedule is in moto's EventBridge Scheduler, in the deployment's group, starting the plan-run machine.
+    const scheduler = new SchedulerClient(local.clientConfig());
+    const schedule = await scheduler.send(
+      new GetScheduleCommand({ Name: 'nightly-qa--0', GroupName: product.names.scheduleGroup }),
+    );
+    scheduler.destroy();
+    expect({
+      expression: schedule.ScheduleExpression,
+      timeZone: schedule.ScheduleExpressionTimezone,
+      state: schedule.State,
+      target: schedule.Target?.Arn,
+      input: JSON.parse(schedule.Target?.Input ?? '{}') as unknown,
+    }).toEqual({
+      expression: 'cron(0 1 * * ? *)',
+      timeZone: 'Europe/Berlin',
+      state: 'ENABLED',
+      target: `arn:aws:states:us-east-1:123456789012:stateMachine:${product.names.planRunStateMachine}`,
+      input: { plan: 'nightly-qa', trigger: 'schedule:nightly-qa--0' },
+    });
+
+    const again = await rbp(['plans', 'create', '--file', file]);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('plan nightly-qa already exists');
+
+    const listed = await rbp(['plans', 'ls', '--json']);
+    expect(listed.code).toBe(0);
+    expect((JSON.parse(listed.stdout) as { name: string }[]).map((p) => p.name)).toEqual(['nightly-qa']);
+
+    const servers = await rbp(['servers', 'ls', '--json']);
+    expect(servers.stderr).toBe('');
+    expect(
+      (JSON.parse(servers.stdout) as { name: string; applications: string[]; plans: string[] }[]).map((s) => [
+        s.name,
+        s.applications,
+        s.plans,
+      ]),
+    ).toEqual([
+      ['QA1', [], ['nightly-qa']],
+      ['QA2', [], ['nightly-qa']],
+      ['TEST8', ['DOMAIN1', 'DOMAIN2', 'OTHER'], ['nightly-qa']],
+    ]);
+  }, 180_000);
+
+  it('switches all backups off and on with rbp settings', async () => {
+    const shown = await rbp(['settings', 'show', '--json']);
+    expect(shown.code).toBe(0);
+    expect(JSON.parse(shown.stdout)).toEqual({ formatVersion: 1, backupsEnabled: true });
+
+    const off = await rbp(['settings', 'set', '--backups', 'disabled', '--json']);
+    expect(off.code).toBe(0);
+    expect(JSON.parse(off.stdout)).toMatchObject({ formatVersion: 1, backupsEnabled: false });
+    const after = await rbp(['settings', 'show']);
+    expect(after.stdout).toContain('backups  disabled');
+
+    const on = await rbp(['settings', 'set', '--backups', 'enabled', '--json']);
+    expect(JSON.parse(on.stdout)).toMatchObject({ backupsEnabled: true });
+  }, 120_000);
+});
