@@ -46,6 +46,7 @@ import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
 import { createPlanApiDeps, planNamesOf } from './plan-wiring.ts';
+import { createRecoveryPointService } from './recovery-point-wiring.ts';
 import { LambdaRestoreLauncher } from './lambda-restore-launcher.ts';
 import { traceClient } from './observability.ts';
 import { EventBridgePublisher, SnsNotifier } from './outcome-publishers.ts';
@@ -256,6 +257,7 @@ export function createApiDeps(
       keyToken: () => randomBytes(RESTORE_KEY_TOKEN_BYTES).toString('hex'),
     }),
     cursors: new CursorCodec(Buffer.from(environment.API_CURSOR_KEY, 'base64')),
+    recoveryPoints: createRecoveryPointService(environment, clients, clock),
     ids: timeOrderedIds(clock, (count) => randomBytes(count)),
     clock,
   };

@@ -8,6 +8,7 @@ import type { Clock } from '../ports.ts';
 import type { CursorCodec } from './cursor.ts';
 import type { LifecycleApi } from './lifecycle-api.ts';
 import type { PlanApiDeps } from './plan-routes.ts';
+import type { RecoveryPointService } from '../recovery-points/recovery-point-service.ts';
 import type {
   Application,
   Backup,
@@ -122,4 +123,6 @@ export interface ApiDeps {
   readonly lifecycle?: LifecycleApi;
   /** Protection plans, servers and settings (plan-routes.ts); absent where plans are not wired. */
   readonly plans?: PlanApiDeps;
+  /** Server backups, recovery points and server restores (docs/recovery-points.md); absent where not wired. */
+  readonly recoveryPoints?: RecoveryPointService;
 }

@@ -97,16 +97,57 @@ function imageIdOfOutput(output: string | undefined): string | undefined {
   return typeof id === 'string' ? id : undefined;
 }
 
+interface RecoveryPointOutput {
+  readonly recoveryPointId: string;
+  readonly images: readonly { volumeId: string; device: string; imageId: string; kind?: string }[];
+}
+
+/** The recovery point in the execution output (`$.recoveryPoint.result`, backup.asl.json), if any. */
+function recoveryPointOfOutput(output: string | undefined): RecoveryPointOutput | undefined {
+  const parsed = parseJson(output) as
+    { recoveryPoint?: { result?: Partial<RecoveryPointOutput> } } | undefined;
+  const result = parsed?.recoveryPoint?.result;
+  if (typeof result?.recoveryPointId !== 'string' || !Array.isArray(result.images)) return undefined;
+  return { recoveryPointId: result.recoveryPointId, images: result.images };
+}
+
+/** The server of a backup of a whole server (`serverId` in the execution input). */
+function serverOfInput(input: string | undefined): string | undefined {
+  const parsed = parseJson(input) as { serverId?: unknown } | undefined;
+  return typeof parsed?.serverId === 'string' ? parsed.serverId : undefined;
+}
+
 export function backupOf(detail: ExecutionDetail): Backup {
   const volumeId = volumeOfInput(detail.input);
+  const serverId = serverOfInput(detail.input);
+  const point = detail.status === 'SUCCEEDED' ? recoveryPointOfOutput(detail.output) : undefined;
   // A finished backup is full when its image is (the first image of a volume is full whatever was
-  // asked); until then, what the request asked.
-  const kind = detail.status === 'SUCCEEDED' ? kindOfOutput(detail.output) : undefined;
+  // asked), or when every image of its recovery point is; until then, what the request asked.
+  const kind =
+    detail.status !== 'SUCCEEDED'
+      ? undefined
+      : (kindOfOutput(detail.output) ??
+        (point === undefined
+          ? undefined
+          : point.images.every((i) => i.kind === 'full')
+            ? 'full'
+            : 'incremental'));
   const full = kind === undefined ? fullOfInput(detail.input) : kind === 'full';
-  const imageId = detail.status === 'SUCCEEDED' ? imageIdOfOutput(detail.output) : undefined;
+  const imageId =
+    detail.status === 'SUCCEEDED'
+      ? (imageIdOfOutput(detail.output) ??
+        (point?.images.length === 1 ? point.images[0]!.imageId : undefined))
+      : undefined;
   return {
     backupId: detail.name,
     ...(volumeId === undefined ? {} : { volumeId }),
+    ...(serverId === undefined ? {} : { serverId }),
+    ...(point === undefined
+      ? {}
+      : {
+          recoveryPointId: point.recoveryPointId,
+          images: point.images.map((i) => ({ volumeId: i.volumeId, device: i.device, imageId: i.imageId })),
+        }),
     ...(full === undefined ? {} : { full }),
     status: detail.status,
     startedAt: detail.startedAt,

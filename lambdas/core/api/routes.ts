@@ -8,6 +8,8 @@ import { route, type Route, type RouteAnswer } from './route-definition.ts';
 import { queryScope } from './cursor.ts';
 import { LIFECYCLE_ROUTES } from './lifecycle-routes.ts';
 import { PLAN_ROUTES } from './plan-routes.ts';
+import { RECOVERY_POINT_ROUTES } from '../recovery-points/recovery-point-routes.ts';
+import { recoveryPointsOf } from '../recovery-points/recovery-point-service.ts';
 import { pageOfList, pageOfStore, storeTokenOf } from './pagination.ts';
 import {
   acceptedBackupSchema,
@@ -169,18 +171,23 @@ export const ROUTES: readonly Route[] = [
     method: 'POST',
     path: '/backups',
     operationId: 'startBackup',
-    summary: 'Start an on-demand backup of a volume (409 when one is already running)',
+    summary:
+      'Start an on-demand backup of a volume, or of every volume of a server as one recovery point (409 when one is already running)',
     body: startBackupBody,
     success: { status: 202, schema: acceptedBackupSchema },
     errorStatuses: [404, 409],
     async serve(deps, { body, principal }) {
       const backupId = deps.ids.newId('bk');
-      const backup = await deps.backups.start({
-        backupId,
-        volumeId: body.volumeId,
-        full: body.full,
-        trigger: `api:${principal ?? 'anonymous'}`,
-      });
+      const trigger = `api:${principal ?? 'anonymous'}`;
+      const backup =
+        body.serverId !== undefined
+          ? await recoveryPointsOf(deps).startServerBackup({
+              backupId,
+              serverId: body.serverId,
+              full: body.full,
+              trigger,
+            })
+          : await deps.backups.start({ backupId, volumeId: body.volumeId!, full: body.full, trigger });
       return {
         status: 202,
         body: { backupId: backup.backupId, status: backup.status },
@@ -236,4 +243,5 @@ export const ROUTES: readonly Route[] = [
   }),
   ...LIFECYCLE_ROUTES,
   ...PLAN_ROUTES,
+  ...RECOVERY_POINT_ROUTES,
 ];

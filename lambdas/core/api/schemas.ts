@@ -154,10 +154,18 @@ export const searchFilesQuery = z
 
 export const startBackupBody = z
   .object({
-    volumeId: volumeIdSchema,
+    volumeId: volumeIdSchema.optional(),
+    serverId: z
+      .string()
+      .regex(/^[A-Za-z0-9._:-]{1,128}$/, 'must be a server id (1-128 of A-Z a-z 0-9 . _ : -)')
+      .optional()
+      .describe('Back up every replica volume of this server (tag rbp:source-server) as one recovery point'),
     full: z.boolean().default(false).describe('Read every block even when an incremental is possible'),
   })
-  .strict();
+  .strict()
+  .refine((b) => (b.volumeId === undefined) !== (b.serverId === undefined), {
+    message: 'give exactly one of volumeId and serverId',
+  });
 
 export const RESTORE_KINDS = ['file', 'directory', 'application', 'volume'] as const;
 /** A KMS key ARN (or alias ARN) of this partition: https://docs.aws.amazon.com/kms/latest/developerguide/concepts.html#key-id */
@@ -345,12 +353,18 @@ export const BACKUP_STATUSES = [
 export const backupSchema = z.object({
   backupId: backupIdSchema,
   volumeId: volumeIdSchema.optional(),
+  serverId: z.string().optional().describe('The server, for a backup of every volume of a server'),
   full: z.boolean().optional(),
   status: z.enum(BACKUP_STATUSES),
   startedAt: isoInstant,
   stoppedAt: isoInstant.optional(),
   step: z.string().optional().describe('The step the backup is in (or stopped in)'),
   imageId: imageIdSchema.optional().describe('The image it committed, once it succeeded'),
+  recoveryPointId: z.string().optional().describe('The recovery point it committed, once it succeeded'),
+  images: z
+    .array(z.object({ volumeId: volumeIdSchema, device: z.string(), imageId: imageIdSchema }))
+    .optional()
+    .describe('Every volume’s committed image with its device, once it succeeded'),
   error: z.string().optional(),
   cause: z.string().optional(),
 });

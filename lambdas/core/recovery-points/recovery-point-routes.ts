@@ -1,0 +1,134 @@
+/**
+ * Routes of recovery points and server restores (docs/recovery-points.md), kept apart from
+ * routes.ts like the plan and lifecycle routes. Served by ApiDeps.recoveryPoints; a deployment
+ * without it answers 400 saying recovery points are not configured. `POST /backups` with a
+ * `serverId` is in routes.ts (it shares the backup route).
+ */
+import { z } from 'zod';
+import { queryScope } from '../api/cursor.ts';
+import { pageOfList, pageOfStore, storeTokenOf } from '../api/pagination.ts';
+import { route, type Route } from '../api/route-definition.ts';
+import {
+  acceptedRestoreSchema,
+  catalogPathSchema,
+  directoryEntrySchema,
+  pageOnlyQuery,
+  pageSchema,
+  restoreIdSchema,
+} from '../api/schemas.ts';
+import {
+  recoveryPointDetailSchema,
+  recoveryPointsOf,
+  recoveryPointViewSchema,
+  serverRestoreSchema,
+} from './recovery-point-service.ts';
+
+/** Recovery point ids: `rp-` and a backup id. */
+export const RECOVERY_POINT_ID_PATTERN = /^rp-[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/;
+/** Server ids: the alphabet of `rbp:source-server` values and of the deployment config's serverId. */
+export const SERVER_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+
+export const recoveryPointIdSchema = z
+  .string()
+  .regex(RECOVERY_POINT_ID_PATTERN, 'must be a recovery point id (rp- and a backup id)')
+  .describe('Recovery point id: the images of every volume of a server from one backup run');
+export const serverIdSchema = z
+  .string()
+  .regex(SERVER_ID_PATTERN, 'must be a server id (1-128 of A-Z a-z 0-9 . _ : -)')
+  .describe('Protected server id (the rbp:source-server tag of its replica volumes)');
+
+const serverPathParams = z.object({ serverId: serverIdSchema }).strict();
+const recoveryPointPathParams = z.object({ recoveryPointId: recoveryPointIdSchema }).strict();
+const serverRestorePathParams = z.object({ restoreId: restoreIdSchema }).strict();
+const recoveryPointFilesQuery = pageOnlyQuery.extend({
+  path: catalogPathSchema
+    .default('/')
+    .describe('A path in the recovery point’s tree: /, /dev, a filesystem such as /dev/xvdb1, or below it'),
+});
+export const startServerRestoreBody = z.object({ recoveryPointId: recoveryPointIdSchema }).strict();
+
+export const RECOVERY_POINT_ROUTES: readonly Route[] = [
+  route({
+    method: 'GET',
+    path: '/servers/{serverId}/recovery-points',
+    operationId: 'listRecoveryPoints',
+    summary: 'Recovery points of a server (every volume’s image from one backup run), newest first',
+    params: serverPathParams,
+    query: pageOnlyQuery,
+    success: { status: 200, schema: pageSchema(recoveryPointViewSchema) },
+    errorStatuses: [404],
+    async serve(deps, input) {
+      const { serverId } = input.params;
+      const query = input.query;
+      const points = await recoveryPointsOf(deps).listRecoveryPoints(serverId);
+      const scope = queryScope('listRecoveryPoints', { serverId });
+      return { status: 200, body: pageOfList(points, query, scope, deps.cursors) };
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/recovery-points/{recoveryPointId}',
+    operationId: 'getRecoveryPoint',
+    summary: 'A recovery point: every volume’s image and its filesystems under the device name',
+    params: recoveryPointPathParams,
+    success: { status: 200, schema: recoveryPointDetailSchema },
+    errorStatuses: [404],
+    async serve(deps, input) {
+      const { recoveryPointId } = input.params;
+      return { status: 200, body: await recoveryPointsOf(deps).getRecoveryPoint(deps, recoveryPointId) };
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/recovery-points/{recoveryPointId}/files',
+    operationId: 'listRecoveryPointFiles',
+    summary: 'A directory of a recovery point, every filesystem under its device name (/dev/xvdb1/...)',
+    params: recoveryPointPathParams,
+    query: recoveryPointFilesQuery,
+    success: { status: 200, schema: pageSchema(directoryEntrySchema) },
+    errorStatuses: [404],
+    async serve(deps, input) {
+      const { recoveryPointId } = input.params;
+      const query = input.query;
+      const scope = queryScope('listRecoveryPointFiles', { recoveryPointId, path: query.path });
+      const pageToken = storeTokenOf(query, scope, deps.cursors);
+      const page = await recoveryPointsOf(deps).listFiles(deps, recoveryPointId, query.path, {
+        limit: query.limit,
+        ...(pageToken === undefined ? {} : { pageToken }),
+      });
+      return { status: 200, body: pageOfStore(page, scope, deps.cursors) };
+    },
+  }),
+  route({
+    method: 'POST',
+    path: '/server-restores',
+    operationId: 'startServerRestore',
+    summary: 'Restore every volume of a recovery point to a new EBS snapshot (one volume restore each)',
+    body: startServerRestoreBody,
+    success: { status: 202, schema: acceptedRestoreSchema },
+    errorStatuses: [404, 409],
+    async serve(deps, input) {
+      const { recoveryPointId } = input.body;
+      const restoreId = deps.ids.newId('rs');
+      const restore = await recoveryPointsOf(deps).startServerRestore(deps, restoreId, recoveryPointId);
+      return {
+        status: 202,
+        body: { restoreId: restore.restoreId, status: restore.status },
+        headers: { location: `/server-restores/${restore.restoreId}` },
+      };
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/server-restores/{restoreId}',
+    operationId: 'getServerRestore',
+    summary: 'A server restore: each volume’s device, image and (once restored) new snapshot',
+    params: serverRestorePathParams,
+    success: { status: 200, schema: serverRestoreSchema },
+    errorStatuses: [404],
+    async serve(deps, input) {
+      const { restoreId } = input.params;
+      return { status: 200, body: await recoveryPointsOf(deps).getServerRestore(deps, restoreId) };
+    },
+  }),
+];

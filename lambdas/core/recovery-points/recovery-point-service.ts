@@ -1,0 +1,436 @@
+/**
+ * What the REST API does with servers and recovery points (docs/recovery-points.md): start a
+ * backup of a whole server, list and show its recovery points with every volume's filesystems
+ * under the device name, list a recovery point's files through that device-named tree, and
+ * restore a whole server (one volume restore per image, through the API's volume-restore entry
+ * point, RestoreJobs.start).
+ */
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import type { Clock } from '../ports.ts';
+import { LV_NUMBER_BASE } from '../fs/volume.ts';
+import {
+  jobsOfKind,
+  recordOf,
+  commonOf,
+  type JobCodec,
+  type JobCommon,
+  type JobStore,
+} from '../jobs/job-store.ts';
+import type { CatalogReader, ImageDirectory, PageRequest, RestoreJobs, StorePage } from '../api/api-ports.ts';
+import {
+  BACKUP_ALREADY_RUNNING,
+  BackupAlreadyRunningConflict,
+  type BackupExecutions,
+  type LockReader,
+} from '../api/backup-launcher.ts';
+import type { ReplicaVolumeSource } from '../api/record-directories.ts';
+import type { Backup, DirectoryEntry, Restore } from '../api/schemas.ts';
+import type { RecoveryPoint, RecoveryPointImage, RecoveryPointStore } from './recovery-points.ts';
+
+// ---- Device-named paths ---------------------------------------------------------------------
+
+/**
+ * Where a filesystem of a recovery point appears: partition N of device D at `D<N>` (`p` before N
+ * when D ends in a digit, as Linux names `/dev/nvme1n1p2`), the whole disk (partition 0) at `D`,
+ * an LVM logical volume (numbered LV_NUMBER_BASE × PV partition + n) at `D-lv<number>`. A device
+ * that is not a path (`disk0`) is put under `/`.
+ */
+export function filesystemPath(device: string, partition: number): string {
+  const base = device.startsWith('/') ? device : `/${device}`;
+  if (partition === 0) return base;
+  if (partition >= LV_NUMBER_BASE) return `${base}-lv${partition}`;
+  return /\d$/.test(base) ? `${base}p${partition}` : `${base}${partition}`;
+}
+
+/** One filesystem of a recovery point, as its catalog found it. */
+export interface RecoveryPointFilesystem {
+  /** The device-named path (filesystemPath). */
+  readonly path: string;
+  readonly device: string;
+  readonly volumeId: string;
+  readonly imageId: string;
+  readonly partition: number;
+  readonly type: string;
+  readonly status: string;
+  readonly label?: string;
+  readonly files: number;
+  readonly directories: number;
+  readonly bytes: number;
+}
+
+export const recoveryPointViewSchema = z.object({
+  recoveryPointId: z.string(),
+  serverId: z.string(),
+  backupId: z.string(),
+  createdAt: z.string(),
+  checkpointId: z.string().optional(),
+  images: z.array(
+    z.object({
+      volumeId: z.string(),
+      device: z.string(),
+      imageId: z.string(),
+      snapshotId: z.string(),
+      kind: z.enum(['full', 'incremental']),
+    }),
+  ),
+});
+export const recoveryPointDetailSchema = recoveryPointViewSchema.extend({
+  filesystems: z
+    .array(
+      z.object({
+        path: z
+          .string()
+          .describe('Where the filesystem appears in the recovery point’s tree, e.g. /dev/xvdb1'),
+        device: z.string(),
+        volumeId: z.string(),
+        imageId: z.string(),
+        partition: z.number().int(),
+        type: z.string(),
+        status: z.string(),
+        label: z.string().optional(),
+        files: z.number().int(),
+        directories: z.number().int(),
+        bytes: z.number().int(),
+      }),
+    )
+    .describe('Every catalogued filesystem of every volume, under its device name'),
+});
+export type RecoveryPointView = z.infer<typeof recoveryPointViewSchema>;
+export type RecoveryPointDetail = z.infer<typeof recoveryPointDetailSchema>;
+
+export function viewOf(point: RecoveryPoint): RecoveryPointView {
+  return {
+    recoveryPointId: point.recoveryPointId,
+    serverId: point.serverId,
+    backupId: point.backupId,
+    createdAt: point.createdAt,
+    ...(point.checkpointId === undefined ? {} : { checkpointId: point.checkpointId }),
+    images: point.images.map((i) => ({ ...i })),
+  };
+}
+
+/** Splits a normalised path on `/` into its components (none for `/`). */
+function componentsOf(path: string): string[] {
+  return path.split('/').filter((c) => c !== '');
+}
+
+// ---- Server restores ------------------------------------------------------------------------
+
+export const SERVER_RESTORE_KIND = 'server-restore';
+
+export interface ServerRestoreVolume {
+  readonly device: string;
+  readonly volumeId: string;
+  readonly imageId: string;
+  /** The volume restore started for this image: `<restoreId>-v<N>`. */
+  readonly restoreId: string;
+}
+
+export interface ServerRestoreJob extends JobCommon {
+  readonly recoveryPointId: string;
+  readonly serverId: string;
+  readonly volumes: readonly ServerRestoreVolume[];
+}
+
+export const SERVER_RESTORE_JOB: JobCodec<ServerRestoreJob> = {
+  kind: SERVER_RESTORE_KIND,
+  toRecord: (job) =>
+    recordOf(SERVER_RESTORE_KIND, job, {
+      params: {
+        recoveryPointId: job.recoveryPointId,
+        serverId: job.serverId,
+        volumes: job.volumes.map((v) => ({ ...v })),
+      },
+    }),
+  fromRecord: (record) => ({
+    ...(record.params as { recoveryPointId: string; serverId: string; volumes: ServerRestoreVolume[] }),
+    ...commonOf(record),
+  }),
+};
+
+export const serverRestoreSchema = z.object({
+  restoreId: z.string(),
+  recoveryPointId: z.string(),
+  serverId: z.string(),
+  status: z.enum(['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED']),
+  createdAt: z.string(),
+  snapshots: z.array(
+    z.object({
+      device: z.string(),
+      volumeId: z.string(),
+      imageId: z.string(),
+      snapshotId: z
+        .string()
+        .optional()
+        .describe('The new EBS snapshot, once this volume’s restore succeeded'),
+      restoreId: z.string().describe('The volume restore of this image (GET /restores/{restoreId})'),
+      status: z.enum(['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED']),
+      error: z.string().optional(),
+    }),
+  ),
+});
+export type ServerRestore = z.infer<typeof serverRestoreSchema>;
+
+/** The server restore's status from its volumes': failed once any failed and none runs, succeeded when all did. */
+export function serverRestoreStatus(statuses: readonly Restore['status'][]): Restore['status'] {
+  if (statuses.every((s) => s === 'SUCCEEDED')) return 'SUCCEEDED';
+  if (statuses.some((s) => s === 'PENDING' || s === 'RUNNING')) {
+    return statuses.every((s) => s === 'PENDING') ? 'PENDING' : 'RUNNING';
+  }
+  return 'FAILED';
+}
+
+/** Every catalogued filesystem of the recovery point's images, by device-named path. */
+async function filesystemsOf(api: ApiServices, point: RecoveryPoint): Promise<RecoveryPointFilesystem[]> {
+  const found: RecoveryPointFilesystem[] = [];
+  for (const entry of point.images) {
+    const image = await api.images.getImage(entry.imageId);
+    const catalog = await api.catalog.catalogOfImage(image);
+    for (const fs of catalog?.filesystems ?? []) {
+      found.push({
+        path: filesystemPath(entry.device, fs.partition),
+        device: entry.device,
+        volumeId: entry.volumeId,
+        imageId: entry.imageId,
+        partition: fs.partition,
+        type: fs.type,
+        status: fs.status,
+        ...(fs.label === undefined ? {} : { label: fs.label }),
+        files: fs.files,
+        directories: fs.directories,
+        bytes: fs.bytes,
+      });
+    }
+  }
+  return found.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
+// ---- The service ----------------------------------------------------------------------------
+
+export interface RecoveryPointServiceDeps {
+  readonly points: RecoveryPointStore;
+  readonly replicas: ReplicaVolumeSource;
+  readonly executions: BackupExecutions;
+  readonly locks: LockReader;
+  /** The job store of the restores' key space (server restores are jobs of kind `server-restore`). */
+  readonly jobs: JobStore;
+  readonly clock: Clock;
+}
+
+/** The API's own services a call works through (ApiDeps: images, catalog, volume restores). */
+export interface ApiServices {
+  readonly images: ImageDirectory;
+  readonly catalog: CatalogReader;
+  readonly restores: RestoreJobs;
+}
+
+/** The tag the README's config and `POST /backups {serverId}` select a server's volumes by. */
+export const SOURCE_SERVER_TAG = 'rbp:source-server';
+
+export class RecoveryPointService {
+  constructor(private readonly deps: RecoveryPointServiceDeps) {}
+
+  /** The replica volumes of the server, by volume id. NotFoundError when it has none. */
+  async serverVolumes(serverId: string): Promise<string[]> {
+    const volumes = (await this.deps.replicas.listReplicaVolumes())
+      .filter((v) => v.serverId === serverId)
+      .map((v) => v.volumeId)
+      .sort();
+    if (volumes.length === 0) {
+      throw new NotFoundError(`server ${serverId} has no replica volumes (tag ${SOURCE_SERVER_TAG})`, {
+        context: { serverId },
+      });
+    }
+    return volumes;
+  }
+
+  /**
+   * Starts a backup of every replica volume of the server as one run (one recovery point).
+   * ConflictError when a backup holds the lock of any of its volumes.
+   */
+  async startServerBackup(request: {
+    readonly backupId: string;
+    readonly serverId: string;
+    readonly full: boolean;
+    readonly trigger: string;
+  }): Promise<Backup> {
+    const { serverId } = request;
+    const volumeIds = await this.serverVolumes(serverId);
+    const now = this.deps.clock.now().getTime();
+    for (const volumeId of volumeIds) {
+      const lock = await this.deps.locks.currentLock(volumeId);
+      if (lock !== undefined && Date.parse(lock.expiresAt) > now) {
+        throw new BackupAlreadyRunningConflict(
+          `a backup of ${volumeId} of server ${serverId} is already running (${lock.backupId}); wait for it to finish`,
+          {
+            context: {
+              reason: BACKUP_ALREADY_RUNNING,
+              serverId,
+              volumeId,
+              runningBackupId: lock.backupId,
+              lockExpiresAt: lock.expiresAt,
+            },
+          },
+        );
+      }
+    }
+    const input = { serverId, volumeIds, full: request.full, trigger: request.trigger };
+    const started = await this.deps.executions.start(request.backupId, input);
+    return {
+      backupId: request.backupId,
+      serverId,
+      full: request.full,
+      status: 'RUNNING',
+      startedAt: started.startedAt,
+    };
+  }
+
+  /** The server's recovery points, newest first. NotFoundError for a server with neither points nor volumes. */
+  async listRecoveryPoints(serverId: string): Promise<RecoveryPointView[]> {
+    const points = await this.deps.points.listByServer(serverId);
+    if (points.length === 0) await this.serverVolumes(serverId);
+    return points.reverse().map(viewOf);
+  }
+
+  /** The recovery point with every volume's filesystems under its device name. */
+  async getRecoveryPoint(api: ApiServices, recoveryPointId: string): Promise<RecoveryPointDetail> {
+    const point = await this.deps.points.get(recoveryPointId);
+    return { ...viewOf(point), filesystems: await filesystemsOf(api, point) };
+  }
+
+  /**
+   * A directory of the recovery point's tree: above the filesystems, the path components that lead
+   * to them (as directories); inside one, its catalog listing with the device-named prefix.
+   * NotFoundError for a path that is neither.
+   */
+  async listFiles(
+    api: ApiServices,
+    recoveryPointId: string,
+    path: string,
+    page: PageRequest,
+  ): Promise<StorePage<DirectoryEntry>> {
+    const point = await this.deps.points.get(recoveryPointId);
+    const filesystems = (await filesystemsOf(api, point)).filter(
+      (fs) => fs.status === 'complete' || fs.status === 'partial',
+    );
+    const wanted = componentsOf(path);
+    const inside = filesystems
+      .map((fs) => ({ fs, prefix: componentsOf(fs.path) }))
+      .filter(({ prefix }) => prefix.length <= wanted.length && prefix.every((c, i) => wanted[i] === c))
+      .sort((a, b) => b.prefix.length - a.prefix.length)[0];
+    if (inside !== undefined) {
+      const { fs, prefix } = inside;
+      const innerPath = `/${wanted.slice(prefix.length).join('/')}`;
+      const image = await api.images.getImage(fs.imageId);
+      const listed = await api.catalog.listDirectory(image, innerPath, fs.partition, page);
+      return {
+        ...listed,
+        items: listed.items.map((item) => ({
+          ...item,
+          path: `${fs.path}${item.path === '/' ? '' : item.path}`,
+        })),
+      };
+    }
+    const below = new Map<string, DirectoryEntry>();
+    for (const fs of filesystems) {
+      const components = componentsOf(fs.path);
+      if (components.length <= wanted.length || !wanted.every((c, i) => components[i] === c)) continue;
+      const name = components[wanted.length]!;
+      const childPath = `/${[...wanted, name].join('/')}`;
+      below.set(name, { name, path: childPath, type: 'directory', sizeBytes: 0 });
+    }
+    if (below.size === 0) {
+      throw new NotFoundError(`${path} is not in recovery point ${recoveryPointId}`, {
+        context: { recoveryPointId, path },
+      });
+    }
+    return { items: [...below.values()].sort((a, b) => (a.name < b.name ? -1 : 1)) };
+  }
+
+  /**
+   * Restores every volume of the recovery point to an EBS snapshot: one server-restore job, and one
+   * volume restore per image (`<restoreId>-v<N>`) started through RestoreJobs.
+   */
+  async startServerRestore(
+    api: ApiServices,
+    restoreId: string,
+    recoveryPointId: string,
+  ): Promise<ServerRestore> {
+    const point = await this.deps.points.get(recoveryPointId);
+    const images = await Promise.all(point.images.map((i) => api.images.getImage(i.imageId)));
+    const now = this.deps.clock.now().toISOString();
+    const volumes = point.images.map((i: RecoveryPointImage, n): ServerRestoreVolume => ({
+      device: i.device,
+      volumeId: i.volumeId,
+      imageId: i.imageId,
+      restoreId: `${restoreId}-v${n}`,
+    }));
+    const job: ServerRestoreJob = {
+      restoreId,
+      recoveryPointId,
+      serverId: point.serverId,
+      volumes,
+      status: 'running',
+      createdAt: now,
+      updatedAt: now,
+    };
+    await this.serverRestores().create(job);
+    for (const [n, volume] of volumes.entries()) {
+      await api.restores.start(volume.restoreId, images[n]!, {
+        kind: 'volume',
+        imageId: volume.imageId,
+      });
+    }
+    return this.getServerRestore(api, restoreId);
+  }
+
+  /** The server restore with every volume's state (one job lookup, then one per volume). */
+  async getServerRestore(api: ApiServices, restoreId: string): Promise<ServerRestore> {
+    const job = await this.serverRestores().get(restoreId);
+    const snapshots = await Promise.all(
+      job.volumes.map(async (volume) => {
+        const restore = await api.restores.get(volume.restoreId).catch((error: unknown) => {
+          if (error instanceof NotFoundError) return undefined;
+          throw error;
+        });
+        const status: Restore['status'] = restore?.status ?? 'FAILED';
+        return {
+          device: volume.device,
+          volumeId: volume.volumeId,
+          imageId: volume.imageId,
+          ...(restore?.snapshotId === undefined ? {} : { snapshotId: restore.snapshotId }),
+          restoreId: volume.restoreId,
+          status,
+          ...(restore === undefined
+            ? { error: `volume restore ${volume.restoreId} was never started` }
+            : restore.error === undefined
+              ? {}
+              : { error: restore.error }),
+        };
+      }),
+    );
+    return {
+      restoreId,
+      recoveryPointId: job.recoveryPointId,
+      serverId: job.serverId,
+      status: serverRestoreStatus(snapshots.map((s) => s.status)),
+      createdAt: job.createdAt,
+      snapshots,
+    };
+  }
+
+  private serverRestores() {
+    return jobsOfKind(this.deps.jobs, SERVER_RESTORE_JOB, 'server restore');
+  }
+}
+
+/** The service of a deployment, or a ValidationError saying it is not wired (ApiDeps without it). */
+export function recoveryPointsOf(deps: {
+  readonly recoveryPoints?: RecoveryPointService;
+}): RecoveryPointService {
+  if (deps.recoveryPoints === undefined) {
+    throw new ValidationError('recovery points are not configured in this deployment', {});
+  }
+  return deps.recoveryPoints;
+}
