@@ -9,6 +9,7 @@ import type { CursorCodec } from './cursor.ts';
 import type { LifecycleApi } from './lifecycle-api.ts';
 import type { PlanApiDeps } from './plan-routes.ts';
 import type { RecoveryPointService } from '../recovery-points/recovery-point-service.ts';
+import type { WorkflowServicePorts } from '../workflows/workflow-service.ts';
 import type {
   Application,
   Backup,
@@ -125,4 +126,6 @@ export interface ApiDeps {
   readonly plans?: PlanApiDeps;
   /** Server backups, recovery points and server restores (docs/recovery-points.md); absent where not wired. */
   readonly recoveryPoints?: RecoveryPointService;
+  /** Workflows (workflow-routes.ts); absent where workflows are not wired. */
+  readonly workflows?: WorkflowServicePorts;
 }

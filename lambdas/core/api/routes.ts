@@ -10,6 +10,7 @@ import { LIFECYCLE_ROUTES } from './lifecycle-routes.ts';
 import { PLAN_ROUTES } from './plan-routes.ts';
 import { RECOVERY_POINT_ROUTES } from '../recovery-points/recovery-point-routes.ts';
 import { recoveryPointsOf } from '../recovery-points/recovery-point-service.ts';
+import { WORKFLOW_ROUTES } from './workflow-routes.ts';
 import { pageOfList, pageOfStore, storeTokenOf } from './pagination.ts';
 import {
   acceptedBackupSchema,
@@ -244,4 +245,5 @@ export const ROUTES: readonly Route[] = [
   ...LIFECYCLE_ROUTES,
   ...PLAN_ROUTES,
   ...RECOVERY_POINT_ROUTES,
+  ...WORKFLOW_ROUTES,
 ];

@@ -1,0 +1,106 @@
+/**
+ * Routes of workflows (docs/workflows.md): create, list, show, replace and delete the workflow
+ * documents that hand backups to test teams. Served by ApiDeps.workflows; a deployment without it
+ * answers 400 saying workflows are not configured.
+ */
+import { z } from 'zod';
+import { NotFoundError, ValidationError } from '../errors.ts';
+import { workflowViewOf, workflowViewSchema } from '../workflows/workflow-api.ts';
+import {
+  createWorkflow,
+  deleteWorkflow,
+  updateWorkflow,
+  type WorkflowServicePorts,
+} from '../workflows/workflow-service.ts';
+import type { ApiDeps } from './api-ports.ts';
+import { queryScope } from './cursor.ts';
+import { pageOfList } from './pagination.ts';
+import { route, type Route } from './route-definition.ts';
+import { pageOnlyQuery, pageSchema } from './schemas.ts';
+
+const workflowPathParams = z.strictObject({ name: z.string().min(1).max(200) });
+/** A workflow document: validated by parseWorkflowDocument, which lists every problem. */
+const workflowBody = z.unknown();
+
+function workflowsOf(deps: ApiDeps): WorkflowServicePorts {
+  if (deps.workflows === undefined) {
+    throw new ValidationError('workflows are not configured in this deployment', {});
+  }
+  return deps.workflows;
+}
+
+export const WORKFLOW_ROUTES: readonly Route[] = [
+  route({
+    method: 'POST',
+    path: '/workflows',
+    operationId: 'createWorkflow',
+    summary:
+      'Creates a workflow (LiveClone or DirectMount); a duplicate name is 409, a bad document or target 400 listing every problem, and nothing is created',
+    body: workflowBody,
+    success: { status: 200, schema: workflowViewSchema },
+    errorStatuses: [409],
+    async serve(deps, { body }) {
+      return { status: 200, body: workflowViewOf(await createWorkflow(workflowsOf(deps), body)) };
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/workflows',
+    operationId: 'listWorkflows',
+    summary: 'Workflows, by name',
+    query: pageOnlyQuery,
+    success: { status: 200, schema: pageSchema(workflowViewSchema) },
+    async serve(deps, { query }) {
+      const views = (await workflowsOf(deps).store.list()).map(workflowViewOf);
+      return { status: 200, body: pageOfList(views, query, queryScope('listWorkflows', {}), deps.cursors) };
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/workflows/{name}',
+    operationId: 'getWorkflow',
+    summary: 'One workflow',
+    params: workflowPathParams,
+    success: { status: 200, schema: workflowViewSchema },
+    errorStatuses: [404],
+    async serve(deps, { params }) {
+      const record = await workflowsOf(deps).store.get(params.name);
+      if (record === undefined) {
+        throw new NotFoundError(`workflow ${params.name} does not exist`, {
+          context: { workflow: params.name },
+        });
+      }
+      return { status: 200, body: workflowViewOf(record) };
+    },
+  }),
+  route({
+    method: 'PUT',
+    path: '/workflows/{name}',
+    operationId: 'updateWorkflow',
+    summary:
+      'Replaces a workflow document; name, type, target and schedule type cannot change (400 naming each)',
+    params: workflowPathParams,
+    body: workflowBody,
+    success: { status: 200, schema: workflowViewSchema },
+    errorStatuses: [404, 409],
+    async serve(deps, { params, body }) {
+      return {
+        status: 200,
+        body: workflowViewOf(await updateWorkflow(workflowsOf(deps), params.name, body)),
+      };
+    },
+  }),
+  route({
+    method: 'DELETE',
+    path: '/workflows/{name}',
+    operationId: 'deleteWorkflow',
+    summary: 'Deletes a workflow record',
+    params: workflowPathParams,
+    success: { status: 200, schema: z.strictObject({ name: z.string(), deleted: z.literal(true) }) },
+    errorStatuses: [404, 409],
+    async serve(deps, { params }) {
+      await deleteWorkflow(workflowsOf(deps), params.name);
+      return { status: 200, body: { name: params.name, deleted: true } };
+    },
+  }),
+];
