@@ -6,12 +6,14 @@
  *   rbp local replica create --image PATH [--server ID] [--device NAME] [--endpoint URL]
  *   rbp local replica list [--endpoint URL]
  *   rbp local replica checkpoint VOLUME_ID --checkpoint-id ID [--sync-state S] [--backlog-bytes N] [--endpoint URL]
+ *   rbp local function|server|primary ...     (local-plans.ts: hook functions, replication state, primaries)
  */
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
 import { SYNC_STATES, type SyncState } from '../../local/replica/replica-tags.ts';
+import { registerLocalPlanCommands } from './local-plans.ts';
 
 /** Where `rbp local serve` keeps its state unless told otherwise (relative to the working directory). */
 export const DEFAULT_LOCAL_STATE_DIR = './.state/local';
@@ -130,6 +132,8 @@ Examples:
       });
       process.stdout.write(`${JSON.stringify(settings, null, 2)}\n`);
     });
+
+  registerLocalPlanCommands(local, { adminClient, endpointOption });
 
   const replica = local.command('replica').description('replica volumes backed by raw disk images');
 

@@ -2,6 +2,7 @@
 import type { ReplicaRecord } from '../replica/replica-registry.ts';
 import type { AgentSettings } from '../replica/replica-simulator.ts';
 import type { SyncState } from '../replica/replica-tags.ts';
+import type { CommandFunction } from './command-functions.ts';
 import type { FaultConfig } from './faults.ts';
 import type { GatewayStats } from './local-gateway.ts';
 
@@ -61,6 +62,19 @@ export class LocalAdminClient {
   /** The simulated replication agent: answer checkpoint requests or not, and after how long. */
   configureAgent(settings: Partial<AgentSettings>): Promise<AgentSettings> {
     return this.call('PUT', '/_local/agent', settings);
+  }
+
+  /** A local Lambda function that runs a shell command (command-functions.ts). */
+  createFunction(spec: { name: string; command: string; timeoutSeconds?: number }): Promise<CommandFunction> {
+    return this.call('POST', '/_local/functions', spec);
+  }
+
+  async listFunctions(): Promise<CommandFunction[]> {
+    return (await this.call<{ functions: CommandFunction[] }>('GET', '/_local/functions')).functions;
+  }
+
+  removeFunction(name: string): Promise<CommandFunction> {
+    return this.call('DELETE', `/_local/functions/${encodeURIComponent(name)}`);
   }
 
   setFaults(config: FaultConfig): Promise<FaultConfig> {

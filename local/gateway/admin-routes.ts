@@ -14,14 +14,18 @@
  *   POST   /_local/replicas/{volumeId}/sync        {syncState, backlogBytes}
  *   GET    /_local/agent                           {settings, held, actions} of the simulated agent
  *   PUT    /_local/agent                           {autoCheckpoint?, answerDelayMs?} → the settings
+ *   GET    /_local/functions                       {functions: [{name, arn, command, timeoutSeconds}]} (command functions)
+ *   POST   /_local/functions                       {name, command, timeoutSeconds?} → 201 the function (409 if the name exists)
+ *   GET    /_local/functions/{name}                one command function
+ *   DELETE /_local/functions/{name}                remove it → the function
  *   GET    /_local/schedules                       {running, firings} of the local EventBridge Scheduler
  *   POST   /_local/schedules/tick                  look at the schedules now → {firings} of this look
  *
- * Errors: {code, message} with 400 (bad input), 404 (unknown), 405, 503 (not ready), 500.
+ * Errors: {code, message} with 400 (bad input), 404 (unknown), 405, 409 (exists), 503 (not ready), 500.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
 import { SYNC_STATES } from '../replica/replica-tags.ts';
 import { writeJson } from './http-util.ts';
 import type { GatewayBackends, LocalGateway } from './local-gateway.ts';
@@ -46,6 +50,13 @@ const CheckpointSchema = z
   .strict();
 const AgentSettingsSchema = z
   .object({ autoCheckpoint: z.boolean().optional(), answerDelayMs: z.number().int().min(0).optional() })
+  .strict();
+const CreateFunctionSchema = z
+  .object({
+    name: z.string().min(1),
+    command: z.string().min(1),
+    timeoutSeconds: z.number().int().optional(),
+  })
   .strict();
 const SyncSchema = z
   .object({ syncState: z.enum(SYNC_STATES), backlogBytes: z.number().int().min(0) })
@@ -83,6 +94,8 @@ export async function handleAdminRequest(
       writeJson(res, 400, { code: 'ValidationError', message: error.message });
     else if (error instanceof NotFoundError)
       writeJson(res, 404, { code: 'NotFound', message: error.message });
+    else if (error instanceof ConflictError)
+      writeJson(res, 409, { code: 'Conflict', message: error.message });
     else if (error instanceof MethodNotAllowedError)
       writeJson(res, 405, { code: 'MethodNotAllowed', message: error.message });
     else if (error instanceof z.ZodError)
@@ -156,6 +169,29 @@ async function route(
           }),
         ];
       }
+      return notAllowed();
+    }
+    case 'functions': {
+      const commands = gateway.commandFunctions;
+      const name = parts[1] === undefined ? undefined : decodeURIComponent(parts[1]);
+      if (name === undefined) {
+        if (method === 'GET') return [200, { functions: commands.list() }];
+        if (method === 'POST') {
+          const spec = parseWith(CreateFunctionSchema, body);
+          return [
+            201,
+            commands.create({
+              name: spec.name,
+              command: spec.command,
+              ...(spec.timeoutSeconds === undefined ? {} : { timeoutSeconds: spec.timeoutSeconds }),
+            }),
+          ];
+        }
+        return notAllowed();
+      }
+      if (parts.length > 2) throw new NotFoundError(`no admin route ${url.pathname}`);
+      if (method === 'GET') return [200, commands.get(name)];
+      if (method === 'DELETE') return [200, commands.remove(name)];
       return notAllowed();
     }
     case 'schedules': {

@@ -37,6 +37,7 @@ import { FaultConfigSchema, faultAnswer, FaultInjector, type FaultConfig } from 
 import { forwardBuffered, forwardStreaming, readBody, sleep, writeAnswer, writeJson } from './http-util.ts';
 import { LambdaFunctions, type LambdaHandler } from './lambda-functions.ts';
 import { LocalScheduler } from './local-scheduler.ts';
+import { CommandFunctions } from './command-functions.ts';
 import type { MotoAdmin } from '../moto/moto-admin.ts';
 import { systemClock, type Clock } from '../../lambdas/core/ports.ts';
 
@@ -72,6 +73,8 @@ function increment(table: Map<string, number>, key: string): void {
 
 export class LocalGateway {
   readonly functions = new LambdaFunctions();
+  /** Functions made of a shell command (`rbp local function create`), in `functions` too. */
+  readonly commandFunctions = new CommandFunctions(this.functions);
   private backendsValue: GatewayBackends | undefined;
   private bridge: Ec2SnapshotBridge | undefined;
   private apiHandler: ApiHandler | undefined;
