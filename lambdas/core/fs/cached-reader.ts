@@ -67,6 +67,8 @@ export class PageCachedReader implements ByteRangeReader {
   /** Disk offset of byte 0 of this reader modulo the page size, so pages align on the disk grid. */
   private readonly shift: number;
   private readonly pages = new Map<number, Promise<Uint8Array>>();
+  /** The pages of `pages` that have arrived, for synchronous reads (peek). */
+  private readonly loaded = new Map<number, Uint8Array>();
   /** Statistics for benchmarks and tests. */
   pageMisses = 0;
   bytesFetched = 0;
@@ -104,6 +106,24 @@ export class PageCachedReader implements ByteRangeReader {
       out.set(page.subarray(from - pageStart, to - pageStart), from - offset);
     }
     return out;
+  }
+
+  /**
+   * The bytes of a range that lies in one page that has already arrived, without waiting; otherwise
+   * undefined (then read() it). Lets a walk parse cached metadata without a promise per record.
+   */
+  peek(offset: number, length: number): Uint8Array | undefined {
+    checkRange(offset, length, this.size);
+    const index = this.pageIndex(offset);
+    if (length === 0 || index !== this.pageIndex(offset + length - 1)) return undefined;
+    const page = this.loaded.get(index);
+    if (page === undefined) return undefined;
+    // Mark as most recently used, as read() does.
+    const pending = this.pages.get(index)!;
+    this.pages.delete(index);
+    this.pages.set(index, pending);
+    const at = offset - this.pageStart(index);
+    return page.subarray(at, at + length);
   }
 
   /**
@@ -149,11 +169,19 @@ export class PageCachedReader implements ByteRangeReader {
     this.bytesFetched += end - start;
     const loading = this.base.read(start, end - start);
     this.pages.set(index, loading);
-    // A failed read must not stay cached: the next attempt may succeed (throttling, 5xx).
-    loading.catch(() => this.pages.delete(index));
+    loading.then(
+      (bytes) => {
+        if (this.pages.get(index) === loading) this.loaded.set(index, bytes);
+      },
+      // A failed read must not stay cached: the next attempt may succeed (throttling, 5xx).
+      () => {
+        if (this.pages.get(index) === loading) this.pages.delete(index);
+      },
+    );
     while (this.pages.size > this.maxPages) {
       const oldest = this.pages.keys().next().value!;
       this.pages.delete(oldest);
+      this.loaded.delete(oldest);
     }
     return loading;
   }

@@ -4,7 +4,7 @@
  * Verifying them turns most corruption into a typed error for the damaged object instead of
  * silently wrong metadata. Formulas follow the kernel (fs/ext4) and libext2fs (csum.c).
  */
-import { crc32cRaw, le32 } from '../bytes.ts';
+import { crc32cRaw, crc32cRawRange, crc32cRawU32 } from '../bytes.ts';
 
 const ZERO16 = new Uint8Array(2);
 
@@ -17,16 +17,16 @@ export function superblockChecksumOk(sb: Uint8Array): boolean {
 /** Group descriptor: low 16 bits of crc32c(seed, group, descriptor with bg_checksum zeroed). */
 export function groupDescriptorChecksumOk(seed: number, group: number, desc: Uint8Array): boolean {
   const view = new DataView(desc.buffer, desc.byteOffset, desc.byteLength);
-  let crc = crc32cRaw(seed, le32(group));
-  crc = crc32cRaw(crc, desc.subarray(0, 0x1e));
+  let crc = crc32cRawU32(seed, group);
+  crc = crc32cRawRange(crc, desc, 0, 0x1e);
   crc = crc32cRaw(crc, ZERO16);
-  if (desc.length > 0x20) crc = crc32cRaw(crc, desc.subarray(0x20));
+  if (desc.length > 0x20) crc = crc32cRawRange(crc, desc, 0x20, desc.length);
   return (crc & 0xffff) === view.getUint16(0x1e, true);
 }
 
 /** Per-inode seed: crc32c(fs seed, inode number, generation); also seeds its directory and extent blocks. */
 export function inodeSeed(fsSeed: number, inode: number, generation: number): number {
-  return crc32cRaw(crc32cRaw(fsSeed, le32(inode)), le32(generation));
+  return crc32cRawU32(crc32cRawU32(fsSeed, inode), generation);
 }
 
 const GOOD_OLD_INODE_SIZE = 128;
@@ -35,24 +35,31 @@ const CSUM_HI = 0x82;
 
 /** Inode: crc32c over the record with both checksum halves zeroed; the high half only when it fits. */
 export function inodeChecksumOk(seed: number, raw: Uint8Array, extraIsize: number): boolean {
-  if (raw.every((b) => b === 0)) return true; // libext2fs: an all-zero inode has no checksum to check
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
-  let crc = crc32cRaw(seed, raw.subarray(0, CSUM_LO));
+  let crc = crc32cRawRange(seed, raw, 0, CSUM_LO);
   crc = crc32cRaw(crc, ZERO16);
-  crc = crc32cRaw(crc, raw.subarray(CSUM_LO + 2, GOOD_OLD_INODE_SIZE));
+  crc = crc32cRawRange(crc, raw, CSUM_LO + 2, GOOD_OLD_INODE_SIZE);
   const hiFits = raw.length > GOOD_OLD_INODE_SIZE && CSUM_HI + 2 <= GOOD_OLD_INODE_SIZE + extraIsize;
   if (raw.length > GOOD_OLD_INODE_SIZE) {
-    crc = crc32cRaw(crc, raw.subarray(GOOD_OLD_INODE_SIZE, CSUM_HI));
+    crc = crc32cRawRange(crc, raw, GOOD_OLD_INODE_SIZE, CSUM_HI);
     let rest = CSUM_HI;
     if (hiFits) {
       crc = crc32cRaw(crc, ZERO16);
       rest += 2;
     }
-    crc = crc32cRaw(crc, raw.subarray(rest));
+    crc = crc32cRawRange(crc, raw, rest, raw.length);
   }
   const lo = view.getUint16(CSUM_LO, true);
-  if (!hiFits) return (crc & 0xffff) === lo;
-  return crc >>> 0 === ((view.getUint16(CSUM_HI, true) << 16) | lo) >>> 0;
+  const matches = hiFits
+    ? crc >>> 0 === ((view.getUint16(CSUM_HI, true) << 16) | lo) >>> 0
+    : (crc & 0xffff) === lo;
+  // libext2fs: an all-zero inode has no checksum to check (looked at only when the sum differs).
+  return matches || allZero(raw);
+}
+
+function allZero(bytes: Uint8Array): boolean {
+  for (let i = 0; i < bytes.length; i += 1) if (bytes[i] !== 0) return false;
+  return true;
 }
 
 /** Directory leaf block: a 12-byte tail (inode 0, rec_len 12, type 0xDE) holds crc32c of the rest. */
@@ -65,7 +72,7 @@ export function dirBlockTail(block: Uint8Array): number | undefined {
 }
 
 export function dirBlockChecksumOk(seed: number, block: Uint8Array, stored: number): boolean {
-  return crc32cRaw(seed, block.subarray(0, block.length - 12)) === stored;
+  return crc32cRawRange(seed, block, 0, block.length - 12) === stored;
 }
 
 /** Extent tree block: the 4 bytes after eh_max entries hold crc32c of everything before them. */
@@ -73,5 +80,5 @@ export function extentBlockChecksumOk(seed: number, block: Uint8Array, ehMax: nu
   const at = 12 + 12 * ehMax;
   if (at + 4 > block.length) return false;
   const stored = new DataView(block.buffer, block.byteOffset, block.byteLength).getUint32(at, true);
-  return crc32cRaw(seed, block.subarray(0, at)) === stored;
+  return crc32cRawRange(seed, block, 0, at) === stored;
 }

@@ -51,45 +51,58 @@ export function decodeRecLen(stored: number, blockSize: number): number {
 
 /**
  * Parses the dirents in `bytes` (a directory block, or an inline-data region). `where` names the
- * region in errors. Stops at the first damaged record and reports it.
+ * region in errors. Stops at the first damaged record and reports it (as the last item).
  */
-export function* parseDirEntries(ctx: DirBlockContext, bytes: Uint8Array, where: string): Generator<DirItem> {
+export function parseDirEntries(ctx: DirBlockContext, bytes: Uint8Array, where: string): DirItem[] {
   const le = new LeBytes(bytes);
+  const items: DirItem[] = [];
   let at = 0;
   while (at + DIRENT_HEADER_BYTES <= bytes.length) {
     const inode = le.u32(at);
     const recLen = decodeRecLen(le.u16(at + 4), ctx.blockSize);
     const nameLen = ctx.hasFileType ? le.u8(at + 6) : le.u16(at + 6) & 0xff;
     const typeByte = ctx.hasFileType ? le.u8(at + 7) : 0;
-    const fail = (why: string): FilesystemCorruptError =>
-      new FilesystemCorruptError(`directory inode ${ctx.dirInode}, ${where}, offset ${at}: ${why}`, {
-        inode: ctx.dirInode,
-        offset: at,
-      });
     if (recLen < DIRENT_HEADER_BYTES || recLen % 4 !== 0 || at + recLen > bytes.length) {
-      yield { error: fail(`invalid record length ${recLen}`) };
-      return;
+      items.push({ error: damaged(ctx, where, at, `invalid record length ${recLen}`) });
+      return items;
     }
     if (inode !== 0) {
       if (DIRENT_HEADER_BYTES + nameLen > recLen || nameLen === 0) {
-        yield { error: fail(`name length ${nameLen} does not fit record length ${recLen}`) };
-        return;
+        items.push({
+          error: damaged(ctx, where, at, `name length ${nameLen} does not fit record length ${recLen}`),
+        });
+        return items;
       }
       const nameBytes = bytes.slice(at + DIRENT_HEADER_BYTES, at + DIRENT_HEADER_BYTES + nameLen);
       if (inode > ctx.inodesCount) {
-        yield { error: fail(`entry points to inode ${inode}, beyond the ${ctx.inodesCount} inodes`) };
+        items.push({
+          error: damaged(
+            ctx,
+            where,
+            at,
+            `entry points to inode ${inode}, beyond the ${ctx.inodesCount} inodes`,
+          ),
+        });
       } else if (nameBytes.includes(0x2f) || nameBytes.includes(0)) {
-        yield { error: fail('entry name contains "/" or NUL') };
+        items.push({ error: damaged(ctx, where, at, 'entry name contains "/" or NUL') });
       } else if (!isDotOrDotDot(nameBytes)) {
         const { text, valid } = decodeUtf8(nameBytes);
         const entryType = ENTRY_TYPES[typeByte];
-        yield {
+        items.push({
           entry: { inode, nameBytes, name: text, nameIsUtf8: valid, ...(entryType ? { entryType } : {}) },
-        };
+        });
       }
     }
     at += recLen;
   }
+  return items;
+}
+
+function damaged(ctx: DirBlockContext, where: string, at: number, why: string): FilesystemCorruptError {
+  return new FilesystemCorruptError(`directory inode ${ctx.dirInode}, ${where}, offset ${at}: ${why}`, {
+    inode: ctx.dirInode,
+    offset: at,
+  });
 }
 
 function isDotOrDotDot(name: Uint8Array): boolean {

@@ -53,6 +53,7 @@ import type { Inode } from './inode.ts';
 import {
   DEFAULT_EXT4_LIMITS,
   MAX_INLINE_DATA_BYTES,
+  MAX_REMEMBERED_INODE_TABLES,
   MAX_SYMLINK_TARGET_BYTES,
   MAX_TRACKED_DIRECTORY_BLOCKS,
 } from './limits.ts';
@@ -135,7 +136,11 @@ export async function openExt4(
 }
 
 interface WalkFrame {
-  readonly items: AsyncGenerator<DirItem>;
+  /** The directory's items, one directory block at a time. */
+  readonly items: AsyncGenerator<readonly DirItem[]>;
+  /** The block being walked, and the next item of it. */
+  batch: readonly DirItem[];
+  at: number;
   readonly path: string;
   readonly inode: number;
   readonly depth: number;
@@ -163,6 +168,9 @@ export class Ext4Filesystem implements FilesystemReader {
   readonly offsetInDisk: number;
   /** Warnings about the image that do not stop reading. */
   readonly warnings: string[];
+
+  /** Inode-table block of each group whose descriptor was read and verified (inodeTableOf). */
+  private readonly inodeTables = new Map<number, number>();
 
   constructor(
     private readonly reader: ByteRangeReader,
@@ -226,15 +234,51 @@ export class Ext4Filesystem implements FilesystemReader {
   }
 
   private async loadInode(number: number): Promise<Inode> {
+    const cached = this.cachedInode(number);
+    if (cached !== undefined) return cached;
+    const sb = this.superblock;
+    const group = this.groupOf(number);
+    const table =
+      this.inodeTables.get(group) ??
+      this.inodeTableOf(number, group, await this.cache.read(groupDescriptorOffset(sb, group), sb.descSize));
+    const offset = table * sb.blockSize + ((number - 1) % sb.inodesPerGroup) * sb.inodeSize;
+    return this.parseInodeAt(number, offset, await this.cache.read(offset, sb.inodeSize));
+  }
+
+  /**
+   * The inode, parsed and verified, when its group descriptor and inode-table page are already in
+   * the cache; undefined when a read is needed. Damage throws, as loadInode's does.
+   */
+  private cachedInode(number: number): Inode | undefined {
+    const sb = this.superblock;
+    const group = this.groupOf(number);
+    let table = this.inodeTables.get(group);
+    if (table === undefined) {
+      const descBytes = this.cache.peek(groupDescriptorOffset(sb, group), sb.descSize);
+      if (descBytes === undefined) return undefined;
+      table = this.inodeTableOf(number, group, descBytes);
+    }
+    const offset = table * sb.blockSize + ((number - 1) % sb.inodesPerGroup) * sb.inodeSize;
+    const bytes = this.cache.peek(offset, sb.inodeSize);
+    return bytes === undefined ? undefined : this.parseInodeAt(number, offset, bytes);
+  }
+
+  private groupOf(number: number): number {
     const sb = this.superblock;
     if (!Number.isInteger(number) || number < 1 || number > sb.inodesCount) {
       throw new FilesystemCorruptError(`inode number ${number} is outside 1..${sb.inodesCount}`, {
         inode: number,
       });
     }
-    const group = Math.floor((number - 1) / sb.inodesPerGroup);
-    const index = (number - 1) % sb.inodesPerGroup;
-    const descBytes = await this.cache.read(groupDescriptorOffset(sb, group), sb.descSize);
+    return Math.floor((number - 1) / sb.inodesPerGroup);
+  }
+
+  /**
+   * The first block of a group's inode table from its descriptor, checked (checksum, range) and
+   * then remembered, so that the descriptor is verified once per filesystem rather than per inode.
+   */
+  private inodeTableOf(number: number, group: number, descBytes: Uint8Array): number {
+    const sb = this.superblock;
     if (this.verifiesChecksums && !groupDescriptorChecksumOk(sb.checksumSeed, group, descBytes)) {
       throw new FilesystemCorruptError(`block group ${group}: descriptor checksum mismatch`, {
         inode: number,
@@ -254,14 +298,18 @@ export class Ext4Filesystem implements FilesystemReader {
         },
       );
     }
-    const offset = tableBlock * sb.blockSize + index * sb.inodeSize;
+    if (this.inodeTables.size < MAX_REMEMBERED_INODE_TABLES) this.inodeTables.set(group, tableBlock);
+    return tableBlock;
+  }
+
+  private parseInodeAt(number: number, offset: number, record: Uint8Array): Inode {
     // A copy in a buffer of its own: readers may return Node Buffers whose .slice() is a view
     // into a larger pool, and the checksum code must see exactly this inode's bytes.
-    const bytes = new Uint8Array(await this.cache.read(offset, sb.inodeSize));
+    const bytes = new Uint8Array(record);
     if (this.verifiesChecksums) {
       const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
       const extraIsize = bytes.length > 128 ? view.getUint16(0x80, true) : 0;
-      const seed = inodeSeed(sb.checksumSeed, number, view.getUint32(0x64, true));
+      const seed = inodeSeed(this.superblock.checksumSeed, number, view.getUint32(0x64, true));
       if (!inodeChecksumOk(seed, bytes, extraIsize)) {
         throw new FilesystemCorruptError(`inode ${number}: checksum mismatch`, { inode: number });
       }
@@ -306,17 +354,20 @@ export class Ext4Filesystem implements FilesystemReader {
   /** Entries of a directory, without "." and "..". Throws on the first damaged block. */
   async *readDir(inode: number): AsyncGenerator<DirEntry> {
     const dir = await this.loadInode(inode);
-    for await (const item of this.dirItems(dir, this.newBudget())) {
-      if ('error' in item) throw item.error;
-      yield item.entry;
+    for await (const items of this.dirItems(dir, this.newBudget())) {
+      for (const item of items) {
+        if ('error' in item) throw item.error;
+        yield item.entry;
+      }
     }
   }
 
+  /** A directory's items, one block (or inline region) at a time. */
   private async *dirItems(
     dir: Inode,
     budget: WalkBudget,
-    ahead?: Map<number, Promise<Inode>>,
-  ): AsyncGenerator<DirItem> {
+    ahead?: Map<number, Inode | Promise<Inode>>,
+  ): AsyncGenerator<readonly DirItem[]> {
     if (dir.type !== 'directory') {
       throw new FilesystemCorruptError(`inode ${dir.inode} is not a directory`, { inode: dir.inode });
     }
@@ -329,10 +380,10 @@ export class Ext4Filesystem implements FilesystemReader {
     };
     if (dir.flags & INODE_FLAGS.INLINE_DATA) {
       // i_block starts with the parent's inode number, then dirents; more may follow in system.data.
-      yield* parseDirEntries(ctx, dir.raw.slice(I_BLOCK_OFFSET + 4, I_BLOCK_BYTES - 4), 'inline i_block');
+      yield parseDirEntries(ctx, dir.raw.slice(I_BLOCK_OFFSET + 4, I_BLOCK_BYTES - 4), 'inline i_block');
       const xattr = findInlineDataXattr(dir);
       if (xattr !== undefined && xattr.length > 0) {
-        yield* parseDirEntries(ctx, dir.raw.slice(xattr.at, xattr.length), 'inline xattr');
+        yield parseDirEntries(ctx, dir.raw.slice(xattr.at, xattr.length), 'inline xattr');
       }
       return;
     }
@@ -368,12 +419,12 @@ export class Ext4Filesystem implements FilesystemReader {
         const block = await this.cache.read(physical * this.blockSize, this.blockSize);
         const damage = this.verifiesChecksums ? this.dirBlockDamage(dir, logical, block) : undefined;
         if (damage !== undefined) {
-          yield { error: damage };
+          yield [{ error: damage }];
           continue;
         }
-        const items = [...parseDirEntries(ctx, block, `block ${logical}`)];
+        const items = parseDirEntries(ctx, block, `block ${logical}`);
         if (ahead !== undefined) this.loadAhead(items, ahead, budget.prefetchSubdirectories);
-        yield* items;
+        yield items;
       }
     }
   }
@@ -381,15 +432,27 @@ export class Ext4Filesystem implements FilesystemReader {
   /**
    * Read-ahead for a walk: starts loading every inode named in one directory block at once (their
    * inode-table pages are fetched in parallel), and for each subdirectory the first blocks its
-   * in-inode extents or direct pointers name, before the walk gets to them.
+   * in-inode extents or direct pointers name, before the walk gets to them. Inodes whose pages are
+   * already cached are parsed at once (no promise each).
    */
   private loadAhead(
     items: readonly DirItem[],
-    ahead: Map<number, Promise<Inode>>,
+    ahead: Map<number, Inode | Promise<Inode>>,
     prefetchSubdirectories: boolean,
   ): void {
     for (const item of items) {
       if (!('entry' in item) || ahead.has(item.entry.inode)) continue;
+      let cached: Inode | undefined;
+      try {
+        cached = this.cachedInode(item.entry.inode);
+      } catch {
+        continue; // the walk reports the error when it gets to this entry
+      }
+      if (cached !== undefined) {
+        if (prefetchSubdirectories) this.prefetchDirectoryStart(cached);
+        ahead.set(item.entry.inode, cached);
+        continue;
+      }
       const loading = this.loadInode(item.entry.inode);
       loading.then(
         (inode) => (prefetchSubdirectories ? this.prefetchDirectoryStart(inode) : undefined),
@@ -673,52 +736,67 @@ export class Ext4Filesystem implements FilesystemReader {
     }
     const rootName = rootPath === '/' ? '' : rootPath.slice(rootPath.lastIndexOf('/') + 1);
     const rootNameBytes = new TextEncoder().encode(rootName);
-    yield* this.entryFor(
-      rootInode,
-      rootPath,
-      { name: rootName, nameBytes: rootNameBytes, nameIsUtf8: true },
-      0,
-      0,
-    );
+    const rootEntryName = { name: rootName, nameBytes: rootNameBytes, nameIsUtf8: true };
+    if (rootInode.type === 'symlink')
+      yield* await this.symlinkEntry(rootInode, rootPath, rootEntryName, 0, 0);
+    else yield this.entryOf(rootInode, rootPath, rootEntryName, 0, 0);
     if (rootInode.type !== 'directory') return;
     const budget = this.newBudget();
     budget.prefetchSubdirectories = options.descend === undefined;
     const seenDirectories = new Set<number>([rootInode.inode]);
     // Inodes being loaded ahead of the walk (read-ahead); each is taken out when its entry is reached.
-    const ahead = this.readAhead ? new Map<number, Promise<Inode>>() : undefined;
+    const ahead = this.readAhead ? new Map<number, Inode | Promise<Inode>>() : undefined;
     const stack: WalkFrame[] = [
-      { items: this.dirItems(rootInode, budget, ahead), path: rootPath, inode: rootInode.inode, depth: 0 },
+      {
+        items: this.dirItems(rootInode, budget, ahead),
+        batch: [],
+        at: 0,
+        path: rootPath,
+        inode: rootInode.inode,
+        depth: 0,
+      },
     ];
     while (stack.length > 0) {
       const frame = stack.at(-1)!;
-      let next: IteratorResult<DirItem>;
-      try {
-        next = await frame.items.next();
-      } catch (error) {
-        stack.pop();
-        yield walkError(frame.path, frame.inode, error);
+      if (frame.at >= frame.batch.length) {
+        let next: IteratorResult<readonly DirItem[]>;
+        try {
+          next = await frame.items.next();
+        } catch (error) {
+          stack.pop();
+          yield walkError(frame.path, frame.inode, error);
+          continue;
+        }
+        if (next.done === true) {
+          stack.pop();
+          continue;
+        }
+        frame.batch = next.value;
+        frame.at = 0;
         continue;
       }
-      if (next.done === true) {
-        stack.pop();
+      const item = frame.batch[frame.at]!;
+      frame.at += 1;
+      if ('error' in item) {
+        yield walkError(frame.path, frame.inode, item.error);
         continue;
       }
-      if ('error' in next.value) {
-        yield walkError(frame.path, frame.inode, next.value.error);
-        continue;
-      }
-      const entry = next.value.entry;
+      const entry = item.entry;
       const path = frame.path === '/' ? `/${entry.name}` : `${frame.path}/${entry.name}`;
       let child: Inode;
       const loading = ahead?.get(entry.inode);
       ahead?.delete(entry.inode);
       try {
-        child = await (loading ?? this.loadInode(entry.inode));
+        if (loading === undefined)
+          child = this.cachedInode(entry.inode) ?? (await this.loadInode(entry.inode));
+        else child = loading instanceof Promise ? await loading : loading;
       } catch (error) {
         yield walkError(path, entry.inode, error);
         continue;
       }
-      yield* this.entryFor(child, path, entry, frame.inode, frame.depth + 1);
+      if (child.type === 'symlink')
+        yield* await this.symlinkEntry(child, path, entry, frame.inode, frame.depth + 1);
+      else yield this.entryOf(child, path, entry, frame.inode, frame.depth + 1);
       if (child.type !== 'directory') continue;
       const refused = refuseDescent(
         seenDirectories,
@@ -742,6 +820,8 @@ export class Ext4Filesystem implements FilesystemReader {
       }
       stack.push({
         items: this.dirItems(child, budget, ahead),
+        batch: [],
+        at: 0,
         path,
         inode: child.inode,
         depth: frame.depth + 1,
@@ -768,22 +848,30 @@ export class Ext4Filesystem implements FilesystemReader {
     };
   }
 
-  private async *entryFor(
+  /** A symlink's entry with its target; a target that cannot be read is an error before the entry. */
+  private async symlinkEntry(
     inode: Inode,
     path: string,
     name: { name: string; nameBytes: Uint8Array; nameIsUtf8: boolean },
     parentInode: number,
     depth: number,
-  ): AsyncGenerator<WalkItem> {
-    let target: Uint8Array | undefined;
-    if (inode.type === 'symlink') {
-      try {
-        target = await this.symlinkTarget(inode);
-      } catch (error) {
-        yield walkError(path, inode.inode, error);
-      }
+  ): Promise<WalkItem[]> {
+    try {
+      return [this.entryOf(inode, path, name, parentInode, depth, await this.symlinkTarget(inode))];
+    } catch (error) {
+      return [walkError(path, inode.inode, error), this.entryOf(inode, path, name, parentInode, depth)];
     }
-    yield {
+  }
+
+  private entryOf(
+    inode: Inode,
+    path: string,
+    name: { name: string; nameBytes: Uint8Array; nameIsUtf8: boolean },
+    parentInode: number,
+    depth: number,
+    target?: Uint8Array,
+  ): WalkEntry {
+    return {
       kind: 'entry',
       ...toStat(inode),
       path,

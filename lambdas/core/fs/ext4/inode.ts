@@ -41,6 +41,11 @@ function timestamp(raw: LeBytes, secondsAt: number, extraAt: number | undefined)
   return { seconds: base + (extra & 3) * 0x1_0000_0000, nanoseconds: Math.min(extra >>> 2, MAX_NANOSECONDS) };
 }
 
+/** A field of the extra inode area, when the record's used bytes (128 + i_extra_isize) hold it. */
+function extraAt(fieldOffset: number, usedBytes: number): number | undefined {
+  return fieldOffset + 4 <= usedBytes ? fieldOffset : undefined;
+}
+
 export function parseInode(number: number, bytes: Uint8Array, offset: number): Inode {
   const raw = new LeBytes(bytes);
   const mode = raw.u16(0x0);
@@ -60,9 +65,6 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number): I
     }
   }
   const usedBytes = GOOD_OLD_INODE_SIZE + extraIsize;
-  const hasExtra = (fieldOffset: number): boolean => fieldOffset + 4 <= usedBytes;
-  const extraAt = (fieldOffset: number): number | undefined =>
-    hasExtra(fieldOffset) ? fieldOffset : undefined;
   let size: number;
   try {
     size = combineHiLo(raw.u32(0x6c), raw.u32(0x4));
@@ -89,10 +91,12 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number): I
     size,
     nlink: raw.u16(0x1a),
     flags: raw.u32(0x20),
-    atime: timestamp(raw, 0x8, extraAt(0x8c)),
-    ctime: timestamp(raw, 0xc, extraAt(0x84)),
-    mtime: timestamp(raw, 0x10, extraAt(0x88)),
-    ...(hasExtra(0x90) ? { crtime: timestamp(raw, 0x90, extraAt(0x94)) } : {}),
+    atime: timestamp(raw, 0x8, extraAt(0x8c, usedBytes)),
+    ctime: timestamp(raw, 0xc, extraAt(0x84, usedBytes)),
+    mtime: timestamp(raw, 0x10, extraAt(0x88, usedBytes)),
+    ...(extraAt(0x90, usedBytes) === undefined
+      ? {}
+      : { crtime: timestamp(raw, 0x90, extraAt(0x94, usedBytes)) }),
     ...(device === undefined ? {} : { device }),
     generation: raw.u32(0x64),
     raw,
@@ -103,8 +107,24 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number): I
 
 /** Public metadata without the raw record. */
 export function toStat(inode: Inode): InodeStat {
-  const { raw: _raw, offset: _offset, usedBytes: _used, ...stat } = inode;
-  return stat;
+  // Field by field rather than a rest pattern: a walk calls this once per entry.
+  return {
+    inode: inode.inode,
+    type: inode.type,
+    permissions: inode.permissions,
+    mode: inode.mode,
+    uid: inode.uid,
+    gid: inode.gid,
+    size: inode.size,
+    nlink: inode.nlink,
+    flags: inode.flags,
+    atime: inode.atime,
+    ctime: inode.ctime,
+    mtime: inode.mtime,
+    ...(inode.crtime === undefined ? {} : { crtime: inode.crtime }),
+    ...(inode.device === undefined ? {} : { device: inode.device }),
+    generation: inode.generation,
+  };
 }
 
 const XATTR_MAGIC = 0xea020000;

@@ -43,6 +43,12 @@ export const MAX_INLINE_DATA_BYTES = 65_536;
  */
 export const MAX_TRACKED_DIRECTORY_BLOCKS = 4 * 1024 ** 2;
 
+/**
+ * Group descriptors remembered once verified (a group number and its inode-table block each):
+ * 65,536 groups are 8 TiB at 4 KiB blocks, about 5 MiB of Map; past it descriptors are re-read.
+ */
+export const MAX_REMEMBERED_INODE_TABLES = 65_536;
+
 export const DEFAULT_EXT4_LIMITS: Ext4Limits = {
   maxDirectoryDepth: MAX_DIRECTORY_DEPTH,
   maxDirectoryBytes: MAX_DIRECTORY_BYTES,
