@@ -2,12 +2,13 @@
  * The per-volume backup lock in the product's DynamoDB table (key schema in docs/catalog.md):
  * item `pk = LOCK#<volumeId>`, `sk = LOCK`, with the owner, the expiry and a TTL attribute so
  * DynamoDB removes long-expired locks. A group's locks are written in one transaction, each with
- * the condition of `mayTakeLock` (free, expired, or already ours).
+ * the condition of `mayTakeLock` (free, expired, released by a suspended run, or already ours).
  */
 import {
   DeleteCommand,
   GetCommand,
   TransactWriteCommand,
+  UpdateCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from '../core/ports.ts';
@@ -40,6 +41,19 @@ function stringAttribute(item: Record<string, unknown> | undefined, name: string
   return undefined;
 }
 
+/** A stored lock item as the core's BackupLock. */
+function lockOfItem(volumeId: string, item: Record<string, unknown>): BackupLock {
+  return {
+    volumeId,
+    ownerId: stringAttribute(item, 'ownerId') ?? '(unknown)',
+    backupId: stringAttribute(item, 'backupId') ?? '(unknown)',
+    acquiredAt: stringAttribute(item, 'acquiredAt') ?? '',
+    expiresAt: stringAttribute(item, 'expiresAt') ?? '',
+    ...(item['released'] === true ? { released: true } : {}),
+    ...(typeof item['parkedAt'] === 'string' ? { parkedAt: item['parkedAt'] } : {}),
+  };
+}
+
 export class DynamoDbBackupLockStore implements LockStore {
   constructor(
     private readonly documents: DynamoDBDocumentClient,
@@ -62,8 +76,9 @@ export class DynamoDbBackupLockStore implements LockStore {
                 ...lock,
                 ttl: ttlEpochSeconds(lock),
               },
-              ConditionExpression: 'attribute_not_exists(pk) OR ownerId = :owner OR expiresAt <= :now',
-              ExpressionAttributeValues: { ':owner': lock.ownerId, ':now': now },
+              ConditionExpression:
+                'attribute_not_exists(pk) OR ownerId = :owner OR expiresAt <= :now OR released = :released',
+              ExpressionAttributeValues: { ':owner': lock.ownerId, ':now': now, ':released': true },
               ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
             },
           })),
@@ -113,6 +128,81 @@ export class DynamoDbBackupLockStore implements LockStore {
       }
     }
     return { released };
+  }
+
+  async suspend(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }> {
+    let released = 0;
+    for (const volumeId of volumeIds) {
+      try {
+        await this.documents.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
+            UpdateExpression: 'SET released = :released',
+            ConditionExpression: 'ownerId = :owner',
+            ExpressionAttributeValues: { ':owner': ownerId, ':released': true },
+          }),
+        );
+        released += 1;
+      } catch (error) {
+        // Absent, or held by another run: not ours to release.
+        if (sdkErrorName(error) === 'ConditionalCheckFailedException') continue;
+        throw translateSdkError(error, 'UpdateItem (lock)', { volumeId });
+      }
+    }
+    return { released };
+  }
+
+  async read(volumeIds: readonly string[]): Promise<(BackupLock | undefined)[]> {
+    const locks: (BackupLock | undefined)[] = [];
+    for (const volumeId of volumeIds) {
+      const answer = await this.documents
+        .send(
+          new GetCommand({
+            TableName: this.tableName,
+            Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
+            ConsistentRead: true,
+          }),
+        )
+        .catch((error: unknown) => {
+          throw translateSdkError(error, 'GetItem (lock)', { volumeId });
+        });
+      locks.push(answer.Item === undefined ? undefined : lockOfItem(volumeId, answer.Item));
+    }
+    return locks;
+  }
+
+  async park(volumeIds: readonly string[], ownerId: string, parkedAt: string): Promise<boolean> {
+    try {
+      await this.documents.send(
+        new TransactWriteCommand({
+          TransactItems: volumeIds.map((volumeId) => ({
+            Update: {
+              TableName: this.tableName,
+              Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
+              UpdateExpression: 'SET parkedAt = :at',
+              ConditionExpression:
+                'ownerId = :owner AND released = :released AND (attribute_not_exists(parkedAt) OR parkedAt = :at)',
+              ExpressionAttributeValues: { ':owner': ownerId, ':released': true, ':at': parkedAt },
+            },
+          })),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (sdkErrorName(error) === 'TransactionCanceledException') {
+        const reasons = (error as { CancellationReasons?: CancellationReason[] }).CancellationReasons ?? [];
+        if (reasons.some((r) => r.Code === 'ConditionalCheckFailed')) return false;
+        throw new LockContentionError(
+          'the park transaction was cancelled without a refused condition; retry',
+          {
+            cause: error,
+            context: { reasons: reasons.map((r) => r.Code ?? 'None').join(',') },
+          },
+        );
+      }
+      throw translateSdkError(error, 'TransactWriteItems (park)', { volumeIds: volumeIds.join(',') });
+    }
   }
 
   private async holderOf(volumeId: string, item: Record<string, unknown> | undefined): Promise<LockHolder> {

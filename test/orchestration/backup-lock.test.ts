@@ -4,6 +4,7 @@ import {
   alreadyRunningError,
   lockItemsFor,
   mayTakeLock,
+  redriveDecision,
   ttlEpochSeconds,
   type BackupLock,
 } from '../../lambdas/core/orchestration/backup-lock.ts';
@@ -133,5 +134,24 @@ describe('lock store model (in-memory fake following mayTakeLock)', () => {
         },
       ),
     );
+  });
+});
+
+describe('redriveDecision', () => {
+  const released: BackupLock = { ...held, released: true };
+  it("parks the run's own entry and a Lambda retry of it; resumes a redrive, whoever holds the lock", () => {
+    expect(redriveDecision([released], held.ownerId, 'T1')).toBe('park');
+    expect(redriveDecision([{ ...released, parkedAt: 'T1' }], held.ownerId, 'T1')).toBe('park');
+    expect(redriveDecision([{ ...released, parkedAt: 'T1' }], held.ownerId, 'T2')).toBe('resume');
+    expect(redriveDecision([undefined], held.ownerId, 'T2')).toBe('resume');
+    expect(redriveDecision([{ ...released, ownerId: 'arn:exec:two' }], held.ownerId, 'T1')).toBe('resume');
+    expect(redriveDecision([held], held.ownerId, 'T1')).toBe('resume');
+    expect(redriveDecision([released, undefined], held.ownerId, 'T1')).toBe('resume');
+    expect(redriveDecision([], held.ownerId, 'T1')).toBe('resume');
+  });
+
+  it('a released lock may be taken by anyone before it expires', () => {
+    expect(mayTakeLock(released, 'arn:exec:two', now)).toBe(true);
+    expect(mayTakeLock(held, 'arn:exec:two', now)).toBe(false);
   });
 });

@@ -33,4 +33,34 @@ export class InMemoryLockStore implements LockStore {
     }
     return Promise.resolve({ released });
   }
+
+  suspend(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }> {
+    let released = 0;
+    for (const volumeId of volumeIds) {
+      const lock = this.locks.get(volumeId);
+      if (lock?.ownerId === ownerId) {
+        this.locks.set(volumeId, { ...lock, released: true });
+        released += 1;
+      }
+    }
+    return Promise.resolve({ released });
+  }
+
+  read(volumeIds: readonly string[]): Promise<(BackupLock | undefined)[]> {
+    return Promise.resolve(volumeIds.map((id) => this.locks.get(id)));
+  }
+
+  park(volumeIds: readonly string[], ownerId: string, parkedAt: string): Promise<boolean> {
+    const parkable = volumeIds.every((id) => {
+      const lock = this.locks.get(id);
+      return (
+        lock?.ownerId === ownerId &&
+        lock.released === true &&
+        (lock.parkedAt === undefined || lock.parkedAt === parkedAt)
+      );
+    });
+    if (!parkable) return Promise.resolve(false);
+    for (const id of volumeIds) this.locks.set(id, { ...this.locks.get(id)!, parkedAt });
+    return Promise.resolve(true);
+  }
 }

@@ -64,5 +64,40 @@ export function lockStoreContract(
       expect(await store.release([vol(5), vol(6)], 'arn:run-a')).toEqual({ released: 0 });
       expect(await store.release([vol(7)], 'arn:run-a')).toEqual({ released: 0 });
     });
+
+    it('a suspended run releases its locks to anyone, parks once per entry, and its redrive takes them back', async () => {
+      const clock = { now: T0 };
+      const store = await makeStore(clock);
+      const group = [vol(8), vol(9)];
+      await store.acquire(locksOf('arn:run-a', 'run-a', group, T0));
+      expect(await store.suspend(group, 'arn:run-b')).toEqual({ released: 0 });
+      expect(await store.suspend(group, 'arn:run-a')).toEqual({ released: 2 });
+      expect((await store.read(group)).map((l) => [l?.ownerId, l?.released, l?.parkedAt])).toEqual([
+        ['arn:run-a', true, undefined],
+        ['arn:run-a', true, undefined],
+      ]);
+      // The entry parks; a Lambda retry of the same entry parks again; another instant does not.
+      expect(await store.park(group, 'arn:run-a', '2026-03-01T00:00:05.000Z')).toBe(true);
+      expect(await store.park(group, 'arn:run-a', '2026-03-01T00:00:05.000Z')).toBe(true);
+      expect(await store.park(group, 'arn:run-a', '2026-03-02T00:00:00.000Z')).toBe(false);
+      expect(await store.park(group, 'arn:run-b', '2026-03-01T00:00:05.000Z')).toBe(false);
+      expect((await store.read([vol(8), vol(99)])).map((l) => l?.parkedAt)).toEqual([
+        '2026-03-01T00:00:05.000Z',
+        undefined,
+      ]);
+      // The lock has not expired, yet another run may take it; the redrive then is refused.
+      const theirs = locksOf('arn:run-b', 'run-b', [vol(8)], T0);
+      expect(await store.acquire(theirs)).toEqual(theirs);
+      await expect(store.acquire(locksOf('arn:run-a', 'run-a', group, T0))).rejects.toThrow(
+        `volume ${vol(8)} is being backed up by run-b`,
+      );
+      expect(await store.release([vol(8)], 'arn:run-b')).toEqual({ released: 1 });
+      // Once it is free the redrive takes the group back, no longer released.
+      expect(await store.acquire(locksOf('arn:run-a', 'run-a', group, T0))).toHaveLength(2);
+      expect((await store.read(group)).map((l) => [l?.ownerId, l?.released ?? false])).toEqual([
+        ['arn:run-a', false],
+        ['arn:run-a', false],
+      ]);
+    });
   });
 }

@@ -163,7 +163,7 @@ describe('DynamoDbBackupLockStore', () => {
     return { ...stub, store: new DynamoDbBackupLockStore(stub.client, 'table', clock) };
   };
 
-  it('writes every lock in one transaction, each conditional on free, expired or ours', async () => {
+  it('writes every lock in one transaction, each conditional on free, expired, released or ours', async () => {
     const { store, inputs } = lockStore({ TransactWriteCommand: () => ({}) });
     await store.acquire(locks);
     const [input] = inputs('TransactWriteCommand') as [{ TransactItems: { Put: unknown }[] }];
@@ -181,8 +181,13 @@ describe('DynamoDbBackupLockStore', () => {
         expiresAt: '2026-02-01T00:01:00.000Z',
         ttl: Date.parse('2026-02-01T00:01:00.000Z') / 1000,
       },
-      ConditionExpression: 'attribute_not_exists(pk) OR ownerId = :owner OR expiresAt <= :now',
-      ExpressionAttributeValues: { ':owner': 'arn:me', ':now': '2026-02-01T00:00:00.000Z' },
+      ConditionExpression:
+        'attribute_not_exists(pk) OR ownerId = :owner OR expiresAt <= :now OR released = :released',
+      ExpressionAttributeValues: {
+        ':owner': 'arn:me',
+        ':now': '2026-02-01T00:00:00.000Z',
+        ':released': true,
+      },
       ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
     });
   });

@@ -6,6 +6,7 @@ import {
 } from '../../lambdas/core/orchestration/orchestration-errors.ts';
 import {
   evaluateSnapshotProgress,
+  nextSnapshotPollSeconds,
   reusableSnapshot,
   selectSnapshotsToDelete,
   snapshotTags,
@@ -223,5 +224,54 @@ describe('selectSnapshotsToDelete', () => {
         },
       ),
     );
+  });
+});
+
+describe('nextSnapshotPollSeconds', () => {
+  it('starts at 2 s, grows to half the time waited, and stops at the cap', () => {
+    const waits: number[] = [];
+    let elapsed = 0;
+    while (elapsed < 600) {
+      const wait = nextSnapshotPollSeconds(elapsed, 60);
+      waits.push(wait);
+      elapsed += wait;
+    }
+    expect(waits).toEqual([2, 2, 2, 3, 5, 7, 11, 16, 24, 36, 54, 60, 60, 60, 60, 60, 60, 60, 60]);
+  });
+
+  it('never waits less than a second, more than the cap, or more than half the wait plus the first look', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: 604_800 }),
+        fc.integer({ min: 1, max: 604_800 }),
+        (elapsed, cap) => {
+          const wait = nextSnapshotPollSeconds(elapsed, cap);
+          expect(wait).toBeGreaterThanOrEqual(1);
+          expect(wait).toBeLessThanOrEqual(cap);
+          expect(wait).toBeLessThanOrEqual(Math.max(2, Math.ceil(elapsed / 2)));
+        },
+      ),
+    );
+  });
+});
+
+describe('selectSnapshotsToDelete: released snapshots of suspended runs', () => {
+  it("deletes the released snapshots of other runs at once, never this run's", () => {
+    const snapshots = [
+      snap('snap-new', 'completed', { 'rbp:role': 'base', 'rbp:backup-id': 'bk-2' }),
+      snap('snap-susp', 'completed', { 'rbp:role': 'released', 'rbp:backup-id': 'bk-1' }),
+      snap('snap-mine', 'completed', { 'rbp:role': 'released', 'rbp:backup-id': 'bk-2' }),
+    ];
+    expect(
+      selectSnapshotsToDelete({
+        snapshots,
+        volumeId: 'vol-a',
+        newBaseId: 'snap-new',
+        backupId: 'bk-2',
+        retainBases: 1,
+        orphanAgeSeconds: 172_800,
+        now,
+      }),
+    ).toEqual(['snap-susp']);
   });
 });

@@ -267,7 +267,14 @@ export interface RunOutcome {
 export interface Redrive {
   readonly fromState: string;
   readonly input: unknown;
+  /** `$$.State.EnteredTime` of the redrive (a new instant, as Step Functions gives a re-entered state). */
+  readonly enteredAt?: string;
 }
+
+/** `$$.State.EnteredTime` of a first run (aws-local-stepfunctions has no State context of its own). */
+export const FIRST_RUN_ENTERED_AT = '2026-01-01T00:00:00.000Z';
+/** `$$.State.EnteredTime` of a redrive unless the test names one. */
+export const REDRIVE_ENTERED_AT = '2026-01-02T00:00:00.000Z';
 
 type LambdaHandler = (payload: unknown) => Promise<unknown>;
 
@@ -357,6 +364,10 @@ export async function runBackup(
           Id: `arn:aws:states:us-east-1:${ACCOUNT}:execution:rbp-backup:${executionName}`,
           Name: executionName,
           StartTime: '2026-01-01T00:00:00.000Z',
+        },
+        State: {
+          EnteredTime:
+            redrive === undefined ? FIRST_RUN_ENTERED_AT : (redrive.enteredAt ?? REDRIVE_ENTERED_AT),
         },
       },
     } as never,

@@ -24,9 +24,20 @@ const LAMBDA_SERVICE_ERRORS = [
   'Lambda.ClientExecutionTimeoutException',
   'Lambda.TooManyRequestsException',
 ];
-/** States whose retryable failures stay uncaught so that a redrive resumes them (docs/architecture.md). */
-const REDRIVABLE_STATES = ['Renew Lock', 'Commit Image', 'Build Catalog'];
-const FAILURE_PATH = ['Clean Up', 'Publish Failure', 'Publish Success'];
+/**
+ * States whose retryable failures (after their retries) suspend the run so that a redrive resumes
+ * them: permanent errors go to Clean Up, everything else to "<state> Failed" → Suspend Run.
+ */
+const RESUMABLE_STATES = ['Renew Lock', 'Commit Image', 'Build Catalog'];
+const PERMANENT_ERRORS = [
+  'ValidationError',
+  'NotFoundError',
+  'ConflictError',
+  'AccessDeniedError',
+  'PermanentError',
+  'LockLostError',
+];
+const FAILURE_PATH = ['Clean Up', 'Suspend Run', 'Publish Failure', 'Publish Success'];
 
 function allStates(states: Record<string, State>): [string, State][] {
   const out: [string, State][] = [];
@@ -113,30 +124,78 @@ describe('statemachines/backup.asl.json', () => {
     }
   });
 
-  it('every main-flow Lambda task catches into Clean Up; redrivable states catch only permanent errors', () => {
+  it('every main-flow Lambda task catches into Clean Up; resumable states suspend the run on what is not permanent', () => {
     for (const [name, state] of lambdaTasks) {
       if (name === 'Copy Range') {
         expect(state['Catch'], 'a failed range fails its child execution').toBeUndefined();
         continue;
       }
       const catchers = state['Catch'] as Catcher[];
-      expect(catchers, name).toHaveLength(1);
-      const [catcher] = catchers;
       if (FAILURE_PATH.includes(name)) {
-        expect(catcher!.ErrorEquals).toEqual(['States.ALL']);
+        expect(catchers, name).toHaveLength(1);
+        expect(catchers[0]!.ErrorEquals).toEqual(['States.ALL']);
         continue;
       }
-      expect(catcher!.Next, name).toBe('Clean Up');
-      expect(catcher!.ResultPath, name).toBe('$.error');
-      if (REDRIVABLE_STATES.includes(name)) {
-        expect(catcher!.ErrorEquals).not.toContain('States.ALL');
-        for (const error of catcher!.ErrorEquals)
-          expect(RETRYABLE_ERROR_NAMES as readonly string[]).not.toContain(error);
+      expect(catchers[0]!.Next, name).toBe('Clean Up');
+      expect(catchers[0]!.ResultPath, name).toBe('$.error');
+      if (RESUMABLE_STATES.includes(name)) {
+        expect(
+          catchers.map((c) => [c.ErrorEquals, c.Next, c.ResultPath]),
+          name,
+        ).toEqual([
+          [PERMANENT_ERRORS, 'Clean Up', '$.error'],
+          [['States.ALL'], `${name} Failed`, '$.error'],
+        ]);
+      } else if (name === 'Await Redrive') {
+        // BackupSuspendedError (the parked run) and BackupAlreadyRunningError (a redrive while
+        // another run holds the lock) stay uncaught: the execution fails here and can be redriven.
+        expect(
+          catchers.map((c) => [c.ErrorEquals, c.Next]),
+          name,
+        ).toEqual([[PERMANENT_ERRORS, 'Clean Up']]);
+      } else if (name === 'Reclaim Snapshots') {
+        expect(
+          catchers.map((c) => [c.ErrorEquals, c.Next]),
+          name,
+        ).toEqual([
+          [PERMANENT_ERRORS, 'Clean Up'],
+          [['States.ALL'], 'Suspend Run'],
+        ]);
       } else {
-        expect(catcher!.ErrorEquals, name).toEqual(['States.ALL']);
+        expect(catchers, name).toHaveLength(1);
+        expect(catchers[0]!.ErrorEquals, name).toEqual(['States.ALL']);
       }
     }
-    expect(asl.States['Copy Ranges']!['Catch']).toBeUndefined();
+    expect(asl.States['Copy Ranges']!['Catch']).toEqual([
+      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Copy Ranges Failed' },
+    ]);
+    for (const name of ['Copy Ranges', ...RESUMABLE_STATES]) {
+      expect(asl.States[`${name} Failed`], name).toMatchObject({
+        Type: 'Pass',
+        Result: { state: name },
+        ResultPath: '$.resume',
+        Next: 'Suspend Run',
+      });
+      const resume = asl.States['Resume Where?'] as { Choices: { StringEquals: string; Next: string }[] };
+      expect(resume.Choices.find((c) => c.StringEquals === name)?.Next, name).toBe(name);
+    }
+  });
+
+  it('a suspended run fails at Await Redrive, which tells its own entry from a redrive by $$.State.EnteredTime', () => {
+    expect(asl.States['Suspended?']).toEqual({
+      Type: 'Choice',
+      Choices: [{ Variable: '$.failure.suspended', IsPresent: true, Next: 'Await Redrive' }],
+      Default: 'Which Failure?',
+    });
+    const parameters = asl.States['Await Redrive']!['Parameters'] as { Payload: Record<string, unknown> };
+    expect(parameters.Payload).toEqual({
+      action: 'await-redrive',
+      'backup.$': '$.backup',
+      'enteredAt.$': '$$.State.EnteredTime',
+      'resumeAt.$': '$.resume.state',
+      'cause.$': '$.failure.cause',
+    });
+    expect(asl.States['Suspend Run']!['ResultSelector']).toMatchObject({ suspended: true });
   });
 
   it('routes each orchestration error to a named Fail that carries the cause', () => {
@@ -183,11 +242,11 @@ describe('statemachines/backup.asl.json', () => {
     expect(map['ToleratedFailureCount']).toBeUndefined();
   });
 
-  it('polls with Wait states whose interval comes from the request, never with waiters inside Lambdas', () => {
+  it("polls with Wait states (the replica at the request's interval, snapshots with a backoff capped by it), never with waiters inside Lambdas", () => {
     const waits = Object.entries(asl.States).filter(([, s]) => s['Type'] === 'Wait');
     expect(waits.map(([n, s]) => [n, s['SecondsPath'], s['Next']])).toEqual([
       ['Wait For Replica', '$.backup.syncWait.intervalSeconds', 'Probe Replica'],
-      ['Wait For Snapshots', '$.backup.snapshotWait.intervalSeconds', 'Check Snapshots'],
+      ['Wait For Snapshots', '$.snapshotProgress.waitSeconds', 'Check Snapshots'],
     ]);
   });
 

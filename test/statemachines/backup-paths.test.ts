@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { FakeWorld, happyEngine, runBackup, SteppingClock, type SnapshotScript } from './asl-harness.ts';
+import {
+  FakeWorld,
+  FIRST_RUN_ENTERED_AT,
+  happyEngine,
+  runBackup,
+  SteppingClock,
+  type SnapshotScript,
+} from './asl-harness.ts';
 
 /** A rejected promise with an error named as the handler's error would be (the ASL's Retry/Catch match the name). */
 function rejectNamed(name: string, message: string): Promise<never> {
@@ -106,9 +113,10 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     expect(outcome.cause).toBe(
       'replica not in sync at checkpoint bk-1-r1 by 2026-01-01T00:01:45.000Z: vol-0a1b2c3d4e5f60718: replica reports checkpoint (none), waiting for bk-1-r1',
     );
-    expect(outcome.statesEntered.slice(-4)).toEqual([
+    expect(outcome.statesEntered.slice(-5)).toEqual([
       'Clean Up',
       'Publish Failure',
+      'Suspended?',
       'Which Failure?',
       'Replica Not In Sync',
     ]);
@@ -145,6 +153,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       'Acquire Lock',
       'Clean Up',
       'Publish Failure',
+      'Suspended?',
       'Which Failure?',
       'Backup Already Running',
     ]);
@@ -237,7 +246,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     });
   });
 
-  it('a copy range that keeps failing leaves the run redrivable: Map fails uncaught, lock and snapshot stay', async () => {
+  it('a copy range that keeps failing suspends the run: lock released at once, snapshot kept, failure published', async () => {
     const w = world(0);
     const engine = happyEngine([]);
     const broken = {
@@ -247,14 +256,52 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       },
     };
     const outcome = await runBackup(w, broken, input);
-    expect(outcome.status).toBe('FAILED');
-    expect(outcome.statesEntered.at(-1)).toBe('Copy Range');
-    expect(outcome.statesEntered).not.toContain('Clean Up');
-    expect(w.locks.locks.get(VOLUME)?.ownerId).toMatch(/:execution:rbp-backup:bk-1$/);
-    expect([...w.snapshots.values()].map((s) => s.tags['rbp:role'])).toEqual(['pending']);
+    expect(outcome).toMatchObject({
+      status: 'FAILED',
+      error: 'BackupSuspendedError',
+      cause:
+        'S3 503 Slow Down after every retry (backup bk-1 suspended: locks of vol-0a1b2c3d4e5f60718 released, ' +
+        'snapshots kept; redrive the execution to resume at Copy Ranges)',
+    });
+    expect(outcome.statesEntered.slice(-6)).toEqual([
+      'Copy Range',
+      'Copy Ranges Failed',
+      'Suspend Run',
+      'Publish Failure',
+      'Suspended?',
+      'Await Redrive',
+    ]);
+    expect(w.locks.locks.get(VOLUME)).toMatchObject({
+      ownerId: `arn:aws:states:us-east-1:123456789012:execution:rbp-backup:bk-1`,
+      released: true,
+      parkedAt: FIRST_RUN_ENTERED_AT,
+    });
+    expect([...w.snapshots.values()].map((s) => s.tags['rbp:role'])).toEqual(['released']);
+    expect(w.events.map((e) => e.detailType)).toEqual([
+      'Checkpoint Requested',
+      'Checkpoint Released',
+      'Backup Failed',
+    ]);
+    expect(w.events[2]!.detail).toMatchObject({
+      status: 'FAILED',
+      error: 'ThrottledError',
+      cause: 'S3 503 Slow Down after every retry',
+      resumeAt: 'Copy Ranges',
+    });
+    expect(w.notifications[0]!.message.split('\n').at(-1)).toBe(
+      'The volumes are free for the next backup; redrive the execution to resume at Copy Ranges.',
+    );
+
+    // The next scheduled backup is not refused: it takes the released lock, commits, and deletes
+    // the suspended run's snapshot when its own becomes the base.
+    const next = await runBackup(w, engine, input, 'bk-2');
+    expect(next.status).toBe('SUCCEEDED');
+    expect(w.locks.locks.size).toBe(0);
+    expect([...w.snapshots.keys()]).toEqual(['snap-0002']);
+    expect(w.calls).toContain('DeleteSnapshot snap-0001');
   });
 
-  it('redriving that run from the failed Copy Ranges finishes it: image committed once, base kept, lock released', async () => {
+  it('redriving the suspended run takes the lock back and resumes at Copy Ranges: image committed once, base kept, lock released', async () => {
     const w = world(0);
     const log: string[] = [];
     const engine = happyEngine(log);
@@ -267,25 +314,117 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       },
     };
     const failed = await runBackup(w, flaky, input);
-    expect(failed.status).toBe('FAILED');
-    const copyInput = failed.stateInputs.filter((s) => s.name === 'Copy Ranges').at(-1);
-    expect(copyInput).toBeDefined();
+    expect(failed.error).toBe('BackupSuspendedError');
+    const awaitInput = failed.stateInputs.filter((s) => s.name === 'Await Redrive').at(-1);
+    expect(awaitInput).toBeDefined();
 
     outage = false;
     const redriven = await runBackup(w, flaky, input, 'bk-1', {
-      fromState: 'Copy Ranges',
-      input: copyInput!.input,
+      fromState: 'Await Redrive',
+      input: awaitInput!.input,
     });
     expect(redriven.status).toBe('SUCCEEDED');
-    // Nothing before the failed state runs again: no second lock, checkpoint or snapshot.
-    expect(redriven.statesEntered[0]).toBe('Copy Ranges');
+    // Nothing before the failed state runs again: no second checkpoint, snapshot or plan.
+    expect(redriven.statesEntered.slice(0, 5)).toEqual([
+      'Await Redrive',
+      'Reclaim Snapshots',
+      'Resume Where?',
+      'Copy Ranges',
+      'Copy Range',
+    ]);
     expect(redriven.statesEntered).not.toContain('Create Snapshots');
     expect(log.filter((line) => line.startsWith('plan'))).toHaveLength(1);
     expect(log.filter((line) => line === 'commit img-1')).toHaveLength(1);
     expect(log.filter((line) => line.startsWith('copy')).sort()).toEqual(['copy 0', 'copy 2048']);
     expect(w.locks.locks.size).toBe(0);
     expect([...w.snapshots.values()].map((s) => s.tags['rbp:role'])).toEqual(['base']);
-    expect(w.events.map((e) => e.detailType)).toContain('Backup Succeeded');
+    expect(w.events.map((e) => e.detailType).slice(-2)).toEqual(['Backup Failed', 'Backup Succeeded']);
+  });
+
+  it('a retryable commit failure suspends the run; the redrive resumes at Commit Image without copying again', async () => {
+    const w = world(0);
+    const log: string[] = [];
+    const engine = happyEngine(log);
+    let outage = true;
+    const flaky = {
+      ...engine,
+      commit: (payload: Record<string, unknown>) => {
+        if (!outage) return engine.commit(payload);
+        return rejectNamed('RetryableError', 'DynamoDB throttled the image record');
+      },
+    };
+    const failed = await runBackup(w, flaky, input);
+    expect(failed).toMatchObject({ status: 'FAILED', error: 'BackupSuspendedError' });
+    expect(failed.cause).toMatch(/resume at Commit Image\)$/);
+    expect(w.locks.locks.get(VOLUME)?.released).toBe(true);
+    outage = false;
+    const redriven = await runBackup(w, flaky, input, 'bk-1', {
+      fromState: 'Await Redrive',
+      input: failed.stateInputs.filter((s) => s.name === 'Await Redrive').at(-1)!.input,
+    });
+    expect(redriven.status).toBe('SUCCEEDED');
+    expect(redriven.statesEntered.slice(0, 4)).toEqual([
+      'Await Redrive',
+      'Reclaim Snapshots',
+      'Resume Where?',
+      'Commit Image',
+    ]);
+    expect(log.filter((line) => line.startsWith('copy'))).toHaveLength(2);
+    expect(log.filter((line) => line === 'commit img-1')).toHaveLength(1);
+    expect(w.locks.locks.size).toBe(0);
+  });
+
+  it('a redrive while another backup holds the lock fails again at Await Redrive; after that backup it ends cleanly, its snapshot gone', async () => {
+    const w = world(0);
+    const engine = happyEngine([]);
+    const broken = {
+      ...engine,
+      copyRange: () => rejectNamed('ThrottledError', 'S3 503 Slow Down after every retry'),
+    };
+    const failed = await runBackup(w, broken, input);
+    const awaitInput = failed.stateInputs.filter((s) => s.name === 'Await Redrive').at(-1)!.input;
+    // Another run takes the released lock and is still running.
+    await w.locks.acquire([
+      {
+        volumeId: VOLUME,
+        ownerId: 'arn:aws:states:us-east-1:123456789012:execution:rbp-backup:bk-other',
+        backupId: 'bk-other',
+        acquiredAt: '2026-01-01T00:00:00.000Z',
+        expiresAt: '2099-01-01T00:00:00.000Z',
+      },
+    ]);
+    const refused = await runBackup(w, engine, input, 'bk-1', {
+      fromState: 'Await Redrive',
+      input: awaitInput,
+    });
+    expect(refused).toMatchObject({
+      status: 'FAILED',
+      error: 'BackupAlreadyRunningError',
+      cause: `volume ${VOLUME} is being backed up by bk-other (lock held until 2099-01-01T00:00:00.000Z); backup bk-1 was not started`,
+    });
+    expect(w.locks.locks.get(VOLUME)?.backupId).toBe('bk-other');
+    expect([...w.snapshots.values()].map((s) => s.tags['rbp:role'])).toEqual(['released']);
+
+    // That run commits (its rotation deletes the released snapshot) and releases the lock.
+    await w.locks.release([VOLUME], 'arn:aws:states:us-east-1:123456789012:execution:rbp-backup:bk-other');
+    w.snapshots.clear();
+    const ended = await runBackup(w, engine, input, 'bk-1', {
+      fromState: 'Await Redrive',
+      input: awaitInput,
+      enteredAt: '2026-01-03T00:00:00.000Z',
+    });
+    expect(ended).toMatchObject({
+      status: 'FAILED',
+      error: 'BackupFailed',
+      cause: `snapshot snap-0001 of ${VOLUME} is gone: backup bk-1 cannot resume; start a new backup`,
+    });
+    expect(ended.statesEntered.slice(0, 4)).toEqual([
+      'Await Redrive',
+      'Reclaim Snapshots',
+      'Clean Up',
+      'Publish Failure',
+    ]);
+    expect(w.locks.locks.size).toBe(0);
   });
 
   it('a permanent commit error is caught: cleanup deletes the unused snapshot and releases the lock', async () => {
@@ -344,10 +483,11 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     expect(outcome.status).toBe('FAILED');
     expect(outcome.error).toBe('ReplicaNotInSync');
     expect(outcome.cause).toMatch(/^replica not in sync at checkpoint bk-1-r1 by /);
-    expect(outcome.statesEntered.slice(-5)).toEqual([
+    expect(outcome.statesEntered.slice(-6)).toEqual([
       'Clean Up',
       'Keep Raw Cause',
       'Publish Failure',
+      'Suspended?',
       'Which Failure?',
       'Replica Not In Sync',
     ]);

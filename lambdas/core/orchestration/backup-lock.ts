@@ -2,15 +2,26 @@
  * The per-volume backup lock: one backup per volume at a time (docs/architecture.md, "Acquire Lock").
  *
  * A lock is an item per volume with an owner (the execution ARN) and an expiry. A run may take the
- * lock when nobody holds it, when the holder's lock has expired (a crashed run), or when it already
- * holds it itself (a redrive, or a retried Lambda). A group's locks are taken all together or not
- * at all. The LockStore adapter enforces `mayTakeLock` as a conditional write; this module is the
- * model both the adapter and the in-memory fake follow.
+ * lock when nobody holds it, when the holder's lock has expired (a crashed run), when the holder
+ * released it on its failure path (a suspended run), or when it already holds it itself (a redrive,
+ * or a retried Lambda). A group's locks are taken all together or not at all. The LockStore adapter
+ * enforces `mayTakeLock` as a conditional write; this module is the model both the adapter and the
+ * in-memory fake follow.
+ *
+ * Failure paths that heal: a run that fails after its retries in a resumable state (copy, renew,
+ * commit, catalog) is suspended: "Suspend Run" marks its locks released (the next scheduled backup
+ * takes them at once instead of waiting out the 48-hour expiry), "Publish Failure" announces it,
+ * and the execution fails at "Await Redrive". A redrive of the execution (same execution ARN, the
+ * lock owner) re-runs that failed state, which tells the original entry from the redrive by the
+ * state's entry time (`$$.State.EnteredTime`, new on every redrive, the same for Lambda retries of
+ * one entry) recorded on the released locks as `parkedAt`, takes the locks back (refused with
+ * BackupAlreadyRunningError while another run holds them: redrive again later) and resumes at the
+ * state that failed. Nothing can commit without the lock: Renew Lock re-checks it before the commit.
  */
 import type { Clock, StepLog } from '../ports.ts';
 import { normaliseBackupRequest, type VolumeFinder } from './backup-request.ts';
 import type { LockStore } from './orchestration-ports.ts';
-import { BackupAlreadyRunningError, LockLostError } from './orchestration-errors.ts';
+import { BackupAlreadyRunningError, BackupSuspendedError, LockLostError } from './orchestration-errors.ts';
 import type { BackupLockInput, BackupLockOutput } from './step-state.ts';
 
 export interface BackupLock {
@@ -22,6 +33,10 @@ export interface BackupLock {
   readonly acquiredAt: string;
   /** ISO-8601 UTC; after this instant anyone may take the lock. */
   readonly expiresAt: string;
+  /** Set by a suspended run's failure path: anyone may take the lock, its owner's redrive too. */
+  readonly released?: boolean;
+  /** `$$.State.EnteredTime` of the suspended run's "Await Redrive" entry that parked it. */
+  readonly parkedAt?: string;
 }
 
 export interface LockRequest {
@@ -43,6 +58,7 @@ export interface LockHolder {
 export function mayTakeLock(existing: BackupLock | undefined, candidateOwnerId: string, now: Date): boolean {
   if (existing === undefined) return true;
   if (existing.ownerId === candidateOwnerId) return true;
+  if (existing.released === true) return true;
   return Date.parse(existing.expiresAt) <= now.getTime();
 }
 
@@ -76,6 +92,42 @@ export function lockLostError(holder: LockHolder, backupId: string): LockLostErr
   );
 }
 
+/**
+ * "Await Redrive": is this the suspended run's own entry (park it and fail the execution) or a
+ * redrive (take the locks back and resume)? The run's entry finds every lock still its own,
+ * released, and not yet parked or parked by this same entry (a Lambda retry). Anything else (a
+ * lock parked by an earlier entry, taken by another run, or gone after that run released it) is a
+ * redrive: the lock acquisition then decides whether it may go on.
+ */
+export function redriveDecision(
+  locks: readonly (BackupLock | undefined)[],
+  ownerId: string,
+  enteredAt: string,
+): 'park' | 'resume' {
+  const parkable = locks.every(
+    (lock) =>
+      lock !== undefined &&
+      lock.ownerId === ownerId &&
+      lock.released === true &&
+      (lock.parkedAt === undefined || lock.parkedAt === enteredAt),
+  );
+  return locks.length > 0 && parkable ? 'park' : 'resume';
+}
+
+/** The error a suspended run's execution ends with; its message tells the operator how to resume. */
+export function suspendedError(input: {
+  readonly backupId: string;
+  readonly volumeIds: readonly string[];
+  readonly cause: string;
+  readonly resumeAt: string;
+}): BackupSuspendedError {
+  return new BackupSuspendedError(
+    `${input.cause} (backup ${input.backupId} suspended: locks of ${input.volumeIds.join(', ')} released, ` +
+      `snapshots kept; redrive the execution to resume at ${input.resumeAt})`,
+    { context: { backupId: input.backupId, resumeAt: input.resumeAt } },
+  );
+}
+
 /** Epoch seconds for DynamoDB TTL: the item disappears some time after the lock expired. */
 export function ttlEpochSeconds(lock: BackupLock): number {
   return Math.ceil(Date.parse(lock.expiresAt) / 1000);
@@ -91,7 +143,8 @@ export interface BackupLockStepDeps {
  * Acquire Lock / Renew Lock / Release Lock. `acquire` validates the execution input, takes every
  * volume's lock and returns the normalised `$.backup`; `renew` re-takes the locks with a fresh
  * expiry (LockLostError when another run took an expired lock meanwhile); `release` deletes this
- * run's locks.
+ * run's locks; `await-redrive` parks a suspended run (BackupSuspendedError) or, on a redrive, takes
+ * its locks back.
  */
 export async function runBackupLockStep(
   deps: BackupLockStepDeps,
@@ -132,5 +185,19 @@ export async function runBackupLockStep(
     }
     case 'release':
       return deps.locks.release(input.backup.volumeIds, input.backup.ownerId);
+    case 'await-redrive': {
+      const { backup, enteredAt, resumeAt } = input;
+      const held = await deps.locks.read(backup.volumeIds);
+      if (
+        redriveDecision(held, backup.ownerId, enteredAt) === 'park' &&
+        (await deps.locks.park(backup.volumeIds, backup.ownerId, enteredAt))
+      ) {
+        throw suspendedError({ ...backup, cause: input.cause, resumeAt });
+      }
+      const locks = lockItemsFor({ ...backup, ttlSeconds: backup.lockTtlSeconds }, deps.clock.now());
+      await deps.locks.acquire(locks);
+      log.info('redrive: locks taken back', { backupId: backup.backupId, resumeAt });
+      return { resumeAt, expiresAt: locks[0]?.expiresAt ?? '' };
+    }
   }
 }

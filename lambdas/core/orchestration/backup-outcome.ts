@@ -9,6 +9,7 @@ import type { EventPublisher, LockStore, Notifier } from './orchestration-ports.
 import {
   rotateBaseSnapshots,
   ROLE_PENDING,
+  ROLE_RELEASED,
   ROLE_TAG,
   type ReplicaSnapshotsDeps,
 } from './replica-snapshots.ts';
@@ -42,6 +43,8 @@ export interface BackupOutcomeDetail {
   /** Step Functions error name (FAILED). */
   readonly error?: string;
   readonly cause?: string;
+  /** FAILED and suspended: the locks are released and a redrive of the execution resumes here. */
+  readonly resumeAt?: string;
 }
 
 export function outcomeDetailType(detail: BackupOutcomeDetail): string {
@@ -79,6 +82,10 @@ export function snsMessage(detail: BackupOutcomeDetail): string {
   ];
   if (detail.imageIds.length > 0) lines.push(`Images: ${detail.imageIds.join(', ')}.`);
   if (detail.error !== undefined) lines.push(`Error: ${detail.error}: ${detail.cause ?? '(no cause)'}`);
+  if (detail.resumeAt !== undefined)
+    lines.push(
+      `The volumes are free for the next backup; redrive the execution to resume at ${detail.resumeAt}.`,
+    );
   return lines.join('\n');
 }
 
@@ -147,6 +154,7 @@ export function outcomeDetail(input: PublishInput, finishedAt: Date): BackupOutc
   if (input.status === 'SUCCEEDED')
     return { ...common, status: 'SUCCEEDED', ...identityOf(input.backup), imageIds: input.imageIds };
   const run = failedRunOf(input.state, input.execution);
+  const resumeAt = input.state.failure?.suspended === true ? input.state.resume?.state : undefined;
   return {
     ...common,
     status: 'FAILED',
@@ -154,6 +162,7 @@ export function outcomeDetail(input: PublishInput, finishedAt: Date): BackupOutc
     imageIds: [],
     error: run.error ?? 'UnknownError',
     ...(run.cause === undefined ? {} : { cause: run.cause }),
+    ...(resumeAt === undefined ? {} : { resumeAt }),
   };
 }
 
@@ -173,13 +182,19 @@ export interface CleanupDeps extends ReplicaSnapshotsDeps {
 }
 
 /**
- * Clean Up, the failure path: releases this run's locks (never another run's) and deletes the
- * snapshots this run took that no image uses; when the image was already committed (`$.image`),
- * its snapshots become bases instead. Works on a state without `$.backup`.
+ * Clean Up (`clean`), the failure path of a run that is over: releases this run's locks (never
+ * another run's) and deletes the snapshots this run took that no image uses; when the image was
+ * already committed (`$.image`), its snapshots become bases instead. Works on a state without
+ * `$.backup`.
+ *
+ * Suspend Run (`suspend`), the failure path of a run a redrive may resume: the same, except that
+ * the locks are marked released (anyone may take them; the redrive takes them back) and the
+ * pending snapshots are tagged released instead of deleted (the redrive reclaims them; the next
+ * image of the volume deletes them).
  */
 export async function cleanUpFailedRun(
   deps: CleanupDeps,
-  { state, execution }: CleanupInput,
+  { mode, state, execution }: CleanupInput,
   log: StepLog,
 ): Promise<CleanupOutput> {
   const run = failedRunOf(state, execution);
@@ -195,18 +210,39 @@ export async function cleanUpFailedRun(
   }
   let snapshotsDeleted: string[] = [];
   let snapshotsKeptAsBase: string[] = [];
+  const snapshotsReleased: string[] = [];
   if (state.image !== undefined && state.snapshots !== undefined) {
     await rotateBaseSnapshots(deps, backup, state.snapshots.items, log);
     snapshotsKeptAsBase = state.snapshots.items.map((s) => s.snapshotId);
   } else {
     const mine = await deps.snapshots.snapshotsOfBackup(backup.backupId);
-    for (const snapshot of mine.filter((s) => s.tags[ROLE_TAG] === ROLE_PENDING)) {
-      if ((await deps.snapshots.deleteSnapshot(snapshot.snapshotId)) === 'deleted')
+    for (const snapshot of mine.filter((s) =>
+      [ROLE_PENDING, ROLE_RELEASED].includes(s.tags[ROLE_TAG] ?? ''),
+    )) {
+      if (mode === 'suspend') {
+        await deps.snapshots.tagSnapshot(snapshot.snapshotId, { [ROLE_TAG]: ROLE_RELEASED });
+        snapshotsReleased.push(snapshot.snapshotId);
+      } else if ((await deps.snapshots.deleteSnapshot(snapshot.snapshotId)) === 'deleted') {
         snapshotsDeleted.push(snapshot.snapshotId);
+      }
     }
     snapshotsDeleted = snapshotsDeleted.sort();
   }
-  const { released } = await deps.locks.release(backup.volumeIds, backup.ownerId);
-  log.info('cleaned up', { released, snapshotsDeleted, snapshotsKeptAsBase });
-  return { cause, locksReleased: released, snapshotsDeleted, snapshotsKeptAsBase };
+  const { released } =
+    mode === 'suspend'
+      ? await deps.locks.suspend(backup.volumeIds, backup.ownerId)
+      : await deps.locks.release(backup.volumeIds, backup.ownerId);
+  log.info(mode === 'suspend' ? 'suspended' : 'cleaned up', {
+    released,
+    snapshotsDeleted,
+    snapshotsKeptAsBase,
+    snapshotsReleased,
+  });
+  return {
+    cause,
+    locksReleased: released,
+    snapshotsDeleted,
+    snapshotsKeptAsBase,
+    ...(mode === 'suspend' ? { snapshotsReleased: snapshotsReleased.sort() } : {}),
+  };
 }

@@ -17,8 +17,15 @@ export const MAX_GROUP_VOLUMES = 1;
 export const DEFAULT_SYNC_POLL_SECONDS = 30;
 /** Default deadline for the replica to reach the checkpoint: a backlog after a burst can take a while. */
 export const DEFAULT_SYNC_TIMEOUT_SECONDS = 3_600;
-/** Default poll interval for snapshot completion: DescribeSnapshots is cheap, completion takes minutes. */
-export const DEFAULT_SNAPSHOT_POLL_SECONDS = 60;
+/**
+ * Default cap of the snapshot poll interval (`snapshotWait.intervalSeconds`): the wait starts at a
+ * few seconds and grows with the time already waited (nextSnapshotPollSeconds in
+ * replica-snapshots.ts), never beyond this. A snapshot copies only the blocks changed since the
+ * previous one, so completion takes seconds for a small change and hours for a first full copy
+ * (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-creating-snapshot.html); a minute between
+ * looks is cheap against hours and adds at most a minute.
+ */
+export const DEFAULT_SNAPSHOT_POLL_CAP_SECONDS = 60;
 /**
  * Default deadline for a snapshot to complete: snapshots complete asynchronously and the first
  * (full) snapshot of a large volume can take hours
@@ -93,8 +100,9 @@ export const backupRequestSchema = z
       intervalSeconds: DEFAULT_SYNC_POLL_SECONDS,
       timeoutSeconds: DEFAULT_SYNC_TIMEOUT_SECONDS,
     }),
-    snapshotWait: waitSchema(DEFAULT_SNAPSHOT_POLL_SECONDS, DEFAULT_SNAPSHOT_TIMEOUT_SECONDS).default({
-      intervalSeconds: DEFAULT_SNAPSHOT_POLL_SECONDS,
+    /** intervalSeconds is the cap of the backoff between looks (DEFAULT_SNAPSHOT_POLL_CAP_SECONDS). */
+    snapshotWait: waitSchema(DEFAULT_SNAPSHOT_POLL_CAP_SECONDS, DEFAULT_SNAPSHOT_TIMEOUT_SECONDS).default({
+      intervalSeconds: DEFAULT_SNAPSHOT_POLL_CAP_SECONDS,
       timeoutSeconds: DEFAULT_SNAPSHOT_TIMEOUT_SECONDS,
     }),
     lockTtlSeconds: z

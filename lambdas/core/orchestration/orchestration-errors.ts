@@ -11,6 +11,13 @@ export class BackupAlreadyRunningError extends ConflictError {}
 /** This run's lock was taken over (it expired and another run took it) before the commit. */
 export class LockLostError extends ConflictError {}
 
+/**
+ * The run failed after its retries and was suspended: its locks are released and its snapshots
+ * kept for a redrive. The execution fails with this error at "Await Redrive"; a redrive of the
+ * execution resumes at the state that failed (docs/architecture.md, "Failure paths").
+ */
+export class BackupSuspendedError extends PermanentError {}
+
 /** The lock table refused a write for a reason that may clear (a transaction conflict). */
 export class LockContentionError extends RetryableError {}
 

@@ -16,6 +16,18 @@ export interface LockStore {
   acquire(locks: readonly BackupLock[]): Promise<readonly BackupLock[]>;
   /** Deletes each lock that `ownerId` holds; locks held by others are left alone. Idempotent. */
   release(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }>;
+  /**
+   * Marks each lock that `ownerId` holds as released (a suspended run): anyone may take it, the
+   * owner's redrive too. Locks held by others are left alone. Idempotent.
+   */
+  suspend(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }>;
+  /** The locks as stored now (a strongly consistent read), `undefined` where a volume has none. */
+  read(volumeIds: readonly string[]): Promise<(BackupLock | undefined)[]>;
+  /**
+   * Records `parkedAt` on `ownerId`'s released locks, all or none; false when one of them is no
+   * longer `ownerId`'s released lock or was parked at another instant.
+   */
+  park(volumeIds: readonly string[], ownerId: string, parkedAt: string): Promise<boolean>;
 }
 
 /** The EC2 snapshot operations of the backup (Ec2ReplicaSnapshots implements them). */

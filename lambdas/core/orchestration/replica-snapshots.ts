@@ -4,10 +4,12 @@
  * loop is done, and which older snapshots to delete once an image is committed.
  *
  * Snapshot roles (tag `rbp:role`): `pending` from creation until the image commits, then `base`:
- * the newest base of a volume is the parent of the next incremental (ListChangedBlocks).
+ * the newest base of a volume is the parent of the next incremental (ListChangedBlocks). A run
+ * suspended on its failure path tags its pending snapshots `released`: a redrive takes them back
+ * (`reclaim`), and the next image committed of the volume deletes them (nobody else uses them).
  */
 import { z } from 'zod';
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock, StepLog } from '../ports.ts';
 import { SnapshotFailedError, SnapshotWaitTimeoutError } from './orchestration-errors.ts';
 import type { SnapshotPort } from './orchestration-ports.ts';
@@ -26,6 +28,7 @@ export const SNAPSHOT_CHECKPOINT_TAG = 'rbp:checkpoint-id';
 export const ROLE_TAG = 'rbp:role';
 export const ROLE_PENDING = 'pending';
 export const ROLE_BASE = 'base';
+export const ROLE_RELEASED = 'released';
 
 export type SnapshotState = 'pending' | 'completed' | 'error' | 'recoverable' | 'recovering';
 
@@ -73,6 +76,28 @@ export function reusableSnapshot(
       s.tags[MANAGED_TAG] === 'true' &&
       (s.state === 'pending' || s.state === 'completed'),
   );
+}
+
+/**
+ * The first wait for a pending snapshot: a snapshot that copies a few changed blocks completes in
+ * seconds (EBS copies only the blocks changed since the previous snapshot,
+ * https://docs.aws.amazon.com/ebs/latest/userguide/ebs-creating-snapshot.html).
+ */
+export const SNAPSHOT_POLL_FIRST_SECONDS = 2;
+/**
+ * Each wait is this share of the time already waited: a snapshot is seen complete at most 50%
+ * after it completed (plus the first wait), and a wait of hours costs a few dozen looks.
+ */
+export const SNAPSHOT_POLL_GROWTH = 0.5;
+
+/**
+ * Seconds until the next look at a pending snapshot, `elapsedSeconds` after it was created: half
+ * the time waited so far, at least SNAPSHOT_POLL_FIRST_SECONDS, at most `capSeconds` (the request's
+ * `snapshotWait.intervalSeconds`).
+ */
+export function nextSnapshotPollSeconds(elapsedSeconds: number, capSeconds: number): number {
+  const grown = Math.ceil(Math.max(0, elapsedSeconds) * SNAPSHOT_POLL_GROWTH);
+  return Math.max(1, Math.min(capSeconds, Math.max(SNAPSHOT_POLL_FIRST_SECONDS, grown)));
 }
 
 export type SnapshotProgress =
@@ -139,6 +164,8 @@ export function snapshotOf(refs: readonly SnapshotRef[], volumeId: string): Snap
 /**
  * Which of a volume's managed snapshots to delete once `newBaseId` became its base:
  * - older bases beyond the `retainBases` newest (the new base counts as one);
+ * - `released` snapshots of other runs (suspended runs: a redrive of one now finds its snapshot
+ *   gone and ends cleanly; this volume's newer image supersedes it);
  * - `pending` snapshots of other runs older than `orphanAgeSeconds` (runs that failed and were
  *   never redriven: their locks have long expired, nobody will use them).
  * Snapshots without `rbp:managed=true`, of other volumes, or of this run are never selected.
@@ -175,7 +202,10 @@ export function selectSnapshotsToDelete(input: {
         Date.parse(s.startTime) < orphanCutoff,
     )
     .map((s) => s.snapshotId);
-  return [...basesToDelete, ...orphans].sort();
+  const released = mine
+    .filter((s) => s.tags[ROLE_TAG] === ROLE_RELEASED && s.tags[BACKUP_ID_TAG] !== input.backupId)
+    .map((s) => s.snapshotId);
+  return [...basesToDelete, ...orphans, ...released].sort();
 }
 
 /** Bases kept per volume when the configuration does not say: the newest is the next parent. */
@@ -223,6 +253,43 @@ export async function rotateBaseSnapshots(
   return deleted;
 }
 
+/**
+ * A redrive of a suspended run takes its snapshots back: `released` → `pending`. A snapshot that is
+ * gone (a later image of the volume deleted it) or no longer usable ends the run: NotFoundError
+ * names it, and the state machine's Clean Up releases the locks again.
+ */
+async function reclaimSnapshots(
+  deps: ReplicaSnapshotsDeps,
+  backup: { readonly backupId: string },
+  items: readonly SnapshotRef[],
+): Promise<string[]> {
+  const observed = new Map(
+    (await deps.snapshots.describeSnapshots(items.map((s) => s.snapshotId))).map((s) => [s.snapshotId, s]),
+  );
+  const reclaimed: string[] = [];
+  for (const item of items) {
+    const snapshot = observed.get(item.snapshotId);
+    if (snapshot === undefined || snapshot.state === 'error') {
+      throw new NotFoundError(
+        `snapshot ${item.snapshotId} of ${item.volumeId} is ${snapshot === undefined ? 'gone' : 'in error'}: ` +
+          `backup ${backup.backupId} cannot resume; start a new backup`,
+        { context: { snapshotId: item.snapshotId, volumeId: item.volumeId } },
+      );
+    }
+    if (snapshot.tags[BACKUP_ID_TAG] !== undefined && snapshot.tags[BACKUP_ID_TAG] !== backup.backupId) {
+      throw new ValidationError(
+        `snapshot ${item.snapshotId} belongs to backup ${snapshot.tags[BACKUP_ID_TAG]}, not ${backup.backupId}`,
+        { context: { snapshotId: item.snapshotId } },
+      );
+    }
+    if (snapshot.tags[ROLE_TAG] === ROLE_RELEASED) {
+      await deps.snapshots.tagSnapshot(item.snapshotId, { [ROLE_TAG]: ROLE_PENDING });
+      reclaimed.push(item.snapshotId);
+    }
+  }
+  return reclaimed;
+}
+
 /** Create Snapshots: one per volume at the checkpoint, reusing one this round already took. */
 async function createRoundSnapshots(
   deps: ReplicaSnapshotsDeps,
@@ -255,8 +322,9 @@ async function createRoundSnapshots(
 
 /**
  * The replica-snapshots step: `create` (one snapshot per volume at the checkpoint), `check` (where
- * the wait stands, never waiting itself), `discard` (a failed round's snapshots) and `rotate`
- * (after the commit: bases, then retention).
+ * the wait stands and how long to wait, never waiting itself), `discard` (a failed round's
+ * snapshots), `rotate` (after the commit: bases, then retention) and `reclaim` (a redrive of a
+ * suspended run).
  */
 export async function runReplicaSnapshotsStep(
   deps: ReplicaSnapshotsDeps,
@@ -268,22 +336,29 @@ export async function runReplicaSnapshotsStep(
       return createRoundSnapshots(deps, input, log);
     case 'check': {
       const observed = await deps.snapshots.describeSnapshots(input.snapshots.items.map((s) => s.snapshotId));
+      const now = deps.clock.now();
       const progress = evaluateSnapshotProgress({
         expected: input.snapshots.items,
         observed,
         round: input.round,
         maxRounds: input.backup.maxSnapshotRounds,
         deadline: input.snapshots.deadline,
-        now: deps.clock.now(),
+        now,
       });
+      const createdAtMs =
+        Date.parse(input.snapshots.deadline) - input.backup.snapshotWait.timeoutSeconds * 1000;
+      const waitSeconds = nextSnapshotPollSeconds(
+        (now.getTime() - createdAtMs) / 1000,
+        input.backup.snapshotWait.intervalSeconds,
+      );
       switch (progress.status) {
         case 'NEW_ROUND':
           log.warn('snapshot failed; starting a new round', { failed: progress.failed });
-          return { ...progress, failed: [...progress.failed] };
+          return { ...progress, failed: [...progress.failed], waitSeconds };
         case 'PENDING':
-          return { ...progress, progress: [...progress.progress], nextRound: input.round };
+          return { ...progress, progress: [...progress.progress], nextRound: input.round, waitSeconds };
         case 'COMPLETED':
-          return { ...progress, nextRound: input.round };
+          return { ...progress, nextRound: input.round, waitSeconds };
       }
       break;
     }
@@ -296,5 +371,7 @@ export async function runReplicaSnapshotsStep(
     }
     case 'rotate':
       return { deleted: await rotateBaseSnapshots(deps, input.backup, input.snapshots.items, log) };
+    case 'reclaim':
+      return { reclaimed: await reclaimSnapshots(deps, input.backup, input.snapshots.items) };
   }
 }

@@ -50,11 +50,22 @@ export const backupLockInputSchema = z.discriminatedUnion('action', [
   z.object({ action: z.literal('acquire'), request: z.unknown(), execution: executionRefSchema }),
   z.object({ action: z.literal('renew'), backup: backupSchema }),
   z.object({ action: z.literal('release'), backup: backupSchema }),
+  z.object({
+    action: z.literal('await-redrive'),
+    backup: backupSchema,
+    /** `$$.State.EnteredTime` of "Await Redrive": new on every redrive, the same for a Lambda retry. */
+    enteredAt: z.string().min(1),
+    /** The state a redrive resumes at (`$.resume.state`). */
+    resumeAt: z.string().min(1),
+    /** The failure's cause (`$.failure.cause`), repeated in the suspended execution's error. */
+    cause: z.string(),
+  }),
 ]);
 export type BackupLockInput = z.infer<typeof backupLockInputSchema>;
 export const lockAcquiredSchema = z.object({ backup: backupSchema, round: roundSchema });
 export const backupLockOutputSchema = z.union([
   lockAcquiredSchema,
+  z.object({ resumeAt: z.string(), expiresAt: z.string() }),
   z.object({ expiresAt: z.string() }),
   z.object({ released: z.number().int().min(0) }),
 ]);
@@ -107,13 +118,28 @@ export const replicaSnapshotsInputSchema = z.discriminatedUnion('action', [
   }),
   z.object({ action: z.literal('discard'), backup: backupSchema, snapshots: snapshotSetSchema }),
   z.object({ action: z.literal('rotate'), backup: backupSchema, snapshots: snapshotSetSchema }),
+  /** A redrive of a suspended run takes its released snapshots back (NotFoundError when one is gone). */
+  z.object({ action: z.literal('reclaim'), backup: backupSchema, snapshots: snapshotSetSchema }),
 ]);
 export type ReplicaSnapshotsInput = z.infer<typeof replicaSnapshotsInputSchema>;
-/** Check Snapshots' answer: where the wait stands, and the round to go on with. */
+/**
+ * Check Snapshots' answer: where the wait stands, the round to go on with, and (PENDING) how long
+ * "Wait For Snapshots" waits before the next look.
+ */
 export const snapshotProgressSchema = z.discriminatedUnion('status', [
-  z.object({ status: z.literal('COMPLETED'), nextRound: roundSchema }),
-  z.object({ status: z.literal('PENDING'), progress: z.array(z.string()), nextRound: roundSchema }),
-  z.object({ status: z.literal('NEW_ROUND'), failed: z.array(z.string()), nextRound: roundSchema }),
+  z.object({ status: z.literal('COMPLETED'), nextRound: roundSchema, waitSeconds: z.number().int().min(1) }),
+  z.object({
+    status: z.literal('PENDING'),
+    progress: z.array(z.string()),
+    nextRound: roundSchema,
+    waitSeconds: z.number().int().min(1),
+  }),
+  z.object({
+    status: z.literal('NEW_ROUND'),
+    failed: z.array(z.string()),
+    nextRound: roundSchema,
+    waitSeconds: z.number().int().min(1),
+  }),
 ]);
 export type SnapshotProgressOutput = z.infer<typeof snapshotProgressSchema>;
 export const replicaSnapshotsOutputSchema = z.union([
@@ -121,6 +147,7 @@ export const replicaSnapshotsOutputSchema = z.union([
   snapshotProgressSchema,
   z.object({ deleted: z.number().int().min(0) }),
   z.object({ deleted: z.array(z.string()) }),
+  z.object({ reclaimed: z.array(z.string()) }),
 ]);
 export type ReplicaSnapshotsOutput = z.infer<typeof replicaSnapshotsOutputSchema>;
 
@@ -253,10 +280,22 @@ export const failedRunStateSchema = z.looseObject({
   serverId: z.unknown().optional(),
   volumeIds: z.unknown().optional(),
   trigger: z.unknown().optional(),
+  /** Where a redrive of a suspended run resumes (set on the way to "Suspend Run"). */
+  resume: z.object({ state: z.string() }).optional(),
+  /** The failure path's result; `suspended` when "Suspend Run" wrote it. */
+  failure: z.looseObject({ suspended: z.boolean().optional() }).optional(),
 });
 export type FailedRunState = z.infer<typeof failedRunStateSchema>;
 
-export const cleanupInputSchema = z.object({ state: failedRunStateSchema, execution: executionRefSchema });
+/**
+ * `clean` (Clean Up: the run is over) deletes the snapshots no image uses; `suspend` (Suspend Run:
+ * a redrive may resume it) releases the locks and marks those snapshots released instead.
+ */
+export const cleanupInputSchema = z.object({
+  mode: z.enum(['clean', 'suspend']).default('clean'),
+  state: failedRunStateSchema,
+  execution: executionRefSchema,
+});
 export type CleanupInput = z.infer<typeof cleanupInputSchema>;
 export const cleanupOutputSchema = z.object({
   /** The failure's cause as an operator should read it (a Lambda error's message, not its JSON). */
@@ -264,6 +303,8 @@ export const cleanupOutputSchema = z.object({
   locksReleased: z.number().int().min(0),
   snapshotsDeleted: z.array(z.string()),
   snapshotsKeptAsBase: z.array(z.string()),
+  /** Suspend Run: the snapshots kept for a redrive, tagged released. */
+  snapshotsReleased: z.array(z.string()).optional(),
 });
 export type CleanupOutput = z.infer<typeof cleanupOutputSchema>;
 
@@ -292,13 +333,25 @@ export const backupRunStateSchema = z.looseObject({
   checkpoint: checkpointSchema.optional(),
   sync: z.object({ status: z.string(), reasons: z.array(z.string()) }).optional(),
   snapshots: snapshotSetSchema.optional(),
-  snapshotProgress: z.object({ status: z.string(), nextRound: roundSchema }).optional(),
+  snapshotProgress: z
+    .object({ status: z.string(), nextRound: roundSchema, waitSeconds: z.number().int().optional() })
+    .optional(),
   plan: z.object({ result: backupPlanSchema }).optional(),
   copy: z.unknown().optional(),
   image: z.object({ result: committedImageSchema }).optional(),
   catalog: catalogOutputSchema.pick({ status: true, counts: true }).optional(),
   error: caughtErrorSchema.optional(),
-  failure: z.object({ cause: z.string(), cleanup: cleanupOutputSchema.optional() }).optional(),
+  failure: z
+    .object({
+      cause: z.string(),
+      cleanup: cleanupOutputSchema.optional(),
+      suspended: z.boolean().optional(),
+    })
+    .optional(),
+  /** Set on the way to "Suspend Run": the state a redrive resumes at. */
+  resume: z.object({ state: z.string() }).optional(),
+  /** "Await Redrive"'s answer on a redrive. */
+  redrive: z.unknown().optional(),
   cleanupError: caughtErrorSchema.optional(),
   publishError: caughtErrorSchema.optional(),
 });
