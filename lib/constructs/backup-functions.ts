@@ -162,7 +162,14 @@ function grantBackupSteps(
 
   // Lock items only: partition keys LOCK#<volumeId>.
   const lockAccess = new iam.PolicyStatement({
-    actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:ConditionCheckItem'],
+    actions: [
+      'dynamodb:PutItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:ConditionCheckItem',
+      // A suspended run marks its locks released and parks on them (UpdateItem, also inside TransactWriteItems).
+      'dynamodb:UpdateItem',
+    ],
     resources: [table.tableArn],
     conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['LOCK#*'] } },
   });
