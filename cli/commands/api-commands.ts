@@ -1,4 +1,4 @@
-/** The command groups that talk to the REST API (volumes, images, files, apps, backup, restore, plans, servers, settings, retention). */
+/** The command groups that talk to the REST API (volumes, images, files, apps, backup, restore, plans, servers, settings, retention, workflows). */
 import type { Command } from 'commander';
 import { registerAppCommands } from './apps.ts';
 import { registerBackupCommands } from './backup.ts';
@@ -6,8 +6,10 @@ import { registerFileCommands } from './files.ts';
 import { registerImageCommands } from './images.ts';
 import { registerLifecycleCommands } from './lifecycle.ts';
 import { registerPlanCommandGroups } from './plans.ts';
+import { registerRecoveryPointCommands } from './recovery-points.ts';
 import { registerRestoreCommands } from './restore.ts';
 import { registerVolumeCommands } from './volumes.ts';
+import { registerWorkflowCommands } from './workflows.ts';
 
 export function registerApiCommands(program: Command): void {
   registerVolumeCommands(program);
@@ -16,6 +18,8 @@ export function registerApiCommands(program: Command): void {
   registerAppCommands(program);
   registerBackupCommands(program);
   registerRestoreCommands(program);
+  registerRecoveryPointCommands(program);
   registerPlanCommandGroups(program);
   registerLifecycleCommands(program);
+  registerWorkflowCommands(program);
 }

@@ -1,8 +1,11 @@
-/** `rbp backup start --volume V [--full] [--wait]` and `rbp backup status ID [--wait]`. */
+/**
+ * `rbp backup start --volume V | --server S [--full] [--wait]` and `rbp backup status ID [--wait]`.
+ * A server backup is one recovery point of every volume (docs/recovery-points.md).
+ */
 import type { Command } from 'commander';
 import type { Backup } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
-import { EXIT } from '../api/exit-codes.ts';
+import { CliError, EXIT } from '../api/exit-codes.ts';
 import type { Progress } from '../api/output.ts';
 import {
   apiContext,
@@ -36,11 +39,16 @@ export function waitForBackup(
 
 function report(print: { message(value: unknown, text: string): void }, backup: Backup): void {
   const lines = [`backup ${backup.backupId}: ${backup.status}`];
-  if (backup.volumeId) lines.push(`  volume   ${backup.volumeId}${backup.full ? ' (full)' : ''}`);
+  if (backup.serverId) lines.push(`  server   ${backup.serverId}${backup.full ? ' (full)' : ''}`);
+  else if (backup.volumeId) lines.push(`  volume   ${backup.volumeId}${backup.full ? ' (full)' : ''}`);
   lines.push(`  started  ${backup.startedAt}`);
   if (backup.stoppedAt) lines.push(`  stopped  ${backup.stoppedAt}`);
   if (backup.step) lines.push(`  step     ${backup.step}`);
-  if (backup.imageId) lines.push(`  image    ${backup.imageId}`);
+  if (backup.recoveryPointId) lines.push(`  recovery point ${backup.recoveryPointId}`);
+  for (const image of backup.images ?? []) {
+    lines.push(`  ${image.device.padEnd(12)}${image.volumeId}  ${image.imageId}`);
+  }
+  if (backup.imageId && backup.images === undefined) lines.push(`  image    ${backup.imageId}`);
   if (backup.error) lines.push(`  error    ${backup.error}${backup.cause ? `: ${backup.cause}` : ''}`);
   print.message(backup, lines.join('\n'));
 }
@@ -61,30 +69,40 @@ export function registerBackupCommands(program: Command): void {
     );
 
   withWaitOptions(withApiOptions(backup.command('start')), 'backup')
-    .description('start a backup of a volume now (refused with exit code 4 when one is running)')
-    .requiredOption('--volume <volumeId>', 'the replica volume')
+    .description(
+      'start a backup of a volume, or of every volume of a server as one recovery point, now (refused with exit code 4 when one is running)',
+    )
+    .option('--volume <volumeId>', 'the replica volume (or --server)')
+    .option('--server <serverId>', 'every replica volume of this server (tag rbp:source-server)')
     .option('--full', 'read every block even when an incremental is possible', false)
     .addHelpText(
       'after',
-      '\nExamples:\n  $ rbp backup start --volume vol-0123456789abcdef0\n  $ rbp backup start --volume vol-0123456789abcdef0 --full --wait --json',
+      '\nExamples:\n  $ rbp backup start --volume vol-0123456789abcdef0\n  $ rbp backup start --volume vol-0123456789abcdef0 --full --wait --json\n  $ rbp backup start --server web-01 --wait --json',
     )
-    .action(async (options: ApiCommandOptions & WaitOptions & { volume: string; full: boolean }) => {
-      const { client, print, progress } = await apiContext(options);
-      const accepted = await client.post<{ backupId: string; status: Backup['status'] }>('/backups', {
-        volumeId: options.volume,
-        full: options.full,
-      });
-      if (!options.wait) {
-        print.message(
-          accepted,
-          `backup ${accepted.backupId} started (rbp backup status ${accepted.backupId})`,
-        );
-        return;
-      }
-      const finished = await waitForBackup(client, accepted.backupId, options, progress);
-      report(print, finished);
-      failIfUnsuccessful(finished);
-    });
+    .action(
+      async (
+        options: ApiCommandOptions & WaitOptions & { volume?: string; server?: string; full: boolean },
+      ) => {
+        if ((options.volume === undefined) === (options.server === undefined)) {
+          throw new CliError('give exactly one of --volume and --server', EXIT.USAGE);
+        }
+        const { client, print, progress } = await apiContext(options);
+        const accepted = await client.post<{ backupId: string; status: Backup['status'] }>('/backups', {
+          ...(options.server === undefined ? { volumeId: options.volume } : { serverId: options.server }),
+          full: options.full,
+        });
+        if (!options.wait) {
+          print.message(
+            accepted,
+            `backup ${accepted.backupId} started (rbp backup status ${accepted.backupId})`,
+          );
+          return;
+        }
+        const finished = await waitForBackup(client, accepted.backupId, options, progress);
+        report(print, finished);
+        failIfUnsuccessful(finished);
+      },
+    );
 
   withWaitOptions(withApiOptions(backup.command('status')), 'backup')
     .description('show the status and progress of a backup')

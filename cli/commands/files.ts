@@ -2,7 +2,9 @@
 import type { Command } from 'commander';
 import type { DirectoryEntry, FileVersion, FoundFile } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
+import { CliError, EXIT } from '../api/exit-codes.ts';
 import { formatBytes } from '../api/output.ts';
+import { listRecoveryPointFiles } from './recovery-points.ts';
 import {
   apiContext,
   listAll,
@@ -15,11 +17,26 @@ import {
 export const MAX_RECURSIVE_DIRECTORIES = 1_000_000;
 
 /** The tree under `root` as it was in the image, depth first, each directory's entries by name. */
-export async function walkTree(
+export function walkTree(
   client: ApiClient,
   imageId: string,
   root: string,
   partition?: number,
+): Promise<DirectoryEntry[]> {
+  return walkDirectories(
+    (directory) =>
+      listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(imageId)}/files`, {
+        path: directory,
+        partition,
+      }),
+    root,
+  );
+}
+
+/** The tree under `root`, depth first, each directory's entries by name, listed by `list`. */
+export async function walkDirectories(
+  list: (directory: string) => Promise<DirectoryEntry[]>,
+  root: string,
 ): Promise<DirectoryEntry[]> {
   const entries: DirectoryEntry[] = [];
   const pending = [root];
@@ -28,10 +45,7 @@ export async function walkTree(
     const directory = pending.pop()!;
     if (seen.has(directory) || seen.size >= MAX_RECURSIVE_DIRECTORIES) continue;
     seen.add(directory);
-    const children = await listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(imageId)}/files`, {
-      path: directory,
-      partition,
-    });
+    const children = await list(directory);
     entries.push(...children);
     for (const child of [...children].reverse()) if (child.type === 'directory') pending.push(child.path);
   }
@@ -52,27 +66,46 @@ export function registerFileCommands(program: Command): void {
     );
 
   withApiOptions(files.command('ls'))
-    .description('list a directory as it was in an image')
-    .requiredOption('--image <imageId>', 'the image')
+    .description('list a directory as it was in an image or in a recovery point')
+    .option('--image <imageId>', 'the image (or --recovery-point)')
+    .option(
+      '--recovery-point <recoveryPointId>',
+      'a recovery point instead of an image: every volume under its device name (/dev/xvdb1/etc)',
+    )
     .argument('[path]', 'the directory', '/')
     .option('-r, --recursive', 'walk the whole tree below the directory', false)
     .option('--partition <n>', PARTITION_HELP, parsePartition)
     .addHelpText(
       'after',
-      '\nExamples:\n  $ rbp files ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 /etc\n  $ rbp files ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --recursive /home --json > home.json',
+      '\nExamples:\n  $ rbp files ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 /etc\n  $ rbp files ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --recursive /home --json > home.json\n  $ rbp files ls --recovery-point rp-bk-20261120t120000000z-0a1b2c3d4e5f6071 /dev/xvdb1/var/lib',
     )
     .action(
       async (
         path: string,
-        options: ApiCommandOptions & { image: string; recursive: boolean; partition?: number },
+        options: ApiCommandOptions & {
+          image?: string;
+          recoveryPoint?: string;
+          recursive: boolean;
+          partition?: number;
+        },
       ) => {
+        if ((options.image === undefined) === (options.recoveryPoint === undefined)) {
+          throw new CliError('give exactly one of --image and --recovery-point', EXIT.USAGE);
+        }
         const { client, print } = await apiContext(options);
-        const entries = options.recursive
-          ? await walkTree(client, options.image, path, options.partition)
-          : await listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(options.image)}/files`, {
-              path,
-              partition: options.partition,
-            });
+        const pointId = options.recoveryPoint;
+        const imageId = options.image ?? '';
+        const entries =
+          pointId !== undefined
+            ? options.recursive
+              ? await walkDirectories((d) => listRecoveryPointFiles(client, pointId, d), path)
+              : await listRecoveryPointFiles(client, pointId, path)
+            : options.recursive
+              ? await walkTree(client, imageId, path, options.partition)
+              : await listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(imageId)}/files`, {
+                  path,
+                  partition: options.partition,
+                });
         print.result(entries, entries, [
           { header: 'TYPE', value: (e) => e.type },
           {

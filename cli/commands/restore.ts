@@ -13,6 +13,7 @@ import type { Command } from 'commander';
 import type { Restore } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
 import { PARTITION_HELP } from './files.ts';
+import { registerServerRestore } from './recovery-points.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
 import {
@@ -264,6 +265,8 @@ export function registerRestoreCommands(program: Command): void {
       '\nExample:\n  $ rbp restore volume --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --wait --json | jq -r .snapshotId',
     )
     .action((options: RestoreOptions) => start(options, { kind: 'volume' }));
+
+  registerServerRestore(restore);
 
   withWaitOptions(withApiOptions(restore.command('status')), 'restore')
     .description('show a restore; with --out, download its result once it succeeded')

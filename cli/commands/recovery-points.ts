@@ -1,0 +1,180 @@
+/**
+ * Whole servers (docs/recovery-points.md): `rbp recovery-points ls --server S`, `rbp recovery-points
+ * show RP` (every volume's image and its filesystems under the device name), `rbp recovery-points
+ * files RP [PATH]` (the device-named tree: /dev/xvdb1/etc/...), and `rbp restore server
+ * --recovery-point RP [--wait] [--json]` (registered on the restore group by registerServerRestore).
+ */
+import type { Command } from 'commander';
+import type { DirectoryEntry } from '../../lambdas/core/api/schemas.ts';
+import type {
+  RecoveryPointDetail,
+  RecoveryPointView,
+  ServerRestore,
+} from '../../lambdas/core/recovery-points/recovery-point-service.ts';
+import type { ApiClient } from '../api/api-client.ts';
+import { EXIT } from '../api/exit-codes.ts';
+import { formatBytes, type Progress } from '../api/output.ts';
+import {
+  apiContext,
+  listAll,
+  pollUntilFinished,
+  withApiOptions,
+  withWaitOptions,
+  type ApiCommandOptions,
+  type WaitOptions,
+} from '../api/context.ts';
+
+const RP_EXAMPLE = 'rp-bk-20261120t120000000z-0a1b2c3d4e5f6071';
+
+export function registerRecoveryPointCommands(program: Command): void {
+  const points = program
+    .command('recovery-points')
+    .description('recovery points: the images of every volume of a server from one backup')
+    .addHelpText(
+      'after',
+      `\nExamples:\n  $ rbp recovery-points ls --server web-01\n  $ rbp recovery-points show ${RP_EXAMPLE}\n  $ rbp recovery-points files ${RP_EXAMPLE} /dev/xvdb1/etc`,
+    );
+
+  withApiOptions(points.command('ls'))
+    .description('list the recovery points of a server, newest first')
+    .requiredOption('--server <serverId>', 'the server (its replica volumes’ rbp:source-server tag)')
+    .addHelpText('after', '\nExample:\n  $ rbp recovery-points ls --server web-01 --json')
+    .action(async (options: ApiCommandOptions & { server: string }) => {
+      const { client, print } = await apiContext(options);
+      const items = await listAll<RecoveryPointView>(
+        client,
+        `/servers/${encodeURIComponent(options.server)}/recovery-points`,
+      );
+      print.result(items, items, [
+        { header: 'RECOVERY POINT', value: (p) => p.recoveryPointId },
+        { header: 'CREATED', value: (p) => p.createdAt },
+        { header: 'VOLUMES', value: (p) => String(p.images.length), right: true },
+        { header: 'DEVICES', value: (p) => p.images.map((i) => i.device).join(' ') },
+      ]);
+    });
+
+  withApiOptions(points.command('show'))
+    .description('show a recovery point: each volume’s image and its filesystems under the device name')
+    .argument('<recoveryPointId>', 'the recovery point')
+    .addHelpText('after', `\nExample:\n  $ rbp recovery-points show ${RP_EXAMPLE}`)
+    .action(async (recoveryPointId: string, options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const point = await client.get<RecoveryPointDetail>(
+        `/recovery-points/${encodeURIComponent(recoveryPointId)}`,
+      );
+      print.message(point, describePoint(point));
+    });
+
+  withApiOptions(points.command('files'))
+    .description('list a directory of a recovery point (filesystems under their device names)')
+    .argument('<recoveryPointId>', 'the recovery point')
+    .argument('[path]', 'the directory: /, /dev, a filesystem such as /dev/xvdb1, or a path below it', '/')
+    .addHelpText('after', `\nExample:\n  $ rbp recovery-points files ${RP_EXAMPLE} /dev/xvdb1/var/lib`)
+    .action(async (recoveryPointId: string, path: string, options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const entries = await listRecoveryPointFiles(client, recoveryPointId, path);
+      print.result(entries, entries, [
+        { header: 'TYPE', value: (e) => e.type },
+        {
+          header: 'SIZE',
+          value: (e) => (e.type === 'directory' ? undefined : formatBytes(e.sizeBytes)),
+          right: true,
+        },
+        { header: 'MODIFIED', value: (e) => e.modifiedAt },
+        { header: 'PATH', value: (e) => e.path },
+      ]);
+    });
+}
+
+export function listRecoveryPointFiles(
+  client: ApiClient,
+  recoveryPointId: string,
+  path: string,
+): Promise<DirectoryEntry[]> {
+  return listAll<DirectoryEntry>(client, `/recovery-points/${encodeURIComponent(recoveryPointId)}/files`, {
+    path,
+  });
+}
+
+export function describePoint(point: RecoveryPointDetail): string {
+  const lines = [
+    `recovery point ${point.recoveryPointId} of ${point.serverId}`,
+    `  created     ${point.createdAt}`,
+    `  backup      ${point.backupId}`,
+  ];
+  for (const image of point.images) {
+    lines.push(`  ${image.device.padEnd(12)}${image.volumeId}  ${image.imageId} (${image.kind})`);
+  }
+  lines.push(point.filesystems.length === 0 ? 'filesystems: none catalogued' : 'filesystems:');
+  for (const fs of point.filesystems) {
+    lines.push(
+      `  ${fs.path.padEnd(16)}${fs.type.padEnd(6)} ${fs.status.padEnd(9)} ${fs.files} files, ${fs.directories} directories, ${formatBytes(fs.bytes) ?? ''}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+/** What `restore server --json` prints: the restore, its status and each volume's new snapshot. */
+export function serverRestoreJson(restore: ServerRestore): unknown {
+  return {
+    restoreId: restore.restoreId,
+    status: restore.status,
+    snapshots: restore.snapshots.map((s) => ({
+      device: s.device,
+      volumeId: s.volumeId,
+      imageId: s.imageId,
+      snapshotId: s.snapshotId ?? null,
+    })),
+  };
+}
+
+function describeServerRestore(restore: ServerRestore): string {
+  const lines = [
+    `restore ${restore.restoreId}: ${restore.status}`,
+    `  recovery point ${restore.recoveryPointId} of ${restore.serverId}`,
+  ];
+  for (const s of restore.snapshots) {
+    lines.push(
+      `  ${s.device.padEnd(12)}${s.volumeId}  ${s.status.padEnd(9)} ${s.snapshotId ?? ''}${s.error ? ` ${s.error}` : ''}`,
+    );
+  }
+  return lines.join('\n');
+}
+
+export function waitForServerRestore(
+  client: ApiClient,
+  restoreId: string,
+  options: Pick<WaitOptions, 'timeout' | 'pollInterval'>,
+  progress: Progress,
+): Promise<ServerRestore> {
+  return pollUntilFinished(
+    {
+      fetch: () => client.get<ServerRestore>(`/server-restores/${encodeURIComponent(restoreId)}`),
+      finished: (r) => r.status === 'SUCCEEDED' || r.status === 'FAILED',
+      describe: (r) =>
+        `restore ${restoreId}: ${r.status} (${r.snapshots.filter((s) => s.status === 'SUCCEEDED').length}/${r.snapshots.length} volumes)`,
+      timeoutMessage: `restore ${restoreId} has not finished after ${options.timeout} s`,
+    },
+    options,
+    progress,
+  );
+}
+
+/** `rbp restore server --recovery-point RP [--wait] [--json]`, on the restore command group. */
+export function registerServerRestore(restore: Command): void {
+  withWaitOptions(withApiOptions(restore.command('server')), 'restore')
+    .description('restore every volume of a recovery point to new EBS snapshots, with the device names')
+    .requiredOption('--recovery-point <recoveryPointId>', 'the recovery point (rbp recovery-points ls)')
+    .addHelpText('after', `\nExample:\n  $ rbp restore server --recovery-point ${RP_EXAMPLE} --wait --json`)
+    .action(async (options: ApiCommandOptions & WaitOptions & { recoveryPoint: string }) => {
+      const { client, print, progress } = await apiContext(options);
+      const accepted = await client.post<{ restoreId: string }>('/server-restores', {
+        recoveryPointId: options.recoveryPoint,
+      });
+      const current = options.wait
+        ? await waitForServerRestore(client, accepted.restoreId, options, progress)
+        : await client.get<ServerRestore>(`/server-restores/${encodeURIComponent(accepted.restoreId)}`);
+      print.message(serverRestoreJson(current), describeServerRestore(current));
+      if (current.status === 'FAILED') process.exitCode = EXIT.JOB_FAILED;
+    });
+}
