@@ -37,7 +37,7 @@ const PERMANENT_ERRORS = [
   'PermanentError',
   'LockLostError',
 ];
-const FAILURE_PATH = ['Clean Up', 'Suspend Run', 'Publish Failure', 'Publish Success'];
+const FAILURE_PATH = ['Clean Up', 'Suspend Run', 'Publish Failure', 'Publish Success', 'Publish Skipped'];
 
 function allStates(states: Record<string, State>): [string, State][] {
   const out: [string, State][] = [];

@@ -47,6 +47,8 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     expect(outcome).toMatchObject({ status: 'SUCCEEDED' });
     expect(outcome.statesEntered).toEqual([
       'Acquire Lock',
+      'Lock Taken?',
+      'Start Run',
       'Request Checkpoint',
       'Probe Replica',
       'Replica In Sync?',
@@ -169,6 +171,42 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
         }) as unknown,
       },
     ]);
+  });
+
+  it('a scheduled run that finds the previous backup still running is skipped: execution succeeds, Backup Skipped, no SNS', async () => {
+    const w = world(0);
+    const holder = 'arn:aws:states:us-east-1:123456789012:execution:rbp-backup:bk-0200';
+    await w.locks.acquire([
+      {
+        volumeId: VOLUME,
+        ownerId: holder,
+        backupId: 'bk-0200',
+        acquiredAt: '2026-01-01T00:00:00.000Z',
+        expiresAt: '2099-01-01T00:00:00.000Z',
+      },
+    ]);
+    const outcome = await runBackup(
+      w,
+      happyEngine([]),
+      { ...input, trigger: 'schedule:srv-1/hourly' },
+      'bk-0300',
+    );
+    expect(outcome.status).toBe('SUCCEEDED');
+    expect(outcome.statesEntered).toEqual([
+      'Acquire Lock',
+      'Lock Taken?',
+      'Publish Skipped',
+      'Backup Skipped',
+    ]);
+    expect(w.locks.locks.get(VOLUME)?.ownerId).toBe(holder);
+    expect(w.events.map((e) => e.detailType)).toEqual(['Backup Skipped']);
+    expect(w.events[0]!.detail).toMatchObject({
+      status: 'SKIPPED',
+      backupId: 'bk-0300',
+      trigger: 'schedule:srv-1/hourly',
+      cause: `volume ${VOLUME} is being backed up by bk-0200 (lock held until 2099-01-01T00:00:00.000Z); backup bk-0300 was not started`,
+    });
+    expect(w.notifications).toEqual([]);
   });
 
   it('a snapshot that ends in error starts a new round with a new checkpoint and still succeeds', async () => {

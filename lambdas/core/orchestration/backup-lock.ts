@@ -133,6 +133,18 @@ export function ttlEpochSeconds(lock: BackupLock): number {
   return Math.ceil(Date.parse(lock.expiresAt) / 1000);
 }
 
+/** Triggers of scheduled runs start with it (`schedule:<server>/<schedule>`, `schedule:<plan schedule>`). */
+export const SCHEDULE_TRIGGER_PREFIX = 'schedule:';
+
+/**
+ * A scheduled run that finds its volume locked by a run still going (the previous backup overran
+ * into this schedule) is skipped, not failed: the running backup covers the volume, and an alarm
+ * on it would page for nothing. A manual or API run stays BackupAlreadyRunningError.
+ */
+export function skipsWhenLocked(trigger: string): boolean {
+  return trigger.startsWith(SCHEDULE_TRIGGER_PREFIX);
+}
+
 export interface BackupLockStepDeps {
   readonly locks: LockStore;
   readonly clock: Clock;
@@ -155,7 +167,15 @@ export async function runBackupLockStep(
     case 'acquire': {
       const backup = await normaliseBackupRequest(input.request, input.execution, deps.findVolumes);
       const locks = lockItemsFor({ ...backup, ttlSeconds: backup.lockTtlSeconds }, deps.clock.now());
-      await deps.locks.acquire(locks);
+      try {
+        await deps.locks.acquire(locks);
+      } catch (error) {
+        if (!(error instanceof BackupAlreadyRunningError) || !skipsWhenLocked(backup.trigger)) throw error;
+        log.warn('skipped: the previous backup is still running', { backupId: backup.backupId });
+        return {
+          skipped: { backup, reason: error.message, heldBy: String(error.context['heldBy']) },
+        };
+      }
       log.info('locks taken', {
         backupId: backup.backupId,
         volumeIds: backup.volumeIds,

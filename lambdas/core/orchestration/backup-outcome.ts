@@ -23,6 +23,8 @@ import type {
 
 export const BACKUP_SUCCEEDED = 'Backup Succeeded';
 export const BACKUP_FAILED = 'Backup Failed';
+/** A scheduled run skipped because the previous backup of the volume was still running. */
+export const BACKUP_SKIPPED = 'Backup Skipped';
 export const OUTCOME_EVENT_VERSION = 1;
 /** SNS subjects are limited to 100 characters. */
 const SNS_SUBJECT_MAX_CHARS = 100;
@@ -31,7 +33,7 @@ export const MAX_CAUSE_CHARS = 2_000;
 
 export interface BackupOutcomeDetail {
   readonly version: typeof OUTCOME_EVENT_VERSION;
-  readonly status: 'SUCCEEDED' | 'FAILED';
+  readonly status: 'SUCCEEDED' | 'FAILED' | 'SKIPPED';
   readonly backupId: string;
   readonly serverId: string;
   readonly volumeIds: readonly string[];
@@ -48,7 +50,14 @@ export interface BackupOutcomeDetail {
 }
 
 export function outcomeDetailType(detail: BackupOutcomeDetail): string {
-  return detail.status === 'SUCCEEDED' ? BACKUP_SUCCEEDED : BACKUP_FAILED;
+  switch (detail.status) {
+    case 'SUCCEEDED':
+      return BACKUP_SUCCEEDED;
+    case 'FAILED':
+      return BACKUP_FAILED;
+    case 'SKIPPED':
+      return BACKUP_SKIPPED;
+  }
 }
 
 /**
@@ -153,6 +162,14 @@ export function outcomeDetail(input: PublishInput, finishedAt: Date): BackupOutc
   const common = { version: OUTCOME_EVENT_VERSION, finishedAt: finishedAt.toISOString() } as const;
   if (input.status === 'SUCCEEDED')
     return { ...common, status: 'SUCCEEDED', ...identityOf(input.backup), imageIds: input.imageIds };
+  if (input.status === 'SKIPPED')
+    return {
+      ...common,
+      status: 'SKIPPED',
+      ...identityOf(input.skipped.backup),
+      imageIds: [],
+      cause: readableCause(input.skipped.reason) ?? input.skipped.reason,
+    };
   const run = failedRunOf(input.state, input.execution);
   const resumeAt = input.state.failure?.suspended === true ? input.state.resume?.state : undefined;
   return {
@@ -166,14 +183,17 @@ export function outcomeDetail(input: PublishInput, finishedAt: Date): BackupOutc
   };
 }
 
-/** Publish Success / Publish Failure: the outcome on EventBridge, then on the SNS topic. */
+/**
+ * Publish Success / Publish Failure / Publish Skipped: the outcome on EventBridge, then (not for a
+ * skipped run, which needs nobody's attention) on the SNS topic.
+ */
 export async function publishOutcome(
   deps: { readonly events: EventPublisher; readonly notifier: Notifier; readonly clock: Clock },
   input: PublishInput,
 ): Promise<PublishOutput> {
   const detail = outcomeDetail(input, deps.clock.now());
   await deps.events.publish(outcomeDetailType(detail), detail);
-  await deps.notifier.notify(snsSubject(detail), snsMessage(detail));
+  if (detail.status !== 'SKIPPED') await deps.notifier.notify(snsSubject(detail), snsMessage(detail));
   return { published: true, status: detail.status };
 }
 

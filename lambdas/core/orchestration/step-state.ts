@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { rangeWorkItemSchema } from '../backup/range-worker.ts';
 import { backupContextSchema, executionRefSchema } from './backup-request.ts';
+import { recoveryPointImageSchema } from '../recovery-points/recovery-points.ts';
 
 const isoTime = z.iso.datetime();
 
@@ -63,8 +64,14 @@ export const backupLockInputSchema = z.discriminatedUnion('action', [
 ]);
 export type BackupLockInput = z.infer<typeof backupLockInputSchema>;
 export const lockAcquiredSchema = z.object({ backup: backupSchema, round: roundSchema });
+/** Acquire Lock's answer for a scheduled run whose volume a running backup holds: skipped, not failed. */
+export const lockSkippedSchema = z.object({
+  skipped: z.object({ backup: backupSchema, reason: z.string(), heldBy: z.string() }),
+});
+export type LockSkipped = z.infer<typeof lockSkippedSchema>['skipped'];
 export const backupLockOutputSchema = z.union([
   lockAcquiredSchema,
+  lockSkippedSchema,
   z.object({ resumeAt: z.string(), expiresAt: z.string() }),
   z.object({ expiresAt: z.string() }),
   z.object({ released: z.number().int().min(0) }),
@@ -157,6 +164,8 @@ export const planInputSchema = z.object({
   backup: backupSchema,
   checkpoint: checkpointSchema,
   snapshots: z.array(snapshotRefSchema).min(1),
+  /** The volume this iteration of "Back Up Volumes" plans (one of `backup.volumeIds`; default: the first). */
+  volumeId: z.string().min(1).optional(),
 });
 export type PlanInput = z.infer<typeof planInputSchema>;
 
@@ -265,6 +274,29 @@ export const catalogOutputSchema = z.object({
 });
 export type CatalogOutput = z.infer<typeof catalogOutputSchema>;
 
+// ---- Commit Recovery Point (commit-recovery-point) ----
+
+/** One iteration's answer of "Back Up Volumes" (`$.volumes[i]`): the volume's committed image. */
+export const volumeBackupSchema = committedImageSchema
+  .pick({ volumeId: true, imageId: true, kind: true, createdAt: true })
+  .loose();
+export const commitRecoveryPointInputSchema = z.object({
+  backup: backupSchema,
+  checkpoint: checkpointSchema.optional(),
+  volumes: z.array(volumeBackupSchema).min(1),
+});
+export type CommitRecoveryPointInput = z.infer<typeof commitRecoveryPointInputSchema>;
+/** Commit Recovery Point's answer (`$.recoveryPoint.result`, docs/recovery-points.md). */
+export const committedRecoveryPointSchema = z.object({
+  recoveryPointId: z.string().min(1),
+  serverId: z.string().min(1),
+  createdAt: isoTime,
+  images: z.array(recoveryPointImageSchema).min(1),
+  /** The images' ids, for Publish Success. */
+  imageIds: z.array(z.string()).min(1),
+});
+export type CommittedRecoveryPoint = z.infer<typeof committedRecoveryPointSchema>;
+
 // ---- Clean Up (cleanup-backup) and Publish Success / Failure (publish-outcome) ----
 
 /**
@@ -311,11 +343,12 @@ export type CleanupOutput = z.infer<typeof cleanupOutputSchema>;
 export const publishInputSchema = z.discriminatedUnion('status', [
   z.object({ status: z.literal('SUCCEEDED'), backup: backupSchema, imageIds: z.array(z.string()) }),
   z.object({ status: z.literal('FAILED'), state: failedRunStateSchema, execution: executionRefSchema }),
+  z.object({ status: z.literal('SKIPPED'), skipped: lockSkippedSchema.shape.skipped }),
 ]);
 export type PublishInput = z.infer<typeof publishInputSchema>;
 export const publishOutputSchema = z.object({
   published: z.literal(true),
-  status: z.enum(['SUCCEEDED', 'FAILED']),
+  status: z.enum(['SUCCEEDED', 'FAILED', 'SKIPPED']),
 });
 export type PublishOutput = z.infer<typeof publishOutputSchema>;
 
@@ -329,8 +362,14 @@ export type PublishOutput = z.infer<typeof publishOutputSchema>;
 export const backupRunStateSchema = z.looseObject({
   backup: backupSchema.optional(),
   round: roundSchema.optional(),
-  acquired: lockAcquiredSchema.optional(),
+  /** Acquire Lock's answer, as `$.acquired.result`, until "Start Run" makes it the state. */
+  acquired: z.object({ result: z.union([lockAcquiredSchema, lockSkippedSchema]) }).optional(),
   checkpoint: checkpointSchema.optional(),
+  /** Inside an iteration of "Back Up Volumes": the volume it backs up. */
+  volumeId: z.string().optional(),
+  /** "Back Up Volumes"' answer: every volume's committed image. */
+  volumes: z.array(volumeBackupSchema).optional(),
+  recoveryPoint: z.object({ result: committedRecoveryPointSchema }).optional(),
   sync: z.object({ status: z.string(), reasons: z.array(z.string()) }).optional(),
   snapshots: snapshotSetSchema.optional(),
   snapshotProgress: z
@@ -373,6 +412,10 @@ export const STEP_SCHEMAS: Readonly<Record<string, StepSchemas>> = {
   CopyRangeFunctionArn: { input: copyRangeInputSchema, output: copyRangeOutputSchema },
   CommitImageFunctionArn: { input: commitInputSchema, output: committedImageSchema },
   BuildCatalogFunctionArn: { input: catalogInputSchema, output: catalogOutputSchema },
+  CommitRecoveryPointFunctionArn: {
+    input: commitRecoveryPointInputSchema,
+    output: committedRecoveryPointSchema,
+  },
   CleanupFunctionArn: { input: cleanupInputSchema, output: cleanupOutputSchema },
   PublishOutcomeFunctionArn: { input: publishInputSchema, output: publishOutputSchema },
 };
