@@ -47,12 +47,13 @@ export const protectedServerSchema = z
   .object({
     /** The protected server (consistency group) these volumes belong to. */
     serverId: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/),
-    /** Replica volumes by id: exactly one until groups of volumes are backed up together. */
+    /** Replica volumes by id: every disk of the server, backed up as one recovery point (docs/recovery-points.md). */
     volumeIds: z
       .array(z.string().regex(/^vol-[0-9a-f]{8,17}$/, 'must be an EBS volume id'))
-      .length(1)
+      .min(1)
+      .refine((ids) => new Set(ids).size === ids.length, 'volumeIds must be unique')
       .optional(),
-    /** Or the replica volume tagged tagKey=tagValue (in addition to rbp:replica=true). */
+    /** Or the replica volumes tagged tagKey=tagValue (in addition to rbp:replica=true), e.g. rbp:source-server. */
     volumeSelector: z
       .object({ tagKey: z.string().min(1).max(128), tagValue: z.string().max(256) })
       .strict()
@@ -70,6 +71,11 @@ export const protectedServerSchema = z
       ])
       .default({ kind: 'tags' }),
     schedules: z.array(scheduleConfigSchema).min(1),
+    /**
+     * "RPO breached" alarm: minutes without a committed backup of this server before the alarm
+     * fires (default DEFAULT_RPO_ALARM_MINUTES; at most 7 days, CloudWatch's longest evaluation).
+     */
+    rpoAlarmMinutes: z.number().int().min(5).max(10_080).optional(),
     syncWait: waitSchema.optional(),
     snapshotWait: waitSchema.optional(),
   })

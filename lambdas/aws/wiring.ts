@@ -46,7 +46,7 @@ import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
 import { createPlanApiDeps, planNamesOf } from './plan-wiring.ts';
-import { createRecoveryPointService } from './recovery-point-wiring.ts';
+import { createCommitRecoveryPointDeps, createRecoveryPointService } from './recovery-point-wiring.ts';
 import { LambdaRestoreLauncher } from './lambda-restore-launcher.ts';
 import { traceClient } from './observability.ts';
 import { EventBridgePublisher, SnsNotifier } from './outcome-publishers.ts';
@@ -185,6 +185,10 @@ export class LambdaWiring {
   records = () =>
     this.once('records', () => new DynamoDbImageRecordStore(this.engine.documents, this.table()));
   catalog = () => this.once('catalog', () => new DynamoDbCatalogStore(this.engine.documents, this.table()));
+  recoveryPointCommit = () =>
+    this.once('recoveryPointCommit', () =>
+      createCommitRecoveryPointDeps(this.table(), this.control, this.records()),
+    );
   ebs = () => this.once('ebs', () => new EbsSnapshots(this.engine.ebs));
   /** The garbage-collection fence and leases (docs/lifecycle.md). */
   gcCoordination = () =>

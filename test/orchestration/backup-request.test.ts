@@ -72,10 +72,13 @@ describe('normaliseBackupRequest', () => {
     );
   });
 
-  it('refuses more volumes than a run handles today, and both or neither of volumeIds and volumeSelector', async () => {
-    await expect(
-      normaliseBackupRequest({ volumeIds: ['vol-1', 'vol-2'] }, execution, noVolumes),
-    ).rejects.toThrow('invalid backup request: volumeIds: a run backs up at most 1 volume(s) for now');
+  it('takes every volume of a server, refuses more than MAX_SERVER_VOLUMES, and both or neither of volumeIds and volumeSelector', async () => {
+    const two = await normaliseBackupRequest({ volumeIds: ['vol-1', 'vol-2'] }, execution, noVolumes);
+    expect([two.volumeIds, two.serverId]).toEqual([['vol-1', 'vol-2'], 'vol-1']);
+    const many = Array.from({ length: 101 }, (_, i) => `vol-${i}`);
+    await expect(normaliseBackupRequest({ volumeIds: many }, execution, noVolumes)).rejects.toThrow(
+      'invalid backup request: volumeIds: a run backs up at most 100 volumes',
+    );
     await expect(normaliseBackupRequest({}, execution, noVolumes)).rejects.toThrow(
       'invalid backup request: (input): give exactly one of volumeIds and volumeSelector',
     );
@@ -89,13 +92,13 @@ describe('normaliseBackupRequest', () => {
     };
     const selector = (tagValue: string) => ({ volumeSelector: { tagKey: 'rbp:source-server', tagValue } });
     const context = await normaliseBackupRequest(selector('web-1'), execution, finder);
-    expect([context.volumeIds, context.serverId]).toEqual([['vol-0b'], 'vol-0b']);
+    expect([context.volumeIds, context.serverId]).toEqual([['vol-0b'], 'web-1']);
     await expect(normaliseBackupRequest(selector('none'), execution, finder)).rejects.toThrow(
       'no replica volume is tagged rbp:source-server=none',
     );
-    await expect(normaliseBackupRequest(selector('db'), execution, finder)).rejects.toThrow(
-      'tag rbp:source-server=db selects 2 volumes (vol-1, vol-2); a run backs up at most 1 for now',
-    );
+    // A server's tag selects all its disks; the server is named after the tag's value.
+    const db = await normaliseBackupRequest(selector('db'), execution, finder);
+    expect([db.volumeIds, db.serverId]).toEqual([['vol-1', 'vol-2'], 'db']);
     expect(seen).toEqual(['rbp:source-server=web-1', 'rbp:source-server=none', 'rbp:source-server=db']);
   });
 });

@@ -62,13 +62,21 @@ export async function chooseParent(
   return { manifest, snapshotAvailable: parentSnapshot?.state === 'completed' };
 }
 
-/** Plan Backup: full or incremental for the (single, for now) volume; writes the range items. */
+/**
+ * Plan Backup: full or incremental for one volume of the run (`volumeId`, the iteration of "Back Up
+ * Volumes"; the first volume when absent); writes the range items.
+ */
 export async function planBackup(
   deps: PlanBackupDeps,
-  { backup, snapshots }: PlanInput,
+  { backup, snapshots, volumeId: wanted }: PlanInput,
   log: StepLog,
 ): Promise<BackupPlan> {
-  const volumeId = backup.volumeIds[0]!;
+  const volumeId = wanted ?? backup.volumeIds[0]!;
+  if (!backup.volumeIds.includes(volumeId)) {
+    throw new ValidationError(`volume ${volumeId} is not one of this backup's volumes`, {
+      context: { volumeId, backupId: backup.backupId },
+    });
+  }
   const { snapshotId } = snapshotOf(snapshots, volumeId);
   const [snapshot] = await deps.describeSnapshots([snapshotId]);
   if (snapshot === undefined)

@@ -3,15 +3,21 @@
  * its normalised form, which the state machine carries from step to step as `$.backup`.
  *
  * The unit of a backup is a protected server: a consistency group of replica volumes that share
- * one checkpoint (docs/architecture.md, "Servers, not just volumes"). A single-volume server is a group of
- * one. The lock, the checkpoint and the snapshots already work on the whole group; the copy and
- * commit steps handle one volume per run for now (MAX_GROUP_VOLUMES) — see docs/architecture.md.
+ * one checkpoint and become one recovery point (docs/recovery-points.md). A single-volume server is
+ * a group of one.
  */
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.ts';
 
-/** Volumes per group that the copy/commit steps handle today; raise when the Map over volumes lands. */
-export const MAX_GROUP_VOLUMES = 1;
+/**
+ * Most volumes in one run: far more disks than a server has, and small enough that the run's state
+ * (each volume adds under 1 KiB) stays well inside Step Functions' 256 KiB payload limit
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html).
+ */
+export const MAX_SERVER_VOLUMES = 100;
+
+/** The replica volume tag naming the protected server (docs/replica-tags.md). */
+export const SOURCE_SERVER_TAG = 'rbp:source-server';
 
 /** Default poll interval while waiting for the replica: a checkpoint usually lands within a minute. */
 export const DEFAULT_SYNC_POLL_SECONDS = 30;
@@ -80,7 +86,7 @@ export const backupRequestSchema = z
     volumeIds: z
       .array(volumeIdSchema)
       .min(1)
-      .max(MAX_GROUP_VOLUMES, `a run backs up at most ${MAX_GROUP_VOLUMES} volume(s) for now`)
+      .max(MAX_SERVER_VOLUMES, `a run backs up at most ${MAX_SERVER_VOLUMES} volumes`)
       .refine((ids) => new Set(ids).size === ids.length, 'volumeIds must be unique')
       .optional(),
     /** The replica volumes tagged `tagKey=tagValue` (and rbp:replica=true), resolved when the run starts. */
@@ -160,14 +166,20 @@ export async function normaliseBackupRequest(
         context: { tagKey, tagValue },
       });
     }
-    if (volumeIds.length > MAX_GROUP_VOLUMES) {
+    if (volumeIds.length > MAX_SERVER_VOLUMES) {
       throw new ValidationError(
-        `tag ${tagKey}=${tagValue} selects ${volumeIds.length} volumes (${volumeIds.join(', ')}); a run backs up at most ${MAX_GROUP_VOLUMES} for now`,
+        `tag ${tagKey}=${tagValue} selects ${volumeIds.length} volumes (${volumeIds.join(', ')}); a run backs up at most ${MAX_SERVER_VOLUMES}`,
         { context: { tagKey, tagValue } },
       );
     }
   }
-  const serverId = request.serverId ?? volumeIds[0];
+  // A selector by the server tag names the server; otherwise a run is named after its first volume.
+  const serverId =
+    request.serverId ??
+    (request.volumeSelector?.tagKey === SOURCE_SERVER_TAG && request.volumeSelector.tagValue !== ''
+      ? request.volumeSelector.tagValue
+      : undefined) ??
+    volumeIds[0];
   if (serverId === undefined) throw new ValidationError('invalid backup request: no volume');
   return {
     backupId: execution.name,

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { ConflictError, IntegrityError, NotFoundError, ValidationError } from '../errors.ts';
 import type { ImageRecord, ImageRecordStore } from '../image/image-records.ts';
 import type { StepLog } from '../ports.ts';
+import type { CommitRecoveryPointInput, CommittedRecoveryPoint } from '../orchestration/step-state.ts';
 
 /** Version of the stored record (docs/recovery-points.md); a reader refuses versions it does not know. */
 export const RECOVERY_POINT_VERSION = 1;
@@ -214,5 +215,34 @@ export function volumeDevicesFromTags(
       }
       return devices;
     },
+  };
+}
+
+/**
+ * Commit Recovery Point, the state machine's step after "Back Up Volumes": the run's every volume
+ * (`backup.volumeIds`) with the image its iteration committed (`volumes`), then commitRecoveryPoint.
+ */
+export async function commitRecoveryPointStep(
+  deps: CommitRecoveryPointDeps,
+  { backup, checkpoint, volumes }: CommitRecoveryPointInput,
+  log: StepLog,
+): Promise<CommittedRecoveryPoint> {
+  const point = await commitRecoveryPoint(
+    deps,
+    {
+      backupId: backup.backupId,
+      serverId: backup.serverId,
+      volumeIds: backup.volumeIds,
+      imageIds: new Map(volumes.map((v) => [v.volumeId, v.imageId])),
+      ...(checkpoint === undefined ? {} : { checkpointId: checkpoint.checkpointId }),
+    },
+    log,
+  );
+  return {
+    recoveryPointId: point.recoveryPointId,
+    serverId: point.serverId,
+    createdAt: point.createdAt,
+    images: point.images,
+    imageIds: point.images.map((i) => i.imageId),
   };
 }
