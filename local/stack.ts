@@ -28,6 +28,14 @@ import { ReplicaVolumes } from './replica/replica-volumes.ts';
  */
 export const DEFAULT_SNAPSHOT_COMPLETION_DELAY_MS = 1_000;
 
+/** moto's saved state inside the state directory (moto itself keeps everything in memory). */
+export const MOTO_STATE_FILE = 'moto-state.pickle';
+/**
+ * How often a stack that keeps its state saves moto's when requests were served since the last
+ * save: a crash loses at most this much; a save of a small stack takes milliseconds.
+ */
+export const MOTO_STATE_SAVE_INTERVAL_MS = 5_000;
+
 export interface LocalStackOptions {
   /** Images, EBS emulator data, the replica registry and moto's log live here. */
   readonly stateDir: string;
@@ -36,6 +44,13 @@ export interface LocalStackOptions {
   readonly snapshotCompletionDelayMs?: number;
   /** The EBS emulator's and the snapshot bridge's time (tests freeze it); default the system clock. */
   readonly clock?: Clock;
+  /**
+   * Keep moto's state (tables, buckets, state machines and executions, schedules) across a
+   * restart in the state directory: loaded at start, saved every MOTO_STATE_SAVE_INTERVAL_MS while
+   * requests arrive and at stop. Default false: moto starts empty (the replicas and the emulator's
+   * snapshots are kept either way).
+   */
+  readonly keepState?: boolean;
 }
 
 export interface LocalStack {
@@ -50,6 +65,8 @@ export interface LocalStack {
   readonly agent: ReplicaSimulator;
   readonly moto: MotoServer;
   readonly stateDir: string;
+  /** Saves moto's state now (a no-op unless the stack keeps its state). */
+  saveState(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -82,7 +99,11 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     cleanups.push(() => gateway.close());
     // moto's start-up (Python imports) dominates; load the emulator's and the registry's state meanwhile.
     const [motoResult, emulatorResult, registryResult] = await Promise.allSettled([
-      startMoto({ callbackPort: gateway.port, logPath: join(stateDir, 'moto.log') }),
+      startMoto({
+        callbackPort: gateway.port,
+        logPath: join(stateDir, 'moto.log'),
+        ...(options.keepState === true ? { statePath: join(stateDir, MOTO_STATE_FILE) } : {}),
+      }),
       EbsEmulator.open({
         stateDir: join(stateDir, 'ebs'),
         ...(options.clock === undefined ? {} : { clock: options.clock }),
@@ -131,6 +152,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
     });
     await gateway.snapshots!.registerExisting();
 
+    const saveState =
+      options.keepState === true ? keepSavingState(gateway, motoAdmin, cleanups) : () => Promise.resolve();
     return {
       endpoint: gateway.endpoint,
       env: localClientEnv(gateway.endpoint),
@@ -140,10 +163,48 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       agent,
       moto,
       stateDir,
+      saveState,
       stop: stopAll,
     };
   } catch (error) {
     await stopAll();
     throw error;
   }
+}
+
+function requestsServed(gateway: LocalGateway): number {
+  return Object.values(gateway.stats().requests).reduce((sum, count) => sum + count, 0);
+}
+
+/**
+ * Saves moto's state every MOTO_STATE_SAVE_INTERVAL_MS when requests were served since the last
+ * save, and once more when the stack stops (before moto does: the cleanup is pushed after moto's).
+ * Saves never overlap. Returns the save-now function.
+ */
+function keepSavingState(
+  gateway: LocalGateway,
+  moto: MotoAdmin,
+  cleanups: (() => Promise<void>)[],
+): () => Promise<void> {
+  let saving: Promise<void> = Promise.resolve();
+  let savedAt = requestsServed(gateway);
+  const save = (): Promise<void> => {
+    saving = saving.then(async () => {
+      const served = requestsServed(gateway);
+      await moto.saveState();
+      savedAt = served;
+    });
+    return saving;
+  };
+  const timer = setInterval(() => {
+    if (requestsServed(gateway) === savedAt) return;
+    save().catch((error: unknown) => console.error('[local stack] saving moto state failed', error));
+  }, MOTO_STATE_SAVE_INTERVAL_MS);
+  timer.unref();
+  cleanups.push(async () => {
+    clearInterval(timer);
+    await saving.catch(() => undefined);
+    await save();
+  });
+  return save;
 }

@@ -1,17 +1,23 @@
 /**
  * `rbp local ...`: the embedded local AWS stack.
  *
- *   rbp local serve [--state-dir DIR] [--port N] [--snapshot-delay-ms N] [--no-agent] [--agent-delay-ms N]
+ *   rbp local serve [--state-dir DIR] [--port N] [--snapshot-delay-ms N] [--no-agent] [--agent-delay-ms N] [--verbose]
  *   rbp local agent [--auto-checkpoint on|off] [--delay-ms N] [--endpoint URL]
  *   rbp local replica create --image PATH [--server ID] [--device NAME] [--endpoint URL]
  *   rbp local replica list [--endpoint URL]
+ *   rbp local replica write VOLUME_ID --from LOCAL_FILE --to PATH [--endpoint URL]
+ *   rbp local replica rm VOLUME_ID PATH [--endpoint URL]
  *   rbp local replica checkpoint VOLUME_ID --checkpoint-id ID [--sync-state S] [--backlog-bytes N] [--endpoint URL]
  *   rbp local function|server|primary ...     (local-plans.ts: hook functions, replication state, primaries)
  */
-import { resolve } from 'node:path';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { InvalidArgumentError, Option } from 'commander';
 import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
+import type { ProcessLog } from '../../local/process-log.ts';
+import type { ReplicaFileChange } from '../../local/replica/replica-files.ts';
+import { CliError, EXIT } from '../api/exit-codes.ts';
 import { SYNC_STATES, type SyncState } from '../../local/replica/replica-tags.ts';
 import { registerLocalPlanCommands } from './local-plans.ts';
 
@@ -47,18 +53,48 @@ function adminClient(endpoint: string | undefined): LocalAdminClient {
   return new LocalAdminClient(url);
 }
 
+/** Where `rbp local serve` writes the Lambda handlers' logs and warnings, inside the state directory. */
+export const LOCAL_LOG_FILE = 'lambda.log';
+/** The export lines `rbp local serve` prints, also written here (`. DIR/env.sh` in another shell). */
+export const LOCAL_ENV_FILE = 'env.sh';
+
 async function serve(options: {
   stateDir: string;
   port?: number;
   snapshotDelayMs?: number;
   agent: boolean;
   agentDelayMs?: number;
+  verbose: boolean;
 }): Promise<void> {
   const stateDir = resolve(options.stateDir);
+  await mkdir(stateDir, { recursive: true });
+  const { redirectProcessOutput } = await import('../../local/process-log.ts');
+  const log = redirectProcessOutput(join(stateDir, LOCAL_LOG_FILE), { verbose: options.verbose });
+  try {
+    await serveLogged(stateDir, options, log);
+  } catch (error) {
+    // Start-up failures belong on the terminal, not only in the log file.
+    await log.close();
+    throw error;
+  }
+}
+
+async function serveLogged(
+  stateDir: string,
+  options: {
+    port?: number;
+    snapshotDelayMs?: number;
+    agent: boolean;
+    agentDelayMs?: number;
+    verbose: boolean;
+  },
+  log: ProcessLog,
+): Promise<void> {
   // Loaded here so that the other commands do not pay for the AWS SDK and the emulator at start-up.
   const { startLocalStack } = await import('../../local/stack.ts');
   const stack = await startLocalStack({
     stateDir,
+    keepState: true,
     ...(options.port === undefined ? {} : { port: options.port }),
     ...(options.snapshotDelayMs === undefined ? {} : { snapshotCompletionDelayMs: options.snapshotDelayMs }),
   });
@@ -68,32 +104,65 @@ async function serve(options: {
   });
   // The product on top: table, buckets, handlers, the backup state machine and the REST API.
   const { deployProduct } = await import('../../local/deploy.ts');
-  const api = { url: (await deployProduct(stack)).apiUrl };
-  const lines = [`READY ${stack.endpoint}`];
-  for (const [name, value] of Object.entries(stack.env)) lines.push(`export ${name}=${shellQuote(value)}`);
-  lines.push(`API ${api.url}`);
-  process.stdout.write(`${lines.join('\n')}\n`);
-  process.stderr.write(
-    `rbp local serve: state in ${stateDir}; moto (pid ${stack.moto.pid}) at ${stack.moto.endpoint}; ` +
+  const api = {
+    url: (
+      await deployProduct(stack).catch(async (error: unknown) => {
+        await stack.stop();
+        throw error;
+      })
+    ).apiUrl,
+  };
+  const exports = Object.entries(stack.env).map(([name, value]) => `export ${name}=${shellQuote(value)}`);
+  await writeFile(join(stateDir, LOCAL_ENV_FILE), `${exports.join('\n')}\n`);
+  log.out(`${[`READY ${stack.endpoint}`, ...exports, `API ${api.url}`].join('\n')}\n`);
+  log.err(
+    `rbp local serve: state in ${stateDir} (kept across restarts); moto (pid ${stack.moto.pid}) at ${stack.moto.endpoint}; ` +
       `${stack.replicas.list().length} replica volume(s); replication agent ` +
-      `${options.agent ? 'answers checkpoints' : 'off (checkpoints time out)'}. Ctrl-C stops.\n`,
+      `${options.agent ? 'answers checkpoints' : 'off (checkpoints time out)'}; ` +
+      `Lambda logs in ${log.path}${options.verbose ? ' and here' : ''}; ` +
+      `in another shell: . ${join(stateDir, LOCAL_ENV_FILE)}. Ctrl-C stops.\n`,
   );
 
   let stopping = false;
   const stop = (signal: NodeJS.Signals): void => {
     if (stopping) return;
     stopping = true;
-    process.stderr.write(`rbp local serve: ${signal}, stopping\n`);
-    stack.stop().then(
-      () => process.exit(0),
-      (error: unknown) => {
-        process.stderr.write(`rbp local serve: stop failed: ${String(error)}\n`);
-        process.exit(1);
-      },
-    );
+    log.err(`rbp local serve: ${signal}, saving state and stopping\n`);
+    stack
+      .stop()
+      .then(() => log.close())
+      .then(
+        () => process.exit(0),
+        (error: unknown) => {
+          log.err(`rbp local serve: stop failed: ${String(error)}\n`);
+          process.exit(1);
+        },
+      );
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+}
+
+/** Makes a file change on a replica through debugfs and the gateway; returns the blocks written. */
+async function changeReplica(
+  volumeId: string,
+  endpoint: string | undefined,
+  change: ReplicaFileChange,
+): Promise<number> {
+  const admin = adminClient(endpoint);
+  const record = (await admin.listReplicas()).find((replica) => replica.volumeId === volumeId);
+  if (record === undefined)
+    throw new CliError(`no replica volume ${volumeId} (rbp local replica list)`, EXIT.NOT_FOUND);
+  const { changeReplicaFile, ReplicaFileError } = await import('../../local/replica/replica-files.ts');
+  try {
+    const result = await changeReplicaFile(record.imagePath, change, (offset, data) =>
+      admin.writeReplica(volumeId, offset, data),
+    );
+    return result.blocksWritten;
+  } catch (error) {
+    if (error instanceof ReplicaFileError) throw new CliError(error.message, EXIT.USAGE);
+    throw error;
+  }
 }
 
 export function registerLocalCommands(program: Command): void {
@@ -109,6 +178,7 @@ export function registerLocalCommands(program: Command): void {
     .option('--snapshot-delay-ms <n>', 'time a replica snapshot stays pending', parseNonNegativeInteger)
     .option('--no-agent', 'the simulated replication agent does not answer checkpoint requests')
     .option('--agent-delay-ms <n>', 'time the agent takes to report a checkpoint', parseNonNegativeInteger)
+    .option('--verbose', 'also print the Lambda logs here (they always go to DIR/lambda.log)', false)
     .addHelpText(
       'after',
       `
@@ -165,6 +235,38 @@ Examples:
     .action(async (options: { endpoint?: string }) => {
       const replicas = await adminClient(options.endpoint).listReplicas();
       process.stdout.write(`${JSON.stringify(replicas, null, 2)}\n`);
+    });
+
+  replica
+    .command('write')
+    .description('write a local file to a path on an ext2/3/4 replica, as a source write would (debugfs)')
+    .argument('<volumeId>', 'the replica volume')
+    .requiredOption('--from <localFile>', 'the local file to copy')
+    .requiredOption('--to <path>', 'the absolute path on the replica (parents are made, a file replaced)')
+    .addOption(endpointOption())
+    .addHelpText(
+      'after',
+      '\nExample:\n  $ rbp local replica write vol-0123456789abcdef0 --from ./notes.txt --to /etc/notes.txt',
+    )
+    .action(async (volumeId: string, options: { from: string; to: string; endpoint?: string }) => {
+      const written = await changeReplica(volumeId, options.endpoint, {
+        kind: 'write',
+        from: resolve(options.from),
+        to: options.to,
+      });
+      process.stdout.write(`${volumeId}: wrote ${options.to} (${written} block(s) of 512 KiB changed)\n`);
+    });
+
+  replica
+    .command('rm')
+    .description('remove a file, symlink or empty directory from an ext2/3/4 replica (debugfs)')
+    .argument('<volumeId>', 'the replica volume')
+    .argument('<path>', 'the absolute path on the replica')
+    .addOption(endpointOption())
+    .addHelpText('after', '\nExample:\n  $ rbp local replica rm vol-0123456789abcdef0 /etc/motd')
+    .action(async (volumeId: string, path: string, options: { endpoint?: string }) => {
+      const written = await changeReplica(volumeId, options.endpoint, { kind: 'rm', path });
+      process.stdout.write(`${volumeId}: removed ${path} (${written} block(s) of 512 KiB changed)\n`);
     });
 
   replica

@@ -36,6 +36,11 @@ export class MotoAdmin {
     return this.post('/_rbp/ec2/volume', { region: LOCAL_REGION, ...registration });
   }
 
+  /** Writes moto's state to the file it was started with (RBP_MOTO_STATE_FILE), atomically. */
+  saveState(): Promise<void> {
+    return this.post('/_rbp/state/save', {});
+  }
+
   private async post(path: string, body: object): Promise<void> {
     const response = await fetch(`${this.motoEndpoint}${path}`, {
       method: 'POST',

@@ -38,6 +38,11 @@ export interface MotoServerOptions {
   readonly logPath?: string;
   /** A fixed port; default a free one. */
   readonly port?: number;
+  /**
+   * moto's saved state (POST /_rbp/state/save writes it; moto_patch.py loads it at start-up when
+   * it exists). Default: none, moto starts empty and saves nothing.
+   */
+  readonly statePath?: string;
 }
 
 export interface MotoServer {
@@ -101,7 +106,12 @@ async function startMotoOnPort(port: number, options: MotoServerOptions): Promis
   let child: ChildProcess;
   try {
     child = spawn(pythonInterpreter(), [MOTO_PATCH_PATH, '-H', '127.0.0.1', '-p', String(port)], {
-      env: { ...process.env, MOTO_PORT: String(options.callbackPort), PYTHONUNBUFFERED: '1' },
+      env: {
+        ...process.env,
+        MOTO_PORT: String(options.callbackPort),
+        PYTHONUNBUFFERED: '1',
+        ...(options.statePath === undefined ? {} : { RBP_MOTO_STATE_FILE: options.statePath }),
+      },
       stdio: ['ignore', logFd, logFd],
       // Its own process group, so stop() can signal moto and anything it started.
       detached: true,

@@ -21,16 +21,26 @@ Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port
 6. DynamoDB TransactWriteItems deep-copied every table it names before running, to roll back on
    failure (1.6 s per transaction with a catalog in the table); it now keeps an undo copy of only
    the items the transaction names and restores those on failure.
+7. State across restarts: POST /_rbp/state/save pickles every moto backend in use (the services'
+   data: tables, buckets and objects, state machines and executions, schedules, EC2 snapshots) to
+   the file named by RBP_MOTO_STATE_FILE, atomically; at start-up that file, when present, is
+   loaded back. Locks are pickled as new locks and threads are dropped; an execution that was
+   running when the state was saved comes back ABORTED (its thread did not survive).
 """
 
+import _thread
 import copy
+import io
 import json
 import os
+import pickle
+import queue
 import sys
 import threading
 import time
 
 from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.utils import utcnow
 from moto.dynamodb.models import DynamoDBBackend
 from moto.dynamodb.models.dynamo_type import DynamoType
 from moto.dynamodb.models.table import Table
@@ -217,7 +227,111 @@ def _put_volume(body):
     return {"volumeId": volume_id}
 
 
-_ROUTES = {"/_rbp/ec2/snapshot": _put_snapshot, "/_rbp/ec2/volume": _put_volume}
+# --- 7. State across restarts.
+STATE_FILE_ENV = "RBP_MOTO_STATE_FILE"
+# Attributes that hold a backend's machinery rather than its data (rebuilt by a fresh backend).
+_MACHINERY_ATTRIBUTES = frozenset({"region_name", "account_id", "partition"})
+# A BackendDict's own attributes; any other (S3's bucket_accounts: the global bucket namespace) is data.
+_BACKEND_DICT_ATTRIBUTES = frozenset({"backend", "service_name", "_use_boto3_regions", "_additional_regions", "_id"})
+_state_lock = threading.Lock()
+
+
+class _StatePickler(pickle.Pickler):
+    """Pickles locks as new locks and drops threads, events and queues (they do not outlive a process)."""
+
+    def reducer_override(self, obj):
+        kind = type(obj)
+        if kind is _thread.LockType or kind is type(threading.Lock()):
+            return threading.Lock, ()
+        if kind is type(threading.RLock()):
+            return threading.RLock, ()
+        if isinstance(obj, (threading.Thread, threading.Event, threading.Condition, queue.Queue)):
+            return type(None), ()
+        if isinstance(obj, (io.IOBase,)) and not isinstance(obj, (io.BytesIO,)):
+            return type(None), ()
+        return NotImplemented
+
+
+def _backend_dicts():
+    from moto.core.base_backend import BackendDict
+
+    return [bd for bd in BackendDict._instances if bd.service_name != "lambda"]
+
+
+def _save_state(body):
+    path = body.get("path") or os.environ.get(STATE_FILE_ENV)
+    if not path:
+        raise ValueError(f"no state file: set {STATE_FILE_ENV} or pass path")
+    with _state_lock:
+        state = {}
+        for backend_dict in _backend_dicts():
+            accounts = {}
+            for account_id, regions in list(backend_dict.items()):
+                accounts[account_id] = {
+                    region: {k: v for k, v in vars(backend).items() if k not in _MACHINERY_ATTRIBUTES}
+                    for region, backend in list(regions.items())
+                }
+            shared = {k: v for k, v in vars(backend_dict).items() if k not in _BACKEND_DICT_ATTRIBUTES}
+            # Keyed by the backend's class: Step Functions has two BackendDicts under one service name
+            # (moto's plain one and the ASL interpreter's, which the local stack uses).
+            key = f"{backend_dict.backend.__module__}:{backend_dict.backend.__qualname__}"
+            state[key] = {"accounts": accounts, "shared": shared}
+        buffer = io.BytesIO()
+        _StatePickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(state)
+        temporary = f"{path}.tmp"
+        with open(temporary, "wb") as out:
+            out.write(buffer.getvalue())
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, path)
+    return {"path": path, "bytes": buffer.tell(), "services": sorted(state)}
+
+
+def _abort_interrupted_executions(backend):
+    for machine in getattr(backend, "state_machines", []) or []:
+        for execution in getattr(machine, "executions", []) or []:
+            if getattr(execution, "status", None) == "RUNNING":
+                execution.status = "ABORTED"
+                execution.stop_date = utcnow()
+                execution.error = "States.Runtime"
+                execution.cause = "the local stack stopped while this execution ran"
+
+
+def _backend_dict_of(key):
+    import importlib
+
+    from moto.core.base_backend import BackendDict
+
+    module_name, class_name = key.split(":")
+    module = importlib.import_module(module_name)
+    backend_class = getattr(module, class_name)
+    for value in vars(module).values():
+        if isinstance(value, BackendDict) and value.backend is backend_class:
+            return value
+    raise LookupError(f"no BackendDict for {key}")
+
+
+def _load_state(path):
+    with open(path, "rb") as source:
+        state = pickle.load(source)
+    for key, saved in state.items():
+        backend_dict = _backend_dict_of(key)
+        service = backend_dict.service_name
+        vars(backend_dict).update(saved["shared"])
+        for account_id, regions in saved["accounts"].items():
+            for region, attributes in regions.items():
+                backend = backend_dict[account_id][region]
+                vars(backend).update(attributes)
+                if service == "stepfunctions":
+                    _abort_interrupted_executions(backend)
+    return sorted(state)
+
+
+_ROUTES = {
+    "/_rbp/ec2/snapshot": _put_snapshot,
+    "/_rbp/ec2/volume": _put_volume,
+    "/_rbp/state/save": _save_state,
+}
 
 
 def _rbp_admin(environ, start_response):
@@ -259,6 +373,10 @@ def _exit_with_parent():
 if __name__ == "__main__":
     threading.Thread(target=_exit_with_parent, daemon=True, name="rbp-parent-watch").start()
     import moto.server
+
+    _state_file = os.environ.get(STATE_FILE_ENV)
+    if _state_file and os.path.exists(_state_file):
+        _load_state(_state_file)
 
     # moto keeps its state in memory only: nothing to flush, so exit at once on SIGINT/SIGTERM
     # (moto's own handler raises SystemExit, which takes ~0.5 s to unwind werkzeug's server loop).
