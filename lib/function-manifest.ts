@@ -183,6 +183,11 @@ export const FUNCTION_MANIFEST = {
     memoryMb: PLANNER_MEMORY_MB,
     timeoutSeconds: CATALOG_TIMEOUT_SECONDS,
   },
+  commitRecoveryPoint: orchestration(
+    'commit-recovery-point.ts',
+    "Commit a server's recovery point once every volume's image is committed",
+    'CommitRecoveryPointFunctionArn',
+  ),
   cleanupBackup: orchestration(
     'cleanup-backup.ts',
     'Release locks and delete unused snapshots of a failed backup',

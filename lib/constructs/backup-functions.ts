@@ -270,6 +270,18 @@ function grantBackupSteps(
   // The catalog reads image records and writes its own items: file versions (FV#), image catalog
   // records (CI#) and application records (CA#) — docs/catalog.md.
   f.buildCatalog.addToRolePolicy(imageRecords(['dynamodb:Query', 'dynamodb:GetItem']));
+  // Commit Recovery Point reads the volumes' image records and devices, and writes its own items
+  // (RP#<id> and RP#SERVER#<server>, docs/recovery-points.md) in one transaction.
+  f.commitRecoveryPoint.addToRolePolicy(imageRecords(['dynamodb:GetItem']));
+  f.commitRecoveryPoint.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:ConditionCheckItem'],
+      resources: [table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RP#*'] } },
+    }),
+  );
+  f.commitRecoveryPoint.addToRolePolicy(describe(['ec2:DescribeVolumes']));
+  key.grantEncryptDecrypt(f.commitRecoveryPoint);
   f.buildCatalog.addToRolePolicy(
     new iam.PolicyStatement({
       actions: [

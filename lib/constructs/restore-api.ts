@@ -29,6 +29,8 @@ const CURSOR_KEY_CHARS = 64;
 const RESTORE_KEY_PREFIX = 'restores/*';
 /** Partition key prefixes the API reads: image records, catalog versions, catalog records, applications, locks. */
 const API_READ_KEYS = ['VOLUME#*', 'FV#*', 'CI#*', 'CA#*', 'LOCK#*'];
+/** Partition key prefix of recovery points (dynamodb-recovery-points.ts, docs/recovery-points.md). */
+const RECOVERY_POINT_KEYS = ['RP#*'];
 /** Partition key prefix of restore job records (file and volume restores). */
 const RESTORE_JOB_KEYS = ['RESTORE#*'];
 /** Partition key prefix of image records and their id guards (dynamodb-image-records.ts). */
@@ -189,6 +191,7 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   // API: reads of records, catalog and locks; restore job records; the name index.
   api.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:Query'], API_READ_KEYS));
   api.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
+  api.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:Query'], RECOVERY_POINT_KEYS));
   api.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['dynamodb:Query'],
