@@ -77,6 +77,16 @@ export const PLAN_ENVIRONMENT_KEYS = [
 ] as const;
 export type PlanEnvironmentKey = (typeof PLAN_ENVIRONMENT_KEYS)[number];
 
+/**
+ * Environment keys of the API's volume restores: the state machine POST /restores starts and the
+ * KMS key of restored snapshots (lib/constructs/volume-restores.ts sets them on the API function).
+ */
+export const VOLUME_RESTORE_ENVIRONMENT_KEYS = [
+  'VOLUME_RESTORE_STATE_MACHINE_ARN',
+  'RESTORE_KMS_KEY_ARN',
+] as const;
+export type VolumeRestoreEnvironmentKey = (typeof VOLUME_RESTORE_ENVIRONMENT_KEYS)[number];
+
 export type ResourceEnvironmentKey = (typeof RESOURCE_ENVIRONMENT_KEYS)[number];
 export type SettingEnvironmentKey = (typeof SETTING_ENVIRONMENT_KEYS)[number];
 export type ApiEnvironmentKey = (typeof API_ENVIRONMENT_KEYS)[number];
@@ -85,7 +95,8 @@ export type EnvironmentKey =
   | SettingEnvironmentKey
   | keyof typeof RUNTIME_ENVIRONMENT
   | ApiEnvironmentKey
-  | PlanEnvironmentKey;
+  | PlanEnvironmentKey
+  | VolumeRestoreEnvironmentKey;
 
 /** What every function is given. */
 const COMMON_ENVIRONMENT: readonly EnvironmentKey[] = [
@@ -209,7 +220,12 @@ export const FUNCTION_MANIFEST = {
   api: {
     entry: 'api.ts',
     description: 'The REST API: catalog, on-demand backups and restores',
-    environment: [...COMMON_ENVIRONMENT, ...API_ENVIRONMENT_KEYS, ...PLAN_ENVIRONMENT_KEYS],
+    environment: [
+      ...COMMON_ENVIRONMENT,
+      ...API_ENVIRONMENT_KEYS,
+      ...PLAN_ENVIRONMENT_KEYS,
+      ...VOLUME_RESTORE_ENVIRONMENT_KEYS,
+    ],
     memoryMb: API_MEMORY_MB,
     timeoutSeconds: API_TIMEOUT_SECONDS,
   },
@@ -219,6 +235,14 @@ export const FUNCTION_MANIFEST = {
     environment: COMMON_ENVIRONMENT,
     memoryMb: RESTORE_WORKER_MEMORY_MB,
     timeoutSeconds: RESTORE_WORKER_TIMEOUT_SECONDS,
+  },
+  // The volume-restore state machine's one function (lib/constructs/volume-restores.ts wires it).
+  volumeRestoreStep: {
+    entry: 'volume-restore-step.ts',
+    description: 'Volume restore steps: plan, put the blocks of one range, complete, check, finish',
+    environment: COMMON_ENVIRONMENT,
+    memoryMb: RANGE_WORKER_MEMORY_MB,
+    timeoutSeconds: RANGE_WORKER_TIMEOUT_SECONDS,
   },
 } as const satisfies Record<string, FunctionManifestEntry>;
 
@@ -254,3 +278,8 @@ export function aslPlaceholders(): string[] {
 export function stateMachineFunctionName(placeholder: string): string {
   return placeholder.replace(/Arn$/, '');
 }
+
+/** The volume-restore state machine's definition, relative to the project root. */
+export const VOLUME_RESTORE_DEFINITION_FILE = 'statemachines/volume-restore.asl.json';
+/** The placeholder of the volume-restore definition that names the volumeRestoreStep function's ARN. */
+export const VOLUME_RESTORE_FUNCTION_PLACEHOLDER = 'VolumeRestoreStepFunctionArn';

@@ -163,6 +163,14 @@ export async function deployProduct(
   const worker = await loadHandler(FUNCTION_MANIFEST.restoreWorker);
   stack.gateway.registerFunction(names.restoreFunction, (event, context) => worker(event, context));
   functions.push(names.restoreFunction);
+  // Volume restores: their step function and state machine; the API starts it (lib/constructs/volume-restores.ts).
+  const { deployVolumeRestores } = await import('./volume-restore-deploy.ts');
+  const volumeRestores = await deployVolumeRestores(stack, config, {
+    stateMachine: `${names.table}-volume-restore`,
+    workBucket: names.workBucket,
+  });
+  functions.push(volumeRestores.functionName);
+  Object.assign(process.env, volumeRestores.environment);
 
   const resourcePlaceholders: Readonly<Record<string, ResourceEnvironmentKey>> = ASL_RESOURCE_PLACEHOLDERS;
   const definition = readFileSync(ASL_PATH, 'utf8').replace(

@@ -1,5 +1,11 @@
-/** Starts the restore worker Lambda asynchronously (InvocationType Event): the API answers 202 at once. */
+/**
+ * Starting restore jobs without waiting for them (the API answers 202 at once): file, directory
+ * and application restores invoke the restore worker Lambda asynchronously (InvocationType
+ * Event); volume restores start an execution of the volume-restore state machine, named by the
+ * restore id (a second start of the same restore is refused by Step Functions, not run twice).
+ */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { RestoreLauncher, RestoreWorkerEvent } from '../core/api/restore-service.ts';
 import { callSdk } from './sdk-errors.ts';
 
@@ -19,5 +25,37 @@ export class LambdaRestoreLauncher implements RestoreLauncher {
         }),
       ),
     );
+  }
+}
+
+/** Starts the volume-restore state machine for a volume restore job (input `{restoreId}`). */
+export class StateMachineVolumeRestoreLauncher implements RestoreLauncher {
+  constructor(
+    private readonly sfn: SFNClient,
+    private readonly stateMachineArn: string,
+  ) {}
+
+  async launch(event: RestoreWorkerEvent): Promise<void> {
+    await callSdk('StartExecution (volume restore)', { restoreId: event.restoreId }, () =>
+      this.sfn.send(
+        new StartExecutionCommand({
+          stateMachineArn: this.stateMachineArn,
+          name: event.restoreId,
+          input: JSON.stringify({ restoreId: event.restoreId }),
+        }),
+      ),
+    );
+  }
+}
+
+/** Volume restores to the state machine, every other restore to the worker Lambda. */
+export class RoutingRestoreLauncher implements RestoreLauncher {
+  constructor(
+    private readonly files: RestoreLauncher,
+    private readonly volumes: RestoreLauncher,
+  ) {}
+
+  launch(event: RestoreWorkerEvent): Promise<void> {
+    return event.kind === 'volume' ? this.volumes.launch(event) : this.files.launch(event);
   }
 }

@@ -31,6 +31,7 @@ import {
 } from '../core/orchestration/replica-snapshots.ts';
 import { systemClock, type Clock } from '../core/ports.ts';
 import { volumeRestoreJobs, type VolumeRestoreDeps } from '../core/restore/volume-restore-jobs.ts';
+import type { VolumeRestoreStepDeps } from '../core/restore/volume-restore-steps.ts';
 import { realSleep } from '../core/util/retry.ts';
 import { DrsReplication } from './drs-replication.ts';
 import { DynamoDbBackupLockStore } from './dynamodb-backup-lock.ts';
@@ -47,7 +48,11 @@ import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
 import { createPlanApiDeps, planNamesOf } from './plan-wiring.ts';
 import { createCommitRecoveryPointDeps, createRecoveryPointService } from './recovery-point-wiring.ts';
-import { LambdaRestoreLauncher } from './lambda-restore-launcher.ts';
+import {
+  LambdaRestoreLauncher,
+  RoutingRestoreLauncher,
+  StateMachineVolumeRestoreLauncher,
+} from './lambda-restore-launcher.ts';
 import { traceClient } from './observability.ts';
 import { EventBridgePublisher, SnsNotifier } from './outcome-publishers.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
@@ -87,6 +92,13 @@ export const lambdaEnvironmentSchema = z.object({
   API_CURSOR_KEY: z.string().refine((value) => Buffer.from(value, 'base64').length >= MIN_CURSOR_KEY_BYTES, {
     message: `must be base64 of at least ${MIN_CURSOR_KEY_BYTES} bytes`,
   }),
+  /** The volume-restore state machine POST /restores starts (absent: the restore worker runs volume restores). */
+  VOLUME_RESTORE_STATE_MACHINE_ARN: z
+    .string()
+    .regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/)
+    .optional(),
+  /** KMS key of restored snapshots when a request names none (the stack's key). */
+  RESTORE_KMS_KEY_ARN: z.string().startsWith('arn:').optional(),
   /** The EventBridge Scheduler group that holds the plans' schedules. */
   PLAN_SCHEDULE_GROUP: z.string().regex(/^[\w.-]{1,64}$/),
   /** The plan-run state machine that plan schedules and POST /plans/{name}/runs start. */
@@ -104,6 +116,8 @@ export const API_ENVIRONMENT = [
   'RESTORE_BUCKET',
   'RESTORE_FUNCTION_NAME',
   'API_CURSOR_KEY',
+  'VOLUME_RESTORE_STATE_MACHINE_ARN',
+  'RESTORE_KMS_KEY_ARN',
 ] as const satisfies readonly EnvironmentKey[];
 export type ApiEnvironment = Pick<LambdaEnvironment, (typeof API_ENVIRONMENT)[number]>;
 
@@ -211,6 +225,19 @@ export class LambdaWiring {
         this.clock,
       ),
     );
+  volumeRestoreSteps = () =>
+    this.once('volumeRestoreSteps', () =>
+      createVolumeRestoreStepDeps(
+        {
+          tableName: this.table(),
+          imageBucket: this.environment('IMAGE_BUCKET').IMAGE_BUCKET,
+          workBucket: this.environment('WORK_BUCKET').WORK_BUCKET,
+          rangeWorkers: this.environment('RANGE_WORKERS').RANGE_WORKERS,
+        },
+        this.engine,
+        this.clock,
+      ),
+    );
   api = () =>
     this.once('api', () => ({
       ...createApiDeps(this.environment(...API_ENVIRONMENT), this.control, this.clock),
@@ -256,9 +283,12 @@ export function createApiDeps(
     restores: new RestoreService({
       jobs: new DynamoDbJobStore(clients.documents, environment.TABLE_NAME),
       objects: new S3RestoreObjectStore(clients.s3, environment.RESTORE_BUCKET),
-      launcher: new LambdaRestoreLauncher(clients.lambda, environment.RESTORE_FUNCTION_NAME),
+      launcher: restoreLauncher(environment, clients),
       clock,
       keyToken: () => randomBytes(RESTORE_KEY_TOKEN_BYTES).toString('hex'),
+      ...(environment.RESTORE_KMS_KEY_ARN === undefined
+        ? {}
+        : { restoreKmsKeyArn: environment.RESTORE_KMS_KEY_ARN }),
     }),
     cursors: new CursorCodec(Buffer.from(environment.API_CURSOR_KEY, 'base64')),
     recoveryPoints: createRecoveryPointService(environment, clients, clock),
@@ -290,6 +320,43 @@ export function createLifecycleApi(
 /** The API's dependencies from an environment (the local stack's deployment uses this). */
 export function createAwsApiDeps(env: NodeJS.ProcessEnv): ApiDeps {
   return new LambdaWiring(env).api();
+}
+
+/** Restore jobs to the worker Lambda; volume restores to their state machine when the deployment has one. */
+function restoreLauncher(
+  environment: ApiEnvironment,
+  clients: Pick<SdkClients, 'sfn' | 'lambda'>,
+): LambdaRestoreLauncher | RoutingRestoreLauncher {
+  const worker = new LambdaRestoreLauncher(clients.lambda, environment.RESTORE_FUNCTION_NAME);
+  if (environment.VOLUME_RESTORE_STATE_MACHINE_ARN === undefined) return worker;
+  return new RoutingRestoreLauncher(
+    worker,
+    new StateMachineVolumeRestoreLauncher(clients.sfn, environment.VOLUME_RESTORE_STATE_MACHINE_ARN),
+  );
+}
+
+/** The steps of the volume-restore state machine over the given clients. */
+export function createVolumeRestoreStepDeps(
+  names: { tableName: string; imageBucket: string; workBucket: string; rangeWorkers?: number },
+  clients: Pick<SdkClients, 'documents' | 's3' | 'ebs' | 'ec2'>,
+  clock: Clock,
+): VolumeRestoreStepDeps {
+  const images = new ImageStore(new S3ObjectStore(clients.s3, names.imageBucket));
+  const records = new DynamoDbImageRecordStore(clients.documents, names.tableName);
+  return {
+    jobs: volumeRestoreJobs(new DynamoDbJobStore(clients.documents, names.tableName)),
+    clock,
+    images,
+    writer: new EbsSnapshots(clients.ebs),
+    snapshots: new Ec2SnapshotState(clients.ec2),
+    work: new S3ObjectStore(clients.s3, names.workBucket),
+    workBucket: names.workBucket,
+    loadManifest: async (volumeId, imageId) => {
+      const record = await records.getImageRecord(volumeId, imageId);
+      return images.getManifest(volumeId, imageId, record.manifestSha256);
+    },
+    ...(names.rangeWorkers === undefined ? {} : { rangeWorkers: names.rangeWorkers }),
+  };
 }
 
 export interface RestoreNames {

@@ -26,6 +26,7 @@ import {
   type FunctionName,
   type ResourceEnvironmentKey,
   type SettingEnvironmentKey,
+  VOLUME_RESTORE_ENVIRONMENT_KEYS,
 } from '../function-manifest.ts';
 import { REPLICA_TAG } from '../../lambdas/core/orchestration/replica-probe.ts';
 import { MANAGED_TAG, ROLE_TAG } from '../../lambdas/core/orchestration/replica-snapshots.ts';
@@ -78,7 +79,11 @@ function environmentOf(
   entry: FunctionManifestEntry,
   values: Readonly<Partial<Record<EnvironmentKey, string>>>,
 ): Record<string, string> {
-  const late: readonly string[] = [...API_ENVIRONMENT_KEYS, ...PLAN_ENVIRONMENT_KEYS];
+  const late: readonly string[] = [
+    ...API_ENVIRONMENT_KEYS,
+    ...PLAN_ENVIRONMENT_KEYS,
+    ...VOLUME_RESTORE_ENVIRONMENT_KEYS,
+  ];
   const environment: Record<string, string> = {};
   for (const key of entry.environment) {
     const value = values[key];

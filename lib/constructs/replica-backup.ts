@@ -34,6 +34,7 @@ import { BackupStateMachine } from './backup-state-machine.ts';
 import { BackupStorage } from './backup-storage.ts';
 import { PlanRuns } from './plan-runs.ts';
 import { RestoreApi } from './restore-api.ts';
+import { VolumeRestores } from './volume-restores.ts';
 
 export { BACKUP_ASL_PATH } from './backup-state-machine.ts';
 
@@ -137,6 +138,18 @@ export class ReplicaBackup extends Construct {
       apiFunction: functions.api,
       table: storage.table,
       key: storage.key,
+      removalPolicy,
+    });
+    // Volume restores: the state machine with a Distributed Map over block ranges (no 15-minute cap).
+    new VolumeRestores(this, {
+      prefix,
+      stepFunction: functions.volumeRestoreStep,
+      apiFunction: functions.api,
+      table: storage.table,
+      key: storage.key,
+      imageBucket: storage.imageBucket,
+      workBucket: storage.workBucket,
+      logRetention,
       removalPolicy,
     });
     const monitoring = new BackupMonitoring(this, {

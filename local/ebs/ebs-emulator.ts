@@ -72,6 +72,8 @@ export class EbsEmulator {
   private readonly writes: EbsWriteOperations;
   private readonly limiter = new SnapshotRequestLimiter();
   private faults: Required<EbsEmulatorFaults> = NO_FAULTS;
+  /** PutSnapshotBlock requests accepted since cutOffPutSnapshotBlockAfter was last set. */
+  private putsSinceCutOffSet = 0;
 
   private constructor(
     private readonly model: SnapshotModel,
@@ -95,6 +97,12 @@ export class EbsEmulator {
       completeSnapshotDelayMs: options.completeSnapshotDelayMs ?? DEFAULT_COMPLETE_SNAPSHOT_DELAY_MS,
       faults,
       throttle,
+      putCutOff: {
+        active: () => this.putsSinceCutOffSet >= this.faults.cutOffPutSnapshotBlockAfter,
+        accepted: () => {
+          this.putsSinceCutOffSet += 1;
+        },
+      },
     });
   }
 
@@ -107,6 +115,7 @@ export class EbsEmulator {
 
   setFaults(faults: EbsEmulatorFaults): void {
     this.faults = updatedFaults(this.faults, faults);
+    if (faults.cutOffPutSnapshotBlockAfter !== undefined) this.putsSinceCutOffSet = 0;
   }
 
   // ------------------------------------------------------------------ EC2-side hooks (the snapshot model's)

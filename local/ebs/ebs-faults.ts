@@ -16,6 +16,12 @@ export interface EbsEmulatorFaults {
    * can right after StartSnapshot while the new snapshot propagates. Default 0.
    */
   putSnapshotBlockNotFoundForMs?: number;
+  /**
+   * After this many PutSnapshotBlock requests are accepted (counted from the setFaults call that
+   * sets it), every further one answers ValidationException "Injected fault: ..." and stores
+   * nothing: a writer cut off in the middle of its work, as when its Lambda is killed. Default ∞.
+   */
+  cutOffPutSnapshotBlockAfter?: number;
 }
 
 /** No faults: what a new emulator serves. */
@@ -24,6 +30,7 @@ export const NO_FAULTS: Required<EbsEmulatorFaults> = {
   perSnapshotRequestsPerSecond: Number.POSITIVE_INFINITY,
   listPageBlockWindow: DEFAULT_LIST_PAGE_BLOCK_WINDOW,
   putSnapshotBlockNotFoundForMs: 0,
+  cutOffPutSnapshotBlockAfter: Number.POSITIVE_INFINITY,
 };
 
 /** `current` with `update` applied, or a RangeError naming the first setting out of range. */
@@ -42,6 +49,8 @@ export function updatedFaults(
   }
   if (!(next.putSnapshotBlockNotFoundForMs >= 0))
     throw new RangeError('putSnapshotBlockNotFoundForMs must be >= 0');
+  if (!(next.cutOffPutSnapshotBlockAfter >= 0))
+    throw new RangeError('cutOffPutSnapshotBlockAfter must be >= 0');
   return next;
 }
 

@@ -34,6 +34,8 @@ export interface WriteOperationsOptions {
   readonly faults: () => Required<EbsEmulatorFaults>;
   /** Counts one block request against the snapshot's cap; throws when throttled. */
   readonly throttle: (snapshotId: string) => void;
+  /** Fault cutOffPutSnapshotBlockAfter: whether puts are cut off now, and the count of accepted puts. */
+  readonly putCutOff?: { readonly active: () => boolean; readonly accepted: () => void };
 }
 
 function sha256(data: Uint8Array): Buffer {
@@ -148,6 +150,12 @@ export class EbsWriteOperations {
   ): Promise<JsonAnswer> {
     requireSnapshotIdFormat(snapshotId);
     this.options.throttle(snapshotId);
+    if (this.options.putCutOff?.active() === true) {
+      throw validationError(
+        VALIDATION_REASON.invalidParameterValue,
+        `Injected fault: the writer of '${snapshotId}' was cut off (cutOffPutSnapshotBlockAfter).`,
+      );
+    }
     const entry = this.model.get(snapshotId);
     if (entry === undefined) throw snapshotNotFound(snapshotId);
     if (
@@ -204,6 +212,7 @@ export class EbsWriteOperations {
       );
     }
     await this.model.putBlock(snapshotId, blockIndex, digest, body);
+    this.options.putCutOff?.accepted();
     return {
       status: 201,
       body: {},

@@ -18,7 +18,7 @@ import type { RestoreObjectStore } from '../file-restore/restore-ports.ts';
 import type { RestoreJobs } from './api-ports.ts';
 import type { Image, Restore, StartRestoreRequest } from './schemas.ts';
 import {
-  createVolumeRestoreJob,
+  startVolumeRestore,
   VOLUME_RESTORE_JOB,
   volumeRestoreJobs,
   type VolumeRestoreJob,
@@ -91,16 +91,16 @@ export class RestoreService implements RestoreJobs {
 
   async start(restoreId: string, image: Image, request: StartRestoreRequest): Promise<Restore> {
     if (request.kind === 'volume') {
-      const job = await createVolumeRestoreJob(
-        { jobs: volumeRestoreJobs(this.deps.jobs), clock: this.deps.clock },
+      const job = await startVolumeRestore(
+        { jobs: volumeRestoreJobs(this.deps.jobs), clock: this.deps.clock, launcher: this.deps.launcher },
         {
           restoreId,
           volumeId: image.volumeId,
           imageId: image.imageId,
           ...kmsKeyOf(request.kmsKeyArn ?? this.deps.restoreKmsKeyArn),
+          ...(request.parentRestoreId === undefined ? {} : { parentRestoreId: request.parentRestoreId }),
         },
       );
-      await this.deps.launcher.launch({ restoreId, kind: 'volume' });
       return restoreOfVolumeJob(job);
     }
     const job = await createRestoreJob(

@@ -213,6 +213,11 @@ export const startRestoreBody = z.discriminatedUnion('kind', [
       imageId: imageIdSchema,
       kind: z.literal('volume'),
       kmsKeyArn: kmsKeyArnSchema.optional(),
+      parentRestoreId: restoreIdSchema
+        .optional()
+        .describe(
+          'Delta restore: start from the snapshot of this earlier succeeded volume restore of the same volume and put only the blocks that differ',
+        ),
     })
     .strict(),
 ]);

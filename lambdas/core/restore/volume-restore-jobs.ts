@@ -4,7 +4,7 @@
  * and records its id. Running a job twice is safe: StartSnapshot's ClientToken derives from the
  * restore id, so a retried worker continues the same snapshot rather than making a second one.
  */
-import type { JobFailure } from '../errors.ts';
+import { NotFoundError, ValidationError, type JobFailure } from '../errors.ts';
 import {
   commonOf,
   jobsOfKind,
@@ -40,6 +40,8 @@ export interface VolumeRestoreJob {
   readonly imageId: string;
   /** KMS key of the new snapshot: the caller's, or the stack's key (resolved when the job is created). */
   readonly kmsKeyArn?: string;
+  /** A delta restore: the earlier succeeded volume restore of the same volume whose snapshot is the parent. */
+  readonly parentRestoreId?: string;
   readonly status: VolumeRestoreStatus;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -48,6 +50,13 @@ export interface VolumeRestoreJob {
   readonly changedBlocksCount?: number;
   /** Every block is written and CompleteSnapshot accepted: what remains is waiting for `completed`. */
   readonly written?: boolean;
+  /** ISO-8601: when StartSnapshot first answered (state-machine restores). */
+  readonly snapshotStartedAt?: string;
+  /** Delta restores: the parent restore's snapshot and image, resolved when the plan starts the snapshot. */
+  readonly parentSnapshotId?: string;
+  readonly parentImageId?: string;
+  /** State-machine restores: the block ranges (Distributed Map items) of the plan. */
+  readonly rangeCount?: number;
   readonly failure?: JobFailure;
 }
 
@@ -67,12 +76,88 @@ export async function createVolumeRestoreJob(
     readonly volumeId: string;
     readonly imageId: string;
     readonly kmsKeyArn?: string;
+    readonly parentRestoreId?: string;
   },
 ): Promise<VolumeRestoreJob> {
   const now = deps.clock.now().toISOString();
   const job: VolumeRestoreJob = { ...request, status: 'pending', createdAt: now, updatedAt: now };
   await deps.jobs.create(job);
   return job;
+}
+
+/** What runs a volume restore job (the volume-restore state machine, or the restore worker). */
+export interface VolumeRestoreLauncher {
+  launch(event: { readonly restoreId: string; readonly kind: 'volume' }): Promise<void>;
+}
+
+export interface VolumeRestoreRequest {
+  /** Unique id of the restore (the job's id and the state machine execution's name). */
+  readonly restoreId: string;
+  readonly volumeId: string;
+  readonly imageId: string;
+  /** KMS key of the new snapshot (the caller's, or the stack's). */
+  readonly kmsKeyArn?: string;
+  /**
+   * Delta restore: an earlier succeeded volume restore of the same volume. The new snapshot starts
+   * from its snapshot (ParentSnapshotId) and only the blocks whose chunks differ between the two
+   * images are put (computed from the manifests; unchanged data is not read).
+   */
+  readonly parentRestoreId?: string;
+}
+
+/**
+ * The one entry point that starts a volume restore (POST /restores, `rbp restore server`,
+ * LiveClone refreshes): checks a delta's parent, creates the job and launches it. Returns the
+ * pending job; poll it by its restoreId. A delta whose parent is unusable is a ValidationError
+ * before any job exists.
+ */
+export async function startVolumeRestore(
+  deps: {
+    readonly jobs: VolumeRestoreJobStore;
+    readonly clock: Clock;
+    readonly launcher: VolumeRestoreLauncher;
+  },
+  request: VolumeRestoreRequest,
+): Promise<VolumeRestoreJob> {
+  if (request.parentRestoreId !== undefined) {
+    await requireDeltaParent(deps.jobs, request.parentRestoreId, request.volumeId);
+  }
+  const job = await createVolumeRestoreJob(deps, request);
+  await deps.launcher.launch({ restoreId: request.restoreId, kind: 'volume' });
+  return job;
+}
+
+/** The parent of a delta restore: a succeeded volume restore of the same volume, with its snapshot. */
+export async function requireDeltaParent(
+  jobs: VolumeRestoreJobStore,
+  parentRestoreId: string,
+  volumeId: string,
+): Promise<VolumeRestoreJob & { snapshotId: string }> {
+  let parent: VolumeRestoreJob;
+  try {
+    parent = await jobs.get(parentRestoreId);
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      throw new ValidationError(`parentRestoreId ${parentRestoreId} is not a volume restore`, {
+        cause: error,
+        context: { parentRestoreId },
+      });
+    }
+    throw error;
+  }
+  if (parent.volumeId !== volumeId) {
+    throw new ValidationError(
+      `parentRestoreId ${parentRestoreId} restored ${parent.volumeId}, not ${volumeId}: a delta needs a restore of the same volume`,
+      { context: { parentRestoreId, volumeId } },
+    );
+  }
+  if (parent.status !== 'succeeded' || parent.snapshotId === undefined) {
+    throw new ValidationError(
+      `parentRestoreId ${parentRestoreId} is ${parent.status}: a delta needs a succeeded volume restore`,
+      { context: { parentRestoreId, status: parent.status } },
+    );
+  }
+  return parent as VolumeRestoreJob & { snapshotId: string };
 }
 
 export interface VolumeRestoreDeps extends SnapshotRestoreDeps {
@@ -137,16 +222,29 @@ export const VOLUME_RESTORE_JOB: JobCodec<VolumeRestoreJob> = {
         volumeId: job.volumeId,
         imageId: job.imageId,
         ...(job.kmsKeyArn === undefined ? {} : { kmsKeyArn: job.kmsKeyArn }),
+        ...(job.parentRestoreId === undefined ? {} : { parentRestoreId: job.parentRestoreId }),
       },
       progress: {
         ...(job.snapshotId === undefined ? {} : { snapshotId: job.snapshotId }),
         ...(job.changedBlocksCount === undefined ? {} : { changedBlocksCount: job.changedBlocksCount }),
         ...(job.written === undefined ? {} : { written: job.written }),
+        ...(job.snapshotStartedAt === undefined ? {} : { snapshotStartedAt: job.snapshotStartedAt }),
+        ...(job.parentSnapshotId === undefined ? {} : { parentSnapshotId: job.parentSnapshotId }),
+        ...(job.parentImageId === undefined ? {} : { parentImageId: job.parentImageId }),
+        ...(job.rangeCount === undefined ? {} : { rangeCount: job.rangeCount }),
       },
     }),
   fromRecord: (record) => ({
-    ...(record.params as { volumeId: string; imageId: string; kmsKeyArn?: string }),
-    ...(record.progress as { snapshotId?: string; changedBlocksCount?: number; written?: boolean }),
+    ...(record.params as { volumeId: string; imageId: string; kmsKeyArn?: string; parentRestoreId?: string }),
+    ...(record.progress as {
+      snapshotId?: string;
+      changedBlocksCount?: number;
+      written?: boolean;
+      snapshotStartedAt?: string;
+      parentSnapshotId?: string;
+      parentImageId?: string;
+      rangeCount?: number;
+    }),
     ...(commonOf(record) as JobCommon & { status: VolumeRestoreStatus }),
   }),
 };

@@ -139,33 +139,14 @@ export async function restoreImageToSnapshot(
     }),
   );
   const startedAtMs = deps.nowMs();
-  const putPolicy: RetryPolicy = {
-    ...retry,
-    maxAttempts: Math.max(retry.maxAttempts, PUT_BLOCK_MAX_ATTEMPTS),
-  };
-  let putRequests = 0;
-  const putBlock = (blockIndex: number, data: Uint8Array, digest: Buffer): Promise<void> => {
-    let ordinaryFailures = 0;
-    return withRetry(
-      putPolicy,
-      () => {
-        putRequests += 1;
-        return deps.writer.putSnapshotBlock({
-          snapshotId: started.snapshotId,
-          blockIndex,
-          data,
-          checksumBase64: digest.toString('base64'),
-        });
-      },
-      {
-        shouldRetry: (error) => {
-          if (error instanceof NotFoundError) return deps.nowMs() - startedAtMs < NEW_SNAPSHOT_VISIBILITY_MS;
-          ordinaryFailures += 1;
-          return isRetryable(error) && ordinaryFailures < retry.maxAttempts;
-        },
-      },
-    );
-  };
+  const putter = snapshotBlockPutter({
+    writer: deps.writer,
+    snapshotId: started.snapshotId,
+    retry,
+    sinceStartMs: () => deps.nowMs() - startedAtMs,
+  });
+  const putBlock = (blockIndex: number, data: Uint8Array, digest: Buffer): Promise<void> =>
+    putter.put(blockIndex, data, digest);
 
   const segmentDigests = await mapWithConcurrency(
     segmentIndexes(manifest),
@@ -200,7 +181,61 @@ export async function restoreImageToSnapshot(
       checksumBase64,
     }),
   );
-  return { snapshotId: started.snapshotId, changedBlocksCount: digests.length, checksumBase64, putRequests };
+  return {
+    snapshotId: started.snapshotId,
+    changedBlocksCount: digests.length,
+    checksumBase64,
+    putRequests: putter.requests(),
+  };
+}
+
+/**
+ * PutSnapshotBlock with retries: ordinary retryable failures up to the policy's attempts, and
+ * "snapshot not found" for as long as a new snapshot may still be invisible after StartSnapshot.
+ * Counts the requests it sends.
+ */
+export function snapshotBlockPutter(options: {
+  readonly writer: SnapshotBlockWriter;
+  readonly snapshotId: string;
+  readonly retry: RetryPolicy;
+  /** Milliseconds since StartSnapshot answered. */
+  readonly sinceStartMs: () => number;
+  /** Waits for this request's turn under the write budget (called before every request). */
+  readonly pace?: () => Promise<void>;
+}): {
+  put: (blockIndex: number, data: Uint8Array, digest: Buffer) => Promise<void>;
+  requests: () => number;
+} {
+  const { retry } = options;
+  const putPolicy: RetryPolicy = {
+    ...retry,
+    maxAttempts: Math.max(retry.maxAttempts, PUT_BLOCK_MAX_ATTEMPTS),
+  };
+  let requests = 0;
+  const put = (blockIndex: number, data: Uint8Array, digest: Buffer): Promise<void> => {
+    let ordinaryFailures = 0;
+    return withRetry(
+      putPolicy,
+      async () => {
+        if (options.pace !== undefined) await options.pace();
+        requests += 1;
+        return options.writer.putSnapshotBlock({
+          snapshotId: options.snapshotId,
+          blockIndex,
+          data,
+          checksumBase64: digest.toString('base64'),
+        });
+      },
+      {
+        shouldRetry: (error) => {
+          if (error instanceof NotFoundError) return options.sinceStartMs() < NEW_SNAPSHOT_VISIBILITY_MS;
+          ordinaryFailures += 1;
+          return isRetryable(error) && ordinaryFailures < retry.maxAttempts;
+        },
+      },
+    );
+  };
+  return { put, requests: () => requests };
 }
 
 export interface WaitOptions {

@@ -1,0 +1,66 @@
+/**
+ * The volume-restore state machine's step state (statemachines/volume-restore.asl.json), as zod
+ * schemas: what each step receives and answers. Kept next to the restore steps; the backup's step
+ * state is in lambdas/core/orchestration/step-state.ts.
+ */
+import { z } from 'zod';
+
+const restoreId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/);
+
+/** One Distributed Map item: a run of whole segments (1 GiB each) of the volume. */
+export const restoreRangeItemSchema = z.object({
+  /** Position of the range in the plan (ranges are listed in ascending block order). */
+  index: z.number().int().min(0),
+  firstSegment: z.number().int().min(0),
+  segmentCount: z.number().int().min(1),
+});
+export type RestoreRangeItem = z.infer<typeof restoreRangeItemSchema>;
+
+/** What every range worker needs besides its item (`$.plan.result.job`). */
+export const restoreRangeJobSchema = z.object({
+  restoreId,
+  snapshotId: z.string().min(1),
+  /** ISO-8601: when StartSnapshot answered (a new snapshot can read as missing for a while after). */
+  snapshotStartedAt: z.iso.datetime(),
+  /** This worker's share of the per-snapshot PutSnapshotBlock budget. */
+  writeRequestsPerSecond: z.number().positive(),
+});
+export type RestoreRangeJob = z.infer<typeof restoreRangeJobSchema>;
+
+/** Plan Restore's answer (`$.plan.result`). */
+export const restorePlanSchema = z.object({
+  restoreId,
+  snapshotId: z.string().min(1),
+  /** Where the Distributed Map's ItemReader finds the range items. */
+  workItems: z.object({ bucket: z.string().min(1), key: z.string().min(1) }),
+  rangeCount: z.number().int().min(0),
+  maxConcurrency: z.number().int().min(1),
+  job: restoreRangeJobSchema,
+});
+export type RestorePlan = z.infer<typeof restorePlanSchema>;
+
+/** Restore Range's answer: a few figures (the Map's results go to S3, not into the state). */
+export const restoreRangeOutputSchema = z.object({
+  index: z.number().int(),
+  blocksPut: z.number().int(),
+  putRequests: z.number().int(),
+  /** Segments a previous attempt had finished (resumed, not rewritten). */
+  segmentsResumed: z.number().int(),
+});
+export type RestoreRangeOutput = z.infer<typeof restoreRangeOutputSchema>;
+
+/** The events of the one restore-step function, by step. */
+export const volumeRestoreStepEventSchema = z.discriminatedUnion('step', [
+  z.object({ step: z.literal('plan'), restoreId }),
+  z.object({ step: z.literal('range'), range: restoreRangeItemSchema, job: restoreRangeJobSchema }),
+  z.object({ step: z.literal('complete'), restoreId }),
+  z.object({ step: z.literal('check'), restoreId }),
+  z.object({ step: z.literal('finish'), restoreId }),
+  z.object({
+    step: z.literal('fail'),
+    restoreId,
+    /** `$.error` of a Catch: the error name and its cause (the error's message, or JSON of it). */
+    error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }).loose(),
+  }),
+]);
+export type VolumeRestoreStepEvent = z.infer<typeof volumeRestoreStepEventSchema>;

@@ -1,0 +1,247 @@
+/**
+ * Volume restores' part of the ReplicaBackup construct: the volume-restore state machine from
+ * statemachines/volume-restore.asl.json (plan, a Distributed Map over block ranges, complete,
+ * wait, finish), its log group and Distributed Map grants, the least-privilege grants of its one
+ * function (volumeRestoreStep: restore job records, images in, the work area, new snapshots out
+ * encrypted with KMS), and the API's environment and StartExecution grant. Resources are added to
+ * the given scope (see backup-storage.ts for why).
+ */
+import { join } from 'node:path';
+import { ArnFormat, Stack, Token, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import { VOLUME_RESTORE_WORK_PREFIX } from '../../lambdas/core/restore/volume-restore-steps.ts';
+import {
+  VOLUME_RESTORE_DEFINITION_FILE,
+  VOLUME_RESTORE_FUNCTION_PLACEHOLDER,
+  type VolumeRestoreEnvironmentKey,
+} from '../function-manifest.ts';
+import { PROJECT_ROOT } from './backup-functions.ts';
+import { nagArnToken } from './nag.ts';
+
+/** The volume-restore state machine definition, with ${…} substitutions. */
+export const VOLUME_RESTORE_ASL_PATH = join(PROJECT_ROOT, VOLUME_RESTORE_DEFINITION_FILE);
+/** Tag every snapshot a volume restore creates carries (volume-restore-steps.ts): the IAM conditions use it. */
+const RESTORE_TAG = 'rbp:restore-id';
+/**
+ * KMS keys other than the stack's that a caller may name for a restored snapshot must carry this
+ * tag with the value `true` (the grant's aws:ResourceTag condition): an operator opts a key in.
+ */
+export const RESTORE_KEY_TAG = 'rbp:restore-key';
+/** Partition key prefix of restore job records; image records (read for the manifest digest). */
+const RESTORE_JOB_KEYS = ['RESTORE#*'];
+const IMAGE_RECORD_KEYS = ['VOLUME#*'];
+/**
+ * What the EBS direct APIs need of a KMS key to write an encrypted snapshot
+ * (https://docs.aws.amazon.com/ebs/latest/userguide/ebsapi-permissions.html#ebsapi-kms-permissions).
+ */
+const EBS_KMS_ACTIONS = [
+  'kms:Encrypt',
+  'kms:Decrypt',
+  'kms:GenerateDataKey',
+  'kms:GenerateDataKeyWithoutPlaintext',
+  'kms:ReEncrypt*',
+  'kms:DescribeKey',
+];
+
+export interface VolumeRestoresProps {
+  /** The state machine is named `<prefix>-volume-restore`. */
+  readonly prefix: string;
+  readonly stepFunction: lambda.Function;
+  readonly apiFunction: lambda.Function;
+  readonly table: dynamodb.TableV2;
+  /** Encrypts restored snapshots (unless the caller names a tagged key), the logs and the data. */
+  readonly key: kms.Key;
+  readonly imageBucket: s3.IBucket;
+  readonly workBucket: s3.IBucket;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+export class VolumeRestores {
+  readonly stateMachine: sfn.StateMachine;
+  readonly stateMachineName: string;
+
+  constructor(scope: Construct, props: VolumeRestoresProps) {
+    const stack = Stack.of(scope);
+    const stateMachineName = `${props.prefix}-volume-restore`;
+    this.stateMachineName = stateMachineName;
+    const logGroup = new logs.LogGroup(scope, 'VolumeRestoreLogs', {
+      logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
+      retention: props.logRetention,
+      encryptionKey: props.key,
+      removalPolicy: props.removalPolicy,
+    });
+    const machine = new sfn.StateMachine(scope, 'VolumeRestoreStateMachine', {
+      stateMachineName,
+      stateMachineType: sfn.StateMachineType.STANDARD,
+      definitionBody: sfn.DefinitionBody.fromFile(VOLUME_RESTORE_ASL_PATH),
+      definitionSubstitutions: {
+        [VOLUME_RESTORE_FUNCTION_PLACEHOLDER]: props.stepFunction.functionArn,
+        WorkBucketName: props.workBucket.bucketName,
+      },
+      tracingEnabled: true,
+      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+    });
+    this.stateMachine = machine;
+    props.stepFunction.grantInvoke(machine);
+    const selfArn = stack.formatArn({
+      service: 'states',
+      resource: 'stateMachine',
+      resourceName: stateMachineName,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    const childExecutions = stack.formatArn({
+      service: 'states',
+      resource: 'execution',
+      resourceName: `${stateMachineName}/*`,
+      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+    });
+    machine.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [selfArn] }),
+    );
+    machine.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['states:DescribeExecution', 'states:StopExecution'],
+        resources: [childExecutions],
+      }),
+    );
+    const workKeys = `${VOLUME_RESTORE_WORK_PREFIX}*`;
+    props.workBucket.grantRead(machine, workKeys);
+    props.workBucket.grantPut(machine, workKeys);
+
+    this.grantSteps(scope, props);
+    const environment: Record<VolumeRestoreEnvironmentKey, string> = {
+      VOLUME_RESTORE_STATE_MACHINE_ARN: machine.stateMachineArn,
+      RESTORE_KMS_KEY_ARN: props.key.keyArn,
+    };
+    for (const [name, value] of Object.entries(environment)) props.apiFunction.addEnvironment(name, value);
+    machine.grantStartExecution(props.apiFunction);
+    // GET /restores/{id} reads the job record; the API never needs the executions themselves.
+    this.acknowledge(scope, props);
+  }
+
+  /** The step function: job records, images, the work area, and new snapshots encrypted with KMS. */
+  private grantSteps(scope: Construct, props: VolumeRestoresProps): void {
+    const stack = Stack.of(scope);
+    const fn = props.stepFunction;
+    const tableAccess = (actions: string[], leadingKeys: string[]) =>
+      new iam.PolicyStatement({
+        actions,
+        resources: [props.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leadingKeys } },
+      });
+    fn.addToRolePolicy(tableAccess(['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
+    fn.addToRolePolicy(tableAccess(['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
+    props.imageBucket.grantRead(fn);
+    props.workBucket.grantRead(fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);
+    props.workBucket.grantPut(fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);
+    props.key.grantEncryptDecrypt(fn);
+    const snapshotArn = stack.formatArn({
+      service: 'ec2',
+      account: '',
+      resource: 'snapshot',
+      resourceName: '*',
+    });
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ebs:StartSnapshot'],
+        resources: [snapshotArn],
+        conditions: { StringLike: { [`aws:RequestTag/${RESTORE_TAG}`]: '*' } },
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ebs:PutSnapshotBlock', 'ebs:CompleteSnapshot'],
+        resources: [snapshotArn],
+        conditions: { StringLike: { [`aws:ResourceTag/${RESTORE_TAG}`]: '*' } },
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:CreateTags'],
+        resources: [snapshotArn],
+        conditions: { StringEquals: { 'ec2:CreateAction': 'StartSnapshot' } },
+      }),
+    );
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeSnapshots'], resources: ['*'] }));
+    // EBS encrypts the new snapshot with the stack's key: the EBS direct API's KMS actions, and
+    // grants only for AWS resources (EBS creates one for the snapshot).
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: EBS_KMS_ACTIONS, resources: [props.key.keyArn] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['kms:CreateGrant'],
+        resources: [props.key.keyArn],
+        conditions: { Bool: { 'kms:GrantIsForAWSResource': 'true' } },
+      }),
+    );
+    // A caller-named key: only keys of this account tagged rbp:restore-key=true.
+    const anyKey = stack.formatArn({ service: 'kms', resource: 'key', resourceName: '*' });
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [...EBS_KMS_ACTIONS, 'kms:CreateGrant'],
+        resources: [anyKey],
+        conditions: {
+          StringEquals: { [`aws:ResourceTag/${RESTORE_KEY_TAG}`]: 'true' },
+          Bool: { 'kms:GrantIsForAWSResource': 'true' },
+        },
+      }),
+    );
+  }
+
+  /** The wildcards cdk-nag reports (AwsSolutions-IAM5), with reasons. */
+  private acknowledge(scope: Construct, props: VolumeRestoresProps): void {
+    const stack = Stack.of(scope);
+    const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
+    const work = `Resource::${nagArnToken(props.workBucket)}/${VOLUME_RESTORE_WORK_PREFIX}*`;
+    const workReason =
+      'The work area of volume restores: per-restore keys (items, segment and range records, Map results) that are not known in advance.';
+    Validations.of(this.stateMachine).acknowledge(
+      { id: `AwsSolutions-IAM5[${work}]`, reason: workReason },
+      {
+        id: `AwsSolutions-IAM5[Resource::${nagArnToken(props.stepFunction)}:*]`,
+        reason: 'Step Functions may invoke any version or alias of the function the definition names.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'X-Ray and CloudWatch Logs delivery (log delivery APIs) have no resource-level permissions.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:<AWS::AccountId>:execution:${this.stateMachineName}/*]`,
+        reason:
+          'The Distributed Map describes and stops its own child executions, whose names are generated.',
+      },
+      ...[
+        'Action::kms:GenerateDataKey*',
+        'Action::kms:ReEncrypt*',
+        'Action::s3:GetObject*',
+        'Action::s3:GetBucket*',
+        'Action::s3:List*',
+        'Action::s3:Abort*',
+      ].map((finding) => ({
+        id: `AwsSolutions-IAM5[${finding}]`,
+        reason:
+          "CDK's read/put grants on the product's own work bucket and KMS key (ItemReader, ResultWriter).",
+      })),
+    );
+    const role = props.stepFunction.role;
+    if (role === undefined) return;
+    Validations.of(role).acknowledge(
+      { id: `AwsSolutions-IAM5[${work}]`, reason: workReason },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:kms:${region}:<AWS::AccountId>:key/*]`,
+        reason: `A caller may name another KMS key for a restored snapshot; only keys tagged ${RESTORE_KEY_TAG}=true qualify (aws:ResourceTag condition).`,
+      },
+      {
+        id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+        reason: 'The EBS direct APIs re-encrypt data keys of an encrypted snapshot with the snapshot key.',
+      },
+    );
+  }
+}
