@@ -7,6 +7,7 @@
  * - catalog walk entries/s of the XFS reader against `fls -r -m /` on that ext4 image (TSK on the
  *   same tree; goal >= 0.5, as for the other readers), and against this project's ext4 reader on
  *   the same ext4 image;
+ * - catalog walk entries/s of the ext4 reader against `fls -r -m /` on the ext4 image (goal >= 0.5);
  * - sequential read MiB/s of the large file through readFileStream against the ext4 reader.
  * Images are built once per machine (bench/bench-cache.ts) and reused.
  */
@@ -164,6 +165,21 @@ export const suite: BenchSuite = {
           walkMs: Math.round(xfs.ms),
           flsMs: Math.round(tsk.ms),
           readerRequests: xfs.requests,
+        },
+      },
+      {
+        name: 'fs-xfs/ext4-walk-entries-per-s',
+        value: Math.round(ext4Rate),
+        unit: 'entries/s',
+        baseline: Math.round(tskRate),
+        ratio: round(ext4Rate / tskRate),
+        goal: `>= ${WALK_GOAL_RATIO} of fls -r -m (the same ext4 image)`,
+        met: ext4Rate / tskRate >= WALK_GOAL_RATIO,
+        details: {
+          entries: ext4.entries,
+          walkErrors: ext4.errors,
+          walkMs: Math.round(ext4.ms),
+          flsMs: Math.round(tsk.ms),
         },
       },
       {

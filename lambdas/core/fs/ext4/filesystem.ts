@@ -307,9 +307,10 @@ export class Ext4Filesystem implements FilesystemReader {
     // into a larger pool, and the checksum code must see exactly this inode's bytes.
     const bytes = new Uint8Array(record);
     if (this.verifiesChecksums) {
-      const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-      const extraIsize = bytes.length > 128 ? view.getUint16(0x80, true) : 0;
-      const seed = inodeSeed(this.superblock.checksumSeed, number, view.getUint32(0x64, true));
+      const extraIsize = bytes.length > 128 ? bytes[0x80]! | (bytes[0x81]! << 8) : 0;
+      const generation =
+        (bytes[0x64]! | (bytes[0x65]! << 8) | (bytes[0x66]! << 16) | (bytes[0x67]! << 24)) >>> 0;
+      const seed = inodeSeed(this.superblock.checksumSeed, number, generation);
       if (!inodeChecksumOk(seed, bytes, extraIsize)) {
         throw new FilesystemCorruptError(`inode ${number}: checksum mismatch`, { inode: number });
       }

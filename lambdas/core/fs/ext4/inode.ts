@@ -1,7 +1,7 @@
 /** Inode records: parsing of the on-disk ext2/3/4 inode into plain metadata. */
 import { LeBytes, combineHiLo } from '../bytes.ts';
 import { FilesystemCorruptError } from '../errors.ts';
-import { fileTypeOfMode } from '../filesystem.ts';
+import { fileTypeOfMode, unixStat } from '../filesystem.ts';
 import type { FileType, InodeStat, Timestamp } from '../filesystem.ts';
 
 export type { FileType, InodeStat, Timestamp };
@@ -107,24 +107,7 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number): I
 
 /** Public metadata without the raw record. */
 export function toStat(inode: Inode): InodeStat {
-  // Field by field rather than a rest pattern: a walk calls this once per entry.
-  return {
-    inode: inode.inode,
-    type: inode.type,
-    permissions: inode.permissions,
-    mode: inode.mode,
-    uid: inode.uid,
-    gid: inode.gid,
-    size: inode.size,
-    nlink: inode.nlink,
-    flags: inode.flags,
-    atime: inode.atime,
-    ctime: inode.ctime,
-    mtime: inode.mtime,
-    ...(inode.crtime === undefined ? {} : { crtime: inode.crtime }),
-    ...(inode.device === undefined ? {} : { device: inode.device }),
-    generation: inode.generation,
-  };
+  return unixStat(inode);
 }
 
 const XATTR_MAGIC = 0xea020000;

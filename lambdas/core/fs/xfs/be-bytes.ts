@@ -1,5 +1,5 @@
 /** Bounds-checked big-endian reads (XFS stores its metadata big-endian) and the CRC-32C it checks. */
-import { EndianBytes, crc32cRaw } from '../bytes.ts';
+import { EndianBytes, crc32cRaw, crc32cRawRange } from '../bytes.ts';
 
 /** Big-endian fields: XFS stores its metadata big-endian. */
 export class BeBytes extends EndianBytes {
@@ -15,10 +15,15 @@ export class BeBytes extends EndianBytes {
  */
 export function xfsChecksumOk(block: Uint8Array, crcOffset: number): boolean {
   if (crcOffset < 0 || crcOffset + 4 > block.length) return false;
-  let crc = crc32cRaw(0xffffffff, block.subarray(0, crcOffset));
+  let crc = crc32cRawRange(0xffffffff, block, 0, crcOffset);
   crc = crc32cRaw(crc, ZERO32);
-  crc = crc32cRaw(crc, block.subarray(crcOffset + 4));
-  const stored = new DataView(block.buffer, block.byteOffset, block.byteLength).getUint32(crcOffset, true);
+  crc = crc32cRawRange(crc, block, crcOffset + 4, block.length);
+  const stored =
+    (block[crcOffset]! |
+      (block[crcOffset + 1]! << 8) |
+      (block[crcOffset + 2]! << 16) |
+      (block[crcOffset + 3]! << 24)) >>>
+    0;
   return (crc ^ 0xffffffff) >>> 0 === stored;
 }
 

@@ -25,6 +25,7 @@ import type {
   FilesystemReader,
   InodeStat,
   ReadStreamOptions,
+  WalkEntry,
   WalkItem,
   WalkOptions,
 } from '../filesystem.ts';
@@ -95,7 +96,11 @@ interface DirItem {
 }
 
 interface WalkFrame {
-  readonly items: AsyncGenerator<DirItem>;
+  /** The directory's items, one directory block (or the short-form fork) at a time. */
+  readonly items: AsyncGenerator<readonly DirItem[]>;
+  /** The block being walked, and the next item of it. */
+  batch: readonly DirItem[];
+  at: number;
   readonly path: string;
   readonly inode: number;
   readonly depth: number;
@@ -178,14 +183,37 @@ export class XfsFilesystem implements FilesystemReader {
   }
 
   private async loadInode(number: number): Promise<XfsInode> {
+    const cached = this.cachedInode(number);
+    if (cached !== undefined) return cached;
     const offset = this.inodeOffset(number);
     const sb = this.superblock;
     await this.checkAgHeaders(Math.floor(number / 2 ** this.inodeBits));
-    if (offset + sb.inodeSize > this.reader.size) {
+    this.refusePastEnd(number, offset);
+    return this.parseInodeAt(number, offset, await this.cache.read(offset, sb.inodeSize));
+  }
+
+  /**
+   * The inode, parsed and verified, when its allocation group's headers were checked and its page
+   * is cached; undefined when a read is needed. Damage throws, as loadInode's does.
+   */
+  private cachedInode(number: number): XfsInode | undefined {
+    const offset = this.inodeOffset(number);
+    if (!this.checkedAgs.has(Math.floor(number / 2 ** this.inodeBits))) return undefined;
+    this.refusePastEnd(number, offset);
+    const bytes = this.cache.peek(offset, this.superblock.inodeSize);
+    return bytes === undefined ? undefined : this.parseInodeAt(number, offset, bytes);
+  }
+
+  private refusePastEnd(number: number, offset: number): void {
+    if (offset + this.superblock.inodeSize > this.reader.size) {
       throw new FilesystemCorruptError(`inode ${number} lies past the end of the device`, { inode: number });
     }
+  }
+
+  private parseInodeAt(number: number, offset: number, record: Uint8Array): XfsInode {
+    const sb = this.superblock;
     // A copy of its own: the checksum must see exactly this inode's bytes.
-    const bytes = new Uint8Array(await this.cache.read(offset, sb.inodeSize));
+    const bytes = new Uint8Array(record);
     return parseInode(number, bytes, offset, {
       inodeSize: sb.inodeSize,
       version: sb.version,
@@ -260,9 +288,11 @@ export class XfsFilesystem implements FilesystemReader {
   /** Entries of a directory, without "." and "..". Throws on the first damaged block. */
   async *readDir(inode: number): AsyncGenerator<XfsDirEntry> {
     const dir = await this.loadInode(inode);
-    for await (const item of this.dirItems(dir, this.newBudget())) {
-      if (item.error !== undefined) throw item.error;
-      if (item.entry !== undefined) yield item.entry;
+    for await (const items of this.dirItems(dir, this.newBudget())) {
+      for (const item of items) {
+        if (item.error !== undefined) throw item.error;
+        if (item.entry !== undefined) yield item.entry;
+      }
     }
   }
 
@@ -291,7 +321,8 @@ export class XfsFilesystem implements FilesystemReader {
     };
   }
 
-  private async *dirItems(dir: XfsInode, budget: WalkBudget): AsyncGenerator<DirItem> {
+  /** A directory's items, one directory block (or the short-form fork) at a time. */
+  private async *dirItems(dir: XfsInode, budget: WalkBudget): AsyncGenerator<readonly DirItem[]> {
     if (dir.type !== 'directory') {
       throw new FilesystemCorruptError(`inode ${dir.inode} is not a directory`, { inode: dir.inode });
     }
@@ -307,7 +338,7 @@ export class XfsFilesystem implements FilesystemReader {
       }
       const entries = parseShortForm(ctx, dir.raw.slice(dir.forkOffset, dir.size));
       this.prefetchInodes(entries);
-      for (const entry of entries) yield { entry };
+      yield entries.map((entry) => ({ entry }));
       return;
     }
     const limit = Math.min(this.limits.maxDirectoryBytes, DIR_DATA_SECTION_BYTES);
@@ -337,14 +368,16 @@ export class XfsFilesystem implements FilesystemReader {
           pending = { dirBlock, parts: [], got: 0, daddr: physical / DIR_SECTOR_BYTES };
         } else if (pending?.dirBlock !== dirBlock || pending.got !== within) {
           pending = undefined;
-          yield {
-            error: new FilesystemCorruptError(
-              `directory inode ${dir.inode}: directory block ${dirBlock} is incomplete`,
-              {
-                inode: dir.inode,
-              },
-            ),
-          };
+          yield [
+            {
+              error: new FilesystemCorruptError(
+                `directory inode ${dir.inode}: directory block ${dirBlock} is incomplete`,
+                {
+                  inode: dir.inode,
+                },
+              ),
+            },
+          ];
           continue;
         }
         budget.dirBlocksLeft -= count;
@@ -374,11 +407,11 @@ export class XfsFilesystem implements FilesystemReader {
         try {
           entries = parseDataBlock(ctx, bytes, daddr, dirBlock === 0);
         } catch (error) {
-          yield { error: error instanceof Error ? error : new Error(String(error)) };
+          yield [{ error: error instanceof Error ? error : new Error(String(error)) }];
           continue;
         }
         this.prefetchInodes(entries);
-        for (const entry of entries) yield { entry };
+        yield entries.map((entry) => ({ entry }));
       }
     }
   }
@@ -618,42 +651,61 @@ export class XfsFilesystem implements FilesystemReader {
       return;
     }
     const rootName = rootPath === '/' ? '' : rootPath.slice(rootPath.lastIndexOf('/') + 1);
-    yield* this.entryFor(rootInode, rootPath, new TextEncoder().encode(rootName), 0, 0);
+    const rootNameBytes = new TextEncoder().encode(rootName);
+    if (rootInode.type === 'symlink')
+      yield* await this.symlinkEntry(rootInode, rootPath, rootNameBytes, 0, 0);
+    else yield this.entryOf(rootInode, rootPath, rootNameBytes, 0, 0);
     if (rootInode.type !== 'directory') return;
     const budget = this.newBudget();
     const seenDirectories = new Set<number>([rootInode.inode]);
     const stack: WalkFrame[] = [
-      { items: this.dirItems(rootInode, budget), path: rootPath, inode: rootInode.inode, depth: 0 },
+      {
+        items: this.dirItems(rootInode, budget),
+        batch: [],
+        at: 0,
+        path: rootPath,
+        inode: rootInode.inode,
+        depth: 0,
+      },
     ];
     while (stack.length > 0) {
       const frame = stack.at(-1)!;
-      let next: IteratorResult<DirItem>;
-      try {
-        next = await frame.items.next();
-      } catch (error) {
-        stack.pop();
-        yield walkError(frame.path, frame.inode, error);
+      if (frame.at >= frame.batch.length) {
+        let next: IteratorResult<readonly DirItem[]>;
+        try {
+          next = await frame.items.next();
+        } catch (error) {
+          stack.pop();
+          yield walkError(frame.path, frame.inode, error);
+          continue;
+        }
+        if (next.done === true) {
+          stack.pop();
+          continue;
+        }
+        frame.batch = next.value;
+        frame.at = 0;
         continue;
       }
-      if (next.done === true) {
-        stack.pop();
+      const item = frame.batch[frame.at]!;
+      frame.at += 1;
+      if (item.error !== undefined || item.entry === undefined) {
+        yield walkError(frame.path, frame.inode, item.error);
         continue;
       }
-      if (next.value.error !== undefined || next.value.entry === undefined) {
-        yield walkError(frame.path, frame.inode, next.value.error);
-        continue;
-      }
-      const entry = next.value.entry;
+      const entry = item.entry;
       const name = decodeUtf8(entry.nameBytes).text;
       const path = frame.path === '/' ? `/${name}` : `${frame.path}/${name}`;
       let child: XfsInode;
       try {
-        child = await this.loadInode(entry.inode);
+        child = this.cachedInode(entry.inode) ?? (await this.loadInode(entry.inode));
       } catch (error) {
         yield walkError(path, entry.inode, error);
         continue;
       }
-      yield* this.entryFor(child, path, entry.nameBytes, frame.inode, frame.depth + 1);
+      if (child.type === 'symlink')
+        yield* await this.symlinkEntry(child, path, entry.nameBytes, frame.inode, frame.depth + 1);
+      else yield this.entryOf(child, path, entry.nameBytes, frame.inode, frame.depth + 1);
       if (child.type !== 'directory') continue;
       const refused = refuseDescent(
         seenDirectories,
@@ -669,27 +721,42 @@ export class XfsFilesystem implements FilesystemReader {
         yield refused;
         continue;
       }
-      stack.push({ items: this.dirItems(child, budget), path, inode: child.inode, depth: frame.depth + 1 });
+      stack.push({
+        items: this.dirItems(child, budget),
+        batch: [],
+        at: 0,
+        path,
+        inode: child.inode,
+        depth: frame.depth + 1,
+      });
     }
   }
 
-  private async *entryFor(
+  /** A symlink's entry with its target; a target that cannot be read is an error before the entry. */
+  private async symlinkEntry(
     inode: XfsInode,
     path: string,
     nameBytes: Uint8Array,
     parentInode: number,
     depth: number,
-  ): AsyncGenerator<WalkItem> {
-    let target: Uint8Array | undefined;
-    if (inode.type === 'symlink') {
-      try {
-        target = await this.symlinkTarget(inode);
-      } catch (error) {
-        yield walkError(path, inode.inode, error);
-      }
+  ): Promise<WalkItem[]> {
+    try {
+      return [this.entryOf(inode, path, nameBytes, parentInode, depth, await this.symlinkTarget(inode))];
+    } catch (error) {
+      return [walkError(path, inode.inode, error), this.entryOf(inode, path, nameBytes, parentInode, depth)];
     }
+  }
+
+  private entryOf(
+    inode: XfsInode,
+    path: string,
+    nameBytes: Uint8Array,
+    parentInode: number,
+    depth: number,
+    target?: Uint8Array,
+  ): WalkEntry {
     const name = decodeUtf8(nameBytes);
-    yield {
+    return {
       kind: 'entry',
       ...toStat(inode),
       path,

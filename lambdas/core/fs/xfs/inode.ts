@@ -4,7 +4,7 @@
  * di_forkoff * 8, the attribute fork.
  */
 import { FilesystemCorruptError } from '../errors.ts';
-import { fileTypeOfMode } from '../filesystem.ts';
+import { fileTypeOfMode, unixStat } from '../filesystem.ts';
 import type { InodeStat, Timestamp } from '../filesystem.ts';
 import { BeBytes, xfsChecksumOk } from './be-bytes.ts';
 
@@ -59,39 +59,46 @@ export interface InodeContext {
   readonly verifyChecksum: boolean;
 }
 
+function corrupt(number: number, what: string): never {
+  throw new FilesystemCorruptError(`inode ${number}: ${what}`, { inode: number });
+}
+
 export function parseInode(number: number, bytes: Uint8Array, offset: number, ctx: InodeContext): XfsInode {
   const raw = new BeBytes(bytes);
   const context = { inode: number };
-  const fail = (what: string): never => {
-    throw new FilesystemCorruptError(`inode ${number}: ${what}`, context);
-  };
-  if (raw.u16(0) !== XFS_DINODE_MAGIC) fail('bad magic (not an inode)');
+  if (raw.u16(0) !== XFS_DINODE_MAGIC) corrupt(number, 'bad magic (not an inode)');
   const version = raw.u8(4);
   if (ctx.version === 5 ? version !== 3 : version !== 1 && version !== 2) {
-    fail(`inode version ${version} on a v${ctx.version} filesystem`);
+    corrupt(number, `inode version ${version} on a v${ctx.version} filesystem`);
   }
   if (version === 3) {
-    if (ctx.verifyChecksum && !xfsChecksumOk(bytes, INODE_CRC_OFFSET)) fail('checksum mismatch');
-    if (raw.u64big(152) !== BigInt(number)) fail(`records inode number ${raw.u64big(152)}`);
+    if (ctx.verifyChecksum && !xfsChecksumOk(bytes, INODE_CRC_OFFSET)) corrupt(number, 'checksum mismatch');
+    // di_ino, compared as two 32-bit words (inode numbers stay below 2^53).
+    if (raw.u32(152) !== Math.floor(number / 0x1_0000_0000) || raw.u32(156) !== number % 0x1_0000_0000) {
+      corrupt(number, `records inode number ${raw.u64big(152)}`);
+    }
     const uuid = raw.slice(160, 16);
-    if (!uuid.every((b, i) => b === ctx.metaUuid[i])) fail('belongs to another filesystem (UUID)');
+    for (let i = 0; i < 16; i += 1) {
+      if (uuid[i] !== ctx.metaUuid[i]) corrupt(number, 'belongs to another filesystem (UUID)');
+    }
   }
   const mode = raw.u16(2);
   const type = fileTypeOfMode(mode);
-  if (type === undefined) fail(`invalid file type in mode 0o${mode.toString(8)}`);
+  if (type === undefined) corrupt(number, `invalid file type in mode 0o${mode.toString(8)}`);
   const format = raw.u8(5);
   const coreBytes = version === 3 ? V3_CORE_BYTES : V2_CORE_BYTES;
   const literal = ctx.inodeSize - coreBytes;
   const forkoff = raw.u8(82) * 8;
-  if (forkoff > literal) fail(`attribute fork offset ${forkoff} lies past the inode`);
+  if (forkoff > literal) corrupt(number, `attribute fork offset ${forkoff} lies past the inode`);
   const forkBytes = forkoff === 0 ? literal : forkoff;
-  const flags2 = version === 3 ? raw.u64big(120) : 0n;
-  const bigtime = (flags2 & BigInt(DIFLAG2_BIGTIME)) !== 0n;
-  const nrext64 = (flags2 & BigInt(DIFLAG2_NREXT64)) !== 0n;
+  // di_flags2's low word holds both flags (big-endian: bytes 124..127).
+  const flags2Low = version === 3 ? raw.u32(124) : 0;
+  const bigtime = (flags2Low & DIFLAG2_BIGTIME) !== 0;
+  const nrext64 = (flags2Low & DIFLAG2_NREXT64) !== 0;
   let nextents: number;
   if (nrext64) {
     const big = raw.u64big(24);
-    if (big > 2n ** 48n) fail(`claims ${big} extents`);
+    if (big > 2n ** 48n) corrupt(number, `claims ${big} extents`);
     nextents = Number(big);
   } else {
     nextents = raw.u32(76);
@@ -104,14 +111,14 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number, ct
   }
   let device: { major: number; minor: number } | undefined;
   if (type === 'char-device' || type === 'block-device') {
-    if (format !== FORK_FORMAT.DEV) fail(`device inode with data fork format ${format}`);
+    if (format !== FORK_FORMAT.DEV) corrupt(number, `device inode with data fork format ${format}`);
     // xfs_dev_t: sysv_encode_dev(), major in the top 14 bits, minor in the low 18.
     const dev = raw.u32(coreBytes);
     device = { major: dev >>> 18, minor: dev & 0x3ffff };
   }
   return {
     inode: number,
-    type: type!,
+    type,
     permissions: mode & 0o7777,
     mode,
     uid: raw.u32(8),
@@ -137,15 +144,5 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number, ct
 
 /** Public metadata without the raw record. */
 export function toStat(inode: XfsInode): InodeStat {
-  const {
-    raw: _raw,
-    version: _version,
-    format: _format,
-    forkOffset: _forkOffset,
-    forkBytes: _forkBytes,
-    nextents: _nextents,
-    offset: _offset,
-    ...stat
-  } = inode;
-  return stat;
+  return unixStat(inode);
 }
