@@ -4,9 +4,13 @@
  *   rbp local function create --name NAME --command 'SHELL' [--timeout-seconds N] [--endpoint URL]
  *   rbp local function ls [--endpoint URL]
  *   rbp local function rm NAME [--endpoint URL]
+ *   rbp local server state SERVER --replication in-sync|lagging|stalled|disconnected [--lag-seconds N] [--endpoint URL]
+ *   rbp local primary create --image PATH --server SERVER [--device D] [--endpoint URL]
+ *   rbp local primary list [--endpoint URL]
  */
-import type { Command, Option } from 'commander';
-import { InvalidArgumentError } from 'commander';
+import { resolve } from 'node:path';
+import { InvalidArgumentError, Option, type Command } from 'commander';
+import { REPLICATION_STATES, type ReplicationState } from '../../lambdas/core/plans/servers.ts';
 import type { LocalAdminClient } from '../../local/gateway/admin-client.ts';
 import { MAX_COMMAND_TIMEOUT_SECONDS } from '../../local/gateway/command-functions.ts';
 
@@ -14,6 +18,13 @@ import { MAX_COMMAND_TIMEOUT_SECONDS } from '../../local/gateway/command-functio
 export interface LocalCommandHelpers {
   readonly adminClient: (endpoint: string | undefined) => LocalAdminClient;
   readonly endpointOption: () => Option;
+}
+
+function parseLagSeconds(value: string): number {
+  const number = Number(value);
+  if (!Number.isSafeInteger(number) || number < 0)
+    throw new InvalidArgumentError('not a non-negative integer');
+  return number;
 }
 
 function parseTimeoutSeconds(value: string): number {
@@ -76,5 +87,80 @@ Examples:
     .action(async (name: string, options: { endpoint?: string }) => {
       const removed = await adminClient(options.endpoint).removeFunction(name);
       process.stdout.write(`${removed.arn}\n`);
+    });
+
+  const server = local
+    .command('server')
+    .description('what the simulated replication agent reports for a server');
+
+  server
+    .command('state')
+    .description(
+      "set a server's replication state on all its replica volumes (tags rbp:replication-state, rbp:lag-seconds); prints the tags",
+    )
+    .argument('<server>', 'the source server id (rbp:source-server)')
+    .addOption(
+      new Option('--replication <state>', 'what the agent reports')
+        .choices(REPLICATION_STATES)
+        .makeOptionMandatory(),
+    )
+    .option(
+      '--lag-seconds <n>',
+      'seconds behind the source (default 0 when in-sync, unknown otherwise)',
+      parseLagSeconds,
+    )
+    .addOption(endpointOption())
+    .addHelpText(
+      'after',
+      `
+Examples:
+  $ rbp local server state QA1 --replication stalled
+  $ rbp local server state QA2 --replication lagging --lag-seconds 300`,
+    )
+    .action(
+      async (
+        serverId: string,
+        options: { replication: ReplicationState; lagSeconds?: number; endpoint?: string },
+      ) => {
+        const answer = await adminClient(options.endpoint).setServerReplication(serverId, {
+          replication: options.replication,
+          ...(options.lagSeconds === undefined ? {} : { lagSeconds: options.lagSeconds }),
+        });
+        const tags = Object.fromEntries(answer.replicas.map((record) => [record.volumeId, record.tags]));
+        process.stdout.write(`${JSON.stringify(tags, null, 2)}\n`);
+      },
+    );
+
+  const primary = local.command('primary').description("primary volumes: a source server's own EBS disks");
+
+  primary
+    .command('create')
+    .description(
+      "register a raw disk image as the primary EBS volume of a server's device (attached to the server's EC2 instance; " +
+        'the replica of that device gets rbp:primary-volume); prints the volume id',
+    )
+    .requiredOption('--image <path>', 'the raw disk image')
+    .requiredOption('--server <id>', 'the source server id of its replica volumes')
+    .option('--device <name>', 'the source device name (default: /dev/xvda)')
+    .addOption(endpointOption())
+    .addHelpText('after', '\nExample:\n  $ rbp local primary create --image qa1-primary.img --server QA1')
+    .action(async (options: { image: string; server: string; device?: string; endpoint?: string }) => {
+      const record = await adminClient(options.endpoint).createPrimary({
+        imagePath: resolve(options.image),
+        serverId: options.server,
+        ...(options.device === undefined ? {} : { device: options.device }),
+      });
+      process.stdout.write(`${record.volumeId}\n`);
+    });
+
+  primary
+    .command('list')
+    .description('list the registered primary volumes (JSON)')
+    .addOption(endpointOption())
+    .addHelpText('after', '\nExample:\n  $ rbp local primary list')
+    .action(async (options: { endpoint?: string }) => {
+      process.stdout.write(
+        `${JSON.stringify(await adminClient(options.endpoint).listPrimaries(), null, 2)}\n`,
+      );
     });
 }

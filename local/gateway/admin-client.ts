@@ -2,6 +2,7 @@
 import type { ReplicaRecord } from '../replica/replica-registry.ts';
 import type { AgentSettings } from '../replica/replica-simulator.ts';
 import type { SyncState } from '../replica/replica-tags.ts';
+import type { ReplicationState } from '../../lambdas/core/plans/servers.ts';
 import type { CommandFunction } from './command-functions.ts';
 import type { FaultConfig } from './faults.ts';
 import type { GatewayStats } from './local-gateway.ts';
@@ -62,6 +63,23 @@ export class LocalAdminClient {
   /** The simulated replication agent: answer checkpoint requests or not, and after how long. */
   configureAgent(settings: Partial<AgentSettings>): Promise<AgentSettings> {
     return this.call('PUT', '/_local/agent', settings);
+  }
+
+  /** Sets what the simulated agent reports for a server's replication (on all its replica volumes). */
+  setServerReplication(
+    serverId: string,
+    report: { replication: ReplicationState; lagSeconds?: number },
+  ): Promise<{ serverId: string; replicas: ReplicaRecord[] }> {
+    return this.call('POST', `/_local/servers/${encodeURIComponent(serverId)}/replication`, report);
+  }
+
+  /** Registers a raw image as the primary volume (the source server's own disk) of a server's device. */
+  createPrimary(options: { imagePath: string; serverId: string; device?: string }): Promise<ReplicaRecord> {
+    return this.call('POST', '/_local/primaries', options);
+  }
+
+  async listPrimaries(): Promise<ReplicaRecord[]> {
+    return (await this.call<{ primaries: ReplicaRecord[] }>('GET', '/_local/primaries')).primaries;
   }
 
   /** A local Lambda function that runs a shell command (command-functions.ts). */

@@ -18,6 +18,9 @@
  *   POST   /_local/functions                       {name, command, timeoutSeconds?} → 201 the function (409 if the name exists)
  *   GET    /_local/functions/{name}                one command function
  *   DELETE /_local/functions/{name}                remove it → the function
+ *   POST   /_local/servers/{serverId}/replication  {replication, lagSeconds?} → {serverId, replicas} (what the agent reports)
+ *   GET    /_local/primaries                       registered primary volumes
+ *   POST   /_local/primaries                       {imagePath, serverId, device?} → 201 the record
  *   GET    /_local/schedules                       {running, firings} of the local EventBridge Scheduler
  *   POST   /_local/schedules/tick                  look at the schedules now → {firings} of this look
  *
@@ -27,6 +30,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
 import { SYNC_STATES } from '../replica/replica-tags.ts';
+import { REPLICATION_STATES } from '../../lambdas/core/plans/servers.ts';
 import { writeJson } from './http-util.ts';
 import type { GatewayBackends, LocalGateway } from './local-gateway.ts';
 
@@ -56,6 +60,16 @@ const CreateFunctionSchema = z
     name: z.string().min(1),
     command: z.string().min(1),
     timeoutSeconds: z.number().int().optional(),
+  })
+  .strict();
+const ReplicationSchema = z
+  .object({ replication: z.enum(REPLICATION_STATES), lagSeconds: z.number().int().min(0).optional() })
+  .strict();
+const CreatePrimarySchema = z
+  .object({
+    imagePath: z.string().min(1),
+    serverId: z.string().min(1),
+    device: z.string().min(1).optional(),
   })
   .strict();
 const SyncSchema = z
@@ -192,6 +206,35 @@ async function route(
       if (parts.length > 2) throw new NotFoundError(`no admin route ${url.pathname}`);
       if (method === 'GET') return [200, commands.get(name)];
       if (method === 'DELETE') return [200, commands.remove(name)];
+      return notAllowed();
+    }
+    case 'servers': {
+      const serverId = parts[1] === undefined ? undefined : decodeURIComponent(parts[1]);
+      if (serverId === undefined || parts[2] !== 'replication' || parts.length > 3)
+        throw new NotFoundError(`no admin route ${url.pathname}`);
+      if (method !== 'POST' && method !== 'PUT') return notAllowed();
+      const report = parseWith(ReplicationSchema, body);
+      const replicas = await backends().agent.reportReplication(serverId, {
+        replication: report.replication,
+        ...(report.lagSeconds === undefined ? {} : { lagSeconds: report.lagSeconds }),
+      });
+      return [200, { serverId, replicas }];
+    }
+    case 'primaries': {
+      if (parts.length > 1) throw new NotFoundError(`no admin route ${url.pathname}`);
+      const replicas = backends().replicas;
+      if (method === 'GET') return [200, { primaries: replicas.primaries() }];
+      if (method === 'POST') {
+        const spec = parseWith(CreatePrimarySchema, body);
+        return [
+          201,
+          await replicas.createPrimary({
+            imagePath: spec.imagePath,
+            serverId: spec.serverId,
+            ...(spec.device === undefined ? {} : { device: spec.device }),
+          }),
+        ];
+      }
       return notAllowed();
     }
     case 'schedules': {

@@ -9,6 +9,10 @@
  *   emulator's id, so EC2 DescribeSnapshots (and waiters, filters, CreateVolume) see them.
  * - Before every DescribeSnapshots, the status and progress of pending snapshots are pushed from
  *   the emulator into moto; moto then answers with its normal XML, filters included.
+ * - EC2 CreateSnapshots of the instance that holds registered primary volumes (`rbp local primary
+ *   create`): moto snapshots every volume attached to it, and all their images are frozen while
+ *   the locks of all of them are held: one point in time across the instance's volumes, as
+ *   CreateSnapshots promises (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSnapshots.html).
  * - EC2 DeleteSnapshot also deletes the emulator's snapshot.
  */
 import type { EbsEmulator, EbsSnapshotStatus } from '../ebs/ebs-emulator.ts';
@@ -100,6 +104,67 @@ export class Ec2SnapshotBridge {
       await this.deps.moto.putSnapshot({ snapshotId, status: entry.status, progress: entry.progress });
       return { ...answer, body: Buffer.from(rewriteStatus(answer.body.toString('utf8'), entry)) };
     });
+  }
+
+  /**
+   * Runs moto's CreateSnapshots (`forward`) and freezes the image of every registered volume it
+   * snapshotted, holding all their locks across both: a crash-consistent set.
+   */
+  async createSnapshots(
+    params: URLSearchParams,
+    forward: () => Promise<BufferedAnswer>,
+  ): Promise<BufferedAnswer> {
+    const instanceId = params.get('InstanceSpecification.InstanceId') ?? '';
+    const volumeIds = this.deps.replicas
+      .primaries()
+      .filter((record) => record.instanceId === instanceId)
+      .map((record) => record.volumeId)
+      .sort();
+    if (volumeIds.length === 0) return forward();
+    return this.withLocks(volumeIds, async () => {
+      const answer = await forward();
+      if (answer.status !== 200) return answer;
+      let xml = answer.body.toString('utf8');
+      for (const item of xml.match(/<item>[\s\S]*?<\/item>/g) ?? []) {
+        const snapshotId = /<snapshotId>(snap-[0-9a-f]+)<\/snapshotId>/.exec(item)?.[1];
+        const volumeId = /<volumeId>(vol-[0-9a-f]+)<\/volumeId>/.exec(item)?.[1];
+        const record = volumeId === undefined ? undefined : this.deps.replicas.get(volumeId);
+        if (snapshotId === undefined || volumeId === undefined || record === undefined) continue;
+        try {
+          await this.deps.emulator.freezeVolumeImage({
+            snapshotId,
+            volumeId,
+            imagePath: record.imagePath,
+            volumeSizeGib: record.volumeSizeGib,
+            completeAfterMs: this.deps.completionDelayMs,
+          });
+        } catch (error) {
+          await this.deps.moto.putSnapshot({ snapshotId, status: 'error', progress: '0%' });
+          return ec2Error(
+            500,
+            'InternalError',
+            `the local EBS emulator could not freeze ${volumeId}: ${String(error)}`,
+          );
+        }
+        const entry: TrackedSnapshot = {
+          status: 'pending',
+          progress: '0%',
+          startedAtMs: this.now(),
+          completionDelayMs: this.deps.completionDelayMs,
+        };
+        this.tracked.set(snapshotId, entry);
+        await this.deps.moto.putSnapshot({ snapshotId, status: entry.status, progress: entry.progress });
+        xml = xml.replace(item, withSnapshotState(item, entry));
+      }
+      return { ...answer, body: Buffer.from(xml) };
+    });
+  }
+
+  /** Runs `action` holding the locks of all `volumeIds` (taken in this order: callers sort them). */
+  private withLocks<T>(volumeIds: readonly string[], action: () => Promise<T>): Promise<T> {
+    const [first, ...rest] = volumeIds;
+    if (first === undefined) return action();
+    return this.deps.replicas.withVolumeLock(first, () => this.withLocks(rest, action));
   }
 
   /** Brings moto's status/progress of every pending snapshot up to date. */
@@ -208,6 +273,16 @@ function rewriteStatus(xml: string, entry: TrackedSnapshot): string {
   return xml
     .replace(/<status>[a-z]+<\/status>/, `<status>${entry.status}</status>`)
     .replace(/<progress>[^<]*<\/progress>/, `<progress>${entry.progress}</progress>`);
+}
+
+/** A CreateSnapshots item with the snapshot's real state and progress (moto's lacks the state). */
+function withSnapshotState(item: string, entry: TrackedSnapshot): string {
+  let out = item.replace(/<progress>[^<]*<\/progress>/, '').replace(/<state>[a-z]*<\/state>/, '');
+  out = out.replace(
+    /<\/item>$/,
+    `<state>${entry.status}</state><progress>${entry.progress}</progress></item>`,
+  );
+  return out;
 }
 
 export function ec2Error(status: number, code: string, message: string): BufferedAnswer {

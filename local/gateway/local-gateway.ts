@@ -308,6 +308,8 @@ export class LocalGateway {
     switch (action) {
       case 'CreateSnapshot':
         return bridge.createSnapshot(params, forward);
+      case 'CreateSnapshots':
+        return bridge.createSnapshots(params, forward);
       case 'DescribeSnapshots':
         await bridge.beforeDescribeSnapshots();
         return forward();

@@ -19,6 +19,12 @@ const ReplicaRecordSchema = z.object({
   createdAt: z.string(),
   /** The volume's tags as last set, so the volume can be re-created in moto after a restart. */
   tags: z.record(z.string(), z.string()),
+  /**
+   * `replica` (default): a replica volume; `primary`: the source server's own disk
+   * (`rbp local primary create`), attached to `instanceId`, the server's EC2 instance in moto.
+   */
+  role: z.enum(['replica', 'primary']).optional(),
+  instanceId: z.string().optional(),
 });
 
 export type ReplicaRecord = z.infer<typeof ReplicaRecordSchema>;

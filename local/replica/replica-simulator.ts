@@ -12,7 +12,12 @@
  * a dead agent that never answers (the backup's timeout path).
  */
 import { open } from 'node:fs/promises';
-import { ValidationError } from '../../lambdas/core/errors.ts';
+import { NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
+import {
+  LAG_SECONDS_TAG,
+  REPLICATION_STATE_TAG,
+  type ReplicationState,
+} from '../../lambdas/core/plans/servers.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
 import {
   CHECKPOINT_RELEASED,
@@ -40,6 +45,13 @@ export interface CheckpointReport {
 export interface SyncReport {
   readonly syncState: SyncState;
   readonly backlogBytes: number;
+}
+
+/** What the agent reports about a server's replication (`rbp local server state`). */
+export interface ReplicationReport {
+  readonly replication: ReplicationState;
+  /** Seconds behind the source; default 0 when in sync, unknown (tag removed) otherwise. */
+  readonly lagSeconds?: number;
 }
 
 /** How the simulated agent answers checkpoint requests. */
@@ -244,6 +256,34 @@ export class ReplicaSimulator {
   }
 
   /** Reports the replica's sync state without a new checkpoint. */
+  /**
+   * Reports a server's replication state on every one of its replica volumes (tags
+   * `rbp:replication-state` and `rbp:lag-seconds`, docs/replica-tags.md). The checkpoint and sync
+   * tags are left alone: they belong to the checkpoint protocol.
+   */
+  async reportReplication(serverId: string, report: ReplicationReport): Promise<ReplicaRecord[]> {
+    const volumes = this.replicas.list().filter((record) => record.serverId === serverId);
+    if (volumes.length === 0) {
+      throw new NotFoundError(`server ${serverId} has no replica volume`, { context: { serverId } });
+    }
+    const lag = report.lagSeconds ?? (report.replication === 'in-sync' ? 0 : undefined);
+    if (lag !== undefined && (!Number.isSafeInteger(lag) || lag < 0)) {
+      throw new ValidationError('lagSeconds must be a non-negative integer', { context: { serverId } });
+    }
+    const updated: ReplicaRecord[] = [];
+    for (const volume of volumes) {
+      let record = await this.replicas.setTags(volume.volumeId, {
+        [REPLICATION_STATE_TAG]: report.replication,
+        ...(lag === undefined ? {} : { [LAG_SECONDS_TAG]: String(lag) }),
+      });
+      if (lag === undefined && record.tags[LAG_SECONDS_TAG] !== undefined) {
+        record = await this.replicas.removeTags(volume.volumeId, [LAG_SECONDS_TAG]);
+      }
+      updated.push(record);
+    }
+    return updated;
+  }
+
   async reportSync(volumeId: string, report: SyncReport): Promise<ReplicaRecord> {
     checkSync(report.syncState, report.backlogBytes);
     return this.replicas.setTags(volumeId, {

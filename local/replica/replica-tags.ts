@@ -32,3 +32,6 @@ export const REPLICA_TAG = {
 
 export const SYNC_STATES = [SYNC_STATE_IN_SYNC, SYNC_STATE_BACKLOG] as const;
 export type SyncState = (typeof SYNC_STATES)[number];
+
+/** On a primary volume (`rbp local primary create`): the server whose own disk it is. */
+export const PRIMARY_OF_TAG = 'rbp:primary-of';

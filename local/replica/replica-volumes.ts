@@ -7,11 +7,23 @@
 import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { CreateTagsCommand, CreateVolumeCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import {
+  AttachVolumeCommand,
+  CreateTagsCommand,
+  CreateVolumeCommand,
+  DeleteTagsCommand,
+  DeleteVolumeCommand,
+  DescribeImagesCommand,
+  DescribeInstancesCommand,
+  DetachVolumeCommand,
+  RunInstancesCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
+import { PRIMARY_VOLUME_TAG } from '../../lambdas/core/plans/servers.ts';
 import { NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
 import { GIB_BYTES, MAX_VOLUME_SIZE_GIB } from '../../lambdas/core/geometry.ts';
 import type { ReplicaRecord, ReplicaRegistry } from './replica-registry.ts';
-import { REPLICA_TAG } from './replica-tags.ts';
+import { PRIMARY_OF_TAG, REPLICA_TAG } from './replica-tags.ts';
 
 /** Replica volumes live in one zone of the local region, as a staging area's do. */
 export const REPLICA_AVAILABILITY_ZONE = 'us-east-1a';
@@ -26,6 +38,17 @@ export interface CreateReplicaOptions {
   readonly serverId?: string;
   readonly device?: string;
 }
+
+export interface CreatePrimaryOptions {
+  readonly imagePath: string;
+  /** The server (`rbp:source-server` of its replica volumes) whose own disk this is. */
+  readonly serverId: string;
+  /** The source device; its replica volume is the one with this `rbp:source-device`. */
+  readonly device?: string;
+}
+
+/** A small instance type for the source server's stand-in instance (its type plays no part). */
+const PRIMARY_INSTANCE_TYPE = 't3.micro';
 
 export interface ReplicaVolumesDependencies {
   readonly registry: ReplicaRegistry;
@@ -47,35 +70,19 @@ export class ReplicaVolumes {
     return record;
   }
 
+  /** The replica volumes (not the primaries). */
   list(): ReplicaRecord[] {
-    return this.deps.registry.list();
+    return this.deps.registry.list().filter((record) => (record.role ?? 'replica') === 'replica');
+  }
+
+  /** The primary volumes (`rbp local primary create`). */
+  primaries(): ReplicaRecord[] {
+    return this.deps.registry.list().filter((record) => record.role === 'primary');
   }
 
   /** Registers an image as a new replica volume and returns its record (with the volume id). */
   async create(options: CreateReplicaOptions): Promise<ReplicaRecord> {
-    const imagePath = resolve(options.imagePath);
-    let sizeBytes: number;
-    try {
-      const info = await stat(imagePath);
-      if (!info.isFile())
-        throw new ValidationError(`${imagePath} is not a regular file`, { context: { imagePath } });
-      sizeBytes = info.size;
-    } catch (error) {
-      if (error instanceof ValidationError) throw error;
-      throw new ValidationError(`cannot read the image ${imagePath}`, {
-        cause: error,
-        context: { imagePath },
-      });
-    }
-    const volumeSizeGib = Math.max(1, Math.ceil(sizeBytes / GIB_BYTES));
-    if (volumeSizeGib > MAX_VOLUME_SIZE_GIB) {
-      throw new ValidationError(
-        `the image is larger than the largest EBS volume (${MAX_VOLUME_SIZE_GIB} GiB)`,
-        {
-          context: { imagePath, sizeBytes },
-        },
-      );
-    }
+    const { imagePath, volumeSizeGib } = await imageGeometry(options.imagePath);
     const serverId = options.serverId ?? defaultServerId(imagePath);
     const device = options.device ?? DEFAULT_SOURCE_DEVICE;
     const tags: Record<string, string> = {
@@ -110,6 +117,123 @@ export class ReplicaVolumes {
     return record;
   }
 
+  /**
+   * Registers an image as the primary volume of a server: the source server's own EBS disk, for
+   * backups from the primary. The volume is attached at `device` to the server's EC2 instance in
+   * moto (made on first use, tagged `rbp:source-server`, its own root volume removed so that
+   * CreateSnapshots of the instance covers exactly the registered primaries), and the server's
+   * replica volume of that device gets `rbp:primary-volume` = the new volume id.
+   */
+  async createPrimary(options: CreatePrimaryOptions): Promise<ReplicaRecord> {
+    const device = options.device ?? DEFAULT_SOURCE_DEVICE;
+    const replica = this.list().find((r) => r.serverId === options.serverId && r.device === device);
+    if (replica === undefined) {
+      throw new NotFoundError(
+        `server ${options.serverId} has no replica volume of device ${device} (rbp local replica create --server ${options.serverId} --device ${device} first)`,
+        { context: { serverId: options.serverId, device } },
+      );
+    }
+    if (this.primaries().some((p) => p.serverId === options.serverId && p.device === device)) {
+      throw new ValidationError(
+        `server ${options.serverId} already has a primary volume of device ${device}`,
+        {
+          context: { serverId: options.serverId, device },
+        },
+      );
+    }
+    const { imagePath, volumeSizeGib } = await imageGeometry(options.imagePath);
+    const instanceId = await this.serverInstance(options.serverId);
+    const tags: Record<string, string> = {
+      [PRIMARY_OF_TAG]: options.serverId,
+      [REPLICA_TAG.sourceDevice]: device,
+    };
+    const created = await this.deps.ec2.send(
+      new CreateVolumeCommand({
+        AvailabilityZone: REPLICA_AVAILABILITY_ZONE,
+        Size: volumeSizeGib,
+        VolumeType: REPLICA_VOLUME_TYPE,
+        TagSpecifications: [
+          { ResourceType: 'volume', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+        ],
+      }),
+    );
+    const volumeId = created.VolumeId;
+    if (!volumeId) throw new Error('moto answered CreateVolume without a VolumeId');
+    await this.deps.ec2.send(
+      new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: device }),
+    );
+    const record: ReplicaRecord = {
+      volumeId,
+      imagePath,
+      volumeSizeGib,
+      serverId: options.serverId,
+      device,
+      createdAt: new Date().toISOString(),
+      tags,
+      role: 'primary',
+      instanceId,
+    };
+    await this.deps.registry.put(record);
+    await this.setTags(replica.volumeId, { [PRIMARY_VOLUME_TAG]: volumeId });
+    return record;
+  }
+
+  /** The server's EC2 instance in moto, made on first use without a volume of its own. */
+  private async serverInstance(serverId: string): Promise<string> {
+    const known = this.primaries().find((p) => p.serverId === serverId && p.instanceId !== undefined);
+    if (known?.instanceId !== undefined) return known.instanceId;
+    const images = await this.deps.ec2.send(new DescribeImagesCommand({}));
+    const imageId = images.Images?.find((image) => image.ImageId !== undefined)?.ImageId;
+    if (imageId === undefined) throw new Error('moto lists no AMI to start the source server instance from');
+    const started = await this.deps.ec2.send(
+      new RunInstancesCommand({
+        ImageId: imageId,
+        InstanceType: PRIMARY_INSTANCE_TYPE,
+        MinCount: 1,
+        MaxCount: 1,
+        Placement: { AvailabilityZone: REPLICA_AVAILABILITY_ZONE },
+        TagSpecifications: [
+          {
+            ResourceType: 'instance',
+            Tags: [
+              { Key: REPLICA_TAG.sourceServer, Value: serverId },
+              { Key: 'Name', Value: serverId },
+            ],
+          },
+        ],
+      }),
+    );
+    const instanceId = started.Instances?.[0]?.InstanceId;
+    if (instanceId === undefined) throw new Error('moto answered RunInstances without an instance id');
+    // moto gives every instance a root volume of its own; the stand-in keeps only registered primaries.
+    const described = await this.deps.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
+    for (const mapping of described.Reservations?.[0]?.Instances?.[0]?.BlockDeviceMappings ?? []) {
+      const rootVolumeId = mapping.Ebs?.VolumeId;
+      if (rootVolumeId === undefined) continue;
+      await this.deps.ec2.send(
+        new DetachVolumeCommand({
+          VolumeId: rootVolumeId,
+          InstanceId: instanceId,
+          Device: mapping.DeviceName,
+        }),
+      );
+      await this.deps.ec2.send(new DeleteVolumeCommand({ VolumeId: rootVolumeId }));
+    }
+    return instanceId;
+  }
+
+  /** Removes tags from a replica volume (in moto and in the registry). */
+  async removeTags(volumeId: string, keys: readonly string[]): Promise<ReplicaRecord> {
+    const record = this.require(volumeId);
+    await this.deps.ec2.send(
+      new DeleteTagsCommand({ Resources: [volumeId], Tags: keys.map((Key) => ({ Key })) }),
+    );
+    const tags = Object.fromEntries(Object.entries(record.tags).filter(([key]) => !keys.includes(key)));
+    const updated = { ...record, tags };
+    await this.deps.registry.put(updated);
+    return updated;
+  }
+
   /** Sets tags on a replica volume (in moto, and in the registry for restarts). */
   async setTags(volumeId: string, tags: Readonly<Record<string, string>>): Promise<ReplicaRecord> {
     const record = this.require(volumeId);
@@ -132,6 +256,34 @@ export class ReplicaVolumes {
   async forget(volumeId: string): Promise<boolean> {
     return this.deps.registry.remove(volumeId);
   }
+}
+
+/** The absolute path of a raw image and the size in GiB of the volume that holds it. */
+async function imageGeometry(path: string): Promise<{ imagePath: string; volumeSizeGib: number }> {
+  const imagePath = resolve(path);
+  let sizeBytes: number;
+  try {
+    const info = await stat(imagePath);
+    if (!info.isFile())
+      throw new ValidationError(`${imagePath} is not a regular file`, { context: { imagePath } });
+    sizeBytes = info.size;
+  } catch (error) {
+    if (error instanceof ValidationError) throw error;
+    throw new ValidationError(`cannot read the image ${imagePath}`, {
+      cause: error,
+      context: { imagePath },
+    });
+  }
+  const volumeSizeGib = Math.max(1, Math.ceil(sizeBytes / GIB_BYTES));
+  if (volumeSizeGib > MAX_VOLUME_SIZE_GIB) {
+    throw new ValidationError(
+      `the image is larger than the largest EBS volume (${MAX_VOLUME_SIZE_GIB} GiB)`,
+      {
+        context: { imagePath, sizeBytes },
+      },
+    );
+  }
+  return { imagePath, volumeSizeGib };
 }
 
 /** `s-` + 17 hex digits derived from the image path: stable, and shaped like a DRS source server id. */
