@@ -4,9 +4,15 @@
  * (core/orchestration/backup-outcome.ts, publishOutcome).
  */
 import type { Clock } from '../core/ports.ts';
-import { publishOutcome } from '../core/orchestration/backup-outcome.ts';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
+import {
+  BACKUP_SUCCEEDED_METRIC,
+  publishOutcome,
+  SERVER_ID_DIMENSION,
+} from '../core/orchestration/backup-outcome.ts';
 import type { EventPublisher, Notifier } from '../core/orchestration/orchestration-ports.ts';
 import { publishInputSchema } from '../core/orchestration/step-state.ts';
+import { metrics } from '../aws/observability.ts';
 import { lambdaWiring } from '../aws/wiring.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
@@ -14,10 +20,23 @@ export interface PublishOutcomeDeps {
   readonly events: EventPublisher;
   readonly notifier: Notifier;
   readonly clock: Clock;
+  /** Counts a committed backup of a server (the RPO alarm's metric); CloudWatch in Lambda. */
+  readonly countSuccess?: (serverId: string) => void;
+}
+
+/** One BackupSucceeded datapoint with the server's dimension (service=rbp, ServerId=<server>). */
+export function countSuccessMetric(serverId: string): void {
+  const single = metrics.singleMetric();
+  single.addDimension(SERVER_ID_DIMENSION, serverId);
+  single.addMetric(BACKUP_SUCCEEDED_METRIC, MetricUnit.Count, 1);
 }
 
 export function createPublishOutcomeHandler(deps: PublishOutcomeDeps) {
-  return createStepHandler('publish-outcome', publishInputSchema, (input) => publishOutcome(deps, input));
+  return createStepHandler('publish-outcome', publishInputSchema, async (input) => {
+    const output = await publishOutcome(deps, input);
+    if (input.status === 'SUCCEEDED') deps.countSuccess?.(input.backup.serverId);
+    return output;
+  });
 }
 
 export const handler = lazyHandler(() => {
@@ -26,5 +45,6 @@ export const handler = lazyHandler(() => {
     events: wiring.events(),
     notifier: wiring.notifier(),
     clock: wiring.clock,
+    countSuccess: countSuccessMetric,
   });
 });

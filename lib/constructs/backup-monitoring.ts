@@ -1,7 +1,8 @@
 /**
  * Outcome notifications and monitoring: the SNS topic of backup outcomes (and its e-mail
- * subscriptions), one alarm per failure signal of the state machine and of every function, and a
- * dashboard. Resources are added to the given scope (see backup-storage.ts for why).
+ * subscriptions), one alarm per failure signal of the state machine and of every function, one
+ * "RPO breached" alarm per protected server, and a dashboard. Resources are added to the given
+ * scope (see backup-storage.ts for why).
  */
 import { Duration } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
@@ -12,10 +13,39 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { functionIdStem, type FunctionName } from '../function-manifest.ts';
+import { functionIdStem, RUNTIME_ENVIRONMENT, type FunctionName } from '../function-manifest.ts';
+import {
+  BACKUP_SUCCEEDED_METRIC,
+  SERVER_ID_DIMENSION,
+} from '../../lambdas/core/orchestration/backup-outcome.ts';
 
 /** A failed backup deserves a look at once: one failed execution in five minutes raises the alarm. */
 export const ALARM_PERIOD = Duration.minutes(5);
+/** RPO alarm when a server's configuration names none: every schedule backs up at least daily. */
+export const DEFAULT_RPO_ALARM_MINUTES = 1_440;
+/** Up to a day the RPO alarm looks at 5-minute periods (CloudWatch: periods × length ≤ 1 day). */
+const RPO_SHORT_PERIOD_MINUTES = 5;
+/** Beyond a day, hourly periods (CloudWatch evaluates up to 7 days of periods of an hour or more). */
+const RPO_LONG_PERIOD_MINUTES = 60;
+/** Longest RPO window with 5-minute periods. */
+const RPO_SHORT_WINDOW_MINUTES = 1_440;
+
+/**
+ * The periods of a server's RPO alarm: `evaluationPeriods` periods of `periodMinutes` covering at
+ * least `rpoMinutes` (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/AlarmThatSendsEmail.html).
+ */
+export function rpoAlarmPeriods(rpoMinutes: number): { periodMinutes: number; evaluationPeriods: number } {
+  const periodMinutes =
+    rpoMinutes <= RPO_SHORT_WINDOW_MINUTES ? RPO_SHORT_PERIOD_MINUTES : RPO_LONG_PERIOD_MINUTES;
+  return { periodMinutes, evaluationPeriods: Math.ceil(rpoMinutes / periodMinutes) };
+}
+
+/** A protected server as the RPO alarm sees it. */
+export interface RpoWatchedServer {
+  readonly serverId: string;
+  readonly rpoAlarmMinutes?: number;
+}
+
 /** Percentile of the range workers' duration on the dashboard: the slow tail, not the mean. */
 const DURATION_PERCENTILE = 90;
 
@@ -47,6 +77,8 @@ export interface BackupMonitoringProps {
   readonly topic: sns.ITopic;
   readonly stateMachine: sfn.StateMachine;
   readonly functions: Readonly<Record<FunctionName, lambda.IFunction>>;
+  /** One "RPO breached" alarm each (none when absent). */
+  readonly servers?: readonly RpoWatchedServer[];
 }
 
 export class BackupMonitoring {
@@ -76,6 +108,33 @@ export class BackupMonitoring {
       const id = functionIdStem(name);
       alarm(`${id}ErrorsAlarm`, fn.metricErrors(sum), `Lambda ${name} reported errors`);
       alarm(`${id}ThrottlesAlarm`, fn.metricThrottles(sum), `Lambda ${name} was throttled`);
+    }
+    for (const [index, server] of (props.servers ?? []).entries()) {
+      const rpoMinutes = server.rpoAlarmMinutes ?? DEFAULT_RPO_ALARM_MINUTES;
+      const { periodMinutes, evaluationPeriods } = rpoAlarmPeriods(rpoMinutes);
+      // Every period without a committed backup breaches (no datapoint = missing = breaching); the
+      // alarm fires when all periods of the window have none: no backup within rpoMinutes.
+      const created = new cloudwatch.Alarm(scope, `RpoBreachedAlarm${index}`, {
+        metric: new cloudwatch.Metric({
+          namespace: RUNTIME_ENVIRONMENT.POWERTOOLS_METRICS_NAMESPACE,
+          metricName: BACKUP_SUCCEEDED_METRIC,
+          // Powertools adds the service dimension to every metric it writes.
+          dimensionsMap: {
+            service: RUNTIME_ENVIRONMENT.POWERTOOLS_SERVICE_NAME,
+            [SERVER_ID_DIMENSION]: server.serverId,
+          },
+          period: Duration.minutes(periodMinutes),
+          statistic: cloudwatch.Stats.SUM,
+        }),
+        threshold: 1,
+        evaluationPeriods,
+        datapointsToAlarm: evaluationPeriods,
+        comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+        alarmDescription: `RPO breached: no successful backup of ${server.serverId} within ${rpoMinutes} minutes`,
+      });
+      created.addAlarmAction(action);
+      this.alarms.push(created);
     }
     this.dashboard = new cloudwatch.Dashboard(scope, 'Dashboard', {
       dashboardName: `${props.prefix}-backups`,

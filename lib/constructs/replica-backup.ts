@@ -157,6 +157,7 @@ export class ReplicaBackup extends Construct {
       topic,
       stateMachine: backup.stateMachine,
       functions,
+      servers: config.servers,
     });
 
     this.key = storage.key;

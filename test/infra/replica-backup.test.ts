@@ -423,7 +423,9 @@ describe('notifications and monitoring', () => {
   });
 
   it('alarms to the topic on failed, timed-out and aborted executions and on every Lambda error and throttle', () => {
-    const alarms = ofType('AWS::CloudWatch::Alarm');
+    const alarms = ofType('AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties['MetricName'] !== 'BackupSucceeded',
+    );
     expect(alarms).toHaveLength(3 + 2 * 13);
     const metrics = alarms.map(
       ([, a]) => `${a.Properties['Namespace'] as string}/${a.Properties['MetricName'] as string}`,
@@ -443,5 +445,31 @@ describe('notifications and monitoring', () => {
       });
     }
     template.resourceCountIs('AWS::CloudWatch::Dashboard', 1);
+  });
+
+  it('has one "RPO breached" alarm per server: no BackupSucceeded datapoint of it for a day raises it', () => {
+    const rpo = ofType('AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties['MetricName'] === 'BackupSucceeded',
+    );
+    expect(rpo.map(([, a]) => a.Properties)).toEqual(
+      ['web-1', 'db-1'].map((serverId) =>
+        expect.objectContaining({
+          Namespace: 'ReplicaBackupProxy',
+          Dimensions: [
+            { Name: 'ServerId', Value: serverId },
+            { Name: 'service', Value: 'rbp' },
+          ],
+          Statistic: 'Sum',
+          Period: 300,
+          EvaluationPeriods: 288,
+          DatapointsToAlarm: 288,
+          Threshold: 1,
+          ComparisonOperator: 'LessThanThreshold',
+          TreatMissingData: 'breaching',
+          AlarmDescription: `RPO breached: no successful backup of ${serverId} within 1440 minutes`,
+          AlarmActions: [{ Ref: expect.stringMatching(/OutcomeTopic/) as unknown }],
+        }) as unknown,
+      ),
+    );
   });
 });
