@@ -41,6 +41,13 @@ export const API_TIMEOUT_SECONDS = 29;
 export const RESTORE_WORKER_MEMORY_MB = 1_024;
 /** A restore job runs to Lambda's 15-minute maximum. */
 export const RESTORE_WORKER_TIMEOUT_SECONDS = 15 * 60;
+/**
+ * A lifecycle job (garbage collection, scrub) holds one shard's names (~10 MiB) or decompresses and
+ * hashes chunks: one full vCPU, as the range worker (scrub's MiB/s is measured against one core).
+ */
+export const LIFECYCLE_JOB_MEMORY_MB = 1_769;
+/** A collection hands over to a new invocation before Lambda's 15-minute maximum; a scrub runs to it. */
+export const LIFECYCLE_JOB_TIMEOUT_SECONDS = 15 * 60;
 
 /** Environment keys that name the deployment's resources: every deployment sets each of them. */
 export const RESOURCE_ENVIRONMENT_KEYS = [
@@ -243,6 +250,14 @@ export const FUNCTION_MANIFEST = {
     environment: COMMON_ENVIRONMENT,
     memoryMb: RANGE_WORKER_MEMORY_MB,
     timeoutSeconds: RANGE_WORKER_TIMEOUT_SECONDS,
+  },
+  // Garbage collection and scrub runs (lib/constructs/lifecycle-jobs.ts wires grants and schedules).
+  lifecycleJob: {
+    entry: 'lifecycle-job.ts',
+    description: 'Garbage collection and scrub runs of the image bucket',
+    environment: COMMON_ENVIRONMENT,
+    memoryMb: LIFECYCLE_JOB_MEMORY_MB,
+    timeoutSeconds: LIFECYCLE_JOB_TIMEOUT_SECONDS,
   },
 } as const satisfies Record<string, FunctionManifestEntry>;
 

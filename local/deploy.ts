@@ -94,6 +94,8 @@ async function loadHandler(entry: FunctionManifestEntry): Promise<LambdaHandler>
 
 /** One base snapshot per volume is kept between backups, as the configuration's default. */
 const LOCAL_BASE_SNAPSHOTS_RETAINED = 1;
+/** The lifecycle job function's name on the local stack (garbage collection, scrub). */
+export const LOCAL_LIFECYCLE_FUNCTION = 'LifecycleJobFunction';
 /** The API's cursor HMAC key: 32 random bytes, the size of its SHA-256 output. */
 const CURSOR_KEY_BYTES = 32;
 
@@ -163,6 +165,11 @@ export async function deployProduct(
   const worker = await loadHandler(FUNCTION_MANIFEST.restoreWorker);
   stack.gateway.registerFunction(names.restoreFunction, (event, context) => worker(event, context));
   functions.push(names.restoreFunction);
+  // Garbage collection and scrub runs: the function the API starts (lib/constructs/lifecycle-jobs.ts).
+  const lifecycleJob = await loadHandler(FUNCTION_MANIFEST.lifecycleJob);
+  stack.gateway.registerFunction(LOCAL_LIFECYCLE_FUNCTION, (event, context) => lifecycleJob(event, context));
+  functions.push(LOCAL_LIFECYCLE_FUNCTION);
+  process.env.LIFECYCLE_FUNCTION_NAME = LOCAL_LIFECYCLE_FUNCTION;
   // Volume restores: their step function and state machine; the API starts it (lib/constructs/volume-restores.ts).
   const { deployVolumeRestores } = await import('./volume-restore-deploy.ts');
   const volumeRestores = await deployVolumeRestores(stack, config, {

@@ -2,11 +2,24 @@
  * `rbp retention apply (--server S | --volume V | --plan P) [rules] [--dry-run] [--json]` and
  * `rbp images delete IMAGE_ID`, over POST /retention/apply and DELETE /images/{imageId}. The rules
  * are spelled as restic's `forget` spells them.
+ *
+ * `rbp gc run [--dry-run] [--wait] [--json]` and `rbp scrub run [--all] [--wait] [--json]`, over
+ * POST /gc/runs and POST /scrub/runs (and their GET to wait); with --json they print
+ * `{ status, chunksLive, chunksDeleted, segmentsDeleted, bytesFreed }` and
+ * `{ status, chunksVerified, corrupt: [{ key, images }], missing: [...] }`.
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { DeletedImage, RetentionResult } from '../../lambdas/core/api/lifecycle-api.ts';
+import type { GcRun, ScrubRun } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import type { RetentionRules } from '../../lambdas/core/lifecycle/retention.ts';
-import { apiContext, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+import {
+  apiContext,
+  pollUntilFinished,
+  withApiOptions,
+  withWaitOptions,
+  type ApiCommandOptions,
+  type WaitOptions,
+} from '../api/context.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 
 type RetentionRow = RetentionResult['images'][number];
@@ -105,6 +118,123 @@ export function registerLifecycleCommands(program: Command): void {
         dryRun: options.dryRun === true,
       });
       print.result(result, result.images, retentionColumns);
+    });
+  registerLifecycleJobCommands(program);
+}
+
+interface RunOptions extends ApiCommandOptions, WaitOptions {
+  dryRun?: boolean;
+  all?: boolean;
+}
+
+/** What `rbp gc run --json` prints (the issue's interface). */
+export function gcSummary(run: GcRun) {
+  return {
+    status: run.status,
+    chunksLive: run.chunksLive,
+    chunksDeleted: run.chunksDeleted,
+    segmentsDeleted: run.segmentsDeleted,
+    bytesFreed: run.bytesFreed,
+  };
+}
+
+/** What `rbp scrub run --json` prints (the issue's interface). */
+export function scrubSummary(run: ScrubRun) {
+  const finding = (f: ScrubRun['corrupt'][number]) => ({ key: f.key, images: f.images });
+  return {
+    status: run.status,
+    chunksVerified: run.chunksVerified,
+    corrupt: run.corrupt.map(finding),
+    missing: run.missing.map(finding),
+  };
+}
+
+const gcColumns = [
+  { header: 'RUN', value: (r: GcRun) => r.runId },
+  { header: 'STATUS', value: (r: GcRun) => r.status },
+  { header: 'PHASE', value: (r: GcRun) => r.phase },
+  { header: 'CHUNKS LIVE', value: (r: GcRun) => String(r.chunksLive) },
+  { header: 'CHUNKS DELETED', value: (r: GcRun) => String(r.chunksDeleted) },
+  { header: 'SEGMENTS DELETED', value: (r: GcRun) => String(r.segmentsDeleted) },
+  { header: 'BYTES FREED', value: (r: GcRun) => String(r.bytesFreed) },
+];
+
+type FindingRow = { readonly kind: string; readonly key: string; readonly images: readonly string[] };
+const findingColumns = [
+  { header: 'FINDING', value: (f: FindingRow) => f.kind },
+  { header: 'KEY', value: (f: FindingRow) => f.key },
+  { header: 'IMAGES', value: (f: FindingRow) => f.images.join(', ') || '-' },
+];
+
+const running = (status: string) => status === 'pending' || status === 'running';
+
+export function registerLifecycleJobCommands(program: Command): void {
+  const gc = program
+    .command('gc')
+    .description('garbage collection of chunks and segments no live image needs');
+  withWaitOptions(withApiOptions(gc.command('run')), 'collection')
+    .description('start a garbage collection (or resume the one that holds the fence); it also runs daily')
+    .option('--dry-run', 'count what would be deleted; delete nothing')
+    .addHelpText('after', '\nExamples:\n  $ rbp gc run --dry-run --wait\n  $ rbp gc run --wait --json')
+    .action(async (options: RunOptions) => {
+      const { client, print, progress } = await apiContext(options);
+      let run = await client.post<GcRun>('/gc/runs', { dryRun: options.dryRun === true });
+      if (options.wait) {
+        const runId = run.runId;
+        run = await pollUntilFinished(
+          {
+            fetch: () => client.get<GcRun>(`/gc/runs/${encodeURIComponent(runId)}`),
+            finished: (r) => !running(r.status),
+            describe: (r) =>
+              `collection ${runId}: ${r.status}, ${r.phase}, ${r.counters.keysScanned ?? 0} keys scanned, ${r.chunksDeleted} chunks deleted`,
+            timeoutMessage: `collection ${runId} has not finished after ${options.timeout} s`,
+          },
+          options,
+          progress,
+        );
+      }
+      print.result(gcSummary(run), [run], gcColumns);
+      if (run.status === 'failed')
+        throw new CliError(`collection ${run.runId} failed: ${run.failure ?? ''}`, EXIT.JOB_FAILED);
+    });
+
+  const scrub = program.command('scrub').description('reading stored data back and checking it');
+  withWaitOptions(withApiOptions(scrub.command('run')), 'scrub')
+    .description(
+      "start a scrub: today's rolling share of the chunks (all of them within 30 daily runs), or --all",
+    )
+    .option('--all', 'check every chunk')
+    .addHelpText('after', '\nExamples:\n  $ rbp scrub run --wait\n  $ rbp scrub run --all --wait --json')
+    .action(async (options: RunOptions) => {
+      const { client, print, progress } = await apiContext(options);
+      let run = await client.post<ScrubRun>('/scrub/runs', { all: options.all === true });
+      if (options.wait) {
+        const runId = run.runId;
+        run = await pollUntilFinished(
+          {
+            fetch: () => client.get<ScrubRun>(`/scrub/runs/${encodeURIComponent(runId)}`),
+            finished: (r) => !running(r.status),
+            describe: (r) => `scrub ${runId}: ${r.status}`,
+            timeoutMessage: `scrub ${runId} has not finished after ${options.timeout} s`,
+          },
+          options,
+          progress,
+        );
+      }
+      const rows: FindingRow[] = [
+        ...run.corrupt.map((f) => ({ kind: 'corrupt', key: f.key, images: f.images })),
+        ...run.missing.map((f) => ({ kind: 'missing', key: f.key, images: f.images })),
+      ];
+      if (print.json) print.result(scrubSummary(run), rows, findingColumns);
+      else {
+        print.message(
+          scrubSummary(run),
+          `scrub ${run.runId}: ${run.status}, ${run.chunksVerified} chunks verified, ${run.corrupt.length} corrupt, ${run.missing.length} missing`,
+        );
+        if (rows.length > 0) print.result(scrubSummary(run), rows, findingColumns);
+      }
+      if (run.status === 'failed')
+        throw new CliError(`scrub ${run.runId} failed: ${run.failure ?? ''}`, EXIT.JOB_FAILED);
     });
 }
 

@@ -16,6 +16,7 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { BackupLease, FencePhase, GcCoordination, GcFence } from '../core/lifecycle/gc-fence.ts';
 import { INITIAL_FENCE } from '../core/lifecycle/gc-fence.ts';
+import type { JobKeySpace } from './dynamodb-job-store.ts';
 import { callSdk } from './sdk-errors.ts';
 
 export const GC_FENCE_KEY = { pk: 'GC#FENCE', sk: 'FENCE' } as const;
@@ -142,3 +143,6 @@ export class DynamoDbGcCoordination implements GcCoordination {
     return leases;
   }
 }
+
+/** Garbage collection and scrub runs in the job store (lambdas/core/lifecycle/lifecycle-jobs.ts). */
+export const LIFECYCLE_JOBS: JobKeySpace = { prefix: 'LIFECYCLE#', noun: 'run' };

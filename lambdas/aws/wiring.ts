@@ -38,7 +38,9 @@ import { DynamoDbBackupLockStore } from './dynamodb-backup-lock.ts';
 import { DynamoDbCatalogStore } from './dynamodb-catalog.ts';
 import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
 import { DynamoDbLifecycleImageRecords } from './dynamodb-lifecycle-images.ts';
-import { DynamoDbGcCoordination } from './dynamodb-lifecycle-gc.ts';
+import { DynamoDbGcCoordination, LIFECYCLE_JOBS } from './dynamodb-lifecycle-gc.ts';
+import { LambdaLifecycleJobLauncher } from './lambda-lifecycle-launcher.ts';
+import type { LifecycleRunDeps } from '../core/lifecycle/lifecycle-jobs.ts';
 import { S3LifecycleObjectStore } from './s3-lifecycle-objects.ts';
 import { DynamoDbLockReader } from './dynamodb-lock-reader.ts';
 import { DynamoDbJobStore } from './dynamodb-job-store.ts';
@@ -92,6 +94,8 @@ export const lambdaEnvironmentSchema = z.object({
   API_CURSOR_KEY: z.string().refine((value) => Buffer.from(value, 'base64').length >= MIN_CURSOR_KEY_BYTES, {
     message: `must be base64 of at least ${MIN_CURSOR_KEY_BYTES} bytes`,
   }),
+  /** The lifecycle job Lambda (garbage collection, scrub) the API starts; absent: those routes answer 400. */
+  LIFECYCLE_FUNCTION_NAME: z.string().min(1).optional(),
   /** The volume-restore state machine POST /restores starts (absent: the restore worker runs volume restores). */
   VOLUME_RESTORE_STATE_MACHINE_ARN: z
     .string()
@@ -207,6 +211,24 @@ export class LambdaWiring {
   /** The garbage-collection fence and leases (docs/lifecycle.md). */
   gcCoordination = () =>
     this.once('gcCoordination', () => new DynamoDbGcCoordination(this.engine.documents, this.table()));
+  /** Garbage collection and scrub runs as the lifecycle job Lambda runs them (without its metric). */
+  lifecycleRunDeps = (): Omit<LifecycleRunDeps, 'recordFindings'> =>
+    this.once('lifecycleRunDeps', () => {
+      const records = new DynamoDbLifecycleImageRecords(
+        this.control.documents,
+        this.table(),
+        replicaVolumeServers(new Ec2ReplicaVolumes(this.control.ec2)),
+      );
+      return {
+        jobs: new DynamoDbJobStore(this.control.documents, this.table(), LIFECYCLE_JOBS),
+        clock: this.clock,
+        newRunId: lifecycleRunIds(this.clock),
+        gc: { objects: this.lifecycleObjects(), records, coordination: this.gcCoordination(), clock: this.clock },
+        scrub: { objects: this.lifecycleObjects(), records },
+        events: this.events(),
+      };
+    });
+  lifecycleLauncher = (functionName: string) => new LambdaLifecycleJobLauncher(this.control.lambda, functionName);
   /** The image bucket as the lifecycle jobs (commit gate, collection, scrub) see it. */
   lifecycleObjects = () =>
     this.once(
@@ -245,6 +267,7 @@ export class LambdaWiring {
         { tableName: this.table(), imageBucket: this.environment('IMAGE_BUCKET').IMAGE_BUCKET },
         this.control,
         this.clock,
+        this.environment('LIFECYCLE_FUNCTION_NAME').LIFECYCLE_FUNCTION_NAME,
       ),
       plans: createPlanApiDeps(planNamesOf(this.environment(...PLAN_ENVIRONMENT)), this.control, this.clock),
     }));
@@ -304,17 +327,39 @@ export function createApiDeps(
  */
 export function createLifecycleApi(
   names: Pick<RestoreNames, 'tableName' | 'imageBucket'>,
-  clients: Pick<SdkClients, 'ec2' | 'documents' | 's3'>,
+  clients: Pick<SdkClients, 'ec2' | 'documents' | 's3'> & Partial<Pick<SdkClients, 'lambda'>>,
   clock: Clock,
+  lifecycleFunctionName?: string,
 ): LifecycleApi {
-  const replicas = new Ec2ReplicaVolumes(clients.ec2);
-  const volumeServers = async (): Promise<ReadonlyMap<string, string | undefined>> =>
-    new Map((await replicas.listReplicaVolumes()).map((replica) => [replica.volumeId, replica.serverId]));
+  const volumeServers = replicaVolumeServers(new Ec2ReplicaVolumes(clients.ec2));
   return new LifecycleService({
     objects: new S3LifecycleObjectStore(clients.s3, names.imageBucket),
     records: new DynamoDbLifecycleImageRecords(clients.documents, names.tableName, volumeServers),
     clock,
+    ...(lifecycleFunctionName === undefined || clients.lambda === undefined
+      ? {}
+      : {
+          runs: {
+            jobs: new DynamoDbJobStore(clients.documents, names.tableName, LIFECYCLE_JOBS),
+            clock,
+            newRunId: lifecycleRunIds(clock),
+            launcher: new LambdaLifecycleJobLauncher(clients.lambda, lifecycleFunctionName),
+            coordination: new DynamoDbGcCoordination(clients.documents, names.tableName),
+          },
+        }),
   });
+}
+
+/** The protected volumes and their servers, from the replica volumes' tags (one listing per call). */
+function replicaVolumeServers(replicas: Ec2ReplicaVolumes) {
+  return async (): Promise<ReadonlyMap<string, string | undefined>> =>
+    new Map((await replicas.listReplicaVolumes()).map((replica) => [replica.volumeId, replica.serverId]));
+}
+
+/** Run ids `gc-<time>-<random>` and `scrub-<time>-<random>`, in time order. */
+function lifecycleRunIds(clock: Clock) {
+  const ids = timeOrderedIds(clock, (count) => randomBytes(count));
+  return (kind: string) => ids.newId('rs').replace(/^rs-/, `${kind}-`);
 }
 
 /** The API's dependencies from an environment (the local stack's deployment uses this). */

@@ -14,6 +14,15 @@ import {
   type ImageDeletionDeps,
 } from '../lifecycle/image-deletion.ts';
 import type { LifecycleImage, LifecycleImageRecords, LifecycleObjectStore } from '../lifecycle/ports.ts';
+import {
+  getGcRun,
+  getScrubRun,
+  startGcRun,
+  startScrubRun,
+  type GcRun,
+  type LifecycleStartDeps,
+  type ScrubRun,
+} from '../lifecycle/lifecycle-jobs.ts';
 import { retentionRulesSchema, type RetentionRules } from '../lifecycle/retention.ts';
 
 /** Buckets are counted in UTC until servers carry their own time zone. */
@@ -84,11 +93,17 @@ export interface LifecycleApiDeps {
   readonly records: LifecycleImageRecords;
   readonly clock: Clock;
   readonly plans?: PlanRetentionSource;
+  /** Garbage collection and scrub runs (lifecycle-jobs.ts); absent where the job Lambda is not deployed. */
+  readonly runs?: LifecycleStartDeps;
 }
 
 export interface LifecycleApi {
   applyRetention(request: ApplyRetentionRequest): Promise<RetentionResult>;
   deleteImage(imageId: string): Promise<DeletedImage>;
+  startGc(request: { readonly dryRun: boolean }): Promise<GcRun>;
+  getGc(runId: string): Promise<GcRun>;
+  startScrub(request: { readonly all: boolean }): Promise<ScrubRun>;
+  getScrub(runId: string): Promise<ScrubRun>;
 }
 
 export class LifecycleService implements LifecycleApi {
@@ -146,6 +161,32 @@ export class LifecycleService implements LifecycleApi {
     // A record already marked deleting is finished, not refused: the deletion was decided earlier.
     const outcome = await deleteImage(this.deps, image.volumeId, image.imageId);
     return { imageId, volumeId: image.volumeId, status: outcome.status };
+  }
+
+  startGc(request: { readonly dryRun: boolean }): Promise<GcRun> {
+    return startGcRun(this.runDeps(), request);
+  }
+
+  getGc(runId: string): Promise<GcRun> {
+    return getGcRun(this.runDeps(), runId);
+  }
+
+  startScrub(request: { readonly all: boolean }): Promise<ScrubRun> {
+    return startScrubRun(this.runDeps(), request);
+  }
+
+  getScrub(runId: string): Promise<ScrubRun> {
+    return getScrubRun(this.runDeps(), runId);
+  }
+
+  private runDeps(): LifecycleStartDeps {
+    if (this.deps.runs === undefined) {
+      throw new ValidationError(
+        'garbage collection and scrub runs are not deployed in this installation',
+        {},
+      );
+    }
+    return this.deps.runs;
   }
 
   private async resolve(

@@ -13,8 +13,10 @@ import {
 } from './lifecycle-api.ts';
 import type { Route, RouteInput } from './routes.ts';
 import { imagePathParams } from './schemas.ts';
+import { gcRunSchema, scrubRunSchema, startGcBody, startScrubBody } from '../lifecycle/lifecycle-jobs.ts';
 
 const noParams = z.object({}).strict();
+const runPathParams = z.object({ runId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }).strict();
 
 function lifecycleOf(deps: ApiDeps): LifecycleApi {
   if (deps.lifecycle === undefined) {
@@ -54,6 +56,69 @@ export const LIFECYCLE_ROUTES: readonly Route[] = [
     async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
       const params = input.params as z.output<typeof imagePathParams>;
       return { status: 200, body: await lifecycleOf(deps).deleteImage(params.imageId) };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/gc/runs',
+    operationId: 'startGarbageCollection',
+    summary:
+      'Starts a garbage collection of unreferenced chunks, segments and manifests (or resumes the one holding the fence); dryRun deletes nothing',
+    params: noParams,
+    query: noParams,
+    body: startGcBody,
+    success: { status: 202, schema: gcRunSchema },
+    errorStatuses: [409],
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const body = input.body as z.output<typeof startGcBody>;
+      return { status: 202, body: await lifecycleOf(deps).startGc(body) };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/gc/runs/{runId}',
+    operationId: 'getGarbageCollection',
+    summary: 'A garbage collection run: status, phase and counters (chunks live and deleted, bytes freed, …)',
+    params: runPathParams,
+    query: noParams,
+    body: undefined,
+    success: { status: 200, schema: gcRunSchema },
+    errorStatuses: [404],
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const params = input.params as z.output<typeof runPathParams>;
+      return { status: 200, body: await lifecycleOf(deps).getGc(params.runId) };
+    },
+  },
+  {
+    method: 'POST',
+    path: '/scrub/runs',
+    operationId: 'startScrub',
+    summary:
+      "Starts a scrub: reads chunks back and checks them, and checks that every manifest's segments and chunks exist (today's rolling share, or all)",
+    params: noParams,
+    query: noParams,
+    body: startScrubBody,
+    success: { status: 202, schema: scrubRunSchema },
+    errorStatuses: [],
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const body = input.body as z.output<typeof startScrubBody>;
+      return { status: 202, body: await lifecycleOf(deps).startScrub(body) };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/scrub/runs/{runId}',
+    operationId: 'getScrub',
+    summary:
+      'A scrub run: status, chunks verified, and the corrupt and missing objects with the images they break',
+    params: runPathParams,
+    query: noParams,
+    body: undefined,
+    success: { status: 200, schema: scrubRunSchema },
+    errorStatuses: [404],
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const params = input.params as z.output<typeof runPathParams>;
+      return { status: 200, body: await lifecycleOf(deps).getScrub(params.runId) };
     },
   },
 ];

@@ -67,7 +67,16 @@ function objectVersion(bytes: Uint8Array, what: string, name: string): number {
       context: { name },
     });
   }
-  return bytes[4]!;
+  const version = bytes[4]!;
+  // An unknown version byte in a stored object is damage (or a newer writer): name the object, so a
+  // restore or scrub that meets it says which one. Permanent: reading it again cannot help.
+  if (!FORMAT_CODECS.has(version)) {
+    throw new ValidationError(
+      `${what} ${name} names format version ${version}, which this reader does not know (corrupt, or written by a newer release)`,
+      { context: { name, version } },
+    );
+  }
+  return version;
 }
 
 export async function decodeChunk(bytes: Uint8Array, expectedName: string): Promise<DecodedChunk> {

@@ -10,7 +10,7 @@
  * names are content hashes, so each run gets about 1/N of the chunks). `all` checks every chunk.
  * A finding names the images it breaks.
  */
-import { IntegrityError, NotFoundError, describeError } from '../errors.ts';
+import { IntegrityError, NotFoundError, RbpError, describeError } from '../errors.ts';
 import { DIGEST_BYTES, isZeroHash, sha256Hex } from '../image/hashing.ts';
 import { decodeChunk, decodeManifest, decodeSegment } from '../image/image-format.ts';
 import { chunkKey, segmentKey } from '../image/image-types.ts';
@@ -77,7 +77,10 @@ export async function scrub(deps: ScrubDeps, options: ScrubOptions): Promise<Scr
   const report = (error: unknown, key: string, images: Iterable<string>): void => {
     const finding = { key, images: [...images].sort(), reason: describeError(error) };
     if (error instanceof NotFoundError) missing.push(finding);
-    else if (error instanceof IntegrityError) corrupt.push(finding);
+    // Bytes that do not decode at all (a header that names no format version, a bad frame) are as
+    // corrupt as a digest mismatch; a retryable failure of the read itself is not a finding.
+    else if (error instanceof IntegrityError || (error instanceof RbpError && !error.retryable))
+      corrupt.push(finding);
     else throw error;
   };
 

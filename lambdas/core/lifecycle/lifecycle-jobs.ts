@@ -1,0 +1,444 @@
+/**
+ * Garbage collection and scrub as jobs of the one job model (lambdas/core/jobs/job-store.ts):
+ * started by the API (`POST /gc/runs`, `POST /scrub/runs`) or by a schedule, run by the lifecycle
+ * job Lambda, read back with `GET /gc/runs/{runId}` and `GET /scrub/runs/{runId}`.
+ *
+ * A collection's checkpoint (gc.ts) is the job's `progress`: every step saves it, so a run resumes
+ * after a crash or a Lambda time slice from where it stopped; the Lambda runs steps until its time
+ * budget is spent and then hands the job to a fresh invocation (the `continue` answer). A scrub
+ * runs in one invocation; its result (findings with the images they break) is the job's `result`,
+ * and any finding is published as an event.
+ */
+import { z } from 'zod';
+import { ConflictError, NotFoundError, ValidationError, isRetryable, jobFailureOf } from '../errors.ts';
+import {
+  FINAL_JOB_STATUSES,
+  JOB_RECORD_VERSION,
+  jobExpiry,
+  type JobRecord,
+  type JobStatus,
+  type JobStore,
+} from '../jobs/job-store.ts';
+import type { EventPublisher } from '../orchestration/orchestration-ports.ts';
+import type { Clock } from '../ports.ts';
+import {
+  heldCollectionRun,
+  gcCheckpointSchema,
+  runGc,
+  type GcCheckpoint,
+  type GcCheckpointStore,
+  type GcDeps,
+} from './gc.ts';
+import { scrub, type ScrubDeps, type ScrubResult } from './scrub.ts';
+
+export const GC_JOB_KIND = 'gc';
+export const SCRUB_JOB_KIND = 'scrub';
+/** Collection steps between two checks of the time budget (each step is at most a few seconds). */
+export const GC_STEPS_PER_CHECK = 4;
+/**
+ * Time left in an invocation below which a collection stops and hands over to a new one: a step
+ * (one shard's segments, or 64 manifests) stays well below it.
+ */
+export const GC_HANDOVER_MARGIN_MS = 3 * 60 * 1000;
+/** A day: a scheduled scrub's run number is the day number, so SCRUB_COVER_RUNS days cover every chunk. */
+const DAY_MS = 24 * 60 * 60 * 1000;
+/** EventBridge detail type of a scrub that found corrupt or missing objects. */
+export const SCRUB_FINDINGS_EVENT = 'Scrub Findings';
+
+export const lifecycleJobEventSchema = z.discriminatedUnion('kind', [
+  z
+    .object({
+      kind: z.literal(GC_JOB_KIND),
+      runId: z.string().min(1).optional(),
+      dryRun: z.boolean().optional(),
+    })
+    .strict(),
+  z
+    .object({
+      kind: z.literal(SCRUB_JOB_KIND),
+      runId: z.string().min(1).optional(),
+      all: z.boolean().optional(),
+    })
+    .strict(),
+]);
+export type LifecycleJobEvent = z.infer<typeof lifecycleJobEventSchema>;
+
+export const startGcBody = z.object({ dryRun: z.boolean().default(false) }).strict();
+export const startScrubBody = z.object({ all: z.boolean().default(false) }).strict();
+
+const runStatus = z.enum(['pending', 'running', 'complete', 'dry-run', 'failed']);
+
+/** A collection as the API answers it; the CLI prints status and the four counters. */
+export const gcRunSchema = z
+  .object({
+    runId: z.string(),
+    status: runStatus,
+    dryRun: z.boolean(),
+    phase: z.string(),
+    chunksLive: z.number().int(),
+    chunksDeleted: z.number().int(),
+    segmentsDeleted: z.number().int(),
+    bytesFreed: z.number().int(),
+    /** Every counter of the checkpoint (keys scanned, manifests deleted, locked, skipped as too recent, …). */
+    counters: z.record(z.string(), z.number()),
+    unreadable: z.array(z.string()),
+    failure: z.string().optional(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .strict();
+export type GcRun = z.infer<typeof gcRunSchema>;
+
+const findingSchema = z.object({ key: z.string(), images: z.array(z.string()), reason: z.string() }).strict();
+
+/** A scrub as the API answers it; the CLI prints status, chunksVerified, corrupt and missing. */
+export const scrubRunSchema = z
+  .object({
+    runId: z.string(),
+    status: z.enum(['pending', 'running', 'ok', 'findings', 'failed']),
+    all: z.boolean(),
+    runNumber: z.number().int(),
+    coverRuns: z.number().int(),
+    chunksVerified: z.number().int(),
+    manifestsChecked: z.number().int(),
+    segmentsChecked: z.number().int(),
+    bytesRead: z.number().int(),
+    corrupt: z.array(findingSchema),
+    missing: z.array(findingSchema),
+    failure: z.string().optional(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .strict();
+export type ScrubRun = z.infer<typeof scrubRunSchema>;
+
+/** Starts the lifecycle job Lambda for a run without waiting (an asynchronous invocation). */
+export interface LifecycleJobLauncher {
+  launch(event: LifecycleJobEvent): Promise<void>;
+}
+
+export interface LifecycleJobDeps {
+  readonly jobs: JobStore;
+  readonly clock: Clock;
+  /** A new run id with the kind as its prefix (`gc-…`, `scrub-…`). */
+  readonly newRunId: (kind: typeof GC_JOB_KIND | typeof SCRUB_JOB_KIND) => string;
+}
+
+export interface LifecycleStartDeps extends LifecycleJobDeps {
+  readonly launcher: LifecycleJobLauncher;
+  readonly coordination: GcDeps['coordination'];
+}
+
+export interface LifecycleRunDeps extends LifecycleJobDeps {
+  readonly gc: Omit<GcDeps, 'checkpoints'>;
+  readonly scrub: ScrubDeps;
+  readonly events: EventPublisher;
+  /** Called with the number of findings of every scrub (an alarm metric in the Lambda). */
+  readonly recordFindings: (count: number) => void;
+}
+
+function newRecord(kind: string, jobId: string, params: Record<string, unknown>, now: string): JobRecord {
+  return {
+    version: JOB_RECORD_VERSION,
+    kind,
+    jobId,
+    status: 'PENDING',
+    params,
+    createdAt: now,
+    updatedAt: now,
+    expiresAtEpochSeconds: jobExpiry(now),
+  };
+}
+
+async function getOfKind(jobs: JobStore, kind: string, runId: string): Promise<JobRecord> {
+  const record = await jobs.get(runId);
+  if (record.kind !== kind) {
+    throw new NotFoundError(`no ${kind === GC_JOB_KIND ? 'collection' : 'scrub'} run ${runId}`, {
+      context: { runId },
+    });
+  }
+  return record;
+}
+
+// ---- views ----
+
+export function gcRunOf(record: JobRecord): GcRun {
+  const dryRun = record.params.dryRun === true;
+  const parsed = gcCheckpointSchema.safeParse(record.progress);
+  const checkpoint = parsed.success ? parsed.data : undefined;
+  const counters = checkpoint?.counters;
+  const status: GcRun['status'] =
+    record.status === 'FAILED' || record.status === 'CANCELLED'
+      ? 'failed'
+      : record.status === 'SUCCEEDED'
+        ? dryRun
+          ? 'dry-run'
+          : 'complete'
+        : record.status === 'RUNNING'
+          ? 'running'
+          : 'pending';
+  return {
+    runId: record.jobId,
+    status,
+    dryRun,
+    phase: checkpoint?.phase ?? 'start',
+    chunksLive: counters?.chunksLive ?? 0,
+    chunksDeleted: counters?.chunksDeleted ?? 0,
+    segmentsDeleted: counters?.segmentsDeleted ?? 0,
+    bytesFreed: counters?.bytesFreed ?? 0,
+    counters: { ...(counters ?? {}) },
+    unreadable: [...(checkpoint?.unreadable ?? [])],
+    ...(record.failure === undefined ? {} : { failure: record.failure.reason }),
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}
+
+export function scrubRunOf(record: JobRecord): ScrubRun {
+  const result = record.result as Partial<ScrubResult> | undefined;
+  const status: ScrubRun['status'] =
+    record.status === 'FAILED' || record.status === 'CANCELLED'
+      ? 'failed'
+      : record.status === 'SUCCEEDED'
+        ? (result?.status ?? 'ok')
+        : record.status === 'RUNNING'
+          ? 'running'
+          : 'pending';
+  const finding = (f: { key: string; images: readonly string[]; reason: string }) => ({
+    key: f.key,
+    images: [...f.images],
+    reason: f.reason,
+  });
+  return {
+    runId: record.jobId,
+    status,
+    all: record.params.all === true,
+    runNumber: result?.runNumber ?? Number(record.params.runNumber ?? 0),
+    coverRuns: result?.coverRuns ?? 0,
+    chunksVerified: result?.chunksVerified ?? 0,
+    manifestsChecked: result?.manifestsChecked ?? 0,
+    segmentsChecked: result?.segmentsChecked ?? 0,
+    bytesRead: result?.bytesRead ?? 0,
+    corrupt: (result?.corrupt ?? []).map(finding),
+    missing: (result?.missing ?? []).map(finding),
+    ...(record.failure === undefined ? {} : { failure: record.failure.reason }),
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}
+
+// ---- starting (API and schedule) ----
+
+/**
+ * Starts a collection, or resumes the one holding the fence (a collection is never started
+ * twice: the fence admits one run, and an interrupted one is finished under its own id).
+ */
+export async function startGcRun(deps: LifecycleStartDeps, options: { dryRun: boolean }): Promise<GcRun> {
+  if (!options.dryRun) {
+    const held = await heldCollectionRun(deps.coordination);
+    if (held !== undefined) {
+      const record = await getOfKind(deps.jobs, GC_JOB_KIND, held).catch((error: unknown) => {
+        if (error instanceof NotFoundError) return undefined;
+        throw error;
+      });
+      if (record !== undefined && !FINAL_JOB_STATUSES.includes(record.status)) {
+        await deps.launcher.launch({ kind: GC_JOB_KIND, runId: held });
+        return gcRunOf(record);
+      }
+      throw new ConflictError(
+        `garbage collection ${held} holds the fence but has no running job; run \`rbp gc run\` again after its job record is restored, or resume it by id`,
+        { context: { runId: held } },
+      );
+    }
+  }
+  const record = newRecord(
+    GC_JOB_KIND,
+    deps.newRunId(GC_JOB_KIND),
+    { dryRun: options.dryRun },
+    deps.clock.now().toISOString(),
+  );
+  await deps.jobs.create(record);
+  await deps.launcher.launch({ kind: GC_JOB_KIND, runId: record.jobId });
+  return gcRunOf(record);
+}
+
+export function scrubRunNumber(now: Date): number {
+  return Math.floor(now.getTime() / DAY_MS);
+}
+
+export async function startScrubRun(deps: LifecycleStartDeps, options: { all: boolean }): Promise<ScrubRun> {
+  const now = deps.clock.now();
+  const record = newRecord(
+    SCRUB_JOB_KIND,
+    deps.newRunId(SCRUB_JOB_KIND),
+    { all: options.all, runNumber: scrubRunNumber(now) },
+    now.toISOString(),
+  );
+  await deps.jobs.create(record);
+  await deps.launcher.launch({ kind: SCRUB_JOB_KIND, runId: record.jobId });
+  return scrubRunOf(record);
+}
+
+export async function getGcRun(deps: Pick<LifecycleJobDeps, 'jobs'>, runId: string): Promise<GcRun> {
+  return gcRunOf(await getOfKind(deps.jobs, GC_JOB_KIND, runId));
+}
+
+export async function getScrubRun(deps: Pick<LifecycleJobDeps, 'jobs'>, runId: string): Promise<ScrubRun> {
+  return scrubRunOf(await getOfKind(deps.jobs, SCRUB_JOB_KIND, runId));
+}
+
+// ---- running (the lifecycle job Lambda) ----
+
+/** The checkpoints of a collection kept as its job's progress. */
+class JobCheckpoints implements GcCheckpointStore {
+  constructor(
+    private readonly jobs: JobStore,
+    private readonly clock: Clock,
+  ) {}
+
+  async load(runId: string): Promise<GcCheckpoint | undefined> {
+    const record = await this.jobs.get(runId);
+    const parsed = gcCheckpointSchema.safeParse(record.progress);
+    return parsed.success ? parsed.data : undefined;
+  }
+
+  async save(checkpoint: GcCheckpoint): Promise<void> {
+    const record = await this.jobs.get(checkpoint.runId);
+    const now = this.clock.now().toISOString();
+    await this.jobs.update(
+      {
+        ...record,
+        status: 'RUNNING',
+        progress: checkpoint,
+        updatedAt: now,
+        expiresAtEpochSeconds: jobExpiry(now),
+      },
+      ['PENDING', 'RUNNING'],
+    );
+  }
+}
+
+export type LifecycleJobOutcome =
+  | { readonly kind: typeof GC_JOB_KIND; readonly run: GcRun; readonly continue: boolean }
+  | { readonly kind: typeof SCRUB_JOB_KIND; readonly run: ScrubRun; readonly continue: false };
+
+async function finish(
+  deps: LifecycleJobDeps,
+  runId: string,
+  status: JobStatus,
+  extra: Partial<Pick<JobRecord, 'result' | 'failure'>>,
+): Promise<JobRecord> {
+  const record = await deps.jobs.get(runId);
+  const now = deps.clock.now().toISOString();
+  const done: JobRecord = {
+    ...record,
+    status,
+    ...extra,
+    updatedAt: now,
+    expiresAtEpochSeconds: jobExpiry(now),
+  };
+  await deps.jobs.update(done, ['PENDING', 'RUNNING']);
+  return done;
+}
+
+/**
+ * Runs a collection until it is done or `deadline` (epoch ms) is near; `continue` asks the caller
+ * for another invocation. A permanent failure ends the job as failed; a retryable one is thrown
+ * (the job stays running and resumes from its checkpoint).
+ */
+export async function runGcJob(
+  deps: LifecycleRunDeps,
+  runId: string,
+  deadline: number,
+): Promise<LifecycleJobOutcome> {
+  const record = await getOfKind(deps.jobs, GC_JOB_KIND, runId);
+  if (FINAL_JOB_STATUSES.includes(record.status))
+    return { kind: GC_JOB_KIND, run: gcRunOf(record), continue: false };
+  const checkpoints = new JobCheckpoints(deps.jobs, deps.clock);
+  try {
+    for (;;) {
+      const result = await runGc(
+        { ...deps.gc, checkpoints },
+        { runId, dryRun: record.params.dryRun === true, maxSteps: GC_STEPS_PER_CHECK },
+      );
+      if (result.status !== 'running') {
+        const done = await finish(deps, runId, 'SUCCEEDED', { result: { ...result } });
+        return { kind: GC_JOB_KIND, run: gcRunOf(done), continue: false };
+      }
+      if (deps.clock.now().getTime() >= deadline - GC_HANDOVER_MARGIN_MS) {
+        return { kind: GC_JOB_KIND, run: gcRunOf(await deps.jobs.get(runId)), continue: true };
+      }
+    }
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    const failed = await finish(deps, runId, 'FAILED', { failure: jobFailureOf(error) });
+    return { kind: GC_JOB_KIND, run: gcRunOf(failed), continue: false };
+  }
+}
+
+/** Runs a scrub to its end, records the result and publishes any finding. */
+export async function runScrubJob(deps: LifecycleRunDeps, runId: string): Promise<LifecycleJobOutcome> {
+  const record = await getOfKind(deps.jobs, SCRUB_JOB_KIND, runId);
+  if (FINAL_JOB_STATUSES.includes(record.status)) {
+    return { kind: SCRUB_JOB_KIND, run: scrubRunOf(record), continue: false };
+  }
+  try {
+    const now = deps.clock.now().toISOString();
+    await deps.jobs.update(
+      { ...record, status: 'RUNNING', updatedAt: now, expiresAtEpochSeconds: jobExpiry(now) },
+      ['PENDING', 'RUNNING'],
+    );
+    const result = await scrub(deps.scrub, {
+      all: record.params.all === true,
+      runNumber: Number(record.params.runNumber ?? 0),
+    });
+    const done = await finish(deps, runId, 'SUCCEEDED', { result: { ...result } });
+    const findings = result.corrupt.length + result.missing.length;
+    deps.recordFindings(findings);
+    if (findings > 0) {
+      await deps.events.publish(SCRUB_FINDINGS_EVENT, {
+        runId,
+        corrupt: result.corrupt,
+        missing: result.missing,
+        chunksVerified: result.chunksVerified,
+      });
+    }
+    return { kind: SCRUB_JOB_KIND, run: scrubRunOf(done), continue: false };
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    const failed = await finish(deps, runId, 'FAILED', { failure: jobFailureOf(error) });
+    return { kind: SCRUB_JOB_KIND, run: scrubRunOf(failed), continue: false };
+  }
+}
+
+/**
+ * One invocation of the lifecycle job Lambda: a launched run (`runId`), or a scheduled one (no
+ * run id: a new run is created first).
+ */
+export async function runLifecycleJob(
+  deps: LifecycleRunDeps,
+  event: LifecycleJobEvent,
+  deadline: number,
+): Promise<LifecycleJobOutcome> {
+  let runId = event.runId;
+  if (runId === undefined) {
+    const now = deps.clock.now();
+    const params =
+      event.kind === GC_JOB_KIND
+        ? { dryRun: event.dryRun === true }
+        : { all: event.all === true, runNumber: scrubRunNumber(now) };
+    if (event.kind === GC_JOB_KIND && event.dryRun !== true) {
+      // A scheduled collection resumes the one holding the fence instead of failing on it.
+      runId = await heldCollectionRun(deps.gc.coordination);
+    }
+    if (runId === undefined) {
+      const record = newRecord(event.kind, deps.newRunId(event.kind), params, now.toISOString());
+      await deps.jobs.create(record);
+      runId = record.jobId;
+    }
+  }
+  if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) {
+    throw new ValidationError(`invalid run id ${JSON.stringify(runId)}`, { context: { runId } });
+  }
+  return event.kind === GC_JOB_KIND ? runGcJob(deps, runId, deadline) : runScrubJob(deps, runId);
+}
