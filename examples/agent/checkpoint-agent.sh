@@ -15,6 +15,8 @@ RBP_RELEASE_CMD=${RBP_RELEASE_CMD:-true}          # lets the replication engine 
 RBP_METADATA_CMD=${RBP_METADATA_CMD:-true}        # writes the application metadata file (docs/application-metadata.md)
 RBP_FLUSH_POLL_SECONDS=${RBP_FLUSH_POLL_SECONDS:-5} # how often to ask whether the mark reached the replica
 RBP_QUIESCE_MAX_SECONDS=${RBP_QUIESCE_MAX_SECONDS:-30} # longest the application may stay quiesced
+RBP_RESUME_ATTEMPTS=${RBP_RESUME_ATTEMPTS:-3}     # a resume that fails leaves the application frozen: try again
+RBP_RESUME_RETRY_SECONDS=${RBP_RESUME_RETRY_SECONDS:-1} # pause between resume attempts
 
 once=false
 dry_run=false
@@ -39,9 +41,49 @@ tag_volumes() {
     "Key=rbp:backlog-bytes,Value=0"
 }
 
+# RESUME: undoes the quiesce. Runs after every quiesce attempt, whether quiesce, metadata or mark
+# succeeded, failed or timed out, and when the agent itself is stopped in between (EXIT trap).
+quiesced=false
+resume() {
+  $quiesced || return 0
+  quiesced=false
+  local attempt
+  for ((attempt = 1; attempt <= RBP_RESUME_ATTEMPTS; attempt++)); do
+    if bash -c "$RBP_RESUME_CMD"; then return 0; fi
+    log "resume attempt $attempt of $RBP_RESUME_ATTEMPTS failed"
+    sleep "$RBP_RESUME_RETRY_SECONDS"
+  done
+  log "RESUME FAILED $RBP_RESUME_ATTEMPTS times: the application may still be quiesced"
+  return 1
+}
+window_pid=''
+# Stopped (or failed) while quiesced: end the window's hooks (timeout forwards the signal), resume.
+on_exit() {
+  if [[ -n $window_pid ]]; then kill "$window_pid" 2>/dev/null || true; fi
+  resume || true
+}
+trap on_exit EXIT
+trap 'exit 143' TERM INT
+
+# Quiesce, write the metadata file, mark: the application pauses only for the mark, and never
+# longer than RBP_QUIESCE_MAX_SECONDS (timeout ends a hung step). Returns the window's status.
+quiesce_window() {
+  local status=0
+  quiesced=true
+  # In the background and waited for: a TERM to the agent interrupts `wait` at once.
+  timeout --kill-after=5 "$RBP_QUIESCE_MAX_SECONDS" \
+    bash -ec "$RBP_QUIESCE_CMD"$'\n'"$RBP_METADATA_CMD"$'\n'"$RBP_MARK_CMD" \
+    </dev/null &
+  window_pid=$!
+  wait "$window_pid" || status=$?
+  window_pid=''
+  resume || true
+  return "$status"
+}
+
 handle_request() {
   local detail=$1
-  local checkpoint_id deadline volumes checkpoint_time
+  local checkpoint_id deadline volumes checkpoint_time status=0
   checkpoint_id=$(jq -r '.checkpointId' <<<"$detail")
   deadline=$(jq -r '.deadline' <<<"$detail")
   mapfile -t volumes < <(jq -r '.volumeIds[]' <<<"$detail")
@@ -49,13 +91,12 @@ handle_request() {
   log "checkpoint $checkpoint_id requested for ${volumes[*]} (deadline $deadline)"
 
   checkpoint_time=$(date -u +%Y-%m-%dT%H:%M:%S.000Z)
-  # Quiesce, write the metadata file, mark, resume: the application pauses only for the mark.
-  trap 'bash -c "$RBP_RESUME_CMD"' RETURN
-  timeout "$RBP_QUIESCE_MAX_SECONDS" bash -c "$RBP_QUIESCE_CMD"
-  bash -c "$RBP_METADATA_CMD"
-  bash -c "$RBP_MARK_CMD"
-  bash -c "$RBP_RESUME_CMD"
-  trap - RETURN
+  quiesce_window || status=$?
+  if ((status != 0)); then
+    # Nothing is tagged: the backup reports the replica not in sync at its deadline.
+    log "checkpoint $checkpoint_id not taken: quiesce, metadata or mark ended with status $status$( ((status == 124)) && echo " (timed out after ${RBP_QUIESCE_MAX_SECONDS}s)"); the application was resumed"
+    return 0
+  fi
 
   until bash -c "$RBP_FLUSHED_CMD"; do
     if [[ $(date -u +%Y-%m-%dT%H:%M:%S.000Z) > "$deadline" ]]; then
