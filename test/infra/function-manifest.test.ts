@@ -42,7 +42,7 @@ describe('function manifest', () => {
     const names = manifestEntries().flatMap(([, e]) =>
       e.aslPlaceholder === undefined ? [] : [stateMachineFunctionName(e.aslPlaceholder)],
     );
-    expect(names).toHaveLength(10);
+    expect(names).toHaveLength(11);
     expect(new Set(names).size).toBe(names.length);
     for (const name of names) expect(name).toMatch(/^[A-Z][A-Za-z]+Function$/);
   });

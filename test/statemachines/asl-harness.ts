@@ -50,15 +50,24 @@ export function substitutedAsl(): AslDefinition {
 
 function rewriteDistributedMaps(definition: AslDefinition): AslDefinition {
   const copy = structuredClone(definition);
-  for (const state of Object.values(copy.States)) {
+  rewriteStates(copy.States);
+  return copy;
+}
+
+/** Rewrites the Distributed Maps among `states`, looking inside inline Maps (Back Up Volumes). */
+function rewriteStates(states: Record<string, Record<string, unknown>>): void {
+  for (const state of Object.values(states)) {
     if (state['Type'] !== 'Map') continue;
+    const processor = state['ItemProcessor'] as Record<string, unknown>;
+    if (state['ItemReader'] === undefined) {
+      rewriteStates(processor['States'] as Record<string, Record<string, unknown>>);
+      continue;
+    }
     delete state['ItemReader'];
     delete state['ResultWriter'];
     state['ItemsPath'] = '$.plan.result.workItems.inlineItems';
-    const processor = state['ItemProcessor'] as Record<string, unknown>;
     delete processor['ProcessorConfig'];
   }
-  return copy;
 }
 
 /** A clock that moves 15 s every time someone looks: waits and deadlines play out deterministically. */

@@ -155,8 +155,18 @@ function checkStates(states: Record<string, State>, findings: Finding[], checked
     }
     const reader = state.ItemReader as { Parameters?: unknown } | undefined;
     for (const [, value] of pathEntries(reader?.Parameters)) expectState(name, 'ItemReader', value);
-    const processor = state.ItemProcessor as { States?: Record<string, State> } | undefined;
-    if (processor?.States !== undefined) {
+    const processor = state.ItemProcessor as
+      { States?: Record<string, State>; ProcessorConfig?: { Mode?: string } } | undefined;
+    if (processor?.States !== undefined && processor.ProcessorConfig?.Mode !== 'DISTRIBUTED') {
+      // An inline Map (Back Up Volumes): each iteration's state is the run's state the selector
+      // built (plus the volume), so its states are checked like the top level's.
+      if (typeof state.ItemsPath === 'string') expectState(name, 'ItemsPath', state.ItemsPath);
+      for (const [key, value] of pathEntries(state.ItemSelector)) {
+        expectIn(backupRunStateSchema, name, 'ItemSelector key', key);
+        if (!value.startsWith('$$.')) expectState(name, 'ItemSelector', value);
+      }
+      checkStates(processor.States, findings, checked);
+    } else if (processor?.States !== undefined) {
       const copy = STEP_SCHEMAS.CopyRangeFunctionArn!;
       for (const [key, value] of pathEntries(state.ItemSelector)) {
         expectIn(copy.input, name, 'ItemSelector key', key);

@@ -27,8 +27,16 @@ const LAMBDA_SERVICE_ERRORS = [
 /**
  * States whose retryable failures (after their retries) suspend the run so that a redrive resumes
  * them: permanent errors go to Clean Up, everything else to "<state> Failed" → Suspend Run.
+ * "Back Up Volumes" is the Map over volumes: its iterations' states have no Catch of their own (a
+ * Catch cannot leave the Map), so their failures are the Map's.
  */
-const RESUMABLE_STATES = ['Renew Lock', 'Commit Image', 'Build Catalog'];
+const RESUMABLE_STATES = ['Back Up Volumes', 'Commit Recovery Point'];
+/** The states of one iteration of "Back Up Volumes" (docs/recovery-points.md). */
+const VOLUME_STATES = ['Plan Backup', 'Renew Lock', 'Commit Image', 'Build Catalog'];
+const backUpVolumes = asl.States['Back Up Volumes'] as {
+  ItemProcessor: { StartAt: string; States: Record<string, State>; ProcessorConfig: { Mode: string } };
+};
+const copyRanges = backUpVolumes.ItemProcessor.States['Copy Ranges']!;
 const PERMANENT_ERRORS = [
   'ValidationError',
   'NotFoundError',
@@ -70,6 +78,7 @@ describe('statemachines/backup.asl.json', () => {
       'CheckpointFunctionArn',
       'CleanupFunctionArn',
       'CommitImageFunctionArn',
+      'CommitRecoveryPointFunctionArn',
       'CopyRangeFunctionArn',
       'PlanBackupFunctionArn',
       'ProbeReplicaFunctionArn',
@@ -103,9 +112,8 @@ describe('statemachines/backup.asl.json', () => {
       expect([...seen].sort()).toEqual(Object.keys(states).sort());
     };
     check(asl.States, asl.StartAt);
-    const map = asl.States['Copy Ranges'] as {
-      ItemProcessor: { StartAt: string; States: Record<string, State> };
-    };
+    check(backUpVolumes.ItemProcessor.States, backUpVolumes.ItemProcessor.StartAt);
+    const map = copyRanges as { ItemProcessor: { StartAt: string; States: Record<string, State> } };
     check(map.ItemProcessor.States, map.ItemProcessor.StartAt);
   });
 
@@ -128,6 +136,13 @@ describe('statemachines/backup.asl.json', () => {
     for (const [name, state] of lambdaTasks) {
       if (name === 'Copy Range') {
         expect(state['Catch'], 'a failed range fails its child execution').toBeUndefined();
+        continue;
+      }
+      if (VOLUME_STATES.includes(name)) {
+        expect(
+          state['Catch'],
+          `${name}: a failure fails the iteration, caught by Back Up Volumes`,
+        ).toBeUndefined();
         continue;
       }
       const catchers = state['Catch'] as Catcher[];
@@ -166,10 +181,19 @@ describe('statemachines/backup.asl.json', () => {
         expect(catchers[0]!.ErrorEquals, name).toEqual(['States.ALL']);
       }
     }
-    expect(asl.States['Copy Ranges']!['Catch']).toEqual([
-      { ErrorEquals: ['States.ALL'], ResultPath: '$.error', Next: 'Copy Ranges Failed' },
+    expect(copyRanges['Catch']).toBeUndefined();
+    expect(
+      (asl.States['Back Up Volumes']!['Catch'] as Catcher[]).map((c) => [
+        c.ErrorEquals,
+        c.Next,
+        c.ResultPath,
+      ]),
+    ).toEqual([
+      [PERMANENT_ERRORS, 'Clean Up', '$.error'],
+      [['States.ALL'], 'Back Up Volumes Failed', '$.error'],
     ]);
-    for (const name of ['Copy Ranges', ...RESUMABLE_STATES]) {
+    expect(backUpVolumes.ItemProcessor.ProcessorConfig).toEqual({ Mode: 'INLINE' });
+    for (const name of RESUMABLE_STATES) {
       expect(asl.States[`${name} Failed`], name).toMatchObject({
         Type: 'Pass',
         Result: { state: name },
@@ -228,7 +252,7 @@ describe('statemachines/backup.asl.json', () => {
     ]) {
       expect(text).not.toContain(forbidden);
     }
-    const map = asl.States['Copy Ranges']!;
+    const map = copyRanges;
     expect(map['ItemReader']).toEqual({
       Resource: 'arn:aws:states:::s3:getObject',
       ReaderConfig: { InputType: 'JSON' },

@@ -130,7 +130,19 @@ export async function planBackup(
       backupId: backup.backupId,
       readRequestsPerSecond: workerReadRate(deps.snapshotReadBudget, maxConcurrency),
     },
+    ...((await isCommitted(deps.records, volumeId, imageId)) ? { committed: true } : {}),
   };
+}
+
+/** Whether the image already has its record (its commit point). */
+async function isCommitted(records: ImageRecordStore, volumeId: string, imageId: string): Promise<boolean> {
+  try {
+    await records.getImageRecord(volumeId, imageId);
+    return true;
+  } catch (error) {
+    if (error instanceof NotFoundError) return false;
+    throw error;
+  }
 }
 
 export interface CopyRangeDeps {
@@ -149,8 +161,17 @@ export async function copyRangeStep(
   { range, job }: CopyRangeInput,
   log: StepLog,
 ): Promise<CopyRangeOutput> {
-  const summary: RangeSummary = await copyRange(range, deps.worker(job.readRequestsPerSecond));
-  await putJsonOnce(deps.work, rangeSummaryKey(job.backupId, range.volumeId, range.firstBlock), summary);
+  const key = rangeSummaryKey(job.backupId, range.volumeId, range.firstBlock);
+  // A range whose summary exists was copied by an earlier attempt (a retry or a redrive): not again.
+  const earlier = await getJson(deps.work, key).then(
+    (found) => found as RangeSummary,
+    (error: unknown) => {
+      if (error instanceof NotFoundError) return undefined;
+      throw error;
+    },
+  );
+  const summary: RangeSummary = earlier ?? (await copyRange(range, deps.worker(job.readRequestsPerSecond)));
+  if (earlier === undefined) await putJsonOnce(deps.work, key, summary);
   log.info('range copied', {
     firstBlock: range.firstBlock,
     endBlock: range.endBlock,

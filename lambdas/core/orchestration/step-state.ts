@@ -193,6 +193,8 @@ export const backupPlanSchema = z.object({
   rangeCount: z.number().int().min(1),
   maxConcurrency: z.number().int().min(1),
   job: copyJobSchema,
+  /** The image already has its record (a redrive of a run that committed it): nothing to copy or commit. */
+  committed: z.boolean().optional(),
 });
 export type BackupPlan = z.infer<typeof backupPlanSchema>;
 
