@@ -1,0 +1,190 @@
+/**
+ * Done-when of whole-server backups (docs/recovery-points.md), on the local stack with the real
+ * state machine, handlers and API: a server with two real ext4 disks (root /dev/xvda and data
+ * /dev/xvdb, both tagged rbp:source-server=web-01) is backed up by `rbp backup start --server` as
+ * one recovery point; `rbp recovery-points` and `rbp files ls --recovery-point` show both volumes'
+ * filesystems under their device names; `rbp restore server` restores both volumes to new EBS
+ * snapshots that hold the disks byte for byte.
+ */
+import '../support/quiet-powertools.ts';
+import { execFile } from 'node:child_process';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createSdkClients, type SdkClients } from '../../lambdas/aws/sdk-clients.ts';
+import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
+import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
+import { makeExtImage, prng, randomBytes, removeDir, scratchDir } from '../support/fs-images.ts';
+import { useLocalStack } from '../support/local-stack.ts';
+
+const RBP = new URL('../../bin/rbp', import.meta.url).pathname;
+/** Each disk: big enough for a real ext4 with a journal, small enough for moto on a loaded machine. */
+const DISK_BYTES = 32 * 1024 * 1024;
+
+const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
+let work: string;
+let product: DeployedProduct;
+let clients: SdkClients;
+const disks = new Map<string, { volumeId: string; image: string }>();
+
+interface Run {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function rbp(...args: string[]): Promise<Run> {
+  const env: NodeJS.ProcessEnv = { ...process.env, RBP_API_URL: product.apiUrl };
+  return new Promise((resolve) => {
+    execFile(RBP, args, { env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
+      resolve({ code, stdout, stderr });
+    });
+  });
+}
+
+async function json<T>(...args: string[]): Promise<T> {
+  const run = await rbp(...args, '--json');
+  expect(run, run.stderr).toMatchObject({ code: 0 });
+  return JSON.parse(run.stdout) as T;
+}
+
+/** The snapshot's content as a disk of `size` bytes (blocks it does not list are zeros). */
+async function snapshotBytes(snapshotId: string, size: number): Promise<Buffer> {
+  const disk = Buffer.alloc(size);
+  let nextToken: string | undefined;
+  do {
+    const page = await clients.ebs.send(
+      new ListSnapshotBlocksCommand({ SnapshotId: snapshotId, ...(nextToken ? { NextToken: nextToken } : {}) }),
+    );
+    for (const block of page.Blocks ?? []) {
+      const offset = block.BlockIndex! * EBS_BLOCK_SIZE_BYTES;
+      if (offset >= size) continue;
+      const out = await clients.ebs.send(
+        new GetSnapshotBlockCommand({
+          SnapshotId: snapshotId,
+          BlockIndex: block.BlockIndex!,
+          BlockToken: block.BlockToken!,
+        }),
+      );
+      Buffer.from(await out.BlockData!.transformToByteArray()).copy(disk, offset);
+    }
+    nextToken = page.NextToken;
+  } while (nextToken);
+  return disk;
+}
+
+beforeAll(async () => {
+  product = await deployProduct(local.stack, { handlerEnv: { RANGE_WORKERS: '2' } });
+  clients = createSdkClients('engine', { ...local.clientConfig(), maxAttempts: 3 });
+  work = await scratchDir('server-backup');
+  const rand = prng(12);
+  const trees: Record<string, Record<string, Uint8Array | string>> = {
+    '/dev/xvda': {
+      'etc/hostname': 'web-01\n',
+      'etc/os-release': 'ID=debian\nVERSION_ID=12\n',
+      'usr/bin/tool': randomBytes(rand, 300_000),
+    },
+    '/dev/xvdb': {
+      'var/lib/pgsql/data/PG_VERSION': '16\n',
+      'var/lib/pgsql/data/base/1/16384': randomBytes(rand, 2_000_000),
+    },
+  };
+  for (const [device, files] of Object.entries(trees)) {
+    const name = device.slice('/dev/'.length);
+    const source = join(work, name);
+    for (const [path, content] of Object.entries(files)) {
+      await mkdir(join(source, path, '..'), { recursive: true });
+      await writeFile(join(source, path), content);
+    }
+    const image = join(work, `${name}.img`);
+    await makeExtImage(image, { type: 'ext4', sizeBytes: DISK_BYTES, sourceDir: source, label: name });
+    const { volumeId } = await local.stack.replicas.create({ imagePath: image, serverId: 'web-01', device });
+    disks.set(device, { volumeId, image });
+  }
+}, 300_000);
+
+afterAll(async () => {
+  clients?.ebs.destroy();
+  await removeDir(work);
+});
+
+interface BackupJson {
+  readonly backupId: string;
+  readonly status: string;
+  readonly serverId: string;
+  readonly recoveryPointId: string;
+  readonly images: { volumeId: string; device: string; imageId: string }[];
+}
+
+let recoveryPointId: string;
+
+describe('a two-disk server on the local stack', () => {
+  it('is backed up by rbp backup start --server as one recovery point', async () => {
+    const backup = await json<BackupJson>('backup', 'start', '--server', 'web-01', '--wait', '--timeout', '600');
+    const root = disks.get('/dev/xvda')!.volumeId;
+    const data = disks.get('/dev/xvdb')!.volumeId;
+    expect(backup).toMatchObject({
+      status: 'SUCCEEDED',
+      serverId: 'web-01',
+      recoveryPointId: `rp-${backup.backupId}`,
+      images: [
+        { volumeId: root, device: '/dev/xvda', imageId: `img-${backup.backupId}-${root}` },
+        { volumeId: data, device: '/dev/xvdb', imageId: `img-${backup.backupId}-${data}` },
+      ],
+    });
+    recoveryPointId = backup.recoveryPointId;
+    const listed = await json<{ recoveryPointId: string; images: unknown[] }[]>(
+      'recovery-points',
+      'ls',
+      '--server',
+      'web-01',
+    );
+    expect(listed.map((p) => [p.recoveryPointId, p.images.length])).toEqual([[recoveryPointId, 2]]);
+  }, 900_000);
+
+  it('shows both volumes’ filesystems under their device names', async () => {
+    const shown = await json<{ filesystems: { path: string; type: string; status: string; label: string }[] }>(
+      'recovery-points',
+      'show',
+      recoveryPointId,
+    );
+    expect(shown.filesystems.map((f) => [f.path, f.type, f.status, f.label])).toEqual([
+      ['/dev/xvda', 'ext4', 'complete', 'xvda'],
+      ['/dev/xvdb', 'ext4', 'complete', 'xvdb'],
+    ]);
+    const names = async (path: string) =>
+      (await json<{ name: string; path: string }[]>('files', 'ls', '--recovery-point', recoveryPointId, path)).map(
+        (e) => e.path,
+      );
+    expect(await names('/')).toEqual(['/dev']);
+    expect(await names('/dev')).toEqual(['/dev/xvda', '/dev/xvdb']);
+    expect(await names('/dev/xvda/etc')).toEqual(['/dev/xvda/etc/hostname', '/dev/xvda/etc/os-release']);
+    expect(await names('/dev/xvdb/var/lib/pgsql/data')).toEqual([
+      '/dev/xvdb/var/lib/pgsql/data/PG_VERSION',
+      '/dev/xvdb/var/lib/pgsql/data/base',
+    ]);
+  }, 300_000);
+
+  it('restores both volumes byte for byte through rbp restore server', async () => {
+    const restored = await json<{
+      restoreId: string;
+      status: string;
+      snapshots: { device: string; volumeId: string; imageId: string; snapshotId: string }[];
+    }>('restore', 'server', '--recovery-point', recoveryPointId, '--wait', '--timeout', '600');
+    expect(Object.keys(restored)).toEqual(['restoreId', 'status', 'snapshots']);
+    expect(restored.status).toBe('SUCCEEDED');
+    expect(restored.snapshots.map((s) => [s.device, s.volumeId])).toEqual([
+      ['/dev/xvda', disks.get('/dev/xvda')!.volumeId],
+      ['/dev/xvdb', disks.get('/dev/xvdb')!.volumeId],
+    ]);
+    for (const snapshot of restored.snapshots) {
+      expect(Object.keys(snapshot)).toEqual(['device', 'volumeId', 'imageId', 'snapshotId']);
+      expect(snapshot.snapshotId).toMatch(/^snap-/);
+      const original = await readFile(disks.get(snapshot.device)!.image);
+      const bytes = await snapshotBytes(snapshot.snapshotId, original.length);
+      expect(bytes.equals(original), `${snapshot.device} restored byte for byte`).toBe(true);
+    }
+  }, 900_000);
+});
