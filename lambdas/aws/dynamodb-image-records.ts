@@ -5,6 +5,11 @@
  *   pk VOLUME#<volumeId>  sk IMAGE#<createdAt>#<imageId>   the record (a Query lists images in time order)
  *   pk VOLUME#<volumeId>  sk IMAGEID#<imageId>             guard: makes the image id unique, points at the record
  *
+ * The record also carries `gsi2pk = IMAGEID#<imageId>`, `gsi2sk = VOLUME#<volumeId>`: GSI2 finds an
+ * image by its id alone with one Query, whatever the number of volumes, and whether or not its
+ * replica volume still exists (findImageRecord). Records written before GSI2 carried them are not
+ * found that way.
+ *
  * Both are written in one transaction, each conditional on not existing, so the commit point is
  * atomic and an image id can never get a second record.
  */
@@ -29,6 +34,12 @@ export function imageSortKey(record: Pick<ImageRecord, 'createdAt' | 'imageId'>)
 }
 
 export function imageIdSortKey(imageId: string): string {
+  return `IMAGEID#${imageId}`;
+}
+
+/** GSI2 (gsi2pk/gsi2sk, projection ALL, lib/constructs/backup-storage.ts): images by id. */
+export const IMAGE_ID_INDEX = 'GSI2';
+export function imageIdIndexKey(imageId: string): string {
   return `IMAGEID#${imageId}`;
 }
 
@@ -110,7 +121,14 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
               {
                 Put: {
                   TableName: this.tableName,
-                  Item: { pk, sk: imageSortKey(record), entity: IMAGE_RECORD_ENTITY, ...record },
+                  Item: {
+                    pk,
+                    sk: imageSortKey(record),
+                    entity: IMAGE_RECORD_ENTITY,
+                    ...record,
+                    gsi2pk: imageIdIndexKey(record.imageId),
+                    gsi2sk: pk,
+                  },
                   ConditionExpression: 'attribute_not_exists(pk)',
                 },
               },
@@ -208,6 +226,23 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
       });
     }
     return toRecord(item.Item);
+  }
+
+  async findImageRecord(imageId: string): Promise<ImageRecord | undefined> {
+    // One Query on GSI2; an image id has one record (the guard item makes it unique per volume,
+    // and ids embed their volume's backup), so the first live item is the answer.
+    const page = await callSdk('Query (image id)', { imageId }, () =>
+      this.ddb.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: IMAGE_ID_INDEX,
+          KeyConditionExpression: 'gsi2pk = :id',
+          ExpressionAttributeValues: { ':id': imageIdIndexKey(imageId) },
+        }),
+      ),
+    );
+    const item = (page.Items ?? []).find((i) => i.entity === IMAGE_RECORD_ENTITY && !isDeleting(i));
+    return item === undefined ? undefined : toRecord(item);
   }
 
   async listImageRecords(volumeId: string): Promise<ImageRecord[]> {

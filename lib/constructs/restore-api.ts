@@ -199,6 +199,14 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
       conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': NAME_INDEX_KEYS } },
     }),
   );
+  // GET /images/{id} and every route taking an image id: one Query on GSI2 by image id.
+  api.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:Query'],
+      resources: [`${table.tableArn}/index/GSI2`],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['IMAGEID#*'] } },
+    }),
+  );
   api.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['states:StartExecution', 'states:ListExecutions'],

@@ -67,6 +67,17 @@ function imageRecordContract(name: string, make: () => ImageRecordStore): void {
       expect(listed[0]).toEqual(full);
       expect(await store.listImageRecords('vol-other')).toEqual([]);
     });
+
+    it('finds an image by its id alone, in any volume; an unknown id is undefined', async () => {
+      const elsewhere = record('img-x', '2026-05-01T00:00:00.000Z', {
+        volumeId: 'vol-retired',
+        manifestKey: 'images/vol-retired/img-x.json',
+      });
+      await store.putImageRecord(elsewhere);
+      expect(await store.findImageRecord('img-x')).toEqual(elsewhere);
+      expect(await store.findImageRecord('img-b')).toEqual(record('img-b', '2026-03-01T00:00:00.000Z'));
+      expect(await store.findImageRecord('img-none')).toBeUndefined();
+    });
   });
 }
 
@@ -98,6 +109,8 @@ describe('DynamoDB image record items', () => {
       sk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b',
       entity: 'image',
       ...record('img-b', '2026-03-01T00:00:00.000Z'),
+      gsi2pk: 'IMAGEID#img-b',
+      gsi2sk: 'VOLUME#vol-records',
     });
     const guard = await ddb.send(
       new GetCommand({ TableName: 'rbp-records', Key: { pk: 'VOLUME#vol-records', sk: 'IMAGEID#img-b' } }),

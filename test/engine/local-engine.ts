@@ -3,6 +3,7 @@
  * EBS direct API → gateway → emulator; S3 and DynamoDB → gateway → moto.
  */
 import { CreateTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { productTableDefinition } from '../../local/product-table.ts';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import type { EBSClient } from '@aws-sdk/client-ebs';
 import type { EC2Client } from '@aws-sdk/client-ec2';
@@ -48,18 +49,8 @@ export async function localEngine(
   const ddbAdmin = new DynamoDBClient(config);
   await ddbAdmin
     .send(
-      new CreateTableCommand({
-        TableName: names.table,
-        BillingMode: 'PAY_PER_REQUEST',
-        AttributeDefinitions: [
-          { AttributeName: 'pk', AttributeType: 'S' },
-          { AttributeName: 'sk', AttributeType: 'S' },
-        ],
-        KeySchema: [
-          { AttributeName: 'pk', KeyType: 'HASH' },
-          { AttributeName: 'sk', KeyType: 'RANGE' },
-        ],
-      }),
+      // The product table's real shape (keys and GSIs) as the local stack creates it.
+      new CreateTableCommand(productTableDefinition(names.table)),
     )
     .catch((error: unknown) => {
       if ((error as { name?: string }).name !== 'ResourceInUseException') throw error;

@@ -33,6 +33,11 @@ export class MemoryImageRecordStore implements ImageRecordStore {
     return Promise.resolve(structuredClone(record));
   }
 
+  findImageRecord(imageId: string): Promise<ImageRecord | undefined> {
+    const record = [...this.records.values()].find((r) => r.imageId === imageId);
+    return Promise.resolve(record === undefined ? undefined : structuredClone(record));
+  }
+
   listImageRecords(volumeId: string): Promise<ImageRecord[]> {
     return Promise.resolve(
       [...this.records.values()]

@@ -78,13 +78,10 @@ export class RecordDirectories implements VolumeDirectory, ImageDirectory, Prote
   }
 
   async getImage(imageId: string): Promise<Image> {
-    // Image ids are unique per volume and the record store is keyed by volume: look in each.
-    for (const replica of await this.deps.replicas.listReplicaVolumes()) {
-      const found = (await this.deps.records.listImageRecords(replica.volumeId)).find(
-        (r) => r.imageId === imageId,
-      );
-      if (found !== undefined) return imageOf(found, await this.deps.cataloged(found));
-    }
+    // One key lookup by image id (GSI2 in DynamoDB): constant in the number of volumes, and an
+    // image of a retired or replaced replica volume stays reachable.
+    const found = await this.deps.records.findImageRecord(imageId);
+    if (found !== undefined) return imageOf(found, await this.deps.cataloged(found));
     throw new NotFoundError(`image ${imageId} does not exist`, { context: { imageId } });
   }
 }

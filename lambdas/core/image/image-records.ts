@@ -50,6 +50,11 @@ export interface ImageRecordStore {
   getImageRecord(volumeId: string, imageId: string): Promise<ImageRecord>;
   /** Every committed image of the volume, oldest first. */
   listImageRecords(volumeId: string): Promise<ImageRecord[]>;
+  /**
+   * The committed image with this id, whichever volume it belongs to (also one no longer a
+   * replica), with one key lookup; undefined when there is none.
+   */
+  findImageRecord(imageId: string): Promise<ImageRecord | undefined>;
 }
 
 /** Field-by-field equality of two records, for idempotent re-commits. */
