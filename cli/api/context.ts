@@ -86,8 +86,11 @@ export function parsePositiveSeconds(value: string): number {
   return seconds;
 }
 
-/** Poll interval of --wait unless told otherwise: status calls are cheap, backups take minutes. */
-export const DEFAULT_POLL_SECONDS = 2;
+/**
+ * Poll interval of --wait unless told otherwise: a status call is one DescribeExecution and one
+ * history page, and a small backup finishes in seconds, so a 1 s poll returns soon after it does.
+ */
+export const DEFAULT_POLL_SECONDS = 1;
 /** How long --wait waits unless told otherwise: a first full backup of a large volume takes hours. */
 export const DEFAULT_WAIT_TIMEOUT_SECONDS = 6 * 3600;
 

@@ -74,9 +74,10 @@ export function registerImageCommands(program: Command): void {
     .option('--to <iso>', 'only images created at or before this instant')
     .addOption(new Option('--status <status>', 'only images in this state').choices(IMAGE_STATUSES))
     .addOption(new Option('--kind <kind>', 'only full or incremental images').choices(IMAGE_KINDS))
+    .option('--quiet', 'print only the image ids, one a line (newest first)', false)
     .addHelpText(
       'after',
-      '\nExamples:\n  $ rbp images ls --volume vol-0123456789abcdef0\n  $ rbp images ls --volume vol-0123456789abcdef0 --from 2026-11-01T00:00:00Z --kind full --json',
+      '\nExamples:\n  $ rbp images ls --volume vol-0123456789abcdef0\n  $ rbp images ls --volume vol-0123456789abcdef0 --from 2026-11-01T00:00:00Z --kind full --json\n  $ IMG=$(rbp images ls --volume vol-0123456789abcdef0 --quiet | head -1)',
     )
     .action(
       async (
@@ -86,6 +87,7 @@ export function registerImageCommands(program: Command): void {
           to?: string;
           status?: string;
           kind?: string;
+          quiet: boolean;
         },
       ) => {
         const { client, print } = await apiContext(options);
@@ -95,6 +97,10 @@ export function registerImageCommands(program: Command): void {
           status: options.status,
           kind: options.kind,
         });
+        if (options.quiet) {
+          process.stdout.write(items.map((image) => `${image.imageId}\n`).join(''));
+          return;
+        }
         print.result(items, items, imageColumns);
       },
     );
