@@ -380,16 +380,21 @@ function restoreLauncher(
   );
 }
 
-/** The steps of the volume-restore state machine over the given clients. */
+/**
+ * The steps of the volume-restore state machine over the given clients, and the file restore jobs
+ * (the step function is also the restore worker's on-failure destination).
+ */
 export function createVolumeRestoreStepDeps(
   names: { tableName: string; imageBucket: string; workBucket: string; rangeWorkers?: number },
   clients: Pick<SdkClients, 'documents' | 's3' | 'ebs' | 'ec2'>,
   clock: Clock,
-): VolumeRestoreStepDeps {
+): VolumeRestoreStepDeps & { readonly fileJobs: RestoreDeps['jobs'] } {
   const images = new ImageStore(new S3ObjectStore(clients.s3, names.imageBucket));
   const records = new DynamoDbImageRecordStore(clients.documents, names.tableName);
+  const restoreJobs = new DynamoDbJobStore(clients.documents, names.tableName);
   return {
-    jobs: volumeRestoreJobs(new DynamoDbJobStore(clients.documents, names.tableName)),
+    jobs: volumeRestoreJobs(restoreJobs),
+    fileJobs: fileRestoreJobs(restoreJobs),
     clock,
     images,
     writer: new EbsSnapshots(clients.ebs),

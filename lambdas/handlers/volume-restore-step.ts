@@ -2,7 +2,9 @@
  * Lambda "volume-restore-step": every step of the volume-restore state machine
  * (statemachines/volume-restore.asl.json), chosen by the event's `step`: plan, range (one
  * Distributed Map item, paced to its share of the PutSnapshotBlock budget), complete, check,
- * finish and fail (lambdas/core/restore/volume-restore-steps.ts).
+ * finish and fail (lambdas/core/restore/volume-restore-steps.ts). It is also the restore worker's
+ * on-failure destination: the record of a worker invocation that died (timeout, out of memory)
+ * ends that restore job FAILED with the reason (lambdas/core/restore/dead-restore-worker.ts).
  */
 import { performance } from 'node:perf_hooks';
 import {
@@ -15,6 +17,13 @@ import {
   type VolumeRestoreStepDeps,
 } from '../core/restore/volume-restore-steps.ts';
 import { volumeRestoreStepEventSchema } from '../core/restore/volume-restore-state.ts';
+import {
+  deadWorkerRecordSchema,
+  failDeadWorkerJob,
+  type DeadWorkerJobs,
+} from '../core/restore/dead-restore-worker.ts';
+import type { RestoreJob } from '../core/file-restore/restore-jobs.ts';
+import { z } from 'zod';
 import { realSleep } from '../core/util/retry.ts';
 import { TokenBucket } from '../core/util/token-bucket.ts';
 import { lambdaWiring } from '../aws/wiring.ts';
@@ -23,8 +32,22 @@ import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 /** Burst of a worker's write pacer in seconds of its rate: short, so the workers' sum stays under the budget. */
 const WRITE_BURST_SECONDS = 0.2;
 
-export function createVolumeRestoreStepHandler(deps: VolumeRestoreStepDeps) {
-  return createStepHandler('volume-restore-step', volumeRestoreStepEventSchema, async (event) => {
+/** The file restore jobs a dead restore worker leaves behind (volume jobs are deps.jobs). */
+export interface DeadWorkerDeps {
+  readonly fileJobs: DeadWorkerJobs<RestoreJob>;
+}
+
+const stepOrDeadWorkerSchema = z.union([volumeRestoreStepEventSchema, deadWorkerRecordSchema]);
+
+export function createVolumeRestoreStepHandler(deps: VolumeRestoreStepDeps & DeadWorkerDeps) {
+  return createStepHandler('volume-restore-step', stepOrDeadWorkerSchema, async (event) => {
+    if ('requestContext' in event) {
+      const job =
+        event.requestPayload.kind === 'volume'
+          ? await failDeadWorkerJob(deps, event)
+          : await failDeadWorkerJob({ jobs: deps.fileJobs, clock: deps.clock }, event);
+      return { restoreId: job.restoreId, status: job.status };
+    }
     switch (event.step) {
       case 'plan':
         return planVolumeRestore(deps, event.restoreId);

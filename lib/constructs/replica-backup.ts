@@ -145,6 +145,7 @@ export class ReplicaBackup extends Construct {
       prefix,
       stepFunction: functions.volumeRestoreStep,
       apiFunction: functions.api,
+      restoreWorker: functions.restoreWorker,
       table: storage.table,
       key: storage.key,
       imageBucket: storage.imageBucket,

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { ArnFormat, Stack, Token, Validations, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
@@ -50,11 +51,19 @@ const EBS_KMS_ACTIONS = [
   'kms:DescribeKey',
 ];
 
+/**
+ * Asynchronous retries of the restore worker (Lambda's default, stated): a job that fails
+ * retryably runs twice more; then the event goes to the on-failure destination, which ends the job.
+ */
+const RESTORE_WORKER_ASYNC_RETRY_ATTEMPTS = 2;
+
 export interface VolumeRestoresProps {
   /** The state machine is named `<prefix>-volume-restore`. */
   readonly prefix: string;
   readonly stepFunction: lambda.Function;
   readonly apiFunction: lambda.Function;
+  /** File restores' worker: its on-failure destination (a worker that died) is the step function. */
+  readonly restoreWorker: lambda.Function;
   readonly table: dynamodb.TableV2;
   /** Encrypts restored snapshots (unless the caller names a tagged key), the logs and the data. */
   readonly key: kms.Key;
@@ -123,6 +132,12 @@ export class VolumeRestores {
     };
     for (const [name, value] of Object.entries(environment)) props.apiFunction.addEnvironment(name, value);
     machine.grantStartExecution(props.apiFunction);
+    // A restore worker that dies (timeout, out of memory) cannot end its job: after the retries
+    // Lambda sends the invocation record to the step function, which ends the job FAILED.
+    props.restoreWorker.configureAsyncInvoke({
+      onFailure: new destinations.LambdaDestination(props.stepFunction, { responseOnly: false }),
+      retryAttempts: RESTORE_WORKER_ASYNC_RETRY_ATTEMPTS,
+    });
     // GET /restores/{id} reads the job record; the API never needs the executions themselves.
     this.acknowledge(scope, props);
   }
@@ -230,6 +245,14 @@ export class VolumeRestores {
           "CDK's read/put grants on the product's own work bucket and KMS key (ItemReader, ResultWriter).",
       })),
     );
+    const workerRole = props.restoreWorker.role;
+    if (workerRole !== undefined) {
+      Validations.of(workerRole).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::${nagArnToken(props.stepFunction)}:*]`,
+        reason:
+          "CDK's invoke grant of the on-failure destination covers the step function's versions and aliases.",
+      });
+    }
     const role = props.stepFunction.role;
     if (role === undefined) return;
     Validations.of(role).acknowledge(

@@ -67,7 +67,7 @@ beforeAll(async () => {
     const piece = Buffer.from(unit);
     piece.writeBigUInt64BE(BigInt(at), 0);
     hash.update(piece);
-    if (!out.write(piece)) await new Promise((resolve) => out.once('drain', resolve));
+    if (!out.write(piece)) await new Promise<void>((resolve) => out.once('drain', () => resolve()));
   }
   await new Promise<void>((resolve, reject) =>
     out.end((error?: Error | null) => (error ? reject(error) : resolve())),
