@@ -8,7 +8,9 @@
  * INCREMENTAL, reads the catalog (a directory as of each image, the versions of the changed file,
  * the applications), restores the changed file from the older image (POST /restores, presigned
  * URL) and the whole volume (a new EBS snapshot, read back through the EBS direct API), checks both
- * against the source byte for byte, prints a short report and stops everything it started.
+ * against the source byte for byte; then a second replica, a Windows data disk (GPT + NTFS, made by
+ * mkntfs and ntfs-3g: local/demo-ntfs.ts), goes through the same backup, catalog and file restore.
+ * Prints a short report and stops everything it started.
  * Exits 0, or 1 with `demo FAILED: <what differed>`.
  */
 import { copyFile, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
@@ -30,6 +32,7 @@ import {
   SAMPLE_DATA_FILE_COUNT,
   writeSampleTree,
 } from './demo-sample.ts';
+import { makeNtfsDisk, NTFS_LISTED_DIR, NTFS_PARTITION, NTFS_RESTORED_FILES } from './demo-ntfs.ts';
 import { startLocalStack, type LocalStack } from './stack.ts';
 
 /** The ext4 filesystem's size: room for the sample tree, small enough to copy and compare quickly. */
@@ -71,6 +74,14 @@ export interface DemoReport {
     readonly snapshotId: string;
     readonly blocks: number;
     readonly comparedBytes: number;
+  };
+  /** The second replica: a Windows data disk (GPT + NTFS). */
+  readonly ntfs: {
+    readonly volumeId: string;
+    readonly imageId: string;
+    readonly files: number;
+    readonly listedNames: readonly string[];
+    readonly restoredBytes: number;
   };
   readonly requests: Readonly<Record<string, number>>;
   readonly steps: readonly DemoStepTiming[];
@@ -335,6 +346,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     });
 
     const incrementalImageId = await step('incremental backup', () => runBackup(api, volumeId, false));
+    // Stored bytes of the ext4 replica alone (its line in the report compares them with its volume).
+    const stored = await storedBytes(running, product.names.imageBucket);
+    // The Windows replica's disk and full backup run while the ext4 images are read and restored;
+    // its step below waits for them (the demo's runtime stays near what it was with one replica).
+    const ntfsBackup = (async () => {
+      const windowsDisk = path.join(work, 'windows-data.img');
+      const sample = await makeNtfsDisk(windowsDisk, work, SAMPLE_SEED);
+      const windows = await running.replicas.create({ imagePath: windowsDisk, serverId: 'demo-windows' });
+      return { sample, volumeId: windows.volumeId, imageId: await runBackup(api, windows.volumeId, true) };
+    })();
+    ntfsBackup.catch(() => undefined); // awaited (and reported) by its step
 
     const catalog = await step('list the catalog', async () => {
       const images = await api.all<{ imageId: string; kind: string; parentImageId?: string }>(
@@ -406,7 +428,36 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       return { snapshotId: done.snapshotId, ...compared };
     });
 
-    const stored = await storedBytes(running, product.names.imageBucket);
+    const ntfs = await step('NTFS volume (backup, restore)', async () => {
+      const { sample, volumeId: windowsVolumeId, imageId } = await ntfsBackup;
+      const listed = await api.all<{ name: string }>(
+        `/images/${imageId}/files?path=${encodeURIComponent(NTFS_LISTED_DIR)}&partition=${NTFS_PARTITION}`,
+      );
+      const listedNames = listed.map((e) => e.name).sort();
+      check(
+        JSON.stringify(listedNames) === JSON.stringify(sample.listedNames),
+        `${NTFS_LISTED_DIR} on the NTFS volume lists ${listedNames.join(', ')}`,
+      );
+      let restoredBytes = 0;
+      for (const file of NTFS_RESTORED_FILES) {
+        const done = await runRestore(
+          api,
+          { imageId, kind: 'file', path: file, partition: NTFS_PARTITION },
+          `restore of ${file} (NTFS)`,
+        );
+        check(done.downloadUrl !== undefined, `the restore of ${file} has no download URL`);
+        const response = await fetch(done.downloadUrl);
+        check(response.ok, `the download URL of ${file} answered ${response.status}`);
+        const bytes = Buffer.from(await response.arrayBuffer());
+        check(
+          bytes.equals(sample.contents.get(file)!),
+          `${file} restored from ${imageId} differs from its source`,
+        );
+        restoredBytes += bytes.length;
+      }
+      return { volumeId: windowsVolumeId, imageId, files: sample.files, listedNames, restoredBytes };
+    });
+
     return {
       volumeId,
       volumeSizeBytes,
@@ -420,6 +471,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       catalog,
       fileRestoreBytes,
       volumeRestore,
+      ntfs,
       requests: running.gateway.stats().requests,
       steps,
       totalMs: Date.now() - started,
@@ -459,6 +511,9 @@ export function formatReport(report: DemoReport): string {
     `file restore: ${CHANGED_FILE} from ${report.fullImageId}, ${report.fileRestoreBytes} bytes, equal to the source`,
     `volume restore: ${report.volumeRestore.snapshotId}, ${report.volumeRestore.blocks} blocks with data, ` +
       `all ${report.volumeRestore.comparedBytes} bytes equal to the image at the full backup`,
+    `ntfs volume: ${report.ntfs.volumeId}, ${report.ntfs.files} files on a GPT + NTFS disk, image ${report.ntfs.imageId}; ` +
+      `${NTFS_LISTED_DIR} lists ${report.ntfs.listedNames.length} names; ${NTFS_RESTORED_FILES.length} files restored, ` +
+      `${report.ntfs.restoredBytes} bytes, equal to the source`,
     `stored: ${report.storedBytes} bytes in ${report.storedObjects} S3 objects for a ${report.volumeSizeBytes}-byte volume ` +
       `(${((100 * report.storedBytes) / report.volumeSizeBytes).toFixed(2)} %)`,
     `requests: EBS ${sumRequests(r, 'ebs')} (ListSnapshotBlocks ${count('ebs:ListSnapshotBlocks')}, ` +

@@ -44,6 +44,7 @@ describe('npm run demo', () => {
       'list the catalog',
       'restore a file (older image)',
       'restore the volume (older image)',
+      'NTFS volume (backup, restore)',
     ]);
     const full = /^full backup: (img-bk-\S+)$/.exec(
       lines.find((l) => l.startsWith('full backup: ')) ?? '',
@@ -59,6 +60,11 @@ describe('npm run demo', () => {
     expect(lines).toContainEqual(
       expect.stringMatching(
         /^volume restore: snap-[0-9a-f]{17}, [1-9]\d* blocks with data, all 1073741824 bytes equal to the image at the full backup$/,
+      ),
+    );
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^ntfs volume: vol-[0-9a-f]{17}, 63 files on a GPT \+ NTFS disk, image img-bk-\S+; \/Users\/Ann\/Documents lists 3 names; 2 files restored, \d+ bytes, equal to the source$/,
       ),
     );
     const stored = /^stored: (\d+) bytes in (\d+) S3 objects for a 1073741824-byte volume/.exec(
