@@ -70,6 +70,30 @@ function rewriteStates(states: Record<string, Record<string, unknown>>): void {
   }
 }
 
+/**
+ * Commit Recovery Point's double (the real step is tested on its own, test/recovery-points): the
+ * record of the run's images, each volume named disk<N>.
+ */
+const recoveryPointDouble: LambdaHandler = (payload: unknown) => {
+  const input = payload as {
+    backup: { backupId: string; serverId: string };
+    volumes: { volumeId: string; imageId: string; kind: string; createdAt: string }[];
+  };
+  return Promise.resolve({
+    recoveryPointId: `rp-${input.backup.backupId}`,
+    serverId: input.backup.serverId,
+    createdAt: input.volumes[0]!.createdAt,
+    images: input.volumes.map((v, n) => ({
+      volumeId: v.volumeId,
+      device: `disk${n}`,
+      imageId: v.imageId,
+      snapshotId: 'snap-double',
+      kind: v.kind,
+    })),
+    imageIds: input.volumes.map((v) => v.imageId),
+  });
+};
+
 /** A clock that moves 15 s every time someone looks: waits and deadlines play out deterministically. */
 export class SteppingClock implements Clock {
   constructor(
@@ -330,6 +354,7 @@ export async function runBackup(
     CopyRangeFunction: engine.copyRange as LambdaHandler,
     CommitImageFunction: engine.commit as LambdaHandler,
     BuildCatalogFunction: engine.catalog as LambdaHandler,
+    CommitRecoveryPointFunction: recoveryPointDouble,
   };
   const definition = rewriteDistributedMaps(substitutedAsl());
   if (redrive !== undefined) definition.StartAt = redrive.fromState;
