@@ -104,6 +104,10 @@ export class SfnBackupExecutions implements BackupExecutions {
     return details;
   }
 
+  executionIdOf(name: string): string {
+    return executionArnOf(this.stateMachineArn, name);
+  }
+
   async describe(name: string): Promise<ExecutionDetail> {
     const detail = await this.describeOnly(name);
     const currentStep = await this.currentStep(name);

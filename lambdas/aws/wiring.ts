@@ -42,7 +42,6 @@ import { DynamoDbGcCoordination, LIFECYCLE_JOBS } from './dynamodb-lifecycle-gc.
 import { LambdaLifecycleJobLauncher } from './lambda-lifecycle-launcher.ts';
 import type { LifecycleRunDeps } from '../core/lifecycle/lifecycle-jobs.ts';
 import { S3LifecycleObjectStore } from './s3-lifecycle-objects.ts';
-import { DynamoDbLockReader } from './dynamodb-lock-reader.ts';
 import { DynamoDbJobStore } from './dynamodb-job-store.ts';
 import { EbsSnapshots } from './ebs-snapshots.ts';
 import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
@@ -299,7 +298,8 @@ export function createApiDeps(
     catalog: new CatalogStoreReader({ store: catalog, images: directories }),
     backups: new StateMachineBackupLauncher({
       executions: new SfnBackupExecutions(clients.sfn, environment.STATE_MACHINE_ARN),
-      locks: new DynamoDbLockReader(clients.documents, environment.TABLE_NAME),
+      // POST /backups takes the lock for the execution it starts: "already running" is the lock alone.
+      locks: new DynamoDbBackupLockStore(clients.documents, environment.TABLE_NAME, clock),
       volumes: directories,
       clock,
     }),

@@ -191,6 +191,9 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   // API: reads of records, catalog and locks; restore job records; the name index.
   api.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:Query'], API_READ_KEYS));
   api.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
+  // POST /backups takes a volume's lock for the execution it starts (one conditional write) and
+  // gives it back when the start fails.
+  api.addToRolePolicy(tableAccess(table, ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['LOCK#*']));
   api.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:Query'], RECOVERY_POINT_KEYS));
   api.addToRolePolicy(
     new iam.PolicyStatement({

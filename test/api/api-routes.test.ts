@@ -273,7 +273,12 @@ describe('POST /backups and GET /backups/{backupId}', () => {
     expect(second.body).toEqual({
       code: 'Conflict',
       message: `a backup of ${VOLUME_A} is already running (bk-0001); wait for it to finish`,
-      details: { reason: 'BackupAlreadyRunning', volumeId: VOLUME_A, runningBackupId: 'bk-0001' },
+      details: {
+        reason: 'BackupAlreadyRunning',
+        volumeId: VOLUME_A,
+        runningBackupId: 'bk-0001',
+        lockExpiresAt: '2026-11-20T12:15:00.000Z',
+      },
     });
     expect(api.executions.startCalls).toBe(1);
     const other = await call({ method: 'POST', path: '/backups', body: { volumeId: VOLUME_B } });

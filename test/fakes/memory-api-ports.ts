@@ -22,8 +22,14 @@ import {
   type ExecutionDetail,
   type HeldLock,
   type LockReader,
+  type LockReservations,
   type ProtectedVolumes,
 } from '../../lambdas/core/api/backup-launcher.ts';
+import {
+  alreadyRunningError,
+  mayTakeLock,
+  type BackupLock,
+} from '../../lambdas/core/orchestration/backup-lock.ts';
 import { CursorCodec } from '../../lambdas/core/api/cursor.ts';
 import type {
   Application,
@@ -249,6 +255,10 @@ export class MemoryExecutions implements BackupExecutions {
     return Promise.resolve([...this.executions.values()].filter((e) => e.status === 'RUNNING').reverse());
   }
 
+  executionIdOf(name: string): string {
+    return `arn:aws:states:us-east-1:123456789012:execution:rbp-backup:${name}`;
+  }
+
   describe(name: string): Promise<ExecutionDetail> {
     const detail = this.executions.get(name);
     return detail
@@ -263,10 +273,37 @@ export class MemoryExecutions implements BackupExecutions {
   }
 }
 
-export class MemoryLocks implements LockReader {
-  readonly locks = new Map<string, HeldLock>();
+/** Volume locks in memory with the DynamoDB lock store's conditions (free, expired or ours). */
+export class MemoryLocks implements LockReader, LockReservations {
+  readonly locks = new Map<string, HeldLock & { readonly ownerId?: string }>();
+
+  constructor(private readonly clock: Clock = new FixedClock()) {}
+
   currentLock(volumeId: string): Promise<HeldLock | undefined> {
     return Promise.resolve(this.locks.get(volumeId));
+  }
+
+  acquire(locks: readonly BackupLock[]): Promise<readonly BackupLock[]> {
+    const now = this.clock.now();
+    for (const lock of locks) {
+      const held = this.locks.get(lock.volumeId);
+      const taken = held === undefined ? undefined : { acquiredAt: '', ownerId: '(unknown)', ...held };
+      if (!mayTakeLock(taken, lock.ownerId, now) && taken !== undefined)
+        return Promise.reject(alreadyRunningError(taken, lock.backupId));
+    }
+    for (const lock of locks) this.locks.set(lock.volumeId, lock);
+    return Promise.resolve(locks);
+  }
+
+  release(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }> {
+    let released = 0;
+    for (const volumeId of volumeIds) {
+      if (this.locks.get(volumeId)?.ownerId === ownerId) {
+        this.locks.delete(volumeId);
+        released += 1;
+      }
+    }
+    return Promise.resolve({ released });
   }
 }
 
@@ -322,7 +359,7 @@ export function memoryApi(): MemoryApi {
   const clock = new FixedClock();
   const world = new MemoryApiWorld();
   const executions = new MemoryExecutions(clock);
-  const locks = new MemoryLocks();
+  const locks = new MemoryLocks(clock);
   const restores = new MemoryRestoreJobs(clock);
   let sequence = 0;
   const deps: ApiDeps = {

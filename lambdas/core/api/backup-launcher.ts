@@ -1,12 +1,17 @@
 /**
  * On-demand backups (POST /backups, GET /backups/{id}) over the backup state machine: one
- * execution per backup, named by the backup id. A start is refused with a ConflictError naming
- * the running backup when the volume's lock is held (and not expired) or when an execution for the
- * volume is still running (it may not have taken the lock yet). The state machine's own lock step
- * stays the authority: two starts racing past this check still end with one run (design step 2).
+ * execution per backup, named by the backup id. "Already running" is decided by the volume's lock
+ * alone, with one conditional write: before StartExecution the launcher takes the lock on behalf
+ * of the execution it is about to start (owner = that execution's ARN, which the execution's
+ * Acquire Lock then finds as its own), for RESERVATION_TTL_SECONDS. A second start finds the lock
+ * held and is refused with a ConflictError naming the running backup, whatever the number of
+ * executions; two starts racing end with exactly one holder. No execution is listed or described.
  */
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
+import { lockItemsFor } from '../orchestration/backup-lock.ts';
+import { BackupAlreadyRunningError } from '../orchestration/orchestration-errors.ts';
+import type { LockStore } from '../orchestration/orchestration-ports.ts';
 import type { BackupLauncher } from './api-ports.ts';
 import type { Backup } from './schemas.ts';
 
@@ -39,7 +44,20 @@ export interface BackupExecutions {
   listRunning(): Promise<readonly ExecutionDetail[]>;
   /** NotFoundError when no execution has this name. */
   describe(name: string): Promise<ExecutionDetail>;
+  /** The id (ARN) the execution named `name` has or will have: the owner of its locks. */
+  executionIdOf(name: string): string;
 }
+
+/**
+ * How long a lock taken for an execution about to start stays valid before that execution's
+ * Acquire Lock rewrites it with the run's own lifetime: StartExecution answers in well under a
+ * second and Acquire Lock retries a throttled Lambda for about two minutes; a launcher that died
+ * between the lock and the start frees the volume after this.
+ */
+export const RESERVATION_TTL_SECONDS = 900;
+
+/** The lock operations the launcher uses (DynamoDbBackupLockStore; one conditional write each). */
+export type LockReservations = Pick<LockStore, 'acquire' | 'release'>;
 
 /** A held lock as the launcher reads it (adapter over the lock table item). */
 export interface HeldLock {
@@ -163,7 +181,7 @@ export class StateMachineBackupLauncher implements BackupLauncher {
   constructor(
     private readonly deps: {
       readonly executions: BackupExecutions;
-      readonly locks: LockReader;
+      readonly locks: LockReservations;
       readonly volumes: ProtectedVolumes;
       readonly clock: Clock;
     },
@@ -175,35 +193,42 @@ export class StateMachineBackupLauncher implements BackupLauncher {
     full: boolean;
     trigger: string;
   }): Promise<Backup> {
-    const { volumeId } = request;
+    const { volumeId, backupId } = request;
     await this.deps.volumes.assertProtected(volumeId);
-    const lock = await this.deps.locks.currentLock(volumeId);
-    if (lock !== undefined && Date.parse(lock.expiresAt) > this.deps.clock.now().getTime()) {
+    const ownerId = this.deps.executions.executionIdOf(backupId);
+    const locks = lockItemsFor(
+      { volumeIds: [volumeId], ownerId, backupId, ttlSeconds: RESERVATION_TTL_SECONDS },
+      this.deps.clock.now(),
+    );
+    try {
+      await this.deps.locks.acquire(locks);
+    } catch (error) {
+      if (!(error instanceof BackupAlreadyRunningError)) throw error;
+      const runningBackupId = String(error.context['heldBy']);
       throw new BackupAlreadyRunningConflict(
-        `a backup of ${volumeId} is already running (${lock.backupId}); wait for it to finish`,
+        `a backup of ${volumeId} is already running (${runningBackupId}); wait for it to finish`,
         {
+          cause: error,
           context: {
             reason: BACKUP_ALREADY_RUNNING,
             volumeId,
-            runningBackupId: lock.backupId,
-            lockExpiresAt: lock.expiresAt,
+            runningBackupId,
+            lockExpiresAt: String(error.context['heldUntil']),
           },
         },
       );
     }
-    const running = (await this.deps.executions.listRunning()).find(
-      (e) => volumeOfInput(e.input) === volumeId,
-    );
-    if (running !== undefined) {
-      throw new BackupAlreadyRunningConflict(
-        `a backup of ${volumeId} is already running (${running.name}); wait for it to finish`,
-        { context: { reason: BACKUP_ALREADY_RUNNING, volumeId, runningBackupId: running.name } },
-      );
-    }
     const input = { volumeIds: [volumeId], full: request.full, trigger: request.trigger };
-    const started = await this.deps.executions.start(request.backupId, input);
+    let started: { readonly startedAt: string };
+    try {
+      started = await this.deps.executions.start(backupId, input);
+    } catch (error) {
+      // Nothing runs: give the volume back (only our own lock; idempotent).
+      await this.deps.locks.release([volumeId], ownerId).catch(() => undefined);
+      throw error;
+    }
     return {
-      backupId: request.backupId,
+      backupId,
       volumeId,
       full: request.full,
       status: 'RUNNING',
