@@ -93,6 +93,9 @@ export const VOLUME_RESTORE_ENVIRONMENT_KEYS = [
   'RESTORE_KMS_KEY_ARN',
 ] as const;
 export type VolumeRestoreEnvironmentKey = (typeof VOLUME_RESTORE_ENVIRONMENT_KEYS)[number];
+/** The lifecycle job function the API starts runs on (lib/constructs/lifecycle-jobs.ts sets it). */
+export const LIFECYCLE_ENVIRONMENT_KEYS = ['LIFECYCLE_FUNCTION_NAME'] as const;
+export type LifecycleEnvironmentKey = (typeof LIFECYCLE_ENVIRONMENT_KEYS)[number];
 
 export type ResourceEnvironmentKey = (typeof RESOURCE_ENVIRONMENT_KEYS)[number];
 export type SettingEnvironmentKey = (typeof SETTING_ENVIRONMENT_KEYS)[number];
@@ -103,7 +106,8 @@ export type EnvironmentKey =
   | keyof typeof RUNTIME_ENVIRONMENT
   | ApiEnvironmentKey
   | PlanEnvironmentKey
-  | VolumeRestoreEnvironmentKey;
+  | VolumeRestoreEnvironmentKey
+  | LifecycleEnvironmentKey;
 
 /** What every function is given. */
 const COMMON_ENVIRONMENT: readonly EnvironmentKey[] = [
@@ -232,6 +236,7 @@ export const FUNCTION_MANIFEST = {
       ...API_ENVIRONMENT_KEYS,
       ...PLAN_ENVIRONMENT_KEYS,
       ...VOLUME_RESTORE_ENVIRONMENT_KEYS,
+      ...LIFECYCLE_ENVIRONMENT_KEYS,
     ],
     memoryMb: API_MEMORY_MB,
     timeoutSeconds: API_TIMEOUT_SECONDS,

@@ -17,6 +17,7 @@ import type { Construct } from 'constructs';
 import type { ReplicaBackupConfig } from '../config.ts';
 import {
   API_ENVIRONMENT_KEYS,
+  LIFECYCLE_ENVIRONMENT_KEYS,
   functionIdStem,
   manifestEntries,
   PLAN_ENVIRONMENT_KEYS,
@@ -83,6 +84,7 @@ function environmentOf(
     ...API_ENVIRONMENT_KEYS,
     ...PLAN_ENVIRONMENT_KEYS,
     ...VOLUME_RESTORE_ENVIRONMENT_KEYS,
+    ...LIFECYCLE_ENVIRONMENT_KEYS,
   ];
   const environment: Record<string, string> = {};
   for (const key of entry.environment) {

@@ -32,6 +32,7 @@ import { BackupMonitoring, createOutcomeTopic } from './backup-monitoring.ts';
 import { BackupSchedules } from './backup-schedules.ts';
 import { BackupStateMachine } from './backup-state-machine.ts';
 import { BackupStorage } from './backup-storage.ts';
+import { LifecycleJobs } from './lifecycle-jobs.ts';
 import { PlanRuns } from './plan-runs.ts';
 import { RestoreApi } from './restore-api.ts';
 import { VolumeRestores } from './volume-restores.ts';
@@ -152,6 +153,17 @@ export class ReplicaBackup extends Construct {
       workBucket: storage.workBucket,
       logRetention,
       removalPolicy,
+    });
+    // Garbage collection and scrub: grants, daily schedules, the scrub-findings alarm, the API's part.
+    new LifecycleJobs(this, {
+      prefix,
+      lifecycleFunction: functions.lifecycleJob,
+      apiFunction: functions.api,
+      table: storage.table,
+      imageBucket: storage.imageBucket,
+      eventBus,
+      topic,
+      key: storage.key,
     });
     const monitoring = new BackupMonitoring(this, {
       prefix,

@@ -1,0 +1,162 @@
+/**
+ * Garbage collection and scrub (docs/lifecycle.md): the grants of the lifecycle job function (the
+ * manifest's lifecycleJob), its daily schedules (EventBridge Scheduler invokes it with `{kind}`),
+ * the alarm on scrub findings, and the API's part (the function's name in its environment, the
+ * right to invoke it, the run records). Resources are added to the given scope (see
+ * backup-storage.ts for why).
+ *
+ * Least privilege: the function deletes only under the collector's prefixes (chunks/, segments/,
+ * manifests under images/ that no record names, and its own scratch runs under gc/), writes objects
+ * only under gc/, and touches only the fence, lease and run items of the table besides reading
+ * image records.
+ */
+import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as events from 'aws-cdk-lib/aws-events';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import type { Construct } from 'constructs';
+import { nagArnToken } from './nag.ts';
+
+/** Daily collection at 03:00 UTC: after the night's backups, before the scrub. */
+export const GC_SCHEDULE = 'cron(0 3 * * ? *)';
+/** Daily scrub at 05:00 UTC: each run checks 1/30 of the chunks (SCRUB_COVER_RUNS), a month covers all. */
+export const SCRUB_SCHEDULE = 'cron(0 5 * * ? *)';
+/** A scheduled start that fails (throttled) is retried this often; the next day's run is the fallback. */
+const SCHEDULE_RETRY_ATTEMPTS = 3;
+/** Partition-key prefixes the lifecycle function may touch (dynamodb-lifecycle-gc.ts, the job store). */
+const RUN_KEYS = ['LIFECYCLE#*'];
+const GC_KEYS = ['GC#*'];
+const IMAGE_RECORD_KEYS = ['VOLUME#*'];
+/** The alarm's metric: the lifecycle job's count of scrub findings (lambdas/handlers/lifecycle-job.ts). */
+const SCRUB_FINDINGS_METRIC = 'ScrubFindings';
+const METRICS_NAMESPACE = 'ReplicaBackupProxy';
+
+export interface LifecycleJobsProps {
+  /** Schedule names start with `<prefix>-`. */
+  readonly prefix: string;
+  readonly lifecycleFunction: lambda.Function;
+  readonly apiFunction: lambda.Function;
+  readonly table: dynamodb.TableV2;
+  readonly imageBucket: s3.IBucket;
+  readonly eventBus: events.IEventBus;
+  /** Receives the scrub-findings alarm. */
+  readonly topic: sns.ITopic;
+  /** Encrypts the table, the buckets and the schedules. */
+  readonly key: kms.IKey;
+}
+
+function tableAccess(table: dynamodb.TableV2, actions: string[], leadingKeys: string[]): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    actions,
+    resources: [table.tableArn],
+    conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leadingKeys } },
+  });
+}
+
+export class LifecycleJobs {
+  readonly scrubAlarm: cloudwatch.Alarm;
+
+  constructor(scope: Construct, props: LifecycleJobsProps) {
+    const fn = props.lifecycleFunction;
+    const bucket = props.imageBucket;
+    fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RUN_KEYS));
+    fn.addToRolePolicy(
+      tableAccess(
+        props.table,
+        ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
+        GC_KEYS,
+      ),
+    );
+    fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
+    // The protected volumes (and their servers) come from the replica volumes' tags.
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
+    bucket.grantRead(fn);
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:DeleteObject'],
+        resources: ['chunks/*', 'segments/*', 'images/*', 'gc/*'].map((prefix) =>
+          bucket.arnForObjects(prefix),
+        ),
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects('gc/*')] }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['s3:GetObjectRetention', 's3:PutObjectRetention'],
+        resources: ['chunks/*', 'segments/*'].map((prefix) => bucket.arnForObjects(prefix)),
+      }),
+    );
+    props.key.grantEncryptDecrypt(fn);
+    props.eventBus.grantPutEventsTo(fn);
+    // A collection hands over to a new invocation of itself; a separate policy, so the function
+    // does not depend on a statement that names it.
+    new iam.Policy(scope, 'LifecycleJobSelfInvoke', {
+      roles: [fn.role!],
+      statements: [
+        new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }),
+      ],
+    });
+
+    // The API starts runs and reads them.
+    const api = props.apiFunction;
+    api.addEnvironment('LIFECYCLE_FUNCTION_NAME', fn.functionName);
+    fn.grantInvoke(api);
+    api.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RUN_KEYS));
+    api.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], ['GC#FENCE']));
+
+    for (const [id, kind, expression] of [
+      ['GcSchedule', 'gc', GC_SCHEDULE],
+      ['ScrubSchedule', 'scrub', SCRUB_SCHEDULE],
+    ] as const) {
+      new scheduler.Schedule(scope, id, {
+        scheduleName: `${props.prefix}-${kind}`,
+        description:
+          kind === 'gc' ? 'Daily garbage collection of the image bucket' : 'Daily scrub of the image bucket',
+        schedule: scheduler.ScheduleExpression.expression(expression, TimeZone.ETC_UTC),
+        target: new schedulerTargets.LambdaInvoke(fn, {
+          input: scheduler.ScheduleTargetInput.fromObject({ kind }),
+          retryAttempts: SCHEDULE_RETRY_ATTEMPTS,
+          maxEventAge: Duration.hours(1),
+        }),
+        key: props.key,
+      });
+    }
+
+    this.scrubAlarm = new cloudwatch.Alarm(scope, 'ScrubFindingsAlarm', {
+      alarmDescription: 'A scrub found corrupt or missing objects: the images they break cannot be restored',
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: SCRUB_FINDINGS_METRIC,
+        dimensionsMap: { service: 'rbp', step: 'lifecycle-job' },
+        statistic: 'Sum',
+        period: Duration.days(1),
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    this.scrubAlarm.addAlarmAction(new cwActions.SnsAction(props.topic));
+
+    const image = nagArnToken(bucket);
+    Validations.of(fn.role!).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${image}/gc/*]`,
+      reason: "The collector's scratch runs, named by run id and sequence number at run time.",
+    });
+    // The API's role and the schedules' target role may invoke the function's versions and aliases.
+    Validations.of(Stack.of(scope)).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::${nagArnToken(fn)}:*]`,
+      reason: 'Invoking the lifecycle job function is allowed for any version or alias of that one function.',
+    });
+  }
+}
