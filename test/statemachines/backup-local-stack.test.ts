@@ -90,11 +90,16 @@ describe('backup.asl.json in moto through the local gateway', () => {
       cause: undefined,
     });
     const firstOutput = JSON.parse(first.output!) as {
-      plan: { result: { kind: string } };
+      volumes: { kind: string; imageId: string }[];
       image: { result: { imageId: string } };
+      recoveryPoint: { result: { recoveryPointId: string; imageIds: string[] } };
     };
-    expect(firstOutput.plan.result.kind).toBe('full');
+    expect(firstOutput.volumes.map((v) => [v.kind, v.imageId])).toEqual([['full', 'img-e2e-full']]);
     expect(firstOutput.image.result.imageId).toBe('img-e2e-full');
+    expect(firstOutput.recoveryPoint.result).toMatchObject({
+      recoveryPointId: 'rp-e2e-full',
+      imageIds: ['img-e2e-full'],
+    });
     // The simulated agent answered the request by itself and the backup released the checkpoint.
     expect(local.stack.agent.actions().map((a) => [a.event, a.checkpointId, a.volumeIds, a.action])).toEqual([
       ['Checkpoint Requested', 'e2e-full-r1', [volumeId], 'reported'],
@@ -109,10 +114,8 @@ describe('backup.asl.json in moto through the local gateway', () => {
     );
     const second = await runBackup('e2e-incremental');
     expect({ status: second.status, cause: second.cause }).toEqual({ status: 'SUCCEEDED', cause: undefined });
-    const secondOutput = JSON.parse(second.output!) as {
-      plan: { result: { kind: string; parentImageId: string } };
-    };
-    expect(secondOutput.plan.result).toMatchObject({ kind: 'incremental', parentImageId: 'img-e2e-full' });
+    const secondOutput = JSON.parse(second.output!) as { volumes: { kind: string; imageId: string }[] };
+    expect(secondOutput.volumes.map((v) => [v.kind, v.imageId])).toEqual([['incremental', 'img-e2e-incremental']]);
 
     const images = await ddb.send(
       new QueryCommand({
