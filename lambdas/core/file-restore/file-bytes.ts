@@ -93,3 +93,60 @@ export async function* readFileBytes(
     window.length = 0;
   }
 }
+
+/** A data region of a file: [offset, offset + length) holds data; everything else is a hole. */
+export interface DataRegion {
+  readonly offset: number;
+  readonly length: number;
+}
+
+/**
+ * The data regions of regular file `inode` (its extents clipped to its size, adjacent ones
+ * merged), or undefined when its data is not plain extents (then it has no holes we can name).
+ */
+export async function fileDataMap(fs: FilesystemReader, inode: number): Promise<DataRegion[] | undefined> {
+  const stat = await fs.stat(inode);
+  if (stat.plainExtents === false) return undefined;
+  const regions: { offset: number; length: number }[] = [];
+  for await (const extent of fs.extents(inode)) {
+    if (extent.logicalOffset >= stat.size) break;
+    const end = Math.min(stat.size, extent.logicalOffset + extent.length);
+    const last = regions.at(-1);
+    const start = Math.max(extent.logicalOffset, last === undefined ? 0 : last.offset + last.length);
+    if (end <= start) continue;
+    if (last !== undefined && last.offset + last.length === start) last.length += end - start;
+    else regions.push({ offset: start, length: end - start });
+  }
+  return regions;
+}
+
+/**
+ * Only the bytes of `regions` of regular file `inode`, in order (what a sparse archive entry
+ * stores after its map): readFileBytes with the holes left out.
+ */
+export async function* readFileRegions(
+  fs: FilesystemReader,
+  partition: ByteRangeReader,
+  inode: number,
+  regions: readonly DataRegion[],
+): AsyncGenerator<Uint8Array> {
+  let position = 0;
+  let region = 0;
+  for await (const piece of readFileBytes(fs, partition, inode)) {
+    let at = 0;
+    while (at < piece.length && region < regions.length) {
+      const { offset, length } = regions[region]!;
+      const absolute = position + at;
+      if (absolute < offset) {
+        at = Math.min(piece.length, offset - position);
+        continue;
+      }
+      const take = Math.min(piece.length - at, offset + length - absolute);
+      yield piece.subarray(at, at + take);
+      at += take;
+      if (position + at >= offset + length) region += 1;
+    }
+    position += piece.length;
+    if (region >= regions.length) return;
+  }
+}

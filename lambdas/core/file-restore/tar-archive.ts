@@ -6,13 +6,16 @@
  *
  * Preserved: names, types, permission bits (incl. setuid/setgid/sticky), uid/gid, mtimes (whole
  * seconds; pax records where ustar's fields are too small), symlink targets, hard links (a second path of an inode becomes a link entry),
- * device numbers, fifos. Sockets cannot be archived and are reported as skipped.
+ * device numbers, fifos, holes (a file with holes is a GNU sparse entry, format 1.0 in pax
+ * records: the archive holds its data regions only, and GNU tar, bsdtar and Python's tarfile
+ * recreate the holes; https://www.gnu.org/software/tar/manual/html_node/Sparse-Formats.html).
+ * Sockets cannot be archived and are reported as skipped.
  */
 import tar from 'tar-stream';
 import type { Header, Pack } from 'tar-stream';
 import type { FilesystemReader, WalkEntry } from '../fs/index.ts';
 import type { ByteRangeReader } from '../ports.ts';
-import { readFileBytes } from './file-bytes.ts';
+import { fileDataMap, readFileBytes, readFileRegions, type DataRegion } from './file-bytes.ts';
 
 /** Problems listed in a restore's result (the count is always exact). */
 export const MAX_LISTED_PROBLEMS = 50;
@@ -87,6 +90,63 @@ function headerFor(entry: WalkEntry, hardLinkTo: string | undefined): Headers | 
   }
 }
 
+/** Tar's record size: the sparse map is padded to it. */
+const TAR_BLOCK_BYTES = 512;
+
+/**
+ * The map that starts a GNU sparse 1.0 entry's data: the number of regions, then each region's
+ * offset and length, one decimal number a line, NUL-padded to a 512-byte block. A file that ends
+ * in a hole gets a last empty region at its size, as GNU tar writes it.
+ */
+export function sparseMap(regions: readonly DataRegion[], size: number): Uint8Array {
+  const last = regions.at(-1);
+  const entries =
+    last === undefined || last.offset + last.length < size
+      ? [...regions, { offset: size, length: 0 }]
+      : regions;
+  const text = `${[entries.length, ...entries.flatMap((r) => [r.offset, r.length])].join('\n')}\n`;
+  const bytes = new Uint8Array(Math.ceil(text.length / TAR_BLOCK_BYTES) * TAR_BLOCK_BYTES);
+  bytes.set(new TextEncoder().encode(text));
+  return bytes;
+}
+
+/** The member name GNU tar gives a sparse file's own header: DIR/GNUSparseFile.0/NAME. */
+function sparseMemberName(name: string): string {
+  const slash = name.lastIndexOf('/');
+  return slash < 0
+    ? `GNUSparseFile.0/${name}`
+    : `${name.slice(0, slash)}/GNUSparseFile.0/${name.slice(slash + 1)}`;
+}
+
+/** The header and body of a regular file with holes, as a GNU sparse 1.0 entry. */
+function sparseEntry(
+  header: Headers,
+  regions: readonly DataRegion[],
+  body: AsyncIterable<Uint8Array>,
+): { header: Headers; body: AsyncIterable<Uint8Array> } {
+  const size = header.size ?? 0;
+  const map = sparseMap(regions, size);
+  const dataBytes = regions.reduce((sum, region) => sum + region.length, 0);
+  return {
+    header: {
+      ...header,
+      name: sparseMemberName(header.name),
+      size: map.length + dataBytes,
+      pax: {
+        ...(header.pax ?? {}),
+        'GNU.sparse.major': '1',
+        'GNU.sparse.minor': '0',
+        'GNU.sparse.name': header.name,
+        'GNU.sparse.realsize': String(size),
+      },
+    },
+    body: (async function* () {
+      yield map;
+      yield* body;
+    })(),
+  };
+}
+
 function note(progress: TarProgress, problem: string): void {
   progress.problemCount += 1;
   if (progress.problems.length < MAX_LISTED_PROBLEMS) progress.problems.push(problem);
@@ -144,7 +204,15 @@ async function archiveTrees(
       }
       if (item.type === 'file' && item.nlink > 1 && first === undefined) linked.set(item.inode, header.name);
       const withData = header.type === 'file' && (header.size ?? 0) > 0;
-      await writeEntry(pack, header, withData ? readFileBytes(fs, reader, item.inode) : undefined);
+      const regions = withData ? await fileDataMap(fs, item.inode) : undefined;
+      const holes =
+        regions !== undefined && regions.reduce((sum, region) => sum + region.length, 0) < (header.size ?? 0);
+      if (holes) {
+        const sparse = sparseEntry(header, regions, readFileRegions(fs, reader, item.inode, regions));
+        await writeEntry(pack, sparse.header, sparse.body);
+      } else {
+        await writeEntry(pack, header, withData ? readFileBytes(fs, reader, item.inode) : undefined);
+      }
       progress.entries += 1;
       if (header.type === 'file' || header.type === 'link') progress.files += 1;
       if (header.type === 'file') progress.fileBytes += header.size ?? 0;
