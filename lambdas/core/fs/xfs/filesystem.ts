@@ -9,6 +9,7 @@
  * The journal (log) is not replayed: a crash-consistent copy of a mounted XFS may miss metadata
  * written in the last seconds before the snapshot (recorded as a limitation in docs/filesystems.md).
  */
+import { isRetryable } from '../../errors.ts';
 import type { ByteRangeReader } from '../../ports.ts';
 import { decodeUtf8 } from '../bytes.ts';
 import { PageCachedReader } from '../cached-reader.ts';
@@ -38,6 +39,7 @@ import { DIFLAG, FORK_FORMAT, parseInode, toStat } from './inode.ts';
 import type { XfsInode } from './inode.ts';
 import { DEFAULT_XFS_LIMITS, MAX_SYMLINK_TARGET_BYTES, MAX_TRACKED_DIRECTORY_BLOCKS } from './limits.ts';
 import type { XfsLimits } from './limits.ts';
+import { xfsLogState } from './log.ts';
 import { INCOMPAT, SUPERBLOCK_READ_BYTES, parseSuperblock } from './superblock.ts';
 import type { XfsSuperblock } from './superblock.ts';
 
@@ -80,7 +82,7 @@ export async function openXfs(reader: ByteRangeReader, options: OpenXfsOptions =
       ? await cache.read(0, sectorSize)
       : head;
   const sb = parseSuperblock(sbBytes, verify);
-  return new XfsFilesystem(
+  const fs = new XfsFilesystem(
     reader,
     cache,
     sb,
@@ -88,6 +90,18 @@ export async function openXfs(reader: ByteRangeReader, options: OpenXfsOptions =
     verify,
     options.readAhead ?? true,
   );
+  try {
+    const log = await xfsLogState(sb, reader.size, (offset, length) => cache.read(offset, length));
+    if (log.state === 'dirty') {
+      fs.warnings.push(
+        'log is dirty (not cleanly unmounted) and is not replayed: metadata written just before the snapshot may be missing',
+      );
+    }
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    fs.warnings.push(`log could not be checked (${error instanceof Error ? error.message : String(error)})`);
+  }
+  return fs;
 }
 
 interface DirItem {

@@ -58,6 +58,10 @@ export interface XfsSuperblock {
   readonly hasFtype: boolean;
   readonly incompat: number;
   readonly realtimeBlocks: number;
+  /** sb_logstart: the internal log's first block (AG-encoded), 0 for an external log. */
+  readonly logStart: number;
+  /** sb_logblocks: the log's length in filesystem blocks. */
+  readonly logBlocks: number;
 }
 
 function log2Exact(value: number): number | undefined {
@@ -162,5 +166,7 @@ export function parseSuperblock(bytes: Uint8Array, verifyChecksum: boolean): Xfs
     hasFtype,
     incompat,
     realtimeBlocks: raw.u64(16),
+    logStart: raw.u64(48),
+    logBlocks: raw.u32(96),
   };
 }
