@@ -41,6 +41,8 @@ export const API_TIMEOUT_SECONDS = 29;
 export const RESTORE_WORKER_MEMORY_MB = 1_024;
 /** A restore job runs to Lambda's 15-minute maximum. */
 export const RESTORE_WORKER_TIMEOUT_SECONDS = 15 * 60;
+/** A plan-run step may wait on a hook invoked synchronously (up to 600 s): Lambda's 15-minute maximum. */
+export const PLAN_RUN_TIMEOUT_SECONDS = 15 * 60;
 /**
  * A lifecycle job (garbage collection, scrub) holds one shard's names (~10 MiB) or decompresses and
  * hashes chunks: one full vCPU, as the range worker (scrub's MiB/s is measured against one core).
@@ -264,6 +266,15 @@ export const FUNCTION_MANIFEST = {
     memoryMb: LIFECYCLE_JOB_MEMORY_MB,
     timeoutSeconds: LIFECYCLE_JOB_TIMEOUT_SECONDS,
   },
+  // The plan-run state machine's one function (lib/constructs/plan-runs.ts wires it); it starts
+  // the backup state machine, so it is given STATE_MACHINE_ARN.
+  planRun: {
+    entry: 'plan-run.ts',
+    description: 'Plan runs: begin, advance (checks, tasks, hooks, quiesce, backups), record a failure',
+    environment: [...COMMON_ENVIRONMENT, 'STATE_MACHINE_ARN'],
+    memoryMb: ORCHESTRATION_MEMORY_MB,
+    timeoutSeconds: PLAN_RUN_TIMEOUT_SECONDS,
+  },
 } as const satisfies Record<string, FunctionManifestEntry>;
 
 export type FunctionName = keyof typeof FUNCTION_MANIFEST;
@@ -303,3 +314,8 @@ export function stateMachineFunctionName(placeholder: string): string {
 export const VOLUME_RESTORE_DEFINITION_FILE = 'statemachines/volume-restore.asl.json';
 /** The placeholder of the volume-restore definition that names the volumeRestoreStep function's ARN. */
 export const VOLUME_RESTORE_FUNCTION_PLACEHOLDER = 'VolumeRestoreStepFunctionArn';
+
+/** The plan-run state machine's definition, relative to the project root. */
+export const PLAN_RUN_DEFINITION_FILE = 'statemachines/plan-run.asl.json';
+/** The placeholder of the plan-run definition that names the planRun function's ARN. */
+export const PLAN_RUN_FUNCTION_PLACEHOLDER = 'PlanRunFunctionArn';

@@ -35,6 +35,7 @@ import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-sch
 import type { LocalStack } from './stack.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './gateway/local-account.ts';
 import type { LambdaHandler } from './gateway/lambda-functions.ts';
+import type { LocalPlanRunOptions } from './plan-run-deploy.ts';
 
 /** Names of the resources of one local deployment. */
 export interface ProductNames {
@@ -69,6 +70,8 @@ export interface DeployOptions {
   readonly names?: Partial<ProductNames>;
   /** Extra handler configuration (e.g. RANGE_WORKERS), as the CDK app would set on the functions. */
   readonly handlerEnv?: Readonly<Record<string, string>>;
+  /** The plan-run function's clock, Wait cap and backup polls (local/plan-run-deploy.ts). */
+  readonly planRuns?: LocalPlanRunOptions;
 }
 
 export interface DeployedProduct {
@@ -207,6 +210,9 @@ export async function deployProduct(
     API_CURSOR_KEY: randomBytes(CURSOR_KEY_BYTES).toString('base64'),
   };
   Object.assign(process.env, apiEnvironment, planEnvironment);
+  // Plan runs: their function and state machine (lib/constructs/plan-runs.ts).
+  const { deployPlanRuns } = await import('./plan-run-deploy.ts');
+  await deployPlanRuns(stack, config, names.planRunStateMachine, options.planRuns);
   const { createApiHandler } = await import('../lambdas/handlers/api.ts');
   const { createAwsApiDeps } = await import('../lambdas/aws/wiring.ts');
   stack.gateway.setApiHandler(createApiHandler(createAwsApiDeps(process.env)));

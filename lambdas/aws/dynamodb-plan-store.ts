@@ -19,6 +19,8 @@ import {
 import { ConflictError, IntegrityError, NotFoundError, ValidationError } from '../core/errors.ts';
 import type { SettingsStore } from '../core/plans/plan-ports.ts';
 import { planRecordSchema, type PlanRecord, type PlanStore } from '../core/plans/plan-service.ts';
+import { planRunSchema, type PlanRun } from '../core/plans/plan-run.ts';
+import type { PlanRunStore } from '../core/plans/run-service.ts';
 import { DEFAULT_SETTINGS, planSettingsSchema, type PlanSettings } from '../core/plans/settings.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
@@ -210,4 +212,159 @@ export class DynamoDbSettingsStore implements SettingsStore {
       ),
     );
   }
+}
+
+/** Partition of a plan's runs (`sk = <startedAt>#<runId>`: a Query lists them in start order). */
+export const PLAN_RUNS_PARTITION_PREFIX = 'PLANRUNS#';
+/** Partition of a run's pointer item (`pk = PLANRUN#<runId>`, `sk = RUN`), which names its plan. */
+export const PLAN_RUN_POINTER_PREFIX = 'PLANRUN#';
+const RUN_POINTER_SORT_KEY = 'RUN';
+/** The run items' key prefixes (plan-run function and API policies, `dynamodb:LeadingKeys`). */
+export const PLAN_RUN_TABLE_KEYS = [`${PLAN_RUNS_PARTITION_PREFIX}*`, `${PLAN_RUN_POINTER_PREFIX}*`] as const;
+/**
+ * Largest run record (JSON bytes) stored, as for plans: one DynamoDB item holds at most 400 KB
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html).
+ */
+export const MAX_PLAN_RUN_RECORD_BYTES = 390_000;
+
+function runOf(item: Record<string, unknown>): PlanRun {
+  return parseStored(`plan run ${String(item.sk)}`, item.run, (v) => planRunSchema.safeParse(v));
+}
+
+/**
+ * The plan-run store: the record at `pk = PLANRUNS#<plan>`, `sk = <startedAt>#<runId>` (one
+ * strongly consistent Query lists a plan's runs in start order, run ids being opaque when a
+ * schedule starts them), and a pointer at `pk = PLANRUN#<runId>` so that a run is found by its
+ * id alone. The pointer is written first, conditionally: it is what makes a run id unique.
+ */
+export class DynamoDbPlanRunStore implements PlanRunStore {
+  constructor(
+    private readonly documents: DynamoDBDocumentClient,
+    private readonly tableName: string,
+  ) {}
+
+  private static recordKey(run: Pick<PlanRun, 'plan' | 'startedAt' | 'runId'>): Record<string, string> {
+    return { pk: `${PLAN_RUNS_PARTITION_PREFIX}${run.plan}`, sk: `${run.startedAt}#${run.runId}` };
+  }
+
+  private static pointerKey(runId: string): Record<string, string> {
+    return { pk: `${PLAN_RUN_POINTER_PREFIX}${runId}`, sk: RUN_POINTER_SORT_KEY };
+  }
+
+  async createIfAbsent(run: PlanRun): Promise<PlanRun> {
+    const recordKey = DynamoDbPlanRunStore.recordKey(run);
+    try {
+      await this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...DynamoDbPlanRunStore.pointerKey(run.runId),
+            entity: 'plan-run-pointer',
+            ...prefixed(recordKey),
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      );
+    } catch (error) {
+      if (sdkErrorName(error) !== 'ConditionalCheckFailedException') {
+        throw translateSdkError(error, 'PutItem (plan run pointer)', { runId: run.runId });
+      }
+      const existing = await this.get(run.runId);
+      if (existing !== undefined) return existing;
+      // The pointer exists but its record was never written (the first create stopped in between).
+    }
+    await this.save(run);
+    return run;
+  }
+
+  async get(runId: string): Promise<PlanRun | undefined> {
+    const pointer = await callSdk('GetItem (plan run pointer)', { runId }, () =>
+      this.documents.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: DynamoDbPlanRunStore.pointerKey(runId),
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    if (pointer.Item === undefined) return undefined;
+    const answer = await callSdk('GetItem (plan run)', { runId }, () =>
+      this.documents.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: String(pointer.Item!.recordPk), sk: String(pointer.Item!.recordSk) },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return answer.Item === undefined ? undefined : runOf(answer.Item);
+  }
+
+  async save(run: PlanRun): Promise<void> {
+    const json = JSON.stringify(planRunSchema.parse(run));
+    const bytes = Buffer.byteLength(json);
+    if (bytes > MAX_PLAN_RUN_RECORD_BYTES) {
+      throw new ValidationError(
+        `plan run ${run.runId} is ${bytes} bytes as stored; at most ${MAX_PLAN_RUN_RECORD_BYTES} fit (split the plan)`,
+        { context: { runId: run.runId, plan: run.plan } },
+      );
+    }
+    await callSdk('PutItem (plan run)', { runId: run.runId }, () =>
+      this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...DynamoDbPlanRunStore.recordKey(run),
+            entity: 'plan-run',
+            version: run.formatVersion,
+            status: run.status,
+            run: json,
+          },
+        }),
+      ),
+    );
+  }
+
+  async delete(runId: string): Promise<void> {
+    const run = await this.get(runId);
+    if (run !== undefined) {
+      await callSdk('DeleteItem (plan run)', { runId }, () =>
+        this.documents.send(
+          new DeleteCommand({ TableName: this.tableName, Key: DynamoDbPlanRunStore.recordKey(run) }),
+        ),
+      );
+    }
+    await callSdk('DeleteItem (plan run pointer)', { runId }, () =>
+      this.documents.send(
+        new DeleteCommand({ TableName: this.tableName, Key: DynamoDbPlanRunStore.pointerKey(runId) }),
+      ),
+    );
+  }
+
+  /** The plan's runs, newest first. */
+  async listForPlan(plan: string): Promise<readonly PlanRun[]> {
+    const runs: PlanRun[] = [];
+    let start: Record<string, unknown> | undefined;
+    do {
+      const page = await callSdk('Query (plan runs)', { plan }, () =>
+        this.documents.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: 'pk = :pk',
+            ExpressionAttributeValues: { ':pk': `${PLAN_RUNS_PARTITION_PREFIX}${plan}` },
+            ConsistentRead: true,
+            ScanIndexForward: false,
+            ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) runs.push(runOf(item));
+      start = page.LastEvaluatedKey;
+    } while (start !== undefined);
+    return runs;
+  }
+}
+
+function prefixed(key: Record<string, string>): Record<string, string> {
+  return { recordPk: key.pk!, recordSk: key.sk! };
 }

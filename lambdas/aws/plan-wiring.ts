@@ -1,16 +1,34 @@
 /**
- * The adapters the plan, server and settings routes work over (ApiDeps.plans), built from the
- * clients and names; wiring.ts gives them to the API function from its plan environment (the
- * schedule group, the plan-run state machine, the scheduler's role).
+ * The adapters of protection plans, built from the clients and names: what the plan, server,
+ * settings and run routes work over (ApiDeps.plans), and what the plan-run function works over.
+ * wiring.ts gives them to the API function from its plan environment (the schedule group, the
+ * plan-run state machine, the scheduler's role) and to the plan-run function.
  */
+import { randomBytes } from 'node:crypto';
+import { StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { EC2Client } from '@aws-sdk/client-ec2';
 import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { PlanApiDeps } from '../core/api/plan-routes.ts';
+import { ConflictError } from '../core/errors.ts';
+import type { PlanRunExecutions, PlanRunFunctionPorts } from '../core/plans/run-service.ts';
 import type { Clock } from '../core/ports.ts';
-import { DynamoDbPlanStore, DynamoDbSettingsStore } from './dynamodb-plan-store.ts';
+import { DynamoDbPlanRunStore, DynamoDbPlanStore, DynamoDbSettingsStore } from './dynamodb-plan-store.ts';
 import { Ec2ServerDirectory } from './ec2-server-directory.ts';
+import {
+  LambdaHookInvoker,
+  PlanOutcomePublisher,
+  S3Ec2Destination,
+  SfnPlanBackups,
+  TagQuiesceAgent,
+  type PlanBackupOptions,
+} from './plan-run-adapters.ts';
 import { SchedulerPlanSchedules, type PlanScheduleTarget } from './scheduler-plan-schedules.ts';
+import { sdkErrorName, translateSdkError } from './sdk-errors.ts';
+import type { SdkClients } from './sdk-clients.ts';
+
+/** Random bytes of a plan-run id: 32 bits after a millisecond timestamp. */
+const RUN_ID_RANDOM_BYTES = 4;
 
 export interface PlanApiNames extends PlanScheduleTarget {
   readonly tableName: string;
@@ -31,12 +49,38 @@ export function planNamesOf(env: {
   };
 }
 
+/** StartExecution of the plan-run state machine, named by the run id. */
+export class SfnPlanRunExecutions implements PlanRunExecutions {
+  constructor(
+    private readonly sfn: SFNClient,
+    private readonly stateMachineArn: string,
+  ) {}
+
+  async start(runId: string, input: { plan: string; trigger: string }): Promise<void> {
+    try {
+      await this.sfn.send(
+        new StartExecutionCommand({
+          stateMachineArn: this.stateMachineArn,
+          name: runId,
+          input: JSON.stringify(input),
+        }),
+      );
+    } catch (error) {
+      if (sdkErrorName(error) === 'ExecutionAlreadyExists') {
+        throw new ConflictError(`plan run ${runId} already exists`, { context: { runId }, cause: error });
+      }
+      throw translateSdkError(error, 'StartExecution (plan run)', { runId });
+    }
+  }
+}
+
 export function createPlanApiDeps(
   names: PlanApiNames,
   clients: {
     readonly documents: DynamoDBDocumentClient;
     readonly ec2: EC2Client;
     readonly scheduler: SchedulerClient;
+    readonly sfn: SFNClient;
   },
   clock: Clock,
 ): PlanApiDeps {
@@ -45,6 +89,46 @@ export function createPlanApiDeps(
     settings: new DynamoDbSettingsStore(clients.documents, names.tableName),
     scheduler: new SchedulerPlanSchedules(clients.scheduler, names),
     servers: new Ec2ServerDirectory(clients.ec2),
+    runs: new DynamoDbPlanRunStore(clients.documents, names.tableName),
+    executions: new SfnPlanRunExecutions(clients.sfn, names.stateMachineArn),
+    randomHex: () => randomBytes(RUN_ID_RANDOM_BYTES).toString('hex'),
     clock,
+  };
+}
+
+/** What the plan-run function reads and writes. */
+export interface PlanRunNames {
+  readonly tableName: string;
+  readonly imageBucket: string;
+  readonly eventBusName: string;
+  readonly topicArn: string;
+  /** The backup state machine a task starts. */
+  readonly backupStateMachineArn: string;
+}
+
+export interface PlanRunOptions extends PlanBackupOptions {
+  /** The longest Wait of the run state machine (the local stack's tests; unset in AWS). */
+  readonly maxWaitSeconds?: number;
+}
+
+export function createPlanRunDeps(
+  names: PlanRunNames,
+  clients: Pick<SdkClients, 'documents' | 'ec2' | 's3' | 'sfn' | 'lambda' | 'eventBridge' | 'sns'>,
+  clock: Clock,
+  options: PlanRunOptions = {},
+): PlanRunFunctionPorts {
+  const servers = new Ec2ServerDirectory(clients.ec2);
+  return {
+    clock,
+    plans: new DynamoDbPlanStore(clients.documents, names.tableName),
+    runs: new DynamoDbPlanRunStore(clients.documents, names.tableName),
+    settings: new DynamoDbSettingsStore(clients.documents, names.tableName),
+    destination: new S3Ec2Destination(clients.s3, clients.ec2, names.imageBucket),
+    servers,
+    hooks: new LambdaHookInvoker(clients.lambda),
+    quiesce: new TagQuiesceAgent(clients.eventBridge, names.eventBusName, clients.ec2, servers, clock),
+    backups: new SfnPlanBackups(clients.sfn, names.backupStateMachineArn, servers, options),
+    events: new PlanOutcomePublisher(clients.eventBridge, names.eventBusName, clients.sns, names.topicArn),
+    ...(options.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: options.maxWaitSeconds }),
   };
 }

@@ -47,7 +47,7 @@ import { EbsSnapshots } from './ebs-snapshots.ts';
 import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
-import { createPlanApiDeps, planNamesOf } from './plan-wiring.ts';
+import { createPlanApiDeps, createPlanRunDeps, planNamesOf } from './plan-wiring.ts';
 import { createCommitRecoveryPointDeps, createRecoveryPointService } from './recovery-point-wiring.ts';
 import {
   LambdaRestoreLauncher,
@@ -270,6 +270,28 @@ export class LambdaWiring {
       ),
       plans: createPlanApiDeps(planNamesOf(this.environment(...PLAN_ENVIRONMENT)), this.control, this.clock),
     }));
+  /** The plan-run state machine's function (lambdas/handlers/plan-run.ts). */
+  planRun = () =>
+    this.once('planRun', () => {
+      const env = this.environment(
+        'TABLE_NAME',
+        'IMAGE_BUCKET',
+        'EVENT_BUS_NAME',
+        'TOPIC_ARN',
+        'STATE_MACHINE_ARN',
+      );
+      return createPlanRunDeps(
+        {
+          tableName: env.TABLE_NAME,
+          imageBucket: env.IMAGE_BUCKET,
+          eventBusName: env.EVENT_BUS_NAME,
+          topicArn: env.TOPIC_ARN,
+          backupStateMachineArn: env.STATE_MACHINE_ARN,
+        },
+        this.control,
+        this.clock,
+      );
+    });
 }
 
 let wiring: LambdaWiring | undefined;

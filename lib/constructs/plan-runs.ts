@@ -1,20 +1,40 @@
 /**
  * Protection plans' part of the ReplicaBackup construct (docs/plans.md): the EventBridge Scheduler
  * group that holds the plans' schedules (the API creates, updates and deletes them at run time),
- * the role Scheduler assumes to start the plan-run state machine, the plan environment of the API
- * function and its grants (the plan and settings items of the table, the schedules of its group,
- * iam:PassRole of the scheduler role only). Resources are added to the given scope (see
+ * the role Scheduler assumes to start the plan-run state machine, the plan-run state machine
+ * (statemachines/plan-run.asl.json) and the grants of its function (plan, settings and run items,
+ * the image bucket's probe object, starting and describing backups, events, the topic, the hook
+ * functions the configuration lists), the plan environment of the API function and its grants
+ * (plan, settings and run items, the schedules of its group, iam:PassRole of the scheduler role
+ * only, starting the plan-run state machine). Resources are added to the given scope (see
  * backup-storage.ts for why).
  */
 import { ArnFormat, Stack, Validations, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as events from 'aws-cdk-lib/aws-events';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import type * as sns from 'aws-cdk-lib/aws-sns';
+import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { PLAN_PARTITION, PLAN_TABLE_KEYS } from '../../lambdas/aws/dynamodb-plan-store.ts';
-import type { PlanEnvironmentKey } from '../function-manifest.ts';
+import { join } from 'node:path';
+import {
+  PLAN_PARTITION,
+  PLAN_RUN_TABLE_KEYS,
+  PLAN_TABLE_KEYS,
+} from '../../lambdas/aws/dynamodb-plan-store.ts';
+import { DESTINATION_PROBE_KEY } from '../../lambdas/aws/plan-run-adapters.ts';
+import {
+  PLAN_RUN_DEFINITION_FILE,
+  PLAN_RUN_FUNCTION_PLACEHOLDER,
+  type PlanEnvironmentKey,
+} from '../function-manifest.ts';
+import { PROJECT_ROOT } from './backup-functions.ts';
+import { nagArnToken } from './nag.ts';
 
 /** EventBridge Scheduler group names are at most 64 characters (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateScheduleGroup.html). */
 const SCHEDULE_GROUP_NAME_MAX_CHARS = 64;
@@ -32,9 +52,20 @@ export interface PlanRunsProps {
   /** The group is `<prefix>-plans`, the state machine `<prefix>-plan-run`. */
   readonly prefix: string;
   readonly apiFunction: lambda.Function;
+  /** The plan-run state machine's one function (the manifest's planRun). */
+  readonly planRunFunction: lambda.Function;
+  /** The backup state machine a plan task starts. */
+  readonly backupStateMachine: sfn.StateMachine;
+  readonly backupStateMachineName: string;
   readonly table: dynamodb.TableV2;
-  /** Encrypts the schedule group's schedules that CloudFormation creates (none today) and the logs. */
+  readonly imageBucket: s3.IBucket;
+  readonly eventBus: events.IEventBus;
+  readonly topic: sns.ITopic;
+  /** Encrypts the table, the buckets and the state machine's logs. */
   readonly key: kms.Key;
+  /** Hook functions (names or ARNs) plans may invoke: the function may invoke these only. */
+  readonly hookFunctions?: readonly string[];
+  readonly logRetention: logs.RetentionDays;
   readonly removalPolicy: RemovalPolicy;
 }
 
@@ -55,6 +86,7 @@ export class PlanRuns {
   readonly schedulerRole: iam.Role;
   readonly stateMachineName: string;
   readonly stateMachineArn: string;
+  readonly stateMachine: sfn.StateMachine;
 
   constructor(scope: Construct, props: PlanRunsProps) {
     const stack = Stack.of(scope);
@@ -83,6 +115,8 @@ export class PlanRuns {
       new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachineArn] }),
     );
     props.apiFunction.node.addDependency(this.scheduleGroup);
+    this.stateMachine = createPlanRunStateMachine(scope, props, this.stateMachineName);
+    grantPlanRunFunction(scope, props);
     wirePlanApi(scope, props, this);
   }
 }
@@ -93,6 +127,125 @@ function tableAccess(table: dynamodb.TableV2, actions: string[], leadingKeys: st
     resources: [table.tableArn],
     conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leadingKeys } },
   });
+}
+
+function createPlanRunStateMachine(
+  scope: Construct,
+  props: PlanRunsProps,
+  stateMachineName: string,
+): sfn.StateMachine {
+  const logGroup = new logs.LogGroup(scope, 'PlanRunStateMachineLogs', {
+    logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
+    retention: props.logRetention,
+    encryptionKey: props.key,
+    removalPolicy: props.removalPolicy,
+  });
+  const machine = new sfn.StateMachine(scope, 'PlanRunStateMachine', {
+    stateMachineName,
+    stateMachineType: sfn.StateMachineType.STANDARD,
+    definitionBody: sfn.DefinitionBody.fromFile(join(PROJECT_ROOT, PLAN_RUN_DEFINITION_FILE)),
+    definitionSubstitutions: { [PLAN_RUN_FUNCTION_PLACEHOLDER]: props.planRunFunction.functionArn },
+    tracingEnabled: true,
+    logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+  });
+  props.planRunFunction.grantInvoke(machine);
+  Validations.of(machine).acknowledge(
+    {
+      id: `AwsSolutions-IAM5[Resource::${nagArnToken(props.planRunFunction)}:*]`,
+      reason: 'Step Functions may invoke any version or alias of the function the definition names.',
+    },
+    {
+      id: 'AwsSolutions-IAM5[Resource::*]',
+      reason: 'X-Ray and CloudWatch Logs delivery (log delivery APIs) have no resource-level permissions.',
+    },
+  );
+  return machine;
+}
+
+/** The plan-run function: each grant is what one port of the run needs (plan-run-adapters.ts). */
+function grantPlanRunFunction(scope: Construct, props: PlanRunsProps): void {
+  const stack = Stack.of(scope);
+  const fn = props.planRunFunction;
+  fn.addEnvironment('STATE_MACHINE_ARN', props.backupStateMachine.stateMachineArn);
+  fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], [...PLAN_TABLE_KEYS]));
+  fn.addToRolePolicy(
+    tableAccess(
+      props.table,
+      ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      [...PLAN_RUN_TABLE_KEYS],
+    ),
+  );
+  // The destination probe: one fixed object written and deleted; the listing sums stored bytes.
+  props.imageBucket.grantPut(fn, DESTINATION_PROBE_KEY);
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:DeleteObject'],
+      resources: [props.imageBucket.arnForObjects(DESTINATION_PROBE_KEY)],
+    }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ['s3:ListBucket'], resources: [props.imageBucket.bucketArn] }),
+  );
+  props.key.grantEncryptDecrypt(fn);
+  // DescribeVolumes/DescribeSnapshots support no resource-level permissions.
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes', 'ec2:DescribeSnapshots'], resources: ['*'] }),
+  );
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['states:StartExecution'],
+      resources: [props.backupStateMachine.stateMachineArn],
+    }),
+  );
+  const backupExecutions = stack.formatArn({
+    service: 'states',
+    resource: 'execution',
+    resourceName: `${props.backupStateMachineName}:*`,
+    arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+  });
+  fn.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ['states:DescribeExecution'], resources: [backupExecutions] }),
+  );
+  props.eventBus.grantPutEventsTo(fn);
+  props.topic.grantPublish(fn);
+  const hooks = (props.hookFunctions ?? []).map((name) =>
+    name.startsWith('arn:')
+      ? name
+      : stack.formatArn({
+          service: 'lambda',
+          resource: 'function',
+          resourceName: name,
+          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+        }),
+  );
+  if (hooks.length > 0) {
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: hooks }));
+  }
+  if (fn.role !== undefined) {
+    const region = stack.region;
+    Validations.of(fn.role).acknowledge(
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:<AWS::AccountId>:execution:${props.backupStateMachineName}:*]`,
+        reason: 'A plan task describes the backup executions it started, named by run and task at run time.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Resource::*]',
+        reason: 'EC2 DescribeVolumes and DescribeSnapshots support no resource-level permissions.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+        reason: 'The probe object is encrypted with the bucket key; CDK grants the GenerateDataKey family.',
+      },
+      {
+        id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+        reason: "CDK's encrypt/decrypt grant on the product key includes the ReEncrypt family.",
+      },
+      {
+        id: 'AwsSolutions-IAM5[Action::s3:Abort*]',
+        reason: "CDK's put grant on the probe object includes aborting its multipart uploads.",
+      },
+    );
+  }
 }
 
 /** The API function's plan environment and grants. */
@@ -114,6 +267,17 @@ function wirePlanApi(scope: Construct, props: PlanRunsProps, plans: PlanRuns): v
     ),
   );
   api.addToRolePolicy(tableAccess(props.table, ['dynamodb:DeleteItem'], [`${PLAN_PARTITION}*`]));
+  // Run records: the API creates a run before it starts the execution, and removes it when that fails.
+  api.addToRolePolicy(
+    tableAccess(
+      props.table,
+      ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      [...PLAN_RUN_TABLE_KEYS],
+    ),
+  );
+  api.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [plans.stateMachineArn] }),
+  );
   const stack = Stack.of(scope);
   const groupName = plans.scheduleGroupName;
   const schedules = stack.formatArn({

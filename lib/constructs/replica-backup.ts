@@ -137,8 +137,15 @@ export class ReplicaBackup extends Construct {
     new PlanRuns(this, {
       prefix,
       apiFunction: functions.api,
+      planRunFunction: functions.planRun,
+      backupStateMachine: backup.stateMachine,
+      backupStateMachineName: backup.stateMachineName,
       table: storage.table,
+      imageBucket: storage.imageBucket,
+      eventBus,
+      topic,
       key: storage.key,
+      logRetention,
       removalPolicy,
     });
     // Volume restores: the state machine with a Distributed Map over block ranges (no 15-minute cap).

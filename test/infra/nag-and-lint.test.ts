@@ -8,6 +8,7 @@ import { App } from 'aws-cdk-lib';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../bin/app.ts';
+import { manifestEntries } from '../../lib/function-manifest.ts';
 
 const STACK = 'ReplicaBackupProxy';
 let outdir: string;
@@ -49,12 +50,12 @@ describe('bin/app.ts synth', () => {
     for (const { id, reason } of acknowledgements) expect(reason.length, id).toBeGreaterThan(30);
   });
 
-  it('bundles each of the 13 Lambdas as one ESM file with the require shim, without Docker', () => {
+  it('bundles each Lambda of the manifest as one ESM file with the require shim, without Docker', () => {
     const bundles = readdirSync(outdir).filter(
       (name) => name.startsWith('asset.') && !name.endsWith('.json'),
     );
     const handlers = bundles.filter((dir) => readdirSync(join(outdir, dir)).includes('index.mjs'));
-    expect(handlers).toHaveLength(13);
+    expect(handlers).toHaveLength(manifestEntries().length);
     for (const dir of handlers) {
       const code = readFileSync(join(outdir, dir, 'index.mjs'), 'utf8');
       expect(code.startsWith("import { createRequire as __rbpCreateRequire } from 'node:module';")).toBe(

@@ -6,6 +6,7 @@ import { parseConfig } from '../../lib/config.ts';
 import { BACKUP_ASL_PATH } from '../../lib/constructs/replica-backup.ts';
 import { ReplicaBackupStack } from '../../lib/stacks/replica-backup-stack.ts';
 import { productTableDefinition } from '../../local/product-table.ts';
+import { manifestEntries } from '../../lib/function-manifest.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
 type Statement = {
@@ -229,7 +230,7 @@ describe('the local stack', () => {
 describe('Lambdas', () => {
   it('run nodejs22.x on arm64 with active tracing, an explicit memory and timeout, and their own log group', () => {
     const functions = ofType('AWS::Lambda::Function');
-    expect(functions).toHaveLength(13);
+    expect(functions).toHaveLength(manifestEntries().length);
     for (const [id, fn] of functions) {
       expect(fn.Properties, id).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -435,8 +436,8 @@ describe('notifications and monitoring', () => {
       'AWS/States/ExecutionsFailed',
       'AWS/States/ExecutionsTimedOut',
     ]);
-    expect(metrics.filter((m) => m === 'AWS/Lambda/Errors')).toHaveLength(13);
-    expect(metrics.filter((m) => m === 'AWS/Lambda/Throttles')).toHaveLength(13);
+    expect(metrics.filter((m) => m === 'AWS/Lambda/Errors')).toHaveLength(manifestEntries().length);
+    expect(metrics.filter((m) => m === 'AWS/Lambda/Throttles')).toHaveLength(manifestEntries().length);
     for (const [, alarm] of alarms) {
       expect(alarm.Properties).toMatchObject({
         Threshold: 1,

@@ -6,6 +6,7 @@
 import { CreateVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { createPlanApiDeps } from '../../lambdas/aws/plan-wiring.ts';
 import type { SchedulerPlanSchedules } from '../../lambdas/aws/scheduler-plan-schedules.ts';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
@@ -79,7 +80,7 @@ beforeAll(async () => {
       stateMachineArn: 'arn:aws:states:us-east-1:123456789012:stateMachine:rbp-plan-run',
       roleArn: 'arn:aws:iam::123456789012:role/rbp-plan-scheduler',
     },
-    { documents, ec2, scheduler },
+    { documents, ec2, scheduler, sfn: new SFNClient(local.clientConfig()) },
     api.clock,
   );
   schedules = plans.scheduler as SchedulerPlanSchedules;

@@ -7,7 +7,17 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import { plansSelecting } from '../plans/expansion.ts';
-import { planViewOf, planViewSchema, serverViewSchema, type ServerListItem } from '../plans/plan-api.ts';
+import {
+  acceptedPlanRunSchema,
+  planRunViewOf,
+  planRunViewSchema,
+  planViewOf,
+  planViewSchema,
+  serverViewSchema,
+  type ServerListItem,
+} from '../plans/plan-api.ts';
+import type { PlanRun } from '../plans/plan-run.ts';
+import { startPlanRun, type PlanRunExecutions, type PlanRunStore } from '../plans/run-service.ts';
 import { PlanValidationError } from '../plans/plan-document.ts';
 import type { ServerDirectory, SettingsStore } from '../plans/plan-ports.ts';
 import { createPlan, deletePlan, updatePlan, type PlanServicePorts } from '../plans/plan-service.ts';
@@ -19,15 +29,28 @@ import { pageOfList } from './pagination.ts';
 import type { Route, RouteInput } from './routes.ts';
 import { pageOnlyQuery, pageSchema } from './schemas.ts';
 
+/** The run store as the routes read it: by id, and a plan's runs newest first. */
+export interface PlanRunReader extends PlanRunStore {
+  listForPlan(plan: string): Promise<readonly PlanRun[]>;
+}
+
 /** What the plan routes work over. */
 export interface PlanApiDeps extends PlanServicePorts {
   readonly settings: SettingsStore;
   readonly servers: ServerDirectory;
+  readonly runs: PlanRunReader;
+  /** Starts the plan-run state machine. */
+  readonly executions: PlanRunExecutions;
+  /** Random hex of run ids. */
+  readonly randomHex: () => string;
   readonly clock: Clock;
 }
 
 const noParams = z.object({}).strict();
 const planPathParams = z.strictObject({ name: z.string().min(1).max(200) });
+const runPathParams = z.strictObject({ runId: z.string().min(1).max(200) });
+/** `POST /plans/{name}/runs` takes no options: an empty object (or no body). */
+const startRunBody = z.strictObject({}).optional();
 /** A plan document: validated by parsePlanDocument, which lists every problem. */
 const planBody = z.unknown();
 
@@ -137,6 +160,71 @@ export const PLAN_ROUTES: readonly Route[] = [
       const { name } = input.params as z.output<typeof planPathParams>;
       await deletePlan(plansOf(deps), name);
       return { status: 200, body: { name, deleted: true } };
+    },
+  }),
+  plain({
+    method: 'POST',
+    path: '/plans/{name}/runs',
+    operationId: 'startPlanRun',
+    summary:
+      'Runs a plan now (also a disabled one): the run record, then an execution of the plan-run state machine',
+    params: planPathParams,
+    body: startRunBody,
+    success: { status: 202, schema: acceptedPlanRunSchema },
+    errorStatuses: [404, 409],
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const { name } = input.params as z.output<typeof planPathParams>;
+      const plans = plansOf(deps);
+      const step = await startPlanRun(
+        {
+          plans: plans.store,
+          runs: plans.runs,
+          executions: plans.executions,
+          clock: plans.clock,
+          randomHex: plans.randomHex,
+        },
+        { plan: name, trigger: `api:${input.principal ?? 'anonymous'}` },
+      );
+      return {
+        status: 202,
+        body: { runId: step.runId, plan: name, status: step.status },
+        headers: { location: `/plan-runs/${step.runId}` },
+      };
+    },
+  }),
+  plain({
+    method: 'GET',
+    path: '/plans/{name}/runs',
+    operationId: 'listPlanRuns',
+    summary: "A plan's runs, newest first (also after the plan was deleted)",
+    params: planPathParams,
+    query: pageOnlyQuery,
+    success: { status: 200, schema: pageSchema(planRunViewSchema) },
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const { name } = input.params as z.output<typeof planPathParams>;
+      const query = input.query as z.output<typeof pageOnlyQuery>;
+      const views = (await plansOf(deps).runs.listForPlan(name)).map(planRunViewOf);
+      return {
+        status: 200,
+        body: pageOfList(views, query, queryScope('listPlanRuns', { plan: name }), deps.cursors),
+      };
+    },
+  }),
+  plain({
+    method: 'GET',
+    path: '/plan-runs/{runId}',
+    operationId: 'getPlanRun',
+    summary: 'One plan run with every task in creation order',
+    params: runPathParams,
+    success: { status: 200, schema: planRunViewSchema },
+    errorStatuses: [404],
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const { runId } = input.params as z.output<typeof runPathParams>;
+      const run = await plansOf(deps).runs.get(runId);
+      if (run === undefined) {
+        throw new NotFoundError(`plan run ${runId} does not exist`, { context: { runId } });
+      }
+      return { status: 200, body: planRunViewOf(run) };
     },
   }),
   plain({

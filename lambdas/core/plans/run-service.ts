@@ -143,3 +143,53 @@ export async function failStoredRun(
   ]);
   await ports.runs.save(failed);
 }
+
+/** Starts an execution of the run state machine named by the run id. */
+export interface PlanRunExecutions {
+  /** Starting a run id that already has an execution is a ConflictError. */
+  start(runId: string, input: PlanRunInput): Promise<void>;
+}
+
+export interface StartRunPorts extends BeginRunPorts {
+  readonly executions: PlanRunExecutions;
+  /** Random hex for the run id. */
+  readonly randomHex: () => string;
+}
+
+/**
+ * `POST /plans/{name}/runs`: the run record first (so `GET /plan-runs/{runId}` answers at once),
+ * then the execution; when the execution cannot start, the record is removed again.
+ */
+export async function startPlanRun(ports: StartRunPorts, input: PlanRunInput): Promise<PlanRunStep> {
+  const runId = planRunIdOf(ports.clock.now(), ports.randomHex());
+  const step = await beginPlanRun(ports, runId, input);
+  try {
+    await ports.executions.start(runId, input);
+  } catch (error) {
+    await ports.runs.delete(runId);
+    throw error;
+  }
+  return step;
+}
+
+/** The event of the run state machine's one Lambda (statemachines/plan-run.asl.json). */
+export const planRunEventSchema = z.discriminatedUnion('action', [
+  z.strictObject({ action: z.literal('begin'), runId: runIdSchema, input: planRunInputSchema }),
+  z.strictObject({ action: z.literal('advance'), runId: runIdSchema }),
+  z.strictObject({
+    action: z.literal('fail'),
+    runId: runIdSchema,
+    /** The Catch's `$.error`: `{Error, Cause}`. */
+    error: z.object({ Error: z.string().optional(), Cause: z.string().optional() }),
+  }),
+]);
+export type PlanRunEvent = z.infer<typeof planRunEventSchema>;
+
+/** What the run state machine's Lambda works over. */
+export interface PlanRunFunctionPorts extends AdvanceRunPorts, BeginRunPorts {
+  /**
+   * The longest Wait the run asks for. Unset in AWS; the local stack sets a second so that its
+   * tests move an injected clock instead of sleeping through real waits.
+   */
+  readonly maxWaitSeconds?: number;
+}

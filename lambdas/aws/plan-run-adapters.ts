@@ -1,0 +1,393 @@
+/**
+ * AWS adapters of the plan-run ports (core/plans/plan-ports.ts, run-service.ts):
+ *
+ * - the destination: a probe object written to and deleted from the image bucket (the bucket's
+ *   default SSE-KMS encryption makes the put exercise the key), stored bytes and snapshot slots;
+ * - hooks: Lambda Invoke, RequestResponse, aborted after the hook's timeout;
+ * - the quiesce agent: `Quiesce Requested` / `Release Requested` events to the replication agent
+ *   on EventBridge, and its answers as tags on the server's replica volumes (below);
+ * - backups: one execution of the backup state machine over the server's replica volumes;
+ * - the outcome: `Plan Task Failed` / `Plan Run Finished` on EventBridge (source `rbp.plans`) and
+ *   the SNS topic.
+ *
+ * The agent's answers (tags on every replica volume of the server, set by the agent):
+ * - `rbp:quiesced`: the applications quiesced right now, comma-separated (`*`: the whole server);
+ * - `rbp:quiesce-confirmed`: the id of the last quiesce request the agent completed;
+ * - `rbp:release-confirmed`: the id of the last release request the agent completed.
+ */
+import { DescribeExecutionCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { DescribeSnapshotsCommand, DescribeVolumesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
+import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import {
+  DeleteObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { describeError, PermanentError, RetryableError } from '../core/errors.ts';
+import type {
+  BackupProgress,
+  BackupStart,
+  BackupStarter,
+  Destination,
+  DestinationUsage,
+  HookInvoker,
+  HookPayload,
+  QuiesceAgent,
+  QuiesceRequest,
+  ServerDirectory,
+} from '../core/plans/plan-ports.ts';
+import type { PlanEventPublisher } from '../core/plans/run-service.ts';
+import type { PlanEvent } from '../core/plans/run-engine.ts';
+import { executionArnOf } from './sfn-backup-executions.ts';
+import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
+
+/** EventBridge `source` of the plans' events. */
+export const PLAN_EVENT_SOURCE = 'rbp.plans';
+export const QUIESCE_REQUESTED = 'Quiesce Requested';
+export const RELEASE_REQUESTED = 'Release Requested';
+/** Version of the quiesce event detail; bumped only for incompatible changes. */
+export const QUIESCE_EVENT_VERSION = 1;
+export const QUIESCED_TAG = 'rbp:quiesced';
+export const QUIESCE_CONFIRMED_TAG = 'rbp:quiesce-confirmed';
+export const RELEASE_CONFIRMED_TAG = 'rbp:release-confirmed';
+/** The probe object's key: one fixed key, so an interrupted probe leaves at most one small object. */
+export const DESTINATION_PROBE_KEY = 'probes/plan-run-probe';
+/**
+ * Snapshots that may be pending at once before a plan stops starting backups. EC2 limits
+ * concurrent snapshots per volume and, as a quota, per account
+ * (https://docs.aws.amazon.com/ebs/latest/userguide/ebs-resource-quotas.html); 100 stays below the
+ * account quota's default and above what a plan's bounded task concurrency starts.
+ */
+export const MAX_PENDING_SNAPSHOTS = 100;
+/** S3 ListObjectsV2 pages summed at most for stored bytes (1,000 keys a page): beyond, the sum is a floor. */
+export const MAX_USAGE_LIST_PAGES = 1_000;
+
+/** The probe write and delete, and the usage the capacity checks compare. */
+export class S3Ec2Destination implements Destination {
+  constructor(
+    private readonly s3: S3Client,
+    private readonly ec2: EC2Client,
+    private readonly bucket: string,
+  ) {}
+
+  async probeWritable(): Promise<string | undefined> {
+    try {
+      await this.s3.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: DESTINATION_PROBE_KEY, Body: 'rbp plan-run probe' }),
+      );
+      await this.s3.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: DESTINATION_PROBE_KEY }));
+      return undefined;
+    } catch (error) {
+      return describeError(translateSdkError(error, 'image bucket probe', { bucket: this.bucket }));
+    }
+  }
+
+  async usage(): Promise<DestinationUsage> {
+    let storedBytes = 0;
+    let token: string | undefined;
+    for (let page = 0; page < MAX_USAGE_LIST_PAGES; page += 1) {
+      const current = token;
+      const answer = await callSdk('ListObjectsV2 (usage)', { bucket: this.bucket }, () =>
+        this.s3.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            ...(current === undefined ? {} : { ContinuationToken: current }),
+          }),
+        ),
+      );
+      for (const object of answer.Contents ?? []) storedBytes += object.Size ?? 0;
+      token = answer.NextContinuationToken;
+      if (token === undefined) break;
+    }
+    const pending = await callSdk('DescribeSnapshots (pending)', {}, () =>
+      this.ec2.send(
+        new DescribeSnapshotsCommand({
+          OwnerIds: ['self'],
+          Filters: [{ Name: 'status', Values: ['pending'] }],
+        }),
+      ),
+    );
+    return {
+      storedBytes,
+      freeSnapshotSlots: Math.max(0, MAX_PENDING_SNAPSHOTS - (pending.Snapshots ?? []).length),
+    };
+  }
+}
+
+/**
+ * Hooks through Lambda Invoke (RequestResponse): a function error (`FunctionError` set) or no
+ * answer within the timeout is a failure; throttling stays retryable
+ * (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
+ */
+export class LambdaHookInvoker implements HookInvoker {
+  constructor(private readonly lambda: LambdaClient) {}
+
+  async invoke(functionName: string, payload: HookPayload, timeoutSeconds: number): Promise<unknown> {
+    let answer;
+    try {
+      answer = await this.lambda.send(
+        new InvokeCommand({
+          FunctionName: functionName,
+          InvocationType: 'RequestResponse',
+          Payload: Buffer.from(JSON.stringify(payload)),
+        }),
+        { abortSignal: AbortSignal.timeout(timeoutSeconds * 1_000) },
+      );
+    } catch (error) {
+      if (sdkErrorName(error) === 'AbortError' || sdkErrorName(error) === 'TimeoutError') {
+        throw new PermanentError(`no answer within ${timeoutSeconds} s`, {
+          context: { function: functionName },
+          cause: error,
+        });
+      }
+      throw translateSdkError(error, 'Invoke (hook)', { function: functionName });
+    }
+    const text = answer.Payload === undefined ? '' : Buffer.from(answer.Payload).toString('utf8');
+    if (answer.FunctionError !== undefined) {
+      let message = text;
+      try {
+        const parsed = JSON.parse(text) as { errorMessage?: unknown };
+        if (typeof parsed.errorMessage === 'string') message = parsed.errorMessage;
+      } catch {
+        // not JSON: the payload text is the message
+      }
+      throw new PermanentError(message.length > 0 ? message : `function error ${answer.FunctionError}`, {
+        context: { function: functionName },
+      });
+    }
+    if (text.trim() === '') return undefined;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return text;
+    }
+  }
+}
+
+function tagsOf(volume: { Tags?: { Key?: string; Value?: string }[] }): Record<string, string> {
+  const tags: Record<string, string> = {};
+  for (const tag of volume.Tags ?? []) if (tag.Key !== undefined) tags[tag.Key] = tag.Value ?? '';
+  return tags;
+}
+
+/** The quiesce agent over EventBridge requests and the agent's tags on the replica volumes. */
+export class TagQuiesceAgent implements QuiesceAgent {
+  constructor(
+    private readonly events: EventBridgeClient,
+    private readonly eventBusName: string,
+    private readonly ec2: EC2Client,
+    private readonly servers: ServerDirectory,
+    private readonly clock: { now(): Date },
+  ) {}
+
+  async quiescedApplications(server: string): Promise<readonly string[]> {
+    const found = await this.servers.get(server);
+    const quiesced = new Set<string>();
+    for (const volume of found?.volumes ?? []) {
+      for (const name of (volume.tags[QUIESCED_TAG] ?? '').split(',')) {
+        if (name.trim() !== '') quiesced.add(name.trim());
+      }
+    }
+    return [...quiesced];
+  }
+
+  requestQuiesce(request: QuiesceRequest): Promise<void> {
+    return this.send(QUIESCE_REQUESTED, request);
+  }
+
+  requestRelease(request: QuiesceRequest): Promise<void> {
+    return this.send(RELEASE_REQUESTED, request);
+  }
+
+  isQuiesced(requestId: string): Promise<boolean> {
+    return this.confirmed(QUIESCE_CONFIRMED_TAG, requestId);
+  }
+
+  isReleased(requestId: string): Promise<boolean> {
+    return this.confirmed(RELEASE_CONFIRMED_TAG, requestId);
+  }
+
+  private async confirmed(tag: string, requestId: string): Promise<boolean> {
+    const answer = await callSdk('DescribeVolumes (agent confirmation)', { requestId }, () =>
+      this.ec2.send(new DescribeVolumesCommand({ Filters: [{ Name: `tag:${tag}`, Values: [requestId] }] })),
+    );
+    return (answer.Volumes ?? []).some((volume) => tagsOf(volume)[tag] === requestId);
+  }
+
+  private async send(detailType: string, request: QuiesceRequest): Promise<void> {
+    const server = await this.servers.get(request.server);
+    const detail = {
+      version: QUIESCE_EVENT_VERSION,
+      requestId: request.requestId,
+      serverId: request.server,
+      ...(request.application === undefined ? {} : { application: request.application }),
+      volumeIds: (server?.volumes ?? []).map((v) => v.volumeId),
+      timeoutSeconds: request.timeoutSeconds,
+      requestedAt: this.clock.now().toISOString(),
+    };
+    await putEvents(this.events, this.eventBusName, [{ detailType, detail }]);
+  }
+}
+
+async function putEvents(
+  events: EventBridgeClient,
+  eventBusName: string,
+  entries: readonly { detailType: string; detail: object }[],
+): Promise<void> {
+  const answer = await callSdk('PutEvents (plans)', {}, () =>
+    events.send(
+      new PutEventsCommand({
+        Entries: entries.map((e) => ({
+          EventBusName: eventBusName,
+          Source: PLAN_EVENT_SOURCE,
+          DetailType: e.detailType,
+          Detail: JSON.stringify(e.detail),
+        })),
+      }),
+    ),
+  );
+  if ((answer.FailedEntryCount ?? 0) > 0) {
+    const failed = answer.Entries?.find((e) => e.ErrorCode !== undefined);
+    throw new RetryableError(
+      `PutEvents refused ${answer.FailedEntryCount} plan event(s): ${failed?.ErrorCode ?? '?'} ${failed?.ErrorMessage ?? ''}`.trimEnd(),
+    );
+  }
+}
+
+/** What a plan task's backup executions are started with besides the volumes (polling of the waits). */
+export interface PlanBackupOptions {
+  /** Merged into every execution input (e.g. `syncWait`, `snapshotWait` on the local stack). */
+  readonly inputDefaults?: Readonly<Record<string, unknown>>;
+}
+
+/**
+ * A task's backup: one execution of the backup state machine over every replica volume of the
+ * server (one checkpoint, one recovery point), named by the backup id so that starting it again
+ * is a no-op (ExecutionAlreadyExists).
+ */
+export class SfnPlanBackups implements BackupStarter {
+  constructor(
+    private readonly sfn: SFNClient,
+    private readonly stateMachineArn: string,
+    private readonly servers: ServerDirectory,
+    private readonly options: PlanBackupOptions = {},
+  ) {}
+
+  async start(request: BackupStart): Promise<void> {
+    if (request.source === 'primary') {
+      throw new PermanentError('backups from the primary are not available in this deployment', {
+        context: { server: request.server },
+      });
+    }
+    const server = await this.servers.get(request.server);
+    if (server === undefined || server.volumes.length === 0) {
+      throw new PermanentError(`server ${request.server} has no replica volumes`, {
+        context: { server: request.server },
+      });
+    }
+    try {
+      await this.sfn.send(
+        new StartExecutionCommand({
+          stateMachineArn: this.stateMachineArn,
+          name: request.backupId,
+          input: JSON.stringify({
+            ...this.options.inputDefaults,
+            serverId: request.server,
+            volumeIds: server.volumes.map((v) => v.volumeId),
+          }),
+        }),
+      );
+    } catch (error) {
+      if (sdkErrorName(error) === 'ExecutionAlreadyExists') return;
+      throw translateSdkError(error, 'StartExecution (plan task)', { backupId: request.backupId });
+    }
+  }
+
+  async progress(backupId: string): Promise<BackupProgress> {
+    let answer;
+    try {
+      answer = await this.sfn.send(
+        new DescribeExecutionCommand({ executionArn: executionArnOf(this.stateMachineArn, backupId) }),
+      );
+    } catch (error) {
+      if (sdkErrorName(error) === 'ExecutionDoesNotExist') {
+        return {
+          state: 'failed',
+          errorName: 'NotFoundError',
+          reason: `backup ${backupId} was never started`,
+        };
+      }
+      throw translateSdkError(error, 'DescribeExecution (plan task)', { backupId });
+    }
+    if (answer.status === 'RUNNING' || answer.status === 'PENDING_REDRIVE') return { state: 'running' };
+    if (answer.status !== 'SUCCEEDED') {
+      const error = answer.error ?? answer.status ?? 'Failed';
+      return {
+        state: 'failed',
+        errorName: error,
+        reason: `backup ${backupId} ${String(answer.status).toLowerCase()}: ${error}${answer.cause === undefined ? '' : ` (${answer.cause})`}`,
+      };
+    }
+    return { state: 'succeeded', imageIds: imageIdsOfOutput(answer.output) };
+  }
+}
+
+/**
+ * The image ids of a succeeded backup execution, in volume order: the recovery point's
+ * (`$.recoveryPoint.result.imageIds` of backup.asl.json), else the one image's (`$.image.result.imageId`).
+ */
+export function imageIdsOfOutput(output: string | undefined): string[] {
+  if (output === undefined) return [];
+  try {
+    const parsed = JSON.parse(output) as {
+      recoveryPoint?: { result?: { imageIds?: unknown } };
+      image?: { result?: { imageId?: unknown } };
+    };
+    const ids = parsed.recoveryPoint?.result?.imageIds;
+    if (Array.isArray(ids) && ids.every((id) => typeof id === 'string')) return ids;
+    const id = parsed.image?.result?.imageId;
+    return typeof id === 'string' ? [id] : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Plan events on EventBridge (source `rbp.plans`) and on the SNS topic, one message per event. */
+export class PlanOutcomePublisher implements PlanEventPublisher {
+  constructor(
+    private readonly events: EventBridgeClient,
+    private readonly eventBusName: string,
+    private readonly sns: SNSClient,
+    private readonly topicArn: string,
+  ) {}
+
+  async publish(events: readonly PlanEvent[]): Promise<void> {
+    if (events.length === 0) return;
+    await putEvents(this.events, this.eventBusName, events);
+    for (const event of events) {
+      await callSdk('SNS Publish (plans)', { topicArn: this.topicArn }, () =>
+        this.sns.send(
+          new PublishCommand({
+            TopicArn: this.topicArn,
+            Subject: subjectOf(event),
+            Message: JSON.stringify({ detailType: event.detailType, ...event.detail }, null, 2),
+          }),
+        ),
+      );
+    }
+  }
+}
+
+/** SNS subjects are at most 100 characters (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html). */
+const SNS_SUBJECT_MAX_CHARS = 100;
+
+function subjectOf(event: PlanEvent): string {
+  const text =
+    event.detailType === 'Plan Run Finished'
+      ? `rbp plan ${event.detail.plan}: run ${event.detail.status}`
+      : `rbp plan ${event.detail.plan}: task ${event.detail.task.server} failed`;
+  return text.slice(0, SNS_SUBJECT_MAX_CHARS);
+}
