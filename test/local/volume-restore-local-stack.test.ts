@@ -71,7 +71,11 @@ async function waitForRestore(restoreId: string, timeoutMs = 600_000): Promise<R
   }
 }
 
-async function writeImage(imageId: string, content: (chunk: number) => Buffer): Promise<void> {
+async function writeImage(
+  imageId: string,
+  content: (chunk: number) => Buffer,
+  stored?: (chunk: number) => boolean,
+): Promise<void> {
   const images = new ImageStore(new S3ObjectStore(clients.s3, product.names.imageBucket));
   const { manifest, manifestSha256 } = await buildTestImage(images, {
     volumeId,
@@ -79,6 +83,7 @@ async function writeImage(imageId: string, content: (chunk: number) => Buffer): 
     volumeSizeBytes: VOLUME_GIB * GIB_BYTES,
     chunks: DATA_CHUNKS,
     content,
+    ...(stored === undefined ? {} : { stored }),
   });
   await new DynamoDbImageRecordStore(clients.documents, product.names.table).putImageRecord({
     volumeId,
@@ -148,7 +153,8 @@ beforeAll(async () => {
   await file.close();
   volumeId = (await stack.replicas.create({ imagePath })).volumeId;
   await writeImage('img-restore-a', contentA);
-  await writeImage('img-restore-b', contentB);
+  // Image B shares every chunk but the changed ones with A: only those are uploaded again.
+  await writeImage('img-restore-b', contentB, (chunk) => !CHANGED_CHUNKS.includes(chunk));
 
   // The step function as Lambda would run it, except that a range worker cut off by the EBS
   // emulator's fault is reported as a killed invocation (what Step Functions sees on a timeout).

@@ -28,6 +28,8 @@ export interface TestImageSpec {
   readonly chunks: readonly number[];
   /** The 1 MiB content of a chunk (must not be all zeros). */
   content(chunkIndex: number): Buffer;
+  /** Chunks already stored by an earlier image (same content): named but not uploaded again. */
+  readonly stored?: (chunkIndex: number) => boolean;
 }
 
 function sha256(data: Uint8Array): Buffer {
@@ -47,7 +49,7 @@ export async function buildTestImage(
       sha256(data.subarray(0, EBS_BLOCK_SIZE_BYTES)),
       sha256(data.subarray(EBS_BLOCK_SIZE_BYTES)),
     );
-    await images.putChunk(name, data);
+    if (spec.stored?.(chunkIndex) !== true) await images.putChunk(name, data);
     names.set(chunkIndex, name);
   });
   const segments: string[] = [];
