@@ -3,7 +3,6 @@
  * File, directory and application restores end in a presigned download URL, which `--out` fetches
  * (with progress on a terminal); a volume restore ends in a new EBS snapshot id.
  */
-import { createWriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
@@ -15,6 +14,7 @@ import type { ApiClient } from '../api/api-client.ts';
 import { PARTITION_HELP } from './files.ts';
 import { registerServerRestore } from './recovery-points.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
+import { sparseFileSink } from '../api/sparse-file.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
 import {
   apiContext,
@@ -124,7 +124,7 @@ export async function download(
     await pipeline(
       Readable.fromWeb(response.body as WebReadableStream<Uint8Array>),
       counter,
-      createWriteStream(partial),
+      sparseFileSink(partial),
     );
     if (expectedBytes !== undefined && done !== expectedBytes) {
       throw new CliError(`the download has ${done} bytes, the restore ${expectedBytes}`, EXIT.FAILURE);
