@@ -56,6 +56,7 @@ const RECORD_FIELDS = [
   'manifestKey',
   'manifestSha256',
   'stats',
+  'source',
 ] as const;
 
 /**

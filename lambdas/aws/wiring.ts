@@ -44,6 +44,7 @@ import type { LifecycleRunDeps } from '../core/lifecycle/lifecycle-jobs.ts';
 import { S3LifecycleObjectStore } from './s3-lifecycle-objects.ts';
 import { DynamoDbJobStore } from './dynamodb-job-store.ts';
 import { EbsSnapshots } from './ebs-snapshots.ts';
+import { Ec2PrimarySnapshots } from './ec2-primary-snapshots.ts';
 import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
@@ -183,6 +184,7 @@ export class LambdaWiring {
   locks = () =>
     this.once('locks', () => new DynamoDbBackupLockStore(this.control.documents, this.table(), this.clock));
   replicaSnapshots = () => this.once('replicaSnapshots', () => new Ec2ReplicaSnapshots(this.control.ec2));
+  primarySnapshots = () => this.once('primarySnapshots', () => new Ec2PrimarySnapshots(this.control.ec2));
   drs = () => this.once('drs', () => new DrsReplication(this.control.drs));
   events = () =>
     this.once(

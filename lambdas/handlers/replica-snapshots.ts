@@ -21,6 +21,7 @@ export const handler = lazyHandler(() => {
   const wiring = lambdaWiring();
   return createReplicaSnapshotsHandler({
     snapshots: wiring.replicaSnapshots(),
+    primaries: wiring.primarySnapshots(),
     clock: wiring.clock,
     retainBaseSnapshots: wiring.environment('RETAIN_BASE_SNAPSHOTS').RETAIN_BASE_SNAPSHOTS,
   });

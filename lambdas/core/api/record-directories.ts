@@ -37,6 +37,7 @@ export function imageOf(record: ImageRecord, cataloged: boolean): Image {
     volumeSizeBytes: record.volumeSizeBytes,
     formatVersion: record.formatVersion,
     stats: { ...record.stats },
+    source: record.source ?? 'replica',
   };
 }
 

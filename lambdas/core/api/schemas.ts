@@ -252,6 +252,12 @@ export const imageSchema = z.object({
   volumeSizeBytes: z.number().int(),
   formatVersion: z.number().int(),
   stats: z.record(z.string(), z.number()).describe('Figures of the backup that made the image'),
+  source: z
+    .enum(['replica', 'primary'])
+    .optional()
+    .describe(
+      "The copy the image was read from: the replica volume, or the source server's own (primary) volume (the API always sets it)",
+    ),
 });
 export type Image = z.infer<typeof imageSchema>;
 

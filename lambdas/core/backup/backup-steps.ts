@@ -23,6 +23,8 @@ import type {
 } from '../orchestration/step-state.ts';
 import { passCommitGate, type CommitGateDeps, type GateParent } from '../lifecycle/commit-gate.ts';
 import { commitImage } from './commit.ts';
+import { sameLineage } from './primary-source.ts';
+import type { BackupSource } from '../plans/source-selection.ts';
 import { planImage, workerReadRate } from './plan.ts';
 import { copyRange, type RangeSummary, type RangeWorkerDeps, type RangeWorkItem } from './range-worker.ts';
 import { getJson, itemsKey, putJsonOnce, rangeSummaryKey, rangeSummaryPrefix } from './work-area.ts';
@@ -49,13 +51,19 @@ export interface PlanBackupDeps {
   readonly rangeWorkers: number;
 }
 
-/** The latest committed image of the volume (other than `imageId`) and whether its snapshot exists. */
+/**
+ * The latest committed image of the volume (other than `imageId`) from the same source, and whether
+ * its snapshot exists: incrementals stay per source lineage (core/backup/primary-source.ts).
+ */
 export async function chooseParent(
   deps: Pick<PlanBackupDeps, 'describeSnapshots' | 'records' | 'getManifest'>,
   volumeId: string,
   imageId: string,
+  source: BackupSource = 'replica',
 ): Promise<ParentChoice | undefined> {
-  const latest = (await deps.records.listImageRecords(volumeId)).filter((r) => r.imageId !== imageId).at(-1);
+  const latest = (await deps.records.listImageRecords(volumeId))
+    .filter((r) => r.imageId !== imageId && sameLineage(r, source))
+    .at(-1);
   if (latest === undefined) return undefined;
   const manifest = await deps.getManifest(volumeId, latest.imageId, latest.manifestSha256);
   const [parentSnapshot] = await deps.describeSnapshots([latest.snapshotId]);
@@ -96,7 +104,7 @@ export async function planBackup(
     );
   }
   const imageId = imageIdFor(backup.backupId, volumeId, backup.volumeIds.length);
-  const parent = backup.full ? undefined : await chooseParent(deps, volumeId, imageId);
+  const parent = backup.full ? undefined : await chooseParent(deps, volumeId, imageId, backup.source);
   const plan = planImage({
     volumeId,
     imageId,
@@ -258,6 +266,7 @@ export async function commitImageStep(
       ...(plan.parentImageId === undefined ? {} : { parentImageId: plan.parentImageId }),
       ...(plan.parentSnapshotId === undefined ? {} : { parentSnapshotId: plan.parentSnapshotId }),
       ...(plan.fullReadReason === undefined ? {} : { fullReadReason: plan.fullReadReason }),
+      source: backup.source,
       summaries,
     },
   );

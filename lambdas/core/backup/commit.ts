@@ -21,6 +21,8 @@ export interface CommitRequest {
   readonly createdAt: string;
   /** The planner's reason for reading in full although a parent image exists. */
   readonly fullReadReason?: string;
+  /** The copy the snapshot was taken of (core/backup/primary-source.ts); recorded on the image record. */
+  readonly source?: 'replica' | 'primary';
   readonly summaries: readonly RangeSummary[];
 }
 
@@ -112,6 +114,7 @@ export async function commitImage(
       bytesCreated: stats.bytesCreated,
       blocksRead: stats.blocksRead,
     },
+    ...(request.source === undefined ? {} : { source: request.source }),
   };
   const conditions = deps.gate === undefined ? undefined : await deps.gate(stored.segments);
   await deps.records.putImageRecord(record, conditions);

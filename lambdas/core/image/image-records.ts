@@ -35,6 +35,8 @@ export interface ImageRecord {
   /** Hex SHA-256 of the manifest object, so a reader can verify what it loads. */
   readonly manifestSha256: string;
   readonly stats: ImageRecordStats;
+  /** The copy the image was read from; absent on records written before sources existed (replica). */
+  readonly source?: 'replica' | 'primary';
 }
 
 export interface ImageRecordStore {

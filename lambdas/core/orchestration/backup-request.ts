@@ -7,6 +7,7 @@
  * a group of one.
  */
 import { z } from 'zod';
+import { BACKUP_SOURCES } from '../backup/primary-source.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
 
 /**
@@ -99,6 +100,11 @@ export const backupRequestSchema = z
       .optional(),
     /** Read every block even when an incremental is possible. */
     full: z.boolean().default(false),
+    /**
+     * `replica` (default): snapshot the replica volumes at a checkpoint; `primary`: snapshot the
+     * source server's own volumes (`rbp:primary-volume`, core/backup/primary-source.ts), no checkpoint.
+     */
+    source: z.enum(BACKUP_SOURCES).default('replica'),
     /** Who asked: "schedule:<name>" or "api:<principal>"; recorded on the image and in events. */
     trigger: z.string().min(1).max(256).default('manual'),
     probe: replicaProbeSchema.default({ kind: 'tags' }),
@@ -187,6 +193,7 @@ export async function normaliseBackupRequest(
     serverId,
     volumeIds,
     full: request.full,
+    source: request.source,
     trigger: request.trigger,
     probe: request.probe,
     syncWait: request.syncWait,
@@ -209,6 +216,8 @@ export const backupContextSchema = z
     serverId: z.string().min(1),
     volumeIds: z.array(volumeIdSchema).min(1),
     full: z.boolean(),
+    /** Absent in the state of runs started before sources existed: those are replica backups. */
+    source: z.enum(BACKUP_SOURCES).default('replica'),
     trigger: z.string(),
     probe: replicaProbeSchema,
     syncWait: z.object({ intervalSeconds: z.number().int(), timeoutSeconds: z.number().int() }),

@@ -99,10 +99,16 @@ export async function runCheckpointStep(
       deps.clock.now(),
       backup.syncWait.timeoutSeconds,
     );
+    // A backup from the primary snapshots the source's own disks: the replication agent has nothing to do.
+    if (backup.source === 'primary') {
+      log.info('no checkpoint: backup from the primary', { ...window });
+      return window;
+    }
     await deps.events.publish(CHECKPOINT_REQUESTED, checkpointRequestDetail(window, backup));
     log.info('checkpoint requested', { ...window });
     return window;
   }
+  if (backup.source === 'primary') return { released: true };
   const detail: CheckpointReleaseDetail = {
     version: CHECKPOINT_EVENT_VERSION,
     checkpointId: input.checkpoint.checkpointId,

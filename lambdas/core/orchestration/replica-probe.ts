@@ -201,6 +201,8 @@ export async function runProbeStep(
   log: StepLog,
 ): Promise<ProbeVerdict> {
   const now = deps.clock.now();
+  // A backup from the primary does not wait for the replica: it does not read it.
+  if (backup.source === 'primary') return { status: 'IN_SYNC', reasons: [] };
   const volumes = await deps.volumeTags(backup.volumeIds);
   let verdict: ProbeVerdict;
   if (backup.probe.kind === 'tags') {

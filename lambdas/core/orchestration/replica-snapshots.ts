@@ -9,6 +9,7 @@
  * (`reclaim`), and the next image committed of the volume deletes them (nobody else uses them).
  */
 import { z } from 'zod';
+import { createPrimarySnapshots, SOURCE_TAG, type PrimarySnapshotPort } from '../backup/primary-source.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock, StepLog } from '../ports.ts';
 import { SnapshotFailedError, SnapshotWaitTimeoutError } from './orchestration-errors.ts';
@@ -181,9 +182,16 @@ export function selectSnapshotsToDelete(input: {
 }): string[] {
   if (input.retainBases < 1)
     throw new RangeError('retainBases must be at least 1: the newest base is the next parent');
+  // One lineage per source: snapshots of the primary (rbp:source=primary, of another EBS volume,
+  // rbp:volume-id naming this one) never rotate out the replica's bases, nor the other way round.
+  const lineage =
+    input.snapshots.find((s) => s.snapshotId === input.newBaseId)?.tags[SOURCE_TAG] ?? 'replica';
   const mine = input.snapshots.filter(
     (s) =>
-      s.volumeId === input.volumeId && s.tags[MANAGED_TAG] === 'true' && s.snapshotId !== input.newBaseId,
+      (s.volumeId === input.volumeId || s.tags[VOLUME_ID_TAG] === input.volumeId) &&
+      (s.tags[SOURCE_TAG] ?? 'replica') === lineage &&
+      s.tags[MANAGED_TAG] === 'true' &&
+      s.snapshotId !== input.newBaseId,
   );
   const olderBases = mine
     .filter((s) => s.tags[ROLE_TAG] === ROLE_BASE)
@@ -217,6 +225,8 @@ export const retainBaseSnapshotsSchema = z.number().int().min(1).max(MAX_RETAIN_
 
 export interface ReplicaSnapshotsDeps {
   readonly snapshots: SnapshotPort;
+  /** Backups from the primary (`source: primary`); without it such a backup fails. */
+  readonly primaries?: PrimarySnapshotPort;
   readonly clock: Clock;
   readonly retainBaseSnapshots: number;
 }
@@ -298,6 +308,7 @@ async function createRoundSnapshots(
 ): Promise<SnapshotSet> {
   const { backup, checkpoint } = input;
   const existing = await deps.snapshots.snapshotsOfBackup(backup.backupId);
+  if (backup.source === 'primary') return createPrimaryRoundSnapshots(deps, input, existing, log);
   const items: SnapshotRef[] = [];
   for (const volumeId of backup.volumeIds) {
     const reused = reusableSnapshot(existing, volumeId, checkpoint.checkpointId);
@@ -314,6 +325,49 @@ async function createRoundSnapshots(
       snapshotId: snapshot.snapshotId,
     });
   }
+  const deadline = new Date(
+    deps.clock.now().getTime() + backup.snapshotWait.timeoutSeconds * 1000,
+  ).toISOString();
+  return { items, deadline };
+}
+
+/**
+ * Create Snapshots of a backup from the primary: one CreateSnapshots per instance of the primaries
+ * (core/backup/primary-source.ts); a retry reuses this round's primary snapshots when it has one
+ * of every volume.
+ */
+async function createPrimaryRoundSnapshots(
+  deps: ReplicaSnapshotsDeps,
+  input: Extract<ReplicaSnapshotsInput, { action: 'create' }>,
+  existing: readonly SnapshotView[],
+  log: StepLog,
+): Promise<SnapshotSet> {
+  const { backup, checkpoint } = input;
+  if (deps.primaries === undefined) {
+    throw new ValidationError(
+      `backup ${backup.backupId} is from the primary, which this deployment cannot snapshot`,
+      {
+        context: { backupId: backup.backupId },
+      },
+    );
+  }
+  const reusable = backup.volumeIds.map((volumeId) =>
+    existing.find(
+      (s) =>
+        s.tags[SOURCE_TAG] === 'primary' &&
+        s.tags[VOLUME_ID_TAG] === volumeId &&
+        s.tags[SNAPSHOT_CHECKPOINT_TAG] === checkpoint.checkpointId &&
+        (s.state === 'pending' || s.state === 'completed'),
+    ),
+  );
+  const items: SnapshotRef[] = reusable.every((s) => s !== undefined)
+    ? backup.volumeIds.map((volumeId, index) => ({ volumeId, snapshotId: reusable[index]!.snapshotId }))
+    : await createPrimarySnapshots(
+        deps.primaries,
+        backup,
+        (volumeId) => snapshotTags({ ...backup, volumeId, checkpointId: checkpoint.checkpointId }),
+        log,
+      );
   const deadline = new Date(
     deps.clock.now().getTime() + backup.snapshotWait.timeoutSeconds * 1000,
   ).toISOString();

@@ -1,0 +1,122 @@
+/**
+ * EC2 adapter of backups from the primary (core/backup/primary-source.ts): the replica volumes'
+ * `rbp:primary-volume` tags, where those volumes are attached, and their snapshots. An instance's
+ * primaries are snapshotted with one CreateSnapshots, the instance's other volumes excluded
+ * (ExcludeBootVolume for its root device, ExcludeDataVolumeIds for the rest), as a crash-consistent
+ * set (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSnapshots.html).
+ */
+import {
+  CreateSnapshotCommand,
+  CreateSnapshotsCommand,
+  CreateTagsCommand,
+  DescribeInstancesCommand,
+  DescribeVolumesCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
+import {
+  PRIMARY_VOLUME_TAG,
+  type PrimarySnapshotPort,
+  type PrimaryVolumeView,
+} from '../core/backup/primary-source.ts';
+import { callSdk } from './sdk-errors.ts';
+
+export class Ec2PrimarySnapshots implements PrimarySnapshotPort {
+  constructor(private readonly ec2: EC2Client) {}
+
+  async primaryVolumes(replicaVolumeIds: readonly string[]): Promise<PrimaryVolumeView[]> {
+    const replicas = await callSdk('DescribeVolumes', { volumeIds: replicaVolumeIds.join(',') }, () =>
+      this.ec2.send(new DescribeVolumesCommand({ VolumeIds: [...replicaVolumeIds] })),
+    );
+    const primaryOf = new Map<string, string>();
+    for (const volume of replicas.Volumes ?? []) {
+      const primary = volume.Tags?.find((tag) => tag.Key === PRIMARY_VOLUME_TAG)?.Value;
+      if (volume.VolumeId !== undefined && primary !== undefined && primary !== '')
+        primaryOf.set(volume.VolumeId, primary);
+    }
+    const primaryIds = [...new Set(primaryOf.values())];
+    const attachedTo = new Map<string, string>();
+    if (primaryIds.length > 0) {
+      const primaries = await callSdk('DescribeVolumes', { volumeIds: primaryIds.join(',') }, () =>
+        this.ec2.send(new DescribeVolumesCommand({ VolumeIds: primaryIds })),
+      );
+      for (const volume of primaries.Volumes ?? []) {
+        const attachment = volume.Attachments?.find(
+          (a) => a.State === undefined || a.State === 'attached' || a.State === 'attaching',
+        );
+        if (volume.VolumeId !== undefined && attachment?.InstanceId !== undefined)
+          attachedTo.set(volume.VolumeId, attachment.InstanceId);
+      }
+    }
+    return replicaVolumeIds.map((replicaVolumeId) => {
+      const primaryVolumeId = primaryOf.get(replicaVolumeId);
+      const instanceId = primaryVolumeId === undefined ? undefined : attachedTo.get(primaryVolumeId);
+      return {
+        replicaVolumeId,
+        ...(primaryVolumeId === undefined ? {} : { primaryVolumeId }),
+        ...(instanceId === undefined ? {} : { instanceId }),
+      };
+    });
+  }
+
+  async createInstanceSnapshots(
+    instanceId: string,
+    volumeIds: readonly string[],
+    description: string,
+  ): Promise<ReadonlyMap<string, string>> {
+    const described = await callSdk('DescribeInstances', { instanceId }, () =>
+      this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })),
+    );
+    const instance = described.Reservations?.[0]?.Instances?.[0];
+    const wanted = new Set(volumeIds);
+    let excludeBoot = false;
+    const excludeData: string[] = [];
+    for (const mapping of instance?.BlockDeviceMappings ?? []) {
+      const volumeId = mapping.Ebs?.VolumeId;
+      if (volumeId === undefined || wanted.has(volumeId)) continue;
+      if (mapping.DeviceName !== undefined && mapping.DeviceName === instance?.RootDeviceName)
+        excludeBoot = true;
+      else excludeData.push(volumeId);
+    }
+    const created = await callSdk('CreateSnapshots', { instanceId }, () =>
+      this.ec2.send(
+        new CreateSnapshotsCommand({
+          InstanceSpecification: {
+            InstanceId: instanceId,
+            ExcludeBootVolume: excludeBoot,
+            ...(excludeData.length === 0 ? {} : { ExcludeDataVolumeIds: excludeData }),
+          },
+          Description: description,
+        }),
+      ),
+    );
+    const snapshots = new Map<string, string>();
+    for (const snapshot of created.Snapshots ?? []) {
+      if (
+        snapshot.VolumeId !== undefined &&
+        snapshot.SnapshotId !== undefined &&
+        wanted.has(snapshot.VolumeId)
+      ) {
+        snapshots.set(snapshot.VolumeId, snapshot.SnapshotId);
+      }
+    }
+    return snapshots;
+  }
+
+  async createVolumeSnapshot(volumeId: string, description: string): Promise<string> {
+    const created = await callSdk('CreateSnapshot', { volumeId }, () =>
+      this.ec2.send(new CreateSnapshotCommand({ VolumeId: volumeId, Description: description })),
+    );
+    return created.SnapshotId ?? '';
+  }
+
+  async tagSnapshot(snapshotId: string, tags: Record<string, string>): Promise<void> {
+    await callSdk('CreateTags', { snapshotId }, () =>
+      this.ec2.send(
+        new CreateTagsCommand({
+          Resources: [snapshotId],
+          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+        }),
+      ),
+    );
+  }
+}
