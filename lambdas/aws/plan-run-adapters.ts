@@ -277,11 +277,6 @@ export class SfnPlanBackups implements BackupStarter {
   ) {}
 
   async start(request: BackupStart): Promise<void> {
-    if (request.source === 'primary') {
-      throw new PermanentError('backups from the primary are not available in this deployment', {
-        context: { server: request.server },
-      });
-    }
     const server = await this.servers.get(request.server);
     if (server === undefined || server.volumes.length === 0) {
       throw new PermanentError(`server ${request.server} has no replica volumes`, {
@@ -297,6 +292,8 @@ export class SfnPlanBackups implements BackupStarter {
             ...this.options.inputDefaults,
             serverId: request.server,
             volumeIds: server.volumes.map((v) => v.volumeId),
+            // The replica is the backup state machine's default source; only the primary is named.
+            ...(request.source === 'primary' ? { source: 'primary' } : {}),
           }),
         }),
       );
