@@ -25,6 +25,7 @@ describe('normaliseBackupRequest', () => {
       serverId: 'vol-0123456789abcdef0',
       volumeIds: ['vol-0123456789abcdef0'],
       full: false,
+      source: 'replica',
       trigger: 'manual',
       probe: { kind: 'tags' },
       syncWait: { intervalSeconds: 30, timeoutSeconds: 3_600 },
