@@ -4,18 +4,14 @@
  * byte for byte, then changed through the mounted filesystem and catalogued again: the incremental
  * gives the right versions (changed, added, removed).
  */
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { listVersions } from '../../lambdas/core/catalog/catalog-queries.ts';
-import { readFileBytes } from '../../lambdas/core/file-restore/file-bytes.ts';
-import { openImageFilesystem } from '../../lambdas/core/file-restore/open-filesystem.ts';
-import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
-import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { copyTree, makeExfatImage, sourceFiles } from '../support/fat-images.ts';
 import { removeDir, run, scratchDir } from '../support/fs-images.ts';
+import { catalogDisk, restoreAndCompare } from './end-to-end.ts';
 
 const MIB = 1024 * 1024;
 let work: string;
@@ -39,33 +35,15 @@ async function throughMount(change: (dir: string) => Promise<void>): Promise<voi
   }
 }
 
-async function catalog(store: MemoryCatalogStore, n: number) {
-  const reader = await FileByteRangeReader.open(image);
-  try {
-    return await buildCatalog({ store }, { image: imageAt('vol-exfat', n), disk: reader });
-  } finally {
-    await reader.close();
-  }
+function catalog(store: MemoryCatalogStore, n: number) {
+  return catalogDisk(store, image, 'vol-exfat', n);
 }
 
 async function restoreAll(): Promise<number> {
-  const reader = await FileByteRangeReader.open(image);
-  try {
-    const { fs, reader: fsReader, partition } = await openImageFilesystem(reader);
-    expect(partition).toBe(0);
-    let files = 0;
-    for (const [file, size] of await sourceFiles(source)) {
-      if (size < 0) continue;
-      const parts: Buffer[] = [];
-      for await (const piece of readFileBytes(fs, fsReader, await fs.lookup(file)))
-        parts.push(Buffer.from(piece));
-      expect(Buffer.concat(parts).equals(await readFile(path.join(source, file))), file).toBe(true);
-      files += 1;
-    }
-    return files;
-  } finally {
-    await reader.close();
-  }
+  const files = [...(await sourceFiles(source))].filter(([, size]) => size >= 0).map(([file]) => file);
+  const restored = await restoreAndCompare(image, undefined, source, files);
+  expect(restored.partition).toBe(0);
+  return restored.files;
 }
 
 beforeAll(async () => {

@@ -8,28 +8,13 @@
  * file restored through the file-restore path and compared with its source, then changed through
  * the mounted filesystems and catalogued again: the incremental gives the right versions.
  */
-import {
-  appendFile,
-  link,
-  lstat,
-  mkdir,
-  open,
-  readFile,
-  rm,
-  symlink,
-  utimes,
-  writeFile,
-} from 'node:fs/promises';
+import { appendFile, link, lstat, mkdir, open, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { listVersions } from '../../lambdas/core/catalog/catalog-queries.ts';
-import { readFileBytes } from '../../lambdas/core/file-restore/file-bytes.ts';
-import { openImageFilesystem } from '../../lambdas/core/file-restore/open-filesystem.ts';
 import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { expectCatalogEqualsSource, listAll } from '../catalog/catalog-images.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
-import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { makeFatImage } from '../support/fat-images.ts';
 import {
   makeGptDisk,
@@ -42,6 +27,7 @@ import {
   spliceImage,
   writeSparseFile,
 } from '../support/fs-images.ts';
+import { catalogDisk, restoreAndCompare } from './end-to-end.ts';
 import { linear, lv, makeLvmVolumeGroup, placeLv, type SegmentReport } from './lvm-images.ts';
 import { makeXfsImage } from './xfs-images.ts';
 
@@ -103,33 +89,14 @@ async function throughMount(image: string, change: (dir: string) => Promise<void
   }
 }
 
-async function catalog(store: MemoryCatalogStore, n: number) {
-  const reader = await FileByteRangeReader.open(disk);
-  try {
-    return await buildCatalog({ store }, { image: imageAt('vol-rhel', n), disk: reader });
-  } finally {
-    await reader.close();
-  }
+function catalog(store: MemoryCatalogStore, n: number) {
+  return catalogDisk(store, disk, 'vol-rhel', n);
 }
 
 /** Restores every regular file of `source` from `partition` and compares it with the source. */
 async function restoreAll(partition: number, source: string): Promise<number> {
-  const reader = await FileByteRangeReader.open(disk);
-  try {
-    const { fs, reader: fsReader } = await openImageFilesystem(reader, partition);
-    let files = 0;
-    for (const [file, entry] of await readSourceTree(source)) {
-      if (!entry.stat.isFile()) continue;
-      const parts: Buffer[] = [];
-      for await (const piece of readFileBytes(fs, fsReader, await fs.lookup(file)))
-        parts.push(Buffer.from(piece));
-      expect(Buffer.concat(parts).equals(await readFile(path.join(source, file))), file).toBe(true);
-      files += 1;
-    }
-    return files;
-  } finally {
-    await reader.close();
-  }
+  const files = [...(await readSourceTree(source))].filter(([, e]) => e.stat.isFile()).map(([file]) => file);
+  return (await restoreAndCompare(disk, partition, source, files)).files;
 }
 
 /** What a real tree lacks: Unicode names, sparse files, hard links, symlinks, a file over 100 MiB. */

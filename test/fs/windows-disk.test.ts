@@ -5,19 +5,16 @@
  * through the file-restore path, then changed through the filesystems' own tools and catalogued
  * again: the incremental gives the right versions.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { listVersions } from '../../lambdas/core/catalog/catalog-queries.ts';
-import { readFileBytes } from '../../lambdas/core/file-restore/file-bytes.ts';
-import { openImageFilesystem } from '../../lambdas/core/file-restore/open-filesystem.ts';
 import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { listAll } from '../catalog/catalog-images.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
-import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { copyTree, makeFatImage, sourceFiles } from '../support/fat-images.ts';
 import { makeGptDisk, removeDir, run, scratchDir, spliceImage } from '../support/fs-images.ts';
+import { catalogDisk, restoreAndCompare } from './end-to-end.ts';
 import { NtfsMount, makeNtfsImage } from './ntfs-images.ts';
 
 const MIB = 1024 * 1024;
@@ -54,32 +51,13 @@ async function assemble(): Promise<void> {
   await spliceImage(disk, DATA.start * MIB, ntfsImage);
 }
 
-async function catalog(store: MemoryCatalogStore, n: number) {
-  const reader = await FileByteRangeReader.open(disk);
-  try {
-    return await buildCatalog({ store }, { image: imageAt('vol-win', n), disk: reader });
-  } finally {
-    await reader.close();
-  }
+function catalog(store: MemoryCatalogStore, n: number) {
+  return catalogDisk(store, disk, 'vol-win', n);
 }
 
 async function restoreAll(partition: number, source: string): Promise<number> {
-  const reader = await FileByteRangeReader.open(disk);
-  try {
-    const { fs, reader: fsReader } = await openImageFilesystem(reader, partition);
-    let files = 0;
-    for (const [file, size] of await sourceFiles(source)) {
-      if (size < 0) continue;
-      const parts: Buffer[] = [];
-      for await (const piece of readFileBytes(fs, fsReader, await fs.lookup(file)))
-        parts.push(Buffer.from(piece));
-      expect(Buffer.concat(parts).equals(await readFile(path.join(source, file))), file).toBe(true);
-      files += 1;
-    }
-    return files;
-  } finally {
-    await reader.close();
-  }
+  const files = [...(await sourceFiles(source))].filter(([, size]) => size >= 0).map(([file]) => file);
+  return (await restoreAndCompare(disk, partition, source, files)).files;
 }
 
 beforeAll(async () => {
