@@ -3,6 +3,7 @@
  * terminal (a redrawn line on stderr; plain lines when stderr is not a TTY, so logs stay readable).
  */
 import type { Writable } from 'node:stream';
+import { displayWidth, padToWidth, truncateToWidth } from './text-width.ts';
 
 export interface Column<T> {
   readonly header: string;
@@ -11,25 +12,23 @@ export interface Column<T> {
   readonly right?: boolean;
 }
 
-/** Widest cell printed before it is cut with an ellipsis: keeps rows on one line of a wide terminal. */
+/** Widest cell (in terminal columns) printed before it is cut with an ellipsis: keeps rows on one line of a wide terminal. */
 export const MAX_CELL_CHARS = 80;
 
 function cell(value: string | number | undefined): string {
   const text = value === undefined ? '-' : String(value);
   const oneLine = text.replace(/[\r\n\t]/g, ' ');
-  return oneLine.length > MAX_CELL_CHARS ? `${oneLine.slice(0, MAX_CELL_CHARS - 1)}…` : oneLine;
+  return truncateToWidth(oneLine, MAX_CELL_CHARS);
 }
 
 export function renderTable<T>(rows: readonly T[], columns: readonly Column<T>[]): string {
   const cells = rows.map((row) => columns.map((column) => cell(column.value(row))));
   const widths = columns.map((column, index) =>
-    Math.max(column.header.length, ...cells.map((r) => r[index]!.length)),
+    Math.max(displayWidth(column.header), ...cells.map((r) => displayWidth(r[index]!))),
   );
   const line = (values: readonly string[]) =>
     values
-      .map((value, index) =>
-        columns[index]!.right ? value.padStart(widths[index]!) : value.padEnd(widths[index]!),
-      )
+      .map((value, index) => padToWidth(value, widths[index]!, columns[index]!.right === true))
       .join('  ')
       .trimEnd();
   return [line(columns.map((c) => c.header)), ...cells.map(line)].join('\n') + '\n';

@@ -56,6 +56,38 @@ export async function walkDirectories(
 export const PARTITION_HELP =
   "the filesystem: its partition's index (0: a filesystem on the whole disk; an LVM logical volume's number as `images show` lists it)";
 
+/** `ls -l`'s type letter of each entry type. */
+const TYPE_LETTERS: Readonly<Record<DirectoryEntry['type'], string>> = {
+  file: '-',
+  directory: 'd',
+  symlink: 'l',
+  'char-device': 'c',
+  'block-device': 'b',
+  fifo: 'p',
+  socket: 's',
+};
+
+/**
+ * A mode as `ls -l` shows it (`drwxr-xr-x`, `-rwsr-x--T`): the type letter, then rwx for owner,
+ * group and others, with setuid/setgid as s/S in the owner's/group's x place and sticky as t/T
+ * in others'. Without mode bits (a filesystem that has none), only the type letter and dashes.
+ */
+export function formatMode(type: DirectoryEntry['type'], mode: number | undefined): string {
+  const letter = TYPE_LETTERS[type];
+  if (mode === undefined) return `${letter}?????????`;
+  const triple = (shift: number, special: boolean, specialLetter: string): string => {
+    const bits = (mode >> shift) & 0o7;
+    const x = bits & 1 ? (special ? specialLetter : 'x') : special ? specialLetter.toUpperCase() : '-';
+    return `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${x}`;
+  };
+  return (
+    letter +
+    triple(6, (mode & 0o4000) !== 0, 's') +
+    triple(3, (mode & 0o2000) !== 0, 's') +
+    triple(0, (mode & 0o1000) !== 0, 't')
+  );
+}
+
 export function registerFileCommands(program: Command): void {
   const files = program
     .command('files')
@@ -107,7 +139,8 @@ export function registerFileCommands(program: Command): void {
                   partition: options.partition,
                 });
         print.result(entries, entries, [
-          { header: 'TYPE', value: (e) => e.type },
+          { header: 'MODE', value: (e) => formatMode(e.type, e.mode) },
+          { header: 'OWNER', value: (e) => (e.uid === undefined ? undefined : `${e.uid}:${e.gid ?? '-'}`) },
           {
             header: 'SIZE',
             value: (e) => (e.type === 'directory' ? undefined : formatBytes(e.sizeBytes)),
@@ -116,7 +149,8 @@ export function registerFileCommands(program: Command): void {
           { header: 'MODIFIED', value: (e) => e.modifiedAt },
           {
             header: options.recursive ? 'PATH' : 'NAME',
-            value: (e) => (options.recursive ? e.path : e.name),
+            value: (e) =>
+              `${options.recursive ? e.path : e.name}${e.symlinkTarget === undefined ? '' : ` -> ${e.symlinkTarget}`}`,
           },
         ]);
       },
