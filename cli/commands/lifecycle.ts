@@ -10,6 +10,7 @@
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { DeletedImage, RetentionResult } from '../../lambdas/core/api/lifecycle-api.ts';
+import type { CostReport } from '../../lambdas/core/lifecycle/cost.ts';
 import type { GcRun, ScrubRun } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import type { RetentionRules } from '../../lambdas/core/lifecycle/retention.ts';
 import {
@@ -120,6 +121,7 @@ export function registerLifecycleCommands(program: Command): void {
       print.result(result, result.images, retentionColumns);
     });
   registerLifecycleJobCommands(program);
+  registerReportCommands(program);
 }
 
 interface RunOptions extends ApiCommandOptions, WaitOptions {
@@ -235,6 +237,35 @@ export function registerLifecycleJobCommands(program: Command): void {
       }
       if (run.status === 'failed')
         throw new CliError(`scrub ${run.runId} failed: ${run.failure ?? ''}`, EXIT.JOB_FAILED);
+    });
+}
+
+type CostRow = CostReport['total'];
+const gib = (bytes: number) => `${(bytes / 2 ** 30).toFixed(2)} GiB`;
+const costColumns = [
+  { header: 'SCOPE', value: (l: CostRow) => l.scope },
+  { header: 'IMAGES', value: (l: CostRow) => String(l.images) },
+  { header: 'LOGICAL', value: (l: CostRow) => gib(l.logicalBytes) },
+  { header: 'STORED', value: (l: CostRow) => gib(l.storedBytes) },
+  { header: 'DEDUP', value: (l: CostRow) => `${l.dedupRatio}x` },
+  { header: 'COMPRESSION', value: (l: CostRow) => `${l.compressionRatio}x` },
+  { header: 'USD/MONTH', value: (l: CostRow) => l.monthlyUsd.total.toFixed(2) },
+  { header: 'AS EBS SNAPSHOTS', value: (l: CostRow) => l.ebsSnapshotsMonthlyUsd.toFixed(2) },
+];
+
+export function registerReportCommands(program: Command): void {
+  const report = program.command('report').description('reports over the live images');
+  withApiOptions(report.command('cost'))
+    .description(
+      "per server and in total: logical and stored bytes, dedup and compression, the last backup's requests, USD per month next to EBS snapshots",
+    )
+    .option('--server <serverId>', 'one server only (and the total)')
+    .addHelpText('after', '\nExamples:\n  $ rbp report cost\n  $ rbp report cost --server web-01 --json')
+    .action(async (options: ApiCommandOptions & { server?: string }) => {
+      const { client, print } = await apiContext(options);
+      const query = options.server === undefined ? '' : `?server=${encodeURIComponent(options.server)}`;
+      const result = await client.get<CostReport>(`/reports/cost${query}`);
+      print.result(result, [...result.servers, result.total], costColumns);
     });
 }
 

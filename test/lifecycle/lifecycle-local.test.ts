@@ -22,10 +22,11 @@ import { createSdkClients } from '../../lambdas/aws/sdk-clients.ts';
 import { createLifecycleApi } from '../../lambdas/aws/wiring.ts';
 import type { RetentionResult } from '../../lambdas/core/api/lifecycle-api.ts';
 import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
-import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
+import { CHUNK_SIZE_BYTES, EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { DIGEST_BYTES, isZeroHash } from '../../lambdas/core/image/hashing.ts';
 import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
 import { CHUNK_KEY_PREFIX, chunkKey, segmentEntryCount } from '../../lambdas/core/image/image-types.ts';
+import type { CostReport } from '../../lambdas/core/lifecycle/cost.ts';
 import type { LifecycleRunDeps } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import { systemClock, type Clock } from '../../lambdas/core/ports.ts';
 import { waitForSnapshotCompleted } from '../../lambdas/core/restore/volume-restore.ts';
@@ -211,6 +212,24 @@ async function referencedChunks(imageIds: readonly string[]): Promise<Set<string
   return names;
 }
 
+/** Non-zero chunk entries of one image (what it maps, shared or not). */
+async function referencedChunkCount(imageId: string): Promise<number> {
+  const record = await api.engine.records.getImageRecord(api.volumeId, imageId);
+  const manifest = await api.engine.images.getManifest(api.volumeId, imageId, record.manifestSha256);
+  let count = 0;
+  for (const [index, hash] of manifest.segments.entries()) {
+    if (isZeroHash(hash)) continue;
+    const table = await api.engine.images.getSegment(
+      hash,
+      segmentEntryCount(manifest.volumeSizeBytes, index),
+    );
+    for (let offset = 0; offset < table.length; offset += DIGEST_BYTES) {
+      if (!table.subarray(offset, offset + DIGEST_BYTES).every((b) => b === 0)) count += 1;
+    }
+  }
+  return count;
+}
+
 async function chunkObjects(): Promise<string[]> {
   const objects = new S3LifecycleObjectStore(api.engine.s3Client, LOCAL_API_NAMES.imageBucket);
   const keys: string[] = [];
@@ -278,6 +297,23 @@ describe('lifecycle done-when on the local stack', () => {
     for (const kept of ['img-c', 'img-d']) {
       expect((await imageBytes(kept)).equals(await readFile(disks.get(kept)!)), kept).toBe(true);
     }
+  });
+
+  it('report cost: the two live images, the bucket as listed, and a monthly estimate', async () => {
+    const report = await json<CostReport>('report', 'cost');
+    const referenced = await referencedChunks(['img-c', 'img-d']);
+    const logical = (await referencedChunkCount('img-c')) + (await referencedChunkCount('img-d'));
+    expect(report.storageClass).toBe('STANDARD');
+    expect(report.total).toMatchObject({
+      scope: 'total',
+      images: 2,
+      logicalBytes: logical * CHUNK_SIZE_BYTES,
+    });
+    expect(report.total.dedupRatio).toBe(Math.round((logical / referenced.size) * 1000) / 1000);
+    expect(report.total.compressionRatio).toBeGreaterThan(1);
+    expect(report.servers.map((l) => l.images)).toEqual([2]);
+    const unknown = await rbp('report', 'cost', '--server', 'srv-none', '--json');
+    expect(unknown.code).toBe(EXIT.NOT_FOUND);
   });
 
   it(

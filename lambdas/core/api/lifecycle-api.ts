@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
+import { costReport, gatherCostInput, type CostReport, type StorageClass } from '../lifecycle/cost.ts';
 import {
   deleteImage,
   expireScope,
@@ -25,6 +26,8 @@ import {
 } from '../lifecycle/lifecycle-jobs.ts';
 import { retentionRulesSchema, type RetentionRules } from '../lifecycle/retention.ts';
 
+/** The image bucket's class until the configuration names one: S3 Standard. */
+export const DEFAULT_STORAGE_CLASS: StorageClass = 'STANDARD';
 /** Buckets are counted in UTC until servers carry their own time zone. */
 export const DEFAULT_RETENTION_TIME_ZONE = 'UTC';
 
@@ -93,6 +96,8 @@ export interface LifecycleApiDeps {
   readonly records: LifecycleImageRecords;
   readonly clock: Clock;
   readonly plans?: PlanRetentionSource;
+  /** The image bucket's storage class, for the cost report's prices (default STANDARD). */
+  readonly storageClass?: StorageClass;
   /** Garbage collection and scrub runs (lifecycle-jobs.ts); absent where the job Lambda is not deployed. */
   readonly runs?: LifecycleStartDeps;
 }
@@ -104,6 +109,8 @@ export interface LifecycleApi {
   getGc(runId: string): Promise<GcRun>;
   startScrub(request: { readonly all: boolean }): Promise<ScrubRun>;
   getScrub(runId: string): Promise<ScrubRun>;
+  /** Per server and in total; with `server`, that server's line only (and the total). */
+  costReport(server?: string): Promise<CostReport>;
 }
 
 export class LifecycleService implements LifecycleApi {
@@ -177,6 +184,22 @@ export class LifecycleService implements LifecycleApi {
 
   getScrub(runId: string): Promise<ScrubRun> {
     return getScrubRun(this.runDeps(), runId);
+  }
+
+  async costReport(server?: string): Promise<CostReport> {
+    const report = costReport(
+      await gatherCostInput(
+        this.deps,
+        this.deps.storageClass ?? DEFAULT_STORAGE_CLASS,
+        this.deps.clock.now(),
+      ),
+    );
+    if (server === undefined) return report;
+    const servers = report.servers.filter((line) => line.scope === server);
+    if (servers.length === 0) {
+      throw new NotFoundError(`server ${server} has no live images`, { context: { server } });
+    }
+    return { ...report, servers };
   }
 
   private runDeps(): LifecycleStartDeps {

@@ -13,9 +13,11 @@ import {
 } from './lifecycle-api.ts';
 import type { Route, RouteInput } from './routes.ts';
 import { imagePathParams } from './schemas.ts';
+import { costReportSchema } from '../lifecycle/cost.ts';
 import { gcRunSchema, scrubRunSchema, startGcBody, startScrubBody } from '../lifecycle/lifecycle-jobs.ts';
 
 const noParams = z.object({}).strict();
+const costQuery = z.object({ server: z.string().min(1).max(256).optional() }).strict();
 const runPathParams = z.object({ runId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }).strict();
 
 function lifecycleOf(deps: ApiDeps): LifecycleApi {
@@ -56,6 +58,22 @@ export const LIFECYCLE_ROUTES: readonly Route[] = [
     async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
       const params = input.params as z.output<typeof imagePathParams>;
       return { status: 200, body: await lifecycleOf(deps).deleteImage(params.imageId) };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/reports/cost',
+    operationId: 'costReport',
+    summary:
+      "Cost report per server and in total: logical and stored bytes, dedup and compression ratios, the last backup's requests, a monthly estimate and the same retention as EBS snapshots",
+    params: noParams,
+    query: costQuery,
+    body: undefined,
+    success: { status: 200, schema: costReportSchema },
+    errorStatuses: [404],
+    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+      const query = input.query as z.output<typeof costQuery>;
+      return { status: 200, body: await lifecycleOf(deps).costReport(query.server) };
     },
   },
   {

@@ -6,7 +6,16 @@
  */
 import { z } from 'zod';
 import { CHUNK_SIZE_BYTES } from '../geometry.ts';
-import type { LifecycleImage } from './ports.ts';
+import { DIGEST_BYTES, isZeroHash } from '../image/hashing.ts';
+import { decodeManifest, decodeSegment } from '../image/image-format.ts';
+import {
+  CHUNK_KEY_PREFIX,
+  MANIFEST_KEY_PREFIX,
+  SEGMENT_KEY_PREFIX,
+  segmentKey,
+} from '../image/image-types.ts';
+import type { LifecycleImage, LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
+import { LIST_MAX_KEYS } from './ports.ts';
 
 const GB = 1_000_000_000;
 
@@ -191,4 +200,102 @@ export function costReport(input: CostInput): CostReport {
       return line(server, images, input, created, chunksCreated);
     });
   return { storageClass: input.storageClass, total, servers };
+}
+
+/** The report as the API answers it (`GET /reports/cost`). */
+const costLineSchema = z
+  .object({
+    scope: z.string(),
+    images: z.number().int(),
+    logicalBytes: z.number(),
+    storedBytes: z.number(),
+    dedupRatio: z.number(),
+    compressionRatio: z.number(),
+    lastBackup: z
+      .object({ imageId: z.string(), getSnapshotBlock: z.number(), listCalls: z.number(), puts: z.number() })
+      .strict()
+      .optional(),
+    backupsPerMonth: z.number().int(),
+    monthlyUsd: z
+      .object({ storage: z.number(), requests: z.number(), dynamodb: z.number(), total: z.number() })
+      .strict(),
+    ebsSnapshotsMonthlyUsd: z.number(),
+  })
+  .strict();
+export const costReportSchema = z
+  .object({ storageClass: storageClassSchema, total: costLineSchema, servers: z.array(costLineSchema) })
+  .strict();
+
+/** What the report reads: the image records and the image bucket. */
+export interface CostSourceDeps {
+  readonly objects: Pick<LifecycleObjectStore, 'listPage' | 'get'>;
+  readonly records: Pick<LifecycleImageRecords, 'listImages'>;
+}
+
+async function prefixTotals(
+  objects: CostSourceDeps['objects'],
+  prefix: string,
+): Promise<{ count: number; bytes: number }> {
+  let count = 0;
+  let bytes = 0;
+  let startAfter: string | undefined;
+  for (;;) {
+    const page = await objects.listPage(prefix, startAfter, LIST_MAX_KEYS);
+    for (const object of page.objects) {
+      count += 1;
+      bytes += object.size;
+    }
+    if (!page.isTruncated || page.objects.length === 0) return { count, bytes };
+    startAfter = page.objects.at(-1)!.key;
+  }
+}
+
+/**
+ * The report's input from the records and the bucket: every live image's non-zero chunks (each
+ * distinct segment read once) and the bucket's totals per prefix (one listing). Proportional to
+ * the bucket, so it suits the API for small and medium fleets; a large one needs it as a job.
+ */
+export async function gatherCostInput(
+  deps: CostSourceDeps,
+  storageClass: StorageClass,
+  now: Date,
+): Promise<CostInput> {
+  const images = (await deps.records.listImages()).filter((image) => image.status === 'live');
+  const segmentCounts = new Map<string, number>();
+  const dataChunks = new Map<string, number>();
+  for (const image of images) {
+    const manifest = decodeManifest(await deps.objects.get(image.manifestKey), image.manifestKey);
+    let count = 0;
+    for (const hash of manifest.segments) {
+      if (isZeroHash(hash)) continue;
+      let entries = segmentCounts.get(hash);
+      if (entries === undefined) {
+        const table = await decodeSegment(await deps.objects.get(segmentKey(hash)), hash);
+        entries = 0;
+        for (let offset = 0; offset < table.length; offset += DIGEST_BYTES) {
+          if (!table.subarray(offset, offset + DIGEST_BYTES).every((b) => b === 0)) entries += 1;
+        }
+        segmentCounts.set(hash, entries);
+      }
+      count += entries;
+    }
+    dataChunks.set(`${image.volumeId}/${image.imageId}`, count);
+  }
+  const chunks = await prefixTotals(deps.objects, CHUNK_KEY_PREFIX);
+  const segments = await prefixTotals(deps.objects, SEGMENT_KEY_PREFIX);
+  const manifests = await prefixTotals(deps.objects, MANIFEST_KEY_PREFIX);
+  return {
+    images,
+    dataChunks,
+    stored: {
+      chunkObjects: chunks.count,
+      chunkBytes: chunks.bytes,
+      segmentObjects: segments.count,
+      segmentBytes: segments.bytes,
+      manifestObjects: manifests.count,
+      manifestBytes: manifests.bytes,
+    },
+    storageClass,
+    now,
+  };
 }
