@@ -11,7 +11,7 @@ import {
 } from '../core/recovery-points/recovery-points.ts';
 import { RecoveryPointService } from '../core/recovery-points/recovery-point-service.ts';
 import { DynamoDbJobStore } from './dynamodb-job-store.ts';
-import { DynamoDbLockReader } from './dynamodb-lock-reader.ts';
+import { DynamoDbBackupLockStore } from './dynamodb-backup-lock.ts';
 import { DynamoDbRecoveryPointStore } from './dynamodb-recovery-points.ts';
 import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
@@ -27,7 +27,7 @@ export function createRecoveryPointService(
     points: new DynamoDbRecoveryPointStore(clients.documents, names.TABLE_NAME),
     replicas: new Ec2ReplicaVolumes(clients.ec2),
     executions: new SfnBackupExecutions(clients.sfn, names.STATE_MACHINE_ARN),
-    locks: new DynamoDbLockReader(clients.documents, names.TABLE_NAME),
+    locks: new DynamoDbBackupLockStore(clients.documents, names.TABLE_NAME, clock),
     jobs: new DynamoDbJobStore(clients.documents, names.TABLE_NAME),
     clock,
   });

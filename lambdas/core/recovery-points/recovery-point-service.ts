@@ -21,9 +21,12 @@ import type { CatalogReader, ImageDirectory, PageRequest, RestoreJobs, StorePage
 import {
   BACKUP_ALREADY_RUNNING,
   BackupAlreadyRunningConflict,
+  RESERVATION_TTL_SECONDS,
   type BackupExecutions,
-  type LockReader,
+  type LockReservations,
 } from '../api/backup-launcher.ts';
+import { lockItemsFor } from '../orchestration/backup-lock.ts';
+import { BackupAlreadyRunningError } from '../orchestration/orchestration-errors.ts';
 import type { ReplicaVolumeSource } from '../api/record-directories.ts';
 import type { Backup, DirectoryEntry, Restore } from '../api/schemas.ts';
 import type { RecoveryPoint, RecoveryPointImage, RecoveryPointStore } from './recovery-points.ts';
@@ -212,7 +215,8 @@ export interface RecoveryPointServiceDeps {
   readonly points: RecoveryPointStore;
   readonly replicas: ReplicaVolumeSource;
   readonly executions: BackupExecutions;
-  readonly locks: LockReader;
+  /** The backup locks: a start reserves every volume's lock for the execution it starts. */
+  readonly locks: LockReservations;
   /** The job store of the restores' key space (server restores are jobs of kind `server-restore`). */
   readonly jobs: JobStore;
   readonly clock: Clock;
@@ -255,35 +259,43 @@ export class RecoveryPointService {
     readonly full: boolean;
     readonly trigger: string;
   }): Promise<Backup> {
-    const { serverId } = request;
+    const { serverId, backupId } = request;
     const volumeIds = await this.serverVolumes(serverId);
-    const now = this.deps.clock.now().getTime();
-    for (const volumeId of volumeIds) {
-      const lock = await this.deps.locks.currentLock(volumeId);
-      if (lock !== undefined && Date.parse(lock.expiresAt) > now) {
-        throw new BackupAlreadyRunningConflict(
-          `a backup of ${volumeId} of server ${serverId} is already running (${lock.backupId}); wait for it to finish`,
-          {
-            context: {
-              reason: BACKUP_ALREADY_RUNNING,
-              serverId,
-              volumeId,
-              runningBackupId: lock.backupId,
-              lockExpiresAt: lock.expiresAt,
-            },
+    // As for one volume (backup-launcher.ts): the locks of every volume are taken for the execution
+    // in one transaction before it starts, so "already running" is decided by the locks alone.
+    const ownerId = this.deps.executions.executionIdOf(backupId);
+    const locks = lockItemsFor(
+      { volumeIds, ownerId, backupId, ttlSeconds: RESERVATION_TTL_SECONDS },
+      this.deps.clock.now(),
+    );
+    try {
+      await this.deps.locks.acquire(locks);
+    } catch (error) {
+      if (!(error instanceof BackupAlreadyRunningError)) throw error;
+      const runningBackupId = String(error.context['heldBy']);
+      throw new BackupAlreadyRunningConflict(
+        `a backup of server ${serverId} is already running (${runningBackupId}); wait for it to finish`,
+        {
+          cause: error,
+          context: {
+            reason: BACKUP_ALREADY_RUNNING,
+            serverId,
+            runningBackupId,
+            lockExpiresAt: String(error.context['heldUntil']),
           },
-        );
-      }
+        },
+      );
     }
     const input = { serverId, volumeIds, full: request.full, trigger: request.trigger };
-    const started = await this.deps.executions.start(request.backupId, input);
-    return {
-      backupId: request.backupId,
-      serverId,
-      full: request.full,
-      status: 'RUNNING',
-      startedAt: started.startedAt,
-    };
+    let started: { readonly startedAt: string };
+    try {
+      started = await this.deps.executions.start(backupId, input);
+    } catch (error) {
+      // Nothing runs: give the volumes back (only our own locks; idempotent).
+      await this.deps.locks.release(volumeIds, ownerId).catch(() => undefined);
+      throw error;
+    }
+    return { backupId, serverId, full: request.full, status: 'RUNNING', startedAt: started.startedAt };
   }
 
   /** The server's recovery points, newest first. NotFoundError for a server with neither points nor volumes. */
