@@ -119,6 +119,13 @@ export const replicaBackupConfigSchema = z
       .default({ throttlingRateLimit: 20, throttlingBurstLimit: 40 }),
     /** KMS keys of the replica volumes' snapshots (e.g. DRS's EBS key): the Lambdas may decrypt with them via EBS. */
     replicaKmsKeyArns: z.array(z.string().regex(/^arn:aws[a-z-]*:kms:/)).default([]),
+    /**
+     * Lambda functions (names or ARNs) that protection plans may name as hooks: the plan-run
+     * function may invoke these and no others (docs/plans.md, Hooks).
+     */
+    planHookFunctions: z
+      .array(z.string().regex(/^(arn:aws[a-z-]*:lambda:[\w-]+:\d{12}:function:)?[\w-]{1,64}(:[\w$-]+)?$/))
+      .default([]),
     /** Addresses subscribed to the outcome topic. */
     notificationEmails: z.array(z.email()).default([]),
     logRetentionDays: z

@@ -138,6 +138,7 @@ export class ReplicaBackup extends Construct {
       prefix,
       apiFunction: functions.api,
       planRunFunction: functions.planRun,
+      hookFunctions: config.planHookFunctions,
       backupStateMachine: backup.stateMachine,
       backupStateMachineName: backup.stateMachineName,
       table: storage.table,

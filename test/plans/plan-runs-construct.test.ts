@@ -1,0 +1,71 @@
+/**
+ * lib/constructs/plan-runs.ts synthesised: the plan-run state machine invokes only its function,
+ * EventBridge Scheduler's role may only start that state machine (for this account), the API may
+ * pass only that role, and the plan-run function may invoke only the hook functions the
+ * configuration lists.
+ */
+import { App } from 'aws-cdk-lib';
+import { Template } from 'aws-cdk-lib/assertions';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../lib/config.ts';
+import { ReplicaBackupStack } from '../../lib/stacks/replica-backup-stack.ts';
+
+type Resource = { Type: string; Properties: Record<string, unknown> };
+type Statement = { Action: string | string[]; Resource: unknown; Condition?: Record<string, unknown> };
+let resources: Record<string, Resource>;
+
+beforeAll(() => {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new ReplicaBackupStack(app, 'PlanRunsTest', {
+    config: parseConfig({
+      servers: [],
+      planHookFunctions: ['check-maintenance', 'arn:aws:lambda:eu-west-1:123456789012:function:flush-db'],
+    }),
+    env: { account: '123456789012', region: 'eu-west-1' },
+  });
+  resources = Template.fromStack(stack).toJSON()['Resources'] as Record<string, Resource>;
+}, 120_000);
+
+const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
+function statementsOf(rolePrefix: string): Statement[] {
+  return ofType('AWS::IAM::Policy')
+    .filter(([id]) => id.startsWith(rolePrefix))
+    .flatMap(([, r]) => (r.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement);
+}
+
+describe('plan runs construct', () => {
+  it('deploys the plan-run state machine and the schedule group', () => {
+    const machines = ofType('AWS::StepFunctions::StateMachine').map(
+      ([, m]) => m.Properties['StateMachineName'],
+    );
+    expect(machines).toContain('PlanRunsTest-plan-run');
+    expect(ofType('AWS::Scheduler::ScheduleGroup').map(([, g]) => g.Properties['Name'])).toEqual([
+      'PlanRunsTest-plans',
+    ]);
+  });
+
+  it('lets the plan-run function invoke exactly the listed hook functions', () => {
+    const invoke = statementsOf('ReplicaBackupPlanRunRole').filter((s) =>
+      actionsOf(s).includes('lambda:InvokeFunction'),
+    );
+    expect(invoke).toHaveLength(1);
+    expect(JSON.stringify(invoke[0]!.Resource)).toContain(':function:check-maintenance');
+    expect(JSON.stringify(invoke[0]!.Resource)).toContain(
+      'arn:aws:lambda:eu-west-1:123456789012:function:flush-db',
+    );
+    expect(Array.isArray(invoke[0]!.Resource) ? invoke[0]!.Resource : [invoke[0]!.Resource]).toHaveLength(2);
+  });
+
+  it('lets Scheduler only start the plan-run state machine, and the API pass only that role', () => {
+    const scheduler = statementsOf('ReplicaBackupPlanSchedulerRole');
+    expect(scheduler.map((s) => actionsOf(s))).toEqual([['states:StartExecution']]);
+    expect(JSON.stringify(scheduler[0]!.Resource)).toContain('stateMachine:PlanRunsTest-plan-run');
+    const pass = statementsOf('ReplicaBackupApiRole').filter((s) => actionsOf(s).includes('iam:PassRole'));
+    expect(pass).toHaveLength(1);
+    expect(JSON.stringify(pass[0]!.Resource)).toContain('PlanSchedulerRole');
+    expect(pass[0]!.Condition).toEqual({
+      StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
+    });
+  });
+});
