@@ -10,6 +10,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 
+/** How often the stop test looks whether the hook it waits for has run. */
+const KILL_POLL_MS = 50;
 const AGENT = fileURLToPath(new URL('../../examples/agent/checkpoint-agent.sh', import.meta.url));
 const SERVER = 'web-1';
 
@@ -31,7 +33,7 @@ afterEach(() => {
 
 function runAgent(
   hooks: Partial<Record<'QUIESCE' | 'METADATA' | 'MARK' | 'RESUME' | 'FLUSHED', string>>,
-  options: { readonly maxSeconds?: number; readonly killAfterMs?: number } = {},
+  options: { readonly maxSeconds?: number; readonly killWhenHookRan?: string } = {},
 ): Promise<Run> {
   const dir = mkdtempSync(join(tmpdir(), 'rbp-agent-'));
   dirs.push(dir);
@@ -80,7 +82,23 @@ function runAgent(
     const child = spawn('bash', [AGENT, '--once'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    if (options.killAfterMs !== undefined) setTimeout(() => child.kill('SIGTERM'), options.killAfterMs);
+    if (options.killWhenHookRan !== undefined) {
+      // Stop the agent once the hook is running (the machine may be slow to get there).
+      const hook = options.killWhenHookRan;
+      const poll = setInterval(() => {
+        let ran: string;
+        try {
+          ran = readFileSync(hookLog, 'utf8');
+        } catch {
+          return;
+        }
+        if (ran.split('\n').includes(hook)) {
+          clearInterval(poll);
+          child.kill('SIGTERM');
+        }
+      }, KILL_POLL_MS);
+      child.on('close', () => clearInterval(poll));
+    }
     child.on('close', (code, signal) => {
       const read = (path: string) => {
         try {
@@ -149,7 +167,7 @@ describe('examples/agent/checkpoint-agent.sh', () => {
   it('an agent stopped while the application is quiesced resumes it on its way out', async () => {
     const run = await runAgent(
       { QUIESCE: 'echo quiesce >> "$HOOK_LOG"; sleep 30' },
-      { maxSeconds: 60, killAfterMs: 1_500 },
+      { maxSeconds: 60, killWhenHookRan: 'quiesce' },
     );
     expect(run.hooks).toEqual(['quiesce', 'resume']);
     expect(tagged(run)).toBe(false);
