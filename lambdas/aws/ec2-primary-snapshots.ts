@@ -20,6 +20,14 @@ import {
 } from '../core/backup/primary-source.ts';
 import { callSdk } from './sdk-errors.ts';
 
+function toTags(tags: Record<string, string>): { Key: string; Value: string }[] {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+/**
+ * Snapshots are tagged on creation (rbp:managed=true among them: the IAM policy's condition for
+ * creating snapshots); the per-volume tags of a CreateSnapshots set are added afterwards.
+ */
 export class Ec2PrimarySnapshots implements PrimarySnapshotPort {
   constructor(private readonly ec2: EC2Client) {}
 
@@ -61,6 +69,7 @@ export class Ec2PrimarySnapshots implements PrimarySnapshotPort {
   async createInstanceSnapshots(
     instanceId: string,
     volumeIds: readonly string[],
+    tags: Record<string, string>,
     description: string,
   ): Promise<ReadonlyMap<string, string>> {
     const described = await callSdk('DescribeInstances', { instanceId }, () =>
@@ -86,6 +95,7 @@ export class Ec2PrimarySnapshots implements PrimarySnapshotPort {
             ...(excludeData.length === 0 ? {} : { ExcludeDataVolumeIds: excludeData }),
           },
           Description: description,
+          TagSpecifications: [{ ResourceType: 'snapshot', Tags: toTags(tags) }],
         }),
       ),
     );
@@ -102,9 +112,19 @@ export class Ec2PrimarySnapshots implements PrimarySnapshotPort {
     return snapshots;
   }
 
-  async createVolumeSnapshot(volumeId: string, description: string): Promise<string> {
+  async createVolumeSnapshot(
+    volumeId: string,
+    tags: Record<string, string>,
+    description: string,
+  ): Promise<string> {
     const created = await callSdk('CreateSnapshot', { volumeId }, () =>
-      this.ec2.send(new CreateSnapshotCommand({ VolumeId: volumeId, Description: description })),
+      this.ec2.send(
+        new CreateSnapshotCommand({
+          VolumeId: volumeId,
+          Description: description,
+          TagSpecifications: [{ ResourceType: 'snapshot', Tags: toTags(tags) }],
+        }),
+      ),
     );
     return created.SnapshotId ?? '';
   }
@@ -114,7 +134,7 @@ export class Ec2PrimarySnapshots implements PrimarySnapshotPort {
       this.ec2.send(
         new CreateTagsCommand({
           Resources: [snapshotId],
-          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+          Tags: toTags(tags),
         }),
       ),
     );

@@ -125,7 +125,7 @@ export class Ec2SnapshotBridge {
       const answer = await forward();
       if (answer.status !== 200) return answer;
       let xml = answer.body.toString('utf8');
-      for (const item of xml.match(/<item>[\s\S]*?<\/item>/g) ?? []) {
+      for (const item of topLevelItems(xml)) {
         const snapshotId = /<snapshotId>(snap-[0-9a-f]+)<\/snapshotId>/.exec(item)?.[1];
         const volumeId = /<volumeId>(vol-[0-9a-f]+)<\/volumeId>/.exec(item)?.[1];
         const record = volumeId === undefined ? undefined : this.deps.replicas.get(volumeId);
@@ -273,6 +273,27 @@ function rewriteStatus(xml: string, entry: TrackedSnapshot): string {
   return xml
     .replace(/<status>[a-z]+<\/status>/, `<status>${entry.status}</status>`)
     .replace(/<progress>[^<]*<\/progress>/, `<progress>${entry.progress}</progress>`);
+}
+
+/**
+ * The `<item>` elements directly inside `<snapshotSet>` of a CreateSnapshots answer (each holds a
+ * `<tagSet>` of nested items when the snapshots were tagged on creation).
+ */
+function topLevelItems(xml: string): string[] {
+  const items: string[] = [];
+  const tag = /<(\/?)item>/g;
+  let depth = 0;
+  let start = -1;
+  for (let match = tag.exec(xml); match !== null; match = tag.exec(xml)) {
+    if (match[1] === '') {
+      if (depth === 0) start = match.index;
+      depth += 1;
+    } else {
+      depth -= 1;
+      if (depth === 0 && start >= 0) items.push(xml.slice(start, match.index + match[0].length));
+    }
+  }
+  return items;
 }
 
 /** A CreateSnapshots item with the snapshot's real state and progress (moto's lacks the state). */

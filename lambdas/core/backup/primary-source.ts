@@ -45,10 +45,11 @@ export interface PrimarySnapshotPort {
   createInstanceSnapshots(
     instanceId: string,
     volumeIds: readonly string[],
+    tags: Record<string, string>,
     description: string,
   ): Promise<ReadonlyMap<string, string>>;
-  /** CreateSnapshot of one volume; returns the snapshot id. */
-  createVolumeSnapshot(volumeId: string, description: string): Promise<string>;
+  /** CreateSnapshot of one volume, tagged on creation; returns the snapshot id. */
+  createVolumeSnapshot(volumeId: string, tags: Record<string, string>, description: string): Promise<string>;
   tagSnapshot(snapshotId: string, tags: Record<string, string>): Promise<void>;
 }
 
@@ -94,14 +95,16 @@ export function groupPrimaries(
 }
 
 /**
- * Snapshots the primaries of the backup's replica volumes and tags each snapshot with `tagsFor`
- * its replica volume (plus `rbp:source=primary` and `rbp:primary-volume`). Returns the snapshot
- * of each replica volume, in their order.
+ * Snapshots the primaries of the backup's replica volumes, tagged on creation with `commonTags`
+ * and `rbp:source=primary` (one CreateSnapshots gives every snapshot of the set the same tags),
+ * then each with `perVolumeTags` of its replica volume and `rbp:primary-volume`. Returns the
+ * snapshot of each replica volume, in their order.
  */
 export async function createPrimarySnapshots(
   port: PrimarySnapshotPort,
   backup: { readonly backupId: string; readonly serverId: string; readonly volumeIds: readonly string[] },
-  tagsFor: (replicaVolumeId: string) => Record<string, string>,
+  commonTags: Record<string, string>,
+  perVolumeTags: (replicaVolumeId: string) => Record<string, string>,
   log: StepLog,
 ): Promise<{ volumeId: string; snapshotId: string }[]> {
   const groups = groupPrimaries(
@@ -109,6 +112,11 @@ export async function createPrimarySnapshots(
     backup.volumeIds,
     await port.primaryVolumes(backup.volumeIds),
   );
+  const tags = { ...commonTags, [SOURCE_TAG]: 'primary' };
+  const ownTags = (volume: { replicaVolumeId: string; primaryVolumeId: string }) => ({
+    ...perVolumeTags(volume.replicaVolumeId),
+    [PRIMARY_VOLUME_TAG]: volume.primaryVolumeId,
+  });
   const snapshotOf = new Map<string, string>();
   for (const group of groups) {
     const description = `rbp backup ${backup.backupId} of the primary of ${backup.serverId}`;
@@ -116,6 +124,7 @@ export async function createPrimarySnapshots(
       const created = await port.createInstanceSnapshots(
         group.instanceId,
         group.volumes.map((v) => v.primaryVolumeId),
+        tags,
         description,
       );
       for (const volume of group.volumes) {
@@ -126,27 +135,24 @@ export async function createPrimarySnapshots(
             { context: { instanceId: group.instanceId, volumeId: volume.primaryVolumeId } },
           );
         }
+        await port.tagSnapshot(snapshotId, ownTags(volume));
         snapshotOf.set(volume.replicaVolumeId, snapshotId);
       }
     } else {
       for (const volume of group.volumes) {
-        snapshotOf.set(
-          volume.replicaVolumeId,
-          await port.createVolumeSnapshot(volume.primaryVolumeId, description),
+        const snapshotId = await port.createVolumeSnapshot(
+          volume.primaryVolumeId,
+          { ...tags, ...ownTags(volume) },
+          description,
         );
+        snapshotOf.set(volume.replicaVolumeId, snapshotId);
       }
     }
     for (const volume of group.volumes) {
-      const snapshotId = snapshotOf.get(volume.replicaVolumeId)!;
-      await port.tagSnapshot(snapshotId, {
-        ...tagsFor(volume.replicaVolumeId),
-        [SOURCE_TAG]: 'primary',
-        [PRIMARY_VOLUME_TAG]: volume.primaryVolumeId,
-      });
       log.info('primary snapshot created', {
         volumeId: volume.replicaVolumeId,
         primaryVolumeId: volume.primaryVolumeId,
-        snapshotId,
+        snapshotId: snapshotOf.get(volume.replicaVolumeId)!,
         ...(group.instanceId === undefined ? {} : { instanceId: group.instanceId }),
       });
     }

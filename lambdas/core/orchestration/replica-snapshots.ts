@@ -331,6 +331,15 @@ async function createRoundSnapshots(
   return { items, deadline };
 }
 
+/** The tags every snapshot of a primary set shares: snapshotTags without the per-volume one. */
+function commonPrimaryTags(
+  backup: { readonly backupId: string; readonly serverId: string },
+  checkpointId: string,
+): Record<string, string> {
+  const { [VOLUME_ID_TAG]: _perVolume, ...common } = snapshotTags({ ...backup, volumeId: '', checkpointId });
+  return common;
+}
+
 /**
  * Create Snapshots of a backup from the primary: one CreateSnapshots per instance of the primaries
  * (core/backup/primary-source.ts); a retry reuses this round's primary snapshots when it has one
@@ -365,7 +374,8 @@ async function createPrimaryRoundSnapshots(
     : await createPrimarySnapshots(
         deps.primaries,
         backup,
-        (volumeId) => snapshotTags({ ...backup, volumeId, checkpointId: checkpoint.checkpointId }),
+        commonPrimaryTags(backup, checkpoint.checkpointId),
+        (volumeId) => ({ [VOLUME_ID_TAG]: volumeId }),
         log,
       );
   const deadline = new Date(
