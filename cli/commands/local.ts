@@ -104,14 +104,26 @@ async function serveLogged(
   });
   // The product on top: table, buckets, handlers, the backup state machine and the REST API.
   const { deployProduct } = await import('../../local/deploy.ts');
-  const api = {
-    url: (
-      await deployProduct(stack).catch(async (error: unknown) => {
-        await stack.stop();
-        throw error;
-      })
-    ).apiUrl,
-  };
+  const deployed = await deployProduct(stack).catch(async (error: unknown) => {
+    await stack.stop();
+    throw error;
+  });
+  const api = { url: deployed.apiUrl };
+  // Backups that a stop interrupted come back ABORTED; free the volumes they had locked.
+  const { releaseInterruptedBackups } = await import('../../local/interrupted-backups.ts');
+  const released = await releaseInterruptedBackups(
+    {
+      endpoint: stack.endpoint,
+      region: stack.env.AWS_REGION!,
+      credentials: {
+        accessKeyId: stack.env.AWS_ACCESS_KEY_ID!,
+        secretAccessKey: stack.env.AWS_SECRET_ACCESS_KEY!,
+      },
+    },
+    deployed.stateMachineArn,
+    deployed.names.table,
+  );
+  for (const pair of released) log.err(`rbp local serve: released the lock of interrupted backup ${pair}\n`);
   const exports = Object.entries(stack.env).map(([name, value]) => `export ${name}=${shellQuote(value)}`);
   await writeFile(join(stateDir, LOCAL_ENV_FILE), `${exports.join('\n')}\n`);
   log.out(`${[`READY ${stack.endpoint}`, ...exports, `API ${api.url}`].join('\n')}\n`);

@@ -291,7 +291,13 @@ def _abort_interrupted_executions(backend):
     for machine in getattr(backend, "state_machines", []) or []:
         for execution in getattr(machine, "executions", []) or []:
             if getattr(execution, "status", None) == "RUNNING":
-                execution.status = "ABORTED"
+                if hasattr(execution, "exec_status"):
+                    # The ASL interpreter's Execution: status is a read-only view of exec_status.
+                    from moto.stepfunctions.parser.api import ExecutionStatus
+
+                    execution.exec_status = ExecutionStatus.ABORTED
+                else:
+                    execution.status = "ABORTED"
                 execution.stop_date = utcnow()
                 execution.error = "States.Runtime"
                 execution.cause = "the local stack stopped while this execution ran"

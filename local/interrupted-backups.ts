@@ -1,0 +1,77 @@
+/**
+ * A backup that was running when `rbp local serve` stopped comes back ABORTED (moto_patch.py: its
+ * interpreter thread did not survive), but the lock it held on its volumes is still in the table,
+ * and a new backup of those volumes would be refused until the lock expires (two days). After a
+ * restart, the locks of such executions are deleted, each only if that backup still holds it.
+ */
+import { ConditionalCheckFailedException, DynamoDBClient, DeleteItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { lockPartitionKey, LOCK_SORT_KEY } from '../lambdas/aws/dynamodb-backup-lock.ts';
+
+/** The cause moto_patch.py gives an execution that a stop interrupted (it must stay the same). */
+export const INTERRUPTED_CAUSE = 'the local stack stopped while this execution ran';
+
+interface ClientConfig {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+}
+
+function volumeIdsOf(input: string | undefined): string[] {
+  try {
+    const parsed = JSON.parse(input ?? '{}') as { volumeIds?: unknown };
+    return Array.isArray(parsed.volumeIds)
+      ? parsed.volumeIds.filter((v): v is string => typeof v === 'string')
+      : [];
+  } catch {
+    return [];
+  }
+}
+
+/** Deletes the locks held by interrupted backups; returns the `backupId volumeId` pairs released. */
+export async function releaseInterruptedBackups(
+  config: ClientConfig,
+  stateMachineArn: string,
+  tableName: string,
+): Promise<string[]> {
+  const sfn = new SFNClient(config);
+  const ddb = new DynamoDBClient(config);
+  const released: string[] = [];
+  try {
+    let nextToken: string | undefined;
+    do {
+      const page = await sfn.send(
+        new ListExecutionsCommand({
+          stateMachineArn,
+          statusFilter: 'ABORTED',
+          ...(nextToken === undefined ? {} : { nextToken }),
+        }),
+      );
+      for (const execution of page.executions ?? []) {
+        const detail = await sfn.send(new DescribeExecutionCommand({ executionArn: execution.executionArn }));
+        if (detail.cause !== INTERRUPTED_CAUSE || detail.name === undefined) continue;
+        for (const volumeId of volumeIdsOf(detail.input)) {
+          try {
+            await ddb.send(
+              new DeleteItemCommand({
+                TableName: tableName,
+                Key: { pk: { S: lockPartitionKey(volumeId) }, sk: { S: LOCK_SORT_KEY } },
+                ConditionExpression: 'backupId = :backup',
+                ExpressionAttributeValues: { ':backup': { S: detail.name } },
+              }),
+            );
+            released.push(`${detail.name} ${volumeId}`);
+          } catch (error) {
+            // Absent, or taken by another backup since: not this one's to release.
+            if (!(error instanceof ConditionalCheckFailedException)) throw error;
+          }
+        }
+      }
+      nextToken = page.nextToken;
+    } while (nextToken !== undefined);
+  } finally {
+    sfn.destroy();
+    ddb.destroy();
+  }
+  return released;
+}
