@@ -2,8 +2,9 @@
  * `npm run demo`: the product end to end on this machine, as an operator would use it.
  *
  * Starts the local stack in a temporary state directory, deploys the product (local/deploy.ts),
- * makes a replica from a sample tree as a real ext4 image, runs a FULL backup through the REST API
- * (POST /backups, poll GET /backups/{id}), changes files on the replica (debugfs on a copy of the
+ * makes a replica from a sample tree as a real ext4 image, runs the FULL backup as a protection
+ * plan run through the REST API (POST /plans, POST /plans/demo/runs, poll GET /plan-runs/{id}: the
+ * run's task starts the backup state machine), changes files on the replica (debugfs on a copy of the
  * disk, then the changed 512 KiB blocks replicated through the replica simulator), runs an
  * INCREMENTAL, reads the catalog (a directory as of each image, the versions of the changed file,
  * the applications), restores the changed file from the older image (POST /restores, presigned
@@ -37,6 +38,8 @@ import { startLocalStack, type LocalStack } from './stack.ts';
 
 /** The ext4 filesystem's size: room for the sample tree, small enough to copy and compare quickly. */
 export const DEMO_IMAGE_BYTES = 64 * 1024 * 1024;
+/** The demo's protection plan: every server named demo-server, run once by hand. */
+const DEMO_PLAN = 'demo';
 /** How often the demo polls a backup or a restore, as `rbp ... --wait` does. */
 const POLL_INTERVAL_MS = 250;
 /** A backup or restore that has not finished by then has hung: fail the demo rather than wait forever. */
@@ -156,6 +159,35 @@ interface RestoreAnswer {
   downloadUrl?: string;
   snapshotId?: string;
   error?: string;
+}
+
+interface PlanRunAnswer {
+  status: string;
+  reason?: string;
+  tasks: { server: string; status: string; reason?: string; imageIds?: string[] }[];
+}
+
+/**
+ * The full backup as an operator schedules it: a protection plan over the demo's server, run now
+ * (POST /plans/{name}/runs), polled until it finishes; its one task's image.
+ */
+async function runPlanBackup(api: DemoApi, server: string): Promise<string> {
+  await api.call('POST', '/plans', { name: DEMO_PLAN, activities: [{ servers: server }] });
+  const accepted = await api.call<{ runId: string }>('POST', `/plans/${DEMO_PLAN}/runs`, {});
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  let run = await api.call<PlanRunAnswer>('GET', `/plan-runs/${accepted.runId}`);
+  while (run.status === 'Running') {
+    if (Date.now() > deadline)
+      throw new DemoMismatchError(`plan run ${accepted.runId} still Running after ${STEP_TIMEOUT_MS} ms`);
+    await sleep(POLL_INTERVAL_MS);
+    run = await api.call<PlanRunAnswer>('GET', `/plan-runs/${accepted.runId}`);
+  }
+  const imageId = run.tasks[0]?.imageIds?.[0];
+  check(
+    run.status === 'Succeeded' && imageId !== undefined,
+    `plan run ${accepted.runId} ended ${run.status}: ${run.reason ?? run.tasks[0]?.reason ?? ''}`.trim(),
+  );
+  return imageId;
 }
 
 async function runBackup(api: DemoApi, volumeId: string, full: boolean): Promise<string> {
@@ -312,7 +344,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     const volumeSizeBytes = replica.volumeSizeGib * GIB_BYTES;
 
     running.gateway.resetStats();
-    const fullImageId = await step('full backup', () => runBackup(api, volumeId, true));
+    const fullImageId = await step('full backup', () => runPlanBackup(api, 'demo-server'));
     // The disk as the full image holds it: the oracle of the volume restore.
     const atFull = path.join(work, 'replica-at-full.img');
     await copyFile(disk, atFull);

@@ -46,7 +46,7 @@ describe('npm run demo', () => {
       'restore the volume (older image)',
       'NTFS volume (backup, restore)',
     ]);
-    const full = /^full backup: (img-bk-\S+)$/.exec(
+    const full = /^full backup: (img-pr-\S+-t0)$/.exec(
       lines.find((l) => l.startsWith('full backup: ')) ?? '',
     )?.[1];
     expect(full).toBeDefined();
@@ -91,7 +91,7 @@ describe('the demo on a failing AWS', () => {
     });
     let code: number;
     try {
-      // Step Functions answers every request with a 5xx: POST /backups cannot start the backup.
+      // Step Functions answers every request with a 5xx: the plan run (the full backup) cannot start.
       code = await main({ faults: { seed: 1, serverErrorRate: { states: 1 } } });
     } finally {
       spy.mockRestore();
@@ -99,7 +99,7 @@ describe('the demo on a failing AWS', () => {
     expect(code).toBe(1);
     const failure = written.filter((line) => line.startsWith('demo FAILED: '));
     expect(failure).toHaveLength(1);
-    expect(failure[0]).toMatch(/^demo FAILED: POST \/backups answered 5\d\d: \{"code":"\w+"/);
+    expect(failure[0]).toMatch(/^demo FAILED: POST \/plans\/demo\/runs answered 5\d\d: \{"code":"\w+"/);
     expect(await demoDirs()).toEqual(before);
   }, 120_000);
 });
