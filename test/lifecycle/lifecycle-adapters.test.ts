@@ -11,7 +11,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
 import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
-import { NotFoundError } from '../../lambdas/core/errors.ts';
+import { DynamoDbGcCoordination } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
+import { NotFoundError, RetryableError } from '../../lambdas/core/errors.ts';
+import { INITIAL_FENCE } from '../../lambdas/core/lifecycle/gc-fence.ts';
 import type { ImageRecord } from '../../lambdas/core/image/image-records.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { useLocalStack } from '../support/local-stack.ts';
@@ -122,5 +124,43 @@ describe('S3LifecycleObjectStore', () => {
       'DeleteObjects takes at most 1000 keys, not 1001',
     );
     await expect(objects.get('chunks/00')).rejects.toBeInstanceOf(NotFoundError);
+  });
+});
+
+describe('the commit conditions and the fence on moto', () => {
+  it('writes the record under an idle fence, refuses it while a collection holds the fence or the parent is deleting', async () => {
+    const store = new DynamoDbImageRecordStore(documents, TABLE);
+    const lifecycle = new DynamoDbLifecycleImageRecords(documents, TABLE);
+    const fence = new DynamoDbGcCoordination(documents, TABLE);
+    const parent = record('vol-gate', 'img-p', '2026-11-01T00:00:00.000Z');
+    expect(await store.putImageRecord(parent)).toBe('created');
+    const liveParent = { volumeId: 'vol-gate', imageId: 'img-p', createdAt: parent.createdAt };
+
+    // No fence item yet: idle at epoch 0.
+    const first = record('vol-gate', 'img-1', '2026-11-02T00:00:00.000Z');
+    expect(await store.putImageRecord(first, { fenceEpoch: 0, liveParent })).toBe('created');
+    expect(await store.putImageRecord(first, { fenceEpoch: 0, liveParent })).toBe('exists');
+
+    expect(await fence.swapFence(INITIAL_FENCE, { epoch: 1, phase: 'collecting', runId: 'gc-1' })).toBe(true);
+    expect(await fence.swapFence(INITIAL_FENCE, { epoch: 1, phase: 'collecting', runId: 'gc-2' })).toBe(
+      false,
+    );
+    const second = record('vol-gate', 'img-2', '2026-11-03T00:00:00.000Z');
+    const held = store.putImageRecord(second, { fenceEpoch: 0, liveParent });
+    await expect(held).rejects.toThrow(RetryableError);
+    await expect(held).rejects.toThrow(
+      'image img-2: a garbage collection took the fence while it committed; the commit is retried after it',
+    );
+
+    const released = { epoch: 1, phase: 'idle' as const, releasedAt: '2026-11-03T01:00:00.000Z' };
+    expect(await fence.swapFence({ epoch: 1, phase: 'collecting', runId: 'gc-1' }, released)).toBe(true);
+    expect(await fence.getFence()).toEqual(released);
+    await lifecycle.markDeleting('vol-gate', 'img-p');
+    const orphan = store.putImageRecord(second, { fenceEpoch: 1, liveParent });
+    await expect(orphan).rejects.toThrow(NotFoundError);
+    await expect(orphan).rejects.toThrow(
+      'image img-2: its parent img-p was deleted while it committed; run the backup again',
+    );
+    expect(await store.putImageRecord(second, { fenceEpoch: 1 })).toBe('created');
   });
 });
