@@ -52,10 +52,16 @@ const images = (query: Record<string, string | string[]>): EventSpec => ({
 const cases: (() => BadCase)[] = [
   // POST /backups: missing fields, wrong types, unknown fields, unknown volumes
   () => ({
-    name: 'backup without volumeId',
+    name: 'backup without volumeId or serverId',
     ...backup({}),
     status: 400,
-    message: /body\.volumeId: Invalid input: expected string, received undefined/,
+    message: /^invalid request: body: give exactly one of volumeId and serverId$/,
+  }),
+  () => ({
+    name: 'backup with both volumeId and serverId',
+    ...backup({ volumeId: 'vol-0123456789abcdef0', serverId: 'web-01' }),
+    status: 400,
+    message: /^invalid request: body: give exactly one of volumeId and serverId$/,
   }),
   () => ({
     name: 'backup with numeric volumeId',
