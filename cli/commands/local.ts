@@ -185,7 +185,11 @@ export function registerLocalCommands(program: Command): void {
   local
     .command('serve')
     .description('start the local stack, print READY <endpoint> and the environment a client needs')
-    .option('--state-dir <dir>', 'where images, EBS data and logs are kept', DEFAULT_LOCAL_STATE_DIR)
+    .option(
+      '--state-dir <dir>',
+      "where replicas, EBS data, the AWS services' state (kept across restarts) and logs are kept",
+      DEFAULT_LOCAL_STATE_DIR,
+    )
     .option('--port <n>', 'the gateway port (default: a free one)', parsePort)
     .option('--snapshot-delay-ms <n>', 'time a replica snapshot stays pending', parseNonNegativeInteger)
     .option('--no-agent', 'the simulated replication agent does not answer checkpoint requests')
