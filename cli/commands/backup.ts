@@ -2,7 +2,7 @@
  * `rbp backup start --volume V | --server S [--full] [--wait]` and `rbp backup status ID [--wait]`.
  * A server backup is one recovery point of every volume (docs/recovery-points.md).
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import type { Backup } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
@@ -75,13 +75,22 @@ export function registerBackupCommands(program: Command): void {
     .option('--volume <volumeId>', 'the replica volume (or --server)')
     .option('--server <serverId>', 'every replica volume of this server (tag rbp:source-server)')
     .option('--full', 'read every block even when an incremental is possible', false)
+    .addOption(
+      new Option(
+        '--source <source>',
+        "the replica, or the source server's own (primary) volumes (rbp:primary-volume)",
+      )
+        .choices(['replica', 'primary'])
+        .default('replica'),
+    )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ rbp backup start --volume vol-0123456789abcdef0\n  $ rbp backup start --volume vol-0123456789abcdef0 --full --wait --json\n  $ rbp backup start --server web-01 --wait --json',
+      '\nExamples:\n  $ rbp backup start --volume vol-0123456789abcdef0\n  $ rbp backup start --server QA1 --source primary --wait\n  $ rbp backup start --volume vol-0123456789abcdef0 --full --wait --json\n  $ rbp backup start --server web-01 --wait --json',
     )
     .action(
       async (
-        options: ApiCommandOptions & WaitOptions & { volume?: string; server?: string; full: boolean },
+        options: ApiCommandOptions &
+          WaitOptions & { volume?: string; server?: string; full: boolean; source: 'replica' | 'primary' },
       ) => {
         if ((options.volume === undefined) === (options.server === undefined)) {
           throw new CliError('give exactly one of --volume and --server', EXIT.USAGE);
@@ -90,6 +99,7 @@ export function registerBackupCommands(program: Command): void {
         const accepted = await client.post<{ backupId: string; status: Backup['status'] }>('/backups', {
           ...(options.server === undefined ? { volumeId: options.volume } : { serverId: options.server }),
           full: options.full,
+          ...(options.source === 'primary' ? { source: options.source } : {}),
         });
         if (!options.wait) {
           print.message(

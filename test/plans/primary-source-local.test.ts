@@ -187,4 +187,37 @@ describe('replica or primary (seed 004) on the local stack', () => {
     expect(bytes.equals(replicaImage), 'the image is the replica byte for byte').toBe(true);
     expect(primaryVolumeId).toMatch(/^vol-/);
   }, 900_000);
+
+  it('takes source: primary on POST /backups and shows the image source on GET /images/{id}', async () => {
+    const accepted = await fetch(`${product.apiUrl}/backups`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ serverId: 'QA1', source: 'primary' }),
+    });
+    expect(accepted.status).toBe(202);
+    const { backupId } = (await accepted.json()) as { backupId: string };
+    const deadline = Date.now() + 600_000;
+    let status = 'RUNNING';
+    while (status === 'RUNNING' && Date.now() < deadline) {
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      status = ((await (await fetch(`${product.apiUrl}/backups/${backupId}`)).json()) as { status: string })
+        .status;
+    }
+    expect(status).toBe('SUCCEEDED');
+    const image = (await (await fetch(`${product.apiUrl}/images/img-${backupId}`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(image).toMatchObject({ imageId: `img-${backupId}`, source: 'primary', kind: 'incremental' });
+    const replicaImage = (await (
+      await fetch(`${product.apiUrl}/images/img-seed004-prefer-replica`)
+    ).json()) as Record<string, unknown>;
+    expect(replicaImage).toMatchObject({ source: 'replica' });
+    const refused = await fetch(`${product.apiUrl}/backups`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ serverId: 'QA1', source: 'secondary' }),
+    });
+    expect(refused.status).toBe(400);
+  }, 900_000);
 });

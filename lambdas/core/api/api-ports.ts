@@ -94,6 +94,8 @@ export interface BackupLauncher {
     readonly volumeId: string;
     readonly full: boolean;
     readonly trigger: string;
+    /** The copy to back up; absent: the replica. */
+    readonly source?: 'replica' | 'primary';
   }): Promise<Backup>;
   /** NotFoundError when no backup has this id. */
   describe(backupId: string): Promise<Backup>;

@@ -192,6 +192,7 @@ export class StateMachineBackupLauncher implements BackupLauncher {
     volumeId: string;
     full: boolean;
     trigger: string;
+    source?: 'replica' | 'primary';
   }): Promise<Backup> {
     const { volumeId, backupId } = request;
     await this.deps.volumes.assertProtected(volumeId);
@@ -218,7 +219,12 @@ export class StateMachineBackupLauncher implements BackupLauncher {
         },
       );
     }
-    const input = { volumeIds: [volumeId], full: request.full, trigger: request.trigger };
+    const input = {
+      volumeIds: [volumeId],
+      full: request.full,
+      trigger: request.trigger,
+      ...(request.source === undefined ? {} : { source: request.source }),
+    };
     let started: { readonly startedAt: string };
     try {
       started = await this.deps.executions.start(backupId, input);

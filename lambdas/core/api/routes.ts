@@ -187,8 +187,15 @@ export const ROUTES: readonly Route[] = [
               serverId: body.serverId,
               full: body.full,
               trigger,
+              ...(body.source === 'primary' ? { source: body.source } : {}),
             })
-          : await deps.backups.start({ backupId, volumeId: body.volumeId!, full: body.full, trigger });
+          : await deps.backups.start({
+              backupId,
+              volumeId: body.volumeId!,
+              full: body.full,
+              trigger,
+              ...(body.source === 'primary' ? { source: body.source } : {}),
+            });
       return {
         status: 202,
         body: { backupId: backup.backupId, status: backup.status },

@@ -161,6 +161,12 @@ export const startBackupBody = z
       .optional()
       .describe('Back up every replica volume of this server (tag rbp:source-server) as one recovery point'),
     full: z.boolean().default(false).describe('Read every block even when an incremental is possible'),
+    source: z
+      .enum(['replica', 'primary'])
+      .default('replica')
+      .describe(
+        "Back up the replica volumes, or the source server's own (primary) volumes named by rbp:primary-volume (docs/plans.md)",
+      ),
   })
   .strict()
   .refine((b) => (b.volumeId === undefined) !== (b.serverId === undefined), {

@@ -258,6 +258,8 @@ export class RecoveryPointService {
     readonly serverId: string;
     readonly full: boolean;
     readonly trigger: string;
+    /** The copy to back up (core/backup/primary-source.ts); the state machine's default is the replica. */
+    readonly source?: 'replica' | 'primary';
   }): Promise<Backup> {
     const { serverId, backupId } = request;
     const volumeIds = await this.serverVolumes(serverId);
@@ -286,7 +288,13 @@ export class RecoveryPointService {
         },
       );
     }
-    const input = { serverId, volumeIds, full: request.full, trigger: request.trigger };
+    const input = {
+      serverId,
+      volumeIds,
+      full: request.full,
+      trigger: request.trigger,
+      ...(request.source === undefined ? {} : { source: request.source }),
+    };
     let started: { readonly startedAt: string };
     try {
       started = await this.deps.executions.start(backupId, input);
