@@ -1,4 +1,4 @@
-/** The command groups that talk to the REST API (volumes, images, files, apps, backup, restore, plans, servers, settings, retention, recovery points). */
+/** The command groups that talk to the REST API (volumes, images, files, apps, backup, restore, plans, servers, settings, retention, workflows). */
 import type { Command } from 'commander';
 import { registerAppCommands } from './apps.ts';
 import { registerBackupCommands } from './backup.ts';
@@ -9,6 +9,7 @@ import { registerPlanCommandGroups } from './plans.ts';
 import { registerRecoveryPointCommands } from './recovery-points.ts';
 import { registerRestoreCommands } from './restore.ts';
 import { registerVolumeCommands } from './volumes.ts';
+import { registerWorkflowCommands } from './workflows.ts';
 
 export function registerApiCommands(program: Command): void {
   registerVolumeCommands(program);
@@ -20,4 +21,5 @@ export function registerApiCommands(program: Command): void {
   registerRecoveryPointCommands(program);
   registerPlanCommandGroups(program);
   registerLifecycleCommands(program);
+  registerWorkflowCommands(program);
 }

@@ -49,6 +49,7 @@ import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
 import { createPlanApiDeps, createPlanRunDeps, planNamesOf } from './plan-wiring.ts';
+import { createWorkflowApiDeps, deploymentOfArn } from './workflow-wiring.ts';
 import { createCommitRecoveryPointDeps, createRecoveryPointService } from './recovery-point-wiring.ts';
 import {
   LambdaRestoreLauncher,
@@ -271,6 +272,14 @@ export class LambdaWiring {
         this.environment('LIFECYCLE_FUNCTION_NAME').LIFECYCLE_FUNCTION_NAME,
       ),
       plans: createPlanApiDeps(planNamesOf(this.environment(...PLAN_ENVIRONMENT)), this.control, this.clock),
+      workflows: createWorkflowApiDeps(
+        {
+          tableName: this.table(),
+          ...deploymentOfArn(this.environment('STATE_MACHINE_ARN').STATE_MACHINE_ARN),
+        },
+        this.control,
+        this.clock,
+      ),
     }));
   /** The plan-run state machine's function (lambdas/handlers/plan-run.ts). */
   planRun = () =>

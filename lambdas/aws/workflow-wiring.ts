@@ -28,6 +28,16 @@ export const WORKFLOW_RECORDS: NamedRecordKind<WorkflowRecord> = {
   tooLargeAdvice: 'name fewer volumes or tags',
 };
 
+/**
+ * The account and region of this deployment, from the ARN of one of its own resources
+ * (`arn:partition:service:region:account:…`,
+ * https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html).
+ */
+export function deploymentOfArn(arn: string): WorkflowDeployment {
+  const [, , , region = '', account = ''] = arn.split(':');
+  return { region, account };
+}
+
 export function createWorkflowApiDeps(
   names: { readonly tableName: string } & WorkflowDeployment,
   clients: { readonly documents: DynamoDBDocumentClient; readonly ec2: EC2Client },

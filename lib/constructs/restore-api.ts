@@ -19,6 +19,7 @@ import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { ROUTES } from '../../lambdas/core/api/routes.ts';
 import { MANIFEST_KEY_PREFIX } from '../../lambdas/core/image/image-types.ts';
+import { WORKFLOW_TABLE_KEYS } from '../../lambdas/aws/workflow-wiring.ts';
 import type { ReplicaBackupConfig } from '../config.ts';
 import type { ApiEnvironmentKey } from '../function-manifest.ts';
 import { nagArnToken } from './nag.ts';
@@ -229,6 +230,16 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
     }),
   );
   api.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
+  // Workflows (POST/PUT/DELETE /workflows): their records (conditional writes on the revision), and
+  // the target instance of a DirectMount (DescribeInstances supports no resource-level permissions).
+  api.addToRolePolicy(
+    tableAccess(
+      table,
+      ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      [...WORKFLOW_TABLE_KEYS],
+    ),
+  );
+  api.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
   // Lifecycle (POST /retention/apply, DELETE /images/{id}): image records (VOLUME# items only) are
   // marked deleting with UpdateItem and removed with their id guard; manifests are deleted.
   api.addToRolePolicy(tableAccess(table, ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], IMAGE_RECORD_KEYS));

@@ -35,10 +35,9 @@ export const WORKFLOW_ROUTES: readonly Route[] = [
     path: '/workflows',
     operationId: 'createWorkflow',
     summary:
-      'Creates a workflow (LiveClone or DirectMount); a duplicate name is 409, a bad document or target 400 listing every problem, and nothing is created',
+      'Creates a workflow (LiveClone or DirectMount); a duplicate name, a bad document or target is 400 listing every problem, and nothing is created',
     body: workflowBody,
     success: { status: 200, schema: workflowViewSchema },
-    errorStatuses: [409],
     async serve(deps, { body }) {
       return { status: 200, body: workflowViewOf(await createWorkflow(workflowsOf(deps), body)) };
     },

@@ -76,15 +76,15 @@ export const workflowScheduleSchema = z.discriminatedUnion('type', [
 ]);
 export type WorkflowSchedule = z.infer<typeof workflowScheduleSchema>;
 
-const tagKeySchema = z
-  .string()
-  .min(1)
-  .max(128)
-  .refine((k) => !k.startsWith('aws:'), 'tag keys starting with aws: are reserved by AWS')
-  .refine(
-    (k) => !k.startsWith(RESERVED_TAG_PREFIX),
-    `tag keys starting with ${RESERVED_TAG_PREFIX} are set by the workflow itself`,
-  );
+/** Why a tag key cannot be used, or undefined when it can. */
+function tagKeyProblem(key: string): string | undefined {
+  if (key.length === 0 || key.length > 128) return 'tag keys are 1-128 characters';
+  if (key.startsWith('aws:')) return 'tag keys starting with aws: are reserved by AWS';
+  if (key.startsWith(RESERVED_TAG_PREFIX)) {
+    return `tag keys starting with ${RESERVED_TAG_PREFIX} are set by the workflow itself`;
+  }
+  return undefined;
+}
 
 export const workflowDocumentSchema = z.strictObject({
   name: z
@@ -122,8 +122,17 @@ export const workflowDocumentSchema = z.strictObject({
   createVolume: z.boolean().optional(),
   /** Put on every snapshot and volume the workflow creates. */
   tags: z
-    .record(tagKeySchema, z.string().max(256))
-    .refine((tags) => Object.keys(tags).length <= MAX_WORKFLOW_TAGS, `at most ${MAX_WORKFLOW_TAGS} tags`)
+    .record(z.string(), z.string().max(256))
+    .superRefine((tags, context) => {
+      const keys = Object.keys(tags);
+      if (keys.length > MAX_WORKFLOW_TAGS) {
+        context.addIssue({ code: 'custom', message: `at most ${MAX_WORKFLOW_TAGS} tags` });
+      }
+      for (const key of keys) {
+        const problem = tagKeyProblem(key);
+        if (problem !== undefined) context.addIssue({ code: 'custom', message: problem, path: [key] });
+      }
+    })
     .optional(),
 });
 

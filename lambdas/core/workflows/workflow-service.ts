@@ -5,7 +5,7 @@
  * zone and its device names are free), so a refused workflow leaves nothing behind.
  */
 import { z } from 'zod';
-import { DocumentValidationError, NotFoundError, type DocumentIssue } from '../errors.ts';
+import { ConflictError, DocumentValidationError, NotFoundError, type DocumentIssue } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import type { ServerDirectory } from '../plans/plan-ports.ts';
 import type { NamedRecordStore } from '../store/named-records.ts';
@@ -166,7 +166,19 @@ export async function createWorkflow(ports: WorkflowServicePorts, raw: unknown):
     createdAt: now,
     updatedAt: now,
   };
-  await ports.store.create(record);
+  try {
+    await ports.store.create(record);
+  } catch (error) {
+    // A taken name is a problem of the document, like a bad one: 400 (CLI exit 5), not 409.
+    if (error instanceof ConflictError) {
+      throw new DocumentValidationError(
+        error.message,
+        [{ field: 'name', message: `a workflow named ${document.name} exists` }],
+        { context: { workflow: document.name }, cause: error },
+      );
+    }
+    throw error;
+  }
   return record;
 }
 
