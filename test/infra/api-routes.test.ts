@@ -109,12 +109,19 @@ describe('REST API routes', () => {
     for (const s of statements.filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')))) {
       expect(s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toBeDefined();
     }
-    // Deletes only image records (DELETE /images/{id}, retention) and plans (DELETE /plans/{name}):
-    // never locks, catalog, jobs or settings.
+    // Deletes only its own lock reservation when a start fails (POST /backups), workflows, image
+    // records (DELETE /images/{id}, retention), plans and the record of a plan run whose start
+    // failed: never catalog, jobs or settings.
     const deletable = statements
       .filter((st) => actionsOf(st).includes('dynamodb:DeleteItem'))
       .map((s) => s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
-    expect(deletable).toEqual([['VOLUME#*'], ['PLAN#*']]);
+    expect(deletable).toEqual([
+      ['LOCK#*'],
+      ['WORKFLOW#*'],
+      ['VOLUME#*'],
+      ['PLAN#*'],
+      ['PLANRUNS#*', 'PLANRUN#*'],
+    ]);
   });
 
   it('lets the restore worker write snapshots only with its restore tag', () => {

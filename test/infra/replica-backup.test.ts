@@ -249,7 +249,12 @@ describe('Lambdas', () => {
       Timeout: 900,
       Description: Match.stringLikeRegexp('^Copy one block range'),
     });
-    template.resourcePropertiesCountIs('AWS::Logs::LogGroup', { RetentionInDays: 365 }, 15);
+    // One per function, one per state machine (backup, plan run, volume restore) and the API's access log.
+    template.resourcePropertiesCountIs(
+      'AWS::Logs::LogGroup',
+      { RetentionInDays: 365 },
+      manifestEntries().length + 3 + 1,
+    );
   });
 
   it('use no AWS managed policy', () => {
@@ -303,7 +308,12 @@ describe('IAM scoping', () => {
           actions(s).some((a) => a.startsWith('ebs:')),
         ).map((s) => [id, s] as const),
       )
-      .filter(([id]) => !id.startsWith('ReplicaBackupRestoreWorkerRole')); // writes restores: test/infra/api-routes.test.ts
+      // The restore worker and the volume-restore steps write restores (test/infra/api-routes.test.ts).
+      .filter(
+        ([id]) =>
+          !id.startsWith('ReplicaBackupRestoreWorkerRole') &&
+          !id.startsWith('ReplicaBackupVolumeRestoreStepRole'),
+      );
     expect(ebs).toHaveLength(1);
     expect(ebs[0]![0]).toMatch(/^ReplicaBackupCopyRangeRole/);
     expect(ebs[0]![1]).toMatchObject({
@@ -359,8 +369,12 @@ describe('state machine', () => {
 
 describe('schedules', () => {
   it('start the state machine in the configured time zone with a validated backup request', () => {
-    const schedules = ofType('AWS::Scheduler::Schedule');
+    // The configured backups; the lifecycle's GC and scrub schedules start the lifecycle job instead.
+    const schedules = ofType('AWS::Scheduler::Schedule').filter(([, s]) =>
+      JSON.stringify(s.Properties['Target']).includes('BackupStateMachine'),
+    );
     expect(schedules).toHaveLength(2);
+    expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(4);
     const nightly = schedules.find(([, s]) => s.Properties['ScheduleExpression'] === 'cron(0 2 * * ? *)')![1];
     expect(nightly.Properties['ScheduleExpressionTimezone']).toBe('Europe/Berlin');
     const target = nightly.Properties['Target'] as { Arn: unknown; Input: string; RetryPolicy: unknown };
@@ -427,7 +441,8 @@ describe('notifications and monitoring', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').filter(
       ([, a]) => a.Properties['MetricName'] !== 'BackupSucceeded',
     );
-    expect(alarms).toHaveLength(3 + 2 * 13);
+    // The scrub-findings alarm, three execution alarms, and errors and throttles of every function.
+    expect(alarms).toHaveLength(1 + 3 + 2 * manifestEntries().length);
     const metrics = alarms.map(
       ([, a]) => `${a.Properties['Namespace'] as string}/${a.Properties['MetricName'] as string}`,
     );
@@ -453,23 +468,24 @@ describe('notifications and monitoring', () => {
       ([, a]) => a.Properties['MetricName'] === 'BackupSucceeded',
     );
     expect(rpo.map(([, a]) => a.Properties)).toEqual(
-      ['web-1', 'db-1'].map((serverId) =>
-        expect.objectContaining({
-          Namespace: 'ReplicaBackupProxy',
-          Dimensions: [
-            { Name: 'ServerId', Value: serverId },
-            { Name: 'service', Value: 'rbp' },
-          ],
-          Statistic: 'Sum',
-          Period: 300,
-          EvaluationPeriods: 288,
-          DatapointsToAlarm: 288,
-          Threshold: 1,
-          ComparisonOperator: 'LessThanThreshold',
-          TreatMissingData: 'breaching',
-          AlarmDescription: `RPO breached: no successful backup of ${serverId} within 1440 minutes`,
-          AlarmActions: [{ Ref: expect.stringMatching(/OutcomeTopic/) as unknown }],
-        }) as unknown,
+      ['web-1', 'db-1'].map(
+        (serverId) =>
+          expect.objectContaining({
+            Namespace: 'ReplicaBackupProxy',
+            Dimensions: [
+              { Name: 'ServerId', Value: serverId },
+              { Name: 'service', Value: 'rbp' },
+            ],
+            Statistic: 'Sum',
+            Period: 300,
+            EvaluationPeriods: 288,
+            DatapointsToAlarm: 288,
+            Threshold: 1,
+            ComparisonOperator: 'LessThanThreshold',
+            TreatMissingData: 'breaching',
+            AlarmDescription: `RPO breached: no successful backup of ${serverId} within 1440 minutes`,
+            AlarmActions: [{ Ref: expect.stringMatching(/OutcomeTopic/) as unknown }],
+          }) as unknown,
       ),
     );
   });
