@@ -3,7 +3,8 @@
  * adapters must have (conditional create/replace/delete on the revision), and fault injection for
  * the scheduler so tests can check that nothing is left half-created.
  */
-import { ConflictError, NotFoundError, RetryableError } from '../../lambdas/core/errors.ts';
+import { RetryableError } from '../../lambdas/core/errors.ts';
+import { MemoryNamedRecords } from '../fakes/memory-named-records.ts';
 import type {
   PlanRecord,
   PlanSchedule,
@@ -13,52 +14,10 @@ import type {
 import type { SettingsStore } from '../../lambdas/core/plans/plan-ports.ts';
 import { DEFAULT_SETTINGS, type PlanSettings } from '../../lambdas/core/plans/settings.ts';
 
-export class MemoryPlanStore implements PlanStore {
-  readonly records = new Map<string, PlanRecord>();
-
-  create(record: PlanRecord): Promise<void> {
-    if (this.records.has(record.name)) {
-      return Promise.reject(
-        new ConflictError(`plan ${record.name} already exists`, { context: { plan: record.name } }),
-      );
-    }
-    this.records.set(record.name, structuredClone(record));
-    return Promise.resolve();
-  }
-
-  get(name: string): Promise<PlanRecord | undefined> {
-    const record = this.records.get(name);
-    return Promise.resolve(record === undefined ? undefined : structuredClone(record));
-  }
-
-  list(): Promise<readonly PlanRecord[]> {
-    return Promise.resolve(
-      [...this.records.values()].sort((a, b) => (a.name < b.name ? -1 : 1)).map((r) => structuredClone(r)),
-    );
-  }
-
-  replace(record: PlanRecord, expectedRevision: number): Promise<void> {
-    const current = this.records.get(record.name);
-    if (current === undefined) return Promise.reject(new NotFoundError(`plan ${record.name} does not exist`));
-    if (current.revision !== expectedRevision) {
-      return Promise.reject(
-        new ConflictError(`plan ${record.name} changed meanwhile (revision ${current.revision})`),
-      );
-    }
-    this.records.set(record.name, structuredClone(record));
-    return Promise.resolve();
-  }
-
-  delete(name: string, expectedRevision: number): Promise<void> {
-    const current = this.records.get(name);
-    if (current === undefined) return Promise.resolve();
-    if (current.revision !== expectedRevision) {
-      return Promise.reject(
-        new ConflictError(`plan ${name} changed meanwhile (revision ${current.revision})`),
-      );
-    }
-    this.records.delete(name);
-    return Promise.resolve();
+/** The in-memory named-record store over plans. */
+export class MemoryPlanStore extends MemoryNamedRecords<PlanRecord> implements PlanStore {
+  constructor() {
+    super('plan');
   }
 }
 
