@@ -285,6 +285,8 @@ describe('backups on the local stack (Step Functions in moto)', () => {
       reason: 'BackupAlreadyRunning',
       volumeId: api.volumeId,
       runningBackupId: backupId,
+      // The lock is decided from the lock alone: its expiry tells the caller when it frees at the latest.
+      lockExpiresAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/) as unknown,
     });
     const executions = await api.sfn.send(
       new ListExecutionsCommand({ stateMachineArn: api.stateMachineArn }),
