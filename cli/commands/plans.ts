@@ -3,7 +3,6 @@
  * `rbp servers ls` and `rbp settings show|set` over the plan routes of the REST API
  * (docs/plans.md).
  */
-import { readFile } from 'node:fs/promises';
 import { InvalidArgumentError, type Command } from 'commander';
 import {
   runJsonOf,
@@ -22,37 +21,12 @@ import {
   type ApiCommandOptions,
   type WaitOptions,
 } from '../api/context.ts';
-import { CliError, EXIT } from '../api/exit-codes.ts';
+import { EXIT } from '../api/exit-codes.ts';
+import { readJsonFile } from '../api/json-file.ts';
 import type { Printer, Progress } from '../api/output.ts';
 
 const planPath = (name: string) => `/plans/${encodeURIComponent(name)}`;
 const runPath = (runId: string) => `/plan-runs/${encodeURIComponent(runId)}`;
-
-async function readPlanFile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (cause) {
-    throw new CliError(
-      `cannot read ${path}: ${cause instanceof Error ? cause.message : String(cause)}`,
-      EXIT.USAGE,
-      {
-        cause,
-      },
-    );
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (cause) {
-    throw new CliError(
-      `${path} is not JSON: ${cause instanceof Error ? cause.message : String(cause)}`,
-      EXIT.USAGE,
-      {
-        cause,
-      },
-    );
-  }
-}
 
 function taskLabel(task: PlanRunView['tasks'][number]): string {
   return task.application === undefined ? task.server : `${task.server}/${task.application}`;
@@ -146,7 +120,7 @@ function registerPlanCommands(program: Command): void {
     .description('create a plan from a JSON document (every problem is listed when it is refused)')
     .requiredOption('--file <path>', 'the plan document (JSON)')
     .action(async (options: ApiCommandOptions & { file: string }) => {
-      const document = await readPlanFile(options.file);
+      const document = await readJsonFile(options.file);
       const { client, print } = await apiContext(options);
       printPlan(print, await client.post<PlanView>('/plans', document), 'created');
     });
@@ -185,7 +159,7 @@ function registerPlanCommands(program: Command): void {
     .argument('<name>', 'the plan')
     .requiredOption('--file <path>', 'the new plan document (JSON)')
     .action(async (name: string, options: ApiCommandOptions & { file: string }) => {
-      const document = await readPlanFile(options.file);
+      const document = await readJsonFile(options.file);
       const { client, print } = await apiContext(options);
       printPlan(print, await client.put<PlanView>(planPath(name), document), 'updated');
     });
