@@ -15,11 +15,11 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sns from 'aws-cdk-lib/aws-sns';
-import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { join } from 'node:path';
 import {
@@ -34,7 +34,7 @@ import {
   type PlanEnvironmentKey,
 } from '../function-manifest.ts';
 import { PROJECT_ROOT } from './backup-functions.ts';
-import { nagArnToken } from './nag.ts';
+import { productStateMachine, tableAccess } from './state-machine.ts';
 
 /** EventBridge Scheduler group names are at most 64 characters (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateScheduleGroup.html). */
 const SCHEDULE_GROUP_NAME_MAX_CHARS = 64;
@@ -121,45 +121,22 @@ export class PlanRuns {
   }
 }
 
-function tableAccess(table: dynamodb.TableV2, actions: string[], leadingKeys: string[]): iam.PolicyStatement {
-  return new iam.PolicyStatement({
-    actions,
-    resources: [table.tableArn],
-    conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leadingKeys } },
-  });
-}
-
 function createPlanRunStateMachine(
   scope: Construct,
   props: PlanRunsProps,
   stateMachineName: string,
 ): sfn.StateMachine {
-  const logGroup = new logs.LogGroup(scope, 'PlanRunStateMachineLogs', {
-    logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
-    retention: props.logRetention,
-    encryptionKey: props.key,
+  return productStateMachine(scope, {
+    id: 'PlanRunStateMachine',
+    logGroupId: 'PlanRunStateMachineLogs',
+    stateMachineName,
+    definitionFile: join(PROJECT_ROOT, PLAN_RUN_DEFINITION_FILE),
+    substitutions: { [PLAN_RUN_FUNCTION_PLACEHOLDER]: props.planRunFunction.functionArn },
+    invokes: [props.planRunFunction],
+    key: props.key,
+    logRetention: props.logRetention,
     removalPolicy: props.removalPolicy,
   });
-  const machine = new sfn.StateMachine(scope, 'PlanRunStateMachine', {
-    stateMachineName,
-    stateMachineType: sfn.StateMachineType.STANDARD,
-    definitionBody: sfn.DefinitionBody.fromFile(join(PROJECT_ROOT, PLAN_RUN_DEFINITION_FILE)),
-    definitionSubstitutions: { [PLAN_RUN_FUNCTION_PLACEHOLDER]: props.planRunFunction.functionArn },
-    tracingEnabled: true,
-    logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
-  });
-  props.planRunFunction.grantInvoke(machine);
-  Validations.of(machine).acknowledge(
-    {
-      id: `AwsSolutions-IAM5[Resource::${nagArnToken(props.planRunFunction)}:*]`,
-      reason: 'Step Functions may invoke any version or alias of the function the definition names.',
-    },
-    {
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason: 'X-Ray and CloudWatch Logs delivery (log delivery APIs) have no resource-level permissions.',
-    },
-  );
-  return machine;
 }
 
 /** The plan-run function: each grant is what one port of the run needs (plan-run-adapters.ts). */

@@ -7,15 +7,15 @@
  * the given scope (see backup-storage.ts for why).
  */
 import { join } from 'node:path';
-import { ArnFormat, Stack, Token, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import { Stack, Token, Validations, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
-import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { VOLUME_RESTORE_WORK_PREFIX } from '../../lambdas/core/restore/volume-restore-steps.ts';
 import {
@@ -25,6 +25,7 @@ import {
 } from '../function-manifest.ts';
 import { PROJECT_ROOT } from './backup-functions.ts';
 import { nagArnToken } from './nag.ts';
+import { productStateMachine, tableAccess } from './state-machine.ts';
 
 /** The volume-restore state machine definition, with ${…} substitutions. */
 export const VOLUME_RESTORE_ASL_PATH = join(PROJECT_ROOT, VOLUME_RESTORE_DEFINITION_FILE);
@@ -78,52 +79,24 @@ export class VolumeRestores {
   readonly stateMachineName: string;
 
   constructor(scope: Construct, props: VolumeRestoresProps) {
-    const stack = Stack.of(scope);
     const stateMachineName = `${props.prefix}-volume-restore`;
     this.stateMachineName = stateMachineName;
-    const logGroup = new logs.LogGroup(scope, 'VolumeRestoreLogs', {
-      logGroupName: `/aws/vendedlogs/states/${stateMachineName}`,
-      retention: props.logRetention,
-      encryptionKey: props.key,
-      removalPolicy: props.removalPolicy,
-    });
-    const machine = new sfn.StateMachine(scope, 'VolumeRestoreStateMachine', {
+    const machine = productStateMachine(scope, {
+      id: 'VolumeRestoreStateMachine',
+      logGroupId: 'VolumeRestoreLogs',
       stateMachineName,
-      stateMachineType: sfn.StateMachineType.STANDARD,
-      definitionBody: sfn.DefinitionBody.fromFile(VOLUME_RESTORE_ASL_PATH),
-      definitionSubstitutions: {
+      definitionFile: VOLUME_RESTORE_ASL_PATH,
+      substitutions: {
         [VOLUME_RESTORE_FUNCTION_PLACEHOLDER]: props.stepFunction.functionArn,
         WorkBucketName: props.workBucket.bucketName,
       },
-      tracingEnabled: true,
-      logs: { destination: logGroup, level: sfn.LogLevel.ALL, includeExecutionData: true },
+      invokes: [props.stepFunction],
+      key: props.key,
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+      distributedMap: { workBucket: props.workBucket, workKeys: `${VOLUME_RESTORE_WORK_PREFIX}*` },
     });
     this.stateMachine = machine;
-    props.stepFunction.grantInvoke(machine);
-    const selfArn = stack.formatArn({
-      service: 'states',
-      resource: 'stateMachine',
-      resourceName: stateMachineName,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
-    const childExecutions = stack.formatArn({
-      service: 'states',
-      resource: 'execution',
-      resourceName: `${stateMachineName}/*`,
-      arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-    });
-    machine.addToRolePolicy(
-      new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [selfArn] }),
-    );
-    machine.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['states:DescribeExecution', 'states:StopExecution'],
-        resources: [childExecutions],
-      }),
-    );
-    const workKeys = `${VOLUME_RESTORE_WORK_PREFIX}*`;
-    props.workBucket.grantRead(machine, workKeys);
-    props.workBucket.grantPut(machine, workKeys);
 
     this.grantSteps(scope, props);
     const environment: Record<VolumeRestoreEnvironmentKey, string> = {
@@ -146,14 +119,8 @@ export class VolumeRestores {
   private grantSteps(scope: Construct, props: VolumeRestoresProps): void {
     const stack = Stack.of(scope);
     const fn = props.stepFunction;
-    const tableAccess = (actions: string[], leadingKeys: string[]) =>
-      new iam.PolicyStatement({
-        actions,
-        resources: [props.table.tableArn],
-        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': leadingKeys } },
-      });
-    fn.addToRolePolicy(tableAccess(['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
-    fn.addToRolePolicy(tableAccess(['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
+    fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
+    fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
     props.imageBucket.grantRead(fn);
     props.workBucket.grantRead(fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);
     props.workBucket.grantPut(fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);
@@ -219,19 +186,6 @@ export class VolumeRestores {
       'The work area of volume restores: per-restore keys (items, segment and range records, Map results) that are not known in advance.';
     Validations.of(this.stateMachine).acknowledge(
       { id: `AwsSolutions-IAM5[${work}]`, reason: workReason },
-      {
-        id: `AwsSolutions-IAM5[Resource::${nagArnToken(props.stepFunction)}:*]`,
-        reason: 'Step Functions may invoke any version or alias of the function the definition names.',
-      },
-      {
-        id: 'AwsSolutions-IAM5[Resource::*]',
-        reason: 'X-Ray and CloudWatch Logs delivery (log delivery APIs) have no resource-level permissions.',
-      },
-      {
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:<AWS::AccountId>:execution:${this.stateMachineName}/*]`,
-        reason:
-          'The Distributed Map describes and stops its own child executions, whose names are generated.',
-      },
       ...[
         'Action::kms:GenerateDataKey*',
         'Action::kms:ReEncrypt*',
