@@ -14,14 +14,32 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import {
+  PRIMARY_OPT_IN_TAG,
   PRIMARY_VOLUME_TAG,
   type PrimarySnapshotPort,
   type PrimaryVolumeView,
 } from '../core/backup/primary-source.ts';
+import { ValidationError } from '../core/errors.ts';
 import { callSdk } from './sdk-errors.ts';
 
 function toTags(tags: Record<string, string>): { Key: string; Value: string }[] {
   return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+function optedIn(resource: { Tags?: { Key?: string; Value?: string }[] }): boolean {
+  return resource.Tags?.some((tag) => tag.Key === PRIMARY_OPT_IN_TAG && tag.Value === 'true') ?? false;
+}
+
+/**
+ * The stack may snapshot only primaries marked `rbp:primary=true` (its IAM condition); an unmarked
+ * one is named here instead of surfacing as EC2's bare UnauthorizedOperation.
+ */
+function notOptedIn(what: string, ids: readonly string[]): ValidationError {
+  return new ValidationError(
+    `${what} ${ids.join(', ')} ${ids.length === 1 ? 'is' : 'are'} not tagged ${PRIMARY_OPT_IN_TAG}=true: ` +
+      'this deployment snapshots only primaries their operator has marked (docs/plans.md, Replica or primary)',
+    { context: { [what === 'instance' ? 'instanceId' : 'volumeIds']: ids.join(',') } },
+  );
 }
 
 /**
@@ -47,6 +65,10 @@ export class Ec2PrimarySnapshots implements PrimarySnapshotPort {
       const primaries = await callSdk('DescribeVolumes', { volumeIds: primaryIds.join(',') }, () =>
         this.ec2.send(new DescribeVolumesCommand({ VolumeIds: primaryIds })),
       );
+      const unmarked = (primaries.Volumes ?? [])
+        .filter((volume) => !optedIn(volume))
+        .map((volume) => volume.VolumeId ?? '?');
+      if (unmarked.length > 0) throw notOptedIn('primary volume', unmarked);
       for (const volume of primaries.Volumes ?? []) {
         const attachment = volume.Attachments?.find(
           (a) => a.State === undefined || a.State === 'attached' || a.State === 'attaching',
@@ -76,6 +98,7 @@ export class Ec2PrimarySnapshots implements PrimarySnapshotPort {
       this.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] })),
     );
     const instance = described.Reservations?.[0]?.Instances?.[0];
+    if (instance !== undefined && !optedIn(instance)) throw notOptedIn('instance', [instanceId]);
     const wanted = new Set(volumeIds);
     let excludeBoot = false;
     const excludeData: string[] = [];

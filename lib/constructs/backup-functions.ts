@@ -33,6 +33,7 @@ import { REPLICA_TAG } from '../../lambdas/core/orchestration/replica-probe.ts';
 import { MANAGED_TAG, ROLE_TAG } from '../../lambdas/core/orchestration/replica-snapshots.ts';
 import type { BackupStorage } from './backup-storage.ts';
 import { nagArnToken } from './nag.ts';
+import { grantPrimarySnapshots } from './primary-snapshots-policy.ts';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HANDLERS_DIR = join(PROJECT_ROOT, 'lambdas', 'handlers');
@@ -236,6 +237,9 @@ function grantBackupSteps(
       conditions: { StringEquals: { 'ec2:CreateAction': 'CreateSnapshot' } },
     }),
   );
+
+  // Backups from the primary: CreateSnapshots of marked primaries, in a policy of their own.
+  if (f.replicaSnapshots.role !== undefined) grantPrimarySnapshots(scope, f.replicaSnapshots.role);
 
   // Engine: EBS direct reads of managed snapshots only.
   f.copyRange.addToRolePolicy(

@@ -20,6 +20,7 @@ import {
   type EC2Client,
 } from '@aws-sdk/client-ec2';
 import { PRIMARY_VOLUME_TAG } from '../../lambdas/core/plans/servers.ts';
+import { PRIMARY_OPT_IN_TAG } from '../../lambdas/core/backup/primary-source.ts';
 import { NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
 import { GIB_BYTES, MAX_VOLUME_SIZE_GIB } from '../../lambdas/core/geometry.ts';
 import type { ReplicaRecord, ReplicaRegistry } from './replica-registry.ts';
@@ -120,7 +121,7 @@ export class ReplicaVolumes {
   /**
    * Registers an image as the primary volume of a server: the source server's own EBS disk, for
    * backups from the primary. The volume is attached at `device` to the server's EC2 instance in
-   * moto (made on first use, tagged `rbp:source-server`, its own root volume removed so that
+   * moto (made on first use, tagged `rbp:source-server` and `rbp:primary=true`, its own root volume removed so that
    * CreateSnapshots of the instance covers exactly the registered primaries), and the server's
    * replica volume of that device gets `rbp:primary-volume` = the new volume id.
    */
@@ -146,6 +147,8 @@ export class ReplicaVolumes {
     const tags: Record<string, string> = {
       [PRIMARY_OF_TAG]: options.serverId,
       [REPLICA_TAG.sourceDevice]: device,
+      // Marked as a primary the product may snapshot, as an operator marks one in AWS.
+      [PRIMARY_OPT_IN_TAG]: 'true',
     };
     const created = await this.deps.ec2.send(
       new CreateVolumeCommand({
@@ -198,6 +201,7 @@ export class ReplicaVolumes {
             Tags: [
               { Key: REPLICA_TAG.sourceServer, Value: serverId },
               { Key: 'Name', Value: serverId },
+              { Key: PRIMARY_OPT_IN_TAG, Value: 'true' },
             ],
           },
         ],

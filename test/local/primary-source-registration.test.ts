@@ -193,10 +193,15 @@ describe('rbp local primary create', () => {
       [[instanceId, '/dev/xvda']],
       [[instanceId, '/dev/xvdb']],
     ]);
-    expect(primaries[0]!.tags).toEqual({ 'rbp:primary-of': 'QA1', 'rbp:source-device': '/dev/xvda' });
+    expect(primaries[0]!.tags).toEqual({
+      'rbp:primary-of': 'QA1',
+      'rbp:source-device': '/dev/xvda',
+      'rbp:primary': 'true',
+    });
     const instances = await aws.ec2.send(new DescribeInstancesCommand({ InstanceIds: [instanceId] }));
     const instance = instances.Reservations![0]!.Instances![0]!;
     expect(instance.Tags).toEqual(expect.arrayContaining([{ Key: 'rbp:source-server', Value: 'QA1' }]));
+    expect(instance.Tags).toEqual(expect.arrayContaining([{ Key: 'rbp:primary', Value: 'true' }]));
     expect(instance.BlockDeviceMappings!.map((m) => m.Ebs!.VolumeId).sort()).toEqual(
       [primaryAId, recordB.volumeId].sort(),
     );

@@ -23,6 +23,14 @@ export const BACKUP_SOURCES = ['replica', 'primary'] as const satisfies readonly
 
 /** On a replica volume: the EBS volume id of the source disk it copies (docs/replica-tags.md). */
 export const PRIMARY_VOLUME_TAG = 'rbp:primary-volume';
+/**
+ * On a primary volume and on its EC2 instance: `true` lets this product snapshot it. The stack's
+ * IAM grants CreateSnapshots/CreateSnapshot only on instances and volumes carrying it
+ * (lib/constructs/primary-snapshots-policy.ts), so a source server is backed up from its primary
+ * only when its operator has marked it.
+ */
+export const PRIMARY_OPT_IN_TAG = 'rbp:primary';
+
 /** On a snapshot or image: which copy it was taken from. */
 export const SOURCE_TAG = 'rbp:source';
 
