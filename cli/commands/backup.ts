@@ -7,6 +7,7 @@ import type { Backup } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import type { Progress } from '../api/output.ts';
+import { jobProgress, progressFigures, progressLine } from '../api/job-progress.ts';
 import {
   apiContext,
   pollUntilFinished,
@@ -28,7 +29,10 @@ export function waitForBackup(
       finished: (backup) => backup.status !== 'RUNNING',
       describe: (backup) =>
         backup.status === 'RUNNING'
-          ? `backup ${backupId}: ${backup.status}${backup.step ? ` — ${backup.step}` : ''}`
+          ? progressLine(
+              `backup ${backupId}: ${backup.status}${backup.step ? ` — ${backup.step}` : ''}`,
+              backup.progress,
+            )
           : `backup ${backupId}: ${backup.status}${backup.imageId ? ` (image ${backup.imageId})` : ''}`,
       timeoutMessage: `backup ${backupId} is still running after ${options.timeout} s`,
     },
@@ -44,6 +48,7 @@ function report(print: { message(value: unknown, text: string): void }, backup: 
   lines.push(`  started  ${backup.startedAt}`);
   if (backup.stoppedAt) lines.push(`  stopped  ${backup.stoppedAt}`);
   if (backup.step) lines.push(`  step     ${backup.step}`);
+  if (backup.progress) lines.push(`  progress ${progressFigures(backup.progress)}`);
   if (backup.recoveryPointId) lines.push(`  recovery point ${backup.recoveryPointId}`);
   for (const image of backup.images ?? []) {
     lines.push(`  ${image.device.padEnd(12)}${image.volumeId}  ${image.imageId}`);
@@ -95,7 +100,7 @@ export function registerBackupCommands(program: Command): void {
         if ((options.volume === undefined) === (options.server === undefined)) {
           throw new CliError('give exactly one of --volume and --server', EXIT.USAGE);
         }
-        const { client, print, progress } = await apiContext(options);
+        const { client, print } = await apiContext(options);
         const accepted = await client.post<{ backupId: string; status: Backup['status'] }>('/backups', {
           ...(options.server === undefined ? { volumeId: options.volume } : { serverId: options.server }),
           full: options.full,
@@ -108,7 +113,7 @@ export function registerBackupCommands(program: Command): void {
           );
           return;
         }
-        const finished = await waitForBackup(client, accepted.backupId, options, progress);
+        const finished = await waitForBackup(client, accepted.backupId, options, jobProgress());
         report(print, finished);
         failIfUnsuccessful(finished);
       },
@@ -119,9 +124,9 @@ export function registerBackupCommands(program: Command): void {
     .argument('<backupId>', 'the backup')
     .addHelpText('after', '\nExample:\n  $ rbp backup status bk-20261120t120000000z-0a1b2c3d4e5f6071 --wait')
     .action(async (backupId: string, options: ApiCommandOptions & WaitOptions) => {
-      const { client, print, progress } = await apiContext(options);
+      const { client, print } = await apiContext(options);
       const current = options.wait
-        ? await waitForBackup(client, backupId, options, progress)
+        ? await waitForBackup(client, backupId, options, jobProgress())
         : await client.get<Backup>(`/backups/${encodeURIComponent(backupId)}`);
       report(print, current);
       failIfUnsuccessful(current);

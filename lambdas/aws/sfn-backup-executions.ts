@@ -22,6 +22,9 @@ export const MAX_HISTORY_PAGES = 40;
 /** Running executions examined for a conflicting backup: far more than run at once on one account. */
 export const MAX_RUNNING_EXECUTIONS_EXAMINED = 1_000;
 
+/** The state whose entry starts a volume's copy (backup.asl.json): progress counts time from it. */
+export const COPY_STEP = 'Copy Ranges';
+
 /** `arn:aws:states:r:a:stateMachine:Name` + `x` → `arn:aws:states:r:a:execution:Name:x`. */
 export function executionArnOf(stateMachineArn: string, name: string): string {
   const parts = stateMachineArn.split(':');
@@ -110,8 +113,12 @@ export class SfnBackupExecutions implements BackupExecutions {
 
   async describe(name: string): Promise<ExecutionDetail> {
     const detail = await this.describeOnly(name);
-    const currentStep = await this.currentStep(name);
-    return currentStep === undefined ? detail : { ...detail, currentStep };
+    const { step, copyStartedAt } = await this.currentStep(name);
+    return {
+      ...detail,
+      ...(step === undefined ? {} : { currentStep: step }),
+      ...(copyStartedAt === undefined ? {} : { copyStartedAt }),
+    };
   }
 
   private async describeOnly(name: string): Promise<ExecutionDetail> {
@@ -129,9 +136,14 @@ export class SfnBackupExecutions implements BackupExecutions {
    * reverseOrder; an emulator that ignores it (moto) answers oldest first, and then every page is
    * read so that the answer is still the last state.
    */
-  private async currentStep(name: string): Promise<string | undefined> {
+  private async currentStep(name: string): Promise<{ step?: string; copyStartedAt?: string }> {
     const executionArn = executionArnOf(this.stateMachineArn, name);
     let latest: { id: number; name: string } | undefined;
+    let copy: { id: number; at: string } | undefined;
+    const answer = () => ({
+      ...(latest === undefined ? {} : { step: latest.name }),
+      ...(copy === undefined ? {} : { copyStartedAt: copy.at }),
+    });
     let nextToken: string | undefined;
     for (let page = 0; page < MAX_HISTORY_PAGES; page += 1) {
       const token = nextToken;
@@ -150,12 +162,18 @@ export class SfnBackupExecutions implements BackupExecutions {
         const entered = event.stateEnteredEventDetails?.name;
         if (entered && (latest === undefined || (event.id ?? 0) > latest.id))
           latest = { id: event.id ?? 0, name: entered };
+        if (
+          entered === COPY_STEP &&
+          event.timestamp !== undefined &&
+          (copy === undefined || (event.id ?? 0) > copy.id)
+        )
+          copy = { id: event.id ?? 0, at: event.timestamp.toISOString() };
       }
       const newestFirst = events.length < 2 || (events[0]!.id ?? 0) > (events.at(-1)!.id ?? 0);
-      if (newestFirst && latest !== undefined) return latest.name;
+      if (newestFirst && latest !== undefined) return answer();
       nextToken = history.nextToken;
       if (nextToken === undefined) break;
     }
-    return latest?.name;
+    return answer();
   }
 }

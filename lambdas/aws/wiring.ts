@@ -264,7 +264,12 @@ export class LambdaWiring {
     );
   api = () =>
     this.once('api', () => ({
-      ...createApiDeps(this.environment(...API_ENVIRONMENT), this.control, this.clock),
+      ...createApiDeps(
+        this.environment(...API_ENVIRONMENT),
+        this.control,
+        this.clock,
+        this.environment('WORK_BUCKET').WORK_BUCKET,
+      ),
       lifecycle: createLifecycleApi(
         { tableName: this.table(), imageBucket: this.environment('IMAGE_BUCKET').IMAGE_BUCKET },
         this.control,
@@ -317,6 +322,8 @@ export function createApiDeps(
   environment: ApiEnvironment,
   clients: Pick<SdkClients, 'ec2' | 'sfn' | 'documents' | 's3' | 'lambda'>,
   clock: Clock = systemClock,
+  /** The work bucket: GET /backups/{id} reads a running backup's progress there (absent: no progress). */
+  workBucket?: string,
 ): ApiDeps {
   const records = new DynamoDbImageRecordStore(clients.documents, environment.TABLE_NAME);
   const catalog = new DynamoDbCatalogStore(clients.documents, environment.TABLE_NAME);
@@ -335,6 +342,7 @@ export function createApiDeps(
       locks: new DynamoDbBackupLockStore(clients.documents, environment.TABLE_NAME, clock),
       volumes: directories,
       clock,
+      ...(workBucket === undefined ? {} : { work: new S3ObjectStore(clients.s3, workBucket) }),
     }),
     restores: new RestoreService({
       jobs: new DynamoDbJobStore(clients.documents, environment.TABLE_NAME),

@@ -133,6 +133,9 @@ export class ReplicaBackup extends Construct {
       logRetention,
       removalPolicy,
     });
+    // GET /backups/{id}: a running backup's progress is its range summaries in the work area
+    // (GetObject of items.json and summaries, ListBucket of the ranges' prefix).
+    storage.workBucket.grantRead(functions.api, 'work/*');
     // Protection plans: the schedule group, the scheduler's role, the API's plan environment.
     new PlanRuns(this, {
       prefix,

@@ -14,6 +14,8 @@ import { BackupAlreadyRunningError } from '../orchestration/orchestration-errors
 import type { LockStore } from '../orchestration/orchestration-ports.ts';
 import type { BackupLauncher } from './api-ports.ts';
 import type { Backup } from './schemas.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import { readBackupProgress } from './backup-progress.ts';
 
 export type ExecutionStatus = Backup['status'];
 
@@ -34,6 +36,8 @@ export interface ExecutionDetail extends ExecutionSummary {
   readonly cause?: string;
   /** Name of the last state entered, from the execution history. */
   readonly currentStep?: string;
+  /** When the newest Copy Ranges state seen in the history was entered (ISO-8601): the copy's start. */
+  readonly copyStartedAt?: string;
 }
 
 /** The backup state machine, as the launcher needs it (adapter: lambdas/aws/sfn-backup-executions.ts). */
@@ -87,6 +91,13 @@ function parseJson(text: string | undefined): unknown {
   } catch {
     return undefined;
   }
+}
+
+/** Every volume of the backup (`volumeIds` in the execution input). */
+export function volumesOfInput(input: string | undefined): string[] {
+  const parsed = parseJson(input) as { volumeIds?: unknown } | undefined;
+  const ids = parsed?.volumeIds;
+  return Array.isArray(ids) ? ids.filter((id): id is string => typeof id === 'string') : [];
 }
 
 function volumeOfInput(input: string | undefined): string | undefined {
@@ -184,6 +195,8 @@ export class StateMachineBackupLauncher implements BackupLauncher {
       readonly locks: LockReservations;
       readonly volumes: ProtectedVolumes;
       readonly clock: Clock;
+      /** The work bucket, where a running backup's progress is read (backup-progress.ts); absent: no progress. */
+      readonly work?: ObjectStore;
     },
   ) {}
 
@@ -244,7 +257,15 @@ export class StateMachineBackupLauncher implements BackupLauncher {
 
   async describe(backupId: string): Promise<Backup> {
     const detail = await this.deps.executions.describe(backupId);
-    return backupOf(detail);
+    const backup = backupOf(detail);
+    if (detail.status !== 'RUNNING' || this.deps.work === undefined) return backup;
+    const since = Date.parse(detail.copyStartedAt ?? detail.startedAt);
+    const progress = await readBackupProgress(this.deps.work, {
+      backupId,
+      volumeIds: volumesOfInput(detail.input),
+      elapsedSeconds: (this.deps.clock.now().getTime() - since) / 1000,
+    });
+    return progress === undefined ? backup : { ...backup, progress };
   }
 }
 

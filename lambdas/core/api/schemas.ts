@@ -384,6 +384,30 @@ export const backupSchema = z.object({
     .describe('Every volume’s committed image with its device, once it succeeded'),
   error: z.string().optional(),
   cause: z.string().optional(),
+  progress: z
+    .object({
+      rangesDone: z.number().int().describe('Block ranges copied'),
+      rangesTotal: z.number().int().describe('Block ranges planned (of the volumes planned so far)'),
+      volumesPlanned: z.number().int(),
+      volumes: z.number().int(),
+      blocksScanned: z.number().int().describe('EBS blocks of the volume inside the ranges done'),
+      blocksTotal: z.number().int(),
+      blocksCopied: z.number().int().describe('Snapshot blocks read (changed or in use) in the ranges done'),
+      bytesCopied: z.number().int().describe('blocksCopied × 512 KiB'),
+      bytesStored: z.number().int().describe('Bytes of new chunk objects written (compressed)'),
+      elapsedSeconds: z.number().int().describe('Seconds since the copy began'),
+      throughputBytesPerSecond: z.number().int(),
+      etaSeconds: z
+        .number()
+        .int()
+        .optional()
+        .describe('Seconds left at the rate so far; absent until a range is done'),
+      exact: z
+        .boolean()
+        .describe('False when the copied figures are extrapolated from a sample of range summaries'),
+    })
+    .optional()
+    .describe('While the backup runs and its ranges are planned: how far its copy got'),
 });
 export type Backup = z.infer<typeof backupSchema>;
 
