@@ -148,6 +148,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       replicas,
       agent,
       snapshotCompletionDelayMs: options.snapshotCompletionDelayMs ?? DEFAULT_SNAPSHOT_COMPLETION_DELAY_MS,
+      volumeImageDir: join(stateDir, 'volumes'),
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     await gateway.snapshots!.registerExisting();

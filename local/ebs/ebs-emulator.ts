@@ -9,7 +9,9 @@
  * choices where AWS documents nothing are written down in local/ebs/README.md.
  */
 import { randomUUID } from 'node:crypto';
+import { open } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
 import { systemClock, type Clock } from '../../lambdas/core/ports.ts';
 import { EbsApiError } from './ebs-api-error.ts';
 import { BlockCorrupter, NO_FAULTS, updatedFaults, type EbsEmulatorFaults } from './ebs-faults.ts';
@@ -137,6 +139,43 @@ export class EbsEmulator {
 
   snapshotStatus(snapshotId: string): EbsSnapshotStatus | undefined {
     return this.model.snapshotStatus(snapshotId);
+  }
+
+  /**
+   * EC2 CreateVolume with a SnapshotId: writes the completed snapshot's blocks into a sparse image
+   * file of `volumeSizeGib` (the new volume's disk), and records them as written blocks of
+   * `volumeId`, so the volume's first snapshot holds every block the snapshot held, as EBS's does
+   * (a volume made from a snapshot starts from all of its blocks:
+   * https://docs.aws.amazon.com/ebs/latest/userguide/ebs-creating-volume.html). Throws the service's
+   * error for an unknown or unfinished snapshot. Returns the number of blocks written.
+   */
+  async writeSnapshotImage(args: {
+    readonly snapshotId: string;
+    readonly volumeId: string;
+    readonly imagePath: string;
+    readonly volumeSizeGib: number;
+  }): Promise<number> {
+    const entry = this.model.readable(args.snapshotId);
+    if (args.volumeSizeGib < entry.meta.volumeSizeGib) {
+      throw new RangeError(
+        `a volume of ${args.volumeSizeGib} GiB cannot hold snapshot ${args.snapshotId} of ${entry.meta.volumeSizeGib} GiB`,
+      );
+    }
+    const indexes: number[] = [];
+    const file = await open(args.imagePath, 'w');
+    try {
+      await file.truncate(args.volumeSizeGib * GIB_BYTES);
+      for (const [blockIndex, digest] of entry.blocks.entries()) {
+        const data = await this.model.readBlock(args.snapshotId, digest);
+        await file.write(data, 0, data.length, blockIndex * EBS_BLOCK_SIZE_BYTES);
+        indexes.push(blockIndex);
+      }
+      await file.sync();
+    } finally {
+      await file.close();
+    }
+    await this.model.markBlocksWritten(args.volumeId, indexes);
+    return indexes.length;
   }
 
   /** Every snapshot, frozen or made by StartSnapshot, for EC2 DescribeSnapshots. */

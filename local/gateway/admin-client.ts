@@ -82,6 +82,19 @@ export class LocalAdminClient {
     return (await this.call<{ primaries: ReplicaRecord[] }>('GET', '/_local/primaries')).primaries;
   }
 
+  /** Volumes EC2 CreateVolume made from snapshots (ec2-volumes.ts), not yet registered as replicas. */
+  async listVolumesFromSnapshots(): Promise<ReplicaRecord[]> {
+    return (await this.call<{ volumes: ReplicaRecord[] }>('GET', '/_local/volumes')).volumes;
+  }
+
+  /** Registers a volume made from a snapshot as a replica of a server's device (same volume id). */
+  registerVolumeAsReplica(
+    volumeId: string,
+    options: { serverId: string; device?: string },
+  ): Promise<ReplicaRecord> {
+    return this.call('POST', `/_local/volumes/${encodeURIComponent(volumeId)}/replica`, options);
+  }
+
   /** A local Lambda function that runs a shell command (command-functions.ts). */
   createFunction(spec: { name: string; command: string; timeoutSeconds?: number }): Promise<CommandFunction> {
     return this.call('POST', '/_local/functions', spec);

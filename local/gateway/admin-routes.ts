@@ -36,6 +36,13 @@ import type { GatewayBackends, LocalGateway } from './local-gateway.ts';
 
 export const ADMIN_PATH_PREFIX = '/_local/';
 
+const RegisterVolumeSchema = z
+  .object({
+    serverId: z.string().min(1),
+    device: z.string().min(1).optional(),
+  })
+  .strict();
+
 const CreateReplicaSchema = z
   .object({
     imagePath: z.string().min(1),
@@ -248,6 +255,26 @@ async function route(
     }
     case 'replicas':
       return replicaRoute(backends(), method, url, parts.slice(1), body, notAllowed);
+    case 'volumes': {
+      // Volumes EC2 CreateVolume made from snapshots (ec2-volumes.ts), and their registration as replicas.
+      const replicas = backends().replicas;
+      if (parts[1] === undefined) {
+        if (method === 'GET') return [200, { volumes: replicas.volumesFromSnapshots() }];
+        return notAllowed();
+      }
+      if (parts[2] === 'replica' && parts[3] === undefined) {
+        if (method !== 'POST') return notAllowed();
+        const spec = parseWith(RegisterVolumeSchema, body);
+        return [
+          200,
+          await replicas.registerVolumeAsReplica(parts[1], {
+            serverId: spec.serverId,
+            ...(spec.device === undefined ? {} : { device: spec.device }),
+          }),
+        ];
+      }
+      throw new NotFoundError(`no admin route ${url.pathname}`);
+    }
     default:
       throw new NotFoundError(`no admin route ${url.pathname}`);
   }

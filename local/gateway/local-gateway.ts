@@ -3,7 +3,8 @@
  * through AWS_ENDPOINT_URL. It routes by the SigV4 credential scope's service:
  *
  * - `ebs`: the EBS direct API emulator (local/ebs), in process;
- * - `ec2`: moto, plus snapshot freezing of replica volumes (ec2-snapshots.ts);
+ * - `ec2`: moto, plus snapshot freezing of replica volumes (ec2-snapshots.ts) and volumes made
+ *   from snapshots that hold the snapshot's blocks (ec2-volumes.ts);
  * - `lambda` Invoke: in-process handlers registered with registerFunction();
  * - `events` PutEvents: moto, then the replica simulator sees the accepted entries (it answers
  *   `Checkpoint Requested` as the replication agent would);
@@ -18,6 +19,8 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULT_LIST_PAGE_BLOCK_WINDOW, type EbsEmulator } from '../ebs/ebs-emulator.ts';
 import type { EventEntry, ReplicaSimulator } from '../replica/replica-simulator.ts';
 import type { ReplicaVolumes } from '../replica/replica-volumes.ts';
@@ -33,6 +36,7 @@ import {
 } from './api-adapter.ts';
 import { credentialScope, LAMBDA_INVOKE_PATH, operationName } from './aws-request.ts';
 import { Ec2SnapshotBridge, type BufferedAnswer } from './ec2-snapshots.ts';
+import { Ec2VolumeBridge } from './ec2-volumes.ts';
 import { FaultConfigSchema, faultAnswer, FaultInjector, type FaultConfig } from './faults.ts';
 import { forwardBuffered, forwardStreaming, readBody, sleep, writeAnswer, writeJson } from './http-util.ts';
 import { LambdaFunctions, type LambdaHandler } from './lambda-functions.ts';
@@ -50,6 +54,8 @@ export interface GatewayBackends {
   readonly agent: ReplicaSimulator;
   /** Time from EC2 CreateSnapshot of a replica until the snapshot is `completed`. */
   readonly snapshotCompletionDelayMs: number;
+  /** Where images of volumes made from snapshots go (ec2-volumes.ts); default a directory under the OS's temp dir. */
+  readonly volumeImageDir?: string;
   /** The time snapshot progress is computed against, and the local scheduler's; default the system clock. */
   readonly clock?: Clock;
 }
@@ -77,6 +83,7 @@ export class LocalGateway {
   readonly commandFunctions = new CommandFunctions(this.functions);
   private backendsValue: GatewayBackends | undefined;
   private bridge: Ec2SnapshotBridge | undefined;
+  private volumeBridge: Ec2VolumeBridge | undefined;
   private apiHandler: ApiHandler | undefined;
   private schedulerValue: LocalScheduler | undefined;
   private injector = new FaultInjector();
@@ -112,6 +119,11 @@ export class LocalGateway {
   connect(backends: GatewayBackends): void {
     this.backendsValue = backends;
     const clock = backends.clock;
+    this.volumeBridge = new Ec2VolumeBridge({
+      emulator: backends.emulator,
+      replicas: backends.replicas,
+      imageDir: backends.volumeImageDir ?? join(tmpdir(), `rbp-local-volumes-${this.port}`),
+    });
     this.bridge = new Ec2SnapshotBridge({
       emulator: backends.emulator,
       replicas: backends.replicas,
@@ -318,10 +330,15 @@ export class LocalGateway {
         await bridge.afterDeleteSnapshot(params, answer);
         return answer;
       }
+      case 'CreateVolume':
+        return this.volumeBridge!.createVolume(params, forward);
       case 'DeleteVolume': {
         const answer = await forward();
         const volumeId = params.get('VolumeId');
-        if (answer.status === 200 && volumeId) await backends.replicas.forget(volumeId);
+        if (answer.status === 200 && volumeId) {
+          await this.volumeBridge!.afterDeleteVolume(volumeId);
+          await backends.replicas.forget(volumeId);
+        }
         return answer;
       }
       default:

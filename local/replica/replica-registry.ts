@@ -21,10 +21,14 @@ const ReplicaRecordSchema = z.object({
   tags: z.record(z.string(), z.string()),
   /**
    * `replica` (default): a replica volume; `primary`: the source server's own disk
-   * (`rbp local primary create`), attached to `instanceId`, the server's EC2 instance in moto.
+   * (`rbp local primary create`), attached to `instanceId`, the server's EC2 instance in moto;
+   * `volume`: a volume EC2 CreateVolume made from `snapshotId` (its image holds the snapshot's
+   * blocks), until it is registered as a replica.
    */
-  role: z.enum(['replica', 'primary']).optional(),
+  role: z.enum(['replica', 'primary', 'volume']).optional(),
   instanceId: z.string().optional(),
+  /** `volume`: the snapshot the volume was created from. */
+  snapshotId: z.string().optional(),
 });
 
 export type ReplicaRecord = z.infer<typeof ReplicaRecordSchema>;

@@ -226,6 +226,77 @@ export class ReplicaVolumes {
     return instanceId;
   }
 
+  /** Volumes EC2 CreateVolume made from a snapshot (not registered as replicas). */
+  volumesFromSnapshots(): ReplicaRecord[] {
+    return this.deps.registry.list().filter((record) => record.role === 'volume');
+  }
+
+  /**
+   * Records a volume moto made from a snapshot (the gateway has written the snapshot's blocks to
+   * `imagePath`): its snapshots then freeze that image, as a replica's do.
+   */
+  async addVolumeFromSnapshot(options: {
+    readonly volumeId: string;
+    readonly snapshotId: string;
+    readonly imagePath: string;
+    readonly volumeSizeGib: number;
+    readonly tags: Readonly<Record<string, string>>;
+  }): Promise<ReplicaRecord> {
+    const record: ReplicaRecord = {
+      volumeId: options.volumeId,
+      imagePath: options.imagePath,
+      volumeSizeGib: options.volumeSizeGib,
+      serverId: '',
+      device: '',
+      createdAt: new Date().toISOString(),
+      tags: { ...options.tags },
+      role: 'volume',
+      snapshotId: options.snapshotId,
+    };
+    await this.deps.registry.put(record);
+    return record;
+  }
+
+  /**
+   * Registers a volume made from a snapshot as a replica of `serverId`'s `device` (the tags a
+   * replication agent sets: rbp:replica, rbp:source-server, rbp:source-device, IN_SYNC, no backlog),
+   * so that it is listed, simulated and backed up like any replica. The volume keeps its id and image.
+   */
+  async registerVolumeAsReplica(
+    volumeId: string,
+    options: { readonly serverId: string; readonly device?: string },
+  ): Promise<ReplicaRecord> {
+    const record = this.require(volumeId);
+    if (record.role !== 'volume') {
+      throw new ValidationError(`${volumeId} is already a registered ${record.role ?? 'replica'} volume`, {
+        context: { volumeId },
+      });
+    }
+    const device = options.device ?? DEFAULT_SOURCE_DEVICE;
+    const tags: Record<string, string> = {
+      [REPLICA_TAG.replica]: 'true',
+      [REPLICA_TAG.sourceServer]: options.serverId,
+      [REPLICA_TAG.sourceDevice]: device,
+      [REPLICA_TAG.syncState]: 'IN_SYNC',
+      [REPLICA_TAG.backlogBytes]: '0',
+    };
+    await this.deps.ec2.send(
+      new CreateTagsCommand({
+        Resources: [volumeId],
+        Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+      }),
+    );
+    const { role: _role, snapshotId: _snapshotId, ...rest } = record;
+    const updated: ReplicaRecord = {
+      ...rest,
+      serverId: options.serverId,
+      device,
+      tags: { ...record.tags, ...tags },
+    };
+    await this.deps.registry.put(updated);
+    return updated;
+  }
+
   /** Removes tags from a replica volume (in moto and in the registry). */
   async removeTags(volumeId: string, keys: readonly string[]): Promise<ReplicaRecord> {
     const record = this.require(volumeId);

@@ -1,0 +1,215 @@
+/**
+ * Volumes made from snapshots on the local stack (local/gateway/ec2-volumes.ts): EC2 CreateVolume
+ * with the SnapshotId of a snapshot written through the EBS direct APIs (a clone: a child of a
+ * replica snapshot with one changed block) gives a volume that holds exactly the snapshot's blocks
+ * (its own snapshot reads back equal, block for block); a pending snapshot is refused as EC2 refuses
+ * it; the volume can be registered as a replica and backed up by the product's backup state
+ * machine, whose catalog lists the clone's files; DeleteVolume removes its image.
+ */
+import '../support/quiet-powertools.ts';
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import {
+  CompleteSnapshotCommand,
+  GetSnapshotBlockCommand,
+  ListSnapshotBlocksCommand,
+  PutSnapshotBlockCommand,
+  StartSnapshotCommand,
+} from '@aws-sdk/client-ebs';
+import {
+  CreateSnapshotCommand,
+  CreateVolumeCommand,
+  DeleteVolumeCommand,
+  DescribeVolumesCommand,
+  waitUntilSnapshotCompleted,
+} from '@aws-sdk/client-ec2';
+import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
+import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
+import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
+import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+
+const run = promisify(execFile);
+const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
+const aws = useLocalClients(local);
+
+/** The block the clone changes: past the filesystem's metadata, inside the 1 GiB volume. */
+const CLONE_BLOCK_INDEX = 1500;
+
+let workDir: string;
+let admin: LocalAdminClient;
+let product: DeployedProduct;
+let replicaSnapshotId: string;
+let cloneSnapshotId: string;
+const savedEnv = { ...process.env };
+
+async function completed(snapshotId: string): Promise<void> {
+  await waitUntilSnapshotCompleted(
+    { client: aws.ec2, maxWaitTime: 60, minDelay: 1 },
+    { SnapshotIds: [snapshotId] },
+  );
+}
+
+/** Block index → SHA-256 (hex) of every block of a snapshot, read through the EBS direct APIs. */
+async function snapshotBlocks(snapshotId: string): Promise<Map<number, string>> {
+  const blocks = new Map<number, string>();
+  let token: string | undefined;
+  do {
+    const page = await aws.ebs.send(
+      new ListSnapshotBlocksCommand({
+        SnapshotId: snapshotId,
+        ...(token === undefined ? {} : { NextToken: token }),
+      }),
+    );
+    for (const block of page.Blocks ?? []) {
+      const got = await aws.ebs.send(
+        new GetSnapshotBlockCommand({
+          SnapshotId: snapshotId,
+          BlockIndex: block.BlockIndex!,
+          BlockToken: block.BlockToken!,
+        }),
+      );
+      const data = await got.BlockData!.transformToByteArray();
+      blocks.set(block.BlockIndex!, createHash('sha256').update(data).digest('hex'));
+    }
+    token = page.NextToken;
+  } while (token !== undefined);
+  return blocks;
+}
+
+async function createVolume(snapshotId: string): Promise<string> {
+  const created = await aws.ec2.send(
+    new CreateVolumeCommand({
+      SnapshotId: snapshotId,
+      AvailabilityZone: 'us-east-1a',
+      TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'rbp:workflow', Value: 'qaclone' }] }],
+    }),
+  );
+  return created.VolumeId!;
+}
+
+beforeAll(async () => {
+  admin = new LocalAdminClient(local.stack.endpoint);
+  product = await deployProduct(local.stack, { handlerEnv: { RANGE_WORKERS: '2' } });
+  workDir = await mkdtemp(join(tmpdir(), 'rbp-volume-from-snapshot-'));
+  const tree = join(workDir, 'tree');
+  await mkdir(join(tree, 'etc'), { recursive: true });
+  await writeFile(join(tree, 'etc', 'hostname'), 'web01\n');
+  await writeFile(join(tree, 'etc', 'motd'), 'cloned for QA\n');
+  const imagePath = join(workDir, 'web01.img');
+  await run('mkfs.ext4', ['-q', '-F', '-d', tree, imagePath, '1G']);
+  const replica = await admin.createReplica({ imagePath, serverId: 'web01' });
+  replicaSnapshotId = (await aws.ec2.send(new CreateSnapshotCommand({ VolumeId: replica.volumeId })))
+    .SnapshotId!;
+  await completed(replicaSnapshotId);
+
+  // The clone: a child of the replica's snapshot with one block changed, through the EBS direct APIs.
+  const started = await aws.ebs.send(
+    new StartSnapshotCommand({ VolumeSize: 1, ParentSnapshotId: replicaSnapshotId, ClientToken: 'clone-1' }),
+  );
+  cloneSnapshotId = started.SnapshotId!;
+  const data = Buffer.alloc(EBS_BLOCK_SIZE_BYTES, 0x5a);
+  const digest = createHash('sha256').update(data).digest();
+  await aws.ebs.send(
+    new PutSnapshotBlockCommand({
+      SnapshotId: cloneSnapshotId,
+      BlockIndex: CLONE_BLOCK_INDEX,
+      BlockData: data,
+      DataLength: data.length,
+      Checksum: digest.toString('base64'),
+      ChecksumAlgorithm: 'SHA256',
+    }),
+  );
+  await aws.ebs.send(new CompleteSnapshotCommand({ SnapshotId: cloneSnapshotId, ChangedBlocksCount: 1 }));
+  await completed(cloneSnapshotId);
+}, 180_000);
+
+afterAll(async () => {
+  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
+  Object.assign(process.env, savedEnv);
+  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
+});
+
+describe('a volume made from a snapshot on the local stack', () => {
+  it('holds exactly the snapshot blocks: its own snapshot reads back equal', async () => {
+    const volumeId = await createVolume(cloneSnapshotId);
+    const described = await aws.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
+    expect(described.Volumes?.[0]).toMatchObject({ SnapshotId: cloneSnapshotId, Size: 1 });
+    expect((await admin.listVolumesFromSnapshots()).map((v) => [v.volumeId, v.snapshotId, v.tags])).toEqual([
+      [volumeId, cloneSnapshotId, { 'rbp:workflow': 'qaclone' }],
+    ]);
+
+    const clone = await snapshotBlocks(cloneSnapshotId);
+    const parent = await snapshotBlocks(replicaSnapshotId);
+    expect([...clone.keys()]).toEqual(
+      [...new Set([...parent.keys(), CLONE_BLOCK_INDEX])].sort((a, b) => a - b),
+    );
+
+    const again = (await aws.ec2.send(new CreateSnapshotCommand({ VolumeId: volumeId }))).SnapshotId!;
+    await completed(again);
+    expect(await snapshotBlocks(again)).toEqual(clone);
+  }, 120_000);
+
+  it('refuses a snapshot that is not completed, as EC2 does', async () => {
+    const pending = await aws.ebs.send(new StartSnapshotCommand({ VolumeSize: 1, ClientToken: 'pending-1' }));
+    await expect(createVolume(pending.SnapshotId!)).rejects.toThrow(
+      `Snapshot '${pending.SnapshotId!}' is not 'completed' (it is 'pending').`,
+    );
+    expect(await admin.listVolumesFromSnapshots()).toHaveLength(1);
+  });
+
+  it('registered as a replica, it is backed up by the backup state machine and its catalog lists its files', async () => {
+    const [volume] = await admin.listVolumesFromSnapshots();
+    const volumeId = volume!.volumeId;
+    const registered = await admin.registerVolumeAsReplica(volumeId, { serverId: 'clone01' });
+    expect(registered.tags).toMatchObject({
+      'rbp:replica': 'true',
+      'rbp:source-server': 'clone01',
+      'rbp:source-device': '/dev/xvda',
+      'rbp:workflow': 'qaclone',
+    });
+    expect((await admin.listReplicas()).map((r) => r.volumeId)).toContain(volumeId);
+    expect(await admin.listVolumesFromSnapshots()).toEqual([]);
+
+    const sfn = new SFNClient(local.clientConfig({ maxAttempts: 3 }));
+    const started = await sfn.send(
+      new StartExecutionCommand({
+        stateMachineArn: product.stateMachineArn,
+        name: 'clone-backup',
+        input: JSON.stringify({
+          volumeIds: [volumeId],
+          syncWait: { intervalSeconds: 1, timeoutSeconds: 60 },
+          snapshotWait: { intervalSeconds: 1, timeoutSeconds: 120 },
+        }),
+      }),
+    );
+    let status = 'RUNNING';
+    let cause: string | undefined;
+    for (let attempt = 0; attempt < 600 && status === 'RUNNING'; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      const described = await sfn.send(new DescribeExecutionCommand({ executionArn: started.executionArn! }));
+      status = described.status!;
+      cause = described.cause;
+    }
+    sfn.destroy();
+    expect({ status, cause }).toEqual({ status: 'SUCCEEDED', cause: undefined });
+    const listing = await fetch(`${product.apiUrl}/images/img-clone-backup/files?path=/etc`);
+    const body = (await listing.json()) as { items: { name: string }[] };
+    expect(listing.status).toBe(200);
+    expect(body.items.map((entry) => entry.name).sort()).toEqual(['hostname', 'motd']);
+  }, 240_000);
+
+  it('DeleteVolume forgets the volume and removes its image', async () => {
+    const volumeId = await createVolume(cloneSnapshotId);
+    const imagePath = join(local.stack.stateDir, 'volumes', `${volumeId}.img`);
+    await access(imagePath);
+    await aws.ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
+    await expect(access(imagePath)).rejects.toThrow('ENOENT');
+    expect(await admin.listVolumesFromSnapshots()).toEqual([]);
+  }, 60_000);
+});
