@@ -11,7 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openExfat, openFat, type FilesystemReader } from '../../lambdas/core/fs/index.ts';
 import { parseExfatBoot, parseFatBoot } from '../../lambdas/core/fs/fat/boot.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
-import { checkTyped, runMutations, type FuzzTarget } from './fuzz-harness.ts';
+import {
+  countExtents,
+  exerciseWalk,
+  readHead,
+  runMutations,
+  type FuzzTarget,
+  type WalkOutcome,
+} from './fuzz-harness.ts';
 import { makeExfatImage, makeFatImage } from '../support/fat-images.ts';
 import { removeDir, scratchDir } from '../support/fs-images.ts';
 
@@ -19,8 +26,6 @@ const MIB = 1024 * 1024;
 /** Per mutated image, as for ext4: the intact images read in a few tens of ms. */
 const TIME_BOUND_MS = 2000;
 const MUTATIONS_PER_IMAGE = 90;
-/** Files are read up to this many bytes each (sizes may be mutated to anything). */
-const READ_CAP_BYTES = 256 * 1024;
 /** Bytes of the data area mutated: the root directory and the first directories are written first. */
 const DATA_AREA_BYTES = 256 * 1024;
 
@@ -89,47 +94,17 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-interface Outcome {
-  opened: boolean;
-  entries: number;
-  walkErrors: number;
-  fileErrors: number;
-  unexpected: string[];
-}
-
-async function exercise(bytes: Uint8Array, exfat: boolean): Promise<Outcome> {
-  const outcome: Outcome = { opened: false, entries: 0, walkErrors: 0, fileErrors: 0, unexpected: [] };
+async function exercise(bytes: Uint8Array, exfat: boolean): Promise<WalkOutcome> {
   const reader = new MemoryByteRangeReader(bytes);
-  const typed = (error: unknown, where: string): void => {
-    checkTyped(outcome.unexpected, error, where);
-  };
-  let fs: FilesystemReader;
-  try {
-    fs = exfat ? await openExfat(reader) : await openFat(reader);
-    outcome.opened = true;
-  } catch (error) {
-    typed(error, 'open');
-    return outcome;
-  }
-  for await (const item of fs.walk()) {
-    if (item.kind === 'error') {
-      outcome.walkErrors += 1;
-      typed(item.error, `walk ${item.path}`);
-      continue;
-    }
-    outcome.entries += 1;
-    if (item.type !== 'file') continue;
-    try {
-      await fs.readFile(item.inode, 0, Math.min(item.size, READ_CAP_BYTES));
+  return exerciseWalk(
+    (): Promise<FilesystemReader> => (exfat ? openExfat(reader) : openFat(reader)),
+    async (fs, item) => {
+      if (item.type !== 'file') return;
+      await readHead(fs, item);
       await fs.stat(item.inode);
-      let extents = 0;
-      for await (const _ of fs.extents(item.inode)) if ((extents += 1) > 10_000) break;
-    } catch (error) {
-      outcome.fileErrors += 1;
-      typed(error, `read ${item.path}`);
-    }
-  }
-  return outcome;
+      await countExtents(fs, item.inode);
+    },
+  );
 }
 
 describe('fuzzed FAT and exFAT images', () => {

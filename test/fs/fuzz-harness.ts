@@ -5,6 +5,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import { RbpError } from '../../lambdas/core/errors.ts';
+import type { FilesystemReader, WalkEntry } from '../../lambdas/core/fs/filesystem.ts';
 import { prng } from '../support/fs-images.ts';
 
 /** A byte range of on-disk metadata, tagged with what it holds. */
@@ -75,6 +76,66 @@ export interface FuzzOutcome {
   opened: boolean;
   entries: number;
   unexpected: string[];
+}
+
+/** What walking one image found: damage in the walk, and failures reading what it listed. */
+export interface WalkOutcome extends FuzzOutcome {
+  walkErrors: number;
+  fileErrors: number;
+}
+
+/** Bytes read of each file (or stream) of a mutated image: enough to reach its mapping's far end. */
+export const READ_CAP_BYTES = 256 * 1024;
+/** Extents counted of a file: a mutated map may list many; the walk's limits are what is tested. */
+const MAX_EXTENTS_COUNTED = 10_000;
+
+export function newWalkOutcome(): WalkOutcome {
+  return { opened: false, entries: 0, walkErrors: 0, fileErrors: 0, unexpected: [] };
+}
+
+/**
+ * Opens an image, walks it and reads what `read` reads of each entry, into `outcome`; any error
+ * that is not one of ours is "unexpected" (a bug).
+ */
+export async function exerciseWalk<F extends FilesystemReader>(
+  open: () => Promise<F>,
+  read: (fs: F, entry: WalkEntry) => Promise<void>,
+  outcome: WalkOutcome = newWalkOutcome(),
+): Promise<WalkOutcome> {
+  let fs: F;
+  try {
+    fs = await open();
+    outcome.opened = true;
+  } catch (error) {
+    checkTyped(outcome.unexpected, error, 'open');
+    return outcome;
+  }
+  for await (const item of fs.walk()) {
+    if (item.kind === 'error') {
+      outcome.walkErrors += 1;
+      checkTyped(outcome.unexpected, item.error, `walk ${item.path}`);
+      continue;
+    }
+    outcome.entries += 1;
+    try {
+      await read(fs, item);
+    } catch (error) {
+      outcome.fileErrors += 1;
+      checkTyped(outcome.unexpected, error, `read ${item.path}`);
+    }
+  }
+  return outcome;
+}
+
+/** Reads the first READ_CAP_BYTES of the entry's data. */
+export async function readHead(fs: FilesystemReader, entry: WalkEntry): Promise<void> {
+  await fs.readFile(entry.inode, 0, Math.min(entry.size, READ_CAP_BYTES));
+}
+
+/** Lists the entry's extents, up to MAX_EXTENTS_COUNTED. */
+export async function countExtents(fs: FilesystemReader, inode: number): Promise<void> {
+  let extents = 0;
+  for await (const _ of fs.extents(inode)) if ((extents += 1) > MAX_EXTENTS_COUNTED) break;
 }
 
 type Counters<O> = { [K in keyof O as O[K] extends number ? K : never]: number };

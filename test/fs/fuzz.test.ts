@@ -10,7 +10,17 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openExt4, readPartitionTable } from '../../lambdas/core/fs/index.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
-import { checkTyped, runMutations, type FuzzTarget, type Region } from './fuzz-harness.ts';
+import {
+  checkTyped,
+  countExtents,
+  exerciseWalk,
+  newWalkOutcome,
+  readHead,
+  runMutations,
+  type FuzzTarget,
+  type Region,
+  type WalkOutcome,
+} from './fuzz-harness.ts';
 import {
   debugfs,
   generateTree,
@@ -26,8 +36,6 @@ const MIB = 1024 * 1024;
 /** Per mutated image: generous for a 4 MiB image that reads in ~20 ms when intact. */
 const TIME_BOUND_MS = 2000;
 const MUTATIONS_PER_IMAGE = 90;
-/** Files are read up to this many bytes each (sizes may be mutated to anything). */
-const READ_CAP_BYTES = 256 * 1024;
 
 type Target = FuzzTarget;
 
@@ -127,52 +135,24 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-interface Outcome {
-  opened: boolean;
-  entries: number;
-  walkErrors: number;
-  fileErrors: number;
-  unexpected: string[];
-}
-
 /** Walks and reads everything; any error that is not one of ours is "unexpected" (a bug). */
-async function exercise(bytes: Uint8Array, verifyChecksums = true): Promise<Outcome> {
-  const outcome: Outcome = { opened: false, entries: 0, walkErrors: 0, fileErrors: 0, unexpected: [] };
+async function exercise(bytes: Uint8Array, verifyChecksums = true): Promise<WalkOutcome> {
+  const outcome = newWalkOutcome();
   const reader = new MemoryByteRangeReader(bytes);
-  const typed = (error: unknown, where: string): void => {
-    checkTyped(outcome.unexpected, error, where);
-  };
   try {
     await readPartitionTable(reader);
   } catch (error) {
-    typed(error, 'partitions');
+    checkTyped(outcome.unexpected, error, 'partitions');
   }
-  let fs;
-  try {
-    fs = await openExt4(reader, { verifyChecksums });
-    outcome.opened = true;
-  } catch (error) {
-    typed(error, 'open');
-    return outcome;
-  }
-  for await (const item of fs.walk()) {
-    if (item.kind === 'error') {
-      outcome.walkErrors += 1;
-      typed(item.error, `walk ${item.path}`);
-      continue;
-    }
-    outcome.entries += 1;
-    if (item.type !== 'file' && item.type !== 'directory') continue;
-    try {
-      await fs.readFile(item.inode, 0, Math.min(item.size, READ_CAP_BYTES));
-      let extents = 0;
-      for await (const _ of fs.extents(item.inode)) if ((extents += 1) > 10_000) break;
-    } catch (error) {
-      outcome.fileErrors += 1;
-      typed(error, `read ${item.path}`);
-    }
-  }
-  return outcome;
+  return exerciseWalk(
+    () => openExt4(reader, { verifyChecksums }),
+    async (fs, item) => {
+      if (item.type !== 'file' && item.type !== 'directory') return;
+      await readHead(fs, item);
+      await countExtents(fs, item.inode);
+    },
+    outcome,
+  );
 }
 
 describe('fuzzed ext images', () => {

@@ -11,7 +11,16 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WINDOWS_ATTRIBUTES } from '../../lambdas/core/fs/filesystem.ts';
 import { openNtfs } from '../../lambdas/core/fs/ntfs/filesystem.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
-import { checkTyped, runMutations, type FuzzTarget, type Region } from './fuzz-harness.ts';
+import {
+  READ_CAP_BYTES,
+  countExtents,
+  exerciseWalk,
+  readHead,
+  runMutations,
+  type FuzzTarget,
+  type Region,
+  type WalkOutcome,
+} from './fuzz-harness.ts';
 import { prng, randomBytes, removeDir, run, scratchDir, writeSparseFile } from '../support/fs-images.ts';
 import { NtfsMount, makeNtfsImage, reparseBuffer, setWindowsAttributes, setXattr } from './ntfs-images.ts';
 
@@ -19,8 +28,6 @@ const MIB = 1024 * 1024;
 /** Per mutated image: as in fuzz.test.ts. */
 const TIME_BOUND_MS = 2000;
 const MUTATIONS_PER_IMAGE = 90;
-/** Files are read up to this many bytes each (sizes may be mutated to anything). */
-const READ_CAP_BYTES = 256 * 1024;
 /** 32-bit values a mutation may write: the usual extremes, plus 5 ($Volume's record) and 0x30 (the file name attribute's type). */
 const NTFS_EXTREMES = [0, 0xffffffff, 0x7fffffff, 1, 2, 5, 0x30];
 
@@ -105,52 +112,20 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-interface Outcome {
-  opened: boolean;
-  entries: number;
-  walkErrors: number;
-  fileErrors: number;
-  unexpected: string[];
-}
-
 /** Opens, walks and reads everything; any error that is not one of ours is "unexpected" (a bug). */
-async function exercise(bytes: Uint8Array): Promise<Outcome> {
-  const outcome: Outcome = { opened: false, entries: 0, walkErrors: 0, fileErrors: 0, unexpected: [] };
-  const typed = (error: unknown, where: string): void => {
-    checkTyped(outcome.unexpected, error, where);
-  };
-  let fs;
-  try {
-    fs = await openNtfs(new MemoryByteRangeReader(bytes));
-    outcome.opened = true;
-  } catch (error) {
-    typed(error, 'open');
-    return outcome;
-  }
-  for await (const item of fs.walk()) {
-    if (item.kind === 'error') {
-      outcome.walkErrors += 1;
-      typed(item.error, `walk ${item.path}`);
-      continue;
-    }
-    outcome.entries += 1;
-    try {
+async function exercise(bytes: Uint8Array): Promise<WalkOutcome> {
+  return exerciseWalk(
+    () => openNtfs(new MemoryByteRangeReader(bytes)),
+    async (fs, item) => {
       if (item.type === 'symlink') await fs.readLink(item.inode);
-      if (item.type !== 'file') continue;
-      await fs.readFile(item.inode, 0, Math.min(item.size, READ_CAP_BYTES));
+      if (item.type !== 'file') return;
+      await readHead(fs, item);
       for (const stream of item.streams ?? []) {
         await fs.readFile(item.inode, 0, Math.min(stream.size, READ_CAP_BYTES), stream.name);
       }
-      if (item.plainExtents !== false) {
-        let extents = 0;
-        for await (const _ of fs.extents(item.inode)) if ((extents += 1) > 10_000) break;
-      }
-    } catch (error) {
-      outcome.fileErrors += 1;
-      typed(error, `read ${item.path}`);
-    }
-  }
-  return outcome;
+      if (item.plainExtents !== false) await countExtents(fs, item.inode);
+    },
+  );
 }
 
 describe('fuzzed NTFS images', () => {

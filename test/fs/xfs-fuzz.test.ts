@@ -16,7 +16,16 @@ import { parseMetadataText } from '../../lambdas/core/fs/lvm/metadata-text.ts';
 import { readLvmPhysicalVolume } from '../../lambdas/core/fs/lvm/physical-volume.ts';
 import { openXfs } from '../../lambdas/core/fs/xfs/filesystem.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
-import { checkTyped, runMutations, type FuzzTarget, type Region } from './fuzz-harness.ts';
+import {
+  READ_CAP_BYTES,
+  checkTyped,
+  countExtents,
+  exerciseWalk,
+  readHead,
+  runMutations,
+  type FuzzTarget,
+  type Region,
+} from './fuzz-harness.ts';
 import { generateTree, readSourceTree, removeDir, run, scratchDir } from '../support/fs-images.ts';
 import { makeXfsImage, writeInterleaved } from './xfs-images.ts';
 
@@ -24,8 +33,6 @@ const MIB = 1024 * 1024;
 /** Per mutated image, as for ext4. */
 const TIME_BOUND_MS = 2000;
 const MUTATIONS_PER_IMAGE = 90;
-/** Files are read up to this many bytes each (sizes may be mutated to anything). */
-const READ_CAP_BYTES = 256 * 1024;
 
 interface Target extends FuzzTarget {
   readonly kind: 'xfs' | 'lvm';
@@ -242,31 +249,21 @@ async function exercise(target: Target, bytes: Uint8Array, verifyChecksums: bool
     }
     return outcome;
   }
-  let fs;
-  try {
-    fs = await openXfs(reader, { verifyChecksums });
-    outcome.opened = true;
-  } catch (error) {
-    typed(error, 'open');
-    return outcome;
-  }
-  for await (const item of fs.walk()) {
-    if (item.kind === 'error') {
-      typed(item.error, `walk ${item.path}`);
-      continue;
-    }
-    outcome.entries += 1;
-    try {
+  const walked = await exerciseWalk(
+    () => openXfs(reader, { verifyChecksums }),
+    async (fs, item) => {
       if (item.type === 'symlink') await fs.readLink(item.inode);
-      if (item.type !== 'file' && item.type !== 'directory') continue;
-      await fs.readFile(item.inode, 0, Math.min(item.size, READ_CAP_BYTES));
-      let extents = 0;
-      for await (const _ of fs.extents(item.inode)) if ((extents += 1) > 10_000) break;
-    } catch (error) {
-      typed(error, `read ${item.path}`);
-    }
-  }
-  return outcome;
+      if (item.type !== 'file' && item.type !== 'directory') return;
+      await readHead(fs, item);
+      await countExtents(fs, item.inode);
+    },
+  );
+  return {
+    opened: walked.opened,
+    entries: walked.entries,
+    errors: walked.walkErrors + walked.fileErrors + (walked.opened ? 0 : 1),
+    unexpected: walked.unexpected,
+  };
 }
 
 describe('fuzzed XFS images and LVM2 metadata', () => {

@@ -6,7 +6,8 @@
  */
 import { isRetryable } from '../../errors.ts';
 import type { ByteRangeReader } from '../../ports.ts';
-import { LeBytes, combineHiLo, decodeUtf8 } from '../bytes.ts';
+import { LeBytes, combineHiLo } from '../bytes.ts';
+import { decodeName, encodeName, escapeName, isEscapedName } from '../name-encoding.ts';
 import { PageCachedReader } from '../cached-reader.ts';
 import type { PageCacheOptions, SlicedReader } from '../cached-reader.ts';
 import {
@@ -15,7 +16,8 @@ import {
   FilesystemLimitError,
   UnsupportedFilesystemError,
 } from '../errors.ts';
-import { STREAM_PIECE_BYTES, normalizeImagePath, refuseDescent, walkError } from '../filesystem.ts';
+import { STREAM_PIECE_BYTES, normalizeImagePath, walkError } from '../filesystem.ts';
+import { baseName, childPath, walkDepthFirst, type DepthFirstSource, type WalkDirectory } from '../depth-first-walk.ts';
 import type {
   FileExtent,
   FilesystemReader,
@@ -133,17 +135,6 @@ export async function openExt4(
   if (replay.blocks.size > 0) overlay.apply(replay, fs.blockSize);
   // A fresh cache: pages read while scanning may hold blocks that the journal replaces.
   return open(replay);
-}
-
-interface WalkFrame {
-  /** The directory's items, one directory block at a time. */
-  readonly items: AsyncGenerator<readonly DirItem[]>;
-  /** The block being walked, and the next item of it. */
-  batch: readonly DirItem[];
-  at: number;
-  readonly path: string;
-  readonly inode: number;
-  readonly depth: number;
 }
 
 /** Shared across one walk: total directory blocks read may not exceed the blocks in the filesystem. */
@@ -326,7 +317,6 @@ export class Ext4Filesystem implements FilesystemReader {
     if (components.length > this.limits.maxPathComponents) {
       throw new FilesystemLimitError(`path has more than ${this.limits.maxPathComponents} components`);
     }
-    const encoder = new TextEncoder();
     const trail: number[] = [ROOT_INODE];
     for (const component of components) {
       if (component === '..') {
@@ -334,7 +324,8 @@ export class Ext4Filesystem implements FilesystemReader {
         continue;
       }
       const dir = trail.at(-1)!;
-      const wanted = encoder.encode(component);
+      // Components are in the stored form (name-encoding.ts): UTF-8 text, or escapes for other bytes.
+      const wanted = decodeName(component);
       let found: number | undefined;
       for await (const entry of this.readDir(dir)) {
         if (equalBytes(entry.nameBytes, wanted)) {
@@ -343,7 +334,7 @@ export class Ext4Filesystem implements FilesystemReader {
         }
       }
       if (found === undefined) {
-        throw new FileNotFoundInImageError(`no such file or directory: ${path}`, { path });
+        throw new FileNotFoundInImageError(`no such file or directory: ${escapeName(path)}`, { path: escapeName(path) });
       }
       trail.push(found);
     }
@@ -735,118 +726,82 @@ export class Ext4Filesystem implements FilesystemReader {
       yield walkError(rootPath, undefined, error);
       return;
     }
-    const rootName = rootPath === '/' ? '' : rootPath.slice(rootPath.lastIndexOf('/') + 1);
-    const rootNameBytes = new TextEncoder().encode(rootName);
-    const rootEntryName = { name: rootName, nameBytes: rootNameBytes, nameIsUtf8: true };
+    const rootName = baseName(rootPath);
+    const rootNameBytes = decodeName(rootName);
+    const rootEntryName = { name: rootName, nameBytes: rootNameBytes, nameIsUtf8: !isEscapedName(rootName) };
     if (rootInode.type === 'symlink')
       yield* await this.symlinkEntry(rootInode, rootPath, rootEntryName, 0, 0);
     else yield this.entryOf(rootInode, rootPath, rootEntryName, 0, 0);
     if (rootInode.type !== 'directory') return;
     const budget = this.newBudget();
     budget.prefetchSubdirectories = options.descend === undefined;
-    const seenDirectories = new Set<number>([rootInode.inode]);
     // Inodes being loaded ahead of the walk (read-ahead); each is taken out when its entry is reached.
     const ahead = this.readAhead ? new Map<number, Inode | Promise<Inode>>() : undefined;
-    const stack: WalkFrame[] = [
-      {
-        items: this.dirItems(rootInode, budget, ahead),
-        batch: [],
-        at: 0,
-        path: rootPath,
-        inode: rootInode.inode,
-        depth: 0,
-      },
-    ];
-    while (stack.length > 0) {
-      const frame = stack.at(-1)!;
-      if (frame.at >= frame.batch.length) {
-        let next: IteratorResult<readonly DirItem[]>;
+    const source: DepthFirstSource<Inode, DirItem> = {
+      maxDirectoryDepth: this.limits.maxDirectoryDepth,
+      list: (dir) => this.dirItems(dir, budget, ahead),
+      visit: (item, parent, out) => {
+        if ('error' in item) {
+          out.push(walkError(parent.path, parent.inode, item.error));
+          return undefined;
+        }
+        const entry = item.entry;
+        const path = childPath(parent.path, entry.name);
+        const loading = ahead?.get(entry.inode);
+        ahead?.delete(entry.inode);
+        let child: Inode | Promise<Inode>;
         try {
-          next = await frame.items.next();
+          child = loading ?? this.cachedInode(entry.inode) ?? this.loadInode(entry.inode);
         } catch (error) {
-          stack.pop();
-          yield walkError(frame.path, frame.inode, error);
-          continue;
+          out.push(walkError(path, entry.inode, error));
+          return undefined;
         }
-        if (next.done === true) {
-          stack.pop();
-          continue;
+        if (child instanceof Promise) {
+          return child.then(
+            (loaded) => this.visitChild(loaded, path, entry, parent, out),
+            (error: unknown) => {
+              out.push(walkError(path, entry.inode, error));
+              return undefined;
+            },
+          );
         }
-        frame.batch = next.value;
-        frame.at = 0;
-        continue;
-      }
-      const item = frame.batch[frame.at]!;
-      frame.at += 1;
-      if ('error' in item) {
-        yield walkError(frame.path, frame.inode, item.error);
-        continue;
-      }
-      const entry = item.entry;
-      const path = frame.path === '/' ? `/${entry.name}` : `${frame.path}/${entry.name}`;
-      let child: Inode;
-      const loading = ahead?.get(entry.inode);
-      ahead?.delete(entry.inode);
-      try {
-        if (loading === undefined)
-          child = this.cachedInode(entry.inode) ?? (await this.loadInode(entry.inode));
-        else child = loading instanceof Promise ? await loading : loading;
-      } catch (error) {
-        yield walkError(path, entry.inode, error);
-        continue;
-      }
-      if (child.type === 'symlink')
-        yield* await this.symlinkEntry(child, path, entry, frame.inode, frame.depth + 1);
-      else yield this.entryOf(child, path, entry, frame.inode, frame.depth + 1);
-      if (child.type !== 'directory') continue;
-      const refused = refuseDescent(
-        seenDirectories,
-        child.inode,
-        this.limits.maxDirectoryDepth,
-        { path, inode: child.inode, depth: frame.depth + 1, context: { inode: child.inode } },
-        {
-          message: `directory inode ${child.inode} is reachable twice (a cycle or a hard-linked directory)`,
-          context: { inode: child.inode },
+        return this.visitChild(child, path, entry, parent, out);
+      },
+      descent: (dir) => ({
+        key: dir.inode,
+        inode: dir.inode,
+        context: { inode: dir.inode },
+        reachedTwice: {
+          message: `directory inode ${dir.inode} is reachable twice (a cycle or a hard-linked directory)`,
+          context: { inode: dir.inode },
         },
-      );
-      if (refused !== undefined) {
-        yield refused;
-        continue;
-      }
-      if (
-        options.descend !== undefined &&
-        !(await options.descend(this.walkEntryOf(child, path, entry, frame)))
-      ) {
-        continue;
-      }
-      stack.push({
-        items: this.dirItems(child, budget, ahead),
-        batch: [],
-        at: 0,
-        path,
-        inode: child.inode,
-        depth: frame.depth + 1,
-      });
-    }
+      }),
+    };
+    yield* walkDepthFirst(
+      source,
+      rootInode,
+      { path: rootPath, inode: rootInode.inode, key: rootInode.inode },
+      options.descend,
+    );
   }
 
-  /** The entry the walk yielded for a directory, as `descend` is given it. */
-  private walkEntryOf(
-    dir: Inode,
+  /** The walk's items for a loaded child; the child itself when it is a directory. */
+  private visitChild(
+    child: Inode,
     path: string,
     name: { name: string; nameBytes: Uint8Array; nameIsUtf8: boolean },
-    parent: WalkFrame,
-  ): WalkEntry {
-    return {
-      kind: 'entry',
-      ...toStat(dir),
-      path,
-      name: name.name,
-      nameBytes: name.nameBytes,
-      nameIsUtf8: name.nameIsUtf8,
-      parentInode: parent.inode,
-      depth: parent.depth + 1,
-    };
+    parent: WalkDirectory,
+    out: WalkItem[],
+  ): Inode | undefined | Promise<undefined> {
+    const depth = parent.depth + 1;
+    if (child.type === 'symlink') {
+      return this.symlinkEntry(child, path, name, parent.inode, depth).then((items) => {
+        out.push(...items);
+        return undefined;
+      });
+    }
+    out.push(this.entryOf(child, path, name, parent.inode, depth));
+    return child.type === 'directory' ? child : undefined;
   }
 
   /** A symlink's entry with its target; a target that cannot be read is an error before the entry. */
@@ -881,7 +836,7 @@ export class Ext4Filesystem implements FilesystemReader {
       nameIsUtf8: name.nameIsUtf8,
       parentInode,
       depth,
-      ...(target === undefined ? {} : { symlinkTarget: decodeUtf8(target).text, symlinkTargetBytes: target }),
+      ...(target === undefined ? {} : { symlinkTarget: encodeName(target), symlinkTargetBytes: target }),
     };
   }
 }

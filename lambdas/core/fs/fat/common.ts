@@ -15,9 +15,9 @@ import {
   WINDOWS_ATTRIBUTES,
   normalizeImagePath,
   synthesizedPermissions,
-  refuseDescent,
   walkError,
 } from '../filesystem.ts';
+import { baseName, childPath, walkDepthFirst, type DepthFirstSource } from '../depth-first-walk.ts';
 import type {
   FileExtent,
   FilesystemReader,
@@ -70,13 +70,6 @@ export type DirItem = DirChild | { readonly error: Error };
 export interface DirChunk {
   readonly offset: number;
   readonly bytes: Uint8Array;
-}
-
-interface WalkFrame {
-  readonly items: AsyncGenerator<DirItem>;
-  readonly path: string;
-  readonly inode: number;
-  readonly depth: number;
 }
 
 const EPOCH: Timestamp = { seconds: 0, nanoseconds: 0 };
@@ -386,51 +379,31 @@ export abstract class FatFamilyFilesystem implements FilesystemReader {
       yield walkError(rootPath, undefined, error);
       return;
     }
-    const rootName = rootPath === '/' ? '' : rootPath.slice(rootPath.lastIndexOf('/') + 1);
-    yield entryOf(start, rootPath, rootName, 0, 0);
+    yield entryOf(start, rootPath, baseName(rootPath), 0, 0);
     if (start.type !== 'directory') return;
-    const seen = new Set<number>([start.firstCluster]);
-    const stack: WalkFrame[] = [
-      { items: this.listDirectory(start), path: rootPath, inode: start.inode, depth: 0 },
-    ];
-    while (stack.length > 0) {
-      const frame = stack.at(-1)!;
-      let next: IteratorResult<DirItem>;
-      try {
-        next = await frame.items.next();
-      } catch (error) {
-        stack.pop();
-        yield walkError(frame.path, frame.inode, error);
-        continue;
-      }
-      if (next.done === true) {
-        stack.pop();
-        continue;
-      }
-      if ('error' in next.value) {
-        yield walkError(frame.path, frame.inode, next.value.error);
-        continue;
-      }
-      const { name, node } = next.value;
-      const path = frame.path === '/' ? `/${name}` : `${frame.path}/${name}`;
-      yield entryOf(node, path, name, frame.inode, frame.depth + 1);
-      if (node.type !== 'directory' || node.firstCluster === 0) continue;
-      const refused = refuseDescent(
-        seen,
-        node.firstCluster,
-        this.limits.maxDirectoryDepth,
-        { path, inode: node.inode, depth: frame.depth + 1, context: { inode: node.inode } },
-        {
+    const source: DepthFirstSource<FatNode, DirItem> = {
+      maxDirectoryDepth: this.limits.maxDirectoryDepth,
+      list: (dir) => this.listDirectory(dir),
+      visit: (item, parent, out) => {
+        if ('error' in item) {
+          out.push(walkError(parent.path, parent.inode, item.error));
+          return undefined;
+        }
+        const { name, node } = item;
+        out.push(entryOf(node, childPath(parent.path, name), name, parent.inode, parent.depth + 1));
+        return node.type === 'directory' && node.firstCluster !== 0 ? node : undefined;
+      },
+      descent: (node) => ({
+        key: node.firstCluster,
+        inode: node.inode,
+        context: { inode: node.inode },
+        reachedTwice: {
           message: `directory at cluster ${node.firstCluster} is reachable twice (a loop)`,
           context: { inode: node.inode, cluster: node.firstCluster },
         },
-      );
-      if (refused !== undefined) {
-        yield refused;
-        continue;
-      }
-      stack.push({ items: this.listDirectory(node), path, inode: node.inode, depth: frame.depth + 1 });
-    }
+      }),
+    };
+    yield* walkDepthFirst(source, start, { path: rootPath, inode: start.inode, key: start.firstCluster });
   }
 }
 

@@ -23,9 +23,9 @@ import {
   modeTypeBits,
   normalizeImagePath,
   synthesizedPermissions,
-  refuseDescent,
   walkError,
 } from '../filesystem.ts';
+import { baseName, childPath, walkDepthFirst, type DepthFirstSource, type WalkDirectory } from '../depth-first-walk.ts';
 import type {
   DataStream,
   FileExtent,
@@ -1050,73 +1050,61 @@ export class NtfsFilesystem implements FilesystemReader {
       yield walkError(rootPath, undefined, error);
       return;
     }
-    const rootName = rootPath === '/' ? '' : rootPath.slice(rootPath.lastIndexOf('/') + 1);
-    yield this.entryFor(rootDescribed, rootPath, rootName, true, 0, 0);
+    yield this.entryFor(rootDescribed, rootPath, baseName(rootPath), true, 0, 0);
     if (rootDescribed.stat.type !== 'directory') return;
     const budget = this.newBudget(true);
-    const seenDirectories = new Set<number>([rootFile.record]);
-    const stack: { items: AsyncGenerator<DirectoryEntry>; path: string; record: number; depth: number }[] = [
-      { items: this.dirEntries(rootFile, budget), path: rootPath, record: rootFile.record, depth: 0 },
-    ];
-    while (stack.length > 0) {
-      const frame = stack.at(-1)!;
-      let next: IteratorResult<DirectoryEntry>;
-      try {
-        next = await frame.items.next();
-      } catch (error) {
-        stack.pop();
-        yield walkError(frame.path, frame.record, error);
-        continue;
-      }
-      if (next.done === true) {
-        stack.pop();
-        continue;
-      }
-      const entry = next.value;
-      const path = frame.path === '/' ? `/${entry.name}` : `${frame.path}/${entry.name}`;
-      let described: Described;
-      let file: NtfsFile;
-      try {
-        if (entry.name.includes('/') || entry.name.includes('\0')) {
-          throw new FilesystemCorruptError(
-            `directory ${frame.record} has an entry named ${JSON.stringify(entry.name)}`,
-            {
-              record: frame.record,
-            },
-          );
-        }
-        const loading = budget.ahead?.files.get(entry.record);
-        budget.ahead?.files.delete(entry.record);
-        file = await (loading ?? this.loadFile(entry.record));
-        if (entry.sequence !== 0 && entry.sequence !== file.sequence) {
-          throw new FilesystemCorruptError(
-            `index entry names record ${entry.record} sequence ${entry.sequence}, the record has ${file.sequence} (stale entry)`,
-            { record: entry.record },
-          );
-        }
-        described = await this.describe(file);
-      } catch (error) {
-        yield walkError(path, entry.record, error);
-        continue;
-      }
-      yield this.entryFor(described, path, entry.name, entry.nameIsValid, frame.record, frame.depth + 1);
-      if (described.stat.type !== 'directory') continue;
-      const refused = refuseDescent(
-        seenDirectories,
-        file.record,
-        this.limits.maxDirectoryDepth,
-        { path, inode: file.record, depth: frame.depth + 1, context: { record: file.record } },
-        {
+    const source: DepthFirstSource<NtfsFile, DirectoryEntry> = {
+      maxDirectoryDepth: this.limits.maxDirectoryDepth,
+      list: (dir) => this.dirEntries(dir, budget),
+      visit: (entry, parent, out) => this.visitEntry(entry, parent, budget, out),
+      descent: (file) => ({
+        key: file.record,
+        inode: file.record,
+        context: { record: file.record },
+        reachedTwice: {
           message: `directory record ${file.record} is reachable twice (a cycle)`,
           context: { record: file.record },
         },
-      );
-      if (refused !== undefined) {
-        yield refused;
-        continue;
+      }),
+    };
+    yield* walkDepthFirst(source, rootFile, { path: rootPath, inode: rootFile.record, key: rootFile.record });
+  }
+
+  /** The walk's item for one index entry of `parent`; its record when it is a directory. */
+  private async visitEntry(
+    entry: DirectoryEntry,
+    parent: WalkDirectory,
+    budget: WalkBudget,
+    out: WalkItem[],
+  ): Promise<NtfsFile | undefined> {
+    const path = childPath(parent.path, entry.name);
+    let described: Described;
+    let file: NtfsFile;
+    try {
+      if (entry.name.includes('/') || entry.name.includes('\0')) {
+        throw new FilesystemCorruptError(
+          `directory ${parent.inode} has an entry named ${JSON.stringify(entry.name)}`,
+          {
+            record: parent.inode,
+          },
+        );
       }
-      stack.push({ items: this.dirEntries(file, budget), path, record: file.record, depth: frame.depth + 1 });
+      const loading = budget.ahead?.files.get(entry.record);
+      budget.ahead?.files.delete(entry.record);
+      file = await (loading ?? this.loadFile(entry.record));
+      if (entry.sequence !== 0 && entry.sequence !== file.sequence) {
+        throw new FilesystemCorruptError(
+          `index entry names record ${entry.record} sequence ${entry.sequence}, the record has ${file.sequence} (stale entry)`,
+          { record: entry.record },
+        );
+      }
+      described = await this.describe(file);
+    } catch (error) {
+      out.push(walkError(path, entry.record, error));
+      return undefined;
     }
+    out.push(this.entryFor(described, path, entry.name, entry.nameIsValid, parent.inode, parent.depth + 1));
+    return described.stat.type === 'directory' ? file : undefined;
   }
 
   private entryFor(

@@ -11,7 +11,7 @@
  */
 import { isRetryable } from '../../errors.ts';
 import type { ByteRangeReader } from '../../ports.ts';
-import { decodeUtf8 } from '../bytes.ts';
+import { decodeName, encodeName, escapeName, storedName } from '../name-encoding.ts';
 import { PageCachedReader } from '../cached-reader.ts';
 import type { PageCacheOptions } from '../cached-reader.ts';
 import {
@@ -20,7 +20,8 @@ import {
   FilesystemLimitError,
   UnsupportedFilesystemError,
 } from '../errors.ts';
-import { STREAM_PIECE_BYTES, normalizeImagePath, refuseDescent, walkError } from '../filesystem.ts';
+import { STREAM_PIECE_BYTES, normalizeImagePath, walkError } from '../filesystem.ts';
+import { baseName, childPath, walkDepthFirst, type DepthFirstSource, type WalkDirectory } from '../depth-first-walk.ts';
 import type {
   FileExtent,
   FilesystemReader,
@@ -107,17 +108,6 @@ export async function openXfs(reader: ByteRangeReader, options: OpenXfsOptions =
 interface DirItem {
   readonly entry?: XfsDirEntry;
   readonly error?: Error;
-}
-
-interface WalkFrame {
-  /** The directory's items, one directory block (or the short-form fork) at a time. */
-  readonly items: AsyncGenerator<readonly DirItem[]>;
-  /** The block being walked, and the next item of it. */
-  batch: readonly DirItem[];
-  at: number;
-  readonly path: string;
-  readonly inode: number;
-  readonly depth: number;
 }
 
 /** Shared across one walk: total directory blocks read may not exceed the blocks in the filesystem. */
@@ -275,14 +265,14 @@ export class XfsFilesystem implements FilesystemReader {
     if (components.length > this.limits.maxPathComponents) {
       throw new FilesystemLimitError(`path has more than ${this.limits.maxPathComponents} components`);
     }
-    const encoder = new TextEncoder();
     const trail: number[] = [this.superblock.rootInode];
     for (const component of components) {
       if (component === '..') {
         if (trail.length > 1) trail.pop();
         continue;
       }
-      const wanted = encoder.encode(component);
+      // Components are in the stored form (name-encoding.ts): UTF-8 text, or escapes for other bytes.
+      const wanted = decodeName(component);
       let found: number | undefined;
       for await (const entry of this.readDir(trail.at(-1)!)) {
         if (equalBytes(entry.nameBytes, wanted)) {
@@ -291,7 +281,7 @@ export class XfsFilesystem implements FilesystemReader {
         }
       }
       if (found === undefined)
-        throw new FileNotFoundInImageError(`no such file or directory: ${path}`, { path });
+        throw new FileNotFoundInImageError(`no such file or directory: ${escapeName(path)}`, { path: escapeName(path) });
       trail.push(found);
     }
     return trail.at(-1)!;
@@ -664,86 +654,70 @@ export class XfsFilesystem implements FilesystemReader {
       yield walkError(rootPath, undefined, error);
       return;
     }
-    const rootName = rootPath === '/' ? '' : rootPath.slice(rootPath.lastIndexOf('/') + 1);
-    const rootNameBytes = new TextEncoder().encode(rootName);
+    const rootNameBytes = decodeName(baseName(rootPath));
     if (rootInode.type === 'symlink')
       yield* await this.symlinkEntry(rootInode, rootPath, rootNameBytes, 0, 0);
     else yield this.entryOf(rootInode, rootPath, rootNameBytes, 0, 0);
     if (rootInode.type !== 'directory') return;
     const budget = this.newBudget();
-    const seenDirectories = new Set<number>([rootInode.inode]);
-    const stack: WalkFrame[] = [
-      {
-        items: this.dirItems(rootInode, budget),
-        batch: [],
-        at: 0,
-        path: rootPath,
-        inode: rootInode.inode,
-        depth: 0,
-      },
-    ];
-    while (stack.length > 0) {
-      const frame = stack.at(-1)!;
-      if (frame.at >= frame.batch.length) {
-        let next: IteratorResult<readonly DirItem[]>;
+    const source: DepthFirstSource<XfsInode, DirItem> = {
+      maxDirectoryDepth: this.limits.maxDirectoryDepth,
+      list: (dir) => this.dirItems(dir, budget),
+      visit: (item, parent, out) => {
+        if (item.error !== undefined || item.entry === undefined) {
+          out.push(walkError(parent.path, parent.inode, item.error));
+          return undefined;
+        }
+        const entry = item.entry;
+        const path = childPath(parent.path, storedName(entry.nameBytes).text);
+        let child: XfsInode | Promise<XfsInode>;
         try {
-          next = await frame.items.next();
+          child = this.cachedInode(entry.inode) ?? this.loadInode(entry.inode);
         } catch (error) {
-          stack.pop();
-          yield walkError(frame.path, frame.inode, error);
-          continue;
+          out.push(walkError(path, entry.inode, error));
+          return undefined;
         }
-        if (next.done === true) {
-          stack.pop();
-          continue;
+        if (child instanceof Promise) {
+          return child.then(
+            (loaded) => this.visitChild(loaded, path, entry.nameBytes, parent, out),
+            (error: unknown) => {
+              out.push(walkError(path, entry.inode, error));
+              return undefined;
+            },
+          );
         }
-        frame.batch = next.value;
-        frame.at = 0;
-        continue;
-      }
-      const item = frame.batch[frame.at]!;
-      frame.at += 1;
-      if (item.error !== undefined || item.entry === undefined) {
-        yield walkError(frame.path, frame.inode, item.error);
-        continue;
-      }
-      const entry = item.entry;
-      const name = decodeUtf8(entry.nameBytes).text;
-      const path = frame.path === '/' ? `/${name}` : `${frame.path}/${name}`;
-      let child: XfsInode;
-      try {
-        child = this.cachedInode(entry.inode) ?? (await this.loadInode(entry.inode));
-      } catch (error) {
-        yield walkError(path, entry.inode, error);
-        continue;
-      }
-      if (child.type === 'symlink')
-        yield* await this.symlinkEntry(child, path, entry.nameBytes, frame.inode, frame.depth + 1);
-      else yield this.entryOf(child, path, entry.nameBytes, frame.inode, frame.depth + 1);
-      if (child.type !== 'directory') continue;
-      const refused = refuseDescent(
-        seenDirectories,
-        child.inode,
-        this.limits.maxDirectoryDepth,
-        { path, inode: child.inode, depth: frame.depth + 1, context: { inode: child.inode } },
-        {
-          message: `directory inode ${child.inode} is reachable twice (a cycle or a hard-linked directory)`,
-          context: { inode: child.inode },
+        return this.visitChild(child, path, entry.nameBytes, parent, out);
+      },
+      descent: (dir) => ({
+        key: dir.inode,
+        inode: dir.inode,
+        context: { inode: dir.inode },
+        reachedTwice: {
+          message: `directory inode ${dir.inode} is reachable twice (a cycle or a hard-linked directory)`,
+          context: { inode: dir.inode },
         },
-      );
-      if (refused !== undefined) {
-        yield refused;
-        continue;
-      }
-      stack.push({
-        items: this.dirItems(child, budget),
-        batch: [],
-        at: 0,
-        path,
-        inode: child.inode,
-        depth: frame.depth + 1,
+      }),
+    };
+    yield* walkDepthFirst(source, rootInode, { path: rootPath, inode: rootInode.inode, key: rootInode.inode });
+  }
+
+  /** The walk's items for a loaded child; the child itself when it is a directory. */
+  private visitChild(
+    child: XfsInode,
+    path: string,
+    nameBytes: Uint8Array,
+    parent: WalkDirectory,
+    out: WalkItem[],
+  ): XfsInode | undefined | Promise<undefined> {
+    const depth = parent.depth + 1;
+    if (child.type === 'symlink') {
+      return this.symlinkEntry(child, path, nameBytes, parent.inode, depth).then((items) => {
+        out.push(...items);
+        return undefined;
       });
     }
+    out.push(this.entryOf(child, path, nameBytes, parent.inode, depth));
+    return child.type === 'directory' ? child : undefined;
   }
 
   /** A symlink's entry with its target; a target that cannot be read is an error before the entry. */
@@ -769,7 +743,7 @@ export class XfsFilesystem implements FilesystemReader {
     depth: number,
     target?: Uint8Array,
   ): WalkEntry {
-    const name = decodeUtf8(nameBytes);
+    const name = storedName(nameBytes);
     return {
       kind: 'entry',
       ...toStat(inode),
@@ -779,7 +753,7 @@ export class XfsFilesystem implements FilesystemReader {
       nameIsUtf8: name.valid,
       parentInode,
       depth,
-      ...(target === undefined ? {} : { symlinkTarget: decodeUtf8(target).text, symlinkTargetBytes: target }),
+      ...(target === undefined ? {} : { symlinkTarget: encodeName(target), symlinkTargetBytes: target }),
     };
   }
 }
