@@ -2,10 +2,12 @@
  * The API's CatalogReader over the catalog (lambdas/core/catalog): directory listings as of an
  * image, versions of a path, find by name, and application records. The catalog's own page
  * cursors become store tokens behind the API's signed cursors; a partition that is not named is
- * the image's only catalogued filesystem.
+ * the image's only catalogued filesystem. Paths come in already in the stored form (the path schema
+ * turns the escaped form into it); names, paths and link targets go out escaped (fs/name-encoding.ts).
  */
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { Timestamp } from '../fs/index.ts';
+import { escapeName, unescapeName } from '../fs/name-encoding.ts';
 import type { ApplicationRecord } from '../catalog/applications.ts';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import {
@@ -33,13 +35,13 @@ function metaFields(meta: FileMeta) {
     mode: meta.mode,
     uid: meta.uid,
     gid: meta.gid,
-    ...(meta.symlinkTarget === undefined ? {} : { symlinkTarget: meta.symlinkTarget }),
+    ...(meta.symlinkTarget === undefined ? {} : { symlinkTarget: escapeName(meta.symlinkTarget) }),
   };
 }
 
 function versionOf(version: CatalogVersion): FileVersion {
   return {
-    path: version.path,
+    path: escapeName(version.path),
     partition: version.partition,
     type: version.meta.type,
     sizeBytes: version.meta.size,
@@ -93,8 +95,8 @@ export class CatalogStoreReader implements CatalogReader {
       await this.assertDirectory(image, chosen, path);
     }
     const items = listing.items.map((entry): DirectoryEntry => ({
-      name: entry.name,
-      path: entry.path,
+      name: escapeName(entry.name),
+      path: escapeName(entry.path),
       ...metaFields(entry),
       partition: entry.partition,
     }));
@@ -124,11 +126,13 @@ export class CatalogStoreReader implements CatalogReader {
 
   async findByName(volumeId: string, name: string, page: PageRequest): Promise<StorePage<FoundFile>> {
     if (page.pageToken === undefined) await this.deps.images.listImages(volumeId);
-    const found = await findByName(this.deps.store, volumeId, name, {
+    const found = await findByName(this.deps.store, volumeId, unescapeName(name), {
       limit: page.limit,
       ...(page.pageToken === undefined ? {} : { cursor: page.pageToken }),
     });
-    const items = found.items.map((version): FoundFile => ({ name: version.name, ...versionOf(version) }));
+    const items = found.items.map(
+      (version): FoundFile => ({ name: escapeName(version.name), ...versionOf(version) }),
+    );
     return found.cursor === undefined ? { items } : { items, nextToken: found.cursor };
   }
 
@@ -173,18 +177,19 @@ export class CatalogStoreReader implements CatalogReader {
       );
     }
     const type = target.path === '/' ? 'directory' : await this.typeAt(image, partition, target.path);
+    const shown = escapeName(target.path);
     if (type === undefined) {
-      throw new NotFoundError(`${target.path} does not exist in image ${image.imageId}`, {
-        context: { imageId: image.imageId, path: target.path },
+      throw new NotFoundError(`${shown} does not exist in image ${image.imageId}`, {
+        context: { imageId: image.imageId, path: shown },
       });
     }
     const wanted = target.kind === 'file' ? 'file' : 'directory';
     if (type !== wanted) {
       throw new ValidationError(
         target.kind === 'file'
-          ? `${target.path} is a ${type}; only regular files can be restored as a file`
-          : `${target.path} is a ${type}; only directories can be restored as a directory`,
-        { context: { imageId: image.imageId, path: target.path, type } },
+          ? `${shown} is a ${type}; only regular files can be restored as a file`
+          : `${shown} is a ${type}; only directories can be restored as a directory`,
+        { context: { imageId: image.imageId, path: shown, type } },
       );
     }
   }
@@ -222,14 +227,15 @@ export class CatalogStoreReader implements CatalogReader {
   /** An empty listing of a path that is not a directory in the image is a 404, not an empty page. */
   private async assertDirectory(image: Image, partition: number, path: string): Promise<void> {
     const current = await this.versionAt(image, partition, path);
+    const shown = escapeName(path);
     if (current === undefined) {
-      throw new NotFoundError(`${path} does not exist in image ${image.imageId}`, {
-        context: { imageId: image.imageId, path },
+      throw new NotFoundError(`${shown} does not exist in image ${image.imageId}`, {
+        context: { imageId: image.imageId, path: shown },
       });
     }
     if (current.meta.type !== 'directory') {
-      throw new NotFoundError(`${path} is not a directory in image ${image.imageId}`, {
-        context: { imageId: image.imageId, path },
+      throw new NotFoundError(`${shown} is not a directory in image ${image.imageId}`, {
+        context: { imageId: image.imageId, path: shown },
       });
     }
   }

@@ -6,6 +6,7 @@
  */
 import { NotFoundError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
+import { escapeName } from '../fs/name-encoding.ts';
 import {
   createRestoreJob,
   FILE_RESTORE_JOB,
@@ -43,7 +44,7 @@ export function restoreOfFileJob(job: DescribedRestoreJob): Restore {
     imageId: job.imageId,
     volumeId: job.volumeId,
     kind: job.kind,
-    ...(job.path === undefined ? {} : { path: job.path }),
+    ...(job.path === undefined ? {} : { path: escapeName(job.path) }),
     ...(job.application === undefined ? {} : { application: job.application }),
     status: STATUS[job.status],
     createdAt: job.createdAt,

@@ -5,7 +5,7 @@
 import { MAX_GPT_ENTRIES } from '../fs/partitions.ts';
 import { LV_NUMBER_BASE } from '../fs/volume.ts';
 import { z } from 'zod';
-import { normaliseCatalogPath } from './catalog-path.ts';
+import { normaliseCatalogPath, storedCatalogPath } from './catalog-path.ts';
 import { MAX_CURSOR_CHARS } from './cursor.ts';
 
 /** EC2 volume ids: `vol-` and 8 or 17 hex digits (the old and the current form). */
@@ -56,10 +56,11 @@ export const restoreIdSchema = z
 export const catalogPathSchema = z
   .string()
   .describe(
-    'Absolute POSIX path inside the filesystem, e.g. /etc/hosts (normalised; no NUL; .. may not climb above /)',
+    'Absolute POSIX path inside the filesystem, e.g. /etc/hosts (normalised; no NUL; .. may not climb above /). Names that are not UTF-8 are written escaped, as listings show them: \\xNN for such a byte, \\\\ for a backslash (caf\\xe9)',
   )
   .transform((raw, context) => {
-    const result = normaliseCatalogPath(raw);
+    const normalised = normaliseCatalogPath(raw);
+    const result = normalised.ok ? storedCatalogPath(normalised.path) : normalised;
     if (!result.ok) {
       context.addIssue({ code: 'custom', message: `path ${result.reason}` });
       return z.NEVER;

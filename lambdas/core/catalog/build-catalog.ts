@@ -44,7 +44,7 @@ import {
 } from './catalog-trees.ts';
 import { metadataRangesOf, type ByteSpan, type MetadataRangeSource } from '../fs/metadata-ranges.ts';
 import { CHUNK_SIZE_BYTES } from '../geometry.ts';
-import { decodeUtf8 } from '../fs/bytes.ts';
+import { encodeName } from '../fs/name-encoding.ts';
 import type { CatalogStore } from './catalog-store.ts';
 import {
   CATALOG_FORMAT_VERSION,
@@ -829,7 +829,7 @@ async function shallowVisit(
       if (!(await oracle.changed(spans))) continue;
       const stat = await fs.stat(entry.inode);
       if ((stat.type === 'directory') !== (entry.type === 'directory')) return walkInstead();
-      const target = stat.type === 'symlink' ? decodeUtf8(await fs.readLink(entry.inode)).text : undefined;
+      const target = stat.type === 'symlink' ? encodeName(await fs.readLink(entry.inode)) : undefined;
       now.set(entry.name, metaOf({ ...stat, ...(target === undefined ? {} : { symlinkTarget: target }) }));
     } catch (error) {
       if (isRetryable(error)) throw error;

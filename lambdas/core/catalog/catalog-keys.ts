@@ -14,6 +14,7 @@
  */
 import { createHash } from 'node:crypto';
 import { ValidationError } from '../errors.ts';
+import { decodeName, isEscapedName } from '../fs/name-encoding.ts';
 
 /** Headroom under DynamoDB's 2048-byte partition-key limit for the prefix and volume id. */
 export const MAX_PLAIN_PARTITION_KEY_BYTES = 1900;
@@ -96,8 +97,21 @@ export function normalizeCatalogPath(path: string): string {
   if (parts.includes('..')) {
     throw new ValidationError(`path must not contain "..": ${JSON.stringify(path)}`, { context: { path } });
   }
-  if (path.includes('\0')) throw new ValidationError('path must not contain NUL', { context: { path } });
+  // U+0000 only as the stored form's escape of a byte (fs/name-encoding.ts), never for NUL itself.
+  if (path.includes('\0') && parts.some((part) => isEscapedName(part) && !isStoredName(part))) {
+    throw new ValidationError('path must not contain NUL', { context: { path } });
+  }
   return `/${parts.join('/')}`;
+}
+
+/** Whether a name with escapes is a well-formed stored form of bytes without NUL or "/". */
+export function isStoredName(part: string): boolean {
+  try {
+    const bytes = decodeName(part);
+    return !bytes.includes(0) && !bytes.includes(0x2f);
+  } catch {
+    return false;
+  }
 }
 
 // ------------------------------------------------------------------------------------- cursors

@@ -11,6 +11,7 @@ import {
   afterNameSortKey,
   decodeCursor,
   encodeCursor,
+  isStoredName,
   normalizeCatalogPath,
   splitPath,
 } from './catalog-keys.ts';
@@ -211,7 +212,7 @@ export async function findByName(
   name: string,
   request: PageRequest = {},
 ): Promise<Page<FileVersion>> {
-  if (name === '' || name.includes('/') || name.includes('\0')) {
+  if (name === '' || name.includes('/') || (name.includes('\0') && !isStoredName(name))) {
     throw new ValidationError('name must be one path component', { context: { name } });
   }
   const limit = pageLimit(request.limit);

@@ -10,12 +10,13 @@ import type { SubtreeSummary } from './catalog-trees.ts';
 
 /**
  * Catalog layout version (docs/catalog.md), written on every version item and catalog record.
- * 2 added directory tree pages and the partitions' `tree` summaries; version items are unchanged,
- * so readers accept both.
+ * 2 added directory tree pages and the partitions' `tree` summaries; 3 stores names and symlink
+ * targets that are not valid UTF-8 in the reversible form of fs/name-encoding.ts instead of a
+ * lossy decoding. Valid UTF-8 names are the same in all three, so readers accept each.
  */
-export const CATALOG_FORMAT_VERSION = 2;
+export const CATALOG_FORMAT_VERSION = 3;
 /** Versions whose version items readers accept. */
-export const READABLE_CATALOG_FORMAT_VERSIONS: readonly number[] = [1, 2];
+export const READABLE_CATALOG_FORMAT_VERSIONS: readonly number[] = [1, 2, 3];
 
 /** The image a catalog is built for or queried at. `createdAt` comes from the image record. */
 export interface ImageRef {

@@ -20,6 +20,7 @@ import type { Clock, ByteRangeReader } from '../ports.ts';
 import { applicationPaths } from '../catalog/applications.ts';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
 import { normalizeCatalogPath } from '../catalog/catalog-keys.ts';
+import { escapeName } from '../fs/name-encoding.ts';
 import { FileNotFoundInImageError, type FilesystemReader } from '../fs/index.ts';
 import { readFileBytes } from './file-bytes.ts';
 import { openImageFilesystem } from './open-filesystem.ts';
@@ -159,9 +160,9 @@ async function locateFile(
         if (!(inner instanceof FileNotFoundInImageError)) throw inner;
       }
     }
-    throw new NotFoundError(`${path} does not exist in image ${imageId}`, {
+    throw new NotFoundError(`${escapeName(path)} does not exist in image ${imageId}`, {
       cause: error,
-      context: { path, imageId },
+      context: { path: escapeName(path), imageId },
     });
   }
 }
@@ -196,23 +197,23 @@ async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<Resto
     const stat = await fs.stat(inode);
     if (stat.type !== 'file') {
       throw new ValidationError(
-        `${job.path} is a ${stat.type}; only regular files can be restored as a file`,
+        `${escapeName(job.path!)} is a ${stat.type}; only regular files can be restored as a file`,
         {
-          context: { path: job.path, type: stat.type },
+          context: { path: escapeName(job.path!), type: stat.type },
         },
       );
     }
     if (stat.encrypted === true) {
       throw new ValidationError(
-        `${job.path} is encrypted with EFS; its bytes are unreadable without the owner's key and cannot be restored`,
-        { context: { path: job.path } },
+        `${escapeName(job.path!)} is encrypted with EFS; its bytes are unreadable without the owner's key and cannot be restored`,
+        { context: { path: escapeName(job.path!) } },
       );
     }
     if (stream !== undefined && !(stat.streams ?? []).some((s) => s.name === stream)) {
       throw new NotFoundError(
-        `${job.path} does not exist in image ${job.imageId}: the file has no stream "${stream}"`,
+        `${escapeName(job.path!)} does not exist in image ${job.imageId}: the file has no stream "${stream}"`,
         {
-          context: { path: job.path, stream },
+          context: { path: escapeName(job.path!), stream },
         },
       );
     }
@@ -243,8 +244,8 @@ async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<Resto
       throw new NotFoundError(
         job.kind === 'application'
           ? `none of the paths of application "${job.application}" exists in image ${job.imageId}`
-          : `${root} does not exist in image ${job.imageId}`,
-        { cause: error, context: { path: root } },
+          : `${escapeName(root)} does not exist in image ${job.imageId}`,
+        { cause: error, context: { path: escapeName(root) } },
       );
     }
   }
@@ -253,8 +254,8 @@ async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<Resto
     const stat = await fs.stat(await fs.lookup(job.path!));
     if (stat.type !== 'directory') {
       throw new ValidationError(
-        `${job.path} is a ${stat.type}; only directories can be restored as a directory`,
-        { context: { path: job.path, type: stat.type } },
+        `${escapeName(job.path!)} is a ${stat.type}; only directories can be restored as a directory`,
+        { context: { path: escapeName(job.path!), type: stat.type } },
       );
     }
   }

@@ -7,13 +7,14 @@
  */
 import { LeBytes, decodeUtf8 } from '../bytes.ts';
 import { FilesystemCorruptError } from '../errors.ts';
+import { encodeName } from '../name-encoding.ts';
 import type { FileType } from './inode.ts';
 
 export interface DirEntry {
   readonly inode: number;
   /** The name exactly as stored (ext4 names are bytes, not necessarily UTF-8). */
   readonly nameBytes: Uint8Array;
-  /** The name decoded as UTF-8; invalid sequences become U+FFFD (then `nameIsUtf8` is false). */
+  /** The name as text: UTF-8 as it is, other bytes in the stored form of name-encoding.ts (then `nameIsUtf8` is false). */
   readonly name: string;
   readonly nameIsUtf8: boolean;
   /** The type recorded in the entry (filetype feature), if any; the inode's mode is authoritative. */
@@ -88,8 +89,10 @@ export function parseDirEntries(ctx: DirBlockContext, bytes: Uint8Array, where: 
       } else if (!isDotOrDotDot(nameBytes)) {
         const { text, valid } = decodeUtf8(nameBytes);
         const entryType = ENTRY_TYPES[typeByte];
+        // Not UTF-8: the reversible stored form (name-encoding.ts), so no two names meet.
+        const name = valid ? text : encodeName(nameBytes);
         items.push({
-          entry: { inode, nameBytes, name: text, nameIsUtf8: valid, ...(entryType ? { entryType } : {}) },
+          entry: { inode, nameBytes, name, nameIsUtf8: valid, ...(entryType ? { entryType } : {}) },
         });
       }
     }
