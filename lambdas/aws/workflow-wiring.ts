@@ -3,6 +3,7 @@
  * names; wiring.ts gives them to the API function.
  */
 import type { EC2Client } from '@aws-sdk/client-ec2';
+import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { Clock } from '../core/ports.ts';
 import {
@@ -14,6 +15,7 @@ import {
 import { DynamoDbNamedRecords, type NamedRecordKind } from './dynamodb-named-records.ts';
 import { Ec2InstanceDirectory } from './ec2-instance-directory.ts';
 import { Ec2ServerDirectory } from './ec2-server-directory.ts';
+import { SchedulerWorkflowSchedules, type WorkflowScheduleTarget } from './scheduler-workflow-schedules.ts';
 
 /** The partition of every workflow record (one item per workflow, sort key = its name). */
 export const WORKFLOW_PARTITION = 'WORKFLOW#';
@@ -38,12 +40,39 @@ export function deploymentOfArn(arn: string): WorkflowDeployment {
   return { region, account };
 }
 
+/**
+ * The workflow schedules' target from the API's environment: the workflows' schedule group, the
+ * workflow-run state machine and the role Scheduler assumes; undefined when any is missing (a
+ * deployment without workflow schedules).
+ */
+export function workflowScheduleTargetOf(env: {
+  readonly WORKFLOW_SCHEDULE_GROUP?: string | undefined;
+  readonly WORKFLOW_RUN_STATE_MACHINE_ARN?: string | undefined;
+  readonly WORKFLOW_SCHEDULER_ROLE_ARN?: string | undefined;
+}): WorkflowScheduleTarget | undefined {
+  const groupName = env.WORKFLOW_SCHEDULE_GROUP;
+  const stateMachineArn = env.WORKFLOW_RUN_STATE_MACHINE_ARN;
+  const roleArn = env.WORKFLOW_SCHEDULER_ROLE_ARN;
+  if (groupName === undefined || stateMachineArn === undefined || roleArn === undefined) return undefined;
+  return { groupName, stateMachineArn, roleArn };
+}
+
 export function createWorkflowApiDeps(
-  names: { readonly tableName: string } & WorkflowDeployment,
-  clients: { readonly documents: DynamoDBDocumentClient; readonly ec2: EC2Client },
+  names: { readonly tableName: string; readonly schedules?: WorkflowScheduleTarget } & WorkflowDeployment,
+  clients: {
+    readonly documents: DynamoDBDocumentClient;
+    readonly ec2: EC2Client;
+    /** Needed when `names.schedules` is given. */
+    readonly scheduler?: SchedulerClient;
+  },
   clock: Clock,
 ): WorkflowServicePorts {
+  const scheduler =
+    names.schedules === undefined || clients.scheduler === undefined
+      ? undefined
+      : new SchedulerWorkflowSchedules(clients.scheduler, names.schedules);
   return {
+    ...(scheduler === undefined ? {} : { scheduler }),
     store: new DynamoDbNamedRecords(clients.documents, names.tableName, WORKFLOW_RECORDS),
     servers: new Ec2ServerDirectory(clients.ec2),
     instances: new Ec2InstanceDirectory(clients.ec2),

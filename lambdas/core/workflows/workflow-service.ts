@@ -3,6 +3,10 @@
  * that can be made at once is made before anything is written (the server exists, the target is
  * this deployment's account and region, a DirectMount's instance exists in the named availability
  * zone and its device names are free), so a refused workflow leaves nothing behind.
+ *
+ * A `scheduled` workflow has one EventBridge Scheduler schedule, `wf-<name>`, that starts a run;
+ * it is created, updated and deleted with the record (disabled while the workflow is), and a
+ * failure to write it undoes the record change, so a record and its schedule never disagree.
  */
 import { z } from 'zod';
 import { ConflictError, DocumentValidationError, NotFoundError, type DocumentIssue } from '../errors.ts';
@@ -44,8 +48,101 @@ export interface WorkflowDeployment {
   readonly region: string;
 }
 
+/** The EventBridge Scheduler schedule of a scheduled workflow. */
+export interface WorkflowSchedule {
+  /** `wf-<workflow>` (workflowScheduleName). */
+  readonly name: string;
+  readonly workflow: string;
+  /** `cron(...)` or `rate(...)` as the document gives it. */
+  readonly expression: string;
+  readonly timeZone: string;
+  /** DISABLED while the workflow is disabled: it fires no run. */
+  readonly enabled: boolean;
+}
+
+export interface WorkflowScheduler {
+  /** Undefined when no schedule has the name. */
+  get(name: string): Promise<WorkflowSchedule | undefined>;
+  /** Creates the schedule, or replaces it when one with the name exists. */
+  put(schedule: WorkflowSchedule): Promise<void>;
+  /** Deleting an absent schedule is success. */
+  delete(name: string): Promise<void>;
+}
+
+/** The prefix of a workflow's schedule name (with MAX_WORKFLOW_NAME_CHARS, within Scheduler's 64). */
+export const WORKFLOW_SCHEDULE_PREFIX = 'wf-';
+
+export function workflowScheduleName(workflow: string): string {
+  return `${WORKFLOW_SCHEDULE_PREFIX}${workflow}`;
+}
+
+/** The trigger a scheduled run records: `schedule:wf-<name>`. */
+export function workflowScheduleTrigger(workflow: string): string {
+  return `schedule:${workflowScheduleName(workflow)}`;
+}
+
+/** The schedule a workflow document asks for; undefined for an on-demand workflow. */
+export function desiredWorkflowSchedule(document: WorkflowDocument): WorkflowSchedule | undefined {
+  if (document.schedule.type !== 'scheduled') return undefined;
+  return {
+    name: workflowScheduleName(document.name),
+    workflow: document.name,
+    expression: document.schedule.expression,
+    timeZone: document.schedule.timeZone,
+    enabled: document.enabled,
+  };
+}
+
+/** Makes the workflow's schedule exactly `desired` (absent: deleted); writes only what differs. */
+export async function reconcileWorkflowSchedule(
+  scheduler: WorkflowScheduler,
+  workflow: string,
+  desired: WorkflowSchedule | undefined,
+): Promise<void> {
+  const name = workflowScheduleName(workflow);
+  const current = await scheduler.get(name);
+  if (desired === undefined) {
+    if (current !== undefined) await scheduler.delete(name);
+    return;
+  }
+  if (
+    current === undefined ||
+    current.workflow !== desired.workflow ||
+    current.expression !== desired.expression ||
+    current.timeZone !== desired.timeZone ||
+    current.enabled !== desired.enabled
+  ) {
+    await scheduler.put(desired);
+  }
+}
+
+/** Runs `undo` after a failure of `action`, then rethrows the action's error (an undo error is attached). */
+async function withUndo(action: () => Promise<void>, undo: () => Promise<void>): Promise<void> {
+  try {
+    await action();
+  } catch (error) {
+    try {
+      await undo();
+    } catch (undoError) {
+      throw new AggregateError(
+        [error, undoError],
+        `${String(error)}; undoing it failed as well: ${String(undoError)}`,
+        {
+          cause: undoError,
+        },
+      );
+    }
+    throw error;
+  }
+}
+
 export interface WorkflowServicePorts {
   readonly store: WorkflowStore;
+  /**
+   * The schedules of scheduled workflows. Absent in a deployment without workflow schedules: the
+   * schedule is then only stored in the record (nothing starts runs by time).
+   */
+  readonly scheduler?: WorkflowScheduler;
   readonly servers: ServerDirectory;
   readonly instances: InstanceDirectory;
   readonly deployment: WorkflowDeployment;
@@ -179,6 +276,16 @@ export async function createWorkflow(ports: WorkflowServicePorts, raw: unknown):
     }
     throw error;
   }
+  const scheduler = ports.scheduler;
+  if (scheduler !== undefined) {
+    await withUndo(
+      () => reconcileWorkflowSchedule(scheduler, document.name, desiredWorkflowSchedule(document)),
+      async () => {
+        await reconcileWorkflowSchedule(scheduler, document.name, undefined);
+        await ports.store.delete(document.name, record.revision);
+      },
+    );
+  }
   return record;
 }
 
@@ -194,6 +301,16 @@ async function replaceDocument(
     updatedAt: ports.clock.now().toISOString(),
   };
   await ports.store.replace(record, previous.revision);
+  const scheduler = ports.scheduler;
+  if (scheduler !== undefined) {
+    await withUndo(
+      () => reconcileWorkflowSchedule(scheduler, document.name, desiredWorkflowSchedule(document)),
+      async () => {
+        await ports.store.replace({ ...previous, revision: record.revision + 1 }, record.revision);
+        await reconcileWorkflowSchedule(scheduler, document.name, desiredWorkflowSchedule(previous.document));
+      },
+    );
+  }
   return record;
 }
 
@@ -233,8 +350,24 @@ export async function setWorkflowEnabled(
   return replaceDocument(ports, previous, { ...previous.document, enabled });
 }
 
-/** Deletes a workflow record; an absent workflow is a NotFoundError (the caller named it). */
+/**
+ * Deletes a workflow record, its schedule first (no run starts for a deleted workflow); an absent
+ * workflow is a NotFoundError (the caller named it).
+ */
 export async function deleteWorkflow(ports: WorkflowServicePorts, name: string): Promise<void> {
   const record = await requireWorkflow(ports.store, name);
-  await ports.store.delete(name, record.revision);
+  const scheduler = ports.scheduler;
+  if (scheduler !== undefined) await reconcileWorkflowSchedule(scheduler, name, undefined);
+  try {
+    await ports.store.delete(name, record.revision);
+  } catch (error) {
+    if (error instanceof ConflictError && scheduler !== undefined) {
+      // Changed meanwhile: put its schedule back as the newer revision wants it.
+      const current = await ports.store.get(name);
+      if (current !== undefined) {
+        await reconcileWorkflowSchedule(scheduler, name, desiredWorkflowSchedule(current.document));
+      }
+    }
+    throw error;
+  }
 }
