@@ -16,6 +16,7 @@ import { registerServerRestore } from './recovery-points.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import { sparseFileSink } from '../api/sparse-file.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
+import { jobProgress, progressFigures, progressLine } from '../api/job-progress.ts';
 import {
   apiContext,
   parsePartition,
@@ -66,7 +67,7 @@ export function waitForRestore(
     {
       fetch: () => client.get<Restore>(`/restores/${encodeURIComponent(restoreId)}`),
       finished: (restore) => restore.status === 'SUCCEEDED' || restore.status === 'FAILED',
-      describe: (restore) => `restore ${restoreId}: ${restore.status}`,
+      describe: (restore) => progressLine(`restore ${restoreId}: ${restore.status}`, restore.progress),
       timeoutMessage: `restore ${restoreId} has not finished after ${options.timeout} s`,
     },
     options,
@@ -150,6 +151,7 @@ function describe(restore: Restore, savedTo?: string): string {
   if (restore.downloadUrl && savedTo === undefined) lines.push(`  url       ${restore.downloadUrl}`);
   if (restore.downloadExpiresAt) lines.push(`  expires   ${restore.downloadExpiresAt}`);
   if (savedTo) lines.push(`  saved to  ${savedTo}`);
+  if (restore.progress) lines.push(`  progress  ${progressFigures(restore.progress)}`);
   if (restore.error) lines.push(`  error     ${restore.error}`);
   return lines.join('\n');
 }
@@ -167,7 +169,7 @@ async function finish(
     print.message(current, describe(current));
     return;
   }
-  const finished = await waitForRestore(client, restoreId, options, progress);
+  const finished = await waitForRestore(client, restoreId, options, jobProgress());
   if (finished.status !== 'SUCCEEDED') {
     print.message(finished, describe(finished));
     process.exitCode = EXIT.JOB_FAILED;

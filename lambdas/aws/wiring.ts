@@ -353,6 +353,7 @@ export function createApiDeps(
       ...(environment.RESTORE_KMS_KEY_ARN === undefined
         ? {}
         : { restoreKmsKeyArn: environment.RESTORE_KMS_KEY_ARN }),
+      ...(workBucket === undefined ? {} : { work: new S3ObjectStore(clients.s3, workBucket) }),
     }),
     cursors: new CursorCodec(Buffer.from(environment.API_CURSOR_KEY, 'base64')),
     recoveryPoints: createRecoveryPointService(environment, clients, clock),

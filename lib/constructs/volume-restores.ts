@@ -105,6 +105,8 @@ export class VolumeRestores {
     };
     for (const [name, value] of Object.entries(environment)) props.apiFunction.addEnvironment(name, value);
     machine.grantStartExecution(props.apiFunction);
+    // GET /restores/{id}: a running volume restore's progress is its segment records in the work area.
+    props.workBucket.grantRead(props.apiFunction, `${VOLUME_RESTORE_WORK_PREFIX}*`);
     // A restore worker that dies (timeout, out of memory) cannot end its job: after the retries
     // Lambda sends the invocation record to the step function, which ends the job FAILED.
     props.restoreWorker.configureAsyncInvoke({
@@ -206,6 +208,10 @@ export class VolumeRestores {
         reason:
           "CDK's invoke grant of the on-failure destination covers the step function's versions and aliases.",
       });
+    }
+    const apiRole = props.apiFunction.role;
+    if (apiRole !== undefined) {
+      Validations.of(apiRole).acknowledge({ id: `AwsSolutions-IAM5[${work}]`, reason: workReason });
     }
     const role = props.stepFunction.role;
     if (role === undefined) return;

@@ -24,6 +24,15 @@ import { itemsKey, putJsonOnce, rangeSummaryKey } from '../../lambdas/core/backu
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import type { ObjectStore } from '../../lambdas/core/store/object-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
+import { RestoreService } from '../../lambdas/core/api/restore-service.ts';
+import { restoreSchema } from '../../lambdas/core/api/schemas.ts';
+import { VOLUME_RESTORE_JOB } from '../../lambdas/core/restore/volume-restore-jobs.ts';
+import { restoreItemsKey, restoreSegmentRecordKey } from '../../lambdas/core/restore/volume-restore-steps.ts';
+import { GIB_BYTES } from '../../lambdas/core/geometry.ts';
+import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 
 describe('estimate (ETA arithmetic)', () => {
   it('is (total − done) × elapsed / done rounded up, 0 when done, absent before any progress', () => {
@@ -109,9 +118,9 @@ function counting(store: ObjectStore): ObjectStore & { readonly counts: Record<s
   const counts: Record<string, number> = { get: 0, list: 0, put: 0 };
   return {
     counts,
-    putIfAbsent: (request) => ((counts['put'] += 1), store.putIfAbsent(request)),
-    get: (key) => ((counts['get'] += 1), store.get(key)),
-    list: (prefix) => ((counts['list'] += 1), store.list(prefix)),
+    putIfAbsent: (request) => ((counts['put']! += 1), store.putIfAbsent(request)),
+    get: (key) => ((counts['get']! += 1), store.get(key)),
+    list: (prefix) => ((counts['list']! += 1), store.list(prefix)),
   };
 }
 
@@ -303,4 +312,64 @@ describe('GET /backups/{id} progress on the local stack', () => {
       }),
     );
   }, 180_000);
+});
+
+describe('GET /restores/{id} progress of a volume restore on the local stack', () => {
+  it('counts the segment records as they land: segments, bytes, throughput and ETA', async () => {
+    const table = 'rbp-progress-jobs';
+    await createCatalogTable(local.clientConfig(), table);
+    const ddb = new DynamoDBClient(local.clientConfig());
+    const jobs = new DynamoDbJobStore(DynamoDBDocumentClient.from(ddb), table);
+    const work = counting(new S3ObjectStore(s3, BUCKET));
+    const startedAt = '2026-12-03T08:00:00.000Z';
+    const restoreId = 'rs-progress-volume';
+    await jobs.create(
+      VOLUME_RESTORE_JOB.toRecord({
+        restoreId,
+        volumeId: VOLUME_A,
+        imageId: 'img-a',
+        status: 'running',
+        createdAt: startedAt,
+        updatedAt: startedAt,
+        snapshotId: 'snap-0123456789abcdef0',
+        snapshotStartedAt: startedAt,
+        rangeCount: 2,
+      }),
+    );
+    const service = new RestoreService({
+      jobs,
+      objects: { presignGet: () => Promise.reject(new Error('unused')) } as never,
+      launcher: { launch: () => Promise.resolve() },
+      clock: { now: () => new Date(Date.parse(startedAt) + 30_000) },
+      keyToken: () => 'x',
+      work,
+    });
+    // Not planned yet: no progress.
+    expect(restoreSchema.parse(await service.get(restoreId)).progress).toBeUndefined();
+    await putJsonOnce(work, restoreItemsKey(restoreId), [
+      { index: 0, firstSegment: 0, segmentCount: 4 },
+      { index: 1, firstSegment: 4, segmentCount: 4 },
+    ]);
+    for (const segment of [0, 1, 4]) {
+      await work.putIfAbsent({
+        key: restoreSegmentRecordKey(restoreId, segment),
+        body: new Uint8Array(32),
+        sha256Base64: 'Zmh6rfhivXdsj8GLjp+OIAiXFIVu4jOzkCpZHQ1fKSU=',
+      });
+    }
+    for (const k of Object.keys(work.counts)) work.counts[k] = 0;
+    const restore = restoreSchema.parse(await service.get(restoreId));
+    expect(restore.status).toBe('RUNNING');
+    expect(restore.progress).toEqual({
+      segmentsDone: 3,
+      segmentsTotal: 8,
+      bytesScanned: 3 * GIB_BYTES,
+      bytesTotal: 8 * GIB_BYTES,
+      elapsedSeconds: 30,
+      throughputBytesPerSecond: Math.round((3 * GIB_BYTES) / 30),
+      etaSeconds: 50,
+    });
+    expect(work.counts).toEqual({ get: 1, list: 1, put: 0 });
+    ddb.destroy();
+  }, 120_000);
 });

@@ -177,3 +177,60 @@ export async function readBackupProgress(
     exact,
   };
 }
+
+/** Progress of a running volume restore (the volume-restore state machine's records). */
+export interface VolumeRestoreProgress {
+  /** Segments (1 GiB of the volume each) written, of the image's segments to restore. */
+  readonly segmentsDone: number;
+  readonly segmentsTotal: number;
+  /** segmentsDone × the segment's bytes: how much of the volume's address space is written. */
+  readonly bytesScanned: number;
+  readonly bytesTotal: number;
+  /** Seconds since the snapshot was started. */
+  readonly elapsedSeconds: number;
+  readonly throughputBytesPerSecond: number;
+  readonly etaSeconds?: number;
+}
+
+const restoreItemsSchema = z.array(
+  z.object({ firstSegment: z.number().int().min(0), segmentCount: z.number().int().min(1) }).loose(),
+);
+
+/**
+ * Reads a volume restore's progress: one GET of its ranges (`items.json`) and one LIST per 1,000
+ * of its segment records (one per segment written, core/restore/volume-restore-steps.ts).
+ * Undefined until the ranges are planned.
+ */
+export async function readVolumeRestoreProgress(
+  work: ObjectStore,
+  request: {
+    readonly itemsKey: string;
+    readonly segmentsPrefix: string;
+    readonly segmentBytes: number;
+    readonly elapsedSeconds: number;
+  },
+): Promise<VolumeRestoreProgress | undefined> {
+  let items: unknown;
+  try {
+    items = await getJson(work, request.itemsKey);
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+  const parsed = restoreItemsSchema.safeParse(items);
+  if (!parsed.success) return undefined;
+  const segmentsTotal = parsed.data.reduce((sum, item) => sum + item.segmentCount, 0);
+  const segmentsDone = Math.min(segmentsTotal, (await work.list(request.segmentsPrefix)).length);
+  const elapsedSeconds = Math.max(0, request.elapsedSeconds);
+  const eta = estimate(segmentsDone, segmentsTotal, elapsedSeconds);
+  const bytesScanned = segmentsDone * request.segmentBytes;
+  return {
+    segmentsDone,
+    segmentsTotal,
+    bytesScanned,
+    bytesTotal: segmentsTotal * request.segmentBytes,
+    elapsedSeconds: Math.round(elapsedSeconds),
+    throughputBytesPerSecond: elapsedSeconds > 0 ? Math.round(bytesScanned / elapsedSeconds) : 0,
+    ...(eta.etaSeconds === undefined ? {} : { etaSeconds: eta.etaSeconds }),
+  };
+}

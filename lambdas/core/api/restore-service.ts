@@ -18,6 +18,11 @@ import type { JobStore } from '../jobs/job-store.ts';
 import type { RestoreObjectStore } from '../file-restore/restore-ports.ts';
 import type { RestoreJobs } from './api-ports.ts';
 import type { Image, Restore, StartRestoreRequest } from './schemas.ts';
+import type { ObjectStore } from '../store/object-store.ts';
+import { readVolumeRestoreProgress } from './backup-progress.ts';
+import { restoreItemsKey, restoreWorkPrefix } from '../restore/volume-restore-steps.ts';
+import { SEGMENT_BLOCKS } from '../image/image-types.ts';
+import { EBS_BLOCK_SIZE_BYTES } from '../geometry.ts';
 import {
   startVolumeRestore,
   VOLUME_RESTORE_JOB,
@@ -87,8 +92,23 @@ export class RestoreService implements RestoreJobs {
       readonly keyToken: () => string;
       /** KMS key of restored snapshots when the request names none (the stack's key). */
       readonly restoreKmsKeyArn?: string;
+      /** The work bucket, where a running volume restore's progress is read; absent: no progress. */
+      readonly work?: ObjectStore;
     },
   ) {}
+
+  /** A running volume restore's progress from its segment records (backup-progress.ts). */
+  private async volumeProgress(job: VolumeRestoreJob): Promise<Pick<Restore, 'progress'>> {
+    if (job.status !== 'running' || this.deps.work === undefined) return {};
+    const since = Date.parse(job.snapshotStartedAt ?? job.createdAt);
+    const progress = await readVolumeRestoreProgress(this.deps.work, {
+      itemsKey: restoreItemsKey(job.restoreId),
+      segmentsPrefix: `${restoreWorkPrefix(job.restoreId)}segments/`,
+      segmentBytes: SEGMENT_BLOCKS * EBS_BLOCK_SIZE_BYTES,
+      elapsedSeconds: (this.deps.clock.now().getTime() - since) / 1000,
+    });
+    return progress === undefined ? {} : { progress };
+  }
 
   async start(restoreId: string, image: Image, request: StartRestoreRequest): Promise<Restore> {
     if (request.kind === 'volume') {
@@ -136,8 +156,10 @@ export class RestoreService implements RestoreJobs {
       }
       throw error;
     }
-    if (record.kind === VOLUME_RESTORE_JOB.kind)
-      return restoreOfVolumeJob(VOLUME_RESTORE_JOB.fromRecord(record));
+    if (record.kind === VOLUME_RESTORE_JOB.kind) {
+      const job = VOLUME_RESTORE_JOB.fromRecord(record);
+      return { ...restoreOfVolumeJob(job), ...(await this.volumeProgress(job)) };
+    }
     if (record.kind === FILE_RESTORE_JOB.kind) {
       const job = FILE_RESTORE_JOB.fromRecord(record);
       return restoreOfFileJob(

@@ -435,6 +435,18 @@ export const restoreSchema = z.object({
     .optional()
     .describe('Application restores: paths its metadata lists that are not in the image (left out)'),
   error: z.string().optional(),
+  progress: z
+    .object({
+      segmentsDone: z.number().int().describe('Segments (1 GiB of the volume each) written'),
+      segmentsTotal: z.number().int(),
+      bytesScanned: z.number().int().describe('segmentsDone × 1 GiB'),
+      bytesTotal: z.number().int(),
+      elapsedSeconds: z.number().int().describe('Seconds since the snapshot was started'),
+      throughputBytesPerSecond: z.number().int(),
+      etaSeconds: z.number().int().optional().describe('Seconds left at the rate so far'),
+    })
+    .optional()
+    .describe('While a volume restore writes its snapshot: how far it got'),
 });
 export type Restore = z.infer<typeof restoreSchema>;
 
