@@ -10,6 +10,15 @@ import type { Printer } from '../api/output.ts';
 
 const workflowPath = (name: string) => `/workflows/${encodeURIComponent(name)}`;
 
+/** What DELETE /workflows/{name} answers. */
+interface WorkflowDeletedAnswer {
+  readonly name: string;
+  readonly deleted: true;
+  readonly created: 'keep' | 'remove';
+  readonly snapshotIds: readonly string[];
+  readonly volumeIds: readonly string[];
+}
+
 function printWorkflow(print: Printer, workflow: WorkflowView, verb: string): void {
   print.message(
     workflow,
@@ -107,12 +116,24 @@ export function registerWorkflowCommands(program: Command): void {
     .action((name: string, options: ApiCommandOptions) => setEnabled(options, name, false));
 
   withApiOptions(workflows.command('delete'))
-    .addHelpText('after', '\nExample:\n  $ rbp workflows delete qaclone')
-    .description('delete a workflow')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp workflows delete qaclone\n  $ rbp workflows delete qaclone --remove-clones',
+    )
+    .description(
+      'delete a workflow and its schedule; its clones and mounts (snapshots and volumes tagged rbp:workflow=NAME) are kept unless --remove-clones',
+    )
     .argument('<name>', 'the workflow')
-    .action(async (name: string, options: ApiCommandOptions) => {
+    .option('--remove-clones', 'also detach and delete its volumes and delete its snapshots', false)
+    .action(async (name: string, options: ApiCommandOptions & { removeClones: boolean }) => {
       const { client, print } = await apiContext(options);
-      await client.delete(workflowPath(name));
-      print.message({ name, deleted: true }, `workflow ${name} deleted`);
+      const created = options.removeClones ? 'remove' : 'keep';
+      const deleted = await client.delete<WorkflowDeletedAnswer>(`${workflowPath(name)}?created=${created}`);
+      const ids = [...deleted.volumeIds, ...deleted.snapshotIds];
+      const what = `${created === 'remove' ? 'removed' : 'kept'} ${deleted.volumeIds.length} volume(s) and ${deleted.snapshotIds.length} snapshot(s)`;
+      print.message(
+        deleted,
+        `workflow ${name} deleted${ids.length === 0 ? '' : `; ${what}: ${ids.join(' ')}`}`,
+      );
     });
 }

@@ -15,6 +15,7 @@ import {
 import { DynamoDbNamedRecords, type NamedRecordKind } from './dynamodb-named-records.ts';
 import { Ec2InstanceDirectory } from './ec2-instance-directory.ts';
 import { Ec2ServerDirectory } from './ec2-server-directory.ts';
+import { Ec2WorkflowResources } from './ec2-workflow-resources.ts';
 import { SchedulerWorkflowSchedules, type WorkflowScheduleTarget } from './scheduler-workflow-schedules.ts';
 
 /** The partition of every workflow record (one item per workflow, sort key = its name). */
@@ -73,6 +74,7 @@ export function createWorkflowApiDeps(
       : new SchedulerWorkflowSchedules(clients.scheduler, names.schedules);
   return {
     ...(scheduler === undefined ? {} : { scheduler }),
+    created: new Ec2WorkflowResources(clients.ec2),
     store: new DynamoDbNamedRecords(clients.documents, names.tableName, WORKFLOW_RECORDS),
     servers: new Ec2ServerDirectory(clients.ec2),
     instances: new Ec2InstanceDirectory(clients.ec2),

@@ -8,6 +8,7 @@ import { NotFoundError, ValidationError } from '../errors.ts';
 import { workflowViewOf, workflowViewSchema } from '../workflows/workflow-api.ts';
 import {
   createWorkflow,
+  CREATED_RESOURCE_CHOICES,
   deleteWorkflow,
   updateWorkflow,
   type WorkflowServicePorts,
@@ -21,6 +22,17 @@ import { pageOnlyQuery, pageSchema } from './schemas.ts';
 const workflowPathParams = z.strictObject({ name: z.string().min(1).max(200) });
 /** A workflow document: validated by parseWorkflowDocument, which lists every problem. */
 const workflowBody = z.unknown();
+/** `DELETE /workflows/{name}?created=keep|remove`: what to do with the snapshots and volumes it created. */
+const deleteWorkflowQuery = z.strictObject({ created: z.enum(CREATED_RESOURCE_CHOICES).default('keep') });
+const workflowDeletedSchema = z.strictObject({
+  name: z.string(),
+  deleted: z.literal(true),
+  created: z.enum(CREATED_RESOURCE_CHOICES),
+  /** Snapshots tagged rbp:workflow=<name>: kept, or removed. */
+  snapshotIds: z.array(z.string()),
+  /** Volumes tagged rbp:workflow=<name>: kept, or detached and removed. */
+  volumeIds: z.array(z.string()),
+});
 
 function workflowsOf(deps: ApiDeps): WorkflowServicePorts {
   if (deps.workflows === undefined) {
@@ -93,13 +105,18 @@ export const WORKFLOW_ROUTES: readonly Route[] = [
     method: 'DELETE',
     path: '/workflows/{name}',
     operationId: 'deleteWorkflow',
-    summary: 'Deletes a workflow record',
+    summary:
+      'Deletes a workflow and its schedule; `created=remove` also detaches and deletes the volumes and deletes the snapshots tagged rbp:workflow=<name> (default `keep`: they stay and are listed)',
     params: workflowPathParams,
-    success: { status: 200, schema: z.strictObject({ name: z.string(), deleted: z.literal(true) }) },
+    query: deleteWorkflowQuery,
+    success: { status: 200, schema: workflowDeletedSchema },
     errorStatuses: [404, 409],
-    async serve(deps, { params }) {
-      await deleteWorkflow(workflowsOf(deps), params.name);
-      return { status: 200, body: { name: params.name, deleted: true } };
+    async serve(deps, { params, query }) {
+      const deleted = await deleteWorkflow(workflowsOf(deps), params.name, query.created);
+      return {
+        status: 200,
+        body: { ...deleted, snapshotIds: [...deleted.snapshotIds], volumeIds: [...deleted.volumeIds] },
+      };
     },
   }),
 ];

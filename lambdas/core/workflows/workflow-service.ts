@@ -136,8 +136,52 @@ async function withUndo(action: () => Promise<void>, undo: () => Promise<void>):
   }
 }
 
+/** The tag every snapshot and volume a workflow creates carries, with the workflow's name. */
+export const CREATED_BY_WORKFLOW_TAG = 'rbp:workflow';
+
+/** What `DELETE /workflows/{name}` does with what the workflow created: keep it (default) or remove it. */
+export const CREATED_RESOURCE_CHOICES = ['keep', 'remove'] as const;
+export type CreatedResourceChoice = (typeof CREATED_RESOURCE_CHOICES)[number];
+
+export interface CreatedVolume {
+  readonly volumeId: string;
+  /** Where it is attached now (attaching or attached). */
+  readonly attachments: readonly { readonly instanceId: string; readonly device: string }[];
+}
+
+/** The snapshots and volumes tagged `rbp:workflow=<name>`, by id. */
+export interface WorkflowCreated {
+  readonly snapshotIds: readonly string[];
+  readonly volumes: readonly CreatedVolume[];
+}
+
+/** EC2 over what workflows created. */
+export interface CreatedResources {
+  /** Snapshots (owned by this account) and volumes carrying rbp:workflow=<workflow>, ordered by id. */
+  find(workflow: string): Promise<WorkflowCreated>;
+  /** DetachVolume, then waits until the volume is available (detached). */
+  detach(volumeId: string, instanceId: string): Promise<void>;
+  /** DeleteVolume; an absent volume is success. */
+  deleteVolume(volumeId: string): Promise<void>;
+  /** DeleteSnapshot; an absent snapshot is success. */
+  deleteSnapshot(snapshotId: string): Promise<void>;
+}
+
+/** What a delete did with what the workflow created. */
+export interface WorkflowDeleted {
+  readonly name: string;
+  readonly deleted: true;
+  readonly created: CreatedResourceChoice;
+  /** The workflow's snapshots: kept, or removed. */
+  readonly snapshotIds: readonly string[];
+  /** The workflow's volumes: kept, or detached and removed. */
+  readonly volumeIds: readonly string[];
+}
+
 export interface WorkflowServicePorts {
   readonly store: WorkflowStore;
+  /** What workflows created (for delete's keep/remove); absent: a delete reports nothing kept or removed. */
+  readonly created?: CreatedResources;
   /**
    * The schedules of scheduled workflows. Absent in a deployment without workflow schedules: the
    * schedule is then only stored in the record (nothing starts runs by time).
@@ -351,23 +395,59 @@ export async function setWorkflowEnabled(
 }
 
 /**
- * Deletes a workflow record, its schedule first (no run starts for a deleted workflow); an absent
- * workflow is a NotFoundError (the caller named it).
+ * Removes what a workflow created: every volume tagged with it is detached from where it is
+ * attached (waiting until it is free) and deleted, then every snapshot tagged with it is deleted.
+ * Volumes go first: a failure part-way then leaves no data presented to an instance, only
+ * snapshots, which a repeated delete removes.
  */
-export async function deleteWorkflow(ports: WorkflowServicePorts, name: string): Promise<void> {
+async function removeCreated(resources: CreatedResources, found: WorkflowCreated): Promise<void> {
+  for (const volume of found.volumes) {
+    for (const attachment of volume.attachments)
+      await resources.detach(volume.volumeId, attachment.instanceId);
+    await resources.deleteVolume(volume.volumeId);
+  }
+  for (const snapshotId of found.snapshotIds) await resources.deleteSnapshot(snapshotId);
+}
+
+/**
+ * Deletes a workflow: its schedule first (no run starts for a deleted workflow), then, with
+ * `remove`, the snapshots and volumes it created (found by the tag rbp:workflow=<name>; volumes
+ * detached first), then the record. With `keep` (the default) they stay and are listed in the
+ * answer. A failure before the record is deleted puts the schedule back and leaves the record, so
+ * the delete can be repeated. An absent workflow is a NotFoundError (the caller named it).
+ */
+export async function deleteWorkflow(
+  ports: WorkflowServicePorts,
+  name: string,
+  created: CreatedResourceChoice = 'keep',
+): Promise<WorkflowDeleted> {
   const record = await requireWorkflow(ports.store, name);
   const scheduler = ports.scheduler;
+  const restoreSchedule = async (): Promise<void> => {
+    if (scheduler === undefined) return;
+    const current = await ports.store.get(name);
+    if (current !== undefined) {
+      await reconcileWorkflowSchedule(scheduler, name, desiredWorkflowSchedule(current.document));
+    }
+  };
   if (scheduler !== undefined) await reconcileWorkflowSchedule(scheduler, name, undefined);
+  let found: WorkflowCreated = { snapshotIds: [], volumes: [] };
   try {
+    if (ports.created !== undefined) {
+      found = await ports.created.find(name);
+      if (created === 'remove') await removeCreated(ports.created, found);
+    }
     await ports.store.delete(name, record.revision);
   } catch (error) {
-    if (error instanceof ConflictError && scheduler !== undefined) {
-      // Changed meanwhile: put its schedule back as the newer revision wants it.
-      const current = await ports.store.get(name);
-      if (current !== undefined) {
-        await reconcileWorkflowSchedule(scheduler, name, desiredWorkflowSchedule(current.document));
-      }
-    }
+    // Changed meanwhile, or a removal failed: put its schedule back as the record wants it.
+    await restoreSchedule();
     throw error;
   }
+  return {
+    name,
+    deleted: true,
+    created,
+    snapshotIds: found.snapshotIds,
+    volumeIds: found.volumes.map((v) => v.volumeId),
+  };
 }
