@@ -43,6 +43,8 @@ export const RESTORE_WORKER_MEMORY_MB = 1_024;
 export const RESTORE_WORKER_TIMEOUT_SECONDS = 15 * 60;
 /** A plan-run step may wait on a hook invoked synchronously (up to 600 s): Lambda's 15-minute maximum. */
 export const PLAN_RUN_TIMEOUT_SECONDS = 15 * 60;
+/** A workflow-run step may wait on a masking hook invoked synchronously: Lambda's 15-minute maximum. */
+export const WORKFLOW_RUN_TIMEOUT_SECONDS = 15 * 60;
 /**
  * A lifecycle job (garbage collection, scrub) holds one shard's names (~10 MiB) or decompresses and
  * hashes chunks: one full vCPU, as the range worker (scrub's MiB/s is measured against one core).
@@ -95,6 +97,9 @@ export const VOLUME_RESTORE_ENVIRONMENT_KEYS = [
   'RESTORE_KMS_KEY_ARN',
 ] as const;
 export type VolumeRestoreEnvironmentKey = (typeof VOLUME_RESTORE_ENVIRONMENT_KEYS)[number];
+/** The workflow-run state machine POST /workflows/{name}/runs starts (lib/constructs/workflow-runs.ts sets it). */
+export const WORKFLOW_RUN_ENVIRONMENT_KEYS = ['WORKFLOW_RUN_STATE_MACHINE_ARN'] as const;
+export type WorkflowRunEnvironmentKey = (typeof WORKFLOW_RUN_ENVIRONMENT_KEYS)[number];
 /** The lifecycle job function the API starts runs on (lib/constructs/lifecycle-jobs.ts sets it). */
 export const LIFECYCLE_ENVIRONMENT_KEYS = ['LIFECYCLE_FUNCTION_NAME'] as const;
 export type LifecycleEnvironmentKey = (typeof LIFECYCLE_ENVIRONMENT_KEYS)[number];
@@ -109,7 +114,8 @@ export type EnvironmentKey =
   | ApiEnvironmentKey
   | PlanEnvironmentKey
   | VolumeRestoreEnvironmentKey
-  | LifecycleEnvironmentKey;
+  | LifecycleEnvironmentKey
+  | WorkflowRunEnvironmentKey;
 
 /** What every function is given. */
 const COMMON_ENVIRONMENT: readonly EnvironmentKey[] = [
@@ -239,6 +245,7 @@ export const FUNCTION_MANIFEST = {
       ...PLAN_ENVIRONMENT_KEYS,
       ...VOLUME_RESTORE_ENVIRONMENT_KEYS,
       ...LIFECYCLE_ENVIRONMENT_KEYS,
+      ...WORKFLOW_RUN_ENVIRONMENT_KEYS,
     ],
     memoryMb: API_MEMORY_MB,
     timeoutSeconds: API_TIMEOUT_SECONDS,
@@ -274,6 +281,16 @@ export const FUNCTION_MANIFEST = {
     environment: [...COMMON_ENVIRONMENT, 'STATE_MACHINE_ARN'],
     memoryMb: ORCHESTRATION_MEMORY_MB,
     timeoutSeconds: PLAN_RUN_TIMEOUT_SECONDS,
+  },
+  // The workflow-run state machine's one function (lib/constructs/workflow-runs.ts wires it); it
+  // starts volume restores, so it is given their state machine and the clones' KMS key.
+  workflowRun: {
+    entry: 'workflow-run.ts',
+    description:
+      'Workflow runs: begin, advance (restores, masking hook, tags, volumes, attachments), record a failure',
+    environment: [...COMMON_ENVIRONMENT, ...VOLUME_RESTORE_ENVIRONMENT_KEYS],
+    memoryMb: ORCHESTRATION_MEMORY_MB,
+    timeoutSeconds: WORKFLOW_RUN_TIMEOUT_SECONDS,
   },
 } as const satisfies Record<string, FunctionManifestEntry>;
 
@@ -319,3 +336,8 @@ export const VOLUME_RESTORE_FUNCTION_PLACEHOLDER = 'VolumeRestoreStepFunctionArn
 export const PLAN_RUN_DEFINITION_FILE = 'statemachines/plan-run.asl.json';
 /** The placeholder of the plan-run definition that names the planRun function's ARN. */
 export const PLAN_RUN_FUNCTION_PLACEHOLDER = 'PlanRunFunctionArn';
+
+/** The workflow-run state machine's definition, relative to the project root. */
+export const WORKFLOW_RUN_DEFINITION_FILE = 'statemachines/workflow-run.asl.json';
+/** The placeholder of the workflow-run definition that names the workflowRun function's ARN. */
+export const WORKFLOW_RUN_FUNCTION_PLACEHOLDER = 'WorkflowRunFunctionArn';

@@ -4,7 +4,17 @@
  */
 import type { Command } from 'commander';
 import type { WorkflowView } from '../../lambdas/core/workflows/workflow-api.ts';
-import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+import type { WorkflowRunSummary, WorkflowRunView } from '../../lambdas/core/workflows/workflow-run.ts';
+import {
+  apiContext,
+  listAll,
+  pollUntilFinished,
+  withApiOptions,
+  withWaitOptions,
+  type ApiCommandOptions,
+  type WaitOptions,
+} from '../api/context.ts';
+import { EXIT } from '../api/exit-codes.ts';
 import { readJsonFile } from '../api/json-file.ts';
 import type { Printer } from '../api/output.ts';
 
@@ -17,6 +27,28 @@ interface WorkflowDeletedAnswer {
   readonly created: 'keep' | 'remove';
   readonly snapshotIds: readonly string[];
   readonly volumeIds: readonly string[];
+}
+const workflowRunPath = (runId: string) => `/workflow-runs/${encodeURIComponent(runId)}`;
+
+/** Exactly the fields the issue names for `rbp workflows run --json`, from a run view. */
+function runSummaryOf(run: WorkflowRunView): WorkflowRunSummary {
+  return {
+    runId: run.runId,
+    workflow: run.workflow,
+    status: run.status,
+    ...(run.reason === undefined ? {} : { reason: run.reason }),
+    imageIds: run.imageIds,
+    snapshotIds: run.snapshotIds,
+    ...(run.volumeIds.length === 0 ? {} : { volumeIds: run.volumeIds }),
+  };
+}
+
+function runLine(run: WorkflowRunView): string {
+  const parts = [`workflow run ${run.runId} of ${run.workflow}: ${run.status} (${run.phase})`];
+  if (run.reason !== undefined) parts.push(run.reason);
+  if (run.snapshotIds.length > 0) parts.push(`snapshots ${run.snapshotIds.join(', ')}`);
+  if (run.volumeIds.length > 0) parts.push(`volumes ${run.volumeIds.join(', ')}`);
+  return parts.join('; ');
 }
 
 function printWorkflow(print: Printer, workflow: WorkflowView, verb: string): void {
@@ -135,5 +167,65 @@ export function registerWorkflowCommands(program: Command): void {
         deleted,
         `workflow ${name} deleted${ids.length === 0 ? '' : `; ${what}: ${ids.join(' ')}`}`,
       );
+    });
+
+  withWaitOptions(withApiOptions(workflows.command('run')), 'workflow run')
+    .description(
+      'run a workflow now (make or refresh its LiveClone or DirectMount); --unmount detaches and deletes a DirectMount; with --wait, exit non-zero unless the run succeeded',
+    )
+    .argument('<name>', 'the workflow')
+    .option('--unmount', 'detach and delete what the DirectMount attached', false)
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp workflows run qaclone --wait --json\n  $ rbp workflows run qamount --unmount',
+    )
+    .action(async (name: string, options: ApiCommandOptions & WaitOptions & { unmount: boolean }) => {
+      const { client, print, progress } = await apiContext(options);
+      const accepted = await client.post<WorkflowRunSummary>(
+        `${workflowPath(name)}/runs`,
+        options.unmount ? { action: 'unmount' } : {},
+      );
+      let run = await client.get<WorkflowRunView>(workflowRunPath(accepted.runId));
+      if (options.wait) {
+        run = await pollUntilFinished(
+          {
+            fetch: () => client.get<WorkflowRunView>(workflowRunPath(accepted.runId)),
+            finished: (r) => r.status !== 'Running',
+            describe: runLine,
+            timeoutMessage: `workflow run ${accepted.runId} is still running after ${options.timeout} s`,
+          },
+          options,
+          progress,
+        );
+        if (run.status === 'Failed') process.exitCode = EXIT.JOB_FAILED;
+      }
+      print.message(
+        runSummaryOf(run),
+        options.wait ? runLine(run) : `workflow run ${run.runId} started (rbp workflows runs ${name})`,
+      );
+    });
+
+  withApiOptions(workflows.command('runs'))
+    .addHelpText('after', '\nExample:\n  $ rbp workflows runs qaclone')
+    .description("list a workflow's runs, newest first")
+    .argument('<name>', 'the workflow')
+    .action(async (name: string, options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const items = await listAll<WorkflowRunView>(client, `${workflowPath(name)}/runs`);
+      print.result(items, items, [
+        { header: 'RUN', value: (r) => r.runId },
+        { header: 'ACTION', value: (r) => r.action },
+        { header: 'STATUS', value: (r) => r.status },
+        { header: 'STARTED', value: (r) => r.startedAt },
+        { header: 'ENDED', value: (r) => r.endedAt ?? '-' },
+        { header: 'SNAPSHOTS', value: (r) => r.snapshotIds.join(',') || '-' },
+        { header: 'VOLUMES', value: (r) => r.volumeIds.join(',') || '-' },
+        { header: 'NON-SENSITIVE', value: (r) => (r.nonSensitive ? 'yes' : 'no') },
+        {
+          header: 'REASON',
+          value: (r) =>
+            r.reason ?? (r.replacedByRunId === undefined ? '' : `replaced by ${r.replacedByRunId}`),
+        },
+      ]);
     });
 }

@@ -50,6 +50,7 @@ import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
 import { createPlanApiDeps, createPlanRunDeps, planNamesOf } from './plan-wiring.ts';
 import { createWorkflowApiDeps, deploymentOfArn } from './workflow-wiring.ts';
+import { createWorkflowRunApiDeps, createWorkflowRunDeps } from './workflow-run-wiring.ts';
 import { createCommitRecoveryPointDeps, createRecoveryPointService } from './recovery-point-wiring.ts';
 import {
   LambdaRestoreLauncher,
@@ -110,6 +111,11 @@ export const lambdaEnvironmentSchema = z.object({
   PLAN_RUN_STATE_MACHINE_ARN: z.string().regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/),
   /** The role EventBridge Scheduler assumes to start the plan-run state machine. */
   PLAN_SCHEDULER_ROLE_ARN: z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/),
+  /** The workflow-run state machine POST /workflows/{name}/runs starts (absent: those routes answer 400). */
+  WORKFLOW_RUN_STATE_MACHINE_ARN: z
+    .string()
+    .regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/)
+    .optional(),
 });
 export type LambdaEnvironment = z.infer<typeof lambdaEnvironmentSchema>;
 export type EnvironmentKey = keyof LambdaEnvironment;
@@ -285,7 +291,39 @@ export class LambdaWiring {
         this.control,
         this.clock,
       ),
+      ...this.workflowRunApi(),
     }));
+  /** The workflow-run routes, when the deployment has the run state machine. */
+  private workflowRunApi = (): Pick<ApiDeps, 'workflowRuns'> => {
+    const arn = this.environment('WORKFLOW_RUN_STATE_MACHINE_ARN').WORKFLOW_RUN_STATE_MACHINE_ARN;
+    if (arn === undefined) return {};
+    return {
+      workflowRuns: createWorkflowRunApiDeps(
+        { tableName: this.table(), workflowRunStateMachineArn: arn },
+        this.control,
+        this.clock,
+      ),
+    };
+  };
+  /** The workflow-run state machine's function (lambdas/handlers/workflow-run.ts). */
+  workflowRun = () =>
+    this.once('workflowRun', () => {
+      const env = this.environment('TABLE_NAME', 'VOLUME_RESTORE_STATE_MACHINE_ARN', 'RESTORE_KMS_KEY_ARN');
+      if (env.VOLUME_RESTORE_STATE_MACHINE_ARN === undefined) {
+        throw new ValidationError(
+          'Lambda environment is incomplete: VOLUME_RESTORE_STATE_MACHINE_ARN: workflow runs restore through the volume-restore state machine',
+        );
+      }
+      return createWorkflowRunDeps(
+        {
+          tableName: env.TABLE_NAME,
+          volumeRestoreStateMachineArn: env.VOLUME_RESTORE_STATE_MACHINE_ARN,
+          ...(env.RESTORE_KMS_KEY_ARN === undefined ? {} : { kmsKeyArn: env.RESTORE_KMS_KEY_ARN }),
+        },
+        this.control,
+        this.clock,
+      );
+    });
   /** The plan-run state machine's function (lambdas/handlers/plan-run.ts). */
   planRun = () =>
     this.once('planRun', () => {

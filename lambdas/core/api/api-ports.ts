@@ -10,6 +10,7 @@ import type { LifecycleApi } from './lifecycle-api.ts';
 import type { PlanApiDeps } from './plan-routes.ts';
 import type { RecoveryPointService } from '../recovery-points/recovery-point-service.ts';
 import type { WorkflowServicePorts } from '../workflows/workflow-service.ts';
+import type { StartWorkflowRunPorts } from '../workflows/workflow-run-service.ts';
 import type {
   Application,
   Backup,
@@ -130,4 +131,6 @@ export interface ApiDeps {
   readonly recoveryPoints?: RecoveryPointService;
   /** Workflows (workflow-routes.ts); absent where workflows are not wired. */
   readonly workflows?: WorkflowServicePorts;
+  /** Workflow runs (workflow-routes.ts); absent where the run state machine is not wired. */
+  readonly workflowRuns?: StartWorkflowRunPorts;
 }

@@ -13,6 +13,19 @@ import {
   updateWorkflow,
   type WorkflowServicePorts,
 } from '../workflows/workflow-service.ts';
+import {
+  summariseWorkflowRun,
+  workflowRunSummarySchema,
+  workflowRunViewOf,
+  workflowRunViewSchema,
+} from '../workflows/workflow-run.ts';
+import {
+  getWorkflowRun,
+  runsOfWorkflow,
+  startWorkflowRun,
+  startWorkflowRunBodySchema,
+  type StartWorkflowRunPorts,
+} from '../workflows/workflow-run-service.ts';
 import type { ApiDeps } from './api-ports.ts';
 import { queryScope } from './cursor.ts';
 import { pageOfList } from './pagination.ts';
@@ -33,6 +46,15 @@ const workflowDeletedSchema = z.strictObject({
   /** Volumes tagged rbp:workflow=<name>: kept, or detached and removed. */
   volumeIds: z.array(z.string()),
 });
+
+const workflowRunPathParams = z.strictObject({ runId: z.string().min(1).max(200) });
+
+function workflowRunsOf(deps: ApiDeps): StartWorkflowRunPorts {
+  if (deps.workflowRuns === undefined) {
+    throw new ValidationError('workflow runs are not configured in this deployment', {});
+  }
+  return deps.workflowRuns;
+}
 
 function workflowsOf(deps: ApiDeps): WorkflowServicePorts {
   if (deps.workflows === undefined) {
@@ -116,6 +138,73 @@ export const WORKFLOW_ROUTES: readonly Route[] = [
       return {
         status: 200,
         body: { ...deleted, snapshotIds: [...deleted.snapshotIds], volumeIds: [...deleted.volumeIds] },
+      };
+    },
+  }),
+  route({
+    method: 'POST',
+    path: '/workflows/{name}/runs',
+    operationId: 'startWorkflowRun',
+    summary:
+      'Runs a workflow now (`{"action": "unmount"}` detaches and deletes a DirectMount); a disabled workflow, a missing image, a target in another availability zone or a device in use is 400 with the reason, and nothing is started',
+    params: workflowPathParams,
+    body: startWorkflowRunBodySchema.optional(),
+    success: { status: 202, schema: workflowRunSummarySchema },
+    errorStatuses: [404, 409],
+    async serve(deps, { params, body, principal }) {
+      const run = await startWorkflowRun(
+        workflowRunsOf(deps),
+        params.name,
+        body,
+        `api:${principal ?? 'anonymous'}`,
+      );
+      return {
+        status: 202,
+        body: summariseWorkflowRun(run),
+        headers: { location: `/workflow-runs/${run.runId}` },
+      };
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/workflows/{name}/runs',
+    operationId: 'listWorkflowRuns',
+    summary: "A workflow's runs, newest first",
+    params: workflowPathParams,
+    query: pageOnlyQuery,
+    success: { status: 200, schema: pageSchema(workflowRunViewSchema) },
+    errorStatuses: [404],
+    async serve(deps, { params, query }) {
+      const ports = workflowRunsOf(deps);
+      if ((await ports.workflows.get(params.name)) === undefined) {
+        throw new NotFoundError(`workflow ${params.name} does not exist`, {
+          context: { workflow: params.name },
+        });
+      }
+      const views = (await runsOfWorkflow(ports, params.name)).map(workflowRunViewOf);
+      return {
+        status: 200,
+        body: pageOfList(
+          views,
+          query,
+          queryScope('listWorkflowRuns', { workflow: params.name }),
+          deps.cursors,
+        ),
+      };
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/workflow-runs/{runId}',
+    operationId: 'getWorkflowRun',
+    summary: 'One workflow run: status, reason, images, clone snapshots and volumes, per-volume detail',
+    params: workflowRunPathParams,
+    success: { status: 200, schema: workflowRunViewSchema },
+    errorStatuses: [404],
+    async serve(deps, { params }) {
+      return {
+        status: 200,
+        body: workflowRunViewOf(await getWorkflowRun(workflowRunsOf(deps), params.runId)),
       };
     },
   }),

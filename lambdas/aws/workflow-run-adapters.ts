@@ -1,0 +1,240 @@
+/**
+ * AWS adapters of the workflow-run ports (core/workflows/workflow-run-ports.ts): the run records
+ * in the product table, the run state machine's executions, EC2 snapshots, volumes and
+ * attachments, and masking hooks through Lambda Invoke.
+ */
+import {
+  AttachVolumeCommand,
+  CreateTagsCommand,
+  CreateVolumeCommand,
+  DeleteSnapshotCommand,
+  DeleteVolumeCommand,
+  DescribeSnapshotsCommand,
+  DescribeVolumesCommand,
+  DetachVolumeCommand,
+  type EC2Client,
+} from '@aws-sdk/client-ec2';
+import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import { StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ConflictError, PermanentError } from '../core/errors.ts';
+import {
+  workflowRunSchema,
+  type WorkflowRun,
+  type WorkflowRunStore,
+} from '../core/workflows/workflow-run.ts';
+import type {
+  CloneResources,
+  CloneSnapshotState,
+  CloneVolume,
+  MaskingHooks,
+  MaskingRequest,
+  WorkflowRunExecutions,
+} from '../core/workflows/workflow-run-ports.ts';
+import { DynamoDbNamedRecords, type NamedRecordKind } from './dynamodb-named-records.ts';
+import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
+
+/** The partition of every workflow-run record (sort key = the run id, time-ordered). */
+export const WORKFLOW_RUN_PARTITION = 'WORKFLOW-RUN#';
+/** The key prefixes the functions' table policies allow for workflow runs (`dynamodb:LeadingKeys`). */
+export const WORKFLOW_RUN_TABLE_KEYS = [`${WORKFLOW_RUN_PARTITION}*`] as const;
+
+export const WORKFLOW_RUN_RECORDS: NamedRecordKind<WorkflowRun> = {
+  kind: 'workflow run',
+  partition: WORKFLOW_RUN_PARTITION,
+  attribute: 'run',
+  schema: workflowRunSchema,
+  tooLargeAdvice: 'name fewer volumes',
+};
+
+export function dynamoDbWorkflowRuns(documents: DynamoDBDocumentClient, tableName: string): WorkflowRunStore {
+  return new DynamoDbNamedRecords(documents, tableName, WORKFLOW_RUN_RECORDS);
+}
+
+/** Starts the run state machine, the execution named by the run id (input `{runId}`). */
+export class SfnWorkflowRunExecutions implements WorkflowRunExecutions {
+  constructor(
+    private readonly sfn: SFNClient,
+    private readonly stateMachineArn: string,
+  ) {}
+
+  async start(runId: string): Promise<void> {
+    try {
+      await this.sfn.send(
+        new StartExecutionCommand({
+          stateMachineArn: this.stateMachineArn,
+          name: runId,
+          input: JSON.stringify({ runId }),
+        }),
+      );
+    } catch (error) {
+      if (sdkErrorName(error) === 'ExecutionAlreadyExists') {
+        throw new ConflictError(`workflow run ${runId} already has an execution`, {
+          cause: error,
+          context: { runId },
+        });
+      }
+      throw translateSdkError(error, 'StartExecution (workflow run)', { runId });
+    }
+  }
+}
+
+/** EC2 error codes of a resource that does not exist (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html). */
+const ABSENT_SNAPSHOT_ERRORS = new Set(['InvalidSnapshot.NotFound', 'InvalidSnapshotID.Malformed']);
+const ABSENT_VOLUME_ERRORS = new Set(['InvalidVolume.NotFound', 'InvalidVolumeID.Malformed']);
+
+function tagList(tags: Readonly<Record<string, string>>): { Key: string; Value: string }[] {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+export class Ec2CloneResources implements CloneResources {
+  constructor(private readonly ec2: EC2Client) {}
+
+  async snapshotState(snapshotId: string): Promise<CloneSnapshotState> {
+    let answer;
+    try {
+      answer = await this.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] }));
+    } catch (error) {
+      if (ABSENT_SNAPSHOT_ERRORS.has(sdkErrorName(error) ?? '')) return 'absent';
+      throw translateSdkError(error, 'DescribeSnapshots (clone)', { snapshotId });
+    }
+    const state = answer.Snapshots?.[0]?.State;
+    if (state === undefined) return 'absent';
+    return state === 'completed' || state === 'error' ? state : 'pending';
+  }
+
+  async tag(resourceIds: readonly string[], tags: Readonly<Record<string, string>>): Promise<void> {
+    if (resourceIds.length === 0) return;
+    await callSdk('CreateTags (clone)', { resources: resourceIds.join(',') }, () =>
+      this.ec2.send(new CreateTagsCommand({ Resources: [...resourceIds], Tags: tagList(tags) })),
+    );
+  }
+
+  async deleteSnapshot(snapshotId: string): Promise<void> {
+    try {
+      await this.ec2.send(new DeleteSnapshotCommand({ SnapshotId: snapshotId }));
+    } catch (error) {
+      if (ABSENT_SNAPSHOT_ERRORS.has(sdkErrorName(error) ?? '')) return;
+      throw translateSdkError(error, 'DeleteSnapshot (clone)', { snapshotId });
+    }
+  }
+
+  async createVolume(request: {
+    readonly snapshotId: string;
+    readonly availabilityZone: string;
+    readonly tags: Readonly<Record<string, string>>;
+    readonly clientToken: string;
+  }): Promise<string> {
+    const answer = await callSdk('CreateVolume (clone)', { snapshotId: request.snapshotId }, () =>
+      this.ec2.send(
+        new CreateVolumeCommand({
+          SnapshotId: request.snapshotId,
+          AvailabilityZone: request.availabilityZone,
+          VolumeType: 'gp3',
+          ClientToken: request.clientToken,
+          TagSpecifications: [{ ResourceType: 'volume', Tags: tagList(request.tags) }],
+        }),
+      ),
+    );
+    if (answer.VolumeId === undefined) {
+      throw new PermanentError(`CreateVolume from ${request.snapshotId} answered no volume id`, {
+        context: { snapshotId: request.snapshotId },
+      });
+    }
+    return answer.VolumeId;
+  }
+
+  async describeVolume(volumeId: string): Promise<CloneVolume | undefined> {
+    let answer;
+    try {
+      answer = await this.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
+    } catch (error) {
+      if (ABSENT_VOLUME_ERRORS.has(sdkErrorName(error) ?? '')) return undefined;
+      throw translateSdkError(error, 'DescribeVolumes (clone)', { volumeId });
+    }
+    const volume = answer.Volumes?.[0];
+    if (volume === undefined) return undefined;
+    return {
+      volumeId,
+      state: volume.State ?? 'error',
+      availabilityZone: volume.AvailabilityZone ?? '',
+      attachments: (volume.Attachments ?? []).map((a) => ({
+        instanceId: a.InstanceId ?? '',
+        device: a.Device ?? '',
+        state: a.State ?? 'attached',
+      })),
+    };
+  }
+
+  async attachVolume(volumeId: string, instanceId: string, device: string): Promise<void> {
+    await callSdk('AttachVolume (mount)', { volumeId, instanceId, device }, () =>
+      this.ec2.send(new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: device })),
+    );
+  }
+
+  async detachVolume(volumeId: string, instanceId: string): Promise<void> {
+    await callSdk('DetachVolume (mount)', { volumeId, instanceId }, () =>
+      this.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId })),
+    );
+  }
+
+  async deleteVolume(volumeId: string): Promise<void> {
+    try {
+      await this.ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
+    } catch (error) {
+      if (ABSENT_VOLUME_ERRORS.has(sdkErrorName(error) ?? '')) return;
+      throw translateSdkError(error, 'DeleteVolume (clone)', { volumeId });
+    }
+  }
+}
+
+/**
+ * Masking hooks through Lambda Invoke (RequestResponse): a function error (`FunctionError` set)
+ * or no answer within the timeout is a failure
+ * (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
+ */
+export class LambdaMaskingHooks implements MaskingHooks {
+  constructor(private readonly lambda: LambdaClient) {}
+
+  async invoke(functionName: string, request: MaskingRequest, timeoutSeconds: number): Promise<unknown> {
+    let answer;
+    try {
+      answer = await this.lambda.send(
+        new InvokeCommand({
+          FunctionName: functionName,
+          InvocationType: 'RequestResponse',
+          Payload: Buffer.from(JSON.stringify(request)),
+        }),
+        { abortSignal: AbortSignal.timeout(timeoutSeconds * 1_000) },
+      );
+    } catch (error) {
+      const name = sdkErrorName(error);
+      if (name === 'AbortError' || name === 'TimeoutError') {
+        throw new PermanentError(`no answer within ${timeoutSeconds} s`, {
+          context: { function: functionName },
+          cause: error,
+        });
+      }
+      throw translateSdkError(error, 'Invoke (masking hook)', { function: functionName });
+    }
+    const text = answer.Payload === undefined ? '' : Buffer.from(answer.Payload).toString('utf8');
+    if (answer.FunctionError !== undefined) {
+      let message = text;
+      try {
+        const parsed = JSON.parse(text) as { errorMessage?: unknown };
+        if (typeof parsed.errorMessage === 'string') message = parsed.errorMessage;
+      } catch {
+        // not JSON: the payload text is the message
+      }
+      throw new PermanentError(message.length > 0 ? message : `function error ${answer.FunctionError}`, {
+        context: { function: functionName },
+      });
+    }
+    if (text.trim() === '') return undefined;
+    try {
+      return JSON.parse(text) as unknown;
+    } catch {
+      return text;
+    }
+  }
+}
