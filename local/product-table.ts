@@ -4,8 +4,10 @@
  */
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { NAME_SEARCH_ATTRIBUTES } from '../lambdas/core/catalog/catalog-keys.ts';
 
-const STRING_KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk'] as const;
+const STRING_KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'volumeId', 'name'] as const;
+
 
 function index(name: string, hash: string, range: string) {
   return {
@@ -27,7 +29,15 @@ export function productTableDefinition(tableName: string): CreateTableCommandInp
       { AttributeName: 'pk', KeyType: 'HASH' },
       { AttributeName: 'sk', KeyType: 'RANGE' },
     ],
-    GlobalSecondaryIndexes: [index('GSI1', 'gsi1pk', 'gsi1sk'), index('GSI2', 'gsi2pk', 'gsi2sk')],
+    GlobalSecondaryIndexes: [
+      index('GSI1', 'gsi1pk', 'gsi1sk'),
+      index('GSI2', 'gsi2pk', 'gsi2sk'),
+      // The name-search index (docs/catalog.md): every version item by volume and name.
+      {
+        ...index('GSI3', 'volumeId', 'name'),
+        Projection: { ProjectionType: 'INCLUDE' as const, NonKeyAttributes: [...NAME_SEARCH_ATTRIBUTES] },
+      },
+    ],
   };
 }
 

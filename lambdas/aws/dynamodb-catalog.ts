@@ -19,6 +19,7 @@ import {
   applicationSortKey,
   directoryPartitionKey,
   imageCatalogPartitionKey,
+  NAME_SEARCH_INDEX_NAME,
   nameIndexPartitionKey,
   namePrefix,
   treePartitionKey,
@@ -30,6 +31,9 @@ import type {
   DirectoryQuery,
   NamePage,
   NameQuery,
+  NameSearchHit,
+  NameSearchPage,
+  NameSearchQuery,
 } from '../core/catalog/catalog-store.ts';
 import type { CatalogItem, FileMeta, ImageCatalogRecord, ImageRef } from '../core/catalog/catalog-types.ts';
 import { CATALOG_FORMAT_VERSION, READABLE_CATALOG_FORMAT_VERSIONS } from '../core/catalog/catalog-types.ts';
@@ -166,6 +170,24 @@ export function fromCatalogDbItem(item: Item): CatalogItem {
   return { ...base, meta };
 }
 
+/** A name-search index item (its projection) as a search hit. */
+function searchHitOf(item: Item): NameSearchHit {
+  const mtime = readTs(item, 'mtime');
+  return {
+    volumeId: item.volumeId as string,
+    partition: item.partition as number,
+    name: item.name as string,
+    path: item.path as string,
+    version: item.version as string,
+    imageId: item.imageId as string,
+    createdAt: item.createdAt as string,
+    ...(item.removed === true ? { removed: true as const } : {}),
+    ...(typeof item.type === 'string' ? { type: item.type as FileMeta['type'] } : {}),
+    ...(typeof item.size === 'number' ? { size: item.size } : {}),
+    ...(mtime === undefined ? {} : { mtime }),
+  };
+}
+
 export class DynamoDbCatalogStore implements CatalogStore {
   private readonly sleep: (ms: number) => Promise<void>;
 
@@ -252,6 +274,39 @@ export class DynamoDbCatalogStore implements CatalogStore {
       ...(last === undefined
         ? {}
         : { lastKey: { indexSk: last.gsi1sk as string, pk: last.pk as string, sk: last.sk as string } }),
+    };
+  }
+
+  async searchNames(query: NameSearchQuery): Promise<NameSearchPage> {
+    const start = query.startAfter;
+    const values: Item = { ':v': query.volumeId };
+    let condition = '#v = :v';
+    if (query.prefix !== '') {
+      values[':p'] = query.prefix;
+      condition += ' AND begins_with(#n, :p)';
+    }
+    const out = await this.send('Query', () =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: NAME_SEARCH_INDEX_NAME,
+          KeyConditionExpression: condition,
+          ExpressionAttributeNames: { '#v': 'volumeId', ...(query.prefix === '' ? {} : { '#n': 'name' }) },
+          ExpressionAttributeValues: values,
+          Limit: query.pageSize,
+          ...(start === undefined
+            ? {}
+            : { ExclusiveStartKey: { volumeId: query.volumeId, name: start.name, pk: start.pk, sk: start.sk } }),
+        }),
+      ),
+    );
+    const last = out.LastEvaluatedKey;
+    return {
+      // Other items that carry volumeId and name (none today) are in the index too: keep versions.
+      items: (out.Items ?? []).filter((item) => item.kind === 'fileVersion').map(searchHitOf),
+      ...(last === undefined
+        ? {}
+        : { lastKey: { name: last.name as string, pk: last.pk as string, sk: last.sk as string } }),
     };
   }
 

@@ -374,6 +374,7 @@ export function createApiDeps(
     volumes: directories,
     images: directories,
     catalog: new CatalogStoreReader({ store: catalog, images: directories }),
+    fileSearch: { store: catalog },
     backups: new StateMachineBackupLauncher({
       executions: new SfnBackupExecutions(clients.sfn, environment.STATE_MACHINE_ARN),
       // POST /backups takes the lock for the execution it starts: "already running" is the lock alone.

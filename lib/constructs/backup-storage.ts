@@ -15,6 +15,7 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { ReplicaBackupConfig } from '../config.ts';
+import { NAME_SEARCH_ATTRIBUTES } from '../../lambdas/core/catalog/catalog-keys.ts';
 
 /** Days the work area (Map items, range summaries) is kept: covers the 14-day redrive window. */
 export const WORK_EXPIRATION_DAYS = 30;
@@ -146,6 +147,15 @@ export class BackupStorage {
           indexName: 'GSI2',
           partitionKey: { name: 'gsi2pk', type: dynamodb.AttributeType.STRING },
           sortKey: { name: 'gsi2sk', type: dynamodb.AttributeType.STRING },
+        },
+        {
+          // The name-search index (docs/catalog.md): version items by volume and stored name, on
+          // attributes they always had, so DynamoDB fills it for catalogs written before it existed.
+          indexName: 'GSI3',
+          partitionKey: { name: 'volumeId', type: dynamodb.AttributeType.STRING },
+          sortKey: { name: 'name', type: dynamodb.AttributeType.STRING },
+          projectionType: dynamodb.ProjectionType.INCLUDE,
+          nonKeyAttributes: [...NAME_SEARCH_ATTRIBUTES],
         },
       ],
     });

@@ -11,6 +11,9 @@ import type {
   DirectoryQuery,
   NamePage,
   NameQuery,
+  NameSearchPage,
+  NameSearchPosition,
+  NameSearchQuery,
   VersionBound,
 } from '../../lambdas/core/catalog/catalog-store.ts';
 import { compareCodePoints } from '../../lambdas/core/catalog/catalog-types.ts';
@@ -87,6 +90,39 @@ export class MemoryCatalogStore implements CatalogStore {
       ...(rest.length > examined.length && last !== undefined
         ? { lastKey: { indexSk: last.k.gsi1sk, pk: last.k.pk, sk: last.k.sk } }
         : {}),
+    });
+  }
+
+  /** GSI3 (volumeId, name): by name, then table keys; the page Limit as DynamoDB counts it. */
+  searchNames(query: NameSearchQuery): Promise<NameSearchPage> {
+    this.queries += 1;
+    this.requests += 1;
+    const order = (a: NameSearchPosition, b: NameSearchPosition): number =>
+      compareCodePoints(a.name, b.name) || compareCodePoints(a.pk, b.pk) || compareCodePoints(a.sk, b.sk);
+    const all = [...this.items.values()]
+      .flatMap((m) => [...m.values()])
+      .filter((item) => item.volumeId === query.volumeId && item.name.startsWith(query.prefix))
+      .map((item) => ({ item, at: { name: item.name, pk: keysOf(item).pk, sk: keysOf(item).sk } }))
+      .sort((a, b) => order(a.at, b.at));
+    const start = query.startAfter;
+    const rest = start === undefined ? all : all.filter((x) => order(x.at, start) > 0);
+    const examined = rest.slice(0, query.pageSize);
+    const last = examined.at(-1);
+    return Promise.resolve({
+      items: examined.map(({ item }) => ({
+        volumeId: item.volumeId,
+        partition: item.partition,
+        name: item.name,
+        path: item.path,
+        version: item.version,
+        imageId: item.imageId,
+        createdAt: item.createdAt,
+        ...(item.removed === true ? { removed: true as const } : {}),
+        ...(item.meta === undefined
+          ? {}
+          : { type: item.meta.type, size: item.meta.size, mtime: item.meta.mtime }),
+      })),
+      ...(rest.length > examined.length && last !== undefined ? { lastKey: last.at } : {}),
     });
   }
 

@@ -4,6 +4,7 @@
  * Every port throws the product's errors (NotFoundError, ConflictError, ...), which the API maps
  * to statuses (api-errors.ts).
  */
+import type { FileSearchPort } from './file-search-routes.ts';
 import type { Clock } from '../ports.ts';
 import type { CursorCodec } from './cursor.ts';
 import type { LifecycleApi } from './lifecycle-api.ts';
@@ -131,6 +132,8 @@ export interface ApiDeps {
   readonly recoveryPoints?: RecoveryPointService;
   /** Workflows (workflow-routes.ts); absent where workflows are not wired. */
   readonly workflows?: WorkflowServicePorts;
+  /** GET /files/search (file-search-routes.ts); absent where it is not wired. */
+  readonly fileSearch?: FileSearchPort;
   /** Workflow runs (workflow-routes.ts); absent where the run state machine is not wired. */
   readonly workflowRuns?: StartWorkflowRunPorts;
 }

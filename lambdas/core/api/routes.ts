@@ -11,6 +11,7 @@ import { PLAN_ROUTES } from './plan-routes.ts';
 import { RECOVERY_POINT_ROUTES } from '../recovery-points/recovery-point-routes.ts';
 import { recoveryPointsOf } from '../recovery-points/recovery-point-service.ts';
 import { WORKFLOW_ROUTES } from './workflow-routes.ts';
+import { FILE_SEARCH_ROUTES } from './file-search-routes.ts';
 import { pageOfList, pageOfStore, storeTokenOf } from './pagination.ts';
 import {
   acceptedBackupSchema,
@@ -253,4 +254,5 @@ export const ROUTES: readonly Route[] = [
   ...PLAN_ROUTES,
   ...RECOVERY_POINT_ROUTES,
   ...WORKFLOW_ROUTES,
+  ...FILE_SEARCH_ROUTES,
 ];

@@ -16,6 +16,27 @@ import { createHash } from 'node:crypto';
 import { ValidationError } from '../errors.ts';
 import { decodeName, isEscapedName } from '../fs/name-encoding.ts';
 
+/**
+ * The name-search index (GSI3): partition key `volumeId`, sort key `name`, attributes every version
+ * item has (so DynamoDB fills it for catalogs written before it existed); projection INCLUDE of
+ * NAME_SEARCH_ATTRIBUTES. lib/constructs/backup-storage.ts and local/product-table.ts define it.
+ */
+export const NAME_SEARCH_INDEX_NAME = 'GSI3';
+/** What GSI3 projects besides the keys: what a search matches, filters and orders by. */
+export const NAME_SEARCH_ATTRIBUTES: readonly string[] = [
+  'kind',
+  'partition',
+  'path',
+  'version',
+  'imageId',
+  'createdAt',
+  'removed',
+  'type',
+  'size',
+  'mtimeS',
+  'mtimeNs',
+];
+
 /** Headroom under DynamoDB's 2048-byte partition-key limit for the prefix and volume id. */
 export const MAX_PLAIN_PARTITION_KEY_BYTES = 1900;
 /** Headroom under DynamoDB's 1024-byte sort-key limit for the version suffix. */

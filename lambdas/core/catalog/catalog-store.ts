@@ -7,6 +7,7 @@
 import type { ApplicationRecord } from './applications.ts';
 import type { CatalogItem, ImageCatalogRecord, ImageRef } from './catalog-types.ts';
 import type { TreePage } from './catalog-trees.ts';
+import type { FileType, Timestamp } from '../fs/index.ts';
 
 /** Only items whose version is below (or at, when inclusive) this one are returned. */
 export interface VersionBound {
@@ -54,9 +55,50 @@ export interface NamePage {
   readonly lastKey?: NameIndexPosition;
 }
 
+/** Position in the name-search index: the name plus the table keys (index keys are not unique). */
+export interface NameSearchPosition {
+  readonly name: string;
+  readonly pk: string;
+  readonly sk: string;
+}
+
+/** Version items of a volume whose stored name starts with `prefix`, in name order (file-search.ts). */
+export interface NameSearchQuery {
+  readonly volumeId: string;
+  /** '' for every name of the volume. */
+  readonly prefix: string;
+  readonly startAfter?: NameSearchPosition;
+  readonly pageSize: number;
+}
+
+/**
+ * What the name-search index holds of a version item (its projection): enough to match, filter
+ * and order a search without reading the items themselves.
+ */
+export interface NameSearchHit {
+  readonly volumeId: string;
+  readonly partition: number;
+  readonly name: string;
+  readonly path: string;
+  readonly version: string;
+  readonly imageId: string;
+  readonly createdAt: string;
+  readonly removed?: true;
+  readonly type?: FileType;
+  readonly size?: number;
+  readonly mtime?: Timestamp;
+}
+
+export interface NameSearchPage {
+  readonly items: NameSearchHit[];
+  readonly lastKey?: NameSearchPosition;
+}
+
 export interface CatalogStore {
   queryDirectory(query: DirectoryQuery): Promise<DirectoryPage>;
   queryName(query: NameQuery): Promise<NamePage>;
+  /** One page of the name-search index (GSI3: volumeId, name) for a name prefix. */
+  searchNames(query: NameSearchQuery): Promise<NameSearchPage>;
   /** Writes (overwrites) version items; any number, the store batches them. Idempotent. */
   putItems(items: readonly CatalogItem[]): Promise<void>;
   /** Creates or replaces the image's catalog record. */
