@@ -17,6 +17,7 @@ import {
   UnsupportedFilesystemError,
 } from '../errors.ts';
 import { STREAM_PIECE_BYTES, normalizeImagePath, walkError } from '../filesystem.ts';
+import { checkOnDevice, checkReadBytes, clampRange, extentPieces } from '../file-ranges.ts';
 import { baseName, childPath, walkDepthFirst, type DepthFirstSource, type WalkDirectory } from '../depth-first-walk.ts';
 import type {
   FileExtent,
@@ -625,13 +626,8 @@ export class Ext4Filesystem implements FilesystemReader {
   }
 
   private async readInode(file: Inode, offset: number, length?: number): Promise<Uint8Array> {
-    const wanted = this.clampRange(file, offset, length);
-    if (wanted > this.limits.maxReadBytes) {
-      throw new FilesystemLimitError(
-        `read of ${wanted} bytes exceeds the ${this.limits.maxReadBytes}-byte limit; use readFileStream`,
-        { inode: file.inode, length: wanted },
-      );
-    }
+    const wanted = clampRange(file.size, offset, length);
+    checkReadBytes(wanted, this.limits.maxReadBytes, { inode: file.inode });
     const out = new Uint8Array(wanted);
     if (wanted === 0) return out;
     const end = offset + wanted;
@@ -654,54 +650,18 @@ export class Ext4Filesystem implements FilesystemReader {
   async *readFileStream(inode: number, options: ReadStreamOptions = {}): AsyncGenerator<Uint8Array> {
     const file = await this.loadInode(inode);
     const offset = options.offset ?? 0;
-    const total = this.clampRange(file, offset, options.length);
-    const piece = Math.max(1, options.pieceBytes ?? STREAM_PIECE_BYTES);
-    const end = offset + total;
-    let position = offset;
-    const zeros = function* (until: number): Generator<Uint8Array> {
-      while (position < until) {
-        const n = Math.min(piece, until - position);
-        position += n;
-        yield new Uint8Array(n);
-      }
-    };
-    for await (const extent of this.inodeExtents(file, offset)) {
-      if (extent.logicalOffset >= end) break;
-      const from = Math.max(position, extent.logicalOffset);
-      const to = Math.min(end, extent.logicalOffset + extent.length);
-      if (to <= from) continue;
-      yield* zeros(from);
-      while (position < to) {
-        const n = Math.min(piece, to - position);
-        yield await this.readPhysical(file, extent.physicalOffset + (position - extent.logicalOffset), n);
-        position += n;
-      }
-    }
-    yield* zeros(end);
-  }
-
-  private clampRange(file: Inode, offset: number, length: number | undefined): number {
-    if (
-      !Number.isSafeInteger(offset) ||
-      offset < 0 ||
-      (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
-    ) {
-      throw new RangeError(`invalid range ${offset}+${length}`);
-    }
-    if (offset >= file.size) return 0;
-    return Math.min(length ?? file.size - offset, file.size - offset);
+    const total = clampRange(file.size, offset, options.length);
+    yield* extentPieces(
+      this.inodeExtents(file, offset),
+      offset,
+      total,
+      Math.max(1, options.pieceBytes ?? STREAM_PIECE_BYTES),
+      (physicalOffset, length) => this.readPhysical(file, physicalOffset, length),
+    );
   }
 
   private async readPhysical(file: Inode, physicalOffset: number, length: number): Promise<Uint8Array> {
-    if (physicalOffset + length > this.reader.size) {
-      throw new FilesystemCorruptError(
-        `inode ${file.inode}: data at byte ${physicalOffset} lies past the device end`,
-        {
-          inode: file.inode,
-          physicalOffset,
-        },
-      );
-    }
+    checkOnDevice(file.inode, physicalOffset, length, this.reader.size);
     const inInode = physicalOffset - file.offset;
     if (inInode >= 0 && inInode + length <= file.raw.length) {
       return file.raw.slice(inInode, length); // inline data and fast symlinks: already read with the inode

@@ -17,6 +17,7 @@ import {
   synthesizedPermissions,
   walkError,
 } from '../filesystem.ts';
+import { checkOnDevice, checkReadBytes, clampRange, extentPieces, joinPieces } from '../file-ranges.ts';
 import { baseName, childPath, walkDepthFirst, type DepthFirstSource } from '../depth-first-walk.ts';
 import type {
   FileExtent,
@@ -292,24 +293,9 @@ export abstract class FatFamilyFilesystem implements FilesystemReader {
 
   async readFile(inode: number, offset = 0, length?: number): Promise<Uint8Array> {
     const node = await this.node(inode);
-    const wanted = clampRange(node, offset, length);
-    if (wanted > this.limits.maxReadBytes) {
-      throw new FilesystemLimitError(
-        `read of ${wanted} bytes exceeds the ${this.limits.maxReadBytes}-byte limit; use readFileStream`,
-        { inode, length: wanted },
-      );
-    }
-    const out = new Uint8Array(wanted);
-    let at = 0;
-    for await (const piece of this.readFileStream(inode, {
-      offset,
-      length: wanted,
-      pieceBytes: STREAM_PIECE_BYTES,
-    })) {
-      out.set(piece, at);
-      at += piece.length;
-    }
-    return out;
+    const wanted = clampRange(node.size, offset, length);
+    checkReadBytes(wanted, this.limits.maxReadBytes, { inode });
+    return joinPieces(this.readFileStream(inode, { offset, length: wanted, pieceBytes: STREAM_PIECE_BYTES }), wanted);
   }
 
   async *readFileStream(inode: number, options: ReadStreamOptions = {}): AsyncGenerator<Uint8Array> {
@@ -324,42 +310,18 @@ export abstract class FatFamilyFilesystem implements FilesystemReader {
       throw new FilesystemCorruptError(`inode ${inode} is not a regular file`, { inode });
     }
     const offset = options.offset ?? 0;
-    const total = clampRange(node, offset, options.length);
-    const piece = Math.max(1, options.pieceBytes ?? STREAM_PIECE_BYTES);
-    const end = offset + total;
-    let position = offset;
-    for await (const extent of this.fileExtents(node)) {
-      if (extent.logicalOffset >= end) break;
-      const to = Math.min(end, extent.logicalOffset + extent.length);
-      if (to <= position) continue;
-      while (position < extent.logicalOffset) {
-        const n = Math.min(piece, extent.logicalOffset - position);
-        position += n;
-        yield new Uint8Array(n);
-      }
-      while (position < to) {
-        const n = Math.min(piece, to - position);
-        yield await this.readPhysical(node, extent.physicalOffset + (position - extent.logicalOffset), n);
-        position += n;
-      }
-    }
-    while (position < end) {
-      const n = Math.min(piece, end - position);
-      position += n;
-      yield new Uint8Array(n);
-    }
+    const total = clampRange(node.size, offset, options.length);
+    yield* extentPieces(
+      this.fileExtents(node),
+      offset,
+      total,
+      Math.max(1, options.pieceBytes ?? STREAM_PIECE_BYTES),
+      (physicalOffset, length) => this.readPhysical(node, physicalOffset, length),
+    );
   }
 
   private async readPhysical(node: FatNode, physicalOffset: number, length: number): Promise<Uint8Array> {
-    if (physicalOffset + length > this.reader.size) {
-      throw new FilesystemCorruptError(
-        `inode ${node.inode}: data at byte ${physicalOffset} lies past the device end`,
-        {
-          inode: node.inode,
-          physicalOffset,
-        },
-      );
-    }
+    checkOnDevice(node.inode, physicalOffset, length, this.reader.size);
     return this.cache.readUncached(physicalOffset, length);
   }
 
@@ -405,18 +367,6 @@ export abstract class FatFamilyFilesystem implements FilesystemReader {
     };
     yield* walkDepthFirst(source, start, { path: rootPath, inode: start.inode, key: start.firstCluster });
   }
-}
-
-function clampRange(node: FatNode, offset: number, length: number | undefined): number {
-  if (
-    !Number.isSafeInteger(offset) ||
-    offset < 0 ||
-    (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
-  ) {
-    throw new RangeError(`invalid range ${offset}+${length}`);
-  }
-  if (offset >= node.size) return 0;
-  return Math.min(length ?? node.size - offset, node.size - offset);
 }
 
 export function statOf(node: FatNode): InodeStat {

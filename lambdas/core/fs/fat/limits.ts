@@ -1,24 +1,16 @@
 /**
- * Safety limits of the FAT12/16/32 and exFAT readers. The image is written by an untrusted guest:
+ * Safety limits of the FAT12/16/32 and exFAT readers, beyond those every reader shares (../limits.ts).
+ * The image is written by an untrusted guest:
  * every loop and allocation driven by an on-disk number is bounded by one of these or by the
  * cluster count of the volume itself. Each value is above what a real volume holds.
  */
-export interface FatLimits {
-  /** Deepest directory nesting the walk descends into. */
-  readonly maxDirectoryDepth: number;
+import { DEFAULT_WALK_LIMITS, type WalkLimits } from '../limits.ts';
+
+export interface FatLimits extends WalkLimits {
   /** Largest directory (its cluster chain) that is read. */
   readonly maxDirectoryBytes: number;
-  /** Largest single readFile() result; larger reads must use readFileStream(). */
-  readonly maxReadBytes: number;
-  /** Components in a path given to lookup(). */
-  readonly maxPathComponents: number;
 }
 
-/**
- * Windows' MAX_PATH is 260 characters, so a path made by Windows has at most 130 components;
- * Linux's vfat allows PATH_MAX (4096): 2048 "a/" components. Deeper exists only to attack a walker.
- */
-export const MAX_DIRECTORY_DEPTH = 2048;
 /**
  * exFAT allows directories of up to 256 MiB (exFAT specification §6.2.4: DataLength of a
  * directory at most 256 MiB); FAT's limit is 65,536 entries × 32 bytes = 2 MiB.
@@ -26,10 +18,6 @@ export const MAX_DIRECTORY_DEPTH = 2048;
 export const MAX_DIRECTORY_BYTES = 256 * 1024 ** 2;
 /** FAT specification: a directory holds at most 65,536 32-byte entries. */
 export const MAX_FAT_DIRECTORY_BYTES = 65_536 * 32;
-/** 256 MiB per readFile(): a quarter of a 1 GiB Lambda; restores stream larger files. */
-export const MAX_READ_BYTES = 256 * 1024 ** 2;
-/** Twice the component count of PATH_MAX (see MAX_DIRECTORY_DEPTH). */
-export const MAX_PATH_COMPONENTS = 4096;
 /** A long name is at most 255 UTF-16 units: 20 VFAT entries of 13 units each (FAT specification §7). */
 export const MAX_LFN_ENTRIES = 20;
 /** exFAT: NameLength is at most 255, so a file entry set has at most 1 + 1 + 17 secondary entries plus vendor entries; SecondaryCount is a byte. */
@@ -45,8 +33,6 @@ export const FAT_WINDOW_BYTES = 65_536;
 export const MAX_UPCASE_TABLE_BYTES = 2 * 65_536;
 
 export const DEFAULT_FAT_LIMITS: FatLimits = {
-  maxDirectoryDepth: MAX_DIRECTORY_DEPTH,
+  ...DEFAULT_WALK_LIMITS,
   maxDirectoryBytes: MAX_DIRECTORY_BYTES,
-  maxReadBytes: MAX_READ_BYTES,
-  maxPathComponents: MAX_PATH_COMPONENTS,
 };

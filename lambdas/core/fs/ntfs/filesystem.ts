@@ -25,6 +25,7 @@ import {
   synthesizedPermissions,
   walkError,
 } from '../filesystem.ts';
+import { checkReadBytes, clampRange } from '../file-ranges.ts';
 import { baseName, childPath, walkDepthFirst, type DepthFirstSource, type WalkDirectory } from '../depth-first-walk.ts';
 import type {
   DataStream,
@@ -1008,12 +1009,7 @@ export class NtfsFilesystem implements FilesystemReader {
   async readFile(inode: number, offset = 0, length?: number, streamName?: string): Promise<Uint8Array> {
     const { stream } = await this.dataStream(await this.loadFile(inode), streamName);
     const wanted = clampRange(stream?.dataSize ?? 0, offset, length);
-    if (wanted > this.limits.maxReadBytes) {
-      throw new FilesystemLimitError(
-        `read of ${wanted} bytes exceeds the ${this.limits.maxReadBytes}-byte limit; use readFileStream`,
-        { record: inode, length: wanted },
-      );
-    }
+    checkReadBytes(wanted, this.limits.maxReadBytes, { record: inode });
     if (stream === undefined || wanted === 0) return new Uint8Array(wanted);
     return this.readStreamBytes(stream, offset, wanted, 'data', inode);
   }
@@ -1149,14 +1145,3 @@ function encryptedError(record: number): UnsupportedFilesystemError {
   );
 }
 
-function clampRange(size: number, offset: number, length: number | undefined): number {
-  if (
-    !Number.isSafeInteger(offset) ||
-    offset < 0 ||
-    (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
-  ) {
-    throw new RangeError(`invalid range ${offset}+${length}`);
-  }
-  if (offset >= size) return 0;
-  return Math.min(length ?? size - offset, size - offset);
-}

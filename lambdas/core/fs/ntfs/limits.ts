@@ -1,15 +1,12 @@
 /**
- * Safety limits of the NTFS reader. The image is written by an untrusted guest, so every loop,
+ * Safety limits of the NTFS reader, beyond those every reader shares (../limits.ts).
+ * The image is written by an untrusted guest, so every loop,
  * recursion and allocation driven by on-disk numbers is bounded by one of these. Each value is
  * above anything Windows or ntfs-3g produce, and low enough that a Lambda with 1 GiB survives.
  */
-export interface NtfsLimits {
-  /** Deepest directory nesting the walk descends into. */
-  readonly maxDirectoryDepth: number;
-  /** Largest single readFile() result; larger reads must use readFileStream(). */
-  readonly maxReadBytes: number;
-  /** Components in a path given to lookup(). */
-  readonly maxPathComponents: number;
+import { DEFAULT_WALK_LIMITS, type WalkLimits } from '../limits.ts';
+
+export interface NtfsLimits extends WalkLimits {
   /** Most runs (extents) in the runlist of one stream, over all its attribute pieces. */
   readonly maxRunsPerStream: number;
 }
@@ -57,16 +54,7 @@ export const MAX_VOLUME_NAME_BYTES = 256;
 /** Parsed FILE records kept in memory (the walk reads each once; lookups and reads reuse them). */
 export const RECORD_CACHE_ENTRIES = 256;
 
-/** As in the ext4 reader: PATH_MAX 4096 allows at most 2048 components ("a/" each). */
-export const MAX_DIRECTORY_DEPTH = 2048;
-/** 256 MiB per readFile(): a quarter of a 1 GiB Lambda; restores stream larger files. */
-export const MAX_READ_BYTES = 256 * 1024 ** 2;
-/** Twice the component count of PATH_MAX (see MAX_DIRECTORY_DEPTH). */
-export const MAX_PATH_COMPONENTS = 4096;
-
 export const DEFAULT_NTFS_LIMITS: NtfsLimits = {
-  maxDirectoryDepth: MAX_DIRECTORY_DEPTH,
-  maxReadBytes: MAX_READ_BYTES,
-  maxPathComponents: MAX_PATH_COMPONENTS,
+  ...DEFAULT_WALK_LIMITS,
   maxRunsPerStream: MAX_RUNS_PER_STREAM,
 };

@@ -21,6 +21,7 @@ import {
   UnsupportedFilesystemError,
 } from '../errors.ts';
 import { STREAM_PIECE_BYTES, normalizeImagePath, walkError } from '../filesystem.ts';
+import { checkOnDevice, checkReadBytes, clampRange, extentPieces, joinPieces } from '../file-ranges.ts';
 import { baseName, childPath, walkDepthFirst, type DepthFirstSource, type WalkDirectory } from '../depth-first-walk.ts';
 import type {
   FileExtent,
@@ -560,20 +561,9 @@ export class XfsFilesystem implements FilesystemReader {
 
   async readFile(inode: number, offset = 0, length?: number): Promise<Uint8Array> {
     const file = await this.loadInode(inode);
-    const wanted = clampRange(file, offset, length);
-    if (wanted > this.limits.maxReadBytes) {
-      throw new FilesystemLimitError(
-        `read of ${wanted} bytes exceeds the ${this.limits.maxReadBytes}-byte limit; use readFileStream`,
-        { inode, length: wanted },
-      );
-    }
-    const out = new Uint8Array(wanted);
-    let at = 0;
-    for await (const piece of this.pieces(file, offset, wanted, wanted)) {
-      out.set(piece, at);
-      at += piece.length;
-    }
-    return out;
+    const wanted = clampRange(dataBytes(file), offset, length);
+    checkReadBytes(wanted, this.limits.maxReadBytes, { inode });
+    return joinPieces(this.pieces(file, offset, wanted, wanted), wanted);
   }
 
   async *readFileStream(inode: number, options: ReadStreamOptions = {}): AsyncGenerator<Uint8Array> {
@@ -584,7 +574,7 @@ export class XfsFilesystem implements FilesystemReader {
       });
     }
     const offset = options.offset ?? 0;
-    const total = clampRange(file, offset, options.length);
+    const total = clampRange(dataBytes(file), offset, options.length);
     yield* this.pieces(file, offset, total, Math.max(1, options.pieceBytes ?? STREAM_PIECE_BYTES));
   }
 
@@ -595,41 +585,14 @@ export class XfsFilesystem implements FilesystemReader {
     total: number,
     piece: number,
   ): AsyncGenerator<Uint8Array> {
-    const end = offset + total;
-    let position = offset;
-    const zeros = function* (until: number): Generator<Uint8Array> {
-      while (position < until) {
-        const n = Math.min(piece, until - position);
-        position += n;
-        yield new Uint8Array(n);
-      }
-    };
     if (total === 0) return;
-    for await (const extent of this.dataExtents(file, offset)) {
-      if (extent.logicalOffset >= end) break;
-      const from = Math.max(position, extent.logicalOffset);
-      const to = Math.min(end, extent.logicalOffset + extent.length);
-      if (to <= from || extent.unwritten) continue;
-      yield* zeros(from);
-      while (position < to) {
-        const n = Math.min(piece, to - position);
-        yield await this.readPhysical(file, extent.physicalOffset + (position - extent.logicalOffset), n);
-        position += n;
-      }
-    }
-    yield* zeros(end);
+    yield* extentPieces(this.dataExtents(file, offset), offset, total, piece, (physicalOffset, length) =>
+      this.readPhysical(file, physicalOffset, length),
+    );
   }
 
   private async readPhysical(file: XfsInode, physicalOffset: number, length: number): Promise<Uint8Array> {
-    if (physicalOffset + length > this.reader.size) {
-      throw new FilesystemCorruptError(
-        `inode ${file.inode}: data at byte ${physicalOffset} lies past the device end`,
-        {
-          inode: file.inode,
-          physicalOffset,
-        },
-      );
-    }
+    checkOnDevice(file.inode, physicalOffset, length, this.reader.size);
     const inInode = physicalOffset - file.offset;
     if (inInode >= 0 && inInode + length <= file.raw.length) return file.raw.slice(inInode, length).slice();
     return this.cache.readUncached(physicalOffset, length);
@@ -758,16 +721,9 @@ export class XfsFilesystem implements FilesystemReader {
   }
 }
 
-function clampRange(file: XfsInode, offset: number, length: number | undefined): number {
-  if (
-    !Number.isSafeInteger(offset) ||
-    offset < 0 ||
-    (length !== undefined && (!Number.isSafeInteger(length) || length < 0))
-  ) {
-    throw new RangeError(`invalid range ${offset}+${length}`);
-  }
-  if (offset >= file.size || (file.type !== 'file' && file.type !== 'directory')) return 0;
-  return Math.min(length ?? file.size - offset, file.size - offset);
+/** Bytes of the file's data: only regular files and directories have data that is read. */
+function dataBytes(file: XfsInode): number {
+  return file.type === 'file' || file.type === 'directory' ? file.size : 0;
 }
 
 function concat(parts: readonly Uint8Array[]): Uint8Array {
