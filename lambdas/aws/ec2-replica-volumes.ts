@@ -1,5 +1,5 @@
 /** Replica volumes the product may back up: EC2 volumes tagged `rbp:replica=true` (ReplicaVolumeSource). */
-import { DescribeVolumesCommand, type EC2Client } from '@aws-sdk/client-ec2';
+import { DescribeVolumesCommand, type EC2Client, type Volume } from '@aws-sdk/client-ec2';
 import type { ReplicaVolume, ReplicaVolumeSource } from '../core/api/record-directories.ts';
 import { REPLICA_TAG } from '../core/orchestration/replica-probe.ts';
 import { callSdk } from './sdk-errors.ts';
@@ -16,32 +16,39 @@ export class Ec2ReplicaVolumes implements ReplicaVolumeSource {
 
   async listReplicaVolumes(): Promise<readonly ReplicaVolume[]> {
     const volumes: ReplicaVolume[] = [];
-    let nextToken: string | undefined;
-    do {
-      const token = nextToken;
-      const page = await callSdk('DescribeVolumes', {}, () =>
-        this.ec2.send(
-          new DescribeVolumesCommand({
-            Filters: [{ Name: `tag:${REPLICA_TAG}`, Values: ['true'] }],
-            MaxResults: DESCRIBE_VOLUMES_PAGE,
-            ...(token === undefined ? {} : { NextToken: token }),
-          }),
-        ),
-      );
-      for (const volume of page.Volumes ?? []) {
-        if (!volume.VolumeId) continue;
-        const tag = (key: string) => volume.Tags?.find((t) => t.Key === key)?.Value;
-        const serverId = tag(SOURCE_SERVER_TAG);
-        const device = tag(SOURCE_DEVICE_TAG);
-        volumes.push({
-          volumeId: volume.VolumeId,
-          ...(serverId === undefined ? {} : { serverId }),
-          ...(device === undefined ? {} : { device }),
-          ...(volume.Size === undefined ? {} : { sizeGib: volume.Size }),
-        });
-      }
-      nextToken = page.NextToken;
-    } while (nextToken !== undefined);
+    for (const volume of await describeReplicaVolumes(this.ec2, 'DescribeVolumes')) {
+      if (!volume.VolumeId) continue;
+      const tag = (key: string) => volume.Tags?.find((t) => t.Key === key)?.Value;
+      const serverId = tag(SOURCE_SERVER_TAG);
+      const device = tag(SOURCE_DEVICE_TAG);
+      volumes.push({
+        volumeId: volume.VolumeId,
+        ...(serverId === undefined ? {} : { serverId }),
+        ...(device === undefined ? {} : { device }),
+        ...(volume.Size === undefined ? {} : { sizeGib: volume.Size }),
+      });
+    }
     return volumes;
   }
+}
+
+/** Every volume tagged `rbp:replica=true`, all pages; `operation` names the call in errors. */
+export async function describeReplicaVolumes(ec2: EC2Client, operation: string): Promise<Volume[]> {
+  const volumes: Volume[] = [];
+  let nextToken: string | undefined;
+  do {
+    const token = nextToken;
+    const page = await callSdk(operation, {}, () =>
+      ec2.send(
+        new DescribeVolumesCommand({
+          Filters: [{ Name: `tag:${REPLICA_TAG}`, Values: ['true'] }],
+          MaxResults: DESCRIBE_VOLUMES_PAGE,
+          ...(token === undefined ? {} : { NextToken: token }),
+        }),
+      ),
+    );
+    volumes.push(...(page.Volumes ?? []));
+    nextToken = page.NextToken;
+  } while (nextToken !== undefined);
+  return volumes;
 }
