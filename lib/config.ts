@@ -7,6 +7,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import {
+  parsePlanDocument,
+  PLAN_NAME_PATTERN,
+  type PlanDocument,
+} from '../lambdas/core/plans/plan-document.ts';
 
 /** Context key holding the configuration (an object) or the path of a JSON file with it. */
 export const CONFIG_CONTEXT_KEY = 'rbp:config';
@@ -70,7 +75,11 @@ export const protectedServerSchema = z
           .strict(),
       ])
       .default({ kind: 'tags' }),
-    schedules: z.array(scheduleConfigSchema).min(1),
+    /**
+     * The old form of scheduled backups, refused: scheduled backups are protection plans
+     * (`plans` below); the error names the plan to write instead (configuredServerSchedulesProblem).
+     */
+    schedules: z.array(scheduleConfigSchema).min(1).optional(),
     /**
      * "RPO breached" alarm: minutes without a committed backup of this server before the alarm
      * fires (default DEFAULT_RPO_ALARM_MINUTES; at most 7 days, CloudWatch's longest evaluation).
@@ -83,13 +92,92 @@ export const protectedServerSchema = z
   .refine((s) => (s.volumeIds === undefined) !== (s.volumeSelector === undefined), {
     message: 'give exactly one of volumeIds and volumeSelector',
   })
-  .refine((s) => new Set(s.schedules.map((x) => x.name)).size === s.schedules.length, {
+  .refine((s) => new Set((s.schedules ?? []).map((x) => x.name)).size === (s.schedules ?? []).length, {
     message: 'schedule names must be unique within a server',
   });
 
+/**
+ * Protection plans declared in the configuration (docs/plans.md, "Plans in the configuration"):
+ * each is a plan document checked as `POST /plans` checks it (every problem with its path), the
+ * names unique; the deployment writes them and their schedules (lib/constructs/config-plans.ts).
+ */
+const configPlansSchema = z
+  .array(z.unknown())
+  .default([])
+  .transform((raws, ctx): PlanDocument[] => {
+    const plans: PlanDocument[] = [];
+    for (const [index, raw] of raws.entries()) {
+      try {
+        plans.push(parsePlanDocument(raw));
+      } catch (error) {
+        const issues = (error as { issues?: readonly { field: string; message: string }[] }).issues;
+        if (issues === undefined) throw error;
+        for (const issue of issues) {
+          ctx.addIssue({
+            code: 'custom',
+            // `(plan)` is the document itself (an unknown top-level field).
+            path: [index, ...(issue.field === '(plan)' ? [] : issue.field.split('.'))],
+            message: issue.message,
+          });
+        }
+      }
+    }
+    const seen = new Set<string>();
+    for (const [index, plan] of plans.entries()) {
+      if (seen.has(plan.name))
+        ctx.addIssue({
+          code: 'custom',
+          path: [index, 'name'],
+          message: `plan ${plan.name} is declared twice`,
+        });
+      seen.add(plan.name);
+    }
+    return plans;
+  });
+
+/** A plan name from a server id: the characters plan names do not allow become `-`. */
+function planNameOf(serverId: string): string {
+  return [...serverId].map((c) => (PLAN_NAME_PATTERN.test(c) ? c : '-')).join('');
+}
+
+/**
+ * Why `servers[].schedules` is refused, and the plan that replaces it: one plan per server with
+ * the same expressions and time zones, backing up that server from its replica only (what a
+ * scheduled backup did). What a plan does not express is said rather than dropped silently.
+ */
+export function configuredServerSchedulesProblem(server: ProtectedServerConfig): string {
+  const schedules = server.schedules ?? [];
+  const replacement = {
+    name: planNameOf(server.serverId),
+    schedules: schedules.map((s) => ({ expression: s.expression, timeZone: s.timeZone })),
+    activities: [{ servers: server.serverId, source: 'replica-only' }],
+  };
+  const notes: string[] = [];
+  if (schedules.some((s) => s.full))
+    notes.push('a full schedule (full: true) has no plan equivalent: a plan run backs up incrementally');
+  if (server.volumeIds !== undefined)
+    notes.push(
+      `a plan finds the server by its volumes' tag rbp:source-server=${server.serverId}: tag ${server.volumeIds.join(', ')} with it`,
+    );
+  if (server.volumeSelector !== undefined && server.volumeSelector.tagKey !== 'rbp:source-server')
+    notes.push(
+      `a plan finds the server by its volumes' tag rbp:source-server=${server.serverId}, not ${server.volumeSelector.tagKey}`,
+    );
+  if (server.probe.kind === 'drs')
+    notes.push('a plan reads replication state from the replica tags (docs/replica-tags.md), not from DRS');
+  return (
+    'scheduled backups are protection plans now: remove these schedules and add to "plans": ' +
+    JSON.stringify(replacement) +
+    (notes.length === 0 ? '' : ` (${notes.join('; ')})`) +
+    ' — docs/plans.md, "Plans in the configuration"'
+  );
+}
+
 export const replicaBackupConfigSchema = z
   .object({
+    /** Protected servers: their RPO alarms (scheduled backups are `plans`). */
     servers: z.array(protectedServerSchema).default([]),
+    plans: configPlansSchema,
     /** Replica snapshots kept per volume as bases for the next incremental (the newest is required). */
     baseSnapshotsRetained: z.number().int().min(1).max(10).default(1),
     /** Days a restored file stays in the restore bucket before it expires. */
@@ -134,7 +222,17 @@ export const replicaBackupConfigSchema = z
     /** `retain` keeps buckets, table and key when the stack is deleted; `destroy` removes them (tests, demos). */
     removalPolicy: z.enum(['retain', 'destroy']).default('retain'),
   })
-  .strict();
+  .strict()
+  .superRefine((config, ctx) => {
+    for (const [index, server] of config.servers.entries()) {
+      if (server.schedules !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['servers', index, 'schedules'],
+          message: configuredServerSchedulesProblem(server),
+        });
+    }
+  });
 
 export type ReplicaBackupConfig = z.infer<typeof replicaBackupConfigSchema>;
 export type ProtectedServerConfig = z.infer<typeof protectedServerSchema>;

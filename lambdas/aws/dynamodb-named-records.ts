@@ -56,6 +56,25 @@ export function parseStoredJson<T>(
   return parsed.data;
 }
 
+/**
+ * The item of a record as stored: the key, the kind, the format version and the revision beside
+ * the record's JSON. The one place this layout is written (the store's puts, and the deployment's
+ * plans of the configuration, lib/constructs/config-plans.ts).
+ */
+export function namedRecordItem<R extends NamedRecord & { readonly formatVersion: number }>(
+  spec: NamedRecordKind<R>,
+  record: R,
+): Record<string, string | number> {
+  return {
+    pk: spec.partition,
+    sk: record.name,
+    entity: spec.kind,
+    version: record.formatVersion,
+    revision: record.revision,
+    [spec.attribute]: JSON.stringify(record),
+  };
+}
+
 export class DynamoDbNamedRecords<
   R extends NamedRecord & { readonly formatVersion: number },
 > implements NamedRecordStore<R> {
@@ -173,13 +192,7 @@ export class DynamoDbNamedRecords<
       await this.documents.send(
         new PutCommand({
           TableName: this.tableName,
-          Item: {
-            ...this.key(record.name),
-            entity: this.spec.kind,
-            version: record.formatVersion,
-            revision: record.revision,
-            [this.spec.attribute]: json,
-          },
+          Item: namedRecordItem(this.spec, record),
           ConditionExpression: condition,
           ...(Object.keys(values).length === 0 ? {} : { ExpressionAttributeValues: values }),
         }),

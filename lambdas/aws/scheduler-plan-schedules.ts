@@ -40,6 +40,11 @@ export function scheduleTriggerOf(scheduleName: string): string {
   return `schedule:${scheduleName}`;
 }
 
+/** The target input of a plan schedule (also the deployment's schedules of configured plans). */
+export function scheduleTargetInput(schedule: Pick<PlanSchedule, 'name' | 'plan'>): string {
+  return JSON.stringify({ plan: schedule.plan, trigger: scheduleTriggerOf(schedule.name) });
+}
+
 export class SchedulerPlanSchedules implements PlanScheduler {
   constructor(
     private readonly scheduler: SchedulerClient,
@@ -115,7 +120,7 @@ export class SchedulerPlanSchedules implements PlanScheduler {
       Target: {
         Arn: this.target.stateMachineArn,
         RoleArn: this.target.roleArn,
-        Input: JSON.stringify({ plan: schedule.plan, trigger: scheduleTriggerOf(schedule.name) }),
+        Input: scheduleTargetInput(schedule),
       },
     };
     try {

@@ -31,7 +31,7 @@ export class BackupSchedules {
 
   constructor(scope: Construct, props: BackupSchedulesProps) {
     for (const server of props.servers) {
-      for (const schedule of server.schedules) {
+      for (const schedule of server.schedules ?? []) {
         const target = new schedulerTargets.StepFunctionsStartExecution(props.stateMachine, {
           input: scheduler.ScheduleTargetInput.fromObject(scheduledBackupInput(server, schedule)),
           retryAttempts: SCHEDULE_RETRY_ATTEMPTS,

@@ -34,6 +34,7 @@ import { BackupStateMachine } from './backup-state-machine.ts';
 import { BackupStorage } from './backup-storage.ts';
 import { LifecycleJobs } from './lifecycle-jobs.ts';
 import { PlanRuns } from './plan-runs.ts';
+import { ConfigPlans } from './config-plans.ts';
 import { RestoreApi } from './restore-api.ts';
 import { VolumeRestores } from './volume-restores.ts';
 
@@ -137,7 +138,7 @@ export class ReplicaBackup extends Construct {
     // (GetObject of items.json and summaries, ListBucket of the ranges' prefix).
     storage.workBucket.grantRead(functions.api, 'work/*');
     // Protection plans: the schedule group, the scheduler's role, the API's plan environment.
-    new PlanRuns(this, {
+    const planRuns = new PlanRuns(this, {
       prefix,
       apiFunction: functions.api,
       planRunFunction: functions.planRun,
@@ -149,6 +150,19 @@ export class ReplicaBackup extends Construct {
       eventBus,
       topic,
       key: storage.key,
+      logRetention,
+      removalPolicy,
+    });
+    // The configuration's plans: their records and schedules, written at deploy time.
+    new ConfigPlans(this, {
+      plans: config.plans,
+      table: storage.table,
+      key: storage.key,
+      scheduleGroup: planRuns.scheduleGroup,
+      scheduleGroupName: planRuns.scheduleGroupName,
+      stateMachineArn: planRuns.stateMachineArn,
+      schedulerRole: planRuns.schedulerRole,
+      writtenAt: new Date(),
       logRetention,
       removalPolicy,
     });

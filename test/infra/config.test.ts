@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig, parseConfig, scheduledBackupInput } from '../../lib/config.ts';
-import { normaliseBackupRequest } from '../../lambdas/core/orchestration/backup-request.ts';
+import { ConfigError, loadConfig, parseConfig } from '../../lib/config.ts';
 
 const server = {
   serverId: 'web-1',
@@ -52,7 +51,15 @@ describe('lib/config.ts', () => {
 
   it('loads a JSON file named in the context and says which file is wrong', () => {
     const files: Record<string, string> = {
-      'ok.json': JSON.stringify({ servers: [server] }),
+      'ok.json': JSON.stringify({
+        plans: [
+          {
+            name: 'web-1',
+            schedules: [{ expression: 'cron(0 2 * * ? *)', timeZone: 'Europe/Berlin' }],
+            activities: [{ servers: 'web-1' }],
+          },
+        ],
+      }),
       'bad.json': '{ nope',
     };
     const read = (path: string) => {
@@ -60,7 +67,7 @@ describe('lib/config.ts', () => {
       if (text === undefined) throw new Error('ENOENT: no such file');
       return text;
     };
-    expect(loadConfig('ok.json', read).servers[0]!.schedules[0]!.timeZone).toBe('Europe/Berlin');
+    expect(loadConfig('ok.json', read).plans[0]!.schedules[0]!.timeZone).toBe('Europe/Berlin');
     expect(() => loadConfig('bad.json', read)).toThrow(/^configuration file bad\.json is not JSON: /);
     expect(() => loadConfig('missing.json', read)).toThrow(
       'cannot read configuration file missing.json: ENOENT: no such file',
@@ -68,41 +75,5 @@ describe('lib/config.ts', () => {
     expect(() => loadConfig({ removalPolicy: 'destroy', restoreExpirationDays: 0 })).toThrow(
       'invalid context rbp:config:\n  - restoreExpirationDays: Too small: expected number to be >=1',
     );
-  });
-
-  it('schedules start the state machine with input the backup request schema accepts', async () => {
-    const config = parseConfig({
-      servers: [
-        server,
-        {
-          serverId: 'db-1',
-          volumeSelector: { tagKey: 'rbp:source-server', tagValue: 'db-1' },
-          schedules: [{ name: 'weekly-full', expression: 'cron(0 3 ? * SUN *)', full: true }],
-          syncWait: { intervalSeconds: 10, timeoutSeconds: 900 },
-        },
-      ],
-    });
-    const execution = {
-      id: 'arn:aws:states:eu-west-1:1:execution:m:x',
-      name: 'x',
-      startTime: '2026-01-01T00:00:00Z',
-    };
-    for (const s of config.servers) {
-      for (const schedule of s.schedules) {
-        const input = scheduledBackupInput(s, schedule);
-        const context = await normaliseBackupRequest(input, execution, () => Promise.resolve(['vol-0aaa']));
-        expect(context.serverId).toBe(s.serverId);
-        expect(context.trigger).toBe(`schedule:${s.serverId}/${schedule.name}`);
-        expect(context.full).toBe(schedule.full);
-      }
-    }
-    expect(scheduledBackupInput(config.servers[1]!, config.servers[1]!.schedules[0]!)).toEqual({
-      serverId: 'db-1',
-      volumeSelector: { tagKey: 'rbp:source-server', tagValue: 'db-1' },
-      full: true,
-      trigger: 'schedule:db-1/weekly-full',
-      probe: { kind: 'tags' },
-      syncWait: { intervalSeconds: 10, timeoutSeconds: 900 },
-    });
   });
 });

@@ -24,13 +24,11 @@ const config = parseConfig({
     {
       serverId: 'web-1',
       volumeIds: ['vol-0123456789abcdef0'],
-      schedules: [{ name: 'nightly', expression: 'cron(0 2 * * ? *)', timeZone: 'Europe/Berlin' }],
     },
     {
       serverId: 'db-1',
       volumeSelector: { tagKey: 'rbp:source-server', tagValue: 'db-1' },
       probe: { kind: 'drs', sourceServerId: 's-0123456789abcdef0' },
-      schedules: [{ name: 'hourly', expression: 'rate(1 hour)' }],
     },
   ],
   objectLock: { mode: 'GOVERNANCE', days: 30 },
@@ -368,30 +366,14 @@ describe('state machine', () => {
 });
 
 describe('schedules', () => {
-  it('start the state machine in the configured time zone with a validated backup request', () => {
-    // The configured backups; the lifecycle's GC and scrub schedules start the lifecycle job instead.
-    const schedules = ofType('AWS::Scheduler::Schedule').filter(([, s]) =>
-      JSON.stringify(s.Properties['Target']).includes('BackupStateMachine'),
-    );
-    expect(schedules).toHaveLength(2);
-    expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(4);
-    const nightly = schedules.find(([, s]) => s.Properties['ScheduleExpression'] === 'cron(0 2 * * ? *)')![1];
-    expect(nightly.Properties['ScheduleExpressionTimezone']).toBe('Europe/Berlin');
-    const target = nightly.Properties['Target'] as { Arn: unknown; Input: string; RetryPolicy: unknown };
-    expect(JSON.stringify(target.Arn)).toContain('BackupStateMachine');
-    expect(JSON.parse(target.Input)).toEqual({
-      serverId: 'web-1',
-      volumeIds: ['vol-0123456789abcdef0'],
-      full: false,
-      trigger: 'schedule:web-1/nightly',
-      probe: { kind: 'tags' },
-    });
-    const hourly = schedules.find(([, s]) => s.Properties['ScheduleExpression'] === 'rate(1 hour)')![1];
-    expect(hourly.Properties['ScheduleExpressionTimezone']).toBe('UTC');
-    expect(JSON.parse((hourly.Properties['Target'] as { Input: string }).Input)).toMatchObject({
-      volumeSelector: { tagKey: 'rbp:source-server', tagValue: 'db-1' },
-      probe: { kind: 'drs', sourceServerId: 's-0123456789abcdef0' },
-    });
+  it('start no backup: scheduled backups are plans (test/infra/config-plans.test.ts)', () => {
+    // The lifecycle's GC and scrub schedules start the lifecycle job; no plans are configured here.
+    expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(2);
+    expect(
+      ofType('AWS::Scheduler::Schedule').filter(([, s]) =>
+        JSON.stringify(s.Properties['Target']).includes('BackupStateMachine'),
+      ),
+    ).toEqual([]);
   });
 });
 

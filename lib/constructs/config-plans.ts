@@ -1,0 +1,179 @@
+/**
+ * The protection plans of the configuration (`plans` in lib/config.ts), written at deploy time:
+ * each plan's record in the product table, exactly as `POST /plans` stores it (the named-record
+ * item of lambdas/aws/dynamodb-named-records.ts), and each of its schedules in the plans'
+ * schedule group, named and targeted as the API names and targets them
+ * (lambdas/aws/scheduler-plan-schedules.ts). So `rbp plans ls`, `rbp plans run` and the API see a
+ * configured plan like any other.
+ *
+ * The deployment owns these plans: every deploy puts the record back as the configuration says
+ * (an API change to a configured plan lasts until the next deploy), and removing a plan from the
+ * configuration deletes its record and schedules. The record is written by a CloudFormation custom
+ * resource making the DynamoDB call (PutItem on create and update, DeleteItem on delete:
+ * https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.custom_resources.AwsCustomResource.html).
+ */
+import { Stack, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as cr from 'aws-cdk-lib/custom-resources';
+import type { Construct } from 'constructs';
+import { namedRecordItem } from '../../lambdas/aws/dynamodb-named-records.ts';
+import { PLAN_PARTITION, PLAN_RECORDS } from '../../lambdas/aws/dynamodb-plan-store.ts';
+import { scheduleTargetInput } from '../../lambdas/aws/scheduler-plan-schedules.ts';
+import type { PlanDocument } from '../../lambdas/core/plans/plan-document.ts';
+import {
+  desiredSchedules,
+  PLAN_RECORD_FORMAT_VERSION,
+  type PlanRecord,
+} from '../../lambdas/core/plans/plan-service.ts';
+
+export interface ConfigPlansProps {
+  /** The configuration's plans, parsed (lib/config.ts). */
+  readonly plans: readonly PlanDocument[];
+  readonly table: dynamodb.TableV2;
+  /** Encrypts the table. */
+  readonly key: kms.IKey;
+  readonly scheduleGroup: scheduler.ScheduleGroup;
+  readonly scheduleGroupName: string;
+  /** The plan-run state machine the schedules start. */
+  readonly stateMachineArn: string;
+  /** The role EventBridge Scheduler assumes to start it. */
+  readonly schedulerRole: iam.IRole;
+  /** `createdAt`/`updatedAt` of the records: when the deployment was synthesised. */
+  readonly writtenAt: Date;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/** The provider function's memory: it makes one small DynamoDB call per event. */
+const CONFIG_PLAN_WRITER_MEMORY_MB = 256;
+
+/** The record a configured plan is stored as. */
+export function configPlanRecord(document: PlanDocument, writtenAt: Date): PlanRecord {
+  const at = writtenAt.toISOString();
+  return {
+    formatVersion: PLAN_RECORD_FORMAT_VERSION,
+    name: document.name,
+    document,
+    revision: 1,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
+/** A DynamoDB item in the low-level attribute-value form the DynamoDB API takes. */
+function attributeValues(
+  item: Record<string, string | number>,
+): Record<string, { S: string } | { N: string }> {
+  return Object.fromEntries(
+    Object.entries(item).map(([key, value]) => [
+      key,
+      typeof value === 'number' ? { N: String(value) } : { S: value },
+    ]),
+  );
+}
+
+export class ConfigPlans {
+  readonly schedules: scheduler.CfnSchedule[] = [];
+
+  constructor(scope: Construct, props: ConfigPlansProps) {
+    if (props.plans.length === 0) return;
+    // The provider function runs as every product function does: its own role (no AWS managed
+    // policy) writing to its own log group, Node.js 22 on arm64, traced.
+    const logGroup = new logs.LogGroup(scope, 'ConfigPlanWriterLogs', {
+      retention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    const role = new iam.Role(scope, 'ConfigPlanWriterRole', {
+      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
+      description: "Writes the configuration's protection plans at deploy time (Custom::AWS provider)",
+    });
+    logGroup.grantWrite(role);
+    const policy = cr.AwsCustomResourcePolicy.fromStatements([
+      new iam.PolicyStatement({
+        actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        resources: [props.table.tableArn],
+        conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [PLAN_PARTITION] } },
+      }),
+      new iam.PolicyStatement({
+        actions: ['kms:Encrypt', 'kms:Decrypt', 'kms:GenerateDataKey'],
+        resources: [props.key.keyArn],
+      }),
+    ]);
+    for (const document of props.plans) {
+      const record = configPlanRecord(document, props.writtenAt);
+      const put: cr.AwsSdkCall = {
+        service: 'DynamoDB',
+        action: 'PutItem',
+        parameters: {
+          TableName: props.table.tableName,
+          Item: attributeValues(namedRecordItem(PLAN_RECORDS, record)),
+        },
+        physicalResourceId: cr.PhysicalResourceId.of(`plan:${document.name}`),
+      };
+      const resource = new cr.AwsCustomResource(scope, `ConfigPlan-${document.name}`, {
+        onCreate: put,
+        onUpdate: put,
+        onDelete: {
+          service: 'DynamoDB',
+          action: 'DeleteItem',
+          parameters: {
+            TableName: props.table.tableName,
+            Key: attributeValues({ pk: PLAN_PARTITION, sk: document.name }),
+          },
+        },
+        policy,
+        role,
+        logGroup,
+        memorySize: CONFIG_PLAN_WRITER_MEMORY_MB,
+        installLatestAwsSdk: false,
+      });
+      for (const schedule of desiredSchedules(document)) {
+        const created = new scheduler.CfnSchedule(scope, `ConfigPlanSchedule-${schedule.name}`, {
+          name: schedule.name,
+          groupName: props.scheduleGroupName,
+          description: `Protection plan ${document.name} (configuration)`,
+          scheduleExpression: schedule.expression,
+          scheduleExpressionTimezone: schedule.timeZone,
+          state: schedule.enabled ? 'ENABLED' : 'DISABLED',
+          flexibleTimeWindow: { mode: 'OFF' },
+          target: {
+            arn: props.stateMachineArn,
+            roleArn: props.schedulerRole.roleArn,
+            input: scheduleTargetInput(schedule),
+          },
+        });
+        created.node.addDependency(props.scheduleGroup);
+        // A schedule fires only once its plan's record exists.
+        created.node.addDependency(resource);
+        this.schedules.push(created);
+      }
+    }
+    conformProvider(scope);
+  }
+}
+
+/**
+ * The provider function CDK adds for AwsCustomResource (one per stack), set to the product's
+ * function defaults: Node.js 22 (its AWS SDK v3 serves the call: installLatestAwsSdk is off),
+ * arm64 (the provider is plain JavaScript), active tracing.
+ */
+function conformProvider(scope: Construct): void {
+  const provider = Stack.of(scope).node.tryFindChild(
+    `AWS${cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`,
+  );
+  const fn = provider?.node.defaultChild as lambda.CfnFunction | undefined;
+  if (fn === undefined) return;
+  fn.addPropertyOverride('Runtime', lambda.Runtime.NODEJS_22_X.name);
+  fn.addPropertyOverride('Architectures', [lambda.Architecture.ARM_64.name]);
+  fn.addPropertyOverride('TracingConfig', { Mode: 'Active' });
+  Validations.of(fn).acknowledge({
+    id: 'AwsSolutions-L1',
+    reason:
+      'Node.js 22 is the runtime the project builds and tests on; the provider is set to it like every product function.',
+  });
+}
