@@ -213,6 +213,8 @@ export async function deployProduct(
   // Plan runs: their function and state machine (lib/constructs/plan-runs.ts).
   const { deployPlanRuns } = await import('./plan-run-deploy.ts');
   await deployPlanRuns(stack, config, names.planRunStateMachine, options.planRuns);
+  // Workflow schedules (lib/constructs/workflow-schedules.ts): their group, the role Scheduler would assume.
+  Object.assign(process.env, await deployWorkflowScheduleGroup(config, names));
   const { createApiHandler } = await import('../lambdas/handlers/api.ts');
   const { createAwsApiDeps } = await import('../lambdas/aws/wiring.ts');
   stack.gateway.setApiHandler(createApiHandler(createAwsApiDeps(process.env)));
@@ -222,6 +224,30 @@ export async function deployProduct(
     topicArn: topic.TopicArn!,
     names,
     functions,
+  };
+}
+
+/**
+ * The workflows' schedule group in moto (lib/constructs/workflow-schedules.ts) and the API's
+ * environment for it; the local scheduler fires its schedules like any other.
+ */
+async function deployWorkflowScheduleGroup(
+  config: {
+    endpoint: string;
+    region: string | undefined;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+  },
+  names: ProductNames,
+): Promise<{ WORKFLOW_SCHEDULE_GROUP: string; WORKFLOW_SCHEDULER_ROLE_ARN: string }> {
+  const group = `${names.table}-workflows`;
+  const schedulerClient = new SchedulerClient(config);
+  await schedulerClient
+    .send(new CreateScheduleGroupCommand({ Name: group }))
+    .catch(ignoreExisting('ConflictException'));
+  schedulerClient.destroy();
+  return {
+    WORKFLOW_SCHEDULE_GROUP: group,
+    WORKFLOW_SCHEDULER_ROLE_ARN: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local-workflow-scheduler`,
   };
 }
 

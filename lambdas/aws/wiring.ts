@@ -49,7 +49,7 @@ import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
 import { createPlanApiDeps, createPlanRunDeps, planNamesOf } from './plan-wiring.ts';
-import { createWorkflowApiDeps, deploymentOfArn } from './workflow-wiring.ts';
+import { createWorkflowApiDeps, deploymentOfArn, workflowScheduleTargetOf } from './workflow-wiring.ts';
 import { createWorkflowRunApiDeps, createWorkflowRunDeps } from './workflow-run-wiring.ts';
 import { createCommitRecoveryPointDeps, createRecoveryPointService } from './recovery-point-wiring.ts';
 import {
@@ -115,6 +115,16 @@ export const lambdaEnvironmentSchema = z.object({
   WORKFLOW_RUN_STATE_MACHINE_ARN: z
     .string()
     .regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/)
+    .optional(),
+  /** The EventBridge Scheduler group of the workflows' schedules (absent: a scheduled workflow only stores its schedule). */
+  WORKFLOW_SCHEDULE_GROUP: z
+    .string()
+    .regex(/^[\w.-]{1,64}$/)
+    .optional(),
+  /** The role EventBridge Scheduler assumes to start the workflow-run state machine. */
+  WORKFLOW_SCHEDULER_ROLE_ARN: z
+    .string()
+    .regex(/^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/)
     .optional(),
 });
 export type LambdaEnvironment = z.infer<typeof lambdaEnvironmentSchema>;
@@ -231,12 +241,18 @@ export class LambdaWiring {
         jobs: new DynamoDbJobStore(this.control.documents, this.table(), LIFECYCLE_JOBS),
         clock: this.clock,
         newRunId: lifecycleRunIds(this.clock),
-        gc: { objects: this.lifecycleObjects(), records, coordination: this.gcCoordination(), clock: this.clock },
+        gc: {
+          objects: this.lifecycleObjects(),
+          records,
+          coordination: this.gcCoordination(),
+          clock: this.clock,
+        },
         scrub: { objects: this.lifecycleObjects(), records },
         events: this.events(),
       };
     });
-  lifecycleLauncher = (functionName: string) => new LambdaLifecycleJobLauncher(this.control.lambda, functionName);
+  lifecycleLauncher = (functionName: string) =>
+    new LambdaLifecycleJobLauncher(this.control.lambda, functionName);
   /** The image bucket as the lifecycle jobs (commit gate, collection, scrub) see it. */
   lifecycleObjects = () =>
     this.once(
@@ -287,6 +303,13 @@ export class LambdaWiring {
         {
           tableName: this.table(),
           ...deploymentOfArn(this.environment('STATE_MACHINE_ARN').STATE_MACHINE_ARN),
+          schedules: workflowScheduleTargetOf(
+            this.environment(
+              'WORKFLOW_SCHEDULE_GROUP',
+              'WORKFLOW_RUN_STATE_MACHINE_ARN',
+              'WORKFLOW_SCHEDULER_ROLE_ARN',
+            ),
+          ),
         },
         this.control,
         this.clock,
