@@ -13,7 +13,8 @@
  *   await fetch(`${product.apiUrl}/backups`, { method: 'POST', body: JSON.stringify({ volumeId }) });
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   ASL_RESOURCE_PLACEHOLDERS,
@@ -101,6 +102,18 @@ const LOCAL_BASE_SNAPSHOTS_RETAINED = 1;
 export const LOCAL_LIFECYCLE_FUNCTION = 'LifecycleJobFunction';
 /** The API's cursor HMAC key: 32 random bytes, the size of its SHA-256 output. */
 const CURSOR_KEY_BYTES = 32;
+
+/** The state directory's file that keeps the cursor key, so a listing's cursor outlives a restart. */
+const CURSOR_KEY_FILE = 'api-cursor.key';
+
+/** The stack's cursor key (base64), made once per state directory and read back after a restart. */
+function cursorKeyOf(stateDir: string): string {
+  const file = join(stateDir, CURSOR_KEY_FILE);
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  const key = randomBytes(CURSOR_KEY_BYTES).toString('base64');
+  writeFileSync(file, `${key}\n`, { mode: 0o600 });
+  return key;
+}
 
 function ignoreExisting(...names: string[]) {
   return (error: unknown) => {
@@ -207,7 +220,7 @@ export async function deployProduct(
   const apiEnvironment: Record<ApiEnvironmentKey, string> = {
     STATE_MACHINE_ARN: machine.stateMachineArn!,
     RESTORE_FUNCTION_NAME: names.restoreFunction,
-    API_CURSOR_KEY: randomBytes(CURSOR_KEY_BYTES).toString('base64'),
+    API_CURSOR_KEY: cursorKeyOf(stack.stateDir),
   };
   Object.assign(process.env, apiEnvironment, planEnvironment);
   // Plan runs: their function and state machine (lib/constructs/plan-runs.ts).

@@ -2,28 +2,67 @@
  * DynamoDB adapter of the ImageRecordStore port (single table; item shapes in docs/image-format.md,
  * "Image records"):
  *
- *   pk VOLUME#<volumeId>  sk IMAGE#<createdAt>#<imageId>   the record (a Query lists images in time order)
- *   pk VOLUME#<volumeId>  sk IMAGEID#<imageId>             guard: makes the image id unique, points at the record
+ *   pk VOLUME#<volumeId>        sk IMAGE#<createdAt>#<imageId>             the record (a Query lists images in time order)
+ *   pk VOLUME#<volumeId>        sk IMAGEID#<imageId>                       guard: makes the image id unique, points at the record
+ *   pk VOLUME#<volumeId>        sk LINEAGE#<source>#<createdAt>#<imageId>  lineage entry: the newest image of a source is one Limit-1 Query
+ *   pk VOLUME#BY-ID#<imageId>   sk POINTER                                 pointer: finds the image by its id alone with one GetItem
  *
- * The record also carries `gsi2pk = IMAGEID#<imageId>`, `gsi2sk = VOLUME#<volumeId>`: GSI2 finds an
- * image by its id alone with one Query, whatever the number of volumes, and whether or not its
- * replica volume still exists (findImageRecord). Records written before GSI2 carried them are not
- * found that way.
+ * All four are written in one transaction, the first three conditional on not existing, so the
+ * commit point is atomic and an image id can never get a second record in a volume. The pointer's partition key starts with
+ * VOLUME# so that every role allowed to read image records (IAM `dynamodb:LeadingKeys` VOLUME#*)
+ * may read it; no volume id starts with "BY-ID#".
  *
- * Both are written in one transaction, each conditional on not existing, so the commit point is
- * atomic and an image id can never get a second record.
+ * The record also carries `gsi2pk = IMAGEID#<imageId>`, `gsi2sk = VOLUME#<volumeId>` (GSI2), the
+ * lookup by id before pointers existed. Records from before pointers are found through GSI2 and
+ * get their pointer then; records from before GSI2 are given pointers by a one-off backfill (a
+ * Scan, run once per table on the first lookup that finds nothing, recorded in a marker item).
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  TransactWriteCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { ConflictError, IntegrityError, NotFoundError, RetryableError } from '../core/errors.ts';
 import type { CommitConditions } from '../core/lifecycle/commit-gate.ts';
-import type { ImageRecord, ImageRecordStore } from '../core/image/image-records.ts';
+import type {
+  ImageRecord,
+  ImageRecordPage,
+  ImageRecordQuery,
+  ImageRecordStore,
+  ImageSource,
+} from '../core/image/image-records.ts';
 import { sameImageRecord } from '../core/image/image-records.ts';
 import { fenceConditionCheck } from './dynamodb-lifecycle-gc.ts';
+import { DynamoDbPager } from './dynamodb-paging.ts';
 import { callSdk } from './sdk-errors.ts';
 
 export const IMAGE_RECORD_ENTITY = 'image';
 export const IMAGE_ID_ENTITY = 'image-id';
+export const IMAGE_LINEAGE_ENTITY = 'image-lineage';
+export const IMAGE_POINTER_ENTITY = 'image-pointer';
+/** Partition-key prefix of the pointers (a VOLUME# prefix no volume id continues). */
+const POINTER_PARTITION_PREFIX = 'VOLUME#BY-ID#';
+/** The backfill's marker: "~" never occurs in an image id. */
+export const POINTER_BACKFILL_MARKER_KEY = { pk: `${POINTER_PARTITION_PREFIX}~backfill`, sk: 'MARKER' };
+/** Records examined per Query when a lineage has no entries yet (records from before them). */
+const LEGACY_PAGE_ITEMS = 100;
+/** Sorts after every character of a createdAt or an image id (UTF-8 EF BF BF): closes key ranges. */
+const KEY_RANGE_END = '\uffff';
+
+export function imagePointerKey(imageId: string): { pk: string; sk: string } {
+  return { pk: `${POINTER_PARTITION_PREFIX}${imageId}`, sk: 'POINTER' };
+}
+
+function lineagePrefix(source: ImageSource): string {
+  return `LINEAGE#${source}#`;
+}
+
+export function lineageSortKey(record: Pick<ImageRecord, 'createdAt' | 'imageId' | 'source'>): string {
+  return `${lineagePrefix(record.source ?? 'replica')}${record.createdAt}#${record.imageId}`;
+}
 
 export function volumePartitionKey(volumeId: string): string {
   return `VOLUME#${volumeId}`;
@@ -69,11 +108,18 @@ function isDeleting(item: Record<string, unknown>): boolean {
   return item.status === IMAGE_STATUS_DELETING;
 }
 
+/** The FilterExpression that leaves out records being deleted. */
+const LIVE_FILTER = 'attribute_not_exists(#status) OR #status <> :deleting';
+
 function toRecord(item: Record<string, unknown>): ImageRecord {
   const record: Record<string, unknown> = {};
   for (const field of RECORD_FIELDS) if (item[field] !== undefined) record[field] = item[field];
   return record as unknown as ImageRecord;
 }
+
+/** Positions of the commit gate's checks in the commit transaction (after the four items). */
+const FENCE_ITEM = 4;
+const PARENT_ITEM = 5;
 
 interface CancellationShape {
   readonly name?: string;
@@ -81,10 +127,14 @@ interface CancellationShape {
 }
 
 export class DynamoDbImageRecordStore implements ImageRecordStore {
+  private readonly pager: DynamoDbPager;
+
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
     readonly tableName: string,
-  ) {}
+  ) {
+    this.pager = new DynamoDbPager(ddb);
+  }
 
   async putImageRecord(record: ImageRecord, conditions?: CommitConditions): Promise<'created' | 'exists'> {
     const pk = volumePartitionKey(record.volumeId);
@@ -141,8 +191,30 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
                     sk: imageIdSortKey(record.imageId),
                     entity: IMAGE_ID_ENTITY,
                     imageSk: imageSortKey(record),
+                    lineageSk: lineageSortKey(record),
                   },
                   ConditionExpression: 'attribute_not_exists(pk)',
+                },
+              },
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: {
+                    pk,
+                    sk: lineageSortKey(record),
+                    entity: IMAGE_LINEAGE_ENTITY,
+                    imageId: record.imageId,
+                    imageSk: imageSortKey(record),
+                  },
+                  ConditionExpression: 'attribute_not_exists(pk)',
+                },
+              },
+              {
+                Put: {
+                  TableName: this.tableName,
+                  // Unconditional: ids are unique across volumes by construction (they embed the
+                  // backup id); the guard above stays the uniqueness check, per volume, as always.
+                  Item: this.pointerItem(record.volumeId, record.imageId, imageSortKey(record)),
                 },
               },
               ...guards,
@@ -154,9 +226,11 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
         const shape = error as CancellationShape;
         const failed = (index: number) =>
           shape.CancellationReasons?.[index]?.Code === 'ConditionalCheckFailed';
-        // The record or its guard exists: a re-run of a commit that succeeded (checked below).
-        if (shape.name === 'TransactionCanceledException' && (failed(0) || failed(1))) return false;
-        if (shape.name === 'TransactionCanceledException' && failed(2)) {
+        // The record, its guard or lineage entry exists: a re-run of a commit that succeeded
+        // (checked below). Items FENCE_ITEM and PARENT_ITEM are the commit gate's.
+        if (shape.name === 'TransactionCanceledException' && (failed(0) || failed(1) || failed(2)))
+          return false;
+        if (shape.name === 'TransactionCanceledException' && failed(FENCE_ITEM)) {
           throw new RetryableError(
             `image ${record.imageId}: a garbage collection took the fence while it committed; the commit is retried after it`,
             { context },
@@ -164,7 +238,7 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
         }
         if (
           shape.name === 'TransactionCanceledException' &&
-          failed(3) &&
+          failed(PARENT_ITEM) &&
           conditions?.liveParent !== undefined
         ) {
           throw new NotFoundError(
@@ -229,9 +303,59 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
     return toRecord(item.Item);
   }
 
+  private pointerItem(volumeId: string, imageId: string, imageSk: string): Record<string, unknown> {
+    return { ...imagePointerKey(imageId), entity: IMAGE_POINTER_ENTITY, volumeId, imageSk };
+  }
+
+  /** The live record at (volume, sort key), or undefined when it is gone or being deleted. */
+  private async liveRecordAt(
+    volumeId: string,
+    imageSk: string,
+    imageId: string,
+  ): Promise<ImageRecord | undefined> {
+    const item = await callSdk('GetItem', { volumeId, imageId }, () =>
+      this.ddb.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: volumePartitionKey(volumeId), sk: imageSk },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return item.Item === undefined || isDeleting(item.Item) ? undefined : toRecord(item.Item);
+  }
+
   async findImageRecord(imageId: string): Promise<ImageRecord | undefined> {
-    // One Query on GSI2; an image id has one record (the guard item makes it unique per volume,
-    // and ids embed their volume's backup), so the first live item is the answer.
+    const pointed = await this.findByPointer(imageId);
+    if (pointed !== 'no-pointer') return pointed;
+    // Records from before pointers: GSI2 (and the pointer is written for the next lookup).
+    const indexed = await this.findByIndex(imageId);
+    if (indexed !== undefined) {
+      await this.putPointer(indexed.volumeId, imageId, imageSortKey(indexed));
+      return indexed;
+    }
+    // Records from before GSI2: the one-off backfill, then the pointer once more.
+    if (await this.backfillPointers()) {
+      const after = await this.findByPointer(imageId);
+      return after === 'no-pointer' ? undefined : after;
+    }
+    return undefined;
+  }
+
+  /** Two GetItems: the pointer, then the record it names. */
+  private async findByPointer(imageId: string): Promise<ImageRecord | undefined | 'no-pointer'> {
+    const pointer = await callSdk('GetItem (image pointer)', { imageId }, () =>
+      this.ddb.send(
+        new GetCommand({ TableName: this.tableName, Key: imagePointerKey(imageId), ConsistentRead: true }),
+      ),
+    );
+    const volumeId: unknown = pointer.Item?.volumeId;
+    const imageSk: unknown = pointer.Item?.imageSk;
+    if (typeof volumeId !== 'string' || typeof imageSk !== 'string') return 'no-pointer';
+    return this.liveRecordAt(volumeId, imageSk, imageId);
+  }
+
+  private async findByIndex(imageId: string): Promise<ImageRecord | undefined> {
     const page = await callSdk('Query (image id)', { imageId }, () =>
       this.ddb.send(
         new QueryCommand({
@@ -246,25 +370,182 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
     return item === undefined ? undefined : toRecord(item);
   }
 
-  async listImageRecords(volumeId: string): Promise<ImageRecord[]> {
-    const records: ImageRecord[] = [];
+  /** Writes a pointer unless one exists (idempotent: a pointer's content follows from its record). */
+  private async putPointer(volumeId: string, imageId: string, imageSk: string): Promise<void> {
+    await callSdk('PutItem (image pointer)', { volumeId, imageId }, async () => {
+      try {
+        await this.ddb.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: this.pointerItem(volumeId, imageId, imageSk),
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+      } catch (error) {
+        if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') throw error;
+      }
+    });
+  }
+
+  /**
+   * Gives every image record a pointer, once per table: a Scan for records (only their keys and
+   * ids are read), a pointer for each, then the marker. False when the marker says it was done
+   * already, so an unknown id costs the marker's GetItem and nothing more. A backfill cut short
+   * (a timeout) runs again from the start on the next miss; pointers it wrote are kept.
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html
+   */
+  async backfillPointers(): Promise<boolean> {
+    const marker = await callSdk('GetItem (backfill marker)', {}, () =>
+      this.ddb.send(
+        new GetCommand({ TableName: this.tableName, Key: POINTER_BACKFILL_MARKER_KEY, ConsistentRead: true }),
+      ),
+    );
+    if (marker.Item !== undefined) return false;
     let startKey: Record<string, unknown> | undefined;
+    let pointers = 0;
     do {
       const exclusiveStart = startKey;
-      const page = await callSdk('Query', { volumeId }, () =>
+      const page = await callSdk('Scan (image records)', {}, () =>
         this.ddb.send(
-          new QueryCommand({
+          new ScanCommand({
             TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-            ExpressionAttributeValues: { ':pk': volumePartitionKey(volumeId), ':prefix': 'IMAGE#' },
-            ConsistentRead: true,
+            FilterExpression: '#entity = :image',
+            ProjectionExpression: '#pk, #sk, #entity, #volumeId, #imageId',
+            ExpressionAttributeNames: {
+              '#pk': 'pk',
+              '#sk': 'sk',
+              '#entity': 'entity',
+              '#volumeId': 'volumeId',
+              '#imageId': 'imageId',
+            },
+            ExpressionAttributeValues: { ':image': IMAGE_RECORD_ENTITY },
             ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
           }),
         ),
       );
-      for (const item of page.Items ?? []) if (!isDeleting(item)) records.push(toRecord(item));
+      for (const item of page.Items ?? []) {
+        if (typeof item.volumeId !== 'string' || typeof item.imageId !== 'string') continue;
+        await this.putPointer(item.volumeId, item.imageId, String(item.sk));
+        pointers += 1;
+      }
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);
-    return records;
+    await callSdk('PutItem (backfill marker)', {}, () =>
+      this.ddb.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...POINTER_BACKFILL_MARKER_KEY, entity: 'image-pointer-backfill', pointers },
+        }),
+      ),
+    );
+    return true;
+  }
+
+  private recordsQuery(volumeId: string, query: Omit<ImageRecordQuery, 'limit' | 'token'>) {
+    const names: Record<string, string> = { '#status': 'status' };
+    const values: Record<string, unknown> = {
+      ':pk': volumePartitionKey(volumeId),
+      ':lo': `IMAGE#${query.from ?? ''}`,
+      ':hi': `IMAGE#${query.to === undefined ? KEY_RANGE_END : `${query.to}#${KEY_RANGE_END}`}`,
+      ':deleting': IMAGE_STATUS_DELETING,
+    };
+    let filter = `(${LIVE_FILTER})`;
+    if (query.kind !== undefined) {
+      names['#kind'] = 'kind';
+      values[':kind'] = query.kind;
+      filter += ' AND #kind = :kind';
+    }
+    return {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND sk BETWEEN :lo AND :hi',
+      FilterExpression: filter,
+      ExpressionAttributeNames: names,
+      ExpressionAttributeValues: values,
+      ScanIndexForward: query.newestFirst !== true,
+      ConsistentRead: true,
+    };
+  }
+
+  async listImageRecords(volumeId: string): Promise<ImageRecord[]> {
+    const items = await this.pager.queryAll('Query', { volumeId }, this.recordsQuery(volumeId, {}));
+    return items.map(toRecord);
+  }
+
+  async pageImageRecords(volumeId: string, query: ImageRecordQuery): Promise<ImageRecordPage> {
+    const page = await this.pager.queryPage('Query', { volumeId }, this.recordsQuery(volumeId, query), query);
+    const records = page.items.map(toRecord);
+    return page.nextToken === undefined ? { records } : { records, nextToken: page.nextToken };
+  }
+
+  async countImageRecords(volumeId: string): Promise<number> {
+    return this.pager.count('Query (count)', { volumeId }, this.recordsQuery(volumeId, {}));
+  }
+
+  async latestImageRecord(
+    volumeId: string,
+    source: ImageSource,
+    excludeImageId?: string,
+  ): Promise<ImageRecord | undefined> {
+    // Newest lineage entry first, one at a time: the first live one that is not excluded wins.
+    let token: string | undefined;
+    do {
+      const page = await this.pager.queryPage(
+        'Query (lineage)',
+        { volumeId, source },
+        {
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :lineage)',
+          ExpressionAttributeValues: {
+            ':pk': volumePartitionKey(volumeId),
+            ':lineage': lineagePrefix(source),
+          },
+          ScanIndexForward: false,
+          ConsistentRead: true,
+        },
+        { limit: 1, token },
+      );
+      for (const entry of page.items) {
+        if (entry.imageId === excludeImageId || typeof entry.imageSk !== 'string') continue;
+        const record = await this.liveRecordAt(volumeId, entry.imageSk, String(entry.imageId));
+        if (record !== undefined) return record;
+      }
+      token = page.nextToken;
+    } while (token !== undefined);
+    // Records older than lineage entries (or a source's first image): the records, newest first,
+    // LEGACY_PAGE_ITEMS examined per request with the source and the exclusion filtered in DynamoDB.
+    const base = this.recordsQuery(volumeId, { newestFirst: true });
+    const input = {
+      ...base,
+      FilterExpression: `${base.FilterExpression} AND (${
+        source === 'replica' ? 'attribute_not_exists(#source) OR ' : ''
+      }#source = :source) AND #imageId <> :exclude`,
+      ExpressionAttributeNames: {
+        ...base.ExpressionAttributeNames,
+        '#source': 'source',
+        '#imageId': 'imageId',
+      },
+      ExpressionAttributeValues: {
+        ...base.ExpressionAttributeValues,
+        ':source': source,
+        ':exclude': excludeImageId ?? '',
+      },
+    };
+    let startKey: Record<string, unknown> | undefined;
+    do {
+      const exclusiveStart = startKey;
+      const page = await callSdk('Query (records of a lineage)', { volumeId, source }, () =>
+        this.ddb.send(
+          new QueryCommand({
+            ...input,
+            Limit: LEGACY_PAGE_ITEMS,
+            ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
+          }),
+        ),
+      );
+      const found = page.Items?.[0];
+      if (found !== undefined) return toRecord(found);
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    return undefined;
   }
 }

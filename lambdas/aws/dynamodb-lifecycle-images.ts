@@ -9,10 +9,16 @@
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, QueryCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { NotFoundError } from '../core/errors.ts';
 import type { LifecycleImage, LifecycleImageRecords } from '../core/lifecycle/ports.ts';
-import { IMAGE_STATUS_DELETING, imageIdSortKey, volumePartitionKey } from './dynamodb-image-records.ts';
+import {
+  IMAGE_STATUS_DELETING,
+  imageIdSortKey,
+  imagePointerKey,
+  volumePartitionKey,
+} from './dynamodb-image-records.ts';
+import { DynamoDbPager } from './dynamodb-paging.ts';
 import { callSdk } from './sdk-errors.ts';
 
 /** Which server a replica volume belongs to (EC2 tags), so retention can group a server's images. */
@@ -38,7 +44,10 @@ function toLifecycleImage(item: Record<string, unknown>, serverOf: ServerOfVolum
     status: item.status === IMAGE_STATUS_DELETING ? 'deleting' : 'live',
     ...(item.legalHold === true ? { legalHold: true } : {}),
     ...(typeof item.lockedUntil === 'string' ? { lockedUntil: item.lockedUntil } : {}),
-    ...(serverId === undefined ? {} : { serverId, source: 'replica' as const }),
+    // The copy it was read from: records written before sources existed are replica images.
+    ...(serverId === undefined
+      ? {}
+      : { serverId, source: item.source === 'primary' ? ('primary' as const) : ('replica' as const) }),
     ...(typeof item.recoveryPointId === 'string' ? { recoveryPointId: item.recoveryPointId } : {}),
     ...(stats === undefined ? {} : { stats }),
   };
@@ -51,11 +60,15 @@ function byVolumeThenImage(a: LifecycleImage, b: LifecycleImage): number {
 }
 
 export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
+  private readonly pager: DynamoDbPager;
+
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
     readonly tableName: string,
     private readonly volumeServers: VolumeServers = () => Promise.resolve(new Map()),
-  ) {}
+  ) {
+    this.pager = new DynamoDbPager(ddb);
+  }
 
   private async serverOf(): Promise<ServerOfVolume> {
     const servers = await this.volumeServers();
@@ -81,25 +94,17 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
   }
 
   private async queryVolume(volumeId: string, serverOf: ServerOfVolume): Promise<LifecycleImage[]> {
-    const images: LifecycleImage[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const exclusiveStart = startKey;
-      const page = await callSdk('Query', { volumeId }, () =>
-        this.ddb.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-            ExpressionAttributeValues: { ':pk': volumePartitionKey(volumeId), ':prefix': 'IMAGE#' },
-            ConsistentRead: true,
-            ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) images.push(toLifecycleImage(item, serverOf));
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
-    return images.sort(byVolumeThenImage);
+    const items = await this.pager.queryAll(
+      'Query',
+      { volumeId },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': volumePartitionKey(volumeId), ':prefix': 'IMAGE#' },
+        ConsistentRead: true,
+      },
+    );
+    return items.map((item) => toLifecycleImage(item, serverOf)).sort(byVolumeThenImage);
   }
 
   async getImage(volumeId: string, imageId: string): Promise<LifecycleImage> {
@@ -147,8 +152,9 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
   }
 
   async deleteImage(volumeId: string, imageId: string): Promise<void> {
-    const imageSk = await this.recordSortKey(volumeId, imageId);
-    if (imageSk === undefined) return;
+    const guard = await this.guardOf(volumeId, imageId);
+    if (guard === undefined) return;
+    const { imageSk, lineageSk } = guard;
     const pk = volumePartitionKey(volumeId);
     await callSdk('TransactWriteItems', { volumeId, imageId }, () =>
       this.ddb.send(
@@ -156,6 +162,12 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
           TransactItems: [
             { Delete: { TableName: this.tableName, Key: { pk, sk: imageSk } } },
             { Delete: { TableName: this.tableName, Key: { pk, sk: imageIdSortKey(imageId) } } },
+            // The lookup items of dynamodb-image-records.ts (absent on older records: a Delete of
+            // a missing item succeeds).
+            { Delete: { TableName: this.tableName, Key: imagePointerKey(imageId) } },
+            ...(lineageSk === undefined
+              ? []
+              : [{ Delete: { TableName: this.tableName, Key: { pk, sk: lineageSk } } }]),
           ],
         }),
       ),
@@ -164,6 +176,14 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
 
   /** The record's sort key from the id guard, or undefined when the image has no guard. */
   private async recordSortKey(volumeId: string, imageId: string): Promise<string | undefined> {
+    return (await this.guardOf(volumeId, imageId))?.imageSk;
+  }
+
+  /** The id guard's pointers to the record and its lineage entry (absent on older guards). */
+  private async guardOf(
+    volumeId: string,
+    imageId: string,
+  ): Promise<{ imageSk: string; lineageSk?: string } | undefined> {
     const guard = await callSdk('GetItem', { volumeId, imageId }, () =>
       this.ddb.send(
         new GetCommand({
@@ -174,6 +194,8 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
       ),
     );
     const imageSk: unknown = guard.Item?.imageSk;
-    return typeof imageSk === 'string' ? imageSk : undefined;
+    const lineageSk: unknown = guard.Item?.lineageSk;
+    if (typeof imageSk !== 'string') return undefined;
+    return typeof lineageSk === 'string' ? { imageSk, lineageSk } : { imageSk };
   }
 }

@@ -9,13 +9,14 @@
  * kept as one JSON attribute (`record`), with `version` beside it.
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, QueryCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type { RecoveryPoint, RecoveryPointStore } from '../core/recovery-points/recovery-points.ts';
 import {
   readRecoveryPoint,
   recoveryPointErrors,
   sameRecoveryPoint,
 } from '../core/recovery-points/recovery-points.ts';
+import { DynamoDbPager } from './dynamodb-paging.ts';
 import { callSdk } from './sdk-errors.ts';
 
 export const RECOVERY_POINT_ENTITY = 'recovery-point';
@@ -59,11 +60,30 @@ function recordOfItem(recoveryPointId: string, item: Record<string, unknown>): R
   return readRecoveryPoint(recoveryPointId, raw);
 }
 
+function pointOfServerItem(item: Record<string, unknown>): RecoveryPoint {
+  const sk = String(item.sk);
+  return recordOfItem(sk.slice(sk.lastIndexOf('#') + 1), item);
+}
+
 export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
+  private readonly pager: DynamoDbPager;
+
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
     readonly tableName: string,
-  ) {}
+  ) {
+    this.pager = new DynamoDbPager(ddb);
+  }
+
+  private serverQuery(serverId: string, newestFirst: boolean) {
+    return {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk AND begins_with(sk, :at)',
+      ExpressionAttributeValues: { ':pk': serverPartitionKey(serverId), ':at': 'AT#' },
+      ScanIndexForward: !newestFirst,
+      ConsistentRead: true,
+    };
+  }
 
   async put(point: RecoveryPoint): Promise<'created' | 'exists'> {
     const context = { recoveryPointId: point.recoveryPointId, serverId: point.serverId };
@@ -131,27 +151,16 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
   }
 
   async listByServer(serverId: string): Promise<RecoveryPoint[]> {
-    const points: RecoveryPoint[] = [];
-    let startKey: Record<string, unknown> | undefined;
-    do {
-      const exclusiveStart = startKey;
-      const page = await callSdk('Query', { serverId }, () =>
-        this.ddb.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk AND begins_with(sk, :at)',
-            ExpressionAttributeValues: { ':pk': serverPartitionKey(serverId), ':at': 'AT#' },
-            ConsistentRead: true,
-            ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) {
-        const sk = String(item.sk);
-        points.push(recordOfItem(sk.slice(sk.lastIndexOf('#') + 1), item));
-      }
-      startKey = page.LastEvaluatedKey;
-    } while (startKey !== undefined);
-    return points;
+    const items = await this.pager.queryAll('Query', { serverId }, this.serverQuery(serverId, false));
+    return items.map(pointOfServerItem);
+  }
+
+  async pageByServer(
+    serverId: string,
+    page: { readonly limit: number; readonly token?: string | undefined },
+  ): Promise<{ readonly points: RecoveryPoint[]; readonly nextToken?: string }> {
+    const found = await this.pager.queryPage('Query', { serverId }, this.serverQuery(serverId, true), page);
+    const points = found.items.map(pointOfServerItem);
+    return found.nextToken === undefined ? { points } : { points, nextToken: found.nextToken };
   }
 }

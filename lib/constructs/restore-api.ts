@@ -211,7 +211,20 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
       conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['vol-*'] } },
     }),
   );
-  // GET /images/{id} and every route taking an image id: one Query on GSI2 by image id.
+  // GET /images/{id}: image pointers (dynamodb-image-records.ts) are written for records from before
+  // them when they are first looked up, and once per table by a Scan that reads only keys and ids.
+  api.addToRolePolicy(tableAccess(table, ['dynamodb:PutItem'], ['VOLUME#BY-ID#*']));
+  api.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:Scan'],
+      resources: [table.tableArn],
+      conditions: {
+        StringEquals: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+        'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'entity', 'volumeId', 'imageId'] },
+      },
+    }),
+  );
+  // Every route taking an image id: records from before pointers, one Query on GSI2 by image id.
   api.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['dynamodb:Query'],

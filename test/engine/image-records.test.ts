@@ -120,6 +120,30 @@ describe('DynamoDB image record items', () => {
       sk: 'IMAGEID#img-b',
       entity: 'image-id',
       imageSk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b',
+      lineageSk: 'LINEAGE#replica#2026-03-01T00:00:00.000Z#img-b',
+    });
+    const lineage = await ddb.send(
+      new GetCommand({
+        TableName: 'rbp-records',
+        Key: { pk: 'VOLUME#vol-records', sk: 'LINEAGE#replica#2026-03-01T00:00:00.000Z#img-b' },
+      }),
+    );
+    expect(lineage.Item).toEqual({
+      pk: 'VOLUME#vol-records',
+      sk: 'LINEAGE#replica#2026-03-01T00:00:00.000Z#img-b',
+      entity: 'image-lineage',
+      imageId: 'img-b',
+      imageSk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b',
+    });
+    const pointer = await ddb.send(
+      new GetCommand({ TableName: 'rbp-records', Key: { pk: 'VOLUME#BY-ID#img-b', sk: 'POINTER' } }),
+    );
+    expect(pointer.Item).toEqual({
+      pk: 'VOLUME#BY-ID#img-b',
+      sk: 'POINTER',
+      entity: 'image-pointer',
+      volumeId: 'vol-records',
+      imageSk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b',
     });
     ddb.destroy();
   });

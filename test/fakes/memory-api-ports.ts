@@ -10,6 +10,7 @@ import type {
   ApiDeps,
   CatalogReader,
   ImageDirectory,
+  ImageListFilter,
   PageRequest,
   RestoreJobs,
   RestoreTarget,
@@ -94,6 +95,32 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
         };
       }),
     );
+  }
+
+  /** By volume id; the token is the page's last volume id (as RecordDirectories). */
+  async pageVolumes(page: PageRequest): Promise<StorePage<Volume>> {
+    const after = page.pageToken;
+    const all = [...(await this.listVolumes())]
+      .sort((a, b) => (a.volumeId < b.volumeId ? -1 : 1))
+      .filter((v) => after === undefined || v.volumeId > after);
+    const items = all.slice(0, page.limit);
+    return all.length > page.limit ? { items, nextToken: items.at(-1)!.volumeId } : { items };
+  }
+
+  /** Newest first; the token is the page's last image id's position in that order. */
+  async pageImages(volumeId: string, filter: ImageListFilter, page: PageRequest): Promise<StorePage<Image>> {
+    const all = [...(await this.listImages(volumeId))]
+      .filter(
+        (image) =>
+          (filter.from === undefined || Date.parse(image.createdAt) >= Date.parse(filter.from)) &&
+          (filter.to === undefined || Date.parse(image.createdAt) <= Date.parse(filter.to)) &&
+          (filter.status === undefined || image.status === filter.status) &&
+          (filter.kind === undefined || image.kind === filter.kind),
+      )
+      .reverse();
+    const start = page.pageToken === undefined ? 0 : all.findIndex((i) => i.imageId === page.pageToken) + 1;
+    const items = all.slice(start, start + page.limit);
+    return start + page.limit < all.length ? { items, nextToken: items.at(-1)!.imageId } : { items };
   }
 
   assertProtected(volumeId: string): Promise<void> {

@@ -1,6 +1,12 @@
 /** In-memory ImageRecordStore with the DynamoDB adapter's semantics. */
 import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
-import type { ImageRecord, ImageRecordStore } from '../../lambdas/core/image/image-records.ts';
+import type {
+  ImageRecord,
+  ImageRecordPage,
+  ImageRecordQuery,
+  ImageRecordStore,
+  ImageSource,
+} from '../../lambdas/core/image/image-records.ts';
 import { sameImageRecord } from '../../lambdas/core/image/image-records.ts';
 
 export class MemoryImageRecordStore implements ImageRecordStore {
@@ -47,5 +53,38 @@ export class MemoryImageRecordStore implements ImageRecordStore {
         )
         .map((r) => structuredClone(r)),
     );
+  }
+
+  /** The token is the last record's sort position (createdAt#imageId), as the adapter's key is. */
+  async pageImageRecords(volumeId: string, query: ImageRecordQuery): Promise<ImageRecordPage> {
+    const position = (r: ImageRecord) => `${r.createdAt}#${r.imageId}`;
+    let all = (await this.listImageRecords(volumeId)).filter(
+      (r) =>
+        (query.from === undefined || r.createdAt >= query.from) &&
+        (query.to === undefined || r.createdAt <= query.to) &&
+        (query.kind === undefined || r.kind === query.kind),
+    );
+    if (query.newestFirst === true) all = all.reverse();
+    const after = query.token;
+    const rest =
+      after === undefined
+        ? all
+        : all.filter((r) => (query.newestFirst === true ? position(r) < after : position(r) > after));
+    const records = rest.slice(0, query.limit);
+    return rest.length > query.limit ? { records, nextToken: position(records.at(-1)!) } : { records };
+  }
+
+  async latestImageRecord(
+    volumeId: string,
+    source: ImageSource,
+    excludeImageId?: string,
+  ): Promise<ImageRecord | undefined> {
+    return (await this.listImageRecords(volumeId))
+      .filter((r) => r.imageId !== excludeImageId && (r.source ?? 'replica') === source)
+      .at(-1);
+  }
+
+  async countImageRecords(volumeId: string): Promise<number> {
+    return (await this.listImageRecords(volumeId)).length;
   }
 }

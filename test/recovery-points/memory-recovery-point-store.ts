@@ -39,4 +39,18 @@ export class MemoryRecoveryPointStore implements RecoveryPointStore {
         .map((p) => structuredClone(p)),
     );
   }
+
+  /** Newest first; the token is the last point's sort position (createdAt#id), as the adapter's key is. */
+  async pageByServer(
+    serverId: string,
+    page: { readonly limit: number; readonly token?: string | undefined },
+  ): Promise<{ readonly points: RecoveryPoint[]; readonly nextToken?: string }> {
+    const key = (p: RecoveryPoint) => `${p.createdAt}#${p.recoveryPointId}`;
+    const after = page.token;
+    const rest = (await this.listByServer(serverId))
+      .reverse()
+      .filter((p) => after === undefined || key(p) < after);
+    const points = rest.slice(0, page.limit);
+    return rest.length > page.limit ? { points, nextToken: key(points.at(-1)!) } : { points };
+  }
 }

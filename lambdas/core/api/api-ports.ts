@@ -6,6 +6,7 @@
  */
 import type { FileSearchPort } from './file-search-routes.ts';
 import type { Clock } from '../ports.ts';
+import type { BackupListQuery } from './backup-launcher.ts';
 import type { CursorCodec } from './cursor.ts';
 import type { LifecycleApi } from './lifecycle-api.ts';
 import type { PlanApiDeps } from './plan-routes.ts';
@@ -41,6 +42,25 @@ export interface PageRequest {
 export interface VolumeDirectory {
   /** Every protected volume, ordered by volume id. */
   listVolumes(): Promise<readonly Volume[]>;
+  /**
+   * One page of the protected volumes, by volume id; the image count and latest image are read
+   * for the page's volumes only. The token is the page's last volume id.
+   */
+  pageVolumes(page: PageRequest): Promise<StorePage<Volume>>;
+  /**
+   * One page of the volume's committed images, newest first, read as a page from the image
+   * records (the token is the store's). NotFoundError when the volume has no image and is not
+   * protected.
+   */
+  pageImages(volumeId: string, filter: ImageListFilter, page: PageRequest): Promise<StorePage<Image>>;
+}
+
+/** What GET /volumes/{id}/images narrows the listing to (all bounds inclusive). */
+export interface ImageListFilter {
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
+  readonly status?: Image['status'] | undefined;
+  readonly kind?: Image['kind'] | undefined;
 }
 
 export interface ImageDirectory {
@@ -101,6 +121,8 @@ export interface BackupLauncher {
   }): Promise<Backup>;
   /** NotFoundError when no backup has this id. */
   describe(backupId: string): Promise<Backup>;
+  /** GET /backups: one page of backups, newest first (backup-launcher.ts listBackups). */
+  list?(query: BackupListQuery): Promise<StorePage<Backup>>;
 }
 
 export interface RestoreJobs {
@@ -108,6 +130,12 @@ export interface RestoreJobs {
   start(restoreId: string, image: Image, request: StartRestoreRequest): Promise<Restore>;
   /** NotFoundError when no restore has this id. The answer carries a fresh presigned URL once it succeeded. */
   get(restoreId: string): Promise<Restore>;
+  /** GET /restores: one page of restores, newest first, without download URLs. */
+  list?(request: {
+    readonly limit: number;
+    readonly pageToken?: string;
+    readonly status?: Restore['status'];
+  }): Promise<StorePage<Restore>>;
 }
 
 /** Unique ids for new backups and restores (time-ordered, so listings sort by age). */

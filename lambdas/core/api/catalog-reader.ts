@@ -17,8 +17,12 @@ import {
   type FileVersion as CatalogVersion,
 } from '../catalog/catalog-queries.ts';
 import { versionKeyOf, type FileMeta, type ImageCatalogRecord } from '../catalog/catalog-types.ts';
+import { pageVersions } from '../catalog/version-pages.ts';
 import type { CatalogReader, ImageDirectory, PageRequest, RestoreTarget, StorePage } from './api-ports.ts';
 import type { Application, DirectoryEntry, FileVersion, FoundFile, Image, ImageCatalog } from './schemas.ts';
+
+/** A version key above every image's (they start with the creation time's digits). */
+const LATEST_VERSION_BOUND = '\uffff';
 
 /** Catalog states whose listings can be trusted (partial: some damaged files were skipped). */
 const LISTABLE_STATES = new Set(['complete', 'partial']);
@@ -69,14 +73,6 @@ function applicationOf(record: ApplicationRecord): Application {
   };
 }
 
-function offsetOf(token: string | undefined): number {
-  if (token === undefined) return 0;
-  const offset = Number(token);
-  if (!Number.isSafeInteger(offset) || offset < 0)
-    throw new ValidationError('invalid cursor: unreadable position');
-  return offset;
-}
-
 export class CatalogStoreReader implements CatalogReader {
   constructor(private readonly deps: { readonly store: CatalogStore; readonly images: ImageDirectory }) {}
 
@@ -109,19 +105,42 @@ export class CatalogStoreReader implements CatalogReader {
     partition: number | undefined,
     page: PageRequest,
   ): Promise<StorePage<FileVersion>> {
-    // listImages answers NotFoundError for a volume that is not protected, as GET .../images does.
-    const images = await this.deps.images.listImages(volumeId);
     let chosen = partition;
     if (chosen === undefined) {
-      const latest = images.filter((i) => i.status === 'cataloged').at(-1);
+      const latest = await this.latestListableCatalog(volumeId);
       if (latest === undefined) return { items: [] };
-      chosen = await this.onlyPartition(latest);
+      chosen = onlyPartitionOf(latest, { imageId: latest.imageId });
+    } else if (page.pageToken === undefined) {
+      // Only for NotFoundError: a volume with no catalog record must at least be protected.
+      const any = await this.deps.store.latestImageCatalogBefore(volumeId, LATEST_VERSION_BOUND);
+      if (any === undefined) await this.deps.images.listImages(volumeId);
     }
-    const versions = path === '/' ? [] : await listVersions(this.deps.store, volumeId, chosen, path);
-    const start = offsetOf(page.pageToken);
-    const end = start + page.limit;
-    const items = versions.slice(start, end).map(versionOf);
-    return end < versions.length ? { items, nextToken: String(end) } : { items };
+    if (path === '/') return { items: [] };
+    // One page from the store (the path's versions from the cursor on), never the whole history.
+    const versions = await pageVersions(this.deps.store, volumeId, chosen, path, {
+      limit: page.limit,
+      ...(page.pageToken === undefined ? {} : { cursor: page.pageToken }),
+    });
+    const items = versions.items.map(versionOf);
+    return versions.cursor === undefined ? { items } : { items, nextToken: versions.cursor };
+  }
+
+  /**
+   * The newest catalog record of the volume that can be listed (complete or partial), one Limit-1
+   * Query per record looked at; undefined when there is none. NotFoundError (as GET .../images)
+   * for a volume with no catalog record that is not protected either.
+   */
+  private async latestListableCatalog(volumeId: string): Promise<ImageCatalogRecord | undefined> {
+    let before = LATEST_VERSION_BOUND;
+    for (;;) {
+      const record = await this.deps.store.latestImageCatalogBefore(volumeId, before);
+      if (record === undefined) {
+        if (before === LATEST_VERSION_BOUND) await this.deps.images.listImages(volumeId);
+        return undefined;
+      }
+      if (LISTABLE_STATES.has(record.status)) return record;
+      before = record.version;
+    }
   }
 
   async findByName(volumeId: string, name: string, page: PageRequest): Promise<StorePage<FoundFile>> {
@@ -269,7 +288,7 @@ export function imageCatalogOf(record: ImageCatalogRecord): ImageCatalog {
 }
 
 /** The image's only listable filesystem; ValidationError naming them when there are several. */
-function onlyPartitionOf(record: ImageCatalogRecord, image: Image): number {
+function onlyPartitionOf(record: ImageCatalogRecord, image: Pick<Image, 'imageId'>): number {
   const listable = record.partitions.filter((p) => LISTABLE_STATES.has(p.status));
   if (listable.length === 1) return listable[0]!.index;
   if (listable.length === 0) {

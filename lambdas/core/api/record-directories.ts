@@ -5,7 +5,13 @@
  */
 import { NotFoundError } from '../errors.ts';
 import type { ImageRecord, ImageRecordStore } from '../image/image-records.ts';
-import type { ImageDirectory, VolumeDirectory } from './api-ports.ts';
+import type {
+  ImageDirectory,
+  ImageListFilter,
+  PageRequest,
+  StorePage,
+  VolumeDirectory,
+} from './api-ports.ts';
 import type { ProtectedVolumes } from './backup-launcher.ts';
 import type { Image, Volume } from './schemas.ts';
 
@@ -65,6 +71,64 @@ export class RecordDirectories implements VolumeDirectory, ImageDirectory, Prote
       });
     }
     return volumes;
+  }
+
+  async pageVolumes(page: PageRequest): Promise<StorePage<Volume>> {
+    const after = page.pageToken;
+    const replicas = [...(await this.deps.replicas.listReplicaVolumes())]
+      .sort((a, b) => (a.volumeId < b.volumeId ? -1 : a.volumeId > b.volumeId ? 1 : 0))
+      .filter((replica) => after === undefined || replica.volumeId > after);
+    const volumes: Volume[] = [];
+    for (const replica of replicas.slice(0, page.limit)) {
+      // Two requests per volume whatever its number of images: a count and the newest record.
+      const imageCount = await this.deps.records.countImageRecords(replica.volumeId);
+      const latest = imageCount === 0 ? undefined : await this.newestRecord(replica.volumeId);
+      volumes.push({
+        ...replica,
+        imageCount,
+        ...(latest === undefined ? {} : { latestImageId: latest.imageId, latestImageAt: latest.createdAt }),
+      });
+    }
+    return replicas.length > page.limit
+      ? { items: volumes, nextToken: volumes.at(-1)!.volumeId }
+      : { items: volumes };
+  }
+
+  private async newestRecord(volumeId: string): Promise<ImageRecord | undefined> {
+    let token: string | undefined;
+    do {
+      const page = await this.deps.records.pageImageRecords(volumeId, { limit: 1, token, newestFirst: true });
+      if (page.records[0] !== undefined) return page.records[0];
+      token = page.nextToken;
+    } while (token !== undefined);
+    return undefined;
+  }
+
+  async pageImages(volumeId: string, filter: ImageListFilter, page: PageRequest): Promise<StorePage<Image>> {
+    const images: Image[] = [];
+    let token = page.pageToken;
+    // Each request asks for no more than the page lacks, so the store's token is always where the
+    // next page starts, also when the status (from the catalog) leaves records out.
+    do {
+      const found = await this.deps.records.pageImageRecords(volumeId, {
+        limit: page.limit - images.length,
+        token,
+        newestFirst: true,
+        from: filter.from,
+        to: filter.to,
+        kind: filter.kind,
+      });
+      for (const record of found.records) {
+        const image = imageOf(record, await this.deps.cataloged(record));
+        if (filter.status === undefined || image.status === filter.status) images.push(image);
+      }
+      token = found.nextToken;
+    } while (token !== undefined && images.length < page.limit);
+    if (images.length === 0 && page.pageToken === undefined) {
+      const any = await this.deps.records.pageImageRecords(volumeId, { limit: 1 });
+      if (any.records.length === 0 && any.nextToken === undefined) await this.assertProtected(volumeId);
+    }
+    return token === undefined ? { items: images } : { items: images, nextToken: token };
   }
 
   async assertProtected(volumeId: string): Promise<void> {

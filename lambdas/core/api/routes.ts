@@ -11,8 +11,9 @@ import { PLAN_ROUTES } from './plan-routes.ts';
 import { RECOVERY_POINT_ROUTES } from '../recovery-points/recovery-point-routes.ts';
 import { recoveryPointsOf } from '../recovery-points/recovery-point-service.ts';
 import { WORKFLOW_ROUTES } from './workflow-routes.ts';
+import { HISTORY_ROUTES } from './history-routes.ts';
 import { FILE_SEARCH_ROUTES } from './file-search-routes.ts';
-import { pageOfList, pageOfStore, storeTokenOf } from './pagination.ts';
+import { pageOfStore, storeTokenOf } from './pagination.ts';
 import {
   acceptedBackupSchema,
   acceptedRestoreSchema,
@@ -53,7 +54,12 @@ export const ROUTES: readonly Route[] = [
     success: { status: 200, schema: pageSchema(volumeSchema) },
     async serve(deps, { query }) {
       const scope = queryScope('listVolumes', {});
-      return ok(pageOfList(await deps.volumes.listVolumes(), query, scope, deps.cursors));
+      const pageToken = storeTokenOf(query, scope, deps.cursors);
+      const page = await deps.volumes.pageVolumes({
+        limit: query.limit,
+        ...(pageToken === undefined ? {} : { pageToken }),
+      });
+      return ok(pageOfStore(page, scope, deps.cursors));
     },
   }),
   route({
@@ -66,18 +72,17 @@ export const ROUTES: readonly Route[] = [
     success: { status: 200, schema: pageSchema(imageSchema) },
     errorStatuses: [404],
     async serve(deps, { params, query }) {
-      const from = query.from === undefined ? -Infinity : Date.parse(query.from);
-      const to = query.to === undefined ? Infinity : Date.parse(query.to);
-      const images = (await deps.images.listImages(params.volumeId))
-        .filter((image) => {
-          const at = Date.parse(image.createdAt);
-          return at >= from && at <= to;
-        })
-        .filter((image) => query.status === undefined || image.status === query.status)
-        .filter((image) => query.kind === undefined || image.kind === query.kind)
-        .reverse();
       const scope = queryScope('listImages', { ...params, ...query });
-      return ok(pageOfList(images, query, scope, deps.cursors));
+      const pageToken = storeTokenOf(query, scope, deps.cursors);
+      // The bounds in the records' own form (UTC, milliseconds), so they are key conditions.
+      const utc = (instant: string | undefined) =>
+        instant === undefined ? undefined : new Date(instant).toISOString();
+      const page = await deps.volumes.pageImages(
+        params.volumeId,
+        { from: utc(query.from), to: utc(query.to), status: query.status, kind: query.kind },
+        { limit: query.limit, ...(pageToken === undefined ? {} : { pageToken }) },
+      );
+      return ok(pageOfStore(page, scope, deps.cursors));
     },
   }),
   route({
@@ -254,5 +259,6 @@ export const ROUTES: readonly Route[] = [
   ...PLAN_ROUTES,
   ...RECOVERY_POINT_ROUTES,
   ...WORKFLOW_ROUTES,
+  ...HISTORY_ROUTES,
   ...FILE_SEARCH_ROUTES,
 ];

@@ -23,7 +23,6 @@ import type {
 } from '../orchestration/step-state.ts';
 import { passCommitGate, type CommitGateDeps, type GateParent } from '../lifecycle/commit-gate.ts';
 import { commitImage } from './commit.ts';
-import { sameLineage } from './primary-source.ts';
 import type { BackupSource } from '../plans/source-selection.ts';
 import { planImage, workerReadRate } from './plan.ts';
 import { copyRange, type RangeSummary, type RangeWorkerDeps, type RangeWorkItem } from './range-worker.ts';
@@ -61,9 +60,8 @@ export async function chooseParent(
   imageId: string,
   source: BackupSource = 'replica',
 ): Promise<ParentChoice | undefined> {
-  const latest = (await deps.records.listImageRecords(volumeId))
-    .filter((r) => r.imageId !== imageId && sameLineage(r, source))
-    .at(-1);
+  // One Limit-1 Query on the volume's lineage entries (not every record of the volume).
+  const latest = await deps.records.latestImageRecord(volumeId, source, imageId);
   if (latest === undefined) return undefined;
   const manifest = await deps.getManifest(volumeId, latest.imageId, latest.manifestSha256);
   const [parentSnapshot] = await deps.describeSnapshots([latest.snapshotId]);

@@ -64,7 +64,7 @@ export interface Page<T> {
   readonly cursor?: string;
 }
 
-function pageLimit(limit: number | undefined): number {
+export function pageLimit(limit: number | undefined): number {
   const value = limit ?? DEFAULT_PAGE_ENTRIES;
   if (!Number.isInteger(value) || value < 1 || value > MAX_PAGE_ENTRIES) {
     throw new ValidationError(`limit must be an integer from 1 to ${MAX_PAGE_ENTRIES}`, {
@@ -154,7 +154,7 @@ export async function listDirectory(
   }
 }
 
-function versionsOfGroup(group: readonly CatalogItem[]): FileVersion[] {
+export function versionsOfGroup(group: readonly CatalogItem[]): FileVersion[] {
   const out: FileVersion[] = [];
   group.forEach((item, i) => {
     if (item.removed === true || item.meta === undefined) return;

@@ -36,7 +36,30 @@ export interface ImageRecord {
   readonly manifestSha256: string;
   readonly stats: ImageRecordStats;
   /** The copy the image was read from; absent on records written before sources existed (replica). */
-  readonly source?: 'replica' | 'primary';
+  readonly source?: ImageSource;
+}
+
+/** Which copy an image was read from; its incrementals chain only to images of the same source. */
+export type ImageSource = 'replica' | 'primary';
+
+/** One page of a volume's image records, as the store reads it (never the whole list). */
+export interface ImageRecordQuery {
+  /** At most this many records (1..). */
+  readonly limit: number;
+  /** A `nextToken` of a previous page of the same query. */
+  readonly token?: string | undefined;
+  /** Newest first; oldest first when false or absent. */
+  readonly newestFirst?: boolean;
+  /** Only records created at or after / at or before these instants (ISO-8601 UTC, milliseconds). */
+  readonly from?: string | undefined;
+  readonly to?: string | undefined;
+  readonly kind?: ImageKind | undefined;
+}
+
+export interface ImageRecordPage {
+  readonly records: ImageRecord[];
+  /** Present when more may follow (a page may be short and still have one). */
+  readonly nextToken?: string;
 }
 
 export interface ImageRecordStore {
@@ -52,6 +75,19 @@ export interface ImageRecordStore {
   getImageRecord(volumeId: string, imageId: string): Promise<ImageRecord>;
   /** Every committed image of the volume, oldest first. */
   listImageRecords(volumeId: string): Promise<ImageRecord[]>;
+  /** One page of the volume's committed images (one Query per page in DynamoDB). */
+  pageImageRecords(volumeId: string, query: ImageRecordQuery): Promise<ImageRecordPage>;
+  /**
+   * The newest committed image of the volume's `source` lineage other than `excludeImageId`
+   * (what an incremental chains to), or undefined: one Limit-1 Query in DynamoDB.
+   */
+  latestImageRecord(
+    volumeId: string,
+    source: ImageSource,
+    excludeImageId?: string,
+  ): Promise<ImageRecord | undefined>;
+  /** How many committed images the volume has (no record leaves the store). */
+  countImageRecords(volumeId: string): Promise<number>;
   /**
    * The committed image with this id, whichever volume it belongs to (also one no longer a
    * replica), with one key lookup; undefined when there is none.

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { queryScope } from '../api/cursor.ts';
-import { pageOfList, pageOfStore, storeTokenOf } from '../api/pagination.ts';
+import { pageOfStore, storeTokenOf } from '../api/pagination.ts';
 import { route, type Route } from '../api/route-definition.ts';
 import {
   acceptedRestoreSchema,
@@ -60,9 +60,10 @@ export const RECOVERY_POINT_ROUTES: readonly Route[] = [
     async serve(deps, input) {
       const { serverId } = input.params;
       const query = input.query;
-      const points = await recoveryPointsOf(deps).listRecoveryPoints(serverId);
       const scope = queryScope('listRecoveryPoints', { serverId });
-      return { status: 200, body: pageOfList(points, query, scope, deps.cursors) };
+      const token = storeTokenOf(query, scope, deps.cursors);
+      const page = await recoveryPointsOf(deps).pageRecoveryPoints(serverId, { limit: query.limit, token });
+      return { status: 200, body: pageOfStore(page, scope, deps.cursors) };
     },
   }),
   route({

@@ -306,11 +306,18 @@ export class RecoveryPointService {
     return { backupId, serverId, full: request.full, status: 'RUNNING', startedAt: started.startedAt };
   }
 
-  /** The server's recovery points, newest first. NotFoundError for a server with neither points nor volumes. */
-  async listRecoveryPoints(serverId: string): Promise<RecoveryPointView[]> {
-    const points = await this.deps.points.listByServer(serverId);
-    if (points.length === 0) await this.serverVolumes(serverId);
-    return points.reverse().map(viewOf);
+  /**
+   * One page of the server's recovery points, newest first, read as one page from the store (the
+   * token is the store's). NotFoundError for a server with neither points nor volumes.
+   */
+  async pageRecoveryPoints(
+    serverId: string,
+    page: { readonly limit: number; readonly token?: string | undefined },
+  ): Promise<{ readonly items: RecoveryPointView[]; readonly nextToken?: string }> {
+    const found = await this.deps.points.pageByServer(serverId, page);
+    if (found.points.length === 0 && page.token === undefined) await this.serverVolumes(serverId);
+    const items = found.points.map(viewOf);
+    return found.nextToken === undefined ? { items } : { items, nextToken: found.nextToken };
   }
 
   /** The recovery point with every volume's filesystems under its device name. */

@@ -51,6 +51,11 @@ export interface RecoveryPointStore {
   get(recoveryPointId: string): Promise<RecoveryPoint>;
   /** The server's recovery points, oldest first (empty when it has none). */
   listByServer(serverId: string): Promise<RecoveryPoint[]>;
+  /** One page of the server's recovery points, newest first (one Query per page in DynamoDB). */
+  pageByServer(
+    serverId: string,
+    page: { readonly limit: number; readonly token?: string | undefined },
+  ): Promise<{ readonly points: RecoveryPoint[]; readonly nextToken?: string }>;
 }
 
 /** Devices of replica volumes (`rbp:source-device`), by volume id; absent when a volume has none. */
