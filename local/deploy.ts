@@ -186,6 +186,7 @@ export async function deployProduct(
   stack.gateway.registerFunction(LOCAL_LIFECYCLE_FUNCTION, (event, context) => lifecycleJob(event, context));
   functions.push(LOCAL_LIFECYCLE_FUNCTION);
   process.env.LIFECYCLE_FUNCTION_NAME = LOCAL_LIFECYCLE_FUNCTION;
+  await deployPlanRunExpiryRule(config, names);
   // Volume restores: their step function and state machine; the API starts it (lib/constructs/volume-restores.ts).
   const { deployVolumeRestores } = await import('./volume-restore-deploy.ts');
   const volumeRestores = await deployVolumeRestores(stack, config, {
@@ -245,6 +246,51 @@ export async function deployProduct(
  * environment for it; the local scheduler fires its schedules like any other.
  */
 async function deployWorkflowScheduleGroup(
+/**
+ * The rule that hands every `Plan Run Finished` event to the lifecycle function (the expiry of the
+ * run's servers; lib/constructs/lifecycle-jobs.ts), in moto; the gateway delivers it
+ * (local/gateway/local-event-rules.ts).
+ */
+export async function deployPlanRunExpiryRule(
+  config: {
+    endpoint: string;
+    region: string | undefined;
+    credentials: { accessKeyId: string; secretAccessKey: string };
+  },
+  names: ProductNames,
+): Promise<void> {
+  const { EventBridgeClient, PutRuleCommand, PutTargetsCommand } =
+    await import('@aws-sdk/client-eventbridge');
+  const { PLAN_EVENT_SOURCE, PLAN_RUN_FINISHED } =
+    await import('../lambdas/core/lifecycle/lifecycle-jobs.ts');
+  const events = new EventBridgeClient(config);
+  const rule = `${names.table}-plan-run-expiry`;
+  try {
+    await events.send(
+      new PutRuleCommand({
+        Name: rule,
+        EventBusName: 'default',
+        State: 'ENABLED',
+        EventPattern: JSON.stringify({ source: [PLAN_EVENT_SOURCE], 'detail-type': [PLAN_RUN_FINISHED] }),
+      }),
+    );
+    await events.send(
+      new PutTargetsCommand({
+        Rule: rule,
+        EventBusName: 'default',
+        Targets: [
+          {
+            Id: 'lifecycle-job',
+            Arn: `arn:aws:lambda:${config.region ?? LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${LOCAL_LIFECYCLE_FUNCTION}`,
+          },
+        ],
+      }),
+    );
+  } finally {
+    events.destroy();
+  }
+}
+
   config: {
     endpoint: string;
     region: string | undefined;

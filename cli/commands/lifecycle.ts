@@ -1,5 +1,6 @@
 /**
- * `rbp retention apply (--server S | --volume V | --plan P) [rules] [--dry-run] [--json]` and
+ * `rbp retention apply (--server S | --volume V | --plan P) [rules] [--dry-run] [--json]`,
+ * `rbp retention set|show --server S` (a server's stored default rules, /servers/{serverId}/retention) and
  * `rbp images delete IMAGE_ID`, over POST /retention/apply and DELETE /images/{imageId}. The rules
  * are spelled as restic's `forget` spells them.
  *
@@ -9,7 +10,11 @@
  * `{ status, chunksVerified, corrupt: [{ key, images }], missing: [...] }`.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import type { DeletedImage, RetentionResult } from '../../lambdas/core/api/lifecycle-api.ts';
+import type {
+  DeletedImage,
+  RetentionResult,
+  StoredRetention,
+} from '../../lambdas/core/api/lifecycle-api.ts';
 import type { CostReport } from '../../lambdas/core/lifecycle/cost.ts';
 import type { GcRun, ScrubRun } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import type { RetentionRules } from '../../lambdas/core/lifecycle/retention.ts';
@@ -68,6 +73,7 @@ interface RetentionOptions extends ApiCommandOptions {
   keepWeekly?: number;
   keepMonthly?: number;
   keepYearly?: number;
+  minimumAge?: string;
   dryRun?: boolean;
 }
 
@@ -80,24 +86,18 @@ export function rulesOf(options: RetentionOptions): RetentionRules | undefined {
     ...(options.keepWeekly === undefined ? {} : { keepWeekly: options.keepWeekly }),
     ...(options.keepMonthly === undefined ? {} : { keepMonthly: options.keepMonthly }),
     ...(options.keepYearly === undefined ? {} : { keepYearly: options.keepYearly }),
+    ...(options.minimumAge === undefined ? {} : { minimumAge: options.minimumAge }),
   };
   return Object.keys(rules).length === 0 ? undefined : rules;
 }
 
 export function registerLifecycleCommands(program: Command): void {
   const retention = program.command('retention').description('which images to keep, and deleting the rest');
-  withApiOptions(retention.command('apply'))
+  withRuleOptions(withApiOptions(retention.command('apply')))
     .description('apply retention rules (restic forget semantics) to the images of a server, volume or plan')
     .option('--server <serverId>', 'every image of the server (each source its own group)')
     .option('--volume <volumeId>', 'the images of one volume')
     .option('--plan <planId>', "the images of a plan's servers (its stored rules when none are given)")
-    .option('--keep-last <n>', 'keep the newest n images', count)
-    .option('--keep-within <duration>', 'keep every image younger than this (e.g. 7d, 1y2m3d4h)')
-    .option('--keep-hourly <n>', 'keep the newest image of each of the last n hours', count)
-    .option('--keep-daily <n>', 'keep the newest image of each of the last n days', count)
-    .option('--keep-weekly <n>', 'keep the newest image of each of the last n ISO weeks', count)
-    .option('--keep-monthly <n>', 'keep the newest image of each of the last n months', count)
-    .option('--keep-yearly <n>', 'keep the newest image of each of the last n years', count)
     .option('--dry-run', 'show what would be kept and deleted; change nothing')
     .addHelpText(
       'after',
@@ -120,8 +120,70 @@ export function registerLifecycleCommands(program: Command): void {
       });
       print.result(result, result.images, retentionColumns);
     });
+  registerStoredRetentionCommands(retention);
   registerLifecycleJobCommands(program);
   registerReportCommands(program);
+}
+
+/** The restic-style rule options, on `retention apply` and `retention set`. */
+function withRuleOptions(command: Command): Command {
+  return command
+    .option('--keep-last <n>', 'keep the newest n images', count)
+    .option('--keep-within <duration>', 'keep every image younger than this (e.g. 7d, 1y2m3d4h)')
+    .option('--keep-hourly <n>', 'keep the newest image of each of the last n hours', count)
+    .option('--keep-daily <n>', 'keep the newest image of each of the last n days', count)
+    .option('--keep-weekly <n>', 'keep the newest image of each of the last n ISO weeks', count)
+    .option('--keep-monthly <n>', 'keep the newest image of each of the last n months', count)
+    .option('--keep-yearly <n>', 'keep the newest image of each of the last n years', count)
+    .option('--minimum-age <duration>', 'never delete an image younger than this (e.g. 2d)');
+}
+
+const storedColumns = [
+  { header: 'SERVER', value: (r: StoredRetention) => r.serverId },
+  {
+    header: 'RULES',
+    value: (r: StoredRetention) =>
+      Object.entries(r.rules)
+        .map(([rule, value]) => `${rule} ${String(value)}`)
+        .join(', '),
+  },
+  { header: 'UPDATED', value: (r: StoredRetention) => r.updatedAt },
+];
+
+/** `rbp retention set|show --server S`: a server's stored default rules. */
+function registerStoredRetentionCommands(retention: Command): void {
+  withRuleOptions(withApiOptions(retention.command('set')))
+    .description(
+      "store a server's default retention rules (used when `retention apply --server/--volume` gives none, and after plan runs whose plan has none)",
+    )
+    .requiredOption('--server <serverId>', 'the server')
+    .addHelpText('after', '\nExample:\n  $ rbp retention set --server srv-1 --keep-daily 7 --keep-weekly 4')
+    .action(async (options: RetentionOptions & { server: string }) => {
+      const rules = rulesOf(options);
+      if (rules === undefined) {
+        throw new CliError(
+          'give at least one rule (--keep-last, --keep-within, --keep-hourly … --keep-yearly)',
+          EXIT.USAGE,
+        );
+      }
+      const { client, print } = await apiContext(options);
+      const stored = await client.put<StoredRetention>(
+        `/servers/${encodeURIComponent(options.server)}/retention`,
+        { rules },
+      );
+      print.result(stored, [stored], storedColumns);
+    });
+  withApiOptions(retention.command('show'))
+    .description("show a server's stored default retention rules")
+    .requiredOption('--server <serverId>', 'the server')
+    .addHelpText('after', '\nExample:\n  $ rbp retention show --server srv-1 --json')
+    .action(async (options: ApiCommandOptions & { server: string }) => {
+      const { client, print } = await apiContext(options);
+      const stored = await client.get<StoredRetention>(
+        `/servers/${encodeURIComponent(options.server)}/retention`,
+      );
+      print.result(stored, [stored], storedColumns);
+    });
 }
 
 interface RunOptions extends ApiCommandOptions, WaitOptions {

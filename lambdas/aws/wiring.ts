@@ -42,6 +42,10 @@ import { DynamoDbGcCoordination, LIFECYCLE_JOBS } from './dynamodb-lifecycle-gc.
 import { LambdaLifecycleJobLauncher } from './lambda-lifecycle-launcher.ts';
 import type { LifecycleRunDeps } from '../core/lifecycle/lifecycle-jobs.ts';
 import { S3LifecycleObjectStore } from './s3-lifecycle-objects.ts';
+import { DynamoDbRetentionRuleStore } from './dynamodb-lifecycle-retention.ts';
+import { DynamoDbPlanStore } from './dynamodb-plan-store.ts';
+import { Ec2ServerDirectory } from './ec2-server-directory.ts';
+import { planRetentionSourceOf, type RetentionApplyDeps } from '../core/lifecycle/retention-apply.ts';
 import { DynamoDbJobStore } from './dynamodb-job-store.ts';
 import { EbsSnapshots } from './ebs-snapshots.ts';
 import { Ec2PrimarySnapshots } from './ec2-primary-snapshots.ts';
@@ -248,6 +252,12 @@ export class LambdaWiring {
           clock: this.clock,
         },
         scrub: { objects: this.lifecycleObjects(), records },
+        retention: {
+          objects: this.lifecycleObjects(),
+          records,
+          clock: this.clock,
+          ...lifecycleRetentionSources(this.table(), this.control),
+        },
         events: this.events(),
       };
     });
@@ -440,6 +450,7 @@ export function createLifecycleApi(
     objects: new S3LifecycleObjectStore(clients.s3, names.imageBucket),
     records: new DynamoDbLifecycleImageRecords(clients.documents, names.tableName, volumeServers),
     clock,
+    ...lifecycleRetentionSources(names.tableName, clients),
     ...(lifecycleFunctionName === undefined || clients.lambda === undefined
       ? {}
       : {
@@ -452,6 +463,20 @@ export function createLifecycleApi(
           },
         }),
   });
+}
+
+/** Plans' servers and rules, and the stored per-server rules, for retention and expiry. */
+export function lifecycleRetentionSources(
+  tableName: string,
+  clients: Pick<SdkClients, 'ec2' | 'documents'>,
+): Pick<RetentionApplyDeps, 'plans' | 'storedRules'> {
+  return {
+    plans: planRetentionSourceOf(
+      new DynamoDbPlanStore(clients.documents, tableName),
+      new Ec2ServerDirectory(clients.ec2),
+    ),
+    storedRules: new DynamoDbRetentionRuleStore(clients.documents, tableName),
+  };
 }
 
 /** The protected volumes and their servers, from the replica volumes' tags (one listing per call). */

@@ -1,6 +1,7 @@
 /**
- * Garbage collection and scrub (docs/lifecycle.md): the grants of the lifecycle job function (the
- * manifest's lifecycleJob), its daily schedules (EventBridge Scheduler invokes it with `{kind}`),
+ * Garbage collection, scrub and expiry (docs/lifecycle.md): the grants of the lifecycle job function
+ * (the manifest's lifecycleJob), its daily schedules (EventBridge Scheduler invokes it with `{kind}`),
+ * the rule that hands it every `Plan Run Finished` event (the expiry of the run's servers),
  * the alarm on scrub findings, and the API's part (the function's name in its environment, the
  * right to invoke it, the run records). Resources are added to the given scope (see
  * backup-storage.ts for why).
@@ -14,7 +15,8 @@ import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import type * as events from 'aws-cdk-lib/aws-events';
+import * as events from 'aws-cdk-lib/aws-events';
+import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
@@ -24,6 +26,9 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { nagArnToken } from './nag.ts';
+import { PLAN_PARTITION } from '../../lambdas/aws/dynamodb-plan-store.ts';
+import { RETENTION_PARTITION_PREFIX } from '../../lambdas/aws/dynamodb-lifecycle-retention.ts';
+import { PLAN_EVENT_SOURCE, PLAN_RUN_FINISHED } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 
 /** Daily collection at 03:00 UTC: after the night's backups, before the scrub. */
 export const GC_SCHEDULE = 'cron(0 3 * * ? *)';
@@ -35,6 +40,13 @@ const SCHEDULE_RETRY_ATTEMPTS = 3;
 const RUN_KEYS = ['LIFECYCLE#*'];
 const GC_KEYS = ['GC#*'];
 const IMAGE_RECORD_KEYS = ['VOLUME#*'];
+/** Stored per-server retention rules (dynamodb-lifecycle-retention.ts) and plans (their rules and servers). */
+const RETENTION_KEYS = [`${RETENTION_PARTITION_PREFIX}*`];
+const PLAN_KEYS = [`${PLAN_PARTITION}*`];
+/** A plan run's expiry event is retried this often when the function is throttled or fails. */
+const EXPIRY_RETRY_ATTEMPTS = 3;
+/** An expiry event older than this is dropped: the next plan run expires the same servers. */
+const EXPIRY_MAX_EVENT_AGE = Duration.hours(6);
 /** The alarm's metric: the lifecycle job's count of scrub findings (lambdas/handlers/lifecycle-job.ts). */
 const SCRUB_FINDINGS_METRIC = 'ScrubFindings';
 const METRICS_NAMESPACE = 'ReplicaBackupProxy';
@@ -76,6 +88,12 @@ export class LifecycleJobs {
       ),
     );
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
+    // Expiry after plan runs: marks image records deleting, then deletes them with their id guard;
+    // reads the plan (rules, activities) and the servers' stored rules.
+    fn.addToRolePolicy(
+      tableAccess(props.table, ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], IMAGE_RECORD_KEYS),
+    );
+    fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], [...RETENTION_KEYS, ...PLAN_KEYS]));
     // The protected volumes (and their servers) come from the replica volumes' tags.
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
     bucket.grantRead(fn);
@@ -113,6 +131,21 @@ export class LifecycleJobs {
     fn.grantInvoke(api);
     api.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RUN_KEYS));
     api.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], ['GC#FENCE']));
+    // GET/PUT /servers/{serverId}/retention.
+    api.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RETENTION_KEYS));
+
+    // Every finished plan run is followed by an expiry of its servers (lifecycle-jobs.ts runExpireJob).
+    new events.Rule(scope, 'PlanRunExpiryRule', {
+      eventBus: props.eventBus,
+      description: 'Applies retention to the servers of every finished plan run',
+      eventPattern: { source: [PLAN_EVENT_SOURCE], detailType: [PLAN_RUN_FINISHED] },
+      targets: [
+        new eventsTargets.LambdaFunction(fn, {
+          retryAttempts: EXPIRY_RETRY_ATTEMPTS,
+          maxEventAge: EXPIRY_MAX_EVENT_AGE,
+        }),
+      ],
+    });
 
     for (const [id, kind, expression] of [
       ['GcSchedule', 'gc', GC_SCHEDULE],

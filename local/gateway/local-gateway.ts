@@ -7,7 +7,8 @@
  *   from snapshots that hold the snapshot's blocks (ec2-volumes.ts);
  * - `lambda` Invoke: in-process handlers registered with registerFunction();
  * - `events` PutEvents: moto, then the replica simulator sees the accepted entries (it answers
- *   `Checkpoint Requested` as the replication agent would);
+ *   `Checkpoint Requested` as the replication agent would), and the rules stored in moto hand them
+ *   to their Lambda targets (local-event-rules.ts);
  * - everything else (S3, DynamoDB, Step Functions, Scheduler, ...): moto, streamed.
  *
  * and by path: `/_api/...` is an API Gateway-style Lambda-proxy endpoint for the API handler, and
@@ -41,6 +42,7 @@ import { FaultConfigSchema, faultAnswer, FaultInjector, type FaultConfig } from 
 import { forwardBuffered, forwardStreaming, readBody, sleep, writeAnswer, writeJson } from './http-util.ts';
 import { LambdaFunctions, type LambdaHandler } from './lambda-functions.ts';
 import { LocalScheduler } from './local-scheduler.ts';
+import { LocalEventRules, type EventRuleEntry } from './local-event-rules.ts';
 import { CommandFunctions } from './command-functions.ts';
 import type { MotoAdmin } from '../moto/moto-admin.ts';
 import { systemClock, type Clock } from '../../lambdas/core/ports.ts';
@@ -86,6 +88,8 @@ export class LocalGateway {
   private volumeBridge: Ec2VolumeBridge | undefined;
   private apiHandler: ApiHandler | undefined;
   private schedulerValue: LocalScheduler | undefined;
+  /** EventBridge rules with Lambda targets (undefined until connect()). */
+  private eventRulesValue: LocalEventRules | undefined;
   private injector = new FaultInjector();
   private readonly requestCounts = new Map<string, number>();
   private readonly faultCounts = new Map<string, number>();
@@ -138,6 +142,17 @@ export class LocalGateway {
       clock: clock ?? systemClock,
     });
     this.schedulerValue.start();
+    this.eventRulesValue?.close();
+    this.eventRulesValue = new LocalEventRules({
+      motoEndpoint: backends.motoEndpoint,
+      gatewayEndpoint: this.endpoint,
+      clock: clock ?? systemClock,
+    });
+  }
+
+  /** The local EventBridge rules' Lambda deliveries (undefined until connect()). */
+  get eventRules(): LocalEventRules | undefined {
+    return this.eventRulesValue;
   }
 
   /** The local EventBridge Scheduler (undefined until connect()). */
@@ -197,6 +212,7 @@ export class LocalGateway {
 
   async close(): Promise<void> {
     await this.schedulerValue?.close();
+    this.eventRulesValue?.close();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;
@@ -254,6 +270,7 @@ export class LocalGateway {
     } else if (service === 'events' && operation === 'PutEvents') {
       const answer = await forward();
       if (answer.status === 200) await deliverToAgent(backends.agent, body);
+      if (answer.status === 200) await deliverToRules(this.eventRulesValue, body);
       writeAnswer(res, answer);
     } else {
       writeAnswer(res, await forward());
@@ -358,6 +375,17 @@ export class LocalGateway {
       console.error('[local api] handler failed', error);
       writeProxyResult(res, HANDLER_FAILED_RESULT);
     }
+  }
+}
+
+/** Hands the entries of an accepted PutEvents to the matching rules' Lambda targets; never fails the call. */
+async function deliverToRules(rules: LocalEventRules | undefined, body: Buffer): Promise<void> {
+  if (rules === undefined) return;
+  try {
+    const request = JSON.parse(body.toString('utf8')) as { Entries?: EventRuleEntry[] };
+    await rules.deliver(request.Entries ?? []);
+  } catch (error) {
+    console.error('[local gateway] delivering a PutEvents to the event rules failed', error);
   }
 }
 

@@ -26,6 +26,9 @@ Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port
    the file named by RBP_MOTO_STATE_FILE, atomically; at start-up that file, when present, is
    loaded back. Locks are pickled as new locks and threads are dropped; an execution that was
    running when the state was saved comes back ABORTED (its thread did not survive).
+8. EventBridge rules with Lambda targets: moto's PutEvents raised NotImplementedError (a 500 for
+   the whole call) for a matching rule with a Lambda target. Such targets are skipped here; the
+   gateway invokes them in process (local/gateway/local-event-rules.ts).
 """
 
 import _thread
@@ -86,6 +89,23 @@ def _eval_service_task(self, env, *args, **kwargs):
 
 
 StateTaskServiceAwsSdk._eval_service_task = _eval_service_task
+
+# --- 8. EventBridge Lambda targets are the gateway's: moto sends to the other targets only.
+from moto.events.models import Rule as _EventRule
+
+_original_send_to_targets = _EventRule.send_to_targets
+
+
+def _send_to_targets(self, *args, **kwargs):
+    targets = self.targets
+    self.targets = [t for t in targets if not str(t.get("Arn", "")).startswith("arn:aws:lambda:")]
+    try:
+        return _original_send_to_targets(self, *args, **kwargs)
+    finally:
+        self.targets = targets
+
+
+_EventRule.send_to_targets = _send_to_targets
 
 # --- 5. Query by partition: all_items() narrowed to the queried hash key while Table.query runs.
 _query_scope = threading.local()

@@ -8,13 +8,8 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import { costReport, gatherCostInput, type CostReport, type StorageClass } from '../lifecycle/cost.ts';
-import {
-  deleteImage,
-  expireScope,
-  type ExpiryScope,
-  type ImageDeletionDeps,
-} from '../lifecycle/image-deletion.ts';
-import type { LifecycleImage, LifecycleImageRecords, LifecycleObjectStore } from '../lifecycle/ports.ts';
+import { deleteImage } from '../lifecycle/image-deletion.ts';
+import type { LifecycleImageRecords, LifecycleObjectStore } from '../lifecycle/ports.ts';
 import {
   getGcRun,
   getScrubRun,
@@ -24,57 +19,30 @@ import {
   type LifecycleStartDeps,
   type ScrubRun,
 } from '../lifecycle/lifecycle-jobs.ts';
-import { retentionRulesSchema, type RetentionRules } from '../lifecycle/retention.ts';
+import {
+  applyRetentionRequest,
+  type ApplyRetentionRequest,
+  type PlanRetentionSource,
+  type RetentionResult,
+  type RetentionRuleStore,
+  type StoredRetention,
+} from '../lifecycle/retention-apply.ts';
+import type { RetentionRules } from '../lifecycle/retention.ts';
 
 /** The image bucket's class until the configuration names one: S3 Standard. */
 export const DEFAULT_STORAGE_CLASS: StorageClass = 'STANDARD';
-/** Buckets are counted in UTC until servers carry their own time zone. */
-export const DEFAULT_RETENTION_TIME_ZONE = 'UTC';
-
-const scopeId = z.string().min(1).max(256);
-
-export const retentionScopeSchema = z.union([
-  z.object({ server: scopeId }).strict(),
-  z.object({ volume: scopeId }).strict(),
-  z.object({ plan: scopeId }).strict(),
-]);
-
-export const applyRetentionBody = z
-  .object({
-    scope: retentionScopeSchema,
-    /** Absent: the plan's stored rules (plan scope only). */
-    rules: retentionRulesSchema.optional(),
-    dryRun: z.boolean().default(false),
-  })
-  .strict();
-
-export type ApplyRetentionRequest = z.output<typeof applyRetentionBody>;
-
-export const retentionImageResultSchema = z
-  .object({
-    volumeId: z.string(),
-    imageId: z.string(),
-    createdAt: z.string(),
-    group: z.string(),
-    action: z.enum(['keep', 'delete']),
-    /** Why it is kept ("last 2", "daily 2026-11-30", "legal hold", "minimum age"); empty when deleted. */
-    reasons: z.array(z.string()),
-    /** What happened to an image the rules delete: deleted, kept by a lock (with why), or only planned (dry run). */
-    outcome: z.enum(['kept', 'deleted', 'not-deleted', 'would-delete']),
-    notDeletedReason: z.string().optional(),
-  })
-  .strict();
-
-export const retentionResultSchema = z
-  .object({
-    dryRun: z.boolean(),
-    kept: z.number().int(),
-    deleted: z.number().int(),
-    images: z.array(retentionImageResultSchema),
-  })
-  .strict();
-
-export type RetentionResult = z.output<typeof retentionResultSchema>;
+export {
+  applyRetentionBody,
+  DEFAULT_RETENTION_TIME_ZONE,
+  retentionImageResultSchema,
+  retentionResultSchema,
+  retentionScopeSchema,
+  storedRetentionSchema,
+  type ApplyRetentionRequest,
+  type PlanRetentionSource,
+  type RetentionResult,
+  type StoredRetention,
+} from '../lifecycle/retention-apply.ts';
 
 export const deletedImageSchema = z
   .object({
@@ -86,16 +54,13 @@ export const deletedImageSchema = z
 
 export type DeletedImage = z.output<typeof deletedImageSchema>;
 
-/** A plan's servers and stored rules, when plans are wired into the API. */
-export type PlanRetentionSource = (
-  planId: string,
-) => Promise<{ readonly servers: readonly string[]; readonly rules?: RetentionRules }>;
-
 export interface LifecycleApiDeps {
   readonly objects: LifecycleObjectStore;
   readonly records: LifecycleImageRecords;
   readonly clock: Clock;
   readonly plans?: PlanRetentionSource;
+  /** Stored default rules per server; absent: only rules given with the request (or a plan's). */
+  readonly storedRules?: RetentionRuleStore;
   /** The image bucket's storage class, for the cost report's prices (default STANDARD). */
   readonly storageClass?: StorageClass;
   /** Garbage collection and scrub runs (lifecycle-jobs.ts); absent where the job Lambda is not deployed. */
@@ -105,6 +70,10 @@ export interface LifecycleApiDeps {
 export interface LifecycleApi {
   applyRetention(request: ApplyRetentionRequest): Promise<RetentionResult>;
   deleteImage(imageId: string): Promise<DeletedImage>;
+  /** A server's stored default rules; NotFoundError when it has none. */
+  getServerRetention(serverId: string): Promise<StoredRetention>;
+  /** Stores (replaces) a server's default rules. */
+  putServerRetention(serverId: string, rules: RetentionRules): Promise<StoredRetention>;
   startGc(request: { readonly dryRun: boolean }): Promise<GcRun>;
   getGc(runId: string): Promise<GcRun>;
   startScrub(request: { readonly all: boolean }): Promise<ScrubRun>;
@@ -116,48 +85,22 @@ export interface LifecycleApi {
 export class LifecycleService implements LifecycleApi {
   constructor(private readonly deps: LifecycleApiDeps) {}
 
-  async applyRetention(request: ApplyRetentionRequest): Promise<RetentionResult> {
-    const { scope, rules } = await this.resolve(request);
-    const deletion: ImageDeletionDeps = this.deps;
-    const result = await expireScope(
-      deletion,
-      scope,
-      rules,
-      { timeZone: DEFAULT_RETENTION_TIME_ZONE },
-      request.dryRun,
-    );
-    const images: RetentionResult['images'] = [];
-    for (const { group, result: expiry } of result.groups) {
-      const deleted = new Set(expiry.deleted);
-      const notDeleted = new Map(expiry.notDeleted.map((n) => [n.image, n.reason]));
-      for (const decision of expiry.decisions) {
-        const ref = `${decision.volumeId}/${decision.imageId}`;
-        const reason = notDeleted.get(ref);
-        images.push({
-          volumeId: decision.volumeId,
-          imageId: decision.imageId,
-          createdAt: decision.createdAt,
-          group,
-          action: decision.action,
-          reasons: [...decision.reasons],
-          outcome:
-            decision.action === 'keep'
-              ? 'kept'
-              : request.dryRun
-                ? 'would-delete'
-                : deleted.has(ref)
-                  ? 'deleted'
-                  : 'not-deleted',
-          ...(reason === undefined ? {} : { notDeletedReason: reason }),
-        });
-      }
+  applyRetention(request: ApplyRetentionRequest): Promise<RetentionResult> {
+    return applyRetentionRequest(this.deps, request);
+  }
+
+  async getServerRetention(serverId: string): Promise<StoredRetention> {
+    const stored = await this.ruleStore().get(serverId);
+    if (stored === undefined) {
+      throw new NotFoundError(`server ${serverId} has no stored retention rules`, { context: { serverId } });
     }
-    return {
-      dryRun: request.dryRun,
-      kept: images.filter((i) => i.outcome !== 'deleted' && i.outcome !== 'would-delete').length,
-      deleted: images.filter((i) => i.outcome === 'deleted' || i.outcome === 'would-delete').length,
-      images,
-    };
+    return stored;
+  }
+
+  async putServerRetention(serverId: string, rules: RetentionRules): Promise<StoredRetention> {
+    const stored: StoredRetention = { serverId, rules, updatedAt: this.deps.clock.now().toISOString() };
+    await this.ruleStore().put(stored);
+    return stored;
   }
 
   async deleteImage(imageId: string): Promise<DeletedImage> {
@@ -212,36 +155,10 @@ export class LifecycleService implements LifecycleApi {
     return this.deps.runs;
   }
 
-  private async resolve(
-    request: ApplyRetentionRequest,
-  ): Promise<{ scope: ExpiryScope; rules: RetentionRules }> {
-    const { scope } = request;
-    if ('plan' in scope) {
-      if (this.deps.plans === undefined) {
-        throw new ValidationError(
-          `retention by plan is not available yet (plans are not wired into this API); apply it with a server or volume scope`,
-          { context: { plan: scope.plan } },
-        );
-      }
-      const plan = await this.deps.plans(scope.plan);
-      const rules = request.rules ?? plan.rules;
-      if (rules === undefined) throw noRules(`plan ${scope.plan} has no retention rules`);
-      const servers = new Set(plan.servers);
-      const images: LifecycleImage[] = (await this.deps.records.listImages()).filter(
-        (image) => image.serverId !== undefined && servers.has(image.serverId),
-      );
-      return { scope: { images }, rules };
+  private ruleStore(): RetentionRuleStore {
+    if (this.deps.storedRules === undefined) {
+      throw new ValidationError('stored retention rules are not configured in this deployment', {});
     }
-    if (request.rules === undefined) {
-      throw noRules('no retention rules given (stored per-server rules are not wired yet)');
-    }
-    return {
-      scope: 'server' in scope ? { server: scope.server } : { volume: scope.volume },
-      rules: request.rules,
-    };
+    return this.deps.storedRules;
   }
-}
-
-function noRules(message: string): ValidationError {
-  return new ValidationError(`${message}; give at least one keep rule`, {});
 }

@@ -29,10 +29,21 @@ import {
   type GcCheckpointStore,
   type GcDeps,
 } from './gc.ts';
+import {
+  expireAfterPlanRun,
+  planExpiryResultSchema,
+  type PlanExpiryResult,
+  type RetentionApplyDeps,
+} from './retention-apply.ts';
 import { scrub, type ScrubDeps, type ScrubResult } from './scrub.ts';
 
 export const GC_JOB_KIND = 'gc';
 export const SCRUB_JOB_KIND = 'scrub';
+/** The expiry that follows a plan run (retention-apply.ts expireAfterPlanRun). */
+export const EXPIRE_JOB_KIND = 'expire';
+/** EventBridge source and detail type of a plan run's outcome (the plan-run function publishes it). */
+export const PLAN_EVENT_SOURCE = 'rbp.plans';
+export const PLAN_RUN_FINISHED = 'Plan Run Finished';
 /** Collection steps between two checks of the time budget (each step is at most a few seconds). */
 export const GC_STEPS_PER_CHECK = 4;
 /**
@@ -42,24 +53,65 @@ export const GC_STEPS_PER_CHECK = 4;
 export const GC_HANDOVER_MARGIN_MS = 3 * 60 * 1000;
 /** A day: a scheduled scrub's run number is the day number, so SCRUB_COVER_RUNS days cover every chunk. */
 const DAY_MS = 24 * 60 * 60 * 1000;
+/** Run ids are job ids and path parameters (`[A-Za-z0-9_-]{1,64}`). */
+const MAX_LIFECYCLE_RUN_ID_CHARS = 64;
 /** EventBridge detail type of a scrub that found corrupt or missing objects. */
 export const SCRUB_FINDINGS_EVENT = 'Scrub Findings';
 
-export const lifecycleJobEventSchema = z.discriminatedUnion('kind', [
-  z
-    .object({
-      kind: z.literal(GC_JOB_KIND),
-      runId: z.string().min(1).optional(),
-      dryRun: z.boolean().optional(),
-    })
-    .strict(),
-  z
-    .object({
-      kind: z.literal(SCRUB_JOB_KIND),
-      runId: z.string().min(1).optional(),
-      all: z.boolean().optional(),
-    })
-    .strict(),
+const expireEventSchema = z
+  .object({
+    kind: z.literal(EXPIRE_JOB_KIND),
+    runId: z.string().min(1).optional(),
+    plan: z.string().min(1).max(256),
+    planRunId: z.string().min(1).max(256).optional(),
+    /** The run's servers; absent: every server the plan selects now. */
+    servers: z.array(z.string().min(1).max(256)).optional(),
+  })
+  .strict();
+
+/**
+ * The `Plan Run Finished` event as an EventBridge rule delivers it to the function
+ * (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-events-structure.html): an expiry
+ * of the run's servers. Only the fields used are checked; the envelope carries more.
+ */
+const planRunFinishedSchema = z
+  .object({
+    source: z.literal(PLAN_EVENT_SOURCE),
+    'detail-type': z.literal(PLAN_RUN_FINISHED),
+    detail: z.object({
+      runId: z.string().min(1).max(256),
+      plan: z.string().min(1).max(256),
+      tasks: z.array(z.object({ server: z.string().min(1).max(256) })).default([]),
+    }),
+  })
+  .transform(
+    (event): z.output<typeof expireEventSchema> => ({
+      kind: EXPIRE_JOB_KIND,
+      plan: event.detail.plan,
+      planRunId: event.detail.runId,
+      servers: [...new Set(event.detail.tasks.map((task) => task.server))].sort(),
+    }),
+  );
+
+export const lifecycleJobEventSchema = z.union([
+  z.discriminatedUnion('kind', [
+    z
+      .object({
+        kind: z.literal(GC_JOB_KIND),
+        runId: z.string().min(1).optional(),
+        dryRun: z.boolean().optional(),
+      })
+      .strict(),
+    z
+      .object({
+        kind: z.literal(SCRUB_JOB_KIND),
+        runId: z.string().min(1).optional(),
+        all: z.boolean().optional(),
+      })
+      .strict(),
+    expireEventSchema,
+  ]),
+  planRunFinishedSchema,
 ]);
 export type LifecycleJobEvent = z.infer<typeof lifecycleJobEventSchema>;
 
@@ -121,7 +173,7 @@ export interface LifecycleJobDeps {
   readonly jobs: JobStore;
   readonly clock: Clock;
   /** A new run id with the kind as its prefix (`gc-…`, `scrub-…`). */
-  readonly newRunId: (kind: typeof GC_JOB_KIND | typeof SCRUB_JOB_KIND) => string;
+  readonly newRunId: (kind: typeof GC_JOB_KIND | typeof SCRUB_JOB_KIND | typeof EXPIRE_JOB_KIND) => string;
 }
 
 export interface LifecycleStartDeps extends LifecycleJobDeps {
@@ -132,6 +184,8 @@ export interface LifecycleStartDeps extends LifecycleJobDeps {
 export interface LifecycleRunDeps extends LifecycleJobDeps {
   readonly gc: Omit<GcDeps, 'checkpoints'>;
   readonly scrub: ScrubDeps;
+  /** Retention after plan runs; absent where plans are not deployed (an expiry event then fails). */
+  readonly retention?: RetentionApplyDeps;
   readonly events: EventPublisher;
   /** Called with the number of findings of every scrub (an alarm metric in the Lambda). */
   readonly recordFindings: (count: number) => void;
@@ -320,7 +374,94 @@ class JobCheckpoints implements GcCheckpointStore {
 
 export type LifecycleJobOutcome =
   | { readonly kind: typeof GC_JOB_KIND; readonly run: GcRun; readonly continue: boolean }
-  | { readonly kind: typeof SCRUB_JOB_KIND; readonly run: ScrubRun; readonly continue: false };
+  | { readonly kind: typeof SCRUB_JOB_KIND; readonly run: ScrubRun; readonly continue: false }
+  | { readonly kind: typeof EXPIRE_JOB_KIND; readonly run: ExpiryRun; readonly continue: false };
+
+/** An expiry after a plan run, as its job record holds it. */
+export interface ExpiryRun {
+  readonly runId: string;
+  readonly status: 'pending' | 'running' | 'complete' | 'failed';
+  readonly plan: string;
+  readonly planRunId?: string;
+  readonly result?: PlanExpiryResult;
+  readonly failure?: string;
+}
+
+export function expiryRunOf(record: JobRecord): ExpiryRun {
+  const parsed = planExpiryResultSchema.safeParse(record.result);
+  return {
+    runId: record.jobId,
+    status:
+      record.status === 'FAILED' || record.status === 'CANCELLED'
+        ? 'failed'
+        : record.status === 'SUCCEEDED'
+          ? 'complete'
+          : record.status === 'RUNNING'
+            ? 'running'
+            : 'pending',
+    plan: String(record.params.plan),
+    ...(typeof record.params.planRunId === 'string' ? { planRunId: record.params.planRunId } : {}),
+    ...(parsed.success ? { result: parsed.data } : {}),
+    ...(record.failure === undefined ? {} : { failure: record.failure.reason }),
+  };
+}
+
+/** The expiry job of a plan run has a fixed id, so a repeated event delivery finds the first. */
+export function expiryRunIdOf(planRunId: string): string {
+  return `expire-${planRunId}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, MAX_LIFECYCLE_RUN_ID_CHARS);
+}
+
+/**
+ * Applies retention to the servers of a finished plan run (the plan's rules, else each server's
+ * stored default) and records what it deleted. EventBridge delivers at least once: a second
+ * delivery of the same run finds its record finished and does nothing.
+ */
+export async function runExpireJob(
+  deps: LifecycleRunDeps,
+  event: z.output<typeof expireEventSchema>,
+): Promise<LifecycleJobOutcome> {
+  const now = deps.clock.now().toISOString();
+  const runId =
+    event.runId ??
+    (event.planRunId === undefined ? deps.newRunId(EXPIRE_JOB_KIND) : expiryRunIdOf(event.planRunId));
+  const params = {
+    plan: event.plan,
+    ...(event.planRunId === undefined ? {} : { planRunId: event.planRunId }),
+    ...(event.servers === undefined ? {} : { servers: event.servers }),
+  };
+  let record: JobRecord;
+  try {
+    record = await deps.jobs.get(runId);
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+    record = newRecord(EXPIRE_JOB_KIND, runId, params, now);
+    await deps.jobs.create(record);
+  }
+  if (record.kind !== EXPIRE_JOB_KIND) {
+    throw new ValidationError(`run ${runId} is not an expiry`, { context: { runId } });
+  }
+  if (FINAL_JOB_STATUSES.includes(record.status)) {
+    return { kind: EXPIRE_JOB_KIND, run: expiryRunOf(record), continue: false };
+  }
+  try {
+    if (deps.retention === undefined) {
+      throw new ValidationError('expiry after plan runs is not configured in this deployment', {
+        context: { plan: event.plan },
+      });
+    }
+    await deps.jobs.update(
+      { ...record, status: 'RUNNING', updatedAt: now, expiresAtEpochSeconds: jobExpiry(now) },
+      ['PENDING', 'RUNNING'],
+    );
+    const result = await expireAfterPlanRun(deps.retention, event);
+    const done = await finish(deps, runId, 'SUCCEEDED', { result: { ...result } });
+    return { kind: EXPIRE_JOB_KIND, run: expiryRunOf(done), continue: false };
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    const failed = await finish(deps, runId, 'FAILED', { failure: jobFailureOf(error) });
+    return { kind: EXPIRE_JOB_KIND, run: expiryRunOf(failed), continue: false };
+  }
+}
 
 async function finish(
   deps: LifecycleJobDeps,
@@ -420,6 +561,7 @@ export async function runLifecycleJob(
   event: LifecycleJobEvent,
   deadline: number,
 ): Promise<LifecycleJobOutcome> {
+  if (event.kind === EXPIRE_JOB_KIND) return runExpireJob(deps, event);
   let runId = event.runId;
   if (runId === undefined) {
     const now = deps.clock.now();
