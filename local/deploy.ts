@@ -227,6 +227,11 @@ export async function deployProduct(
   // Plan runs: their function and state machine (lib/constructs/plan-runs.ts).
   const { deployPlanRuns } = await import('./plan-run-deploy.ts');
   await deployPlanRuns(stack, config, names.planRunStateMachine, options.planRuns);
+  // Workflow runs: their function and state machine (lib/constructs/workflow-runs.ts).
+  const { deployWorkflowRuns } = await import('./workflow-run-deploy.ts');
+  const workflowRuns = await deployWorkflowRuns(stack, config, `${names.table}-workflow-run`);
+  functions.push(workflowRuns.functionName);
+  Object.assign(process.env, workflowRuns.environment);
   // Workflow schedules (lib/constructs/workflow-schedules.ts): their group, the role Scheduler would assume.
   Object.assign(process.env, await deployWorkflowScheduleGroup(config, names));
   const { createApiHandler } = await import('../lambdas/handlers/api.ts');

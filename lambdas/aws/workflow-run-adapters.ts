@@ -27,10 +27,9 @@ import type {
   CloneResources,
   CloneSnapshotState,
   CloneVolume,
-  MaskingHooks,
-  MaskingRequest,
   WorkflowRunExecutions,
 } from '../core/workflows/workflow-run-ports.ts';
+import type { MaskingHookEvent, MaskingHookInvoker } from '../core/workflows/masking.ts';
 import { DynamoDbNamedRecords, type NamedRecordKind } from './dynamodb-named-records.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
@@ -193,10 +192,10 @@ export class Ec2CloneResources implements CloneResources {
  * or no answer within the timeout is a failure
  * (https://docs.aws.amazon.com/lambda/latest/api/API_Invoke.html).
  */
-export class LambdaMaskingHooks implements MaskingHooks {
+export class LambdaMaskingHooks implements MaskingHookInvoker {
   constructor(private readonly lambda: LambdaClient) {}
 
-  async invoke(functionName: string, request: MaskingRequest, timeoutSeconds: number): Promise<unknown> {
+  async invoke(functionName: string, request: MaskingHookEvent, timeoutSeconds: number): Promise<unknown> {
     let answer;
     try {
       answer = await this.lambda.send(

@@ -34,6 +34,7 @@ import { BackupStateMachine } from './backup-state-machine.ts';
 import { BackupStorage } from './backup-storage.ts';
 import { LifecycleJobs } from './lifecycle-jobs.ts';
 import { PlanRuns } from './plan-runs.ts';
+import { WorkflowRuns } from './workflow-runs.ts';
 import { ConfigPlans } from './config-plans.ts';
 import { RestoreApi } from './restore-api.ts';
 import { VolumeRestores } from './volume-restores.ts';
@@ -167,7 +168,7 @@ export class ReplicaBackup extends Construct {
       removalPolicy,
     });
     // Volume restores: the state machine with a Distributed Map over block ranges (no 15-minute cap).
-    new VolumeRestores(this, {
+    const volumeRestores = new VolumeRestores(this, {
       prefix,
       stepFunction: functions.volumeRestoreStep,
       apiFunction: functions.api,
@@ -176,6 +177,17 @@ export class ReplicaBackup extends Construct {
       key: storage.key,
       imageBucket: storage.imageBucket,
       workBucket: storage.workBucket,
+      logRetention,
+      removalPolicy,
+    });
+    // Workflow runs: LiveClones and DirectMounts made from images through the volume restores.
+    new WorkflowRuns(this, {
+      prefix,
+      apiFunction: functions.api,
+      workflowRunFunction: functions.workflowRun,
+      volumeRestoreStateMachine: volumeRestores.stateMachine,
+      table: storage.table,
+      key: storage.key,
       logRetention,
       removalPolicy,
     });

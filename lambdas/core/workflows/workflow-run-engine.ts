@@ -25,7 +25,8 @@
  * from the run id, and each step records what it did).
  */
 import { describeError, isRetryable } from '../errors.ts';
-import { z } from 'zod';
+import { GIB_BYTES } from '../geometry.ts';
+import { MASKING_HOOK_EVENT_VERSION, runMaskingHook } from './masking.ts';
 import { startVolumeRestore } from '../restore/volume-restore-jobs.ts';
 import { mountDevices, requireTargetInstance } from './workflow-run-service.ts';
 import { runRestoreId, type WorkflowRun, type WorkflowRunVolume } from './workflow-run.ts';
@@ -45,9 +46,6 @@ export const RUN_ID_TAG = 'rbp:run-id';
 export const IMAGE_TAG = 'rbp:image';
 export const SOURCE_VOLUME_TAG = 'rbp:source-volume';
 export const NON_SENSITIVE_TAG = 'rbp:non-sensitive';
-
-/** What a masking hook must answer: the masked snapshot of each input snapshot, in the same order. */
-export const maskingAnswerSchema = z.object({ snapshotIds: z.array(z.string().regex(/^snap-[0-9a-f]+$/)) });
 
 export interface AdvanceResult {
   readonly run: WorkflowRun;
@@ -130,39 +128,36 @@ async function advanceRestores(ports: WorkflowRunPorts, run: WorkflowRun): Promi
   };
 }
 
-/** Mask phase: call the hook once, then wait for its snapshots, then delete the unmasked ones. */
+/** Mask phase: call the hook once (masking.ts), then wait for its snapshots, then delete the unmasked ones. */
 async function advanceMasking(ports: WorkflowRunPorts, run: WorkflowRun): Promise<AdvanceResult> {
   const masking = run.document.masking!;
   let volumes = run.volumes;
   if (volumes.some((v) => v.snapshotId === undefined)) {
-    let answer: unknown;
-    try {
-      answer = await ports.masking.invoke(
-        masking.function,
-        {
-          version: 1,
-          workflow: run.workflow,
-          runId: run.runId,
-          snapshotIds: volumes.map((v) => v.restoredSnapshotId!),
-          imageIds: volumes.map((v) => v.imageId),
-          sourceVolumeIds: volumes.map((v) => v.sourceVolumeId),
-          timeoutSeconds: masking.timeoutSeconds,
-        },
-        masking.timeoutSeconds,
-      );
-    } catch (error) {
-      if (isRetryable(error)) throw error;
-      return failWith(ports, run, `masking hook ${masking.function} failed: ${describeError(error)}`);
-    }
-    const parsed = maskingAnswerSchema.safeParse(answer);
-    if (!parsed.success || parsed.data.snapshotIds.length !== volumes.length) {
-      return failWith(
-        ports,
-        run,
-        `masking hook ${masking.function} answered ${JSON.stringify(answer)?.slice(0, 200) ?? 'nothing'}: it must answer {"snapshotIds": [...]} with one masked snapshot per input snapshot (${volumes.length})`,
-      );
-    }
-    volumes = volumes.map((v, i) => ({ ...v, snapshotId: parsed.data.snapshotIds[i]! }));
+    const now = ports.clock.now();
+    const devices = await Promise.all(
+      volumes.map(async (v) => {
+        const image = await ports.images.getImage(v.imageId);
+        return {
+          sourceVolumeId: v.sourceVolumeId,
+          imageId: v.imageId,
+          snapshotId: v.restoredSnapshotId!,
+          ...(v.volumeId === undefined ? {} : { volumeId: v.volumeId }),
+          sizeGiB: Math.max(1, Math.ceil(image.volumeSizeBytes / GIB_BYTES)),
+        };
+      }),
+    );
+    const outcome = await runMaskingHook(ports.masking, masking, {
+      version: MASKING_HOOK_EVENT_VERSION,
+      phase: 'masking',
+      workflow: run.workflow,
+      runId: run.runId,
+      ...(run.document.server === undefined ? {} : { server: run.document.server }),
+      deadline: new Date(now.getTime() + masking.timeoutSeconds * 1_000).toISOString(),
+      tags: { ...(run.document.tags ?? {}), [WORKFLOW_TAG]: run.workflow, [RUN_ID_TAG]: run.runId },
+      devices,
+    });
+    if (!outcome.ok) return failWith(ports, run, outcome.reason);
+    volumes = volumes.map((v) => ({ ...v, snapshotId: outcome.masked.get(v.sourceVolumeId)! }));
     run = withVolumes(run, volumes);
   }
   for (const volume of volumes) {
@@ -177,8 +172,9 @@ async function advanceMasking(ports: WorkflowRunPorts, run: WorkflowRun): Promis
     }
   }
   for (const volume of volumes) {
-    if (volume.restoredSnapshotId !== volume.snapshotId)
+    if (volume.restoredSnapshotId !== volume.snapshotId) {
       await ports.resources.deleteSnapshot(volume.restoredSnapshotId!);
+    }
   }
   return { run: { ...run, nonSensitive: true, phase: 'Tag' } };
 }

@@ -9,6 +9,7 @@ import type { ServerDirectory } from '../plans/plan-ports.ts';
 import type { VolumeRestoreJobStore, VolumeRestoreLauncher } from '../restore/volume-restore-jobs.ts';
 import type { InstanceDirectory, WorkflowStore } from './workflow-service.ts';
 import type { WorkflowRunStore } from './workflow-run.ts';
+import type { MaskingHookInvoker } from './masking.ts';
 
 export type CloneSnapshotState = 'pending' | 'completed' | 'error' | 'absent';
 export type CloneVolumeState = 'creating' | 'available' | 'in-use' | 'deleting' | 'deleted' | 'error';
@@ -47,29 +48,6 @@ export interface CloneResources {
   deleteVolume(volumeId: string): Promise<void>;
 }
 
-/** The JSON a masking hook receives (docs/workflows.md, "Masking hooks"). */
-export interface MaskingRequest {
-  readonly version: 1;
-  readonly workflow: string;
-  readonly runId: string;
-  /** The unmasked clone: one snapshot per volume, in the run's volume order. */
-  readonly snapshotIds: readonly string[];
-  /** Volumes made from them, when the workflow creates volumes (same order). */
-  readonly volumeIds?: readonly string[];
-  readonly imageIds: readonly string[];
-  readonly sourceVolumeIds: readonly string[];
-  /** Seconds the hook has to answer. */
-  readonly timeoutSeconds: number;
-}
-
-export interface MaskingHooks {
-  /**
-   * Invokes the hook synchronously and returns its answer (parsed JSON). Throws when the function
-   * fails or does not answer within `timeoutSeconds`.
-   */
-  invoke(functionName: string, request: MaskingRequest, timeoutSeconds: number): Promise<unknown>;
-}
-
 /** Starts an execution of the run state machine named by the run id. */
 export interface WorkflowRunExecutions {
   start(runId: string): Promise<void>;
@@ -84,7 +62,8 @@ export interface WorkflowRunPorts {
   readonly restoreJobs: VolumeRestoreJobStore;
   readonly restoreLauncher: VolumeRestoreLauncher;
   readonly resources: CloneResources;
-  readonly masking: MaskingHooks;
+  /** The masking hook's invoker (the contract: masking.ts). */
+  readonly masking: MaskingHookInvoker;
   readonly clock: Clock;
   /** KMS key of the clone snapshots (the stack's key). */
   readonly kmsKeyArn?: string;

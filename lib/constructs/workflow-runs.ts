@@ -1,0 +1,220 @@
+/**
+ * Workflow runs' part of the ReplicaBackup construct (docs/workflows.md): the workflow-run state
+ * machine (statemachines/workflow-run.asl.json), the grants of its one function (workflow and run
+ * records, the restore jobs it creates and reads, image records, starting volume restores, EC2
+ * snapshots, volumes and attachments of what workflows make, invoking the configured masking
+ * hooks), and the API's part (its environment, run records, starting the state machine).
+ * Resources are added to the given scope (see backup-storage.ts for why).
+ */
+import { ArnFormat, Stack, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as kms from 'aws-cdk-lib/aws-kms';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
+import type { Construct } from 'constructs';
+import { join } from 'node:path';
+import { WORKFLOW_RUN_TABLE_KEYS } from '../../lambdas/aws/workflow-run-adapters.ts';
+import { WORKFLOW_TABLE_KEYS } from '../../lambdas/aws/workflow-wiring.ts';
+import {
+  WORKFLOW_RUN_DEFINITION_FILE,
+  WORKFLOW_RUN_FUNCTION_PLACEHOLDER,
+  type WorkflowRunEnvironmentKey,
+} from '../function-manifest.ts';
+import { PROJECT_ROOT } from './backup-functions.ts';
+import { productStateMachine, tableAccess } from './state-machine.ts';
+
+/** Step Functions state machine names are at most 80 characters (https://docs.aws.amazon.com/step-functions/latest/apireference/API_CreateStateMachine.html). */
+const STATE_MACHINE_NAME_MAX_CHARS = 80;
+/** Restore job records (the job store's key space of restores). */
+const RESTORE_JOB_KEYS = ['RESTORE#*'];
+/** Image records, read to resolve `latest` and image ids. */
+const IMAGE_RECORD_KEYS = ['VOLUME#*'];
+/** The tag every snapshot and volume a workflow makes carries (core/workflows/workflow-run-engine.ts). */
+const WORKFLOW_TAG = 'rbp:workflow';
+
+export interface WorkflowRunsProps {
+  /** The state machine is `<prefix>-workflow-run`. */
+  readonly prefix: string;
+  readonly apiFunction: lambda.Function;
+  /** The workflow-run state machine's one function (the manifest's workflowRun). */
+  readonly workflowRunFunction: lambda.Function;
+  /** The volume-restore state machine the runs start their restores on. */
+  readonly volumeRestoreStateMachine: sfn.StateMachine;
+  readonly table: dynamodb.TableV2;
+  /** Encrypts the table and the clone snapshots. */
+  readonly key: kms.Key;
+  /** Masking hook functions (names or ARNs) workflows may invoke: the function may invoke these only. */
+  readonly maskingFunctions?: readonly string[];
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+export function workflowRunStateMachineName(prefix: string): string {
+  return `${prefix}-workflow-run`.slice(0, STATE_MACHINE_NAME_MAX_CHARS);
+}
+
+export class WorkflowRuns {
+  readonly stateMachine: sfn.StateMachine;
+
+  constructor(scope: Construct, props: WorkflowRunsProps) {
+    const fn = props.workflowRunFunction;
+    this.stateMachine = productStateMachine(scope, {
+      id: 'WorkflowRunStateMachine',
+      logGroupId: 'WorkflowRunStateMachineLogs',
+      stateMachineName: workflowRunStateMachineName(props.prefix),
+      definitionFile: join(PROJECT_ROOT, WORKFLOW_RUN_DEFINITION_FILE),
+      substitutions: { [WORKFLOW_RUN_FUNCTION_PLACEHOLDER]: fn.functionArn },
+      invokes: [fn],
+      key: props.key,
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
+    fn.addEnvironment('VOLUME_RESTORE_STATE_MACHINE_ARN', props.volumeRestoreStateMachine.stateMachineArn);
+    fn.addEnvironment('RESTORE_KMS_KEY_ARN', props.key.keyArn);
+    this.grantFunction(scope, props);
+    this.wireApi(props);
+  }
+
+  private grantFunction(scope: Construct, props: WorkflowRunsProps): void {
+    const stack = Stack.of(scope);
+    const fn = props.workflowRunFunction;
+    fn.addToRolePolicy(
+      tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], [...WORKFLOW_TABLE_KEYS]),
+    );
+    fn.addToRolePolicy(
+      tableAccess(
+        props.table,
+        ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        [...WORKFLOW_RUN_TABLE_KEYS],
+      ),
+    );
+    fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
+    fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
+    props.key.grantEncryptDecrypt(fn);
+    props.volumeRestoreStateMachine.grantStartExecution(fn);
+    // Describe* support no resource-level permissions
+    // (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html).
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: [
+          'ec2:DescribeVolumes',
+          'ec2:DescribeSnapshots',
+          'ec2:DescribeInstances',
+          'ec2:DescribeImages',
+        ],
+        resources: ['*'],
+      }),
+    );
+    const snapshots = stack.formatArn({
+      service: 'ec2',
+      account: '',
+      resource: 'snapshot',
+      resourceName: '*',
+    });
+    const volumes = stack.formatArn({ service: 'ec2', resource: 'volume', resourceName: '*' });
+    const instances = stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
+    // Tags go on the restores' snapshots (made by this product) and on the volumes it creates.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:CreateTags'],
+        resources: [stack.formatArn({ service: 'ec2', resource: 'snapshot', resourceName: '*' }), volumes],
+      }),
+    );
+    // Volumes are created only tagged with the workflow; deleted, attached and detached only if so tagged.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:CreateVolume'],
+        resources: [volumes],
+        conditions: { 'ForAnyValue:StringEquals': { 'aws:TagKeys': [WORKFLOW_TAG] } },
+      }),
+    );
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:CreateVolume'], resources: [snapshots] }));
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:DeleteVolume', 'ec2:AttachVolume', 'ec2:DetachVolume'],
+        resources: [volumes],
+        conditions: { StringLike: { [`aws:ResourceTag/${WORKFLOW_TAG}`]: '*' } },
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['ec2:AttachVolume', 'ec2:DetachVolume'], resources: [instances] }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:DeleteSnapshot'],
+        resources: [
+          stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' }),
+        ],
+        conditions: { StringLike: { 'aws:ResourceTag/rbp:restore-id': '*' } },
+      }),
+    );
+    const hooks = (props.maskingFunctions ?? []).map((name) =>
+      name.startsWith('arn:')
+        ? name
+        : stack.formatArn({
+            service: 'lambda',
+            resource: 'function',
+            resourceName: name,
+            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
+          }),
+    );
+    if (hooks.length > 0) {
+      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: hooks }));
+    }
+    if (fn.role !== undefined) {
+      Validations.of(fn.role).acknowledge(
+        {
+          id: 'AwsSolutions-IAM5[Resource::*]',
+          reason:
+            'EC2 DescribeVolumes, DescribeSnapshots, DescribeInstances and DescribeImages support no resource-level permissions.',
+        },
+        {
+          id: 'AwsSolutions-IAM5[Action::kms:GenerateDataKey*]',
+          reason:
+            "CDK's encrypt/decrypt grant on the product key includes the GenerateDataKey family (clone snapshots).",
+        },
+        {
+          id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
+          reason: "CDK's encrypt/decrypt grant on the product key includes the ReEncrypt family.",
+        },
+        {
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${stack.region}:<AWS::AccountId>:volume/*]`,
+          reason:
+            'Clone volumes are created at run time; deletes, attaches and detaches are limited to volumes tagged rbp:workflow.',
+        },
+        {
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${stack.region}::snapshot/*]`,
+          reason:
+            'Clone snapshots are made at run time by the volume restores; deletes are limited to snapshots tagged rbp:restore-id.',
+        },
+        {
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${stack.region}:<AWS::AccountId>:snapshot/*]`,
+          reason: 'Clone snapshots are tagged at run time after their restores made them.',
+        },
+        {
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${stack.region}:<AWS::AccountId>:instance/*]`,
+          reason: 'A DirectMount attaches to the instance its workflow names, known only at run time.',
+        },
+      );
+    }
+  }
+
+  private wireApi(props: WorkflowRunsProps): void {
+    const api = props.apiFunction;
+    const environment: Record<WorkflowRunEnvironmentKey, string> = {
+      WORKFLOW_RUN_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
+    };
+    for (const [key, value] of Object.entries(environment)) api.addEnvironment(key, value);
+    // Run records: the API creates a run before it starts the execution, and removes it when that fails.
+    api.addToRolePolicy(
+      tableAccess(
+        props.table,
+        ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+        [...WORKFLOW_RUN_TABLE_KEYS],
+      ),
+    );
+    this.stateMachine.grantStartExecution(api);
+  }
+}
