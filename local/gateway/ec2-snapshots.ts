@@ -78,32 +78,45 @@ export class Ec2SnapshotBridge {
       const snapshotId =
         answer.status === 200 ? SNAPSHOT_ID_PATTERN.exec(answer.body.toString('utf8'))?.[1] : undefined;
       if (!snapshotId) return answer;
-      try {
-        await this.deps.emulator.freezeVolumeImage({
-          snapshotId,
-          volumeId,
-          imagePath: replica.imagePath,
-          volumeSizeGib: replica.volumeSizeGib,
-          completeAfterMs: this.deps.completionDelayMs,
-        });
-      } catch (error) {
-        await this.deps.moto.putSnapshot({ snapshotId, status: 'error', progress: '0%' });
-        return ec2Error(
-          500,
-          'InternalError',
-          `the local EBS emulator could not freeze ${volumeId}: ${String(error)}`,
-        );
-      }
-      const entry: TrackedSnapshot = {
-        status: 'pending',
-        progress: '0%',
-        startedAtMs: this.now(),
-        completionDelayMs: this.deps.completionDelayMs,
-      };
-      this.tracked.set(snapshotId, entry);
-      await this.deps.moto.putSnapshot({ snapshotId, status: entry.status, progress: entry.progress });
-      return { ...answer, body: Buffer.from(rewriteStatus(answer.body.toString('utf8'), entry)) };
+      const frozen = await this.freezeAndTrack(snapshotId, volumeId, replica);
+      if ('failed' in frozen) return frozen.failed;
+      return { ...answer, body: Buffer.from(rewriteStatus(answer.body.toString('utf8'), frozen.entry)) };
     });
+  }
+
+  /**
+   * Freezes the volume's image file as the snapshot's blocks and tracks the snapshot as pending
+   * (moto told the same); when the emulator cannot, moto's snapshot is put in error and the answer
+   * is a 500.
+   */
+  private async freezeAndTrack(
+    snapshotId: string,
+    volumeId: string,
+    replica: { readonly imagePath: string; readonly volumeSizeGib: number },
+  ): Promise<{ entry: TrackedSnapshot } | { failed: BufferedAnswer }> {
+    try {
+      await this.deps.emulator.freezeVolumeImage({
+        snapshotId,
+        volumeId,
+        imagePath: replica.imagePath,
+        volumeSizeGib: replica.volumeSizeGib,
+        completeAfterMs: this.deps.completionDelayMs,
+      });
+    } catch (error) {
+      await this.deps.moto.putSnapshot({ snapshotId, status: 'error', progress: '0%' });
+      return {
+        failed: ec2Error(500, 'InternalError', `the local EBS emulator could not freeze ${volumeId}: ${String(error)}`),
+      };
+    }
+    const entry: TrackedSnapshot = {
+      status: 'pending',
+      progress: '0%',
+      startedAtMs: this.now(),
+      completionDelayMs: this.deps.completionDelayMs,
+    };
+    this.tracked.set(snapshotId, entry);
+    await this.deps.moto.putSnapshot({ snapshotId, status: entry.status, progress: entry.progress });
+    return { entry };
   }
 
   /**
@@ -130,31 +143,9 @@ export class Ec2SnapshotBridge {
         const volumeId = /<volumeId>(vol-[0-9a-f]+)<\/volumeId>/.exec(item)?.[1];
         const record = volumeId === undefined ? undefined : this.deps.replicas.get(volumeId);
         if (snapshotId === undefined || volumeId === undefined || record === undefined) continue;
-        try {
-          await this.deps.emulator.freezeVolumeImage({
-            snapshotId,
-            volumeId,
-            imagePath: record.imagePath,
-            volumeSizeGib: record.volumeSizeGib,
-            completeAfterMs: this.deps.completionDelayMs,
-          });
-        } catch (error) {
-          await this.deps.moto.putSnapshot({ snapshotId, status: 'error', progress: '0%' });
-          return ec2Error(
-            500,
-            'InternalError',
-            `the local EBS emulator could not freeze ${volumeId}: ${String(error)}`,
-          );
-        }
-        const entry: TrackedSnapshot = {
-          status: 'pending',
-          progress: '0%',
-          startedAtMs: this.now(),
-          completionDelayMs: this.deps.completionDelayMs,
-        };
-        this.tracked.set(snapshotId, entry);
-        await this.deps.moto.putSnapshot({ snapshotId, status: entry.status, progress: entry.progress });
-        xml = xml.replace(item, withSnapshotState(item, entry));
+        const frozen = await this.freezeAndTrack(snapshotId, volumeId, record);
+        if ('failed' in frozen) return frozen.failed;
+        xml = xml.replace(item, withSnapshotState(item, frozen.entry));
       }
       return { ...answer, body: Buffer.from(xml) };
     });
