@@ -1,6 +1,7 @@
 /** `rbp files ls|versions|find`: the catalog of files across images. */
-import type { Command } from 'commander';
-import type { DirectoryEntry, FileVersion, FoundFile } from '../../lambdas/core/api/schemas.ts';
+import { InvalidArgumentError, type Command } from 'commander';
+import type { FoundVersionView as FoundFileEverywhere } from '../../lambdas/core/api/file-search-routes.ts';
+import { MAX_PAGE_LIMIT, type DirectoryEntry, type FileVersion } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import { formatBytes } from '../api/output.ts';
@@ -52,6 +53,40 @@ export async function walkDirectories(
   return entries;
 }
 
+/** One page of GET /files/search. */
+interface SearchAnswer {
+  readonly items: FoundFileEverywhere[];
+  readonly nextCursor?: string;
+  readonly truncated: boolean;
+}
+
+/** Binary multiples --min-size and --max-size accept. */
+const SIZE_UNITS: Readonly<Record<string, number>> = {
+  '': 1,
+  K: 2 ** 10,
+  M: 2 ** 20,
+  G: 2 ** 30,
+  T: 2 ** 40,
+};
+
+/** A size in bytes, or with a K, M, G or T suffix (powers of 1024): `10M`, `1.5G`. */
+export function parseSize(value: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*([KMGT]?)(?:i?B)?$/i.exec(value.trim());
+  const bytes = match === null ? NaN : Math.round(Number(match[1]) * SIZE_UNITS[match[2]!.toUpperCase()]!);
+  if (!Number.isSafeInteger(bytes))
+    throw new InvalidArgumentError('not a size (bytes, or 10K, 10M, 1.5G, 2T)');
+  return bytes;
+}
+
+/** An ISO 8601 date or instant, passed on as an instant (a date is its midnight UTC). */
+export function parseInstant(value: string): string {
+  const ms = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) {
+    throw new InvalidArgumentError('not an ISO 8601 date or time (2026-01-31, 2026-01-31T12:00:00Z)');
+  }
+  return new Date(ms).toISOString();
+}
+
 /** What --partition means, for every command that takes it. */
 export const PARTITION_HELP =
   "the filesystem: its partition's index (0: a filesystem on the whole disk; an LVM logical volume's number as `images show` lists it)";
@@ -94,7 +129,7 @@ export function registerFileCommands(program: Command): void {
     .description('files and directories in the images (the catalog)')
     .addHelpText(
       'after',
-      '\nExamples:\n  $ rbp files ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 /etc\n  $ rbp files versions --volume vol-0123456789abcdef0 /etc/hosts\n  $ rbp files find --volume vol-0123456789abcdef0 hosts',
+      "\nExamples:\n  $ rbp files ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 /etc\n  $ rbp files versions --volume vol-0123456789abcdef0 /etc/hosts\n  $ rbp files find --server web01 'hosts*'",
     );
 
   withApiOptions(files.command('ls'))
@@ -184,28 +219,92 @@ export function registerFileCommands(program: Command): void {
     });
 
   withApiOptions(files.command('find'))
-    .description('find files by exact name across the images of a volume')
-    .requiredOption('--volume <volumeId>', 'the volume')
-    .argument('<name>', 'the file name (no directories)')
+    .description(
+      'find files by name (a glob) in the images of one server, one volume or every volume, newest first',
+    )
+    .argument('<glob>', "a file name or glob: '*.bin', 'report-2026*', '?', '[a-z]' (quote it for the shell)")
+    .option('--server <serverId>', 'only this server (default: every server you can see)')
+    .option('--volume <volumeId>', 'only this volume')
     .option('--partition <n>', `${PARTITION_HELP}; default: every filesystem`, parsePartition)
-    .addHelpText('after', '\nExample:\n  $ rbp files find --volume vol-0123456789abcdef0 postgresql.conf')
-    .action(async (name: string, options: ApiCommandOptions & { volume: string; partition?: number }) => {
-      const { client, print } = await apiContext(options);
-      const all = await listAll<FoundFile>(
-        client,
-        `/volumes/${encodeURIComponent(options.volume)}/files/search`,
-        { name },
-      );
-      // The search spans every filesystem of the volume; --partition narrows it here.
-      const found =
-        options.partition === undefined ? all : all.filter((f) => (f.partition ?? 0) === options.partition);
-      print.result(found, found, [
-        { header: 'PARTITION', value: (f) => String(f.partition ?? 0), right: true },
-        { header: 'PATH', value: (f) => f.path },
-        { header: 'TYPE', value: (f) => f.type },
-        { header: 'SIZE', value: (f) => formatBytes(f.sizeBytes), right: true },
-        { header: 'FIRST IMAGE', value: (f) => f.firstImageId },
-        { header: 'UNTIL IMAGE', value: (f) => f.untilImageId ?? 'current' },
-      ]);
-    });
+    .option('--min-size <size>', 'at least this size (bytes, or with K, M, G, T: 10M)', parseSize)
+    .option('--max-size <size>', 'at most this size (bytes, or with K, M, G, T)', parseSize)
+    .option(
+      '--modified-after <time>',
+      'modified at or after (ISO 8601: 2026-01-31 or 2026-01-31T12:00:00Z)',
+      parseInstant,
+    )
+    .option('--modified-before <time>', 'modified at or before (ISO 8601)', parseInstant)
+    .option('--deleted', 'only versions that ended because the file was deleted', false)
+    .option('--present', 'only versions in the newest image', false)
+    .addHelpText(
+      'after',
+      "\nExamples:\n  $ rbp files find 'report-2026*'\n  $ rbp files find --server web01 '*.bin' --min-size 10M --modified-after 2026-01-01\n  $ rbp files find --volume vol-0123456789abcdef0 --deleted postgresql.conf\n\nNames that are not UTF-8 are shown and typed escaped (caf\\xe9); the search reads the catalog's\nname index: a glob with a literal start is one query per volume, a leading * reads each volume's index.",
+    )
+    .action(
+      async (
+        glob: string,
+        options: ApiCommandOptions & {
+          server?: string;
+          volume?: string;
+          partition?: number;
+          minSize?: number;
+          maxSize?: number;
+          modifiedAfter?: string;
+          modifiedBefore?: string;
+          deleted: boolean;
+          present: boolean;
+        },
+      ) => {
+        if (options.deleted && options.present) {
+          throw new CliError('give at most one of --deleted and --present', EXIT.USAGE);
+        }
+        const { client, print } = await apiContext(options);
+        const query = {
+          glob,
+          server: options.server,
+          volumeId: options.volume,
+          partition: options.partition,
+          minSize: options.minSize,
+          maxSize: options.maxSize,
+          modifiedAfter: options.modifiedAfter,
+          modifiedBefore: options.modifiedBefore,
+          state: options.deleted ? 'deleted' : options.present ? 'present' : undefined,
+          // Every page runs the search again (docs/api.md): the largest page costs the fewest runs.
+          limit: MAX_PAGE_LIMIT,
+        };
+        const found: FoundFileEverywhere[] = [];
+        let truncated = false;
+        let cursor: string | undefined;
+        do {
+          const page: SearchAnswer = await client.get<SearchAnswer>('/files/search', {
+            ...query,
+            ...(cursor === undefined ? {} : { cursor }),
+          });
+          found.push(...page.items);
+          truncated ||= page.truncated;
+          cursor = page.nextCursor;
+        } while (cursor !== undefined);
+        if (truncated) {
+          process.stderr.write(
+            'warning: the search stopped at its read limit; more files may match (narrow the glob or name a server)\n',
+          );
+        }
+        print.result(found, found, [
+          { header: 'SERVER', value: (f) => f.serverId ?? f.volumeId },
+          { header: 'PARTITION', value: (f) => String(f.partition ?? 0), right: true },
+          { header: 'PATH', value: (f) => f.path },
+          { header: 'TYPE', value: (f) => f.type },
+          { header: 'SIZE', value: (f) => formatBytes(f.sizeBytes), right: true },
+          { header: 'MODIFIED', value: (f) => f.modifiedAt },
+          { header: 'FIRST IMAGE', value: (f) => f.firstImageId },
+          {
+            header: 'UNTIL IMAGE',
+            value: (f) =>
+              f.untilImageId === undefined
+                ? 'current'
+                : `${f.untilImageId}${f.removedAtUntil ? ' (deleted)' : ''}`,
+          },
+        ]);
+      },
+    );
 }

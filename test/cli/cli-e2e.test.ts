@@ -225,8 +225,8 @@ describe('rbp against the local stack', () => {
     const table = await rbp('files', 'find', '--volume', api.volumeId, '--partition', '0', 'postgresql.conf');
     expect(table.code).toBe(0);
     const [header, row] = table.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^PARTITION\s+PATH\s+TYPE\s+SIZE\s+FIRST IMAGE\s+UNTIL IMAGE$/);
-    expect(row).toMatch(/^\s*0\s+\/srv\/pg\/conf\/postgresql\.conf\s/);
+    expect(header).toMatch(/^SERVER\s+PARTITION\s+PATH\s+TYPE\s+SIZE\s+MODIFIED\s+FIRST IMAGE\s+UNTIL IMAGE$/);
+    expect(row).toMatch(/^\S+\s+0\s+\/srv\/pg\/conf\/postgresql\.conf\s/);
     const out = path.join(work, 'report-partition-0.txt');
     const restored = await json<{ status: string }>(
       'restore',
