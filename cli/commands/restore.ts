@@ -262,11 +262,22 @@ export function registerRestoreCommands(program: Command): void {
     );
 
   restoreCommand(restore, 'volume', 'restore the whole volume to a new EBS snapshot')
+    .option('--kms-key <arn>', "encrypt the new snapshot with this KMS key ARN (default: the stack's key)")
+    .option(
+      '--parent-restore <restoreId>',
+      'delta restore: start from the snapshot of this earlier restore of the same volume and write only the blocks that differ',
+    )
     .addHelpText(
       'after',
-      '\nExample:\n  $ rbp restore volume --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --wait --json | jq -r .snapshotId',
+      '\nExamples:\n  $ rbp restore volume --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --wait --json | jq -r .snapshotId\n  $ rbp restore volume --image img-bk-20261121t120000000z-0a1b2c3d4e5f6071 --parent-restore rs-0123456789abcdef --wait',
     )
-    .action((options: RestoreOptions) => start(options, { kind: 'volume' }));
+    .action((options: RestoreOptions & { kmsKey?: string; parentRestore?: string }) =>
+      start(options, {
+        kind: 'volume',
+        ...(options.kmsKey === undefined ? {} : { kmsKeyArn: options.kmsKey }),
+        ...(options.parentRestore === undefined ? {} : { parentRestoreId: options.parentRestore }),
+      }),
+    );
 
   registerServerRestore(restore);
 
