@@ -156,18 +156,8 @@ export class DynamoDbBackupLockStore implements LockStore {
   async read(volumeIds: readonly string[]): Promise<(BackupLock | undefined)[]> {
     const locks: (BackupLock | undefined)[] = [];
     for (const volumeId of volumeIds) {
-      const answer = await this.documents
-        .send(
-          new GetCommand({
-            TableName: this.tableName,
-            Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
-            ConsistentRead: true,
-          }),
-        )
-        .catch((error: unknown) => {
-          throw translateSdkError(error, 'GetItem (lock)', { volumeId });
-        });
-      locks.push(answer.Item === undefined ? undefined : lockOfItem(volumeId, answer.Item));
+      const item = await this.lockItem(volumeId);
+      locks.push(item === undefined ? undefined : lockOfItem(volumeId, item));
     }
     return locks;
   }
@@ -205,21 +195,26 @@ export class DynamoDbBackupLockStore implements LockStore {
     }
   }
 
+  /** The volume's lock item, read consistently; undefined when there is none. */
+  private async lockItem(volumeId: string): Promise<Record<string, unknown> | undefined> {
+    const answer = await this.documents
+      .send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
+          ConsistentRead: true,
+        }),
+      )
+      .catch((error: unknown) => {
+        throw translateSdkError(error, 'GetItem (lock)', { volumeId });
+      });
+    return answer.Item;
+  }
+
   private async holderOf(volumeId: string, item: Record<string, unknown> | undefined): Promise<LockHolder> {
     let source = item;
     if (stringAttribute(source, 'ownerId') === undefined) {
-      const answer = await this.documents
-        .send(
-          new GetCommand({
-            TableName: this.tableName,
-            Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
-            ConsistentRead: true,
-          }),
-        )
-        .catch((error: unknown) => {
-          throw translateSdkError(error, 'GetItem (lock)', { volumeId });
-        });
-      source = answer.Item;
+      source = await this.lockItem(volumeId);
     }
     return {
       volumeId,
