@@ -100,6 +100,11 @@ export type VolumeRestoreEnvironmentKey = (typeof VOLUME_RESTORE_ENVIRONMENT_KEY
 /** The workflow-run state machine POST /workflows/{name}/runs starts (lib/constructs/workflow-runs.ts sets it). */
 export const WORKFLOW_RUN_ENVIRONMENT_KEYS = ['WORKFLOW_RUN_STATE_MACHINE_ARN'] as const;
 export type WorkflowRunEnvironmentKey = (typeof WORKFLOW_RUN_ENVIRONMENT_KEYS)[number];
+/** The workflows' schedule group and the role Scheduler assumes (lib/constructs/workflow-schedules.ts sets them). */
+export const WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS = [
+  'WORKFLOW_SCHEDULE_GROUP',
+  'WORKFLOW_SCHEDULER_ROLE_ARN',
+] as const;
 /** The lifecycle job function the API starts runs on (lib/constructs/lifecycle-jobs.ts sets it). */
 export const LIFECYCLE_ENVIRONMENT_KEYS = ['LIFECYCLE_FUNCTION_NAME'] as const;
 export type LifecycleEnvironmentKey = (typeof LIFECYCLE_ENVIRONMENT_KEYS)[number];
@@ -246,6 +251,7 @@ export const FUNCTION_MANIFEST = {
       ...VOLUME_RESTORE_ENVIRONMENT_KEYS,
       ...LIFECYCLE_ENVIRONMENT_KEYS,
       ...WORKFLOW_RUN_ENVIRONMENT_KEYS,
+      ...WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS,
     ],
     memoryMb: API_MEMORY_MB,
     timeoutSeconds: API_TIMEOUT_SECONDS,

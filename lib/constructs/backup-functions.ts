@@ -28,6 +28,8 @@ import {
   type ResourceEnvironmentKey,
   type SettingEnvironmentKey,
   VOLUME_RESTORE_ENVIRONMENT_KEYS,
+  WORKFLOW_RUN_ENVIRONMENT_KEYS,
+  WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS,
 } from '../function-manifest.ts';
 import { REPLICA_TAG } from '../../lambdas/core/orchestration/replica-probe.ts';
 import { MANAGED_TAG, ROLE_TAG } from '../../lambdas/core/orchestration/replica-snapshots.ts';
@@ -86,6 +88,8 @@ function environmentOf(
     ...PLAN_ENVIRONMENT_KEYS,
     ...VOLUME_RESTORE_ENVIRONMENT_KEYS,
     ...LIFECYCLE_ENVIRONMENT_KEYS,
+    ...WORKFLOW_RUN_ENVIRONMENT_KEYS,
+    ...WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS,
   ];
   const environment: Record<string, string> = {};
   for (const key of entry.environment) {

@@ -35,6 +35,7 @@ import { BackupStorage } from './backup-storage.ts';
 import { LifecycleJobs } from './lifecycle-jobs.ts';
 import { PlanRuns } from './plan-runs.ts';
 import { WorkflowRuns } from './workflow-runs.ts';
+import { WorkflowSchedules } from './workflow-schedules.ts';
 import { ConfigPlans } from './config-plans.ts';
 import { RestoreApi } from './restore-api.ts';
 import { VolumeRestores } from './volume-restores.ts';
@@ -181,7 +182,7 @@ export class ReplicaBackup extends Construct {
       removalPolicy,
     });
     // Workflow runs: LiveClones and DirectMounts made from images through the volume restores.
-    new WorkflowRuns(this, {
+    const workflowRuns = new WorkflowRuns(this, {
       prefix,
       apiFunction: functions.api,
       workflowRunFunction: functions.workflowRun,
@@ -189,6 +190,13 @@ export class ReplicaBackup extends Construct {
       table: storage.table,
       key: storage.key,
       logRetention,
+      removalPolicy,
+    });
+    // Workflow schedules (wf-<name>, starting the run state machine) and delete's grants: the API's part.
+    new WorkflowSchedules(this, {
+      prefix,
+      apiFunction: functions.api,
+      workflowRunStateMachineArn: workflowRuns.stateMachine.stateMachineArn,
       removalPolicy,
     });
     // Garbage collection and scrub: grants, daily schedules, the scrub-findings alarm, the API's part.

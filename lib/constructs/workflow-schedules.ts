@@ -22,12 +22,6 @@ const WORKFLOW_SCHEDULE_ACTIONS = [
   'scheduler:GetSchedule',
 ];
 
-/** The API environment of workflow schedules (workflowScheduleTargetOf in lambdas/aws/workflow-wiring.ts). */
-export const WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS = [
-  'WORKFLOW_SCHEDULE_GROUP',
-  'WORKFLOW_SCHEDULER_ROLE_ARN',
-] as const;
-
 export interface WorkflowSchedulesProps {
   /** The group is `<prefix>-workflows`. */
   readonly prefix: string;
