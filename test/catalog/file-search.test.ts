@@ -46,6 +46,7 @@ function items() {
     version(b[0], 0, '/x', 'report-2026-02.bin', meta({ size: 5_000, mtime: at(1_768_000_000) })),
     version(b[1], 0, '/x', 'notes.bin', meta({ size: 10 })),
     version(b[1], 0, '/x', 'caf\u0000e9.bin', meta({ size: 11 })),
+    version(b[1], 2, '/Users/Ann', 'Report-2026.DOCX', meta({ size: 12 })),
     ...Array.from({ length: BULK }, (_, i) =>
       version(a[0], 0, `/bulk/d${i % 40}`, `f${String(i).padStart(5, '0')}.dat`, meta({ size: i })),
     ),
@@ -125,33 +126,68 @@ function searchContract(name: string, make: () => Promise<{ store: CatalogStore;
       ]);
     });
 
-    it('matches ?, [..], [!..] and escaped bytes, case-sensitively unless asked', { timeout: 300_000 }, async () => {
-      expect((await find('?otes.[a-c]in')).found).toEqual(['B 0:/x/notes.bin img-0025→current 10']);
-      expect((await find('[!r]eport-*')).found).toEqual(['A 0:/data/Report-2026-x.txt img-0030→current 9']);
-      expect((await find('caf\\xe9.*')).found).toEqual(['B 0:/x/caf\u0000e9.bin img-0025→current 11']);
-      expect((await find('report-2026-x*', { caseInsensitive: true })).found).toEqual([
-        'A 0:/data/Report-2026-x.txt img-0030→current 9',
-      ]);
-    });
+    it(
+      'matches ?, [..], [!..] and escaped bytes, case-sensitively unless asked',
+      { timeout: 300_000 },
+      async () => {
+        expect((await find('?otes.[a-c]in')).found).toEqual(['B 0:/x/notes.bin img-0025→current 10']);
+        expect((await find('[!r]eport-*')).found).toEqual([
+          'A 0:/data/Report-2026-x.txt img-0030→current 9',
+          'B 2:/Users/Ann/Report-2026.DOCX img-0025→current 12',
+        ]);
+        expect((await find('caf\\xe9.*')).found).toEqual(['B 0:/x/caf\u0000e9.bin img-0025→current 11']);
+        expect((await find('report-2026-x*', { caseInsensitive: true })).found).toEqual([
+          'A 0:/data/Report-2026-x.txt img-0030→current 9',
+        ]);
+      },
+    );
 
-    it('reads the whole name index of each volume for a leading wildcard, one Query per 1,000 items', { timeout: 300_000 }, async () => {
-      const { found, requests, outcome } = await find('*.log');
-      expect(found).toEqual(['A 0:/logs/app.log img-0010→current 7']);
-      // Volume A holds BULK + 7 version items (2 pages of at most 1,000), B 3 (1 page).
-      expect(outcome.indexItemsRead).toBe(BULK + 7 + 3);
-      expect(requests).toBe(3);
-      // The same files with a literal start: one Query per volume, only the matching items read.
-      const narrow = await find('f0039*.dat');
-      expect(narrow.found).toHaveLength(10);
-      expect(narrow.found[0]).toBe('A 0:/bulk/d30/f00390.dat img-0010→current 390');
-      expect(narrow.requests).toBe(2);
-      expect(narrow.outcome.indexItemsRead).toBe(10);
-    });
+    it(
+      'compares names case-insensitively on the filesystems Windows reads so (NTFS, FAT, exFAT)',
+      { timeout: 300_000 },
+      async () => {
+        const windows = [
+          { volumeId: A, serverId: 'web01' },
+          { volumeId: B, serverId: 'db01', caseInsensitivePartitions: [2] },
+        ];
+        // B's partition 2 is NTFS: report-2026.docx finds Report-2026.DOCX there; A's ext4 stays case-sensitive.
+        expect((await find('report-2026.docx', {}, windows)).found).toEqual([
+          'B 2:/Users/Ann/Report-2026.DOCX img-0025→current 12',
+        ]);
+        expect((await find('REPORT-2026-X.TXT', {}, windows)).found).toEqual([]);
+        // The key prefix stops at the first letter on B ('' here: B's whole index is read), A keeps 'REPORT-'.
+        const { found, requests } = await find('REPORT-*.docx', {}, windows);
+        expect(found).toEqual(['B 2:/Users/Ann/Report-2026.DOCX img-0025→current 12']);
+        expect(requests).toBe(2);
+      },
+    );
+
+    it(
+      'reads the whole name index of each volume for a leading wildcard, one Query per 1,000 items',
+      { timeout: 300_000 },
+      async () => {
+        const { found, requests, outcome } = await find('*.log');
+        expect(found).toEqual(['A 0:/logs/app.log img-0010→current 7']);
+        // Volume A holds BULK + 7 version items (2 pages of at most 1,000), B 4 (1 page).
+        expect(outcome.indexItemsRead).toBe(BULK + 7 + 4);
+        expect(requests).toBe(3);
+        // The same files with a literal start: one Query per volume, only the matching items read.
+        const narrow = await find('f0039*.dat');
+        expect(narrow.found).toHaveLength(10);
+        expect(narrow.found[0]).toBe('A 0:/bulk/d30/f00390.dat img-0010→current 390');
+        expect(narrow.requests).toBe(2);
+        expect(narrow.outcome.indexItemsRead).toBe(10);
+      },
+    );
 
     it('refuses what is not a glob of one name', async () => {
-      await expect(find('a/b*')).rejects.toThrow('glob matches one file name: it must not contain "/" or NUL');
+      await expect(find('a/b*')).rejects.toThrow(
+        'glob matches one file name: it must not contain "/" or NUL',
+      );
       await expect(find('[abc')).resolves.toMatchObject({ found: [] });
-      await expect(find('*', { minSize: 5, maxSize: 4 })).rejects.toThrow('minSize must not be above maxSize');
+      await expect(find('*', { minSize: 5, maxSize: 4 })).rejects.toThrow(
+        'minSize must not be above maxSize',
+      );
     });
   });
 }

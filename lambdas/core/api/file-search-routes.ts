@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import { escapeName } from '../fs/name-encoding.ts';
 import {
+  CASE_INSENSITIVE_FS_TYPES,
   searchFiles,
   type FoundVersion,
   type SearchFilters,
@@ -43,7 +44,12 @@ export const fileSearchQuery = pageOnlyQuery.extend({
     .describe(
       "File-name glob: * any run, ? one character, [a-z] / [!a-z] one of (not of) a set; names in the escaped form (\\xNN, \\\\); \\*, \\?, \\[ for the characters themselves. E.g. '*.bin', 'report-2026*'",
     ),
-  server: z.string().min(1).max(128).optional().describe('Only this server’s volumes (its rbp:source-server tag)'),
+  server: z
+    .string()
+    .min(1)
+    .max(128)
+    .optional()
+    .describe('Only this server’s volumes (its rbp:source-server tag)'),
   volumeId: volumeIdSchema.optional().describe('Only this volume'),
   partition: z.coerce.number().int().min(0).max(MAX_PARTITION).optional().describe('Only this filesystem'),
   minSize: sizeQuery.describe('Smallest size in bytes (inclusive)'),
@@ -53,7 +59,9 @@ export const fileSearchQuery = pageOnlyQuery.extend({
   state: z
     .enum(['deleted', 'present'])
     .optional()
-    .describe('present: versions in the newest image; deleted: versions that ended because the file was removed'),
+    .describe(
+      'present: versions in the newest image; deleted: versions that ended because the file was removed',
+    ),
 });
 
 export const foundVersionSchema = foundFileSchema.extend({
@@ -122,6 +130,25 @@ function volumesOf(all: readonly Volume[], query: { server?: string; volumeId?: 
     .map((v) => ({ volumeId: v.volumeId, ...(v.serverId === undefined ? {} : { serverId: v.serverId }) }));
 }
 
+/** A version key after every image's (they start with an ISO timestamp). */
+const AFTER_EVERY_IMAGE = '\uffff';
+
+/**
+ * Each volume with the filesystems its newest catalog found that compare names case-insensitively
+ * (NTFS, FAT, exFAT): one Query per volume for its latest catalog record.
+ */
+async function withFilesystems(store: CatalogStore, volumes: SearchVolume[]): Promise<SearchVolume[]> {
+  return Promise.all(
+    volumes.map(async (volume) => {
+      const record = await store.latestImageCatalogBefore(volume.volumeId, AFTER_EVERY_IMAGE);
+      const folded = (record?.partitions ?? [])
+        .filter((p) => CASE_INSENSITIVE_FS_TYPES.has(p.fsType))
+        .map((p) => p.index);
+      return folded.length === 0 ? volume : { ...volume, caseInsensitivePartitions: folded };
+    }),
+  );
+}
+
 export const FILE_SEARCH_ROUTES: readonly Route[] = [
   route({
     method: 'GET',
@@ -134,7 +161,7 @@ export const FILE_SEARCH_ROUTES: readonly Route[] = [
     errorStatuses: [404],
     async serve(deps, { query }) {
       const search = searchOf(deps);
-      const volumes = volumesOf(await deps.volumes.listVolumes(), query);
+      const volumes = await withFilesystems(search.store, volumesOf(await deps.volumes.listVolumes(), query));
       const filters: SearchFilters = {
         ...(query.partition === undefined ? {} : { partition: query.partition }),
         ...(query.minSize === undefined ? {} : { minSize: query.minSize }),

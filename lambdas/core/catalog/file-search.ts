@@ -41,7 +41,15 @@ export interface SearchFilters {
 export interface SearchVolume {
   readonly volumeId: string;
   readonly serverId?: string;
+  /**
+   * Filesystems of the volume whose names compare case-insensitively (NTFS, FAT, exFAT, as Windows
+   * looks names up): the glob matches their names regardless of case.
+   */
+  readonly caseInsensitivePartitions?: readonly number[];
 }
+
+/** Filesystems whose names Windows compares case-insensitively. */
+export const CASE_INSENSITIVE_FS_TYPES: ReadonlySet<string> = new Set(['ntfs', 'vfat', 'exfat']);
 
 export interface ImageAt {
   readonly imageId: string;
@@ -132,19 +140,19 @@ export async function searchFiles(
   glob: string,
   filters: SearchFilters = {},
 ): Promise<SearchOutcome> {
-  if (
-    filters.minSize !== undefined &&
-    filters.maxSize !== undefined &&
-    filters.minSize > filters.maxSize
-  ) {
+  if (filters.minSize !== undefined && filters.maxSize !== undefined && filters.minSize > filters.maxSize) {
     throw new ValidationError('minSize must not be above maxSize');
   }
-  const compiled = compileGlob(glob, { caseInsensitive: filters.caseInsensitive === true });
+  const sensitive = compileGlob(glob, { caseInsensitive: filters.caseInsensitive === true });
+  const insensitive = compileGlob(glob, { caseInsensitive: true });
   let read = 0;
   let queries = 0;
   let truncated = false;
   const versions: FoundVersion[] = [];
   for (const volume of volumes) {
+    const folded = new Set(volume.caseInsensitivePartitions ?? []);
+    // A case-insensitive filesystem needs every case of the literal start: the prefix stops at its first letter.
+    const keyPrefix = folded.size > 0 ? insensitive.keyPrefix : sensitive.keyPrefix;
     const byPath = new Map<string, NameSearchHit[]>();
     let after: NameSearchPosition | undefined;
     do {
@@ -154,7 +162,7 @@ export async function searchFiles(
       }
       const page = await store.searchNames({
         volumeId: volume.volumeId,
-        prefix: compiled.keyPrefix,
+        prefix: keyPrefix,
         pageSize: Math.min(SEARCH_QUERY_PAGE_ITEMS, MAX_SEARCH_INDEX_ITEMS - read),
         ...(after === undefined ? {} : { startAfter: after }),
       });
@@ -162,7 +170,7 @@ export async function searchFiles(
       read += page.items.length;
       for (const hit of page.items) {
         if (filters.partition !== undefined && hit.partition !== filters.partition) continue;
-        if (!compiled.matches(hit.name)) continue;
+        if (!(folded.has(hit.partition) ? insensitive : sensitive).matches(hit.name)) continue;
         const key = `${hit.partition}#${hit.path}`;
         const group = byPath.get(key);
         if (group === undefined) byPath.set(key, [hit]);
@@ -171,7 +179,8 @@ export async function searchFiles(
       after = page.lastKey;
     } while (after !== undefined);
     for (const hits of byPath.values()) {
-      for (const version of versionsOf(hits, volume.serverId)) if (passes(version, filters)) versions.push(version);
+      for (const version of versionsOf(hits, volume.serverId))
+        if (passes(version, filters)) versions.push(version);
     }
     if (truncated) break;
   }
