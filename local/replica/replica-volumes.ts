@@ -93,6 +93,22 @@ export class ReplicaVolumes {
       [REPLICA_TAG.syncState]: 'IN_SYNC',
       [REPLICA_TAG.backlogBytes]: '0',
     };
+    const volumeId = await this.createVolume(volumeSizeGib, tags);
+    const record: ReplicaRecord = {
+      volumeId,
+      imagePath,
+      volumeSizeGib,
+      serverId,
+      device,
+      createdAt: new Date().toISOString(),
+      tags,
+    };
+    await this.deps.registry.put(record);
+    return record;
+  }
+
+  /** A volume of the image's size in moto, tagged on creation; its id. */
+  private async createVolume(volumeSizeGib: number, tags: Record<string, string>): Promise<string> {
     const created = await this.deps.ec2.send(
       new CreateVolumeCommand({
         AvailabilityZone: REPLICA_AVAILABILITY_ZONE,
@@ -105,17 +121,7 @@ export class ReplicaVolumes {
     );
     const volumeId = created.VolumeId;
     if (!volumeId) throw new Error('moto answered CreateVolume without a VolumeId');
-    const record: ReplicaRecord = {
-      volumeId,
-      imagePath,
-      volumeSizeGib,
-      serverId,
-      device,
-      createdAt: new Date().toISOString(),
-      tags,
-    };
-    await this.deps.registry.put(record);
-    return record;
+    return volumeId;
   }
 
   /**
@@ -150,18 +156,7 @@ export class ReplicaVolumes {
       // Marked as a primary the product may snapshot, as an operator marks one in AWS.
       [PRIMARY_OPT_IN_TAG]: 'true',
     };
-    const created = await this.deps.ec2.send(
-      new CreateVolumeCommand({
-        AvailabilityZone: REPLICA_AVAILABILITY_ZONE,
-        Size: volumeSizeGib,
-        VolumeType: REPLICA_VOLUME_TYPE,
-        TagSpecifications: [
-          { ResourceType: 'volume', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
-        ],
-      }),
-    );
-    const volumeId = created.VolumeId;
-    if (!volumeId) throw new Error('moto answered CreateVolume without a VolumeId');
+    const volumeId = await this.createVolume(volumeSizeGib, tags);
     await this.deps.ec2.send(
       new AttachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId, Device: device }),
     );
