@@ -73,6 +73,13 @@ export class ConflictError extends PermanentError {}
  */
 export class IntegrityError extends RetryableError {}
 
+/**
+ * A stored object that failed verification on every one of its re-reads: it is corrupt at rest,
+ * and no retry of the operation can help. Never retried, so a restore that meets it fails at once,
+ * naming the object.
+ */
+export class CorruptObjectError extends PermanentError {}
+
 /** The caller lacks permission (IAM, KMS). Never retried. */
 export class AccessDeniedError extends PermanentError {}
 

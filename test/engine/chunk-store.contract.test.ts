@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConflictError, IntegrityError, NotFoundError } from '../../lambdas/core/errors.ts';
+import { ConflictError, CorruptObjectError, NotFoundError } from '../../lambdas/core/errors.ts';
 import { CHUNK_SIZE_BYTES, EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import {
   ZERO_HASH_HEX,
@@ -94,7 +94,9 @@ function chunkStoreContract(name: string, makeStore: () => ObjectStore, lostAnsw
       const impostor = chunkOf(randomBytes(CHUNK_SIZE_BYTES));
       await store.putChunk(real.name, impostor.data);
       const error = await store.getChunk(real.name).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(IntegrityError);
+      // Corrupt at rest (every re-read fails the same way): not retryable, naming the chunk.
+      expect(error).toBeInstanceOf(CorruptObjectError);
+      expect((error as CorruptObjectError).retryable).toBe(false);
       expect((error as Error).message).toBe(`chunk ${real.name} holds data named ${impostor.name}`);
     });
 

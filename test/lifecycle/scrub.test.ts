@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { IntegrityError } from '../../lambdas/core/errors.ts';
+import { CorruptObjectError } from '../../lambdas/core/errors.ts';
 import { chunkKey, segmentKey } from '../../lambdas/core/image/image-types.ts';
 import { scrub } from '../../lambdas/core/lifecycle/scrub.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
@@ -73,7 +73,7 @@ describe('scrub', () => {
     ]);
     expect(result.missing.map((m) => [m.key, m.images])).toEqual([[chunkKey(name(10)), ['vol-b/b1']]]);
     const error = await world.images.getChunk(name(1)).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(IntegrityError);
+    expect(error).toBeInstanceOf(CorruptObjectError);
     expect((error as Error).message).toContain(name(1));
   });
 

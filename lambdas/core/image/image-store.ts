@@ -4,7 +4,7 @@
  * so writing the same content twice (a retry, a re-run range, another image or volume with the
  * same data) stores it once.
  */
-import { ConflictError, IntegrityError, isRetryable } from '../errors.ts';
+import { ConflictError, CorruptObjectError, IntegrityError, isRetryable } from '../errors.ts';
 import type { ObjectStore, PutIfAbsentResult } from '../store/object-store.ts';
 import type { RetryObserver, RetryPolicy } from '../util/retry.ts';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../util/retry.ts';
@@ -76,19 +76,31 @@ export class ImageStore {
     return withRetry(this.retry, () => this.objects.get(key), this.options);
   }
 
-  /** GET + decode with retries; an object that fails verification is re-read a few times only. */
-  private getVerified<T>(key: string, decode: (bytes: Uint8Array) => Promise<T>): Promise<T> {
+  /**
+   * GET + decode with retries; an object that fails verification is re-read a few times only, and
+   * when every read fails it is corrupt at rest: a CorruptObjectError (not retryable) naming it.
+   */
+  private async getVerified<T>(key: string, decode: (bytes: Uint8Array) => Promise<T>): Promise<T> {
     let integrityFailures = 0;
-    return withRetry(this.retry, async () => decode(await this.objects.get(key)), {
-      ...this.options,
-      shouldRetry: (error) => {
-        if (error instanceof IntegrityError) {
-          integrityFailures += 1;
-          return integrityFailures < OBJECT_INTEGRITY_ATTEMPTS;
-        }
-        return isRetryable(error);
-      },
-    });
+    try {
+      return await withRetry(this.retry, async () => decode(await this.objects.get(key)), {
+        ...this.options,
+        shouldRetry: (error) => {
+          if (error instanceof IntegrityError) {
+            integrityFailures += 1;
+            return integrityFailures < OBJECT_INTEGRITY_ATTEMPTS;
+          }
+          return isRetryable(error);
+        },
+      });
+    } catch (error) {
+      if (!(error instanceof IntegrityError) || integrityFailures < OBJECT_INTEGRITY_ATTEMPTS) throw error;
+      // The message stays the verification's own ("chunk <name> holds data named …"): it names the object.
+      throw new CorruptObjectError(error.message, {
+        cause: error,
+        context: { ...error.context, key, reads: integrityFailures },
+      });
+    }
   }
 
   /** Stores 1 MiB of volume data under `name` (the caller computed it from the half digests). */
