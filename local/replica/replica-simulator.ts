@@ -9,7 +9,8 @@
  * accepted it (onEvents); a `Checkpoint Requested` from `rbp.backup` makes it report the checkpoint
  * on every named replica volume (IN_SYNC, backlog 0), after `answerDelayMs` if set, and it holds
  * the checkpoint until `Checkpoint Released`. `configureAgent({ autoCheckpoint: false })` makes it
- * a dead agent that never answers (the backup's timeout path).
+ * a dead agent that never answers (the backup's timeout path). It answers plan runs' quiesce and
+ * release requests too (onPlanEvent); `setQuiesceAnswers(false)` silences that.
  */
 import { open } from 'node:fs/promises';
 import { NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
@@ -24,6 +25,14 @@ import {
   CHECKPOINT_REQUESTED,
   EVENT_SOURCE,
 } from '../../lambdas/core/orchestration/checkpoint.ts';
+import {
+  PLAN_EVENT_SOURCE,
+  QUIESCE_CONFIRMED_TAG,
+  QUIESCE_REQUESTED,
+  QUIESCED_TAG,
+  RELEASE_CONFIRMED_TAG,
+  RELEASE_REQUESTED,
+} from '../../lambdas/aws/plan-run-adapters.ts';
 import type { EbsEmulator } from '../ebs/ebs-emulator.ts';
 import type { ReplicaRecord } from './replica-registry.ts';
 import { REPLICA_TAG, type SyncState } from './replica-tags.ts';
@@ -83,6 +92,8 @@ const MAX_AGENT_ACTIONS = 200;
 
 export class ReplicaSimulator {
   private settings: AgentSettings = { autoCheckpoint: true, answerDelayMs: 0 };
+  /** Answer plan runs' quiesce and release requests (setQuiesceAnswers). */
+  private answersQuiesce = true;
   /** Checkpoints reported and not yet released. */
   private readonly held = new Set<string>();
   /** Checkpoints ever answered (reported or released): a repeated request is a no-op. */
@@ -110,6 +121,14 @@ export class ReplicaSimulator {
     return next;
   }
 
+  /**
+   * Turns answering plan runs' `Quiesce Requested` / `Release Requested` on or off (default on;
+   * off, the agent stays silent: the task's give-up path).
+   */
+  setQuiesceAnswers(enabled: boolean): void {
+    this.answersQuiesce = enabled;
+  }
+
   /** Turns answering checkpoint requests on or off (off: the backup times out waiting). */
   setAutoCheckpoint(enabled: boolean): void {
     this.configureAgent({ autoCheckpoint: enabled });
@@ -130,6 +149,10 @@ export class ReplicaSimulator {
    */
   async onEvents(entries: readonly EventEntry[]): Promise<void> {
     for (const entry of entries) {
+      if (entry.Source === PLAN_EVENT_SOURCE) {
+        await this.onPlanEvent(entry);
+        continue;
+      }
       if (entry.Source !== EVENT_SOURCE) continue;
       if (entry.DetailType !== CHECKPOINT_REQUESTED && entry.DetailType !== CHECKPOINT_RELEASED) continue;
       const detail = parseDetail(entry.Detail);
@@ -161,6 +184,39 @@ export class ReplicaSimulator {
         });
       }, delay);
       this.timers.add(timer);
+    }
+  }
+
+  /**
+   * A plan run's quiesce contract (docs/plans.md, Deployment): the agent quiesces (or releases)
+   * the application — `*` for the whole server — and confirms on every replica volume of the
+   * server it simulates: `rbp:quiesced` lists what is quiesced now, `rbp:quiesce-confirmed` /
+   * `rbp:release-confirmed` the id of the request it completed. The request's `volumeIds` name
+   * the volumes.
+   */
+  private async onPlanEvent(entry: EventEntry): Promise<void> {
+    if (entry.DetailType !== QUIESCE_REQUESTED && entry.DetailType !== RELEASE_REQUESTED) return;
+    if (!this.answersQuiesce) return;
+    let detail: { requestId?: unknown; application?: unknown; volumeIds?: unknown };
+    try {
+      detail = JSON.parse(entry.Detail ?? '{}') as typeof detail;
+    } catch {
+      return;
+    }
+    if (typeof detail.requestId !== 'string' || !Array.isArray(detail.volumeIds)) return;
+    const name = typeof detail.application === 'string' ? detail.application : '*';
+    const quiesce = entry.DetailType === QUIESCE_REQUESTED;
+    for (const volumeId of detail.volumeIds) {
+      if (typeof volumeId !== 'string') continue;
+      const replica = this.replicas.get(volumeId);
+      if (replica === undefined) continue;
+      const quiesced = new Set((replica.tags[QUIESCED_TAG] ?? '').split(',').filter((n) => n !== ''));
+      if (quiesce) quiesced.add(name);
+      else quiesced.delete(name);
+      await this.replicas.setTags(volumeId, {
+        [QUIESCED_TAG]: [...quiesced].join(','),
+        [quiesce ? QUIESCE_CONFIRMED_TAG : RELEASE_CONFIRMED_TAG]: detail.requestId,
+      });
     }
   }
 

@@ -1,16 +1,18 @@
 /**
  * Plan runs on the local stack: the plan-run state machine (statemachines/plan-run.asl.json) in
  * moto with its real function, starting the real backup state machine per task over real ext4
- * replicas. The replication agent is the local stack's simulator for checkpoints; this file plays
- * the agent's quiesce side (it answers `Quiesce Requested` / `Release Requested` by tagging the
- * server's volumes, or stays silent). The run's clock is the system clock plus an offset the tests
- * move, so the quiesce deadline passes without sleeping through it.
+ * replicas. The replication agent is the local stack's simulator, for checkpoints and for the
+ * quiesce contract (it answers `Quiesce Requested` / `Release Requested` by tagging the server's
+ * volumes, or stays silent when told to); the test only records the events. Hooks are local
+ * functions made with the real `rbp local function create`. The run's clock is the system clock
+ * plus an offset the tests move, so the quiesce deadline passes without sleeping through it.
  *
  * - the plan of docs/plans.md over QA1, QA2, QA3, TEST8 (DOMAIN1, DOMAIN2, OTHER) and a
  *   disconnected TEST9: exactly six tasks, in order, five Succeeded and TEST9/DOMAIN* Skipped;
  * - a plan whose servers are all unavailable stops before any backup;
  * - the global switch off stops a run;
  * - a failing pre-plan hook stops a run;
+ * - replica-only over a stalled replica fails the task and notifies (`Plan Task Failed`);
  * - a quiesce the agent never confirms cancels the task after timeout + 180 s and sends the release.
  */
 import '../support/quiet-powertools.ts';
@@ -18,15 +20,10 @@ import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { CreateTagsCommand, DescribeVolumesCommand, EC2Client } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  PLAN_EVENT_SOURCE,
-  QUIESCE_CONFIRMED_TAG,
-  QUIESCED_TAG,
-  RELEASE_CONFIRMED_TAG,
-} from '../../lambdas/aws/plan-run-adapters.ts';
+import { PLAN_EVENT_SOURCE } from '../../lambdas/aws/plan-run-adapters.ts';
 import type { PlanRunView } from '../../lambdas/core/plans/plan-api.ts';
 import type { Clock } from '../../lambdas/core/ports.ts';
 import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
@@ -43,8 +40,6 @@ let sfn: SFNClient;
 /** The run's clock: the system clock moved forward by `offsetMs`. */
 let offsetMs = 0;
 const runClock: Clock = { now: () => new Date(Date.now() + offsetMs) };
-/** What the test's agent does with quiesce requests. */
-let confirmQuiesce = true;
 /** Every plan event and quiesce request put on EventBridge, in order. */
 const planEvents: { detailType: string; detail: Record<string, unknown> }[] = [];
 const volumesOf = new Map<string, string>();
@@ -104,46 +99,32 @@ async function backupExecutions(): Promise<number> {
   return (listed.executions ?? []).length;
 }
 
-async function tagsOfVolume(volumeId: string): Promise<Record<string, string>> {
-  const described = await ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
-  return Object.fromEntries((described.Volumes?.[0]?.Tags ?? []).map((t) => [t.Key!, t.Value ?? '']));
+/**
+ * What was published to the product's outcome topic, oldest first: moto keeps every message a
+ * topic sent (`sent_notifications`: id, message, subject, …) and lists it in its model data.
+ */
+async function snsMessages(): Promise<{ subject: string; message: string }[]> {
+  const data = (await (await fetch(`${local.stack.moto.endpoint}/moto-api/data.json`)).json()) as {
+    sns?: { Topic?: { arn: string; sent_notifications: [string, string, string | null][] }[] };
+  };
+  const topic = (data.sns?.Topic ?? []).find((t) => t.arn === product.topicArn);
+  return (topic?.sent_notifications ?? []).map(([, message, subject]) => ({
+    subject: subject ?? '',
+    message,
+  }));
 }
 
-/** The quiesce side of the replication agent: confirms (or ignores) requests through the server's tags. */
-async function answerQuiesce(entry: EventEntry): Promise<void> {
-  const detail = JSON.parse(entry.Detail ?? '{}') as {
-    requestId: string;
-    application?: string;
-    volumeIds: string[];
-  };
-  const name = detail.application ?? '*';
-  for (const volumeId of detail.volumeIds) {
-    const quiesced = new Set((await tagsOfVolume(volumeId))[QUIESCED_TAG]?.split(',').filter(Boolean));
-    if (entry.DetailType === 'Quiesce Requested') {
-      if (!confirmQuiesce) continue;
-      quiesced.add(name);
-      await ec2.send(
-        new CreateTagsCommand({
-          Resources: [volumeId],
-          Tags: [
-            { Key: QUIESCED_TAG, Value: [...quiesced].join(',') },
-            { Key: QUIESCE_CONFIRMED_TAG, Value: detail.requestId },
-          ],
-        }),
-      );
-    } else {
-      quiesced.delete(name);
-      await ec2.send(
-        new CreateTagsCommand({
-          Resources: [volumeId],
-          Tags: [
-            { Key: QUIESCED_TAG, Value: [...quiesced].join(',') },
-            { Key: RELEASE_CONFIRMED_TAG, Value: detail.requestId },
-          ],
-        }),
-      );
-    }
-  }
+/** `rbp local …` against the gateway (the local stack's admin API), as an operator runs it. */
+function rbpLocal(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(
+      'npx',
+      ['tsx', 'cli/main.ts', 'local', ...args, '--endpoint', local.stack.endpoint],
+      { env: savedEnv },
+      (error, stdout, stderr) =>
+        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
+    );
+  });
 }
 
 beforeAll(async () => {
@@ -166,9 +147,6 @@ beforeAll(async () => {
         detailType: entry.DetailType ?? '',
         detail: JSON.parse(entry.Detail ?? '{}') as Record<string, unknown>,
       });
-      if (entry.DetailType === 'Quiesce Requested' || entry.DetailType === 'Release Requested') {
-        await answerQuiesce(entry);
-      }
     }
   };
 
@@ -312,11 +290,16 @@ describe('plan runs on the local stack', () => {
   }, 300_000);
 
   it('stops a run whose pre-plan hook fails, before any backup', async () => {
-    const payloads: unknown[] = [];
-    local.stack.gateway.registerFunction('check-maintenance', (event) => {
-      payloads.push(event);
-      return Promise.resolve({ status: 'failed', message: 'maintenance mode is on' });
-    });
+    const payloadFile = join(workDir, 'check-maintenance.json');
+    const registered = await rbpLocal([
+      'function',
+      'create',
+      '--name',
+      'check-maintenance',
+      '--command',
+      `cat > ${payloadFile}; echo 'maintenance mode is on' >&2; exit 3`,
+    ]);
+    expect(registered.code, registered.stderr).toBe(0);
     await createPlan({
       name: 'hooked',
       prePlanHook: { function: 'check-maintenance', timeoutSeconds: 10 },
@@ -335,7 +318,12 @@ describe('plan runs on the local stack', () => {
       ['QA2', 'Skipped'],
       ['QA3', 'Skipped'],
     ]);
-    expect(payloads).toEqual([{ version: 1, phase: 'pre-plan', plan: 'hooked', run: runId }]);
+    expect(JSON.parse(await readFile(payloadFile, 'utf8'))).toEqual({
+      version: 1,
+      phase: 'pre-plan',
+      plan: 'hooked',
+      run: runId,
+    });
     expect(await backupExecutions()).toBe(before);
   }, 300_000);
 
@@ -344,7 +332,7 @@ describe('plan runs on the local stack', () => {
       name: 'silent-agent',
       activities: [{ servers: 'QA2', quiesce: { timeoutSeconds: 30 } }],
     });
-    confirmQuiesce = false;
+    local.stack.agent.setQuiesceAnswers(false);
     const before = await backupExecutions();
     const seen = planEvents.length;
     try {
@@ -369,7 +357,47 @@ describe('plan runs on the local stack', () => {
       expect(requests[1]!.detail.requestId).toBe(requests[0]!.detail.requestId);
       expect(await backupExecutions()).toBe(before);
     } finally {
-      confirmQuiesce = true;
+      local.stack.agent.setQuiesceAnswers(true);
+    }
+  }, 300_000);
+
+  it('fails a replica-only task over a stalled replica, with the reason, and notifies', async () => {
+    const stalled = await rbpLocal(['server', 'state', 'QA3', '--replication', 'stalled']);
+    expect(stalled.code, stalled.stderr).toBe(0);
+    try {
+      await createPlan({ name: 'strict', activities: [{ servers: 'QA3', source: 'replica-only' }] });
+      const before = await backupExecutions();
+      const seen = planEvents.length;
+      const runId = await startRun('strict');
+      const run = await waitForRun(runId, (r) => r.status !== 'Running');
+      const reason = 'replica of QA3 is stalled; source replica-only does not allow the primary';
+      expect({ status: run.status, tasks: run.tasks.map((t) => [t.server, t.status, t.reason]) }).toEqual({
+        status: 'Failed',
+        tasks: [['QA3', 'Failed', reason]],
+      });
+      expect(await backupExecutions()).toBe(before);
+      // The notification: Plan Task Failed with the task, then Plan Run Finished (EventBridge; the
+      // same events go to the SNS topic one message each).
+      const events = planEvents.slice(seen);
+      expect(events.map((e) => e.detailType)).toEqual(['Plan Task Failed', 'Plan Run Finished']);
+      expect(events[0]!.detail).toEqual({
+        plan: 'strict',
+        runId,
+        task: { server: 'QA3', status: 'Failed', reason },
+      });
+      expect(events[1]!.detail).toMatchObject({ plan: 'strict', runId, status: 'Failed' });
+      // The SNS messages as moto recorded them on the outcome topic (its internal model data).
+      const messages = (await snsMessages()).filter((m) => m.subject.startsWith('rbp plan strict:'));
+      expect(messages.map((m) => m.subject)).toEqual([
+        'rbp plan strict: task QA3 failed',
+        'rbp plan strict: run Failed',
+      ]);
+      expect(JSON.parse(messages[0]!.message)).toEqual({
+        detailType: 'Plan Task Failed',
+        ...events[0]!.detail,
+      });
+    } finally {
+      await rbpLocal(['server', 'state', 'QA3', '--replication', 'in-sync']);
     }
   }, 300_000);
 });
