@@ -5,6 +5,7 @@
  * phase (status and step) changes and at most one every PLAIN_PROGRESS_INTERVAL_MS in between.
  */
 import type { Writable } from 'node:stream';
+import { InvalidArgumentError } from 'commander';
 import { formatBytes, PLAIN_PROGRESS_INTERVAL_MS, type Progress } from './output.ts';
 
 /** What the progress line shows; the API's `progress` field of a backup or a restore. */
@@ -90,4 +91,48 @@ export function jobProgress(
       stream.write(tty ? `\r\x1b[2K${label}\n` : `${label}\n`);
     },
   };
+}
+
+/** Items `rbp backup ls` / `rbp restore ls` show unless `--limit` says otherwise. */
+export const DEFAULT_HISTORY_ITEMS = 20;
+
+interface HistoryPage<T> {
+  readonly items: readonly T[];
+  readonly nextCursor?: string;
+}
+
+/**
+ * Up to `limit` items of a history listing, newest first, following the API's cursors (a filtered
+ * page may be short); `more` when the listing goes on.
+ */
+export async function historyItems<T>(
+  get: (query: Record<string, string | number | undefined>) => Promise<HistoryPage<T>>,
+  query: Readonly<Record<string, string | number | undefined>>,
+  limit: number,
+  pageLimit: number,
+): Promise<{ items: T[]; more: boolean }> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await get({
+      ...query,
+      limit: Math.min(pageLimit, limit - items.length),
+      ...(cursor === undefined ? {} : { cursor }),
+    });
+    items.push(...page.items.slice(0, limit - items.length));
+    cursor = page.nextCursor;
+  } while (cursor !== undefined && items.length < limit);
+  return { items, more: cursor !== undefined };
+}
+
+/** ISO instant → `2026-12-03 08:01:02` (UTC), as tables show times. */
+export function shortTime(iso: string | undefined): string | undefined {
+  return iso === undefined ? undefined : iso.replace('T', ' ').replace(/\.\d+Z$|Z$/, '');
+}
+
+/** `--limit N` of the history listings: a positive integer. */
+export function parseHistoryLimit(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n < 1) throw new InvalidArgumentError('not a positive integer');
+  return n;
 }

@@ -1,13 +1,24 @@
 /**
- * `rbp backup start --volume V | --server S [--full] [--wait]` and `rbp backup status ID [--wait]`.
+ * `rbp backup start --volume V | --server S [--full] [--wait]`, `rbp backup status ID [--wait]` and
+ * `rbp backup ls [--server S] [--volume V] [--status S]`.
  * A server backup is one recovery point of every volume (docs/recovery-points.md).
  */
 import { Option, type Command } from 'commander';
-import type { Backup } from '../../lambdas/core/api/schemas.ts';
+import { BACKUP_STATUSES, type Backup } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import type { Progress } from '../api/output.ts';
-import { jobProgress, progressFigures, progressLine } from '../api/job-progress.ts';
+import {
+  DEFAULT_HISTORY_ITEMS,
+  formatDuration,
+  historyItems,
+  jobProgress,
+  parseHistoryLimit,
+  progressFigures,
+  progressLine,
+  shortTime,
+} from '../api/job-progress.ts';
+import { formatBytes } from '../api/output.ts';
 import {
   apiContext,
   pollUntilFinished,
@@ -64,6 +75,77 @@ function failIfUnsuccessful(backup: Backup): void {
   }
 }
 
+/** Most backups per request (GET /backups answers at most 50). */
+const BACKUP_PAGE_LIMIT = 50;
+
+function registerBackupList(backup: Command): void {
+  withApiOptions(backup.command('ls'))
+    .description(
+      'list backups, running and past, newest first: outcome, start, duration, bytes, the step that failed',
+    )
+    .option('--server <serverId>', 'only backups of this server')
+    .option('--volume <volumeId>', 'only backups that include this volume')
+    .addOption(new Option('--status <status>', 'only backups in this state').choices(BACKUP_STATUSES))
+    .option(
+      '--limit <n>',
+      `show at most this many (default ${DEFAULT_HISTORY_ITEMS})`,
+      parseHistoryLimit,
+      DEFAULT_HISTORY_ITEMS,
+    )
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp backup ls\n  $ rbp backup ls --server web-01 --status FAILED\n  $ rbp backup ls --volume vol-0123456789abcdef0 --limit 100 --json',
+    )
+    .action(
+      async (
+        options: ApiCommandOptions & { server?: string; volume?: string; status?: string; limit: number },
+      ) => {
+        const { client, print } = await apiContext(options);
+        const { items, more } = await historyItems<Backup>(
+          (query) => client.get('/backups', query),
+          { server: options.server, volume: options.volume, status: options.status },
+          options.limit,
+          BACKUP_PAGE_LIMIT,
+        );
+        print.result({ items, more }, items, [
+          { header: 'BACKUP', value: (b) => b.backupId },
+          { header: 'STATUS', value: (b) => b.status },
+          { header: 'SERVER/VOLUME', value: (b) => b.serverId ?? b.volumeId },
+          { header: 'STARTED', value: (b) => shortTime(b.startedAt) },
+          {
+            header: 'DURATION',
+            value: (b) =>
+              b.durationSeconds !== undefined
+                ? formatDuration(b.durationSeconds)
+                : b.progress?.elapsedSeconds !== undefined
+                  ? `${formatDuration(b.progress.elapsedSeconds)}+`
+                  : undefined,
+            right: true,
+          },
+          {
+            header: 'COPIED',
+            value: (b) => formatBytes(b.bytesCopied ?? b.progress?.bytesCopied),
+            right: true,
+          },
+          {
+            header: 'STORED',
+            value: (b) => formatBytes(b.bytesStored ?? b.progress?.bytesStored),
+            right: true,
+          },
+          { header: 'IMAGE', value: (b) => b.imageId ?? b.recoveryPointId },
+          {
+            header: 'FAILED STEP',
+            value: (b) =>
+              b.failedStep === undefined && b.error === undefined
+                ? undefined
+                : `${b.failedStep ?? '?'}: ${b.error ?? ''}${b.cause ? ` (${b.cause})` : ''}`,
+          },
+        ]);
+        if (more && !print.json) process.stderr.write(`(more: rbp backup ls --limit ${options.limit * 2})\n`);
+      },
+    );
+}
+
 export function registerBackupCommands(program: Command): void {
   const backup = program
     .command('backup')
@@ -118,6 +200,8 @@ export function registerBackupCommands(program: Command): void {
         failIfUnsuccessful(finished);
       },
     );
+
+  registerBackupList(backup);
 
   withWaitOptions(withApiOptions(backup.command('status')), 'backup')
     .description('show the status and progress of a backup')

@@ -8,15 +8,27 @@ import { basename, dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
-import type { Command } from 'commander';
-import type { Restore } from '../../lambdas/core/api/schemas.ts';
+import { Option, type Command } from 'commander';
+import { RESTORE_STATUSES, type Restore } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
 import { PARTITION_HELP } from './files.ts';
 import { registerServerRestore } from './recovery-points.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import { sparseFileSink } from '../api/sparse-file.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
-import { jobProgress, progressFigures, progressLine } from '../api/job-progress.ts';
+import {
+  DEFAULT_HISTORY_ITEMS,
+  formatDuration,
+  historyItems,
+  jobProgress,
+  parseHistoryLimit,
+  progressFigures,
+  progressLine,
+  shortTime,
+} from '../api/job-progress.ts';
+
+/** Restores per request of `rbp restore ls`. */
+const RESTORE_PAGE_LIMIT = 100;
 import {
   apiContext,
   parsePartition,
@@ -280,6 +292,42 @@ export function registerRestoreCommands(program: Command): void {
     );
 
   registerServerRestore(restore);
+
+  withApiOptions(restore.command('ls'))
+    .description('list restores, running and past, newest first: kind, outcome, times, duration, size, error')
+    .addOption(new Option('--status <status>', 'only restores in this state').choices(RESTORE_STATUSES))
+    .option(
+      '--limit <n>',
+      `show at most this many (default ${DEFAULT_HISTORY_ITEMS})`,
+      parseHistoryLimit,
+      DEFAULT_HISTORY_ITEMS,
+    )
+    .addHelpText('after', '\nExamples:\n  $ rbp restore ls\n  $ rbp restore ls --status FAILED --json')
+    .action(async (options: ApiCommandOptions & { status?: string; limit: number }) => {
+      const { client, print } = await apiContext(options);
+      const { items, more } = await historyItems<Restore>(
+        (query) => client.get('/restores', query),
+        { status: options.status },
+        options.limit,
+        RESTORE_PAGE_LIMIT,
+      );
+      print.result({ items, more }, items, [
+        { header: 'RESTORE', value: (r) => r.restoreId },
+        { header: 'STATUS', value: (r) => r.status },
+        { header: 'KIND', value: (r) => r.kind },
+        { header: 'IMAGE', value: (r) => r.imageId },
+        { header: 'WHAT', value: (r) => r.path ?? r.application ?? r.volumeId },
+        { header: 'CREATED', value: (r) => shortTime(r.createdAt) },
+        {
+          header: 'DURATION',
+          value: (r) => (r.durationSeconds === undefined ? undefined : formatDuration(r.durationSeconds)),
+          right: true,
+        },
+        { header: 'SIZE', value: (r) => formatBytes(r.sizeBytes), right: true },
+        { header: 'RESULT', value: (r) => r.snapshotId ?? r.error },
+      ]);
+      if (more && !print.json) process.stderr.write(`(more: rbp restore ls --limit ${options.limit * 2})\n`);
+    });
 
   withWaitOptions(withApiOptions(restore.command('status')), 'restore')
     .description('show a restore; with --out, download its result once it succeeded')

@@ -5,11 +5,13 @@
  * that DynamoDB removes finished jobs
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TTL.html).
  */
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { IntegrityError } from '../core/errors.ts';
+import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { IntegrityError, ValidationError } from '../core/errors.ts';
 import {
   JOB_RECORD_VERSION,
   jobErrors,
+  type JobPage,
+  type JobPageRequest,
   type JobRecord,
   type JobStatus,
   type JobStore,
@@ -17,6 +19,12 @@ import {
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 export const JOB_SORT_KEY = 'JOB';
+/**
+ * The listing of a key space: every job item also carries `gsi2pk = JOBLIST#<prefix>` and
+ * `gsi2sk = <createdAt>#<jobId>`, so that one Query on GSI2 reads a page of its jobs, newest first.
+ */
+export const JOB_LIST_INDEX = 'GSI2';
+export const JOB_LIST_KEY_PREFIX = 'JOBLIST#';
 
 /** A key space of jobs: its partition-key prefix and what its messages call a job. */
 export interface JobKeySpace {
@@ -60,6 +68,37 @@ export class DynamoDbJobStore implements JobStore {
     return JSON.parse(answer.Item.job) as JobRecord;
   }
 
+  async list(request: JobPageRequest): Promise<JobPage> {
+    const start = request.pageToken === undefined ? undefined : decodePageToken(request.pageToken);
+    const answer = await callSdk('Query (jobs)', { space: this.space.prefix }, () =>
+      this.documents.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: JOB_LIST_INDEX,
+          KeyConditionExpression: 'gsi2pk = :pk',
+          ScanIndexForward: false,
+          Limit: request.limit,
+          ...(request.status === undefined
+            ? { ExpressionAttributeValues: { ':pk': `${JOB_LIST_KEY_PREFIX}${this.space.prefix}` } }
+            : {
+                FilterExpression: '#status = :status',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: {
+                  ':pk': `${JOB_LIST_KEY_PREFIX}${this.space.prefix}`,
+                  ':status': request.status,
+                },
+              }),
+          ...(start === undefined ? {} : { ExclusiveStartKey: start }),
+        }),
+      ),
+    );
+    const items = (answer.Items ?? [])
+      .filter((item) => item.version === JOB_RECORD_VERSION && typeof item.job === 'string')
+      .map((item) => JSON.parse(item.job as string) as JobRecord);
+    const last = answer.LastEvaluatedKey;
+    return last === undefined ? { items } : { items, nextToken: encodePageToken(last) };
+  }
+
   async update(job: JobRecord, from: readonly JobStatus[]): Promise<void> {
     const values: Record<string, string> = {};
     from.forEach((status, index) => (values[`:s${index}`] = status));
@@ -89,6 +128,8 @@ export class DynamoDbJobStore implements JobStore {
             version: JOB_RECORD_VERSION,
             job: JSON.stringify(job),
             ttl: job.expiresAtEpochSeconds,
+            gsi2pk: `${JOB_LIST_KEY_PREFIX}${this.space.prefix}`,
+            gsi2sk: `${job.createdAt}#${job.jobId}`,
           },
           ConditionExpression: condition,
           ...(Object.keys(values).length === 0
@@ -101,4 +142,28 @@ export class DynamoDbJobStore implements JobStore {
       throw translateSdkError(error, 'PutItem (job)', { jobId: job.jobId, kind: job.kind });
     }
   }
+}
+
+const PAGE_KEY_FIELDS = ['pk', 'sk', 'gsi2pk', 'gsi2sk'] as const;
+
+function encodePageToken(key: Record<string, unknown>): string {
+  return Buffer.from(JSON.stringify(PAGE_KEY_FIELDS.map((field) => String(key[field])))).toString(
+    'base64url',
+  );
+}
+
+function decodePageToken(token: string): Record<string, string> {
+  let fields: unknown;
+  try {
+    fields = JSON.parse(Buffer.from(token, 'base64url').toString('utf8'));
+  } catch (error) {
+    throw new ValidationError('invalid page token', { cause: error });
+  }
+  if (
+    !Array.isArray(fields) ||
+    fields.length !== PAGE_KEY_FIELDS.length ||
+    !fields.every((f) => typeof f === 'string')
+  )
+    throw new ValidationError('invalid page token');
+  return Object.fromEntries(PAGE_KEY_FIELDS.map((field, i) => [field, fields[i] as string]));
 }

@@ -22,6 +22,21 @@ export const MAX_HISTORY_PAGES = 40;
 /** Running executions examined for a conflicting backup: far more than run at once on one account. */
 export const MAX_RUNNING_EXECUTIONS_EXAMINED = 1_000;
 
+/** History events per page when looking for the step that failed (the service's maximum is 1,000). */
+export const HISTORY_EVENTS_FOR_FAILURE = 200;
+/** Execution statuses of a backup that did not succeed. */
+const FAILED_STATUSES: ReadonlySet<string> = new Set(['FAILED', 'TIMED_OUT', 'ABORTED']);
+/** History events of a step that failed (https://docs.aws.amazon.com/step-functions/latest/apireference/API_HistoryEvent.html). */
+const STEP_FAILURE_EVENTS: ReadonlySet<string> = new Set([
+  'TaskFailed',
+  'TaskTimedOut',
+  'LambdaFunctionFailed',
+  'LambdaFunctionTimedOut',
+  'MapRunFailed',
+  'MapStateFailed',
+]);
+const EXECUTION_END_EVENTS: ReadonlySet<string> = new Set(['ExecutionFailed', 'ExecutionTimedOut', 'ExecutionAborted']);
+
 /** The state whose entry starts a volume's copy (backup.asl.json): progress counts time from it. */
 export const COPY_STEP = 'Copy Ranges';
 
@@ -105,6 +120,77 @@ export class SfnBackupExecutions implements BackupExecutions {
       }
     }
     return details;
+  }
+
+  /**
+   * One page of executions, newest first (ListExecutions pages itself: `nextToken` is its token),
+   * each described (input, output, error) and, when it did not succeed, with the step that failed.
+   * Requests: 1 + one DescribeExecution per execution + history pages of the failed ones.
+   */
+  async list(request: {
+    readonly status?: ExecutionDetail['status'];
+    readonly limit: number;
+    readonly pageToken?: string;
+  }): Promise<{ readonly items: readonly ExecutionDetail[]; readonly nextToken?: string }> {
+    const page = await callSdk('ListExecutions', {}, () =>
+      this.sfn.send(
+        new ListExecutionsCommand({
+          stateMachineArn: this.stateMachineArn,
+          maxResults: request.limit,
+          ...(request.status === undefined ? {} : { statusFilter: request.status }),
+          ...(request.pageToken === undefined ? {} : { nextToken: request.pageToken }),
+        }),
+      ),
+    );
+    const items: ExecutionDetail[] = [];
+    for (const execution of page.executions ?? []) {
+      if (!execution.name) continue;
+      try {
+        const detail = await this.describeOnly(execution.name);
+        const failedStep = FAILED_STATUSES.has(detail.status)
+          ? await this.failedStep(execution.name)
+          : undefined;
+        items.push(failedStep === undefined ? detail : { ...detail, failedStep });
+      } catch (error) {
+        if (error instanceof Error && error.name === 'NotFoundError') continue;
+        throw error;
+      }
+    }
+    return { items, ...(page.nextToken ? { nextToken: page.nextToken } : {}) };
+  }
+
+  /**
+   * The step that failed: the state entered last before the newest failure event of a task, a
+   * Lambda function or a Map run (a step caught by the state machine, which then cleans up),
+   * else before the execution's own failure (a Fail state). Reads at most MAX_HISTORY_PAGES pages.
+   */
+  async failedStep(name: string): Promise<string | undefined> {
+    const executionArn = executionArnOf(this.stateMachineArn, name);
+    const events: { id: number; type: string; entered?: string }[] = [];
+    let nextToken: string | undefined;
+    for (let page = 0; page < MAX_HISTORY_PAGES; page += 1) {
+      const token = nextToken;
+      const history = await callSdk('GetExecutionHistory', { backupId: name }, () =>
+        this.sfn.send(
+          new GetExecutionHistoryCommand({
+            executionArn,
+            maxResults: HISTORY_EVENTS_FOR_FAILURE,
+            ...(token === undefined ? {} : { nextToken: token }),
+          }),
+        ),
+      );
+      for (const event of history.events ?? []) {
+        const entered = event.stateEnteredEventDetails?.name;
+        events.push({ id: event.id ?? 0, type: event.type ?? '', ...(entered ? { entered } : {}) });
+      }
+      nextToken = history.nextToken;
+      if (nextToken === undefined) break;
+    }
+    events.sort((a, b) => a.id - b.id);
+    const failures = events.filter((e) => STEP_FAILURE_EVENTS.has(e.type));
+    const failure = failures.at(-1) ?? events.findLast((e) => EXECUTION_END_EVENTS.has(e.type));
+    if (failure === undefined) return undefined;
+    return events.findLast((e) => e.id < failure.id && e.entered !== undefined)?.entered;
   }
 
   executionIdOf(name: string): string {

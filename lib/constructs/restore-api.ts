@@ -232,6 +232,14 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
       conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['IMAGEID#*'] } },
     }),
   );
+  // GET /restores: one Query on GSI2 over the restore jobs' listing key (dynamodb-job-store.ts).
+  api.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:Query'],
+      resources: [`${table.tableArn}/index/GSI2`],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['JOBLIST#RESTORE#'] } },
+    }),
+  );
   api.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['states:StartExecution', 'states:ListExecutions'],

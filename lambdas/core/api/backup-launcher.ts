@@ -7,7 +7,7 @@
  * held and is refused with a ConflictError naming the running backup, whatever the number of
  * executions; two starts racing end with exactly one holder. No execution is listed or described.
  */
-import { ConflictError, NotFoundError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import { lockItemsFor } from '../orchestration/backup-lock.ts';
 import { BackupAlreadyRunningError } from '../orchestration/orchestration-errors.ts';
@@ -16,6 +16,7 @@ import type { BackupLauncher } from './api-ports.ts';
 import type { Backup } from './schemas.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { readBackupProgress } from './backup-progress.ts';
+import { EBS_BLOCK_SIZE_BYTES } from '../geometry.ts';
 
 export type ExecutionStatus = Backup['status'];
 
@@ -38,6 +39,8 @@ export interface ExecutionDetail extends ExecutionSummary {
   readonly currentStep?: string;
   /** When the newest Copy Ranges state seen in the history was entered (ISO-8601): the copy's start. */
   readonly copyStartedAt?: string;
+  /** The step that failed, for an execution that did not succeed. */
+  readonly failedStep?: string;
 }
 
 /** The backup state machine, as the launcher needs it (adapter: lambdas/aws/sfn-backup-executions.ts). */
@@ -50,6 +53,14 @@ export interface BackupExecutions {
   describe(name: string): Promise<ExecutionDetail>;
   /** The id (ARN) the execution named `name` has or will have: the owner of its locks. */
   executionIdOf(name: string): string;
+  /** One page of executions, newest first, described (with failedStep when not succeeded). */
+  list?(request: {
+    readonly status?: ExecutionStatus;
+    readonly limit: number;
+    readonly pageToken?: string;
+  }): Promise<{ readonly items: readonly ExecutionDetail[]; readonly nextToken?: string }>;
+  /** The step that failed in an execution that did not succeed. */
+  failedStep?(name: string): Promise<string | undefined>;
 }
 
 /**
@@ -144,6 +155,37 @@ function recoveryPointOfOutput(output: string | undefined): RecoveryPointOutput 
 function serverOfInput(input: string | undefined): string | undefined {
   const parsed = parseJson(input) as { serverId?: unknown } | undefined;
   return typeof parsed?.serverId === 'string' ? parsed.serverId : undefined;
+}
+
+/** The committed image's stats in the execution output (`$.image.result.stats`, commit-image's answer). */
+function statsOfOutput(output: string | undefined): { blocksRead: number; bytesCreated: number } | undefined {
+  const parsed = parseJson(output) as { image?: { result?: { stats?: Record<string, unknown> } } } | undefined;
+  const stats = parsed?.image?.result?.stats;
+  return typeof stats?.['blocksRead'] === 'number' && typeof stats['bytesCreated'] === 'number'
+    ? { blocksRead: stats['blocksRead'], bytesCreated: stats['bytesCreated'] }
+    : undefined;
+}
+
+/** What a listing adds to a backup: its duration, what it copied and stored, and the step that failed. */
+export function historyOf(detail: ExecutionDetail): Pick<
+  Backup,
+  'durationSeconds' | 'bytesCopied' | 'bytesStored' | 'failedStep'
+> {
+  const stats = detail.status === 'SUCCEEDED' ? statsOfOutput(detail.output) : undefined;
+  return {
+    ...(detail.stoppedAt === undefined
+      ? {}
+      : {
+          durationSeconds: Math.max(
+            0,
+            Math.round((Date.parse(detail.stoppedAt) - Date.parse(detail.startedAt)) / 1000),
+          ),
+        }),
+    ...(stats === undefined
+      ? {}
+      : { bytesCopied: stats.blocksRead * EBS_BLOCK_SIZE_BYTES, bytesStored: stats.bytesCreated }),
+    ...(detail.failedStep === undefined ? {} : { failedStep: detail.failedStep }),
+  };
 }
 
 export function backupOf(detail: ExecutionDetail): Backup {
@@ -255,9 +297,18 @@ export class StateMachineBackupLauncher implements BackupLauncher {
     };
   }
 
+  list(query: BackupListQuery): Promise<{ readonly items: readonly Backup[]; readonly nextToken?: string }> {
+    return listBackups(this.deps.executions, query);
+  }
+
   async describe(backupId: string): Promise<Backup> {
-    const detail = await this.deps.executions.describe(backupId);
-    const backup = backupOf(detail);
+    const described = await this.deps.executions.describe(backupId);
+    const failedStep =
+      described.status === 'RUNNING' || described.status === 'SUCCEEDED'
+        ? undefined
+        : await this.deps.executions.failedStep?.(backupId);
+    const detail = failedStep === undefined ? described : { ...described, failedStep };
+    const backup = { ...backupOf(detail), ...historyOf(detail) };
     if (detail.status !== 'RUNNING' || this.deps.work === undefined) return backup;
     const since = Date.parse(detail.copyStartedAt ?? detail.startedAt);
     const progress = await readBackupProgress(this.deps.work, {
@@ -267,6 +318,37 @@ export class StateMachineBackupLauncher implements BackupLauncher {
     });
     return progress === undefined ? backup : { ...backup, progress };
   }
+}
+
+/** Filters of GET /backups. */
+export interface BackupListQuery {
+  readonly status?: ExecutionStatus;
+  readonly volumeId?: string;
+  readonly serverId?: string;
+  readonly limit: number;
+  readonly pageToken?: string;
+}
+
+/**
+ * One page of backups, newest first, from the state machine's executions (Step Functions keeps
+ * them 90 days after they end). The volume and server filters apply to the page the service
+ * answered: a filtered page may hold fewer than `limit` backups and still have a next page.
+ */
+export async function listBackups(
+  executions: BackupExecutions,
+  query: BackupListQuery,
+): Promise<{ readonly items: readonly Backup[]; readonly nextToken?: string }> {
+  if (executions.list === undefined) throw new ValidationError('listing backups is not available here');
+  const page = await executions.list({
+    limit: query.limit,
+    ...(query.status === undefined ? {} : { status: query.status }),
+    ...(query.pageToken === undefined ? {} : { pageToken: query.pageToken }),
+  });
+  const items = page.items
+    .filter((d) => query.volumeId === undefined || volumesOfInput(d.input).includes(query.volumeId))
+    .filter((d) => query.serverId === undefined || serverOfInput(d.input) === query.serverId)
+    .map((d) => ({ ...backupOf(d), ...historyOf(d) }));
+  return { items, ...(page.nextToken === undefined ? {} : { nextToken: page.nextToken }) };
 }
 
 /** A NotFoundError for a backup id that has no execution (adapters use it). */

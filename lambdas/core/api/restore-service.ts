@@ -4,7 +4,7 @@
  * (volume-restore-jobs.ts). Both are created here and run by the restore worker, which the
  * RestoreLauncher starts asynchronously (an asynchronous Lambda invoke in AWS).
  */
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import { escapeName } from '../fs/name-encoding.ts';
 import {
@@ -76,6 +76,18 @@ export function restoreOfVolumeJob(job: VolumeRestoreJob): Restore {
   };
 }
 
+/** Seconds from creation to the last change of a finished restore. */
+function durationOf(restore: Restore): Pick<Restore, 'durationSeconds'> {
+  if (restore.status !== 'SUCCEEDED' && restore.status !== 'FAILED') return {};
+  if (restore.updatedAt === undefined) return {};
+  return {
+    durationSeconds: Math.max(
+      0,
+      Math.round((Date.parse(restore.updatedAt) - Date.parse(restore.createdAt)) / 1000),
+    ),
+  };
+}
+
 function kmsKeyOf(kmsKeyArn: string | undefined): { kmsKeyArn?: string } {
   return kmsKeyArn === undefined ? {} : { kmsKeyArn };
 }
@@ -140,6 +152,30 @@ export class RestoreService implements RestoreJobs {
     );
     await this.deps.launcher.launch({ restoreId, kind: 'files' });
     return restoreOfFileJob(job);
+  }
+
+  /**
+   * One page of restores, newest first, from the job store's listing (one Query); file and volume
+   * restores only, without download URLs (GET /restores/{id} makes one).
+   */
+  async list(request: {
+    readonly limit: number;
+    readonly pageToken?: string;
+    readonly status?: Restore['status'];
+  }): Promise<{ readonly items: readonly Restore[]; readonly nextToken?: string }> {
+    if (this.deps.jobs.list === undefined) throw new ValidationError('listing restores is not available here');
+    const page = await this.deps.jobs.list(request);
+    const items: Restore[] = [];
+    for (const record of page.items) {
+      const restore =
+        record.kind === VOLUME_RESTORE_JOB.kind
+          ? restoreOfVolumeJob(VOLUME_RESTORE_JOB.fromRecord(record))
+          : record.kind === FILE_RESTORE_JOB.kind
+            ? restoreOfFileJob(FILE_RESTORE_JOB.fromRecord(record))
+            : undefined;
+      if (restore !== undefined) items.push({ ...restore, ...durationOf(restore) });
+    }
+    return { items, ...(page.nextToken === undefined ? {} : { nextToken: page.nextToken }) };
   }
 
   /** One lookup: the record's kind says which restore it is. */

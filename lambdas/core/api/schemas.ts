@@ -385,6 +385,18 @@ export const backupSchema = z.object({
     .describe('Every volume’s committed image with its device, once it succeeded'),
   error: z.string().optional(),
   cause: z.string().optional(),
+  durationSeconds: z.number().int().optional().describe('Seconds from start to stop, once it stopped'),
+  bytesCopied: z
+    .number()
+    .int()
+    .optional()
+    .describe('Once it succeeded: snapshot bytes read (blocks read × 512 KiB) by a single-volume backup'),
+  bytesStored: z
+    .number()
+    .int()
+    .optional()
+    .describe('Once it succeeded: bytes of new chunk objects a single-volume backup wrote'),
+  failedStep: z.string().optional().describe('When it failed or was stopped: the step that failed'),
   progress: z
     .object({
       rangesDone: z.number().int().describe('Block ranges copied'),
@@ -435,6 +447,7 @@ export const restoreSchema = z.object({
     .optional()
     .describe('Application restores: paths its metadata lists that are not in the image (left out)'),
   error: z.string().optional(),
+  durationSeconds: z.number().int().optional().describe('Listings: seconds from creation to the end'),
   progress: z
     .object({
       segmentsDone: z.number().int().describe('Segments (1 GiB of the volume each) written'),

@@ -47,6 +47,23 @@ export interface JobStore {
   get(jobId: string): Promise<JobRecord>;
   /** Replaces the job if its stored status is one of `from`; ConflictError otherwise (or when absent). */
   update(job: JobRecord, from: readonly JobStatus[]): Promise<void>;
+  /**
+   * One page of the key space's jobs, newest first (by createdAt, then id), read as a page from
+   * the store (`pageToken` is the store's own). With `status`, the page holds only jobs in it and
+   * may be shorter than `limit` while a next page exists.
+   */
+  list?(request: JobPageRequest): Promise<JobPage>;
+}
+
+export interface JobPageRequest {
+  readonly limit: number;
+  readonly pageToken?: string;
+  readonly status?: JobStatus;
+}
+
+export interface JobPage {
+  readonly items: readonly JobRecord[];
+  readonly nextToken?: string;
 }
 
 export function jobExpiry(updatedAt: string): number {

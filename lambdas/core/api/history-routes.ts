@@ -1,0 +1,117 @@
+/**
+ * History of backups and restores (GET /backups, GET /restores): what ran, when, for how long,
+ * with what outcome, what it copied or produced, and the step that failed. Both page in the store
+ * (Step Functions' ListExecutions token, the job store's DynamoDB Query key) behind the API's
+ * signed cursors: nothing is loaded in full.
+ */
+import { z } from 'zod';
+import { ValidationError } from '../errors.ts';
+import type { ApiDeps } from './api-ports.ts';
+import { MAX_CURSOR_CHARS, queryScope } from './cursor.ts';
+import { pageOfStore, storeTokenOf } from './pagination.ts';
+import { route, type Route, type RouteAnswer } from './route-definition.ts';
+import {
+  BACKUP_STATUSES,
+  backupSchema,
+  pageSchema,
+  RESTORE_STATUSES,
+  restoreSchema,
+  volumeIdSchema,
+} from './schemas.ts';
+
+/**
+ * Most backups per page: each costs one DescribeExecution (and a failed one its history), and the
+ * page must be answered well within API Gateway's 29-second integration timeout.
+ */
+export const MAX_BACKUP_PAGE_LIMIT = 50;
+/** Backups per page unless the client asks otherwise. */
+export const DEFAULT_BACKUP_PAGE_LIMIT = 20;
+/** Restores per page unless the client asks otherwise (one Query reads a page). */
+export const DEFAULT_RESTORE_PAGE_LIMIT = 50;
+/** Most restores per page: one DynamoDB Query page. */
+export const MAX_RESTORE_PAGE_LIMIT = 1_000;
+/** Longest server name accepted in a filter: the tag value's limit. */
+export const MAX_SERVER_NAME_CHARS = 256;
+
+const cursor = z
+  .string()
+  .min(1)
+  .max(MAX_CURSOR_CHARS)
+  .optional()
+  .describe('Opaque cursor from the previous page (nextCursor); valid only for the same query');
+const limit = (max: number, fallback: number) =>
+  z.coerce
+    .number()
+    .int('must be an integer')
+    .min(1)
+    .max(max)
+    .default(fallback)
+    .describe(`Items per page (1-${max})`);
+
+export const listBackupsQuery = z
+  .object({
+    server: z.string().min(1).max(MAX_SERVER_NAME_CHARS).optional().describe('Only backups of this server'),
+    volume: volumeIdSchema.optional().describe('Only backups that include this volume'),
+    status: z.enum(BACKUP_STATUSES).optional().describe('Only backups in this state'),
+    cursor,
+    limit: limit(MAX_BACKUP_PAGE_LIMIT, DEFAULT_BACKUP_PAGE_LIMIT),
+  })
+  .strict();
+
+export const listRestoresQuery = z
+  .object({
+    status: z.enum(RESTORE_STATUSES).optional().describe('Only restores in this state'),
+    cursor,
+    limit: limit(MAX_RESTORE_PAGE_LIMIT, DEFAULT_RESTORE_PAGE_LIMIT),
+  })
+  .strict();
+
+const ok = (body: unknown): RouteAnswer => ({ status: 200, body });
+
+function unavailable(what: string): never {
+  throw new ValidationError(`listing ${what} is not available in this deployment`);
+}
+
+export const HISTORY_ROUTES: readonly Route[] = [
+  route({
+    method: 'GET',
+    path: '/backups',
+    operationId: 'listBackups',
+    summary:
+      'Backups, running and past, newest first: outcome, start, duration, bytes, the step that failed and why (filters apply per page)',
+    query: listBackupsQuery,
+    success: { status: 200, schema: pageSchema(backupSchema) },
+    async serve(deps: ApiDeps, { query }) {
+      if (deps.backups.list === undefined) unavailable('backups');
+      const scope = queryScope('listBackups', query);
+      const pageToken = storeTokenOf(query, scope, deps.cursors);
+      const page = await deps.backups.list({
+        limit: query.limit,
+        ...(query.status === undefined ? {} : { status: query.status }),
+        ...(query.volume === undefined ? {} : { volumeId: query.volume }),
+        ...(query.server === undefined ? {} : { serverId: query.server }),
+        ...(pageToken === undefined ? {} : { pageToken }),
+      });
+      return ok(pageOfStore(page, scope, deps.cursors));
+    },
+  }),
+  route({
+    method: 'GET',
+    path: '/restores',
+    operationId: 'listRestores',
+    summary: 'Restores, running and past, newest first: kind, outcome, times, duration, size, error',
+    query: listRestoresQuery,
+    success: { status: 200, schema: pageSchema(restoreSchema) },
+    async serve(deps: ApiDeps, { query }) {
+      if (deps.restores.list === undefined) unavailable('restores');
+      const scope = queryScope('listRestores', query);
+      const pageToken = storeTokenOf(query, scope, deps.cursors);
+      const page = await deps.restores.list({
+        limit: query.limit,
+        ...(query.status === undefined ? {} : { status: query.status }),
+        ...(pageToken === undefined ? {} : { pageToken }),
+      });
+      return ok(pageOfStore(page, scope, deps.cursors));
+    },
+  }),
+];
