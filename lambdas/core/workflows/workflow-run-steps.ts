@@ -6,21 +6,29 @@
  * wait, `fail` records a failure that escaped the retries. The state machine carries only the run
  * id, so the record is the one truth about a run.
  */
+import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { NotFoundError } from '../errors.ts';
 import { advanceWorkflowRun, failWorkflowRunNow, type AdvanceResult } from './workflow-run-engine.ts';
 import { getWorkflowRun, plannedRun } from './workflow-run-service.ts';
 import type { WORKFLOW_RUN_STATUSES } from './workflow-run.ts';
-import { WORKFLOW_RUN_ACTIONS, WORKFLOW_RUN_ID_PATTERN } from './workflow-run.ts';
+import { WORKFLOW_RUN_ACTIONS, WORKFLOW_RUN_ID_PATTERN, workflowRunIdOf } from './workflow-run.ts';
 import type { WorkflowRunPorts } from './workflow-run-ports.ts';
 
 const runIdSchema = z.string().regex(WORKFLOW_RUN_ID_PATTERN);
+/** Phases one advance may go through before it hands back to the state machine (there are eight). */
+const MAX_STEPS_PER_INVOCATION = 10;
+/** Hex digits of the execution-name digest in a scheduled run's id (64 bits). */
+const RUN_ID_DIGEST_HEX_CHARS = 16;
 
 /** The event of the run state machine's one Lambda. */
 export const workflowRunEventSchema = z.discriminatedUnion('action', [
   z.strictObject({
     action: z.literal('begin'),
-    runId: runIdSchema,
+    /** The execution's name: the run id when the API started it; the scheduler's own name otherwise. */
+    executionName: z.string().min(1).max(80),
+    /** The execution's start time (`$$.Execution.StartTime`). */
+    startTime: z.string().min(1),
     /** `{runId}` from the API; `{workflow, trigger, runAction?}` from a schedule. */
     input: z.union([
       z.strictObject({ runId: runIdSchema }),
@@ -69,18 +77,31 @@ function stepOf(ports: WorkflowRunFunctionPorts, result: AdvanceResult): Workflo
   };
 }
 
+/**
+ * The run id of an execution: the API names its executions by run id; a schedule's execution gets
+ * a run id made from its start time and a digest of its name, the same on every retry of the step.
+ */
+export function runIdOfExecution(executionName: string, startTime: string): string {
+  if (WORKFLOW_RUN_ID_PATTERN.test(executionName)) return executionName;
+  const started = new Date(startTime);
+  const digest = createHash('sha256').update(executionName).digest('hex').slice(0, RUN_ID_DIGEST_HEX_CHARS);
+  return workflowRunIdOf(Number.isNaN(started.getTime()) ? new Date(0) : started, digest);
+}
+
 export async function beginWorkflowRun(
   ports: WorkflowRunFunctionPorts,
   event: Extract<WorkflowRunEvent, { action: 'begin' }>,
 ): Promise<WorkflowRunStep> {
-  const existing = await ports.runs.get(event.runId);
+  const runId =
+    'runId' in event.input ? event.input.runId : runIdOfExecution(event.executionName, event.startTime);
+  const existing = await ports.runs.get(runId);
   if (existing !== undefined) return { runId: existing.runId, status: existing.status };
   if ('runId' in event.input) {
-    throw new NotFoundError(`workflow run ${event.runId} has no record`, { context: { runId: event.runId } });
+    throw new NotFoundError(`workflow run ${runId} has no record`, { context: { runId } });
   }
   const run = await plannedRun(
     ports,
-    event.runId,
+    runId,
     event.input.workflow,
     event.input.runAction,
     event.input.trigger,
@@ -89,17 +110,31 @@ export async function beginWorkflowRun(
   return { runId: run.runId, status: run.status };
 }
 
-/** Load, advance, save (conditional on the revision read: two steps never overwrite each other). */
+/**
+ * Load, advance, save (conditional on the revision read: two steps never overwrite each other);
+ * a step that moved the run on without anything to wait for is followed at once by the next,
+ * up to MAX_STEPS_PER_INVOCATION, so the state machine loops only to wait.
+ */
 export async function advanceStoredWorkflowRun(
   ports: WorkflowRunFunctionPorts,
   runId: string,
 ): Promise<WorkflowRunStep> {
-  const run = await getWorkflowRun(ports, runId);
-  const result = await advanceWorkflowRun(ports, run);
-  if (result.run !== run) {
-    await ports.runs.replace({ ...result.run, revision: run.revision + 1 }, run.revision);
+  let run = await getWorkflowRun(ports, runId);
+  for (let step = 1; ; step += 1) {
+    const result = await advanceWorkflowRun(ports, run);
+    if (result.run !== run) {
+      const saved = { ...result.run, revision: run.revision + 1 };
+      await ports.runs.replace(saved, run.revision);
+      run = saved;
+    }
+    const done = result.waitSeconds !== undefined || run.status !== 'Running';
+    if (done)
+      return stepOf(ports, {
+        run,
+        ...(result.waitSeconds === undefined ? {} : { waitSeconds: result.waitSeconds }),
+      });
+    if (step >= MAX_STEPS_PER_INVOCATION) return stepOf(ports, { run, waitSeconds: 1 });
   }
-  return stepOf(ports, result);
 }
 
 export async function failStoredWorkflowRun(
