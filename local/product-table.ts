@@ -2,12 +2,11 @@
  * The product's single DynamoDB table as the local stack creates it: the same keys and indexes as
  * the CDK construct (lib/constructs/backup-storage.ts), so local code and tests see AWS's layout.
  */
-import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, UpdateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { NAME_SEARCH_ATTRIBUTES } from '../lambdas/core/catalog/catalog-keys.ts';
 
 const STRING_KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'volumeId', 'name'] as const;
-
 
 function index(name: string, hash: string, range: string) {
   return {
@@ -41,9 +40,32 @@ export function productTableDefinition(tableName: string): CreateTableCommandInp
   };
 }
 
-/** Creates the table; an existing table of that name is left as it is. */
+/**
+ * Creates the table; an existing table of that name keeps its items and gets the indexes it lacks
+ * (a state directory from before GSI3 was added: UpdateTable creates one index per call, as
+ * DynamoDB allows, https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateTable.html).
+ */
 export async function createProductTable(client: DynamoDBClient, tableName: string): Promise<void> {
-  await client.send(new CreateTableCommand(productTableDefinition(tableName))).catch((error: unknown) => {
-    if ((error as { name?: string }).name !== 'ResourceInUseException') throw error;
-  });
+  const definition = productTableDefinition(tableName);
+  const created = await client.send(new CreateTableCommand(definition)).then(
+    () => true,
+    (error: unknown) => {
+      if ((error as { name?: string }).name !== 'ResourceInUseException') throw error;
+      return false;
+    },
+  );
+  if (created) return;
+  const existing = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const have = new Set((existing.Table?.GlobalSecondaryIndexes ?? []).map((index) => index.IndexName));
+  for (const index of definition.GlobalSecondaryIndexes ?? []) {
+    if (have.has(index.IndexName)) continue;
+    const keys = new Set(index.KeySchema?.map((key) => key.AttributeName));
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: definition.AttributeDefinitions?.filter((a) => keys.has(a.AttributeName)),
+        GlobalSecondaryIndexUpdates: [{ Create: index }],
+      }),
+    );
+  }
 }

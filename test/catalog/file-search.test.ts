@@ -5,7 +5,9 @@
  * a glob with a literal start is one key-range Query per volume, a leading `*` reads the volume's
  * whole name index (one Query per 1,000 index items).
  */
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { CreateTableCommand, DescribeTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { createProductTable, productTableDefinition } from '../../local/product-table.ts';
 import { afterAll, describe, expect, it } from 'vitest';
 import { DynamoDbCatalogStore } from '../../lambdas/aws/dynamodb-catalog.ts';
 import type { CatalogStore } from '../../lambdas/core/catalog/catalog-store.ts';
@@ -212,6 +214,41 @@ searchContract('DynamoDB (moto)', async () => {
     { step: 'initialize', name: 'countQueries' },
   );
   return { store: new DynamoDbCatalogStore(client, table), queries: () => queries };
+});
+
+describe('the local table', () => {
+  it('gets the name-search index when a state directory holds a table from before it', async () => {
+    const table = 'file-search-older-table';
+    const raw = new DynamoDBClient({ ...local.clientConfig(), maxAttempts: 3 });
+    const older = productTableDefinition(table);
+    await raw.send(
+      new CreateTableCommand({
+        ...older,
+        AttributeDefinitions: older.AttributeDefinitions?.filter(
+          (a) => a.AttributeName!.startsWith('gsi') || a.AttributeName!.length === 2,
+        ),
+        GlobalSecondaryIndexes: older.GlobalSecondaryIndexes?.filter((i) => i.IndexName !== 'GSI3'),
+      }),
+    );
+    const client = DynamoDBDocumentClient.from(raw);
+    clients.push(client);
+    const store = new DynamoDbCatalogStore(client, table);
+    await store.putItems(items().slice(0, 10));
+    await createProductTable(raw, table);
+    const described = await raw.send(new DescribeTableCommand({ TableName: table }));
+    expect(described.Table?.GlobalSecondaryIndexes?.map((i) => i.IndexName).sort()).toEqual([
+      'GSI1',
+      'GSI2',
+      'GSI3',
+    ]);
+    const outcome = await searchFiles(store, VOLUMES, 'report-2026*');
+    expect(outcome.versions.map(summary)).toEqual([
+      'A 0:/data/report-2026-01.bin img-0020→current 200',
+      'B 0:/x/report-2026-02.bin img-0015→current 5000',
+      'A 1:/boot/report-2026-efi.bin img-0010→current 1',
+      'A 0:/data/report-2026-01.bin img-0010→img-0020 100',
+    ]);
+  });
 });
 
 describe('compileGlob', () => {
