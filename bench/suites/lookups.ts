@@ -4,7 +4,11 @@
  * small and a large count and reports requests per operation (counted on the SDK clients) and the
  * median time; goal: the large case costs at most 1.2 times the small one in both.
  * - `GET /images/{id}` (RecordDirectories.getImage over DynamoDbImageRecordStore) with 10 and
- *   1,000 volumes holding images: one Query on GSI2 plus the catalog-state read, whatever the count.
+ *   1,000 volumes holding images: two GetItems (the image's pointer, then its record) plus the
+ *   catalog-state read, whatever the count (no index Query: moto scans the table for those).
+ * - `files versions` of a path (CatalogStoreReader.listVersions over DynamoDbCatalogStore, the
+ *   first page of DEFAULT_PAGE_ENTRIES) with 10 and 10,000 versions: the newest listable catalog
+ *   record (one Limit-1 Query) and one page of the path's items (one Query).
  * - `POST /backups` (StateMachineBackupLauncher over SfnBackupExecutions and the lock table) with 0
  *   and 500 executions of the backup state machine started: one conditional lock write and one
  *   StartExecution; no execution is listed or described. The protected-volume check is a stub here
@@ -13,7 +17,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { CreateStateMachineCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { catalogStateOf } from '../../lambdas/core/api/catalog-reader.ts';
+import { CatalogStoreReader, catalogStateOf } from '../../lambdas/core/api/catalog-reader.ts';
+import { DEFAULT_PAGE_ENTRIES } from '../../lambdas/core/catalog/catalog-queries.ts';
+import type { CatalogItem, ImageCatalogRecord } from '../../lambdas/core/catalog/catalog-types.ts';
+import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
 import { StateMachineBackupLauncher } from '../../lambdas/core/api/backup-launcher.ts';
 import { RecordDirectories } from '../../lambdas/core/api/record-directories.ts';
 import type { ImageRecord } from '../../lambdas/core/image/image-records.ts';
@@ -34,6 +41,8 @@ const FLAT_GOAL = 1.2;
 /** Image records written at once while setting up (moto answers one request at a time anyway). */
 const SETUP_CONCURRENCY = 16;
 const TABLE = 'rbp-bench-lookups';
+/** Version items per putItems call while setting up (the store batches them 25 to a request). */
+const VERSION_ITEMS_PER_WRITE = 500;
 const REGION = 'us-east-1';
 
 interface Counted {
@@ -155,6 +164,89 @@ async function imageLookups(endpoint: string, counter: Counted): Promise<BenchRe
   return flatResults('lookups/get-image', smallCase, largeCase, ['10 volumes', '1,000 volumes']);
 }
 
+function versionItem(volumeId: string, index: number): CatalogItem {
+  const image = record(volumeId, index);
+  const t = { seconds: 1_767_225_600 + index * 60, nanoseconds: 0 };
+  return {
+    volumeId,
+    partition: 1,
+    dir: '/etc',
+    name: 'hosts',
+    path: '/etc/hosts',
+    version: versionKeyOf(image),
+    imageId: image.imageId,
+    createdAt: image.createdAt,
+    meta: {
+      type: 'file',
+      inode: 12,
+      size: 100 + index,
+      mode: 0o100644,
+      uid: 0,
+      gid: 0,
+      nlink: 1,
+      mtime: t,
+      ctime: t,
+      atime: t,
+    },
+  };
+}
+
+function catalogRecord(volumeId: string, index: number): ImageCatalogRecord {
+  const image = record(volumeId, index);
+  const counts = { files: 1, directories: 1, symlinks: 0, others: 0, bytes: 100 };
+  const changes = { added: 1, changed: 0, removed: 0, itemsWritten: 1 };
+  return {
+    volumeId,
+    imageId: image.imageId,
+    createdAt: image.createdAt,
+    version: versionKeyOf(image),
+    formatVersion: 1,
+    status: 'complete',
+    partitions: [{ index: 1, fsType: 'ext4', status: 'complete', counts, changes, errorCount: 0 }],
+    counts,
+    changes,
+    errorCount: 0,
+    errors: [],
+    warnings: [],
+    applicationCount: 0,
+  };
+}
+
+/** `files versions` of one path with `count` versions (and a catalog record per image). */
+async function versionLookups(endpoint: string, counter: Counted): Promise<BenchResult[]> {
+  const config = { endpoint, region: REGION, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
+  const ddb = counting(new DynamoDBClient(config), counter);
+  const documents = DynamoDBDocumentClient.from(ddb, { marshallOptions: { removeUndefinedValues: true } });
+  const catalog = new DynamoDbCatalogStore(documents, TABLE);
+  const reader = new CatalogStoreReader({
+    store: catalog,
+    images: {
+      listImages: () => Promise.reject(new Error('files versions must not list images')),
+      getImage: () => Promise.reject(new Error('files versions must not look images up')),
+    },
+  });
+  const prepare = async (volumeId: string, count: number) => {
+    const indexes = Array.from({ length: count }, (_, i) => i);
+    for (let i = 0; i < count; i += VERSION_ITEMS_PER_WRITE)
+      await catalog.putItems(
+        indexes.slice(i, i + VERSION_ITEMS_PER_WRITE).map((n) => versionItem(volumeId, n)),
+      );
+    await inBatches(indexes, (n) => catalog.putImageCatalog(catalogRecord(volumeId, n)));
+  };
+  const few = 'vol-versions0000010';
+  const many = 'vol-versions0010000';
+  await prepare(few, 10);
+  await prepare(many, 10_000);
+  const page = { limit: DEFAULT_PAGE_ENTRIES };
+  const fewCase = await sample(counter, () => reader.listVersions(few, '/etc/hosts', undefined, page));
+  const manyCase = await sample(counter, () => reader.listVersions(many, '/etc/hosts', undefined, page));
+  const shown = await reader.listVersions(many, '/etc/hosts', undefined, page);
+  if (shown.items.length !== DEFAULT_PAGE_ENTRIES || shown.nextToken === undefined)
+    throw new Error(`files versions gave ${shown.items.length} versions on its first page`);
+  ddb.destroy();
+  return flatResults('lookups/files-versions', fewCase, manyCase, ['10 versions', '10,000 versions']);
+}
+
 async function backupStarts(endpoint: string, counter: Counted): Promise<BenchResult[]> {
   const config = { endpoint, region: REGION, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
   const ddb = counting(new DynamoDBClient(config), counter);
@@ -214,6 +306,7 @@ export const suite: BenchSuite = {
       const counter: Counted = { requests: 0 };
       return [
         ...(await imageLookups(moto.endpoint, counter)),
+        ...(await versionLookups(moto.endpoint, counter)),
         ...(await backupStarts(moto.endpoint, counter)),
       ];
     } finally {
