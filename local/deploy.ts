@@ -30,7 +30,8 @@ import {
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createProductTable } from './product-table.ts';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { deployStateMachine } from './state-machine-deploy.ts';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { LocalStack } from './stack.ts';
@@ -208,18 +209,17 @@ export async function deployProduct(
     },
   );
   const sfn = new SFNClient(config);
-  const machine = await sfn.send(
-    new CreateStateMachineCommand({
-      name: names.stateMachine,
-      definition,
-      roleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local`,
-    }),
-  );
+  // A restart with a changed ASL file updates the kept machine (state-machine-deploy.ts).
+  const machine = await deployStateMachine(sfn, {
+    name: names.stateMachine,
+    definition,
+    roleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local`,
+  });
   sfn.destroy();
 
   const planEnvironment = await deployPlanResources(config, names);
   const apiEnvironment: Record<ApiEnvironmentKey, string> = {
-    STATE_MACHINE_ARN: machine.stateMachineArn!,
+    STATE_MACHINE_ARN: machine.stateMachineArn,
     RESTORE_FUNCTION_NAME: names.restoreFunction,
     API_CURSOR_KEY: cursorKeyOf(stack.stateDir),
   };
@@ -239,18 +239,13 @@ export async function deployProduct(
   stack.gateway.setApiHandler(createApiHandler(createAwsApiDeps(process.env)));
   return {
     apiUrl: `${stack.endpoint}/_api`,
-    stateMachineArn: machine.stateMachineArn!,
+    stateMachineArn: machine.stateMachineArn,
     topicArn: topic.TopicArn!,
     names,
     functions,
   };
 }
 
-/**
- * The workflows' schedule group in moto (lib/constructs/workflow-schedules.ts) and the API's
- * environment for it; the local scheduler fires its schedules like any other.
- */
-async function deployWorkflowScheduleGroup(
 /**
  * The rule that hands every `Plan Run Finished` event to the lifecycle function (the expiry of the
  * run's servers; lib/constructs/lifecycle-jobs.ts), in moto; the gateway delivers it
