@@ -291,6 +291,11 @@ export async function deployPlanRunExpiryRule(
   }
 }
 
+/**
+ * The workflows' schedule group in moto (lib/constructs/workflow-schedules.ts) and the API's
+ * environment for it; the local scheduler fires its schedules like any other.
+ */
+async function deployWorkflowScheduleGroup(
   config: {
     endpoint: string;
     region: string | undefined;
