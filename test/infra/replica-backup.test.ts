@@ -196,6 +196,15 @@ describe('storage', () => {
               { AttributeName: 'gsi2sk', KeyType: 'RANGE' },
             ],
           }),
+          // The name-search index (files find): version items by volume and name.
+          Match.objectLike({
+            IndexName: 'GSI3',
+            KeySchema: [
+              { AttributeName: 'volumeId', KeyType: 'HASH' },
+              { AttributeName: 'name', KeyType: 'RANGE' },
+            ],
+            Projection: Match.objectLike({ ProjectionType: 'INCLUDE' }),
+          }),
         ],
         Replicas: [
           Match.objectLike({
