@@ -4,7 +4,13 @@
  */
 import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { formatDuration, jobProgress, progressLine } from '../../cli/api/job-progress.ts';
+import {
+  formatDuration,
+  historyItems,
+  jobProgress,
+  progressLine,
+  shortTime,
+} from '../../cli/api/job-progress.ts';
 
 function sink(isTTY: boolean): PassThrough & { isTTY: boolean; text(): string } {
   const stream = new PassThrough() as PassThrough & { isTTY: boolean; text(): string };
@@ -73,5 +79,29 @@ describe('progress line', () => {
       'backup: SUCCEEDED',
       '',
     ]);
+  });
+});
+
+describe('history listing', () => {
+  it('follows cursors through short (filtered) pages until the limit, and says when there is more', async () => {
+    const pages: Record<string, { items: number[]; nextCursor?: string }> = {
+      '': { items: [1], nextCursor: 'a' },
+      a: { items: [], nextCursor: 'b' },
+      b: { items: [2, 3, 4], nextCursor: 'c' },
+      c: { items: [5] },
+    };
+    const asked: Record<string, unknown>[] = [];
+    const get = (query: Record<string, string | number | undefined>) => {
+      asked.push(query);
+      return Promise.resolve(pages[String(query['cursor'] ?? '')]!);
+    };
+    expect(await historyItems(get, { status: 'FAILED' }, 3, 50)).toEqual({ items: [1, 2, 3], more: true });
+    expect(asked).toEqual([
+      { status: 'FAILED', limit: 3 },
+      { status: 'FAILED', limit: 2, cursor: 'a' },
+      { status: 'FAILED', limit: 2, cursor: 'b' },
+    ]);
+    expect(await historyItems(get, {}, 10, 2)).toEqual({ items: [1, 2, 3, 4, 5], more: false });
+    expect(shortTime('2026-12-03T08:01:02.345Z')).toBe('2026-12-03 08:01:02');
   });
 });
