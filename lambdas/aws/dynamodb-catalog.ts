@@ -296,7 +296,9 @@ export class DynamoDbCatalogStore implements CatalogStore {
           Limit: query.pageSize,
           ...(start === undefined
             ? {}
-            : { ExclusiveStartKey: { volumeId: query.volumeId, name: start.name, pk: start.pk, sk: start.sk } }),
+            : {
+                ExclusiveStartKey: { volumeId: query.volumeId, name: start.name, pk: start.pk, sk: start.sk },
+              }),
         }),
       ),
     );

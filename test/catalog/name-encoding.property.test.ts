@@ -16,7 +16,23 @@ const nameBytes = fc
   .array(
     fc.oneof(
       fc.integer({ min: 0x20, max: 0x7e }),
-      fc.constantFrom(0x5c, 0x00, 0x0a, 0x7f, 0xe9, 0xc3, 0xa9, 0xe2, 0x82, 0xac, 0xf0, 0x9f, 0xed, 0xa0, 0xc0),
+      fc.constantFrom(
+        0x5c,
+        0x00,
+        0x0a,
+        0x7f,
+        0xe9,
+        0xc3,
+        0xa9,
+        0xe2,
+        0x82,
+        0xac,
+        0xf0,
+        0x9f,
+        0xed,
+        0xa0,
+        0xc0,
+      ),
       fc.integer({ min: 0x80, max: 0xff }),
     ),
     { maxLength: 24 },
@@ -89,6 +105,8 @@ describe('name encoding', () => {
     expect(unescapeName('line\\x0abreak')).toBe('line\nbreak');
     // Valid UTF-8 written as \x escapes is the same name as its text.
     expect(unescapeName('caf\\xc3\\xa9')).toBe('café');
-    expect(() => decodeName('bad\u0000z')).toThrow('malformed stored name: U+0000 must be followed by two hex digits');
+    expect(() => decodeName('bad\u0000z')).toThrow(
+      'malformed stored name: U+0000 must be followed by two hex digits',
+    );
   });
 });

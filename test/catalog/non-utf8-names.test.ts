@@ -53,7 +53,8 @@ let catalog: MemoryCatalogStore;
 let handler: ApiProxyHandler;
 let deps: RestoreDeps & { objects: MemoryRestoreObjects };
 const call = async (spec: EventSpec): Promise<Answer> => answerOf(await handler(proxyEvent(spec)));
-const join = (...parts: Buffer[]): Buffer => Buffer.concat(parts.flatMap((p, i) => (i === 0 ? [p] : [Buffer.from('/'), p])));
+const join = (...parts: Buffer[]): Buffer =>
+  Buffer.concat(parts.flatMap((p, i) => (i === 0 ? [p] : [Buffer.from('/'), p])));
 
 beforeAll(async () => {
   work = await scratchDir('non-utf8-names');
@@ -165,7 +166,9 @@ describe('names that are not valid UTF-8 on a real ext4 image', () => {
       path: `/images/${ref.imageId}/files`,
       query: { path: '/data/d\\xff' },
     });
-    expect((inner.body.items as { path: string }[]).map((e) => e.path)).toEqual(['/data/d\\xff/inner\\xfe.bin']);
+    expect((inner.body.items as { path: string }[]).map((e) => e.path)).toEqual([
+      '/data/d\\xff/inner\\xfe.bin',
+    ]);
 
     const versions = await call({
       method: 'GET',
@@ -211,7 +214,9 @@ describe('names that are not valid UTF-8 on a real ext4 image', () => {
       body: { imageId: ref.imageId, kind: 'file', path: '/data/caf\\xe7.txt' },
     });
     expect(missing.status).toBe(404);
-    expect(missing.body).toMatchObject({ message: `/data/caf\\xe7.txt does not exist in image ${ref.imageId}` });
+    expect(missing.body).toMatchObject({
+      message: `/data/caf\\xe7.txt does not exist in image ${ref.imageId}`,
+    });
   });
 
   it('restore byte for byte as files', async () => {

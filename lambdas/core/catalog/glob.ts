@@ -14,7 +14,8 @@ import { encodeName } from '../fs/name-encoding.ts';
 export const MAX_GLOB_CHARS = 1_024;
 
 /** One character of a stored name: a code point, or a byte that is not UTF-8. */
-type Unit = { readonly kind: 'char'; readonly cp: number } | { readonly kind: 'byte'; readonly value: number };
+type Unit =
+  { readonly kind: 'char'; readonly cp: number } | { readonly kind: 'byte'; readonly value: number };
 
 type Token =
   | { readonly kind: 'unit'; readonly unit: Unit }
@@ -40,7 +41,7 @@ const STORED_ESCAPE = 0;
 /** The units of a stored name: code points, and U+0000 + two hex digits as one byte. */
 function unitsOf(stored: string): Unit[] {
   const out: Unit[] = [];
-  for (let i = 0; i < stored.length; ) {
+  for (let i = 0; i < stored.length;) {
     const cp = stored.codePointAt(i)!;
     if (cp === STORED_ESCAPE) {
       out.push({ kind: 'byte', value: Number.parseInt(stored.slice(i + 1, i + 3), 16) });
@@ -144,7 +145,11 @@ function sameUnit(a: Unit, b: Unit, fold: (cp: number) => number): boolean {
   return a.kind === 'byte' ? a.value === unitValue(b) : fold(a.cp) === fold(unitValue(b));
 }
 
-function inClass(token: Extract<Token, { kind: 'class' }>, unit: Unit, fold: (cp: number) => number): boolean {
+function inClass(
+  token: Extract<Token, { kind: 'class' }>,
+  unit: Unit,
+  fold: (cp: number) => number,
+): boolean {
   const hit = token.ranges.some((range) => {
     if (range.from.kind !== unit.kind || range.to.kind !== unit.kind) return false;
     const v = unitValue(unit);
@@ -210,7 +215,10 @@ function storedOf(unit: Unit): string {
  * Compiles a glob. `caseInsensitive` folds characters to lower case as NTFS and FAT compare
  * names; the key prefix is then empty unless the literal start has no letters.
  */
-export function compileGlob(glob: string, options: { readonly caseInsensitive?: boolean } = {}): CompiledGlob {
+export function compileGlob(
+  glob: string,
+  options: { readonly caseInsensitive?: boolean } = {},
+): CompiledGlob {
   if (glob === '') throw new ValidationError('glob must not be empty');
   if (glob.length > MAX_GLOB_CHARS) {
     throw new ValidationError(`glob must be at most ${MAX_GLOB_CHARS} characters`, { context: { glob } });
