@@ -59,6 +59,8 @@ let workDir: string;
 let imagePath: string;
 let volumeId: string;
 let instanceId: string;
+/** The instance's volumes before any run (its root volume). */
+let rootVolumes: string[] = [];
 const savedEnv = { ...process.env };
 /** The replica's bytes at each backup, by image id: the oracle of the clones. */
 const imageCopies = new Map<string, string>();
@@ -171,7 +173,12 @@ async function snapshotsOfWorkflow(workflow: string): Promise<string[]> {
   return (found.Snapshots ?? []).map((s) => s.SnapshotId!).sort();
 }
 
+/** The volumes attached to the instance besides its root volume (moto attaches one at launch). */
 async function attachmentsOf(instance: string): Promise<{ volumeId: string; device: string }[]> {
+  return (await allAttachmentsOf(instance)).filter((a) => !rootVolumes.includes(a.volumeId));
+}
+
+async function allAttachmentsOf(instance: string): Promise<{ volumeId: string; device: string }[]> {
   const found = await aws.ec2.send(
     new DescribeVolumesCommand({ Filters: [{ Name: 'attachment.instance-id', Values: [instance] }] }),
   );
@@ -232,6 +239,7 @@ beforeAll(async () => {
       }),
     )
   ).Instances![0]!.InstanceId!;
+  rootVolumes = (await allAttachmentsOf(instanceId)).map((a) => a.volumeId);
 }, 300_000);
 
 afterAll(async () => {
