@@ -220,7 +220,7 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
       resources: [table.tableArn],
       conditions: {
         StringEquals: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
-        'ForAllValues:StringEquals': { 'dynamodb:Attributes': ['pk', 'sk', 'entity', 'volumeId', 'imageId'] },
+        'ForAllValues:StringLike': { 'dynamodb:Attributes': ['pk', 'sk', 'entity', 'volumeId', 'imageId'] },
       },
     }),
   );
