@@ -256,11 +256,11 @@ describe('Lambdas', () => {
       Timeout: 900,
       Description: Match.stringLikeRegexp('^Copy one block range'),
     });
-    // One per function, one per state machine (backup, plan run, volume restore) and the API's access log.
+    // One per function, one per state machine (backup, plan run, volume restore, workflow run) and the API's access log.
     template.resourcePropertiesCountIs(
       'AWS::Logs::LogGroup',
       { RetentionInDays: 365 },
-      manifestEntries().length + 3 + 1,
+      manifestEntries().length + 4 + 1,
     );
   });
 
