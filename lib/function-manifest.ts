@@ -105,6 +105,7 @@ export const WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS = [
   'WORKFLOW_SCHEDULE_GROUP',
   'WORKFLOW_SCHEDULER_ROLE_ARN',
 ] as const;
+export type WorkflowScheduleEnvironmentKey = (typeof WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS)[number];
 /** The lifecycle job function the API starts runs on (lib/constructs/lifecycle-jobs.ts sets it). */
 export const LIFECYCLE_ENVIRONMENT_KEYS = ['LIFECYCLE_FUNCTION_NAME'] as const;
 export type LifecycleEnvironmentKey = (typeof LIFECYCLE_ENVIRONMENT_KEYS)[number];
@@ -120,7 +121,8 @@ export type EnvironmentKey =
   | PlanEnvironmentKey
   | VolumeRestoreEnvironmentKey
   | LifecycleEnvironmentKey
-  | WorkflowRunEnvironmentKey;
+  | WorkflowRunEnvironmentKey
+  | WorkflowScheduleEnvironmentKey;
 
 /** What every function is given. */
 const COMMON_ENVIRONMENT: readonly EnvironmentKey[] = [
