@@ -281,7 +281,7 @@ export function registerRestoreCommands(program: Command): void {
     )
     .addHelpText(
       'after',
-      '\nExamples:\n  $ rbp restore volume --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --wait --json | jq -r .snapshotId\n  $ rbp restore volume --image img-bk-20261121t120000000z-0a1b2c3d4e5f6071 --parent-restore rs-0123456789abcdef --wait',
+      '\nExamples:\n  $ rbp restore volume --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --wait --json | jq -r .snapshotId\n  $ rbp restore volume --image img-bk-20261121t120000000z-0a1b2c3d4e5f6071 --parent-restore rs-20261120t130000000z-0a1b2c3d4e5f6071 --wait',
     )
     .action((options: RestoreOptions & { kmsKey?: string; parentRestore?: string }) =>
       start(options, {

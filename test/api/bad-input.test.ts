@@ -573,9 +573,15 @@ const cases: (() => BadCase)[] = [
     path: '/backups',
     body: { volumeId: VOLUME_A },
     status: 405,
-    message: /allowed: POST$/,
+    message: /allowed: GET, POST$/,
   }),
-  () => ({ name: 'GET /backups', method: 'GET', path: '/backups', status: 405, message: /allowed: POST$/ }),
+  () => ({
+    name: 'DELETE /backups',
+    method: 'DELETE',
+    path: '/backups',
+    status: 405,
+    message: /allowed: GET, POST$/,
+  }),
   () => ({
     name: 'PATCH /restores/{id}',
     method: 'PATCH',

@@ -106,12 +106,25 @@ describe('REST API routes', () => {
     expect(JSON.stringify(sfn.map((s) => s.Resource))).not.toContain('"*"');
     const invoke = statements.filter((s) => actionsOf(s).includes('lambda:InvokeFunction'));
     expect(JSON.stringify(invoke.map((s) => s.Resource))).toContain('RestoreWorkerFunction');
-    for (const s of statements.filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')))) {
+    // A Scan has no partition key to limit (dynamodb:LeadingKeys is absent from a Scan request), so
+    // the one Scan (the image-pointer backfill) is limited to reading keys and ids instead.
+    const dynamo = statements.filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')));
+    const scans = dynamo.filter((s) => actionsOf(s).includes('dynamodb:Scan'));
+    expect(scans.map((s) => [actionsOf(s), s.Condition])).toEqual([
+      [
+        ['dynamodb:Scan'],
+        {
+          StringEquals: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+          'ForAllValues:StringLike': { 'dynamodb:Attributes': ['pk', 'sk', 'entity', 'volumeId', 'imageId'] },
+        },
+      ],
+    ]);
+    for (const s of dynamo.filter((st) => !scans.includes(st))) {
       expect(s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toBeDefined();
     }
     // Deletes only its own lock reservation when a start fails (POST /backups), workflows, image
-    // records (DELETE /images/{id}, retention), plans and the record of a plan run whose start
-    // failed: never catalog, jobs or settings.
+    // records (DELETE /images/{id}, retention), plans and the record of a plan run or a workflow
+    // run whose start failed: never catalog, jobs or settings.
     const deletable = statements
       .filter((st) => actionsOf(st).includes('dynamodb:DeleteItem'))
       .map((s) => s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
@@ -121,6 +134,7 @@ describe('REST API routes', () => {
       ['VOLUME#*'],
       ['PLAN#*'],
       ['PLANRUNS#*', 'PLANRUN#*'],
+      ['WORKFLOW-RUN#*'],
     ]);
   });
 
