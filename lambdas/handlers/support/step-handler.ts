@@ -21,16 +21,19 @@ export function createStepHandler<I, O>(
   return async (event, context) => {
     if (context !== undefined) logger.addContext(context);
     logger.appendKeys({ step });
-    metrics.addDimension('step', step);
+    // One metric object per invocation: the local gateway runs many invocations of one module at
+    // once, and dimensions added to the shared object would leak between them.
+    const stepMetric = metrics.singleMetric();
+    stepMetric.addDimension('step', step);
     try {
       const parsed = schema.safeParse(event);
       if (!parsed.success) throw new ValidationError(`${step}: invalid event: ${zodProblems(parsed.error)}`);
       const output = await run(parsed.data);
-      metrics.addMetric('StepSucceeded', MetricUnit.Count, 1);
+      stepMetric.addMetric('StepSucceeded', MetricUnit.Count, 1);
       logger.info(`${step} succeeded`);
       return output;
     } catch (error) {
-      metrics.addMetric(isRetryable(error) ? 'StepRetryableError' : 'StepFailed', MetricUnit.Count, 1);
+      stepMetric.addMetric(isRetryable(error) ? 'StepRetryableError' : 'StepFailed', MetricUnit.Count, 1);
       logger.error(`${step} failed: ${describeError(error)}`, {
         errorName: error instanceof Error ? error.name : typeof error,
         ...(error instanceof RbpError ? { errorContext: error.context } : {}),
