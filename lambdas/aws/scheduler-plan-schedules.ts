@@ -3,32 +3,21 @@
  * schedule lives in the product's schedule group and starts the plan-run state machine with the
  * input `{plan, trigger: "schedule:<schedule name>"}`
  * (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-templated.html).
- * A put is CreateSchedule, and UpdateSchedule when the name exists (CreateSchedule answers
- * ConflictException); UpdateSchedule replaces every field, so it sends the whole schedule
- * (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_UpdateSchedule.html).
+ * The Get/put/delete calls are shared with workflow schedules (scheduler-state-machine-schedules.ts).
  */
-import {
-  CreateScheduleCommand,
-  DeleteScheduleCommand,
-  GetScheduleCommand,
-  ListSchedulesCommand,
-  UpdateScheduleCommand,
-  type CreateScheduleCommandInput,
-  type SchedulerClient,
-} from '@aws-sdk/client-scheduler';
+import { ListSchedulesCommand, type SchedulerClient } from '@aws-sdk/client-scheduler';
 import { z } from 'zod';
-import { IntegrityError } from '../core/errors.ts';
 import type { PlanSchedule, PlanScheduler } from '../core/plans/plan-service.ts';
-import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
+import {
+  deleteStateMachineSchedule,
+  getStateMachineSchedule,
+  putStateMachineSchedule,
+  type StateMachineScheduleTarget,
+} from './scheduler-state-machine-schedules.ts';
+import { callSdk } from './sdk-errors.ts';
 
-/** Where the schedules live and what they start. */
-export interface PlanScheduleTarget {
-  readonly groupName: string;
-  /** The plan-run state machine. */
-  readonly stateMachineArn: string;
-  /** The role Scheduler assumes to call states:StartExecution on it. */
-  readonly roleArn: string;
-}
+/** Where the schedules live and what they start (the plan-run state machine). */
+export type PlanScheduleTarget = StateMachineScheduleTarget;
 
 /** The input a schedule gives the plan-run state machine. */
 export const scheduleInputSchema = z.strictObject({
@@ -76,71 +65,29 @@ export class SchedulerPlanSchedules implements PlanScheduler {
 
   /** Undefined when the schedule was deleted between the list and the get. */
   private async get(name: string): Promise<PlanSchedule | undefined> {
-    let answer;
-    try {
-      answer = await this.scheduler.send(
-        new GetScheduleCommand({ Name: name, GroupName: this.target.groupName }),
-      );
-    } catch (error) {
-      if (sdkErrorName(error) === 'ResourceNotFoundException') return undefined;
-      throw translateSdkError(error, 'GetSchedule', { schedule: name });
-    }
-    let input: unknown;
-    try {
-      input = JSON.parse(answer.Target?.Input ?? '');
-    } catch (error) {
-      throw new IntegrityError(`schedule ${name} has an input that is not JSON`, {
-        context: { schedule: name },
-        cause: error,
-      });
-    }
-    const parsed = scheduleInputSchema.safeParse(input);
-    if (!parsed.success || answer.ScheduleExpression === undefined) {
-      throw new IntegrityError(`schedule ${name} is not a plan schedule (input or expression missing)`, {
-        context: { schedule: name },
-      });
-    }
-    return {
+    const stored = await getStateMachineSchedule(
+      this.scheduler,
+      this.target,
       name,
-      plan: parsed.data.plan,
-      expression: answer.ScheduleExpression,
-      timeZone: answer.ScheduleExpressionTimezone ?? 'UTC',
-      enabled: answer.State !== 'DISABLED',
-    };
+      scheduleInputSchema,
+      'plan',
+    );
+    if (stored === undefined) return undefined;
+    const { input, ...timing } = stored;
+    return { name, plan: input.plan, ...timing };
   }
 
-  async put(schedule: PlanSchedule): Promise<void> {
-    const input: CreateScheduleCommandInput = {
-      Name: schedule.name,
-      GroupName: this.target.groupName,
-      ScheduleExpression: schedule.expression,
-      ScheduleExpressionTimezone: schedule.timeZone,
-      State: schedule.enabled ? 'ENABLED' : 'DISABLED',
-      FlexibleTimeWindow: { Mode: 'OFF' },
-      Target: {
-        Arn: this.target.stateMachineArn,
-        RoleArn: this.target.roleArn,
-        Input: scheduleTargetInput(schedule),
-      },
-    };
-    try {
-      await this.scheduler.send(new CreateScheduleCommand(input));
-    } catch (error) {
-      if (sdkErrorName(error) !== 'ConflictException') {
-        throw translateSdkError(error, 'CreateSchedule', { schedule: schedule.name });
-      }
-      await callSdk('UpdateSchedule', { schedule: schedule.name }, () =>
-        this.scheduler.send(new UpdateScheduleCommand(input)),
-      );
-    }
+  put(schedule: PlanSchedule): Promise<void> {
+    return putStateMachineSchedule(this.scheduler, this.target, {
+      name: schedule.name,
+      expression: schedule.expression,
+      timeZone: schedule.timeZone,
+      enabled: schedule.enabled,
+      input: scheduleTargetInput(schedule),
+    });
   }
 
-  async delete(name: string): Promise<void> {
-    try {
-      await this.scheduler.send(new DeleteScheduleCommand({ Name: name, GroupName: this.target.groupName }));
-    } catch (error) {
-      if (sdkErrorName(error) === 'ResourceNotFoundException') return;
-      throw translateSdkError(error, 'DeleteSchedule', { schedule: name });
-    }
+  delete(name: string): Promise<void> {
+    return deleteStateMachineSchedule(this.scheduler, this.target, name);
   }
 }

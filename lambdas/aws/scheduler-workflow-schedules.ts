@@ -3,35 +3,24 @@
  * Every workflow schedule lives in the workflows' schedule group and starts the workflow-run state
  * machine with the input `{workflow, trigger: "schedule:wf-<name>"}`, as plan schedules start the
  * plan-run state machine (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-targets-templated.html).
- * A put is CreateSchedule, and UpdateSchedule when the name exists (CreateSchedule answers
- * ConflictException); UpdateSchedule replaces every field, so it sends the whole schedule
- * (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_UpdateSchedule.html).
+ * The Get/put/delete calls are shared with plan schedules (scheduler-state-machine-schedules.ts).
  */
-import {
-  CreateScheduleCommand,
-  DeleteScheduleCommand,
-  GetScheduleCommand,
-  UpdateScheduleCommand,
-  type CreateScheduleCommandInput,
-  type SchedulerClient,
-} from '@aws-sdk/client-scheduler';
+import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { z } from 'zod';
-import { IntegrityError } from '../core/errors.ts';
 import {
   workflowScheduleTrigger,
   type WorkflowSchedule,
   type WorkflowScheduler,
 } from '../core/workflows/workflow-service.ts';
-import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
+import {
+  deleteStateMachineSchedule,
+  getStateMachineSchedule,
+  putStateMachineSchedule,
+  type StateMachineScheduleTarget,
+} from './scheduler-state-machine-schedules.ts';
 
-/** Where the workflow schedules live and what they start. */
-export interface WorkflowScheduleTarget {
-  readonly groupName: string;
-  /** The workflow-run state machine. */
-  readonly stateMachineArn: string;
-  /** The role Scheduler assumes to call states:StartExecution on it. */
-  readonly roleArn: string;
-}
+/** Where the workflow schedules live and what they start (the workflow-run state machine). */
+export type WorkflowScheduleTarget = StateMachineScheduleTarget;
 
 /** The input a workflow schedule gives the workflow-run state machine. */
 export const workflowScheduleInputSchema = z.strictObject({
@@ -50,72 +39,30 @@ export class SchedulerWorkflowSchedules implements WorkflowScheduler {
   ) {}
 
   async get(name: string): Promise<WorkflowSchedule | undefined> {
-    let answer;
-    try {
-      answer = await this.scheduler.send(
-        new GetScheduleCommand({ Name: name, GroupName: this.target.groupName }),
-      );
-    } catch (error) {
-      if (sdkErrorName(error) === 'ResourceNotFoundException') return undefined;
-      throw translateSdkError(error, 'GetSchedule', { schedule: name });
-    }
-    let input: unknown;
-    try {
-      input = JSON.parse(answer.Target?.Input ?? '');
-    } catch (error) {
-      throw new IntegrityError(`schedule ${name} has an input that is not JSON`, {
-        context: { schedule: name },
-        cause: error,
-      });
-    }
-    const parsed = workflowScheduleInputSchema.safeParse(input);
-    if (!parsed.success || answer.ScheduleExpression === undefined) {
-      throw new IntegrityError(`schedule ${name} is not a workflow schedule (input or expression missing)`, {
-        context: { schedule: name },
-      });
-    }
-    return {
+    const stored = await getStateMachineSchedule(
+      this.scheduler,
+      this.target,
       name,
-      workflow: parsed.data.workflow,
-      expression: answer.ScheduleExpression,
-      timeZone: answer.ScheduleExpressionTimezone ?? 'UTC',
-      enabled: answer.State !== 'DISABLED',
-    };
+      workflowScheduleInputSchema,
+      'workflow',
+    );
+    if (stored === undefined) return undefined;
+    const { input, ...timing } = stored;
+    return { name, workflow: input.workflow, ...timing };
   }
 
-  async put(schedule: WorkflowSchedule): Promise<void> {
-    const input: CreateScheduleCommandInput = {
-      Name: schedule.name,
-      GroupName: this.target.groupName,
-      ScheduleExpression: schedule.expression,
-      ScheduleExpressionTimezone: schedule.timeZone,
-      State: schedule.enabled ? 'ENABLED' : 'DISABLED',
-      FlexibleTimeWindow: { Mode: 'OFF' },
-      Description: `Runs workflow ${schedule.workflow}`,
-      Target: {
-        Arn: this.target.stateMachineArn,
-        RoleArn: this.target.roleArn,
-        Input: workflowScheduleInput(schedule.workflow),
-      },
-    };
-    try {
-      await this.scheduler.send(new CreateScheduleCommand(input));
-    } catch (error) {
-      if (sdkErrorName(error) !== 'ConflictException') {
-        throw translateSdkError(error, 'CreateSchedule', { schedule: schedule.name });
-      }
-      await callSdk('UpdateSchedule', { schedule: schedule.name }, () =>
-        this.scheduler.send(new UpdateScheduleCommand(input)),
-      );
-    }
+  put(schedule: WorkflowSchedule): Promise<void> {
+    return putStateMachineSchedule(this.scheduler, this.target, {
+      name: schedule.name,
+      expression: schedule.expression,
+      timeZone: schedule.timeZone,
+      enabled: schedule.enabled,
+      description: `Runs workflow ${schedule.workflow}`,
+      input: workflowScheduleInput(schedule.workflow),
+    });
   }
 
-  async delete(name: string): Promise<void> {
-    try {
-      await this.scheduler.send(new DeleteScheduleCommand({ Name: name, GroupName: this.target.groupName }));
-    } catch (error) {
-      if (sdkErrorName(error) === 'ResourceNotFoundException') return;
-      throw translateSdkError(error, 'DeleteSchedule', { schedule: name });
-    }
+  delete(name: string): Promise<void> {
+    return deleteStateMachineSchedule(this.scheduler, this.target, name);
   }
 }
