@@ -18,7 +18,7 @@
 import { DescribeExecutionCommand, StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { DescribeSnapshotsCommand, DescribeVolumesCommand, type EC2Client } from '@aws-sdk/client-ec2';
 import { PutEventsCommand, type EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import {
   DeleteObjectCommand,
   ListObjectsV2Command,
@@ -42,6 +42,7 @@ import type {
 import type { PlanEventPublisher } from '../core/plans/run-service.ts';
 import type { PlanEvent } from '../core/plans/run-engine.ts';
 import { executionArnOf } from './sfn-backup-executions.ts';
+import { invokeForAnswer } from './lambda-request-response.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 /** EventBridge `source` of the plans' events. */
@@ -125,45 +126,8 @@ export class S3Ec2Destination implements Destination {
 export class LambdaHookInvoker implements HookInvoker {
   constructor(private readonly lambda: LambdaClient) {}
 
-  async invoke(functionName: string, payload: HookPayload, timeoutSeconds: number): Promise<unknown> {
-    let answer;
-    try {
-      answer = await this.lambda.send(
-        new InvokeCommand({
-          FunctionName: functionName,
-          InvocationType: 'RequestResponse',
-          Payload: Buffer.from(JSON.stringify(payload)),
-        }),
-        { abortSignal: AbortSignal.timeout(timeoutSeconds * 1_000) },
-      );
-    } catch (error) {
-      if (sdkErrorName(error) === 'AbortError' || sdkErrorName(error) === 'TimeoutError') {
-        throw new PermanentError(`no answer within ${timeoutSeconds} s`, {
-          context: { function: functionName },
-          cause: error,
-        });
-      }
-      throw translateSdkError(error, 'Invoke (hook)', { function: functionName });
-    }
-    const text = answer.Payload === undefined ? '' : Buffer.from(answer.Payload).toString('utf8');
-    if (answer.FunctionError !== undefined) {
-      let message = text;
-      try {
-        const parsed = JSON.parse(text) as { errorMessage?: unknown };
-        if (typeof parsed.errorMessage === 'string') message = parsed.errorMessage;
-      } catch {
-        // not JSON: the payload text is the message
-      }
-      throw new PermanentError(message.length > 0 ? message : `function error ${answer.FunctionError}`, {
-        context: { function: functionName },
-      });
-    }
-    if (text.trim() === '') return undefined;
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      return text;
-    }
+  invoke(functionName: string, payload: HookPayload, timeoutSeconds: number): Promise<unknown> {
+    return invokeForAnswer(this.lambda, functionName, payload, timeoutSeconds, 'Invoke (hook)');
   }
 }
 

@@ -14,7 +14,7 @@ import {
   DetachVolumeCommand,
   type EC2Client,
 } from '@aws-sdk/client-ec2';
-import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
+import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, PermanentError } from '../core/errors.ts';
@@ -31,6 +31,7 @@ import type {
 } from '../core/workflows/workflow-run-ports.ts';
 import type { MaskingHookEvent, MaskingHookInvoker } from '../core/workflows/masking.ts';
 import { DynamoDbNamedRecords, type NamedRecordKind } from './dynamodb-named-records.ts';
+import { invokeForAnswer } from './lambda-request-response.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 /** The partition of every workflow-run record (sort key = the run id, time-ordered). */
@@ -195,45 +196,7 @@ export class Ec2CloneResources implements CloneResources {
 export class LambdaMaskingHooks implements MaskingHookInvoker {
   constructor(private readonly lambda: LambdaClient) {}
 
-  async invoke(functionName: string, request: MaskingHookEvent, timeoutSeconds: number): Promise<unknown> {
-    let answer;
-    try {
-      answer = await this.lambda.send(
-        new InvokeCommand({
-          FunctionName: functionName,
-          InvocationType: 'RequestResponse',
-          Payload: Buffer.from(JSON.stringify(request)),
-        }),
-        { abortSignal: AbortSignal.timeout(timeoutSeconds * 1_000) },
-      );
-    } catch (error) {
-      const name = sdkErrorName(error);
-      if (name === 'AbortError' || name === 'TimeoutError') {
-        throw new PermanentError(`no answer within ${timeoutSeconds} s`, {
-          context: { function: functionName },
-          cause: error,
-        });
-      }
-      throw translateSdkError(error, 'Invoke (masking hook)', { function: functionName });
-    }
-    const text = answer.Payload === undefined ? '' : Buffer.from(answer.Payload).toString('utf8');
-    if (answer.FunctionError !== undefined) {
-      let message = text;
-      try {
-        const parsed = JSON.parse(text) as { errorMessage?: unknown };
-        if (typeof parsed.errorMessage === 'string') message = parsed.errorMessage;
-      } catch {
-        // not JSON: the payload text is the message
-      }
-      throw new PermanentError(message.length > 0 ? message : `function error ${answer.FunctionError}`, {
-        context: { function: functionName },
-      });
-    }
-    if (text.trim() === '') return undefined;
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      return text;
-    }
+  invoke(functionName: string, request: MaskingHookEvent, timeoutSeconds: number): Promise<unknown> {
+    return invokeForAnswer(this.lambda, functionName, request, timeoutSeconds, 'Invoke (masking hook)');
   }
 }
