@@ -5,8 +5,7 @@
  * the Wait between looks, and short polls for the backups it starts), and the state machine from
  * statemachines/plan-run.asl.json in moto.
  */
-import { readFileSync } from 'node:fs';
-import { CreateStateMachineCommand, SFNClient, type SFNClientConfig } from '@aws-sdk/client-sfn';
+import type { SFNClientConfig } from '@aws-sdk/client-sfn';
 import { createPlanRunDeps } from '../lambdas/aws/plan-wiring.ts';
 import { LambdaWiring } from '../lambdas/aws/wiring.ts';
 import { systemClock, type Clock } from '../lambdas/core/ports.ts';
@@ -18,6 +17,7 @@ import {
 } from '../lib/function-manifest.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './gateway/local-account.ts';
 import type { LocalStack } from './stack.ts';
+import { deploySingleFunctionMachine } from './state-machine-deploy.ts';
 
 /**
  * The longest Wait of a local plan run: the simulated agent and snapshots answer within a second,
@@ -82,23 +82,11 @@ export async function deployPlanRuns(
   stack.gateway.registerFunction(functionName, (event, context) => handler(event, context));
 
   const functionArn = `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${functionName}`;
-  const text = readFileSync(new URL(`../${PLAN_RUN_DEFINITION_FILE}`, import.meta.url), 'utf8');
-  const definition = text.replace(/\$\{([A-Za-z0-9]+)\}/g, (_match, key: string) => {
-    if (key !== PLAN_RUN_FUNCTION_PLACEHOLDER)
-      throw new Error(`${PLAN_RUN_DEFINITION_FILE}: no value for the placeholder \${${key}}`);
-    return functionArn;
+  const stateMachineArn = await deploySingleFunctionMachine(clientConfig, {
+    name,
+    definitionFile: PLAN_RUN_DEFINITION_FILE,
+    placeholder: PLAN_RUN_FUNCTION_PLACEHOLDER,
+    functionArn,
   });
-  const sfn = new SFNClient(clientConfig);
-  try {
-    const machine = await sfn.send(
-      new CreateStateMachineCommand({
-        name,
-        definition,
-        roleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local`,
-      }),
-    );
-    return { stateMachineArn: machine.stateMachineArn!, functionName };
-  } finally {
-    sfn.destroy();
-  }
+  return { stateMachineArn, functionName };
 }

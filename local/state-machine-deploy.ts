@@ -6,12 +6,15 @@
  * an emulator may answer the old machine instead: either way the definition is then compared and
  * replaced with UpdateStateMachine, so a changed ASL file takes effect on restart.
  */
+import { readFileSync } from 'node:fs';
 import {
   CreateStateMachineCommand,
   DescribeStateMachineCommand,
+  SFNClient,
   UpdateStateMachineCommand,
-  type SFNClient,
+  type SFNClientConfig,
 } from '@aws-sdk/client-sfn';
+import { LOCAL_ACCOUNT_ID } from './gateway/local-account.ts';
 
 export interface StateMachineSpec {
   readonly name: string;
@@ -48,4 +51,40 @@ export async function deployStateMachine(
     }),
   );
   return { stateMachineArn: arn, updated: true };
+}
+
+/** A state machine whose definition names one function through one `${placeholder}`. */
+export interface SingleFunctionMachineSpec {
+  readonly name: string;
+  /** The ASL file, relative to the repository root (statemachines/…). */
+  readonly definitionFile: string;
+  readonly placeholder: string;
+  readonly functionArn: string;
+}
+
+/**
+ * Reads the definition, puts the function's ARN in its one placeholder (any other placeholder is
+ * an error naming the file), and creates or updates the machine with the local stack's role.
+ */
+export async function deploySingleFunctionMachine(
+  clientConfig: SFNClientConfig,
+  spec: SingleFunctionMachineSpec,
+): Promise<string> {
+  const text = readFileSync(new URL(`../${spec.definitionFile}`, import.meta.url), 'utf8');
+  const definition = text.replace(/\$\{([A-Za-z0-9]+)\}/g, (_match, key: string) => {
+    if (key !== spec.placeholder)
+      throw new Error(`${spec.definitionFile}: no value for the placeholder \${${key}}`);
+    return spec.functionArn;
+  });
+  const sfn = new SFNClient(clientConfig);
+  try {
+    const { stateMachineArn } = await deployStateMachine(sfn, {
+      name: spec.name,
+      definition,
+      roleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local`,
+    });
+    return stateMachineArn;
+  } finally {
+    sfn.destroy();
+  }
 }

@@ -6,8 +6,7 @@
  * in moto. Returns the API's workflow-run environment. Called by deployProduct after the volume
  * restores are deployed (the runs start their restores there).
  */
-import { readFileSync } from 'node:fs';
-import { CreateStateMachineCommand, SFNClient, type SFNClientConfig } from '@aws-sdk/client-sfn';
+import type { SFNClientConfig } from '@aws-sdk/client-sfn';
 import { LambdaWiring } from '../lambdas/aws/wiring.ts';
 import { createWorkflowRunDeps } from '../lambdas/aws/workflow-run-wiring.ts';
 import { systemClock } from '../lambdas/core/ports.ts';
@@ -20,6 +19,7 @@ import {
 } from '../lib/function-manifest.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './gateway/local-account.ts';
 import type { LocalStack } from './stack.ts';
+import { deploySingleFunctionMachine } from './state-machine-deploy.ts';
 
 /**
  * The longest Wait of a local run: local restores, snapshots and volumes finish within seconds,
@@ -59,27 +59,15 @@ export async function deployWorkflowRuns(
   stack.gateway.registerFunction(functionName, (event, context) => handler(event, context));
 
   const functionArn = `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${functionName}`;
-  const text = readFileSync(new URL(`../${WORKFLOW_RUN_DEFINITION_FILE}`, import.meta.url), 'utf8');
-  const definition = text.replace(/\$\{([A-Za-z0-9]+)\}/g, (_match, key: string) => {
-    if (key !== WORKFLOW_RUN_FUNCTION_PLACEHOLDER)
-      throw new Error(`${WORKFLOW_RUN_DEFINITION_FILE}: no value for the placeholder \${${key}}`);
-    return functionArn;
+  const stateMachineArn = await deploySingleFunctionMachine(clientConfig, {
+    name,
+    definitionFile: WORKFLOW_RUN_DEFINITION_FILE,
+    placeholder: WORKFLOW_RUN_FUNCTION_PLACEHOLDER,
+    functionArn,
   });
-  const sfn = new SFNClient(clientConfig);
-  try {
-    const machine = await sfn.send(
-      new CreateStateMachineCommand({
-        name,
-        definition,
-        roleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local`,
-      }),
-    );
-    return {
-      stateMachineArn: machine.stateMachineArn!,
-      functionName,
-      environment: { WORKFLOW_RUN_STATE_MACHINE_ARN: machine.stateMachineArn! },
-    };
-  } finally {
-    sfn.destroy();
-  }
+  return {
+    stateMachineArn,
+    functionName,
+    environment: { WORKFLOW_RUN_STATE_MACHINE_ARN: stateMachineArn },
+  };
 }
