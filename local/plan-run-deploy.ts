@@ -17,7 +17,7 @@ import {
 } from '../lib/function-manifest.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './gateway/local-account.ts';
 import type { LocalStack } from './stack.ts';
-import { deploySingleFunctionMachine } from './state-machine-deploy.ts';
+import { deployMachineFromFile } from './state-machine-deploy.ts';
 
 /**
  * The longest Wait of a local plan run: the simulated agent and snapshots answer within a second,
@@ -82,11 +82,10 @@ export async function deployPlanRuns(
   stack.gateway.registerFunction(functionName, (event, context) => handler(event, context));
 
   const functionArn = `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${functionName}`;
-  const stateMachineArn = await deploySingleFunctionMachine(clientConfig, {
+  const stateMachineArn = await deployMachineFromFile(clientConfig, {
     name,
     definitionFile: PLAN_RUN_DEFINITION_FILE,
-    placeholder: PLAN_RUN_FUNCTION_PLACEHOLDER,
-    functionArn,
+    values: { [PLAN_RUN_FUNCTION_PLACEHOLDER]: functionArn },
   });
   return { stateMachineArn, functionName };
 }

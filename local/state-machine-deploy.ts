@@ -53,28 +53,29 @@ export async function deployStateMachine(
   return { stateMachineArn: arn, updated: true };
 }
 
-/** A state machine whose definition names one function through one `${placeholder}`. */
-export interface SingleFunctionMachineSpec {
+/** A state machine made from an ASL file whose `${placeholders}` are filled from `values`. */
+export interface MachineFromFileSpec {
   readonly name: string;
   /** The ASL file, relative to the repository root (statemachines/…). */
   readonly definitionFile: string;
-  readonly placeholder: string;
-  readonly functionArn: string;
+  /** Placeholder → value (function ARNs, bucket names). */
+  readonly values: Readonly<Record<string, string>>;
 }
 
 /**
- * Reads the definition, puts the function's ARN in its one placeholder (any other placeholder is
- * an error naming the file), and creates or updates the machine with the local stack's role.
+ * Reads the definition, fills every placeholder (one without a value is an error naming the
+ * file), and creates or updates the machine with the local stack's role; returns its ARN.
  */
-export async function deploySingleFunctionMachine(
+export async function deployMachineFromFile(
   clientConfig: SFNClientConfig,
-  spec: SingleFunctionMachineSpec,
+  spec: MachineFromFileSpec,
 ): Promise<string> {
   const text = readFileSync(new URL(`../${spec.definitionFile}`, import.meta.url), 'utf8');
   const definition = text.replace(/\$\{([A-Za-z0-9]+)\}/g, (_match, key: string) => {
-    if (key !== spec.placeholder)
+    const value = spec.values[key];
+    if (value === undefined)
       throw new Error(`${spec.definitionFile}: no value for the placeholder \${${key}}`);
-    return spec.functionArn;
+    return value;
   });
   const sfn = new SFNClient(clientConfig);
   try {

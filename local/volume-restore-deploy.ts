@@ -5,8 +5,6 @@
  * moto's Step Functions. Returns the API's volume-restore environment. Called by deployProduct
  * (local/deploy.ts) after the handlers' environment is set.
  */
-import { readFileSync } from 'node:fs';
-import { CreateStateMachineCommand, SFNClient } from '@aws-sdk/client-sfn';
 import {
   stateMachineFunctionName,
   VOLUME_RESTORE_DEFINITION_FILE,
@@ -15,11 +13,10 @@ import {
 } from '../lib/function-manifest.ts';
 import { LOCAL_ACCOUNT_ID } from './gateway/local-account.ts';
 import type { LocalStack } from './stack.ts';
+import { deployMachineFromFile } from './state-machine-deploy.ts';
 
 /** The local deployment's KMS key for restored snapshots (the EBS emulator records it; moto does not check it). */
 export const LOCAL_RESTORE_KMS_KEY_ARN = `arn:aws:kms:us-east-1:${LOCAL_ACCOUNT_ID}:key/00000000-0000-4000-8000-000000000001`;
-
-const ASL_PATH = new URL(`../${VOLUME_RESTORE_DEFINITION_FILE}`, import.meta.url);
 
 export interface VolumeRestoreDeployment {
   readonly stateMachineArn: string;
@@ -45,32 +42,17 @@ export async function deployVolumeRestores(
     [VOLUME_RESTORE_FUNCTION_PLACEHOLDER]: functionArn,
     WorkBucketName: names.workBucket,
   };
-  const definition = readFileSync(ASL_PATH, 'utf8').replace(
-    /\$\{([A-Za-z0-9]+)\}/g,
-    (_match, key: string) => {
-      const value = values[key];
-      if (value === undefined) throw new Error(`${VOLUME_RESTORE_DEFINITION_FILE}: no value for \${${key}}`);
-      return value;
+  const stateMachineArn = await deployMachineFromFile(config, {
+    name: names.stateMachine,
+    definitionFile: VOLUME_RESTORE_DEFINITION_FILE,
+    values,
+  });
+  return {
+    stateMachineArn,
+    functionName,
+    environment: {
+      VOLUME_RESTORE_STATE_MACHINE_ARN: stateMachineArn,
+      RESTORE_KMS_KEY_ARN: LOCAL_RESTORE_KMS_KEY_ARN,
     },
-  );
-  const sfn = new SFNClient(config);
-  try {
-    const machine = await sfn.send(
-      new CreateStateMachineCommand({
-        name: names.stateMachine,
-        definition,
-        roleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local`,
-      }),
-    );
-    return {
-      stateMachineArn: machine.stateMachineArn!,
-      functionName,
-      environment: {
-        VOLUME_RESTORE_STATE_MACHINE_ARN: machine.stateMachineArn!,
-        RESTORE_KMS_KEY_ARN: LOCAL_RESTORE_KMS_KEY_ARN,
-      },
-    };
-  } finally {
-    sfn.destroy();
-  }
+  };
 }

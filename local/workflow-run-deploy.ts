@@ -19,7 +19,7 @@ import {
 } from '../lib/function-manifest.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './gateway/local-account.ts';
 import type { LocalStack } from './stack.ts';
-import { deploySingleFunctionMachine } from './state-machine-deploy.ts';
+import { deployMachineFromFile } from './state-machine-deploy.ts';
 
 /**
  * The longest Wait of a local run: local restores, snapshots and volumes finish within seconds,
@@ -59,11 +59,10 @@ export async function deployWorkflowRuns(
   stack.gateway.registerFunction(functionName, (event, context) => handler(event, context));
 
   const functionArn = `arn:aws:lambda:${LOCAL_REGION}:${LOCAL_ACCOUNT_ID}:function:${functionName}`;
-  const stateMachineArn = await deploySingleFunctionMachine(clientConfig, {
+  const stateMachineArn = await deployMachineFromFile(clientConfig, {
     name,
     definitionFile: WORKFLOW_RUN_DEFINITION_FILE,
-    placeholder: WORKFLOW_RUN_FUNCTION_PLACEHOLDER,
-    functionArn,
+    values: { [WORKFLOW_RUN_FUNCTION_PLACEHOLDER]: functionArn },
   });
   return {
     stateMachineArn,
