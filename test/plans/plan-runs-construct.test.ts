@@ -40,8 +40,10 @@ describe('plan runs construct', () => {
       ([, m]) => m.Properties['StateMachineName'],
     );
     expect(machines).toContain('PlanRunsTest-plan-run');
+    // The plans' group and, since workflows are scheduled too, the workflows' own group.
     expect(ofType('AWS::Scheduler::ScheduleGroup').map(([, g]) => g.Properties['Name'])).toEqual([
       'PlanRunsTest-plans',
+      'PlanRunsTest-workflows',
     ]);
   });
 
