@@ -37,7 +37,7 @@ export const MOTO_STATE_FILE = 'moto-state.pickle';
 export const MOTO_STATE_SAVE_INTERVAL_MS = 5_000;
 
 export interface LocalStackOptions {
-  /** Images, EBS emulator data, the replica registry and moto's log live here. */
+  /** Images, EBS emulator data, the replica registry, the command functions and moto's log live here. */
   readonly stateDir: string;
   /** The gateway's port; default a free one. */
   readonly port?: number;
@@ -152,6 +152,8 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
       ...(options.clock === undefined ? {} : { clock: options.clock }),
     });
     await gateway.snapshots!.registerExisting();
+    // `rbp local function create` functions are kept in the state directory, as the replicas are.
+    await gateway.commandFunctions.openState(stateDir);
 
     const saveState =
       options.keepState === true ? keepSavingState(gateway, motoAdmin, cleanups) : () => Promise.resolve();

@@ -201,7 +201,7 @@ async function route(
           const spec = parseWith(CreateFunctionSchema, body);
           return [
             201,
-            commands.create({
+            await commands.create({
               name: spec.name,
               command: spec.command,
               ...(spec.timeoutSeconds === undefined ? {} : { timeoutSeconds: spec.timeoutSeconds }),
@@ -212,7 +212,7 @@ async function route(
       }
       if (parts.length > 2) throw new NotFoundError(`no admin route ${url.pathname}`);
       if (method === 'GET') return [200, commands.get(name)];
-      if (method === 'DELETE') return [200, commands.remove(name)];
+      if (method === 'DELETE') return [200, await commands.remove(name)];
       return notAllowed();
     }
     case 'servers': {

@@ -13,9 +13,13 @@
  *
  * Invoked through the gateway, the answer has Lambda Invoke's shape (lambda-functions.ts): 200 with
  * the result, or 200 with `X-Amz-Function-Error: Unhandled` and `{errorType, errorMessage, trace}`.
- * The functions live in the gateway's memory: a restarted `rbp local serve` has none.
+ * The functions are kept in the state directory (functions.json, openState()), so a restarted
+ * `rbp local serve --state-dir DIR` has the same functions, as it has the same replicas.
  */
 import { spawn } from 'node:child_process';
+import { readFile, rename, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
 import type { LambdaFunctions, LambdaHandler } from './lambda-functions.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './local-account.ts';
@@ -28,6 +32,26 @@ export const MAX_COMMAND_TIMEOUT_SECONDS = 900;
 const MAX_OUTPUT_BYTES = 6 * 1024 * 1024;
 /** Lambda function names: letters, digits, `-` and `_`, at most 64 characters. */
 const FUNCTION_NAME = /^[A-Za-z0-9_-]{1,64}$/;
+/** The command functions' file in the local stack's state directory. */
+export const COMMAND_FUNCTIONS_FILE_NAME = 'functions.json';
+/** Version of that file's format; a file of another version is refused, not misread. */
+const COMMAND_FUNCTIONS_FORMAT_VERSION = 1;
+
+const CommandFunctionsFileSchema = z
+  .object({
+    version: z.literal(COMMAND_FUNCTIONS_FORMAT_VERSION),
+    functions: z.array(
+      z
+        .object({
+          name: z.string().regex(FUNCTION_NAME),
+          arn: z.string(),
+          command: z.string().min(1),
+          timeoutSeconds: z.number().int().min(1).max(MAX_COMMAND_TIMEOUT_SECONDS),
+        })
+        .strict(),
+    ),
+  })
+  .strict();
 
 export interface CommandFunctionSpec {
   readonly name: string;
@@ -137,11 +161,40 @@ export function commandHandler(spec: CommandFunction): LambdaHandler {
 /** The command functions of one gateway, registered with its Lambda function table. */
 export class CommandFunctions {
   private readonly specs = new Map<string, CommandFunction>();
+  /** The state file once openState() ran; until then the functions live in memory only. */
+  private statePath: string | undefined;
+  private saving: Promise<void> = Promise.resolve();
 
   constructor(private readonly functions: LambdaFunctions) {}
 
+  /**
+   * Keeps the functions in `stateDir`/functions.json from now on, and registers the ones that file
+   * holds (a restarted local stack's functions). A function of that name created since is kept.
+   */
+  async openState(stateDir: string): Promise<CommandFunction[]> {
+    const path = join(stateDir, COMMAND_FUNCTIONS_FILE_NAME);
+    let text: string | undefined;
+    try {
+      text = await readFile(path, 'utf8');
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
+    }
+    const restored: CommandFunction[] = [];
+    if (text !== undefined) {
+      for (const saved of CommandFunctionsFileSchema.parse(JSON.parse(text)).functions) {
+        if (this.specs.has(saved.name)) continue;
+        this.functions.register(saved.name, commandHandler(saved));
+        this.specs.set(saved.name, saved);
+        restored.push(saved);
+      }
+    }
+    this.statePath = path;
+    await this.save();
+    return restored;
+  }
+
   /** Like Lambda CreateFunction: a name that exists (a command or a product function) is a conflict. */
-  create(spec: CommandFunctionSpec): CommandFunction {
+  async create(spec: CommandFunctionSpec): Promise<CommandFunction> {
     if (!FUNCTION_NAME.test(spec.name)) {
       throw new ValidationError(`function name ${JSON.stringify(spec.name)} must be 1-64 of A-Z a-z 0-9 - _`);
     }
@@ -165,6 +218,7 @@ export class CommandFunctions {
     };
     this.functions.register(spec.name, commandHandler(created));
     this.specs.set(spec.name, created);
+    await this.save();
     return created;
   }
 
@@ -179,10 +233,24 @@ export class CommandFunctions {
   }
 
   /** Removes a command function; product functions cannot be removed this way. */
-  remove(name: string): CommandFunction {
+  async remove(name: string): Promise<CommandFunction> {
     const spec = this.get(name);
     this.functions.unregister(name);
     this.specs.delete(name);
+    await this.save();
     return spec;
+  }
+
+  /** Writes the state file (atomically: a temporary file renamed over it); saves never overlap. */
+  private save(): Promise<void> {
+    const path = this.statePath;
+    if (path === undefined) return Promise.resolve();
+    const write = async (): Promise<void> => {
+      const content = { version: COMMAND_FUNCTIONS_FORMAT_VERSION, functions: this.list() };
+      await writeFile(`${path}.tmp`, `${JSON.stringify(content, null, 2)}\n`);
+      await rename(`${path}.tmp`, path);
+    };
+    this.saving = this.saving.then(write, write);
+    return this.saving;
   }
 }
