@@ -9,8 +9,12 @@
  * INCREMENTAL, reads the catalog (a directory as of each image, the versions of the changed file,
  * the applications), restores the changed file from the older image (POST /restores, presigned
  * URL) and the whole volume (a new EBS snapshot, read back through the EBS direct API), checks both
- * against the source byte for byte; then a second replica, a Windows data disk (GPT + NTFS, made by
- * mkntfs and ntfs-3g: local/demo-ntfs.ts), goes through the same backup, catalog and file restore.
+ * against the source byte for byte; a LiveClone workflow over the demo server clones the full image
+ * and, after the incremental, refreshes the clone (POST /workflows, POST /workflows/demo/runs, poll
+ * GET /workflow-runs/{id}): the refreshed clone equals the replica block for block and the refresh
+ * put exactly the blocks of the changed chunks (gateway request stats); then a second replica, a
+ * Windows data disk (GPT + NTFS, made by mkntfs and ntfs-3g: local/demo-ntfs.ts), goes through the
+ * same backup, catalog and file restore.
  * Prints a short report and stops everything it started.
  * Exits 0, or 1 with `demo FAILED: <what differed>`.
  */
@@ -21,6 +25,7 @@ import { pathToFileURL } from 'node:url';
 import { EBSClient, GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
 import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../lambdas/core/geometry.ts';
+import { deltaRestoreBlocks } from './clone-oracle.ts';
 import { deployProduct } from './deploy.ts';
 import type { FaultConfig } from './gateway/faults.ts';
 import {
@@ -40,6 +45,8 @@ import { startLocalStack, type LocalStack } from './stack.ts';
 export const DEMO_IMAGE_BYTES = 64 * 1024 * 1024;
 /** The demo's protection plan: every server named demo-server, run once by hand. */
 const DEMO_PLAN = 'demo';
+/** The demo's LiveClone workflow over demo-server, run on demand. */
+const DEMO_WORKFLOW = 'demo';
 /** How often the demo polls a backup or a restore, as `rbp ... --wait` does. */
 const POLL_INTERVAL_MS = 250;
 /** A backup or restore that has not finished by then has hung: fail the demo rather than wait forever. */
@@ -77,6 +84,15 @@ export interface DemoReport {
     readonly snapshotId: string;
     readonly blocks: number;
     readonly comparedBytes: number;
+  };
+  /** The LiveClone workflow: its first clone (of the full image) and the refresh (of the incremental). */
+  readonly liveClone: {
+    readonly firstRunId: string;
+    readonly refreshRunId: string;
+    readonly snapshotId: string;
+    /** PutSnapshotBlock calls of the refresh (gateway request stats): the changed chunks' blocks. */
+    readonly refreshPutBlocks: number;
+    readonly blocks: number;
   };
   /** The second replica: a Windows data disk (GPT + NTFS). */
   readonly ntfs: {
@@ -188,6 +204,33 @@ async function runPlanBackup(api: DemoApi, server: string): Promise<string> {
     `plan run ${accepted.runId} ended ${run.status}: ${run.reason ?? run.tasks[0]?.reason ?? ''}`.trim(),
   );
   return imageId;
+}
+
+interface WorkflowRunAnswer {
+  runId: string;
+  status: string;
+  reason?: string;
+  snapshotIds: string[];
+  replacesRunId?: string;
+  volumes: { restoreId?: string; parentRestoreId?: string; changedBlocksCount?: number }[];
+}
+
+/** Starts a run of the demo's workflow (POST /workflows/{name}/runs) and polls it until it ends. */
+async function runWorkflow(api: DemoApi, what: string): Promise<WorkflowRunAnswer> {
+  const accepted = await api.call<{ runId: string }>('POST', `/workflows/${DEMO_WORKFLOW}/runs`, {});
+  const deadline = Date.now() + STEP_TIMEOUT_MS;
+  let run = await api.call<WorkflowRunAnswer>('GET', `/workflow-runs/${accepted.runId}`);
+  while (run.status === 'Running') {
+    if (Date.now() > deadline)
+      throw new DemoMismatchError(`${what} ${accepted.runId} still Running after ${STEP_TIMEOUT_MS} ms`);
+    await sleep(POLL_INTERVAL_MS);
+    run = await api.call<WorkflowRunAnswer>('GET', `/workflow-runs/${accepted.runId}`);
+  }
+  check(
+    run.status === 'Succeeded' && run.snapshotIds.length === 1,
+    `${what} ${run.runId} ended ${run.status}: ${run.reason ?? ''}`.trim(),
+  );
+  return run;
 }
 
 async function runBackup(api: DemoApi, volumeId: string, full: boolean): Promise<string> {
@@ -348,6 +391,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     // The disk as the full image holds it: the oracle of the volume restore.
     const atFull = path.join(work, 'replica-at-full.img');
     await copyFile(disk, atFull);
+    // The LiveClone workflow's first run presents the full image (`latest` now); it runs while the
+    // replica changes and the incremental is taken, and its step below waits for it.
+    await api.call('POST', '/workflows', {
+      name: DEMO_WORKFLOW,
+      type: 'LiveClone',
+      server: 'demo-server',
+      schedule: { type: 'on-demand' },
+      target: { region: running.env.AWS_REGION },
+    });
+    const firstClone = runWorkflow(api, 'the first LiveClone run');
+    firstClone.catch(() => undefined); // awaited (and reported) by its step
 
     const changed = await step('change files on the replica', async () => {
       const edited = path.join(work, 'replica-edited.img');
@@ -378,6 +432,40 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     });
 
     const incrementalImageId = await step('incremental backup', () => runBackup(api, volumeId, false));
+    const liveClone = await step('LiveClone workflow refresh', async () => {
+      const first = await firstClone;
+      const atIncremental = path.join(work, 'replica-at-incremental.img');
+      await copyFile(disk, atIncremental);
+      await compareSnapshot(running, first.snapshotIds[0]!, atFull, volumeSizeBytes);
+      const puts = (): number => running.gateway.stats().requests['ebs:PutSnapshotBlock'] ?? 0;
+      const putsBefore = puts();
+      const refresh = await runWorkflow(api, 'the LiveClone refresh');
+      const refreshPutBlocks = puts() - putsBefore;
+      check(
+        refresh.replacesRunId === first.runId &&
+          refresh.volumes[0]?.parentRestoreId === first.volumes[0]?.restoreId,
+        `the refresh ${refresh.runId} does not start from the first clone's restore`,
+      );
+      const compared = await compareSnapshot(
+        running,
+        refresh.snapshotIds[0]!,
+        atIncremental,
+        volumeSizeBytes,
+      );
+      const [before, after] = await Promise.all([readFile(atFull), readFile(atIncremental)]);
+      const expected = deltaRestoreBlocks(before, after).length;
+      check(
+        refreshPutBlocks === expected && refresh.volumes[0]?.changedBlocksCount === expected,
+        `the refresh put ${refreshPutBlocks} blocks (the run says ${refresh.volumes[0]?.changedBlocksCount}); the changed chunks hold ${expected}`,
+      );
+      return {
+        firstRunId: first.runId,
+        refreshRunId: refresh.runId,
+        snapshotId: refresh.snapshotIds[0]!,
+        refreshPutBlocks,
+        blocks: compared.blocks,
+      };
+    });
     // Stored bytes of the ext4 replica alone (its line in the report compares them with its volume).
     const stored = await storedBytes(running, product.names.imageBucket);
     // The Windows replica's disk and full backup run while the ext4 images are read and restored;
@@ -503,6 +591,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       catalog,
       fileRestoreBytes,
       volumeRestore,
+      liveClone,
       ntfs,
       requests: running.gateway.stats().requests,
       steps,
@@ -543,6 +632,9 @@ export function formatReport(report: DemoReport): string {
     `file restore: ${CHANGED_FILE} from ${report.fullImageId}, ${report.fileRestoreBytes} bytes, equal to the source`,
     `volume restore: ${report.volumeRestore.snapshotId}, ${report.volumeRestore.blocks} blocks with data, ` +
       `all ${report.volumeRestore.comparedBytes} bytes equal to the image at the full backup`,
+    `liveclone: workflow ${DEMO_WORKFLOW} cloned the full image (${report.liveClone.firstRunId}), ` +
+      `then refreshed it to the incremental (${report.liveClone.refreshRunId}): ${report.liveClone.snapshotId}, ` +
+      `${report.liveClone.blocks} blocks with data, equal to the replica; the refresh put ${report.liveClone.refreshPutBlocks} blocks (the changed chunks')`,
     `ntfs volume: ${report.ntfs.volumeId}, ${report.ntfs.files} files on a GPT + NTFS disk, image ${report.ntfs.imageId}; ` +
       `${NTFS_LISTED_DIR} lists ${report.ntfs.listedNames.length} names; ${NTFS_RESTORED_FILES.length} files restored, ` +
       `${report.ntfs.restoredBytes} bytes, equal to the source`,

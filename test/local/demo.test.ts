@@ -1,7 +1,7 @@
 /**
  * `npm run demo`, the README's main command, as a user runs it: a child process that must exit 0
  * and print the report's key lines (two images, the catalog counts, both restores equal to their
- * sources, stored bytes and request counts), and leave no state directory behind.
+ * sources, the LiveClone refresh, stored bytes and request counts), and leave no state directory behind.
  */
 import { execFile } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
@@ -41,6 +41,7 @@ describe('npm run demo', () => {
       'full backup',
       'change files on the replica',
       'incremental backup',
+      'LiveClone workflow refresh',
       'list the catalog',
       'restore a file (older image)',
       'restore the volume (older image)',
@@ -62,6 +63,19 @@ describe('npm run demo', () => {
         /^volume restore: snap-[0-9a-f]{17}, [1-9]\d* blocks with data, all 1073741824 bytes equal to the image at the full backup$/,
       ),
     );
+    // The refresh puts exactly the blocks of the changed chunks (the demo checks the count against
+    // the images themselves): at least one, at most two per changed block.
+    const liveClone =
+      /^liveclone: workflow demo cloned the full image \(wr-\S+\), then refreshed it to the incremental \(wr-\S+\): snap-[0-9a-f]{17}, [1-9]\d* blocks with data, equal to the replica; the refresh put (\d+) blocks \(the changed chunks'\)$/.exec(
+        lines.find((l) => l.startsWith('liveclone: ')) ?? '',
+      );
+    const changedBlocks = Number(
+      /\((\d+) changed 512 KiB blocks\)$/.exec(
+        lines.find((l) => l.startsWith('incremental backup: ')) ?? '',
+      )?.[1],
+    );
+    expect(Number(liveClone?.[1])).toBeGreaterThanOrEqual(changedBlocks);
+    expect(Number(liveClone?.[1])).toBeLessThanOrEqual(2 * changedBlocks);
     expect(lines).toContainEqual(
       expect.stringMatching(
         /^ntfs volume: vol-[0-9a-f]{17}, 63 files on a GPT \+ NTFS disk, image img-bk-\S+; \/Users\/Ann\/Documents lists 3 names; 2 files restored, \d+ bytes, equal to the source$/,
