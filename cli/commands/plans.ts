@@ -22,10 +22,10 @@ import {
   type WaitOptions,
 } from '../api/context.ts';
 import { EXIT } from '../api/exit-codes.ts';
-import { readJsonFile } from '../api/json-file.ts';
+import { namedDocumentPath, registerNamedDocumentCommands } from '../api/named-document-commands.ts';
 import type { Printer, Progress } from '../api/output.ts';
 
-const planPath = (name: string) => `/plans/${encodeURIComponent(name)}`;
+const planPath = (name: string) => namedDocumentPath('plan', name);
 const runPath = (runId: string) => `/plan-runs/${encodeURIComponent(runId)}`;
 
 function taskLabel(task: PlanRunView['tasks'][number]): string {
@@ -92,20 +92,6 @@ function printRun(print: Printer, run: PlanRunView): void {
   process.exitCode = exitCodeOfRun(run);
 }
 
-function printPlan(print: Printer, plan: PlanView, verb: string): void {
-  print.message(
-    plan,
-    `plan ${plan.name} ${verb} (revision ${plan.revision}, ${plan.enabled ? 'enabled' : 'disabled'})`,
-  );
-}
-
-async function setEnabled(options: ApiCommandOptions, name: string, enabled: boolean): Promise<void> {
-  const { client, print } = await apiContext(options);
-  const current = await client.get<PlanView>(planPath(name));
-  const updated = await client.put<PlanView>(planPath(name), { ...current.document, enabled });
-  printPlan(print, updated, enabled ? 'enabled' : 'disabled');
-}
-
 function registerPlanCommands(program: Command): void {
   const plans = program
     .command('plans')
@@ -115,66 +101,23 @@ function registerPlanCommands(program: Command): void {
       '\nExamples:\n  $ rbp plans create --file nightly-qa.json\n  $ rbp plans run nightly-qa --wait --json',
     );
 
-  withApiOptions(plans.command('create'))
-    .addHelpText('after', '\nExample:\n  $ rbp plans create --file nightly-qa.json')
-    .description('create a plan from a JSON document (every problem is listed when it is refused)')
-    .requiredOption('--file <path>', 'the plan document (JSON)')
-    .action(async (options: ApiCommandOptions & { file: string }) => {
-      const document = await readJsonFile(options.file);
-      const { client, print } = await apiContext(options);
-      printPlan(print, await client.post<PlanView>('/plans', document), 'created');
-    });
-
-  withApiOptions(plans.command('ls'))
-    .addHelpText('after', '\nExample:\n  $ rbp plans ls --json')
-    .description('list the plans')
-    .action(async (options: ApiCommandOptions) => {
-      const { client, print } = await apiContext(options);
-      const items = await listAll<PlanView>(client, '/plans');
-      print.result(items, items, [
-        { header: 'PLAN', value: (p) => p.name },
-        { header: 'ENABLED', value: (p) => (p.enabled ? 'yes' : 'no') },
-        {
-          header: 'SCHEDULES',
-          value: (p) => p.document.schedules.map((s) => `${s.expression} ${s.timeZone}`).join(', '),
-        },
-        { header: 'ACTIVITIES', value: (p) => p.document.activities.length, right: true },
-        { header: 'REVISION', value: (p) => p.revision, right: true },
-      ]);
-    });
-
-  withApiOptions(plans.command('show'))
-    .addHelpText('after', '\nExample:\n  $ rbp plans show nightly-qa')
-    .description('show a plan document')
-    .argument('<name>', 'the plan')
-    .action(async (name: string, options: ApiCommandOptions) => {
-      const { client, print } = await apiContext(options);
-      const plan = await client.get<PlanView>(planPath(name));
-      print.message(plan, JSON.stringify(plan.document, null, 2));
-    });
-
-  withApiOptions(plans.command('update'))
-    .addHelpText('after', '\nExample:\n  $ rbp plans update nightly-qa --file nightly-qa.json')
-    .description('replace a plan document (the name must stay the same)')
-    .argument('<name>', 'the plan')
-    .requiredOption('--file <path>', 'the new plan document (JSON)')
-    .action(async (name: string, options: ApiCommandOptions & { file: string }) => {
-      const document = await readJsonFile(options.file);
-      const { client, print } = await apiContext(options);
-      printPlan(print, await client.put<PlanView>(planPath(name), document), 'updated');
-    });
-
-  withApiOptions(plans.command('enable'))
-    .addHelpText('after', '\nExample:\n  $ rbp plans enable nightly-qa')
-    .description('enable a plan and its schedules')
-    .argument('<name>', 'the plan')
-    .action((name: string, options: ApiCommandOptions) => setEnabled(options, name, true));
-
-  withApiOptions(plans.command('disable'))
-    .addHelpText('after', '\nExample:\n  $ rbp plans disable nightly-qa')
-    .description('disable a plan and its schedules (a run can still be started by hand)')
-    .argument('<name>', 'the plan')
-    .action((name: string, options: ApiCommandOptions) => setEnabled(options, name, false));
+  registerNamedDocumentCommands<PlanView>(plans, {
+    noun: 'plan',
+    example: 'nightly-qa',
+    columns: [
+      { header: 'PLAN', value: (p) => p.name },
+      { header: 'ENABLED', value: (p) => (p.enabled ? 'yes' : 'no') },
+      {
+        header: 'SCHEDULES',
+        value: (p) => p.document.schedules.map((s) => `${s.expression} ${s.timeZone}`).join(', '),
+      },
+      { header: 'ACTIVITIES', value: (p) => p.document.activities.length, right: true },
+      { header: 'REVISION', value: (p) => p.revision, right: true },
+    ],
+    updateRule: 'the name must stay the same',
+    enableDescription: 'enable a plan and its schedules',
+    disableDescription: 'disable a plan and its schedules (a run can still be started by hand)',
+  });
 
   withApiOptions(plans.command('delete'))
     .addHelpText('after', '\nExample:\n  $ rbp plans delete nightly-qa')

@@ -15,10 +15,9 @@ import {
   type WaitOptions,
 } from '../api/context.ts';
 import { EXIT } from '../api/exit-codes.ts';
-import { readJsonFile } from '../api/json-file.ts';
-import type { Printer } from '../api/output.ts';
+import { namedDocumentPath, registerNamedDocumentCommands } from '../api/named-document-commands.ts';
 
-const workflowPath = (name: string) => `/workflows/${encodeURIComponent(name)}`;
+const workflowPath = (name: string) => namedDocumentPath('workflow', name);
 
 /** What DELETE /workflows/{name} answers. */
 interface WorkflowDeletedAnswer {
@@ -51,13 +50,6 @@ function runLine(run: WorkflowRunView): string {
   return parts.join('; ');
 }
 
-function printWorkflow(print: Printer, workflow: WorkflowView, verb: string): void {
-  print.message(
-    workflow,
-    `workflow ${workflow.name} ${verb} (${workflow.type}, revision ${workflow.revision}, ${workflow.enabled ? 'enabled' : 'disabled'})`,
-  );
-}
-
 /** What a workflow presents where, in one table cell. */
 function targetText(workflow: WorkflowView): string {
   const { target } = workflow.document;
@@ -72,80 +64,31 @@ function scheduleText(workflow: WorkflowView): string {
   return schedule.type === 'on-demand' ? 'on-demand' : `${schedule.expression} ${schedule.timeZone}`;
 }
 
-async function setEnabled(options: ApiCommandOptions, name: string, enabled: boolean): Promise<void> {
-  const { client, print } = await apiContext(options);
-  const current = await client.get<WorkflowView>(workflowPath(name));
-  const updated = await client.put<WorkflowView>(workflowPath(name), { ...current.document, enabled });
-  printWorkflow(print, updated, enabled ? 'enabled' : 'disabled');
-}
-
 export function registerWorkflowCommands(program: Command): void {
   const workflows = program
     .command('workflows')
     .description('workflows: hand backups to test teams as LiveClones or DirectMounts (docs/workflows.md)')
     .addHelpText('after', '\nExamples:\n  $ rbp workflows create --file qaclone.json\n  $ rbp workflows ls');
 
-  withApiOptions(workflows.command('create'))
-    .addHelpText('after', '\nExample:\n  $ rbp workflows create --file qaclone.json')
-    .description('create a workflow from a JSON document (every problem is listed when it is refused)')
-    .requiredOption('--file <path>', 'the workflow document (JSON)')
-    .action(async (options: ApiCommandOptions & { file: string }) => {
-      const document = await readJsonFile(options.file);
-      const { client, print } = await apiContext(options);
-      printWorkflow(print, await client.post<WorkflowView>('/workflows', document), 'created');
-    });
-
-  withApiOptions(workflows.command('ls'))
-    .addHelpText('after', '\nExample:\n  $ rbp workflows ls --json')
-    .description('list the workflows')
-    .action(async (options: ApiCommandOptions) => {
-      const { client, print } = await apiContext(options);
-      const items = await listAll<WorkflowView>(client, '/workflows');
-      print.result(items, items, [
-        { header: 'WORKFLOW', value: (w) => w.name },
-        { header: 'TYPE', value: (w) => w.type },
-        { header: 'ENABLED', value: (w) => (w.enabled ? 'yes' : 'no') },
-        { header: 'SOURCE', value: (w) => w.document.server ?? w.document.volumes?.join(',') },
-        { header: 'IMAGE', value: (w) => w.document.image },
-        { header: 'SCHEDULE', value: scheduleText },
-        { header: 'TARGET', value: targetText },
-        { header: 'MASKING', value: (w) => w.document.masking?.function ?? '-' },
-        { header: 'REVISION', value: (w) => w.revision, right: true },
-      ]);
-    });
-
-  withApiOptions(workflows.command('show'))
-    .addHelpText('after', '\nExample:\n  $ rbp workflows show qaclone')
-    .description('show a workflow document')
-    .argument('<name>', 'the workflow')
-    .action(async (name: string, options: ApiCommandOptions) => {
-      const { client, print } = await apiContext(options);
-      const workflow = await client.get<WorkflowView>(workflowPath(name));
-      print.message(workflow, JSON.stringify(workflow.document, null, 2));
-    });
-
-  withApiOptions(workflows.command('update'))
-    .addHelpText('after', '\nExample:\n  $ rbp workflows update qaclone --file qaclone.json')
-    .description('replace a workflow document (name, type, target and schedule type cannot change)')
-    .argument('<name>', 'the workflow')
-    .requiredOption('--file <path>', 'the new workflow document (JSON)')
-    .action(async (name: string, options: ApiCommandOptions & { file: string }) => {
-      const document = await readJsonFile(options.file);
-      const { client, print } = await apiContext(options);
-      printWorkflow(print, await client.put<WorkflowView>(workflowPath(name), document), 'updated');
-    });
-
-  withApiOptions(workflows.command('enable'))
-    .addHelpText('after', '\nExample:\n  $ rbp workflows enable qaclone')
-    .description('enable a workflow')
-    .argument('<name>', 'the workflow')
-    .action((name: string, options: ApiCommandOptions) => setEnabled(options, name, true));
-
-  withApiOptions(workflows.command('disable'))
-    .addHelpText('after', '\nExample:\n  $ rbp workflows disable qaclone')
-    .description('disable a workflow (its runs are refused until it is enabled again)')
-    .argument('<name>', 'the workflow')
-    .action((name: string, options: ApiCommandOptions) => setEnabled(options, name, false));
+  registerNamedDocumentCommands<WorkflowView>(workflows, {
+    noun: 'workflow',
+    example: 'qaclone',
+    label: (w) => w.type,
+    columns: [
+      { header: 'WORKFLOW', value: (w) => w.name },
+      { header: 'TYPE', value: (w) => w.type },
+      { header: 'ENABLED', value: (w) => (w.enabled ? 'yes' : 'no') },
+      { header: 'SOURCE', value: (w) => w.document.server ?? w.document.volumes?.join(',') },
+      { header: 'IMAGE', value: (w) => w.document.image },
+      { header: 'SCHEDULE', value: scheduleText },
+      { header: 'TARGET', value: targetText },
+      { header: 'MASKING', value: (w) => w.document.masking?.function ?? '-' },
+      { header: 'REVISION', value: (w) => w.revision, right: true },
+    ],
+    updateRule: 'name, type, target and schedule type cannot change',
+    enableDescription: 'enable a workflow',
+    disableDescription: 'disable a workflow (its runs are refused until it is enabled again)',
+  });
 
   withApiOptions(workflows.command('delete'))
     .addHelpText(
