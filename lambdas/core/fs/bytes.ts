@@ -181,12 +181,56 @@ export function crc32cRaw(seed: number, bytes: Uint8Array): number {
   return crc32cRawRange(seed, bytes, 0, bytes.length);
 }
 
+/** The same tables as signed 32-bit words: XORs stay in small integers, no conversions per lookup. */
+const CRC32C_TABLES_I32 = new Int32Array(CRC32C_TABLES.buffer);
+/** Whether this machine stores words little-endian (every Node platform does); else bytes only. */
+const WORDS_ARE_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+/**
+ * Ranges at least this long are read as 32-bit words through a view (directory blocks, inode
+ * records): one load per four bytes instead of four, and the view costs one object per call.
+ */
+const CRC32C_WORD_PATH_MIN_BYTES = 64;
+
 /** crc32cRaw over bytes[from, to), without a subarray. */
 export function crc32cRawRange(seed: number, bytes: Uint8Array, from: number, to: number): number {
+  const i = Math.max(0, from);
+  const length = Math.min(to, bytes.length);
+  if (
+    WORDS_ARE_LITTLE_ENDIAN &&
+    length - i >= CRC32C_WORD_PATH_MIN_BYTES &&
+    ((bytes.byteOffset + i) & 3) === 0
+  ) {
+    const pairs = (length - i) >>> 3;
+    const crc = crc32cWords(seed | 0, new Int32Array(bytes.buffer, bytes.byteOffset + i, pairs * 2));
+    return crc32cBytes(crc, bytes, i + pairs * 8, length);
+  }
+  return crc32cBytes(seed, bytes, i, length);
+}
+
+/** Slicing-by-8 over little-endian word pairs (the same steps as crc32cBytes, four bytes per load). */
+function crc32cWords(seed: number, words: Int32Array): number {
+  const t = CRC32C_TABLES_I32;
+  let crc = seed;
+  for (let k = 0; k < words.length; k += 2) {
+    const lo = crc ^ words[k]!;
+    const hi = words[k + 1]!;
+    crc =
+      t[1792 + (lo & 0xff)]! ^
+      t[1536 + ((lo >>> 8) & 0xff)]! ^
+      t[1280 + ((lo >>> 16) & 0xff)]! ^
+      t[1024 + (lo >>> 24)]! ^
+      t[768 + (hi & 0xff)]! ^
+      t[512 + ((hi >>> 8) & 0xff)]! ^
+      t[256 + ((hi >>> 16) & 0xff)]! ^
+      t[hi >>> 24]!;
+  }
+  return crc >>> 0;
+}
+
+function crc32cBytes(seed: number, bytes: Uint8Array, from: number, length: number): number {
   const t = CRC32C_TABLES;
   let crc = seed >>> 0;
-  let i = Math.max(0, from);
-  const length = Math.min(to, bytes.length);
+  let i = from;
   for (const end = length - ((length - i) % 8); i < end; i += 8) {
     const lo =
       (crc ^ (bytes[i]! | (bytes[i + 1]! << 8) | (bytes[i + 2]! << 16) | (bytes[i + 3]! << 24))) >>> 0;

@@ -91,8 +91,12 @@ export function parseDirEntries(ctx: DirBlockContext, bytes: Uint8Array, where: 
         const entryType = ENTRY_TYPES[typeByte];
         // Not UTF-8: the reversible stored form (name-encoding.ts), so no two names meet.
         const name = valid ? text : encodeName(nameBytes);
+        // Two literals rather than a spread: one object per entry, not three.
         items.push({
-          entry: { inode, nameBytes, name, nameIsUtf8: valid, ...(entryType ? { entryType } : {}) },
+          entry:
+            entryType === undefined
+              ? { inode, nameBytes, name, nameIsUtf8: valid }
+              : { inode, nameBytes, name, nameIsUtf8: valid, entryType },
         });
       }
     }

@@ -294,10 +294,10 @@ export class Ext4Filesystem implements FilesystemReader {
     return tableBlock;
   }
 
-  private parseInodeAt(number: number, offset: number, record: Uint8Array): Inode {
-    // A copy in a buffer of its own: readers may return Node Buffers whose .slice() is a view
-    // into a larger pool, and the checksum code must see exactly this inode's bytes.
-    const bytes = new Uint8Array(record);
+  private parseInodeAt(number: number, offset: number, bytes: Uint8Array): Inode {
+    // `bytes` is a view of exactly this record in a cache page (pages are never written to): no
+    // copy, which was an ArrayBuffer of its own per inode and a large share of a walk's garbage.
+    // Everything below reads through the view's own offset and length.
     if (this.verifiesChecksums) {
       const extraIsize = bytes.length > 128 ? bytes[0x80]! | (bytes[0x81]! << 8) : 0;
       const generation =

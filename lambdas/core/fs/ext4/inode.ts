@@ -81,24 +81,56 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number): I
       device = { major: (dev >>> 8) & 0xfff, minor: (dev & 0xff) | ((dev >>> 12) & 0xfff00) };
     }
   }
+  const uid = raw.u16(0x2) | (raw.u16(0x78) << 16);
+  const gid = raw.u16(0x18) | (raw.u16(0x7a) << 16);
+  const nlink = raw.u16(0x1a);
+  const flags = raw.u32(0x20);
+  const atime = timestamp(raw, 0x8, extraAt(0x8c, usedBytes));
+  const ctime = timestamp(raw, 0xc, extraAt(0x84, usedBytes));
+  const mtime = timestamp(raw, 0x10, extraAt(0x88, usedBytes));
+  const generation = raw.u32(0x64);
+  const permissions = mode & 0o7777;
+  if (extraAt(0x90, usedBytes) !== undefined && device === undefined) {
+    // The common case (large inodes, no device numbers) as one literal: spreads cost an
+    // intermediate object and a generic copy per inode, in the walk's hottest path.
+    return {
+      inode: number,
+      type,
+      permissions,
+      mode,
+      uid,
+      gid,
+      size,
+      nlink,
+      flags,
+      atime,
+      ctime,
+      mtime,
+      crtime: timestamp(raw, 0x90, extraAt(0x94, usedBytes)),
+      generation,
+      raw,
+      offset,
+      usedBytes,
+    };
+  }
   return {
     inode: number,
     type,
-    permissions: mode & 0o7777,
+    permissions,
     mode,
-    uid: raw.u16(0x2) | (raw.u16(0x78) << 16),
-    gid: raw.u16(0x18) | (raw.u16(0x7a) << 16),
+    uid,
+    gid,
     size,
-    nlink: raw.u16(0x1a),
-    flags: raw.u32(0x20),
-    atime: timestamp(raw, 0x8, extraAt(0x8c, usedBytes)),
-    ctime: timestamp(raw, 0xc, extraAt(0x84, usedBytes)),
-    mtime: timestamp(raw, 0x10, extraAt(0x88, usedBytes)),
+    nlink,
+    flags,
+    atime,
+    ctime,
+    mtime,
     ...(extraAt(0x90, usedBytes) === undefined
       ? {}
       : { crtime: timestamp(raw, 0x90, extraAt(0x94, usedBytes)) }),
     ...(device === undefined ? {} : { device }),
-    generation: raw.u32(0x64),
+    generation,
     raw,
     offset,
     usedBytes,
