@@ -4,7 +4,7 @@
  * Object Lock retain-until per key, DeleteObjects refusing locked keys with AccessDenied, request
  * counters), image records with a lifecycle status, the collection fence and checkpoints.
  */
-import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
 import type { BackupLease, GcCoordination, GcFence } from '../../lambdas/core/lifecycle/gc-fence.ts';
 import { INITIAL_FENCE } from '../../lambdas/core/lifecycle/gc-fence.ts';
 import type { GcCheckpoint, GcCheckpointStore } from '../../lambdas/core/lifecycle/gc.ts';
@@ -117,6 +117,11 @@ export class MemoryBucket implements ObjectStore, LifecycleObjectStore {
   }
 
   listPage(prefix: string, startAfter: string | undefined, maxKeys: number): Promise<ListPage> {
+    if (maxKeys < 1 || maxKeys > LIST_MAX_KEYS) {
+      return Promise.reject(
+        new ValidationError(`maxKeys ${maxKeys} is outside 1..${LIST_MAX_KEYS}`, { context: { maxKeys } }),
+      );
+    }
     this.counters.lists += 1;
     const keys = this.sortedKeys();
     const after = startAfter === undefined ? '' : `${startAfter}\u0000`;
@@ -129,9 +134,8 @@ export class MemoryBucket implements ObjectStore, LifecycleObjectStore {
       else hi = mid;
     }
     const objects: ObjectInfo[] = [];
-    const limit = Math.min(maxKeys, LIST_MAX_KEYS);
     let i = lo;
-    for (; i < keys.length && objects.length < limit; i += 1) {
+    for (; i < keys.length && objects.length < maxKeys; i += 1) {
       const key = keys[i]!;
       if (!key.startsWith(prefix)) break;
       const object = this.objects.get(key)!;
@@ -143,7 +147,14 @@ export class MemoryBucket implements ObjectStore, LifecycleObjectStore {
 
   deleteObjects(keys: readonly string[]): Promise<DeleteOutcome> {
     if (keys.length > DELETE_OBJECTS_MAX_KEYS) {
-      return Promise.reject(new Error(`DeleteObjects with ${keys.length} keys (S3 allows 1,000)`));
+      return Promise.reject(
+        new ValidationError(
+          `DeleteObjects takes at most ${DELETE_OBJECTS_MAX_KEYS} keys, not ${keys.length}`,
+          {
+            context: { count: keys.length },
+          },
+        ),
+      );
     }
     this.counters.deleteRequests += 1;
     const now = this.clock.now().getTime();

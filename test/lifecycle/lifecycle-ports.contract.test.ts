@@ -1,0 +1,109 @@
+/**
+ * The lifecycle ports' contracts (test/support/*.contract.ts), each run against its in-memory fake
+ * and its adapter on moto through one local stack: LifecycleImageRecords (DynamoDB, records
+ * committed by DynamoDbImageRecordStore), LifecycleObjectStore (S3) and GcCoordination (DynamoDB).
+ * Every `make` gets a table or bucket of its own, so the cases and property runs share nothing.
+ */
+import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll } from 'vitest';
+import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
+import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
+import { DynamoDbGcCoordination } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
+import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
+import { createCatalogTable } from '../catalog/local-catalog-table.ts';
+import {
+  ManualClock,
+  MemoryBucket,
+  MemoryGcCoordination,
+  MemoryLifecycleRecords,
+} from '../fakes/memory-lifecycle.ts';
+import { gcCoordinationContract } from '../support/gc-coordination.contract.ts';
+import {
+  lifecycleImageRecordsContract,
+  listedImage,
+  type LifecycleRecordsUnderTest,
+} from '../support/lifecycle-image-records.contract.ts';
+import { lifecycleObjectStoreContract } from '../support/lifecycle-object-store.contract.ts';
+import { useLocalStack } from '../support/local-stack.ts';
+
+/** Property runs on the fakes (cheap) and on moto (a table or bucket and a dozen requests each). */
+const FAKE_RUNS = 100;
+const MOTO_RUNS = 8;
+
+const local = useLocalStack();
+let made = 0;
+const destroy: (() => void)[] = [];
+afterAll(() => destroy.forEach((d) => d()));
+
+/** A product table of its own on moto. */
+async function freshTable(prefix: string) {
+  made += 1;
+  const name = `${prefix}-${made}`;
+  const documents = await createCatalogTable(local.clientConfig(), name);
+  destroy.push(() => documents.destroy());
+  return { documents, name };
+}
+
+lifecycleImageRecordsContract(
+  'in-memory',
+  () => {
+    const records = new MemoryLifecycleRecords();
+    const under: LifecycleRecordsUnderTest = {
+      records,
+      commit: (record, serverId) => Promise.resolve(records.put(listedImage(record, serverId))),
+    };
+    return Promise.resolve(under);
+  },
+  FAKE_RUNS,
+);
+
+lifecycleImageRecordsContract(
+  'DynamoDB (moto)',
+  async () => {
+    const { documents, name } = await freshTable('lifecycle-records');
+    const servers = new Map<string, string | undefined>();
+    const store = new DynamoDbImageRecordStore(documents, name);
+    return {
+      records: new DynamoDbLifecycleImageRecords(documents, name, () => Promise.resolve(servers)),
+      commit: async (record, serverId) => {
+        servers.set(record.volumeId, serverId);
+        await store.putImageRecord(record);
+      },
+    };
+  },
+  MOTO_RUNS,
+);
+
+lifecycleObjectStoreContract(
+  'in-memory',
+  () => Promise.resolve(new MemoryBucket(new ManualClock(0))),
+  FAKE_RUNS,
+);
+
+let s3: S3Client | undefined;
+lifecycleObjectStoreContract(
+  'S3 (moto)',
+  async () => {
+    if (s3 === undefined) {
+      const client = new S3Client({ ...local.clientConfig({ maxAttempts: 3 }), forcePathStyle: true });
+      destroy.push(() => client.destroy());
+      s3 = client;
+    }
+    made += 1;
+    const bucket = `rbp-lifecycle-contract-${made}`;
+    await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+    return new S3LifecycleObjectStore(s3, bucket);
+  },
+  MOTO_RUNS,
+);
+
+gcCoordinationContract('in-memory', () => Promise.resolve(new MemoryGcCoordination()), FAKE_RUNS);
+
+gcCoordinationContract(
+  'DynamoDB (moto)',
+  async () => {
+    const { documents, name } = await freshTable('gc-coordination');
+    return new DynamoDbGcCoordination(documents, name);
+  },
+  MOTO_RUNS,
+);
