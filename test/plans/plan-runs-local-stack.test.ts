@@ -8,7 +8,8 @@
  * plus an offset the tests move, so the quiesce deadline passes without sleeping through it.
  *
  * - the plan of docs/plans.md over QA1, QA2, QA3, TEST8 (DOMAIN1, DOMAIN2, OTHER) and a
- *   disconnected TEST9: exactly six tasks, in order, five Succeeded and TEST9/DOMAIN* Skipped;
+ *   disconnected TEST9: exactly six tasks, in order, five Succeeded and TEST9/DOMAIN* Skipped,
+ *   the outcome on EventBridge and as one SNS message on the outcome topic;
  * - a plan whose servers are all unavailable stops before any backup;
  * - the global switch off stops a run;
  * - a failing pre-plan hook stops a run;
@@ -247,6 +248,19 @@ describe('plan runs on the local stack', () => {
     ]);
     const finished = planEvents.filter((e) => e.detailType === 'Plan Run Finished');
     expect(finished.map((e) => [e.detail.runId, e.detail.status])).toEqual([[runId, 'PartiallySucceeded']]);
+    // The SNS message of the run, as moto recorded it on the outcome topic: one message (no task
+    // failed, so no 'Plan Task Failed'), the run's summary with its six tasks in order.
+    const messages = (await snsMessages()).filter((m) => m.subject.startsWith('rbp plan nightly-qa:'));
+    expect(messages.map((m) => m.subject)).toEqual(['rbp plan nightly-qa: run PartiallySucceeded']);
+    const message = JSON.parse(messages[0]!.message) as Record<string, unknown>;
+    expect(message).toEqual({ detailType: 'Plan Run Finished', ...finished[0]!.detail });
+    expect(message).toMatchObject({
+      runId,
+      plan: 'nightly-qa',
+      status: 'PartiallySucceeded',
+      reason: '5 succeeded, 0 failed, 1 skipped of 6 tasks',
+      tasks: summary.tasks,
+    });
 
     const runs = await rbp(['plans', 'runs', 'nightly-qa', '--json']);
     expect((JSON.parse(runs.stdout) as { runId: string }[]).map((r) => r.runId)).toEqual([runId]);
