@@ -18,6 +18,7 @@ import type { Clock } from '../ports.ts';
 import type { RetentionContext, RetentionDecision, RetentionImage, RetentionRules } from './retention.ts';
 import { applyRetention } from './retention.ts';
 import type { LifecycleImage, LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
+import { pruneVolumeCatalog, type CatalogPruneResult, type CatalogPruningStore } from './catalog-pruning.ts';
 
 /** A deletion refused because the image must be kept (legal hold, Object Lock). Not retryable. */
 export class ImageDeletionRefusedError extends ConflictError {}
@@ -29,6 +30,11 @@ export interface ImageDeletionDeps {
   readonly objects: LifecycleObjectStore;
   readonly records: LifecycleImageRecords;
   readonly clock: Clock;
+  /**
+   * The file catalog, pruned after deletions (catalog-pruning.ts); absent: catalog items of
+   * deleted images stay until a deployment that has it prunes them.
+   */
+  readonly catalog?: CatalogPruningStore;
 }
 
 export type ImageDeletionOutcome =
@@ -48,6 +54,8 @@ export async function deleteImage(
   deps: ImageDeletionDeps,
   volumeId: string,
   imageId: string,
+  /** pruneCatalog false: the caller prunes once after a batch of deletions. */
+  options: { readonly pruneCatalog?: boolean } = {},
 ): Promise<ImageDeletionOutcome> {
   let image: LifecycleImage;
   try {
@@ -74,7 +82,32 @@ export async function deleteImage(
     );
   }
   await deps.records.deleteImage(volumeId, imageId);
+  if (options.pruneCatalog !== false) await pruneCatalogs(deps, [volumeId]);
   return { status: 'deleted', volumeId, imageId };
+}
+
+/**
+ * Prunes the catalogs of `volumeIds` whose catalog records name images that are no longer live
+ * (cheap when there are none: one Query of the volume's catalog records). Run after every deletion;
+ * a crash before it leaves those records, so the next expiry or deletion prunes again.
+ */
+export async function pruneCatalogs(
+  deps: ImageDeletionDeps,
+  volumeIds: Iterable<string>,
+): Promise<CatalogPruneResult[]> {
+  const catalog = deps.catalog;
+  const volumes = [...new Set(volumeIds)].sort();
+  if (catalog === undefined || volumes.length === 0) return [];
+  const images = await deps.records.listImages();
+  const out: CatalogPruneResult[] = [];
+  for (const volumeId of volumes) {
+    const live = images
+      .filter((image) => image.volumeId === volumeId && image.status === 'live')
+      .map((image) => `${image.createdAt}#${image.imageId}`);
+    const result = await pruneVolumeCatalog(catalog, volumeId, live, { onlyWhenStale: true });
+    if (result.pruned) out.push(result);
+  }
+  return out;
 }
 
 /** Completes every deletion a crash interrupted (records left `deleting`). */
@@ -84,16 +117,19 @@ export async function finishPendingDeletions(deps: ImageDeletionDeps): Promise<{
 }> {
   let finished = 0;
   const stillLocked: { volumeId: string; imageId: string; reason: string }[] = [];
+  const volumes = new Set<string>();
   for (const image of await deps.records.listImages()) {
     if (image.status !== 'deleting') continue;
     try {
-      await deleteImage(deps, image.volumeId, image.imageId);
+      await deleteImage(deps, image.volumeId, image.imageId, { pruneCatalog: false });
+      volumes.add(image.volumeId);
       finished += 1;
     } catch (error) {
       if (!(error instanceof ImageStillLockedError)) throw error;
       stillLocked.push({ volumeId: image.volumeId, imageId: image.imageId, reason: error.message });
     }
   }
+  await pruneCatalogs(deps, volumes);
   return { finished, stillLocked };
 }
 
@@ -112,6 +148,8 @@ export type ExpiryScope =
 
 export interface ScopedExpiryResult {
   readonly groups: readonly { readonly group: string; readonly result: ExpiryResult }[];
+  /** The volumes whose catalog was pruned after the deletions. */
+  readonly catalog?: readonly CatalogPruneResult[];
 }
 
 /**
@@ -148,7 +186,15 @@ export async function expireScope(
   for (const [group, images] of [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     out.push({ group, result: await expireImages(deps, images, rules, context, dryRun) });
   }
-  return { groups: out };
+  // The scope's volumes, not only those with deletions now: an earlier run may have stopped before
+  // pruning (its stale catalog records say so, and cost one Query per volume to find).
+  const catalog = dryRun
+    ? []
+    : await pruneCatalogs(
+        deps,
+        selected.map((image) => image.volumeId),
+      );
+  return { groups: out, catalog };
 }
 
 export interface ExpiryResult {
@@ -202,7 +248,7 @@ export async function expireImages(
         continue;
       }
       try {
-        await deleteImage(deps, decision.volumeId, decision.imageId);
+        await deleteImage(deps, decision.volumeId, decision.imageId, { pruneCatalog: false });
         deleted.push(ref);
       } catch (error) {
         if (!(error instanceof ImageDeletionRefusedError || error instanceof ImageStillLockedError))
