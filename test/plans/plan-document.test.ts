@@ -1,9 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  parsePlanDocument,
-  PlanValidationError,
-  type PlanDocument,
-} from '../../lambdas/core/plans/plan-document.ts';
+import { DocumentValidationError } from '../../lambdas/core/errors.ts';
+import { parsePlanDocument, type PlanDocument } from '../../lambdas/core/plans/plan-document.ts';
 import { parseScheduleExpression } from '../../lambdas/core/plans/schedule-expression.ts';
 
 const EXAMPLE_TEXT = `{
@@ -21,7 +18,7 @@ function problemsOf(raw: unknown): readonly { field: string; message: string }[]
   try {
     parsePlanDocument(raw);
   } catch (error) {
-    if (error instanceof PlanValidationError) return error.issues;
+    if (error instanceof DocumentValidationError) return error.issues;
     throw error;
   }
   throw new Error('the plan was accepted');

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ConflictError, NotFoundError, RetryableError, ValidationError } from '../../lambdas/core/errors.ts';
-import { PlanValidationError } from '../../lambdas/core/plans/plan-document.ts';
+import {
+  ConflictError,
+  DocumentValidationError,
+  NotFoundError,
+  RetryableError,
+  ValidationError,
+} from '../../lambdas/core/errors.ts';
 import {
   createPlan,
   deletePlan,
@@ -80,7 +85,7 @@ describe('plan service', () => {
     const { ports, store, scheduler } = world();
     await expect(
       createPlan(ports, { ...plan('x'), schedules: [{ expression: 'rate(1 days)' }] }),
-    ).rejects.toBeInstanceOf(PlanValidationError);
+    ).rejects.toBeInstanceOf(DocumentValidationError);
     expect(store.records.size).toBe(0);
     expect(scheduler.calls).toEqual([]);
   });

@@ -18,15 +18,13 @@ import {
 } from '../plans/plan-api.ts';
 import type { PlanRun } from '../plans/plan-run.ts';
 import { startPlanRun, type PlanRunExecutions, type PlanRunStore } from '../plans/run-service.ts';
-import { PlanValidationError } from '../plans/plan-document.ts';
 import type { ServerDirectory, SettingsStore } from '../plans/plan-ports.ts';
 import { createPlan, deletePlan, updatePlan, type PlanServicePorts } from '../plans/plan-service.ts';
 import { applySettingsUpdate, planSettingsSchema, settingsUpdateSchema } from '../plans/settings.ts';
 import type { ApiDeps } from './api-ports.ts';
-import { RequestValidationError } from './api-errors.ts';
 import { queryScope } from './cursor.ts';
 import { pageOfList } from './pagination.ts';
-import type { Route, RouteInput } from './routes.ts';
+import { route, type Route } from './route-definition.ts';
 import { pageOnlyQuery, pageSchema } from './schemas.ts';
 
 /** The run store as the routes read it: by id, and a plan's runs newest first. */
@@ -46,12 +44,11 @@ export interface PlanApiDeps extends PlanServicePorts {
   readonly clock: Clock;
 }
 
-const noParams = z.object({}).strict();
 const planPathParams = z.strictObject({ name: z.string().min(1).max(200) });
 const runPathParams = z.strictObject({ runId: z.string().min(1).max(200) });
 /** `POST /plans/{name}/runs` takes no options: an empty object (or no body). */
 const startRunBody = z.strictObject({}).optional();
-/** A plan document: validated by parsePlanDocument, which lists every problem. */
+/** A plan document: validated by parsePlanDocument, whose DocumentValidationError lists every problem. */
 const planBody = z.unknown();
 
 function plansOf(deps: ApiDeps): PlanApiDeps {
@@ -61,33 +58,8 @@ function plansOf(deps: ApiDeps): PlanApiDeps {
   return deps.plans;
 }
 
-/** A plan document's problems as the API's InvalidRequest with `details.issues`. */
-async function listingProblems<T>(action: () => Promise<T>): Promise<T> {
-  try {
-    return await action();
-  } catch (error) {
-    if (error instanceof PlanValidationError) {
-      throw new RequestValidationError(error.message, error.issues, { context: error.context, cause: error });
-    }
-    throw error;
-  }
-}
-
-function plain(
-  definition: Omit<Route, 'params' | 'query' | 'body' | 'errorStatuses'> &
-    Partial<Pick<Route, 'params' | 'query' | 'body' | 'errorStatuses'>>,
-): Route {
-  return {
-    params: noParams,
-    query: noParams,
-    body: undefined,
-    errorStatuses: [],
-    ...definition,
-  };
-}
-
 export const PLAN_ROUTES: readonly Route[] = [
-  plain({
+  route({
     method: 'POST',
     path: '/plans',
     operationId: 'createPlan',
@@ -96,25 +68,25 @@ export const PLAN_ROUTES: readonly Route[] = [
     body: planBody,
     success: { status: 200, schema: planViewSchema },
     errorStatuses: [409],
-    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
-      const record = await listingProblems(() => createPlan(plansOf(deps), input.body));
+    async serve(deps, input) {
+      const record = await createPlan(plansOf(deps), input.body);
       return { status: 200, body: planViewOf(record) };
     },
   }),
-  plain({
+  route({
     method: 'GET',
     path: '/plans',
     operationId: 'listPlans',
     summary: 'Protection plans, by name',
     query: pageOnlyQuery,
     success: { status: 200, schema: pageSchema(planViewSchema) },
-    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
-      const query = input.query as z.output<typeof pageOnlyQuery>;
+    async serve(deps, input) {
+      const query = input.query;
       const views = (await plansOf(deps).store.list()).map(planViewOf);
       return { status: 200, body: pageOfList(views, query, queryScope('listPlans', {}), deps.cursors) };
     },
   }),
-  plain({
+  route({
     method: 'GET',
     path: '/plans/{name}',
     operationId: 'getPlan',
@@ -122,8 +94,8 @@ export const PLAN_ROUTES: readonly Route[] = [
     params: planPathParams,
     success: { status: 200, schema: planViewSchema },
     errorStatuses: [404],
-    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
-      const { name } = input.params as z.output<typeof planPathParams>;
+    async serve(deps, input) {
+      const { name } = input.params;
       const record = await plansOf(deps).store.get(name);
       if (record === undefined) {
         throw new NotFoundError(`plan ${name} does not exist`, {
@@ -133,7 +105,7 @@ export const PLAN_ROUTES: readonly Route[] = [
       return { status: 200, body: planViewOf(record) };
     },
   }),
-  plain({
+  route({
     method: 'PUT',
     path: '/plans/{name}',
     operationId: 'updatePlan',
@@ -142,13 +114,13 @@ export const PLAN_ROUTES: readonly Route[] = [
     body: planBody,
     success: { status: 200, schema: planViewSchema },
     errorStatuses: [404, 409],
-    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
-      const { name } = input.params as z.output<typeof planPathParams>;
-      const record = await listingProblems(() => updatePlan(plansOf(deps), name, input.body));
+    async serve(deps, input) {
+      const { name } = input.params;
+      const record = await updatePlan(plansOf(deps), name, input.body);
       return { status: 200, body: planViewOf(record) };
     },
   }),
-  plain({
+  route({
     method: 'DELETE',
     path: '/plans/{name}',
     operationId: 'deletePlan',
@@ -156,13 +128,13 @@ export const PLAN_ROUTES: readonly Route[] = [
     params: planPathParams,
     success: { status: 200, schema: z.strictObject({ name: z.string(), deleted: z.literal(true) }) },
     errorStatuses: [404, 409],
-    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
-      const { name } = input.params as z.output<typeof planPathParams>;
+    async serve(deps, input) {
+      const { name } = input.params;
       await deletePlan(plansOf(deps), name);
       return { status: 200, body: { name, deleted: true } };
     },
   }),
-  plain({
+  route({
     method: 'POST',
     path: '/plans/{name}/runs',
     operationId: 'startPlanRun',
@@ -172,8 +144,8 @@ export const PLAN_ROUTES: readonly Route[] = [
     body: startRunBody,
     success: { status: 202, schema: acceptedPlanRunSchema },
     errorStatuses: [404, 409],
-    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
-      const { name } = input.params as z.output<typeof planPathParams>;
+    async serve(deps, input) {
+      const { name } = input.params;
       const plans = plansOf(deps);
       const step = await startPlanRun(
         {
@@ -192,7 +164,7 @@ export const PLAN_ROUTES: readonly Route[] = [
       };
     },
   }),
-  plain({
+  route({
     method: 'GET',
     path: '/plans/{name}/runs',
     operationId: 'listPlanRuns',
@@ -200,9 +172,9 @@ export const PLAN_ROUTES: readonly Route[] = [
     params: planPathParams,
     query: pageOnlyQuery,
     success: { status: 200, schema: pageSchema(planRunViewSchema) },
-    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
-      const { name } = input.params as z.output<typeof planPathParams>;
-      const query = input.query as z.output<typeof pageOnlyQuery>;
+    async serve(deps, input) {
+      const { name } = input.params;
+      const query = input.query;
       const views = (await plansOf(deps).runs.listForPlan(name)).map(planRunViewOf);
       return {
         status: 200,
@@ -210,7 +182,7 @@ export const PLAN_ROUTES: readonly Route[] = [
       };
     },
   }),
-  plain({
+  route({
     method: 'GET',
     path: '/plan-runs/{runId}',
     operationId: 'getPlanRun',
@@ -218,8 +190,8 @@ export const PLAN_ROUTES: readonly Route[] = [
     params: runPathParams,
     success: { status: 200, schema: planRunViewSchema },
     errorStatuses: [404],
-    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
-      const { runId } = input.params as z.output<typeof runPathParams>;
+    async serve(deps, input) {
+      const { runId } = input.params;
       const run = await plansOf(deps).runs.get(runId);
       if (run === undefined) {
         throw new NotFoundError(`plan run ${runId} does not exist`, { context: { runId } });
@@ -227,7 +199,7 @@ export const PLAN_ROUTES: readonly Route[] = [
       return { status: 200, body: planRunViewOf(run) };
     },
   }),
-  plain({
+  route({
     method: 'GET',
     path: '/servers',
     operationId: 'listServers',
@@ -235,8 +207,8 @@ export const PLAN_ROUTES: readonly Route[] = [
       'Protected servers (replica volumes grouped by rbp:source-server) and the plans that select each',
     query: pageOnlyQuery,
     success: { status: 200, schema: pageSchema(serverViewSchema) },
-    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
-      const query = input.query as z.output<typeof pageOnlyQuery>;
+    async serve(deps, input) {
+      const query = input.query;
       const plans = plansOf(deps);
       const documents = (await plans.store.list()).map((r) => r.document);
       const items: ServerListItem[] = (await plans.servers.list()).map((server) => ({
@@ -251,7 +223,7 @@ export const PLAN_ROUTES: readonly Route[] = [
       return { status: 200, body: pageOfList(items, query, queryScope('listServers', {}), deps.cursors) };
     },
   }),
-  plain({
+  route({
     method: 'GET',
     path: '/settings',
     operationId: 'getSettings',
@@ -261,16 +233,16 @@ export const PLAN_ROUTES: readonly Route[] = [
       return { status: 200, body: await plansOf(deps).settings.read() };
     },
   }),
-  plain({
+  route({
     method: 'PUT',
     path: '/settings',
     operationId: 'updateSettings',
     summary: 'Changes the global settings ({backupsEnabled?, storedBytesCeiling? (null removes it)})',
     body: settingsUpdateSchema,
     success: { status: 200, schema: planSettingsSchema },
-    async serve(deps, input: RouteInput<unknown, unknown, unknown>) {
+    async serve(deps, input) {
       const plans = plansOf(deps);
-      const update = input.body as z.output<typeof settingsUpdateSchema>;
+      const update = input.body;
       const settings = applySettingsUpdate(await plans.settings.read(), update, plans.clock.now());
       await plans.settings.write(settings);
       return { status: 200, body: settings };

@@ -4,7 +4,8 @@
  * and `parsePlanDocument`, which lists every problem at once with its path.
  */
 import { z } from 'zod';
-import { ValidationError, type RbpErrorOptions } from '../errors.ts';
+import { DocumentValidationError, type DocumentIssue } from '../errors.ts';
+import { documentIssuesOf, issuesSentence } from '../util/document-issues.ts';
 import { timeZoneProblem, WEEKDAYS } from './local-time.ts';
 import { parseClockTime } from './local-time.ts';
 import { retentionRulesSchema } from '../lifecycle/retention.ts';
@@ -189,46 +190,16 @@ export type Activity = PlanDocument['activities'][number];
 export type Hook = z.infer<typeof hookSchema>;
 export type PlanWindow = z.infer<typeof windowSchema>;
 
-export interface PlanIssue {
-  /** Dotted path into the document, e.g. `activities.1.quiesce.timeoutSeconds`; `(plan)` for the whole. */
-  readonly field: string;
-  readonly message: string;
-}
-
-/** A plan document that does not satisfy the schema; `issues` lists every problem. */
-export class PlanValidationError extends ValidationError {
-  constructor(
-    message: string,
-    readonly issues: readonly PlanIssue[],
-    options: RbpErrorOptions = {},
-  ) {
-    super(message, options);
-  }
-}
-
-function issueMessage(issue: z.core.$ZodIssue): string {
-  if (issue.code === 'invalid_type' && /received undefined$/.test(issue.message)) return 'is required';
-  return issue.message;
-}
-
-/** Every problem of a zod error as `{field, message}`, in the order zod found them. */
-export function planIssuesOf(error: z.ZodError): PlanIssue[] {
-  return error.issues.map((issue) => ({
-    field: issue.path.length === 0 ? '(plan)' : issue.path.map(String).join('.'),
-    message: issueMessage(issue),
-  }));
-}
-
 /**
  * Checks across the fields of an activity, made on the raw input so that they are reported even
  * when the same activity has other problems (zod skips refinements of an object that already
  * failed).
  */
-function crossFieldIssues(raw: unknown): PlanIssue[] {
+function crossFieldIssues(raw: unknown): DocumentIssue[] {
   if (typeof raw !== 'object' || raw === null) return [];
   const activities = (raw as { activities?: unknown }).activities;
   if (!Array.isArray(activities)) return [];
-  const issues: PlanIssue[] = [];
+  const issues: DocumentIssue[] = [];
   activities.forEach((activity: unknown, index) => {
     if (typeof activity !== 'object' || activity === null) return;
     const hasServers = (activity as { servers?: unknown }).servers !== undefined;
@@ -240,13 +211,16 @@ function crossFieldIssues(raw: unknown): PlanIssue[] {
   return issues;
 }
 
-/** Validates a plan document; throws PlanValidationError naming every problem. */
+/**
+ * Validates a plan document; throws DocumentValidationError naming every problem (fields as dotted
+ * paths, e.g. `activities.1.quiesce.timeoutSeconds`; `(plan)` for the whole document).
+ */
 export function parsePlanDocument(raw: unknown): PlanDocument {
   const parsed = planDocumentSchema.safeParse(raw);
-  const issues = [...(parsed.success ? [] : planIssuesOf(parsed.error)), ...crossFieldIssues(raw)];
+  const issues = [
+    ...(parsed.success ? [] : documentIssuesOf(parsed.error, '(plan)')),
+    ...crossFieldIssues(raw),
+  ];
   if (parsed.success && issues.length === 0) return parsed.data;
-  throw new PlanValidationError(
-    `invalid plan: ${issues.map((i) => `${i.field}: ${i.message}`).join('; ')}`,
-    issues,
-  );
+  throw new DocumentValidationError(issuesSentence('invalid plan', issues), issues);
 }
