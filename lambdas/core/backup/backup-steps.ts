@@ -155,6 +155,8 @@ export interface CopyRangeDeps {
   /** Engine deps for this invocation's read rate (pacers are per worker). */
   readonly worker: (readRequestsPerSecond: number) => RangeWorkerDeps;
   readonly work: ObjectStore;
+  /** Told of every range this invocation copied (not of one found already copied): for metrics. */
+  readonly onCopied?: (summary: RangeSummary) => void;
 }
 
 /**
@@ -177,7 +179,10 @@ export async function copyRangeStep(
     },
   );
   const summary: RangeSummary = earlier ?? (await copyRange(range, deps.worker(job.readRequestsPerSecond)));
-  if (earlier === undefined) await putJsonOnce(deps.work, key, summary);
+  if (earlier === undefined) {
+    await putJsonOnce(deps.work, key, summary);
+    deps.onCopied?.(summary);
+  }
   log.info('range copied', {
     firstBlock: range.firstBlock,
     endBlock: range.endBlock,
@@ -266,6 +271,7 @@ export async function commitImageStep(
       ...(plan.fullReadReason === undefined ? {} : { fullReadReason: plan.fullReadReason }),
       source: backup.source,
       summaries,
+      lock: { volumeId: plan.volumeId, ownerId: backup.ownerId },
     },
   );
   log.info('image committed', { imageId: record.imageId, kind: record.kind, stats: record.stats });

@@ -3,7 +3,7 @@
  * per-snapshot request budget, and verifying every block (algorithm, length, SHA-256) with a
  * bounded number of re-reads before failing loudly.
  */
-import { IntegrityError, isRetryable } from '../errors.ts';
+import { IntegrityError, ThrottledError, isRetryable } from '../errors.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../geometry.ts';
 import { sha256 } from '../image/hashing.ts';
 import type { RetryPolicy } from '../util/retry.ts';
@@ -25,11 +25,19 @@ export interface BlockCounters {
   /** Reads that returned verified data. */
   blocksRead: number;
   retries: number;
+  /** Retries of requests EBS throttled (absorbed by the backoff, reported in metrics). */
+  throttled: number;
   integrityFailures: number;
 }
 
 export function newBlockCounters(): BlockCounters {
-  return { listRequests: 0, readRequests: 0, blocksRead: 0, retries: 0, integrityFailures: 0 };
+  return { listRequests: 0, readRequests: 0, blocksRead: 0, retries: 0, throttled: 0, integrityFailures: 0 };
+}
+
+/** Counts a retry, and a throttle separately. */
+function countRetry(counters: BlockCounters, error: unknown): void {
+  counters.retries += 1;
+  if (error instanceof ThrottledError) counters.throttled += 1;
 }
 
 export interface ListingContext {
@@ -68,7 +76,7 @@ async function listRange<T extends { readonly blockIndex: number }>(
           ...(token === undefined ? { startingBlockIndex: firstBlock } : { nextToken: token }),
         });
       },
-      { onRetry: () => (ctx.counters.retries += 1) },
+      { onRetry: (error) => countRetry(ctx.counters, error) },
     );
     volumeSizeGib = page.volumeSizeGib;
     let pastEnd = false;
@@ -189,7 +197,7 @@ export function readVerifiedBlock(
         }
         return isRetryable(error);
       },
-      onRetry: () => (ctx.counters.retries += 1),
+      onRetry: (error) => countRetry(ctx.counters, error),
     },
   );
 }

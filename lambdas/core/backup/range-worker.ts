@@ -87,6 +87,8 @@ export interface RangeSummary {
     readonly list: number;
     readonly read: number;
     readonly retries: number;
+    /** Of the retries, those EBS throttled (absent in summaries written before it was counted). */
+    readonly throttled?: number;
     /** Block reads whose data failed verification (re-read, never stored). */
     readonly integrityFailures: number;
   };
@@ -337,6 +339,7 @@ export async function copyRange(
       list: counters.listRequests,
       read: counters.readRequests,
       retries: counters.retries,
+      throttled: counters.throttled,
       integrityFailures: counters.integrityFailures,
     },
   };
