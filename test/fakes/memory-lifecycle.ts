@@ -8,6 +8,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../../lambdas/cor
 import type { BackupLease, GcCoordination, GcFence } from '../../lambdas/core/lifecycle/gc-fence.ts';
 import { INITIAL_FENCE } from '../../lambdas/core/lifecycle/gc-fence.ts';
 import type { GcCheckpoint, GcCheckpointStore } from '../../lambdas/core/lifecycle/gc.ts';
+import type { RetentionRuleStore, StoredRetention } from '../../lambdas/core/lifecycle/retention-apply.ts';
 import type {
   DeleteOutcome,
   LifecycleImage,
@@ -290,6 +291,21 @@ export class MemoryCheckpoints implements GcCheckpointStore {
   save(checkpoint: GcCheckpoint): Promise<void> {
     this.saves += 1;
     this.saved.set(checkpoint.runId, structuredClone(checkpoint));
+    return Promise.resolve();
+  }
+}
+
+/** Stored default retention rules, one entry per server, replaced whole. */
+export class MemoryRetentionRules implements RetentionRuleStore {
+  readonly stored = new Map<string, StoredRetention>();
+
+  get(serverId: string): Promise<StoredRetention | undefined> {
+    const stored = this.stored.get(serverId);
+    return Promise.resolve(stored === undefined ? undefined : structuredClone(stored));
+  }
+
+  put(stored: StoredRetention): Promise<void> {
+    this.stored.set(stored.serverId, structuredClone(stored));
     return Promise.resolve();
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The lifecycle ports' contracts (test/support/*.contract.ts), each run against its in-memory fake
  * and its adapter on moto through one local stack: LifecycleImageRecords (DynamoDB, records
- * committed by DynamoDbImageRecordStore), LifecycleObjectStore (S3) and GcCoordination (DynamoDB).
+ * committed by DynamoDbImageRecordStore), LifecycleObjectStore (S3), GcCoordination (DynamoDB) and
+ * RetentionRuleStore (DynamoDB).
  * Every `make` gets a table or bucket of its own, so the cases and property runs share nothing.
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -9,6 +10,7 @@ import { afterAll } from 'vitest';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
 import { DynamoDbGcCoordination } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
+import { DynamoDbRetentionRuleStore } from '../../lambdas/aws/dynamodb-lifecycle-retention.ts';
 import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import {
@@ -16,6 +18,7 @@ import {
   MemoryBucket,
   MemoryGcCoordination,
   MemoryLifecycleRecords,
+  MemoryRetentionRules,
 } from '../fakes/memory-lifecycle.ts';
 import { gcCoordinationContract } from '../support/gc-coordination.contract.ts';
 import {
@@ -25,6 +28,7 @@ import {
 } from '../support/lifecycle-image-records.contract.ts';
 import { lifecycleObjectStoreContract } from '../support/lifecycle-object-store.contract.ts';
 import { useLocalStack } from '../support/local-stack.ts';
+import { retentionRuleStoreContract } from '../support/retention-rule-store.contract.ts';
 
 /** Property runs on the fakes (cheap) and on moto (a table or bucket and a dozen requests each). */
 const FAKE_RUNS = 100;
@@ -107,3 +111,10 @@ gcCoordinationContract(
   },
   MOTO_RUNS,
 );
+
+retentionRuleStoreContract('in-memory', () => Promise.resolve(new MemoryRetentionRules()));
+
+retentionRuleStoreContract('DynamoDB (moto)', async () => {
+  const { documents, name } = await freshTable('retention-rules');
+  return new DynamoDbRetentionRuleStore(documents, name);
+});
