@@ -1,5 +1,5 @@
 /**
- * `rbp backup start --volume V | --server S [--full] [--wait]`, `rbp backup status ID [--wait]` and
+ * `rbp backup start --volume V | --server S [--full] [--wait]`, `rbp backup status ID [--wait]`, `rbp backup cancel ID` and
  * `rbp backup ls [--server S] [--volume V] [--status S]`.
  * A server backup is one recovery point of every volume (docs/recovery-points.md).
  */
@@ -19,6 +19,9 @@ import {
   shortTime,
 } from '../api/job-progress.ts';
 import { formatBytes } from '../api/output.ts';
+import { postCancel } from '../api/cancel.ts';
+import type { BackupCancellation } from '../../lambdas/core/api/backup-cancel.ts';
+import { BACKUP_CANCELLED_ERROR } from '../../lambdas/core/api/backup-cancel.ts';
 import {
   apiContext,
   pollUntilFinished,
@@ -109,7 +112,11 @@ function registerBackupList(backup: Command): void {
         );
         print.result({ items, more }, items, [
           { header: 'BACKUP', value: (b) => b.backupId },
-          { header: 'STATUS', value: (b) => b.status },
+          {
+            header: 'STATUS',
+            value: (b) =>
+              b.status === 'ABORTED' && b.error === BACKUP_CANCELLED_ERROR ? 'CANCELLED' : b.status,
+          },
           { header: 'SERVER/VOLUME', value: (b) => b.serverId ?? b.volumeId },
           { header: 'STARTED', value: (b) => shortTime(b.startedAt) },
           {
@@ -214,5 +221,22 @@ export function registerBackupCommands(program: Command): void {
         : await client.get<Backup>(`/backups/${encodeURIComponent(backupId)}`);
       report(print, current);
       failIfUnsuccessful(current);
+    });
+
+  withApiOptions(backup.command('cancel'))
+    .description(
+      'cancel a running backup: its locks are released, its snapshots deleted, nothing is committed (exit 3: no such backup; exit 5: it finished or already committed its image)',
+    )
+    .argument('<backupId>', 'the backup')
+    .addHelpText('after', '\nExample:\n  $ rbp backup cancel bk-20261120t120000000z-0a1b2c3d4e5f6071')
+    .action(async (backupId: string, options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const cancelled = await postCancel<BackupCancellation>(client, 'backups', backupId);
+      const snapshots = cancelled.snapshotsDeleted.length;
+      print.message(
+        cancelled,
+        `backup ${backupId} cancelled: ${cancelled.locksReleased} lock(s) released, ${snapshots} snapshot(s) deleted` +
+          (snapshots === 0 ? '' : ` (${cancelled.snapshotsDeleted.join(', ')})`),
+      );
     });
 }

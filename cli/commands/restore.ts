@@ -13,6 +13,7 @@ import { RESTORE_STATUSES, type Restore } from '../../lambdas/core/api/schemas.t
 import type { ApiClient } from '../api/api-client.ts';
 import { PARTITION_HELP } from './files.ts';
 import { registerServerRestore } from './recovery-points.ts';
+import { postCancel } from '../api/cancel.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import { sparseFileSink } from '../api/sparse-file.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
@@ -327,6 +328,18 @@ export function registerRestoreCommands(program: Command): void {
         { header: 'RESULT', value: (r) => r.snapshotId ?? r.error },
       ]);
       if (more && !print.json) process.stderr.write(`(more: rbp restore ls --limit ${options.limit * 2})\n`);
+    });
+
+  withApiOptions(restore.command('cancel'))
+    .description(
+      'cancel a restore: it ends CANCELLED; a volume restore is stopped and its unfinished snapshot deleted (exit 3: no such restore; exit 5: it finished)',
+    )
+    .argument('<restoreId>', 'the restore')
+    .addHelpText('after', '\nExample:\n  $ rbp restore cancel rs-20261120t120000000z-0a1b2c3d4e5f6071')
+    .action(async (restoreId: string, options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const cancelled = await postCancel<Restore>(client, 'restores', restoreId);
+      print.message(cancelled, `restore ${restoreId}: ${cancelled.status}`);
     });
 
   withWaitOptions(withApiOptions(restore.command('status')), 'restore')

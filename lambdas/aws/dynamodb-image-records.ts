@@ -28,6 +28,7 @@ import {
 import { ConflictError, IntegrityError, NotFoundError, RetryableError } from '../core/errors.ts';
 import type { CommitConditions } from '../core/lifecycle/commit-gate.ts';
 import type {
+  HeldLockCondition,
   ImageRecord,
   ImageRecordPage,
   ImageRecordQuery,
@@ -36,6 +37,7 @@ import type {
 } from '../core/image/image-records.ts';
 import { sameImageRecord } from '../core/image/image-records.ts';
 import { fenceConditionCheck } from './dynamodb-lifecycle-gc.ts';
+import { LOCK_SORT_KEY, lockPartitionKey } from './dynamodb-backup-lock.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
 import { callSdk } from './sdk-errors.ts';
 
@@ -136,7 +138,11 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
     this.pager = new DynamoDbPager(ddb);
   }
 
-  async putImageRecord(record: ImageRecord, conditions?: CommitConditions): Promise<'created' | 'exists'> {
+  async putImageRecord(
+    record: ImageRecord,
+    conditions?: CommitConditions,
+    lock?: HeldLockCondition,
+  ): Promise<'created' | 'exists'> {
     const pk = volumePartitionKey(record.volumeId);
     const context = { volumeId: record.volumeId, imageId: record.imageId };
     // Items 3 and 4 (when given): the collection fence idle at the epoch the commit checked, and
@@ -163,6 +169,22 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
                     },
                   },
                 ]),
+          ];
+    // Last item (when given): the backup still holds its lock on the volume; a cancel releases the
+    // lock before it stops the execution, so a commit after the cancel fails here.
+    const lockItem = 4 + guards.length;
+    const lockGuards =
+      lock === undefined
+        ? []
+        : [
+            {
+              ConditionCheck: {
+                TableName: this.tableName,
+                Key: { pk: lockPartitionKey(lock.volumeId), sk: LOCK_SORT_KEY },
+                ConditionExpression: 'ownerId = :owner',
+                ExpressionAttributeValues: { ':owner': lock.ownerId },
+              },
+            },
           ];
     const written = await callSdk('TransactWriteItems', context, async () => {
       try {
@@ -218,6 +240,7 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
                 },
               },
               ...guards,
+              ...lockGuards,
             ],
           }),
         );
@@ -244,6 +267,12 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
           throw new NotFoundError(
             `image ${record.imageId}: its parent ${conditions.liveParent.imageId} was deleted while it committed; run the backup again`,
             { context },
+          );
+        }
+        if (shape.name === 'TransactionCanceledException' && lock !== undefined && failed(lockItem)) {
+          throw new ConflictError(
+            `image ${record.imageId}: its backup no longer holds the lock on ${lock.volumeId} (cancelled); not committed`,
+            { context: { ...context, ownerId: lock.ownerId } },
           );
         }
         if (

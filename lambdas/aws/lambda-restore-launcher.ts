@@ -5,9 +5,11 @@
  * restore id (a second start of the same restore is refused by Step Functions, not run twice).
  */
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { StartExecutionCommand, StopExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
+import { executionArnOf } from './sfn-backup-executions.ts';
+import { RESTORE_CANCELLED_REASON } from '../core/api/restore-cancel.ts';
 import type { RestoreLauncher, RestoreWorkerEvent } from '../core/api/restore-service.ts';
-import { callSdk } from './sdk-errors.ts';
+import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 export class LambdaRestoreLauncher implements RestoreLauncher {
   constructor(
@@ -46,6 +48,22 @@ export class StateMachineVolumeRestoreLauncher implements RestoreLauncher {
       ),
     );
   }
+
+  /** StopExecution of the execution named by the restore id (a cancel); none started: nothing to stop. */
+  async stop(event: RestoreWorkerEvent): Promise<void> {
+    try {
+      await this.sfn.send(
+        new StopExecutionCommand({
+          executionArn: executionArnOf(this.stateMachineArn, event.restoreId),
+          error: 'Cancelled',
+          cause: RESTORE_CANCELLED_REASON,
+        }),
+      );
+    } catch (error) {
+      if (sdkErrorName(error) === 'ExecutionDoesNotExist') return;
+      throw translateSdkError(error, 'StopExecution (volume restore)', { restoreId: event.restoreId });
+    }
+  }
 }
 
 /** Volume restores to the state machine, every other restore to the worker Lambda. */
@@ -57,5 +75,9 @@ export class RoutingRestoreLauncher implements RestoreLauncher {
 
   launch(event: RestoreWorkerEvent): Promise<void> {
     return event.kind === 'volume' ? this.volumes.launch(event) : this.files.launch(event);
+  }
+
+  async stop(event: RestoreWorkerEvent): Promise<void> {
+    await (event.kind === 'volume' ? this.volumes : this.files).stop?.(event);
   }
 }

@@ -8,6 +8,7 @@ import {
   GetExecutionHistoryCommand,
   ListExecutionsCommand,
   StartExecutionCommand,
+  StopExecutionCommand,
   type DescribeExecutionCommandOutput,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
@@ -195,6 +196,17 @@ export class SfnBackupExecutions implements BackupExecutions {
 
   executionIdOf(name: string): string {
     return executionArnOf(this.stateMachineArn, name);
+  }
+
+  /** StopExecution: on an execution that already ended the service changes nothing. */
+  async stop(name: string, error: string, cause: string): Promise<void> {
+    const executionArn = executionArnOf(this.stateMachineArn, name);
+    try {
+      await this.sfn.send(new StopExecutionCommand({ executionArn, error, cause }));
+    } catch (failure) {
+      if (sdkErrorName(failure) === 'ExecutionDoesNotExist') throw backupNotFound(name, failure);
+      throw translateSdkError(failure, 'StopExecution', { backupId: name });
+    }
   }
 
   async describe(name: string): Promise<ExecutionDetail> {

@@ -32,11 +32,18 @@ import {
 import { systemClock, type Clock } from '../core/ports.ts';
 import { volumeRestoreJobs, type VolumeRestoreDeps } from '../core/restore/volume-restore-jobs.ts';
 import type { VolumeRestoreStepDeps } from '../core/restore/volume-restore-steps.ts';
+import {
+  ACCOUNT_REQUEST_BUDGETS,
+  SharedRequestBudget,
+  budgetClaimSize,
+  type RequestFamily,
+} from '../core/store/request-budget.ts';
 import { realSleep } from '../core/util/retry.ts';
 import { DrsReplication } from './drs-replication.ts';
 import { DynamoDbBackupLockStore } from './dynamodb-backup-lock.ts';
 import { DynamoDbCatalogStore } from './dynamodb-catalog.ts';
 import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
+import { DynamoDbLifecycleCatalog } from './dynamodb-lifecycle-catalog.ts';
 import { DynamoDbLifecycleImageRecords } from './dynamodb-lifecycle-images.ts';
 import { DynamoDbGcCoordination, LIFECYCLE_JOBS } from './dynamodb-lifecycle-gc.ts';
 import { LambdaLifecycleJobLauncher } from './lambda-lifecycle-launcher.ts';
@@ -48,6 +55,7 @@ import { Ec2ServerDirectory } from './ec2-server-directory.ts';
 import { planRetentionSourceOf, type RetentionApplyDeps } from '../core/lifecycle/retention-apply.ts';
 import { DynamoDbJobStore } from './dynamodb-job-store.ts';
 import { EbsSnapshots } from './ebs-snapshots.ts';
+import { DynamoDbRequestBudgetStore } from './dynamodb-request-budget.ts';
 import { Ec2PrimarySnapshots } from './ec2-primary-snapshots.ts';
 import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
@@ -230,6 +238,19 @@ export class LambdaWiring {
       createCommitRecoveryPointDeps(this.table(), this.control, this.records()),
     );
   ebs = () => this.once('ebs', () => new EbsSnapshots(this.engine.ebs));
+  /** The account-wide request budgets of the EBS direct APIs, shared by every worker (docs/scale.md). */
+  requestBudgets = () =>
+    this.once('requestBudgets', () => new DynamoDbRequestBudgetStore(this.engine.documents, this.table()));
+  /** A worker's handle on one family's account budget; it claims at most a short slice of its own pace. */
+  accountBudget = (family: RequestFamily, workerRatePerSecond: number): SharedRequestBudget =>
+    new SharedRequestBudget(this.requestBudgets(), {
+      family,
+      ratePerSecond: ACCOUNT_REQUEST_BUDGETS[family],
+      claimSize: budgetClaimSize(workerRatePerSecond, ACCOUNT_REQUEST_BUDGETS[family]),
+      clock: this.clock,
+      sleep: realSleep,
+      random: Math.random,
+    });
   /** The garbage-collection fence and leases (docs/lifecycle.md). */
   gcCoordination = () =>
     this.once('gcCoordination', () => new DynamoDbGcCoordination(this.engine.documents, this.table()));
@@ -256,6 +277,7 @@ export class LambdaWiring {
           objects: this.lifecycleObjects(),
           records,
           clock: this.clock,
+          catalog: new DynamoDbLifecycleCatalog(this.control.documents, this.table()),
           ...lifecycleRetentionSources(this.table(), this.control),
         },
         events: this.events(),
@@ -398,6 +420,7 @@ export function createApiDeps(
 ): ApiDeps {
   const records = new DynamoDbImageRecordStore(clients.documents, environment.TABLE_NAME);
   const catalog = new DynamoDbCatalogStore(clients.documents, environment.TABLE_NAME);
+  const replicaSnapshots = new Ec2ReplicaSnapshots(clients.ec2);
   const directories = new RecordDirectories({
     replicas: new Ec2ReplicaVolumes(clients.ec2),
     records,
@@ -415,6 +438,8 @@ export function createApiDeps(
       volumes: directories,
       clock,
       ...(workBucket === undefined ? {} : { work: new S3ObjectStore(clients.s3, workBucket) }),
+      // POST /backups/{id}/cancel deletes the backup's snapshots and checks for committed images.
+      cancellation: { snapshots: replicaSnapshots, records },
     }),
     restores: new RestoreService({
       jobs: new DynamoDbJobStore(clients.documents, environment.TABLE_NAME),
@@ -426,6 +451,8 @@ export function createApiDeps(
         ? {}
         : { restoreKmsKeyArn: environment.RESTORE_KMS_KEY_ARN }),
       ...(workBucket === undefined ? {} : { work: new S3ObjectStore(clients.s3, workBucket) }),
+      // POST /restores/{id}/cancel deletes a cancelled volume restore's unfinished snapshot.
+      deleteSnapshot: (snapshotId) => replicaSnapshots.deleteSnapshot(snapshotId),
     }),
     cursors: new CursorCodec(Buffer.from(environment.API_CURSOR_KEY, 'base64')),
     recoveryPoints: createRecoveryPointService(environment, clients, clock),
@@ -450,6 +477,7 @@ export function createLifecycleApi(
     objects: new S3LifecycleObjectStore(clients.s3, names.imageBucket),
     records: new DynamoDbLifecycleImageRecords(clients.documents, names.tableName, volumeServers),
     clock,
+    catalog: new DynamoDbLifecycleCatalog(clients.documents, names.tableName),
     ...lifecycleRetentionSources(names.tableName, clients),
     ...(lifecycleFunctionName === undefined || clients.lambda === undefined
       ? {}

@@ -282,6 +282,15 @@ function grantBackupSteps(
       conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['GC#FENCE'] } },
     }),
   );
+  // The image record's transaction checks that the backup still holds its volume's lock (a
+  // cancelled backup released it): ConditionCheck on the LOCK# item.
+  f.commitImage.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:ConditionCheckItem'],
+      resources: [table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['LOCK#*'] } },
+    }),
+  );
   // The catalog reads image records and writes its own items: file versions (FV#), image catalog
   // records (CI#) and application records (CA#) — docs/catalog.md.
   f.buildCatalog.addToRolePolicy(imageRecords(['dynamodb:Query', 'dynamodb:GetItem']));
@@ -314,6 +323,15 @@ function grantBackupSteps(
   imageBucket.grantRead(f.buildCatalog);
 
   imageBucket.grantRead(f.planBackup, 'images/*');
+  // The account-wide request budgets of the EBS direct APIs (docs/scale.md): items BUDGET#<family>.
+  f.copyRange.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      resources: [table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['BUDGET#*'] } },
+    }),
+  );
+  key.grantEncryptDecrypt(f.copyRange);
   imageBucket.grantRead(f.copyRange);
   imageBucket.grantPut(f.copyRange, 'chunks/*');
   imageBucket.grantPut(f.copyRange, 'segments/*');

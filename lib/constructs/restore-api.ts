@@ -258,6 +258,25 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
       resources: [executions],
     }),
   );
+  // POST /backups/{id}/cancel: StopExecution of the backup, then its snapshots (rbp:managed only)
+  // are found by tag and deleted; a cancelled volume restore's snapshot likewise.
+  api.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StopExecution'], resources: [executions] }));
+  api.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeSnapshots'], resources: ['*'] }));
+  api.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['ec2:DeleteSnapshot'],
+      resources: [stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' })],
+      conditions: { StringEquals: { 'aws:ResourceTag/rbp:managed': 'true' } },
+    }),
+  );
+  api.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['ec2:DeleteSnapshot'],
+      resources: [stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' })],
+      // Snapshots written by a volume restore carry rbp:restore-id.
+      conditions: { Null: { 'aws:ResourceTag/rbp:restore-id': 'false' } },
+    }),
+  );
   api.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
   // Workflows (POST/PUT/DELETE /workflows): their records (conditional writes on the revision), and
   // the target instance of a DirectMount (DescribeInstances supports no resource-level permissions).

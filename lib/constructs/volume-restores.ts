@@ -105,6 +105,8 @@ export class VolumeRestores {
     };
     for (const [name, value] of Object.entries(environment)) props.apiFunction.addEnvironment(name, value);
     machine.grantStartExecution(props.apiFunction);
+    // POST /restores/{id}/cancel stops the restore's execution (named by the restore id).
+    machine.grantExecution(props.apiFunction, 'states:StopExecution');
     // GET /restores/{id}: a running volume restore's progress is its segment records in the work area.
     props.workBucket.grantRead(props.apiFunction, `${VOLUME_RESTORE_WORK_PREFIX}*`);
     // A restore worker that dies (timeout, out of memory) cannot end its job: after the retries
@@ -123,6 +125,8 @@ export class VolumeRestores {
     const fn = props.stepFunction;
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
+    // The account-wide PutSnapshotBlock budget (docs/scale.md): items BUDGET#<family>.
+    fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], ['BUDGET#*']));
     props.imageBucket.grantRead(fn);
     props.workBucket.grantRead(fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);
     props.workBucket.grantPut(fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);

@@ -7,6 +7,7 @@
 import type { FileSearchPort } from './file-search-routes.ts';
 import type { Clock } from '../ports.ts';
 import type { BackupListQuery } from './backup-launcher.ts';
+import type { BackupCancellation } from './backup-cancel.ts';
 import type { CursorCodec } from './cursor.ts';
 import type { LifecycleApi } from './lifecycle-api.ts';
 import type { PlanApiDeps } from './plan-routes.ts';
@@ -123,6 +124,8 @@ export interface BackupLauncher {
   describe(backupId: string): Promise<Backup>;
   /** GET /backups: one page of backups, newest first (backup-launcher.ts listBackups). */
   list?(query: BackupListQuery): Promise<StorePage<Backup>>;
+  /** POST /backups/{id}/cancel (backup-cancel.ts): NotFoundError, or ConflictError when not cancellable. */
+  cancel?(backupId: string, by: string): Promise<BackupCancellation>;
 }
 
 export interface RestoreJobs {
@@ -136,6 +139,8 @@ export interface RestoreJobs {
     readonly pageToken?: string;
     readonly status?: Restore['status'];
   }): Promise<StorePage<Restore>>;
+  /** POST /restores/{id}/cancel (restore-cancel.ts): NotFoundError, or ConflictError when it finished. */
+  cancel?(restoreId: string): Promise<Restore>;
 }
 
 /** Unique ids for new backups and restores (time-ordered, so listings sort by age). */

@@ -17,6 +17,7 @@ import type { Backup } from './schemas.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { readBackupProgress } from './backup-progress.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../geometry.ts';
+import { cancelBackup, type BackupCancelDeps, type BackupCancellation } from './backup-cancel.ts';
 
 export type ExecutionStatus = Backup['status'];
 
@@ -61,6 +62,8 @@ export interface BackupExecutions {
   }): Promise<{ readonly items: readonly ExecutionDetail[]; readonly nextToken?: string }>;
   /** The step that failed in an execution that did not succeed. */
   failedStep?(name: string): Promise<string | undefined>;
+  /** Stops the execution named `name` (StopExecution); stopping one that ended is a no-op. */
+  stop?(name: string, error: string, cause: string): Promise<void>;
 }
 
 /**
@@ -239,8 +242,31 @@ export class StateMachineBackupLauncher implements BackupLauncher {
       readonly clock: Clock;
       /** The work bucket, where a running backup's progress is read (backup-progress.ts); absent: no progress. */
       readonly work?: ObjectStore;
+      /** What a cancel deletes and checks (backup-cancel.ts); absent: backups cannot be cancelled here. */
+      readonly cancellation?: Pick<BackupCancelDeps, 'snapshots' | 'records'>;
     },
   ) {}
+
+  /** POST /backups/{id}/cancel (backup-cancel.ts). */
+  cancel(backupId: string, by: string): Promise<BackupCancellation> {
+    const { executions, cancellation } = this.deps;
+    const stop = executions.stop?.bind(executions);
+    if (cancellation === undefined || stop === undefined)
+      throw new ValidationError('cancelling backups is not available in this deployment');
+    return cancelBackup(
+      {
+        executions: {
+          describe: (name) => executions.describe(name),
+          executionIdOf: (name) => executions.executionIdOf(name),
+          stop,
+        },
+        locks: this.deps.locks,
+        ...cancellation,
+      },
+      backupId,
+      by,
+    );
+  }
 
   async start(request: {
     backupId: string;

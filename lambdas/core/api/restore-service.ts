@@ -20,6 +20,7 @@ import type { RestoreJobs } from './api-ports.ts';
 import type { Image, Restore, StartRestoreRequest } from './schemas.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { readVolumeRestoreProgress } from './backup-progress.ts';
+import { cancelRestore } from './restore-cancel.ts';
 import { restoreItemsKey, restoreWorkPrefix } from '../restore/volume-restore-steps.ts';
 import { SEGMENT_BLOCKS } from '../image/image-types.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../geometry.ts';
@@ -39,9 +40,17 @@ export interface RestoreWorkerEvent {
 export interface RestoreLauncher {
   /** Starts the worker for the job without waiting for it. */
   launch(event: RestoreWorkerEvent): Promise<void>;
+  /** Stops what runs the job, where it can be stopped (a volume restore's execution); no-op when it ended. */
+  stop?(event: RestoreWorkerEvent): Promise<void>;
 }
 
-const STATUS = { pending: 'PENDING', running: 'RUNNING', succeeded: 'SUCCEEDED', failed: 'FAILED' } as const;
+const STATUS = {
+  pending: 'PENDING',
+  running: 'RUNNING',
+  succeeded: 'SUCCEEDED',
+  failed: 'FAILED',
+  cancelled: 'CANCELLED',
+} as const;
 
 export function restoreOfFileJob(job: DescribedRestoreJob): Restore {
   return {
@@ -78,7 +87,8 @@ export function restoreOfVolumeJob(job: VolumeRestoreJob): Restore {
 
 /** Seconds from creation to the last change of a finished restore. */
 function durationOf(restore: Restore): Pick<Restore, 'durationSeconds'> {
-  if (restore.status !== 'SUCCEEDED' && restore.status !== 'FAILED') return {};
+  if (restore.status !== 'SUCCEEDED' && restore.status !== 'FAILED' && restore.status !== 'CANCELLED')
+    return {};
   if (restore.updatedAt === undefined) return {};
   return {
     durationSeconds: Math.max(
@@ -106,8 +116,26 @@ export class RestoreService implements RestoreJobs {
       readonly restoreKmsKeyArn?: string;
       /** The work bucket, where a running volume restore's progress is read; absent: no progress. */
       readonly work?: ObjectStore;
+      /** Deletes the snapshot of a cancelled volume restore (restore-cancel.ts); absent: it is left. */
+      readonly deleteSnapshot?: (snapshotId: string) => Promise<'deleted' | 'absent'>;
     },
   ) {}
+
+  /** POST /restores/{id}/cancel (restore-cancel.ts): the restore as it is once cancelled. */
+  async cancel(restoreId: string): Promise<Restore> {
+    const { launcher, deleteSnapshot } = this.deps;
+    const stop = launcher.stop?.bind(launcher);
+    await cancelRestore(
+      {
+        jobs: this.deps.jobs,
+        clock: this.deps.clock,
+        ...(stop === undefined ? {} : { stopVolumeRestore: (id: string) => stop({ restoreId: id, kind: 'volume' }) }),
+        ...(deleteSnapshot === undefined ? {} : { deleteSnapshot }),
+      },
+      restoreId,
+    );
+    return this.get(restoreId);
+  }
 
   /** A running volume restore's progress from its segment records (backup-progress.ts). */
   private async volumeProgress(job: VolumeRestoreJob): Promise<Pick<Restore, 'progress'>> {

@@ -12,6 +12,7 @@ import { RECOVERY_POINT_ROUTES } from '../recovery-points/recovery-point-routes.
 import { recoveryPointsOf } from '../recovery-points/recovery-point-service.ts';
 import { WORKFLOW_ROUTES } from './workflow-routes.ts';
 import { HISTORY_ROUTES } from './history-routes.ts';
+import { CANCEL_ROUTES } from './cancel-routes.ts';
 import { FILE_SEARCH_ROUTES } from './file-search-routes.ts';
 import { pageOfStore, storeTokenOf } from './pagination.ts';
 import {
@@ -260,5 +261,6 @@ export const ROUTES: readonly Route[] = [
   ...RECOVERY_POINT_ROUTES,
   ...WORKFLOW_ROUTES,
   ...HISTORY_ROUTES,
+  ...CANCEL_ROUTES,
   ...FILE_SEARCH_ROUTES,
 ];

@@ -7,7 +7,7 @@ import { IntegrityError, ValidationError } from '../errors.ts';
 import type { ImageStore } from '../image/image-store.ts';
 import type { ImageManifest } from '../image/image-types.ts';
 import { EMPTY_IMAGE_STATS, addStats, segmentCount } from '../image/image-types.ts';
-import type { ImageRecord, ImageRecordStore } from '../image/image-records.ts';
+import type { HeldLockCondition, ImageRecord, ImageRecordStore } from '../image/image-records.ts';
 import type { CommitConditions } from '../lifecycle/commit-gate.ts';
 import type { RangeSummary } from './range-worker.ts';
 
@@ -24,6 +24,8 @@ export interface CommitRequest {
   /** The copy the snapshot was taken of (core/backup/primary-source.ts); recorded on the image record. */
   readonly source?: 'replica' | 'primary';
   readonly summaries: readonly RangeSummary[];
+  /** The backup's lock on the volume, checked in the record's write (a cancelled backup lost it). */
+  readonly lock?: HeldLockCondition;
 }
 
 export interface CommitResult {
@@ -117,7 +119,7 @@ export async function commitImage(
     ...(request.source === undefined ? {} : { source: request.source }),
   };
   const conditions = deps.gate === undefined ? undefined : await deps.gate(stored.segments);
-  await deps.records.putImageRecord(record, conditions);
+  await deps.records.putImageRecord(record, conditions, request.lock);
   return { manifest: stored, record };
 }
 

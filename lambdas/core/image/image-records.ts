@@ -62,15 +62,29 @@ export interface ImageRecordPage {
   readonly nextToken?: string;
 }
 
+/**
+ * The backup lock the commit must still hold (a third condition of the record's write): a backup
+ * that was cancelled released its lock first, so its commit fails (a ConflictError) rather than
+ * leaving an image of a cancelled backup committed.
+ */
+export interface HeldLockCondition {
+  readonly volumeId: string;
+  readonly ownerId: string;
+}
+
 export interface ImageRecordStore {
   /**
    * Writes the record unless one with the same (volumeId, imageId) exists. Writing the same record
    * twice is success (`exists`); a different record under the same id is a ConflictError.
    * `conditions` (the garbage-collection fence, lambdas/core/lifecycle/commit-gate.ts) are checked
    * in the same write: a fence no longer idle at the epoch is a RetryableError, a parent no longer
-   * live a NotFoundError.
+   * live a NotFoundError; `lock` no longer held by its owner a ConflictError.
    */
-  putImageRecord(record: ImageRecord, conditions?: CommitConditions): Promise<'created' | 'exists'>;
+  putImageRecord(
+    record: ImageRecord,
+    conditions?: CommitConditions,
+    lock?: HeldLockCondition,
+  ): Promise<'created' | 'exists'>;
   /** NotFoundError when the image has no record (it does not exist). */
   getImageRecord(volumeId: string, imageId: string): Promise<ImageRecord>;
   /** Every committed image of the volume, oldest first. */

@@ -176,7 +176,9 @@ export const serverRestoreSchema = z.object({
 export type ServerRestore = z.infer<typeof serverRestoreSchema>;
 
 /** The server restore's status from its volumes': failed once any failed and none runs, succeeded when all did. */
-export function serverRestoreStatus(statuses: readonly Restore['status'][]): Restore['status'] {
+export function serverRestoreStatus(
+  statuses: readonly Restore['status'][],
+): Exclude<Restore['status'], 'CANCELLED'> {
   if (statuses.every((s) => s === 'SUCCEEDED')) return 'SUCCEEDED';
   if (statuses.some((s) => s === 'PENDING' || s === 'RUNNING')) {
     return statuses.every((s) => s === 'PENDING') ? 'PENDING' : 'RUNNING';
@@ -421,7 +423,8 @@ export class RecoveryPointService {
           if (error instanceof NotFoundError) return undefined;
           throw error;
         });
-        const status: Restore['status'] = restore?.status ?? 'FAILED';
+        // A cancelled volume restore (POST /restores/{id}/cancel) leaves its server restore failed.
+        const status = restore === undefined || restore.status === 'CANCELLED' ? 'FAILED' : restore.status;
         return {
           device: volume.device,
           volumeId: volume.volumeId,

@@ -1,0 +1,51 @@
+/**
+ * POST /backups/{id}/cancel and POST /restores/{id}/cancel: stop a running backup or restore
+ * cleanly (backup-cancel.ts, restore-cancel.ts). 404 for an unknown id, 409 for one that already
+ * finished or can no longer be cancelled (the message says which).
+ */
+import { z } from 'zod';
+import { ValidationError } from '../errors.ts';
+import { route, type Route } from './route-definition.ts';
+import { backupIdSchema, backupPathParams, restorePathParams, restoreSchema } from './schemas.ts';
+
+export const cancelledBackupSchema = z.object({
+  backupId: backupIdSchema,
+  status: z.literal('ABORTED').describe('The execution is stopped; GET /backups shows it with error "Cancelled"'),
+  locksReleased: z.number().int().min(0).describe('Volume locks released: a new backup may start at once'),
+  snapshotsDeleted: z.array(z.string()).describe('The snapshots this backup took, deleted'),
+});
+
+function unavailable(what: string): never {
+  throw new ValidationError(`cancelling ${what} is not available in this deployment`);
+}
+
+export const CANCEL_ROUTES: readonly Route[] = [
+  route({
+    method: 'POST',
+    path: '/backups/{backupId}/cancel',
+    operationId: 'cancelBackup',
+    summary:
+      'Cancel a running backup: its locks are released, its execution stopped and its snapshots deleted; nothing is committed after the cancel (409 when it finished or already committed an image)',
+    params: backupPathParams,
+    success: { status: 200, schema: cancelledBackupSchema },
+    errorStatuses: [404, 409],
+    async serve(deps, { params, principal }) {
+      if (deps.backups.cancel === undefined) unavailable('backups');
+      return { status: 200, body: await deps.backups.cancel(params.backupId, principal ?? 'anonymous') };
+    },
+  }),
+  route({
+    method: 'POST',
+    path: '/restores/{restoreId}/cancel',
+    operationId: 'cancelRestore',
+    summary:
+      'Cancel a restore: it ends CANCELLED and is never handed out; a volume restore is stopped and its unfinished snapshot deleted (409 when it finished)',
+    params: restorePathParams,
+    success: { status: 200, schema: restoreSchema },
+    errorStatuses: [404, 409],
+    async serve(deps, { params }) {
+      if (deps.restores.cancel === undefined) unavailable('restores');
+      return { status: 200, body: await deps.restores.cancel(params.restoreId) };
+    },
+  }),
+];
