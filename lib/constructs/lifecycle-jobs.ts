@@ -28,6 +28,7 @@ import type { Construct } from 'constructs';
 import { nagArnToken } from './nag.ts';
 import { PLAN_PARTITION } from '../../lambdas/aws/dynamodb-plan-store.ts';
 import { RETENTION_PARTITION_PREFIX } from '../../lambdas/aws/dynamodb-lifecycle-retention.ts';
+import { NAME_SEARCH_INDEX_NAME } from '../../lambdas/core/catalog/catalog-keys.ts';
 import { PLAN_EVENT_SOURCE, PLAN_RUN_FINISHED } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 
 /** Daily collection at 03:00 UTC: after the night's backups, before the scrub. */
@@ -43,6 +44,8 @@ const IMAGE_RECORD_KEYS = ['VOLUME#*'];
 /** Stored per-server retention rules (dynamodb-lifecycle-retention.ts) and plans (their rules and servers). */
 const RETENTION_KEYS = [`${RETENTION_PARTITION_PREFIX}*`];
 const PLAN_KEYS = [`${PLAN_PARTITION}*`];
+/** Catalog items pruning deletes: file versions, image catalog records, application records. */
+const CATALOG_PRUNE_KEYS = ['FV#*', 'CI#*', 'CA#*'];
 /** A plan run's expiry event is retried this often when the function is throttled or fails. */
 const EXPIRY_RETRY_ATTEMPTS = 3;
 /** An expiry event older than this is dropped: the next plan run expires the same servers. */
@@ -124,6 +127,26 @@ export class LifecycleJobs {
         new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }),
       ],
     });
+
+    // Catalog pruning after deletions (expiry here, `rbp images delete` and retention apply in the
+    // API): the volume's version items from the name-search index (GSI3, keyed by volume id), its
+    // catalog and application records, and deletes of those three kinds of items only.
+    for (const role of [fn, props.apiFunction]) {
+      role.addToRolePolicy(
+        tableAccess(
+          props.table,
+          ['dynamodb:Query', 'dynamodb:DeleteItem', 'dynamodb:BatchWriteItem'],
+          CATALOG_PRUNE_KEYS,
+        ),
+      );
+      role.addToRolePolicy(
+        new iam.PolicyStatement({
+          actions: ['dynamodb:Query'],
+          resources: [`${props.table.tableArn}/index/${NAME_SEARCH_INDEX_NAME}`],
+          conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['vol-*'] } },
+        }),
+      );
+    }
 
     // The API starts runs and reads them.
     const api = props.apiFunction;

@@ -37,16 +37,31 @@ export class MemoryCatalogPruning implements CatalogPruningStore {
         (a, b) =>
           compareCodePoints(a.name, b.name) || compareCodePoints(a.pk, b.pk) || compareCodePoints(a.sk, b.sk),
       );
-    const start = cursor === undefined ? 0 : Number(cursor);
-    const items = all.slice(start, start + this.pageSize).map(({ pk, sk, name, versionKey, removed }) => ({
+    // The cursor is the last position returned (as DynamoDB's LastEvaluatedKey), so deletes
+    // between pages do not shift it.
+    const after = cursor === undefined ? undefined : (JSON.parse(cursor) as [string, string, string]);
+    const rest =
+      after === undefined
+        ? all
+        : all.filter(
+            (x) =>
+              (compareCodePoints(x.name, after[0]) ||
+                compareCodePoints(x.pk, after[1]) ||
+                compareCodePoints(x.sk, after[2])) > 0,
+          );
+    const items = rest.slice(0, this.pageSize).map(({ pk, sk, name, versionKey, removed }) => ({
       pk,
       sk,
       name,
       versionKey,
       removed,
     }));
-    const next = start + this.pageSize;
-    return Promise.resolve({ items, ...(next < all.length ? { cursor: String(next) } : {}) });
+    const last = items.at(-1);
+    const more = rest.length > items.length && last !== undefined;
+    return Promise.resolve({
+      items,
+      ...(more ? { cursor: JSON.stringify([last.name, last.pk, last.sk]) } : {}),
+    });
   }
 
   deleteItems(keys: readonly CatalogItemKey[]): Promise<void> {

@@ -27,6 +27,7 @@ import {
   type RetentionRuleStore,
   type StoredRetention,
 } from '../lifecycle/retention-apply.ts';
+import type { CatalogPruningStore } from '../lifecycle/catalog-pruning.ts';
 import type { RetentionRules } from '../lifecycle/retention.ts';
 
 /** The image bucket's class until the configuration names one: S3 Standard. */
@@ -58,6 +59,8 @@ export interface LifecycleApiDeps {
   readonly objects: LifecycleObjectStore;
   readonly records: LifecycleImageRecords;
   readonly clock: Clock;
+  /** The file catalog, pruned after deletions (absent: catalog items of deleted images stay). */
+  readonly catalog?: CatalogPruningStore;
   readonly plans?: PlanRetentionSource;
   /** Stored default rules per server; absent: only rules given with the request (or a plan's). */
   readonly storedRules?: RetentionRuleStore;
