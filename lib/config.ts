@@ -281,20 +281,3 @@ export function loadConfig(
   }
   return parseConfig(contextValue, `context ${CONFIG_CONTEXT_KEY}`);
 }
-
-/** The state machine input a schedule of `server` starts with (backup-request.ts validates it again). */
-export function scheduledBackupInput(
-  server: ProtectedServerConfig,
-  schedule: z.infer<typeof scheduleConfigSchema>,
-): Record<string, unknown> {
-  return {
-    serverId: server.serverId,
-    ...(server.volumeIds === undefined ? {} : { volumeIds: server.volumeIds }),
-    ...(server.volumeSelector === undefined ? {} : { volumeSelector: server.volumeSelector }),
-    full: schedule.full,
-    trigger: `schedule:${server.serverId}/${schedule.name}`,
-    probe: server.probe,
-    ...(server.syncWait === undefined ? {} : { syncWait: server.syncWait }),
-    ...(server.snapshotWait === undefined ? {} : { snapshotWait: server.snapshotWait }),
-  };
-}

@@ -7,7 +7,7 @@
  * - backup-monitoring.ts: the outcome topic, alarms and the dashboard;
  * - backup-functions.ts: the Lambdas of lib/function-manifest.ts, their roles and the backup grants;
  * - backup-state-machine.ts: the backup state machine from statemachines/backup.asl.json;
- * - backup-schedules.ts: the configured backup schedules;
+ * - config-plans.ts: the configuration's protection plans, their records and schedules;
  * - restore-api.ts: the REST API, its routes and the API's and restore worker's grants.
  * The parts add their resources to this construct, so logical IDs are those of the construct path
  * `ReplicaBackup/<id>` (see backup-storage.ts).
@@ -29,7 +29,6 @@ import { parseConfig, type ReplicaBackupConfig } from '../config.ts';
 import type { FunctionName, ResourceEnvironmentKey } from '../function-manifest.ts';
 import { BackupFunctions } from './backup-functions.ts';
 import { BackupMonitoring, createOutcomeTopic } from './backup-monitoring.ts';
-import { BackupSchedules } from './backup-schedules.ts';
 import { BackupStateMachine } from './backup-state-machine.ts';
 import { BackupStorage } from './backup-storage.ts';
 import { LifecycleJobs } from './lifecycle-jobs.ts';
@@ -72,7 +71,8 @@ export class ReplicaBackup extends Construct {
   readonly functions: Record<FunctionName, nodejs.NodejsFunction>;
   readonly stateMachine: sfn.StateMachine;
   readonly api: apigateway.RestApi;
-  readonly schedules: scheduler.Schedule[];
+  /** The schedules of the configuration's protection plans (config-plans.ts). */
+  readonly schedules: scheduler.CfnSchedule[];
   readonly dashboard: cloudwatch.Dashboard;
   readonly alarms: cloudwatch.Alarm[];
 
@@ -115,12 +115,6 @@ export class ReplicaBackup extends Construct {
       logRetention,
       removalPolicy,
     });
-    const schedules = new BackupSchedules(this, {
-      prefix,
-      servers: config.servers,
-      stateMachine: backup.stateMachine,
-      key: storage.key,
-    });
     const restoreApi = new RestoreApi(this, {
       prefix,
       config,
@@ -156,7 +150,7 @@ export class ReplicaBackup extends Construct {
       removalPolicy,
     });
     // The configuration's plans: their records and schedules, written at deploy time.
-    new ConfigPlans(this, {
+    const configPlans = new ConfigPlans(this, {
       plans: config.plans,
       table: storage.table,
       key: storage.key,
@@ -227,7 +221,7 @@ export class ReplicaBackup extends Construct {
     this.topic = topic;
     this.functions = functions;
     this.stateMachine = backup.stateMachine;
-    this.schedules = schedules.schedules;
+    this.schedules = configPlans.schedules;
     this.api = restoreApi.api;
     this.dashboard = monitoring.dashboard;
     this.alarms = monitoring.alarms;

@@ -56,8 +56,6 @@ export const SERVER_PATTERN = /^[A-Za-z0-9._:*?-]+$/;
 export const HOOK_FUNCTION_PATTERN =
   /^(?:arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:)?[A-Za-z0-9_-]{1,64}(?::(?:\$LATEST|[A-Za-z0-9_-]{1,128}))?$/;
 
-export const PLAN_FORMAT_VERSION = 1;
-
 const timeZoneSchema = z.string().superRefine((name, context) => {
   const problem = timeZoneProblem(name);
   if (problem !== undefined) context.addIssue({ code: 'custom', message: problem });
@@ -182,13 +180,10 @@ export const planDocumentSchema = z.strictObject({
   activities: z.array(activitySchema).min(1).max(MAX_ACTIVITIES_PER_PLAN),
 });
 
-/** A plan as written (defaults may be missing). */
-export type PlanDocumentInput = z.input<typeof planDocumentSchema>;
 /** A plan with every default filled in: what is stored and what runs. */
 export type PlanDocument = z.infer<typeof planDocumentSchema>;
 export type Activity = PlanDocument['activities'][number];
 export type Hook = z.infer<typeof hookSchema>;
-export type PlanWindow = z.infer<typeof windowSchema>;
 
 /**
  * Checks across the fields of an activity, made on the raw input so that they are reported even
