@@ -21,8 +21,6 @@ import {
   StateMachineBackupLauncher,
   type BackupExecutions,
   type ExecutionDetail,
-  type HeldLock,
-  type LockReader,
   type LockReservations,
   type ProtectedVolumes,
 } from '../../lambdas/core/api/backup-launcher.ts';
@@ -301,14 +299,14 @@ export class MemoryExecutions implements BackupExecutions {
 }
 
 /** Volume locks in memory with the DynamoDB lock store's conditions (free, expired or ours). */
-export class MemoryLocks implements LockReader, LockReservations {
-  readonly locks = new Map<string, HeldLock & { readonly ownerId?: string }>();
+export class MemoryLocks implements LockReservations {
+  /** The held locks; a test may set one without owner or acquisition time (another run's). */
+  readonly locks = new Map<
+    string,
+    Pick<BackupLock, 'volumeId' | 'backupId' | 'expiresAt'> & { readonly ownerId?: string }
+  >();
 
   constructor(private readonly clock: Clock = new FixedClock()) {}
-
-  currentLock(volumeId: string): Promise<HeldLock | undefined> {
-    return Promise.resolve(this.locks.get(volumeId));
-  }
 
   acquire(locks: readonly BackupLock[]): Promise<readonly BackupLock[]> {
     const now = this.clock.now();

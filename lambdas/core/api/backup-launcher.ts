@@ -77,17 +77,6 @@ export const RESERVATION_TTL_SECONDS = 900;
 /** The lock operations the launcher uses (DynamoDbBackupLockStore; one conditional write each). */
 export type LockReservations = Pick<LockStore, 'acquire' | 'release'>;
 
-/** A held lock as the launcher reads it (adapter over the lock table item). */
-export interface HeldLock {
-  readonly volumeId: string;
-  readonly backupId: string;
-  readonly expiresAt: string;
-}
-
-export interface LockReader {
-  currentLock(volumeId: string): Promise<HeldLock | undefined>;
-}
-
 /** Tells whether the volume is one the product backs up. NotFoundError when it is not. */
 export interface ProtectedVolumes {
   assertProtected(volumeId: string): Promise<void>;
