@@ -11,6 +11,16 @@
  * configuration deletes its record and schedules. The record is written by a CloudFormation custom
  * resource making the DynamoDB call (PutItem on create and update, DeleteItem on delete:
  * https://docs.aws.amazon.com/cdk/api/v2/docs/aws-cdk-lib.custom_resources.AwsCustomResource.html).
+ *
+ * Why a custom resource making one SDK call, not a function of lib/function-manifest.ts answering
+ * custom-resource events through the plan service: the record is one item written with the plan
+ * store's own item builder (namedRecordItem), and the schedules are CloudFormation resources, so
+ * CloudFormation creates, updates, deletes and rolls them back with the stack (a failed update
+ * puts the previous schedules back without code of ours answering rollback events). A function
+ * would reconcile schedules outside CloudFormation and need Scheduler and iam:PassRole grants at
+ * deploy time, and the local stack has no CloudFormation to send it events: there plans are made
+ * through the API, by the same plan service. The cost is a provider function that is CDK's, not
+ * the manifest's; conformProvider gives it the product's runtime, architecture and tracing.
  */
 import { Stack, Validations, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
