@@ -50,6 +50,17 @@ import { SnapshotNotFoundError, SnapshotValidationError } from './snapshot-ports
 
 /** Chunks a worker processes at once: 2 reads each, so 64 GetSnapshotBlock in flight, ~640/s at 100 ms. */
 export const CHUNKS_IN_FLIGHT = 32;
+/**
+ * Listings one block may need because its token expired: block tokens live seven days
+ * (https://docs.aws.amazon.com/ebs/latest/userguide/ebsapi-faq.html), so a second expiry of the same
+ * block within one range means something else is wrong.
+ */
+export const MAX_TOKEN_RELISTS_PER_BLOCK = 2;
+
+/** EBS's answer to GetSnapshotBlock with an expired (or otherwise invalid) block token. */
+function isExpiredBlockToken(error: unknown): boolean {
+  return error instanceof SnapshotValidationError && error.reason === 'INVALID_BLOCK_TOKEN';
+}
 
 /** One Distributed Map item (written by Plan Backup to the work bucket, read by the Map's ItemReader). */
 export const rangeWorkItemSchema = z
@@ -87,6 +98,8 @@ export interface RangeSummary {
     readonly list: number;
     readonly read: number;
     readonly retries: number;
+    /** Listings again from the first unread block because block tokens had expired (absent: none). */
+    readonly relists?: number;
     /** Of the retries, those EBS throttled (absent in summaries written before it was counted). */
     readonly throttled?: number;
     /** Block reads whose data failed verification (re-read, never stored). */
@@ -112,7 +125,8 @@ export interface RangeWorkerConfig {
   readonly parentManifest?: ImageManifest;
 }
 
-type HalfSource = { kind: 'read'; token: string } | { kind: 'zero' } | { kind: 'parent' };
+/** A block to read, with the listing (generation) its token came from. */
+type HalfSource = { kind: 'read'; token: string; generation: number } | { kind: 'zero' } | { kind: 'parent' };
 
 type MutableStats = { -readonly [K in keyof ImageStats]: number };
 
@@ -180,7 +194,7 @@ export async function copyRange(
             block.blockIndex,
             block.secondBlockToken === undefined
               ? { kind: 'zero' }
-              : { kind: 'read', token: block.secondBlockToken },
+              : { kind: 'read', token: block.secondBlockToken, generation: 0 },
           );
         }
       }
@@ -200,7 +214,7 @@ export async function copyRange(
     const listed = await listRangeBlocks(listing, item.snapshotId, item.firstBlock, item.endBlock);
     volumeSizeGib = listed.volumeSizeGib;
     for (const block of listed.blocks)
-      sources.set(block.blockIndex, { kind: 'read', token: block.blockToken });
+      sources.set(block.blockIndex, { kind: 'read', token: block.blockToken, generation: 0 });
   }
   const volumeSizeBytes = volumeSizeGib! * GIB_BYTES;
   const volumeBlocks = volumeSizeBytes / EBS_BLOCK_SIZE_BYTES;
@@ -254,7 +268,55 @@ export async function copyRange(
     return table.subarray(offset, offset + DIGEST_BYTES);
   };
 
-  // 3. Chunks.
+  // 3. Chunks. A block token that expired inside a long range is listed again, once for all the
+  // reads that hold tokens of that listing, from the first block not yet read to the range end.
+  const unread = new Set<number>();
+  for (const [blockIndex, source] of sources) if (source.kind === 'read') unread.add(blockIndex);
+  let generation = 0;
+  let relists = 0;
+  let relisting: Promise<void> | undefined;
+  const relistFrom = async (failedGeneration: number): Promise<void> => {
+    if (failedGeneration < generation) return; // a newer listing already holds fresh tokens
+    relisting ??= (async () => {
+      const first = Math.min(...unread);
+      const next = generation + 1;
+      if (mode === 'incremental') {
+        const changed = await listRangeChangedBlocks(
+          listing,
+          item.parentSnapshotId!,
+          item.snapshotId,
+          first,
+          item.endBlock,
+        );
+        for (const block of changed.blocks) {
+          if (unread.has(block.blockIndex) && block.secondBlockToken !== undefined)
+            sources.set(block.blockIndex, { kind: 'read', token: block.secondBlockToken, generation: next });
+        }
+      } else {
+        const listed = await listRangeBlocks(listing, item.snapshotId, first, item.endBlock);
+        for (const block of listed.blocks) {
+          if (unread.has(block.blockIndex))
+            sources.set(block.blockIndex, { kind: 'read', token: block.blockToken, generation: next });
+        }
+      }
+      relists += 1;
+      generation = next;
+    })().finally(() => (relisting = undefined));
+    await relisting;
+  };
+  const readListedBlock = async (blockIndex: number): Promise<VerifiedBlock> => {
+    for (let relisted = 0; ; relisted += 1) {
+      const source = sources.get(blockIndex) as { token: string; generation: number };
+      try {
+        const block = await readVerifiedBlock(reading, item.snapshotId, blockIndex, source.token);
+        unread.delete(blockIndex);
+        return block;
+      } catch (error) {
+        if (!isExpiredBlockToken(error) || relisted >= MAX_TOKEN_RELISTS_PER_BLOCK) throw error;
+        await relistFrom(source.generation);
+      }
+    }
+  };
   const reading = {
     ebs: deps.ebs,
     retry,
@@ -281,8 +343,7 @@ export async function copyRange(
           blockIndex >= volumeBlocks
             ? { kind: 'zero' }
             : (sources.get(blockIndex) ?? (mode === 'incremental' ? { kind: 'parent' } : { kind: 'zero' }));
-        if (source.kind === 'read')
-          return readVerifiedBlock(reading, item.snapshotId, blockIndex, source.token);
+        if (source.kind === 'read') return readListedBlock(blockIndex);
         if (source.kind === 'parent') return parentHalf(half);
         return { data: Buffer.alloc(EBS_BLOCK_SIZE_BYTES), digest: ZERO_HALF_DIGEST };
       }),
@@ -339,6 +400,7 @@ export async function copyRange(
       list: counters.listRequests,
       read: counters.readRequests,
       retries: counters.retries,
+      ...(relists === 0 ? {} : { relists }),
       throttled: counters.throttled,
       integrityFailures: counters.integrityFailures,
     },
