@@ -4,33 +4,25 @@
  * Kit's `fls -r -m /` on the same image (goal >= 0.5 of TSK, which is C). The tree is real files of
  * this machine: Debian's /usr/lib/python3 and /usr/share/perl5 (about 4,000 files) for FAT32, which
  * is populated through mtools (slow per file), and those plus node_modules/@aws-sdk for exFAT and
- * ext4. Images are built once per machine (bench/bench-cache.ts) and reused.
+ * ext4. Walks and fls runs are interleaved in pairs after a warm-up pair (bench/fs-walk-bench.ts).
+ * Images are built once per machine (bench/bench-cache.ts) and reused.
  */
-import { spawn } from 'node:child_process';
 import { mkdir, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { openExt4 } from '../../lambdas/core/fs/ext4/filesystem.ts';
 import { openExfat } from '../../lambdas/core/fs/fat/exfat.ts';
 import { openFat } from '../../lambdas/core/fs/fat/fat.ts';
-import type { FilesystemReader } from '../../lambdas/core/fs/filesystem.ts';
-import type { ByteRangeReader } from '../../lambdas/core/ports.ts';
 import { copyTree, makeExfatImage, makeFatImage } from '../../test/support/fat-images.ts';
-import { FileByteRangeReader } from '../../test/support/file-byte-range-reader.ts';
 import { makeExtImage, removeDir } from '../../test/support/fs-images.ts';
 import type { BenchResult, BenchSuite } from '../harness.ts';
-import { round } from '../harness.ts';
 import { benchCacheDir, fileExists } from '../bench-cache.ts';
+import { WALK_GOAL_RATIO, compareWalkWithFls, walkComparisonResult, type Opener } from '../fs-walk-bench.ts';
 
 const MIB = 1024 * 1024;
 /** Bump to rebuild the cached images. */
 const IMAGE_VERSION = 'v1';
 const FAT_SOURCES = ['/usr/lib/python3', '/usr/share/perl5'];
 const LARGE_SOURCES = [...FAT_SOURCES, path.resolve('node_modules/@aws-sdk')];
-/** Best of this many runs of each side (a noisy 2-core machine). */
-const RUNS = 3;
-const WALK_GOAL_RATIO = 0.5;
-
-type Opener = (reader: ByteRangeReader) => Promise<FilesystemReader>;
 
 async function sourceTree(dir: string, name: string, sources: readonly string[]): Promise<string> {
   const tree = path.join(dir, name);
@@ -55,72 +47,12 @@ async function cachedImage(
   return image;
 }
 
-/** Runs fls, counting its output lines; returns the wall time. */
-async function timedFls(image: string): Promise<{ ms: number; lines: number }> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn('fls', ['-r', '-m', '/', image], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let lines = 0;
-    child.stdout.on('data', (chunk: Buffer) => {
-      for (const byte of chunk) if (byte === 0x0a) lines += 1;
-    });
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolve({ ms: performance.now() - started, lines })
-        : reject(new Error(`fls exited ${code}`)),
-    );
-  });
-}
-
-async function mineWalk(
-  image: string,
-  opener: Opener,
-): Promise<{ ms: number; entries: number; errors: number }> {
-  const reader = await FileByteRangeReader.open(image);
-  try {
-    const started = performance.now();
-    const fs = await opener(reader);
-    let entries = 0;
-    let errors = 0;
-    for await (const item of fs.walk()) {
-      if (item.kind === 'entry') entries += 1;
-      else errors += 1;
-    }
-    return { ms: performance.now() - started, entries, errors };
-  } finally {
-    await reader.close();
-  }
-}
-
 async function compare(name: string, image: string, opener: Opener): Promise<BenchResult> {
-  let mine = await mineWalk(image, opener);
-  let tsk = await timedFls(image);
-  for (let i = 1; i < RUNS; i += 1) {
-    const m = await mineWalk(image, opener);
-    if (m.ms < mine.ms) mine = m;
-    const t = await timedFls(image);
-    if (t.ms < tsk.ms) tsk = t;
-  }
-  const mineRate = mine.entries / (mine.ms / 1000);
-  const tskRate = tsk.lines / (tsk.ms / 1000);
-  const ratio = round(mineRate / tskRate);
-  return {
-    name: `fs-fat/${name}-walk-entries-per-s`,
-    value: Math.round(mineRate),
-    unit: 'entries/s',
-    baseline: Math.round(tskRate),
-    ratio,
-    goal: `>= ${WALK_GOAL_RATIO} of fls -r -m`,
-    met: ratio >= WALK_GOAL_RATIO,
-    details: {
-      entries: mine.entries,
-      walkErrors: mine.errors,
-      flsLines: tsk.lines,
-      walkMs: Math.round(mine.ms),
-      flsMs: Math.round(tsk.ms),
-    },
-  };
+  return walkComparisonResult(
+    `fs-fat/${name}-walk-entries-per-s`,
+    await compareWalkWithFls(image, opener),
+    `>= ${WALK_GOAL_RATIO} of fls -r -m`,
+  );
 }
 
 export const suite: BenchSuite = {

@@ -8,9 +8,9 @@
  *   promise bookkeeping costs CPU) and measured on its own in the latency case below;
  * - the same walk over a reader that waits 2 ms per request, with and without read-ahead;
  * - sequential read MiB/s of the large file through readFileStream against `icat`.
+ * Walks and fls runs are interleaved in pairs after a warm-up pair (bench/fs-walk-bench.ts).
  * The image is built once per machine (bench/bench-cache.ts) and reused.
  */
-import { spawn } from 'node:child_process';
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { openNtfs } from '../../lambdas/core/fs/ntfs/filesystem.ts';
@@ -21,6 +21,15 @@ import { NtfsMount, makeNtfsImage } from '../../test/fs/ntfs-images.ts';
 import type { BenchResult, BenchSuite } from '../harness.ts';
 import { round } from '../harness.ts';
 import { benchCacheDir, fileExists } from '../bench-cache.ts';
+import {
+  WALK_GOAL_RATIO,
+  compareWalkWithFls,
+  timedTool,
+  walkComparisonResult,
+  walkImage,
+  withLatency,
+  type Opener,
+} from '../fs-walk-bench.ts';
 
 const MIB = 1024 * 1024;
 /** Bump to rebuild the cached image. */
@@ -29,9 +38,8 @@ const IMAGE_BYTES = 2048 * MIB;
 /** The issue asks for files over 100 MiB in the end-to-end images: one here, read for throughput. */
 const LARGE_FILE_BYTES = 160 * MIB;
 const SOURCES = ['/usr/lib/python3', '/usr/share/perl5', path.resolve('node_modules/@aws-sdk')];
-/** Best of this many runs of each side (a noisy 2-core machine). */
+/** Best of this many reads of the large file and of icat (a noisy 2-core machine). */
 const RUNS = 3;
-const WALK_GOAL_RATIO = 0.5;
 /** Simulated latency per request for the read-ahead comparison (a GET from S3 is 10-50 ms). */
 const LATENCY_MS = 2;
 
@@ -65,78 +73,6 @@ async function benchImage(dir: string): Promise<string> {
   return image;
 }
 
-/**
- * Runs a tool, counting its stdout's lines (leaving out lines that contain `skip`) and bytes;
- * returns the wall time. `fls -m` prints each file twice, once more for its $FILE_NAME times.
- */
-async function timedTool(
-  command: string,
-  args: readonly string[],
-  skip?: string,
-): Promise<{ ms: number; lines: number; bytes: number }> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let lines = 0;
-    let bytes = 0;
-    let partial = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      if (skip === undefined) return;
-      const text = partial + chunk.toString('utf8');
-      const parts = text.split('\n');
-      partial = parts.pop()!;
-      for (const line of parts) if (!line.includes(skip)) lines += 1;
-    });
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolve({ ms: performance.now() - started, lines, bytes })
-        : reject(new Error(`${command} exited ${code}`)),
-    );
-  });
-}
-
-/** Every request waits `ms` first, like a GET of a chunk from S3 (the image reader in production). */
-function withLatency(reader: ByteRangeReader, ms: number): ByteRangeReader {
-  return {
-    size: reader.size,
-    read: (offset, length) =>
-      new Promise((resolve) => setTimeout(resolve, ms)).then(() => reader.read(offset, length)),
-  };
-}
-
-async function mineWalk(
-  image: string,
-  options: { latencyMs?: number; readAhead?: boolean } = {},
-): Promise<{ ms: number; entries: number; errors: number; requests: number; pageMisses: number }> {
-  const reader = await FileByteRangeReader.open(image);
-  try {
-    const started = performance.now();
-    const fs = await openNtfs(
-      options.latencyMs === undefined ? reader : withLatency(reader, options.latencyMs),
-      {
-        readAhead: options.readAhead ?? true,
-      },
-    );
-    let entries = 0;
-    let errors = 0;
-    for await (const item of fs.walk()) {
-      if (item.kind === 'entry') entries += 1;
-      else errors += 1;
-    }
-    return {
-      ms: performance.now() - started,
-      entries,
-      errors,
-      requests: reader.reads,
-      pageMisses: fs.cache.pageMisses,
-    };
-  } finally {
-    await reader.close();
-  }
-}
-
 async function mineRead(image: string): Promise<{ ms: number; bytes: number; inode: number }> {
   const reader = await FileByteRangeReader.open(image);
   try {
@@ -155,16 +91,8 @@ export const suite: BenchSuite = {
   name: 'fs-ntfs',
   async run(): Promise<readonly BenchResult[]> {
     const image = await benchImage(await benchCacheDir());
-    let mine = await mineWalk(image, { readAhead: false });
-    let tsk = await timedTool('fls', ['-r', '-m', '/', image], '($FILE_NAME)');
-    for (let i = 1; i < RUNS; i += 1) {
-      const m = await mineWalk(image, { readAhead: false });
-      if (m.ms < mine.ms) mine = m;
-      const t = await timedTool('fls', ['-r', '-m', '/', image], '($FILE_NAME)');
-      if (t.ms < tsk.ms) tsk = t;
-    }
-    const mineRate = mine.entries / (mine.ms / 1000);
-    const tskRate = tsk.lines / (tsk.ms / 1000);
+    const serial: Opener = (reader) => openNtfs(reader, { readAhead: false });
+    const walk = await compareWalkWithFls(image, serial, { flsSkip: '($FILE_NAME)' });
     let read = await mineRead(image);
     let icat = await timedTool('icat', [image, String(read.inode)]);
     for (let i = 1; i < RUNS; i += 1) {
@@ -174,29 +102,12 @@ export const suite: BenchSuite = {
       if (t.ms < icat.ms) icat = t;
     }
     const readRate = read.bytes / MIB / (read.ms / 1000);
-    const slowAhead = await mineWalk(image, { latencyMs: LATENCY_MS });
-    const slowSerial = await mineWalk(image, { latencyMs: LATENCY_MS, readAhead: false });
+    const latency = (reader: ByteRangeReader): ByteRangeReader => withLatency(reader, LATENCY_MS);
+    const slowAhead = await walkImage(image, (reader) => openNtfs(reader), latency);
+    const slowSerial = await walkImage(image, serial, latency);
     const icatRate = icat.bytes / MIB / (icat.ms / 1000);
-    const ratio = round(mineRate / tskRate);
     return [
-      {
-        name: 'fs-ntfs/walk-entries-per-s',
-        value: Math.round(mineRate),
-        unit: 'entries/s',
-        baseline: Math.round(tskRate),
-        ratio,
-        goal: `>= ${WALK_GOAL_RATIO} of fls -r -m`,
-        met: ratio >= WALK_GOAL_RATIO,
-        details: {
-          entries: mine.entries,
-          walkErrors: mine.errors,
-          flsLines: tsk.lines,
-          walkMs: Math.round(mine.ms),
-          flsMs: Math.round(tsk.ms),
-          readerRequests: mine.requests,
-          pageMisses: mine.pageMisses,
-        },
-      },
+      walkComparisonResult('fs-ntfs/walk-entries-per-s', walk, `>= ${WALK_GOAL_RATIO} of fls -r -m`),
       {
         name: `fs-ntfs/walk-${LATENCY_MS}ms-latency`,
         value: Math.round(slowAhead.ms),

@@ -9,13 +9,12 @@
  *   the same ext4 image;
  * - catalog walk entries/s of the ext4 reader against `fls -r -m /` on the ext4 image (goal >= 0.5);
  * - sequential read MiB/s of the large file through readFileStream against the ext4 reader.
+ * Walks and fls runs are interleaved in pairs after a warm-up pair (bench/fs-walk-bench.ts).
  * Images are built once per machine (bench/bench-cache.ts) and reused.
  */
-import { spawn } from 'node:child_process';
 import { open, rename } from 'node:fs/promises';
 import path from 'node:path';
 import { openExt4 } from '../../lambdas/core/fs/ext4/filesystem.ts';
-import type { FilesystemReader } from '../../lambdas/core/fs/filesystem.ts';
 import { openXfs } from '../../lambdas/core/fs/xfs/filesystem.ts';
 import { FileByteRangeReader } from '../../test/support/file-byte-range-reader.ts';
 import { makeExtImage, prng, randomBytes, removeDir, run } from '../../test/support/fs-images.ts';
@@ -23,6 +22,7 @@ import { makeXfsImage } from '../../test/fs/xfs-images.ts';
 import type { BenchResult, BenchSuite } from '../harness.ts';
 import { round } from '../harness.ts';
 import { benchCacheDir, fileExists } from '../bench-cache.ts';
+import { WALK_GOAL_RATIO, compareWalkWithFls, walkComparisonResult, type Opener } from '../fs-walk-bench.ts';
 
 const MIB = 1024 * 1024;
 /** Bump to rebuild the cached images. */
@@ -31,9 +31,8 @@ const IMAGE_BYTES = 2048 * MIB;
 /** A file over 100 MiB, read for throughput. */
 const LARGE_FILE_BYTES = 160 * MIB;
 const SOURCES = ['/usr/lib/python3', '/usr/share/perl5', path.resolve('node_modules/@aws-sdk')];
-/** Best of this many runs of each side (a noisy 2-core machine). */
+/** Best of this many reads of the large file (a noisy 2-core machine). */
 const RUNS = 3;
-const WALK_GOAL_RATIO = 0.5;
 
 async function benchImages(dir: string): Promise<{ xfs: string; ext4: string }> {
   const xfs = path.join(dir, `xfs-real-${IMAGE_VERSION}.img`);
@@ -67,51 +66,7 @@ async function benchImages(dir: string): Promise<{ xfs: string; ext4: string }> 
   return { xfs, ext4 };
 }
 
-/** Runs a tool, counting its stdout's lines; returns the wall time. */
-async function timedTool(
-  command: string,
-  args: readonly string[],
-): Promise<{ ms: number; lines: number; bytes: number }> {
-  const started = performance.now();
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
-    let lines = 0;
-    let bytes = 0;
-    child.stdout.on('data', (chunk: Buffer) => {
-      bytes += chunk.length;
-      for (const b of chunk) if (b === 0x0a) lines += 1;
-    });
-    child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolve({ ms: performance.now() - started, lines, bytes })
-        : reject(new Error(`${command} exited ${code}`)),
-    );
-  });
-}
-
-type Opener = (reader: FileByteRangeReader) => Promise<FilesystemReader>;
 const openers: Record<'xfs' | 'ext4', Opener> = { xfs: (r) => openXfs(r), ext4: (r) => openExt4(r) };
-
-async function walk(
-  image: string,
-  kind: 'xfs' | 'ext4',
-): Promise<{ ms: number; entries: number; errors: number; requests: number }> {
-  const reader = await FileByteRangeReader.open(image);
-  try {
-    const started = performance.now();
-    const fs = await openers[kind](reader);
-    let entries = 0;
-    let errors = 0;
-    for await (const item of fs.walk()) {
-      if (item.kind === 'entry') entries += 1;
-      else errors += 1;
-    }
-    return { ms: performance.now() - started, entries, errors, requests: reader.reads };
-  } finally {
-    await reader.close();
-  }
-}
 
 async function readLarge(image: string, kind: 'xfs' | 'ext4'): Promise<{ ms: number; bytes: number }> {
   const reader = await FileByteRangeReader.open(image);
@@ -140,55 +95,28 @@ export const suite: BenchSuite = {
   name: 'fs-xfs',
   async run(): Promise<readonly BenchResult[]> {
     const images = await benchImages(await benchCacheDir());
-    const xfs = await best(() => walk(images.xfs, 'xfs'));
-    const ext4 = await best(() => walk(images.ext4, 'ext4'));
-    const tsk = await best(() => timedTool('fls', ['-r', '-m', '/', images.ext4]));
-    const xfsRate = xfs.entries / (xfs.ms / 1000);
-    const ext4Rate = ext4.entries / (ext4.ms / 1000);
-    const tskRate = tsk.lines / (tsk.ms / 1000);
+    const xfs = await compareWalkWithFls(images.xfs, openers.xfs, { flsImage: images.ext4 });
+    const ext4 = await compareWalkWithFls(images.ext4, openers.ext4);
     const xfsRead = await best(() => readLarge(images.xfs, 'xfs'));
     const ext4Read = await best(() => readLarge(images.ext4, 'ext4'));
-    const ratio = round(xfsRate / tskRate);
     return [
-      {
-        name: 'fs-xfs/walk-entries-per-s',
-        value: Math.round(xfsRate),
-        unit: 'entries/s',
-        baseline: Math.round(tskRate),
-        ratio,
-        goal: `>= ${WALK_GOAL_RATIO} of fls -r -m (on the same tree as ext4: TSK 4.11 has no XFS)`,
-        met: ratio >= WALK_GOAL_RATIO,
-        details: {
-          entries: xfs.entries,
-          walkErrors: xfs.errors,
-          flsLines: tsk.lines,
-          walkMs: Math.round(xfs.ms),
-          flsMs: Math.round(tsk.ms),
-          readerRequests: xfs.requests,
-        },
-      },
-      {
-        name: 'fs-xfs/ext4-walk-entries-per-s',
-        value: Math.round(ext4Rate),
-        unit: 'entries/s',
-        baseline: Math.round(tskRate),
-        ratio: round(ext4Rate / tskRate),
-        goal: `>= ${WALK_GOAL_RATIO} of fls -r -m (the same ext4 image)`,
-        met: ext4Rate / tskRate >= WALK_GOAL_RATIO,
-        details: {
-          entries: ext4.entries,
-          walkErrors: ext4.errors,
-          walkMs: Math.round(ext4.ms),
-          flsMs: Math.round(tsk.ms),
-        },
-      },
+      walkComparisonResult(
+        'fs-xfs/walk-entries-per-s',
+        xfs,
+        `>= ${WALK_GOAL_RATIO} of fls -r -m (on the same tree as ext4: TSK 4.11 has no XFS)`,
+      ),
+      walkComparisonResult(
+        'fs-xfs/ext4-walk-entries-per-s',
+        ext4,
+        `>= ${WALK_GOAL_RATIO} of fls -r -m (the same ext4 image)`,
+      ),
       {
         name: 'fs-xfs/walk-vs-ext4-reader',
-        value: Math.round(xfsRate),
+        value: Math.round(xfs.walkRate),
         unit: 'entries/s',
-        baseline: Math.round(ext4Rate),
-        ratio: round(xfsRate / ext4Rate),
-        details: { ext4Entries: ext4.entries, ext4WalkMs: Math.round(ext4.ms), ext4Errors: ext4.errors },
+        baseline: Math.round(ext4.walkRate),
+        ratio: round(xfs.walkRate / ext4.walkRate),
+        details: { ext4Entries: ext4.pairs[0]!.walk.entries },
       },
       {
         name: 'fs-xfs/read-large-file',

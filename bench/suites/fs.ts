@@ -25,6 +25,7 @@ import { FileByteRangeReader, MemoryByteRangeReader } from '../../test/support/f
 import { generateTree, makeExtImage, prng, removeDir } from '../../test/support/fs-images.ts';
 import type { BenchResult, BenchSuite } from '../harness.ts';
 import { round } from '../harness.ts';
+import { withLatency } from '../fs-walk-bench.ts';
 import { benchCacheDir, fileExists, generated100kImage } from '../bench-cache.ts';
 import { peakRssKiB, runBenchChild } from '../bench-child.ts';
 
@@ -132,15 +133,6 @@ async function ext2fsWalk(
   };
   await walk('/');
   return { entries, errors, complete };
-}
-
-/** Every request waits `ms` first, like a GET of a chunk from S3 (the image reader in production). */
-function withLatency(reader: ByteRangeReader, ms: number): ByteRangeReader {
-  return {
-    size: reader.size,
-    read: (offset, length) =>
-      new Promise((resolve) => setTimeout(resolve, ms)).then(() => reader.read(offset, length)),
-  };
 }
 
 async function mineWalk(
