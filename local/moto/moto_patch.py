@@ -28,7 +28,16 @@ Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port
    running when the state was saved comes back ABORTED (its thread did not survive).
 8. EventBridge rules with Lambda targets: moto's PutEvents raised NotImplementedError (a 500 for
    the whole call) for a matching rule with a Lambda target. Such targets are skipped here; the
-   gateway invokes them in process (local/gateway/local-event-rules.ts).
+   gateway invokes them in process (local/gateway/local-event-rules.ts).9. DynamoDB Query on a table's key with a sort-key condition still sorted the whole partition and
+   walked it from the start for every Query (seconds per page once a path has 10,000 versions).
+   Each partition now keeps its sort keys in order (rebuilt only after an item is added to or
+   removed from it), and a Query finds the condition's and ExclusiveStartKey's bounds by bisection
+   and reads only the items it returns, as DynamoDB reads by key. The answer is exactly moto's own
+   (test/local/moto-query-patch.property.test.ts compares both); Queries it does not cover (indexes,
+   legacy KeyConditions, other key shapes) go to moto's code unchanged.
+10. Step Functions StopExecution dropped the request's `error` and `cause` (moto stopped every
+   execution with empty ones); they are passed on, so the ExecutionAborted event carries them as
+   Step Functions records them.
 """
 
 import _thread
@@ -90,6 +99,30 @@ def _eval_service_task(self, env, *args, **kwargs):
 
 StateTaskServiceAwsSdk._eval_service_task = _eval_service_task
 
+# --- 10. StopExecution keeps the caller's error and cause.
+from moto.core.responses import ActionResult as _ActionResult
+from moto.stepfunctions.exceptions import ExecutionDoesNotExist as _ExecutionDoesNotExist
+from moto.stepfunctions.responses import StepFunctionResponse as _StepFunctionResponse
+
+
+def _stop_execution_response(self):
+    arn = self._get_param("executionArn")
+    backend = self.stepfunction_backend
+    backend._validate_execution_arn(arn)
+    machine = backend._get_state_machine_for_execution(arn)
+    execution = next((x for x in machine.executions if x.execution_arn == arn), None)
+    if execution is None:
+        raise _ExecutionDoesNotExist("Execution Does Not Exist: '" + arn + "'")
+    execution.stop(
+        stop_date=utcnow(),
+        error=self._get_param("error") or "",
+        cause=self._get_param("cause") or "",
+    )
+    return _ActionResult({"stopDate": execution.stop_date})
+
+
+_StepFunctionResponse.stop_execution = _stop_execution_response
+
 # --- 8. EventBridge Lambda targets are the gateway's: moto sends to the other targets only.
 from moto.events.models import Rule as _EventRule
 
@@ -134,6 +167,221 @@ def _table_query(self, hash_key, *args, **kwargs):
 
 Table.all_items = _all_items
 Table.query = _table_query
+
+# --- 9. Query by key range: bisection over each partition's sort keys, kept in order.
+import bisect  # noqa: E402
+from moto.dynamodb.models.table import RESULT_SIZE_LIMIT  # noqa: E402
+
+# Largest item DynamoDB stores (400 KB): while a page holds less than the size limit minus this,
+# no further item can make moto stop on size, so the rest of the partition need not be looked at.
+_MAX_ITEM_BYTES = 400 * 1024
+# Partition (its dict's id) -> (the dict's key set version, sort keys in order).
+_sorted_keys_cache = {}
+_fast_query_stats = {"fast": 0, "moto": 0}
+
+
+class _KeyedPartition(dict):
+    """A partition dict that counts changes to its key set, so its sorted keys are rebuilt only then."""
+
+    __slots__ = ("rbp_version",)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.rbp_version = 0
+
+    def __setitem__(self, key, value):
+        if key not in self:
+            self.rbp_version += 1
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key):
+        self.rbp_version += 1
+        super().__delitem__(key)
+
+    def pop(self, *args):
+        self.rbp_version += 1
+        return super().pop(*args)
+
+    def popitem(self):
+        self.rbp_version += 1
+        return super().popitem()
+
+    def clear(self):
+        self.rbp_version += 1
+        super().clear()
+
+    def update(self, *args, **kwargs):
+        self.rbp_version += 1
+        super().update(*args, **kwargs)
+
+    def setdefault(self, key, default=None):
+        if key not in self:
+            self.rbp_version += 1
+        return super().setdefault(key, default)
+
+    def __reduce__(self):
+        # Saved state (patch 7) stores a plain dict; it becomes a _KeyedPartition on first Query.
+        return (dict, (dict(self),))
+
+
+def _sorted_partition_keys(table, hash_key):
+    partition = table.items.get(hash_key)
+    if partition is None:
+        return None, []
+    if not isinstance(partition, _KeyedPartition):
+        partition = _KeyedPartition(partition)
+        table.items[hash_key] = partition
+    cached = _sorted_keys_cache.get(id(partition))
+    if cached is not None and cached[0] is partition and cached[1] == partition.rbp_version:
+        return partition, cached[2]
+    keys = sorted(partition.keys())
+    _sorted_keys_cache[id(partition)] = (partition, partition.rbp_version, keys)
+    return partition, keys
+
+
+def _range_window(keys, op, values):
+    """[lo, hi) of the keys that satisfy the condition, or None when it is not one of these."""
+    n = len(keys)
+    if op is None:
+        return 0, n
+    if op in ("=", "EQ"):
+        return bisect.bisect_left(keys, values[0]), bisect.bisect_right(keys, values[0])
+    if op in ("<", "LT"):
+        return 0, bisect.bisect_left(keys, values[0])
+    if op in ("<=", "LE"):
+        return 0, bisect.bisect_right(keys, values[0])
+    if op in (">", "GT"):
+        return bisect.bisect_right(keys, values[0]), n
+    if op in (">=", "GE"):
+        return bisect.bisect_left(keys, values[0]), n
+    if op == "BETWEEN":
+        lo = bisect.bisect_left(keys, values[0])
+        return lo, max(lo, bisect.bisect_right(keys, values[1]))
+    if op == "BEGINS_WITH":
+        # Keys with a prefix are contiguous in sort order, from where the prefix itself would go.
+        lo = hi = bisect.bisect_left(keys, values[0])
+        while hi < n and keys[hi].compare(op, values):
+            hi += 1
+        return lo, hi
+    return None
+
+
+def _fast_table_query(
+    self,
+    hash_key,
+    range_comparison,
+    range_objs,
+    limit,
+    exclusive_start_key,
+    scan_index_forward,
+    projection_expressions,
+    index_name=None,
+    consistent_read=False,
+    filter_expression=None,
+    hash_key_conditions=None,
+    range_key_conditions=None,
+    **filter_kwargs,
+):
+    covered = (
+        not index_name
+        and not filter_kwargs
+        and hash_key is not None
+        and self.range_key_attr is not None
+        and (
+            not range_key_conditions
+            or (len(range_key_conditions) == 1 and range_key_conditions[0][0] == self.range_key_attr)
+        )
+        and (range_comparison is None or range_objs)
+        and (
+            range_comparison != "BEGINS_WITH"
+            or (self.range_key_type in ("S", "B") and range_objs[0].type == self.range_key_type)
+        )
+        and (
+            exclusive_start_key is None
+            or (
+                self.hash_key_attr in exclusive_start_key
+                and self.range_key_attr in exclusive_start_key
+                and DynamoType(exclusive_start_key[self.hash_key_attr]) == hash_key
+                and DynamoType(exclusive_start_key[self.range_key_attr]).type == self.range_key_type
+            )
+        )
+        and all(obj.type == self.range_key_type for obj in (range_objs or []))
+    )
+    window = None
+    if covered:
+        partition, keys = _sorted_partition_keys(self, hash_key)
+        window = _range_window(keys, range_comparison, range_objs)
+    if window is None:
+        _fast_query_stats["moto"] += 1
+        return _table_query(
+            self,
+            hash_key,
+            range_comparison,
+            range_objs,
+            limit,
+            exclusive_start_key,
+            scan_index_forward,
+            projection_expressions,
+            index_name=index_name,
+            consistent_read=consistent_read,
+            filter_expression=filter_expression,
+            hash_key_conditions=hash_key_conditions,
+            range_key_conditions=range_key_conditions,
+            **filter_kwargs,
+        )
+    _fast_query_stats["fast"] += 1
+    n = len(keys)
+    lo, hi = window
+    forward = scan_index_forward is not False
+    # Where the walk starts: past ExclusiveStartKey (moto skips keys at or before it).
+    if exclusive_start_key is not None:
+        start_key = DynamoType(exclusive_start_key[self.range_key_attr])
+        start = bisect.bisect_right(keys, start_key) if forward else bisect.bisect_left(keys, start_key) - 1
+    else:
+        start = 0 if forward else n - 1
+    step = 1 if forward else -1
+    # The walk over the window, in moto's order; keys before the window never count (an item
+    # alone is under the size limit and the page is still empty there).
+    position = max(start, lo) if forward else min(start, hi - 1)
+    results = []
+    result_size = 0
+    scanned_count = 0
+    last_evaluated_key = None
+    stopped = False
+    in_window = (lambda i: i < hi) if forward else (lambda i: i >= lo)
+    while 0 <= position < n and in_window(position):
+        item = partition[keys[position]]
+        if len(results) == limit or (result_size + item.size()) > RESULT_SIZE_LIMIT:
+            last_evaluated_key = self._get_last_evaluated_key(results[-1], index_name)
+            stopped = True
+            break
+        if range_comparison is None or item.range_key.compare(range_comparison, range_objs):
+            results.append(item)
+            result_size += item.size()
+            scanned_count += 1
+        position += step
+    if not stopped:
+        # moto goes on over the rest of the partition: any item there stops it when the page is
+        # full, and one too big for what is left of the size limit stops it too.
+        tail = position
+        if 0 <= tail < n:
+            if len(results) == limit:
+                last_evaluated_key = self._get_last_evaluated_key(results[-1], index_name)
+            elif results and result_size + _MAX_ITEM_BYTES > RESULT_SIZE_LIMIT:
+                while 0 <= tail < n:
+                    if result_size + partition[keys[tail]].size() > RESULT_SIZE_LIMIT:
+                        last_evaluated_key = self._get_last_evaluated_key(results[-1], index_name)
+                        break
+                    tail += step
+    results = copy.deepcopy(results)
+    if filter_expression is not None:
+        results = [item for item in results if filter_expression.expr(item)]
+    if projection_expressions:
+        results = [r.project(projection_expressions) for r in results]
+    return results, scanned_count, last_evaluated_key
+
+
+Table.query = _fast_table_query
 
 # --- 6. TransactWriteItems: undo copies of the named items instead of deep copies of the tables.
 _transaction = threading.local()
