@@ -111,7 +111,7 @@ async function serveLogged(
   const api = { url: deployed.apiUrl };
   // Backups that a stop interrupted come back ABORTED; free the volumes they had locked.
   const { releaseInterruptedBackups } = await import('../../local/interrupted-backups.ts');
-  const released = await releaseInterruptedBackups(
+  const { released, snapshotsDeleted } = await releaseInterruptedBackups(
     {
       endpoint: stack.endpoint,
       region: stack.env.AWS_REGION!,
@@ -124,6 +124,8 @@ async function serveLogged(
     deployed.names.table,
   );
   for (const pair of released) log.err(`rbp local serve: released the lock of interrupted backup ${pair}\n`);
+  for (const pair of snapshotsDeleted)
+    log.err(`rbp local serve: deleted the snapshot of interrupted backup ${pair}\n`);
   const exports = Object.entries(stack.env).map(([name, value]) => `export ${name}=${shellQuote(value)}`);
   await writeFile(join(stateDir, LOCAL_ENV_FILE), `${exports.join('\n')}\n`);
   log.out(`${[`READY ${stack.endpoint}`, ...exports, `API ${api.url}`].join('\n')}\n`);

@@ -147,7 +147,7 @@ export class SfnBackupExecutions implements BackupExecutions {
     for (const execution of page.executions ?? []) {
       if (!execution.name) continue;
       try {
-        const detail = await this.describeOnly(execution.name);
+        const detail = await this.withAbortDetails(await this.describeOnly(execution.name));
         const failedStep = FAILED_STATUSES.has(detail.status)
           ? await this.failedStep(execution.name)
           : undefined;
@@ -198,6 +198,43 @@ export class SfnBackupExecutions implements BackupExecutions {
     return executionArnOf(this.stateMachineArn, name);
   }
 
+  /**
+   * A stopped execution's error and cause (a cancel's "Cancelled") are in its ExecutionAborted
+   * history event (executionAbortedEventDetails); DescribeExecution may leave them out. The event
+   * is the last: one page newest first, or every page from an emulator that answers oldest first.
+   * https://docs.aws.amazon.com/step-functions/latest/apireference/API_ExecutionAbortedEventDetails.html
+   */
+  private async withAbortDetails(detail: ExecutionDetail): Promise<ExecutionDetail> {
+    if (detail.status !== 'ABORTED' || detail.error !== undefined) return detail;
+    const executionArn = executionArnOf(this.stateMachineArn, detail.name);
+    let nextToken: string | undefined;
+    for (let page = 0; page < MAX_HISTORY_PAGES; page += 1) {
+      const token = nextToken;
+      const history = await callSdk('GetExecutionHistory', { backupId: detail.name }, () =>
+        this.sfn.send(
+          new GetExecutionHistoryCommand({
+            executionArn,
+            reverseOrder: true,
+            maxResults: HISTORY_EVENTS_FOR_STEP,
+            ...(token === undefined ? {} : { nextToken: token }),
+          }),
+        ),
+      );
+      const aborted = (history.events ?? []).find((e) => e.type === 'ExecutionAborted');
+      if (aborted !== undefined) {
+        const { error, cause } = aborted.executionAbortedEventDetails ?? {};
+        return {
+          ...detail,
+          ...(error === undefined ? {} : { error }),
+          ...(cause === undefined ? {} : { cause }),
+        };
+      }
+      nextToken = history.nextToken;
+      if (nextToken === undefined) break;
+    }
+    return detail;
+  }
+
   /** StopExecution: on an execution that already ended the service changes nothing. */
   async stop(name: string, error: string, cause: string): Promise<void> {
     const executionArn = executionArnOf(this.stateMachineArn, name);
@@ -210,7 +247,7 @@ export class SfnBackupExecutions implements BackupExecutions {
   }
 
   async describe(name: string): Promise<ExecutionDetail> {
-    const detail = await this.describeOnly(name);
+    const detail = await this.withAbortDetails(await this.describeOnly(name));
     const { step, copyStartedAt } = await this.currentStep(name);
     return {
       ...detail,

@@ -28,7 +28,8 @@ Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port
    running when the state was saved comes back ABORTED (its thread did not survive).
 8. EventBridge rules with Lambda targets: moto's PutEvents raised NotImplementedError (a 500 for
    the whole call) for a matching rule with a Lambda target. Such targets are skipped here; the
-   gateway invokes them in process (local/gateway/local-event-rules.ts).9. DynamoDB Query on a table's key with a sort-key condition still sorted the whole partition and
+   gateway invokes them in process (local/gateway/local-event-rules.ts).
+9. DynamoDB Query on a table's key with a sort-key condition still sorted the whole partition and
    walked it from the start for every Query (seconds per page once a path has 10,000 versions).
    Each partition now keeps its sort keys in order (rebuilt only after an item is added to or
    removed from it), and a Query finds the condition's and ExclusiveStartKey's bounds by bisection

@@ -12,8 +12,8 @@
  *    state starts; Step Functions lists it ABORTED with that error.
  *    https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html
  * 4. The snapshots the backup took (tagged with its id, role pending or released) are deleted.
- *    A Create Snapshots call still in flight may leave one behind: the next backup of the volume
- *    deletes it (replica-snapshots.ts, selectSnapshotsToDelete).
+ *    A Create Snapshots call still in flight may leave one behind: a later backup of the volume
+ *    deletes it once it is older than the lock's lifetime (replica-snapshots.ts, selectSnapshotsToDelete).
  */
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { ImageRecordStore } from '../image/image-records.ts';
@@ -97,11 +97,22 @@ export async function cancelBackup(
   const raced = await committedImages(deps.records, backupId, volumeIds);
   if (raced.length > 0) throw alreadyCommitted(backupId, raced);
   await deps.executions.stop(backupId, BACKUP_CANCELLED_ERROR, `cancelled by ${by}`);
+  const deleted = await deleteSnapshotsOfRun(deps.snapshots, backupId);
+  return { backupId, status: 'ABORTED', locksReleased: released, snapshotsDeleted: deleted };
+}
+
+/**
+ * Deletes the snapshots a backup that is over took and no image uses (tagged with its id, role
+ * pending or released; a base is an image's and stays); returns their ids, sorted.
+ */
+export async function deleteSnapshotsOfRun(
+  snapshots: Pick<SnapshotPort, 'snapshotsOfBackup' | 'deleteSnapshot'>,
+  backupId: string,
+): Promise<string[]> {
   const deleted: string[] = [];
-  for (const snapshot of await deps.snapshots.snapshotsOfBackup(backupId)) {
+  for (const snapshot of await snapshots.snapshotsOfBackup(backupId)) {
     if (![ROLE_PENDING, ROLE_RELEASED].includes(snapshot.tags[ROLE_TAG] ?? '')) continue;
-    if ((await deps.snapshots.deleteSnapshot(snapshot.snapshotId)) === 'deleted')
-      deleted.push(snapshot.snapshotId);
+    if ((await snapshots.deleteSnapshot(snapshot.snapshotId)) === 'deleted') deleted.push(snapshot.snapshotId);
   }
-  return { backupId, status: 'ABORTED', locksReleased: released, snapshotsDeleted: deleted.sort() };
+  return deleted.sort();
 }
