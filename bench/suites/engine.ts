@@ -6,7 +6,9 @@
  * 2. incremental cost: 64 MiB changed on a 1 GiB and on a 32 GiB sparse volume (time and requests);
  * 3. memory: peak RSS of one range worker (a child process) for a 1 GiB and a 64 GiB volume;
  * 4. scale model: N range workers against a simulated EBS with 100 ms per request and a 1,000/s
- *    per-snapshot cap, as a fraction of 500 MiB/s.
+ *    per-snapshot cap, each worker with a Lambda's CPU (the model runs N times slower than real
+ *    time): at the default budget as a fraction of what that budget allows, with the budget at the
+ *    service limit as a fraction of 500 MiB/s.
  *
  * EBS and S3 are in-process fakes (test/fakes) so the figures measure the engine, not the local
  * emulators' HTTP stacks; their own costs (EBS hashing a block, S3 verifying a checksum) are kept
@@ -22,6 +24,7 @@ import { constants as zlibConstants, zstdCompressSync } from 'node:zlib';
 import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
 import {
   DEFAULT_RANGE_WORKERS,
+  READ_BURST_SECONDS,
   SNAPSHOT_READ_BUDGET_REQUESTS_PER_SECOND,
   WORKER_LIST_REQUESTS_PER_SECOND,
   workerReadRate,
@@ -457,8 +460,10 @@ export class ScaleModelEbs implements SnapshotBlockReader {
     private readonly writtenPerSegment: number,
     private readonly latencyMs: number,
     private readonly capPerSecond: number,
+    /** Requests the cap lets through at once after an idle spell. */
+    private readonly capBurst: number = capPerSecond / 10,
   ) {
-    this.tokens = capPerSecond / 10;
+    this.tokens = capBurst;
     // Low-entropy blocks (4 KiB of text, then zeros): the model measures request scheduling, and
     // must not be CPU-bound on a shared 2-core machine; the hashing per block is still real.
     const corpus = textCorpus(64 * 4096);
@@ -474,10 +479,7 @@ export class ScaleModelEbs implements SnapshotBlockReader {
     this.requests += 1;
     await new Promise((resolve) => setTimeout(resolve, this.latencyMs));
     const now = performance.now();
-    this.tokens = Math.min(
-      this.capPerSecond / 10,
-      this.tokens + ((now - this.last) * this.capPerSecond) / 1000,
-    );
+    this.tokens = Math.min(this.capBurst, this.tokens + ((now - this.last) * this.capPerSecond) / 1000);
     this.last = now;
     if (this.tokens < 1) {
       this.throttled += 1;
@@ -518,19 +520,49 @@ export class ScaleModelEbs implements SnapshotBlockReader {
   }
 }
 
+/**
+ * How many times slower than real time the scale model runs. Eight range workers are eight Lambdas
+ * with a vCPU each; here they share one process on a shared 2-core machine. Slowing the model
+ * (EBS latency and caps, the budget, the pacers and the retry backoff) by twice the worker count
+ * leaves each worker at least the CPU a Lambda of its own would have per model second even when
+ * the process gets only half a core, so the figure measures request scheduling, not the bench
+ * machine's cores. The result is scaled back to model time.
+ */
+export const SCALE_MODEL_TIME_DILATION = 2 * DEFAULT_RANGE_WORKERS;
+/** The EBS per-snapshot GetSnapshotBlock limit the model enforces, requests per second. */
+const SCALE_MODEL_SERVICE_LIMIT = 1_000;
+/** Model latency of one EBS request, ms. */
+const SCALE_MODEL_LATENCY_MS = 100;
+/** Model seconds of reads at the budget: long enough that start-up and the tail are a few percent. */
+const SCALE_MODEL_READ_SECONDS = 6;
+
 export async function scaleModel(budgetPerSnapshot: number): Promise<BenchResult> {
   const workers = DEFAULT_RANGE_WORKERS;
-  const writtenPerSegment = Math.round((budgetPerSnapshot * 10) / workers); // ~10 s of reads at the budget
-  const ebs = new ScaleModelEbs(workers, writtenPerSegment, 100, 1000);
+  const k = SCALE_MODEL_TIME_DILATION;
+  const writtenPerSegment = Math.round((budgetPerSnapshot * SCALE_MODEL_READ_SECONDS) / workers);
+  // Rates are divided by k; depths (tokens) are the same in model and wall time.
+  const ebs = new ScaleModelEbs(
+    workers,
+    writtenPerSegment,
+    SCALE_MODEL_LATENCY_MS * k,
+    SCALE_MODEL_SERVICE_LIMIT / k,
+    SCALE_MODEL_SERVICE_LIMIT / 10,
+  );
   const objects = new MemoryObjectStore({ verifyChecksums: false });
   const images = new ImageStore(objects);
-  const pacer = (rate: number): TokenBucket =>
+  // As the copy-range Lambda paces (its burst in seconds of its model rate), in wall time.
+  const pacer = (modelRate: number): TokenBucket =>
     new TokenBucket({
-      ratePerSecond: rate,
-      burst: Math.max(1, rate / 10),
+      ratePerSecond: modelRate / k,
+      burst: Math.max(1, Math.floor(modelRate * READ_BURST_SECONDS)),
       nowMs: () => performance.now(),
       sleep: realSleep,
     });
+  const retry = {
+    ...DEFAULT_RETRY_POLICY,
+    baseDelayMs: DEFAULT_RETRY_POLICY.baseDelayMs * k,
+    maxDelayMs: DEFAULT_RETRY_POLICY.maxDelayMs * k,
+  };
   const start = performance.now();
   const cpuStart = process.cpuUsage();
   let callerErrors = 0;
@@ -547,42 +579,47 @@ export async function scaleModel(budgetPerSnapshot: number): Promise<BenchResult
         {
           ebs,
           images,
-          // Each Lambda gets its share of the per-snapshot budget.
+          // Each Lambda gets its share of the per-snapshot budget (in model time).
           readPacer: pacer(workerReadRate(budgetPerSnapshot, workers)),
           listPacer: pacer(WORKER_LIST_REQUESTS_PER_SECOND),
         },
-        { retry: DEFAULT_RETRY_POLICY },
+        { retry },
       ).catch(() => {
         callerErrors += 1;
       }),
     ),
   );
-  const seconds = (performance.now() - start) / 1000;
+  const wallSeconds = (performance.now() - start) / 1000;
+  const seconds = wallSeconds / k;
   const cpu = cpuSeconds(cpuStart);
   const mib = (workers * writtenPerSegment * B) / MiB;
   const value = mib / seconds;
   const isDefault = budgetPerSnapshot === SNAPSHOT_READ_BUDGET_REQUESTS_PER_SECOND;
+  // What the budget allows: one 512 KiB block per request, at most the service limit.
+  const allowed = (Math.min(budgetPerSnapshot, SCALE_MODEL_SERVICE_LIMIT) * B) / MiB;
+  const baseline = isDefault ? allowed : (SCALE_MODEL_SERVICE_LIMIT * B) / MiB;
   return {
     name: `engine/scale-model-${workers}-workers-budget-${budgetPerSnapshot}`,
     value: round(value, 1),
     unit: 'MiB/s',
-    baseline: 500,
-    ratio: round(value / 500),
-    goal: '>= 0.9 of 500 MiB/s (the 1,000 req/s per-snapshot ceiling), no throttling error reaching the caller',
-    met: value / 500 >= 0.9 && callerErrors === 0,
+    baseline: round(baseline, 1),
+    ratio: round(value / baseline),
+    goal: isDefault
+      ? `>= 0.9 of what the budget allows (${budgetPerSnapshot} req/s = ${round(allowed, 1)} MiB/s), no throttling error reaching the caller`
+      : '>= 0.9 of 500 MiB/s (the 1,000 req/s per-snapshot limit), no throttling error reaching the caller',
+    met: value / baseline >= 0.9 && callerErrors === 0,
     details: {
       settings: isDefault
-        ? `defaults: ${budgetPerSnapshot} GetSnapshotBlock/s per snapshot (ceiling ${budgetPerSnapshot / 2} MiB/s = ${budgetPerSnapshot / 1000} of the goal)`
-        : `budget raised to ${budgetPerSnapshot}/s (ceiling ${budgetPerSnapshot / 2} MiB/s)`,
-      fractionOfBudget: round(value / (budgetPerSnapshot / 2)),
+        ? `defaults: ${budgetPerSnapshot} GetSnapshotBlock/s per snapshot (ceiling ${round(allowed, 1)} MiB/s)`
+        : `budget at the service limit, ${budgetPerSnapshot}/s (ceiling ${round(allowed, 1)} MiB/s)`,
+      fractionOf500MiBs: round(value / 500),
       blocks: workers * writtenPerSegment,
       throttledResponses: ebs.throttled,
       errorsReachingCaller: callerErrors,
-      model:
-        '100 ms per EBS request, hard 1,000 req/s cap per snapshot, in-process; 64 distinct low-entropy blocks',
-      engineCpuShare: round(cpu / seconds),
+      model: `${SCALE_MODEL_LATENCY_MS} ms per EBS request, hard ${SCALE_MODEL_SERVICE_LIMIT} req/s cap per snapshot, in-process, ${k}x slower than real time so each of the ${workers} workers has a core's worth of CPU per model second (as its own Lambda would); 64 distinct low-entropy blocks`,
+      wallSeconds: round(wallSeconds, 1),
+      engineCpuShareOfOneCore: round(cpu / wallSeconds),
       engineCpuMsPerBlock: round((cpu * 1000) / (workers * writtenPerSegment), 3),
-      note: 'all N workers share this one process (N Lambdas would each have a vCPU); below the budget = CPU-bound here',
       loadAverage1m: round(loadavg()[0]!, 1),
     },
   };
@@ -596,7 +633,7 @@ export const suite: BenchSuite = {
     results.push(...(await incremental()));
     results.push(...memory());
     results.push(await scaleModel(SNAPSHOT_READ_BUDGET_REQUESTS_PER_SECOND));
-    results.push(await scaleModel(950));
+    results.push(await scaleModel(SCALE_MODEL_SERVICE_LIMIT));
     return results;
   },
 };

@@ -23,6 +23,13 @@ export const DEFAULT_RANGE_WORKERS = 8;
 /** List calls per second for one worker: 8 workers stay at 40/s, under the 50/s account quota. */
 export const WORKER_LIST_REQUESTS_PER_SECOND = 5;
 
+/**
+ * Burst of a range worker's read pacer in seconds of its rate: eight workers' bursts together
+ * (0.05 s of the per-snapshot budget) stay well under the slack of the snapshot's own limit, so a
+ * budget at the limit is not throttled at the start of every range.
+ */
+export const READ_BURST_SECONDS = 0.05;
+
 /** Each worker's share of the per-snapshot read budget. */
 export function workerReadRate(
   budgetPerSnapshot: number = SNAPSHOT_READ_BUDGET_REQUESTS_PER_SECOND,
