@@ -40,6 +40,7 @@ import { CATALOG_FORMAT_VERSION, READABLE_CATALOG_FORMAT_VERSIONS } from '../cor
 import { IntegrityError, ThrottledError } from '../core/errors.ts';
 import type { Timestamp } from '../core/fs/index.ts';
 import { translateSdkError } from './sdk-errors.ts';
+import { DynamoDbPager } from './dynamodb-paging.ts';
 
 /** The name-index GSI as lib/ defines it (GSI1: gsi1pk/gsi1sk strings, projection ALL). */
 export const NAME_INDEX_NAME = 'GSI1';
@@ -137,16 +138,7 @@ export function fromCatalogDbItem(item: Item): CatalogItem {
       context: { pk: String(item.pk), sk: String(item.sk) },
     });
   }
-  const base = {
-    volumeId: item.volumeId as string,
-    partition: item.partition as number,
-    dir: item.dir as string,
-    name: item.name as string,
-    path: item.path as string,
-    version: item.version as string,
-    imageId: item.imageId as string,
-    createdAt: item.createdAt as string,
-  };
+  const base = { ...versionOf(item), dir: item.dir as string };
   if (item.removed === true) return { ...base, removed: true };
   const crtime = readTs(item, 'crtime');
   const meta: FileMeta = {
@@ -170,9 +162,8 @@ export function fromCatalogDbItem(item: Item): CatalogItem {
   return { ...base, meta };
 }
 
-/** A name-search index item (its projection) as a search hit. */
-function searchHitOf(item: Item): NameSearchHit {
-  const mtime = readTs(item, 'mtime');
+/** Which file version an item (a version item or its name-search projection) is. */
+function versionOf(item: Item) {
   return {
     volumeId: item.volumeId as string,
     partition: item.partition as number,
@@ -181,6 +172,14 @@ function searchHitOf(item: Item): NameSearchHit {
     version: item.version as string,
     imageId: item.imageId as string,
     createdAt: item.createdAt as string,
+  };
+}
+
+/** A name-search index item (its projection) as a search hit. */
+function searchHitOf(item: Item): NameSearchHit {
+  const mtime = readTs(item, 'mtime');
+  return {
+    ...versionOf(item),
     ...(item.removed === true ? { removed: true as const } : {}),
     ...(typeof item.type === 'string' ? { type: item.type as FileMeta['type'] } : {}),
     ...(typeof item.size === 'number' ? { size: item.size } : {}),
@@ -190,6 +189,7 @@ function searchHitOf(item: Item): NameSearchHit {
 
 export class DynamoDbCatalogStore implements CatalogStore {
   private readonly sleep: (ms: number) => Promise<void>;
+  private readonly pager: DynamoDbPager;
 
   constructor(
     private readonly client: DynamoDBDocumentClient,
@@ -197,6 +197,7 @@ export class DynamoDbCatalogStore implements CatalogStore {
     options: DynamoDbCatalogStoreOptions = {},
   ) {
     this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.pager = new DynamoDbPager(client);
   }
 
   private async send<T>(
@@ -440,26 +441,18 @@ export class DynamoDbCatalogStore implements CatalogStore {
     }
   }
 
-  private async queryApplicationItems(pk: string): Promise<Item[]> {
-    const items: Item[] = [];
-    let start: Item | undefined;
-    do {
-      const out = await this.send('Query', () =>
-        this.client.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: '#pk = :pk',
-            ExpressionAttributeNames: { '#pk': 'pk' },
-            ExpressionAttributeValues: { ':pk': pk },
-            ConsistentRead: true,
-            ...(start === undefined ? {} : { ExclusiveStartKey: start }),
-          }),
-        ),
-      );
-      items.push(...(out.Items ?? []));
-      start = out.LastEvaluatedKey;
-    } while (start !== undefined);
-    return items;
+  private queryApplicationItems(pk: string): Promise<Item[]> {
+    return this.pager.queryAll(
+      'DynamoDB Query',
+      { table: this.tableName },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: '#pk = :pk',
+        ExpressionAttributeNames: { '#pk': 'pk' },
+        ExpressionAttributeValues: { ':pk': pk },
+        ConsistentRead: true,
+      },
+    );
   }
 
   async listApplications(volumeId: string, imageId: string): Promise<ApplicationRecord[]> {

@@ -107,26 +107,21 @@ export class DynamoDbPager {
   /** Every item of the query, page after page. */
   async queryAll(operation: string, context: ErrorContext, input: QueryInput): Promise<Item[]> {
     const items: Item[] = [];
-    let startKey: Item | undefined;
-    do {
-      const exclusiveStart = startKey;
-      const answer = await callSdk(operation, context, () =>
-        this.ddb.send(
-          new QueryCommand({
-            ...input,
-            ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
-          }),
-        ),
-      );
-      items.push(...(answer.Items ?? []));
-      startKey = answer.LastEvaluatedKey;
-    } while (startKey !== undefined);
+    for await (const answer of this.answers(operation, context, input)) items.push(...(answer.Items ?? []));
     return items;
   }
 
   /** How many items the query matches (Select COUNT: no item leaves DynamoDB). */
   async count(operation: string, context: ErrorContext, input: QueryInput): Promise<number> {
     let total = 0;
+    for await (const answer of this.answers(operation, context, { ...input, Select: 'COUNT' })) {
+      total += answer.Count ?? 0;
+    }
+    return total;
+  }
+
+  /** The query's answers, each request starting at the previous one's LastEvaluatedKey. */
+  private async *answers(operation: string, context: ErrorContext, input: QueryInput) {
     let startKey: Item | undefined;
     do {
       const exclusiveStart = startKey;
@@ -134,14 +129,12 @@ export class DynamoDbPager {
         this.ddb.send(
           new QueryCommand({
             ...input,
-            Select: 'COUNT',
             ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
           }),
         ),
       );
-      total += answer.Count ?? 0;
+      yield answer;
       startKey = answer.LastEvaluatedKey;
     } while (startKey !== undefined);
-    return total;
   }
 }

@@ -13,7 +13,6 @@ import {
   DeleteCommand,
   GetCommand,
   PutCommand,
-  QueryCommand,
   type DynamoDBDocumentClient,
 } from '@aws-sdk/lib-dynamodb';
 import { ValidationError } from '../core/errors.ts';
@@ -23,6 +22,7 @@ import { planRunSchema, type PlanRun } from '../core/plans/plan-run.ts';
 import type { PlanRunStore } from '../core/plans/run-service.ts';
 import { DEFAULT_SETTINGS, planSettingsSchema, type PlanSettings } from '../core/plans/settings.ts';
 import { DynamoDbNamedRecords, parseStoredJson, type NamedRecordKind } from './dynamodb-named-records.ts';
+import { DynamoDbPager } from './dynamodb-paging.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 /** The partition of every plan record (one item per plan, sort key = its name). */
@@ -210,25 +210,18 @@ export class DynamoDbPlanRunStore implements PlanRunStore {
 
   /** The plan's runs, newest first. */
   async listForPlan(plan: string): Promise<readonly PlanRun[]> {
-    const runs: PlanRun[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await callSdk('Query (plan runs)', { plan }, () =>
-        this.documents.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': `${PLAN_RUNS_PARTITION_PREFIX}${plan}` },
-            ConsistentRead: true,
-            ScanIndexForward: false,
-            ...(start === undefined ? {} : { ExclusiveStartKey: start }),
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) runs.push(runOf(item));
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
-    return runs;
+    const items = await new DynamoDbPager(this.documents).queryAll(
+      'Query (plan runs)',
+      { plan },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': `${PLAN_RUNS_PARTITION_PREFIX}${plan}` },
+        ConsistentRead: true,
+        ScanIndexForward: false,
+      },
+    );
+    return items.map(runOf);
   }
 }
 
