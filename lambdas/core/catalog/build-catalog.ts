@@ -176,6 +176,8 @@ interface PreviousEntry {
   readonly size?: number;
   readonly nlink?: number;
   readonly sub?: SubtreeSummary;
+  /** From tree pages only: the index of its page in the directory's refs. */
+  readonly page?: number;
 }
 
 interface OpenDirectory {
@@ -406,7 +408,7 @@ async function previousEntries(
   if (ctx.tree.fromPages && before !== undefined && before.truncated !== true) {
     const bodies = await ctx.store.getTreePages(ctx.image.volumeId, before.refs);
     if (before.refs.every((ref) => bodies.has(ref))) {
-      return before.refs.flatMap((ref) =>
+      return before.refs.flatMap((ref, page) =>
         decodeTreePage(ref, bodies.get(ref)!).map((e: TreeEntry) => ({
           name: e.name,
           path: childPath(path, e.name),
@@ -415,6 +417,7 @@ async function previousEntries(
           inode: e.inode,
           size: e.size,
           nlink: e.nlink,
+          page,
           ...(e.sub === undefined ? {} : { sub: e.sub }),
         })),
       );
@@ -836,21 +839,28 @@ async function shallowVisit(
       return walkInstead();
     }
   }
-  // Second pass: versions of the changed entries, the subtrees, and this directory's pages.
-  const children: CatalogItem[] = [];
-  const entries: TreeEntry[] = [];
+  // Second pass: versions of the changed entries and the subtrees. Its cost follows what changed:
+  // an entry whose record did not change and a subdirectory whose summary did not change leave
+  // their page as it was (same hash, not written again); only pages holding a change are encoded.
+  const refs = dir.before!.refs;
+  const dirtyPages = new Set<number>();
+  /** Spans the listing now depends on that the previous summary's spans may lack. */
+  const grown: { inode: number; type: FileType; size: number }[] = [];
+  const grownSubs: SubtreeSummary[] = [];
   for (const entry of previous) {
     const meta = now.get(entry.name);
-    if (meta !== undefined && metaFingerprint(meta) !== entry.fp) {
+    const changed = meta !== undefined && metaFingerprint(meta) !== entry.fp;
+    if (changed) {
       await ctx.writer.add(itemOf(ctx, dir.path, entry.name, entry.path, meta));
       ctx.changes.changed += 1;
+      dirtyPages.add(entry.page!);
     }
     const type = (meta?.type ?? entry.type) as FileType;
     const size = meta?.size ?? entry.size!;
     const nlink = meta?.nlink ?? entry.nlink!;
     countParts(ctx.counts, type, size, nlink);
     countParts(dir.counts, type, size, nlink);
-    let sub: SubtreeSummary | undefined;
+    if (meta !== undefined) grown.push({ inode: entry.inode, type, size });
     if (type === 'directory') {
       const child = openDirectory(ctx, entry.path, entry.inode, before(entry.sub, true));
       if (entry.sub?.spans !== undefined && !(await oracle.changed(entry.sub.spans))) {
@@ -866,50 +876,81 @@ async function shallowVisit(
       } else {
         await walkFrom(ctx, fs, entry.path, before(entry.sub, true), dir);
       }
-      sub = dir.subs.get(entry.name);
+      const sub = dir.subs.get(entry.name);
+      if (sub !== entry.sub && !sameSummary(sub, entry.sub)) {
+        dirtyPages.add(entry.page!);
+        // No summary (its walk failed): what it depends on is unknown, and so is this directory's.
+        grownSubs.push(sub ?? { refs: [], counts: emptyCounts(), errors: 0 });
+      }
     }
-    entries.push({
-      name: entry.name,
-      type,
-      inode: entry.inode,
-      fp: meta === undefined ? entry.fp : metaFingerprint(meta),
-      size,
-      nlink,
-      ...(sub === undefined ? {} : { sub }),
-    });
-    children.push(
-      itemOf(ctx, dir.path, entry.name, entry.path, {
-        ...(meta ?? PLACEHOLDER_META),
-        type,
-        inode: entry.inode,
-        size,
-      }),
-    );
   }
-  const pages = treePagesOf(entries);
-  const known = new Set(dir.before?.refs ?? []);
-  ctx.tree.pages.add(pages.filter((page) => !known.has(page.hash)));
+  const newRefs: string[] = [];
+  for (let page = 0; page < refs.length; page += 1) {
+    if (!dirtyPages.has(page)) {
+      newRefs.push(refs[page]!);
+      continue;
+    }
+    const entries: TreeEntry[] = [];
+    for (const entry of previous) {
+      if (entry.page !== page) continue;
+      const meta = now.get(entry.name);
+      const sub = dir.subs.get(entry.name);
+      entries.push({
+        name: entry.name,
+        type: (meta?.type ?? entry.type) as FileType,
+        inode: entry.inode,
+        fp: meta === undefined ? entry.fp : metaFingerprint(meta),
+        size: meta?.size ?? entry.size!,
+        nlink: meta?.nlink ?? entry.nlink!,
+        ...(sub === undefined ? {} : { sub }),
+      });
+    }
+    const pages = treePagesOf(entries);
+    ctx.tree.pages.add(pages);
+    newRefs.push(...pages.map((p) => p.hash));
+  }
   finishSummary(ctx, dir, parent, {
-    refs: pages.map((page) => page.hash),
-    ...(await subtreeSpans(ctx, dir, children)),
+    refs: newRefs,
+    ...(await grownSpans(ctx, dir.before!.spans, grown, grownSubs)),
     counts: dir.counts,
     errors: dir.errors,
   });
 }
 
-/** Fields that subtreeSpans does not look at, for entries known only from their pages. */
-const PLACEHOLDER_META: FileMeta = {
-  type: 'file',
-  inode: 0,
-  size: 0,
-  mode: 0,
-  uid: 0,
-  gid: 0,
-  nlink: 1,
-  mtime: { seconds: 0, nanoseconds: 0 },
-  ctime: { seconds: 0, nanoseconds: 0 },
-  atime: { seconds: 0, nanoseconds: 0 },
-};
+/** Whether two summaries of a subtree say the same (pages, spans, counts, errors, truncation). */
+function sameSummary(a: SubtreeSummary | undefined, b: SubtreeSummary | undefined): boolean {
+  return a !== undefined && b !== undefined && JSON.stringify(a) === JSON.stringify(b);
+}
+
+/**
+ * The spans of a shallow-visited directory: what its previous summary named, plus the ranges of
+ * the entries read again and the spans of the subdirectories whose summaries changed. Everything
+ * else it depends on is what it depended on before: its own listing's bytes did not change (so
+ * the same blocks hold it), and an entry whose bytes did not change maps to the same ranges. A
+ * superset of what a full recomputation gives, so still sound; unknown when a changed subtree's
+ * spans are.
+ */
+async function grownSpans(
+  ctx: PartitionContext,
+  before: readonly ByteSpan[] | undefined,
+  entries: readonly { inode: number; type: FileType; size: number }[],
+  subs: readonly SubtreeSummary[],
+): Promise<{ spans?: ByteSpan[] }> {
+  const ranges = ctx.tree.ranges;
+  if (ranges === undefined || before === undefined) return {};
+  const spans: ByteSpan[] = [...before];
+  try {
+    for (const entry of entries) spans.push(...(await ranges.entryRanges(entry.inode, entry.type, entry.size)));
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    return {};
+  }
+  for (const sub of subs) {
+    if (sub.spans === undefined) return {};
+    spans.push(...sub.spans);
+  }
+  return { spans: capSpans(normalizeSpans(spans)) };
+}
 
 /** Whether an application's path is in the filesystem (a damaged path counts as there: the walk reports it). */
 async function pathExists(fs: FilesystemReader, path: string): Promise<boolean> {
