@@ -22,7 +22,7 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-# moto is part of the machine image (local-stack-facts.md); PyPI is out of reach, so check, don't install.
+# moto 5.x is part of the machine image and PyPI is out of reach from it, so check, do not install.
 if ! python3 -c 'import moto' 2>/dev/null; then
   echo "bootstrap: python3 cannot import moto; the local stack needs moto 5.x (preinstalled on these machines)" >&2
   exit 1
