@@ -12,11 +12,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import {
-  GetSnapshotBlockCommand,
-  ListChangedBlocksCommand,
-  ListSnapshotBlocksCommand,
-} from '@aws-sdk/client-ebs';
+import { ListChangedBlocksCommand } from '@aws-sdk/client-ebs';
 import {
   CreateSnapshotCommand,
   DescribeSnapshotsCommand,
@@ -35,6 +31,7 @@ import { PermanentError } from '../../lambdas/core/errors.ts';
 import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
 import { maskContent, SHADOW_HASH_PATTERN } from '../../local/masking-hook/snapshot-file-masker.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+import { downloadSnapshotToFile } from './snapshot-blocks.ts';
 
 const run = promisify(execFile);
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -74,40 +71,6 @@ async function fileRanges(image: string, path: string): Promise<[number, number]
     ]);
   }
   return ranges;
-}
-
-/** Writes every block of `snapshotId` into a sparse image file of `sizeGiB`. */
-async function downloadSnapshot(snapshotId: string, sizeGiB: number, target: string): Promise<number[]> {
-  const handle = await open(target, 'w+');
-  const indexes: number[] = [];
-  try {
-    await handle.truncate(sizeGiB * GIB_BYTES);
-    let token: string | undefined;
-    do {
-      const page = await aws.ebs.send(
-        new ListSnapshotBlocksCommand({
-          SnapshotId: snapshotId,
-          ...(token === undefined ? {} : { NextToken: token }),
-        }),
-      );
-      for (const block of page.Blocks ?? []) {
-        const got = await aws.ebs.send(
-          new GetSnapshotBlockCommand({
-            SnapshotId: snapshotId,
-            BlockIndex: block.BlockIndex!,
-            BlockToken: block.BlockToken!,
-          }),
-        );
-        const data = await got.BlockData!.transformToByteArray();
-        await handle.write(data, 0, data.length, block.BlockIndex! * EBS_BLOCK_SIZE_BYTES);
-        indexes.push(block.BlockIndex!);
-      }
-      token = page.NextToken;
-    } while (token !== undefined);
-  } finally {
-    await handle.close();
-  }
-  return indexes;
 }
 
 async function invoke(name: string, event: unknown): Promise<{ functionError?: string; payload: unknown }> {
@@ -224,7 +187,7 @@ describe('the local file-masking hook', () => {
 
     // The child, read back whole, equals the image except inside the shadow file's bytes.
     const childImage = join(workDir, 'child.img');
-    await downloadSnapshot(childId, 1, childImage);
+    await downloadSnapshotToFile(aws.ebs, childId, GIB_BYTES, childImage);
     const inShadow = (offset: number): boolean => shadowRanges.some(([s, e]) => offset >= s && offset < e);
     const [original, child] = await Promise.all([open(imagePath, 'r'), open(childImage, 'r')]);
     let differing = 0;

@@ -13,13 +13,7 @@ import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import {
-  CompleteSnapshotCommand,
-  GetSnapshotBlockCommand,
-  ListSnapshotBlocksCommand,
-  PutSnapshotBlockCommand,
-  StartSnapshotCommand,
-} from '@aws-sdk/client-ebs';
+import { CompleteSnapshotCommand, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
 import {
   CreateSnapshotCommand,
   CreateVolumeCommand,
@@ -33,6 +27,7 @@ import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
 import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+import { snapshotBlockDigests } from './snapshot-blocks.ts';
 
 const run = promisify(execFile);
 const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
@@ -53,33 +48,6 @@ async function completed(snapshotId: string): Promise<void> {
     { client: aws.ec2, maxWaitTime: 60, minDelay: 1 },
     { SnapshotIds: [snapshotId] },
   );
-}
-
-/** Block index → SHA-256 (hex) of every block of a snapshot, read through the EBS direct APIs. */
-async function snapshotBlocks(snapshotId: string): Promise<Map<number, string>> {
-  const blocks = new Map<number, string>();
-  let token: string | undefined;
-  do {
-    const page = await aws.ebs.send(
-      new ListSnapshotBlocksCommand({
-        SnapshotId: snapshotId,
-        ...(token === undefined ? {} : { NextToken: token }),
-      }),
-    );
-    for (const block of page.Blocks ?? []) {
-      const got = await aws.ebs.send(
-        new GetSnapshotBlockCommand({
-          SnapshotId: snapshotId,
-          BlockIndex: block.BlockIndex!,
-          BlockToken: block.BlockToken!,
-        }),
-      );
-      const data = await got.BlockData!.transformToByteArray();
-      blocks.set(block.BlockIndex!, createHash('sha256').update(data).digest('hex'));
-    }
-    token = page.NextToken;
-  } while (token !== undefined);
-  return blocks;
 }
 
 async function createVolume(snapshotId: string): Promise<string> {
@@ -144,15 +112,15 @@ describe('a volume made from a snapshot on the local stack', () => {
       [volumeId, cloneSnapshotId, { 'rbp:workflow': 'qaclone' }],
     ]);
 
-    const clone = await snapshotBlocks(cloneSnapshotId);
-    const parent = await snapshotBlocks(replicaSnapshotId);
+    const clone = await snapshotBlockDigests(aws.ebs, cloneSnapshotId);
+    const parent = await snapshotBlockDigests(aws.ebs, replicaSnapshotId);
     expect([...clone.keys()]).toEqual(
       [...new Set([...parent.keys(), CLONE_BLOCK_INDEX])].sort((a, b) => a - b),
     );
 
     const again = (await aws.ec2.send(new CreateSnapshotCommand({ VolumeId: volumeId }))).SnapshotId!;
     await completed(again);
-    expect(await snapshotBlocks(again)).toEqual(clone);
+    expect(await snapshotBlockDigests(aws.ebs, again)).toEqual(clone);
   }, 120_000);
 
   it('refuses a snapshot that is not completed, as EC2 does', async () => {
