@@ -35,8 +35,14 @@ const HOLDING_STATES = new Set(['attaching', 'attached', 'busy']);
 export class Ec2WorkflowResources implements CreatedResources {
   constructor(private readonly ec2: EC2Client) {}
 
-  async find(workflow: string): Promise<WorkflowCreated> {
-    const filters = [{ Name: `tag:${CREATED_BY_WORKFLOW_TAG}`, Values: [workflow] }];
+  find(workflow: string): Promise<WorkflowCreated> {
+    return this.findTagged(CREATED_BY_WORKFLOW_TAG, workflow);
+  }
+
+  /** Snapshots (owned by this account) and volumes carrying the tag `key=value`, ordered by id. */
+  async findTagged(key: string, value: string): Promise<WorkflowCreated> {
+    const workflow = `${key}=${value}`;
+    const filters = [{ Name: `tag:${key}`, Values: [value] }];
     const snapshotIds: string[] = [];
     let token: string | undefined;
     do {

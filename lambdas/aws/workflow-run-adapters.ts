@@ -30,7 +30,9 @@ import type {
   WorkflowRunExecutions,
 } from '../core/workflows/workflow-run-ports.ts';
 import type { MaskingHookEvent, MaskingHookInvoker } from '../core/workflows/masking.ts';
+import { RUN_ID_TAG } from '../core/workflows/workflow-run-engine.ts';
 import { DynamoDbNamedRecords, type NamedRecordKind } from './dynamodb-named-records.ts';
+import { Ec2WorkflowResources } from './ec2-workflow-resources.ts';
 import { invokeForAnswer } from './lambda-request-response.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
@@ -185,6 +187,13 @@ export class Ec2CloneResources implements CloneResources {
       if (ABSENT_VOLUME_ERRORS.has(sdkErrorName(error) ?? '')) return;
       throw translateSdkError(error, 'DeleteVolume (clone)', { volumeId });
     }
+  }
+
+  async taggedWithRun(
+    runId: string,
+  ): Promise<{ snapshotIds: readonly string[]; volumeIds: readonly string[] }> {
+    const found = await new Ec2WorkflowResources(this.ec2).findTagged(RUN_ID_TAG, runId);
+    return { snapshotIds: found.snapshotIds, volumeIds: found.volumes.map((v) => v.volumeId) };
   }
 }
 

@@ -24,10 +24,10 @@
  * step, and every step is safe to repeat (restores and volumes are created under tokens derived
  * from the run id, and each step records what it did).
  */
-import { describeError, isRetryable } from '../errors.ts';
+import { ConflictError, describeError, isRetryable, NotFoundError } from '../errors.ts';
 import { GIB_BYTES } from '../geometry.ts';
 import { MASKING_HOOK_EVENT_VERSION, runMaskingHook } from './masking.ts';
-import { startVolumeRestore } from '../restore/volume-restore-jobs.ts';
+import { startVolumeRestore, type VolumeRestoreJob } from '../restore/volume-restore-jobs.ts';
 import { mountDevices, requireTargetInstance } from './workflow-run-service.ts';
 import { runRestoreId, type WorkflowRun, type WorkflowRunVolume } from './workflow-run.ts';
 import type { WorkflowRunPorts } from './workflow-run-ports.ts';
@@ -61,6 +61,19 @@ async function previousRun(ports: WorkflowRunPorts, run: WorkflowRun): Promise<W
   return run.replacesRunId === undefined ? undefined : ports.runs.get(run.replacesRunId);
 }
 
+/** The restore job, or undefined when none has the id. */
+async function restoreJobIfAny(
+  ports: WorkflowRunPorts,
+  restoreId: string,
+): Promise<VolumeRestoreJob | undefined> {
+  try {
+    return await ports.restoreJobs.get(restoreId);
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+}
+
 /** Restore phase: start what is not started; collect the finished restores. */
 async function advanceRestores(ports: WorkflowRunPorts, run: WorkflowRun): Promise<AdvanceResult> {
   const previous = await previousRun(ports, run);
@@ -79,16 +92,25 @@ async function advanceRestores(ports: WorkflowRunPorts, run: WorkflowRun): Promi
           v.snapshotId !== undefined &&
           v.snapshotId === v.restoredSnapshotId,
       );
-      await startVolumeRestore(
-        { jobs: ports.restoreJobs, clock: ports.clock, launcher: ports.restoreLauncher },
-        {
-          restoreId,
-          volumeId: volume.sourceVolumeId,
-          imageId: volume.imageId,
-          ...(ports.kmsKeyArn === undefined ? {} : { kmsKeyArn: ports.kmsKeyArn }),
-          ...(parent?.restoreId === undefined ? {} : { parentRestoreId: parent.restoreId }),
-        },
-      );
+      // A retried step finds the job its first attempt created (the id is the run's): it is not
+      // created twice; launched again while pending, since the first launch may be what failed
+      // (StartExecution with the same name and input as a running execution succeeds:
+      // https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+      const existing = await restoreJobIfAny(ports, restoreId);
+      if (existing === undefined) {
+        await startVolumeRestore(
+          { jobs: ports.restoreJobs, clock: ports.clock, launcher: ports.restoreLauncher },
+          {
+            restoreId,
+            volumeId: volume.sourceVolumeId,
+            imageId: volume.imageId,
+            ...(ports.kmsKeyArn === undefined ? {} : { kmsKeyArn: ports.kmsKeyArn }),
+            ...(parent?.restoreId === undefined ? {} : { parentRestoreId: parent.restoreId }),
+          },
+        );
+      } else if (existing.status === 'pending') {
+        await ports.restoreLauncher.launch({ restoreId, kind: 'volume' });
+      }
       volumes[index] = {
         ...volume,
         restoreId,
@@ -249,8 +271,12 @@ async function advanceAttach(ports: WorkflowRunPorts, run: WorkflowRun): Promise
       return failWith(ports, run, describeError(error));
     }
     volumes = volumes.map((v, i) => ({ ...v, device: devices[i]! }));
-    for (const volume of volumes)
+    for (const volume of volumes) {
+      // A retried step skips the volumes its first attempt attached (EC2 refuses a second AttachVolume).
+      const described = await ports.resources.describeVolume(volume.volumeId!);
+      if (described?.attachments.some((a) => a.instanceId === instanceId && a.state !== 'detached')) continue;
       await ports.resources.attachVolume(volume.volumeId!, instanceId, volume.device!);
+    }
     return { run: withVolumes(run, volumes), waitSeconds: VOLUME_WAIT_SECONDS };
   }
   let waiting = false;
@@ -327,9 +353,25 @@ async function advanceReplace(ports: WorkflowRunPorts, run: WorkflowRun): Promis
 /**
  * Fails the run: deletes every snapshot and volume this run made (an unmasked clone is never left
  * behind), records the reason. Saves the run itself (the caller returns its result unchanged).
+ * A failure while removing the clone this run replaces (phase Replace) keeps this run's clone: it
+ * is complete (masked, tagged, attached) and is the workflow's clone now (currentRunOf).
  */
 async function failWith(ports: WorkflowRunPorts, run: WorkflowRun, reason: string): Promise<AdvanceResult> {
-  const own = run.action === 'run' ? run.volumes : [];
+  const recorded = run.action === 'run' && run.phase !== 'Replace' ? run.volumes : [];
+  if (recorded.length > 0 && (await settleOwnRestores(ports, run))) {
+    const pending: WorkflowRun = { ...run, reason: reason.slice(0, MAX_RUN_REASON_CHARS) };
+    return { run: pending, waitSeconds: RESTORE_WAIT_SECONDS };
+  }
+  // What the run made but had not recorded yet (a failure between a call and the save of its answer).
+  const unrecorded =
+    recorded.length === 0
+      ? { snapshotIds: [], volumeIds: [] }
+      : await ports.resources.taggedWithRun(run.runId);
+  const own: WorkflowRunVolume[] = [
+    ...recorded,
+    ...unrecorded.volumeIds.map((volumeId) => ({ sourceVolumeId: '', imageId: '', volumeId })),
+    ...unrecorded.snapshotIds.map((snapshotId) => ({ sourceVolumeId: '', imageId: '', snapshotId })),
+  ];
   // Volumes this run attached are detached first; the state machine comes back until they are gone.
   if (await removeResources(ports, own)) {
     const pending: WorkflowRun = { ...run, reason: reason.slice(0, MAX_RUN_REASON_CHARS) };
@@ -342,9 +384,50 @@ async function failWith(ports: WorkflowRunPorts, run: WorkflowRun, reason: strin
       phase: 'Finished',
       reason: reason.slice(0, MAX_RUN_REASON_CHARS),
       endedAt: ports.clock.now().toISOString(),
-      volumes: own.length === 0 ? run.volumes : run.volumes.map(stripDeleted),
+      volumes: recorded.length === 0 ? run.volumes : run.volumes.map(stripDeleted),
     },
   };
+}
+
+/**
+ * The restores of a failed run whose snapshot it has not recorded (it failed between starting a
+ * restore and the look that records its snapshot): a pending one is cancelled (failed before
+ * anything runs it), a running one is waited for, a finished one's snapshot is deleted. Restore
+ * ids are the run's (`<runId>-v<index>`), so they are found whether recorded or not. True while
+ * one is still running.
+ */
+async function settleOwnRestores(ports: WorkflowRunPorts, run: WorkflowRun): Promise<boolean> {
+  let running = false;
+  for (const [index, volume] of run.volumes.entries()) {
+    if (volume.restoredSnapshotId !== undefined) continue;
+    const restoreId = runRestoreId(run.runId, index);
+    const job = await restoreJobIfAny(ports, restoreId);
+    if (job === undefined) continue;
+    if (job.status === 'pending') {
+      try {
+        await ports.restoreJobs.update(
+          {
+            ...job,
+            status: 'failed',
+            updatedAt: ports.clock.now().toISOString(),
+            failure: {
+              reason: `workflow run ${run.runId} failed before this restore started`,
+              errorName: 'Cancelled',
+            },
+          },
+          ['pending'],
+        );
+        continue;
+      } catch (error) {
+        if (!(error instanceof ConflictError)) throw error;
+        running = true; // it started meanwhile
+        continue;
+      }
+    }
+    if (job.status === 'running') running = true;
+    else if (job.snapshotId !== undefined) await ports.resources.deleteSnapshot(job.snapshotId);
+  }
+  return running;
 }
 
 /** A failed run's volumes keep what was attempted (restore ids, images) but not the deleted resources. */

@@ -46,6 +46,14 @@ export interface CloneResources {
   detachVolume(volumeId: string, instanceId: string): Promise<void>;
   /** DeleteVolume; an absent volume is success. */
   deleteVolume(volumeId: string): Promise<void>;
+  /**
+   * Snapshots (owned by this account) and volumes tagged rbp:run-id=<runId>: what a run made,
+   * recorded or not (a masking hook tags its snapshots with the event's tags, volumes are tagged
+   * at creation), for the cleanup of a failed run.
+   */
+  taggedWithRun(
+    runId: string,
+  ): Promise<{ readonly snapshotIds: readonly string[]; readonly volumeIds: readonly string[] }>;
 }
 
 /** Starts an execution of the run state machine named by the run id. */

@@ -11,7 +11,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Image } from '../api/schemas.ts';
 import type { WorkflowDocument } from './workflow-document.ts';
 import type { WorkflowRecord } from './workflow-service.ts';
-import { deviceAssignment, type TargetInstance } from './devices.ts';
+import { deviceAssignment, nextDeviceName, type TargetInstance } from './devices.ts';
 import {
   WORKFLOW_RUN_ACTIONS,
   WORKFLOW_RUN_FORMAT_VERSION,
@@ -59,9 +59,21 @@ export async function runsOfWorkflow(
     .sort((a, b) => (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0));
 }
 
-/** The run whose clone (or mount) exists now: the newest succeeded `run` not replaced since. */
+/**
+ * The run whose clone (or mount) exists now: the newest `run` not replaced since that succeeded,
+ * or that failed only while removing the clone it replaced (it kept its own: its volumes still
+ * name their clone snapshots).
+ */
 export function currentRunOf(runs: readonly WorkflowRun[]): WorkflowRun | undefined {
-  return runs.find((r) => r.action === 'run' && r.status === 'Succeeded' && r.replacedByRunId === undefined);
+  return runs.find(
+    (r) =>
+      r.action === 'run' &&
+      r.replacedByRunId === undefined &&
+      (r.status === 'Succeeded' ||
+        (r.status === 'Failed' &&
+          r.volumes.length > 0 &&
+          r.volumes.every((v) => v.snapshotId !== undefined))),
+  );
 }
 
 /** The replica volume ids the workflow presents, in the order its devices are assigned. */
@@ -152,7 +164,7 @@ export function mountDevices(
   const taken = new Set(instance.devicesInUse);
   return volumeIds.map((volumeId) => {
     let device: string | undefined = wanted.get(volumeId);
-    while (device !== undefined && taken.has(device)) device = nextFree(device);
+    while (device !== undefined && taken.has(device)) device = nextDeviceName(device);
     if (device === undefined) {
       throw new ValidationError(
         `workflow ${document.name}: no free device name left on ${instance.instanceId} for volume ${volumeId}`,
@@ -162,12 +174,6 @@ export function mountDevices(
     taken.add(device);
     return device;
   });
-}
-
-function nextFree(device: string): string | undefined {
-  const last = device.at(-1) ?? 'z';
-  if (last >= 'z') return undefined;
-  return `${device.slice(0, -1)}${String.fromCharCode(last.charCodeAt(0) + 1)}`;
 }
 
 /** The DirectMount target as it is now; refuses a missing instance or another availability zone. */
