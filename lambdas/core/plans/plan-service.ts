@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
+import { syncSchedules, withUndo } from '../util/schedule-sync.ts';
 import { parsePlanDocument, planDocumentSchema, type PlanDocument } from './plan-document.ts';
 
 export const PLAN_RECORD_FORMAT_VERSION = 1;
@@ -82,16 +83,6 @@ export function desiredSchedules(document: PlanDocument): PlanSchedule[] {
   }));
 }
 
-function sameSchedule(a: PlanSchedule, b: PlanSchedule): boolean {
-  return (
-    a.name === b.name &&
-    a.plan === b.plan &&
-    a.expression === b.expression &&
-    a.timeZone === b.timeZone &&
-    a.enabled === b.enabled
-  );
-}
-
 /** Makes the plan's schedules exactly `desired`: puts what differs, deletes the rest. */
 export async function reconcileSchedules(
   scheduler: PlanScheduler,
@@ -99,33 +90,7 @@ export async function reconcileSchedules(
   desired: readonly PlanSchedule[],
 ): Promise<void> {
   const existing = (await scheduler.list()).filter((s) => isScheduleOf(plan, s.name));
-  for (const schedule of desired) {
-    const current = existing.find((s) => s.name === schedule.name);
-    if (current === undefined || !sameSchedule(current, schedule)) await scheduler.put(schedule);
-  }
-  for (const schedule of existing) {
-    if (!desired.some((d) => d.name === schedule.name)) await scheduler.delete(schedule.name);
-  }
-}
-
-/** Runs `undo` after a failure of `action`, then rethrows the action's error (undo errors are attached). */
-async function withUndo<T>(action: () => Promise<T>, undo: () => Promise<void>): Promise<T> {
-  try {
-    return await action();
-  } catch (error) {
-    try {
-      await undo();
-    } catch (undoError) {
-      throw new AggregateError(
-        [error, undoError],
-        `${String(error)}; undoing it failed as well: ${String(undoError)}`,
-        {
-          cause: undoError,
-        },
-      );
-    }
-    throw error;
-  }
+  await syncSchedules(scheduler, existing, desired);
 }
 
 async function requirePlan(store: PlanStore, name: string): Promise<PlanRecord> {

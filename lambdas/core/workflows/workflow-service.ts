@@ -14,6 +14,7 @@ import type { Clock } from '../ports.ts';
 import type { ServerDirectory } from '../plans/plan-ports.ts';
 import type { NamedRecordStore } from '../store/named-records.ts';
 import { issuesSentence } from '../util/document-issues.ts';
+import { syncSchedules, withUndo } from '../util/schedule-sync.ts';
 import {
   changedImmutableFields,
   parseWorkflowDocument,
@@ -99,41 +100,12 @@ export async function reconcileWorkflowSchedule(
   workflow: string,
   desired: WorkflowSchedule | undefined,
 ): Promise<void> {
-  const name = workflowScheduleName(workflow);
-  const current = await scheduler.get(name);
-  if (desired === undefined) {
-    if (current !== undefined) await scheduler.delete(name);
-    return;
-  }
-  if (
-    current === undefined ||
-    current.workflow !== desired.workflow ||
-    current.expression !== desired.expression ||
-    current.timeZone !== desired.timeZone ||
-    current.enabled !== desired.enabled
-  ) {
-    await scheduler.put(desired);
-  }
-}
-
-/** Runs `undo` after a failure of `action`, then rethrows the action's error (an undo error is attached). */
-async function withUndo(action: () => Promise<void>, undo: () => Promise<void>): Promise<void> {
-  try {
-    await action();
-  } catch (error) {
-    try {
-      await undo();
-    } catch (undoError) {
-      throw new AggregateError(
-        [error, undoError],
-        `${String(error)}; undoing it failed as well: ${String(undoError)}`,
-        {
-          cause: undoError,
-        },
-      );
-    }
-    throw error;
-  }
+  const current = await scheduler.get(workflowScheduleName(workflow));
+  await syncSchedules(
+    scheduler,
+    current === undefined ? [] : [current],
+    desired === undefined ? [] : [desired],
+  );
 }
 
 /** The tag every snapshot and volume a workflow creates carries, with the workflow's name. */
