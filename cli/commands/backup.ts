@@ -5,9 +5,7 @@
  */
 import { Option, type Command } from 'commander';
 import { BACKUP_STATUSES, type Backup } from '../../lambdas/core/api/schemas.ts';
-import type { ApiClient } from '../api/api-client.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
-import type { Progress } from '../api/output.ts';
 import {
   DEFAULT_HISTORY_ITEMS,
   formatDuration,
@@ -22,38 +20,29 @@ import { formatBytes } from '../api/output.ts';
 import { postCancel } from '../api/cancel.ts';
 import type { BackupCancellation } from '../../lambdas/core/api/backup-cancel.ts';
 import { BACKUP_CANCELLED_ERROR } from '../../lambdas/core/api/backup-cancel.ts';
+import { apiContext, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
 import {
-  apiContext,
-  pollUntilFinished,
-  withApiOptions,
-  withWaitOptions,
-  type ApiCommandOptions,
-  type WaitOptions,
-} from '../api/context.ts';
+  exitIfFailed,
+  jobCommand,
+  jobStatus,
+  waitForJob,
+  type JobCommandOptions,
+  type JobKind,
+} from '../api/jobs.ts';
 
-export function waitForBackup(
-  client: ApiClient,
-  backupId: string,
-  options: Pick<WaitOptions, 'timeout' | 'pollInterval'>,
-  progress: Progress,
-): Promise<Backup> {
-  return pollUntilFinished(
-    {
-      fetch: () => client.get<Backup>(`/backups/${encodeURIComponent(backupId)}`),
-      finished: (backup) => backup.status !== 'RUNNING',
-      describe: (backup) =>
-        backup.status === 'RUNNING'
-          ? progressLine(
-              `backup ${backupId}: ${backup.status}${backup.step ? ` — ${backup.step}` : ''}`,
-              backup.progress,
-            )
-          : `backup ${backupId}: ${backup.status}${backup.imageId ? ` (image ${backup.imageId})` : ''}`,
-      timeoutMessage: `backup ${backupId} is still running after ${options.timeout} s`,
-    },
-    options,
-    progress,
-  );
-}
+const BACKUP_JOB: JobKind<Backup> = {
+  noun: 'backup',
+  collection: '/backups',
+  finished: (backup) => backup.status !== 'RUNNING',
+  failed: (backup) => backup.status !== 'SUCCEEDED' && backup.status !== 'RUNNING',
+  describe: (backup, backupId) =>
+    backup.status === 'RUNNING'
+      ? progressLine(
+          `backup ${backupId}: ${backup.status}${backup.step ? ` — ${backup.step}` : ''}`,
+          backup.progress,
+        )
+      : `backup ${backupId}: ${backup.status}${backup.imageId ? ` (image ${backup.imageId})` : ''}`,
+};
 
 function report(print: { message(value: unknown, text: string): void }, backup: Backup): void {
   const lines = [`backup ${backup.backupId}: ${backup.status}`];
@@ -70,12 +59,6 @@ function report(print: { message(value: unknown, text: string): void }, backup: 
   if (backup.imageId && backup.images === undefined) lines.push(`  image    ${backup.imageId}`);
   if (backup.error) lines.push(`  error    ${backup.error}${backup.cause ? `: ${backup.cause}` : ''}`);
   print.message(backup, lines.join('\n'));
-}
-
-function failIfUnsuccessful(backup: Backup): void {
-  if (backup.status !== 'SUCCEEDED' && backup.status !== 'RUNNING') {
-    process.exitCode = EXIT.JOB_FAILED;
-  }
 }
 
 /** Most backups per request (GET /backups answers at most 50). */
@@ -162,7 +145,7 @@ export function registerBackupCommands(program: Command): void {
       '\nExamples:\n  $ rbp backup start --volume vol-0123456789abcdef0 --wait\n  $ rbp backup status bk-20261120t120000000z-0a1b2c3d4e5f6071',
     );
 
-  withWaitOptions(withApiOptions(backup.command('start')), 'backup')
+  jobCommand(backup, 'start', 'backup')
     .description(
       'start a backup of a volume, or of every volume of a server as one recovery point, now (refused with exit code 4 when one is running)',
     )
@@ -183,8 +166,12 @@ export function registerBackupCommands(program: Command): void {
     )
     .action(
       async (
-        options: ApiCommandOptions &
-          WaitOptions & { volume?: string; server?: string; full: boolean; source: 'replica' | 'primary' },
+        options: JobCommandOptions & {
+          volume?: string;
+          server?: string;
+          full: boolean;
+          source: 'replica' | 'primary';
+        },
       ) => {
         if ((options.volume === undefined) === (options.server === undefined)) {
           throw new CliError('give exactly one of --volume and --server', EXIT.USAGE);
@@ -202,25 +189,23 @@ export function registerBackupCommands(program: Command): void {
           );
           return;
         }
-        const finished = await waitForBackup(client, accepted.backupId, options, jobProgress());
+        const finished = await waitForJob(client, BACKUP_JOB, accepted.backupId, options, jobProgress());
         report(print, finished);
-        failIfUnsuccessful(finished);
+        exitIfFailed(BACKUP_JOB, finished);
       },
     );
 
   registerBackupList(backup);
 
-  withWaitOptions(withApiOptions(backup.command('status')), 'backup')
+  jobCommand(backup, 'status', 'backup')
     .description('show the status and progress of a backup')
     .argument('<backupId>', 'the backup')
     .addHelpText('after', '\nExample:\n  $ rbp backup status bk-20261120t120000000z-0a1b2c3d4e5f6071 --wait')
-    .action(async (backupId: string, options: ApiCommandOptions & WaitOptions) => {
+    .action(async (backupId: string, options: JobCommandOptions) => {
       const { client, print } = await apiContext(options);
-      const current = options.wait
-        ? await waitForBackup(client, backupId, options, jobProgress())
-        : await client.get<Backup>(`/backups/${encodeURIComponent(backupId)}`);
+      const current = await jobStatus(client, BACKUP_JOB, backupId, options, jobProgress());
       report(print, current);
-      failIfUnsuccessful(current);
+      exitIfFailed(BACKUP_JOB, current);
     });
 
   withApiOptions(backup.command('cancel'))

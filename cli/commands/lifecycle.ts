@@ -10,23 +10,13 @@
  * `{ status, chunksVerified, corrupt: [{ key, images }], missing: [...] }`.
  */
 import { InvalidArgumentError, type Command } from 'commander';
-import type {
-  DeletedImage,
-  RetentionResult,
-  StoredRetention,
-} from '../../lambdas/core/api/lifecycle-api.ts';
+import type { DeletedImage, RetentionResult, StoredRetention } from '../../lambdas/core/api/lifecycle-api.ts';
 import type { CostReport } from '../../lambdas/core/lifecycle/cost.ts';
 import type { GcRun, ScrubRun } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import type { RetentionRules } from '../../lambdas/core/lifecycle/retention.ts';
-import {
-  apiContext,
-  pollUntilFinished,
-  withApiOptions,
-  withWaitOptions,
-  type ApiCommandOptions,
-  type WaitOptions,
-} from '../api/context.ts';
+import { apiContext, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
+import { jobCommand, waitForJob, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
 
 type RetentionRow = RetentionResult['images'][number];
 
@@ -186,7 +176,7 @@ function registerStoredRetentionCommands(retention: Command): void {
     });
 }
 
-interface RunOptions extends ApiCommandOptions, WaitOptions {
+interface RunOptions extends JobCommandOptions {
   dryRun?: boolean;
   all?: boolean;
 }
@@ -232,38 +222,44 @@ const findingColumns = [
 
 const running = (status: string) => status === 'pending' || status === 'running';
 
+const GC_RUN: JobKind<GcRun> = {
+  noun: 'collection',
+  collection: '/gc/runs',
+  finished: (r) => !running(r.status),
+  failed: (r) => r.status === 'failed',
+  describe: (r, runId) =>
+    `collection ${runId}: ${r.status}, ${r.phase}, ${r.counters.keysScanned ?? 0} keys scanned, ${r.chunksDeleted} chunks deleted`,
+  unfinished: 'has not finished',
+};
+
+const SCRUB_RUN: JobKind<ScrubRun> = {
+  noun: 'scrub',
+  collection: '/scrub/runs',
+  finished: (r) => !running(r.status),
+  failed: (r) => r.status === 'failed',
+  describe: (r, runId) => `scrub ${runId}: ${r.status}`,
+  unfinished: 'has not finished',
+};
+
 export function registerLifecycleJobCommands(program: Command): void {
   const gc = program
     .command('gc')
     .description('garbage collection of chunks and segments no live image needs');
-  withWaitOptions(withApiOptions(gc.command('run')), 'collection')
+  jobCommand(gc, 'run', 'collection')
     .description('start a garbage collection (or resume the one that holds the fence); it also runs daily')
     .option('--dry-run', 'count what would be deleted; delete nothing')
     .addHelpText('after', '\nExamples:\n  $ rbp gc run --dry-run --wait\n  $ rbp gc run --wait --json')
     .action(async (options: RunOptions) => {
       const { client, print, progress } = await apiContext(options);
-      let run = await client.post<GcRun>('/gc/runs', { dryRun: options.dryRun === true });
-      if (options.wait) {
-        const runId = run.runId;
-        run = await pollUntilFinished(
-          {
-            fetch: () => client.get<GcRun>(`/gc/runs/${encodeURIComponent(runId)}`),
-            finished: (r) => !running(r.status),
-            describe: (r) =>
-              `collection ${runId}: ${r.status}, ${r.phase}, ${r.counters.keysScanned ?? 0} keys scanned, ${r.chunksDeleted} chunks deleted`,
-            timeoutMessage: `collection ${runId} has not finished after ${options.timeout} s`,
-          },
-          options,
-          progress,
-        );
-      }
+      const started = await client.post<GcRun>('/gc/runs', { dryRun: options.dryRun === true });
+      const run = options.wait ? await waitForJob(client, GC_RUN, started.runId, options, progress) : started;
       print.result(gcSummary(run), [run], gcColumns);
-      if (run.status === 'failed')
+      if (GC_RUN.failed(run))
         throw new CliError(`collection ${run.runId} failed: ${run.failure ?? ''}`, EXIT.JOB_FAILED);
     });
 
   const scrub = program.command('scrub').description('reading stored data back and checking it');
-  withWaitOptions(withApiOptions(scrub.command('run')), 'scrub')
+  jobCommand(scrub, 'run', 'scrub')
     .description(
       "start a scrub: today's rolling share of the chunks (all of them within 30 daily runs), or --all",
     )
@@ -271,20 +267,10 @@ export function registerLifecycleJobCommands(program: Command): void {
     .addHelpText('after', '\nExamples:\n  $ rbp scrub run --wait\n  $ rbp scrub run --all --wait --json')
     .action(async (options: RunOptions) => {
       const { client, print, progress } = await apiContext(options);
-      let run = await client.post<ScrubRun>('/scrub/runs', { all: options.all === true });
-      if (options.wait) {
-        const runId = run.runId;
-        run = await pollUntilFinished(
-          {
-            fetch: () => client.get<ScrubRun>(`/scrub/runs/${encodeURIComponent(runId)}`),
-            finished: (r) => !running(r.status),
-            describe: (r) => `scrub ${runId}: ${r.status}`,
-            timeoutMessage: `scrub ${runId} has not finished after ${options.timeout} s`,
-          },
-          options,
-          progress,
-        );
-      }
+      const started = await client.post<ScrubRun>('/scrub/runs', { all: options.all === true });
+      const run = options.wait
+        ? await waitForJob(client, SCRUB_RUN, started.runId, options, progress)
+        : started;
       const rows: FindingRow[] = [
         ...run.corrupt.map((f) => ({ kind: 'corrupt', key: f.key, images: f.images })),
         ...run.missing.map((f) => ({ kind: 'missing', key: f.key, images: f.images })),
@@ -297,7 +283,7 @@ export function registerLifecycleJobCommands(program: Command): void {
         );
         if (rows.length > 0) print.result(scrubSummary(run), rows, findingColumns);
       }
-      if (run.status === 'failed')
+      if (SCRUB_RUN.failed(run))
         throw new CliError(`scrub ${run.runId} failed: ${run.failure ?? ''}`, EXIT.JOB_FAILED);
     });
 }

@@ -11,22 +11,13 @@ import {
   type ServerListItem,
 } from '../../lambdas/core/plans/plan-api.ts';
 import type { PlanSettings } from '../../lambdas/core/plans/settings.ts';
-import type { ApiClient } from '../api/api-client.ts';
-import {
-  apiContext,
-  listAll,
-  pollUntilFinished,
-  withApiOptions,
-  withWaitOptions,
-  type ApiCommandOptions,
-  type WaitOptions,
-} from '../api/context.ts';
+import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
 import { EXIT } from '../api/exit-codes.ts';
+import { exitIfFailed, jobCommand, jobStatus, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
 import { namedDocumentPath, registerNamedDocumentCommands } from '../api/named-document-commands.ts';
-import type { Printer, Progress } from '../api/output.ts';
+import type { Printer } from '../api/output.ts';
 
 const planPath = (name: string) => namedDocumentPath('plan', name);
-const runPath = (runId: string) => `/plan-runs/${encodeURIComponent(runId)}`;
 
 function taskLabel(task: PlanRunView['tasks'][number]): string {
   return task.application === undefined ? task.server : `${task.server}/${task.application}`;
@@ -69,27 +60,17 @@ export function exitCodeOfRun(run: PlanRunView): number {
   return EXIT.JOB_FAILED;
 }
 
-function waitForRun(
-  client: ApiClient,
-  runId: string,
-  options: Pick<WaitOptions, 'timeout' | 'pollInterval'>,
-  progress: Progress,
-): Promise<PlanRunView> {
-  return pollUntilFinished(
-    {
-      fetch: () => client.get<PlanRunView>(runPath(runId)),
-      finished: (run) => run.status !== 'Running',
-      describe: runProgressLine,
-      timeoutMessage: `plan run ${runId} is still running after ${options.timeout} s`,
-    },
-    options,
-    progress,
-  );
-}
+const PLAN_RUN: JobKind<PlanRunView> = {
+  noun: 'plan run',
+  collection: '/plan-runs',
+  finished: (run) => run.status !== 'Running',
+  failed: (run) => exitCodeOfRun(run) !== EXIT.OK,
+  describe: runProgressLine,
+};
 
 function printRun(print: Printer, run: PlanRunView): void {
   print.message(runJsonOf(run), runReport(run));
-  process.exitCode = exitCodeOfRun(run);
+  exitIfFailed(PLAN_RUN, run);
 }
 
 function registerPlanCommands(program: Command): void {
@@ -129,24 +110,18 @@ function registerPlanCommands(program: Command): void {
       print.message({ name, deleted: true }, `plan ${name} deleted`);
     });
 
-  withWaitOptions(withApiOptions(plans.command('run')), 'plan run')
+  jobCommand(plans, 'run', 'plan run')
     .description(
       'run a plan now; with --wait, show each task live and exit non-zero unless every task succeeded',
     )
     .argument('<name>', 'the plan')
     .addHelpText('after', '\nExample:\n  $ rbp plans run nightly-qa --wait --json | jq .tasks')
-    .action(async (name: string, options: ApiCommandOptions & WaitOptions) => {
+    .action(async (name: string, options: JobCommandOptions) => {
       const { client, print, progress } = await apiContext(options);
       const accepted = await client.post<{ runId: string }>(`${planPath(name)}/runs`, {});
-      if (!options.wait) {
-        const run = await client.get<PlanRunView>(runPath(accepted.runId));
-        print.message(
-          runJsonOf(run),
-          `plan run ${accepted.runId} started (rbp plans run-status ${accepted.runId})`,
-        );
-        return;
-      }
-      printRun(print, await waitForRun(client, accepted.runId, options, progress));
+      const run = await jobStatus(client, PLAN_RUN, accepted.runId, options, progress);
+      if (options.wait) printRun(print, run);
+      else print.message(runJsonOf(run), `plan run ${run.runId} started (rbp plans run-status ${run.runId})`);
     });
 
   withApiOptions(plans.command('runs'))
@@ -166,16 +141,13 @@ function registerPlanCommands(program: Command): void {
       ]);
     });
 
-  withWaitOptions(withApiOptions(plans.command('run-status')), 'plan run')
+  jobCommand(plans, 'run-status', 'plan run')
     .addHelpText('after', '\nExample:\n  $ rbp plans run-status 20261120t010000000z-0a1b2c3d --wait')
     .description('show a plan run and its tasks')
     .argument('<runId>', 'the run')
-    .action(async (runId: string, options: ApiCommandOptions & WaitOptions) => {
+    .action(async (runId: string, options: JobCommandOptions) => {
       const { client, print, progress } = await apiContext(options);
-      const run = options.wait
-        ? await waitForRun(client, runId, options, progress)
-        : await client.get<PlanRunView>(runPath(runId));
-      printRun(print, run);
+      printRun(print, await jobStatus(client, PLAN_RUN, runId, options, progress));
     });
 }
 

@@ -12,17 +12,9 @@ import type {
   ServerRestore,
 } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
 import type { ApiClient } from '../api/api-client.ts';
-import { EXIT } from '../api/exit-codes.ts';
-import { formatBytes, type Progress } from '../api/output.ts';
-import {
-  apiContext,
-  listAll,
-  pollUntilFinished,
-  withApiOptions,
-  withWaitOptions,
-  type ApiCommandOptions,
-  type WaitOptions,
-} from '../api/context.ts';
+import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+import { exitIfFailed, jobCommand, jobStatus, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
+import { formatBytes } from '../api/output.ts';
 
 const RP_EXAMPLE = 'rp-bk-20261120t120000000z-0a1b2c3d4e5f6071';
 
@@ -141,40 +133,29 @@ function describeServerRestore(restore: ServerRestore): string {
   return lines.join('\n');
 }
 
-export function waitForServerRestore(
-  client: ApiClient,
-  restoreId: string,
-  options: Pick<WaitOptions, 'timeout' | 'pollInterval'>,
-  progress: Progress,
-): Promise<ServerRestore> {
-  return pollUntilFinished(
-    {
-      fetch: () => client.get<ServerRestore>(`/server-restores/${encodeURIComponent(restoreId)}`),
-      finished: (r) => r.status === 'SUCCEEDED' || r.status === 'FAILED',
-      describe: (r) =>
-        `restore ${restoreId}: ${r.status} (${r.snapshots.filter((s) => s.status === 'SUCCEEDED').length}/${r.snapshots.length} volumes)`,
-      timeoutMessage: `restore ${restoreId} has not finished after ${options.timeout} s`,
-    },
-    options,
-    progress,
-  );
-}
+const SERVER_RESTORE: JobKind<ServerRestore> = {
+  noun: 'restore',
+  collection: '/server-restores',
+  finished: (r) => r.status === 'SUCCEEDED' || r.status === 'FAILED',
+  failed: (r) => r.status === 'FAILED',
+  describe: (r, restoreId) =>
+    `restore ${restoreId}: ${r.status} (${r.snapshots.filter((s) => s.status === 'SUCCEEDED').length}/${r.snapshots.length} volumes)`,
+  unfinished: 'has not finished',
+};
 
 /** `rbp restore server --recovery-point RP [--wait] [--json]`, on the restore command group. */
 export function registerServerRestore(restore: Command): void {
-  withWaitOptions(withApiOptions(restore.command('server')), 'restore')
+  jobCommand(restore, 'server', 'restore')
     .description('restore every volume of a recovery point to new EBS snapshots, with the device names')
     .requiredOption('--recovery-point <recoveryPointId>', 'the recovery point (rbp recovery-points ls)')
     .addHelpText('after', `\nExample:\n  $ rbp restore server --recovery-point ${RP_EXAMPLE} --wait --json`)
-    .action(async (options: ApiCommandOptions & WaitOptions & { recoveryPoint: string }) => {
+    .action(async (options: JobCommandOptions & { recoveryPoint: string }) => {
       const { client, print, progress } = await apiContext(options);
       const accepted = await client.post<{ restoreId: string }>('/server-restores', {
         recoveryPointId: options.recoveryPoint,
       });
-      const current = options.wait
-        ? await waitForServerRestore(client, accepted.restoreId, options, progress)
-        : await client.get<ServerRestore>(`/server-restores/${encodeURIComponent(accepted.restoreId)}`);
+      const current = await jobStatus(client, SERVER_RESTORE, accepted.restoreId, options, progress);
       print.message(serverRestoreJson(current), describeServerRestore(current));
-      if (current.status === 'FAILED') process.exitCode = EXIT.JOB_FAILED;
+      exitIfFailed(SERVER_RESTORE, current);
     });
 }

@@ -33,20 +33,18 @@ const RESTORE_PAGE_LIMIT = 100;
 import {
   apiContext,
   parsePartition,
-  pollUntilFinished,
   withApiOptions,
-  withWaitOptions,
   type ApiCommandOptions,
   type WaitOptions,
 } from '../api/context.ts';
+import { exitIfFailed, jobCommand, jobStatus, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
 
-type RestoreOptions = ApiCommandOptions &
-  WaitOptions & {
-    readonly image: string;
-    readonly out?: string;
-    readonly force?: boolean;
-    readonly partition?: number;
-  };
+type RestoreOptions = JobCommandOptions & {
+  readonly image: string;
+  readonly out?: string;
+  readonly force?: boolean;
+  readonly partition?: number;
+};
 
 /**
  * Refuses an `--out` that cannot be written before anything starts: a directory that does not
@@ -70,23 +68,14 @@ export async function checkOut(out: string, force: boolean): Promise<void> {
   }
 }
 
-export function waitForRestore(
-  client: ApiClient,
-  restoreId: string,
-  options: Pick<WaitOptions, 'timeout' | 'pollInterval'>,
-  progress: Progress,
-): Promise<Restore> {
-  return pollUntilFinished(
-    {
-      fetch: () => client.get<Restore>(`/restores/${encodeURIComponent(restoreId)}`),
-      finished: (restore) => restore.status === 'SUCCEEDED' || restore.status === 'FAILED',
-      describe: (restore) => progressLine(`restore ${restoreId}: ${restore.status}`, restore.progress),
-      timeoutMessage: `restore ${restoreId} has not finished after ${options.timeout} s`,
-    },
-    options,
-    progress,
-  );
-}
+const RESTORE_JOB: JobKind<Restore> = {
+  noun: 'restore',
+  collection: '/restores',
+  finished: (restore) => restore.status === 'SUCCEEDED' || restore.status === 'FAILED',
+  failed: (restore) => restore.status !== 'SUCCEEDED',
+  describe: (restore, restoreId) => progressLine(`restore ${restoreId}: ${restore.status}`, restore.progress),
+  unfinished: 'has not finished',
+};
 
 /** Downloads `url` to `out` (or into it, when it is a directory) through a temporary file; returns the path. */
 export async function download(
@@ -176,34 +165,29 @@ async function finish(
   restoreId: string,
   options: WaitOptions & { out?: string; force?: boolean },
 ): Promise<void> {
-  const mustWait = options.wait || options.out !== undefined;
-  if (!mustWait) {
-    const current = await client.get<Restore>(`/restores/${encodeURIComponent(restoreId)}`);
+  const wait = options.wait || options.out !== undefined;
+  const current = await jobStatus(client, RESTORE_JOB, restoreId, { ...options, wait }, jobProgress());
+  if (!wait || current.status !== 'SUCCEEDED') {
     print.message(current, describe(current));
-    return;
-  }
-  const finished = await waitForRestore(client, restoreId, options, jobProgress());
-  if (finished.status !== 'SUCCEEDED') {
-    print.message(finished, describe(finished));
-    process.exitCode = EXIT.JOB_FAILED;
+    if (wait) exitIfFailed(RESTORE_JOB, current);
     return;
   }
   let savedTo: string | undefined;
   if (options.out !== undefined) {
-    if (!finished.downloadUrl)
+    if (!current.downloadUrl)
       throw new CliError(
-        `restore ${restoreId} has nothing to download (a ${finished.kind} restore)`,
+        `restore ${restoreId} has nothing to download (a ${current.kind} restore)`,
         EXIT.USAGE,
       );
     savedTo = await download(
-      finished.downloadUrl,
+      current.downloadUrl,
       options.out,
       progress,
-      finished.sizeBytes,
+      current.sizeBytes,
       options.force === true,
     );
   }
-  print.message(savedTo === undefined ? finished : { ...finished, savedTo }, describe(finished, savedTo));
+  print.message(savedTo === undefined ? current : { ...current, savedTo }, describe(current, savedTo));
 }
 
 async function start(options: RestoreOptions, body: Record<string, unknown>): Promise<void> {
@@ -218,7 +202,7 @@ async function start(options: RestoreOptions, body: Record<string, unknown>): Pr
 }
 
 function restoreCommand(parent: Command, name: string, description: string): Command {
-  return withWaitOptions(withApiOptions(parent.command(name)), 'restore')
+  return jobCommand(parent, name, 'restore')
     .description(description)
     .requiredOption('--image <imageId>', 'the image to restore from');
 }
@@ -342,20 +326,15 @@ export function registerRestoreCommands(program: Command): void {
       print.message(cancelled, `restore ${restoreId}: ${cancelled.status}`);
     });
 
-  withWaitOptions(withApiOptions(restore.command('status')), 'restore')
+  jobCommand(restore, 'status', 'restore')
     .description('show a restore; with --out, download its result once it succeeded')
     .argument('<restoreId>', 'the restore')
     .option('--out <path>', 'download the result here (implies --wait)')
     .option('--force', 'overwrite an existing --out file')
     .addHelpText('after', '\nExample:\n  $ rbp restore status rs-20261120t120000000z-0a1b2c3d4e5f6071 --wait')
-    .action(
-      async (
-        restoreId: string,
-        options: ApiCommandOptions & WaitOptions & { out?: string; force?: boolean },
-      ) => {
-        if (options.out !== undefined) await checkOut(options.out, options.force === true);
-        const { client, print, progress } = await apiContext(options);
-        await finish(client, print, progress, restoreId, options);
-      },
-    );
+    .action(async (restoreId: string, options: JobCommandOptions & { out?: string; force?: boolean }) => {
+      if (options.out !== undefined) await checkOut(options.out, options.force === true);
+      const { client, print, progress } = await apiContext(options);
+      await finish(client, print, progress, restoreId, options);
+    });
 }

@@ -5,16 +5,8 @@
 import type { Command } from 'commander';
 import type { WorkflowView } from '../../lambdas/core/workflows/workflow-api.ts';
 import type { WorkflowRunSummary, WorkflowRunView } from '../../lambdas/core/workflows/workflow-run.ts';
-import {
-  apiContext,
-  listAll,
-  pollUntilFinished,
-  withApiOptions,
-  withWaitOptions,
-  type ApiCommandOptions,
-  type WaitOptions,
-} from '../api/context.ts';
-import { EXIT } from '../api/exit-codes.ts';
+import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+import { exitIfFailed, jobCommand, jobStatus, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
 import { namedDocumentPath, registerNamedDocumentCommands } from '../api/named-document-commands.ts';
 
 const workflowPath = (name: string) => namedDocumentPath('workflow', name);
@@ -27,7 +19,6 @@ interface WorkflowDeletedAnswer {
   readonly snapshotIds: readonly string[];
   readonly volumeIds: readonly string[];
 }
-const workflowRunPath = (runId: string) => `/workflow-runs/${encodeURIComponent(runId)}`;
 
 /** Exactly the fields the issue names for `rbp workflows run --json`, from a run view. */
 function runSummaryOf(run: WorkflowRunView): WorkflowRunSummary {
@@ -49,6 +40,14 @@ function runLine(run: WorkflowRunView): string {
   if (run.volumeIds.length > 0) parts.push(`volumes ${run.volumeIds.join(', ')}`);
   return parts.join('; ');
 }
+
+const WORKFLOW_RUN: JobKind<WorkflowRunView> = {
+  noun: 'workflow run',
+  collection: '/workflow-runs',
+  finished: (run) => run.status !== 'Running',
+  failed: (run) => run.status === 'Failed',
+  describe: runLine,
+};
 
 /** What a workflow presents where, in one table cell. */
 function targetText(workflow: WorkflowView): string {
@@ -112,7 +111,7 @@ export function registerWorkflowCommands(program: Command): void {
       );
     });
 
-  withWaitOptions(withApiOptions(workflows.command('run')), 'workflow run')
+  jobCommand(workflows, 'run', 'workflow run')
     .description(
       'run a workflow now (make or refresh its LiveClone or DirectMount); --unmount detaches and deletes a DirectMount; with --wait, exit non-zero unless the run succeeded',
     )
@@ -122,26 +121,14 @@ export function registerWorkflowCommands(program: Command): void {
       'after',
       '\nExamples:\n  $ rbp workflows run qaclone --wait --json\n  $ rbp workflows run qamount --unmount',
     )
-    .action(async (name: string, options: ApiCommandOptions & WaitOptions & { unmount: boolean }) => {
+    .action(async (name: string, options: JobCommandOptions & { unmount: boolean }) => {
       const { client, print, progress } = await apiContext(options);
       const accepted = await client.post<WorkflowRunSummary>(
         `${workflowPath(name)}/runs`,
         options.unmount ? { action: 'unmount' } : {},
       );
-      let run = await client.get<WorkflowRunView>(workflowRunPath(accepted.runId));
-      if (options.wait) {
-        run = await pollUntilFinished(
-          {
-            fetch: () => client.get<WorkflowRunView>(workflowRunPath(accepted.runId)),
-            finished: (r) => r.status !== 'Running',
-            describe: runLine,
-            timeoutMessage: `workflow run ${accepted.runId} is still running after ${options.timeout} s`,
-          },
-          options,
-          progress,
-        );
-        if (run.status === 'Failed') process.exitCode = EXIT.JOB_FAILED;
-      }
+      const run = await jobStatus(client, WORKFLOW_RUN, accepted.runId, options, progress);
+      if (options.wait) exitIfFailed(WORKFLOW_RUN, run);
       print.message(
         runSummaryOf(run),
         options.wait ? runLine(run) : `workflow run ${run.runId} started (rbp workflows runs ${name})`,
