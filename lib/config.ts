@@ -12,6 +12,7 @@ import {
   PLAN_NAME_PATTERN,
   type PlanDocument,
 } from '../lambdas/core/plans/plan-document.ts';
+import { SCRUB_COVER_RUNS } from '../lambdas/core/lifecycle/scrub.ts';
 
 /** Context key holding the configuration (an object) or the path of a JSON file with it. */
 export const CONFIG_CONTEXT_KEY = 'rbp:config';
@@ -189,6 +190,11 @@ export const replicaBackupConfigSchema = z
       .object({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: z.number().int().min(1).max(36_500) })
       .strict()
       .optional(),
+    /** The daily scrub checks 1/coverRuns of the chunks, so coverRuns completed runs check them all. */
+    scrub: z
+      .object({ coverRuns: z.number().int().min(1).max(4096).default(SCRUB_COVER_RUNS) })
+      .strict()
+      .default({ coverRuns: SCRUB_COVER_RUNS }),
     budgets: z
       .object({
         /** GetSnapshotBlock requests per second per snapshot, all workers together (hard limit 1,000). */

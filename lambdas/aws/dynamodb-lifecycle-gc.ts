@@ -4,6 +4,7 @@
  *
  *   pk GC#FENCE  sk FENCE        the fence: epoch, phase, runId, startedAt, releasedAt, lockedGeneration
  *   pk GC#LEASE  sk <backupId>   a backup lease (start time, epoch and phase it saw)
+ *   pk GC#SCRUB  sk CURSOR       the rolling scrub's cursor (next run number, runs per cycle)
  *
  * swapFence is one conditional PutItem (epoch, phase and run id must still be the expected ones;
  * an absent item is the initial fence, idle at epoch 0). The image record's commit transaction
@@ -16,11 +17,13 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DeleteCommand, GetCommand, PutCommand, QueryCommand } from '@aws-sdk/lib-dynamodb';
 import type { BackupLease, FencePhase, GcCoordination, GcFence } from '../core/lifecycle/gc-fence.ts';
 import { INITIAL_FENCE } from '../core/lifecycle/gc-fence.ts';
+import type { ScrubCursor, ScrubCursorStore } from '../core/lifecycle/scrub.ts';
 import type { JobKeySpace } from './dynamodb-job-store.ts';
 import { callSdk } from './sdk-errors.ts';
 
 export const GC_FENCE_KEY = { pk: 'GC#FENCE', sk: 'FENCE' } as const;
 export const GC_LEASE_PARTITION = 'GC#LEASE';
+export const SCRUB_CURSOR_KEY = { pk: 'GC#SCRUB', sk: 'CURSOR' } as const;
 
 const FENCE_FIELDS = ['startedAt', 'releasedAt', 'runId', 'lockedGeneration'] as const;
 
@@ -146,3 +149,50 @@ export class DynamoDbGcCoordination implements GcCoordination {
 
 /** Garbage collection and scrub runs in the job store (lambdas/core/lifecycle/lifecycle-jobs.ts). */
 export const LIFECYCLE_JOBS: JobKeySpace = { prefix: 'LIFECYCLE#', noun: 'run' };
+
+/** The rolling scrub's cursor: one item, moved by a conditional PutItem. */
+export class DynamoDbScrubCursor implements ScrubCursorStore {
+  constructor(
+    private readonly ddb: DynamoDBDocumentClient,
+    readonly tableName: string,
+  ) {}
+
+  async get(): Promise<ScrubCursor | undefined> {
+    const answer = await callSdk('GetItem (scrub cursor)', {}, () =>
+      this.ddb.send(
+        new GetCommand({ TableName: this.tableName, Key: { ...SCRUB_CURSOR_KEY }, ConsistentRead: true }),
+      ),
+    );
+    const item = answer.Item;
+    if (item === undefined) return undefined;
+    return { runNumber: Number(item.runNumber), coverRuns: Number(item.coverRuns) };
+  }
+
+  async advance(from: ScrubCursor | undefined, to: ScrubCursor): Promise<boolean> {
+    return callSdk('PutItem (scrub cursor)', { runNumber: to.runNumber }, async () => {
+      try {
+        await this.ddb.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              ...SCRUB_CURSOR_KEY,
+              entity: 'scrub-cursor',
+              runNumber: to.runNumber,
+              coverRuns: to.coverRuns,
+            },
+            ...(from === undefined
+              ? { ConditionExpression: 'attribute_not_exists(pk)' }
+              : {
+                  ConditionExpression: 'runNumber = :r AND coverRuns = :c',
+                  ExpressionAttributeValues: { ':r': from.runNumber, ':c': from.coverRuns },
+                }),
+          }),
+        );
+        return true;
+      } catch (error) {
+        if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+        throw error;
+      }
+    });
+  }
+}

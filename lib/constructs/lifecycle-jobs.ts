@@ -66,6 +66,8 @@ export interface LifecycleJobsProps {
   readonly topic: sns.ITopic;
   /** Encrypts the table, the buckets and the schedules. */
   readonly key: kms.IKey;
+  /** Scheduled scrubs that together check every chunk (the configuration's `scrub.coverRuns`). */
+  readonly scrubCoverRuns?: number;
 }
 
 function tableAccess(table: dynamodb.TableV2, actions: string[], leadingKeys: string[]): iam.PolicyStatement {
@@ -180,7 +182,11 @@ export class LifecycleJobs {
           kind === 'gc' ? 'Daily garbage collection of the image bucket' : 'Daily scrub of the image bucket',
         schedule: scheduler.ScheduleExpression.expression(expression, TimeZone.ETC_UTC),
         target: new schedulerTargets.LambdaInvoke(fn, {
-          input: scheduler.ScheduleTargetInput.fromObject({ kind }),
+          input: scheduler.ScheduleTargetInput.fromObject(
+            kind === 'scrub' && props.scrubCoverRuns !== undefined
+              ? { kind, coverRuns: props.scrubCoverRuns }
+              : { kind },
+          ),
           retryAttempts: SCHEDULE_RETRY_ATTEMPTS,
           maxEventAge: Duration.hours(1),
         }),

@@ -203,6 +203,7 @@ export class ReplicaBackup extends Construct {
       eventBus,
       topic,
       key: storage.key,
+      scrubCoverRuns: config.scrub.coverRuns,
     });
     const monitoring = new BackupMonitoring(this, {
       prefix,

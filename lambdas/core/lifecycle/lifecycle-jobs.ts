@@ -35,7 +35,15 @@ import {
   type PlanExpiryResult,
   type RetentionApplyDeps,
 } from './retention-apply.ts';
-import { scrub, type ScrubDeps, type ScrubResult } from './scrub.ts';
+import { FANOUT_PREFIXES } from './name-runs.ts';
+import {
+  SCRUB_COVER_RUNS,
+  scrub,
+  scrubRunNumberOf,
+  type ScrubCursorStore,
+  type ScrubDeps,
+  type ScrubResult,
+} from './scrub.ts';
 
 export const GC_JOB_KIND = 'gc';
 export const SCRUB_JOB_KIND = 'scrub';
@@ -84,14 +92,12 @@ const planRunFinishedSchema = z
       tasks: z.array(z.object({ server: z.string().min(1).max(256) })).default([]),
     }),
   })
-  .transform(
-    (event): z.output<typeof expireEventSchema> => ({
-      kind: EXPIRE_JOB_KIND,
-      plan: event.detail.plan,
-      planRunId: event.detail.runId,
-      servers: [...new Set(event.detail.tasks.map((task) => task.server))].sort(),
-    }),
-  );
+  .transform((event): z.output<typeof expireEventSchema> => ({
+    kind: EXPIRE_JOB_KIND,
+    plan: event.detail.plan,
+    planRunId: event.detail.runId,
+    servers: [...new Set(event.detail.tasks.map((task) => task.server))].sort(),
+  }));
 
 export const lifecycleJobEventSchema = z.union([
   z.discriminatedUnion('kind', [
@@ -107,6 +113,8 @@ export const lifecycleJobEventSchema = z.union([
         kind: z.literal(SCRUB_JOB_KIND),
         runId: z.string().min(1).optional(),
         all: z.boolean().optional(),
+        /** Runs per coverage cycle, as configured (the schedule passes it); default SCRUB_COVER_RUNS. */
+        coverRuns: z.number().int().min(1).max(FANOUT_PREFIXES).optional(),
       })
       .strict(),
     expireEventSchema,
@@ -184,6 +192,13 @@ export interface LifecycleStartDeps extends LifecycleJobDeps {
 export interface LifecycleRunDeps extends LifecycleJobDeps {
   readonly gc: Omit<GcDeps, 'checkpoints'>;
   readonly scrub: ScrubDeps;
+  /**
+   * The rolling scrub's stored cursor: a run checks the share the cursor names and moves it on when
+   * done. Absent: the run number is the UTC day number of the run's start.
+   */
+  readonly scrubCursor?: ScrubCursorStore;
+  /** Runs that together check every chunk (default SCRUB_COVER_RUNS). */
+  readonly scrubCoverRuns?: number;
   /** Retention after plan runs; absent where plans are not deployed (an expiry event then fails). */
   readonly retention?: RetentionApplyDeps;
   readonly events: EventPublisher;
@@ -529,10 +544,23 @@ export async function runScrubJob(deps: LifecycleRunDeps, runId: string): Promis
       { ...record, status: 'RUNNING', updatedAt: now, expiresAtEpochSeconds: jobExpiry(now) },
       ['PENDING', 'RUNNING'],
     );
-    const result = await scrub(deps.scrub, {
-      all: record.params.all === true,
-      runNumber: Number(record.params.runNumber ?? 0),
-    });
+    const all = record.params.all === true;
+    const cursor = all || deps.scrubCursor === undefined ? undefined : await deps.scrubCursor.get();
+    // The schedule's configured cycle, else the cycle the cursor is in (a run started from the API).
+    const coverRuns =
+      typeof record.params.coverRuns === 'number'
+        ? record.params.coverRuns
+        : (deps.scrubCoverRuns ?? cursor?.coverRuns ?? SCRUB_COVER_RUNS);
+    const runNumber =
+      deps.scrubCursor === undefined
+        ? Number(record.params.runNumber ?? 0)
+        : scrubRunNumberOf(cursor, coverRuns);
+    const result = await scrub(deps.scrub, { all, runNumber, coverRuns });
+    // The share is checked (findings or not): the next run takes the next one. A run that failed
+    // before this point leaves the cursor, so its share is checked again.
+    if (!all && deps.scrubCursor !== undefined) {
+      await deps.scrubCursor.advance(cursor, { runNumber: (runNumber + 1) % coverRuns, coverRuns });
+    }
     const done = await finish(deps, runId, 'SUCCEEDED', { result: { ...result } });
     const findings = result.corrupt.length + result.missing.length;
     deps.recordFindings(findings);
@@ -568,7 +596,11 @@ export async function runLifecycleJob(
     const params =
       event.kind === GC_JOB_KIND
         ? { dryRun: event.dryRun === true }
-        : { all: event.all === true, runNumber: scrubRunNumber(now) };
+        : {
+            all: event.all === true,
+            runNumber: scrubRunNumber(now),
+            ...(event.coverRuns === undefined ? {} : { coverRuns: event.coverRuns }),
+          };
     if (event.kind === GC_JOB_KIND && event.dryRun !== true) {
       // A scheduled collection resumes the one holding the fence instead of failing on it.
       runId = await heldCollectionRun(deps.gc.coordination);

@@ -8,7 +8,9 @@
  * Coverage: the chunk key space is cut into the 4,096 three-hex-digit prefixes; run number r
  * checks the prefixes p with p mod N = r mod N, so N consecutive runs check every chunk (chunk
  * names are content hashes, so each run gets about 1/N of the chunks). `all` checks every chunk.
- * A finding names the images it breaks.
+ * The run number comes from a stored cursor (ScrubCursorStore) that moves on only when a run has
+ * checked its share, so every chunk is checked within N completed runs, whatever the schedule did
+ * (a missed day, two runs in one day, a failed run). A finding names the images it breaks.
  */
 import { IntegrityError, NotFoundError, RbpError, describeError } from '../errors.ts';
 import { DIGEST_BYTES, isZeroHash, sha256Hex } from '../image/hashing.ts';
@@ -21,6 +23,30 @@ import type { LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
 export const SCRUB_COVER_RUNS = 30;
 /** Chunk reads in flight: decompression and hashing run on libuv's 4 threads, GETs overlap them. */
 export const SCRUB_CONCURRENCY = 8;
+
+/**
+ * Where the rolling scrub stands: the next run checks the share of `runNumber`, in a cycle of
+ * `coverRuns` runs. A different configured cycle starts again at 0.
+ */
+export interface ScrubCursor {
+  readonly runNumber: number;
+  readonly coverRuns: number;
+}
+
+export interface ScrubCursorStore {
+  /** Undefined before the first completed run. */
+  get(): Promise<ScrubCursor | undefined>;
+  /**
+   * Moves the cursor from `from` (undefined: no cursor yet) to `to`, conditionally: false when
+   * another run moved it first (its share was then checked by that run).
+   */
+  advance(from: ScrubCursor | undefined, to: ScrubCursor): Promise<boolean>;
+}
+
+/** The run number of the next rolling scrub in a cycle of `coverRuns` runs. */
+export function scrubRunNumberOf(cursor: ScrubCursor | undefined, coverRuns: number): number {
+  return cursor === undefined || cursor.coverRuns !== coverRuns ? 0 : cursor.runNumber;
+}
 
 export interface ScrubFinding {
   readonly key: string;
