@@ -253,7 +253,7 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
         // (checked below). Items FENCE_ITEM and PARENT_ITEM are the commit gate's.
         if (shape.name === 'TransactionCanceledException' && (failed(0) || failed(1) || failed(2)))
           return false;
-        if (shape.name === 'TransactionCanceledException' && failed(FENCE_ITEM)) {
+        if (shape.name === 'TransactionCanceledException' && conditions !== undefined && failed(FENCE_ITEM)) {
           throw new RetryableError(
             `image ${record.imageId}: a garbage collection took the fence while it committed; the commit is retried after it`,
             { context },
