@@ -7,14 +7,11 @@ import type { PlanRun } from '../../lambdas/core/plans/plan-run.ts';
 
 export class MemoryPlanRuns implements PlanRunReader {
   readonly runs = new Map<string, PlanRun>();
-  /** How many times a run was saved (createIfAbsent's write included). */
+  /** How many times save() replaced a run. */
   saves = 0;
 
   createIfAbsent(run: PlanRun): Promise<PlanRun> {
-    if (!this.runs.has(run.runId)) {
-      this.saves += 1;
-      this.runs.set(run.runId, structuredClone(run));
-    }
+    if (!this.runs.has(run.runId)) this.runs.set(run.runId, structuredClone(run));
     return Promise.resolve(structuredClone(this.runs.get(run.runId)!));
   }
 

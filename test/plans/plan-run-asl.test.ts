@@ -7,7 +7,6 @@ import { readFileSync } from 'node:fs';
 import { StateMachine } from 'aws-local-stepfunctions';
 import { describe, expect, it } from 'vitest';
 import { PermanentError } from '../../lambdas/core/errors.ts';
-import type { PlanRun } from '../../lambdas/core/plans/plan-run.ts';
 import { createPlan } from '../../lambdas/core/plans/plan-service.ts';
 import type { PlanEvent } from '../../lambdas/core/plans/run-engine.ts';
 import {
@@ -16,33 +15,13 @@ import {
   failStoredRun,
   planRunInputSchema,
   planRunStepSchema,
-  type PlanRunStore,
 } from '../../lambdas/core/plans/run-service.ts';
 import { FakePlanWorld, server } from './fake-plan-ports.ts';
+import { MemoryPlanRuns } from '../fakes/memory-plan-runs.ts';
 import { MemoryPlanScheduler, MemoryPlanStore } from './memory-plan-store.ts';
 
 const ASL_TEXT = readFileSync(new URL('../../statemachines/plan-run.asl.json', import.meta.url), 'utf8');
 const FUNCTION_ARN = 'arn:aws:lambda:us-east-1:123456789012:function:PlanRunFunction';
-
-class MemoryRunStore implements PlanRunStore {
-  readonly runs = new Map<string, PlanRun>();
-  createIfAbsent(run: PlanRun): Promise<PlanRun> {
-    if (!this.runs.has(run.runId)) this.runs.set(run.runId, structuredClone(run));
-    return Promise.resolve(structuredClone(this.runs.get(run.runId)!));
-  }
-  get(runId: string): Promise<PlanRun | undefined> {
-    const run = this.runs.get(runId);
-    return Promise.resolve(run === undefined ? undefined : structuredClone(run));
-  }
-  save(run: PlanRun): Promise<void> {
-    this.runs.set(run.runId, structuredClone(run));
-    return Promise.resolve();
-  }
-  delete(runId: string): Promise<void> {
-    this.runs.delete(runId);
-    return Promise.resolve();
-  }
-}
 
 async function runMachine(world: FakePlanWorld, input: unknown, options: { breakAdvance?: boolean } = {}) {
   const plans = new MemoryPlanStore();
@@ -50,7 +29,7 @@ async function runMachine(world: FakePlanWorld, input: unknown, options: { break
     { store: plans, scheduler: new MemoryPlanScheduler(), clock: world.clock },
     { name: 'nightly-qa', activities: [{ servers: 'QA*' }] },
   );
-  const runs = new MemoryRunStore();
+  const runs = new MemoryPlanRuns();
   const events: PlanEvent[] = [];
   const publisher = { publish: (e: readonly PlanEvent[]) => Promise.resolve(void events.push(...e)) };
   const ports = { ...world.ports(), runs, events: publisher };

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../lambdas/core/errors.ts';
-import type { PlanRun } from '../../lambdas/core/plans/plan-run.ts';
 import { createPlan } from '../../lambdas/core/plans/plan-service.ts';
 import type { PlanEvent } from '../../lambdas/core/plans/run-engine.ts';
 import {
@@ -8,32 +7,10 @@ import {
   beginPlanRun,
   planRunIdOf,
   planRunStepSchema,
-  type PlanRunStore,
 } from '../../lambdas/core/plans/run-service.ts';
 import { FakePlanWorld, server } from './fake-plan-ports.ts';
+import { MemoryPlanRuns } from '../fakes/memory-plan-runs.ts';
 import { MemoryPlanScheduler, MemoryPlanStore } from './memory-plan-store.ts';
-
-class MemoryRunStore implements PlanRunStore {
-  readonly runs = new Map<string, PlanRun>();
-  saves = 0;
-  createIfAbsent(run: PlanRun): Promise<PlanRun> {
-    if (!this.runs.has(run.runId)) this.runs.set(run.runId, structuredClone(run));
-    return Promise.resolve(structuredClone(this.runs.get(run.runId)!));
-  }
-  get(runId: string): Promise<PlanRun | undefined> {
-    const run = this.runs.get(runId);
-    return Promise.resolve(run === undefined ? undefined : structuredClone(run));
-  }
-  save(run: PlanRun): Promise<void> {
-    this.saves += 1;
-    this.runs.set(run.runId, structuredClone(run));
-    return Promise.resolve();
-  }
-  delete(runId: string): Promise<void> {
-    this.runs.delete(runId);
-    return Promise.resolve();
-  }
-}
 
 describe('run service', () => {
   it('run ids are time-ordered and fit a backup execution name with their task suffix', () => {
@@ -57,7 +34,7 @@ describe('run service', () => {
         activities: [{ servers: 'QA*' }],
       },
     );
-    const runs = new MemoryRunStore();
+    const runs = new MemoryPlanRuns();
     const published: PlanEvent[] = [];
     const input = { plan: 'nightly-qa', trigger: 'schedule:nightly-qa--0' };
     expect(await beginPlanRun({ plans, runs, clock: world.clock }, 'pr-1', input)).toEqual({
@@ -93,7 +70,7 @@ describe('run service', () => {
   it('Begin Run of an unknown plan is NotFoundError', async () => {
     const world = new FakePlanWorld('2026-03-02T01:00:00.000Z');
     const error = await beginPlanRun(
-      { plans: new MemoryPlanStore(), runs: new MemoryRunStore(), clock: world.clock },
+      { plans: new MemoryPlanStore(), runs: new MemoryPlanRuns(), clock: world.clock },
       'pr-2',
       {
         plan: 'gone',
