@@ -21,7 +21,6 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { join } from 'node:path';
 import {
   PLAN_PARTITION,
   PLAN_RUN_TABLE_KEYS,
@@ -33,13 +32,17 @@ import {
   PLAN_RUN_FUNCTION_PLACEHOLDER,
   type PlanEnvironmentKey,
 } from '../function-manifest.ts';
-import { PROJECT_ROOT } from './backup-functions.ts';
-import { productStateMachine, tableAccess } from './state-machine.ts';
+import {
+  addEnvironment,
+  createRunStateMachine,
+  grantInvokeHooks,
+  grantRunRecords,
+  runStateMachineName,
+} from './run-state-machine.ts';
+import { tableAccess } from './state-machine.ts';
 
 /** EventBridge Scheduler group names are at most 64 characters (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_CreateScheduleGroup.html). */
 const SCHEDULE_GROUP_NAME_MAX_CHARS = 64;
-/** Step Functions state machine names are at most 80 characters (https://docs.aws.amazon.com/step-functions/latest/apireference/API_CreateStateMachine.html). */
-const STATE_MACHINE_NAME_MAX_CHARS = 80;
 /** The schedule actions the API calls (scheduler-plan-schedules.ts), on schedules of the group. */
 const SCHEDULE_ACTIONS = [
   'scheduler:CreateSchedule',
@@ -71,7 +74,7 @@ export interface PlanRunsProps {
 
 /** The plan-run state machine's name in a deployment. */
 export function planRunStateMachineName(prefix: string): string {
-  return `${prefix}-plan-run`.slice(0, STATE_MACHINE_NAME_MAX_CHARS);
+  return runStateMachineName(prefix, 'plan-run');
 }
 
 /** The schedule group of the plans' schedules in a deployment. */
@@ -115,28 +118,19 @@ export class PlanRuns {
       new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachineArn] }),
     );
     props.apiFunction.node.addDependency(this.scheduleGroup);
-    this.stateMachine = createPlanRunStateMachine(scope, props, this.stateMachineName);
+    this.stateMachine = createRunStateMachine(scope, {
+      id: 'PlanRun',
+      stateMachineName: this.stateMachineName,
+      definitionFile: PLAN_RUN_DEFINITION_FILE,
+      functionPlaceholder: PLAN_RUN_FUNCTION_PLACEHOLDER,
+      fn: props.planRunFunction,
+      key: props.key,
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+    });
     grantPlanRunFunction(scope, props);
     wirePlanApi(scope, props, this);
   }
-}
-
-function createPlanRunStateMachine(
-  scope: Construct,
-  props: PlanRunsProps,
-  stateMachineName: string,
-): sfn.StateMachine {
-  return productStateMachine(scope, {
-    id: 'PlanRunStateMachine',
-    logGroupId: 'PlanRunStateMachineLogs',
-    stateMachineName,
-    definitionFile: join(PROJECT_ROOT, PLAN_RUN_DEFINITION_FILE),
-    substitutions: { [PLAN_RUN_FUNCTION_PLACEHOLDER]: props.planRunFunction.functionArn },
-    invokes: [props.planRunFunction],
-    key: props.key,
-    logRetention: props.logRetention,
-    removalPolicy: props.removalPolicy,
-  });
 }
 
 /** The plan-run function: each grant is what one port of the run needs (plan-run-adapters.ts). */
@@ -145,13 +139,7 @@ function grantPlanRunFunction(scope: Construct, props: PlanRunsProps): void {
   const fn = props.planRunFunction;
   fn.addEnvironment('STATE_MACHINE_ARN', props.backupStateMachine.stateMachineArn);
   fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], [...PLAN_TABLE_KEYS]));
-  fn.addToRolePolicy(
-    tableAccess(
-      props.table,
-      ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
-      [...PLAN_RUN_TABLE_KEYS],
-    ),
-  );
+  grantRunRecords(fn, props.table, PLAN_RUN_TABLE_KEYS);
   // The destination probe: one fixed object written and deleted; the listing sums stored bytes.
   props.imageBucket.grantPut(fn, DESTINATION_PROBE_KEY);
   fn.addToRolePolicy(
@@ -185,19 +173,7 @@ function grantPlanRunFunction(scope: Construct, props: PlanRunsProps): void {
   );
   props.eventBus.grantPutEventsTo(fn);
   props.topic.grantPublish(fn);
-  const hooks = (props.hookFunctions ?? []).map((name) =>
-    name.startsWith('arn:')
-      ? name
-      : stack.formatArn({
-          service: 'lambda',
-          resource: 'function',
-          resourceName: name,
-          arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-        }),
-  );
-  if (hooks.length > 0) {
-    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: hooks }));
-  }
+  grantInvokeHooks(scope, fn, props.hookFunctions ?? []);
   if (fn.role !== undefined) {
     const region = stack.region;
     Validations.of(fn.role).acknowledge(
@@ -233,7 +209,7 @@ function wirePlanApi(scope: Construct, props: PlanRunsProps, plans: PlanRuns): v
     PLAN_RUN_STATE_MACHINE_ARN: plans.stateMachineArn,
     PLAN_SCHEDULER_ROLE_ARN: plans.schedulerRole.roleArn,
   };
-  for (const [key, value] of Object.entries(environment)) api.addEnvironment(key, value);
+  addEnvironment(api, environment);
 
   // Plan records (conditional put/delete on their revision) and the settings item; only plans are deleted.
   api.addToRolePolicy(
@@ -245,13 +221,7 @@ function wirePlanApi(scope: Construct, props: PlanRunsProps, plans: PlanRuns): v
   );
   api.addToRolePolicy(tableAccess(props.table, ['dynamodb:DeleteItem'], [`${PLAN_PARTITION}*`]));
   // Run records: the API creates a run before it starts the execution, and removes it when that fails.
-  api.addToRolePolicy(
-    tableAccess(
-      props.table,
-      ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
-      [...PLAN_RUN_TABLE_KEYS],
-    ),
-  );
+  grantRunRecords(api, props.table, PLAN_RUN_TABLE_KEYS);
   api.addToRolePolicy(
     new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [plans.stateMachineArn] }),
   );

@@ -6,7 +6,7 @@
  * hooks), and the API's part (its environment, run records, starting the state machine).
  * Resources are added to the given scope (see backup-storage.ts for why).
  */
-import { ArnFormat, Stack, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import { Stack, Validations, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
@@ -14,7 +14,6 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { join } from 'node:path';
 import { WORKFLOW_RUN_TABLE_KEYS } from '../../lambdas/aws/workflow-run-adapters.ts';
 import { WORKFLOW_TABLE_KEYS } from '../../lambdas/aws/workflow-wiring.ts';
 import {
@@ -22,11 +21,15 @@ import {
   WORKFLOW_RUN_FUNCTION_PLACEHOLDER,
   type WorkflowRunEnvironmentKey,
 } from '../function-manifest.ts';
-import { PROJECT_ROOT } from './backup-functions.ts';
-import { productStateMachine, tableAccess } from './state-machine.ts';
+import {
+  addEnvironment,
+  createRunStateMachine,
+  grantInvokeHooks,
+  grantRunRecords,
+  runStateMachineName,
+} from './run-state-machine.ts';
+import { tableAccess } from './state-machine.ts';
 
-/** Step Functions state machine names are at most 80 characters (https://docs.aws.amazon.com/step-functions/latest/apireference/API_CreateStateMachine.html). */
-const STATE_MACHINE_NAME_MAX_CHARS = 80;
 /** Restore job records (the job store's key space of restores). */
 const RESTORE_JOB_KEYS = ['RESTORE#*'];
 /** Image records, read to resolve `latest` and image ids. */
@@ -52,7 +55,7 @@ export interface WorkflowRunsProps {
 }
 
 export function workflowRunStateMachineName(prefix: string): string {
-  return `${prefix}-workflow-run`.slice(0, STATE_MACHINE_NAME_MAX_CHARS);
+  return runStateMachineName(prefix, 'workflow-run');
 }
 
 export class WorkflowRuns {
@@ -60,13 +63,12 @@ export class WorkflowRuns {
 
   constructor(scope: Construct, props: WorkflowRunsProps) {
     const fn = props.workflowRunFunction;
-    this.stateMachine = productStateMachine(scope, {
-      id: 'WorkflowRunStateMachine',
-      logGroupId: 'WorkflowRunStateMachineLogs',
+    this.stateMachine = createRunStateMachine(scope, {
+      id: 'WorkflowRun',
       stateMachineName: workflowRunStateMachineName(props.prefix),
-      definitionFile: join(PROJECT_ROOT, WORKFLOW_RUN_DEFINITION_FILE),
-      substitutions: { [WORKFLOW_RUN_FUNCTION_PLACEHOLDER]: fn.functionArn },
-      invokes: [fn],
+      definitionFile: WORKFLOW_RUN_DEFINITION_FILE,
+      functionPlaceholder: WORKFLOW_RUN_FUNCTION_PLACEHOLDER,
+      fn,
       key: props.key,
       logRetention: props.logRetention,
       removalPolicy: props.removalPolicy,
@@ -83,13 +85,7 @@ export class WorkflowRuns {
     fn.addToRolePolicy(
       tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], [...WORKFLOW_TABLE_KEYS]),
     );
-    fn.addToRolePolicy(
-      tableAccess(
-        props.table,
-        ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
-        [...WORKFLOW_RUN_TABLE_KEYS],
-      ),
-    );
+    grantRunRecords(fn, props.table, WORKFLOW_RUN_TABLE_KEYS);
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
     props.key.grantEncryptDecrypt(fn);
@@ -150,19 +146,7 @@ export class WorkflowRuns {
         conditions: { StringLike: { 'aws:ResourceTag/rbp:restore-id': '*' } },
       }),
     );
-    const hooks = (props.maskingFunctions ?? []).map((name) =>
-      name.startsWith('arn:')
-        ? name
-        : stack.formatArn({
-            service: 'lambda',
-            resource: 'function',
-            resourceName: name,
-            arnFormat: ArnFormat.COLON_RESOURCE_NAME,
-          }),
-    );
-    if (hooks.length > 0) {
-      fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: hooks }));
-    }
+    grantInvokeHooks(scope, fn, props.maskingFunctions ?? []);
     if (fn.role !== undefined) {
       Validations.of(fn.role).acknowledge(
         {
@@ -206,15 +190,9 @@ export class WorkflowRuns {
     const environment: Record<WorkflowRunEnvironmentKey, string> = {
       WORKFLOW_RUN_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
     };
-    for (const [key, value] of Object.entries(environment)) api.addEnvironment(key, value);
+    addEnvironment(api, environment);
     // Run records: the API creates a run before it starts the execution, and removes it when that fails.
-    api.addToRolePolicy(
-      tableAccess(
-        props.table,
-        ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
-        [...WORKFLOW_RUN_TABLE_KEYS],
-      ),
-    );
+    grantRunRecords(api, props.table, WORKFLOW_RUN_TABLE_KEYS);
     this.stateMachine.grantStartExecution(api);
   }
 }
