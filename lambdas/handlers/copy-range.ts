@@ -1,19 +1,21 @@
 /**
  * Lambda "copy-range": one Distributed Map item (core/backup/backup-steps.ts, copyRangeStep),
- * within this worker's share of the read budget.
+ * within this worker's share of the per-snapshot read budget and within the account's budgets of
+ * GetSnapshotBlock and List* requests, shared with every other worker (docs/scale.md). Throttles
+ * that still happen are retried with backoff and counted in the EbsRequestsThrottled metric.
  */
 import { performance } from 'node:perf_hooks';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { copyRangeStep, type CopyRangeDeps } from '../core/backup/backup-steps.ts';
-import { WORKER_LIST_REQUESTS_PER_SECOND } from '../core/backup/plan.ts';
+import { READ_BURST_SECONDS, WORKER_LIST_REQUESTS_PER_SECOND } from '../core/backup/plan.ts';
 import { copyRangeInputSchema } from '../core/orchestration/step-state.ts';
 import { realSleep } from '../core/util/retry.ts';
 import { TokenBucket } from '../core/util/token-bucket.ts';
-import { stepLog } from '../aws/observability.ts';
+import { allPacers } from '../core/store/request-budget.ts';
+import { metrics, stepLog } from '../aws/observability.ts';
 import { lambdaWiring } from '../aws/wiring.ts';
+import { accountBudgets } from '../aws/request-budget-wiring.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
-
-/** Burst of the read pacer in seconds of rate: a short burst keeps the per-snapshot sum under its limit. */
-const READ_BURST_SECONDS = 0.2;
 
 export type { CopyRangeDeps };
 
@@ -25,18 +27,26 @@ export function createCopyRangeHandler(deps: CopyRangeDeps) {
 
 export const handler = lazyHandler(() => {
   const wiring = lambdaWiring();
+  const accountBudget = accountBudgets(wiring);
   const pacer = (ratePerSecond: number, burst: number) =>
     new TokenBucket({ ratePerSecond, burst, nowMs: () => performance.now(), sleep: realSleep });
   return createCopyRangeHandler({
     worker: (readRequestsPerSecond) => ({
       ebs: wiring.ebs(),
       images: wiring.images(),
-      readPacer: pacer(
-        readRequestsPerSecond,
-        Math.max(1, Math.floor(readRequestsPerSecond * READ_BURST_SECONDS)),
+      readPacer: allPacers(
+        pacer(readRequestsPerSecond, Math.max(1, Math.floor(readRequestsPerSecond * READ_BURST_SECONDS))),
+        accountBudget('get-block', readRequestsPerSecond),
       ),
-      listPacer: pacer(WORKER_LIST_REQUESTS_PER_SECOND, 1),
+      listPacer: allPacers(
+        pacer(WORKER_LIST_REQUESTS_PER_SECOND, 1),
+        accountBudget('list', WORKER_LIST_REQUESTS_PER_SECOND),
+      ),
     }),
     work: wiring.work(),
+    onCopied: (summary) => {
+      const metric = metrics.singleMetric();
+      metric.addMetric('EbsRequestsThrottled', MetricUnit.Count, summary.requests.throttled ?? 0);
+    },
   });
 });

@@ -26,7 +26,10 @@ import type { RestoreJob } from '../core/file-restore/restore-jobs.ts';
 import { z } from 'zod';
 import { realSleep } from '../core/util/retry.ts';
 import { TokenBucket } from '../core/util/token-bucket.ts';
+import type { RequestPacer } from '../core/backup/block-reading.ts';
+import { allPacers } from '../core/store/request-budget.ts';
 import { lambdaWiring } from '../aws/wiring.ts';
+import { accountBudgets } from '../aws/request-budget-wiring.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 /** Burst of a worker's write pacer in seconds of its rate: short, so the workers' sum stays under the budget. */
@@ -35,6 +38,8 @@ const WRITE_BURST_SECONDS = 0.2;
 /** The file restore jobs a dead restore worker leaves behind (volume jobs are deps.jobs). */
 export interface DeadWorkerDeps {
   readonly fileJobs: DeadWorkerJobs<RestoreJob>;
+  /** The account's PutSnapshotBlock budget, shared with every other worker (docs/scale.md); absent: none. */
+  readonly accountBudget?: (family: 'put-block', workerRatePerSecond: number) => RequestPacer;
 }
 
 const stepOrDeadWorkerSchema = z.union([volumeRestoreStepEventSchema, deadWorkerRecordSchema]);
@@ -59,7 +64,16 @@ export function createVolumeRestoreStepHandler(deps: VolumeRestoreStepDeps & Dea
           nowMs: () => performance.now(),
           sleep: realSleep,
         });
-        return restoreRangeStep({ ...deps, writePacer }, event);
+        return restoreRangeStep(
+          {
+            ...deps,
+            writePacer:
+              deps.accountBudget === undefined
+                ? writePacer
+                : allPacers(writePacer, deps.accountBudget('put-block', rate)),
+          },
+          event,
+        );
       }
       case 'complete':
         return completeVolumeRestore(deps, event.restoreId);
@@ -73,4 +87,10 @@ export function createVolumeRestoreStepHandler(deps: VolumeRestoreStepDeps & Dea
   });
 }
 
-export const handler = lazyHandler(() => createVolumeRestoreStepHandler(lambdaWiring().volumeRestoreSteps()));
+export const handler = lazyHandler(() => {
+  const wiring = lambdaWiring();
+  return createVolumeRestoreStepHandler({
+    ...wiring.volumeRestoreSteps(),
+    accountBudget: accountBudgets(wiring),
+  });
+});

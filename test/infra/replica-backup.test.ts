@@ -340,6 +340,14 @@ describe('IAM scoping', () => {
     expect(commit?.Condition).toEqual({
       'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['VOLUME#*'] },
     });
+    // The range worker reaches only the account's request budgets (docs/scale.md).
+    const budget = statementsOf('ReplicaBackupCopyRangeRole').find((s) =>
+      actions(s).includes('dynamodb:PutItem'),
+    );
+    expect(budget).toMatchObject({
+      Action: ['dynamodb:GetItem', 'dynamodb:PutItem'],
+      Condition: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['BUDGET#*'] } },
+    });
     for (const s of statementsOf('ReplicaBackup')) {
       if (actions(s).some((a) => a.startsWith('dynamodb:')))
         expect(s.Condition?.['ForAllValues:StringLike']).toBeDefined();
