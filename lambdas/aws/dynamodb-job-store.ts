@@ -5,7 +5,14 @@
  * that DynamoDB removes finished jobs
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/TTL.html).
  */
-import { GetCommand, PutCommand, QueryCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+  UpdateCommand,
+  type DynamoDBDocumentClient,
+} from '@aws-sdk/lib-dynamodb';
 import { IntegrityError, ValidationError } from '../core/errors.ts';
 import {
   JOB_RECORD_VERSION,
@@ -30,17 +37,105 @@ export const JOB_LIST_KEY_PREFIX = 'JOBLIST#';
 export interface JobKeySpace {
   readonly prefix: string;
   readonly noun: string;
+  /** The space has jobs from before the listing key: the first listing backfills it (backfillListing). */
+  readonly listingBackfill?: boolean;
 }
 
 /** Restores (file and volume): a restore id names one job; the API's IAM policy covers `RESTORE#`. */
-export const RESTORE_JOBS: JobKeySpace = { prefix: 'RESTORE#', noun: 'restore' };
+export const RESTORE_JOBS: JobKeySpace = { prefix: 'RESTORE#', noun: 'restore', listingBackfill: true };
+
+/**
+ * Sort key of the marker that says a key space's jobs from before the listing key were given it
+ * (`pk = <prefix>~listing-backfill`: "~" never occurs in a job id).
+ */
+export const LISTING_BACKFILL_MARKER_SK = 'MARKER';
+const listingBackfillMarker = (space: JobKeySpace) => ({
+  pk: `${space.prefix}~listing-backfill`,
+  sk: LISTING_BACKFILL_MARKER_SK,
+});
 
 export class DynamoDbJobStore implements JobStore {
+  /** Set once this container saw the listing backfill's marker (or wrote it). */
+  private listingBackfilled = false;
+
   constructor(
     private readonly documents: DynamoDBDocumentClient,
     private readonly tableName: string,
     private readonly space: JobKeySpace = RESTORE_JOBS,
   ) {}
+
+  /**
+   * Jobs written before the listing key (`gsi2pk`, `gsi2sk`) existed are not on GSI2, so a listing
+   * would miss them. Once per table and key space, before the first page is read: a Scan that
+   * reads only the keys and the record of the space's jobs without the listing key, an UpdateItem
+   * that adds it to each (only where it is still missing), then the marker. Later calls cost the
+   * marker's GetItem once per container. A backfill cut short runs again from the start.
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html
+   */
+  async backfillListing(): Promise<number> {
+    if (this.listingBackfilled) return 0;
+    const marker = listingBackfillMarker(this.space);
+    const found = await callSdk('GetItem (listing backfill marker)', {}, () =>
+      this.documents.send(new GetCommand({ TableName: this.tableName, Key: marker, ConsistentRead: true })),
+    );
+    if (found.Item !== undefined) {
+      this.listingBackfilled = true;
+      return 0;
+    }
+    let startKey: Record<string, unknown> | undefined;
+    let backfilled = 0;
+    do {
+      const exclusiveStart = startKey;
+      const page = await callSdk('Scan (jobs without listing key)', { space: this.space.prefix }, () =>
+        this.documents.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            FilterExpression: 'begins_with(#pk, :prefix) AND #sk = :job AND attribute_not_exists(#gsi2pk)',
+            ProjectionExpression: '#pk, #sk, #job',
+            ExpressionAttributeNames: { '#pk': 'pk', '#sk': 'sk', '#job': 'job', '#gsi2pk': 'gsi2pk' },
+            ExpressionAttributeValues: { ':prefix': this.space.prefix, ':job': JOB_SORT_KEY },
+            ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) {
+        if (typeof item.job !== 'string') continue;
+        const job = JSON.parse(item.job) as Partial<JobRecord>;
+        if (typeof job.createdAt !== 'string' || typeof job.jobId !== 'string') continue;
+        const { createdAt, jobId } = job;
+        try {
+          await this.documents.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: { pk: item.pk as string, sk: JOB_SORT_KEY },
+              UpdateExpression: 'SET gsi2pk = :gsi2pk, gsi2sk = :gsi2sk',
+              ConditionExpression: 'attribute_exists(pk) AND attribute_not_exists(gsi2pk)',
+              ExpressionAttributeValues: {
+                ':gsi2pk': `${JOB_LIST_KEY_PREFIX}${this.space.prefix}`,
+                ':gsi2sk': `${createdAt}#${jobId}`,
+              },
+            }),
+          );
+          backfilled += 1;
+        } catch (error) {
+          // Rewritten (with the key) or expired since the Scan: nothing to add.
+          if (sdkErrorName(error) !== 'ConditionalCheckFailedException')
+            throw translateSdkError(error, 'UpdateItem (job listing key)', { jobId });
+        }
+      }
+      startKey = page.LastEvaluatedKey;
+    } while (startKey !== undefined);
+    await callSdk('PutItem (listing backfill marker)', {}, () =>
+      this.documents.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...marker, entity: 'job-listing-backfill', backfilled },
+        }),
+      ),
+    );
+    this.listingBackfilled = true;
+    return backfilled;
+  }
 
   private key(jobId: string): Record<string, string> {
     return { pk: `${this.space.prefix}${jobId}`, sk: JOB_SORT_KEY };
@@ -69,6 +164,7 @@ export class DynamoDbJobStore implements JobStore {
   }
 
   async list(request: JobPageRequest): Promise<JobPage> {
+    if (request.pageToken === undefined && this.space.listingBackfill === true) await this.backfillListing();
     const start = request.pageToken === undefined ? undefined : decodePageToken(request.pageToken);
     const answer = await callSdk('Query (jobs)', { space: this.space.prefix }, () =>
       this.documents.send(

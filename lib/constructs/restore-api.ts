@@ -211,6 +211,19 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
       conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['vol-*'] } },
     }),
   );
+  // GET /restores: restore jobs from before the listing key get it once per table (a Scan that
+  // reads only their keys and record, an UpdateItem each; dynamodb-job-store.ts backfillListing).
+  api.addToRolePolicy(tableAccess(table, ['dynamodb:UpdateItem'], RESTORE_JOB_KEYS));
+  api.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['dynamodb:Scan'],
+      resources: [table.tableArn],
+      conditions: {
+        StringEquals: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+        'ForAllValues:StringLike': { 'dynamodb:Attributes': ['pk', 'sk', 'job'] },
+      },
+    }),
+  );
   // GET /images/{id}: image pointers (dynamodb-image-records.ts) are written for records from before
   // them when they are first looked up, and once per table by a Scan that reads only keys and ids.
   api.addToRolePolicy(tableAccess(table, ['dynamodb:PutItem'], ['VOLUME#BY-ID#*']));

@@ -7,9 +7,11 @@
  *   so it never turns SUCCEEDED; a finished restore is a 409 with the message the CLI prints, an
  *   unknown one a 404; a volume restore's execution is stopped and its snapshot deleted, one whose
  *   snapshot is written cannot be cancelled.
+ * - Restore jobs written before the listing key (GSI2) are listed: the first listing gives them
+ *   the key once per table (a Scan and an UpdateItem each, then a marker); later listings do not scan.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DynamoDbBackupLockStore } from '../../lambdas/aws/dynamodb-backup-lock.ts';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
@@ -171,5 +173,62 @@ describe('cancelling restores', () => {
     );
     expect((await jobs.get('rs-vol-2')).status).toBe('RUNNING');
     expect(deleted).toEqual(['snap-0aaaaaaaaaaaaaaaa']);
+  });
+});
+
+describe('restore jobs from before the listing key', () => {
+  it('are listed: the first listing backfills their key once, with a marker', async () => {
+    const table = 'rbp-old-jobs';
+    const docs = await createCatalogTable(local.clientConfig(), table);
+    // A job as the store wrote it before the listing key: no gsi2pk/gsi2sk.
+    const old = VOLUME_RESTORE_JOB.toRecord({
+      restoreId: 'rs-20261101t080000000z-00000000000000a1',
+      volumeId: VOLUME,
+      imageId: 'img-bk-1',
+      status: 'succeeded',
+      snapshotId: 'snap-0ccccccccccccccccc',
+      createdAt: '2026-11-01T08:00:00.000Z',
+      updatedAt: '2026-11-01T08:05:00.000Z',
+    });
+    await docs.send(
+      new PutCommand({
+        TableName: table,
+        Item: {
+          pk: `RESTORE#${old.jobId}`,
+          sk: 'JOB',
+          entity: 'job',
+          kind: old.kind,
+          status: old.status,
+          version: 1,
+          job: JSON.stringify(old),
+          ttl: old.expiresAtEpochSeconds,
+        },
+      }),
+    );
+    const store = new DynamoDbJobStore(docs, table);
+    await store.create(
+      VOLUME_RESTORE_JOB.toRecord({
+        restoreId: 'rs-20261203t090000000z-00000000000000b2',
+        volumeId: VOLUME,
+        imageId: 'img-bk-1',
+        status: 'pending',
+        createdAt: NOW.toISOString(),
+        updatedAt: NOW.toISOString(),
+      }),
+    );
+    const listed = await store.list({ limit: 10 });
+    expect(listed.items.map((j) => j.jobId)).toEqual([
+      'rs-20261203t090000000z-00000000000000b2',
+      'rs-20261101t080000000z-00000000000000a1',
+    ]);
+    const marker = await docs.send(
+      new GetCommand({ TableName: table, Key: { pk: 'RESTORE#~listing-backfill', sk: 'MARKER' } }),
+    );
+    expect(marker.Item).toMatchObject({ backfilled: 1 });
+    // A new container reads the marker and does not scan again; the old job stays listed.
+    expect(await new DynamoDbJobStore(docs, table).backfillListing()).toBe(0);
+    expect((await store.list({ limit: 10, status: 'SUCCEEDED' })).items.map((j) => j.jobId)).toEqual([
+      'rs-20261101t080000000z-00000000000000a1',
+    ]);
   });
 });
