@@ -286,11 +286,16 @@ describe('POST /backups and GET /backups/{backupId}', () => {
   });
 
   it('refuses while the volume lock is held and not expired; an expired lock does not block', async () => {
-    api.locks.locks.set(VOLUME_A, {
-      volumeId: VOLUME_A,
-      backupId: 'scheduled-1',
-      expiresAt: '2026-11-21T00:00:00.000Z',
-    });
+    /** Another run's lock on volume A. */
+    const holdA = (backupId: string, expiresAt: string) =>
+      api.locks.locks.set(VOLUME_A, {
+        volumeId: VOLUME_A,
+        ownerId: `arn:execution:${backupId}`,
+        backupId,
+        acquiredAt: '2026-11-20T00:00:00.000Z',
+        expiresAt,
+      });
+    holdA('scheduled-1', '2026-11-21T00:00:00.000Z');
     const held = await call({ method: 'POST', path: '/backups', body: { volumeId: VOLUME_A } });
     expect(held.status).toBe(409);
     expect(held.body.details).toEqual({
@@ -299,11 +304,7 @@ describe('POST /backups and GET /backups/{backupId}', () => {
       runningBackupId: 'scheduled-1',
       lockExpiresAt: '2026-11-21T00:00:00.000Z',
     });
-    api.locks.locks.set(VOLUME_A, {
-      volumeId: VOLUME_A,
-      backupId: 'crashed',
-      expiresAt: '2026-11-20T11:59:59.999Z',
-    });
+    holdA('crashed', '2026-11-20T11:59:59.999Z');
     const expired = await call({ method: 'POST', path: '/backups', body: { volumeId: VOLUME_A } });
     expect(expired.status).toBe(202);
   });

@@ -21,14 +21,9 @@ import {
   StateMachineBackupLauncher,
   type BackupExecutions,
   type ExecutionDetail,
-  type LockReservations,
   type ProtectedVolumes,
 } from '../../lambdas/core/api/backup-launcher.ts';
-import {
-  alreadyRunningError,
-  mayTakeLock,
-  type BackupLock,
-} from '../../lambdas/core/orchestration/backup-lock.ts';
+import { InMemoryLockStore } from '../orchestration/in-memory-lock-store.ts';
 import { CursorCodec } from '../../lambdas/core/api/cursor.ts';
 import type {
   Application,
@@ -298,37 +293,10 @@ export class MemoryExecutions implements BackupExecutions {
   }
 }
 
-/** Volume locks in memory with the DynamoDB lock store's conditions (free, expired or ours). */
-export class MemoryLocks implements LockReservations {
-  /** The held locks; a test may set one without owner or acquisition time (another run's). */
-  readonly locks = new Map<
-    string,
-    Pick<BackupLock, 'volumeId' | 'backupId' | 'expiresAt'> & { readonly ownerId?: string }
-  >();
-
-  constructor(private readonly clock: Clock = new FixedClock()) {}
-
-  acquire(locks: readonly BackupLock[]): Promise<readonly BackupLock[]> {
-    const now = this.clock.now();
-    for (const lock of locks) {
-      const held = this.locks.get(lock.volumeId);
-      const taken = held === undefined ? undefined : { acquiredAt: '', ownerId: '(unknown)', ...held };
-      if (!mayTakeLock(taken, lock.ownerId, now) && taken !== undefined)
-        return Promise.reject(alreadyRunningError(taken, lock.backupId));
-    }
-    for (const lock of locks) this.locks.set(lock.volumeId, lock);
-    return Promise.resolve(locks);
-  }
-
-  release(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }> {
-    let released = 0;
-    for (const volumeId of volumeIds) {
-      if (this.locks.get(volumeId)?.ownerId === ownerId) {
-        this.locks.delete(volumeId);
-        released += 1;
-      }
-    }
-    return Promise.resolve({ released });
+/** The lock fake of the orchestration (the DynamoDB lock store's conditions) on the API's clock. */
+export class MemoryLocks extends InMemoryLockStore {
+  constructor(clock: Clock = new FixedClock()) {
+    super(() => clock.now());
   }
 }
 
