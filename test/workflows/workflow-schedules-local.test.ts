@@ -2,7 +2,8 @@
  * Workflow schedules with the product deployed on the local stack (local/deploy.ts): a scheduled
  * workflow created through the API gets its schedule in the workflows' group, aimed at the
  * workflow-run state machine; when it is due the gateway's scheduler starts that state machine
- * with the workflow's input; delete removes the schedule.
+ * with the workflow's input, and that run goes to its end: its record says Succeeded, and its
+ * clone exists and holds the image's bytes. Delete removes the schedule.
  */
 import '../support/quiet-powertools.ts';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -11,28 +12,52 @@ import { join } from 'node:path';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
+import type { WorkflowRunView } from '../../lambdas/core/workflows/workflow-run.ts';
 import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
-import { useLocalStack } from '../support/local-stack.ts';
+import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+import { snapshotBytes } from './snapshot-blocks.ts';
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
+const aws = useLocalClients(local);
 const GROUP = 'rbp-local-workflows';
 /** Time the gateway's scheduler gets to fire: one tick is a second; a loaded machine is slower. */
 const FIRING_WAIT_MS = 30_000;
+/** Time a backup or a run of the 1 MiB replica gets on a loaded machine (seconds when quiet). */
+const STEP_WAIT_MS = 180_000;
+/** The replica: 1 MiB (two EBS blocks) of a repeating pattern, so the clone has data to compare. */
+const REPLICA_BYTES = 2 * EBS_BLOCK_SIZE_BYTES;
 
 let product: DeployedProduct;
 let scheduler: SchedulerClient;
 let sfn: SFNClient;
 let workDir: string;
+let replicaBytes: Buffer;
+let imageId: string;
 const savedEnv = { ...process.env };
 
-async function api(method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> {
+async function api<T = unknown>(
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: T }> {
   const answer = await fetch(`${product.apiUrl}${path}`, {
     method,
     ...(body === undefined
       ? {}
       : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
   });
-  return { status: answer.status, body: (await answer.json()) };
+  return { status: answer.status, body: (await answer.json()) as T };
+}
+
+async function waitFor<T>(what: string, look: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + STEP_WAIT_MS;
+  for (;;) {
+    const found = await look();
+    if (found !== undefined) return found;
+    if (Date.now() > deadline) throw new Error(`${what} did not happen within ${STEP_WAIT_MS} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
 
 beforeAll(async () => {
@@ -40,9 +65,26 @@ beforeAll(async () => {
   scheduler = new SchedulerClient(local.clientConfig());
   sfn = new SFNClient(local.clientConfig());
   workDir = await mkdtemp(join(tmpdir(), 'rbp-workflow-schedules-local-'));
-  await writeFile(join(workDir, 'web01.img'), Buffer.alloc(1 << 20));
-  await local.stack.replicas.create({ imagePath: join(workDir, 'web01.img'), serverId: 'web01' });
-}, 120_000);
+  replicaBytes = Buffer.alloc(REPLICA_BYTES);
+  for (let i = 0; i < REPLICA_BYTES; i += 1) replicaBytes[i] = (i * 7 + (i >> 12)) & 0xff;
+  await writeFile(join(workDir, 'web01.img'), replicaBytes);
+  const { volumeId } = await local.stack.replicas.create({
+    imagePath: join(workDir, 'web01.img'),
+    serverId: 'web01',
+  });
+  // One committed image for the scheduled run to present.
+  const started = await api<{ backupId: string }>('POST', '/backups', { volumeId });
+  expect(started.status, JSON.stringify(started.body)).toBe(202);
+  imageId = await waitFor(`backup ${started.body.backupId}`, async () => {
+    const { body } = await api<{ status: string; imageId?: string }>(
+      'GET',
+      `/backups/${started.body.backupId}`,
+    );
+    if (body.status === 'RUNNING' || body.status === 'PENDING') return undefined;
+    expect(body.status, JSON.stringify(body)).toBe('SUCCEEDED');
+    return body.imageId!;
+  });
+}, 300_000);
 
 afterAll(async () => {
   scheduler.destroy();
@@ -53,7 +95,7 @@ afterAll(async () => {
 });
 
 describe('workflow schedules on the deployed local stack', () => {
-  it('a scheduled workflow gets its schedule; a due firing starts a run of it; delete removes the schedule', async () => {
+  it('a scheduled workflow gets its schedule; a due firing starts a run that completes with a clone equal to the image; delete removes the schedule', async () => {
     const created = await api('POST', '/workflows', {
       name: 'minutely',
       type: 'LiveClone',
@@ -97,17 +139,45 @@ describe('workflow schedules on the deployed local stack', () => {
       workflow: 'minutely',
       trigger: 'schedule:wf-minutely',
     });
-    // Whether the run state machine records the run (workflow-run-steps.ts) is the runs' own test;
-    // what it did with this execution is printed for the record.
-    await new Promise((resolve) => setTimeout(resolve, 3_000));
-    const after = await sfn.send(new DescribeExecutionCommand({ executionArn: firing.detail }));
-    console.info(
-      `[workflow-schedules-local] scheduled execution ${after.status}: ${after.error ?? ''} ${after.cause ?? ''}`,
+    // Disabled now, so that the next minute's firing cannot start a second run that replaces this one.
+    const current = await api<{ document: Record<string, unknown> }>('GET', '/workflows/minutely');
+    const disabled = await api('PUT', '/workflows/minutely', { ...current.body.document, enabled: false });
+    expect(disabled.status, JSON.stringify(disabled.body)).toBe(200);
+
+    // The scheduled execution records its run (trigger schedule:wf-minutely) and takes it to its
+    // end: the clone exists and holds the image's bytes.
+    const run = await waitFor('the scheduled run', async () => {
+      const { body } = await api<{ items: WorkflowRunView[] }>('GET', '/workflows/minutely/runs');
+      const found = body.items.find((r) => r.trigger === 'schedule:wf-minutely');
+      return found !== undefined && found.status !== 'Running' ? found : undefined;
+    });
+    expect({
+      status: run.status,
+      reason: run.reason,
+      trigger: run.trigger,
+      imageIds: run.imageIds,
+      snapshots: run.snapshotIds.length,
+    }).toEqual({
+      status: 'Succeeded',
+      reason: undefined,
+      trigger: 'schedule:wf-minutely',
+      imageIds: [imageId],
+      snapshots: 1,
+    });
+    expect((await snapshotBytes(aws.ebs, run.snapshotIds[0]!, REPLICA_BYTES)).equals(replicaBytes)).toBe(
+      true,
     );
+    const listed = await api<{ items: WorkflowRunView[] }>('GET', '/workflows/minutely/runs');
+    expect(listed.body.items.map((r) => r.runId)).toEqual([run.runId]);
+    const ended = await waitFor('the scheduled execution', async () => {
+      const described = await sfn.send(new DescribeExecutionCommand({ executionArn: firing.detail }));
+      return described.status === 'RUNNING' ? undefined : described;
+    });
+    expect(ended.status).toBe('SUCCEEDED');
 
     expect((await api('DELETE', '/workflows/minutely')).status).toBe(200);
     await expect(
       scheduler.send(new GetScheduleCommand({ Name: 'wf-minutely', GroupName: GROUP })),
     ).rejects.toThrow();
-  }, 120_000);
+  }, 400_000);
 });
