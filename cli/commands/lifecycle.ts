@@ -64,6 +64,7 @@ interface RetentionOptions extends ApiCommandOptions {
   keepMonthly?: number;
   keepYearly?: number;
   minimumAge?: string;
+  timeZone?: string;
   dryRun?: boolean;
 }
 
@@ -77,6 +78,7 @@ export function rulesOf(options: RetentionOptions): RetentionRules | undefined {
     ...(options.keepMonthly === undefined ? {} : { keepMonthly: options.keepMonthly }),
     ...(options.keepYearly === undefined ? {} : { keepYearly: options.keepYearly }),
     ...(options.minimumAge === undefined ? {} : { minimumAge: options.minimumAge }),
+    ...(options.timeZone === undefined ? {} : { timeZone: options.timeZone }),
   };
   return Object.keys(rules).length === 0 ? undefined : rules;
 }
@@ -125,7 +127,11 @@ function withRuleOptions(command: Command): Command {
     .option('--keep-weekly <n>', 'keep the newest image of each of the last n ISO weeks', count)
     .option('--keep-monthly <n>', 'keep the newest image of each of the last n months', count)
     .option('--keep-yearly <n>', 'keep the newest image of each of the last n years', count)
-    .option('--minimum-age <duration>', 'never delete an image younger than this (e.g. 2d)');
+    .option('--minimum-age <duration>', 'never delete an image younger than this (e.g. 2d)')
+    .option(
+      '--time-zone <zone>',
+      "the server's IANA time zone for the hourly … yearly buckets (e.g. Europe/Berlin; default: the server's stored zone, else UTC)",
+    );
 }
 
 const storedColumns = [

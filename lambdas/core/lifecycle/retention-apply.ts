@@ -26,8 +26,16 @@ import {
 import type { LifecycleImage } from './ports.ts';
 import { retentionRulesSchema, type RetentionRules } from './retention.ts';
 
-/** Buckets are counted in UTC until servers carry their own time zone. */
+/** Buckets are counted in UTC when neither the rules nor the server's stored rules name a time zone. */
 export const DEFAULT_RETENTION_TIME_ZONE = 'UTC';
+
+/**
+ * The time zone of a server's buckets: the applied rules' own, else the server's stored rules'
+ * (a plan's rules without a zone still follow each server's calendar), else UTC.
+ */
+function zoneOf(rules: RetentionRules, stored: RetentionRules | undefined): { timeZone: string } {
+  return { timeZone: rules.timeZone ?? stored?.timeZone ?? DEFAULT_RETENTION_TIME_ZONE };
+}
 
 /** Server ids are the replication side's source-server ids (`rbp:source-server`). */
 export const retentionServerIdSchema = z
@@ -158,7 +166,10 @@ function merge(results: readonly ScopedExpiryResult[]): ScopedExpiryResult {
   return { groups: results.flatMap((r) => r.groups) };
 }
 
-async function storedRulesOf(deps: RetentionApplyDeps, serverId: string): Promise<RetentionRules | undefined> {
+async function storedRulesOf(
+  deps: RetentionApplyDeps,
+  serverId: string,
+): Promise<RetentionRules | undefined> {
   return (await deps.storedRules?.get(serverId))?.rules;
 }
 
@@ -168,7 +179,6 @@ export async function applyRetentionRequest(
   request: ApplyRetentionRequest,
 ): Promise<RetentionResult> {
   const { scope } = request;
-  const zone = { timeZone: DEFAULT_RETENTION_TIME_ZONE };
   if ('plan' in scope) {
     if (deps.plans === undefined) {
       throw new ValidationError(
@@ -183,11 +193,20 @@ export async function applyRetentionRequest(
         plan: scope.plan,
       });
     }
-    const servers = new Set(plan.servers);
-    const images: LifecycleImage[] = (await deps.records.listImages()).filter(
-      (image) => image.serverId !== undefined && servers.has(image.serverId),
-    );
-    return retentionResultOf(await expireScope(deps, { images }, rules, zone, request.dryRun), request.dryRun);
+    const servers = [...new Set(plan.servers)].sort();
+    const all = await deps.records.listImages();
+    // Each server on its own calendar: the rules' zone, else its stored one.
+    const results: ScopedExpiryResult[] = [];
+    for (const serverId of servers) {
+      const images: LifecycleImage[] = all.filter((image) => image.serverId === serverId);
+      if (images.length === 0) continue;
+      const zone = zoneOf(
+        rules,
+        rules.timeZone === undefined ? await storedRulesOf(deps, serverId) : undefined,
+      );
+      results.push(await expireScope(deps, { images }, rules, zone, request.dryRun));
+    }
+    return retentionResultOf(merge(results), request.dryRun);
   }
   let serverId: string | undefined;
   let expiryScope: ExpiryScope;
@@ -207,13 +226,17 @@ export async function applyRetentionRequest(
       }
     }
   }
-  const rules = request.rules ?? (serverId === undefined ? undefined : await storedRulesOf(deps, serverId));
+  const stored = serverId === undefined ? undefined : await storedRulesOf(deps, serverId);
+  const rules = request.rules ?? stored;
   if (rules === undefined) {
     throw noRules(`no retention rules given and server ${serverId ?? '?'} has no stored retention rules`, {
       server: serverId ?? '',
     });
   }
-  return retentionResultOf(await expireScope(deps, expiryScope, rules, zone, request.dryRun), request.dryRun);
+  return retentionResultOf(
+    await expireScope(deps, expiryScope, rules, zoneOf(rules, stored), request.dryRun),
+    request.dryRun,
+  );
 }
 
 /** What the expiry after a plan run did, per server (the expiry job's result). */
@@ -255,11 +278,13 @@ export async function expireAfterPlanRun(
   const plan = await deps.plans(input.plan);
   const servers = [...new Set(input.servers ?? plan.servers)].sort();
   const images = await deps.records.listImages();
-  const zone = { timeZone: DEFAULT_RETENTION_TIME_ZONE };
   const out: PlanExpiryResult['servers'] = [];
   const deleted: string[] = [];
   for (const serverId of servers) {
-    const stored = plan.rules === undefined ? await storedRulesOf(deps, serverId) : undefined;
+    const stored =
+      plan.rules === undefined || plan.rules.timeZone === undefined
+        ? await storedRulesOf(deps, serverId)
+        : undefined;
     const rules = plan.rules ?? stored;
     const source = plan.rules !== undefined ? 'plan' : stored !== undefined ? 'server' : 'none';
     if (rules === undefined) {
@@ -267,7 +292,7 @@ export async function expireAfterPlanRun(
       continue;
     }
     const mine = images.filter((image) => image.serverId === serverId);
-    const result = merge([await expireScope(deps, { images: mine }, rules, zone, false)]);
+    const result = merge([await expireScope(deps, { images: mine }, rules, zoneOf(rules, stored), false)]);
     const rows = retentionResultOf(result, false);
     const notDeleted = result.groups.flatMap((g) => g.result.notDeleted.map((n) => ({ ...n })));
     for (const group of result.groups) deleted.push(...group.result.deleted);

@@ -30,6 +30,19 @@ export const retentionDurationSchema = z
 
 const countSchema = z.number().int().min(0).max(1_000_000);
 
+/** The longest IANA zone name is 32 characters (America/Argentina/ComodRivadavia); room to spare. */
+const MAX_TIME_ZONE_CHARS = 64;
+
+/** True for a time zone `Intl` knows (IANA names, `UTC`). */
+export function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** The rule set, as stored on a plan or as a server's default. Exported for plans. */
 export const retentionRulesSchema = z
   .object({
@@ -42,6 +55,16 @@ export const retentionRulesSchema = z
     keepYearly: countSchema.optional(),
     /** Nothing younger than this is deleted, whatever the other rules say. */
     minimumAge: retentionDurationSchema.optional(),
+    /**
+     * The server's IANA time zone (e.g. `Europe/Berlin`): the hourly … yearly buckets are its
+     * local calendar periods. Default UTC.
+     */
+    timeZone: z
+      .string()
+      .min(1)
+      .max(MAX_TIME_ZONE_CHARS)
+      .refine(isTimeZone, 'an IANA time zone such as Europe/Berlin or America/New_York')
+      .optional(),
   })
   .strict()
   .refine(
