@@ -14,6 +14,7 @@ import { DynamoDbCatalogStore } from './dynamodb-catalog.ts';
 import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
 import { DynamoDbJobStore } from './dynamodb-job-store.ts';
 import { DynamoDbNamedRecords } from './dynamodb-named-records.ts';
+import { DynamoDbRecoveryPointStore } from './dynamodb-recovery-points.ts';
 import { Ec2InstanceDirectory } from './ec2-instance-directory.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import { Ec2ServerDirectory } from './ec2-server-directory.ts';
@@ -56,6 +57,7 @@ export function createWorkflowRunApiDeps(
     runs: dynamoDbWorkflowRuns(clients.documents, names.tableName),
     servers: new Ec2ServerDirectory(clients.ec2),
     images: directories(names.tableName, clients),
+    recoveryPoints: new DynamoDbRecoveryPointStore(clients.documents, names.tableName),
     instances: new Ec2InstanceDirectory(clients.ec2),
     executions: new SfnWorkflowRunExecutions(clients.sfn, names.workflowRunStateMachineArn),
     randomHex: () => randomBytes(RUN_ID_RANDOM_BYTES).toString('hex'),
@@ -81,6 +83,7 @@ export function createWorkflowRunDeps(
     runs: dynamoDbWorkflowRuns(clients.documents, names.tableName),
     servers: new Ec2ServerDirectory(clients.ec2),
     images: directories(names.tableName, clients),
+    recoveryPoints: new DynamoDbRecoveryPointStore(clients.documents, names.tableName),
     instances: new Ec2InstanceDirectory(clients.ec2),
     restoreJobs: volumeRestoreJobs(new DynamoDbJobStore(clients.documents, names.tableName)),
     restoreLauncher:

@@ -17,6 +17,7 @@ import { Ec2InstanceDirectory } from './ec2-instance-directory.ts';
 import { Ec2ServerDirectory } from './ec2-server-directory.ts';
 import { Ec2WorkflowResources } from './ec2-workflow-resources.ts';
 import { SchedulerWorkflowSchedules, type WorkflowScheduleTarget } from './scheduler-workflow-schedules.ts';
+import { dynamoDbWorkflowRuns } from './workflow-run-adapters.ts';
 
 /** The partition of every workflow record (one item per workflow, sort key = its name). */
 export const WORKFLOW_PARTITION = 'WORKFLOW#';
@@ -76,6 +77,7 @@ export function createWorkflowApiDeps(
     ...(scheduler === undefined ? {} : { scheduler }),
     created: new Ec2WorkflowResources(clients.ec2),
     store: new DynamoDbNamedRecords(clients.documents, names.tableName, WORKFLOW_RECORDS),
+    runs: dynamoDbWorkflowRuns(clients.documents, names.tableName),
     servers: new Ec2ServerDirectory(clients.ec2),
     instances: new Ec2InstanceDirectory(clients.ec2),
     deployment: { account: names.account, region: names.region },

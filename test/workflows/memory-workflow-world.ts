@@ -18,6 +18,10 @@ import type { ImageDirectory } from '../../lambdas/core/api/api-ports.ts';
 import type { ServerDirectory } from '../../lambdas/core/plans/plan-ports.ts';
 import type { ServerView } from '../../lambdas/core/plans/servers.ts';
 import {
+  recoveryPointErrors,
+  type RecoveryPoint,
+} from '../../lambdas/core/recovery-points/recovery-points.ts';
+import {
   volumeRestoreJobs,
   type VolumeRestoreJobStore,
   type VolumeRestoreLauncher,
@@ -347,6 +351,8 @@ export interface WorkflowWorld {
   readonly volumeIds: readonly string[];
   /** Two images per volume, older first: `img-<n>-1`, `img-<n>-2`. */
   readonly images: ReadonlyMap<string, readonly Image[]>;
+  /** Recovery points by id (none until a test adds one). */
+  readonly points: Map<string, RecoveryPoint>;
   /** The ports, with every call going through `decide` (faults). */
   ports(decide?: (call: string) => Fault): WorkflowRunFunctionPorts;
   /** Time passes for EC2 and the restores. */
@@ -377,6 +383,7 @@ export function workflowWorld(volumeCount: number): WorkflowWorld {
       })) as Image[],
     ]),
   );
+  const points = new Map<string, RecoveryPoint>();
   const directory: ImageDirectory = {
     listImages: (volumeId) => Promise.resolve(images.get(volumeId) ?? []),
     getImage: (imageId) => {
@@ -406,12 +413,21 @@ export function workflowWorld(volumeCount: number): WorkflowWorld {
     clock,
     volumeIds,
     images,
+    points,
     ports(decide = () => 'none') {
       return {
         workflows,
         runs: faulty(runs, 'runs', decide),
         servers,
         images: directory,
+        recoveryPoints: {
+          get: (id: string) => {
+            const point = points.get(id);
+            return point === undefined
+              ? Promise.reject(recoveryPointErrors.missing(id))
+              : Promise.resolve(point);
+          },
+        },
         instances: faulty<InstanceDirectory>(ec2, 'instances', decide),
         restoreJobs: faulty(restores.jobs, 'restoreJobs', decide),
         restoreLauncher: faulty<VolumeRestoreLauncher>(restores, 'restoreLauncher', decide),

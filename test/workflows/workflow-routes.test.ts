@@ -18,7 +18,11 @@ import {
   RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dynamoDbWorkflowRuns } from '../../lambdas/aws/workflow-run-adapters.ts';
 import { createWorkflowApiDeps } from '../../lambdas/aws/workflow-wiring.ts';
+import { parseWorkflowDocument } from '../../lambdas/core/workflows/workflow-document.ts';
+import { WORKFLOW_RUN_FORMAT_VERSION } from '../../lambdas/core/workflows/workflow-run.ts';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
 import { toProxyEvent, writeProxyResult } from '../../local/gateway/api-adapter.ts';
 import { LOCAL_ACCOUNT_ID } from '../../local/gateway/local-account.ts';
@@ -33,6 +37,7 @@ const TABLE = 'rbp-workflows';
 const ZONE = 'us-east-1a';
 
 let handler: ApiProxyHandler;
+let documents: DynamoDBDocumentClient;
 let ec2: EC2Client;
 let instanceId = '';
 let http: Server;
@@ -53,7 +58,7 @@ async function tagged(tags: Record<string, string>): Promise<string> {
 }
 
 beforeAll(async () => {
-  const documents = await createCatalogTable(local.clientConfig(), TABLE);
+  documents = await createCatalogTable(local.clientConfig(), TABLE);
   ec2 = new EC2Client(local.clientConfig());
   await tagged({ 'rbp:replica': 'true', 'rbp:source-server': 'web01' });
   await tagged({ 'rbp:replica': 'true', 'rbp:source-server': 'web01' });
@@ -170,6 +175,36 @@ describe('workflow routes over DynamoDB and EC2 (moto)', () => {
       expect(answer.body.message).toBe(message);
     }
     expect(await names()).toEqual(['qaclone', 'qamount']);
+  });
+
+  it('a delete while a run of the workflow is going on is 409 naming the run, and nothing is deleted', async () => {
+    const document = { ...LIVE_CLONE_EXAMPLE, name: 'qabusy' };
+    expect((await call({ method: 'POST', path: '/workflows', body: document })).status).toBe(200);
+    const runId = 'wr-20261203t060000000z-00ff';
+    await dynamoDbWorkflowRuns(documents, TABLE).create({
+      formatVersion: WORKFLOW_RUN_FORMAT_VERSION,
+      name: runId,
+      revision: 1,
+      runId,
+      workflow: 'qabusy',
+      type: 'LiveClone',
+      action: 'run',
+      trigger: 'api',
+      status: 'Running',
+      phase: 'Restore',
+      startedAt: '2026-12-03T06:00:00.000Z',
+      document: parseWorkflowDocument(document),
+      volumes: [],
+      nonSensitive: false,
+    });
+    for (const created of ['keep', 'remove']) {
+      const refused = await call({ method: 'DELETE', path: '/workflows/qabusy', query: { created } });
+      expect({ status: refused.status, message: refused.body.message }).toEqual({
+        status: 409,
+        message: `workflow qabusy has a run going on (run ${runId}): delete it once that run has finished`,
+      });
+    }
+    expect((await call({ method: 'GET', path: '/workflows/qabusy' })).status).toBe(200);
   });
 
   it('an update may change the image and the schedule, not name, type, target or schedule type (400 naming each)', async () => {

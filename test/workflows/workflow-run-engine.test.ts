@@ -14,7 +14,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { describeError, isRetryable } from '../../lambdas/core/errors.ts';
+import { describeError, isRetryable, ValidationError } from '../../lambdas/core/errors.ts';
 import { parseWorkflowDocument } from '../../lambdas/core/workflows/workflow-document.ts';
 import { currentRunOf, startWorkflowRun } from '../../lambdas/core/workflows/workflow-run-service.ts';
 import {
@@ -255,6 +255,72 @@ describe('workflow runs in memory, phase by phase', () => {
     expect(unmount.status).toBe('Succeeded');
     expect(world.ec2.devicesInUse(INSTANCE)).toEqual(['/dev/xvda']);
     expect(world.ec2.volumes.size + world.ec2.snapshots.size).toBe(0);
+  });
+});
+
+describe('a recovery point as the image of a workflow', () => {
+  function point(world: WorkflowWorld, id: string, serverId: string, volumes: readonly string[]): void {
+    world.points.set(id, {
+      version: 1,
+      recoveryPointId: id,
+      serverId,
+      backupId: id.slice(3),
+      createdAt: '2026-12-01T00:00:00.000Z',
+      images: volumes.map((volumeId) => {
+        const index = world.volumeIds.indexOf(volumeId);
+        return {
+          volumeId,
+          device: `/dev/sd${'fgh'[index]}`,
+          imageId: `img-${index}-1`,
+          snapshotId: `snap-replica-${index}-1`,
+          kind: 'full' as const,
+        };
+      }),
+    });
+  }
+
+  async function withImage(world: WorkflowWorld, kind: Kind, image: string): Promise<string> {
+    const name = await createWorkflow(world, kind);
+    const record = (await world.workflows.get(name))!;
+    await world.workflows.replace(
+      { ...record, revision: 2, document: { ...record.document, image } },
+      record.revision,
+    );
+    return name;
+  }
+
+  it('clones every volume of the recovery point (its images, not the latest) and mounts them at their devices', async () => {
+    const world = workflowWorld(2);
+    point(world, 'rp-bk-1', 'web01', world.volumeIds);
+    const name = await withImage(world, 'DirectMount', 'rp-bk-1');
+    const run = await drive(world, await startRun(world, name));
+    expect(run.status).toBe('Succeeded');
+    expect(run.volumes.map((v) => [v.sourceVolumeId, v.imageId, v.device])).toEqual([
+      [world.volumeIds[0], 'img-0-1', '/dev/sdf'],
+      [world.volumeIds[1], 'img-1-1', '/dev/sdg'],
+    ]);
+  });
+
+  it.each([
+    ['does not exist', () => undefined, 'workflow wfLiveClone: recovery point rp-bk-9 does not exist'],
+    [
+      "is another server's",
+      (world: WorkflowWorld) => point(world, 'rp-bk-9', 'db01', world.volumeIds),
+      'workflow wfLiveClone: recovery point rp-bk-9 is of server db01, not of web01',
+    ],
+    [
+      "lacks one of the workflow's volumes",
+      (world: WorkflowWorld) => point(world, 'rp-bk-9', 'web01', [world.volumeIds[0]!]),
+      'workflow wfLiveClone: recovery point rp-bk-9 has no image of volume vol-00000000000000001 (it holds vol-00000000000000000)',
+    ],
+  ])('a run from a recovery point that %s is refused (400) and nothing starts', async (_, setUp, message) => {
+    const world = workflowWorld(2);
+    setUp(world);
+    const name = await withImage(world, 'LiveClone', 'rp-bk-9');
+    await expect(startRun(world, name)).rejects.toThrow(message);
+    await expect(startRun(world, name)).rejects.toBeInstanceOf(ValidationError);
+    expect(await world.runs.list()).toEqual([]);
+    expect(world.restores.launched.size).toBe(0);
   });
 });
 

@@ -10,6 +10,7 @@ import type { VolumeRestoreJobStore, VolumeRestoreLauncher } from '../restore/vo
 import type { InstanceDirectory, WorkflowStore } from './workflow-service.ts';
 import type { WorkflowRunStore } from './workflow-run.ts';
 import type { MaskingHookInvoker } from './masking.ts';
+import type { RecoveryPointStore } from '../recovery-points/recovery-points.ts';
 
 export type CloneSnapshotState = 'pending' | 'completed' | 'error' | 'absent';
 export type CloneVolumeState = 'creating' | 'available' | 'in-use' | 'deleting' | 'deleted' | 'error';
@@ -66,6 +67,8 @@ export interface WorkflowRunPorts {
   readonly runs: WorkflowRunStore;
   readonly servers: ServerDirectory;
   readonly images: ImageDirectory;
+  /** Recovery points, for a workflow whose image is `rp-…`; absent: such runs are refused. */
+  readonly recoveryPoints?: Pick<RecoveryPointStore, 'get'>;
   readonly instances: InstanceDirectory;
   readonly restoreJobs: VolumeRestoreJobStore;
   readonly restoreLauncher: VolumeRestoreLauncher;

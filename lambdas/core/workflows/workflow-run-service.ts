@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Image } from '../api/schemas.ts';
+import { RECOVERY_POINT_ID_PREFIX, type RecoveryPoint } from '../recovery-points/recovery-points.ts';
 import type { WorkflowDocument } from './workflow-document.ts';
 import type { WorkflowRecord } from './workflow-service.ts';
 import { deviceAssignment, nextDeviceName, type TargetInstance } from './devices.ts';
@@ -31,7 +32,7 @@ export const workflowRunIdSchema = z.string().regex(WORKFLOW_RUN_ID_PATTERN, 'mu
 
 export interface StartWorkflowRunPorts extends Pick<
   WorkflowRunPorts,
-  'workflows' | 'runs' | 'servers' | 'images' | 'instances' | 'clock'
+  'workflows' | 'runs' | 'servers' | 'images' | 'recoveryPoints' | 'instances' | 'clock'
 > {
   readonly executions: WorkflowRunExecutions;
   /** Random hex for the run id. */
@@ -93,20 +94,67 @@ async function sourceVolumes(
 }
 
 /**
+ * A recovery point's images, one per volume of the workflow (a recovery point holds one image of
+ * every volume of its server, taken at one checkpoint). Refused when the point does not exist, is
+ * another server's, or lacks one of the workflow's volumes (a volume added to the server later).
+ */
+async function recoveryPointImages(
+  ports: Pick<WorkflowRunPorts, 'recoveryPoints'>,
+  document: WorkflowDocument,
+  volumeIds: readonly string[],
+): Promise<string[]> {
+  const context = { workflow: document.name, image: document.image };
+  if (ports.recoveryPoints === undefined) {
+    throw new ValidationError(
+      `workflow ${document.name}: recovery points are not configured in this deployment; use latest or an image id`,
+      { context },
+    );
+  }
+  let point: RecoveryPoint;
+  try {
+    point = await ports.recoveryPoints.get(document.image);
+  } catch (error) {
+    if (error instanceof NotFoundError) {
+      throw new ValidationError(
+        `workflow ${document.name}: recovery point ${document.image} does not exist`,
+        {
+          cause: error,
+          context,
+        },
+      );
+    }
+    throw error;
+  }
+  if (document.server !== undefined && point.serverId !== document.server) {
+    throw new ValidationError(
+      `workflow ${document.name}: recovery point ${document.image} is of server ${point.serverId}, not of ${document.server}`,
+      { context },
+    );
+  }
+  return volumeIds.map((volumeId) => {
+    const image = point.images.find((i) => i.volumeId === volumeId);
+    if (image === undefined) {
+      throw new ValidationError(
+        `workflow ${document.name}: recovery point ${document.image} has no image of volume ${volumeId} (it holds ${point.images.map((i) => i.volumeId).join(', ')})`,
+        { context: { ...context, volumeId } },
+      );
+    }
+    return image.imageId;
+  });
+}
+
+/**
  * The image each volume presents: `latest` is each volume's newest committed image; an image id
  * names one volume's image, and the other volumes present their newest image made no later than
  * it (a server backup makes one image per volume at about the same time).
  */
 async function resolveImages(
-  ports: Pick<WorkflowRunPorts, 'images'>,
+  ports: Pick<WorkflowRunPorts, 'images' | 'recoveryPoints'>,
   document: WorkflowDocument,
   volumeIds: readonly string[],
 ): Promise<string[]> {
-  if (document.image.startsWith('rp-')) {
-    throw new ValidationError(
-      `workflow ${document.name}: runs from a recovery point (${document.image}) are not supported yet; use latest or an image id`,
-      { context: { workflow: document.name, image: document.image } },
-    );
+  if (document.image.startsWith(RECOVERY_POINT_ID_PREFIX)) {
+    return recoveryPointImages(ports, document, volumeIds);
   }
   let named: Image | undefined;
   if (document.image !== 'latest') {

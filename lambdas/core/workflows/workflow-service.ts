@@ -23,6 +23,7 @@ import {
   type WorkflowDocument,
 } from './workflow-document.ts';
 import { deviceAssignment, type TargetInstance } from './devices.ts';
+import type { WorkflowRunStore } from './workflow-run.ts';
 
 export const workflowRecordSchema = z.strictObject({
   formatVersion: z.literal(WORKFLOW_FORMAT_VERSION),
@@ -163,6 +164,8 @@ export interface WorkflowServicePorts {
   readonly instances: InstanceDirectory;
   readonly deployment: WorkflowDeployment;
   readonly clock: Clock;
+  /** The run records: a workflow with a run going on is not deleted. Absent: not checked. */
+  readonly runs?: Pick<WorkflowRunStore, 'list'>;
 }
 
 async function requireWorkflow(store: WorkflowStore, name: string): Promise<WorkflowRecord> {
@@ -386,7 +389,8 @@ async function removeCreated(resources: CreatedResources, found: WorkflowCreated
  * `remove`, the snapshots and volumes it created (found by the tag rbp:workflow=<name>; volumes
  * detached first), then the record. With `keep` (the default) they stay and are listed in the
  * answer. A failure before the record is deleted puts the schedule back and leaves the record, so
- * the delete can be repeated. An absent workflow is a NotFoundError (the caller named it).
+ * the delete can be repeated. An absent workflow is a NotFoundError (the caller named it); a
+ * workflow with a run going on is a ConflictError naming the run, and nothing is deleted.
  */
 export async function deleteWorkflow(
   ports: WorkflowServicePorts,
@@ -394,6 +398,14 @@ export async function deleteWorkflow(
   created: CreatedResourceChoice = 'keep',
 ): Promise<WorkflowDeleted> {
   const record = await requireWorkflow(ports.store, name);
+  // A running run could make its clone after the delete looked for what the workflow created.
+  const running = (await ports.runs?.list())?.find((r) => r.workflow === name && r.status === 'Running');
+  if (running !== undefined) {
+    throw new ConflictError(
+      `workflow ${name} has a run going on (run ${running.runId}): delete it once that run has finished`,
+      { context: { workflow: name, runId: running.runId } },
+    );
+  }
   const scheduler = ports.scheduler;
   const restoreSchedule = async (): Promise<void> => {
     if (scheduler === undefined) return;
