@@ -15,24 +15,9 @@ import { buildApp } from '../../bin/app.ts';
 import { parseConfig } from '../../lib/config.ts';
 import { configPlanRecord } from '../../lib/constructs/config-plans.ts';
 import { parsePlanDocument } from '../../lambdas/core/plans/plan-document.ts';
+import { NIGHTLY_QA } from '../plans/plan-fixtures.ts';
 
 const STACK = 'ReplicaBackupProxy';
-/** The plan document of docs/plans.md, accepted as written. */
-const NIGHTLY_QA = {
-  name: 'nightly-qa',
-  enabled: true,
-  schedules: [{ expression: 'cron(0 1 * * ? *)', timeZone: 'Europe/Berlin' }],
-  window: {
-    days: ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'],
-    start: '00:00',
-    end: '23:59',
-    timeZone: 'UTC',
-  },
-  activities: [
-    { servers: 'QA*' },
-    { servers: ['TEST8', 'TEST9'], applications: 'DOMAIN*', quiesce: { timeoutSeconds: 60 } },
-  ],
-};
 const WEEKLY = {
   name: 'weekly',
   enabled: false,

@@ -14,27 +14,14 @@ import { answerOf, proxyEvent, type Answer, type EventSpec } from '../api/api-ev
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { memoryApi, type MemoryApi } from '../fakes/memory-api-ports.ts';
 import { useLocalStack } from '../support/local-stack.ts';
+import { NIGHTLY_QA } from './plan-fixtures.ts';
 
 const local = useLocalStack();
 const TABLE = 'rbp-plans';
 const GROUP = 'rbp-plans';
 
 /** The issue's example plan (docs/plans.md). */
-const EXAMPLE = {
-  name: 'nightly-qa',
-  enabled: true,
-  schedules: [{ expression: 'cron(0 1 * * ? *)', timeZone: 'Europe/Berlin' }],
-  window: {
-    days: ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'],
-    start: '00:00',
-    end: '23:59',
-    timeZone: 'UTC',
-  },
-  activities: [
-    { servers: 'QA*' },
-    { servers: ['TEST8', 'TEST9'], applications: 'DOMAIN*', quiesce: { timeoutSeconds: 60 } },
-  ],
-};
+const EXAMPLE = NIGHTLY_QA;
 
 /** QA1 in sync; PROD1 lagging by 90 s. */
 const VOLUME_TAGS: Record<string, string>[] = [

@@ -31,6 +31,7 @@ import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
 import type { EventEntry } from '../../local/replica/replica-simulator.ts';
 import { makeExtImage } from '../support/fs-images.ts';
 import { useLocalStack } from '../support/local-stack.ts';
+import { docsExample, rbpAgainst, type CliResult } from './plan-fixtures.ts';
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 200 });
 const savedEnv = { ...process.env };
@@ -45,24 +46,8 @@ const runClock: Clock = { now: () => new Date(Date.now() + offsetMs) };
 const planEvents: { detailType: string; detail: Record<string, unknown> }[] = [];
 const volumesOf = new Map<string, string>();
 
-/** The plan document of docs/plans.md. */
-async function docsExample(): Promise<string> {
-  const text = await readFile(new URL('../../docs/plans.md', import.meta.url), 'utf8');
-  const block = /```json\n(\{\n {2}"name": "nightly-qa"[\s\S]*?)\n```/.exec(text);
-  if (block === null) throw new Error('docs/plans.md has no nightly-qa example');
-  return block[1]!;
-}
-
-function rbp(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'cli/main.ts', ...args, '--endpoint', product.apiUrl, '--region', 'us-east-1'],
-      { env: { ...savedEnv, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' } },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
-    );
-  });
+function rbp(args: string[]): Promise<CliResult> {
+  return rbpAgainst(product.apiUrl, savedEnv, args);
 }
 
 async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {

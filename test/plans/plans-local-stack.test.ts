@@ -5,8 +5,7 @@
  * gateway against moto (DynamoDB, EventBridge Scheduler, EC2 volume tags).
  */
 import '../support/quiet-powertools.ts';
-import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
@@ -14,30 +13,17 @@ import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
 import { useLocalStack } from '../support/local-stack.ts';
+import { docsExample, rbpAgainst, type CliResult } from './plan-fixtures.ts';
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 200 });
+/** The scheduler ticks every second; the run's function starts in process; a loaded machine is slower. */
+const SCHEDULED_RUN_WAIT_MS = 60_000;
 const savedEnv = { ...process.env };
 let product: DeployedProduct;
 let workDir: string;
 
-/** The plan document of docs/plans.md, as the docs show it. */
-async function docsExample(): Promise<string> {
-  const text = await readFile(new URL('../../docs/plans.md', import.meta.url), 'utf8');
-  const block = /```json\n(\{\n {2}"name": "nightly-qa"[\s\S]*?)\n```/.exec(text);
-  if (block === null) throw new Error('docs/plans.md has no nightly-qa example');
-  return block[1]!;
-}
-
-function rbp(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'cli/main.ts', ...args, '--endpoint', product.apiUrl, '--region', 'us-east-1'],
-      { env: { ...savedEnv, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' } },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
-    );
-  });
+function rbp(args: string[]): Promise<CliResult> {
+  return rbpAgainst(product.apiUrl, savedEnv, args);
 }
 
 beforeAll(async () => {
@@ -132,4 +118,46 @@ describe('plans on the local stack', () => {
     const on = await rbp(['settings', 'set', '--backups', 'enabled', '--json']);
     expect(JSON.parse(on.stdout)).toMatchObject({ backupsEnabled: true });
   }, 120_000);
+
+  it('a plan scheduled rate(1 minute) really runs, and a scheduled run while backups are off records that it was stopped', async () => {
+    const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
+      const answer = await fetch(`${product.apiUrl}${path}`, {
+        method,
+        headers: { 'content-type': 'application/json' },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      expect(answer.status, path).toBeLessThan(300);
+      return (await answer.json()) as T;
+    };
+    await api('PUT', '/settings', { backupsEnabled: false });
+    try {
+      await api('POST', '/plans', {
+        name: 'every-minute',
+        schedules: [{ expression: 'rate(1 minute)', timeZone: 'UTC' }],
+        activities: [{ servers: 'QA1' }],
+      });
+      // A rate schedule fires at its start: the gateway's scheduler (one tick a second) starts the
+      // plan-run state machine with the schedule's input; the run stops at its first check.
+      type Runs = {
+        items: { runId: string; trigger: string; status: string; stoppedBy?: string; reason?: string }[];
+      };
+      let runs: Runs['items'] = [];
+      for (let waited = 0; waited < SCHEDULED_RUN_WAIT_MS; waited += 1_000) {
+        runs = (await api<Runs>('GET', '/plans/every-minute/runs')).items;
+        if (runs.some((r) => r.status !== 'Running')) break;
+        await new Promise((resolve) => setTimeout(resolve, 1_000));
+      }
+      expect(runs.map((r) => [r.trigger, r.status, r.stoppedBy])).toEqual([
+        ['schedule:every-minute--0', 'Stopped', 'BackupsDisabled'],
+      ]);
+      expect(runs[0]!.reason).toContain('disabled');
+      expect(local.stack.gateway.scheduler?.firings().map((f) => [f.schedule, f.outcome])).toContainEqual([
+        `${product.names.scheduleGroup}/every-minute--0`,
+        'started',
+      ]);
+    } finally {
+      await api('DELETE', '/plans/every-minute');
+      await api('PUT', '/settings', { backupsEnabled: true });
+    }
+  }, 180_000);
 });

@@ -10,23 +10,7 @@ import {
   type PlanEvent,
 } from '../../lambdas/core/plans/run-engine.ts';
 import { FakePlanWorld, server } from './fake-plan-ports.ts';
-
-/** The issue's example plan, exactly as written. */
-const NIGHTLY_QA = {
-  name: 'nightly-qa',
-  enabled: true,
-  schedules: [{ expression: 'cron(0 1 * * ? *)', timeZone: 'Europe/Berlin' }],
-  window: {
-    days: ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'],
-    start: '00:00',
-    end: '23:59',
-    timeZone: 'UTC',
-  },
-  activities: [
-    { servers: 'QA*' },
-    { servers: ['TEST8', 'TEST9'], applications: 'DOMAIN*', quiesce: { timeoutSeconds: 60 } },
-  ],
-};
+import { NIGHTLY_QA } from './plan-fixtures.ts';
 
 /** Seed 001's world: QA1-3, TEST8 with DOMAIN1, DOMAIN2 and OTHER; TEST9 disconnected. */
 function seedWorld(): FakePlanWorld {
