@@ -5,7 +5,8 @@
  * directory's times, so only the bytes can tell): files rewritten, removed, added, renamed,
  * hard-linked, chmod/chown'ed, re-created in a freed inode, symlinks, new and removed
  * directories, and a directory replaced by a file. Two incrementals in a row, so that the second
- * starts from pages an incremental wrote.
+ * starts from pages an incremental wrote; with tree pages of the production size and of a few
+ * entries (directories of several pages, where only the changed pages are read again).
  */
 import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -193,7 +194,11 @@ describe('incremental catalog with skipped subtrees', () => {
       fc.asyncProperty(
         fc.array(mutation, { minLength: 1, maxLength: 6 }),
         fc.array(mutation, { minLength: 0, maxLength: 4 }),
-        async (first, second) => {
+        // Tree pages of 2 or 5 entries make most directories span several pages (each with its
+        // own summary, read again only where something changed); undefined: the production size.
+        fc.constantFrom(undefined, 2, 5),
+        async (first, second, pageEntries) => {
+          const paging = pageEntries === undefined ? {} : { treePageEntries: pageEntries };
           const images: Uint8Array[] = [baseBytes];
           const used = new Set<string>();
           for (const [step, mutations] of [first, second].entries()) {
@@ -205,11 +210,15 @@ describe('incremental catalog with skipped subtrees', () => {
           }
           const store = new MemoryCatalogStore();
           const refs = images.map((_, n) => imageAt('vol-skip', n + 1));
-          await buildCatalog({ store }, { image: refs[0]!, disk: new MemoryByteRangeReader(images[0]!) });
+          await buildCatalog(
+            { store },
+            { image: refs[0]!, disk: new MemoryByteRangeReader(images[0]!), ...paging },
+          );
           for (let n = 1; n < images.length; n += 1) {
             const record = await buildCatalog(
               { store },
               {
+                ...paging,
                 image: refs[n]!,
                 disk: new MemoryByteRangeReader(images[n]!),
                 previous: {

@@ -36,8 +36,13 @@ import {
   decodeTreePage,
   metaFingerprint,
   normalizeSpans,
+  treePageSplit,
   treePagesOf,
+  MAX_PAGE_SPANS,
+  MAX_TREE_PAGE_ENTRIES,
+  MAX_SUBTREE_SPANS,
   type ChangedBytes,
+  type PageSummary,
   type SubtreeSummary,
   type TreeEntry,
   type TreePage,
@@ -101,6 +106,8 @@ export interface BuildCatalogRequest {
   readonly ext4?: OpenExt4Options;
   /** Overrides MAX_DIRECTORY_CHILDREN (tests). */
   readonly maxDirectoryChildren?: number;
+  /** Overrides MAX_TREE_PAGE_ENTRIES (tests: small directories of several pages). */
+  readonly treePageEntries?: number;
 }
 
 /** A counting semaphore for background work. */
@@ -214,6 +221,8 @@ interface TreeContext {
   /** Present when unchanged subtrees may be skipped. */
   readonly oracle: ChangedBytes | undefined;
   readonly pages: PageWriter;
+  /** Entries per tree page at most (MAX_TREE_PAGE_ENTRIES unless a test sets it). */
+  readonly pageEntries: number;
   readonly layout: string | undefined;
   rootSummary?: SubtreeSummary;
   pruned: number;
@@ -435,6 +444,41 @@ async function previousEntries(
   }));
 }
 
+/**
+ * The entries of some pages of a directory (`pages`: indexes into its refs), from the pages alone;
+ * undefined when one of them is missing.
+ */
+async function previousPages(
+  ctx: PartitionContext,
+  path: string,
+  before: SubtreeSummary,
+  pages: ReadonlySet<number>,
+): Promise<PreviousEntry[] | undefined> {
+  const wanted = before.refs.filter((_, page) => pages.has(page));
+  const bodies = wanted.length === 0 ? new Map<string, string>() : await ctx.store.getTreePages(ctx.image.volumeId, wanted);
+  const out: PreviousEntry[] = [];
+  for (let page = 0; page < before.refs.length; page += 1) {
+    if (!pages.has(page)) continue;
+    const ref = before.refs[page]!;
+    const body = bodies.get(ref);
+    if (body === undefined) return undefined;
+    for (const e of decodeTreePage(ref, body)) {
+      out.push({
+        name: e.name,
+        path: childPath(path, e.name),
+        fp: e.fp,
+        type: e.type,
+        inode: e.inode,
+        size: e.size,
+        nlink: e.nlink,
+        page,
+        ...(e.sub === undefined ? {} : { sub: e.sub }),
+      });
+    }
+  }
+  return out;
+}
+
 async function closeDirectory(
   ctx: PartitionContext,
   fs: FilesystemReader,
@@ -507,15 +551,17 @@ async function closeDirectory(
       j += 1;
     }
   }
-  const pages = treePagesOf(entries);
+  const { pages, ends } = treePageSplit(entries, ctx.tree.pageEntries);
   const known = new Set(dir.before?.refs ?? []);
   ctx.tree.pages.add(pages.filter((page) => !known.has(page.hash)));
+  const spans = await subtreeSpans(ctx, dir, fresh);
   finishSummary(ctx, dir, parent, {
     refs: pages.map((page) => page.hash),
-    ...(await subtreeSpans(ctx, dir, fresh)),
+    ...(spans === undefined ? {} : { spans: spans.spans }),
     counts: dir.counts,
     errors: dir.errors,
     ...(dir.truncated ? { truncated: true as const } : {}),
+    ...(spans !== undefined && pages.length > 1 ? { pages: pageSummariesOf(entries, ends, spans.byName) } : {}),
   });
 }
 
@@ -558,28 +604,32 @@ async function subtreeSpans(
   ctx: PartitionContext,
   dir: OpenDirectory,
   children: readonly CatalogItem[],
-): Promise<{ spans?: ByteSpan[] }> {
+): Promise<{ spans: ByteSpan[]; byName: Map<string, ByteSpan[]> } | undefined> {
   const ranges = ctx.tree.ranges;
-  if (ranges === undefined || dir.damaged || dir.truncated) return {};
+  if (ranges === undefined || dir.damaged || dir.truncated) return undefined;
   const spans: ByteSpan[] = [];
+  /** Each child's own ranges, for the page summaries. */
+  const byName = new Map<string, ByteSpan[]>();
   try {
     spans.push(...(await ranges.directoryRanges(dir.inode)));
     for (const child of children) {
       const meta = child.meta!;
-      spans.push(...(await ranges.entryRanges(meta.inode, meta.type, meta.size)));
+      const own = await ranges.entryRanges(meta.inode, meta.type, meta.size);
+      byName.set(child.name, own);
+      spans.push(...own);
     }
     for (const inode of dir.failedInodes) spans.push(...(await ranges.entryRanges(inode, undefined, 0)));
   } catch (error) {
     if (isRetryable(error)) throw error;
-    return {};
+    return undefined;
   }
   for (const child of children) {
     if (child.meta?.type !== 'directory') continue;
     const sub = dir.subs.get(child.name);
-    if (sub?.spans === undefined) return {};
+    if (sub?.spans === undefined) return undefined;
     spans.push(...sub.spans);
   }
-  return { spans: capSpans(normalizeSpans(spans)) };
+  return { spans: capSpans(normalizeSpans(spans)), byName };
 }
 
 function previousOf(ctx: PartitionContext, dir: OpenDirectory): Promise<PreviousEntry[]> {
@@ -639,7 +689,10 @@ async function decideDescend(
     dir.pruned = summary;
     return false;
   }
-  void previousOf(ctx, dir);
+  // A directory with page summaries may be visited reading only its changed pages: fetch its
+  // previous state only once it is walked. Others fetch it now, overlapping the check below.
+  const pagewise = summary?.pages !== undefined;
+  if (!pagewise) void previousOf(ctx, dir);
   if (
     ctx.tree.oracle !== undefined &&
     dir.sameInode &&
@@ -651,6 +704,7 @@ async function decideDescend(
     dir.shallow = true;
     return false;
   }
+  if (pagewise) void previousOf(ctx, dir);
   return true;
 }
 
@@ -814,14 +868,31 @@ async function shallowVisit(
 ): Promise<void> {
   const oracle = ctx.tree.oracle!;
   const ranges = ctx.tree.ranges!;
-  const previous = await previousOf(ctx, dir);
-  const before = (summary: SubtreeSummary | undefined, sameInode: boolean) => ({
-    ...(summary === undefined ? {} : { summary }),
+  const summary = dir.before!;
+  const before = (sub: SubtreeSummary | undefined, sameInode: boolean) => ({
+    ...(sub === undefined ? {} : { summary: sub }),
     sameInode,
   });
   const walkInstead = (): Promise<void> =>
     walkFrom(ctx, fs, dir.path, before(dir.before, dir.sameInode), parent);
-  if (previous.some((e) => e.name.includes('\uFFFD') || e.size === undefined || e.nlink === undefined)) {
+  // A directory of several pages with a summary per page: only the pages whose entries or
+  // subtrees depend on a changed byte are read; the others are carried over as they were.
+  const pageSummaries =
+    ctx.tree.fromPages && summary.pages?.length === summary.refs.length ? summary.pages : undefined;
+  let readPages: Set<number> | undefined;
+  if (pageSummaries !== undefined) {
+    readPages = new Set();
+    for (let page = 0; page < pageSummaries.length; page += 1) {
+      const spans = pageSummaries[page]!.spans;
+      if (spans === undefined || (await oracle.changed(spans))) readPages.add(page);
+    }
+  }
+  const previous =
+    readPages === undefined ? await previousOf(ctx, dir) : await previousPages(ctx, dir.path, summary, readPages);
+  if (
+    previous === undefined ||
+    previous.some((e) => e.name.includes('\uFFFD') || e.size === undefined || e.nlink === undefined)
+  ) {
     return walkInstead();
   }
   // First pass: read what changed, write nothing.
@@ -842,11 +913,13 @@ async function shallowVisit(
   // Second pass: versions of the changed entries and the subtrees. Its cost follows what changed:
   // an entry whose record did not change and a subdirectory whose summary did not change leave
   // their page as it was (same hash, not written again); only pages holding a change are encoded.
-  const refs = dir.before!.refs;
+  const refs = summary.refs;
   const dirtyPages = new Set<number>();
-  /** Spans the listing now depends on that the previous summary's spans may lack. */
-  const grown: { inode: number; type: FileType; size: number }[] = [];
-  const grownSubs: SubtreeSummary[] = [];
+  /**
+   * Spans the listing now depends on that the previous summary's spans may lack (the re-read
+   * entries' ranges, the changed subtrees' spans), by page; undefined: unknown.
+   */
+  const grown: { readonly page: number; readonly spans: readonly ByteSpan[] | undefined }[] = [];
   for (const entry of previous) {
     const meta = now.get(entry.name);
     const changed = meta !== undefined && metaFingerprint(meta) !== entry.fp;
@@ -860,7 +933,9 @@ async function shallowVisit(
     const nlink = meta?.nlink ?? entry.nlink!;
     countParts(ctx.counts, type, size, nlink);
     countParts(dir.counts, type, size, nlink);
-    if (meta !== undefined) grown.push({ inode: entry.inode, type, size });
+    if (meta !== undefined) {
+      grown.push({ page: entry.page!, spans: await entryRangesOrUnknown(ranges, entry.inode, type, size) });
+    }
     if (type === 'directory') {
       const child = openDirectory(ctx, entry.path, entry.inode, before(entry.sub, true));
       if (entry.sub?.spans !== undefined && !(await oracle.changed(entry.sub.spans))) {
@@ -880,14 +955,23 @@ async function shallowVisit(
       if (sub !== entry.sub && !sameSummary(sub, entry.sub)) {
         dirtyPages.add(entry.page!);
         // No summary (its walk failed): what it depends on is unknown, and so is this directory's.
-        grownSubs.push(sub ?? { refs: [], counts: emptyCounts(), errors: 0 });
+        grown.push({ page: entry.page!, spans: sub?.spans });
       }
     }
   }
   const newRefs: string[] = [];
+  const newPages: PageSummary[] = [];
+  let pagewise = true;
   for (let page = 0; page < refs.length; page += 1) {
-    if (!dirtyPages.has(page)) {
+    if (readPages !== undefined && !readPages.has(page)) {
+      // Carried over unread: its entries and their subtrees are what the previous image had.
+      const carried = pageSummaries![page]!;
+      addCounts(ctx.counts, carried.counts);
+      addCounts(dir.counts, carried.counts);
+      ctx.problems.carry(carried.errors);
+      dir.errors += carried.errors;
       newRefs.push(refs[page]!);
+      newPages.push(carried);
       continue;
     }
     const entries: TreeEntry[] = [];
@@ -905,16 +989,43 @@ async function shallowVisit(
         ...(sub === undefined ? {} : { sub }),
       });
     }
-    const pages = treePagesOf(entries);
-    ctx.tree.pages.add(pages);
-    newRefs.push(...pages.map((p) => p.hash));
+    if (!dirtyPages.has(page)) {
+      newRefs.push(refs[page]!);
+    } else {
+      const pages = treePagesOf(entries, ctx.tree.pageEntries);
+      if (pages.length !== 1) pagewise = false;
+      ctx.tree.pages.add(pages);
+      newRefs.push(...pages.map((p) => p.hash));
+    }
+    const previousSpans = pageSummaries?.[page]?.spans;
+    newPages.push({
+      ...(previousSpans === undefined ? {} : grownBy(previousSpans, grown, page, MAX_PAGE_SPANS)),
+      ...pageCountsOf(entries),
+    });
   }
+  const spans = summary.spans === undefined ? {} : grownBy(summary.spans, grown, undefined, MAX_SUBTREE_SPANS);
   finishSummary(ctx, dir, parent, {
     refs: newRefs,
-    ...(await grownSpans(ctx, dir.before!.spans, grown, grownSubs)),
+    ...spans,
     counts: dir.counts,
     errors: dir.errors,
+    ...(pageSummaries !== undefined && pagewise && spans.spans !== undefined ? { pages: newPages } : {}),
   });
+}
+
+/** An entry's ranges; undefined when they cannot be told (damage: the entry is always read again). */
+async function entryRangesOrUnknown(
+  ranges: MetadataRangeSource,
+  inode: number,
+  type: FileType,
+  size: number,
+): Promise<ByteSpan[] | undefined> {
+  try {
+    return await ranges.entryRanges(inode, type, size);
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    return undefined;
+  }
 }
 
 /** Whether two summaries of a subtree say the same (pages, spans, counts, errors, truncation). */
@@ -923,33 +1034,68 @@ function sameSummary(a: SubtreeSummary | undefined, b: SubtreeSummary | undefine
 }
 
 /**
- * The spans of a shallow-visited directory: what its previous summary named, plus the ranges of
- * the entries read again and the spans of the subdirectories whose summaries changed. Everything
- * else it depends on is what it depended on before: its own listing's bytes did not change (so
- * the same blocks hold it), and an entry whose bytes did not change maps to the same ranges. A
- * superset of what a full recomputation gives, so still sound; unknown when a changed subtree's
- * spans are.
+ * Spans that were known before, grown by what changed since (of one page, or of every page when
+ * `page` is undefined): a shallow-visited directory's own listing did not change (the same blocks
+ * hold it), and an entry whose bytes did not change maps to the same ranges, so the spans a full
+ * recomputation would give are within the result (a superset, still sound). Unknown when any
+ * grown part is.
  */
-async function grownSpans(
-  ctx: PartitionContext,
-  before: readonly ByteSpan[] | undefined,
-  entries: readonly { inode: number; type: FileType; size: number }[],
-  subs: readonly SubtreeSummary[],
-): Promise<{ spans?: ByteSpan[] }> {
-  const ranges = ctx.tree.ranges;
-  if (ranges === undefined || before === undefined) return {};
+function grownBy(
+  before: readonly ByteSpan[],
+  grown: readonly { readonly page: number; readonly spans: readonly ByteSpan[] | undefined }[],
+  page: number | undefined,
+  max: number,
+): { spans?: ByteSpan[] } {
   const spans: ByteSpan[] = [...before];
-  try {
-    for (const entry of entries) spans.push(...(await ranges.entryRanges(entry.inode, entry.type, entry.size)));
-  } catch (error) {
-    if (isRetryable(error)) throw error;
-    return {};
+  for (const part of grown) {
+    if (page !== undefined && part.page !== page) continue;
+    if (part.spans === undefined) return {};
+    spans.push(...part.spans);
   }
-  for (const sub of subs) {
-    if (sub.spans === undefined) return {};
-    spans.push(...sub.spans);
+  return { spans: capSpans(normalizeSpans(spans), max) };
+}
+
+/** What one page's entries count (themselves and their subtrees) and the errors below them. */
+function pageCountsOf(entries: readonly TreeEntry[]): { counts: CatalogCounts; errors: number } {
+  const counts = emptyCounts();
+  let errors = 0;
+  for (const entry of entries) {
+    countParts(counts, entry.type, entry.size, entry.nlink);
+    if (entry.sub !== undefined) {
+      addCounts(counts, entry.sub.counts);
+      errors += entry.sub.errors;
+    }
   }
-  return { spans: capSpans(normalizeSpans(spans)) };
+  return { counts, errors };
+}
+
+/**
+ * The summary of each page of a directory just catalogued in full (`ends` from treePageSplit):
+ * spans of its entries' ranges and its subdirectories' subtrees (unknown where any is), counts,
+ * errors.
+ */
+function pageSummariesOf(
+  entries: readonly TreeEntry[],
+  ends: readonly number[],
+  byName: ReadonlyMap<string, readonly ByteSpan[]>,
+): PageSummary[] {
+  const out: PageSummary[] = [];
+  let from = 0;
+  for (const end of ends) {
+    const page = entries.slice(from, end);
+    const spans: ByteSpan[] = [];
+    let known = true;
+    for (const entry of page) {
+      const own = byName.get(entry.name);
+      if (own === undefined) known = false;
+      else spans.push(...own);
+      if (entry.sub?.spans !== undefined) spans.push(...entry.sub.spans);
+      else if (entry.type === 'directory') known = false;
+    }
+    out.push({ ...(known ? { spans: capSpans(spans, MAX_PAGE_SPANS) } : {}), ...pageCountsOf(page) });
+    from = end;
+  }
+  return out;
 }
 
 /** Whether an application's path is in the filesystem (a damaged path counts as there: the walk reports it). */
@@ -1106,6 +1252,7 @@ async function treeContextOf(
     ranges: tracked,
     oracle,
     pages: new PageWriter(store, request.image.volumeId),
+    pageEntries: request.treePageEntries ?? MAX_TREE_PAGE_ENTRIES,
     layout,
     pruned: 0,
     walked: 0,

@@ -26,6 +26,13 @@ export const TREE_FORMAT_VERSION = 1;
 export const MAX_SUBTREE_SPANS = 32;
 /** Bytes of one page's body: below DynamoDB's 400 KB item limit with room for keys and attributes. */
 export const MAX_TREE_PAGE_BYTES = 300_000;
+/**
+ * Entries of one page at most: a change in a large directory re-reads and re-encodes the pages
+ * holding it (each with its own summary, PageSummary), not the whole directory.
+ */
+export const MAX_TREE_PAGE_ENTRIES = 1024;
+/** Ranges kept per page summary: nearby ranges are merged beyond it (a superset, so still sound). */
+export const MAX_PAGE_SPANS = 8;
 /** Granularity of the byte comparison between two images (the smallest ext inode is 128 bytes). */
 export const DIFF_GRANULE_BYTES = 64;
 /** Region compared at once: one image chunk, the unit the engine knows changed or not. */
@@ -42,6 +49,19 @@ export interface SubtreeSummary {
   readonly errors: number;
   /** The directory had more entries than were catalogued: compare it through its version items. */
   readonly truncated?: true;
+  /**
+   * Directories of more than one page: one summary per page of `refs`, so that an incremental
+   * reads again only the pages whose entries or subtrees changed.
+   */
+  readonly pages?: readonly PageSummary[];
+}
+
+/** What the entries of one page (and the subtrees of its subdirectories) depend on, count and hold. */
+export interface PageSummary {
+  /** Absent: unknown, the page is always read. */
+  readonly spans?: readonly ByteSpan[];
+  readonly counts: CatalogCounts;
+  readonly errors: number;
 }
 
 export interface TreeEntry {
@@ -71,23 +91,45 @@ function pageOf(entries: readonly TreeEntry[]): TreePage {
   return { hash: createHash('sha256').update(body).digest('hex'), body };
 }
 
-/** A directory's entries (sorted like the sort keys) as pages of at most MAX_TREE_PAGE_BYTES. */
-export function treePagesOf(entries: readonly TreeEntry[], maxBytes = MAX_TREE_PAGE_BYTES): TreePage[] {
+/**
+ * A directory's entries (sorted like the sort keys) as pages of at most MAX_TREE_PAGE_BYTES and
+ * MAX_TREE_PAGE_ENTRIES; `ends[k]` is the index after the last entry of page k.
+ */
+export function treePageSplit(
+  entries: readonly TreeEntry[],
+  maxEntries = MAX_TREE_PAGE_ENTRIES,
+  maxBytes = MAX_TREE_PAGE_BYTES,
+): { pages: TreePage[]; ends: number[] } {
   const pages: TreePage[] = [];
+  const ends: number[] = [];
   let current: TreeEntry[] = [];
   let bytes = 0;
-  for (const entry of entries) {
+  for (let i = 0; i < entries.length; i += 1) {
+    const entry = entries[i]!;
     const size = JSON.stringify(entry).length + 1;
-    if (current.length > 0 && bytes + size > maxBytes) {
+    if (current.length > 0 && (bytes + size > maxBytes || current.length >= maxEntries)) {
       pages.push(pageOf(current));
+      ends.push(i);
       current = [];
       bytes = 0;
     }
     current.push(entry);
     bytes += size;
   }
-  if (current.length > 0 || pages.length === 0) pages.push(pageOf(current));
-  return pages;
+  if (current.length > 0 || pages.length === 0) {
+    pages.push(pageOf(current));
+    ends.push(entries.length);
+  }
+  return { pages, ends };
+}
+
+/** treePageSplit's pages. */
+export function treePagesOf(
+  entries: readonly TreeEntry[],
+  maxEntries = MAX_TREE_PAGE_ENTRIES,
+  maxBytes = MAX_TREE_PAGE_BYTES,
+): TreePage[] {
+  return treePageSplit(entries, maxEntries, maxBytes).pages;
 }
 
 export function decodeTreePage(hash: string, body: string): TreeEntry[] {
