@@ -187,14 +187,19 @@ interface RunOptions extends JobCommandOptions {
   all?: boolean;
 }
 
-/** What `rbp gc run --json` prints (the issue's interface). */
+/**
+ * What `rbp gc run --json` prints (the issue's interface), plus `locked` when Object Lock kept
+ * garbage that a later collection deletes once its retention has passed.
+ */
 export function gcSummary(run: GcRun) {
+  const locked = run.counters.lockedNotDeleted ?? 0;
   return {
     status: run.status,
     chunksLive: run.chunksLive,
     chunksDeleted: run.chunksDeleted,
     segmentsDeleted: run.segmentsDeleted,
     bytesFreed: run.bytesFreed,
+    ...(locked === 0 ? {} : { locked: { objects: locked, bytes: run.counters.lockedBytes ?? 0 } }),
   };
 }
 
