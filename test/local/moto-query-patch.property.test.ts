@@ -4,9 +4,11 @@
  * LastEvaluatedKey, for random partitions (string and number sort keys, small and large items,
  * deletes and re-puts between queries) and random Queries (every sort-key condition, Limit,
  * ScanIndexForward, ExclusiveStartKey inside, outside and past the partition). Both run in one
- * Python process (test/local/moto-query-oracle.py) on the same table.
+ * Python process (test/local/moto-query-oracle.py) on the same table. Patch 11 (Query answers as
+ * JSON written directly) is checked through boto3 against moto's serializer
+ * (test/local/moto-query-json-oracle.py).
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { createInterface, type Interface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -15,6 +17,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pythonInterpreter } from '../../local/moto/moto-server.ts';
 
 const ORACLE = join(dirname(fileURLToPath(import.meta.url)), 'moto-query-oracle.py');
+const JSON_ORACLE = join(dirname(fileURLToPath(import.meta.url)), 'moto-query-json-oracle.py');
 
 interface OracleAnswer {
   readonly answers: readonly { moto: unknown; patched: unknown }[];
@@ -122,4 +125,9 @@ describe('moto Query by key range (moto_patch.py patch 9)', () => {
     expect(answer.fast).toBe(2 * queries.length);
     for (const { moto, patched } of answer.answers) expect(patched).toEqual(moto);
   }, 60_000);
+
+  it("writes Query answers (patch 11) that the SDK parses exactly as the ones of moto's serializer, for every attribute type", () => {
+    const out = execFileSync(pythonInterpreter(), [JSON_ORACLE], { encoding: 'utf8', timeout: 120_000 });
+    expect(JSON.parse(out.trim().split('\n').pop()!)).toEqual({ queries: 6, differences: [] });
+  }, 180_000);
 });
