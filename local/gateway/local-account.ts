@@ -4,3 +4,21 @@ export const LOCAL_REGION = 'us-east-1';
 /** Dummy credentials: moto accepts any; the SDK only needs something to sign with. */
 export const LOCAL_ACCESS_KEY_ID = 'testing';
 export const LOCAL_SECRET_ACCESS_KEY = 'testing';
+
+/** An AWS SDK v3 client's config for an endpoint of the local stack: its region and credentials. */
+export interface LocalClientConfig {
+  readonly endpoint: string;
+  readonly region: string;
+  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /** One attempt unless asked: whoever provokes an error wants it, not the SDK's retries. */
+  readonly maxAttempts: number;
+}
+
+export function localClientConfig(endpoint: string, maxAttempts = 1): LocalClientConfig {
+  return {
+    endpoint,
+    region: LOCAL_REGION,
+    credentials: { accessKeyId: LOCAL_ACCESS_KEY_ID, secretAccessKey: LOCAL_SECRET_ACCESS_KEY },
+    maxAttempts,
+  };
+}

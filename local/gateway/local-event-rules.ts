@@ -21,7 +21,7 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { Clock } from '../../lambdas/core/ports.ts';
-import { LOCAL_ACCESS_KEY_ID, LOCAL_ACCOUNT_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY } from './local-account.ts';
+import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from './local-account.ts';
 
 const FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$/;
 /** Deliveries kept for `deliveries()`: enough for any test, bounded for a long `serve`. */
@@ -71,23 +71,14 @@ export function eventMatches(patternText: string, event: Record<string, unknown>
   return matches(pattern, event);
 }
 
-function clientConfig(endpoint: string) {
-  return {
-    endpoint,
-    region: LOCAL_REGION,
-    credentials: { accessKeyId: LOCAL_ACCESS_KEY_ID, secretAccessKey: LOCAL_SECRET_ACCESS_KEY },
-    maxAttempts: 1,
-  };
-}
-
 export class LocalEventRules {
   private readonly events: EventBridgeClient;
   private readonly lambda: LambdaClient;
   private readonly recorded: RuleDelivery[] = [];
 
   constructor(options: { motoEndpoint: string; gatewayEndpoint: string; clock: Clock }) {
-    this.events = new EventBridgeClient(clientConfig(options.motoEndpoint));
-    this.lambda = new LambdaClient(clientConfig(options.gatewayEndpoint));
+    this.events = new EventBridgeClient(localClientConfig(options.motoEndpoint));
+    this.lambda = new LambdaClient(localClientConfig(options.gatewayEndpoint));
     this.clock = options.clock;
   }
 

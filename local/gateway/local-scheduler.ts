@@ -40,7 +40,7 @@ import {
   type ScheduleExpression,
 } from '../../lambdas/core/plans/schedule-expression.ts';
 import { nextFireTime } from '../../lambdas/core/plans/schedule-times.ts';
-import { LOCAL_ACCESS_KEY_ID, LOCAL_REGION, LOCAL_SECRET_ACCESS_KEY } from './local-account.ts';
+import { localClientConfig } from './local-account.ts';
 
 /**
  * How often the schedules are looked at: Scheduler fires at minute precision, so a second keeps a
@@ -100,15 +100,6 @@ interface TrackedSchedule {
   cursor: Date;
 }
 
-function clientConfig(endpoint: string) {
-  return {
-    endpoint,
-    region: LOCAL_REGION,
-    credentials: { accessKeyId: LOCAL_ACCESS_KEY_ID, secretAccessKey: LOCAL_SECRET_ACCESS_KEY },
-    maxAttempts: 1,
-  };
-}
-
 /** ISO 8601 without milliseconds, the form Scheduler gives `<aws.scheduler.scheduled-time>`. */
 function scheduledTimeText(time: Date): string {
   return time.toISOString().replace(/\.\d{3}Z$/, 'Z');
@@ -138,9 +129,9 @@ export class LocalScheduler {
   private readonly tickMs: number;
 
   constructor(options: LocalSchedulerOptions) {
-    this.listing = new SchedulerClient(clientConfig(options.motoEndpoint));
-    this.sfn = new SFNClient(clientConfig(options.gatewayEndpoint));
-    this.lambda = new LambdaClient(clientConfig(options.gatewayEndpoint));
+    this.listing = new SchedulerClient(localClientConfig(options.motoEndpoint));
+    this.sfn = new SFNClient(localClientConfig(options.gatewayEndpoint));
+    this.lambda = new LambdaClient(localClientConfig(options.gatewayEndpoint));
     this.clock = options.clock;
     this.tickMs = options.tickMs ?? SCHEDULER_TICK_MS;
   }

@@ -16,35 +16,16 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
-import {
-  LOCAL_ACCESS_KEY_ID,
-  LOCAL_REGION,
-  LOCAL_SECRET_ACCESS_KEY,
-} from '../../local/gateway/local-account.ts';
+import { localClientConfig, type LocalClientConfig } from '../../local/gateway/local-account.ts';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/stack.ts';
 
-export interface LocalClientConfig {
-  readonly endpoint: string;
-  readonly region: string;
-  readonly credentials: { readonly accessKeyId: string; readonly secretAccessKey: string };
-  /** One attempt: tests that provoke errors want them, not the SDK's retries. */
-  readonly maxAttempts: number;
-}
+export { localClientConfig, type LocalClientConfig };
 
 export interface LocalStackHandle {
   /** The running stack (throws outside the tests of the file). */
   readonly stack: LocalStack;
   /** Config for any AWS SDK v3 client: endpoint, region, credentials; one attempt unless overridden. */
   clientConfig(overrides?: { maxAttempts?: number }): LocalClientConfig;
-}
-
-export function localClientConfig(endpoint: string, maxAttempts = 1): LocalClientConfig {
-  return {
-    endpoint,
-    region: LOCAL_REGION,
-    credentials: { accessKeyId: LOCAL_ACCESS_KEY_ID, secretAccessKey: LOCAL_SECRET_ACCESS_KEY },
-    maxAttempts,
-  };
 }
 
 export function useLocalStack(options: Omit<LocalStackOptions, 'stateDir'> = {}): LocalStackHandle {
