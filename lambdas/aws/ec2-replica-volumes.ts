@@ -1,5 +1,5 @@
 /** Replica volumes the product may back up: EC2 volumes tagged `rbp:replica=true` (ReplicaVolumeSource). */
-import { DescribeVolumesCommand, type EC2Client, type Volume } from '@aws-sdk/client-ec2';
+import { DescribeVolumesCommand, type EC2Client, type Filter, type Volume } from '@aws-sdk/client-ec2';
 import type { ReplicaVolume, ReplicaVolumeSource } from '../core/api/record-directories.ts';
 import { REPLICA_TAG } from '../core/orchestration/replica-probe.ts';
 import { callSdk } from './sdk-errors.ts';
@@ -32,8 +32,15 @@ export class Ec2ReplicaVolumes implements ReplicaVolumeSource {
   }
 }
 
-/** Every volume tagged `rbp:replica=true`, all pages; `operation` names the call in errors. */
-export async function describeReplicaVolumes(ec2: EC2Client, operation: string): Promise<Volume[]> {
+/**
+ * Every volume tagged `rbp:replica=true` (and matching `filters`, e.g. one server's tag), all
+ * pages; `operation` names the call in errors.
+ */
+export async function describeReplicaVolumes(
+  ec2: EC2Client,
+  operation: string,
+  filters: readonly Filter[] = [],
+): Promise<Volume[]> {
   const volumes: Volume[] = [];
   let nextToken: string | undefined;
   do {
@@ -41,7 +48,7 @@ export async function describeReplicaVolumes(ec2: EC2Client, operation: string):
     const page = await callSdk(operation, {}, () =>
       ec2.send(
         new DescribeVolumesCommand({
-          Filters: [{ Name: `tag:${REPLICA_TAG}`, Values: ['true'] }],
+          Filters: [{ Name: `tag:${REPLICA_TAG}`, Values: ['true'] }, ...filters],
           MaxResults: DESCRIBE_VOLUMES_PAGE,
           ...(token === undefined ? {} : { NextToken: token }),
         }),

@@ -49,3 +49,40 @@ it('servers from the replica volumes on EC2 (moto): grouped by rbp:source-server
   expect((await directory.get('TEST8'))?.name).toBe('TEST8');
   expect(await directory.get('NOT-A-REPLICA')).toBeUndefined();
 });
+
+it('reads one server with a filter on its tag: one DescribeVolumes of that server only; the list is one request per 500 volumes', async () => {
+  const sent: { Filters?: { Name?: string; Values?: string[] }[]; MaxResults?: number }[] = [];
+  const counted = new EC2Client(local.clientConfig());
+  counted.middlewareStack.add(
+    (next, context) => async (args) => {
+      if (context.commandName === 'DescribeVolumesCommand') sent.push(args.input as (typeof sent)[number]);
+      return next(args);
+    },
+    { step: 'initialize' },
+  );
+  const [c, d] = [
+    await volume({ 'rbp:replica': 'true', 'rbp:source-server': 'DB9' }),
+    await volume({ 'rbp:replica': 'true', 'rbp:source-server': 'DB9' }),
+  ];
+  const untagged = await volume({ 'rbp:replica': 'true' });
+  const directory = new Ec2ServerDirectory(counted);
+  const server = await directory.get('DB9');
+  expect(server?.volumes.map((v) => v.volumeId)).toEqual([c, d].sort());
+  expect(sent).toEqual([
+    {
+      Filters: [
+        { Name: 'tag:rbp:replica', Values: ['true'] },
+        { Name: 'tag:rbp:source-server', Values: ['DB9'] },
+      ],
+      MaxResults: 500,
+    },
+  ]);
+  sent.length = 0;
+  // A replica volume without the tag is its own server: found through the whole list.
+  expect((await directory.get(untagged))?.volumes.map((v) => v.volumeId)).toEqual([untagged]);
+  expect(sent).toHaveLength(2);
+  sent.length = 0;
+  expect((await directory.list()).map((s) => s.name)).toContain('DB9');
+  expect(sent).toEqual([{ Filters: [{ Name: 'tag:rbp:replica', Values: ['true'] }], MaxResults: 500 }]);
+  counted.destroy();
+});
