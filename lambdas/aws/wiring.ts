@@ -32,12 +32,6 @@ import {
 import { systemClock, type Clock } from '../core/ports.ts';
 import { volumeRestoreJobs, type VolumeRestoreDeps } from '../core/restore/volume-restore-jobs.ts';
 import type { VolumeRestoreStepDeps } from '../core/restore/volume-restore-steps.ts';
-import {
-  ACCOUNT_REQUEST_BUDGETS,
-  SharedRequestBudget,
-  budgetClaimSize,
-  type RequestFamily,
-} from '../core/store/request-budget.ts';
 import { realSleep } from '../core/util/retry.ts';
 import { DrsReplication } from './drs-replication.ts';
 import { DynamoDbBackupLockStore } from './dynamodb-backup-lock.ts';
@@ -45,7 +39,7 @@ import { DynamoDbCatalogStore } from './dynamodb-catalog.ts';
 import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
 import { DynamoDbLifecycleCatalog } from './dynamodb-lifecycle-catalog.ts';
 import { DynamoDbLifecycleImageRecords } from './dynamodb-lifecycle-images.ts';
-import { DynamoDbGcCoordination, LIFECYCLE_JOBS } from './dynamodb-lifecycle-gc.ts';
+import { DynamoDbGcCoordination, DynamoDbScrubCursor, LIFECYCLE_JOBS } from './dynamodb-lifecycle-gc.ts';
 import { LambdaLifecycleJobLauncher } from './lambda-lifecycle-launcher.ts';
 import type { LifecycleRunDeps } from '../core/lifecycle/lifecycle-jobs.ts';
 import { S3LifecycleObjectStore } from './s3-lifecycle-objects.ts';
@@ -55,7 +49,6 @@ import { Ec2ServerDirectory } from './ec2-server-directory.ts';
 import { planRetentionSourceOf, type RetentionApplyDeps } from '../core/lifecycle/retention-apply.ts';
 import { DynamoDbJobStore } from './dynamodb-job-store.ts';
 import { EbsSnapshots } from './ebs-snapshots.ts';
-import { DynamoDbRequestBudgetStore } from './dynamodb-request-budget.ts';
 import { Ec2PrimarySnapshots } from './ec2-primary-snapshots.ts';
 import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
@@ -238,19 +231,6 @@ export class LambdaWiring {
       createCommitRecoveryPointDeps(this.table(), this.control, this.records()),
     );
   ebs = () => this.once('ebs', () => new EbsSnapshots(this.engine.ebs));
-  /** The account-wide request budgets of the EBS direct APIs, shared by every worker (docs/scale.md). */
-  requestBudgets = () =>
-    this.once('requestBudgets', () => new DynamoDbRequestBudgetStore(this.engine.documents, this.table()));
-  /** A worker's handle on one family's account budget; it claims at most a short slice of its own pace. */
-  accountBudget = (family: RequestFamily, workerRatePerSecond: number): SharedRequestBudget =>
-    new SharedRequestBudget(this.requestBudgets(), {
-      family,
-      ratePerSecond: ACCOUNT_REQUEST_BUDGETS[family],
-      claimSize: budgetClaimSize(workerRatePerSecond, ACCOUNT_REQUEST_BUDGETS[family]),
-      clock: this.clock,
-      sleep: realSleep,
-      random: Math.random,
-    });
   /** The garbage-collection fence and leases (docs/lifecycle.md). */
   gcCoordination = () =>
     this.once('gcCoordination', () => new DynamoDbGcCoordination(this.engine.documents, this.table()));
@@ -273,6 +253,7 @@ export class LambdaWiring {
           clock: this.clock,
         },
         scrub: { objects: this.lifecycleObjects(), records },
+        scrubCursor: new DynamoDbScrubCursor(this.control.documents, this.table()),
         retention: {
           objects: this.lifecycleObjects(),
           records,
