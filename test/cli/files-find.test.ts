@@ -4,16 +4,14 @@
  * served on a local HTTP port: the query it sends, the table and JSON it prints, paging through
  * every cursor, escaped names, and its usage errors.
  */
-import { execFile } from 'node:child_process';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { parseInstant, parseSize } from '../../cli/commands/files.ts';
 import { createApiHandler } from '../../lambdas/handlers/api.ts';
 import { proxyEvent } from '../api/api-events.ts';
 import { imageAt, meta, version } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { memoryApi } from '../fakes/memory-api-ports.ts';
+import { useApiStandIn } from '../support/cli.ts';
 
 const WEB = 'vol-0aaaaaaaaaaaaaaa1';
 const DB = 'vol-0bbbbbbbbbbbbbbb2';
@@ -25,26 +23,23 @@ const d = [imageAt(DB, 30)] as const;
 const MANY = 1_100;
 
 const seen: string[] = [];
-let base = '';
-const server = createServer((req, res) => {
-  const url = new URL(req.url!, 'http://localhost');
-  seen.push(`${req.method} ${url.pathname}?${url.searchParams.toString()}`);
+const api = useApiStandIn(async (request) => {
+  const url = new URL(request.url, 'http://localhost');
+  seen.push(`${request.method} ${url.pathname}?${url.searchParams.toString()}`);
   const query: Record<string, string> = {};
   for (const [key, value] of url.searchParams) query[key] = value;
-  void handler(proxyEvent({ method: req.method!, path: url.pathname.replace(/^\/api/, ''), query })).then(
-    (answer) => {
-      res.writeHead(answer.statusCode, { 'content-type': 'application/json' });
-      res.end(answer.body);
-    },
+  const answer = await handler(
+    proxyEvent({ method: request.method, path: url.pathname.replace(/^\/api/, ''), query }),
   );
+  return { status: answer.statusCode, text: answer.body, headers: { 'content-type': 'application/json' } };
 });
 let handler: ReturnType<typeof createApiHandler>;
 
 beforeAll(async () => {
-  const api = memoryApi();
-  api.world.addVolume({ volumeId: WEB, serverId: 'web01', device: '/dev/xvda', sizeGib: 1 });
-  api.world.addVolume({ volumeId: DB, serverId: 'db01', device: '/dev/xvdb', sizeGib: 1 });
-  api.world.addVolume({ volumeId: OTHER, serverId: 'web01', device: '/dev/xvdc', sizeGib: 1 });
+  const ports = memoryApi();
+  ports.world.addVolume({ volumeId: WEB, serverId: 'web01', device: '/dev/xvda', sizeGib: 1 });
+  ports.world.addVolume({ volumeId: DB, serverId: 'db01', device: '/dev/xvdb', sizeGib: 1 });
+  ports.world.addVolume({ volumeId: OTHER, serverId: 'web01', device: '/dev/xvdc', sizeGib: 1 });
   const store = new MemoryCatalogStore();
   await store.putItems([
     version(w[0], 0, '/data', 'report-2026-01.bin', meta({ size: 100, mtime: at(1_767_225_600) })),
@@ -63,23 +58,10 @@ beforeAll(async () => {
       version(d[0], 0, '/many', `log-${String(i).padStart(3, '0')}.txt`, meta({ size: i })),
     ),
   ]);
-  handler = createApiHandler({ ...api.deps, fileSearch: { store } }, () => undefined);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
+  handler = createApiHandler({ ...ports.deps, fileSearch: { store } }, () => undefined);
 });
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 
-function rbp(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'cli/main.ts', ...args, '--endpoint', base, '--region', 'eu-west-1'],
-      { env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
-    );
-  });
-}
+const rbp = (args: string[]) => api.rbp(args);
 
 describe('rbp files find', () => {
   it('prints a glob’s matches across every server, newest first, as a table', async () => {

@@ -3,67 +3,43 @@
  * exist (exit 3) or onto an existing file without --force (exit 2), nothing is sent to the API.
  * A small HTTP server stands in for the API and counts what it is sent.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { noRoute, useApiStandIn } from '../support/cli.ts';
 
 const BODY = 'restored bytes\n';
 const seen: string[] = [];
-let base = '';
-const server = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => {
-    seen.push(`${req.method} ${req.url}`);
-    const json = (status: number, value: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(value));
-    };
-    if (req.method === 'POST' && req.url === '/api/restores') {
-      json(202, { restoreId: 'rs-1', status: 'PENDING' });
-    } else if (req.url === '/api/restores/rs-1') {
-      json(200, {
+const api = useApiStandIn((request) => {
+  seen.push(`${request.method} ${request.url}`);
+  if (request.method === 'POST' && request.url === '/api/restores') {
+    return { status: 202, json: { restoreId: 'rs-1', status: 'PENDING' } };
+  }
+  if (request.url === '/api/restores/rs-1') {
+    return {
+      status: 200,
+      json: {
         restoreId: 'rs-1',
         imageId: 'img-1',
         kind: 'file',
         path: '/etc/hosts',
         status: 'SUCCEEDED',
         createdAt: '2026-11-20T12:00:00.000Z',
-        downloadUrl: `${base.replace('/api', '')}/download/hosts`,
+        downloadUrl: `${api.base.replace('/api', '')}/download/hosts`,
         sizeBytes: BODY.length,
-      });
-    } else if (req.url === '/download/hosts') {
-      res.writeHead(200, { 'content-length': String(BODY.length) });
-      res.end(BODY);
-    } else {
-      json(404, { code: 'NotFound', message: `no route ${req.method} ${req.url}`, details: {} });
-    }
-  });
+      },
+    };
+  }
+  if (request.url === '/download/hosts') {
+    return { status: 200, text: BODY, headers: { 'content-length': String(BODY.length) } };
+  }
+  return noRoute(request);
 });
-
-beforeAll(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
-});
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
 beforeEach(() => {
   seen.length = 0;
 });
-
-function rbp(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'cli/main.ts', ...args, '--endpoint', base, '--region', 'eu-west-1'],
-      { env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
-    );
-  });
-}
+const rbp = (args: string[]) => api.rbp(args);
 
 const restoreFile = [
   'restore',

@@ -2,15 +2,13 @@
  * The plans, servers and settings commands of `rbp` against a small HTTP server that answers as
  * the plan routes do: the requests they send, what they print, their exit codes.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { exitCodeOfRun, runProgressLine, runReport } from '../../cli/commands/plans.ts';
 import type { PlanRunView } from '../../lambdas/core/plans/plan-api.ts';
+import { noRoute, useApiStandIn, type StandInRequest } from '../support/cli.ts';
 
 const finishedRun: PlanRunView = {
   runId: 'r1',
@@ -48,54 +46,37 @@ const runningRun: PlanRunView = {
 delete (runningRun as { reason?: string }).reason;
 delete (runningRun as { finishedAt?: string }).finishedAt;
 
-const seen: { method: string; url: string; body: string }[] = [];
+const seen: StandInRequest[] = [];
 let runPolls = 0;
-let base = '';
-const server = createServer((req, res) => {
-  let body = '';
-  req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-  req.on('end', () => {
-    seen.push({ method: req.method!, url: req.url!, body });
-    const answer = (status: number, value: unknown) => {
-      res.writeHead(status, { 'content-type': 'application/json' });
-      res.end(JSON.stringify(value));
-    };
-    if (req.method === 'POST' && req.url === '/api/plans') {
-      answer(400, {
+const api = useApiStandIn((request) => {
+  seen.push(request);
+  const { method, url } = request;
+  if (method === 'POST' && url === '/api/plans') {
+    return {
+      status: 400,
+      json: {
         code: 'InvalidRequest',
         message: 'invalid plan: window.timeZone: is required; (plan): Unrecognized key: "colour"',
         details: {},
-      });
-    } else if (req.method === 'POST' && req.url === '/api/plans/nightly-qa/runs') {
-      answer(202, { runId: 'r1', plan: 'nightly-qa', status: 'Running' });
-    } else if (req.url === '/api/plan-runs/r1') {
-      runPolls += 1;
-      answer(200, runPolls < 2 ? runningRun : finishedRun);
-    } else if (req.url === '/api/settings') {
-      answer(200, { formatVersion: 1, backupsEnabled: false, updatedAt: '2026-03-02T00:00:00.000Z' });
-    } else {
-      answer(404, { code: 'NotFound', message: `no route ${req.method} ${req.url}`, details: {} });
-    }
-  });
+      },
+    };
+  }
+  if (method === 'POST' && url === '/api/plans/nightly-qa/runs') {
+    return { status: 202, json: { runId: 'r1', plan: 'nightly-qa', status: 'Running' } };
+  }
+  if (url === '/api/plan-runs/r1') {
+    runPolls += 1;
+    return { status: 200, json: runPolls < 2 ? runningRun : finishedRun };
+  }
+  if (url === '/api/settings') {
+    return {
+      status: 200,
+      json: { formatVersion: 1, backupsEnabled: false, updatedAt: '2026-03-02T00:00:00.000Z' },
+    };
+  }
+  return noRoute(request);
 });
-
-beforeAll(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api`;
-});
-afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
-
-function rbp(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'cli/main.ts', ...args, '--endpoint', base, '--region', 'eu-west-1'],
-      { env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
-    );
-  });
-}
+const rbp = (args: string[]) => api.rbp(args);
 
 describe('rbp plans', () => {
   it('run --wait --json prints the run in the issue’s shape and exits 8 unless every task succeeded', async () => {
