@@ -10,6 +10,7 @@ import {
   StartExecutionCommand,
   StopExecutionCommand,
   type DescribeExecutionCommandOutput,
+  type HistoryEvent,
   type SFNClient,
 } from '@aws-sdk/client-sfn';
 import { ConflictError } from '../core/errors.ts';
@@ -36,7 +37,11 @@ const STEP_FAILURE_EVENTS: ReadonlySet<string> = new Set([
   'MapRunFailed',
   'MapStateFailed',
 ]);
-const EXECUTION_END_EVENTS: ReadonlySet<string> = new Set(['ExecutionFailed', 'ExecutionTimedOut', 'ExecutionAborted']);
+const EXECUTION_END_EVENTS: ReadonlySet<string> = new Set([
+  'ExecutionFailed',
+  'ExecutionTimedOut',
+  'ExecutionAborted',
+]);
 
 /** The state whose entry starts a volume's copy (backup.asl.json): progress counts time from it. */
 export const COPY_STEP = 'Copy Ranges';
@@ -206,11 +211,29 @@ export class SfnBackupExecutions implements BackupExecutions {
    */
   private async withAbortDetails(detail: ExecutionDetail): Promise<ExecutionDetail> {
     if (detail.status !== 'ABORTED' || detail.error !== undefined) return detail;
-    const executionArn = executionArnOf(this.stateMachineArn, detail.name);
+    for await (const events of this.historyNewestFirst(detail.name)) {
+      const aborted = events.find((e) => e.type === 'ExecutionAborted');
+      if (aborted === undefined) continue;
+      const { error, cause } = aborted.executionAbortedEventDetails ?? {};
+      return {
+        ...detail,
+        ...(error === undefined ? {} : { error }),
+        ...(cause === undefined ? {} : { cause }),
+      };
+    }
+    return detail;
+  }
+
+  /**
+   * The execution's history a page at a time (HISTORY_EVENTS_FOR_STEP events), asked newest first;
+   * an emulator that ignores reverseOrder (moto) answers oldest first. At most MAX_HISTORY_PAGES.
+   */
+  private async *historyNewestFirst(name: string): AsyncGenerator<HistoryEvent[]> {
+    const executionArn = executionArnOf(this.stateMachineArn, name);
     let nextToken: string | undefined;
     for (let page = 0; page < MAX_HISTORY_PAGES; page += 1) {
       const token = nextToken;
-      const history = await callSdk('GetExecutionHistory', { backupId: detail.name }, () =>
+      const history = await callSdk('GetExecutionHistory', { backupId: name }, () =>
         this.sfn.send(
           new GetExecutionHistoryCommand({
             executionArn,
@@ -220,19 +243,10 @@ export class SfnBackupExecutions implements BackupExecutions {
           }),
         ),
       );
-      const aborted = (history.events ?? []).find((e) => e.type === 'ExecutionAborted');
-      if (aborted !== undefined) {
-        const { error, cause } = aborted.executionAbortedEventDetails ?? {};
-        return {
-          ...detail,
-          ...(error === undefined ? {} : { error }),
-          ...(cause === undefined ? {} : { cause }),
-        };
-      }
+      yield history.events ?? [];
       nextToken = history.nextToken;
-      if (nextToken === undefined) break;
+      if (nextToken === undefined) return;
     }
-    return detail;
   }
 
   /** StopExecution: on an execution that already ended the service changes nothing. */
@@ -272,27 +286,13 @@ export class SfnBackupExecutions implements BackupExecutions {
    * read so that the answer is still the last state.
    */
   private async currentStep(name: string): Promise<{ step?: string; copyStartedAt?: string }> {
-    const executionArn = executionArnOf(this.stateMachineArn, name);
     let latest: { id: number; name: string } | undefined;
     let copy: { id: number; at: string } | undefined;
     const answer = () => ({
       ...(latest === undefined ? {} : { step: latest.name }),
       ...(copy === undefined ? {} : { copyStartedAt: copy.at }),
     });
-    let nextToken: string | undefined;
-    for (let page = 0; page < MAX_HISTORY_PAGES; page += 1) {
-      const token = nextToken;
-      const history = await callSdk('GetExecutionHistory', { backupId: name }, () =>
-        this.sfn.send(
-          new GetExecutionHistoryCommand({
-            executionArn,
-            reverseOrder: true,
-            maxResults: HISTORY_EVENTS_FOR_STEP,
-            ...(token === undefined ? {} : { nextToken: token }),
-          }),
-        ),
-      );
-      const events = history.events ?? [];
+    for await (const events of this.historyNewestFirst(name)) {
       for (const event of events) {
         const entered = event.stateEnteredEventDetails?.name;
         if (entered && (latest === undefined || (event.id ?? 0) > latest.id))
@@ -306,8 +306,6 @@ export class SfnBackupExecutions implements BackupExecutions {
       }
       const newestFirst = events.length < 2 || (events[0]!.id ?? 0) > (events.at(-1)!.id ?? 0);
       if (newestFirst && latest !== undefined) return answer();
-      nextToken = history.nextToken;
-      if (nextToken === undefined) break;
     }
     return answer();
   }

@@ -4,20 +4,18 @@
  * finished or can no longer be cancelled (the message says which).
  */
 import { z } from 'zod';
-import { ValidationError } from '../errors.ts';
+import { unavailable } from './history-routes.ts';
 import { route, type Route } from './route-definition.ts';
 import { backupIdSchema, backupPathParams, restorePathParams, restoreSchema } from './schemas.ts';
 
 export const cancelledBackupSchema = z.object({
   backupId: backupIdSchema,
-  status: z.literal('ABORTED').describe('The execution is stopped; GET /backups shows it with error "Cancelled"'),
+  status: z
+    .literal('ABORTED')
+    .describe('The execution is stopped; GET /backups shows it with error "Cancelled"'),
   locksReleased: z.number().int().min(0).describe('Volume locks released: a new backup may start at once'),
   snapshotsDeleted: z.array(z.string()).describe('The snapshots this backup took, deleted'),
 });
-
-function unavailable(what: string): never {
-  throw new ValidationError(`cancelling ${what} is not available in this deployment`);
-}
 
 export const CANCEL_ROUTES: readonly Route[] = [
   route({
@@ -30,7 +28,7 @@ export const CANCEL_ROUTES: readonly Route[] = [
     success: { status: 200, schema: cancelledBackupSchema },
     errorStatuses: [404, 409],
     async serve(deps, { params, principal }) {
-      if (deps.backups.cancel === undefined) unavailable('backups');
+      if (deps.backups.cancel === undefined) unavailable('cancelling backups');
       return { status: 200, body: await deps.backups.cancel(params.backupId, principal ?? 'anonymous') };
     },
   }),
@@ -44,7 +42,7 @@ export const CANCEL_ROUTES: readonly Route[] = [
     success: { status: 200, schema: restoreSchema },
     errorStatuses: [404, 409],
     async serve(deps, { params }) {
-      if (deps.restores.cancel === undefined) unavailable('restores');
+      if (deps.restores.cancel === undefined) unavailable('cancelling restores');
       return { status: 200, body: await deps.restores.cancel(params.restoreId) };
     },
   }),

@@ -68,8 +68,9 @@ export const listRestoresQuery = z
 
 const ok = (body: unknown): RouteAnswer => ({ status: 200, body });
 
-function unavailable(what: string): never {
-  throw new ValidationError(`listing ${what} is not available in this deployment`);
+/** A 400 for an operation this deployment does not wire (e.g. `listing backups`). */
+export function unavailable(operation: string): never {
+  throw new ValidationError(`${operation} is not available in this deployment`);
 }
 
 export const HISTORY_ROUTES: readonly Route[] = [
@@ -82,7 +83,7 @@ export const HISTORY_ROUTES: readonly Route[] = [
     query: listBackupsQuery,
     success: { status: 200, schema: pageSchema(backupSchema) },
     async serve(deps: ApiDeps, { query }) {
-      if (deps.backups.list === undefined) unavailable('backups');
+      if (deps.backups.list === undefined) unavailable('listing backups');
       const scope = queryScope('listBackups', query);
       const pageToken = storeTokenOf(query, scope, deps.cursors);
       const page = await deps.backups.list({
@@ -103,7 +104,7 @@ export const HISTORY_ROUTES: readonly Route[] = [
     query: listRestoresQuery,
     success: { status: 200, schema: pageSchema(restoreSchema) },
     async serve(deps: ApiDeps, { query }) {
-      if (deps.restores.list === undefined) unavailable('restores');
+      if (deps.restores.list === undefined) unavailable('listing restores');
       const scope = queryScope('listRestores', query);
       const pageToken = storeTokenOf(query, scope, deps.cursors);
       const page = await deps.restores.list({
