@@ -248,5 +248,7 @@ describe('retention and image deletion on the local stack', () => {
       expect(restored.status).toBe('SUCCEEDED');
       expect((await readFile(out)).equals(await readFile(path.join(work, `${kept}.txt`)))).toBe(true);
     }
-  });
+    // Eight CLI runs, the deletions with their catalog pruning and two file restores: minutes on a
+    // loaded 2-core machine.
+  }, 240_000);
 });
