@@ -523,18 +523,18 @@ export class ScaleModelEbs implements SnapshotBlockReader {
 /**
  * How many times slower than real time the scale model runs. Eight range workers are eight Lambdas
  * with a vCPU each; here they share one process on a shared 2-core machine. Slowing the model
- * (EBS latency and caps, the budget, the pacers and the retry backoff) by twice the worker count
- * leaves each worker at least the CPU a Lambda of its own would have per model second even when
- * the process gets only half a core, so the figure measures request scheduling, not the bench
- * machine's cores. The result is scaled back to model time.
+ * (EBS latency and caps, the budget, the pacers and the retry backoff) by four times the worker
+ * count leaves each worker at least the CPU a Lambda of its own would have per model second even
+ * when the process gets only a quarter of a core (a loaded machine), so the figure measures
+ * request scheduling, not the bench machine's cores. The result is scaled back to model time.
  */
-export const SCALE_MODEL_TIME_DILATION = 2 * DEFAULT_RANGE_WORKERS;
+export const SCALE_MODEL_TIME_DILATION = 4 * DEFAULT_RANGE_WORKERS;
 /** The EBS per-snapshot GetSnapshotBlock limit the model enforces, requests per second. */
 const SCALE_MODEL_SERVICE_LIMIT = 1_000;
 /** Model latency of one EBS request, ms. */
 const SCALE_MODEL_LATENCY_MS = 100;
 /** Model seconds of reads at the budget: long enough that start-up and the tail are a few percent. */
-const SCALE_MODEL_READ_SECONDS = 6;
+const SCALE_MODEL_READ_SECONDS = 4;
 
 export async function scaleModel(budgetPerSnapshot: number): Promise<BenchResult> {
   const workers = DEFAULT_RANGE_WORKERS;
