@@ -9,6 +9,22 @@ import type {
 } from '../../lambdas/core/image/image-records.ts';
 import { sameImageRecord } from '../../lambdas/core/image/image-records.ts';
 
+/** A committed full image's record (1 GiB volume), for tests that need records, not their values. */
+export function fullImageRecord(volumeId: string, imageId: string, createdAt: string): ImageRecord {
+  return {
+    volumeId,
+    imageId,
+    createdAt,
+    kind: 'full',
+    formatVersion: 1,
+    snapshotId: `snap-${imageId}`,
+    volumeSizeBytes: 1 << 30,
+    manifestKey: `images/${volumeId}/${imageId}.json`,
+    manifestSha256: 'ab'.repeat(32),
+    stats: { chunksCreated: 1, bytesCreated: 2, blocksRead: 3 },
+  };
+}
+
 export class MemoryImageRecordStore implements ImageRecordStore {
   readonly records = new Map<string, ImageRecord>();
 

@@ -14,8 +14,8 @@ import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.t
 import { DynamoDbGcCoordination } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
 import { NotFoundError, RetryableError } from '../../lambdas/core/errors.ts';
 import { INITIAL_FENCE } from '../../lambdas/core/lifecycle/gc-fence.ts';
-import type { ImageRecord } from '../../lambdas/core/image/image-records.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
+import { fullImageRecord } from '../fakes/memory-image-records.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 
 const local = useLocalStack();
@@ -24,20 +24,7 @@ const BUCKET = 'rbp-lifecycle-images';
 let documents: DynamoDBDocumentClient;
 let s3: S3Client;
 
-function record(volumeId: string, imageId: string, createdAt: string): ImageRecord {
-  return {
-    volumeId,
-    imageId,
-    createdAt,
-    kind: 'full',
-    formatVersion: 1,
-    snapshotId: `snap-${imageId}`,
-    volumeSizeBytes: 1 << 30,
-    manifestKey: `images/${volumeId}/${imageId}.json`,
-    manifestSha256: 'ab'.repeat(32),
-    stats: { chunksCreated: 1, bytesCreated: 2, blocksRead: 3 },
-  };
-}
+const record = fullImageRecord;
 
 beforeAll(async () => {
   documents = await createCatalogTable(local.clientConfig({ maxAttempts: 3 }), TABLE);

@@ -13,22 +13,11 @@ import {
   volumeDevicesFromTags,
   type VolumeDevices,
 } from '../../lambdas/core/recovery-points/recovery-points.ts';
-import { MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
+import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { MemoryRecoveryPointStore } from './memory-recovery-point-store.ts';
 
 function image(volumeId: string, imageId: string, createdAt: string): ImageRecord {
-  return {
-    volumeId,
-    imageId,
-    createdAt,
-    kind: 'full',
-    formatVersion: 1,
-    snapshotId: `snap-${volumeId.slice(4)}`,
-    volumeSizeBytes: 1_073_741_824,
-    manifestKey: `images/${volumeId}/${imageId}.json`,
-    manifestSha256: 'ab'.repeat(32),
-    stats: { chunksCreated: 1, bytesCreated: 2, blocksRead: 3 },
-  };
+  return { ...fullImageRecord(volumeId, imageId, createdAt), snapshotId: `snap-${volumeId.slice(4)}` };
 }
 
 const devices = (tagged: Record<string, string>): VolumeDevices => ({

@@ -10,27 +10,12 @@ import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../lambdas/core/errors.ts';
 import type { ImageRecord } from '../../lambdas/core/image/image-records.ts';
 import type { LifecycleImage, LifecycleImageRecords } from '../../lambdas/core/lifecycle/ports.ts';
+import { fullImageRecord } from '../fakes/memory-image-records.ts';
 
 export interface LifecycleRecordsUnderTest {
   readonly records: LifecycleImageRecords;
   /** Commits the record as a backup does; `serverId` is the server the volume is tagged with. */
   commit(record: ImageRecord, serverId?: string): Promise<void>;
-}
-
-/** A committed record of `volumeId` (ids and times chosen by the contract). */
-export function committedRecord(volumeId: string, imageId: string, createdAt: string): ImageRecord {
-  return {
-    volumeId,
-    imageId,
-    createdAt,
-    kind: 'full',
-    formatVersion: 1,
-    snapshotId: `snap-${imageId}`,
-    volumeSizeBytes: 8 << 30,
-    manifestKey: `images/${volumeId}/${imageId}.json`,
-    manifestSha256: 'cd'.repeat(32),
-    stats: { chunksCreated: 4, bytesCreated: 4096, blocksRead: 8 },
-  };
 }
 
 /**
@@ -60,11 +45,11 @@ const T0 = Date.parse('2026-04-01T00:00:00.000Z');
 function fleet(): { record: ImageRecord; serverId?: string }[] {
   const at = (day: number) => new Date(T0 + day * DAY_MS).toISOString();
   return [
-    { record: committedRecord('vol-b', 'img-b2', at(3)), serverId: 'srv-1' },
-    { record: committedRecord('vol-a', 'img-a2', at(2)), serverId: 'srv-1' },
-    { record: committedRecord('vol-a', 'img-a1', at(1)), serverId: 'srv-1' },
-    { record: { ...committedRecord('vol-c', 'img-c1', at(4)), source: 'primary' }, serverId: 'srv-2' },
-    { record: committedRecord('vol-d', 'img-d1', at(5)) },
+    { record: fullImageRecord('vol-b', 'img-b2', at(3)), serverId: 'srv-1' },
+    { record: fullImageRecord('vol-a', 'img-a2', at(2)), serverId: 'srv-1' },
+    { record: fullImageRecord('vol-a', 'img-a1', at(1)), serverId: 'srv-1' },
+    { record: { ...fullImageRecord('vol-c', 'img-c1', at(4)), source: 'primary' }, serverId: 'srv-2' },
+    { record: fullImageRecord('vol-d', 'img-d1', at(5)) },
   ];
 }
 
@@ -101,7 +86,7 @@ export function lifecycleImageRecordsContract(
       await commitFleet(under);
       const image = await under.records.getImage('vol-a', 'img-a2');
       expect({ ...ownFields(image), status: image.status }).toEqual({
-        ...ownFields(committedRecord('vol-a', 'img-a2', new Date(T0 + 2 * DAY_MS).toISOString())),
+        ...ownFields(fullImageRecord('vol-a', 'img-a2', new Date(T0 + 2 * DAY_MS).toISOString())),
         status: 'live',
       });
       for (const [volumeId, imageId] of [
