@@ -6,7 +6,15 @@
 import { z } from 'zod';
 import { planDocumentSchema } from './plan-document.ts';
 import type { PlanRecord } from './plan-service.ts';
-import { RUN_STATUSES, STOP_REASONS, TASK_STATUSES, TASK_STEPS, type PlanRun } from './plan-run.ts';
+import {
+  RUN_STATUSES,
+  STOP_REASONS,
+  summariseRun,
+  summariseTask,
+  TASK_STATUSES,
+  TASK_STEPS,
+  type PlanRun,
+} from './plan-run.ts';
 import { REPLICATION_STATES } from './servers.ts';
 
 export const planViewSchema = z.strictObject({
@@ -68,13 +76,7 @@ export function planRunViewOf(run: PlanRun): PlanRunView {
     startedAt: run.startedAt,
     ...(run.finishedAt === undefined ? {} : { finishedAt: run.finishedAt }),
     tasks: run.tasks.map((t) => ({
-      server: t.server,
-      ...(t.application === undefined ? {} : { application: t.application }),
-      status: t.status,
-      ...(t.reason === undefined ? {} : { reason: t.reason }),
-      ...(t.source === undefined ? {} : { source: t.source }),
-      ...(t.backupId === undefined ? {} : { backupId: t.backupId }),
-      ...(t.imageIds === undefined ? {} : { imageIds: t.imageIds }),
+      ...summariseTask(t),
       step: t.step,
       ...(t.startedAt === undefined ? {} : { startedAt: t.startedAt }),
       ...(t.finishedAt === undefined ? {} : { finishedAt: t.finishedAt }),
@@ -87,21 +89,7 @@ export function planRunViewOf(run: PlanRun): PlanRunView {
  * `{runId, plan, status, reason?, tasks: [{server, application?, status, reason?, source?, backupId?, imageIds?}]}`.
  */
 export function runJsonOf(view: PlanRunView): unknown {
-  return {
-    runId: view.runId,
-    plan: view.plan,
-    status: view.status,
-    ...(view.reason === undefined ? {} : { reason: view.reason }),
-    tasks: view.tasks.map((t) => ({
-      server: t.server,
-      ...(t.application === undefined ? {} : { application: t.application }),
-      status: t.status,
-      ...(t.reason === undefined ? {} : { reason: t.reason }),
-      ...(t.source === undefined ? {} : { source: t.source }),
-      ...(t.backupId === undefined ? {} : { backupId: t.backupId }),
-      ...(t.imageIds === undefined ? {} : { imageIds: t.imageIds }),
-    })),
-  };
+  return summariseRun(view);
 }
 
 export const acceptedPlanRunSchema = z.strictObject({

@@ -140,13 +140,14 @@ export interface PlanRunSummary {
     readonly reason?: string;
     readonly source?: 'replica' | 'primary';
     readonly backupId?: string;
-    readonly imageIds?: readonly string[];
+    readonly imageIds?: string[];
   }[];
 }
 
 export type PlanTaskSummary = PlanRunSummary['tasks'][number];
 
-export function summariseTask(t: PlanTask): PlanTaskSummary {
+/** A task's summary from the task or from anything that carries its summary's fields (its API view). */
+export function summariseTask(t: PlanTaskSummary): PlanTaskSummary {
   return {
     server: t.server,
     ...(t.application === undefined ? {} : { application: t.application }),
@@ -158,7 +159,8 @@ export function summariseTask(t: PlanTask): PlanTaskSummary {
   };
 }
 
-export function summariseRun(run: PlanRun): PlanRunSummary {
+/** The run's summary from the run or from its API view. */
+export function summariseRun(run: PlanRunSummary): PlanRunSummary {
   return {
     runId: run.runId,
     plan: run.plan,
