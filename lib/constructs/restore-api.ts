@@ -373,7 +373,7 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
     ],
     [
       `Resource::arn:<AWS::Partition>:ec2:${region}::snapshot/*`,
-      'A volume restore writes a new snapshot, whose id exists only after StartSnapshot; tagging is limited to StartSnapshot.',
+      'A volume restore writes a new snapshot, whose id exists only after StartSnapshot; tagging is limited to StartSnapshot. A cancel deletes only snapshots tagged rbp:managed=true or rbp:restore-id (aws:ResourceTag conditions).',
     ],
   ];
   for (const fn of [api, worker]) {

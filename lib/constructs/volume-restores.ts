@@ -7,7 +7,7 @@
  * the given scope (see backup-storage.ts for why).
  */
 import { join } from 'node:path';
-import { Stack, Token, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import { Stack, Token, Validations, type CfnElement, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
@@ -215,7 +215,17 @@ export class VolumeRestores {
     }
     const apiRole = props.apiFunction.role;
     if (apiRole !== undefined) {
-      Validations.of(apiRole).acknowledge({ id: `AwsSolutions-IAM5[${work}]`, reason: workReason });
+      // grantExecution names the machine's executions as execution:<machine name>:*.
+      const machine = stack.getLogicalId(this.stateMachine.node.defaultChild as CfnElement);
+      const machineName = `{"Fn::Select":[6,{"Fn::Split":[":",{"Ref":"${machine}"}]}]}`;
+      Validations.of(apiRole).acknowledge(
+        { id: `AwsSolutions-IAM5[${work}]`, reason: workReason },
+        {
+          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:<AWS::AccountId>:execution:${machineName}:*]`,
+          reason:
+            'POST /restores/{id}/cancel stops the volume restore execution named by the restore id, which is not known in advance (StopExecution only).',
+        },
+      );
     }
     const role = props.stepFunction.role;
     if (role === undefined) return;
