@@ -34,6 +34,8 @@ import { tableAccess } from './state-machine.ts';
 const RESTORE_JOB_KEYS = ['RESTORE#*'];
 /** Image records, read to resolve `latest` and image ids. */
 const IMAGE_RECORD_KEYS = ['VOLUME#*'];
+/** Recovery points, read when a workflow's image is `rp-…` (dynamodb-recovery-points.ts). */
+const RECOVERY_POINT_KEYS = ['RP#*'];
 /** The tag every snapshot and volume a workflow makes carries (core/workflows/workflow-run-engine.ts). */
 const WORKFLOW_TAG = 'rbp:workflow';
 
@@ -88,6 +90,7 @@ export class WorkflowRuns {
     grantRunRecords(fn, props.table, WORKFLOW_RUN_TABLE_KEYS);
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
+    fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], RECOVERY_POINT_KEYS));
     props.key.grantEncryptDecrypt(fn);
     props.volumeRestoreStateMachine.grantStartExecution(fn);
     // Describe* support no resource-level permissions
@@ -146,6 +149,16 @@ export class WorkflowRuns {
         conditions: { StringLike: { 'aws:ResourceTag/rbp:restore-id': '*' } },
       }),
     );
+    // A masked clone is the hook's snapshot, tagged with the masking event's tags (rbp:workflow among them).
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:DeleteSnapshot'],
+        resources: [
+          stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' }),
+        ],
+        conditions: { StringLike: { [`aws:ResourceTag/${WORKFLOW_TAG}`]: '*' } },
+      }),
+    );
     grantInvokeHooks(scope, fn, props.maskingFunctions ?? []);
     if (fn.role !== undefined) {
       Validations.of(fn.role).acknowledge(
@@ -171,7 +184,7 @@ export class WorkflowRuns {
         {
           id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${stack.region}::snapshot/*]`,
           reason:
-            'Clone snapshots are made at run time by the volume restores; deletes are limited to snapshots tagged rbp:restore-id.',
+            'Clone snapshots are made at run time by the volume restores and masking hooks; deletes are limited to snapshots tagged rbp:restore-id or rbp:workflow.',
         },
         {
           id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${stack.region}:<AWS::AccountId>:snapshot/*]`,
