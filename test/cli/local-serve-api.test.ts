@@ -4,16 +4,18 @@
  * backed up by the real state machine (`rbp backup start --wait`), and a file restored from the
  * image equals its source byte for byte.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
-import { firstLines, stopChild } from '../support/child-process.ts';
+import { removeDir, scratchDir } from '../support/fs-images.ts';
+import { stopChild } from '../support/child-process.ts';
+import { createReplica, RBP_BIN as RBP, startLocalServe } from '../support/cli.ts';
 
-const RBP = new URL('../../bin/rbp', import.meta.url).pathname;
 const run = promisify(execFile);
+/** The stack prints READY after ~50 s when the machine is loaded (2 cores, parallel test files). */
+const SERVE_READY_TIMEOUT_MS = 90_000;
 let work: string;
 let serve: ChildProcess | undefined;
 
@@ -28,37 +30,16 @@ afterAll(async () => {
 
 describe('rbp local serve with the API', () => {
   it('prints API <url>; backup start --wait runs the real state machine; restore file equals its source', async () => {
-    serve = spawn(
-      RBP,
-      ['local', 'serve', '--state-dir', path.join(work, 'state'), '--snapshot-delay-ms', '200'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
+    const served = await startLocalServe(
+      ['--state-dir', path.join(work, 'state'), '--snapshot-delay-ms', '200'],
+      SERVE_READY_TIMEOUT_MS,
     );
-    const lines = await firstLines(serve, 8, 60_000);
-    const endpoint = lines[0]!.slice('READY '.length);
-    expect(lines[7]).toBe(`API ${endpoint}/_api`);
-    const env: NodeJS.ProcessEnv = { ...process.env };
-    delete env.RBP_API_URL;
-    for (const line of lines.slice(1, 7)) {
-      const [name, value] = line.slice('export '.length).split('=') as [string, string];
-      env[name] = value;
-    }
+    serve = served.child;
+    const { endpoint, env } = served;
+    expect(served.lines[7]).toBe(`API ${endpoint}/_api`);
 
-    const source = path.join(work, 'src');
-    await mkdir(path.join(source, 'etc'), { recursive: true });
     const motd = Buffer.from('hello from the replica\n'.repeat(5000));
-    await writeFile(path.join(source, 'etc/motd'), motd);
-    const image = path.join(work, 'disk.img');
-    await makeExtImage(image, {
-      type: 'ext4',
-      sizeBytes: 16 * 1024 * 1024,
-      blockSize: 4096,
-      sourceDir: source,
-    });
-    const volumeId = (
-      await run(RBP, ['local', 'replica', 'create', '--image', image], { env })
-    ).stdout.trim();
+    const volumeId = await createReplica(env, work, { 'etc/motd': motd });
 
     const backup = JSON.parse(
       (

@@ -4,43 +4,33 @@
  * new backup is not refused), and the new backup succeeds. The replica's agent is slow on the
  * first run, so the backup is surely still running (waiting for the checkpoint) at the stop.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { execFile, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
-import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { firstLines, stopChild } from '../support/child-process.ts';
-import { makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
+import { stopChild } from '../support/child-process.ts';
+import { createReplica, RBP_BIN as RBP, startLocalServe } from '../support/cli.ts';
+import { removeDir, scratchDir } from '../support/fs-images.ts';
 
-const RBP = new URL('../../bin/rbp', import.meta.url).pathname;
 const run = promisify(execFile);
 /** Long enough that the first backup is still waiting for its checkpoint when the stack stops. */
 const SLOW_AGENT_MS = 120_000;
 /** Two starts of the stack and a backup on a loaded machine. */
 const TEST_TIMEOUT_MS = 420_000;
-/** READY, six export lines, API. */
-const SERVE_STDOUT_LINES = 8;
 const SERVE_READY_TIMEOUT_MS = 90_000;
 
 let work: string;
 let serve: ChildProcess | undefined;
-let serveErr: string[] = [];
+let serveErr: readonly string[] = [];
 
 async function startServe(extra: string[]): Promise<NodeJS.ProcessEnv> {
-  serve = spawn(RBP, ['local', 'serve', '--state-dir', path.join(work, 'state'), ...extra], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  serveErr = [];
-  createInterface({ input: serve.stderr! }).on('line', (line) => serveErr.push(line));
-  const lines = await firstLines(serve, SERVE_STDOUT_LINES, SERVE_READY_TIMEOUT_MS);
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  delete env.RBP_API_URL;
-  for (const line of lines.slice(1, 7)) {
-    const [name, value] = line.slice('export '.length).split('=') as [string, string];
-    env[name] = value;
-  }
-  return env;
+  const served = await startLocalServe(
+    ['--state-dir', path.join(work, 'state'), ...extra],
+    SERVE_READY_TIMEOUT_MS,
+  );
+  serve = served.child;
+  serveErr = served.stderr;
+  return served.env;
 }
 
 beforeAll(async () => {
@@ -56,21 +46,8 @@ describe('rbp local serve across a restart', () => {
   it(
     'a backup interrupted by the stop is ABORTED, its lock released, and the next backup succeeds',
     async () => {
-      const source = path.join(work, 'src');
-      await mkdir(path.join(source, 'etc'), { recursive: true });
-      await writeFile(path.join(source, 'etc/motd'), 'hello\n');
-      const image = path.join(work, 'disk.img');
-      await makeExtImage(image, {
-        type: 'ext4',
-        sizeBytes: 16 * 1024 * 1024,
-        blockSize: 4096,
-        sourceDir: source,
-      });
-
       let env = await startServe(['--agent-delay-ms', String(SLOW_AGENT_MS)]);
-      const volumeId = (
-        await run(RBP, ['local', 'replica', 'create', '--image', image], { env })
-      ).stdout.trim();
+      const volumeId = await createReplica(env, work, { 'etc/motd': 'hello\n' });
       const started = JSON.parse(
         (await run(RBP, ['backup', 'start', '--volume', volumeId, '--json'], { env })).stdout,
       ) as { backupId: string };
