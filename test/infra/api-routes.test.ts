@@ -94,13 +94,15 @@ describe('REST API routes', () => {
   it('lets the API start and describe backups of its own state machine only, and invoke only the restore worker', () => {
     const statements = statementsOf('ReplicaBackupApiRole');
     const sfn = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
-    // StartExecution also on the plan-run state machine (POST /plans/{name}/runs), a statement of its own.
+    // StartExecution also on the plan-run state machine (POST /plans/{name}/runs), a statement of its own;
+    // StopExecution on backup and volume-restore executions (POST /backups|restores/{id}/cancel).
     expect([...new Set(sfn.flatMap(actionsOf))].sort()).toEqual(
       [
         'states:DescribeExecution',
         'states:GetExecutionHistory',
         'states:ListExecutions',
         'states:StartExecution',
+        'states:StopExecution',
       ].sort(),
     );
     expect(JSON.stringify(sfn.map((s) => s.Resource))).not.toContain('"*"');
