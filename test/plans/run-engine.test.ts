@@ -488,6 +488,40 @@ describe('advancePlanRun: the task checks, in order', () => {
     });
     expect(world.actions()).toContain('quiesce.release run1-t0-q');
   });
+
+  it('a backup that finds the previous one still running (an overrun) skips the task, releases and runs the post-task hook; no Failed event', async () => {
+    const world = seedWorld();
+    world.hooks.set('post', () => ({}));
+    world.backupScript = () => ({
+      polls: 1,
+      outcome: {
+        state: 'failed',
+        errorName: 'BackupAlreadyRunning',
+        reason: 'backup run1-t0 failed: BackupAlreadyRunning (vol-1 is locked by bk-previous)',
+      },
+    });
+    const { run, events } = await runToEnd(world, {
+      name: 'overrun',
+      activities: [
+        {
+          servers: 'TEST8',
+          applications: 'DOMAIN1',
+          quiesce: { timeoutSeconds: 5 },
+          postTaskHook: { function: 'post' },
+        },
+      ],
+    });
+    expect(run.tasks).toHaveLength(1);
+    expect(run.tasks[0]).toMatchObject({
+      status: 'Skipped',
+      reason:
+        'the previous backup of TEST8 is still running (it overran into this run); this task is skipped, not failed: backup run1-t0 failed: BackupAlreadyRunning (vol-1 is locked by bk-previous)',
+    });
+    expect(run.status).toBe('Stopped');
+    expect(world.actions()).toContain('quiesce.release run1-t0-q');
+    expect(world.actions().filter((l) => l.startsWith('hook'))).toEqual(['hook post-task post 60s t0']);
+    expect(events.map((e) => e.detailType)).not.toContain('Plan Task Failed');
+  });
 });
 
 describe('advancePlanRun: concurrency', () => {

@@ -79,6 +79,11 @@ export const planTaskSchema = z.strictObject({
   /** How many backups this task started (a replica that misses its checkpoint may fall back once). */
   backupAttempts: z.number().int().min(0),
   backupId: z.string().optional(),
+  /**
+   * Set when the backup found the server's previous backup still running (it overran into this
+   * task): the task ends Skipped with this reason once its release and post-task hook are done.
+   */
+  overrunReason: z.string().optional(),
   imageIds: z.array(z.string()).optional(),
   /** The quiesce request this task sent (present once sent). */
   quiesce: agentRequestSchema.optional(),

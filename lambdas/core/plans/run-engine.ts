@@ -48,6 +48,13 @@ export const RUN_POLL_SECONDS = 15;
 export const MAX_BACKUP_ATTEMPTS = 2;
 /** The backup state machine's error name when the replica does not reach the checkpoint in sync. */
 export const REPLICA_NOT_IN_SYNC_ERROR = 'ReplicaNotInSync';
+/**
+ * The backup state machine's error (its Fail state "Backup Already Running") when another run holds
+ * the server's volume locks: for a plan
+ * task that is an overrun of the previous backup, reported as Skipped (the running backup covers
+ * the server; a failure would page someone for nothing).
+ */
+export const BACKUP_ALREADY_RUNNING_ERROR = 'BackupAlreadyRunning';
 
 export type PlanEvent =
   | {
@@ -398,6 +405,13 @@ async function stepTask(context: RunContext, task: PlanTask): Promise<StepResult
           sourceReason: `replica backup ${backupId} failed (${progress.reason}); prefer-replica falls back to the primary`,
         });
       }
+      if (progress.errorName === BACKUP_ALREADY_RUNNING_ERROR) {
+        return go({
+          ...task,
+          step: 'Release',
+          overrunReason: `the previous backup of ${task.server} is still running (it overran into this run); this task is skipped, not failed: ${progress.reason}`,
+        });
+      }
       return go(failAfterQuiesce(task, `backup ${backupId} failed: ${progress.reason}`));
     }
     case 'Release': {
@@ -438,6 +452,8 @@ async function stepTask(context: RunContext, task: PlanTask): Promise<StepResult
           ? undefined
           : await runHook(ports.hooks, hook, context.hookPayload('post-task', task));
       const done = failure === undefined ? task : withReason(task, failure);
+      if (done.reason === undefined && done.overrunReason !== undefined)
+        return go(finishTask(context, done, 'Skipped', done.overrunReason));
       return go(finishTask(context, done, done.reason === undefined ? 'Succeeded' : 'Failed'));
     }
     case 'Done':
