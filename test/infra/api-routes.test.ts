@@ -109,10 +109,18 @@ describe('REST API routes', () => {
     const invoke = statements.filter((s) => actionsOf(s).includes('lambda:InvokeFunction'));
     expect(JSON.stringify(invoke.map((s) => s.Resource))).toContain('RestoreWorkerFunction');
     // A Scan has no partition key to limit (dynamodb:LeadingKeys is absent from a Scan request), so
-    // the one Scan (the image-pointer backfill) is limited to reading keys and ids instead.
+    // the Scans (the restore jobs' listing backfill, the image-pointer backfill) are limited to
+    // reading keys and what they need instead.
     const dynamo = statements.filter((st) => actionsOf(st).some((a) => a.startsWith('dynamodb:')));
     const scans = dynamo.filter((s) => actionsOf(s).includes('dynamodb:Scan'));
     expect(scans.map((s) => [actionsOf(s), s.Condition])).toEqual([
+      [
+        ['dynamodb:Scan'],
+        {
+          StringEquals: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+          'ForAllValues:StringLike': { 'dynamodb:Attributes': ['pk', 'sk', 'job'] },
+        },
+      ],
       [
         ['dynamodb:Scan'],
         {
