@@ -71,7 +71,8 @@ export async function checkOut(out: string, force: boolean): Promise<void> {
 const RESTORE_JOB: JobKind<Restore> = {
   noun: 'restore',
   collection: '/restores',
-  finished: (restore) => restore.status === 'SUCCEEDED' || restore.status === 'FAILED',
+  finished: (restore) =>
+    restore.status === 'SUCCEEDED' || restore.status === 'FAILED' || restore.status === 'CANCELLED',
   failed: (restore) => restore.status !== 'SUCCEEDED',
   describe: (restore, restoreId) => progressLine(`restore ${restoreId}: ${restore.status}`, restore.progress),
   unfinished: 'has not finished',
