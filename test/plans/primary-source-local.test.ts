@@ -131,7 +131,7 @@ async function imageBytes(imageId: string): Promise<{ bytes: Buffer; record: unk
   return { bytes: Buffer.from(await reader.read(0, DISK_BYTES)), record };
 }
 
-describe('replica or primary (seed 004) on the local stack', () => {
+describe('replica or primary on the local stack', () => {
   it('backs up a stalled replica under prefer-replica from the primary, byte for byte', async () => {
     await local.stack.agent.reportReplication('QA1', { replication: 'stalled' });
     const decision = await decide('prefer-replica');

@@ -48,7 +48,7 @@ async function runToEnd(
   throw new Error('the run did not finish in 1000 advances');
 }
 
-describe('advancePlanRun: the seed-001 example', () => {
+describe('advancePlanRun: the nightly-qa example (docs/plans.md)', () => {
   it('creates exactly six tasks in order, runs five and skips TEST9 with the reason', async () => {
     const world = seedWorld();
     const { run, events } = await runToEnd(world, NIGHTLY_QA);
@@ -573,7 +573,7 @@ describe('advancePlanRun: concurrency', () => {
   });
 });
 
-describe('advancePlanRun: replica or primary (seed 004)', () => {
+describe('advancePlanRun: replica or primary', () => {
   const plan = (source: string) => ({ name: 'src', activities: [{ servers: 'DB1', source }] });
 
   it('a stalled replica with prefer-replica is backed up from the primary', async () => {
