@@ -174,6 +174,11 @@ export function configuredServerSchedulesProblem(server: ProtectedServerConfig):
   );
 }
 
+/** A Lambda function by name or ARN (with an optional version or alias), as Invoke takes it. */
+const lambdaFunctionReference = z
+  .string()
+  .regex(/^(arn:aws[a-z-]*:lambda:[\w-]+:\d{12}:function:)?[\w-]{1,64}(:[\w$-]+)?$/);
+
 export const replicaBackupConfigSchema = z
   .object({
     /** Protected servers: their RPO alarms (scheduled backups are `plans`). */
@@ -217,9 +222,12 @@ export const replicaBackupConfigSchema = z
      * Lambda functions (names or ARNs) that protection plans may name as hooks: the plan-run
      * function may invoke these and no others (docs/plans.md, Hooks).
      */
-    planHookFunctions: z
-      .array(z.string().regex(/^(arn:aws[a-z-]*:lambda:[\w-]+:\d{12}:function:)?[\w-]{1,64}(:[\w$-]+)?$/))
-      .default([]),
+    planHookFunctions: z.array(lambdaFunctionReference).default([]),
+    /**
+     * Lambda functions (names or ARNs) that workflows may name as their masking hook: the
+     * workflow-run function may invoke these and no others (docs/workflows.md, Masking hooks).
+     */
+    workflowMaskingFunctions: z.array(lambdaFunctionReference).default([]),
     /** Addresses subscribed to the outcome topic. */
     notificationEmails: z.array(z.email()).default([]),
     logRetentionDays: z

@@ -181,6 +181,7 @@ export class ReplicaBackup extends Construct {
       apiFunction: functions.api,
       workflowRunFunction: functions.workflowRun,
       volumeRestoreStateMachine: volumeRestores.stateMachine,
+      maskingFunctions: config.workflowMaskingFunctions,
       table: storage.table,
       key: storage.key,
       logRetention,

@@ -2,7 +2,7 @@
  * lib/constructs/plan-runs.ts synthesised: the plan-run state machine invokes only its function,
  * EventBridge Scheduler's role may only start that state machine (for this account), the API may
  * pass only that role, and the plan-run function may invoke only the hook functions the
- * configuration lists.
+ * configuration lists (and the workflow-run function only the masking functions it lists).
  */
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -20,6 +20,7 @@ beforeAll(() => {
     config: parseConfig({
       servers: [],
       planHookFunctions: ['check-maintenance', 'arn:aws:lambda:eu-west-1:123456789012:function:flush-db'],
+      workflowMaskingFunctions: ['maskshadow'],
     }),
     env: { account: '123456789012', region: 'eu-west-1' },
   });
@@ -57,6 +58,16 @@ describe('plan runs construct', () => {
       'arn:aws:lambda:eu-west-1:123456789012:function:flush-db',
     );
     expect(Array.isArray(invoke[0]!.Resource) ? invoke[0]!.Resource : [invoke[0]!.Resource]).toHaveLength(2);
+  });
+
+  it('lets the workflow-run function invoke exactly the listed masking functions', () => {
+    const invoke = statementsOf('ReplicaBackupWorkflowRunRole').filter((s) =>
+      actionsOf(s).includes('lambda:InvokeFunction'),
+    );
+    expect(invoke).toHaveLength(1);
+    const targets = Array.isArray(invoke[0]!.Resource) ? invoke[0]!.Resource : [invoke[0]!.Resource];
+    expect(targets).toHaveLength(1);
+    expect(JSON.stringify(targets)).toContain(':function:maskshadow');
   });
 
   it('lets Scheduler only start the plan-run state machine, and the API pass only that role', () => {
