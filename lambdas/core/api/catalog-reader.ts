@@ -14,15 +14,28 @@ import {
   findByName,
   listDirectory,
   listVersions,
+  MAX_PAGE_ENTRIES,
   type FileVersion as CatalogVersion,
 } from '../catalog/catalog-queries.ts';
-import { versionKeyOf, type FileMeta, type ImageCatalogRecord } from '../catalog/catalog-types.ts';
+import {
+  versionKeyOf,
+  type FileMeta,
+  type ImageCatalogRecord,
+  type ImageRef,
+} from '../catalog/catalog-types.ts';
+import { CASE_INSENSITIVE_FS_TYPES } from '../catalog/file-search.ts';
 import { pageVersions } from '../catalog/version-pages.ts';
 import type { CatalogReader, ImageDirectory, PageRequest, RestoreTarget, StorePage } from './api-ports.ts';
 import type { Application, DirectoryEntry, FileVersion, FoundFile, Image, ImageCatalog } from './schemas.ts';
 
 /** A version key above every image's (they start with the creation time's digits). */
 const LATEST_VERSION_BOUND = '\uffff';
+
+/**
+ * Pages of one directory read, at most, to find a path component in another case: a bound on the
+ * lookup (MAX_PAGE_ENTRIES each), far above any directory an operator names by hand.
+ */
+const MAX_CASE_LOOKUP_PAGES = 100;
 
 /** Catalog states whose listings can be trusted (partial: some damaged files were skipped). */
 const LISTABLE_STATES = new Set(['complete', 'partial']);
@@ -87,8 +100,10 @@ export class CatalogStoreReader implements CatalogReader {
       limit: page.limit,
       ...(page.pageToken === undefined ? {} : { cursor: page.pageToken }),
     });
-    if (listing.items.length === 0 && page.pageToken === undefined && path !== '/') {
-      await this.assertDirectory(image, chosen, path);
+    if (listing.items.length === 0 && path !== '/') {
+      const stored = await this.storedCaseOf(image, chosen, path);
+      if (stored !== undefined && stored !== path) return this.listDirectory(image, stored, chosen, page);
+      if (page.pageToken === undefined) await this.assertDirectory(image, chosen, path);
     }
     const items = listing.items.map((entry): DirectoryEntry => ({
       name: escapeName(entry.name),
@@ -121,8 +136,59 @@ export class CatalogStoreReader implements CatalogReader {
       limit: page.limit,
       ...(page.pageToken === undefined ? {} : { cursor: page.pageToken }),
     });
+    if (versions.items.length === 0) {
+      const latest = await this.latestListableCatalog(volumeId);
+      const stored = latest === undefined ? undefined : await this.storedCaseOf(latest, chosen, path);
+      if (stored !== undefined && stored !== path) return this.listVersions(volumeId, stored, chosen, page);
+    }
     const items = versions.items.map(versionOf);
     return versions.cursor === undefined ? { items } : { items, nextToken: versions.cursor };
+  }
+
+  /**
+   * The stored form of `path` on a filesystem that compares names case-insensitively (NTFS, FAT,
+   * exFAT: Windows finds `C:\WINDOWS\system32` at `\Windows\System32`), as of `image`: each
+   * component matched among its parent's entries, the exact name first, else the first entry
+   * equal to it in lower case. Undefined on a case-sensitive filesystem or when a component is not
+   * there. Costs a listing of each parent on the path, and only runs when the path as given found
+   * nothing.
+   */
+  private async storedCaseOf(image: ImageRef, partition: number, path: string): Promise<string | undefined> {
+    const record = await this.deps.store.getImageCatalog(image.volumeId, versionKeyOf(image));
+    const fsType = record?.partitions.find((p) => p.index === partition)?.fsType;
+    if (fsType === undefined || !CASE_INSENSITIVE_FS_TYPES.has(fsType)) return undefined;
+    let resolved = '';
+    for (const component of path.split('/').filter((part) => part !== '')) {
+      const found = await this.entryNamed(image, partition, resolved === '' ? '/' : resolved, component);
+      if (found === undefined) return undefined;
+      resolved = `${resolved}/${found}`;
+    }
+    return resolved === '' ? '/' : resolved;
+  }
+
+  /** The name in `dir` (as of `image`) that is `name`, or equal to it in lower case. */
+  private async entryNamed(
+    image: ImageRef,
+    partition: number,
+    dir: string,
+    name: string,
+  ): Promise<string | undefined> {
+    const folded = name.toLowerCase();
+    let otherCase: string | undefined;
+    let cursor: string | undefined;
+    for (let pages = 0; pages < MAX_CASE_LOOKUP_PAGES; pages += 1) {
+      const listing = await listDirectory(this.deps.store, image, partition, dir, {
+        limit: MAX_PAGE_ENTRIES,
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      for (const entry of listing.items) {
+        if (entry.name === name) return name;
+        if (otherCase === undefined && entry.name.toLowerCase() === folded) otherCase = entry.name;
+      }
+      cursor = listing.cursor;
+      if (cursor === undefined) break;
+    }
+    return otherCase;
   }
 
   /**
