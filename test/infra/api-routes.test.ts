@@ -41,8 +41,9 @@ function pathOf(resourceRef: unknown): string {
   return `${pathOf(parent)}/${resource.Properties['PathPart'] as string}`;
 }
 
+/** A role's statements: its default policy and, once that is full, CDK's overflow managed policies. */
 function statementsOf(rolePrefix: string): Statement[] {
-  return ofType('AWS::IAM::Policy')
+  return [...ofType('AWS::IAM::Policy'), ...ofType('AWS::IAM::ManagedPolicy')]
     .filter(([id]) => id.startsWith(rolePrefix))
     .flatMap(([, r]) => (r.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement);
 }
@@ -133,8 +134,9 @@ describe('REST API routes', () => {
       expect(s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toBeDefined();
     }
     // Deletes only its own lock reservation when a start fails (POST /backups), workflows, image
-    // records (DELETE /images/{id}, retention), plans and the record of a plan run or a workflow
-    // run whose start failed: never catalog, jobs or settings.
+    // records (DELETE /images/{id}, retention), plans, the record of a plan run or a workflow run
+    // whose start failed, and the catalog items no live image needs any more (the pruning after
+    // DELETE /images/{id} and retention apply): never jobs or settings.
     const deletable = statements
       .filter((st) => actionsOf(st).includes('dynamodb:DeleteItem'))
       .map((s) => s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
@@ -145,6 +147,7 @@ describe('REST API routes', () => {
       ['PLAN#*'],
       ['PLANRUNS#*', 'PLANRUN#*'],
       ['WORKFLOW-RUN#*'],
+      ['FV#*', 'CI#*', 'CA#*'],
     ]);
   });
 
