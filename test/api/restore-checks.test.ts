@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageDirectory } from '../../lambdas/core/api/api-ports.ts';
 import { CatalogStoreReader, imageCatalogOf } from '../../lambdas/core/api/catalog-reader.ts';
-import type { Image, ImageCatalog } from '../../lambdas/core/api/schemas.ts';
+import type { ImageCatalog } from '../../lambdas/core/api/schemas.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
 import { NotFoundError } from '../../lambdas/core/errors.ts';
@@ -20,7 +20,7 @@ import {
   type RestoreDeps,
 } from '../../lambdas/core/file-restore/restore-jobs.ts';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
-import { imageAt } from '../catalog/catalog-fixtures.ts';
+import { catalogedApiImage, imageAt } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { seededMemoryApi, type MemoryApi } from '../fakes/memory-api-ports.ts';
 import { MemoryRestoreJobs, MemoryRestoreObjects } from '../file-restore/memory-restore.ts';
@@ -47,17 +47,7 @@ let api: MemoryApi;
 let handler: ApiProxyHandler;
 const call = async (spec: EventSpec): Promise<Answer> => answerOf(await handler(proxyEvent(spec)));
 
-function apiImage(at: typeof ref): Image {
-  return {
-    ...at,
-    kind: 'full',
-    status: 'cataloged',
-    snapshotId: 'snap-0123456789abcdef0',
-    volumeSizeBytes: 64 * MIB,
-    formatVersion: 1,
-    stats: {},
-  };
-}
+const apiImage = catalogedApiImage;
 
 beforeAll(async () => {
   work = await scratchDir('restore-checks');

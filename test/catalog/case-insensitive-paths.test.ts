@@ -10,9 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ImageDirectory } from '../../lambdas/core/api/api-ports.ts';
 import { CatalogStoreReader } from '../../lambdas/core/api/catalog-reader.ts';
-import type { Image } from '../../lambdas/core/api/schemas.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
-import type { ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
 import { NotFoundError } from '../../lambdas/core/errors.ts';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
 import { answerOf, proxyEvent, type Answer, type EventSpec } from '../api/api-events.ts';
@@ -20,7 +18,7 @@ import { seededMemoryApi } from '../fakes/memory-api-ports.ts';
 import { makeNtfsImage, NtfsMount } from '../fs/ntfs-images.ts';
 import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
-import { imageAt } from './catalog-fixtures.ts';
+import { catalogedApiImage, imageAt } from './catalog-fixtures.ts';
 import { MemoryCatalogStore } from './memory-catalog-store.ts';
 
 const MIB = 1024 * 1024;
@@ -41,17 +39,7 @@ async function writeTree(root: string): Promise<void> {
   await writeFile(path.join(root, 'Windows', 'win.ini'), '[fonts]\n');
 }
 
-function apiImage(ref: ImageRef): Image {
-  return {
-    ...ref,
-    kind: 'full',
-    status: 'cataloged',
-    snapshotId: 'snap-0123456789abcdef0',
-    volumeSizeBytes: 64 * MIB,
-    formatVersion: 1,
-    stats: {},
-  };
-}
+const apiImage = catalogedApiImage;
 
 beforeAll(async () => {
   work = await scratchDir('case-insensitive-paths');

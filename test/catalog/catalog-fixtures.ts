@@ -1,4 +1,5 @@
 /** Small builders shared by the catalog tests. */
+import type { Image } from '../../lambdas/core/api/schemas.ts';
 import type { CatalogItem, FileMeta, ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
 import { joinPath } from '../../lambdas/core/catalog/catalog-keys.ts';
@@ -42,5 +43,18 @@ export function version(
     imageId: image.imageId,
     createdAt: image.createdAt,
     ...(fileMeta === 'removed' ? { removed: true as const } : { meta: fileMeta }),
+  };
+}
+
+/** The API's view of a catalogued full image of a 64 MiB volume at `ref` (GET /images/{id}). */
+export function catalogedApiImage(ref: ImageRef): Image {
+  return {
+    ...ref,
+    kind: 'full',
+    status: 'cataloged',
+    snapshotId: 'snap-0123456789abcdef0',
+    volumeSizeBytes: 64 * 1024 * 1024,
+    formatVersion: 1,
+    stats: {},
   };
 }
