@@ -74,7 +74,7 @@ export interface LocalApi {
   close(): void;
 }
 
-async function snapshotOf(engine: LocalEngine, volumeId: string): Promise<string> {
+export async function snapshotOf(engine: LocalEngine, volumeId: string): Promise<string> {
   const snapshot = await engine.ec2Client.send(new CreateSnapshotCommand({ VolumeId: volumeId }));
   await waitForSnapshotCompleted(engine.snapshotState, snapshot.SnapshotId!, {
     intervalMs: 50,
@@ -86,7 +86,7 @@ async function snapshotOf(engine: LocalEngine, volumeId: string): Promise<string
 }
 
 /** Writes every 512 KiB block of `next` that differs from `current` to the replica. */
-async function replicateDifferences(
+export async function replicateDifferences(
   stack: LocalStack,
   volumeId: string,
   current: string,
