@@ -216,7 +216,11 @@ export class FakeWorld implements SnapshotPort {
   }
 
   snapshotsOfBackup(backupId: string): Promise<SnapshotView[]> {
-    return Promise.resolve([...this.snapshots.values()].filter((s) => s.tags['rbp:backup-id'] === backupId));
+    return Promise.resolve(
+      [...this.snapshots.values()].filter(
+        (s) => s.tags['rbp:backup-id'] === backupId && s.tags['rbp:managed'] === 'true',
+      ),
+    );
   }
 
   managedSnapshotsOfVolume(volumeId: string): Promise<SnapshotView[]> {

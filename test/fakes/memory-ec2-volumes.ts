@@ -1,0 +1,56 @@
+/**
+ * The replica volumes of an EC2 account in memory: volumes with their tags, read as EC2
+ * DescribeVolumes with a `tag:rbp:replica=true` filter reads them (ServerDirectory for the plans,
+ * ReplicaVolumeSource for the API). Its contract with Ec2ServerDirectory and Ec2ReplicaVolumes on
+ * moto is test/contracts/ec2-directories.contract.ts.
+ */
+import type { ReplicaVolume, ReplicaVolumeSource } from '../../lambdas/core/api/record-directories.ts';
+import { REPLICA_TAG } from '../../lambdas/core/orchestration/replica-probe.ts';
+import type { ServerDirectory } from '../../lambdas/core/plans/plan-ports.ts';
+import { serversFromVolumes, type ServerView } from '../../lambdas/core/plans/servers.ts';
+import { SOURCE_DEVICE_TAG, SOURCE_SERVER_TAG } from '../../lambdas/aws/ec2-replica-volumes.ts';
+
+interface MemoryVolume {
+  readonly volumeId: string;
+  readonly sizeGib: number;
+  readonly tags: Readonly<Record<string, string>>;
+}
+
+export class MemoryEc2Volumes implements ServerDirectory, ReplicaVolumeSource {
+  private readonly volumes = new Map<string, MemoryVolume>();
+  private next = 1;
+
+  /** EC2 CreateVolume with tags; the new volume's id. */
+  addVolume(tags: Readonly<Record<string, string>>, sizeGib = 1): string {
+    const volumeId = `vol-${(this.next++).toString(16).padStart(17, '0')}`;
+    this.volumes.set(volumeId, { volumeId, sizeGib, tags: { ...tags } });
+    return volumeId;
+  }
+
+  private replicas(): MemoryVolume[] {
+    return [...this.volumes.values()].filter((volume) => volume.tags[REPLICA_TAG] === 'true');
+  }
+
+  list(): Promise<readonly ServerView[]> {
+    return Promise.resolve(serversFromVolumes(this.replicas()));
+  }
+
+  async get(name: string): Promise<ServerView | undefined> {
+    return (await this.list()).find((server) => server.name === name);
+  }
+
+  listReplicaVolumes(): Promise<readonly ReplicaVolume[]> {
+    return Promise.resolve(
+      this.replicas().map(({ volumeId, sizeGib, tags }) => {
+        const serverId = tags[SOURCE_SERVER_TAG];
+        const device = tags[SOURCE_DEVICE_TAG];
+        return {
+          volumeId,
+          ...(serverId === undefined ? {} : { serverId }),
+          ...(device === undefined ? {} : { device }),
+          sizeGib,
+        };
+      }),
+    );
+  }
+}
