@@ -1,17 +1,18 @@
 /** `rbp apps ls --image IMAGE`: applications recorded in an image. */
 import type { Command } from 'commander';
 import type { Application } from '../../lambdas/core/api/schemas.ts';
-import { apiContext, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+import { apiCommand, commandGroup } from '../api/command-shapes.ts';
+import { apiContext, type ApiCommandOptions } from '../api/context.ts';
+
+/** The example image of the help text. */
+const EXAMPLE = 'rbp apps ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071';
 
 export function registerAppCommands(program: Command): void {
-  const apps = program
-    .command('apps')
-    .description('applications recorded in images by the replication agent')
-    .addHelpText('after', '\nExample:\n  $ rbp apps ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071');
-  withApiOptions(apps.command('ls'))
-    .description('list the applications of an image')
+  const apps = commandGroup(program, 'apps', 'applications recorded in images by the replication agent', [
+    EXAMPLE,
+  ]);
+  apiCommand(apps, 'ls', 'list the applications of an image', [EXAMPLE])
     .requiredOption('--image <imageId>', 'the image')
-    .addHelpText('after', '\nExample:\n  $ rbp apps ls --image img-bk-20261120t120000000z-0a1b2c3d4e5f6071')
     .action(async (options: ApiCommandOptions & { image: string }) => {
       const { client, print } = await apiContext(options);
       const answer = await client.get<{ items: Application[] }>(

@@ -7,15 +7,13 @@ import { Option, type Command } from 'commander';
 import { BACKUP_STATUSES, type Backup } from '../../lambdas/core/api/schemas.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import {
-  DEFAULT_HISTORY_ITEMS,
   formatDuration,
-  historyItems,
   jobProgress,
-  parseHistoryLimit,
   progressFigures,
   progressLine,
   shortTime,
 } from '../api/job-progress.ts';
+import { printHistory, withHistoryLimit, type HistoryListing, type HistoryOptions } from '../api/history.ts';
 import { formatBytes } from '../api/output.ts';
 import { postCancel } from '../api/cancel.ts';
 import type { BackupCancellation } from '../../lambdas/core/api/backup-cancel.ts';
@@ -64,75 +62,69 @@ function report(print: { message(value: unknown, text: string): void }, backup: 
 /** Most backups per request (GET /backups answers at most 50). */
 const BACKUP_PAGE_LIMIT = 50;
 
+const BACKUP_HISTORY: HistoryListing<Backup> = {
+  noun: 'backup',
+  collection: '/backups',
+  pageLimit: BACKUP_PAGE_LIMIT,
+  columns: [
+    { header: 'BACKUP', value: (b) => b.backupId },
+    {
+      header: 'STATUS',
+      value: (b) => (b.status === 'ABORTED' && b.error === BACKUP_CANCELLED_ERROR ? 'CANCELLED' : b.status),
+    },
+    { header: 'SERVER/VOLUME', value: (b) => b.serverId ?? b.volumeId },
+    { header: 'STARTED', value: (b) => shortTime(b.startedAt) },
+    {
+      header: 'DURATION',
+      value: (b) =>
+        b.durationSeconds !== undefined
+          ? formatDuration(b.durationSeconds)
+          : b.progress?.elapsedSeconds !== undefined
+            ? `${formatDuration(b.progress.elapsedSeconds)}+`
+            : undefined,
+      right: true,
+    },
+    {
+      header: 'COPIED',
+      value: (b) => formatBytes(b.bytesCopied ?? b.progress?.bytesCopied),
+      right: true,
+    },
+    {
+      header: 'STORED',
+      value: (b) => formatBytes(b.bytesStored ?? b.progress?.bytesStored),
+      right: true,
+    },
+    { header: 'IMAGE', value: (b) => b.imageId ?? b.recoveryPointId },
+    {
+      header: 'FAILED STEP',
+      value: (b) =>
+        b.failedStep === undefined && b.error === undefined
+          ? undefined
+          : `${b.failedStep ?? '?'}: ${b.error ?? ''}${b.cause ? ` (${b.cause})` : ''}`,
+    },
+  ],
+};
+
 function registerBackupList(backup: Command): void {
-  withApiOptions(backup.command('ls'))
-    .description(
-      'list backups, running and past, newest first: outcome, start, duration, bytes, the step that failed',
-    )
-    .option('--server <serverId>', 'only backups of this server')
-    .option('--volume <volumeId>', 'only backups that include this volume')
-    .addOption(new Option('--status <status>', 'only backups in this state').choices(BACKUP_STATUSES))
-    .option(
-      '--limit <n>',
-      `show at most this many (default ${DEFAULT_HISTORY_ITEMS})`,
-      parseHistoryLimit,
-      DEFAULT_HISTORY_ITEMS,
-    )
+  withHistoryLimit(
+    withApiOptions(backup.command('ls'))
+      .description(
+        'list backups, running and past, newest first: outcome, start, duration, bytes, the step that failed',
+      )
+      .option('--server <serverId>', 'only backups of this server')
+      .option('--volume <volumeId>', 'only backups that include this volume')
+      .addOption(new Option('--status <status>', 'only backups in this state').choices(BACKUP_STATUSES)),
+  )
     .addHelpText(
       'after',
       '\nExamples:\n  $ rbp backup ls\n  $ rbp backup ls --server web-01 --status FAILED\n  $ rbp backup ls --volume vol-0123456789abcdef0 --limit 100 --json',
     )
-    .action(
-      async (
-        options: ApiCommandOptions & { server?: string; volume?: string; status?: string; limit: number },
-      ) => {
-        const { client, print } = await apiContext(options);
-        const { items, more } = await historyItems<Backup>(
-          (query) => client.get('/backups', query),
-          { server: options.server, volume: options.volume, status: options.status },
-          options.limit,
-          BACKUP_PAGE_LIMIT,
-        );
-        print.result({ items, more }, items, [
-          { header: 'BACKUP', value: (b) => b.backupId },
-          {
-            header: 'STATUS',
-            value: (b) =>
-              b.status === 'ABORTED' && b.error === BACKUP_CANCELLED_ERROR ? 'CANCELLED' : b.status,
-          },
-          { header: 'SERVER/VOLUME', value: (b) => b.serverId ?? b.volumeId },
-          { header: 'STARTED', value: (b) => shortTime(b.startedAt) },
-          {
-            header: 'DURATION',
-            value: (b) =>
-              b.durationSeconds !== undefined
-                ? formatDuration(b.durationSeconds)
-                : b.progress?.elapsedSeconds !== undefined
-                  ? `${formatDuration(b.progress.elapsedSeconds)}+`
-                  : undefined,
-            right: true,
-          },
-          {
-            header: 'COPIED',
-            value: (b) => formatBytes(b.bytesCopied ?? b.progress?.bytesCopied),
-            right: true,
-          },
-          {
-            header: 'STORED',
-            value: (b) => formatBytes(b.bytesStored ?? b.progress?.bytesStored),
-            right: true,
-          },
-          { header: 'IMAGE', value: (b) => b.imageId ?? b.recoveryPointId },
-          {
-            header: 'FAILED STEP',
-            value: (b) =>
-              b.failedStep === undefined && b.error === undefined
-                ? undefined
-                : `${b.failedStep ?? '?'}: ${b.error ?? ''}${b.cause ? ` (${b.cause})` : ''}`,
-          },
-        ]);
-        if (more && !print.json) process.stderr.write(`(more: rbp backup ls --limit ${options.limit * 2})\n`);
-      },
+    .action((options: HistoryOptions & { server?: string; volume?: string; status?: string }) =>
+      printHistory(BACKUP_HISTORY, options, {
+        server: options.server,
+        volume: options.volume,
+        status: options.status,
+      }),
     );
 }
 

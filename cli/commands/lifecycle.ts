@@ -20,21 +20,18 @@ import { jobCommand, waitForJob, type JobCommandOptions, type JobKind } from '..
 
 type RetentionRow = RetentionResult['images'][number];
 
+/** What the retention table's ACTION column says of an image. */
+function retentionAction(i: RetentionRow): string {
+  if (i.outcome === 'would-delete') return 'delete (dry run)';
+  if (i.outcome === 'not-deleted') return 'kept (locked)';
+  return i.action === 'keep' ? 'keep' : 'deleted';
+}
+
 const retentionColumns = [
   { header: 'IMAGE', value: (i: RetentionRow) => i.imageId },
   { header: 'VOLUME', value: (i: RetentionRow) => i.volumeId },
   { header: 'CREATED', value: (i: RetentionRow) => i.createdAt },
-  {
-    header: 'ACTION',
-    value: (i: RetentionRow) =>
-      i.outcome === 'would-delete'
-        ? 'delete (dry run)'
-        : i.outcome === 'not-deleted'
-          ? 'kept (locked)'
-          : i.action === 'keep'
-            ? 'keep'
-            : 'deleted',
-  },
+  { header: 'ACTION', value: retentionAction },
   {
     header: 'REASONS',
     value: (i: RetentionRow) => i.notDeletedReason ?? (i.reasons.length === 0 ? '-' : i.reasons.join(', ')),

@@ -18,15 +18,13 @@ import { CliError, EXIT } from '../api/exit-codes.ts';
 import { sparseFileSink } from '../api/sparse-file.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
 import {
-  DEFAULT_HISTORY_ITEMS,
   formatDuration,
-  historyItems,
   jobProgress,
-  parseHistoryLimit,
   progressFigures,
   progressLine,
   shortTime,
 } from '../api/job-progress.ts';
+import { printHistory, withHistoryLimit, type HistoryListing, type HistoryOptions } from '../api/history.ts';
 
 /** Restores per request of `rbp restore ls`. */
 const RESTORE_PAGE_LIMIT = 100;
@@ -202,6 +200,27 @@ async function start(options: RestoreOptions, body: Record<string, unknown>): Pr
   await finish(client, print, progress, accepted.restoreId, options);
 }
 
+const RESTORE_HISTORY: HistoryListing<Restore> = {
+  noun: 'restore',
+  collection: '/restores',
+  pageLimit: RESTORE_PAGE_LIMIT,
+  columns: [
+    { header: 'RESTORE', value: (r) => r.restoreId },
+    { header: 'STATUS', value: (r) => r.status },
+    { header: 'KIND', value: (r) => r.kind },
+    { header: 'IMAGE', value: (r) => r.imageId },
+    { header: 'WHAT', value: (r) => r.path ?? r.application ?? r.volumeId },
+    { header: 'CREATED', value: (r) => shortTime(r.createdAt) },
+    {
+      header: 'DURATION',
+      value: (r) => (r.durationSeconds === undefined ? undefined : formatDuration(r.durationSeconds)),
+      right: true,
+    },
+    { header: 'SIZE', value: (r) => formatBytes(r.sizeBytes), right: true },
+    { header: 'RESULT', value: (r) => r.snapshotId ?? r.error },
+  ],
+};
+
 function restoreCommand(parent: Command, name: string, description: string): Command {
   return jobCommand(parent, name, 'restore')
     .description(description)
@@ -279,41 +298,17 @@ export function registerRestoreCommands(program: Command): void {
 
   registerServerRestore(restore);
 
-  withApiOptions(restore.command('ls'))
-    .description('list restores, running and past, newest first: kind, outcome, times, duration, size, error')
-    .addOption(new Option('--status <status>', 'only restores in this state').choices(RESTORE_STATUSES))
-    .option(
-      '--limit <n>',
-      `show at most this many (default ${DEFAULT_HISTORY_ITEMS})`,
-      parseHistoryLimit,
-      DEFAULT_HISTORY_ITEMS,
-    )
+  withHistoryLimit(
+    withApiOptions(restore.command('ls'))
+      .description(
+        'list restores, running and past, newest first: kind, outcome, times, duration, size, error',
+      )
+      .addOption(new Option('--status <status>', 'only restores in this state').choices(RESTORE_STATUSES)),
+  )
     .addHelpText('after', '\nExamples:\n  $ rbp restore ls\n  $ rbp restore ls --status FAILED --json')
-    .action(async (options: ApiCommandOptions & { status?: string; limit: number }) => {
-      const { client, print } = await apiContext(options);
-      const { items, more } = await historyItems<Restore>(
-        (query) => client.get('/restores', query),
-        { status: options.status },
-        options.limit,
-        RESTORE_PAGE_LIMIT,
-      );
-      print.result({ items, more }, items, [
-        { header: 'RESTORE', value: (r) => r.restoreId },
-        { header: 'STATUS', value: (r) => r.status },
-        { header: 'KIND', value: (r) => r.kind },
-        { header: 'IMAGE', value: (r) => r.imageId },
-        { header: 'WHAT', value: (r) => r.path ?? r.application ?? r.volumeId },
-        { header: 'CREATED', value: (r) => shortTime(r.createdAt) },
-        {
-          header: 'DURATION',
-          value: (r) => (r.durationSeconds === undefined ? undefined : formatDuration(r.durationSeconds)),
-          right: true,
-        },
-        { header: 'SIZE', value: (r) => formatBytes(r.sizeBytes), right: true },
-        { header: 'RESULT', value: (r) => r.snapshotId ?? r.error },
-      ]);
-      if (more && !print.json) process.stderr.write(`(more: rbp restore ls --limit ${options.limit * 2})\n`);
-    });
+    .action((options: HistoryOptions & { status?: string }) =>
+      printHistory(RESTORE_HISTORY, options, { status: options.status }),
+    );
 
   withApiOptions(restore.command('cancel'))
     .description(

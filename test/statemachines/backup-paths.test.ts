@@ -5,12 +5,70 @@ import {
   happyEngine,
   runBackup,
   SteppingClock,
+  type RunOutcome,
+  type EngineDoubles,
   type SnapshotScript,
 } from './asl-harness.ts';
 
 /** A rejected promise with an error named as the handler's error would be (the ASL's Retry/Catch match the name). */
 function rejectNamed(name: string, message: string): Promise<never> {
   return Promise.reject(Object.assign(new Error(message), { name }));
+}
+
+type EngineStep = 'plan' | 'copyRange' | 'commit' | 'catalog';
+
+interface NamedFailure {
+  readonly name: string;
+  readonly message: string;
+}
+
+/** S3 throttling that outlasted every retry of the copy. */
+const SLOW_DOWN: NamedFailure = { name: 'ThrottledError', message: 'S3 503 Slow Down after every retry' };
+
+/** The engine with one step failing every time, its error named `name`. */
+function failingStep(engine: EngineDoubles, step: EngineStep, failure: NamedFailure): EngineDoubles {
+  return { ...engine, [step]: () => rejectNamed(failure.name, failure.message) };
+}
+
+/** The engine with one step failing as `failingStep` does until `end()`, then answering as usual. */
+function outageOf(
+  engine: EngineDoubles,
+  step: EngineStep,
+  failure: NamedFailure,
+): { readonly engine: EngineDoubles; end(): void } {
+  let outage = true;
+  return {
+    engine: {
+      ...engine,
+      [step]: (payload: Record<string, unknown>) =>
+        outage ? rejectNamed(failure.name, failure.message) : engine[step](payload),
+    },
+    end: () => {
+      outage = false;
+    },
+  };
+}
+
+/** The run's last Await Redrive and its input, where a redrive starts. */
+function lastAwaitRedrive(outcome: RunOutcome): RunOutcome['stateInputs'][number] | undefined {
+  return outcome.stateInputs.filter((s) => s.name === 'Await Redrive').at(-1);
+}
+
+/** The first states a redrive that resumes at Back Up Volumes enters. */
+const RESUMED_AT_BACK_UP_VOLUMES = ['Await Redrive', 'Reclaim Snapshots', 'Resume Where?', 'Back Up Volumes'];
+
+/** Redrives the failed run bk-1 from its last Await Redrive (at `enteredAt` when given). */
+function redrive(
+  w: FakeWorld,
+  engine: EngineDoubles,
+  failed: RunOutcome,
+  enteredAt?: string,
+): Promise<RunOutcome> {
+  return runBackup(w, engine, input, 'bk-1', {
+    fromState: 'Await Redrive',
+    input: lastAwaitRedrive(failed)!.input,
+    ...(enteredAt === undefined ? {} : { enteredAt }),
+  });
 }
 
 const START = Date.parse('2026-01-01T00:00:00.000Z');
@@ -291,12 +349,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
   it('a copy range that keeps failing suspends the run: lock released at once, snapshot kept, failure published', async () => {
     const w = world(0);
     const engine = happyEngine([]);
-    const broken = {
-      ...engine,
-      copyRange: () => {
-        return rejectNamed('ThrottledError', 'S3 503 Slow Down after every retry');
-      },
-    };
+    const broken = failingStep(engine, 'copyRange', SLOW_DOWN);
     const outcome = await runBackup(w, broken, input);
     expect(outcome).toMatchObject({
       status: 'FAILED',
@@ -346,33 +399,18 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
   it('redriving the suspended run takes the lock back and resumes at Back Up Volumes: image committed once, base kept, lock released', async () => {
     const w = world(0);
     const log: string[] = [];
-    const engine = happyEngine(log);
-    let outage = true;
-    const flaky = {
-      ...engine,
-      copyRange: (payload: Record<string, unknown>) => {
-        if (!outage) return engine.copyRange(payload);
-        return rejectNamed('ThrottledError', 'S3 503 Slow Down after every retry');
-      },
-    };
-    const failed = await runBackup(w, flaky, input);
+    const flaky = outageOf(happyEngine(log), 'copyRange', SLOW_DOWN);
+    const failed = await runBackup(w, flaky.engine, input);
     expect(failed.error).toBe('BackupSuspendedError');
-    const awaitInput = failed.stateInputs.filter((s) => s.name === 'Await Redrive').at(-1);
-    expect(awaitInput).toBeDefined();
+    expect(lastAwaitRedrive(failed)).toBeDefined();
 
-    outage = false;
-    const redriven = await runBackup(w, flaky, input, 'bk-1', {
-      fromState: 'Await Redrive',
-      input: awaitInput!.input,
-    });
+    flaky.end();
+    const redriven = await redrive(w, flaky.engine, failed);
     expect(redriven.status).toBe('SUCCEEDED');
     // Nothing before the failed state runs again: no second checkpoint or snapshot; the volume's
     // plan is made again (deterministic: the same items) and its copy resumes.
     expect(redriven.statesEntered.slice(0, 7)).toEqual([
-      'Await Redrive',
-      'Reclaim Snapshots',
-      'Resume Where?',
-      'Back Up Volumes',
+      ...RESUMED_AT_BACK_UP_VOLUMES,
       'Plan Backup',
       'Image Committed?',
       'Copy Ranges',
@@ -389,31 +427,18 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
   it('a retryable commit failure suspends the run; the redrive resumes at Back Up Volumes and commits once', async () => {
     const w = world(0);
     const log: string[] = [];
-    const engine = happyEngine(log);
-    let outage = true;
-    const flaky = {
-      ...engine,
-      commit: (payload: Record<string, unknown>) => {
-        if (!outage) return engine.commit(payload);
-        return rejectNamed('RetryableError', 'DynamoDB throttled the image record');
-      },
-    };
-    const failed = await runBackup(w, flaky, input);
+    const flaky = outageOf(happyEngine(log), 'commit', {
+      name: 'RetryableError',
+      message: 'DynamoDB throttled the image record',
+    });
+    const failed = await runBackup(w, flaky.engine, input);
     expect(failed).toMatchObject({ status: 'FAILED', error: 'BackupSuspendedError' });
     expect(failed.cause).toMatch(/resume at Back Up Volumes\)$/);
     expect(w.locks.locks.get(VOLUME)?.released).toBe(true);
-    outage = false;
-    const redriven = await runBackup(w, flaky, input, 'bk-1', {
-      fromState: 'Await Redrive',
-      input: failed.stateInputs.filter((s) => s.name === 'Await Redrive').at(-1)!.input,
-    });
+    flaky.end();
+    const redriven = await redrive(w, flaky.engine, failed);
     expect(redriven.status).toBe('SUCCEEDED');
-    expect(redriven.statesEntered.slice(0, 4)).toEqual([
-      'Await Redrive',
-      'Reclaim Snapshots',
-      'Resume Where?',
-      'Back Up Volumes',
-    ]);
+    expect(redriven.statesEntered.slice(0, 4)).toEqual(RESUMED_AT_BACK_UP_VOLUMES);
     // The engine double keeps no range summaries, so its ranges run again; the real Copy Range
     // skips a range whose summary exists (test/recovery-points/engine-resume.test.ts).
     expect(log.filter((line) => line.startsWith('copy'))).toHaveLength(4);
@@ -424,12 +449,8 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
   it('a redrive while another backup holds the lock fails again at Await Redrive; after that backup it ends cleanly, its snapshot gone', async () => {
     const w = world(0);
     const engine = happyEngine([]);
-    const broken = {
-      ...engine,
-      copyRange: () => rejectNamed('ThrottledError', 'S3 503 Slow Down after every retry'),
-    };
+    const broken = failingStep(engine, 'copyRange', SLOW_DOWN);
     const failed = await runBackup(w, broken, input);
-    const awaitInput = failed.stateInputs.filter((s) => s.name === 'Await Redrive').at(-1)!.input;
     // Another run takes the released lock and is still running.
     await w.locks.acquire([
       {
@@ -440,10 +461,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
         expiresAt: '2099-01-01T00:00:00.000Z',
       },
     ]);
-    const refused = await runBackup(w, engine, input, 'bk-1', {
-      fromState: 'Await Redrive',
-      input: awaitInput,
-    });
+    const refused = await redrive(w, engine, failed);
     expect(refused).toMatchObject({
       status: 'FAILED',
       error: 'BackupAlreadyRunningError',
@@ -455,11 +473,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     // That run commits (its rotation deletes the released snapshot) and releases the lock.
     await w.locks.release([VOLUME], 'arn:aws:states:us-east-1:123456789012:execution:rbp-backup:bk-other');
     w.snapshots.clear();
-    const ended = await runBackup(w, engine, input, 'bk-1', {
-      fromState: 'Await Redrive',
-      input: awaitInput,
-      enteredAt: '2026-01-03T00:00:00.000Z',
-    });
+    const ended = await redrive(w, engine, failed, '2026-01-03T00:00:00.000Z');
     expect(ended).toMatchObject({
       status: 'FAILED',
       error: 'BackupFailed',
@@ -474,49 +488,33 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     expect(w.locks.locks.size).toBe(0);
   });
 
-  it('a permanent commit error is caught: cleanup deletes the unused snapshot and releases the lock', async () => {
-    const w = world(0);
-    const engine = happyEngine([]);
-    const outcome = await runBackup(
-      w,
-      {
-        ...engine,
-        commit: () => {
-          return rejectNamed('NotFoundError', 'manifest names a segment that is not stored');
-        },
-      },
-      input,
-    );
-    expect(outcome).toMatchObject({
-      status: 'FAILED',
-      error: 'BackupFailed',
+  it.each([
+    {
+      title: 'a permanent commit error is caught: cleanup deletes the unused snapshot and releases the lock',
+      step: 'commit' as const,
       cause: 'manifest names a segment that is not stored',
-    });
-    expect(w.snapshots.size).toBe(0);
-    expect(w.locks.locks.size).toBe(0);
-  });
-
-  it('a permanent catalog failure after the commit fails the run and releases the lock; the image stays, its snapshot goes', async () => {
+    },
+    {
+      // The failure is the Map's (Back Up Volumes): Clean Up does not see which images committed and
+      // deletes the run's snapshots; the next backup of the volume then reads it in full
+      // (docs/recovery-points.md, "What a partial failure leaves").
+      title:
+        'a permanent catalog failure after the commit fails the run and releases the lock; the image stays, its snapshot goes',
+      step: 'catalog' as const,
+      cause: 'image img-1 has no record',
+    },
+  ])('$title', async ({ step, cause }) => {
     const w = world(0);
-    const engine = happyEngine([]);
     const outcome = await runBackup(
       w,
-      {
-        ...engine,
-        catalog: () => {
-          return rejectNamed('NotFoundError', 'image img-1 has no record');
-        },
-      },
+      failingStep(happyEngine([]), step, { name: 'NotFoundError', message: cause }),
       input,
     );
     expect(outcome).toMatchObject({
       status: 'FAILED',
       error: 'BackupFailed',
-      cause: 'image img-1 has no record',
+      cause,
     });
-    // The failure is the Map's (Back Up Volumes): Clean Up does not see which images committed and
-    // deletes the run's snapshots; the next backup of the volume then reads it in full
-    // (docs/recovery-points.md, "What a partial failure leaves").
     expect([...w.snapshots.values()]).toEqual([]);
     expect(w.locks.locks.size).toBe(0);
   });
