@@ -1,54 +1,20 @@
 /**
- * The operator CLI end to end: `bin/rbp` spawned as a child process against the local stack (the
- * same API fixture as test/api/api-local.test.ts), its `--json` output parsed back, its tables
- * and exit codes checked, and restored files compared with their source byte for byte.
+ * The operator CLI end to end: `rbp` (cli/main.ts under tsx, in the test process's one `rbp` host)
+ * against the local stack (the same API fixture as test/api/api-local.test.ts), its `--json`
+ * output parsed back, its tables and exit codes checked, and restored files compared with their
+ * source byte for byte.
  */
-import { execFile } from 'node:child_process';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/api/exit-codes.ts';
-import { readSourceTree, removeDir, scratchDir } from '../support/fs-images.ts';
-import { useLocalStack } from '../support/local-stack.ts';
-import { CHANGED_FILE, REPORT_V1, setUpLocalApi, type LocalApi } from '../api/local-api-fixture.ts';
+import { CHANGED_FILE, REPORT_V1 } from '../api/local-api-fixture.ts';
+import { readSourceTree } from '../support/fs-images.ts';
+import { useLocalApiProduct } from '../support/local-product.ts';
 
-const RBP = new URL('../../bin/rbp', import.meta.url).pathname;
-const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
-let work: string;
-let api: LocalApi;
-
-beforeAll(async () => {
-  work = await scratchDir('cli-e2e');
-  api = await setUpLocalApi(local.stack, local.clientConfig(), work);
-}, 300_000);
-
-afterAll(async () => {
-  api?.close();
-  await removeDir(work);
-});
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function rbp(...args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...api.env };
-  delete env.RBP_API_URL;
-  return new Promise((resolve) => {
-    execFile(RBP, args, { env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function json<T>(...args: string[]): Promise<T> {
-  const run = await rbp(...args, '--json');
-  expect(run, run.stderr).toMatchObject({ code: 0 });
-  return JSON.parse(run.stdout) as T;
-}
+const product = useLocalApiProduct('cli-e2e');
+const { rbp } = product;
+const json = rbp.json;
 
 describe('rbp against the local stack', () => {
   it('volumes ls: a table by default, JSON with --json', async () => {
@@ -56,14 +22,19 @@ describe('rbp against the local stack', () => {
     expect(table.code).toBe(0);
     const [header, row] = table.stdout.trimEnd().split('\n');
     expect(header).toMatch(/^VOLUME\s+SERVER\s+DEVICE\s+SIZE GIB\s+IMAGES\s+LATEST IMAGE\s+LATEST AT$/);
-    expect(row).toContain(api.volumeId);
+    expect(row).toContain(product.api.volumeId);
     expect(row).toMatch(/\s2\s+img-b\s+2026-03-02T00:00:00\.000Z$/);
     const volumes = await json<{ volumeId: string; imageCount: number }[]>('volumes', 'ls');
-    expect(volumes.map((v) => [v.volumeId, v.imageCount])).toEqual([[api.volumeId, 2]]);
+    expect(volumes.map((v) => [v.volumeId, v.imageCount])).toEqual([[product.api.volumeId, 2]]);
   });
 
   it('images ls and show', async () => {
-    const images = await json<{ imageId: string; kind: string }[]>('images', 'ls', '--volume', api.volumeId);
+    const images = await json<{ imageId: string; kind: string }[]>(
+      'images',
+      'ls',
+      '--volume',
+      product.api.volumeId,
+    );
     expect(images.map((i) => `${i.imageId}:${i.kind}`)).toEqual(['img-b:incremental', 'img-a:full']);
     const shown = await json<{ imageId: string; parentImageId: string }>('images', 'show', 'img-b');
     expect(shown).toMatchObject({ imageId: 'img-b', parentImageId: 'img-a' });
@@ -78,7 +49,7 @@ describe('rbp against the local stack', () => {
       '--recursive',
       '/',
     );
-    const source = await readSourceTree(api.source);
+    const source = await readSourceTree(product.api.source);
     const expected = [...source.keys()].filter((p) => p !== '/');
     const listed = entries
       .map((e) => e.path)
@@ -94,7 +65,7 @@ describe('rbp against the local stack', () => {
       'files',
       'versions',
       '--volume',
-      api.volumeId,
+      product.api.volumeId,
       CHANGED_FILE,
     );
     expect(versions.map((v) => [v.firstImageId, v.untilImageId])).toEqual([
@@ -105,7 +76,7 @@ describe('rbp against the local stack', () => {
       'files',
       'find',
       '--volume',
-      api.volumeId,
+      product.api.volumeId,
       'postgresql.conf',
     );
     expect(found.map((f) => f.path)).toEqual(['/srv/pg/conf/postgresql.conf']);
@@ -114,7 +85,7 @@ describe('rbp against the local stack', () => {
   });
 
   it('restore file --out downloads the file as of each image, byte for byte', async () => {
-    const outA = path.join(work, 'report-a.txt');
+    const outA = path.join(product.work, 'report-a.txt');
     const a = await json<{ status: string; savedTo: string }>(
       'restore',
       'file',
@@ -138,18 +109,18 @@ describe('rbp against the local stack', () => {
       '--path',
       CHANGED_FILE,
       '--out',
-      work,
+      product.work,
       '--poll-interval',
       '0.2',
     );
-    expect(b.savedTo).toBe(path.join(work, 'report.txt'));
+    expect(b.savedTo).toBe(path.join(product.work, 'report.txt'));
     const restored = await readFile(b.savedTo);
-    expect(restored.equals(await readFile(path.join(api.source, CHANGED_FILE)))).toBe(true);
+    expect(restored.equals(await readFile(path.join(product.api.source, CHANGED_FILE)))).toBe(true);
     expect((await stat(b.savedTo)).size).toBe(b.sizeBytes);
   });
 
   it('restore dir and restore volume --wait', async () => {
-    const tar = path.join(work, 'srv.tar');
+    const tar = path.join(product.work, 'srv.tar');
     const dir = await json<{ status: string; kind: string }>(
       'restore',
       'dir',
@@ -182,13 +153,13 @@ describe('rbp against the local stack', () => {
       'backup',
       'start',
       '--volume',
-      api.volumeId,
+      product.api.volumeId,
     );
     expect(started.status).toBe('RUNNING');
-    const again = await rbp('backup', 'start', '--volume', api.volumeId);
+    const again = await rbp('backup', 'start', '--volume', product.api.volumeId);
     expect(again.code).toBe(EXIT.CONFLICT);
     expect(again.stderr).toBe(
-      `rbp: a backup of ${api.volumeId} is already running (${started.backupId}); wait for it to finish (HTTP 409 Conflict)\n`,
+      `rbp: a backup of ${product.api.volumeId} is already running (${started.backupId}); wait for it to finish (HTTP 409 Conflict)\n`,
     );
     const done = await json<{ status: string; imageId: string }>(
       'backup',
@@ -216,18 +187,28 @@ describe('rbp against the local stack', () => {
       'files',
       'versions',
       '--volume',
-      api.volumeId,
+      product.api.volumeId,
       '--partition',
       '0',
       CHANGED_FILE,
     );
     expect(versions.map((v) => v.firstImageId)).toEqual(['img-a', 'img-b']);
-    const table = await rbp('files', 'find', '--volume', api.volumeId, '--partition', '0', 'postgresql.conf');
+    const table = await rbp(
+      'files',
+      'find',
+      '--volume',
+      product.api.volumeId,
+      '--partition',
+      '0',
+      'postgresql.conf',
+    );
     expect(table.code).toBe(0);
     const [header, row] = table.stdout.trimEnd().split('\n');
-    expect(header).toMatch(/^SERVER\s+PARTITION\s+PATH\s+TYPE\s+SIZE\s+MODIFIED\s+FIRST IMAGE\s+UNTIL IMAGE$/);
+    expect(header).toMatch(
+      /^SERVER\s+PARTITION\s+PATH\s+TYPE\s+SIZE\s+MODIFIED\s+FIRST IMAGE\s+UNTIL IMAGE$/,
+    );
     expect(row).toMatch(/^\S+\s+0\s+\/srv\/pg\/conf\/postgresql\.conf\s/);
-    const out = path.join(work, 'report-partition-0.txt');
+    const out = path.join(product.work, 'report-partition-0.txt');
     const restored = await json<{ status: string }>(
       'restore',
       'file',

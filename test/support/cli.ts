@@ -12,8 +12,9 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll } from 'vitest';
+import { afterAll, beforeAll, expect } from 'vitest';
 import { firstLines, stopChild } from './child-process.ts';
+import type { CliHostAnswer, CliHostRequest } from './cli-host.ts';
 import { makeExtImage } from './fs-images.ts';
 
 /** The `rbp` launcher of the repository (bin/rbp). */
@@ -49,6 +50,89 @@ export function runCli(
         resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
     );
   });
+}
+
+const CLI_HOST = new URL('./cli-host.ts', import.meta.url).pathname;
+const TSX_LOADER = new URL('../../node_modules/tsx/dist/loader.mjs', import.meta.url).href;
+
+/** The test process's `rbp` host (test/support/cli-host.ts) and the commands it has not answered. */
+interface CliHost {
+  readonly child: ChildProcess;
+  readonly waiting: Map<number, (result: CliResult) => void>;
+  nextId: number;
+}
+
+let host: CliHost | undefined;
+
+function cliHost(): CliHost {
+  if (host !== undefined && host.child.connected) return host;
+  const child = spawn(process.execPath, ['--import', TSX_LOADER, CLI_HOST], {
+    stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+  });
+  const started: CliHost = { child, waiting: new Map(), nextId: 1 };
+  let output = '';
+  const keep = (chunk: Buffer) => (output = (output + chunk.toString()).slice(-4096));
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  child.on('message', (answer: CliHostAnswer) => {
+    started.waiting.get(answer.id)?.({ code: answer.code, stdout: answer.stdout, stderr: answer.stderr });
+    started.waiting.delete(answer.id);
+  });
+  child.on('exit', (code, signal) => {
+    for (const resolve of started.waiting.values()) {
+      resolve({
+        code: -1,
+        stdout: '',
+        stderr: `the rbp host exited (${code ?? signal}) mid-command: ${output}`,
+      });
+    }
+    started.waiting.clear();
+  });
+  // The host must never keep a test process alive; it exits when this process does.
+  child.unref();
+  (child.stdout as unknown as { unref(): void }).unref();
+  (child.stderr as unknown as { unref(): void }).unref();
+  (child.channel as unknown as { unref(): void } | undefined)?.unref();
+  host = started;
+  return started;
+}
+
+/**
+ * Runs `rbp ARGS` with exactly the environment `env` to its end, as bin/rbp would (cli/main.ts
+ * under tsx, the same exit codes and output), in the test process's one `rbp` host: commands run
+ * one after the other, each with a fresh program, and cost no process start.
+ */
+export function runRbp(args: readonly string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
+  const running = cliHost();
+  const id = running.nextId++;
+  const request: CliHostRequest = {
+    id,
+    args,
+    env: Object.fromEntries(
+      Object.entries(env).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    ),
+  };
+  return new Promise((resolve) => {
+    running.waiting.set(id, resolve);
+    running.child.send(request);
+  });
+}
+
+/** `rbp` for a test file: its runs, and its `--json` runs parsed (the run must exit 0). */
+export interface Rbp {
+  (...args: string[]): Promise<CliResult>;
+  readonly json: <T>(...args: string[]) => Promise<T>;
+}
+
+/** `rbp` with the environment `env()` gives when each command starts. */
+export function rbpWith(env: () => NodeJS.ProcessEnv): Rbp {
+  const rbp = (...args: string[]) => runRbp(args, env());
+  const json = async <T>(...args: string[]): Promise<T> => {
+    const run = await rbp(...args, '--json');
+    expect(run, run.stderr).toMatchObject({ code: 0 });
+    return JSON.parse(run.stdout) as T;
+  };
+  return Object.assign(rbp, { json });
 }
 
 /** One request as the stand-in received it (the body read whole, as text). */
