@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { DocumentValidationError } from '../../lambdas/core/errors.ts';
 import { parsePlanDocument, type PlanDocument } from '../../lambdas/core/plans/plan-document.ts';
 import { parseScheduleExpression } from '../../lambdas/core/plans/schedule-expression.ts';
+import { refusalOf } from '../support/document-problems.ts';
+import { docsExample, NIGHTLY_QA } from './plan-fixtures.ts';
 
 const EXAMPLE_TEXT = `{
   "name": "nightly-qa",
@@ -15,28 +16,14 @@ const EXAMPLE_TEXT = `{
 }`;
 
 function problemsOf(raw: unknown): readonly { field: string; message: string }[] {
-  try {
-    parsePlanDocument(raw);
-  } catch (error) {
-    if (error instanceof DocumentValidationError) return error.issues;
-    throw error;
-  }
-  throw new Error('the plan was accepted');
+  return refusalOf(parsePlanDocument, raw).issues;
 }
 
 describe('parsePlanDocument', () => {
   it("accepts the issue's example exactly as written and fills the documented defaults", () => {
     const plan: PlanDocument = parsePlanDocument(JSON.parse(EXAMPLE_TEXT));
     expect(plan).toEqual({
-      name: 'nightly-qa',
-      enabled: true,
-      schedules: [{ expression: 'cron(0 1 * * ? *)', timeZone: 'Europe/Berlin' }],
-      window: {
-        days: ['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN'],
-        start: '00:00',
-        end: '23:59',
-        timeZone: 'UTC',
-      },
+      ...NIGHTLY_QA,
       maxConcurrentTasks: 1,
       activities: [
         { servers: 'QA*', source: 'prefer-replica', replica: { maxLagSeconds: 60 } },
@@ -233,11 +220,9 @@ describe('parseScheduleExpression', () => {
 
 describe('docs/plans.md', () => {
   it("documents the issue's example plan, and that document is accepted as written", async () => {
-    const { readFile } = await import('node:fs/promises');
-    const text = await readFile(new URL('../../docs/plans.md', import.meta.url), 'utf8');
-    const block = /```json\n(\{\n {2}"name": "nightly-qa"[\s\S]*?)\n```/.exec(text)?.[1];
+    const block = await docsExample();
     expect(block).toBeDefined();
-    expect(JSON.parse(block!)).toEqual(JSON.parse(EXAMPLE_TEXT));
-    expect(parsePlanDocument(JSON.parse(block!))).toEqual(parsePlanDocument(JSON.parse(EXAMPLE_TEXT)));
+    expect(JSON.parse(block)).toEqual(JSON.parse(EXAMPLE_TEXT));
+    expect(parsePlanDocument(JSON.parse(block))).toEqual(parsePlanDocument(JSON.parse(EXAMPLE_TEXT)));
   });
 });

@@ -1,22 +1,16 @@
 /** The workflow document: the issue's examples accepted as written, every problem listed, immutables. */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DocumentValidationError } from '../../lambdas/core/errors.ts';
 import { deviceAssignment, nextDeviceName } from '../../lambdas/core/workflows/devices.ts';
 import {
   changedImmutableFields,
   parseWorkflowDocument,
 } from '../../lambdas/core/workflows/workflow-document.ts';
+import { refusalOf } from '../support/document-problems.ts';
 import { DIRECT_MOUNT_EXAMPLE, LIVE_CLONE_EXAMPLE } from './workflow-fixtures.ts';
 
 function problems(raw: unknown): { message: string; issues: readonly { field: string; message: string }[] } {
-  try {
-    parseWorkflowDocument(raw);
-  } catch (error) {
-    expect(error).toBeInstanceOf(DocumentValidationError);
-    return error as DocumentValidationError;
-  }
-  throw new Error('the document was accepted');
+  return refusalOf(parseWorkflowDocument, raw);
 }
 
 describe('workflow document', () => {
