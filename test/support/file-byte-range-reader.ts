@@ -19,19 +19,25 @@ export class FileByteRangeReader implements ByteRangeReader {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
+    const out = new Uint8Array(length);
+    await this.readInto(offset, out);
+    return out;
+  }
+
+  /** read() into the caller's buffer (the filesystem readers' page cache reuses its pages). */
+  async readInto(offset: number, out: Uint8Array): Promise<void> {
+    const length = out.length;
     if (offset < 0 || length < 0 || offset + length > this.size) {
       throw new RangeError(`read ${offset}+${length} outside ${this.size}-byte file`);
     }
     this.reads += 1;
     this.bytesRead += length;
-    const out = new Uint8Array(length);
     let done = 0;
     while (done < length) {
       const { bytesRead } = await this.handle.read(out, done, length - done, offset + done);
       if (bytesRead === 0) throw new Error(`short read at ${offset + done}`);
       done += bytesRead;
     }
-    return out;
   }
 
   close(): Promise<void> {

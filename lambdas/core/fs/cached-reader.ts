@@ -24,7 +24,7 @@ export function sliceReader(base: ByteRangeReader, start: number, size: number):
     });
   }
   const baseOffset = 'offsetInDisk' in base ? (base as SlicedReader).offsetInDisk : 0;
-  return {
+  const slice: SlicedReader = {
     size,
     offsetInDisk: baseOffset + start,
     read(offset: number, length: number): Promise<Uint8Array> {
@@ -32,6 +32,15 @@ export function sliceReader(base: ByteRangeReader, start: number, size: number):
       return base.read(start + offset, length);
     },
   };
+  if (!canFill(base)) return slice;
+  const filling: SlicedReader & FillingByteRangeReader = {
+    ...slice,
+    readInto(offset: number, target: Uint8Array): Promise<void> {
+      checkRange(offset, target.length, size);
+      return base.readInto(start + offset, target);
+    },
+  };
+  return filling;
 }
 
 function checkRange(offset: number, length: number, size: number): void {
@@ -54,21 +63,72 @@ function checkRange(offset: number, length: number, size: number): void {
 export const DEFAULT_PAGE_BYTES = CHUNK_SIZE_BYTES;
 /** 64 pages = 64 MiB: inode tables and directory blocks of the walk plus its read-ahead (32 pages thrashed: +50% fetches). */
 export const DEFAULT_MAX_PAGES = 64;
+/**
+ * Small records copied out of the pages (inodes, directory and extent blocks) are carved from
+ * shared slabs of this size: one ArrayBuffer per few hundred records rather than one each.
+ */
+export const COPY_SLAB_BYTES = 256 * 1024;
+/** Reads above this size get a buffer of their own (a slab holds at least 16 of the largest). */
+export const MAX_SLAB_RECORD_BYTES = COPY_SLAB_BYTES / 16;
+/**
+ * A read whose page is evicted (its buffer reused) between arriving and being copied is tried this
+ * many times before reading the range directly; only a cache far too small for the concurrent
+ * read-ahead gets there.
+ */
+export const MAX_PAGE_ATTEMPTS = 3;
 
 export interface PageCacheOptions {
   readonly pageBytes?: number;
   readonly maxPages?: number;
 }
 
+/**
+ * A reader that can also fill a buffer it is given. The page cache then reads every page into a
+ * buffer it reuses: no 1 MiB allocation (zero-filled, then garbage) per page miss.
+ */
+export interface FillingByteRangeReader extends ByteRangeReader {
+  /** Exactly `target.length` bytes starting at `offset`, written into `target`. */
+  readInto(offset: number, target: Uint8Array): Promise<void>;
+}
+
+export function canFill(reader: ByteRangeReader): reader is FillingByteRangeReader {
+  return typeof (reader as Partial<FillingByteRangeReader>).readInto === 'function';
+}
+
+/** `target.length` bytes at `offset` into `target`: readInto when the reader has it, else a copy. */
+export async function fillFrom(reader: ByteRangeReader, offset: number, target: Uint8Array): Promise<void> {
+  if (canFill(reader)) return reader.readInto(offset, target);
+  target.set(await reader.read(offset, target.length));
+}
+
+/** One cached page. Its bytes never leave the cache: reads get copies, so the buffer can be reused. */
+interface Page {
+  readonly loading: Promise<Uint8Array>;
+  /** Set when the page has arrived (for synchronous peeks). */
+  bytes: Uint8Array | undefined;
+  /** Evicted: nobody may read its bytes any more; its buffer is reused once its load has settled. */
+  evicted: boolean;
+  settled: boolean;
+  /** The whole pooled buffer behind `bytes` (a last page is shorter), when the base reader fills. */
+  readonly buffer: Uint8Array | undefined;
+}
+
+/**
+ * Every read returns bytes the caller owns (a copy): pages are reused as soon as they are evicted,
+ * so no view of one may outlive the synchronous copy out of it.
+ */
 export class PageCachedReader implements ByteRangeReader {
   readonly size: number;
   private readonly pageBytes: number;
   private readonly maxPages: number;
   /** Disk offset of byte 0 of this reader modulo the page size, so pages align on the disk grid. */
   private readonly shift: number;
-  private readonly pages = new Map<number, Promise<Uint8Array>>();
-  /** The pages of `pages` that have arrived, for synchronous reads (peek). */
-  private readonly loaded = new Map<number, Uint8Array>();
+  /** Resident pages, least recently used first (Map keeps insertion order). */
+  private readonly pages = new Map<number, Page>();
+  /** Buffers of evicted pages, ready for the next miss (never more than maxPages). */
+  private readonly free: Uint8Array[] = [];
+  private slab = new Uint8Array(0);
+  private slabUsed = 0;
   /** Statistics for benchmarks and tests. */
   pageMisses = 0;
   bytesFetched = 0;
@@ -90,20 +150,16 @@ export class PageCachedReader implements ByteRangeReader {
     const first = this.pageIndex(offset);
     const last = this.pageIndex(offset + length - 1);
     if (first === last) {
-      const page = await this.page(first);
-      const at = offset - this.pageStart(first);
-      return page.subarray(at, at + length);
+      const out = this.allocate(length);
+      await this.copyFromPage(first, offset, out);
+      return out;
     }
+    for (let p = first; p <= last; p += 1) this.page(p); // all in flight at once
     const out = new Uint8Array(length);
-    const pages = [];
-    for (let p = first; p <= last; p += 1) pages.push(this.page(p));
-    const loaded = await Promise.all(pages);
-    for (let i = 0; i < loaded.length; i += 1) {
-      const page = loaded[i]!;
-      const pageStart = this.pageStart(first + i);
-      const from = Math.max(offset, pageStart);
-      const to = Math.min(offset + length, pageStart + page.length);
-      out.set(page.subarray(from - pageStart, to - pageStart), from - offset);
+    for (let p = first; p <= last; p += 1) {
+      const from = Math.max(offset, this.pageStart(p));
+      const to = Math.min(offset + length, this.pageEnd(p));
+      await this.copyFromPage(p, from, out.subarray(from - offset, to - offset));
     }
     return out;
   }
@@ -116,14 +172,13 @@ export class PageCachedReader implements ByteRangeReader {
     checkRange(offset, length, this.size);
     const index = this.pageIndex(offset);
     if (length === 0 || index !== this.pageIndex(offset + length - 1)) return undefined;
-    const page = this.loaded.get(index);
-    if (page === undefined) return undefined;
-    // Mark as most recently used, as read() does.
-    const pending = this.pages.get(index)!;
-    this.pages.delete(index);
-    this.pages.set(index, pending);
+    const page = this.pages.get(index);
+    if (page?.bytes === undefined) return undefined;
+    this.touch(index, page);
+    const out = this.allocate(length);
     const at = offset - this.pageStart(index);
-    return page.subarray(at, at + length);
+    out.set(page.bytes.subarray(at, at + length));
+    return out;
   }
 
   /**
@@ -136,7 +191,7 @@ export class PageCachedReader implements ByteRangeReader {
     const first = this.pageIndex(offset);
     const last = Math.min(this.pageIndex(offset + length - 1), first + Math.floor(this.maxPages / 2) - 1);
     for (let p = first; p <= last; p += 1) {
-      if (!this.pages.has(p)) this.page(p).catch(() => undefined);
+      if (!this.pages.has(p)) this.page(p).loading.catch(() => undefined);
     }
   }
 
@@ -147,6 +202,37 @@ export class PageCachedReader implements ByteRangeReader {
     return this.base.read(offset, length);
   }
 
+  /**
+   * Copies `target.length` bytes at `offset` (all in page `index`) into `target`. The copy is made
+   * in the same synchronous step that checks the page is still resident: an evicted page's buffer
+   * may already be filling with another page.
+   */
+  private async copyFromPage(index: number, offset: number, target: Uint8Array): Promise<void> {
+    const at = offset - this.pageStart(index);
+    for (let attempt = 0; attempt < MAX_PAGE_ATTEMPTS; attempt += 1) {
+      const page = this.page(index);
+      const bytes = await page.loading;
+      if (!page.evicted) {
+        target.set(bytes.subarray(at, at + target.length));
+        return;
+      }
+    }
+    target.set(await this.readUncached(offset, target.length));
+  }
+
+  /** A zero-filled buffer of `length` bytes for the caller to keep: a piece of a slab when small. */
+  private allocate(length: number): Uint8Array {
+    if (length > MAX_SLAB_RECORD_BYTES) return new Uint8Array(length);
+    if (this.slabUsed + length > this.slab.length) {
+      this.slab = new Uint8Array(COPY_SLAB_BYTES);
+      this.slabUsed = 0;
+    }
+    const out = this.slab.subarray(this.slabUsed, this.slabUsed + length);
+    // 8-byte aligned pieces, so word-wise checksums over them take their fast path.
+    this.slabUsed += (length + 7) & ~7;
+    return out;
+  }
+
   private pageIndex(offset: number): number {
     return Math.floor((offset + this.shift) / this.pageBytes);
   }
@@ -155,34 +241,73 @@ export class PageCachedReader implements ByteRangeReader {
     return Math.max(0, index * this.pageBytes - this.shift);
   }
 
-  private page(index: number): Promise<Uint8Array> {
+  private pageEnd(index: number): number {
+    return Math.min(this.size, (index + 1) * this.pageBytes - this.shift);
+  }
+
+  /** Map keeps insertion order: re-insert to mark as most recently used. */
+  private touch(index: number, page: Page): void {
+    this.pages.delete(index);
+    this.pages.set(index, page);
+  }
+
+  private page(index: number): Page {
     const hit = this.pages.get(index);
     if (hit !== undefined) {
-      // Map keeps insertion order: re-insert to mark as most recently used.
-      this.pages.delete(index);
-      this.pages.set(index, hit);
+      this.touch(index, hit);
       return hit;
     }
     const start = this.pageStart(index);
-    const end = Math.min(this.size, (index + 1) * this.pageBytes - this.shift);
+    const length = this.pageEnd(index) - start;
     this.pageMisses += 1;
-    this.bytesFetched += end - start;
-    const loading = this.base.read(start, end - start);
-    this.pages.set(index, loading);
-    loading.then(
+    this.bytesFetched += length;
+    let page: Page;
+    if (canFill(this.base)) {
+      const buffer = this.free.pop() ?? new Uint8Array(this.pageBytes);
+      const bytes = buffer.subarray(0, length);
+      page = {
+        loading: this.base.readInto(start, bytes).then(() => bytes),
+        bytes: undefined,
+        evicted: false,
+        settled: false,
+        buffer,
+      };
+    } else {
+      page = {
+        loading: this.base.read(start, length),
+        bytes: undefined,
+        evicted: false,
+        settled: false,
+        buffer: undefined,
+      };
+    }
+    this.pages.set(index, page);
+    page.loading.then(
       (bytes) => {
-        if (this.pages.get(index) === loading) this.loaded.set(index, bytes);
+        page.settled = true;
+        if (page.evicted) this.recycle(page);
+        else page.bytes = bytes;
       },
       // A failed read must not stay cached: the next attempt may succeed (throttling, 5xx).
       () => {
-        if (this.pages.get(index) === loading) this.pages.delete(index);
+        page.settled = true;
+        if (this.pages.get(index) === page) this.pages.delete(index);
+        page.evicted = true;
+        this.recycle(page);
       },
     );
     while (this.pages.size > this.maxPages) {
-      const oldest = this.pages.keys().next().value!;
+      const [oldest, victim] = this.pages.entries().next().value!;
       this.pages.delete(oldest);
-      this.loaded.delete(oldest);
+      victim.evicted = true;
+      victim.bytes = undefined;
+      // A page still loading is being written into: its buffer is reused once the load settles.
+      if (victim.settled) this.recycle(victim);
     }
-    return loading;
+    return page;
+  }
+
+  private recycle(page: Page): void {
+    if (page.buffer !== undefined && this.free.length < this.maxPages) this.free.push(page.buffer);
   }
 }

@@ -13,6 +13,7 @@
  */
 import type { ByteRangeReader } from '../../ports.ts';
 import { FilesystemCorruptError } from '../errors.ts';
+import { fillFrom } from '../cached-reader.ts';
 import type { BlockRun } from './block-map.ts';
 
 const JBD2_MAGIC = 0xc03b3998;
@@ -187,10 +188,21 @@ export class JournalOverlayReader implements ByteRangeReader {
   }
 
   async read(offset: number, length: number): Promise<Uint8Array> {
-    const data = await this.base.read(offset, length);
+    return this.replayed(offset, await this.base.read(offset, length), true);
+  }
+
+  /** read() into the caller's buffer (the page cache's reused pages), the replay applied in place. */
+  async readInto(offset: number, target: Uint8Array): Promise<void> {
+    await fillFrom(this.base, offset, target);
+    await this.replayed(offset, target, false);
+  }
+
+  /** `data` (read at `offset`) with the journal's blocks in place; a copy first when `copy`. */
+  private async replayed(offset: number, data: Uint8Array, copy: boolean): Promise<Uint8Array> {
+    const length = data.length;
     if (this.replay.blocks.size === 0 || length === 0) return data;
     const bs = this.blockSize;
-    let out: Uint8Array | undefined;
+    let out: Uint8Array | undefined = copy ? undefined : data;
     for (let block = Math.floor(offset / bs); block * bs < offset + length; block += 1) {
       const replayed = this.replay.blocks.get(block);
       if (replayed === undefined) continue;
