@@ -13,6 +13,7 @@ import {
   type PlanDocument,
 } from '../lambdas/core/plans/plan-document.ts';
 import { SCRUB_COVER_RUNS } from '../lambdas/core/lifecycle/scrub.ts';
+import type { ObjectLockConfig } from '../lambdas/core/lifecycle/object-lock.ts';
 
 /** Context key holding the configuration (an object) or the path of a JSON file with it. */
 export const CONFIG_CONTEXT_KEY = 'rbp:config';
@@ -174,6 +175,42 @@ export function configuredServerSchedulesProblem(server: ProtectedServerConfig):
   );
 }
 
+/**
+ * Default generation window of Object Lock: one re-lock pass over the live chunks and segments a
+ * week (two requests per object per week), and garbage stays locked at most a week past `days`.
+ * Capped at `days` (a window longer than the retention would leave objects unlocked).
+ */
+export const DEFAULT_OBJECT_LOCK_GENERATION_DAYS = 7;
+
+const objectLockSettingsSchema = z
+  .object({
+    mode: z.enum(['GOVERNANCE', 'COMPLIANCE']),
+    days: z.number().int().min(1).max(36_500),
+    generationDays: z.number().int().min(1).max(365).optional(),
+  })
+  .strict()
+  .superRefine((lock, ctx) => {
+    if (lock.generationDays !== undefined && lock.generationDays > lock.days)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['generationDays'],
+        message: `the generation window (${lock.generationDays} days) must not exceed the retention (days: ${lock.days}): an object written at the start of a generation would be unlocked before its next extension`,
+      });
+  })
+  .transform((lock) => ({
+    ...lock,
+    generationDays: lock.generationDays ?? Math.min(DEFAULT_OBJECT_LOCK_GENERATION_DAYS, lock.days),
+  }));
+
+/** The lambdas' Object Lock configuration (object-lock.ts) of a deployment's settings. */
+export function objectLockConfigOf(
+  config: Pick<ReplicaBackupConfig, 'objectLock'>,
+): ObjectLockConfig | undefined {
+  const lock = config.objectLock;
+  if (lock === undefined) return undefined;
+  return { mode: lock.mode, retentionDays: lock.days, generationDays: lock.generationDays };
+}
+
 /** A Lambda function by name or ARN (with an optional version or alias), as Invoke takes it. */
 const lambdaFunctionReference = z
   .string()
@@ -190,11 +227,12 @@ export const replicaBackupConfigSchema = z
     restoreExpirationDays: z.number().int().min(1).max(365).default(7),
     /** Days a superseded (noncurrent) object version stays in the image bucket. */
     noncurrentVersionExpirationDays: z.number().int().min(1).max(3650).default(30),
-    /** S3 Object Lock on the image bucket; cannot be turned on later for an existing bucket. */
-    objectLock: z
-      .object({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days: z.number().int().min(1).max(36_500) })
-      .strict()
-      .optional(),
+    /**
+     * S3 Object Lock on the image bucket; cannot be turned on later for an existing bucket. `days`
+     * is how long every image stays immutable; `generationDays` the window in which reused chunks
+     * are re-locked once (docs/lifecycle.md, "Object Lock generations").
+     */
+    objectLock: objectLockSettingsSchema.optional(),
     /** The daily scrub checks 1/coverRuns of the chunks, so coverRuns completed runs check them all. */
     scrub: z
       .object({ coverRuns: z.number().int().min(1).max(4096).default(SCRUB_COVER_RUNS) })

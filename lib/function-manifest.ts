@@ -110,6 +110,14 @@ export type WorkflowScheduleEnvironmentKey = (typeof WORKFLOW_SCHEDULE_ENVIRONME
 export const LIFECYCLE_ENVIRONMENT_KEYS = ['LIFECYCLE_FUNCTION_NAME'] as const;
 export type LifecycleEnvironmentKey = (typeof LIFECYCLE_ENVIRONMENT_KEYS)[number];
 
+/**
+ * The image bucket's Object Lock (lib/config.ts objectLock, as JSON), set only when configured: on
+ * the functions that write image objects (their PUTs carry the lock), the lifecycle job (it extends
+ * live objects each generation) and the API (it refuses to delete a locked image).
+ */
+export const OBJECT_LOCK_ENVIRONMENT_KEYS = ['OBJECT_LOCK'] as const;
+export type ObjectLockEnvironmentKey = (typeof OBJECT_LOCK_ENVIRONMENT_KEYS)[number];
+
 export type ResourceEnvironmentKey = (typeof RESOURCE_ENVIRONMENT_KEYS)[number];
 export type SettingEnvironmentKey = (typeof SETTING_ENVIRONMENT_KEYS)[number];
 export type ApiEnvironmentKey = (typeof API_ENVIRONMENT_KEYS)[number];
@@ -122,7 +130,8 @@ export type EnvironmentKey =
   | VolumeRestoreEnvironmentKey
   | LifecycleEnvironmentKey
   | WorkflowRunEnvironmentKey
-  | WorkflowScheduleEnvironmentKey;
+  | WorkflowScheduleEnvironmentKey
+  | ObjectLockEnvironmentKey;
 
 /** What every function is given. */
 const COMMON_ENVIRONMENT: readonly EnvironmentKey[] = [
@@ -200,7 +209,7 @@ export const FUNCTION_MANIFEST = {
     entry: 'copy-range.ts',
     description: 'Copy one block range of a snapshot into the image store',
     aslPlaceholder: 'CopyRangeFunctionArn',
-    environment: COMMON_ENVIRONMENT,
+    environment: [...COMMON_ENVIRONMENT, ...OBJECT_LOCK_ENVIRONMENT_KEYS],
     memoryMb: RANGE_WORKER_MEMORY_MB,
     timeoutSeconds: RANGE_WORKER_TIMEOUT_SECONDS,
   },
@@ -208,7 +217,7 @@ export const FUNCTION_MANIFEST = {
     entry: 'commit-image.ts',
     description: 'Commit an image: manifest, then image record',
     aslPlaceholder: 'CommitImageFunctionArn',
-    environment: COMMON_ENVIRONMENT,
+    environment: [...COMMON_ENVIRONMENT, ...OBJECT_LOCK_ENVIRONMENT_KEYS],
     memoryMb: PLANNER_MEMORY_MB,
     timeoutSeconds: PLANNER_TIMEOUT_SECONDS,
   },
@@ -254,6 +263,7 @@ export const FUNCTION_MANIFEST = {
       ...LIFECYCLE_ENVIRONMENT_KEYS,
       ...WORKFLOW_RUN_ENVIRONMENT_KEYS,
       ...WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS,
+      ...OBJECT_LOCK_ENVIRONMENT_KEYS,
     ],
     memoryMb: API_MEMORY_MB,
     timeoutSeconds: API_TIMEOUT_SECONDS,
@@ -277,7 +287,7 @@ export const FUNCTION_MANIFEST = {
   lifecycleJob: {
     entry: 'lifecycle-job.ts',
     description: 'Garbage collection and scrub runs of the image bucket',
-    environment: COMMON_ENVIRONMENT,
+    environment: [...COMMON_ENVIRONMENT, ...OBJECT_LOCK_ENVIRONMENT_KEYS],
     memoryMb: LIFECYCLE_JOB_MEMORY_MB,
     timeoutSeconds: LIFECYCLE_JOB_TIMEOUT_SECONDS,
   },

@@ -2,25 +2,28 @@
  * S3 adapter of the lifecycle's LifecycleObjectStore port (lambdas/core/lifecycle/ports.ts) over
  * the image bucket: ListObjectsV2 pages with StartAfter, whole and ranged GETs, conditional creates,
  * DeleteObjects batches (at most 1,000 keys, quiet mode off so every key is reported) and Object
- * Lock retention extensions (PutObjectRetention per key).
+ * Lock retention extensions (HeadObject, then PutObjectRetention when the lock is shorter).
  * https://docs.aws.amazon.com/AmazonS3/latest/API/API_ListObjectsV2.html
  * https://docs.aws.amazon.com/AmazonS3/latest/API/API_DeleteObjects.html
  * https://docs.aws.amazon.com/AmazonS3/latest/API/API_PutObjectRetention.html
  */
 import type { S3Client } from '@aws-sdk/client-s3';
-import {
-  DeleteObjectsCommand,
-  GetObjectCommand,
-  GetObjectRetentionCommand,
-  ListObjectsV2Command,
-  PutObjectRetentionCommand,
-} from '@aws-sdk/client-s3';
+import { DeleteObjectsCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { ValidationError } from '../core/errors.ts';
+import type { ObjectLockConfig } from '../core/lifecycle/object-lock.ts';
 import type { DeleteOutcome, LifecycleObjectStore, ListPage } from '../core/lifecycle/ports.ts';
 import { DELETE_OBJECTS_MAX_KEYS, LIST_MAX_KEYS } from '../core/lifecycle/ports.ts';
 import type { PutIfAbsentResult, PutObjectRequest } from '../core/store/object-store.ts';
+import { mapWithConcurrency } from '../core/util/concurrency.ts';
+import { extendObjectRetention } from './s3-object-lock.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
 import { callSdk } from './sdk-errors.ts';
+
+/**
+ * Keys extended at once: an extension is a HeadObject and a PutObjectRetention (~20 ms each), so a
+ * page of 1,000 live keys takes ~1.3 s instead of ~40 s; far below S3's 3,500 writes/s per prefix.
+ */
+export const RETENTION_CONCURRENCY = 32;
 
 export class S3LifecycleObjectStore implements LifecycleObjectStore {
   private readonly objects: S3ObjectStore;
@@ -28,6 +31,8 @@ export class S3LifecycleObjectStore implements LifecycleObjectStore {
   constructor(
     private readonly s3: S3Client,
     readonly bucket: string,
+    /** The mode of the bucket's locks: what an extension gives an object that has no lock yet. */
+    private readonly lockMode: ObjectLockConfig['mode'] = 'GOVERNANCE',
   ) {
     this.objects = new S3ObjectStore(s3, bucket);
   }
@@ -106,27 +111,9 @@ export class S3LifecycleObjectStore implements LifecycleObjectStore {
   }
 
   async extendRetention(keys: readonly string[], until: Date): Promise<void> {
-    for (const key of keys) {
-      await callSdk('PutObjectRetention', { bucket: this.bucket, key }, async () => {
-        // Never shorten: a retain-until date already later than `until` stays.
-        const current = await this.s3
-          .send(new GetObjectRetentionCommand({ Bucket: this.bucket, Key: key }))
-          .then((out) => out.Retention)
-          .catch((error: unknown) => {
-            // An object that never had a retention date answers NoSuchObjectLockConfiguration.
-            if ((error as { name?: string }).name === 'NoSuchObjectLockConfiguration') return undefined;
-            throw error;
-          });
-        if (current?.RetainUntilDate !== undefined && current.RetainUntilDate.getTime() >= until.getTime())
-          return;
-        await this.s3.send(
-          new PutObjectRetentionCommand({
-            Bucket: this.bucket,
-            Key: key,
-            Retention: { Mode: current?.Mode ?? 'GOVERNANCE', RetainUntilDate: until },
-          }),
-        );
-      });
-    }
+    // Never shortens: a retain-until date already later than `until` stays (s3-object-lock.ts).
+    await mapWithConcurrency(keys, RETENTION_CONCURRENCY, (key) =>
+      extendObjectRetention(this.s3, this.bucket, key, until, this.lockMode),
+    );
   }
 }

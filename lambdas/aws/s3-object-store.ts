@@ -2,6 +2,8 @@
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { ObjectStore, PutIfAbsentResult, PutObjectRequest } from '../core/store/object-store.ts';
+import type { ObjectLockWrites } from './s3-object-lock.ts';
+import { extendObjectRetention, objectLockPutParameters } from './s3-object-lock.ts';
 import { callSdk } from './sdk-errors.ts';
 
 interface S3ErrorShape {
@@ -15,11 +17,17 @@ export class S3ObjectStore implements ObjectStore {
     private readonly s3: S3Client,
     readonly bucket: string,
     readonly prefix = '',
+    /**
+     * On a bucket with Object Lock: every PUT locks its object to the generation's date, and a key
+     * that already exists (412) is extended to it (s3-object-lock.ts).
+     */
+    private readonly lock?: ObjectLockWrites,
   ) {}
 
   putIfAbsent(request: PutObjectRequest): Promise<PutIfAbsentResult> {
     const key = this.prefix + request.key;
-    return callSdk('PutObject', { bucket: this.bucket, key }, async () => {
+    const lock = this.lock === undefined ? undefined : objectLockPutParameters(this.lock);
+    const put = callSdk('PutObject', { bucket: this.bucket, key }, async (): Promise<PutIfAbsentResult> => {
       try {
         await this.s3.send(
           new PutObjectCommand({
@@ -32,6 +40,7 @@ export class S3ObjectStore implements ObjectStore {
               ? { ChecksumCRC32: request.crc32Base64 }
               : { ChecksumSHA256: request.sha256Base64 }),
             ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
+            ...lock,
           }),
         );
         return 'created';
@@ -40,6 +49,19 @@ export class S3ObjectStore implements ObjectStore {
         if (shape.name === 'PreconditionFailed' || shape.$metadata?.httpStatusCode === 412) return 'exists';
         throw error;
       }
+    });
+    if (lock === undefined) return put;
+    // A reused object may hold an older generation's lock: extend it before an image uses it.
+    return put.then(async (result) => {
+      if (result === 'exists')
+        await extendObjectRetention(
+          this.s3,
+          this.bucket,
+          key,
+          lock.ObjectLockRetainUntilDate,
+          lock.ObjectLockMode,
+        );
+      return result;
     });
   }
 

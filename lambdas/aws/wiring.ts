@@ -42,6 +42,7 @@ import { DynamoDbLifecycleImageRecords } from './dynamodb-lifecycle-images.ts';
 import { DynamoDbGcCoordination, DynamoDbScrubCursor, LIFECYCLE_JOBS } from './dynamodb-lifecycle-gc.ts';
 import { LambdaLifecycleJobLauncher } from './lambda-lifecycle-launcher.ts';
 import type { LifecycleRunDeps } from '../core/lifecycle/lifecycle-jobs.ts';
+import { objectLockConfigSchema, type ObjectLockConfig } from '../core/lifecycle/object-lock.ts';
 import { S3LifecycleObjectStore } from './s3-lifecycle-objects.ts';
 import { DynamoDbRetentionRuleStore } from './dynamodb-lifecycle-retention.ts';
 import { DynamoDbPlanStore } from './dynamodb-plan-store.ts';
@@ -131,6 +132,22 @@ export const lambdaEnvironmentSchema = z.object({
     .string()
     .regex(/^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/)
     .optional(),
+  /**
+   * The image bucket's Object Lock (lib/config.ts objectLock) as JSON: mode, retentionDays,
+   * generationDays. Set on the functions that write, extend or delete images; absent: no locks.
+   */
+  OBJECT_LOCK: z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown;
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be JSON: {"mode","retentionDays","generationDays"}' });
+        return z.NEVER;
+      }
+    })
+    .pipe(objectLockConfigSchema)
+    .optional(),
 });
 export type LambdaEnvironment = z.infer<typeof lambdaEnvironmentSchema>;
 export type EnvironmentKey = keyof LambdaEnvironment;
@@ -216,11 +233,20 @@ export class LambdaWiring {
     );
   notifier = () =>
     this.once('notifier', () => new SnsNotifier(this.control.sns, this.environment('TOPIC_ARN').TOPIC_ARN));
+  /** The image bucket's Object Lock generations, when the deployment has them. */
+  objectLock = (): ObjectLockConfig | undefined => this.environment('OBJECT_LOCK').OBJECT_LOCK;
   images = () =>
-    this.once(
-      'images',
-      () => new ImageStore(new S3ObjectStore(this.engine.s3, this.environment('IMAGE_BUCKET').IMAGE_BUCKET)),
-    );
+    this.once('images', () => {
+      const lock = this.objectLock();
+      return new ImageStore(
+        new S3ObjectStore(
+          this.engine.s3,
+          this.environment('IMAGE_BUCKET').IMAGE_BUCKET,
+          '',
+          lock === undefined ? undefined : { config: lock, clock: this.clock },
+        ),
+      );
+    });
   work = () =>
     this.once('work', () => new S3ObjectStore(this.engine.s3, this.environment('WORK_BUCKET').WORK_BUCKET));
   records = () =>
@@ -251,6 +277,7 @@ export class LambdaWiring {
           records,
           coordination: this.gcCoordination(),
           clock: this.clock,
+          ...lockOf(this.objectLock()),
         },
         scrub: { objects: this.lifecycleObjects(), records },
         scrubCursor: new DynamoDbScrubCursor(this.control.documents, this.table()),
@@ -260,17 +287,26 @@ export class LambdaWiring {
           clock: this.clock,
           catalog: new DynamoDbLifecycleCatalog(this.control.documents, this.table()),
           ...lifecycleRetentionSources(this.table(), this.control),
+          ...lockOf(this.objectLock()),
         },
         events: this.events(),
       };
     });
   lifecycleLauncher = (functionName: string) =>
     new LambdaLifecycleJobLauncher(this.control.lambda, functionName);
+  /** The restore worker invoking itself again (a file restore's next time slice). */
+  restoreWorkerLauncher = (functionName: string) =>
+    new LambdaRestoreLauncher(this.control.lambda, functionName);
   /** The image bucket as the lifecycle jobs (commit gate, collection, scrub) see it. */
   lifecycleObjects = () =>
     this.once(
       'lifecycleObjects',
-      () => new S3LifecycleObjectStore(this.engine.s3, this.environment('IMAGE_BUCKET').IMAGE_BUCKET),
+      () =>
+        new S3LifecycleObjectStore(
+          this.engine.s3,
+          this.environment('IMAGE_BUCKET').IMAGE_BUCKET,
+          this.objectLock()?.mode,
+        ),
     );
   restoreWorker = () =>
     this.once('restoreWorker', () =>
@@ -306,7 +342,11 @@ export class LambdaWiring {
         this.environment('WORK_BUCKET').WORK_BUCKET,
       ),
       lifecycle: createLifecycleApi(
-        { tableName: this.table(), imageBucket: this.environment('IMAGE_BUCKET').IMAGE_BUCKET },
+        {
+          tableName: this.table(),
+          imageBucket: this.environment('IMAGE_BUCKET').IMAGE_BUCKET,
+          ...lockOf(this.objectLock()),
+        },
         this.control,
         this.clock,
         this.environment('LIFECYCLE_FUNCTION_NAME').LIFECYCLE_FUNCTION_NAME,
@@ -384,6 +424,11 @@ export class LambdaWiring {
     });
 }
 
+/** `{ objectLock }` when the deployment has Object Lock, else nothing (exact optional properties). */
+function lockOf(objectLock: ObjectLockConfig | undefined): { objectLock?: ObjectLockConfig } {
+  return objectLock === undefined ? {} : { objectLock };
+}
+
 let wiring: LambdaWiring | undefined;
 
 /** The container's wiring, built on first use (the local gateway sets the environment first). */
@@ -448,14 +493,15 @@ export function createApiDeps(
  * for thousands of images, not for a fleet's history; a scheduled expiry belongs in its own job.
  */
 export function createLifecycleApi(
-  names: Pick<RestoreNames, 'tableName' | 'imageBucket'>,
+  names: Pick<RestoreNames, 'tableName' | 'imageBucket'> & { readonly objectLock?: ObjectLockConfig },
   clients: Pick<SdkClients, 'ec2' | 'documents' | 's3'> & Partial<Pick<SdkClients, 'lambda'>>,
   clock: Clock,
   lifecycleFunctionName?: string,
 ): LifecycleApi {
   const volumeServers = replicaVolumeServers(new Ec2ReplicaVolumes(clients.ec2));
   return new LifecycleService({
-    objects: new S3LifecycleObjectStore(clients.s3, names.imageBucket),
+    objects: new S3LifecycleObjectStore(clients.s3, names.imageBucket, names.objectLock?.mode),
+    ...lockOf(names.objectLock),
     records: new DynamoDbLifecycleImageRecords(clients.documents, names.tableName, volumeServers),
     clock,
     catalog: new DynamoDbLifecycleCatalog(clients.documents, names.tableName),

@@ -18,6 +18,8 @@ import type { ReplicaBackupConfig } from '../config.ts';
 import {
   API_ENVIRONMENT_KEYS,
   LIFECYCLE_ENVIRONMENT_KEYS,
+  OBJECT_LOCK_ENVIRONMENT_KEYS,
+  type ObjectLockEnvironmentKey,
   functionIdStem,
   manifestEntries,
   PLAN_ENVIRONMENT_KEYS,
@@ -33,7 +35,7 @@ import {
 } from '../function-manifest.ts';
 import { REPLICA_TAG } from '../../lambdas/core/orchestration/replica-probe.ts';
 import { MANAGED_TAG, ROLE_TAG } from '../../lambdas/core/orchestration/replica-snapshots.ts';
-import type { BackupStorage } from './backup-storage.ts';
+import { objectLockEnvironment, type BackupStorage } from './backup-storage.ts';
 import { nagArnToken } from './nag.ts';
 import { grantPrimarySnapshots } from './primary-snapshots-policy.ts';
 
@@ -58,11 +60,13 @@ export class BackupFunctions {
 
   constructor(scope: Construct, props: BackupFunctionsProps) {
     const { config, storage } = props;
-    const values: Record<ResourceEnvironmentKey | SettingEnvironmentKey, string> = {
+    const values: Record<ResourceEnvironmentKey | SettingEnvironmentKey, string> &
+      Partial<Record<ObjectLockEnvironmentKey, string>> = {
       ...props.resources,
       RETAIN_BASE_SNAPSHOTS: String(config.baseSnapshotsRetained),
       SNAPSHOT_READ_BUDGET: String(config.budgets.snapshotReadRequestsPerSecond),
       RANGE_WORKERS: String(config.budgets.rangeWorkers),
+      ...objectLockEnvironment(config),
     };
     const created = {} as Record<FunctionName, nodejs.NodejsFunction>;
     for (const [name, entry] of manifestEntries()) {
@@ -90,6 +94,8 @@ function environmentOf(
     ...LIFECYCLE_ENVIRONMENT_KEYS,
     ...WORKFLOW_RUN_ENVIRONMENT_KEYS,
     ...WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS,
+    // Set only when the configuration has Object Lock.
+    ...OBJECT_LOCK_ENVIRONMENT_KEYS,
   ];
   const environment: Record<string, string> = {};
   for (const key of entry.environment) {

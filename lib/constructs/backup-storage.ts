@@ -15,6 +15,8 @@ import * as kms from 'aws-cdk-lib/aws-kms';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
 import type { ReplicaBackupConfig } from '../config.ts';
+import { objectLockConfigOf } from '../config.ts';
+import type { ObjectLockEnvironmentKey } from '../function-manifest.ts';
 import { NAME_SEARCH_ATTRIBUTES } from '../../lambdas/core/catalog/catalog-keys.ts';
 
 /** Days the work area (Map items, range summaries) is kept: covers the 14-day redrive window. */
@@ -158,6 +160,39 @@ export class BackupStorage {
           nonKeyAttributes: [...NAME_SEARCH_ATTRIBUTES],
         },
       ],
+    });
+  }
+}
+
+/**
+ * `OBJECT_LOCK` for the functions that write, extend or delete image objects (lib/function-manifest.ts
+ * gives it to them): the lambdas' ObjectLockConfig as JSON, or nothing without Object Lock.
+ */
+export function objectLockEnvironment(
+  config: Pick<ReplicaBackupConfig, 'objectLock'>,
+): Partial<Record<ObjectLockEnvironmentKey, string>> {
+  const lock = objectLockConfigOf(config);
+  return lock === undefined ? {} : { OBJECT_LOCK: JSON.stringify(lock) };
+}
+
+/**
+ * With Object Lock: s3:PutObjectRetention on exactly the prefixes each role writes or extends. A
+ * PUT that carries a retain-until date needs it, and so does an extension; reading a lock
+ * (HeadObject's lock headers) needs s3:GetObjectRetention, which the roles' s3:GetObject* read
+ * grants already include. No role gets s3:BypassGovernanceRetention: nothing of the product may
+ * shorten or remove a lock (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html).
+ */
+export function grantObjectLockRetention(
+  config: Pick<ReplicaBackupConfig, 'objectLock'>,
+  bucket: s3.IBucket,
+  grants: readonly (readonly [iam.IGrantable, readonly string[]])[],
+): void {
+  if (config.objectLock === undefined) return;
+  for (const [grantee, prefixes] of grants) {
+    iam.Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:PutObjectRetention'],
+      resourceArns: prefixes.map((prefix) => bucket.arnForObjects(`${prefix}*`)),
     });
   }
 }

@@ -113,12 +113,7 @@ export class LifecycleJobs {
     fn.addToRolePolicy(
       new iam.PolicyStatement({ actions: ['s3:PutObject'], resources: [bucket.arnForObjects('gc/*')] }),
     );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['s3:GetObjectRetention', 's3:PutObjectRetention'],
-        resources: ['chunks/*', 'segments/*'].map((prefix) => bucket.arnForObjects(prefix)),
-      }),
-    );
+    // Object Lock extensions (only with Object Lock): grantObjectLockRetention in backup-storage.ts.
     props.key.grantEncryptDecrypt(fn);
     props.eventBus.grantPutEventsTo(fn);
     // A collection hands over to a new invocation of itself; a separate policy, so the function

@@ -30,7 +30,12 @@ import type { FunctionName, ResourceEnvironmentKey } from '../function-manifest.
 import { BackupFunctions } from './backup-functions.ts';
 import { BackupMonitoring, createOutcomeTopic } from './backup-monitoring.ts';
 import { BackupStateMachine } from './backup-state-machine.ts';
-import { BackupStorage } from './backup-storage.ts';
+import { BackupStorage, grantObjectLockRetention } from './backup-storage.ts';
+import {
+  CHUNK_KEY_PREFIX,
+  MANIFEST_KEY_PREFIX,
+  SEGMENT_KEY_PREFIX,
+} from '../../lambdas/core/image/image-types.ts';
 import { LifecycleJobs } from './lifecycle-jobs.ts';
 import { PlanRuns } from './plan-runs.ts';
 import { WorkflowRuns } from './workflow-runs.ts';
@@ -206,6 +211,12 @@ export class ReplicaBackup extends Construct {
       key: storage.key,
       scrubCoverRuns: config.scrub.coverRuns,
     });
+    // Object Lock: writers lock what they PUT, the collector extends live chunks and segments.
+    grantObjectLockRetention(config, storage.imageBucket, [
+      [functions.copyRange, [CHUNK_KEY_PREFIX, SEGMENT_KEY_PREFIX]],
+      [functions.commitImage, [MANIFEST_KEY_PREFIX]],
+      [functions.lifecycleJob, [CHUNK_KEY_PREFIX, SEGMENT_KEY_PREFIX]],
+    ]);
     const monitoring = new BackupMonitoring(this, {
       prefix,
       topic,

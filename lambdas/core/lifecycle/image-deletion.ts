@@ -15,6 +15,8 @@
  */
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
+import type { ObjectLockConfig } from './object-lock.ts';
+import { imageLockedUntil } from './object-lock.ts';
 import type { RetentionContext, RetentionDecision, RetentionImage, RetentionRules } from './retention.ts';
 import { applyRetention } from './retention.ts';
 import type { LifecycleImage, LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
@@ -35,17 +37,39 @@ export interface ImageDeletionDeps {
    * deleted images stay until a deployment that has it prunes them.
    */
   readonly catalog?: CatalogPruningStore;
+  /**
+   * The image bucket's Object Lock generations (object-lock.ts): an image is refused deletion until
+   * the lock its objects were written with ends. Absent: only a record's own `lockedUntil` counts.
+   */
+  readonly objectLock?: ObjectLockConfig;
 }
 
 export type ImageDeletionOutcome =
   | { readonly status: 'deleted'; readonly volumeId: string; readonly imageId: string }
   | { readonly status: 'absent'; readonly volumeId: string; readonly imageId: string };
 
+/**
+ * The end of an image's Object Lock retention: the later of its record's `lockedUntil` and the
+ * lock its generation gave its objects; undefined when neither applies.
+ */
+export function lockedUntilOf(image: LifecycleImage, objectLock?: ObjectLockConfig): string | undefined {
+  const dates = [
+    ...(image.lockedUntil === undefined ? [] : [Date.parse(image.lockedUntil)]),
+    ...(objectLock === undefined ? [] : [imageLockedUntil(image.createdAt, objectLock).getTime()]),
+  ];
+  return dates.length === 0 ? undefined : new Date(Math.max(...dates)).toISOString();
+}
+
 /** Why an image may not be deleted now, or undefined when it may. */
-export function deletionRefusal(image: LifecycleImage, now: Date): string | undefined {
+export function deletionRefusal(
+  image: LifecycleImage,
+  now: Date,
+  objectLock?: ObjectLockConfig,
+): string | undefined {
   if (image.legalHold === true) return `image ${image.imageId} of ${image.volumeId} is under legal hold`;
-  if (image.lockedUntil !== undefined && Date.parse(image.lockedUntil) > now.getTime()) {
-    return `image ${image.imageId} of ${image.volumeId} is under Object Lock retention until ${image.lockedUntil}`;
+  const lockedUntil = lockedUntilOf(image, objectLock);
+  if (lockedUntil !== undefined && Date.parse(lockedUntil) > now.getTime()) {
+    return `image ${image.imageId} of ${image.volumeId} is under Object Lock retention until ${lockedUntil}`;
   }
   return undefined;
 }
@@ -65,10 +89,15 @@ export async function deleteImage(
     throw error;
   }
   if (image.status === 'live') {
-    const refusal = deletionRefusal(image, deps.clock.now());
+    const refusal = deletionRefusal(image, deps.clock.now(), deps.objectLock);
     if (refusal !== undefined) {
       throw new ImageDeletionRefusedError(`${refusal}; not deleted`, {
-        context: { volumeId, imageId, legalHold: image.legalHold === true, lockedUntil: image.lockedUntil },
+        context: {
+          volumeId,
+          imageId,
+          legalHold: image.legalHold === true,
+          lockedUntil: lockedUntilOf(image, deps.objectLock),
+        },
       });
     }
     await deps.records.markDeleting(volumeId, imageId);
@@ -231,7 +260,11 @@ export async function expireImages(
   const byRef = new Map(live.map((image) => [`${image.volumeId}/${image.imageId}`, image]));
   const blockedPoints = new Map<string, string>();
   for (const decision of decisions) {
-    const refusal = deletionRefusal(byRef.get(`${decision.volumeId}/${decision.imageId}`)!, now);
+    const refusal = deletionRefusal(
+      byRef.get(`${decision.volumeId}/${decision.imageId}`)!,
+      now,
+      deps.objectLock,
+    );
     if (decision.action === 'delete' && refusal !== undefined)
       blockedPoints.set(decision.recoveryPointId, refusal);
   }

@@ -51,6 +51,15 @@ export function retainUntilForNewObject(now: Date, config: ObjectLockConfig): Da
 }
 
 /**
+ * The date until which every object of an image created at `createdAt` is locked: its objects were
+ * written or extended in the image's generation or later (docs/lifecycle.md, "Object Lock
+ * generations"), so each holds at least end(g) + P. Deleting the image before then is refused.
+ */
+export function imageLockedUntil(createdAt: string, config: ObjectLockConfig): Date {
+  return retainUntilForNewObject(new Date(createdAt), config);
+}
+
+/**
  * A lower bound of an object's lock: it was written with at least end(generation of its write) + P.
  * An object whose lower bound is still in the future is certainly locked, so a sweep does not try.
  */
