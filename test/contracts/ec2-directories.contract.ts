@@ -41,10 +41,7 @@ const replica = (server: string, device: string, more: Record<string, string> = 
   ...more,
 });
 
-export function volumeDirectoriesContract(
-  name: string,
-  open: () => Promise<VolumeDirectoriesHarness>,
-): void {
+export function volumeDirectoriesContract(name: string, open: () => Promise<VolumeDirectoriesHarness>): void {
   describe(`ServerDirectory and ReplicaVolumeSource contract: ${name}`, () => {
     it('groups replica volumes by source server with all their tags; other volumes are no server', async () => {
       const { servers, addVolume } = await open();
@@ -56,9 +53,9 @@ export function volumeDirectoriesContract(
       await addVolume({ 'rbp:replica': 'false', 'rbp:source-server': 'DIR-NOT' }, 1);
       await addVolume({ 'rbp:source-server': 'DIR-NOT' }, 1);
       const listed = (await servers.list()).filter((s) => s.name.startsWith('DIR-'));
-      expect(listed.map((s) => [s.name, s.replication, s.lagSeconds, s.volumes.map((v) => v.volumeId)])).toEqual([
-        ['DIR-A', 'lagging', 42, [a, b].sort()],
-      ]);
+      expect(
+        listed.map((s) => [s.name, s.replication, s.lagSeconds, s.volumes.map((v) => v.volumeId)]),
+      ).toEqual([['DIR-A', 'lagging', 42, [a, b].sort()]]);
       expect(listed[0]?.volumes.find((v) => v.volumeId === b)?.tags).toEqual(
         replica('DIR-A', '/dev/xvdb', { 'rbp:replication-state': 'lagging', 'rbp:lag-seconds': '42' }),
       );
@@ -93,10 +90,7 @@ export function volumeDirectoriesContract(
   });
 }
 
-export function instanceDirectoryContract(
-  name: string,
-  open: () => Promise<InstanceDirectoryHarness>,
-): void {
+export function instanceDirectoryContract(name: string, open: () => Promise<InstanceDirectoryHarness>): void {
   describe(`InstanceDirectory contract: ${name}`, () => {
     it('describes a running instance: its zone and the devices in use, sorted', async () => {
       const { instances, launch } = await open();

@@ -19,22 +19,15 @@ import { Ec2ReplicaSnapshots } from '../../lambdas/aws/ec2-replica-snapshots.ts'
 import { Ec2ReplicaVolumes } from '../../lambdas/aws/ec2-replica-volumes.ts';
 import { Ec2ServerDirectory } from '../../lambdas/aws/ec2-server-directory.ts';
 import { Ec2SnapshotState } from '../../lambdas/aws/ec2-snapshot-state.ts';
+import { REPLICA_AVAILABILITY_ZONE as ZONE } from '../../local/replica/replica-volumes.ts';
 import { MemoryEbs } from '../fakes/memory-ebs.ts';
 import { MemoryEc2Volumes } from '../fakes/memory-ec2-volumes.ts';
 import { FakeWorld, SteppingClock } from '../statemachines/asl-harness.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
 import { MemoryEc2 } from '../workflows/memory-workflow-world.ts';
-import {
-  instanceDirectoryContract,
-  volumeDirectoriesContract,
-} from './ec2-directories.contract.ts';
+import { instanceDirectoryContract, volumeDirectoriesContract } from './ec2-directories.contract.ts';
 import { replicaSnapshotsContract } from './replica-snapshots.contract.ts';
 import { snapshotStateContract } from './snapshot-state.contract.ts';
-
-/** A snapshot written through the direct APIs completes at once after CompleteSnapshot here. */
-const local = useLocalStack({ snapshotCompletionDelayMs: 0 });
-const aws = useLocalClients(local);
-const ZONE = 'us-east-1a';
 
 snapshotStateContract('MemoryEbs', () => {
   const ebs = new MemoryEbs();
@@ -116,6 +109,10 @@ instanceDirectoryContract('Ec2InstanceDirectory on moto', () =>
     },
   }),
 );
+
+/** The stack and its SDK clients (one attempt each: a contract sees every error the service answers). */
+const local = useLocalStack();
+const aws = useLocalClients(local);
 
 async function createVolume(tags: Readonly<Record<string, string>>, sizeGib: number): Promise<string> {
   const created = await aws.ec2.send(

@@ -54,9 +54,9 @@ export function replicaSnapshotsContract(name: string, open: () => Promise<Repli
       const volumeId = await newVolume();
       const a = await snapshots.createSnapshot(volumeId, managed('b-describe', volumeId), 'a');
       const b = await snapshots.createSnapshot(volumeId, managed('b-describe', volumeId), 'b');
-      expect(idsOf(await snapshots.describeSnapshots([a.snapshotId, UNKNOWN_SNAPSHOT, b.snapshotId]))).toEqual(
-        idsOf([a, b]),
-      );
+      expect(
+        idsOf(await snapshots.describeSnapshots([a.snapshotId, UNKNOWN_SNAPSHOT, b.snapshotId])),
+      ).toEqual(idsOf([a, b]));
       expect(await snapshots.describeSnapshots([UNKNOWN_SNAPSHOT])).toEqual([]);
       expect(await snapshots.describeSnapshots([])).toEqual([]);
     });

@@ -9,10 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type {
-  SnapshotBlockWriter,
-  SnapshotStateReader,
-} from '../../lambdas/core/backup/snapshot-ports.ts';
+import type { SnapshotBlockWriter, SnapshotStateReader } from '../../lambdas/core/backup/snapshot-ports.ts';
 import { NotFoundError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { rejectionOf } from '../local/ebs-test-support.ts';

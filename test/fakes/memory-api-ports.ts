@@ -19,6 +19,7 @@ import type {
 } from '../../lambdas/core/api/api-ports.ts';
 import {
   StateMachineBackupLauncher,
+  backupNotFound,
   type BackupExecutions,
   type ExecutionDetail,
   type ProtectedVolumes,
@@ -257,15 +258,24 @@ export class MemoryExecutions implements BackupExecutions {
 
   constructor(private readonly clock: Clock) {}
 
+  /**
+   * StartExecution: the same name and input while that execution runs is the same start (Step
+   * Functions treats it as idempotent); another input, or a name whose execution ended, is
+   * ExecutionAlreadyExists (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+   */
   start(name: string, input: unknown): Promise<{ startedAt: string }> {
     this.startCalls += 1;
-    if (this.executions.has(name)) return Promise.reject(new ConflictError(`backup ${name} already exists`));
+    const text = JSON.stringify(input);
+    const existing = this.executions.get(name);
+    if (existing?.status === 'RUNNING' && existing.input === text)
+      return Promise.resolve({ startedAt: existing.startedAt });
+    if (existing !== undefined) return Promise.reject(new ConflictError(`backup ${name} already exists`));
     const startedAt = this.clock.now().toISOString();
     this.executions.set(name, {
       name,
       status: 'RUNNING',
       startedAt,
-      input: JSON.stringify(input),
+      input: text,
       currentStep: 'Acquire Lock',
     });
     return Promise.resolve({ startedAt });
@@ -281,9 +291,16 @@ export class MemoryExecutions implements BackupExecutions {
 
   describe(name: string): Promise<ExecutionDetail> {
     const detail = this.executions.get(name);
-    return detail
-      ? Promise.resolve(detail)
-      : Promise.reject(new NotFoundError(`backup ${name} does not exist`, { context: { backupId: name } }));
+    return detail ? Promise.resolve(detail) : Promise.reject(backupNotFound(name));
+  }
+
+  /** StopExecution: a running execution ends ABORTED with `error` and `cause`; an ended one is left. */
+  stop(name: string, error: string, cause: string): Promise<void> {
+    const detail = this.executions.get(name);
+    if (detail === undefined) return Promise.reject(backupNotFound(name));
+    if (detail.status === 'RUNNING')
+      this.finish(name, { status: 'ABORTED', stoppedAt: this.clock.now().toISOString(), error, cause });
+    return Promise.resolve();
   }
 
   finish(name: string, patch: Partial<ExecutionDetail>): void {

@@ -1,0 +1,99 @@
+/**
+ * The contract of BackupExecutions (lambdas/core/api/backup-launcher.ts): the backup state machine
+ * as the API's launcher and GET /backups/{id} use it. Step Functions facts both sides must show:
+ * StartExecution with the name and input of a running execution is that execution again, with
+ * another input or after it ended ExecutionAlreadyExists, DescribeExecution of an
+ * unknown execution is ExecutionDoesNotExist, ListExecutions with statusFilter RUNNING lists newest
+ * first, StopExecution ends a running execution as ABORTED with the error and cause given and
+ * changes nothing on one that ended, and an execution's ARN is the state machine's with `execution` and the name
+ * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html,
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html,
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html).
+ * Run against MemoryExecutions and SfnBackupExecutions on the local stack's Step Functions.
+ */
+import { describe, expect, it } from 'vitest';
+import type { BackupExecutions } from '../../lambdas/core/api/backup-launcher.ts';
+import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
+import { rejectionOf } from '../local/ebs-test-support.ts';
+
+export interface BackupExecutionsHarness {
+  readonly executions: Required<Pick<BackupExecutions, 'stop'>> & BackupExecutions;
+  /** Resolves once the execution named `name` no longer runs. */
+  untilEnded(name: string): Promise<void>;
+}
+
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
+
+export function backupExecutionsContract(name: string, open: () => Promise<BackupExecutionsHarness>): void {
+  describe(`BackupExecutions contract: ${name}`, () => {
+    it('starts an execution once by name and describes it running with its input', async () => {
+      const { executions, untilEnded } = await open();
+      const input = { volumeIds: ['vol-0a'], full: true };
+      const { startedAt } = await executions.start('bk-contract-1', input);
+      expect(startedAt).toMatch(ISO_INSTANT);
+      const described = await executions.describe('bk-contract-1');
+      expect(described).toMatchObject({ name: 'bk-contract-1', status: 'RUNNING', startedAt });
+      expect(JSON.parse(described.input ?? 'null')).toEqual(input);
+      // The same name and input while it runs: the same execution, not a second one.
+      expect(await executions.start('bk-contract-1', input)).toEqual({ startedAt });
+      const other = await rejectionOf(executions.start('bk-contract-1', { ...input, full: false }));
+      expect(other).toBeInstanceOf(ConflictError);
+      expect(other.message).toBe('backup bk-contract-1 already exists');
+      await executions.stop('bk-contract-1', 'Cancelled', 'ended by the contract');
+      await untilEnded('bk-contract-1');
+      const ended = await rejectionOf(executions.start('bk-contract-1', input));
+      expect(ended).toBeInstanceOf(ConflictError);
+      expect(ended.message).toBe('backup bk-contract-1 already exists');
+    });
+
+    it('an unknown execution is a NotFoundError naming the backup', async () => {
+      const { executions } = await open();
+      const error = await rejectionOf(executions.describe('bk-never'));
+      expect(error).toBeInstanceOf(NotFoundError);
+      expect(error.message).toBe('backup bk-never does not exist');
+    });
+
+    it('lists the running executions newest first with their input; an ended one is not listed', async () => {
+      const { executions, untilEnded } = await open();
+      for (const n of [1, 2, 3]) {
+        await executions.start(`bk-running-${n}`, { n });
+        // Start dates one apart at the clock's resolution, so that "newest first" is one order.
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+      await executions.stop('bk-running-2', 'Cancelled', 'cancelled by the contract');
+      await untilEnded('bk-running-2');
+      const running = await executions.listRunning();
+      expect(running.map((e) => [e.name, e.status, JSON.parse(e.input ?? 'null') as unknown])).toEqual([
+        ['bk-running-3', 'RUNNING', { n: 3 }],
+        ['bk-running-1', 'RUNNING', { n: 1 }],
+      ]);
+    });
+
+    it('stops a running execution as ABORTED with the error and cause; stopping it again changes nothing', async () => {
+      const { executions, untilEnded } = await open();
+      await executions.start('bk-stop-1', {});
+      await executions.stop('bk-stop-1', 'Cancelled', 'cancelled by the contract');
+      await untilEnded('bk-stop-1');
+      const stopped = await executions.describe('bk-stop-1');
+      expect(stopped).toMatchObject({
+        status: 'ABORTED',
+        error: 'Cancelled',
+        cause: 'cancelled by the contract',
+      });
+      expect(stopped.stoppedAt).toMatch(ISO_INSTANT);
+      await executions.stop('bk-stop-1', 'Again', 'a second stop');
+      expect(await executions.describe('bk-stop-1')).toMatchObject({ status: 'ABORTED', error: 'Cancelled' });
+      const unknown = await rejectionOf(executions.stop('bk-never', 'Cancelled', 'x'));
+      expect(unknown).toBeInstanceOf(NotFoundError);
+      expect(unknown.message).toBe('backup bk-never does not exist');
+    });
+
+    it("names an execution's id by its name before and after it starts", async () => {
+      const { executions } = await open();
+      const before = executions.executionIdOf('bk-id-1');
+      expect(before).toMatch(/^arn:aws:states:[a-z0-9-]+:\d{12}:execution:[^:]+:bk-id-1$/);
+      await executions.start('bk-id-1', {});
+      expect(executions.executionIdOf('bk-id-1')).toBe(before);
+    });
+  });
+}
