@@ -1,8 +1,14 @@
 /**
  * In-memory fakes of the lifecycle ports with S3's and DynamoDB's semantics: a bucket that is both
  * the engine's ObjectStore and the collector's LifecycleObjectStore (LastModified from a clock,
- * Object Lock retain-until per key, DeleteObjects refusing locked keys with AccessDenied, request
- * counters), image records with a lifecycle status, the collection fence and checkpoints.
+ * Object Lock retain-until per key, request counters), image records with a lifecycle status, the
+ * collection fence and checkpoints.
+ *
+ * The bucket is versioned, as the image bucket is (Object Lock requires versioning): a DeleteObjects
+ * without version ids never fails for a lock; S3 adds a delete marker and the version stays
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/DeletingObjectVersions.html). So a deleted
+ * key disappears from GET and LIST, and a version still locked is kept in `lockedVersions` (a
+ * version without a lock is left to the noncurrent-version expiration, which the fake does at once).
  */
 import { ConflictError, NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
 import type { BackupLease, GcCoordination, GcFence } from '../../lambdas/core/lifecycle/gc-fence.ts';
@@ -63,6 +69,10 @@ export class MemoryBucket implements ObjectStore, LifecycleObjectStore {
     keysDeleted: 0,
     retentionRequests: 0,
   };
+  /** Versions hidden by a delete marker while still locked (S3 keeps them until the lock ends). */
+  readonly lockedVersions: { key: string; retainUntil: Date; size: number }[] = [];
+  /** Keys whose deletion is refused with AccessDenied (a bucket policy's Deny, not a lock). */
+  readonly deniedDeletes = new Set<string>();
   private sorted: string[] | undefined;
 
   constructor(
@@ -163,13 +173,12 @@ export class MemoryBucket implements ObjectStore, LifecycleObjectStore {
     const failed: { key: string; code: string; message: string }[] = [];
     for (const key of keys) {
       const object = this.objects.get(key);
-      if (object?.retainUntil !== undefined && object.retainUntil.getTime() > now) {
-        failed.push({
-          key,
-          code: 'AccessDenied',
-          message: 'Access Denied because object protected by object lock.',
-        });
+      if (this.deniedDeletes.has(key)) {
+        failed.push({ key, code: 'AccessDenied', message: 'Access Denied' });
         continue;
+      }
+      if (object?.retainUntil !== undefined && object.retainUntil.getTime() > now) {
+        this.lockedVersions.push({ key, retainUntil: object.retainUntil, size: object.body.length });
       }
       if (object !== undefined) {
         this.objects.delete(key);
