@@ -171,26 +171,12 @@ export class SfnBackupExecutions implements BackupExecutions {
    * else before the execution's own failure (a Fail state). Reads at most MAX_HISTORY_PAGES pages.
    */
   async failedStep(name: string): Promise<string | undefined> {
-    const executionArn = executionArnOf(this.stateMachineArn, name);
     const events: { id: number; type: string; entered?: string }[] = [];
-    let nextToken: string | undefined;
-    for (let page = 0; page < MAX_HISTORY_PAGES; page += 1) {
-      const token = nextToken;
-      const history = await callSdk('GetExecutionHistory', { backupId: name }, () =>
-        this.sfn.send(
-          new GetExecutionHistoryCommand({
-            executionArn,
-            maxResults: HISTORY_EVENTS_FOR_FAILURE,
-            ...(token === undefined ? {} : { nextToken: token }),
-          }),
-        ),
-      );
-      for (const event of history.events ?? []) {
+    for await (const page of this.history(name, { maxResults: HISTORY_EVENTS_FOR_FAILURE })) {
+      for (const event of page) {
         const entered = event.stateEnteredEventDetails?.name;
         events.push({ id: event.id ?? 0, type: event.type ?? '', ...(entered ? { entered } : {}) });
       }
-      nextToken = history.nextToken;
-      if (nextToken === undefined) break;
     }
     events.sort((a, b) => a.id - b.id);
     const failures = events.filter((e) => STEP_FAILURE_EVENTS.has(e.type));
@@ -228,7 +214,15 @@ export class SfnBackupExecutions implements BackupExecutions {
    * The execution's history a page at a time (HISTORY_EVENTS_FOR_STEP events), asked newest first;
    * an emulator that ignores reverseOrder (moto) answers oldest first. At most MAX_HISTORY_PAGES.
    */
-  private async *historyNewestFirst(name: string): AsyncGenerator<HistoryEvent[]> {
+  private historyNewestFirst(name: string): AsyncGenerator<HistoryEvent[]> {
+    return this.history(name, { reverseOrder: true, maxResults: HISTORY_EVENTS_FOR_STEP });
+  }
+
+  /** The execution's history a page (GetExecutionHistory) at a time; at most MAX_HISTORY_PAGES. */
+  private async *history(
+    name: string,
+    order: { readonly reverseOrder?: boolean; readonly maxResults: number },
+  ): AsyncGenerator<HistoryEvent[]> {
     const executionArn = executionArnOf(this.stateMachineArn, name);
     let nextToken: string | undefined;
     for (let page = 0; page < MAX_HISTORY_PAGES; page += 1) {
@@ -237,8 +231,7 @@ export class SfnBackupExecutions implements BackupExecutions {
         this.sfn.send(
           new GetExecutionHistoryCommand({
             executionArn,
-            reverseOrder: true,
-            maxResults: HISTORY_EVENTS_FOR_STEP,
+            ...order,
             ...(token === undefined ? {} : { nextToken: token }),
           }),
         ),
