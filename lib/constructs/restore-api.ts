@@ -320,6 +320,21 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   worker.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
   wiring.imageBucket.grantRead(worker);
   wiring.restoreBucket.grantPut(worker, RESTORE_KEY_PREFIX);
+  // A file restore that ran out of time resumes in a new invocation of the worker: it lists its
+  // open upload's parts to complete it, and invokes itself (a separate policy, so the function does
+  // not depend on a statement that names it).
+  worker.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:ListMultipartUploadParts'],
+      resources: [wiring.restoreBucket.arnForObjects(RESTORE_KEY_PREFIX)],
+    }),
+  );
+  new iam.Policy(scope, 'RestoreWorkerSelfInvoke', {
+    roles: [worker.role!],
+    statements: [
+      new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [worker.functionArn] }),
+    ],
+  });
   key.grantEncryptDecrypt(worker);
   const snapshotArn = stack.formatArn({
     service: 'ec2',

@@ -4,6 +4,10 @@
  * order; holes and unwritten extents come back as zeros without any read. Data that is not stored
  * as plain extents (NTFS resident or compressed data) and alternate data streams are read through
  * the filesystem's own readFileStream.
+ *
+ * A restore that resumes in a later invocation regenerates its output from the start and drops
+ * what is already stored: `from` names that prefix, and the pieces wholly inside it come back as
+ * zeros without any read (their bytes are dropped anyway).
  */
 import { CHUNK_SIZE_BYTES } from '../geometry.ts';
 import type { FilesystemReader, SlicedReader } from '../fs/index.ts';
@@ -59,7 +63,8 @@ async function* filePieces(
 
 /**
  * The bytes of regular file `inode` of `fs`, which was opened on `partition` (the same reader:
- * extents are offsets in it). Memory: at most `concurrency` pieces.
+ * extents are offsets in it). Memory: at most `concurrency` pieces. Pieces that end at or before
+ * byte `from` of the file are zeros, not read (plain extents only; other data is read whole).
  */
 export async function* readFileBytes(
   fs: FilesystemReader,
@@ -67,6 +72,7 @@ export async function* readFileBytes(
   inode: number,
   concurrency = RESTORE_READ_CONCURRENCY,
   stream?: string,
+  from = 0,
 ): AsyncGenerator<Uint8Array> {
   const stat = await fs.stat(inode);
   if (stream !== undefined || stat.plainExtents === false) {
@@ -78,10 +84,12 @@ export async function* readFileBytes(
   }
   const offsetInDisk = 'offsetInDisk' in partition ? (partition as SlicedReader).offsetInDisk : 0;
   const window: Promise<Uint8Array>[] = [];
+  let position = 0;
   try {
     for await (const piece of filePieces(fs, offsetInDisk, inode, stat.size)) {
+      position += piece.length;
       const pending =
-        piece.kind === 'zero'
+        piece.kind === 'zero' || position <= from
           ? Promise.resolve(new Uint8Array(piece.length))
           : partition.read(piece.offset, piece.length);
       pending.catch(() => undefined); // awaited in order below; avoid an unhandled rejection meanwhile
@@ -120,19 +128,32 @@ export async function fileDataMap(fs: FilesystemReader, inode: number): Promise<
   return regions;
 }
 
+/** The file offset of byte `dataByte` of the regions' data laid end to end. */
+function fileOffsetOfData(regions: readonly DataRegion[], dataByte: number): number {
+  let left = dataByte;
+  for (const { offset, length } of regions) {
+    if (left < length) return offset + left;
+    left -= length;
+  }
+  return Number.MAX_SAFE_INTEGER;
+}
+
 /**
  * Only the bytes of `regions` of regular file `inode`, in order (what a sparse archive entry
- * stores after its map): readFileBytes with the holes left out.
+ * stores after its map): readFileBytes with the holes left out. Data before byte `from` of that
+ * output is zeros, not read (see readFileBytes).
  */
 export async function* readFileRegions(
   fs: FilesystemReader,
   partition: ByteRangeReader,
   inode: number,
   regions: readonly DataRegion[],
+  from = 0,
 ): AsyncGenerator<Uint8Array> {
   let position = 0;
   let region = 0;
-  for await (const piece of readFileBytes(fs, partition, inode)) {
+  const fileFrom = from === 0 ? 0 : fileOffsetOfData(regions, from);
+  for await (const piece of readFileBytes(fs, partition, inode, undefined, undefined, fileFrom)) {
     let at = 0;
     while (at < piece.length && region < regions.length) {
       const { offset, length } = regions[region]!;

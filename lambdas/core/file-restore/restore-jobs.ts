@@ -5,6 +5,11 @@
  *
  * Object keys are `restores/<restoreId>-<random token>/<file name>`: unique per restore and not
  * guessable from the restore id alone.
+ *
+ * A restore that cannot finish in one invocation (a large tree, a 100 GiB file) stops between two
+ * parts of its upload when the invocation's time is nearly up (`deadline`), leaves the job running
+ * with its progress (the open upload, the parts and bytes stored, the handovers) and is run again
+ * by a new invocation, which resumes after the stored parts (resumable-upload.ts).
  */
 import { NotFoundError, ValidationError, type JobFailure } from '../errors.ts';
 import {
@@ -26,6 +31,14 @@ import { readFileBytes } from './file-bytes.ts';
 import { openImageFilesystem } from './open-filesystem.ts';
 import { RESTORE_URL_MAX_SECONDS, type RestoreObjectStore } from './restore-ports.ts';
 import { tarArchive } from './tar-archive.ts';
+import { dropPrefix, uploadResumable, type UploadCheckpoint } from './resumable-upload.ts';
+import type { PausedJob } from '../jobs/job-store.ts';
+
+/**
+ * Time left in an invocation below which a restore stops after the parts in flight and hands over
+ * to a new invocation: four parts of up to 64 MiB, written and checkpointed, fit well within it.
+ */
+export const RESTORE_HANDOVER_MARGIN_MS = 2 * 60 * 1000;
 
 export type RestoreKind = 'file' | 'directory' | 'application';
 export type RestoreJobStatus = 'pending' | 'running' | 'succeeded' | 'failed';
@@ -61,10 +74,16 @@ export interface NewRestoreJob {
   readonly keyToken: string;
 }
 
+/** How far a running restore got: its open upload, and how many invocations handed over so far. */
+export interface RestoreProgress extends UploadCheckpoint {
+  readonly handovers: number;
+}
+
 export interface RestoreJob extends NewRestoreJob {
   readonly status: RestoreJobStatus;
   readonly createdAt: string;
   readonly updatedAt: string;
+  readonly progress?: RestoreProgress;
   readonly result?: RestoreResult;
   readonly failure?: JobFailure;
 }
@@ -167,7 +186,47 @@ async function locateFile(
   }
 }
 
-async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<RestoreResult> {
+/** How one invocation writes a restore's object: from the job's checkpoint, until `stop` says so. */
+interface Writer {
+  /** Bytes of the object already stored (the body given to `write` is regenerated from 0 and this much is dropped). */
+  readonly skip: number;
+  write(
+    key: string,
+    body: AsyncIterable<Uint8Array>,
+    contentType: string,
+  ): Promise<{ bytes: number } | { paused: UploadCheckpoint }>;
+}
+
+function writerOf(deps: RestoreDeps, running: RestoreJob, stop: () => boolean): Writer {
+  const resume = running.progress;
+  const handovers = resume?.handovers ?? 0;
+  return {
+    skip: resume?.bytes ?? 0,
+    write: async (key, body, contentType) => {
+      const outcome = await uploadResumable(deps.objects, key, dropPrefix(body, resume?.bytes ?? 0), {
+        contentType,
+        ...(resume === undefined ? {} : { resume }),
+        save: (checkpoint) =>
+          deps.jobs.update(
+            {
+              ...running,
+              progress: { ...checkpoint, handovers },
+              updatedAt: deps.clock.now().toISOString(),
+            },
+            ['running'],
+          ),
+        stop,
+      });
+      return outcome.done ? { bytes: outcome.bytes } : { paused: outcome.checkpoint };
+    },
+  };
+}
+
+async function performRestore(
+  deps: RestoreDeps,
+  job: RestoreJob,
+  writer: Writer,
+): Promise<RestoreResult | { paused: UploadCheckpoint }> {
   const disk = await deps.openImage(job.volumeId, job.imageId);
   let partition = job.partition;
   let roots: string[];
@@ -217,9 +276,13 @@ async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<Resto
         },
       );
     }
-    const { bytes } = await deps.objects.upload(key, readFileBytes(fs, reader, inode, undefined, stream), {
-      contentType: 'application/octet-stream',
-    });
+    const written = await writer.write(
+      key,
+      readFileBytes(fs, reader, inode, undefined, stream, writer.skip),
+      'application/octet-stream',
+    );
+    if ('paused' in written) return written;
+    const { bytes } = written;
     return {
       key,
       fileName,
@@ -259,8 +322,10 @@ async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<Resto
       );
     }
   }
-  const archive = tarArchive(fs, reader, present);
-  const { bytes } = await deps.objects.upload(key, archive.stream, { contentType: 'application/x-tar' });
+  const archive = tarArchive(fs, reader, present, writer.skip);
+  const written = await writer.write(key, archive.stream, 'application/x-tar');
+  if ('paused' in written) return written;
+  const { bytes } = written;
   return {
     key,
     fileName,
@@ -274,14 +339,27 @@ async function performRestore(deps: RestoreDeps, job: RestoreJob): Promise<Resto
 }
 
 /**
- * Runs a pending (or interrupted) job to its end (the one job lifecycle, core/jobs/job-store.ts):
- * running it again is safe, the object key is the same and is overwritten.
+ * Runs a pending (or interrupted) job (the one job lifecycle, core/jobs/job-store.ts) to its end,
+ * or, when `deadline` (epoch ms) comes within RESTORE_HANDOVER_MARGIN_MS, until the parts in flight
+ * are stored: the job is then returned still running, with its progress, and the caller starts
+ * another invocation. Running it again is safe: it resumes after the stored parts (a job without
+ * progress starts over; the object key is the same and is overwritten).
  */
-export async function runRestoreJob(deps: RestoreDeps, restoreId: string): Promise<RestoreJob> {
-  return runJob(deps, restoreId, async (running) => ({
-    ...running,
-    result: await performRestore(deps, running),
-  }));
+export async function runRestoreJob(
+  deps: RestoreDeps,
+  restoreId: string,
+  deadline?: number,
+): Promise<RestoreJob> {
+  const stop = () =>
+    deadline !== undefined && deps.clock.now().getTime() >= deadline - RESTORE_HANDOVER_MARGIN_MS;
+  return runJob(deps, restoreId, async (running): Promise<RestoreJob | PausedJob<RestoreJob>> => {
+    const outcome = await performRestore(deps, running, writerOf(deps, running, stop));
+    if ('paused' in outcome) {
+      const handovers = (running.progress?.handovers ?? 0) + 1;
+      return { paused: { ...running, progress: { ...outcome.paused, handovers } } };
+    }
+    return { ...running, result: outcome };
+  });
 }
 
 /** File, directory and application restores as records of the job store (kind `file-restore`). */
@@ -298,11 +376,13 @@ export const FILE_RESTORE_JOB: JobCodec<RestoreJob> = {
         ...(job.partition === undefined ? {} : { partition: job.partition }),
         keyToken: job.keyToken,
       },
+      ...(job.progress === undefined ? {} : { progress: { ...job.progress } }),
       ...(job.result === undefined ? {} : { result: { ...job.result } }),
     }),
   fromRecord: (record) => ({
     ...(record.params as unknown as NewRestoreJob),
     ...(commonOf(record) as JobCommon & { status: RestoreJobStatus }),
+    ...(record.progress === undefined ? {} : { progress: record.progress as unknown as RestoreProgress }),
     ...(record.result === undefined ? {} : { result: record.result as unknown as RestoreResult }),
   }),
 };

@@ -169,24 +169,37 @@ export interface LifecycleJob {
   readonly failure?: JobFailure;
 }
 
+/** What `perform` returns when the work stopped part-way to go on in another invocation. */
+export interface PausedJob<J> {
+  /** The job as it stays (running, with its progress). */
+  readonly paused: J;
+}
+
 /**
  * The one lifecycle of a job: a finished job is returned as it is; otherwise it becomes running,
- * `perform` does the work (it may record progress itself) and returns the job as succeeded.
+ * `perform` does the work (it may record progress itself) and returns the job as succeeded, or
+ * returns it paused (it stays running: the caller starts another invocation, which resumes).
  * Permanent failures end the job as failed; retryable ones are thrown (the job stays running and
  * running it again is safe: each kind's work resumes).
  */
 export async function runJob<J extends LifecycleJob>(
   deps: { readonly jobs: KindJobStore<J, LowerJobStatus>; readonly clock: Clock },
   jobId: string,
-  perform: (running: J) => Promise<J>,
+  perform: (running: J) => Promise<J | PausedJob<J>>,
 ): Promise<J> {
   const job = await deps.jobs.get(jobId);
   if (job.status === 'succeeded' || job.status === 'failed' || job.status === 'cancelled') return job;
   const running = { ...job, status: 'running', updatedAt: deps.clock.now().toISOString() } as J;
   await deps.jobs.update(running, ['pending', 'running']);
   try {
+    const outcome = await perform(running);
+    if ('paused' in outcome) {
+      const paused = { ...outcome.paused, status: 'running', updatedAt: deps.clock.now().toISOString() } as J;
+      await deps.jobs.update(paused, ['running']);
+      return paused;
+    }
     const done = {
-      ...(await perform(running)),
+      ...outcome,
       status: 'succeeded',
       updatedAt: deps.clock.now().toISOString(),
     } as J;
