@@ -1,9 +1,10 @@
 /**
  * The page cache (lambdas/core/fs/cached-reader.ts) reuses the buffer of an evicted page for the
  * next miss. These properties check that no read ever sees another page's bytes: many reads,
- * peeks and prefetches at once over a tiny cache (constant eviction), against a base reader whose
- * fills land in two halves, the first at once and the rest late, as a thread pool's may. Every result must equal the
- * image's bytes when it is returned and still at the end (callers own what they get).
+ * readWiths, peeks and prefetches at once over a tiny cache (constant eviction), against a base
+ * reader whose fills land in two halves, the first at once and the rest late, as a thread pool's
+ * may. Every result must equal the image's bytes when it is returned and still at the end
+ * (callers own what they get).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -57,7 +58,7 @@ function imageBytes(seed: number): Uint8Array {
 }
 
 const operation = fc.record({
-  kind: fc.constantFrom('read', 'read', 'read', 'peek', 'prefetch'),
+  kind: fc.constantFrom('read', 'read', 'read', 'with', 'peek', 'prefetch'),
   offset: fc.nat(IMAGE_BYTES - 1),
   length: fc.oneof(fc.integer({ min: 0, max: 64 }), fc.integer({ min: 0, max: 4096 })),
   wait: fc.integer({ min: 0, max: 3 }),
@@ -96,7 +97,12 @@ describe('PageCachedReader', () => {
                   cache.prefetch(offset, length);
                   return;
                 }
-                const bytes = kind === 'peek' ? cache.peek(offset, length) : await cache.read(offset, length);
+                const bytes =
+                  kind === 'peek'
+                    ? cache.peek(offset, length)
+                    : kind === 'with'
+                      ? await cache.readWith(offset, length, (view) => view.slice())
+                      : await cache.read(offset, length);
                 if (bytes === undefined) return;
                 expect(bytes).toEqual(image.slice(offset, offset + length));
                 kept.push({ offset, bytes });

@@ -203,21 +203,41 @@ export class PageCachedReader implements ByteRangeReader {
   }
 
   /**
-   * Copies `target.length` bytes at `offset` (all in page `index`) into `target`. The copy is made
-   * in the same synchronous step that checks the page is still resident: an evicted page's buffer
-   * may already be filling with another page.
+   * `use` applied to the bytes of a range, without copying them out: for records parsed at once and
+   * not kept (directory blocks). `use` runs synchronously on a view of the page and must keep
+   * nothing that views `bytes`: the page's buffer is reused once it is evicted.
    */
+  async readWith<T>(offset: number, length: number, use: (bytes: Uint8Array) => T): Promise<T> {
+    checkRange(offset, length, this.size);
+    const index = this.pageIndex(offset);
+    if (length === 0 || index !== this.pageIndex(offset + length - 1))
+      return use(await this.read(offset, length));
+    return this.withPage(index, offset, length, use);
+  }
+
+  /** Copies `target.length` bytes at `offset` (all in page `index`) into `target`. */
   private async copyFromPage(index: number, offset: number, target: Uint8Array): Promise<void> {
+    return this.withPage(index, offset, target.length, (bytes) => target.set(bytes));
+  }
+
+  /**
+   * `use` on a view of `length` bytes at `offset` in page `index`, called in the same synchronous
+   * step that checks the page is still resident: an evicted page's buffer may already be filling
+   * with another page.
+   */
+  private async withPage<T>(
+    index: number,
+    offset: number,
+    length: number,
+    use: (bytes: Uint8Array) => T,
+  ): Promise<T> {
     const at = offset - this.pageStart(index);
     for (let attempt = 0; attempt < MAX_PAGE_ATTEMPTS; attempt += 1) {
       const page = this.page(index);
       const bytes = await page.loading;
-      if (!page.evicted) {
-        target.set(bytes.subarray(at, at + target.length));
-        return;
-      }
+      if (!page.evicted) return use(bytes.subarray(at, at + length));
     }
-    target.set(await this.readUncached(offset, target.length));
+    return use(await this.readUncached(offset, length));
   }
 
   /** A zero-filled buffer of `length` bytes for the caller to keep: a piece of a slab when small. */

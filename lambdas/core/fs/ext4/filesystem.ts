@@ -18,7 +18,13 @@ import {
 } from '../errors.ts';
 import { STREAM_PIECE_BYTES, normalizeImagePath, walkError } from '../filesystem.ts';
 import { checkOnDevice, checkReadBytes, clampRange, extentPieces } from '../file-ranges.ts';
-import { baseName, childPath, walkDepthFirst, type DepthFirstSource, type WalkDirectory } from '../depth-first-walk.ts';
+import {
+  baseName,
+  childPath,
+  walkDepthFirst,
+  type DepthFirstSource,
+  type WalkDirectory,
+} from '../depth-first-walk.ts';
 import type {
   FileExtent,
   FilesystemReader,
@@ -335,7 +341,9 @@ export class Ext4Filesystem implements FilesystemReader {
         }
       }
       if (found === undefined) {
-        throw new FileNotFoundInImageError(`no such file or directory: ${escapeName(path)}`, { path: escapeName(path) });
+        throw new FileNotFoundInImageError(`no such file or directory: ${escapeName(path)}`, {
+          path: escapeName(path),
+        });
       }
       trail.push(found);
     }
@@ -409,13 +417,15 @@ export class Ext4Filesystem implements FilesystemReader {
         }
         if (budget.seenDirBlocks.size < MAX_TRACKED_DIRECTORY_BLOCKS) budget.seenDirBlocks.add(physical);
         const logical = run.logicalBlock + i;
-        const block = await this.cache.read(physical * this.blockSize, this.blockSize);
-        const damage = this.verifiesChecksums ? this.dirBlockDamage(dir, logical, block) : undefined;
-        if (damage !== undefined) {
-          yield [{ error: damage }];
+        // Parsed in the cache's page, not copied out: the entries keep copies of their names only.
+        const items = await this.cache.readWith(physical * this.blockSize, this.blockSize, (block) => {
+          const damage = this.verifiesChecksums ? this.dirBlockDamage(dir, logical, block) : undefined;
+          return damage ?? parseDirEntries(ctx, block, `block ${logical}`);
+        });
+        if (!Array.isArray(items)) {
+          yield [{ error: items }];
           continue;
         }
-        const items = parseDirEntries(ctx, block, `block ${logical}`);
         if (ahead !== undefined) this.loadAhead(items, ahead, budget.prefetchSubdirectories);
         yield items;
       }
