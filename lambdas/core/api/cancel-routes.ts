@@ -18,32 +18,26 @@ export const cancelledBackupSchema = z.object({
 });
 
 export const CANCEL_ROUTES: readonly Route[] = [
-  route({
-    method: 'POST',
-    path: '/backups/{backupId}/cancel',
-    operationId: 'cancelBackup',
+  route('POST /backups/{backupId}/cancel', 'cancelBackup', {
     summary:
       'Cancel a running backup: its locks are released, its execution stopped and its snapshots deleted; nothing is committed after the cancel (409 when it finished or already committed an image)',
     params: backupPathParams,
-    success: { status: 200, schema: cancelledBackupSchema },
-    errorStatuses: [404, 409],
+    answer: cancelledBackupSchema,
+    errors: [404, 409],
     async serve(deps, { params, principal }) {
       if (deps.backups.cancel === undefined) unavailable('cancelling backups');
-      return { status: 200, body: await deps.backups.cancel(params.backupId, principal ?? 'anonymous') };
+      return deps.backups.cancel(params.backupId, principal ?? 'anonymous');
     },
   }),
-  route({
-    method: 'POST',
-    path: '/restores/{restoreId}/cancel',
-    operationId: 'cancelRestore',
+  route('POST /restores/{restoreId}/cancel', 'cancelRestore', {
     summary:
       'Cancel a restore: it ends CANCELLED and is never handed out; a volume restore is stopped and its unfinished snapshot deleted (409 when it finished)',
     params: restorePathParams,
-    success: { status: 200, schema: restoreSchema },
-    errorStatuses: [404, 409],
+    answer: restoreSchema,
+    errors: [404, 409],
     async serve(deps, { params }) {
       if (deps.restores.cancel === undefined) unavailable('cancelling restores');
-      return { status: 200, body: await deps.restores.cancel(params.restoreId) };
+      return deps.restores.cancel(params.restoreId);
     },
   }),
 ];

@@ -4,7 +4,7 @@
  * "Searching files"). The search itself is lambdas/core/catalog/file-search.ts.
  */
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../errors.ts';
+import { NotFoundError } from '../errors.ts';
 import { escapeName } from '../fs/name-encoding.ts';
 import {
   CASE_INSENSITIVE_FS_TYPES,
@@ -18,7 +18,7 @@ import { MAX_GLOB_CHARS } from '../catalog/glob.ts';
 import { isoOf } from './catalog-reader.ts';
 import { queryScope } from './cursor.ts';
 import { pageOfList } from './pagination.ts';
-import { route, type Route } from './route-definition.ts';
+import { configured, route, type Route } from './route-definition.ts';
 import { foundFileSchema, pageOnlyQuery, pageSchema, volumeIdSchema, type Volume } from './schemas.ts';
 import type { ApiDeps } from './api-ports.ts';
 
@@ -98,12 +98,7 @@ function viewOf(found: FoundVersion): FoundVersionView {
   };
 }
 
-function searchOf(deps: ApiDeps): FileSearchPort {
-  if (deps.fileSearch === undefined) {
-    throw new ValidationError('file search is not configured in this deployment', {});
-  }
-  return deps.fileSearch;
-}
+const searchOf = (deps: ApiDeps): FileSearchPort => configured(deps.fileSearch, 'file search', 'is');
 
 /** The volumes a search covers, newest image first; 404 for a server or volume the caller cannot see. */
 function volumesOf(all: readonly Volume[], query: { server?: string; volumeId?: string }): SearchVolume[] {
@@ -150,15 +145,12 @@ async function withFilesystems(store: CatalogStore, volumes: SearchVolume[]): Pr
 }
 
 export const FILE_SEARCH_ROUTES: readonly Route[] = [
-  route({
-    method: 'GET',
-    path: '/files/search',
-    operationId: 'findFiles',
+  route('GET /files/search', 'findFiles', {
     summary:
       'Files whose name matches a glob in the images of one server, one volume or every volume, filtered by size, time and state; newest first',
     query: fileSearchQuery,
-    success: { status: 200, schema: searchAnswerSchema },
-    errorStatuses: [404],
+    answer: searchAnswerSchema,
+    errors: [404],
     async serve(deps, { query }) {
       const search = searchOf(deps);
       const volumes = await withFilesystems(search.store, volumesOf(await deps.volumes.listVolumes(), query));
@@ -173,7 +165,7 @@ export const FILE_SEARCH_ROUTES: readonly Route[] = [
       const outcome = await searchFiles(search.store, volumes, query.glob, filters);
       const scope = queryScope('findFiles', { ...query });
       const page = pageOfList(outcome.versions.map(viewOf), query, scope, deps.cursors);
-      return { status: 200, body: { ...page, truncated: outcome.truncated } };
+      return { ...page, truncated: outcome.truncated };
     },
   }),
 ];

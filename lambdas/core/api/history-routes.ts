@@ -8,8 +8,8 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 import type { ApiDeps } from './api-ports.ts';
 import { MAX_CURSOR_CHARS, queryScope } from './cursor.ts';
-import { pageOfStore, storeTokenOf } from './pagination.ts';
-import { route, type Route, type RouteAnswer } from './route-definition.ts';
+import { pageOfStore, pageTokenOf } from './pagination.ts';
+import { route, type Route } from './route-definition.ts';
 import {
   BACKUP_STATUSES,
   backupSchema,
@@ -66,53 +66,43 @@ export const listRestoresQuery = z
   })
   .strict();
 
-const ok = (body: unknown): RouteAnswer => ({ status: 200, body });
-
 /** A 400 for an operation this deployment does not wire (e.g. `listing backups`). */
 export function unavailable(operation: string): never {
   throw new ValidationError(`${operation} is not available in this deployment`);
 }
 
 export const HISTORY_ROUTES: readonly Route[] = [
-  route({
-    method: 'GET',
-    path: '/backups',
-    operationId: 'listBackups',
+  route('GET /backups', 'listBackups', {
     summary:
       'Backups, running and past, newest first: outcome, start, duration, bytes, the step that failed and why (filters apply per page)',
     query: listBackupsQuery,
-    success: { status: 200, schema: pageSchema(backupSchema) },
+    answer: pageSchema(backupSchema),
     async serve(deps: ApiDeps, { query }) {
       if (deps.backups.list === undefined) unavailable('listing backups');
       const scope = queryScope('listBackups', query);
-      const pageToken = storeTokenOf(query, scope, deps.cursors);
       const page = await deps.backups.list({
         limit: query.limit,
         ...(query.status === undefined ? {} : { status: query.status }),
         ...(query.volume === undefined ? {} : { volumeId: query.volume }),
         ...(query.server === undefined ? {} : { serverId: query.server }),
-        ...(pageToken === undefined ? {} : { pageToken }),
+        ...pageTokenOf(query, scope, deps.cursors),
       });
-      return ok(pageOfStore(page, scope, deps.cursors));
+      return pageOfStore(page, scope, deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/restores',
-    operationId: 'listRestores',
+  route('GET /restores', 'listRestores', {
     summary: 'Restores, running and past, newest first: kind, outcome, times, duration, size, error',
     query: listRestoresQuery,
-    success: { status: 200, schema: pageSchema(restoreSchema) },
+    answer: pageSchema(restoreSchema),
     async serve(deps: ApiDeps, { query }) {
       if (deps.restores.list === undefined) unavailable('listing restores');
       const scope = queryScope('listRestores', query);
-      const pageToken = storeTokenOf(query, scope, deps.cursors);
       const page = await deps.restores.list({
         limit: query.limit,
         ...(query.status === undefined ? {} : { status: query.status }),
-        ...(pageToken === undefined ? {} : { pageToken }),
+        ...pageTokenOf(query, scope, deps.cursors),
       });
-      return ok(pageOfStore(page, scope, deps.cursors));
+      return pageOfStore(page, scope, deps.cursors);
     },
   }),
 ];

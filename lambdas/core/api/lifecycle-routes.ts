@@ -4,7 +4,6 @@
  * the lifecycle can grow without touching the read and restore routes. Served by ApiDeps.lifecycle.
  */
 import { z } from 'zod';
-import { ValidationError } from '../errors.ts';
 import type { ApiDeps } from './api-ports.ts';
 import {
   applyRetentionBody,
@@ -15,7 +14,7 @@ import {
 } from './lifecycle-api.ts';
 import { retentionServerIdSchema } from '../lifecycle/retention-apply.ts';
 import { retentionRulesSchema } from '../lifecycle/retention.ts';
-import { route, type Route } from './route-definition.ts';
+import { configured, route, type Route } from './route-definition.ts';
 import { imagePathParams } from './schemas.ts';
 import { costReportSchema } from '../lifecycle/cost.ts';
 import { gcRunSchema, scrubRunSchema, startGcBody, startScrubBody } from '../lifecycle/lifecycle-jobs.ts';
@@ -25,126 +24,78 @@ const serverRetentionParams = z.object({ serverId: retentionServerIdSchema }).st
 const serverRetentionBody = z.object({ rules: retentionRulesSchema }).strict();
 const runPathParams = z.object({ runId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }).strict();
 
-function lifecycleOf(deps: ApiDeps): LifecycleApi {
-  if (deps.lifecycle === undefined) {
-    throw new ValidationError('lifecycle operations are not configured in this deployment', {});
-  }
-  return deps.lifecycle;
-}
+const lifecycleOf = (deps: ApiDeps): LifecycleApi => configured(deps.lifecycle, 'lifecycle operations');
 
 export const LIFECYCLE_ROUTES: readonly Route[] = [
-  route({
-    method: 'POST',
-    path: '/retention/apply',
-    operationId: 'applyRetention',
+  route('POST /retention/apply', 'applyRetention', {
     summary:
       'Applies retention rules (restic semantics) to the images of a server, volume or plan; every image with the reasons it is kept, or deleted; dryRun changes nothing',
     body: applyRetentionBody,
-    success: { status: 200, schema: retentionResultSchema },
-    errorStatuses: [404, 409],
-    async serve(deps, { body }) {
-      return { status: 200, body: await lifecycleOf(deps).applyRetention(body) };
-    },
+    answer: retentionResultSchema,
+    errors: [404, 409],
+    serve: (deps, { body }) => lifecycleOf(deps).applyRetention(body),
   }),
-  route({
-    method: 'GET',
-    path: '/servers/{serverId}/retention',
-    operationId: 'getServerRetention',
+  route('GET /servers/{serverId}/retention', 'getServerRetention', {
     summary:
       "A server's stored default retention rules (used by `rbp retention apply --server/--volume` without rules and by the expiry after a plan run whose plan has none)",
     params: serverRetentionParams,
-    success: { status: 200, schema: storedRetentionSchema },
-    errorStatuses: [404],
-    async serve(deps, { params }) {
-      return { status: 200, body: await lifecycleOf(deps).getServerRetention(params.serverId) };
-    },
+    answer: storedRetentionSchema,
+    errors: [404],
+    serve: (deps, { params }) => lifecycleOf(deps).getServerRetention(params.serverId),
   }),
-  route({
-    method: 'PUT',
-    path: '/servers/{serverId}/retention',
-    operationId: 'putServerRetention',
+  route('PUT /servers/{serverId}/retention', 'putServerRetention', {
     summary: "Stores (replaces) a server's default retention rules; at least one keep rule",
     params: serverRetentionParams,
     body: serverRetentionBody,
-    success: { status: 200, schema: storedRetentionSchema },
-    async serve(deps, { params, body }) {
-      return { status: 200, body: await lifecycleOf(deps).putServerRetention(params.serverId, body.rules) };
-    },
+    answer: storedRetentionSchema,
+    serve: (deps, { params, body }) => lifecycleOf(deps).putServerRetention(params.serverId, body.rules),
   }),
-  route({
-    method: 'DELETE',
-    path: '/images/{imageId}',
-    operationId: 'deleteImage',
+  route('DELETE /images/{imageId}', 'deleteImage', {
     summary:
       'Deletes one image (marked deleting, then its manifest, then its record); refused with the reason under legal hold or Object Lock',
     params: imagePathParams,
-    success: { status: 200, schema: deletedImageSchema },
-    errorStatuses: [404, 409],
-    async serve(deps, { params }) {
-      return { status: 200, body: await lifecycleOf(deps).deleteImage(params.imageId) };
-    },
+    answer: deletedImageSchema,
+    errors: [404, 409],
+    serve: (deps, { params }) => lifecycleOf(deps).deleteImage(params.imageId),
   }),
-  route({
-    method: 'GET',
-    path: '/reports/cost',
-    operationId: 'costReport',
+  route('GET /reports/cost', 'costReport', {
     summary:
       "Cost report per server and in total: logical and stored bytes, dedup and compression ratios, the last backup's requests, a monthly estimate and the same retention as EBS snapshots",
     query: costQuery,
-    success: { status: 200, schema: costReportSchema },
-    errorStatuses: [404],
-    async serve(deps, { query }) {
-      return { status: 200, body: await lifecycleOf(deps).costReport(query.server) };
-    },
+    answer: costReportSchema,
+    errors: [404],
+    serve: (deps, { query }) => lifecycleOf(deps).costReport(query.server),
   }),
-  route({
-    method: 'POST',
-    path: '/gc/runs',
-    operationId: 'startGarbageCollection',
+  route('POST /gc/runs', 'startGarbageCollection', {
     summary:
       'Starts a garbage collection of unreferenced chunks, segments and manifests (or resumes the one holding the fence); dryRun deletes nothing',
     body: startGcBody,
-    success: { status: 202, schema: gcRunSchema },
-    errorStatuses: [409],
-    async serve(deps, { body }) {
-      return { status: 202, body: await lifecycleOf(deps).startGc(body) };
-    },
+    answer: gcRunSchema,
+    errors: [409],
+    serve: (deps, { body }) => lifecycleOf(deps).startGc(body),
+    accepted: true,
   }),
-  route({
-    method: 'GET',
-    path: '/gc/runs/{runId}',
-    operationId: 'getGarbageCollection',
+  route('GET /gc/runs/{runId}', 'getGarbageCollection', {
     summary: 'A garbage collection run: status, phase and counters (chunks live and deleted, bytes freed, …)',
     params: runPathParams,
-    success: { status: 200, schema: gcRunSchema },
-    errorStatuses: [404],
-    async serve(deps, { params }) {
-      return { status: 200, body: await lifecycleOf(deps).getGc(params.runId) };
-    },
+    answer: gcRunSchema,
+    errors: [404],
+    serve: (deps, { params }) => lifecycleOf(deps).getGc(params.runId),
   }),
-  route({
-    method: 'POST',
-    path: '/scrub/runs',
-    operationId: 'startScrub',
+  route('POST /scrub/runs', 'startScrub', {
     summary:
       "Starts a scrub: reads chunks back and checks them, and checks that every manifest's segments and chunks exist (today's rolling share, or all)",
     body: startScrubBody,
-    success: { status: 202, schema: scrubRunSchema },
-    async serve(deps, { body }) {
-      return { status: 202, body: await lifecycleOf(deps).startScrub(body) };
-    },
+    answer: scrubRunSchema,
+    serve: (deps, { body }) => lifecycleOf(deps).startScrub(body),
+    accepted: true,
   }),
-  route({
-    method: 'GET',
-    path: '/scrub/runs/{runId}',
-    operationId: 'getScrub',
+  route('GET /scrub/runs/{runId}', 'getScrub', {
     summary:
       'A scrub run: status, chunks verified, and the corrupt and missing objects with the images they break',
     params: runPathParams,
-    success: { status: 200, schema: scrubRunSchema },
-    errorStatuses: [404],
-    async serve(deps, { params }) {
-      return { status: 200, body: await lifecycleOf(deps).getScrub(params.runId) };
-    },
+    answer: scrubRunSchema,
+    errors: [404],
+    serve: (deps, { params }) => lifecycleOf(deps).getScrub(params.runId),
   }),
 ];

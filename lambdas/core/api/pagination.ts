@@ -41,6 +41,12 @@ export function storeTokenOf(query: PageQuery, scope: string, cursors: CursorCod
   return position.token;
 }
 
+/** The store's page token behind a client's cursor, to spread into a store request (none for the first page). */
+export function pageTokenOf(query: PageQuery, scope: string, cursors: CursorCodec): { pageToken?: string } {
+  const pageToken = storeTokenOf(query, scope, cursors);
+  return pageToken === undefined ? {} : { pageToken };
+}
+
 /** A store's page with its next token wrapped in a signed cursor. */
 export function pageOfStore<T>(page: StorePage<T>, scope: string, cursors: CursorCodec): Page<T> {
   return page.nextToken === undefined

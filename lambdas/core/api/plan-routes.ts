@@ -4,7 +4,7 @@
  * 400 saying plans are not configured.
  */
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../errors.ts';
+import { NotFoundError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import { plansSelecting } from '../plans/expansion.ts';
 import {
@@ -24,7 +24,7 @@ import { applySettingsUpdate, planSettingsSchema, settingsUpdateSchema } from '.
 import type { ApiDeps } from './api-ports.ts';
 import { queryScope } from './cursor.ts';
 import { pageOfList } from './pagination.ts';
-import { route, type Route } from './route-definition.ts';
+import { configured, route, type Route } from './route-definition.ts';
 import { pageOnlyQuery, pageSchema } from './schemas.ts';
 
 /** The run store as the routes read it: by id, and a plan's runs newest first. */
@@ -51,101 +51,65 @@ const startRunBody = z.strictObject({}).optional();
 /** A plan document: validated by parsePlanDocument, whose DocumentValidationError lists every problem. */
 const planBody = z.unknown();
 
-function plansOf(deps: ApiDeps): PlanApiDeps {
-  if (deps.plans === undefined) {
-    throw new ValidationError('protection plans are not configured in this deployment', {});
-  }
-  return deps.plans;
-}
+const plansOf = (deps: ApiDeps): PlanApiDeps => configured(deps.plans, 'protection plans');
 
 export const PLAN_ROUTES: readonly Route[] = [
-  route({
-    method: 'POST',
-    path: '/plans',
-    operationId: 'createPlan',
+  route('POST /plans', 'createPlan', {
     summary:
       'Creates a protection plan and its schedules; a duplicate name is 409, a bad plan 400 listing every problem',
     body: planBody,
-    success: { status: 200, schema: planViewSchema },
-    errorStatuses: [409],
-    async serve(deps, input) {
-      const record = await createPlan(plansOf(deps), input.body);
-      return { status: 200, body: planViewOf(record) };
-    },
+    answer: planViewSchema,
+    errors: [409],
+    serve: async (deps, { body }) => planViewOf(await createPlan(plansOf(deps), body)),
   }),
-  route({
-    method: 'GET',
-    path: '/plans',
-    operationId: 'listPlans',
+  route('GET /plans', 'listPlans', {
     summary: 'Protection plans, by name',
     query: pageOnlyQuery,
-    success: { status: 200, schema: pageSchema(planViewSchema) },
-    async serve(deps, input) {
-      const query = input.query;
+    answer: pageSchema(planViewSchema),
+    async serve(deps, { query }) {
       const views = (await plansOf(deps).store.list()).map(planViewOf);
-      return { status: 200, body: pageOfList(views, query, queryScope('listPlans', {}), deps.cursors) };
+      return pageOfList(views, query, queryScope('listPlans', {}), deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/plans/{name}',
-    operationId: 'getPlan',
+  route('GET /plans/{name}', 'getPlan', {
     summary: 'One protection plan',
     params: planPathParams,
-    success: { status: 200, schema: planViewSchema },
-    errorStatuses: [404],
-    async serve(deps, input) {
-      const { name } = input.params;
+    answer: planViewSchema,
+    errors: [404],
+    async serve(deps, { params: { name } }) {
       const record = await plansOf(deps).store.get(name);
       if (record === undefined) {
-        throw new NotFoundError(`plan ${name} does not exist`, {
-          context: { plan: name },
-        });
+        throw new NotFoundError(`plan ${name} does not exist`, { context: { plan: name } });
       }
-      return { status: 200, body: planViewOf(record) };
+      return planViewOf(record);
     },
   }),
-  route({
-    method: 'PUT',
-    path: '/plans/{name}',
-    operationId: 'updatePlan',
+  route('PUT /plans/{name}', 'updatePlan', {
     summary: 'Replaces a plan document (the name cannot change) and reconciles its schedules',
     params: planPathParams,
     body: planBody,
-    success: { status: 200, schema: planViewSchema },
-    errorStatuses: [404, 409],
-    async serve(deps, input) {
-      const { name } = input.params;
-      const record = await updatePlan(plansOf(deps), name, input.body);
-      return { status: 200, body: planViewOf(record) };
-    },
+    answer: planViewSchema,
+    errors: [404, 409],
+    serve: async (deps, { params, body }) => planViewOf(await updatePlan(plansOf(deps), params.name, body)),
   }),
-  route({
-    method: 'DELETE',
-    path: '/plans/{name}',
-    operationId: 'deletePlan',
+  route('DELETE /plans/{name}', 'deletePlan', {
     summary: 'Deletes a plan: its schedules first, then its record',
     params: planPathParams,
-    success: { status: 200, schema: z.strictObject({ name: z.string(), deleted: z.literal(true) }) },
-    errorStatuses: [404, 409],
-    async serve(deps, input) {
-      const { name } = input.params;
+    answer: z.strictObject({ name: z.string(), deleted: z.literal(true) }),
+    errors: [404, 409],
+    async serve(deps, { params: { name } }) {
       await deletePlan(plansOf(deps), name);
-      return { status: 200, body: { name, deleted: true } };
+      return { name, deleted: true };
     },
   }),
-  route({
-    method: 'POST',
-    path: '/plans/{name}/runs',
-    operationId: 'startPlanRun',
+  route('POST /plans/{name}/runs', 'startPlanRun', {
     summary:
       'Runs a plan now (also a disabled one): the run record, then an execution of the plan-run state machine',
     params: planPathParams,
     body: startRunBody,
-    success: { status: 202, schema: acceptedPlanRunSchema },
-    errorStatuses: [404, 409],
-    async serve(deps, input) {
-      const { name } = input.params;
+    answer: acceptedPlanRunSchema,
+    errors: [404, 409],
+    async serve(deps, { params: { name }, principal }) {
       const plans = plansOf(deps);
       const step = await startPlanRun(
         {
@@ -155,60 +119,41 @@ export const PLAN_ROUTES: readonly Route[] = [
           clock: plans.clock,
           randomHex: plans.randomHex,
         },
-        { plan: name, trigger: `api:${input.principal ?? 'anonymous'}` },
+        { plan: name, trigger: `api:${principal ?? 'anonymous'}` },
       );
-      return {
-        status: 202,
-        body: { runId: step.runId, plan: name, status: step.status },
-        headers: { location: `/plan-runs/${step.runId}` },
-      };
+      return { runId: step.runId, plan: name, status: step.status };
     },
+    accepted: (run) => `/plan-runs/${run.runId}`,
   }),
-  route({
-    method: 'GET',
-    path: '/plans/{name}/runs',
-    operationId: 'listPlanRuns',
+  route('GET /plans/{name}/runs', 'listPlanRuns', {
     summary: "A plan's runs, newest first (also after the plan was deleted)",
     params: planPathParams,
     query: pageOnlyQuery,
-    success: { status: 200, schema: pageSchema(planRunViewSchema) },
-    async serve(deps, input) {
-      const { name } = input.params;
-      const query = input.query;
+    answer: pageSchema(planRunViewSchema),
+    async serve(deps, { params: { name }, query }) {
       const views = (await plansOf(deps).runs.listForPlan(name)).map(planRunViewOf);
-      return {
-        status: 200,
-        body: pageOfList(views, query, queryScope('listPlanRuns', { plan: name }), deps.cursors),
-      };
+      return pageOfList(views, query, queryScope('listPlanRuns', { plan: name }), deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/plan-runs/{runId}',
-    operationId: 'getPlanRun',
+  route('GET /plan-runs/{runId}', 'getPlanRun', {
     summary: 'One plan run with every task in creation order',
     params: runPathParams,
-    success: { status: 200, schema: planRunViewSchema },
-    errorStatuses: [404],
-    async serve(deps, input) {
-      const { runId } = input.params;
+    answer: planRunViewSchema,
+    errors: [404],
+    async serve(deps, { params: { runId } }) {
       const run = await plansOf(deps).runs.get(runId);
       if (run === undefined) {
         throw new NotFoundError(`plan run ${runId} does not exist`, { context: { runId } });
       }
-      return { status: 200, body: planRunViewOf(run) };
+      return planRunViewOf(run);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/servers',
-    operationId: 'listServers',
+  route('GET /servers', 'listServers', {
     summary:
       'Protected servers (replica volumes grouped by rbp:source-server) and the plans that select each',
     query: pageOnlyQuery,
-    success: { status: 200, schema: pageSchema(serverViewSchema) },
-    async serve(deps, input) {
-      const query = input.query;
+    answer: pageSchema(serverViewSchema),
+    async serve(deps, { query }) {
       const plans = plansOf(deps);
       const documents = (await plans.store.list()).map((r) => r.document);
       const items: ServerListItem[] = (await plans.servers.list()).map((server) => ({
@@ -220,32 +165,23 @@ export const PLAN_ROUTES: readonly Route[] = [
         hasPrimary: server.hasPrimary,
         plans: plansSelecting(server, documents),
       }));
-      return { status: 200, body: pageOfList(items, query, queryScope('listServers', {}), deps.cursors) };
+      return pageOfList(items, query, queryScope('listServers', {}), deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/settings',
-    operationId: 'getSettings',
+  route('GET /settings', 'getSettings', {
     summary: 'The global settings: backups enabled, the stored-bytes ceiling',
-    success: { status: 200, schema: planSettingsSchema },
-    async serve(deps) {
-      return { status: 200, body: await plansOf(deps).settings.read() };
-    },
+    answer: planSettingsSchema,
+    serve: (deps) => plansOf(deps).settings.read(),
   }),
-  route({
-    method: 'PUT',
-    path: '/settings',
-    operationId: 'updateSettings',
+  route('PUT /settings', 'updateSettings', {
     summary: 'Changes the global settings ({backupsEnabled?, storedBytesCeiling? (null removes it)})',
     body: settingsUpdateSchema,
-    success: { status: 200, schema: planSettingsSchema },
-    async serve(deps, input) {
+    answer: planSettingsSchema,
+    async serve(deps, { body }) {
       const plans = plansOf(deps);
-      const update = input.body;
-      const settings = applySettingsUpdate(await plans.settings.read(), update, plans.clock.now());
+      const settings = applySettingsUpdate(await plans.settings.read(), body, plans.clock.now());
       await plans.settings.write(settings);
-      return { status: 200, body: settings };
+      return settings;
     },
   }),
 ];

@@ -4,7 +4,7 @@
  * (api-router.ts) validates against these schemas and openapi.ts documents them.
  */
 import { z } from 'zod';
-import { route, type Route, type RouteAnswer } from './route-definition.ts';
+import { route, type Route } from './route-definition.ts';
 import { queryScope } from './cursor.ts';
 import { LIFECYCLE_ROUTES } from './lifecycle-routes.ts';
 import { PLAN_ROUTES } from './plan-routes.ts';
@@ -14,7 +14,7 @@ import { WORKFLOW_ROUTES } from './workflow-routes.ts';
 import { HISTORY_ROUTES } from './history-routes.ts';
 import { CANCEL_ROUTES } from './cancel-routes.ts';
 import { FILE_SEARCH_ROUTES } from './file-search-routes.ts';
-import { pageOfStore, storeTokenOf } from './pagination.ts';
+import { pageOfStore, pageTokenOf } from './pagination.ts';
 import {
   acceptedBackupSchema,
   acceptedRestoreSchema,
@@ -43,150 +43,121 @@ import {
 
 export type { HttpMethod, Route, RouteAnswer, RouteInput } from './route-definition.ts';
 
-const ok = (body: unknown): RouteAnswer => ({ status: 200, body });
-
 export const ROUTES: readonly Route[] = [
-  route({
-    method: 'GET',
-    path: '/volumes',
-    operationId: 'listVolumes',
+  route('GET /volumes', 'listVolumes', {
     summary: 'Protected replica volumes, by volume id',
     query: pageOnlyQuery,
-    success: { status: 200, schema: pageSchema(volumeSchema) },
+    answer: pageSchema(volumeSchema),
     async serve(deps, { query }) {
       const scope = queryScope('listVolumes', {});
-      const pageToken = storeTokenOf(query, scope, deps.cursors);
       const page = await deps.volumes.pageVolumes({
         limit: query.limit,
-        ...(pageToken === undefined ? {} : { pageToken }),
+        ...pageTokenOf(query, scope, deps.cursors),
       });
-      return ok(pageOfStore(page, scope, deps.cursors));
+      return pageOfStore(page, scope, deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/volumes/{volumeId}/images',
-    operationId: 'listImages',
+  route('GET /volumes/{volumeId}/images', 'listImages', {
     summary: 'Committed images of a volume, newest first, optionally within a time range and by status',
     params: volumePathParams,
     query: listImagesQuery,
-    success: { status: 200, schema: pageSchema(imageSchema) },
-    errorStatuses: [404],
+    answer: pageSchema(imageSchema),
+    errors: [404],
     async serve(deps, { params, query }) {
       const scope = queryScope('listImages', { ...params, ...query });
-      const pageToken = storeTokenOf(query, scope, deps.cursors);
+      const pageToken = pageTokenOf(query, scope, deps.cursors);
       // The bounds in the records' own form (UTC, milliseconds), so they are key conditions.
       const utc = (instant: string | undefined) =>
         instant === undefined ? undefined : new Date(instant).toISOString();
       const page = await deps.volumes.pageImages(
         params.volumeId,
         { from: utc(query.from), to: utc(query.to), status: query.status, kind: query.kind },
-        { limit: query.limit, ...(pageToken === undefined ? {} : { pageToken }) },
+        { limit: query.limit, ...pageToken },
       );
-      return ok(pageOfStore(page, scope, deps.cursors));
+      return pageOfStore(page, scope, deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/images/{imageId}',
-    operationId: 'getImage',
+  route('GET /images/{imageId}', 'getImage', {
     summary: 'One image, with what its catalog found (filesystems, counts, warnings)',
     params: imagePathParams,
-    success: { status: 200, schema: imageWithCatalogSchema },
-    errorStatuses: [404],
+    answer: imageWithCatalogSchema,
+    errors: [404],
     async serve(deps, { params }) {
       const image = await deps.images.getImage(params.imageId);
       const catalog = await deps.catalog.catalogOfImage(image);
-      return ok(catalog === undefined ? image : { ...image, catalog });
+      return catalog === undefined ? image : { ...image, catalog };
     },
   }),
-  route({
-    method: 'GET',
-    path: '/images/{imageId}/files',
-    operationId: 'listFiles',
+  route('GET /images/{imageId}/files', 'listFiles', {
     summary: 'A directory as it was in the image (default: the root)',
     params: imagePathParams,
     query: listFilesQuery,
-    success: { status: 200, schema: pageSchema(directoryEntrySchema) },
-    errorStatuses: [404],
+    answer: pageSchema(directoryEntrySchema),
+    errors: [404],
     async serve(deps, { params, query }) {
       const image = await deps.images.getImage(params.imageId);
       const scope = queryScope('listFiles', { ...params, path: query.path, partition: query.partition });
-      const pageToken = storeTokenOf(query, scope, deps.cursors);
       const page = await deps.catalog.listDirectory(image, query.path, query.partition, {
         limit: query.limit,
-        ...(pageToken === undefined ? {} : { pageToken }),
+        ...pageTokenOf(query, scope, deps.cursors),
       });
-      return ok(pageOfStore(page, scope, deps.cursors));
+      return pageOfStore(page, scope, deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/volumes/{volumeId}/files/versions',
-    operationId: 'listFileVersions',
+  route('GET /volumes/{volumeId}/files/versions', 'listFileVersions', {
     summary: 'Every version of a path across the volume’s images, oldest first',
     params: volumePathParams,
     query: fileVersionsQuery,
-    success: { status: 200, schema: pageSchema(fileVersionSchema) },
-    errorStatuses: [404],
+    answer: pageSchema(fileVersionSchema),
+    errors: [404],
     async serve(deps, { params, query }) {
       const scope = queryScope('listFileVersions', {
         ...params,
         path: query.path,
         partition: query.partition,
       });
-      const pageToken = storeTokenOf(query, scope, deps.cursors);
       const page = await deps.catalog.listVersions(params.volumeId, query.path, query.partition, {
         limit: query.limit,
-        ...(pageToken === undefined ? {} : { pageToken }),
+        ...pageTokenOf(query, scope, deps.cursors),
       });
-      return ok(pageOfStore(page, scope, deps.cursors));
+      return pageOfStore(page, scope, deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/volumes/{volumeId}/files/search',
-    operationId: 'searchFiles',
+  route('GET /volumes/{volumeId}/files/search', 'searchFiles', {
     summary: 'Files with this exact name in any image of the volume',
     params: volumePathParams,
     query: searchFilesQuery,
-    success: { status: 200, schema: pageSchema(foundFileSchema) },
-    errorStatuses: [404],
+    answer: pageSchema(foundFileSchema),
+    errors: [404],
     async serve(deps, { params, query }) {
       const scope = queryScope('searchFiles', { ...params, name: query.name });
-      const pageToken = storeTokenOf(query, scope, deps.cursors);
       const page = await deps.catalog.findByName(params.volumeId, query.name, {
         limit: query.limit,
-        ...(pageToken === undefined ? {} : { pageToken }),
+        ...pageTokenOf(query, scope, deps.cursors),
       });
-      return ok(pageOfStore(page, scope, deps.cursors));
+      return pageOfStore(page, scope, deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/images/{imageId}/applications',
-    operationId: 'listApplications',
+  route('GET /images/{imageId}/applications', 'listApplications', {
     summary: 'Applications recorded in the image by the replication agent',
     params: imagePathParams,
-    success: { status: 200, schema: z.object({ items: z.array(applicationSchema) }) },
-    errorStatuses: [404],
+    answer: z.object({ items: z.array(applicationSchema) }),
+    errors: [404],
     async serve(deps, { params }) {
       const image = await deps.images.getImage(params.imageId);
-      return ok({ items: await deps.catalog.listApplications(image) });
+      return { items: await deps.catalog.listApplications(image) };
     },
   }),
-  route({
-    method: 'POST',
-    path: '/backups',
-    operationId: 'startBackup',
+  route('POST /backups', 'startBackup', {
     summary:
       'Start an on-demand backup of a volume, or of every volume of a server as one recovery point (409 when one is already running)',
     body: startBackupBody,
-    success: { status: 202, schema: acceptedBackupSchema },
-    errorStatuses: [404, 409],
+    answer: acceptedBackupSchema,
+    errors: [404, 409],
     async serve(deps, { body, principal }) {
       const backupId = deps.ids.newId('bk');
       const trigger = `api:${principal ?? 'anonymous'}`;
+      const source = body.source === 'primary' ? { source: body.source } : {};
       const backup =
         body.serverId !== undefined
           ? await recoveryPointsOf(deps).startServerBackup({
@@ -194,67 +165,47 @@ export const ROUTES: readonly Route[] = [
               serverId: body.serverId,
               full: body.full,
               trigger,
-              ...(body.source === 'primary' ? { source: body.source } : {}),
+              ...source,
             })
           : await deps.backups.start({
               backupId,
               volumeId: body.volumeId!,
               full: body.full,
               trigger,
-              ...(body.source === 'primary' ? { source: body.source } : {}),
+              ...source,
             });
-      return {
-        status: 202,
-        body: { backupId: backup.backupId, status: backup.status },
-        headers: { location: `/backups/${backup.backupId}` },
-      };
+      return { backupId: backup.backupId, status: backup.status };
     },
+    accepted: (backup) => `/backups/${backup.backupId}`,
   }),
-  route({
-    method: 'GET',
-    path: '/backups/{backupId}',
-    operationId: 'getBackup',
+  route('GET /backups/{backupId}', 'getBackup', {
     summary: 'Status and progress of a backup',
     params: backupPathParams,
-    success: { status: 200, schema: backupSchema },
-    errorStatuses: [404],
-    async serve(deps, { params }) {
-      return ok(await deps.backups.describe(params.backupId));
-    },
+    answer: backupSchema,
+    errors: [404],
+    serve: (deps, { params }) => deps.backups.describe(params.backupId),
   }),
-  route({
-    method: 'POST',
-    path: '/restores',
-    operationId: 'startRestore',
+  route('POST /restores', 'startRestore', {
     summary:
       'Restore a file, a directory or an application to a download, or a whole volume to an EBS snapshot',
     body: startRestoreBody,
-    success: { status: 202, schema: acceptedRestoreSchema },
+    answer: acceptedRestoreSchema,
     // 404: no such image, path or application; 400 also for a path of the wrong kind.
-    errorStatuses: [404, 409],
+    errors: [404, 409],
     async serve(deps, { body }) {
       const image = await deps.images.getImage(body.imageId);
       if (body.kind !== 'volume') await deps.catalog.checkRestoreTarget(image, body);
-      const restoreId = deps.ids.newId('rs');
-      const restore = await deps.restores.start(restoreId, image, body);
-      return {
-        status: 202,
-        body: { restoreId: restore.restoreId, status: restore.status },
-        headers: { location: `/restores/${restore.restoreId}` },
-      };
+      const restore = await deps.restores.start(deps.ids.newId('rs'), image, body);
+      return { restoreId: restore.restoreId, status: restore.status };
     },
+    accepted: (restore) => `/restores/${restore.restoreId}`,
   }),
-  route({
-    method: 'GET',
-    path: '/restores/{restoreId}',
-    operationId: 'getRestore',
+  route('GET /restores/{restoreId}', 'getRestore', {
     summary: 'Status of a restore; when it succeeded, a presigned download URL or the new snapshot id',
     params: restorePathParams,
-    success: { status: 200, schema: restoreSchema },
-    errorStatuses: [404],
-    async serve(deps, { params }) {
-      return ok(await deps.restores.get(params.restoreId));
-    },
+    answer: restoreSchema,
+    errors: [404],
+    serve: (deps, { params }) => deps.restores.get(params.restoreId),
   }),
   ...LIFECYCLE_ROUTES,
   ...PLAN_ROUTES,

@@ -4,7 +4,7 @@
  * answers 400 saying workflows are not configured.
  */
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../errors.ts';
+import { NotFoundError } from '../errors.ts';
 import { workflowViewOf, workflowViewSchema } from '../workflows/workflow-api.ts';
 import {
   createWorkflow,
@@ -29,7 +29,7 @@ import {
 import type { ApiDeps } from './api-ports.ts';
 import { queryScope } from './cursor.ts';
 import { pageOfList } from './pagination.ts';
-import { route, type Route } from './route-definition.ts';
+import { configured, route, type Route } from './route-definition.ts';
 import { pageOnlyQuery, pageSchema } from './schemas.ts';
 
 const workflowPathParams = z.strictObject({ name: z.string().min(1).max(200) });
@@ -49,163 +49,101 @@ const workflowDeletedSchema = z.strictObject({
 
 const workflowRunPathParams = z.strictObject({ runId: z.string().min(1).max(200) });
 
-function workflowRunsOf(deps: ApiDeps): StartWorkflowRunPorts {
-  if (deps.workflowRuns === undefined) {
-    throw new ValidationError('workflow runs are not configured in this deployment', {});
-  }
-  return deps.workflowRuns;
-}
+const workflowRunsOf = (deps: ApiDeps): StartWorkflowRunPorts =>
+  configured(deps.workflowRuns, 'workflow runs');
+const workflowsOf = (deps: ApiDeps): WorkflowServicePorts => configured(deps.workflows, 'workflows');
 
-function workflowsOf(deps: ApiDeps): WorkflowServicePorts {
-  if (deps.workflows === undefined) {
-    throw new ValidationError('workflows are not configured in this deployment', {});
+/** The workflow `name`, or a 404. */
+async function existingWorkflow<T>(
+  store: { get(name: string): Promise<T | undefined> },
+  name: string,
+): Promise<T> {
+  const record = await store.get(name);
+  if (record === undefined) {
+    throw new NotFoundError(`workflow ${name} does not exist`, { context: { workflow: name } });
   }
-  return deps.workflows;
+  return record;
 }
 
 export const WORKFLOW_ROUTES: readonly Route[] = [
-  route({
-    method: 'POST',
-    path: '/workflows',
-    operationId: 'createWorkflow',
+  route('POST /workflows', 'createWorkflow', {
     summary:
       'Creates a workflow (LiveClone or DirectMount); a duplicate name, a bad document or target is 400 listing every problem, and nothing is created',
     body: workflowBody,
-    success: { status: 200, schema: workflowViewSchema },
-    async serve(deps, { body }) {
-      return { status: 200, body: workflowViewOf(await createWorkflow(workflowsOf(deps), body)) };
-    },
+    answer: workflowViewSchema,
+    serve: async (deps, { body }) => workflowViewOf(await createWorkflow(workflowsOf(deps), body)),
   }),
-  route({
-    method: 'GET',
-    path: '/workflows',
-    operationId: 'listWorkflows',
+  route('GET /workflows', 'listWorkflows', {
     summary: 'Workflows, by name',
     query: pageOnlyQuery,
-    success: { status: 200, schema: pageSchema(workflowViewSchema) },
+    answer: pageSchema(workflowViewSchema),
     async serve(deps, { query }) {
       const views = (await workflowsOf(deps).store.list()).map(workflowViewOf);
-      return { status: 200, body: pageOfList(views, query, queryScope('listWorkflows', {}), deps.cursors) };
+      return pageOfList(views, query, queryScope('listWorkflows', {}), deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/workflows/{name}',
-    operationId: 'getWorkflow',
+  route('GET /workflows/{name}', 'getWorkflow', {
     summary: 'One workflow',
     params: workflowPathParams,
-    success: { status: 200, schema: workflowViewSchema },
-    errorStatuses: [404],
-    async serve(deps, { params }) {
-      const record = await workflowsOf(deps).store.get(params.name);
-      if (record === undefined) {
-        throw new NotFoundError(`workflow ${params.name} does not exist`, {
-          context: { workflow: params.name },
-        });
-      }
-      return { status: 200, body: workflowViewOf(record) };
-    },
+    answer: workflowViewSchema,
+    errors: [404],
+    serve: async (deps, { params }) =>
+      workflowViewOf(await existingWorkflow(workflowsOf(deps).store, params.name)),
   }),
-  route({
-    method: 'PUT',
-    path: '/workflows/{name}',
-    operationId: 'updateWorkflow',
+  route('PUT /workflows/{name}', 'updateWorkflow', {
     summary:
       'Replaces a workflow document; name, type, target and schedule type cannot change (400 naming each)',
     params: workflowPathParams,
     body: workflowBody,
-    success: { status: 200, schema: workflowViewSchema },
-    errorStatuses: [404, 409],
-    async serve(deps, { params, body }) {
-      return {
-        status: 200,
-        body: workflowViewOf(await updateWorkflow(workflowsOf(deps), params.name, body)),
-      };
-    },
+    answer: workflowViewSchema,
+    errors: [404, 409],
+    serve: async (deps, { params, body }) =>
+      workflowViewOf(await updateWorkflow(workflowsOf(deps), params.name, body)),
   }),
-  route({
-    method: 'DELETE',
-    path: '/workflows/{name}',
-    operationId: 'deleteWorkflow',
+  route('DELETE /workflows/{name}', 'deleteWorkflow', {
     summary:
       'Deletes a workflow and its schedule; `created=remove` also detaches and deletes the volumes and deletes the snapshots tagged rbp:workflow=<name> (default `keep`: they stay and are listed)',
     params: workflowPathParams,
     query: deleteWorkflowQuery,
-    success: { status: 200, schema: workflowDeletedSchema },
-    errorStatuses: [404, 409],
+    answer: workflowDeletedSchema,
+    errors: [404, 409],
     async serve(deps, { params, query }) {
       const deleted = await deleteWorkflow(workflowsOf(deps), params.name, query.created);
-      return {
-        status: 200,
-        body: { ...deleted, snapshotIds: [...deleted.snapshotIds], volumeIds: [...deleted.volumeIds] },
-      };
+      return { ...deleted, snapshotIds: [...deleted.snapshotIds], volumeIds: [...deleted.volumeIds] };
     },
   }),
-  route({
-    method: 'POST',
-    path: '/workflows/{name}/runs',
-    operationId: 'startWorkflowRun',
+  route('POST /workflows/{name}/runs', 'startWorkflowRun', {
     summary:
       'Runs a workflow now (`{"action": "unmount"}` detaches and deletes a DirectMount); a disabled workflow, a missing image, a target in another availability zone or a device in use is 400 with the reason, and nothing is started',
     params: workflowPathParams,
     body: startWorkflowRunBodySchema.optional(),
-    success: { status: 202, schema: workflowRunSummarySchema },
-    errorStatuses: [404, 409],
+    answer: workflowRunSummarySchema,
+    errors: [404, 409],
     async serve(deps, { params, body, principal }) {
-      const run = await startWorkflowRun(
-        workflowRunsOf(deps),
-        params.name,
-        body,
-        `api:${principal ?? 'anonymous'}`,
-      );
-      return {
-        status: 202,
-        body: summariseWorkflowRun(run),
-        headers: { location: `/workflow-runs/${run.runId}` },
-      };
+      const trigger = `api:${principal ?? 'anonymous'}`;
+      return summariseWorkflowRun(await startWorkflowRun(workflowRunsOf(deps), params.name, body, trigger));
     },
+    accepted: (run) => `/workflow-runs/${run.runId}`,
   }),
-  route({
-    method: 'GET',
-    path: '/workflows/{name}/runs',
-    operationId: 'listWorkflowRuns',
+  route('GET /workflows/{name}/runs', 'listWorkflowRuns', {
     summary: "A workflow's runs, newest first",
     params: workflowPathParams,
     query: pageOnlyQuery,
-    success: { status: 200, schema: pageSchema(workflowRunViewSchema) },
-    errorStatuses: [404],
-    async serve(deps, { params, query }) {
+    answer: pageSchema(workflowRunViewSchema),
+    errors: [404],
+    async serve(deps, { params: { name }, query }) {
       const ports = workflowRunsOf(deps);
-      if ((await ports.workflows.get(params.name)) === undefined) {
-        throw new NotFoundError(`workflow ${params.name} does not exist`, {
-          context: { workflow: params.name },
-        });
-      }
-      const views = (await runsOfWorkflow(ports, params.name)).map(workflowRunViewOf);
-      return {
-        status: 200,
-        body: pageOfList(
-          views,
-          query,
-          queryScope('listWorkflowRuns', { workflow: params.name }),
-          deps.cursors,
-        ),
-      };
+      await existingWorkflow(ports.workflows, name);
+      const views = (await runsOfWorkflow(ports, name)).map(workflowRunViewOf);
+      return pageOfList(views, query, queryScope('listWorkflowRuns', { workflow: name }), deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/workflow-runs/{runId}',
-    operationId: 'getWorkflowRun',
+  route('GET /workflow-runs/{runId}', 'getWorkflowRun', {
     summary: 'One workflow run: status, reason, images, clone snapshots and volumes, per-volume detail',
     params: workflowRunPathParams,
-    success: { status: 200, schema: workflowRunViewSchema },
-    errorStatuses: [404],
-    async serve(deps, { params }) {
-      return {
-        status: 200,
-        body: workflowRunViewOf(await getWorkflowRun(workflowRunsOf(deps), params.runId)),
-      };
-    },
+    answer: workflowRunViewSchema,
+    errors: [404],
+    serve: async (deps, { params }) =>
+      workflowRunViewOf(await getWorkflowRun(workflowRunsOf(deps), params.runId)),
   }),
 ];

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { queryScope } from '../api/cursor.ts';
-import { pageOfStore, storeTokenOf } from '../api/pagination.ts';
+import { pageOfStore, pageTokenOf, storeTokenOf } from '../api/pagination.ts';
 import { route, type Route } from '../api/route-definition.ts';
 import {
   acceptedRestoreSchema,
@@ -48,88 +48,58 @@ const recoveryPointFilesQuery = pageOnlyQuery.extend({
 export const startServerRestoreBody = z.object({ recoveryPointId: recoveryPointIdSchema }).strict();
 
 export const RECOVERY_POINT_ROUTES: readonly Route[] = [
-  route({
-    method: 'GET',
-    path: '/servers/{serverId}/recovery-points',
-    operationId: 'listRecoveryPoints',
+  route('GET /servers/{serverId}/recovery-points', 'listRecoveryPoints', {
     summary: 'Recovery points of a server (every volume’s image from one backup run), newest first',
     params: serverPathParams,
     query: pageOnlyQuery,
-    success: { status: 200, schema: pageSchema(recoveryPointViewSchema) },
-    errorStatuses: [404],
-    async serve(deps, input) {
-      const { serverId } = input.params;
-      const query = input.query;
+    answer: pageSchema(recoveryPointViewSchema),
+    errors: [404],
+    async serve(deps, { params: { serverId }, query }) {
       const scope = queryScope('listRecoveryPoints', { serverId });
       const token = storeTokenOf(query, scope, deps.cursors);
       const page = await recoveryPointsOf(deps).pageRecoveryPoints(serverId, { limit: query.limit, token });
-      return { status: 200, body: pageOfStore(page, scope, deps.cursors) };
+      return pageOfStore(page, scope, deps.cursors);
     },
   }),
-  route({
-    method: 'GET',
-    path: '/recovery-points/{recoveryPointId}',
-    operationId: 'getRecoveryPoint',
+  route('GET /recovery-points/{recoveryPointId}', 'getRecoveryPoint', {
     summary: 'A recovery point: every volume’s image and its filesystems under the device name',
     params: recoveryPointPathParams,
-    success: { status: 200, schema: recoveryPointDetailSchema },
-    errorStatuses: [404],
-    async serve(deps, input) {
-      const { recoveryPointId } = input.params;
-      return { status: 200, body: await recoveryPointsOf(deps).getRecoveryPoint(deps, recoveryPointId) };
-    },
+    answer: recoveryPointDetailSchema,
+    errors: [404],
+    serve: (deps, { params }) => recoveryPointsOf(deps).getRecoveryPoint(deps, params.recoveryPointId),
   }),
-  route({
-    method: 'GET',
-    path: '/recovery-points/{recoveryPointId}/files',
-    operationId: 'listRecoveryPointFiles',
+  route('GET /recovery-points/{recoveryPointId}/files', 'listRecoveryPointFiles', {
     summary: 'A directory of a recovery point, every filesystem under its device name (/dev/xvdb1/...)',
     params: recoveryPointPathParams,
     query: recoveryPointFilesQuery,
-    success: { status: 200, schema: pageSchema(directoryEntrySchema) },
-    errorStatuses: [404],
-    async serve(deps, input) {
-      const { recoveryPointId } = input.params;
-      const query = input.query;
+    answer: pageSchema(directoryEntrySchema),
+    errors: [404],
+    async serve(deps, { params: { recoveryPointId }, query }) {
       const scope = queryScope('listRecoveryPointFiles', { recoveryPointId, path: query.path });
-      const pageToken = storeTokenOf(query, scope, deps.cursors);
       const page = await recoveryPointsOf(deps).listFiles(deps, recoveryPointId, query.path, {
         limit: query.limit,
-        ...(pageToken === undefined ? {} : { pageToken }),
+        ...pageTokenOf(query, scope, deps.cursors),
       });
-      return { status: 200, body: pageOfStore(page, scope, deps.cursors) };
+      return pageOfStore(page, scope, deps.cursors);
     },
   }),
-  route({
-    method: 'POST',
-    path: '/server-restores',
-    operationId: 'startServerRestore',
+  route('POST /server-restores', 'startServerRestore', {
     summary: 'Restore every volume of a recovery point to a new EBS snapshot (one volume restore each)',
     body: startServerRestoreBody,
-    success: { status: 202, schema: acceptedRestoreSchema },
-    errorStatuses: [404, 409],
-    async serve(deps, input) {
-      const { recoveryPointId } = input.body;
+    answer: acceptedRestoreSchema,
+    errors: [404, 409],
+    async serve(deps, { body }) {
       const restoreId = deps.ids.newId('rs');
-      const restore = await recoveryPointsOf(deps).startServerRestore(deps, restoreId, recoveryPointId);
-      return {
-        status: 202,
-        body: { restoreId: restore.restoreId, status: restore.status },
-        headers: { location: `/server-restores/${restore.restoreId}` },
-      };
+      const restore = await recoveryPointsOf(deps).startServerRestore(deps, restoreId, body.recoveryPointId);
+      return { restoreId: restore.restoreId, status: restore.status };
     },
+    accepted: (restore) => `/server-restores/${restore.restoreId}`,
   }),
-  route({
-    method: 'GET',
-    path: '/server-restores/{restoreId}',
-    operationId: 'getServerRestore',
+  route('GET /server-restores/{restoreId}', 'getServerRestore', {
     summary: 'A server restore: each volume’s device, image and (once restored) new snapshot',
     params: serverRestorePathParams,
-    success: { status: 200, schema: serverRestoreSchema },
-    errorStatuses: [404],
-    async serve(deps, input) {
-      const { restoreId } = input.params;
-      return { status: 200, body: await recoveryPointsOf(deps).getServerRestore(deps, restoreId) };
-    },
+    answer: serverRestoreSchema,
+    errors: [404],
+    serve: (deps, { params }) => recoveryPointsOf(deps).getServerRestore(deps, params.restoreId),
   }),
 ];

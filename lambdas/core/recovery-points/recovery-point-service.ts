@@ -6,7 +6,7 @@
  * point, RestoreJobs.start).
  */
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../errors.ts';
+import { NotFoundError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import { LV_NUMBER_BASE } from '../fs/volume.ts';
 import {
@@ -28,6 +28,7 @@ import {
 import { lockItemsFor } from '../orchestration/backup-lock.ts';
 import { BackupAlreadyRunningError } from '../orchestration/orchestration-errors.ts';
 import type { ReplicaVolumeSource } from '../api/record-directories.ts';
+import { configured } from '../api/route-definition.ts';
 import type { Backup, DirectoryEntry, Restore } from '../api/schemas.ts';
 import type { RecoveryPoint, RecoveryPointImage, RecoveryPointStore } from './recovery-points.ts';
 
@@ -459,8 +460,5 @@ export class RecoveryPointService {
 export function recoveryPointsOf(deps: {
   readonly recoveryPoints?: RecoveryPointService;
 }): RecoveryPointService {
-  if (deps.recoveryPoints === undefined) {
-    throw new ValidationError('recovery points are not configured in this deployment', {});
-  }
-  return deps.recoveryPoints;
+  return configured(deps.recoveryPoints, 'recovery points');
 }
