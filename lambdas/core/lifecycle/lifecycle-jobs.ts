@@ -44,9 +44,19 @@ import {
   type ScrubDeps,
   type ScrubResult,
 } from './scrub.ts';
+import {
+  RESTORE_TEST_FILES_PER_SERVER,
+  RESTORE_TEST_MAX_FILES,
+  restoreTestServerSchema,
+  runRestoreTest,
+  type RestoreTestDeps,
+  type RestoreTestResult,
+} from './restore-test.ts';
 
 export const GC_JOB_KIND = 'gc';
 export const SCRUB_JOB_KIND = 'scrub';
+/** Scheduled restore tests (restore-test.ts). */
+export const RESTORE_TEST_JOB_KIND = 'restore-test';
 /** The expiry that follows a plan run (retention-apply.ts expireAfterPlanRun). */
 export const EXPIRE_JOB_KIND = 'expire';
 /** EventBridge source and detail type of a plan run's outcome (the plan-run function publishes it). */
@@ -65,6 +75,15 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 const MAX_LIFECYCLE_RUN_ID_CHARS = 64;
 /** EventBridge detail type of a scrub that found corrupt or missing objects. */
 export const SCRUB_FINDINGS_EVENT = 'Scrub Findings';
+/** EventBridge detail type of a restore test in which a server failed. */
+export const RESTORE_TEST_FAILED_EVENT = 'Restore Test Failed';
+
+/** What a restore test checks, from the API, the CLI or the schedule's input. */
+const restoreTestParams = {
+  server: z.string().min(1).max(256).optional(),
+  files: z.number().int().min(1).max(RESTORE_TEST_MAX_FILES).optional(),
+  wholeVolume: z.boolean().optional(),
+};
 
 const expireEventSchema = z
   .object({
@@ -117,6 +136,13 @@ export const lifecycleJobEventSchema = z.union([
         coverRuns: z.number().int().min(1).max(FANOUT_PREFIXES).optional(),
       })
       .strict(),
+    z
+      .object({
+        kind: z.literal(RESTORE_TEST_JOB_KIND),
+        runId: z.string().min(1).optional(),
+        ...restoreTestParams,
+      })
+      .strict(),
     expireEventSchema,
   ]),
   planRunFinishedSchema,
@@ -125,6 +151,14 @@ export type LifecycleJobEvent = z.infer<typeof lifecycleJobEventSchema>;
 
 export const startGcBody = z.object({ dryRun: z.boolean().default(false) }).strict();
 export const startScrubBody = z.object({ all: z.boolean().default(false) }).strict();
+export const startRestoreTestBody = z
+  .object({
+    server: restoreTestParams.server,
+    files: restoreTestParams.files.default(RESTORE_TEST_FILES_PER_SERVER),
+    wholeVolume: z.boolean().default(false),
+  })
+  .strict();
+export type StartRestoreTest = z.output<typeof startRestoreTestBody>;
 
 const runStatus = z.enum(['pending', 'running', 'complete', 'dry-run', 'failed']);
 
@@ -172,6 +206,22 @@ export const scrubRunSchema = z
   .strict();
 export type ScrubRun = z.infer<typeof scrubRunSchema>;
 
+/** A restore test as the API answers it; the CLI prints status and the servers' outcomes. */
+export const restoreTestRunSchema = z
+  .object({
+    runId: z.string(),
+    status: z.enum(['pending', 'running', 'passed', 'failed']),
+    server: z.string().optional(),
+    files: z.number().int(),
+    wholeVolume: z.boolean(),
+    servers: z.array(restoreTestServerSchema),
+    failure: z.string().optional(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .strict();
+export type RestoreTestRun = z.infer<typeof restoreTestRunSchema>;
+
 /** Starts the lifecycle job Lambda for a run without waiting (an asynchronous invocation). */
 export interface LifecycleJobLauncher {
   launch(event: LifecycleJobEvent): Promise<void>;
@@ -181,7 +231,9 @@ export interface LifecycleJobDeps {
   readonly jobs: JobStore;
   readonly clock: Clock;
   /** A new run id with the kind as its prefix (`gc-…`, `scrub-…`). */
-  readonly newRunId: (kind: typeof GC_JOB_KIND | typeof SCRUB_JOB_KIND | typeof EXPIRE_JOB_KIND) => string;
+  readonly newRunId: (
+    kind: typeof GC_JOB_KIND | typeof SCRUB_JOB_KIND | typeof EXPIRE_JOB_KIND | typeof RESTORE_TEST_JOB_KIND,
+  ) => string;
 }
 
 export interface LifecycleStartDeps extends LifecycleJobDeps {
@@ -204,6 +256,10 @@ export interface LifecycleRunDeps extends LifecycleJobDeps {
   readonly events: EventPublisher;
   /** Called with the number of findings of every scrub (an alarm metric in the Lambda). */
   readonly recordFindings: (count: number) => void;
+  /** Restore tests; absent where they are not deployed (a restore-test run then fails). */
+  readonly restoreTest?: RestoreTestDeps;
+  /** Called with the number of failed servers of every restore test (an alarm metric in the Lambda). */
+  readonly recordRestoreTestFailures?: (count: number) => void;
 }
 
 function newRecord(kind: string, jobId: string, params: Record<string, unknown>, now: string): JobRecord {
@@ -222,7 +278,8 @@ function newRecord(kind: string, jobId: string, params: Record<string, unknown>,
 async function getOfKind(jobs: JobStore, kind: string, runId: string): Promise<JobRecord> {
   const record = await jobs.get(runId);
   if (record.kind !== kind) {
-    throw new NotFoundError(`no ${kind === GC_JOB_KIND ? 'collection' : 'scrub'} run ${runId}`, {
+    const noun = kind === GC_JOB_KIND ? 'collection' : kind === SCRUB_JOB_KIND ? 'scrub' : 'restore test';
+    throw new NotFoundError(`no ${noun} run ${runId}`, {
       context: { runId },
     });
   }
@@ -263,16 +320,19 @@ export function gcRunOf(record: JobRecord): GcRun {
   };
 }
 
+/** A run's status as the API shows it: `succeeded` is the run's own word for a finished run. */
+function viewStatusOf<S extends string>(
+  record: JobRecord,
+  succeeded: S,
+): S | 'failed' | 'running' | 'pending' {
+  if (record.status === 'FAILED' || record.status === 'CANCELLED') return 'failed';
+  if (record.status === 'SUCCEEDED') return succeeded;
+  return record.status === 'RUNNING' ? 'running' : 'pending';
+}
+
 export function scrubRunOf(record: JobRecord): ScrubRun {
   const result = record.result as Partial<ScrubResult> | undefined;
-  const status: ScrubRun['status'] =
-    record.status === 'FAILED' || record.status === 'CANCELLED'
-      ? 'failed'
-      : record.status === 'SUCCEEDED'
-        ? (result?.status ?? 'ok')
-        : record.status === 'RUNNING'
-          ? 'running'
-          : 'pending';
+  const status: ScrubRun['status'] = viewStatusOf(record, result?.status ?? 'ok');
   const finding = (f: { key: string; images: readonly string[]; reason: string }) => ({
     key: f.key,
     images: [...f.images],
@@ -348,6 +408,50 @@ export async function startScrubRun(deps: LifecycleStartDeps, options: { all: bo
   return scrubRunOf(record);
 }
 
+/** A restore test's parameters as its job record keeps them. */
+function restoreTestParamsOf(record: JobRecord): StartRestoreTest {
+  return {
+    ...(typeof record.params.server === 'string' ? { server: record.params.server } : {}),
+    files: typeof record.params.files === 'number' ? record.params.files : RESTORE_TEST_FILES_PER_SERVER,
+    wholeVolume: record.params.wholeVolume === true,
+  };
+}
+
+export function restoreTestRunOf(record: JobRecord): RestoreTestRun {
+  const result = record.result as RestoreTestResult | undefined;
+  return {
+    runId: record.jobId,
+    status: viewStatusOf(record, result?.status ?? 'passed'),
+    ...restoreTestParamsOf(record),
+    servers: (result?.servers ?? []).map((server) => structuredClone(server)),
+    ...(record.failure === undefined ? {} : { failure: record.failure.reason }),
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
+  };
+}
+
+export async function startRestoreTestRun(
+  deps: LifecycleStartDeps,
+  options: StartRestoreTest,
+): Promise<RestoreTestRun> {
+  const record = newRecord(
+    RESTORE_TEST_JOB_KIND,
+    deps.newRunId(RESTORE_TEST_JOB_KIND),
+    { ...options },
+    deps.clock.now().toISOString(),
+  );
+  await deps.jobs.create(record);
+  await deps.launcher.launch({ kind: RESTORE_TEST_JOB_KIND, runId: record.jobId });
+  return restoreTestRunOf(record);
+}
+
+export async function getRestoreTestRun(
+  deps: Pick<LifecycleJobDeps, 'jobs'>,
+  runId: string,
+): Promise<RestoreTestRun> {
+  return restoreTestRunOf(await getOfKind(deps.jobs, RESTORE_TEST_JOB_KIND, runId));
+}
+
 export async function getGcRun(deps: Pick<LifecycleJobDeps, 'jobs'>, runId: string): Promise<GcRun> {
   return gcRunOf(await getOfKind(deps.jobs, GC_JOB_KIND, runId));
 }
@@ -390,6 +494,7 @@ class JobCheckpoints implements GcCheckpointStore {
 export type LifecycleJobOutcome =
   | { readonly kind: typeof GC_JOB_KIND; readonly run: GcRun; readonly continue: boolean }
   | { readonly kind: typeof SCRUB_JOB_KIND; readonly run: ScrubRun; readonly continue: false }
+  | { readonly kind: typeof RESTORE_TEST_JOB_KIND; readonly run: RestoreTestRun; readonly continue: false }
   | { readonly kind: typeof EXPIRE_JOB_KIND; readonly run: ExpiryRun; readonly continue: false };
 
 /** An expiry after a plan run, as its job record holds it. */
@@ -532,52 +637,115 @@ export async function runGcJob(
   }
 }
 
-/** Runs a scrub to its end, records the result and publishes any finding. */
-export async function runScrubJob(deps: LifecycleRunDeps, runId: string): Promise<LifecycleJobOutcome> {
-  const record = await getOfKind(deps.jobs, SCRUB_JOB_KIND, runId);
-  if (FINAL_JOB_STATUSES.includes(record.status)) {
-    return { kind: SCRUB_JOB_KIND, run: scrubRunOf(record), continue: false };
-  }
+/**
+ * Runs a job that ends in one invocation: marks it running, records what `work` returns as its
+ * result, then calls `succeeded` with the finished record. A permanent failure ends the job as
+ * failed; a retryable one is thrown (the job stays running; Lambda's retry runs it again). A job
+ * already finished is returned as it is.
+ */
+async function runToEnd(
+  deps: LifecycleJobDeps,
+  record: JobRecord,
+  work: () => Promise<Record<string, unknown>>,
+  succeeded: (done: JobRecord) => Promise<void>,
+): Promise<JobRecord> {
+  if (FINAL_JOB_STATUSES.includes(record.status)) return record;
   try {
     const now = deps.clock.now().toISOString();
     await deps.jobs.update(
       { ...record, status: 'RUNNING', updatedAt: now, expiresAtEpochSeconds: jobExpiry(now) },
       ['PENDING', 'RUNNING'],
     );
-    const all = record.params.all === true;
-    const cursor = all || deps.scrubCursor === undefined ? undefined : await deps.scrubCursor.get();
-    // The schedule's configured cycle, else the cycle the cursor is in (a run started from the API).
-    const coverRuns =
-      typeof record.params.coverRuns === 'number'
-        ? record.params.coverRuns
-        : (deps.scrubCoverRuns ?? cursor?.coverRuns ?? SCRUB_COVER_RUNS);
-    const runNumber =
-      deps.scrubCursor === undefined
-        ? Number(record.params.runNumber ?? 0)
-        : scrubRunNumberOf(cursor, coverRuns);
-    const result = await scrub(deps.scrub, { all, runNumber, coverRuns });
-    // The share is checked (findings or not): the next run takes the next one. A run that failed
-    // before this point leaves the cursor, so its share is checked again.
-    if (!all && deps.scrubCursor !== undefined) {
-      await deps.scrubCursor.advance(cursor, { runNumber: (runNumber + 1) % coverRuns, coverRuns });
-    }
-    const done = await finish(deps, runId, 'SUCCEEDED', { result: { ...result } });
-    const findings = result.corrupt.length + result.missing.length;
-    deps.recordFindings(findings);
-    if (findings > 0) {
-      await deps.events.publish(SCRUB_FINDINGS_EVENT, {
-        runId,
-        corrupt: result.corrupt,
-        missing: result.missing,
-        chunksVerified: result.chunksVerified,
-      });
-    }
-    return { kind: SCRUB_JOB_KIND, run: scrubRunOf(done), continue: false };
+    const done = await finish(deps, record.jobId, 'SUCCEEDED', { result: await work() });
+    await succeeded(done);
+    return done;
   } catch (error) {
     if (isRetryable(error)) throw error;
-    const failed = await finish(deps, runId, 'FAILED', { failure: jobFailureOf(error) });
-    return { kind: SCRUB_JOB_KIND, run: scrubRunOf(failed), continue: false };
+    return finish(deps, record.jobId, 'FAILED', { failure: jobFailureOf(error) });
   }
+}
+
+/** Runs a scrub to its end, records the result and publishes any finding. */
+export async function runScrubJob(deps: LifecycleRunDeps, runId: string): Promise<LifecycleJobOutcome> {
+  const record = await getOfKind(deps.jobs, SCRUB_JOB_KIND, runId);
+  let outcome: ScrubResult | undefined;
+  const done = await runToEnd(
+    deps,
+    record,
+    async () => {
+      const all = record.params.all === true;
+      const cursor = all || deps.scrubCursor === undefined ? undefined : await deps.scrubCursor.get();
+      // The schedule's configured cycle, else the cycle the cursor is in (a run started from the API).
+      const coverRuns =
+        typeof record.params.coverRuns === 'number'
+          ? record.params.coverRuns
+          : (deps.scrubCoverRuns ?? cursor?.coverRuns ?? SCRUB_COVER_RUNS);
+      const runNumber =
+        deps.scrubCursor === undefined
+          ? Number(record.params.runNumber ?? 0)
+          : scrubRunNumberOf(cursor, coverRuns);
+      outcome = await scrub(deps.scrub, { all, runNumber, coverRuns });
+      // The share is checked (findings or not): the next run takes the next one. A run that failed
+      // before this point leaves the cursor, so its share is checked again.
+      if (!all && deps.scrubCursor !== undefined) {
+        await deps.scrubCursor.advance(cursor, { runNumber: (runNumber + 1) % coverRuns, coverRuns });
+      }
+      return { ...outcome };
+    },
+    async () => {
+      const result = outcome!;
+      const findings = result.corrupt.length + result.missing.length;
+      deps.recordFindings(findings);
+      if (findings > 0) {
+        await deps.events.publish(SCRUB_FINDINGS_EVENT, {
+          runId,
+          corrupt: result.corrupt,
+          missing: result.missing,
+          chunksVerified: result.chunksVerified,
+        });
+      }
+    },
+  );
+  return { kind: SCRUB_JOB_KIND, run: scrubRunOf(done), continue: false };
+}
+
+/**
+ * Runs a restore test to its end (the seed of its sample is the run id, so a retried invocation
+ * checks the same files), records the result, and publishes the failed servers.
+ */
+export async function runRestoreTestJob(deps: LifecycleRunDeps, runId: string): Promise<LifecycleJobOutcome> {
+  const record = await getOfKind(deps.jobs, RESTORE_TEST_JOB_KIND, runId);
+  let outcome: RestoreTestResult | undefined;
+  const done = await runToEnd(
+    deps,
+    record,
+    async () => {
+      if (deps.restoreTest === undefined) {
+        throw new ValidationError('restore tests are not configured in this deployment', {
+          context: { runId },
+        });
+      }
+      outcome = await runRestoreTest(deps.restoreTest, { runId, ...restoreTestParamsOf(record) });
+      return { ...outcome };
+    },
+    async () => {
+      const failed = outcome!.servers.filter((server) => server.result === 'Failed');
+      deps.recordRestoreTestFailures?.(failed.length);
+      if (failed.length === 0) return;
+      await deps.events.publish(RESTORE_TEST_FAILED_EVENT, {
+        runId,
+        servers: failed.map((server) => ({
+          server: server.server,
+          imageId: server.imageId,
+          images: server.images,
+          failures: server.failures,
+        })),
+      });
+    },
+  );
+  // A test that could not run at all (no such server, not configured) counts as a failure too.
+  if (done.status === 'FAILED' && record.status !== 'FAILED') deps.recordRestoreTestFailures?.(1);
+  return { kind: RESTORE_TEST_JOB_KIND, run: restoreTestRunOf(done), continue: false };
 }
 
 /**
@@ -596,11 +764,17 @@ export async function runLifecycleJob(
     const params =
       event.kind === GC_JOB_KIND
         ? { dryRun: event.dryRun === true }
-        : {
-            all: event.all === true,
-            runNumber: scrubRunNumber(now),
-            ...(event.coverRuns === undefined ? {} : { coverRuns: event.coverRuns }),
-          };
+        : event.kind === RESTORE_TEST_JOB_KIND
+          ? {
+              ...(event.server === undefined ? {} : { server: event.server }),
+              files: event.files ?? RESTORE_TEST_FILES_PER_SERVER,
+              wholeVolume: event.wholeVolume === true,
+            }
+          : {
+              all: event.all === true,
+              runNumber: scrubRunNumber(now),
+              ...(event.coverRuns === undefined ? {} : { coverRuns: event.coverRuns }),
+            };
     if (event.kind === GC_JOB_KIND && event.dryRun !== true) {
       // A scheduled collection resumes the one holding the fence instead of failing on it.
       runId = await heldCollectionRun(deps.gc.coordination);
@@ -614,5 +788,6 @@ export async function runLifecycleJob(
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) {
     throw new ValidationError(`invalid run id ${JSON.stringify(runId)}`, { context: { runId } });
   }
+  if (event.kind === RESTORE_TEST_JOB_KIND) return runRestoreTestJob(deps, runId);
   return event.kind === GC_JOB_KIND ? runGcJob(deps, runId, deadline) : runScrubJob(deps, runId);
 }
