@@ -14,7 +14,7 @@
  * asks each request for no more items than the page still lacks, so the page never overshoots and
  * LastEvaluatedKey is always exactly where the next page starts, filter or no filter.
  */
-import type { DynamoDBDocumentClient, QueryCommandInput } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient, QueryCommandInput, QueryCommandOutput } from '@aws-sdk/lib-dynamodb';
 import { QueryCommand } from '@aws-sdk/lib-dynamodb';
 import { ValidationError, type ErrorContext } from '../core/errors.ts';
 import { callSdk } from './sdk-errors.ts';
@@ -85,15 +85,11 @@ export class DynamoDbPager {
     let startKey: StartKey | undefined = page.token === undefined ? undefined : decodeStartKey(page.token);
     let examined = 0;
     do {
-      const exclusiveStart = startKey;
-      const answer = await callSdk(operation, context, () =>
-        this.ddb.send(
-          new QueryCommand({
-            ...input,
-            Limit: page.limit - examined,
-            ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
-          }),
-        ),
+      const answer = await this.queryFrom(
+        operation,
+        context,
+        { ...input, Limit: page.limit - examined },
+        startKey,
       );
       const got = answer.Items ?? [];
       for (const item of got) if (keep(item)) items.push(item);
@@ -120,19 +116,28 @@ export class DynamoDbPager {
     return total;
   }
 
+  /** One Query request, starting after `exclusiveStart` when given. */
+  private queryFrom(
+    operation: string,
+    context: ErrorContext,
+    input: QueryInput & Pick<QueryCommandInput, 'Limit'>,
+    exclusiveStart: Item | undefined,
+  ): Promise<QueryCommandOutput> {
+    return callSdk(operation, context, () =>
+      this.ddb.send(
+        new QueryCommand({
+          ...input,
+          ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
+        }),
+      ),
+    );
+  }
+
   /** The query's answers, each request starting at the previous one's LastEvaluatedKey. */
   private async *answers(operation: string, context: ErrorContext, input: QueryInput) {
     let startKey: Item | undefined;
     do {
-      const exclusiveStart = startKey;
-      const answer = await callSdk(operation, context, () =>
-        this.ddb.send(
-          new QueryCommand({
-            ...input,
-            ...(exclusiveStart === undefined ? {} : { ExclusiveStartKey: exclusiveStart }),
-          }),
-        ),
-      );
+      const answer = await this.queryFrom(operation, context, input, startKey);
       yield answer;
       startKey = answer.LastEvaluatedKey;
     } while (startKey !== undefined);
