@@ -20,6 +20,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { CatalogStoreReader, catalogStateOf } from '../../lambdas/core/api/catalog-reader.ts';
 import type { CatalogItem, ImageCatalogRecord } from '../../lambdas/core/catalog/catalog-types.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
+import { meta, version } from '../../test/catalog/catalog-fixtures.ts';
 import { StateMachineBackupLauncher } from '../../lambdas/core/api/backup-launcher.ts';
 import { RecordDirectories } from '../../lambdas/core/api/record-directories.ts';
 import type { ImageRecord } from '../../lambdas/core/image/image-records.ts';
@@ -166,30 +167,14 @@ async function imageLookups(endpoint: string, counter: Counted): Promise<BenchRe
 }
 
 function versionItem(volumeId: string, index: number): CatalogItem {
-  const image = record(volumeId, index);
   const t = { seconds: 1_767_225_600 + index * 60, nanoseconds: 0 };
-  return {
-    volumeId,
-    partition: 1,
-    dir: '/etc',
-    name: 'hosts',
-    path: '/etc/hosts',
-    version: versionKeyOf(image),
-    imageId: image.imageId,
-    createdAt: image.createdAt,
-    meta: {
-      type: 'file',
-      inode: 12,
-      size: 100 + index,
-      mode: 0o100644,
-      uid: 0,
-      gid: 0,
-      nlink: 1,
-      mtime: t,
-      ctime: t,
-      atime: t,
-    },
-  };
+  return version(
+    record(volumeId, index),
+    1,
+    '/etc',
+    'hosts',
+    meta({ size: 100 + index, mtime: t, ctime: t, atime: t }),
+  );
 }
 
 function catalogRecord(volumeId: string, index: number): ImageCatalogRecord {

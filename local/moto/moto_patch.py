@@ -35,7 +35,9 @@ Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port
    removed from it), and a Query finds the condition's and ExclusiveStartKey's bounds by bisection
    and reads only the items it returns, as DynamoDB reads by key. The answer is exactly moto's own
    (test/local/moto-query-patch.property.test.ts compares both); Queries it does not cover (indexes,
-   legacy KeyConditions, other key shapes) go to moto's code unchanged.
+   legacy KeyConditions, other key shapes) go to moto's code unchanged. The end of a begins_with
+   range is found by bisection as well (walking it read every version of a path, 10,000 for a page
+   of 10: files versions took 4.4 times as long at 10,000 versions as at 10).
 10. Step Functions StopExecution dropped the request's `error` and `cause` (moto stopped every
    execution with empty ones); they are passed on, so the ExecutionAborted event carries them as
    Step Functions records them.
@@ -175,6 +177,7 @@ Table.query = _table_query
 
 # --- 9. Query by key range: bisection over each partition's sort keys, kept in order.
 import bisect  # noqa: E402
+import inspect  # noqa: E402
 from moto.dynamodb.models.table import RESULT_SIZE_LIMIT  # noqa: E402
 
 # Largest item DynamoDB stores (400 KB): while a page holds less than the size limit minus this,
@@ -263,30 +266,38 @@ def _range_window(keys, op, values):
         lo = bisect.bisect_left(keys, values[0])
         return lo, max(lo, bisect.bisect_right(keys, values[1]))
     if op == "BEGINS_WITH":
-        # Keys with a prefix are contiguous in sort order, from where the prefix itself would go.
-        lo = hi = bisect.bisect_left(keys, values[0])
-        while hi < n and keys[hi].compare(op, values):
-            hi += 1
-        return lo, hi
+        # Keys with a prefix are contiguous in sort order, from where the prefix itself would go;
+        # after them every key is greater and lacks it, so the end is found by bisection too (a
+        # linear walk here read all 10,000 versions of a path for a page of 10).
+        lo = end = bisect.bisect_left(keys, values[0])
+        hi = n
+        while end < hi:
+            middle = (end + hi) // 2
+            if keys[middle].compare(op, values):
+                end = middle + 1
+            else:
+                hi = middle
+        return lo, end
     return None
 
 
-def _fast_table_query(
-    self,
-    hash_key,
-    range_comparison,
-    range_objs,
-    limit,
-    exclusive_start_key,
-    scan_index_forward,
-    projection_expressions,
-    index_name=None,
-    consistent_read=False,
-    filter_expression=None,
-    hash_key_conditions=None,
-    range_key_conditions=None,
-    **filter_kwargs,
-):
+_QUERY_SIGNATURE = inspect.signature(_original_table_query)
+
+
+def _fast_table_query(self, hash_key, *args, **kwargs):
+    bound = _QUERY_SIGNATURE.bind(self, hash_key, *args, **kwargs)
+    bound.apply_defaults()
+    query = bound.arguments
+    range_comparison = query["range_comparison"]
+    range_objs = query["range_objs"]
+    limit = query["limit"]
+    exclusive_start_key = query["exclusive_start_key"]
+    scan_index_forward = query["scan_index_forward"]
+    projection_expressions = query["projection_expressions"]
+    index_name = query["index_name"]
+    filter_expression = query["filter_expression"]
+    range_key_conditions = query["range_key_conditions"]
+    filter_kwargs = query["filter_kwargs"]
     covered = (
         not index_name
         and not filter_kwargs
@@ -318,22 +329,7 @@ def _fast_table_query(
         window = _range_window(keys, range_comparison, range_objs)
     if window is None:
         _fast_query_stats["moto"] += 1
-        return _table_query(
-            self,
-            hash_key,
-            range_comparison,
-            range_objs,
-            limit,
-            exclusive_start_key,
-            scan_index_forward,
-            projection_expressions,
-            index_name=index_name,
-            consistent_read=consistent_read,
-            filter_expression=filter_expression,
-            hash_key_conditions=hash_key_conditions,
-            range_key_conditions=range_key_conditions,
-            **filter_kwargs,
-        )
+        return _table_query(self, hash_key, *args, **kwargs)
     _fast_query_stats["fast"] += 1
     n = len(keys)
     lo, hi = window
