@@ -46,6 +46,18 @@ function directories(tableName: string, clients: Pick<SdkClients, 'ec2' | 'docum
   });
 }
 
+/** The workflows, runs and what a run looks up (servers, images, recovery points, instances): the API's and the function's. */
+function workflowRunLookups(tableName: string, clients: Pick<SdkClients, 'ec2' | 'documents'>) {
+  return {
+    workflows: new DynamoDbNamedRecords(clients.documents, tableName, WORKFLOW_RECORDS),
+    runs: dynamoDbWorkflowRuns(clients.documents, tableName),
+    servers: new Ec2ServerDirectory(clients.ec2),
+    images: directories(tableName, clients),
+    recoveryPoints: new DynamoDbRecoveryPointStore(clients.documents, tableName),
+    instances: new Ec2InstanceDirectory(clients.ec2),
+  };
+}
+
 /** What the API's workflow-run routes work over. */
 export function createWorkflowRunApiDeps(
   names: WorkflowRunNames,
@@ -53,12 +65,7 @@ export function createWorkflowRunApiDeps(
   clock: Clock,
 ): StartWorkflowRunPorts {
   return {
-    workflows: new DynamoDbNamedRecords(clients.documents, names.tableName, WORKFLOW_RECORDS),
-    runs: dynamoDbWorkflowRuns(clients.documents, names.tableName),
-    servers: new Ec2ServerDirectory(clients.ec2),
-    images: directories(names.tableName, clients),
-    recoveryPoints: new DynamoDbRecoveryPointStore(clients.documents, names.tableName),
-    instances: new Ec2InstanceDirectory(clients.ec2),
+    ...workflowRunLookups(names.tableName, clients),
     executions: new SfnWorkflowRunExecutions(clients.sfn, names.workflowRunStateMachineArn),
     randomHex: () => randomBytes(RUN_ID_RANDOM_BYTES).toString('hex'),
     clock,
@@ -79,12 +86,7 @@ export function createWorkflowRunDeps(
   launcher?: VolumeRestoreLauncher,
 ): WorkflowRunPorts {
   return {
-    workflows: new DynamoDbNamedRecords(clients.documents, names.tableName, WORKFLOW_RECORDS),
-    runs: dynamoDbWorkflowRuns(clients.documents, names.tableName),
-    servers: new Ec2ServerDirectory(clients.ec2),
-    images: directories(names.tableName, clients),
-    recoveryPoints: new DynamoDbRecoveryPointStore(clients.documents, names.tableName),
-    instances: new Ec2InstanceDirectory(clients.ec2),
+    ...workflowRunLookups(names.tableName, clients),
     restoreJobs: volumeRestoreJobs(new DynamoDbJobStore(clients.documents, names.tableName)),
     restoreLauncher:
       launcher ?? new StateMachineVolumeRestoreLauncher(clients.sfn, names.volumeRestoreStateMachineArn),
