@@ -87,6 +87,51 @@ export const BACKUP_ALREADY_RUNNING = 'BackupAlreadyRunning';
 
 export class BackupAlreadyRunningConflict extends ConflictError {}
 
+/**
+ * Takes the locks of the input's volumes for the backup's execution in one transaction, then
+ * starts the execution; "already running" is decided by the locks alone. A held lock is a 409
+ * naming `what` (a volume id, `server s1`) and the running backup; a failed start gives the locks
+ * back (only our own; idempotent) so nothing stays locked for an execution that never ran.
+ */
+export async function lockAndStart(
+  deps: { readonly executions: BackupExecutions; readonly locks: LockReservations; readonly clock: Clock },
+  backupId: string,
+  input: { readonly volumeIds: readonly string[] },
+  conflict: { readonly what: string; readonly context: Readonly<Record<string, string>> },
+): Promise<{ readonly startedAt: string }> {
+  const { volumeIds } = input;
+  const ownerId = deps.executions.executionIdOf(backupId);
+  const locks = lockItemsFor(
+    { volumeIds: [...volumeIds], ownerId, backupId, ttlSeconds: RESERVATION_TTL_SECONDS },
+    deps.clock.now(),
+  );
+  try {
+    await deps.locks.acquire(locks);
+  } catch (error) {
+    if (!(error instanceof BackupAlreadyRunningError)) throw error;
+    const runningBackupId = String(error.context['heldBy']);
+    throw new BackupAlreadyRunningConflict(
+      `a backup of ${conflict.what} is already running (${runningBackupId}); wait for it to finish`,
+      {
+        cause: error,
+        context: {
+          reason: BACKUP_ALREADY_RUNNING,
+          ...conflict.context,
+          runningBackupId,
+          lockExpiresAt: String(error.context['heldUntil']),
+        },
+      },
+    );
+  }
+  try {
+    return await deps.executions.start(backupId, input);
+  } catch (error) {
+    // Nothing runs: give the volumes back.
+    await deps.locks.release([...volumeIds], ownerId).catch(() => undefined);
+    throw error;
+  }
+}
+
 function parseJson(text: string | undefined): unknown {
   if (text === undefined) return undefined;
   try {
@@ -266,43 +311,13 @@ export class StateMachineBackupLauncher implements BackupLauncher {
   }): Promise<Backup> {
     const { volumeId, backupId } = request;
     await this.deps.volumes.assertProtected(volumeId);
-    const ownerId = this.deps.executions.executionIdOf(backupId);
-    const locks = lockItemsFor(
-      { volumeIds: [volumeId], ownerId, backupId, ttlSeconds: RESERVATION_TTL_SECONDS },
-      this.deps.clock.now(),
-    );
-    try {
-      await this.deps.locks.acquire(locks);
-    } catch (error) {
-      if (!(error instanceof BackupAlreadyRunningError)) throw error;
-      const runningBackupId = String(error.context['heldBy']);
-      throw new BackupAlreadyRunningConflict(
-        `a backup of ${volumeId} is already running (${runningBackupId}); wait for it to finish`,
-        {
-          cause: error,
-          context: {
-            reason: BACKUP_ALREADY_RUNNING,
-            volumeId,
-            runningBackupId,
-            lockExpiresAt: String(error.context['heldUntil']),
-          },
-        },
-      );
-    }
     const input = {
       volumeIds: [volumeId],
       full: request.full,
       trigger: request.trigger,
       ...(request.source === undefined ? {} : { source: request.source }),
     };
-    let started: { readonly startedAt: string };
-    try {
-      started = await this.deps.executions.start(backupId, input);
-    } catch (error) {
-      // Nothing runs: give the volume back (only our own lock; idempotent).
-      await this.deps.locks.release([volumeId], ownerId).catch(() => undefined);
-      throw error;
-    }
+    const started = await lockAndStart(this.deps, backupId, input, { what: volumeId, context: { volumeId } });
     return {
       backupId,
       volumeId,

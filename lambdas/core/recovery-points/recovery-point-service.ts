@@ -18,15 +18,7 @@ import {
   type JobStore,
 } from '../jobs/job-store.ts';
 import type { CatalogReader, ImageDirectory, PageRequest, RestoreJobs, StorePage } from '../api/api-ports.ts';
-import {
-  BACKUP_ALREADY_RUNNING,
-  BackupAlreadyRunningConflict,
-  RESERVATION_TTL_SECONDS,
-  type BackupExecutions,
-  type LockReservations,
-} from '../api/backup-launcher.ts';
-import { lockItemsFor } from '../orchestration/backup-lock.ts';
-import { BackupAlreadyRunningError } from '../orchestration/orchestration-errors.ts';
+import { lockAndStart, type BackupExecutions, type LockReservations } from '../api/backup-launcher.ts';
 import type { ReplicaVolumeSource } from '../api/record-directories.ts';
 import { configured } from '../api/route-definition.ts';
 import type { Backup, DirectoryEntry, Restore } from '../api/schemas.ts';
@@ -266,31 +258,6 @@ export class RecoveryPointService {
   }): Promise<Backup> {
     const { serverId, backupId } = request;
     const volumeIds = await this.serverVolumes(serverId);
-    // As for one volume (backup-launcher.ts): the locks of every volume are taken for the execution
-    // in one transaction before it starts, so "already running" is decided by the locks alone.
-    const ownerId = this.deps.executions.executionIdOf(backupId);
-    const locks = lockItemsFor(
-      { volumeIds, ownerId, backupId, ttlSeconds: RESERVATION_TTL_SECONDS },
-      this.deps.clock.now(),
-    );
-    try {
-      await this.deps.locks.acquire(locks);
-    } catch (error) {
-      if (!(error instanceof BackupAlreadyRunningError)) throw error;
-      const runningBackupId = String(error.context['heldBy']);
-      throw new BackupAlreadyRunningConflict(
-        `a backup of server ${serverId} is already running (${runningBackupId}); wait for it to finish`,
-        {
-          cause: error,
-          context: {
-            reason: BACKUP_ALREADY_RUNNING,
-            serverId,
-            runningBackupId,
-            lockExpiresAt: String(error.context['heldUntil']),
-          },
-        },
-      );
-    }
     const input = {
       serverId,
       volumeIds,
@@ -298,14 +265,10 @@ export class RecoveryPointService {
       trigger: request.trigger,
       ...(request.source === undefined ? {} : { source: request.source }),
     };
-    let started: { readonly startedAt: string };
-    try {
-      started = await this.deps.executions.start(backupId, input);
-    } catch (error) {
-      // Nothing runs: give the volumes back (only our own locks; idempotent).
-      await this.deps.locks.release(volumeIds, ownerId).catch(() => undefined);
-      throw error;
-    }
+    const started = await lockAndStart(this.deps, backupId, input, {
+      what: `server ${serverId}`,
+      context: { serverId },
+    });
     return { backupId, serverId, full: request.full, status: 'RUNNING', startedAt: started.startedAt };
   }
 
