@@ -281,6 +281,7 @@ export class LambdaWiring {
         },
         scrub: { objects: this.lifecycleObjects(), records },
         scrubCursor: new DynamoDbScrubCursor(this.control.documents, this.table()),
+        restoreTest: { records, catalog: this.catalog(), images: this.images(), clock: this.clock },
         retention: {
           objects: this.lifecycleObjects(),
           records,

@@ -1,5 +1,5 @@
 /**
- * Lambda "lifecycle-job": one garbage collection or scrub run (lambdas/core/lifecycle/
+ * Lambda "lifecycle-job": one garbage collection, scrub or restore test run (lambdas/core/lifecycle/
  * lifecycle-jobs.ts), started by the API (`{kind, runId}`) or by a schedule (`{kind}`: a new run).
  * A collection runs until the invocation's time is nearly up and then invokes this function again
  * for the same run, which resumes from the checkpoint in the job record. A retryable failure is
@@ -21,6 +21,8 @@ import { createStepHandler, lazyHandler, type StepHandler } from './support/step
 const DEFAULT_BUDGET_MS = 15 * 60 * 1000;
 /** The alarm metric of scrub findings (corrupt or missing objects), in the product's namespace. */
 export const SCRUB_FINDINGS_METRIC = 'ScrubFindings';
+/** The alarm metric of restore tests: servers whose test failed (or 1 for a test that could not run). */
+export const RESTORE_TEST_FAILURES_METRIC = 'RestoreTestFailures';
 
 export interface LifecycleJobHandlerDeps {
   readonly run: LifecycleRunDeps;
@@ -53,6 +55,8 @@ export const handler = lazyHandler(() => {
     run: {
       ...wiring.lifecycleRunDeps(),
       recordFindings: (count) => metrics.addMetric(SCRUB_FINDINGS_METRIC, MetricUnit.Count, count),
+      recordRestoreTestFailures: (count) =>
+        metrics.addMetric(RESTORE_TEST_FAILURES_METRIC, MetricUnit.Count, count),
     },
     relaunch: (functionName) =>
       functionName === undefined ? undefined : wiring.lifecycleLauncher(functionName),

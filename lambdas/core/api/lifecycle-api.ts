@@ -13,11 +13,15 @@ import type { LifecycleImageRecords, LifecycleObjectStore } from '../lifecycle/p
 import {
   getGcRun,
   getScrubRun,
+  getRestoreTestRun,
   startGcRun,
+  startRestoreTestRun,
   startScrubRun,
   type GcRun,
   type LifecycleStartDeps,
+  type RestoreTestRun,
   type ScrubRun,
+  type StartRestoreTest,
 } from '../lifecycle/lifecycle-jobs.ts';
 import {
   applyRetentionRequest,
@@ -81,6 +85,8 @@ export interface LifecycleApi {
   getGc(runId: string): Promise<GcRun>;
   startScrub(request: { readonly all: boolean }): Promise<ScrubRun>;
   getScrub(runId: string): Promise<ScrubRun>;
+  startRestoreTest(request: StartRestoreTest): Promise<RestoreTestRun>;
+  getRestoreTest(runId: string): Promise<RestoreTestRun>;
   /** Per server and in total; with `server`, that server's line only (and the total). */
   costReport(server?: string): Promise<CostReport>;
 }
@@ -130,6 +136,14 @@ export class LifecycleService implements LifecycleApi {
 
   getScrub(runId: string): Promise<ScrubRun> {
     return getScrubRun(this.runDeps(), runId);
+  }
+
+  startRestoreTest(request: StartRestoreTest): Promise<RestoreTestRun> {
+    return startRestoreTestRun(this.runDeps(), request);
+  }
+
+  getRestoreTest(runId: string): Promise<RestoreTestRun> {
+    return getRestoreTestRun(this.runDeps(), runId);
   }
 
   async costReport(server?: string): Promise<CostReport> {

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import { route, type Route } from './route-definition.ts';
 import { queryScope } from './cursor.ts';
 import { LIFECYCLE_ROUTES } from './lifecycle-routes.ts';
+import { RESTORE_TEST_ROUTES } from './restore-test-routes.ts';
 import { PLAN_ROUTES } from './plan-routes.ts';
 import { RECOVERY_POINT_ROUTES } from '../recovery-points/recovery-point-routes.ts';
 import { recoveryPointsOf } from '../recovery-points/recovery-point-service.ts';
@@ -208,6 +209,7 @@ export const ROUTES: readonly Route[] = [
     serve: (deps, { params }) => deps.restores.get(params.restoreId),
   }),
   ...LIFECYCLE_ROUTES,
+  ...RESTORE_TEST_ROUTES,
   ...PLAN_ROUTES,
   ...RECOVERY_POINT_ROUTES,
   ...WORKFLOW_ROUTES,
