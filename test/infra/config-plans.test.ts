@@ -6,18 +6,12 @@
  *   schedules (named and targeted as the API's), and the app still passes cdk-nag.
  */
 import '../support/quiet-powertools.ts';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../bin/app.ts';
+import { describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config.ts';
 import { configPlanRecord } from '../../lib/constructs/config-plans.ts';
 import { parsePlanDocument } from '../../lambdas/core/plans/plan-document.ts';
 import { NIGHTLY_QA } from '../plans/plan-fixtures.ts';
-
-const STACK = 'ReplicaBackupProxy';
+import { STACK, useSynthResources } from './synth.ts';
 const WEEKLY = {
   name: 'weekly',
   enabled: false,
@@ -99,36 +93,24 @@ describe('the configuration', () => {
   });
 });
 
+/** Schedule `index` of a plan as the API names it (`<plan>--<index>`), in the plans group. */
+function planSchedule(plan: string, index: number, expression: string, zone: string, state: string) {
+  const name = `${plan}--${index}`;
+  return {
+    name,
+    expression,
+    zone,
+    state,
+    group: `${STACK}-plans`,
+    input: { plan, trigger: `schedule:${name}` },
+  };
+}
+
 describe('a deployment with configured plans', () => {
-  let outdir: string;
-  type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
-  let resources: Record<string, Resource>;
+  // bin/app.ts runs cdk-nag on this synth and fails it on any unacknowledged finding.
+  const resources = useSynthResources('rbp-config-plans-', { plans: [NIGHTLY_QA, WEEKLY] });
 
-  beforeAll(() => {
-    outdir = mkdtempSync(join(tmpdir(), 'rbp-config-plans-'));
-    // bin/app.ts runs cdk-nag on this synth and fails it on any unacknowledged finding.
-    buildApp(
-      new App({
-        outdir,
-        context: {
-          'rbp:region': 'eu-west-1',
-          'aws:cdk:bundling-stacks': [],
-          'rbp:config': { plans: [NIGHTLY_QA, WEEKLY] },
-        },
-      }),
-    ).synth();
-    resources = (
-      JSON.parse(readFileSync(join(outdir, `${STACK}.template.json`), 'utf8')) as {
-        Resources: Record<string, Resource>;
-      }
-    ).Resources;
-  }, 180_000);
-
-  afterAll(() => {
-    rmSync(outdir, { recursive: true, force: true });
-  });
-
-  const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
+  const ofType = (type: string) => Object.entries(resources()).filter(([, r]) => r.Type === type);
 
   it("writes each plan's record as the plan store writes it (PutItem; DeleteItem when removed)", () => {
     const custom = ofType('Custom::AWS');
@@ -187,30 +169,9 @@ describe('a deployment with configured plans', () => {
         input: JSON.parse((p['Target'] as { Input: string }).Input) as unknown,
       })),
     ).toEqual([
-      {
-        name: 'nightly-qa--0',
-        expression: 'cron(0 1 * * ? *)',
-        zone: 'Europe/Berlin',
-        state: 'ENABLED',
-        group: `${STACK}-plans`,
-        input: { plan: 'nightly-qa', trigger: 'schedule:nightly-qa--0' },
-      },
-      {
-        name: 'weekly--0',
-        expression: 'cron(0 3 ? * SUN *)',
-        zone: 'UTC',
-        state: 'DISABLED',
-        group: `${STACK}-plans`,
-        input: { plan: 'weekly', trigger: 'schedule:weekly--0' },
-      },
-      {
-        name: 'weekly--1',
-        expression: 'rate(7 days)',
-        zone: 'UTC',
-        state: 'DISABLED',
-        group: `${STACK}-plans`,
-        input: { plan: 'weekly', trigger: 'schedule:weekly--1' },
-      },
+      planSchedule('nightly-qa', 0, 'cron(0 1 * * ? *)', 'Europe/Berlin', 'ENABLED'),
+      planSchedule('weekly', 0, 'cron(0 3 ? * SUN *)', 'UTC', 'DISABLED'),
+      planSchedule('weekly', 1, 'rate(7 days)', 'UTC', 'DISABLED'),
     ]);
     for (const p of schedules) {
       const target = p['Target'] as { Arn: unknown; RoleArn: unknown };

@@ -5,14 +5,8 @@
  * (bin/app.ts fails the synth on an unacknowledged finding).
  */
 import '../support/quiet-powertools.ts';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { App } from 'aws-cdk-lib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildApp } from '../../bin/app.ts';
-
-const STACK = 'ReplicaBackupProxy';
+import { describe, expect, it } from 'vitest';
+import { useSynthResources, type Resource } from './synth.ts';
 
 type Statement = {
   Effect: string;
@@ -20,30 +14,11 @@ type Statement = {
   Resource: unknown;
   Condition?: Record<string, Record<string, unknown>>;
 };
-type Resource = { Type: string; Properties: Record<string, unknown> };
-
-let outdir: string;
-let resources: Record<string, Resource>;
-
-beforeAll(() => {
-  outdir = mkdtempSync(join(tmpdir(), 'rbp-primary-iam-'));
-  // cdk-nag runs on this synth (buildApp attaches it); bundling is skipped (nag-and-lint.test.ts bundles).
-  buildApp(
-    new App({ outdir, context: { 'rbp:region': 'eu-west-1', 'aws:cdk:bundling-stacks': [] } }),
-  ).synth();
-  resources = (
-    JSON.parse(readFileSync(join(outdir, `${STACK}.template.json`), 'utf8')) as {
-      Resources: Record<string, Resource>;
-    }
-  ).Resources;
-}, 180_000);
-
-afterAll(() => {
-  rmSync(outdir, { recursive: true, force: true });
-});
+// cdk-nag runs on this synth (buildApp attaches it); bundling is skipped (nag-and-lint.test.ts bundles).
+const resources = useSynthResources('rbp-primary-iam-');
 
 function policies(): [string, Resource][] {
-  return Object.entries(resources).filter(([, r]) => r.Type === 'AWS::IAM::Policy');
+  return Object.entries(resources()).filter(([, r]) => r.Type === 'AWS::IAM::Policy');
 }
 
 function statementsOf(policy: Resource): Statement[] {

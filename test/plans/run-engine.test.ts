@@ -48,6 +48,11 @@ async function runToEnd(
   throw new Error('the run did not finish in 1000 advances');
 }
 
+/** A task summary of a backup that succeeded from the replica with the one image the fake gives it. */
+function succeededTask(server: string, backupId: string) {
+  return { server, status: 'Succeeded', source: 'replica', backupId, imageIds: [`img-${backupId}`] };
+}
+
 describe('advancePlanRun: the nightly-qa example (docs/plans.md)', () => {
   it('creates exactly six tasks in order, runs five and skips TEST9 with the reason', async () => {
     const world = seedWorld();
@@ -58,27 +63,9 @@ describe('advancePlanRun: the nightly-qa example (docs/plans.md)', () => {
       status: 'PartiallySucceeded',
       reason: '5 succeeded, 0 failed, 1 skipped of 6 tasks',
       tasks: [
-        {
-          server: 'QA1',
-          status: 'Succeeded',
-          source: 'replica',
-          backupId: 'run1-t0',
-          imageIds: ['img-run1-t0'],
-        },
-        {
-          server: 'QA2',
-          status: 'Succeeded',
-          source: 'replica',
-          backupId: 'run1-t1',
-          imageIds: ['img-run1-t1'],
-        },
-        {
-          server: 'QA3',
-          status: 'Succeeded',
-          source: 'replica',
-          backupId: 'run1-t2',
-          imageIds: ['img-run1-t2'],
-        },
+        succeededTask('QA1', 'run1-t0'),
+        succeededTask('QA2', 'run1-t1'),
+        succeededTask('QA3', 'run1-t2'),
         {
           server: 'TEST8',
           application: 'DOMAIN1',
@@ -295,13 +282,7 @@ describe('advancePlanRun: the task checks, in order', () => {
       activities: [{ servers: ['QA1', 'QA2'] }],
     });
     expect(summariseRun(run).tasks).toEqual([
-      {
-        server: 'QA1',
-        status: 'Succeeded',
-        source: 'replica',
-        backupId: 'run1-t0',
-        imageIds: ['img-run1-t0'],
-      },
+      succeededTask('QA1', 'run1-t0'),
       {
         server: 'QA2',
         status: 'Skipped',
