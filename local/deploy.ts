@@ -29,7 +29,8 @@ import {
 } from '../lib/function-manifest.ts';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { createProductTable } from './product-table.ts';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutObjectLockConfigurationCommand, S3Client } from '@aws-sdk/client-s3';
+import type { ObjectLockConfig } from '../lambdas/core/lifecycle/object-lock.ts';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { deployStateMachine } from './state-machine-deploy.ts';
 import { CreateTopicCommand, SNSClient } from '@aws-sdk/client-sns';
@@ -74,6 +75,11 @@ export interface DeployOptions {
   readonly handlerEnv?: Readonly<Record<string, string>>;
   /** The plan-run function's clock, Wait cap and backup polls (local/plan-run-deploy.ts). */
   readonly planRuns?: LocalPlanRunOptions;
+  /**
+   * Object Lock on the image bucket (lib/config.ts objectLock): the bucket is created with it and
+   * the configuration's days as default retention, and the handlers get OBJECT_LOCK as in AWS.
+   */
+  readonly objectLock?: ObjectLockConfig;
 }
 
 export interface DeployedProduct {
@@ -145,9 +151,25 @@ export async function deployProduct(
   ddb.destroy();
   const s3 = new S3Client({ ...config, forcePathStyle: true });
   for (const bucket of [names.imageBucket, names.workBucket, names.restoreBucket]) {
+    const locked = bucket === names.imageBucket && options.objectLock !== undefined;
     await s3
-      .send(new CreateBucketCommand({ Bucket: bucket }))
+      .send(
+        new CreateBucketCommand({ Bucket: bucket, ...(locked ? { ObjectLockEnabledForBucket: true } : {}) }),
+      )
       .catch(ignoreExisting('BucketAlreadyOwnedByYou'));
+  }
+  if (options.objectLock !== undefined) {
+    await s3.send(
+      new PutObjectLockConfigurationCommand({
+        Bucket: names.imageBucket,
+        ObjectLockConfiguration: {
+          ObjectLockEnabled: 'Enabled',
+          Rule: {
+            DefaultRetention: { Mode: options.objectLock.mode, Days: options.objectLock.retentionDays },
+          },
+        },
+      }),
+    );
   }
   s3.destroy();
   const sns = new SNSClient(config);
@@ -165,6 +187,7 @@ export async function deployProduct(
   Object.assign(process.env, stack.env, options.handlerEnv ?? {}, resources, {
     RETAIN_BASE_SNAPSHOTS: String(LOCAL_BASE_SNAPSHOTS_RETAINED),
   });
+  if (options.objectLock !== undefined) process.env.OBJECT_LOCK = JSON.stringify(options.objectLock);
   // The functions the state machine invokes, under the names its placeholders give them.
   const functions: string[] = [];
   const functionArns = new Map<string, string>();

@@ -2,9 +2,9 @@
  * Object Lock requests on the image bucket, shared by the engine's writes (S3ObjectStore) and the
  * collector's extensions (S3LifecycleObjectStore).
  *
- * - A PUT carries `x-amz-object-lock-mode` and `x-amz-object-lock-retain-until-date`; S3 requires a
- *   checksum header (Content-MD5 or x-amz-checksum-*) on such a PUT, which every write of the image
- *   store has, and the s3:PutObjectRetention permission
+ * - A PUT carries `x-amz-object-lock-mode` and `x-amz-object-lock-retain-until-date`; S3 requires
+ *   Content-MD5 or `x-amz-sdk-checksum-algorithm` on such a PUT (S3ObjectStore always names its
+ *   checksum's algorithm), and the s3:PutObjectRetention permission
  *   (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html).
  * - An extension reads the current retain-until date with HeadObject (returned only to a caller
  *   with s3:GetObjectRetention; https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html)

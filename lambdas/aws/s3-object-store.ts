@@ -36,9 +36,11 @@ export class S3ObjectStore implements ObjectStore {
             Body: request.body,
             ContentLength: request.body.length,
             IfNoneMatch: '*',
+            // The algorithm named too: S3 requires it (or Content-MD5) for any PUT into a bucket
+            // with Object Lock retention; the SDK keeps the value given and computes nothing.
             ...(request.sha256Base64 === undefined
-              ? { ChecksumCRC32: request.crc32Base64 }
-              : { ChecksumSHA256: request.sha256Base64 }),
+              ? { ChecksumCRC32: request.crc32Base64, ChecksumAlgorithm: 'CRC32' as const }
+              : { ChecksumSHA256: request.sha256Base64, ChecksumAlgorithm: 'SHA256' as const }),
             ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
             ...lock,
           }),

@@ -115,8 +115,10 @@ export async function chunkObjectKeys(objects: Pick<LifecycleObjectStore, 'listP
   }
 }
 
-/** What `createSdkClients` needs to reach the file's local stack. */
-function clientOptionsOf(local: LocalStackHandle): ClientOptions {
+/** What `createSdkClients` (and the local deployment's helpers) need to reach the file's local stack. */
+export type LocalClientOptions = Required<Pick<ClientOptions, 'endpoint' | 'region' | 'credentials'>>;
+
+function clientOptionsOf(local: LocalStackHandle): LocalClientOptions {
   const config = local.clientConfig();
   return { endpoint: config.endpoint, region: config.region, credentials: { ...config.credentials } };
 }
@@ -167,7 +169,7 @@ export interface LocalApiProduct {
   /** `rbp` against the API on the gateway. */
   readonly rbp: Rbp;
   /** Options for `createSdkClients` on this stack. */
-  clientOptions(): ClientOptions;
+  clientOptions(): LocalClientOptions;
   /** Serves the API with the lifecycle routes too (retention, images delete, gc, scrub, cost); returns its clients. */
   serveLifecycleApi(lifecycleFunction?: string): SdkClients;
   /** Backs the replica up as it is now (the engine in process, no catalog). */
@@ -272,7 +274,7 @@ export function useLocalApiProduct(name: string): LocalApiProduct {
   return product;
 }
 
-export interface DeployedProductOptions extends Pick<DeployOptions, 'handlerEnv'> {
+export interface DeployedProductOptions extends Pick<DeployOptions, 'handlerEnv' | 'objectLock'> {
   /** EC2 snapshots complete this long after they start (the stack's emulation). */
   readonly snapshotCompletionDelayMs?: number;
 }
@@ -328,7 +330,10 @@ export function useDeployedProduct(name: string, options: DeployedProductOptions
   const objects = lateValue<S3LifecycleObjectStore>('the lifecycle object store');
   beforeAll(async () => {
     work.set(await scratchDir(name));
-    const deployed = await deployProduct(local.stack, { handlerEnv: options.handlerEnv });
+    const deployed = await deployProduct(local.stack, {
+      handlerEnv: options.handlerEnv,
+      ...(options.objectLock === undefined ? {} : { objectLock: options.objectLock }),
+    });
     product.set(deployed);
     const names = { bucket: deployed.names.imageBucket, table: deployed.names.table };
     engine.set(await localEngine(local.clientConfig({ maxAttempts: 3 }), names, fastRetry()));
