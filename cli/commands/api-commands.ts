@@ -8,6 +8,7 @@ import { registerLifecycleCommands } from './lifecycle.ts';
 import { registerPlanCommandGroups } from './plans.ts';
 import { registerRecoveryPointCommands } from './recovery-points.ts';
 import { registerRestoreCommands } from './restore.ts';
+import { registerRestoreTestCommands } from './restore-test.ts';
 import { registerVolumeCommands } from './volumes.ts';
 import { registerWorkflowCommands } from './workflows.ts';
 
@@ -21,5 +22,6 @@ export function registerApiCommands(program: Command): void {
   registerRecoveryPointCommands(program);
   registerPlanCommandGroups(program);
   registerLifecycleCommands(program);
+  registerRestoreTestCommands(program);
   registerWorkflowCommands(program);
 }
