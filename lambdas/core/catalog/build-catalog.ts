@@ -187,6 +187,21 @@ interface PreviousEntry {
   readonly page?: number;
 }
 
+/** A child of the directory at `path` as the previous tree page number `page` recorded it. */
+function previousOfTreeEntry(e: TreeEntry, path: string, page: number): PreviousEntry {
+  return {
+    name: e.name,
+    path: childPath(path, e.name),
+    fp: e.fp,
+    type: e.type,
+    inode: e.inode,
+    size: e.size,
+    nlink: e.nlink,
+    page,
+    ...(e.sub === undefined ? {} : { sub: e.sub }),
+  };
+}
+
 interface OpenDirectory {
   readonly path: string;
   readonly inode: number;
@@ -418,17 +433,7 @@ async function previousEntries(
     const bodies = await ctx.store.getTreePages(ctx.image.volumeId, before.refs);
     if (before.refs.every((ref) => bodies.has(ref))) {
       return before.refs.flatMap((ref, page) =>
-        decodeTreePage(ref, bodies.get(ref)!).map((e: TreeEntry) => ({
-          name: e.name,
-          path: childPath(path, e.name),
-          fp: e.fp,
-          type: e.type,
-          inode: e.inode,
-          size: e.size,
-          nlink: e.nlink,
-          page,
-          ...(e.sub === undefined ? {} : { sub: e.sub }),
-        })),
+        decodeTreePage(ref, bodies.get(ref)!).map((e) => previousOfTreeEntry(e, path, page)),
       );
     }
   }
@@ -462,19 +467,7 @@ async function previousPages(
     const ref = before.refs[page]!;
     const body = bodies.get(ref);
     if (body === undefined) return undefined;
-    for (const e of decodeTreePage(ref, body)) {
-      out.push({
-        name: e.name,
-        path: childPath(path, e.name),
-        fp: e.fp,
-        type: e.type,
-        inode: e.inode,
-        size: e.size,
-        nlink: e.nlink,
-        page,
-        ...(e.sub === undefined ? {} : { sub: e.sub }),
-      });
-    }
+    for (const e of decodeTreePage(ref, body)) out.push(previousOfTreeEntry(e, path, page));
   }
   return out;
 }

@@ -75,15 +75,10 @@ export interface NameSearchQuery {
  * What the name-search index holds of a version item (its projection): enough to match, filter
  * and order a search without reading the items themselves.
  */
-export interface NameSearchHit {
-  readonly volumeId: string;
-  readonly partition: number;
-  readonly name: string;
-  readonly path: string;
-  readonly version: string;
-  readonly imageId: string;
-  readonly createdAt: string;
-  readonly removed?: true;
+export interface NameSearchHit extends Pick<
+  CatalogItem,
+  'volumeId' | 'partition' | 'name' | 'path' | 'version' | 'imageId' | 'createdAt' | 'removed'
+> {
   readonly type?: FileType;
   readonly size?: number;
   readonly mtime?: Timestamp;

@@ -141,8 +141,11 @@ export function commonOf(record: JobRecord): JobCommon {
 
 /** A store of one kind's jobs over the shared JobStore (jobs of other kinds read as absent). */
 export interface KindJobStore<J, S extends string> {
+  /** ConflictError when a job with this id exists. */
   create(job: J): Promise<void>;
+  /** NotFoundError when there is none. */
   get(jobId: string): Promise<J>;
+  /** Replaces the job if its stored status is one of `from`; ConflictError otherwise. */
   update(job: J, from: readonly S[]): Promise<void>;
 }
 

@@ -13,6 +13,7 @@ import {
   type JobCodec,
   type JobCommon,
   type JobStore,
+  type KindJobStore,
 } from '../jobs/job-store.ts';
 import type { Clock } from '../ports.ts';
 import type { ImageManifest } from '../image/image-types.ts';
@@ -60,14 +61,8 @@ export interface VolumeRestoreJob {
   readonly failure?: JobFailure;
 }
 
-export interface VolumeRestoreJobStore {
-  /** ConflictError when a job with this id exists. */
-  create(job: VolumeRestoreJob): Promise<void>;
-  /** NotFoundError when there is none. */
-  get(restoreId: string): Promise<VolumeRestoreJob>;
-  /** Replaces the job if its stored status is one of `from`; ConflictError otherwise. */
-  update(job: VolumeRestoreJob, from: readonly VolumeRestoreStatus[]): Promise<void>;
-}
+/** The volume restore jobs: the restore kind's view of the one job store. */
+export type VolumeRestoreJobStore = KindJobStore<VolumeRestoreJob, VolumeRestoreStatus>;
 
 export async function createVolumeRestoreJob(
   deps: { readonly jobs: VolumeRestoreJobStore; readonly clock: Clock },
