@@ -5,13 +5,23 @@
  * two images are read for; the goal is a ratio (large / small) of at most 1.5 for both requests
  * and time. For reference, the same incremental without the previous image (previous state from
  * tree pages, no skipping) and the full catalog's time.
+ *
+ * The catalog store is the in-memory one, in a child process of its own (bench/remote-catalog-
+ * store.ts), as DynamoDB is outside a catalog Lambda: the builder's process holds the walk, not
+ * the 108,000 items of the large filesystem's catalog. Kept on the bench's own heap, that store
+ * cost the large incremental one full mark-compact of ~300 MB (about 1 s, started by the external
+ * memory of the image pages the walk reads), which no Lambda pays and which made the time ratio
+ * measure the bench's heap rather than the work. Each call now costs one IPC round trip, as a
+ * DynamoDB request costs one network round trip; requests are counted by the store as before.
+ * The walk's own inputs (the touched files, the entry counts) are worked out before the timed runs
+ * and not kept. After WARM_UP_RUNS untimed runs, the fastest of TIMED_RUNS is the figure; every
+ * timed run's time is in the details.
  */
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import type { ImageCatalogRecord } from '../../lambdas/core/catalog/catalog-types.ts';
 import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import { MemoryCatalogStore } from '../../test/catalog/memory-catalog-store.ts';
 import { imageAt } from '../../test/catalog/catalog-fixtures.ts';
 import { walkStats } from '../../test/catalog/catalog-images.ts';
 import { FileByteRangeReader } from '../../test/support/file-byte-range-reader.ts';
@@ -28,6 +38,7 @@ import { writeFile } from 'node:fs/promises';
 import type { BenchResult, BenchSuite } from '../harness.ts';
 import { round } from '../harness.ts';
 import { benchCacheDir, fileExists, generated100kImage } from '../bench-cache.ts';
+import { remoteCatalogStore } from '../remote-catalog-store.ts';
 
 const MIB = 1024 * 1024;
 /** Files touched per incremental (the issue's figure). */
@@ -38,7 +49,12 @@ const RATIO_GOAL = 1.5;
  * Runs of the same incremental (each against the same previous catalog: it rewrites the same
  * items); the fastest is reported, so that other work on a shared machine does not decide the ratio.
  */
-const TIMED_RUNS = 3;
+const TIMED_RUNS = 5;
+/**
+ * Untimed runs first: right after the full catalog, the store's process is still collecting the
+ * full build's garbage and the image's pages are cold; an incremental never follows a full at once.
+ */
+const WARM_UP_RUNS = 1;
 /** Generated files of the small image: with directories and links, ~6,700 entries (the Debian disk's count). */
 const SMALL_FILES = 6_170;
 
@@ -80,6 +96,8 @@ interface Measured {
   readonly directories: number;
   readonly fullMs: number;
   readonly incrementalMs: number;
+  /** Every timed run, in order. */
+  readonly runsMs: readonly number[];
   readonly requests: number;
   readonly readMiB: number;
   readonly noSkipMs: number;
@@ -87,18 +105,30 @@ interface Measured {
   readonly record: ImageCatalogRecord;
 }
 
-async function measure(work: string, base: string, label: string): Promise<Measured> {
-  const stats = await walkStats(await FileByteRangeReader.open(base));
+/**
+ * The filesystem's entry and directory counts, and FILES_TOUCHED of its regular files (paths
+ * debugfs can quote) picked at random; the walk's statistics are not kept.
+ */
+async function inventory(base: string): Promise<{ chosen: string[]; entries: number; directories: number }> {
+  const reader = await FileByteRangeReader.open(base);
+  const stats = await walkStats(reader);
+  await reader.close();
   const files = [...stats].filter(([p, s]) => s.startsWith('["file"') && !p.includes('"')).map(([p]) => p);
+  const directories = [...stats.values()].filter((s) => s.startsWith('["directory"')).length + 1;
+  const rand = prng(12);
+  const chosen = new Set<string>();
+  while (chosen.size < FILES_TOUCHED) chosen.add(files[Math.floor(rand() * files.length)]!);
+  return { chosen: [...chosen], entries: stats.size, directories };
+}
+
+async function measure(work: string, base: string, label: string): Promise<Measured> {
+  const { chosen, entries, directories } = await inventory(base);
   const next = path.join(work, `${label}-next.img`);
   await run('cp', ['--sparse=always', base, next]);
   const payload = path.join(work, 'payload');
   await writeFile(payload, 'rewritten by the incremental benchmark\n');
-  const rand = prng(12);
-  const chosen = new Set<string>();
-  while (chosen.size < FILES_TOUCHED) chosen.add(files[Math.floor(rand() * files.length)]!);
   const requests: string[] = [];
-  [...chosen].forEach((file, i) => {
+  chosen.forEach((file, i) => {
     // Half get new content (a new inode and data), half a new mtime.
     if (i % 2 === 0) requests.push(`rm "${file}"`, `write ${payload} "${file}"`);
     else requests.push(`sif "${file}" mtime 20300101000000`);
@@ -107,50 +137,63 @@ async function measure(work: string, base: string, label: string): Promise<Measu
   const changed = await changedChunks(base, next);
 
   const [a, b] = [imageAt(`vol-${label}`, 1), imageAt(`vol-${label}`, 2)];
-  const store = new MemoryCatalogStore();
+  const remote = remoteCatalogStore();
+  const { store } = remote;
   const baseReader = await FileByteRangeReader.open(base);
   let started = performance.now();
   await buildCatalog({ store }, { image: a, disk: baseReader });
+  await baseReader.close();
   const fullMs = performance.now() - started;
 
-  let incrementalMs = Number.POSITIVE_INFINITY;
+  const runsMs: number[] = [];
   let first: { record: ImageCatalogRecord; requests: number; readMiB: number } | undefined;
-  for (let run = 0; run < TIMED_RUNS; run += 1) {
+  for (let run = 0; run < WARM_UP_RUNS + TIMED_RUNS; run += 1) {
     const previousReader = await FileByteRangeReader.open(base);
     const currentReader = await FileByteRangeReader.open(next);
-    const before = store.requests;
+    const before = await remote.requests();
     started = performance.now();
     const record = await buildCatalog(
       { store },
       { image: b, disk: currentReader, previous: { image: a, disk: previousReader, changedChunks: changed } },
     );
-    incrementalMs = Math.min(incrementalMs, performance.now() - started);
+    if (run < WARM_UP_RUNS) {
+      await Promise.all([previousReader.close(), currentReader.close()]);
+      continue;
+    }
+    runsMs.push(performance.now() - started);
     first ??= {
       record,
-      requests: store.requests - before,
+      requests: (await remote.requests()) - before,
       readMiB: (previousReader.bytesRead + currentReader.bytesRead) / MIB,
     };
     await Promise.all([previousReader.close(), currentReader.close()]);
   }
-  // Afterwards (a second 100,000-item in-memory store would slow the timed runs with garbage
-  // collection): without the previous image, previous state from tree pages, every directory walked. previous state from tree pages, every directory walked.
-  const noSkipStore = new MemoryCatalogStore();
-  await buildCatalog({ store: noSkipStore }, { image: a, disk: await FileByteRangeReader.open(base) });
-  const noSkipBefore = noSkipStore.requests;
+  await remote.close();
+  // Without the previous image: previous state from tree pages, every directory walked.
+  const noSkip = remoteCatalogStore();
+  const [noSkipBase, noSkipNext] = [
+    await FileByteRangeReader.open(base),
+    await FileByteRangeReader.open(next),
+  ];
+  await buildCatalog({ store: noSkip.store }, { image: a, disk: noSkipBase });
+  const noSkipBefore = await noSkip.requests();
   started = performance.now();
-  await buildCatalog({ store: noSkipStore }, { image: b, disk: await FileByteRangeReader.open(next) });
+  await buildCatalog({ store: noSkip.store }, { image: b, disk: noSkipNext });
   const noSkipMs = performance.now() - started;
+  await Promise.all([noSkipBase.close(), noSkipNext.close()]);
+  const noSkipRequests = (await noSkip.requests()) - noSkipBefore;
+  await noSkip.close();
 
-  const directories = [...stats.values()].filter((s) => s.startsWith('["directory"')).length + 1;
   return {
-    entries: stats.size,
+    entries,
     directories,
     fullMs,
-    incrementalMs,
+    incrementalMs: Math.min(...runsMs),
+    runsMs,
     requests: first!.requests,
     readMiB: first!.readMiB,
     noSkipMs,
-    noSkipRequests: noSkipStore.requests - noSkipBefore,
+    noSkipRequests,
     record: first!.record,
   };
 }
@@ -172,6 +215,7 @@ export const suite: BenchSuite = {
         [`${prefix}Directories`]: m.directories,
         [`${prefix}FullMs`]: round(m.fullMs, 0),
         [`${prefix}IncrementalMs`]: round(m.incrementalMs, 0),
+        ...Object.fromEntries(m.runsMs.map((ms, i) => [`${prefix}IncrementalRun${i + 1}Ms`, round(ms, 0)])),
         [`${prefix}Requests`]: m.requests,
         [`${prefix}ImageMiBRead`]: round(m.readMiB, 1),
         [`${prefix}SubtreesSkipped`]: m.record.partitions[0]?.skipped?.subtrees ?? 0,
