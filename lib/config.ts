@@ -13,6 +13,10 @@ import {
   type PlanDocument,
 } from '../lambdas/core/plans/plan-document.ts';
 import { SCRUB_COVER_RUNS } from '../lambdas/core/lifecycle/scrub.ts';
+import {
+  RESTORE_TEST_FILES_PER_SERVER,
+  RESTORE_TEST_MAX_FILES,
+} from '../lambdas/core/lifecycle/restore-test.ts';
 import type { ObjectLockConfig } from '../lambdas/core/lifecycle/object-lock.ts';
 
 /** Context key holding the configuration (an object) or the path of a JSON file with it. */
@@ -238,6 +242,23 @@ export const replicaBackupConfigSchema = z
       .object({ coverRuns: z.number().int().min(1).max(4096).default(SCRUB_COVER_RUNS) })
       .strict()
       .default({ coverRuns: SCRUB_COVER_RUNS }),
+    /**
+     * The daily restore test (docs/lifecycle.md, "Restore tests"): files sampled per server, and
+     * whether every chunk of the recovery point is read back too (a full read of every volume).
+     */
+    restoreTests: z
+      .object({
+        enabled: z.boolean().default(true),
+        filesPerServer: z
+          .number()
+          .int()
+          .min(1)
+          .max(RESTORE_TEST_MAX_FILES)
+          .default(RESTORE_TEST_FILES_PER_SERVER),
+        wholeVolume: z.boolean().default(false),
+      })
+      .strict()
+      .default({ enabled: true, filesPerServer: RESTORE_TEST_FILES_PER_SERVER, wholeVolume: false }),
     budgets: z
       .object({
         /** GetSnapshotBlock requests per second per snapshot, all workers together (hard limit 1,000). */

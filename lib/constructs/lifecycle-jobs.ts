@@ -1,8 +1,8 @@
 /**
- * Garbage collection, scrub and expiry (docs/lifecycle.md): the grants of the lifecycle job function
+ * Garbage collection, scrub, restore tests and expiry (docs/lifecycle.md): the grants of the lifecycle job function
  * (the manifest's lifecycleJob), its daily schedules (EventBridge Scheduler invokes it with `{kind}`),
  * the rule that hands it every `Plan Run Finished` event (the expiry of the run's servers),
- * the alarm on scrub findings, and the API's part (the function's name in its environment, the
+ * the alarms on scrub findings and failed restore tests, and the API's part (the function's name in its environment, the
  * right to invoke it, the run records). Resources are added to the given scope (see
  * backup-storage.ts for why).
  *
@@ -35,6 +35,8 @@ import { PLAN_EVENT_SOURCE, PLAN_RUN_FINISHED } from '../../lambdas/core/lifecyc
 export const GC_SCHEDULE = 'cron(0 3 * * ? *)';
 /** Daily scrub at 05:00 UTC: each run checks 1/30 of the chunks (SCRUB_COVER_RUNS), a month covers all. */
 export const SCRUB_SCHEDULE = 'cron(0 5 * * ? *)';
+/** Daily restore test at 07:00 UTC: after the night's backups, their catalogs, the collection and the scrub. */
+export const RESTORE_TEST_SCHEDULE = 'cron(0 7 * * ? *)';
 /** A scheduled start that fails (throttled) is retried this often; the next day's run is the fallback. */
 const SCHEDULE_RETRY_ATTEMPTS = 3;
 /** Partition-key prefixes the lifecycle function may touch (dynamodb-lifecycle-gc.ts, the job store). */
@@ -52,6 +54,10 @@ const EXPIRY_RETRY_ATTEMPTS = 3;
 const EXPIRY_MAX_EVENT_AGE = Duration.hours(6);
 /** The alarm's metric: the lifecycle job's count of scrub findings (lambdas/handlers/lifecycle-job.ts). */
 const SCRUB_FINDINGS_METRIC = 'ScrubFindings';
+/** The restore-test alarm's metric: servers whose restore test failed (lambdas/handlers/lifecycle-job.ts). */
+const RESTORE_TEST_FAILURES_METRIC = 'RestoreTestFailures';
+/** Image catalog records, which the restore test reads (GetItem) to find a catalogued image. */
+const CATALOG_RECORD_KEYS = ['CI#*'];
 const METRICS_NAMESPACE = 'ReplicaBackupProxy';
 
 export interface LifecycleJobsProps {
@@ -68,6 +74,12 @@ export interface LifecycleJobsProps {
   readonly key: kms.IKey;
   /** Scheduled scrubs that together check every chunk (the configuration's `scrub.coverRuns`). */
   readonly scrubCoverRuns?: number;
+  /** The daily restore test (the configuration's `restoreTests`); absent or disabled: no schedule. */
+  readonly restoreTests?: {
+    readonly enabled: boolean;
+    readonly filesPerServer: number;
+    readonly wholeVolume: boolean;
+  };
 }
 
 function tableAccess(table: dynamodb.TableV2, actions: string[], leadingKeys: string[]): iam.PolicyStatement {
@@ -78,8 +90,35 @@ function tableAccess(table: dynamodb.TableV2, actions: string[], leadingKeys: st
   });
 }
 
+/** An alarm to the outcome topic when the lifecycle job's `metricName` counted anything in a day. */
+function lifecycleAlarm(
+  scope: Construct,
+  id: string,
+  description: string,
+  metricName: string,
+  topic: sns.ITopic,
+): cloudwatch.Alarm {
+  const alarm = new cloudwatch.Alarm(scope, id, {
+    alarmDescription: description,
+    metric: new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { service: 'rbp', step: 'lifecycle-job' },
+      statistic: 'Sum',
+      period: Duration.days(1),
+    }),
+    threshold: 1,
+    evaluationPeriods: 1,
+    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+  });
+  alarm.addAlarmAction(new cwActions.SnsAction(topic));
+  return alarm;
+}
+
 export class LifecycleJobs {
   readonly scrubAlarm: cloudwatch.Alarm;
+  readonly restoreTestAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, props: LifecycleJobsProps) {
     const fn = props.lifecycleFunction;
@@ -93,6 +132,8 @@ export class LifecycleJobs {
       ),
     );
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
+    // Restore tests read the image catalog records; their file listings are FV# queries (below).
+    fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], CATALOG_RECORD_KEYS));
     // Expiry after plan runs: marks image records deleting, then deletes them with their id guard;
     // reads the plan (rules, activities) and the servers' stored rules.
     fn.addToRolePolicy(
@@ -167,21 +208,35 @@ export class LifecycleJobs {
       ],
     });
 
-    for (const [id, kind, expression] of [
-      ['GcSchedule', 'gc', GC_SCHEDULE],
-      ['ScrubSchedule', 'scrub', SCRUB_SCHEDULE],
-    ] as const) {
+    const restoreTests = props.restoreTests?.enabled === true ? props.restoreTests : undefined;
+    const schedules: [string, string, string, string, Record<string, unknown>][] = [
+      ['GcSchedule', 'gc', GC_SCHEDULE, 'Daily garbage collection of the image bucket', { kind: 'gc' }],
+      [
+        'ScrubSchedule',
+        'scrub',
+        SCRUB_SCHEDULE,
+        'Daily scrub of the image bucket',
+        props.scrubCoverRuns === undefined
+          ? { kind: 'scrub' }
+          : { kind: 'scrub', coverRuns: props.scrubCoverRuns },
+      ],
+    ];
+    if (restoreTests !== undefined) {
+      schedules.push([
+        'RestoreTestSchedule',
+        'restore-test',
+        RESTORE_TEST_SCHEDULE,
+        "Daily restore test of every server's newest recovery point",
+        { kind: 'restore-test', files: restoreTests.filesPerServer, wholeVolume: restoreTests.wholeVolume },
+      ]);
+    }
+    for (const [id, kind, expression, description, input] of schedules) {
       new scheduler.Schedule(scope, id, {
         scheduleName: `${props.prefix}-${kind}`,
-        description:
-          kind === 'gc' ? 'Daily garbage collection of the image bucket' : 'Daily scrub of the image bucket',
+        description,
         schedule: scheduler.ScheduleExpression.expression(expression, TimeZone.ETC_UTC),
         target: new schedulerTargets.LambdaInvoke(fn, {
-          input: scheduler.ScheduleTargetInput.fromObject(
-            kind === 'scrub' && props.scrubCoverRuns !== undefined
-              ? { kind, coverRuns: props.scrubCoverRuns }
-              : { kind },
-          ),
+          input: scheduler.ScheduleTargetInput.fromObject(input),
           retryAttempts: SCHEDULE_RETRY_ATTEMPTS,
           maxEventAge: Duration.hours(1),
         }),
@@ -189,21 +244,20 @@ export class LifecycleJobs {
       });
     }
 
-    this.scrubAlarm = new cloudwatch.Alarm(scope, 'ScrubFindingsAlarm', {
-      alarmDescription: 'A scrub found corrupt or missing objects: the images they break cannot be restored',
-      metric: new cloudwatch.Metric({
-        namespace: METRICS_NAMESPACE,
-        metricName: SCRUB_FINDINGS_METRIC,
-        dimensionsMap: { service: 'rbp', step: 'lifecycle-job' },
-        statistic: 'Sum',
-        period: Duration.days(1),
-      }),
-      threshold: 1,
-      evaluationPeriods: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.scrubAlarm.addAlarmAction(new cwActions.SnsAction(props.topic));
+    this.scrubAlarm = lifecycleAlarm(
+      scope,
+      'ScrubFindingsAlarm',
+      'A scrub found corrupt or missing objects: the images they break cannot be restored',
+      SCRUB_FINDINGS_METRIC,
+      props.topic,
+    );
+    this.restoreTestAlarm = lifecycleAlarm(
+      scope,
+      'RestoreTestFailuresAlarm',
+      "A restore test failed: a server's newest recovery point did not restore (see the run's failures)",
+      RESTORE_TEST_FAILURES_METRIC,
+      props.topic,
+    );
 
     const image = nagArnToken(bucket);
     Validations.of(fn.role!).acknowledge({

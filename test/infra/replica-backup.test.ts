@@ -384,13 +384,50 @@ describe('state machine', () => {
 
 describe('schedules', () => {
   it('start no backup: scheduled backups are plans (test/infra/config-plans.test.ts)', () => {
-    // The lifecycle's GC and scrub schedules start the lifecycle job; no plans are configured here.
-    expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(2);
+    // The lifecycle's GC, scrub and restore-test schedules start the lifecycle job; no plans are configured here.
+    expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(3);
     expect(
       ofType('AWS::Scheduler::Schedule').filter(([, s]) =>
         JSON.stringify(s.Properties['Target']).includes('BackupStateMachine'),
       ),
     ).toEqual([]);
+  });
+});
+
+describe('restore tests', () => {
+  it('run daily at 07:00 UTC with the configured sample, alarm on RestoreTestFailures and may read catalog records', () => {
+    const [schedule] = ofType('AWS::Scheduler::Schedule').filter(([id]) =>
+      id.includes('RestoreTestSchedule'),
+    );
+    expect(schedule![1].Properties).toMatchObject({
+      ScheduleExpression: 'cron(0 7 * * ? *)',
+      ScheduleExpressionTimezone: 'Etc/UTC',
+    });
+    const target = schedule![1].Properties['Target'] as { Input: string; Arn: unknown };
+    expect(JSON.parse(target.Input)).toEqual({ kind: 'restore-test', files: 16, wholeVolume: false });
+    expect(JSON.stringify(target.Arn)).toContain('LifecycleJob');
+    const alarms = ofType('AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties['MetricName'] === 'RestoreTestFailures',
+    );
+    expect(alarms.map(([, a]) => a.Properties)).toEqual([
+      expect.objectContaining({
+        Namespace: 'ReplicaBackupProxy',
+        Dimensions: [
+          { Name: 'service', Value: 'rbp' },
+          { Name: 'step', Value: 'lifecycle-job' },
+        ],
+        Statistic: 'Sum',
+        Period: 86_400,
+        Threshold: 1,
+        AlarmActions: [{ Ref: expect.stringMatching(/OutcomeTopic/) as unknown }],
+      }),
+    ]);
+    const catalogReads = ofType('AWS::IAM::Policy')
+      .filter(([id]) => id.includes('LifecycleJob'))
+      .flatMap(([, r]) => (r.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement)
+      .filter((s) => JSON.stringify(s.Condition ?? {}).includes('"CI#*"'));
+    expect(catalogReads.map((s) => actions(s).sort())).toContainEqual(['dynamodb:GetItem']);
+    for (const s of catalogReads) expect(actions(s)).not.toContain('dynamodb:PutItem');
   });
 });
 
@@ -440,8 +477,8 @@ describe('notifications and monitoring', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').filter(
       ([, a]) => a.Properties['MetricName'] !== 'BackupSucceeded',
     );
-    // The scrub-findings alarm, three execution alarms, and errors and throttles of every function.
-    expect(alarms).toHaveLength(1 + 3 + 2 * manifestEntries().length);
+    // The scrub-findings and restore-test alarms, three execution alarms, and errors and throttles of every function.
+    expect(alarms).toHaveLength(2 + 3 + 2 * manifestEntries().length);
     const metrics = alarms.map(
       ([, a]) => `${a.Properties['Namespace'] as string}/${a.Properties['MetricName'] as string}`,
     );
