@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { ValidationError } from '../errors.ts';
 import type { ApiDeps } from './api-ports.ts';
 import { MAX_CURSOR_CHARS, queryScope } from './cursor.ts';
-import { pageOfStore, pageTokenOf } from './pagination.ts';
+import { storePage } from './pagination.ts';
 import { route, type Route } from './route-definition.ts';
 import {
   BACKUP_STATUSES,
@@ -79,15 +79,15 @@ export const HISTORY_ROUTES: readonly Route[] = [
     answer: pageSchema(backupSchema),
     async serve(deps: ApiDeps, { query }) {
       if (deps.backups.list === undefined) unavailable('listing backups');
-      const scope = queryScope('listBackups', query);
-      const page = await deps.backups.list({
-        limit: query.limit,
-        ...(query.status === undefined ? {} : { status: query.status }),
-        ...(query.volume === undefined ? {} : { volumeId: query.volume }),
-        ...(query.server === undefined ? {} : { serverId: query.server }),
-        ...pageTokenOf(query, scope, deps.cursors),
-      });
-      return pageOfStore(page, scope, deps.cursors);
+      const list = deps.backups.list.bind(deps.backups);
+      return storePage(query, queryScope('listBackups', query), deps.cursors, (page) =>
+        list({
+          ...page,
+          ...(query.status === undefined ? {} : { status: query.status }),
+          ...(query.volume === undefined ? {} : { volumeId: query.volume }),
+          ...(query.server === undefined ? {} : { serverId: query.server }),
+        }),
+      );
     },
   }),
   route('GET /restores', 'listRestores', {
@@ -96,13 +96,10 @@ export const HISTORY_ROUTES: readonly Route[] = [
     answer: pageSchema(restoreSchema),
     async serve(deps: ApiDeps, { query }) {
       if (deps.restores.list === undefined) unavailable('listing restores');
-      const scope = queryScope('listRestores', query);
-      const page = await deps.restores.list({
-        limit: query.limit,
-        ...(query.status === undefined ? {} : { status: query.status }),
-        ...pageTokenOf(query, scope, deps.cursors),
-      });
-      return pageOfStore(page, scope, deps.cursors);
+      const list = deps.restores.list.bind(deps.restores);
+      return storePage(query, queryScope('listRestores', query), deps.cursors, (page) =>
+        list({ ...page, ...(query.status === undefined ? {} : { status: query.status }) }),
+      );
     },
   }),
 ];

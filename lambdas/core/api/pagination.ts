@@ -1,6 +1,6 @@
 /** Pages of API listings, with signed cursors (cursor.ts) in place of raw positions. */
 import { ValidationError } from '../errors.ts';
-import type { StorePage } from './api-ports.ts';
+import type { PageRequest, StorePage } from './api-ports.ts';
 import type { CursorCodec } from './cursor.ts';
 
 export interface Page<T> {
@@ -41,10 +41,22 @@ export function storeTokenOf(query: PageQuery, scope: string, cursors: CursorCod
   return position.token;
 }
 
-/** The store's page token behind a client's cursor, to spread into a store request (none for the first page). */
-export function pageTokenOf(query: PageQuery, scope: string, cursors: CursorCodec): { pageToken?: string } {
+/**
+ * One page of a listing the store pages itself: the client's cursor back to the store's token,
+ * `read` asks the store for that page (the client's limit, no token on the first page), and the
+ * store's next token goes out wrapped in a signed cursor of `scope`.
+ */
+export async function storePage<T>(
+  query: PageQuery,
+  scope: string,
+  cursors: CursorCodec,
+  read: (page: PageRequest) => Promise<StorePage<T>>,
+): Promise<Page<T>> {
   const pageToken = storeTokenOf(query, scope, cursors);
-  return pageToken === undefined ? {} : { pageToken };
+  const page = await read(
+    pageToken === undefined ? { limit: query.limit } : { limit: query.limit, pageToken },
+  );
+  return pageOfStore(page, scope, cursors);
 }
 
 /** A store's page with its next token wrapped in a signed cursor. */

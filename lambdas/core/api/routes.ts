@@ -15,7 +15,7 @@ import { WORKFLOW_ROUTES } from './workflow-routes.ts';
 import { HISTORY_ROUTES } from './history-routes.ts';
 import { CANCEL_ROUTES } from './cancel-routes.ts';
 import { FILE_SEARCH_ROUTES } from './file-search-routes.ts';
-import { pageOfStore, pageTokenOf } from './pagination.ts';
+import { storePage } from './pagination.ts';
 import {
   acceptedBackupSchema,
   acceptedRestoreSchema,
@@ -49,14 +49,8 @@ export const ROUTES: readonly Route[] = [
     summary: 'Protected replica volumes, by volume id',
     query: pageOnlyQuery,
     answer: pageSchema(volumeSchema),
-    async serve(deps, { query }) {
-      const scope = queryScope('listVolumes', {});
-      const page = await deps.volumes.pageVolumes({
-        limit: query.limit,
-        ...pageTokenOf(query, scope, deps.cursors),
-      });
-      return pageOfStore(page, scope, deps.cursors);
-    },
+    serve: (deps, { query }) =>
+      storePage(query, queryScope('listVolumes', {}), deps.cursors, (page) => deps.volumes.pageVolumes(page)),
   }),
   route('GET /volumes/{volumeId}/images', 'listImages', {
     summary: 'Committed images of a volume, newest first, optionally within a time range and by status',
@@ -64,18 +58,15 @@ export const ROUTES: readonly Route[] = [
     query: listImagesQuery,
     answer: pageSchema(imageSchema),
     errors: [404],
-    async serve(deps, { params, query }) {
-      const scope = queryScope('listImages', { ...params, ...query });
-      const pageToken = pageTokenOf(query, scope, deps.cursors);
+    serve(deps, { params, query }) {
       // The bounds in the records' own form (UTC, milliseconds), so they are key conditions.
       const utc = (instant: string | undefined) =>
         instant === undefined ? undefined : new Date(instant).toISOString();
-      const page = await deps.volumes.pageImages(
-        params.volumeId,
-        { from: utc(query.from), to: utc(query.to), status: query.status, kind: query.kind },
-        { limit: query.limit, ...pageToken },
+      const filter = { from: utc(query.from), to: utc(query.to), status: query.status, kind: query.kind };
+      const scope = queryScope('listImages', { ...params, ...query });
+      return storePage(query, scope, deps.cursors, (page) =>
+        deps.volumes.pageImages(params.volumeId, filter, page),
       );
-      return pageOfStore(page, scope, deps.cursors);
     },
   }),
   route('GET /images/{imageId}', 'getImage', {
@@ -98,11 +89,9 @@ export const ROUTES: readonly Route[] = [
     async serve(deps, { params, query }) {
       const image = await deps.images.getImage(params.imageId);
       const scope = queryScope('listFiles', { ...params, path: query.path, partition: query.partition });
-      const page = await deps.catalog.listDirectory(image, query.path, query.partition, {
-        limit: query.limit,
-        ...pageTokenOf(query, scope, deps.cursors),
-      });
-      return pageOfStore(page, scope, deps.cursors);
+      return storePage(query, scope, deps.cursors, (page) =>
+        deps.catalog.listDirectory(image, query.path, query.partition, page),
+      );
     },
   }),
   route('GET /volumes/{volumeId}/files/versions', 'listFileVersions', {
@@ -111,17 +100,15 @@ export const ROUTES: readonly Route[] = [
     query: fileVersionsQuery,
     answer: pageSchema(fileVersionSchema),
     errors: [404],
-    async serve(deps, { params, query }) {
+    serve(deps, { params, query }) {
       const scope = queryScope('listFileVersions', {
         ...params,
         path: query.path,
         partition: query.partition,
       });
-      const page = await deps.catalog.listVersions(params.volumeId, query.path, query.partition, {
-        limit: query.limit,
-        ...pageTokenOf(query, scope, deps.cursors),
-      });
-      return pageOfStore(page, scope, deps.cursors);
+      return storePage(query, scope, deps.cursors, (page) =>
+        deps.catalog.listVersions(params.volumeId, query.path, query.partition, page),
+      );
     },
   }),
   route('GET /volumes/{volumeId}/files/search', 'searchFiles', {
@@ -130,13 +117,11 @@ export const ROUTES: readonly Route[] = [
     query: searchFilesQuery,
     answer: pageSchema(foundFileSchema),
     errors: [404],
-    async serve(deps, { params, query }) {
+    serve(deps, { params, query }) {
       const scope = queryScope('searchFiles', { ...params, name: query.name });
-      const page = await deps.catalog.findByName(params.volumeId, query.name, {
-        limit: query.limit,
-        ...pageTokenOf(query, scope, deps.cursors),
-      });
-      return pageOfStore(page, scope, deps.cursors);
+      return storePage(query, scope, deps.cursors, (page) =>
+        deps.catalog.findByName(params.volumeId, query.name, page),
+      );
     },
   }),
   route('GET /images/{imageId}/applications', 'listApplications', {

@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { queryScope } from '../api/cursor.ts';
-import { pageOfStore, pageTokenOf, storeTokenOf } from '../api/pagination.ts';
+import { storePage } from '../api/pagination.ts';
 import { route, type Route } from '../api/route-definition.ts';
 import {
   acceptedRestoreSchema,
@@ -54,12 +54,10 @@ export const RECOVERY_POINT_ROUTES: readonly Route[] = [
     query: pageOnlyQuery,
     answer: pageSchema(recoveryPointViewSchema),
     errors: [404],
-    async serve(deps, { params: { serverId }, query }) {
-      const scope = queryScope('listRecoveryPoints', { serverId });
-      const token = storeTokenOf(query, scope, deps.cursors);
-      const page = await recoveryPointsOf(deps).pageRecoveryPoints(serverId, { limit: query.limit, token });
-      return pageOfStore(page, scope, deps.cursors);
-    },
+    serve: (deps, { params: { serverId }, query }) =>
+      storePage(query, queryScope('listRecoveryPoints', { serverId }), deps.cursors, (page) =>
+        recoveryPointsOf(deps).pageRecoveryPoints(serverId, { limit: page.limit, token: page.pageToken }),
+      ),
   }),
   route('GET /recovery-points/{recoveryPointId}', 'getRecoveryPoint', {
     summary: 'A recovery point: every volume’s image and its filesystems under the device name',
@@ -74,13 +72,11 @@ export const RECOVERY_POINT_ROUTES: readonly Route[] = [
     query: recoveryPointFilesQuery,
     answer: pageSchema(directoryEntrySchema),
     errors: [404],
-    async serve(deps, { params: { recoveryPointId }, query }) {
+    serve(deps, { params: { recoveryPointId }, query }) {
       const scope = queryScope('listRecoveryPointFiles', { recoveryPointId, path: query.path });
-      const page = await recoveryPointsOf(deps).listFiles(deps, recoveryPointId, query.path, {
-        limit: query.limit,
-        ...pageTokenOf(query, scope, deps.cursors),
-      });
-      return pageOfStore(page, scope, deps.cursors);
+      return storePage(query, scope, deps.cursors, (page) =>
+        recoveryPointsOf(deps).listFiles(deps, recoveryPointId, query.path, page),
+      );
     },
   }),
   route('POST /server-restores', 'startServerRestore', {
