@@ -15,9 +15,6 @@ import { runRestoreJob } from '../core/file-restore/restore-jobs.ts';
 import { lambdaWiring, type RestoreWorkerDeps } from '../aws/wiring.ts';
 import { createStepHandler, lazyHandler, type StepHandler } from './support/step-handler.ts';
 
-/** Without a Lambda context (a direct call), a restore gets Lambda's 15-minute maximum. */
-const DEFAULT_BUDGET_MS = 15 * 60 * 1000;
-
 export interface RestoreWorkerHandlerDeps extends RestoreWorkerDeps {
   /** Invokes this function again (a file restore's next time slice). */
   readonly relaunch?: (functionName: string) => RestoreLauncher;
@@ -30,19 +27,27 @@ export const restoreWorkerEventSchema = z.object({
 
 export function createRestoreWorkerHandler(
   deps: RestoreWorkerHandlerDeps,
-): StepHandler<{ restoreId: string; status: string; continue: boolean }> {
+): StepHandler<{ restoreId: string; status: string }> {
   return (event, context?: Context) =>
     createStepHandler('restore-worker', restoreWorkerEventSchema, async (input) => {
       if (input.kind === 'volume') {
         const job = await runVolumeRestoreJob(deps.volumes, input.restoreId);
-        return { restoreId: job.restoreId, status: job.status, continue: false };
+        return { restoreId: job.restoreId, status: job.status };
       }
-      const now = deps.files.clock.now().getTime();
-      const deadline = now + (context?.getRemainingTimeInMillis?.() ?? DEFAULT_BUDGET_MS);
+      // Only an invocation that knows its time and can start its successor stops part-way; a
+      // direct call (no Lambda context) runs the restore to its end.
+      const remainingMs = context?.getRemainingTimeInMillis?.();
+      const successor =
+        remainingMs === undefined || context?.functionName === undefined
+          ? undefined
+          : deps.relaunch?.(context.functionName);
+      const deadline =
+        successor === undefined || remainingMs === undefined
+          ? undefined
+          : deps.files.clock.now().getTime() + remainingMs;
       const job = await runRestoreJob(deps.files, input.restoreId, deadline);
-      const handOver = job.status === 'running' && context?.functionName !== undefined;
-      if (handOver) await deps.relaunch?.(context.functionName).launch(input);
-      return { restoreId: job.restoreId, status: job.status, continue: job.status === 'running' };
+      if (job.status === 'running') await successor?.launch(input);
+      return { restoreId: job.restoreId, status: job.status };
     })(event, context);
 }
 
