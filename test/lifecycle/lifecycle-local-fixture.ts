@@ -17,3 +17,11 @@ export const NEW_FILE_VERSIONS: readonly FileVersion[] = [
 export function keepLastTwo(product: LocalApiProduct, ...more: string[]): string[] {
   return ['retention', 'apply', '--volume', product.api.volumeId, '--keep-last', '2', ...more];
 }
+
+/** What `--keep-last 2` does to the four images, newest first: [imageId, outcome]. */
+export const KEEP_LAST_TWO_OUTCOMES = [
+  ['img-d', 'kept'],
+  ['img-c', 'kept'],
+  ['img-b', 'deleted'],
+  ['img-a', 'deleted'],
+];

@@ -29,7 +29,12 @@ import {
   referencedChunks,
   useLocalApiProduct,
 } from '../support/local-product.ts';
-import { keepLastTwo, NEW_FILE, NEW_FILE_VERSIONS } from './lifecycle-local-fixture.ts';
+import {
+  KEEP_LAST_TWO_OUTCOMES,
+  keepLastTwo,
+  NEW_FILE,
+  NEW_FILE_VERSIONS,
+} from './lifecycle-local-fixture.ts';
 
 /** The lifecycle job function's name on this test's gateway. */
 const LIFECYCLE_FUNCTION = 'rbp-lifecycle-job';
@@ -97,12 +102,7 @@ function chunkObjects(): Promise<string[]> {
 describe('lifecycle done-when on the local stack', () => {
   it('retention --keep-last 2, then gc run, leaves two images and exactly their chunks', async () => {
     const result = await json<RetentionResult>(...keepLastTwo(product));
-    expect(result.images.map((i) => [i.imageId, i.outcome])).toEqual([
-      ['img-d', 'kept'],
-      ['img-c', 'kept'],
-      ['img-b', 'deleted'],
-      ['img-a', 'deleted'],
-    ]);
+    expect(result.images.map((i) => [i.imageId, i.outcome])).toEqual(KEEP_LAST_TWO_OUTCOMES);
     const before = (await chunkObjects()).length;
     const referenced = await referencedBy(['img-c', 'img-d']);
     expect(before).toBeGreaterThan(referenced.size);

@@ -16,7 +16,12 @@ import type { RetentionResult } from '../../lambdas/core/api/lifecycle-api.ts';
 import { manifestKey } from '../../lambdas/core/image/image-types.ts';
 import { LOCAL_API_NAMES } from '../api/local-api-fixture.ts';
 import { useLocalApiProduct } from '../support/local-product.ts';
-import { keepLastTwo, NEW_FILE, NEW_FILE_VERSIONS } from './lifecycle-local-fixture.ts';
+import {
+  KEEP_LAST_TWO_OUTCOMES,
+  keepLastTwo,
+  NEW_FILE,
+  NEW_FILE_VERSIONS,
+} from './lifecycle-local-fixture.ts';
 
 const product = useLocalApiProduct('retention-local');
 const { rbp } = product;
@@ -77,12 +82,7 @@ describe('retention and image deletion on the local stack', () => {
 
   it('--keep-last 2 deletes the two oldest; the two left restore byte for byte; the deleted answer 404', async () => {
     const result = await json<RetentionResult>(...keepLastTwo(product));
-    expect(result.images.map((i) => [i.imageId, i.outcome])).toEqual([
-      ['img-d', 'kept'],
-      ['img-c', 'kept'],
-      ['img-b', 'deleted'],
-      ['img-a', 'deleted'],
-    ]);
+    expect(result.images.map((i) => [i.imageId, i.outcome])).toEqual(KEEP_LAST_TWO_OUTCOMES);
     const images = await json<{ imageId: string }[]>('images', 'ls', '--volume', product.api.volumeId);
     expect(images.map((i) => i.imageId)).toEqual(['img-d', 'img-c']);
     for (const gone of ['img-a', 'img-b']) {

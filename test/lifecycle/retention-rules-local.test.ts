@@ -6,12 +6,10 @@
  * lib/constructs/lifecycle-jobs.ts creates, stored in moto and delivered by the gateway) to the
  * lifecycle job function, which applies the plan's rules to the run's servers.
  */
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { CreateSnapshotCommand } from '@aws-sdk/client-ec2';
 import { CreateTopicCommand } from '@aws-sdk/client-sns';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/api/exit-codes.ts';
 import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
 import { DynamoDbGcCoordination, LIFECYCLE_JOBS } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
@@ -21,100 +19,42 @@ import { EventBridgePublisher } from '../../lambdas/aws/outcome-publishers.ts';
 import { PlanOutcomePublisher } from '../../lambdas/aws/plan-run-adapters.ts';
 import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
 import { createSdkClients } from '../../lambdas/aws/sdk-clients.ts';
-import { createLifecycleApi, lifecycleRetentionSources } from '../../lambdas/aws/wiring.ts';
+import { lifecycleRetentionSources } from '../../lambdas/aws/wiring.ts';
 import type { RetentionResult, StoredRetention } from '../../lambdas/core/api/lifecycle-api.ts';
-import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
-import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
 import type { ExpiryRun, LifecycleRunDeps } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import { expiryRunIdOf, expiryRunOf } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import { parsePlanDocument } from '../../lambdas/core/plans/plan-document.ts';
 import { PLAN_RECORD_FORMAT_VERSION } from '../../lambdas/core/plans/plan-service.ts';
 import { systemClock } from '../../lambdas/core/ports.ts';
-import { waitForSnapshotCompleted } from '../../lambdas/core/restore/volume-restore.ts';
 import { realSleep } from '../../lambdas/core/util/retry.ts';
-import { createApiHandler } from '../../lambdas/handlers/api.ts';
 import { createLifecycleJobHandler } from '../../lambdas/handlers/lifecycle-job.ts';
 import { deployPlanRunExpiryRule, LOCAL_DEPLOYMENT, LOCAL_LIFECYCLE_FUNCTION } from '../../local/deploy.ts';
-import { LOCAL_API_NAMES, setUpLocalApi, type LocalApi } from '../api/local-api-fixture.ts';
-import { noPacing } from '../engine/engine-fixture.ts';
-import { removeDir, scratchDir } from '../support/fs-images.ts';
-import { useLocalStack } from '../support/local-stack.ts';
+import { LOCAL_API_NAMES } from '../api/local-api-fixture.ts';
+import { API_FIXTURE_DISK_BYTES, useLocalApiProduct } from '../support/local-product.ts';
 
-const RBP = new URL('../../bin/rbp', import.meta.url).pathname;
-const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
 /** The fixture's ext4 image is 32 MiB; the rest of the 1 GiB volume was never written. */
-const DISK_BYTES = 32 * 1024 * 1024;
+const DISK_BYTES = API_FIXTURE_DISK_BYTES;
 /** How long the asynchronous expiry may take on a loaded machine. */
 const EXPIRY_WAIT_MS = 60_000;
-let work: string;
-let api: LocalApi;
+const product = useLocalApiProduct('retention-rules-local');
+const { rbp } = product;
+const json = rbp.json;
 let serverId: string;
 let runDeps: LifecycleRunDeps;
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function rbp(...args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, ...api.env };
-  delete env.RBP_API_URL;
-  return new Promise((resolve) => {
-    execFile(RBP, args, { env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function json<T>(...args: string[]): Promise<T> {
-  const run = await rbp(...args, '--json');
-  expect(run, run.stderr).toMatchObject({ code: 0 });
-  return JSON.parse(run.stdout) as T;
-}
-
-async function snapshotOf(volumeId: string): Promise<string> {
-  const snapshot = await api.engine.ec2Client.send(new CreateSnapshotCommand({ VolumeId: volumeId }));
-  await waitForSnapshotCompleted(api.engine.snapshotState, snapshot.SnapshotId!, {
-    intervalMs: 50,
-    timeoutMs: 60_000,
-    nowMs: () => performance.now(),
-    sleep: realSleep,
-  });
-  return snapshot.SnapshotId!;
-}
-
-async function imageBytes(imageId: string): Promise<Buffer> {
-  const record = await api.engine.records.getImageRecord(api.volumeId, imageId);
-  const manifest = await api.engine.images.getManifest(api.volumeId, imageId, record.manifestSha256);
-  return Buffer.from(await new ImageReader(api.engine.images, manifest).read(0, DISK_BYTES));
-}
-
 async function imageIds(): Promise<string[]> {
-  return (await json<{ imageId: string }[]>('images', 'ls', '--volume', api.volumeId)).map((i) => i.imageId);
+  return (await json<{ imageId: string }[]>('images', 'ls', '--volume', product.api.volumeId)).map(
+    (i) => i.imageId,
+  );
 }
 
 beforeAll(async () => {
-  work = await scratchDir('retention-rules-local');
-  api = await setUpLocalApi(local.stack, local.clientConfig(), work);
-  serverId = local.stack.replicas.get(api.volumeId)!.serverId;
-  const clientOptions = {
-    endpoint: local.clientConfig().endpoint,
-    region: local.clientConfig().region,
-    credentials: { ...local.clientConfig().credentials },
-  };
-  const control = createSdkClients('control', clientOptions);
-  const lifecycle = createLifecycleApi(
-    { tableName: LOCAL_API_NAMES.table, imageBucket: LOCAL_API_NAMES.imageBucket },
-    control,
-    systemClock,
-  );
-  local.stack.gateway.setApiHandler(createApiHandler({ ...api.deps, lifecycle }, () => undefined));
+  serverId = product.stack.replicas.get(product.api.volumeId)!.serverId;
+  const control = product.serveLifecycleApi();
 
   // The lifecycle job function and the rule that hands it every finished plan run, as deployed.
   const records = new DynamoDbLifecycleImageRecords(control.documents, LOCAL_API_NAMES.table, () =>
-    Promise.resolve(new Map([[api.volumeId, serverId]])),
+    Promise.resolve(new Map([[product.api.volumeId, serverId]])),
   );
   const objects = new S3LifecycleObjectStore(control.s3, LOCAL_API_NAMES.imageBucket);
   runDeps = {
@@ -138,32 +78,15 @@ beforeAll(async () => {
     recordFindings: () => undefined,
   };
   const job = createLifecycleJobHandler({ run: runDeps, relaunch: () => undefined });
-  local.stack.gateway.registerFunction(LOCAL_LIFECYCLE_FUNCTION, (event, context) => job(event, context));
-  await deployPlanRunExpiryRule(clientOptions, { ...LOCAL_DEPLOYMENT, table: LOCAL_API_NAMES.table });
+  product.stack.gateway.registerFunction(LOCAL_LIFECYCLE_FUNCTION, (event, context) => job(event, context));
+  await deployPlanRunExpiryRule(product.clientOptions(), {
+    ...LOCAL_DEPLOYMENT,
+    table: LOCAL_API_NAMES.table,
+  });
 
   // Two more images of the unchanged volume (img-c, img-d), a day apart.
-  for (const [imageId, createdAt, parent] of [
-    ['img-c', '2026-03-03T00:00:00.000Z', 'img-b'],
-    ['img-d', '2026-03-04T00:00:00.000Z', 'img-c'],
-  ] as const) {
-    await runBackup(
-      {
-        ebs: api.engine.ebs,
-        images: api.engine.images,
-        records: api.engine.records,
-        readPacer: noPacing,
-        listPacer: noPacing,
-      },
-      {
-        volumeId: api.volumeId,
-        imageId,
-        snapshotId: await snapshotOf(api.volumeId),
-        volumeSizeGib: 1,
-        createdAt,
-        parent: { imageId: parent },
-      },
-    );
-  }
+  await product.backUp({ imageId: 'img-c', createdAt: '2026-03-03T00:00:00.000Z', parent: 'img-b' });
+  await product.backUp({ imageId: 'img-d', createdAt: '2026-03-04T00:00:00.000Z', parent: 'img-c' });
   const plans = new DynamoDbPlanStore(control.documents, LOCAL_API_NAMES.table);
   const now = new Date().toISOString();
   for (const document of [
@@ -181,11 +104,6 @@ beforeAll(async () => {
   }
 }, 300_000);
 
-afterAll(async () => {
-  api?.close();
-  await removeDir(work);
-});
-
 describe('stored and plan retention rules on the local stack', () => {
   it('without rules and without stored rules, apply is a 400 naming the server', async () => {
     const run = await rbp('retention', 'apply', '--server', serverId, '--dry-run');
@@ -193,7 +111,7 @@ describe('stored and plan retention rules on the local stack', () => {
     expect(run.stderr).toContain(
       `no retention rules given and server ${serverId} has no stored retention rules; give at least one keep rule`,
     );
-    const volume = await rbp('retention', 'apply', '--volume', api.volumeId, '--dry-run');
+    const volume = await rbp('retention', 'apply', '--volume', product.api.volumeId, '--dry-run');
     expect(volume.code).toBe(EXIT.INVALID_REQUEST);
     expect(volume.stderr).toContain(`server ${serverId} has no stored retention rules`);
     const shown = await rbp('retention', 'show', '--server', serverId);
@@ -213,7 +131,7 @@ describe('stored and plan retention rules on the local stack', () => {
     ];
     for (const scope of [
       ['--server', serverId],
-      ['--volume', api.volumeId],
+      ['--volume', product.api.volumeId],
     ]) {
       const result = await json<RetentionResult>('retention', 'apply', ...scope, '--dry-run');
       expect(result.images.map((i) => [i.imageId, i.outcome, i.reasons])).toEqual(expected);
@@ -241,11 +159,7 @@ describe('stored and plan retention rules on the local stack', () => {
   });
 
   it("a finished plan run is followed by an expiry of its servers with the plan's rules", async () => {
-    const control = createSdkClients('control', {
-      endpoint: local.clientConfig().endpoint,
-      region: local.clientConfig().region,
-      credentials: { ...local.clientConfig().credentials },
-    });
+    const control = createSdkClients('control', product.clientOptions());
     const topic = await control.sns.send(new CreateTopicCommand({ Name: 'retention-rules-outcomes' }));
     const publisher = new PlanOutcomePublisher(control.eventBridge, 'default', control.sns, topic.TopicArn!);
     const event = {
@@ -279,11 +193,11 @@ describe('stored and plan retention rules on the local stack', () => {
       planRunId: event.detail.runId,
       result: {
         servers: [{ serverId, rules: 'plan', kept: 2, deleted: 2, notDeleted: [] }],
-        deleted: [`${api.volumeId}/img-b`, `${api.volumeId}/img-a`],
+        deleted: [`${product.api.volumeId}/img-b`, `${product.api.volumeId}/img-a`],
       },
     });
     expect(await imageIds()).toEqual(['img-d', 'img-c']);
-    const delivered = local.stack.gateway.eventRules!.deliveries();
+    const delivered = product.stack.gateway.eventRules!.deliveries();
     expect(delivered.filter((d) => d.detailType === 'Plan Run Finished').length).toBe(1);
 
     // EventBridge delivers at least once: the same event again finds the expiry done.
@@ -293,7 +207,7 @@ describe('stored and plan retention rules on the local stack', () => {
     expect(expiryRunOf(await runDeps.jobs.get(runId)).result?.deleted).toHaveLength(2);
 
     // The images left read back as before.
-    const disk = await readFile(path.join(work, 'replica.img'));
-    expect((await imageBytes('img-d')).equals(disk.subarray(0, DISK_BYTES))).toBe(true);
+    const disk = await readFile(path.join(product.work, 'replica.img'));
+    expect((await product.imageBytes('img-d')).equals(disk.subarray(0, DISK_BYTES))).toBe(true);
   });
 });
