@@ -5,9 +5,10 @@
  * backs it up, lists it through the catalog and restores files from it byte for byte.
  *
  * Written here rather than reusing test/fs/ntfs-images.ts: the demo is product code and must not
- * import test helpers.
+ * import test helpers. The other way round is fine: the tests mount through startNtfs3g.
  */
 import { execFile, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -50,17 +51,22 @@ async function isMounted(dir: string): Promise<boolean> {
   return mounts.split('\n').some((line) => line.split(' ')[1] === dir);
 }
 
+/** A foreground ntfs-3g of an image, once its mount is up. */
+export interface Ntfs3gProcess {
+  readonly child: ChildProcess;
+  /** Settles with ntfs-3g's exit code: after umount, every write has then reached the image file. */
+  readonly exited: Promise<number | null>;
+  /** What ntfs-3g has written to stderr so far. */
+  stderr(): string;
+}
+
 /**
- * Mounts `image` with ntfs-3g in the foreground (no_detach), runs `fill` on the mount point, then
- * unmounts and waits for ntfs-3g to exit, so that every write has reached the image file.
+ * Starts ntfs-3g on `image` at `dir` in the foreground (`options` must include no_detach) and
+ * waits until the mount is up; the tests' NtfsMount (test/fs/ntfs-images.ts) uses it too.
  */
-async function throughNtfs3g(
-  image: string,
-  dir: string,
-  fill: (dir: string) => Promise<void>,
-): Promise<void> {
+export async function startNtfs3g(image: string, dir: string, options: string): Promise<Ntfs3gProcess> {
   await mkdir(dir, { recursive: true });
-  const child = spawn('ntfs-3g', ['-o', 'no_detach', image, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('ntfs-3g', ['-o', options, image, dir], { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -72,13 +78,26 @@ async function throughNtfs3g(
     }
     await sleep(MOUNT_POLL_MS);
   }
+  return { child, exited, stderr: () => stderr };
+}
+
+/**
+ * Mounts `image` with ntfs-3g in the foreground (no_detach), runs `fill` on the mount point, then
+ * unmounts and waits for ntfs-3g to exit, so that every write has reached the image file.
+ */
+async function throughNtfs3g(
+  image: string,
+  dir: string,
+  fill: (dir: string) => Promise<void>,
+): Promise<void> {
+  const ntfs3g = await startNtfs3g(image, dir, 'no_detach');
   try {
     await fill(dir);
   } finally {
-    await execFileAsync('umount', [dir]).catch(() => child.kill());
+    await execFileAsync('umount', [dir]).catch(() => ntfs3g.child.kill());
   }
-  const code = await exited;
-  if (code !== 0) throw new Error(`ntfs-3g exited with ${code}: ${stderr}`);
+  const code = await ntfs3g.exited;
+  if (code !== 0) throw new Error(`ntfs-3g exited with ${code}: ${ntfs3g.stderr()}`);
 }
 
 /**

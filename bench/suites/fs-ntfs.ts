@@ -11,19 +11,21 @@
  * Walks and fls runs are interleaved in pairs after a warm-up pair (bench/fs-walk-bench.ts).
  * The image is built once per machine (bench/bench-cache.ts) and reused.
  */
-import { open, rename } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { openNtfs } from '../../lambdas/core/fs/ntfs/filesystem.ts';
 import type { ByteRangeReader } from '../../lambdas/core/ports.ts';
-import { FileByteRangeReader } from '../../test/support/file-byte-range-reader.ts';
-import { prng, randomBytes, removeDir, run } from '../../test/support/fs-images.ts';
+import { removeDir, run } from '../../test/support/fs-images.ts';
 import { NtfsMount, makeNtfsImage } from '../../test/fs/ntfs-images.ts';
 import type { BenchResult, BenchSuite } from '../harness.ts';
 import { round } from '../harness.ts';
 import { benchCacheDir, fileExists } from '../bench-cache.ts';
 import {
+  REAL_TREE,
   WALK_GOAL_RATIO,
   compareWalkWithFls,
+  readLargeFile,
+  writeLargeFile,
   timedTool,
   walkComparisonResult,
   walkImage,
@@ -34,12 +36,6 @@ import {
 const MIB = 1024 * 1024;
 /** Bump to rebuild the cached image. */
 const IMAGE_VERSION = 'v1';
-const IMAGE_BYTES = 2048 * MIB;
-/** The issue asks for files over 100 MiB in the end-to-end images: one here, read for throughput. */
-const LARGE_FILE_BYTES = 160 * MIB;
-const SOURCES = ['/usr/lib/python3', '/usr/share/perl5', path.resolve('node_modules/@aws-sdk')];
-/** Best of this many reads of the large file and of icat (a noisy 2-core machine). */
-const RUNS = 3;
 /** Simulated latency per request for the read-ahead comparison (a GET from S3 is 10-50 ms). */
 const LATENCY_MS = 2;
 
@@ -48,10 +44,10 @@ async function benchImage(dir: string): Promise<string> {
   if (await fileExists(image)) return image;
   console.error(`bench fs-ntfs: building ${image} through ntfs-3g (once)`);
   const tmp = `${image}.tmp`;
-  await makeNtfsImage(tmp, { sizeBytes: IMAGE_BYTES, label: 'rbp-bench' });
+  await makeNtfsImage(tmp, { sizeBytes: REAL_TREE.imageBytes, label: 'rbp-bench' });
   const mount = await NtfsMount.mount(tmp, path.join(dir, 'ntfs-bench-mnt'));
   try {
-    for (const source of SOURCES) {
+    for (const source of REAL_TREE.sources) {
       if (!(await fileExists(source))) continue;
       await run('cp', [
         '-r',
@@ -60,11 +56,7 @@ async function benchImage(dir: string): Promise<string> {
         path.join(mount.dir, path.basename(source)),
       ]);
     }
-    const large = path.join(mount.dir, 'large.bin');
-    const rand = prng(160);
-    const handle = await open(large, 'w');
-    for (let at = 0; at < LARGE_FILE_BYTES; at += 4 * MIB) await handle.write(randomBytes(rand, 4 * MIB));
-    await handle.close();
+    await writeLargeFile(path.join(mount.dir, 'large.bin'));
   } finally {
     await mount.unmount();
   }
@@ -73,30 +65,17 @@ async function benchImage(dir: string): Promise<string> {
   return image;
 }
 
-async function mineRead(image: string): Promise<{ ms: number; bytes: number; inode: number }> {
-  const reader = await FileByteRangeReader.open(image);
-  try {
-    const fs = await openNtfs(reader);
-    const inode = await fs.lookup('/large.bin');
-    const started = performance.now();
-    let bytes = 0;
-    for await (const piece of fs.readFileStream(inode)) bytes += piece.length;
-    return { ms: performance.now() - started, bytes, inode };
-  } finally {
-    await reader.close();
-  }
-}
-
 export const suite: BenchSuite = {
   name: 'fs-ntfs',
   async run(): Promise<readonly BenchResult[]> {
     const image = await benchImage(await benchCacheDir());
     const serial: Opener = (reader) => openNtfs(reader, { readAhead: false });
     const walk = await compareWalkWithFls(image, serial, { flsSkip: '($FILE_NAME)' });
-    let read = await mineRead(image);
+    let read = await readLargeFile(image, serial);
     let icat = await timedTool('icat', [image, String(read.inode)]);
-    for (let i = 1; i < RUNS; i += 1) {
-      const r = await mineRead(image);
+    // Best of REAL_TREE.readRuns, of the reader and of icat alike.
+    for (let i = 1; i < REAL_TREE.readRuns; i += 1) {
+      const r = await readLargeFile(image, serial);
       if (r.ms < read.ms) read = r;
       const t = await timedTool('icat', [image, String(read.inode)]);
       if (t.ms < icat.ms) icat = t;

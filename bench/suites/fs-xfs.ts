@@ -12,27 +12,28 @@
  * Walks and fls runs are interleaved in pairs after a warm-up pair (bench/fs-walk-bench.ts).
  * Images are built once per machine (bench/bench-cache.ts) and reused.
  */
-import { open, rename } from 'node:fs/promises';
+import { rename } from 'node:fs/promises';
 import path from 'node:path';
 import { openExt4 } from '../../lambdas/core/fs/ext4/filesystem.ts';
 import { openXfs } from '../../lambdas/core/fs/xfs/filesystem.ts';
-import { FileByteRangeReader } from '../../test/support/file-byte-range-reader.ts';
-import { makeExtImage, prng, randomBytes, removeDir, run } from '../../test/support/fs-images.ts';
+import { makeExtImage, removeDir, run } from '../../test/support/fs-images.ts';
 import { makeXfsImage } from '../../test/fs/xfs-images.ts';
 import type { BenchResult, BenchSuite } from '../harness.ts';
 import { round } from '../harness.ts';
 import { benchCacheDir, fileExists } from '../bench-cache.ts';
-import { WALK_GOAL_RATIO, compareWalkWithFls, walkComparisonResult, type Opener } from '../fs-walk-bench.ts';
+import {
+  REAL_TREE,
+  WALK_GOAL_RATIO,
+  compareWalkWithFls,
+  readLargeFile,
+  walkComparisonResult,
+  writeLargeFile,
+  type Opener,
+} from '../fs-walk-bench.ts';
 
 const MIB = 1024 * 1024;
 /** Bump to rebuild the cached images. */
 const IMAGE_VERSION = 'v1';
-const IMAGE_BYTES = 2048 * MIB;
-/** A file over 100 MiB, read for throughput. */
-const LARGE_FILE_BYTES = 160 * MIB;
-const SOURCES = ['/usr/lib/python3', '/usr/share/perl5', path.resolve('node_modules/@aws-sdk')];
-/** Best of this many reads of the large file (a noisy 2-core machine). */
-const RUNS = 3;
 
 async function benchImages(dir: string): Promise<{ xfs: string; ext4: string }> {
   const xfs = path.join(dir, `xfs-real-${IMAGE_VERSION}.img`);
@@ -41,22 +42,19 @@ async function benchImages(dir: string): Promise<{ xfs: string; ext4: string }> 
   console.error(`bench fs-xfs: building ${xfs} and ${ext4} (once)`);
   const mnt = path.join(dir, 'xfs-bench-mnt');
   await makeXfsImage(`${xfs}.tmp`, {
-    sizeBytes: IMAGE_BYTES,
+    sizeBytes: REAL_TREE.imageBytes,
     label: 'rbp-bench',
     populate: async (m) => {
-      for (const source of SOURCES) {
+      for (const source of REAL_TREE.sources) {
         if (await fileExists(source)) await run('cp', ['-a', source, path.join(m, path.basename(source))]);
       }
-      const handle = await open(path.join(m, 'large.bin'), 'w');
-      const rand = prng(160);
-      for (let at = 0; at < LARGE_FILE_BYTES; at += 4 * MIB) await handle.write(randomBytes(rand, 4 * MIB));
-      await handle.close();
+      await writeLargeFile(path.join(m, 'large.bin'));
     },
   });
   await run('mkdir', ['-p', mnt]);
   await run('mount', ['-o', 'ro,loop', `${xfs}.tmp`, mnt]);
   try {
-    await makeExtImage(`${ext4}.tmp`, { type: 'ext4', sizeBytes: IMAGE_BYTES, sourceDir: mnt });
+    await makeExtImage(`${ext4}.tmp`, { type: 'ext4', sizeBytes: REAL_TREE.imageBytes, sourceDir: mnt });
   } finally {
     await run('umount', [mnt]);
     await removeDir(mnt);
@@ -68,23 +66,9 @@ async function benchImages(dir: string): Promise<{ xfs: string; ext4: string }> 
 
 const openers: Record<'xfs' | 'ext4', Opener> = { xfs: (r) => openXfs(r), ext4: (r) => openExt4(r) };
 
-async function readLarge(image: string, kind: 'xfs' | 'ext4'): Promise<{ ms: number; bytes: number }> {
-  const reader = await FileByteRangeReader.open(image);
-  try {
-    const fs = await openers[kind](reader);
-    const inode = await fs.lookup('/large.bin');
-    const started = performance.now();
-    let bytes = 0;
-    for await (const piece of fs.readFileStream(inode)) bytes += piece.length;
-    return { ms: performance.now() - started, bytes };
-  } finally {
-    await reader.close();
-  }
-}
-
 async function best<T extends { ms: number }>(run: () => Promise<T>): Promise<T> {
   let result = await run();
-  for (let i = 1; i < RUNS; i += 1) {
+  for (let i = 1; i < REAL_TREE.readRuns; i += 1) {
     const next = await run();
     if (next.ms < result.ms) result = next;
   }
@@ -97,8 +81,8 @@ export const suite: BenchSuite = {
     const images = await benchImages(await benchCacheDir());
     const xfs = await compareWalkWithFls(images.xfs, openers.xfs, { flsImage: images.ext4 });
     const ext4 = await compareWalkWithFls(images.ext4, openers.ext4);
-    const xfsRead = await best(() => readLarge(images.xfs, 'xfs'));
-    const ext4Read = await best(() => readLarge(images.ext4, 'ext4'));
+    const xfsRead = await best(() => readLargeFile(images.xfs, openers.xfs));
+    const ext4Read = await best(() => readLargeFile(images.ext4, openers.ext4));
     return [
       walkComparisonResult(
         'fs-xfs/walk-entries-per-s',

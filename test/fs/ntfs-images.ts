@@ -6,8 +6,7 @@
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { mkdir, readFile } from 'node:fs/promises';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { startNtfs3g } from '../../local/demo-ntfs.ts';
 import { run } from '../support/fs-images.ts';
 
 export interface NtfsImageOptions {
@@ -26,14 +25,6 @@ export async function makeNtfsImage(image: string, options: NtfsImageOptions): P
   await run('mkntfs', [...args, image]);
 }
 
-const MOUNT_WAIT_MS = 10_000;
-const MOUNT_POLL_MS = 20;
-
-async function isMounted(dir: string): Promise<boolean> {
-  const mounts = await readFile('/proc/mounts', 'utf8');
-  return mounts.split('\n').some((line) => line.split(' ')[1] === dir);
-}
-
 /** An ntfs-3g mount of `image` on `dir` (alternate data streams exposed as user.* xattrs). */
 export class NtfsMount {
   private constructor(
@@ -43,21 +34,7 @@ export class NtfsMount {
   ) {}
 
   static async mount(image: string, dir: string): Promise<NtfsMount> {
-    await mkdir(dir, { recursive: true });
-    const child = spawn('ntfs-3g', ['-o', 'no_detach,streams_interface=xattr', image, dir], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-    const deadline = Date.now() + MOUNT_WAIT_MS;
-    while (!(await isMounted(dir))) {
-      if (child.exitCode !== null || Date.now() > deadline) {
-        child.kill();
-        throw new Error(`ntfs-3g did not mount ${image}: ${stderr}`);
-      }
-      await sleep(MOUNT_POLL_MS);
-    }
+    const { child, exited } = await startNtfs3g(image, dir, 'no_detach,streams_interface=xattr');
     return new NtfsMount(dir, child, exited);
   }
 

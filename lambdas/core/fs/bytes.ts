@@ -94,9 +94,14 @@ const CRC32_TABLE = (() => {
 
 /** CRC-32 (IEEE 802.3, as used by GPT). Written here because lambdas/core takes no node: imports. */
 export function crc32(bytes: Uint8Array): number {
-  let crc = 0xffffffff;
+  return (crc32Raw(0xffffffff, bytes) ^ 0xffffffff) >>> 0;
+}
+
+/** The CRC-32 register after `bytes`, from `seed`, without the final inversion (LVM2's calc_crc). */
+export function crc32Raw(seed: number, bytes: Uint8Array): number {
+  let crc = seed >>> 0;
   for (const byte of bytes) crc = CRC32_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
-  return (crc ^ 0xffffffff) >>> 0;
+  return crc >>> 0;
 }
 
 function hex(bytes: Uint8Array): string {

@@ -10,7 +10,16 @@
  * promise: an await per entry costs a turn of the microtask queue, a large share of a fast walk.
  */
 import type { ErrorContext } from '../errors.ts';
-import { refuseDescent, walkError, type WalkEntry, type WalkItem, type WalkOptions } from './filesystem.ts';
+import {
+  refuseDescent,
+  unixStat,
+  walkError,
+  type InodeStat,
+  type WalkEntry,
+  type WalkItem,
+  type WalkOptions,
+} from './filesystem.ts';
+import { encodeName, storedName } from './name-encoding.ts';
 
 /** The directory whose listing the walk is reading. */
 export interface WalkDirectory {
@@ -121,7 +130,14 @@ export async function* walkDepthFirst<N, I>(
       continue;
     }
     if (descend !== undefined && !(await descend(entry))) continue;
-    stack.push({ items: source.list(child), batch: NO_ITEMS, at: 0, path: entry.path, inode: descent.inode, depth });
+    stack.push({
+      items: source.list(child),
+      batch: NO_ITEMS,
+      at: 0,
+      path: entry.path,
+      inode: descent.inode,
+      depth,
+    });
   }
 }
 
@@ -133,4 +149,145 @@ export function childPath(parent: string, name: string): string {
 /** The last component of a normalized absolute path ('' for the root). */
 export function baseName(path: string): string {
   return path === '/' ? '' : path.slice(path.lastIndexOf('/') + 1);
+}
+
+// ------------------------------------------------------------ what the Unix readers (ext, XFS) share
+
+/** A name as a walk entry carries it. */
+export interface EntryName {
+  readonly name: string;
+  readonly nameBytes: Uint8Array;
+  readonly nameIsUtf8: boolean;
+}
+
+/** The entry name of stored bytes: UTF-8 as it is, other bytes in name-encoding.ts's stored form. */
+export function entryNameOf(nameBytes: Uint8Array): EntryName {
+  const { text, valid } = storedName(nameBytes);
+  return { name: text, nameBytes, nameIsUtf8: valid };
+}
+
+/** Reads a symbolic link's raw target (ext and XFS each have their own). */
+export type SymlinkTargetReader<N> = (link: N) => Promise<Uint8Array>;
+
+/**
+ * DepthFirstSource.visit for a child (inode number `inode`) of a Unix filesystem, loaded or still
+ * loading: its items (an inode that fails to load is an error for its path), and the child itself
+ * when it is a directory.
+ */
+export function visitUnixChild<N extends InodeStat>(
+  child: N | Promise<N>,
+  inode: number,
+  path: string,
+  name: EntryName,
+  parent: WalkDirectory,
+  out: WalkItem[],
+  symlinkTarget: SymlinkTargetReader<N>,
+): N | undefined | Promise<N | undefined> {
+  if (child instanceof Promise) {
+    return child.then(
+      (loaded) => visitLoaded(loaded, path, name, parent, out, symlinkTarget),
+      (error: unknown) => {
+        out.push(walkError(path, inode, error));
+        return undefined;
+      },
+    );
+  }
+  return visitLoaded(child, path, name, parent, out, symlinkTarget);
+}
+
+function visitLoaded<N extends InodeStat>(
+  child: N,
+  path: string,
+  name: EntryName,
+  parent: WalkDirectory,
+  out: WalkItem[],
+  symlinkTarget: SymlinkTargetReader<N>,
+): N | undefined | Promise<undefined> {
+  const depth = parent.depth + 1;
+  if (child.type === 'symlink') {
+    return unixSymlinkEntry(child, path, name, parent.inode, depth, symlinkTarget).then((items) => {
+      out.push(...items);
+      return undefined;
+    });
+  }
+  out.push(unixEntry(child, path, name, parent.inode, depth));
+  return child.type === 'directory' ? child : undefined;
+}
+
+/** A symlink's entry with its target; a target that cannot be read is an error before the entry. */
+export async function unixSymlinkEntry<N extends InodeStat>(
+  inode: N,
+  path: string,
+  name: EntryName,
+  parentInode: number,
+  depth: number,
+  symlinkTarget: SymlinkTargetReader<N>,
+): Promise<WalkItem[]> {
+  try {
+    return [unixEntry(inode, path, name, parentInode, depth, await symlinkTarget(inode))];
+  } catch (error) {
+    return [walkError(path, inode.inode, error), unixEntry(inode, path, name, parentInode, depth)];
+  }
+}
+
+/** The walk entry of a Unix inode (its InodeStat fields), with the symlink's target when given. */
+export function unixEntry(
+  inode: InodeStat,
+  path: string,
+  name: EntryName,
+  parentInode: number,
+  depth: number,
+  target?: Uint8Array,
+): WalkEntry {
+  if (target === undefined && inode.crtime !== undefined && inode.device === undefined) {
+    // The common case, built in one object literal (same fields, same order as below): the
+    // spreads cost an intermediate object and a copy per entry, a walk's largest share of garbage.
+    return {
+      kind: 'entry',
+      inode: inode.inode,
+      type: inode.type,
+      permissions: inode.permissions,
+      mode: inode.mode,
+      uid: inode.uid,
+      gid: inode.gid,
+      size: inode.size,
+      nlink: inode.nlink,
+      flags: inode.flags,
+      atime: inode.atime,
+      ctime: inode.ctime,
+      mtime: inode.mtime,
+      crtime: inode.crtime,
+      generation: inode.generation,
+      path,
+      name: name.name,
+      nameBytes: name.nameBytes,
+      nameIsUtf8: name.nameIsUtf8,
+      parentInode,
+      depth,
+    };
+  }
+  return {
+    kind: 'entry',
+    ...unixStat(inode),
+    path,
+    name: name.name,
+    nameBytes: name.nameBytes,
+    nameIsUtf8: name.nameIsUtf8,
+    parentInode,
+    depth,
+    ...(target === undefined ? {} : { symlinkTarget: encodeName(target), symlinkTargetBytes: target }),
+  };
+}
+
+/** How ext and XFS refuse a directory: by its inode number. */
+export function inodeDescent(dir: { readonly inode: number }): WalkDescent {
+  return {
+    key: dir.inode,
+    inode: dir.inode,
+    context: { inode: dir.inode },
+    reachedTwice: {
+      message: `directory inode ${dir.inode} is reachable twice (a cycle or a hard-linked directory)`,
+      context: { inode: dir.inode },
+    },
+  };
 }

@@ -7,7 +7,7 @@
 import { isRetryable } from '../../errors.ts';
 import type { ByteRangeReader } from '../../ports.ts';
 import { LeBytes, combineHiLo } from '../bytes.ts';
-import { decodeName, encodeName, escapeName, isEscapedName } from '../name-encoding.ts';
+import { decodeName, escapeName, isEscapedName } from '../name-encoding.ts';
 import { PageCachedReader } from '../cached-reader.ts';
 import type { PageCacheOptions, SlicedReader } from '../cached-reader.ts';
 import {
@@ -21,9 +21,12 @@ import { checkOnDevice, checkReadBytes, clampRange, extentPieces } from '../file
 import {
   baseName,
   childPath,
+  inodeDescent,
+  unixEntry,
+  unixSymlinkEntry,
+  visitUnixChild,
   walkDepthFirst,
   type DepthFirstSource,
-  type WalkDirectory,
 } from '../depth-first-walk.ts';
 import type {
   FileExtent,
@@ -545,6 +548,9 @@ export class Ext4Filesystem implements FilesystemReader {
     return this.symlinkTarget(await this.loadInode(inode));
   }
 
+  /** symlinkTarget for the shared walk helpers (depth-first-walk.ts). */
+  private readonly readTarget = (link: Inode): Promise<Uint8Array> => this.symlinkTarget(link);
+
   private async symlinkTarget(link: Inode): Promise<Uint8Array> {
     if (link.type !== 'symlink') {
       throw new FilesystemCorruptError(`inode ${link.inode} is not a symbolic link`, { inode: link.inode });
@@ -700,8 +706,8 @@ export class Ext4Filesystem implements FilesystemReader {
     const rootNameBytes = decodeName(rootName);
     const rootEntryName = { name: rootName, nameBytes: rootNameBytes, nameIsUtf8: !isEscapedName(rootName) };
     if (rootInode.type === 'symlink')
-      yield* await this.symlinkEntry(rootInode, rootPath, rootEntryName, 0, 0);
-    else yield this.entryOf(rootInode, rootPath, rootEntryName, 0, 0);
+      yield* await unixSymlinkEntry(rootInode, rootPath, rootEntryName, 0, 0, this.readTarget);
+    else yield unixEntry(rootInode, rootPath, rootEntryName, 0, 0);
     if (rootInode.type !== 'directory') return;
     const budget = this.newBudget();
     budget.prefetchSubdirectories = options.descend === undefined;
@@ -726,26 +732,9 @@ export class Ext4Filesystem implements FilesystemReader {
           out.push(walkError(path, entry.inode, error));
           return undefined;
         }
-        if (child instanceof Promise) {
-          return child.then(
-            (loaded) => this.visitChild(loaded, path, entry, parent, out),
-            (error: unknown) => {
-              out.push(walkError(path, entry.inode, error));
-              return undefined;
-            },
-          );
-        }
-        return this.visitChild(child, path, entry, parent, out);
+        return visitUnixChild(child, entry.inode, path, entry, parent, out, this.readTarget);
       },
-      descent: (dir) => ({
-        key: dir.inode,
-        inode: dir.inode,
-        context: { inode: dir.inode },
-        reachedTwice: {
-          message: `directory inode ${dir.inode} is reachable twice (a cycle or a hard-linked directory)`,
-          context: { inode: dir.inode },
-        },
-      }),
+      descent: inodeDescent,
     };
     yield* walkDepthFirst(
       source,
@@ -753,88 +742,6 @@ export class Ext4Filesystem implements FilesystemReader {
       { path: rootPath, inode: rootInode.inode, key: rootInode.inode },
       options.descend,
     );
-  }
-
-  /** The walk's items for a loaded child; the child itself when it is a directory. */
-  private visitChild(
-    child: Inode,
-    path: string,
-    name: { name: string; nameBytes: Uint8Array; nameIsUtf8: boolean },
-    parent: WalkDirectory,
-    out: WalkItem[],
-  ): Inode | undefined | Promise<undefined> {
-    const depth = parent.depth + 1;
-    if (child.type === 'symlink') {
-      return this.symlinkEntry(child, path, name, parent.inode, depth).then((items) => {
-        out.push(...items);
-        return undefined;
-      });
-    }
-    out.push(this.entryOf(child, path, name, parent.inode, depth));
-    return child.type === 'directory' ? child : undefined;
-  }
-
-  /** A symlink's entry with its target; a target that cannot be read is an error before the entry. */
-  private async symlinkEntry(
-    inode: Inode,
-    path: string,
-    name: { name: string; nameBytes: Uint8Array; nameIsUtf8: boolean },
-    parentInode: number,
-    depth: number,
-  ): Promise<WalkItem[]> {
-    try {
-      return [this.entryOf(inode, path, name, parentInode, depth, await this.symlinkTarget(inode))];
-    } catch (error) {
-      return [walkError(path, inode.inode, error), this.entryOf(inode, path, name, parentInode, depth)];
-    }
-  }
-
-  private entryOf(
-    inode: Inode,
-    path: string,
-    name: { name: string; nameBytes: Uint8Array; nameIsUtf8: boolean },
-    parentInode: number,
-    depth: number,
-    target?: Uint8Array,
-  ): WalkEntry {
-    if (target === undefined && inode.crtime !== undefined && inode.device === undefined) {
-      // The common case, built in one object literal (same fields, same order as below): the
-      // spreads cost an intermediate object and a copy per entry, a walk's largest share of garbage.
-      return {
-        kind: 'entry',
-        inode: inode.inode,
-        type: inode.type,
-        permissions: inode.permissions,
-        mode: inode.mode,
-        uid: inode.uid,
-        gid: inode.gid,
-        size: inode.size,
-        nlink: inode.nlink,
-        flags: inode.flags,
-        atime: inode.atime,
-        ctime: inode.ctime,
-        mtime: inode.mtime,
-        crtime: inode.crtime,
-        generation: inode.generation,
-        path,
-        name: name.name,
-        nameBytes: name.nameBytes,
-        nameIsUtf8: name.nameIsUtf8,
-        parentInode,
-        depth,
-      };
-    }
-    return {
-      kind: 'entry',
-      ...toStat(inode),
-      path,
-      name: name.name,
-      nameBytes: name.nameBytes,
-      nameIsUtf8: name.nameIsUtf8,
-      parentInode,
-      depth,
-      ...(target === undefined ? {} : { symlinkTarget: encodeName(target), symlinkTargetBytes: target }),
-    };
   }
 }
 

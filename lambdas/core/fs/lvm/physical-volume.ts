@@ -10,7 +10,7 @@
  * with a segment on another PV of the VG is reported incomplete: only one disk is read here.
  */
 import type { ByteRangeReader } from '../../ports.ts';
-import { LeBytes } from '../bytes.ts';
+import { LeBytes, crc32Raw } from '../bytes.ts';
 import { sliceReader } from '../cached-reader.ts';
 import type { SlicedReader } from '../cached-reader.ts';
 import { FilesystemCorruptError, FilesystemLimitError, UnsupportedFilesystemError } from '../errors.ts';
@@ -40,20 +40,8 @@ const RAW_LOCN_IGNORED = 0x1;
 /** LVM2's calc_crc: CRC-32 (reflected 0xEDB88320) from this seed, without the final inversion. */
 const LVM_CRC_SEED = 0xf597a6cf;
 
-const CRC_TABLE = (() => {
-  const table = new Uint32Array(256);
-  for (let n = 0; n < 256; n += 1) {
-    let c = n;
-    for (let k = 0; k < 8; k += 1) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    table[n] = c >>> 0;
-  }
-  return table;
-})();
-
 export function lvmCrc(bytes: Uint8Array, seed = LVM_CRC_SEED): number {
-  let crc = seed >>> 0;
-  for (const byte of bytes) crc = CRC_TABLE[(crc ^ byte) & 0xff]! ^ (crc >>> 8);
-  return crc >>> 0;
+  return crc32Raw(seed, bytes);
 }
 
 export interface LvSegment {

@@ -11,7 +11,7 @@
  */
 import { isRetryable } from '../../errors.ts';
 import type { ByteRangeReader } from '../../ports.ts';
-import { decodeName, encodeName, escapeName, storedName } from '../name-encoding.ts';
+import { decodeName, escapeName } from '../name-encoding.ts';
 import { PageCachedReader } from '../cached-reader.ts';
 import type { PageCacheOptions } from '../cached-reader.ts';
 import {
@@ -22,13 +22,22 @@ import {
 } from '../errors.ts';
 import { STREAM_PIECE_BYTES, normalizeImagePath, walkError } from '../filesystem.ts';
 import { checkOnDevice, checkReadBytes, clampRange, extentPieces, joinPieces } from '../file-ranges.ts';
-import { baseName, childPath, walkDepthFirst, type DepthFirstSource, type WalkDirectory } from '../depth-first-walk.ts';
+import {
+  baseName,
+  childPath,
+  entryNameOf,
+  inodeDescent,
+  unixEntry,
+  unixSymlinkEntry,
+  visitUnixChild,
+  walkDepthFirst,
+  type DepthFirstSource,
+} from '../depth-first-walk.ts';
 import type {
   FileExtent,
   FilesystemReader,
   InodeStat,
   ReadStreamOptions,
-  WalkEntry,
   WalkItem,
   WalkOptions,
 } from '../filesystem.ts';
@@ -282,7 +291,9 @@ export class XfsFilesystem implements FilesystemReader {
         }
       }
       if (found === undefined)
-        throw new FileNotFoundInImageError(`no such file or directory: ${escapeName(path)}`, { path: escapeName(path) });
+        throw new FileNotFoundInImageError(`no such file or directory: ${escapeName(path)}`, {
+          path: escapeName(path),
+        });
       trail.push(found);
     }
     return trail.at(-1)!;
@@ -437,6 +448,9 @@ export class XfsFilesystem implements FilesystemReader {
   async readLink(inode: number): Promise<Uint8Array> {
     return this.symlinkTarget(await this.loadInode(inode));
   }
+
+  /** symlinkTarget for the shared walk helpers (depth-first-walk.ts). */
+  private readonly readTarget = (link: XfsInode): Promise<Uint8Array> => this.symlinkTarget(link);
 
   private async symlinkTarget(link: XfsInode): Promise<Uint8Array> {
     if (link.type !== 'symlink') {
@@ -617,10 +631,10 @@ export class XfsFilesystem implements FilesystemReader {
       yield walkError(rootPath, undefined, error);
       return;
     }
-    const rootNameBytes = decodeName(baseName(rootPath));
+    const rootName = entryNameOf(decodeName(baseName(rootPath)));
     if (rootInode.type === 'symlink')
-      yield* await this.symlinkEntry(rootInode, rootPath, rootNameBytes, 0, 0);
-    else yield this.entryOf(rootInode, rootPath, rootNameBytes, 0, 0);
+      yield* await unixSymlinkEntry(rootInode, rootPath, rootName, 0, 0, this.readTarget);
+    else yield unixEntry(rootInode, rootPath, rootName, 0, 0);
     if (rootInode.type !== 'directory') return;
     const budget = this.newBudget();
     const source: DepthFirstSource<XfsInode, DirItem> = {
@@ -632,7 +646,8 @@ export class XfsFilesystem implements FilesystemReader {
           return undefined;
         }
         const entry = item.entry;
-        const path = childPath(parent.path, storedName(entry.nameBytes).text);
+        const name = entryNameOf(entry.nameBytes);
+        const path = childPath(parent.path, name.name);
         let child: XfsInode | Promise<XfsInode>;
         try {
           child = this.cachedInode(entry.inode) ?? this.loadInode(entry.inode);
@@ -640,84 +655,15 @@ export class XfsFilesystem implements FilesystemReader {
           out.push(walkError(path, entry.inode, error));
           return undefined;
         }
-        if (child instanceof Promise) {
-          return child.then(
-            (loaded) => this.visitChild(loaded, path, entry.nameBytes, parent, out),
-            (error: unknown) => {
-              out.push(walkError(path, entry.inode, error));
-              return undefined;
-            },
-          );
-        }
-        return this.visitChild(child, path, entry.nameBytes, parent, out);
+        return visitUnixChild(child, entry.inode, path, name, parent, out, this.readTarget);
       },
-      descent: (dir) => ({
-        key: dir.inode,
-        inode: dir.inode,
-        context: { inode: dir.inode },
-        reachedTwice: {
-          message: `directory inode ${dir.inode} is reachable twice (a cycle or a hard-linked directory)`,
-          context: { inode: dir.inode },
-        },
-      }),
+      descent: inodeDescent,
     };
-    yield* walkDepthFirst(source, rootInode, { path: rootPath, inode: rootInode.inode, key: rootInode.inode });
-  }
-
-  /** The walk's items for a loaded child; the child itself when it is a directory. */
-  private visitChild(
-    child: XfsInode,
-    path: string,
-    nameBytes: Uint8Array,
-    parent: WalkDirectory,
-    out: WalkItem[],
-  ): XfsInode | undefined | Promise<undefined> {
-    const depth = parent.depth + 1;
-    if (child.type === 'symlink') {
-      return this.symlinkEntry(child, path, nameBytes, parent.inode, depth).then((items) => {
-        out.push(...items);
-        return undefined;
-      });
-    }
-    out.push(this.entryOf(child, path, nameBytes, parent.inode, depth));
-    return child.type === 'directory' ? child : undefined;
-  }
-
-  /** A symlink's entry with its target; a target that cannot be read is an error before the entry. */
-  private async symlinkEntry(
-    inode: XfsInode,
-    path: string,
-    nameBytes: Uint8Array,
-    parentInode: number,
-    depth: number,
-  ): Promise<WalkItem[]> {
-    try {
-      return [this.entryOf(inode, path, nameBytes, parentInode, depth, await this.symlinkTarget(inode))];
-    } catch (error) {
-      return [walkError(path, inode.inode, error), this.entryOf(inode, path, nameBytes, parentInode, depth)];
-    }
-  }
-
-  private entryOf(
-    inode: XfsInode,
-    path: string,
-    nameBytes: Uint8Array,
-    parentInode: number,
-    depth: number,
-    target?: Uint8Array,
-  ): WalkEntry {
-    const name = storedName(nameBytes);
-    return {
-      kind: 'entry',
-      ...toStat(inode),
-      path,
-      name: name.text,
-      nameBytes,
-      nameIsUtf8: name.valid,
-      parentInode,
-      depth,
-      ...(target === undefined ? {} : { symlinkTarget: encodeName(target), symlinkTargetBytes: target }),
-    };
+    yield* walkDepthFirst(source, rootInode, {
+      path: rootPath,
+      inode: rootInode.inode,
+      key: rootInode.inode,
+    });
   }
 }
 
