@@ -57,3 +57,12 @@ export function answerOf(result: APIGatewayProxyResult): Answer {
     body: JSON.parse(result.body) as Record<string, unknown>,
   };
 }
+
+/** The error body of a volume route for a volume that is not a protected replica volume (404). */
+export function notProtectedVolume(volumeId: string): Record<string, unknown> {
+  return {
+    code: 'NotFound',
+    message: `volume ${volumeId} is not a protected replica volume`,
+    details: { volumeId },
+  };
+}

@@ -2,7 +2,7 @@
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
 import { seededMemoryApi, VOLUME_A, VOLUME_B, type MemoryApi } from '../fakes/memory-api-ports.ts';
-import { answerOf, proxyEvent, type Answer, type EventSpec } from './api-events.ts';
+import { answerOf, notProtectedVolume, proxyEvent, type Answer, type EventSpec } from './api-events.ts';
 
 let api: MemoryApi;
 let handler: ApiProxyHandler;
@@ -106,11 +106,7 @@ describe('GET /volumes/{volumeId}/images', () => {
   it('answers 404 for a volume that is not protected', async () => {
     const answer = await call({ method: 'GET', path: '/volumes/vol-0aaaaaaaaaaaaaaaa/images' });
     expect(answer.status).toBe(404);
-    expect(answer.body).toEqual({
-      code: 'NotFound',
-      message: 'volume vol-0aaaaaaaaaaaaaaaa is not a protected replica volume',
-      details: { volumeId: 'vol-0aaaaaaaaaaaaaaaa' },
-    });
+    expect(answer.body).toEqual(notProtectedVolume('vol-0aaaaaaaaaaaaaaaa'));
   });
 });
 

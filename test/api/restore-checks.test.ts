@@ -8,25 +8,19 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImageDirectory } from '../../lambdas/core/api/api-ports.ts';
-import { CatalogStoreReader, imageCatalogOf } from '../../lambdas/core/api/catalog-reader.ts';
+import { imageCatalogOf } from '../../lambdas/core/api/catalog-reader.ts';
 import type { ImageCatalog } from '../../lambdas/core/api/schemas.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
-import { NotFoundError } from '../../lambdas/core/errors.ts';
-import {
-  createRestoreJob,
-  runRestoreJob,
-  type RestoreDeps,
-} from '../../lambdas/core/file-restore/restore-jobs.ts';
-import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
-import { catalogedApiImage, imageAt } from '../catalog/catalog-fixtures.ts';
+import { createRestoreJob, runRestoreJob } from '../../lambdas/core/file-restore/restore-jobs.ts';
+import type { ApiProxyHandler } from '../../lambdas/handlers/api.ts';
+import { catalogApiHandler, catalogedApiImage, imageAt } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { seededMemoryApi, type MemoryApi } from '../fakes/memory-api-ports.ts';
-import { MemoryRestoreJobs, MemoryRestoreObjects } from '../file-restore/memory-restore.ts';
+import { memoryRestoreDeps } from '../file-restore/memory-restore.ts';
 import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { makeExtImage, removeDir, run, scratchDir } from '../support/fs-images.ts';
-import { answerOf, proxyEvent, type Answer, type EventSpec } from './api-events.ts';
+import { answerOf, notProtectedVolume, proxyEvent, type Answer, type EventSpec } from './api-events.ts';
 
 const MIB = 1024 * 1024;
 const ref = imageAt('vol-0123456789abcdef0', 1);
@@ -74,26 +68,7 @@ beforeAll(async () => {
     ],
   });
   api = seededMemoryApi();
-  const images: ImageDirectory = {
-    listImages: (volumeId) =>
-      volumeId === ref.volumeId
-        ? Promise.resolve([apiImage(ref), apiImage(twoFs)])
-        : Promise.reject(
-            new NotFoundError(`volume ${volumeId} is not a protected replica volume`, {
-              context: { volumeId },
-            }),
-          ),
-    getImage: (imageId) => {
-      const found = [ref, twoFs].find((i) => i.imageId === imageId);
-      return found === undefined
-        ? Promise.reject(new NotFoundError(`image ${imageId} does not exist`))
-        : Promise.resolve(apiImage(found));
-    },
-  };
-  handler = createApiHandler(
-    { ...api.deps, images, catalog: new CatalogStoreReader({ store: catalog, images }) },
-    () => undefined,
-  );
+  handler = catalogApiHandler(catalog, [apiImage(ref), apiImage(twoFs)], api.deps);
 }, 60_000);
 
 afterAll(async () => {
@@ -151,22 +126,14 @@ describe('POST /restores checks at once', () => {
   });
 
   it('refuses a file restore from an image with two filesystems and no partition, naming them (400)', async () => {
-    const answer = await call({
-      method: 'POST',
-      path: '/restores',
-      body: { imageId: twoFs.imageId, kind: 'file', path: '/notes.txt' },
-    });
+    const answer = await restore({ imageId: twoFs.imageId, kind: 'file', path: '/notes.txt' });
     expect(answer.status).toBe(400);
     expect(answer.body).toMatchObject({
       code: 'InvalidRequest',
       message: `image ${twoFs.imageId} has 2 filesystems (partitions 0, 5); name one with partition`,
     });
     expect(api.restores.startCalls).toBe(0);
-    const named = await call({
-      method: 'POST',
-      path: '/restores',
-      body: { imageId: twoFs.imageId, kind: 'file', path: '/notes.txt', partition: 0 },
-    });
+    const named = await restore({ imageId: twoFs.imageId, kind: 'file', path: '/notes.txt', partition: 0 });
     expect(named.status).toBe(202);
   });
 
@@ -198,14 +165,8 @@ describe('an application whose metadata lists a missing path', () => {
   });
 
   it('restores what exists and reports the missing path; an application with nothing there fails', async () => {
-    const objects = new MemoryRestoreObjects();
-    const deps: RestoreDeps = {
-      jobs: new MemoryRestoreJobs(),
-      objects,
-      catalog,
-      openImage: () => Promise.resolve(reader),
-      clock: { now: () => new Date('2026-02-01T10:00:00.000Z') },
-    };
+    const deps = memoryRestoreDeps(catalog, reader);
+    const { objects } = deps;
     for (const [restoreId, application] of [
       ['rs-web', 'web'],
       ['rs-cache', 'cache'],
@@ -250,11 +211,7 @@ describe('an unknown volume', () => {
       query,
     });
     expect(answer.status).toBe(404);
-    expect(answer.body).toEqual({
-      code: 'NotFound',
-      message: 'volume vol-0aaaaaaaaaaaaaaaa is not a protected replica volume',
-      details: { volumeId: 'vol-0aaaaaaaaaaaaaaaa' },
-    });
+    expect(answer.body).toEqual(notProtectedVolume('vol-0aaaaaaaaaaaaaaaa'));
   });
 });
 

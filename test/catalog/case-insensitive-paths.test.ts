@@ -8,17 +8,13 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImageDirectory } from '../../lambdas/core/api/api-ports.ts';
-import { CatalogStoreReader } from '../../lambdas/core/api/catalog-reader.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
-import { NotFoundError } from '../../lambdas/core/errors.ts';
-import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
+import type { ApiProxyHandler } from '../../lambdas/handlers/api.ts';
 import { answerOf, proxyEvent, type Answer, type EventSpec } from '../api/api-events.ts';
-import { seededMemoryApi } from '../fakes/memory-api-ports.ts';
 import { makeNtfsImage, NtfsMount } from '../fs/ntfs-images.ts';
 import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
-import { catalogedApiImage, imageAt } from './catalog-fixtures.ts';
+import { catalogApiHandler, catalogedApiImage, imageAt } from './catalog-fixtures.ts';
 import { MemoryCatalogStore } from './memory-catalog-store.ts';
 
 const MIB = 1024 * 1024;
@@ -65,25 +61,7 @@ beforeAll(async () => {
     readers.push(reader);
     await buildCatalog({ store }, { image: ref, disk: reader });
   }
-  const byVolume = new Map([NTFS, EXT4].map((ref) => [ref.volumeId, apiImage(ref)]));
-  const images: ImageDirectory = {
-    listImages: (volumeId) => {
-      const image = byVolume.get(volumeId);
-      return image === undefined
-        ? Promise.reject(new NotFoundError(`volume ${volumeId} is not a protected replica volume`))
-        : Promise.resolve([image]);
-    },
-    getImage: (imageId) => {
-      const image = [...byVolume.values()].find((i) => i.imageId === imageId);
-      return image === undefined
-        ? Promise.reject(new NotFoundError(`image ${imageId} does not exist`))
-        : Promise.resolve(image);
-    },
-  };
-  handler = createApiHandler(
-    { ...seededMemoryApi().deps, images, catalog: new CatalogStoreReader({ store, images }) },
-    () => undefined,
-  );
+  handler = catalogApiHandler(store, [apiImage(NTFS), apiImage(EXT4)]);
 }, 180_000);
 
 afterAll(async () => {

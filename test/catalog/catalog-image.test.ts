@@ -68,25 +68,22 @@ describe('catalogImage', () => {
     const images = new ImageStore(new MemoryObjectStore(), { retry: fastRetry() });
     const records = new MemoryImageRecordStore();
     const deps = { ebs, images, records, readPacer: noPacing, listPacer: noPacing };
+    /** A backup of vol-c's snapshot as image `imageId` (an incremental of `parent` when given). */
+    const backup = (imageId: string, snapshotId: string, createdAt: string, parent?: string) =>
+      runBackup(deps, {
+        volumeId: 'vol-c',
+        imageId,
+        snapshotId,
+        volumeSizeGib: 1,
+        createdAt,
+        ...(parent === undefined ? {} : { parent: { imageId: parent } }),
+      });
     writeDisk(ebs, 'vol-c', first);
     const snap1 = ebs.createSnapshot('vol-c');
-    const one = await runBackup(deps, {
-      volumeId: 'vol-c',
-      imageId: 'img-1',
-      snapshotId: snap1,
-      volumeSizeGib: 1,
-      createdAt: '2026-01-01T00:00:00.000Z',
-    });
+    const one = await backup('img-1', snap1, '2026-01-01T00:00:00.000Z');
     writeDisk(ebs, 'vol-c', second, first);
     const snap2 = ebs.createSnapshot('vol-c');
-    const two = await runBackup(deps, {
-      volumeId: 'vol-c',
-      imageId: 'img-2',
-      snapshotId: snap2,
-      volumeSizeGib: 1,
-      createdAt: '2026-01-02T00:00:00.000Z',
-      parent: { imageId: 'img-1' },
-    });
+    const two = await backup('img-2', snap2, '2026-01-02T00:00:00.000Z', 'img-1');
     const manifests: ImageManifest[] = [one.manifest, two.manifest];
 
     const expected = new Set<number>();

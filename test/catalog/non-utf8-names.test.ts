@@ -10,25 +10,21 @@
 import { mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ImageDirectory } from '../../lambdas/core/api/api-ports.ts';
-import { CatalogStoreReader } from '../../lambdas/core/api/catalog-reader.ts';
-import { catalogPathSchema, type Image } from '../../lambdas/core/api/schemas.ts';
+import { catalogPathSchema } from '../../lambdas/core/api/schemas.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { listDirectory } from '../../lambdas/core/catalog/catalog-queries.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
-import { NotFoundError } from '../../lambdas/core/errors.ts';
 import {
   createRestoreJob,
   runRestoreJob,
   type RestoreDeps,
 } from '../../lambdas/core/file-restore/restore-jobs.ts';
-import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
+import type { ApiProxyHandler } from '../../lambdas/handlers/api.ts';
 import { answerOf, proxyEvent, type Answer, type EventSpec } from '../api/api-events.ts';
-import { seededMemoryApi } from '../fakes/memory-api-ports.ts';
-import { MemoryRestoreJobs, MemoryRestoreObjects } from '../file-restore/memory-restore.ts';
+import { memoryRestoreDeps, type MemoryRestoreObjects } from '../file-restore/memory-restore.ts';
 import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { makeExtImage, removeDir, run, scratchDir } from '../support/fs-images.ts';
-import { imageAt } from './catalog-fixtures.ts';
+import { catalogApiHandler, catalogedApiImage, imageAt } from './catalog-fixtures.ts';
 import { MemoryCatalogStore } from './memory-catalog-store.ts';
 
 const MIB = 1024 * 1024;
@@ -73,36 +69,8 @@ beforeAll(async () => {
   reader = await FileByteRangeReader.open(imageFile);
   catalog = new MemoryCatalogStore();
   await buildCatalog({ store: catalog }, { image: ref, disk: reader });
-  const apiImage: Image = {
-    ...ref,
-    kind: 'full',
-    status: 'cataloged',
-    snapshotId: 'snap-0123456789abcdef0',
-    volumeSizeBytes: 32 * MIB,
-    formatVersion: 1,
-    stats: {},
-  };
-  const images: ImageDirectory = {
-    listImages: (volumeId) =>
-      volumeId === ref.volumeId
-        ? Promise.resolve([apiImage])
-        : Promise.reject(new NotFoundError(`volume ${volumeId} is not a protected replica volume`)),
-    getImage: (imageId) =>
-      imageId === ref.imageId
-        ? Promise.resolve(apiImage)
-        : Promise.reject(new NotFoundError(`image ${imageId} does not exist`)),
-  };
-  handler = createApiHandler(
-    { ...seededMemoryApi().deps, images, catalog: new CatalogStoreReader({ store: catalog, images }) },
-    () => undefined,
-  );
-  deps = {
-    jobs: new MemoryRestoreJobs(),
-    objects: new MemoryRestoreObjects(),
-    catalog,
-    openImage: () => Promise.resolve(reader),
-    clock: { now: () => new Date('2026-02-01T10:00:00.000Z') },
-  };
+  handler = catalogApiHandler(catalog, [catalogedApiImage(ref, 32 * MIB)]);
+  deps = memoryRestoreDeps(catalog, reader);
 }, 120_000);
 
 afterAll(async () => {

@@ -10,6 +10,7 @@ import { listVersions } from '../../lambdas/core/catalog/catalog-queries.ts';
 import type { CatalogItem } from '../../lambdas/core/catalog/catalog-types.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
 import { pageVersions } from '../../lambdas/core/catalog/version-pages.ts';
+import { meta } from './catalog-fixtures.ts';
 import { MemoryCatalogStore } from './memory-catalog-store.ts';
 
 const VOLUME = 'vol-pages';
@@ -31,18 +32,7 @@ function item(index: number, removed: boolean, path = '/etc/hosts'): CatalogItem
   const t = { seconds: 1_767_225_600 + index, nanoseconds: 0 };
   return {
     ...base,
-    meta: {
-      type: 'file',
-      inode: 12,
-      size: index,
-      mode: 0o100644,
-      uid: 0,
-      gid: 0,
-      nlink: 1,
-      mtime: t,
-      ctime: t,
-      atime: t,
-    },
+    meta: meta({ size: index, mtime: t, ctime: t, atime: t }),
   };
 }
 

@@ -1,6 +1,9 @@
 /** In-memory fakes of the restore ports: an object store that keeps what was uploaded, a job store. */
 import { ConflictError, NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
+import type { ByteRangeReader } from '../../lambdas/core/ports.ts';
+import type { CatalogStore } from '../../lambdas/core/catalog/catalog-store.ts';
 import type {
+  RestoreDeps,
   RestoreJob,
   RestoreJobStatus,
   RestoreJobStore,
@@ -70,4 +73,18 @@ export class MemoryRestoreJobs implements RestoreJobStore {
     this.jobs.set(job.restoreId, structuredClone(job));
     return Promise.resolve();
   }
+}
+
+/** The restore ports in memory over `catalog`, every image read through `reader`, at 2026-02-01T10:00Z. */
+export function memoryRestoreDeps(
+  catalog: CatalogStore,
+  reader: ByteRangeReader,
+): RestoreDeps & { readonly jobs: MemoryRestoreJobs; readonly objects: MemoryRestoreObjects } {
+  return {
+    jobs: new MemoryRestoreJobs(),
+    objects: new MemoryRestoreObjects(),
+    catalog,
+    openImage: () => Promise.resolve(reader),
+    clock: { now: () => new Date('2026-02-01T10:00:00.000Z') },
+  };
 }
