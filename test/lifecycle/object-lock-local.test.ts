@@ -5,7 +5,8 @@
  * delete` of a locked image is refused with the date; `rbp gc run` leaves locked garbage and
  * reports it as `locked`; after a second backup, a collection in a later generation (the lifecycle
  * job's clock is injected) extends every live chunk and segment to end(g') + P, so no live image
- * has an object whose lock ends before the image's retention does. Deleting a locked key without a
+ * has an object whose lock ends before the image's retention does. A PUT answered 412 extends the
+ * existing object to the writer's generation and never shortens it. Deleting a locked key without a
  * version id adds a delete marker and keeps the locked version, as S3 does on a versioned bucket.
  */
 import '../support/quiet-powertools.ts';
@@ -17,8 +18,9 @@ import {
 } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/api/exit-codes.ts';
+import { S3ObjectStore } from '../../lambdas/aws/s3-object-store.ts';
 import { LambdaWiring } from '../../lambdas/aws/wiring.ts';
-import { sha256Hex } from '../../lambdas/core/image/hashing.ts';
+import { crc32Base64, sha256Hex } from '../../lambdas/core/image/hashing.ts';
 import { chunkKey, manifestKey, segmentKey } from '../../lambdas/core/image/image-types.ts';
 import {
   generationOf,
@@ -188,6 +190,31 @@ describe('Object Lock generations on the local stack', () => {
     // live, so it is not extended.
     expect((await head(chunkKey(GARBAGE))).ObjectLockRetainUntilDate).toEqual(garbageLock);
   }, 600_000);
+
+  it('a PUT answered 412 extends the existing object to its own generation, never shortening', async () => {
+    const bucket = product.product.names.imageBucket;
+    const key = chunkKey(sha256Hex(Buffer.from('a chunk two backups write')));
+    const body = Buffer.from('chunk bytes');
+    const crc32 = crc32Base64(body);
+    // Fixed clocks: one generation apart whatever the time of day.
+    const base = Date.now();
+    const writerAt = (offset: number) =>
+      new S3ObjectStore(product.engine.s3Client, bucket, '', {
+        config: LOCK,
+        clock: { now: () => new Date(base + offset) },
+      });
+    const lockOf = async () => (await head(key)).ObjectLockRetainUntilDate!.getTime();
+    expect(await writerAt(0).putIfAbsent({ key, body, crc32Base64: crc32 })).toBe('created');
+    const written = await lockOf();
+    expect(written).toBe(retainUntilForGeneration(generationOf(new Date(base), LOCK), LOCK).getTime());
+    // A backup one generation later finds it present (412) and extends it to its own end(g) + P.
+    expect(await writerAt(DAY_MS).putIfAbsent({ key, body, crc32Base64: crc32 })).toBe('exists');
+    const extended = await lockOf();
+    expect(extended).toBe(written + DAY_MS);
+    // One in the first generation again: the later lock stays.
+    expect(await writerAt(0).putIfAbsent({ key, body, crc32Base64: crc32 })).toBe('exists');
+    expect(await lockOf()).toBe(extended);
+  }, 120_000);
 
   it('deleting a locked key without a version id hides it behind a delete marker; the locked version stays', async () => {
     const outcome = await product.objects.deleteObjects([chunkKey(GARBAGE)]);
