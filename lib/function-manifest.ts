@@ -134,7 +134,7 @@ export type EnvironmentKey =
   | ObjectLockEnvironmentKey;
 
 /** What every function is given. */
-const COMMON_ENVIRONMENT: readonly EnvironmentKey[] = [
+export const COMMON_ENVIRONMENT: readonly EnvironmentKey[] = [
   ...RESOURCE_ENVIRONMENT_KEYS,
   ...SETTING_ENVIRONMENT_KEYS,
   ...(Object.keys(RUNTIME_ENVIRONMENT) as (keyof typeof RUNTIME_ENVIRONMENT)[]),

@@ -16,22 +16,17 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import type { ReplicaBackupConfig } from '../config.ts';
 import {
-  API_ENVIRONMENT_KEYS,
-  LIFECYCLE_ENVIRONMENT_KEYS,
-  OBJECT_LOCK_ENVIRONMENT_KEYS,
+  COMMON_ENVIRONMENT,
+  FUNCTION_MANIFEST,
   type ObjectLockEnvironmentKey,
   functionIdStem,
   manifestEntries,
-  PLAN_ENVIRONMENT_KEYS,
   RUNTIME_ENVIRONMENT,
   type EnvironmentKey,
   type FunctionManifestEntry,
   type FunctionName,
   type ResourceEnvironmentKey,
   type SettingEnvironmentKey,
-  VOLUME_RESTORE_ENVIRONMENT_KEYS,
-  WORKFLOW_RUN_ENVIRONMENT_KEYS,
-  WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS,
 } from '../function-manifest.ts';
 import { REPLICA_TAG } from '../../lambdas/core/orchestration/replica-probe.ts';
 import { MANAGED_TAG, ROLE_TAG } from '../../lambdas/core/orchestration/replica-snapshots.ts';
@@ -87,16 +82,11 @@ function environmentOf(
   entry: FunctionManifestEntry,
   values: Readonly<Partial<Record<EnvironmentKey, string>>>,
 ): Record<string, string> {
-  const late: readonly string[] = [
-    ...API_ENVIRONMENT_KEYS,
-    ...PLAN_ENVIRONMENT_KEYS,
-    ...VOLUME_RESTORE_ENVIRONMENT_KEYS,
-    ...LIFECYCLE_ENVIRONMENT_KEYS,
-    ...WORKFLOW_RUN_ENVIRONMENT_KEYS,
-    ...WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS,
-    // Set only when the configuration has Object Lock.
-    ...OBJECT_LOCK_ENVIRONMENT_KEYS,
-  ];
+  // The API's keys beyond the common ones (the Object Lock keys among them are set only when the
+  // configuration has Object Lock).
+  const late: readonly string[] = FUNCTION_MANIFEST.api.environment.filter(
+    (key) => !COMMON_ENVIRONMENT.includes(key),
+  );
   const environment: Record<string, string> = {};
   for (const key of entry.environment) {
     const value = values[key];

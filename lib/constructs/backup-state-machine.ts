@@ -19,7 +19,7 @@ import {
 } from '../function-manifest.ts';
 import { PROJECT_ROOT, wildcardReasons } from './backup-functions.ts';
 import type { BackupStorage } from './backup-storage.ts';
-import { nagArnToken } from './nag.ts';
+import { CDK_GRANT_WILDCARD_FINDINGS, nagArnToken } from './nag.ts';
 import { productStateMachine } from './state-machine.ts';
 
 /** The backup state machine definition, with ${…} substitutions. */
@@ -76,15 +76,10 @@ export class BackupStateMachine {
   private acknowledgeWildcards(scope: Construct, props: BackupStateMachineProps): void {
     const reasons = wildcardReasons(scope, props.storage);
     const work = `Resource::${nagArnToken(props.storage.workBucket)}/work/*`;
-    const shared = [
-      work,
-      'Action::kms:GenerateDataKey*',
-      'Action::kms:ReEncrypt*',
-      'Action::s3:GetObject*',
-      'Action::s3:GetBucket*',
-      'Action::s3:List*',
-      'Action::s3:Abort*',
-    ].map((finding) => ({ id: `AwsSolutions-IAM5[${finding}]`, reason: reasons[finding]! }));
+    const shared = [work, ...CDK_GRANT_WILDCARD_FINDINGS].map((finding) => ({
+      id: `AwsSolutions-IAM5[${finding}]`,
+      reason: reasons[finding]!,
+    }));
     Validations.of(this.stateMachine).acknowledge(...shared);
   }
 }

@@ -9,13 +9,10 @@
  * only, starting the plan-run state machine). Resources are added to the given scope (see
  * backup-storage.ts for why).
  */
-import { ArnFormat, Stack, Validations, type RemovalPolicy } from 'aws-cdk-lib';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -38,6 +35,7 @@ import {
   grantInvokeHooks,
   grantRunRecords,
   runStateMachineName,
+  type RunConstructProps,
 } from './run-state-machine.ts';
 import { tableAccess } from './state-machine.ts';
 
@@ -51,25 +49,18 @@ const SCHEDULE_ACTIONS = [
   'scheduler:GetSchedule',
 ];
 
-export interface PlanRunsProps {
-  /** The group is `<prefix>-plans`, the state machine `<prefix>-plan-run`. */
-  readonly prefix: string;
-  readonly apiFunction: lambda.Function;
+/** The group is `<prefix>-plans`, the state machine `<prefix>-plan-run`. */
+export interface PlanRunsProps extends RunConstructProps {
   /** The plan-run state machine's one function (the manifest's planRun). */
   readonly planRunFunction: lambda.Function;
   /** The backup state machine a plan task starts. */
   readonly backupStateMachine: sfn.StateMachine;
   readonly backupStateMachineName: string;
-  readonly table: dynamodb.TableV2;
   readonly imageBucket: s3.IBucket;
   readonly eventBus: events.IEventBus;
   readonly topic: sns.ITopic;
-  /** Encrypts the table, the buckets and the state machine's logs. */
-  readonly key: kms.Key;
   /** Hook functions (names or ARNs) plans may invoke: the function may invoke these only. */
   readonly hookFunctions?: readonly string[];
-  readonly logRetention: logs.RetentionDays;
-  readonly removalPolicy: RemovalPolicy;
 }
 
 /** The plan-run state machine's name in a deployment. */

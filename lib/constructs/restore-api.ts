@@ -214,29 +214,11 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   // GET /restores: restore jobs from before the listing key get it once per table (a Scan that
   // reads only their keys and record, an UpdateItem each; dynamodb-job-store.ts backfillListing).
   api.addToRolePolicy(tableAccess(table, ['dynamodb:UpdateItem'], RESTORE_JOB_KEYS));
-  api.addToRolePolicy(
-    new iam.PolicyStatement({
-      actions: ['dynamodb:Scan'],
-      resources: [table.tableArn],
-      conditions: {
-        StringEquals: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
-        'ForAllValues:StringLike': { 'dynamodb:Attributes': ['pk', 'sk', 'job'] },
-      },
-    }),
-  );
+  api.addToRolePolicy(attributeScan(table, ['pk', 'sk', 'job']));
   // GET /images/{id}: image pointers (dynamodb-image-records.ts) are written for records from before
   // them when they are first looked up, and once per table by a Scan that reads only keys and ids.
   api.addToRolePolicy(tableAccess(table, ['dynamodb:PutItem'], ['VOLUME#BY-ID#*']));
-  api.addToRolePolicy(
-    new iam.PolicyStatement({
-      actions: ['dynamodb:Scan'],
-      resources: [table.tableArn],
-      conditions: {
-        StringEquals: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
-        'ForAllValues:StringLike': { 'dynamodb:Attributes': ['pk', 'sk', 'entity', 'volumeId', 'imageId'] },
-      },
-    }),
-  );
+  api.addToRolePolicy(attributeScan(table, ['pk', 'sk', 'entity', 'volumeId', 'imageId']));
   // Every route taking an image id: records from before pointers, one Query on GSI2 by image id.
   api.addToRolePolicy(
     new iam.PolicyStatement({
@@ -273,7 +255,9 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   );
   // POST /backups/{id}/cancel: StopExecution of the backup, then its snapshots (rbp:managed only)
   // are found by tag and deleted; a cancelled volume restore's snapshot likewise.
-  api.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StopExecution'], resources: [executions] }));
+  api.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ['states:StopExecution'], resources: [executions] }),
+  );
   api.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeSnapshots'], resources: ['*'] }));
   api.addToRolePolicy(
     new iam.PolicyStatement({
@@ -397,4 +381,16 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
       ...reasons.map(([finding, reason]) => ({ id: `AwsSolutions-IAM5[${finding}]`, reason })),
     );
   }
+}
+
+/** A Scan of the table that may read only `attributes` (a backfill's keys-only pass). */
+function attributeScan(table: dynamodb.ITableV2, attributes: readonly string[]): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    actions: ['dynamodb:Scan'],
+    resources: [table.tableArn],
+    conditions: {
+      StringEquals: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+      'ForAllValues:StringLike': { 'dynamodb:Attributes': [...attributes] },
+    },
+  });
 }

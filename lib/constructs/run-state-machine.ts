@@ -26,6 +26,19 @@ export function runStateMachineName(prefix: string, kind: string): string {
   return `${prefix}-${kind}`.slice(0, STATE_MACHINE_NAME_MAX_CHARS);
 }
 
+/** What every run construct (plan runs, workflow runs) is given besides its own parts. */
+export interface RunConstructProps {
+  /** The `<prefix>-…` of its state machine (and schedule group). */
+  readonly prefix: string;
+  /** The API function, which starts runs and reads their records. */
+  readonly apiFunction: lambda.Function;
+  readonly table: dynamodb.TableV2;
+  /** The stack's key: the table, the state machine's logs and what the runs make are encrypted with it. */
+  readonly key: kms.Key;
+  readonly logRetention: logs.RetentionDays;
+  readonly removalPolicy: RemovalPolicy;
+}
+
 export interface RunStateMachineProps {
   /** Construct ids are `<id>StateMachine` and `<id>StateMachineLogs`. */
   readonly id: string;

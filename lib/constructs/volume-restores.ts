@@ -24,7 +24,7 @@ import {
   type VolumeRestoreEnvironmentKey,
 } from '../function-manifest.ts';
 import { PROJECT_ROOT } from './backup-functions.ts';
-import { nagArnToken } from './nag.ts';
+import { CDK_GRANT_WILDCARD_FINDINGS, nagArnToken } from './nag.ts';
 import { productStateMachine, tableAccess } from './state-machine.ts';
 
 /** The volume-restore state machine definition, with ${…} substitutions. */
@@ -192,14 +192,7 @@ export class VolumeRestores {
       'The work area of volume restores: per-restore keys (items, segment and range records, Map results) that are not known in advance.';
     Validations.of(this.stateMachine).acknowledge(
       { id: `AwsSolutions-IAM5[${work}]`, reason: workReason },
-      ...[
-        'Action::kms:GenerateDataKey*',
-        'Action::kms:ReEncrypt*',
-        'Action::s3:GetObject*',
-        'Action::s3:GetBucket*',
-        'Action::s3:List*',
-        'Action::s3:Abort*',
-      ].map((finding) => ({
+      ...CDK_GRANT_WILDCARD_FINDINGS.map((finding) => ({
         id: `AwsSolutions-IAM5[${finding}]`,
         reason:
           "CDK's read/put grants on the product's own work bucket and KMS key (ItemReader, ResultWriter).",

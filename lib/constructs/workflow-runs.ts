@@ -6,12 +6,9 @@
  * hooks), and the API's part (its environment, run records, starting the state machine).
  * Resources are added to the given scope (see backup-storage.ts for why).
  */
-import { Stack, Validations, type RemovalPolicy } from 'aws-cdk-lib';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import { Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
-import type * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { WORKFLOW_RUN_TABLE_KEYS } from '../../lambdas/aws/workflow-run-adapters.ts';
@@ -27,6 +24,7 @@ import {
   grantInvokeHooks,
   grantRunRecords,
   runStateMachineName,
+  type RunConstructProps,
 } from './run-state-machine.ts';
 import { tableAccess } from './state-machine.ts';
 
@@ -39,21 +37,14 @@ const RECOVERY_POINT_KEYS = ['RP#*'];
 /** The tag every snapshot and volume a workflow makes carries (core/workflows/workflow-run-engine.ts). */
 const WORKFLOW_TAG = 'rbp:workflow';
 
-export interface WorkflowRunsProps {
-  /** The state machine is `<prefix>-workflow-run`. */
-  readonly prefix: string;
-  readonly apiFunction: lambda.Function;
+/** The state machine is `<prefix>-workflow-run`; the key also encrypts the clone snapshots. */
+export interface WorkflowRunsProps extends RunConstructProps {
   /** The workflow-run state machine's one function (the manifest's workflowRun). */
   readonly workflowRunFunction: lambda.Function;
   /** The volume-restore state machine the runs start their restores on. */
   readonly volumeRestoreStateMachine: sfn.StateMachine;
-  readonly table: dynamodb.TableV2;
-  /** Encrypts the table and the clone snapshots. */
-  readonly key: kms.Key;
   /** Masking hook functions (names or ARNs) workflows may invoke: the function may invoke these only. */
   readonly maskingFunctions?: readonly string[];
-  readonly logRetention: logs.RetentionDays;
-  readonly removalPolicy: RemovalPolicy;
 }
 
 export function workflowRunStateMachineName(prefix: string): string {
