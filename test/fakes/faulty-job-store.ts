@@ -3,32 +3,30 @@
  * seeded random, and the retry a caller puts around it (core/util/retry.ts). The contract suite
  * runs against the pair: faults the product retries must not change what the store answers.
  */
-import { RetryableError, ThrottledError } from '../../lambdas/core/errors.ts';
 import type { JobRecord, JobStatus, JobStore } from '../../lambdas/core/jobs/job-store.ts';
 import { withRetry, type RetryPolicy } from '../../lambdas/core/util/retry.ts';
 import { seededRandom } from '../../local/seeded-random.ts';
+import { InjectedRequestFaults } from './injected-faults.ts';
 
 export class FaultyJobStore implements JobStore {
   readonly injected = { throttles: 0, serverErrors: 0 };
-  private readonly random: () => number;
+  private readonly faults: InjectedRequestFaults;
 
   constructor(
     private readonly inner: JobStore,
     private readonly faultRate: number,
     seed = 1,
   ) {
-    this.random = seededRandom(seed);
+    this.faults = new InjectedRequestFaults(
+      seededRandom(seed),
+      { throttle: 'ThrottlingException', serverError: 'InternalServerError' },
+      this.injected,
+    );
   }
 
   private before(operation: string, jobId: string): void {
-    if (this.random() < this.faultRate / 2) {
-      this.injected.throttles += 1;
-      throw new ThrottledError(`ThrottlingException (injected) on ${operation} ${jobId}`);
-    }
-    if (this.random() < this.faultRate / 2) {
-      this.injected.serverErrors += 1;
-      throw new RetryableError(`InternalServerError (injected) on ${operation} ${jobId}`);
-    }
+    const rate = this.faultRate / 2;
+    this.faults.before({ throttle: rate, serverError: rate }, `${operation} ${jobId}`);
   }
 
   create(job: JobRecord): Promise<void> {

@@ -3,7 +3,8 @@
  * "written but the answer was lost" failures at seeded random, so retries and idempotency are
  * exercised against any implementation.
  */
-import { RetryableError, ThrottledError } from '../../lambdas/core/errors.ts';
+import { RetryableError } from '../../lambdas/core/errors.ts';
+import { InjectedRequestFaults } from './injected-faults.ts';
 import { seededRandom } from '../../local/seeded-random.ts';
 import type {
   ObjectStore,
@@ -26,6 +27,7 @@ export { seededRandom };
 export class FaultyObjectStore implements ObjectStore {
   readonly injected = { throttles: 0, serverErrors: 0, lostAnswers: 0 };
   private readonly random: () => number;
+  private readonly requestFaults: InjectedRequestFaults;
 
   constructor(
     private readonly inner: ObjectStore,
@@ -33,17 +35,19 @@ export class FaultyObjectStore implements ObjectStore {
     seed = 1,
   ) {
     this.random = seededRandom(seed);
+    this.requestFaults = new InjectedRequestFaults(
+      this.random,
+      { throttle: 'SlowDown', serverError: 'InternalError 500' },
+      this.injected,
+    );
   }
 
   private before(operation: string, key: string): void {
-    if (this.random() < (this.faults.throttleRate ?? 0)) {
-      this.injected.throttles += 1;
-      throw new ThrottledError(`SlowDown (injected) on ${operation} ${key}`, { context: { key } });
-    }
-    if (this.random() < (this.faults.serverErrorRate ?? 0)) {
-      this.injected.serverErrors += 1;
-      throw new RetryableError(`InternalError 500 (injected) on ${operation} ${key}`, { context: { key } });
-    }
+    this.requestFaults.before(
+      { throttle: this.faults.throttleRate ?? 0, serverError: this.faults.serverErrorRate ?? 0 },
+      `${operation} ${key}`,
+      { key },
+    );
   }
 
   async putIfAbsent(request: PutObjectRequest): Promise<PutIfAbsentResult> {
