@@ -4,7 +4,7 @@
  * finished or can no longer be cancelled (the message says which).
  */
 import { z } from 'zod';
-import { unavailable } from './history-routes.ts';
+import { operationOf } from './history-routes.ts';
 import { route, type Route } from './route-definition.ts';
 import { backupIdSchema, backupPathParams, restorePathParams, restoreSchema } from './schemas.ts';
 
@@ -24,10 +24,8 @@ export const CANCEL_ROUTES: readonly Route[] = [
     params: backupPathParams,
     answer: cancelledBackupSchema,
     errors: [404, 409],
-    async serve(deps, { params, principal }) {
-      if (deps.backups.cancel === undefined) unavailable('cancelling backups');
-      return deps.backups.cancel(params.backupId, principal ?? 'anonymous');
-    },
+    serve: (deps, { params, principal }) =>
+      operationOf(deps.backups, 'cancel', 'cancelling backups')(params.backupId, principal ?? 'anonymous'),
   }),
   route('POST /restores/{restoreId}/cancel', 'cancelRestore', {
     summary:
@@ -35,9 +33,7 @@ export const CANCEL_ROUTES: readonly Route[] = [
     params: restorePathParams,
     answer: restoreSchema,
     errors: [404, 409],
-    async serve(deps, { params }) {
-      if (deps.restores.cancel === undefined) unavailable('cancelling restores');
-      return deps.restores.cancel(params.restoreId);
-    },
+    serve: (deps, { params }) =>
+      operationOf(deps.restores, 'cancel', 'cancelling restores')(params.restoreId),
   }),
 ];

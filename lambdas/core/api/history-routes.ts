@@ -71,6 +71,20 @@ export function unavailable(operation: string): never {
   throw new ValidationError(`${operation} is not available in this deployment`);
 }
 
+/**
+ * The optional operation `key` of `port`, bound to it, or a 400 saying `operation` (e.g. `listing
+ * backups`) is not available in this deployment.
+ */
+export function operationOf<P extends object, K extends keyof P>(
+  port: P,
+  key: K,
+  operation: string,
+): Exclude<P[K], undefined> {
+  const method = port[key];
+  if (typeof method !== 'function') unavailable(operation);
+  return (method as (...args: unknown[]) => unknown).bind(port) as Exclude<P[K], undefined>;
+}
+
 export const HISTORY_ROUTES: readonly Route[] = [
   route('GET /backups', 'listBackups', {
     summary:
@@ -78,8 +92,7 @@ export const HISTORY_ROUTES: readonly Route[] = [
     query: listBackupsQuery,
     answer: pageSchema(backupSchema),
     async serve(deps: ApiDeps, { query }) {
-      if (deps.backups.list === undefined) unavailable('listing backups');
-      const list = deps.backups.list.bind(deps.backups);
+      const list = operationOf(deps.backups, 'list', 'listing backups');
       return storePage(query, queryScope('listBackups', query), deps.cursors, (page) =>
         list({
           ...page,
@@ -95,8 +108,7 @@ export const HISTORY_ROUTES: readonly Route[] = [
     query: listRestoresQuery,
     answer: pageSchema(restoreSchema),
     async serve(deps: ApiDeps, { query }) {
-      if (deps.restores.list === undefined) unavailable('listing restores');
-      const list = deps.restores.list.bind(deps.restores);
+      const list = operationOf(deps.restores, 'list', 'listing restores');
       return storePage(query, queryScope('listRestores', query), deps.cursors, (page) =>
         list({ ...page, ...(query.status === undefined ? {} : { status: query.status }) }),
       );

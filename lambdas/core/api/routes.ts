@@ -141,25 +141,16 @@ export const ROUTES: readonly Route[] = [
     answer: acceptedBackupSchema,
     errors: [404, 409],
     async serve(deps, { body, principal }) {
-      const backupId = deps.ids.newId('bk');
-      const trigger = `api:${principal ?? 'anonymous'}`;
-      const source = body.source === 'primary' ? { source: body.source } : {};
+      const request = {
+        backupId: deps.ids.newId('bk'),
+        full: body.full,
+        trigger: `api:${principal ?? 'anonymous'}`,
+        ...(body.source === 'primary' ? { source: body.source } : {}),
+      };
       const backup =
         body.serverId !== undefined
-          ? await recoveryPointsOf(deps).startServerBackup({
-              backupId,
-              serverId: body.serverId,
-              full: body.full,
-              trigger,
-              ...source,
-            })
-          : await deps.backups.start({
-              backupId,
-              volumeId: body.volumeId!,
-              full: body.full,
-              trigger,
-              ...source,
-            });
+          ? await recoveryPointsOf(deps).startServerBackup({ ...request, serverId: body.serverId })
+          : await deps.backups.start({ ...request, volumeId: body.volumeId! });
       return { backupId: backup.backupId, status: backup.status };
     },
     accepted: (backup) => `/backups/${backup.backupId}`,
