@@ -94,8 +94,8 @@ export function remoteCatalogStore(): RemoteCatalogStore {
 async function answer(store: MemoryCatalogStore, call: Call): Promise<Answer> {
   try {
     if (call.method === 'requests') return { id: call.id, result: store.requests };
-    const method = store[call.method] as (...args: readonly unknown[]) => Promise<unknown>;
-    return { id: call.id, result: await method.apply(store, call.args) };
+    const method = store[call.method] as (...args: unknown[]) => Promise<unknown>;
+    return { id: call.id, result: await method.apply(store, [...call.args]) };
   } catch (error) {
     return { id: call.id, error: error instanceof Error ? `${error.name}: ${error.message}` : String(error) };
   }
