@@ -12,8 +12,11 @@ import { openExfat, openFat, type FilesystemReader } from '../../lambdas/core/fs
 import { parseExfatBoot, parseFatBoot } from '../../lambdas/core/fs/fat/boot.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
 import {
+  FUZZ_MUTATIONS_PER_IMAGE,
+  FUZZ_TIME_BOUND_MS,
   countExtents,
   exerciseWalk,
+  expectIntact,
   readHead,
   runMutations,
   type FuzzTarget,
@@ -23,9 +26,6 @@ import { makeExfatImage, makeFatImage } from '../support/fat-images.ts';
 import { removeDir, scratchDir } from '../support/fs-images.ts';
 
 const MIB = 1024 * 1024;
-/** Per mutated image, as for ext4: the intact images read in a few tens of ms. */
-const TIME_BOUND_MS = 2000;
-const MUTATIONS_PER_IMAGE = 90;
 /** Bytes of the data area mutated: the root directory and the first directories are written first. */
 const DATA_AREA_BYTES = 256 * 1024;
 
@@ -111,25 +111,21 @@ describe('fuzzed FAT and exFAT images', () => {
   it('intact images walk without errors (the baseline the mutations start from)', async () => {
     for (const target of targets) {
       const outcome = await exercise(target.bytes, target.exfat);
-      expect({
-        name: target.name,
-        opened: outcome.opened,
-        errors: outcome.walkErrors + outcome.fileErrors,
-      }).toEqual({ name: target.name, opened: true, errors: 0 });
+      expectIntact(target.name, { opened: outcome.opened, errors: outcome.walkErrors + outcome.fileErrors });
       expect(outcome.entries).toBeGreaterThan(80);
     }
   });
 
-  it(`every mutated image finishes within ${TIME_BOUND_MS} ms with results or typed errors`, async () => {
+  it(`every mutated image finishes within ${FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
     const { totals, slow, unexpected } = await runMutations(
       targets,
-      { mutations: MUTATIONS_PER_IMAGE, timeBoundMs: TIME_BOUND_MS },
+      { mutations: FUZZ_MUTATIONS_PER_IMAGE, timeBoundMs: FUZZ_TIME_BOUND_MS },
       (target, bytes) => exercise(bytes, target.exfat),
     );
     console.log(`fat fuzz: ${JSON.stringify(totals)}`);
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);
-    expect(totals.images).toBe(3 * MUTATIONS_PER_IMAGE);
+    expect(totals.images).toBe(3 * FUZZ_MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 10);
   }, 300_000);

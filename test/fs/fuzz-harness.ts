@@ -4,9 +4,20 @@
  * a time bound and sums the outcomes.
  */
 import { performance } from 'node:perf_hooks';
+import { expect } from 'vitest';
 import { RbpError } from '../../lambdas/core/errors.ts';
 import type { FilesystemReader, WalkEntry } from '../../lambdas/core/fs/filesystem.ts';
 import { prng } from '../support/fs-images.ts';
+
+/** Per mutated image: generous for the small images, which read in a few tens of ms when intact. */
+export const FUZZ_TIME_BOUND_MS = 2000;
+/** Mutated copies of each intact image. */
+export const FUZZ_MUTATIONS_PER_IMAGE = 90;
+
+/** The baseline the mutations start from: the intact image opens and reads without errors. */
+export function expectIntact(name: string, outcome: { opened: boolean; errors: number }): void {
+  expect({ name, opened: outcome.opened, errors: outcome.errors }).toEqual({ name, opened: true, errors: 0 });
+}
 
 /** A byte range of on-disk metadata, tagged with what it holds. */
 export interface Region {

@@ -11,9 +11,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openExt4, readPartitionTable } from '../../lambdas/core/fs/index.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
 import {
+  FUZZ_MUTATIONS_PER_IMAGE,
+  FUZZ_TIME_BOUND_MS,
   checkTyped,
   countExtents,
   exerciseWalk,
+  expectIntact,
   newWalkOutcome,
   readHead,
   runMutations,
@@ -33,9 +36,6 @@ import {
 import type { ExtImageOptions } from '../support/fs-images.ts';
 
 const MIB = 1024 * 1024;
-/** Per mutated image: generous for a 4 MiB image that reads in ~20 ms when intact. */
-const TIME_BOUND_MS = 2000;
-const MUTATIONS_PER_IMAGE = 90;
 
 type Target = FuzzTarget;
 
@@ -159,15 +159,7 @@ describe('fuzzed ext images', () => {
   it('intact images walk without errors (the baseline the mutations start from)', async () => {
     for (const target of targets) {
       const outcome = await exercise(target.bytes);
-      expect({
-        name: target.name,
-        opened: outcome.opened,
-        errors: outcome.walkErrors + outcome.fileErrors,
-      }).toEqual({
-        name: target.name,
-        opened: true,
-        errors: 0,
-      });
+      expectIntact(target.name, { opened: outcome.opened, errors: outcome.walkErrors + outcome.fileErrors });
       expect(outcome.entries).toBeGreaterThan(90);
       if (target.name === 'journaled') {
         const fs = await openExt4(new MemoryByteRangeReader(target.bytes));
@@ -178,10 +170,10 @@ describe('fuzzed ext images', () => {
     }
   });
 
-  it(`every mutated image finishes within ${TIME_BOUND_MS} ms with results or typed errors`, async () => {
+  it(`every mutated image finishes within ${FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
     const { totals, slow, unexpected } = await runMutations(
       targets,
-      { mutations: MUTATIONS_PER_IMAGE, timeBoundMs: TIME_BOUND_MS },
+      { mutations: FUZZ_MUTATIONS_PER_IMAGE, timeBoundMs: FUZZ_TIME_BOUND_MS },
       // Odd seeds skip checksum verification: a guest can write valid checksums, so the
       // structural defences must hold on their own.
       (_target, bytes, seed) => exercise(bytes, seed % 2 === 0),
@@ -190,7 +182,7 @@ describe('fuzzed ext images', () => {
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);
     // The mutations did bite: some images still open, and damage was found and reported.
-    expect(totals.images).toBe(4 * MUTATIONS_PER_IMAGE);
+    expect(totals.images).toBe(4 * FUZZ_MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 5);
   });

@@ -12,9 +12,12 @@ import { WINDOWS_ATTRIBUTES } from '../../lambdas/core/fs/filesystem.ts';
 import { openNtfs } from '../../lambdas/core/fs/ntfs/filesystem.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
 import {
+  FUZZ_MUTATIONS_PER_IMAGE,
+  FUZZ_TIME_BOUND_MS,
   READ_CAP_BYTES,
   countExtents,
   exerciseWalk,
+  expectIntact,
   readHead,
   runMutations,
   type FuzzTarget,
@@ -25,9 +28,6 @@ import { prng, randomBytes, removeDir, run, scratchDir, writeSparseFile } from '
 import { NtfsMount, makeNtfsImage, reparseBuffer, setWindowsAttributes, setXattr } from './ntfs-images.ts';
 
 const MIB = 1024 * 1024;
-/** Per mutated image: as in fuzz.test.ts. */
-const TIME_BOUND_MS = 2000;
-const MUTATIONS_PER_IMAGE = 90;
 /** 32-bit values a mutation may write: the usual extremes, plus 5 ($Volume's record) and 0x30 (the file name attribute's type). */
 const NTFS_EXTREMES = [0, 0xffffffff, 0x7fffffff, 1, 2, 5, 0x30];
 
@@ -132,27 +132,19 @@ describe('fuzzed NTFS images', () => {
   it('intact images walk without errors (the baseline the mutations start from)', async () => {
     for (const target of targets) {
       const outcome = await exercise(target.bytes);
-      expect({
-        name: target.name,
-        opened: outcome.opened,
-        errors: outcome.walkErrors + outcome.fileErrors,
-      }).toEqual({
-        name: target.name,
-        opened: true,
-        errors: 0,
-      });
+      expectIntact(target.name, { opened: outcome.opened, errors: outcome.walkErrors + outcome.fileErrors });
       expect(outcome.entries).toBeGreaterThan(240);
       const kinds = new Set(target.regions.map((r) => r.kind));
       expect([...kinds].sort()).toEqual(['boot', 'indx', 'record', 'system-record']);
     }
   });
 
-  it(`every mutated image finishes within ${TIME_BOUND_MS} ms with results or typed errors`, async () => {
+  it(`every mutated image finishes within ${FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
     const { totals, slow, unexpected } = await runMutations(
       targets,
       {
-        mutations: MUTATIONS_PER_IMAGE,
-        timeBoundMs: TIME_BOUND_MS,
+        mutations: FUZZ_MUTATIONS_PER_IMAGE,
+        timeBoundMs: FUZZ_TIME_BOUND_MS,
         mutate: () => ({ extremes: NTFS_EXTREMES }),
       },
       (_target, bytes) => exercise(bytes),
@@ -161,7 +153,7 @@ describe('fuzzed NTFS images', () => {
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);
     // The mutations did bite: some images still open, and damage was found and reported.
-    expect(totals.images).toBe(2 * MUTATIONS_PER_IMAGE);
+    expect(totals.images).toBe(2 * FUZZ_MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 5);
   });

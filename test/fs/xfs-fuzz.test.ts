@@ -17,10 +17,13 @@ import { readLvmPhysicalVolume } from '../../lambdas/core/fs/lvm/physical-volume
 import { openXfs } from '../../lambdas/core/fs/xfs/filesystem.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
 import {
+  FUZZ_MUTATIONS_PER_IMAGE,
+  FUZZ_TIME_BOUND_MS,
   READ_CAP_BYTES,
   checkTyped,
   countExtents,
   exerciseWalk,
+  expectIntact,
   readHead,
   runMutations,
   type FuzzTarget,
@@ -30,9 +33,6 @@ import { generateTree, readSourceTree, removeDir, run, scratchDir } from '../sup
 import { makeXfsImage, writeInterleaved } from './xfs-images.ts';
 
 const MIB = 1024 * 1024;
-/** Per mutated image, as for ext4. */
-const TIME_BOUND_MS = 2000;
-const MUTATIONS_PER_IMAGE = 90;
 
 interface Target extends FuzzTarget {
   readonly kind: 'xfs' | 'lvm';
@@ -270,11 +270,7 @@ describe('fuzzed XFS images and LVM2 metadata', () => {
   it('intact images read without errors, and every kind of metadata is a mutation target', async () => {
     for (const target of targets) {
       const outcome = await exercise(target, target.bytes, true);
-      expect({ name: target.name, opened: outcome.opened, errors: outcome.errors }).toEqual({
-        name: target.name,
-        opened: true,
-        errors: 0,
-      });
+      expectIntact(target.name, outcome);
       const kinds = new Set(target.regions.map((r) => r.kind));
       const wanted =
         target.kind === 'lvm'
@@ -288,13 +284,13 @@ describe('fuzzed XFS images and LVM2 metadata', () => {
     }
   });
 
-  it(`every mutated image finishes within ${TIME_BOUND_MS} ms with results or typed errors`, async () => {
+  it(`every mutated image finishes within ${FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
     const { totals, slow, unexpected } = await runMutations(
       targets,
       // 32-bit fields are written big-endian like XFS, little-endian like LVM2's label.
       {
-        mutations: MUTATIONS_PER_IMAGE,
-        timeBoundMs: TIME_BOUND_MS,
+        mutations: FUZZ_MUTATIONS_PER_IMAGE,
+        timeBoundMs: FUZZ_TIME_BOUND_MS,
         mutate: (target) => ({ littleEndian: target.kind === 'lvm' }),
       },
       // Odd seeds skip checksum verification: a guest can write valid checksums, so the
@@ -304,7 +300,7 @@ describe('fuzzed XFS images and LVM2 metadata', () => {
     console.log(`xfs/lvm fuzz: ${JSON.stringify(totals)}`);
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);
-    expect(totals.images).toBe(targets.length * MUTATIONS_PER_IMAGE);
+    expect(totals.images).toBe(targets.length * FUZZ_MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.errors).toBeGreaterThan(totals.images / 5);
   });
