@@ -18,14 +18,7 @@ import {
   WORKFLOW_RUN_FUNCTION_PLACEHOLDER,
   type WorkflowRunEnvironmentKey,
 } from '../function-manifest.ts';
-import {
-  addEnvironment,
-  createRunStateMachine,
-  grantInvokeHooks,
-  grantRunRecords,
-  runStateMachineName,
-  type RunConstructProps,
-} from './run-state-machine.ts';
+import * as runs from './run-state-machine.ts';
 import { tableAccess } from './state-machine.ts';
 
 /** Restore job records (the job store's key space of restores). */
@@ -38,7 +31,7 @@ const RECOVERY_POINT_KEYS = ['RP#*'];
 const WORKFLOW_TAG = 'rbp:workflow';
 
 /** The state machine is `<prefix>-workflow-run`; the key also encrypts the clone snapshots. */
-export interface WorkflowRunsProps extends RunConstructProps {
+export interface WorkflowRunsProps extends runs.RunConstructProps {
   /** The workflow-run state machine's one function (the manifest's workflowRun). */
   readonly workflowRunFunction: lambda.Function;
   /** The volume-restore state machine the runs start their restores on. */
@@ -48,7 +41,7 @@ export interface WorkflowRunsProps extends RunConstructProps {
 }
 
 export function workflowRunStateMachineName(prefix: string): string {
-  return runStateMachineName(prefix, 'workflow-run');
+  return runs.runStateMachineName(prefix, 'workflow-run');
 }
 
 export class WorkflowRuns {
@@ -56,7 +49,7 @@ export class WorkflowRuns {
 
   constructor(scope: Construct, props: WorkflowRunsProps) {
     const fn = props.workflowRunFunction;
-    this.stateMachine = createRunStateMachine(scope, {
+    this.stateMachine = runs.createRunStateMachine(scope, {
       id: 'WorkflowRun',
       stateMachineName: workflowRunStateMachineName(props.prefix),
       definitionFile: WORKFLOW_RUN_DEFINITION_FILE,
@@ -78,7 +71,7 @@ export class WorkflowRuns {
     fn.addToRolePolicy(
       tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], [...WORKFLOW_TABLE_KEYS]),
     );
-    grantRunRecords(fn, props.table, WORKFLOW_RUN_TABLE_KEYS);
+    runs.grantRunRecords(fn, props.table, WORKFLOW_RUN_TABLE_KEYS);
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], RECOVERY_POINT_KEYS));
@@ -150,7 +143,7 @@ export class WorkflowRuns {
         conditions: { StringLike: { [`aws:ResourceTag/${WORKFLOW_TAG}`]: '*' } },
       }),
     );
-    grantInvokeHooks(scope, fn, props.maskingFunctions ?? []);
+    runs.grantInvokeHooks(scope, fn, props.maskingFunctions ?? []);
     if (fn.role !== undefined) {
       Validations.of(fn.role).acknowledge(
         {
@@ -194,9 +187,9 @@ export class WorkflowRuns {
     const environment: Record<WorkflowRunEnvironmentKey, string> = {
       WORKFLOW_RUN_STATE_MACHINE_ARN: this.stateMachine.stateMachineArn,
     };
-    addEnvironment(api, environment);
+    runs.addEnvironment(api, environment);
     // Run records: the API creates a run before it starts the execution, and removes it when that fails.
-    grantRunRecords(api, props.table, WORKFLOW_RUN_TABLE_KEYS);
+    runs.grantRunRecords(api, props.table, WORKFLOW_RUN_TABLE_KEYS);
     this.stateMachine.grantStartExecution(api);
   }
 }
