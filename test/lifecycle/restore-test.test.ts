@@ -13,10 +13,8 @@ import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { versionKeyOf, type ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
-import { openImageFilesystem } from '../../lambdas/core/file-restore/open-filesystem.ts';
 import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
-import { chunkKey } from '../../lambdas/core/image/image-types.ts';
 import type { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import {
   RESTORE_TEST_JOB_KIND,
@@ -42,6 +40,7 @@ import { ManualClock, MemoryLifecycleRecords } from '../fakes/memory-lifecycle.t
 import type { MemoryObjectStore } from '../fakes/memory-object-store.ts';
 import { generateTree, makeExtImage, removeDir, scratchDir, writeSparseFile } from '../support/fs-images.ts';
 import { newWorld } from './lifecycle-fixture.ts';
+import { chunkOfFile as chunkOfImageFile } from './restore-test-fixture.ts';
 
 const MIB = 1024 * 1024;
 const VOLUME = 'vol-0123456789abcdef0';
@@ -98,19 +97,8 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-/** The chunk (object key and name) that holds the first data byte of `filePath` in the image. */
-async function chunkOfFile(filePath: string): Promise<{ key: string; name: string }> {
-  const manifest = await images.getManifest(VOLUME, IMAGE, record.manifestSha256);
-  const reader = new ImageReader(images, manifest);
-  const { fs, reader: partition } = await openImageFilesystem(reader);
-  const inode = await fs.lookup(filePath);
-  for await (const extent of fs.extents(inode)) {
-    const diskOffset = partition.offsetInDisk + extent.physicalOffset;
-    const name = await reader.chunkName(Math.floor(diskOffset / CHUNK_SIZE_BYTES));
-    if (name !== undefined) return { key: chunkKey(name), name };
-  }
-  throw new Error(`${filePath} has no stored data`);
-}
+/** The chunk that holds the first stored byte of `filePath` in the test's image. */
+const chunkOfFile = (filePath: string) => chunkOfImageFile(images, record, filePath);
 
 describe('restore test', () => {
   it('restores a mixed sample of files byte for byte and passes', async () => {
