@@ -98,11 +98,13 @@ export class WorkflowRuns {
     });
     const volumes = stack.formatArn({ service: 'ec2', resource: 'volume', resourceName: '*' });
     const instances = stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
-    // Tags go on the restores' snapshots (made by this product) and on the volumes it creates.
+    // Tags go on the restores' snapshots (made by this product) and on the volumes it creates. A snapshot's
+    // ARN has no account field (arn:aws:ec2:region::snapshot/snap-…), so an ARN with the account never matches:
+    // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html#amazonec2-resources-for-iam-policies
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['ec2:CreateTags'],
-        resources: [stack.formatArn({ service: 'ec2', resource: 'snapshot', resourceName: '*' }), volumes],
+        resources: [snapshots, volumes],
       }),
     );
     // Volumes are created only tagged with the workflow; deleted, attached and detached only if so tagged.
@@ -169,10 +171,6 @@ export class WorkflowRuns {
           id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${stack.region}::snapshot/*]`,
           reason:
             'Clone snapshots are made at run time by the volume restores and masking hooks; deletes are limited to snapshots tagged rbp:restore-id or rbp:workflow.',
-        },
-        {
-          id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${stack.region}:<AWS::AccountId>:snapshot/*]`,
-          reason: 'Clone snapshots are tagged at run time after their restores made them.',
         },
         {
           id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${stack.region}:<AWS::AccountId>:instance/*]`,

@@ -82,3 +82,16 @@ describe('plan runs construct', () => {
     });
   });
 });
+
+describe('EC2 snapshot ARNs in every policy', () => {
+  it('never name an account: a snapshot ARN has none (arn:aws:ec2:region::snapshot/…), so such a grant matches nothing', () => {
+    const policies = [...ofType('AWS::IAM::Policy'), ...ofType('AWS::IAM::ManagedPolicy')].map(([, r]) =>
+      JSON.stringify(r.Properties['PolicyDocument']),
+    );
+    const snapshotGrants = policies.filter((document) => document.includes(':snapshot/'));
+    expect(snapshotGrants.length).toBeGreaterThan(0);
+    for (const document of snapshotGrants) {
+      expect(document).not.toMatch(/:123456789012:snapshot\//);
+    }
+  });
+});
