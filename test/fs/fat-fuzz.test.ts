@@ -11,17 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openExfat, openFat, type FilesystemReader } from '../../lambdas/core/fs/index.ts';
 import { parseExfatBoot, parseFatBoot } from '../../lambdas/core/fs/fat/boot.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
-import {
-  FUZZ_MUTATIONS_PER_IMAGE,
-  FUZZ_TIME_BOUND_MS,
-  countExtents,
-  exerciseWalk,
-  expectIntact,
-  readHead,
-  runMutations,
-  type FuzzTarget,
-  type WalkOutcome,
-} from './fuzz-harness.ts';
+import * as fuzz from './fuzz-harness.ts';
 import { makeExfatImage, makeFatImage } from '../support/fat-images.ts';
 import { removeDir, scratchDir } from '../support/fs-images.ts';
 
@@ -29,7 +19,7 @@ const MIB = 1024 * 1024;
 /** Bytes of the data area mutated: the root directory and the first directories are written first. */
 const DATA_AREA_BYTES = 256 * 1024;
 
-interface Target extends FuzzTarget {
+interface Target extends fuzz.FuzzTarget {
   readonly exfat: boolean;
 }
 
@@ -94,15 +84,15 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-async function exercise(bytes: Uint8Array, exfat: boolean): Promise<WalkOutcome> {
+async function exercise(bytes: Uint8Array, exfat: boolean): Promise<fuzz.WalkOutcome> {
   const reader = new MemoryByteRangeReader(bytes);
-  return exerciseWalk(
+  return fuzz.exerciseWalk(
     (): Promise<FilesystemReader> => (exfat ? openExfat(reader) : openFat(reader)),
     async (fs, item) => {
       if (item.type !== 'file') return;
-      await readHead(fs, item);
+      await fuzz.readHead(fs, item);
       await fs.stat(item.inode);
-      await countExtents(fs, item.inode);
+      await fuzz.countExtents(fs, item.inode);
     },
   );
 }
@@ -111,21 +101,24 @@ describe('fuzzed FAT and exFAT images', () => {
   it('intact images walk without errors (the baseline the mutations start from)', async () => {
     for (const target of targets) {
       const outcome = await exercise(target.bytes, target.exfat);
-      expectIntact(target.name, { opened: outcome.opened, errors: outcome.walkErrors + outcome.fileErrors });
+      fuzz.expectIntact(target.name, {
+        opened: outcome.opened,
+        errors: outcome.walkErrors + outcome.fileErrors,
+      });
       expect(outcome.entries).toBeGreaterThan(80);
     }
   });
 
-  it(`every mutated image finishes within ${FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
-    const { totals, slow, unexpected } = await runMutations(
+  it(`every mutated image finishes within ${fuzz.FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
+    const { totals, slow, unexpected } = await fuzz.runMutations(
       targets,
-      { mutations: FUZZ_MUTATIONS_PER_IMAGE, timeBoundMs: FUZZ_TIME_BOUND_MS },
+      { mutations: fuzz.FUZZ_MUTATIONS_PER_IMAGE, timeBoundMs: fuzz.FUZZ_TIME_BOUND_MS },
       (target, bytes) => exercise(bytes, target.exfat),
     );
     console.log(`fat fuzz: ${JSON.stringify(totals)}`);
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);
-    expect(totals.images).toBe(3 * FUZZ_MUTATIONS_PER_IMAGE);
+    expect(totals.images).toBe(3 * fuzz.FUZZ_MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 10);
   }, 300_000);

@@ -10,20 +10,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openExt4, readPartitionTable } from '../../lambdas/core/fs/index.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
-import {
-  FUZZ_MUTATIONS_PER_IMAGE,
-  FUZZ_TIME_BOUND_MS,
-  checkTyped,
-  countExtents,
-  exerciseWalk,
-  expectIntact,
-  newWalkOutcome,
-  readHead,
-  runMutations,
-  type FuzzTarget,
-  type Region,
-  type WalkOutcome,
-} from './fuzz-harness.ts';
+import * as fuzz from './fuzz-harness.ts';
 import {
   debugfs,
   generateTree,
@@ -37,13 +24,13 @@ import type { ExtImageOptions } from '../support/fs-images.ts';
 
 const MIB = 1024 * 1024;
 
-type Target = FuzzTarget;
+type Target = fuzz.FuzzTarget;
 
 let work: string;
 const targets: Target[] = [];
 
-async function metadataRegions(image: string, blockSize: number): Promise<Region[]> {
-  const regions: Region[] = [{ start: 1024, length: 1024, kind: 'superblock' }];
+async function metadataRegions(image: string, blockSize: number): Promise<fuzz.Region[]> {
+  const regions: fuzz.Region[] = [{ start: 1024, length: 1024, kind: 'superblock' }];
   const dump = await run('dumpe2fs', [image]);
   for (const m of dump.matchAll(/Group descriptors at (\d+)-(\d+)/g)) {
     regions.push({
@@ -136,20 +123,20 @@ afterAll(async () => {
 });
 
 /** Walks and reads everything; any error that is not one of ours is "unexpected" (a bug). */
-async function exercise(bytes: Uint8Array, verifyChecksums = true): Promise<WalkOutcome> {
-  const outcome = newWalkOutcome();
+async function exercise(bytes: Uint8Array, verifyChecksums = true): Promise<fuzz.WalkOutcome> {
+  const outcome = fuzz.newWalkOutcome();
   const reader = new MemoryByteRangeReader(bytes);
   try {
     await readPartitionTable(reader);
   } catch (error) {
-    checkTyped(outcome.unexpected, error, 'partitions');
+    fuzz.checkTyped(outcome.unexpected, error, 'partitions');
   }
-  return exerciseWalk(
+  return fuzz.exerciseWalk(
     () => openExt4(reader, { verifyChecksums }),
     async (fs, item) => {
       if (item.type !== 'file' && item.type !== 'directory') return;
-      await readHead(fs, item);
-      await countExtents(fs, item.inode);
+      await fuzz.readHead(fs, item);
+      await fuzz.countExtents(fs, item.inode);
     },
     outcome,
   );
@@ -159,7 +146,10 @@ describe('fuzzed ext images', () => {
   it('intact images walk without errors (the baseline the mutations start from)', async () => {
     for (const target of targets) {
       const outcome = await exercise(target.bytes);
-      expectIntact(target.name, { opened: outcome.opened, errors: outcome.walkErrors + outcome.fileErrors });
+      fuzz.expectIntact(target.name, {
+        opened: outcome.opened,
+        errors: outcome.walkErrors + outcome.fileErrors,
+      });
       expect(outcome.entries).toBeGreaterThan(90);
       if (target.name === 'journaled') {
         const fs = await openExt4(new MemoryByteRangeReader(target.bytes));
@@ -170,10 +160,10 @@ describe('fuzzed ext images', () => {
     }
   });
 
-  it(`every mutated image finishes within ${FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
-    const { totals, slow, unexpected } = await runMutations(
+  it(`every mutated image finishes within ${fuzz.FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
+    const { totals, slow, unexpected } = await fuzz.runMutations(
       targets,
-      { mutations: FUZZ_MUTATIONS_PER_IMAGE, timeBoundMs: FUZZ_TIME_BOUND_MS },
+      { mutations: fuzz.FUZZ_MUTATIONS_PER_IMAGE, timeBoundMs: fuzz.FUZZ_TIME_BOUND_MS },
       // Odd seeds skip checksum verification: a guest can write valid checksums, so the
       // structural defences must hold on their own.
       (_target, bytes, seed) => exercise(bytes, seed % 2 === 0),
@@ -182,7 +172,7 @@ describe('fuzzed ext images', () => {
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);
     // The mutations did bite: some images still open, and damage was found and reported.
-    expect(totals.images).toBe(4 * FUZZ_MUTATIONS_PER_IMAGE);
+    expect(totals.images).toBe(4 * fuzz.FUZZ_MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 5);
   });

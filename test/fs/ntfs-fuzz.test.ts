@@ -11,19 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WINDOWS_ATTRIBUTES } from '../../lambdas/core/fs/filesystem.ts';
 import { openNtfs } from '../../lambdas/core/fs/ntfs/filesystem.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
-import {
-  FUZZ_MUTATIONS_PER_IMAGE,
-  FUZZ_TIME_BOUND_MS,
-  READ_CAP_BYTES,
-  countExtents,
-  exerciseWalk,
-  expectIntact,
-  readHead,
-  runMutations,
-  type FuzzTarget,
-  type Region,
-  type WalkOutcome,
-} from './fuzz-harness.ts';
+import * as fuzz from './fuzz-harness.ts';
 import { prng, randomBytes, removeDir, run, scratchDir, writeSparseFile } from '../support/fs-images.ts';
 import { NtfsMount, makeNtfsImage, reparseBuffer, setWindowsAttributes, setXattr } from './ntfs-images.ts';
 
@@ -31,16 +19,16 @@ const MIB = 1024 * 1024;
 /** 32-bit values a mutation may write: the usual extremes, plus 5 ($Volume's record) and 0x30 (the file name attribute's type). */
 const NTFS_EXTREMES = [0, 0xffffffff, 0x7fffffff, 1, 2, 5, 0x30];
 
-type Target = FuzzTarget;
+type Target = fuzz.FuzzTarget;
 
 let work: string;
 const targets: Target[] = [];
 const mounts: NtfsMount[] = [];
 
 /** The boot sector, the in-use FILE records of the $MFT's first run, and every INDX record. */
-function metadataRegions(bytes: Uint8Array): Region[] {
+function metadataRegions(bytes: Uint8Array): fuzz.Region[] {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  const regions: Region[] = [{ start: 0, length: 512, kind: 'boot' }];
+  const regions: fuzz.Region[] = [{ start: 0, length: 512, kind: 'boot' }];
   const cluster = view.getUint16(0x0b, true) * bytes[0x0d]!;
   const mftAt = Number(view.getBigUint64(0x30, true)) * cluster;
   for (let n = 0; n < 512; n += 1) {
@@ -113,17 +101,17 @@ afterAll(async () => {
 });
 
 /** Opens, walks and reads everything; any error that is not one of ours is "unexpected" (a bug). */
-async function exercise(bytes: Uint8Array): Promise<WalkOutcome> {
-  return exerciseWalk(
+async function exercise(bytes: Uint8Array): Promise<fuzz.WalkOutcome> {
+  return fuzz.exerciseWalk(
     () => openNtfs(new MemoryByteRangeReader(bytes)),
     async (fs, item) => {
       if (item.type === 'symlink') await fs.readLink(item.inode);
       if (item.type !== 'file') return;
-      await readHead(fs, item);
+      await fuzz.readHead(fs, item);
       for (const stream of item.streams ?? []) {
-        await fs.readFile(item.inode, 0, Math.min(stream.size, READ_CAP_BYTES), stream.name);
+        await fs.readFile(item.inode, 0, Math.min(stream.size, fuzz.READ_CAP_BYTES), stream.name);
       }
-      if (item.plainExtents !== false) await countExtents(fs, item.inode);
+      if (item.plainExtents !== false) await fuzz.countExtents(fs, item.inode);
     },
   );
 }
@@ -132,19 +120,22 @@ describe('fuzzed NTFS images', () => {
   it('intact images walk without errors (the baseline the mutations start from)', async () => {
     for (const target of targets) {
       const outcome = await exercise(target.bytes);
-      expectIntact(target.name, { opened: outcome.opened, errors: outcome.walkErrors + outcome.fileErrors });
+      fuzz.expectIntact(target.name, {
+        opened: outcome.opened,
+        errors: outcome.walkErrors + outcome.fileErrors,
+      });
       expect(outcome.entries).toBeGreaterThan(240);
       const kinds = new Set(target.regions.map((r) => r.kind));
       expect([...kinds].sort()).toEqual(['boot', 'indx', 'record', 'system-record']);
     }
   });
 
-  it(`every mutated image finishes within ${FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
-    const { totals, slow, unexpected } = await runMutations(
+  it(`every mutated image finishes within ${fuzz.FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
+    const { totals, slow, unexpected } = await fuzz.runMutations(
       targets,
       {
-        mutations: FUZZ_MUTATIONS_PER_IMAGE,
-        timeBoundMs: FUZZ_TIME_BOUND_MS,
+        mutations: fuzz.FUZZ_MUTATIONS_PER_IMAGE,
+        timeBoundMs: fuzz.FUZZ_TIME_BOUND_MS,
         mutate: () => ({ extremes: NTFS_EXTREMES }),
       },
       (_target, bytes) => exercise(bytes),
@@ -153,7 +144,7 @@ describe('fuzzed NTFS images', () => {
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);
     // The mutations did bite: some images still open, and damage was found and reported.
-    expect(totals.images).toBe(2 * FUZZ_MUTATIONS_PER_IMAGE);
+    expect(totals.images).toBe(2 * fuzz.FUZZ_MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 5);
   });

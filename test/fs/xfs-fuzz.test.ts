@@ -16,25 +16,13 @@ import { parseMetadataText } from '../../lambdas/core/fs/lvm/metadata-text.ts';
 import { readLvmPhysicalVolume } from '../../lambdas/core/fs/lvm/physical-volume.ts';
 import { openXfs } from '../../lambdas/core/fs/xfs/filesystem.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
-import {
-  FUZZ_MUTATIONS_PER_IMAGE,
-  FUZZ_TIME_BOUND_MS,
-  READ_CAP_BYTES,
-  checkTyped,
-  countExtents,
-  exerciseWalk,
-  expectIntact,
-  readHead,
-  runMutations,
-  type FuzzTarget,
-  type Region,
-} from './fuzz-harness.ts';
+import * as fuzz from './fuzz-harness.ts';
 import { generateTree, readSourceTree, removeDir, run, scratchDir } from '../support/fs-images.ts';
 import { makeXfsImage, writeInterleaved } from './xfs-images.ts';
 
 const MIB = 1024 * 1024;
 
-interface Target extends FuzzTarget {
+interface Target extends fuzz.FuzzTarget {
   readonly kind: 'xfs' | 'lvm';
 }
 
@@ -49,7 +37,7 @@ async function xfsDb(image: string, commands: string[]): Promise<string> {
 async function xfsRegions(
   image: string,
   inodes: readonly { ino: number; dir: boolean; link: boolean; big: boolean }[],
-): Promise<Region[]> {
+): Promise<fuzz.Region[]> {
   const sb = await xfsDb(image, ['sb 0', 'p']);
   const field = (name: string): number => Number(new RegExp(`^${name} = (\\d+)$`, 'm').exec(sb)![1]);
   const bs = field('blocksize');
@@ -59,7 +47,7 @@ async function xfsRegions(
   const inodeSize = field('inodesize');
   const sect = field('sectsize');
   const fsbToByte = (ag: number, agbno: number): number => (ag * agBlocks + agbno) * bs;
-  const regions: Region[] = [{ start: 0, length: sect, kind: 'superblock' }];
+  const regions: fuzz.Region[] = [{ start: 0, length: sect, kind: 'superblock' }];
   for (let ag = 0; ag < field('agcount'); ag += 1)
     regions.push({ start: fsbToByte(ag, 0) + sect, length: 3 * sect, kind: 'ag' });
   for (const { ino, dir, link, big } of inodes) {
@@ -227,7 +215,7 @@ async function exercise(target: Target, bytes: Uint8Array, verifyChecksums: bool
   const outcome: Outcome = { opened: false, entries: 0, errors: 0, unexpected: [] };
   const typed = (error: unknown, where: string): void => {
     outcome.errors += 1;
-    checkTyped(outcome.unexpected, error, where);
+    fuzz.checkTyped(outcome.unexpected, error, where);
   };
   const reader = new MemoryByteRangeReader(bytes);
   if (target.kind === 'lvm') {
@@ -238,7 +226,7 @@ async function exercise(target: Target, bytes: Uint8Array, verifyChecksums: bool
         outcome.entries += 1;
         if (lv.status !== 'readable') continue;
         try {
-          await lv.reader.read(0, Math.min(lv.sizeBytes, READ_CAP_BYTES));
+          await lv.reader.read(0, Math.min(lv.sizeBytes, fuzz.READ_CAP_BYTES));
           await lv.reader.read(Math.max(0, lv.sizeBytes - 70_000), Math.min(lv.sizeBytes, 70_000));
         } catch (error) {
           typed(error, `read ${lv.name}`);
@@ -249,13 +237,13 @@ async function exercise(target: Target, bytes: Uint8Array, verifyChecksums: bool
     }
     return outcome;
   }
-  const walked = await exerciseWalk(
+  const walked = await fuzz.exerciseWalk(
     () => openXfs(reader, { verifyChecksums }),
     async (fs, item) => {
       if (item.type === 'symlink') await fs.readLink(item.inode);
       if (item.type !== 'file' && item.type !== 'directory') return;
-      await readHead(fs, item);
-      await countExtents(fs, item.inode);
+      await fuzz.readHead(fs, item);
+      await fuzz.countExtents(fs, item.inode);
     },
   );
   return {
@@ -270,7 +258,7 @@ describe('fuzzed XFS images and LVM2 metadata', () => {
   it('intact images read without errors, and every kind of metadata is a mutation target', async () => {
     for (const target of targets) {
       const outcome = await exercise(target, target.bytes, true);
-      expectIntact(target.name, outcome);
+      fuzz.expectIntact(target.name, outcome);
       const kinds = new Set(target.regions.map((r) => r.kind));
       const wanted =
         target.kind === 'lvm'
@@ -284,13 +272,13 @@ describe('fuzzed XFS images and LVM2 metadata', () => {
     }
   });
 
-  it(`every mutated image finishes within ${FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
-    const { totals, slow, unexpected } = await runMutations(
+  it(`every mutated image finishes within ${fuzz.FUZZ_TIME_BOUND_MS} ms with results or typed errors`, async () => {
+    const { totals, slow, unexpected } = await fuzz.runMutations(
       targets,
       // 32-bit fields are written big-endian like XFS, little-endian like LVM2's label.
       {
-        mutations: FUZZ_MUTATIONS_PER_IMAGE,
-        timeBoundMs: FUZZ_TIME_BOUND_MS,
+        mutations: fuzz.FUZZ_MUTATIONS_PER_IMAGE,
+        timeBoundMs: fuzz.FUZZ_TIME_BOUND_MS,
         mutate: (target) => ({ littleEndian: target.kind === 'lvm' }),
       },
       // Odd seeds skip checksum verification: a guest can write valid checksums, so the
@@ -300,7 +288,7 @@ describe('fuzzed XFS images and LVM2 metadata', () => {
     console.log(`xfs/lvm fuzz: ${JSON.stringify(totals)}`);
     expect(slow).toEqual([]);
     expect(unexpected).toEqual([]);
-    expect(totals.images).toBe(targets.length * FUZZ_MUTATIONS_PER_IMAGE);
+    expect(totals.images).toBe(targets.length * fuzz.FUZZ_MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.errors).toBeGreaterThan(totals.images / 5);
   });
