@@ -1,8 +1,11 @@
 /** Shared helpers for the engine tests: fast retries, sparse sinks, and an independent oracle. */
 import { createHash } from 'node:crypto';
+import { expect } from 'vitest';
 import { CHUNK_SIZE_BYTES, EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
+import type { ImageStore } from '../../lambdas/core/image/image-store.ts';
+import type { ImageManifest } from '../../lambdas/core/image/image-types.ts';
 import { realSleep, type RetryPolicy } from '../../lambdas/core/util/retry.ts';
-import type { RandomAccessSink } from '../../lambdas/core/restore/volume-restore.ts';
+import { restoreImageToSink, type RandomAccessSink } from '../../lambdas/core/restore/volume-restore.ts';
 import { seededRandom } from '../../local/seeded-random.ts';
 
 /** Retries without sleeping, so fault tests run in milliseconds. */
@@ -102,4 +105,28 @@ export function specSegmentHashes(blocks: SparseBlocks, volumeSizeBytes: number)
     hashes.push(any ? createHash('sha256').update(table).digest('hex') : '0'.repeat(64));
   }
   return hashes;
+}
+
+/**
+ * Restores the image to raw bytes and checks them against `blocks` (the volume as backed up):
+ * the sink is the volume's size (unless `checkSize` is false) and holds exactly its non-zero
+ * chunks, byte for byte.
+ */
+export async function expectRawRestore(
+  images: ImageStore,
+  manifest: ImageManifest,
+  blocks: SparseBlocks,
+  { chunksInFlight, checkSize = true }: { chunksInFlight?: number; checkSize?: boolean } = {},
+): Promise<void> {
+  const sink = new SparseSink();
+  await restoreImageToSink(images, manifest, sink, chunksInFlight === undefined ? {} : { chunksInFlight });
+  if (checkSize) expect(sink.size).toBe(manifest.volumeSizeBytes);
+  const expected = nonZeroChunks(blocks);
+  expect([...sink.writes.keys()].map((o) => o / CHUNK_SIZE_BYTES).sort((a, b) => a - b)).toEqual(expected);
+  for (const chunk of expected) expect(sink.chunk(chunk).equals(chunkBytes(blocks, chunk))).toBe(true);
+}
+
+/** The non-zero blocks of `blocks`, in block order: what a snapshot restored from them lists. */
+export function nonZeroBlocks(blocks: SparseBlocks): [number, Buffer][] {
+  return [...blocks].filter(([, data]) => data.some((b) => b !== 0)).sort(([a], [b]) => a - b);
 }

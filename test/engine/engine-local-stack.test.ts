@@ -8,12 +8,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import {
-  EBSClient,
-  GetSnapshotBlockCommand,
-  ListChangedBlocksCommand,
-  ListSnapshotBlocksCommand,
-} from '@aws-sdk/client-ebs';
+import { EBSClient, ListChangedBlocksCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
 import { commitImage } from '../../lambdas/core/backup/commit.ts';
@@ -21,27 +16,19 @@ import { copyRange } from '../../lambdas/core/backup/range-worker.ts';
 import { PermanentError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
-import { chunkKey, segmentKey, type ImageManifest } from '../../lambdas/core/image/image-types.ts';
+import { chunkKey, segmentKey } from '../../lambdas/core/image/image-types.ts';
 import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
-import {
-  restoreImageToSink,
-  restoreImageToSnapshot,
-  waitForSnapshotCompleted,
-} from '../../lambdas/core/restore/volume-restore.ts';
 import type { ObjectStore } from '../../lambdas/core/store/object-store.ts';
-import { useLocalStack } from '../support/local-stack.ts';
+import { readSnapshotBlocks, useLocalStack } from '../support/local-stack.ts';
 import {
-  SparseSink,
-  chunkBytes,
+  expectRawRestore,
   noPacing,
-  nonZeroChunks,
-  realSnapshotWait,
+  nonZeroBlocks,
   shortRealRetry,
   specChunkNames,
   specSegmentHashes,
-  type SparseBlocks,
 } from './engine-fixture.ts';
-import { localEngine, type LocalEngine } from './local-engine.ts';
+import { localEngine, restoreToNewSnapshot, type LocalEngine } from './local-engine.ts';
 import { ModelledVolume } from './local-volume.ts';
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
@@ -102,40 +89,6 @@ async function changedBlocksWithData(first: string, second: string): Promise<num
     token = page.NextToken;
   } while (token);
   return count;
-}
-
-async function expectRawRestore(
-  images: ImageStore,
-  manifest: ImageManifest,
-  blocks: SparseBlocks,
-): Promise<void> {
-  const sink = new SparseSink();
-  await restoreImageToSink(images, manifest, sink);
-  expect(sink.size).toBe(GIB_BYTES);
-  const expected = nonZeroChunks(blocks);
-  expect([...sink.writes.keys()].map((o) => o / MiB).sort((a, b) => a - b)).toEqual(expected);
-  for (const chunk of expected) expect(sink.chunk(chunk).equals(chunkBytes(blocks, chunk))).toBe(true);
-}
-
-/** Every block of a snapshot, read back through the EBS direct API. */
-async function snapshotContent(snapshotId: string): Promise<Map<number, Buffer>> {
-  const blocks = new Map<number, Buffer>();
-  let token: string | undefined;
-  do {
-    const page = await raw.send(new ListSnapshotBlocksCommand({ SnapshotId: snapshotId, NextToken: token }));
-    for (const entry of page.Blocks ?? []) {
-      const read = await raw.send(
-        new GetSnapshotBlockCommand({
-          SnapshotId: snapshotId,
-          BlockIndex: entry.BlockIndex!,
-          BlockToken: entry.BlockToken!,
-        }),
-      );
-      blocks.set(entry.BlockIndex!, Buffer.from(await read.BlockData!.transformToByteArray()));
-    }
-    token = page.NextToken;
-  } while (token);
-  return blocks;
 }
 
 function deps(images: ImageStore = engine.images) {
@@ -203,13 +156,9 @@ describe('engine on the local stack', () => {
     await expectRawRestore(engine.images, incremental.manifest, second.blocks);
 
     // The incremental image as a new EBS snapshot, completed, with the same bytes.
-    const restored = await restoreImageToSnapshot(
-      { images: engine.images, writer: engine.ebs, nowMs: () => performance.now(), retry },
-      { manifest: incremental.manifest, restoreId: 'restore-1' },
-    );
-    await waitForSnapshotCompleted(engine.snapshotState, restored.snapshotId, realSnapshotWait);
-    const content = await snapshotContent(restored.snapshotId);
-    const expectedBlocks = [...second.blocks].filter(([, data]) => data.some((b) => b !== 0));
+    const restored = await restoreToNewSnapshot(engine, incremental.manifest, 'restore-1', retry);
+    const content = await readSnapshotBlocks(raw, restored.snapshotId);
+    const expectedBlocks = nonZeroBlocks(second.blocks);
     expect([...content.keys()].sort((a, b) => a - b)).toEqual(expectedBlocks.map(([index]) => index));
     for (const [index, data] of expectedBlocks) expect(content.get(index)!.equals(data)).toBe(true);
     expect(restored.changedBlocksCount).toBe(expectedBlocks.length);

@@ -13,7 +13,6 @@ import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import { chunkKey, segmentKey } from '../../lambdas/core/image/image-types.ts';
 import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
 import {
-  restoreImageToSink,
   restoreImageToSnapshot,
   waitForSnapshotCompleted,
 } from '../../lambdas/core/restore/volume-restore.ts';
@@ -21,11 +20,10 @@ import { MemoryEbs } from '../fakes/memory-ebs.ts';
 import { MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
 import {
-  SparseSink,
   chunkBytes,
+  expectRawRestore,
   fastRetry,
   noPacing,
-  nonZeroChunks,
   specChunkName,
   specChunkNames,
   specSegmentHashes,
@@ -165,19 +163,6 @@ interface Backed {
   readonly blocks: SparseBlocks;
 }
 
-async function expectRestoresTo(
-  store: ImageStore,
-  manifest: ImageManifest,
-  blocks: SparseBlocks,
-): Promise<void> {
-  const sink = new SparseSink();
-  await restoreImageToSink(store, manifest, sink, { chunksInFlight: 4 });
-  expect(sink.size).toBe(manifest.volumeSizeBytes);
-  const expected = nonZeroChunks(blocks);
-  expect([...sink.writes.keys()].map((o) => o / MiB).sort((a, b) => a - b)).toEqual(expected);
-  for (const chunk of expected) expect(sink.chunk(chunk).equals(chunkBytes(blocks, chunk))).toBe(true);
-}
-
 async function runScenario(
   steps: readonly Step[],
   pageLimit: number,
@@ -297,13 +282,14 @@ async function runScenario(
         (segment) => expectedSegments[segment] !== '0'.repeat(64),
       ).length;
       expect(objects.counters.puts - putsBefore).toBe(chunkPuts + segmentPuts + 1);
-      await expectRestoresTo(images, manifest, blocks);
+      await expectRawRestore(images, manifest, blocks, { chunksInFlight: 4 });
       backed.push({ manifest, blocks });
       parent = { imageId, snapshotId };
     }
   }
   // Every image restores on its own from its manifest, after all later images were written.
-  for (const image of backed) await expectRestoresTo(images, image.manifest, image.blocks);
+  for (const image of backed)
+    await expectRawRestore(images, image.manifest, image.blocks, { chunksInFlight: 4 });
   // The latest image restores to a new EBS snapshot with the same bytes.
   const last = backed[backed.length - 1]!;
   ebs.faults = { invisiblePutsAfterStart: 3 };

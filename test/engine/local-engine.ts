@@ -14,7 +14,14 @@ import { Ec2SnapshotState } from '../../lambdas/aws/ec2-snapshot-state.ts';
 import { createSdkClients } from '../../lambdas/aws/sdk-clients.ts';
 import { S3ObjectStore } from '../../lambdas/aws/s3-object-store.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
+import type { ImageManifest } from '../../lambdas/core/image/image-types.ts';
+import {
+  restoreImageToSnapshot,
+  waitForSnapshotCompleted,
+  type SnapshotRestoreResult,
+} from '../../lambdas/core/restore/volume-restore.ts';
 import type { RetryPolicy } from '../../lambdas/core/util/retry.ts';
+import { realSnapshotWait } from './engine-fixture.ts';
 import type { LocalClientConfig } from '../support/local-stack.ts';
 
 export interface LocalEngine {
@@ -80,4 +87,19 @@ export async function localEngine(
       ec2Client.destroy();
     },
   };
+}
+
+/** Restores the image to a new EBS snapshot through the engine's adapters and waits until it completes. */
+export async function restoreToNewSnapshot(
+  engine: LocalEngine,
+  manifest: ImageManifest,
+  restoreId: string,
+  retry: RetryPolicy,
+): Promise<SnapshotRestoreResult> {
+  const restored = await restoreImageToSnapshot(
+    { images: engine.images, writer: engine.ebs, nowMs: () => performance.now(), retry },
+    { manifest, restoreId },
+  );
+  await waitForSnapshotCompleted(engine.snapshotState, restored.snapshotId, realSnapshotWait);
+  return restored;
 }

@@ -9,12 +9,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  EBSClient,
-  GetSnapshotBlockCommand,
-  ListSnapshotBlocksCommand,
-  ResourceNotFoundException,
-} from '@aws-sdk/client-ebs';
+import { EBSClient, ListSnapshotBlocksCommand, ResourceNotFoundException } from '@aws-sdk/client-ebs';
 import {
   CreateSnapshotCommand,
   CreateVolumeCommand,
@@ -28,7 +23,7 @@ import { ValidationError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
 import type { ReplicaRecord } from '../../local/replica/replica-registry.ts';
 import { ManualClock } from '../support/manual-clock.ts';
-import { useLocalStack } from '../support/local-stack.ts';
+import { readSnapshotBlocks, useLocalStack } from '../support/local-stack.ts';
 
 const SNAPSHOT_DELAY_MS = 400;
 const clock = new ManualClock();
@@ -70,28 +65,11 @@ function blockOf(image: Buffer, index: number): Buffer {
   return block;
 }
 
-async function readSnapshot(snapshotId: string): Promise<Map<number, Buffer>> {
-  const blocks = new Map<number, Buffer>();
-  let nextToken: string | undefined;
-  do {
-    const page = await ebs.send(
-      new ListSnapshotBlocksCommand({ SnapshotId: snapshotId, MaxResults: 100, NextToken: nextToken }),
-    );
-    for (const entry of page.Blocks ?? []) {
-      const read = await ebs.send(
-        new GetSnapshotBlockCommand({
-          SnapshotId: snapshotId,
-          BlockIndex: entry.BlockIndex!,
-          BlockToken: entry.BlockToken!,
-        }),
-      );
-      const data = Buffer.from(await read.BlockData!.transformToByteArray());
-      expect(read.Checksum).toBe(createHash('sha256').update(data).digest('base64'));
-      blocks.set(entry.BlockIndex!, data);
-    }
-    nextToken = page.NextToken;
-  } while (nextToken);
-  return blocks;
+function readSnapshot(snapshotId: string): Promise<Map<number, Buffer>> {
+  return readSnapshotBlocks(ebs, snapshotId, {
+    maxResults: 100,
+    verify: (checksum, data) => expect(checksum).toBe(createHash('sha256').update(data).digest('base64')),
+  });
 }
 
 async function stateOf(snapshotId: string): Promise<{ state: string; progress: string }> {

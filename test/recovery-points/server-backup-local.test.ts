@@ -7,61 +7,33 @@
  * snapshots that hold the disks byte for byte.
  */
 import '../support/quiet-powertools.ts';
-import { execFile } from 'node:child_process';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createSdkClients, type SdkClients } from '../../lambdas/aws/sdk-clients.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
-import { makeExtImage, prng, randomBytes, removeDir, scratchDir } from '../support/fs-images.ts';
-import { useLocalStack } from '../support/local-stack.ts';
+import { prng, randomBytes } from '../support/fs-images.ts';
+import { useDeployedProduct, type ReplicaDisk } from '../support/local-product.ts';
 
-const RBP = new URL('../../bin/rbp', import.meta.url).pathname;
-/** Each disk: big enough for a real ext4 with a journal, small enough for moto on a loaded machine. */
-const DISK_BYTES = 32 * 1024 * 1024;
-
-const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
-let work: string;
-let product: DeployedProduct;
-let clients: SdkClients;
-const disks = new Map<string, { volumeId: string; image: string }>();
-
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function rbp(...args: string[]): Promise<Run> {
-  const env: NodeJS.ProcessEnv = { ...process.env, RBP_API_URL: product.apiUrl };
-  return new Promise((resolve) => {
-    execFile(RBP, args, { env, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      const code = error === null ? 0 : typeof error.code === 'number' ? error.code : -1;
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
-async function json<T>(...args: string[]): Promise<T> {
-  const run = await rbp(...args, '--json');
-  expect(run, run.stderr).toMatchObject({ code: 0 });
-  return JSON.parse(run.stdout) as T;
-}
+const deployment = useDeployedProduct('server-backup', { handlerEnv: { RANGE_WORKERS: '2' } });
+const json = deployment.rbp.json;
+const disks = new Map<string, ReplicaDisk>();
 
 /** The snapshot's content as a disk of `size` bytes (blocks it does not list are zeros). */
 async function snapshotBytes(snapshotId: string, size: number): Promise<Buffer> {
+  const ebs = deployment.engine.ebsClient;
   const disk = Buffer.alloc(size);
   let nextToken: string | undefined;
   do {
-    const page = await clients.ebs.send(
-      new ListSnapshotBlocksCommand({ SnapshotId: snapshotId, ...(nextToken ? { NextToken: nextToken } : {}) }),
+    const page = await ebs.send(
+      new ListSnapshotBlocksCommand({
+        SnapshotId: snapshotId,
+        ...(nextToken ? { NextToken: nextToken } : {}),
+      }),
     );
     for (const block of page.Blocks ?? []) {
       const offset = block.BlockIndex! * EBS_BLOCK_SIZE_BYTES;
       if (offset >= size) continue;
-      const out = await clients.ebs.send(
+      const out = await ebs.send(
         new GetSnapshotBlockCommand({
           SnapshotId: snapshotId,
           BlockIndex: block.BlockIndex!,
@@ -76,9 +48,6 @@ async function snapshotBytes(snapshotId: string, size: number): Promise<Buffer> 
 }
 
 beforeAll(async () => {
-  product = await deployProduct(local.stack, { handlerEnv: { RANGE_WORKERS: '2' } });
-  clients = createSdkClients('engine', { ...local.clientConfig(), maxAttempts: 3 });
-  work = await scratchDir('server-backup');
   const rand = prng(12);
   const trees: Record<string, Record<string, Uint8Array | string>> = {
     '/dev/xvda': {
@@ -93,22 +62,9 @@ beforeAll(async () => {
   };
   for (const [device, files] of Object.entries(trees)) {
     const name = device.slice('/dev/'.length);
-    const source = join(work, name);
-    for (const [path, content] of Object.entries(files)) {
-      await mkdir(join(source, path, '..'), { recursive: true });
-      await writeFile(join(source, path), content);
-    }
-    const image = join(work, `${name}.img`);
-    await makeExtImage(image, { type: 'ext4', sizeBytes: DISK_BYTES, sourceDir: source, label: name });
-    const { volumeId } = await local.stack.replicas.create({ imagePath: image, serverId: 'web-01', device });
-    disks.set(device, { volumeId, image });
+    disks.set(device, await deployment.makeReplica(name, files, { serverId: 'web-01', device, label: name }));
   }
 }, 300_000);
-
-afterAll(async () => {
-  clients?.ebs.destroy();
-  await removeDir(work);
-});
 
 interface BackupJson {
   readonly backupId: string;
@@ -122,7 +78,15 @@ let recoveryPointId: string;
 
 describe('a two-disk server on the local stack', () => {
   it('is backed up by rbp backup start --server as one recovery point', async () => {
-    const backup = await json<BackupJson>('backup', 'start', '--server', 'web-01', '--wait', '--timeout', '600');
+    const backup = await json<BackupJson>(
+      'backup',
+      'start',
+      '--server',
+      'web-01',
+      '--wait',
+      '--timeout',
+      '600',
+    );
     const root = disks.get('/dev/xvda')!.volumeId;
     const data = disks.get('/dev/xvdb')!.volumeId;
     expect(backup).toMatchObject({
@@ -145,19 +109,17 @@ describe('a two-disk server on the local stack', () => {
   }, 900_000);
 
   it('shows both volumes’ filesystems under their device names', async () => {
-    const shown = await json<{ filesystems: { path: string; type: string; status: string; label: string }[] }>(
-      'recovery-points',
-      'show',
-      recoveryPointId,
-    );
+    const shown = await json<{
+      filesystems: { path: string; type: string; status: string; label: string }[];
+    }>('recovery-points', 'show', recoveryPointId);
     expect(shown.filesystems.map((f) => [f.path, f.type, f.status, f.label])).toEqual([
       ['/dev/xvda', 'ext4', 'complete', 'xvda'],
       ['/dev/xvdb', 'ext4', 'complete', 'xvdb'],
     ]);
     const names = async (path: string) =>
-      (await json<{ name: string; path: string }[]>('files', 'ls', '--recovery-point', recoveryPointId, path)).map(
-        (e) => e.path,
-      );
+      (
+        await json<{ name: string; path: string }[]>('files', 'ls', '--recovery-point', recoveryPointId, path)
+      ).map((e) => e.path);
     expect(await names('/')).toEqual(['/dev']);
     expect(await names('/dev')).toEqual(['/dev/xvda', '/dev/xvdb']);
     expect(await names('/dev/xvda/etc')).toEqual(['/dev/xvda/etc/hostname', '/dev/xvda/etc/os-release']);

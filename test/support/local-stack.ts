@@ -11,7 +11,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EBSClient } from '@aws-sdk/client-ebs';
+import { EBSClient, GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
 import { EC2Client } from '@aws-sdk/client-ec2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -107,4 +107,41 @@ export function useLocalClients(local: LocalStackHandle): LocalSdkClients {
       return get().lambda;
     },
   };
+}
+
+/** How `readSnapshotBlocks` lists and what it checks of each block it reads. */
+export interface ReadSnapshotOptions {
+  /** ListSnapshotBlocks page size (the service's default when unset). */
+  readonly maxResults?: number;
+  /** Called with each block's GetSnapshotBlock checksum and data (e.g. to check the checksum). */
+  readonly verify?: (checksum: string | undefined, data: Buffer) => void;
+}
+
+/** Every block of a snapshot (block index → its 512 KiB), read back through the EBS direct API. */
+export async function readSnapshotBlocks(
+  ebs: EBSClient,
+  snapshotId: string,
+  { maxResults, verify }: ReadSnapshotOptions = {},
+): Promise<Map<number, Buffer>> {
+  const blocks = new Map<number, Buffer>();
+  let token: string | undefined;
+  do {
+    const page = await ebs.send(
+      new ListSnapshotBlocksCommand({ SnapshotId: snapshotId, MaxResults: maxResults, NextToken: token }),
+    );
+    for (const entry of page.Blocks ?? []) {
+      const read = await ebs.send(
+        new GetSnapshotBlockCommand({
+          SnapshotId: snapshotId,
+          BlockIndex: entry.BlockIndex!,
+          BlockToken: entry.BlockToken!,
+        }),
+      );
+      const data = Buffer.from(await read.BlockData!.transformToByteArray());
+      verify?.(read.Checksum, data);
+      blocks.set(entry.BlockIndex!, data);
+    }
+    token = page.NextToken;
+  } while (token);
+  return blocks;
 }
