@@ -8,7 +8,6 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import {
-  createRestoreJob,
   describeRestoreJob,
   runRestoreJob,
   type RestoreDeps,
@@ -21,7 +20,12 @@ import { openImageFilesystem } from '../../lambdas/core/file-restore/open-filesy
 import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { MemoryRestoreJobs, MemoryRestoreObjects } from './memory-restore.ts';
-import { expectArchiveEqualsSource, makeRestoreSource, sourceFiles } from './restore-fixture.ts';
+import {
+  createAndRunRestore,
+  expectArchiveEqualsSource,
+  makeRestoreSource,
+  sourceFiles,
+} from './restore-fixture.ts';
 
 const image = imageAt('vol-restore', 1);
 const clock = { now: () => new Date('2026-02-01T10:00:00.000Z') };
@@ -35,15 +39,7 @@ let nextId = 0;
 async function restore(kind: 'file' | 'directory' | 'application', target: string) {
   nextId += 1;
   const restoreId = `rs-${nextId}`;
-  await createRestoreJob(deps, {
-    restoreId,
-    volumeId: image.volumeId,
-    imageId: image.imageId,
-    kind,
-    ...(kind === 'application' ? { application: target } : { path: target }),
-    keyToken: `token${nextId}`,
-  });
-  return runRestoreJob(deps, restoreId);
+  return createAndRunRestore(deps, image, { restoreId, kind, target, keyToken: `token${nextId}` });
 }
 
 beforeAll(async () => {

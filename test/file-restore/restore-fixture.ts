@@ -2,6 +2,14 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
+import type { ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
+import {
+  createRestoreJob,
+  runRestoreJob,
+  type RestoreDeps,
+  type RestoreJob,
+  type RestoreKind,
+} from '../../lambdas/core/file-restore/restore-jobs.ts';
 import {
   generateTree,
   makeExtImage,
@@ -12,6 +20,31 @@ import {
 } from '../support/fs-images.ts';
 
 const MIB = 1024 * 1024;
+
+/**
+ * Creates restore job `restoreId` of `target` in `image` (a path; an application's name for an
+ * application restore) and runs it to its end as the restore worker does.
+ */
+export async function createAndRunRestore(
+  deps: RestoreDeps,
+  image: ImageRef,
+  job: {
+    readonly restoreId: string;
+    readonly kind: RestoreKind;
+    readonly target: string;
+    readonly keyToken: string;
+  },
+): Promise<RestoreJob> {
+  await createRestoreJob(deps, {
+    restoreId: job.restoreId,
+    volumeId: image.volumeId,
+    imageId: image.imageId,
+    kind: job.kind,
+    ...(job.kind === 'application' ? { application: job.target } : { path: job.target }),
+    keyToken: job.keyToken,
+  });
+  return runRestoreJob(deps, job.restoreId);
+}
 
 export const APPLICATIONS_JSON = JSON.stringify({
   formatVersion: 1,

@@ -17,10 +17,8 @@ import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { findByName } from '../../lambdas/core/catalog/catalog-queries.ts';
 import type { ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
 import {
-  createRestoreJob,
   describeRestoreJob,
   fileRestoreJobs,
-  runRestoreJob,
   type RestoreDeps,
 } from '../../lambdas/core/file-restore/restore-jobs.ts';
 import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
@@ -32,7 +30,7 @@ import { fastRetry, noPacing } from '../engine/engine-fixture.ts';
 import { localEngine, type LocalEngine } from '../engine/local-engine.ts';
 import { removeDir, scratchDir } from '../support/fs-images.ts';
 import { useLocalStack } from '../support/local-stack.ts';
-import { expectArchiveEqualsSource, makeRestoreSource } from './restore-fixture.ts';
+import { createAndRunRestore, expectArchiveEqualsSource, makeRestoreSource } from './restore-fixture.ts';
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
 const TABLE = 'rbp-table';
@@ -115,15 +113,7 @@ async function restoreAndDownload(
 ): Promise<Buffer> {
   ids += 1;
   const restoreId = `rs-e2e-${ids}`;
-  await createRestoreJob(deps, {
-    restoreId,
-    volumeId: image.volumeId,
-    imageId: image.imageId,
-    kind,
-    ...(kind === 'application' ? { application: target } : { path: target }),
-    keyToken: `k${ids}abcdef`,
-  });
-  const job = await runRestoreJob(deps, restoreId);
+  const job = await createAndRunRestore(deps, image, { restoreId, kind, target, keyToken: `k${ids}abcdef` });
   expect(job.status, job.failure?.reason).toBe('succeeded');
   const described = await describeRestoreJob(deps, restoreId);
   expect(described.status).toBe('succeeded');
