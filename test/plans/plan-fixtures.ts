@@ -2,8 +2,8 @@
  * What the plan tests share: the issue's example plan (as docs/plans.md shows it), and the CLI run
  * against a deployed API as an operator runs it.
  */
-import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { runCli, type CliResult } from '../support/cli.ts';
 
 /** The issue's example plan, exactly as written (docs/plans.md). */
 export const NIGHTLY_QA = {
@@ -30,11 +30,7 @@ export async function docsExample(): Promise<string> {
   return block[1]!;
 }
 
-export interface CliResult {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+export type { CliResult };
 
 /** `rbp ARGS` against the API at `apiUrl` (dummy credentials, as the local stack takes any). */
 export function rbpAgainst(
@@ -42,13 +38,5 @@ export function rbpAgainst(
   env: NodeJS.ProcessEnv,
   args: readonly string[],
 ): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'cli/main.ts', ...args, '--endpoint', apiUrl, '--region', 'us-east-1'],
-      { env: { ...env, AWS_ACCESS_KEY_ID: 'testing', AWS_SECRET_ACCESS_KEY: 'testing' } },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
-    );
-  });
+  return runCli(args, apiUrl, { region: 'us-east-1', env, accessKeyId: 'testing' });
 }

@@ -6,7 +6,6 @@
  * snapshot alone; an unknown workflow is 404 (exit code 3) and a bad `created` is 400.
  */
 import '../support/quiet-powertools.ts';
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +21,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
+import { runCli, type CliResult } from '../support/cli.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
@@ -34,22 +34,8 @@ let replicaVolumeId: string;
 let instanceId: string;
 const savedEnv = { ...process.env };
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-function rbp(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'cli/main.ts', ...args, '--endpoint', product.apiUrl, '--region', 'us-east-1'],
-      { env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
-    );
-  });
+function rbp(...args: string[]): Promise<CliResult> {
+  return runCli(args, product.apiUrl, { region: 'us-east-1' });
 }
 
 async function createWorkflow(name: string): Promise<void> {
