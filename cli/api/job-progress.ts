@@ -19,6 +19,10 @@ export interface ProgressFigures {
   readonly throughputBytesPerSecond?: number;
   readonly etaSeconds?: number;
   readonly exact?: boolean;
+  /** File, directory and application restores: bytes of the result stored so far. */
+  readonly bytesWritten?: number;
+  /** File, directory and application restores: worker invocations used so far. */
+  readonly invocations?: number;
 }
 
 /** `3725` → `1h02m05s`, `65` → `1m05s`, `7` → `7s`. */
@@ -33,7 +37,10 @@ export function formatDuration(seconds: number): string {
   return `${s}s`;
 }
 
-/** The figures part of the line: `12/40 ranges · 96 blocks (48.0 MiB) · 12.0 MiB/s · ETA 25s`. */
+/**
+ * The figures part of the line: `12/40 ranges · 96 blocks (48.0 MiB) · 12.0 MiB/s · ETA 25s`, or a
+ * file restore's `24.0 MiB written · 2 invocations`.
+ */
 export function progressFigures(progress: ProgressFigures | undefined): string {
   if (progress === undefined) return '';
   const parts: string[] = [];
@@ -47,6 +54,9 @@ export function progressFigures(progress: ProgressFigures | undefined): string {
   } else if (progress.bytesCopied !== undefined) {
     parts.push(formatBytes(progress.bytesCopied)!);
   }
+  if (progress.bytesWritten !== undefined) parts.push(`${formatBytes(progress.bytesWritten)} written`);
+  if (progress.invocations !== undefined)
+    parts.push(`${progress.invocations} invocation${progress.invocations === 1 ? '' : 's'}`);
   if (progress.throughputBytesPerSecond !== undefined)
     parts.push(`${formatBytes(progress.throughputBytesPerSecond)}/s`);
   if (progress.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(progress.etaSeconds)}`);

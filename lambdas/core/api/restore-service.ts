@@ -68,7 +68,20 @@ export function restoreOfFileJob(job: DescribedRestoreJob): Restore {
     ...(job.result === undefined ? {} : { sizeBytes: job.result.bytes }),
     ...(job.result?.missing === undefined ? {} : { missingPaths: [...job.result.missing] }),
     ...(job.failure === undefined ? {} : { error: job.failure.reason }),
+    ...fileProgressOf(job),
   };
+}
+
+/**
+ * A file restore's bytes written and invocations used (its record's progress, without the upload
+ * id); a restore written in one plain upload has no progress record until it succeeds.
+ */
+function fileProgressOf(job: DescribedRestoreJob): Pick<Restore, 'progress'> {
+  const invocations = (job.progress?.handovers ?? 0) + 1;
+  if (job.status === 'succeeded' && job.result !== undefined)
+    return { progress: { bytesWritten: job.result.bytes, invocations } };
+  if (job.progress === undefined) return {};
+  return { progress: { bytesWritten: job.progress.bytes, invocations } };
 }
 
 export function restoreOfVolumeJob(job: VolumeRestoreJob): Restore {

@@ -425,6 +425,19 @@ export const backupSchema = z.object({
 export type Backup = z.infer<typeof backupSchema>;
 
 export const RESTORE_STATUSES = ['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED', 'CANCELLED'] as const;
+/** A file, directory or application restore's progress; the worker's upload id stays internal. */
+export const fileRestoreProgressSchema = z.object({
+  bytesWritten: z
+    .number()
+    .int()
+    .describe('Bytes of the result stored so far (once it succeeded: the whole result, sizeBytes)'),
+  invocations: z
+    .number()
+    .int()
+    .describe(
+      'Worker invocations used so far: 1 plus each handover to a fresh invocation near its time limit',
+    ),
+});
 export const restoreSchema = z.object({
   restoreId: restoreIdSchema,
   imageId: imageIdSchema,
@@ -449,17 +462,22 @@ export const restoreSchema = z.object({
   error: z.string().optional(),
   durationSeconds: z.number().int().optional().describe('Listings: seconds from creation to the end'),
   progress: z
-    .object({
-      segmentsDone: z.number().int().describe('Segments (1 GiB of the volume each) written'),
-      segmentsTotal: z.number().int(),
-      bytesScanned: z.number().int().describe('segmentsDone × 1 GiB'),
-      bytesTotal: z.number().int(),
-      elapsedSeconds: z.number().int().describe('Seconds since the snapshot was started'),
-      throughputBytesPerSecond: z.number().int(),
-      etaSeconds: z.number().int().optional().describe('Seconds left at the rate so far'),
-    })
+    .union([
+      z.object({
+        segmentsDone: z.number().int().describe('Segments (1 GiB of the volume each) written'),
+        segmentsTotal: z.number().int(),
+        bytesScanned: z.number().int().describe('segmentsDone × 1 GiB'),
+        bytesTotal: z.number().int(),
+        elapsedSeconds: z.number().int().describe('Seconds since the snapshot was started'),
+        throughputBytesPerSecond: z.number().int(),
+        etaSeconds: z.number().int().optional().describe('Seconds left at the rate so far'),
+      }),
+      fileRestoreProgressSchema,
+    ])
     .optional()
-    .describe('While a volume restore writes its snapshot: how far it got'),
+    .describe(
+      'A volume restore while it writes its snapshot: how far it got; a file, directory or application restore once running (also when finished): bytes written and invocations used',
+    ),
 });
 export type Restore = z.infer<typeof restoreSchema>;
 
