@@ -4,10 +4,16 @@
  * message: the request no longer makes sense, which is not the "already running" conflict (exit 4)
  * that a retry later may clear.
  */
+import type { Command } from 'commander';
 import { ApiCallError, type ApiClient } from './api-client.ts';
+import { apiContext, withApiOptions, type ApiCommandOptions } from './context.ts';
 import { CliError, EXIT } from './exit-codes.ts';
 
-export async function postCancel<T>(client: ApiClient, collection: 'backups' | 'restores', id: string): Promise<T> {
+export async function postCancel<T>(
+  client: ApiClient,
+  collection: 'backups' | 'restores',
+  id: string,
+): Promise<T> {
   try {
     return await client.post<T>(`/${collection}/${encodeURIComponent(id)}/cancel`, {});
   } catch (error) {
@@ -16,4 +22,28 @@ export async function postCancel<T>(client: ApiClient, collection: 'backups' | '
     }
     throw error;
   }
+}
+
+/**
+ * `rbp <noun> cancel <id>` under `parent`: POSTs the cancel and prints the answer with the line
+ * `describe` makes of it.
+ */
+export function registerCancelCommand<T>(
+  parent: Command,
+  cancel: {
+    readonly noun: 'backup' | 'restore';
+    readonly description: string;
+    readonly example: string;
+    readonly describe: (cancelled: T, id: string) => string;
+  },
+): void {
+  withApiOptions(parent.command('cancel'))
+    .description(cancel.description)
+    .argument(`<${cancel.noun}Id>`, `the ${cancel.noun}`)
+    .addHelpText('after', `\nExample:\n  $ ${cancel.example}`)
+    .action(async (id: string, options: ApiCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const cancelled = await postCancel<T>(client, cancel.noun === 'backup' ? 'backups' : 'restores', id);
+      print.message(cancelled, cancel.describe(cancelled, id));
+    });
 }

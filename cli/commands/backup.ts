@@ -6,6 +6,8 @@
 import { Option, type Command } from 'commander';
 import { BACKUP_STATUSES, type Backup } from '../../lambdas/core/api/schemas.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
+import { printHistory, withHistoryLimit, type HistoryListing, type HistoryOptions } from '../api/history.ts';
+import { formatBytes } from '../api/output.ts';
 import {
   formatDuration,
   jobProgress,
@@ -13,12 +15,10 @@ import {
   progressLine,
   shortTime,
 } from '../api/job-progress.ts';
-import { printHistory, withHistoryLimit, type HistoryListing, type HistoryOptions } from '../api/history.ts';
-import { formatBytes } from '../api/output.ts';
-import { postCancel } from '../api/cancel.ts';
+import { registerCancelCommand } from '../api/cancel.ts';
 import type { BackupCancellation } from '../../lambdas/core/api/backup-cancel.ts';
 import { BACKUP_CANCELLED_ERROR } from '../../lambdas/core/api/backup-cancel.ts';
-import { apiContext, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+import { apiContext, withApiOptions } from '../api/context.ts';
 import {
   exitIfFailed,
   jobCommand,
@@ -200,20 +200,17 @@ export function registerBackupCommands(program: Command): void {
       exitIfFailed(BACKUP_JOB, current);
     });
 
-  withApiOptions(backup.command('cancel'))
-    .description(
+  registerCancelCommand<BackupCancellation>(backup, {
+    noun: 'backup',
+    description:
       'cancel a running backup: its locks are released, its snapshots deleted, nothing is committed (exit 3: no such backup; exit 5: it finished or already committed its image)',
-    )
-    .argument('<backupId>', 'the backup')
-    .addHelpText('after', '\nExample:\n  $ rbp backup cancel bk-20261120t120000000z-0a1b2c3d4e5f6071')
-    .action(async (backupId: string, options: ApiCommandOptions) => {
-      const { client, print } = await apiContext(options);
-      const cancelled = await postCancel<BackupCancellation>(client, 'backups', backupId);
+    example: 'rbp backup cancel bk-20261120t120000000z-0a1b2c3d4e5f6071',
+    describe: (cancelled, backupId) => {
       const snapshots = cancelled.snapshotsDeleted.length;
-      print.message(
-        cancelled,
+      return (
         `backup ${backupId} cancelled: ${cancelled.locksReleased} lock(s) released, ${snapshots} snapshot(s) deleted` +
-          (snapshots === 0 ? '' : ` (${cancelled.snapshotsDeleted.join(', ')})`),
+        (snapshots === 0 ? '' : ` (${cancelled.snapshotsDeleted.join(', ')})`)
       );
-    });
+    },
+  });
 }

@@ -13,7 +13,7 @@ import { RESTORE_STATUSES, type Restore } from '../../lambdas/core/api/schemas.t
 import type { ApiClient } from '../api/api-client.ts';
 import { PARTITION_HELP } from './files.ts';
 import { registerServerRestore } from './recovery-points.ts';
-import { postCancel } from '../api/cancel.ts';
+import { registerCancelCommand } from '../api/cancel.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import { sparseFileSink } from '../api/sparse-file.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
@@ -28,13 +28,7 @@ import { printHistory, withHistoryLimit, type HistoryListing, type HistoryOption
 
 /** Restores per request of `rbp restore ls`. */
 const RESTORE_PAGE_LIMIT = 100;
-import {
-  apiContext,
-  parsePartition,
-  withApiOptions,
-  type ApiCommandOptions,
-  type WaitOptions,
-} from '../api/context.ts';
+import { apiContext, parsePartition, withApiOptions, type WaitOptions } from '../api/context.ts';
 import { exitIfFailed, jobCommand, jobStatus, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
 
 type RestoreOptions = JobCommandOptions & {
@@ -310,17 +304,13 @@ export function registerRestoreCommands(program: Command): void {
       printHistory(RESTORE_HISTORY, options, { status: options.status }),
     );
 
-  withApiOptions(restore.command('cancel'))
-    .description(
+  registerCancelCommand<Restore>(restore, {
+    noun: 'restore',
+    description:
       'cancel a restore: it ends CANCELLED; a volume restore is stopped and its unfinished snapshot deleted (exit 3: no such restore; exit 5: it finished)',
-    )
-    .argument('<restoreId>', 'the restore')
-    .addHelpText('after', '\nExample:\n  $ rbp restore cancel rs-20261120t120000000z-0a1b2c3d4e5f6071')
-    .action(async (restoreId: string, options: ApiCommandOptions) => {
-      const { client, print } = await apiContext(options);
-      const cancelled = await postCancel<Restore>(client, 'restores', restoreId);
-      print.message(cancelled, `restore ${restoreId}: ${cancelled.status}`);
-    });
+    example: 'rbp restore cancel rs-20261120t120000000z-0a1b2c3d4e5f6071',
+    describe: (cancelled, restoreId) => `restore ${restoreId}: ${cancelled.status}`,
+  });
 
   jobCommand(restore, 'status', 'restore')
     .description('show a restore; with --out, download its result once it succeeded')
