@@ -8,6 +8,7 @@ import { restoreOfFileJob } from '../../lambdas/core/api/restore-service.ts';
 import { restoreSchema } from '../../lambdas/core/api/schemas.ts';
 import type { RestoreJob } from '../../lambdas/core/file-restore/restore-jobs.ts';
 import { progressLine } from '../../cli/api/job-progress.ts';
+import { noRoute, useApiStandIn } from '../support/cli.ts';
 
 const MIB = 1024 * 1024;
 
@@ -75,4 +76,24 @@ describe('file restore progress in the API answer', () => {
       'restore rs-progress: SUCCEEDED · 512 B written · 1 invocation',
     );
   });
+});
+
+/** The API stand-in answers GET /restores/{id} with the API's own mapping of the running job. */
+const api = useApiStandIn((request) =>
+  request.method === 'GET' && request.url === `/api/restores/${running.restoreId}`
+    ? { status: 200, json: restoreOfFileJob(running) }
+    : noRoute(request),
+);
+
+describe('rbp restore status of a running file restore', () => {
+  it('prints the progress line, and --json carries progress as the API has it', async () => {
+    const plain = await api.rbp(['restore', 'status', running.restoreId]);
+    expect(plain.code).toBe(0);
+    expect(plain.stdout).toContain('  progress  24.0 MiB written · 2 invocations');
+    const json = await api.rbp(['restore', 'status', running.restoreId, '--json']);
+    expect(json.code).toBe(0);
+    const printed = JSON.parse(json.stdout) as { progress: unknown };
+    expect(printed.progress).toEqual({ bytesWritten: 24 * MIB, invocations: 2 });
+    expect(json.stdout).not.toContain('secret-upload-id');
+  }, 60_000);
 });
