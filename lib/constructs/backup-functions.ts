@@ -32,6 +32,7 @@ import { REPLICA_TAG } from '../../lambdas/core/orchestration/replica-probe.ts';
 import { MANAGED_TAG, ROLE_TAG } from '../../lambdas/core/orchestration/replica-snapshots.ts';
 import { objectLockEnvironment, type BackupStorage } from './backup-storage.ts';
 import { nagArnToken } from './nag.ts';
+import { grantObjectPut } from './bucket-grants.ts';
 import { grantPrimarySnapshots } from './primary-snapshots-policy.ts';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -329,12 +330,12 @@ function grantBackupSteps(
   );
   key.grantEncryptDecrypt(f.copyRange);
   imageBucket.grantRead(f.copyRange);
-  imageBucket.grantPut(f.copyRange, 'chunks/*');
-  imageBucket.grantPut(f.copyRange, 'segments/*');
+  grantObjectPut(imageBucket, f.copyRange, 'chunks/*');
+  grantObjectPut(imageBucket, f.copyRange, 'segments/*');
   imageBucket.grantRead(f.commitImage);
-  imageBucket.grantPut(f.commitImage, 'images/*');
-  workBucket.grantPut(f.planBackup, 'work/*');
-  workBucket.grantPut(f.copyRange, 'work/*');
+  grantObjectPut(imageBucket, f.commitImage, 'images/*');
+  grantObjectPut(workBucket, f.planBackup, 'work/*');
+  grantObjectPut(workBucket, f.copyRange, 'work/*');
   workBucket.grantRead(f.copyRange, 'work/*');
   workBucket.grantRead(f.commitImage, 'work/*');
 }

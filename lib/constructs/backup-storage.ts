@@ -176,8 +176,8 @@ export function objectLockEnvironment(
 }
 
 /**
- * With Object Lock: s3:PutObjectRetention on exactly the prefixes each role extends (a PUT that
- * carries a retain-until date needs it too, which CDK's grantPut already includes); reading a lock
+ * With Object Lock: s3:PutObjectRetention on exactly the prefixes each role extends or writes with
+ * a retain-until date (such a PUT needs it too); without it nobody gets it. Reading a lock
  * (HeadObject's lock headers) needs s3:GetObjectRetention, which the roles' s3:GetObject* read
  * grants already include. No role gets s3:BypassGovernanceRetention: nothing of the product may
  * shorten or remove a lock (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock-managing.html).

@@ -11,6 +11,7 @@
  */
 import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import { grantObjectPut } from './bucket-grants.ts';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
@@ -132,7 +133,7 @@ function grantPlanRunFunction(scope: Construct, props: PlanRunsProps): void {
   fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], [...PLAN_TABLE_KEYS]));
   grantRunRecords(fn, props.table, PLAN_RUN_TABLE_KEYS);
   // The destination probe: one fixed object written and deleted; the listing sums stored bytes.
-  props.imageBucket.grantPut(fn, DESTINATION_PROBE_KEY);
+  grantObjectPut(props.imageBucket, fn, DESTINATION_PROBE_KEY);
   fn.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['s3:DeleteObject'],

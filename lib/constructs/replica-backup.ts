@@ -31,7 +31,7 @@ import { BackupFunctions } from './backup-functions.ts';
 import { BackupMonitoring, createOutcomeTopic } from './backup-monitoring.ts';
 import { BackupStateMachine } from './backup-state-machine.ts';
 import { BackupStorage, grantObjectLockRetention } from './backup-storage.ts';
-import { CHUNK_KEY_PREFIX, SEGMENT_KEY_PREFIX } from '../../lambdas/core/image/image-types.ts';
+import { CHUNK_KEY_PREFIX, MANIFEST_KEY_PREFIX, SEGMENT_KEY_PREFIX } from '../../lambdas/core/image/image-types.ts';
 import { LifecycleJobs } from './lifecycle-jobs.ts';
 import { PlanRuns } from './plan-runs.ts';
 import { WorkflowRuns } from './workflow-runs.ts';
@@ -208,9 +208,12 @@ export class ReplicaBackup extends Construct {
       scrubCoverRuns: config.scrub.coverRuns,
       restoreTests: config.restoreTests,
     });
-    // Object Lock: the collector extends live chunks and segments (the writers' grantPut on their
-    // prefixes already includes s3:PutObjectRetention, which their locked PUTs and extensions need).
+    // Object Lock: the writers' PUTs carry a retain-until date and a PUT answered 412 extends the
+    // object's lock (s3:PutObjectRetention on what each writes); the collector extends live chunks
+    // and segments. Their s3:PutObject grants (bucket-grants.ts) carry no lock action.
     grantObjectLockRetention(config, storage.imageBucket, [
+      [functions.copyRange, [CHUNK_KEY_PREFIX, SEGMENT_KEY_PREFIX]],
+      [functions.commitImage, [MANIFEST_KEY_PREFIX]],
       [functions.lifecycleJob, [CHUNK_KEY_PREFIX, SEGMENT_KEY_PREFIX]],
     ]);
     const monitoring = new BackupMonitoring(this, {

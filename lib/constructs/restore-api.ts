@@ -23,6 +23,7 @@ import { WORKFLOW_TABLE_KEYS } from '../../lambdas/aws/workflow-wiring.ts';
 import type { ReplicaBackupConfig } from '../config.ts';
 import type { ApiEnvironmentKey } from '../function-manifest.ts';
 import { nagArnToken } from './nag.ts';
+import { grantObjectPut } from './bucket-grants.ts';
 
 /** Characters of the generated cursor key: 64 base64 characters decode to 48 bytes (≥ 32 needed). */
 const CURSOR_KEY_CHARS = 64;
@@ -303,13 +304,15 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   worker.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:Query'], API_READ_KEYS));
   worker.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
   wiring.imageBucket.grantRead(worker);
-  wiring.restoreBucket.grantPut(worker, RESTORE_KEY_PREFIX);
+  // Restored files are uploaded in parts (s3-restore.ts).
+  grantObjectPut(wiring.restoreBucket, worker, RESTORE_KEY_PREFIX, { multipart: true });
   // A file restore that ran out of time resumes in a new invocation of the worker: it lists its
   // open upload's parts to complete it, and invokes itself (a separate policy, so the function does
-  // not depend on a statement that names it).
+  // not depend on a statement that names it). When the upload is gone it reads the object's size:
+  // HeadObject needs s3:GetObject (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html).
   worker.addToRolePolicy(
     new iam.PolicyStatement({
-      actions: ['s3:ListMultipartUploadParts'],
+      actions: ['s3:ListMultipartUploadParts', 's3:GetObject'],
       resources: [wiring.restoreBucket.arnForObjects(RESTORE_KEY_PREFIX)],
     }),
   );

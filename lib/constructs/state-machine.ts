@@ -16,6 +16,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { nagArnToken } from './nag.ts';
+import { grantObjectPut } from './bucket-grants.ts';
 
 export interface ProductStateMachineProps {
   /** Construct id of the state machine (kept stable: a new id replaces the resource). */
@@ -101,7 +102,9 @@ function grantDistributedMap(scope: Construct, machine: sfn.StateMachine, props:
   );
   const { workBucket, workKeys } = props.distributedMap!;
   workBucket.grantRead(machine, workKeys);
-  workBucket.grantPut(machine, workKeys);
+  // The Distributed Map's ResultWriter may upload in parts and abort them:
+  // https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html
+  grantObjectPut(workBucket, machine, workKeys, { multipart: true });
   const region = Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region;
   Validations.of(machine).acknowledge({
     id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:states:${region}:<AWS::AccountId>:execution:${stateMachineName}/*]`,

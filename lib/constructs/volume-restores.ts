@@ -25,6 +25,7 @@ import {
 } from '../function-manifest.ts';
 import { PROJECT_ROOT } from './backup-functions.ts';
 import { CDK_GRANT_WILDCARD_FINDINGS, nagArnToken } from './nag.ts';
+import { grantObjectPut } from './bucket-grants.ts';
 import { productStateMachine, tableAccess } from './state-machine.ts';
 
 /** The volume-restore state machine definition, with ${…} substitutions. */
@@ -129,7 +130,7 @@ export class VolumeRestores {
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], ['BUDGET#*']));
     props.imageBucket.grantRead(fn);
     props.workBucket.grantRead(fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);
-    props.workBucket.grantPut(fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);
+    grantObjectPut(props.workBucket, fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);
     props.key.grantEncryptDecrypt(fn);
     const snapshotArn = stack.formatArn({
       service: 'ec2',

@@ -14,13 +14,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../bin/app.ts';
 import { ConfigError, DEFAULT_OBJECT_LOCK_GENERATION_DAYS, parseConfig } from '../../lib/config.ts';
 import { objectLockEnvironment } from '../../lib/constructs/backup-storage.ts';
-import { DESTINATION_PROBE_KEY } from '../../lambdas/aws/plan-run-adapters.ts';
 import { readEnvironment } from '../../lambdas/aws/wiring.ts';
 
 const STACK = 'ReplicaBackupProxy';
 const LOCK = { mode: 'COMPLIANCE', days: 30, generationDays: 10 } as const;
 
-type Statement = { Effect: string; Action: string | string[]; Resource: unknown };
+type Statement = { Effect: string; Action?: string | string[]; Resource: unknown };
 type Resource = { Type: string; Properties: Record<string, unknown> };
 
 const outdirs: string[] = [];
@@ -69,7 +68,17 @@ function functionsByRole(resources: Record<string, Resource>): Map<string, strin
 function statements(resources: Record<string, Resource>): { fns: string[]; statement: Statement }[] {
   const byRole = functionsByRole(resources);
   const out: { fns: string[]; statement: Statement }[] = [];
-  for (const resource of Object.values(resources)) {
+  for (const [id, resource] of Object.entries(resources)) {
+    if (resource.Type === 'AWS::IAM::Role') {
+      // Inline policies of a role (custom resource providers write them so).
+      const inline =
+        (resource.Properties['Policies'] as { PolicyDocument: { Statement: Statement[] } }[] | undefined) ??
+        [];
+      for (const policy of inline)
+        for (const statement of policy.PolicyDocument.Statement)
+          out.push({ fns: [byRole.get(id) ?? id], statement });
+      continue;
+    }
     if (resource.Type !== 'AWS::IAM::Policy' && resource.Type !== 'AWS::IAM::ManagedPolicy') continue;
     const roles = (resource.Properties['Roles'] as { Ref: string }[] | undefined) ?? [];
     const fns = roles.map((role) => byRole.get(role.Ref) ?? role.Ref);
@@ -80,6 +89,7 @@ function statements(resources: Record<string, Resource>): { fns: string[]; state
 }
 
 function actions(statement: Statement): string[] {
+  if (statement.Action === undefined) return []; // a NotAction statement
   return Array.isArray(statement.Action) ? statement.Action : [statement.Action];
 }
 
@@ -115,6 +125,26 @@ function objectLockVariables(resources: Record<string, Resource>): Record<string
   return out;
 }
 
+/** Whether an IAM action pattern (`s3:Put*`, case-insensitive, `*` and `?` wildcards) covers `action`. */
+function actionAllows(pattern: string, action: string): boolean {
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
+  return pattern === '*' || new RegExp(`^${source}$`, 'i').test(action);
+}
+
+/** The functions (or role logical ids) with an Allow statement that covers `action`, sorted. */
+function rolesAllowed(resources: Record<string, Resource>, action: string): string[] {
+  const out = new Set<string>();
+  for (const { fns, statement } of statements(resources)) {
+    if (statement.Effect !== 'Allow') continue;
+    if (actions(statement).some((pattern) => actionAllows(pattern, action)))
+      for (const fn of fns) out.add(fn);
+  }
+  return [...out].sort();
+}
+
 describe('Object Lock in the deployment', () => {
   it('turns on Object Lock on the image bucket with the configured mode and days as default retention', () => {
     const buckets = Object.values(locked).filter(
@@ -145,21 +175,35 @@ describe('Object Lock in the deployment', () => {
   });
 
   it('lets each role put a retention on exactly the image-bucket prefixes it writes or extends; nobody may bypass a lock', () => {
-    // CDK's grantPut (the writers', the plan run's probe) includes s3:PutObjectRetention; the
-    // collector gets it only with Object Lock.
-    const writers = {
+    // Writers PUT with a retain-until date and extend on a 412; the collector extends. Without
+    // Object Lock no role may put a retention at all (not even the plan run's probe).
+    expect(imageBucketRetention(locked)).toEqual({
       CopyRange: ['chunks/*', 'segments/*'],
       CommitImage: ['images/*'],
-      PlanRun: [DESTINATION_PROBE_KEY],
-    };
-    expect(imageBucketRetention(locked)).toEqual({ ...writers, LifecycleJob: ['chunks/*', 'segments/*'] });
-    expect(imageBucketRetention(unlocked)).toEqual(writers);
+      LifecycleJob: ['chunks/*', 'segments/*'],
+    });
+    expect(imageBucketRetention(unlocked)).toEqual({});
+    expect(rolesAllowed(locked, 's3:PutObjectRetention')).toEqual([
+      'CommitImage',
+      'CopyRange',
+      'LifecycleJob',
+    ]);
+    expect(rolesAllowed(unlocked, 's3:PutObjectRetention')).toEqual([]);
+  });
+
+  it('grants nobody a legal hold, a governance bypass or a wildcard that covers them (policies and managed policies)', () => {
+    expect(actionAllows('s3:Put*', 's3:PutObjectLegalHold')).toBe(true);
+    expect(actionAllows('s3:*', 's3:BypassGovernanceRetention')).toBe(true);
+    expect(actionAllows('s3:PutObject', 's3:PutObjectLegalHold')).toBe(false);
     for (const resources of [locked, unlocked]) {
-      for (const { statement } of statements(resources)) {
-        for (const action of actions(statement)) {
-          expect(action).not.toMatch(/^s3:(\*|Bypass|BypassGovernance\*|BypassGovernanceRetention)$/);
-        }
+      for (const action of ['s3:PutObjectLegalHold', 's3:BypassGovernanceRetention']) {
+        expect(rolesAllowed(resources, action)).toEqual([]);
       }
+      // The writers' own grants: s3:PutObject, plus s3:AbortMultipartUpload only for part uploads.
+      const functions = new Set(functionsByRole(resources).values());
+      expect(rolesAllowed(resources, 's3:AbortMultipartUpload').filter((fn) => functions.has(fn))).toEqual([
+        'RestoreWorker',
+      ]);
     }
   });
 });
