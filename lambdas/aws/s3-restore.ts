@@ -8,6 +8,7 @@ import {
   CompleteMultipartUploadCommand,
   CreateMultipartUploadCommand,
   GetObjectCommand,
+  HeadObjectCommand,
   ListPartsCommand,
   UploadPartCommand,
   type CompletedPart,
@@ -15,7 +16,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
-import { ValidationError } from '../core/errors.ts';
+import { NotFoundError, ValidationError } from '../core/errors.ts';
 import {
   RESTORE_URL_MAX_SECONDS,
   type RestoreObjectStore,
@@ -101,6 +102,17 @@ export class S3RestoreObjectStore implements RestoreObjectStore {
             }),
           ),
         );
+      },
+      objectBytes: async (key) => {
+        try {
+          const head = await callSdk('HeadObject (restore)', { key }, () =>
+            this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key })),
+          );
+          return head.ContentLength ?? 0;
+        } catch (error) {
+          if (error instanceof NotFoundError) return undefined;
+          throw error;
+        }
       },
     };
   }

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NotFoundError, ThrottledError } from '../../lambdas/core/errors.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import {
   createRestoreJob,
@@ -104,12 +105,14 @@ class MultipartMemoryObjects extends MemoryRestoreObjects {
         this.uploads.delete(uploadId);
         return Promise.resolve();
       },
+      objectBytes: (key) => Promise.resolve(this.objects.get(key)?.body.length),
     };
   }
 
   private open(key: string, uploadId: string) {
     const upload = this.uploads.get(uploadId);
-    if (upload?.key !== key) throw new Error(`no open upload ${uploadId} of ${key}`);
+    // S3 answers NoSuchUpload (404) for an upload that was completed or aborted.
+    if (upload?.key !== key) throw new NotFoundError(`no open upload ${uploadId} of ${key}`);
     return upload;
   }
 }
@@ -307,5 +310,89 @@ describe('a restore that cannot finish in one invocation', () => {
     const got = await s3.send(new GetObjectCommand({ Bucket: BUCKET, Key: done.result!.key }));
     const body = Buffer.from(await got.Body!.transformToByteArray());
     expect(body.equals(single.body)).toBe(true);
+  }, 180_000);
+});
+
+/** The job store in memory, whose first write of a succeeded job is throttled (a DynamoDB throttle on the final update). */
+class ThrottledOnceJobs extends MemoryRestoreJobs {
+  throttled = 0;
+  override update(job: RestoreJob, from: Parameters<MemoryRestoreJobs['update']>[1]): Promise<void> {
+    if (job.status === 'succeeded' && this.throttled === 0) {
+      this.throttled += 1;
+      return Promise.reject(new ThrottledError('ProvisionedThroughputExceededException'));
+    }
+    return super.update(job, from);
+  }
+}
+
+/**
+ * Runs a file restore whose upload is completed but whose final job update is throttled: the run
+ * throws, the job stays running with every part in its progress.
+ */
+async function completedButNotRecorded(objects: RestoreDeps['objects']) {
+  const deps = { ...depsWith(objects, disk), jobs: new ThrottledOnceJobs() };
+  const restoreId = await create(deps, 'file');
+  await expect(runRestoreJob(deps, restoreId)).rejects.toThrow(ThrottledError);
+  const left = await deps.jobs.get(restoreId);
+  expect(left.status).toBe('running');
+  const sourceBytes = await readFile(path.join(source, 'sparse.bin'));
+  expect(left.progress!.bytes).toBe(sourceBytes.length);
+  return { deps, restoreId, sourceBytes };
+}
+
+describe('a restore whose upload was completed but whose job was not marked succeeded', () => {
+  it('runs again to succeeded from the completed object, writing no part again (in memory)', async () => {
+    const objects = new MultipartMemoryObjects(() => undefined);
+    const { deps, restoreId, sourceBytes } = await completedButNotRecorded(objects);
+    const written = objects.partLog.length;
+
+    const again = await runRestoreJob(deps, restoreId);
+
+    expect(again.status, again.failure?.reason).toBe('succeeded');
+    expect(again.result!.bytes).toBe(sourceBytes.length);
+    expect(objects.partLog.length).toBe(written);
+    expect(objects.objects.get(again.result!.key)!.body.equals(sourceBytes)).toBe(true);
+  }, 120_000);
+
+  it('fails with a clear message when the upload is gone and the object is absent (in memory)', async () => {
+    const objects = new MultipartMemoryObjects(() => undefined);
+    const { deps, restoreId } = await completedButNotRecorded(objects);
+    const [key] = [...objects.objects.keys()];
+    objects.objects.delete(key!);
+
+    const again = await runRestoreJob(deps, restoreId);
+
+    expect(again.status).toBe('failed');
+    expect(again.failure!.reason).toContain(
+      `the multipart upload of ${key} no longer exists and the object is absent (aborted, or expired by the bucket's lifecycle rule); start the restore again`,
+    );
+  }, 120_000);
+
+  it('on S3 (moto): ListParts answers NoSuchUpload, HeadObject finds the object, the job succeeds', async () => {
+    s3 ??= new S3Client({ ...local.clientConfig(), forcePathStyle: true });
+    await s3.send(new CreateBucketCommand({ Bucket: `${BUCKET}-completed` }));
+    const store = new S3RestoreObjectStore(s3, `${BUCKET}-completed`, { partBytes: S3_PART_BYTES });
+    const heads: (number | undefined)[] = [];
+    const objectBytes = store.parts.objectBytes;
+    const counted: ResumableUploads = {
+      ...store.parts,
+      objectBytes: async (key) => {
+        heads.push(await objectBytes(key));
+        return heads.at(-1);
+      },
+    };
+    const objects = Object.assign(Object.create(store) as S3RestoreObjectStore, { parts: counted });
+    const { deps, restoreId, sourceBytes } = await completedButNotRecorded(objects);
+    expect(heads).toEqual([]);
+
+    const again = await runRestoreJob(deps, restoreId);
+
+    expect(again.status, again.failure?.reason).toBe('succeeded');
+    expect(again.result!.bytes).toBe(sourceBytes.length);
+    expect(heads).toEqual([sourceBytes.length]);
+    const got = await s3.send(
+      new GetObjectCommand({ Bucket: `${BUCKET}-completed`, Key: again.result!.key }),
+    );
+    expect(Buffer.from(await got.Body!.transformToByteArray()).equals(sourceBytes)).toBe(true);
   }, 180_000);
 });

@@ -38,4 +38,9 @@ export interface ResumableUploads {
   putPart(key: string, uploadId: string, partNumber: number, body: Uint8Array): Promise<void>;
   /** CompleteMultipartUpload of every stored part, in order (the store lists them itself). */
   complete(key: string, uploadId: string): Promise<void>;
+  /**
+   * HeadObject: the size of the object at `key`, undefined when there is none. Tells a resumed
+   * restore whose upload no longer exists whether an earlier invocation completed it.
+   */
+  objectBytes(key: string): Promise<number | undefined>;
 }

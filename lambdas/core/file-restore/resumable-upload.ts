@@ -8,7 +8,8 @@
  *
  * A body that fits in its first part is one plain upload, as before.
  */
-import type { RestoreObjectStore, UploadOptions } from './restore-ports.ts';
+import { NotFoundError, PermanentError } from '../errors.ts';
+import type { RestoreObjectStore, ResumableUploads, UploadOptions } from './restore-ports.ts';
 
 /**
  * Parts of one size before the size doubles: S3 allows 10,000 parts per upload
@@ -19,9 +20,51 @@ export const PARTS_PER_SIZE_STEP = 2_500;
 /** Parts uploaded at once: 4 keeps S3's latency off the critical path; memory is 4 parts. */
 export const RESUMABLE_PART_CONCURRENCY = 4;
 
+/** S3's most parts in one upload (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html). */
+export const MAX_UPLOAD_PARTS = 10_000;
+
 /** The size of part `partNumber` (1-based) when the first parts have `base` bytes. */
 export function partBytesOf(base: number, partNumber: number): number {
   return base * 2 ** Math.floor((partNumber - 1) / PARTS_PER_SIZE_STEP);
+}
+
+/** The largest object MAX_UPLOAD_PARTS parts hold when the first parts have `base` bytes. */
+export function maxResumableBytes(base: number): number {
+  let total = 0;
+  for (let step = 0; step * PARTS_PER_SIZE_STEP < MAX_UPLOAD_PARTS; step += 1) {
+    const parts = Math.min(PARTS_PER_SIZE_STEP, MAX_UPLOAD_PARTS - step * PARTS_PER_SIZE_STEP);
+    total += parts * base * 2 ** step;
+  }
+  return total;
+}
+
+/** The object is larger than one multipart upload holds: refused before part MAX_UPLOAD_PARTS + 1 is sent. */
+export class RestoreTooLargeError extends PermanentError {}
+
+/**
+ * Completes the upload; when it no longer exists (NoSuchUpload: an earlier invocation or a
+ * duplicate one completed it, or it was aborted), the object at `key` decides: there with `bytes`
+ * bytes, the restore is done; otherwise the failure says what happened.
+ */
+async function completeOnce(
+  parts: ResumableUploads,
+  key: string,
+  uploadId: string,
+  bytes: number,
+): Promise<void> {
+  try {
+    await parts.complete(key, uploadId);
+  } catch (error) {
+    if (!(error instanceof NotFoundError)) throw error;
+    const found = await parts.objectBytes(key);
+    if (found === bytes) return;
+    throw new NotFoundError(
+      found === undefined
+        ? `the multipart upload of ${key} no longer exists and the object is absent (aborted, or expired by the bucket's lifecycle rule); start the restore again`
+        : `the multipart upload of ${key} no longer exists and the object holds ${found} bytes, not the ${bytes} of this restore; start the restore again`,
+      { cause: error, context: { key, uploadId, bytes, ...(found === undefined ? {} : { found }) } },
+    );
+  }
 }
 
 /** An open upload: parts 1..`parts` are stored and hold the first `bytes` bytes of the object. */
@@ -99,7 +142,7 @@ export async function uploadResumable(
   };
   const finish = async (id: string): Promise<ResumableOutcome> => {
     while (inFlight.length > 0) await settleOldest(id);
-    await parts.complete(key, id);
+    await completeOnce(parts, key, id, stored.bytes);
     return { done: true, bytes: stored.bytes };
   };
   try {
@@ -119,6 +162,12 @@ export async function uploadResumable(
       }
       if (part === undefined) return await finish(uploadId);
       queued += 1;
+      if (queued > MAX_UPLOAD_PARTS) {
+        throw new RestoreTooLargeError(
+          `the restore is larger than ${maxResumableBytes(parts.partBytes)} bytes, the most one upload of ${MAX_UPLOAD_PARTS} parts holds; restore a smaller file or directory`,
+          { context: { key, parts: MAX_UPLOAD_PARTS, bytes: stored.bytes } },
+        );
+      }
       const done = parts.putPart(key, uploadId, queued, part);
       done.catch(() => undefined); // awaited in order by settleOldest; no unhandled rejection meanwhile
       inFlight.push({ done, bytes: part.length });
