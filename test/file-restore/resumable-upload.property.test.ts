@@ -7,17 +7,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import {
-  MAX_UPLOAD_PARTS,
-  maxResumableBytes,
-  partBytesOf,
-  RestoreTooLargeError,
-  uploadResumable,
-} from '../../lambdas/core/file-restore/resumable-upload.ts';
+import * as resumable from '../../lambdas/core/file-restore/resumable-upload.ts';
 import type { ResumableUploads } from '../../lambdas/core/file-restore/restore-ports.ts';
 import { RESTORE_PART_BYTES } from '../../lambdas/aws/s3-restore.ts';
 import { MemoryRestoreObjects } from './memory-restore.ts';
 
+const { MAX_UPLOAD_PARTS, maxResumableBytes, partBytesOf, RestoreTooLargeError, uploadResumable } = resumable;
 const MIB = 1024 * 1024;
 const S3_MIN_PART = 5 * MIB;
 const S3_MAX_PART = 5 * 1024 * MIB;
