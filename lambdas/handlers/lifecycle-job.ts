@@ -4,10 +4,16 @@
  * A collection runs until the invocation's time is nearly up and then invokes this function again
  * for the same run, which resumes from the checkpoint in the job record. A retryable failure is
  * thrown (Lambda's asynchronous retries resume the run); a permanent one ends the job as failed.
+ * The function is also its own on-failure destination: the record of an invocation whose every
+ * attempt died (timeout, out of memory) ends that job FAILED with the reason (failDeadLifecycleJob).
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
+import { z } from 'zod';
 import {
+  deadLifecycleJobSchema,
+  failDeadLifecycleJob,
+  GC_JOB_KIND,
   lifecycleJobEventSchema,
   runLifecycleJob,
   type LifecycleJobLauncher,
@@ -30,15 +36,26 @@ export interface LifecycleJobHandlerDeps {
   readonly relaunch: (functionName: string | undefined) => LifecycleJobLauncher | undefined;
 }
 
+const runOrDeadSchema = z.union([deadLifecycleJobSchema, lifecycleJobEventSchema]);
+
 export function createLifecycleJobHandler(deps: LifecycleJobHandlerDeps): StepHandler<unknown> {
   return (event, context?: Context) =>
-    createStepHandler('lifecycle-job', lifecycleJobEventSchema, async (input) => {
+    createStepHandler('lifecycle-job', runOrDeadSchema, async (input) => {
+      if ('requestContext' in input) return failDeadLifecycleJob(deps.run, input);
       const now = deps.run.clock.now().getTime();
       const deadline = now + (context?.getRemainingTimeInMillis?.() ?? DEFAULT_BUDGET_MS);
-      const outcome = await runLifecycleJob(deps.run, input, deadline);
+      const outcome = await runLifecycleJob(deps.run, input, deadline, context?.awsRequestId);
       if (outcome.continue) {
         const launcher = deps.relaunch(context?.functionName);
-        if (launcher !== undefined) await launcher.launch({ kind: outcome.kind, runId: outcome.run.runId });
+        if (launcher !== undefined) {
+          await launcher.launch({
+            kind: outcome.kind,
+            runId: outcome.run.runId,
+            ...(outcome.kind === GC_JOB_KIND && outcome.handover !== undefined
+              ? { handover: outcome.handover }
+              : {}),
+          });
+        }
       }
       return {
         kind: outcome.kind,

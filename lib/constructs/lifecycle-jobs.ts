@@ -20,6 +20,7 @@ import * as eventsTargets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import { EventInvokeConfig } from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
@@ -50,6 +51,8 @@ const PLAN_KEYS = [`${PLAN_PARTITION}*`];
 const CATALOG_PRUNE_KEYS = ['FV#*', 'CI#*', 'CA#*'];
 /** A plan run's expiry event is retried this often when the function is throttled or fails. */
 const EXPIRY_RETRY_ATTEMPTS = 3;
+/** Lambda's own retries of an invocation that died (its default, made explicit) before the on-failure record. */
+const LIFECYCLE_JOB_ASYNC_RETRY_ATTEMPTS = 2;
 /** An expiry event older than this is dropped: the next plan run expires the same servers. */
 const EXPIRY_MAX_EVENT_AGE = Duration.hours(6);
 /** The alarm's metric: the lifecycle job's count of scrub findings (lambdas/handlers/lifecycle-job.ts). */
@@ -159,12 +162,24 @@ export class LifecycleJobs {
     props.eventBus.grantPutEventsTo(fn);
     // A collection hands over to a new invocation of itself; a separate policy, so the function
     // does not depend on a statement that names it.
-    new iam.Policy(scope, 'LifecycleJobSelfInvoke', {
+    const selfInvoke = new iam.Policy(scope, 'LifecycleJobSelfInvoke', {
       roles: [fn.role!],
       statements: [
         new iam.PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }),
       ],
     });
+    // An invocation that dies (timeout, out of memory) cannot end its job: after the retries Lambda
+    // sends the invocation record to the on-failure destination, this function itself, which ends
+    // the job FAILED (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html).
+    // The destination is invoked with the function's role: the self-invoke policy above is its
+    // grant (LambdaDestination would add that statement to the role itself, a cycle), and Lambda
+    // checks the grant when the configuration is written, hence the dependency.
+    const asyncInvoke = new EventInvokeConfig(scope, 'LifecycleJobAsyncInvoke', {
+      function: fn,
+      retryAttempts: LIFECYCLE_JOB_ASYNC_RETRY_ATTEMPTS,
+      onFailure: { bind: () => ({ destination: fn.functionArn }) },
+    });
+    asyncInvoke.node.addDependency(selfInvoke);
 
     // Catalog pruning after deletions (expiry here, `rbp images delete` and retention apply in the
     // API): the volume's version items from the name-search index (GSI3, keyed by volume id), its

@@ -21,6 +21,7 @@ import {
 } from '../jobs/job-store.ts';
 import type { EventPublisher } from '../orchestration/orchestration-ports.ts';
 import type { Clock } from '../ports.ts';
+import { deadInvocationFailure, deadInvocationRecordSchema } from '../jobs/dead-invocation.ts';
 import {
   heldCollectionRun,
   gcCheckpointSchema,
@@ -125,6 +126,8 @@ export const lifecycleJobEventSchema = z.union([
         kind: z.literal(GC_JOB_KIND),
         runId: z.string().min(1).optional(),
         dryRun: z.boolean().optional(),
+        /** The handover that launched this invocation (the job's `params.handovers` then). */
+        handover: z.number().int().min(1).optional(),
       })
       .strict(),
     z
@@ -492,7 +495,13 @@ class JobCheckpoints implements GcCheckpointStore {
 }
 
 export type LifecycleJobOutcome =
-  | { readonly kind: typeof GC_JOB_KIND; readonly run: GcRun; readonly continue: boolean }
+  | {
+      readonly kind: typeof GC_JOB_KIND;
+      readonly run: GcRun;
+      readonly continue: boolean;
+      /** With `continue`: the handover's number, for the next invocation's event. */
+      readonly handover?: number;
+    }
   | { readonly kind: typeof SCRUB_JOB_KIND; readonly run: ScrubRun; readonly continue: false }
   | { readonly kind: typeof RESTORE_TEST_JOB_KIND; readonly run: RestoreTestRun; readonly continue: false }
   | { readonly kind: typeof EXPIRE_JOB_KIND; readonly run: ExpiryRun; readonly continue: false };
@@ -627,7 +636,14 @@ export async function runGcJob(
         return { kind: GC_JOB_KIND, run: gcRunOf(done), continue: false };
       }
       if (deps.clock.now().getTime() >= deadline - GC_HANDOVER_MARGIN_MS) {
-        return { kind: GC_JOB_KIND, run: gcRunOf(await deps.jobs.get(runId)), continue: true };
+        // The job records the handover before the next invocation starts, so a late failure record
+        // of this invocation (or an older one) is told apart from one of the invocation now running.
+        const current = await deps.jobs.get(runId);
+        const handover = handoversOf(current) + 1;
+        const now = deps.clock.now().toISOString();
+        const handed = { ...current, params: { ...current.params, handovers: handover }, updatedAt: now };
+        await deps.jobs.update(handed, ['RUNNING']);
+        return { kind: GC_JOB_KIND, run: gcRunOf(handed), continue: true, handover };
       }
     }
   } catch (error) {
@@ -756,6 +772,7 @@ export async function runLifecycleJob(
   deps: LifecycleRunDeps,
   event: LifecycleJobEvent,
   deadline: number,
+  invocationId?: string,
 ): Promise<LifecycleJobOutcome> {
   if (event.kind === EXPIRE_JOB_KIND) return runExpireJob(deps, event);
   let runId = event.runId;
@@ -779,6 +796,17 @@ export async function runLifecycleJob(
       // A scheduled collection resumes the one holding the fence instead of failing on it.
       runId = await heldCollectionRun(deps.gc.coordination);
     }
+    if (runId === undefined && invocationId !== undefined) {
+      // Named by the invocation: Lambda's retries of this event resume this run, not a new one,
+      // and the record of an invocation that died names its job (failDeadLifecycleJob).
+      runId = scheduledRunId(event.kind, invocationId);
+      try {
+        await deps.jobs.get(runId);
+      } catch (error) {
+        if (!(error instanceof NotFoundError)) throw error;
+        await deps.jobs.create(newRecord(event.kind, runId, params, now.toISOString()));
+      }
+    }
     if (runId === undefined) {
       const record = newRecord(event.kind, deps.newRunId(event.kind), params, now.toISOString());
       await deps.jobs.create(record);
@@ -790,4 +818,86 @@ export async function runLifecycleJob(
   }
   if (event.kind === RESTORE_TEST_JOB_KIND) return runRestoreTestJob(deps, runId);
   return event.kind === GC_JOB_KIND ? runGcJob(deps, runId, deadline) : runScrubJob(deps, runId);
+}
+
+// ---- an invocation that died ----
+
+/** The run id of a scheduled run (an event without one), from the id of its invocation. */
+export function scheduledRunId(kind: string, invocationId: string): string {
+  return `${kind}-${invocationId}`.replace(/[^A-Za-z0-9_-]/g, '-').slice(0, MAX_LIFECYCLE_RUN_ID_CHARS);
+}
+
+function handoversOf(record: JobRecord): number {
+  const handovers = record.params.handovers;
+  return typeof handovers === 'number' ? handovers : 0;
+}
+
+/**
+ * The record Lambda sends to the lifecycle job function's on-failure destination (the function
+ * itself) when every attempt of an invocation died. The payload is kept unparsed: the record of a
+ * destination invocation that failed in turn carries a record, not a run, and is ignored.
+ */
+export const deadLifecycleJobSchema = deadInvocationRecordSchema(z.unknown());
+export type DeadLifecycleJob = z.infer<typeof deadLifecycleJobSchema>;
+
+/** What became of a dead invocation's job. */
+export interface DeadLifecycleJobOutcome {
+  readonly runId?: string;
+  /** The job's status now; absent when the record names no job of this function. */
+  readonly status?: JobStatus;
+  /** True when this record ended the job. */
+  readonly failed: boolean;
+}
+
+/**
+ * Ends the job of a lifecycle invocation that died (timeout, out of memory) FAILED with the
+ * reason, and counts a failed restore test or scrub in its alarm metric. The write is conditional
+ * on the job still running; a job that finished, or a collection that a later handover carried
+ * on, is left as it is.
+ */
+export async function failDeadLifecycleJob(
+  deps: LifecycleRunDeps,
+  record: DeadLifecycleJob,
+): Promise<DeadLifecycleJobOutcome> {
+  const parsed = lifecycleJobEventSchema.safeParse(record.requestPayload);
+  if (!parsed.success) return { failed: false };
+  const event = parsed.data;
+  const runId =
+    event.runId ??
+    (event.kind === EXPIRE_JOB_KIND && event.planRunId !== undefined
+      ? expiryRunIdOf(event.planRunId)
+      : record.requestContext.requestId === undefined
+        ? undefined
+        : scheduledRunId(event.kind, record.requestContext.requestId));
+  if (runId === undefined) return { failed: false };
+  let job: JobRecord;
+  try {
+    job = await deps.jobs.get(runId);
+  } catch (error) {
+    if (error instanceof NotFoundError) return { runId, failed: false };
+    throw error;
+  }
+  const stale = event.kind === GC_JOB_KIND && (event.handover ?? 0) < handoversOf(job);
+  if (job.kind !== event.kind || stale || FINAL_JOB_STATUSES.includes(job.status)) {
+    return { runId, status: job.status, failed: false };
+  }
+  const now = deps.clock.now().toISOString();
+  const failed: JobRecord = {
+    ...job,
+    status: 'FAILED',
+    failure: deadInvocationFailure(record, `the ${event.kind} job`, 'LifecycleJobDied'),
+    updatedAt: now,
+    expiresAtEpochSeconds: jobExpiry(now),
+  };
+  try {
+    await deps.jobs.update(failed, ['PENDING', 'RUNNING']);
+  } catch (error) {
+    // It finished between the read and the write.
+    if (error instanceof ConflictError)
+      return { runId, status: (await deps.jobs.get(runId)).status, failed: false };
+    throw error;
+  }
+  if (event.kind === RESTORE_TEST_JOB_KIND) deps.recordRestoreTestFailures?.(1);
+  if (event.kind === SCRUB_JOB_KIND) deps.recordFindings(1);
+  return { runId, status: 'FAILED', failed: true };
 }

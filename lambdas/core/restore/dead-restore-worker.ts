@@ -10,23 +10,15 @@
 import { z } from 'zod';
 import type { JobFailure } from '../errors.ts';
 import type { Clock } from '../ports.ts';
+import { deadInvocationFailure, deadInvocationRecordSchema } from '../jobs/dead-invocation.ts';
 
 /** The invocation record Lambda sends to an on-failure destination (the fields read here). */
-export const deadWorkerRecordSchema = z.object({
-  requestContext: z.object({
-    /** RetriesExhausted or EventAgeExceeded. */
-    condition: z.string(),
-    approximateInvokeCount: z.number().int().optional(),
-  }),
-  requestPayload: z.object({
+export const deadWorkerRecordSchema = deadInvocationRecordSchema(
+  z.object({
     restoreId: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/),
     kind: z.enum(['files', 'volume']),
   }),
-  responsePayload: z
-    .object({ errorType: z.string().optional(), errorMessage: z.string().optional() })
-    .loose()
-    .nullish(),
-});
+);
 export type DeadWorkerRecord = z.infer<typeof deadWorkerRecordSchema>;
 
 type Status = 'pending' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -39,15 +31,7 @@ export interface DeadWorkerJobs<J extends { status: Status; updatedAt: string; f
 
 /** The reason a dead worker's job failed, from the destination record. */
 export function deadWorkerFailure(record: DeadWorkerRecord): JobFailure {
-  const error = record.responsePayload ?? {};
-  const attempts = record.requestContext.approximateInvokeCount;
-  const what = [error.errorType, error.errorMessage].filter((part) => part !== undefined).join(': ');
-  return {
-    reason:
-      `the restore worker stopped without finishing the job (${record.requestContext.condition}` +
-      `${attempts === undefined ? '' : ` after ${attempts} attempts`})${what === '' ? '' : `: ${what}`}`,
-    errorName: error.errorType ?? 'RestoreWorkerDied',
-  };
+  return deadInvocationFailure(record, 'the restore worker', 'RestoreWorkerDied');
 }
 
 /** Ends the job of a dead worker as failed with the reason; returns the job as it is now. */
