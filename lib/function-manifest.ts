@@ -283,10 +283,10 @@ export const FUNCTION_MANIFEST = {
     memoryMb: RANGE_WORKER_MEMORY_MB,
     timeoutSeconds: RANGE_WORKER_TIMEOUT_SECONDS,
   },
-  // Garbage collection and scrub runs (lib/constructs/lifecycle-jobs.ts wires grants and schedules).
+  // Garbage collection, scrub, restore-test and expiry runs (lib/constructs/lifecycle-jobs.ts wires grants and schedules).
   lifecycleJob: {
     entry: 'lifecycle-job.ts',
-    description: 'Garbage collection and scrub runs of the image bucket',
+    description: 'Garbage collection, scrub, restore-test and expiry runs of the image bucket',
     environment: [...COMMON_ENVIRONMENT, ...OBJECT_LOCK_ENVIRONMENT_KEYS],
     memoryMb: LIFECYCLE_JOB_MEMORY_MB,
     timeoutSeconds: LIFECYCLE_JOB_TIMEOUT_SECONDS,

@@ -205,7 +205,7 @@ export async function deployProduct(
   const worker = await loadHandler(FUNCTION_MANIFEST.restoreWorker);
   stack.gateway.registerFunction(names.restoreFunction, (event, context) => worker(event, context));
   functions.push(names.restoreFunction);
-  // Garbage collection and scrub runs: the function the API starts (lib/constructs/lifecycle-jobs.ts).
+  // Garbage collection, scrub and restore-test runs: the function the API starts (lib/constructs/lifecycle-jobs.ts).
   const lifecycleJob = await loadHandler(FUNCTION_MANIFEST.lifecycleJob);
   stack.gateway.registerFunction(LOCAL_LIFECYCLE_FUNCTION, (event, context) => lifecycleJob(event, context));
   functions.push(LOCAL_LIFECYCLE_FUNCTION);

@@ -195,7 +195,7 @@ export class ReplicaBackup extends Construct {
       workflowRunStateMachineArn: workflowRuns.stateMachine.stateMachineArn,
       removalPolicy,
     });
-    // Garbage collection and scrub: grants, daily schedules, the scrub-findings alarm, the API's part.
+    // Garbage collection, scrub and restore tests: grants, daily schedules, their alarms, the API's part.
     new LifecycleJobs(this, {
       prefix,
       lifecycleFunction: functions.lifecycleJob,
