@@ -22,9 +22,12 @@ import { gcRunSchema, scrubRunSchema, startGcBody, startScrubBody } from '../lif
 const costQuery = z.object({ server: z.string().min(1).max(256).optional() }).strict();
 const serverRetentionParams = z.object({ serverId: retentionServerIdSchema }).strict();
 const serverRetentionBody = z.object({ rules: retentionRulesSchema }).strict();
-const runPathParams = z.object({ runId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }).strict();
+/** The path of one lifecycle job run (collection, scrub or restore test). */
+export const runPathParams = z.object({ runId: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/) }).strict();
 
-const lifecycleOf = (deps: ApiDeps): LifecycleApi => configured(deps.lifecycle, 'lifecycle operations');
+/** The lifecycle service, or the 400 of a deployment without it, naming what was asked for. */
+export const lifecycleOf = (deps: ApiDeps, asked = 'lifecycle operations'): LifecycleApi =>
+  configured(deps.lifecycle, asked);
 
 export const LIFECYCLE_ROUTES: readonly Route[] = [
   route('POST /retention/apply', 'applyRetention', {
