@@ -3,24 +3,48 @@
  * on one local stack (Step Functions, EventBridge Scheduler and DynamoDB in moto and the gateway):
  * - BackupExecutions: MemoryExecutions vs SfnBackupExecutions;
  * - WorkflowScheduler: MemoryWorkflowScheduler vs SchedulerWorkflowSchedules;
- * - VolumeRestoreJobStore: the codec over MemoryJobStore (also behind retried faults) vs over DynamoDbJobStore.
+ * - VolumeRestoreJobStore: the codec over MemoryJobStore (also behind retried faults) vs over DynamoDbJobStore;
+ * - PlanRunExecutions, WorkflowRunExecutions and the volume-restore launcher: the fakes of
+ *   test/fakes/memory-run-executions.ts vs SfnPlanRunExecutions, SfnWorkflowRunExecutions and
+ *   StateMachineVolumeRestoreLauncher.
  */
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
-import { CreateStateMachineCommand, DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import {
+  CreateStateMachineCommand,
+  DescribeExecutionCommand,
+  SFNClient,
+  StopExecutionCommand,
+} from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, expect, it } from 'vitest';
 import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
+import { StateMachineVolumeRestoreLauncher } from '../../lambdas/aws/lambda-restore-launcher.ts';
+import { SfnPlanRunExecutions } from '../../lambdas/aws/plan-wiring.ts';
 import { SchedulerWorkflowSchedules } from '../../lambdas/aws/scheduler-workflow-schedules.ts';
 import { executionArnOf, SfnBackupExecutions } from '../../lambdas/aws/sfn-backup-executions.ts';
+import { SfnWorkflowRunExecutions } from '../../lambdas/aws/workflow-run-adapters.ts';
+import { ConflictError, ValidationError } from '../../lambdas/core/errors.ts';
+import type { PlanRunInput } from '../../lambdas/core/plans/run-service.ts';
 import { LOCAL_ACCOUNT_ID } from '../../local/gateway/local-account.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { fastRetry } from '../engine/engine-fixture.ts';
 import { FaultyJobStore, retrying } from '../fakes/faulty-job-store.ts';
 import { FixedClock, MemoryExecutions } from '../fakes/memory-api-ports.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
+import {
+  MemoryPlanRunExecutions,
+  MemoryVolumeRestoreExecutions,
+  MemoryWorkflowRunExecutions,
+  type MemoryNamedExecutions,
+} from '../fakes/memory-run-executions.ts';
 import { MemoryWorkflowScheduler } from '../fakes/memory-workflow-scheduler.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { backupExecutionsContract } from './backup-executions.contract.ts';
+import {
+  runExecutionsContract,
+  type RunExecutionsExpectation,
+  type RunExecutionsHarness,
+} from './run-executions.contract.ts';
 import { volumeRestoreJobStoreContract } from './volume-restore-job-store.contract.ts';
 import { workflowSchedulerContract } from './workflow-scheduler.contract.ts';
 
@@ -46,10 +70,18 @@ backupExecutionsContract('MemoryExecutions', () => {
 });
 backupExecutionsContract('SfnBackupExecutions on the local stack', async () => {
   const sfn = client(new SFNClient(local.clientConfig()));
-  // A stand-in for the backup state machine that runs until it is stopped.
+  const stateMachineArn = await waitingStateMachine(sfn, 'backup');
+  return {
+    executions: new SfnBackupExecutions(sfn, stateMachineArn),
+    untilEnded: (name) => untilEnded(sfn, stateMachineArn, name),
+  };
+});
+
+/** A stand-in for a state machine (`label`'s) that runs until it is stopped. */
+async function waitingStateMachine(sfn: SFNClient, label: string): Promise<string> {
   const { stateMachineArn } = await sfn.send(
     new CreateStateMachineCommand({
-      name: `rbp-backup-contract-${clients.length}`,
+      name: `rbp-${label}-contract-${clients.length}`,
       roleArn: ROLE_ARN,
       definition: JSON.stringify({
         StartAt: 'Wait For Snapshots',
@@ -57,18 +89,17 @@ backupExecutionsContract('SfnBackupExecutions on the local stack', async () => {
       }),
     }),
   );
-  return {
-    executions: new SfnBackupExecutions(sfn, stateMachineArn!),
-    untilEnded: async (name) => {
-      const executionArn = executionArnOf(stateMachineArn!, name);
-      for (let reads = 0; reads < MAX_END_READS; reads += 1) {
-        if ((await sfn.send(new DescribeExecutionCommand({ executionArn }))).status !== 'RUNNING') return;
-        await new Promise((resolve) => setTimeout(resolve, END_READ_PAUSE_MS));
-      }
-      throw new Error(`${name} still runs`);
-    },
-  };
-});
+  return stateMachineArn!;
+}
+
+async function untilEnded(sfn: SFNClient, stateMachineArn: string, name: string): Promise<void> {
+  const executionArn = executionArnOf(stateMachineArn, name);
+  for (let reads = 0; reads < MAX_END_READS; reads += 1) {
+    if ((await sfn.send(new DescribeExecutionCommand({ executionArn }))).status !== 'RUNNING') return;
+    await new Promise((resolve) => setTimeout(resolve, END_READ_PAUSE_MS));
+  }
+  throw new Error(`${name} still runs`);
+}
 
 workflowSchedulerContract('MemoryWorkflowScheduler', () => Promise.resolve(new MemoryWorkflowScheduler()));
 workflowSchedulerContract('SchedulerWorkflowSchedules on the local stack', async () => {
@@ -101,3 +132,127 @@ volumeRestoreJobStoreContract('DynamoDbJobStore on moto', async () => {
   const documents: DynamoDBDocumentClient = client(await createCatalogTable(local.clientConfig(), table));
   return new DynamoDbJobStore(documents, table);
 });
+
+const PLAN_RUNS: RunExecutionsExpectation = {
+  label: 'plan run',
+  input: (_id, other) => ({ plan: other === true ? 'weekly' : 'nightly', trigger: 'api:contract' }),
+  otherInput: true,
+  stops: false,
+  refusal: (id) => ({ type: ConflictError, message: new RegExp(`^plan run ${id} already exists$`) }),
+};
+const WORKFLOW_RUNS: RunExecutionsExpectation = {
+  label: 'workflow run',
+  input: (id) => ({ runId: id }),
+  otherInput: false,
+  stops: false,
+  refusal: (id) => ({
+    type: ConflictError,
+    message: new RegExp(`^workflow run ${id} already has an execution$`),
+  }),
+};
+const VOLUME_RESTORES: RunExecutionsExpectation = {
+  label: 'volume restore',
+  input: (id) => ({ restoreId: id }),
+  otherInput: false,
+  stops: true,
+  refusal: (id) => ({
+    type: ValidationError,
+    message: new RegExp(`^StartExecution \\(volume restore\\) failed: ExecutionAlreadyExists: .*${id}`),
+  }),
+};
+const planInput = (id: string, other?: boolean): PlanRunInput => PLAN_RUNS.input(id, other) as PlanRunInput;
+
+/** The harness of a fake: its executions as it keeps them. */
+function memoryRuns(
+  fake: MemoryNamedExecutions,
+  start: RunExecutionsHarness['start'],
+  stop?: RunExecutionsHarness['stop'],
+): Promise<RunExecutionsHarness> {
+  return Promise.resolve({
+    start,
+    ...(stop === undefined ? {} : { stop }),
+    execution: (id) => {
+      const found = fake.executions.get(id);
+      return Promise.resolve(
+        found === undefined
+          ? undefined
+          : { input: JSON.parse(found.input) as unknown, running: found.running },
+      );
+    },
+    end: (id) => Promise.resolve(fake.end(id)),
+  });
+}
+
+/** The harness of an adapter on a fresh state machine of the local stack's Step Functions. */
+async function sfnRuns(
+  label: string,
+  adapter: (sfn: SFNClient, stateMachineArn: string) => Pick<RunExecutionsHarness, 'start' | 'stop'>,
+): Promise<RunExecutionsHarness> {
+  const sfn = client(new SFNClient(local.clientConfig()));
+  const stateMachineArn = await waitingStateMachine(sfn, label);
+  const describe = async (id: string) => {
+    try {
+      return await sfn.send(
+        new DescribeExecutionCommand({ executionArn: executionArnOf(stateMachineArn, id) }),
+      );
+    } catch (error) {
+      if ((error as Error).name === 'ExecutionDoesNotExist') return undefined;
+      throw error;
+    }
+  };
+  return {
+    ...adapter(sfn, stateMachineArn),
+    execution: async (id) => {
+      const found = await describe(id);
+      return found === undefined
+        ? undefined
+        : { input: JSON.parse(found.input ?? 'null') as unknown, running: found.status === 'RUNNING' };
+    },
+    end: async (id) => {
+      if ((await describe(id))?.status === 'RUNNING') {
+        await sfn.send(
+          new StopExecutionCommand({ executionArn: executionArnOf(stateMachineArn, id), error: 'Ended' }),
+        );
+      }
+      await untilEnded(sfn, stateMachineArn, id);
+    },
+  };
+}
+
+runExecutionsContract('MemoryPlanRunExecutions', PLAN_RUNS, () => {
+  const fake = new MemoryPlanRunExecutions();
+  return memoryRuns(fake, (id, other) => fake.start(id, planInput(id, other)));
+});
+runExecutionsContract('SfnPlanRunExecutions on the local stack', PLAN_RUNS, () =>
+  sfnRuns('plan-run', (sfn, arn) => {
+    const port = new SfnPlanRunExecutions(sfn, arn);
+    return { start: (id, other) => port.start(id, planInput(id, other)) };
+  }),
+);
+runExecutionsContract('MemoryWorkflowRunExecutions', WORKFLOW_RUNS, () => {
+  const fake = new MemoryWorkflowRunExecutions();
+  return memoryRuns(fake, (id) => fake.start(id));
+});
+runExecutionsContract('SfnWorkflowRunExecutions on the local stack', WORKFLOW_RUNS, () =>
+  sfnRuns('workflow-run', (sfn, arn) => {
+    const port = new SfnWorkflowRunExecutions(sfn, arn);
+    return { start: (id) => port.start(id) };
+  }),
+);
+runExecutionsContract('MemoryVolumeRestoreExecutions', VOLUME_RESTORES, () => {
+  const fake = new MemoryVolumeRestoreExecutions();
+  return memoryRuns(
+    fake,
+    (restoreId) => fake.launch({ restoreId, kind: 'volume' }),
+    (restoreId) => fake.stop({ restoreId, kind: 'volume' }),
+  );
+});
+runExecutionsContract('StateMachineVolumeRestoreLauncher on the local stack', VOLUME_RESTORES, () =>
+  sfnRuns('volume-restore', (sfn, arn) => {
+    const port = new StateMachineVolumeRestoreLauncher(sfn, arn);
+    return {
+      start: (restoreId) => port.launch({ restoreId, kind: 'volume' }),
+      stop: (restoreId) => port.stop({ restoreId, kind: 'volume' }),
+    };
+  }),
+);
