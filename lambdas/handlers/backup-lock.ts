@@ -4,6 +4,7 @@
  * `$.backup` that every later step reads.
  */
 import { runBackupLockStep, type BackupLockStepDeps } from '../core/orchestration/backup-lock.ts';
+import { volumeServerTagsFrom } from '../core/orchestration/backup-request.ts';
 import { backupLockInputSchema } from '../core/orchestration/step-state.ts';
 import { stepLog } from '../aws/observability.ts';
 import { lambdaWiring } from '../aws/wiring.ts';
@@ -23,5 +24,6 @@ export const handler = lazyHandler(() => {
     locks: wiring.locks(),
     clock: wiring.clock,
     findVolumes: (key, value) => wiring.replicaSnapshots().replicaVolumesTagged(key, value),
+    serverTags: volumeServerTagsFrom((ids) => wiring.replicaSnapshots().volumeTags(ids)),
   });
 });

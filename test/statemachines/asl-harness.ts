@@ -335,6 +335,7 @@ export async function runBackup(
       locks: world.locks,
       clock,
       findVolumes: () => Promise.resolve([]),
+      serverTags: () => Promise.resolve(new Map()),
     }),
     CheckpointFunction: createReplicaCheckpointHandler({ events, clock }),
     ProbeReplicaFunction: createProbeReplicaHandler({

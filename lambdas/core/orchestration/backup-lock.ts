@@ -19,7 +19,7 @@
  * state that failed. Nothing can commit without the lock: Renew Lock re-checks it before the commit.
  */
 import type { Clock, StepLog } from '../ports.ts';
-import { normaliseBackupRequest, type VolumeFinder } from './backup-request.ts';
+import { normaliseBackupRequest, type VolumeFinder, type VolumeServerTags } from './backup-request.ts';
 import type { LockStore } from './orchestration-ports.ts';
 import { BackupAlreadyRunningError, BackupSuspendedError, LockLostError } from './orchestration-errors.ts';
 import type { BackupLockInput, BackupLockOutput } from './step-state.ts';
@@ -149,6 +149,8 @@ export interface BackupLockStepDeps {
   readonly locks: LockStore;
   readonly clock: Clock;
   readonly findVolumes: VolumeFinder;
+  /** The volumes' `rbp:source-server` tags: a run without serverId is filed under its volumes' server. */
+  readonly serverTags: VolumeServerTags;
 }
 
 /**
@@ -165,7 +167,12 @@ export async function runBackupLockStep(
 ): Promise<BackupLockOutput> {
   switch (input.action) {
     case 'acquire': {
-      const backup = await normaliseBackupRequest(input.request, input.execution, deps.findVolumes);
+      const backup = await normaliseBackupRequest(
+        input.request,
+        input.execution,
+        deps.findVolumes,
+        deps.serverTags,
+      );
       const locks = lockItemsFor({ ...backup, ttlSeconds: backup.lockTtlSeconds }, deps.clock.now());
       try {
         await deps.locks.acquire(locks);

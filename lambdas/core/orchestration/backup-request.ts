@@ -79,7 +79,10 @@ export type ReplicaProbe = z.infer<typeof replicaProbeSchema>;
 /** The execution input. Unknown fields are refused so that a typo never silently changes a run. */
 export const backupRequestSchema = z
   .object({
-    /** The protected server (consistency group). Defaults to the only volume's id. */
+    /**
+     * The protected server (consistency group). Defaults to the volumes' `rbp:source-server` tag,
+     * else (untagged volumes) the first volume's id.
+     */
     serverId: z
       .string()
       .regex(/^[A-Za-z0-9._:-]{1,128}$/)
@@ -146,6 +149,56 @@ export type ExecutionRef = z.infer<typeof executionRefSchema>;
 /** Finds the ids of the replica volumes (rbp:replica=true) that carry the tag `tagKey=tagValue`. */
 export type VolumeFinder = (tagKey: string, tagValue: string) => Promise<readonly string[]>;
 
+/** The `rbp:source-server` tag of each of `volumeIds` that has one, by volume id (EC2 DescribeVolumes). */
+export type VolumeServerTags = (volumeIds: readonly string[]) => Promise<ReadonlyMap<string, string>>;
+
+/** VolumeServerTags over a reader of volume tags; an empty tag value counts as no tag. */
+export function volumeServerTagsFrom(
+  volumeTags: (
+    volumeIds: readonly string[],
+  ) => Promise<readonly { readonly volumeId: string; readonly tags: Readonly<Record<string, string>> }[]>,
+): VolumeServerTags {
+  return async (volumeIds) => {
+    const servers = new Map<string, string>();
+    for (const { volumeId, tags } of await volumeTags(volumeIds)) {
+      const server = tags[SOURCE_SERVER_TAG];
+      if (server !== undefined && server !== '') servers.set(volumeId, server);
+    }
+    return servers;
+  };
+}
+
+/**
+ * The server a run's recovery point is filed under: the request's `serverId`; else the value of a
+ * selector by `rbp:source-server`; else the volumes' `rbp:source-server` tag (ValidationError when
+ * they name different servers); else, for volumes without the tag, the first volume's id.
+ */
+export async function serverOfRun(
+  request: {
+    readonly serverId?: string | undefined;
+    readonly volumeSelector?: { readonly tagKey: string; readonly tagValue: string } | undefined;
+  },
+  volumeIds: readonly string[],
+  serverTags: VolumeServerTags | undefined,
+): Promise<string | undefined> {
+  if (request.serverId !== undefined) return request.serverId;
+  const selector = request.volumeSelector;
+  if (selector?.tagKey === SOURCE_SERVER_TAG && selector.tagValue !== '') return selector.tagValue;
+  if (serverTags !== undefined && volumeIds.length > 0) {
+    const tagged = await serverTags(volumeIds);
+    const servers = [...new Set(volumeIds.flatMap((v) => tagged.get(v) ?? []))].sort();
+    if (servers.length > 1) {
+      const named = volumeIds.map((v) => `${v} (${tagged.get(v) ?? 'untagged'})`).join(', ');
+      throw new ValidationError(
+        `invalid backup request: volumes ${named} belong to different servers by their ${SOURCE_SERVER_TAG} tags; give serverId`,
+        { context: { volumeIds: volumeIds.join(','), servers: servers.join(',') } },
+      );
+    }
+    if (servers[0] !== undefined) return servers[0];
+  }
+  return volumeIds[0];
+}
+
 /**
  * Validates a raw execution input, resolves a tag selector into volume ids and fills the
  * defaults. ValidationError lists every problem; a selector that matches nothing is NotFoundError.
@@ -154,6 +207,8 @@ export async function normaliseBackupRequest(
   raw: unknown,
   execution: ExecutionRef,
   findVolumes: VolumeFinder,
+  /** The volumes' server tags; absent: a run without serverId is named after its first volume. */
+  serverTags?: VolumeServerTags,
 ): Promise<BackupContext> {
   const parsed = backupRequestSchema.safeParse(raw);
   if (!parsed.success) {
@@ -179,13 +234,7 @@ export async function normaliseBackupRequest(
       );
     }
   }
-  // A selector by the server tag names the server; otherwise a run is named after its first volume.
-  const serverId =
-    request.serverId ??
-    (request.volumeSelector?.tagKey === SOURCE_SERVER_TAG && request.volumeSelector.tagValue !== ''
-      ? request.volumeSelector.tagValue
-      : undefined) ??
-    volumeIds[0];
+  const serverId = await serverOfRun(request, volumeIds, serverTags);
   if (serverId === undefined) throw new ValidationError('invalid backup request: no volume');
   return {
     backupId: execution.name,
