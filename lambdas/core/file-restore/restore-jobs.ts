@@ -12,15 +12,7 @@
  * by a new invocation, which resumes after the stored parts (resumable-upload.ts).
  */
 import { NotFoundError, ValidationError, type JobFailure } from '../errors.ts';
-import {
-  commonOf,
-  jobsOfKind,
-  recordOf,
-  runJob,
-  type JobCodec,
-  type JobCommon,
-  type JobStore,
-} from '../jobs/job-store.ts';
+import { jobCodec, jobsOfKind, runJob, type JobStore, type KindJobStore } from '../jobs/job-store.ts';
 import type { Clock, ByteRangeReader } from '../ports.ts';
 import { applicationPaths } from '../catalog/applications.ts';
 import type { CatalogStore } from '../catalog/catalog-store.ts';
@@ -88,14 +80,8 @@ export interface RestoreJob extends NewRestoreJob {
   readonly failure?: JobFailure;
 }
 
-export interface RestoreJobStore {
-  /** ConflictError when a job with this id exists. */
-  create(job: RestoreJob): Promise<void>;
-  /** NotFoundError when there is none. */
-  get(restoreId: string): Promise<RestoreJob>;
-  /** Replaces the job if its stored status is one of `from`; ConflictError otherwise. */
-  update(job: RestoreJob, from: readonly RestoreJobStatus[]): Promise<void>;
-}
+/** The file restore jobs: the restore kind's view of the one job store (core/jobs/job-store.ts). */
+export type RestoreJobStore = KindJobStore<RestoreJob, RestoreJobStatus>;
 
 export interface RestoreDeps {
   readonly jobs: RestoreJobStore;
@@ -363,29 +349,26 @@ export async function runRestoreJob(
 }
 
 /** File, directory and application restores as records of the job store (kind `file-restore`). */
-export const FILE_RESTORE_JOB: JobCodec<RestoreJob> = {
-  kind: 'file-restore',
-  toRecord: (job) =>
-    recordOf('file-restore', job, {
-      params: {
-        volumeId: job.volumeId,
-        imageId: job.imageId,
-        kind: job.kind,
-        ...(job.path === undefined ? {} : { path: job.path }),
-        ...(job.application === undefined ? {} : { application: job.application }),
-        ...(job.partition === undefined ? {} : { partition: job.partition }),
-        keyToken: job.keyToken,
-      },
-      ...(job.progress === undefined ? {} : { progress: { ...job.progress } }),
-      ...(job.result === undefined ? {} : { result: { ...job.result } }),
-    }),
+export const FILE_RESTORE_JOB = jobCodec<RestoreJob>('file-restore', {
+  toRecord: (job) => ({
+    params: {
+      volumeId: job.volumeId,
+      imageId: job.imageId,
+      kind: job.kind,
+      ...(job.path === undefined ? {} : { path: job.path }),
+      ...(job.application === undefined ? {} : { application: job.application }),
+      ...(job.partition === undefined ? {} : { partition: job.partition }),
+      keyToken: job.keyToken,
+    },
+    ...(job.progress === undefined ? {} : { progress: { ...job.progress } }),
+    ...(job.result === undefined ? {} : { result: { ...job.result } }),
+  }),
   fromRecord: (record) => ({
-    ...(record.params as unknown as NewRestoreJob),
-    ...(commonOf(record) as JobCommon & { status: RestoreJobStatus }),
+    ...(record.params as unknown as Omit<NewRestoreJob, 'restoreId'>),
     ...(record.progress === undefined ? {} : { progress: record.progress as unknown as RestoreProgress }),
     ...(record.result === undefined ? {} : { result: record.result as unknown as RestoreResult }),
   }),
-};
+});
 
 /** The restore jobs of a job store whose key space is the restores' (messages say "restore"). */
 export function fileRestoreJobs(store: JobStore): RestoreJobStore {

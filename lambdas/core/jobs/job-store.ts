@@ -109,12 +109,11 @@ export interface JobCommon {
   readonly failure?: JobFailure;
 }
 
+/** Where a kind keeps its own fields in the record: its params, and its progress and result if it has them. */
+export type OwnRecordFields = Pick<JobRecord, 'params'> & Partial<Pick<JobRecord, 'progress' | 'result'>>;
+
 /** The record of a job: the common fields, and the kind's own params, progress and result. */
-export function recordOf(
-  kind: string,
-  job: JobCommon,
-  own: Pick<JobRecord, 'params'> & Partial<Pick<JobRecord, 'progress' | 'result'>>,
-): JobRecord {
+export function recordOf(kind: string, job: JobCommon, own: OwnRecordFields): JobRecord {
   return {
     version: JOB_RECORD_VERSION,
     kind,
@@ -136,6 +135,24 @@ export function commonOf(record: JobRecord): JobCommon {
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
     ...(record.failure === undefined ? {} : { failure: record.failure }),
+  };
+}
+
+/**
+ * The codec of a kind whose jobs have the common fields (JobCommon): the common fields map onto the
+ * record's by recordOf and commonOf, the kind's own fields by `own`.
+ */
+export function jobCodec<J extends JobCommon>(
+  kind: string,
+  own: {
+    toRecord(job: J): OwnRecordFields;
+    fromRecord(record: JobRecord): Omit<J, keyof JobCommon>;
+  },
+): JobCodec<J> {
+  return {
+    kind,
+    toRecord: (job) => recordOf(kind, job, own.toRecord(job)),
+    fromRecord: (record) => ({ ...own.fromRecord(record), ...commonOf(record) }) as J,
   };
 }
 

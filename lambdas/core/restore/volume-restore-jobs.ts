@@ -5,16 +5,7 @@
  * restore id, so a retried worker continues the same snapshot rather than making a second one.
  */
 import { NotFoundError, ValidationError, type JobFailure } from '../errors.ts';
-import {
-  commonOf,
-  jobsOfKind,
-  recordOf,
-  runJob,
-  type JobCodec,
-  type JobCommon,
-  type JobStore,
-  type KindJobStore,
-} from '../jobs/job-store.ts';
+import { jobCodec, jobsOfKind, runJob, type JobStore, type KindJobStore } from '../jobs/job-store.ts';
 import type { Clock } from '../ports.ts';
 import type { ImageManifest } from '../image/image-types.ts';
 import type { SnapshotStateReader } from '../backup/snapshot-ports.ts';
@@ -209,26 +200,24 @@ export async function runVolumeRestoreJob(
 }
 
 /** Whole-volume restores as records of the job store (kind `volume-restore`). */
-export const VOLUME_RESTORE_JOB: JobCodec<VolumeRestoreJob> = {
-  kind: 'volume-restore',
-  toRecord: (job) =>
-    recordOf('volume-restore', job, {
-      params: {
-        volumeId: job.volumeId,
-        imageId: job.imageId,
-        ...(job.kmsKeyArn === undefined ? {} : { kmsKeyArn: job.kmsKeyArn }),
-        ...(job.parentRestoreId === undefined ? {} : { parentRestoreId: job.parentRestoreId }),
-      },
-      progress: {
-        ...(job.snapshotId === undefined ? {} : { snapshotId: job.snapshotId }),
-        ...(job.changedBlocksCount === undefined ? {} : { changedBlocksCount: job.changedBlocksCount }),
-        ...(job.written === undefined ? {} : { written: job.written }),
-        ...(job.snapshotStartedAt === undefined ? {} : { snapshotStartedAt: job.snapshotStartedAt }),
-        ...(job.parentSnapshotId === undefined ? {} : { parentSnapshotId: job.parentSnapshotId }),
-        ...(job.parentImageId === undefined ? {} : { parentImageId: job.parentImageId }),
-        ...(job.rangeCount === undefined ? {} : { rangeCount: job.rangeCount }),
-      },
-    }),
+export const VOLUME_RESTORE_JOB = jobCodec<VolumeRestoreJob>('volume-restore', {
+  toRecord: (job) => ({
+    params: {
+      volumeId: job.volumeId,
+      imageId: job.imageId,
+      ...(job.kmsKeyArn === undefined ? {} : { kmsKeyArn: job.kmsKeyArn }),
+      ...(job.parentRestoreId === undefined ? {} : { parentRestoreId: job.parentRestoreId }),
+    },
+    progress: {
+      ...(job.snapshotId === undefined ? {} : { snapshotId: job.snapshotId }),
+      ...(job.changedBlocksCount === undefined ? {} : { changedBlocksCount: job.changedBlocksCount }),
+      ...(job.written === undefined ? {} : { written: job.written }),
+      ...(job.snapshotStartedAt === undefined ? {} : { snapshotStartedAt: job.snapshotStartedAt }),
+      ...(job.parentSnapshotId === undefined ? {} : { parentSnapshotId: job.parentSnapshotId }),
+      ...(job.parentImageId === undefined ? {} : { parentImageId: job.parentImageId }),
+      ...(job.rangeCount === undefined ? {} : { rangeCount: job.rangeCount }),
+    },
+  }),
   fromRecord: (record) => ({
     ...(record.params as { volumeId: string; imageId: string; kmsKeyArn?: string; parentRestoreId?: string }),
     ...(record.progress as {
@@ -240,9 +229,8 @@ export const VOLUME_RESTORE_JOB: JobCodec<VolumeRestoreJob> = {
       parentImageId?: string;
       rangeCount?: number;
     }),
-    ...(commonOf(record) as JobCommon & { status: VolumeRestoreStatus }),
   }),
-};
+});
 
 /** The volume restore jobs of a job store whose key space is the restores'. */
 export function volumeRestoreJobs(store: JobStore): VolumeRestoreJobStore {
