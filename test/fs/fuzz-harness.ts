@@ -19,6 +19,11 @@ export function expectIntact(name: string, outcome: { opened: boolean; errors: n
   expect({ name, opened: outcome.opened, errors: outcome.errors }).toEqual({ name, opened: true, errors: 0 });
 }
 
+/** The same baseline for a walk: no damage in the walk and no failure reading what it listed. */
+export function expectWalkIntact(name: string, outcome: WalkOutcome): void {
+  expectIntact(name, { opened: outcome.opened, errors: outcome.walkErrors + outcome.fileErrors });
+}
+
 /** A byte range of on-disk metadata, tagged with what it holds. */
 export interface Region {
   readonly start: number;
