@@ -7,7 +7,7 @@
  * Neither filesystem has inode numbers: an entry's number is derived from the byte position of its
  * directory entry (see each variant), so it is stable for as long as the entry does not move.
  */
-import type { PageCachedReader } from '../cached-reader.ts';
+import type { PageCacheOptions, PageCachedReader } from '../cached-reader.ts';
 import type { SlicedReader } from '../cached-reader.ts';
 import { FileNotFoundInImageError, FilesystemCorruptError, FilesystemLimitError } from '../errors.ts';
 import {
@@ -33,8 +33,22 @@ import type { FatGeometry } from './boot.ts';
 import type { FatTable } from './chains.ts';
 import type { FatLimits } from './limits.ts';
 
+/** How a FAT or exFAT volume is opened: limits over DEFAULT_FAT_LIMITS, and the page cache's settings. */
+export interface OpenFatFamilyOptions {
+  readonly limits?: Partial<FatLimits>;
+  readonly cache?: PageCacheOptions;
+}
+
 /** The synthesized inode number of the root directory (it has no directory entry). */
 export const ROOT_INODE = 2;
+/** Both FAT and exFAT directories are arrays of 32-byte entries. */
+export const ENTRY_BYTES = 32;
+/**
+ * The attribute bits FAT's DIR_Attr and exFAT's FileAttributes share: read-only 0x01, hidden 0x02,
+ * system 0x04, directory 0x10, archive 0x20. ATTR_FILE_BITS are the ones stored per file.
+ */
+export const ATTR_DIRECTORY = 0x10;
+export const ATTR_FILE_BITS = 0x27;
 /** Directory bytes read at once while listing: large enough for few requests, small enough to stream. */
 export const DIRECTORY_READ_BYTES = 65_536;
 
@@ -73,7 +87,8 @@ export interface DirChunk {
   readonly bytes: Uint8Array;
 }
 
-const EPOCH: Timestamp = { seconds: 0, nanoseconds: 0 };
+/** What a timestamp that is absent or impossible reads as. */
+export const EPOCH: Timestamp = { seconds: 0, nanoseconds: 0 };
 
 /**
  * A DOS date and time as seconds since the epoch, taking the local wall-clock time as if it were
@@ -295,7 +310,10 @@ export abstract class FatFamilyFilesystem implements FilesystemReader {
     const node = await this.node(inode);
     const wanted = clampRange(node.size, offset, length);
     checkReadBytes(wanted, this.limits.maxReadBytes, { inode });
-    return joinPieces(this.readFileStream(inode, { offset, length: wanted, pieceBytes: STREAM_PIECE_BYTES }), wanted);
+    return joinPieces(
+      this.readFileStream(inode, { offset, length: wanted, pieceBytes: STREAM_PIECE_BYTES }),
+      wanted,
+    );
   }
 
   async *readFileStream(inode: number, options: ReadStreamOptions = {}): AsyncGenerator<Uint8Array> {

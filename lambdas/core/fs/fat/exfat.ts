@@ -13,25 +13,21 @@
 import { isRetryable } from '../../errors.ts';
 import { LeBytes } from '../bytes.ts';
 import { PageCachedReader } from '../cached-reader.ts';
-import type { PageCacheOptions } from '../cached-reader.ts';
 import { FilesystemCorruptError } from '../errors.ts';
 import type { Timestamp } from '../filesystem.ts';
 import type { ByteRangeReader } from '../../ports.ts';
 import { EXFAT_BOOT_REGION_SECTORS, parseExfatBoot } from './boot.ts';
 import type { ExfatBoot } from './boot.ts';
 import { FatTable, FIRST_CLUSTER } from './chains.ts';
-import { FatFamilyFilesystem, ROOT_INODE, dosTimestamp } from './common.ts';
-import type { DirItem, FatNode } from './common.ts';
+import { ATTR_DIRECTORY, ATTR_FILE_BITS, ENTRY_BYTES, EPOCH, ROOT_INODE } from './common.ts';
+import { FatFamilyFilesystem, dosTimestamp } from './common.ts';
+import type { DirItem, FatNode, OpenFatFamilyOptions } from './common.ts';
 import { DEFAULT_FAT_LIMITS, MAX_UPCASE_TABLE_BYTES } from './limits.ts';
 import type { FatLimits } from './limits.ts';
 import { UpcaseTable, entrySetChecksum, tableChecksum, unitsOf, utf16 } from './names.ts';
 
-export interface OpenExfatOptions {
-  readonly limits?: Partial<FatLimits>;
-  readonly cache?: PageCacheOptions;
-}
+export type OpenExfatOptions = OpenFatFamilyOptions;
 
-const ENTRY_BYTES = 32;
 const TYPE_END = 0x00;
 const TYPE_BITMAP = 0x81;
 const TYPE_UPCASE = 0x82;
@@ -44,13 +40,10 @@ const IN_USE = 0x80;
 const SECONDARY = 0x40;
 /** TypeImportance bit: benign entries may be skipped by an implementation that does not know them. */
 const BENIGN = 0x20;
-const ATTR_DIRECTORY = 0x10;
-const ATTR_FILE_BITS = 0x27;
 const FLAG_NO_FAT_CHAIN = 0x2;
 const NAME_UNITS_PER_ENTRY = 15;
 /** Bytes of the root directory scanned at open for the bitmap, up-case and label entries (they come first). */
 const ROOT_SCAN_BYTES = 1024 * 1024;
-const EPOCH = { seconds: 0, nanoseconds: 0 };
 
 export async function openExfat(
   reader: ByteRangeReader,

@@ -12,31 +12,23 @@
 import { isRetryable } from '../../errors.ts';
 import { PageCachedReader } from '../cached-reader.ts';
 import { FilesystemCorruptError } from '../errors.ts';
-import type { PageCacheOptions } from '../cached-reader.ts';
 import type { ByteRangeReader } from '../../ports.ts';
 import { parseFatBoot } from './boot.ts';
 import type { FatBoot } from './boot.ts';
 import { FatTable } from './chains.ts';
-import { FatFamilyFilesystem, ROOT_INODE, dosTimestamp } from './common.ts';
-import type { DirChunk, DirItem, FatNode } from './common.ts';
+import { ATTR_DIRECTORY, ATTR_FILE_BITS, ENTRY_BYTES, EPOCH, ROOT_INODE } from './common.ts';
+import { FatFamilyFilesystem, dosTimestamp } from './common.ts';
+import type { DirChunk, DirItem, FatNode, OpenFatFamilyOptions } from './common.ts';
 import { DEFAULT_FAT_LIMITS, MAX_FAT_DIRECTORY_BYTES, MAX_LFN_ENTRIES } from './limits.ts';
 import type { FatLimits } from './limits.ts';
 import { lfnChecksum, shortNameOf, utf16 } from './names.ts';
 
-export interface OpenFatOptions {
-  readonly limits?: Partial<FatLimits>;
-  readonly cache?: PageCacheOptions;
-}
+export type OpenFatOptions = OpenFatFamilyOptions;
 
-const ENTRY_BYTES = 32;
 const ATTR_VOLUME_ID = 0x08;
-const ATTR_DIRECTORY = 0x10;
 const ATTR_LONG_NAME = 0x0f;
-/** The attribute bits that are stored per file (read-only, hidden, system, archive). */
-const ATTR_FILE_BITS = 0x27;
 const LFN_LAST = 0x40;
 const DELETED = 0xe5;
-const EPOCH = { seconds: 0, nanoseconds: 0 };
 
 export async function openFat(reader: ByteRangeReader, options: OpenFatOptions = {}): Promise<FatFilesystem> {
   if (reader.size < 512)
