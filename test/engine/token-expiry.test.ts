@@ -109,6 +109,30 @@ function expiringReader(expireAfterReads: number): {
   };
 }
 
+/** Copies vol-expiry's blocks [0, RANGE_END) of `item.snapshotId` into `item.imageId`, reading through `ebs`. */
+function copyTestRange(
+  images: ImageStore,
+  ebs: SnapshotBlockReader,
+  item: { imageId: string; snapshotId: string; parentImageId?: string; parentSnapshotId?: string },
+  options: { readonly chunksInFlight?: number } = {},
+) {
+  return copyRange(
+    { volumeId: 'vol-expiry', firstBlock: 0, endBlock: RANGE_END, ...item },
+    { ebs, images, readPacer: noPacing, listPacer: noPacing },
+    { retry: fastRetry(), ...options },
+  );
+}
+
+/** Commits `summary` as image `imageId` of vol-expiry, created at `createdAt`. */
+function commitTestImage(
+  images: ImageStore,
+  records: MemoryImageRecordStore,
+  item: { imageId: string; snapshotId: string; createdAt: string },
+  summary: Awaited<ReturnType<typeof copyRange>>,
+) {
+  return commitImage({ images, records }, { volumeId: 'vol-expiry', ...item, summaries: [summary] });
+}
+
 async function expectBlocks(
   images: ImageStore,
   summary: Awaited<ReturnType<typeof copyRange>>,
@@ -116,16 +140,11 @@ async function expectBlocks(
   imageId: string,
   blocks: ReadonlyMap<number, Buffer>,
 ): Promise<void> {
-  const records = new MemoryImageRecordStore();
-  const { manifest } = await commitImage(
-    { images, records },
-    {
-      volumeId: 'vol-expiry',
-      imageId,
-      snapshotId,
-      createdAt: '2026-12-03T12:00:00.000Z',
-      summaries: [summary],
-    },
+  const { manifest } = await commitTestImage(
+    images,
+    new MemoryImageRecordStore(),
+    { imageId, snapshotId, createdAt: '2026-12-03T12:00:00.000Z' },
+    summary,
   );
   const reader = new ImageReader(images, manifest);
   // Every written block and its neighbours (the rest of the range is never listed, so zeros).
@@ -143,16 +162,11 @@ describe('expired block tokens inside a range', () => {
     const images = new ImageStore(new MemoryObjectStore(), { retry: fastRetry() });
     // One chunk at a time: exactly one read fails, then everything after it uses the new listing.
     const { reader, counts, listStarts } = expiringReader(10);
-    const summary = await copyRange(
-      {
-        volumeId: 'vol-expiry',
-        imageId: 'img-full',
-        snapshotId: 'snap-0000000000000001',
-        firstBlock: 0,
-        endBlock: RANGE_END,
-      },
-      { ebs: reader, images, readPacer: noPacing, listPacer: noPacing },
-      { retry: fastRetry(), chunksInFlight: 1 },
+    const summary = await copyTestRange(
+      images,
+      reader,
+      { imageId: 'img-full', snapshotId: 'snap-0000000000000001' },
+      { chunksInFlight: 1 },
     );
     expect(counts).toEqual({
       listSnapshotBlocks: 2,
@@ -170,16 +184,11 @@ describe('expired block tokens inside a range', () => {
   it('many reads in flight when the tokens expire share one new listing', async () => {
     const images = new ImageStore(new MemoryObjectStore(), { retry: fastRetry() });
     const { reader, counts, listStarts } = expiringReader(10);
-    const summary = await copyRange(
-      {
-        volumeId: 'vol-expiry',
-        imageId: 'img-concurrent',
-        snapshotId: 'snap-0000000000000001',
-        firstBlock: 0,
-        endBlock: RANGE_END,
-      },
-      { ebs: reader, images, readPacer: noPacing, listPacer: noPacing },
-      { retry: fastRetry(), chunksInFlight: 8 },
+    const summary = await copyTestRange(
+      images,
+      reader,
+      { imageId: 'img-concurrent', snapshotId: 'snap-0000000000000001' },
+      { chunksInFlight: 8 },
     );
     expect(counts.listSnapshotBlocks).toBe(2);
     expect(listStarts).toHaveLength(2);
@@ -192,41 +201,21 @@ describe('expired block tokens inside a range', () => {
   it('incremental read: one extra ListChangedBlocks from the first unread changed block, image byte-equal', async () => {
     const images = new ImageStore(new MemoryObjectStore(), { retry: fastRetry() });
     const records = new MemoryImageRecordStore();
-    const base = await copyRange(
-      {
-        volumeId: 'vol-expiry',
-        imageId: 'img-base',
-        snapshotId: 'snap-0000000000000001',
-        firstBlock: 0,
-        endBlock: RANGE_END,
-      },
-      { ebs: new EbsSnapshots(fixture.ebs), images, readPacer: noPacing, listPacer: noPacing },
-      { retry: fastRetry() },
-    );
-    await commitImage(
-      { images, records },
-      {
-        volumeId: 'vol-expiry',
-        imageId: 'img-base',
-        snapshotId: 'snap-0000000000000001',
-        createdAt: '2026-12-03T11:00:00.000Z',
-        summaries: [base],
-      },
-    );
+    const parent = { imageId: 'img-base', snapshotId: 'snap-0000000000000001' };
+    const base = await copyTestRange(images, new EbsSnapshots(fixture.ebs), parent);
+    await commitTestImage(images, records, { ...parent, createdAt: '2026-12-03T11:00:00.000Z' }, base);
     const changed = [...SECOND.keys()].filter((b) => !FIRST.has(b) || !FIRST.get(b)!.equals(SECOND.get(b)!));
     const { reader, counts, listStarts } = expiringReader(3);
-    const summary = await copyRange(
+    const summary = await copyTestRange(
+      images,
+      reader,
       {
-        volumeId: 'vol-expiry',
         imageId: 'img-incremental',
         snapshotId: 'snap-0000000000000002',
-        parentImageId: 'img-base',
-        parentSnapshotId: 'snap-0000000000000001',
-        firstBlock: 0,
-        endBlock: RANGE_END,
+        parentImageId: parent.imageId,
+        parentSnapshotId: parent.snapshotId,
       },
-      { ebs: reader, images, readPacer: noPacing, listPacer: noPacing },
-      { retry: fastRetry(), chunksInFlight: 1 },
+      { chunksInFlight: 1 },
     );
     expect(summary.mode).toBe('incremental');
     expect(counts).toEqual({
