@@ -6,14 +6,10 @@ import { FilesystemCorruptError } from './errors.ts';
  * field read outside the record is reported as corruption, never read past it.
  */
 export class EndianBytes {
-  private readonly view: DataView;
-
   constructor(
     readonly bytes: Uint8Array,
     private readonly littleEndian: boolean,
-  ) {
-    this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
+  ) {}
 
   get length(): number {
     return this.bytes.length;
@@ -32,33 +28,49 @@ export class EndianBytes {
     return this.bytes[offset]!;
   }
 
+  // The wider fields are assembled from the bytes rather than read through a DataView: a view is
+  // an object per record, and records (inodes, directory blocks) are parsed once per walk entry.
+  // `offset | 0` truncates as DataView's index conversion does (the check above bounds it).
+
   u16(offset: number): number {
     this.check(offset, 2);
-    return this.view.getUint16(offset, this.littleEndian);
+    const b = this.bytes;
+    const o = offset | 0;
+    return this.littleEndian ? b[o]! | (b[o + 1]! << 8) : (b[o]! << 8) | b[o + 1]!;
   }
 
   u32(offset: number): number {
     this.check(offset, 4);
-    return this.view.getUint32(offset, this.littleEndian);
+    return this.word(offset | 0) >>> 0;
   }
 
   i32(offset: number): number {
     this.check(offset, 4);
-    return this.view.getInt32(offset, this.littleEndian);
+    return this.word(offset | 0);
+  }
+
+  /** The 32-bit word at a checked, integral offset, as a signed number. */
+  private word(o: number): number {
+    const b = this.bytes;
+    return this.littleEndian
+      ? b[o]! | (b[o + 1]! << 8) | (b[o + 2]! << 16) | (b[o + 3]! << 24)
+      : (b[o]! << 24) | (b[o + 1]! << 16) | (b[o + 2]! << 8) | b[o + 3]!;
   }
 
   /** A 64-bit value as a number; values above 2^53 are reported as corruption. */
   u64(offset: number): number {
     this.check(offset, 8);
-    const first = this.view.getUint32(offset, this.littleEndian);
-    const second = this.view.getUint32(offset + 4, this.littleEndian);
+    const first = this.word(offset | 0) >>> 0;
+    const second = this.word((offset | 0) + 4) >>> 0;
     return this.littleEndian ? combineHiLo(second, first) : combineHiLo(first, second);
   }
 
   /** A 64-bit value exactly (timestamps, "null" inode numbers). */
   u64big(offset: number): bigint {
     this.check(offset, 8);
-    return this.view.getBigUint64(offset, this.littleEndian);
+    const first = BigInt(this.word(offset | 0) >>> 0);
+    const second = BigInt(this.word((offset | 0) + 4) >>> 0);
+    return this.littleEndian ? (second << 32n) | first : (first << 32n) | second;
   }
 
   slice(offset: number, length: number): Uint8Array {
@@ -192,9 +204,25 @@ const CRC32C_TABLES_I32 = new Int32Array(CRC32C_TABLES.buffer);
 const WORDS_ARE_LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
 /**
  * Ranges at least this long are read as 32-bit words through a view (directory blocks, inode
- * records): one load per four bytes instead of four, and the view costs one object per call.
+ * records): one load per four bytes instead of four; shorter ones are not worth the setup.
  */
 const CRC32C_WORD_PATH_MIN_BYTES = 64;
+
+/**
+ * The last buffer checksummed word-wise, as words: records are carved from a few large buffers
+ * (cache pages, copy slabs), so one view per buffer serves thousands of records instead of a new
+ * view per record. Holds at most one buffer alive.
+ */
+let wordsBuffer: ArrayBufferLike | undefined;
+let wordsOfBuffer: Int32Array = new Int32Array(0);
+
+function wordsOf(buffer: ArrayBufferLike): Int32Array {
+  if (buffer !== wordsBuffer) {
+    wordsOfBuffer = new Int32Array(buffer, 0, buffer.byteLength >>> 2);
+    wordsBuffer = buffer;
+  }
+  return wordsOfBuffer;
+}
 
 /** crc32cRaw over bytes[from, to), without a subarray. */
 export function crc32cRawRange(seed: number, bytes: Uint8Array, from: number, to: number): number {
@@ -206,17 +234,18 @@ export function crc32cRawRange(seed: number, bytes: Uint8Array, from: number, to
     ((bytes.byteOffset + i) & 3) === 0
   ) {
     const pairs = (length - i) >>> 3;
-    const crc = crc32cWords(seed | 0, new Int32Array(bytes.buffer, bytes.byteOffset + i, pairs * 2));
+    const first = (bytes.byteOffset + i) >>> 2;
+    const crc = crc32cWords(seed | 0, wordsOf(bytes.buffer), first, first + pairs * 2);
     return crc32cBytes(crc, bytes, i + pairs * 8, length);
   }
   return crc32cBytes(seed, bytes, i, length);
 }
 
-/** Slicing-by-8 over little-endian word pairs (the same steps as crc32cBytes, four bytes per load). */
-function crc32cWords(seed: number, words: Int32Array): number {
+/** Slicing-by-8 over little-endian word pairs words[from, to) (crc32cBytes's steps, four bytes per load). */
+function crc32cWords(seed: number, words: Int32Array, from: number, to: number): number {
   const t = CRC32C_TABLES_I32;
   let crc = seed;
-  for (let k = 0; k < words.length; k += 2) {
+  for (let k = from; k < to; k += 2) {
     const lo = crc ^ words[k]!;
     const hi = words[k + 1]!;
     crc =

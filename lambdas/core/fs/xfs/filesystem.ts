@@ -132,7 +132,9 @@ export class XfsFilesystem implements FilesystemReader {
   readonly uuid: string;
   readonly blockSize: number;
   readonly warnings: string[] = [];
-  private readonly inodeBits: number;
+  /** Inode numbers per allocation group (2^(agblklog + inopblog)) and inodes per block. */
+  private readonly agInodes: number;
+  private readonly inodesPerBlock: number;
   private readonly maxInode: number;
   private readonly checkedAgs = new Set<number>();
 
@@ -149,8 +151,9 @@ export class XfsFilesystem implements FilesystemReader {
     this.label = superblock.label;
     this.uuid = superblock.uuid;
     this.blockSize = superblock.blockSize;
-    this.inodeBits = superblock.agBlockLog + superblock.inodesPerBlockLog;
-    this.maxInode = superblock.agCount * 2 ** this.inodeBits - 1;
+    this.agInodes = 2 ** (superblock.agBlockLog + superblock.inodesPerBlockLog);
+    this.inodesPerBlock = 2 ** superblock.inodesPerBlockLog;
+    this.maxInode = superblock.agCount * this.agInodes - 1;
     if (superblock.dataBlocks * superblock.blockSize > reader.size) {
       this.warnings.push(
         `filesystem claims ${superblock.dataBlocks * superblock.blockSize} bytes but the device has ${reader.size}`,
@@ -184,10 +187,10 @@ export class XfsFilesystem implements FilesystemReader {
         inode: number,
       });
     }
-    const ag = Math.floor(number / 2 ** this.inodeBits);
-    const agInode = number - ag * 2 ** this.inodeBits;
-    const agBlock = Math.floor(agInode / 2 ** sb.inodesPerBlockLog);
-    const index = agInode - agBlock * 2 ** sb.inodesPerBlockLog;
+    const ag = Math.floor(number / this.agInodes);
+    const agInode = number - ag * this.agInodes;
+    const agBlock = Math.floor(agInode / this.inodesPerBlock);
+    const index = agInode - agBlock * this.inodesPerBlock;
     if (agBlock >= sb.agBlocks || ag * sb.agBlocks + agBlock >= sb.dataBlocks) {
       throw new FilesystemCorruptError(`inode number ${number} lies past the end of its allocation group`, {
         inode: number,
@@ -201,7 +204,7 @@ export class XfsFilesystem implements FilesystemReader {
     if (cached !== undefined) return cached;
     const offset = this.inodeOffset(number);
     const sb = this.superblock;
-    await this.checkAgHeaders(Math.floor(number / 2 ** this.inodeBits));
+    await this.checkAgHeaders(Math.floor(number / this.agInodes));
     this.refusePastEnd(number, offset);
     return this.parseInodeAt(number, offset, await this.cache.read(offset, sb.inodeSize));
   }
@@ -212,7 +215,7 @@ export class XfsFilesystem implements FilesystemReader {
    */
   private cachedInode(number: number): XfsInode | undefined {
     const offset = this.inodeOffset(number);
-    if (!this.checkedAgs.has(Math.floor(number / 2 ** this.inodeBits))) return undefined;
+    if (!this.checkedAgs.has(Math.floor(number / this.agInodes))) return undefined;
     this.refusePastEnd(number, offset);
     const bytes = this.cache.peek(offset, this.superblock.inodeSize);
     return bytes === undefined ? undefined : this.parseInodeAt(number, offset, bytes);
@@ -226,9 +229,9 @@ export class XfsFilesystem implements FilesystemReader {
 
   private parseInodeAt(number: number, offset: number, record: Uint8Array): XfsInode {
     const sb = this.superblock;
-    // A copy of its own: the checksum must see exactly this inode's bytes.
-    const bytes = new Uint8Array(record);
-    return parseInode(number, bytes, offset, {
+    // `record` is the caller's own copy of exactly this inode (the cache copies out of its pages),
+    // and parseInode reads and checksums through the view's own offset and length.
+    return parseInode(number, record, offset, {
       inodeSize: sb.inodeSize,
       version: sb.version,
       metaUuid: sb.metaUuid,

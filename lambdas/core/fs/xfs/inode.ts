@@ -38,16 +38,25 @@ export interface XfsInode extends InodeStat {
 /** Nanoseconds above this are not valid; a crafted value is clamped rather than rejected. */
 const MAX_NANOSECONDS = 999_999_999;
 /** Bigtime timestamps count nanoseconds from -2^31 s (1901-12-13), the old 32-bit range's start. */
-const BIGTIME_EPOCH_OFFSET_S = 2n ** 31n;
-const NS_PER_S = 1_000_000_000n;
+const BIGTIME_EPOCH_OFFSET_S = 2 ** 31;
+const NS_PER_S = 1_000_000_000;
 
 function timestamp(raw: BeBytes, at: number, bigtime: boolean): Timestamp {
   if (bigtime) {
-    const ns = raw.u64big(at);
-    return {
-      seconds: Number(ns / NS_PER_S - BIGTIME_EPOCH_OFFSET_S),
-      nanoseconds: Number(ns % NS_PER_S),
-    };
+    // The 64-bit nanosecond count divided by 10^9 in four 16-bit steps: every intermediate stays
+    // below 2^53, so the result is exact without a BigInt (a walk reads four of these per inode).
+    const hi = raw.u32(at);
+    const lo = raw.u32(at + 4);
+    let seconds = 0;
+    let rest = 0;
+    for (let shift = 48; shift >= 0; shift -= 16) {
+      const limb = (shift >= 32 ? hi >>> (shift - 32) : lo >>> shift) & 0xffff;
+      const value = rest * 0x1_0000 + limb;
+      const digit = Math.floor(value / NS_PER_S);
+      rest = value - digit * NS_PER_S;
+      seconds = seconds * 0x1_0000 + digit;
+    }
+    return { seconds: seconds - BIGTIME_EPOCH_OFFSET_S, nanoseconds: rest };
   }
   return { seconds: raw.i32(at), nanoseconds: Math.min(raw.u32(at + 4), MAX_NANOSECONDS) };
 }
@@ -116,6 +125,9 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number, ct
     const dev = raw.u32(coreBytes);
     device = { major: dev >>> 18, minor: dev & 0x3ffff };
   }
+  // One literal whatever the version: spreads for the optional fields cost an intermediate object
+  // and a generic copy per inode, in the walk's hottest path. An absent creation time or device
+  // is an undefined field here; unixStat and unixEntry leave such fields out of what they return.
   return {
     inode: number,
     type,
@@ -129,8 +141,8 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number, ct
     atime: timestamp(raw, 32, bigtime),
     mtime: timestamp(raw, 40, bigtime),
     ctime: timestamp(raw, 48, bigtime),
-    ...(version === 3 ? { crtime: timestamp(raw, 144, bigtime) } : {}),
-    ...(device === undefined ? {} : { device }),
+    crtime: version === 3 ? timestamp(raw, 144, bigtime) : undefined,
+    device,
     generation: raw.u32(92),
     raw,
     version,
