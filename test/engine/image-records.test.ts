@@ -98,53 +98,27 @@ imageRecordContract('DynamoDB adapter on moto', () => engine.records);
 describe('DynamoDB image record items', () => {
   it('have the documented keys and attributes', async () => {
     const ddb = DynamoDBDocumentClient.from(new DynamoDBClient(local.clientConfig()));
-    const item = await ddb.send(
-      new GetCommand({
-        TableName: 'rbp-records',
-        Key: { pk: 'VOLUME#vol-records', sk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b' },
-      }),
-    );
-    expect(item.Item).toEqual({
-      pk: 'VOLUME#vol-records',
-      sk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b',
+    const itemAt = async (pk: string, sk: string) =>
+      (await ddb.send(new GetCommand({ TableName: 'rbp-records', Key: { pk, sk } }))).Item;
+    const VOLUME = 'VOLUME#vol-records';
+    const BY_ID = 'VOLUME#BY-ID#img-b';
+    const IMAGE_SK = 'IMAGE#2026-03-01T00:00:00.000Z#img-b';
+    const LINEAGE_SK = 'LINEAGE#replica#2026-03-01T00:00:00.000Z#img-b';
+    expect(await itemAt(VOLUME, IMAGE_SK)).toEqual({
+      pk: VOLUME,
+      sk: IMAGE_SK,
       entity: 'image',
       ...record('img-b', '2026-03-01T00:00:00.000Z'),
       gsi2pk: 'IMAGEID#img-b',
-      gsi2sk: 'VOLUME#vol-records',
+      gsi2sk: VOLUME,
     });
-    const guard = await ddb.send(
-      new GetCommand({ TableName: 'rbp-records', Key: { pk: 'VOLUME#vol-records', sk: 'IMAGEID#img-b' } }),
-    );
-    expect(guard.Item).toEqual({
-      pk: 'VOLUME#vol-records',
-      sk: 'IMAGEID#img-b',
-      entity: 'image-id',
-      imageSk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b',
-      lineageSk: 'LINEAGE#replica#2026-03-01T00:00:00.000Z#img-b',
-    });
-    const lineage = await ddb.send(
-      new GetCommand({
-        TableName: 'rbp-records',
-        Key: { pk: 'VOLUME#vol-records', sk: 'LINEAGE#replica#2026-03-01T00:00:00.000Z#img-b' },
-      }),
-    );
-    expect(lineage.Item).toEqual({
-      pk: 'VOLUME#vol-records',
-      sk: 'LINEAGE#replica#2026-03-01T00:00:00.000Z#img-b',
-      entity: 'image-lineage',
-      imageId: 'img-b',
-      imageSk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b',
-    });
-    const pointer = await ddb.send(
-      new GetCommand({ TableName: 'rbp-records', Key: { pk: 'VOLUME#BY-ID#img-b', sk: 'POINTER' } }),
-    );
-    expect(pointer.Item).toEqual({
-      pk: 'VOLUME#BY-ID#img-b',
-      sk: 'POINTER',
-      entity: 'image-pointer',
-      volumeId: 'vol-records',
-      imageSk: 'IMAGE#2026-03-01T00:00:00.000Z#img-b',
-    });
+    // The id guard, the lineage entry and the by-id pointer the same write leaves.
+    const others = [
+      { pk: VOLUME, sk: 'IMAGEID#img-b', entity: 'image-id', imageSk: IMAGE_SK, lineageSk: LINEAGE_SK },
+      { pk: VOLUME, sk: LINEAGE_SK, entity: 'image-lineage', imageId: 'img-b', imageSk: IMAGE_SK },
+      { pk: BY_ID, sk: 'POINTER', entity: 'image-pointer', volumeId: 'vol-records', imageSk: IMAGE_SK },
+    ];
+    for (const item of others) expect(await itemAt(item.pk, item.sk)).toEqual(item);
     ddb.destroy();
   });
 });
