@@ -4,10 +4,13 @@
  * - SnapshotStateReader: MemoryEbs vs Ec2SnapshotState (snapshots written by EbsSnapshots);
  * - SnapshotPort: the ASL tests' FakeWorld vs Ec2ReplicaSnapshots;
  * - ServerDirectory and ReplicaVolumeSource: MemoryEc2Volumes vs Ec2ServerDirectory and Ec2ReplicaVolumes;
- * - InstanceDirectory: the workflow tests' MemoryEc2 vs Ec2InstanceDirectory.
+ * - InstanceDirectory: the workflow tests' MemoryEc2 vs Ec2InstanceDirectory;
+ * - CloneResources and CreatedResources: MemoryEc2 and MemoryCreatedResources vs Ec2CloneResources
+ *   and Ec2WorkflowResources.
  */
 import { randomBytes } from 'node:crypto';
 import {
+  CreateSnapshotCommand,
   CreateVolumeCommand,
   DescribeImagesCommand,
   RunInstancesCommand,
@@ -19,12 +22,16 @@ import { Ec2ReplicaSnapshots } from '../../lambdas/aws/ec2-replica-snapshots.ts'
 import { Ec2ReplicaVolumes } from '../../lambdas/aws/ec2-replica-volumes.ts';
 import { Ec2ServerDirectory } from '../../lambdas/aws/ec2-server-directory.ts';
 import { Ec2SnapshotState } from '../../lambdas/aws/ec2-snapshot-state.ts';
+import { Ec2WorkflowResources } from '../../lambdas/aws/ec2-workflow-resources.ts';
+import { Ec2CloneResources } from '../../lambdas/aws/workflow-run-adapters.ts';
 import { REPLICA_AVAILABILITY_ZONE as ZONE } from '../../local/replica/replica-volumes.ts';
+import { MemoryCreatedResources } from '../fakes/memory-created-resources.ts';
 import { MemoryEbs } from '../fakes/memory-ebs.ts';
 import { MemoryEc2Volumes } from '../fakes/memory-ec2-volumes.ts';
 import { FakeWorld, SteppingClock } from '../statemachines/asl-harness.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
-import { MemoryEc2 } from '../workflows/memory-workflow-world.ts';
+import { INSTANCE, MemoryEc2, ZONE as WORKFLOW_ZONE } from '../workflows/memory-workflow-world.ts';
+import { cloneResourcesContract } from './clone-resources.contract.ts';
 import { instanceDirectoryContract, volumeDirectoriesContract } from './ec2-directories.contract.ts';
 import { replicaSnapshotsContract } from './replica-snapshots.contract.ts';
 import { snapshotStateContract } from './snapshot-state.contract.ts';
@@ -91,37 +98,87 @@ instanceDirectoryContract('MemoryEc2 (the workflow tests)', () => {
 instanceDirectoryContract('Ec2InstanceDirectory on moto', () =>
   Promise.resolve({
     instances: new Ec2InstanceDirectory(aws.ec2),
-    launch: async (availabilityZone) => {
-      const images = await aws.ec2.send(new DescribeImagesCommand({}));
-      const started = await aws.ec2.send(
-        new RunInstancesCommand({
-          ImageId: images.Images![0]!.ImageId!,
-          InstanceType: 't3.micro',
-          MinCount: 1,
-          MaxCount: 1,
-          Placement: { AvailabilityZone: availabilityZone },
-        }),
-      );
-      return started.Instances![0]!.InstanceId!;
-    },
+    launch: runInstance,
     terminate: async (instanceId) => {
       await aws.ec2.send(new TerminateInstancesCommand({ InstanceIds: [instanceId] }));
     },
   }),
 );
 
+cloneResourcesContract(
+  'MemoryEc2 and MemoryCreatedResources (the workflow tests)',
+  { honoursClientToken: true },
+  () => {
+    const ec2 = new MemoryEc2();
+    return Promise.resolve({
+      resources: ec2,
+      created: new MemoryCreatedResources(ec2),
+      snapshot: (tags) => Promise.resolve(ec2.makeSnapshot('restore', { ...tags }, 'completed')),
+      instance: () => Promise.resolve({ instanceId: INSTANCE, availabilityZone: WORKFLOW_ZONE }),
+      tick: () => Promise.resolve(ec2.tick()),
+    });
+  },
+);
+cloneResourcesContract(
+  'Ec2CloneResources and Ec2WorkflowResources on moto',
+  { honoursClientToken: false },
+  () => {
+    return Promise.resolve({
+      resources: new Ec2CloneResources(aws.ec2),
+      created: new Ec2WorkflowResources(aws.ec2),
+      snapshot: async (tags) => {
+        const created = await aws.ec2.send(
+          new CreateSnapshotCommand({
+            VolumeId: await createVolume({ 'rbp:contract': 'clone-source' }, 1),
+            ...(Object.keys(tags).length === 0
+              ? {}
+              : { TagSpecifications: [{ ResourceType: 'snapshot', Tags: tagList(tags) }] }),
+          }),
+        );
+        return created.SnapshotId!;
+      },
+      instance: async () => ({
+        instanceId: await (cloneInstance ??= runInstance(ZONE)),
+        availabilityZone: ZONE,
+      }),
+      tick: () => new Promise((resolve) => setTimeout(resolve, SETTLE_PAUSE_MS)),
+    });
+  },
+);
+
 /** The stack and its SDK clients (one attempt each: a contract sees every error the service answers). */
 const local = useLocalStack();
 const aws = useLocalClients(local);
+
+/** The one instance the clone contract attaches to (each of its tests leaves it as it found it). */
+let cloneInstance: Promise<string> | undefined;
+/** Pause between reads of a volume that is still settling on moto. */
+const SETTLE_PAUSE_MS = 100;
+
+function tagList(tags: Readonly<Record<string, string>>): { Key: string; Value: string }[] {
+  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+}
+
+async function runInstance(availabilityZone: string): Promise<string> {
+  const images = await aws.ec2.send(new DescribeImagesCommand({}));
+  const started = await aws.ec2.send(
+    new RunInstancesCommand({
+      ImageId: images.Images![0]!.ImageId!,
+      InstanceType: 't3.micro',
+      MinCount: 1,
+      MaxCount: 1,
+      Placement: { AvailabilityZone: availabilityZone },
+    }),
+  );
+  return started.Instances![0]!.InstanceId!;
+}
 
 async function createVolume(tags: Readonly<Record<string, string>>, sizeGib: number): Promise<string> {
   const created = await aws.ec2.send(
     new CreateVolumeCommand({
       AvailabilityZone: ZONE,
       Size: sizeGib,
-      TagSpecifications: [
-        { ResourceType: 'volume', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
-      ],
+      TagSpecifications: [{ ResourceType: 'volume', Tags: tagList(tags) }],
     }),
   );
   return created.VolumeId!;
