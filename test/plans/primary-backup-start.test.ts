@@ -8,13 +8,7 @@
  *   message naming it (the stack's IAM allows CreateSnapshots only on marked ones), and reads a
  *   marked primary with the instance it is attached to.
  */
-import {
-  AttachVolumeCommand,
-  CreateVolumeCommand,
-  DescribeImagesCommand,
-  EC2Client,
-  RunInstancesCommand,
-} from '@aws-sdk/client-ec2';
+import { AttachVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   CreateStateMachineCommand,
   DescribeExecutionCommand,
@@ -26,6 +20,7 @@ import { Ec2PrimarySnapshots } from '../../lambdas/aws/ec2-primary-snapshots.ts'
 import { SfnPlanBackups } from '../../lambdas/aws/plan-run-adapters.ts';
 import type { BackupStart, ServerDirectory } from '../../lambdas/core/plans/plan-ports.ts';
 import type { ServerView } from '../../lambdas/core/plans/servers.ts';
+import { createTaggedVolume, launchInstance } from '../support/ec2-instances.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { server } from './fake-plan-ports.ts';
 
@@ -115,46 +110,16 @@ describe('SfnPlanBackups.start', () => {
 
 describe('Ec2PrimarySnapshots: only primaries marked rbp:primary=true', () => {
   async function primaryOn(instanceTagged: boolean, volumeTagged: boolean) {
-    const images = await ec2.send(new DescribeImagesCommand({}));
-    const started = await ec2.send(
-      new RunInstancesCommand({
-        ImageId: images.Images![0]!.ImageId!,
-        InstanceType: 't3.micro',
-        MinCount: 1,
-        MaxCount: 1,
-        Placement: { AvailabilityZone: 'us-east-1a' },
-        ...(instanceTagged
-          ? {
-              TagSpecifications: [
-                { ResourceType: 'instance', Tags: [{ Key: 'rbp:primary', Value: 'true' }] },
-              ],
-            }
-          : {}),
-      }),
-    );
-    const instanceId = started.Instances![0]!.InstanceId!;
-    const primary = await ec2.send(
-      new CreateVolumeCommand({
-        AvailabilityZone: 'us-east-1a',
-        Size: 1,
-        ...(volumeTagged
-          ? { TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'rbp:primary', Value: 'true' }] }] }
-          : {}),
-      }),
-    );
+    const marked = { 'rbp:primary': 'true' };
+    const instanceId = await launchInstance(ec2, 'us-east-1a', instanceTagged ? marked : {});
+    const primaryVolumeId = await createTaggedVolume(ec2, 'us-east-1a', volumeTagged ? marked : {});
     await ec2.send(
-      new AttachVolumeCommand({ VolumeId: primary.VolumeId!, InstanceId: instanceId, Device: '/dev/sdf' }),
+      new AttachVolumeCommand({ VolumeId: primaryVolumeId, InstanceId: instanceId, Device: '/dev/sdf' }),
     );
-    const replica = await ec2.send(
-      new CreateVolumeCommand({
-        AvailabilityZone: 'us-east-1a',
-        Size: 1,
-        TagSpecifications: [
-          { ResourceType: 'volume', Tags: [{ Key: 'rbp:primary-volume', Value: primary.VolumeId! }] },
-        ],
-      }),
-    );
-    return { instanceId, primaryVolumeId: primary.VolumeId!, replicaVolumeId: replica.VolumeId! };
+    const replicaVolumeId = await createTaggedVolume(ec2, 'us-east-1a', {
+      'rbp:primary-volume': primaryVolumeId,
+    });
+    return { instanceId, primaryVolumeId, replicaVolumeId };
   }
 
   it('reads a marked primary and the instance it is attached to', async () => {

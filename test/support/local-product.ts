@@ -293,6 +293,27 @@ export interface ReplicaPlacement {
   readonly label?: string;
 }
 
+/** The API's answer to one request: its status and its JSON body. */
+export interface ApiAnswer<T> {
+  readonly status: number;
+  readonly body: T;
+}
+
+/** Sends `method path` to the REST API at `apiUrl`, `body` (if given) as JSON, and parses the JSON answer. */
+export async function callApi<T = unknown>(
+  apiUrl: string,
+  method: string,
+  route: string,
+  body?: unknown,
+): Promise<ApiAnswer<T>> {
+  const answer = await fetch(`${apiUrl}${route}`, {
+    method,
+    headers: { 'content-type': 'application/json' },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  return { status: answer.status, body: (await answer.json()) as T };
+}
+
 export interface LocalDeployedProduct {
   readonly local: LocalStackHandle;
   readonly stack: LocalStack;
@@ -304,6 +325,8 @@ export interface LocalDeployedProduct {
   readonly objects: S3LifecycleObjectStore;
   /** `rbp` against the deployment's API. */
   readonly rbp: Rbp;
+  /** One request to the deployment's REST API (`callApi` on its URL). */
+  api<T = unknown>(method: string, route: string, body?: unknown): Promise<ApiAnswer<T>>;
   /** Writes `files` (path below the root → content) into a 32 MiB ext4 image and registers it as a replica. */
   makeReplica(
     name: string,
@@ -367,6 +390,7 @@ export function useDeployedProduct(name: string, options: DeployedProductOptions
       return objects.get();
     },
     rbp: rbpWith(() => ({ ...process.env, RBP_API_URL: product.get().apiUrl })),
+    api: (method, route, body) => callApi(product.get().apiUrl, method, route, body),
     async makeReplica(diskName, files, placement = {}) {
       const source = path.join(work.get(), diskName);
       for (const [file, content] of Object.entries(files)) {

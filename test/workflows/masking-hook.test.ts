@@ -9,8 +9,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, open, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { ListChangedBlocksCommand } from '@aws-sdk/client-ebs';
 import {
@@ -31,12 +30,10 @@ import { PermanentError } from '../../lambdas/core/errors.ts';
 import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
 import { maskContent, SHADOW_HASH_PATTERN } from '../../local/masking-hook/snapshot-file-masker.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+import { createMaskingHooks } from './masking-hooks.ts';
 import { downloadSnapshotToFile } from './snapshot-blocks.ts';
 
 const run = promisify(execFile);
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
-const HOOK = join(ROOT, 'local', 'masking-hook', 'main.ts');
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
 const aws = useLocalClients(local);
@@ -130,16 +127,7 @@ beforeAll(async () => {
     { client: aws.ec2, maxWaitTime: 60, minDelay: 1 },
     { SnapshotIds: [cloneSnapshotId] },
   );
-  await admin.createFunction({
-    name: 'maskshadow',
-    command: `${TSX} ${HOOK} --path /etc/shadow --endpoint ${local.stack.endpoint}`,
-    timeoutSeconds: 300,
-  });
-  await admin.createFunction({
-    name: 'masknothing',
-    command: `${TSX} ${HOOK} --path /etc/nothing --endpoint ${local.stack.endpoint}`,
-    timeoutSeconds: 300,
-  });
+  await createMaskingHooks(local.stack.endpoint);
 }, 180_000);
 
 afterAll(async () => {

@@ -6,51 +6,34 @@
  * snapshot alone; an unknown workflow is 404 (exit code 3) and a bad `created` is 400.
  */
 import '../support/quiet-powertools.ts';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   AttachVolumeCommand,
   CreateSnapshotCommand,
   CreateVolumeCommand,
-  DescribeImagesCommand,
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
-  RunInstancesCommand,
   waitUntilSnapshotCompleted,
 } from '@aws-sdk/client-ec2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
-import { runCli, type CliResult } from '../support/cli.ts';
-import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { launchInstance } from '../support/ec2-instances.ts';
+import { useDeployedProduct } from '../support/local-product.ts';
+import { useLocalClients } from '../support/local-stack.ts';
+import { LIVE_CLONE_EXAMPLE } from './workflow-fixtures.ts';
 
-const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
+const deployment = useDeployedProduct('workflow-delete');
+const local = deployment.local;
 const aws = useLocalClients(local);
+const rbp = deployment.rbp;
 const ZONE = 'us-east-1a';
 
-let product: DeployedProduct;
-let workDir: string;
 let replicaVolumeId: string;
 let instanceId: string;
-const savedEnv = { ...process.env };
-
-function rbp(...args: string[]): Promise<CliResult> {
-  return runCli(args, product.apiUrl, { region: 'us-east-1' });
-}
 
 async function createWorkflow(name: string): Promise<void> {
-  const answer = await fetch(`${product.apiUrl}/workflows`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({
-      name,
-      type: 'LiveClone',
-      server: 'web01',
-      schedule: { type: 'on-demand' },
-      target: { region: 'us-east-1' },
-    }),
-  });
-  expect(answer.status, await answer.clone().text()).toBe(200);
+  const answer = await deployment.api('POST', '/workflows', { ...LIVE_CLONE_EXAMPLE, name });
+  expect(answer.status, JSON.stringify(answer.body)).toBe(200);
 }
 
 /** What a run leaves: a clone snapshot tagged with the workflow, and a volume from it attached to the instance. */
@@ -103,33 +86,14 @@ async function volumeState(volumeId: string): Promise<string | undefined> {
 }
 
 beforeAll(async () => {
-  product = await deployProduct(local.stack);
-  workDir = await mkdtemp(join(tmpdir(), 'rbp-workflow-delete-'));
   const image = Buffer.alloc(4 << 20);
   image.write('the data a workflow clones', 1 << 20);
-  await writeFile(join(workDir, 'web01.img'), image);
+  await writeFile(join(deployment.work, 'web01.img'), image);
   replicaVolumeId = (
-    await local.stack.replicas.create({ imagePath: join(workDir, 'web01.img'), serverId: 'web01' })
+    await local.stack.replicas.create({ imagePath: join(deployment.work, 'web01.img'), serverId: 'web01' })
   ).volumeId;
-  const ami = (await aws.ec2.send(new DescribeImagesCommand({}))).Images![0]!.ImageId!;
-  instanceId = (
-    await aws.ec2.send(
-      new RunInstancesCommand({
-        ImageId: ami,
-        MinCount: 1,
-        MaxCount: 1,
-        InstanceType: 't3.micro',
-        Placement: { AvailabilityZone: ZONE },
-      }),
-    )
-  ).Instances![0]!.InstanceId!;
+  instanceId = await launchInstance(aws.ec2, ZONE);
 }, 120_000);
-
-afterAll(async () => {
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
-  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
-});
 
 describe('rbp workflows delete', () => {
   it('keeps what the workflow created by default, and says what it kept', async () => {
@@ -140,7 +104,7 @@ describe('rbp workflows delete', () => {
     expect(deleted.stdout.trim()).toBe(
       `workflow keepme deleted; kept 1 volume(s) and 1 snapshot(s): ${volumeId} ${snapshotId}`,
     );
-    expect((await fetch(`${product.apiUrl}/workflows/keepme`)).status).toBe(404);
+    expect((await fetch(`${deployment.product.apiUrl}/workflows/keepme`)).status).toBe(404);
     expect(await snapshotExists(snapshotId)).toBe(true);
     expect(await volumeState(volumeId)).toBe('in-use:attached');
   }, 120_000);
@@ -164,7 +128,7 @@ describe('rbp workflows delete', () => {
     expect(local.stack.emulator.snapshotStatus(snapshotId)).toBeUndefined();
     expect(await snapshotExists(other.snapshotId)).toBe(true);
     expect(await volumeState(other.volumeId)).toBe('in-use:attached');
-    expect((await fetch(`${product.apiUrl}/workflows/qaclone`)).status).toBe(404);
+    expect((await fetch(`${deployment.product.apiUrl}/workflows/qaclone`)).status).toBe(404);
   }, 120_000);
 
   it('an unknown workflow is 404 (exit 3); a bad created choice is 400 and deletes nothing', async () => {
@@ -172,9 +136,11 @@ describe('rbp workflows delete', () => {
     expect(unknown.code).toBe(3);
     expect(unknown.stderr).toContain('workflow nosuch does not exist');
     await createWorkflow('stays');
-    const bad = await fetch(`${product.apiUrl}/workflows/stays?created=destroy`, { method: 'DELETE' });
+    const bad = await fetch(`${deployment.product.apiUrl}/workflows/stays?created=destroy`, {
+      method: 'DELETE',
+    });
     expect(bad.status).toBe(400);
     expect(((await bad.json()) as { message: string }).message).toContain('created');
-    expect((await fetch(`${product.apiUrl}/workflows/stays`)).status).toBe(200);
+    expect((await fetch(`${deployment.product.apiUrl}/workflows/stays`)).status).toBe(200);
   }, 120_000);
 });

@@ -17,33 +17,31 @@
  */
 import '../support/quiet-powertools.ts';
 import { execFile } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import {
-  DescribeImagesCommand,
   DescribeInstancesCommand,
   DescribeSnapshotsCommand,
   DescribeVolumesCommand,
-  RunInstancesCommand,
 } from '@aws-sdk/client-ec2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { WorkflowRunView } from '../../lambdas/core/workflows/workflow-run.ts';
-import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
 import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
 import { changeReplicaFile } from '../../local/replica/replica-files.ts';
-import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+import { launchInstance } from '../support/ec2-instances.ts';
+import { useDeployedProduct } from '../support/local-product.ts';
+import { useLocalClients } from '../support/local-stack.ts';
+import { createMaskingHooks } from './masking-hooks.ts';
 import { deltaRestoreBlocks, differingBlocks, snapshotBytes } from './snapshot-blocks.ts';
 
 const exec = promisify(execFile);
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
-const HOOK = join(ROOT, 'local', 'masking-hook', 'main.ts');
 
-const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
+const deployment = useDeployedProduct('workflow-runs');
+const local = deployment.local;
 const aws = useLocalClients(local);
+const api = deployment.api;
+const rbp = deployment.rbp;
 const ZONE = 'us-east-1a';
 /** The replica's size: mkfs.ext4 on a sparse file of 256 MiB (512 EBS blocks). */
 const IMAGE_BYTES = 256 * 1024 * 1024;
@@ -53,7 +51,6 @@ const SHADOW = [
   '',
 ].join('\n');
 
-let product: DeployedProduct;
 let admin: LocalAdminClient;
 let workDir: string;
 let imagePath: string;
@@ -61,30 +58,8 @@ let volumeId: string;
 let instanceId: string;
 /** The instance's volumes before any run (its root volume). */
 let rootVolumes: string[] = [];
-const savedEnv = { ...process.env };
 /** The replica's bytes at each backup, by image id: the oracle of the clones. */
 const imageCopies = new Map<string, string>();
-
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const answer = await fetch(`${product.apiUrl}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: answer.status, body: (await answer.json()) as T };
-}
-
-function rbp(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'cli/main.ts', ...args, '--endpoint', product.apiUrl, '--region', 'us-east-1'],
-      { env: { ...savedEnv, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
-    );
-  });
-}
 
 async function poll<T>(path: string, done: (value: T) => boolean, timeoutMs = 300_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -171,9 +146,8 @@ async function volumeExists(id: string): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  product = await deployProduct(local.stack);
   admin = new LocalAdminClient(local.stack.endpoint);
-  workDir = await mkdtemp(join(tmpdir(), 'rbp-workflow-runs-'));
+  workDir = deployment.work;
   const tree = join(workDir, 'tree');
   await mkdir(join(tree, 'etc'), { recursive: true });
   await mkdir(join(tree, 'srv'), { recursive: true });
@@ -183,36 +157,10 @@ beforeAll(async () => {
   imagePath = join(workDir, 'web01.img');
   await exec('mkfs.ext4', ['-q', '-F', '-b', '4096', '-d', tree, imagePath, `${IMAGE_BYTES / 1024 / 1024}M`]);
   volumeId = (await local.stack.replicas.create({ imagePath, serverId: 'web01' })).volumeId;
-  await admin.createFunction({
-    name: 'maskshadow',
-    command: `${TSX} ${HOOK} --path /etc/shadow --endpoint ${local.stack.endpoint}`,
-    timeoutSeconds: 300,
-  });
-  await admin.createFunction({
-    name: 'masknothing',
-    command: `${TSX} ${HOOK} --path /etc/nothing --endpoint ${local.stack.endpoint}`,
-    timeoutSeconds: 300,
-  });
-  const ami = (await aws.ec2.send(new DescribeImagesCommand({}))).Images![0]!.ImageId!;
-  instanceId = (
-    await aws.ec2.send(
-      new RunInstancesCommand({
-        ImageId: ami,
-        MinCount: 1,
-        MaxCount: 1,
-        InstanceType: 't3.micro',
-        Placement: { AvailabilityZone: ZONE },
-      }),
-    )
-  ).Instances![0]!.InstanceId!;
+  await createMaskingHooks(local.stack.endpoint);
+  instanceId = await launchInstance(aws.ec2, ZONE);
   rootVolumes = (await allAttachmentsOf(instanceId)).map((a) => a.volumeId);
 }, 300_000);
-
-afterAll(async () => {
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
-  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
-});
 
 describe('workflow runs on the local stack', () => {
   let firstImage: string;
