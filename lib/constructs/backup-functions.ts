@@ -34,6 +34,7 @@ import { objectLockEnvironment, type BackupStorage } from './backup-storage.ts';
 import { nagArnToken } from './nag.ts';
 import { grantObjectPut } from './bucket-grants.ts';
 import { grantPrimarySnapshots } from './primary-snapshots-policy.ts';
+import { anyEc2Arn } from './ec2-arns.ts';
 
 export const PROJECT_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const HANDLERS_DIR = join(PROJECT_ROOT, 'lambdas', 'handlers');
@@ -160,13 +161,8 @@ function grantBackupSteps(
 ): void {
   const stack = Stack.of(scope);
   const { key, table, imageBucket, workBucket } = props.storage;
-  const snapshotArn = stack.formatArn({
-    service: 'ec2',
-    account: '',
-    resource: 'snapshot',
-    resourceName: '*',
-  });
-  const volumeArn = stack.formatArn({ service: 'ec2', resource: 'volume', resourceName: '*' });
+  const snapshotArn = anyEc2Arn(scope, 'snapshot');
+  const volumeArn = anyEc2Arn(scope, 'volume');
   const describe = (actions: string[]) => new iam.PolicyStatement({ actions, resources: ['*'] });
 
   // Lock items only: partition keys LOCK#<volumeId>.

@@ -24,28 +24,21 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type { Construct } from 'constructs';
 import { PRIMARY_OPT_IN_TAG, PRIMARY_VOLUME_TAG } from '../../lambdas/core/backup/primary-source.ts';
 import { MANAGED_TAG, VOLUME_ID_TAG } from '../../lambdas/core/orchestration/replica-snapshots.ts';
+import { anyEc2Arn } from './ec2-arns.ts';
 
 /** The statements of the primary-snapshots policy (exported for the infra test's expectations). */
 export function primarySnapshotStatements(scope: Construct): iam.PolicyStatement[] {
-  const stack = Stack.of(scope);
-  const arn = (resource: string, account?: string) =>
-    stack.formatArn({
-      service: 'ec2',
-      resource,
-      resourceName: '*',
-      ...(account === undefined ? {} : { account }),
-    });
-  const snapshotArn = arn('snapshot', '');
+  const snapshotArn = anyEc2Arn(scope, 'snapshot');
   const optedIn = { StringEquals: { [`aws:ResourceTag/${PRIMARY_OPT_IN_TAG}`]: 'true' } };
   return [
     new iam.PolicyStatement({
       actions: ['ec2:CreateSnapshots'],
-      resources: [arn('instance')],
+      resources: [anyEc2Arn(scope, 'instance')],
       conditions: optedIn,
     }),
     new iam.PolicyStatement({
       actions: ['ec2:CreateSnapshots', 'ec2:CreateSnapshot'],
-      resources: [arn('volume')],
+      resources: [anyEc2Arn(scope, 'volume')],
       conditions: optedIn,
     }),
     new iam.PolicyStatement({

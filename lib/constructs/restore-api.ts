@@ -24,6 +24,7 @@ import type { ReplicaBackupConfig } from '../config.ts';
 import type { ApiEnvironmentKey } from '../function-manifest.ts';
 import { nagArnToken } from './nag.ts';
 import { grantObjectPut } from './bucket-grants.ts';
+import { anyEc2Arn } from './ec2-arns.ts';
 
 /** Characters of the generated cursor key: 64 base64 characters decode to 48 bytes (≥ 32 needed). */
 const CURSOR_KEY_CHARS = 64;
@@ -263,14 +264,14 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   api.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['ec2:DeleteSnapshot'],
-      resources: [stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' })],
+      resources: [anyEc2Arn(scope, 'snapshot')],
       conditions: { StringEquals: { 'aws:ResourceTag/rbp:managed': 'true' } },
     }),
   );
   api.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['ec2:DeleteSnapshot'],
-      resources: [stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' })],
+      resources: [anyEc2Arn(scope, 'snapshot')],
       // Snapshots written by a volume restore carry rbp:restore-id.
       conditions: { Null: { 'aws:ResourceTag/rbp:restore-id': 'false' } },
     }),
@@ -323,12 +324,7 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
     ],
   });
   key.grantEncryptDecrypt(worker);
-  const snapshotArn = stack.formatArn({
-    service: 'ec2',
-    account: '',
-    resource: 'snapshot',
-    resourceName: '*',
-  });
+  const snapshotArn = anyEc2Arn(scope, 'snapshot');
   // StartSnapshot only with the restore tag; blocks only into snapshots that carry it.
   worker.addToRolePolicy(
     new iam.PolicyStatement({

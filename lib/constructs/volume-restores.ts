@@ -27,6 +27,7 @@ import { PROJECT_ROOT } from './backup-functions.ts';
 import { CDK_GRANT_WILDCARD_FINDINGS, nagArnToken } from './nag.ts';
 import { grantObjectPut } from './bucket-grants.ts';
 import { productStateMachine, tableAccess } from './state-machine.ts';
+import { anyEc2Arn } from './ec2-arns.ts';
 
 /** The volume-restore state machine definition, with ${…} substitutions. */
 export const VOLUME_RESTORE_ASL_PATH = join(PROJECT_ROOT, VOLUME_RESTORE_DEFINITION_FILE);
@@ -132,12 +133,7 @@ export class VolumeRestores {
     props.workBucket.grantRead(fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);
     grantObjectPut(props.workBucket, fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);
     props.key.grantEncryptDecrypt(fn);
-    const snapshotArn = stack.formatArn({
-      service: 'ec2',
-      account: '',
-      resource: 'snapshot',
-      resourceName: '*',
-    });
+    const snapshotArn = anyEc2Arn(scope, 'snapshot');
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['ebs:StartSnapshot'],

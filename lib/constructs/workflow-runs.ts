@@ -20,6 +20,7 @@ import {
 } from '../function-manifest.ts';
 import * as runs from './run-state-machine.ts';
 import { tableAccess } from './state-machine.ts';
+import { anyEc2Arn } from './ec2-arns.ts';
 
 /** Restore job records (the job store's key space of restores). */
 const RESTORE_JOB_KEYS = ['RESTORE#*'];
@@ -90,14 +91,9 @@ export class WorkflowRuns {
         resources: ['*'],
       }),
     );
-    const snapshots = stack.formatArn({
-      service: 'ec2',
-      account: '',
-      resource: 'snapshot',
-      resourceName: '*',
-    });
-    const volumes = stack.formatArn({ service: 'ec2', resource: 'volume', resourceName: '*' });
-    const instances = stack.formatArn({ service: 'ec2', resource: 'instance', resourceName: '*' });
+    const snapshots = anyEc2Arn(scope, 'snapshot');
+    const volumes = anyEc2Arn(scope, 'volume');
+    const instances = anyEc2Arn(scope, 'instance');
     // Tags go on the restores' snapshots (made by this product) and on the volumes it creates. A snapshot's
     // ARN has no account field (arn:aws:ec2:region::snapshot/snap-…), so an ARN with the account never matches:
     // https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html#amazonec2-resources-for-iam-policies
@@ -129,9 +125,7 @@ export class WorkflowRuns {
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['ec2:DeleteSnapshot'],
-        resources: [
-          stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' }),
-        ],
+        resources: [snapshots],
         conditions: { StringLike: { 'aws:ResourceTag/rbp:restore-id': '*' } },
       }),
     );
@@ -139,9 +133,7 @@ export class WorkflowRuns {
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['ec2:DeleteSnapshot'],
-        resources: [
-          stack.formatArn({ service: 'ec2', account: '', resource: 'snapshot', resourceName: '*' }),
-        ],
+        resources: [snapshots],
         conditions: { StringLike: { [`aws:ResourceTag/${WORKFLOW_TAG}`]: '*' } },
       }),
     );

@@ -13,6 +13,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type { Construct } from 'constructs';
 import { CREATED_BY_WORKFLOW_TAG } from '../../lambdas/core/workflows/workflow-service.ts';
+import { anyEc2Arn } from './ec2-arns.ts';
 
 /** The schedule actions the API calls (scheduler-workflow-schedules.ts), on schedules of the group. */
 const WORKFLOW_SCHEDULE_ACTIONS = [
@@ -106,8 +107,6 @@ export class WorkflowSchedules {
  */
 function grantWorkflowDelete(scope: Construct, api: lambda.Function): void {
   const stack = Stack.of(scope);
-  const arn = (resource: string, account = stack.account): string =>
-    stack.formatArn({ service: 'ec2', account, resource, resourceName: '*' });
   const tagged = { StringLike: { [`aws:ResourceTag/${CREATED_BY_WORKFLOW_TAG}`]: '*' } };
   api.addToRolePolicy(
     new iam.PolicyStatement({ actions: ['ec2:DescribeSnapshots', 'ec2:DescribeVolumes'], resources: ['*'] }),
@@ -115,18 +114,18 @@ function grantWorkflowDelete(scope: Construct, api: lambda.Function): void {
   api.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['ec2:DetachVolume', 'ec2:DeleteVolume'],
-      resources: [arn('volume')],
+      resources: [anyEc2Arn(scope, 'volume')],
       conditions: tagged,
     }),
   );
   api.addToRolePolicy(
-    new iam.PolicyStatement({ actions: ['ec2:DetachVolume'], resources: [arn('instance')] }),
+    new iam.PolicyStatement({ actions: ['ec2:DetachVolume'], resources: [anyEc2Arn(scope, 'instance')] }),
   );
   // Snapshot ARNs have no account (arn:aws:ec2:region::snapshot/snap-…).
   api.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['ec2:DeleteSnapshot'],
-      resources: [arn('snapshot', '')],
+      resources: [anyEc2Arn(scope, 'snapshot')],
       conditions: tagged,
     }),
   );
