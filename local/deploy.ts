@@ -39,6 +39,7 @@ import type { LocalStack } from './stack.ts';
 import { LOCAL_ACCOUNT_ID, LOCAL_REGION } from './gateway/local-account.ts';
 import type { LambdaHandler } from './gateway/lambda-functions.ts';
 import type { LocalPlanRunOptions } from './plan-run-deploy.ts';
+import { sdkErrorName } from '../lambdas/aws/sdk-errors.ts';
 
 /** Names of the resources of one local deployment. */
 export interface ProductNames {
@@ -124,7 +125,7 @@ function cursorKeyOf(stateDir: string): string {
 
 function ignoreExisting(...names: string[]) {
   return (error: unknown) => {
-    if (!names.includes((error as { name?: string }).name ?? '')) throw error;
+    if (!names.includes(sdkErrorName(error) ?? '')) throw error;
   };
 }
 

@@ -5,6 +5,7 @@
 import { CreateTableCommand, DescribeTableCommand, UpdateTableCommand } from '@aws-sdk/client-dynamodb';
 import type { CreateTableCommandInput, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { NAME_SEARCH_ATTRIBUTES } from '../lambdas/core/catalog/catalog-keys.ts';
+import { sdkErrorName } from '../lambdas/aws/sdk-errors.ts';
 
 const STRING_KEYS = ['pk', 'sk', 'gsi1pk', 'gsi1sk', 'gsi2pk', 'gsi2sk', 'volumeId', 'name'] as const;
 
@@ -50,7 +51,7 @@ export async function createProductTable(client: DynamoDBClient, tableName: stri
   const created = await client.send(new CreateTableCommand(definition)).then(
     () => true,
     (error: unknown) => {
-      if ((error as { name?: string }).name !== 'ResourceInUseException') throw error;
+      if (sdkErrorName(error) !== 'ResourceInUseException') throw error;
       return false;
     },
   );

@@ -19,7 +19,7 @@ import type { BackupLease, FencePhase, GcCoordination, GcFence } from '../core/l
 import { INITIAL_FENCE } from '../core/lifecycle/gc-fence.ts';
 import type { ScrubCursor, ScrubCursorStore } from '../core/lifecycle/scrub.ts';
 import type { JobKeySpace } from './dynamodb-job-store.ts';
-import { callSdk } from './sdk-errors.ts';
+import { callSdk, sdkErrorName } from './sdk-errors.ts';
 
 export const GC_FENCE_KEY = { pk: 'GC#FENCE', sk: 'FENCE' } as const;
 export const GC_LEASE_PARTITION = 'GC#LEASE';
@@ -93,7 +93,7 @@ export class DynamoDbGcCoordination implements GcCoordination {
         );
         return true;
       } catch (error) {
-        if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+        if (sdkErrorName(error) === 'ConditionalCheckFailedException') return false;
         throw error;
       }
     });
@@ -190,7 +190,7 @@ export class DynamoDbScrubCursor implements ScrubCursorStore {
         );
         return true;
       } catch (error) {
-        if ((error as { name?: string }).name === 'ConditionalCheckFailedException') return false;
+        if (sdkErrorName(error) === 'ConditionalCheckFailedException') return false;
         throw error;
       }
     });

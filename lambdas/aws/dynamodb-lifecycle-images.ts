@@ -19,7 +19,7 @@ import {
   volumePartitionKey,
 } from './dynamodb-image-records.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
-import { callSdk } from './sdk-errors.ts';
+import { callSdk, sdkErrorName } from './sdk-errors.ts';
 
 /** Which server a replica volume belongs to (EC2 tags), so retention can group a server's images. */
 export type ServerOfVolume = (volumeId: string) => string | undefined;
@@ -144,8 +144,7 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
         );
         return 'marked' as const;
       } catch (error) {
-        if ((error as { name?: string }).name === 'ConditionalCheckFailedException')
-          return 'missing' as const;
+        if (sdkErrorName(error) === 'ConditionalCheckFailedException') return 'missing' as const;
         throw error;
       }
     });

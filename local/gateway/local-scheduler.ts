@@ -41,6 +41,7 @@ import {
 } from '../../lambdas/core/plans/schedule-expression.ts';
 import { nextFireTime } from '../../lambdas/core/plans/schedule-times.ts';
 import { localClientConfig } from './local-account.ts';
+import { sdkErrorName } from '../../lambdas/aws/sdk-errors.ts';
 
 /**
  * How often the schedules are looked at: Scheduler fires at minute precision, so a second keeps a
@@ -232,7 +233,7 @@ export class LocalScheduler {
         new GetScheduleCommand({ Name: summary.Name!, GroupName: summary.GroupName ?? 'default' }),
       );
     } catch (error) {
-      if ((error as { name?: string }).name === 'ResourceNotFoundException') return undefined; // deleted meanwhile
+      if (sdkErrorName(error) === 'ResourceNotFoundException') return undefined; // deleted meanwhile
       throw error;
     }
     const text = detail.ScheduleExpression ?? '';
@@ -335,7 +336,7 @@ export class LocalScheduler {
         firing = { ...base, outcome: 'started', detail: invoked.$metadata.requestId ?? '' };
       }
     } catch (error) {
-      const name = (error as { name?: string }).name ?? 'Error';
+      const name = sdkErrorName(error) ?? 'Error';
       firing = { ...base, outcome: 'failed', detail: `${name}: ${(error as Error).message}` };
       console.error(`[local scheduler] ${base.schedule} failed to start ${base.targetArn}: ${firing.detail}`);
     }
