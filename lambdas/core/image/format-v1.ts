@@ -3,8 +3,7 @@
  * The normative description is docs/image-format.md; keep the two in step. Version 1 is frozen:
  * a change to any layout is a new version with its own file, and this reader stays.
  */
-import { promisify } from 'node:util';
-import { constants as zlibConstants, zstdCompressSync, zstdDecompress } from 'node:zlib';
+import { constants as zlibConstants, zstdCompressSync, zstdDecompressSync } from 'node:zlib';
 import { z } from 'zod';
 import { IntegrityError, ValidationError } from '../errors.ts';
 import { CHUNK_SIZE_BYTES, EBS_BLOCK_SIZE_BYTES } from '../geometry.ts';
@@ -19,13 +18,12 @@ export const CHUNK_ZSTD_LEVEL = 1;
 
 /**
  * Output buffer of one zlib call: larger than any chunk's compressed or decompressed size, so zlib
- * returns one buffer instead of 64 pieces of 16 KiB (3× less CPU for the async path, measured).
- * Compression runs synchronously: on the thread-pool path the hand-offs cost more CPU than they
- * save wall time on a 1-vCPU Lambda (measured in bench/suites/engine.ts: 2.7 s → 2.0 s per GiB).
+ * returns one buffer instead of 64 pieces of 16 KiB (2× less CPU per decompressed MiB, measured).
+ * Compression and decompression run synchronously: on the thread-pool path the hand-offs cost more
+ * CPU than they save wall time on a 1-vCPU Lambda (bench/suites/engine.ts: compression 2.7 s → 2.0 s
+ * per GiB; bench/suites/lifecycle.ts: a scrub's decode + verify ~1.8× more MiB per CPU second).
  */
 export const ZSTD_OUTPUT_CHUNK_BYTES = 2 * CHUNK_SIZE_BYTES;
-
-const decompressAsync = promisify(zstdDecompress);
 
 /** Object header: magic(4) version(1) codec(1) reserved(2) uncompressedLength(4, LE). */
 export const OBJECT_HEADER_BYTES = 12;
@@ -75,12 +73,12 @@ function packPayload(magic: string, payload: Uint8Array): Uint8Array {
   return Buffer.concat([header, useZstd ? compressed : payload]);
 }
 
-async function unpackPayload(header: ParsedHeader, what: string, name: string): Promise<Buffer> {
+function unpackPayload(header: ParsedHeader, what: string, name: string): Buffer {
   let payload: Buffer;
   if (header.codec === CODEC_NONE) payload = header.payload;
   else if (header.codec === CODEC_ZSTD) {
     try {
-      payload = await decompressAsync(header.payload, { chunkSize: ZSTD_OUTPUT_CHUNK_BYTES });
+      payload = zstdDecompressSync(header.payload, { chunkSize: ZSTD_OUTPUT_CHUNK_BYTES });
     } catch (error) {
       throw new IntegrityError(`${what} ${name} does not decompress`, { cause: error, context: { name } });
     }
@@ -116,9 +114,19 @@ export function encodeChunkV1(data: Uint8Array): Promise<Uint8Array> {
   return Promise.resolve(packPayload(CHUNK_MAGIC, data));
 }
 
-export async function decodeChunkV1(bytes: Uint8Array, expectedName: string): Promise<DecodedChunk> {
+/**
+ * Decodes and verifies a chunk. Synchronous work behind the codec's Promise (see
+ * ZSTD_OUTPUT_CHUNK_BYTES); a damaged chunk rejects, it never throws.
+ */
+export function decodeChunkV1(bytes: Uint8Array, expectedName: string): Promise<DecodedChunk> {
+  return new Promise((resolve) => {
+    resolve(decodeChunkNow(bytes, expectedName));
+  });
+}
+
+function decodeChunkNow(bytes: Uint8Array, expectedName: string): DecodedChunk {
   const header = readHeader(bytes, CHUNK_MAGIC, 'chunk', expectedName);
-  const data = await unpackPayload(header, 'chunk', expectedName);
+  const data = unpackPayload(header, 'chunk', expectedName);
   if (data.length !== CHUNK_SIZE_BYTES) {
     throw new IntegrityError(`chunk ${expectedName} is ${data.length} bytes, not ${CHUNK_SIZE_BYTES}`, {
       context: { name: expectedName },
@@ -160,9 +168,15 @@ export function encodeSegmentV1(entries: Uint8Array): Promise<EncodedSegment> {
   return Promise.resolve({ hash: sha256Hex(entries), body: packPayload(SEGMENT_MAGIC, entries) });
 }
 
-export async function decodeSegmentV1(bytes: Uint8Array, expectedHash: string): Promise<Buffer> {
+export function decodeSegmentV1(bytes: Uint8Array, expectedHash: string): Promise<Buffer> {
+  return new Promise((resolve) => {
+    resolve(decodeSegmentNow(bytes, expectedHash));
+  });
+}
+
+function decodeSegmentNow(bytes: Uint8Array, expectedHash: string): Buffer {
   const header = readHeader(bytes, SEGMENT_MAGIC, 'segment', expectedHash);
-  const entries = await unpackPayload(header, 'segment', expectedHash);
+  const entries = unpackPayload(header, 'segment', expectedHash);
   const actual = sha256Hex(entries);
   if (actual !== expectedHash) {
     throw new IntegrityError(`segment ${expectedHash} holds a table named ${actual}`, {

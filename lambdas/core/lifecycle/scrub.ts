@@ -21,7 +21,7 @@ import type { LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
 
 /** Runs that together read every chunk: a daily scrub reads each chunk once a month. */
 export const SCRUB_COVER_RUNS = 30;
-/** Chunk reads in flight: decompression and hashing run on libuv's 4 threads, GETs overlap them. */
+/** Chunk reads in flight: GETs overlap one another; each chunk's decode and hashing run in turn. */
 export const SCRUB_CONCURRENCY = 8;
 
 /**
