@@ -4,23 +4,50 @@
  *   pk RP#<recoveryPointId>   sk RP                                  the record (one GetItem by id)
  *   pk RP#SERVER#<serverId>   sk AT#<createdAt>#<recoveryPointId>     the same record (a Query lists a server's points in time order)
  *
- * Both are written in one transaction, each conditional on not existing, so a recovery point id can
- * never get a second record and the listing never shows a point that GET cannot find. The record is
- * kept as one JSON attribute (`record`), with `version` beside it.
+ *   pk RP#IMAGE#<volumeId>#<imageId>  sk RP                         which point names the image (`recoveryPointId`)
+ *   pk RP#DETACHED            sk <volumeId>#<imageId>                 an image taken out of its point whose deletion is not finished
+ *
+ * The record and its server item are written in one transaction, each conditional on not existing,
+ * so a recovery point id can never get a second record and the listing never shows a point that GET
+ * cannot find; each image's item is put just before (one PutItem per image: a transaction holds at
+ * most 100 items and a point up to MAX_SERVER_VOLUMES images), so every stored point's images can
+ * be found by id. The record is kept as one JSON attribute (`record`), with `version` beside it.
+ *
+ * Detaching an image (before it is deleted) is one transaction: the record and server item narrowed
+ * (or deleted with the last image), conditional on the record being the one read, the image's item
+ * deleted and its RP#DETACHED item put; a concurrent detach of another image of the same point
+ * fails the condition and is re-read and retried.
+ * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
-import type { RecoveryPoint, RecoveryPointStore } from '../core/recovery-points/recovery-points.ts';
+import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { RetryableError } from '../core/errors.ts';
+import type {
+  DetachedImage,
+  RecoveryPoint,
+  RecoveryPointImageRef,
+  RecoveryPointStore,
+} from '../core/recovery-points/recovery-points.ts';
 import {
+  byImageRef,
+  namesImage,
   readRecoveryPoint,
   recoveryPointErrors,
   sameRecoveryPoint,
+  withoutImage,
 } from '../core/recovery-points/recovery-points.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
 import { callSdk } from './sdk-errors.ts';
 
 export const RECOVERY_POINT_ENTITY = 'recovery-point';
 export const RECOVERY_POINT_SERVER_ENTITY = 'recovery-point-of-server';
+export const RECOVERY_POINT_IMAGE_ENTITY = 'recovery-point-image';
+export const RECOVERY_POINT_DETACHED_ENTITY = 'recovery-point-detached';
+/**
+ * Reads and conditional writes of one detach before giving up: each retry follows a concurrent
+ * detach of another image of the same point, and a point has at most MAX_SERVER_VOLUMES images.
+ */
+const DETACH_ATTEMPTS = 8;
 /** The key prefix of every item of this store (the IAM `dynamodb:LeadingKeys` pattern is `RP#*`). */
 export const RECOVERY_POINT_KEY_PREFIX = 'RP#';
 
@@ -38,6 +65,17 @@ export function serverRecoveryPointKey(
     pk: serverPartitionKey(point.serverId),
     sk: `AT#${point.createdAt}#${point.recoveryPointId}`,
   };
+}
+
+export function recoveryPointImageKey(image: RecoveryPointImageRef): { pk: string; sk: string } {
+  return { pk: `${RECOVERY_POINT_KEY_PREFIX}IMAGE#${image.volumeId}#${image.imageId}`, sk: 'RP' };
+}
+
+/** The one partition of detached images (few at a time: each lives only while its deletion runs). */
+const DETACHED_PARTITION = `${RECOVERY_POINT_KEY_PREFIX}DETACHED`;
+
+export function detachedImageKey(image: RecoveryPointImageRef): { pk: string; sk: string } {
+  return { pk: DETACHED_PARTITION, sk: `${image.volumeId}#${image.imageId}` };
 }
 
 function serverPartitionKey(serverId: string): string {
@@ -58,6 +96,14 @@ function recordOfItem(recoveryPointId: string, item: Record<string, unknown>): R
     raw = undefined;
   }
   return readRecoveryPoint(recoveryPointId, raw);
+}
+
+function isConditionCancellation(error: unknown): boolean {
+  const shape = error as CancellationShape;
+  return (
+    shape.name === 'TransactionCanceledException' &&
+    (shape.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')
+  );
 }
 
 function pointOfServerItem(item: Record<string, unknown>): RecoveryPoint {
@@ -88,6 +134,20 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
   async put(point: RecoveryPoint): Promise<'created' | 'exists'> {
     const context = { recoveryPointId: point.recoveryPointId, serverId: point.serverId };
     const attributes = { version: point.version, record: JSON.stringify(point) };
+    for (const image of point.images) {
+      await callSdk('PutItem', { ...context, volumeId: image.volumeId, imageId: image.imageId }, () =>
+        this.ddb.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              ...recoveryPointImageKey(image),
+              entity: RECOVERY_POINT_IMAGE_ENTITY,
+              recoveryPointId: point.recoveryPointId,
+            },
+          }),
+        ),
+      );
+    }
     const written = await callSdk('TransactWriteItems', context, async () => {
       try {
         await this.ddb.send(
@@ -120,13 +180,7 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
         );
         return true;
       } catch (error) {
-        const shape = error as CancellationShape;
-        if (
-          shape.name === 'TransactionCanceledException' &&
-          (shape.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')
-        ) {
-          return false;
-        }
+        if (isConditionCancellation(error)) return false;
         throw error;
       }
     });
@@ -137,17 +191,9 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
   }
 
   async get(recoveryPointId: string): Promise<RecoveryPoint> {
-    const found = await callSdk('GetItem', { recoveryPointId }, () =>
-      this.ddb.send(
-        new GetCommand({
-          TableName: this.tableName,
-          Key: recoveryPointKey(recoveryPointId),
-          ConsistentRead: true,
-        }),
-      ),
-    );
-    if (found.Item === undefined) throw recoveryPointErrors.missing(recoveryPointId);
-    return recordOfItem(recoveryPointId, found.Item);
+    const found = await this.getItem(recoveryPointKey(recoveryPointId), { recoveryPointId });
+    if (found === undefined) throw recoveryPointErrors.missing(recoveryPointId);
+    return recordOfItem(recoveryPointId, found);
   }
 
   async listByServer(serverId: string): Promise<RecoveryPoint[]> {
@@ -162,5 +208,133 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
     const found = await this.pager.queryPage('Query', { serverId }, this.serverQuery(serverId, true), page);
     const points = found.items.map(pointOfServerItem);
     return found.nextToken === undefined ? { points } : { points, nextToken: found.nextToken };
+  }
+
+  async detachImage(image: RecoveryPointImageRef): Promise<DetachedImage | undefined> {
+    const context = { volumeId: image.volumeId, imageId: image.imageId };
+    for (let attempt = 0; attempt < DETACH_ATTEMPTS; attempt += 1) {
+      const index = await this.getItem(recoveryPointImageKey(image), context);
+      const recoveryPointId = index?.recoveryPointId;
+      if (typeof recoveryPointId !== 'string') return undefined;
+      const found = await this.getItem(recoveryPointKey(recoveryPointId), { ...context, recoveryPointId });
+      const point = found === undefined ? undefined : recordOfItem(recoveryPointId, found);
+      if (point === undefined || !namesImage(point, image)) {
+        // An item left by a commit that never wrote its record, or by a detach: nothing names it.
+        await this.deleteItem(recoveryPointImageKey(image), { ...context, recoveryPointId });
+        return undefined;
+      }
+      const narrowed = withoutImage(point, image);
+      const unchanged = { ':old': found!.record };
+      const pointWrites =
+        narrowed === undefined
+          ? [
+              {
+                Delete: {
+                  TableName: this.tableName,
+                  Key: recoveryPointKey(recoveryPointId),
+                  ConditionExpression: '#record = :old',
+                  ExpressionAttributeNames: { '#record': 'record' },
+                  ExpressionAttributeValues: unchanged,
+                },
+              },
+              { Delete: { TableName: this.tableName, Key: serverRecoveryPointKey(point) } },
+            ]
+          : [
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: {
+                    ...recoveryPointKey(recoveryPointId),
+                    entity: RECOVERY_POINT_ENTITY,
+                    version: narrowed.version,
+                    record: JSON.stringify(narrowed),
+                  },
+                  ConditionExpression: '#record = :old',
+                  ExpressionAttributeNames: { '#record': 'record' },
+                  ExpressionAttributeValues: unchanged,
+                },
+              },
+              {
+                Put: {
+                  TableName: this.tableName,
+                  Item: {
+                    ...serverRecoveryPointKey(point),
+                    entity: RECOVERY_POINT_SERVER_ENTITY,
+                    version: narrowed.version,
+                    record: JSON.stringify(narrowed),
+                  },
+                },
+              },
+            ];
+      const detached = await callSdk('TransactWriteItems', { ...context, recoveryPointId }, async () => {
+        try {
+          await this.ddb.send(
+            new TransactWriteCommand({
+              TransactItems: [
+                ...pointWrites,
+                { Delete: { TableName: this.tableName, Key: recoveryPointImageKey(image) } },
+                {
+                  Put: {
+                    TableName: this.tableName,
+                    Item: {
+                      ...detachedImageKey(image),
+                      entity: RECOVERY_POINT_DETACHED_ENTITY,
+                      volumeId: image.volumeId,
+                      imageId: image.imageId,
+                      recoveryPointId,
+                    },
+                  },
+                },
+              ],
+            }),
+          );
+          return true;
+        } catch (error) {
+          if (isConditionCancellation(error)) return false;
+          throw error;
+        }
+      });
+      if (detached) return { recoveryPointId, outcome: narrowed === undefined ? 'removed' : 'narrowed' };
+    }
+    throw new RetryableError(
+      `image ${image.imageId} of ${image.volumeId}: its recovery point changed under each of ${DETACH_ATTEMPTS} attempts to detach it; the deletion stops before any change and can be retried`,
+      { context },
+    );
+  }
+
+  async listDetached(): Promise<RecoveryPointImageRef[]> {
+    const items = await this.pager.queryAll(
+      'Query',
+      { partition: DETACHED_PARTITION },
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': DETACHED_PARTITION },
+        ConsistentRead: true,
+      },
+    );
+    return items
+      .map((item) => ({ volumeId: String(item.volumeId), imageId: String(item.imageId) }))
+      .sort(byImageRef);
+  }
+
+  async clearDetached(image: RecoveryPointImageRef): Promise<void> {
+    await this.deleteItem(detachedImageKey(image), { volumeId: image.volumeId, imageId: image.imageId });
+  }
+
+  private async getItem(
+    key: { pk: string; sk: string },
+    context: Record<string, string>,
+  ): Promise<Record<string, unknown> | undefined> {
+    const found = await callSdk('GetItem', context, () =>
+      this.ddb.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })),
+    );
+    return found.Item;
+  }
+
+  private async deleteItem(key: { pk: string; sk: string }, context: Record<string, string>): Promise<void> {
+    await callSdk('DeleteItem', context, () =>
+      this.ddb.send(new DeleteCommand({ TableName: this.tableName, Key: key })),
+    );
   }
 }

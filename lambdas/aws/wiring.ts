@@ -39,6 +39,7 @@ import { DynamoDbCatalogStore } from './dynamodb-catalog.ts';
 import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
 import { DynamoDbLifecycleCatalog } from './dynamodb-lifecycle-catalog.ts';
 import { DynamoDbLifecycleImageRecords } from './dynamodb-lifecycle-images.ts';
+import { DynamoDbRecoveryPointStore } from './dynamodb-recovery-points.ts';
 import { DynamoDbGcCoordination, DynamoDbScrubCursor, LIFECYCLE_JOBS } from './dynamodb-lifecycle-gc.ts';
 import { LambdaLifecycleJobLauncher } from './lambda-lifecycle-launcher.ts';
 import type { LifecycleRunDeps } from '../core/lifecycle/lifecycle-jobs.ts';
@@ -287,6 +288,7 @@ export class LambdaWiring {
           records,
           clock: this.clock,
           catalog: new DynamoDbLifecycleCatalog(this.control.documents, this.table()),
+          recoveryPoints: new DynamoDbRecoveryPointStore(this.control.documents, this.table()),
           ...lifecycleRetentionSources(this.table(), this.control),
           ...lockOf(this.objectLock()),
         },
@@ -506,6 +508,7 @@ export function createLifecycleApi(
     records: new DynamoDbLifecycleImageRecords(clients.documents, names.tableName, volumeServers),
     clock,
     catalog: new DynamoDbLifecycleCatalog(clients.documents, names.tableName),
+    recoveryPoints: new DynamoDbRecoveryPointStore(clients.documents, names.tableName),
     ...lifecycleRetentionSources(names.tableName, clients),
     ...(lifecycleFunctionName === undefined || clients.lambda === undefined
       ? {}

@@ -29,6 +29,7 @@ import type { Construct } from 'constructs';
 import { nagArnToken } from './nag.ts';
 import { PLAN_PARTITION } from '../../lambdas/aws/dynamodb-plan-store.ts';
 import { RETENTION_PARTITION_PREFIX } from '../../lambdas/aws/dynamodb-lifecycle-retention.ts';
+import { RECOVERY_POINT_KEY_PREFIX } from '../../lambdas/aws/dynamodb-recovery-points.ts';
 import { NAME_SEARCH_INDEX_NAME } from '../../lambdas/core/catalog/catalog-keys.ts';
 import { PLAN_EVENT_SOURCE, PLAN_RUN_FINISHED } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 
@@ -49,6 +50,19 @@ const RETENTION_KEYS = [`${RETENTION_PARTITION_PREFIX}*`];
 const PLAN_KEYS = [`${PLAN_PARTITION}*`];
 /** Catalog items pruning deletes: file versions, image catalog records, application records. */
 const CATALOG_PRUNE_KEYS = ['FV#*', 'CI#*', 'CA#*'];
+/** Recovery points, their image index and detached images (dynamodb-recovery-points.ts), all under RP#. */
+const RECOVERY_POINT_KEYS = [`${RECOVERY_POINT_KEY_PREFIX}*`];
+/**
+ * A deleted image first leaves its recovery point (image-deletion.ts): reads of the image's index
+ * item and the point, a transaction that rewrites or deletes the point and puts the detached mark,
+ * a Query of the detached marks by the next expiry, DeleteItem of the mark at the end.
+ */
+const RECOVERY_POINT_DETACH_ACTIONS = [
+  'dynamodb:GetItem',
+  'dynamodb:Query',
+  'dynamodb:PutItem',
+  'dynamodb:DeleteItem',
+];
 /** A plan run's expiry event is retried this often when the function is throttled or fails. */
 const EXPIRY_RETRY_ATTEMPTS = 3;
 /** Lambda's own retries of an invocation that died (its default, made explicit) before the on-failure record. */
@@ -143,6 +157,7 @@ export class LifecycleJobs {
       tableAccess(props.table, ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], IMAGE_RECORD_KEYS),
     );
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], [...RETENTION_KEYS, ...PLAN_KEYS]));
+    fn.addToRolePolicy(tableAccess(props.table, RECOVERY_POINT_DETACH_ACTIONS, RECOVERY_POINT_KEYS));
     // The protected volumes (and their servers) come from the replica volumes' tags.
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
     bucket.grantRead(fn);
@@ -209,6 +224,8 @@ export class LifecycleJobs {
     api.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], ['GC#FENCE']));
     // GET/PUT /servers/{serverId}/retention.
     api.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RETENTION_KEYS));
+    // DELETE /images/{imageId} and POST /retention/apply detach deleted images from their recovery points.
+    api.addToRolePolicy(tableAccess(props.table, RECOVERY_POINT_DETACH_ACTIONS, RECOVERY_POINT_KEYS));
 
     // Every finished plan run is followed by an expiry of its servers (lifecycle-jobs.ts runExpireJob).
     new events.Rule(scope, 'PlanRunExpiryRule', {

@@ -8,6 +8,7 @@ import { retainUntilForGeneration } from '../../lambdas/core/lifecycle/object-lo
 import type { LifecycleImage } from '../../lambdas/core/lifecycle/ports.ts';
 import type { VolumeContent, World } from './lifecycle-fixture.ts';
 import { cloneWorld, expectRestores, newWorld, referencedKeys, writeImage } from './lifecycle-fixture.ts';
+import { crashingAt } from './image-deletion-crashes.ts';
 
 const HOUR = 3_600_000;
 
@@ -226,19 +227,7 @@ describe('garbage collection', () => {
 
 /** Wraps every port so that call number `n` (counting all ports) throws before it runs. */
 function crashAfter(inner: GcDeps, n: number): { deps: GcDeps } {
-  let calls = 0;
-  const wrap = <T extends object>(target: T): T =>
-    new Proxy(target, {
-      get(obj, prop, receiver) {
-        const value = Reflect.get(obj, prop, receiver) as unknown;
-        if (typeof value !== 'function') return value;
-        return (...args: unknown[]) => {
-          calls += 1;
-          if (calls === n) throw new Error('injected crash');
-          return (value as (...a: unknown[]) => unknown).apply(obj, args);
-        };
-      },
-    });
+  const wrap = crashingAt(n);
   return {
     deps: {
       ...inner,

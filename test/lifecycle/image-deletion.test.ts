@@ -8,8 +8,11 @@ import {
   finishPendingDeletions,
 } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import type { ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
+import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
+import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import type { VolumeContent, World } from './lifecycle-fixture.ts';
 import { expectRestores, newWorld, writeImage } from './lifecycle-fixture.ts';
+import { crashingAt, recordingCalls } from './image-deletion-crashes.ts';
 
 const HOUR = 3_600_000;
 const content: VolumeContent = new Map([
@@ -27,20 +30,7 @@ describe('image deletion', () => {
     const keep = await writeImage(world, 'vol-a', 'i1', content);
     const gone = await writeImage(world, 'vol-a', 'i2', content);
     const calls: string[] = [];
-    const spy: ImageDeletionDeps = {
-      ...deps(world),
-      records: new Proxy(world.records, {
-        get(target, prop, receiver) {
-          const value = Reflect.get(target, prop, receiver) as unknown;
-          return typeof value === 'function'
-            ? (...args: unknown[]) => {
-                calls.push(String(prop));
-                return (value as (...a: unknown[]) => unknown).apply(target, args);
-              }
-            : value;
-        },
-      }),
-    };
+    const spy: ImageDeletionDeps = { ...deps(world), records: recordingCalls(calls)(world.records) };
     const objectsBefore = world.bucket.counters.deleteRequests;
     expect(await deleteImage(spy, 'vol-a', 'i2')).toEqual({
       status: 'deleted',
@@ -97,19 +87,7 @@ describe('image deletion', () => {
     for (let crashAt = 1; crashAt <= 4; crashAt += 1) {
       const world = newWorld();
       const image = await writeImage(world, 'vol-a', 'i1', content);
-      let calls = 0;
-      const crash = <T extends object>(target: T): T =>
-        new Proxy(target, {
-          get(obj, prop, receiver) {
-            const value = Reflect.get(obj, prop, receiver) as unknown;
-            if (typeof value !== 'function') return value;
-            return (...args: unknown[]) => {
-              calls += 1;
-              if (calls === crashAt) throw new Error('injected crash');
-              return (value as (...a: unknown[]) => unknown).apply(obj, args);
-            };
-          },
-        });
+      const crash = crashingAt(crashAt);
       const crashing: ImageDeletionDeps = {
         ...deps(world),
         objects: crash(world.bucket),
@@ -223,3 +201,163 @@ describe('retention apply by scope', () => {
     ]);
   });
 });
+
+/** A recovery point of the images `refs` (`volumeId/imageId`) of server srv-1. */
+function pointOf(backupId: string, createdAt: string, refs: readonly string[]): RecoveryPoint {
+  return {
+    version: 1,
+    recoveryPointId: `rp-${backupId}`,
+    serverId: 'srv-1',
+    backupId,
+    createdAt,
+    images: refs.map((ref, n) => {
+      const [volumeId, imageId] = ref.split('/') as [string, string];
+      return { volumeId, device: `disk${n}`, imageId, snapshotId: `snap-${imageId}`, kind: 'full' as const };
+    }),
+  };
+}
+
+/** Two recovery points of srv-1: rp-b1 (vol-a/a1, vol-b/b1) and rp-b2 (vol-a/a2, vol-b/b2). */
+async function serverWorld(): Promise<{
+  world: World;
+  points: MemoryRecoveryPointStore;
+  deps: ImageDeletionDeps;
+}> {
+  const world = newWorld();
+  const points = new MemoryRecoveryPointStore();
+  for (const n of [1, 2]) {
+    const a = await writeImage(world, 'vol-a', `a${n}`, content, { serverId: 'srv-1' });
+    await writeImage(world, 'vol-b', `b${n}`, content, { serverId: 'srv-1' });
+    await points.put(pointOf(`b${n}`, a.createdAt, [`vol-a/a${n}`, `vol-b/b${n}`]));
+    world.clock.advance(HOUR);
+  }
+  return { world, points, deps: { ...deps(world), recoveryPoints: points } };
+}
+
+describe('image deletion and recovery points', () => {
+  it('narrows the point to its other image, then removes it with its last; the other point is untouched', async () => {
+    const { world, points, deps: withPoints } = await serverWorld();
+    expect((await deleteImage(withPoints, 'vol-a', 'a1')).status).toBe('deleted');
+    expect(
+      (await points.listByServer('srv-1')).map((p) => [p.recoveryPointId, p.images.map((i) => i.imageId)]),
+    ).toEqual([
+      ['rp-b1', ['b1']],
+      ['rp-b2', ['a2', 'b2']],
+    ]);
+    expect((await deleteImage(withPoints, 'vol-b', 'b1')).status).toBe('deleted');
+    expect((await points.listByServer('srv-1')).map((p) => p.recoveryPointId)).toEqual(['rp-b2']);
+    expect(await points.get('rp-b1').catch((e: unknown) => (e as Error).message)).toBe(
+      'recovery point rp-b1 does not exist',
+    );
+    expect(await points.listDetached()).toEqual([]);
+    expect([...world.records.images.keys()].sort()).toEqual(['vol-a/a2', 'vol-b/b2']);
+  });
+
+  it('takes the image out of its point before marking it deleting, and forgets the detach after the record', async () => {
+    const { world, points, deps: withPoints } = await serverWorld();
+    const calls: string[] = [];
+    const spy = recordingCalls(calls);
+    await deleteImage(
+      {
+        ...withPoints,
+        records: spy(world.records, 'records'),
+        recoveryPoints: spy(points, 'points'),
+        objects: spy(world.bucket, 'objects'),
+      },
+      'vol-a',
+      'a2',
+    );
+    expect(calls).toEqual([
+      'records.getImage',
+      'points.detachImage',
+      'records.markDeleting',
+      'objects.deleteObjects',
+      'records.deleteImage',
+      'points.clearDetached',
+    ]);
+  });
+
+  it('a refused deletion leaves the point whole', async () => {
+    const { world, points, deps: withPoints } = await serverWorld();
+    world.records.put({ ...world.records.images.get('vol-a/a1')!, legalHold: true });
+    await expect(deleteImage(withPoints, 'vol-a', 'a1')).rejects.toThrow(ImageDeletionRefusedError);
+    expect((await points.get('rp-b1')).images).toHaveLength(2);
+    expect(await points.listDetached()).toEqual([]);
+  });
+
+  it('expiry deletes whole recovery points: their records go and none is listed', async () => {
+    const { world, points, deps: withPoints } = await serverWorld();
+    const result = await expireScope(
+      withPoints,
+      { server: 'srv-1' },
+      { keepLast: 1 },
+      { timeZone: 'UTC' },
+      false,
+    );
+    // Image records do not name their point: the points are read to keep rp-b2 whole.
+    expect(
+      result.groups.flatMap((g) => g.result.decisions.map((d) => [d.imageId, d.recoveryPointId, d.action])),
+    ).toEqual([
+      ['a2', 'rp-b2', 'keep'],
+      ['b2', 'rp-b2', 'keep'],
+      ['a1', 'rp-b1', 'delete'],
+      ['b1', 'rp-b1', 'delete'],
+    ]);
+    expect(result.groups.flatMap((g) => g.result.deleted)).toEqual(['vol-a/a1', 'vol-b/b1']);
+    expect((await points.listByServer('srv-1')).map((p) => [p.recoveryPointId, p.images.length])).toEqual([
+      ['rp-b2', 2],
+    ]);
+    expect([...world.records.images.keys()].sort()).toEqual(['vol-a/a2', 'vol-b/b2']);
+  });
+
+  it('a crash at every step: no listed point ever names an image that is gone or deleting, and the next expiry finishes', async () => {
+    for (let crashAt = 1; ; crashAt += 1) {
+      const { world, points, deps: withPoints } = await serverWorld();
+      const crash = crashingAt(crashAt);
+      const crashing: ImageDeletionDeps = {
+        ...withPoints,
+        objects: crash(world.bucket),
+        records: crash(world.records),
+        recoveryPoints: crash(points),
+      };
+      const done = await deleteImage(crashing, 'vol-a', 'a1').then(
+        () => true,
+        (error: unknown) => {
+          expect((error as Error).message).toBe('injected crash');
+          return false;
+        },
+      );
+      if (done) {
+        expect(crashAt).toBe(7); // six port calls, each interrupted once
+        break;
+      }
+      expectPointsNameOnlyLiveImages(world, points);
+      const detachedOrDeleting =
+        (await points.listDetached()).length > 0 || world.records.images.get('vol-a/a1')?.status !== 'live';
+      await finishPendingDeletions(withPoints);
+      expectPointsNameOnlyLiveImages(world, points);
+      expect(await points.listDetached()).toEqual([]);
+      if (detachedOrDeleting) {
+        expect(world.records.images.has('vol-a/a1')).toBe(false);
+        expect((await points.get('rp-b1')).images.map((i) => i.imageId)).toEqual(['b1']);
+      } else {
+        // The crash came before the detach: nothing changed; the image and its point are whole.
+        expect(world.records.images.get('vol-a/a1')!.status).toBe('live');
+        expect((await points.get('rp-b1')).images).toHaveLength(2);
+      }
+      expect((await points.get('rp-b2')).images).toHaveLength(2);
+    }
+  });
+});
+
+/** Every image of every stored recovery point has a live record. */
+function expectPointsNameOnlyLiveImages(world: World, points: MemoryRecoveryPointStore): void {
+  for (const point of points.points.values()) {
+    for (const image of point.images) {
+      expect(
+        world.records.images.get(`${image.volumeId}/${image.imageId}`)?.status,
+        `${point.recoveryPointId} names ${image.volumeId}/${image.imageId}`,
+      ).toBe('live');
+    }
+  }
+}

@@ -1,11 +1,16 @@
-/** In-memory RecoveryPointStore with the DynamoDB adapter's semantics (errors, order, idempotence). */
+/** In-memory RecoveryPointStore with the DynamoDB adapter's semantics (errors, order, idempotence, detaching). */
 import type {
+  DetachedImage,
   RecoveryPoint,
+  RecoveryPointImageRef,
   RecoveryPointStore,
 } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import {
+  byImageRef,
+  namesImage,
   recoveryPointErrors,
   sameRecoveryPoint,
+  withoutImage,
 } from '../../lambdas/core/recovery-points/recovery-points.ts';
 
 export class MemoryRecoveryPointStore implements RecoveryPointStore {
@@ -52,5 +57,33 @@ export class MemoryRecoveryPointStore implements RecoveryPointStore {
       .filter((p) => after === undefined || key(p) < after);
     const points = rest.slice(0, page.limit);
     return rest.length > page.limit ? { points, nextToken: key(points.at(-1)!) } : { points };
+  }
+
+  /** Detached images not yet cleared, by `volumeId/imageId`. */
+  readonly detached = new Map<string, RecoveryPointImageRef>();
+
+  detachImage(image: RecoveryPointImageRef): Promise<DetachedImage | undefined> {
+    const point = [...this.points.values()].find((p) => namesImage(p, image));
+    if (point === undefined) return Promise.resolve(undefined);
+    const narrowed = withoutImage(point, image);
+    if (narrowed === undefined) this.points.delete(point.recoveryPointId);
+    else this.points.set(point.recoveryPointId, narrowed);
+    this.detached.set(`${image.volumeId}/${image.imageId}`, {
+      volumeId: image.volumeId,
+      imageId: image.imageId,
+    });
+    return Promise.resolve({
+      recoveryPointId: point.recoveryPointId,
+      outcome: narrowed === undefined ? 'removed' : 'narrowed',
+    });
+  }
+
+  listDetached(): Promise<RecoveryPointImageRef[]> {
+    return Promise.resolve([...this.detached.values()].map((i) => ({ ...i })).sort(byImageRef));
+  }
+
+  clearDetached(image: RecoveryPointImageRef): Promise<void> {
+    this.detached.delete(`${image.volumeId}/${image.imageId}`);
+    return Promise.resolve();
   }
 }

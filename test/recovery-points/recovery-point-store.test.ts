@@ -1,11 +1,12 @@
 /**
  * Recovery point stores, one contract run against the in-memory fake and the DynamoDB adapter on
  * moto: a record is written once (the same record again = success, a different one = conflict),
- * read by id with one GetItem, listed per server in time order; the items have the documented keys;
- * a record of an unknown version is refused.
+ * read by id with one GetItem, listed per server in time order; an image is detached (the point
+ * narrowed, then removed with its last image, each detach recorded until cleared), also
+ * concurrently; the items have the documented keys; a record of an unknown version is refused.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbRecoveryPointStore } from '../../lambdas/aws/dynamodb-recovery-points.ts';
 import { ConflictError, IntegrityError, NotFoundError } from '../../lambdas/core/errors.ts';
@@ -81,6 +82,43 @@ function recoveryPointContract(name: string, make: () => RecoveryPointStore): vo
       expect(await store.listByServer('db-01')).toEqual([point('bk-9', '2026-01-01T00:00:00.000Z', 'db-01')]);
       expect(await store.listByServer('nobody')).toEqual([]);
     });
+
+    it('detaches an image: the point is narrowed, then removed with its last image; each detach is recorded until cleared', async () => {
+      const whole = point('bk-7', '2026-07-01T00:00:00.000Z', 'app-01');
+      await store.put(whole);
+      const [a, b] = whole.images.map((i) => ({ volumeId: i.volumeId, imageId: i.imageId }));
+      expect(await store.detachImage(a!)).toEqual({ recoveryPointId: 'rp-bk-7', outcome: 'narrowed' });
+      const narrowed = { ...whole, images: [whole.images[1]!] };
+      expect(await store.get('rp-bk-7')).toEqual(narrowed);
+      expect(await store.listByServer('app-01')).toEqual([narrowed]);
+      expect((await store.pageByServer('app-01', { limit: 5 })).points).toEqual([narrowed]);
+      // Idempotent: the image is in no point any more.
+      expect(await store.detachImage(a!)).toBeUndefined();
+      expect(await store.listDetached()).toEqual([a]);
+      expect(await store.detachImage(b!)).toEqual({ recoveryPointId: 'rp-bk-7', outcome: 'removed' });
+      const gone = await store.get('rp-bk-7').catch((e: unknown) => e);
+      expect((gone as Error).message).toBe('recovery point rp-bk-7 does not exist');
+      expect(await store.listByServer('app-01')).toEqual([]);
+      expect(await store.listDetached()).toEqual([a, b]);
+      await store.clearDetached(a!);
+      await store.clearDetached(a!);
+      expect(await store.listDetached()).toEqual([b]);
+      await store.clearDetached(b!);
+      expect(await store.listDetached()).toEqual([]);
+      expect(await store.detachImage({ volumeId: 'vol-0a', imageId: 'img-none' })).toBeUndefined();
+      expect(await store.listDetached()).toEqual([]);
+    });
+
+    it('concurrent detaches of every image of one point leave no point and every image detached', async () => {
+      const whole = point('bk-8', '2026-08-01T00:00:00.000Z', 'app-02');
+      await store.put(whole);
+      const refs = whole.images.map((i) => ({ volumeId: i.volumeId, imageId: i.imageId }));
+      const outcomes = await Promise.all(refs.map((ref) => store.detachImage(ref)));
+      expect(outcomes.map((o) => o?.outcome).sort()).toEqual(['narrowed', 'removed']);
+      expect(await store.listByServer('app-02')).toEqual([]);
+      expect(await store.listDetached()).toEqual(refs);
+      for (const ref of refs) await store.clearDetached(ref);
+    });
   });
 }
 
@@ -121,6 +159,31 @@ describe('DynamoDB recovery point items', () => {
       version: 1,
       record: JSON.stringify(expected),
     });
+  });
+
+  it('index every image of a point by id, and leave no item of a point whose images are all detached', async () => {
+    const store = new DynamoDbRecoveryPointStore(ddb, TABLE);
+    const itemAt = async (pk: string, sk: string) =>
+      (await ddb.send(new GetCommand({ TableName: TABLE, Key: { pk, sk } }))).Item;
+    const [a, b] = [0, 1].map((n) => ({ volumeId: `vol-0${'ab'[n]}`, imageId: `img-bk-5-vol-0${'ab'[n]}` }));
+    await store.put(point('bk-5', '2026-05-01T00:00:00.000Z', 'idx-01'));
+    const indexKey = ['RP#IMAGE#vol-0a#img-bk-5-vol-0a', 'RP'] as const;
+    const entity = 'recovery-point-image';
+    expect(await itemAt(...indexKey)).toEqual({
+      pk: indexKey[0],
+      sk: 'RP',
+      entity,
+      recoveryPointId: 'rp-bk-5',
+    });
+    await store.detachImage(a!);
+    const mark = { pk: 'RP#DETACHED', sk: 'vol-0a#img-bk-5-vol-0a', entity: 'recovery-point-detached' };
+    expect(await itemAt(mark.pk, mark.sk)).toEqual({ ...mark, ...a, recoveryPointId: 'rp-bk-5' });
+    await store.detachImage(b!);
+    await store.clearDetached(a!);
+    await store.clearDetached(b!);
+    // Nothing of the point is left: record, server item, image index items, detached marks.
+    const left = await ddb.send(new ScanCommand({ TableName: TABLE }));
+    expect((left.Items ?? []).filter((item) => JSON.stringify(item).includes('bk-5'))).toEqual([]);
   });
 
   it('refuses a record of a version it does not know', async () => {

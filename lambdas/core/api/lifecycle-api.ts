@@ -8,7 +8,7 @@ import { z } from 'zod';
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import { costReport, gatherCostInput, type CostReport, type StorageClass } from '../lifecycle/cost.ts';
-import { deleteImage } from '../lifecycle/image-deletion.ts';
+import { deleteImage, type ImageDeletionDeps } from '../lifecycle/image-deletion.ts';
 import type { LifecycleImageRecords, LifecycleObjectStore } from '../lifecycle/ports.ts';
 import {
   getGcRun,
@@ -72,6 +72,8 @@ export interface LifecycleApiDeps {
   readonly storageClass?: StorageClass;
   /** Garbage collection and scrub runs (lifecycle-jobs.ts); absent where the job Lambda is not deployed. */
   readonly runs?: LifecycleStartDeps;
+  /** Recovery points, which a deleted image leaves first (image-deletion.ts); absent: not touched. */
+  readonly recoveryPoints?: ImageDeletionDeps['recoveryPoints'];
 }
 
 export interface LifecycleApi {

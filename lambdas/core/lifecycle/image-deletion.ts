@@ -4,12 +4,16 @@
  * Order (docs/lifecycle.md, "Deleting an image"):
  * 1. refuse, with the reason, an image under legal hold or whose Object Lock retention has not
  *    expired (nothing changes);
- * 2. mark the record `deleting`: from now on it is neither listed nor restorable;
- * 3. delete the manifest object;
- * 4. delete the record (and its id guard).
- * Each step is idempotent and the record stays `deleting` until the last one, so a crash after any
- * step leaves a `deleting` record that `finishPendingDeletions` (run by every expiry and every
- * collection) completes. Chunks and segments are never deleted here: other images may share them;
+ * 2. take the image out of its recovery point (the point narrowed to its other volumes' images, or
+ *    removed with its last one), recording the image as detached in the same write: from now on no
+ *    listed recovery point names it;
+ * 3. mark the record `deleting`: from now on it is neither listed nor restorable;
+ * 4. delete the manifest object;
+ * 5. delete the record (and its id guard);
+ * 6. forget the detached mark.
+ * Each step is idempotent. A crash after step 2 leaves a detached mark, after steps 3-4 a `deleting`
+ * record, after step 5 a mark without a record: `finishPendingDeletions` (run by every expiry)
+ * finds each and completes the deletion. Chunks and segments are never deleted here: other images may share them;
  * the collector removes what no live image references. Every image is a complete map of its
  * volume, so deleting one never affects another.
  */
@@ -20,6 +24,7 @@ import { imageLockedUntil } from './object-lock.ts';
 import type { RetentionContext, RetentionDecision, RetentionImage, RetentionRules } from './retention.ts';
 import { applyRetention } from './retention.ts';
 import type { LifecycleImage, LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
+import type { RecoveryPointImageRef, RecoveryPointStore } from '../recovery-points/recovery-points.ts';
 import { pruneVolumeCatalog, type CatalogPruneResult, type CatalogPruningStore } from './catalog-pruning.ts';
 
 /** A deletion refused because the image must be kept (legal hold, Object Lock). Not retryable. */
@@ -42,6 +47,14 @@ export interface ImageDeletionDeps {
    * the lock its objects were written with ends. Absent: only a record's own `lockedUntil` counts.
    */
   readonly objectLock?: ObjectLockConfig;
+  /**
+   * The recovery points (recovery-points.ts): an image leaves its point before it is marked
+   * deleting. Absent: recovery points are not touched (a deployment without them).
+   */
+  readonly recoveryPoints?: Pick<
+    RecoveryPointStore,
+    'listByServer' | 'detachImage' | 'listDetached' | 'clearDetached'
+  >;
 }
 
 export type ImageDeletionOutcome =
@@ -100,8 +113,10 @@ export async function deleteImage(
         },
       });
     }
-    await deps.records.markDeleting(volumeId, imageId);
   }
+  // Also for a record already `deleting`: one marked before recovery points were detached first.
+  await deps.recoveryPoints?.detachImage({ volumeId, imageId });
+  if (image.status === 'live') await deps.records.markDeleting(volumeId, imageId);
   const outcome = await deps.objects.deleteObjects([image.manifestKey]);
   const failure = outcome.failed[0];
   if (failure !== undefined) {
@@ -111,6 +126,7 @@ export async function deleteImage(
     );
   }
   await deps.records.deleteImage(volumeId, imageId);
+  await deps.recoveryPoints?.clearDetached({ volumeId, imageId });
   if (options.pruneCatalog !== false) await pruneCatalogs(deps, [volumeId]);
   return { status: 'deleted', volumeId, imageId };
 }
@@ -139,7 +155,11 @@ export async function pruneCatalogs(
   return out;
 }
 
-/** Completes every deletion a crash interrupted (records left `deleting`). */
+/**
+ * Completes every deletion a crash interrupted: images detached from their recovery point (whose
+ * record may still be live: the deletion was decided and checked before the detach), then records
+ * left `deleting`.
+ */
 export async function finishPendingDeletions(deps: ImageDeletionDeps): Promise<{
   finished: number;
   stillLocked: { volumeId: string; imageId: string; reason: string }[];
@@ -147,16 +167,28 @@ export async function finishPendingDeletions(deps: ImageDeletionDeps): Promise<{
   let finished = 0;
   const stillLocked: { volumeId: string; imageId: string; reason: string }[] = [];
   const volumes = new Set<string>();
-  for (const image of await deps.records.listImages()) {
-    if (image.status !== 'deleting') continue;
+  const done = new Set<string>();
+  const finish = async ({ volumeId, imageId }: RecoveryPointImageRef): Promise<void> => {
+    done.add(`${volumeId}/${imageId}`);
     try {
-      await deleteImage(deps, image.volumeId, image.imageId, { pruneCatalog: false });
-      volumes.add(image.volumeId);
+      const outcome = await deleteImage(deps, volumeId, imageId, { pruneCatalog: false });
+      if (outcome.status === 'absent') return;
+      volumes.add(volumeId);
       finished += 1;
     } catch (error) {
       if (!(error instanceof ImageStillLockedError)) throw error;
-      stillLocked.push({ volumeId: image.volumeId, imageId: image.imageId, reason: error.message });
+      stillLocked.push({ volumeId, imageId, reason: error.message });
     }
+  };
+  for (const detached of (await deps.recoveryPoints?.listDetached()) ?? []) {
+    const marked = await deps.records.markDeleting(detached.volumeId, detached.imageId);
+    // No record: the deletion stopped after its last step but one.
+    if (marked === 'missing') await deps.recoveryPoints?.clearDetached(detached);
+    else await finish(detached);
+  }
+  for (const image of await deps.records.listImages()) {
+    if (image.status !== 'deleting' || done.has(`${image.volumeId}/${image.imageId}`)) continue;
+    await finish(image);
   }
   await pruneCatalogs(deps, volumes);
   return { finished, stillLocked };
@@ -195,7 +227,7 @@ export async function expireScope(
 ): Promise<ScopedExpiryResult> {
   if (!dryRun) await finishPendingDeletions(deps);
   const all = 'images' in scope ? scope.images : await deps.records.listImages();
-  const selected = all.filter(
+  const inScope = all.filter(
     (image) =>
       image.status === 'live' &&
       ('server' in scope
@@ -204,6 +236,7 @@ export async function expireScope(
           ? image.volumeId === scope.volume
           : true),
   );
+  const selected = await withRecoveryPointIds(deps, inScope);
   const groups = new Map<string, LifecycleImage[]>();
   for (const image of selected) {
     const group = retentionGroupOf(image);
@@ -224,6 +257,32 @@ export async function expireScope(
         selected.map((image) => image.volumeId),
       );
   return { groups: out, catalog };
+}
+
+/**
+ * The images with the recovery point each belongs to, so that retention keeps or deletes a
+ * multi-volume server's point whole: image records do not name their point, the recovery points
+ * name their images. One listing per server (an image's point is filed under its server, or under
+ * its volume id when the volume has no server tag).
+ */
+export async function withRecoveryPointIds(
+  deps: ImageDeletionDeps,
+  images: readonly LifecycleImage[],
+): Promise<LifecycleImage[]> {
+  const points = deps.recoveryPoints;
+  if (points === undefined || images.every((image) => image.recoveryPointId !== undefined))
+    return [...images];
+  const pointOf = new Map<string, string>();
+  for (const server of [...new Set(images.map((image) => image.serverId ?? image.volumeId))].sort()) {
+    for (const point of await points.listByServer(server)) {
+      for (const image of point.images)
+        pointOf.set(`${image.volumeId}/${image.imageId}`, point.recoveryPointId);
+    }
+  }
+  return images.map((image) => {
+    const recoveryPointId = image.recoveryPointId ?? pointOf.get(`${image.volumeId}/${image.imageId}`);
+    return recoveryPointId === undefined ? image : { ...image, recoveryPointId };
+  });
 }
 
 export interface ExpiryResult {

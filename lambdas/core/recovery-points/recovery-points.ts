@@ -41,6 +41,19 @@ export const recoveryPointSchema = z
   .strict();
 export type RecoveryPoint = z.infer<typeof recoveryPointSchema>;
 
+/** One image of a recovery point, by volume and image id. */
+export interface RecoveryPointImageRef {
+  readonly volumeId: string;
+  readonly imageId: string;
+}
+
+/** What detaching an image did to the recovery point that named it. */
+export interface DetachedImage {
+  readonly recoveryPointId: string;
+  /** `narrowed`: the point keeps its other images; `removed`: it was the point's last image. */
+  readonly outcome: 'narrowed' | 'removed';
+}
+
 export interface RecoveryPointStore {
   /**
    * Writes the record unless one with its id exists. The same record again is success (`exists`);
@@ -56,6 +69,37 @@ export interface RecoveryPointStore {
     serverId: string,
     page: { readonly limit: number; readonly token?: string | undefined },
   ): Promise<{ readonly points: RecoveryPoint[]; readonly nextToken?: string }>;
+  /**
+   * Takes the image out of the recovery point that names it, before the image is deleted
+   * (lambdas/core/lifecycle/image-deletion.ts), in one atomic write: the point is narrowed to its
+   * other images (its id, server and createdAt unchanged) or, with its last image, removed; and the
+   * image is recorded as detached (listDetached) until clearDetached, so a deletion that stops
+   * after this step is found and finished. Undefined when no point names the image (never in one,
+   * or already detached): idempotent.
+   */
+  detachImage(image: RecoveryPointImageRef): Promise<DetachedImage | undefined>;
+  /** The images detached and not yet cleared, ordered by volume id then image id. */
+  listDetached(): Promise<RecoveryPointImageRef[]>;
+  /** Forgets a detached image once its deletion is complete (idempotent). */
+  clearDetached(image: RecoveryPointImageRef): Promise<void>;
+}
+
+/** The recovery point without `image`: undefined when it was the point's last image. */
+export function withoutImage(point: RecoveryPoint, image: RecoveryPointImageRef): RecoveryPoint | undefined {
+  const images = point.images.filter((i) => i.volumeId !== image.volumeId || i.imageId !== image.imageId);
+  return images.length === 0 ? undefined : { ...point, images };
+}
+
+/** Whether the recovery point names `image`. */
+export function namesImage(point: RecoveryPoint, image: RecoveryPointImageRef): boolean {
+  return point.images.some((i) => i.volumeId === image.volumeId && i.imageId === image.imageId);
+}
+
+/** Orders image references by volume id, then image id. */
+export function byImageRef(a: RecoveryPointImageRef, b: RecoveryPointImageRef): number {
+  const x = `${a.volumeId}\u0000${a.imageId}`;
+  const y = `${b.volumeId}\u0000${b.imageId}`;
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /** Devices of replica volumes (`rbp:source-device`), by volume id; absent when a volume has none. */

@@ -1,0 +1,41 @@
+/**
+ * Port wrappers for the deletion and collection tests: one that records every call by name, and
+ * one that injects a crash (an exception before the call runs) at a given call, counted across
+ * every port it wraps, so a test can interrupt a protocol at each of its steps in turn.
+ */
+
+/** The message of every injected crash. */
+export const INJECTED_CRASH = 'injected crash';
+
+/** A proxy of `target` that calls `before(method)` ahead of every method call. */
+function intercepted<T extends object>(target: T, before: (method: string) => void): T {
+  return new Proxy(target, {
+    get(obj, prop, receiver) {
+      const value = Reflect.get(obj, prop, receiver) as unknown;
+      if (typeof value !== 'function') return value;
+      return (...args: unknown[]) => {
+        before(String(prop));
+        return (value as (...a: unknown[]) => unknown).apply(obj, args);
+      };
+    },
+  });
+}
+
+/** Wraps ports so that every method call is appended to `calls` (as `method`, or `name.method`). */
+export function recordingCalls(calls: string[]): <T extends object>(target: T, name?: string) => T {
+  return (target, name) =>
+    intercepted(target, (method) => calls.push(name === undefined ? method : `${name}.${method}`));
+}
+
+/**
+ * Wraps ports so that call number `crashAt` (from 1, counting the calls of every port wrapped by
+ * this one function) throws INJECTED_CRASH instead of running.
+ */
+export function crashingAt(crashAt: number): <T extends object>(target: T) => T {
+  let calls = 0;
+  return (target) =>
+    intercepted(target, () => {
+      calls += 1;
+      if (calls === crashAt) throw new Error(INJECTED_CRASH);
+    });
+}
