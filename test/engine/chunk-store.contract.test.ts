@@ -7,12 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConflictError, CorruptObjectError, NotFoundError } from '../../lambdas/core/errors.ts';
 import { CHUNK_SIZE_BYTES, EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import {
-  ZERO_HASH_HEX,
-  sha256,
-  sha256Base64,
-  chunkNameFromDigests,
-} from '../../lambdas/core/image/hashing.ts';
+import { ZERO_HASH_HEX, sha256, sha256Base64 } from '../../lambdas/core/image/hashing.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import type { ImageManifest } from '../../lambdas/core/image/image-types.ts';
 import { EMPTY_IMAGE_STATS, chunkKey } from '../../lambdas/core/image/image-types.ts';
@@ -21,18 +16,8 @@ import { withRetry } from '../../lambdas/core/util/retry.ts';
 import { FaultyObjectStore } from '../fakes/faulty-object-store.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
-import { fastRetry } from './engine-fixture.ts';
+import { chunkOf, fastRetry } from './engine-fixture.ts';
 import { localEngine, type LocalEngine } from './local-engine.ts';
-
-function chunkOf(data: Buffer): { name: string; data: Buffer } {
-  return {
-    name: chunkNameFromDigests(
-      sha256(data.subarray(0, EBS_BLOCK_SIZE_BYTES)),
-      sha256(data.subarray(EBS_BLOCK_SIZE_BYTES)),
-    ),
-    data,
-  };
-}
 
 function manifest(imageId: string, segments: string[]): ImageManifest {
   return {

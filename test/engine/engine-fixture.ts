@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto';
 import { expect } from 'vitest';
 import { CHUNK_SIZE_BYTES, EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
+import { chunkNameFromDigests, sha256 } from '../../lambdas/core/image/hashing.ts';
 import type { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import type { ImageManifest } from '../../lambdas/core/image/image-types.ts';
 import { realSleep, type RetryPolicy } from '../../lambdas/core/util/retry.ts';
@@ -31,6 +32,17 @@ export const realSnapshotWait = {
   nowMs: (): number => performance.now(),
   sleep: realSleep,
 };
+
+/** A chunk of `data` under its content-derived name (the digests of its two EBS-block halves). */
+export function chunkOf(data: Buffer): { name: string; data: Buffer } {
+  return {
+    name: chunkNameFromDigests(
+      sha256(data.subarray(0, EBS_BLOCK_SIZE_BYTES)),
+      sha256(data.subarray(EBS_BLOCK_SIZE_BYTES)),
+    ),
+    data,
+  };
+}
 
 export const noPacing = { acquire: (): Promise<void> => Promise.resolve() };
 

@@ -8,22 +8,11 @@ import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { CorruptObjectError, isRetryable } from '../../lambdas/core/errors.ts';
-import { CHUNK_SIZE_BYTES, EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import { chunkNameFromDigests, sha256 } from '../../lambdas/core/image/hashing.ts';
+import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { ImageStore, OBJECT_INTEGRITY_ATTEMPTS } from '../../lambdas/core/image/image-store.ts';
 import { chunkKey } from '../../lambdas/core/image/image-types.ts';
-import { fastRetry } from '../engine/engine-fixture.ts';
+import { chunkOf, fastRetry } from '../engine/engine-fixture.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
-
-function chunkOf(data: Buffer): { name: string; data: Buffer } {
-  return {
-    name: chunkNameFromDigests(
-      sha256(data.subarray(0, EBS_BLOCK_SIZE_BYTES)),
-      sha256(data.subarray(EBS_BLOCK_SIZE_BYTES)),
-    ),
-    data,
-  };
-}
 
 /** Every Retry's ErrorEquals of a state machine definition, at any depth. */
 function retriedErrors(node: unknown, out = new Set<string>()): Set<string> {
