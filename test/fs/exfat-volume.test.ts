@@ -6,21 +6,21 @@
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { listVersions } from '../../lambdas/core/catalog/catalog-queries.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { copyTree, makeExfatImage, sourceFiles } from '../support/fat-images.ts';
-import { removeDir, run, scratchDir } from '../support/fs-images.ts';
-import { catalogDisk, restoreAndCompare } from './end-to-end.ts';
+import { run } from '../support/fs-images.ts';
+import { catalogDisk, restoreAndCompare, useScratchDir } from './end-to-end.ts';
 
 const MIB = 1024 * 1024;
-let work: string;
+const work = useScratchDir('exfat-volume');
 let source: string;
 let image: string;
 
 /** Mounts the image through exfat-fuse on a loop device for `change`, and unmounts. */
 async function throughMount(change: (dir: string) => Promise<void>): Promise<void> {
-  const dir = path.join(work, 'mnt');
+  const dir = path.join(work(), 'mnt');
   await mkdir(dir, { recursive: true });
   const loop = (await run('losetup', ['-f', '--show', image])).trim();
   try {
@@ -47,18 +47,13 @@ async function restoreAll(): Promise<number> {
 }
 
 beforeAll(async () => {
-  work = await scratchDir('exfat-volume');
-  source = path.join(work, 'src');
+  source = path.join(work(), 'src');
   await copyTree('/usr/share/perl5', path.join(source, 'perl5'));
   await writeFile(path.join(source, 'Photos – 2026.txt'), 'first\n');
   await writeFile(path.join(source, 'remove-me.txt'), 'bye\n');
-  image = path.join(work, 'exfat.img');
+  image = path.join(work(), 'exfat.img');
   await makeExfatImage(image, 96 * MIB, source, 'USB STICK');
 }, 120_000);
-
-afterAll(async () => {
-  await removeDir(work);
-});
 
 describe('an exFAT volume', () => {
   it('is catalogued, restored byte for byte, and an incremental after changes gives the right versions', async () => {

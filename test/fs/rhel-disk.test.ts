@@ -10,7 +10,7 @@
  */
 import { appendFile, link, lstat, mkdir, open, rm, symlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { listVersions } from '../../lambdas/core/catalog/catalog-queries.ts';
 import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { expectCatalogEqualsSource, listAll } from '../catalog/catalog-images.ts';
@@ -21,18 +21,15 @@ import {
   prng,
   randomBytes,
   readSourceTree,
-  removeDir,
   run,
-  scratchDir,
   spliceImage,
   writeSparseFile,
 } from '../support/fs-images.ts';
-import { catalogDisk, restoreAndCompare } from './end-to-end.ts';
+import { catalogDisk, partitionInMiB, restoreAndCompare, useScratchDir } from './end-to-end.ts';
 import { linear, lv, makeLvmVolumeGroup, placeLv, type SegmentReport } from './lvm-images.ts';
 import { makeXfsImage } from './xfs-images.ts';
 
 const MIB = 1024 * 1024;
-const SECTORS_PER_MIB = 2048;
 const EXTENT_MIB = 4;
 /** Layout in MiB: EFI 1..65, /boot 65..129, LVM PV 129..513. */
 const EFI = { start: 1, size: 64 };
@@ -57,7 +54,7 @@ const LOGICAL_VOLUMES = [
   lv('swap', true, [linear(0, SWAP_EXTENTS, 'pv0', ROOT_EXTENTS.first)]),
 ].join('');
 
-let work: string;
+const work = useScratchDir('rhel-disk');
 let disk: string;
 let efiSource: string;
 let bootSource: string;
@@ -124,18 +121,11 @@ async function addSpecials(root: string): Promise<void> {
 }
 
 beforeAll(async () => {
-  work = await scratchDir('rhel-disk');
-  disk = path.join(work, 'disk.img');
-  const spec = (p: { start: number; size: number }, typeCode: string, name: string) => ({
-    startSector: p.start * SECTORS_PER_MIB,
-    endSector: (p.start + p.size) * SECTORS_PER_MIB - 1,
-    typeCode,
-    name,
-  });
+  disk = path.join(work(), 'disk.img');
   await makeGptDisk(disk, DISK_BYTES, [
-    spec(EFI, 'EF00', 'EFI System Partition'),
-    spec(BOOT, '8300', 'boot'),
-    spec(PV, '8E00', 'lvm'),
+    partitionInMiB(EFI, 'EF00', 'EFI System Partition'),
+    partitionInMiB(BOOT, '8300', 'boot'),
+    partitionInMiB(PV, '8E00', 'lvm'),
   ]);
   ({ segments, peStart } = await makeLvmVolumeGroup({
     diskImage: disk,
@@ -144,45 +134,41 @@ beforeAll(async () => {
     vgName: VG,
     extentMiB: EXTENT_MIB,
     logicalVolumes: LOGICAL_VOLUMES,
-    work,
+    work: work(),
   }));
 
-  efiSource = path.join(work, 'efi');
+  efiSource = path.join(work(), 'efi');
   await mkdir(path.join(efiSource, 'EFI', 'redhat'), { recursive: true });
   await writeFile(path.join(efiSource, 'EFI', 'redhat', 'shimx64.efi'), randomBytes(prng(1), 950_000));
   await writeFile(path.join(efiSource, 'EFI', 'redhat', 'grub.cfg'), 'search --fs-uuid --set=dev\n');
-  efiImage = path.join(work, 'efi.img');
+  efiImage = path.join(work(), 'efi.img');
   await makeFatImage(efiImage, EFI.size * MIB, 32, efiSource, 'EFI');
 
-  bootSource = path.join(work, 'boot');
+  bootSource = path.join(work(), 'boot');
   await mkdir(path.join(bootSource, 'grub2'), { recursive: true });
   await writeFile(path.join(bootSource, 'vmlinuz-5.14.0-427.el9.x86_64'), randomBytes(prng(2), 12 * MIB));
   await writeFile(path.join(bootSource, 'grub2', 'grubenv'), '# GRUB Environment Block\n');
-  bootImage = path.join(work, 'boot.img');
+  bootImage = path.join(work(), 'boot.img');
   await makeXfsImage(bootImage, { sizeBytes: BOOT.size * MIB, label: 'boot', sourceDir: bootSource });
 
-  rootSource = path.join(work, 'root');
+  rootSource = path.join(work(), 'root');
   await mkdir(path.join(rootSource, 'usr', 'lib'), { recursive: true });
   await run('cp', ['-a', REAL_SOURCES[0]!, path.join(rootSource, 'usr', 'lib')]);
   await run('cp', ['-a', REAL_SOURCES[1]!, rootSource]);
   // Sockets and fifos would not survive the copy alike; none are expected in these trees.
   await run('find', [rootSource, '(', '-type', 's', '-o', '-type', 'p', ')', '-delete']);
   await addSpecials(rootSource);
-  rootImage = path.join(work, 'root.img');
+  rootImage = path.join(work(), 'root.img');
   await makeXfsImage(rootImage, {
     sizeBytes: (ROOT_EXTENTS.first + ROOT_EXTENTS.second) * EXTENT_MIB * MIB,
     label: 'root',
     sourceDir: rootSource,
   });
-  swapImage = path.join(work, 'swap.img');
+  swapImage = path.join(work(), 'swap.img');
   await run('truncate', ['-s', String(SWAP_EXTENTS * EXTENT_MIB * MIB), swapImage]);
   await run('mkswap', ['-q', swapImage]);
   await assemble();
 }, 600_000);
-
-afterAll(async () => {
-  await removeDir(work);
-});
 
 describe('a RHEL-like GPT disk: EFI FAT32 + XFS /boot + LVM2 with an XFS root LV', () => {
   it('catalogues /boot, the EFI partition and the root LV, restores every file byte for byte, and an incremental gives the right versions', async () => {

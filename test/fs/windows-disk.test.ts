@@ -7,18 +7,17 @@
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { listVersions } from '../../lambdas/core/catalog/catalog-queries.ts';
 import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { listAll } from '../catalog/catalog-images.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { copyTree, makeFatImage, sourceFiles } from '../support/fat-images.ts';
-import { makeGptDisk, removeDir, run, scratchDir, spliceImage } from '../support/fs-images.ts';
-import { catalogDisk, restoreAndCompare } from './end-to-end.ts';
+import { makeGptDisk, run, spliceImage } from '../support/fs-images.ts';
+import { catalogDisk, partitionInMiB, restoreAndCompare, useScratchDir } from './end-to-end.ts';
 import { NtfsMount, makeNtfsImage } from './ntfs-images.ts';
 
 const MIB = 1024 * 1024;
-const SECTORS_PER_MIB = 2048;
 /** Layout in MiB: EFI 1..65, MSR 65..81, NTFS 81..241, recovery 241..257. */
 const EFI = { start: 1, size: 64 };
 const MSR = { start: 65, size: 16 };
@@ -26,7 +25,7 @@ const DATA = { start: 81, size: 160 };
 const RECOVERY = { start: 241, size: 16 };
 const DISK_BYTES = 260 * MIB;
 
-let work: string;
+const work = useScratchDir('windows-disk');
 let efiSource: string;
 let dataSource: string;
 let disk: string;
@@ -35,17 +34,11 @@ let ntfsImage: string;
 
 async function assemble(): Promise<void> {
   await run('rm', ['-f', disk]);
-  const spec = (p: { start: number; size: number }, typeCode: string, name: string) => ({
-    startSector: p.start * SECTORS_PER_MIB,
-    endSector: (p.start + p.size) * SECTORS_PER_MIB - 1,
-    typeCode,
-    name,
-  });
   await makeGptDisk(disk, DISK_BYTES, [
-    spec(EFI, 'EF00', 'EFI system partition'),
-    spec(MSR, '0C01', 'Microsoft reserved partition'),
-    spec(DATA, '0700', 'Basic data partition'),
-    spec(RECOVERY, '2700', 'Windows RE'),
+    partitionInMiB(EFI, 'EF00', 'EFI system partition'),
+    partitionInMiB(MSR, '0C01', 'Microsoft reserved partition'),
+    partitionInMiB(DATA, '0700', 'Basic data partition'),
+    partitionInMiB(RECOVERY, '2700', 'Windows RE'),
   ]);
   await spliceImage(disk, EFI.start * MIB, efiImage);
   await spliceImage(disk, DATA.start * MIB, ntfsImage);
@@ -61,24 +54,23 @@ async function restoreAll(partition: number, source: string): Promise<number> {
 }
 
 beforeAll(async () => {
-  work = await scratchDir('windows-disk');
-  disk = path.join(work, 'disk.img');
-  efiSource = path.join(work, 'efi');
+  disk = path.join(work(), 'disk.img');
+  efiSource = path.join(work(), 'efi');
   await mkdir(path.join(efiSource, 'EFI', 'Microsoft', 'Boot'), { recursive: true });
   await writeFile(
     path.join(efiSource, 'EFI', 'Microsoft', 'Boot', 'bootmgfw.efi'),
     Buffer.alloc(300_000, 0x4d),
   );
   await writeFile(path.join(efiSource, 'EFI', 'Microsoft', 'Boot', 'BCD'), Buffer.alloc(32_768, 0x42));
-  efiImage = path.join(work, 'efi.img');
+  efiImage = path.join(work(), 'efi.img');
   await makeFatImage(efiImage, EFI.size * MIB, 32, efiSource, 'SYSTEM');
-  dataSource = path.join(work, 'data');
+  dataSource = path.join(work(), 'data');
   await copyTree('/usr/share/perl5', path.join(dataSource, 'Program Files', 'perl5'));
   await mkdir(path.join(dataSource, 'Users', 'Ann'), { recursive: true });
   await writeFile(path.join(dataSource, 'Users', 'Ann', 'notes – ünïcode.txt'), 'version 1\n');
-  ntfsImage = path.join(work, 'ntfs.img');
+  ntfsImage = path.join(work(), 'ntfs.img');
   await makeNtfsImage(ntfsImage, { sizeBytes: DATA.size * MIB, label: 'Windows' });
-  const mount = await NtfsMount.mount(ntfsImage, path.join(work, 'ntfs-mnt'));
+  const mount = await NtfsMount.mount(ntfsImage, path.join(work(), 'ntfs-mnt'));
   try {
     await run('cp', ['-r', '--preserve=timestamps', `${dataSource}/.`, mount.dir]);
   } finally {
@@ -86,10 +78,6 @@ beforeAll(async () => {
   }
   await assemble();
 }, 240_000);
-
-afterAll(async () => {
-  await removeDir(work);
-});
 
 describe('a Windows-like GPT disk: EFI FAT32 + MSR + NTFS + recovery', () => {
   it('catalogues the EFI and NTFS partitions, records MSR and recovery as skipped, restores byte for byte, and an incremental gives the right versions', async () => {
@@ -114,7 +102,7 @@ describe('a Windows-like GPT disk: EFI FAT32 + MSR + NTFS + recovery', () => {
 
     // Changes made through the filesystems' own tools, then the second image.
     await writeFile(path.join(dataSource, 'Users', 'Ann', 'notes – ünïcode.txt'), 'version 2, longer\n');
-    const mount = await NtfsMount.mount(ntfsImage, path.join(work, 'ntfs-mnt'));
+    const mount = await NtfsMount.mount(ntfsImage, path.join(work(), 'ntfs-mnt'));
     try {
       await writeFile(path.join(mount.dir, 'Users', 'Ann', 'notes – ünïcode.txt'), 'version 2, longer\n');
       await writeFile(path.join(mount.dir, 'Users', 'Ann', 'new.txt'), 'new\n');
