@@ -30,6 +30,7 @@ import type { Clock } from '../../lambdas/core/ports.ts';
 import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
 import type { EventEntry } from '../../local/replica/replica-simulator.ts';
 import { makeExtImage } from '../support/fs-images.ts';
+import { callApi, type ApiAnswer } from '../support/local-product.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { docsExample, rbpAgainst, type CliResult } from './plan-fixtures.ts';
 
@@ -50,13 +51,8 @@ function rbp(args: string[]): Promise<CliResult> {
   return rbpAgainst(product.apiUrl, savedEnv, args);
 }
 
-async function api<T>(method: string, path: string, body?: unknown): Promise<{ status: number; body: T }> {
-  const answer = await fetch(`${product.apiUrl}${path}`, {
-    method,
-    headers: { 'content-type': 'application/json' },
-    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-  });
-  return { status: answer.status, body: (await answer.json()) as T };
+function api<T>(method: string, path: string, body?: unknown): Promise<ApiAnswer<T>> {
+  return callApi<T>(product.apiUrl, method, path, body);
 }
 
 async function createPlan(document: unknown): Promise<void> {

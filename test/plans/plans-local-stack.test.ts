@@ -5,30 +5,27 @@
  * gateway against moto (DynamoDB, EventBridge Scheduler, EC2 volume tags).
  */
 import '../support/quiet-powertools.ts';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
-import { useLocalStack } from '../support/local-stack.ts';
-import { docsExample, rbpAgainst, type CliResult } from './plan-fixtures.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useDeployedProduct } from '../support/local-product.ts';
+import { scheduleSummary } from '../support/schedules.ts';
+import { docsExample, type CliResult } from './plan-fixtures.ts';
 
-const local = useLocalStack({ snapshotCompletionDelayMs: 200 });
+const deployment = useDeployedProduct('plans-local', { snapshotCompletionDelayMs: 200 });
+const local = deployment.local;
 /** The scheduler ticks every second; the run's function starts in process; a loaded machine is slower. */
 const SCHEDULED_RUN_WAIT_MS = 60_000;
-const savedEnv = { ...process.env };
-let product: DeployedProduct;
 let workDir: string;
 
 function rbp(args: string[]): Promise<CliResult> {
-  return rbpAgainst(product.apiUrl, savedEnv, args);
+  return deployment.rbp(...args);
 }
 
 beforeAll(async () => {
-  product = await deployProduct(local.stack);
-  workDir = await mkdtemp(join(tmpdir(), 'rbp-plans-local-'));
+  workDir = deployment.work;
   const image = join(workDir, 'disk.img');
   await writeFile(image, Buffer.alloc(1024 * 1024));
   const ec2 = new EC2Client(local.clientConfig({ maxAttempts: 3 }));
@@ -46,12 +43,6 @@ beforeAll(async () => {
   ec2.destroy();
 }, 120_000);
 
-afterAll(async () => {
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
-  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
-});
-
 describe('plans on the local stack', () => {
   it('creates the docs example with its schedule, lists it, lists servers with the plans selecting them', async () => {
     const file = join(workDir, 'nightly-qa.json');
@@ -64,20 +55,14 @@ describe('plans on the local stack', () => {
     // The schedule is in moto's EventBridge Scheduler, in the deployment's group, starting the plan-run machine.
     const scheduler = new SchedulerClient(local.clientConfig());
     const schedule = await scheduler.send(
-      new GetScheduleCommand({ Name: 'nightly-qa--0', GroupName: product.names.scheduleGroup }),
+      new GetScheduleCommand({ Name: 'nightly-qa--0', GroupName: deployment.product.names.scheduleGroup }),
     );
     scheduler.destroy();
-    expect({
-      expression: schedule.ScheduleExpression,
-      timeZone: schedule.ScheduleExpressionTimezone,
-      state: schedule.State,
-      target: schedule.Target?.Arn,
-      input: JSON.parse(schedule.Target?.Input ?? '{}') as unknown,
-    }).toEqual({
+    expect(scheduleSummary(schedule)).toEqual({
       expression: 'cron(0 1 * * ? *)',
       timeZone: 'Europe/Berlin',
       state: 'ENABLED',
-      target: `arn:aws:states:us-east-1:123456789012:stateMachine:${product.names.planRunStateMachine}`,
+      target: `arn:aws:states:us-east-1:123456789012:stateMachine:${deployment.product.names.planRunStateMachine}`,
       input: { plan: 'nightly-qa', trigger: 'schedule:nightly-qa--0' },
     });
 
@@ -121,13 +106,9 @@ describe('plans on the local stack', () => {
 
   it('a plan scheduled rate(1 minute) really runs, and a scheduled run while backups are off records that it was stopped', async () => {
     const api = async <T>(method: string, path: string, body?: unknown): Promise<T> => {
-      const answer = await fetch(`${product.apiUrl}${path}`, {
-        method,
-        headers: { 'content-type': 'application/json' },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
+      const answer = await deployment.api<T>(method, path, body);
       expect(answer.status, path).toBeLessThan(300);
-      return (await answer.json()) as T;
+      return answer.body;
     };
     await api('PUT', '/settings', { backupsEnabled: false });
     try {
@@ -152,7 +133,7 @@ describe('plans on the local stack', () => {
       ]);
       expect(runs[0]!.reason).toContain('disabled');
       expect(local.stack.gateway.scheduler?.firings().map((f) => [f.schedule, f.outcome])).toContainEqual([
-        `${product.names.scheduleGroup}/every-minute--0`,
+        `${deployment.product.names.scheduleGroup}/every-minute--0`,
         'started',
       ]);
     } finally {

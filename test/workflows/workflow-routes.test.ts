@@ -4,19 +4,12 @@
  * createWorkflowApiDeps. The CLI talks HTTP to the handler through the local gateway's API
  * Gateway proxy adapter.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  AttachVolumeCommand,
-  CreateVolumeCommand,
-  DescribeImagesCommand,
-  EC2Client,
-  RunInstancesCommand,
-} from '@aws-sdk/client-ec2';
+import { AttachVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamoDbWorkflowRuns } from '../../lambdas/aws/workflow-run-adapters.ts';
 import { createWorkflowApiDeps } from '../../lambdas/aws/workflow-wiring.ts';
@@ -29,6 +22,8 @@ import { LOCAL_ACCOUNT_ID } from '../../local/gateway/local-account.ts';
 import { answerOf, proxyEvent, type Answer, type EventSpec } from '../api/api-events.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { memoryApi } from '../fakes/memory-api-ports.ts';
+import { rbpWith, type CliResult } from '../support/cli.ts';
+import { createTaggedVolume, launchInstance } from '../support/ec2-instances.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { DIRECT_MOUNT_EXAMPLE, LIVE_CLONE_EXAMPLE } from './workflow-fixtures.ts';
 
@@ -44,17 +39,8 @@ let http: Server;
 let base = '';
 const call = async (spec: EventSpec): Promise<Answer> => answerOf(await handler(proxyEvent(spec)));
 
-async function tagged(tags: Record<string, string>): Promise<string> {
-  const created = await ec2.send(
-    new CreateVolumeCommand({
-      AvailabilityZone: ZONE,
-      Size: 1,
-      TagSpecifications: [
-        { ResourceType: 'volume', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
-      ],
-    }),
-  );
-  return created.VolumeId!;
+function tagged(tags: Record<string, string>): Promise<string> {
+  return createTaggedVolume(ec2, ZONE, tags);
 }
 
 beforeAll(async () => {
@@ -62,17 +48,7 @@ beforeAll(async () => {
   ec2 = new EC2Client(local.clientConfig());
   await tagged({ 'rbp:replica': 'true', 'rbp:source-server': 'web01' });
   await tagged({ 'rbp:replica': 'true', 'rbp:source-server': 'web01' });
-  const image = (await ec2.send(new DescribeImagesCommand({}))).Images![0]!.ImageId!;
-  const run = await ec2.send(
-    new RunInstancesCommand({
-      ImageId: image,
-      MinCount: 1,
-      MaxCount: 1,
-      InstanceType: 't3.micro',
-      Placement: { AvailabilityZone: ZONE },
-    }),
-  );
-  instanceId = run.Instances![0]!.InstanceId!;
+  instanceId = await launchInstance(ec2, ZONE);
   const busy = await tagged({ team: 'qa' });
   await ec2.send(new AttachVolumeCommand({ VolumeId: busy, InstanceId: instanceId, Device: '/dev/sdg' }));
   const api = memoryApi();
@@ -240,22 +216,10 @@ describe('workflow routes over DynamoDB and EC2 (moto)', () => {
   });
 });
 
-interface Run {
-  readonly code: number;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+const cli = rbpWith(() => ({ ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' }));
 
-function rbp(...args: string[]): Promise<Run> {
-  return new Promise((resolve) => {
-    execFile(
-      'npx',
-      ['tsx', 'cli/main.ts', ...args, '--endpoint', base, '--region', 'us-east-1'],
-      { env: { ...process.env, AWS_ACCESS_KEY_ID: 'test', AWS_SECRET_ACCESS_KEY: 'test' } },
-      (error, stdout, stderr) =>
-        resolve({ code: error === null ? 0 : ((error as { code?: number }).code ?? 1), stdout, stderr }),
-    );
-  });
+function rbp(...args: string[]): Promise<CliResult> {
+  return cli(...args, '--endpoint', base, '--region', 'us-east-1');
 }
 
 describe('rbp workflows', () => {

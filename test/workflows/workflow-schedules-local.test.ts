@@ -6,19 +6,21 @@
  * clone exists and holds the image's bytes. Delete removes the schedule.
  */
 import '../support/quiet-powertools.ts';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import type { WorkflowRunView } from '../../lambdas/core/workflows/workflow-run.ts';
-import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
-import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+import { useDeployedProduct } from '../support/local-product.ts';
+import { useLocalClients } from '../support/local-stack.ts';
+import { scheduleSummary } from '../support/schedules.ts';
 import { snapshotBytes } from './snapshot-blocks.ts';
 
-const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
+const deployment = useDeployedProduct('workflow-schedules-local');
+const local = deployment.local;
+const api = deployment.api;
 const aws = useLocalClients(local);
 const GROUP = 'rbp-local-workflows';
 /** Time the gateway's scheduler gets to fire: one tick is a second; a loaded machine is slower. */
@@ -28,27 +30,11 @@ const STEP_WAIT_MS = 180_000;
 /** The replica: 1 MiB (two EBS blocks) of a repeating pattern, so the clone has data to compare. */
 const REPLICA_BYTES = 2 * EBS_BLOCK_SIZE_BYTES;
 
-let product: DeployedProduct;
 let scheduler: SchedulerClient;
 let sfn: SFNClient;
 let workDir: string;
 let replicaBytes: Buffer;
 let imageId: string;
-const savedEnv = { ...process.env };
-
-async function api<T = unknown>(
-  method: string,
-  path: string,
-  body?: unknown,
-): Promise<{ status: number; body: T }> {
-  const answer = await fetch(`${product.apiUrl}${path}`, {
-    method,
-    ...(body === undefined
-      ? {}
-      : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
-  });
-  return { status: answer.status, body: (await answer.json()) as T };
-}
 
 async function waitFor<T>(what: string, look: () => Promise<T | undefined>): Promise<T> {
   const deadline = Date.now() + STEP_WAIT_MS;
@@ -61,10 +47,9 @@ async function waitFor<T>(what: string, look: () => Promise<T | undefined>): Pro
 }
 
 beforeAll(async () => {
-  product = await deployProduct(local.stack);
   scheduler = new SchedulerClient(local.clientConfig());
   sfn = new SFNClient(local.clientConfig());
-  workDir = await mkdtemp(join(tmpdir(), 'rbp-workflow-schedules-local-'));
+  workDir = deployment.work;
   replicaBytes = Buffer.alloc(REPLICA_BYTES);
   for (let i = 0; i < REPLICA_BYTES; i += 1) replicaBytes[i] = (i * 7 + (i >> 12)) & 0xff;
   await writeFile(join(workDir, 'web01.img'), replicaBytes);
@@ -86,12 +71,9 @@ beforeAll(async () => {
   });
 }, 300_000);
 
-afterAll(async () => {
+afterAll(() => {
   scheduler.destroy();
   sfn.destroy();
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
-  await rm(workDir, { recursive: true, force: true });
 });
 
 describe('workflow schedules on the deployed local stack', () => {
@@ -105,13 +87,7 @@ describe('workflow schedules on the deployed local stack', () => {
     });
     expect(created.status, JSON.stringify(created.body)).toBe(200);
     const schedule = await scheduler.send(new GetScheduleCommand({ Name: 'wf-minutely', GroupName: GROUP }));
-    expect({
-      expression: schedule.ScheduleExpression,
-      timeZone: schedule.ScheduleExpressionTimezone,
-      state: schedule.State,
-      target: schedule.Target?.Arn,
-      input: JSON.parse(schedule.Target?.Input ?? 'null') as unknown,
-    }).toEqual({
+    expect(scheduleSummary(schedule)).toEqual({
       expression: 'rate(1 minute)',
       timeZone: 'Europe/Berlin',
       state: 'ENABLED',
