@@ -6,17 +6,21 @@
  * - ServerDirectory and ReplicaVolumeSource: MemoryEc2Volumes vs Ec2ServerDirectory and Ec2ReplicaVolumes;
  * - InstanceDirectory: the workflow tests' MemoryEc2 vs Ec2InstanceDirectory;
  * - CloneResources and CreatedResources: MemoryEc2 and MemoryCreatedResources vs Ec2CloneResources
- *   and Ec2WorkflowResources.
+ *   and Ec2WorkflowResources;
+ * - PrimarySnapshotPort: MemoryPrimarySnapshots vs Ec2PrimarySnapshots.
  */
 import { randomBytes } from 'node:crypto';
 import {
+  AttachVolumeCommand,
   CreateSnapshotCommand,
   CreateVolumeCommand,
   DescribeImagesCommand,
+  DescribeSnapshotsCommand,
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
 import { EbsSnapshots } from '../../lambdas/aws/ebs-snapshots.ts';
+import { Ec2PrimarySnapshots } from '../../lambdas/aws/ec2-primary-snapshots.ts';
 import { Ec2InstanceDirectory } from '../../lambdas/aws/ec2-instance-directory.ts';
 import { Ec2ReplicaSnapshots } from '../../lambdas/aws/ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from '../../lambdas/aws/ec2-replica-volumes.ts';
@@ -28,10 +32,12 @@ import { REPLICA_AVAILABILITY_ZONE as ZONE } from '../../local/replica/replica-v
 import { MemoryCreatedResources } from '../fakes/memory-created-resources.ts';
 import { MemoryEbs } from '../fakes/memory-ebs.ts';
 import { MemoryEc2Volumes } from '../fakes/memory-ec2-volumes.ts';
+import { MemoryPrimarySnapshots } from '../fakes/memory-primary-snapshots.ts';
 import { FakeWorld, SteppingClock } from '../statemachines/asl-harness.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
 import { INSTANCE, MemoryEc2, ZONE as WORKFLOW_ZONE } from '../workflows/memory-workflow-world.ts';
 import { cloneResourcesContract } from './clone-resources.contract.ts';
+import { primarySnapshotsContract } from './primary-snapshots.contract.ts';
 import { instanceDirectoryContract, volumeDirectoriesContract } from './ec2-directories.contract.ts';
 import { replicaSnapshotsContract } from './replica-snapshots.contract.ts';
 import { snapshotStateContract } from './snapshot-state.contract.ts';
@@ -122,17 +128,15 @@ cloneResourcesContract(
 cloneResourcesContract(
   'Ec2CloneResources and Ec2WorkflowResources on moto',
   { honoursClientToken: false },
-  () => {
-    return Promise.resolve({
+  () =>
+    Promise.resolve({
       resources: new Ec2CloneResources(aws.ec2),
       created: new Ec2WorkflowResources(aws.ec2),
       snapshot: async (tags) => {
         const created = await aws.ec2.send(
           new CreateSnapshotCommand({
             VolumeId: await createVolume({ 'rbp:contract': 'clone-source' }, 1),
-            ...(Object.keys(tags).length === 0
-              ? {}
-              : { TagSpecifications: [{ ResourceType: 'snapshot', Tags: tagList(tags) }] }),
+            ...tagSpecifications('snapshot', tags),
           }),
         );
         return created.SnapshotId!;
@@ -142,32 +146,83 @@ cloneResourcesContract(
         availabilityZone: ZONE,
       }),
       tick: () => new Promise((resolve) => setTimeout(resolve, SETTLE_PAUSE_MS)),
-    });
-  },
+    }),
+);
+
+primarySnapshotsContract('MemoryPrimarySnapshots', () => {
+  const ec2 = new MemoryPrimarySnapshots();
+  return Promise.resolve({
+    port: ec2,
+    volume: (tags) => Promise.resolve(ec2.addVolume(tags)),
+    instance: (tags, volumeIds) => Promise.resolve(ec2.addInstance(tags, volumeIds)),
+    snapshot: (snapshotId) => {
+      const { volumeId, description, tags } = ec2.snapshots.get(snapshotId)!;
+      return Promise.resolve({ volumeId, description, tags });
+    },
+  });
+});
+primarySnapshotsContract('Ec2PrimarySnapshots on moto', () =>
+  Promise.resolve({
+    port: new Ec2PrimarySnapshots(aws.ec2),
+    volume: (tags) => createVolume(tags, 1),
+    instance: async (tags, volumeIds) => {
+      const instanceId = await runInstance(ZONE, tags);
+      for (const [index, volumeId] of volumeIds.entries()) {
+        await aws.ec2.send(
+          new AttachVolumeCommand({
+            VolumeId: volumeId,
+            InstanceId: instanceId,
+            Device: `/dev/sd${'fghij'[index]}`,
+          }),
+        );
+      }
+      return instanceId;
+    },
+    snapshot: async (snapshotId) => {
+      const found = (await aws.ec2.send(new DescribeSnapshotsCommand({ SnapshotIds: [snapshotId] })))
+        .Snapshots![0]!;
+      return {
+        volumeId: found.VolumeId!,
+        description: found.Description ?? '',
+        tags: Object.fromEntries((found.Tags ?? []).map((t) => [t.Key!, t.Value ?? ''])),
+      };
+    },
+  }),
 );
 
 /** The stack and its SDK clients (one attempt each: a contract sees every error the service answers). */
 const local = useLocalStack();
 const aws = useLocalClients(local);
 
+/** The image instances run (DescribeImages lists moto's many AMIs: read once). */
+let imageId: Promise<string> | undefined;
 /** The one instance the clone contract attaches to (each of its tests leaves it as it found it). */
 let cloneInstance: Promise<string> | undefined;
 /** Pause between reads of a volume that is still settling on moto. */
 const SETTLE_PAUSE_MS = 100;
 
-function tagList(tags: Readonly<Record<string, string>>): { Key: string; Value: string }[] {
-  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+/** The TagSpecifications of a resource created with `tags`; none for no tags (EC2 refuses an empty one). */
+function tagSpecifications(
+  ResourceType: 'volume' | 'snapshot' | 'instance',
+  tags: Readonly<Record<string, string>>,
+): { TagSpecifications?: { ResourceType: typeof ResourceType; Tags: { Key: string; Value: string }[] }[] } {
+  const Tags = Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
+  return Tags.length === 0 ? {} : { TagSpecifications: [{ ResourceType, Tags }] };
 }
 
-async function runInstance(availabilityZone: string): Promise<string> {
-  const images = await aws.ec2.send(new DescribeImagesCommand({}));
+async function runInstance(
+  availabilityZone: string,
+  tags: Readonly<Record<string, string>> = {},
+): Promise<string> {
+  imageId ??= aws.ec2.send(new DescribeImagesCommand({})).then((images) => images.Images![0]!.ImageId!);
   const started = await aws.ec2.send(
     new RunInstancesCommand({
-      ImageId: images.Images![0]!.ImageId!,
+      ImageId: await imageId,
       InstanceType: 't3.micro',
       MinCount: 1,
       MaxCount: 1,
       Placement: { AvailabilityZone: availabilityZone },
+      ...tagSpecifications('instance', tags),
     }),
   );
   return started.Instances![0]!.InstanceId!;
@@ -178,7 +233,7 @@ async function createVolume(tags: Readonly<Record<string, string>>, sizeGib: num
     new CreateVolumeCommand({
       AvailabilityZone: ZONE,
       Size: sizeGib,
-      TagSpecifications: [{ ResourceType: 'volume', Tags: tagList(tags) }],
+      ...tagSpecifications('volume', tags),
     }),
   );
   return created.VolumeId!;

@@ -26,17 +26,7 @@ import {
 } from '../../lambdas/core/api/backup-launcher.ts';
 import { InMemoryLockStore } from '../orchestration/in-memory-lock-store.ts';
 import { CursorCodec } from '../../lambdas/core/api/cursor.ts';
-import type {
-  Application,
-  DirectoryEntry,
-  FileVersion,
-  FoundFile,
-  Image,
-  ImageCatalog,
-  Restore,
-  StartRestoreRequest,
-  Volume,
-} from '../../lambdas/core/api/schemas.ts';
+import type * as api from '../../lambdas/core/api/schemas.ts';
 
 export const FIXED_NOW = new Date('2026-11-20T12:00:00.000Z');
 
@@ -59,25 +49,25 @@ function pageOf<T>(items: readonly T[], page: PageRequest): StorePage<T> {
 }
 
 /** A file tree of one image: path → entry (directories have type 'directory'). */
-export type Tree = Readonly<Record<string, { type: DirectoryEntry['type']; sizeBytes?: number }>>;
+export type Tree = Readonly<Record<string, { type: api.DirectoryEntry['type']; sizeBytes?: number }>>;
 
 export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogReader, ProtectedVolumes {
-  readonly volumes: Volume[] = [];
-  readonly images: Image[] = [];
+  readonly volumes: api.Volume[] = [];
+  readonly images: api.Image[] = [];
   readonly trees = new Map<string, Tree>();
-  readonly applications = new Map<string, Application[]>();
+  readonly applications = new Map<string, api.Application[]>();
 
-  addVolume(volume: Omit<Volume, 'imageCount'>): void {
+  addVolume(volume: Omit<api.Volume, 'imageCount'>): void {
     this.volumes.push({ ...volume, imageCount: 0 });
   }
 
-  addImage(image: Image, tree: Tree = {}, applications: Application[] = []): void {
+  addImage(image: api.Image, tree: Tree = {}, applications: api.Application[] = []): void {
     this.images.push(image);
     this.trees.set(image.imageId, tree);
     this.applications.set(image.imageId, applications);
   }
 
-  listVolumes(): Promise<readonly Volume[]> {
+  listVolumes(): Promise<readonly api.Volume[]> {
     return Promise.resolve(
       this.volumes.map((volume) => {
         const images = this.images.filter((image) => image.volumeId === volume.volumeId);
@@ -92,7 +82,7 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
   }
 
   /** By volume id; the token is the page's last volume id (as RecordDirectories). */
-  async pageVolumes(page: PageRequest): Promise<StorePage<Volume>> {
+  async pageVolumes(page: PageRequest): Promise<StorePage<api.Volume>> {
     const after = page.pageToken;
     const all = [...(await this.listVolumes())]
       .sort((a, b) => (a.volumeId < b.volumeId ? -1 : 1))
@@ -102,7 +92,11 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
   }
 
   /** Newest first; the token is the page's last image id's position in that order. */
-  async pageImages(volumeId: string, filter: ImageListFilter, page: PageRequest): Promise<StorePage<Image>> {
+  async pageImages(
+    volumeId: string,
+    filter: ImageListFilter,
+    page: PageRequest,
+  ): Promise<StorePage<api.Image>> {
     const all = [...(await this.listImages(volumeId))]
       .filter(
         (image) =>
@@ -127,12 +121,12 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
         );
   }
 
-  async listImages(volumeId: string): Promise<readonly Image[]> {
+  async listImages(volumeId: string): Promise<readonly api.Image[]> {
     await this.assertProtected(volumeId);
     return this.images.filter((image) => image.volumeId === volumeId);
   }
 
-  getImage(imageId: string): Promise<Image> {
+  getImage(imageId: string): Promise<api.Image> {
     const image = this.images.find((candidate) => candidate.imageId === imageId);
     return image
       ? Promise.resolve(image)
@@ -140,11 +134,11 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
   }
 
   listDirectory(
-    image: Image,
+    image: api.Image,
     path: string,
     _partition: number | undefined,
     page: PageRequest,
-  ): Promise<StorePage<DirectoryEntry>> {
+  ): Promise<StorePage<api.DirectoryEntry>> {
     const tree = this.trees.get(image.imageId) ?? {};
     if (path !== '/' && tree[path]?.type !== 'directory') {
       return Promise.reject(
@@ -156,7 +150,7 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
       .filter(
         ([p]) => p.startsWith(prefix) && p.length > prefix.length && !p.slice(prefix.length).includes('/'),
       )
-      .map(([p, e]): DirectoryEntry => ({
+      .map(([p, e]): api.DirectoryEntry => ({
         name: p.slice(prefix.length),
         path: p,
         type: e.type,
@@ -171,14 +165,14 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
     path: string,
     _partition: number | undefined,
     page: PageRequest,
-  ): Promise<StorePage<FileVersion>> {
+  ): Promise<StorePage<api.FileVersion>> {
     return Promise.resolve(pageOf(this.versionsOf(volumeId, path), page));
   }
 
   /** Versions as the catalog keeps them: a new one when the size changes, `until` the next change or removal. */
-  private versionsOf(volumeId: string, path: string): FileVersion[] {
-    const versions: FileVersion[] = [];
-    let current: FileVersion | undefined;
+  private versionsOf(volumeId: string, path: string): api.FileVersion[] {
+    const versions: api.FileVersion[] = [];
+    let current: api.FileVersion | undefined;
     for (const image of this.images.filter((i) => i.volumeId === volumeId)) {
       const entry = this.trees.get(image.imageId)?.[path];
       if (current !== undefined && (entry === undefined || current.sizeBytes !== (entry.sizeBytes ?? 0))) {
@@ -204,7 +198,7 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
     return versions;
   }
 
-  findByName(volumeId: string, name: string, page: PageRequest): Promise<StorePage<FoundFile>> {
+  findByName(volumeId: string, name: string, page: PageRequest): Promise<StorePage<api.FoundFile>> {
     const paths = new Set<string>();
     for (const image of this.images.filter((i) => i.volumeId === volumeId)) {
       for (const path of Object.keys(this.trees.get(image.imageId) ?? {}))
@@ -216,19 +210,19 @@ export class MemoryApiWorld implements VolumeDirectory, ImageDirectory, CatalogR
     return Promise.resolve(pageOf(found, page));
   }
 
-  listApplications(image: Image): Promise<readonly Application[]> {
+  listApplications(image: api.Image): Promise<readonly api.Application[]> {
     return Promise.resolve(this.applications.get(image.imageId) ?? []);
   }
 
   /** The catalog records the tests set, by image id. */
-  readonly catalogs = new Map<string, ImageCatalog>();
+  readonly catalogs = new Map<string, api.ImageCatalog>();
 
-  catalogOfImage(image: Image): Promise<ImageCatalog | undefined> {
+  catalogOfImage(image: api.Image): Promise<api.ImageCatalog | undefined> {
     return Promise.resolve(this.catalogs.get(image.imageId));
   }
 
   /** As the catalog checks it: the path's type in the image's tree, the application by name. */
-  checkRestoreTarget(image: Image, target: RestoreTarget): Promise<void> {
+  checkRestoreTarget(image: api.Image, target: RestoreTarget): Promise<void> {
     if (target.kind === 'application') {
       return (this.applications.get(image.imageId) ?? []).some((a) => a.name === target.application)
         ? Promise.resolve()
@@ -318,14 +312,14 @@ export class MemoryLocks extends InMemoryLockStore {
 }
 
 export class MemoryRestoreJobs implements RestoreJobs {
-  readonly jobs = new Map<string, Restore>();
+  readonly jobs = new Map<string, api.Restore>();
   startCalls = 0;
 
   constructor(private readonly clock: Clock) {}
 
-  start(restoreId: string, image: Image, request: StartRestoreRequest): Promise<Restore> {
+  start(restoreId: string, image: api.Image, request: api.StartRestoreRequest): Promise<api.Restore> {
     this.startCalls += 1;
-    const job: Restore = {
+    const job: api.Restore = {
       restoreId,
       imageId: image.imageId,
       volumeId: image.volumeId,
@@ -339,14 +333,14 @@ export class MemoryRestoreJobs implements RestoreJobs {
     return Promise.resolve(job);
   }
 
-  get(restoreId: string): Promise<Restore> {
+  get(restoreId: string): Promise<api.Restore> {
     const job = this.jobs.get(restoreId);
     return job
       ? Promise.resolve(job)
       : Promise.reject(new NotFoundError(`restore ${restoreId} does not exist`, { context: { restoreId } }));
   }
 
-  finish(restoreId: string, patch: Partial<Restore>): void {
+  finish(restoreId: string, patch: Partial<api.Restore>): void {
     const job = this.jobs.get(restoreId);
     if (!job) throw new Error(`no restore ${restoreId}`);
     this.jobs.set(restoreId, { ...job, ...patch });
@@ -388,7 +382,7 @@ export function memoryApi(): MemoryApi {
 export const VOLUME_A = 'vol-0123456789abcdef0';
 export const VOLUME_B = 'vol-0fedcba9876543210';
 
-function image(imageId: string, volumeId: string, createdAt: string, kind: Image['kind']): Image {
+function image(imageId: string, volumeId: string, createdAt: string, kind: api.Image['kind']): api.Image {
   return {
     imageId,
     volumeId,

@@ -72,28 +72,24 @@ export interface MemoryEbsFaults {
   latencyMs?: number;
 }
 
-export interface MemoryEbsCounters {
-  listSnapshotBlocks: number;
-  listChangedBlocks: number;
-  getSnapshotBlock: number;
-  putSnapshotBlock: number;
-  startSnapshot: number;
-  completeSnapshot: number;
-}
+/** The EBS direct API calls MemoryEbs counts. */
+const COUNTED_CALLS = [
+  'listSnapshotBlocks',
+  'listChangedBlocks',
+  'getSnapshotBlock',
+  'putSnapshotBlock',
+  'startSnapshot',
+  'completeSnapshot',
+] as const;
+
+export type MemoryEbsCounters = Record<(typeof COUNTED_CALLS)[number], number>;
 
 let lineageCounter = 0;
 
 export class MemoryEbs implements SnapshotBlockReader, SnapshotBlockWriter, SnapshotStateReader {
   readonly volumes = new Map<string, Volume>();
   readonly snapshots = new Map<string, Snapshot>();
-  readonly counters: MemoryEbsCounters = {
-    listSnapshotBlocks: 0,
-    listChangedBlocks: 0,
-    getSnapshotBlock: 0,
-    putSnapshotBlock: 0,
-    startSnapshot: 0,
-    completeSnapshot: 0,
-  };
+  readonly counters = Object.fromEntries(COUNTED_CALLS.map((call) => [call, 0])) as MemoryEbsCounters;
   /** Block indexes GetSnapshotBlock was called for, per snapshot. */
   readonly reads: { snapshotId: string; blockIndex: number }[] = [];
   faults: MemoryEbsFaults = {};
