@@ -139,22 +139,25 @@ const STRICT_UTF8 = new TextDecoder('utf-8', { fatal: true });
 const ASCII_FAST_PATH_MAX_BYTES = 255;
 const LOSSY_UTF8 = new TextDecoder('utf-8', { fatal: false });
 
+/**
+ * The text of bytes that are all ASCII (below 0x80), else undefined. Most names are short ASCII:
+ * building the string here skips a TextDecoder call, and returning no object skips an allocation.
+ */
+export function asciiText(bytes: Uint8Array): string | undefined {
+  if (bytes.length > ASCII_FAST_PATH_MAX_BYTES) return undefined;
+  let text = '';
+  for (let i = 0; i < bytes.length; i += 1) {
+    const b = bytes[i]!;
+    if (b >= 0x80) return undefined;
+    text += String.fromCharCode(b);
+  }
+  return text;
+}
+
 /** Decodes UTF-8; invalid sequences become U+FFFD and `valid` is false (keep the raw bytes then). */
 export function decodeUtf8(bytes: Uint8Array): { text: string; valid: boolean } {
-  if (bytes.length <= ASCII_FAST_PATH_MAX_BYTES) {
-    // Most names are short ASCII: building the string here skips a TextDecoder call per name.
-    let text = '';
-    let ascii = true;
-    for (let i = 0; i < bytes.length; i += 1) {
-      const b = bytes[i]!;
-      if (b >= 0x80) {
-        ascii = false;
-        break;
-      }
-      text += String.fromCharCode(b);
-    }
-    if (ascii) return { text, valid: true };
-  }
+  const ascii = asciiText(bytes);
+  if (ascii !== undefined) return { text: ascii, valid: true };
   try {
     return { text: STRICT_UTF8.decode(bytes), valid: true };
   } catch {

@@ -14,12 +14,13 @@ import {
   refuseDescent,
   unixStat,
   walkError,
+  type FileType,
   type InodeStat,
   type WalkEntry,
   type WalkItem,
   type WalkOptions,
 } from './filesystem.ts';
-import { encodeName, storedName } from './name-encoding.ts';
+import { encodeName, plainAsciiName, storedName } from './name-encoding.ts';
 
 /** The directory whose listing the walk is reading. */
 export interface WalkDirectory {
@@ -69,16 +70,52 @@ function isBatch<I>(value: I | readonly I[]): value is readonly I[] {
   return Array.isArray(value);
 }
 
+/** Where a walk starts: its path, inode (parentInode of its entries) and WalkDescent key. */
+export interface WalkRootAt {
+  readonly path: string;
+  readonly inode: number;
+  readonly key: number;
+}
+
+/** What a walk yields before the loop (the start directory's own entry), and the directory to list. */
+export interface WalkBegin<N> {
+  readonly items: readonly WalkItem[];
+  /** Absent when there is nothing to list (the start is not a directory, or could not be read). */
+  readonly root?: { readonly node: N; readonly at: WalkRootAt };
+}
+
 /**
  * The walk below `root` (whose own entry the reader has yielded): each directory's entries, each
- * directory before its children. `rootKey` is the root's WalkDescent key.
+ * directory before its children. `rootAt.key` is the root's WalkDescent key.
  */
-export async function* walkDepthFirst<N, I>(
+export function walkDepthFirst<N, I>(
   source: DepthFirstSource<N, I>,
   root: N,
-  rootAt: { readonly path: string; readonly inode: number; readonly key: number },
+  rootAt: WalkRootAt,
   descend?: WalkOptions['descend'],
 ): AsyncGenerator<WalkItem> {
+  return walkFrom(
+    source,
+    () => Promise.resolve({ items: NO_ITEMS, root: { node: root, at: rootAt } }),
+    descend,
+  );
+}
+
+/**
+ * A whole walk: `begin`'s items (found asynchronously: the start directory's entry), then the walk
+ * below its root. A reader returns this generator as its walk() rather than delegating to it from
+ * a generator of its own: each generator an entry passes through costs promises and microtask
+ * turns per entry.
+ */
+export async function* walkFrom<N, I>(
+  source: DepthFirstSource<N, I>,
+  begin: () => Promise<WalkBegin<N>>,
+  descend?: WalkOptions['descend'],
+): AsyncGenerator<WalkItem> {
+  const start = await begin();
+  for (const item of start.items) yield item;
+  if (start.root === undefined) return;
+  const { node: root, at: rootAt } = start.root;
   const seen = new Set<number>([rootAt.key]);
   const stack: Frame<I>[] = [
     { items: source.list(root), batch: NO_ITEMS, at: 0, path: rootAt.path, inode: rootAt.inode, depth: 0 },
@@ -166,6 +203,24 @@ export function entryNameOf(nameBytes: Uint8Array): EntryName {
   return { name: text, nameBytes, nameIsUtf8: valid };
 }
 
+/** A directory entry of ext or XFS: the inode it names and its name, ready to be a walk entry's. */
+export interface UnixDirEntry extends EntryName {
+  readonly inode: number;
+  /** The type recorded in the entry, if the reader reads one; the inode's mode is authoritative. */
+  readonly entryType?: FileType;
+}
+
+/**
+ * The entry for stored name bytes: one object per entry (a walk makes one per file). ASCII names
+ * are their own text; others go through storedName as entryNameOf does.
+ */
+export function unixDirEntry(inode: number, nameBytes: Uint8Array, entryType?: FileType): UnixDirEntry {
+  const ascii = plainAsciiName(nameBytes);
+  if (ascii !== undefined) return { inode, nameBytes, name: ascii, nameIsUtf8: true, entryType };
+  const { text, valid } = storedName(nameBytes);
+  return { inode, nameBytes, name: text, nameIsUtf8: valid, entryType };
+}
+
 /** Reads a symbolic link's raw target (ext and XFS each have their own). */
 export type SymlinkTargetReader<N> = (link: N) => Promise<Uint8Array>;
 
@@ -212,6 +267,30 @@ function visitLoaded<N extends InodeStat>(
   }
   out.push(unixEntry(child, path, name, parent.inode, depth));
   return child.type === 'directory' ? child : undefined;
+}
+
+/**
+ * The start of a walk of ext or XFS from `rootPath`: the start's entry (its target first when it
+ * is a symlink), or the error that it cannot be read; and the directory to list, when it is one.
+ */
+export async function unixWalkBegin<N extends InodeStat>(
+  rootPath: string,
+  rootName: EntryName,
+  load: () => Promise<N>,
+  symlinkTarget: SymlinkTargetReader<N>,
+): Promise<WalkBegin<N>> {
+  let root: N;
+  try {
+    root = await load();
+  } catch (error) {
+    return { items: [walkError(rootPath, undefined, error)] };
+  }
+  const items =
+    root.type === 'symlink'
+      ? await unixSymlinkEntry(root, rootPath, rootName, 0, 0, symlinkTarget)
+      : [unixEntry(root, rootPath, rootName, 0, 0)];
+  if (root.type !== 'directory') return { items };
+  return { items, root: { node: root, at: { path: rootPath, inode: root.inode, key: root.inode } } };
 }
 
 /** A symlink's entry with its target; a target that cannot be read is an error before the entry. */

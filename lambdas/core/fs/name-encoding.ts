@@ -17,7 +17,7 @@
  *   `x` and two hex digits stands for itself, so a typed `a\b` still means the name `a\b`.
  */
 import { ValidationError } from '../errors.ts';
-import { decodeUtf8 } from './bytes.ts';
+import { asciiText, decodeUtf8 } from './bytes.ts';
 
 /** Marks a byte escaped in the stored form; never part of a name, so it cannot be confused. */
 const STORED_ESCAPE = '\u0000';
@@ -106,6 +106,15 @@ export function storedName(bytes: Uint8Array): { text: string; valid: boolean } 
   const decoded = decodeUtf8(bytes);
   if (decoded.valid && !decoded.text.includes(STORED_ESCAPE)) return decoded;
   return { text: encodeName(bytes), valid: false };
+}
+
+/**
+ * The stored form of a name that is ASCII without NUL (most names: it is then its own text and
+ * plain UTF-8), else undefined (then use storedName). No object per name.
+ */
+export function plainAsciiName(bytes: Uint8Array): string | undefined {
+  const text = asciiText(bytes);
+  return text === undefined || text.includes(STORED_ESCAPE) ? undefined : text;
 }
 
 /** Whether a stored form stands for bytes that are not plain UTF-8 text. */

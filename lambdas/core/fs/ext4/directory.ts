@@ -5,24 +5,23 @@
  * data hides inside the ".." entry, so a linear read sees exactly the leaf entries. The
  * metadata_csum tail (inode 0, file type 0xDE) is skipped the same way.
  */
-import { LeBytes, decodeUtf8 } from '../bytes.ts';
+import { LeBytes } from '../bytes.ts';
+import { unixDirEntry, type UnixDirEntry } from '../depth-first-walk.ts';
 import { FilesystemCorruptError } from '../errors.ts';
-import { encodeName } from '../name-encoding.ts';
 import type { FileType } from './inode.ts';
 
-export interface DirEntry {
-  readonly inode: number;
-  /** The name exactly as stored (ext4 names are bytes, not necessarily UTF-8). */
-  readonly nameBytes: Uint8Array;
-  /** The name as text: UTF-8 as it is, other bytes in the stored form of name-encoding.ts (then `nameIsUtf8` is false). */
-  readonly name: string;
-  readonly nameIsUtf8: boolean;
-  /** The type recorded in the entry (filetype feature), if any; the inode's mode is authoritative. */
-  readonly entryType?: FileType;
-}
+/**
+ * `nameBytes` is the name exactly as stored (ext4 names are bytes, not necessarily UTF-8); `name`
+ * its text: UTF-8 as it is, other bytes in the stored form of name-encoding.ts (then `nameIsUtf8`
+ * is false). `entryType` is the type recorded in the entry (filetype feature), if any.
+ */
+export type DirEntry = UnixDirEntry;
 
-/** An entry or a damaged part of the directory (the rest of that block is skipped). */
-export type DirItem = { readonly entry: DirEntry } | { readonly error: FilesystemCorruptError };
+/**
+ * An entry or a damaged part of the directory (the rest of that block is skipped). An entry is an
+ * item itself, not wrapped: one object per entry of a walk rather than two.
+ */
+export type DirItem = DirEntry | { readonly error: FilesystemCorruptError };
 
 const DIRENT_HEADER_BYTES = 8;
 const ENTRY_TYPES: readonly (FileType | undefined)[] = [
@@ -87,17 +86,8 @@ export function parseDirEntries(ctx: DirBlockContext, bytes: Uint8Array, where: 
       } else if (nameBytes.includes(0x2f) || nameBytes.includes(0)) {
         items.push({ error: damaged(ctx, where, at, 'entry name contains "/" or NUL') });
       } else if (!isDotOrDotDot(nameBytes)) {
-        const { text, valid } = decodeUtf8(nameBytes);
-        const entryType = ENTRY_TYPES[typeByte];
         // Not UTF-8: the reversible stored form (name-encoding.ts), so no two names meet.
-        const name = valid ? text : encodeName(nameBytes);
-        // Two literals rather than a spread: one object per entry, not three.
-        items.push({
-          entry:
-            entryType === undefined
-              ? { inode, nameBytes, name, nameIsUtf8: valid }
-              : { inode, nameBytes, name, nameIsUtf8: valid, entryType },
-        });
+        items.push(unixDirEntry(inode, nameBytes, ENTRY_TYPES[typeByte]));
       }
     }
     at += recLen;

@@ -22,11 +22,11 @@ import {
   baseName,
   childPath,
   inodeDescent,
-  unixEntry,
-  unixSymlinkEntry,
+  unixWalkBegin,
   visitUnixChild,
-  walkDepthFirst,
+  walkFrom,
   type DepthFirstSource,
+  type WalkBegin,
 } from '../depth-first-walk.ts';
 import type {
   FileExtent,
@@ -361,7 +361,7 @@ export class Ext4Filesystem implements FilesystemReader {
     for await (const items of this.dirItems(dir, this.newBudget())) {
       for (const item of items) {
         if ('error' in item) throw item.error;
-        yield item.entry;
+        yield item;
       }
     }
   }
@@ -447,24 +447,24 @@ export class Ext4Filesystem implements FilesystemReader {
     prefetchSubdirectories: boolean,
   ): void {
     for (const item of items) {
-      if (!('entry' in item) || ahead.has(item.entry.inode)) continue;
+      if ('error' in item || ahead.has(item.inode)) continue;
       let cached: Inode | undefined;
       try {
-        cached = this.cachedInode(item.entry.inode);
+        cached = this.cachedInode(item.inode);
       } catch {
         continue; // the walk reports the error when it gets to this entry
       }
       if (cached !== undefined) {
         if (prefetchSubdirectories) this.prefetchDirectoryStart(cached);
-        ahead.set(item.entry.inode, cached);
+        ahead.set(item.inode, cached);
         continue;
       }
-      const loading = this.loadInode(item.entry.inode);
+      const loading = this.loadInode(item.inode);
       loading.then(
         (inode) => (prefetchSubdirectories ? this.prefetchDirectoryStart(inode) : undefined),
         () => undefined, // the walk reports the error when it gets to this entry
       );
-      ahead.set(item.entry.inode, loading);
+      ahead.set(item.inode, loading);
     }
   }
 
@@ -693,22 +693,22 @@ export class Ext4Filesystem implements FilesystemReader {
    * (to refuse a directory reached twice). Damage yields a WalkError and the walk goes on; reader
    * errors that may clear by themselves (retryable) end the walk by throwing.
    */
-  async *walk(options: WalkOptions = {}): AsyncGenerator<WalkItem> {
-    const rootPath = normalizeImagePath(options.root ?? '/');
-    let rootInode: Inode;
-    try {
-      rootInode = await this.loadInode(rootPath === '/' ? ROOT_INODE : await this.lookup(rootPath));
-    } catch (error) {
-      yield walkError(rootPath, undefined, error);
-      return;
-    }
-    const rootName = baseName(rootPath);
-    const rootNameBytes = decodeName(rootName);
-    const rootEntryName = { name: rootName, nameBytes: rootNameBytes, nameIsUtf8: !isEscapedName(rootName) };
-    if (rootInode.type === 'symlink')
-      yield* await unixSymlinkEntry(rootInode, rootPath, rootEntryName, 0, 0, this.readTarget);
-    else yield unixEntry(rootInode, rootPath, rootEntryName, 0, 0);
-    if (rootInode.type !== 'directory') return;
+  walk(options: WalkOptions = {}): AsyncGenerator<WalkItem> {
+    const begin = (): Promise<WalkBegin<Inode>> => {
+      const rootPath = normalizeImagePath(options.root ?? '/');
+      const rootName = baseName(rootPath);
+      const rootEntryName = {
+        name: rootName,
+        nameBytes: decodeName(rootName),
+        nameIsUtf8: !isEscapedName(rootName),
+      };
+      return unixWalkBegin(
+        rootPath,
+        rootEntryName,
+        async () => this.loadInode(rootPath === '/' ? ROOT_INODE : await this.lookup(rootPath)),
+        this.readTarget,
+      );
+    };
     const budget = this.newBudget();
     budget.prefetchSubdirectories = options.descend === undefined;
     // Inodes being loaded ahead of the walk (read-ahead); each is taken out when its entry is reached.
@@ -721,7 +721,7 @@ export class Ext4Filesystem implements FilesystemReader {
           out.push(walkError(parent.path, parent.inode, item.error));
           return undefined;
         }
-        const entry = item.entry;
+        const entry = item;
         const path = childPath(parent.path, entry.name);
         const loading = ahead?.get(entry.inode);
         ahead?.delete(entry.inode);
@@ -736,12 +736,7 @@ export class Ext4Filesystem implements FilesystemReader {
       },
       descent: inodeDescent,
     };
-    yield* walkDepthFirst(
-      source,
-      rootInode,
-      { path: rootPath, inode: rootInode.inode, key: rootInode.inode },
-      options.descend,
-    );
+    return walkFrom(source, begin, options.descend);
   }
 }
 

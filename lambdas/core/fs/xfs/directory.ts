@@ -5,13 +5,12 @@
  *   sits below byte 2^35 of the directory): a header, then 8-byte-aligned entries and free spaces.
  * Listing only needs these; the hash-ordered leaf and free-index blocks above 2^35 are not read.
  */
+import { unixDirEntry, type UnixDirEntry } from '../depth-first-walk.ts';
 import { FilesystemCorruptError } from '../errors.ts';
 import { BeBytes, xfsChecksumOk } from './be-bytes.ts';
 
-export interface XfsDirEntry {
-  readonly nameBytes: Uint8Array;
-  readonly inode: number;
-}
+/** An entry with its name decoded as a walk entry carries it (the entry's ftype is not read). */
+export type XfsDirEntry = UnixDirEntry;
 
 export interface DirContext {
   readonly dirInode: number;
@@ -76,7 +75,7 @@ export function parseShortForm(ctx: DirContext, fork: Uint8Array): XfsDirEntry[]
     const inoAt = at + 3 + nameLen + (ctx.hasFtype ? 1 : 0);
     const inode = readIno(inoAt);
     checkInode(ctx, inode, `short-form entry ${i}`);
-    out.push({ nameBytes, inode });
+    out.push(unixDirEntry(inode, nameBytes));
     at = inoAt + inoBytes;
   }
   return out;
@@ -144,7 +143,7 @@ export function parseDataBlock(
     const dotdot = nameLen === 2 && nameBytes[0] === 0x2e && nameBytes[1] === 0x2e;
     if (!dot && !dotdot) {
       checkInode(ctx, inode, `entry at ${at}`);
-      out.push({ nameBytes: nameBytes.slice(), inode });
+      out.push(unixDirEntry(inode, nameBytes.slice()));
     }
     at += entryBytes;
   }

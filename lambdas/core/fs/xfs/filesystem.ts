@@ -27,11 +27,11 @@ import {
   childPath,
   entryNameOf,
   inodeDescent,
-  unixEntry,
-  unixSymlinkEntry,
+  unixWalkBegin,
   visitUnixChild,
-  walkDepthFirst,
+  walkFrom,
   type DepthFirstSource,
+  type WalkBegin,
 } from '../depth-first-walk.ts';
 import type {
   FileExtent,
@@ -115,10 +115,8 @@ export async function openXfs(reader: ByteRangeReader, options: OpenXfsOptions =
   return fs;
 }
 
-interface DirItem {
-  readonly entry?: XfsDirEntry;
-  readonly error?: Error;
-}
+/** An entry (an item itself, not wrapped: one object per entry of a walk) or a damaged part. */
+type DirItem = XfsDirEntry | { readonly error: Error };
 
 /** Shared across one walk: total directory blocks read may not exceed the blocks in the filesystem. */
 interface WalkBudget {
@@ -309,8 +307,8 @@ export class XfsFilesystem implements FilesystemReader {
     const dir = await this.loadInode(inode);
     for await (const items of this.dirItems(dir, this.newBudget())) {
       for (const item of items) {
-        if (item.error !== undefined) throw item.error;
-        if (item.entry !== undefined) yield item.entry;
+        if ('error' in item) throw item.error;
+        yield item;
       }
     }
   }
@@ -357,7 +355,7 @@ export class XfsFilesystem implements FilesystemReader {
       }
       const entries = parseShortForm(ctx, dir.raw.slice(dir.forkOffset, dir.size));
       this.prefetchInodes(entries);
-      yield entries.map((entry) => ({ entry }));
+      yield entries;
       return;
     }
     const limit = Math.min(this.limits.maxDirectoryBytes, DIR_DATA_SECTION_BYTES);
@@ -430,7 +428,7 @@ export class XfsFilesystem implements FilesystemReader {
           continue;
         }
         this.prefetchInodes(entries);
-        yield entries.map((entry) => ({ entry }));
+        yield entries;
       }
     }
   }
@@ -623,34 +621,28 @@ export class XfsFilesystem implements FilesystemReader {
    * (to refuse a directory reached twice). Damage yields a WalkError and the walk goes on; reader
    * errors that may clear by themselves (retryable) end the walk by throwing.
    */
-  async *walk(options: WalkOptions = {}): AsyncGenerator<WalkItem> {
-    const rootPath = normalizeImagePath(options.root ?? '/');
-    let rootInode: XfsInode;
-    try {
-      rootInode = await this.loadInode(
-        rootPath === '/' ? this.superblock.rootInode : await this.lookup(rootPath),
+  walk(options: WalkOptions = {}): AsyncGenerator<WalkItem> {
+    const begin = (): Promise<WalkBegin<XfsInode>> => {
+      const rootPath = normalizeImagePath(options.root ?? '/');
+      return unixWalkBegin(
+        rootPath,
+        entryNameOf(decodeName(baseName(rootPath))),
+        async () =>
+          this.loadInode(rootPath === '/' ? this.superblock.rootInode : await this.lookup(rootPath)),
+        this.readTarget,
       );
-    } catch (error) {
-      yield walkError(rootPath, undefined, error);
-      return;
-    }
-    const rootName = entryNameOf(decodeName(baseName(rootPath)));
-    if (rootInode.type === 'symlink')
-      yield* await unixSymlinkEntry(rootInode, rootPath, rootName, 0, 0, this.readTarget);
-    else yield unixEntry(rootInode, rootPath, rootName, 0, 0);
-    if (rootInode.type !== 'directory') return;
+    };
     const budget = this.newBudget();
     const source: DepthFirstSource<XfsInode, DirItem> = {
       maxDirectoryDepth: this.limits.maxDirectoryDepth,
       list: (dir) => this.dirItems(dir, budget),
       visit: (item, parent, out) => {
-        if (item.error !== undefined || item.entry === undefined) {
+        if ('error' in item) {
           out.push(walkError(parent.path, parent.inode, item.error));
           return undefined;
         }
-        const entry = item.entry;
-        const name = entryNameOf(entry.nameBytes);
-        const path = childPath(parent.path, name.name);
+        const entry = item;
+        const path = childPath(parent.path, entry.name);
         let child: XfsInode | Promise<XfsInode>;
         try {
           child = this.cachedInode(entry.inode) ?? this.loadInode(entry.inode);
@@ -658,15 +650,11 @@ export class XfsFilesystem implements FilesystemReader {
           out.push(walkError(path, entry.inode, error));
           return undefined;
         }
-        return visitUnixChild(child, entry.inode, path, name, parent, out, this.readTarget);
+        return visitUnixChild(child, entry.inode, path, entry, parent, out, this.readTarget);
       },
       descent: inodeDescent,
     };
-    yield* walkDepthFirst(source, rootInode, {
-      path: rootPath,
-      inode: rootInode.inode,
-      key: rootInode.inode,
-    });
+    return walkFrom(source, begin);
   }
 }
 
