@@ -6,9 +6,21 @@
  * - VolumeRestoreJobStore: the codec over MemoryJobStore (also behind retried faults) vs over DynamoDbJobStore;
  * - PlanRunExecutions, WorkflowRunExecutions and the volume-restore launcher: the fakes of
  *   test/fakes/memory-run-executions.ts vs SfnPlanRunExecutions, SfnWorkflowRunExecutions and
- *   StateMachineVolumeRestoreLauncher.
+ *   StateMachineVolumeRestoreLauncher;
+ * - PlanEventPublisher, EventPublisher and Notifier: MemoryEventBus vs PlanOutcomePublisher,
+ *   EventBridgePublisher and SnsNotifier (events seen by a rule's Lambda target, topic messages by
+ *   an HTTP subscriber).
  */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  CreateEventBusCommand,
+  EventBridgeClient,
+  PutRuleCommand,
+  PutTargetsCommand,
+} from '@aws-sdk/client-eventbridge';
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import {
   CreateStateMachineCommand,
   DescribeExecutionCommand,
@@ -19,6 +31,8 @@ import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, expect, it } from 'vitest';
 import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
 import { StateMachineVolumeRestoreLauncher } from '../../lambdas/aws/lambda-restore-launcher.ts';
+import { EventBridgePublisher, SnsNotifier } from '../../lambdas/aws/outcome-publishers.ts';
+import { PlanOutcomePublisher } from '../../lambdas/aws/plan-run-adapters.ts';
 import { SfnPlanRunExecutions } from '../../lambdas/aws/plan-wiring.ts';
 import { SchedulerWorkflowSchedules } from '../../lambdas/aws/scheduler-workflow-schedules.ts';
 import { executionArnOf, SfnBackupExecutions } from '../../lambdas/aws/sfn-backup-executions.ts';
@@ -30,6 +44,7 @@ import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { fastRetry } from '../engine/engine-fixture.ts';
 import { FaultyJobStore, retrying } from '../fakes/faulty-job-store.ts';
 import { FixedClock, MemoryExecutions } from '../fakes/memory-api-ports.ts';
+import { MemoryEventBus, type BusEvent, type TopicMessage } from '../fakes/memory-event-bus.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import {
   MemoryPlanRunExecutions,
@@ -40,6 +55,7 @@ import {
 import { MemoryWorkflowScheduler } from '../fakes/memory-workflow-scheduler.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { backupExecutionsContract } from './backup-executions.contract.ts';
+import { publishersContract } from './event-publishers.contract.ts';
 import {
   runExecutionsContract,
   type RunExecutionsExpectation,
@@ -255,4 +271,96 @@ runExecutionsContract('StateMachineVolumeRestoreLauncher on the local stack', VO
       stop: (restoreId) => port.stop({ restoreId, kind: 'volume' }),
     };
   }),
+);
+
+publishersContract('MemoryEventBus', () => {
+  const bus = new MemoryEventBus();
+  return Promise.resolve({
+    plans: bus.plans,
+    backups: bus.backups,
+    notifier: bus.notifier,
+    events: () => Promise.resolve(bus.events),
+    messages: () => Promise.resolve(bus.messages),
+  });
+});
+
+/** Reads of what arrived before a test gives up waiting for a delivery. */
+const MAX_DELIVERY_READS = 200;
+/** The HTTP endpoint moto's SNS posts each topic's messages to (`/<topic name>`). */
+const topicMessages = new Map<string, TopicMessage[]>();
+let subscriber: Server | undefined;
+afterAll(() => subscriber?.close());
+
+async function subscriberUrl(): Promise<string> {
+  if (subscriber === undefined) {
+    subscriber = createServer((request, response) => {
+      let body = '';
+      request.on('data', (chunk: Buffer) => (body += chunk.toString('utf8')));
+      request.on('end', () => {
+        const posted = JSON.parse(body) as { Type?: string; Subject?: string; Message?: string };
+        if (posted.Type === 'Notification') {
+          topicMessages
+            .get(request.url!.slice(1))
+            ?.push({ subject: posted.Subject ?? '', message: posted.Message ?? '' });
+        }
+        response.end();
+      });
+    });
+    await new Promise<void>((resolve) => subscriber!.listen(0, '127.0.0.1', resolve));
+  }
+  return `http://127.0.0.1:${(subscriber.address() as AddressInfo).port}`;
+}
+
+async function arrived<T>(items: readonly T[], count: number): Promise<readonly T[]> {
+  for (let reads = 0; items.length < count && reads < MAX_DELIVERY_READS; reads += 1) {
+    await new Promise((resolve) => setTimeout(resolve, END_READ_PAUSE_MS));
+  }
+  return items;
+}
+
+publishersContract(
+  'PlanOutcomePublisher, EventBridgePublisher and SnsNotifier on the local stack',
+  async () => {
+    const events = client(new EventBridgeClient(local.clientConfig()));
+    const sns = client(new SNSClient(local.clientConfig()));
+    const name = `rbp-contract-bus-${clients.length}`;
+    await events.send(new CreateEventBusCommand({ Name: name }));
+    await events.send(
+      new PutRuleCommand({
+        Name: name,
+        EventBusName: name,
+        EventPattern: JSON.stringify({ source: ['rbp.plans', 'rbp.backup'] }),
+      }),
+    );
+    await events.send(
+      new PutTargetsCommand({
+        Rule: name,
+        EventBusName: name,
+        Targets: [{ Id: 'contract', Arn: `arn:aws:lambda:us-east-1:${LOCAL_ACCOUNT_ID}:function:${name}` }],
+      }),
+    );
+    const received: BusEvent[] = [];
+    local.stack.gateway.registerFunction(name, (event) => {
+      const delivered = event as { source: string; 'detail-type': string; detail: unknown };
+      received.push({
+        source: delivered.source,
+        detailType: delivered['detail-type'],
+        detail: delivered.detail,
+      });
+      return Promise.resolve();
+    });
+    const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: name }));
+    const messages: TopicMessage[] = [];
+    topicMessages.set(name, messages);
+    await sns.send(
+      new SubscribeCommand({ TopicArn, Protocol: 'http', Endpoint: `${await subscriberUrl()}/${name}` }),
+    );
+    return {
+      plans: new PlanOutcomePublisher(events, name, sns, TopicArn!),
+      backups: new EventBridgePublisher(events, name),
+      notifier: new SnsNotifier(sns, TopicArn!),
+      events: (count) => arrived(received, count),
+      messages: (count) => arrived(messages, count),
+    };
+  },
 );
