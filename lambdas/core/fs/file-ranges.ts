@@ -5,6 +5,7 @@
  */
 import type { ErrorContext } from '../errors.ts';
 import { FilesystemCorruptError, FilesystemLimitError } from './errors.ts';
+import { STREAM_PIECE_BYTES, type ReadStreamOptions } from './filesystem.ts';
 
 /** Bytes of [offset, offset+length) that lie inside a file of `size` bytes; RangeError for a bad range. */
 export function clampRange(size: number, offset: number, length: number | undefined): number {
@@ -30,12 +31,20 @@ export function checkReadBytes(wanted: number, maxReadBytes: number, context: Er
 }
 
 /** A file's data at `physicalOffset` must lie on the device. */
-export function checkOnDevice(inode: number, physicalOffset: number, length: number, deviceBytes: number): void {
+export function checkOnDevice(
+  inode: number,
+  physicalOffset: number,
+  length: number,
+  deviceBytes: number,
+): void {
   if (physicalOffset + length > deviceBytes) {
-    throw new FilesystemCorruptError(`inode ${inode}: data at byte ${physicalOffset} lies past the device end`, {
-      inode,
-      physicalOffset,
-    });
+    throw new FilesystemCorruptError(
+      `inode ${inode}: data at byte ${physicalOffset} lies past the device end`,
+      {
+        inode,
+        physicalOffset,
+      },
+    );
   }
 }
 
@@ -89,4 +98,27 @@ export async function joinPieces(pieces: AsyncIterable<Uint8Array>, total: numbe
     at += piece.length;
   }
   return out;
+}
+
+/**
+ * The pieces readFileStream() yields for `options` of a file of `size` bytes: the range from
+ * `options.offset` (0) for `options.length` (the rest), clamped to the file, in pieces of
+ * `options.pieceBytes` (STREAM_PIECE_BYTES, at least 1) from the extents `extentsFrom(offset)`
+ * lists (see extentPieces).
+ */
+export async function* streamFileRange(
+  size: number,
+  options: ReadStreamOptions,
+  extentsFrom: (offset: number) => AsyncIterable<DataExtent>,
+  read: (physicalOffset: number, length: number) => Promise<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  const offset = options.offset ?? 0;
+  const total = clampRange(size, offset, options.length);
+  yield* extentPieces(
+    extentsFrom(offset),
+    offset,
+    total,
+    Math.max(1, options.pieceBytes ?? STREAM_PIECE_BYTES),
+    read,
+  );
 }

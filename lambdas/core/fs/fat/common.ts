@@ -17,7 +17,7 @@ import {
   synthesizedPermissions,
   walkError,
 } from '../filesystem.ts';
-import { checkOnDevice, checkReadBytes, clampRange, extentPieces, joinPieces } from '../file-ranges.ts';
+import { checkOnDevice, checkReadBytes, clampRange, joinPieces, streamFileRange } from '../file-ranges.ts';
 import { baseName, childPath, walkDepthFirst, type DepthFirstSource } from '../depth-first-walk.ts';
 import type {
   FileExtent,
@@ -327,13 +327,10 @@ export abstract class FatFamilyFilesystem implements FilesystemReader {
     if (node.type !== 'file') {
       throw new FilesystemCorruptError(`inode ${inode} is not a regular file`, { inode });
     }
-    const offset = options.offset ?? 0;
-    const total = clampRange(node.size, offset, options.length);
-    yield* extentPieces(
-      this.fileExtents(node),
-      offset,
-      total,
-      Math.max(1, options.pieceBytes ?? STREAM_PIECE_BYTES),
+    yield* streamFileRange(
+      node.size,
+      options,
+      () => this.fileExtents(node),
       (physicalOffset, length) => this.readPhysical(node, physicalOffset, length),
     );
   }
