@@ -5,10 +5,12 @@
  * snapshots it took stay too. After a restart, the locks of such executions are deleted, each only
  * if that backup still holds it, and their snapshots that no image uses are deleted.
  */
-import { ConditionalCheckFailedException, DynamoDBClient, DeleteItemCommand } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { EC2Client } from '@aws-sdk/client-ec2';
-import { lockPartitionKey, LOCK_SORT_KEY } from '../lambdas/aws/dynamodb-backup-lock.ts';
+import { DynamoDbBackupLockStore } from '../lambdas/aws/dynamodb-backup-lock.ts';
+import { systemClock } from '../lambdas/core/ports.ts';
 import { Ec2ReplicaSnapshots } from '../lambdas/aws/ec2-replica-snapshots.ts';
 import { deleteSnapshotsOfRun } from '../lambdas/core/api/backup-cancel.ts';
 
@@ -45,6 +47,7 @@ export async function releaseInterruptedBackups(
   const ddb = new DynamoDBClient(config);
   const ec2 = new EC2Client(config);
   const snapshots = new Ec2ReplicaSnapshots(ec2);
+  const locks = new DynamoDbBackupLockStore(DynamoDBDocumentClient.from(ddb), tableName, systemClock);
   const released: string[] = [];
   const snapshotsDeleted: string[] = [];
   try {
@@ -63,20 +66,9 @@ export async function releaseInterruptedBackups(
         for (const snapshotId of await deleteSnapshotsOfRun(snapshots, detail.name))
           snapshotsDeleted.push(`${detail.name} ${snapshotId}`);
         for (const volumeId of volumeIdsOf(detail.input)) {
-          try {
-            await ddb.send(
-              new DeleteItemCommand({
-                TableName: tableName,
-                Key: { pk: { S: lockPartitionKey(volumeId) }, sk: { S: LOCK_SORT_KEY } },
-                ConditionExpression: 'backupId = :backup',
-                ExpressionAttributeValues: { ':backup': { S: detail.name } },
-              }),
-            );
-            released.push(`${detail.name} ${volumeId}`);
-          } catch (error) {
-            // Absent, or taken by another backup since: not this one's to release.
-            if (!(error instanceof ConditionalCheckFailedException)) throw error;
-          }
+          // Only a lock this execution still holds goes (absent, or taken by another backup since: kept).
+          const { released: count } = await locks.release([volumeId], execution.executionArn!);
+          if (count === 1) released.push(`${detail.name} ${volumeId}`);
         }
       }
       nextToken = page.nextToken;
