@@ -9,10 +9,8 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
 import {
   CreateSnapshotsCommand,
   DescribeInstancesCommand,
@@ -23,9 +21,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { serversFromVolumes } from '../../lambdas/core/plans/servers.ts';
 import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
+import { RBP_BIN as RBP } from '../support/cli.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+import { snapshotBytes as readSnapshotBytes } from '../workflows/snapshot-blocks.ts';
 
-const RBP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'rbp');
 const run = promisify(execFile);
 const B = EBS_BLOCK_SIZE_BYTES;
 const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
@@ -51,23 +50,9 @@ async function image(name: string, blocks: number): Promise<{ path: string; byte
   return { path, bytes };
 }
 
-/** The snapshot's first `length` bytes, read block by block through the EBS direct API. */
-async function snapshotBytes(snapshotId: string, length: number): Promise<Buffer> {
-  const out = Buffer.alloc(length);
-  const listed = await aws.ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: snapshotId }));
-  for (const block of listed.Blocks ?? []) {
-    const offset = block.BlockIndex! * B;
-    if (offset >= length) continue;
-    const answer = await aws.ebs.send(
-      new GetSnapshotBlockCommand({
-        SnapshotId: snapshotId,
-        BlockIndex: block.BlockIndex!,
-        BlockToken: block.BlockToken!,
-      }),
-    );
-    Buffer.from(await answer.BlockData!.transformToByteArray()).copy(out, offset);
-  }
-  return out;
+/** The snapshot's first `length` bytes, read through the EBS direct API. */
+function snapshotBytes(snapshotId: string, length: number): Promise<Buffer> {
+  return readSnapshotBytes(aws.ebs, snapshotId, length);
 }
 
 async function volumeTags(volumeIds: string[]) {

@@ -10,10 +10,9 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { EBSClient, GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
+import { EBSClient } from '@aws-sdk/client-ebs';
 import {
   CreateSnapshotsCommand,
   DescribeInstancesCommand,
@@ -26,9 +25,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
 import { startLocalStack, type LocalStack } from '../../local/stack.ts';
+import { RBP_BIN as RBP } from '../support/cli.ts';
 import { localClientConfig } from '../support/local-stack.ts';
+import { snapshotBytes as readSnapshotBytes } from '../workflows/snapshot-blocks.ts';
 
-const RBP = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'rbp');
 const run = promisify(execFile);
 const B = EBS_BLOCK_SIZE_BYTES;
 /** Two starts of moto and the gateway, CLI calls and a snapshot on a loaded machine. */
@@ -75,25 +75,11 @@ async function invoke(endpoint: string, name: string, payload: unknown) {
   }
 }
 
-/** The snapshot's first `length` bytes, read block by block through the EBS direct API. */
+/** The snapshot's first `length` bytes, read through the EBS direct API of the stack at `endpoint`. */
 async function snapshotBytes(endpoint: string, snapshotId: string, length: number): Promise<Buffer> {
   const ebs = new EBSClient(localClientConfig(endpoint));
   try {
-    const out = Buffer.alloc(length);
-    const listed = await ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: snapshotId }));
-    for (const block of listed.Blocks ?? []) {
-      const offset = block.BlockIndex! * B;
-      if (offset >= length) continue;
-      const answer = await ebs.send(
-        new GetSnapshotBlockCommand({
-          SnapshotId: snapshotId,
-          BlockIndex: block.BlockIndex!,
-          BlockToken: block.BlockToken!,
-        }),
-      );
-      Buffer.from(await answer.BlockData!.transformToByteArray()).copy(out, offset);
-    }
-    return out;
+    return await readSnapshotBytes(ebs, snapshotId, length);
   } finally {
     ebs.destroy();
   }
