@@ -4,7 +4,10 @@
  * /dev/xvdb, both tagged rbp:source-server=web-01) is backed up by `rbp backup start --server` as
  * one recovery point; `rbp recovery-points` and `rbp files ls --recovery-point` show both volumes'
  * filesystems under their device names; `rbp restore server` restores both volumes to new EBS
- * snapshots that hold the disks byte for byte.
+ * snapshots that hold the disks byte for byte. Then a `rbp backup start --volume` of one of the
+ * server's volumes is filed under the server (its rbp:source-server tag), and `rbp images delete`
+ * takes a deleted image out of its recovery point: the one-volume point is no longer listed, the
+ * two-volume point is narrowed to its other volume (and still shown), then gone with its last image.
  */
 import '../support/quiet-powertools.ts';
 import { readFile } from 'node:fs/promises';
@@ -148,5 +151,41 @@ describe('a two-disk server on the local stack', () => {
       const bytes = await snapshotBytes(snapshot.snapshotId, original.length);
       expect(bytes.equals(original), `${snapshot.device} restored byte for byte`).toBe(true);
     }
+  }, 900_000);
+
+  it('files a --volume backup under the volume’s server; rbp images delete takes each image out of its recovery point', async () => {
+    const root = disks.get('/dev/xvda')!.volumeId;
+    const data = disks.get('/dev/xvdb')!.volumeId;
+    const single = await json<BackupJson>('backup', 'start', '--volume', root, '--wait', '--timeout', '600');
+    expect([single.status, single.recoveryPointId]).toEqual(['SUCCEEDED', `rp-${single.backupId}`]);
+    const listed = async () =>
+      (
+        await json<{ recoveryPointId: string; images: { imageId: string }[] }[]>(
+          'recovery-points',
+          'ls',
+          '--server',
+          'web-01',
+        )
+      ).map((p) => [p.recoveryPointId, p.images.map((i) => i.imageId)]);
+    const serverImages = [
+      `img-${recoveryPointId.slice(3)}-${root}`,
+      `img-${recoveryPointId.slice(3)}-${data}`,
+    ];
+    expect(await listed()).toEqual([
+      [single.recoveryPointId, [single.images[0]!.imageId]],
+      [recoveryPointId, serverImages],
+    ]);
+    const deleted = await deployment.rbp('images', 'delete', single.images[0]!.imageId);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(await listed()).toEqual([[recoveryPointId, serverImages]]);
+    const gone = await deployment.rbp('recovery-points', 'show', single.recoveryPointId);
+    expect(gone.stderr).toContain(`recovery point ${single.recoveryPointId} does not exist`);
+    // One volume of the two-volume point: the point is narrowed to the other and still shown.
+    expect((await deployment.rbp('images', 'delete', serverImages[1]!)).code).toBe(0);
+    expect(await listed()).toEqual([[recoveryPointId, [serverImages[0]]]]);
+    const shown = await json<{ filesystems: { path: string }[] }>('recovery-points', 'show', recoveryPointId);
+    expect(shown.filesystems.map((f) => f.path)).toEqual(['/dev/xvda']);
+    expect((await deployment.rbp('images', 'delete', serverImages[0]!)).code).toBe(0);
+    expect(await listed()).toEqual([]);
   }, 900_000);
 });
