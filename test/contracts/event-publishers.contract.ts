@@ -29,7 +29,7 @@ const TASK_FAILED: PlanEvent = {
   detail: {
     plan: 'nightly',
     runId: 'pr-20261203t020000000z-0a0b0c0d',
-    task: { server: 'web01', status: 'failed', reason: 'quiesce timed out', source: 'replica' },
+    task: { server: 'web01', status: 'Failed', reason: 'quiesce timed out', source: 'replica' },
   },
 };
 const RUN_FINISHED: PlanEvent = {
@@ -37,8 +37,8 @@ const RUN_FINISHED: PlanEvent = {
   detail: {
     runId: 'pr-20261203t020000000z-0a0b0c0d',
     plan: 'n'.repeat(120),
-    status: 'failed',
-    tasks: [{ server: 'web01', status: 'failed', reason: 'quiesce timed out' }],
+    status: 'Failed',
+    tasks: [{ server: 'web01', status: 'Failed', reason: 'quiesce timed out' }],
     trigger: 'schedule:nightly',
     startedAt: '2026-12-03T02:00:00.000Z',
     finishedAt: '2026-12-03T02:10:00.000Z',

@@ -9,7 +9,8 @@
  *   StateMachineVolumeRestoreLauncher;
  * - PlanEventPublisher, EventPublisher and Notifier: MemoryEventBus vs PlanOutcomePublisher,
  *   EventBridgePublisher and SnsNotifier (events seen by a rule's Lambda target, topic messages by
- *   an HTTP subscriber).
+ *   an HTTP subscriber);
+ * - BackupStarter (a plan task's backup): MemoryPlanBackups vs SfnPlanBackups.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -32,7 +33,7 @@ import { afterAll, expect, it } from 'vitest';
 import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
 import { StateMachineVolumeRestoreLauncher } from '../../lambdas/aws/lambda-restore-launcher.ts';
 import { EventBridgePublisher, SnsNotifier } from '../../lambdas/aws/outcome-publishers.ts';
-import { PlanOutcomePublisher } from '../../lambdas/aws/plan-run-adapters.ts';
+import { PlanOutcomePublisher, SfnPlanBackups } from '../../lambdas/aws/plan-run-adapters.ts';
 import { SfnPlanRunExecutions } from '../../lambdas/aws/plan-wiring.ts';
 import { SchedulerWorkflowSchedules } from '../../lambdas/aws/scheduler-workflow-schedules.ts';
 import { executionArnOf, SfnBackupExecutions } from '../../lambdas/aws/sfn-backup-executions.ts';
@@ -45,7 +46,9 @@ import { fastRetry } from '../engine/engine-fixture.ts';
 import { FaultyJobStore, retrying } from '../fakes/faulty-job-store.ts';
 import { FixedClock, MemoryExecutions } from '../fakes/memory-api-ports.ts';
 import { MemoryEventBus, type BusEvent, type TopicMessage } from '../fakes/memory-event-bus.ts';
+import { MemoryEc2Volumes } from '../fakes/memory-ec2-volumes.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
+import { MemoryPlanBackups } from '../fakes/memory-plan-backups.ts';
 import {
   MemoryPlanRunExecutions,
   MemoryVolumeRestoreExecutions,
@@ -56,6 +59,13 @@ import { MemoryWorkflowScheduler } from '../fakes/memory-workflow-scheduler.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { backupExecutionsContract } from './backup-executions.contract.ts';
 import { publishersContract } from './event-publishers.contract.ts';
+import {
+  FAILED_CAUSE,
+  FAILED_ERROR,
+  PLAN_BACKUP_SERVERS,
+  planBackupsContract,
+  SUCCEEDED_IMAGES,
+} from './plan-backups.contract.ts';
 import {
   runExecutionsContract,
   type RunExecutionsExpectation,
@@ -364,3 +374,80 @@ publishersContract(
     };
   },
 );
+
+/** The servers of the plan-backup contract: two replica volumes for the one that runs, one for the others. */
+function planBackupServers(): MemoryEc2Volumes {
+  const directory = new MemoryEc2Volumes();
+  const replica = (server: string) => ({ 'rbp:replica': 'true', 'rbp:source-server': server });
+  directory.addVolume(replica(PLAN_BACKUP_SERVERS.runs));
+  directory.addVolume(replica(PLAN_BACKUP_SERVERS.runs));
+  directory.addVolume(replica(PLAN_BACKUP_SERVERS.succeeds));
+  directory.addVolume(replica(PLAN_BACKUP_SERVERS.fails));
+  return directory;
+}
+
+const volumesIn = async (directory: MemoryEc2Volumes, server: string) =>
+  ((await directory.get(server))?.volumes ?? []).map((v) => v.volumeId);
+
+planBackupsContract('MemoryPlanBackups', () => {
+  const directory = planBackupServers();
+  const backups = new MemoryPlanBackups(directory);
+  return Promise.resolve({
+    backups,
+    volumesOf: (server) => volumesIn(directory, server),
+    inputOf: (backupId) => Promise.resolve(backups.executions.get(backupId)?.input),
+    ended: (backupId) => {
+      const succeeded = backups.executions.get(backupId)!.input['serverId'] === PLAN_BACKUP_SERVERS.succeeds;
+      backups.end(
+        backupId,
+        succeeded
+          ? { status: 'SUCCEEDED', imageIds: SUCCEEDED_IMAGES }
+          : { status: 'FAILED', error: FAILED_ERROR, cause: FAILED_CAUSE },
+      );
+      return Promise.resolve();
+    },
+  });
+});
+planBackupsContract('SfnPlanBackups on the local stack', async () => {
+  const sfn = client(new SFNClient(local.clientConfig()));
+  const directory = planBackupServers();
+  // A stand-in for the backup state machine whose outcome goes by the server backed up.
+  const { stateMachineArn } = await sfn.send(
+    new CreateStateMachineCommand({
+      name: `rbp-plan-backup-contract-${clients.length}`,
+      roleArn: ROLE_ARN,
+      definition: JSON.stringify({
+        StartAt: 'By Server',
+        States: {
+          'By Server': {
+            Type: 'Choice',
+            Choices: [
+              { Variable: '$.serverId', StringEquals: PLAN_BACKUP_SERVERS.succeeds, Next: 'Recovery Point' },
+              { Variable: '$.serverId', StringEquals: PLAN_BACKUP_SERVERS.fails, Next: 'Image Failed' },
+            ],
+            Default: 'Wait For Snapshots',
+          },
+          'Recovery Point': {
+            Type: 'Pass',
+            Result: { result: { imageIds: SUCCEEDED_IMAGES } },
+            ResultPath: '$.recoveryPoint',
+            End: true,
+          },
+          'Image Failed': { Type: 'Fail', Error: FAILED_ERROR, Cause: FAILED_CAUSE },
+          'Wait For Snapshots': { Type: 'Wait', Seconds: 3600, End: true },
+        },
+      }),
+    }),
+  );
+  return {
+    backups: new SfnPlanBackups(sfn, stateMachineArn!, directory),
+    volumesOf: (server) => volumesIn(directory, server),
+    inputOf: async (backupId) => {
+      const described = await sfn.send(
+        new DescribeExecutionCommand({ executionArn: executionArnOf(stateMachineArn!, backupId) }),
+      );
+      return JSON.parse(described.input ?? 'null') as unknown;
+    },
+    ended: (backupId) => untilEnded(sfn, stateMachineArn!, backupId),
+  };
+});
