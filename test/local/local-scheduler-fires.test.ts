@@ -4,15 +4,14 @@
  * its start, so the test waits seconds, not a minute).
  */
 import { CreateScheduleCommand, DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
-import {
-  CreateStateMachineCommand,
-  DescribeExecutionCommand,
-  ListExecutionsCommand,
-  SFNClient,
-  type ExecutionListItem,
-} from '@aws-sdk/client-sfn';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useLocalStack } from '../support/local-stack.ts';
+import {
+  createPassStateMachine,
+  executionInput,
+  executionsWithin,
+} from '../support/stand-in-state-machines.ts';
 
 const local = useLocalStack();
 /** Time the gateway's scheduler gets to fire: one tick is a second; a loaded machine is slower. */
@@ -34,12 +33,10 @@ afterAll(() => {
 describe('the local stack fires schedules', () => {
   it('starts the target state machine of a rate(1 minute) schedule with its input', async () => {
     expect(local.stack.gateway.scheduler?.running).toBe(true);
-    const { stateMachineArn } = await sfn.send(
-      new CreateStateMachineCommand({
-        name: 'plan-run-stand-in',
-        definition: JSON.stringify({ StartAt: 'Done', States: { Done: { Type: 'Pass', End: true } } }),
-        roleArn: 'arn:aws:iam::123456789012:role/local',
-      }),
+    const stateMachineArn = await createPassStateMachine(
+      sfn,
+      'plan-run-stand-in',
+      'arn:aws:iam::123456789012:role/local',
     );
     await scheduler.send(
       new CreateScheduleCommand({
@@ -55,17 +52,13 @@ describe('the local stack fires schedules', () => {
       }),
     );
     const started = Date.now();
-    let executions: ExecutionListItem[] = [];
-    while (executions.length === 0 && Date.now() - started < FIRING_WAIT_MS) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      executions = (await sfn.send(new ListExecutionsCommand({ stateMachineArn }))).executions ?? [];
-    }
+    const executions = await executionsWithin(sfn, stateMachineArn, FIRING_WAIT_MS);
     console.info(`[local-scheduler-fires] first firing after ${Date.now() - started} ms`);
     expect(executions).toHaveLength(1);
-    const execution = await sfn.send(
-      new DescribeExecutionCommand({ executionArn: executions[0]!.executionArn }),
-    );
-    expect(JSON.parse(execution.input!)).toEqual({ plan: 'nightly-qa', trigger: 'schedule:nightly-qa--1' });
+    expect(await executionInput(sfn, executions[0]!.executionArn!)).toEqual({
+      plan: 'nightly-qa',
+      trigger: 'schedule:nightly-qa--1',
+    });
     expect(local.stack.gateway.scheduler!.firings()).toEqual([
       expect.objectContaining({
         schedule: 'default/nightly-qa--1',

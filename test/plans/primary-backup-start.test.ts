@@ -9,12 +9,7 @@
  *   marked primary with the instance it is attached to.
  */
 import { AttachVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
-import {
-  CreateStateMachineCommand,
-  DescribeExecutionCommand,
-  ListExecutionsCommand,
-  SFNClient,
-} from '@aws-sdk/client-sfn';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ec2PrimarySnapshots } from '../../lambdas/aws/ec2-primary-snapshots.ts';
 import { SfnPlanBackups } from '../../lambdas/aws/plan-run-adapters.ts';
@@ -22,6 +17,7 @@ import type { BackupStart, ServerDirectory } from '../../lambdas/core/plans/plan
 import type { ServerView } from '../../lambdas/core/plans/servers.ts';
 import { createTaggedVolume, launchInstance } from '../support/ec2-instances.ts';
 import { useLocalStack } from '../support/local-stack.ts';
+import { createPassStateMachine } from '../support/stand-in-state-machines.ts';
 import { server } from './fake-plan-ports.ts';
 
 const local = useLocalStack();
@@ -48,14 +44,11 @@ function task(backupId: string, source: BackupStart['source']): BackupStart {
 beforeAll(async () => {
   sfn = new SFNClient(local.clientConfig());
   ec2 = new EC2Client(local.clientConfig());
-  const created = await sfn.send(
-    new CreateStateMachineCommand({
-      name: 'backup-under-test',
-      roleArn: 'arn:aws:iam::123456789012:role/backup-under-test',
-      definition: JSON.stringify({ StartAt: 'Done', States: { Done: { Type: 'Pass', End: true } } }),
-    }),
+  stateMachineArn = await createPassStateMachine(
+    sfn,
+    'backup-under-test',
+    'arn:aws:iam::123456789012:role/backup-under-test',
   );
-  stateMachineArn = created.stateMachineArn!;
 });
 
 afterAll(() => {

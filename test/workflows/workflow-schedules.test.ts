@@ -16,13 +16,7 @@ import {
   SchedulerClient,
   type GetScheduleCommandOutput,
 } from '@aws-sdk/client-scheduler';
-import {
-  CreateStateMachineCommand,
-  DescribeExecutionCommand,
-  ListExecutionsCommand,
-  SFNClient,
-  type ExecutionListItem,
-} from '@aws-sdk/client-sfn';
+import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Ec2InstanceDirectory } from '../../lambdas/aws/ec2-instance-directory.ts';
 import { Ec2ServerDirectory } from '../../lambdas/aws/ec2-server-directory.ts';
@@ -39,6 +33,11 @@ import { LOCAL_ACCOUNT_ID } from '../../local/gateway/local-account.ts';
 import { MemoryNamedRecords } from '../fakes/memory-named-records.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { useLocalStack } from '../support/local-stack.ts';
+import {
+  createPassStateMachine,
+  executionInput,
+  executionsWithin,
+} from '../support/stand-in-state-machines.ts';
 
 const local = useLocalStack();
 const GROUP = 'rbp-workflows';
@@ -81,15 +80,11 @@ beforeAll(async () => {
   await local.stack.replicas.create({ imagePath: join(workDir, 'web01.img'), serverId: 'web01' });
   await scheduler.send(new CreateScheduleGroupCommand({ Name: GROUP }));
   // A stand-in for the workflow-run state machine: what matters here is what the schedule starts.
-  runMachineArn = (
-    await sfn.send(
-      new CreateStateMachineCommand({
-        name: 'rbp-workflow-run',
-        definition: JSON.stringify({ StartAt: 'Done', States: { Done: { Type: 'Pass', End: true } } }),
-        roleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/local`,
-      }),
-    )
-  ).stateMachineArn!;
+  runMachineArn = await createPassStateMachine(
+    sfn,
+    'rbp-workflow-run',
+    `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/local`,
+  );
   store = new MemoryNamedRecords<WorkflowRecord>('workflow');
   ports = {
     store,
@@ -188,18 +183,9 @@ describe('workflow schedules in EventBridge Scheduler', () => {
         schedule: { type: 'scheduled', expression: 'rate(1 minute)', timeZone: 'UTC' },
       }),
     );
-    const started = Date.now();
-    let executions: ExecutionListItem[] = [];
-    while (executions.length === 0 && Date.now() - started < FIRING_WAIT_MS) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      executions =
-        (await sfn.send(new ListExecutionsCommand({ stateMachineArn: runMachineArn }))).executions ?? [];
-    }
+    const executions = await executionsWithin(sfn, runMachineArn, FIRING_WAIT_MS);
     expect(executions).toHaveLength(1);
-    const execution = await sfn.send(
-      new DescribeExecutionCommand({ executionArn: executions[0]!.executionArn }),
-    );
-    expect(JSON.parse(execution.input!)).toEqual({
+    expect(await executionInput(sfn, executions[0]!.executionArn!)).toEqual({
       workflow: 'everyminute',
       trigger: 'schedule:wf-everyminute',
     });
