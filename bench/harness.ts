@@ -30,6 +30,35 @@ export function round(value: number, digits = 3): number {
   return Math.round(value * factor) / factor;
 }
 
+/** A measured rate held to at least `share` of a baseline measured in the same run. */
+export interface ShareOfBaseline {
+  readonly name: string;
+  readonly unit: string;
+  readonly value: number;
+  readonly baseline: number;
+  /** Digits the value and the baseline are reported with. */
+  readonly digits: number;
+  /** The least value / baseline that meets the goal. */
+  readonly share: number;
+  readonly goal: string;
+  readonly details: BenchResult['details'];
+}
+
+/** The result of a `ShareOfBaseline` case: the ratio and whether it met the share (unrounded figures). */
+export function shareOfBaseline(measured: ShareOfBaseline): BenchResult {
+  const { value, baseline, digits } = measured;
+  return {
+    name: measured.name,
+    value: round(value, digits),
+    unit: measured.unit,
+    baseline: round(baseline, digits),
+    ratio: round(value / baseline),
+    goal: measured.goal,
+    met: value / baseline >= measured.share,
+    details: measured.details,
+  };
+}
+
 /** Wall time of `fn` in milliseconds. */
 export async function timeMs(fn: () => Promise<unknown>): Promise<number> {
   const start = process.hrtime.bigint();

@@ -36,7 +36,7 @@ import { MemoryEbs } from '../../test/fakes/memory-ebs.ts';
 import { MemoryImageRecordStore } from '../../test/fakes/memory-image-records.ts';
 import { MemoryJobStore } from '../../test/fakes/memory-job-store.ts';
 import { MemoryObjectStore } from '../../test/fakes/memory-object-store.ts';
-import { round, type BenchResult, type BenchSuite } from '../harness.ts';
+import { round, shareOfBaseline, type BenchResult, type BenchSuite } from '../harness.ts';
 
 const MiB = 1_048_576;
 const VOLUME_GIB = 1;
@@ -165,14 +165,14 @@ async function restoreAgainstBackup(): Promise<BenchResult> {
   }
   const backupMiBps = dataMiB / Math.min(...backupSeconds);
   const restoreMiBps = dataMiB / Math.min(...restoreSeconds);
-  return {
+  return shareOfBaseline({
     name: 'restore/volume-restore-vs-backup-1GiB',
-    value: round(restoreMiBps, 1),
     unit: 'MiB/s',
-    baseline: round(backupMiBps, 1),
-    ratio: round(restoreMiBps / backupMiBps),
+    value: restoreMiBps,
+    baseline: backupMiBps,
+    digits: 1,
+    share: 1,
     goal: '>= 1.0 of the backup of the same image (MiB/s, same run)',
-    met: restoreMiBps / backupMiBps >= 1,
     details: {
       volume: '1 GiB: half random, half log text; unique chunks',
       dataMiB: round(dataMiB, 0),
@@ -181,7 +181,7 @@ async function restoreAgainstBackup(): Promise<BenchResult> {
       restoreRangeWorkers: DEFAULT_RESTORE_RANGE_WORKERS,
       runs: `interleaved, best of ${ROUNDS} each`,
     },
-  };
+  });
 }
 
 export const suite: BenchSuite = {
