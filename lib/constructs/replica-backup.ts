@@ -15,12 +15,9 @@
 import { CfnOutput, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as apigateway from 'aws-cdk-lib/aws-apigateway';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
-import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import type * as logs from 'aws-cdk-lib/aws-logs';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
@@ -62,12 +59,8 @@ export interface ReplicaBackupProps {
 }
 
 export class ReplicaBackup extends Construct {
-  readonly key: kms.Key;
-  readonly logBucket: s3.Bucket;
-  readonly imageBucket: s3.Bucket;
-  readonly workBucket: s3.Bucket;
-  readonly restoreBucket: s3.Bucket;
-  readonly table: dynamodb.TableV2;
+  /** The key, the log, image, work and restore buckets and the table. */
+  readonly storage: BackupStorage;
   readonly topic: sns.Topic;
   readonly functions: Record<FunctionName, nodejs.NodejsFunction>;
   readonly stateMachine: sfn.StateMachine;
@@ -224,12 +217,7 @@ export class ReplicaBackup extends Construct {
       servers: config.servers,
     });
 
-    this.key = storage.key;
-    this.logBucket = storage.logBucket;
-    this.imageBucket = storage.imageBucket;
-    this.workBucket = storage.workBucket;
-    this.restoreBucket = storage.restoreBucket;
-    this.table = storage.table;
+    this.storage = storage;
     this.topic = topic;
     this.functions = functions;
     this.stateMachine = backup.stateMachine;
@@ -240,9 +228,9 @@ export class ReplicaBackup extends Construct {
 
     new CfnOutput(this, 'StateMachineArn', { value: this.stateMachine.stateMachineArn });
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });
-    new CfnOutput(this, 'ImageBucketName', { value: this.imageBucket.bucketName });
-    new CfnOutput(this, 'RestoreBucketName', { value: this.restoreBucket.bucketName });
-    new CfnOutput(this, 'TableName', { value: this.table.tableName });
+    new CfnOutput(this, 'ImageBucketName', { value: storage.imageBucket.bucketName });
+    new CfnOutput(this, 'RestoreBucketName', { value: storage.restoreBucket.bucketName });
+    new CfnOutput(this, 'TableName', { value: storage.table.tableName });
     new CfnOutput(this, 'OutcomeTopicArn', { value: this.topic.topicArn });
   }
 }
