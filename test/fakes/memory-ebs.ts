@@ -12,22 +12,7 @@
 import { createHash } from 'node:crypto';
 import { NotFoundError, ThrottledError, ValidationError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
-import type {
-  BlockPage,
-  ChangedBlock,
-  CompleteSnapshotRequest,
-  GetSnapshotBlockRequest,
-  ListChangedBlocksRequest,
-  ListSnapshotBlocksRequest,
-  ListedBlock,
-  PutSnapshotBlockRequest,
-  SnapshotBlockData,
-  SnapshotBlockReader,
-  SnapshotBlockWriter,
-  SnapshotState,
-  SnapshotStateReader,
-  StartSnapshotRequest,
-} from '../../lambdas/core/backup/snapshot-ports.ts';
+import type * as ebs from '../../lambdas/core/backup/snapshot-ports.ts';
 import { SnapshotNotFoundError, SnapshotValidationError } from '../../lambdas/core/backup/snapshot-ports.ts';
 import { seededRandom } from './faulty-object-store.ts';
 
@@ -50,7 +35,7 @@ interface Snapshot {
   readonly volumeSizeGib: number;
   readonly lineage: string;
   blocks: Map<number, StoredBlock>;
-  state: SnapshotState;
+  state: ebs.SnapshotState;
   readonly clientToken?: string;
   written: Map<number, Buffer>;
   /** PutSnapshotBlock calls still answered "does not exist" (eventual visibility after StartSnapshot). */
@@ -86,7 +71,7 @@ export type MemoryEbsCounters = Record<(typeof COUNTED_CALLS)[number], number>;
 
 let lineageCounter = 0;
 
-export class MemoryEbs implements SnapshotBlockReader, SnapshotBlockWriter, SnapshotStateReader {
+export class MemoryEbs implements ebs.SnapshotBlockReader, ebs.SnapshotBlockWriter, ebs.SnapshotStateReader {
   readonly volumes = new Map<string, Volume>();
   readonly snapshots = new Map<string, Snapshot>();
   readonly counters = Object.fromEntries(COUNTED_CALLS.map((call) => [call, 0])) as MemoryEbsCounters;
@@ -245,7 +230,7 @@ export class MemoryEbs implements SnapshotBlockReader, SnapshotBlockWriter, Snap
     return { items, nextToken: tokenFor(remaining[size]!.blockIndex) };
   }
 
-  async listSnapshotBlocks(request: ListSnapshotBlocksRequest): Promise<BlockPage<ListedBlock>> {
+  async listSnapshotBlocks(request: ebs.ListSnapshotBlocksRequest): Promise<ebs.BlockPage<ebs.ListedBlock>> {
     this.counters.listSnapshotBlocks += 1;
     await this.delay();
     const snapshot = this.requireSnapshot(request.snapshotId);
@@ -264,7 +249,7 @@ export class MemoryEbs implements SnapshotBlockReader, SnapshotBlockWriter, Snap
     };
   }
 
-  async listChangedBlocks(request: ListChangedBlocksRequest): Promise<BlockPage<ChangedBlock>> {
+  async listChangedBlocks(request: ebs.ListChangedBlocksRequest): Promise<ebs.BlockPage<ebs.ChangedBlock>> {
     this.counters.listChangedBlocks += 1;
     await this.delay();
     const second = this.requireSnapshot(request.secondSnapshotId);
@@ -276,7 +261,7 @@ export class MemoryEbs implements SnapshotBlockReader, SnapshotBlockWriter, Snap
       );
     }
     const indexes = new Set([...first.blocks.keys(), ...second.blocks.keys()]);
-    const entries: ChangedBlock[] = [];
+    const entries: ebs.ChangedBlock[] = [];
     for (const blockIndex of [...indexes].sort((a, b) => a - b)) {
       const a = first.blocks.get(blockIndex);
       const b = second.blocks.get(blockIndex);
@@ -298,7 +283,7 @@ export class MemoryEbs implements SnapshotBlockReader, SnapshotBlockWriter, Snap
     };
   }
 
-  async getSnapshotBlock(request: GetSnapshotBlockRequest): Promise<SnapshotBlockData> {
+  async getSnapshotBlock(request: ebs.GetSnapshotBlockRequest): Promise<ebs.SnapshotBlockData> {
     this.counters.getSnapshotBlock += 1;
     await this.delay();
     if (this.random() < (this.faults.throttleRate ?? 0)) {
@@ -355,7 +340,7 @@ export class MemoryEbs implements SnapshotBlockReader, SnapshotBlockWriter, Snap
   // Write API
 
   async startSnapshot(
-    request: StartSnapshotRequest,
+    request: ebs.StartSnapshotRequest,
   ): Promise<{ snapshotId: string; blockSizeBytes: number }> {
     this.counters.startSnapshot += 1;
     await this.delay();
@@ -385,7 +370,7 @@ export class MemoryEbs implements SnapshotBlockReader, SnapshotBlockWriter, Snap
     return { snapshotId, blockSizeBytes: EBS_BLOCK_SIZE_BYTES };
   }
 
-  async putSnapshotBlock(request: PutSnapshotBlockRequest): Promise<void> {
+  async putSnapshotBlock(request: ebs.PutSnapshotBlockRequest): Promise<void> {
     this.counters.putSnapshotBlock += 1;
     await this.delay();
     const snapshot = this.requireSnapshot(request.snapshotId);
@@ -413,7 +398,7 @@ export class MemoryEbs implements SnapshotBlockReader, SnapshotBlockWriter, Snap
     snapshot.written.set(request.blockIndex, digest);
   }
 
-  async completeSnapshot(request: CompleteSnapshotRequest): Promise<{ status: string }> {
+  async completeSnapshot(request: ebs.CompleteSnapshotRequest): Promise<{ status: string }> {
     this.counters.completeSnapshot += 1;
     await this.delay();
     const snapshot = this.requireSnapshot(request.snapshotId);
@@ -429,7 +414,7 @@ export class MemoryEbs implements SnapshotBlockReader, SnapshotBlockWriter, Snap
     return { status: 'pending' };
   }
 
-  async describeSnapshot(snapshotId: string): Promise<{ state: SnapshotState; progress?: string }> {
+  async describeSnapshot(snapshotId: string): Promise<{ state: ebs.SnapshotState; progress?: string }> {
     await this.delay();
     const snapshot = this.snapshots.get(snapshotId);
     if (snapshot === undefined) throw new NotFoundError(`snapshot ${snapshotId} does not exist`);
