@@ -5,9 +5,10 @@
  * one recovery point; `rbp recovery-points` and `rbp files ls --recovery-point` show both volumes'
  * filesystems under their device names; `rbp restore server` restores both volumes to new EBS
  * snapshots that hold the disks byte for byte. Then a `rbp backup start --volume` of one of the
- * server's volumes is filed under the server (its rbp:source-server tag), and `rbp images delete`
- * takes a deleted image out of its recovery point: the one-volume point is no longer listed, the
- * two-volume point is narrowed to its other volume (and still shown), then gone with its last image.
+ * server's volumes is filed under the server (its rbp:source-server tag), and a deleted image leaves
+ * its recovery point: `rbp images delete` narrows the two-volume point to its other volume (still
+ * shown), `rbp retention apply --keep-last 1` deletes that point's last image and the point is no
+ * longer listed (show: does not exist), then `rbp images delete` removes the one-volume point.
  */
 import '../support/quiet-powertools.ts';
 import { readFile } from 'node:fs/promises';
@@ -153,7 +154,7 @@ describe('a two-disk server on the local stack', () => {
     }
   }, 900_000);
 
-  it('files a --volume backup under the volume’s server; rbp images delete takes each image out of its recovery point', async () => {
+  it('files a --volume backup under the volume’s server; images deleted by rbp images delete and by retention leave their recovery points', async () => {
     const root = disks.get('/dev/xvda')!.volumeId;
     const data = disks.get('/dev/xvdb')!.volumeId;
     const single = await json<BackupJson>('backup', 'start', '--volume', root, '--wait', '--timeout', '600');
@@ -175,17 +176,32 @@ describe('a two-disk server on the local stack', () => {
       [single.recoveryPointId, [single.images[0]!.imageId]],
       [recoveryPointId, serverImages],
     ]);
-    const deleted = await deployment.rbp('images', 'delete', single.images[0]!.imageId);
-    expect(deleted.code, deleted.stderr).toBe(0);
-    expect(await listed()).toEqual([[recoveryPointId, serverImages]]);
-    const gone = await deployment.rbp('recovery-points', 'show', single.recoveryPointId);
-    expect(gone.stderr).toContain(`recovery point ${single.recoveryPointId} does not exist`);
     // One volume of the two-volume point: the point is narrowed to the other and still shown.
-    expect((await deployment.rbp('images', 'delete', serverImages[1]!)).code).toBe(0);
-    expect(await listed()).toEqual([[recoveryPointId, [serverImages[0]]]]);
+    const deleted = await deployment.rbp('images', 'delete', serverImages[1]!);
+    expect(deleted.code, deleted.stderr).toBe(0);
+    expect(await listed()).toEqual([
+      [single.recoveryPointId, [single.images[0]!.imageId]],
+      [recoveryPointId, [serverImages[0]]],
+    ]);
     const shown = await json<{ filesystems: { path: string }[] }>('recovery-points', 'show', recoveryPointId);
     expect(shown.filesystems.map((f) => f.path)).toEqual(['/dev/xvda']);
-    expect((await deployment.rbp('images', 'delete', serverImages[0]!)).code).toBe(0);
+    // Retention deletes the older point's last image: the point goes with it.
+    const retention = await json<{ images: { imageId: string; outcome: string }[] }>(
+      'retention',
+      'apply',
+      '--server',
+      'web-01',
+      '--keep-last',
+      '1',
+    );
+    expect(retention.images.map((i) => [i.imageId, i.outcome])).toEqual([
+      [single.images[0]!.imageId, 'kept'],
+      [serverImages[0], 'deleted'],
+    ]);
+    expect(await listed()).toEqual([[single.recoveryPointId, [single.images[0]!.imageId]]]);
+    const gone = await deployment.rbp('recovery-points', 'show', recoveryPointId);
+    expect(gone.stderr).toContain(`recovery point ${recoveryPointId} does not exist`);
+    expect((await deployment.rbp('images', 'delete', single.images[0]!.imageId)).code).toBe(0);
     expect(await listed()).toEqual([]);
   }, 900_000);
 });
