@@ -77,6 +77,36 @@ describe('scrub', () => {
     expect((error as Error).message).toContain(name(1));
   });
 
+  it('a chunk that does not decode at all (short, unknown version, cut frame) is corrupt, with its reason', async () => {
+    const world = await threeImages();
+    const stored = (n: number): Buffer => Buffer.from(world.bucket.objects.get(chunkKey(name(n)))!.body);
+    world.bucket.setRaw(chunkKey(name(2)), Buffer.from('RBPC'));
+    const unknownVersion = stored(5);
+    unknownVersion[4] = 77;
+    world.bucket.setRaw(chunkKey(name(5)), unknownVersion);
+    const cut = stored(8);
+    world.bucket.setRaw(chunkKey(name(8)), cut.subarray(0, cut.length - 1000));
+    const result = await scrub(deps(world), { all: true, runNumber: 0 });
+    expect(result.missing).toEqual([]);
+    expect(result.chunksVerified).toBe(8);
+    const byKey = new Map(result.corrupt.map((c) => [c.key, c]));
+    expect(byKey.size).toBe(3);
+    expect(byKey.get(chunkKey(name(2)))).toEqual({
+      key: chunkKey(name(2)),
+      images: ['vol-a/a1'],
+      reason: `chunk ${name(2)} is 4 bytes, shorter than its header`,
+    });
+    expect(byKey.get(chunkKey(name(5)))).toEqual({
+      key: chunkKey(name(5)),
+      images: ['vol-a/a2'],
+      reason: `chunk ${name(5)} names format version 77, which this reader does not know (corrupt, or written by a newer release)`,
+    });
+    expect(byKey.get(chunkKey(name(8)))!.images).toEqual(['vol-b/b1']);
+    expect(byKey.get(chunkKey(name(8)))!.reason).toMatch(
+      new RegExp(`^chunk ${name(8)} (does not decompress|holds \\d+ bytes, its header says 1048576)`),
+    );
+  });
+
   it('a damaged manifest or segment names its images', async () => {
     const world = await threeImages();
     const b1Record = world.records.images.get('vol-b/b1')!;

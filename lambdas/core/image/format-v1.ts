@@ -120,11 +120,12 @@ export function encodeChunkV1(data: Uint8Array): Promise<Uint8Array> {
  */
 export function decodeChunkV1(bytes: Uint8Array, expectedName: string): Promise<DecodedChunk> {
   return new Promise((resolve) => {
-    resolve(decodeChunkNow(bytes, expectedName));
+    resolve(decodeChunkSyncV1(bytes, expectedName));
   });
 }
 
-function decodeChunkNow(bytes: Uint8Array, expectedName: string): DecodedChunk {
+/** decodeChunkV1 without the Promise: a damaged chunk throws. */
+export function decodeChunkSyncV1(bytes: Uint8Array, expectedName: string): DecodedChunk {
   const header = readHeader(bytes, CHUNK_MAGIC, 'chunk', expectedName);
   const data = unpackPayload(header, 'chunk', expectedName);
   if (data.length !== CHUNK_SIZE_BYTES) {

@@ -14,7 +14,7 @@
  */
 import { IntegrityError, NotFoundError, RbpError, describeError } from '../errors.ts';
 import { DIGEST_BYTES, isZeroHash, sha256Hex } from '../image/hashing.ts';
-import { decodeChunk, decodeManifest, decodeSegment } from '../image/image-format.ts';
+import { decodeChunkSync, decodeManifest, decodeSegment } from '../image/image-format.ts';
 import { chunkKey, segmentKey } from '../image/image-types.ts';
 import { FANOUT_PREFIXES, prefixOf } from './name-runs.ts';
 import type { LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
@@ -164,7 +164,7 @@ export async function scrub(deps: ScrubDeps, options: ScrubOptions): Promise<Scr
       try {
         const bytes = await deps.objects.get(chunkKey(name));
         bytesRead += bytes.length;
-        await decodeChunk(bytes, name);
+        decodeChunkSync(bytes, name);
         chunksVerified += 1;
       } catch (error) {
         report(error, chunkKey(name), imagesOf(name));
