@@ -891,6 +891,9 @@ async function shallowVisit(
   // First pass: read what changed, write nothing.
   const now = new Map<string, FileMeta>();
   for (const entry of previous) {
+    // Most entries of a visited page did not change: their record is tested without a promise.
+    const slot = entry.type === 'symlink' ? undefined : ranges.recordSpanNow?.(entry.inode);
+    if (slot !== undefined && oracle.changedNow([slot]) === false) continue;
     try {
       const spans = await ranges.entryRanges(entry.inode, entry.type as FileType, entry.size!);
       if (!(await oracle.changed(spans))) continue;

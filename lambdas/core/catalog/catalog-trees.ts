@@ -35,8 +35,13 @@ export const MAX_TREE_PAGE_ENTRIES = 1024;
 export const MAX_PAGE_SPANS = 8;
 /** Granularity of the byte comparison between two images (the smallest ext inode is 128 bytes). */
 export const DIFF_GRANULE_BYTES = 64;
-/** Region compared at once: one image chunk, the unit the engine knows changed or not. */
+/** Region the manifests say changed or not: one image chunk, the unit the engine knows. */
 export const DIFF_REGION_BYTES = 1_048_576;
+/**
+ * Bytes compared at once inside a region that may differ: a filesystem block of the usual size, so
+ * that a change of a few records costs a few blocks read in each image, not two whole chunks.
+ */
+export const DIFF_BLOCK_BYTES = 4096;
 
 export interface SubtreeSummary {
   /** Hashes of the directory's pages, in name order. */
@@ -181,7 +186,13 @@ export function capSpans(spans: readonly ByteSpan[], max = MAX_SUBTREE_SPANS): B
 /** Answers "does any byte in these ranges differ from the previous image?", exactly, at 64-byte granules. */
 export interface ChangedBytes {
   changed(spans: readonly ByteSpan[]): Promise<boolean>;
-  /** Regions compared byte by byte so far (each read in both images). */
+  /**
+   * changed() without waiting, when every region the spans touch is already known (compared, or
+   * unchanged by the manifests); undefined otherwise (then ask changed()). Lets a visit of a large
+   * directory test each entry's record without a promise per entry.
+   */
+  changedNow(spans: readonly ByteSpan[]): boolean | undefined;
+  /** 1 MiB regions in which bytes were compared so far (block by block, in both images). */
   readonly regionsCompared: number;
 }
 
@@ -199,32 +210,42 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
   const { previous, current } = input;
   const replayed = normalizeSpans([...previous.replayed, ...current.replayed]);
   const size = Math.min(previous.effective.size, current.effective.size);
-  const regions = new Map<number, Promise<Uint8Array | undefined>>();
-  const stats = { regionsCompared: 0 };
+  /** Blocks being compared or compared (index: offset / DIFF_BLOCK_BYTES). */
+  const blocks = new Map<number, Promise<Uint8Array | undefined>>();
+  /** Blocks whose answer has arrived: their granules' change bits, undefined when all are equal. */
+  const settled = new Map<number, Uint8Array | undefined>();
+  const comparedRegions = new Set<number>();
 
-  const overlapsReplay = (start: number, end: number): boolean =>
-    replayed.some(([s, e]) => s < end && e > start);
+  /** Whether [start, end) overlaps a replayed span (binary search: the journal may name many). */
+  const overlapsReplay = (start: number, end: number): boolean => {
+    let lo = 0;
+    let hi = replayed.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (replayed[mid]![1] <= start) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < replayed.length && replayed[lo]![0] < end;
+  };
 
-  /** Per-granule change bits of one region, or undefined when nothing in it can have changed. */
-  function region(index: number): Promise<Uint8Array | undefined> {
-    let known = regions.get(index);
+  /** Whether bytes [start, end) must be compared (the manifests or the journal say they may differ). */
+  const mayDiffer = (start: number, end: number): boolean =>
+    (input.diskMayDiffer?.(start, end) ?? true) || overlapsReplay(start, end);
+
+  /** Per-granule change bits of one block, or undefined when the two images hold the same bytes. */
+  function block(index: number): Promise<Uint8Array | undefined> {
+    let known = blocks.get(index);
     if (known === undefined) {
       known = (async () => {
-        const start = index * DIFF_REGION_BYTES;
-        const end = Math.min(size, start + DIFF_REGION_BYTES);
-        if (start >= end) return undefined;
-        const mayDiffer = input.diskMayDiffer?.(start, end) ?? true;
-        if (!mayDiffer && !overlapsReplay(start, end)) return undefined;
-        stats.regionsCompared += 1;
-        const [a, b] = await Promise.all([
-          previous.effective.read(start, end - start),
-          current.effective.read(start, end - start),
-        ]);
-        const bits = new Uint8Array(Math.ceil((end - start) / DIFF_GRANULE_BYTES));
+        const start = index * DIFF_BLOCK_BYTES;
+        const length = Math.min(size, start + DIFF_BLOCK_BYTES) - start;
+        comparedRegions.add(Math.floor(start / DIFF_REGION_BYTES));
+        const [a, b] = await Promise.all([previous.effective.read(start, length), current.effective.read(start, length)]);
+        if (Buffer.compare(a, b) === 0) return undefined;
+        const bits = new Uint8Array(Math.ceil(length / DIFF_GRANULE_BYTES));
         for (let g = 0; g < bits.length; g += 1) {
-          const from = g * DIFF_GRANULE_BYTES;
-          const to = Math.min(end - start, from + DIFF_GRANULE_BYTES);
-          for (let i = from; i < to; i += 1) {
+          const to = Math.min(length, (g + 1) * DIFF_GRANULE_BYTES);
+          for (let i = g * DIFF_GRANULE_BYTES; i < to; i += 1) {
             if (a[i] !== b[i]) {
               bits[g] = 1;
               break;
@@ -233,26 +254,66 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
         }
         return bits;
       })();
-      regions.set(index, known);
+      known.then(
+        (bits) => settled.set(index, bits),
+        () => blocks.delete(index), // reported to whoever awaits it; asked again, read again
+      );
+      blocks.set(index, known);
     }
     return known;
   }
 
+  /** Whether the granules of block `index` under [start, end) hold a change. */
+  const blockChanged = (bits: Uint8Array | undefined, index: number, start: number, end: number): boolean => {
+    if (bits === undefined) return false;
+    const base = index * DIFF_BLOCK_BYTES;
+    const last = Math.floor((Math.min(end, base + DIFF_BLOCK_BYTES) - 1 - base) / DIFF_GRANULE_BYTES);
+    for (let g = Math.floor((Math.max(start, base) - base) / DIFF_GRANULE_BYTES); g <= last; g += 1) {
+      if (bits[g] === 1) return true;
+    }
+    return false;
+  };
+
+  /**
+   * The blocks of [start, end) that must be compared: region by region, so that a long span over
+   * regions the manifests call unchanged costs one test per region, not one per block.
+   */
+  function* blocksToCompare(start: number, end: number): Generator<number> {
+    for (let r = Math.floor(start / DIFF_REGION_BYTES); r * DIFF_REGION_BYTES < end; r += 1) {
+      const from = Math.max(start, r * DIFF_REGION_BYTES);
+      const to = Math.min(end, (r + 1) * DIFF_REGION_BYTES);
+      if (!mayDiffer(from, to)) continue;
+      for (let b = Math.floor(from / DIFF_BLOCK_BYTES); b * DIFF_BLOCK_BYTES < to; b += 1) {
+        const bs = Math.max(from, b * DIFF_BLOCK_BYTES);
+        const be = Math.min(to, (b + 1) * DIFF_BLOCK_BYTES);
+        if (mayDiffer(bs, be)) yield b;
+      }
+    }
+  }
+
   return {
     get regionsCompared() {
-      return stats.regionsCompared;
+      return comparedRegions.size;
     },
     async changed(spans: readonly ByteSpan[]): Promise<boolean> {
       for (const [start, end] of spans) {
         // Bytes beyond either image's end count as changed (the layouts would differ anyway).
         if (end > size) return true;
-        for (let r = Math.floor(start / DIFF_REGION_BYTES); r * DIFF_REGION_BYTES < end; r += 1) {
-          const bits = await region(r);
-          if (bits === undefined) continue;
-          const base = r * DIFF_REGION_BYTES;
-          const first = Math.floor((Math.max(start, base) - base) / DIFF_GRANULE_BYTES);
-          const last = Math.floor((Math.min(end, base + DIFF_REGION_BYTES) - 1 - base) / DIFF_GRANULE_BYTES);
-          for (let g = first; g <= last; g += 1) if (bits[g] === 1) return true;
+        const wanted = [...blocksToCompare(start, end)];
+        for (const b of wanted) if (!settled.has(b)) void block(b); // all in flight at once
+        for (const b of wanted) {
+          const bits = settled.has(b) ? settled.get(b) : await block(b);
+          if (blockChanged(bits, b, start, end)) return true;
+        }
+      }
+      return false;
+    },
+    changedNow(spans: readonly ByteSpan[]): boolean | undefined {
+      for (const [start, end] of spans) {
+        if (end > size) return true;
+        for (const b of blocksToCompare(start, end)) {
+          if (!settled.has(b)) return undefined;
+          if (blockChanged(settled.get(b), b, start, end)) return true;
         }
       }
       return false;

@@ -26,6 +26,12 @@ export interface MetadataRangeSource {
   directoryRanges(inode: number): Promise<ByteSpan[]>;
   /** What one entry's catalogued metadata is read from: its inode record, and a slow symlink's target blocks. */
   entryRanges(inode: number, type: FileType | undefined, size: number): Promise<ByteSpan[]>;
+  /**
+   * An entry's own record (for anything but a symlink, all of entryRanges) without waiting, when
+   * where it lies is already known; undefined otherwise (then ask entryRanges). Lets a caller test
+   * thousands of entries without a promise each.
+   */
+  recordSpanNow?(inode: number): ByteSpan | undefined;
   /** The bytes as the filesystem reads them (the journal's blocks applied), for comparing two images. */
   readonly effective: ByteRangeReader;
   /** Ranges whose bytes come from the journal rather than their place on disk. */

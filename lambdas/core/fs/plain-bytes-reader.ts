@@ -4,10 +4,11 @@
  * Uint8Array semantics. This wrapper re-types each result as a plain Uint8Array view (no copy).
  */
 import type { ByteRangeReader } from '../ports.ts';
+import { canFill } from './cached-reader.ts';
 
 export function plainBytesReader(reader: ByteRangeReader): ByteRangeReader {
   if ((reader as { readonly plainBytes?: boolean }).plainBytes === true) return reader;
-  return {
+  const plain = {
     size: reader.size,
     plainBytes: true,
     async read(offset: number, length: number): Promise<Uint8Array> {
@@ -16,5 +17,8 @@ export function plainBytesReader(reader: ByteRangeReader): ByteRangeReader {
         ? bytes
         : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     },
-  } as ByteRangeReader;
+  };
+  // Filling the caller's buffer returns nothing to re-type: kept, so the page cache reuses its pages.
+  if (!canFill(reader)) return plain;
+  return { ...plain, readInto: (offset: number, target: Uint8Array) => reader.readInto(offset, target) } as ByteRangeReader;
 }

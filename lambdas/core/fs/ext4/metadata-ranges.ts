@@ -45,14 +45,17 @@ export function ext4MetadataRanges(fs: Ext4Filesystem): MetadataRangeSource {
     return block;
   }
 
+  const slotIn = (tableBlock: number, inode: number): ByteSpan => {
+    const start = tableBlock * sb.blockSize + ((inode - 1) % sb.inodesPerGroup) * sb.inodeSize;
+    return [start, start + sb.inodeSize];
+  };
+  const groupOf = (inode: number): number => Math.floor((inode - 1) / sb.inodesPerGroup);
+
   async function inodeSpan(inode: number): Promise<ByteSpan> {
     if (!Number.isInteger(inode) || inode < 1 || inode > sb.inodesCount) {
       throw new FilesystemCorruptError(`inode number ${inode} is outside 1..${sb.inodesCount}`, { inode });
     }
-    const group = Math.floor((inode - 1) / sb.inodesPerGroup);
-    const index = (inode - 1) % sb.inodesPerGroup;
-    const start = (await inodeTableBlock(group)) * sb.blockSize + index * sb.inodeSize;
-    return [start, start + sb.inodeSize];
+    return slotIn(await inodeTableBlock(groupOf(inode)), inode);
   }
 
   /** The inode record plus every block its mapping names and reads (extent or indirect blocks). */
@@ -109,6 +112,11 @@ export function ext4MetadataRanges(fs: Ext4Filesystem): MetadataRangeSource {
       const xattrBlock = raw.u32(0x68) !== 0 || raw.u16(0x76) !== 0;
       const fast = raw.u32(0x1c) - (xattrBlock ? sb.blockSize / 512 : 0) === 0;
       return fast ? [slot] : mappedSpans(inode);
+    },
+    recordSpanNow(inode: number): ByteSpan | undefined {
+      if (!Number.isInteger(inode) || inode < 1 || inode > sb.inodesCount) return undefined;
+      const table = tableStart.get(groupOf(inode));
+      return table === undefined ? undefined : slotIn(table, inode);
     },
     effective: fs.cache,
     replayed: [...(fs.journalReplay?.blocks.keys() ?? [])].map((block): ByteSpan => [
