@@ -10,7 +10,8 @@
  * - PlanEventPublisher, EventPublisher and Notifier: MemoryEventBus vs PlanOutcomePublisher,
  *   EventBridgePublisher and SnsNotifier (events seen by a rule's Lambda target, topic messages by
  *   an HTTP subscriber);
- * - BackupStarter (a plan task's backup): MemoryPlanBackups vs SfnPlanBackups.
+ * - BackupStarter (a plan task's backup): MemoryPlanBackups vs SfnPlanBackups;
+ * - Destination (the plan run's checks): MemoryDestination vs S3Ec2Destination.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -22,6 +23,8 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
+import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { EC2Client } from '@aws-sdk/client-ec2';
 import {
   CreateStateMachineCommand,
   DescribeExecutionCommand,
@@ -33,7 +36,11 @@ import { afterAll, expect, it } from 'vitest';
 import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
 import { StateMachineVolumeRestoreLauncher } from '../../lambdas/aws/lambda-restore-launcher.ts';
 import { EventBridgePublisher, SnsNotifier } from '../../lambdas/aws/outcome-publishers.ts';
-import { PlanOutcomePublisher, SfnPlanBackups } from '../../lambdas/aws/plan-run-adapters.ts';
+import {
+  PlanOutcomePublisher,
+  S3Ec2Destination,
+  SfnPlanBackups,
+} from '../../lambdas/aws/plan-run-adapters.ts';
 import { SfnPlanRunExecutions } from '../../lambdas/aws/plan-wiring.ts';
 import { SchedulerWorkflowSchedules } from '../../lambdas/aws/scheduler-workflow-schedules.ts';
 import { executionArnOf, SfnBackupExecutions } from '../../lambdas/aws/sfn-backup-executions.ts';
@@ -46,6 +53,7 @@ import { fastRetry } from '../engine/engine-fixture.ts';
 import { FaultyJobStore, retrying } from '../fakes/faulty-job-store.ts';
 import { FixedClock, MemoryExecutions } from '../fakes/memory-api-ports.ts';
 import { MemoryEventBus, type BusEvent, type TopicMessage } from '../fakes/memory-event-bus.ts';
+import { MemoryDestination } from '../fakes/memory-destination.ts';
 import { MemoryEc2Volumes } from '../fakes/memory-ec2-volumes.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { MemoryPlanBackups } from '../fakes/memory-plan-backups.ts';
@@ -58,6 +66,7 @@ import {
 import { MemoryWorkflowScheduler } from '../fakes/memory-workflow-scheduler.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { backupExecutionsContract } from './backup-executions.contract.ts';
+import { destinationContract } from './destination.contract.ts';
 import { publishersContract } from './event-publishers.contract.ts';
 import {
   FAILED_CAUSE,
@@ -449,5 +458,29 @@ planBackupsContract('SfnPlanBackups on the local stack', async () => {
       return JSON.parse(described.input ?? 'null') as unknown;
     },
     ended: (backupId) => untilEnded(sfn, stateMachineArn!, backupId),
+  };
+});
+
+destinationContract('MemoryDestination', () => {
+  const destination = new MemoryDestination('rbp-images');
+  const missing = new MemoryDestination('rbp-never');
+  missing.objects = undefined;
+  return Promise.resolve({
+    destination,
+    missing,
+    put: (key, size) => Promise.resolve(void destination.objects!.set(key, size)),
+  });
+});
+destinationContract('S3Ec2Destination on the local stack', async () => {
+  const s3 = client(new S3Client(local.clientConfig()));
+  const ec2 = client(new EC2Client(local.clientConfig()));
+  const bucket = `rbp-destination-contract-${clients.length}`;
+  await s3.send(new CreateBucketCommand({ Bucket: bucket }));
+  return {
+    destination: new S3Ec2Destination(s3, ec2, bucket),
+    missing: new S3Ec2Destination(s3, ec2, `${bucket}-never`),
+    put: async (key, size) => {
+      await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.alloc(size) }));
+    },
   };
 });
