@@ -39,6 +39,7 @@ import { sameImageRecord } from '../core/image/image-records.ts';
 import { fenceConditionCheck } from './dynamodb-lifecycle-gc.ts';
 import { LOCK_SORT_KEY, lockPartitionKey } from './dynamodb-backup-lock.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
+import { failedConditions } from './dynamodb-transactions.ts';
 import { callSdk } from './sdk-errors.ts';
 
 export const IMAGE_RECORD_ENTITY = 'image';
@@ -122,11 +123,6 @@ function toRecord(item: Record<string, unknown>): ImageRecord {
 /** Positions of the commit gate's checks in the commit transaction (after the four items). */
 const FENCE_ITEM = 4;
 const PARENT_ITEM = 5;
-
-interface CancellationShape {
-  readonly name?: string;
-  readonly CancellationReasons?: readonly { readonly Code?: string }[];
-}
 
 export class DynamoDbImageRecordStore implements ImageRecordStore {
   private readonly pager: DynamoDbPager;
@@ -246,41 +242,31 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
         );
         return true;
       } catch (error) {
-        const shape = error as CancellationShape;
-        const failed = (index: number) =>
-          shape.CancellationReasons?.[index]?.Code === 'ConditionalCheckFailed';
+        const cancelled = failedConditions(error);
+        if (cancelled === undefined) throw error;
+        const failed = (index: number) => cancelled.at(index);
         // The record, its guard or lineage entry exists: a re-run of a commit that succeeded
         // (checked below). Items FENCE_ITEM and PARENT_ITEM are the commit gate's.
-        if (shape.name === 'TransactionCanceledException' && (failed(0) || failed(1) || failed(2)))
-          return false;
-        if (shape.name === 'TransactionCanceledException' && conditions !== undefined && failed(FENCE_ITEM)) {
+        if (failed(0) || failed(1) || failed(2)) return false;
+        if (conditions !== undefined && failed(FENCE_ITEM)) {
           throw new RetryableError(
             `image ${record.imageId}: a garbage collection took the fence while it committed; the commit is retried after it`,
             { context },
           );
         }
-        if (
-          shape.name === 'TransactionCanceledException' &&
-          failed(PARENT_ITEM) &&
-          conditions?.liveParent !== undefined
-        ) {
+        if (failed(PARENT_ITEM) && conditions?.liveParent !== undefined) {
           throw new NotFoundError(
             `image ${record.imageId}: its parent ${conditions.liveParent.imageId} was deleted while it committed; run the backup again`,
             { context },
           );
         }
-        if (shape.name === 'TransactionCanceledException' && lock !== undefined && failed(lockItem)) {
+        if (lock !== undefined && failed(lockItem)) {
           throw new ConflictError(
             `image ${record.imageId}: its backup no longer holds the lock on ${lock.volumeId} (cancelled); not committed`,
             { context: { ...context, ownerId: lock.ownerId } },
           );
         }
-        if (
-          shape.name === 'TransactionCanceledException' &&
-          (shape.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')
-        ) {
-          return false;
-        }
+        if (cancelled.any) return false;
         throw error;
       }
     });

@@ -37,6 +37,7 @@ import {
   withoutImage,
 } from '../core/recovery-points/recovery-points.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
+import { failedConditions } from './dynamodb-transactions.ts';
 import { callSdk } from './sdk-errors.ts';
 
 export const RECOVERY_POINT_ENTITY = 'recovery-point';
@@ -82,11 +83,6 @@ function serverPartitionKey(serverId: string): string {
   return `${RECOVERY_POINT_KEY_PREFIX}SERVER#${serverId}`;
 }
 
-interface CancellationShape {
-  readonly name?: string;
-  readonly CancellationReasons?: readonly { readonly Code?: string }[];
-}
-
 function recordOfItem(recoveryPointId: string, item: Record<string, unknown>): RecoveryPoint {
   const text = item.record;
   let raw: unknown;
@@ -96,14 +92,6 @@ function recordOfItem(recoveryPointId: string, item: Record<string, unknown>): R
     raw = undefined;
   }
   return readRecoveryPoint(recoveryPointId, raw);
-}
-
-function isConditionCancellation(error: unknown): boolean {
-  const shape = error as CancellationShape;
-  return (
-    shape.name === 'TransactionCanceledException' &&
-    (shape.CancellationReasons ?? []).some((r) => r.Code === 'ConditionalCheckFailed')
-  );
 }
 
 function pointOfServerItem(item: Record<string, unknown>): RecoveryPoint {
@@ -180,7 +168,7 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
         );
         return true;
       } catch (error) {
-        if (isConditionCancellation(error)) return false;
+        if (failedConditions(error)?.any === true) return false;
         throw error;
       }
     });
@@ -290,7 +278,7 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
           );
           return true;
         } catch (error) {
-          if (isConditionCancellation(error)) return false;
+          if (failedConditions(error)?.any === true) return false;
           throw error;
         }
       });
