@@ -31,6 +31,16 @@ export type HookBehaviour = (payload: HookPayload) => unknown;
 /** How a fake backup ends: after `polls` progress calls, with this outcome. */
 export type BackupScript = { polls: number; outcome: BackupProgress };
 
+/** Each server as a row of the given fields, `volumes` as the volumes' ids: a table a test compares whole. */
+export function serverRows(
+  servers: readonly ServerView[],
+  fields: readonly (keyof ServerView)[],
+): unknown[][] {
+  return servers.map((s) =>
+    fields.map((field) => (field === 'volumes' ? s.volumes.map((v) => v.volumeId) : s[field])),
+  );
+}
+
 export function server(name: string, overrides: Partial<ServerView> = {}): ServerView {
   return {
     name,

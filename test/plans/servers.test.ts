@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { plansSelecting } from '../../lambdas/core/plans/expansion.ts';
 import { parsePlanDocument } from '../../lambdas/core/plans/plan-document.ts';
 import { serversFromVolumes } from '../../lambdas/core/plans/servers.ts';
+import { serverRows } from './fake-plan-ports.ts';
 
 const replica = (volumeId: string, tags: Record<string, string>) => ({
   volumeId,
@@ -30,14 +31,7 @@ describe('serversFromVolumes', () => {
       { volumeId: 'vol-0f', tags: { 'rbp:source-server': 'NOT-A-REPLICA' } },
     ]);
     expect(
-      servers.map((s) => [
-        s.name,
-        s.replication,
-        s.lagSeconds,
-        s.applications,
-        s.hasPrimary,
-        s.volumes.map((v) => v.volumeId),
-      ]),
+      serverRows(servers, ['name', 'replication', 'lagSeconds', 'applications', 'hasPrimary', 'volumes']),
     ).toEqual([
       ['QA1', 'in-sync', 0, [], false, ['vol-0c']],
       ['TEST8', 'lagging', 42, ['DOMAIN1', 'DOMAIN2', 'OTHER'], true, ['vol-0a', 'vol-0b']],
