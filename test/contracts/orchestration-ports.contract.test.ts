@@ -11,7 +11,9 @@
  *   EventBridgePublisher and SnsNotifier (events seen by a rule's Lambda target, topic messages by
  *   an HTTP subscriber);
  * - BackupStarter (a plan task's backup): MemoryPlanBackups vs SfnPlanBackups;
- * - Destination (the plan run's checks): MemoryDestination vs S3Ec2Destination.
+ * - Destination (the plan run's checks): MemoryDestination vs S3Ec2Destination;
+ * - QuiesceAgent: MemoryQuiesceAgent vs TagQuiesceAgent over Ec2ServerDirectory (the stack's
+ *   simulated replication agent silenced: the harness answers as the agent).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,7 +26,7 @@ import {
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { EC2Client } from '@aws-sdk/client-ec2';
+import { CreateTagsCommand, CreateVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   CreateStateMachineCommand,
   DescribeExecutionCommand,
@@ -40,7 +42,9 @@ import {
   PlanOutcomePublisher,
   S3Ec2Destination,
   SfnPlanBackups,
+  TagQuiesceAgent,
 } from '../../lambdas/aws/plan-run-adapters.ts';
+import { Ec2ServerDirectory } from '../../lambdas/aws/ec2-server-directory.ts';
 import { SfnPlanRunExecutions } from '../../lambdas/aws/plan-wiring.ts';
 import { SchedulerWorkflowSchedules } from '../../lambdas/aws/scheduler-workflow-schedules.ts';
 import { executionArnOf, SfnBackupExecutions } from '../../lambdas/aws/sfn-backup-executions.ts';
@@ -57,6 +61,7 @@ import { MemoryDestination } from '../fakes/memory-destination.ts';
 import { MemoryEc2Volumes } from '../fakes/memory-ec2-volumes.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { MemoryPlanBackups } from '../fakes/memory-plan-backups.ts';
+import { MemoryQuiesceAgent } from '../fakes/memory-quiesce-agent.ts';
 import {
   MemoryPlanRunExecutions,
   MemoryVolumeRestoreExecutions,
@@ -68,6 +73,7 @@ import { useLocalStack } from '../support/local-stack.ts';
 import { backupExecutionsContract } from './backup-executions.contract.ts';
 import { destinationContract } from './destination.contract.ts';
 import { publishersContract } from './event-publishers.contract.ts';
+import { quiesceAgentContract } from './quiesce-agent.contract.ts';
 import {
   FAILED_CAUSE,
   FAILED_ERROR,
@@ -337,37 +343,46 @@ async function arrived<T>(items: readonly T[], count: number): Promise<readonly 
   return items;
 }
 
+/**
+ * A fresh event bus whose events (sources rbp.plans and rbp.backup) a rule hands to a gateway
+ * function, which keeps them in `received`.
+ */
+async function observedBus(events: EventBridgeClient): Promise<{ name: string; received: BusEvent[] }> {
+  const name = `rbp-contract-bus-${clients.length}`;
+  await events.send(new CreateEventBusCommand({ Name: name }));
+  await events.send(
+    new PutRuleCommand({
+      Name: name,
+      EventBusName: name,
+      EventPattern: JSON.stringify({ source: ['rbp.plans', 'rbp.backup'] }),
+    }),
+  );
+  await events.send(
+    new PutTargetsCommand({
+      Rule: name,
+      EventBusName: name,
+      Targets: [{ Id: 'contract', Arn: `arn:aws:lambda:us-east-1:${LOCAL_ACCOUNT_ID}:function:${name}` }],
+    }),
+  );
+  const received: BusEvent[] = [];
+  local.stack.gateway.registerFunction(name, (event) => {
+    const delivered = event as { source: string; 'detail-type': string; detail: unknown };
+    received.push({
+      source: delivered.source,
+      detailType: delivered['detail-type'],
+      detail: delivered.detail,
+    });
+    return Promise.resolve();
+  });
+  return { name, received };
+}
+
 publishersContract(
   'PlanOutcomePublisher, EventBridgePublisher and SnsNotifier on the local stack',
   async () => {
     const events = client(new EventBridgeClient(local.clientConfig()));
     const sns = client(new SNSClient(local.clientConfig()));
-    const name = `rbp-contract-bus-${clients.length}`;
-    await events.send(new CreateEventBusCommand({ Name: name }));
-    await events.send(
-      new PutRuleCommand({
-        Name: name,
-        EventBusName: name,
-        EventPattern: JSON.stringify({ source: ['rbp.plans', 'rbp.backup'] }),
-      }),
-    );
-    await events.send(
-      new PutTargetsCommand({
-        Rule: name,
-        EventBusName: name,
-        Targets: [{ Id: 'contract', Arn: `arn:aws:lambda:us-east-1:${LOCAL_ACCOUNT_ID}:function:${name}` }],
-      }),
-    );
-    const received: BusEvent[] = [];
-    local.stack.gateway.registerFunction(name, (event) => {
-      const delivered = event as { source: string; 'detail-type': string; detail: unknown };
-      received.push({
-        source: delivered.source,
-        detailType: delivered['detail-type'],
-        detail: delivered.detail,
-      });
-      return Promise.resolve();
-    });
+    const { name, received } = await observedBus(events);
     const { TopicArn } = await sns.send(new CreateTopicCommand({ Name: name }));
     const messages: TopicMessage[] = [];
     topicMessages.set(name, messages);
@@ -482,5 +497,60 @@ destinationContract('S3Ec2Destination on the local stack', async () => {
     put: async (key, size) => {
       await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: Buffer.alloc(size) }));
     },
+  };
+});
+
+const QUIESCE_NOW = new Date('2026-12-03T02:00:00.000Z');
+const replicaOf = (server: string) => ({ 'rbp:replica': 'true', 'rbp:source-server': server });
+
+quiesceAgentContract('MemoryQuiesceAgent', () => {
+  const volumes = new MemoryEc2Volumes();
+  const agent = new MemoryQuiesceAgent(volumes, new FixedClock(QUIESCE_NOW));
+  return Promise.resolve({
+    agent,
+    now: QUIESCE_NOW.toISOString(),
+    server: (name, count) =>
+      Promise.resolve(Array.from({ length: count }, () => volumes.addVolume(replicaOf(name)))),
+    answer: (volumeId, tags) => Promise.resolve(volumes.tag(volumeId, tags)),
+    events: () => Promise.resolve(agent.events),
+  });
+});
+quiesceAgentContract('TagQuiesceAgent on the local stack', async () => {
+  local.stack.agent.setQuiesceAnswers(false);
+  const events = client(new EventBridgeClient(local.clientConfig()));
+  const ec2 = client(new EC2Client(local.clientConfig()));
+  const { name, received } = await observedBus(events);
+  const servers = new Ec2ServerDirectory(ec2);
+  return {
+    agent: new TagQuiesceAgent(events, name, ec2, servers, new FixedClock(QUIESCE_NOW)),
+    now: QUIESCE_NOW.toISOString(),
+    server: async (server, count) => {
+      const ids: string[] = [];
+      for (let n = 0; n < count; n += 1) {
+        const created = await ec2.send(
+          new CreateVolumeCommand({
+            AvailabilityZone: 'us-east-1a',
+            Size: 1,
+            TagSpecifications: [
+              {
+                ResourceType: 'volume',
+                Tags: Object.entries(replicaOf(server)).map(([Key, Value]) => ({ Key, Value })),
+              },
+            ],
+          }),
+        );
+        ids.push(created.VolumeId!);
+      }
+      return ids;
+    },
+    answer: async (volumeId, tags) => {
+      await ec2.send(
+        new CreateTagsCommand({
+          Resources: [volumeId],
+          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+        }),
+      );
+    },
+    events: (count) => arrived(received, count),
   };
 });

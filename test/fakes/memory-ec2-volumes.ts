@@ -27,6 +27,12 @@ export class MemoryEc2Volumes implements ServerDirectory, ReplicaVolumeSource {
     return volumeId;
   }
 
+  /** EC2 CreateTags on a volume: adds to (or replaces values of) its tags. */
+  tag(volumeId: string, tags: Readonly<Record<string, string>>): void {
+    const volume = this.volumes.get(volumeId)!;
+    this.volumes.set(volumeId, { ...volume, tags: { ...volume.tags, ...tags } });
+  }
+
   private replicas(): MemoryVolume[] {
     return [...this.volumes.values()].filter((volume) => volume.tags[REPLICA_TAG] === 'true');
   }
