@@ -10,6 +10,7 @@
  * ratio; the median is the figure and the minimum is reported beside it.
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { open } from 'node:fs/promises';
 import path from 'node:path';
 import type { FilesystemReader } from '../lambdas/core/fs/filesystem.ts';
@@ -65,8 +66,28 @@ export async function readLargeFile(
   }
 }
 
+/** Clock ticks per second of /proc/<pid>/stat's CPU times (USER_HZ, 100 on Linux). */
+const USER_HZ = 100;
+
+/**
+ * CPU time (user + system, ms) of this process's children that have ended, from /proc/self/stat's
+ * cutime and cstime (fields 16 and 17; proc(5)); undefined where there is no /proc.
+ */
+function childrenCpuMs(): number | undefined {
+  try {
+    const stat = readFileSync('/proc/self/stat', 'utf8');
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(fields[13]) + Number(fields[14])) * 1000) / USER_HZ;
+  } catch {
+    return undefined;
+  }
+}
+
 export interface ToolRun {
   readonly ms: number;
+  /** CPU time of the tool (user + system, 10 ms resolution), where /proc gives it. */
+  readonly cpuMs?: number;
   /** Lines of stdout, without those containing `skip`. */
   readonly lines: number;
   readonly bytes: number;
@@ -78,6 +99,7 @@ export interface ToolRun {
  */
 export async function timedTool(command: string, args: readonly string[], skip?: string): Promise<ToolRun> {
   const started = performance.now();
+  const cpuBefore = childrenCpuMs();
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'ignore'] });
     let lines = 0;
@@ -95,11 +117,13 @@ export async function timedTool(command: string, args: readonly string[], skip?:
       for (const line of parts) if (!line.includes(skip)) lines += 1;
     });
     child.on('error', reject);
-    child.on('close', (code) =>
-      code === 0
-        ? resolve({ ms: performance.now() - started, lines, bytes })
-        : reject(new Error(`${command} exited ${code}`)),
-    );
+    child.on('close', (code) => {
+      const ms = performance.now() - started;
+      const cpuAfter = childrenCpuMs();
+      if (code !== 0) reject(new Error(`${command} exited ${code}`));
+      else if (cpuBefore === undefined || cpuAfter === undefined) resolve({ ms, lines, bytes });
+      else resolve({ ms, cpuMs: cpuAfter - cpuBefore, lines, bytes });
+    });
   });
 }
 
@@ -107,6 +131,8 @@ export type Opener = (reader: ByteRangeReader) => Promise<FilesystemReader>;
 
 export interface WalkRun {
   readonly ms: number;
+  /** CPU time of this process during the walk (user + system, all threads: reads included). */
+  readonly cpuMs: number;
   readonly entries: number;
   readonly errors: number;
   /** Reads the reader was asked for (page misses of the metadata cache, plus file data). */
@@ -122,6 +148,7 @@ export async function walkImage(
   const reader = await FileByteRangeReader.open(image);
   try {
     const started = performance.now();
+    const cpu = process.cpuUsage();
     const fs = await opener(wrap(reader));
     let entries = 0;
     let errors = 0;
@@ -129,7 +156,14 @@ export async function walkImage(
       if (item.kind === 'entry') entries += 1;
       else errors += 1;
     }
-    return { ms: performance.now() - started, entries, errors, requests: reader.reads };
+    const used = process.cpuUsage(cpu);
+    return {
+      ms: performance.now() - started,
+      cpuMs: (used.user + used.system) / 1000,
+      entries,
+      errors,
+      requests: reader.reads,
+    };
   } finally {
     await reader.close();
   }
@@ -197,6 +231,16 @@ export async function compareWalkWithFls(
   };
 }
 
+/** The median over pairs of the walk's entries per CPU second against fls's, where /proc gives fls's CPU. */
+function cpuRatio(comparison: WalkComparison): number | undefined {
+  const ratios = comparison.pairs.flatMap((p) =>
+    p.fls.cpuMs === undefined || p.fls.cpuMs === 0
+      ? []
+      : [p.walk.entries / p.walk.cpuMs / (p.fls.lines / p.fls.cpuMs)],
+  );
+  return ratios.length === 0 ? undefined : round(median(ratios));
+}
+
 /** The bench row of a comparison: median rates and ratio, the minimum and every pair in details. */
 export function walkComparisonResult(name: string, comparison: WalkComparison, goal: string): BenchResult {
   const last = comparison.pairs.at(-1)!;
@@ -213,6 +257,12 @@ export function walkComparisonResult(name: string, comparison: WalkComparison, g
       ratios: comparison.pairs.map((p) => round(p.ratio, 2)).join(' '),
       walkMs: comparison.pairs.map((p) => Math.round(p.walk.ms)).join(' '),
       flsMs: comparison.pairs.map((p) => Math.round(p.fls.ms)).join(' '),
+      // CPU times move less with the machine's load than wall times: a second view of the pairs.
+      walkCpuMs: comparison.pairs.map((p) => Math.round(p.walk.cpuMs)).join(' '),
+      flsCpuMs: comparison.pairs
+        .map((p) => (p.fls.cpuMs === undefined ? '?' : Math.round(p.fls.cpuMs)))
+        .join(' '),
+      cpuRatio: cpuRatio(comparison) ?? 'no /proc',
       entries: last.walk.entries,
       walkErrors: last.walk.errors,
       flsLines: last.fls.lines,

@@ -125,6 +125,8 @@ export class PageCachedReader implements ByteRangeReader {
   private readonly shift: number;
   /** Resident pages, least recently used first (Map keeps insertion order). */
   private readonly pages = new Map<number, Page>();
+  /** The page last marked most recently used (-1: none), so that runs of reads in one page skip the re-insert. */
+  private mostRecent = -1;
   /** Buffers of evicted pages, ready for the next miss (never more than maxPages). */
   private readonly free: Uint8Array[] = [];
   private slab = new Uint8Array(0);
@@ -267,8 +269,10 @@ export class PageCachedReader implements ByteRangeReader {
 
   /** Map keeps insertion order: re-insert to mark as most recently used. */
   private touch(index: number, page: Page): void {
+    if (index === this.mostRecent) return;
     this.pages.delete(index);
     this.pages.set(index, page);
+    this.mostRecent = index;
   }
 
   private page(index: number): Page {
@@ -302,6 +306,7 @@ export class PageCachedReader implements ByteRangeReader {
       };
     }
     this.pages.set(index, page);
+    this.mostRecent = index;
     page.loading.then(
       (bytes) => {
         page.settled = true;
@@ -311,7 +316,10 @@ export class PageCachedReader implements ByteRangeReader {
       // A failed read must not stay cached: the next attempt may succeed (throttling, 5xx).
       () => {
         page.settled = true;
-        if (this.pages.get(index) === page) this.pages.delete(index);
+        if (this.pages.get(index) === page) {
+          this.pages.delete(index);
+          if (this.mostRecent === index) this.mostRecent = -1;
+        }
         page.evicted = true;
         this.recycle(page);
       },
@@ -319,6 +327,7 @@ export class PageCachedReader implements ByteRangeReader {
     while (this.pages.size > this.maxPages) {
       const [oldest, victim] = this.pages.entries().next().value!;
       this.pages.delete(oldest);
+      if (this.mostRecent === oldest) this.mostRecent = -1;
       victim.evicted = true;
       victim.bytes = undefined;
       // A page still loading is being written into: its buffer is reused once the load settles.
