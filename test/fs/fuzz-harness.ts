@@ -1,7 +1,13 @@
 /**
  * The fuzz harness the filesystem fuzz tests share: seeded mutation of an image's metadata regions,
  * the rule that tells our typed errors from bugs, and the loop that runs every mutated image under
- * a time bound and sums the outcomes.
+ * a CPU-time bound (with a wall-clock backstop) and sums the outcomes.
+ *
+ * The images are read from memory, so walking one is CPU work: its CPU time is what the code
+ * costs, while its wall time also counts the waits for a core on a loaded machine. The CPU time is
+ * the process's (process.cpuUsage: user + system of every thread); vitest runs each test file in a
+ * process of its own (the forks pool) and the tests of a file one at a time, so it is this image's.
+ * https://nodejs.org/api/process.html#processcpuusagepreviousvalue
  */
 import { performance } from 'node:perf_hooks';
 import { expect } from 'vitest';
@@ -9,8 +15,10 @@ import { RbpError } from '../../lambdas/core/errors.ts';
 import type { FilesystemReader, WalkEntry } from '../../lambdas/core/fs/filesystem.ts';
 import { prng } from '../support/fs-images.ts';
 
-/** Per mutated image: generous for the small images, which read in a few tens of ms when intact. */
-export const FUZZ_TIME_BOUND_MS = 2000;
+/** CPU time per mutated image: generous for the small images, which read in a few tens of ms when intact. */
+export const FUZZ_CPU_BOUND_MS = 2000;
+/** Wall time per mutated image: catches a walk awaiting what never settles (no CPU), far above load's stretch. */
+export const FUZZ_WALL_BACKSTOP_MS = 10 * FUZZ_CPU_BOUND_MS;
 /** Mutated copies of each intact image. */
 export const FUZZ_MUTATIONS_PER_IMAGE = 90;
 
@@ -127,6 +135,7 @@ export async function exerciseWalk<F extends FilesystemReader>(
     return outcome;
   }
   for await (const item of fs.walk()) {
+    checkCpuBound();
     if (item.kind === 'error') {
       outcome.walkErrors += 1;
       checkTyped(outcome.unexpected, item.error, `walk ${item.path}`);
@@ -160,39 +169,131 @@ export type FuzzTotals<O extends FuzzOutcome> = { images: number; opened: number
 
 export interface FuzzRun<O extends FuzzOutcome> {
   readonly totals: FuzzTotals<O>;
-  /** Images that took longer than the time bound, with their time. */
+  /** Images that hit the CPU bound or the wall-clock backstop: which one, the image, the seed, the times. */
   readonly slow: string[];
   readonly unexpected: string[];
 }
 
+/** The bounds of the image being exercised, and when it started. */
+interface ImageClock {
+  readonly cpuBoundMs: number;
+  readonly cpuStart: NodeJS.CpuUsage;
+  readonly wallStart: number;
+}
+
+let current: ImageClock | undefined;
+
+function cpuMs(clock: ImageClock): number {
+  const used = process.cpuUsage(clock.cpuStart);
+  return (used.user + used.system) / 1000;
+}
+
+/** Thrown out of a walk that has used up its image's CPU bound, so an endless walk ends. */
+class CpuBoundHit extends Error {
+  constructor(readonly cpuMs: number) {
+    super(`CPU bound hit during the walk: ${Math.round(cpuMs)} ms of CPU`);
+  }
+}
+
+/**
+ * Ends the walk of the image being exercised if it has used more CPU than its bound: a walk that
+ * never ends (say, around a directory cycle) uses CPU all along and is cut here, entry by entry.
+ */
+function checkCpuBound(): void {
+  if (current !== undefined) {
+    const used = cpuMs(current);
+    if (used > current.cpuBoundMs) throw new CpuBoundHit(used);
+  }
+}
+
+type Exercised<O> = { kind: 'done'; outcome: O } | { kind: 'cpu'; cpuMs: number } | { kind: 'stuck' };
+
+/** Runs one exercise under the bounds; a walk stuck past the backstop is left behind, unsettled. */
+async function exerciseBounded<O>(
+  bounds: { readonly cpuBoundMs: number; readonly wallBackstopMs: number },
+  exercise: () => Promise<O>,
+): Promise<Exercised<O>> {
+  let timer: NodeJS.Timeout | undefined;
+  const stuck = new Promise<Exercised<O>>((resolve) => {
+    timer = setTimeout(() => resolve({ kind: 'stuck' }), bounds.wallBackstopMs);
+  });
+  const done = exercise().then(
+    (outcome): Exercised<O> => ({ kind: 'done', outcome }),
+    (error: unknown): Exercised<O> => {
+      if (error instanceof CpuBoundHit) return { kind: 'cpu', cpuMs: error.cpuMs };
+      throw error;
+    },
+  );
+  try {
+    return await Promise.race([done, stuck]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /**
  * Exercises `mutations` mutated copies of every target (seed `seed * 7919 + name.length` for the
- * seeds 1..mutations) and sums the outcomes.
+ * seeds 1..mutations) and sums the outcomes. Each image is bounded by the CPU time it uses
+ * (`cpuBoundMs`, FUZZ_CPU_BOUND_MS unless given; exerciseWalk also ends a walk that passes it) and
+ * by a wall-clock backstop (`wallBackstopMs`, FUZZ_WALL_BACKSTOP_MS unless given).
  */
 export async function runMutations<T extends FuzzTarget, O extends FuzzOutcome>(
   targets: readonly T[],
   settings: {
     readonly mutations: number;
-    readonly timeBoundMs: number;
+    readonly cpuBoundMs?: number;
+    readonly wallBackstopMs?: number;
     readonly mutate?: (target: T) => MutateOptions;
   },
   exercise: (target: T, bytes: Uint8Array, seed: number) => Promise<O>,
 ): Promise<FuzzRun<O>> {
+  const bounds = {
+    cpuBoundMs: settings.cpuBoundMs ?? FUZZ_CPU_BOUND_MS,
+    wallBackstopMs: settings.wallBackstopMs ?? FUZZ_WALL_BACKSTOP_MS,
+  };
   const totals: Record<string, number> = { images: 0, opened: 0 };
   const slow: string[] = [];
   const unexpected: string[] = [];
   for (const target of targets) {
     for (let seed = 1; seed <= settings.mutations; seed += 1) {
-      const started = performance.now();
-      const outcome = await exercise(
-        target,
-        mutate(target, seed * 7919 + target.name.length, settings.mutate?.(target)),
-        seed,
-      );
-      const elapsed = performance.now() - started;
-      if (elapsed > settings.timeBoundMs) slow.push(`${target.name} seed ${seed}: ${Math.round(elapsed)} ms`);
-      unexpected.push(...outcome.unexpected.map((u) => `${target.name} seed ${seed}: ${u}`));
+      const bytes = mutate(target, seed * 7919 + target.name.length, settings.mutate?.(target));
+      const clock: ImageClock = {
+        cpuBoundMs: bounds.cpuBoundMs,
+        cpuStart: process.cpuUsage(),
+        wallStart: performance.now(),
+      };
+      current = clock;
+      let result: Exercised<O>;
+      try {
+        result = await exerciseBounded(bounds, () => exercise(target, bytes, seed));
+      } finally {
+        current = undefined;
+      }
+      const cpu = Math.round(result.kind === 'cpu' ? result.cpuMs : cpuMs(clock));
+      const wall = Math.round(performance.now() - clock.wallStart);
+      const image = `${target.name} seed ${seed}`;
       totals.images! += 1;
+      if (result.kind === 'stuck') {
+        slow.push(
+          `${image}: wall-clock backstop hit: unsettled after ${wall} ms > ${bounds.wallBackstopMs} ms (${cpu} ms of CPU)`,
+        );
+        continue;
+      }
+      if (result.kind === 'cpu') {
+        slow.push(
+          `${image}: CPU bound hit: walk ended at ${cpu} ms of CPU > ${bounds.cpuBoundMs} ms (${wall} ms wall)`,
+        );
+        continue;
+      }
+      if (cpu > bounds.cpuBoundMs) {
+        slow.push(`${image}: CPU bound hit: ${cpu} ms of CPU > ${bounds.cpuBoundMs} ms (${wall} ms wall)`);
+      } else if (wall > bounds.wallBackstopMs) {
+        slow.push(
+          `${image}: wall-clock backstop hit: ${wall} ms > ${bounds.wallBackstopMs} ms (${cpu} ms of CPU)`,
+        );
+      }
+      const outcome = result.outcome;
+      unexpected.push(...outcome.unexpected.map((u) => `${image}: ${u}`));
       totals.opened! += outcome.opened ? 1 : 0;
       for (const [key, value] of Object.entries(outcome)) {
         if (typeof value === 'number') totals[key] = (totals[key] ?? 0) + value;
