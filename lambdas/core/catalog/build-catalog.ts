@@ -753,6 +753,8 @@ async function catalogFilesystem(ctx: PartitionContext, fs: FilesystemReader): P
 /**
  * Walks the subtree at `rootPath` (the whole filesystem for "/"), cataloguing every directory it
  * descends into; `parentOfRoot` receives the root's summary (undefined: the partition's root).
+ * `rootInode`, when the caller knows it, spares the reader resolving the path: a lookup reads every
+ * directory above, in full, which for a deep path costs more than the walk itself.
  */
 async function walkFrom(
   ctx: PartitionContext,
@@ -760,6 +762,7 @@ async function walkFrom(
   rootPath: string,
   rootBefore: { summary?: SubtreeSummary; sameInode: boolean },
   parentOfRoot: OpenDirectory | undefined,
+  rootInode?: number,
 ): Promise<void> {
   const stack: OpenDirectory[] = [];
   const close = async (): Promise<void> => {
@@ -768,6 +771,7 @@ async function walkFrom(
   };
   const walk = fs.walk({
     root: rootPath,
+    ...(rootInode === undefined ? {} : { rootInode }),
     ...(ctx.tree.oracle === undefined
       ? {}
       : { descend: (entry: WalkEntry) => decideDescend(ctx, stack, entry) }),
@@ -867,7 +871,7 @@ async function shallowVisit(
     sameInode,
   });
   const walkInstead = (): Promise<void> =>
-    walkFrom(ctx, fs, dir.path, before(dir.before, dir.sameInode), parent);
+    walkFrom(ctx, fs, dir.path, before(dir.before, dir.sameInode), parent, dir.inode);
   // A directory of several pages with a summary per page: only the pages whose entries or
   // subtrees depend on a changed byte are read; the others are carried over as they were.
   const pageSummaries =
@@ -945,7 +949,8 @@ async function shallowVisit(
         child.shallow = true;
         await closeDirectory(ctx, fs, child, dir);
       } else {
-        await walkFrom(ctx, fs, entry.path, before(entry.sub, true), dir);
+        // Its name still lists this inode: the parent's listing did not change.
+        await walkFrom(ctx, fs, entry.path, before(entry.sub, true), dir, entry.inode);
       }
       const sub = dir.subs.get(entry.name);
       if (sub !== entry.sub && !sameSummary(sub, entry.sub)) {

@@ -130,6 +130,11 @@ export interface WalkOptions {
   /** Directory to start from (default "/"). */
   readonly root?: string;
   /**
+   * The inode number of `root` when the caller already knows it: the walk starts there without
+   * resolving the path (which reads every directory on it). Readers may ignore it.
+   */
+  readonly rootInode?: number;
+  /**
    * Asked for each subdirectory after it has been yielded; false: its entries are not walked (the
    * incremental catalog skips subtrees whose bytes did not change). Readers that do not support it
    * walk everything, which callers must accept.

@@ -705,7 +705,10 @@ export class Ext4Filesystem implements FilesystemReader {
       return unixWalkBegin(
         rootPath,
         rootEntryName,
-        async () => this.loadInode(rootPath === '/' ? ROOT_INODE : await this.lookup(rootPath)),
+        async () =>
+          this.loadInode(
+            rootPath === '/' ? ROOT_INODE : (options.rootInode ?? (await this.lookup(rootPath))),
+          ),
         this.readTarget,
       );
     };
