@@ -62,8 +62,8 @@ export interface HookPayload {
 
 export interface HookInvoker {
   /**
-   * Invokes the function synchronously and returns what it returned (parsed JSON, or undefined
-   * for no payload). Throws when the function fails or does not answer within `timeoutSeconds`;
+   * Invokes the function synchronously and returns what it returned (parsed JSON; null when it
+   * returned nothing). Throws when the function fails or does not answer within `timeoutSeconds`;
    * a retryable RbpError (throttling) is retried by the run, anything else fails the hook.
    */
   invoke(functionName: string, payload: HookPayload, timeoutSeconds: number): Promise<unknown>;

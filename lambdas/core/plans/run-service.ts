@@ -146,7 +146,11 @@ export async function failStoredRun(
 
 /** Starts an execution of the run state machine named by the run id. */
 export interface PlanRunExecutions {
-  /** Starting a run id that already has an execution is a ConflictError. */
+  /**
+   * Starting a run id that already has an execution is a ConflictError, except a retry with the
+   * same input while that execution runs: Step Functions answers it as the same start
+   * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+   */
   start(runId: string, input: PlanRunInput): Promise<void>;
 }
 

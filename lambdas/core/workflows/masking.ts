@@ -144,7 +144,7 @@ export function parseMaskingAnswer(
 /** Invokes a masking function synchronously (a Lambda function, or a local command function). */
 export interface MaskingHookInvoker {
   /**
-   * Returns what the function returned (parsed JSON, or undefined for no payload). Throws when the
+   * Returns what the function returned (parsed JSON; null when it returned nothing). Throws when the
    * function fails or does not answer within `timeoutSeconds`; a retryable RbpError (throttling)
    * may be retried by the run, anything else fails the masking.
    */
