@@ -2,12 +2,11 @@
 import { DescribeVolumesCommand, type EC2Client, type Filter, type Volume } from '@aws-sdk/client-ec2';
 import type { ReplicaVolume, ReplicaVolumeSource } from '../core/api/record-directories.ts';
 import { REPLICA_TAG } from '../core/orchestration/replica-probe.ts';
+import { SOURCE_SERVER_TAG } from '../core/orchestration/backup-request.ts';
+import { SOURCE_DEVICE_TAG } from '../core/recovery-points/recovery-points.ts';
 import { callSdk } from './sdk-errors.ts';
 
-/** Tag with the protected (source) server id, set by the replication agent (docs/replica-tags.md). */
-export const SOURCE_SERVER_TAG = 'rbp:source-server';
-/** Tag with the source device name of the disk. */
-export const SOURCE_DEVICE_TAG = 'rbp:source-device';
+export { SOURCE_DEVICE_TAG, SOURCE_SERVER_TAG };
 /** DescribeVolumes page size: the API's maximum. */
 const DESCRIBE_VOLUMES_PAGE = 500;
 

@@ -25,6 +25,7 @@ import type { ApiEnvironmentKey } from '../function-manifest.ts';
 import { nagArnToken } from './nag.ts';
 import { grantObjectPut } from './bucket-grants.ts';
 import { anyEc2Arn } from './ec2-arns.ts';
+import { RESTORE_ID_TAG } from '../../lambdas/core/restore/volume-restore.ts';
 
 /** Characters of the generated cursor key: 64 base64 characters decode to 48 bytes (≥ 32 needed). */
 const CURSOR_KEY_CHARS = 64;
@@ -40,8 +41,6 @@ const RESTORE_JOB_KEYS = ['RESTORE#*'];
 const IMAGE_RECORD_KEYS = ['VOLUME#*'];
 /** Partition key prefix of the name index (catalog-keys.ts nameIndexPartitionKey). */
 const NAME_INDEX_KEYS = ['FN#*'];
-/** Tag every snapshot a volume restore creates carries (volume-restore-jobs.ts): the IAM conditions use it. */
-const RESTORE_TAG = 'rbp:restore-id';
 /** The catalog's name index (lambdas/aws/dynamodb-catalog.ts NAME_INDEX_NAME). */
 const NAME_INDEX = 'GSI1';
 
@@ -330,14 +329,14 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
     new iam.PolicyStatement({
       actions: ['ebs:StartSnapshot'],
       resources: [snapshotArn],
-      conditions: { StringLike: { [`aws:RequestTag/${RESTORE_TAG}`]: '*' } },
+      conditions: { StringLike: { [`aws:RequestTag/${RESTORE_ID_TAG}`]: '*' } },
     }),
   );
   worker.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['ebs:PutSnapshotBlock', 'ebs:CompleteSnapshot'],
       resources: [snapshotArn],
-      conditions: { StringLike: { [`aws:ResourceTag/${RESTORE_TAG}`]: '*' } },
+      conditions: { StringLike: { [`aws:ResourceTag/${RESTORE_ID_TAG}`]: '*' } },
     }),
   );
   worker.addToRolePolicy(

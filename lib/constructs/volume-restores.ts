@@ -28,11 +28,10 @@ import { CDK_GRANT_WILDCARD_FINDINGS, nagArnToken } from './nag.ts';
 import { grantObjectPut } from './bucket-grants.ts';
 import { productStateMachine, tableAccess } from './state-machine.ts';
 import { anyEc2Arn } from './ec2-arns.ts';
+import { RESTORE_ID_TAG } from '../../lambdas/core/restore/volume-restore.ts';
 
 /** The volume-restore state machine definition, with ${…} substitutions. */
 export const VOLUME_RESTORE_ASL_PATH = join(PROJECT_ROOT, VOLUME_RESTORE_DEFINITION_FILE);
-/** Tag every snapshot a volume restore creates carries (volume-restore-steps.ts): the IAM conditions use it. */
-const RESTORE_TAG = 'rbp:restore-id';
 /**
  * KMS keys other than the stack's that a caller may name for a restored snapshot must carry this
  * tag with the value `true` (the grant's aws:ResourceTag condition): an operator opts a key in.
@@ -138,14 +137,14 @@ export class VolumeRestores {
       new iam.PolicyStatement({
         actions: ['ebs:StartSnapshot'],
         resources: [snapshotArn],
-        conditions: { StringLike: { [`aws:RequestTag/${RESTORE_TAG}`]: '*' } },
+        conditions: { StringLike: { [`aws:RequestTag/${RESTORE_ID_TAG}`]: '*' } },
       }),
     );
     fn.addToRolePolicy(
       new iam.PolicyStatement({
         actions: ['ebs:PutSnapshotBlock', 'ebs:CompleteSnapshot'],
         resources: [snapshotArn],
-        conditions: { StringLike: { [`aws:ResourceTag/${RESTORE_TAG}`]: '*' } },
+        conditions: { StringLike: { [`aws:ResourceTag/${RESTORE_ID_TAG}`]: '*' } },
       }),
     );
     fn.addToRolePolicy(

@@ -21,6 +21,7 @@ import {
 import * as runs from './run-state-machine.ts';
 import { tableAccess } from './state-machine.ts';
 import { anyEc2Arn } from './ec2-arns.ts';
+import { WORKFLOW_TAG } from '../../lambdas/core/workflows/workflow-run-engine.ts';
 
 /** Restore job records (the job store's key space of restores). */
 const RESTORE_JOB_KEYS = ['RESTORE#*'];
@@ -28,8 +29,6 @@ const RESTORE_JOB_KEYS = ['RESTORE#*'];
 const IMAGE_RECORD_KEYS = ['VOLUME#*'];
 /** Recovery points, read when a workflow's image is `rp-…` (dynamodb-recovery-points.ts). */
 const RECOVERY_POINT_KEYS = ['RP#*'];
-/** The tag every snapshot and volume a workflow makes carries (core/workflows/workflow-run-engine.ts). */
-const WORKFLOW_TAG = 'rbp:workflow';
 
 /** The state machine is `<prefix>-workflow-run`; the key also encrypts the clone snapshots. */
 export interface WorkflowRunsProps extends runs.RunConstructProps {

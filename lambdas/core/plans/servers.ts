@@ -3,6 +3,9 @@
  * (tag `rbp:source-server`, docs/replica-tags.md), what the replication side reports about it,
  * the applications its agent reports, and whether it has a primary volume to fall back to.
  */
+import { PRIMARY_VOLUME_TAG } from '../backup/primary-source.ts';
+import { SOURCE_SERVER_TAG } from '../orchestration/backup-request.ts';
+import { REPLICA_TAG, SYNC_STATE_TAG } from '../orchestration/replica-probe.ts';
 
 /**
  * What the replication side reports for the server:
@@ -57,10 +60,7 @@ export function matchesTags(server: ServerView, filter: Readonly<Record<string, 
 export const REPLICATION_STATE_TAG = 'rbp:replication-state';
 export const LAG_SECONDS_TAG = 'rbp:lag-seconds';
 export const APPLICATIONS_TAG = 'rbp:applications';
-export const PRIMARY_VOLUME_TAG = 'rbp:primary-volume';
-const SOURCE_SERVER_TAG = 'rbp:source-server';
-const REPLICA_FLAG_TAG = 'rbp:replica';
-const SYNC_STATE_FLAG_TAG = 'rbp:sync-state';
+export { PRIMARY_VOLUME_TAG };
 
 /** Worse states first: a server is as healthy as its least healthy volume. */
 const STATE_RANK: Readonly<Record<ReplicationState, number>> = {
@@ -76,7 +76,7 @@ function volumeState(tags: Readonly<Record<string, string>>): ReplicationState {
     return reported as ReplicationState;
   }
   if (reported !== undefined) return 'stalled'; // an unknown report is never taken as healthy
-  return tags[SYNC_STATE_FLAG_TAG] === 'IN_SYNC' ? 'in-sync' : 'lagging';
+  return tags[SYNC_STATE_TAG] === 'IN_SYNC' ? 'in-sync' : 'lagging';
 }
 
 function volumeLag(tags: Readonly<Record<string, string>>, state: ReplicationState): number | undefined {
@@ -92,7 +92,7 @@ function volumeLag(tags: Readonly<Record<string, string>>, state: ReplicationSta
 export function serversFromVolumes(volumes: readonly ServerVolume[]): ServerView[] {
   const groups = new Map<string, ServerVolume[]>();
   for (const volume of volumes) {
-    if (volume.tags[REPLICA_FLAG_TAG] !== 'true') continue;
+    if (volume.tags[REPLICA_TAG] !== 'true') continue;
     const name = volume.tags[SOURCE_SERVER_TAG] ?? volume.volumeId;
     groups.set(name, [...(groups.get(name) ?? []), volume]);
   }

@@ -11,6 +11,7 @@ import type { ImageManifest } from '../image/image-types.ts';
 import type { SnapshotStateReader } from '../backup/snapshot-ports.ts';
 import {
   restoreImageToSnapshot,
+  restoredSnapshotTags,
   waitForSnapshotCompleted,
   type SnapshotRestoreDeps,
 } from './volume-restore.ts';
@@ -174,11 +175,7 @@ export async function runVolumeRestoreJob(
         manifest,
         restoreId,
         ...(running.kmsKeyArn === undefined ? {} : { kmsKeyArn: running.kmsKeyArn }),
-        tags: {
-          'rbp:restore-id': restoreId,
-          'rbp:source-volume': running.volumeId,
-          'rbp:image-id': running.imageId,
-        },
+        tags: restoredSnapshotTags(restoreId, running.volumeId, running.imageId),
       });
       written = {
         ...running,

@@ -40,6 +40,7 @@ import {
   RESTORE_CHUNKS_IN_FLIGHT,
   RESTORE_SNAPSHOT_TIMEOUT_MINUTES,
   restoreClientToken,
+  restoredSnapshotTags,
   snapshotBlockPutter,
 } from './volume-restore.ts';
 import {
@@ -174,11 +175,7 @@ export async function planVolumeRestore(
       clientToken: restoreClientToken(restoreId),
       timeoutMinutes: RESTORE_SNAPSHOT_TIMEOUT_MINUTES,
       description: `rbp restore ${restoreId} of ${manifest.volumeId}/${manifest.imageId}`,
-      tags: {
-        'rbp:restore-id': restoreId,
-        'rbp:source-volume': job.volumeId,
-        'rbp:image-id': job.imageId,
-      },
+      tags: restoredSnapshotTags(restoreId, job.volumeId, job.imageId),
       ...(job.kmsKeyArn === undefined ? {} : { kmsKeyArn: job.kmsKeyArn }),
       ...(parentJob === undefined ? {} : { parentSnapshotId: parentJob.snapshotId }),
     }),

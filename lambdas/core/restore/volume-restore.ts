@@ -15,6 +15,18 @@ import { mapWithConcurrency } from '../util/concurrency.ts';
 import type { RetryPolicy, Sleep } from '../util/retry.ts';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../util/retry.ts';
 
+/** Tag every snapshot a volume restore writes carries (the IAM conditions on restored snapshots use it). */
+export const RESTORE_ID_TAG = 'rbp:restore-id';
+
+/** The tags of the snapshot a volume restore writes: the restore, and the volume and image it restores. */
+export function restoredSnapshotTags(
+  restoreId: string,
+  volumeId: string,
+  imageId: string,
+): Readonly<Record<string, string>> {
+  return { [RESTORE_ID_TAG]: restoreId, 'rbp:source-volume': volumeId, 'rbp:image-id': imageId };
+}
+
 /** Chunks fetched and written at once per restore: 16 × 2 PutSnapshotBlock ≈ 320/s at 100 ms. */
 export const RESTORE_CHUNKS_IN_FLIGHT = 16;
 /** Segments (1 GiB ranges) restored in parallel. */
