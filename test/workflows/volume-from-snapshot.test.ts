@@ -9,8 +9,7 @@
 import '../support/quiet-powertools.ts';
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { access, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { access, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { CompleteSnapshotCommand, PutSnapshotBlockCommand, StartSnapshotCommand } from '@aws-sdk/client-ebs';
@@ -22,15 +21,16 @@ import {
   waitUntilSnapshotCompleted,
 } from '@aws-sdk/client-ec2';
 import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
 import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
-import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
+import { useDeployedProduct } from '../support/local-product.ts';
+import { useLocalClients } from '../support/local-stack.ts';
 import { snapshotBlockDigests } from './snapshot-blocks.ts';
 
 const run = promisify(execFile);
-const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
+const deployment = useDeployedProduct('volume-from-snapshot', { handlerEnv: { RANGE_WORKERS: '2' } });
+const local = deployment.local;
 const aws = useLocalClients(local);
 
 /** The block the clone changes: past the filesystem's metadata, inside the 1 GiB volume. */
@@ -38,10 +38,8 @@ const CLONE_BLOCK_INDEX = 1500;
 
 let workDir: string;
 let admin: LocalAdminClient;
-let product: DeployedProduct;
 let replicaSnapshotId: string;
 let cloneSnapshotId: string;
-const savedEnv = { ...process.env };
 
 async function completed(snapshotId: string): Promise<void> {
   await waitUntilSnapshotCompleted(
@@ -63,8 +61,7 @@ async function createVolume(snapshotId: string): Promise<string> {
 
 beforeAll(async () => {
   admin = new LocalAdminClient(local.stack.endpoint);
-  product = await deployProduct(local.stack, { handlerEnv: { RANGE_WORKERS: '2' } });
-  workDir = await mkdtemp(join(tmpdir(), 'rbp-volume-from-snapshot-'));
+  workDir = deployment.work;
   const tree = join(workDir, 'tree');
   await mkdir(join(tree, 'etc'), { recursive: true });
   await writeFile(join(tree, 'etc', 'hostname'), 'web01\n');
@@ -96,12 +93,6 @@ beforeAll(async () => {
   await aws.ebs.send(new CompleteSnapshotCommand({ SnapshotId: cloneSnapshotId, ChangedBlocksCount: 1 }));
   await completed(cloneSnapshotId);
 }, 180_000);
-
-afterAll(async () => {
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
-  if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
-});
 
 describe('a volume made from a snapshot on the local stack', () => {
   it('holds exactly the snapshot blocks: its own snapshot reads back equal', async () => {
@@ -147,7 +138,7 @@ describe('a volume made from a snapshot on the local stack', () => {
     const sfn = new SFNClient(local.clientConfig({ maxAttempts: 3 }));
     const started = await sfn.send(
       new StartExecutionCommand({
-        stateMachineArn: product.stateMachineArn,
+        stateMachineArn: deployment.product.stateMachineArn,
         name: 'clone-backup',
         input: JSON.stringify({
           volumeIds: [volumeId],
@@ -166,7 +157,7 @@ describe('a volume made from a snapshot on the local stack', () => {
     }
     sfn.destroy();
     expect({ status, cause }).toEqual({ status: 'SUCCEEDED', cause: undefined });
-    const listing = await fetch(`${product.apiUrl}/images/img-clone-backup/files?path=/etc`);
+    const listing = await fetch(`${deployment.product.apiUrl}/images/img-clone-backup/files?path=/etc`);
     const body = (await listing.json()) as { items: { name: string }[] };
     expect(listing.status).toBe(200);
     expect(body.items.map((entry) => entry.name).sort()).toEqual(['hostname', 'motd']);
