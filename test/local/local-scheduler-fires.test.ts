@@ -3,10 +3,11 @@
  * a `rate(1 minute)` schedule created in moto starts its state machine (a rate schedule fires at
  * its start, so the test waits seconds, not a minute).
  */
-import { CreateScheduleCommand, DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
+import { DeleteScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useLocalStack } from '../support/local-stack.ts';
+import { createSchedule } from '../support/schedules.ts';
 import {
   createPassStateMachine,
   executionInput,
@@ -38,19 +39,14 @@ describe('the local stack fires schedules', () => {
       'plan-run-stand-in',
       'arn:aws:iam::123456789012:role/local',
     );
-    await scheduler.send(
-      new CreateScheduleCommand({
-        Name: 'nightly-qa--1',
-        ScheduleExpression: 'rate(1 minute)',
-        ScheduleExpressionTimezone: 'Europe/Berlin',
-        FlexibleTimeWindow: { Mode: 'OFF' },
-        Target: {
-          Arn: stateMachineArn,
-          RoleArn: 'arn:aws:iam::123456789012:role/local',
-          Input: JSON.stringify({ plan: 'nightly-qa', trigger: 'schedule:nightly-qa--1' }),
-        },
-      }),
-    );
+    await createSchedule(scheduler, {
+      name: 'nightly-qa--1',
+      expression: 'rate(1 minute)',
+      timeZone: 'Europe/Berlin',
+      target: stateMachineArn,
+      roleArn: 'arn:aws:iam::123456789012:role/local',
+      input: JSON.stringify({ plan: 'nightly-qa', trigger: 'schedule:nightly-qa--1' }),
+    });
     const started = Date.now();
     const executions = await executionsWithin(sfn, stateMachineArn, FIRING_WAIT_MS);
     console.info(`[local-scheduler-fires] first firing after ${Date.now() - started} ms`);

@@ -3,12 +3,7 @@
  * gateway fire their targets (a state machine in moto, a Lambda handler in the gateway) at the
  * times EventBridge Scheduler would, with the schedule's input and its context attributes.
  */
-import {
-  CreateScheduleCommand,
-  GetScheduleCommand,
-  SchedulerClient,
-  UpdateScheduleCommand,
-} from '@aws-sdk/client-scheduler';
+import { GetScheduleCommand, SchedulerClient, UpdateScheduleCommand } from '@aws-sdk/client-scheduler';
 import {
   CreateStateMachineCommand,
   ListExecutionsCommand,
@@ -20,6 +15,7 @@ import type { LocalScheduler } from '../../local/gateway/local-scheduler.ts';
 import { withContextAttributes } from '../../local/gateway/local-scheduler.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { useLocalStack } from '../support/local-stack.ts';
+import { createSchedule } from '../support/schedules.ts';
 
 const MINUTE_MS = 60_000;
 const clock = new ManualClock(Date.now() - MINUTE_MS);
@@ -82,18 +78,13 @@ async function until<T>(read: () => T | Promise<T>, done: (value: T) => boolean)
 
 describe('the local EventBridge Scheduler', () => {
   it('fires a rate(1 minute) schedule at its creation and every minute after, with the input and context attributes', async () => {
-    await scheduler.send(
-      new CreateScheduleCommand({
-        Name: 'every-minute',
-        ScheduleExpression: 'rate(1 minute)',
-        FlexibleTimeWindow: { Mode: 'OFF' },
-        Target: {
-          Arn: stateMachineArn,
-          RoleArn: ROLE,
-          Input: JSON.stringify({ plan: 'p1', at: '<aws.scheduler.scheduled-time>' }),
-        },
-      }),
-    );
+    await createSchedule(scheduler, {
+      name: 'every-minute',
+      expression: 'rate(1 minute)',
+      target: stateMachineArn,
+      roleArn: ROLE,
+      input: JSON.stringify({ plan: 'p1', at: '<aws.scheduler.scheduled-time>' }),
+    });
     const created = await createdAt('every-minute');
     const iso = (ms: number) => new Date(ms).toISOString();
     const second = (ms: number) => iso(ms).replace(/\.\d{3}Z$/, 'Z');
@@ -147,15 +138,14 @@ describe('the local EventBridge Scheduler', () => {
 
   it('fires a cron in its time zone, skipping the time daylight saving removes, and invokes a Lambda target asynchronously', async () => {
     const functionArn = 'arn:aws:lambda:us-east-1:123456789012:function:scheduled-probe';
-    await scheduler.send(
-      new CreateScheduleCommand({
-        Name: 'berlin-0230',
-        ScheduleExpression: 'cron(30 2 * * ? *)',
-        ScheduleExpressionTimezone: 'Europe/Berlin',
-        FlexibleTimeWindow: { Mode: 'OFF' },
-        Target: { Arn: functionArn, RoleArn: ROLE, Input: '{"schedule":"<aws.scheduler.schedule-arn>"}' },
-      }),
-    );
+    await createSchedule(scheduler, {
+      name: 'berlin-0230',
+      expression: 'cron(30 2 * * ? *)',
+      timeZone: 'Europe/Berlin',
+      target: functionArn,
+      roleArn: ROLE,
+      input: '{"schedule":"<aws.scheduler.schedule-arn>"}',
+    });
     const fired = async (): Promise<string[]> =>
       (await localScheduler.tick()).filter((f) => f.targetArn === functionArn).map((f) => f.scheduledTime);
     const setClock = (iso: string) => clock.advance(Date.parse(iso) - clock.now().getTime());
@@ -186,14 +176,13 @@ describe('the local EventBridge Scheduler', () => {
   });
 
   it('records a firing whose target does not exist as failed, and lists every firing on the admin API', async () => {
-    await scheduler.send(
-      new CreateScheduleCommand({
-        Name: 'no-such-machine',
-        ScheduleExpression: 'rate(5 minutes)',
-        FlexibleTimeWindow: { Mode: 'OFF' },
-        Target: { Arn: `${stateMachineArn}-gone`, RoleArn: ROLE, Input: '{}' },
-      }),
-    );
+    await createSchedule(scheduler, {
+      name: 'no-such-machine',
+      expression: 'rate(5 minutes)',
+      target: `${stateMachineArn}-gone`,
+      roleArn: ROLE,
+      input: '{}',
+    });
     clock.advance((await createdAt('no-such-machine')) - clock.now().getTime() + MINUTE_MS);
     const answer = await fetch(`${local.stack.endpoint}/_local/schedules/tick`, { method: 'POST' });
     expect(answer.status).toBe(200);
