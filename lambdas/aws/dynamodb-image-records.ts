@@ -18,13 +18,7 @@
  * Scan, run once per table on the first lookup that finds nothing, recorded in a marker item).
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import {
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  ScanCommand,
-  TransactWriteCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, IntegrityError, NotFoundError, RetryableError } from '../core/errors.ts';
 import type { CommitConditions } from '../core/lifecycle/commit-gate.ts';
 import type {
@@ -39,7 +33,7 @@ import { sameImageRecord } from '../core/image/image-records.ts';
 import { fenceConditionCheck } from './dynamodb-lifecycle-gc.ts';
 import { LOCK_SORT_KEY, lockPartitionKey } from './dynamodb-backup-lock.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
-import { failedConditions } from './dynamodb-transactions.ts';
+import { transactWrite } from './dynamodb-transactions.ts';
 import { callSdk } from './sdk-errors.ts';
 
 export const IMAGE_RECORD_ENTITY = 'image';
@@ -182,72 +176,66 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
               },
             },
           ];
-    const written = await callSdk('TransactWriteItems', context, async () => {
-      try {
-        await this.ddb.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    pk,
-                    sk: imageSortKey(record),
-                    entity: IMAGE_RECORD_ENTITY,
-                    ...record,
-                    gsi2pk: imageIdIndexKey(record.imageId),
-                    gsi2sk: pk,
-                  },
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                },
-              },
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    pk,
-                    sk: imageIdSortKey(record.imageId),
-                    entity: IMAGE_ID_ENTITY,
-                    imageSk: imageSortKey(record),
-                    lineageSk: lineageSortKey(record),
-                  },
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                },
-              },
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    pk,
-                    sk: lineageSortKey(record),
-                    entity: IMAGE_LINEAGE_ENTITY,
-                    imageId: record.imageId,
-                    imageSk: imageSortKey(record),
-                  },
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                },
-              },
-              {
-                Put: {
-                  TableName: this.tableName,
-                  // Unconditional: ids are unique across volumes by construction (they embed the
-                  // backup id); the guard above stays the uniqueness check, per volume, as always.
-                  Item: this.pointerItem(record.volumeId, record.imageId, imageSortKey(record)),
-                },
-              },
-              ...guards,
-              ...lockGuards,
-            ],
-          }),
-        );
-        return true;
-      } catch (error) {
-        const cancelled = failedConditions(error);
-        if (cancelled === undefined) throw error;
+    const written = await transactWrite(
+      this.ddb,
+      context,
+      [
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              pk,
+              sk: imageSortKey(record),
+              entity: IMAGE_RECORD_ENTITY,
+              ...record,
+              gsi2pk: imageIdIndexKey(record.imageId),
+              gsi2sk: pk,
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              pk,
+              sk: imageIdSortKey(record.imageId),
+              entity: IMAGE_ID_ENTITY,
+              imageSk: imageSortKey(record),
+              lineageSk: lineageSortKey(record),
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              pk,
+              sk: lineageSortKey(record),
+              entity: IMAGE_LINEAGE_ENTITY,
+              imageId: record.imageId,
+              imageSk: imageSortKey(record),
+            },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          },
+        },
+        {
+          Put: {
+            TableName: this.tableName,
+            // Unconditional: ids are unique across volumes by construction (they embed the
+            // backup id); the guard above stays the uniqueness check, per volume, as always.
+            Item: this.pointerItem(record.volumeId, record.imageId, imageSortKey(record)),
+          },
+        },
+        ...guards,
+        ...lockGuards,
+      ],
+      (cancelled) => {
         const failed = (index: number) => cancelled.at(index);
         // The record, its guard or lineage entry exists: a re-run of a commit that succeeded
         // (checked below). Items FENCE_ITEM and PARENT_ITEM are the commit gate's.
-        if (failed(0) || failed(1) || failed(2)) return false;
+        if (failed(0) || failed(1) || failed(2)) return;
         if (conditions !== undefined && failed(FENCE_ITEM)) {
           throw new RetryableError(
             `image ${record.imageId}: a garbage collection took the fence while it committed; the commit is retried after it`,
@@ -266,10 +254,8 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
             { context: { ...context, ownerId: lock.ownerId } },
           );
         }
-        if (cancelled.any) return false;
-        throw error;
-      }
-    });
+      },
+    );
     if (written) return 'created';
     let existing: ImageRecord;
     try {

@@ -20,7 +20,7 @@
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand, TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
 import { RetryableError } from '../core/errors.ts';
 import type {
   DetachedImage,
@@ -37,13 +37,16 @@ import {
   withoutImage,
 } from '../core/recovery-points/recovery-points.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
-import { failedConditions } from './dynamodb-transactions.ts';
+import { transactWrite } from './dynamodb-transactions.ts';
 import { callSdk } from './sdk-errors.ts';
 
-export const RECOVERY_POINT_ENTITY = 'recovery-point';
-export const RECOVERY_POINT_SERVER_ENTITY = 'recovery-point-of-server';
-export const RECOVERY_POINT_IMAGE_ENTITY = 'recovery-point-image';
-export const RECOVERY_POINT_DETACHED_ENTITY = 'recovery-point-detached';
+/** The `entity` attribute of each kind of item of this store (the key layout above). */
+export const RECOVERY_POINT_ENTITIES = {
+  record: 'recovery-point',
+  ofServer: 'recovery-point-of-server',
+  image: 'recovery-point-image',
+  detached: 'recovery-point-detached',
+} as const;
 /**
  * Reads and conditional writes of one detach before giving up: each retry follows a concurrent
  * detach of another image of the same point, and a point has at most MAX_SERVER_VOLUMES images.
@@ -129,49 +132,37 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
             TableName: this.tableName,
             Item: {
               ...recoveryPointImageKey(image),
-              entity: RECOVERY_POINT_IMAGE_ENTITY,
+              entity: RECOVERY_POINT_ENTITIES.image,
               recoveryPointId: point.recoveryPointId,
             },
           }),
         ),
       );
     }
-    const written = await callSdk('TransactWriteItems', context, async () => {
-      try {
-        await this.ddb.send(
-          new TransactWriteCommand({
-            TransactItems: [
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    ...recoveryPointKey(point.recoveryPointId),
-                    entity: RECOVERY_POINT_ENTITY,
-                    ...attributes,
-                  },
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                },
-              },
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    ...serverRecoveryPointKey(point),
-                    entity: RECOVERY_POINT_SERVER_ENTITY,
-                    ...attributes,
-                  },
-                  ConditionExpression: 'attribute_not_exists(pk)',
-                },
-              },
-            ],
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (failedConditions(error)?.any === true) return false;
-        throw error;
-      }
-    });
+    const written = await transactWrite(this.ddb, context, [
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...recoveryPointKey(point.recoveryPointId),
+            entity: RECOVERY_POINT_ENTITIES.record,
+            ...attributes,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: {
+            ...serverRecoveryPointKey(point),
+            entity: RECOVERY_POINT_ENTITIES.ofServer,
+            ...attributes,
+          },
+          ConditionExpression: 'attribute_not_exists(pk)',
+        },
+      },
+    ]);
     if (written) return 'created';
     const existing = await this.get(point.recoveryPointId).catch(() => undefined);
     if (existing !== undefined && sameRecoveryPoint(existing, point)) return 'exists';
@@ -233,7 +224,7 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
                   TableName: this.tableName,
                   Item: {
                     ...recoveryPointKey(recoveryPointId),
-                    entity: RECOVERY_POINT_ENTITY,
+                    entity: RECOVERY_POINT_ENTITIES.record,
                     version: narrowed.version,
                     record: JSON.stringify(narrowed),
                   },
@@ -247,41 +238,29 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
                   TableName: this.tableName,
                   Item: {
                     ...serverRecoveryPointKey(point),
-                    entity: RECOVERY_POINT_SERVER_ENTITY,
+                    entity: RECOVERY_POINT_ENTITIES.ofServer,
                     version: narrowed.version,
                     record: JSON.stringify(narrowed),
                   },
                 },
               },
             ];
-      const detached = await callSdk('TransactWriteItems', { ...context, recoveryPointId }, async () => {
-        try {
-          await this.ddb.send(
-            new TransactWriteCommand({
-              TransactItems: [
-                ...pointWrites,
-                { Delete: { TableName: this.tableName, Key: recoveryPointImageKey(image) } },
-                {
-                  Put: {
-                    TableName: this.tableName,
-                    Item: {
-                      ...detachedImageKey(image),
-                      entity: RECOVERY_POINT_DETACHED_ENTITY,
-                      volumeId: image.volumeId,
-                      imageId: image.imageId,
-                      recoveryPointId,
-                    },
-                  },
-                },
-              ],
-            }),
-          );
-          return true;
-        } catch (error) {
-          if (failedConditions(error)?.any === true) return false;
-          throw error;
-        }
-      });
+      const detached = await transactWrite(this.ddb, { ...context, recoveryPointId }, [
+        ...pointWrites,
+        { Delete: { TableName: this.tableName, Key: recoveryPointImageKey(image) } },
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: {
+              ...detachedImageKey(image),
+              entity: RECOVERY_POINT_ENTITIES.detached,
+              volumeId: image.volumeId,
+              imageId: image.imageId,
+              recoveryPointId,
+            },
+          },
+        },
+      ]);
       if (detached) return { recoveryPointId, outcome: narrowed === undefined ? 'removed' : 'narrowed' };
     }
     throw new RetryableError(

@@ -5,6 +5,9 @@
  * the others).
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
  */
+import type { DynamoDBDocumentClient, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
+import { TransactWriteCommand } from '@aws-sdk/lib-dynamodb';
+import { callSdk } from './sdk-errors.ts';
 
 interface CancellationShape {
   readonly name?: string;
@@ -27,4 +30,29 @@ export function failedConditions(error: unknown): FailedConditions | undefined {
     at: (index) => reasons[index]?.Code === 'ConditionalCheckFailed',
     any: reasons.some((r) => r.Code === 'ConditionalCheckFailed'),
   };
+}
+
+/**
+ * One TransactWriteItems through the SDK-error boundary: true when written; false when cancelled
+ * because a condition failed, after `onCancelled` has had the chance to throw a more precise error
+ * for a particular item; any other failure propagates (as callSdk translates it).
+ */
+export async function transactWrite(
+  ddb: DynamoDBDocumentClient,
+  context: Parameters<typeof callSdk>[1],
+  items: NonNullable<TransactWriteCommandInput['TransactItems']>,
+  onCancelled?: (failed: FailedConditions) => void,
+): Promise<boolean> {
+  return callSdk('TransactWriteItems', context, async () => {
+    try {
+      await ddb.send(new TransactWriteCommand({ TransactItems: items }));
+      return true;
+    } catch (error) {
+      const failed = failedConditions(error);
+      if (failed === undefined) throw error;
+      onCancelled?.(failed);
+      if (failed.any) return false;
+      throw error;
+    }
+  });
 }
