@@ -31,6 +31,7 @@ import { startVolumeRestore, type VolumeRestoreJob } from '../restore/volume-res
 import { mountDevices, requireTargetInstance } from './workflow-run-service.ts';
 import { runRestoreId, type WorkflowRun, type WorkflowRunVolume } from './workflow-run.ts';
 import type { WorkflowRunPorts } from './workflow-run-ports.ts';
+import { CREATED_BY_WORKFLOW_TAG } from './workflow-service.ts';
 
 /** Seconds between looks while restores run: a restore of a few GiB takes a minute or more. */
 export const RESTORE_WAIT_SECONDS = 15;
@@ -41,7 +42,8 @@ export const MASKED_SNAPSHOT_WAIT_SECONDS = 10;
 /** Longest failure reason kept on a run: a sentence or two, never a stack. */
 export const MAX_RUN_REASON_CHARS = 1_000;
 
-export const WORKFLOW_TAG = 'rbp:workflow';
+/** The tag with the workflow's name on what a run makes (the tag a delete looks for, workflow-service.ts). */
+export const WORKFLOW_TAG = CREATED_BY_WORKFLOW_TAG;
 export const RUN_ID_TAG = 'rbp:run-id';
 export const IMAGE_TAG = 'rbp:image';
 export const SOURCE_VOLUME_TAG = 'rbp:source-volume';
