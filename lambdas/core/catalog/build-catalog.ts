@@ -550,7 +550,7 @@ async function closeDirectory(
   const spans = await subtreeSpans(ctx, dir, fresh);
   finishSummary(ctx, dir, parent, {
     refs: pages.map((page) => page.hash),
-    ...(spans === undefined ? {} : { spans: spans.spans }),
+    ...(spans === undefined ? {} : { spans: spans.spans, own: spans.own }),
     counts: dir.counts,
     errors: dir.errors,
     ...(dir.truncated ? { truncated: true as const } : {}),
@@ -597,14 +597,16 @@ async function subtreeSpans(
   ctx: PartitionContext,
   dir: OpenDirectory,
   children: readonly CatalogItem[],
-): Promise<{ spans: ByteSpan[]; byName: Map<string, ByteSpan[]> } | undefined> {
+): Promise<{ spans: ByteSpan[]; own: ByteSpan[]; byName: Map<string, ByteSpan[]> } | undefined> {
   const ranges = ctx.tree.ranges;
   if (ranges === undefined || dir.damaged || dir.truncated) return undefined;
   const spans: ByteSpan[] = [];
   /** Each child's own ranges, for the page summaries. */
   const byName = new Map<string, ByteSpan[]>();
+  let own: ByteSpan[];
   try {
-    spans.push(...(await ranges.directoryRanges(dir.inode)));
+    own = capSpans(await ranges.directoryRanges(dir.inode), MAX_PAGE_SPANS);
+    spans.push(...own);
     for (const child of children) {
       const meta = child.meta!;
       const own = await ranges.entryRanges(meta.inode, meta.type, meta.size);
@@ -622,7 +624,7 @@ async function subtreeSpans(
     if (sub?.spans === undefined) return undefined;
     spans.push(...sub.spans);
   }
-  return { spans: capSpans(normalizeSpans(spans)), byName };
+  return { spans: capSpans(normalizeSpans(spans)), own, byName };
 }
 
 function previousOf(ctx: PartitionContext, dir: OpenDirectory): Promise<PreviousEntry[]> {
@@ -692,7 +694,7 @@ async function decideDescend(
     summary?.spans !== undefined &&
     summary.truncated !== true &&
     !dir.path.includes('\uFFFD') &&
-    !(await ownListingChanged(ctx, dir.inode))
+    !(await ownListingChanged(ctx, dir.inode, summary))
   ) {
     dir.shallow = true;
     return false;
@@ -840,9 +842,18 @@ function itemOf(ctx: PartitionContext, dir: string, name: string, path: string, 
   };
 }
 
-/** Whether any byte the directory's own listing (names and inode numbers) is read from changed. */
-async function ownListingChanged(ctx: PartitionContext, inode: number): Promise<boolean> {
+/**
+ * Whether any byte the directory's own listing (names and inode numbers) is read from changed:
+ * from the ranges its previous summary recorded (if none of those bytes changed, reading them again
+ * names the same ranges), else from its record read again.
+ */
+async function ownListingChanged(
+  ctx: PartitionContext,
+  inode: number,
+  before: SubtreeSummary | undefined,
+): Promise<boolean> {
   try {
+    if (before?.own !== undefined) return await ctx.tree.oracle!.changed(before.own);
     return await ctx.tree.oracle!.changed(await ctx.tree.ranges!.directoryRanges(inode));
   } catch (error) {
     if (isRetryable(error)) throw error;
@@ -944,7 +955,7 @@ async function shallowVisit(
       } else if (
         entry.sub?.spans !== undefined &&
         entry.sub.truncated !== true &&
-        !(await ownListingChanged(ctx, entry.inode))
+        !(await ownListingChanged(ctx, entry.inode, entry.sub))
       ) {
         child.shallow = true;
         await closeDirectory(ctx, fs, child, dir);
@@ -1008,6 +1019,8 @@ async function shallowVisit(
   finishSummary(ctx, dir, parent, {
     refs: newRefs,
     ...spans,
+    // Its own listing's bytes did not change (that is why it was visited shallow): same ranges.
+    ...(spans.spans === undefined || summary.own === undefined ? {} : { own: summary.own }),
     counts: dir.counts,
     errors: dir.errors,
     ...(pageSummaries !== undefined && pagewise && spans.spans !== undefined ? { pages: newPages } : {}),

@@ -48,6 +48,11 @@ export interface SubtreeSummary {
   readonly refs: readonly string[];
   /** Bytes its subtree's listings depend on (merged, capped); absent: unknown, always walked. */
   readonly spans?: readonly ByteSpan[];
+  /**
+   * Bytes its own listing depends on (its record, extent and entry blocks; capped): whether the
+   * listing changed is then told without reading the record again. Absent: read it.
+   */
+  readonly own?: readonly ByteSpan[];
   /** Entries below the directory (not the directory itself). */
   readonly counts: CatalogCounts;
   /** Walk errors recorded below the directory (and for it). */
