@@ -12,16 +12,9 @@ import { crashingAt } from './image-deletion-crashes.ts';
 
 const HOUR = 3_600_000;
 
+/** The world's ports as the collector takes them (its records, fence, checkpoints, clock, lock). */
 function deps(world: World): GcDeps {
-  return {
-    objects: world.bucket,
-    scratch: world.scratch,
-    records: world.records,
-    coordination: world.coordination,
-    checkpoints: world.checkpoints,
-    clock: world.clock,
-    ...(world.objectLock === undefined ? {} : { objectLock: world.objectLock }),
-  };
+  return { ...world, objects: world.bucket };
 }
 
 const contents: Record<string, VolumeContent> = {
