@@ -4,6 +4,7 @@
  * bytes so a change to the writer cannot silently change the format.
  */
 import { createHash, randomBytes } from 'node:crypto';
+import { zstdCompressSync } from 'node:zlib';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { IntegrityError, ValidationError } from '../../lambdas/core/errors.ts';
@@ -187,6 +188,32 @@ describe('format version 1 objects', () => {
     await expect(decodeChunk(badLength, name)).rejects.toThrow(
       `chunk ${name} holds ${CHUNK_SIZE_BYTES} bytes, its header says 1000`,
     );
+  });
+
+  it('refuse a zstd frame that inflates beyond a chunk or a segment, without producing it', async () => {
+    const header = (magic: string, uncompressedLength: number): Buffer => {
+      const bytes = Buffer.alloc(12);
+      bytes.write(magic, 0, 'latin1');
+      bytes.writeUInt8(1, 4);
+      bytes.writeUInt8(CODEC_ZSTD, 5);
+      bytes.writeUInt32LE(uncompressedLength, 8);
+      return bytes;
+    };
+    // 64 MiB of zeros compress to a few KiB: a small object whose decompression would not fit.
+    const bomb = zstdCompressSync(Buffer.alloc(64 * CHUNK_SIZE_BYTES));
+    expect(bomb.length).toBeLessThan(CHUNK_SIZE_BYTES / 64);
+    const name = specChunkName(Buffer.alloc(CHUNK_SIZE_BYTES, 1));
+    const chunkError = await decodeChunk(Buffer.concat([header('RBPC', CHUNK_SIZE_BYTES), bomb]), name).catch(
+      (e: unknown) => e,
+    );
+    expect(chunkError).toBeInstanceOf(IntegrityError);
+    expect((chunkError as Error).message).toBe(`chunk ${name} does not decompress`);
+    const hash = '0'.repeat(64);
+    const segmentError = await decodeSegment(Buffer.concat([header('RBPS', 32), bomb]), hash).catch(
+      (e: unknown) => e,
+    );
+    expect(segmentError).toBeInstanceOf(IntegrityError);
+    expect((segmentError as Error).message).toBe(`segment ${hash} does not decompress`);
   });
 
   it('manifests are validated: wrong segment count, unknown version, not JSON', () => {

@@ -73,12 +73,19 @@ function packPayload(magic: string, payload: Uint8Array): Uint8Array {
   return Buffer.concat([header, useZstd ? compressed : payload]);
 }
 
-function unpackPayload(header: ParsedHeader, what: string, name: string): Buffer {
+/**
+ * The payload of an object, at most `maxBytes` long: zstd output beyond it is refused as it is
+ * produced (zlib's maxOutputLength), so a small hostile frame cannot inflate to gigabytes.
+ */
+function unpackPayload(header: ParsedHeader, what: string, name: string, maxBytes: number): Buffer {
   let payload: Buffer;
   if (header.codec === CODEC_NONE) payload = header.payload;
   else if (header.codec === CODEC_ZSTD) {
     try {
-      payload = zstdDecompressSync(header.payload, { chunkSize: ZSTD_OUTPUT_CHUNK_BYTES });
+      payload = zstdDecompressSync(header.payload, {
+        chunkSize: ZSTD_OUTPUT_CHUNK_BYTES,
+        maxOutputLength: maxBytes,
+      });
     } catch (error) {
       throw new IntegrityError(`${what} ${name} does not decompress`, { cause: error, context: { name } });
     }
@@ -127,7 +134,7 @@ export function decodeChunkV1(bytes: Uint8Array, expectedName: string): Promise<
 /** decodeChunkV1 without the Promise: a damaged chunk throws. */
 export function decodeChunkSyncV1(bytes: Uint8Array, expectedName: string): DecodedChunk {
   const header = readHeader(bytes, CHUNK_MAGIC, 'chunk', expectedName);
-  const data = unpackPayload(header, 'chunk', expectedName);
+  const data = unpackPayload(header, 'chunk', expectedName, CHUNK_SIZE_BYTES);
   if (data.length !== CHUNK_SIZE_BYTES) {
     throw new IntegrityError(`chunk ${expectedName} is ${data.length} bytes, not ${CHUNK_SIZE_BYTES}`, {
       context: { name: expectedName },
@@ -177,7 +184,7 @@ export function decodeSegmentV1(bytes: Uint8Array, expectedHash: string): Promis
 
 function decodeSegmentNow(bytes: Uint8Array, expectedHash: string): Buffer {
   const header = readHeader(bytes, SEGMENT_MAGIC, 'segment', expectedHash);
-  const entries = unpackPayload(header, 'segment', expectedHash);
+  const entries = unpackPayload(header, 'segment', expectedHash, SEGMENT_CHUNKS * DIGEST_BYTES);
   const actual = sha256Hex(entries);
   if (actual !== expectedHash) {
     throw new IntegrityError(`segment ${expectedHash} holds a table named ${actual}`, {
