@@ -90,29 +90,9 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number): I
   const mtime = timestamp(raw, 0x10, extraAt(0x88, usedBytes));
   const generation = raw.u32(0x64);
   const permissions = mode & 0o7777;
-  if (extraAt(0x90, usedBytes) !== undefined && device === undefined) {
-    // The common case (large inodes, no device numbers) as one literal: spreads cost an
-    // intermediate object and a generic copy per inode, in the walk's hottest path.
-    return {
-      inode: number,
-      type,
-      permissions,
-      mode,
-      uid,
-      gid,
-      size,
-      nlink,
-      flags,
-      atime,
-      ctime,
-      mtime,
-      crtime: timestamp(raw, 0x90, extraAt(0x94, usedBytes)),
-      generation,
-      raw,
-      offset,
-      usedBytes,
-    };
-  }
+  // One literal whatever the record holds: spreads for the optional fields cost an intermediate
+  // object and a generic copy per inode, in the walk's hottest path. An absent creation time or
+  // device is an undefined field here; unixStat and unixEntry leave such fields out.
   return {
     inode: number,
     type,
@@ -126,10 +106,9 @@ export function parseInode(number: number, bytes: Uint8Array, offset: number): I
     atime,
     ctime,
     mtime,
-    ...(extraAt(0x90, usedBytes) === undefined
-      ? {}
-      : { crtime: timestamp(raw, 0x90, extraAt(0x94, usedBytes)) }),
-    ...(device === undefined ? {} : { device }),
+    crtime:
+      extraAt(0x90, usedBytes) === undefined ? undefined : timestamp(raw, 0x90, extraAt(0x94, usedBytes)),
+    device,
     generation,
     raw,
     offset,
