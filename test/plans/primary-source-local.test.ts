@@ -31,17 +31,16 @@ import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import type { SourcePreference } from '../../lambdas/core/plans/plan-document.ts';
 import { serversFromVolumes, type ServerView } from '../../lambdas/core/plans/servers.ts';
 import { selectSource } from '../../lambdas/core/plans/source-selection.ts';
-import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
-import { makeExtImage, prng, randomBytes, removeDir, scratchDir } from '../support/fs-images.ts';
-import { useLocalStack } from '../support/local-stack.ts';
+import { makeExtImage, prng, randomBytes } from '../support/fs-images.ts';
+import { useDeployedProduct } from '../support/local-product.ts';
 
 /** Big enough for a real ext4 with a journal, small enough for moto on a loaded machine. */
 const DISK_BYTES = 32 * 1024 * 1024;
 /** The activity default (docs/plans.md). */
 const MAX_LAG_SECONDS = 60;
 
-const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
-let product: DeployedProduct;
+const deployment = useDeployedProduct('primary-source', { handlerEnv: { RANGE_WORKERS: '2' } });
+const local = deployment.local;
 let clients: SdkClients;
 let sfn: SFNClient;
 let work: string;
@@ -51,10 +50,12 @@ let replicaImage: Buffer;
 let primaryImage: Buffer;
 
 beforeAll(async () => {
-  product = await deployProduct(local.stack, { handlerEnv: { RANGE_WORKERS: '2' } });
-  clients = createSdkClients('engine', { ...local.clientConfig(), maxAttempts: 3 });
+  // The control profile, so the SDK retries a transient failure (3 attempts): the engine profile
+  // makes one attempt whatever maxAttempts says (lambdas/aws/sdk-clients.ts), and one reset
+  // connection or 5xx from the loaded local stack would fail a decision at once.
+  clients = createSdkClients('control', { ...local.clientConfig(), maxAttempts: 3 });
   sfn = new SFNClient(local.clientConfig({ maxAttempts: 3 }));
-  work = await scratchDir('primary-source');
+  work = deployment.work;
   const rand = prng(4);
   const disks: Record<string, Record<string, Uint8Array | string>> = {
     replica: { 'etc/hostname': 'qa1\n', 'srv/data.bin': randomBytes(rand, 400_000) },
@@ -82,9 +83,8 @@ beforeAll(async () => {
     .volumeId;
 }, 300_000);
 
-afterAll(async () => {
+afterAll(() => {
   sfn?.destroy();
-  await removeDir(work);
 });
 
 async function server(): Promise<ServerView> {
@@ -107,7 +107,7 @@ async function decide(preference: SourcePreference) {
 async function backUp(name: string, source: 'replica' | 'primary'): Promise<DescribeExecutionCommandOutput> {
   const started = await sfn.send(
     new StartExecutionCommand({
-      stateMachineArn: product.stateMachineArn,
+      stateMachineArn: deployment.product.stateMachineArn,
       name,
       input: JSON.stringify({ serverId: 'QA1', volumeIds: [replicaVolumeId], source, trigger: 'plan:test' }),
     }),
@@ -121,9 +121,9 @@ async function backUp(name: string, source: 'replica' | 'primary'): Promise<Desc
 }
 
 async function imageBytes(imageId: string): Promise<{ bytes: Buffer; record: unknown }> {
-  const records = new DynamoDbImageRecordStore(clients.documents, product.names.table);
+  const records = new DynamoDbImageRecordStore(clients.documents, deployment.product.names.table);
   const record = await records.getImageRecord(replicaVolumeId, imageId);
-  const images = new ImageStore(new S3ObjectStore(clients.s3, product.names.imageBucket));
+  const images = new ImageStore(new S3ObjectStore(clients.s3, deployment.product.names.imageBucket));
   const reader = new ImageReader(
     images,
     await images.getManifest(replicaVolumeId, imageId, record.manifestSha256),
@@ -153,6 +153,8 @@ describe('replica or primary on the local stack', () => {
   }, 900_000);
 
   it('fails a replica-only task on a stalled replica with the reason, before any backup', async () => {
+    // Each test reports the replication state it needs: none relies on what an earlier one left.
+    await local.stack.agent.reportReplication('QA1', { replication: 'stalled' });
     expect(await decide('replica-only')).toEqual({
       ok: false,
       reason: 'replica of QA1 is stalled; source replica-only does not allow the primary',
@@ -174,6 +176,7 @@ describe('replica or primary on the local stack', () => {
   }, 900_000);
 
   it('uses the replica under prefer-replica on a healthy replica: a full image, never a child of a primary image', async () => {
+    await local.stack.agent.reportReplication('QA1', { replication: 'in-sync' });
     expect(await decide('prefer-replica')).toEqual({
       ok: true,
       source: 'replica',
@@ -189,7 +192,7 @@ describe('replica or primary on the local stack', () => {
   }, 900_000);
 
   it('takes source: primary on POST /backups and shows the image source on GET /images/{id}', async () => {
-    const accepted = await fetch(`${product.apiUrl}/backups`, {
+    const accepted = await fetch(`${deployment.product.apiUrl}/backups`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ serverId: 'QA1', source: 'primary' }),
@@ -200,20 +203,20 @@ describe('replica or primary on the local stack', () => {
     let status = 'RUNNING';
     while (status === 'RUNNING' && Date.now() < deadline) {
       await new Promise((resolve) => setTimeout(resolve, 500));
-      status = ((await (await fetch(`${product.apiUrl}/backups/${backupId}`)).json()) as { status: string })
-        .status;
+      status = (
+        (await (await fetch(`${deployment.product.apiUrl}/backups/${backupId}`)).json()) as { status: string }
+      ).status;
     }
     expect(status).toBe('SUCCEEDED');
-    const image = (await (await fetch(`${product.apiUrl}/images/img-${backupId}`)).json()) as Record<
-      string,
-      unknown
-    >;
+    const image = (await (
+      await fetch(`${deployment.product.apiUrl}/images/img-${backupId}`)
+    ).json()) as Record<string, unknown>;
     expect(image).toMatchObject({ imageId: `img-${backupId}`, source: 'primary', kind: 'incremental' });
     const replicaImage = (await (
-      await fetch(`${product.apiUrl}/images/img-seed004-prefer-replica`)
+      await fetch(`${deployment.product.apiUrl}/images/img-seed004-prefer-replica`)
     ).json()) as Record<string, unknown>;
     expect(replicaImage).toMatchObject({ source: 'replica' });
-    const refused = await fetch(`${product.apiUrl}/backups`, {
+    const refused = await fetch(`${deployment.product.apiUrl}/backups`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ serverId: 'QA1', source: 'secondary' }),
