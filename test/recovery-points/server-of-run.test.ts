@@ -2,10 +2,18 @@
  * Which server a run's recovery point is filed under (normaliseBackupRequest, serverOfRun): the
  * request's serverId, else a selector by rbp:source-server, else the volumes' rbp:source-server
  * tag, and the first volume's id only for volumes without the tag. A `--volume V` backup of a
- * tagged volume therefore joins its server's recovery points.
+ * tagged volume therefore joins its server's recovery points. The run's own server (locks,
+ * outcome, the RPO metric) stays the request's serverId, else the selector's, else the volume id:
+ * a `--volume` backup of one of S's volumes is not counted as a backup of S.
  */
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.ts';
+import { silentLog } from '../../lambdas/core/ports.ts';
+import { commitRecoveryPointStep } from '../../lambdas/core/recovery-points/recovery-points.ts';
+import { commitRecoveryPointInputSchema } from '../../lambdas/core/orchestration/step-state.ts';
+import { createPublishOutcomeHandler } from '../../lambdas/handlers/publish-outcome.ts';
+import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
+import { MemoryRecoveryPointStore } from './memory-recovery-point-store.ts';
 import {
   normaliseBackupRequest,
   volumeServerTagsFrom,
@@ -36,10 +44,11 @@ function tagReader() {
   return { calls, serverTags };
 }
 
+/** The server the run's recovery point is filed under, and the DescribeVolumes calls made. */
 async function serverOf(request: object): Promise<{ serverId: string; calls: string[][] }> {
   const { calls, serverTags } = tagReader();
   const backup = await normaliseBackupRequest(request, execution, noVolumes, serverTags);
-  return { serverId: backup.serverId, calls };
+  return { serverId: backup.recoveryPointServerId ?? backup.serverId, calls };
 }
 
 describe('the server of a backup run', () => {
@@ -81,5 +90,59 @@ describe('the server of a backup run', () => {
   it('without a tag reader, is the first volume’s id (as before tags were read)', async () => {
     const backup = await normaliseBackupRequest({ volumeIds: ['vol-a'] }, execution, noVolumes);
     expect(backup.serverId).toBe('vol-a');
+  });
+});
+
+describe('a --volume backup of a tagged volume', () => {
+  it('keeps the run’s own server (the volume id) and carries the server its point is filed under', async () => {
+    const { serverTags } = tagReader();
+    const backup = await normaliseBackupRequest({ volumeIds: ['vol-a'] }, execution, noVolumes, serverTags);
+    expect([backup.serverId, backup.recoveryPointServerId]).toEqual(['vol-a', 'web-01']);
+    // Where both are the same, the step state carries no second field.
+    const whole = await normaliseBackupRequest(
+      { serverId: 'web-01', volumeIds: ['vol-a', 'vol-b'] },
+      execution,
+      noVolumes,
+      serverTags,
+    );
+    expect(whole).not.toHaveProperty('recoveryPointServerId');
+    const untagged = await normaliseBackupRequest({ volumeIds: ['vol-c'] }, execution, noVolumes, serverTags);
+    expect(untagged).not.toHaveProperty('recoveryPointServerId');
+  });
+
+  it('files its point under the server but counts its success (RPO metric, outcome) for the volume only', async () => {
+    const { serverTags } = tagReader();
+    const backup = await normaliseBackupRequest({ volumeIds: ['vol-a'] }, execution, noVolumes, serverTags);
+    const records = new MemoryImageRecordStore();
+    await records.putImageRecord(fullImageRecord('vol-a', 'img-bk-1', '2026-12-03T10:00:01.000Z'));
+    const points = new MemoryRecoveryPointStore();
+    const committed = await commitRecoveryPointStep(
+      { records, points, devices: { devicesOf: () => Promise.resolve(new Map()) } },
+      commitRecoveryPointInputSchema.parse({
+        backup,
+        volumes: [{ volumeId: 'vol-a', imageId: 'img-bk-1', kind: 'full', createdAt: '2026-12-03T10:00:01.000Z' }],
+      }),
+      silentLog,
+    );
+    expect(committed.serverId).toBe('web-01');
+    expect((await points.listByServer('web-01')).map((p) => p.recoveryPointId)).toEqual(['rp-bk-1']);
+    expect(await points.listByServer('vol-a')).toEqual([]);
+
+    const counted: string[] = [];
+    const published: { detailType: string; serverId: unknown }[] = [];
+    const handler = createPublishOutcomeHandler({
+      events: {
+        publish: (detailType, detail) => {
+          published.push({ detailType, serverId: (detail as { serverId?: unknown }).serverId });
+          return Promise.resolve();
+        },
+      },
+      notifier: { notify: () => Promise.resolve() },
+      clock: { now: () => new Date('2026-12-03T10:05:00.000Z') },
+      countSuccess: (serverId) => counted.push(serverId),
+    });
+    await handler({ status: 'SUCCEEDED', backup, imageIds: committed.imageIds });
+    expect(counted).toEqual(['vol-a']);
+    expect(published).toEqual([{ detailType: 'Backup Succeeded', serverId: 'vol-a' }]);
   });
 });

@@ -169,6 +169,26 @@ export function volumeServerTagsFrom(
 }
 
 /**
+ * The run's own server (its locks, outcome events and the RPO metric's ServerId): the request's
+ * `serverId`; else the value of a selector by `rbp:source-server`; else the first volume's id. A
+ * `--volume` backup of one of S's volumes is therefore not counted as a backup of S.
+ */
+export function serverOfRequest(
+  request: {
+    readonly serverId?: string | undefined;
+    readonly volumeSelector?: { readonly tagKey: string; readonly tagValue: string } | undefined;
+  },
+  volumeIds: readonly string[],
+): string | undefined {
+  const selector = request.volumeSelector;
+  return (
+    request.serverId ??
+    (selector?.tagKey === SOURCE_SERVER_TAG && selector.tagValue !== '' ? selector.tagValue : undefined) ??
+    volumeIds[0]
+  );
+}
+
+/**
  * The server a run's recovery point is filed under: the request's `serverId`; else the value of a
  * selector by `rbp:source-server`; else the volumes' `rbp:source-server` tag (ValidationError when
  * they name different servers); else, for volumes without the tag, the first volume's id.
@@ -234,12 +254,16 @@ export async function normaliseBackupRequest(
       );
     }
   }
-  const serverId = await serverOfRun(request, volumeIds, serverTags);
-  if (serverId === undefined) throw new ValidationError('invalid backup request: no volume');
+  const serverId = serverOfRequest(request, volumeIds);
+  const filedUnder = await serverOfRun(request, volumeIds, serverTags);
+  if (serverId === undefined || filedUnder === undefined) {
+    throw new ValidationError('invalid backup request: no volume');
+  }
   return {
     backupId: execution.name,
     ownerId: execution.id,
     serverId,
+    ...(filedUnder === serverId ? {} : { recoveryPointServerId: filedUnder }),
     volumeIds,
     full: request.full,
     source: request.source,
@@ -263,6 +287,11 @@ export const backupContextSchema = z
     backupId: z.string().min(1),
     ownerId: z.string().min(1),
     serverId: z.string().min(1),
+    /**
+     * The server the run's recovery point is filed under when it is not `serverId` (a `--volume`
+     * backup of a volume tagged `rbp:source-server`); used only where the point is written.
+     */
+    recoveryPointServerId: z.string().min(1).optional(),
     volumeIds: z.array(volumeIdSchema).min(1),
     full: z.boolean(),
     /** Absent in the state of runs started before sources existed: those are replica backups. */

@@ -280,7 +280,7 @@ export async function commitRecoveryPointStep(
     deps,
     {
       backupId: backup.backupId,
-      serverId: backup.serverId,
+      serverId: backup.recoveryPointServerId ?? backup.serverId,
       volumeIds: backup.volumeIds,
       imageIds: new Map(volumes.map((v) => [v.volumeId, v.imageId])),
       ...(checkpoint === undefined ? {} : { checkpointId: checkpoint.checkpointId }),
