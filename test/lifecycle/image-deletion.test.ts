@@ -9,6 +9,7 @@ import {
 } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import type { ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
+import { RetryableError } from '../../lambdas/core/errors.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import type { VolumeContent, World } from './lifecycle-fixture.ts';
 import { expectRestores, newWorld, writeImage } from './lifecycle-fixture.ts';
@@ -79,7 +80,7 @@ describe('image deletion', () => {
     expect(world.records.images.get('vol-a/i1')!.status).toBe('deleting');
     expect((await finishPendingDeletions(deps(world))).stillLocked).toHaveLength(1);
     world.bucket.deniedDeletes.clear();
-    expect(await finishPendingDeletions(deps(world))).toEqual({ finished: 1, stillLocked: [] });
+    expect(await finishPendingDeletions(deps(world))).toEqual({ finished: 1, stillLocked: [], failed: [] });
     expect(world.records.images.size).toBe(0);
   });
 
@@ -308,6 +309,41 @@ describe('image deletion and recovery points', () => {
       ['rp-b2', 2],
     ]);
     expect([...world.records.images.keys()].sort()).toEqual(['vol-a/a2', 'vol-b/b2']);
+  });
+
+  it('a pending deletion whose detach keeps failing is reported; the others and the expiry go on', async () => {
+    const { world, points, deps: withPoints } = await serverWorld();
+    await world.records.markDeleting('vol-a', 'a1');
+    await world.records.markDeleting('vol-a', 'a2');
+    const reason = 'recovery point rp-b1: detach lost every attempt';
+    const failing = new Proxy(points, {
+      get(target, prop) {
+        if (prop === 'detachImage') {
+          return (ref: { volumeId: string; imageId: string }) =>
+            ref.imageId === 'a1' ? Promise.reject(new RetryableError(reason)) : target.detachImage(ref);
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const result = await expireScope(
+      { ...withPoints, recoveryPoints: failing },
+      { server: 'srv-1' },
+      { keepLast: 10 },
+      { timeZone: 'UTC' },
+      false,
+    );
+    expect(result.pendingFailures).toEqual([{ volumeId: 'vol-a', imageId: 'a1', reason }]);
+    // a2 was finished: its point narrowed to b2; a1 is still deleting, its point whole.
+    expect([...world.records.images.keys()].sort()).toEqual(['vol-a/a1', 'vol-b/b1', 'vol-b/b2']);
+    expect((await points.listByServer('srv-1')).map((p) => [p.recoveryPointId, p.images.length])).toEqual([
+      ['rp-b1', 2],
+      ['rp-b2', 1],
+    ]);
+    // The retention rules still ran for the server's live images (none deleted under keepLast 10).
+    expect(result.groups.flatMap((g) => g.result.deleted)).toEqual([]);
+    expect(await finishPendingDeletions(withPoints)).toEqual({ finished: 1, stillLocked: [], failed: [] });
+    expect([...world.records.images.keys()].sort()).toEqual(['vol-b/b1', 'vol-b/b2']);
   });
 
   it('a crash at every step: no listed point ever names an image that is gone or deleting, and the next expiry finishes', async () => {

@@ -155,43 +155,58 @@ export async function pruneCatalogs(
   return out;
 }
 
+/** An image a pending deletion could not finish this time, and why. */
+export interface PendingDeletionFailure {
+  readonly volumeId: string;
+  readonly imageId: string;
+  readonly reason: string;
+}
+
 /**
  * Completes every deletion a crash interrupted: images detached from their recovery point (whose
  * record may still be live: the deletion was decided and checked before the detach), then records
- * left `deleting`.
+ * left `deleting`. An image that cannot be finished now is reported and left for the next expiry:
+ * `stillLocked` when its manifest is still locked, `failed` for any other error (a recovery point
+ * record of an unknown version, a detach that lost every attempt); the other images are finished.
  */
 export async function finishPendingDeletions(deps: ImageDeletionDeps): Promise<{
   finished: number;
-  stillLocked: { volumeId: string; imageId: string; reason: string }[];
+  stillLocked: PendingDeletionFailure[];
+  failed: PendingDeletionFailure[];
 }> {
   let finished = 0;
-  const stillLocked: { volumeId: string; imageId: string; reason: string }[] = [];
+  const stillLocked: PendingDeletionFailure[] = [];
+  const failed: PendingDeletionFailure[] = [];
   const volumes = new Set<string>();
   const done = new Set<string>();
-  const finish = async ({ volumeId, imageId }: RecoveryPointImageRef): Promise<void> => {
+  const finish = async (ref: RecoveryPointImageRef, detached: boolean): Promise<void> => {
+    const { volumeId, imageId } = ref;
     done.add(`${volumeId}/${imageId}`);
     try {
+      if (detached) {
+        const marked = await deps.records.markDeleting(volumeId, imageId);
+        // No record: the deletion stopped after its last step but one.
+        if (marked === 'missing') {
+          await deps.recoveryPoints?.clearDetached(ref);
+          return;
+        }
+      }
       const outcome = await deleteImage(deps, volumeId, imageId, { pruneCatalog: false });
       if (outcome.status === 'absent') return;
       volumes.add(volumeId);
       finished += 1;
     } catch (error) {
-      if (!(error instanceof ImageStillLockedError)) throw error;
-      stillLocked.push({ volumeId, imageId, reason: error.message });
+      const reason = error instanceof Error ? error.message : String(error);
+      (error instanceof ImageStillLockedError ? stillLocked : failed).push({ volumeId, imageId, reason });
     }
   };
-  for (const detached of (await deps.recoveryPoints?.listDetached()) ?? []) {
-    const marked = await deps.records.markDeleting(detached.volumeId, detached.imageId);
-    // No record: the deletion stopped after its last step but one.
-    if (marked === 'missing') await deps.recoveryPoints?.clearDetached(detached);
-    else await finish(detached);
-  }
+  for (const detached of (await deps.recoveryPoints?.listDetached()) ?? []) await finish(detached, true);
   for (const image of await deps.records.listImages()) {
     if (image.status !== 'deleting' || done.has(`${image.volumeId}/${image.imageId}`)) continue;
-    await finish(image);
+    await finish(image, false);
   }
   await pruneCatalogs(deps, volumes);
-  return { finished, stillLocked };
+  return { finished, stillLocked, failed };
 }
 
 /** The retention group of an image: its server and source (`srv-1#replica`), or its volume. */
@@ -211,6 +226,8 @@ export interface ScopedExpiryResult {
   readonly groups: readonly { readonly group: string; readonly result: ExpiryResult }[];
   /** The volumes whose catalog was pruned after the deletions. */
   readonly catalog?: readonly CatalogPruneResult[];
+  /** Deletions an earlier run left unfinished that failed again (other than a locked manifest); present when any. */
+  readonly pendingFailures?: readonly PendingDeletionFailure[];
 }
 
 /**
@@ -225,7 +242,7 @@ export async function expireScope(
   context: Omit<RetentionContext, 'now'>,
   dryRun: boolean,
 ): Promise<ScopedExpiryResult> {
-  if (!dryRun) await finishPendingDeletions(deps);
+  const pendingFailures = dryRun ? [] : (await finishPendingDeletions(deps)).failed;
   const all = 'images' in scope ? scope.images : await deps.records.listImages();
   const inScope = all.filter(
     (image) =>
@@ -256,7 +273,7 @@ export async function expireScope(
         deps,
         selected.map((image) => image.volumeId),
       );
-  return { groups: out, catalog };
+  return { groups: out, catalog, ...(pendingFailures.length === 0 ? {} : { pendingFailures }) };
 }
 
 /**
