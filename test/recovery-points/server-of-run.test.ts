@@ -60,8 +60,6 @@ describe('the server of a backup run', () => {
   it('is the volume id only for a volume without the tag (or with an empty one)', async () => {
     expect(await serverOf({ volumeIds: ['vol-c'] })).toEqual({ serverId: 'vol-c', calls: [['vol-c']] });
     expect((await serverOf({ volumeIds: ['vol-e'] })).serverId).toBe('vol-e');
-    // Untagged volumes beside tagged ones of one server: the server.
-    expect((await serverOf({ volumeIds: ['vol-c', 'vol-a'] })).serverId).toBe('web-01');
   });
 
   it('is the request’s serverId or a server selector’s value, without reading tags', async () => {
@@ -77,6 +75,27 @@ describe('the server of a backup run', () => {
       serverTags,
     );
     expect([selected.serverId, calls]).toEqual(['web-01', []]);
+  });
+
+  it('refuses a tagged volume beside an untagged one (a server of its own), like different servers', async () => {
+    const { calls, serverTags } = tagReader();
+    const error = await normaliseBackupRequest(
+      { volumeIds: ['vol-c', 'vol-a'] },
+      execution,
+      noVolumes,
+      serverTags,
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toBe(
+      'invalid backup request: volumes vol-c (untagged), vol-a (web-01) belong to different servers by their rbp:source-server tags; give serverId',
+    );
+    expect(calls).toEqual([['vol-c', 'vol-a']]);
+    // An empty tag is no tag: refused the same way.
+    await expect(serverOf({ volumeIds: ['vol-a', 'vol-e'] })).rejects.toThrow(
+      'invalid backup request: volumes vol-a (web-01), vol-e (untagged) belong to different servers',
+    );
+    // With serverId the set is the request's server, and no tag is read.
+    expect((await serverOf({ volumeIds: ['vol-c', 'vol-a'], serverId: 'web-01' })).calls).toEqual([]);
   });
 
   it('refuses volumes that belong to different servers, naming each volume’s server', async () => {

@@ -191,7 +191,8 @@ export function serverOfRequest(
 /**
  * The server a run's recovery point is filed under: the request's `serverId`; else the value of a
  * selector by `rbp:source-server`; else the volumes' `rbp:source-server` tag (ValidationError when
- * they name different servers); else, for volumes without the tag, the first volume's id.
+ * they name different servers, or when some are tagged and some are not: an untagged volume is a
+ * server of its own); else, for volumes without the tag, the first volume's id.
  */
 export async function serverOfRun(
   request: {
@@ -207,7 +208,8 @@ export async function serverOfRun(
   if (serverTags !== undefined && volumeIds.length > 0) {
     const tagged = await serverTags(volumeIds);
     const servers = [...new Set(volumeIds.flatMap((v) => tagged.get(v) ?? []))].sort();
-    if (servers.length > 1) {
+    const untagged = volumeIds.some((v) => !tagged.has(v));
+    if (servers.length > 1 || (servers.length === 1 && untagged)) {
       const named = volumeIds.map((v) => `${v} (${tagged.get(v) ?? 'untagged'})`).join(', ');
       throw new ValidationError(
         `invalid backup request: volumes ${named} belong to different servers by their ${SOURCE_SERVER_TAG} tags; give serverId`,
