@@ -18,8 +18,14 @@
  * Scan, run once per table on the first lookup that finds nothing, recorded in a marker item).
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { ConflictError, IntegrityError, NotFoundError, RetryableError } from '../core/errors.ts';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  ConflictError,
+  IntegrityError,
+  NotFoundError,
+  RetryableError,
+  ThrottledError,
+} from '../core/errors.ts';
 import type { CommitConditions } from '../core/lifecycle/commit-gate.ts';
 import type {
   HeldLockCondition,
@@ -117,6 +123,13 @@ function toRecord(item: Record<string, unknown>): ImageRecord {
 /** Positions of the commit gate's checks in the commit transaction (after the four items). */
 const FENCE_ITEM = 4;
 const PARENT_ITEM = 5;
+
+/** BatchGetItem's maximum keys per request (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html). */
+const BATCH_GET_KEYS = 100;
+/** Rounds of re-sending BatchGetItem's UnprocessedKeys before giving up with a retryable error. */
+const UNPROCESSED_ROUNDS = 6;
+/** First back-off before re-sending UnprocessedKeys, doubled each round (25 ms .. 400 ms). */
+const UNPROCESSED_DELAY_MS = 25;
 
 export class DynamoDbImageRecordStore implements ImageRecordStore {
   private readonly pager: DynamoDbPager;
@@ -270,6 +283,58 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
     throw new ConflictError(`image ${record.imageId} of ${record.volumeId} already has a different record`, {
       context,
     });
+  }
+
+  /**
+   * Which of `images` are live (ImageLiveness): their guard items, then the records they point at,
+   * each read with BatchGetItem (strongly consistent, 100 keys a request); live = a record that is
+   * not `deleting`.
+   */
+  async liveImages(images: readonly { volumeId: string; imageId: string }[]): Promise<ReadonlySet<string>> {
+    const guards = await this.batchGet(
+      images.map(({ volumeId, imageId }) => ({
+        pk: volumePartitionKey(volumeId),
+        sk: imageIdSortKey(imageId),
+      })),
+    );
+    const recordKeys = guards.flatMap((guard) =>
+      typeof guard.imageSk === 'string' ? [{ pk: guard.pk as string, sk: guard.imageSk }] : [],
+    );
+    const live = new Set<string>();
+    for (const item of await this.batchGet(recordKeys)) {
+      if (isDeleting(item)) continue;
+      const record = toRecord(item);
+      live.add(`${record.volumeId}/${record.imageId}`);
+    }
+    return live;
+  }
+
+  /** The items of `keys` that exist (duplicates read once), in no particular order. */
+  private async batchGet(keys: readonly { pk: string; sk: string }[]): Promise<Record<string, unknown>[]> {
+    const unique = [...new Map(keys.map((k) => [`${k.pk}\u0000${k.sk}`, k])).values()];
+    const out: Record<string, unknown>[] = [];
+    for (let i = 0; i < unique.length; i += BATCH_GET_KEYS) {
+      let asking: Record<string, unknown>[] = unique.slice(i, i + BATCH_GET_KEYS);
+      for (let round = 0; asking.length > 0; round += 1) {
+        if (round >= UNPROCESSED_ROUNDS) {
+          throw new ThrottledError(`DynamoDB BatchGetItem left ${asking.length} image keys unprocessed`, {
+            context: { table: this.tableName, unprocessed: asking.length },
+          });
+        }
+        if (round > 0) await new Promise((wake) => setTimeout(wake, UNPROCESSED_DELAY_MS * 2 ** (round - 1)));
+        const keysNow = asking;
+        const got = await callSdk('BatchGetItem', { table: this.tableName }, () =>
+          this.ddb.send(
+            new BatchGetCommand({
+              RequestItems: { [this.tableName]: { Keys: keysNow, ConsistentRead: true } },
+            }),
+          ),
+        );
+        out.push(...(got.Responses?.[this.tableName] ?? []));
+        asking = got.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
+      }
+    }
+    return out;
   }
 
   async getImageRecord(volumeId: string, imageId: string): Promise<ImageRecord> {

@@ -12,6 +12,7 @@ import {
 import { RecoveryPointService } from '../core/recovery-points/recovery-point-service.ts';
 import { DynamoDbJobStore } from './dynamodb-job-store.ts';
 import { DynamoDbBackupLockStore } from './dynamodb-backup-lock.ts';
+import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
 import { DynamoDbRecoveryPointStore } from './dynamodb-recovery-points.ts';
 import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
@@ -30,6 +31,7 @@ export function createRecoveryPointService(
     locks: new DynamoDbBackupLockStore(clients.documents, names.TABLE_NAME, clock),
     jobs: new DynamoDbJobStore(clients.documents, names.TABLE_NAME),
     clock,
+    images: new DynamoDbImageRecordStore(clients.documents, names.TABLE_NAME),
   });
 }
 

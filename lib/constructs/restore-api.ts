@@ -197,6 +197,8 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   // gives it back when the start fails.
   api.addToRolePolicy(tableAccess(table, ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['LOCK#*']));
   api.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:Query'], RECOVERY_POINT_KEYS));
+  // Recovery points are shown narrowed to their live images: BatchGetItem of the images' guard items and records.
+  api.addToRolePolicy(tableAccess(table, ['dynamodb:BatchGetItem'], ['VOLUME#*']));
   api.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['dynamodb:Query'],

@@ -8,6 +8,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
+import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
 import { DynamoDbRecoveryPointStore } from '../../lambdas/aws/dynamodb-recovery-points.ts';
 import { ConflictError, IntegrityError, NotFoundError } from '../../lambdas/core/errors.ts';
 import type {
@@ -15,6 +17,7 @@ import type {
   RecoveryPointStore,
 } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { createProductTable } from '../../local/product-table.ts';
+import { fullImageRecord } from '../fakes/memory-image-records.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { MemoryRecoveryPointStore } from './memory-recovery-point-store.ts';
 
@@ -196,5 +199,28 @@ describe('DynamoDB recovery point items', () => {
     const error = await new DynamoDbRecoveryPointStore(ddb, TABLE).get('rp-future').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(IntegrityError);
     expect((error as Error).message).toBe('recovery point rp-future has unknown record version 2');
+  });
+});
+
+describe('DynamoDB image liveness (what recovery points are narrowed to when shown)', () => {
+  it('names exactly the committed images that are not deleting, read in batches of 100 keys', async () => {
+    const records = new DynamoDbImageRecordStore(ddb, TABLE);
+    const lifecycle = new DynamoDbLifecycleImageRecords(ddb, TABLE);
+    const refs = Array.from({ length: 150 }, (_, n) => ({
+      volumeId: `vol-l${n % 3}`,
+      imageId: `img-live-${String(n).padStart(3, '0')}`,
+    }));
+    for (const ref of refs.slice(0, 120)) {
+      await records.putImageRecord(fullImageRecord(ref.volumeId, ref.imageId, '2026-04-01T00:00:00.000Z'));
+    }
+    await lifecycle.markDeleting(refs[5]!.volumeId, refs[5]!.imageId);
+    // refs[120..149] were never committed; refs[5] is being deleted; a repeated ref is read once.
+    const live = await records.liveImages([...refs, refs[0]!]);
+    const expected = refs
+      .slice(0, 120)
+      .filter((_, n) => n !== 5)
+      .map((r) => `${r.volumeId}/${r.imageId}`);
+    expect([...live].sort()).toEqual(expected.sort());
+    expect(await records.liveImages([])).toEqual(new Set());
   });
 });

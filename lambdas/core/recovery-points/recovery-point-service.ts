@@ -22,7 +22,13 @@ import { lockAndStart, type BackupExecutions, type LockReservations } from '../a
 import type { ReplicaVolumeSource } from '../api/record-directories.ts';
 import { configured } from '../api/route-definition.ts';
 import type { Backup, DirectoryEntry, Restore } from '../api/schemas.ts';
-import type { RecoveryPoint, RecoveryPointImage, RecoveryPointStore } from './recovery-points.ts';
+import {
+  narrowToLiveImages,
+  type ImageLiveness,
+  type RecoveryPoint,
+  type RecoveryPointImage,
+  type RecoveryPointStore,
+} from './recovery-points.ts';
 
 // ---- Device-named paths ---------------------------------------------------------------------
 
@@ -215,6 +221,11 @@ export interface RecoveryPointServiceDeps {
   /** The job store of the restores' key space (server restores are jobs of kind `server-restore`). */
   readonly jobs: JobStore;
   readonly clock: Clock;
+  /**
+   * Which images are live: what is shown and restored is narrowed to them (narrowToLiveImages).
+   * Absent: points are shown as stored.
+   */
+  readonly images?: ImageLiveness;
 }
 
 /** The API's own services a call works through (ApiDeps: images, catalog, volume restores). */
@@ -282,13 +293,13 @@ export class RecoveryPointService {
   ): Promise<{ readonly items: RecoveryPointView[]; readonly nextToken?: string }> {
     const found = await this.deps.points.pageByServer(serverId, page);
     if (found.points.length === 0 && page.token === undefined) await this.serverVolumes(serverId);
-    const items = found.points.map(viewOf);
+    const items = (await narrowToLiveImages(found.points, this.deps.images)).map(viewOf);
     return found.nextToken === undefined ? { items } : { items, nextToken: found.nextToken };
   }
 
   /** The recovery point with every volume's filesystems under its device name. */
   async getRecoveryPoint(api: ApiServices, recoveryPointId: string): Promise<RecoveryPointDetail> {
-    const point = await this.deps.points.get(recoveryPointId);
+    const point = await this.livePoint(recoveryPointId);
     return { ...viewOf(point), filesystems: await filesystemsOf(api, point) };
   }
 
@@ -303,7 +314,7 @@ export class RecoveryPointService {
     path: string,
     page: PageRequest,
   ): Promise<StorePage<DirectoryEntry>> {
-    const point = await this.deps.points.get(recoveryPointId);
+    const point = await this.livePoint(recoveryPointId);
     const filesystems = (await filesystemsOf(api, point)).filter(
       (fs) => fs.status === 'complete' || fs.status === 'partial',
     );
@@ -350,7 +361,7 @@ export class RecoveryPointService {
     restoreId: string,
     recoveryPointId: string,
   ): Promise<ServerRestore> {
-    const point = await this.deps.points.get(recoveryPointId);
+    const point = await this.livePoint(recoveryPointId);
     const images = await Promise.all(point.images.map((i) => api.images.getImage(i.imageId)));
     const now = this.deps.clock.now().toISOString();
     const volumes = point.images.map((i: RecoveryPointImage, n): ServerRestoreVolume => ({
@@ -412,6 +423,20 @@ export class RecoveryPointService {
       createdAt: job.createdAt,
       snapshots,
     };
+  }
+
+  /** The stored point narrowed to its live images; NotFoundError, as for no point, when none is. */
+  private async livePoint(recoveryPointId: string): Promise<RecoveryPoint> {
+    const [point] = await narrowToLiveImages([await this.deps.points.get(recoveryPointId)], this.deps.images);
+    if (point === undefined) {
+      throw new NotFoundError(
+        `recovery point ${recoveryPointId} does not exist (none of its images is live)`,
+        {
+          context: { recoveryPointId },
+        },
+      );
+    }
+    return point;
   }
 
   private serverRestores() {

@@ -95,6 +95,36 @@ export function namesImage(point: RecoveryPoint, image: RecoveryPointImageRef): 
   return point.images.some((i) => i.volumeId === image.volumeId && i.imageId === image.imageId);
 }
 
+/** `volumeId/imageId`: an image reference as one string (a set's key). */
+export function imageRefKey(image: RecoveryPointImageRef): string {
+  return `${image.volumeId}/${image.imageId}`;
+}
+
+/** Which images are live: committed and not being deleted. */
+export interface ImageLiveness {
+  /** The keys (imageRefKey) of those of `images` that are live; a bounded number of batched reads per call. */
+  liveImages(images: readonly RecoveryPointImageRef[]): Promise<ReadonlySet<string>>;
+}
+
+/**
+ * The points as they may be shown: each narrowed to its live images, and a point with none left
+ * out. One liveness read for all of them. A point can still name a gone image in the store (a
+ * commit that raced the image's deletion, or a point written before images were detached on
+ * deletion), so what is read is narrowed, whatever the store holds.
+ */
+export async function narrowToLiveImages(
+  points: readonly RecoveryPoint[],
+  liveness: ImageLiveness | undefined,
+): Promise<RecoveryPoint[]> {
+  if (liveness === undefined || points.length === 0) return [...points];
+  const live = await liveness.liveImages(points.flatMap((p) => p.images));
+  return points.flatMap((point) => {
+    const images = point.images.filter((i) => live.has(imageRefKey(i)));
+    if (images.length === 0) return [];
+    return [images.length === point.images.length ? point : { ...point, images }];
+  });
+}
+
 /** Orders image references by volume id, then image id. */
 export function byImageRef(a: RecoveryPointImageRef, b: RecoveryPointImageRef): number {
   const x = `${a.volumeId}\u0000${a.imageId}`;
