@@ -189,17 +189,23 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
     return found.nextToken === undefined ? { points } : { points, nextToken: found.nextToken };
   }
 
-  async detachImage(image: RecoveryPointImageRef): Promise<DetachedImage | undefined> {
+  async detachImage(
+    image: RecoveryPointImageRef,
+    servers: readonly string[] = [],
+  ): Promise<DetachedImage | undefined> {
     const context = { volumeId: image.volumeId, imageId: image.imageId };
     for (let attempt = 0; attempt < DETACH_ATTEMPTS; attempt += 1) {
       const index = await this.getItem(recoveryPointImageKey(image), context);
-      const recoveryPointId = index?.recoveryPointId;
-      if (typeof recoveryPointId !== 'string') return undefined;
+      const indexed: unknown = index?.recoveryPointId;
+      // No index item: a point written before points indexed their images, found among `servers`'.
+      const recoveryPointId = typeof indexed === 'string' ? indexed : await this.pointNaming(image, servers);
+      if (recoveryPointId === undefined) return undefined;
       const found = await this.getItem(recoveryPointKey(recoveryPointId), { ...context, recoveryPointId });
       const point = found === undefined ? undefined : recordOfItem(recoveryPointId, found);
       if (point === undefined || !namesImage(point, image)) {
         // An item left by a commit that never wrote its record, or by a detach: nothing names it.
-        await this.deleteItem(recoveryPointImageKey(image), { ...context, recoveryPointId });
+        if (index !== undefined)
+          await this.deleteItem(recoveryPointImageKey(image), { ...context, recoveryPointId });
         return undefined;
       }
       const narrowed = withoutImage(point, image);
@@ -267,6 +273,18 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
       `image ${image.imageId} of ${image.volumeId}: its recovery point changed under each of ${DETACH_ATTEMPTS} attempts to detach it; the deletion stops before any change and can be retried`,
       { context },
     );
+  }
+
+  /** The id of the first point of `servers` (one Query each) that names the image. */
+  private async pointNaming(
+    image: RecoveryPointImageRef,
+    servers: readonly string[],
+  ): Promise<string | undefined> {
+    for (const serverId of servers) {
+      const point = (await this.listByServer(serverId)).find((p) => namesImage(p, image));
+      if (point !== undefined) return point.recoveryPointId;
+    }
+    return undefined;
   }
 
   async listDetached(): Promise<RecoveryPointImageRef[]> {

@@ -6,7 +6,13 @@
  * concurrently; the items have the documented keys; a record of an unknown version is refused.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  ScanCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
@@ -187,6 +193,39 @@ describe('DynamoDB recovery point items', () => {
     // Nothing of the point is left: record, server item, image index items, detached marks.
     const left = await ddb.send(new ScanCommand({ TableName: TABLE }));
     expect((left.Items ?? []).filter((item) => JSON.stringify(item).includes('bk-5'))).toEqual([]);
+  });
+
+  it('detaches an image of a point written without index items through its server’s points', async () => {
+    const store = new DynamoDbRecoveryPointStore(ddb, TABLE);
+    const old = point('bk-6', '2026-06-01T00:00:00.000Z', 'old-01');
+    await store.put(old);
+    // As a point written before points indexed their images.
+    for (const image of old.images) {
+      await ddb.send(
+        new DeleteCommand({
+          TableName: TABLE,
+          Key: { pk: `RP#IMAGE#${image.volumeId}#${image.imageId}`, sk: 'RP' },
+        }),
+      );
+    }
+    const [a, b] = old.images.map(({ volumeId, imageId }) => ({ volumeId, imageId }));
+    expect(await store.detachImage(a!)).toBeUndefined();
+    expect(await store.detachImage(a!, ['other-01'])).toBeUndefined();
+    expect((await store.get('rp-bk-6')).images).toHaveLength(2);
+    expect(await store.detachImage(a!, ['other-01', 'old-01'])).toEqual({
+      recoveryPointId: 'rp-bk-6',
+      outcome: 'narrowed',
+    });
+    expect((await store.listByServer('old-01')).map((p) => p.images.map((i) => i.imageId))).toEqual([
+      ['img-bk-6-vol-0b'],
+    ]);
+    expect(await store.detachImage(b!, ['old-01'])).toEqual({
+      recoveryPointId: 'rp-bk-6',
+      outcome: 'removed',
+    });
+    expect(await store.listByServer('old-01')).toEqual([]);
+    expect(await store.detachImage(b!, ['old-01'])).toBeUndefined();
+    for (const ref of [a!, b!]) await store.clearDetached(ref);
   });
 
   it('refuses a record of a version it does not know', async () => {

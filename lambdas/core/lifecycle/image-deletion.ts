@@ -115,7 +115,10 @@ export async function deleteImage(
     }
   }
   // Also for a record already `deleting`: one marked before recovery points were detached first.
-  await deps.recoveryPoints?.detachImage({ volumeId, imageId });
+  // Its server's points (by the volume's tag, else the volume id) are searched when the image has
+  // no index item; what may still be missed is never shown (narrowToLiveImages).
+  const servers = [...new Set([image.serverId ?? volumeId, volumeId])];
+  await deps.recoveryPoints?.detachImage({ volumeId, imageId }, servers);
   if (image.status === 'live') await deps.records.markDeleting(volumeId, imageId);
   const outcome = await deps.objects.deleteObjects([image.manifestKey]);
   const failure = outcome.failed[0];

@@ -75,9 +75,10 @@ export interface RecoveryPointStore {
    * other images (its id, server and createdAt unchanged) or, with its last image, removed; and the
    * image is recorded as detached (listDetached) until clearDetached, so a deletion that stops
    * after this step is found and finished. Undefined when no point names the image (never in one,
-   * or already detached): idempotent.
+   * or already detached): idempotent. `servers`: where to look for the point when the image has no
+   * index item (a point written before points indexed their images): those servers' points.
    */
-  detachImage(image: RecoveryPointImageRef): Promise<DetachedImage | undefined>;
+  detachImage(image: RecoveryPointImageRef, servers?: readonly string[]): Promise<DetachedImage | undefined>;
   /** The images detached and not yet cleared, ordered by volume id then image id. */
   listDetached(): Promise<RecoveryPointImageRef[]>;
   /** Forgets a detached image once its deletion is complete (idempotent). */
