@@ -6,6 +6,8 @@ import {
   expireImages,
   expireScope,
   finishPendingDeletions,
+  serversOfImage,
+  withRecoveryPointIds,
 } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import type { ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
@@ -309,6 +311,19 @@ describe('image deletion and recovery points', () => {
       ['rp-b2', 2],
     ]);
     expect([...world.records.images.keys()].sort()).toEqual(['vol-a/a2', 'vol-b/b2']);
+  });
+
+  it('finds a point filed under the volume id of an image whose volume is tagged now (retention and detach)', async () => {
+    const { world, points, deps: withPoints } = await serverWorld();
+    const tagged = await writeImage(world, 'vol-a', 'v1', content, { serverId: 'srv-1' });
+    // A --volume backup taken before vol-a had its rbp:source-server tag: filed under vol-a.
+    await points.put({ ...pointOf('v1', tagged.createdAt, ['vol-a/v1']), serverId: 'vol-a' });
+    const image = await world.records.getImage('vol-a', 'v1');
+    expect(image.serverId).toBe('srv-1');
+    const [found] = await withRecoveryPointIds(withPoints, [image]);
+    expect(found!.recoveryPointId).toBe('rp-v1');
+    expect(serversOfImage({ serverId: 'srv-1', volumeId: 'vol-a' })).toEqual(['srv-1', 'vol-a']);
+    expect(serversOfImage({ volumeId: 'vol-a' })).toEqual(['vol-a']);
   });
 
   it('a pending deletion whose detach keeps failing is reported; the others and the expiry go on', async () => {

@@ -115,10 +115,9 @@ export async function deleteImage(
     }
   }
   // Also for a record already `deleting`: one marked before recovery points were detached first.
-  // Its server's points (by the volume's tag, else the volume id) are searched when the image has
-  // no index item; what may still be missed is never shown (narrowToLiveImages).
-  const servers = [...new Set([image.serverId ?? volumeId, volumeId])];
-  await deps.recoveryPoints?.detachImage({ volumeId, imageId }, servers);
+  // Its servers' points are searched when the image has no index item; what may still be missed
+  // is never shown (narrowToLiveImages).
+  await deps.recoveryPoints?.detachImage({ volumeId, imageId }, serversOfImage(image));
   if (image.status === 'live') await deps.records.markDeleting(volumeId, imageId);
   const outcome = await deps.objects.deleteObjects([image.manifestKey]);
   const failure = outcome.failed[0];
@@ -280,10 +279,20 @@ export async function expireScope(
 }
 
 /**
+ * The servers an image's recovery point may be filed under: its volume's `rbp:source-server` tag
+ * (a run filed under its volumes' server) and its volume id (a run of an untagged volume, or of a
+ * volume tagged since).
+ */
+export function serversOfImage(image: Pick<LifecycleImage, 'serverId' | 'volumeId'>): string[] {
+  return [...new Set([...(image.serverId === undefined ? [] : [image.serverId]), image.volumeId])];
+}
+
+/**
  * The images with the recovery point each belongs to, so that retention keeps or deletes a
  * multi-volume server's point whole: image records do not name their point, the recovery points
- * name their images. One listing per server (an image's point is filed under its server, or under
- * its volume id when the volume has no server tag).
+ * name their images. One listing per server (serversOfImage). A point filed under a server no
+ * image's tag names now is not found: its images are then each their own group, and what is shown
+ * of the point is narrowed to the images left (docs/recovery-points.md).
  */
 export async function withRecoveryPointIds(
   deps: ImageDeletionDeps,
@@ -293,7 +302,7 @@ export async function withRecoveryPointIds(
   if (points === undefined || images.every((image) => image.recoveryPointId !== undefined))
     return [...images];
   const pointOf = new Map<string, string>();
-  for (const server of [...new Set(images.map((image) => image.serverId ?? image.volumeId))].sort()) {
+  for (const server of [...new Set(images.flatMap(serversOfImage))].sort()) {
     for (const point of await points.listByServer(server)) {
       for (const image of point.images)
         pointOf.set(`${image.volumeId}/${image.imageId}`, point.recoveryPointId);
