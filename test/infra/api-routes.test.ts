@@ -136,7 +136,8 @@ describe('REST API routes', () => {
     // Deletes only its own lock reservation when a start fails (POST /backups), workflows, image
     // records (DELETE /images/{id}, retention), plans, the record of a plan run or a workflow run
     // whose start failed, and the catalog items no live image needs any more (the pruning after
-    // DELETE /images/{id} and retention apply): never jobs or settings.
+    // DELETE /images/{id} and retention apply), and the recovery point an image deletion takes the
+    // image out of (its last image removes it, with its index items): never jobs or settings.
     const deletable = statements
       .filter((st) => actionsOf(st).includes('dynamodb:DeleteItem'))
       .map((s) => s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']);
@@ -148,6 +149,7 @@ describe('REST API routes', () => {
       ['PLANRUNS#*', 'PLANRUN#*'],
       ['WORKFLOW-RUN#*'],
       ['FV#*', 'CI#*', 'CA#*'],
+      ['RP#*'],
     ]);
   });
 
