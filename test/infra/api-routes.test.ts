@@ -9,13 +9,10 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../lambdas/core/api/routes.ts';
 import { parseConfig } from '../../lib/config.ts';
 import { ReplicaBackupStack } from '../../lib/stacks/replica-backup-stack.ts';
+import { roleStatements, type IamStatement } from '../support/iam-statements.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
-type Statement = {
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: Record<string, Record<string, unknown>>;
-};
+type Statement = IamStatement;
 
 let template: Template;
 let resources: Record<string, Resource>;
@@ -41,12 +38,7 @@ function pathOf(resourceRef: unknown): string {
   return `${pathOf(parent)}/${resource.Properties['PathPart'] as string}`;
 }
 
-/** A role's statements: its default policy and, once that is full, CDK's overflow managed policies. */
-function statementsOf(rolePrefix: string): Statement[] {
-  return [...ofType('AWS::IAM::Policy'), ...ofType('AWS::IAM::ManagedPolicy')]
-    .filter(([id]) => id.startsWith(rolePrefix))
-    .flatMap(([, r]) => (r.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement);
-}
+const statementsOf = (rolePrefix: string): Statement[] => roleStatements(resources, rolePrefix);
 
 const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
 

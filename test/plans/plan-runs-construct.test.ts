@@ -9,6 +9,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../lib/config.ts';
 import { ReplicaBackupStack } from '../../lib/stacks/replica-backup-stack.ts';
+import { roleStatements } from '../support/iam-statements.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown> };
 type Statement = { Action: string | string[]; Resource: unknown; Condition?: Record<string, unknown> };
@@ -29,11 +30,7 @@ beforeAll(() => {
 
 const ofType = (type: string) => Object.entries(resources).filter(([, r]) => r.Type === type);
 const actionsOf = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
-function statementsOf(rolePrefix: string): Statement[] {
-  return ofType('AWS::IAM::Policy')
-    .filter(([id]) => id.startsWith(rolePrefix))
-    .flatMap(([, r]) => (r.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement);
-}
+const statementsOf = (rolePrefix: string): Statement[] => roleStatements(resources, rolePrefix);
 
 describe('plan runs construct', () => {
   it('deploys the plan-run state machine and the schedule group', () => {
@@ -70,16 +67,24 @@ describe('plan runs construct', () => {
     expect(JSON.stringify(targets)).toContain(':function:maskshadow');
   });
 
-  it('lets Scheduler only start the plan-run state machine, and the API pass only that role', () => {
+  it("lets Scheduler only start the plan-run state machine, and the API pass only the schedulers' roles", () => {
     const scheduler = statementsOf('ReplicaBackupPlanSchedulerRole');
     expect(scheduler.map((s) => actionsOf(s))).toEqual([['states:StartExecution']]);
     expect(JSON.stringify(scheduler[0]!.Resource)).toContain('stateMachine:PlanRunsTest-plan-run');
+    // Its default policy and its overflow managed policies: the plans' scheduler role, and the
+    // workflows' (workflow schedules), each only to EventBridge Scheduler.
     const pass = statementsOf('ReplicaBackupApiRole').filter((s) => actionsOf(s).includes('iam:PassRole'));
-    expect(pass).toHaveLength(1);
-    expect(JSON.stringify(pass[0]!.Resource)).toContain('PlanSchedulerRole');
-    expect(pass[0]!.Condition).toEqual({
-      StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
-    });
+    expect(pass).toHaveLength(2);
+    const passed = pass.map((s) => (s.Resource as { 'Fn::GetAtt': [string, string] })['Fn::GetAtt'][0]);
+    expect(passed.map((id) => id.replace(/[0-9A-F]{8}$/, '')).sort()).toEqual([
+      'ReplicaBackupPlanSchedulerRole',
+      'ReplicaBackupWorkflowSchedulerRole',
+    ]);
+    for (const statement of pass) {
+      expect(statement.Condition).toEqual({
+        StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' },
+      });
+    }
   });
 });
 
