@@ -7,14 +7,10 @@ import { BACKUP_ASL_PATH } from '../../lib/constructs/replica-backup.ts';
 import { ReplicaBackupStack } from '../../lib/stacks/replica-backup-stack.ts';
 import { productTableDefinition } from '../../local/product-table.ts';
 import { manifestEntries } from '../../lib/function-manifest.ts';
+import { roleStatements, type IamStatement } from '../support/iam-statements.ts';
 
 type Resource = { Type: string; Properties: Record<string, unknown>; DeletionPolicy?: string };
-type Statement = {
-  Effect: string;
-  Action: string | string[];
-  Resource: unknown;
-  Condition?: Record<string, Record<string, unknown>>;
-};
+type Statement = IamStatement;
 
 let template: Template;
 let resources: Record<string, Resource>;
@@ -50,11 +46,7 @@ function ofType(type: string): [string, Resource][] {
   return Object.entries(resources).filter(([, r]) => r.Type === type);
 }
 
-function statementsOf(logicalIdPrefix: string): Statement[] {
-  return ofType('AWS::IAM::Policy')
-    .filter(([id]) => id.startsWith(logicalIdPrefix))
-    .flatMap(([, r]) => (r.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement);
-}
+const statementsOf = (logicalIdPrefix: string): Statement[] => roleStatements(resources, logicalIdPrefix);
 
 function actions(statement: Statement): string[] {
   return Array.isArray(statement.Action) ? statement.Action : [statement.Action];

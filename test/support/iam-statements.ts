@@ -5,6 +5,7 @@
  */
 export type TemplateResource = { Type: string; Properties: Record<string, unknown> };
 export type IamStatement = {
+  Effect?: string;
   Action: string | string[];
   Resource: unknown;
   Condition?: Record<string, Record<string, unknown>>;
