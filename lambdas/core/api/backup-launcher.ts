@@ -176,6 +176,8 @@ function imageIdOfOutput(output: string | undefined): string | undefined {
 
 interface RecoveryPointOutput {
   readonly recoveryPointId: string;
+  /** The server the point is filed under (a `--volume` backup's: its volume's `rbp:source-server`). */
+  readonly serverId?: string;
   readonly images: readonly { volumeId: string; device: string; imageId: string; kind?: string }[];
 }
 
@@ -185,7 +187,11 @@ function recoveryPointOfOutput(output: string | undefined): RecoveryPointOutput 
     { recoveryPoint?: { result?: Partial<RecoveryPointOutput> } } | undefined;
   const result = parsed?.recoveryPoint?.result;
   if (typeof result?.recoveryPointId !== 'string' || !Array.isArray(result.images)) return undefined;
-  return { recoveryPointId: result.recoveryPointId, images: result.images };
+  return {
+    recoveryPointId: result.recoveryPointId,
+    ...(typeof result.serverId === 'string' ? { serverId: result.serverId } : {}),
+    images: result.images,
+  };
 }
 
 /** The server of a backup of a whole server (`serverId` in the execution input). */
@@ -227,8 +233,10 @@ export function historyOf(detail: ExecutionDetail): Pick<
 
 export function backupOf(detail: ExecutionDetail): Backup {
   const volumeId = volumeOfInput(detail.input);
-  const serverId = serverOfInput(detail.input);
   const point = detail.status === 'SUCCEEDED' ? recoveryPointOfOutput(detail.output) : undefined;
+  // A server's backup names it in its input; a `--volume` backup's point is filed under the
+  // volume's server tag, which the committed point names once the backup succeeded.
+  const serverId = serverOfInput(detail.input) ?? point?.serverId;
   // A finished backup is full when its image is (the first image of a volume is full whatever was
   // asked), or when every image of its recovery point is; until then, what the request asked.
   const kind =
@@ -376,8 +384,8 @@ export async function listBackups(
   });
   const items = page.items
     .filter((d) => query.volumeId === undefined || volumesOfInput(d.input).includes(query.volumeId))
-    .filter((d) => query.serverId === undefined || serverOfInput(d.input) === query.serverId)
-    .map((d) => ({ ...backupOf(d), ...historyOf(d) }));
+    .map((d) => ({ ...backupOf(d), ...historyOf(d) }))
+    .filter((b) => query.serverId === undefined || b.serverId === query.serverId);
   return { items, ...(page.nextToken === undefined ? {} : { nextToken: page.nextToken }) };
 }
 

@@ -371,7 +371,12 @@ export const BACKUP_STATUSES = [
 export const backupSchema = z.object({
   backupId: backupIdSchema,
   volumeId: volumeIdSchema.optional(),
-  serverId: z.string().optional().describe('The server, for a backup of every volume of a server'),
+  serverId: z
+    .string()
+    .optional()
+    .describe(
+      'The server: of a backup of every volume of a server, or, once a --volume backup succeeded, the server its recovery point is filed under (the volume’s rbp:source-server tag)',
+    ),
   full: z.boolean().optional(),
   status: z.enum(BACKUP_STATUSES),
   startedAt: isoInstant,
