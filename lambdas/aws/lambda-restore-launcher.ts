@@ -7,6 +7,7 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { StartExecutionCommand, StopExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import { executionArnOf } from './sfn-backup-executions.ts';
+import { ConflictError } from '../core/errors.ts';
 import { RESTORE_CANCELLED_REASON } from '../core/api/restore-cancel.ts';
 import type { RestoreLauncher, RestoreWorkerEvent } from '../core/api/restore-service.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
@@ -37,16 +38,31 @@ export class StateMachineVolumeRestoreLauncher implements RestoreLauncher {
     private readonly stateMachineArn: string,
   ) {}
 
+  /**
+   * A second start of the same restore while it runs is that execution again; once it ended, or
+   * with another input, Step Functions answers ExecutionAlreadyExists: a ConflictError (409, the
+   * same request racing), as for plan and workflow runs
+   * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
+   */
   async launch(event: RestoreWorkerEvent): Promise<void> {
-    await callSdk('StartExecution (volume restore)', { restoreId: event.restoreId }, () =>
-      this.sfn.send(
+    const { restoreId } = event;
+    try {
+      await this.sfn.send(
         new StartExecutionCommand({
           stateMachineArn: this.stateMachineArn,
-          name: event.restoreId,
-          input: JSON.stringify({ restoreId: event.restoreId }),
+          name: restoreId,
+          input: JSON.stringify({ restoreId }),
         }),
-      ),
-    );
+      );
+    } catch (error) {
+      if (sdkErrorName(error) === 'ExecutionAlreadyExists') {
+        throw new ConflictError(`volume restore ${restoreId} already has an execution`, {
+          context: { restoreId },
+          cause: error,
+        });
+      }
+      throw translateSdkError(error, 'StartExecution (volume restore)', { restoreId });
+    }
   }
 
   /** StopExecution of the execution named by the restore id (a cancel); none started: nothing to stop. */

@@ -49,7 +49,7 @@ import { SfnPlanRunExecutions } from '../../lambdas/aws/plan-wiring.ts';
 import { SchedulerWorkflowSchedules } from '../../lambdas/aws/scheduler-workflow-schedules.ts';
 import { executionArnOf, SfnBackupExecutions } from '../../lambdas/aws/sfn-backup-executions.ts';
 import { SfnWorkflowRunExecutions } from '../../lambdas/aws/workflow-run-adapters.ts';
-import { ConflictError, ValidationError } from '../../lambdas/core/errors.ts';
+import { ConflictError } from '../../lambdas/core/errors.ts';
 import type { PlanRunInput } from '../../lambdas/core/plans/run-service.ts';
 import { LOCAL_ACCOUNT_ID } from '../../local/gateway/local-account.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
@@ -197,8 +197,8 @@ const VOLUME_RESTORES: RunExecutionsExpectation = {
   otherInput: false,
   stops: true,
   refusal: (id) => ({
-    type: ValidationError,
-    message: new RegExp(`^StartExecution \\(volume restore\\) failed: ExecutionAlreadyExists: .*${id}`),
+    type: ConflictError,
+    message: new RegExp(`^volume restore ${id} already has an execution$`),
   }),
 };
 const planInput = (id: string, other?: boolean): PlanRunInput => PLAN_RUNS.input(id, other) as PlanRunInput;

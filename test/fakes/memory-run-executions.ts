@@ -5,7 +5,7 @@
  * ended, it is ExecutionAlreadyExists
  * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html).
  */
-import { ConflictError, ValidationError, type RbpError } from '../../lambdas/core/errors.ts';
+import { ConflictError, type RbpError } from '../../lambdas/core/errors.ts';
 import type { PlanRunExecutions, PlanRunInput } from '../../lambdas/core/plans/run-service.ts';
 import type { RestoreLauncher, RestoreWorkerEvent } from '../../lambdas/core/api/restore-service.ts';
 import type { WorkflowRunExecutions } from '../../lambdas/core/workflows/workflow-run-ports.ts';
@@ -66,17 +66,14 @@ export class MemoryWorkflowRunExecutions extends MemoryNamedExecutions implement
 }
 
 /**
- * StateMachineVolumeRestoreLauncher in memory: the input is `{restoreId}`; a refused start is the
- * SDK boundary's ValidationError for ExecutionAlreadyExists (an HTTP 400 it has no code for).
+ * StateMachineVolumeRestoreLauncher in memory: the input is `{restoreId}`; a refused start is a
+ * ConflictError, as for plan and workflow runs.
  */
 export class MemoryVolumeRestoreExecutions extends MemoryNamedExecutions implements RestoreLauncher {
   constructor() {
     super(
       (restoreId) =>
-        new ValidationError(
-          `StartExecution (volume restore) failed: ExecutionAlreadyExists: Execution Already Exists: '${restoreId}'`,
-          { context: { restoreId } },
-        ),
+        new ConflictError(`volume restore ${restoreId} already has an execution`, { context: { restoreId } }),
     );
   }
 
