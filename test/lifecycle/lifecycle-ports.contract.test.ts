@@ -1,18 +1,19 @@
 /**
  * The lifecycle ports' contracts (test/support/*.contract.ts), each run against its in-memory fake
  * and its adapter on moto through one local stack: LifecycleImageRecords (DynamoDB, records
- * committed by DynamoDbImageRecordStore), LifecycleObjectStore (S3), GcCoordination (DynamoDB) and
- * RetentionRuleStore (DynamoDB).
+ * committed by DynamoDbImageRecordStore), LifecycleObjectStore (S3), GcCoordination (DynamoDB),
+ * RetentionRuleStore (DynamoDB) and ScrubCursorStore (DynamoDB; test/contracts/scrub-cursor.contract.ts).
  * Every `make` gets a table or bucket of its own, so the cases and property runs share nothing.
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll } from 'vitest';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
-import { DynamoDbGcCoordination } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
+import { DynamoDbGcCoordination, DynamoDbScrubCursor } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
 import { DynamoDbRetentionRuleStore } from '../../lambdas/aws/dynamodb-lifecycle-retention.ts';
 import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
+import { scrubCursorStoreContract } from '../contracts/scrub-cursor.contract.ts';
 import {
   ManualClock,
   MemoryBucket,
@@ -20,6 +21,7 @@ import {
   MemoryLifecycleRecords,
   MemoryRetentionRules,
 } from '../fakes/memory-lifecycle.ts';
+import { MemoryScrubCursor } from '../fakes/memory-scrub-cursor.ts';
 import { gcCoordinationContract } from '../support/gc-coordination.contract.ts';
 import {
   lifecycleImageRecordsContract,
@@ -118,3 +120,14 @@ retentionRuleStoreContract('DynamoDB (moto)', async () => {
   const { documents, name } = await freshTable('retention-rules');
   return new DynamoDbRetentionRuleStore(documents, name);
 });
+
+scrubCursorStoreContract('in-memory', () => Promise.resolve(new MemoryScrubCursor()), FAKE_RUNS);
+
+scrubCursorStoreContract(
+  'DynamoDB (moto)',
+  async () => {
+    const { documents, name } = await freshTable('scrub-cursor');
+    return new DynamoDbScrubCursor(documents, name);
+  },
+  MOTO_RUNS,
+);

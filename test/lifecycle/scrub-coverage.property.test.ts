@@ -10,27 +10,12 @@ import { RetryableError } from '../../lambdas/core/errors.ts';
 import { SEGMENT_CHUNKS, chunkKey } from '../../lambdas/core/image/image-types.ts';
 import { runLifecycleJob, type LifecycleRunDeps } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import type { LifecycleObjectStore } from '../../lambdas/core/lifecycle/ports.ts';
-import type { ScrubCursor, ScrubCursorStore } from '../../lambdas/core/lifecycle/scrub.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
+import { MemoryScrubCursor } from '../fakes/memory-scrub-cursor.ts';
 import { newWorld, poolChunk, writeImage } from './lifecycle-fixture.ts';
 
 const DAY_MS = 86_400_000;
-
-class MemoryScrubCursor implements ScrubCursorStore {
-  cursor: ScrubCursor | undefined;
-  get(): Promise<ScrubCursor | undefined> {
-    return Promise.resolve(this.cursor);
-  }
-  advance(from: ScrubCursor | undefined, to: ScrubCursor): Promise<boolean> {
-    const same =
-      from === undefined
-        ? this.cursor === undefined
-        : this.cursor?.runNumber === from.runNumber && this.cursor.coverRuns === from.coverRuns;
-    if (same) this.cursor = to;
-    return Promise.resolve(same);
-  }
-}
 
 /** The bucket, recording the chunk keys read and failing the `failAt`-th chunk read when set. */
 function watched(
