@@ -155,6 +155,14 @@ export interface FunctionManifestEntry {
   readonly environment: readonly EnvironmentKey[];
   readonly memoryMb: number;
   readonly timeoutSeconds: number;
+  /**
+   * Whether the handler loads the X-Ray SDK (lambdas/aws/tracing.ts: Powertools' Tracer, one
+   * subsegment per SDK call). Every function has Lambda active tracing, whose function segment needs
+   * no SDK; the SDK's async hooks cost every `await` of the process (~15× a bare one, measured), so
+   * only control-plane functions making a handful of calls load it, never the data plane that awaits
+   * millions of times. test/aws/tracing-handlers.test.ts holds each handler's module graph to this.
+   */
+  readonly xraySdk: boolean;
 }
 
 /** Orchestration step: small and short. */
@@ -169,6 +177,7 @@ const orchestration = (
   environment: COMMON_ENVIRONMENT,
   memoryMb: ORCHESTRATION_MEMORY_MB,
   timeoutSeconds: ORCHESTRATION_TIMEOUT_SECONDS,
+  xraySdk: true,
 });
 
 /**
@@ -204,6 +213,7 @@ export const FUNCTION_MANIFEST = {
     environment: COMMON_ENVIRONMENT,
     memoryMb: PLANNER_MEMORY_MB,
     timeoutSeconds: PLANNER_TIMEOUT_SECONDS,
+    xraySdk: true,
   },
   copyRange: {
     entry: 'copy-range.ts',
@@ -212,6 +222,7 @@ export const FUNCTION_MANIFEST = {
     environment: [...COMMON_ENVIRONMENT, ...OBJECT_LOCK_ENVIRONMENT_KEYS],
     memoryMb: RANGE_WORKER_MEMORY_MB,
     timeoutSeconds: RANGE_WORKER_TIMEOUT_SECONDS,
+    xraySdk: false,
   },
   commitImage: {
     entry: 'commit-image.ts',
@@ -220,6 +231,7 @@ export const FUNCTION_MANIFEST = {
     environment: [...COMMON_ENVIRONMENT, ...OBJECT_LOCK_ENVIRONMENT_KEYS],
     memoryMb: PLANNER_MEMORY_MB,
     timeoutSeconds: PLANNER_TIMEOUT_SECONDS,
+    xraySdk: true,
   },
   buildCatalog: {
     entry: 'build-catalog.ts',
@@ -228,6 +240,7 @@ export const FUNCTION_MANIFEST = {
     environment: COMMON_ENVIRONMENT,
     memoryMb: PLANNER_MEMORY_MB,
     timeoutSeconds: CATALOG_TIMEOUT_SECONDS,
+    xraySdk: false,
   },
   commitRecoveryPoint: orchestration(
     'commit-recovery-point.ts',
@@ -250,6 +263,7 @@ export const FUNCTION_MANIFEST = {
     environment: COMMON_ENVIRONMENT,
     memoryMb: HEALTH_MEMORY_MB,
     timeoutSeconds: HEALTH_TIMEOUT_SECONDS,
+    xraySdk: false,
   },
   // The REST API and its restore worker (lib/constructs/restore-api.ts wires routes and grants).
   api: {
@@ -267,6 +281,7 @@ export const FUNCTION_MANIFEST = {
     ],
     memoryMb: API_MEMORY_MB,
     timeoutSeconds: API_TIMEOUT_SECONDS,
+    xraySdk: true,
   },
   restoreWorker: {
     entry: 'restore-worker.ts',
@@ -274,6 +289,7 @@ export const FUNCTION_MANIFEST = {
     environment: COMMON_ENVIRONMENT,
     memoryMb: RESTORE_WORKER_MEMORY_MB,
     timeoutSeconds: RESTORE_WORKER_TIMEOUT_SECONDS,
+    xraySdk: false,
   },
   // The volume-restore state machine's one function (lib/constructs/volume-restores.ts wires it).
   volumeRestoreStep: {
@@ -282,6 +298,7 @@ export const FUNCTION_MANIFEST = {
     environment: COMMON_ENVIRONMENT,
     memoryMb: RANGE_WORKER_MEMORY_MB,
     timeoutSeconds: RANGE_WORKER_TIMEOUT_SECONDS,
+    xraySdk: false,
   },
   // Garbage collection, scrub, restore-test and expiry runs (lib/constructs/lifecycle-jobs.ts wires grants and schedules).
   lifecycleJob: {
@@ -290,6 +307,7 @@ export const FUNCTION_MANIFEST = {
     environment: [...COMMON_ENVIRONMENT, ...OBJECT_LOCK_ENVIRONMENT_KEYS],
     memoryMb: LIFECYCLE_JOB_MEMORY_MB,
     timeoutSeconds: LIFECYCLE_JOB_TIMEOUT_SECONDS,
+    xraySdk: false,
   },
   // The plan-run state machine's one function (lib/constructs/plan-runs.ts wires it); it starts
   // the backup state machine, so it is given STATE_MACHINE_ARN.
@@ -299,6 +317,7 @@ export const FUNCTION_MANIFEST = {
     environment: [...COMMON_ENVIRONMENT, 'STATE_MACHINE_ARN'],
     memoryMb: ORCHESTRATION_MEMORY_MB,
     timeoutSeconds: PLAN_RUN_TIMEOUT_SECONDS,
+    xraySdk: true,
   },
   // The workflow-run state machine's one function (lib/constructs/workflow-runs.ts wires it); it
   // starts volume restores, so it is given their state machine and the clones' KMS key.
@@ -309,6 +328,7 @@ export const FUNCTION_MANIFEST = {
     environment: [...COMMON_ENVIRONMENT, ...VOLUME_RESTORE_ENVIRONMENT_KEYS],
     memoryMb: ORCHESTRATION_MEMORY_MB,
     timeoutSeconds: WORKFLOW_RUN_TIMEOUT_SECONDS,
+    xraySdk: true,
   },
 } as const satisfies Record<string, FunctionManifestEntry>;
 

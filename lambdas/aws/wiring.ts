@@ -1,6 +1,6 @@
 /**
  * The one wiring module of the Lambdas: the environment (one zod schema, read once per container),
- * the SDK clients (sdk-clients.ts, traced) and the adapters built from them. A handler asks the
+ * the SDK clients (sdk-clients.ts; X-Ray-traced only through tracing.ts) and the adapters built from them. A handler asks the
  * wiring for what it needs in one line:
  *
  *   export const handler = lazyHandler(() => createXHandler({ jobs: lambdaWiring().jobs(), ... }));
@@ -64,7 +64,6 @@ import {
   RoutingRestoreLauncher,
   StateMachineVolumeRestoreLauncher,
 } from './lambda-restore-launcher.ts';
-import { traceClient } from './observability.ts';
 import { EventBridgePublisher, SnsNotifier } from './outcome-publishers.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
 import { S3RestoreObjectStore } from './s3-restore.ts';
@@ -190,7 +189,10 @@ export function readEnvironment<K extends EnvironmentKey>(
   return parsed.data;
 }
 
-/** The Lambdas' adapters, each built on first use from the environment and the traced clients. */
+/**
+ * The Lambdas' adapters, each built on first use from the environment and the clients (passed
+ * through `capture`: untraced by default, tracing.ts's tracedLambdaWiring traces them).
+ */
 export class LambdaWiring {
   readonly clock: Clock = systemClock;
   /** Orchestration and API clients: the SDK's own retries. */
@@ -201,7 +203,7 @@ export class LambdaWiring {
 
   constructor(
     private readonly env: NodeJS.ProcessEnv = process.env,
-    capture: CaptureClient = traceClient,
+    capture: CaptureClient = (client) => client,
     options: ClientOptions = {},
   ) {
     this.control = createSdkClients('control', options, capture);
@@ -434,7 +436,10 @@ function lockOf(objectLock: ObjectLockConfig | undefined): { objectLock?: Object
 
 let wiring: LambdaWiring | undefined;
 
-/** The container's wiring, built on first use (the local gateway sets the environment first). */
+/**
+ * The container's wiring with untraced clients, built on first use (the local gateway sets the
+ * environment first): the data-plane handlers' (control-plane handlers use tracing.ts's).
+ */
 export function lambdaWiring(): LambdaWiring {
   wiring ??= new LambdaWiring();
   return wiring;

@@ -10,7 +10,7 @@ import type { ApiRequest, ApiResponse } from '../core/api/api-types.ts';
 import { describeError } from '../core/errors.ts';
 import { asApiError } from '../aws/sdk-errors.ts';
 import { logger } from '../aws/observability.ts';
-import { lambdaWiring } from '../aws/wiring.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 
 export type ApiProxyHandler = (
   event: APIGatewayProxyEvent,
@@ -83,6 +83,6 @@ let built: ApiProxyHandler | undefined;
 
 /** The Lambda entry point. */
 export const handler: ApiProxyHandler = (event, context) => {
-  built ??= createApiHandler(lambdaWiring().api());
+  built ??= createApiHandler(tracedLambdaWiring().api());
   return built(event, context);
 };

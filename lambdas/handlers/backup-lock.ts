@@ -7,7 +7,7 @@ import { runBackupLockStep, type BackupLockStepDeps } from '../core/orchestratio
 import { volumeServerTagsFrom } from '../core/orchestration/backup-request.ts';
 import { backupLockInputSchema } from '../core/orchestration/step-state.ts';
 import { stepLog } from '../aws/observability.ts';
-import { lambdaWiring } from '../aws/wiring.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 export type BackupLockDeps = BackupLockStepDeps;
@@ -19,7 +19,7 @@ export function createBackupLockHandler(deps: BackupLockDeps) {
 }
 
 export const handler = lazyHandler(() => {
-  const wiring = lambdaWiring();
+  const wiring = tracedLambdaWiring();
   return createBackupLockHandler({
     locks: wiring.locks(),
     clock: wiring.clock,

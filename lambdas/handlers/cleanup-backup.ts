@@ -6,7 +6,7 @@
 import { cleanUpFailedRun, type CleanupDeps } from '../core/orchestration/backup-outcome.ts';
 import { cleanupInputSchema } from '../core/orchestration/step-state.ts';
 import { stepLog } from '../aws/observability.ts';
-import { lambdaWiring } from '../aws/wiring.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 export type { CleanupDeps };
@@ -18,7 +18,7 @@ export function createCleanupHandler(deps: CleanupDeps) {
 }
 
 export const handler = lazyHandler(() => {
-  const wiring = lambdaWiring();
+  const wiring = tracedLambdaWiring();
   return createCleanupHandler({
     locks: wiring.locks(),
     snapshots: wiring.replicaSnapshots(),

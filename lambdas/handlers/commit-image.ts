@@ -5,7 +5,7 @@
 import { commitImageStep, type CommitImageDeps } from '../core/backup/backup-steps.ts';
 import { commitInputSchema } from '../core/orchestration/step-state.ts';
 import { stepLog } from '../aws/observability.ts';
-import { lambdaWiring } from '../aws/wiring.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 export type { CommitImageDeps };
@@ -17,7 +17,7 @@ export function createCommitImageHandler(deps: CommitImageDeps) {
 }
 
 export const handler = lazyHandler(() => {
-  const wiring = lambdaWiring();
+  const wiring = tracedLambdaWiring();
   return createCommitImageHandler({
     images: wiring.images(),
     records: wiring.records(),

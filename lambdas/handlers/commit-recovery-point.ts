@@ -9,7 +9,7 @@ import {
 } from '../core/recovery-points/recovery-points.ts';
 import { commitRecoveryPointInputSchema } from '../core/orchestration/step-state.ts';
 import { stepLog } from '../aws/observability.ts';
-import { lambdaWiring } from '../aws/wiring.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 export function createCommitRecoveryPointHandler(deps: CommitRecoveryPointDeps) {
@@ -19,6 +19,6 @@ export function createCommitRecoveryPointHandler(deps: CommitRecoveryPointDeps) 
 }
 
 export const handler = lazyHandler(() => {
-  const wiring = lambdaWiring();
+  const wiring = tracedLambdaWiring();
   return createCommitRecoveryPointHandler(wiring.recoveryPointCommit());
 });

@@ -6,7 +6,7 @@
 import { planBackup, type PlanBackupDeps } from '../core/backup/backup-steps.ts';
 import { planInputSchema } from '../core/orchestration/step-state.ts';
 import { stepLog } from '../aws/observability.ts';
-import { lambdaWiring } from '../aws/wiring.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 export type { PlanBackupDeps };
@@ -16,7 +16,7 @@ export function createPlanBackupHandler(deps: PlanBackupDeps) {
 }
 
 export const handler = lazyHandler(() => {
-  const wiring = lambdaWiring();
+  const wiring = tracedLambdaWiring();
   const env = wiring.environment('WORK_BUCKET', 'SNAPSHOT_READ_BUDGET', 'RANGE_WORKERS');
   return createPlanBackupHandler({
     describeSnapshots: (ids) => wiring.replicaSnapshots().describeSnapshots(ids),

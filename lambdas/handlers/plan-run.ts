@@ -4,7 +4,7 @@
  * moves the run as far as it can go now (advanceStoredRun) and says how long to wait, `fail`
  * records a failure past the retries on the run (failStoredRun).
  */
-import { lambdaWiring } from '../aws/wiring.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 import {
   advanceStoredRun,
   beginPlanRun,
@@ -32,4 +32,4 @@ export function createPlanRunHandler(deps: PlanRunFunctionPorts) {
   });
 }
 
-export const handler = lazyHandler(() => createPlanRunHandler(lambdaWiring().planRun()));
+export const handler = lazyHandler(() => createPlanRunHandler(tracedLambdaWiring().planRun()));

@@ -8,7 +8,8 @@ import { runProbeStep } from '../core/orchestration/replica-probe.ts';
 import type { ReplicaStatePort } from '../core/orchestration/orchestration-ports.ts';
 import { probeInputSchema } from '../core/orchestration/step-state.ts';
 import { stepLog } from '../aws/observability.ts';
-import { lambdaWiring } from '../aws/wiring.ts';
+import { Ec2DrsReplicaState } from '../aws/replica-state.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 export interface ProbeReplicaDeps extends ReplicaStatePort {
@@ -20,10 +21,11 @@ export function createProbeReplicaHandler(deps: ProbeReplicaDeps) {
 }
 
 export const handler = lazyHandler(() => {
-  const wiring = lambdaWiring();
+  const wiring = tracedLambdaWiring();
+  const state = new Ec2DrsReplicaState(wiring.replicaSnapshots, wiring.drs);
   return createProbeReplicaHandler({
-    volumeTags: (ids) => wiring.replicaSnapshots().volumeTags(ids),
-    drsSourceServer: (id) => wiring.drs().sourceServer(id),
+    volumeTags: state.volumeTags,
+    drsSourceServer: state.drsSourceServer,
     clock: wiring.clock,
   });
 });

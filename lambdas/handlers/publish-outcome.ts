@@ -13,7 +13,7 @@ import {
 import type { EventPublisher, Notifier } from '../core/orchestration/orchestration-ports.ts';
 import { publishInputSchema } from '../core/orchestration/step-state.ts';
 import { metrics } from '../aws/observability.ts';
-import { lambdaWiring } from '../aws/wiring.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 export interface PublishOutcomeDeps {
@@ -40,7 +40,7 @@ export function createPublishOutcomeHandler(deps: PublishOutcomeDeps) {
 }
 
 export const handler = lazyHandler(() => {
-  const wiring = lambdaWiring();
+  const wiring = tracedLambdaWiring();
   return createPublishOutcomeHandler({
     events: wiring.events(),
     notifier: wiring.notifier(),

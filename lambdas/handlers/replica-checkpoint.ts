@@ -7,7 +7,7 @@ import { runCheckpointStep } from '../core/orchestration/checkpoint.ts';
 import type { EventPublisher } from '../core/orchestration/orchestration-ports.ts';
 import { checkpointInputSchema } from '../core/orchestration/step-state.ts';
 import { stepLog } from '../aws/observability.ts';
-import { lambdaWiring } from '../aws/wiring.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 export interface ReplicaCheckpointDeps {
@@ -22,5 +22,5 @@ export function createReplicaCheckpointHandler(deps: ReplicaCheckpointDeps) {
 }
 
 export const handler = lazyHandler(() =>
-  createReplicaCheckpointHandler({ events: lambdaWiring().events(), clock: lambdaWiring().clock }),
+  createReplicaCheckpointHandler({ events: tracedLambdaWiring().events(), clock: tracedLambdaWiring().clock }),
 );

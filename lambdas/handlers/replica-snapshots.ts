@@ -8,7 +8,7 @@ import {
 } from '../core/orchestration/replica-snapshots.ts';
 import { replicaSnapshotsInputSchema } from '../core/orchestration/step-state.ts';
 import { stepLog } from '../aws/observability.ts';
-import { lambdaWiring } from '../aws/wiring.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 export function createReplicaSnapshotsHandler(deps: ReplicaSnapshotsDeps) {
@@ -18,7 +18,7 @@ export function createReplicaSnapshotsHandler(deps: ReplicaSnapshotsDeps) {
 }
 
 export const handler = lazyHandler(() => {
-  const wiring = lambdaWiring();
+  const wiring = tracedLambdaWiring();
   return createReplicaSnapshotsHandler({
     snapshots: wiring.replicaSnapshots(),
     primaries: wiring.primarySnapshots(),

@@ -4,7 +4,7 @@
  * moves the run as far as it can go now and says how long to wait, `fail` records a failure past
  * the retries and removes what the run made (core/workflows/workflow-run-steps.ts).
  */
-import { lambdaWiring } from '../aws/wiring.ts';
+import { tracedLambdaWiring } from '../aws/tracing.ts';
 import {
   advanceStoredWorkflowRun,
   beginWorkflowRun,
@@ -36,4 +36,4 @@ export function createWorkflowRunHandler(deps: WorkflowRunFunctionPorts) {
   );
 }
 
-export const handler = lazyHandler(() => createWorkflowRunHandler(lambdaWiring().workflowRun()));
+export const handler = lazyHandler(() => createWorkflowRunHandler(tracedLambdaWiring().workflowRun()));
