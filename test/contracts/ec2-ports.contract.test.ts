@@ -7,12 +7,14 @@
  * - InstanceDirectory: the workflow tests' MemoryEc2 vs Ec2InstanceDirectory;
  * - CloneResources and CreatedResources: MemoryEc2 and MemoryCreatedResources vs Ec2CloneResources
  *   and Ec2WorkflowResources;
- * - PrimarySnapshotPort: MemoryPrimarySnapshots vs Ec2PrimarySnapshots.
+ * - PrimarySnapshotPort: MemoryPrimarySnapshots vs Ec2PrimarySnapshots;
+ * - ReplicaStatePort (the volumes' tags): MemoryReplicaState vs Ec2DrsReplicaState.
  */
 import { randomBytes } from 'node:crypto';
 import {
   AttachVolumeCommand,
   CreateSnapshotCommand,
+  CreateTagsCommand,
   CreateVolumeCommand,
   DescribeImagesCommand,
   DescribeSnapshotsCommand,
@@ -27,12 +29,14 @@ import { Ec2ReplicaVolumes } from '../../lambdas/aws/ec2-replica-volumes.ts';
 import { Ec2ServerDirectory } from '../../lambdas/aws/ec2-server-directory.ts';
 import { Ec2SnapshotState } from '../../lambdas/aws/ec2-snapshot-state.ts';
 import { Ec2WorkflowResources } from '../../lambdas/aws/ec2-workflow-resources.ts';
+import { Ec2DrsReplicaState } from '../../lambdas/aws/replica-state.ts';
 import { Ec2CloneResources } from '../../lambdas/aws/workflow-run-adapters.ts';
 import { REPLICA_AVAILABILITY_ZONE as ZONE } from '../../local/replica/replica-volumes.ts';
 import { MemoryCreatedResources } from '../fakes/memory-created-resources.ts';
 import { MemoryEbs } from '../fakes/memory-ebs.ts';
 import { MemoryEc2Volumes } from '../fakes/memory-ec2-volumes.ts';
 import { MemoryPrimarySnapshots } from '../fakes/memory-primary-snapshots.ts';
+import { MemoryReplicaState } from '../fakes/memory-replica-state.ts';
 import { FakeWorld, SteppingClock } from '../statemachines/asl-harness.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
 import { INSTANCE, MemoryEc2, ZONE as WORKFLOW_ZONE } from '../workflows/memory-workflow-world.ts';
@@ -40,6 +44,7 @@ import { cloneResourcesContract } from './clone-resources.contract.ts';
 import { primarySnapshotsContract } from './primary-snapshots.contract.ts';
 import { instanceDirectoryContract, volumeDirectoriesContract } from './ec2-directories.contract.ts';
 import { replicaSnapshotsContract } from './replica-snapshots.contract.ts';
+import { replicaStateContract } from './replica-state.contract.ts';
 import { snapshotStateContract } from './snapshot-state.contract.ts';
 
 snapshotStateContract('MemoryEbs', () => {
@@ -186,6 +191,34 @@ primarySnapshotsContract('Ec2PrimarySnapshots on moto', () =>
         description: found.Description ?? '',
         tags: Object.fromEntries((found.Tags ?? []).map((t) => [t.Key!, t.Value ?? ''])),
       };
+    },
+  }),
+);
+
+replicaStateContract('MemoryReplicaState', () => {
+  const ec2 = new MemoryEc2Volumes();
+  return Promise.resolve({
+    state: new MemoryReplicaState(ec2),
+    volume: (tags) => Promise.resolve(ec2.addVolume(tags)),
+    tag: (volumeId, tags) => Promise.resolve(ec2.tag(volumeId, tags)),
+  });
+});
+replicaStateContract('Ec2DrsReplicaState on moto', () =>
+  Promise.resolve({
+    state: new Ec2DrsReplicaState(
+      () => new Ec2ReplicaSnapshots(aws.ec2),
+      () => {
+        throw new Error('the volume side reads no DRS source server');
+      },
+    ),
+    volume: (tags) => createVolume(tags, 1),
+    tag: async (volumeId, tags) => {
+      await aws.ec2.send(
+        new CreateTagsCommand({
+          Resources: [volumeId],
+          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+        }),
+      );
     },
   }),
 );

@@ -5,7 +5,8 @@
  * moto is test/contracts/ec2-directories.contract.ts.
  */
 import type { ReplicaVolume, ReplicaVolumeSource } from '../../lambdas/core/api/record-directories.ts';
-import { REPLICA_TAG } from '../../lambdas/core/orchestration/replica-probe.ts';
+import { NotFoundError } from '../../lambdas/core/errors.ts';
+import { REPLICA_TAG, type ReplicaVolumeTags } from '../../lambdas/core/orchestration/replica-probe.ts';
 import type { ServerDirectory } from '../../lambdas/core/plans/plan-ports.ts';
 import { serversFromVolumes, type ServerView } from '../../lambdas/core/plans/servers.ts';
 import { SOURCE_DEVICE_TAG, SOURCE_SERVER_TAG } from '../../lambdas/aws/ec2-replica-volumes.ts';
@@ -57,6 +58,26 @@ export class MemoryEc2Volumes implements ServerDirectory, ReplicaVolumeSource {
           sizeGib,
         };
       }),
+    );
+  }
+
+  /**
+   * EC2 DescribeVolumes of `volumeIds`: each volume's tags; an unknown id fails the whole call
+   * with InvalidVolume.NotFound, as EC2 answers
+   * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeVolumes.html).
+   */
+  volumeTags(volumeIds: readonly string[]): Promise<ReplicaVolumeTags[]> {
+    const unknown = volumeIds.find((volumeId) => !this.volumes.has(volumeId));
+    if (unknown !== undefined) {
+      return Promise.reject(
+        new NotFoundError(
+          `DescribeVolumes failed: InvalidVolume.NotFound: The volume '${unknown}' does not exist.`,
+          { context: { volumeIds: volumeIds.join(',') } },
+        ),
+      );
+    }
+    return Promise.resolve(
+      volumeIds.map((volumeId) => ({ volumeId, tags: { ...this.volumes.get(volumeId)!.tags } })),
     );
   }
 }
