@@ -14,6 +14,7 @@ import { createHash } from 'node:crypto';
 import { IntegrityError } from '../errors.ts';
 import type { FileType } from '../fs/index.ts';
 import type { ByteSpan, MetadataRangeSource } from '../fs/metadata-ranges.ts';
+import type { ByteRangeReader } from '../ports.ts';
 import type { CatalogCounts, FileMeta } from './catalog-types.ts';
 import { fingerprintOf } from './catalog-types.ts';
 
@@ -211,15 +212,68 @@ export interface ChangeOracleInput {
   readonly diskMayDiffer?: (start: number, end: number) => boolean;
 }
 
+/** A reader that can lend a view of its bytes for one synchronous step (PageCachedReader.readWith). */
+interface LendingReader {
+  readWith<T>(offset: number, length: number, use: (bytes: Uint8Array) => T): Promise<T>;
+}
+
+function canLend(reader: ByteRangeReader): reader is ByteRangeReader & LendingReader {
+  return typeof (reader as Partial<LendingReader>).readWith === 'function';
+}
+
+/** `use` on the bytes [offset, offset + length): a view of the reader's page when it lends one, else a copy. */
+function withBytes<T>(
+  reader: ByteRangeReader,
+  offset: number,
+  length: number,
+  use: (bytes: Uint8Array) => T,
+): Promise<T> {
+  return canLend(reader) ? reader.readWith(offset, length, use) : reader.read(offset, length).then(use);
+}
+
+/** Per-granule change bits of one block, or undefined when the two blocks hold the same bytes. */
+type BlockBits = Uint8Array | undefined;
+
+/**
+ * The change bits of every DIFF_BLOCK_BYTES block of two equally long byte ranges: a native
+ * compare per block, and a granule scan only in the blocks that differ.
+ */
+function blockBitsOf(a: Uint8Array, b: Uint8Array): BlockBits[] {
+  const x = Buffer.from(a.buffer, a.byteOffset, a.length);
+  const y = Buffer.from(b.buffer, b.byteOffset, b.length);
+  const out: BlockBits[] = [];
+  for (let from = 0; from < x.length; from += DIFF_BLOCK_BYTES) {
+    const to = Math.min(x.length, from + DIFF_BLOCK_BYTES);
+    if (x.compare(y, from, to, from, to) === 0) {
+      out.push(undefined);
+      continue;
+    }
+    const bits = new Uint8Array(Math.ceil((to - from) / DIFF_GRANULE_BYTES));
+    for (let g = 0; g < bits.length; g += 1) {
+      const end = Math.min(to, from + (g + 1) * DIFF_GRANULE_BYTES);
+      for (let i = from + g * DIFF_GRANULE_BYTES; i < end; i += 1) {
+        if (x[i] !== y[i]) {
+          bits[g] = 1;
+          break;
+        }
+      }
+    }
+    out.push(bits);
+  }
+  return out;
+}
+
 export function changeOracle(input: ChangeOracleInput): ChangedBytes {
   const { previous, current } = input;
   const replayed = normalizeSpans([...previous.replayed, ...current.replayed]);
   const size = Math.min(previous.effective.size, current.effective.size);
-  /** Blocks being compared or compared (index: offset / DIFF_BLOCK_BYTES). */
-  const blocks = new Map<number, Promise<Uint8Array | undefined>>();
-  /** Blocks whose answer has arrived: their granules' change bits, undefined when all are equal. */
-  const settled = new Map<number, Uint8Array | undefined>();
-  const comparedRegions = new Set<number>();
+  /** Regions being compared or compared (index: offset / DIFF_REGION_BYTES). */
+  const regions = new Map<number, Promise<BlockBits[]>>();
+  /** Regions whose answer has arrived: the change bits of each of their blocks. */
+  const settled = new Map<number, BlockBits[]>();
+  /** Region-sized buffers for the previous image's bytes, reused (one per comparison in flight). */
+  const spare: Uint8Array[] = [];
+  const BLOCKS_PER_REGION = DIFF_REGION_BYTES / DIFF_BLOCK_BYTES;
 
   /** Whether [start, end) overlaps a replayed span (binary search: the journal may name many). */
   const overlapsReplay = (start: number, end: number): boolean => {
@@ -237,35 +291,47 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
   const mayDiffer = (start: number, end: number): boolean =>
     (input.diskMayDiffer?.(start, end) ?? true) || overlapsReplay(start, end);
 
-  /** Per-granule change bits of one block, or undefined when the two images hold the same bytes. */
-  function block(index: number): Promise<Uint8Array | undefined> {
-    let known = blocks.get(index);
+  /**
+   * The change bits of every block of one region. The whole region is compared at once, on views of
+   * the readers' cached pages where they lend them: a page is read whole anyway (a 1 MiB chunk), so
+   * comparing all its blocks costs one pass over memory, where reading each asked block out of
+   * both pages cost two copies and a promise per block.
+   */
+  function region(index: number): Promise<BlockBits[]> {
+    let known = regions.get(index);
     if (known === undefined) {
       known = (async () => {
-        const start = index * DIFF_BLOCK_BYTES;
-        const length = Math.min(size, start + DIFF_BLOCK_BYTES) - start;
-        comparedRegions.add(Math.floor(start / DIFF_REGION_BYTES));
-        const [a, b] = await Promise.all([previous.effective.read(start, length), current.effective.read(start, length)]);
-        if (Buffer.compare(a, b) === 0) return undefined;
-        const bits = new Uint8Array(Math.ceil(length / DIFF_GRANULE_BYTES));
-        for (let g = 0; g < bits.length; g += 1) {
-          const to = Math.min(length, (g + 1) * DIFF_GRANULE_BYTES);
-          for (let i = g * DIFF_GRANULE_BYTES; i < to; i += 1) {
-            if (a[i] !== b[i]) {
-              bits[g] = 1;
-              break;
-            }
-          }
+        const start = index * DIFF_REGION_BYTES;
+        const length = Math.min(size, start + DIFF_REGION_BYTES) - start;
+        const scratch = spare.pop() ?? new Uint8Array(DIFF_REGION_BYTES);
+        try {
+          const before = scratch.subarray(0, length);
+          await Promise.all([
+            withBytes(previous.effective, start, length, (a) => before.set(a)),
+            withBytes(current.effective, start, length, () => undefined), // loads it meanwhile
+          ]);
+          return await withBytes(current.effective, start, length, (b) => blockBitsOf(before, b));
+        } finally {
+          spare.push(scratch);
         }
-        return bits;
       })();
       known.then(
         (bits) => settled.set(index, bits),
-        () => blocks.delete(index), // reported to whoever awaits it; asked again, read again
+        () => regions.delete(index), // reported to whoever awaits it; asked again, read again
       );
-      blocks.set(index, known);
+      regions.set(index, known);
     }
     return known;
+  }
+
+  /** Per-granule change bits of one block (index: offset / DIFF_BLOCK_BYTES), once known. */
+  const settledBlock = (index: number): BlockBits | 'unknown' => {
+    const bits = settled.get(Math.floor(index / BLOCKS_PER_REGION));
+    return bits === undefined ? 'unknown' : bits[index % BLOCKS_PER_REGION];
+  };
+
+  async function block(index: number): Promise<BlockBits> {
+    return (await region(Math.floor(index / BLOCKS_PER_REGION)))[index % BLOCKS_PER_REGION];
   }
 
   /** Whether the granules of block `index` under [start, end) hold a change. */
@@ -298,16 +364,18 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
 
   return {
     get regionsCompared() {
-      return comparedRegions.size;
+      return regions.size;
     },
     async changed(spans: readonly ByteSpan[]): Promise<boolean> {
       for (const [start, end] of spans) {
         // Bytes beyond either image's end count as changed (the layouts would differ anyway).
         if (end > size) return true;
         const wanted = [...blocksToCompare(start, end)];
-        for (const b of wanted) if (!settled.has(b)) void block(b); // all in flight at once
+        for (const b of wanted)
+          if (settledBlock(b) === 'unknown') void region(Math.floor(b / BLOCKS_PER_REGION)); // all in flight at once
         for (const b of wanted) {
-          const bits = settled.has(b) ? settled.get(b) : await block(b);
+          const now = settledBlock(b);
+          const bits = now === 'unknown' ? await block(b) : now;
           if (blockChanged(bits, b, start, end)) return true;
         }
       }
@@ -317,8 +385,9 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
       for (const [start, end] of spans) {
         if (end > size) return true;
         for (const b of blocksToCompare(start, end)) {
-          if (!settled.has(b)) return undefined;
-          if (blockChanged(settled.get(b), b, start, end)) return true;
+          const bits = settledBlock(b);
+          if (bits === 'unknown') return undefined;
+          if (blockChanged(bits, b, start, end)) return true;
         }
       }
       return false;
