@@ -14,6 +14,7 @@ import {
   planViewOf,
   planViewSchema,
   serverViewSchema,
+  withLastRecoveryPoints,
   type ServerListItem,
 } from '../plans/plan-api.ts';
 import type { PlanRun } from '../plans/plan-run.ts';
@@ -150,7 +151,7 @@ export const PLAN_ROUTES: readonly Route[] = [
   }),
   route('GET /servers', 'listServers', {
     summary:
-      'Protected servers (replica volumes grouped by rbp:source-server) and the plans that select each',
+      'Protected servers (replica volumes grouped by rbp:source-server), the newest live recovery point of each, and the plans that select each',
     query: pageOnlyQuery,
     answer: pageSchema(serverViewSchema),
     async serve(deps, { query }) {
@@ -165,7 +166,10 @@ export const PLAN_ROUTES: readonly Route[] = [
         hasPrimary: server.hasPrimary,
         plans: plansSelecting(server, documents),
       }));
-      return pageOfList(items, query, queryScope('listServers', {}), deps.cursors);
+      const page = pageOfList(items, query, queryScope('listServers', {}), deps.cursors);
+      // Only the page's servers: one Query each for its newest point, whatever the history.
+      const newest = await deps.recoveryPoints?.newestPoints(page.items.map((s) => s.name));
+      return newest === undefined ? page : { ...page, items: withLastRecoveryPoints(page.items, newest) };
     },
   }),
   route('GET /settings', 'getSettings', {

@@ -105,9 +105,36 @@ export const serverViewSchema = z.strictObject({
   volumes: z.array(z.strictObject({ volumeId: z.string(), device: z.string().optional() })),
   applications: z.array(z.string()),
   hasPrimary: z.boolean(),
-  /** ISO-8601 time of the newest committed image of any of the server's volumes. */
+  /**
+   * ISO-8601 time (`createdAt`) of the server's newest recovery point that has a live image;
+   * absent when it has none.
+   */
   lastRecoveryPoint: z.string().optional(),
+  /** The id of that recovery point (`rp-<backupId>`). */
+  lastRecoveryPointId: z.string().optional(),
   /** Plans with an activity that selects the server. */
   plans: z.array(z.string()),
 });
 export type ServerListItem = z.infer<typeof serverViewSchema>;
+
+/** The newest live recovery point of a server, as the server listing shows it. */
+export interface LastRecoveryPoint {
+  readonly recoveryPointId: string;
+  readonly createdAt: string;
+}
+
+/**
+ * The listed servers with their newest live recovery point (`lastRecoveryPoint`, its time, and
+ * `lastRecoveryPointId`), from `newest` by server name; a server without one is left as it is.
+ */
+export function withLastRecoveryPoints(
+  servers: readonly ServerListItem[],
+  newest: ReadonlyMap<string, LastRecoveryPoint>,
+): ServerListItem[] {
+  return servers.map((server) => {
+    const point = newest.get(server.name);
+    if (point === undefined) return server;
+    const { plans, ...rest } = server;
+    return { ...rest, lastRecoveryPoint: point.createdAt, lastRecoveryPointId: point.recoveryPointId, plans };
+  });
+}

@@ -22,6 +22,7 @@ import { lockAndStart, type BackupExecutions, type LockReservations } from '../a
 import type { ReplicaVolumeSource } from '../api/record-directories.ts';
 import { configured } from '../api/route-definition.ts';
 import type { Backup, DirectoryEntry, Restore } from '../api/schemas.ts';
+import { mapWithConcurrency } from '../util/concurrency.ts';
 import {
   narrowToLiveImages,
   type ImageLiveness,
@@ -235,6 +236,16 @@ export interface ApiServices {
   readonly restores: RestoreJobs;
 }
 
+/** Servers whose newest point is read at once (`GET /servers`): one Query each, a page at a time. */
+export const NEWEST_POINT_QUERIES_IN_FLIGHT = 16;
+/**
+ * Points read further, newest first, for a server whose newest point names no live image (a
+ * commit that raced its image's deletion): one more Query of this many per round.
+ */
+export const NEWEST_POINT_LOOKAHEAD = 10;
+/** Rounds of that look-ahead at most: a server with no live point among them shows none. */
+export const NEWEST_POINT_MAX_ROUNDS = 3;
+
 /** The tag the README's config and `POST /backups {serverId}` select a server's volumes by. */
 export const SOURCE_SERVER_TAG = 'rbp:source-server';
 
@@ -295,6 +306,34 @@ export class RecoveryPointService {
     if (found.points.length === 0 && page.token === undefined) await this.serverVolumes(serverId);
     const items = (await narrowToLiveImages(found.points, this.deps.images)).map(viewOf);
     return found.nextToken === undefined ? { items } : { items, nextToken: found.nextToken };
+  }
+
+  /**
+   * The newest recovery point of each server that has a live one, narrowed to its live images:
+   * per server one Query of one point (newest first), and one liveness read for all of them, so
+   * the cost follows the number of servers asked, not their history. A server whose newest point
+   * names no live image reads NEWEST_POINT_LOOKAHEAD older ones, for NEWEST_POINT_MAX_ROUNDS rounds.
+   */
+  async newestPoints(serverIds: readonly string[]): Promise<Map<string, RecoveryPoint>> {
+    const newest = new Map<string, RecoveryPoint>();
+    let asking = serverIds.map((serverId) => ({ serverId, token: undefined as string | undefined }));
+    for (let round = 0; round < NEWEST_POINT_MAX_ROUNDS && asking.length > 0; round += 1) {
+      const limit = round === 0 ? 1 : NEWEST_POINT_LOOKAHEAD;
+      const pages = await mapWithConcurrency(asking, NEWEST_POINT_QUERIES_IN_FLIGHT, ({ serverId, token }) =>
+        this.deps.points.pageByServer(serverId, { limit, token }),
+      );
+      const live = await narrowToLiveImages(
+        pages.flatMap((page) => page.points),
+        this.deps.images,
+      );
+      // Pages are newest first and narrowing keeps their order: a server's first live point is its newest.
+      for (const point of live) if (!newest.has(point.serverId)) newest.set(point.serverId, point);
+      asking = asking.flatMap((ask, n) => {
+        const nextToken = pages[n]!.nextToken;
+        return newest.has(ask.serverId) || nextToken === undefined ? [] : [{ ...ask, token: nextToken }];
+      });
+    }
+    return newest;
   }
 
   /** The recovery point with every volume's filesystems under its device name. */
