@@ -7,6 +7,8 @@
  * - PlanRunExecutions, WorkflowRunExecutions and the volume-restore launcher: the fakes of
  *   test/fakes/memory-run-executions.ts vs SfnPlanRunExecutions, SfnWorkflowRunExecutions and
  *   StateMachineVolumeRestoreLauncher;
+ * - RestoreLauncher as the API wires it: MemoryRestoreLaunches vs RoutingRestoreLauncher over
+ *   LambdaRestoreLauncher (a gateway function as the worker) and StateMachineVolumeRestoreLauncher;
  * - PlanEventPublisher, EventPublisher and Notifier: MemoryEventBus vs PlanOutcomePublisher,
  *   EventBridgePublisher and SnsNotifier (events seen by a rule's Lambda target, topic messages by
  *   an HTTP subscriber);
@@ -26,6 +28,7 @@ import {
 import { CreateScheduleGroupCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { LambdaClient } from '@aws-sdk/client-lambda';
 import { CreateTagsCommand, CreateVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
 import {
   CreateStateMachineCommand,
@@ -36,7 +39,11 @@ import {
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll, expect, it } from 'vitest';
 import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
-import { StateMachineVolumeRestoreLauncher } from '../../lambdas/aws/lambda-restore-launcher.ts';
+import {
+  LambdaRestoreLauncher,
+  RoutingRestoreLauncher,
+  StateMachineVolumeRestoreLauncher,
+} from '../../lambdas/aws/lambda-restore-launcher.ts';
 import { EventBridgePublisher, SnsNotifier } from '../../lambdas/aws/outcome-publishers.ts';
 import {
   PlanOutcomePublisher,
@@ -50,6 +57,7 @@ import { SchedulerWorkflowSchedules } from '../../lambdas/aws/scheduler-workflow
 import { executionArnOf, SfnBackupExecutions } from '../../lambdas/aws/sfn-backup-executions.ts';
 import { SfnWorkflowRunExecutions } from '../../lambdas/aws/workflow-run-adapters.ts';
 import { ConflictError } from '../../lambdas/core/errors.ts';
+import type { RestoreLauncher } from '../../lambdas/core/api/restore-service.ts';
 import type { PlanRunInput } from '../../lambdas/core/plans/run-service.ts';
 import { LOCAL_ACCOUNT_ID } from '../../local/gateway/local-account.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
@@ -64,6 +72,7 @@ import { MemoryPlanBackups } from '../fakes/memory-plan-backups.ts';
 import { MemoryQuiesceAgent } from '../fakes/memory-quiesce-agent.ts';
 import {
   MemoryPlanRunExecutions,
+  MemoryRestoreLaunches,
   MemoryVolumeRestoreExecutions,
   MemoryWorkflowRunExecutions,
   type MemoryNamedExecutions,
@@ -74,6 +83,7 @@ import { backupExecutionsContract } from './backup-executions.contract.ts';
 import { destinationContract } from './destination.contract.ts';
 import { publishersContract } from './event-publishers.contract.ts';
 import { quiesceAgentContract } from './quiesce-agent.contract.ts';
+import { restoreLauncherContract } from './restore-launcher.contract.ts';
 import {
   FAILED_CAUSE,
   FAILED_ERROR,
@@ -297,6 +307,36 @@ runExecutionsContract('StateMachineVolumeRestoreLauncher on the local stack', VO
     };
   }),
 );
+
+restoreLauncherContract('MemoryRestoreLaunches', () => {
+  const fake = new MemoryRestoreLaunches();
+  return memoryRuns(fake.volumes, () => Promise.resolve()).then((runs) => ({
+    launcher: fake,
+    workerEvents: () => Promise.resolve(fake.workerEvents),
+    execution: runs.execution,
+    end: runs.end,
+  }));
+});
+restoreLauncherContract('RoutingRestoreLauncher on the local stack', async () => {
+  const lambda = client(new LambdaClient(local.clientConfig()));
+  const worker = `rbp-restore-worker-contract-${clients.length}`;
+  const received: unknown[] = [];
+  local.stack.gateway.registerFunction(worker, (event) => Promise.resolve(void received.push(event)));
+  let launcher: RestoreLauncher | undefined;
+  const runs = await sfnRuns('restore-routing', (sfn, arn) => {
+    launcher = new RoutingRestoreLauncher(
+      new LambdaRestoreLauncher(lambda, worker),
+      new StateMachineVolumeRestoreLauncher(sfn, arn),
+    );
+    return { start: (restoreId) => launcher!.launch({ restoreId, kind: 'volume' }) };
+  });
+  return {
+    launcher: launcher!,
+    workerEvents: (count) => arrived(received, count),
+    execution: runs.execution,
+    end: runs.end,
+  };
+});
 
 publishersContract('MemoryEventBus', () => {
   const bus = new MemoryEventBus();

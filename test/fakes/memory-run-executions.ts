@@ -87,3 +87,23 @@ export class MemoryVolumeRestoreExecutions extends MemoryNamedExecutions impleme
     return Promise.resolve();
   }
 }
+
+/**
+ * The API's restore launcher in memory (RoutingRestoreLauncher's routing): file restores are
+ * kept as the worker's events, volume restores start a MemoryVolumeRestoreExecutions execution.
+ */
+export class MemoryRestoreLaunches implements RestoreLauncher {
+  /** The events the restore worker received, in order. */
+  readonly workerEvents: RestoreWorkerEvent[] = [];
+  readonly volumes = new MemoryVolumeRestoreExecutions();
+
+  launch(event: RestoreWorkerEvent): Promise<void> {
+    if (event.kind === 'volume') return this.volumes.launch(event);
+    this.workerEvents.push({ ...event });
+    return Promise.resolve();
+  }
+
+  stop(event: RestoreWorkerEvent): Promise<void> {
+    return event.kind === 'volume' ? this.volumes.stop(event) : Promise.resolve();
+  }
+}
