@@ -60,8 +60,9 @@ import {
   NAMESPACE,
   RECORD_FLAGS,
   REPARSE_TAG,
-  applyFixups,
+  applyFixupsInPlace,
   decodeUtf16,
+  fileNameNamespace,
   parseBootSector,
   parseFileName,
   parseFileRecord,
@@ -115,16 +116,15 @@ interface NtfsFile {
 /** What the walk and stat need from a file, computed once per record. */
 interface Described {
   readonly stat: InodeStat;
-  readonly names: readonly FileName[];
-  readonly reparse?: ReparsePoint;
+  /** The file's 8.3 aliases ($FILE_NAME in the DOS namespace), each with its parent. */
+  readonly dosNames: readonly FileName[] | undefined;
+  readonly reparse: ReparsePoint | undefined;
 }
 
-interface DirectoryEntry {
-  readonly name: string;
-  readonly nameIsValid: boolean;
-  readonly record: number;
-  readonly sequence: number;
-}
+/** A directory's entry as the walk meets it: an index entry with a long (non-DOS) name. */
+type DirectoryEntry = IndexEntry;
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 
 /**
  * How a read is made: FILE records and small attribute values go through the page cache (the
@@ -287,12 +287,17 @@ export class NtfsFilesystem implements FilesystemReader {
     }
   }
 
+  /** Parses a FILE record read for this call (its fixups are applied in place). */
   private parseRecord(number: number, bytes: Uint8Array): FileRecord {
-    const fixed = applyFixups(bytes, 'FILE', `MFT record ${number}`);
+    const fixed = applyFixupsInPlace(bytes, 'FILE', `MFT record ${number}`);
     return parseFileRecord(number, fixed, this.limits.maxRunsPerStream, MAX_ATTRIBUTES_PER_FILE);
   }
 
-  private async readRecordBytes(number: number): Promise<Uint8Array> {
+  /**
+   * Where record `number` lies on the volume when it is in one run of $MFT and initialized (the
+   * usual case: it is then read straight from the page cache), else -1 (read through readRuns).
+   */
+  private recordOffset(number: number): number {
     const mft = this.mft!;
     if (!Number.isSafeInteger(number) || number < 0 || (number + 1) * this.recordBytes > mft.dataSize) {
       throw new FilesystemCorruptError(`MFT record ${number} lies beyond the end of $MFT`, {
@@ -302,24 +307,46 @@ export class NtfsFilesystem implements FilesystemReader {
     const offset = number * this.recordBytes;
     const cs = this.clusterBytes;
     const run = mft.runs[NtfsFilesystem.runAt(mft.runs, Math.floor(offset / cs))];
-    // The usual case: the record lies in one run; read it straight from the page cache.
     if (run !== undefined && run.lcn >= 0 && offset + this.recordBytes <= (run.vcn + run.length) * cs) {
       const physical = run.lcn * cs + (offset - run.vcn * cs);
       if (
         offset + this.recordBytes <= mft.initializedSize &&
         physical + this.recordBytes <= this.reader.size
       ) {
-        return this.cache.read(physical, this.recordBytes);
+        return physical;
       }
     }
-    return this.readRuns(mft, offset, this.recordBytes, 'metadata', number);
+    return -1;
   }
 
-  /** A base record with the attributes of its extension records (cached: walks revisit parents). */
-  private async loadFile(number: number): Promise<NtfsFile> {
+  private readRecordBytes(number: number, physical: number): Promise<Uint8Array> {
+    if (physical >= 0) return this.cache.read(physical, this.recordBytes);
+    return this.readRuns(this.mft!, number * this.recordBytes, this.recordBytes, 'metadata', number);
+  }
+
+  /**
+   * A base record with the attributes of its extension records (cached: walks revisit parents).
+   * Returned without a promise when its $MFT page is already cached and it has no attribute list
+   * (nearly every file of a walk): an await per entry is a large share of a walk's time.
+   */
+  private loadFile(number: number): NtfsFile | Promise<NtfsFile> {
     const hit = this.records.get(number);
     if (hit !== undefined) return hit;
-    const base = this.parseRecord(number, await this.readRecordBytes(number));
+    const physical = this.recordOffset(number);
+    const cached = physical >= 0 ? this.cache.peek(physical, this.recordBytes) : undefined;
+    if (cached !== undefined) return this.fileOf(number, this.parseRecord(number, cached));
+    return this.readRecordBytes(number, physical).then((bytes) =>
+      this.fileOf(number, this.parseRecord(number, bytes)),
+    );
+  }
+
+  /** loadFile as a promise (read-ahead keeps these). */
+  private async loadFileLater(number: number): Promise<NtfsFile> {
+    return this.loadFile(number);
+  }
+
+  /** The file of base record `base`: its own attributes, or with those its attribute list names. */
+  private fileOf(number: number, base: FileRecord): NtfsFile | Promise<NtfsFile> {
     if ((base.flags & RECORD_FLAGS.IN_USE) === 0) {
       throw new FilesystemCorruptError(`MFT record ${number} is not in use`, { record: number });
     }
@@ -328,34 +355,39 @@ export class NtfsFilesystem implements FilesystemReader {
         record: number,
       });
     }
-    let attributes: readonly AttributeRecord[] = base.attributes;
     const list = base.attributes.find((a) => a.type === ATTR.ATTRIBUTE_LIST);
-    if (list !== undefined) {
-      const entries = await this.attributeListEntries(number, list);
-      const extensions = [...new Set(entries.map((e) => e.record))].filter((r) => r !== number);
-      if (extensions.length > MAX_EXTENSION_RECORDS) {
+    if (list === undefined) return this.remember(number, base, base.attributes);
+    return this.withExtensions(number, base, list);
+  }
+
+  private async withExtensions(number: number, base: FileRecord, list: AttributeRecord): Promise<NtfsFile> {
+    const entries = await this.attributeListEntries(number, list);
+    const extensions = [...new Set(entries.map((e) => e.record))].filter((r) => r !== number);
+    if (extensions.length > MAX_EXTENSION_RECORDS) {
+      throw new FilesystemLimitError(
+        `MFT record ${number} names more than ${MAX_EXTENSION_RECORDS} extension records`,
+        {
+          record: number,
+        },
+      );
+    }
+    const all = [...base.attributes];
+    for (const extension of extensions) {
+      const ext = await this.loadExtension(number, extension);
+      if (all.length + ext.attributes.length > MAX_ATTRIBUTES_PER_FILE) {
         throw new FilesystemLimitError(
-          `MFT record ${number} names more than ${MAX_EXTENSION_RECORDS} extension records`,
+          `MFT record ${number} has more than ${MAX_ATTRIBUTES_PER_FILE} attributes`,
           {
             record: number,
           },
         );
       }
-      const all = [...base.attributes];
-      for (const extension of extensions) {
-        const ext = await this.loadExtension(number, extension);
-        if (all.length + ext.attributes.length > MAX_ATTRIBUTES_PER_FILE) {
-          throw new FilesystemLimitError(
-            `MFT record ${number} has more than ${MAX_ATTRIBUTES_PER_FILE} attributes`,
-            {
-              record: number,
-            },
-          );
-        }
-        all.push(...ext.attributes);
-      }
-      attributes = all;
+      all.push(...ext.attributes);
     }
+    return this.remember(number, base, all);
+  }
+
+  private remember(number: number, base: FileRecord, attributes: readonly AttributeRecord[]): NtfsFile {
     const file: NtfsFile = { record: number, sequence: base.sequence, flags: base.flags, attributes };
     this.records.set(number, file);
     if (this.records.size > RECORD_CACHE_ENTRIES) this.records.delete(this.records.keys().next().value!);
@@ -363,7 +395,7 @@ export class NtfsFilesystem implements FilesystemReader {
   }
 
   private async loadExtension(base: number, number: number): Promise<FileRecord> {
-    const ext = this.parseRecord(number, await this.readRecordBytes(number));
+    const ext = this.parseRecord(number, await this.readRecordBytes(number, this.recordOffset(number)));
     if ((ext.flags & RECORD_FLAGS.IN_USE) === 0 || ext.baseRecord !== base) {
       throw new FilesystemCorruptError(
         `MFT record ${number} named by record ${base}'s attribute list is not its in-use extension`,
@@ -621,31 +653,58 @@ export class NtfsFilesystem implements FilesystemReader {
 
   // ----------------------------------------------------------------------------------- metadata
 
-  private async describe(file: NtfsFile): Promise<Described> {
+  /**
+   * What the walk and stat need from a file. Synchronous unless the file's reparse data is
+   * non-resident (then read first): most files of a walk cost no promise here.
+   */
+  private describe(file: NtfsFile): Described | Promise<Described> {
     const record = file.record;
-    const siAttr = file.attributes.find((a) => a.type === ATTR.STANDARD_INFORMATION);
+    const attributes = file.attributes;
+    let siAttr: AttributeRecord | undefined;
+    let reparseAttr: AttributeRecord | undefined;
+    for (const a of attributes) {
+      if (a.type === ATTR.STANDARD_INFORMATION) siAttr ??= a;
+      else if (a.type === ATTR.REPARSE_POINT) reparseAttr ??= a;
+    }
     if (siAttr?.resident === undefined) {
       throw new FilesystemCorruptError(`MFT record ${record} has no resident $STANDARD_INFORMATION`, {
         record,
       });
     }
     const si: StandardInformation = parseStandardInformation(siAttr.resident, record);
-    const names: FileName[] = [];
-    for (const a of file.attributes) {
-      if (a.type === ATTR.FILE_NAME && a.resident !== undefined)
-        names.push(parseFileName(a.resident, `MFT record ${record}`));
+    // Names: every $FILE_NAME is checked, but only the DOS aliases are decoded (the walk takes
+    // long names from the index); the others are counted as links.
+    let links = 0;
+    let dosNames: FileName[] | undefined;
+    for (const a of attributes) {
+      if (a.type !== ATTR.FILE_NAME || a.resident === undefined) continue;
+      const what = `MFT record ${record}`;
+      if (fileNameNamespace(a.resident, 0, a.resident.length, what) !== NAMESPACE.DOS) links += 1;
+      else (dosNames ??= []).push(parseFileName(a.resident, what));
     }
-    let reparse: ReparsePoint | undefined;
-    const reparseAttr = file.attributes.find((a) => a.type === ATTR.REPARSE_POINT);
-    if (reparseAttr !== undefined) {
-      const stream = this.streamOf(record, [reparseAttr]);
-      if (stream.dataSize > MAX_REPARSE_BYTES || stream.dataSize < 8) {
-        throw new FilesystemCorruptError(`MFT record ${record}: reparse data of ${stream.dataSize} bytes`, {
-          record,
-        });
-      }
-      reparse = parseReparsePoint(await this.readStreamBytes(stream, 0, stream.dataSize, 'metadata', record));
+    if (reparseAttr === undefined) return this.described(file, si, links, dosNames, undefined);
+    const stream = this.streamOf(record, [reparseAttr]);
+    if (stream.dataSize > MAX_REPARSE_BYTES || stream.dataSize < 8) {
+      throw new FilesystemCorruptError(`MFT record ${record}: reparse data of ${stream.dataSize} bytes`, {
+        record,
+      });
     }
+    if (stream.resident !== undefined) {
+      return this.described(file, si, links, dosNames, parseReparsePoint(stream.resident));
+    }
+    return this.readStreamBytes(stream, 0, stream.dataSize, 'metadata', record).then((bytes) =>
+      this.described(file, si, links, dosNames, parseReparsePoint(bytes)),
+    );
+  }
+
+  private described(
+    file: NtfsFile,
+    si: StandardInformation,
+    links: number,
+    dosNames: readonly FileName[] | undefined,
+    reparse: ReparsePoint | undefined,
+  ): Described {
+    const record = file.record;
     const isDirectory = (file.flags & RECORD_FLAGS.DIRECTORY) !== 0;
     const linkTarget =
       reparse !== undefined &&
@@ -654,23 +713,25 @@ export class NtfsFilesystem implements FilesystemReader {
         : undefined;
     const type: FileType = linkTarget !== undefined ? 'symlink' : isDirectory ? 'directory' : 'file';
     const windowsAttributes = si.attributes | (isDirectory ? WINDOWS_ATTRIBUTES.DIRECTORY : 0);
-    const dataPieces = file.attributes.filter((a) => a.type === ATTR.DATA);
-    const main = dataPieces.filter((a) => a.name === '');
-    const mainStream = main.length > 0 ? this.streamOf(record, main) : undefined;
-    const encrypted =
-      (si.attributes & WINDOWS_ATTRIBUTES.ENCRYPTED) !== 0 ||
-      dataPieces.some((a) => (a.flags & ATTR_FLAGS.ENCRYPTED) !== 0);
-    const streams: DataStream[] = [];
-    const seen = new Set<string>();
-    for (const piece of dataPieces) {
-      if (piece.name === '' || seen.has(piece.name)) continue;
-      seen.add(piece.name);
-      const s = this.streamOf(
-        record,
-        dataPieces.filter((a) => a.name === piece.name),
-      );
-      streams.push({ name: piece.name, size: s.dataSize });
+    // $DATA pieces: the main stream's (usually one) and whether there are named ones.
+    let mainPiece: AttributeRecord | undefined;
+    let mainPieces = 0;
+    let named = false;
+    let encrypted = (si.attributes & WINDOWS_ATTRIBUTES.ENCRYPTED) !== 0;
+    for (const a of file.attributes) {
+      if (a.type !== ATTR.DATA) continue;
+      if ((a.flags & ATTR_FLAGS.ENCRYPTED) !== 0) encrypted = true;
+      if (a.name !== '') named = true;
+      else if (mainPieces++ === 0) mainPiece = a;
     }
+    const mainStream =
+      mainPiece === undefined
+        ? undefined
+        : this.streamOf(
+            record,
+            mainPieces === 1 ? [mainPiece] : file.attributes.filter((a) => a.type === ATTR.DATA && a.name === ''),
+          );
+    const streams = named ? this.namedStreams(file) : undefined;
     const size =
       type === 'symlink'
         ? ENCODER.encode(linkTarget).length
@@ -684,15 +745,15 @@ export class NtfsFilesystem implements FilesystemReader {
       type === 'symlink'
         ? { permissions: 0o777, mode: modeTypeBits('symlink') | 0o777 }
         : synthesizedPermissions(type, windowsAttributes);
-    const dosName = names.find((n) => n.namespace === NAMESPACE.DOS);
-    const stat: InodeStat = {
+    const stat: Mutable<InodeStat> = {
       inode: record,
       type,
-      ...perms,
+      permissions: perms.permissions,
+      mode: perms.mode,
       uid: 0,
       gid: 0,
       size,
-      nlink: Math.max(1, names.filter((n) => n.namespace !== NAMESPACE.DOS).length),
+      nlink: Math.max(1, links),
       flags: 0,
       atime: si.accessed,
       mtime: si.modified,
@@ -700,13 +761,30 @@ export class NtfsFilesystem implements FilesystemReader {
       crtime: si.created,
       generation: file.sequence,
       windowsAttributes,
-      ...(dosName === undefined ? {} : { shortName: dosName.name }),
-      ...(streams.length === 0 ? {} : { streams }),
-      ...(reparse === undefined ? {} : { reparseTag: reparse.tag }),
-      ...(encrypted ? { encrypted: true } : {}),
-      ...(plain ? {} : { plainExtents: false }),
     };
-    return { stat, names, ...(reparse === undefined ? {} : { reparse }) };
+    if (dosNames !== undefined) stat.shortName = dosNames[0]!.name;
+    if (streams !== undefined && streams.length > 0) stat.streams = streams;
+    if (reparse !== undefined) stat.reparseTag = reparse.tag;
+    if (encrypted) stat.encrypted = true;
+    if (!plain) stat.plainExtents = false;
+    return { stat, dosNames, reparse };
+  }
+
+  /** The alternate data streams of a file, in the order their first pieces appear. */
+  private namedStreams(file: NtfsFile): DataStream[] {
+    const dataPieces = file.attributes.filter((a) => a.type === ATTR.DATA);
+    const streams: DataStream[] = [];
+    const seen = new Set<string>();
+    for (const piece of dataPieces) {
+      if (piece.name === '' || seen.has(piece.name)) continue;
+      seen.add(piece.name);
+      const s = this.streamOf(
+        file.record,
+        dataPieces.filter((a) => a.name === piece.name),
+      );
+      streams.push({ name: piece.name, size: s.dataSize });
+    }
+    return streams;
   }
 
   async stat(inode: number): Promise<InodeStat> {
@@ -721,8 +799,9 @@ export class NtfsFilesystem implements FilesystemReader {
    */
   async *readDir(inode: number): AsyncGenerator<{ name: string; inode: number }> {
     const dir = await this.loadFile(inode);
-    for await (const entry of this.dirEntries(dir, this.newBudget()))
-      yield { name: entry.name, inode: entry.record };
+    for await (const block of this.dirEntries(dir, this.newBudget())) {
+      for (const entry of block) yield { name: entry.name, inode: entry.record };
+    }
   }
 
   private newBudget(withReadAhead = false): WalkBudget {
@@ -742,10 +821,9 @@ export class NtfsFilesystem implements FilesystemReader {
     if (ahead === undefined) return;
     for (const entry of entries) {
       if (entry.childVcn !== undefined) this.indexRecordAhead(ahead, context, entry.childVcn);
-      const name = entry.fileName;
-      if (name === undefined || name.namespace === NAMESPACE.DOS || entry.record === context.record) continue;
+      if (entry.last || entry.namespace === NAMESPACE.DOS || entry.record === context.record) continue;
       if (ahead.files.has(entry.record)) continue;
-      const loading = this.loadFile(entry.record);
+      const loading = this.loadFileLater(entry.record);
       loading.then(
         (file) => this.directoryAhead(ahead, file),
         () => undefined,
@@ -832,7 +910,8 @@ export class NtfsFilesystem implements FilesystemReader {
     };
   }
 
-  private async *dirEntries(dir: NtfsFile, budget: WalkBudget): AsyncGenerator<DirectoryEntry> {
+  /** A directory's entries, a block (one index node's run between child pointers) at a time. */
+  private async *dirEntries(dir: NtfsFile, budget: WalkBudget): AsyncGenerator<readonly DirectoryEntry[]> {
     const context = this.indexContext(dir, budget);
     const { allocation, bitmapStream, indexRecordBytes, record } = context;
     if (allocation !== undefined && bitmapStream !== undefined) {
@@ -848,27 +927,28 @@ export class NtfsFilesystem implements FilesystemReader {
     yield* this.indexNode(context, context.rootEntries, 0);
   }
 
+  /** The entries of one node in B+tree order: each child's subtree before the key that follows it. */
   private async *indexNode(
     context: IndexContext,
     entries: readonly IndexEntry[],
     depth: number,
-  ): AsyncGenerator<DirectoryEntry> {
+  ): AsyncGenerator<readonly DirectoryEntry[]> {
     this.loadAhead(context, entries);
+    let block: DirectoryEntry[] = [];
     for (const entry of entries) {
       if (entry.childVcn !== undefined) {
+        if (block.length > 0) {
+          yield block;
+          block = [];
+        }
         const children = await this.loadIndexRecord(context, entry.childVcn, depth + 1);
         yield* this.indexNode(context, children, depth + 1);
       }
-      const name = entry.fileName;
-      if (name === undefined || name.namespace === NAMESPACE.DOS) continue;
+      if (entry.last || entry.namespace === NAMESPACE.DOS) continue;
       if (entry.record === context.record) continue; // the root directory's "." entry
-      yield {
-        name: name.name,
-        nameIsValid: name.nameIsValid,
-        record: entry.record,
-        sequence: entry.sequence,
-      };
+      block.push(entry);
     }
+    if (block.length > 0) yield block;
   }
 
   private async loadIndexRecord(context: IndexContext, vcn: number, depth: number): Promise<IndexEntry[]> {
@@ -901,8 +981,9 @@ export class NtfsFilesystem implements FilesystemReader {
     const key = `${record}:${vcn}`;
     const ahead = context.budget.ahead?.indexRecords.get(key);
     context.budget.ahead?.indexRecords.delete(key);
+    // Both are buffers read for this call (readRuns copies out of the reader), fixed up in place.
     const stored = await (ahead ?? this.readRuns(allocation, offset, indexRecordBytes, 'index', record));
-    const bytes = applyFixups(stored, 'INDX', what);
+    const bytes = applyFixupsInPlace(stored, 'INDX', what);
     const raw = new LeBytes(bytes);
     if (raw.u64(0x10) !== vcn)
       throw new FilesystemCorruptError(`${what}: record says it is VCN ${raw.u64(0x10)}`, { record });
@@ -926,10 +1007,12 @@ export class NtfsFilesystem implements FilesystemReader {
       const dir = await this.loadFile(trail.at(-1)!);
       let found: number | undefined;
       if ((dir.flags & RECORD_FLAGS.DIRECTORY) !== 0) {
-        for await (const entry of this.dirEntries(dir, this.newBudget())) {
-          if (entry.name === component) {
-            found = entry.record;
-            break;
+        search: for await (const block of this.dirEntries(dir, this.newBudget())) {
+          for (const entry of block) {
+            if (entry.name === component) {
+              found = entry.record;
+              break search;
+            }
           }
         }
       }
@@ -1066,16 +1149,21 @@ export class NtfsFilesystem implements FilesystemReader {
     yield* walkDepthFirst(source, rootFile, { path: rootPath, inode: rootFile.record, key: rootFile.record });
   }
 
-  /** The walk's item for one index entry of `parent`; its record when it is a directory. */
-  private async visitEntry(
+  /**
+   * The walk's item for one index entry of `parent`; its record when it is a directory. A plain
+   * value when the record was at hand (see loadFile), a promise only when it had to be read.
+   */
+  private visitEntry(
     entry: DirectoryEntry,
     parent: WalkDirectory,
     budget: WalkBudget,
     out: WalkItem[],
-  ): Promise<NtfsFile | undefined> {
+  ): NtfsFile | undefined | Promise<NtfsFile | undefined> {
     const path = childPath(parent.path, entry.name);
-    let described: Described;
-    let file: NtfsFile;
+    const failed = (error: unknown): undefined => {
+      out.push(walkError(path, entry.record, error));
+      return undefined;
+    };
     try {
       if (entry.name.includes('/') || entry.name.includes('\0')) {
         throw new FilesystemCorruptError(
@@ -1085,22 +1173,46 @@ export class NtfsFilesystem implements FilesystemReader {
           },
         );
       }
-      const loading = budget.ahead?.files.get(entry.record);
-      budget.ahead?.files.delete(entry.record);
-      file = await (loading ?? this.loadFile(entry.record));
+      const ahead = budget.ahead?.files;
+      const loading = ahead?.get(entry.record);
+      if (loading !== undefined) ahead!.delete(entry.record);
+      const file = loading ?? this.loadFile(entry.record);
+      if (file instanceof Promise) {
+        return file.then((loaded) => this.visitFile(entry, loaded, path, parent, out), failed);
+      }
+      return this.visitFile(entry, file, path, parent, out);
+    } catch (error) {
+      return failed(error);
+    }
+  }
+
+  private visitFile(
+    entry: DirectoryEntry,
+    file: NtfsFile,
+    path: string,
+    parent: WalkDirectory,
+    out: WalkItem[],
+  ): NtfsFile | undefined | Promise<NtfsFile | undefined> {
+    const failed = (error: unknown): undefined => {
+      out.push(walkError(path, entry.record, error));
+      return undefined;
+    };
+    const found = (described: Described): NtfsFile | undefined => {
+      out.push(this.entryFor(described, path, entry.name, entry.nameIsValid, parent.inode, parent.depth + 1));
+      return described.stat.type === 'directory' ? file : undefined;
+    };
+    try {
       if (entry.sequence !== 0 && entry.sequence !== file.sequence) {
         throw new FilesystemCorruptError(
           `index entry names record ${entry.record} sequence ${entry.sequence}, the record has ${file.sequence} (stale entry)`,
           { record: entry.record },
         );
       }
-      described = await this.describe(file);
+      const described = this.describe(file);
+      return described instanceof Promise ? described.then(found, failed) : found(described);
     } catch (error) {
-      out.push(walkError(path, entry.record, error));
-      return undefined;
+      return failed(error);
     }
-    out.push(this.entryFor(described, path, entry.name, entry.nameIsValid, parent.inode, parent.depth + 1));
-    return described.stat.type === 'directory' ? file : undefined;
   }
 
   private entryFor(
@@ -1112,24 +1224,68 @@ export class NtfsFilesystem implements FilesystemReader {
     depth: number,
   ): WalkEntry {
     const { stat, reparse } = described;
-    // The 8.3 alias that belongs to this directory entry's parent (a hard link has its own).
-    const dos = described.names.find((n) => n.namespace === NAMESPACE.DOS && n.parentRecord === parentInode);
-    const { shortName: _any, ...rest } = stat;
-    const target = stat.type === 'symlink' ? reparse?.target : undefined;
-    const targetBytes = target === undefined ? undefined : ENCODER.encode(target);
-    return {
+    // One object with the stat's fields (no spreads: a walk makes one per file), then the
+    // optional ones that are present.
+    const entry: Mutable<WalkEntry> = {
       kind: 'entry',
-      ...rest,
-      ...(dos === undefined ? {} : { shortName: dos.name }),
+      inode: stat.inode,
+      type: stat.type,
+      permissions: stat.permissions,
+      mode: stat.mode,
+      uid: stat.uid,
+      gid: stat.gid,
+      size: stat.size,
+      nlink: stat.nlink,
+      flags: stat.flags,
+      atime: stat.atime,
+      mtime: stat.mtime,
+      ctime: stat.ctime,
+      crtime: stat.crtime,
+      generation: stat.generation,
+      windowsAttributes: stat.windowsAttributes,
       path,
       name,
-      nameBytes: ENCODER.encode(name),
+      nameBytes: utf8Bytes(name),
       nameIsUtf8: nameIsValid,
       parentInode,
       depth,
-      ...(target === undefined ? {} : { symlinkTarget: target, symlinkTargetBytes: targetBytes! }),
     };
+    if (stat.streams !== undefined) entry.streams = stat.streams;
+    if (stat.reparseTag !== undefined) entry.reparseTag = stat.reparseTag;
+    if (stat.encrypted !== undefined) entry.encrypted = stat.encrypted;
+    if (stat.plainExtents !== undefined) entry.plainExtents = stat.plainExtents;
+    // The 8.3 alias that belongs to this directory entry's parent (a hard link has its own).
+    const dos = described.dosNames?.find((n) => n.parentRecord === parentInode);
+    if (dos !== undefined) entry.shortName = dos.name;
+    const target = stat.type === 'symlink' ? reparse?.target : undefined;
+    if (target !== undefined) {
+      entry.symlinkTarget = target;
+      entry.symlinkTargetBytes = ENCODER.encode(target);
+    }
+    return entry;
   }
+}
+
+/** Longest name encoded to UTF-8 character by character rather than by TextEncoder. */
+const UTF8_FAST_PATH_MAX_CHARACTERS = 64;
+
+/**
+ * The UTF-8 bytes of a name: an ASCII name is copied character by character (a TextEncoder call
+ * costs a native round trip and an off-heap buffer per name), any other through TextEncoder.
+ */
+function utf8Bytes(text: string): Uint8Array {
+  const length = text.length;
+  if (length <= UTF8_FAST_PATH_MAX_CHARACTERS) {
+    const out = new Uint8Array(length);
+    let i = 0;
+    for (; i < length; i += 1) {
+      const code = text.charCodeAt(i);
+      if (code >= 0x80) break;
+      out[i] = code;
+    }
+    if (i === length) return out;
+  }
+  return ENCODER.encode(text);
 }
 
 /** Map.set that first drops the oldest entries when the map is full (read-ahead bookkeeping). */

@@ -125,11 +125,25 @@ export function parseBootSector(bytes: Uint8Array, deviceBytes: number): BootSec
  * the saved original bytes. A mismatch means a torn or damaged write.
  */
 export function applyFixups(bytes: Uint8Array, magic: string, what: string): Uint8Array {
-  const out = new Uint8Array(bytes);
+  return applyFixupsInPlace(new Uint8Array(bytes), magic, what);
+}
+
+/**
+ * applyFixups on bytes the caller owns (a copy read for it), without another copy: a walk applies
+ * them to every FILE and INDX record it reads.
+ */
+export function applyFixupsInPlace(out: Uint8Array, magic: string, what: string): Uint8Array {
   const raw = new LeBytes(out);
-  const got = String.fromCharCode(...raw.slice(0, 4));
-  if (got !== magic)
+  if (
+    out.length < 4 ||
+    out[0] !== magic.charCodeAt(0) ||
+    out[1] !== magic.charCodeAt(1) ||
+    out[2] !== magic.charCodeAt(2) ||
+    out[3] !== magic.charCodeAt(3)
+  ) {
+    const got = String.fromCharCode(...raw.slice(0, 4));
     throw new FilesystemCorruptError(`${what}: bad magic ${JSON.stringify(got)}, expected ${magic}`);
+  }
   const usaOffset = raw.u16(0x04);
   const usaCount = raw.u16(0x06);
   const strides = out.length / FIXUP_STRIDE_BYTES;
@@ -143,10 +157,11 @@ export function applyFixups(bytes: Uint8Array, magic: string, what: string): Uin
       `${what}: invalid update sequence array (offset ${usaOffset}, ${usaCount} entries for ${strides} strides)`,
     );
   }
-  const usn = raw.u16(usaOffset);
+  const usnLow = out[usaOffset]!;
+  const usnHigh = out[usaOffset + 1]!;
   for (let i = 0; i < strides; i += 1) {
     const end = (i + 1) * FIXUP_STRIDE_BYTES - 2;
-    if (raw.u16(end) !== usn) {
+    if (out[end] !== usnLow || out[end + 1] !== usnHigh) {
       throw new FilesystemCorruptError(`${what}: fixup mismatch in stride ${i} (torn or damaged write)`);
     }
     out[end] = out[usaOffset + 2 + i * 2]!;
@@ -195,9 +210,33 @@ export interface FileRecord {
 }
 
 const UTF16 = new TextDecoder('utf-16le', { fatal: false });
+/** Names up to this many code units are decoded unit by unit (no TextDecoder call); most are short. */
+const UTF16_FAST_PATH_MAX_UNITS = 128;
+/** A leading byte-order mark, which TextDecoder drops: such names take its path. */
+const BYTE_ORDER_MARK = 0xfeff;
+
+/**
+ * The text of the UTF-16LE code units in bytes[from, to) when it is short and holds no surrogate
+ * and no leading byte-order mark (nearly every name), else undefined: then decodeUtf16 it.
+ */
+export function plainUtf16(bytes: Uint8Array, from: number, to: number): string | undefined {
+  const length = to - from;
+  if (length > 2 * UTF16_FAST_PATH_MAX_UNITS || length % 2 !== 0 || from < 0 || to > bytes.length) {
+    return undefined;
+  }
+  let text = '';
+  for (let i = from; i < to; i += 2) {
+    const unit = bytes[i]! | (bytes[i + 1]! << 8);
+    if ((unit >= 0xd800 && unit <= 0xdfff) || (unit === BYTE_ORDER_MARK && i === from)) return undefined;
+    text += String.fromCharCode(unit);
+  }
+  return text;
+}
 
 /** UTF-16LE code units to a string; `valid` is false when a surrogate is unpaired. */
 export function decodeUtf16(bytes: Uint8Array): { text: string; valid: boolean } {
+  const plain = plainUtf16(bytes, 0, bytes.length);
+  if (plain !== undefined) return { text: plain, valid: true };
   const text = UTF16.decode(bytes);
   let valid = true;
   for (let i = 0; i + 1 < bytes.length; i += 2) {
@@ -342,14 +381,13 @@ function parseAttribute(
     throw new FilesystemCorruptError(`${what}: name runs past the attribute`, { record });
   }
   const name = nameLength === 0 ? '' : decodeUtf16(raw.slice(at + nameOffset, nameLength * 2)).text;
-  const base = { type, name, flags, id, record };
   if (nonResident === 0) {
     const valueLength = raw.u32(at + 0x10);
     const valueOffset = raw.u16(at + 0x14);
     if (valueOffset + valueLength > length) {
       throw new FilesystemCorruptError(`${what}: resident value runs past the attribute`, { record });
     }
-    return { ...base, resident: raw.slice(at + valueOffset, valueLength) };
+    return { type, name, flags, id, record, resident: raw.slice(at + valueOffset, valueLength) };
   }
   if (length < 0x40) throw new FilesystemCorruptError(`${what}: non-resident header too short`, { record });
   const startVcn = raw.u64(at + 0x10);
@@ -376,7 +414,11 @@ function parseAttribute(
   }
   const runs = decodeRunlist(raw, at + runsOffset, at + length, startVcn, lastVcn, maxRuns, what);
   return {
-    ...base,
+    type,
+    name,
+    flags,
+    id,
+    record,
     nonResident: { startVcn, lastVcn, runs, allocatedSize, dataSize, initializedSize, compressionUnitLog2 },
   };
 }
@@ -398,7 +440,9 @@ export function filetime(raw: LeBytes, at: number): Timestamp {
   const hi = raw.u32(at + 4);
   let quotient = 0;
   let remainder = 0;
-  for (const limb of [hi >>> 16, hi & 0xffff, lo >>> 16, lo & 0xffff]) {
+  // The four 16-bit limbs, most significant first (picked by index: no array per call).
+  for (let k = 0; k < 4; k += 1) {
+    const limb = k === 0 ? hi >>> 16 : k === 1 ? hi & 0xffff : k === 2 ? lo >>> 16 : lo & 0xffff;
     const current = remainder * LIMB + limb;
     const digit = Math.floor(current / FILETIME_TICKS_PER_SECOND);
     remainder = current - digit * FILETIME_TICKS_PER_SECOND;
@@ -440,19 +484,33 @@ export interface FileName {
   readonly flags: number;
 }
 
+/** Offsets in a $FILE_NAME value: name length (characters), namespace, first character. */
+const FILE_NAME_LENGTH = 0x40;
+const FILE_NAME_NAMESPACE = 0x41;
+const FILE_NAME_CHARACTERS = 0x42;
+
+/**
+ * The namespace of the $FILE_NAME value in bytes[at, at + length) (a slice the caller has bounded),
+ * checked as parseFileName checks it; the name is not decoded.
+ */
+export function fileNameNamespace(bytes: Uint8Array, at: number, length: number, what: string): number {
+  if (length < FILE_NAME_CHARACTERS) throw new FilesystemCorruptError(`${what}: $FILE_NAME is ${length} bytes`);
+  const characters = bytes[at + FILE_NAME_LENGTH]!;
+  if (characters === 0 || FILE_NAME_CHARACTERS + characters * 2 > length) {
+    throw new FilesystemCorruptError(`${what}: $FILE_NAME name of ${characters} characters does not fit`);
+  }
+  return bytes[at + FILE_NAME_NAMESPACE]!;
+}
+
 /** $FILE_NAME, as an attribute value or as the key of a directory index entry. */
 export function parseFileName(value: Uint8Array, what: string): FileName {
+  const namespace = fileNameNamespace(value, 0, value.length, what);
   const raw = new LeBytes(value);
-  if (value.length < 0x42) throw new FilesystemCorruptError(`${what}: $FILE_NAME is ${value.length} bytes`);
-  const length = raw.u8(0x40);
-  if (length === 0 || 0x42 + length * 2 > value.length) {
-    throw new FilesystemCorruptError(`${what}: $FILE_NAME name of ${length} characters does not fit`);
-  }
-  const decoded = decodeUtf16(raw.slice(0x42, length * 2));
+  const decoded = decodeUtf16(raw.slice(FILE_NAME_CHARACTERS, raw.u8(FILE_NAME_LENGTH) * 2));
   return {
     parentRecord: raw.u32(0) + raw.u16(4) * 0x1_0000_0000,
     parentSequence: raw.u16(6),
-    namespace: raw.u8(0x41),
+    namespace,
     name: decoded.text,
     nameIsValid: decoded.valid,
     flags: raw.u32(0x38),
@@ -488,9 +546,18 @@ export function parseReparsePoint(value: Uint8Array): ReparsePoint {
 export interface IndexEntry {
   readonly record: number;
   readonly sequence: number;
-  readonly fileName?: FileName;
+  /**
+   * The key's $FILE_NAME namespace, and its name: '' for a DOS-namespace key (an 8.3 alias of a
+   * name the index also holds, which no reader of an index needs) and for the last entry, which
+   * carries no key.
+   */
+  readonly namespace: number;
+  readonly name: string;
+  readonly nameIsValid: boolean;
+  /** Whether this is the node's last entry (no key, only possibly the rightmost child). */
+  readonly last: boolean;
   /** VCN of the child node holding the keys before this one, when there is one. */
-  readonly childVcn?: number;
+  readonly childVcn: number | undefined;
 }
 
 const INDEX_ENTRY_HAS_CHILD = 0x1;
@@ -499,7 +566,8 @@ const INDEX_ENTRY_HEADER_BYTES = 0x10;
 
 /**
  * The entries of one index node: `header` is the offset of the INDEX_HEADER (entries offset, used
- * size) in `bytes`. The last entry carries no key, only (possibly) the rightmost child.
+ * size) in `bytes`. The last entry carries no key, only (possibly) the rightmost child. Keys are
+ * read where they lie (no copy, no object per key but the entry).
  */
 export function parseIndexNode(bytes: Uint8Array, header: number, what: string): IndexEntry[] {
   const raw = new LeBytes(bytes);
@@ -522,18 +590,31 @@ export function parseIndexNode(bytes: Uint8Array, header: number, what: string):
     }
     const childVcn = childBytes > 0 ? raw.u64(at + length - 8) : undefined;
     const last = (flags & INDEX_ENTRY_LAST) !== 0;
-    let fileName: FileName | undefined;
+    let namespace = -1;
+    let name = '';
+    let nameIsValid = true;
     if (!last) {
       if (INDEX_ENTRY_HEADER_BYTES + keyLength + childBytes > length) {
         throw new FilesystemCorruptError(`${what}: index key of ${keyLength} bytes does not fit its entry`);
       }
-      fileName = parseFileName(raw.slice(at + INDEX_ENTRY_HEADER_BYTES, keyLength), what);
+      const key = at + INDEX_ENTRY_HEADER_BYTES;
+      namespace = fileNameNamespace(bytes, key, keyLength, what);
+      if (namespace !== NAMESPACE.DOS) {
+        const from = key + FILE_NAME_CHARACTERS;
+        const to = from + bytes[key + FILE_NAME_LENGTH]! * 2;
+        const plain = plainUtf16(bytes, from, to);
+        if (plain !== undefined) name = plain;
+        else ({ text: name, valid: nameIsValid } = decodeUtf16(bytes.subarray(from, to)));
+      }
     }
     entries.push({
       record: raw.u32(at) + raw.u16(at + 4) * 0x1_0000_0000,
       sequence: raw.u16(at + 6),
-      ...(fileName === undefined ? {} : { fileName }),
-      ...(childVcn === undefined ? {} : { childVcn }),
+      namespace,
+      name,
+      nameIsValid,
+      last,
+      childVcn,
     });
     if (last) return entries;
     at += length;
