@@ -15,13 +15,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import {
-  allChangedBlocks,
-  allSnapshotBlockPages,
   blockContent,
-  ebsErrorOf,
-  makeSparseImage,
-  readBlock,
-  rejectionOf,
   sha256Base64,
   startFixture,
   writeBlocks,
@@ -44,8 +38,7 @@ let mainImage: string;
 
 beforeAll(async () => {
   fixture = await startFixture();
-  mainImage = join(fixture.dir, 'main.img');
-  await makeSparseImage(mainImage, 2, MAIN_BLOCKS);
+  mainImage = await fixture.sparseImage('main.img', 2, MAIN_BLOCKS);
   await fixture.server.emulator.freezeVolumeImage({
     snapshotId: 'snap-0000000000000001',
     volumeId: 'vol-main',
@@ -63,7 +56,7 @@ describe('freezeVolumeImage', () => {
   it('is pending (unreadable) until completeAfterMs has passed, then completed', async () => {
     const { emulator } = fixture.server;
     expect(emulator.snapshotStatus('snap-0000000000000001')).toBe('pending');
-    const error = await rejectionOf(
+    const error = await fixture.rejectionOf(
       fixture.ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: 'snap-0000000000000001' })),
     );
     expect(error).toBeInstanceOf(ValidationException);
@@ -89,10 +82,10 @@ describe('freezeVolumeImage', () => {
         [500, blockContent(500)],
       ]),
     );
-    const pages = await allSnapshotBlockPages(fixture.ebs, { SnapshotId: 'snap-0000000000000001' });
+    const pages = await fixture.blockPages({ SnapshotId: 'snap-0000000000000001' });
     const blocks = pages.flat();
     expect(blocks.map((b) => b.BlockIndex)).toEqual(MAIN_INDEXES);
-    const block7 = await readBlock(fixture.ebs, 'snap-0000000000000001', 7, blocks[7]!.BlockToken);
+    const block7 = await fixture.readBlock('snap-0000000000000001', 7, blocks[7]!.BlockToken);
     expect(block7.data.equals(MAIN_BLOCKS.get(7)!)).toBe(true);
     await writeBlocks(
       mainImage,
@@ -115,8 +108,7 @@ describe('freezeVolumeImage', () => {
       }),
     ).rejects.toThrow('ENOENT');
     expect(emulator.snapshotStatus('snap-00000000000000f1')).toBeUndefined();
-    const image = join(fixture.dir, 'retry.img');
-    await makeSparseImage(image, 1, new Map([[1, blockContent(1)]]));
+    const image = await fixture.sparseImage('retry.img', 1, new Map([[1, blockContent(1)]]));
     await emulator.freezeVolumeImage({
       snapshotId: 'snap-00000000000000f1',
       volumeId: 'vol-retry',
@@ -124,7 +116,7 @@ describe('freezeVolumeImage', () => {
       volumeSizeGib: 1,
       completeAfterMs: 0,
     });
-    const blocks = (await allSnapshotBlockPages(fixture.ebs, { SnapshotId: 'snap-00000000000000f1' })).flat();
+    const blocks = (await fixture.blockPages({ SnapshotId: 'snap-00000000000000f1' })).flat();
     expect(blocks.map((b) => b.BlockIndex)).toEqual([1, 3]);
   });
 
@@ -159,7 +151,7 @@ describe('ListSnapshotBlocks', () => {
   it('answers MaxResults above 10,000 or below 1 with ValidationException INVALID_PARAMETER_VALUE (400)', async () => {
     for (const maxResults of [10_001, 0, -5]) {
       expect(
-        await ebsErrorOf(
+        await fixture.errorOf(
           fixture.ebs.send(
             new ListSnapshotBlocksCommand({ SnapshotId: 'snap-0000000000000001', MaxResults: maxResults }),
           ),
@@ -188,7 +180,7 @@ describe('ListSnapshotBlocks', () => {
   it('pages through a sparse volume with empty pages that still carry a NextToken', async () => {
     fixture.server.emulator.setFaults({ listPageBlockWindow: 1_000 });
     try {
-      const pages = await allSnapshotBlockPages(fixture.ebs, {
+      const pages = await fixture.blockPages({
         SnapshotId: 'snap-0000000000000001',
         MaxResults: 100,
       });
@@ -207,7 +199,7 @@ describe('ListSnapshotBlocks', () => {
   it('starts at StartingBlockIndex, or at the next written block when that index is a hole', async () => {
     const list = async (startingBlockIndex: number): Promise<number[]> =>
       (
-        await allSnapshotBlockPages(fixture.ebs, {
+        await fixture.blockPages({
           SnapshotId: 'snap-0000000000000001',
           StartingBlockIndex: startingBlockIndex,
         })
@@ -255,14 +247,14 @@ describe('ListSnapshotBlocks', () => {
       ['snap-0000000000000002', token],
     ] as const) {
       expect(
-        await ebsErrorOf(
+        await fixture.errorOf(
           fixture.ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: snapshotId, NextToken: pageToken })),
         ),
       ).toEqual(invalidPageToken);
     }
     // A page token from ListSnapshotBlocks is not a ListChangedBlocks token.
     expect(
-      await ebsErrorOf(
+      await fixture.errorOf(
         fixture.ebs.send(
           new ListChangedBlocksCommand({ SecondSnapshotId: 'snap-0000000000000001', NextToken: token }),
         ),
@@ -275,7 +267,7 @@ describe('ListSnapshotBlocks', () => {
     expect(stillValid.Blocks!.map((b) => b.BlockIndex)).toEqual(MAIN_INDEXES.slice(100));
     fixture.clock.advance(1_000);
     expect(
-      await ebsErrorOf(
+      await fixture.errorOf(
         fixture.ebs.send(
           new ListSnapshotBlocksCommand({ SnapshotId: 'snap-0000000000000001', NextToken: token }),
         ),
@@ -284,7 +276,7 @@ describe('ListSnapshotBlocks', () => {
   });
 
   it('answers an unknown snapshot with ResourceNotFoundException SNAPSHOT_NOT_FOUND (404), a malformed id with INVALID_SNAPSHOT_ID', async () => {
-    const error = await rejectionOf(
+    const error = await fixture.rejectionOf(
       fixture.ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: 'snap-0123456789abcdef0' })),
     );
     expect(error).toBeInstanceOf(ResourceNotFoundException);
@@ -297,7 +289,7 @@ describe('ListSnapshotBlocks', () => {
     });
     expect(error.message).toBe("The snapshot 'snap-0123456789abcdef0' does not exist.");
     expect(
-      await ebsErrorOf(fixture.ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: 'snap-XYZ' }))),
+      await fixture.errorOf(fixture.ebs.send(new ListSnapshotBlocksCommand({ SnapshotId: 'snap-XYZ' }))),
     ).toEqual({
       name: 'ValidationException',
       reason: 'INVALID_SNAPSHOT_ID',
@@ -308,9 +300,9 @@ describe('ListSnapshotBlocks', () => {
 
 describe('GetSnapshotBlock and block tokens', () => {
   it('returns the block byte for byte with x-amz-Data-Length, x-amz-Checksum (SHA-256) and the algorithm', async () => {
-    const blocks = (await allSnapshotBlockPages(fixture.ebs, { SnapshotId: 'snap-0000000000000001' })).flat();
+    const blocks = (await fixture.blockPages({ SnapshotId: 'snap-0000000000000001' })).flat();
     for (const { BlockIndex, BlockToken } of [blocks[0]!, blocks[149]!, blocks[150]!, blocks[151]!]) {
-      const block = await readBlock(fixture.ebs, 'snap-0000000000000001', BlockIndex, BlockToken);
+      const block = await fixture.readBlock('snap-0000000000000001', BlockIndex, BlockToken);
       const expected = MAIN_BLOCKS.get(BlockIndex)!;
       expect(block.data.equals(expected)).toBe(true);
       expect(block).toMatchObject({
@@ -332,7 +324,7 @@ describe('GetSnapshotBlock and block tokens', () => {
     const second = await list();
     expect(second).not.toBe(first);
     for (const token of [first, second]) {
-      const block = await readBlock(fixture.ebs, 'snap-0000000000000001', 3000, token);
+      const block = await fixture.readBlock('snap-0000000000000001', 3000, token);
       expect(block.data.equals(MAIN_BLOCKS.get(3000)!)).toBe(true);
     }
   });
@@ -348,16 +340,18 @@ describe('GetSnapshotBlock and block tokens', () => {
       fixture.ebs.send(
         new GetSnapshotBlockCommand({ SnapshotId: snapshotId, BlockIndex: blockIndex, BlockToken: token }),
       );
-    expect(await ebsErrorOf(get('snap-0000000000000001', 5, flipped))).toEqual(invalidBlockToken);
-    expect(await ebsErrorOf(get('snap-0000000000000001', 6, token5))).toEqual(invalidBlockToken);
-    expect(await ebsErrorOf(get('snap-0000000000000002', 5, token5))).toEqual(invalidBlockToken);
-    expect(await ebsErrorOf(get('snap-0000000000000001', 5, 'bm90LWEtdG9rZW4='))).toEqual(invalidBlockToken);
+    expect(await fixture.errorOf(get('snap-0000000000000001', 5, flipped))).toEqual(invalidBlockToken);
+    expect(await fixture.errorOf(get('snap-0000000000000001', 6, token5))).toEqual(invalidBlockToken);
+    expect(await fixture.errorOf(get('snap-0000000000000002', 5, token5))).toEqual(invalidBlockToken);
+    expect(await fixture.errorOf(get('snap-0000000000000001', 5, 'bm90LWEtdG9rZW4='))).toEqual(
+      invalidBlockToken,
+    );
     fixture.clock.advance(7 * DAY_MS - 1_000);
     expect(
-      (await readBlock(fixture.ebs, 'snap-0000000000000001', 5, token5)).data.equals(MAIN_BLOCKS.get(5)!),
+      (await fixture.readBlock('snap-0000000000000001', 5, token5)).data.equals(MAIN_BLOCKS.get(5)!),
     ).toBe(true);
     fixture.clock.advance(1_000);
-    expect(await ebsErrorOf(get('snap-0000000000000001', 5, token5))).toEqual(invalidBlockToken);
+    expect(await fixture.errorOf(get('snap-0000000000000001', 5, token5))).toEqual(invalidBlockToken);
   });
 });
 
@@ -374,8 +368,7 @@ describe('ListChangedBlocks', () => {
 
   beforeAll(async () => {
     changedFixture = await startFixture();
-    image = join(changedFixture.dir, 'vol-a.img');
-    await makeSparseImage(image, 1, base);
+    image = await changedFixture.sparseImage('vol-a.img', 1, base);
     const { emulator } = changedFixture.server;
     await emulator.freezeVolumeImage({
       snapshotId: 'snap-a1',
@@ -406,8 +399,7 @@ describe('ListChangedBlocks', () => {
       volumeSizeGib: 1,
       completeAfterMs: 0,
     });
-    const other = join(changedFixture.dir, 'vol-b.img');
-    await makeSparseImage(other, 1, new Map([[0, blockContent(10)]]));
+    const other = await changedFixture.sparseImage('vol-b.img', 1, new Map([[0, blockContent(10)]]));
     await emulator.freezeVolumeImage({
       snapshotId: 'snap-b1',
       volumeId: 'vol-b',
@@ -422,15 +414,15 @@ describe('ListChangedBlocks', () => {
   });
 
   it('keeps blocks allocated that were written (even with zeros) and drops discarded ones', async () => {
-    const blocks = (await allSnapshotBlockPages(changedFixture.ebs, { SnapshotId: 'snap-a2' })).flat();
+    const blocks = (await changedFixture.blockPages({ SnapshotId: 'snap-a2' })).flat();
     expect(blocks.map((b) => b.BlockIndex)).toEqual([0, 1, 10, 11, 20, 30]);
-    const block30 = await readBlock(changedFixture.ebs, 'snap-a2', 30, blocks[5]!.BlockToken);
+    const block30 = await changedFixture.readBlock('snap-a2', 30, blocks[5]!.BlockToken);
     expect(block30.data.equals(ZERO_BLOCK)).toBe(true);
     expect(block30.checksum).toBe(sha256Base64(ZERO_BLOCK));
   });
 
   it('lists blocks that differ or exist in one snapshot only, with the tokens of the snapshots that hold them', async () => {
-    const changed = await allChangedBlocks(changedFixture.ebs, {
+    const changed = await changedFixture.changedBlocks({
       FirstSnapshotId: 'snap-a1',
       SecondSnapshotId: 'snap-a2',
     });
@@ -445,7 +437,7 @@ describe('ListChangedBlocks', () => {
     ]);
     const byIndex = new Map(changed.map((b) => [b.BlockIndex!, b]));
     const read = async (snapshotId: string, blockIndex: number, token: string | undefined): Promise<Buffer> =>
-      (await readBlock(changedFixture.ebs, snapshotId, blockIndex, token!)).data;
+      (await changedFixture.readBlock(snapshotId, blockIndex, token!)).data;
     expect((await read('snap-a1', 1, byIndex.get(1)!.FirstBlockToken)).equals(blockContent(11))).toBe(true);
     expect((await read('snap-a2', 1, byIndex.get(1)!.SecondBlockToken)).equals(blockContent(21))).toBe(true);
     expect((await read('snap-a1', 2, byIndex.get(2)!.FirstBlockToken)).equals(blockContent(12))).toBe(true);
@@ -454,7 +446,7 @@ describe('ListChangedBlocks', () => {
     );
     // A FirstBlockToken is bound to the first snapshot.
     expect(
-      await ebsErrorOf(
+      await changedFixture.errorOf(
         changedFixture.ebs.send(
           new GetSnapshotBlockCommand({
             SnapshotId: 'snap-a2',
@@ -467,7 +459,7 @@ describe('ListChangedBlocks', () => {
   });
 
   it('lists every block of the second snapshot when only SecondSnapshotId is given', async () => {
-    const changed = await allChangedBlocks(changedFixture.ebs, { SecondSnapshotId: 'snap-a2' });
+    const changed = await changedFixture.changedBlocks({ SecondSnapshotId: 'snap-a2' });
     expect(changed.map((b) => b.BlockIndex)).toEqual([0, 1, 10, 11, 20, 30]);
     expect(changed.every((b) => b.FirstBlockToken === undefined && b.SecondBlockToken !== undefined)).toBe(
       true,
@@ -476,7 +468,7 @@ describe('ListChangedBlocks', () => {
 
   it('answers snapshots of different volumes with ValidationException UNRELATED_SNAPSHOTS (400)', async () => {
     expect(
-      await ebsErrorOf(
+      await changedFixture.errorOf(
         changedFixture.ebs.send(
           new ListChangedBlocksCommand({ FirstSnapshotId: 'snap-b1', SecondSnapshotId: 'snap-a2' }),
         ),
@@ -486,11 +478,10 @@ describe('ListChangedBlocks', () => {
 
   it('pages over the blocks of both snapshots, so pages can be empty before a changed block (user guide example)', async () => {
     const { emulator } = changedFixture.server;
-    const full = join(changedFixture.dir, 'vol-c.img');
     const blocks = new Map(
       Array.from({ length: 250 }, (_, i) => [i, blockContent(1_000 + i)] as [number, Buffer]),
     );
-    await makeSparseImage(full, 1, blocks);
+    const full = await changedFixture.sparseImage('vol-c.img', 1, blocks);
     await emulator.freezeVolumeImage({
       snapshotId: 'snap-c1',
       volumeId: 'vol-c',
@@ -536,14 +527,14 @@ describe('ListChangedBlocks', () => {
       const token = first.NextToken!;
       const invalidPageToken = { name: 'ValidationException', reason: 'INVALID_PAGE_TOKEN', status: 400 };
       expect(
-        await ebsErrorOf(
+        await changedFixture.errorOf(
           changedFixture.ebs.send(
             new ListChangedBlocksCommand({ SecondSnapshotId: 'snap-a2', NextToken: token }),
           ),
         ),
       ).toEqual(invalidPageToken);
       expect(
-        await ebsErrorOf(
+        await changedFixture.errorOf(
           changedFixture.ebs.send(
             new ListChangedBlocksCommand({
               FirstSnapshotId: 'snap-a2',
@@ -567,7 +558,7 @@ describe('ListChangedBlocks', () => {
       emulator.setFaults({ listPageBlockWindow: 65_536 });
     }
     expect(
-      await ebsErrorOf(
+      await changedFixture.errorOf(
         changedFixture.ebs.send(
           new ListChangedBlocksCommand({
             FirstSnapshotId: 'snap-a1',
@@ -581,7 +572,7 @@ describe('ListChangedBlocks', () => {
 
   it('compares a snapshot with itself as having no changes', async () => {
     expect(
-      await allChangedBlocks(changedFixture.ebs, { FirstSnapshotId: 'snap-a1', SecondSnapshotId: 'snap-a1' }),
+      await changedFixture.changedBlocks({ FirstSnapshotId: 'snap-a1', SecondSnapshotId: 'snap-a1' }),
     ).toEqual([]);
   });
 });

@@ -2,7 +2,6 @@
  * Fault injection of the EBS emulator, observed as a client sees it: the SDK exception classes with
  * their `.Reason`, and corrupted block bodies whose x-amz-Checksum still belongs to the true data.
  */
-import { join } from 'node:path';
 import {
   GetSnapshotBlockCommand,
   PutSnapshotBlockCommand,
@@ -11,17 +10,7 @@ import {
 } from '@aws-sdk/client-ebs';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import {
-  allSnapshotBlockPages,
-  blockContent,
-  ebsErrorOf,
-  makeSparseImage,
-  readBlock,
-  rejectionOf,
-  sha256Base64,
-  startFixture,
-  type EbsFixture,
-} from './ebs-test-support.ts';
+import { blockContent, sha256Base64, startFixture, type EbsFixture } from './ebs-test-support.ts';
 
 const BLOCKS = new Map(
   Array.from({ length: 8 }, (_, i) => [i * 3, blockContent(i + 100)] as [number, Buffer]),
@@ -29,8 +18,7 @@ const BLOCKS = new Map(
 
 async function frozenFixture(seed: number): Promise<{ fixture: EbsFixture; tokens: Map<number, string> }> {
   const fixture = await startFixture({ seed });
-  const image = join(fixture.dir, 'faults.img');
-  await makeSparseImage(image, 1, BLOCKS);
+  const image = await fixture.sparseImage('faults.img', 1, BLOCKS);
   for (const [snapshotId, volumeId] of [
     ['snap-f1', 'vol-f1'],
     ['snap-f2', 'vol-f2'],
@@ -43,7 +31,7 @@ async function frozenFixture(seed: number): Promise<{ fixture: EbsFixture; token
       completeAfterMs: 0,
     });
   }
-  const blocks = (await allSnapshotBlockPages(fixture.ebs, { SnapshotId: 'snap-f1' })).flat();
+  const blocks = (await fixture.blockPages({ SnapshotId: 'snap-f1' })).flat();
   return { fixture, tokens: new Map(blocks.map((b) => [b.BlockIndex, b.BlockToken])) };
 }
 
@@ -68,7 +56,7 @@ describe('faults', () => {
   it('corruptBlockDataRate 1: one flipped byte in the body, the checksum header of the true data', async () => {
     fixture.server.emulator.setFaults({ corruptBlockDataRate: 1 });
     for (const [blockIndex, token] of tokens) {
-      const block = await readBlock(fixture.ebs, 'snap-f1', blockIndex, token);
+      const block = await fixture.readBlock('snap-f1', blockIndex, token);
       const truth = BLOCKS.get(blockIndex)!;
       expect(block.data.length).toBe(EBS_BLOCK_SIZE_BYTES);
       expect(differingBytes(block.data, truth)).toHaveLength(1);
@@ -76,7 +64,7 @@ describe('faults', () => {
       expect(sha256Base64(block.data)).not.toBe(block.checksum);
     }
     fixture.server.emulator.setFaults({ corruptBlockDataRate: 0 });
-    const clean = await readBlock(fixture.ebs, 'snap-f1', 0, tokens.get(0)!);
+    const clean = await fixture.readBlock('snap-f1', 0, tokens.get(0)!);
     expect(clean.data.equals(BLOCKS.get(0)!)).toBe(true);
   });
 
@@ -86,7 +74,7 @@ describe('faults', () => {
       const seen: string[] = [];
       for (let round = 0; round < 2; round += 1) {
         for (const [blockIndex, token] of targetTokens) {
-          const block = await readBlock(target.ebs, 'snap-f1', blockIndex, token);
+          const block = await target.readBlock('snap-f1', blockIndex, token);
           seen.push(`${blockIndex}:${differingBytes(block.data, BLOCKS.get(blockIndex)!).join(',')}`);
         }
       }
@@ -118,7 +106,7 @@ describe('faults', () => {
         }),
       );
     for (const blockIndex of [0, 3, 6]) await get('snap-f1', blockIndex);
-    const error = await rejectionOf(get('snap-f1', 9));
+    const error = await fixture.rejectionOf(get('snap-f1', 9));
     expect(error).toBeInstanceOf(RequestThrottledException);
     expect({
       reason: error.Reason,
@@ -128,15 +116,13 @@ describe('faults', () => {
       status: 400,
     });
     // Another snapshot has its own budget: the request gets past the cap and fails on the foreign token.
-    expect(await ebsErrorOf(get('snap-f2', 0))).toEqual({
+    expect(await fixture.errorOf(get('snap-f2', 0))).toEqual({
       name: 'ValidationException',
       reason: 'INVALID_BLOCK_TOKEN',
       status: 400,
     });
     fixture.clock.advance(1_000);
-    expect((await readBlock(fixture.ebs, 'snap-f1', 9, tokens.get(9)!)).data.equals(BLOCKS.get(9)!)).toBe(
-      true,
-    );
+    expect((await fixture.readBlock('snap-f1', 9, tokens.get(9)!)).data.equals(BLOCKS.get(9)!)).toBe(true);
 
     const started = await fixture.ebs.send(new StartSnapshotCommand({ VolumeSize: 1 }));
     const data = blockContent(1);
@@ -152,7 +138,7 @@ describe('faults', () => {
         }),
       );
     for (const blockIndex of [0, 1, 2]) await putBlock(blockIndex);
-    expect(await ebsErrorOf(putBlock(3))).toEqual({
+    expect(await fixture.errorOf(putBlock(3))).toEqual({
       name: 'RequestThrottledException',
       reason: 'RESOURCE_LEVEL_THROTTLE',
       status: 400,
@@ -174,13 +160,13 @@ describe('faults', () => {
           ChecksumAlgorithm: 'SHA256',
         }),
       );
-    expect(await ebsErrorOf(putBlock())).toEqual({
+    expect(await fixture.errorOf(putBlock())).toEqual({
       name: 'ResourceNotFoundException',
       reason: 'SNAPSHOT_NOT_FOUND',
       status: 404,
     });
     fixture.clock.advance(119_999);
-    expect(await ebsErrorOf(putBlock())).toMatchObject({ name: 'ResourceNotFoundException' });
+    expect(await fixture.errorOf(putBlock())).toMatchObject({ name: 'ResourceNotFoundException' });
     fixture.clock.advance(1);
     expect(await putBlock()).toMatchObject({ $metadata: { httpStatusCode: 201 } });
   });

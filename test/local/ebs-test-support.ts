@@ -21,11 +21,35 @@ import { startEbsEmulatorServer, type EbsEmulatorServer } from '../../local/ebs/
 
 export { ManualClock };
 
+/** What GetSnapshotBlock answered: the block's bytes and the headers the tests compare. */
+export interface ReadBlockAnswer {
+  data: Buffer;
+  checksum: string | undefined;
+  algorithm: string | undefined;
+  dataLength: number | undefined;
+}
+
+/**
+ * One emulator on a manual clock with an SDK client on it, and the client-side helpers of the
+ * emulator tests bound to that client, so that a test reaches them all through its fixture.
+ */
 export interface EbsFixture {
   readonly dir: string;
   readonly clock: ManualClock;
   readonly server: EbsEmulatorServer;
   readonly ebs: EBSClient;
+  /** Every page of a ListSnapshotBlocks traversal (see allSnapshotBlockPages). */
+  blockPages(input: ListSnapshotBlocksCommandInput): Promise<{ BlockIndex: number; BlockToken: string }[][]>;
+  /** Every changed block of a ListChangedBlocks traversal (see allChangedBlocks). */
+  changedBlocks(input: ListChangedBlocksCommandInput): Promise<ChangedBlock[]>;
+  /** One GetSnapshotBlock (see readBlock). */
+  readBlock(snapshotId: string, blockIndex: number, blockToken: string): Promise<ReadBlockAnswer>;
+  /** A sparse image `name` in the fixture's directory (see makeSparseImage); answers its path. */
+  sparseImage(name: string, sizeGib: number, blocks: ReadonlyMap<number, Buffer>): Promise<string>;
+  /** The error a call rejects with (see rejectionOf). */
+  rejectionOf(call: Promise<unknown>): Promise<Record<string, unknown> & Error>;
+  /** The SDK exception of a failed call, reduced to name, reason and status (see ebsErrorOf). */
+  errorOf(call: Promise<unknown>): Promise<EbsErrorSummary>;
   close(): Promise<void>;
 }
 
@@ -39,6 +63,16 @@ export async function startFixture(options: Partial<EbsEmulatorOptions> = {}): P
     clock,
     server,
     ebs,
+    blockPages: (input) => allSnapshotBlockPages(ebs, input),
+    changedBlocks: (input) => allChangedBlocks(ebs, input),
+    readBlock: (snapshotId, blockIndex, blockToken) => readBlock(ebs, snapshotId, blockIndex, blockToken),
+    sparseImage: async (name, sizeGib, blocks) => {
+      const path = join(dir, name);
+      await makeSparseImage(path, sizeGib, blocks);
+      return path;
+    },
+    rejectionOf,
+    errorOf: ebsErrorOf,
     close: async () => {
       ebs.destroy();
       await server.stop();
@@ -124,12 +158,7 @@ export async function readBlock(
   snapshotId: string,
   blockIndex: number,
   blockToken: string,
-): Promise<{
-  data: Buffer;
-  checksum: string | undefined;
-  algorithm: string | undefined;
-  dataLength: number | undefined;
-}> {
+): Promise<ReadBlockAnswer> {
   const answer = await ebs.send(
     new GetSnapshotBlockCommand({ SnapshotId: snapshotId, BlockIndex: blockIndex, BlockToken: blockToken }),
   );
@@ -152,10 +181,15 @@ export async function rejectionOf(promise: Promise<unknown>): Promise<Record<str
   throw new Error('expected the call to fail, but it succeeded');
 }
 
+/** What the tests compare exactly of an SDK exception. */
+export interface EbsErrorSummary {
+  name: string;
+  reason: unknown;
+  status: unknown;
+}
+
 /** The SDK exception of a failed call, reduced to what the tests compare exactly. */
-export async function ebsErrorOf(
-  promise: Promise<unknown>,
-): Promise<{ name: string; reason: unknown; status: unknown }> {
+export async function ebsErrorOf(promise: Promise<unknown>): Promise<EbsErrorSummary> {
   const error = await rejectionOf(promise);
   const metadata = error.$metadata as { httpStatusCode?: number } | undefined;
   return { name: error.name, reason: error.Reason, status: metadata?.httpStatusCode };

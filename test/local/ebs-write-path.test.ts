@@ -18,17 +18,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { linearAggregateChecksum } from '../../local/ebs/ebs-emulator.ts';
-import {
-  allChangedBlocks,
-  allSnapshotBlockPages,
-  blockContent,
-  ebsErrorOf,
-  readBlock,
-  rejectionOf,
-  sha256Base64,
-  startFixture,
-  type EbsFixture,
-} from './ebs-test-support.ts';
+import { blockContent, sha256Base64, startFixture, type EbsFixture } from './ebs-test-support.ts';
 
 /** completeSnapshotDelayMs of the fixture: CompleteSnapshot answers pending, completed this much later. */
 const COMPLETION_DELAY_MS = 2_000;
@@ -144,10 +134,10 @@ describe('StartSnapshot / PutSnapshotBlock / CompleteSnapshot', () => {
     expect(fixture.server.emulator.snapshotStatus(snapshotId)).toBe('pending');
     fixture.clock.advance(COMPLETION_DELAY_MS);
     expect(fixture.server.emulator.snapshotStatus(snapshotId)).toBe('completed');
-    const blocks = (await allSnapshotBlockPages(fixture.ebs, { SnapshotId: snapshotId })).flat();
+    const blocks = (await fixture.blockPages({ SnapshotId: snapshotId })).flat();
     expect(blocks.map((b) => b.BlockIndex)).toEqual([0, 5, 2047]);
     for (const { BlockIndex, BlockToken } of blocks) {
-      const block = await readBlock(fixture.ebs, snapshotId, BlockIndex, BlockToken);
+      const block = await fixture.readBlock(snapshotId, BlockIndex, BlockToken);
       expect(block.data.equals(written.get(BlockIndex)!)).toBe(true);
     }
     expect(fixture.server.emulator.listSnapshots()).toEqual([
@@ -175,22 +165,22 @@ describe('StartSnapshot / PutSnapshotBlock / CompleteSnapshot', () => {
     const child = await start({ ParentSnapshotId: parent, VolumeSize: 2 });
     await put(child, 1, blockContent(21));
     await put(child, 3000, blockContent(22));
-    expect(await ebsErrorOf(complete(child, 5))).toEqual({
+    expect(await fixture.errorOf(complete(child, 5))).toEqual({
       name: 'ValidationException',
       reason: 'INVALID_PARAMETER_VALUE',
       status: 400,
     });
     await complete(child, 2);
     fixture.clock.advance(COMPLETION_DELAY_MS);
-    const blocks = (await allSnapshotBlockPages(fixture.ebs, { SnapshotId: child })).flat();
+    const blocks = (await fixture.blockPages({ SnapshotId: child })).flat();
     expect(blocks.map((b) => b.BlockIndex)).toEqual([0, 1, 2, 3000]);
-    expect(
-      (await readBlock(fixture.ebs, child, 0, blocks[0]!.BlockToken)).data.equals(blockContent(10)),
-    ).toBe(true);
-    expect(
-      (await readBlock(fixture.ebs, child, 1, blocks[1]!.BlockToken)).data.equals(blockContent(21)),
-    ).toBe(true);
-    const changed = await allChangedBlocks(fixture.ebs, { FirstSnapshotId: parent, SecondSnapshotId: child });
+    expect((await fixture.readBlock(child, 0, blocks[0]!.BlockToken)).data.equals(blockContent(10))).toBe(
+      true,
+    );
+    expect((await fixture.readBlock(child, 1, blocks[1]!.BlockToken)).data.equals(blockContent(21))).toBe(
+      true,
+    );
+    const changed = await fixture.changedBlocks({ FirstSnapshotId: parent, SecondSnapshotId: child });
     expect(
       changed.map((b) => [b.BlockIndex, b.FirstBlockToken !== undefined, b.SecondBlockToken !== undefined]),
     ).toEqual([
@@ -203,7 +193,7 @@ describe('StartSnapshot / PutSnapshotBlock / CompleteSnapshot', () => {
     const one = await writeSnapshot(new Map([[0, blockContent(1)]]));
     const other = await writeSnapshot(new Map([[0, blockContent(1)]]));
     expect(
-      await ebsErrorOf(allChangedBlocks(fixture.ebs, { FirstSnapshotId: one, SecondSnapshotId: other })),
+      await fixture.errorOf(fixture.changedBlocks({ FirstSnapshotId: one, SecondSnapshotId: other })),
     ).toEqual({
       name: 'ValidationException',
       reason: 'UNRELATED_SNAPSHOTS',
@@ -221,7 +211,7 @@ describe('StartSnapshot / PutSnapshotBlock / CompleteSnapshot', () => {
     );
     expect(retry.SnapshotId).toBe(first.SnapshotId);
     expect(retry.StartTime).toEqual(first.StartTime);
-    const error = await rejectionOf(
+    const error = await fixture.rejectionOf(
       fixture.ebs.send(new StartSnapshotCommand({ VolumeSize: 2, ClientToken: 'restore-42', Timeout: 30 })),
     );
     expect(error).toBeInstanceOf(ConflictException);
@@ -252,7 +242,7 @@ describe('StartSnapshot / PutSnapshotBlock / CompleteSnapshot', () => {
     ];
     for (const [input, expected] of cases) {
       expect(
-        await ebsErrorOf(fixture.ebs.send(new StartSnapshotCommand({ VolumeSize: 2, ...input }))),
+        await fixture.errorOf(fixture.ebs.send(new StartSnapshotCommand({ VolumeSize: 2, ...input }))),
       ).toEqual(expected);
     }
     expect(await start({ VolumeSize: 65_536, Timeout: 4_320 })).toMatch(/^snap-/);
@@ -263,16 +253,16 @@ describe('StartSnapshot / PutSnapshotBlock / CompleteSnapshot', () => {
     const snapshotId = await start();
     const data = blockContent(1);
     const invalid = (reason: string) => ({ name: 'ValidationException', reason, status: 400 });
-    expect(await ebsErrorOf(put(snapshotId, 0, data, sha256Base64(blockContent(2))))).toEqual(
+    expect(await fixture.errorOf(put(snapshotId, 0, data, sha256Base64(blockContent(2))))).toEqual(
       invalid('INVALID_CONTENT_ENCODING'),
     );
-    expect(await ebsErrorOf(put(snapshotId, 2048, data))).toEqual(invalid('INVALID_BLOCK'));
+    expect(await fixture.errorOf(put(snapshotId, 2048, data))).toEqual(invalid('INVALID_BLOCK'));
     const short = data.subarray(0, 4096);
-    expect(await ebsErrorOf(put(snapshotId, 0, short, undefined, { DataLength: 4096 }))).toEqual(
+    expect(await fixture.errorOf(put(snapshotId, 0, short, undefined, { DataLength: 4096 }))).toEqual(
       invalid('INVALID_PARAMETER_VALUE'),
     );
-    expect(await ebsErrorOf(put(snapshotId, 0, short))).toEqual(invalid('INVALID_PARAMETER_VALUE'));
-    expect(await ebsErrorOf(put(snapshotId, 0, data, undefined, { Progress: 101 }))).toEqual(
+    expect(await fixture.errorOf(put(snapshotId, 0, short))).toEqual(invalid('INVALID_PARAMETER_VALUE'));
+    expect(await fixture.errorOf(put(snapshotId, 0, data, undefined, { Progress: 101 }))).toEqual(
       invalid('INVALID_PARAMETER_VALUE'),
     );
     // None of the rejected writes counts.
@@ -287,24 +277,24 @@ describe('StartSnapshot / PutSnapshotBlock / CompleteSnapshot', () => {
     ]);
     for (const [blockIndex, data] of written) await put(snapshotId, blockIndex, data);
     const invalid = (reason: string) => ({ name: 'ValidationException', reason, status: 400 });
-    expect(await ebsErrorOf(complete(snapshotId, 1, linear(written)))).toEqual(
+    expect(await fixture.errorOf(complete(snapshotId, 1, linear(written)))).toEqual(
       invalid('INVALID_PARAMETER_VALUE'),
     );
     const overBase64Text = createHash('sha256')
       .update(sha256Base64(written.get(3)!) + sha256Base64(written.get(7)!))
       .digest('base64');
-    expect(await ebsErrorOf(complete(snapshotId, 2, overBase64Text))).toEqual(
+    expect(await fixture.errorOf(complete(snapshotId, 2, overBase64Text))).toEqual(
       invalid('INVALID_CONTENT_ENCODING'),
     );
     const descending = createHash('sha256')
       .update(createHash('sha256').update(written.get(7)!).digest())
       .update(createHash('sha256').update(written.get(3)!).digest())
       .digest('base64');
-    expect(await ebsErrorOf(complete(snapshotId, 2, descending))).toEqual(
+    expect(await fixture.errorOf(complete(snapshotId, 2, descending))).toEqual(
       invalid('INVALID_CONTENT_ENCODING'),
     );
     expect(
-      await ebsErrorOf(
+      await fixture.errorOf(
         fixture.ebs.send(
           new CompleteSnapshotCommand({
             SnapshotId: snapshotId,
@@ -321,10 +311,14 @@ describe('StartSnapshot / PutSnapshotBlock / CompleteSnapshot', () => {
       Status: 'pending',
       $metadata: { httpStatusCode: 202 },
     });
-    expect(await ebsErrorOf(put(snapshotId, 0, blockContent(1)))).toEqual(invalid('INVALID_SNAPSHOT_ID'));
+    expect(await fixture.errorOf(put(snapshotId, 0, blockContent(1)))).toEqual(
+      invalid('INVALID_SNAPSHOT_ID'),
+    );
     fixture.clock.advance(COMPLETION_DELAY_MS);
     expect(await complete(snapshotId, 2)).toMatchObject({ Status: 'completed' });
-    expect(await ebsErrorOf(put(snapshotId, 0, blockContent(1)))).toEqual(invalid('INVALID_SNAPSHOT_ID'));
+    expect(await fixture.errorOf(put(snapshotId, 0, blockContent(1)))).toEqual(
+      invalid('INVALID_SNAPSHOT_ID'),
+    );
   });
 
   it('cancels a snapshot (status error) that is not completed within Timeout minutes of its last write', async () => {
@@ -337,17 +331,15 @@ describe('StartSnapshot / PutSnapshotBlock / CompleteSnapshot', () => {
     expect(fixture.server.emulator.snapshotStatus(snapshotId)).toBe('error');
     expect(fixture.server.emulator.listSnapshots()[0]).toMatchObject({ snapshotId, status: 'error' });
     const invalidSnapshot = { name: 'ValidationException', reason: 'INVALID_SNAPSHOT_ID', status: 400 };
-    expect(await ebsErrorOf(put(snapshotId, 1, blockContent(2)))).toEqual(invalidSnapshot);
-    expect(await ebsErrorOf(complete(snapshotId, 1))).toEqual(invalidSnapshot);
-    expect(await ebsErrorOf(allSnapshotBlockPages(fixture.ebs, { SnapshotId: snapshotId }))).toEqual(
-      invalidSnapshot,
-    );
+    expect(await fixture.errorOf(put(snapshotId, 1, blockContent(2)))).toEqual(invalidSnapshot);
+    expect(await fixture.errorOf(complete(snapshotId, 1))).toEqual(invalidSnapshot);
+    expect(await fixture.errorOf(fixture.blockPages({ SnapshotId: snapshotId }))).toEqual(invalidSnapshot);
   });
 
   it('answers writes to unknown snapshots with ResourceNotFoundException SNAPSHOT_NOT_FOUND (404)', async () => {
     const notFound = { name: 'ResourceNotFoundException', reason: 'SNAPSHOT_NOT_FOUND', status: 404 };
-    expect(await ebsErrorOf(put('snap-0123456789abcdef0', 0, blockContent(1)))).toEqual(notFound);
-    expect(await ebsErrorOf(complete('snap-0123456789abcdef0', 0))).toEqual(notFound);
+    expect(await fixture.errorOf(put('snap-0123456789abcdef0', 0, blockContent(1)))).toEqual(notFound);
+    expect(await fixture.errorOf(complete('snap-0123456789abcdef0', 0))).toEqual(notFound);
   });
 
   it('refuses writes to a snapshot frozen from a volume image', async () => {
@@ -360,7 +352,7 @@ describe('StartSnapshot / PutSnapshotBlock / CompleteSnapshot', () => {
       imagePath: image,
       volumeSizeGib: 1,
     });
-    expect(await ebsErrorOf(put('snap-0f', 0, blockContent(1)))).toEqual({
+    expect(await fixture.errorOf(put('snap-0f', 0, blockContent(1)))).toEqual({
       name: 'ValidationException',
       reason: 'INVALID_SNAPSHOT_ID',
       status: 400,
