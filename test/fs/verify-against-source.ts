@@ -8,7 +8,8 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { Ext4Filesystem, WalkEntry, WalkItem } from '../../lambdas/core/fs/index.ts';
-import { decodeRdev, readSourceTree } from '../support/fs-images.ts';
+import type { FilesystemReader } from '../../lambdas/core/fs/filesystem.ts';
+import { decodeRdev, readSourceTree, type SourceEntry } from '../support/fs-images.ts';
 
 export async function collectWalk(fs: Ext4Filesystem, root?: string): Promise<WalkItem[]> {
   const items: WalkItem[] = [];
@@ -16,7 +17,8 @@ export async function collectWalk(fs: Ext4Filesystem, root?: string): Promise<Wa
   return items;
 }
 
-function typeOfSource(stat: BigIntStats): string {
+/** The walk's type name for a source file's stat. */
+export function typeOfSource(stat: BigIntStats): string {
   if (stat.isFile()) return 'file';
   if (stat.isDirectory()) return 'directory';
   if (stat.isSymbolicLink()) return 'symlink';
@@ -87,25 +89,60 @@ export async function verifyAgainstSource(
       expected.size = Number(st.size);
       actual.size = got.size;
     }
-    if (src.symlinkTarget !== undefined) {
-      expected.symlinkTarget = src.symlinkTarget;
-      actual.symlinkTarget = got.symlinkTarget;
-    }
-    if (st.isCharacterDevice() || st.isBlockDevice()) {
-      expected.device = decodeRdev(st.rdev);
-      actual.device = got.device;
-    }
+    addLinkAndDevice(src, got, expected, actual);
     expect({ path: p, ...actual }).toEqual({ path: p, ...expected });
-    const known = inodeOfSourceIno.get(st.ino);
-    if (known === undefined) inodeOfSourceIno.set(st.ino, got.inode);
-    else expect(got.inode, `hard link ${p}`).toBe(known);
-    if (st.isFile() && !(options.skipContent?.has(p) ?? false)) {
-      const want = await readFile(path.join(sourceRoot, p));
-      const data = await fs.readFile(got.inode);
-      expect(Buffer.from(data).equals(want), `content of ${p}`).toBe(true);
+    const compared = await checkInodeAndContent(
+      fs,
+      sourceRoot,
+      src,
+      got,
+      inodeOfSourceIno,
+      options.skipContent,
+    );
+    if (compared !== undefined) {
       filesCompared += 1;
-      bytesCompared += want.length;
+      bytesCompared += compared;
     }
   }
   return { entries: entries.size, filesCompared, bytesCompared };
+}
+
+/** Adds a symlink's target and a device's major/minor to the fields compared, where the source has them. */
+export function addLinkAndDevice(
+  src: SourceEntry,
+  got: WalkEntry,
+  expected: Record<string, unknown>,
+  actual: Record<string, unknown>,
+): void {
+  if (src.symlinkTarget !== undefined) {
+    expected.symlinkTarget = src.symlinkTarget;
+    actual.symlinkTarget = got.symlinkTarget;
+  }
+  if (src.stat.isCharacterDevice() || src.stat.isBlockDevice()) {
+    expected.device = decodeRdev(src.stat.rdev);
+    actual.device = got.device;
+  }
+}
+
+/**
+ * Every name of one source inode must walk to one inode (hard links; `inodeOfSourceIno` carries what
+ * was seen), and a regular file not in `skipContent` must read back equal to its source byte for
+ * byte. Answers the bytes compared, or undefined when the content was not compared.
+ */
+export async function checkInodeAndContent(
+  fs: Pick<FilesystemReader, 'readFile'>,
+  sourceRoot: string,
+  src: SourceEntry,
+  got: WalkEntry,
+  inodeOfSourceIno: Map<bigint, number>,
+  skipContent: ReadonlySet<string> | undefined,
+): Promise<number | undefined> {
+  const known = inodeOfSourceIno.get(src.stat.ino);
+  if (known === undefined) inodeOfSourceIno.set(src.stat.ino, got.inode);
+  else expect(got.inode, `hard link ${src.path}`).toBe(known);
+  if (!src.stat.isFile() || (skipContent?.has(src.path) ?? false)) return undefined;
+  const want = await readFile(path.join(sourceRoot, src.path));
+  const data = await fs.readFile(got.inode);
+  expect(Buffer.from(data).equals(want), `content of ${src.path}`).toBe(true);
+  return want.length;
 }

@@ -4,12 +4,12 @@
  * the kernel here no longer mounts. The source tree stays the oracle.
  */
 import { execFile } from 'node:child_process';
-import type { BigIntStats } from 'node:fs';
-import { lstat, mkdir, readFile, readdir, readlink, writeFile } from 'node:fs/promises';
+import { lstat, mkdir, readdir, readlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect } from 'vitest';
 import type { FilesystemReader, WalkEntry } from '../../lambdas/core/fs/filesystem.ts';
-import { decodeRdev, readSourceTree, run } from '../support/fs-images.ts';
+import { readSourceTree, run } from '../support/fs-images.ts';
+import { addLinkAndDevice, checkInodeAndContent, typeOfSource } from './verify-against-source.ts';
 
 /**
  * mkfs.xfs refuses filesystems under 300 MB outside the XFS test suite; these variables are how
@@ -128,16 +128,6 @@ export interface OracleOptions {
   readonly ignore?: (path: string) => boolean;
 }
 
-function typeOf(st: BigIntStats): string {
-  if (st.isFile()) return 'file';
-  if (st.isDirectory()) return 'directory';
-  if (st.isSymbolicLink()) return 'symlink';
-  if (st.isCharacterDevice()) return 'char-device';
-  if (st.isBlockDevice()) return 'block-device';
-  if (st.isFIFO()) return 'fifo';
-  return 'socket';
-}
-
 const ns = (t: { seconds: number; nanoseconds: number }): bigint =>
   BigInt(t.seconds) * 1_000_000_000n + BigInt(t.nanoseconds);
 
@@ -178,7 +168,7 @@ export async function verifyAgainstTree(
     const st = src.stat;
     const expected: Record<string, unknown> = {
       path: p,
-      type: typeOf(st),
+      type: typeOfSource(st),
       permissions: Number(st.mode) & 0o7777,
       mode: Number(st.mode),
       uid: Number(st.uid),
@@ -214,24 +204,12 @@ export async function verifyAgainstTree(
       expected.size = Number(st.size);
       actual.size = got.size;
     }
-    if (src.symlinkTarget !== undefined) {
-      expected.symlinkTarget = src.symlinkTarget;
-      actual.symlinkTarget = got.symlinkTarget;
-    }
-    if (st.isCharacterDevice() || st.isBlockDevice()) {
-      expected.device = decodeRdev(st.rdev);
-      actual.device = got.device;
-    }
+    addLinkAndDevice(src, got, expected, actual);
     expect(actual).toEqual(expected);
-    const known = inodeOf.get(st.ino);
-    if (known === undefined) inodeOf.set(st.ino, got.inode);
-    else expect(got.inode, `hard link ${p}`).toBe(known);
-    if (st.isFile() && options.skipContent?.has(p) !== true) {
-      const want = await readFile(path.join(oracleRoot, p));
-      const data = await fs.readFile(got.inode);
-      expect(Buffer.from(data).equals(want), `content of ${p}`).toBe(true);
+    const compared = await checkInodeAndContent(fs, oracleRoot, src, got, inodeOf, options.skipContent);
+    if (compared !== undefined) {
       files += 1;
-      bytes += want.length;
+      bytes += compared;
     }
   }
   return { entries: entries.size, files, bytes };
