@@ -291,7 +291,9 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
    * not `deleting`.
    */
   async liveImages(images: readonly { volumeId: string; imageId: string }[]): Promise<ReadonlySet<string>> {
-    const guards = await this.batchGet(
+    const guards = await batchGetItems(
+      this.ddb,
+      this.tableName,
       images.map(({ volumeId, imageId }) => ({
         pk: volumePartitionKey(volumeId),
         sk: imageIdSortKey(imageId),
@@ -301,40 +303,12 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
       typeof guard.imageSk === 'string' ? [{ pk: guard.pk as string, sk: guard.imageSk }] : [],
     );
     const live = new Set<string>();
-    for (const item of await this.batchGet(recordKeys)) {
+    for (const item of await batchGetItems(this.ddb, this.tableName, recordKeys)) {
       if (isDeleting(item)) continue;
       const record = toRecord(item);
       live.add(`${record.volumeId}/${record.imageId}`);
     }
     return live;
-  }
-
-  /** The items of `keys` that exist (duplicates read once), in no particular order. */
-  private async batchGet(keys: readonly { pk: string; sk: string }[]): Promise<Record<string, unknown>[]> {
-    const unique = [...new Map(keys.map((k) => [`${k.pk}\u0000${k.sk}`, k])).values()];
-    const out: Record<string, unknown>[] = [];
-    for (let i = 0; i < unique.length; i += BATCH_GET_KEYS) {
-      let asking: Record<string, unknown>[] = unique.slice(i, i + BATCH_GET_KEYS);
-      for (let round = 0; asking.length > 0; round += 1) {
-        if (round >= UNPROCESSED_ROUNDS) {
-          throw new ThrottledError(`DynamoDB BatchGetItem left ${asking.length} image keys unprocessed`, {
-            context: { table: this.tableName, unprocessed: asking.length },
-          });
-        }
-        if (round > 0) await new Promise((wake) => setTimeout(wake, UNPROCESSED_DELAY_MS * 2 ** (round - 1)));
-        const keysNow = asking;
-        const got = await callSdk('BatchGetItem', { table: this.tableName }, () =>
-          this.ddb.send(
-            new BatchGetCommand({
-              RequestItems: { [this.tableName]: { Keys: keysNow, ConsistentRead: true } },
-            }),
-          ),
-        );
-        out.push(...(got.Responses?.[this.tableName] ?? []));
-        asking = got.UnprocessedKeys?.[this.tableName]?.Keys ?? [];
-      }
-    }
-    return out;
   }
 
   async getImageRecord(volumeId: string, imageId: string): Promise<ImageRecord> {
@@ -614,4 +588,41 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
     } while (startKey !== undefined);
     return undefined;
   }
+}
+
+/**
+ * The items of `keys` that exist in `tableName` (duplicates read once), in no particular order:
+ * BatchGetItem, strongly consistent, 100 keys a request (the API's limit), unprocessed keys asked
+ * again with backoff.
+ * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
+ */
+export async function batchGetItems(
+  ddb: DynamoDBDocumentClient,
+  tableName: string,
+  keys: readonly { pk: string; sk: string }[],
+): Promise<Record<string, unknown>[]> {
+  const unique = [...new Map(keys.map((k) => [`${k.pk}\u0000${k.sk}`, k])).values()];
+  const out: Record<string, unknown>[] = [];
+  for (let i = 0; i < unique.length; i += BATCH_GET_KEYS) {
+    let asking: Record<string, unknown>[] = unique.slice(i, i + BATCH_GET_KEYS);
+    for (let round = 0; asking.length > 0; round += 1) {
+      if (round >= UNPROCESSED_ROUNDS) {
+        throw new ThrottledError(`DynamoDB BatchGetItem left ${asking.length} image keys unprocessed`, {
+          context: { table: tableName, unprocessed: asking.length },
+        });
+      }
+      if (round > 0) await new Promise((wake) => setTimeout(wake, UNPROCESSED_DELAY_MS * 2 ** (round - 1)));
+      const keysNow = asking;
+      const got = await callSdk('BatchGetItem', { table: tableName }, () =>
+        ddb.send(
+          new BatchGetCommand({
+            RequestItems: { [tableName]: { Keys: keysNow, ConsistentRead: true } },
+          }),
+        ),
+      );
+      out.push(...(got.Responses?.[tableName] ?? []));
+      asking = got.UnprocessedKeys?.[tableName]?.Keys ?? [];
+    }
+  }
+  return out;
 }

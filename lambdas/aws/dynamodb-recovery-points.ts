@@ -30,12 +30,14 @@ import type {
 } from '../core/recovery-points/recovery-points.ts';
 import {
   byImageRef,
+  imageRefKey,
   namesImage,
   readRecoveryPoint,
   recoveryPointErrors,
   sameRecoveryPoint,
   withoutImage,
 } from '../core/recovery-points/recovery-points.ts';
+import { batchGetItems } from './dynamodb-image-records.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
 import { transactWrite } from './dynamodb-transactions.ts';
 import { callSdk } from './sdk-errors.ts';
@@ -80,6 +82,16 @@ const DETACHED_PARTITION = `${RECOVERY_POINT_KEY_PREFIX}DETACHED`;
 
 export function detachedImageKey(image: RecoveryPointImageRef): { pk: string; sk: string } {
   return { pk: DETACHED_PARTITION, sk: `${image.volumeId}#${image.imageId}` };
+}
+
+/** The RP#DETACHED item of an image (its point's id added when a detach found one). */
+function detachedItem(image: RecoveryPointImageRef): Record<string, unknown> {
+  return {
+    ...detachedImageKey(image),
+    entity: RECOVERY_POINT_ENTITIES.detached,
+    volumeId: image.volumeId,
+    imageId: image.imageId,
+  };
 }
 
 function serverPartitionKey(serverId: string): string {
@@ -194,6 +206,11 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
     servers: readonly string[] = [],
   ): Promise<DetachedImage | undefined> {
     const context = { volumeId: image.volumeId, imageId: image.imageId };
+    // The mark first, before looking for the point: a commit that writes a point naming the image
+    // after the look below reads this mark and takes the image out itself.
+    await callSdk('PutItem', context, () =>
+      this.ddb.send(new PutCommand({ TableName: this.tableName, Item: detachedItem(image) })),
+    );
     for (let attempt = 0; attempt < DETACH_ATTEMPTS; attempt += 1) {
       const index = await this.getItem(recoveryPointImageKey(image), context);
       const indexed: unknown = index?.recoveryPointId;
@@ -208,71 +225,105 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
           await this.deleteItem(recoveryPointImageKey(image), { ...context, recoveryPointId });
         return undefined;
       }
-      const narrowed = withoutImage(point, image);
-      const unchanged = { ':old': found!.record };
-      const pointWrites =
-        narrowed === undefined
-          ? [
-              {
-                Delete: {
-                  TableName: this.tableName,
-                  Key: recoveryPointKey(recoveryPointId),
-                  ConditionExpression: '#record = :old',
-                  ExpressionAttributeNames: { '#record': 'record' },
-                  ExpressionAttributeValues: unchanged,
-                },
-              },
-              { Delete: { TableName: this.tableName, Key: serverRecoveryPointKey(point) } },
-            ]
-          : [
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    ...recoveryPointKey(recoveryPointId),
-                    entity: RECOVERY_POINT_ENTITIES.record,
-                    version: narrowed.version,
-                    record: JSON.stringify(narrowed),
-                  },
-                  ConditionExpression: '#record = :old',
-                  ExpressionAttributeNames: { '#record': 'record' },
-                  ExpressionAttributeValues: unchanged,
-                },
-              },
-              {
-                Put: {
-                  TableName: this.tableName,
-                  Item: {
-                    ...serverRecoveryPointKey(point),
-                    entity: RECOVERY_POINT_ENTITIES.ofServer,
-                    version: narrowed.version,
-                    record: JSON.stringify(narrowed),
-                  },
-                },
-              },
-            ];
-      const detached = await transactWrite(this.ddb, { ...context, recoveryPointId }, [
-        ...pointWrites,
-        { Delete: { TableName: this.tableName, Key: recoveryPointImageKey(image) } },
-        {
-          Put: {
-            TableName: this.tableName,
-            Item: {
-              ...detachedImageKey(image),
-              entity: RECOVERY_POINT_ENTITIES.detached,
-              volumeId: image.volumeId,
-              imageId: image.imageId,
-              recoveryPointId,
-            },
-          },
-        },
+      const detached = await this.narrowPoint(point, found!, image, [
+        { Put: { TableName: this.tableName, Item: { ...detachedItem(image), recoveryPointId } } },
       ]);
-      if (detached) return { recoveryPointId, outcome: narrowed === undefined ? 'removed' : 'narrowed' };
+      if (detached !== undefined) return detached;
     }
     throw new RetryableError(
-      `image ${image.imageId} of ${image.volumeId}: its recovery point changed under each of ${DETACH_ATTEMPTS} attempts to detach it; the deletion stops before any change and can be retried`,
+      `image ${image.imageId} of ${image.volumeId}: its recovery point changed under each of ${DETACH_ATTEMPTS} attempts to detach it; the image stays recorded as detached and the next expiry finishes its deletion`,
       { context },
     );
+  }
+
+  async detachFromPoint(
+    recoveryPointId: string,
+    image: RecoveryPointImageRef,
+  ): Promise<DetachedImage | undefined> {
+    const context = { volumeId: image.volumeId, imageId: image.imageId, recoveryPointId };
+    for (let attempt = 0; attempt < DETACH_ATTEMPTS; attempt += 1) {
+      const found = await this.getItem(recoveryPointKey(recoveryPointId), context);
+      const point = found === undefined ? undefined : recordOfItem(recoveryPointId, found);
+      if (point === undefined || !namesImage(point, image)) return undefined;
+      const detached = await this.narrowPoint(point, found!, image, []);
+      if (detached !== undefined) return detached;
+    }
+    throw new RetryableError(
+      `image ${image.imageId} of ${image.volumeId}: recovery point ${recoveryPointId} changed under each of ${DETACH_ATTEMPTS} attempts to take the image out; the commit is retried`,
+      { context },
+    );
+  }
+
+  async detachedAmong(images: readonly RecoveryPointImageRef[]): Promise<ReadonlySet<string>> {
+    const items = await batchGetItems(this.ddb, this.tableName, images.map(detachedImageKey));
+    return new Set(
+      items.map((item) => imageRefKey({ volumeId: String(item.volumeId), imageId: String(item.imageId) })),
+    );
+  }
+
+  /**
+   * One transaction, conditional on the record being `found` (the item just read): the point
+   * narrowed to its other images, or removed with its last; the image's index item deleted;
+   * `more` written with them. Undefined when the record changed meanwhile (read it again).
+   */
+  private async narrowPoint(
+    point: RecoveryPoint,
+    found: Record<string, unknown>,
+    image: RecoveryPointImageRef,
+    more: readonly Record<string, unknown>[],
+  ): Promise<DetachedImage | undefined> {
+    const recoveryPointId = point.recoveryPointId;
+    const narrowed = withoutImage(point, image);
+    const unchanged = { ':old': found.record };
+    const pointWrites =
+      narrowed === undefined
+        ? [
+            {
+              Delete: {
+                TableName: this.tableName,
+                Key: recoveryPointKey(recoveryPointId),
+                ConditionExpression: '#record = :old',
+                ExpressionAttributeNames: { '#record': 'record' },
+                ExpressionAttributeValues: unchanged,
+              },
+            },
+            { Delete: { TableName: this.tableName, Key: serverRecoveryPointKey(point) } },
+          ]
+        : [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...recoveryPointKey(recoveryPointId),
+                  entity: RECOVERY_POINT_ENTITIES.record,
+                  version: narrowed.version,
+                  record: JSON.stringify(narrowed),
+                },
+                ConditionExpression: '#record = :old',
+                ExpressionAttributeNames: { '#record': 'record' },
+                ExpressionAttributeValues: unchanged,
+              },
+            },
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: {
+                  ...serverRecoveryPointKey(point),
+                  entity: RECOVERY_POINT_ENTITIES.ofServer,
+                  version: narrowed.version,
+                  record: JSON.stringify(narrowed),
+                },
+              },
+            },
+          ];
+    const context = { volumeId: image.volumeId, imageId: image.imageId, recoveryPointId };
+    const written = await transactWrite(this.ddb, context, [
+      ...pointWrites,
+      { Delete: { TableName: this.tableName, Key: recoveryPointImageKey(image) } },
+      ...more,
+    ]);
+    if (!written) return undefined;
+    return { recoveryPointId, outcome: narrowed === undefined ? 'removed' : 'narrowed' };
   }
 
   /** The id of the first point of `servers` (one Query each) that names the image. */

@@ -45,5 +45,6 @@ export function createCommitRecoveryPointDeps(
     records,
     points: new DynamoDbRecoveryPointStore(clients.documents, tableName),
     devices: volumeDevicesFromTags((volumeIds) => ec2.volumeTags(volumeIds)),
+    liveness: new DynamoDbImageRecordStore(clients.documents, tableName),
   };
 }

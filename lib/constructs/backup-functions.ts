@@ -288,11 +288,19 @@ function grantBackupSteps(
   // records (CI#) and application records (CA#) — docs/catalog.md.
   f.buildCatalog.addToRolePolicy(imageRecords(['dynamodb:Query', 'dynamodb:GetItem']));
   // Commit Recovery Point reads the volumes' image records and devices, and writes its own items
-  // (RP#<id> and RP#SERVER#<server>, docs/recovery-points.md) in one transaction.
-  f.commitRecoveryPoint.addToRolePolicy(imageRecords(['dynamodb:GetItem']));
+  // (RP#<id> and RP#SERVER#<server>, docs/recovery-points.md) in one transaction. After writing,
+  // it reads the images' RP#DETACHED marks and liveness (BatchGetItem) and takes images a deletion
+  // started on out of the point (a transaction that puts or deletes the point, deletes RP#IMAGE#).
+  f.commitRecoveryPoint.addToRolePolicy(imageRecords(['dynamodb:GetItem', 'dynamodb:BatchGetItem']));
   f.commitRecoveryPoint.addToRolePolicy(
     new iam.PolicyStatement({
-      actions: ['dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:ConditionCheckItem'],
+      actions: [
+        'dynamodb:GetItem',
+        'dynamodb:PutItem',
+        'dynamodb:ConditionCheckItem',
+        'dynamodb:BatchGetItem',
+        'dynamodb:DeleteItem',
+      ],
       resources: [table.tableArn],
       conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['RP#*'] } },
     }),

@@ -59,5 +59,14 @@ describe('recovery point grants of the deleting functions', () => {
     const expected = ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'];
     expect(recoveryPointActions(resources, /LifecycleJobFunction/)).toEqual(expected);
     expect(recoveryPointActions(resources, /ApiFunction/)).toEqual(expected);
+    // Commit Recovery Point writes its point, then reads the images' detach marks (BatchGetItem)
+    // and takes out images a deletion started on (a transaction of Put/Delete, DeleteItem).
+    expect(recoveryPointActions(resources, /CommitRecoveryPointFunction/)).toEqual([
+      'dynamodb:BatchGetItem',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+    ]);
   });
 });

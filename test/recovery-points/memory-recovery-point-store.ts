@@ -1,12 +1,15 @@
 /** In-memory RecoveryPointStore with the DynamoDB adapter's semantics (errors, order, idempotence, detaching). */
+import type { ImageRecordStore } from '../../lambdas/core/image/image-records.ts';
 import type {
   DetachedImage,
+  ImageLiveness,
   RecoveryPoint,
   RecoveryPointImageRef,
   RecoveryPointStore,
 } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import {
   byImageRef,
+  imageRefKey,
   namesImage,
   recoveryPointErrors,
   sameRecoveryPoint,
@@ -62,20 +65,38 @@ export class MemoryRecoveryPointStore implements RecoveryPointStore {
   /** Detached images not yet cleared, by `volumeId/imageId`. */
   readonly detached = new Map<string, RecoveryPointImageRef>();
 
-  detachImage(image: RecoveryPointImageRef): Promise<DetachedImage | undefined> {
+  /**
+   * @param pause awaited between detachImage's mark and its search for the point (the adapter's
+   *   separate writes), so an interleaving test can run other calls in between.
+   */
+  constructor(private readonly pause: () => Promise<void> = () => Promise.resolve()) {}
+
+  async detachImage(image: RecoveryPointImageRef): Promise<DetachedImage | undefined> {
+    this.detached.set(imageRefKey(image), { volumeId: image.volumeId, imageId: image.imageId });
+    await this.pause();
     const point = [...this.points.values()].find((p) => namesImage(p, image));
-    if (point === undefined) return Promise.resolve(undefined);
+    return point === undefined ? undefined : this.narrow(point, image);
+  }
+
+  detachedAmong(images: readonly RecoveryPointImageRef[]): Promise<ReadonlySet<string>> {
+    return Promise.resolve(new Set(images.map(imageRefKey).filter((key) => this.detached.has(key))));
+  }
+
+  detachFromPoint(recoveryPointId: string, image: RecoveryPointImageRef): Promise<DetachedImage | undefined> {
+    const point = this.points.get(recoveryPointId);
+    return Promise.resolve(
+      point === undefined || !namesImage(point, image) ? undefined : this.narrow(point, image),
+    );
+  }
+
+  private narrow(point: RecoveryPoint, image: RecoveryPointImageRef): DetachedImage {
     const narrowed = withoutImage(point, image);
     if (narrowed === undefined) this.points.delete(point.recoveryPointId);
     else this.points.set(point.recoveryPointId, narrowed);
-    this.detached.set(`${image.volumeId}/${image.imageId}`, {
-      volumeId: image.volumeId,
-      imageId: image.imageId,
-    });
-    return Promise.resolve({
+    return {
       recoveryPointId: point.recoveryPointId,
       outcome: narrowed === undefined ? 'removed' : 'narrowed',
-    });
+    };
   }
 
   listDetached(): Promise<RecoveryPointImageRef[]> {
@@ -83,7 +104,21 @@ export class MemoryRecoveryPointStore implements RecoveryPointStore {
   }
 
   clearDetached(image: RecoveryPointImageRef): Promise<void> {
-    this.detached.delete(`${image.volumeId}/${image.imageId}`);
+    this.detached.delete(imageRefKey(image));
     return Promise.resolve();
   }
+}
+
+/** Liveness over an in-memory ImageRecordStore (no `deleting` status there): an image with a record is live. */
+export function recordsLiveness(records: Pick<ImageRecordStore, 'getImageRecord'>): ImageLiveness {
+  return {
+    async liveImages(images) {
+      const live = new Set<string>();
+      for (const image of images) {
+        const found = await records.getImageRecord(image.volumeId, image.imageId).catch(() => undefined);
+        if (found !== undefined) live.add(imageRefKey(image));
+      }
+      return live;
+    },
+  };
 }

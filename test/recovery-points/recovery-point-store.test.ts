@@ -23,9 +23,12 @@ import type {
   RecoveryPointStore,
 } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { createProductTable } from '../../local/product-table.ts';
-import { fullImageRecord } from '../fakes/memory-image-records.ts';
+import { commitRecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
+import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { useLocalStack } from '../support/local-stack.ts';
-import { MemoryRecoveryPointStore } from './memory-recovery-point-store.ts';
+import { MemoryRecoveryPointStore, recordsLiveness } from './memory-recovery-point-store.ts';
+
+const noDevices = { devicesOf: () => Promise.resolve(new Map<string, string>()) };
 
 const TABLE = 'rbp-recovery-points';
 
@@ -114,7 +117,70 @@ function recoveryPointContract(name: string, make: () => RecoveryPointStore): vo
       expect(await store.listDetached()).toEqual([b]);
       await store.clearDetached(b!);
       expect(await store.listDetached()).toEqual([]);
-      expect(await store.detachImage({ volumeId: 'vol-0a', imageId: 'img-none' })).toBeUndefined();
+      // An image no point names is recorded as detached all the same (a commit may be about to name it).
+      const none = { volumeId: 'vol-0a', imageId: 'img-none' };
+      expect(await store.detachImage(none)).toBeUndefined();
+      expect(await store.listDetached()).toEqual([none]);
+      await store.clearDetached(none);
+      expect(await store.listDetached()).toEqual([]);
+    });
+
+    it('names the images recorded as detached among a point’s, and takes images out of a named point without a mark', async () => {
+      const whole = point('bk-10', '2026-10-01T00:00:00.000Z', 'app-03');
+      await store.put(whole);
+      const [a, b] = whole.images.map((i) => ({ volumeId: i.volumeId, imageId: i.imageId }));
+      expect(await store.detachedAmong([a!, b!])).toEqual(new Set());
+      expect(await store.detachImage({ volumeId: 'vol-0a', imageId: 'img-bk-11-vol-0a' })).toBeUndefined();
+      expect(
+        await store.detachedAmong([a!, b!, { volumeId: 'vol-0a', imageId: 'img-bk-11-vol-0a' }]),
+      ).toEqual(new Set(['vol-0a/img-bk-11-vol-0a']));
+      expect(await store.detachFromPoint('rp-bk-10', b!)).toEqual({
+        recoveryPointId: 'rp-bk-10',
+        outcome: 'narrowed',
+      });
+      expect(await store.get('rp-bk-10')).toEqual({ ...whole, images: [whole.images[0]!] });
+      expect(await store.detachFromPoint('rp-bk-10', b!)).toBeUndefined();
+      expect(await store.detachFromPoint('rp-none', a!)).toBeUndefined();
+      expect(await store.detachFromPoint('rp-bk-10', a!)).toEqual({
+        recoveryPointId: 'rp-bk-10',
+        outcome: 'removed',
+      });
+      expect(await store.listByServer('app-03')).toEqual([]);
+      expect(await store.listDetached()).toEqual([{ volumeId: 'vol-0a', imageId: 'img-bk-11-vol-0a' }]);
+      await store.clearDetached({ volumeId: 'vol-0a', imageId: 'img-bk-11-vol-0a' });
+    });
+
+    it('a commit whose point is written after a deletion looked for it takes the deleted image out (a commit racing a deletion)', async () => {
+      const records = new MemoryImageRecordStore();
+      const deps = { records, points: store, devices: noDevices, liveness: recordsLiveness(records) };
+      const request = {
+        backupId: 'bk-12',
+        serverId: 'app-04',
+        volumeIds: ['vol-0a', 'vol-0b'],
+        imageIds: new Map([
+          ['vol-0a', 'img-bk-12-vol-0a'],
+          ['vol-0b', 'img-bk-12-vol-0b'],
+        ]),
+      };
+      for (const [volumeId, imageId] of request.imageIds)
+        await records.putImageRecord(fullImageRecord(volumeId, imageId, '2026-12-01T00:00:00.000Z'));
+      // The deletion of vol-0a's image looked before the point existed: it only left its mark.
+      const deleting = { volumeId: 'vol-0a', imageId: 'img-bk-12-vol-0a' };
+      expect(await store.detachImage(deleting)).toBeUndefined();
+      const committed = await commitRecoveryPoint(deps, request);
+      expect(committed.images.map((i) => i.imageId)).toEqual(['img-bk-12-vol-0a', 'img-bk-12-vol-0b']);
+      const narrowed = { ...committed, images: [committed.images[1]!] };
+      expect(await store.listByServer('app-04')).toEqual([narrowed]);
+      // The deletion finishes (record, then mark); a re-run of the commit (a retry) changes nothing.
+      records.records.delete('vol-0a/img-bk-12-vol-0a');
+      await store.clearDetached(deleting);
+      expect(await commitRecoveryPoint(deps, request)).toEqual(narrowed);
+      expect(await store.listByServer('app-04')).toEqual([narrowed]);
+      // A deletion of the other image that finished while the commit ran: no mark left, no record.
+      records.records.delete('vol-0b/img-bk-12-vol-0b');
+      const again = await commitRecoveryPoint(deps, request).catch((e: unknown) => e);
+      expect(again).toEqual(narrowed);
+      expect(await store.listByServer('app-04')).toEqual([]);
       expect(await store.listDetached()).toEqual([]);
     });
 

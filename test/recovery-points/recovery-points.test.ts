@@ -14,7 +14,7 @@ import {
   type VolumeDevices,
 } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
-import { MemoryRecoveryPointStore } from './memory-recovery-point-store.ts';
+import { MemoryRecoveryPointStore, recordsLiveness } from './memory-recovery-point-store.ts';
 
 function image(volumeId: string, imageId: string, createdAt: string): ImageRecord {
   return { ...fullImageRecord(volumeId, imageId, createdAt), snapshotId: `snap-${volumeId.slice(4)}` };
@@ -36,7 +36,12 @@ describe('commitRecoveryPoint', () => {
     await records.putImageRecord(image('vol-0a', 'img-bk-1-vol-0a', '2026-05-01T02:00:01.000Z'));
     await records.putImageRecord(image('vol-0b', 'img-bk-1-vol-0b', '2026-05-01T02:00:00.500Z'));
     const points = new MemoryRecoveryPointStore();
-    const deps = { records, points, devices: devices({ 'vol-0a': '/dev/xvdb', 'vol-0b': '/dev/xvda' }) };
+    const deps = {
+      records,
+      points,
+      devices: devices({ 'vol-0a': '/dev/xvdb', 'vol-0b': '/dev/xvda' }),
+      liveness: recordsLiveness(records),
+    };
     const request = {
       backupId: 'bk-1',
       serverId: 'web-01',
@@ -82,7 +87,7 @@ describe('commitRecoveryPoint', () => {
     await records.putImageRecord(kept);
     const points = new MemoryRecoveryPointStore();
     const error = await commitRecoveryPoint(
-      { records, points, devices: devices({}) },
+      { records, points, devices: devices({}), liveness: recordsLiveness(records) },
       { backupId: 'bk-1', serverId: 'web-01', volumeIds: VOLUMES, imageIds: IMAGE_IDS },
     ).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(NotFoundError);
@@ -96,9 +101,10 @@ describe('commitRecoveryPoint', () => {
   });
 
   it('refuses a run in which a volume has no image at all', async () => {
+    const records = new MemoryImageRecordStore();
     const points = new MemoryRecoveryPointStore();
     const error = await commitRecoveryPoint(
-      { records: new MemoryImageRecordStore(), points, devices: devices({}) },
+      { records, points, devices: devices({}), liveness: recordsLiveness(records) },
       {
         backupId: 'bk-1',
         serverId: 'web-01',
@@ -128,7 +134,7 @@ describe('commitRecoveryPoint', () => {
           const before = structuredClone([...records.records.entries()]);
           const points = new MemoryRecoveryPointStore();
           const outcome = await commitRecoveryPoint(
-            { records, points, devices: devices({}) },
+            { records, points, devices: devices({}), liveness: recordsLiveness(records) },
             { backupId: 'bk-p', serverId: 's', volumeIds, imageIds },
           ).then(
             () => 'committed',

@@ -13,7 +13,7 @@ import { commitRecoveryPointStep } from '../../lambdas/core/recovery-points/reco
 import { commitRecoveryPointInputSchema } from '../../lambdas/core/orchestration/step-state.ts';
 import { createPublishOutcomeHandler } from '../../lambdas/handlers/publish-outcome.ts';
 import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
-import { MemoryRecoveryPointStore } from './memory-recovery-point-store.ts';
+import { MemoryRecoveryPointStore, recordsLiveness } from './memory-recovery-point-store.ts';
 import {
   normaliseBackupRequest,
   volumeServerTagsFrom,
@@ -136,10 +136,17 @@ describe('a --volume backup of a tagged volume', () => {
     await records.putImageRecord(fullImageRecord('vol-a', 'img-bk-1', '2026-12-03T10:00:01.000Z'));
     const points = new MemoryRecoveryPointStore();
     const committed = await commitRecoveryPointStep(
-      { records, points, devices: { devicesOf: () => Promise.resolve(new Map()) } },
+      {
+        records,
+        points,
+        devices: { devicesOf: () => Promise.resolve(new Map()) },
+        liveness: recordsLiveness(records),
+      },
       commitRecoveryPointInputSchema.parse({
         backup,
-        volumes: [{ volumeId: 'vol-a', imageId: 'img-bk-1', kind: 'full', createdAt: '2026-12-03T10:00:01.000Z' }],
+        volumes: [
+          { volumeId: 'vol-a', imageId: 'img-bk-1', kind: 'full', createdAt: '2026-12-03T10:00:01.000Z' },
+        ],
       }),
       silentLog,
     );

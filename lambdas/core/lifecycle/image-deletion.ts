@@ -4,9 +4,10 @@
  * Order (docs/lifecycle.md, "Deleting an image"):
  * 1. refuse, with the reason, an image under legal hold or whose Object Lock retention has not
  *    expired (nothing changes);
- * 2. take the image out of its recovery point (the point narrowed to its other volumes' images, or
- *    removed with its last one), recording the image as detached in the same write: from now on no
- *    listed recovery point names it;
+ * 2. record the image as detached (first, also when no point names it yet: a commit writing a point
+ *    that names it reads that mark afterwards and takes it out), then take the image out of its
+ *    recovery point (the point narrowed to its other volumes' images, or removed with its last
+ *    one): from now on no listed recovery point names it;
  * 3. mark the record `deleting`: from now on it is neither listed nor restorable;
  * 4. delete the manifest object;
  * 5. delete the record (and its id guard);

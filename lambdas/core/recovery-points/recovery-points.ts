@@ -71,14 +71,29 @@ export interface RecoveryPointStore {
   ): Promise<{ readonly points: RecoveryPoint[]; readonly nextToken?: string }>;
   /**
    * Takes the image out of the recovery point that names it, before the image is deleted
-   * (lambdas/core/lifecycle/image-deletion.ts), in one atomic write: the point is narrowed to its
-   * other images (its id, server and createdAt unchanged) or, with its last image, removed; and the
-   * image is recorded as detached (listDetached) until clearDetached, so a deletion that stops
-   * after this step is found and finished. Undefined when no point names the image (never in one,
-   * or already detached): idempotent. `servers`: where to look for the point when the image has no
-   * index item (a point written before points indexed their images): those servers' points.
+   * (lambdas/core/lifecycle/image-deletion.ts). First, always, the image is recorded as detached
+   * (listDetached) until clearDetached, also when no point names it yet: a Commit Recovery Point
+   * racing the deletion reads that mark after writing its point and takes the image out itself
+   * (detachedAmong, detachFromPoint; docs/recovery-points.md, "A commit racing a deletion"), and a
+   * deletion that stops after this step is found and finished by the next expiry. Then, in one
+   * atomic write, the point is narrowed to its other images (its id, server and createdAt
+   * unchanged) or, with its last image, removed. Undefined when no point names the image (never
+   * in one, or already detached): idempotent. `servers`: where to look for the point when the
+   * image has no index item (a point written before points indexed their images): those servers'
+   * points.
    */
   detachImage(image: RecoveryPointImageRef, servers?: readonly string[]): Promise<DetachedImage | undefined>;
+  /**
+   * The keys (imageRefKey) of those of `images` that are recorded as detached (a deletion of each
+   * has started); a bounded number of batched reads per call.
+   */
+  detachedAmong(images: readonly RecoveryPointImageRef[]): Promise<ReadonlySet<string>>;
+  /**
+   * Takes the image out of the named point (narrowed, or removed with its last image), without
+   * recording it as detached: the commit of that point does this for images a deletion has
+   * started on. Undefined when the point does not exist or no longer names the image.
+   */
+  detachFromPoint(recoveryPointId: string, image: RecoveryPointImageRef): Promise<DetachedImage | undefined>;
   /** The images detached and not yet cleared, ordered by volume id then image id. */
   listDetached(): Promise<RecoveryPointImageRef[]>;
   /** Forgets a detached image once its deletion is complete (idempotent). */
@@ -169,6 +184,15 @@ export function readRecoveryPoint(recoveryPointId: string, raw: unknown): Recove
   return parsed.data;
 }
 
+/** Whether `stored` is `point` with some of its images taken out (by deletions). */
+export function isNarrowingOf(stored: RecoveryPoint, point: RecoveryPoint): boolean {
+  const keep = new Set(stored.images.map(imageRefKey));
+  return sameRecoveryPoint(stored, {
+    ...point,
+    images: point.images.filter((i) => keep.has(imageRefKey(i))),
+  });
+}
+
 /** Field-by-field equality, for idempotent re-commits. */
 export function sameRecoveryPoint(a: RecoveryPoint, b: RecoveryPoint): boolean {
   return JSON.stringify(recoveryPointSchema.parse(a)) === JSON.stringify(recoveryPointSchema.parse(b));
@@ -216,15 +240,50 @@ export interface CommitRecoveryPointRequest {
 }
 
 export interface CommitRecoveryPointDeps {
-  readonly records: ImageRecordStore;
-  readonly points: RecoveryPointStore;
+  readonly records: Pick<ImageRecordStore, 'getImageRecord'>;
+  readonly points: Pick<RecoveryPointStore, 'put' | 'get' | 'detachedAmong' | 'detachFromPoint'>;
   readonly devices: VolumeDevices;
+  /** Which images are live after the point is written (images a deletion has taken are detached). */
+  readonly liveness: ImageLiveness;
+}
+
+/**
+ * After a point is written: takes out of it every image whose deletion has started, one that is
+ * recorded as detached or is no longer live, read in that order (docs/recovery-points.md, "A
+ * commit racing a deletion": a deletion records the image as detached before it looks for the
+ * image's point, and marks the record `deleting` before it forgets that mark; the commit writes
+ * its point before it reads either). Returns the point as it is now (undefined: removed).
+ */
+export async function detachDeletedImages(
+  points: CommitRecoveryPointDeps['points'],
+  liveness: ImageLiveness,
+  point: RecoveryPoint,
+  log?: StepLog,
+): Promise<RecoveryPoint | undefined> {
+  const marked = await points.detachedAmong(point.images);
+  const live = await liveness.liveImages(point.images);
+  let current: RecoveryPoint | undefined = point;
+  for (const image of point.images) {
+    const key = imageRefKey(image);
+    if (!marked.has(key) && live.has(key)) continue;
+    const detached = await points.detachFromPoint(point.recoveryPointId, image);
+    log?.info('image being deleted taken out of its recovery point', {
+      recoveryPointId: point.recoveryPointId,
+      volumeId: image.volumeId,
+      imageId: image.imageId,
+      outcome: detached?.outcome ?? 'already out',
+    });
+    current = current === undefined ? undefined : withoutImage(current, image);
+  }
+  return current;
 }
 
 /**
  * Commits the recovery point of a run: re-reads every volume's image record (ValidationError when
  * a volume has no image in this run, NotFoundError when its image is not committed: nothing is
- * written either way), then writes the record. Re-running it is a no-op that succeeds.
+ * written either way), then writes the record, then takes out of it any image a deletion started
+ * on meanwhile (detachDeletedImages). Re-running it is a no-op that succeeds; a re-run whose image
+ * was deleted after the point was written only repeats that check. Returns the point as written.
  */
 export async function commitRecoveryPoint(
   deps: CommitRecoveryPointDeps,
@@ -246,6 +305,16 @@ export async function commitRecoveryPoint(
       records.push(await deps.records.getImageRecord(volumeId, imageId));
     } catch (error) {
       if (!(error instanceof NotFoundError)) throw error;
+      // A retry or redrive after the point was written, whose image was deleted since: the point's
+      // check (below) may not have run, so it runs now.
+      const written = await deps.points.get(recoveryPointId).catch((e: unknown) => {
+        if (e instanceof NotFoundError) return undefined;
+        throw e;
+      });
+      if (written !== undefined) {
+        await detachDeletedImages(deps.points, deps.liveness, written, log);
+        return written;
+      }
       throw new NotFoundError(
         `recovery point ${recoveryPointId}: image ${imageId} of ${volumeId} is not committed; not committing`,
         { cause: error, context: { recoveryPointId, volumeId, imageId } },
@@ -272,8 +341,19 @@ export async function commitRecoveryPoint(
     ...(request.checkpointId === undefined ? {} : { checkpointId: request.checkpointId }),
     images,
   };
-  const outcome = await deps.points.put(point);
+  let outcome: 'created' | 'exists' | 'narrowed';
+  try {
+    outcome = await deps.points.put(point);
+  } catch (error) {
+    // A re-run after a deletion took one of the point's images out of it: the stored point is this
+    // one narrowed, which is success; its check runs again.
+    if (!(error instanceof ConflictError)) throw error;
+    const stored = await deps.points.get(recoveryPointId).catch(() => undefined);
+    if (stored === undefined || !isNarrowingOf(stored, point)) throw error;
+    outcome = 'narrowed';
+  }
   log?.info('recovery point committed', { recoveryPointId, outcome, volumes: images.length });
+  await detachDeletedImages(deps.points, deps.liveness, point, log);
   return point;
 }
 
