@@ -12,11 +12,17 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { DeletedImage, RetentionResult, StoredRetention } from '../../lambdas/core/api/lifecycle-api.ts';
 import type { CostReport } from '../../lambdas/core/lifecycle/cost.ts';
-import type { GcRun, ScrubRun } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
+import {
+  expiryRunIdOf,
+  type ExpiryRun,
+  type GcRun,
+  type ScrubRun,
+} from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import type { RetentionRules } from '../../lambdas/core/lifecycle/retention.ts';
 import { apiContext, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
-import { jobCommand, waitForJob, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
+import { jobCommand, jobStatus, waitForJob, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
+import { renderTable } from '../api/output.ts';
 
 type RetentionRow = RetentionResult['images'][number];
 
@@ -110,6 +116,7 @@ export function registerLifecycleCommands(program: Command): void {
       print.result(result, result.images, retentionColumns);
     });
   registerStoredRetentionCommands(retention);
+  registerExpiryStatusCommand(retention);
   registerLifecycleJobCommands(program);
   registerReportCommands(program);
 }
@@ -248,6 +255,56 @@ const SCRUB_RUN: JobKind<ScrubRun> = {
   describe: (r, runId) => `scrub ${runId}: ${r.status}`,
   unfinished: 'has not finished',
 };
+
+const EXPIRY_RUN: JobKind<ExpiryRun> = {
+  noun: 'expiry',
+  collection: '/retention/runs',
+  finished: (r) => !running(r.status),
+  failed: (r) => r.status === 'failed',
+  describe: (r, runId) => `expiry ${runId}: ${r.status}`,
+  unfinished: 'has not finished',
+};
+
+type ExpiryServer = NonNullable<ExpiryRun['result']>['servers'][number];
+const expiryColumns = [
+  { header: 'SERVER', value: (s: ExpiryServer) => s.serverId },
+  { header: 'RULES', value: (s: ExpiryServer) => s.rules },
+  { header: 'KEPT', value: (s: ExpiryServer) => String(s.kept) },
+  { header: 'DELETED', value: (s: ExpiryServer) => String(s.deleted) },
+  {
+    header: 'NOT DELETED',
+    value: (s: ExpiryServer) => s.notDeleted.map((n) => `${n.image} (${n.reason})`).join(', ') || '-',
+  },
+];
+
+/** The text of `rbp retention run-status`: one line for the run, then one row per server. */
+function expiryText(run: ExpiryRun): string {
+  const head = `expiry ${run.runId} of plan ${run.plan}${run.planRunId === undefined ? '' : ` run ${run.planRunId}`}: ${run.status}`;
+  const servers = run.result?.servers ?? [];
+  return [
+    head,
+    ...(run.failure === undefined ? [] : [`  failure  ${run.failure}`]),
+    ...(servers.length === 0 ? [] : [renderTable(servers, expiryColumns).trimEnd()]),
+  ].join('\n');
+}
+
+/** `rbp retention run-status RUN_ID`: the expiry that followed a plan run (GET /retention/runs/{runId}). */
+function registerExpiryStatusCommand(retention: Command): void {
+  jobCommand(retention, 'run-status', 'expiry')
+    .description(
+      'show the expiry that followed a plan run: per server the rules used and the images kept, deleted and not deleted',
+    )
+    .argument('<runId>', 'the expiry run (expire-<planRunId>), or the plan run it followed')
+    .addHelpText('after', '\nExample:\n  $ rbp retention run-status 20261120t010000000z-0a1b2c3d --json')
+    .action(async (runId: string, options: JobCommandOptions) => {
+      // Every expiry run id starts with `expire-`; anything else is the id of the plan run it followed.
+      const id = runId.startsWith('expire-') ? runId : expiryRunIdOf(runId);
+      const { client, print, progress } = await apiContext(options);
+      const run = await jobStatus(client, EXPIRY_RUN, id, options, progress);
+      print.message(run, expiryText(run));
+      if (EXPIRY_RUN.failed(run)) process.exitCode = EXIT.JOB_FAILED;
+    });
+}
 
 export function registerLifecycleJobCommands(program: Command): void {
   const gc = program

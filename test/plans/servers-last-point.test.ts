@@ -22,15 +22,9 @@ import { MemoryPlanScheduler, MemoryPlanStore, MemorySettingsStore } from './mem
 
 function point(serverId: string, backupId: string, createdAt: string): RecoveryPoint {
   const volumeId = `vol-${serverId.toLowerCase()}`;
-  const image = { volumeId, device: '/dev/xvda', imageId: `img-${backupId}`, snapshotId: `snap-${backupId}` };
-  return {
-    version: 1,
-    recoveryPointId: `rp-${backupId}`,
-    serverId,
-    backupId,
-    createdAt,
-    images: [{ ...image, kind: 'full' }],
-  };
+  const image = { volumeId, device: '/dev/xvda', imageId: `img-${backupId}`, snapshotId: 'snap-0a' };
+  const images = [{ ...image, kind: 'full' as const }];
+  return { serverId, backupId, createdAt, version: 1, recoveryPointId: `rp-${backupId}`, images };
 }
 
 /** The store with every pageByServer call recorded as `server limit`. */

@@ -11,12 +11,14 @@ import { costReport, gatherCostInput, type CostReport, type StorageClass } from 
 import { deleteImage, type ImageDeletionDeps } from '../lifecycle/image-deletion.ts';
 import type { LifecycleImageRecords, LifecycleObjectStore } from '../lifecycle/ports.ts';
 import {
+  getExpiryRun,
   getGcRun,
   getScrubRun,
   getRestoreTestRun,
   startGcRun,
   startRestoreTestRun,
   startScrubRun,
+  type ExpiryRun,
   type GcRun,
   type LifecycleStartDeps,
   type RestoreTestRun,
@@ -89,6 +91,8 @@ export interface LifecycleApi {
   getScrub(runId: string): Promise<ScrubRun>;
   startRestoreTest(request: StartRestoreTest): Promise<RestoreTestRun>;
   getRestoreTest(runId: string): Promise<RestoreTestRun>;
+  /** The expiry that followed a plan run (`expire-<planRunId>`). */
+  getExpiry(runId: string): Promise<ExpiryRun>;
   /** Per server and in total; with `server`, that server's line only (and the total). */
   costReport(server?: string): Promise<CostReport>;
 }
@@ -146,6 +150,10 @@ export class LifecycleService implements LifecycleApi {
 
   getRestoreTest(runId: string): Promise<RestoreTestRun> {
     return getRestoreTestRun(this.runDeps(), runId);
+  }
+
+  getExpiry(runId: string): Promise<ExpiryRun> {
+    return getExpiryRun(this.runDeps(), runId);
   }
 
   async costReport(server?: string): Promise<CostReport> {

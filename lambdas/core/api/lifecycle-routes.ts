@@ -17,7 +17,13 @@ import { retentionRulesSchema } from '../lifecycle/retention.ts';
 import { configured, route, type Route } from './route-definition.ts';
 import { imagePathParams } from './schemas.ts';
 import { costReportSchema } from '../lifecycle/cost.ts';
-import { gcRunSchema, scrubRunSchema, startGcBody, startScrubBody } from '../lifecycle/lifecycle-jobs.ts';
+import {
+  expiryRunSchema,
+  gcRunSchema,
+  scrubRunSchema,
+  startGcBody,
+  startScrubBody,
+} from '../lifecycle/lifecycle-jobs.ts';
 
 const costQuery = z.object({ server: z.string().min(1).max(256).optional() }).strict();
 const serverRetentionParams = z.object({ serverId: retentionServerIdSchema }).strict();
@@ -37,6 +43,14 @@ export const LIFECYCLE_ROUTES: readonly Route[] = [
     answer: retentionResultSchema,
     errors: [404, 409],
     serve: (deps, { body }) => lifecycleOf(deps).applyRetention(body),
+  }),
+  route('GET /retention/runs/{runId}', 'getExpiry', {
+    summary:
+      'The expiry that followed a plan run (run id `expire-<planRunId>`): status, and per server the rules used, the images kept, deleted and not deleted with the reason',
+    params: runPathParams,
+    answer: expiryRunSchema,
+    errors: [404],
+    serve: (deps, { params }) => lifecycleOf(deps).getExpiry(params.runId),
   }),
   route('GET /servers/{serverId}/retention', 'getServerRetention', {
     summary:

@@ -30,12 +30,7 @@ import {
   type GcCheckpointStore,
   type GcDeps,
 } from './gc.ts';
-import {
-  expireAfterPlanRun,
-  planExpiryResultSchema,
-  type PlanExpiryResult,
-  type RetentionApplyDeps,
-} from './retention-apply.ts';
+import { expireAfterPlanRun, planExpiryResultSchema, type RetentionApplyDeps } from './retention-apply.ts';
 import { FANOUT_PREFIXES } from './name-runs.ts';
 import {
   SCRUB_COVER_RUNS,
@@ -278,11 +273,18 @@ function newRecord(kind: string, jobId: string, params: Record<string, unknown>,
   };
 }
 
+/** What a run of each kind is called in a NotFoundError. */
+const RUN_NOUNS: Readonly<Record<string, string>> = {
+  [GC_JOB_KIND]: 'collection',
+  [SCRUB_JOB_KIND]: 'scrub',
+  [RESTORE_TEST_JOB_KIND]: 'restore test',
+  [EXPIRE_JOB_KIND]: 'expiry',
+};
+
 async function getOfKind(jobs: JobStore, kind: string, runId: string): Promise<JobRecord> {
   const record = await jobs.get(runId);
   if (record.kind !== kind) {
-    const noun = kind === GC_JOB_KIND ? 'collection' : kind === SCRUB_JOB_KIND ? 'scrub' : 'restore test';
-    throw new NotFoundError(`no ${noun} run ${runId}`, {
+    throw new NotFoundError(`no ${RUN_NOUNS[kind] ?? kind} run ${runId}`, {
       context: { runId },
     });
   }
@@ -506,33 +508,45 @@ export type LifecycleJobOutcome =
   | { readonly kind: typeof RESTORE_TEST_JOB_KIND; readonly run: RestoreTestRun; readonly continue: false }
   | { readonly kind: typeof EXPIRE_JOB_KIND; readonly run: ExpiryRun; readonly continue: false };
 
-/** An expiry after a plan run, as its job record holds it. */
-export interface ExpiryRun {
-  readonly runId: string;
-  readonly status: 'pending' | 'running' | 'complete' | 'failed';
-  readonly plan: string;
-  readonly planRunId?: string;
-  readonly result?: PlanExpiryResult;
-  readonly failure?: string;
-}
+/**
+ * An expiry after a plan run as its job record holds it and `GET /retention/runs/{runId}` answers
+ * it; the CLI prints status and, per server, the rules used and the images kept and deleted.
+ */
+export const expiryRunSchema = z
+  .object({
+    runId: z.string(),
+    status: z.enum(['pending', 'running', 'complete', 'failed']),
+    plan: z.string(),
+    planRunId: z.string().optional(),
+    /** The servers of the plan run; absent: every server the plan selected when the expiry ran. */
+    servers: z.array(z.string()).optional(),
+    result: planExpiryResultSchema.optional(),
+    failure: z.string().optional(),
+    createdAt: z.string(),
+    updatedAt: z.string(),
+  })
+  .strict();
+export type ExpiryRun = z.infer<typeof expiryRunSchema>;
 
 export function expiryRunOf(record: JobRecord): ExpiryRun {
   const parsed = planExpiryResultSchema.safeParse(record.result);
+  const servers = record.params.servers;
   return {
     runId: record.jobId,
-    status:
-      record.status === 'FAILED' || record.status === 'CANCELLED'
-        ? 'failed'
-        : record.status === 'SUCCEEDED'
-          ? 'complete'
-          : record.status === 'RUNNING'
-            ? 'running'
-            : 'pending',
+    status: viewStatusOf(record, 'complete'),
     plan: String(record.params.plan),
     ...(typeof record.params.planRunId === 'string' ? { planRunId: record.params.planRunId } : {}),
+    ...(Array.isArray(servers) ? { servers: servers.map(String) } : {}),
     ...(parsed.success ? { result: parsed.data } : {}),
     ...(record.failure === undefined ? {} : { failure: record.failure.reason }),
+    createdAt: record.createdAt,
+    updatedAt: record.updatedAt,
   };
+}
+
+/** The expiry run `runId` (`expire-<planRunId>` after a plan run); NotFoundError for none. */
+export async function getExpiryRun(deps: Pick<LifecycleJobDeps, 'jobs'>, runId: string): Promise<ExpiryRun> {
+  return expiryRunOf(await getOfKind(deps.jobs, EXPIRE_JOB_KIND, runId));
 }
 
 /** The expiry job of a plan run has a fixed id, so a repeated event delivery finds the first. */
