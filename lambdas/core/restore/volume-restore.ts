@@ -67,16 +67,20 @@ function segmentIndexes(manifest: ImageManifest): number[] {
   return manifest.segments.map((_, i) => i);
 }
 
-/** Writes every non-zero chunk at its offset; returns the number of chunks written. */
+/**
+ * Writes every non-zero chunk at its offset; returns the number of chunks written. `segments`: only
+ * the chunks of these segments (a restore test reads a volume a few segments per step).
+ */
 export async function restoreImageToSink(
   images: ImageStore,
   manifest: ImageManifest,
   sink: RandomAccessSink,
-  options: { chunksInFlight?: number } = {},
+  options: { chunksInFlight?: number; segments?: readonly number[] } = {},
 ): Promise<{ chunksWritten: number }> {
   await sink.setSize(manifest.volumeSizeBytes);
   let chunksWritten = 0;
-  await mapWithConcurrency(segmentIndexes(manifest), RESTORE_SEGMENTS_IN_FLIGHT, async (segment) => {
+  const segments = options.segments ?? segmentIndexes(manifest);
+  await mapWithConcurrency(segments, RESTORE_SEGMENTS_IN_FLIGHT, async (segment) => {
     const entries = await nonZeroEntries(images, manifest, segment);
     await mapWithConcurrency(
       entries,
