@@ -41,6 +41,7 @@ import type {
 } from '../core/plans/plan-ports.ts';
 import type { PlanEventPublisher } from '../core/plans/run-service.ts';
 import type { PlanEvent } from '../core/plans/run-engine.ts';
+import { SNS_SUBJECT_MAX_CHARS } from '../core/orchestration/backup-outcome.ts';
 import { executionArnOf } from './sfn-backup-executions.ts';
 import { invokeForAnswer } from './lambda-request-response.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
@@ -341,9 +342,6 @@ export class PlanOutcomePublisher implements PlanEventPublisher {
     }
   }
 }
-
-/** SNS subjects are at most 100 characters (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html). */
-const SNS_SUBJECT_MAX_CHARS = 100;
 
 function subjectOf(event: PlanEvent): string {
   const text =

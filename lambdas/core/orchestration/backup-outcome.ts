@@ -32,8 +32,8 @@ export const OUTCOME_EVENT_VERSION = 1;
  */
 export const BACKUP_SUCCEEDED_METRIC = 'BackupSucceeded';
 export const SERVER_ID_DIMENSION = 'ServerId';
-/** SNS subjects are limited to 100 characters. */
-const SNS_SUBJECT_MAX_CHARS = 100;
+/** SNS subjects are at most 100 characters (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html). */
+export const SNS_SUBJECT_MAX_CHARS = 100;
 /** Causes are truncated in events: a Step Functions cause can be 32 KiB, an event stays readable. */
 export const MAX_CAUSE_CHARS = 2_000;
 
