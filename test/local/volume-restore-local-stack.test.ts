@@ -144,7 +144,7 @@ const contentB = (chunk: number) => patternedChunk(CHANGED_CHUNKS.includes(chunk
 beforeAll(async () => {
   const stack = local.stack;
   product = await deployProduct(stack, { handlerEnv: { RANGE_WORKERS: '4' } });
-  clients = createSdkClients('engine', { ...local.clientConfig(), maxAttempts: 3 });
+  clients = createSdkClients('engine', { ...local.clientConfig(), maxAttempts: 1 });
   workDir = await mkdtemp(join(tmpdir(), 'rbp-volume-restore-'));
   // The replica volume the API knows the images by: a 64 GiB sparse file (its content is not read).
   const imagePath = join(workDir, 'replica.img');
