@@ -5,6 +5,7 @@
  * https://aws.amazon.com/ebs/pricing/, DynamoDB on-demand https://aws.amazon.com/dynamodb/pricing/on-demand/.
  */
 import { z } from 'zod';
+import { EBS_LIST_MAX_RESULTS } from '../backup/block-reading.ts';
 import { CHUNK_SIZE_BYTES } from '../geometry.ts';
 import { DIGEST_BYTES, isZeroHash } from '../image/hashing.ts';
 import { decodeManifest, decodeSegment } from '../image/image-format.ts';
@@ -44,8 +45,6 @@ export const S3_GET_USD_PER_1000: Readonly<Record<StorageClass, number>> = {
 export const EBS_GET_SNAPSHOT_BLOCK_USD_PER_1000 = 0.003;
 /** EBS direct API ListChangedBlocks and ListSnapshotBlocks, per 1,000 calls. */
 export const EBS_LIST_BLOCKS_USD_PER_1000 = 0.0006;
-/** Blocks per ListSnapshotBlocks/ListChangedBlocks page (MaxResults maximum). */
-export const EBS_LIST_MAX_RESULTS = 10_000;
 /** EBS snapshot storage, standard tier, per GB-month. */
 export const EBS_SNAPSHOT_USD_PER_GB_MONTH = 0.05;
 /** DynamoDB on-demand write request units, per million. */
