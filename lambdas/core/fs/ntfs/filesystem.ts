@@ -26,7 +26,13 @@ import {
   walkError,
 } from '../filesystem.ts';
 import { checkReadBytes, clampRange } from '../file-ranges.ts';
-import { baseName, childPath, walkDepthFirst, type DepthFirstSource, type WalkDirectory } from '../depth-first-walk.ts';
+import {
+  baseName,
+  childPath,
+  walkDepthFirst,
+  type DepthFirstSource,
+  type WalkDirectory,
+} from '../depth-first-walk.ts';
 import type {
   DataStream,
   FileExtent,
@@ -55,6 +61,7 @@ import {
   ATTR,
   ATTR_FLAGS,
   BOOT_SECTOR_BYTES,
+  FILE_NAME_INDEX_PRESENT,
   FIXUP_STRIDE_BYTES,
   MFT_RECORD,
   NAMESPACE,
@@ -729,7 +736,9 @@ export class NtfsFilesystem implements FilesystemReader {
         ? undefined
         : this.streamOf(
             record,
-            mainPieces === 1 ? [mainPiece] : file.attributes.filter((a) => a.type === ATTR.DATA && a.name === ''),
+            mainPieces === 1
+              ? [mainPiece]
+              : file.attributes.filter((a) => a.type === ATTR.DATA && a.name === ''),
           );
     const streams = named ? this.namedStreams(file) : undefined;
     const size =
@@ -822,6 +831,12 @@ export class NtfsFilesystem implements FilesystemReader {
     for (const entry of entries) {
       if (entry.childVcn !== undefined) this.indexRecordAhead(ahead, context, entry.childVcn);
       if (entry.last || entry.namespace === NAMESPACE.DOS || entry.record === context.record) continue;
+      // A file needs only its FILE record: its $MFT page is fetched (once for ~1,000 records),
+      // with no promise per file. A directory (as its index key says) is loaded, then its nodes.
+      if ((entry.fileFlags & FILE_NAME_INDEX_PRESENT) === 0) {
+        this.recordPageAhead(entry.record);
+        continue;
+      }
       if (ahead.files.has(entry.record)) continue;
       const loading = this.loadFileLater(entry.record);
       loading.then(
@@ -829,6 +844,16 @@ export class NtfsFilesystem implements FilesystemReader {
         () => undefined,
       );
       putBounded(ahead.files, entry.record, loading, READ_AHEAD_FILES);
+    }
+  }
+
+  /** Starts fetching the $MFT page that holds a record, unless it is cached or loading. */
+  private recordPageAhead(record: number): void {
+    try {
+      const physical = this.recordOffset(record);
+      if (physical >= 0) this.cache.prefetch(physical, this.recordBytes);
+    } catch {
+      // A record beyond $MFT is reported when the walk gets to it.
     }
   }
 
@@ -1160,10 +1185,6 @@ export class NtfsFilesystem implements FilesystemReader {
     out: WalkItem[],
   ): NtfsFile | undefined | Promise<NtfsFile | undefined> {
     const path = childPath(parent.path, entry.name);
-    const failed = (error: unknown): undefined => {
-      out.push(walkError(path, entry.record, error));
-      return undefined;
-    };
     try {
       if (entry.name.includes('/') || entry.name.includes('\0')) {
         throw new FilesystemCorruptError(
@@ -1178,11 +1199,14 @@ export class NtfsFilesystem implements FilesystemReader {
       if (loading !== undefined) ahead!.delete(entry.record);
       const file = loading ?? this.loadFile(entry.record);
       if (file instanceof Promise) {
-        return file.then((loaded) => this.visitFile(entry, loaded, path, parent, out), failed);
+        return file.then(
+          (loaded) => this.visitFile(entry, loaded, path, parent, out),
+          (error: unknown) => failedVisit(path, entry, error, out),
+        );
       }
       return this.visitFile(entry, file, path, parent, out);
     } catch (error) {
-      return failed(error);
+      return failedVisit(path, entry, error, out);
     }
   }
 
@@ -1193,14 +1217,6 @@ export class NtfsFilesystem implements FilesystemReader {
     parent: WalkDirectory,
     out: WalkItem[],
   ): NtfsFile | undefined | Promise<NtfsFile | undefined> {
-    const failed = (error: unknown): undefined => {
-      out.push(walkError(path, entry.record, error));
-      return undefined;
-    };
-    const found = (described: Described): NtfsFile | undefined => {
-      out.push(this.entryFor(described, path, entry.name, entry.nameIsValid, parent.inode, parent.depth + 1));
-      return described.stat.type === 'directory' ? file : undefined;
-    };
     try {
       if (entry.sequence !== 0 && entry.sequence !== file.sequence) {
         throw new FilesystemCorruptError(
@@ -1209,10 +1225,29 @@ export class NtfsFilesystem implements FilesystemReader {
         );
       }
       const described = this.describe(file);
-      return described instanceof Promise ? described.then(found, failed) : found(described);
+      if (described instanceof Promise) {
+        return described.then(
+          (loaded) => this.visited(loaded, file, entry, path, parent, out),
+          (error: unknown) => failedVisit(path, entry, error, out),
+        );
+      }
+      return this.visited(described, file, entry, path, parent, out);
     } catch (error) {
-      return failed(error);
+      return failedVisit(path, entry, error, out);
     }
+  }
+
+  /** Pushes the entry of a described file; the file when the walk may descend into it. */
+  private visited(
+    described: Described,
+    file: NtfsFile,
+    entry: DirectoryEntry,
+    path: string,
+    parent: WalkDirectory,
+    out: WalkItem[],
+  ): NtfsFile | undefined {
+    out.push(this.entryFor(described, path, entry.name, entry.nameIsValid, parent.inode, parent.depth + 1));
+    return described.stat.type === 'directory' ? file : undefined;
   }
 
   private entryFor(
@@ -1288,6 +1323,12 @@ function utf8Bytes(text: string): Uint8Array {
   return ENCODER.encode(text);
 }
 
+/** A visit that failed: the error for the entry's path, and nothing to descend into. */
+function failedVisit(path: string, entry: DirectoryEntry, error: unknown, out: WalkItem[]): undefined {
+  out.push(walkError(path, entry.record, error));
+  return undefined;
+}
+
 /** Map.set that first drops the oldest entries when the map is full (read-ahead bookkeeping). */
 function putBounded<K, V>(map: Map<K, V>, key: K, value: V, capacity: number): void {
   while (map.size >= capacity) map.delete(map.keys().next().value!);
@@ -1300,4 +1341,3 @@ function encryptedError(record: number): UnsupportedFilesystemError {
     { record },
   );
 }
-

@@ -42,6 +42,11 @@ export const ATTR_FLAGS = { COMPRESSED: 0x0001, ENCRYPTED: 0x4000, SPARSE: 0x800
 export const RECORD_FLAGS = { IN_USE: 0x1, DIRECTORY: 0x2 } as const;
 /** $FILE_NAME namespaces. */
 export const NAMESPACE = { POSIX: 0, WIN32: 1, DOS: 2, WIN32_AND_DOS: 3 } as const;
+/**
+ * $FILE_NAME flag of a file with a $I30 index: a directory (FILE_ATTR_DUP_FILE_NAME_INDEX_PRESENT,
+ * https://github.com/torvalds/linux/blob/master/fs/ntfs3/ntfs.h).
+ */
+export const FILE_NAME_INDEX_PRESENT = 0x10000000;
 /** Reparse tags this reader interprets (the rest are recorded as numbers). */
 export const REPARSE_TAG = { MOUNT_POINT: 0xa0000003, SYMLINK: 0xa000000c } as const;
 /** Well-known MFT record numbers. */
@@ -485,6 +490,7 @@ export interface FileName {
 }
 
 /** Offsets in a $FILE_NAME value: name length (characters), namespace, first character. */
+const FILE_NAME_FLAGS = 0x38;
 const FILE_NAME_LENGTH = 0x40;
 const FILE_NAME_NAMESPACE = 0x41;
 const FILE_NAME_CHARACTERS = 0x42;
@@ -494,7 +500,8 @@ const FILE_NAME_CHARACTERS = 0x42;
  * checked as parseFileName checks it; the name is not decoded.
  */
 export function fileNameNamespace(bytes: Uint8Array, at: number, length: number, what: string): number {
-  if (length < FILE_NAME_CHARACTERS) throw new FilesystemCorruptError(`${what}: $FILE_NAME is ${length} bytes`);
+  if (length < FILE_NAME_CHARACTERS)
+    throw new FilesystemCorruptError(`${what}: $FILE_NAME is ${length} bytes`);
   const characters = bytes[at + FILE_NAME_LENGTH]!;
   if (characters === 0 || FILE_NAME_CHARACTERS + characters * 2 > length) {
     throw new FilesystemCorruptError(`${what}: $FILE_NAME name of ${characters} characters does not fit`);
@@ -513,7 +520,7 @@ export function parseFileName(value: Uint8Array, what: string): FileName {
     namespace,
     name: decoded.text,
     nameIsValid: decoded.valid,
-    flags: raw.u32(0x38),
+    flags: raw.u32(FILE_NAME_FLAGS),
   };
 }
 
@@ -554,6 +561,11 @@ export interface IndexEntry {
   readonly namespace: number;
   readonly name: string;
   readonly nameIsValid: boolean;
+  /**
+   * The key's file attribute flags (0 on the last entry): a copy of the file's, kept up to date
+   * by Windows and ntfs-3g but not authoritative (only read-ahead trusts it).
+   */
+  readonly fileFlags: number;
   /** Whether this is the node's last entry (no key, only possibly the rightmost child). */
   readonly last: boolean;
   /** VCN of the child node holding the keys before this one, when there is one. */
@@ -593,12 +605,14 @@ export function parseIndexNode(bytes: Uint8Array, header: number, what: string):
     let namespace = -1;
     let name = '';
     let nameIsValid = true;
+    let fileFlags = 0;
     if (!last) {
       if (INDEX_ENTRY_HEADER_BYTES + keyLength + childBytes > length) {
         throw new FilesystemCorruptError(`${what}: index key of ${keyLength} bytes does not fit its entry`);
       }
       const key = at + INDEX_ENTRY_HEADER_BYTES;
       namespace = fileNameNamespace(bytes, key, keyLength, what);
+      fileFlags = raw.u32(key + FILE_NAME_FLAGS);
       if (namespace !== NAMESPACE.DOS) {
         const from = key + FILE_NAME_CHARACTERS;
         const to = from + bytes[key + FILE_NAME_LENGTH]! * 2;
@@ -613,6 +627,7 @@ export function parseIndexNode(bytes: Uint8Array, header: number, what: string):
       namespace,
       name,
       nameIsValid,
+      fileFlags,
       last,
       childVcn,
     });
