@@ -76,7 +76,11 @@ function median(values: readonly number[]): number {
 
 /** Median CPU ms of a child's rounds, over PAIRS children per side, alternated with the bare side. */
 async function measure(modules: readonly string[]): Promise<{ loaded: number; bare: number; xray: boolean }> {
-  const task = (m: readonly string[]): TracingProbeTask => ({ modules: m, awaits: AWAITS_PER_ROUND, rounds: ROUNDS });
+  const task = (m: readonly string[]): TracingProbeTask => ({
+    modules: m,
+    awaits: AWAITS_PER_ROUND,
+    rounds: ROUNDS,
+  });
   const loaded: number[] = [];
   const bare: number[] = [];
   let xray = false;

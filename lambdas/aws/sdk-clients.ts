@@ -168,7 +168,11 @@ export function createSdkClients(
   capture: CaptureClient = (client) => client,
 ): SdkClients {
   // Untyped callers (a spread of a wider options object) reach here too: refuse, never drop.
-  if (profile === 'engine' && options.maxAttempts !== undefined && options.maxAttempts !== ENGINE_MAX_ATTEMPTS) {
+  if (
+    profile === 'engine' &&
+    options.maxAttempts !== undefined &&
+    options.maxAttempts !== ENGINE_MAX_ATTEMPTS
+  ) {
     throw new ClientProfileError(
       `createSdkClients: the engine profile makes exactly one attempt per request (maxAttempts 1; the engine's own retries and request budget are the only ones), so maxAttempts ${String(options.maxAttempts)} cannot be honoured: use the control profile for SDK retries`,
       { context: { profile, maxAttempts: options.maxAttempts } },

@@ -22,5 +22,8 @@ export function createReplicaCheckpointHandler(deps: ReplicaCheckpointDeps) {
 }
 
 export const handler = lazyHandler(() =>
-  createReplicaCheckpointHandler({ events: tracedLambdaWiring().events(), clock: tracedLambdaWiring().clock }),
+  createReplicaCheckpointHandler({
+    events: tracedLambdaWiring().events(),
+    clock: tracedLambdaWiring().clock,
+  }),
 );
