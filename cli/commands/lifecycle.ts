@@ -44,6 +44,25 @@ const retentionColumns = [
   },
 ];
 
+type PendingFailure = NonNullable<RetentionResult['pendingFailures']>[number];
+
+const pendingFailureColumns = [
+  { header: 'IMAGE', value: (f: PendingFailure) => f.imageId },
+  { header: 'VOLUME', value: (f: PendingFailure) => f.volumeId },
+  { header: 'REASON', value: (f: PendingFailure) => f.reason },
+];
+
+/**
+ * `rbp retention apply`'s table output: the images, then (when any) the deletions an earlier run
+ * left unfinished that failed again (the next expiry retries them).
+ */
+export function retentionText(result: RetentionResult): string {
+  const images = result.images.length === 0 ? '(none)\n' : renderTable(result.images, retentionColumns);
+  const pending = result.pendingFailures ?? [];
+  if (pending.length === 0) return images;
+  return `${images}\nunfinished deletions that failed again (the next expiry retries them):\n${renderTable(pending, pendingFailureColumns)}`;
+}
+
 const deletedColumns = [
   { header: 'IMAGE', value: (d: DeletedImage) => d.imageId },
   { header: 'VOLUME', value: (d: DeletedImage) => d.volumeId },
@@ -113,7 +132,7 @@ export function registerLifecycleCommands(program: Command): void {
         ...(rules === undefined ? {} : { rules }),
         dryRun: options.dryRun === true,
       });
-      print.result(result, result.images, retentionColumns);
+      print.message(result, retentionText(result).replace(/\n$/, ''));
     });
   registerStoredRetentionCommands(retention);
   registerExpiryStatusCommand(retention);

@@ -78,12 +78,19 @@ export const retentionImageResultSchema = z
   })
   .strict();
 
+/** A deletion an earlier run left unfinished (a crash) that failed again now, other than a still-locked manifest. */
+export const pendingFailureSchema = z
+  .object({ volumeId: z.string(), imageId: z.string(), reason: z.string() })
+  .strict();
+
 export const retentionResultSchema = z
   .object({
     dryRun: z.boolean(),
     kept: z.number().int(),
     deleted: z.number().int(),
     images: z.array(retentionImageResultSchema),
+    /** Present when any: images whose unfinished deletion failed again; the next expiry retries them. */
+    pendingFailures: z.array(pendingFailureSchema).optional(),
   })
   .strict();
 
@@ -154,16 +161,26 @@ export function retentionResultOf(result: ScopedExpiryResult, dryRun: boolean): 
       });
     }
   }
+  const pendingFailures = result.pendingFailures ?? [];
   return {
     dryRun,
     kept: images.filter((i) => i.outcome !== 'deleted' && i.outcome !== 'would-delete').length,
     deleted: images.filter((i) => i.outcome === 'deleted' || i.outcome === 'would-delete').length,
     images,
+    ...(pendingFailures.length === 0 ? {} : { pendingFailures: pendingFailures.map((f) => ({ ...f })) }),
   };
 }
 
+/**
+ * One result of a plan's per-server expiries. Each of them first retried every unfinished deletion
+ * (not only its server's), so the last one's failures are those still failing.
+ */
 function merge(results: readonly ScopedExpiryResult[]): ScopedExpiryResult {
-  return { groups: results.flatMap((r) => r.groups) };
+  const pendingFailures = results.at(-1)?.pendingFailures;
+  return {
+    groups: results.flatMap((r) => r.groups),
+    ...(pendingFailures === undefined ? {} : { pendingFailures }),
+  };
 }
 
 async function storedRulesOf(
