@@ -21,9 +21,8 @@ import {
 } from '@aws-sdk/client-eventbridge';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import type { Clock } from '../../lambdas/core/ports.ts';
-import { LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from './local-account.ts';
+import { FUNCTION_ARN_PATTERN, LOCAL_ACCOUNT_ID, LOCAL_REGION, localClientConfig } from './local-account.ts';
 
-const FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$/;
 /** Deliveries kept for `deliveries()`: enough for any test, bounded for a long `serve`. */
 export const MAX_RECORDED_DELIVERIES = 1_000;
 
@@ -146,7 +145,7 @@ export class LocalEventRules {
   private async invokeTargets(rule: Rule, bus: string, event: Record<string, unknown>): Promise<void> {
     const targets = await this.events.send(new ListTargetsByRuleCommand({ Rule: rule.Name, EventBusName: bus }));
     for (const target of targets.Targets ?? []) {
-      if (target.Arn === undefined || !FUNCTION_ARN.test(target.Arn)) continue;
+      if (target.Arn === undefined || !FUNCTION_ARN_PATTERN.test(target.Arn)) continue;
       if (target.InputPath !== undefined || target.InputTransformer !== undefined) continue;
       const payload = target.Input ?? JSON.stringify(event);
       let delivery: RuleDelivery;

@@ -40,7 +40,7 @@ import {
   type ScheduleExpression,
 } from '../../lambdas/core/plans/schedule-expression.ts';
 import { nextFireTime } from '../../lambdas/core/plans/schedule-times.ts';
-import { localClientConfig } from './local-account.ts';
+import { FUNCTION_ARN_PATTERN, localClientConfig } from './local-account.ts';
 import { sdkErrorName } from '../../lambdas/aws/sdk-errors.ts';
 
 /**
@@ -56,7 +56,6 @@ const MAX_CATCH_UP_STEPS = 10_080;
 const EXECUTION_ID_BYTES = 8;
 
 const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$/;
-const FUNCTION_ARN = /^arn:aws[a-z-]*:lambda:[a-z0-9-]+:\d{12}:function:[A-Za-z0-9_-]+(:[A-Za-z0-9_$-]+)?$/;
 
 /** One firing of a schedule, as the local scheduler did it. */
 export interface SchedulerFiring {
@@ -241,7 +240,7 @@ export class LocalScheduler {
     const targetArn = detail.Target?.Arn ?? '';
     let unsupported: string | undefined;
     if (!parsed.ok) unsupported = `expression ${text} is not a rate or cron the local scheduler runs`;
-    else if (!STATE_MACHINE_ARN.test(targetArn) && !FUNCTION_ARN.test(targetArn))
+    else if (!STATE_MACHINE_ARN.test(targetArn) && !FUNCTION_ARN_PATTERN.test(targetArn))
       unsupported = `target ${targetArn} is neither a state machine nor a Lambda function`;
     if (unsupported !== undefined && known?.unsupported !== unsupported)
       console.error(`[local scheduler] ${summary.GroupName ?? 'default'}/${summary.Name}: ${unsupported}`);
