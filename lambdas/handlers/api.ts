@@ -1,7 +1,8 @@
 /**
  * Lambda "api": the REST API behind API Gateway (Lambda proxy integration). Converts the proxy
  * event into an ApiRequest, lets the pure router serve it (lambdas/core/api), and converts the
- * answer back. Dependencies come from the environment (lambdas/aws/api-deps.ts) once per container.
+ * answer back. Dependencies come from the environment (lambdas/aws/wiring.ts, clients traced through
+ * lambdas/aws/tracing.ts) once per container.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import { handleApiRequest } from '../core/api/api-router.ts';
