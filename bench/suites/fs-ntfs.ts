@@ -4,8 +4,9 @@
  * the same run:
  * - catalog walk entries/s of the reader (open + walk + stat of every entry) against The Sleuth
  *   Kit's `fls -r -m /` on the same image (goal >= 0.5 of TSK, which is C). Both read a local
- *   file with no latency to hide, so this compares parsing work: read-ahead is off here (its
- *   promise bookkeeping costs CPU) and measured on its own in the latency case below;
+ *   file with no latency to hide, so this compares parsing work: read-ahead is off here, so that
+ *   the walk, like fls, reads one request at a time (with it, INDX reads overlap on the thread
+ *   pool), and it is measured on its own in the latency case below;
  * - the same walk over a reader that waits 2 ms per request, with and without read-ahead;
  * - sequential read MiB/s of the large file through readFileStream against `icat`.
  * Walks and fls runs are interleaved in pairs after a warm-up pair (bench/fs-walk-bench.ts).
