@@ -12,15 +12,17 @@ import { copyFile, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
-import { listDirectory, listVersions } from '../../lambdas/core/catalog/catalog-queries.ts';
-import type { ImageCatalogRecord, ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
-import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
+import { listVersions } from '../../lambdas/core/catalog/catalog-queries.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { debugfs, generateTree, makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
-import { walkStats } from './catalog-images.ts';
-import { imageAt } from './catalog-fixtures.ts';
-import { MemoryCatalogStore } from './memory-catalog-store.ts';
+import {
+  expectIncrementalsEqualRebuilds,
+  incrementalOf,
+  mutatedChain,
+  pathMutation,
+  twoSteps,
+  walkStats,
+} from './catalog-images.ts';
 
 /** Property runs: each builds two mutated images and four catalogs (~0.5 s). */
 const RUNS = 20;
@@ -53,24 +55,11 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-type Mutation =
-  | {
-      kind: 'touch' | 'remove' | 'rewrite' | 'chmod' | 'chown' | 'rename' | 'hardlink' | 'reuse';
-      file: number;
-    }
-  | { kind: 'add' | 'mkdir' | 'symlink' | 'slowSymlink' | 'dirToFile'; dir: number; n: number };
-
-const mutation: fc.Arbitrary<Mutation> = fc.oneof(
-  fc.record({
-    kind: fc.constantFrom('touch', 'remove', 'rewrite', 'chmod', 'chown', 'rename', 'hardlink', 'reuse'),
-    file: fc.nat(),
-  }) as fc.Arbitrary<Mutation>,
-  fc.record({
-    kind: fc.constantFrom('add', 'mkdir', 'symlink', 'slowSymlink', 'dirToFile'),
-    dir: fc.nat(),
-    n: fc.nat(999),
-  }) as fc.Arbitrary<Mutation>,
+const mutation = pathMutation(
+  ['touch', 'remove', 'rewrite', 'chmod', 'chown', 'rename', 'hardlink', 'reuse'],
+  ['add', 'mkdir', 'symlink', 'slowSymlink', 'dirToFile'],
 );
+type Mutation = typeof mutation extends fc.Arbitrary<infer M> ? M : never;
 
 /**
  * debugfs requests for the mutations, each on a path nothing earlier touched: earlier in the list
@@ -153,99 +142,33 @@ function requestsFor(mutations: readonly Mutation[], step: number, used: Set<str
   return out;
 }
 
-function changedChunks(a: Uint8Array, b: Uint8Array): Set<number> {
-  const out = new Set<number>();
-  for (let c = 0; c * CHUNK_SIZE_BYTES < a.length; c += 1) {
-    const x = a.subarray(c * CHUNK_SIZE_BYTES, (c + 1) * CHUNK_SIZE_BYTES);
-    const y = b.subarray(c * CHUNK_SIZE_BYTES, (c + 1) * CHUNK_SIZE_BYTES);
-    if (!Buffer.from(x).equals(Buffer.from(y))) out.add(c);
-  }
-  return out;
-}
-
-/** Every directory's listing (without `since`, which differs by design) as of `image`. */
-async function listings(
-  store: MemoryCatalogStore,
-  image: ImageRef,
-  dirs: Iterable<string>,
-): Promise<Map<string, unknown[]>> {
-  const out = new Map<string, unknown[]>();
-  for (const dir of dirs) {
-    const page = await listDirectory(store, image, 0, dir, { limit: 1000 });
-    out.set(
-      dir,
-      page.items.map(({ since: _since, atime: _atime, ...rest }) => rest),
-    );
-  }
-  return out;
-}
-
-function directoriesOf(stats: Map<string, string>): string[] {
-  return ['/', ...[...stats].filter(([, s]) => s.startsWith('["directory"')).map(([p]) => p)];
-}
-
-function countsOf(record: ImageCatalogRecord): unknown {
-  return { counts: record.counts, status: record.status };
-}
-
 describe('incremental catalog with skipped subtrees', () => {
   it('answers every listing exactly like a catalog built from scratch (random debugfs mutations)', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(mutation, { minLength: 1, maxLength: 6 }),
-        fc.array(mutation, { minLength: 0, maxLength: 4 }),
+        twoSteps(mutation),
         // Tree pages of 2 or 5 entries make most directories span several pages (each with its
         // own summary, read again only where something changed); undefined: the production size.
         fc.constantFrom(undefined, 2, 5),
-        async (first, second, pageEntries) => {
-          const paging = pageEntries === undefined ? {} : { treePageEntries: pageEntries };
-          const images: Uint8Array[] = [baseBytes];
+        async (steps, pageEntries) => {
           const used = new Set<string>();
-          for (const [step, mutations] of [first, second].entries()) {
-            const file = path.join(work, `step-${step + 1}.img`);
-            await writeFile(file, images.at(-1)!);
-            const requests = requestsFor(mutations, step + 1, used);
+          const images = await mutatedChain(work, baseBytes, steps, async (file, mutations, step) => {
+            const requests = requestsFor(mutations, step, used);
             if (requests.length > 0) await debugfs(file, requests);
-            images.push(new Uint8Array(await readFile(file)));
-          }
-          const store = new MemoryCatalogStore();
-          const refs = images.map((_, n) => imageAt('vol-skip', n + 1));
-          await buildCatalog(
-            { store },
-            { image: refs[0]!, disk: new MemoryByteRangeReader(images[0]!), ...paging },
-          );
-          for (let n = 1; n < images.length; n += 1) {
-            const record = await buildCatalog(
-              { store },
-              {
-                ...paging,
-                image: refs[n]!,
-                disk: new MemoryByteRangeReader(images[n]!),
-                previous: {
-                  image: refs[n - 1]!,
-                  disk: new MemoryByteRangeReader(images[n - 1]!),
-                  changedChunks: changedChunks(images[n - 1]!, images[n]!),
-                },
-              },
-            );
-            const scratch = new MemoryCatalogStore();
-            const full = await buildCatalog(
-              { store: scratch },
-              { image: refs[n]!, disk: new MemoryByteRangeReader(images[n]!) },
-            );
-            expect(countsOf(record)).toEqual(countsOf(full));
-            const now = await walkStats(new MemoryByteRangeReader(images[n]!));
-            const before = await walkStats(new MemoryByteRangeReader(images[n - 1]!));
-            // Directories of this image, and those of the one before (now gone: must list empty).
-            const dirs = new Set([...directoriesOf(now), ...directoriesOf(before)]);
-            expect(await listings(store, refs[n]!, dirs)).toEqual(await listings(scratch, refs[n]!, dirs));
-            // The version history of every path that changed ends in this image's state.
-            for (const [p, s] of now) {
-              if (before.get(p) === s) continue;
-              const versions = await listVersions(store, 'vol-skip', 0, p);
-              expect(versions.at(-1)?.since.imageId, p).toBe(refs[n]!.imageId);
-            }
-          }
+          });
+          await expectIncrementalsEqualRebuilds(images, {
+            volumeId: 'vol-skip',
+            treePageEntries: pageEntries,
+            stats: walkStats,
+            each: async (store, refs, { n, now, before }) => {
+              // The version history of every path that changed ends in this image's state.
+              for (const [p, s] of now) {
+                if (before.get(p) === s) continue;
+                const versions = await listVersions(store, 'vol-skip', 0, p);
+                expect(versions.at(-1)?.since.imageId, p).toBe(refs[n]!.imageId);
+              }
+            },
+          });
         },
       ),
       { numRuns: RUNS, endOnFailure: true },
@@ -258,23 +181,9 @@ describe('incremental catalog with skipped subtrees', () => {
     const touched = basePaths.files.find((f) => f.split('/').length > 3)!;
     await debugfs(file, [`sif ${touched} mtime 20300101000000`]);
     const next = new Uint8Array(await readFile(file));
-    const store = new MemoryCatalogStore();
-    const [a, b] = [imageAt('vol-one', 1), imageAt('vol-one', 2)];
-    await buildCatalog({ store }, { image: a, disk: new MemoryByteRangeReader(baseBytes) });
-    const queriesBefore = store.queries;
-    const itemsBefore = store.itemsPut;
-    const record = await buildCatalog(
-      { store },
-      {
-        image: b,
-        disk: new MemoryByteRangeReader(next),
-        previous: {
-          image: a,
-          disk: new MemoryByteRangeReader(baseBytes),
-          changedChunks: changedChunks(baseBytes, next),
-        },
-      },
-    );
+    const { store, record, before } = await incrementalOf(baseBytes, next, 'vol-one');
+    const queriesBefore = before.queries;
+    const itemsBefore = before.itemsPut;
     expect(store.itemsPut - itemsBefore).toBe(1);
     expect(store.queries - queriesBefore).toBe(0); // previous state came from tree pages, not Queries
     expect(record.partitions[0]!.skipped!.subtrees).toBeGreaterThan(0);

@@ -12,6 +12,8 @@ import type { ByteRangeReader } from '../ports.ts';
 import type { FileType, FilesystemReader } from './filesystem.ts';
 import { Ext4Filesystem } from './ext4/filesystem.ts';
 import { ext4MetadataRanges } from './ext4/metadata-ranges.ts';
+import { XfsFilesystem } from './xfs/filesystem.ts';
+import { xfsMetadataRanges } from './xfs/metadata-ranges.ts';
 
 /** A half-open byte range [start, end) of the reader the filesystem was opened on. */
 export type ByteSpan = readonly [start: number, end: number];
@@ -38,7 +40,9 @@ export interface MetadataRangeSource {
   readonly replayed: readonly ByteSpan[];
 }
 
-/** The range source of a filesystem reader, when its kind has one (ext2/3/4 today). */
+/** The range source of a filesystem reader, when its kind has one (ext2/3/4 and XFS today). */
 export function metadataRangesOf(fs: FilesystemReader): MetadataRangeSource | undefined {
-  return fs instanceof Ext4Filesystem ? ext4MetadataRanges(fs) : undefined;
+  if (fs instanceof Ext4Filesystem) return ext4MetadataRanges(fs);
+  if (fs instanceof XfsFilesystem) return xfsMetadataRanges(fs);
+  return undefined;
 }

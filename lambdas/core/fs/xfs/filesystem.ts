@@ -53,6 +53,7 @@ import type { XfsLimits } from './limits.ts';
 import { xfsLogState } from './log.ts';
 import { INCOMPAT, SUPERBLOCK_READ_BYTES, parseSuperblock } from './superblock.ts';
 import type { XfsSuperblock } from './superblock.ts';
+import type { ByteSpan } from '../metadata-ranges.ts';
 
 export interface OpenXfsOptions {
   readonly limits?: Partial<XfsLimits>;
@@ -163,7 +164,7 @@ export class XfsFilesystem implements FilesystemReader {
       this.warnings.push('the filesystem is marked as needing xfs_repair (needsrepair)');
   }
 
-  private get verifiesChecksums(): boolean {
+  get verifiesChecksums(): boolean {
     return this.verify && this.superblock.version === 5;
   }
 
@@ -195,6 +196,35 @@ export class XfsFilesystem implements FilesystemReader {
       });
     }
     return (ag * sb.agBlocks + agBlock) * sb.blockSize + index * sb.inodeSize;
+  }
+
+  /** The bytes of inode `number`'s record (its number says where: no read). Throws for a number outside the filesystem. */
+  inodeRecordSpan(number: number): ByteSpan {
+    const offset = this.inodeOffset(number);
+    return [offset, offset + this.superblock.inodeSize];
+  }
+
+  /**
+   * Every byte reading inode `number`'s data fork goes through: its record, the blocks of its
+   * extents (a directory's entry blocks, a remote symlink's target) and the btree blocks read to
+   * map them. Whole extents, past the file's size too: a superset of what a listing reads.
+   */
+  async mappedSpans(number: number): Promise<ByteSpan[]> {
+    const spans: ByteSpan[] = [this.inodeRecordSpan(number)];
+    const file = await this.loadInode(number);
+    if (file.format === FORK_FORMAT.LOCAL) return spans;
+    const context = this.mapContext();
+    const recording: MapContext = {
+      ...context,
+      read: (offset, length) => {
+        spans.push([offset, offset + length]);
+        return context.read(offset, length);
+      },
+    };
+    for await (const extent of mapExtents(recording, file)) {
+      spans.push([extent.physicalOffset, extent.physicalOffset + extent.blockCount * this.blockSize]);
+    }
+    return spans;
   }
 
   private async loadInode(number: number): Promise<XfsInode> {
@@ -628,7 +658,11 @@ export class XfsFilesystem implements FilesystemReader {
         rootPath,
         entryNameOf(decodeName(baseName(rootPath))),
         async () =>
-          this.loadInode(rootPath === '/' ? this.superblock.rootInode : await this.lookup(rootPath)),
+          this.loadInode(
+            rootPath === '/'
+              ? this.superblock.rootInode
+              : (options.rootInode ?? (await this.lookup(rootPath))),
+          ),
         this.readTarget,
       );
     };
@@ -654,7 +688,7 @@ export class XfsFilesystem implements FilesystemReader {
       },
       descent: inodeDescent,
     };
-    return walkFrom(source, begin);
+    return walkFrom(source, begin, options.descend);
   }
 }
 
