@@ -27,9 +27,9 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import { nagArnToken } from './nag.ts';
+import { IMAGE_RECORD_KEYS, RECOVERY_POINT_KEYS } from './table-keys.ts';
 import { PLAN_PARTITION } from '../../lambdas/aws/dynamodb-plan-store.ts';
 import { RETENTION_PARTITION_PREFIX } from '../../lambdas/aws/dynamodb-lifecycle-retention.ts';
-import { RECOVERY_POINT_KEY_PREFIX } from '../../lambdas/aws/dynamodb-recovery-points.ts';
 import { NAME_SEARCH_INDEX_NAME } from '../../lambdas/core/catalog/catalog-keys.ts';
 import { PLAN_EVENT_SOURCE, PLAN_RUN_FINISHED } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 
@@ -44,14 +44,11 @@ const SCHEDULE_RETRY_ATTEMPTS = 3;
 /** Partition-key prefixes the lifecycle function may touch (dynamodb-lifecycle-gc.ts, the job store). */
 const RUN_KEYS = ['LIFECYCLE#*'];
 const GC_KEYS = ['GC#*'];
-const IMAGE_RECORD_KEYS = ['VOLUME#*'];
 /** Stored per-server retention rules (dynamodb-lifecycle-retention.ts) and plans (their rules and servers). */
 const RETENTION_KEYS = [`${RETENTION_PARTITION_PREFIX}*`];
 const PLAN_KEYS = [`${PLAN_PARTITION}*`];
 /** Catalog items pruning deletes: file versions, image catalog records, application records. */
 const CATALOG_PRUNE_KEYS = ['FV#*', 'CI#*', 'CA#*'];
-/** Recovery points, their image index and detached images (dynamodb-recovery-points.ts), all under RP#. */
-const RECOVERY_POINT_KEYS = [`${RECOVERY_POINT_KEY_PREFIX}*`];
 /**
  * A deleted image first leaves its recovery point (image-deletion.ts): reads of the image's index
  * item and the point, a transaction that rewrites or deletes the point and puts the detached mark,

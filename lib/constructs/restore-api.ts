@@ -23,6 +23,7 @@ import { WORKFLOW_TABLE_KEYS } from '../../lambdas/aws/workflow-wiring.ts';
 import type { ReplicaBackupConfig } from '../config.ts';
 import type { ApiEnvironmentKey } from '../function-manifest.ts';
 import { nagArnToken } from './nag.ts';
+import { IMAGE_RECORD_KEYS, RECOVERY_POINT_KEYS, RESTORE_JOB_KEYS } from './table-keys.ts';
 import { grantObjectPut } from './bucket-grants.ts';
 import { anyEc2Arn } from './ec2-arns.ts';
 import { RESTORE_ID_TAG } from '../../lambdas/core/restore/volume-restore.ts';
@@ -33,12 +34,6 @@ const CURSOR_KEY_CHARS = 64;
 const RESTORE_KEY_PREFIX = 'restores/*';
 /** Partition key prefixes the API reads: image records, catalog versions, catalog records, applications, locks. */
 const API_READ_KEYS = ['VOLUME#*', 'FV#*', 'CI#*', 'CA#*', 'LOCK#*'];
-/** Partition key prefix of recovery points (dynamodb-recovery-points.ts, docs/recovery-points.md). */
-const RECOVERY_POINT_KEYS = ['RP#*'];
-/** Partition key prefix of restore job records (file and volume restores). */
-const RESTORE_JOB_KEYS = ['RESTORE#*'];
-/** Partition key prefix of image records and their id guards (dynamodb-image-records.ts). */
-const IMAGE_RECORD_KEYS = ['VOLUME#*'];
 /** Partition key prefix of the name index (catalog-keys.ts nameIndexPartitionKey). */
 const NAME_INDEX_KEYS = ['FN#*'];
 /** The catalog's name index (lambdas/aws/dynamodb-catalog.ts NAME_INDEX_NAME). */

@@ -28,6 +28,7 @@ import { CDK_GRANT_WILDCARD_FINDINGS, nagArnToken } from './nag.ts';
 import { grantObjectPut } from './bucket-grants.ts';
 import { productStateMachine, tableAccess } from './state-machine.ts';
 import { anyEc2Arn } from './ec2-arns.ts';
+import { IMAGE_RECORD_KEYS, RESTORE_JOB_KEYS } from './table-keys.ts';
 import { RESTORE_ID_TAG } from '../../lambdas/core/restore/volume-restore.ts';
 
 /** The volume-restore state machine definition, with ${…} substitutions. */
@@ -37,9 +38,6 @@ export const VOLUME_RESTORE_ASL_PATH = join(PROJECT_ROOT, VOLUME_RESTORE_DEFINIT
  * tag with the value `true` (the grant's aws:ResourceTag condition): an operator opts a key in.
  */
 export const RESTORE_KEY_TAG = 'rbp:restore-key';
-/** Partition key prefix of restore job records; image records (read for the manifest digest). */
-const RESTORE_JOB_KEYS = ['RESTORE#*'];
-const IMAGE_RECORD_KEYS = ['VOLUME#*'];
 /**
  * What the EBS direct APIs need of a KMS key to write an encrypted snapshot
  * (https://docs.aws.amazon.com/ebs/latest/userguide/ebsapi-permissions.html#ebsapi-kms-permissions).

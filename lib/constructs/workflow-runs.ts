@@ -21,14 +21,8 @@ import {
 import * as runs from './run-state-machine.ts';
 import { tableAccess } from './state-machine.ts';
 import { anyEc2Arn } from './ec2-arns.ts';
+import { IMAGE_RECORD_KEYS, RECOVERY_POINT_KEYS, RESTORE_JOB_KEYS } from './table-keys.ts';
 import { WORKFLOW_TAG } from '../../lambdas/core/workflows/workflow-run-engine.ts';
-
-/** Restore job records (the job store's key space of restores). */
-const RESTORE_JOB_KEYS = ['RESTORE#*'];
-/** Image records, read to resolve `latest` and image ids. */
-const IMAGE_RECORD_KEYS = ['VOLUME#*'];
-/** Recovery points, read when a workflow's image is `rp-…` (dynamodb-recovery-points.ts). */
-const RECOVERY_POINT_KEYS = ['RP#*'];
 
 /** The state machine is `<prefix>-workflow-run`; the key also encrypts the clone snapshots. */
 export interface WorkflowRunsProps extends runs.RunConstructProps {
