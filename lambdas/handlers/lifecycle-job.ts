@@ -1,8 +1,8 @@
 /**
  * Lambda "lifecycle-job": one garbage collection, scrub or restore test run (lambdas/core/lifecycle/
  * lifecycle-jobs.ts), started by the API (`{kind, runId}`) or by a schedule (`{kind}`: a new run).
- * A collection runs until the invocation's time is nearly up and then invokes this function again
- * for the same run, which resumes from the checkpoint in the job record. A retryable failure is
+ * A collection or a restore test runs until the invocation's time is nearly up and then invokes
+ * this function again for the same run, which resumes from the checkpoint in the job record. A retryable failure is
  * thrown (Lambda's asynchronous retries resume the run); a permanent one ends the job as failed.
  * The function is also its own on-failure destination: the record of an invocation whose every
  * attempt died (timeout, out of memory) ends that job FAILED with the reason (failDeadLifecycleJob).
@@ -14,6 +14,7 @@ import {
   deadLifecycleJobSchema,
   failDeadLifecycleJob,
   GC_JOB_KIND,
+  RESTORE_TEST_JOB_KIND,
   lifecycleJobEventSchema,
   runLifecycleJob,
   type LifecycleJobLauncher,
@@ -51,7 +52,8 @@ export function createLifecycleJobHandler(deps: LifecycleJobHandlerDeps): StepHa
           await launcher.launch({
             kind: outcome.kind,
             runId: outcome.run.runId,
-            ...(outcome.kind === GC_JOB_KIND && outcome.handover !== undefined
+            ...((outcome.kind === GC_JOB_KIND || outcome.kind === RESTORE_TEST_JOB_KIND) &&
+            outcome.handover !== undefined
               ? { handover: outcome.handover }
               : {}),
           });

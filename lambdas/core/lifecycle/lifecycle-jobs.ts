@@ -5,8 +5,9 @@
  *
  * A collection's checkpoint (gc.ts) is the job's `progress`: every step saves it, so a run resumes
  * after a crash or a Lambda time slice from where it stopped; the Lambda runs steps until its time
- * budget is spent and then hands the job to a fresh invocation (the `continue` answer). A scrub
- * runs in one invocation; its result (findings with the images they break) is the job's `result`,
+ * budget is spent and then hands the job to a fresh invocation (the `continue` answer). A restore
+ * test does the same with its steps (restore-test.ts: a server's sample, a few segments of a
+ * whole-volume read), its progress record being the job's `progress`. A scrub runs in one invocation; its result (findings with the images they break) is the job's `result`,
  * and any finding is published as an event.
  */
 import { z } from 'zod';
@@ -41,11 +42,17 @@ import {
   type ScrubResult,
 } from './scrub.ts';
 import {
+  pointsOnce,
   RESTORE_TEST_FILES_PER_SERVER,
   RESTORE_TEST_MAX_FILES,
+  restoreTestDone,
+  restoreTestProgressSchema,
+  restoreTestResultOf,
   restoreTestServerSchema,
-  runRestoreTest,
+  restoreTestStep,
+  startRestoreTestProgress,
   type RestoreTestDeps,
+  type RestoreTestProgress,
   type RestoreTestResult,
 } from './restore-test.ts';
 
@@ -65,6 +72,11 @@ export const GC_STEPS_PER_CHECK = 4;
  * (one shard's segments, or 64 manifests) stays well below it.
  */
 export const GC_HANDOVER_MARGIN_MS = 3 * 60 * 1000;
+/**
+ * Time left in an invocation below which a restore test stops between two steps and hands over to
+ * a new one: a step (one server's sample of at most 256 MiB, or two 1 GiB segments) stays well below it.
+ */
+export const RESTORE_TEST_HANDOVER_MARGIN_MS = 3 * 60 * 1000;
 /** A day: a scheduled scrub's run number is the day number, so SCRUB_COVER_RUNS days cover every chunk. */
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Run ids are job ids and path parameters (`[A-Za-z0-9_-]{1,64}`). */
@@ -139,6 +151,8 @@ export const lifecycleJobEventSchema = z.union([
         kind: z.literal(RESTORE_TEST_JOB_KIND),
         runId: z.string().min(1).optional(),
         ...restoreTestParams,
+        /** The handover that launched this invocation (the job's `params.handovers` then). */
+        handover: z.number().int().min(1).optional(),
       })
       .strict(),
     expireEventSchema,
@@ -424,11 +438,14 @@ function restoreTestParamsOf(record: JobRecord): StartRestoreTest {
 
 export function restoreTestRunOf(record: JobRecord): RestoreTestRun {
   const result = record.result as RestoreTestResult | undefined;
+  // While it runs: the servers sampled so far, with the whole-volume figures counted so far.
+  const progress = restoreTestProgressSchema.safeParse(record.progress);
+  const servers = result?.servers ?? (progress.success ? progress.data.results : []);
   return {
     runId: record.jobId,
     status: viewStatusOf(record, result?.status ?? 'passed'),
     ...restoreTestParamsOf(record),
-    servers: (result?.servers ?? []).map((server) => structuredClone(server)),
+    servers: servers.map((server) => structuredClone(server)),
     ...(record.failure === undefined ? {} : { failure: record.failure.reason }),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
@@ -505,7 +522,13 @@ export type LifecycleJobOutcome =
       readonly handover?: number;
     }
   | { readonly kind: typeof SCRUB_JOB_KIND; readonly run: ScrubRun; readonly continue: false }
-  | { readonly kind: typeof RESTORE_TEST_JOB_KIND; readonly run: RestoreTestRun; readonly continue: false }
+  | {
+      readonly kind: typeof RESTORE_TEST_JOB_KIND;
+      readonly run: RestoreTestRun;
+      readonly continue: boolean;
+      /** With `continue`: the handover's number, for the next invocation's event. */
+      readonly handover?: number;
+    }
   | { readonly kind: typeof EXPIRE_JOB_KIND; readonly run: ExpiryRun; readonly continue: false };
 
 /**
@@ -650,13 +673,7 @@ export async function runGcJob(
         return { kind: GC_JOB_KIND, run: gcRunOf(done), continue: false };
       }
       if (deps.clock.now().getTime() >= deadline - GC_HANDOVER_MARGIN_MS) {
-        // The job records the handover before the next invocation starts, so a late failure record
-        // of this invocation (or an older one) is told apart from one of the invocation now running.
-        const current = await deps.jobs.get(runId);
-        const handover = handoversOf(current) + 1;
-        const now = deps.clock.now().toISOString();
-        const handed = { ...current, params: { ...current.params, handovers: handover }, updatedAt: now };
-        await deps.jobs.update(handed, ['RUNNING']);
+        const { handed, handover } = await recordHandover(deps, runId);
         return { kind: GC_JOB_KIND, run: gcRunOf(handed), continue: true, handover };
       }
     }
@@ -665,6 +682,22 @@ export async function runGcJob(
     const failed = await finish(deps, runId, 'FAILED', { failure: jobFailureOf(error) });
     return { kind: GC_JOB_KIND, run: gcRunOf(failed), continue: false };
   }
+}
+
+/**
+ * Records a handover in the job before the next invocation starts, so a late failure record of
+ * this invocation (or an older one) is told apart from one of the invocation now running.
+ */
+async function recordHandover(
+  deps: LifecycleJobDeps,
+  runId: string,
+): Promise<{ readonly handed: JobRecord; readonly handover: number }> {
+  const current = await deps.jobs.get(runId);
+  const handover = handoversOf(current) + 1;
+  const now = deps.clock.now().toISOString();
+  const handed = { ...current, params: { ...current.params, handovers: handover }, updatedAt: now };
+  await deps.jobs.update(handed, ['RUNNING']);
+  return { handed, handover };
 }
 
 /**
@@ -739,43 +772,83 @@ export async function runScrubJob(deps: LifecycleRunDeps, runId: string): Promis
   return { kind: SCRUB_JOB_KIND, run: scrubRunOf(done), continue: false };
 }
 
-/**
- * Runs a restore test to its end (the seed of its sample is the run id, so a retried invocation
- * checks the same files), records the result, and publishes the failed servers.
- */
-export async function runRestoreTestJob(deps: LifecycleRunDeps, runId: string): Promise<LifecycleJobOutcome> {
-  const record = await getOfKind(deps.jobs, RESTORE_TEST_JOB_KIND, runId);
-  let outcome: RestoreTestResult | undefined;
-  const done = await runToEnd(
-    deps,
-    record,
-    async () => {
-      if (deps.restoreTest === undefined) {
-        throw new ValidationError('restore tests are not configured in this deployment', {
-          context: { runId },
-        });
-      }
-      outcome = await runRestoreTest(deps.restoreTest, { runId, ...restoreTestParamsOf(record) });
-      return { ...outcome };
-    },
-    async () => {
-      const failed = outcome!.servers.filter((server) => server.result === 'Failed');
-      deps.recordRestoreTestFailures?.(failed.length);
-      if (failed.length === 0) return;
-      await deps.events.publish(RESTORE_TEST_FAILED_EVENT, {
-        runId,
-        servers: failed.map((server) => ({
-          server: server.server,
-          imageId: server.imageId,
-          images: server.images,
-          failures: server.failures,
-        })),
-      });
-    },
+/** Saves a restore test's progress in its job (the job is running from its first save). */
+async function saveRestoreTestProgress(
+  deps: LifecycleJobDeps,
+  runId: string,
+  progress: RestoreTestProgress,
+): Promise<void> {
+  const record = await deps.jobs.get(runId);
+  const now = deps.clock.now().toISOString();
+  await deps.jobs.update(
+    { ...record, status: 'RUNNING', progress, updatedAt: now, expiresAtEpochSeconds: jobExpiry(now) },
+    ['PENDING', 'RUNNING'],
   );
-  // A test that could not run at all (no such server, not configured) counts as a failure too.
-  if (done.status === 'FAILED' && record.status !== 'FAILED') deps.recordRestoreTestFailures?.(1);
-  return { kind: RESTORE_TEST_JOB_KIND, run: restoreTestRunOf(done), continue: false };
+}
+
+/**
+ * Runs a restore test step by step from the progress its job holds (the seed of its sample is the
+ * run id, so a retried or resumed invocation checks the same files), saving the progress after
+ * every step; when `deadline` (epoch ms) is near it hands over (`continue`). At the end it records
+ * the result and publishes the failed servers. A permanent failure ends the job as failed; a
+ * retryable one is thrown (the job stays running and resumes from its saved progress).
+ */
+export async function runRestoreTestJob(
+  deps: LifecycleRunDeps,
+  runId: string,
+  deadline: number,
+): Promise<LifecycleJobOutcome> {
+  const record = await getOfKind(deps.jobs, RESTORE_TEST_JOB_KIND, runId);
+  const outcome = (done: JobRecord): LifecycleJobOutcome => ({
+    kind: RESTORE_TEST_JOB_KIND,
+    run: restoreTestRunOf(done),
+    continue: false,
+  });
+  if (FINAL_JOB_STATUSES.includes(record.status)) return outcome(record);
+  let result: RestoreTestResult;
+  try {
+    const tests = deps.restoreTest;
+    if (tests === undefined) {
+      throw new ValidationError('restore tests are not configured in this deployment', {
+        context: { runId },
+      });
+    }
+    const options = { runId, ...restoreTestParamsOf(record) };
+    const saved = restoreTestProgressSchema.safeParse(record.progress);
+    let progress = saved.success ? saved.data : await startRestoreTestProgress(tests, options);
+    if (!saved.success) await saveRestoreTestProgress(deps, runId, progress);
+    const points = pointsOnce(tests);
+    while (!restoreTestDone(progress)) {
+      if (deps.clock.now().getTime() >= deadline - RESTORE_TEST_HANDOVER_MARGIN_MS) {
+        const { handed, handover } = await recordHandover(deps, runId);
+        return { kind: RESTORE_TEST_JOB_KIND, run: restoreTestRunOf(handed), continue: true, handover };
+      }
+      progress = await restoreTestStep(tests, options, progress, points);
+      await saveRestoreTestProgress(deps, runId, progress);
+    }
+    result = restoreTestResultOf(progress);
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    const failed = await finish(deps, runId, 'FAILED', { failure: jobFailureOf(error) });
+    // A test that could not run at all (no such server, not configured) counts as a failure too.
+    deps.recordRestoreTestFailures?.(1);
+    return outcome(failed);
+  }
+  const done = await finish(deps, runId, 'SUCCEEDED', { result: { ...result } });
+  const failed = result.servers.filter((server) => server.result === 'Failed');
+  deps.recordRestoreTestFailures?.(failed.length);
+  if (failed.length > 0) {
+    await deps.events.publish(RESTORE_TEST_FAILED_EVENT, {
+      runId,
+      servers: failed.map((server) => ({
+        server: server.server,
+        imageId: server.imageId,
+        images: server.images,
+        failures: server.failures,
+      })),
+    });
+  }
+  return outcome(done);
 }
 
 /**
@@ -830,7 +903,7 @@ export async function runLifecycleJob(
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) {
     throw new ValidationError(`invalid run id ${JSON.stringify(runId)}`, { context: { runId } });
   }
-  if (event.kind === RESTORE_TEST_JOB_KIND) return runRestoreTestJob(deps, runId);
+  if (event.kind === RESTORE_TEST_JOB_KIND) return runRestoreTestJob(deps, runId, deadline);
   return event.kind === GC_JOB_KIND ? runGcJob(deps, runId, deadline) : runScrubJob(deps, runId);
 }
 
@@ -891,7 +964,8 @@ export async function failDeadLifecycleJob(
     if (error instanceof NotFoundError) return { runId, failed: false };
     throw error;
   }
-  const stale = event.kind === GC_JOB_KIND && (event.handover ?? 0) < handoversOf(job);
+  const handedOver = event.kind === GC_JOB_KIND || event.kind === RESTORE_TEST_JOB_KIND;
+  const stale = handedOver && (event.handover ?? 0) < handoversOf(job);
   if (job.kind !== event.kind || stale || FINAL_JOB_STATUSES.includes(job.status)) {
     return { runId, status: job.status, failed: false };
   }

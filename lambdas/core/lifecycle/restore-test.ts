@@ -16,6 +16,13 @@
  *   volume-restore path (`restoreImageToSink`) into a sink that keeps nothing: every chunk must
  *   decode (zstd, length, both half digests against its name). No EBS snapshot is created.
  *
+ * A test runs in steps over a progress record (RestoreTestProgress): one server's sample, or
+ * WHOLE_VOLUME_SEGMENTS_PER_STEP segments of one image. The caller saves the progress after every
+ * step and may stop between two (the lifecycle job hands over to a new invocation before Lambda's
+ * 15 minutes run out, as the collection does); figures are counted into the progress in the same
+ * step that moves the cursor past what they count, so a resumed test never counts a segment twice,
+ * and a test run in many invocations ends with the result of one run.
+ *
  * A chunk that fails verification makes the read fail with the chunk's name (image-store.ts), so
  * a failure names the file and the chunk. A retryable error (throttling) ends the test with that
  * error, so the job is retried rather than reported as a failed restore.
@@ -31,7 +38,7 @@ import { openImageFilesystem, type OpenedFilesystem } from '../file-restore/open
 import { ImageReader } from '../image/image-reader.ts';
 import type { ImageStore } from '../image/image-store.ts';
 import type { Clock } from '../ports.ts';
-import { restoreImageToSink } from '../restore/volume-restore.ts';
+import { restoreImageToSink, RESTORE_SEGMENTS_IN_FLIGHT } from '../restore/volume-restore.ts';
 import type { LifecycleImage, LifecycleImageRecords } from './ports.ts';
 
 /** Files checked per server by default: enough to touch several directories and size classes. */
@@ -53,6 +60,13 @@ export const RESTORE_TEST_SIZE_CLASS_BOUNDS = [64 * 1024, 1024 * 1024, 16 * 1024
 const SAMPLED_PARTITION_STATUSES = new Set(['complete', 'partial']);
 /** Recovery points looked at, newest first, for one whose images are all catalogued. */
 export const RESTORE_TEST_CATALOG_LOOKBACK = 3;
+/**
+ * Segments (1 GiB of chunks each) read per whole-volume step: the restore path's own parallelism,
+ * so a step takes seconds to tens of seconds and a hand-over loses at most that much work.
+ */
+export const WHOLE_VOLUME_SEGMENTS_PER_STEP = RESTORE_SEGMENTS_IN_FLIGHT;
+/** Version of the progress record a restore test keeps in its job (a reader refuses others). */
+export const RESTORE_TEST_PROGRESS_VERSION = 1;
 
 /** What a restore test found for one server (the job's result, the API's answer). */
 export const restoreTestServerSchema = z
@@ -100,6 +114,8 @@ export interface RestoreTestDeps {
   readonly catalog: CatalogStore;
   readonly images: ImageStore;
   readonly clock: Clock;
+  /** Segments read per whole-volume step (default WHOLE_VOLUME_SEGMENTS_PER_STEP). */
+  readonly segmentsPerStep?: number;
 }
 
 export interface RestoreTestOptions {
@@ -443,24 +459,6 @@ async function testServer(
     }
   }
 
-  let wholeVolume: RestoreTestServerResult['wholeVolume'];
-  if (options.wholeVolume) {
-    let chunksVerified = 0;
-    let bytes = 0;
-    for (const image of point) {
-      const sink = countingSink();
-      try {
-        const reader = await readerOf(image);
-        const { chunksWritten } = await restoreImageToSink(deps.images, reader.manifest, sink);
-        chunksVerified += chunksWritten;
-      } catch (error) {
-        failures.push(`whole volume ${imageName(image)}: ${reasonOf(error)}`);
-      }
-      bytes += sink.bytes;
-    }
-    wholeVolume = { chunksVerified, bytes };
-  }
-
   return {
     server,
     imageId: newest.imageId,
@@ -473,37 +471,186 @@ async function testServer(
     failures,
     files,
     notes,
-    ...(wholeVolume === undefined ? {} : { wholeVolume }),
+    ...(options.wholeVolume ? { wholeVolume: { chunksVerified: 0, bytes: 0 } } : {}),
   };
 }
 
+// ---- the test in steps ----
+
+/** One image a whole-volume read covers: its server (index into the results) and manifest. */
+const wholeVolumeImageSchema = z
+  .object({
+    result: z.number().int().min(0),
+    volumeId: z.string(),
+    imageId: z.string(),
+    manifestSha256: z.string(),
+  })
+  .strict();
+
 /**
- * Tests the newest recovery point of every protected server (or of `options.server`). Servers are
- * tested one after another, in name order; a server with no live image is a NotFoundError when
- * asked for by name.
+ * Where a restore test is (the job's `progress`): the servers to test (fixed when it starts), the
+ * results of those sampled so far, the images left for the whole-volume read, and the cursor in
+ * them (image index, first segment not yet read). Counted figures live in the results.
  */
-export async function runRestoreTest(
-  deps: RestoreTestDeps,
-  options: RestoreTestOptions,
-): Promise<RestoreTestResult> {
-  const points = recoveryPointsByServer(await deps.records.listImages());
-  const servers = options.server === undefined ? [...points.keys()] : [options.server];
-  if (options.server !== undefined && !points.has(options.server)) {
-    throw new NotFoundError(`server ${options.server} has no live images to test`, {
-      context: { server: options.server },
-    });
-  }
-  const resolved = {
+export const restoreTestProgressSchema = z
+  .object({
+    version: z.literal(RESTORE_TEST_PROGRESS_VERSION),
+    servers: z.array(z.string()),
+    results: z.array(restoreTestServerSchema),
+    wholeVolume: z.array(wholeVolumeImageSchema),
+    cursor: z.object({ image: z.number().int().min(0), segment: z.number().int().min(0) }).strict(),
+  })
+  .strict();
+export type RestoreTestProgress = z.infer<typeof restoreTestProgressSchema>;
+
+/** The options with their defaults. */
+function resolvedOptions(options: RestoreTestOptions): Required<Omit<RestoreTestOptions, 'server'>> {
+  return {
     runId: options.runId,
     files: options.files ?? RESTORE_TEST_FILES_PER_SERVER,
     wholeVolume: options.wholeVolume === true,
     maxSampleBytes: options.maxSampleBytes ?? RESTORE_TEST_MAX_SAMPLE_BYTES,
     maxEntriesScanned: options.maxEntriesScanned ?? RESTORE_TEST_MAX_ENTRIES_SCANNED,
   };
-  const results: RestoreTestServerResult[] = [];
-  for (const server of servers) results.push(await testServer(deps, server, points.get(server)!, resolved));
+}
+
+/**
+ * The progress of a test that has not started: the servers with a live image (or `options.server`,
+ * a NotFoundError when it has none), in name order.
+ */
+export async function startRestoreTestProgress(
+  deps: RestoreTestDeps,
+  options: Pick<RestoreTestOptions, 'server'>,
+): Promise<RestoreTestProgress> {
+  const points = recoveryPointsByServer(await deps.records.listImages());
+  if (options.server !== undefined && !points.has(options.server)) {
+    throw new NotFoundError(`server ${options.server} has no live images to test`, {
+      context: { server: options.server },
+    });
+  }
+  const servers = options.server === undefined ? [...points.keys()] : [options.server];
   return {
-    status: results.every((r) => r.result === 'Passed') ? 'passed' : 'failed',
-    servers: results,
+    version: RESTORE_TEST_PROGRESS_VERSION,
+    servers,
+    results: [],
+    wholeVolume: [],
+    cursor: { image: 0, segment: 0 },
   };
+}
+
+/** True when every server is sampled and every whole-volume image read. */
+export function restoreTestDone(progress: RestoreTestProgress): boolean {
+  return (
+    progress.results.length === progress.servers.length &&
+    progress.cursor.image >= progress.wholeVolume.length
+  );
+}
+
+/** What a finished test found: its results, passed when every server passed. */
+export function restoreTestResultOf(progress: RestoreTestProgress): RestoreTestResult {
+  return {
+    status: progress.results.every((r) => r.result === 'Passed') ? 'passed' : 'failed',
+    servers: progress.results,
+  };
+}
+
+/** A server that lost every live image between its test's start and its turn. */
+function vanishedServer(server: string): RestoreTestServerResult {
+  return {
+    server,
+    imageId: '',
+    images: [],
+    filesChecked: 0,
+    bytesChecked: 0,
+    durationMs: 0,
+    result: 'Failed',
+    failures: [`server ${server} has no live image any more`],
+    files: [],
+    notes: [],
+  };
+}
+
+/**
+ * Runs the next step of the test and returns the progress after it (a new object; the argument is
+ * left as it was): the sample of the next server, else WHOLE_VOLUME_SEGMENTS_PER_STEP segments of
+ * the image under the cursor (a failure there fails the server, names the image and skips the rest
+ * of that image). A retryable error is thrown with the progress unchanged.
+ */
+export async function restoreTestStep(
+  deps: RestoreTestDeps,
+  options: RestoreTestOptions,
+  progress: RestoreTestProgress,
+  /** The servers' recovery points (recoveryPointsByServer), read once per invocation by the caller. */
+  points: () => Promise<Map<string, LifecycleImage[][]>>,
+): Promise<RestoreTestProgress> {
+  const next = structuredClone(progress);
+  if (next.results.length < next.servers.length) {
+    const server = next.servers[next.results.length]!;
+    const serverPoints = (await points()).get(server);
+    if (serverPoints === undefined) {
+      next.results.push(vanishedServer(server));
+      return next;
+    }
+    const resolved = resolvedOptions(options);
+    const result = await testServer(deps, server, serverPoints, resolved);
+    if (resolved.wholeVolume) {
+      const tested = new Set(result.images);
+      for (const image of serverPoints.flat()) {
+        if (!tested.has(imageName(image))) continue;
+        const { volumeId, imageId, manifestSha256 } = image;
+        next.wholeVolume.push({ result: next.results.length, volumeId, imageId, manifestSha256 });
+      }
+    }
+    next.results.push(result);
+    return next;
+  }
+  const image = next.wholeVolume[next.cursor.image];
+  if (image === undefined) return next;
+  const result = next.results[image.result]!;
+  const started = deps.clock.now().getTime();
+  const sink = countingSink();
+  // The image is done when its last segment is read, or when reading it failed (the rest is skipped).
+  let imageDone = true;
+  try {
+    const manifest = await deps.images.getManifest(image.volumeId, image.imageId, image.manifestSha256);
+    const from = next.cursor.segment;
+    const step = deps.segmentsPerStep ?? WHOLE_VOLUME_SEGMENTS_PER_STEP;
+    const to = Math.min(from + step, manifest.segments.length);
+    const batch = Array.from({ length: Math.max(0, to - from) }, (_, n) => from + n);
+    const { chunksWritten } = await restoreImageToSink(deps.images, manifest, sink, { segments: batch });
+    const counted = result.wholeVolume ?? { chunksVerified: 0, bytes: 0 };
+    result.wholeVolume = {
+      chunksVerified: counted.chunksVerified + chunksWritten,
+      bytes: counted.bytes + sink.bytes,
+    };
+    next.cursor.segment = to;
+    imageDone = to >= manifest.segments.length;
+  } catch (error) {
+    result.failures.push(`whole volume ${imageName(image)}: ${reasonOf(error)}`);
+    result.result = 'Failed';
+  }
+  result.durationMs += deps.clock.now().getTime() - started;
+  if (imageDone) next.cursor = { image: next.cursor.image + 1, segment: 0 };
+  return next;
+}
+
+/**
+ * Tests the newest recovery point of every protected server (or of `options.server`) in one go:
+ * every step of the test, one after another. Servers are tested in name order; a server with no
+ * live image is a NotFoundError when asked for by name.
+ */
+export async function runRestoreTest(
+  deps: RestoreTestDeps,
+  options: RestoreTestOptions,
+): Promise<RestoreTestResult> {
+  let progress = await startRestoreTestProgress(deps, options);
+  const points = pointsOnce(deps);
+  while (!restoreTestDone(progress)) progress = await restoreTestStep(deps, options, progress, points);
+  return restoreTestResultOf(progress);
+}
+
+/** The servers' recovery points, read on first use and then kept (one listing per invocation). */
+export function pointsOnce(deps: RestoreTestDeps): () => Promise<Map<string, LifecycleImage[][]>> {
+  let read: Promise<Map<string, LifecycleImage[][]>> | undefined;
+  return () => (read ??= deps.records.listImages().then(recoveryPointsByServer));
 }

@@ -1,0 +1,156 @@
+/**
+ * A restore test with `wholeVolume` runs in steps across invocations of the lifecycle job (a
+ * server's sample, then one segment of one image per step here): forced to hand over every step
+ * or two, and crashed in the middle of a segment by a throttled chunk read, it ends with exactly
+ * the result of one uninterrupted run (runRestoreTest): the same servers, failures and counted
+ * chunks and bytes, none counted twice.
+ */
+import { describe, expect, it } from 'vitest';
+import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
+import { RetryableError } from '../../lambdas/core/errors.ts';
+import { ImageStore } from '../../lambdas/core/image/image-store.ts';
+import type { DecodedChunk } from '../../lambdas/core/image/format-v1.ts';
+import { chunkKey } from '../../lambdas/core/image/image-types.ts';
+import {
+  failDeadLifecycleJob,
+  RESTORE_TEST_HANDOVER_MARGIN_MS,
+  RESTORE_TEST_JOB_KIND,
+  runLifecycleJob,
+  startRestoreTestRun,
+  type LifecycleJobEvent,
+  type LifecycleRunDeps,
+} from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
+import { runRestoreTest, type RestoreTestDeps } from '../../lambdas/core/lifecycle/restore-test.ts';
+import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
+import { specChunkName, fastRetry } from '../engine/engine-fixture.ts';
+import { ManualClock } from '../fakes/memory-lifecycle.ts';
+import { MemoryJobStore } from '../fakes/memory-job-store.ts';
+import { DATA_POSITIONS, newWorld, poolChunk, writeImage, type World } from './lifecycle-fixture.ts';
+
+/** Chunk reads that fail (throttled) at the given call numbers, counting every call. */
+class FlakyImages extends ImageStore {
+  calls = 0;
+  failAt = new Set<number>();
+  override getChunk(name: string): Promise<DecodedChunk> {
+    this.calls += 1;
+    if (this.failAt.has(this.calls))
+      return Promise.reject(new RetryableError('SlowDown: reduce your request rate'));
+    return super.getChunk(name);
+  }
+}
+
+/** Each image's own chunks: pool numbers base … base + 5 at the fixture's data positions. */
+function contentOf(base: number): Map<number, number> {
+  return new Map(DATA_POSITIONS.map((position, n) => [position, base + n]));
+}
+
+/** web-01 (two volumes, one recovery point), db-01 (one), vol-0d (untagged; a chunk of its second segment is garbage). */
+async function fleet(): Promise<World> {
+  const world = newWorld();
+  const point = { serverId: 'web-01', recoveryPointId: 'rp-bk-1' };
+  await writeImage(world, 'vol-0a', 'img-bk-1-vol-0a', contentOf(100), point);
+  await writeImage(world, 'vol-0b', 'img-bk-1-vol-0b', contentOf(200), point);
+  await writeImage(world, 'vol-0c', 'img-bk-2', contentOf(300), { serverId: 'db-01' });
+  await writeImage(world, 'vol-0d', 'img-bk-3', contentOf(400));
+  const key = chunkKey(specChunkName(poolChunk(404)));
+  const stored = world.bucket.objects.get(key)!;
+  world.bucket.objects.set(key, { ...stored, body: Buffer.alloc(stored.body.length, 0x42) });
+  return world;
+}
+
+/** A clock that moves one second at every look: the job's deadline checks see time pass. */
+class TickingClock extends ManualClock {
+  override now(): Date {
+    this.advance(1000);
+    return super.now();
+  }
+}
+
+describe('a whole-volume restore test across invocations', () => {
+  it('hands over between steps, resumes after a crash mid-segment, and ends as one run does', async () => {
+    const world = await fleet();
+    const images = new FlakyImages(world.bucket, { retry: fastRetry() });
+    const tests: RestoreTestDeps = {
+      records: world.records,
+      catalog: new MemoryCatalogStore(),
+      images,
+      clock: new ManualClock(world.clock.time),
+      segmentsPerStep: 1,
+    };
+    const single = await runRestoreTest(tests, { runId: 'restore-test-1', files: 4, wholeVolume: true });
+    // The fixture's check of the single run: every chunk of three images, the first segment's 4 of the fourth's 6.
+    expect(single.servers.map((s) => [s.server, s.result, s.wholeVolume, s.failures.length])).toEqual([
+      ['db-01', 'Passed', { chunksVerified: 6, bytes: 6 * CHUNK_SIZE_BYTES }, 0],
+      ['vol-0d', 'Failed', { chunksVerified: 4, bytes: 4 * CHUNK_SIZE_BYTES }, 1],
+      ['web-01', 'Passed', { chunksVerified: 12, bytes: 12 * CHUNK_SIZE_BYTES }, 0],
+    ]);
+    expect(single.servers[1]!.failures[0]).toMatch(/^whole volume vol-0d\/img-bk-3: /);
+
+    const clock = new TickingClock(world.clock.time);
+    const jobs = new MemoryJobStore('run');
+    const launched: LifecycleJobEvent[] = [];
+    const published: unknown[] = [];
+    const run: LifecycleRunDeps = {
+      jobs,
+      clock,
+      newRunId: (kind) => `${kind}-1`,
+      gc: { objects: world.bucket, records: world.records, coordination: world.coordination, clock },
+      scrub: { objects: world.bucket, records: world.records },
+      events: { publish: (_type, detail) => Promise.resolve(void published.push(detail)) },
+      recordFindings: () => undefined,
+      restoreTest: tests,
+    };
+    await startRestoreTestRun(
+      {
+        jobs,
+        clock,
+        newRunId: run.newRunId,
+        coordination: world.coordination,
+        launcher: { launch: (event) => Promise.resolve(void launched.push(event)) },
+      },
+      { files: 4, wholeVolume: true },
+    );
+    // Chunk reads: db-01's 6, vol-0d's 4 + 2 (the garbage one fails its second segment), web-01's
+    // first image's 6, then the second read of the second image's first segment is throttled.
+    images.calls = 0;
+    images.failAt = new Set([6 + 6 + 6 + 2]);
+    let event = launched[0]!;
+    let invocations = 0;
+    let crashes = 0;
+    let handovers = 0;
+    for (;;) {
+      invocations += 1;
+      expect(invocations).toBeLessThan(40);
+      // Time for about one step before the margin is reached.
+      const deadline = clock.time + RESTORE_TEST_HANDOVER_MARGIN_MS + 3_000;
+      const outcome = await runLifecycleJob(run, event, deadline).catch((error: unknown) => {
+        expect(error).toBeInstanceOf(RetryableError);
+        crashes += 1;
+        return undefined; // Lambda's retry runs the same event again
+      });
+      if (outcome === undefined) continue;
+      if (!outcome.continue) {
+        expect(outcome.run).toEqual(expect.objectContaining({ status: 'failed', servers: single.servers }));
+        break;
+      }
+      handovers += 1;
+      expect(outcome).toMatchObject({ kind: RESTORE_TEST_JOB_KIND, handover: handovers });
+      event = { kind: RESTORE_TEST_JOB_KIND, runId: outcome.run.runId, handover: handovers };
+    }
+    expect(crashes).toBe(1);
+    // Three samples and eight segments over many invocations.
+    expect(handovers).toBeGreaterThanOrEqual(5);
+    const record = await jobs.get('restore-test-1');
+    expect(record).toMatchObject({ status: 'SUCCEEDED', params: { handovers } });
+    expect(record.result).toEqual({ status: 'failed', servers: single.servers });
+    expect(published).toHaveLength(1);
+
+    // The record of an invocation that died before the last hand-over is stale: the job is left.
+    const dead = await failDeadLifecycleJob(run, {
+      requestContext: { requestId: 'r-1', condition: 'RetriesExhausted', approximateInvokeCount: 3 },
+      requestPayload: { kind: RESTORE_TEST_JOB_KIND, runId: 'restore-test-1', handover: 1 },
+      responsePayload: { errorType: 'Runtime.ExitError', errorMessage: 'timed out' },
+    });
+    expect(dead).toEqual({ runId: 'restore-test-1', status: 'SUCCEEDED', failed: false });
+  });
+});
