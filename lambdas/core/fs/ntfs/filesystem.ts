@@ -1198,16 +1198,28 @@ export class NtfsFilesystem implements FilesystemReader {
       const loading = ahead?.get(entry.record);
       if (loading !== undefined) ahead!.delete(entry.record);
       const file = loading ?? this.loadFile(entry.record);
-      if (file instanceof Promise) {
-        return file.then(
-          (loaded) => this.visitFile(entry, loaded, path, parent, out),
-          (error: unknown) => failedVisit(path, entry, error, out),
-        );
-      }
-      return this.visitFile(entry, file, path, parent, out);
+      if (!(file instanceof Promise)) return this.visitFile(entry, file, path, parent, out);
+      return this.visitWhenLoaded(file, entry, path, parent, out);
     } catch (error) {
       return failedVisit(path, entry, error, out);
     }
+  }
+
+  /** visitFile once the record has been read (a page miss, or a directory loaded ahead). */
+  private async visitWhenLoaded(
+    loading: Promise<NtfsFile>,
+    entry: DirectoryEntry,
+    path: string,
+    parent: WalkDirectory,
+    out: WalkItem[],
+  ): Promise<NtfsFile | undefined> {
+    let file: NtfsFile;
+    try {
+      file = await loading;
+    } catch (error) {
+      return failedVisit(path, entry, error, out);
+    }
+    return this.visitFile(entry, file, path, parent, out);
   }
 
   private visitFile(
@@ -1225,13 +1237,11 @@ export class NtfsFilesystem implements FilesystemReader {
         );
       }
       const described = this.describe(file);
-      if (described instanceof Promise) {
-        return described.then(
-          (loaded) => this.visited(loaded, file, entry, path, parent, out),
-          (error: unknown) => failedVisit(path, entry, error, out),
-        );
-      }
-      return this.visited(described, file, entry, path, parent, out);
+      if (!(described instanceof Promise)) return this.visited(described, file, entry, path, parent, out);
+      return described.then(
+        (later) => this.visited(later, file, entry, path, parent, out),
+        (error: unknown) => failedVisit(path, entry, error, out),
+      );
     } catch (error) {
       return failedVisit(path, entry, error, out);
     }

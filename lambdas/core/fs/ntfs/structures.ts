@@ -489,38 +489,35 @@ export interface FileName {
   readonly flags: number;
 }
 
-/** Offsets in a $FILE_NAME value: name length (characters), namespace, first character. */
-const FILE_NAME_FLAGS = 0x38;
-const FILE_NAME_LENGTH = 0x40;
-const FILE_NAME_NAMESPACE = 0x41;
-const FILE_NAME_CHARACTERS = 0x42;
+/** Offsets in a $FILE_NAME value: file attribute flags, name length (characters), namespace, first character. */
+const FILE_NAME_AT = { FLAGS: 0x38, LENGTH: 0x40, NAMESPACE: 0x41, CHARACTERS: 0x42 } as const;
 
 /**
  * The namespace of the $FILE_NAME value in bytes[at, at + length) (a slice the caller has bounded),
  * checked as parseFileName checks it; the name is not decoded.
  */
 export function fileNameNamespace(bytes: Uint8Array, at: number, length: number, what: string): number {
-  if (length < FILE_NAME_CHARACTERS)
+  if (length < FILE_NAME_AT.CHARACTERS)
     throw new FilesystemCorruptError(`${what}: $FILE_NAME is ${length} bytes`);
-  const characters = bytes[at + FILE_NAME_LENGTH]!;
-  if (characters === 0 || FILE_NAME_CHARACTERS + characters * 2 > length) {
+  const characters = bytes[at + FILE_NAME_AT.LENGTH]!;
+  if (characters === 0 || FILE_NAME_AT.CHARACTERS + characters * 2 > length) {
     throw new FilesystemCorruptError(`${what}: $FILE_NAME name of ${characters} characters does not fit`);
   }
-  return bytes[at + FILE_NAME_NAMESPACE]!;
+  return bytes[at + FILE_NAME_AT.NAMESPACE]!;
 }
 
 /** $FILE_NAME, as an attribute value or as the key of a directory index entry. */
 export function parseFileName(value: Uint8Array, what: string): FileName {
   const namespace = fileNameNamespace(value, 0, value.length, what);
   const raw = new LeBytes(value);
-  const decoded = decodeUtf16(raw.slice(FILE_NAME_CHARACTERS, raw.u8(FILE_NAME_LENGTH) * 2));
+  const decoded = decodeUtf16(raw.slice(FILE_NAME_AT.CHARACTERS, raw.u8(FILE_NAME_AT.LENGTH) * 2));
   return {
     parentRecord: raw.u32(0) + raw.u16(4) * 0x1_0000_0000,
     parentSequence: raw.u16(6),
     namespace,
     name: decoded.text,
     nameIsValid: decoded.valid,
-    flags: raw.u32(FILE_NAME_FLAGS),
+    flags: raw.u32(FILE_NAME_AT.FLAGS),
   };
 }
 
@@ -612,10 +609,10 @@ export function parseIndexNode(bytes: Uint8Array, header: number, what: string):
       }
       const key = at + INDEX_ENTRY_HEADER_BYTES;
       namespace = fileNameNamespace(bytes, key, keyLength, what);
-      fileFlags = raw.u32(key + FILE_NAME_FLAGS);
+      fileFlags = raw.u32(key + FILE_NAME_AT.FLAGS);
       if (namespace !== NAMESPACE.DOS) {
-        const from = key + FILE_NAME_CHARACTERS;
-        const to = from + bytes[key + FILE_NAME_LENGTH]! * 2;
+        const from = key + FILE_NAME_AT.CHARACTERS;
+        const to = from + bytes[key + FILE_NAME_AT.LENGTH]! * 2;
         const plain = plainUtf16(bytes, from, to);
         if (plain !== undefined) name = plain;
         else ({ text: name, valid: nameIsValid } = decodeUtf16(bytes.subarray(from, to)));
