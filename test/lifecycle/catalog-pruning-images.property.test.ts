@@ -14,11 +14,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { listDirectory } from '../../lambdas/core/catalog/catalog-queries.ts';
 import { versionKeyOf, type ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
-import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { pruneVolumeCatalog } from '../../lambdas/core/lifecycle/catalog-pruning.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { debugfs, generateTree, makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
-import { walkStats } from '../catalog/catalog-images.ts';
+import { changedChunks, walkStats } from '../catalog/catalog-images.ts';
 import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { MemoryCatalogPruning } from './memory-catalog-pruning.ts';
@@ -34,16 +33,6 @@ let work: string;
 let images: Uint8Array[] = [];
 /** Directories of each image (and of the one before it, which must then list empty). */
 let directories: string[][] = [];
-
-function changedChunks(a: Uint8Array, b: Uint8Array): Set<number> {
-  const out = new Set<number>();
-  for (let c = 0; c * CHUNK_SIZE_BYTES < a.length; c += 1) {
-    const x = a.subarray(c * CHUNK_SIZE_BYTES, (c + 1) * CHUNK_SIZE_BYTES);
-    const y = b.subarray(c * CHUNK_SIZE_BYTES, (c + 1) * CHUNK_SIZE_BYTES);
-    if (!Buffer.from(x).equals(Buffer.from(y))) out.add(c);
-  }
-  return out;
-}
 
 beforeAll(async () => {
   work = await scratchDir('catalog-prune');
