@@ -20,7 +20,8 @@ import {
   type WalkItem,
   type WalkOptions,
 } from './filesystem.ts';
-import { encodeName, plainAsciiName, storedName } from './name-encoding.ts';
+import { FileNotFoundInImageError, FilesystemLimitError } from './errors.ts';
+import { decodeName, encodeName, escapeName, plainAsciiName, storedName } from './name-encoding.ts';
 
 /** The directory whose listing the walk is reading. */
 export interface WalkDirectory {
@@ -219,6 +220,45 @@ export function unixDirEntry(inode: number, nameBytes: Uint8Array, entryType?: F
   if (ascii !== undefined) return { inode, nameBytes, name: ascii, nameIsUtf8: true, entryType };
   const { text, valid } = storedName(nameBytes);
   return { inode, nameBytes, name: text, nameIsUtf8: valid, entryType };
+}
+
+/**
+ * The inode number of `path` (absolute, in the stored form of name-encoding.ts; symlinks are not
+ * followed, like lstat) in an ext or XFS filesystem: each component looked up by its bytes in the
+ * entries of the directory before it, from `rootInode`.
+ */
+export async function unixLookup(
+  path: string,
+  rootInode: number,
+  maxPathComponents: number,
+  readDir: (inode: number) => AsyncIterable<{ readonly inode: number; readonly nameBytes: Uint8Array }>,
+): Promise<number> {
+  const components = path.split('/').filter((c) => c !== '' && c !== '.');
+  if (components.length > maxPathComponents) {
+    throw new FilesystemLimitError(`path has more than ${maxPathComponents} components`);
+  }
+  const trail: number[] = [rootInode];
+  for (const component of components) {
+    if (component === '..') {
+      if (trail.length > 1) trail.pop();
+      continue;
+    }
+    const wanted = decodeName(component);
+    let found: number | undefined;
+    for await (const entry of readDir(trail.at(-1)!)) {
+      if (Buffer.compare(entry.nameBytes, wanted) === 0) {
+        found = entry.inode;
+        break;
+      }
+    }
+    if (found === undefined) {
+      throw new FileNotFoundInImageError(`no such file or directory: ${escapeName(path)}`, {
+        path: escapeName(path),
+      });
+    }
+    trail.push(found);
+  }
+  return trail.at(-1)!;
 }
 
 /** Reads a symbolic link's raw target (ext and XFS each have their own). */

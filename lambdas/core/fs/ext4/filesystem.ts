@@ -7,21 +7,17 @@
 import { isRetryable } from '../../errors.ts';
 import type { ByteRangeReader } from '../../ports.ts';
 import { LeBytes, combineHiLo } from '../bytes.ts';
-import { decodeName, escapeName, isEscapedName } from '../name-encoding.ts';
+import { decodeName, isEscapedName } from '../name-encoding.ts';
 import { PageCachedReader } from '../cached-reader.ts';
 import type { PageCacheOptions, SlicedReader } from '../cached-reader.ts';
-import {
-  FileNotFoundInImageError,
-  FilesystemCorruptError,
-  FilesystemLimitError,
-  UnsupportedFilesystemError,
-} from '../errors.ts';
+import { FilesystemCorruptError, FilesystemLimitError, UnsupportedFilesystemError } from '../errors.ts';
 import { STREAM_PIECE_BYTES, normalizeImagePath, walkError } from '../filesystem.ts';
 import { checkOnDevice, checkReadBytes, clampRange, extentPieces } from '../file-ranges.ts';
 import {
   baseName,
   childPath,
   inodeDescent,
+  unixLookup,
   unixWalkBegin,
   visitUnixChild,
   walkFrom,
@@ -322,35 +318,8 @@ export class Ext4Filesystem implements FilesystemReader {
   // --------------------------------------------------------------------------------- path lookup
 
   /** The inode number of `path` (absolute; symlinks are not followed, like lstat). */
-  async lookup(path: string): Promise<number> {
-    const components = path.split('/').filter((c) => c !== '' && c !== '.');
-    if (components.length > this.limits.maxPathComponents) {
-      throw new FilesystemLimitError(`path has more than ${this.limits.maxPathComponents} components`);
-    }
-    const trail: number[] = [ROOT_INODE];
-    for (const component of components) {
-      if (component === '..') {
-        if (trail.length > 1) trail.pop();
-        continue;
-      }
-      const dir = trail.at(-1)!;
-      // Components are in the stored form (name-encoding.ts): UTF-8 text, or escapes for other bytes.
-      const wanted = decodeName(component);
-      let found: number | undefined;
-      for await (const entry of this.readDir(dir)) {
-        if (equalBytes(entry.nameBytes, wanted)) {
-          found = entry.inode;
-          break;
-        }
-      }
-      if (found === undefined) {
-        throw new FileNotFoundInImageError(`no such file or directory: ${escapeName(path)}`, {
-          path: escapeName(path),
-        });
-      }
-      trail.push(found);
-    }
-    return trail.at(-1)!;
+  lookup(path: string): Promise<number> {
+    return unixLookup(path, ROOT_INODE, this.limits.maxPathComponents, (dir) => this.readDir(dir));
   }
 
   // --------------------------------------------------------------------------------- directories
@@ -741,12 +710,6 @@ export class Ext4Filesystem implements FilesystemReader {
     };
     return walkFrom(source, begin, options.descend);
   }
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export type { BlockRun };

@@ -11,7 +11,7 @@
  */
 import { isRetryable } from '../../errors.ts';
 import type { ByteRangeReader } from '../../ports.ts';
-import { decodeName, escapeName } from '../name-encoding.ts';
+import { decodeName } from '../name-encoding.ts';
 import { PageCachedReader } from '../cached-reader.ts';
 import type { PageCacheOptions } from '../cached-reader.ts';
 import {
@@ -27,6 +27,7 @@ import {
   childPath,
   entryNameOf,
   inodeDescent,
+  unixLookup,
   unixWalkBegin,
   visitUnixChild,
   walkFrom,
@@ -301,33 +302,10 @@ export class XfsFilesystem implements FilesystemReader {
   // --------------------------------------------------------------------------------- path lookup
 
   /** The inode number of `path` (absolute; symlinks are not followed, like lstat). */
-  async lookup(path: string): Promise<number> {
-    const components = path.split('/').filter((c) => c !== '' && c !== '.');
-    if (components.length > this.limits.maxPathComponents) {
-      throw new FilesystemLimitError(`path has more than ${this.limits.maxPathComponents} components`);
-    }
-    const trail: number[] = [this.superblock.rootInode];
-    for (const component of components) {
-      if (component === '..') {
-        if (trail.length > 1) trail.pop();
-        continue;
-      }
-      // Components are in the stored form (name-encoding.ts): UTF-8 text, or escapes for other bytes.
-      const wanted = decodeName(component);
-      let found: number | undefined;
-      for await (const entry of this.readDir(trail.at(-1)!)) {
-        if (equalBytes(entry.nameBytes, wanted)) {
-          found = entry.inode;
-          break;
-        }
-      }
-      if (found === undefined)
-        throw new FileNotFoundInImageError(`no such file or directory: ${escapeName(path)}`, {
-          path: escapeName(path),
-        });
-      trail.push(found);
-    }
-    return trail.at(-1)!;
+  lookup(path: string): Promise<number> {
+    return unixLookup(path, this.superblock.rootInode, this.limits.maxPathComponents, (dir) =>
+      this.readDir(dir),
+    );
   }
 
   // --------------------------------------------------------------------------------- directories
@@ -705,12 +683,6 @@ function concat(parts: readonly Uint8Array[]): Uint8Array {
     at += part.length;
   }
   return out;
-}
-
-function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i += 1) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 export type { XfsExtent };
