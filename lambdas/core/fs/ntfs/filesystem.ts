@@ -91,9 +91,9 @@ import type {
 export interface OpenNtfsOptions {
   readonly limits?: Partial<NtfsLimits>;
   /**
-   * Read-ahead (default true): while a directory node is listed, load the FILE records it names
-   * and the first INDX nodes of its subdirectories in parallel, so that a walk over a
-   * high-latency reader (S3) is not one request at a time.
+   * Read-ahead (default true): while a directory node is listed, fetch the $MFT pages of the FILE
+   * records it names, and the records and first INDX nodes of its subdirectories, in parallel, so
+   * that a walk over a high-latency reader (S3) is not one request at a time.
    */
   readonly readAhead?: boolean;
   readonly cache?: PageCacheOptions;
@@ -171,9 +171,9 @@ interface ReadAhead {
 }
 
 /**
- * Read-ahead bounds: FILE records started ahead, and INDX records (4 KiB each: 8 MiB). A walk
- * descends depth-first while the siblings' first nodes wait, so the bounds must hold a subtree's
- * worth: with 256 INDX records, the siblings' were dropped and a 64k-entry walk over a 2 ms reader
+ * Read-ahead bounds: directories' FILE records started ahead, and INDX records (4 KiB each:
+ * 8 MiB). A walk descends depth-first while the siblings' first nodes wait, so the bounds must
+ * hold a subtree's worth: with 256 INDX records, the siblings' were dropped and a 64k-entry walk over a 2 ms reader
  * took 15 s instead of 11 s (20 s without read-ahead). Past them the oldest is dropped, unread.
  */
 const READ_AHEAD_FILES = 4096;
