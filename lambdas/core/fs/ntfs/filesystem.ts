@@ -173,8 +173,9 @@ interface ReadAhead {
 /**
  * Read-ahead bounds: directories' FILE records started ahead, and INDX records (4 KiB each:
  * 8 MiB). A walk descends depth-first while the siblings' first nodes wait, so the bounds must
- * hold a subtree's worth: with 256 INDX records, the siblings' were dropped and a 64k-entry walk over a 2 ms reader
- * took 15 s instead of 11 s (20 s without read-ahead). Past them the oldest is dropped, unread.
+ * hold a subtree's worth: with 256 INDX records, the siblings' were dropped and a 64k-entry walk
+ * over a 2 ms reader took 15 s instead of 11 s (20 s without read-ahead). Past them the oldest is
+ * dropped, unread.
  */
 const READ_AHEAD_FILES = 4096;
 const READ_AHEAD_INDEX_RECORDS = 2048;
