@@ -10,7 +10,6 @@ import {
   expiryRunIdOf,
   runLifecycleJob,
   type LifecycleJobEvent,
-  type LifecycleRunDeps,
 } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import { createApiHandler } from '../../lambdas/handlers/api.ts';
 import { answerOf, proxyEvent } from '../api/api-events.ts';
@@ -18,6 +17,7 @@ import { memoryApi } from '../fakes/memory-api-ports.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { useApiStandIn } from '../support/cli.ts';
 import { newWorld, writeImage } from './lifecycle-fixture.ts';
+import { lifecycleRunDeps } from './lifecycle-jobs-fixture.ts';
 
 const HOUR_MS = 3_600_000;
 const PLAN_RUN = '20261101t060000000z-0a1b2c3d';
@@ -41,28 +41,14 @@ beforeAll(async () => {
     world.clock.advance(HOUR_MS);
   }
   const jobs = new MemoryJobStore('run');
-  let n = 0;
-  const newRunId: LifecycleRunDeps['newRunId'] = (kind) => `${kind}-${(n += 1)}`;
-  const run: LifecycleRunDeps = {
-    jobs,
-    clock: world.clock,
-    newRunId,
-    gc: {
-      objects: world.bucket,
-      records: world.records,
-      coordination: world.coordination,
-      clock: world.clock,
-    },
-    scrub: { objects: world.bucket, records: world.records },
-    events: { publish: () => Promise.resolve() },
-    recordFindings: () => undefined,
+  const run = lifecycleRunDeps(world, jobs, {
     retention: {
       objects: world.bucket,
       records: world.records,
       clock: world.clock,
       plans: () => Promise.resolve({ servers: ['web-01'], rules: { keepLast: 1 } }),
     },
-  };
+  });
   const expire: LifecycleJobEvent = {
     kind: 'expire',
     plan: 'nightly',
@@ -88,7 +74,7 @@ beforeAll(async () => {
     runs: {
       jobs,
       clock: world.clock,
-      newRunId,
+      newRunId: run.newRunId,
       coordination: world.coordination,
       launcher: { launch: () => Promise.resolve() },
     },

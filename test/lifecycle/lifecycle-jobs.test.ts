@@ -11,11 +11,11 @@ import {
   runLifecycleJob,
   startGcRun,
   type LifecycleJobEvent,
-  type LifecycleRunDeps,
 } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { newWorld, poolChunk, writeImage, type World } from './lifecycle-fixture.ts';
+import { lifecycleRunDeps } from './lifecycle-jobs-fixture.ts';
 
 const HOUR_MS = 3_600_000;
 
@@ -23,18 +23,7 @@ function depsOf(world: World, jobs = new MemoryJobStore('run')) {
   const published: [string, object][] = [];
   const findings: number[] = [];
   const launched: LifecycleJobEvent[] = [];
-  let n = 0;
-  const run: LifecycleRunDeps = {
-    jobs,
-    clock: world.clock,
-    newRunId: (kind) => `${kind}-${(n += 1)}`,
-    gc: {
-      objects: world.bucket,
-      records: world.records,
-      coordination: world.coordination,
-      clock: world.clock,
-    },
-    scrub: { objects: world.bucket, records: world.records },
+  const run = lifecycleRunDeps(world, jobs, {
     events: {
       publish: (type, detail) => {
         published.push([type, detail]);
@@ -42,7 +31,7 @@ function depsOf(world: World, jobs = new MemoryJobStore('run')) {
       },
     },
     recordFindings: (count) => findings.push(count),
-  };
+  });
   const start = {
     jobs,
     clock: world.clock,

@@ -18,7 +18,6 @@ import {
   runLifecycleJob,
   startRestoreTestRun,
   type LifecycleJobEvent,
-  type LifecycleRunDeps,
 } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import { runRestoreTest, type RestoreTestDeps } from '../../lambdas/core/lifecycle/restore-test.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
@@ -26,6 +25,7 @@ import { specChunkName, fastRetry } from '../engine/engine-fixture.ts';
 import { ManualClock } from '../fakes/memory-lifecycle.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { DATA_POSITIONS, newWorld, poolChunk, writeImage, type World } from './lifecycle-fixture.ts';
+import { lifecycleRunDeps } from './lifecycle-jobs-fixture.ts';
 
 /** Chunk reads that fail (throttled) at the given call numbers, counting every call. */
 class FlakyImages extends ImageStore {
@@ -90,16 +90,12 @@ describe('a whole-volume restore test across invocations', () => {
     const jobs = new MemoryJobStore('run');
     const launched: LifecycleJobEvent[] = [];
     const published: unknown[] = [];
-    const run: LifecycleRunDeps = {
-      jobs,
+    const run = lifecycleRunDeps(world, jobs, {
       clock,
       newRunId: (kind) => `${kind}-1`,
-      gc: { objects: world.bucket, records: world.records, coordination: world.coordination, clock },
-      scrub: { objects: world.bucket, records: world.records },
       events: { publish: (_type, detail) => Promise.resolve(void published.push(detail)) },
-      recordFindings: () => undefined,
       restoreTest: tests,
-    };
+    });
     await startRestoreTestRun(
       {
         jobs,
