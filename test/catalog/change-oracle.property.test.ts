@@ -3,7 +3,9 @@
  * a range "changed" exactly when a byte differs in a 64-byte granule it touches (or it runs past
  * either image's end), whatever the manifests' changed chunks and the journal's replayed blocks
  * say beyond the truth, and whichever order the questions come in. changedNow answers the same as
- * changed, or undefined while a block it needs has not been compared.
+ * changed, or undefined while a block it needs has not been compared. The same whether the
+ * filesystem view hands out copies or lends views of its cached pages (a region of one page or of
+ * several, with a cache small enough to evict while regions are compared).
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -13,23 +15,44 @@ import {
   DIFF_GRANULE_BYTES,
   DIFF_REGION_BYTES,
 } from '../../lambdas/core/catalog/catalog-trees.ts';
+import { PageCachedReader } from '../../lambdas/core/fs/cached-reader.ts';
 import type { ByteSpan, MetadataRangeSource } from '../../lambdas/core/fs/metadata-ranges.ts';
 
 /** Images of two regions and a half: spans cross region and block boundaries. */
 const SIZE = 2 * DIFF_REGION_BYTES + DIFF_REGION_BYTES / 2;
 
-function source(bytes: Uint8Array, replayed: readonly ByteSpan[]): MetadataRangeSource {
+/**
+ * How the filesystem view hands out its bytes: copies (a plain reader), or views of a page cache
+ * whose pages are regions (the readers' default) or smaller (a region spans several pages).
+ */
+type View = 'copies' | 'region pages' | 'small pages';
+
+function source(
+  bytes: Uint8Array,
+  replayed: readonly ByteSpan[],
+  view: View = 'copies',
+): MetadataRangeSource {
+  const plain = {
+    size: bytes.length,
+    read: (offset: number, length: number) => Promise.resolve(bytes.slice(offset, offset + length)),
+  };
   return {
     layoutKey: () => Promise.resolve(''),
     directoryRanges: () => Promise.resolve([]),
     entryRanges: () => Promise.resolve([]),
-    effective: {
-      size: bytes.length,
-      read: (offset, length) => Promise.resolve(bytes.slice(offset, offset + length)),
-    },
+    effective:
+      view === 'copies'
+        ? plain
+        : new PageCachedReader(plain, {
+            pageBytes: view === 'region pages' ? DIFF_REGION_BYTES : DIFF_REGION_BYTES / 16,
+            maxPages: 4,
+          }),
     replayed,
   };
 }
+
+/** The previous image's bytes: a pattern that differs from block to block and from region to region. */
+const PATTERN = Uint8Array.from({ length: SIZE }, (_, i) => (i * 31 + (i >> 12) * 7 + (i >> 20)) & 0xff);
 
 /** The model: any differing byte in a granule the span touches, or bytes past the end. */
 function modelChanged(a: Uint8Array, b: Uint8Array, spans: readonly ByteSpan[]): boolean {
@@ -54,13 +77,15 @@ describe('changeOracle', () => {
         fc.array(fc.record({ at: fc.nat(SIZE - 1), journal: fc.boolean() }), { maxLength: 12 }),
         fc.array(fc.nat(2), { maxLength: 2 }),
         fc.array(fc.array(span, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 12 }),
-        async (diffs, extraChunks, questions) => {
-          const before = new Uint8Array(SIZE);
-          const after = new Uint8Array(SIZE);
+        fc.constantFrom<View>('copies', 'region pages', 'small pages'),
+        async (diffs, extraChunks, questions, view) => {
+          // Not zeros: a comparison against stale or unfilled memory must not pass by accident.
+          const before = PATTERN;
+          const after = PATTERN.slice();
           const chunks = new Set(extraChunks);
           const replayed: ByteSpan[] = [];
           for (const { at, journal } of diffs) {
-            after[at] = 1;
+            after[at] = before[at]! ^ 1;
             // Every difference is known to the oracle: its chunk is in the changed set, or its
             // block was replayed from the journal (then its chunk need not be).
             if (journal) {
@@ -71,8 +96,8 @@ describe('changeOracle', () => {
             }
           }
           const oracle = changeOracle({
-            previous: source(before, replayed),
-            current: source(after, []),
+            previous: source(before, replayed, view),
+            current: source(after, [], view),
             diskMayDiffer: (start, end) => {
               for (let c = Math.floor(start / DIFF_REGION_BYTES); c * DIFF_REGION_BYTES < end; c += 1) {
                 if (chunks.has(c)) return true;
