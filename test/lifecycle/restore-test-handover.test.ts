@@ -5,6 +5,7 @@
  * the result of one uninterrupted run (runRestoreTest): the same servers, failures and counted
  * chunks and bytes, none counted twice.
  */
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { RetryableError } from '../../lambdas/core/errors.ts';
@@ -66,17 +67,74 @@ class TickingClock extends ManualClock {
   }
 }
 
+/** The test's deps over the fleet: a fixed clock (durations 0) and one segment per whole-volume step. */
+function testsOf(world: World, images: FlakyImages): RestoreTestDeps {
+  return {
+    records: world.records,
+    catalog: new MemoryCatalogStore(),
+    images,
+    clock: new ManualClock(world.clock.time),
+    segmentsPerStep: 1,
+  };
+}
+
+/**
+ * Runs a restore test as the lifecycle job does, invocation after invocation: each gets
+ * `budget(n)` seconds before the hand-over margin (the clock ticks a second per look), a thrown
+ * retryable error is Lambda's retry of the same event, a hand-over the next invocation's event.
+ */
+async function acrossInvocations(
+  world: World,
+  tests: RestoreTestDeps,
+  budget: (invocation: number) => number,
+) {
+  const clock = new TickingClock(world.clock.time);
+  const jobs = new MemoryJobStore('run');
+  const launched: LifecycleJobEvent[] = [];
+  const published: unknown[] = [];
+  const run = lifecycleRunDeps(world, jobs, {
+    clock,
+    newRunId: (kind) => `${kind}-1`,
+    events: { publish: (_type, detail) => Promise.resolve(void published.push(detail)) },
+    restoreTest: tests,
+  });
+  await startRestoreTestRun(
+    {
+      jobs,
+      clock,
+      newRunId: run.newRunId,
+      coordination: world.coordination,
+      launcher: { launch: (event) => Promise.resolve(void launched.push(event)) },
+    },
+    { files: 4, wholeVolume: true },
+  );
+  let event = launched[0]!;
+  let crashes = 0;
+  let handovers = 0;
+  for (let invocation = 1; ; invocation += 1) {
+    if (invocation > MAX_INVOCATIONS) throw new Error(`no end after ${MAX_INVOCATIONS} invocations`);
+    const deadline = clock.time + RESTORE_TEST_HANDOVER_MARGIN_MS + budget(invocation) * 1000;
+    const outcome = await runLifecycleJob(run, event, deadline).catch((error: unknown) => {
+      if (!(error instanceof RetryableError)) throw error;
+      crashes += 1;
+      return undefined; // Lambda's retry runs the same event again
+    });
+    if (outcome === undefined) continue;
+    if (!outcome.continue) return { run, outcome, jobs, published, crashes, handovers };
+    handovers += 1;
+    expect(outcome).toMatchObject({ kind: RESTORE_TEST_JOB_KIND, handover: handovers });
+    event = { kind: RESTORE_TEST_JOB_KIND, runId: outcome.run.runId, handover: handovers };
+  }
+}
+
+/** Invocations one test may take at most (3 samples and 8 segments, a step at least per invocation). */
+const MAX_INVOCATIONS = 60;
+
 describe('a whole-volume restore test across invocations', () => {
   it('hands over between steps, resumes after a crash mid-segment, and ends as one run does', async () => {
     const world = await fleet();
     const images = new FlakyImages(world.bucket, { retry: fastRetry() });
-    const tests: RestoreTestDeps = {
-      records: world.records,
-      catalog: new MemoryCatalogStore(),
-      images,
-      clock: new ManualClock(world.clock.time),
-      segmentsPerStep: 1,
-    };
+    const tests = testsOf(world, images);
     const single = await runRestoreTest(tests, { runId: 'restore-test-1', files: 4, wholeVolume: true });
     // The fixture's check of the single run: every chunk of three images, the first segment's 4 of the fourth's 6.
     expect(single.servers.map((s) => [s.server, s.result, s.wholeVolume, s.failures.length])).toEqual([
@@ -86,53 +144,17 @@ describe('a whole-volume restore test across invocations', () => {
     ]);
     expect(single.servers[1]!.failures[0]).toMatch(/^whole volume vol-0d\/img-bk-3: /);
 
-    const clock = new TickingClock(world.clock.time);
-    const jobs = new MemoryJobStore('run');
-    const launched: LifecycleJobEvent[] = [];
-    const published: unknown[] = [];
-    const run = lifecycleRunDeps(world, jobs, {
-      clock,
-      newRunId: (kind) => `${kind}-1`,
-      events: { publish: (_type, detail) => Promise.resolve(void published.push(detail)) },
-      restoreTest: tests,
-    });
-    await startRestoreTestRun(
-      {
-        jobs,
-        clock,
-        newRunId: run.newRunId,
-        coordination: world.coordination,
-        launcher: { launch: (event) => Promise.resolve(void launched.push(event)) },
-      },
-      { files: 4, wholeVolume: true },
-    );
     // Chunk reads: db-01's 6, vol-0d's 4 + 2 (the garbage one fails its second segment), web-01's
     // first image's 6, then the second read of the second image's first segment is throttled.
     images.calls = 0;
     images.failAt = new Set([6 + 6 + 6 + 2]);
-    let event = launched[0]!;
-    let invocations = 0;
-    let crashes = 0;
-    let handovers = 0;
-    for (;;) {
-      invocations += 1;
-      expect(invocations).toBeLessThan(40);
-      // Time for about one step before the margin is reached.
-      const deadline = clock.time + RESTORE_TEST_HANDOVER_MARGIN_MS + 3_000;
-      const outcome = await runLifecycleJob(run, event, deadline).catch((error: unknown) => {
-        expect(error).toBeInstanceOf(RetryableError);
-        crashes += 1;
-        return undefined; // Lambda's retry runs the same event again
-      });
-      if (outcome === undefined) continue;
-      if (!outcome.continue) {
-        expect(outcome.run).toEqual(expect.objectContaining({ status: 'failed', servers: single.servers }));
-        break;
-      }
-      handovers += 1;
-      expect(outcome).toMatchObject({ kind: RESTORE_TEST_JOB_KIND, handover: handovers });
-      event = { kind: RESTORE_TEST_JOB_KIND, runId: outcome.run.runId, handover: handovers };
-    }
+    // Time for about one step before the margin is reached.
+    const { run, outcome, jobs, published, crashes, handovers } = await acrossInvocations(
+      world,
+      tests,
+      () => 3,
+    );
+    expect(outcome.run).toEqual(expect.objectContaining({ status: 'failed', servers: single.servers }));
     expect(crashes).toBe(1);
     // Three samples and eight segments over many invocations.
     expect(handovers).toBeGreaterThanOrEqual(5);
@@ -149,4 +171,32 @@ describe('a whole-volume restore test across invocations', () => {
     });
     expect(dead).toEqual({ runId: 'restore-test-1', status: 'SUCCEEDED', failed: false });
   });
+
+  it('ends as one run does for any time budgets and throttled reads (property)', async () => {
+    const world = await fleet();
+    const images = new FlakyImages(world.bucket, { retry: fastRetry() });
+    const tests = testsOf(world, images);
+    const single = await runRestoreTest(tests, { runId: 'restore-test-1', files: 4, wholeVolume: true });
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.integer({ min: 1, max: 12 }), { minLength: 1, maxLength: 8 }),
+        fc.uniqueArray(fc.integer({ min: 1, max: 40 }), { maxLength: 3 }),
+        async (budgets, failAt) => {
+          images.calls = 0;
+          images.failAt = new Set(failAt);
+          const { outcome, crashes } = await acrossInvocations(
+            world,
+            tests,
+            (n) => budgets[(n - 1) % budgets.length]!,
+          );
+          expect(outcome.run).toEqual(expect.objectContaining({ status: 'failed', servers: single.servers }));
+          // A throttled read crashed the invocation it fell in (two in one step crash it once).
+          const hit = failAt.filter((call) => call <= images.calls).length;
+          expect(crashes).toBeLessThanOrEqual(hit);
+          expect(crashes > 0).toBe(hit > 0);
+        },
+      ),
+      { numRuns: 30 },
+    );
+  }, 120_000);
 });
