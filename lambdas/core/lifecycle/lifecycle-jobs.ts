@@ -819,12 +819,14 @@ export async function runRestoreTestJob(
     if (!saved.success) await saveRestoreTestProgress(deps, runId, progress);
     const points = pointsOnce(tests);
     while (!restoreTestDone(progress)) {
-      if (deps.clock.now().getTime() >= deadline - RESTORE_TEST_HANDOVER_MARGIN_MS) {
+      progress = await restoreTestStep(tests, options, progress, points);
+      await saveRestoreTestProgress(deps, runId, progress);
+      // A step before every check: each invocation moves the test on, however little time it got.
+      const late = deps.clock.now().getTime() >= deadline - RESTORE_TEST_HANDOVER_MARGIN_MS;
+      if (late && !restoreTestDone(progress)) {
         const { handed, handover } = await recordHandover(deps, runId);
         return { kind: RESTORE_TEST_JOB_KIND, run: restoreTestRunOf(handed), continue: true, handover };
       }
-      progress = await restoreTestStep(tests, options, progress, points);
-      await saveRestoreTestProgress(deps, runId, progress);
     }
     result = restoreTestResultOf(progress);
   } catch (error) {
