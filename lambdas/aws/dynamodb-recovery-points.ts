@@ -6,6 +6,7 @@
  *
  *   pk RP#IMAGE#<volumeId>#<imageId>  sk RP                         which point names the image (`recoveryPointId`)
  *   pk RP#DETACHED            sk <volumeId>#<imageId>                 an image taken out of its point whose deletion is not finished
+ *   pk RP#BACKFILL            sk IMAGE-INDEX                          where the index backfill of older points stands
  *
  * The record and its server item are written in one transaction, each conditional on not existing,
  * so a recovery point id can never get a second record and the listing never shows a point that GET
@@ -20,8 +21,8 @@
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DeleteCommand, GetCommand, PutCommand } from '@aws-sdk/lib-dynamodb';
-import { RetryableError } from '../core/errors.ts';
+import { DeleteCommand, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { IntegrityError, RetryableError } from '../core/errors.ts';
 import type {
   DetachedImage,
   RecoveryPoint,
@@ -29,6 +30,7 @@ import type {
   RecoveryPointStore,
 } from '../core/recovery-points/recovery-points.ts';
 import {
+  RECOVERY_POINT_ID_PREFIX,
   byImageRef,
   imageRefKey,
   namesImage,
@@ -48,7 +50,13 @@ export const RECOVERY_POINT_ENTITIES = {
   ofServer: 'recovery-point-of-server',
   image: 'recovery-point-image',
   detached: 'recovery-point-detached',
+  backfill: 'recovery-point-index-backfill',
 } as const;
+/**
+ * Where the image index backfill keeps its position (`next`: the Scan's LastEvaluatedKey) until it
+ * is `done`: points written before points indexed their images get their RP#IMAGE items once.
+ */
+const BACKFILL_MARKER_KEY = { pk: 'RP#BACKFILL', sk: 'IMAGE-INDEX' };
 /**
  * Reads and conditional writes of one detach before giving up: each retry follows a concurrent
  * detach of another image of the same point, and a point has at most MAX_SERVER_VOLUMES images.
@@ -252,6 +260,106 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
       `image ${image.imageId} of ${image.volumeId}: recovery point ${recoveryPointId} changed under each of ${DETACH_ATTEMPTS} attempts to take the image out; the commit is retried`,
       { context },
     );
+  }
+
+  async pointsOfImages(
+    images: readonly RecoveryPointImageRef[],
+  ): Promise<ReadonlyMap<string, RecoveryPoint>> {
+    const index = await batchGetItems(this.ddb, this.tableName, images.map(recoveryPointImageKey));
+    const ids = [
+      ...new Set(
+        index.flatMap((item) => (typeof item.recoveryPointId === 'string' ? [item.recoveryPointId] : [])),
+      ),
+    ];
+    const records = await batchGetItems(this.ddb, this.tableName, ids.map(recoveryPointKey));
+    const points = records.map((item) => {
+      const pk = String(item.pk);
+      return recordOfItem(pk.slice(RECOVERY_POINT_KEY_PREFIX.length), item);
+    });
+    const found = new Map<string, RecoveryPoint>();
+    // An index item whose point no longer names the image (left by a detach or a backfill) counts for nothing.
+    for (const image of images) {
+      const point = points.find((p) => namesImage(p, image));
+      if (point !== undefined) found.set(imageRefKey(image), point);
+    }
+    return found;
+  }
+
+  async backfillImageIndex(pages: number): Promise<{ readonly done: boolean; readonly indexed: number }> {
+    const context = { pass: 'image-index-backfill' };
+    const marker = await this.getItem(BACKFILL_MARKER_KEY, context);
+    if (marker?.done === true) return { done: true, indexed: 0 };
+    let next: Record<string, unknown> | undefined =
+      typeof marker?.next === 'string' ? (JSON.parse(marker.next) as Record<string, unknown>) : undefined;
+    let indexed = 0;
+    for (let page = 0; page < pages; page += 1) {
+      // Keys only (the grant allows no other attribute): the records are then read by id.
+      const startKey = next;
+      const found = await callSdk('Scan', context, () =>
+        this.ddb.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            ProjectionExpression: 'pk, sk',
+            FilterExpression: 'begins_with(pk, :points) AND sk = :record',
+            ExpressionAttributeValues: {
+              ':points': `${RECOVERY_POINT_KEY_PREFIX}${RECOVERY_POINT_ID_PREFIX}`,
+              ':record': 'RP',
+            },
+            ConsistentRead: true,
+            ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+          }),
+        ),
+      );
+      for (const key of found.Items ?? []) {
+        const recoveryPointId = String(key.pk).slice(RECOVERY_POINT_KEY_PREFIX.length);
+        const item = await this.getItem(recoveryPointKey(recoveryPointId), { recoveryPointId });
+        if (item === undefined) continue;
+        let images: RecoveryPoint['images'];
+        try {
+          images = recordOfItem(recoveryPointId, item).images;
+        } catch (error) {
+          // A record this code cannot read (an unknown version) is shown as an error where it is
+          // read; it does not stop the backfill of the others.
+          if (error instanceof IntegrityError) continue;
+          throw error;
+        }
+        for (const image of images) {
+          await callSdk(
+            'PutItem',
+            { recoveryPointId, volumeId: image.volumeId, imageId: image.imageId },
+            () =>
+              this.ddb.send(
+                new PutCommand({
+                  TableName: this.tableName,
+                  Item: {
+                    ...recoveryPointImageKey(image),
+                    entity: RECOVERY_POINT_ENTITIES.image,
+                    recoveryPointId,
+                  },
+                }),
+              ),
+          );
+          indexed += 1;
+        }
+      }
+      next = found.LastEvaluatedKey;
+      const done = next === undefined;
+      await callSdk('PutItem', context, () =>
+        this.ddb.send(
+          new PutCommand({
+            TableName: this.tableName,
+            Item: {
+              ...BACKFILL_MARKER_KEY,
+              entity: RECOVERY_POINT_ENTITIES.backfill,
+              done,
+              ...(done ? {} : { next: JSON.stringify(next) }),
+            },
+          }),
+        ),
+      );
+      if (done) return { done: true, indexed };
+    }
+    return { done: false, indexed };
   }
 
   async detachedAmong(images: readonly RecoveryPointImageRef[]): Promise<ReadonlySet<string>> {

@@ -59,7 +59,26 @@ const RECOVERY_POINT_DETACH_ACTIONS = [
   'dynamodb:Query',
   'dynamodb:PutItem',
   'dynamodb:DeleteItem',
+  // Retention finds images' points through their index items (BatchGetItem of RP#IMAGE#, then of the points).
+  'dynamodb:BatchGetItem',
 ];
+
+/**
+ * The image index backfill of points written before the index (dynamodb-recovery-points.ts
+ * backfillImageIndex): a Scan that may return keys only (`pk`, `sk`), once per deployment, resumed
+ * across expiries. A Scan cannot be limited by dynamodb:LeadingKeys, so it is limited by attributes
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html).
+ */
+function indexBackfillScan(table: dynamodb.TableV2): iam.PolicyStatement {
+  return new iam.PolicyStatement({
+    actions: ['dynamodb:Scan'],
+    resources: [table.tableArn],
+    conditions: {
+      StringEquals: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
+      'ForAllValues:StringLike': { 'dynamodb:Attributes': ['pk', 'sk'] },
+    },
+  });
+}
 /** A plan run's expiry event is retried this often when the function is throttled or fails. */
 const EXPIRY_RETRY_ATTEMPTS = 3;
 /** Lambda's own retries of an invocation that died (its default, made explicit) before the on-failure record. */
@@ -155,6 +174,7 @@ export class LifecycleJobs {
     );
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], [...RETENTION_KEYS, ...PLAN_KEYS]));
     fn.addToRolePolicy(tableAccess(props.table, RECOVERY_POINT_DETACH_ACTIONS, RECOVERY_POINT_KEYS));
+    fn.addToRolePolicy(indexBackfillScan(props.table));
     // The protected volumes (and their servers) come from the replica volumes' tags.
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
     bucket.grantRead(fn);
@@ -223,6 +243,7 @@ export class LifecycleJobs {
     api.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RETENTION_KEYS));
     // DELETE /images/{imageId} and POST /retention/apply detach deleted images from their recovery points.
     api.addToRolePolicy(tableAccess(props.table, RECOVERY_POINT_DETACH_ACTIONS, RECOVERY_POINT_KEYS));
+    api.addToRolePolicy(indexBackfillScan(props.table));
 
     // Every finished plan run is followed by an expiry of its servers (lifecycle-jobs.ts runExpireJob).
     new events.Rule(scope, 'PlanRunExpiryRule', {

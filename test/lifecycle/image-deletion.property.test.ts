@@ -21,7 +21,8 @@ import { commitRecoveryPoint, imageRefKey } from '../../lambdas/core/recovery-po
 import { fullImageRecord } from '../fakes/memory-image-records.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { INJECTED_CRASH, crashingAt } from './image-deletion-crashes.ts';
-import { newWorld, recordOf, type World } from './lifecycle-fixture.ts';
+import { committedPointImage } from './image-deletion-points.ts';
+import { newWorld, type World } from './lifecycle-fixture.ts';
 
 const VOLUMES = ['vol-a', 'vol-b'] as const;
 /** Port calls of one deletion (six) or of a pending-deletion run over a few images: crash points beyond are no crash. */
@@ -60,20 +61,9 @@ function setUp(twoVolumes: readonly boolean[]): {
   const original = twoVolumes.map((both, n): RecoveryPoint => {
     const createdAt = new Date(world.clock.time + n * 3_600_000).toISOString();
     const volumes = both ? VOLUMES : VOLUMES.slice(0, 1);
-    const images = volumes.map((volumeId, d) => {
-      const record = recordOf(world, volumeId, `i${n}-${volumeId}`, createdAt, 'f'.repeat(64), {
-        serverId: 'srv',
-      });
-      world.records.put(record);
-      world.bucket.setRaw(record.manifestKey, new Uint8Array([n]));
-      return {
-        volumeId,
-        device: `disk${d}`,
-        imageId: record.imageId,
-        snapshotId: `snap-${n}-${d}`,
-        kind: 'full' as const,
-      };
-    });
+    const images = volumes.map((volumeId, d) =>
+      committedPointImage(world, volumeId, n, d, createdAt, { serverId: 'srv' }),
+    );
     return { version: 1, recoveryPointId: `rp-${n}`, serverId: 'srv', backupId: `${n}`, createdAt, images };
   });
   for (const point of original) points.points.set(point.recoveryPointId, structuredClone(point));
@@ -223,13 +213,9 @@ describe('commits racing deletions, interleaved at every port call, crash-inject
           const runs = commits.map(({ both }, n) => {
             const createdAt = new Date(world.clock.time + n * 3_600_000).toISOString();
             const volumeIds = both ? [...VOLUMES] : VOLUMES.slice(0, 1);
-            for (const volumeId of volumeIds) {
-              const record = recordOf(world, volumeId, `i${n}-${volumeId}`, createdAt, 'f'.repeat(64), {
-                serverId: 'srv',
-              });
-              world.records.put(record);
-              world.bucket.setRaw(record.manifestKey, new Uint8Array([n]));
-            }
+            volumeIds.forEach((volumeId, d) =>
+              committedPointImage(world, volumeId, n, d, createdAt, { serverId: 'srv' }),
+            );
             return {
               backupId: `bk-${n}`,
               volumeIds,

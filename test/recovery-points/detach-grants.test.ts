@@ -56,7 +56,14 @@ describe('recovery point grants of the deleting functions', () => {
     });
     const resources = (Template.fromStack(stack).toJSON() as { Resources: Record<string, Resource> })
       .Resources;
-    const expected = ['dynamodb:DeleteItem', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:Query'];
+    // BatchGetItem: retention finds images' points through their RP#IMAGE# index items.
+    const expected = [
+      'dynamodb:BatchGetItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+    ];
     expect(recoveryPointActions(resources, /LifecycleJobFunction/)).toEqual(expected);
     expect(recoveryPointActions(resources, /ApiFunction/)).toEqual(expected);
     // Commit Recovery Point writes its point, then reads the images' detach marks (BatchGetItem)

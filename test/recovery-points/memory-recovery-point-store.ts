@@ -99,6 +99,29 @@ export class MemoryRecoveryPointStore implements RecoveryPointStore {
     };
   }
 
+  /**
+   * Points written "before points indexed their images": pointsOfImages finds them only once
+   * backfillImageIndex has run (the adapter's missing RP#IMAGE items).
+   */
+  readonly unindexed = new Set<string>();
+
+  pointsOfImages(images: readonly RecoveryPointImageRef[]): Promise<ReadonlyMap<string, RecoveryPoint>> {
+    const found = new Map<string, RecoveryPoint>();
+    for (const point of this.points.values()) {
+      if (this.unindexed.has(point.recoveryPointId)) continue;
+      for (const image of images) {
+        if (namesImage(point, image)) found.set(imageRefKey(image), structuredClone(point));
+      }
+    }
+    return Promise.resolve(found);
+  }
+
+  backfillImageIndex(): Promise<{ readonly done: boolean; readonly indexed: number }> {
+    const indexed = [...this.unindexed].reduce((n, id) => n + (this.points.get(id)?.images.length ?? 0), 0);
+    this.unindexed.clear();
+    return Promise.resolve({ done: true, indexed });
+  }
+
   listDetached(): Promise<RecoveryPointImageRef[]> {
     return Promise.resolve([...this.detached.values()].map((i) => ({ ...i })).sort(byImageRef));
   }

@@ -184,6 +184,22 @@ function recoveryPointContract(name: string, make: () => RecoveryPointStore): vo
       expect(await store.listDetached()).toEqual([]);
     });
 
+    it('finds the point of each image exactly, whatever server it is filed under', async () => {
+      const filed = point('bk-13', '2026-12-02T00:00:00.000Z', 'db-config');
+      await store.put(filed);
+      const [a, b] = filed.images.map((i) => ({ volumeId: i.volumeId, imageId: i.imageId }));
+      const unknown = { volumeId: 'vol-0a', imageId: 'img-none' };
+      const found = await store.pointsOfImages([a!, unknown, b!]);
+      expect([...found.entries()].sort()).toEqual([
+        ['vol-0a/img-bk-13-vol-0a', filed],
+        ['vol-0b/img-bk-13-vol-0b', filed],
+      ]);
+      await store.detachFromPoint('rp-bk-13', a!);
+      expect([...(await store.pointsOfImages([a!, b!])).keys()]).toEqual(['vol-0b/img-bk-13-vol-0b']);
+      await store.detachFromPoint('rp-bk-13', b!);
+      expect((await store.pointsOfImages([a!, b!])).size).toBe(0);
+    });
+
     it('concurrent detaches of every image of one point leave no point and every image detached', async () => {
       const whole = point('bk-8', '2026-08-01T00:00:00.000Z', 'app-02');
       await store.put(whole);
@@ -209,6 +225,18 @@ beforeAll(async () => {
 afterAll(() => ddb.destroy());
 
 recoveryPointContract('DynamoDB adapter on moto', () => new DynamoDbRecoveryPointStore(ddb, TABLE));
+
+/** Deletes a point's RP#IMAGE items: as a point written before points indexed their images. */
+async function unindex(old: RecoveryPoint): Promise<void> {
+  for (const image of old.images) {
+    await ddb.send(
+      new DeleteCommand({
+        TableName: TABLE,
+        Key: { pk: `RP#IMAGE#${image.volumeId}#${image.imageId}`, sk: 'RP' },
+      }),
+    );
+  }
+}
 
 describe('DynamoDB recovery point items', () => {
   it('have the documented keys and attributes', async () => {
@@ -265,15 +293,7 @@ describe('DynamoDB recovery point items', () => {
     const store = new DynamoDbRecoveryPointStore(ddb, TABLE);
     const old = point('bk-6', '2026-06-01T00:00:00.000Z', 'old-01');
     await store.put(old);
-    // As a point written before points indexed their images.
-    for (const image of old.images) {
-      await ddb.send(
-        new DeleteCommand({
-          TableName: TABLE,
-          Key: { pk: `RP#IMAGE#${image.volumeId}#${image.imageId}`, sk: 'RP' },
-        }),
-      );
-    }
+    await unindex(old);
     const [a, b] = old.images.map(({ volumeId, imageId }) => ({ volumeId, imageId }));
     expect(await store.detachImage(a!)).toBeUndefined();
     expect(await store.detachImage(a!, ['other-01'])).toBeUndefined();
@@ -292,6 +312,47 @@ describe('DynamoDB recovery point items', () => {
     expect(await store.listByServer('old-01')).toEqual([]);
     expect(await store.detachImage(b!, ['old-01'])).toBeUndefined();
     for (const ref of [a!, b!]) await store.clearDetached(ref);
+  });
+
+  it('backfills the index of points written before it once, resumably, and ignores an index item its point no longer names', async () => {
+    const store = new DynamoDbRecoveryPointStore(ddb, TABLE);
+    const old = point('bk-14', '2026-06-02T00:00:00.000Z', 'cfg-01');
+    await store.put(old);
+    await unindex(old);
+    const refs = old.images.map(({ volumeId, imageId }) => ({ volumeId, imageId }));
+    expect((await store.pointsOfImages(refs)).size).toBe(0);
+    // An index item naming a point that does not name the image counts for nothing.
+    const stray = { volumeId: 'vol-0c', imageId: 'img-stray' };
+    await ddb.send(
+      new PutCommand({
+        TableName: TABLE,
+        Item: {
+          pk: 'RP#IMAGE#vol-0c#img-stray',
+          sk: 'RP',
+          entity: 'recovery-point-image',
+          recoveryPointId: 'rp-bk-14',
+        },
+      }),
+    );
+    let pass = await store.backfillImageIndex(1);
+    for (let calls = 1; !pass.done && calls < 10; calls += 1) pass = await store.backfillImageIndex(1);
+    expect(pass.done).toBe(true);
+    const found = await store.pointsOfImages([...refs, stray]);
+    expect([...found.entries()].sort()).toEqual([
+      ['vol-0a/img-bk-14-vol-0a', old],
+      ['vol-0b/img-bk-14-vol-0b', old],
+    ]);
+    // Done: the next expiries read the marker only.
+    expect(await store.backfillImageIndex(5)).toEqual({ done: true, indexed: 0 });
+    const marker = await ddb.send(
+      new GetCommand({ TableName: TABLE, Key: { pk: 'RP#BACKFILL', sk: 'IMAGE-INDEX' } }),
+    );
+    expect(marker.Item).toEqual({
+      pk: 'RP#BACKFILL',
+      sk: 'IMAGE-INDEX',
+      entity: 'recovery-point-index-backfill',
+      done: true,
+    });
   });
 
   it('refuses a record of a version it does not know', async () => {

@@ -25,7 +25,12 @@ import { imageLockedUntil } from './object-lock.ts';
 import type { RetentionContext, RetentionDecision, RetentionImage, RetentionRules } from './retention.ts';
 import { applyRetention } from './retention.ts';
 import type { LifecycleImage, LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
-import type { RecoveryPointImageRef, RecoveryPointStore } from '../recovery-points/recovery-points.ts';
+import type {
+  RecoveryPoint,
+  RecoveryPointImageRef,
+  RecoveryPointStore,
+} from '../recovery-points/recovery-points.ts';
+import { imageRefKey } from '../recovery-points/recovery-points.ts';
 import { pruneVolumeCatalog, type CatalogPruneResult, type CatalogPruningStore } from './catalog-pruning.ts';
 
 /** A deletion refused because the image must be kept (legal hold, Object Lock). Not retryable. */
@@ -54,7 +59,12 @@ export interface ImageDeletionDeps {
    */
   readonly recoveryPoints?: Pick<
     RecoveryPointStore,
-    'listByServer' | 'detachImage' | 'listDetached' | 'clearDetached'
+    | 'listByServer'
+    | 'detachImage'
+    | 'listDetached'
+    | 'clearDetached'
+    | 'pointsOfImages'
+    | 'backfillImageIndex'
   >;
 }
 
@@ -212,12 +222,23 @@ export async function finishPendingDeletions(deps: ImageDeletionDeps): Promise<{
   return { finished, stillLocked, failed };
 }
 
-/** The retention group of an image: its server and source (`srv-1#replica`), or its volume. */
-export function retentionGroupOf(image: LifecycleImage): string {
-  return image.serverId === undefined
-    ? `volume ${image.volumeId}`
-    : `${image.serverId}#${image.source ?? 'replica'}`;
+/**
+ * The retention group of an image: its server and source (`srv-1#replica`), else the server its
+ * recovery point is filed under (an untagged volume backed up as part of a configured server),
+ * else its volume.
+ */
+export function retentionGroupOf(image: LifecycleImage, pointServerId?: string): string {
+  const server =
+    image.serverId ??
+    (pointServerId === undefined || pointServerId === image.volumeId ? undefined : pointServerId);
+  return server === undefined ? `volume ${image.volumeId}` : `${server}#${image.source ?? 'replica'}`;
 }
+
+/**
+ * Pages of the recovery point store the index backfill reads per expiry (each page a Scan of up
+ * to 1 MB): bounds one expiry's extra time; the pass resumes where it stopped at the next one.
+ */
+export const INDEX_BACKFILL_PAGES_PER_RUN = 20;
 
 export type ExpiryScope =
   | { readonly server: string }
@@ -246,6 +267,8 @@ export async function expireScope(
   dryRun: boolean,
 ): Promise<ScopedExpiryResult> {
   const pendingFailures = dryRun ? [] : (await finishPendingDeletions(deps)).failed;
+  // Also in a dry run: index items are derived data, and no image, point or decision changes.
+  const indexed = (await deps.recoveryPoints?.backfillImageIndex(INDEX_BACKFILL_PAGES_PER_RUN))?.done ?? true;
   const all = 'images' in scope ? scope.images : await deps.records.listImages();
   const inScope = all.filter(
     (image) =>
@@ -256,10 +279,42 @@ export async function expireScope(
           ? image.volumeId === scope.volume
           : true),
   );
-  const selected = await withRecoveryPointIds(deps, inScope);
+  const points = await recoveryPointsOf(deps, inScope, indexed);
+  // A server's points include those filed under it over volumes that do not carry its tag (a
+  // configured server's untagged volumes): one Query of its points.
+  if ('server' in scope && deps.recoveryPoints !== undefined) {
+    for (const point of await deps.recoveryPoints.listByServer(scope.server)) {
+      for (const ref of point.images) points.set(imageRefKey(ref), point);
+    }
+  }
+  // A point goes whole or not at all: its other live images join the selection (an untagged
+  // volume's images are out of a server scope, and a volume scope names one volume).
+  const live = new Map(all.filter((i) => i.status === 'live').map((i) => [imageRefKey(i), i]));
+  const chosen = new Map(inScope.map((i) => [imageRefKey(i), i]));
+  for (const point of [...points.values()]) {
+    for (const ref of point.images) {
+      const mate = live.get(imageRefKey(ref));
+      if (mate !== undefined && !chosen.has(imageRefKey(mate))) {
+        chosen.set(imageRefKey(mate), mate);
+        points.set(imageRefKey(mate), point);
+      }
+    }
+  }
+  const selected = [...chosen.values()].map((image) => {
+    const recoveryPointId = image.recoveryPointId ?? points.get(imageRefKey(image))?.recoveryPointId;
+    return recoveryPointId === undefined ? image : { ...image, recoveryPointId };
+  });
   const groups = new Map<string, LifecycleImage[]>();
+  // One group per point, whatever its volumes' tags say: the group of its first selected image.
+  const groupOf = (image: LifecycleImage): string => {
+    const point = points.get(imageRefKey(image));
+    if (point === undefined) return retentionGroupOf(image);
+    const first =
+      point.images.map((ref) => chosen.get(imageRefKey(ref))).find((i) => i !== undefined) ?? image;
+    return retentionGroupOf(first, point.serverId);
+  };
   for (const image of selected) {
-    const group = retentionGroupOf(image);
+    const group = groupOf(image);
     const list = groups.get(group);
     if (list === undefined) groups.set(group, [image]);
     else list.push(image);
@@ -289,28 +344,47 @@ export function serversOfImage(image: Pick<LifecycleImage, 'serverId' | 'volumeI
 }
 
 /**
+ * The recovery point of each image (by imageRefKey), found exactly through the store's image index
+ * (one batched read per 100 images, whatever server a point is filed under). While the index
+ * backfill has not finished (`indexed` false), an image the index does not know is also looked for
+ * among its servers' points (serversOfImage: one Query per server), as before the index.
+ */
+async function recoveryPointsOf(
+  deps: ImageDeletionDeps,
+  images: readonly LifecycleImage[],
+  indexed: boolean,
+): Promise<Map<string, RecoveryPoint>> {
+  const store = deps.recoveryPoints;
+  const found = new Map<string, RecoveryPoint>();
+  const wanted = images.filter((image) => image.recoveryPointId === undefined);
+  if (store === undefined || wanted.length === 0) return found;
+  for (const [key, point] of await store.pointsOfImages(wanted)) found.set(key, point);
+  const missing = wanted.filter((image) => !found.has(imageRefKey(image)));
+  if (indexed || missing.length === 0) return found;
+  const keys = new Set(missing.map(imageRefKey));
+  for (const server of [...new Set(missing.flatMap(serversOfImage))].sort()) {
+    for (const point of await store.listByServer(server)) {
+      for (const image of point.images) {
+        if (keys.has(imageRefKey(image)) && !found.has(imageRefKey(image)))
+          found.set(imageRefKey(image), point);
+      }
+    }
+  }
+  return found;
+}
+
+/**
  * The images with the recovery point each belongs to, so that retention keeps or deletes a
  * multi-volume server's point whole: image records do not name their point, the recovery points
- * name their images. One listing per server (serversOfImage). A point filed under a server no
- * image's tag names now is not found: its images are then each their own group, and what is shown
- * of the point is narrowed to the images left (docs/recovery-points.md).
+ * name their images (recoveryPointsOf; the index backfill is expireScope's).
  */
 export async function withRecoveryPointIds(
   deps: ImageDeletionDeps,
   images: readonly LifecycleImage[],
 ): Promise<LifecycleImage[]> {
-  const points = deps.recoveryPoints;
-  if (points === undefined || images.every((image) => image.recoveryPointId !== undefined))
-    return [...images];
-  const pointOf = new Map<string, string>();
-  for (const server of [...new Set(images.flatMap(serversOfImage))].sort()) {
-    for (const point of await points.listByServer(server)) {
-      for (const image of point.images)
-        pointOf.set(`${image.volumeId}/${image.imageId}`, point.recoveryPointId);
-    }
-  }
+  const points = await recoveryPointsOf(deps, images, false);
   return images.map((image) => {
-    const recoveryPointId = image.recoveryPointId ?? pointOf.get(`${image.volumeId}/${image.imageId}`);
+    const recoveryPointId = image.recoveryPointId ?? points.get(imageRefKey(image))?.recoveryPointId;
     return recoveryPointId === undefined ? image : { ...image, recoveryPointId };
   });
 }

@@ -94,6 +94,19 @@ export interface RecoveryPointStore {
    * started on. Undefined when the point does not exist or no longer names the image.
    */
   detachFromPoint(recoveryPointId: string, image: RecoveryPointImageRef): Promise<DetachedImage | undefined>;
+  /**
+   * The point that names each of `images`, found exactly through the images' index items (by
+   * imageRefKey; an image no point names is absent): a bounded number of batched reads per call,
+   * whatever server the point is filed under. Points written before points indexed their images
+   * are found once backfillImageIndex has finished.
+   */
+  pointsOfImages(images: readonly RecoveryPointImageRef[]): Promise<ReadonlyMap<string, RecoveryPoint>>;
+  /**
+   * Writes the index items of points written before points indexed their images, resumably: at
+   * most `pages` pages of the store per call, its position kept in the store, so the pass runs once
+   * over all calls. `done`: every point is indexed (a call then costs one read).
+   */
+  backfillImageIndex(pages: number): Promise<{ readonly done: boolean; readonly indexed: number }>;
   /** The images detached and not yet cleared, ordered by volume id then image id. */
   listDetached(): Promise<RecoveryPointImageRef[]>;
   /** Forgets a detached image once its deletion is complete (idempotent). */
