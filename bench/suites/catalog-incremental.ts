@@ -27,7 +27,7 @@ import path from 'node:path';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import type { ImageCatalogRecord } from '../../lambdas/core/catalog/catalog-types.ts';
 import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import { imageAt } from '../../test/catalog/catalog-fixtures.ts';
+import { imageAt } from '../../test/catalog/image-refs.ts';
 import { walkStats } from '../../test/catalog/catalog-images.ts';
 import { FileByteRangeReader } from '../../test/support/file-byte-range-reader.ts';
 import {

@@ -20,7 +20,7 @@ import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import { sliceReader } from '../../lambdas/core/fs/index.ts';
 import { ImageReader } from '../../lambdas/core/image/image-reader.ts';
 import { MemoryCatalogStore } from '../../test/catalog/memory-catalog-store.ts';
-import { imageAt } from '../../test/catalog/catalog-fixtures.ts';
+import { imageAt } from '../../test/catalog/image-refs.ts';
 import { changedPaths, walkStats } from '../../test/catalog/catalog-images.ts';
 import { fastRetry, noPacing } from '../../test/engine/engine-fixture.ts';
 import { MemoryEbs } from '../../test/fakes/memory-ebs.ts';

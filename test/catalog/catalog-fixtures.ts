@@ -10,10 +10,7 @@ import type { CatalogItem, FileMeta, ImageRef } from '../../lambdas/core/catalog
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
 import { joinPath } from '../../lambdas/core/catalog/catalog-keys.ts';
 
-export function imageAt(volumeId: string, n: number): ImageRef {
-  const createdAt = new Date(Date.UTC(2026, 0, 1, 0, 0, n)).toISOString();
-  return { volumeId, imageId: `img-${String(n).padStart(4, '0')}`, createdAt };
-}
+export { imageAt } from './image-refs.ts';
 
 export function meta(overrides: Partial<FileMeta> = {}): FileMeta {
   const t = { seconds: 1_700_000_000, nanoseconds: 0 };

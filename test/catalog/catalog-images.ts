@@ -13,7 +13,7 @@ import type { ByteRangeReader } from '../../lambdas/core/ports.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { readSourceTree, type SourceEntry } from '../support/fs-images.ts';
-import { imageAt } from './catalog-fixtures.ts';
+import { imageAt } from './image-refs.ts';
 import { MemoryCatalogStore } from './memory-catalog-store.ts';
 
 /** Every page of a directory listing as of `image`. */
