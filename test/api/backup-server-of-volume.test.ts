@@ -110,10 +110,9 @@ describe('GET /backups?server=', () => {
         output: committedOutput('web-01', VOLUME_A, 'img-9'),
       },
     ];
-    const executions = {
-      ...api.executions,
+    const executions: BackupExecutions = Object.assign(api.executions, {
       list: () => Promise.resolve({ items: details }),
-    } as BackupExecutions;
+    });
     const listed = await listBackups(executions, { serverId: 'web-01', limit: 50 });
     expect(listed.items.map((b) => [b.backupId, b.serverId, b.volumeId])).toEqual([
       ['bk-vol', 'web-01', VOLUME_A],
