@@ -87,6 +87,7 @@ async function acrossInvocations(
   world: World,
   tests: RestoreTestDeps,
   budget: (invocation: number) => number,
+  stopAtHandover = Number.POSITIVE_INFINITY,
 ) {
   const clock = new TickingClock(world.clock.time);
   const jobs = new MemoryJobStore('run');
@@ -123,6 +124,7 @@ async function acrossInvocations(
     if (!outcome.continue) return { run, outcome, jobs, published, crashes, handovers };
     handovers += 1;
     expect(outcome).toMatchObject({ kind: RESTORE_TEST_JOB_KIND, handover: handovers });
+    if (handovers >= stopAtHandover) return { run, outcome, jobs, published, crashes, handovers };
     event = { kind: RESTORE_TEST_JOB_KIND, runId: outcome.run.runId, handover: handovers };
   }
 }
@@ -149,11 +151,7 @@ describe('a whole-volume restore test across invocations', () => {
     images.calls = 0;
     images.failAt = new Set([6 + 6 + 6 + 2]);
     // Time for about one step before the margin is reached.
-    const { run, outcome, jobs, published, crashes, handovers } = await acrossInvocations(
-      world,
-      tests,
-      () => 3,
-    );
+    const { outcome, jobs, published, crashes, handovers } = await acrossInvocations(world, tests, () => 3);
     expect(outcome.run).toEqual(expect.objectContaining({ status: 'failed', servers: single.servers }));
     expect(crashes).toBe(1);
     // Three samples and eight segments over many invocations.
@@ -162,14 +160,24 @@ describe('a whole-volume restore test across invocations', () => {
     expect(record).toMatchObject({ status: 'SUCCEEDED', params: { handovers } });
     expect(record.result).toEqual({ status: 'failed', servers: single.servers });
     expect(published).toHaveLength(1);
+  });
 
-    // The record of an invocation that died before the last hand-over is stale: the job is left.
-    const dead = await failDeadLifecycleJob(run, {
-      requestContext: { requestId: 'r-1', condition: 'RetriesExhausted', approximateInvokeCount: 3 },
-      requestPayload: { kind: RESTORE_TEST_JOB_KIND, runId: 'restore-test-1', handover: 1 },
-      responsePayload: { errorType: 'Runtime.ExitError', errorMessage: 'timed out' },
-    });
-    expect(dead).toEqual({ runId: 'restore-test-1', status: 'SUCCEEDED', failed: false });
+  it('while it runs, a dead record older than the last hand-over is stale; one of the current hand-over fails it', async () => {
+    const world = await fleet();
+    const tests = testsOf(world, new FlakyImages(world.bucket, { retry: fastRetry() }));
+    // Stopped after its second hand-over: the job is RUNNING, the next invocation not yet run.
+    const { run, jobs } = await acrossInvocations(world, tests, () => 3, 2);
+    expect(await jobs.get('restore-test-1')).toMatchObject({ status: 'RUNNING', params: { handovers: 2 } });
+    const died = (handover: number) =>
+      failDeadLifecycleJob(run, {
+        requestContext: { requestId: 'r-1', condition: 'RetriesExhausted', approximateInvokeCount: 3 },
+        requestPayload: { kind: RESTORE_TEST_JOB_KIND, runId: 'restore-test-1', handover },
+        responsePayload: { errorType: 'Runtime.ExitError', errorMessage: 'timed out' },
+      });
+    expect(await died(1)).toEqual({ runId: 'restore-test-1', status: 'RUNNING', failed: false });
+    expect((await jobs.get('restore-test-1')).status).toBe('RUNNING');
+    expect(await died(2)).toEqual({ runId: 'restore-test-1', status: 'FAILED', failed: true });
+    expect((await jobs.get('restore-test-1')).status).toBe('FAILED');
   });
 
   it('ends as one run does for any time budgets and throttled reads (property)', async () => {
