@@ -629,13 +629,21 @@ export async function runExpireJob(
   }
 }
 
+/**
+ * Ends a job with `status` and `extra`. With `dropProgress` the finished record leaves out the
+ * progress: a restore test's result repeats its progress's results, and the job store keeps the
+ * whole record in one DynamoDB item of at most 400 KB
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html#limits-items).
+ */
 async function finish(
   deps: LifecycleJobDeps,
   runId: string,
   status: JobStatus,
   extra: Partial<Pick<JobRecord, 'result' | 'failure'>>,
+  dropProgress = false,
 ): Promise<JobRecord> {
-  const record = await deps.jobs.get(runId);
+  const { progress, ...rest } = await deps.jobs.get(runId);
+  const record: JobRecord = dropProgress || progress === undefined ? rest : { ...rest, progress };
   const now = deps.clock.now().toISOString();
   const done: JobRecord = {
     ...record,
@@ -836,7 +844,8 @@ export async function runRestoreTestJob(
     deps.recordRestoreTestFailures?.(1);
     return outcome(failed);
   }
-  const done = await finish(deps, runId, 'SUCCEEDED', { result: { ...result } });
+  // The result holds the progress's results: the finished record keeps them once.
+  const done = await finish(deps, runId, 'SUCCEEDED', { result: { ...result } }, true);
   const failed = result.servers.filter((server) => server.result === 'Failed');
   deps.recordRestoreTestFailures?.(failed.length);
   if (failed.length > 0) {
