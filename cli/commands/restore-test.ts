@@ -3,7 +3,8 @@
  * POST /restore-tests/runs (and its GET to wait): restores a seeded sample of files of each
  * server's newest recovery point and compares them with the catalog (docs/lifecycle.md, "Restore
  * tests"). With --json it prints `{ status, servers: [{ server, imageId, filesChecked,
- * bytesChecked, durationMs, result, failures }] }`; a failed test exits 8.
+ * bytesChecked, durationMs, result, failures, wholeVolume? }] }` (`wholeVolume`: `{ chunksVerified,
+ * bytes }` read, with --whole-volume); a failed test exits 8.
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { RestoreTestRun } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
@@ -26,6 +27,8 @@ export function restoreTestSummary(run: RestoreTestRun) {
       durationMs: s.durationMs,
       result: s.result,
       failures: [...s.failures],
+      // Present when the test read every chunk of the point (--whole-volume): the evidence it did.
+      ...(s.wholeVolume === undefined ? {} : { wholeVolume: { ...s.wholeVolume } }),
     })),
   };
 }
