@@ -18,7 +18,14 @@
  * Scan, run once per table on the first lookup that finds nothing, recorded in a marker item).
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  BatchGetCommand,
+  BatchWriteCommand,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  ScanCommand,
+} from '@aws-sdk/lib-dynamodb';
 import {
   ConflictError,
   IntegrityError,
@@ -125,11 +132,13 @@ const FENCE_ITEM = 4;
 const PARENT_ITEM = 5;
 
 /** BatchGetItem's maximum keys per request (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html). */
-const BATCH_GET_KEYS = 100;
+export const BATCH_GET_KEYS = 100;
 /** Rounds of re-sending BatchGetItem's UnprocessedKeys before giving up with a retryable error. */
 const UNPROCESSED_ROUNDS = 6;
 /** First back-off before re-sending UnprocessedKeys, doubled each round (25 ms .. 400 ms). */
 const UNPROCESSED_DELAY_MS = 25;
+/** BatchWriteItem's maximum requests per call (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html). */
+export const BATCH_WRITE_ITEMS = 25;
 
 export class DynamoDbImageRecordStore implements ImageRecordStore {
   private readonly pager: DynamoDbPager;
@@ -625,4 +634,37 @@ export async function batchGetItems(
     }
   }
   return out;
+}
+
+/**
+ * Puts `items` in `tableName` with BatchWriteItem, BATCH_WRITE_ITEMS a request (the API's limit),
+ * unprocessed items sent again with backoff. Returns the requests sent (for a caller's budget).
+ * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html
+ */
+export async function batchPutItems(
+  ddb: DynamoDBDocumentClient,
+  tableName: string,
+  items: readonly Record<string, unknown>[],
+): Promise<number> {
+  let requests = 0;
+  for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS) {
+    let left: Record<string, unknown>[] = items
+      .slice(i, i + BATCH_WRITE_ITEMS)
+      .map((Item) => ({ PutRequest: { Item } }));
+    for (let round = 0; left.length > 0; round += 1) {
+      if (round >= UNPROCESSED_ROUNDS) {
+        throw new ThrottledError(`DynamoDB BatchWriteItem left ${left.length} puts unprocessed`, {
+          context: { table: tableName, unprocessed: left.length },
+        });
+      }
+      if (round > 0) await new Promise((wake) => setTimeout(wake, UNPROCESSED_DELAY_MS * 2 ** (round - 1)));
+      const sending = left;
+      const out = await callSdk('BatchWriteItem', { table: tableName }, () =>
+        ddb.send(new BatchWriteCommand({ RequestItems: { [tableName]: sending } })),
+      );
+      requests += 1;
+      left = out.UnprocessedItems?.[tableName] ?? [];
+    }
+  }
+  return requests;
 }

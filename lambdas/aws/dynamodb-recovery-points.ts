@@ -25,6 +25,7 @@ import { DeleteCommand, GetCommand, PutCommand, ScanCommand } from '@aws-sdk/lib
 import { IntegrityError, RetryableError } from '../core/errors.ts';
 import type {
   DetachedImage,
+  IndexBackfillBudget,
   RecoveryPoint,
   RecoveryPointImageRef,
   RecoveryPointStore,
@@ -39,7 +40,7 @@ import {
   sameRecoveryPoint,
   withoutImage,
 } from '../core/recovery-points/recovery-points.ts';
-import { batchGetItems } from './dynamodb-image-records.ts';
+import { BATCH_GET_KEYS, batchGetItems, batchPutItems } from './dynamodb-image-records.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
 import { transactWrite } from './dynamodb-transactions.ts';
 import { callSdk } from './sdk-errors.ts';
@@ -62,6 +63,12 @@ const BACKFILL_MARKER_KEY = { pk: 'RP#BACKFILL', sk: 'IMAGE-INDEX' };
  * detach of another image of the same point, and a point has at most MAX_SERVER_VOLUMES images.
  */
 const DETACH_ATTEMPTS = 8;
+/**
+ * Items one Scan page of the index backfill evaluates (its Limit): at most this many point records
+ * read (one BatchGetItem of BATCH_GET_KEYS) and their images' index items written per page, so a
+ * page costs a few requests and its position is saved often.
+ */
+export const BACKFILL_SCAN_ITEMS = 100;
 /** The key prefix of every item of this store (the IAM `dynamodb:LeadingKeys` pattern is `RP#*`). */
 export const RECOVERY_POINT_KEY_PREFIX = 'RP#';
 
@@ -128,6 +135,9 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
     readonly tableName: string,
+    private readonly options: { readonly backfillScanItems: number } = {
+      backfillScanItems: BACKFILL_SCAN_ITEMS,
+    },
   ) {
     this.pager = new DynamoDbPager(ddb);
   }
@@ -285,15 +295,19 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
     return found;
   }
 
-  async backfillImageIndex(pages: number): Promise<{ readonly done: boolean; readonly indexed: number }> {
+  async backfillImageIndex(
+    budget: IndexBackfillBudget,
+  ): Promise<{ readonly done: boolean; readonly indexed: number }> {
     const context = { pass: 'image-index-backfill' };
     const marker = await this.getItem(BACKFILL_MARKER_KEY, context);
     if (marker?.done === true) return { done: true, indexed: 0 };
     let next: Record<string, unknown> | undefined =
       typeof marker?.next === 'string' ? (JSON.parse(marker.next) as Record<string, unknown>) : undefined;
     let indexed = 0;
-    for (let page = 0; page < pages; page += 1) {
-      // Keys only (the grant allows no other attribute): the records are then read by id.
+    let requests = 1;
+    for (let page = 0; page < budget.pages && requests < budget.requests; page += 1) {
+      // Keys only (the grant allows no other attribute): the records are then read by id. Limit
+      // bounds the items a page evaluates, so one page's reads and writes are bounded too.
       const startKey = next;
       const found = await callSdk('Scan', context, () =>
         this.ddb.send(
@@ -305,43 +319,32 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
               ':points': `${RECOVERY_POINT_KEY_PREFIX}${RECOVERY_POINT_ID_PREFIX}`,
               ':record': 'RP',
             },
+            Limit: this.options.backfillScanItems,
             ConsistentRead: true,
             ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
           }),
         ),
       );
-      for (const key of found.Items ?? []) {
-        const recoveryPointId = String(key.pk).slice(RECOVERY_POINT_KEY_PREFIX.length);
-        const item = await this.getItem(recoveryPointKey(recoveryPointId), { recoveryPointId });
-        if (item === undefined) continue;
-        let images: RecoveryPoint['images'];
+      const keys = (found.Items ?? []).map((key) => ({ pk: String(key.pk), sk: String(key.sk) }));
+      const records = await batchGetItems(this.ddb, this.tableName, keys);
+      const indexItems = records.flatMap((item) => {
+        const recoveryPointId = String(item.pk).slice(RECOVERY_POINT_KEY_PREFIX.length);
         try {
-          images = recordOfItem(recoveryPointId, item).images;
+          return recordOfItem(recoveryPointId, item).images.map((image) => ({
+            ...recoveryPointImageKey(image),
+            entity: RECOVERY_POINT_ENTITIES.image,
+            recoveryPointId,
+          }));
         } catch (error) {
           // A record this code cannot read (an unknown version) is shown as an error where it is
           // read; it does not stop the backfill of the others.
-          if (error instanceof IntegrityError) continue;
+          if (error instanceof IntegrityError) return [];
           throw error;
         }
-        for (const image of images) {
-          await callSdk(
-            'PutItem',
-            { recoveryPointId, volumeId: image.volumeId, imageId: image.imageId },
-            () =>
-              this.ddb.send(
-                new PutCommand({
-                  TableName: this.tableName,
-                  Item: {
-                    ...recoveryPointImageKey(image),
-                    entity: RECOVERY_POINT_ENTITIES.image,
-                    recoveryPointId,
-                  },
-                }),
-              ),
-          );
-          indexed += 1;
-        }
-      }
+      });
+      requests += 1 + Math.ceil(keys.length / BATCH_GET_KEYS);
+      requests += await batchPutItems(this.ddb, this.tableName, indexItems);
+      indexed += indexItems.length;
       next = found.LastEvaluatedKey;
       const done = next === undefined;
       await callSdk('PutItem', context, () =>
@@ -357,6 +360,7 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
           }),
         ),
       );
+      requests += 1;
       if (done) return { done: true, indexed };
     }
     return { done: false, indexed };

@@ -65,7 +65,7 @@ const RECOVERY_POINT_DETACH_ACTIONS = [
 
 /**
  * The image index backfill of points written before the index (dynamodb-recovery-points.ts
- * backfillImageIndex): a Scan that may return keys only (`pk`, `sk`), once per deployment, resumed
+ * backfillImageIndex, run only by the expiry after a plan run): a Scan that may return keys only (`pk`, `sk`), once per deployment, resumed
  * across expiries. A Scan cannot be limited by dynamodb:LeadingKeys, so it is limited by attributes
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/specifying-conditions.html).
  */
@@ -175,6 +175,8 @@ export class LifecycleJobs {
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], [...RETENTION_KEYS, ...PLAN_KEYS]));
     fn.addToRolePolicy(tableAccess(props.table, RECOVERY_POINT_DETACH_ACTIONS, RECOVERY_POINT_KEYS));
     fn.addToRolePolicy(indexBackfillScan(props.table));
+    // The index backfill writes the index items of older points 25 at a time.
+    fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:BatchWriteItem'], RECOVERY_POINT_KEYS));
     // The protected volumes (and their servers) come from the replica volumes' tags.
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
     bucket.grantRead(fn);
@@ -243,7 +245,6 @@ export class LifecycleJobs {
     api.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RETENTION_KEYS));
     // DELETE /images/{imageId} and POST /retention/apply detach deleted images from their recovery points.
     api.addToRolePolicy(tableAccess(props.table, RECOVERY_POINT_DETACH_ACTIONS, RECOVERY_POINT_KEYS));
-    api.addToRolePolicy(indexBackfillScan(props.table));
 
     // Every finished plan run is followed by an expiry of its servers (lifecycle-jobs.ts runExpireJob).
     new events.Rule(scope, 'PlanRunExpiryRule', {

@@ -121,14 +121,6 @@ describe('REST API routes', () => {
           'ForAllValues:StringLike': { 'dynamodb:Attributes': ['pk', 'sk', 'entity', 'volumeId', 'imageId'] },
         },
       ],
-      // The recovery points' image index backfill (retention apply): keys only.
-      [
-        ['dynamodb:Scan'],
-        {
-          StringEquals: { 'dynamodb:Select': 'SPECIFIC_ATTRIBUTES' },
-          'ForAllValues:StringLike': { 'dynamodb:Attributes': ['pk', 'sk'] },
-        },
-      ],
     ]);
     for (const s of dynamo.filter((st) => !scans.includes(st))) {
       expect(s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']).toBeDefined();

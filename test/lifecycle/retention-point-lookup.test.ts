@@ -8,7 +8,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
-import { expireScope, type ExpiryScope } from '../../lambdas/core/lifecycle/image-deletion.ts';
+import {
+  expireScope,
+  INDEX_BACKFILL_BUDGET,
+  type ExpiryScope,
+} from '../../lambdas/core/lifecycle/image-deletion.ts';
+import { applyRetentionRequest, expireAfterPlanRun } from '../../lambdas/core/lifecycle/retention-apply.ts';
 import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { committedPointImage } from './image-deletion-points.ts';
@@ -56,7 +61,9 @@ function setUp(specs: readonly PointSpec[], tag: string | undefined) {
   return { world, points, original, deps };
 }
 
+/** An expiry once the index backfill has run (the expiry after a plan run runs it). */
 async function expire(deps: ImageDeletionDeps, scope: ExpiryScope, keepLast: number) {
+  await deps.recoveryPoints?.backfillImageIndex(INDEX_BACKFILL_BUDGET);
   return expireScope(deps, scope, { keepLast }, { timeZone: 'UTC' }, false);
 }
 
@@ -94,6 +101,37 @@ describe('retention and recovery points filed under any server', () => {
       'vol-b/i0-vol-b',
     ]);
     expect([...points.points.keys()]).toEqual(['rp-1']);
+    expect(points.unindexed.size).toBe(0);
+  });
+
+  it('runs the index backfill only in the expiry after a plan run, never in POST /retention/apply (dry run or not)', async () => {
+    const { points, deps } = setUp(
+      [
+        { server: 'db-config', unindexed: true },
+        { server: 'db-config', unindexed: false },
+      ],
+      'srv-1',
+    );
+    const budgets: unknown[] = [];
+    const backfill = points.backfillImageIndex.bind(points);
+    points.backfillImageIndex = (budget) => {
+      budgets.push(budget);
+      return backfill(budget);
+    };
+    for (const dryRun of [true, false]) {
+      await applyRetentionRequest(deps, { scope: { server: 'srv-1' }, rules: { keepLast: 5 }, dryRun });
+    }
+    expect(budgets).toEqual([
+      { pages: 0, requests: 0 },
+      { pages: 0, requests: 0 },
+    ]);
+    expect([...points.unindexed]).toEqual(['rp-0']);
+    const plans = () => Promise.resolve({ servers: ['srv-1'], rules: { keepLast: 5 } });
+    await expireAfterPlanRun({ ...deps, plans }, { plan: 'nightly' });
+    expect(budgets.slice(2)).toEqual([
+      { pages: 20, requests: 300 },
+      { pages: 0, requests: 0 },
+    ]);
     expect(points.unindexed.size).toBe(0);
   });
 

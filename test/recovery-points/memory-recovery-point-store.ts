@@ -3,6 +3,7 @@ import type { ImageRecordStore } from '../../lambdas/core/image/image-records.ts
 import type {
   DetachedImage,
   ImageLiveness,
+  IndexBackfillBudget,
   RecoveryPoint,
   RecoveryPointImageRef,
   RecoveryPointStore,
@@ -116,7 +117,10 @@ export class MemoryRecoveryPointStore implements RecoveryPointStore {
     return Promise.resolve(found);
   }
 
-  backfillImageIndex(): Promise<{ readonly done: boolean; readonly indexed: number }> {
+  backfillImageIndex(
+    budget: IndexBackfillBudget,
+  ): Promise<{ readonly done: boolean; readonly indexed: number }> {
+    if (budget.pages === 0) return Promise.resolve({ done: this.unindexed.size === 0, indexed: 0 });
     const indexed = [...this.unindexed].reduce((n, id) => n + (this.points.get(id)?.images.length ?? 0), 0);
     this.unindexed.clear();
     return Promise.resolve({ done: true, indexed });

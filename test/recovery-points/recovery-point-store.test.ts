@@ -224,6 +224,19 @@ beforeAll(async () => {
 });
 afterAll(() => ddb.destroy());
 
+/** A client on the same table that records each command's name in `sent` before it is sent. */
+function countingClient(sent: string[]): DynamoDBDocumentClient {
+  const client = DynamoDBDocumentClient.from(new DynamoDBClient(local.clientConfig()));
+  client.middlewareStack.add(
+    (next, context) => (args) => {
+      sent.push(String(context.commandName));
+      return next(args);
+    },
+    { step: 'initialize', name: 'countRequests' },
+  );
+  return client;
+}
+
 recoveryPointContract('DynamoDB adapter on moto', () => new DynamoDbRecoveryPointStore(ddb, TABLE));
 
 /** Deletes a point's RP#IMAGE items: as a point written before points indexed their images. */
@@ -314,12 +327,18 @@ describe('DynamoDB recovery point items', () => {
     for (const ref of [a!, b!]) await store.clearDetached(ref);
   });
 
-  it('backfills the index of points written before it once, resumably, and ignores an index item its point no longer names', async () => {
-    const store = new DynamoDbRecoveryPointStore(ddb, TABLE);
-    const old = point('bk-14', '2026-06-02T00:00:00.000Z', 'cfg-01');
-    await store.put(old);
-    await unindex(old);
-    const refs = old.images.map(({ volumeId, imageId }) => ({ volumeId, imageId }));
+  it('backfills the index of points written before it once, resumably page by page within its budget, and ignores an index item its point no longer names', async () => {
+    const sent: string[] = [];
+    // One item evaluated per Scan page, so the pass takes many pages and calls.
+    const store = new DynamoDbRecoveryPointStore(countingClient(sent), TABLE, { backfillScanItems: 1 });
+    const olds = ['bk-14', 'bk-15', 'bk-16'].map((id, n) =>
+      point(id, `2026-06-0${n + 2}T00:00:00.000Z`, 'cfg-01'),
+    );
+    for (const old of olds) {
+      await store.put(old);
+      await unindex(old);
+    }
+    const refs = olds.flatMap((old) => old.images.map(({ volumeId, imageId }) => ({ volumeId, imageId })));
     expect((await store.pointsOfImages(refs)).size).toBe(0);
     // An index item naming a point that does not name the image counts for nothing.
     const stray = { volumeId: 'vol-0c', imageId: 'img-stray' };
@@ -334,16 +353,35 @@ describe('DynamoDB recovery point items', () => {
         },
       }),
     );
-    let pass = await store.backfillImageIndex(1);
-    for (let calls = 1; !pass.done && calls < 10; calls += 1) pass = await store.backfillImageIndex(1);
-    expect(pass.done).toBe(true);
+    // A request budget stops the pass before its page budget: the marker's read, then one page
+    // (its Scan, the marker's write, and its BatchGetItem/BatchWriteItem when it found a point).
+    sent.length = 0;
+    expect((await store.backfillImageIndex({ pages: 1000, requests: 2 })).done).toBe(false);
+    expect(sent.filter((c) => c === 'ScanCommand')).toHaveLength(1);
+    expect(sent[0]).toBe('GetItemCommand');
+    sent.length = 0;
+    let calls = 1;
+    let indexed = 0;
+    for (let pass = { done: false, indexed: 0 }; !pass.done; calls += 1) {
+      expect(calls).toBeLessThan(500);
+      pass = await store.backfillImageIndex({ pages: 2, requests: 100 });
+      indexed += pass.indexed;
+    }
+    expect(calls).toBeGreaterThan(3);
+    // Each point's two index items in one BatchWriteItem, never a PutItem per image.
+    expect(indexed).toBeGreaterThanOrEqual(6);
+    expect(sent.filter((c) => c === 'BatchWriteItemCommand').length).toBe(indexed / 2);
+    expect(sent.filter((c) => c === 'PutItemCommand').length).toBe(
+      sent.filter((c) => c === 'ScanCommand').length,
+    );
     const found = await store.pointsOfImages([...refs, stray]);
-    expect([...found.entries()].sort()).toEqual([
-      ['vol-0a/img-bk-14-vol-0a', old],
-      ['vol-0b/img-bk-14-vol-0b', old],
-    ]);
+    expect([...found.entries()].sort()).toEqual(
+      olds.flatMap((old) => old.images.map((i) => [`${i.volumeId}/${i.imageId}`, old])).sort(),
+    );
     // Done: the next expiries read the marker only.
-    expect(await store.backfillImageIndex(5)).toEqual({ done: true, indexed: 0 });
+    sent.length = 0;
+    expect(await store.backfillImageIndex({ pages: 5, requests: 100 })).toEqual({ done: true, indexed: 0 });
+    expect(sent).toEqual(['GetItemCommand']);
     const marker = await ddb.send(
       new GetCommand({ TableName: TABLE, Key: { pk: 'RP#BACKFILL', sk: 'IMAGE-INDEX' } }),
     );

@@ -26,6 +26,7 @@ import type { RetentionContext, RetentionDecision, RetentionImage, RetentionRule
 import { applyRetention } from './retention.ts';
 import type { LifecycleImage, LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
 import type {
+  IndexBackfillBudget,
   RecoveryPoint,
   RecoveryPointImageRef,
   RecoveryPointStore,
@@ -235,10 +236,14 @@ export function retentionGroupOf(image: LifecycleImage, pointServerId?: string):
 }
 
 /**
- * Pages of the recovery point store the index backfill reads per expiry (each page a Scan of up
- * to 1 MB): bounds one expiry's extra time; the pass resumes where it stopped at the next one.
+ * What the index backfill may spend in one expiry after a plan run (the only caller: API requests
+ * never scan): 20 pages, and at most 300 store requests (a page is a Scan, a BatchGetItem of its
+ * points and BatchWriteItems of 25 index items), so the expiry's extra time stays a few seconds;
+ * the pass resumes where it stopped at the next expiry.
  */
-export const INDEX_BACKFILL_PAGES_PER_RUN = 20;
+export const INDEX_BACKFILL_BUDGET: IndexBackfillBudget = { pages: 20, requests: 300 };
+/** No backfill, only where it stands (one read): what retention inside an API request spends. */
+const INDEX_BACKFILL_STATUS_ONLY: IndexBackfillBudget = { pages: 0, requests: 0 };
 
 export type ExpiryScope =
   | { readonly server: string }
@@ -267,8 +272,9 @@ export async function expireScope(
   dryRun: boolean,
 ): Promise<ScopedExpiryResult> {
   const pendingFailures = dryRun ? [] : (await finishPendingDeletions(deps)).failed;
-  // Also in a dry run: index items are derived data, and no image, point or decision changes.
-  const indexed = (await deps.recoveryPoints?.backfillImageIndex(INDEX_BACKFILL_PAGES_PER_RUN))?.done ?? true;
+  // The backfill itself runs in the expiry after a plan run (expireAfterPlanRun), never here: this
+  // also serves POST /retention/apply, which must answer within the API's timeout.
+  const indexed = (await deps.recoveryPoints?.backfillImageIndex(INDEX_BACKFILL_STATUS_ONLY))?.done ?? true;
   const all = 'images' in scope ? scope.images : await deps.records.listImages();
   const inScope = all.filter(
     (image) =>

@@ -19,6 +19,7 @@ import type { ServerDirectory } from '../plans/plan-ports.ts';
 import type { PlanStore } from '../plans/plan-service.ts';
 import {
   expireScope,
+  INDEX_BACKFILL_BUDGET,
   type ExpiryScope,
   type ImageDeletionDeps,
   type ScopedExpiryResult,
@@ -294,6 +295,9 @@ export async function expireAfterPlanRun(
   }
   const plan = await deps.plans(input.plan);
   const servers = [...new Set(input.servers ?? plan.servers)].sort();
+  // Points written before points indexed their images get their index items here, a bounded part
+  // per expiry (only here: API requests never scan).
+  await deps.recoveryPoints?.backfillImageIndex(INDEX_BACKFILL_BUDGET);
   const images = await deps.records.listImages();
   const out: PlanExpiryResult['servers'] = [];
   const deleted: string[] = [];

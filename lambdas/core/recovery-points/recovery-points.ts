@@ -54,6 +54,14 @@ export interface DetachedImage {
   readonly outcome: 'narrowed' | 'removed';
 }
 
+/** What one call of the image index backfill may spend; no page starts once either is spent. */
+export interface IndexBackfillBudget {
+  /** Pages of the store read at most (the position is saved after each). */
+  readonly pages: number;
+  /** Store requests at most (reads and writes); a page's own requests are bounded by its size. */
+  readonly requests: number;
+}
+
 export interface RecoveryPointStore {
   /**
    * Writes the record unless one with its id exists. The same record again is success (`exists`);
@@ -102,11 +110,14 @@ export interface RecoveryPointStore {
    */
   pointsOfImages(images: readonly RecoveryPointImageRef[]): Promise<ReadonlyMap<string, RecoveryPoint>>;
   /**
-   * Writes the index items of points written before points indexed their images, resumably: at
-   * most `pages` pages of the store per call, its position kept in the store, so the pass runs once
-   * over all calls. `done`: every point is indexed (a call then costs one read).
+   * Writes the index items of points written before points indexed their images, resumably: pages
+   * of the store within `budget` per call, its position kept in the store after each page, so the
+   * pass runs once over all calls. `done`: every point is indexed (a call then costs one read). A
+   * budget of no pages only reads where the pass stands.
    */
-  backfillImageIndex(pages: number): Promise<{ readonly done: boolean; readonly indexed: number }>;
+  backfillImageIndex(
+    budget: IndexBackfillBudget,
+  ): Promise<{ readonly done: boolean; readonly indexed: number }>;
   /** The images detached and not yet cleared, ordered by volume id then image id. */
   listDetached(): Promise<RecoveryPointImageRef[]>;
   /** Forgets a detached image once its deletion is complete (idempotent). */
