@@ -103,6 +103,17 @@ describe('a lifecycle job whose invocation died', () => {
     expect(counted).toEqual({ findings: [], restoreTestFailures: [1] });
   });
 
+  it('fails a collection handed over to an invocation that never started (its launch refused)', async () => {
+    const { handler, jobs, running } = setUp();
+    await running('gc', 'gc-9', { dryRun: false, handovers: 3, startedHandover: 2 });
+    expect(await handler(deadRecord({ kind: 'gc', runId: 'gc-9', handover: 2 }))).toEqual({
+      runId: 'gc-9',
+      status: 'FAILED',
+      failed: true,
+    });
+    expect((await jobs.get('gc-9')).status).toBe('FAILED');
+  });
+
   it('counts a dead scrub as a finding', async () => {
     const { handler, jobs, counted, running } = setUp();
     await running('scrub', 'scrub-3', { all: false, runNumber: 3 });
@@ -111,14 +122,14 @@ describe('a lifecycle job whose invocation died', () => {
     expect(counted).toEqual({ findings: [1], restoreTestFailures: [] });
   });
 
-  it('leaves a job that finished, and a collection a later handover carried on, as they are', async () => {
+  it('leaves a job that finished, and a collection a later invocation carried on, as they are', async () => {
     const { handler, jobs, counted, running } = setUp();
     await running('restore-test', 'restore-test-1');
     const done = await jobs.get('restore-test-1');
     await jobs.update({ ...done, status: 'SUCCEEDED', result: { status: 'passed', servers: [] } }, [
       'RUNNING',
     ]);
-    await running('gc', 'gc-8', { dryRun: false, handovers: 1 });
+    await running('gc', 'gc-8', { dryRun: false, handovers: 1, startedHandover: 1 });
     const before = [await jobs.get('restore-test-1'), await jobs.get('gc-8')];
 
     expect(await handler(deadRecord({ kind: 'restore-test', runId: 'restore-test-1' }))).toEqual({
@@ -126,7 +137,7 @@ describe('a lifecycle job whose invocation died', () => {
       status: 'SUCCEEDED',
       failed: false,
     });
-    // The first invocation of gc-8 (no handover yet) died late, after it had handed over.
+    // The first invocation of gc-8 (no handover yet) died late, after the next one had started.
     expect(await handler(deadRecord({ kind: 'gc', runId: 'gc-8' }))).toEqual({
       runId: 'gc-8',
       status: 'RUNNING',

@@ -5,6 +5,7 @@
  * the result of one uninterrupted run (runRestoreTest): the same servers, failures and counted
  * chunks and bytes, none counted twice.
  */
+import '../support/quiet-powertools.ts';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
@@ -21,6 +22,7 @@ import {
   type LifecycleJobEvent,
 } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import { runRestoreTest, type RestoreTestDeps } from '../../lambdas/core/lifecycle/restore-test.ts';
+import { createLifecycleJobHandler } from '../../lambdas/handlers/lifecycle-job.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { specChunkName, fastRetry } from '../engine/engine-fixture.ts';
 import { ManualClock } from '../fakes/memory-lifecycle.ts';
@@ -165,9 +167,13 @@ describe('a whole-volume restore test across invocations', () => {
   it('while it runs, a dead record older than the last hand-over is stale; one of the current hand-over fails it', async () => {
     const world = await fleet();
     const tests = testsOf(world, new FlakyImages(world.bucket, { retry: fastRetry() }));
-    // Stopped after its second hand-over: the job is RUNNING, the next invocation not yet run.
-    const { run, jobs } = await acrossInvocations(world, tests, () => 3, 2);
-    expect(await jobs.get('restore-test-1')).toMatchObject({ status: 'RUNNING', params: { handovers: 2 } });
+    // Stopped after its third hand-over: the job is RUNNING, the invocation of hand-over 2 has
+    // started, the next one not yet.
+    const { run, jobs } = await acrossInvocations(world, tests, () => 3, 3);
+    expect(await jobs.get('restore-test-1')).toMatchObject({
+      status: 'RUNNING',
+      params: { handovers: 3, startedHandover: 2 },
+    });
     const died = (handover: number) =>
       failDeadLifecycleJob(run, {
         requestContext: { requestId: 'r-1', condition: 'RetriesExhausted', approximateInvokeCount: 3 },
@@ -176,8 +182,38 @@ describe('a whole-volume restore test across invocations', () => {
       });
     expect(await died(1)).toEqual({ runId: 'restore-test-1', status: 'RUNNING', failed: false });
     expect((await jobs.get('restore-test-1')).status).toBe('RUNNING');
-    expect(await died(2)).toEqual({ runId: 'restore-test-1', status: 'FAILED', failed: true });
+    expect(await died(3)).toEqual({ runId: 'restore-test-1', status: 'FAILED', failed: true });
     expect((await jobs.get('restore-test-1')).status).toBe('FAILED');
+  });
+
+  it('fails on the dead record of the invocation whose every relaunch was refused (not stuck RUNNING)', async () => {
+    const world = await fleet();
+    const tests = testsOf(world, new FlakyImages(world.bucket, { retry: fastRetry() }));
+    const { run, jobs } = await acrossInvocations(world, tests, () => 3, 1);
+    const refused = new RetryableError('TooManyRequestsException: Rate exceeded');
+    const handler = createLifecycleJobHandler({
+      run,
+      relaunch: () => ({ launch: () => Promise.reject(refused) }),
+    });
+    const context = {
+      functionName: 'rbp-LifecycleJob',
+      getRemainingTimeInMillis: () => RESTORE_TEST_HANDOVER_MARGIN_MS + 3000,
+    } as never;
+    const event = { kind: RESTORE_TEST_JOB_KIND, runId: 'restore-test-1', handover: 1 };
+    // The first attempt and Lambda's two retries each make a step, hand over, and fail to relaunch.
+    for (let attempt = 0; attempt < 3; attempt += 1) {
+      await expect(handler(event, context)).rejects.toThrow('TooManyRequestsException');
+    }
+    expect(await jobs.get('restore-test-1')).toMatchObject({
+      status: 'RUNNING',
+      params: { handovers: 4, startedHandover: 1 },
+    });
+    const dead = await failDeadLifecycleJob(run, {
+      requestContext: { requestId: 'r-1', condition: 'RetriesExhausted', approximateInvokeCount: 3 },
+      requestPayload: event,
+      responsePayload: { errorType: 'RetryableError', errorMessage: refused.message },
+    });
+    expect(dead).toEqual({ runId: 'restore-test-1', status: 'FAILED', failed: true });
   });
 
   it('ends as one run does for any time budgets and throttled reads (property)', async () => {

@@ -914,6 +914,9 @@ export async function runLifecycleJob(
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) {
     throw new ValidationError(`invalid run id ${JSON.stringify(runId)}`, { context: { runId } });
   }
+  if (event.kind === GC_JOB_KIND || event.kind === RESTORE_TEST_JOB_KIND) {
+    await recordStartedHandover(deps, runId, event.handover);
+  }
   if (event.kind === RESTORE_TEST_JOB_KIND) return runRestoreTestJob(deps, runId, deadline);
   return event.kind === GC_JOB_KIND ? runGcJob(deps, runId, deadline) : runScrubJob(deps, runId);
 }
@@ -928,6 +931,30 @@ export function scheduledRunId(kind: string, invocationId: string): string {
 function handoversOf(record: JobRecord): number {
   const handovers = record.params.handovers;
   return typeof handovers === 'number' ? handovers : 0;
+}
+
+/** The newest handover whose invocation has started (`params.startedHandover`; 0: none yet). */
+function startedHandoverOf(record: JobRecord): number {
+  const started = record.params.startedHandover;
+  return typeof started === 'number' ? started : 0;
+}
+
+/**
+ * Records in a running job that the invocation of `handover` has started. A handover is recorded
+ * before its launch, which may fail on every attempt (throttled, denied); only a started successor
+ * makes an older invocation's death record stale (failDeadLifecycleJob).
+ */
+async function recordStartedHandover(
+  deps: LifecycleJobDeps,
+  runId: string,
+  handover: number | undefined,
+): Promise<void> {
+  if (handover === undefined) return;
+  const job = await deps.jobs.get(runId);
+  if (job.status !== 'RUNNING' || startedHandoverOf(job) >= handover) return;
+  const now = deps.clock.now().toISOString();
+  const started = { ...job, params: { ...job.params, startedHandover: handover }, updatedAt: now };
+  await deps.jobs.update(started, ['RUNNING']);
 }
 
 /**
@@ -950,8 +977,8 @@ export interface DeadLifecycleJobOutcome {
 /**
  * Ends the job of a lifecycle invocation that died (timeout, out of memory) FAILED with the
  * reason, and counts a failed restore test or scrub in its alarm metric. The write is conditional
- * on the job still running; a job that finished, or a collection that a later handover carried
- * on, is left as it is.
+ * on the job still running; a job that finished, or a collection or restore test whose later
+ * invocation has started, is left as it is.
  */
 export async function failDeadLifecycleJob(
   deps: LifecycleRunDeps,
@@ -975,8 +1002,10 @@ export async function failDeadLifecycleJob(
     if (error instanceof NotFoundError) return { runId, failed: false };
     throw error;
   }
+  // Stale: a later invocation of the job has started (not merely been handed over to: its launch
+  // may have failed, and then nothing else would end the job).
   const handedOver = event.kind === GC_JOB_KIND || event.kind === RESTORE_TEST_JOB_KIND;
-  const stale = handedOver && (event.handover ?? 0) < handoversOf(job);
+  const stale = handedOver && (event.handover ?? 0) < startedHandoverOf(job);
   if (job.kind !== event.kind || stale || FINAL_JOB_STATUSES.includes(job.status)) {
     return { runId, status: job.status, failed: false };
   }
