@@ -38,6 +38,7 @@ import {
   readRecoveryPoint,
   recoveryPointErrors,
   sameRecoveryPoint,
+  storedPoint,
   withoutImage,
 } from '../core/recovery-points/recovery-points.ts';
 import { BATCH_GET_KEYS, batchGetItems, batchPutItems } from './dynamodb-image-records.ts';
@@ -194,7 +195,7 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
       },
     ]);
     if (written) return 'created';
-    const existing = await this.get(point.recoveryPointId).catch(() => undefined);
+    const existing = await storedPoint(this, point.recoveryPointId);
     if (existing !== undefined && sameRecoveryPoint(existing, point)) return 'exists';
     throw recoveryPointErrors.different(point.recoveryPointId);
   }

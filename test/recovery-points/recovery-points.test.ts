@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
+import { ConflictError, NotFoundError, ThrottledError, ValidationError } from '../../lambdas/core/errors.ts';
 import type { ImageRecord } from '../../lambdas/core/image/image-records.ts';
 import {
   assignDevices,
@@ -79,6 +79,20 @@ describe('commitRecoveryPoint', () => {
     expect(await commitRecoveryPoint(deps, request)).toEqual(committed);
     expect(points.points.size).toBe(1);
     expect(points.puts).toBe(2);
+  });
+
+  it('a failed read after a conflicting write is thrown as it is (retried), not as a conflict', async () => {
+    const records = new MemoryImageRecordStore();
+    await records.putImageRecord(image('vol-0a', 'img-bk-1-vol-0a', '2026-05-01T02:00:01.000Z'));
+    await records.putImageRecord(image('vol-0b', 'img-bk-1-vol-0b', '2026-05-01T02:00:00.500Z'));
+    const points = new MemoryRecoveryPointStore();
+    const throttled = new ThrottledError('DynamoDB GetItem throttled');
+    points.put = () =>
+      Promise.reject(new ConflictError('recovery point rp-bk-1 exists with different images'));
+    points.get = () => Promise.reject(throttled);
+    const deps = { records, points, devices: devices({}), liveness: recordsLiveness(records) };
+    const request = { backupId: 'bk-1', serverId: 'web-01', volumeIds: VOLUMES, imageIds: IMAGE_IDS };
+    expect(await commitRecoveryPoint(deps, request).catch((e: unknown) => e)).toBe(throttled);
   });
 
   it('a partial failure keeps the committed images and writes no recovery point', async () => {

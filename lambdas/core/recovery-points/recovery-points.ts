@@ -302,6 +302,19 @@ export async function detachDeletedImages(
   return current;
 }
 
+/** The stored point with this id, or undefined when there is none; any other failure is thrown. */
+export async function storedPoint(
+  points: Pick<RecoveryPointStore, 'get'>,
+  recoveryPointId: string,
+): Promise<RecoveryPoint | undefined> {
+  try {
+    return await points.get(recoveryPointId);
+  } catch (error) {
+    if (error instanceof NotFoundError) return undefined;
+    throw error;
+  }
+}
+
 /**
  * Commits the recovery point of a run: re-reads every volume's image record (ValidationError when
  * a volume has no image in this run, NotFoundError when its image is not committed: nothing is
@@ -331,10 +344,7 @@ export async function commitRecoveryPoint(
       if (!(error instanceof NotFoundError)) throw error;
       // A retry or redrive after the point was written, whose image was deleted since: the point's
       // check (below) may not have run, so it runs now.
-      const written = await deps.points.get(recoveryPointId).catch((e: unknown) => {
-        if (e instanceof NotFoundError) return undefined;
-        throw e;
-      });
+      const written = await storedPoint(deps.points, recoveryPointId);
       if (written !== undefined) {
         await detachDeletedImages(deps.points, deps.liveness, written, log);
         return written;
@@ -372,7 +382,9 @@ export async function commitRecoveryPoint(
     // A re-run after a deletion took one of the point's images out of it: the stored point is this
     // one narrowed, which is success; its check runs again.
     if (!(error instanceof ConflictError)) throw error;
-    const stored = await deps.points.get(recoveryPointId).catch(() => undefined);
+    // Only "no such point" means the ids collided; a failed read (throttled) is thrown as it is,
+    // so the step is retried.
+    const stored = await storedPoint(deps.points, recoveryPointId);
     if (stored === undefined || !isNarrowingOf(stored, point)) throw error;
     outcome = 'narrowed';
   }
