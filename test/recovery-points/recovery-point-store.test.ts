@@ -302,6 +302,58 @@ describe('DynamoDB recovery point items', () => {
     expect((left.Items ?? []).filter((item) => JSON.stringify(item).includes('bk-5'))).toEqual([]);
   });
 
+  it('puts the deletion mark before looking for the point: a commit landing right after the lookup found nothing takes the image out', async () => {
+    const deleting = { volumeId: 'vol-0a', imageId: 'img-bk-20-vol-0a' };
+    let reached!: () => void;
+    const atLookup = new Promise<void>((wake) => (reached = wake));
+    let release!: () => void;
+    const gate = new Promise<void>((wake) => (release = wake));
+    // detachImage stops right after its lookup of the image's index item has answered (nothing).
+    const client = DynamoDBDocumentClient.from(new DynamoDBClient(local.clientConfig()));
+    let paused = false;
+    client.middlewareStack.add(
+      (next, context) => async (args) => {
+        const out = await next(args);
+        const lookup =
+          context.commandName === 'GetItemCommand' &&
+          JSON.stringify(args.input).includes('RP#IMAGE#vol-0a#img-bk-20-vol-0a');
+        if (lookup && !paused) {
+          paused = true;
+          reached();
+          await gate;
+        }
+        return out;
+      },
+      { step: 'initialize', name: 'pauseAfterLookup' },
+    );
+    const store = new DynamoDbRecoveryPointStore(ddb, TABLE);
+    const records = new MemoryImageRecordStore();
+    const request = {
+      backupId: 'bk-20',
+      serverId: 'app-20',
+      volumeIds: ['vol-0a', 'vol-0b'],
+      imageIds: new Map([
+        ['vol-0a', 'img-bk-20-vol-0a'],
+        ['vol-0b', 'img-bk-20-vol-0b'],
+      ]),
+    };
+    for (const [volumeId, imageId] of request.imageIds)
+      await records.putImageRecord(fullImageRecord(volumeId, imageId, '2026-12-20T00:00:00.000Z'));
+    const detach = new DynamoDbRecoveryPointStore(client, TABLE).detachImage(deleting);
+    await atLookup;
+    // The commit writes its point between the deletion's lookup and the end of its detach.
+    await commitRecoveryPoint(
+      { records, points: store, devices: noDevices, liveness: recordsLiveness(records) },
+      request,
+    );
+    release();
+    expect(await detach).toBeUndefined();
+    expect((await store.get('rp-bk-20')).images.map((i) => i.imageId)).toEqual(['img-bk-20-vol-0b']);
+    expect(await store.detachedAmong([deleting])).toEqual(new Set(['vol-0a/img-bk-20-vol-0a']));
+    await store.clearDetached(deleting);
+    client.destroy();
+  });
+
   it('detaches an image of a point written without index items through its server’s points', async () => {
     const store = new DynamoDbRecoveryPointStore(ddb, TABLE);
     const old = point('bk-6', '2026-06-01T00:00:00.000Z', 'old-01');
