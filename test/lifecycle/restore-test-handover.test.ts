@@ -12,7 +12,7 @@ import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { RetryableError } from '../../lambdas/core/errors.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import type { DecodedChunk } from '../../lambdas/core/image/format-v1.ts';
-import { chunkKey } from '../../lambdas/core/image/image-types.ts';
+import { chunkKey, manifestKey } from '../../lambdas/core/image/image-types.ts';
 import {
   failDeadLifecycleJob,
   RESTORE_TEST_HANDOVER_MARGIN_MS,
@@ -21,7 +21,15 @@ import {
   startRestoreTestRun,
   type LifecycleJobEvent,
 } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
-import { runRestoreTest, type RestoreTestDeps } from '../../lambdas/core/lifecycle/restore-test.ts';
+import {
+  pointsOnce,
+  RESTORE_TEST_CATALOG_LOOKBACK,
+  restoreTestDone,
+  restoreTestStep,
+  runRestoreTest,
+  startRestoreTestProgress,
+  type RestoreTestDeps,
+} from '../../lambdas/core/lifecycle/restore-test.ts';
 import { createLifecycleJobHandler } from '../../lambdas/handlers/lifecycle-job.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { specChunkName, fastRetry } from '../engine/engine-fixture.ts';
@@ -214,6 +222,54 @@ describe('a whole-volume restore test across invocations', () => {
       responsePayload: { errorType: 'RetryableError', errorMessage: refused.message },
     });
     expect(dead).toEqual({ runId: 'restore-test-1', status: 'FAILED', failed: true });
+  });
+
+  it('notes an image or a server deleted while the test ran (retention), not a failure', async () => {
+    const world = await fleet();
+    const tests = testsOf(world, new FlakyImages(world.bucket, { retry: fastRetry() }));
+    const options = { runId: 'restore-test-1', files: 4, wholeVolume: true };
+    let progress = await startRestoreTestProgress(tests, {});
+    const steps = async (n: number) => {
+      const points = pointsOnce(tests); // a new invocation's listing
+      for (let step = 0; step < n && !restoreTestDone(progress); step += 1) {
+        progress = await restoreTestStep(tests, options, progress, points);
+      }
+    };
+    // Expired before its turn: db-01's only image.
+    const expire = async (volumeId: string, imageId: string) => {
+      await world.records.deleteImage(volumeId, imageId);
+      world.bucket.objects.delete(manifestKey(volumeId, imageId));
+    };
+    await expire('vol-0c', 'img-bk-2');
+    await steps(3); // the three samples
+    // Expired between two segments of its whole-volume read: web-01's second image.
+    await steps(2); // vol-0d's first segment, then its second (the garbage chunk)
+    await steps(2); // web-01's first image, both segments
+    await steps(1); // web-01's second image, first segment
+    await expire('vol-0b', 'img-bk-1-vol-0b');
+    await steps(Number.POSITIVE_INFINITY);
+    expect(
+      progress.results.map((s) => [s.server, s.result, s.wholeVolume, s.failures.length, s.notes]),
+    ).toEqual([
+      [
+        'db-01',
+        'Passed',
+        undefined,
+        0,
+        ['server db-01 has no live image any more: its images were deleted during the test; not read'],
+      ],
+      ['vol-0d', 'Failed', { chunksVerified: 4, bytes: 4 * CHUNK_SIZE_BYTES }, 1, expect.any(Array)],
+      [
+        'web-01',
+        'Passed',
+        { chunksVerified: 10, bytes: 10 * CHUNK_SIZE_BYTES },
+        0,
+        [
+          `no catalogued image among the newest ${RESTORE_TEST_CATALOG_LOOKBACK} recovery points: no files sampled`,
+          'whole volume vol-0b/img-bk-1-vol-0b: image deleted during the test; not read further',
+        ],
+      ],
+    ]);
   });
 
   it('ends as one run does for any time budgets and throttled reads (property)', async () => {
