@@ -49,7 +49,8 @@ describe('commitRecoveryPoint', () => {
       imageIds: IMAGE_IDS,
       checkpointId: 'bk-1-r1',
     };
-    const committed = await commitRecoveryPoint(deps, request);
+    const { written: committed, stored } = await commitRecoveryPoint(deps, request);
+    expect(stored).toEqual(committed);
     expect(committed).toEqual({
       version: 1,
       recoveryPointId: 'rp-bk-1',
@@ -76,7 +77,7 @@ describe('commitRecoveryPoint', () => {
     });
     expect(await points.get('rp-bk-1')).toEqual(committed);
     // A retry or redrive of the step: the same record, success.
-    expect(await commitRecoveryPoint(deps, request)).toEqual(committed);
+    expect(await commitRecoveryPoint(deps, request)).toEqual({ written: committed, stored: committed });
     expect(points.points.size).toBe(1);
     expect(points.puts).toBe(2);
   });

@@ -10,7 +10,10 @@ import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.ts';
 import { silentLog } from '../../lambdas/core/ports.ts';
 import { commitRecoveryPointStep } from '../../lambdas/core/recovery-points/recovery-points.ts';
-import { commitRecoveryPointInputSchema } from '../../lambdas/core/orchestration/step-state.ts';
+import {
+  commitRecoveryPointInputSchema,
+  committedRecoveryPointSchema,
+} from '../../lambdas/core/orchestration/step-state.ts';
 import { createPublishOutcomeHandler } from '../../lambdas/handlers/publish-outcome.ts';
 import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { MemoryRecoveryPointStore, recordsLiveness } from './memory-recovery-point-store.ts';
@@ -109,6 +112,41 @@ describe('the server of a backup run', () => {
   it('without a tag reader, is the first volume’s id (as before tags were read)', async () => {
     const backup = await normaliseBackupRequest({ volumeIds: ['vol-a'] }, execution, noVolumes);
     expect(backup.serverId).toBe('vol-a');
+  });
+});
+
+describe('Commit Recovery Point racing a deletion', () => {
+  it('answers the point as stored: a point whose only image a deletion took meanwhile is removed, and named nowhere', async () => {
+    const backup = await normaliseBackupRequest({ volumeIds: ['vol-a'] }, execution, noVolumes);
+    const records = new MemoryImageRecordStore();
+    await records.putImageRecord(fullImageRecord('vol-a', 'img-bk-1', '2026-12-03T10:00:01.000Z'));
+    const points = new MemoryRecoveryPointStore();
+    // The deletion looked for the image's point before the commit wrote it: only its mark is left.
+    await points.detachImage({ volumeId: 'vol-a', imageId: 'img-bk-1' });
+    const committed = await commitRecoveryPointStep(
+      {
+        records,
+        points,
+        devices: { devicesOf: () => Promise.resolve(new Map()) },
+        liveness: recordsLiveness(records),
+      },
+      commitRecoveryPointInputSchema.parse({
+        backup,
+        volumes: [
+          { volumeId: 'vol-a', imageId: 'img-bk-1', kind: 'full', createdAt: '2026-12-03T10:00:01.000Z' },
+        ],
+      }),
+      silentLog,
+    );
+    expect(committedRecoveryPointSchema.parse(committed)).toEqual({
+      recoveryPointId: 'rp-bk-1',
+      serverId: 'vol-a',
+      createdAt: '2026-12-03T10:00:01.000Z',
+      images: [],
+      imageIds: [],
+      removed: true,
+    });
+    expect(points.points.size).toBe(0);
   });
 });
 

@@ -293,9 +293,12 @@ export const committedRecoveryPointSchema = z.object({
   recoveryPointId: z.string().min(1),
   serverId: z.string().min(1),
   createdAt: isoTime,
-  images: z.array(recoveryPointImageSchema).min(1),
+  /** As stored after the commit's check: an image a deletion took out meanwhile is not named. */
+  images: z.array(recoveryPointImageSchema),
   /** The images' ids, for Publish Success. */
-  imageIds: z.array(z.string()).min(1),
+  imageIds: z.array(z.string()),
+  /** Present when every image was deleted while the point was committed, so it was removed. */
+  removed: z.literal(true).optional(),
 });
 export type CommittedRecoveryPoint = z.infer<typeof committedRecoveryPointSchema>;
 

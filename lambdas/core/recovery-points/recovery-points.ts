@@ -320,13 +320,14 @@ export async function storedPoint(
  * a volume has no image in this run, NotFoundError when its image is not committed: nothing is
  * written either way), then writes the record, then takes out of it any image a deletion started
  * on meanwhile (detachDeletedImages). Re-running it is a no-op that succeeds; a re-run whose image
- * was deleted after the point was written only repeats that check. Returns the point as written.
+ * was deleted after the point was written only repeats that check. Returns the point as written
+ * and as stored after that check (narrowed, or removed when every image of it was deleted).
  */
 export async function commitRecoveryPoint(
   deps: CommitRecoveryPointDeps,
   request: CommitRecoveryPointRequest,
   log?: StepLog,
-): Promise<RecoveryPoint> {
+): Promise<CommittedPoint> {
   const recoveryPointId = recoveryPointIdFor(request.backupId);
   const missing = request.volumeIds.filter((v) => !request.imageIds.has(v));
   if (missing.length > 0) {
@@ -345,10 +346,7 @@ export async function commitRecoveryPoint(
       // A retry or redrive after the point was written, whose image was deleted since: the point's
       // check (below) may not have run, so it runs now.
       const written = await storedPoint(deps.points, recoveryPointId);
-      if (written !== undefined) {
-        await detachDeletedImages(deps.points, deps.liveness, written, log);
-        return written;
-      }
+      if (written !== undefined) return checked(deps, written, log);
       throw new NotFoundError(
         `recovery point ${recoveryPointId}: image ${imageId} of ${volumeId} is not committed; not committing`,
         { cause: error, context: { recoveryPointId, volumeId, imageId } },
@@ -389,8 +387,28 @@ export async function commitRecoveryPoint(
     outcome = 'narrowed';
   }
   log?.info('recovery point committed', { recoveryPointId, outcome, volumes: images.length });
-  await detachDeletedImages(deps.points, deps.liveness, point, log);
-  return point;
+  return checked(deps, point, log);
+}
+
+/** What a commit left: the point it wrote, and the point as stored after the check. */
+export interface CommittedPoint {
+  readonly written: RecoveryPoint;
+  /** Undefined: the point was removed, every image of it deleted while it was committed. */
+  readonly stored: RecoveryPoint | undefined;
+}
+
+async function checked(
+  deps: CommitRecoveryPointDeps,
+  written: RecoveryPoint,
+  log?: StepLog,
+): Promise<CommittedPoint> {
+  const stored = await detachDeletedImages(deps.points, deps.liveness, written, log);
+  if (stored === undefined) {
+    log?.info('recovery point removed: every image of it was deleted while it was committed', {
+      recoveryPointId: written.recoveryPointId,
+    });
+  }
+  return { written, stored };
 }
 
 /** The replica volume tag naming the volume's device on the source server (docs/replica-tags.md). */
@@ -423,7 +441,7 @@ export async function commitRecoveryPointStep(
   { backup, checkpoint, volumes }: CommitRecoveryPointInput,
   log: StepLog,
 ): Promise<CommittedRecoveryPoint> {
-  const point = await commitRecoveryPoint(
+  const { written, stored } = await commitRecoveryPoint(
     deps,
     {
       backupId: backup.backupId,
@@ -434,11 +452,14 @@ export async function commitRecoveryPointStep(
     },
     log,
   );
+  // As stored: images a deletion took out meanwhile are not named (nor a point it removed).
+  const images = stored?.images ?? [];
   return {
-    recoveryPointId: point.recoveryPointId,
-    serverId: point.serverId,
-    createdAt: point.createdAt,
-    images: point.images,
-    imageIds: point.images.map((i) => i.imageId),
+    recoveryPointId: written.recoveryPointId,
+    serverId: written.serverId,
+    createdAt: written.createdAt,
+    images,
+    imageIds: images.map((i) => i.imageId),
+    ...(stored === undefined ? { removed: true as const } : {}),
   };
 }
