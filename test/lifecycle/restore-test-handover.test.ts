@@ -35,17 +35,25 @@ import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { specChunkName, fastRetry } from '../engine/engine-fixture.ts';
 import { ManualClock } from '../fakes/memory-lifecycle.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
-import { DATA_POSITIONS, newWorld, poolChunk, writeImage, type World } from './lifecycle-fixture.ts';
+import { DATA_POSITIONS, newWorld, poolChunk, T0, writeImage, type World } from './lifecycle-fixture.ts';
 import { lifecycleRunDeps } from './lifecycle-jobs-fixture.ts';
 
-/** Chunk reads that fail (throttled) at the given call numbers, counting every call. */
+/** Test time one chunk read takes (the restore test's clock moves by it at every read that is not throttled). */
+const CHUNK_READ_MS = 7;
+
+/**
+ * Chunk reads that fail (throttled) at the given call numbers, counting every call; every other
+ * read moves `clock` by CHUNK_READ_MS, so durations are exact and a step's time counted twice shows.
+ */
 class FlakyImages extends ImageStore {
   calls = 0;
   failAt = new Set<number>();
+  readonly clock = new ManualClock(T0);
   override getChunk(name: string): Promise<DecodedChunk> {
     this.calls += 1;
     if (this.failAt.has(this.calls))
       return Promise.reject(new RetryableError('SlowDown: reduce your request rate'));
+    this.clock.advance(CHUNK_READ_MS);
     return super.getChunk(name);
   }
 }
@@ -77,13 +85,13 @@ class TickingClock extends ManualClock {
   }
 }
 
-/** The test's deps over the fleet: a fixed clock (durations 0) and one segment per whole-volume step. */
+/** The test's deps over the fleet: the images' read clock and one segment per whole-volume step. */
 function testsOf(world: World, images: FlakyImages): RestoreTestDeps {
   return {
     records: world.records,
     catalog: new MemoryCatalogStore(),
     images,
-    clock: new ManualClock(world.clock.time),
+    clock: images.clock,
     segmentsPerStep: 1,
   };
 }
@@ -155,6 +163,11 @@ describe('a whole-volume restore test across invocations', () => {
       ['web-01', 'Passed', { chunksVerified: 12, bytes: 12 * CHUNK_SIZE_BYTES }, 0],
     ]);
     expect(single.servers[1]!.failures[0]).toMatch(/^whole volume vol-0d\/img-bk-3: /);
+    // No catalogue, no sample: the time of the whole-volume reads, a read's time per chunk.
+    expect([single.servers[0]!.durationMs, single.servers[2]!.durationMs]).toEqual([
+      6 * CHUNK_READ_MS,
+      12 * CHUNK_READ_MS,
+    ]);
 
     // Chunk reads: db-01's 6, vol-0d's 4 + 2 (the garbage one fails its second segment), web-01's
     // first image's 6, then the second read of the second image's first segment is throttled.
