@@ -44,7 +44,7 @@ import {
 import { BATCH_GET_KEYS, batchGetItems, batchPutItems } from './dynamodb-image-records.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
 import { transactWrite } from './dynamodb-transactions.ts';
-import { callSdk } from './sdk-errors.ts';
+import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 /** The `entity` attribute of each kind of item of this store (the key layout above). */
 export const RECOVERY_POINT_ENTITIES = {
@@ -263,7 +263,12 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
     for (let attempt = 0; attempt < DETACH_ATTEMPTS; attempt += 1) {
       const found = await this.getItem(recoveryPointKey(recoveryPointId), context);
       const point = found === undefined ? undefined : recordOfItem(recoveryPointId, found);
-      if (point === undefined || !namesImage(point, image)) return undefined;
+      if (point === undefined || !namesImage(point, image)) {
+        // A re-run commit re-puts the image's index item after a deletion took the image out:
+        // delete it, but only while it still names this point (another point may name it now).
+        await this.deleteIndexItemNaming(image, recoveryPointId, context);
+        return undefined;
+      }
       const detached = await this.narrowPoint(point, found!, image, []);
       if (detached !== undefined) return detached;
     }
@@ -479,6 +484,27 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
       this.ddb.send(new GetCommand({ TableName: this.tableName, Key: key, ConsistentRead: true })),
     );
     return found.Item;
+  }
+
+  private async deleteIndexItemNaming(
+    image: RecoveryPointImageRef,
+    recoveryPointId: string,
+    context: Record<string, string>,
+  ): Promise<void> {
+    try {
+      await this.ddb.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: recoveryPointImageKey(image),
+          ConditionExpression: 'recoveryPointId = :id',
+          ExpressionAttributeValues: { ':id': recoveryPointId },
+        }),
+      );
+    } catch (error) {
+      // Absent, or naming another point: not this point's to delete.
+      if (sdkErrorName(error) === 'ConditionalCheckFailedException') return;
+      throw translateSdkError(error, 'DeleteItem (index item)', context);
+    }
   }
 
   private async deleteItem(key: { pk: string; sk: string }, context: Record<string, string>): Promise<void> {

@@ -357,6 +357,36 @@ describe('DynamoDB recovery point items', () => {
     client.destroy();
   });
 
+  it('takes out the index item a re-run commit wrote again for an image already taken out, unless it names another point', async () => {
+    const store = new DynamoDbRecoveryPointStore(ddb, TABLE);
+    const whole = point('bk-21', '2026-12-21T00:00:00.000Z', 'app-21');
+    await store.put(whole);
+    const [a, b] = whole.images.map((i) => ({ volumeId: i.volumeId, imageId: i.imageId }));
+    expect(await store.detachFromPoint('rp-bk-21', a!)).toEqual({
+      recoveryPointId: 'rp-bk-21',
+      outcome: 'narrowed',
+    });
+    const indexItem = (recoveryPointId: string) => ({
+      pk: 'RP#IMAGE#vol-0a#img-bk-21-vol-0a',
+      sk: 'RP',
+      entity: 'recovery-point-image',
+      recoveryPointId,
+    });
+    const key = { pk: 'RP#IMAGE#vol-0a#img-bk-21-vol-0a', sk: 'RP' };
+    // A retry of the commit puts the image's index item again (put writes every image's).
+    await ddb.send(new PutCommand({ TableName: TABLE, Item: indexItem('rp-bk-21') }));
+    expect(await store.detachFromPoint('rp-bk-21', a!)).toBeUndefined();
+    expect((await ddb.send(new GetCommand({ TableName: TABLE, Key: key }))).Item).toBeUndefined();
+    // An index item naming another point is that point's: kept.
+    await ddb.send(new PutCommand({ TableName: TABLE, Item: indexItem('rp-other') }));
+    expect(await store.detachFromPoint('rp-bk-21', a!)).toBeUndefined();
+    expect((await ddb.send(new GetCommand({ TableName: TABLE, Key: key }))).Item).toEqual(
+      indexItem('rp-other'),
+    );
+    await ddb.send(new DeleteCommand({ TableName: TABLE, Key: key }));
+    await store.detachFromPoint('rp-bk-21', b!);
+  });
+
   it('detaches an image of a point written without index items through its server’s points', async () => {
     const store = new DynamoDbRecoveryPointStore(ddb, TABLE);
     const old = point('bk-6', '2026-06-01T00:00:00.000Z', 'old-01');
