@@ -20,6 +20,7 @@ import { MemoryRecoveryPointStore, recordsLiveness } from './memory-recovery-poi
 import {
   normaliseBackupRequest,
   volumeServerTagsFrom,
+  type BackupContext,
   type VolumeServerTags,
 } from '../../lambdas/core/orchestration/backup-request.ts';
 
@@ -115,29 +116,34 @@ describe('the server of a backup run', () => {
   });
 });
 
+/** Commit Recovery Point of a run whose one volume vol-a committed image img-bk-1. */
+async function commitVolumeA(backup: BackupContext, points: MemoryRecoveryPointStore) {
+  const records = new MemoryImageRecordStore();
+  await records.putImageRecord(fullImageRecord('vol-a', 'img-bk-1', '2026-12-03T10:00:01.000Z'));
+  return commitRecoveryPointStep(
+    {
+      records,
+      points,
+      devices: { devicesOf: () => Promise.resolve(new Map()) },
+      liveness: recordsLiveness(records),
+    },
+    commitRecoveryPointInputSchema.parse({
+      backup,
+      volumes: [
+        { volumeId: 'vol-a', imageId: 'img-bk-1', kind: 'full', createdAt: '2026-12-03T10:00:01.000Z' },
+      ],
+    }),
+    silentLog,
+  );
+}
+
 describe('Commit Recovery Point racing a deletion', () => {
   it('answers the point as stored: a point whose only image a deletion took meanwhile is removed, and named nowhere', async () => {
     const backup = await normaliseBackupRequest({ volumeIds: ['vol-a'] }, execution, noVolumes);
-    const records = new MemoryImageRecordStore();
-    await records.putImageRecord(fullImageRecord('vol-a', 'img-bk-1', '2026-12-03T10:00:01.000Z'));
     const points = new MemoryRecoveryPointStore();
     // The deletion looked for the image's point before the commit wrote it: only its mark is left.
     await points.detachImage({ volumeId: 'vol-a', imageId: 'img-bk-1' });
-    const committed = await commitRecoveryPointStep(
-      {
-        records,
-        points,
-        devices: { devicesOf: () => Promise.resolve(new Map()) },
-        liveness: recordsLiveness(records),
-      },
-      commitRecoveryPointInputSchema.parse({
-        backup,
-        volumes: [
-          { volumeId: 'vol-a', imageId: 'img-bk-1', kind: 'full', createdAt: '2026-12-03T10:00:01.000Z' },
-        ],
-      }),
-      silentLog,
-    );
+    const committed = await commitVolumeA(backup, points);
     expect(committedRecoveryPointSchema.parse(committed)).toEqual({
       recoveryPointId: 'rp-bk-1',
       serverId: 'vol-a',
@@ -170,24 +176,8 @@ describe('a --volume backup of a tagged volume', () => {
   it('files its point under the server but counts its success (RPO metric, outcome) for the volume only', async () => {
     const { serverTags } = tagReader();
     const backup = await normaliseBackupRequest({ volumeIds: ['vol-a'] }, execution, noVolumes, serverTags);
-    const records = new MemoryImageRecordStore();
-    await records.putImageRecord(fullImageRecord('vol-a', 'img-bk-1', '2026-12-03T10:00:01.000Z'));
     const points = new MemoryRecoveryPointStore();
-    const committed = await commitRecoveryPointStep(
-      {
-        records,
-        points,
-        devices: { devicesOf: () => Promise.resolve(new Map()) },
-        liveness: recordsLiveness(records),
-      },
-      commitRecoveryPointInputSchema.parse({
-        backup,
-        volumes: [
-          { volumeId: 'vol-a', imageId: 'img-bk-1', kind: 'full', createdAt: '2026-12-03T10:00:01.000Z' },
-        ],
-      }),
-      silentLog,
-    );
+    const committed = await commitVolumeA(backup, points);
     expect(committed.serverId).toBe('web-01');
     expect((await points.listByServer('web-01')).map((p) => p.recoveryPointId)).toEqual(['rp-bk-1']);
     expect(await points.listByServer('vol-a')).toEqual([]);
