@@ -38,11 +38,15 @@ const retentionColumns = [
   { header: 'VOLUME', value: (i: RetentionRow) => i.volumeId },
   { header: 'CREATED', value: (i: RetentionRow) => i.createdAt },
   { header: 'ACTION', value: retentionAction },
-  {
-    header: 'REASONS',
-    value: (i: RetentionRow) => i.notDeletedReason ?? (i.reasons.length === 0 ? '-' : i.reasons.join(', ')),
-  },
+  { header: 'REASONS', value: retentionReasons },
 ];
+
+/** The REASONS column: why kept (or why not deleted), and an image that joined with its recovery point. */
+function retentionReasons(i: RetentionRow): string {
+  const why = i.notDeletedReason === undefined ? [...i.reasons] : [i.notDeletedReason];
+  if (i.withRecoveryPoint !== undefined) why.push(i.withRecoveryPoint);
+  return why.length === 0 ? '-' : why.join(', ');
+}
 
 type PendingFailure = NonNullable<RetentionResult['pendingFailures']>[number];
 

@@ -13,7 +13,13 @@ import {
   INDEX_BACKFILL_BUDGET,
   type ExpiryScope,
 } from '../../lambdas/core/lifecycle/image-deletion.ts';
-import { applyRetentionRequest, expireAfterPlanRun } from '../../lambdas/core/lifecycle/retention-apply.ts';
+import {
+  applyRetentionRequest,
+  expireAfterPlanRun,
+  retentionResultSchema,
+  type RetentionResult,
+} from '../../lambdas/core/lifecycle/retention-apply.ts';
+import { retentionText } from '../../cli/commands/lifecycle.ts';
 import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { committedPointImage } from './image-deletion-points.ts';
@@ -133,6 +139,46 @@ describe('retention and recovery points filed under any server', () => {
       { pages: 0, requests: 0 },
     ]);
     expect(points.unindexed.size).toBe(0);
+  });
+
+  it('marks each image that joined a volume scope with its recovery point, in the JSON and the table (dry run and run)', async () => {
+    const specs = [0, 1, 2].map(() => ({ server: 'srv-1', unindexed: false }));
+    const { deps } = setUp(specs, 'srv-1');
+    const request = { scope: { volume: 'vol-a' }, rules: { keepLast: 2 } } as const;
+    const marks = (result: RetentionResult) =>
+      result.images.map((i) => [i.imageId, i.outcome, i.withRecoveryPoint ?? null]);
+    const dry = await applyRetentionRequest(deps, { ...request, dryRun: true });
+    expect(marks(dry)).toEqual([
+      ['i2-vol-a', 'kept', null],
+      ['i2-vol-b', 'kept', 'kept with its recovery point rp-2'],
+      ['i1-vol-a', 'kept', null],
+      ['i1-vol-b', 'kept', 'kept with its recovery point rp-1'],
+      ['i0-vol-a', 'would-delete', null],
+      ['i0-vol-b', 'would-delete', 'deleted with its recovery point rp-0'],
+    ]);
+    // In scope: no field at all.
+    expect(dry.images[0]).not.toHaveProperty('withRecoveryPoint');
+    expect(retentionResultSchema.parse(dry)).toEqual(dry);
+    expect(retentionText(dry)).toBe(
+      [
+        'IMAGE     VOLUME  CREATED                   ACTION            REASONS',
+        'i2-vol-a  vol-a   2026-11-01T02:00:00.000Z  keep              last 2',
+        'i2-vol-b  vol-b   2026-11-01T02:00:00.000Z  keep              last 2, kept with its recovery point rp-2',
+        'i1-vol-a  vol-a   2026-11-01T01:00:00.000Z  keep              last 2',
+        'i1-vol-b  vol-b   2026-11-01T01:00:00.000Z  keep              last 2, kept with its recovery point rp-1',
+        'i0-vol-a  vol-a   2026-11-01T00:00:00.000Z  delete (dry run)  -',
+        'i0-vol-b  vol-b   2026-11-01T00:00:00.000Z  delete (dry run)  deleted with its recovery point rp-0',
+        '',
+      ].join('\n'),
+    );
+    const run = await applyRetentionRequest(deps, { ...request, dryRun: false });
+    expect(marks(run).slice(4)).toEqual([
+      ['i0-vol-a', 'deleted', null],
+      ['i0-vol-b', 'deleted', 'deleted with its recovery point rp-0'],
+    ]);
+    expect(retentionText(run).split('\n').at(-2)).toBe(
+      'i0-vol-b  vol-b   2026-11-01T00:00:00.000Z  deleted  deleted with its recovery point rp-0',
+    );
   });
 
   it('never splits a point: after an expiry every point is whole or gone, and its images with it (property)', async () => {

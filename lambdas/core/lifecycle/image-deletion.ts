@@ -257,6 +257,11 @@ export interface ScopedExpiryResult {
   readonly catalog?: readonly CatalogPruneResult[];
   /** Deletions an earlier run left unfinished that failed again (other than a locked manifest); present when any. */
   readonly pendingFailures?: readonly PendingDeletionFailure[];
+  /**
+   * Images outside the requested scope that joined it with their recovery point (a point is kept
+   * or deleted whole): imageRefKey → the point's id. Present when any.
+   */
+  readonly withRecoveryPoint?: ReadonlyMap<string, string>;
 }
 
 /**
@@ -297,12 +302,14 @@ export async function expireScope(
   // volume's images are out of a server scope, and a volume scope names one volume).
   const live = new Map(all.filter((i) => i.status === 'live').map((i) => [imageRefKey(i), i]));
   const chosen = new Map(inScope.map((i) => [imageRefKey(i), i]));
+  const withRecoveryPoint = new Map<string, string>();
   for (const point of [...points.values()]) {
     for (const ref of point.images) {
       const mate = live.get(imageRefKey(ref));
       if (mate !== undefined && !chosen.has(imageRefKey(mate))) {
         chosen.set(imageRefKey(mate), mate);
         points.set(imageRefKey(mate), point);
+        withRecoveryPoint.set(imageRefKey(mate), point.recoveryPointId);
       }
     }
   }
@@ -337,7 +344,12 @@ export async function expireScope(
         deps,
         selected.map((image) => image.volumeId),
       );
-  return { groups: out, catalog, ...(pendingFailures.length === 0 ? {} : { pendingFailures }) };
+  return {
+    groups: out,
+    catalog,
+    ...(pendingFailures.length === 0 ? {} : { pendingFailures }),
+    ...(withRecoveryPoint.size === 0 ? {} : { withRecoveryPoint }),
+  };
 }
 
 /**

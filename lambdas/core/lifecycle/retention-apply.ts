@@ -25,6 +25,7 @@ import {
   type ScopedExpiryResult,
 } from './image-deletion.ts';
 import type { LifecycleImage } from './ports.ts';
+import { imageRefKey } from '../recovery-points/recovery-points.ts';
 import { retentionRulesSchema, type RetentionRules } from './retention.ts';
 
 /** Buckets are counted in UTC when neither the rules nor the server's stored rules name a time zone. */
@@ -76,6 +77,12 @@ export const retentionImageResultSchema = z
     /** What happened to an image the rules delete: deleted, kept by a lock (with why), or only planned (dry run). */
     outcome: z.enum(['kept', 'deleted', 'not-deleted', 'would-delete']),
     notDeletedReason: z.string().optional(),
+    /**
+     * Present on an image outside the requested scope that joined it with its recovery point (a
+     * point is kept or deleted whole): "deleted with its recovery point <id>" or "kept with its
+     * recovery point <id>".
+     */
+    withRecoveryPoint: z.string().optional(),
   })
   .strict();
 
@@ -143,6 +150,8 @@ export function retentionResultOf(result: ScopedExpiryResult, dryRun: boolean): 
     for (const decision of expiry.decisions) {
       const ref = `${decision.volumeId}/${decision.imageId}`;
       const reason = notDeleted.get(ref);
+      const pointId = result.withRecoveryPoint?.get(imageRefKey(decision));
+      const kept = decision.action === 'keep' || (!dryRun && !deleted.has(ref));
       images.push({
         volumeId: decision.volumeId,
         imageId: decision.imageId,
@@ -159,6 +168,9 @@ export function retentionResultOf(result: ScopedExpiryResult, dryRun: boolean): 
                 ? 'deleted'
                 : 'not-deleted',
         ...(reason === undefined ? {} : { notDeletedReason: reason }),
+        ...(pointId === undefined
+          ? {}
+          : { withRecoveryPoint: `${kept ? 'kept' : 'deleted'} with its recovery point ${pointId}` }),
       });
     }
   }
@@ -178,9 +190,11 @@ export function retentionResultOf(result: ScopedExpiryResult, dryRun: boolean): 
  */
 function merge(results: readonly ScopedExpiryResult[]): ScopedExpiryResult {
   const pendingFailures = results.at(-1)?.pendingFailures;
+  const withRecoveryPoint = new Map(results.flatMap((r) => [...(r.withRecoveryPoint ?? [])]));
   return {
     groups: results.flatMap((r) => r.groups),
     ...(pendingFailures === undefined ? {} : { pendingFailures }),
+    ...(withRecoveryPoint.size === 0 ? {} : { withRecoveryPoint }),
   };
 }
 
