@@ -1,19 +1,34 @@
 /**
  * End to end on an exFAT volume (a removable-style whole-disk filesystem): built by mkfs.exfat and
- * exfat-fuse from a real tree, catalogued through buildCatalog with the in-memory store, restored
- * byte for byte, then changed through the mounted filesystem and catalogued again: the incremental
- * gives the right versions (changed, added, removed).
+ * exfat-fuse from a real tree of several thousand files (/usr/share/perl5 and /usr/lib/python3)
+ * plus Unicode names (one outside the Basic Multilingual Plane) and a file over 100 MiB.
+ * exFAT has no sparse files and no hard links, so the tree has neither: the large file's bytes are
+ * all written. Catalogued through buildCatalog with the in-memory store; every entry The Sleuth
+ * Kit's `fls -r -p` lists is in the catalog; every regular file restores byte for byte; then
+ * changed through the mounted filesystem and catalogued again: the incremental gives the right
+ * versions (changed, added, removed).
  */
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { listVersions } from '../../lambdas/core/catalog/catalog-queries.ts';
+import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { copyTree, makeExfatImage, sourceFiles } from '../support/fat-images.ts';
-import { run } from '../support/fs-images.ts';
-import { catalogDisk, restoreAndCompare, useScratchDir } from './end-to-end.ts';
+import { prng, randomBytes, run, writeSparseFile } from '../support/fs-images.ts';
+import {
+  catalogDisk,
+  catalogEntries,
+  expectFatListingInCatalog,
+  restoreAndCompare,
+  useScratchDir,
+} from './end-to-end.ts';
 
 const MIB = 1024 * 1024;
+/** 512 MiB: mkfs.exfat picks 32 KiB clusters above 256 MiB, so ~4,000 small files take ~130 MiB. */
+const VOLUME_BYTES = 512 * MIB;
+/** Over 100 MiB, as the issue asks (written whole: exFAT has no holes). */
+const LARGE_FILE_BYTES = 110 * MIB + 4321;
 const work = useScratchDir('exfat-volume');
 let source: string;
 let image: string;
@@ -49,10 +64,20 @@ async function restoreAll(): Promise<number> {
 beforeAll(async () => {
   source = path.join(work(), 'src');
   await copyTree('/usr/share/perl5', path.join(source, 'perl5'));
+  await copyTree('/usr/lib/python3', path.join(source, 'python3'));
   await writeFile(path.join(source, 'Photos – 2026.txt'), 'first\n');
   await writeFile(path.join(source, 'remove-me.txt'), 'bye\n');
+  await mkdir(path.join(source, 'Ünïcode – Ωmega'));
+  for (const name of ['日本語のファイル.txt', 'emoji-🎉-party.txt', 'café au lait.md'])
+    await writeFile(path.join(source, 'Ünïcode – Ωmega', name), `${name}\n`);
+  const rand = prng(5);
+  await writeSparseFile(path.join(source, 'video.mp4'), LARGE_FILE_BYTES, [
+    { offset: 0, data: randomBytes(rand, 65_536) },
+    { offset: 50 * MIB + 3, data: randomBytes(rand, 100_000) },
+    { offset: LARGE_FILE_BYTES - 4096, data: randomBytes(rand, 4096) },
+  ]);
   image = path.join(work(), 'exfat.img');
-  await makeExfatImage(image, 96 * MIB, source, 'USB STICK');
+  await makeExfatImage(image, VOLUME_BYTES, source, 'USB STICK');
 }, 120_000);
 
 describe('an exFAT volume', () => {
@@ -63,7 +88,11 @@ describe('an exFAT volume', () => {
       expect.objectContaining({ index: 0, fsType: 'exfat', status: 'complete', label: 'USB STICK' }),
     ]);
     expect(first.errorCount).toBe(0);
-    expect(await restoreAll()).toBeGreaterThan(1000);
+    const held = await catalogEntries(store, imageAt('vol-exfat', 1), 0);
+    expect(await expectFatListingInCatalog(image, 0, held)).toBeGreaterThan(4300);
+    expect(held.get('/video.mp4')?.size).toBe(LARGE_FILE_BYTES);
+    expect(held.get('/Ünïcode – Ωmega/emoji-🎉-party.txt')?.type).toBe('file');
+    expect(await restoreAll()).toBeGreaterThan(3900);
 
     await throughMount(async (dir) => {
       await writeFile(path.join(dir, 'Photos – 2026.txt'), 'second, longer\n');
@@ -80,6 +109,6 @@ describe('an exFAT volume', () => {
     expect(photos.map((v) => v.meta.size)).toEqual([6, 15]);
     const removed = await listVersions(store, 'vol-exfat', 0, '/remove-me.txt');
     expect(removed.map((v) => v.removedAtUntil)).toEqual([true]);
-    expect(await restoreAll()).toBeGreaterThan(1000);
+    expect(await restoreAll()).toBeGreaterThan(3900);
   }, 180_000);
 });

@@ -104,11 +104,12 @@ export interface FlsEntry {
 }
 
 /**
- * `fls -r -p` of an image, parsed. The virtual $OrphanFiles directory TSK adds (records not
- * reachable from the root) is left out: it is not part of the filesystem tree.
+ * `fls -r -p` of an image (or of the filesystem `offsetSectors` 512-byte sectors into a disk),
+ * parsed. The virtual $OrphanFiles directory TSK adds (records not reachable from the root) is
+ * left out: it is not part of the filesystem tree.
  */
-export async function flsList(image: string): Promise<FlsEntry[]> {
-  const out = await run('fls', ['-r', '-p', image]);
+export async function flsList(image: string, offsetSectors = 0): Promise<FlsEntry[]> {
+  const out = await run('fls', ['-r', '-p', '-o', String(offsetSectors), image]);
   const entries: FlsEntry[] = [];
   for (const line of out.split('\n')) {
     const m = /^(\S)\/(\S) (\* )?(\d+)(?:-(\d+)-\d+)?:\t(.*)$/.exec(line);
