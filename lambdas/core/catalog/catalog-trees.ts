@@ -370,6 +370,7 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
       for (const [start, end] of spans) {
         // Bytes beyond either image's end count as changed (the layouts would differ anyway).
         if (end > size) return true;
+        if (end <= start) continue; // an empty span covers no byte: nothing of it can have changed
         const wanted = [...blocksToCompare(start, end)];
         for (const b of wanted)
           if (settledBlock(b) === 'unknown') void region(Math.floor(b / BLOCKS_PER_REGION)); // all in flight at once
@@ -384,6 +385,7 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
     changedNow(spans: readonly ByteSpan[]): boolean | undefined {
       for (const [start, end] of spans) {
         if (end > size) return true;
+        if (end <= start) continue;
         for (const b of blocksToCompare(start, end)) {
           const bits = settledBlock(b);
           if (bits === 'unknown') return undefined;
