@@ -35,6 +35,8 @@ export const MOTO_STATE_FILE = 'moto-state.pickle';
  * save: a crash loses at most this much; a save of a small stack takes milliseconds.
  */
 export const MOTO_STATE_SAVE_INTERVAL_MS = 5_000;
+/** Saves tried when the stack stops before giving up (a save races the last requests' handlers). */
+const STOP_SAVE_ATTEMPTS = 3;
 
 export interface LocalStackOptions {
   /** Images, EBS emulator data, the replica registry, the command functions and moto's log live here. */
@@ -192,7 +194,8 @@ function keepSavingState(
   let saving: Promise<void> = Promise.resolve();
   let savedAt = requestsServed(gateway);
   const save = (): Promise<void> => {
-    saving = saving.then(async () => {
+    // After the previous save, failed or not: a failed save must not fail every later one.
+    saving = saving.catch(() => undefined).then(async () => {
       const served = requestsServed(gateway);
       await moto.saveState();
       savedAt = served;
@@ -207,7 +210,17 @@ function keepSavingState(
   cleanups.push(async () => {
     clearInterval(timer);
     await saving.catch(() => undefined);
-    await save();
+    // The last save decides what a restart sees: a failed one would bring back the state of up to
+    // MOTO_STATE_SAVE_INTERVAL_MS earlier (an execution that has since succeeded comes back ABORTED).
+    for (let attempt = 1; ; attempt += 1) {
+      try {
+        await save();
+        return;
+      } catch (error) {
+        if (attempt >= STOP_SAVE_ATTEMPTS) throw error;
+        console.error(`[local stack] saving moto state at stop failed (attempt ${attempt}), trying again`, error);
+      }
+    }
   });
   return save;
 }

@@ -45,11 +45,22 @@ function playCommands(readme: string): string[] {
 let work: string;
 let serve: ChildProcess | undefined;
 
+/** What the running `local serve` wrote to stderr (its last SERVE_STDERR_KEPT characters). */
+let serveStderr = '';
+/** Enough of serve's stderr to show why a stop or a restart went wrong. */
+const SERVE_STDERR_KEPT = 20_000;
+
 function startServe(command: string): Promise<string[]> {
   serve = spawn('bash', ['-c', `exec ${command}`], {
     cwd: work,
     env: cleanEnv(),
     stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  // Read stderr as it comes: an unread pipe fills and would block the stack's synchronous writes.
+  serveStderr = '';
+  serve.stderr!.setEncoding('utf8');
+  serve.stderr!.on('data', (chunk: string) => {
+    serveStderr = (serveStderr + chunk).slice(-SERVE_STDERR_KEPT);
   });
   return firstLines(serve, SERVE_STDOUT_LINES, SERVE_READY_TIMEOUT_MS);
 }
@@ -137,6 +148,7 @@ describe('README: play with it yourself', () => {
 
       // Stop and start again: the images, both backups and the catalog are still there.
       await stopChild(serve);
+      const stoppedServeStderr = serveStderr;
       await startServe(commands[0]!);
       const after = await runShell([
         commands[1]!,
@@ -147,7 +159,10 @@ describe('README: play with it yourself', () => {
         'bin/rbp restore file --image "$IMG" --path /etc/readme.md --out ./again.md --wait',
         'cmp README.md again.md && echo "restored again after a restart"',
       ]);
-      expect(after.code, `${after.stdout}\n${after.stderr}`).toBe(0);
+      expect(
+        after.code,
+        `${after.stdout}\n${after.stderr}\n--- the stopped local serve's stderr ---\n${stoppedServeStderr}`,
+      ).toBe(0);
       expect(after.stdout.match(/^img-bk-\S+$/gm)).toHaveLength(2);
       expect(after.stdout.match(/"status": "SUCCEEDED"/g)).toHaveLength(2);
       expect(after.stdout).toContain('restored again after a restart');
