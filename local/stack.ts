@@ -177,7 +177,7 @@ export async function startLocalStack(options: LocalStackOptions): Promise<Local
   }
 }
 
-function requestsServed(gateway: LocalGateway): number {
+function requestsServed(gateway: Pick<LocalGateway, 'stats'>): number {
   return Object.values(gateway.stats().requests).reduce((sum, count) => sum + count, 0);
 }
 
@@ -186,9 +186,9 @@ function requestsServed(gateway: LocalGateway): number {
  * save, and once more when the stack stops (before moto does: the cleanup is pushed after moto's).
  * Saves never overlap. Returns the save-now function.
  */
-function keepSavingState(
-  gateway: LocalGateway,
-  moto: MotoAdmin,
+export function keepSavingState(
+  gateway: Pick<LocalGateway, 'stats'>,
+  moto: Pick<MotoAdmin, 'saveState'>,
   cleanups: (() => Promise<void>)[],
 ): () => Promise<void> {
   let saving: Promise<void> = Promise.resolve();
