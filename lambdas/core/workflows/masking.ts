@@ -13,27 +13,26 @@
 import { z } from 'zod';
 import { describeError, isRetryable, PermanentError, type RbpErrorOptions } from '../errors.ts';
 import { MAX_HOOK_MESSAGE_CHARS } from '../plans/hooks.ts';
+import { volumeIdSchema } from '../api/schemas.ts';
 
 /** Version of the event and answer below; a hook can refuse an event version it does not know. */
 export const MASKING_HOOK_EVENT_VERSION = 1;
 
 /** EBS snapshot ids (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Snapshot.html). */
 export const SNAPSHOT_ID_PATTERN = /^snap-[0-9a-f]{8,17}$/;
-/** EBS volume ids (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Volume.html). */
-const VOLUME_ID_PATTERN = /^vol-[0-9a-f]{8,17}$/;
 
 const snapshotIdSchema = z.string().regex(SNAPSHOT_ID_PATTERN, 'must be an EBS snapshot id snap-…');
 
 /** One volume of the workflow's server, as the hook sees it. */
 export const maskingDeviceSchema = z.strictObject({
   /** The replica volume the image was taken from: the key of the answer's `maskedSnapshots`. */
-  sourceVolumeId: z.string().regex(VOLUME_ID_PATTERN),
+  sourceVolumeId: volumeIdSchema,
   /** The image restored into the clone. */
   imageId: z.string().min(1),
   /** The clone: an EBS snapshot (encrypted with the deployment's KMS key) holding the image's blocks. */
   snapshotId: snapshotIdSchema,
   /** The volume made from the clone, when the workflow sets `createVolume` (made before masking). */
-  volumeId: z.string().regex(VOLUME_ID_PATTERN).optional(),
+  volumeId: volumeIdSchema.optional(),
   /** Size of the clone snapshot in GiB (what StartSnapshot's VolumeSize of a child must be at least). */
   sizeGiB: z.number().int().positive(),
 });

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { DocumentValidationError, type DocumentIssue } from '../errors.ts';
 import { documentIssuesOf, issuesSentence } from '../util/document-issues.ts';
 import { hookSchema, scheduleSchema, MAX_SERVER_PATTERN_CHARS } from '../plans/plan-document.ts';
+import { volumeIdSchema } from '../api/schemas.ts';
 
 /** Workflow names: letters and digits only (no special characters), so they fit any resource name. */
 export const WORKFLOW_NAME_PATTERN = /^[A-Za-z0-9]+$/;
@@ -33,8 +34,6 @@ export const WORKFLOW_FORMAT_VERSION = 1;
 
 /** A server id (rbp:source-server): the alphabet of plan server patterns, without wildcards. */
 const SERVER_NAME_PATTERN = /^[A-Za-z0-9._:-]+$/;
-/** EBS volume ids (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Volume.html). */
-const VOLUME_ID_PATTERN = /^vol-[0-9a-f]{8,17}$/;
 /** EC2 instance ids (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Instance.html). */
 const INSTANCE_ID_PATTERN = /^i-[0-9a-f]{8,17}$/;
 /**
@@ -102,7 +101,7 @@ export const workflowDocumentSchema = z.strictObject({
     .optional(),
   /** Or some of a server's volumes, by replica volume id. */
   volumes: z
-    .array(z.string().regex(VOLUME_ID_PATTERN, 'must be an EBS volume id vol-…'))
+    .array(volumeIdSchema)
     .min(1)
     .max(MAX_WORKFLOW_VOLUMES)
     .refine((ids) => new Set(ids).size === ids.length, 'volumes must not repeat')
