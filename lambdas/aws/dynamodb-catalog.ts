@@ -6,7 +6,6 @@
 import type { NativeAttributeValue } from '@aws-sdk/lib-dynamodb';
 import {
   BatchGetCommand,
-  BatchWriteCommand,
   GetCommand,
   PutCommand,
   QueryCommand,
@@ -41,21 +40,19 @@ import { IntegrityError, ThrottledError } from '../core/errors.ts';
 import type { Timestamp } from '../core/fs/index.ts';
 import { translateSdkError } from './sdk-errors.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
+import {
+  BATCH_GET_ITEMS,
+  BATCH_WRITE_ITEMS,
+  batchWrite,
+  resendUnprocessed,
+  sleepMs,
+  type WriteRequest,
+} from './dynamodb-batch-write.ts';
 
 /** The name-index GSI as lib/ defines it (GSI1: gsi1pk/gsi1sk strings, projection ALL). */
 export const NAME_INDEX_NAME = 'GSI1';
-/** BatchWriteItem's maximum. */
-const BATCH_WRITE_ITEMS = 25;
-/** BatchGetItem's maximum keys per request. */
-const BATCH_GET_ITEMS = 100;
-/** Rounds of re-sending UnprocessedItems before giving up with a retryable error. */
-const UNPROCESSED_ATTEMPTS = 8;
-/** First back-off for UnprocessedItems, doubled each round (50 ms .. 6.4 s). */
-const UNPROCESSED_BASE_DELAY_MS = 50;
 
 type Item = Record<string, NativeAttributeValue>;
-/** One request of a BatchWriteItem: a put or a delete. */
-type WriteRequest = { PutRequest: { Item: Item } } | { DeleteRequest: { Key: Item } };
 
 export interface DynamoDbCatalogStoreOptions {
   readonly sleep?: (ms: number) => Promise<void>;
@@ -196,7 +193,7 @@ export class DynamoDbCatalogStore implements CatalogStore {
     private readonly tableName: string,
     options: DynamoDbCatalogStoreOptions = {},
   ) {
-    this.sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
+    this.sleep = options.sleep ?? sleepMs;
     this.pager = new DynamoDbPager(client);
   }
 
@@ -334,35 +331,11 @@ export class DynamoDbCatalogStore implements CatalogStore {
     requests: WriteRequest[],
     exhausted: (left: WriteRequest[]) => Error,
   ): Promise<void> {
-    await this.resendUnprocessed(
-      requests,
-      async (batch) => {
-        const out = await this.send('BatchWriteItem', () =>
-          this.client.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: batch } })),
-        );
-        return (out.UnprocessedItems?.[this.tableName] ?? []) as WriteRequest[];
-      },
+    await batchWrite(this.client, this.tableName, requests, {
+      operation: 'DynamoDB BatchWriteItem',
       exhausted,
-    );
-  }
-
-  /**
-   * Sends `pending`, then what the answer reports unprocessed, until nothing is left: DynamoDB's
-   * batch operations may leave part of a request unprocessed, to be re-sent with exponential
-   * back-off (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html).
-   * After UNPROCESSED_ATTEMPTS rounds, throws what `exhausted` makes of the rest.
-   */
-  private async resendUnprocessed<T>(
-    pending: T[],
-    sendOnce: (batch: T[]) => Promise<T[]>,
-    exhausted: (left: T[]) => Error,
-  ): Promise<void> {
-    let left = pending;
-    for (let attempt = 0; left.length > 0; attempt += 1) {
-      if (attempt >= UNPROCESSED_ATTEMPTS) throw exhausted(left);
-      if (attempt > 0) await this.sleep(UNPROCESSED_BASE_DELAY_MS * 2 ** (attempt - 1));
-      left = await sendOnce(left);
-    }
+      sleep: this.sleep,
+    });
   }
 
   async putImageCatalog(record: ImageCatalogRecord): Promise<void> {
@@ -479,7 +452,7 @@ export class DynamoDbCatalogStore implements CatalogStore {
       const keys: Item[] = unique
         .slice(i, i + BATCH_GET_ITEMS)
         .map((hash) => ({ pk: treePartitionKey(volumeId, hash), sk: hash }));
-      await this.resendUnprocessed(
+      await resendUnprocessed(
         keys,
         async (asking) => {
           const got = await this.send('BatchGetItem', () =>
@@ -498,6 +471,7 @@ export class DynamoDbCatalogStore implements CatalogStore {
           new ThrottledError(`DynamoDB BatchGetItem left ${left.length} keys unprocessed`, {
             context: { table: this.tableName, unprocessed: left.length },
           }),
+        this.sleep,
       );
     }
     return out;

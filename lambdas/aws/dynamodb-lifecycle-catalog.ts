@@ -16,7 +16,7 @@
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { BatchWriteCommand, DeleteCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand } from '@aws-sdk/lib-dynamodb';
 import {
   NAME_SEARCH_INDEX_NAME,
   applicationPartitionKey,
@@ -30,17 +30,12 @@ import {
   type CatalogVersionPage,
   type ImageCatalogRef,
 } from '../core/lifecycle/catalog-pruning.ts';
+import { batchWrite, sleepMs, type Sleep } from './dynamodb-batch-write.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
 import { callSdk } from './sdk-errors.ts';
 
 /** Items per GSI3 page: one Query answers at most 1 MB anyway; the core holds one name's items. */
 const VERSION_PAGE_ITEMS = 1000;
-/** Rounds of re-sending UnprocessedItems before a retryable error. */
-const UNPROCESSED_ATTEMPTS = 8;
-/** First back-off for UnprocessedItems, doubled each round (50 ms .. 6.4 s). */
-const UNPROCESSED_BASE_DELAY_MS = 50;
-
-const sleepMs = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class DynamoDbLifecycleCatalog implements CatalogPruningStore {
   private readonly pager: DynamoDbPager;
@@ -48,7 +43,7 @@ export class DynamoDbLifecycleCatalog implements CatalogPruningStore {
   constructor(
     private readonly ddb: DynamoDBDocumentClient,
     readonly tableName: string,
-    private readonly sleep: (ms: number) => Promise<void> = sleepMs,
+    private readonly sleep: Sleep = sleepMs,
   ) {
     this.pager = new DynamoDbPager(ddb);
   }
@@ -89,21 +84,18 @@ export class DynamoDbLifecycleCatalog implements CatalogPruningStore {
   }
 
   async deleteItems(keys: readonly CatalogItemKey[]): Promise<void> {
-    type Request = { DeleteRequest: { Key: { pk: string; sk: string } } };
-    let left: Request[] = keys.map((key) => ({ DeleteRequest: { Key: { pk: key.pk, sk: key.sk } } }));
-    for (let attempt = 0; left.length > 0; attempt += 1) {
-      if (attempt >= UNPROCESSED_ATTEMPTS) {
-        throw new ThrottledError(`DynamoDB BatchWriteItem left ${left.length} catalog deletes unprocessed`, {
-          context: { table: this.tableName, unprocessed: left.length },
-        });
-      }
-      if (attempt > 0) await this.sleep(UNPROCESSED_BASE_DELAY_MS * 2 ** (attempt - 1));
-      const batch = left;
-      const out = await callSdk('BatchWriteItem', { table: this.tableName }, () =>
-        this.ddb.send(new BatchWriteCommand({ RequestItems: { [this.tableName]: batch } })),
-      );
-      left = (out.UnprocessedItems?.[this.tableName] ?? []) as Request[];
-    }
+    await batchWrite(
+      this.ddb,
+      this.tableName,
+      keys.map((key) => ({ DeleteRequest: { Key: { pk: key.pk, sk: key.sk } } })),
+      {
+        exhausted: (left) =>
+          new ThrottledError(`DynamoDB BatchWriteItem left ${left.length} catalog deletes unprocessed`, {
+            context: { table: this.tableName, unprocessed: left.length },
+          }),
+        sleep: this.sleep,
+      },
+    );
   }
 
   async listImageCatalogs(volumeId: string): Promise<ImageCatalogRef[]> {
