@@ -297,7 +297,10 @@ export const committedRecoveryPointSchema = z.object({
   images: z.array(recoveryPointImageSchema),
   /** The images' ids, for Publish Success. */
   imageIds: z.array(z.string()),
-  /** Present when every image was deleted while the point was committed, so it was removed. */
+  /**
+   * Present when every image was deleted while the point was committed, so it was removed. The
+   * state machine never sees it: the step then fails with ConflictError (usable-recovery-point.ts).
+   */
   removed: z.literal(true).optional(),
 });
 export type CommittedRecoveryPoint = z.infer<typeof committedRecoveryPointSchema>;
