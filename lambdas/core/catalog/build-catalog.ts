@@ -38,6 +38,7 @@ import {
   normalizeSpans,
   treePageSplit,
   treePagesOf,
+  MAX_OWN_SPANS,
   MAX_PAGE_SPANS,
   MAX_TREE_PAGE_ENTRIES,
   MAX_SUBTREE_SPANS,
@@ -605,7 +606,7 @@ async function subtreeSpans(
   const byName = new Map<string, ByteSpan[]>();
   let own: ByteSpan[];
   try {
-    own = capSpans(await ranges.directoryRanges(dir.inode), MAX_PAGE_SPANS);
+    own = capSpans(await ranges.directoryRanges(dir.inode), MAX_OWN_SPANS);
     spans.push(...own);
     for (const child of children) {
       const meta = child.meta!;
