@@ -2,6 +2,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { fromCatalogDbItem, toCatalogDbItem } from '../../lambdas/aws/dynamodb-catalog.ts';
+import { ENTRY_TYPES } from '../../lambdas/core/api/schemas.ts';
 import {
   decodeCursor,
   encodeCursor,
@@ -59,15 +60,7 @@ describe('catalog keys', () => {
   it('a version item survives the DynamoDB item mapping unchanged', () => {
     const meta = fc.record(
       {
-        type: fc.constantFrom(
-          'file',
-          'directory',
-          'symlink',
-          'char-device',
-          'block-device',
-          'fifo',
-          'socket',
-        ),
+        type: fc.constantFrom(...ENTRY_TYPES),
         inode: fc.integer({ min: 1, max: 2 ** 32 - 1 }),
         size: fc.maxSafeNat(),
         mode: fc.integer({ min: 0, max: 0xffff }),
