@@ -16,21 +16,15 @@ import { getJson, itemsKey, putJsonOnce, rangeSummaryKey } from '../../lambdas/c
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import { MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
+import { testBackupContext } from '../support/backup-context.ts';
 
-const backup = {
+const backup = testBackupContext({
   backupId: 'bk-7',
   ownerId: 'arn:aws:states:eu-west-1:1:execution:m:bk-7',
   serverId: 'vol-1',
   volumeIds: ['vol-1'],
-  full: false,
-  trigger: 'manual',
-  probe: { kind: 'tags' as const },
-  syncWait: { intervalSeconds: 1, timeoutSeconds: 60 },
-  snapshotWait: { intervalSeconds: 1, timeoutSeconds: 60 },
-  lockTtlSeconds: 3600,
-  maxSnapshotRounds: 3,
   startedAt: '2026-03-01T00:00:00.000Z',
-};
+});
 const checkpoint = {
   checkpointId: 'bk-7-r1',
   requestedAt: '2026-03-01T00:00:01.000Z',

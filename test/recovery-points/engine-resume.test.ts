@@ -12,9 +12,9 @@ import { ValidationError } from '../../lambdas/core/errors.ts';
 import { EMPTY_IMAGE_STATS } from '../../lambdas/core/image/image-types.ts';
 import type { ImageRecord } from '../../lambdas/core/image/image-records.ts';
 import { silentLog } from '../../lambdas/core/ports.ts';
-import type { BackupContext } from '../../lambdas/core/orchestration/backup-request.ts';
 import { MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
+import { testBackupContext } from '../support/backup-context.ts';
 
 const range = {
   volumeId: 'vol-0b',
@@ -62,22 +62,13 @@ describe('Copy Range on a redrive', () => {
 });
 
 describe('Plan Backup of one volume of a server', () => {
-  // `source` is the primary-source field of newer backup contexts; a replica run here.
-  const backup = {
+  const backup = testBackupContext({
     backupId: 'bk-1',
     ownerId: 'arn:exec',
     serverId: 'web-01',
     volumeIds: ['vol-0a', 'vol-0b'],
-    full: false,
-    source: 'replica',
-    trigger: 'manual',
-    probe: { kind: 'tags' },
-    syncWait: { intervalSeconds: 1, timeoutSeconds: 60 },
-    snapshotWait: { intervalSeconds: 1, timeoutSeconds: 60 },
-    lockTtlSeconds: 3600,
-    maxSnapshotRounds: 3,
     startedAt: '2026-05-01T00:00:00.000Z',
-  } as BackupContext;
+  });
   const snapshots = [
     { volumeId: 'vol-0a', snapshotId: 'snap-0a' },
     { volumeId: 'vol-0b', snapshotId: 'snap-0b' },
