@@ -34,14 +34,29 @@ function kept(decisions: ReturnType<typeof applyRetention>): Record<string, stri
 }
 
 describe('retention rules (restic forget semantics)', () => {
-  it('keep-last 3 and keep-daily 2 keep the 3 newest plus the newest of the previous day', () => {
+  it.each<{ readonly title: string; readonly rules: RetentionRules; readonly kept: Record<string, string> }>([
+    {
+      title: 'keep-last 3 and keep-daily 2 keep the 3 newest plus the newest of the previous day',
+      rules: { keepLast: 3, keepDaily: 2 },
+      kept: { i43: 'last 3, daily 2026-11-30', i42: 'last 3', i41: 'last 3', i39: 'daily 2026-11-29' },
+    },
+    {
+      // 2026-11-20 … 11-30 spans ISO weeks 47, 48 and 49 (11-30 is a Monday), one month.
+      title: 'weekly, monthly and yearly buckets; a rule with too few buckets also keeps the oldest image',
+      rules: { keepWeekly: 3, keepMonthly: 5 },
+      kept: {
+        i43: 'weekly 2026-W49, monthly 2026-11',
+        i39: 'weekly 2026-W48',
+        i11: 'weekly 2026-W47',
+        i00: 'oldest monthly',
+      },
+    },
+  ])('$title', ({ rules, kept: expected }) => {
+    expect(kept(applyRetention(sixHourly(), rules, UTC))).toEqual(expected);
+  });
+
+  it('keep-last 3 and keep-daily 2 decide every image, and each decision prints on one line', () => {
     const decisions = applyRetention(sixHourly(), { keepLast: 3, keepDaily: 2 }, UTC);
-    expect(kept(decisions)).toEqual({
-      i43: 'last 3, daily 2026-11-30',
-      i42: 'last 3',
-      i41: 'last 3',
-      i39: 'daily 2026-11-29',
-    });
     expect(decisions).toHaveLength(44);
     expect(decisions.filter((d) => d.action === 'delete')).toHaveLength(40);
     expect(formatRetentionDecision(decisions[0]!)).toBe(
@@ -59,17 +74,6 @@ describe('retention rules (restic forget semantics)', () => {
     // Newest is 2026-11-30T18:00; "within 1d" = strictly newer than 2026-11-29T18:00.
     expect(Object.keys(kept(decisions))).toEqual(['i43', 'i42', 'i41', 'i40']);
     expect(kept(decisions).i40).toBe('within 1d');
-  });
-
-  it('weekly, monthly and yearly buckets; a rule with too few buckets also keeps the oldest image', () => {
-    const decisions = applyRetention(sixHourly(), { keepWeekly: 3, keepMonthly: 5 }, UTC);
-    // 2026-11-20 … 11-30 spans ISO weeks 47, 48 and 49 (11-30 is a Monday), one month.
-    expect(kept(decisions)).toEqual({
-      i43: 'weekly 2026-W49, monthly 2026-11',
-      i39: 'weekly 2026-W48',
-      i11: 'weekly 2026-W47',
-      i00: 'oldest monthly',
-    });
   });
 
   it('hourly and daily buckets are periods of the server time zone', () => {
