@@ -6,12 +6,8 @@
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { Metrics } from '@aws-lambda-powertools/metrics';
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../core/metrics.ts';
 import type { StepLog } from '../core/ports.ts';
-
-/** Service name in logs, metrics and traces. */
-export const SERVICE_NAME = 'rbp';
-/** CloudWatch namespace of the product's metrics (the dashboard and alarms read it). */
-export const METRICS_NAMESPACE = 'ReplicaBackupProxy';
 
 export const logger = new Logger({ serviceName: SERVICE_NAME });
 export const metrics = new Metrics({ namespace: METRICS_NAMESPACE, serviceName: SERVICE_NAME });

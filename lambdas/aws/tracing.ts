@@ -13,7 +13,7 @@
  * A data-plane handler therefore never imports this module, directly or through another.
  */
 import { Tracer } from '@aws-lambda-powertools/tracer';
-import { SERVICE_NAME } from './observability.ts';
+import { SERVICE_NAME } from '../core/metrics.ts';
 import type { CaptureClient } from './sdk-clients.ts';
 import { LambdaWiring } from './wiring.ts';
 

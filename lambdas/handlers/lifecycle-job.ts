@@ -20,16 +20,29 @@ import {
   type LifecycleJobLauncher,
   type LifecycleRunDeps,
 } from '../core/lifecycle/lifecycle-jobs.ts';
+import {
+  LIFECYCLE_JOB_STEP,
+  RESTORE_TEST_FAILURES_METRIC,
+  SCRUB_FINDINGS_METRIC,
+  STEP_DIMENSION,
+} from '../core/metrics.ts';
 import { metrics } from '../aws/observability.ts';
 import { lambdaWiring } from '../aws/wiring.ts';
 import { createStepHandler, lazyHandler, type StepHandler } from './support/step-handler.ts';
 
 /** Without a Lambda context (a direct call), a run gets Lambda's 15-minute maximum. */
 const DEFAULT_BUDGET_MS = 15 * 60 * 1000;
-/** The alarm metric of scrub findings (corrupt or missing objects), in the product's namespace. */
-export const SCRUB_FINDINGS_METRIC = 'ScrubFindings';
-/** The alarm metric of restore tests: servers whose test failed (or 1 for a test that could not run). */
-export const RESTORE_TEST_FAILURES_METRIC = 'RestoreTestFailures';
+
+/**
+ * One datapoint of a lifecycle alarm's metric (SCRUB_FINDINGS_METRIC, RESTORE_TEST_FAILURES_METRIC)
+ * with the dimensions the alarms select (service and step=lifecycle-job): a metric written without
+ * the step dimension is another metric, which the alarms never see.
+ */
+export function countLifecycleMetric(metricName: string, count: number): void {
+  const single = metrics.singleMetric();
+  single.addDimension(STEP_DIMENSION, LIFECYCLE_JOB_STEP);
+  single.addMetric(metricName, MetricUnit.Count, count);
+}
 
 export interface LifecycleJobHandlerDeps {
   readonly run: LifecycleRunDeps;
@@ -41,7 +54,7 @@ const runOrDeadSchema = z.union([deadLifecycleJobSchema, lifecycleJobEventSchema
 
 export function createLifecycleJobHandler(deps: LifecycleJobHandlerDeps): StepHandler<unknown> {
   return (event, context?: Context) =>
-    createStepHandler('lifecycle-job', runOrDeadSchema, async (input) => {
+    createStepHandler(LIFECYCLE_JOB_STEP, runOrDeadSchema, async (input) => {
       if ('requestContext' in input) return failDeadLifecycleJob(deps.run, input);
       const now = deps.run.clock.now().getTime();
       const deadline = now + (context?.getRemainingTimeInMillis?.() ?? DEFAULT_BUDGET_MS);
@@ -73,9 +86,8 @@ export const handler = lazyHandler(() => {
   return createLifecycleJobHandler({
     run: {
       ...wiring.lifecycleRunDeps(),
-      recordFindings: (count) => metrics.addMetric(SCRUB_FINDINGS_METRIC, MetricUnit.Count, count),
-      recordRestoreTestFailures: (count) =>
-        metrics.addMetric(RESTORE_TEST_FAILURES_METRIC, MetricUnit.Count, count),
+      recordFindings: (count) => countLifecycleMetric(SCRUB_FINDINGS_METRIC, count),
+      recordRestoreTestFailures: (count) => countLifecycleMetric(RESTORE_TEST_FAILURES_METRIC, count),
     },
     relaunch: (functionName) =>
       functionName === undefined ? undefined : wiring.lifecycleLauncher(functionName),

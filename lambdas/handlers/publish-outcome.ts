@@ -5,11 +5,8 @@
  */
 import type { Clock } from '../core/ports.ts';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import {
-  BACKUP_SUCCEEDED_METRIC,
-  publishOutcome,
-  SERVER_ID_DIMENSION,
-} from '../core/orchestration/backup-outcome.ts';
+import { BACKUP_SUCCEEDED_METRIC, SERVER_ID_DIMENSION } from '../core/metrics.ts';
+import { publishOutcome } from '../core/orchestration/backup-outcome.ts';
 import type { EventPublisher, Notifier } from '../core/orchestration/orchestration-ports.ts';
 import { publishInputSchema } from '../core/orchestration/step-state.ts';
 import { metrics } from '../aws/observability.ts';

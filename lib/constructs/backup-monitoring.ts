@@ -13,11 +13,14 @@ import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { functionIdStem, RUNTIME_ENVIRONMENT, type FunctionName } from '../function-manifest.ts';
+import { functionIdStem, type FunctionName } from '../function-manifest.ts';
 import {
   BACKUP_SUCCEEDED_METRIC,
+  METRICS_NAMESPACE,
   SERVER_ID_DIMENSION,
-} from '../../lambdas/core/orchestration/backup-outcome.ts';
+  SERVICE_DIMENSION,
+  SERVICE_NAME,
+} from '../../lambdas/core/metrics.ts';
 
 /** A failed backup deserves a look at once: one failed execution in five minutes raises the alarm. */
 export const ALARM_PERIOD = Duration.minutes(5);
@@ -116,11 +119,11 @@ export class BackupMonitoring {
       // alarm fires when all periods of the window have none: no backup within rpoMinutes.
       const created = new cloudwatch.Alarm(scope, `RpoBreachedAlarm${index}`, {
         metric: new cloudwatch.Metric({
-          namespace: RUNTIME_ENVIRONMENT.POWERTOOLS_METRICS_NAMESPACE,
+          namespace: METRICS_NAMESPACE,
           metricName: BACKUP_SUCCEEDED_METRIC,
           // Powertools adds the service dimension to every metric it writes.
           dimensionsMap: {
-            service: RUNTIME_ENVIRONMENT.POWERTOOLS_SERVICE_NAME,
+            [SERVICE_DIMENSION]: SERVICE_NAME,
             [SERVER_ID_DIMENSION]: server.serverId,
           },
           period: Duration.minutes(periodMinutes),

@@ -26,6 +26,15 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
+import {
+  LIFECYCLE_JOB_STEP,
+  METRICS_NAMESPACE,
+  RESTORE_TEST_FAILURES_METRIC,
+  SCRUB_FINDINGS_METRIC,
+  SERVICE_DIMENSION,
+  SERVICE_NAME,
+  STEP_DIMENSION,
+} from '../../lambdas/core/metrics.ts';
 import { nagArnToken } from './nag.ts';
 import { IMAGE_RECORD_KEYS, RECOVERY_POINT_KEYS } from './table-keys.ts';
 import { PLAN_PARTITION } from '../../lambdas/aws/dynamodb-plan-store.ts';
@@ -85,13 +94,8 @@ const EXPIRY_RETRY_ATTEMPTS = 3;
 const LIFECYCLE_JOB_ASYNC_RETRY_ATTEMPTS = 2;
 /** An expiry event older than this is dropped: the next plan run expires the same servers. */
 const EXPIRY_MAX_EVENT_AGE = Duration.hours(6);
-/** The alarm's metric: the lifecycle job's count of scrub findings (lambdas/handlers/lifecycle-job.ts). */
-const SCRUB_FINDINGS_METRIC = 'ScrubFindings';
-/** The restore-test alarm's metric: servers whose restore test failed (lambdas/handlers/lifecycle-job.ts). */
-const RESTORE_TEST_FAILURES_METRIC = 'RestoreTestFailures';
 /** Image catalog records, which the restore test reads (GetItem) to find a catalogued image. */
 const CATALOG_RECORD_KEYS = ['CI#*'];
-const METRICS_NAMESPACE = 'ReplicaBackupProxy';
 
 export interface LifecycleJobsProps {
   /** Schedule names start with `<prefix>-`. */
@@ -136,7 +140,7 @@ function lifecycleAlarm(
     metric: new cloudwatch.Metric({
       namespace: METRICS_NAMESPACE,
       metricName,
-      dimensionsMap: { service: 'rbp', step: 'lifecycle-job' },
+      dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME, [STEP_DIMENSION]: LIFECYCLE_JOB_STEP },
       statistic: 'Sum',
       period: Duration.days(1),
     }),

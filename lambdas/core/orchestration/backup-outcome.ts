@@ -26,12 +26,6 @@ export const BACKUP_FAILED = 'Backup Failed';
 /** A scheduled run skipped because the previous backup of the volume was still running. */
 export const BACKUP_SKIPPED = 'Backup Skipped';
 export const OUTCOME_EVENT_VERSION = 1;
-/**
- * CloudWatch metric (namespace ReplicaBackupProxy) counted once per committed backup with the
- * dimension SERVER_ID_DIMENSION: the per-server "RPO breached" alarm fires when it stays absent.
- */
-export const BACKUP_SUCCEEDED_METRIC = 'BackupSucceeded';
-export const SERVER_ID_DIMENSION = 'ServerId';
 /** SNS subjects are at most 100 characters (https://docs.aws.amazon.com/sns/latest/api/API_Publish.html). */
 export const SNS_SUBJECT_MAX_CHARS = 100;
 /** Causes are truncated in events: a Step Functions cause can be 32 KiB, an event stays readable. */

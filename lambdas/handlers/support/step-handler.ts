@@ -8,6 +8,7 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { describeError, isRetryable, RbpError, ValidationError } from '../../core/errors.ts';
+import { STEP_DIMENSION } from '../../core/metrics.ts';
 import { logger, metrics } from '../../aws/observability.ts';
 import { zodProblems } from '../../aws/wiring.ts';
 
@@ -24,7 +25,7 @@ export function createStepHandler<I, O>(
     // One metric object per invocation: the local gateway runs many invocations of one module at
     // once, and dimensions added to the shared object would leak between them.
     const stepMetric = metrics.singleMetric();
-    stepMetric.addDimension('step', step);
+    stepMetric.addDimension(STEP_DIMENSION, step);
     try {
       const parsed = schema.safeParse(event);
       if (!parsed.success) throw new ValidationError(`${step}: invalid event: ${zodProblems(parsed.error)}`);

@@ -1,0 +1,31 @@
+/**
+ * The product's CloudWatch metrics, named once: the Lambdas write them (through Powertools, which
+ * adds the `service` dimension to every metric) and lib's alarms and dashboard read them. An alarm
+ * matches a metric only when namespace, name and every dimension are equal
+ * (https://docs.aws.amazon.com/AmazonCloudWatch/latest/monitoring/cloudwatch_concepts.html#Dimension),
+ * so both sides import these instead of spelling them.
+ */
+
+/** CloudWatch namespace of every metric of the product. */
+export const METRICS_NAMESPACE = 'ReplicaBackupProxy';
+/** Service name in logs, metrics (Powertools' `service` dimension) and traces. */
+export const SERVICE_NAME = 'rbp';
+/** Powertools' dimension holding SERVICE_NAME on every metric. */
+export const SERVICE_DIMENSION = 'service';
+/** Dimension naming the Lambda step that wrote a metric (lambdas/handlers/support/step-handler.ts). */
+export const STEP_DIMENSION = 'step';
+
+/**
+ * Counted once per backup that committed a usable recovery point, with the dimension
+ * SERVER_ID_DIMENSION: the per-server "RPO breached" alarm fires when it stays absent.
+ */
+export const BACKUP_SUCCEEDED_METRIC = 'BackupSucceeded';
+/** The protected server a BackupSucceeded datapoint counts for. */
+export const SERVER_ID_DIMENSION = 'ServerId';
+
+/** The step name (STEP_DIMENSION) of the lifecycle job function: its alarms select it. */
+export const LIFECYCLE_JOB_STEP = 'lifecycle-job';
+/** Scrub findings (corrupt or missing objects) of one scrub run; alarmed on when above zero. */
+export const SCRUB_FINDINGS_METRIC = 'ScrubFindings';
+/** Servers whose restore test failed (or 1 for a test that could not run); alarmed on when above zero. */
+export const RESTORE_TEST_FAILURES_METRIC = 'RestoreTestFailures';
