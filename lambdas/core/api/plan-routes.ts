@@ -20,11 +20,13 @@ import {
 import type { PlanRun } from '../plans/plan-run.ts';
 import { startPlanRun, type PlanRunExecutions, type PlanRunStore } from '../plans/run-service.ts';
 import type { ServerDirectory, SettingsStore } from '../plans/plan-ports.ts';
+import type { ServerView } from '../plans/servers.ts';
 import { createPlan, deletePlan, updatePlan, type PlanServicePorts } from '../plans/plan-service.ts';
 import { applySettingsUpdate, planSettingsSchema, settingsUpdateSchema } from '../plans/settings.ts';
 import type { ApiDeps } from './api-ports.ts';
 import { queryScope } from './cursor.ts';
-import { pageOfList } from './pagination.ts';
+import { pageOfList, storePage, type Page } from './pagination.ts';
+import { pageServers, type ReplicaVolumePages } from './server-pages.ts';
 import { configured, route, type Route } from './route-definition.ts';
 import { pageOnlyQuery, pageSchema } from './schemas.ts';
 
@@ -43,6 +45,11 @@ export interface PlanApiDeps extends PlanServicePorts {
   /** Random hex of run ids. */
   readonly randomHex: () => string;
   readonly clock: Clock;
+  /**
+   * The replica volumes a page at a time: `GET /servers` then reads one page of servers from them
+   * (server-pages.ts). Absent: the list of every server (`servers.list()`), paged in memory.
+   */
+  readonly serverPages?: ReplicaVolumePages;
 }
 
 const planPathParams = z.strictObject({ name: z.string().min(1).max(200) });
@@ -157,7 +164,7 @@ export const PLAN_ROUTES: readonly Route[] = [
     async serve(deps, { query }) {
       const plans = plansOf(deps);
       const documents = (await plans.store.list()).map((r) => r.document);
-      const items: ServerListItem[] = (await plans.servers.list()).map((server) => ({
+      const itemOf = (server: ServerView): ServerListItem => ({
         name: server.name,
         replication: server.replication,
         ...(server.lagSeconds === undefined ? {} : { lagSeconds: server.lagSeconds }),
@@ -165,8 +172,16 @@ export const PLAN_ROUTES: readonly Route[] = [
         applications: [...server.applications],
         hasPrimary: server.hasPrimary,
         plans: plansSelecting(server, documents),
-      }));
-      const page = pageOfList(items, query, queryScope('listServers', {}), deps.cursors);
+      });
+      const scope = queryScope('listServers', {});
+      const serverPages = plans.serverPages;
+      const page: Page<ServerListItem> =
+        serverPages === undefined
+          ? pageOfList((await plans.servers.list()).map(itemOf), query, scope, deps.cursors)
+          : await storePage(query, scope, deps.cursors, async (request) => {
+              const found = await pageServers(serverPages, request);
+              return { ...found, items: found.items.map(itemOf) };
+            });
       // Only the page's servers: one Query each for its newest point, whatever the history.
       const newest = await deps.recoveryPoints?.newestPoints(page.items.map((s) => s.name));
       return newest === undefined ? page : { ...page, items: withLastRecoveryPoints(page.items, newest) };
