@@ -35,18 +35,29 @@ afterAll(async () => {
   await removeDir(work);
 });
 
+/** Opens an image file; the reader is closed after all tests. */
+async function openImage(img: string): Promise<{ fs: Ext4Filesystem; reader: FileByteRangeReader }> {
+  const reader = await FileByteRangeReader.open(img);
+  readers.push(reader);
+  return { fs: await openExt4(reader), reader };
+}
+
+/**
+ * An image made by mke2fs -d from a generated tree, opened; with `sparse`, the tree also holds
+ * `/huge-sparse`, a SPARSE_SIZE-byte file with only these pieces written.
+ */
 async function build(
   name: string,
   tree: Parameters<typeof generateTree>[1],
   image: Omit<ExtImageOptions, 'sourceDir'>,
+  sparse?: { offset: number; data: Uint8Array }[],
 ): Promise<{ fs: Ext4Filesystem; src: string; img: string; reader: FileByteRangeReader }> {
   const src = path.join(work, `${name}-src`);
   const img = path.join(work, `${name}.img`);
   await generateTree(src, tree);
+  if (sparse !== undefined) await writeSparseFile(path.join(src, 'huge-sparse'), SPARSE_SIZE, sparse);
   await makeExtImage(img, { ...image, sourceDir: src });
-  const reader = await FileByteRangeReader.open(img);
-  readers.push(reader);
-  return { fs: await openExt4(reader), src, img, reader };
+  return { ...(await openImage(img)), src, img };
 }
 
 /** Data pieces of the huge sparse file: one crosses the 4 GiB boundary, one ends at EOF. */
@@ -103,22 +114,19 @@ async function checkSparse(
 
 describe('ext4 with 4 KiB blocks, extents, flex_bg, a 5 GiB sparse file', () => {
   it('walks equal to the source tree and every file reads back byte for byte', async () => {
-    const src = path.join(work, 'ext4-4k-src');
     const pieces = sparsePieces(7);
-    await generateTree(src, { seed: 1, files: 2500, deepChain: 80 });
-    await writeSparseFile(path.join(src, 'huge-sparse'), SPARSE_SIZE, pieces);
-    const img = path.join(work, 'ext4-4k.img');
-    await makeExtImage(img, {
-      type: 'ext4',
-      sizeBytes: 160 * MIB,
-      blockSize: 4096,
-      label: 'rbp-root',
-      uuid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',
-      sourceDir: src,
-    });
-    const reader = await FileByteRangeReader.open(img);
-    readers.push(reader);
-    const fs = await openExt4(reader);
+    const { fs, src } = await build(
+      'ext4-4k',
+      { seed: 1, files: 2500, deepChain: 80 },
+      {
+        type: 'ext4',
+        sizeBytes: 160 * MIB,
+        blockSize: 4096,
+        label: 'rbp-root',
+        uuid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',
+      },
+      pieces,
+    );
     expect({ label: fs.label, uuid: fs.uuid, blockSize: fs.blockSize, fsType: fs.fsType }).toEqual({
       label: 'rbp-root',
       uuid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',
@@ -168,15 +176,13 @@ describe('ext4 with 64 KiB blocks', () => {
 
 describe('ext3 and ext2 (indirect block maps)', () => {
   it('ext3 with 4 KiB blocks, including a 5 GiB sparse file through triple-indirect blocks', async () => {
-    const src = path.join(work, 'ext3-src');
     const pieces = sparsePieces(11);
-    await generateTree(src, { seed: 4, files: 800, deepChain: 20 });
-    await writeSparseFile(path.join(src, 'huge-sparse'), SPARSE_SIZE, pieces);
-    const img = path.join(work, 'ext3.img');
-    await makeExtImage(img, { type: 'ext3', sizeBytes: 96 * MIB, blockSize: 4096, sourceDir: src });
-    const reader = await FileByteRangeReader.open(img);
-    readers.push(reader);
-    const fs = await openExt4(reader);
+    const { fs, src } = await build(
+      'ext3',
+      { seed: 4, files: 800, deepChain: 20 },
+      { type: 'ext3', sizeBytes: 96 * MIB, blockSize: 4096 },
+      pieces,
+    );
     expect(fs.fsType).toBe('ext3');
     await verifyAgainstSource(fs, src, { skipContent: new Set(['/huge-sparse']) });
     await checkSparse(fs, pieces);
@@ -240,20 +246,17 @@ describe('ext4 feature variants', () => {
   });
 
   it('64bit + meta_bg: group descriptors spread across meta groups', async () => {
-    const src = path.join(work, 'metabg-src');
-    await generateTree(src, { seed: 9, files: 400 });
-    const img = path.join(work, 'metabg.img');
-    await makeExtImage(img, {
-      type: 'ext4',
-      sizeBytes: 64 * MIB,
-      blockSize: 1024,
-      features: ['64bit', 'meta_bg', '^resize_inode'],
-      sourceDir: src,
-      blocksPerGroup: 1024,
-    });
-    const reader = await FileByteRangeReader.open(img);
-    readers.push(reader);
-    const fs = await openExt4(reader);
+    const { fs, src } = await build(
+      'metabg',
+      { seed: 9, files: 400 },
+      {
+        type: 'ext4',
+        sizeBytes: 64 * MIB,
+        blockSize: 1024,
+        features: ['64bit', 'meta_bg', '^resize_inode'],
+        blocksPerGroup: 1024,
+      },
+    );
     const sb = fs.superblock;
     expect(sb.descSize).toBe(64);
     expect(sb.featureIncompat & 0x10).toBe(0x10);
@@ -290,9 +293,7 @@ describe('changes made with debugfs -w', () => {
       'sif /added-dir/new-file uid 4242',
       'sif /added-dir/new-file mode 0100640',
     ]);
-    const reader = await FileByteRangeReader.open(img);
-    readers.push(reader);
-    const fs = await openExt4(reader);
+    const { fs } = await openImage(img);
     await expect(fs.lookup(victim.path)).rejects.toThrow(FileNotFoundInImageError);
     await expect(fs.lookup(victim.path)).rejects.toThrow(`no such file or directory: ${victim.path}`);
     const inode = await fs.lookup('/added-dir/new-file');
