@@ -40,14 +40,13 @@ import type {
   ServerDirectory,
 } from '../core/plans/plan-ports.ts';
 import type { PlanEventPublisher } from '../core/plans/run-service.ts';
-import type { PlanEvent } from '../core/plans/run-engine.ts';
+import { PLAN_EVENT_SOURCE, type PlanEvent } from '../core/plans/run-engine.ts';
 import { SNS_SUBJECT_MAX_CHARS } from '../core/orchestration/backup-outcome.ts';
 import { executionArnOf } from './sfn-backup-executions.ts';
 import { invokeForAnswer } from './lambda-request-response.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
-/** EventBridge `source` of the plans' events. */
-export const PLAN_EVENT_SOURCE = 'rbp.plans';
+export { PLAN_EVENT_SOURCE };
 export const QUIESCE_REQUESTED = 'Quiesce Requested';
 export const RELEASE_REQUESTED = 'Release Requested';
 /** Version of the quiesce event detail; bumped only for incompatible changes. */

@@ -56,6 +56,9 @@ export const REPLICA_NOT_IN_SYNC_ERROR = 'ReplicaNotInSync';
  */
 export const BACKUP_ALREADY_RUNNING_ERROR = 'BackupAlreadyRunning';
 
+/** EventBridge `source` of the plans' events: PlanEvent and the quiesce and release requests. */
+export const PLAN_EVENT_SOURCE = 'rbp.plans';
+
 export type PlanEvent =
   | {
       readonly detailType: 'Plan Task Failed';
