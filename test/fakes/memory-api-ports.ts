@@ -24,6 +24,12 @@ import {
   type ExecutionDetail,
   type ProtectedVolumes,
 } from '../../lambdas/core/api/backup-launcher.ts';
+import { RecoveryPointService } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
+import type {
+  ImageLiveness,
+  RecoveryPointStore,
+} from '../../lambdas/core/recovery-points/recovery-points.ts';
+import { MemoryJobStore } from './memory-job-store.ts';
 import { InMemoryLockStore } from '../orchestration/in-memory-lock-store.ts';
 import { CursorCodec } from '../../lambdas/core/api/cursor.ts';
 import type * as api from '../../lambdas/core/api/schemas.ts';
@@ -377,6 +383,26 @@ export function memoryApi(): MemoryApi {
     clock,
   };
   return { deps, world, executions, locks, restores, clock };
+}
+
+/**
+ * The recovery-point service of a memory API: its executions, locks and clock, a fresh job store,
+ * no replica volumes; `points` and, when given, which images are live.
+ */
+export function memoryRecoveryPoints(
+  api: MemoryApi,
+  points: RecoveryPointStore,
+  images?: ImageLiveness,
+): RecoveryPointService {
+  return new RecoveryPointService({
+    points,
+    replicas: { listReplicaVolumes: () => Promise.resolve([]) },
+    executions: api.executions,
+    locks: api.locks,
+    jobs: new MemoryJobStore(),
+    clock: api.clock,
+    ...(images === undefined ? {} : { images }),
+  });
 }
 
 export const VOLUME_A = 'vol-0123456789abcdef0';

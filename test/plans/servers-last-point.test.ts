@@ -11,11 +11,9 @@ import {
   type RecoveryPoint,
   type RecoveryPointImageRef,
 } from '../../lambdas/core/recovery-points/recovery-points.ts';
-import { RecoveryPointService } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
 import { answerOf, proxyEvent, type Answer, type EventSpec } from '../api/api-events.ts';
-import { memoryApi, type MemoryApi } from '../fakes/memory-api-ports.ts';
-import { MemoryJobStore } from '../fakes/memory-job-store.ts';
+import { memoryApi, memoryRecoveryPoints, type MemoryApi } from '../fakes/memory-api-ports.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { server } from './fake-plan-ports.ts';
 import { MemoryPlanScheduler, MemoryPlanStore, MemorySettingsStore } from './memory-plan-store.ts';
@@ -77,15 +75,7 @@ beforeEach(async () => {
     },
     clock: api.clock,
   } as unknown as PlanApiDeps; // the listing reads only the plans and the servers
-  const recoveryPoints = new RecoveryPointService({
-    points,
-    replicas: { listReplicaVolumes: () => Promise.resolve([]) },
-    executions: api.executions,
-    locks: api.locks,
-    jobs: new MemoryJobStore(),
-    clock: api.clock,
-    images,
-  });
+  const recoveryPoints = memoryRecoveryPoints(api, points, images);
   handler = createApiHandler({ ...api.deps, plans, recoveryPoints }, () => undefined);
 });
 
