@@ -80,6 +80,12 @@ export type LockReservations = Pick<LockStore, 'acquire' | 'release'>;
 /** Tells whether the volume is one the product backs up. NotFoundError when it is not. */
 export interface ProtectedVolumes {
   assertProtected(volumeId: string): Promise<void>;
+  /**
+   * The server a backup of the volume is filed under: its `rbp:source-server` tag, or the volume
+   * id for an untagged replica volume (a server of its own); undefined when it is no replica
+   * volume. Absent: a running `--volume` backup shows no server.
+   */
+  serverOfVolume?(volumeId: string): Promise<string | undefined>;
 }
 
 /** Code of the refusal when a backup of the volume is already running (details.reason). */
@@ -202,7 +208,8 @@ function serverOfInput(input: string | undefined): string | undefined {
 
 /** The committed image's stats in the execution output (`$.image.result.stats`, commit-image's answer). */
 function statsOfOutput(output: string | undefined): { blocksRead: number; bytesCreated: number } | undefined {
-  const parsed = parseJson(output) as { image?: { result?: { stats?: Record<string, unknown> } } } | undefined;
+  const parsed = parseJson(output) as
+    { image?: { result?: { stats?: Record<string, unknown> } } } | undefined;
   const stats = parsed?.image?.result?.stats;
   return typeof stats?.['blocksRead'] === 'number' && typeof stats['bytesCreated'] === 'number'
     ? { blocksRead: stats['blocksRead'], bytesCreated: stats['bytesCreated'] }
@@ -210,10 +217,9 @@ function statsOfOutput(output: string | undefined): { blocksRead: number; bytesC
 }
 
 /** What a listing adds to a backup: its duration, what it copied and stored, and the step that failed. */
-export function historyOf(detail: ExecutionDetail): Pick<
-  Backup,
-  'durationSeconds' | 'bytesCopied' | 'bytesStored' | 'failedStep'
-> {
+export function historyOf(
+  detail: ExecutionDetail,
+): Pick<Backup, 'durationSeconds' | 'bytesCopied' | 'bytesStored' | 'failedStep'> {
   const stats = detail.status === 'SUCCEEDED' ? statsOfOutput(detail.output) : undefined;
   return {
     ...(detail.stoppedAt === undefined
@@ -346,7 +352,8 @@ export class StateMachineBackupLauncher implements BackupLauncher {
         ? undefined
         : await this.deps.executions.failedStep?.(backupId);
     const detail = failedStep === undefined ? described : { ...described, failedStep };
-    const backup = { ...backupOf(detail), ...historyOf(detail) };
+    const found = { ...backupOf(detail), ...historyOf(detail) };
+    const backup = detail.status === 'RUNNING' ? await this.withServerWhileRunning(found) : found;
     if (detail.status !== 'RUNNING' || this.deps.work === undefined) return backup;
     const since = Date.parse(detail.copyStartedAt ?? detail.startedAt);
     const progress = await readBackupProgress(this.deps.work, {
@@ -355,6 +362,20 @@ export class StateMachineBackupLauncher implements BackupLauncher {
       elapsedSeconds: (this.deps.clock.now().getTime() - since) / 1000,
     });
     return progress === undefined ? backup : { ...backup, progress };
+  }
+
+  /**
+   * A running `--volume` backup with the server its recovery point will be filed under: the
+   * volume's `rbp:source-server` tag (the run reads the same tag when it commits the point), or
+   * the volume itself when untagged. The committed point names it once the backup succeeded.
+   */
+  private async withServerWhileRunning(backup: Backup): Promise<Backup> {
+    if (backup.serverId !== undefined || backup.volumeId === undefined) return backup;
+    const serverId = await this.deps.volumes.serverOfVolume?.(backup.volumeId);
+    if (serverId === undefined) return backup;
+    // Keys in the order backupOf gives them: serverId right after volumeId.
+    const { backupId, volumeId, ...rest } = backup;
+    return { backupId, volumeId, serverId, ...rest };
   }
 }
 

@@ -131,6 +131,11 @@ export class RecordDirectories implements VolumeDirectory, ImageDirectory, Prote
     return token === undefined ? { items: images } : { items: images, nextToken: token };
   }
 
+  async serverOfVolume(volumeId: string): Promise<string | undefined> {
+    const replica = (await this.deps.replicas.listReplicaVolumes()).find((r) => r.volumeId === volumeId);
+    return replica === undefined ? undefined : (replica.serverId ?? replica.volumeId);
+  }
+
   async assertProtected(volumeId: string): Promise<void> {
     const replicas = await this.deps.replicas.listReplicaVolumes();
     if (!replicas.some((replica) => replica.volumeId === volumeId)) throw volumeNotFound(volumeId);
