@@ -112,158 +112,138 @@ async function checkSparse(
   );
 }
 
-describe('ext4 with 4 KiB blocks, extents, flex_bg, a 5 GiB sparse file', () => {
-  it('walks equal to the source tree and every file reads back byte for byte', async () => {
-    const pieces = sparsePieces(7);
-    const { fs, src } = await build(
-      'ext4-4k',
-      { seed: 1, files: 2500, deepChain: 80 },
-      {
-        type: 'ext4',
-        sizeBytes: 160 * MIB,
-        blockSize: 4096,
+/** One image variant: its tree and mke2fs options, and what it shows besides walking equal to its tree. */
+interface Variant {
+  readonly title: string;
+  readonly name: string;
+  readonly tree: Parameters<typeof generateTree>[1];
+  readonly image: Omit<ExtImageOptions, 'sourceDir'>;
+  /** Seed of the pieces of `/huge-sparse`, when the tree holds one (checked with checkSparse). */
+  readonly sparseSeed?: number;
+  /** Checks of the opened filesystem, before the walk. */
+  readonly check?: (fs: Ext4Filesystem) => Promise<void> | void;
+  /** Checks of the walk's figures. */
+  readonly walked?: (result: Awaited<ReturnType<typeof verifyAgainstSource>>) => void;
+}
+
+const ROOT_UUID = '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0';
+
+const VARIANTS: readonly Variant[] = [
+  {
+    title:
+      'ext4 with 4 KiB blocks, extents, flex_bg, a 5 GiB sparse file: every file reads back byte for byte',
+    name: 'ext4-4k',
+    tree: { seed: 1, files: 2500, deepChain: 80 },
+    image: { type: 'ext4', sizeBytes: 160 * MIB, blockSize: 4096, label: 'rbp-root', uuid: ROOT_UUID },
+    sparseSeed: 7,
+    check: (fs) => {
+      expect({ label: fs.label, uuid: fs.uuid, blockSize: fs.blockSize, fsType: fs.fsType }).toEqual({
         label: 'rbp-root',
-        uuid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',
-      },
-      pieces,
-    );
-    expect({ label: fs.label, uuid: fs.uuid, blockSize: fs.blockSize, fsType: fs.fsType }).toEqual({
-      label: 'rbp-root',
-      uuid: '0b1c2d3e-4f50-6172-8394-a5b6c7d8e9f0',
-      blockSize: 4096,
-      fsType: 'ext4',
-    });
-    const result = await verifyAgainstSource(fs, src, { skipContent: new Set(['/huge-sparse']) });
-    expect(result.filesCompared).toBeGreaterThan(2500);
-    await checkSparse(fs, pieces);
-  });
-});
-
-describe('ext4 with 1 KiB blocks', () => {
-  it('walks equal to the source tree, including htree directories and deep chains', async () => {
-    const { fs, src } = await build(
-      'ext4-1k',
-      { seed: 2, files: 1200, deepChain: 150, maxFileBytes: 120_000 },
-      {
-        type: 'ext4',
-        sizeBytes: 96 * MIB,
-        blockSize: 1024,
-        htreeDirectories: true,
-      },
-    );
-    const many = await fs.stat(await fs.lookup('/many-entries'));
-    expect(many.flags & 0x1000).toBe(0x1000); // dir_index: the big directory is an htree
-    const result = await verifyAgainstSource(fs, src);
-    expect(result.entries).toBeGreaterThan(1400);
-  });
-});
-
-describe('ext4 with 64 KiB blocks', () => {
-  it('reads rec_len encoded for 64 KiB blocks', async () => {
-    const { fs, src } = await build(
-      'ext4-64k',
-      { seed: 3, files: 300, deepChain: 5, maxSymlinkBytes: 2000 },
-      {
-        type: 'ext4',
-        sizeBytes: 128 * MIB,
-        blockSize: 65536,
-      },
-    );
-    expect(fs.blockSize).toBe(65536);
-    await verifyAgainstSource(fs, src);
-  });
-});
-
-describe('ext3 and ext2 (indirect block maps)', () => {
-  it('ext3 with 4 KiB blocks, including a 5 GiB sparse file through triple-indirect blocks', async () => {
-    const pieces = sparsePieces(11);
-    const { fs, src } = await build(
-      'ext3',
-      { seed: 4, files: 800, deepChain: 20 },
-      { type: 'ext3', sizeBytes: 96 * MIB, blockSize: 4096 },
-      pieces,
-    );
-    expect(fs.fsType).toBe('ext3');
-    await verifyAgainstSource(fs, src, { skipContent: new Set(['/huge-sparse']) });
-    await checkSparse(fs, pieces);
-  });
-
-  it('ext2 with 1 KiB blocks and 128-byte inodes', async () => {
-    const { fs, src } = await build(
-      'ext2',
-      { seed: 5, files: 600, deepChain: 10, maxFileBytes: 400_000 },
-      {
-        type: 'ext2',
-        sizeBytes: 64 * MIB,
-        blockSize: 1024,
-        inodeSize: 128,
-      },
-    );
-    expect(fs.fsType).toBe('ext2');
-    const root = await fs.stat(2);
-    expect(root.crtime).toBeUndefined();
-    await verifyAgainstSource(fs, src);
-  });
-
-  it('ext4 without extents (-O ^extent)', async () => {
-    const { fs, src } = await build(
-      'ext4-noextent',
-      { seed: 6, files: 500 },
-      {
-        type: 'ext4',
-        sizeBytes: 64 * MIB,
-        blockSize: 1024,
-        features: ['^extent', '^64bit'],
-      },
-    );
-    await verifyAgainstSource(fs, src);
-  });
-});
-
-describe('ext4 feature variants', () => {
-  it('inline_data: small files and small directories live inside their inodes', async () => {
-    const { fs, src } = await build(
-      'inline',
-      { seed: 8, files: 700, maxFileBytes: 20_000 },
-      {
-        type: 'ext4',
-        sizeBytes: 64 * MIB,
+        uuid: ROOT_UUID,
         blockSize: 4096,
-        inodeSize: 256,
-        features: ['inline_data'],
-      },
-    );
-    const items = await collectWalk(fs);
-    const inlineFiles = items.filter(
-      (i) => i.kind === 'entry' && i.flags & 0x10000000 && i.type === 'file' && i.size > 60,
-    );
-    const inlineDirs = items.filter(
-      (i) => i.kind === 'entry' && i.flags & 0x10000000 && i.type === 'directory',
-    );
-    expect(inlineFiles.length).toBeGreaterThan(10);
-    expect(inlineDirs.length).toBeGreaterThan(0);
-    await verifyAgainstSource(fs, src);
-  });
+        fsType: 'ext4',
+      });
+    },
+    walked: (result) => expect(result.filesCompared).toBeGreaterThan(2500),
+  },
+  {
+    title: 'ext4 with 1 KiB blocks, including htree directories and deep chains',
+    name: 'ext4-1k',
+    tree: { seed: 2, files: 1200, deepChain: 150, maxFileBytes: 120_000 },
+    image: { type: 'ext4', sizeBytes: 96 * MIB, blockSize: 1024, htreeDirectories: true },
+    check: async (fs) => {
+      const many = await fs.stat(await fs.lookup('/many-entries'));
+      expect(many.flags & 0x1000).toBe(0x1000); // dir_index: the big directory is an htree
+    },
+    walked: (result) => expect(result.entries).toBeGreaterThan(1400),
+  },
+  {
+    title: 'ext4 with 64 KiB blocks: rec_len encoded for 64 KiB blocks',
+    name: 'ext4-64k',
+    tree: { seed: 3, files: 300, deepChain: 5, maxSymlinkBytes: 2000 },
+    image: { type: 'ext4', sizeBytes: 128 * MIB, blockSize: 65536 },
+    check: (fs) => {
+      expect(fs.blockSize).toBe(65536);
+    },
+  },
+  {
+    title: 'ext3 with 4 KiB blocks, including a 5 GiB sparse file through triple-indirect blocks',
+    name: 'ext3',
+    tree: { seed: 4, files: 800, deepChain: 20 },
+    image: { type: 'ext3', sizeBytes: 96 * MIB, blockSize: 4096 },
+    sparseSeed: 11,
+    check: (fs) => {
+      expect(fs.fsType).toBe('ext3');
+    },
+  },
+  {
+    title: 'ext2 with 1 KiB blocks and 128-byte inodes',
+    name: 'ext2',
+    tree: { seed: 5, files: 600, deepChain: 10, maxFileBytes: 400_000 },
+    image: { type: 'ext2', sizeBytes: 64 * MIB, blockSize: 1024, inodeSize: 128 },
+    check: async (fs) => {
+      expect(fs.fsType).toBe('ext2');
+      const root = await fs.stat(2);
+      expect(root.crtime).toBeUndefined();
+    },
+  },
+  {
+    title: 'ext4 without extents (-O ^extent)',
+    name: 'ext4-noextent',
+    tree: { seed: 6, files: 500 },
+    image: { type: 'ext4', sizeBytes: 64 * MIB, blockSize: 1024, features: ['^extent', '^64bit'] },
+  },
+  {
+    title: 'inline_data: small files and small directories live inside their inodes',
+    name: 'inline',
+    tree: { seed: 8, files: 700, maxFileBytes: 20_000 },
+    image: { type: 'ext4', sizeBytes: 64 * MIB, blockSize: 4096, inodeSize: 256, features: ['inline_data'] },
+    check: async (fs) => {
+      const items = await collectWalk(fs);
+      const inlineFiles = items.filter(
+        (i) => i.kind === 'entry' && i.flags & 0x10000000 && i.type === 'file' && i.size > 60,
+      );
+      const inlineDirs = items.filter(
+        (i) => i.kind === 'entry' && i.flags & 0x10000000 && i.type === 'directory',
+      );
+      expect(inlineFiles.length).toBeGreaterThan(10);
+      expect(inlineDirs.length).toBeGreaterThan(0);
+    },
+  },
+  {
+    title: '64bit + meta_bg: group descriptors spread across meta groups',
+    name: 'metabg',
+    tree: { seed: 9, files: 400 },
+    image: {
+      type: 'ext4',
+      sizeBytes: 64 * MIB,
+      blockSize: 1024,
+      features: ['64bit', 'meta_bg', '^resize_inode'],
+      blocksPerGroup: 1024,
+    },
+    check: (fs) => {
+      const sb = fs.superblock;
+      expect(sb.descSize).toBe(64);
+      expect(sb.featureIncompat & 0x10).toBe(0x10);
+      // 64 groups of 16 descriptors per 1 KiB block: the descriptors span 4 meta groups.
+      expect(sb.groupCount).toBe(64);
+      expect(sb.firstMetaBg).toBeLessThan(sb.groupCount / (sb.blockSize / sb.descSize));
+    },
+  },
+];
 
-  it('64bit + meta_bg: group descriptors spread across meta groups', async () => {
-    const { fs, src } = await build(
-      'metabg',
-      { seed: 9, files: 400 },
-      {
-        type: 'ext4',
-        sizeBytes: 64 * MIB,
-        blockSize: 1024,
-        features: ['64bit', 'meta_bg', '^resize_inode'],
-        blocksPerGroup: 1024,
-      },
+describe('ext2/3/4 variants walk equal to their source trees', () => {
+  it.each(VARIANTS)('$title', async (variant) => {
+    const pieces = variant.sparseSeed === undefined ? undefined : sparsePieces(variant.sparseSeed);
+    const { fs, src } = await build(variant.name, variant.tree, variant.image, pieces);
+    await variant.check?.(fs);
+    const result = await verifyAgainstSource(
+      fs,
+      src,
+      pieces === undefined ? {} : { skipContent: new Set(['/huge-sparse']) },
     );
-    const sb = fs.superblock;
-    expect(sb.descSize).toBe(64);
-    expect(sb.featureIncompat & 0x10).toBe(0x10);
-    // 64 groups of 16 descriptors per 1 KiB block: the descriptors span 4 meta groups.
-    expect(sb.groupCount).toBe(64);
-    expect(sb.firstMetaBg).toBeLessThan(sb.groupCount / (sb.blockSize / sb.descSize));
-    await verifyAgainstSource(fs, src);
+    variant.walked?.(result);
+    if (pieces !== undefined) await checkSparse(fs, pieces);
   });
 });
 
