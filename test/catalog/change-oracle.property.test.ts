@@ -5,7 +5,8 @@
  * say beyond the truth, and whichever order the questions come in. changedNow answers the same as
  * changed, or undefined while a block it needs has not been compared. The same whether the
  * filesystem view hands out copies or lends views of its cached pages (a region of one page or of
- * several, with a cache small enough to evict while regions are compared).
+ * several, with a cache small enough to evict while regions are compared), for short spans and
+ * long ones over many blocks and regions, and runs of changed bytes across granules and blocks.
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -66,17 +67,54 @@ function modelChanged(a: Uint8Array, b: Uint8Array, spans: readonly ByteSpan[]):
   });
 }
 
-const span: fc.Arbitrary<ByteSpan> = fc
-  .tuple(fc.nat(SIZE + 100), fc.nat(3 * DIFF_BLOCK_BYTES))
-  .map(([start, length]): ByteSpan => [start, start + length]);
+const span: fc.Arbitrary<ByteSpan> = fc.oneof(
+  fc
+    .tuple(fc.nat(SIZE + 100), fc.nat(3 * DIFF_BLOCK_BYTES))
+    .map(([start, length]): ByteSpan => [start, start + length]),
+  // Long spans over many blocks and regions, as a subtree's merged spans are.
+  fc
+    .tuple(fc.nat(SIZE), fc.nat(SIZE))
+    .map(([a, b]): ByteSpan => [Math.min(a, b), Math.max(a, b)]),
+);
+
+/**
+ * A span placed at the edge of the `diff`-th run of changed bytes (modulo their count): starting a
+ * few granules before or after the first or last changed granule's boundary, give or take a byte.
+ */
+interface NearSpan {
+  readonly diff: number;
+  readonly edge: 'start' | 'end';
+  readonly granules: number;
+  readonly delta: number;
+  readonly length: number;
+}
+
+const nearSpan: fc.Arbitrary<NearSpan> = fc.record({
+  diff: fc.nat(11),
+  edge: fc.constantFrom<'start' | 'end'>('start', 'end'),
+  granules: fc.integer({ min: -2, max: 2 }),
+  delta: fc.integer({ min: -1, max: 1 }),
+  length: fc.oneof(fc.integer({ min: 1, max: 2 }), fc.nat(3 * DIFF_GRANULE_BYTES)),
+});
 
 describe('changeOracle', () => {
   it('answers like the byte model, with changedNow agreeing once blocks are known', async () => {
     await fc.assert(
       fc.asyncProperty(
-        fc.array(fc.record({ at: fc.nat(SIZE - 1), journal: fc.boolean() }), { maxLength: 12 }),
+        // Runs of changed bytes: one byte, or several granules, across block and region boundaries.
+        fc.array(
+          fc.record({
+            at: fc.nat(SIZE - 1),
+            length: fc.oneof(fc.constant(1), fc.integer({ min: 2, max: 3 * DIFF_GRANULE_BYTES })),
+            journal: fc.boolean(),
+          }),
+          { maxLength: 12 },
+        ),
         fc.array(fc.nat(2), { maxLength: 2 }),
-        fc.array(fc.array(span, { minLength: 1, maxLength: 4 }), { minLength: 1, maxLength: 12 }),
+        fc.array(fc.array(fc.oneof(span, nearSpan), { minLength: 1, maxLength: 4 }), {
+          minLength: 1,
+          maxLength: 12,
+        }),
         fc.constantFrom<View>('copies', 'region pages', 'small pages'),
         async (diffs, extraChunks, questions, view) => {
           // Not zeros: a comparison against stale or unfilled memory must not pass by accident.
@@ -84,15 +122,17 @@ describe('changeOracle', () => {
           const after = PATTERN.slice();
           const chunks = new Set(extraChunks);
           const replayed: ByteSpan[] = [];
-          for (const { at, journal } of diffs) {
-            after[at] = before[at]! ^ 1;
-            // Every difference is known to the oracle: its chunk is in the changed set, or its
-            // block was replayed from the journal (then its chunk need not be).
-            if (journal) {
-              const block = Math.floor(at / DIFF_BLOCK_BYTES) * DIFF_BLOCK_BYTES;
-              replayed.push([block, block + DIFF_BLOCK_BYTES]);
-            } else {
-              chunks.add(Math.floor(at / DIFF_REGION_BYTES));
+          for (const { at: first, length, journal } of diffs) {
+            for (let at = first; at < Math.min(SIZE, first + length); at += 1) {
+              after[at] = before[at]! ^ 1;
+              // Every difference is known to the oracle: its chunk is in the changed set, or its
+              // block was replayed from the journal (then its chunk need not be).
+              if (journal) {
+                const block = Math.floor(at / DIFF_BLOCK_BYTES) * DIFF_BLOCK_BYTES;
+                replayed.push([block, block + DIFF_BLOCK_BYTES]);
+              } else {
+                chunks.add(Math.floor(at / DIFF_REGION_BYTES));
+              }
             }
           }
           const oracle = changeOracle({
@@ -105,7 +145,18 @@ describe('changeOracle', () => {
               return false;
             },
           });
-          for (const spans of questions) {
+          const placed = (q: ByteSpan | NearSpan): ByteSpan => {
+            if (!('diff' in q)) return q;
+            const run = diffs[q.diff % Math.max(1, diffs.length)] ?? { at: 0, length: 1 };
+            const edge =
+              q.edge === 'start'
+                ? Math.floor(run.at / DIFF_GRANULE_BYTES) * DIFF_GRANULE_BYTES
+                : Math.ceil((run.at + run.length) / DIFF_GRANULE_BYTES) * DIFF_GRANULE_BYTES;
+            const start = Math.max(0, edge + q.granules * DIFF_GRANULE_BYTES + q.delta);
+            return [start, start + q.length];
+          };
+          for (const asked of questions) {
+            const spans = asked.map(placed);
             const expected = modelChanged(before, after, spans);
             const now = oracle.changedNow(spans);
             if (now !== undefined) expect(now).toBe(expected);

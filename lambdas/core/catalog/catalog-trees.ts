@@ -241,34 +241,39 @@ function withBytes<T>(
   return canLend(reader) ? reader.readWith(offset, length, use) : reader.read(offset, length).then(use);
 }
 
-/** Per-granule change bits of one block, or undefined when the two blocks hold the same bytes. */
-type BlockBits = Uint8Array | undefined;
+/**
+ * The changed granules of one region: sorted, disjoint byte ranges `[start, end)` as a flat list
+ * (start, end, start, end, ...), each run of adjacent changed granules inside one block. A question
+ * then costs a binary search per region, not a visit of every block its span covers (a subtree's
+ * merged spans cover many blocks, and every subdirectory the walk reaches asks about them).
+ */
+type RegionRuns = readonly number[];
 
 /**
- * The change bits of every DIFF_BLOCK_BYTES block of two equally long byte ranges: a native
- * compare per block, and a granule scan only in the blocks that differ.
+ * The changed granules of two equally long byte ranges starting at `base`: a native compare per
+ * DIFF_BLOCK_BYTES block, and a granule scan only in the blocks that differ.
  */
-function blockBitsOf(a: Uint8Array, b: Uint8Array): BlockBits[] {
+function changedRunsOf(a: Uint8Array, b: Uint8Array, base: number): number[] {
   const x = Buffer.from(a.buffer, a.byteOffset, a.length);
   const y = Buffer.from(b.buffer, b.byteOffset, b.length);
-  const out: BlockBits[] = [];
+  const out: number[] = [];
   for (let from = 0; from < x.length; from += DIFF_BLOCK_BYTES) {
     const to = Math.min(x.length, from + DIFF_BLOCK_BYTES);
-    if (x.compare(y, from, to, from, to) === 0) {
-      out.push(undefined);
-      continue;
-    }
-    const bits = new Uint8Array(Math.ceil((to - from) / DIFF_GRANULE_BYTES));
-    for (let g = 0; g < bits.length; g += 1) {
-      const end = Math.min(to, from + (g + 1) * DIFF_GRANULE_BYTES);
-      for (let i = from + g * DIFF_GRANULE_BYTES; i < end; i += 1) {
+    if (x.compare(y, from, to, from, to) === 0) continue;
+    for (let g = from; g < to; g += DIFF_GRANULE_BYTES) {
+      const end = Math.min(to, g + DIFF_GRANULE_BYTES);
+      let differs = false;
+      for (let i = g; i < end; i += 1) {
         if (x[i] !== y[i]) {
-          bits[g] = 1;
+          differs = true;
           break;
         }
       }
+      if (!differs) continue;
+      // Runs never cross a block boundary: whether a block may differ is asked per block.
+      if (g !== from && out.length > 0 && out[out.length - 1] === base + g) out[out.length - 1] = base + end;
+      else out.push(base + g, base + end);
     }
-    out.push(bits);
   }
   return out;
 }
@@ -278,12 +283,11 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
   const replayed = normalizeSpans([...previous.replayed, ...current.replayed]);
   const size = Math.min(previous.effective.size, current.effective.size);
   /** Regions being compared or compared (index: offset / DIFF_REGION_BYTES). */
-  const regions = new Map<number, Promise<BlockBits[]>>();
-  /** Regions whose answer has arrived: the change bits of each of their blocks. */
-  const settled = new Map<number, BlockBits[]>();
+  const regions = new Map<number, Promise<RegionRuns>>();
+  /** Regions whose answer has arrived: their changed granules. */
+  const settled = new Map<number, RegionRuns>();
   /** Region-sized buffers for the previous image's bytes, reused (one per comparison in flight). */
   const spare: Uint8Array[] = [];
-  const BLOCKS_PER_REGION = DIFF_REGION_BYTES / DIFF_BLOCK_BYTES;
 
   /** Whether [start, end) overlaps a replayed span (binary search: the journal may name many). */
   const overlapsReplay = (start: number, end: number): boolean => {
@@ -302,12 +306,12 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
     (input.diskMayDiffer?.(start, end) ?? true) || overlapsReplay(start, end);
 
   /**
-   * The change bits of every block of one region. The whole region is compared at once, on views of
-   * the readers' cached pages where they lend them: a page is read whole anyway (a 1 MiB chunk), so
+   * The changed granules of one region. The whole region is compared at once, on views of the
+   * readers' cached pages where they lend them: a page is read whole anyway (a 1 MiB chunk), so
    * comparing all its blocks costs one pass over memory, where reading each asked block out of
    * both pages cost two copies and a promise per block.
    */
-  function region(index: number): Promise<BlockBits[]> {
+  function region(index: number): Promise<RegionRuns> {
     let known = regions.get(index);
     if (known === undefined) {
       known = (async () => {
@@ -320,13 +324,13 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
             withBytes(previous.effective, start, length, (a) => before.set(a)),
             withBytes(current.effective, start, length, () => undefined), // loads it meanwhile
           ]);
-          return await withBytes(current.effective, start, length, (b) => blockBitsOf(before, b));
+          return await withBytes(current.effective, start, length, (b) => changedRunsOf(before, b, start));
         } finally {
           spare.push(scratch);
         }
       })();
       known.then(
-        (bits) => settled.set(index, bits),
+        (runs) => settled.set(index, runs),
         () => regions.delete(index), // reported to whoever awaits it; asked again, read again
       );
       regions.set(index, known);
@@ -334,41 +338,35 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
     return known;
   }
 
-  /** Per-granule change bits of one block (index: offset / DIFF_BLOCK_BYTES), once known. */
-  const settledBlock = (index: number): BlockBits | 'unknown' => {
-    const bits = settled.get(Math.floor(index / BLOCKS_PER_REGION));
-    return bits === undefined ? 'unknown' : bits[index % BLOCKS_PER_REGION];
-  };
-
-  async function block(index: number): Promise<BlockBits> {
-    return (await region(Math.floor(index / BLOCKS_PER_REGION)))[index % BLOCKS_PER_REGION];
-  }
-
-  /** Whether the granules of block `index` under [start, end) hold a change. */
-  const blockChanged = (bits: Uint8Array | undefined, index: number, start: number, end: number): boolean => {
-    if (bits === undefined) return false;
-    const base = index * DIFF_BLOCK_BYTES;
-    const last = Math.floor((Math.min(end, base + DIFF_BLOCK_BYTES) - 1 - base) / DIFF_GRANULE_BYTES);
-    for (let g = Math.floor((Math.max(start, base) - base) / DIFF_GRANULE_BYTES); g <= last; g += 1) {
-      if (bits[g] === 1) return true;
+  /**
+   * Whether a changed granule of a region lies under [start, end) (inside that region) in a block
+   * that may differ there: only blocks outside the changed chunks and the replayed blocks are taken
+   * as equal without looking at their bytes.
+   */
+  const runsChanged = (runs: RegionRuns, start: number, end: number): boolean => {
+    let lo = 0;
+    let hi = runs.length / 2;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (runs[2 * mid + 1]! <= start) lo = mid + 1;
+      else hi = mid;
+    }
+    for (let k = 2 * lo; k < runs.length && runs[k]! < end; k += 2) {
+      const block = Math.floor(runs[k]! / DIFF_BLOCK_BYTES) * DIFF_BLOCK_BYTES;
+      if (mayDiffer(Math.max(start, block), Math.min(end, block + DIFF_BLOCK_BYTES))) return true;
     }
     return false;
   };
 
   /**
-   * The blocks of [start, end) that must be compared: region by region, so that a long span over
-   * regions the manifests call unchanged costs one test per region, not one per block.
+   * The parts of [start, end) to compare, region by region (`[index, from, to]`): a long span over
+   * regions the manifests call unchanged costs one test per region.
    */
-  function* blocksToCompare(start: number, end: number): Generator<number> {
+  function* regionParts(start: number, end: number): Generator<readonly [number, number, number]> {
     for (let r = Math.floor(start / DIFF_REGION_BYTES); r * DIFF_REGION_BYTES < end; r += 1) {
       const from = Math.max(start, r * DIFF_REGION_BYTES);
       const to = Math.min(end, (r + 1) * DIFF_REGION_BYTES);
-      if (!mayDiffer(from, to)) continue;
-      for (let b = Math.floor(from / DIFF_BLOCK_BYTES); b * DIFF_BLOCK_BYTES < to; b += 1) {
-        const bs = Math.max(from, b * DIFF_BLOCK_BYTES);
-        const be = Math.min(to, (b + 1) * DIFF_BLOCK_BYTES);
-        if (mayDiffer(bs, be)) yield b;
-      }
+      if (mayDiffer(from, to)) yield [r, from, to];
     }
   }
 
@@ -381,13 +379,10 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
         // Bytes beyond either image's end count as changed (the layouts would differ anyway).
         if (end > size) return true;
         if (end <= start) continue; // an empty span covers no byte: nothing of it can have changed
-        const wanted = [...blocksToCompare(start, end)];
-        for (const b of wanted)
-          if (settledBlock(b) === 'unknown') void region(Math.floor(b / BLOCKS_PER_REGION)); // all in flight at once
-        for (const b of wanted) {
-          const now = settledBlock(b);
-          const bits = now === 'unknown' ? await block(b) : now;
-          if (blockChanged(bits, b, start, end)) return true;
+        const parts = [...regionParts(start, end)];
+        for (const [r] of parts) if (!settled.has(r)) void region(r); // all in flight at once
+        for (const [r, from, to] of parts) {
+          if (runsChanged(settled.get(r) ?? (await region(r)), from, to)) return true;
         }
       }
       return false;
@@ -396,10 +391,10 @@ export function changeOracle(input: ChangeOracleInput): ChangedBytes {
       for (const [start, end] of spans) {
         if (end > size) return true;
         if (end <= start) continue;
-        for (const b of blocksToCompare(start, end)) {
-          const bits = settledBlock(b);
-          if (bits === 'unknown') return undefined;
-          if (blockChanged(bits, b, start, end)) return true;
+        for (const [r, from, to] of regionParts(start, end)) {
+          const runs = settled.get(r);
+          if (runs === undefined) return undefined;
+          if (runsChanged(runs, from, to)) return true;
         }
       }
       return false;
