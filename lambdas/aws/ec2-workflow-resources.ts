@@ -29,6 +29,8 @@ import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
  * The API function has 29 s in all; a detach of an idle volume takes a few seconds.
  */
 export const DETACH_WAIT_SECONDS = 20;
+/** EC2's error code for a volume id that does not exist (any more). */
+const VOLUME_NOT_FOUND = 'InvalidVolume.NotFound';
 /** Attachment states that still hold the volume (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_VolumeAttachment.html). */
 const HOLDING_STATES = new Set(['attaching', 'attached', 'busy']);
 
@@ -87,17 +89,18 @@ export class Ec2WorkflowResources implements CreatedResources {
     };
   }
 
+  /**
+   * Detaches the volume and waits until it is `available`. A volume that no longer exists
+   * (InvalidVolume.NotFound, from DetachVolume or while waiting) is detached: nothing holds it.
+   */
   async detach(volumeId: string, instanceId: string): Promise<void> {
     try {
       await this.ec2.send(new DetachVolumeCommand({ VolumeId: volumeId, InstanceId: instanceId }));
     } catch (error) {
-      // Detached meanwhile (IncorrectState) or gone: nothing holds it any more.
       const name = sdkErrorName(error);
-      if (
-        name !== 'IncorrectState' &&
-        name !== 'InvalidAttachment.NotFound' &&
-        name !== 'InvalidVolume.NotFound'
-      ) {
+      if (name === VOLUME_NOT_FOUND) return;
+      // Detached meanwhile: nothing holds it any more, but it may still be `detaching`.
+      if (name !== 'IncorrectState' && name !== 'InvalidAttachment.NotFound') {
         throw translateSdkError(error, 'DetachVolume', { volumeId, instanceId });
       }
     }
@@ -107,6 +110,9 @@ export class Ec2WorkflowResources implements CreatedResources {
         { VolumeIds: [volumeId] },
       );
     } catch (error) {
+      // The waiter retries on DescribeVolumes errors and fails on `deleted`: a volume deleted
+      // meanwhile ends here too, and is as detached as one that became available.
+      if (await this.isGone(volumeId)) return;
       throw new RetryableError(
         `volume ${volumeId} was not detached from ${instanceId} within ${DETACH_WAIT_SECONDS} s`,
         {
@@ -117,11 +123,23 @@ export class Ec2WorkflowResources implements CreatedResources {
     }
   }
 
+  /** True when the volume no longer exists or is being deleted. */
+  private async isGone(volumeId: string): Promise<boolean> {
+    try {
+      const answer = await this.ec2.send(new DescribeVolumesCommand({ VolumeIds: [volumeId] }));
+      const state = answer.Volumes?.[0]?.State;
+      return state === undefined || state === 'deleting' || state === 'deleted';
+    } catch (error) {
+      if (sdkErrorName(error) === VOLUME_NOT_FOUND) return true;
+      throw translateSdkError(error, 'DescribeVolumes', { volumeId });
+    }
+  }
+
   async deleteVolume(volumeId: string): Promise<void> {
     try {
       await this.ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
     } catch (error) {
-      if (sdkErrorName(error) === 'InvalidVolume.NotFound') return;
+      if (sdkErrorName(error) === VOLUME_NOT_FOUND) return;
       throw translateSdkError(error, 'DeleteVolume', { volumeId });
     }
   }
