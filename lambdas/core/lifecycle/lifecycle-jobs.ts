@@ -21,6 +21,7 @@ import {
   type JobStore,
 } from '../jobs/job-store.ts';
 import type { EventPublisher } from '../orchestration/orchestration-ports.ts';
+import { PLAN_EVENT_SOURCE } from '../plans/run-engine.ts';
 import type { Clock } from '../ports.ts';
 import { deadInvocationFailure, deadInvocationRecordSchema } from '../jobs/dead-invocation.ts';
 import {
@@ -63,7 +64,7 @@ export const RESTORE_TEST_JOB_KIND = 'restore-test';
 /** The expiry that follows a plan run (retention-apply.ts expireAfterPlanRun). */
 export const EXPIRE_JOB_KIND = 'expire';
 /** EventBridge source and detail type of a plan run's outcome (the plan-run function publishes it). */
-export const PLAN_EVENT_SOURCE = 'rbp.plans';
+export { PLAN_EVENT_SOURCE };
 export const PLAN_RUN_FINISHED = 'Plan Run Finished';
 /** Collection steps between two checks of the time budget (each step is at most a few seconds). */
 export const GC_STEPS_PER_CHECK = 4;
