@@ -94,6 +94,25 @@ export function unixStat(inode: InodeStat): InodeStat {
   };
 }
 
+/**
+ * Refuses an inode that cannot hold a symbolic link's target (ext and XFS alike): not a symlink,
+ * or a target length of 0 or above the filesystem's limit (`maxBytes`).
+ */
+export function checkSymlinkTarget(
+  link: { readonly inode: number; readonly type: FileType; readonly size: number },
+  maxBytes: number,
+): void {
+  if (link.type !== 'symlink') {
+    throw new FilesystemCorruptError(`inode ${link.inode} is not a symbolic link`, { inode: link.inode });
+  }
+  if (link.size > maxBytes || link.size === 0) {
+    throw new FilesystemCorruptError(`symlink inode ${link.inode} has an invalid target length ${link.size}`, {
+      inode: link.inode,
+      size: link.size,
+    });
+  }
+}
+
 /** A contiguous piece of a file's data: `physicalOffset` is a byte offset in the reader the filesystem was opened on. */
 export interface FileExtent {
   readonly logicalOffset: number;

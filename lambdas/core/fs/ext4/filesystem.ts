@@ -11,7 +11,7 @@ import { decodeName, isEscapedName } from '../name-encoding.ts';
 import { PageCachedReader } from '../cached-reader.ts';
 import type { PageCacheOptions, SlicedReader } from '../cached-reader.ts';
 import { FilesystemCorruptError, FilesystemLimitError, UnsupportedFilesystemError } from '../errors.ts';
-import { STREAM_PIECE_BYTES, normalizeImagePath, walkError } from '../filesystem.ts';
+import { STREAM_PIECE_BYTES, checkSymlinkTarget, normalizeImagePath, walkError } from '../filesystem.ts';
 import { checkOnDevice, checkReadBytes, clampRange, extentPieces } from '../file-ranges.ts';
 import {
   baseName,
@@ -521,18 +521,7 @@ export class Ext4Filesystem implements FilesystemReader {
   private readonly readTarget = (link: Inode): Promise<Uint8Array> => this.symlinkTarget(link);
 
   private async symlinkTarget(link: Inode): Promise<Uint8Array> {
-    if (link.type !== 'symlink') {
-      throw new FilesystemCorruptError(`inode ${link.inode} is not a symbolic link`, { inode: link.inode });
-    }
-    if (link.size > MAX_SYMLINK_TARGET_BYTES || link.size === 0) {
-      throw new FilesystemCorruptError(
-        `symlink inode ${link.inode} has an invalid target length ${link.size}`,
-        {
-          inode: link.inode,
-          size: link.size,
-        },
-      );
-    }
+    checkSymlinkTarget(link, MAX_SYMLINK_TARGET_BYTES);
     // Fast symlinks (target in i_block), inline data and slow symlinks all map through inodeExtents.
     return this.readInode(link, 0, link.size);
   }

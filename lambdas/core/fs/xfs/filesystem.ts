@@ -20,7 +20,7 @@ import {
   FilesystemLimitError,
   UnsupportedFilesystemError,
 } from '../errors.ts';
-import { STREAM_PIECE_BYTES, normalizeImagePath, walkError } from '../filesystem.ts';
+import { STREAM_PIECE_BYTES, checkSymlinkTarget, normalizeImagePath, walkError } from '../filesystem.ts';
 import { checkOnDevice, checkReadBytes, clampRange, extentPieces, joinPieces } from '../file-ranges.ts';
 import {
   baseName,
@@ -462,18 +462,7 @@ export class XfsFilesystem implements FilesystemReader {
   private readonly readTarget = (link: XfsInode): Promise<Uint8Array> => this.symlinkTarget(link);
 
   private async symlinkTarget(link: XfsInode): Promise<Uint8Array> {
-    if (link.type !== 'symlink') {
-      throw new FilesystemCorruptError(`inode ${link.inode} is not a symbolic link`, { inode: link.inode });
-    }
-    if (link.size > MAX_SYMLINK_TARGET_BYTES || link.size === 0) {
-      throw new FilesystemCorruptError(
-        `symlink inode ${link.inode} has an invalid target length ${link.size}`,
-        {
-          inode: link.inode,
-          size: link.size,
-        },
-      );
-    }
+    checkSymlinkTarget(link, MAX_SYMLINK_TARGET_BYTES);
     if (link.format === FORK_FORMAT.LOCAL) {
       if (link.size > link.forkBytes) {
         throw new FilesystemCorruptError(`symlink inode ${link.inode}: target longer than its fork`, {
