@@ -15,6 +15,13 @@ export const SERVICE_DIMENSION = 'service';
 /** Dimension naming the Lambda step that wrote a metric (lambdas/handlers/support/step-handler.ts). */
 export const STEP_DIMENSION = 'step';
 
+/** Every state-machine Lambda counts its outcome by step: succeeded, failed for good, failed retryably. */
+export const STEP_SUCCEEDED_METRIC = 'StepSucceeded';
+export const STEP_FAILED_METRIC = 'StepFailed';
+export const STEP_RETRYABLE_ERROR_METRIC = 'StepRetryableError';
+/** EBS direct API requests of a range copy that were throttled (and retried). */
+export const EBS_REQUESTS_THROTTLED_METRIC = 'EbsRequestsThrottled';
+
 /**
  * Counted once per backup that committed a usable recovery point, with the dimension
  * SERVER_ID_DIMENSION: the per-server "RPO breached" alarm fires when it stays absent.

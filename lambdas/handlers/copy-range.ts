@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import { copyRangeStep, type CopyRangeDeps } from '../core/backup/backup-steps.ts';
 import { READ_BURST_SECONDS, WORKER_LIST_REQUESTS_PER_SECOND } from '../core/backup/plan.ts';
+import { EBS_REQUESTS_THROTTLED_METRIC } from '../core/metrics.ts';
 import { copyRangeInputSchema } from '../core/orchestration/step-state.ts';
 import { realSleep } from '../core/util/retry.ts';
 import { TokenBucket } from '../core/util/token-bucket.ts';
@@ -46,7 +47,7 @@ export const handler = lazyHandler(() => {
     work: wiring.work(),
     onCopied: (summary) => {
       const metric = metrics.singleMetric();
-      metric.addMetric('EbsRequestsThrottled', MetricUnit.Count, summary.requests.throttled ?? 0);
+      metric.addMetric(EBS_REQUESTS_THROTTLED_METRIC, MetricUnit.Count, summary.requests.throttled ?? 0);
     },
   });
 });

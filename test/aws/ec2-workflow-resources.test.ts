@@ -73,7 +73,10 @@ describe('Ec2WorkflowResources.detach', () => {
   });
 
   it('a volume deleted while it detached is done', async () => {
-    const ec2 = new ScriptedEc2({ State: 'detaching' }, { Volumes: [{ VolumeId: VOLUME, State: 'deleted' }] });
+    const ec2 = new ScriptedEc2(
+      { State: 'detaching' },
+      { Volumes: [{ VolumeId: VOLUME, State: 'deleted' }] },
+    );
     await expect(resources(ec2).detach(VOLUME, INSTANCE)).resolves.toBeUndefined();
   });
 
@@ -88,7 +91,9 @@ describe('Ec2WorkflowResources.detach', () => {
   it(`a volume still attached after ${DETACH_WAIT_SECONDS} s is a RetryableError naming it`, async () => {
     vi.useFakeTimers();
     const ec2 = new ScriptedEc2({ State: 'detaching' }, { Volumes: [{ VolumeId: VOLUME, State: 'in-use' }] });
-    const detached = resources(ec2).detach(VOLUME, INSTANCE).catch((error: unknown) => error);
+    const detached = resources(ec2)
+      .detach(VOLUME, INSTANCE)
+      .catch((error: unknown) => error);
     await vi.advanceTimersByTimeAsync((DETACH_WAIT_SECONDS + 1) * 1000);
     const error = await detached;
     expect(error).toBeInstanceOf(RetryableError);

@@ -99,7 +99,10 @@ describe('a recovery point removed while it was committed', () => {
 
   it('the ASL sends that ConflictError to Clean Up, not to a redrive', () => {
     const asl = JSON.parse(readFileSync(ASL_PATH, 'utf8')) as AslDefinition;
-    const catchers = asl.States['Commit Recovery Point']!['Catch'] as { ErrorEquals: string[]; Next: string }[];
+    const catchers = asl.States['Commit Recovery Point']!['Catch'] as {
+      ErrorEquals: string[];
+      Next: string;
+    }[];
     expect(catchers.find((c) => c.ErrorEquals.includes('ConflictError'))?.Next).toBe('Clean Up');
   });
 

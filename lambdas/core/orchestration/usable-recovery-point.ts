@@ -14,10 +14,7 @@
  */
 import { ConflictError } from '../errors.ts';
 import type { StepLog } from '../ports.ts';
-import {
-  commitRecoveryPointStep,
-  type CommitRecoveryPointDeps,
-} from '../recovery-points/recovery-points.ts';
+import { commitRecoveryPointStep, type CommitRecoveryPointDeps } from '../recovery-points/recovery-points.ts';
 import type { CommitRecoveryPointInput, CommittedRecoveryPoint } from './step-state.ts';
 
 /** Why a run whose point was removed is not a backup: the cause its failure carries. */

@@ -8,7 +8,12 @@ import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
 import { describeError, isRetryable, RbpError, ValidationError } from '../../core/errors.ts';
-import { STEP_DIMENSION } from '../../core/metrics.ts';
+import {
+  STEP_DIMENSION,
+  STEP_FAILED_METRIC,
+  STEP_RETRYABLE_ERROR_METRIC,
+  STEP_SUCCEEDED_METRIC,
+} from '../../core/metrics.ts';
 import { logger, metrics } from '../../aws/observability.ts';
 import { zodProblems } from '../../aws/wiring.ts';
 
@@ -30,11 +35,15 @@ export function createStepHandler<I, O>(
       const parsed = schema.safeParse(event);
       if (!parsed.success) throw new ValidationError(`${step}: invalid event: ${zodProblems(parsed.error)}`);
       const output = await run(parsed.data);
-      stepMetric.addMetric('StepSucceeded', MetricUnit.Count, 1);
+      stepMetric.addMetric(STEP_SUCCEEDED_METRIC, MetricUnit.Count, 1);
       logger.info(`${step} succeeded`);
       return output;
     } catch (error) {
-      stepMetric.addMetric(isRetryable(error) ? 'StepRetryableError' : 'StepFailed', MetricUnit.Count, 1);
+      stepMetric.addMetric(
+        isRetryable(error) ? STEP_RETRYABLE_ERROR_METRIC : STEP_FAILED_METRIC,
+        MetricUnit.Count,
+        1,
+      );
       logger.error(`${step} failed: ${describeError(error)}`, {
         errorName: error instanceof Error ? error.name : typeof error,
         ...(error instanceof RbpError ? { errorContext: error.context } : {}),
