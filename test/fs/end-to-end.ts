@@ -6,7 +6,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, expect } from 'vitest';
+import { expect } from 'vitest';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { readFileBytes } from '../../lambdas/core/file-restore/file-bytes.ts';
 import { openImageFilesystem } from '../../lambdas/core/file-restore/open-filesystem.ts';
@@ -17,29 +17,10 @@ import { listAll } from '../catalog/catalog-images.ts';
 import type { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { tskList } from '../support/fat-images.ts';
 import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
-import { removeDir, scratchDir, type GptPartitionSpec } from '../support/fs-images.ts';
+import type { GptPartitionSpec } from '../support/fs-images.ts';
 import { flsList } from './ntfs-images.ts';
 
 const SECTORS_PER_MIB = 2048;
-
-/**
- * A scratch directory for the calling test file, made before its tests and removed after them;
- * the returned function gives its path. Call it at the top level, before the file's own beforeAll:
- * vitest runs beforeAll hooks in the order they are registered and afterAll hooks in reverse.
- */
-export function useScratchDir(prefix: string): () => string {
-  let dir: string | undefined;
-  beforeAll(async () => {
-    dir = await scratchDir(prefix);
-  });
-  afterAll(async () => {
-    if (dir !== undefined) await removeDir(dir);
-  });
-  return () => {
-    if (dir === undefined) throw new Error(`the ${prefix} scratch directory is made in beforeAll`);
-    return dir;
-  };
-}
 
 /** A GPT partition laid out in whole MiB (`start` and `size`), as makeGptDisk takes it. */
 export function partitionInMiB(

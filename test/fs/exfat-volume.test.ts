@@ -16,13 +16,8 @@ import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { copyTree, makeExfatImage, sourceFiles } from '../support/fat-images.ts';
 import { prng, randomBytes, run, writeSparseFile } from '../support/fs-images.ts';
-import {
-  catalogDisk,
-  catalogEntries,
-  expectFatListingInCatalog,
-  restoreAndCompare,
-  useScratchDir,
-} from './end-to-end.ts';
+import { catalogDisk, catalogEntries, expectFatListingInCatalog, restoreAndCompare } from './end-to-end.ts';
+import { useScratchDir } from '../support/scratch-dir.ts';
 
 const MIB = 1024 * 1024;
 /** 512 MiB: mkfs.exfat picks 32 KiB clusters above 256 MiB, so ~4,000 small files take ~130 MiB. */

@@ -3,7 +3,7 @@
  * 1/4/64 KiB blocks, extents and indirect maps, inline data, 64bit + meta_bg, huge sparse files,
  * fast/slow symlinks, hard links, special files, label/UUID, and changes made with debugfs -w.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import path from 'node:path';
 import { openExt4 } from '../../lambdas/core/fs/index.ts';
 import type { Ext4Filesystem } from '../../lambdas/core/fs/index.ts';
@@ -15,24 +15,19 @@ import {
   makeExtImage,
   prng,
   randomBytes,
-  removeDir,
-  scratchDir,
   writeSparseFile,
 } from '../support/fs-images.ts';
+import { useScratchDir } from '../support/scratch-dir.ts';
 import type { ExtImageOptions } from '../support/fs-images.ts';
 import { collectWalk, verifyAgainstSource } from './verify-against-source.ts';
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
-let work: string;
+const work = useScratchDir('ext4');
 const readers: FileByteRangeReader[] = [];
 
-beforeAll(async () => {
-  work = await scratchDir('ext4');
-});
 afterAll(async () => {
   await Promise.all(readers.map((r) => r.close()));
-  await removeDir(work);
 });
 
 /** Opens an image file; the reader is closed after all tests. */
@@ -52,8 +47,8 @@ async function build(
   image: Omit<ExtImageOptions, 'sourceDir'>,
   sparse?: { offset: number; data: Uint8Array }[],
 ): Promise<{ fs: Ext4Filesystem; src: string; img: string; reader: FileByteRangeReader }> {
-  const src = path.join(work, `${name}-src`);
-  const img = path.join(work, `${name}.img`);
+  const src = path.join(work(), `${name}-src`);
+  const img = path.join(work(), `${name}.img`);
   await generateTree(src, tree);
   if (sparse !== undefined) await writeSparseFile(path.join(src, 'huge-sparse'), SPARSE_SIZE, sparse);
   await makeExtImage(img, { ...image, sourceDir: src });
@@ -261,7 +256,7 @@ describe('changes made with debugfs -w', () => {
     const victim = (await collectWalk(before)).find(
       (i) => i.kind === 'entry' && i.type === 'file' && i.nlink === 1 && i.size > 2000 && i.depth === 1,
     )!;
-    const newContent = path.join(work, 'new-content');
+    const newContent = path.join(work(), 'new-content');
     await writeSparseFile(newContent, 300_000, [{ offset: 1000, data: randomBytes(prng(99), 250_000) }]);
     await debugfs(img, [
       `rm "${victim.path}"`,

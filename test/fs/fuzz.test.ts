@@ -7,26 +7,19 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { openExt4, readPartitionTable } from '../../lambdas/core/fs/index.ts';
 import { MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
 import * as fuzz from './fuzz-harness.ts';
-import {
-  debugfs,
-  generateTree,
-  makeExtImage,
-  removeDir,
-  run,
-  scratchDir,
-  writeSparseFile,
-} from '../support/fs-images.ts';
+import { debugfs, generateTree, makeExtImage, run, writeSparseFile } from '../support/fs-images.ts';
+import { useScratchDir } from '../support/scratch-dir.ts';
 import type { ExtImageOptions } from '../support/fs-images.ts';
 
 const MIB = 1024 * 1024;
 
 type Target = fuzz.FuzzTarget;
 
-let work: string;
+const work = useScratchDir('fuzz');
 const targets: Target[] = [];
 
 async function metadataRegions(image: string, blockSize: number): Promise<fuzz.Region[]> {
@@ -70,14 +63,14 @@ async function addTarget(
   seed: number,
   journaled = false,
 ): Promise<void> {
-  const src = path.join(work, `${name}-src`);
+  const src = path.join(work(), `${name}-src`);
   await generateTree(src, { seed, files: 70, deepChain: 6, maxFileBytes: 30_000, maxSymlinkBytes: 500 });
   await writeSparseFile(
     path.join(src, 'fragmented'),
     64 * 1024,
     Array.from({ length: 16 }, (_, i) => ({ offset: i * 4096, data: new Uint8Array(1500).fill(i + 1) })),
   );
-  const image = path.join(work, `${name}.img`);
+  const image = path.join(work(), `${name}.img`);
   await makeExtImage(image, { ...options, sourceDir: src });
   const regions = await metadataRegions(image, options.blockSize!);
   if (journaled) {
@@ -86,7 +79,7 @@ async function addTarget(
     const rootBlocks = (await debugfs(image, ['blocks /'], false))
       .split(/\s+/)
       .filter((t) => /^\d+$/.test(t));
-    const data = path.join(work, `${name}.journal-data`);
+    const data = path.join(work(), `${name}.journal-data`);
     const bytes = await readFile(image);
     const bs = options.blockSize!;
     await writeFile(
@@ -108,7 +101,6 @@ async function addTarget(
 }
 
 beforeAll(async () => {
-  work = await scratchDir('fuzz');
   await addTarget('ext4', { type: 'ext4', sizeBytes: 4 * MIB, blockSize: 1024 }, 41);
   await addTarget('ext3', { type: 'ext3', sizeBytes: 4 * MIB, blockSize: 1024 }, 42);
   await addTarget(
@@ -117,9 +109,6 @@ beforeAll(async () => {
     43,
   );
   await addTarget('journaled', { type: 'ext4', sizeBytes: 4 * MIB, blockSize: 1024 }, 44, true);
-});
-afterAll(async () => {
-  await removeDir(work);
 });
 
 /** Walks and reads everything; any error that is not one of ours is "unexpected" (a bug). */

@@ -4,7 +4,7 @@
  */
 import { readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   FilesystemCorruptError,
   openExt4,
@@ -19,26 +19,21 @@ import {
   makeExtImage,
   makeGptDisk,
   makeMbrDisk,
-  removeDir,
   run,
-  scratchDir,
   spliceImage,
 } from '../support/fs-images.ts';
+import { useScratchDir } from '../support/scratch-dir.ts';
 import { verifyAgainstSource } from './verify-against-source.ts';
 
 const MIB = 1024 * 1024;
 const LINUX_FS_GUID = '0fc63daf-8483-4772-8e79-3d69d8477de4';
 const ESP_GUID = 'c12a7328-f81f-11d2-ba4b-00a0c93ec93b';
-let work: string;
+const work = useScratchDir('partitions');
 let src: string;
 
 beforeAll(async () => {
-  work = await scratchDir('partitions');
-  src = path.join(work, 'src');
+  src = path.join(work(), 'src');
   await generateTree(src, { seed: 21, files: 120, specialFiles: false });
-});
-afterAll(async () => {
-  await removeDir(work);
 });
 
 async function withReader<T>(image: string, fn: (reader: FileByteRangeReader) => Promise<T>): Promise<T> {
@@ -80,18 +75,18 @@ describe('GPT', () => {
   ];
 
   beforeAll(async () => {
-    disk = path.join(work, 'gpt.img');
+    disk = path.join(work(), 'gpt.img');
     await makeGptDisk(disk, 360 * MIB, [
       { startSector: 2048, endSector: 67_583, typeCode: '8300', name: 'root' },
       { startSector: 67_584, endSector: 681_983, typeCode: '8300', name: 'data-xfs' },
       { startSector: 681_984, endSector: 714_751, typeCode: 'ef00', name: 'EFI system' },
     ]);
     await makeExtImage(disk, { type: 'ext4', sizeBytes: 32 * MIB, offsetBytes: 2048 * 512, sourceDir: src });
-    const xfs = path.join(work, 'xfs.img');
+    const xfs = path.join(work(), 'xfs.img');
     await run('truncate', ['-s', String(300 * MIB), xfs]);
     await run('mkfs.xfs', ['-q', '-f', xfs]);
     await spliceImage(disk, 67_584 * 512, xfs);
-    const vfat = path.join(work, 'vfat.img');
+    const vfat = path.join(work(), 'vfat.img');
     await run('mkfs.vfat', ['-C', vfat, String(16 * 1024)]);
     await spliceImage(disk, 681_984 * 512, vfat);
   });
@@ -184,7 +179,7 @@ describe('MBR with extended and logical partitions', () => {
   let sfdiskView: { start: number; size: number; type: string; node: string }[];
 
   beforeAll(async () => {
-    disk = path.join(work, 'mbr.img');
+    disk = path.join(work(), 'mbr.img');
     await makeMbrDisk(
       disk,
       96 * MIB,
@@ -212,7 +207,7 @@ describe('MBR with extended and logical partitions', () => {
       sourceDir: src,
       label: 'logical',
     });
-    const vfat = path.join(work, 'mbr-vfat.img');
+    const vfat = path.join(work(), 'mbr-vfat.img');
     await run('mkfs.vfat', ['-C', vfat, String(16 * 1024)]);
     await spliceImage(disk, 71_680 * 512, vfat);
     const json = JSON.parse(await run('sfdisk', ['-J', disk])) as {
@@ -264,7 +259,7 @@ describe('MBR with extended and logical partitions', () => {
 
 describe('no partition table', () => {
   it('reports an ext4 filesystem on the whole disk', async () => {
-    const image = path.join(work, 'whole-ext4.img');
+    const image = path.join(work(), 'whole-ext4.img');
     await makeExtImage(image, { type: 'ext4', sizeBytes: 8 * MIB });
     await withReader(image, async (reader) => {
       expect(await readPartitionTable(reader)).toEqual({
@@ -276,7 +271,7 @@ describe('no partition table', () => {
   });
 
   it('does not mistake a whole-disk FAT boot sector (55 AA) for an MBR', async () => {
-    const image = path.join(work, 'whole-vfat.img');
+    const image = path.join(work(), 'whole-vfat.img');
     await run('mkfs.vfat', ['-C', image, String(8 * 1024)]);
     await withReader(image, async (reader) => {
       const table = await readPartitionTable(reader);
@@ -288,7 +283,7 @@ describe('no partition table', () => {
   });
 
   it('reports an unknown whole disk for zeros', async () => {
-    const image = path.join(work, 'zeros.img');
+    const image = path.join(work(), 'zeros.img');
     await writeFile(image, new Uint8Array(MIB));
     await withReader(image, async (reader) => {
       expect((await readPartitionTable(reader)).partitions).toEqual([

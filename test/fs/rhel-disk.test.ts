@@ -25,7 +25,8 @@ import {
   spliceImage,
   writeSparseFile,
 } from '../support/fs-images.ts';
-import { catalogDisk, partitionInMiB, restoreAndCompare, useScratchDir } from './end-to-end.ts';
+import { catalogDisk, partitionInMiB, restoreAndCompare } from './end-to-end.ts';
+import { useScratchDir } from '../support/scratch-dir.ts';
 import { linear, lv, makeLvmVolumeGroup, placeLv, type SegmentReport } from './lvm-images.ts';
 import { makeXfsImage } from './xfs-images.ts';
 

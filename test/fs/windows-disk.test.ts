@@ -27,8 +27,8 @@ import {
   partitionInMiB,
   restoreAndCompare,
   restoreStream,
-  useScratchDir,
 } from './end-to-end.ts';
+import { useScratchDir } from '../support/scratch-dir.ts';
 import { NtfsMount, makeNtfsImage, setWindowsAttributes, setXattr } from './ntfs-images.ts';
 
 const MIB = 1024 * 1024;

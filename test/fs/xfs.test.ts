@@ -12,15 +12,8 @@ import { openXfs } from '../../lambdas/core/fs/xfs/filesystem.ts';
 import type { XfsFilesystem } from '../../lambdas/core/fs/xfs/filesystem.ts';
 import type { FileExtent } from '../../lambdas/core/fs/filesystem.ts';
 import { FileByteRangeReader, MemoryByteRangeReader } from '../support/file-byte-range-reader.ts';
-import {
-  generateTree,
-  prng,
-  randomBytes,
-  removeDir,
-  run,
-  scratchDir,
-  writeSparseFile,
-} from '../support/fs-images.ts';
+import { generateTree, prng, randomBytes, run, writeSparseFile } from '../support/fs-images.ts';
+import { useScratchDir } from '../support/scratch-dir.ts';
 import { makeXfsImage, verifyAgainstTree, writeInterleaved } from './xfs-images.ts';
 
 const MIB = 1024 * 1024;
@@ -38,7 +31,7 @@ const SPARSE_PIECES = (() => {
 })();
 const FRAGMENTED_PIECES = 300;
 
-let work: string;
+const work = useScratchDir('xfs');
 const mounts: string[] = [];
 const readers: FileByteRangeReader[] = [];
 let v5: { fs: XfsFilesystem; img: string; mnt: string };
@@ -64,10 +57,9 @@ async function forkFormat(img: string, inode: number): Promise<string> {
 }
 
 beforeAll(async () => {
-  work = await scratchDir('xfs');
-  const src = path.join(work, 'gen');
+  const src = path.join(work(), 'gen');
   await generateTree(src, { seed: 13, files: 800, deepChain: 8, maxSymlinkBytes: 1000 });
-  const img = path.join(work, 'v5.img');
+  const img = path.join(work(), 'v5.img');
   await makeXfsImage(img, {
     sizeBytes: 256 * MIB,
     label: 'rbp-xfs-v5',
@@ -111,7 +103,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(readers.map((r) => r.close()));
   for (const mnt of mounts) await run('umount', [mnt]).catch(() => undefined);
-  await removeDir(work);
 });
 
 describe('XFS v5 (CRC, ftype, bigtime, sparse inodes) filled by the kernel', () => {
@@ -259,7 +250,7 @@ describe('XFS v5 (CRC, ftype, bigtime, sparse inodes) filled by the kernel', () 
 
 describe('XFS variants', () => {
   it('v4 (no CRCs, made by mkfs.xfs -p from a protofile): walks equal to its source', async () => {
-    const src = path.join(work, 'v4-src');
+    const src = path.join(work(), 'v4-src');
     await run('mkdir', ['-p', src]);
     await run('cp', ['-a', '/usr/share/perl5', path.join(src, 'perl5')]).catch(() => undefined);
     await run('mkdir', [path.join(src, 'many')]);
@@ -268,7 +259,7 @@ describe('XFS variants', () => {
     await run('chmod', ['4755', path.join(src, 'setuid')]);
     await run('ln', ['-s', 'short-target', path.join(src, 'short-link')]);
     await run('ln', ['-s', `${'long/'.repeat(180)}end`, path.join(src, 'long-link')]);
-    const img = path.join(work, 'v4.img');
+    const img = path.join(work(), 'v4.img');
     await makeXfsImage(img, {
       sizeBytes: 64 * MIB,
       mkfsArgs: ['-m', 'crc=0'],
@@ -284,9 +275,9 @@ describe('XFS variants', () => {
   });
 
   it('1 KiB blocks, 8 KiB directory blocks (one spans several filesystem blocks) and 64-bit extent counters (nrext64)', async () => {
-    const src = path.join(work, 'small-src');
+    const src = path.join(work(), 'small-src');
     await generateTree(src, { seed: 21, files: 300, deepChain: 4, maxSymlinkBytes: 1000 });
-    const img = path.join(work, 'k1.img');
+    const img = path.join(work(), 'k1.img');
     await makeXfsImage(img, {
       sizeBytes: 96 * MIB,
       mkfsArgs: ['-b', 'size=1024', '-n', 'size=8192', '-i', 'nrext64=1'],
@@ -308,7 +299,7 @@ describe('XFS variants', () => {
 
 describe('hostile XFS images (crafted with xfs_db -x, which rewrites the checksums: only structure checks can catch them)', () => {
   it('a directory entry pointing at the root, a symlink with an absurd size, a B+tree leaf listed twice', async () => {
-    const img = path.join(work, 'hostile.img');
+    const img = path.join(work(), 'hostile.img');
     await run('cp', ['--sparse=always', v5.img, img]);
     const tiny = await v5.fs.lookup('/tiny-dir');
     let link = 0;
