@@ -40,7 +40,7 @@ import type {
   ServerDirectory,
 } from '../core/plans/plan-ports.ts';
 import type { PlanEventPublisher } from '../core/plans/run-service.ts';
-import { PLAN_EVENT_SOURCE, type PlanEvent } from '../core/plans/run-engine.ts';
+import { PLAN_EVENT_SOURCE, PLAN_RUN_FINISHED, type PlanEvent } from '../core/plans/run-engine.ts';
 import { SNS_SUBJECT_MAX_CHARS } from '../core/orchestration/backup-outcome.ts';
 import { executionArnOf } from './sfn-backup-executions.ts';
 import { invokeForAnswer } from './lambda-request-response.ts';
@@ -344,7 +344,7 @@ export class PlanOutcomePublisher implements PlanEventPublisher {
 
 function subjectOf(event: PlanEvent): string {
   const text =
-    event.detailType === 'Plan Run Finished'
+    event.detailType === PLAN_RUN_FINISHED
       ? `rbp plan ${event.detail.plan}: run ${event.detail.status}`
       : `rbp plan ${event.detail.plan}: task ${event.detail.task.server} failed`;
   return text.slice(0, SNS_SUBJECT_MAX_CHARS);

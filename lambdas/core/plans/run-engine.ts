@@ -58,14 +58,18 @@ export const BACKUP_ALREADY_RUNNING_ERROR = 'BackupAlreadyRunning';
 
 /** EventBridge `source` of the plans' events: PlanEvent and the quiesce and release requests. */
 export const PLAN_EVENT_SOURCE = 'rbp.plans';
+/** Detail type of a plan run's outcome (the lifecycle job expires the run's servers on it). */
+export const PLAN_RUN_FINISHED = 'Plan Run Finished';
+/** Detail type of one failed task of a plan run. */
+export const PLAN_TASK_FAILED = 'Plan Task Failed';
 
 export type PlanEvent =
   | {
-      readonly detailType: 'Plan Task Failed';
+      readonly detailType: typeof PLAN_TASK_FAILED;
       readonly detail: { readonly plan: string; readonly runId: string; readonly task: PlanTaskSummary };
     }
   | {
-      readonly detailType: 'Plan Run Finished';
+      readonly detailType: typeof PLAN_RUN_FINISHED;
       readonly detail: PlanRunSummary & {
         readonly trigger: string;
         readonly stoppedBy?: StopReason;
@@ -240,7 +244,7 @@ function finishTask(
   };
   if (status === 'Failed') {
     context.events.push({
-      detailType: 'Plan Task Failed',
+      detailType: PLAN_TASK_FAILED,
       detail: { plan: context.run.plan, runId: context.run.runId, task: summariseTask(finished) },
     });
   }
@@ -564,7 +568,7 @@ export async function advancePlanRun(run: PlanRun, ports: PlanRunPorts): Promise
   }
   const summary = summariseRun(current);
   const finished: PlanEvent = {
-    detailType: 'Plan Run Finished',
+    detailType: PLAN_RUN_FINISHED,
     detail: {
       ...summary,
       trigger: current.trigger,

@@ -11,7 +11,7 @@ import type { Clock } from '../ports.ts';
 import type { PlanRunPorts } from './plan-ports.ts';
 import { MAX_RUN_ID_CHARS, RUN_ID_PATTERN, RUN_STATUSES, summariseRun, type PlanRun } from './plan-run.ts';
 import type { PlanStore } from './plan-service.ts';
-import { advancePlanRun, newPlanRun, type PlanEvent } from './run-engine.ts';
+import { advancePlanRun, newPlanRun, PLAN_RUN_FINISHED, type PlanEvent } from './run-engine.ts';
 
 export interface PlanRunStore {
   /** Creates the run unless one with its id exists; returns the stored run either way. */
@@ -132,7 +132,7 @@ export async function failStoredRun(
   };
   await ports.events.publish([
     {
-      detailType: 'Plan Run Finished',
+      detailType: PLAN_RUN_FINISHED,
       detail: {
         ...summariseRun(failed),
         trigger: failed.trigger,
