@@ -36,10 +36,10 @@ import {
   decodeTreePage,
   metaFingerprint,
   normalizeSpans,
+  pageSpanCap,
   treePageSplit,
   treePagesOf,
   MAX_OWN_SPANS,
-  MAX_PAGE_SPANS,
   MAX_TREE_PAGE_ENTRIES,
   MAX_SUBTREE_SPANS,
   type ChangedBytes,
@@ -1012,7 +1012,7 @@ async function shallowVisit(
     }
     const previousSpans = pageSummaries?.[page]?.spans;
     newPages.push({
-      ...(previousSpans === undefined ? {} : grownBy(previousSpans, grown, page, MAX_PAGE_SPANS)),
+      ...(previousSpans === undefined ? {} : grownBy(previousSpans, grown, page, pageSpanCap(refs.length))),
       ...pageCountsOf(entries),
     });
   }
@@ -1107,7 +1107,7 @@ function pageSummariesOf(
       if (entry.sub?.spans !== undefined) spans.push(...entry.sub.spans);
       else if (entry.type === 'directory') known = false;
     }
-    out.push({ ...(known ? { spans: capSpans(spans, MAX_PAGE_SPANS) } : {}), ...pageCountsOf(page) });
+    out.push({ ...(known ? { spans: capSpans(spans, pageSpanCap(ends.length)) } : {}), ...pageCountsOf(page) });
     from = end;
   }
   return out;

@@ -39,6 +39,15 @@ export const MAX_TREE_PAGE_ENTRIES = 1024;
  * change anywhere flagged most pages (17 of 20 in the 108,000-entry benchmark; 1 of 20 with 32).
  */
 export const MAX_PAGE_SPANS = 32;
+/** Ranges kept per page summary however many pages a directory has (the cap before MAX_PAGE_SPANS). */
+export const MIN_PAGE_SPANS = 8;
+/**
+ * Ranges kept over all page summaries of one directory while each keeps more than MIN_PAGE_SPANS:
+ * the summaries travel in the parent's page, whose item DynamoDB caps at 400 KB. 2,048 spans are
+ * ~50 KB (32 per page up to 64 pages, 65,536 entries); a directory of MAX_DIRECTORY_CHILDREN
+ * (489 pages) keeps MIN_PAGE_SPANS each, ~94 KB, as before MAX_PAGE_SPANS was raised.
+ */
+export const MAX_DIRECTORY_PAGE_SPANS = 2048;
 /**
  * Ranges kept of a directory's own listing (`own`: record, extent and entry blocks): its entry
  * blocks are few runs, and every directory's summary carries them in its parent's page.
@@ -165,6 +174,11 @@ export function decodeTreePage(hash: string, body: string): TreeEntry[] {
 }
 
 // ------------------------------------------------------------------------------------ byte spans
+
+/** Ranges kept per page summary of a directory of `pages` pages (MAX_DIRECTORY_PAGE_SPANS). */
+export function pageSpanCap(pages: number): number {
+  return Math.max(MIN_PAGE_SPANS, Math.min(MAX_PAGE_SPANS, Math.floor(MAX_DIRECTORY_PAGE_SPANS / pages)));
+}
 
 /** Sorted, overlapping and touching spans merged. */
 export function normalizeSpans(spans: Iterable<ByteSpan>): ByteSpan[] {
