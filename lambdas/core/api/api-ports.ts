@@ -97,11 +97,21 @@ export interface CatalogReader {
    * Checks what a file, directory or application restore names before any job starts:
    * NotFoundError when the path or application is not in the image, ValidationError when the
    * path is of the wrong kind or the image has several filesystems and none is named. An image
-   * without a catalog record passes (the restore worker checks it as it reads).
+   * without a catalog record passes (the restore worker checks it as it reads). Answers what the
+   * catalog says the restore writes at least, when it knows (CataloguedBytes), for
+   * RestoreJobs.start to refuse a restore larger than it can write.
    */
-  checkRestoreTarget(image: Image, target: RestoreTarget): Promise<void>;
+  checkRestoreTarget(image: Image, target: RestoreTarget): Promise<CataloguedBytes | void>;
   /** What the catalog found in the image; undefined when it has no catalog record yet. */
   catalogOfImage(image: Image): Promise<ImageCatalog | undefined>;
+}
+
+/**
+ * The fewest bytes a restore writes, as catalogued: a file's size, or the sum of the regular files'
+ * sizes of a whole filesystem (a directory archive holds at least its files' bytes).
+ */
+export interface CataloguedBytes {
+  readonly bytes: number;
 }
 
 /** What a file, directory or application restore names (a volume restore names only the image). */
@@ -129,8 +139,17 @@ export interface BackupLauncher {
 }
 
 export interface RestoreJobs {
-  /** Creates and starts a restore job of a committed image; answers at once with its first state. */
-  start(restoreId: string, image: Image, request: StartRestoreRequest): Promise<Restore>;
+  /**
+   * Creates and starts a restore job of a committed image; answers at once with its first state.
+   * `catalogued`: what checkRestoreTarget answered; a restore larger than one restore can write
+   * is refused with a ValidationError before any job exists.
+   */
+  start(
+    restoreId: string,
+    image: Image,
+    request: StartRestoreRequest,
+    catalogued?: CataloguedBytes,
+  ): Promise<Restore>;
   /** NotFoundError when no restore has this id. The answer carries a fresh presigned URL once it succeeded. */
   get(restoreId: string): Promise<Restore>;
   /** GET /restores: one page of restores, newest first, without download URLs. */

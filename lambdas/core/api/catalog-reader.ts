@@ -25,7 +25,14 @@ import {
 } from '../catalog/catalog-types.ts';
 import { CASE_INSENSITIVE_FS_TYPES } from '../catalog/file-search.ts';
 import { pageVersions } from '../catalog/version-pages.ts';
-import type { CatalogReader, ImageDirectory, PageRequest, RestoreTarget, StorePage } from './api-ports.ts';
+import type {
+  CataloguedBytes,
+  CatalogReader,
+  ImageDirectory,
+  PageRequest,
+  RestoreTarget,
+  StorePage,
+} from './api-ports.ts';
 import type { Application, DirectoryEntry, FileVersion, FoundFile, Image, ImageCatalog } from './schemas.ts';
 
 /** A version key above every image's (they start with the creation time's digits). */
@@ -215,9 +222,10 @@ export class CatalogStoreReader implements CatalogReader {
       limit: page.limit,
       ...(page.pageToken === undefined ? {} : { cursor: page.pageToken }),
     });
-    const items = found.items.map(
-      (version): FoundFile => ({ name: escapeName(version.name), ...versionOf(version) }),
-    );
+    const items = found.items.map((version): FoundFile => ({
+      name: escapeName(version.name),
+      ...versionOf(version),
+    }));
     return found.cursor === undefined ? { items } : { items, nextToken: found.cursor };
   }
 
@@ -240,7 +248,7 @@ export class CatalogStoreReader implements CatalogReader {
     return record === undefined ? undefined : imageCatalogOf(record);
   }
 
-  async checkRestoreTarget(image: Image, target: RestoreTarget): Promise<void> {
+  async checkRestoreTarget(image: Image, target: RestoreTarget): Promise<CataloguedBytes | void> {
     const record = await this.deps.store.getImageCatalog(image.volumeId, versionKeyOf(image));
     if (record === undefined) return;
     if (target.kind === 'application') {
@@ -253,7 +261,8 @@ export class CatalogStoreReader implements CatalogReader {
       return;
     }
     const partition = target.partition ?? onlyPartitionOf(record, image);
-    if (!record.partitions.some((p) => p.index === partition && LISTABLE_STATES.has(p.status))) {
+    const filesystem = record.partitions.find((p) => p.index === partition && LISTABLE_STATES.has(p.status));
+    if (filesystem === undefined) {
       throw new NotFoundError(
         `image ${image.imageId} has no catalogued filesystem in partition ${partition}`,
         {
@@ -261,7 +270,8 @@ export class CatalogStoreReader implements CatalogReader {
         },
       );
     }
-    const type = target.path === '/' ? 'directory' : await this.typeAt(image, partition, target.path);
+    const found = target.path === '/' ? undefined : await this.metaAt(image, partition, target.path);
+    const type = target.path === '/' ? 'directory' : found?.type;
     const shown = escapeName(target.path);
     if (type === undefined) {
       throw new NotFoundError(`${shown} does not exist in image ${image.imageId}`, {
@@ -277,20 +287,30 @@ export class CatalogStoreReader implements CatalogReader {
         { context: { imageId: image.imageId, path: shown, type } },
       );
     }
+    // A file's bytes are its size (an NTFS stream's are not catalogued); a whole filesystem's
+    // archive holds at least its regular files' bytes. A subdirectory's total is not looked up.
+    if (target.kind === 'file')
+      return found === undefined || found.stream ? undefined : { bytes: found.size };
+    return target.path === '/' ? { bytes: filesystem.counts.bytes } : undefined;
   }
 
   /**
-   * The type of `path` as of the image, or undefined when it is not there. A file restore may
-   * name an NTFS stream as `path:stream`: when the path itself is not catalogued, its file is.
+   * The type and size of `path` as of the image, or undefined when it is not there. A file restore
+   * may name an NTFS stream as `path:stream`: when the path itself is not catalogued, its file is
+   * (`stream`: the size is the file's, not the stream's).
    */
-  private async typeAt(image: Image, partition: number, path: string): Promise<string | undefined> {
+  private async metaAt(
+    image: Image,
+    partition: number,
+    path: string,
+  ): Promise<{ readonly type: string; readonly size: number; readonly stream: boolean } | undefined> {
     const current = await this.versionAt(image, partition, path);
-    if (current !== undefined) return current.meta.type;
+    if (current !== undefined) return { type: current.meta.type, size: current.meta.size, stream: false };
     const name = path.slice(path.lastIndexOf('/') + 1);
     const colon = name.indexOf(':');
     if (colon <= 0 || colon === name.length - 1) return undefined;
-    return (await this.versionAt(image, partition, path.slice(0, path.length - name.length + colon)))?.meta
-      .type;
+    const file = await this.versionAt(image, partition, path.slice(0, path.length - name.length + colon));
+    return file === undefined ? undefined : { type: file.meta.type, size: file.meta.size, stream: true };
   }
 
   private async versionAt(

@@ -16,7 +16,8 @@ import {
 } from '../file-restore/restore-jobs.ts';
 import type { JobStore } from '../jobs/job-store.ts';
 import type { RestoreObjectStore } from '../file-restore/restore-ports.ts';
-import type { RestoreJobs } from './api-ports.ts';
+import type { CataloguedBytes, RestoreJobs } from './api-ports.ts';
+import { MAX_UPLOAD_PARTS, maxResumableBytes } from '../file-restore/resumable-upload.ts';
 import type { Image, Restore, StartRestoreRequest } from './schemas.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { readVolumeRestoreProgress } from './backup-progress.ts';
@@ -142,12 +143,48 @@ export class RestoreService implements RestoreJobs {
       {
         jobs: this.deps.jobs,
         clock: this.deps.clock,
-        ...(stop === undefined ? {} : { stopVolumeRestore: (id: string) => stop({ restoreId: id, kind: 'volume' }) }),
+        ...(stop === undefined
+          ? {}
+          : { stopVolumeRestore: (id: string) => stop({ restoreId: id, kind: 'volume' }) }),
         ...(deleteSnapshot === undefined ? {} : { deleteSnapshot }),
       },
       restoreId,
     );
     return this.get(restoreId);
+  }
+
+  /**
+   * Refuses a file or directory restore whose catalogued bytes exceed what the worker's resumable
+   * upload holds (MAX_UPLOAD_PARTS parts of growing size, resumable-upload.ts): the worker would
+   * fail with RestoreTooLargeError after writing 10,000 parts. Without resumable uploads the
+   * object store sizes its parts itself and nothing is refused.
+   */
+  private refuseTooLarge(
+    image: Image,
+    request: StartRestoreRequest,
+    catalogued: CataloguedBytes | undefined,
+  ) {
+    const parts = this.deps.objects.parts;
+    if (catalogued === undefined || parts === undefined || request.kind === 'volume') return;
+    const most = maxResumableBytes(parts.partBytes);
+    if (catalogued.bytes <= most) return;
+    const what =
+      request.kind === 'file'
+        ? `${escapeName(request.path)} holds`
+        : request.kind === 'directory'
+          ? `the files of ${escapeName(request.path)} hold`
+          : `application "${request.application}" holds`;
+    throw new ValidationError(
+      `${what} ${catalogued.bytes} bytes in image ${image.imageId}, more than the ${most} bytes one restore can write (one upload of ${MAX_UPLOAD_PARTS} parts); restore a smaller file or directory`,
+      {
+        context: {
+          reason: 'RestoreTooLarge',
+          imageId: image.imageId,
+          bytes: catalogued.bytes,
+          limitBytes: most,
+        },
+      },
+    );
   }
 
   /** A running volume restore's progress from its segment records (backup-progress.ts). */
@@ -163,7 +200,12 @@ export class RestoreService implements RestoreJobs {
     return progress === undefined ? {} : { progress };
   }
 
-  async start(restoreId: string, image: Image, request: StartRestoreRequest): Promise<Restore> {
+  async start(
+    restoreId: string,
+    image: Image,
+    request: StartRestoreRequest,
+    catalogued?: CataloguedBytes,
+  ): Promise<Restore> {
     if (request.kind === 'volume') {
       const job = await startVolumeRestore(
         { jobs: volumeRestoreJobs(this.deps.jobs), clock: this.deps.clock, launcher: this.deps.launcher },
@@ -177,6 +219,7 @@ export class RestoreService implements RestoreJobs {
       );
       return restoreOfVolumeJob(job);
     }
+    this.refuseTooLarge(image, request, catalogued);
     const job = await createRestoreJob(
       { jobs: fileRestoreJobs(this.deps.jobs), clock: this.deps.clock },
       {
@@ -204,7 +247,8 @@ export class RestoreService implements RestoreJobs {
     readonly pageToken?: string;
     readonly status?: Restore['status'];
   }): Promise<{ readonly items: readonly Restore[]; readonly nextToken?: string }> {
-    if (this.deps.jobs.list === undefined) throw new ValidationError('listing restores is not available here');
+    if (this.deps.jobs.list === undefined)
+      throw new ValidationError('listing restores is not available here');
     const page = await this.deps.jobs.list(request);
     const items: Restore[] = [];
     for (const record of page.items) {

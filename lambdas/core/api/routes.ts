@@ -171,8 +171,12 @@ export const ROUTES: readonly Route[] = [
     errors: [404, 409],
     async serve(deps, { body }) {
       const image = await deps.images.getImage(body.imageId);
-      if (body.kind !== 'volume') await deps.catalog.checkRestoreTarget(image, body);
-      const restore = await deps.restores.start(deps.ids.newId('rs'), image, body);
+      // What the catalog knows of the restore's size: one larger than a restore can write is a 400 now.
+      const catalogued =
+        body.kind === 'volume'
+          ? undefined
+          : ((await deps.catalog.checkRestoreTarget(image, body)) ?? undefined);
+      const restore = await deps.restores.start(deps.ids.newId('rs'), image, body, catalogued);
       return { restoreId: restore.restoreId, status: restore.status };
     },
     accepted: (restore) => `/restores/${restore.restoreId}`,
