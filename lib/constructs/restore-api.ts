@@ -313,6 +313,17 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
       resources: [wiring.restoreBucket.arnForObjects(RESTORE_KEY_PREFIX)],
     }),
   );
+  // Without s3:ListBucket, S3 answers HeadObject of a missing key with 403 instead of 404
+  // (https://docs.aws.amazon.com/AmazonS3/latest/API/API_HeadObject.html): the completed-upload
+  // check after a crash between CompleteMultipartUpload and the job update would read "Forbidden".
+  // Listing is allowed only under the restores' prefix.
+  worker.addToRolePolicy(
+    new iam.PolicyStatement({
+      actions: ['s3:ListBucket'],
+      resources: [wiring.restoreBucket.bucketArn],
+      conditions: { StringLike: { 's3:prefix': [RESTORE_KEY_PREFIX] } },
+    }),
+  );
   new iam.Policy(scope, 'RestoreWorkerSelfInvoke', {
     roles: [worker.role!],
     statements: [
