@@ -118,5 +118,5 @@ describe('fuzzed FAT and exFAT images', () => {
     expect(totals.images).toBe(3 * fuzz.FUZZ_MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 10);
-  }, 300_000);
+  }, fuzz.FUZZ_RUN_TIMEOUT_MS);
 });

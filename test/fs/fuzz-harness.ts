@@ -21,6 +21,12 @@ export const FUZZ_CPU_BOUND_MS = 2000;
 export const FUZZ_WALL_BACKSTOP_MS = 10 * FUZZ_CPU_BOUND_MS;
 /** Mutated copies of each intact image. */
 export const FUZZ_MUTATIONS_PER_IMAGE = 90;
+/**
+ * Wall time for a whole mutation run (a few hundred images): each image is bounded by its CPU
+ * above, so this only has to outlast a machine loaded many times over (a 270-image XFS run took
+ * 98 s at a load average of 13 on 2 cores, past vitest's default 60 s).
+ */
+export const FUZZ_RUN_TIMEOUT_MS = 300_000;
 
 /** The baseline the mutations start from: the intact image opens and reads without errors. */
 export function expectIntact(name: string, outcome: { opened: boolean; errors: number }): void {

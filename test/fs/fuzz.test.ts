@@ -161,5 +161,5 @@ describe('fuzzed ext images', () => {
     expect(totals.images).toBe(4 * fuzz.FUZZ_MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 5);
-  });
+  }, fuzz.FUZZ_RUN_TIMEOUT_MS);
 });

@@ -290,7 +290,7 @@ describe('fuzzed XFS images and LVM2 metadata', () => {
     expect(totals.images).toBe(targets.length * fuzz.FUZZ_MUTATIONS_PER_IMAGE);
     expect(totals.opened).toBeGreaterThan(totals.images / 4);
     expect(totals.errors).toBeGreaterThan(totals.images / 5);
-  });
+  }, fuzz.FUZZ_RUN_TIMEOUT_MS);
 
   it('the metadata text parser returns a tree or a typed error for any text', () => {
     const base =
