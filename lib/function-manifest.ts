@@ -5,8 +5,10 @@
  * (local/deploy.ts); test/infra/function-manifest.test.ts checks the ASL's `${…}` placeholders
  * against it. Adding a function is one entry here (and its grants in the construct).
  *
- * This module imports nothing (no CDK, no handler code), so both deployments can read it.
+ * This module imports no CDK and no handler code (only the metric names of lambdas/core/metrics.ts,
+ * which imports nothing), so both deployments can read it.
  */
+import { METRICS_NAMESPACE, SERVICE_NAME } from '../lambdas/core/metrics.ts';
 
 /** Orchestration steps are short control-plane calls: the smallest memory that starts Node quickly. */
 export const ORCHESTRATION_MEMORY_MB = 256;
@@ -70,8 +72,8 @@ export const SETTING_ENVIRONMENT_KEYS = [
 ] as const;
 /** Environment of the Lambda runtime and Powertools, with the same value in every function. */
 export const RUNTIME_ENVIRONMENT = {
-  POWERTOOLS_SERVICE_NAME: 'rbp',
-  POWERTOOLS_METRICS_NAMESPACE: 'ReplicaBackupProxy',
+  POWERTOOLS_SERVICE_NAME: SERVICE_NAME,
+  POWERTOOLS_METRICS_NAMESPACE: METRICS_NAMESPACE,
   NODE_OPTIONS: '--enable-source-maps',
 } as const;
 /** Environment keys only the REST API function reads: they name things created after the functions. */

@@ -53,7 +53,7 @@ describe('workflow document', () => {
       tags: { 'rbp:workflow': 'x', 'aws:owner': 'y', team: 'qa' },
     });
     expect(refused.issues).toEqual([
-      { field: 'volumes.0', message: 'must be an EBS volume id vol-…' },
+      { field: 'volumes.0', message: 'must be an EBS volume id (vol- and 8 or 17 hex digits)' },
       { field: 'target.device', message: 'must be an EBS device name such as /dev/sdf' },
       { field: 'schedule.expression', message: 'rate: a value of 1 takes the singular unit day' },
       { field: 'schedule.timeZone', message: 'is required' },

@@ -21,7 +21,7 @@ import {
   type JobStore,
 } from '../jobs/job-store.ts';
 import type { EventPublisher } from '../orchestration/orchestration-ports.ts';
-import { PLAN_EVENT_SOURCE } from '../plans/run-engine.ts';
+import { PLAN_EVENT_SOURCE, PLAN_RUN_FINISHED } from '../plans/run-engine.ts';
 import type { Clock } from '../ports.ts';
 import { deadInvocationFailure, deadInvocationRecordSchema } from '../jobs/dead-invocation.ts';
 import {
@@ -64,8 +64,7 @@ export const RESTORE_TEST_JOB_KIND = 'restore-test';
 /** The expiry that follows a plan run (retention-apply.ts expireAfterPlanRun). */
 export const EXPIRE_JOB_KIND = 'expire';
 /** EventBridge source and detail type of a plan run's outcome (the plan-run function publishes it). */
-export { PLAN_EVENT_SOURCE };
-export const PLAN_RUN_FINISHED = 'Plan Run Finished';
+export { PLAN_EVENT_SOURCE, PLAN_RUN_FINISHED };
 /** Collection steps between two checks of the time budget (each step is at most a few seconds). */
 export const GC_STEPS_PER_CHECK = 4;
 /**
