@@ -15,6 +15,7 @@ import type { PlanRunExecutions, PlanRunFunctionPorts } from '../core/plans/run-
 import type { Clock } from '../core/ports.ts';
 import { DynamoDbPlanRunStore, DynamoDbPlanStore, DynamoDbSettingsStore } from './dynamodb-plan-store.ts';
 import { Ec2ServerDirectory } from './ec2-server-directory.ts';
+import { Ec2ReplicaVolumePages } from './ec2-server-pages.ts';
 import {
   LambdaHookInvoker,
   PlanOutcomePublisher,
@@ -89,6 +90,7 @@ export function createPlanApiDeps(
     settings: new DynamoDbSettingsStore(clients.documents, names.tableName),
     scheduler: new SchedulerPlanSchedules(clients.scheduler, names),
     servers: new Ec2ServerDirectory(clients.ec2),
+    serverPages: new Ec2ReplicaVolumePages(clients.ec2),
     runs: new DynamoDbPlanRunStore(clients.documents, names.tableName),
     executions: new SfnPlanRunExecutions(clients.sfn, names.stateMachineArn),
     randomHex: () => randomBytes(RUN_ID_RANDOM_BYTES).toString('hex'),
