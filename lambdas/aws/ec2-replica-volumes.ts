@@ -1,6 +1,10 @@
 /** Replica volumes the product may back up: EC2 volumes tagged `rbp:replica=true` (ReplicaVolumeSource). */
 import { DescribeVolumesCommand, type EC2Client, type Filter, type Volume } from '@aws-sdk/client-ec2';
-import type { ReplicaVolume, ReplicaVolumeSource } from '../core/api/record-directories.ts';
+import type {
+  ReplicaVolume,
+  ReplicaVolumeSource,
+  ReplicaVolumeSourcePage,
+} from '../core/api/record-directories.ts';
 import { REPLICA_TAG } from '../core/orchestration/replica-probe.ts';
 import { SOURCE_SERVER_TAG } from '../core/orchestration/backup-request.ts';
 import { SOURCE_DEVICE_TAG } from '../core/recovery-points/recovery-points.ts';
@@ -14,21 +18,43 @@ export class Ec2ReplicaVolumes implements ReplicaVolumeSource {
   constructor(private readonly ec2: EC2Client) {}
 
   async listReplicaVolumes(): Promise<readonly ReplicaVolume[]> {
-    const volumes: ReplicaVolume[] = [];
-    for (const volume of await describeReplicaVolumes(this.ec2, 'DescribeVolumes')) {
-      if (!volume.VolumeId) continue;
-      const tag = (key: string) => volume.Tags?.find((t) => t.Key === key)?.Value;
-      const serverId = tag(SOURCE_SERVER_TAG);
-      const device = tag(SOURCE_DEVICE_TAG);
-      volumes.push({
-        volumeId: volume.VolumeId,
-        ...(serverId === undefined ? {} : { serverId }),
-        ...(device === undefined ? {} : { device }),
-        ...(volume.Size === undefined ? {} : { sizeGib: volume.Size }),
-      });
-    }
-    return volumes;
+    return replicaVolumesOf(await describeReplicaVolumes(this.ec2, 'DescribeVolumes'));
   }
+
+  /** One DescribeVolumes page (MaxResults `limit`, 5–500) of the volumes tagged `rbp:replica=true`. */
+  async pageReplicaVolumes(page: {
+    readonly limit: number;
+    readonly token?: string;
+  }): Promise<ReplicaVolumeSourcePage> {
+    const answer = await callSdk('DescribeVolumes (volume page)', {}, () =>
+      this.ec2.send(
+        new DescribeVolumesCommand({
+          Filters: [{ Name: `tag:${REPLICA_TAG}`, Values: ['true'] }],
+          MaxResults: page.limit,
+          ...(page.token === undefined ? {} : { NextToken: page.token }),
+        }),
+      ),
+    );
+    const volumes = replicaVolumesOf(answer.Volumes ?? []);
+    return answer.NextToken ? { volumes, nextToken: answer.NextToken } : { volumes };
+  }
+}
+
+function replicaVolumesOf(described: readonly Volume[]): ReplicaVolume[] {
+  const volumes: ReplicaVolume[] = [];
+  for (const volume of described) {
+    if (!volume.VolumeId) continue;
+    const tag = (key: string) => volume.Tags?.find((t) => t.Key === key)?.Value;
+    const serverId = tag(SOURCE_SERVER_TAG);
+    const device = tag(SOURCE_DEVICE_TAG);
+    volumes.push({
+      volumeId: volume.VolumeId,
+      ...(serverId === undefined ? {} : { serverId }),
+      ...(device === undefined ? {} : { device }),
+      ...(volume.Size === undefined ? {} : { sizeGib: volume.Size }),
+    });
+  }
+  return volumes;
 }
 
 /**

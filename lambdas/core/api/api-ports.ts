@@ -44,8 +44,9 @@ export interface VolumeDirectory {
   /** Every protected volume, ordered by volume id. */
   listVolumes(): Promise<readonly Volume[]>;
   /**
-   * One page of the protected volumes, by volume id; the image count and latest image are read
-   * for the page's volumes only. The token is the page's last volume id.
+   * One page of the protected volumes; the image count and latest image are read for the page's
+   * volumes only. Read a page at a time from EC2: by volume id within a page, in EC2's order
+   * across pages. From a source without pages: by volume id, the token the page's last volume id.
    */
   pageVolumes(page: PageRequest): Promise<StorePage<Volume>>;
   /**

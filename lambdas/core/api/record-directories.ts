@@ -14,6 +14,7 @@ import type {
 } from './api-ports.ts';
 import type { ProtectedVolumes } from './backup-launcher.ts';
 import type { Image, Volume } from './schemas.ts';
+import { positionOf, tokenOf } from './source-position.ts';
 
 /** A replica volume as EC2 describes it (tags set by the replication side). */
 export interface ReplicaVolume {
@@ -23,9 +24,35 @@ export interface ReplicaVolume {
   readonly sizeGib?: number;
 }
 
+/** One page of replica volumes in the source's own order (EC2's DescribeVolumes order). */
+export interface ReplicaVolumeSourcePage {
+  readonly volumes: readonly ReplicaVolume[];
+  /** Where the next page starts; absent after the last page. */
+  readonly nextToken?: string;
+}
+
 export interface ReplicaVolumeSource {
   /** Every volume tagged as a replica the product may back up. */
   listReplicaVolumes(): Promise<readonly ReplicaVolume[]>;
+  /**
+   * At most `limit` (5–500) replica volumes from `token` (the first page without one). Absent:
+   * `GET /volumes` pages the whole list in memory.
+   */
+  pageReplicaVolumes?(page: {
+    readonly limit: number;
+    readonly token?: string;
+  }): Promise<ReplicaVolumeSourcePage>;
+}
+
+/**
+ * Source pages read at most for one page of volumes. A source page can hold fewer volumes than
+ * asked (EC2 applies filters to a page it has cut), even none with a next token: the answer then
+ * holds fewer volumes than asked, with a cursor, and a page never costs more than this many reads.
+ */
+export const MAX_SOURCE_PAGES_PER_PAGE = 3;
+
+function byVolumeId<T extends { readonly volumeId: string }>(volumes: readonly T[]): T[] {
+  return [...volumes].sort((a, b) => (a.volumeId < b.volumeId ? -1 : a.volumeId > b.volumeId ? 1 : 0));
 }
 
 /** Whether an image's catalog is complete enough to search (complete or partial). */
@@ -47,6 +74,39 @@ export function imageOf(record: ImageRecord, cataloged: boolean): Image {
   };
 }
 
+/**
+ * One page cut from the source's pages (see source-position.ts for the token). Each source page
+ * is taken by volume id (so a page that stops inside one resumes at the same place); the answer is
+ * ordered by volume id, and across pages volumes follow the source's order.
+ */
+async function pageOfSourcePages(
+  read: NonNullable<ReplicaVolumeSource['pageReplicaVolumes']>,
+  page: PageRequest,
+): Promise<StorePage<ReplicaVolume>> {
+  let position = positionOf(page.pageToken, page.limit);
+  const replicas: ReplicaVolume[] = [];
+  for (let round = 1; ; round += 1) {
+    const found = await read({
+      limit: position.n,
+      ...(position.t === undefined ? {} : { token: position.t }),
+    });
+    const rest = byVolumeId(found.volumes).slice(position.s);
+    const taken = rest.slice(0, page.limit - replicas.length);
+    replicas.push(...taken);
+    if (taken.length < rest.length) {
+      return {
+        items: byVolumeId(replicas),
+        nextToken: tokenOf({ ...position, s: position.s + taken.length }),
+      };
+    }
+    if (found.nextToken === undefined) return { items: byVolumeId(replicas) };
+    position = { t: found.nextToken, s: 0, n: position.n };
+    if (replicas.length >= page.limit || round >= MAX_SOURCE_PAGES_PER_PAGE) {
+      return { items: byVolumeId(replicas), nextToken: tokenOf(position) };
+    }
+  }
+}
+
 export class RecordDirectories implements VolumeDirectory, ImageDirectory, ProtectedVolumes {
   constructor(
     private readonly deps: {
@@ -57,9 +117,7 @@ export class RecordDirectories implements VolumeDirectory, ImageDirectory, Prote
   ) {}
 
   async listVolumes(): Promise<readonly Volume[]> {
-    const replicas = [...(await this.deps.replicas.listReplicaVolumes())].sort((a, b) =>
-      a.volumeId < b.volumeId ? -1 : a.volumeId > b.volumeId ? 1 : 0,
-    );
+    const replicas = byVolumeId(await this.deps.replicas.listReplicaVolumes());
     const volumes: Volume[] = [];
     for (const replica of replicas) {
       const records = await this.deps.records.listImageRecords(replica.volumeId);
@@ -74,12 +132,25 @@ export class RecordDirectories implements VolumeDirectory, ImageDirectory, Prote
   }
 
   async pageVolumes(page: PageRequest): Promise<StorePage<Volume>> {
+    const read = this.deps.replicas.pageReplicaVolumes?.bind(this.deps.replicas);
+    const found = read === undefined ? await this.pageOfWholeList(page) : await pageOfSourcePages(read, page);
+    return { ...found, items: await this.withImages(found.items) };
+  }
+
+  /** One page of the whole list by volume id; the token is the page's last volume id. */
+  private async pageOfWholeList(page: PageRequest): Promise<StorePage<ReplicaVolume>> {
     const after = page.pageToken;
-    const replicas = [...(await this.deps.replicas.listReplicaVolumes())]
-      .sort((a, b) => (a.volumeId < b.volumeId ? -1 : a.volumeId > b.volumeId ? 1 : 0))
-      .filter((replica) => after === undefined || replica.volumeId > after);
+    const replicas = byVolumeId(await this.deps.replicas.listReplicaVolumes()).filter(
+      (replica) => after === undefined || replica.volumeId > after,
+    );
+    const items = replicas.slice(0, page.limit);
+    return replicas.length > page.limit ? { items, nextToken: items.at(-1)!.volumeId } : { items };
+  }
+
+  /** The page's volumes with their image count and newest image. */
+  private async withImages(replicas: readonly ReplicaVolume[]): Promise<Volume[]> {
     const volumes: Volume[] = [];
-    for (const replica of replicas.slice(0, page.limit)) {
+    for (const replica of replicas) {
       // Two requests per volume whatever its number of images: a count and the newest record.
       const imageCount = await this.deps.records.countImageRecords(replica.volumeId);
       const latest = imageCount === 0 ? undefined : await this.newestRecord(replica.volumeId);
@@ -89,9 +160,7 @@ export class RecordDirectories implements VolumeDirectory, ImageDirectory, Prote
         ...(latest === undefined ? {} : { latestImageId: latest.imageId, latestImageAt: latest.createdAt }),
       });
     }
-    return replicas.length > page.limit
-      ? { items: volumes, nextToken: volumes.at(-1)!.volumeId }
-      : { items: volumes };
+    return volumes;
   }
 
   private async newestRecord(volumeId: string): Promise<ImageRecord | undefined> {

@@ -11,14 +11,13 @@
  * number of servers or volumes of the account. Within a page servers are ordered by name; across
  * pages they follow the volumes' order (a fleet that fits in one page is ordered by name).
  *
- * The store's token is `{"t": <the source's token>, "s": <servers of that volume page already
- * listed>, "n": <volumes per volume page>}`: a client's smaller page can stop inside a volume page
- * and the next one resumes there, reading the same volume page again (same token, same size).
+ * The store's token is a SourcePosition (source-position.ts): the volume page's token, the servers
+ * anchored on it already listed, and the volumes per volume page.
  */
-import { ValidationError } from '../errors.ts';
 import { serversFromVolumes, type ServerView, type ServerVolume } from '../plans/servers.ts';
 import { SOURCE_SERVER_TAG } from '../orchestration/backup-request.ts';
 import type { PageRequest, StorePage } from './api-ports.ts';
+import { positionOf, tokenOf } from './source-position.ts';
 
 /** One page of replica volumes in the source's own order. */
 export interface ReplicaVolumePage {
@@ -35,10 +34,6 @@ export interface ReplicaVolumePages {
   volumesOfServers(serverIds: readonly string[]): Promise<readonly ServerVolume[]>;
 }
 
-/** Smallest volume page asked for: DescribeVolumes accepts MaxResults of 5 to 500. */
-export const MIN_VOLUME_PAGE = 5;
-/** Largest volume page asked for: DescribeVolumes accepts MaxResults of 5 to 500. */
-export const MAX_VOLUME_PAGE = 500;
 /**
  * Server ids per filtered read: EC2 refuses a request whose filters carry too many values; 100
  * keeps one read per volume page at the API's default page size.
@@ -51,47 +46,9 @@ export const SERVER_IDS_PER_READ = 100;
  */
 export const MAX_VOLUME_PAGES_PER_PAGE = 3;
 
-interface ServerPosition {
-  /** The source's token of the volume page to read (absent: the first). */
-  readonly t?: string;
-  /** Servers anchored on that volume page already listed. */
-  readonly s: number;
-  /** Volumes per volume page. */
-  readonly n: number;
-}
-
-function positionOf(token: string | undefined, limit: number): ServerPosition {
-  if (token === undefined) {
-    return { s: 0, n: Math.min(MAX_VOLUME_PAGE, Math.max(MIN_VOLUME_PAGE, limit)) };
-  }
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(token);
-  } catch {
-    parsed = undefined;
-  }
-  const record = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
-  const { t, s, n } = record;
-  if (
-    (t !== undefined && (typeof t !== 'string' || t === '')) ||
-    !Number.isSafeInteger(s) ||
-    (s as number) < 0 ||
-    !Number.isSafeInteger(n) ||
-    (n as number) < MIN_VOLUME_PAGE ||
-    (n as number) > MAX_VOLUME_PAGE
-  ) {
-    throw new ValidationError('invalid cursor: unreadable position', { context: { field: 'cursor' } });
-  }
-  return { ...(t === undefined ? {} : { t }), s: s as number, n: n as number };
-}
-
 /** A page's servers by name (a page can gather servers of several volume pages). */
 function byName(servers: ServerView[]): ServerView[] {
   return servers.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-}
-
-function tokenOf(position: ServerPosition): string {
-  return JSON.stringify(position);
 }
 
 /**

@@ -1,0 +1,304 @@
+/**
+ * `GET /volumes` reads the replica volumes from EC2 a page at a time (RecordDirectories over a
+ * source with pages: core/api/record-directories.ts): every volume listed exactly once across the
+ * pages, whatever EC2's order and however its filters thin its pages, and a page costs the same
+ * requests at 10 and at 1,000 replica volumes, in memory and on the local stack (DescribeVolumes).
+ */
+import { CreateVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
+import fc from 'fast-check';
+import { afterAll, describe, expect, it } from 'vitest';
+import { Ec2ReplicaVolumes } from '../../lambdas/aws/ec2-replica-volumes.ts';
+import { queryScope } from '../../lambdas/core/api/cursor.ts';
+import {
+  MAX_SOURCE_PAGES_PER_PAGE,
+  RecordDirectories,
+  type ReplicaVolume,
+  type ReplicaVolumeSource,
+  type ReplicaVolumeSourcePage,
+} from '../../lambdas/core/api/record-directories.ts';
+import type { ImageRecordPage, ImageRecordQuery } from '../../lambdas/core/image/image-records.ts';
+import { createApiHandler } from '../../lambdas/handlers/api.ts';
+import { memoryApi } from '../fakes/memory-api-ports.ts';
+import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
+import { useLocalStack } from '../support/local-stack.ts';
+import { answerOf, proxyEvent, type EventSpec } from './api-events.ts';
+
+/**
+ * Volumes in EC2's order, paged as DescribeVolumes pages a filtered listing: `limit` volumes are
+ * cut from every volume, then the ones that are not replicas are left out (a page can be short,
+ * even empty, with a next token). The token is an offset; requests are counted.
+ */
+class MemoryReplicaPages implements ReplicaVolumeSource {
+  readonly requests: string[] = [];
+  constructor(
+    private readonly volumes: readonly { readonly volume: ReplicaVolume; readonly replica: boolean }[],
+  ) {}
+
+  listReplicaVolumes(): Promise<readonly ReplicaVolume[]> {
+    return Promise.reject(new Error('GET /volumes must not read every replica volume'));
+  }
+
+  pageReplicaVolumes(page: {
+    readonly limit: number;
+    readonly token?: string;
+  }): Promise<ReplicaVolumeSourcePage> {
+    this.requests.push(`page ${page.limit}`);
+    expect(page.limit).toBeGreaterThanOrEqual(5);
+    expect(page.limit).toBeLessThanOrEqual(500);
+    const at = page.token === undefined ? 0 : Number(page.token);
+    const volumes = this.volumes
+      .slice(at, at + page.limit)
+      .filter((v) => v.replica)
+      .map((v) => v.volume);
+    const next = at + page.limit;
+    return Promise.resolve(next < this.volumes.length ? { volumes, nextToken: String(next) } : { volumes });
+  }
+}
+
+/** Image records in memory; the count and page reads counted. */
+class CountedRecords extends MemoryImageRecordStore {
+  readonly requests: string[] = [];
+  override countImageRecords(volumeId: string): Promise<number> {
+    this.requests.push('count');
+    return super.countImageRecords(volumeId);
+  }
+  override pageImageRecords(volumeId: string, query: ImageRecordQuery): Promise<ImageRecordPage> {
+    this.requests.push('page');
+    return super.pageImageRecords(volumeId, query);
+  }
+}
+
+const volumeId = (n: number) => `vol-${n.toString(16).padStart(17, '0')}`;
+
+function directoriesOf(replicas: ReplicaVolumeSource, records = new MemoryImageRecordStore()) {
+  return new RecordDirectories({ replicas, records, cataloged: () => Promise.resolve(false) });
+}
+
+/** The API with `directories` as its volume directory. */
+function volumesApi(directories: RecordDirectories) {
+  const api = memoryApi();
+  const handler = createApiHandler({ ...api.deps, volumes: directories }, () => undefined);
+  const call = async (spec: EventSpec) => answerOf(await handler(proxyEvent(spec)));
+  return { api, call };
+}
+
+/** Every page of GET /volumes from the first, following the cursor. */
+async function followCursor(
+  call: (spec: EventSpec) => Promise<{ status: number; body: Record<string, unknown> }>,
+  limit: number,
+): Promise<{ volumeId: string }[][]> {
+  const pages: { volumeId: string }[][] = [];
+  let cursor: string | undefined;
+  do {
+    const query: Record<string, string> = { limit: String(limit) };
+    if (cursor !== undefined) query.cursor = cursor;
+    const answer = await call({ method: 'GET', path: '/volumes', query });
+    expect(answer.status).toBe(200);
+    const items = answer.body.items as { volumeId: string }[];
+    expect(items.length).toBeLessThanOrEqual(limit);
+    pages.push(items);
+    cursor = answer.body.nextCursor as string | undefined;
+  } while (cursor !== undefined);
+  return pages;
+}
+
+describe('GET /volumes pages in EC2', () => {
+  it('lists every replica volume exactly once, by id within a page, for any EC2 order, filter and page size (fast-check)', async () => {
+    const fleet = fc
+      .uniqueArray(fc.integer({ min: 0, max: 10_000 }), { maxLength: 60 })
+      .chain((ids) =>
+        fc.tuple(
+          fc.shuffledSubarray(ids, { minLength: ids.length }),
+          fc.array(fc.boolean(), { minLength: ids.length, maxLength: ids.length }),
+        ),
+      )
+      .map(([ids, replica]) =>
+        ids.map((n, i) => ({ volume: { volumeId: volumeId(n) }, replica: replica[i]! })),
+      );
+    await fc.assert(
+      fc.asyncProperty(fleet, fc.integer({ min: 1, max: 12 }), async (volumes, limit) => {
+        const source = new MemoryReplicaPages(volumes);
+        const { call } = volumesApi(directoriesOf(source));
+        const before = () => source.requests.length;
+        let pages = 0;
+        const start = before();
+        const listed = (await followCursor(call, limit)).flatMap((page) => {
+          pages += 1;
+          const ids = page.map((v) => v.volumeId);
+          expect(ids).toEqual([...ids].sort());
+          return ids;
+        });
+        const replicas = volumes.filter((v) => v.replica).map((v) => v.volume.volumeId);
+        expect(listed.sort()).toEqual(replicas.sort());
+        expect(before() - start).toBeLessThanOrEqual(pages * MAX_SOURCE_PAGES_PER_PAGE);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('keeps the JSON of a volume, and the order by id of a fleet that fits in one page', async () => {
+    const records = new MemoryImageRecordStore();
+    await records.putImageRecord(fullImageRecord(volumeId(2), 'img-1', '2026-12-01T00:00:00.000Z'));
+    await records.putImageRecord(fullImageRecord(volumeId(2), 'img-2', '2026-12-02T00:00:00.000Z'));
+    const source = new MemoryReplicaPages([
+      { volume: { volumeId: volumeId(3) }, replica: true },
+      {
+        volume: { volumeId: volumeId(2), serverId: 'web-01', device: '/dev/xvda', sizeGib: 8 },
+        replica: true,
+      },
+      { volume: { volumeId: volumeId(1) }, replica: true },
+    ]);
+    const { call } = volumesApi(directoriesOf(source, records));
+    const answer = await call({ method: 'GET', path: '/volumes' });
+    expect(answer).toMatchObject({ status: 200 });
+    expect(answer.body).toEqual({
+      items: [
+        { volumeId: volumeId(1), imageCount: 0 },
+        {
+          volumeId: volumeId(2),
+          serverId: 'web-01',
+          device: '/dev/xvda',
+          sizeGib: 8,
+          imageCount: 2,
+          latestImageId: 'img-2',
+          latestImageAt: '2026-12-02T00:00:00.000Z',
+        },
+        { volumeId: volumeId(3), imageCount: 0 },
+      ],
+    });
+    expect(source.requests).toEqual(['page 100']);
+  });
+
+  it('a page of 5 costs the same at 10 and at 1,000 replica volumes: one volume page, two record reads per volume', async () => {
+    const measured: { source: string[]; records: string[]; items: number; nextCursor: boolean }[] = [];
+    for (const count of [10, 1_000]) {
+      const records = new CountedRecords();
+      const volumes = Array.from({ length: count }, (_, n) => ({
+        volume: { volumeId: volumeId(n) },
+        replica: true,
+      }));
+      for (const { volume } of volumes) {
+        await records.putImageRecord(
+          fullImageRecord(volume.volumeId, `img-${volume.volumeId}`, '2026-12-01T00:00:00.000Z'),
+        );
+      }
+      const source = new MemoryReplicaPages(volumes);
+      const { call } = volumesApi(directoriesOf(source, records));
+      records.requests.length = 0;
+      const answer = await call({ method: 'GET', path: '/volumes', query: { limit: '5' } });
+      expect(answer.status).toBe(200);
+      const items = answer.body.items as { volumeId: string; imageCount: number }[];
+      expect(items.map((v) => v.volumeId)).toEqual(volumes.slice(0, 5).map((v) => v.volume.volumeId));
+      for (const item of items) expect(item.imageCount).toBe(1);
+      measured.push({
+        source: source.requests,
+        records: records.requests,
+        items: items.length,
+        nextCursor: typeof answer.body.nextCursor === 'string',
+      });
+    }
+    const page = {
+      source: ['page 5'],
+      records: Array.from({ length: 5 }, () => ['count', 'page']).flat(),
+      items: 5,
+      nextCursor: true,
+    };
+    expect(measured).toEqual([page, page]);
+  });
+
+  it('a page of 2 stops inside a volume page of 5, and the next page reads it again and goes on, into the next volume page', async () => {
+    const source = new MemoryReplicaPages(
+      [4, 2, 0, 3, 1, 9, 5, 8, 6, 7].map((n) => ({ volume: { volumeId: volumeId(n) }, replica: true })),
+    );
+    const { call } = volumesApi(directoriesOf(source));
+    const pages = await followCursor(call, 2);
+    expect(pages.map((page) => page.map((v) => Number.parseInt(v.volumeId.slice(4), 16)))).toEqual([
+      [0, 1],
+      [2, 3],
+      [4, 5],
+      [6, 7],
+      [8, 9],
+    ]);
+    // The third page takes vol-4, the last of the first volume page, then reads the second volume
+    // page for vol-5: 6 volume pages read for 5 pages of 2.
+    expect(source.requests).toEqual(['page 5', 'page 5', 'page 5', 'page 5', 'page 5', 'page 5']);
+  });
+
+  it('refuses a cursor whose position it did not write with the exact 400', async () => {
+    const { api, call } = volumesApi(directoriesOf(new MemoryReplicaPages([])));
+    for (const token of [volumeId(1), '{"s":-1,"n":10}', '{"s":0,"n":501}', '{"t":"","s":0,"n":5}']) {
+      const cursor = api.deps.cursors.encode(queryScope('listVolumes', {}), { token });
+      const answer = await call({ method: 'GET', path: '/volumes', query: { cursor } });
+      expect(answer.status).toBe(400);
+      expect(answer.body).toMatchObject({
+        code: 'InvalidRequest',
+        message: 'invalid cursor: unreadable position',
+      });
+    }
+  });
+});
+
+describe('GET /volumes on the local stack', () => {
+  const local = useLocalStack();
+  const clients: EC2Client[] = [];
+  afterAll(() => {
+    for (const client of clients) client.destroy();
+  });
+
+  it(
+    'sends one DescribeVolumes (MaxResults 10) for a page of 10 at 10 and at 1,000 replica volumes, and lists each once',
+    { timeout: 240_000 },
+    async () => {
+      const sent: {
+        Filters?: { Name?: string; Values?: string[] }[];
+        MaxResults?: number;
+        NextToken?: string;
+      }[] = [];
+      const ec2 = new EC2Client(local.clientConfig());
+      const counted = new EC2Client(local.clientConfig());
+      clients.push(ec2, counted);
+      counted.middlewareStack.add(
+        (next, context) => async (args) => {
+          if (context.commandName === 'DescribeVolumesCommand')
+            sent.push(args.input as (typeof sent)[number]);
+          return next(args);
+        },
+        { step: 'initialize' },
+      );
+      const create = () =>
+        ec2.send(
+          new CreateVolumeCommand({
+            AvailabilityZone: 'us-east-1a',
+            Size: 1,
+            TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'rbp:replica', Value: 'true' }] }],
+          }),
+        );
+      const measured: { requests: number; items: number; nextCursor: boolean }[] = [];
+      let made = 0;
+      for (const count of [10, 1_000]) {
+        for (; made < count; made += 10) await Promise.all(Array.from({ length: 10 }, create));
+        sent.length = 0;
+        const { call } = volumesApi(directoriesOf(new Ec2ReplicaVolumes(counted)));
+        const answer = await call({ method: 'GET', path: '/volumes', query: { limit: '10' } });
+        expect(answer.status).toBe(200);
+        measured.push({
+          requests: sent.length,
+          items: (answer.body.items as unknown[]).length,
+          nextCursor: typeof answer.body.nextCursor === 'string',
+        });
+        expect(sent).toEqual([{ Filters: [{ Name: 'tag:rbp:replica', Values: ['true'] }], MaxResults: 10 }]);
+      }
+      expect(measured).toEqual([
+        { requests: 1, items: 10, nextCursor: false },
+        { requests: 1, items: 10, nextCursor: true },
+      ]);
+      // Following the cursor: 4 pages of 250, one DescribeVolumes each, every volume once.
+      sent.length = 0;
+      const { call } = volumesApi(directoriesOf(new Ec2ReplicaVolumes(counted)));
+      const pages = await followCursor(call, 250);
+      expect(pages.map((page) => page.length)).toEqual([250, 250, 250, 250]);
+      expect(new Set(pages.flat().map((v) => v.volumeId)).size).toBe(1_000);
+      expect(sent.map((input) => input.MaxResults)).toEqual([250, 250, 250, 250]);
+    },
+  );
+});
