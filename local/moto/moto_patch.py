@@ -45,6 +45,15 @@ Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port
    item returned (1.2 s for a page of 200 versions); the answer's JSON is now written directly
    (json.dumps of the items' DynamoDB JSON), as moto did before its serializer. The parsed answer
    is the same (test/local/moto-query-patch.property.test.ts compares both for every attribute type).
+12. EC2 DescribeVolumes ignored MaxResults and NextToken (every matching volume in one answer),
+   so a caller's paging was never exercised. It now pages as EC2 documents
+   (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeVolumes.html): MaxResults
+   5 to 500 (above 500 a page holds 500; below 5 is InvalidParameterValue), not together with
+   VolumeIds (InvalidParameterCombination), filters applied before the page is cut, and NextToken
+   only while more volumes follow. A paged answer is ordered by volume id and its token names the
+   last volume returned, so a volume deleted between pages moves no other across a page boundary;
+   a request without MaxResults or NextToken is moto's answer, unchanged
+   (test/local/moto-describe-volumes.test.ts).
 """
 
 import _thread
@@ -521,6 +530,61 @@ def _put_volume(body):
             volume.add_tags(body["tags"])
     return {"volumeId": volume_id}
 
+
+# --- 12. DescribeVolumes pages (MaxResults, NextToken).
+import base64 as _base64  # noqa: E402
+from moto.ec2.exceptions import EC2ClientError as _EC2ClientError  # noqa: E402
+from moto.ec2.responses.elastic_block_store import ElasticBlockStore as _ElasticBlockStore  # noqa: E402
+
+# DescribeVolumes' MaxResults bounds (API_DescribeVolumes): below the least is refused, above the
+# most a page holds the most.
+DESCRIBE_VOLUMES_MIN_RESULTS = 5
+DESCRIBE_VOLUMES_MAX_RESULTS = 500
+_original_describe_volumes = _ElasticBlockStore.describe_volumes
+
+
+def _volumes_token(volume_id):
+    return _base64.urlsafe_b64encode(json.dumps({"after": volume_id}).encode()).decode()
+
+
+def _volumes_token_after(token):
+    try:
+        after = json.loads(_base64.urlsafe_b64decode(token.encode()))["after"]
+    except Exception:  # noqa: BLE001 - any token this patch did not write
+        after = None
+    if not isinstance(after, str):
+        raise _EC2ClientError("InvalidNextToken", f"The token '{token}' is invalid")
+    return after
+
+
+def _describe_volumes(self):
+    max_results = self._get_param("MaxResults")
+    token = self._get_param("NextToken")
+    if max_results is None and token is None:
+        return _original_describe_volumes(self)
+    if self._get_param("VolumeIds", []):
+        raise _EC2ClientError(
+            "InvalidParameterCombination", "The parameter volumeSet cannot be used with the parameter maxResults"
+        )
+    if max_results is not None and int(max_results) < DESCRIBE_VOLUMES_MIN_RESULTS:
+        raise _EC2ClientError(
+            "InvalidParameterValue",
+            f"Value ( {int(max_results)} ) for parameter maxResults is invalid. "
+            f"Expecting a value greater than {DESCRIBE_VOLUMES_MIN_RESULTS}.",
+        )
+    limit = min(DESCRIBE_VOLUMES_MAX_RESULTS, int(max_results or DESCRIBE_VOLUMES_MAX_RESULTS))
+    matches = sorted(
+        self.ec2_backend.describe_volumes(filters=self._filters_from_querystring()), key=lambda v: v.id
+    )
+    start = 0 if token is None else bisect.bisect_right([v.id for v in matches], _volumes_token_after(token))
+    page = matches[start : start + limit]
+    result = {"Volumes": page}
+    if start + limit < len(matches):
+        result["NextToken"] = _volumes_token(page[-1].id)
+    return _ActionResult(result)
+
+
+_ElasticBlockStore.describe_volumes = _describe_volumes
 
 # --- 7. State across restarts.
 STATE_FILE_ENV = "RBP_MOTO_STATE_FILE"
