@@ -38,6 +38,19 @@ export class Ec2ReplicaVolumes implements ReplicaVolumeSource {
     const volumes = replicaVolumesOf(answer.Volumes ?? []);
     return answer.NextToken ? { volumes, nextToken: answer.NextToken } : { volumes };
   }
+
+  /**
+   * One DescribeVolumes filtered on the volume's id (`volume-id`) as well as the replica tag: an
+   * unknown id matches nothing instead of failing with InvalidVolume.NotFound, as VolumeIds would.
+   */
+  async findReplicaVolume(volumeId: string): Promise<ReplicaVolume | undefined> {
+    const found = replicaVolumesOf(
+      await describeReplicaVolumes(this.ec2, 'DescribeVolumes (one volume)', [
+        { Name: 'volume-id', Values: [volumeId] },
+      ]),
+    );
+    return found.find((replica) => replica.volumeId === volumeId);
+  }
 }
 
 function replicaVolumesOf(described: readonly Volume[]): ReplicaVolume[] {

@@ -238,6 +238,38 @@ describe('GET /volumes pages in EC2', () => {
   });
 });
 
+describe('one replica volume is one lookup, not the whole list', () => {
+  it('serverOfVolume and assertProtected (GET /volumes/{id}/images of a volume without images) read one volume', async () => {
+    const volumes: ReplicaVolume[] = [
+      { volumeId: volumeId(1), serverId: 'web-01' },
+      { volumeId: volumeId(2) },
+    ];
+    const lookups: string[] = [];
+    const source: ReplicaVolumeSource = {
+      listReplicaVolumes: () =>
+        Promise.reject(new Error('a lookup of one volume must not read every volume')),
+      findReplicaVolume: (id) => {
+        lookups.push(id);
+        return Promise.resolve(volumes.find((v) => v.volumeId === id));
+      },
+    };
+    const directories = directoriesOf(source);
+    expect(await directories.serverOfVolume(volumeId(1))).toBe('web-01');
+    expect(await directories.serverOfVolume(volumeId(2))).toBe(volumeId(2));
+    expect(await directories.serverOfVolume(volumeId(3))).toBeUndefined();
+    const { call } = volumesApi(directories);
+    expect((await call({ method: 'GET', path: `/volumes/${volumeId(2)}/images` })).body).toEqual({
+      items: [],
+    });
+    const unknown = await call({ method: 'GET', path: `/volumes/${volumeId(3)}/images` });
+    expect(unknown.status).toBe(404);
+    expect(unknown.body).toMatchObject({
+      message: `volume ${volumeId(3)} is not a protected replica volume`,
+    });
+    expect(lookups).toEqual([volumeId(1), volumeId(2), volumeId(3), volumeId(2), volumeId(3)]);
+  });
+});
+
 describe('GET /volumes on the local stack', () => {
   const local = useLocalStack();
   const clients: EC2Client[] = [];
@@ -246,7 +278,7 @@ describe('GET /volumes on the local stack', () => {
   });
 
   it(
-    'sends one DescribeVolumes (MaxResults 10) for a page of 10 at 10 and at 1,000 replica volumes, and lists each once',
+    'sends one DescribeVolumes (MaxResults 10) for a page of 10 at 10 and at 1,000 replica volumes, lists each once, and finds one volume with one DescribeVolumes',
     { timeout: 240_000 },
     async () => {
       const sent: {
@@ -299,6 +331,47 @@ describe('GET /volumes on the local stack', () => {
       expect(pages.map((page) => page.length)).toEqual([250, 250, 250, 250]);
       expect(new Set(pages.flat().map((v) => v.volumeId)).size).toBe(1_000);
       expect(sent.map((input) => input.MaxResults)).toEqual([250, 250, 250, 250]);
+
+      // One volume: one DescribeVolumes filtered on its id, whatever the account holds.
+      const tagged = await ec2.send(
+        new CreateVolumeCommand({
+          AvailabilityZone: 'us-east-1a',
+          Size: 1,
+          TagSpecifications: [
+            {
+              ResourceType: 'volume',
+              Tags: [
+                { Key: 'rbp:replica', Value: 'true' },
+                { Key: 'rbp:source-server', Value: 'web-01' },
+              ],
+            },
+          ],
+        }),
+      );
+      sent.length = 0;
+      const volumes = new Ec2ReplicaVolumes(counted);
+      expect(await volumes.findReplicaVolume(tagged.VolumeId!)).toEqual({
+        volumeId: tagged.VolumeId,
+        serverId: 'web-01',
+        sizeGib: 1,
+      });
+      expect(await volumes.findReplicaVolume('vol-0000000000000dead')).toBeUndefined();
+      expect(sent).toEqual([
+        {
+          Filters: [
+            { Name: 'tag:rbp:replica', Values: ['true'] },
+            { Name: 'volume-id', Values: [tagged.VolumeId] },
+          ],
+          MaxResults: 500,
+        },
+        {
+          Filters: [
+            { Name: 'tag:rbp:replica', Values: ['true'] },
+            { Name: 'volume-id', Values: ['vol-0000000000000dead'] },
+          ],
+          MaxResults: 500,
+        },
+      ]);
     },
   );
 });

@@ -42,6 +42,11 @@ export interface ReplicaVolumeSource {
     readonly limit: number;
     readonly token?: string;
   }): Promise<ReplicaVolumeSourcePage>;
+  /**
+   * The replica volume `volumeId`, undefined when no replica volume has that id. Absent: looked
+   * up in the whole list.
+   */
+  findReplicaVolume?(volumeId: string): Promise<ReplicaVolume | undefined>;
 }
 
 /**
@@ -201,13 +206,19 @@ export class RecordDirectories implements VolumeDirectory, ImageDirectory, Prote
   }
 
   async serverOfVolume(volumeId: string): Promise<string | undefined> {
-    const replica = (await this.deps.replicas.listReplicaVolumes()).find((r) => r.volumeId === volumeId);
+    const replica = await this.replicaVolume(volumeId);
     return replica === undefined ? undefined : (replica.serverId ?? replica.volumeId);
   }
 
   async assertProtected(volumeId: string): Promise<void> {
-    const replicas = await this.deps.replicas.listReplicaVolumes();
-    if (!replicas.some((replica) => replica.volumeId === volumeId)) throw volumeNotFound(volumeId);
+    if ((await this.replicaVolume(volumeId)) === undefined) throw volumeNotFound(volumeId);
+  }
+
+  /** One replica volume: one lookup when the source has it, else from the whole list. */
+  private async replicaVolume(volumeId: string): Promise<ReplicaVolume | undefined> {
+    const source = this.deps.replicas;
+    if (source.findReplicaVolume !== undefined) return source.findReplicaVolume(volumeId);
+    return (await source.listReplicaVolumes()).find((replica) => replica.volumeId === volumeId);
   }
 
   async listImages(volumeId: string): Promise<readonly Image[]> {
