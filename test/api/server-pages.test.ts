@@ -15,11 +15,9 @@ import {
   type ReplicaVolumePages,
 } from '../../lambdas/core/api/server-pages.ts';
 import { serversFromVolumes, type ServerView, type ServerVolume } from '../../lambdas/core/plans/servers.ts';
-import { RecoveryPointService } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
 import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { createApiHandler } from '../../lambdas/handlers/api.ts';
-import { memoryApi } from '../fakes/memory-api-ports.ts';
-import { MemoryJobStore } from '../fakes/memory-job-store.ts';
+import { memoryApi, memoryRecoveryPoints } from '../fakes/memory-api-ports.ts';
 import { MemoryPlanScheduler, MemoryPlanStore, MemorySettingsStore } from '../plans/memory-plan-store.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
@@ -173,14 +171,7 @@ async function serversApi(source: ReplicaVolumePages, serverNames: readonly stri
     serverPages: source,
     clock: api.clock,
   } as unknown as PlanApiDeps; // the listing reads the plans, the server pages and the points
-  const recoveryPoints = new RecoveryPointService({
-    points,
-    replicas: { listReplicaVolumes: () => Promise.resolve([]) },
-    executions: api.executions,
-    locks: api.locks,
-    jobs: new MemoryJobStore(),
-    clock: api.clock,
-  });
+  const recoveryPoints = memoryRecoveryPoints(api, points);
   const handler = createApiHandler({ ...api.deps, plans, recoveryPoints }, () => undefined);
   const call = async (spec: EventSpec) => answerOf(await handler(proxyEvent(spec)));
   return { call, queries };
