@@ -21,8 +21,6 @@ import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 export const HISTORY_EVENTS_FOR_STEP = 25;
 /** History pages read at most when the service answers oldest first: a backup run has a few hundred events. */
 export const MAX_HISTORY_PAGES = 40;
-/** Running executions examined for a conflicting backup: far more than run at once on one account. */
-export const MAX_RUNNING_EXECUTIONS_EXAMINED = 1_000;
 
 /** History events per page when looking for the step that failed (the service's maximum is 1,000). */
 export const HISTORY_EVENTS_FOR_FAILURE = 200;
@@ -96,36 +94,6 @@ export class SfnBackupExecutions implements BackupExecutions {
       }
       throw translateSdkError(error, 'StartExecution', { backupId: name });
     }
-  }
-
-  async listRunning(): Promise<readonly ExecutionDetail[]> {
-    const names: string[] = [];
-    let nextToken: string | undefined;
-    do {
-      const token = nextToken;
-      const page = await callSdk('ListExecutions', {}, () =>
-        this.sfn.send(
-          new ListExecutionsCommand({
-            stateMachineArn: this.stateMachineArn,
-            statusFilter: 'RUNNING',
-            ...(token === undefined ? {} : { nextToken: token }),
-          }),
-        ),
-      );
-      for (const execution of page.executions ?? []) if (execution.name) names.push(execution.name);
-      nextToken = page.nextToken;
-    } while (nextToken !== undefined && names.length < MAX_RUNNING_EXECUTIONS_EXAMINED);
-    const details: ExecutionDetail[] = [];
-    for (const name of names) {
-      try {
-        details.push(await this.describeOnly(name));
-      } catch (error) {
-        // It may have finished and been purged between the list and the describe.
-        if (error instanceof Error && error.name === 'NotFoundError') continue;
-        throw error;
-      }
-    }
-    return details;
   }
 
   /**

@@ -53,22 +53,6 @@ export function backupExecutionsContract(name: string, open: () => Promise<Backu
       expect(error.message).toBe('backup bk-never does not exist');
     });
 
-    it('lists the running executions newest first with their input; an ended one is not listed', async () => {
-      const { executions, untilEnded } = await open();
-      for (const n of [1, 2, 3]) {
-        await executions.start(`bk-running-${n}`, { n });
-        // Start dates one apart at the clock's resolution, so that "newest first" is one order.
-        await new Promise((resolve) => setTimeout(resolve, 20));
-      }
-      await executions.stop('bk-running-2', 'Cancelled', 'cancelled by the contract');
-      await untilEnded('bk-running-2');
-      const running = await executions.listRunning();
-      expect(running.map((e) => [e.name, e.status, JSON.parse(e.input ?? 'null') as unknown])).toEqual([
-        ['bk-running-3', 'RUNNING', { n: 3 }],
-        ['bk-running-1', 'RUNNING', { n: 1 }],
-      ]);
-    });
-
     it('stops a running execution as ABORTED with the error and cause; stopping it again changes nothing', async () => {
       const { executions, untilEnded } = await open();
       await executions.start('bk-stop-1', {});

@@ -281,10 +281,6 @@ export class MemoryExecutions implements BackupExecutions {
     return Promise.resolve({ startedAt });
   }
 
-  listRunning(): Promise<readonly ExecutionDetail[]> {
-    return Promise.resolve([...this.executions.values()].filter((e) => e.status === 'RUNNING').reverse());
-  }
-
   executionIdOf(name: string): string {
     return `arn:aws:states:us-east-1:123456789012:execution:rbp-backup:${name}`;
   }

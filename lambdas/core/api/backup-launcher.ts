@@ -48,8 +48,6 @@ export interface ExecutionDetail extends ExecutionSummary {
 export interface BackupExecutions {
   /** Starts an execution named `name`. ConflictError when that name already exists. */
   start(name: string, input: unknown): Promise<{ readonly startedAt: string }>;
-  /** Executions still running, with their input, newest first. */
-  listRunning(): Promise<readonly ExecutionDetail[]>;
   /** NotFoundError when no execution has this name. */
   describe(name: string): Promise<ExecutionDetail>;
   /** The id (ARN) the execution named `name` has or will have: the owner of its locks. */
