@@ -19,7 +19,7 @@ export const STEP_DIMENSION = 'step';
 export const STEP_SUCCEEDED_METRIC = 'StepSucceeded';
 export const STEP_FAILED_METRIC = 'StepFailed';
 export const STEP_RETRYABLE_ERROR_METRIC = 'StepRetryableError';
-/** EBS direct API requests of a range copy that were throttled (and retried). */
+/** EBS direct API requests of a range copy or a volume restore's range that were throttled (and retried). */
 export const EBS_REQUESTS_THROTTLED_METRIC = 'EbsRequestsThrottled';
 
 /**

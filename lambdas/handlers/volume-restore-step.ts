@@ -2,11 +2,13 @@
  * Lambda "volume-restore-step": every step of the volume-restore state machine
  * (statemachines/volume-restore.asl.json), chosen by the event's `step`: plan, range (one
  * Distributed Map item, paced to its share of the PutSnapshotBlock budget), complete, check,
- * finish and fail (lambdas/core/restore/volume-restore-steps.ts). It is also the restore worker's
+ * finish and fail (lambdas/core/restore/volume-restore-steps.ts). PutSnapshotBlock throttles that
+ * still happen are retried with backoff and counted in the EbsRequestsThrottled metric. It is also the restore worker's
  * on-failure destination: the record of a worker invocation that died (timeout, out of memory)
  * ends that restore job FAILED with the reason (lambdas/core/restore/dead-restore-worker.ts).
  */
 import { performance } from 'node:perf_hooks';
+import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import {
   checkVolumeRestoreSnapshot,
   completeVolumeRestore,
@@ -28,6 +30,9 @@ import { realSleep } from '../core/util/retry.ts';
 import { TokenBucket } from '../core/util/token-bucket.ts';
 import type { RequestPacer } from '../core/backup/block-reading.ts';
 import { allPacers } from '../core/store/request-budget.ts';
+import { EBS_REQUESTS_THROTTLED_METRIC } from '../core/metrics.ts';
+import type { RestoreRangeOutput } from '../core/restore/volume-restore-state.ts';
+import { metrics } from '../aws/observability.ts';
 import { lambdaWiring } from '../aws/wiring.ts';
 import { accountBudgets } from '../aws/request-budget-wiring.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
@@ -40,6 +45,14 @@ export interface DeadWorkerDeps {
   readonly fileJobs: DeadWorkerJobs<RestoreJob>;
   /** The account's PutSnapshotBlock budget, shared with every other worker (docs/scale.md); absent: none. */
   readonly accountBudget?: (family: 'put-block', workerRatePerSecond: number) => RequestPacer;
+  /** Called with each finished range's figures (the Lambda counts its throttles in a metric). */
+  readonly onRangeRestored?: (output: RestoreRangeOutput) => void;
+}
+
+/** Writes one range's throttled PutSnapshotBlock requests as EbsRequestsThrottled, as copy-range does for reads. */
+export function countRestoreThrottles(output: RestoreRangeOutput): void {
+  const metric = metrics.singleMetric();
+  metric.addMetric(EBS_REQUESTS_THROTTLED_METRIC, MetricUnit.Count, output.throttled);
 }
 
 const stepOrDeadWorkerSchema = z.union([volumeRestoreStepEventSchema, deadWorkerRecordSchema]);
@@ -64,7 +77,7 @@ export function createVolumeRestoreStepHandler(deps: VolumeRestoreStepDeps & Dea
           nowMs: () => performance.now(),
           sleep: realSleep,
         });
-        return restoreRangeStep(
+        const output = await restoreRangeStep(
           {
             ...deps,
             writePacer:
@@ -74,6 +87,8 @@ export function createVolumeRestoreStepHandler(deps: VolumeRestoreStepDeps & Dea
           },
           event,
         );
+        deps.onRangeRestored?.(output);
+        return output;
       }
       case 'complete':
         return completeVolumeRestore(deps, event.restoreId);
@@ -92,5 +107,6 @@ export const handler = lazyHandler(() => {
   return createVolumeRestoreStepHandler({
     ...wiring.volumeRestoreSteps(),
     accountBudget: accountBudgets(wiring),
+    onRangeRestored: countRestoreThrottles,
   });
 });

@@ -46,6 +46,8 @@ export const restoreRangeOutputSchema = z.object({
   putRequests: z.number().int(),
   /** Segments a previous attempt had finished (resumed, not rewritten). */
   segmentsResumed: z.number().int(),
+  /** PutSnapshotBlock requests EBS throttled (retried with backoff), for the EbsRequestsThrottled metric. */
+  throttled: z.number().int(),
 });
 export type RestoreRangeOutput = z.infer<typeof restoreRangeOutputSchema>;
 

@@ -288,7 +288,7 @@ export async function restoreRangeStep(
   const rangeKey = restoreRangeRecordKey(restoreId, range.index);
   const done = await getIfPresent(deps.work, rangeKey);
   if (done !== undefined) {
-    return { index: range.index, blocksPut: 0, putRequests: 0, segmentsResumed: range.segmentCount };
+    return { index: range.index, blocksPut: 0, putRequests: 0, segmentsResumed: range.segmentCount, throttled: 0 };
   }
   const job = await runningJob(deps.jobs, restoreId);
   const manifest = await deps.loadManifest(job.volumeId, job.imageId);
@@ -338,7 +338,13 @@ export async function restoreRangeStep(
     blocksPut += record.length / DIGEST_BYTES;
   }
   await putRecordOnce(deps.work, rangeKey, Buffer.concat(records));
-  return { index: range.index, blocksPut, putRequests: putter.requests(), segmentsResumed };
+  return {
+    index: range.index,
+    blocksPut,
+    putRequests: putter.requests(),
+    segmentsResumed,
+    throttled: putter.throttled(),
+  };
 }
 
 /**

@@ -4,7 +4,7 @@
  * CompleteSnapshot, and the wait for that snapshot to be completed.
  */
 import { createHash } from 'node:crypto';
-import { NotFoundError, PermanentError, RetryableError, isRetryable } from '../errors.ts';
+import { NotFoundError, PermanentError, RetryableError, ThrottledError, isRetryable } from '../errors.ts';
 import { CHUNK_SIZE_BYTES, EBS_BLOCKS_PER_CHUNK, EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../geometry.ts';
 import { DIGEST_BYTES, ZERO_HALF_DIGEST } from '../image/hashing.ts';
 import type { ImageStore } from '../image/image-store.ts';
@@ -221,6 +221,8 @@ export function snapshotBlockPutter(options: {
 }): {
   put: (blockIndex: number, data: Uint8Array, digest: Buffer) => Promise<void>;
   requests: () => number;
+  /** PutSnapshotBlock requests EBS throttled (each one retried with backoff while attempts last). */
+  throttled: () => number;
 } {
   const { retry } = options;
   const putPolicy: RetryPolicy = {
@@ -228,6 +230,7 @@ export function snapshotBlockPutter(options: {
     maxAttempts: Math.max(retry.maxAttempts, PUT_BLOCK_MAX_ATTEMPTS),
   };
   let requests = 0;
+  let throttled = 0;
   const put = (blockIndex: number, data: Uint8Array, digest: Buffer): Promise<void> => {
     let ordinaryFailures = 0;
     return withRetry(
@@ -245,13 +248,14 @@ export function snapshotBlockPutter(options: {
       {
         shouldRetry: (error) => {
           if (error instanceof NotFoundError) return options.sinceStartMs() < NEW_SNAPSHOT_VISIBILITY_MS;
+          if (error instanceof ThrottledError) throttled += 1;
           ordinaryFailures += 1;
           return isRetryable(error) && ordinaryFailures < retry.maxAttempts;
         },
       },
     );
   };
-  return { put, requests: () => requests };
+  return { put, requests: () => requests, throttled: () => throttled };
 }
 
 export interface WaitOptions {
