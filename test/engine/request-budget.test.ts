@@ -37,6 +37,7 @@ import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
 import { MemoryRequestBudgetStore } from '../fakes/memory-request-budget-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { fastRetry, noPacing } from './engine-fixture.ts';
+import { worstExcess } from '../support/request-rate.ts';
 
 const B = EBS_BLOCK_SIZE_BYTES;
 /** Where the i-th test block goes: odd ones in the second 1 GiB range, none adjacent. */
@@ -68,19 +69,6 @@ class VirtualTime {
       next.resolve();
     }
   }
-}
-
-/** The largest excess of requests over the allowance in any window [t_i, t_j]. */
-function worstExcess(times: readonly number[], rate: number, burst: number, leaseMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let worst = -Infinity;
-  for (let i = 0; i < sorted.length; i += 1) {
-    for (let j = i; j < sorted.length; j += 1) {
-      const allowed = burst + (rate * (sorted[j]! - sorted[i]! + leaseMs)) / 1000;
-      worst = Math.max(worst, j - i + 1 - allowed);
-    }
-  }
-  return worst;
 }
 
 /** A seeded [0, 1) generator (mulberry32) so a failing case replays. */

@@ -4,17 +4,7 @@
  * when every dimension is equal, so a datapoint with one dimension more or less is never seen.
  */
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-
-interface EmfRecord {
-  readonly _aws: {
-    readonly CloudWatchMetrics: readonly {
-      readonly Namespace: string;
-      readonly Dimensions: readonly (readonly string[])[];
-      readonly Metrics: readonly { readonly Name: string; readonly Unit: string }[];
-    }[];
-  };
-  readonly [key: string]: unknown;
-}
+import type { EmfRecord } from '../support/emf.ts';
 
 const printed: string[] = [];
 let handlers: {

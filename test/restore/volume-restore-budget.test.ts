@@ -20,19 +20,7 @@ import type { RestoreRangeOutput } from '../../lambdas/core/restore/volume-resto
 import { realSleep } from '../../lambdas/core/util/retry.ts';
 import { MemoryRequestBudgetStore } from '../fakes/memory-request-budget-store.ts';
 import { restoreRangeSetUp } from './restore-range-fixture.ts';
-
-/** The largest excess of requests over the allowance in any window [t_i, t_j] (ms). */
-function worstExcess(times: readonly number[], rate: number, burst: number, leaseMs: number): number {
-  const sorted = [...times].sort((a, b) => a - b);
-  let worst = -Infinity;
-  for (let i = 0; i < sorted.length; i += 1) {
-    for (let j = i; j < sorted.length; j += 1) {
-      const allowed = burst + (rate * (sorted[j]! - sorted[i]! + leaseMs)) / 1000;
-      worst = Math.max(worst, j - i + 1 - allowed);
-    }
-  }
-  return worst;
-}
+import { worstExcess } from '../support/request-rate.ts';
 
 /** An account budget like the Lambda's (request-budget-wiring.ts) on a memory store, counting tokens taken per family. */
 function countingBudget(ratePerSecond: number, leaseMs?: number) {

@@ -7,17 +7,7 @@ import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { restoreRangeSetUp } from './restore-range-fixture.ts';
 
 import type * as VolumeRestoreStep from '../../lambdas/handlers/volume-restore-step.ts';
-
-interface EmfRecord {
-  readonly _aws: {
-    readonly CloudWatchMetrics: readonly {
-      readonly Namespace: string;
-      readonly Dimensions: readonly (readonly string[])[];
-      readonly Metrics: readonly { readonly Name: string; readonly Unit: string }[];
-    }[];
-  };
-  readonly [key: string]: unknown;
-}
+import type { EmfRecord } from '../support/emf.ts';
 
 const printed: string[] = [];
 let handlerModule: typeof VolumeRestoreStep;
