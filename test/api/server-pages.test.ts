@@ -4,7 +4,8 @@
  * order the volumes come in, and a page costs the same requests at 10 and at 1,000 servers, in
  * memory (volume pages and recovery points) and on moto (DescribeVolumes).
  */
-import { CreateVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { CreateVolumeCommand } from '@aws-sdk/client-ec2';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Ec2ReplicaVolumePages } from '../../lambdas/aws/ec2-server-pages.ts';
@@ -22,6 +23,7 @@ import { MemoryPlanScheduler, MemoryPlanStore, MemorySettingsStore } from '../pl
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { answerOf, proxyEvent, type EventSpec } from './api-events.ts';
+import { countedEc2Clients } from '../support/counted-ec2.ts';
 
 const REPLICA = { 'rbp:replica': 'true' };
 
@@ -239,22 +241,8 @@ describe('GET /servers on moto', () => {
     'sends the same DescribeVolumes requests for a page at 20 and at 1,000 servers (and one at 10, a single page)',
     { timeout: 240_000 },
     async () => {
-      const sent: {
-        Filters?: { Name?: string; Values?: string[] }[];
-        MaxResults?: number;
-        NextToken?: string;
-      }[] = [];
-      const ec2 = new EC2Client(local.clientConfig());
-      const counted = new EC2Client(local.clientConfig());
+      const { ec2, counted, sent } = countedEc2Clients(local.clientConfig());
       clients.push(ec2, counted);
-      counted.middlewareStack.add(
-        (next, context) => async (args) => {
-          if (context.commandName === 'DescribeVolumesCommand')
-            sent.push(args.input as (typeof sent)[number]);
-          return next(args);
-        },
-        { step: 'initialize' },
-      );
       const create = (name: string) =>
         ec2.send(
           new CreateVolumeCommand({

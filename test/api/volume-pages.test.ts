@@ -4,7 +4,8 @@
  * pages, whatever EC2's order and however its filters thin its pages, and a page costs the same
  * requests at 10 and at 1,000 replica volumes, in memory and on the local stack (DescribeVolumes).
  */
-import { CreateVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
+import type { EC2Client } from '@aws-sdk/client-ec2';
+import { CreateVolumeCommand } from '@aws-sdk/client-ec2';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Ec2ReplicaVolumes } from '../../lambdas/aws/ec2-replica-volumes.ts';
@@ -22,6 +23,7 @@ import { memoryApi } from '../fakes/memory-api-ports.ts';
 import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { answerOf, proxyEvent, type EventSpec } from './api-events.ts';
+import { countedEc2Clients } from '../support/counted-ec2.ts';
 
 /**
  * Volumes in EC2's order, paged as DescribeVolumes pages a filtered listing: `limit` volumes are
@@ -281,22 +283,8 @@ describe('GET /volumes on the local stack', () => {
     'sends one DescribeVolumes (MaxResults 10) for a page of 10 at 10 and at 1,000 replica volumes, lists each once, and finds one volume with one DescribeVolumes',
     { timeout: 240_000 },
     async () => {
-      const sent: {
-        Filters?: { Name?: string; Values?: string[] }[];
-        MaxResults?: number;
-        NextToken?: string;
-      }[] = [];
-      const ec2 = new EC2Client(local.clientConfig());
-      const counted = new EC2Client(local.clientConfig());
+      const { ec2, counted, sent } = countedEc2Clients(local.clientConfig());
       clients.push(ec2, counted);
-      counted.middlewareStack.add(
-        (next, context) => async (args) => {
-          if (context.commandName === 'DescribeVolumesCommand')
-            sent.push(args.input as (typeof sent)[number]);
-          return next(args);
-        },
-        { step: 'initialize' },
-      );
       const create = () =>
         ec2.send(
           new CreateVolumeCommand({
