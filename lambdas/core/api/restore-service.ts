@@ -18,6 +18,8 @@ import type { JobStore } from '../jobs/job-store.ts';
 import type { RestoreObjectStore } from '../file-restore/restore-ports.ts';
 import type { CataloguedBytes, RestoreJobs } from './api-ports.ts';
 import { MAX_UPLOAD_PARTS, maxResumableBytes } from '../file-restore/resumable-upload.ts';
+import { cataloguedSubtreeBytes } from '../file-restore/catalogued-subtree.ts';
+import type { CatalogStore } from '../catalog/catalog-store.ts';
 import type { Image, Restore, StartRestoreRequest } from './schemas.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { readVolumeRestoreProgress } from './backup-progress.ts';
@@ -132,6 +134,11 @@ export class RestoreService implements RestoreJobs {
       readonly work?: ObjectStore;
       /** Deletes the snapshot of a cancelled volume restore (restore-cancel.ts); absent: it is left. */
       readonly deleteSnapshot?: (snapshotId: string) => Promise<'deleted' | 'absent'>;
+      /**
+       * The catalog, where a subdirectory restore's size is read from its tree summaries
+       * (catalogued-subtree.ts) when the caller knows none; absent: a subdirectory is not checked.
+       */
+      readonly catalog?: Pick<CatalogStore, 'getImageCatalog' | 'getTreePages'>;
     },
   ) {}
 
@@ -157,7 +164,8 @@ export class RestoreService implements RestoreJobs {
    * Refuses a file or directory restore whose catalogued bytes exceed what the worker's resumable
    * upload holds (MAX_UPLOAD_PARTS parts of growing size, resumable-upload.ts): the worker would
    * fail with RestoreTooLargeError after writing 10,000 parts. Without resumable uploads the
-   * object store sizes its parts itself and nothing is refused.
+   * object store sizes its parts itself and nothing is refused. A subdirectory's bytes come from
+   * the catalog's tree (subtreeBytes); when they are unknown the restore is admitted.
    */
   private refuseTooLarge(
     image: Image,
@@ -185,6 +193,21 @@ export class RestoreService implements RestoreJobs {
         },
       },
     );
+  }
+
+  /**
+   * What the catalog's tree says a subdirectory restore writes at least, when the caller knows
+   * nothing and a refusal is possible; undefined when undecided (the worker's limit then applies).
+   */
+  private async subtreeBytes(
+    image: Image,
+    request: StartRestoreRequest,
+  ): Promise<CataloguedBytes | undefined> {
+    const { catalog, objects } = this.deps;
+    if (catalog === undefined || objects.parts === undefined || request.kind !== 'directory') return undefined;
+    if (request.path === '/') return undefined;
+    const found = await cataloguedSubtreeBytes(catalog, image, request.partition, request.path);
+    return found === undefined ? undefined : { bytes: found.bytes };
   }
 
   /** A running volume restore's progress from its segment records (backup-progress.ts). */
@@ -219,7 +242,7 @@ export class RestoreService implements RestoreJobs {
       );
       return restoreOfVolumeJob(job);
     }
-    this.refuseTooLarge(image, request, catalogued);
+    this.refuseTooLarge(image, request, catalogued ?? (await this.subtreeBytes(image, request)));
     const job = await createRestoreJob(
       { jobs: fileRestoreJobs(this.deps.jobs), clock: this.deps.clock },
       {
