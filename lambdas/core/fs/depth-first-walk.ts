@@ -11,6 +11,7 @@
  */
 import type { ErrorContext } from '../errors.ts';
 import {
+  normalizeImagePath,
   refuseDescent,
   unixStat,
   walkError,
@@ -331,6 +332,72 @@ export async function unixWalkBegin<N extends InodeStat>(
       : [unixEntry(root, rootPath, rootName, 0, 0)];
   if (root.type !== 'directory') return { items };
   return { items, root: { node: root, at: { path: rootPath, inode: root.inode, key: root.inode } } };
+}
+
+/** What ext and XFS each give unixWalk: `N` is the reader's inode record. */
+export interface UnixWalkReader<N extends InodeStat> {
+  readonly maxDirectoryDepth: number;
+  /** The root directory's inode number. */
+  readonly rootInode: number;
+  /** The entry name of the start (`rootPath`'s last component, '' for the root). */
+  rootName(rootPath: string): EntryName;
+  lookup(path: string): Promise<number>;
+  load(inode: number): Promise<N>;
+  /**
+   * The child inode an entry names: loaded, or still loading (from the cache, read-ahead or a
+   * fresh read). It may throw: that is an error for the child's path.
+   */
+  child(inode: number): N | Promise<N>;
+  /** The directory's listing: entries, and errors for its damaged parts. */
+  list(
+    dir: N,
+  ): AsyncIterator<
+    UnixDirEntry | { readonly error: Error } | readonly (UnixDirEntry | { readonly error: Error })[]
+  >;
+  readonly readTarget: SymlinkTargetReader<N>;
+}
+
+/**
+ * The walk() of ext and XFS: from `options.root` (default "/", or `options.rootInode` when the
+ * caller already knows it), its start entry, then each directory's entries depth first.
+ */
+export function unixWalk<N extends InodeStat>(
+  reader: UnixWalkReader<N>,
+  options: WalkOptions,
+): AsyncGenerator<WalkItem> {
+  const begin = (): Promise<WalkBegin<N>> => {
+    const rootPath = normalizeImagePath(options.root ?? '/');
+    return unixWalkBegin(
+      rootPath,
+      reader.rootName(rootPath),
+      async () =>
+        reader.load(
+          rootPath === '/' ? reader.rootInode : (options.rootInode ?? (await reader.lookup(rootPath))),
+        ),
+      reader.readTarget,
+    );
+  };
+  const source: DepthFirstSource<N, UnixDirEntry | { readonly error: Error }> = {
+    maxDirectoryDepth: reader.maxDirectoryDepth,
+    list: (dir) => reader.list(dir),
+    visit: (item, parent, out) => {
+      if ('error' in item) {
+        out.push(walkError(parent.path, parent.inode, item.error));
+        return undefined;
+      }
+      const path = childPath(parent.path, item.name);
+      let child: N | Promise<N>;
+      try {
+        child = reader.child(item.inode);
+      } catch (error) {
+        out.push(walkError(path, item.inode, error));
+        return undefined;
+      }
+      return visitUnixChild(child, item.inode, path, item, parent, out, reader.readTarget);
+    },
+    descent: inodeDescent,
+  };
+  return walkFrom(source, begin, options.descend);
 }
 
 /** A symlink's entry with its target; a target that cannot be read is an error before the entry. */

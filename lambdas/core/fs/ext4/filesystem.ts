@@ -11,19 +11,9 @@ import { decodeName, isEscapedName } from '../name-encoding.ts';
 import { PageCachedReader } from '../cached-reader.ts';
 import type { PageCacheOptions, SlicedReader } from '../cached-reader.ts';
 import { FilesystemCorruptError, FilesystemLimitError, UnsupportedFilesystemError } from '../errors.ts';
-import { STREAM_PIECE_BYTES, checkSymlinkTarget, normalizeImagePath, walkError } from '../filesystem.ts';
+import { STREAM_PIECE_BYTES, checkSymlinkTarget } from '../filesystem.ts';
 import { checkOnDevice, checkReadBytes, clampRange, extentPieces } from '../file-ranges.ts';
-import {
-  baseName,
-  childPath,
-  inodeDescent,
-  unixLookup,
-  unixWalkBegin,
-  visitUnixChild,
-  walkFrom,
-  type DepthFirstSource,
-  type WalkBegin,
-} from '../depth-first-walk.ts';
+import { baseName, unixLookup, unixWalk } from '../depth-first-walk.ts';
 import type {
   FileExtent,
   FilesystemReader,
@@ -652,52 +642,30 @@ export class Ext4Filesystem implements FilesystemReader {
    * errors that may clear by themselves (retryable) end the walk by throwing.
    */
   walk(options: WalkOptions = {}): AsyncGenerator<WalkItem> {
-    const begin = (): Promise<WalkBegin<Inode>> => {
-      const rootPath = normalizeImagePath(options.root ?? '/');
-      const rootName = baseName(rootPath);
-      const rootEntryName = {
-        name: rootName,
-        nameBytes: decodeName(rootName),
-        nameIsUtf8: !isEscapedName(rootName),
-      };
-      return unixWalkBegin(
-        rootPath,
-        rootEntryName,
-        async () =>
-          this.loadInode(
-            rootPath === '/' ? ROOT_INODE : (options.rootInode ?? (await this.lookup(rootPath))),
-          ),
-        this.readTarget,
-      );
-    };
     const budget = this.newBudget();
     budget.prefetchSubdirectories = options.descend === undefined;
     // Inodes being loaded ahead of the walk (read-ahead); each is taken out when its entry is reached.
     const ahead = this.readAhead ? new Map<number, Inode | Promise<Inode>>() : undefined;
-    const source: DepthFirstSource<Inode, DirItem> = {
-      maxDirectoryDepth: this.limits.maxDirectoryDepth,
-      list: (dir) => this.dirItems(dir, budget, ahead),
-      visit: (item, parent, out) => {
-        if ('error' in item) {
-          out.push(walkError(parent.path, parent.inode, item.error));
-          return undefined;
-        }
-        const entry = item;
-        const path = childPath(parent.path, entry.name);
-        const loading = ahead?.get(entry.inode);
-        ahead?.delete(entry.inode);
-        let child: Inode | Promise<Inode>;
-        try {
-          child = loading ?? this.cachedInode(entry.inode) ?? this.loadInode(entry.inode);
-        } catch (error) {
-          out.push(walkError(path, entry.inode, error));
-          return undefined;
-        }
-        return visitUnixChild(child, entry.inode, path, entry, parent, out, this.readTarget);
+    return unixWalk<Inode>(
+      {
+        maxDirectoryDepth: this.limits.maxDirectoryDepth,
+        rootInode: ROOT_INODE,
+        rootName: (rootPath) => {
+          const rootName = baseName(rootPath);
+          return { name: rootName, nameBytes: decodeName(rootName), nameIsUtf8: !isEscapedName(rootName) };
+        },
+        lookup: (path) => this.lookup(path),
+        load: (inode) => this.loadInode(inode),
+        child: (inode) => {
+          const loading = ahead?.get(inode);
+          ahead?.delete(inode);
+          return loading ?? this.cachedInode(inode) ?? this.loadInode(inode);
+        },
+        list: (dir) => this.dirItems(dir, budget, ahead),
+        readTarget: this.readTarget,
       },
-      descent: inodeDescent,
-    };
-    return walkFrom(source, begin, options.descend);
+      options,
+    );
   }
 }
 

@@ -20,20 +20,9 @@ import {
   FilesystemLimitError,
   UnsupportedFilesystemError,
 } from '../errors.ts';
-import { STREAM_PIECE_BYTES, checkSymlinkTarget, normalizeImagePath, walkError } from '../filesystem.ts';
+import { STREAM_PIECE_BYTES, checkSymlinkTarget } from '../filesystem.ts';
 import { checkOnDevice, checkReadBytes, clampRange, extentPieces, joinPieces } from '../file-ranges.ts';
-import {
-  baseName,
-  childPath,
-  entryNameOf,
-  inodeDescent,
-  unixLookup,
-  unixWalkBegin,
-  visitUnixChild,
-  walkFrom,
-  type DepthFirstSource,
-  type WalkBegin,
-} from '../depth-first-walk.ts';
+import { baseName, entryNameOf, unixLookup, unixWalk } from '../depth-first-walk.ts';
 import type {
   FileExtent,
   FilesystemReader,
@@ -619,43 +608,20 @@ export class XfsFilesystem implements FilesystemReader {
    * errors that may clear by themselves (retryable) end the walk by throwing.
    */
   walk(options: WalkOptions = {}): AsyncGenerator<WalkItem> {
-    const begin = (): Promise<WalkBegin<XfsInode>> => {
-      const rootPath = normalizeImagePath(options.root ?? '/');
-      return unixWalkBegin(
-        rootPath,
-        entryNameOf(decodeName(baseName(rootPath))),
-        async () =>
-          this.loadInode(
-            rootPath === '/'
-              ? this.superblock.rootInode
-              : (options.rootInode ?? (await this.lookup(rootPath))),
-          ),
-        this.readTarget,
-      );
-    };
     const budget = this.newBudget();
-    const source: DepthFirstSource<XfsInode, DirItem> = {
-      maxDirectoryDepth: this.limits.maxDirectoryDepth,
-      list: (dir) => this.dirItems(dir, budget),
-      visit: (item, parent, out) => {
-        if ('error' in item) {
-          out.push(walkError(parent.path, parent.inode, item.error));
-          return undefined;
-        }
-        const entry = item;
-        const path = childPath(parent.path, entry.name);
-        let child: XfsInode | Promise<XfsInode>;
-        try {
-          child = this.cachedInode(entry.inode) ?? this.loadInode(entry.inode);
-        } catch (error) {
-          out.push(walkError(path, entry.inode, error));
-          return undefined;
-        }
-        return visitUnixChild(child, entry.inode, path, entry, parent, out, this.readTarget);
+    return unixWalk<XfsInode>(
+      {
+        maxDirectoryDepth: this.limits.maxDirectoryDepth,
+        rootInode: this.superblock.rootInode,
+        rootName: (rootPath) => entryNameOf(decodeName(baseName(rootPath))),
+        lookup: (path) => this.lookup(path),
+        load: (inode) => this.loadInode(inode),
+        child: (inode) => this.cachedInode(inode) ?? this.loadInode(inode),
+        list: (dir) => this.dirItems(dir, budget),
+        readTarget: this.readTarget,
       },
-      descent: inodeDescent,
-    };
-    return walkFrom(source, begin, options.descend);
+      options,
+    );
   }
 }
 
