@@ -487,6 +487,8 @@ export function createApiDeps(
       ...(workBucket === undefined ? {} : { work: new S3ObjectStore(clients.s3, workBucket) }),
       // POST /restores/{id}/cancel deletes a cancelled volume restore's unfinished snapshot.
       deleteSnapshot: (snapshotId) => replicaSnapshots.deleteSnapshot(snapshotId),
+      // POST /restores of a subdirectory reads its size from the catalog's tree summaries.
+      catalog,
     }),
     cursors: new CursorCodec(Buffer.from(environment.API_CURSOR_KEY, 'base64')),
     recoveryPoints: createRecoveryPointService(environment, clients, clock),
