@@ -255,7 +255,7 @@ async function smallImage(dir: string): Promise<string> {
   return image;
 }
 
-async function debianImage(dir: string): Promise<{ image?: string; reason?: string }> {
+export async function debianImage(dir: string): Promise<{ image?: string; reason?: string }> {
   const image = path.join(dir, `debian-bookworm-minbase-${IMAGE_VERSION}.img`);
   if (await fileExists(image)) return { image };
   const root = path.join(dir, 'debian-bookworm-minbase');
