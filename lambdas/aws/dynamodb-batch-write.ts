@@ -28,23 +28,38 @@ export type Sleep = (ms: number) => Promise<void>;
 
 export const sleepMs: Sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** How many rounds to send and how long to wait before the first re-send (doubled each round). */
+export interface ResendSchedule {
+  readonly attempts: number;
+  readonly baseDelayMs: number;
+}
+
+/** UNPROCESSED_ATTEMPTS rounds from UNPROCESSED_BASE_DELAY_MS. */
+export const DEFAULT_RESEND: ResendSchedule = {
+  attempts: UNPROCESSED_ATTEMPTS,
+  baseDelayMs: UNPROCESSED_BASE_DELAY_MS,
+};
+
 /**
  * Sends `pending`, then what each answer reports unprocessed, until nothing is left, sleeping
- * UNPROCESSED_BASE_DELAY_MS · 2^(round − 1) before each re-send. After UNPROCESSED_ATTEMPTS rounds,
- * throws what `exhausted` makes of the rest.
+ * baseDelayMs · 2^(round − 1) before each re-send. After `attempts` rounds, throws what
+ * `exhausted` makes of the rest. Returns the number of sends.
  */
 export async function resendUnprocessed<T>(
   pending: readonly T[],
   sendOnce: (batch: T[]) => Promise<T[]>,
   exhausted: (left: T[]) => Error,
   sleep: Sleep = sleepMs,
-): Promise<void> {
+  schedule: ResendSchedule = DEFAULT_RESEND,
+): Promise<number> {
   let left = [...pending];
-  for (let attempt = 0; left.length > 0; attempt += 1) {
-    if (attempt >= UNPROCESSED_ATTEMPTS) throw exhausted(left);
-    if (attempt > 0) await sleep(UNPROCESSED_BASE_DELAY_MS * 2 ** (attempt - 1));
+  let attempt = 0;
+  for (; left.length > 0; attempt += 1) {
+    if (attempt >= schedule.attempts) throw exhausted(left);
+    if (attempt > 0) await sleep(schedule.baseDelayMs * 2 ** (attempt - 1));
     left = await sendOnce(left);
   }
+  return attempt;
 }
 
 export interface BatchWriteOptions {
@@ -54,20 +69,23 @@ export interface BatchWriteOptions {
   readonly operation?: string;
   readonly context?: ErrorContext;
   readonly sleep?: Sleep;
+  /** Default DEFAULT_RESEND. */
+  readonly schedule?: ResendSchedule;
 }
 
 /**
  * One BatchWriteItem of at most BATCH_WRITE_ITEMS requests to `tableName`, re-sending its
- * UnprocessedItems; an SDK failure leaves as a product error (callSdk).
+ * UnprocessedItems; an SDK failure leaves as a product error (callSdk). Returns the number of
+ * BatchWriteItem calls made.
  */
 export async function batchWrite(
   ddb: DynamoDBDocumentClient,
   tableName: string,
   requests: readonly WriteRequest[],
   options: BatchWriteOptions,
-): Promise<void> {
+): Promise<number> {
   const context = { table: tableName, ...options.context };
-  await resendUnprocessed(
+  return resendUnprocessed(
     requests,
     async (batch) => {
       const out = await callSdk(options.operation ?? 'BatchWriteItem', context, () =>
@@ -77,5 +95,6 @@ export async function batchWrite(
     },
     options.exhausted,
     options.sleep,
+    options.schedule,
   );
 }

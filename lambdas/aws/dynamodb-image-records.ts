@@ -18,14 +18,7 @@
  * Scan, run once per table on the first lookup that finds nothing, recorded in a marker item).
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import {
-  BatchGetCommand,
-  BatchWriteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  ScanCommand,
-} from '@aws-sdk/lib-dynamodb';
+import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import {
   ConflictError,
   IntegrityError,
@@ -48,6 +41,14 @@ import { LOCK_SORT_KEY, lockPartitionKey } from './dynamodb-backup-lock.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
 import { transactWrite } from './dynamodb-transactions.ts';
 import { callSdk } from './sdk-errors.ts';
+import {
+  BATCH_GET_ITEMS,
+  BATCH_WRITE_ITEMS,
+  batchWrite,
+  resendUnprocessed,
+  sleepMs,
+  type ResendSchedule,
+} from './dynamodb-batch-write.ts';
 
 export const IMAGE_RECORD_ENTITY = 'image';
 export const IMAGE_ID_ENTITY = 'image-id';
@@ -131,14 +132,12 @@ function toRecord(item: Record<string, unknown>): ImageRecord {
 const FENCE_ITEM = 4;
 const PARENT_ITEM = 5;
 
-/** BatchGetItem's maximum keys per request (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html). */
-export const BATCH_GET_KEYS = 100;
-/** Rounds of re-sending BatchGetItem's UnprocessedKeys before giving up with a retryable error. */
-const UNPROCESSED_ROUNDS = 6;
-/** First back-off before re-sending UnprocessedKeys, doubled each round (25 ms .. 400 ms). */
-const UNPROCESSED_DELAY_MS = 25;
-/** BatchWriteItem's maximum requests per call (https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html). */
-export const BATCH_WRITE_ITEMS = 25;
+/**
+ * Re-sends of unprocessed image keys and puts: six rounds, 25 ms doubled (25 .. 400 ms, 775 ms in
+ * all), shorter than the catalog's: these calls sit in an API request or a backup step, and a
+ * retryable ThrottledError lets the caller's own retry take over.
+ */
+const IMAGE_RESEND: ResendSchedule = { attempts: 6, baseDelayMs: 25 };
 
 export class DynamoDbImageRecordStore implements ImageRecordStore {
   private readonly pager: DynamoDbPager;
@@ -601,8 +600,8 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
 
 /**
  * The items of `keys` that exist in `tableName` (duplicates read once), in no particular order:
- * BatchGetItem, strongly consistent, 100 keys a request (the API's limit), unprocessed keys asked
- * again with backoff.
+ * BatchGetItem, strongly consistent, BATCH_GET_ITEMS keys a request (the API's limit), unprocessed
+ * keys asked again with backoff (IMAGE_RESEND).
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchGetItem.html
  */
 export async function batchGetItems(
@@ -612,33 +611,35 @@ export async function batchGetItems(
 ): Promise<Record<string, unknown>[]> {
   const unique = [...new Map(keys.map((k) => [`${k.pk}\u0000${k.sk}`, k])).values()];
   const out: Record<string, unknown>[] = [];
-  for (let i = 0; i < unique.length; i += BATCH_GET_KEYS) {
-    let asking: Record<string, unknown>[] = unique.slice(i, i + BATCH_GET_KEYS);
-    for (let round = 0; asking.length > 0; round += 1) {
-      if (round >= UNPROCESSED_ROUNDS) {
-        throw new ThrottledError(`DynamoDB BatchGetItem left ${asking.length} image keys unprocessed`, {
-          context: { table: tableName, unprocessed: asking.length },
-        });
-      }
-      if (round > 0) await new Promise((wake) => setTimeout(wake, UNPROCESSED_DELAY_MS * 2 ** (round - 1)));
-      const keysNow = asking;
-      const got = await callSdk('BatchGetItem', { table: tableName }, () =>
-        ddb.send(
-          new BatchGetCommand({
-            RequestItems: { [tableName]: { Keys: keysNow, ConsistentRead: true } },
-          }),
-        ),
-      );
-      out.push(...(got.Responses?.[tableName] ?? []));
-      asking = got.UnprocessedKeys?.[tableName]?.Keys ?? [];
-    }
+  for (let i = 0; i < unique.length; i += BATCH_GET_ITEMS) {
+    await resendUnprocessed<Record<string, unknown>>(
+      unique.slice(i, i + BATCH_GET_ITEMS),
+      async (asking) => {
+        const got = await callSdk('BatchGetItem', { table: tableName }, () =>
+          ddb.send(
+            new BatchGetCommand({
+              RequestItems: { [tableName]: { Keys: asking, ConsistentRead: true } },
+            }),
+          ),
+        );
+        out.push(...(got.Responses?.[tableName] ?? []));
+        return got.UnprocessedKeys?.[tableName]?.Keys ?? [];
+      },
+      (left) =>
+        new ThrottledError(`DynamoDB BatchGetItem left ${left.length} image keys unprocessed`, {
+          context: { table: tableName, unprocessed: left.length },
+        }),
+      sleepMs,
+      IMAGE_RESEND,
+    );
   }
   return out;
 }
 
 /**
  * Puts `items` in `tableName` with BatchWriteItem, BATCH_WRITE_ITEMS a request (the API's limit),
- * unprocessed items sent again with backoff. Returns the requests sent (for a caller's budget).
+ * unprocessed items sent again with backoff (IMAGE_RESEND). Returns the requests sent (for a
+ * caller's budget).
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_BatchWriteItem.html
  */
 export async function batchPutItems(
@@ -648,23 +649,18 @@ export async function batchPutItems(
 ): Promise<number> {
   let requests = 0;
   for (let i = 0; i < items.length; i += BATCH_WRITE_ITEMS) {
-    let left: Record<string, unknown>[] = items
-      .slice(i, i + BATCH_WRITE_ITEMS)
-      .map((Item) => ({ PutRequest: { Item } }));
-    for (let round = 0; left.length > 0; round += 1) {
-      if (round >= UNPROCESSED_ROUNDS) {
-        throw new ThrottledError(`DynamoDB BatchWriteItem left ${left.length} puts unprocessed`, {
-          context: { table: tableName, unprocessed: left.length },
-        });
-      }
-      if (round > 0) await new Promise((wake) => setTimeout(wake, UNPROCESSED_DELAY_MS * 2 ** (round - 1)));
-      const sending = left;
-      const out = await callSdk('BatchWriteItem', { table: tableName }, () =>
-        ddb.send(new BatchWriteCommand({ RequestItems: { [tableName]: sending } })),
-      );
-      requests += 1;
-      left = out.UnprocessedItems?.[tableName] ?? [];
-    }
+    requests += await batchWrite(
+      ddb,
+      tableName,
+      items.slice(i, i + BATCH_WRITE_ITEMS).map((Item) => ({ PutRequest: { Item } })),
+      {
+        exhausted: (left) =>
+          new ThrottledError(`DynamoDB BatchWriteItem left ${left.length} puts unprocessed`, {
+            context: { table: tableName, unprocessed: left.length },
+          }),
+        schedule: IMAGE_RESEND,
+      },
+    );
   }
   return requests;
 }

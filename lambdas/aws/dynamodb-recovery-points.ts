@@ -41,7 +41,8 @@ import {
   storedPoint,
   withoutImage,
 } from '../core/recovery-points/recovery-points.ts';
-import { BATCH_GET_KEYS, batchGetItems, batchPutItems } from './dynamodb-image-records.ts';
+import { BATCH_GET_ITEMS } from './dynamodb-batch-write.ts';
+import { batchGetItems, batchPutItems } from './dynamodb-image-records.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
 import { transactWrite } from './dynamodb-transactions.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
@@ -66,7 +67,7 @@ const BACKFILL_MARKER_KEY = { pk: 'RP#BACKFILL', sk: 'IMAGE-INDEX' };
 const DETACH_ATTEMPTS = 8;
 /**
  * Items one Scan page of the index backfill evaluates (its Limit): at most this many point records
- * read (one BatchGetItem of BATCH_GET_KEYS) and their images' index items written per page, so a
+ * read (one BatchGetItem of BATCH_GET_ITEMS) and their images' index items written per page, so a
  * page costs a few requests and its position is saved often.
  */
 export const BACKFILL_SCAN_ITEMS = 100;
@@ -348,7 +349,7 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
           throw error;
         }
       });
-      requests += 1 + Math.ceil(keys.length / BATCH_GET_KEYS);
+      requests += 1 + Math.ceil(keys.length / BATCH_GET_ITEMS);
       requests += await batchPutItems(this.ddb, this.tableName, indexItems);
       indexed += indexItems.length;
       next = found.LastEvaluatedKey;

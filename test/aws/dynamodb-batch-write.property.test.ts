@@ -13,6 +13,7 @@ import {
   UNPROCESSED_ATTEMPTS,
   type WriteRequest,
 } from '../../lambdas/aws/dynamodb-batch-write.ts';
+import { batchGetItems, batchPutItems } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { ThrottledError } from '../../lambdas/core/errors.ts';
 
 const TABLE = 'catalog';
@@ -110,5 +111,100 @@ describe('resendUnprocessed', () => {
       () => new Error('exhausted'),
     );
     expect(calls).toBe(0);
+  });
+
+  it('follows a given schedule: its rounds, its first delay doubled, and returns the sends', async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.integer({ min: 1, max: 10 }),
+        fc.integer({ min: 1, max: 100 }),
+        fc.array(fc.integer({ min: 0, max: 20 }), { maxLength: 12 }),
+        async (attempts, baseDelayMs, leftPerRound) => {
+          const slept: number[] = [];
+          let round = 0;
+          const sent = resendUnprocessed(
+            Array.from({ length: 20 }, (_, i) => i),
+            (batch) => {
+              const left = Math.min(batch.length, leftPerRound[round] ?? 0);
+              round += 1;
+              return Promise.resolve(batch.slice(batch.length - left));
+            },
+            (left) => new Error(`left ${left.length}`),
+            (ms) => {
+              slept.push(ms);
+              return Promise.resolve();
+            },
+            { attempts, baseDelayMs },
+          );
+          // Rounds needed: up to and including the first that leaves nothing (or all of them).
+          const firstClear = Array.from({ length: attempts }, (_, n) => leftPerRound[n] ?? 0).findIndex(
+            (left) => left === 0,
+          );
+          if (firstClear === -1) {
+            await expect(sent).rejects.toThrow(/^left \d+$/);
+            expect(round).toBe(attempts);
+          } else {
+            await expect(sent).resolves.toBe(firstClear + 1);
+            expect(round).toBe(firstClear + 1);
+          }
+          expect(slept).toEqual(Array.from({ length: round - 1 }, (_, n) => baseDelayMs * 2 ** n));
+        },
+      ),
+    );
+  });
+});
+
+describe('image records batches (six rounds from 25 ms)', () => {
+  /** A client that leaves every request of every call unprocessed, counting the calls. */
+  function stubbornClient() {
+    const calls: string[] = [];
+    const client = {
+      send(command: { constructor: { name: string }; input: { RequestItems: Record<string, unknown> } }) {
+        calls.push(command.constructor.name);
+        const asked = command.input.RequestItems[TABLE];
+        return Promise.resolve(
+          command.constructor.name === 'BatchGetCommand'
+            ? { Responses: { [TABLE]: [] }, UnprocessedKeys: { [TABLE]: asked } }
+            : { UnprocessedItems: { [TABLE]: asked } },
+        );
+      },
+    };
+    return { client: client as unknown as DynamoDBDocumentClient, calls };
+  }
+
+  it('batchPutItems gives up after six BatchWriteItem calls with a ThrottledError', async () => {
+    const { client, calls } = stubbornClient();
+    const put = batchPutItems(client, TABLE, [
+      { pk: 'a', sk: '1' },
+      { pk: 'b', sk: '2' },
+    ]);
+    await expect(put).rejects.toThrow(ThrottledError);
+    await expect(put).rejects.toThrow('DynamoDB BatchWriteItem left 2 puts unprocessed');
+    expect(calls).toEqual(Array.from({ length: 6 }, () => 'BatchWriteCommand'));
+  });
+
+  it('batchGetItems gives up after six BatchGetItem calls with a ThrottledError', async () => {
+    const { client, calls } = stubbornClient();
+    const got = batchGetItems(client, TABLE, [
+      { pk: 'a', sk: '1' },
+      { pk: 'a', sk: '1' },
+      { pk: 'b', sk: '2' },
+    ]);
+    await expect(got).rejects.toThrow(ThrottledError);
+    await expect(got).rejects.toThrow('DynamoDB BatchGetItem left 2 image keys unprocessed');
+    expect(calls).toEqual(Array.from({ length: 6 }, () => 'BatchGetCommand'));
+  });
+
+  it('batchPutItems counts one request per call: 30 items, one re-send of the first 25', async () => {
+    let call = 0;
+    const client = {
+      send(command: { input: { RequestItems: Record<string, unknown[]> } }) {
+        call += 1;
+        const asked = command.input.RequestItems[TABLE]!;
+        return Promise.resolve({ UnprocessedItems: call === 1 ? { [TABLE]: asked.slice(0, 3) } : {} });
+      },
+    } as unknown as DynamoDBDocumentClient;
+    const items = Array.from({ length: 30 }, (_, i) => ({ pk: `p${i}`, sk: 's' }));
+    await expect(batchPutItems(client, TABLE, items)).resolves.toBe(3);
   });
 });
