@@ -22,6 +22,7 @@ import {
   nameIndexPartitionKey,
   namePrefix,
   treePartitionKey,
+  versionSortKey,
 } from '../core/catalog/catalog-keys.ts';
 import type { TreePage } from '../core/catalog/catalog-trees.ts';
 import type {
@@ -68,6 +69,44 @@ function readTs(item: Item, prefix: string): Timestamp | undefined {
   return typeof seconds === 'number' && typeof nanoseconds === 'number'
     ? { seconds, nanoseconds }
     : undefined;
+}
+
+/**
+ * The key condition and filter of a directory Query. With a name and a version bound the bound is
+ * part of the key condition: `sk BETWEEN "<name>/" AND "<name>/<bound>"` holds exactly the name's
+ * versions up to the bound (every sort key between two keys that start with "<name>/" starts with
+ * it too, and versions sort as text), so DynamoDB reads none of the later versions: a Query's read
+ * units follow the items the key condition matches, before any FilterExpression
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Query.FilterExpression.html).
+ * BETWEEN is inclusive; an exclusive bound keeps the filter, which then drops at most the one
+ * version equal to the bound. Without a name the versions of different names interleave in sort
+ * order, so the bound can only be a filter (docs/catalog.md, "Reading at a version").
+ */
+function directoryConditions(
+  pk: string,
+  query: DirectoryQuery,
+): { keyCondition: string; filter?: string; names: Record<string, string>; values: Item } {
+  const names: Record<string, string> = { '#pk': 'pk' };
+  const values: Item = { ':pk': pk };
+  let keyCondition = '#pk = :pk';
+  const bound = query.upTo;
+  if (query.name !== undefined) {
+    names['#sk'] = 'sk';
+    values[':prefix'] = namePrefix(query.name);
+    if (bound === undefined) {
+      keyCondition += ' AND begins_with(#sk, :prefix)';
+    } else {
+      values[':last'] = versionSortKey(query.name, bound.version);
+      keyCondition += ' AND #sk BETWEEN :prefix AND :last';
+    }
+  }
+  if (bound === undefined || (query.name !== undefined && bound.inclusive)) {
+    return { keyCondition, names, values };
+  }
+  names['#version'] = 'version';
+  values[':version'] = bound.version;
+  const filter = bound.inclusive ? '#version <= :version' : '#version < :version';
+  return { keyCondition, filter, names, values };
 }
 
 export function toCatalogDbItem(item: CatalogItem): Item {
@@ -211,20 +250,7 @@ export class DynamoDbCatalogStore implements CatalogStore {
 
   async queryDirectory(query: DirectoryQuery): Promise<DirectoryPage> {
     const pk = directoryPartitionKey(query.volumeId, query.partition, query.dir);
-    const names: Record<string, string> = { '#pk': 'pk' };
-    const values: Item = { ':pk': pk };
-    let keyCondition = '#pk = :pk';
-    if (query.name !== undefined) {
-      names['#sk'] = 'sk';
-      values[':prefix'] = namePrefix(query.name);
-      keyCondition += ' AND begins_with(#sk, :prefix)';
-    }
-    let filter: string | undefined;
-    if (query.upTo !== undefined) {
-      names['#version'] = 'version';
-      values[':version'] = query.upTo.version;
-      filter = query.upTo.inclusive ? '#version <= :version' : '#version < :version';
-    }
+    const { keyCondition, filter, names, values } = directoryConditions(pk, query);
     const out = await this.send(
       'Query',
       () =>
@@ -236,6 +262,7 @@ export class DynamoDbCatalogStore implements CatalogStore {
             ExpressionAttributeNames: names,
             ExpressionAttributeValues: values,
             Limit: query.pageSize,
+            ...(query.newestFirst === true ? { ScanIndexForward: false } : {}),
             ...(query.startAfter === undefined ? {} : { ExclusiveStartKey: { pk, sk: query.startAfter } }),
           }),
         ),

@@ -3,7 +3,7 @@
  * (UTF-8 byte) order, a page Limit counted before the version filter, exclusive start keys that
  * need not exist. Counts its writes for the tests and the benchmarks.
  */
-import { namePrefix } from '../../lambdas/core/catalog/catalog-keys.ts';
+import { namePrefix, versionSortKey } from '../../lambdas/core/catalog/catalog-keys.ts';
 import { keysOf } from '../../lambdas/core/catalog/catalog-item-keys.ts';
 import type {
   CatalogStore,
@@ -36,6 +36,8 @@ export class MemoryCatalogStore implements CatalogStore {
   itemsPut = 0;
   putRequests = 0;
   queries = 0;
+  /** Items the directory queries read (DynamoDB's ScannedCount: before the version filter). */
+  itemsExamined = 0;
   /** Tree pages by volume and hash. */
   readonly trees = new Map<string, string>();
   treePagesPut = 0;
@@ -53,11 +55,19 @@ export class MemoryCatalogStore implements CatalogStore {
     this.requests += 1;
     const partition = this.items.get(directoryPartitionKey(query.volumeId, query.partition, query.dir));
     const prefix = query.name === undefined ? undefined : namePrefix(query.name);
+    // As the DynamoDB adapter: with a name, the version bound is part of the key range.
+    const last =
+      query.name === undefined || query.upTo === undefined
+        ? undefined
+        : versionSortKey(query.name, query.upTo.version);
+    const direction = query.newestFirst === true ? -1 : 1;
     const keys = [...(partition?.keys() ?? [])]
       .filter((sk) => prefix === undefined || sk.startsWith(prefix))
-      .filter((sk) => query.startAfter === undefined || compareCodePoints(sk, query.startAfter) > 0)
-      .sort(compareCodePoints);
+      .filter((sk) => last === undefined || compareCodePoints(sk, last) <= 0)
+      .filter((sk) => query.startAfter === undefined || direction * compareCodePoints(sk, query.startAfter) > 0)
+      .sort((a, b) => direction * compareCodePoints(a, b));
     const examined = keys.slice(0, query.pageSize);
+    this.itemsExamined += examined.length;
     const items = examined.map((sk) => partition!.get(sk)!).filter((item) => within(item, query.upTo));
     const more = keys.length > examined.length;
     return Promise.resolve({ items, ...(more ? { lastKey: examined.at(-1)! } : {}) });

@@ -13,7 +13,7 @@ import type { CatalogStore } from '../catalog/catalog-store.ts';
 import {
   findByName,
   listDirectory,
-  listVersions,
+  entryAsOf,
   MAX_PAGE_ENTRIES,
   type FileVersion as CatalogVersion,
 } from '../catalog/catalog-queries.ts';
@@ -304,25 +304,18 @@ export class CatalogStoreReader implements CatalogReader {
     partition: number,
     path: string,
   ): Promise<{ readonly type: string; readonly size: number; readonly stream: boolean } | undefined> {
-    const current = await this.versionAt(image, partition, path);
-    if (current !== undefined) return { type: current.meta.type, size: current.meta.size, stream: false };
+    const current = await this.metaOfPath(image, partition, path);
+    if (current !== undefined) return { type: current.type, size: current.size, stream: false };
     const name = path.slice(path.lastIndexOf('/') + 1);
     const colon = name.indexOf(':');
     if (colon <= 0 || colon === name.length - 1) return undefined;
-    const file = await this.versionAt(image, partition, path.slice(0, path.length - name.length + colon));
-    return file === undefined ? undefined : { type: file.meta.type, size: file.meta.size, stream: true };
+    const file = await this.metaOfPath(image, partition, path.slice(0, path.length - name.length + colon));
+    return file === undefined ? undefined : { type: file.type, size: file.size, stream: true };
   }
 
-  private async versionAt(
-    image: Image,
-    partition: number,
-    path: string,
-  ): Promise<CatalogVersion | undefined> {
-    const versions = await listVersions(this.deps.store, image.volumeId, partition, path);
-    const imageKey = versionKeyOf(image);
-    return versions.find(
-      (v) => versionKeyOf(v.since) <= imageKey && (v.until === undefined || imageKey < versionKeyOf(v.until)),
-    );
+  /** The metadata of `path` as of the image (one single-item Query, catalog-queries.ts entryAsOf). */
+  private metaOfPath(image: Image, partition: number, path: string): Promise<FileMeta | undefined> {
+    return entryAsOf(this.deps.store, image, partition, path);
   }
 
   private async onlyPartition(image: Image): Promise<number> {
@@ -331,14 +324,14 @@ export class CatalogStoreReader implements CatalogReader {
 
   /** An empty listing of a path that is not a directory in the image is a 404, not an empty page. */
   private async assertDirectory(image: Image, partition: number, path: string): Promise<void> {
-    const current = await this.versionAt(image, partition, path);
+    const current = await this.metaOfPath(image, partition, path);
     const shown = escapeName(path);
     if (current === undefined) {
       throw new NotFoundError(`${shown} does not exist in image ${image.imageId}`, {
         context: { imageId: image.imageId, path: shown },
       });
     }
-    if (current.meta.type !== 'directory') {
+    if (current.type !== 'directory') {
       throw new NotFoundError(`${shown} is not a directory in image ${image.imageId}`, {
         context: { imageId: image.imageId, path: shown },
       });

@@ -3,6 +3,7 @@
  * (followed through its pages until a page of the caller's size is complete):
  * - listDirectory: a directory as it was in an image, sorted by name, with an opaque cursor;
  * - listVersions: every version of one path across the volume's images;
+ * - entryAsOf: one path as of an image (one item read);
  * - findByName: every version of every path with a given name across the volume's images (GSI);
  * - previousDirectoryState: what the cataloguer compares a directory's new listing with.
  */
@@ -203,6 +204,31 @@ export async function listVersions(
   const items: CatalogItem[] = [];
   for await (const item of allDirectoryItems(store, { volumeId, partition, dir, name })) items.push(item);
   return versionsOfGroup(items);
+}
+
+/**
+ * The metadata of `path` as of `image`, or undefined when it was not there: one Query of one item,
+ * the path's newest version at or before the image (the bound is in the key range, so neither the
+ * versions after the image nor the older ones are read: the cost does not grow with history).
+ */
+export async function entryAsOf(
+  store: CatalogStore,
+  image: ImageRef,
+  partition: number,
+  path: string,
+): Promise<FileMeta | undefined> {
+  const { dir, name } = splitPath(path);
+  const page = await store.queryDirectory({
+    volumeId: image.volumeId,
+    partition,
+    dir,
+    name,
+    upTo: { version: versionKeyOf(image), inclusive: true },
+    newestFirst: true,
+    pageSize: 1,
+  });
+  const current = page.items[0];
+  return current === undefined || current.removed === true ? undefined : current.meta;
 }
 
 /** Every version of every path named `name` on the volume, by partition, path, then time. */

@@ -23,7 +23,14 @@ export interface DirectoryQuery {
   readonly name?: string;
   /** Exclusive start: a sort key (need not exist). */
   readonly startAfter?: string;
+  /**
+   * With `name`, a bound on the sort key: the versions after it are never read (they cost no read
+   * units). Without `name`, a filter over every item of the directory (versions of different names
+   * interleave in sort-key order, so no key range holds exactly the items up to a version).
+   */
   readonly upTo?: VersionBound;
+  /** With `name`: newest version first (the sort key descending). */
+  readonly newestFirst?: boolean;
   /** Items examined per page (DynamoDB Limit: counted before the version filter). */
   readonly pageSize: number;
 }
