@@ -29,6 +29,7 @@ import {
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
 import { executionArnOf } from '../../lambdas/aws/sfn-backup-executions.ts';
+import { catalogOutputSchema, type CatalogOutput } from '../../lambdas/core/orchestration/step-state.ts';
 import type { LambdaHandler } from '../../local/gateway/lambda-functions.ts';
 import { stateMachineFunctionName } from '../../lib/function-manifest.ts';
 import { deployProduct } from '../../local/deploy.ts';
@@ -48,6 +49,8 @@ const RATIO_GOAL = 0.5;
 const CATALOG_STATE = 'Build Catalog';
 /** The placeholder of the Build Catalog Lambda in statemachines/backup.asl.json. */
 const CATALOG_PLACEHOLDER = 'BuildCatalogFunctionArn';
+/** The service the bench polls while a backup runs (gateway request counts name it so). */
+const BENCH_POLL_SERVICE = 'states';
 /** How often the bench asks Step Functions whether a backup ended (DescribeExecution). */
 const POLL_INTERVAL_MS = 250;
 /** A backup not finished by then has hung (issue 12 measured 101 s for the incremental, idle). */
@@ -70,6 +73,8 @@ interface BackupFigures {
   readonly catalogRequests: Readonly<Record<string, number>>;
   /** Build Catalog's time inside its Lambda (the handler's own wall time), ms. */
   readonly catalogHandlerMs: number;
+  /** What Build Catalog answered. */
+  readonly catalog: CatalogOutput;
   readonly loadAverage1m: number;
 }
 
@@ -123,25 +128,31 @@ function sumOf(requests: Readonly<Record<string, number>>, service: string): num
 function measureCatalog(
   stack: LocalStack,
   buildCatalogHandler: LambdaHandler,
-): { take(): { requests: Record<string, number>; ms: number } } {
+): { take(): { requests: Record<string, number>; ms: number; output?: CatalogOutput } } {
   let requests: Record<string, number> = {};
   let ms = 0;
+  let output: CatalogOutput | undefined;
   stack.gateway.registerFunction(stateMachineFunctionName(CATALOG_PLACEHOLDER), async (event, context) => {
     const before = stack.gateway.stats().requests;
     const started = performance.now();
     try {
-      return await buildCatalogHandler(event, context);
+      const answer = await buildCatalogHandler(event, context);
+      output = catalogOutputSchema.parse(answer);
+      return answer;
     } finally {
       ms += performance.now() - started;
       const grown = requestDelta(before, stack.gateway.stats().requests);
-      for (const [key, count] of Object.entries(grown)) requests[key] = (requests[key] ?? 0) + count;
+      // Step Functions requests meanwhile are the bench's own polls (Build Catalog makes none).
+      for (const [key, count] of Object.entries(grown))
+        if (!key.startsWith(`${BENCH_POLL_SERVICE}:`)) requests[key] = (requests[key] ?? 0) + count;
     }
   });
   return {
     take() {
-      const taken = { requests, ms };
+      const taken = { requests, ms, ...(output === undefined ? {} : { output }) };
       requests = {};
       ms = 0;
+      output = undefined;
       return taken;
     },
   };
@@ -228,17 +239,25 @@ async function backUp(
     executionArnOf(product.stateMachineArn, backupId),
   );
   const measured = catalog.take();
+  if (measured.output?.status !== 'complete')
+    throw new Error(`Build Catalog of ${backupId} answered ${JSON.stringify(measured.output)}`);
   return {
     executionMs,
     states: stateSpans(events),
     catalogRequests: measured.requests,
     catalogHandlerMs: measured.ms,
+    catalog: measured.output,
     loadAverage1m: os.loadavg()[0]!,
   };
 }
 
+function entriesOf({ counts }: CatalogOutput): number {
+  return counts.files + counts.directories + counts.symlinks + counts.others;
+}
+
 function details(prefix: string, figures: BackupFigures): Record<string, number | string> {
   const r = figures.catalogRequests;
+  const c = figures.catalog.changes;
   return {
     [`${prefix}ExecutionMs`]: figures.executionMs,
     [`${prefix}BuildCatalogMs`]: figures.states[CATALOG_STATE] ?? -1,
@@ -247,6 +266,8 @@ function details(prefix: string, figures: BackupFigures): Record<string, number 
     [`${prefix}CatalogDynamoDbQueries`]: r['dynamodb:Query'] ?? 0,
     [`${prefix}CatalogS3Requests`]: sumOf(r, 's3'),
     [`${prefix}LoadAverage1m`]: round(figures.loadAverage1m, 2),
+    [`${prefix}CatalogEntries`]: entriesOf(figures.catalog),
+    [`${prefix}CatalogChanges`]: `+${c.added} ~${c.changed} -${c.removed} (${c.itemsWritten} items written)`,
   };
 }
 
@@ -297,6 +318,13 @@ export const suite: BenchSuite = {
         const blocks = await changeDisk(running, replica.volumeId, disk, work);
         const incremental = await backUp(sfn, product, catalog, replica.volumeId, false);
         printFigures(`incremental (${blocks} changed 512 KiB blocks)`, incremental);
+        const { added, changed, removed } = incremental.catalog.changes;
+        // The catalog must have seen exactly the change made, or the figures measure something else.
+        if (added !== WRITTEN.length || changed !== REWRITTEN.length || removed !== 1)
+          throw new Error(
+            `the incremental catalog found ${added} added, ${changed} changed, ${removed} removed; ` +
+              `the change was ${WRITTEN.length} written, ${REWRITTEN.length} rewritten, 1 removed`,
+          );
         const all = {
           ...details('full', full),
           ...details('incremental', incremental),
