@@ -7,14 +7,8 @@ import { Option, type Command } from 'commander';
 import { BACKUP_STATUSES, type Backup } from '../../lambdas/core/api/schemas.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import { printHistory, withHistoryLimit, type HistoryListing, type HistoryOptions } from '../api/history.ts';
-import { formatBytes } from '../api/output.ts';
-import {
-  formatDuration,
-  jobProgress,
-  progressFigures,
-  progressLine,
-  shortTime,
-} from '../api/job-progress.ts';
+import { jobProgress, progressFigures, progressLine, shortTime } from '../api/job-progress.ts';
+import { bytesColumn, durationColumn } from './history-columns.ts';
 import { registerCancelCommand } from '../api/cancel.ts';
 import type { BackupCancellation } from '../../lambdas/core/api/backup-cancel.ts';
 import { BACKUP_CANCELLED_ERROR } from '../../lambdas/core/api/backup-cancel.ts';
@@ -74,26 +68,12 @@ const BACKUP_HISTORY: HistoryListing<Backup> = {
     },
     { header: 'SERVER/VOLUME', value: (b) => b.serverId ?? b.volumeId },
     { header: 'STARTED', value: (b) => shortTime(b.startedAt) },
-    {
-      header: 'DURATION',
-      value: (b) =>
-        b.durationSeconds !== undefined
-          ? formatDuration(b.durationSeconds)
-          : b.progress?.elapsedSeconds !== undefined
-            ? `${formatDuration(b.progress.elapsedSeconds)}+`
-            : undefined,
-      right: true,
-    },
-    {
-      header: 'COPIED',
-      value: (b) => formatBytes(b.bytesCopied ?? b.progress?.bytesCopied),
-      right: true,
-    },
-    {
-      header: 'STORED',
-      value: (b) => formatBytes(b.bytesStored ?? b.progress?.bytesStored),
-      right: true,
-    },
+    durationColumn(
+      (b) => b.durationSeconds,
+      (b) => b.progress?.elapsedSeconds,
+    ),
+    bytesColumn('COPIED', (b) => b.bytesCopied ?? b.progress?.bytesCopied),
+    bytesColumn('STORED', (b) => b.bytesStored ?? b.progress?.bytesStored),
     { header: 'IMAGE', value: (b) => b.imageId ?? b.recoveryPointId },
     {
       header: 'FAILED STEP',
