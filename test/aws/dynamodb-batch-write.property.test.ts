@@ -172,27 +172,35 @@ describe('image records batches (six rounds from 25 ms)', () => {
     return { client: client as unknown as DynamoDBDocumentClient, calls };
   }
 
-  it('batchPutItems gives up after six BatchWriteItem calls with a ThrottledError', async () => {
+  it.each([
+    {
+      name: 'batchPutItems',
+      send: (client: DynamoDBDocumentClient) =>
+        batchPutItems(client, TABLE, [
+          { pk: 'a', sk: '1' },
+          { pk: 'b', sk: '2' },
+        ]),
+      command: 'BatchWriteCommand',
+      message: 'DynamoDB BatchWriteItem left 2 puts unprocessed',
+    },
+    {
+      name: 'batchGetItems',
+      // A duplicate key is asked once.
+      send: (client: DynamoDBDocumentClient) =>
+        batchGetItems(client, TABLE, [
+          { pk: 'a', sk: '1' },
+          { pk: 'a', sk: '1' },
+          { pk: 'b', sk: '2' },
+        ]),
+      command: 'BatchGetCommand',
+      message: 'DynamoDB BatchGetItem left 2 image keys unprocessed',
+    },
+  ])('$name gives up after six $command calls with a ThrottledError', async ({ send, command, message }) => {
     const { client, calls } = stubbornClient();
-    const put = batchPutItems(client, TABLE, [
-      { pk: 'a', sk: '1' },
-      { pk: 'b', sk: '2' },
-    ]);
-    await expect(put).rejects.toThrow(ThrottledError);
-    await expect(put).rejects.toThrow('DynamoDB BatchWriteItem left 2 puts unprocessed');
-    expect(calls).toEqual(Array.from({ length: 6 }, () => 'BatchWriteCommand'));
-  });
-
-  it('batchGetItems gives up after six BatchGetItem calls with a ThrottledError', async () => {
-    const { client, calls } = stubbornClient();
-    const got = batchGetItems(client, TABLE, [
-      { pk: 'a', sk: '1' },
-      { pk: 'a', sk: '1' },
-      { pk: 'b', sk: '2' },
-    ]);
-    await expect(got).rejects.toThrow(ThrottledError);
-    await expect(got).rejects.toThrow('DynamoDB BatchGetItem left 2 image keys unprocessed');
-    expect(calls).toEqual(Array.from({ length: 6 }, () => 'BatchGetCommand'));
+    const sent = send(client);
+    await expect(sent).rejects.toThrow(ThrottledError);
+    await expect(sent).rejects.toThrow(message);
+    expect(calls).toEqual(Array.from({ length: 6 }, () => command));
   });
 
   it('batchPutItems counts one request per call: 30 items, one re-send of the first 25', async () => {
