@@ -12,11 +12,10 @@ import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NotFoundError, ThrottledError } from '../../lambdas/core/errors.ts';
+import { ThrottledError } from '../../lambdas/core/errors.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import {
   createRestoreJob,
-  RESTORE_HANDOVER_MARGIN_MS,
   runRestoreJob,
   type RestoreDeps,
   type RestoreJob,
@@ -38,6 +37,7 @@ import { removeDir, scratchDir } from '../support/fs-images.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { MemoryRestoreJobs, MemoryRestoreObjects } from './memory-restore.ts';
+import { Invocations, MultipartMemoryObjects } from './handover-fixture.ts';
 import { expectArchiveEqualsSource, makeRestoreSource } from './restore-fixture.ts';
 
 const MIB = 1024 * 1024;
@@ -73,50 +73,6 @@ class CountingReader implements ByteRangeReader {
   }
 }
 
-/** The in-memory restore bucket with multipart uploads as S3 keeps them (parts by number, replaced when written again). */
-class MultipartMemoryObjects extends MemoryRestoreObjects {
-  /** Every part written, as `<upload>:<part number>`, in order. */
-  readonly partLog: string[] = [];
-  readonly parts: ResumableUploads;
-  private readonly uploads = new Map<string, { key: string; parts: Map<number, Buffer> }>();
-
-  constructor(onPart: () => void) {
-    super();
-    this.parts = {
-      partBytes: MEMORY_PART_BYTES,
-      start: (key) => {
-        const uploadId = `upload-${this.uploads.size + 1}`;
-        this.uploads.set(uploadId, { key, parts: new Map() });
-        return Promise.resolve(uploadId);
-      },
-      putPart: (key, uploadId, partNumber, body) => {
-        onPart();
-        this.partLog.push(`${uploadId}:${partNumber}`);
-        this.open(key, uploadId).parts.set(partNumber, Buffer.from(body));
-        return Promise.resolve();
-      },
-      complete: (key, uploadId) => {
-        const numbers = [...this.open(key, uploadId).parts.keys()].sort((a, b) => a - b);
-        const bodies = numbers.map((n) => this.uploads.get(uploadId)!.parts.get(n)!);
-        // S3 refuses parts below its minimum except the last.
-        expect(bodies.slice(0, -1).every((b) => b.length >= MEMORY_PART_BYTES)).toBe(true);
-        expect(numbers).toEqual(numbers.map((_, i) => i + 1));
-        this.objects.set(key, { body: Buffer.concat(bodies), contentType: 'multipart' });
-        this.uploads.delete(uploadId);
-        return Promise.resolve();
-      },
-      objectBytes: (key) => Promise.resolve(this.objects.get(key)?.body.length),
-    };
-  }
-
-  private open(key: string, uploadId: string) {
-    const upload = this.uploads.get(uploadId);
-    // S3 answers NoSuchUpload (404) for an upload that was completed or aborted.
-    if (upload?.key !== key) throw new NotFoundError(`no open upload ${uploadId} of ${key}`);
-    return upload;
-  }
-}
-
 function depsWith<O extends RestoreDeps['objects']>(objects: O, reader: ByteRangeReader) {
   return {
     jobs: new MemoryRestoreJobs(),
@@ -142,21 +98,9 @@ async function create(deps: RestoreDeps, kind: RestoreKind): Promise<string> {
   return restoreId;
 }
 
-/** The deadline of an invocation that has time for PARTS_PER_INVOCATION parts before it hands over. */
-function deadlineOfNewInvocation(): number {
-  return clock.now().getTime() + RESTORE_HANDOVER_MARGIN_MS + PARTS_PER_INVOCATION * PART_MS - 1;
-}
-
-/** Runs the job invocation after invocation until it ends; the job as each invocation left it. */
-async function runToEnd(deps: RestoreDeps, restoreId: string): Promise<RestoreJob[]> {
-  const after: RestoreJob[] = [];
-  for (let invocation = 0; invocation < 1_000; invocation += 1) {
-    const job = await runRestoreJob(deps, restoreId, deadlineOfNewInvocation());
-    after.push(job);
-    if (job.status !== 'running') return after;
-  }
-  throw new Error('the restore never finished');
-}
+const invocations = new Invocations(clock, PARTS_PER_INVOCATION, PART_MS);
+const deadlineOfNewInvocation = () => invocations.deadline();
+const runToEnd = (deps: RestoreDeps, restoreId: string) => invocations.runToEnd(deps, restoreId);
 
 /** What one invocation without a deadline writes, and the bytes it reads. */
 async function singleInvocation(kind: RestoreKind): Promise<{ body: Buffer; read: number }> {
@@ -209,7 +153,7 @@ describe('a restore that cannot finish in one invocation', () => {
     async (kind) => {
       const single = await singleInvocation(kind);
       const reader = new CountingReader(disk);
-      const objects = new MultipartMemoryObjects(() => clock.advance(PART_MS));
+      const objects = new MultipartMemoryObjects(() => clock.advance(PART_MS), MEMORY_PART_BYTES);
       const deps = depsWith(objects, reader);
       const restoreId = await create(deps, kind);
 
@@ -257,7 +201,7 @@ describe('a restore that cannot finish in one invocation', () => {
   );
 
   it('the worker Lambda hands over to a new invocation of itself while the restore runs, and stops when it ends', async () => {
-    const objects = new MultipartMemoryObjects(() => clock.advance(PART_MS));
+    const objects = new MultipartMemoryObjects(() => clock.advance(PART_MS), MEMORY_PART_BYTES);
     const files = depsWith(objects, disk);
     const restoreId = await create(files, 'file');
     const relaunched: RestoreWorkerEvent[] = [];
@@ -342,7 +286,7 @@ async function completedButNotRecorded(objects: RestoreDeps['objects']) {
 
 describe('a restore whose upload was completed but whose job was not marked succeeded', () => {
   it('runs again to succeeded from the completed object, writing no part again (in memory)', async () => {
-    const objects = new MultipartMemoryObjects(() => undefined);
+    const objects = new MultipartMemoryObjects(() => undefined, MEMORY_PART_BYTES);
     const { deps, restoreId, sourceBytes } = await completedButNotRecorded(objects);
     const written = objects.partLog.length;
 
@@ -355,7 +299,7 @@ describe('a restore whose upload was completed but whose job was not marked succ
   }, 120_000);
 
   it('fails with a clear message when the upload is gone and the object is absent (in memory)', async () => {
-    const objects = new MultipartMemoryObjects(() => undefined);
+    const objects = new MultipartMemoryObjects(() => undefined, MEMORY_PART_BYTES);
     const { deps, restoreId } = await completedButNotRecorded(objects);
     const [key] = [...objects.objects.keys()];
     objects.objects.delete(key!);

@@ -9,7 +9,9 @@
  * A restore that cannot finish in one invocation (a large tree, a 100 GiB file) stops between two
  * parts of its upload when the invocation's time is nearly up (`deadline`), leaves the job running
  * with its progress (the open upload, the parts and bytes stored, the handovers) and is run again
- * by a new invocation, which resumes after the stored parts (resumable-upload.ts).
+ * by a new invocation, which resumes after the stored parts (resumable-upload.ts). An archive's
+ * progress also names the entry in which the stored bytes end (a TarCursor), so the next
+ * invocation walks on from there rather than through the whole tree again (tar-archive.ts).
  */
 import { NotFoundError, ValidationError, type JobFailure } from '../errors.ts';
 import { jobCodec, jobsOfKind, runJob, type JobStore, type KindJobStore } from '../jobs/job-store.ts';
@@ -22,7 +24,7 @@ import { FileNotFoundInImageError, type FilesystemReader } from '../fs/index.ts'
 import { readFileBytes } from './file-bytes.ts';
 import { openImageFilesystem } from './open-filesystem.ts';
 import { RESTORE_URL_MAX_SECONDS, type RestoreObjectStore } from './restore-ports.ts';
-import { tarArchive } from './tar-archive.ts';
+import { tarArchive, type TarCursor } from './tar-archive.ts';
 import { dropPrefix, uploadResumable, type UploadCheckpoint } from './resumable-upload.ts';
 import type { PausedJob } from '../jobs/job-store.ts';
 
@@ -69,6 +71,8 @@ export interface NewRestoreJob {
 /** How far a running restore got: its open upload, and how many invocations handed over so far. */
 export interface RestoreProgress extends UploadCheckpoint {
   readonly handovers: number;
+  /** An archive's: the entry in which the stored bytes end; absent: resume by walking from the start. */
+  readonly walk?: TarCursor;
 }
 
 export interface RestoreJob extends NewRestoreJob {
@@ -172,38 +176,57 @@ async function locateFile(
   }
 }
 
+/** A body the writer stores from byte `start` of the object on, and where it could resume. */
+interface WrittenBody {
+  readonly stream: AsyncIterable<Uint8Array>;
+  /** Offset in the object of the stream's first byte (default 0). */
+  readonly start?: number;
+  /** The archive's cursor once its first `bytes` are stored (TarArchive.cursorAt). */
+  cursorAt?(bytes: number): TarCursor | undefined;
+}
+
+/** The progress an invocation leaves: the upload's checkpoint, and the archive's cursor there. */
+type Paused = UploadCheckpoint & { readonly walk?: TarCursor };
+
 /** How one invocation writes a restore's object: from the job's checkpoint, until `stop` says so. */
 interface Writer {
-  /** Bytes of the object already stored (the body given to `write` is regenerated from 0 and this much is dropped). */
+  /** Bytes of the object already stored (the body given to `write` is regenerated from `start` and what is stored is dropped). */
   readonly skip: number;
-  write(
-    key: string,
-    body: AsyncIterable<Uint8Array>,
-    contentType: string,
-  ): Promise<{ bytes: number } | { paused: UploadCheckpoint }>;
+  /** The archive's cursor the last invocation left, if any. */
+  readonly walk: TarCursor | undefined;
+  write(key: string, body: WrittenBody, contentType: string): Promise<{ bytes: number } | { paused: Paused }>;
 }
 
 function writerOf(deps: RestoreDeps, running: RestoreJob, stop: () => boolean): Writer {
   const resume = running.progress;
   const handovers = resume?.handovers ?? 0;
+  const walkAt = (body: WrittenBody, bytes: number) => {
+    const walk = body.cursorAt?.(bytes);
+    return walk === undefined ? {} : { walk };
+  };
   return {
     skip: resume?.bytes ?? 0,
+    walk: resume?.walk,
     write: async (key, body, contentType) => {
-      const outcome = await uploadResumable(deps.objects, key, dropPrefix(body, resume?.bytes ?? 0), {
+      const dropped = (resume?.bytes ?? 0) - (body.start ?? 0);
+      const upload = resume === undefined ? undefined : { uploadId: resume.uploadId, parts: resume.parts, bytes: resume.bytes };
+      const outcome = await uploadResumable(deps.objects, key, dropPrefix(body.stream, dropped), {
         contentType,
-        ...(resume === undefined ? {} : { resume }),
+        ...(upload === undefined ? {} : { resume: upload }),
         save: (checkpoint) =>
           deps.jobs.update(
             {
               ...running,
-              progress: { ...checkpoint, handovers },
+              progress: { ...checkpoint, handovers, ...walkAt(body, checkpoint.bytes) },
               updatedAt: deps.clock.now().toISOString(),
             },
             ['running'],
           ),
         stop,
       });
-      return outcome.done ? { bytes: outcome.bytes } : { paused: outcome.checkpoint };
+      return outcome.done
+        ? { bytes: outcome.bytes }
+        : { paused: { ...outcome.checkpoint, ...walkAt(body, outcome.checkpoint.bytes) } };
     },
   };
 }
@@ -212,7 +235,7 @@ async function performRestore(
   deps: RestoreDeps,
   job: RestoreJob,
   writer: Writer,
-): Promise<RestoreResult | { paused: UploadCheckpoint }> {
+): Promise<RestoreResult | { paused: Paused }> {
   const disk = await deps.openImage(job.volumeId, job.imageId);
   let partition = job.partition;
   let roots: string[];
@@ -264,7 +287,7 @@ async function performRestore(
     }
     const written = await writer.write(
       key,
-      readFileBytes(fs, reader, inode, undefined, stream, writer.skip),
+      { stream: readFileBytes(fs, reader, inode, undefined, stream, writer.skip) },
       'application/octet-stream',
     );
     if ('paused' in written) return written;
@@ -308,8 +331,8 @@ async function performRestore(
       );
     }
   }
-  const archive = tarArchive(fs, reader, present, writer.skip);
-  const written = await writer.write(key, archive.stream, 'application/x-tar');
+  const archive = tarArchive(fs, reader, present, writer.skip, writer.walk);
+  const written = await writer.write(key, archive, 'application/x-tar');
   if ('paused' in written) return written;
   const { bytes } = written;
   return {
