@@ -109,45 +109,49 @@ export class DynamoDbBackupLockStore implements LockStore {
   }
 
   async release(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }> {
-    let released = 0;
-    for (const volumeId of volumeIds) {
-      try {
-        await this.documents.send(
-          new DeleteCommand({
-            TableName: this.tableName,
-            Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
-            ConditionExpression: 'ownerId = :owner',
-            ExpressionAttributeValues: { ':owner': ownerId },
-          }),
-        );
-        released += 1;
-      } catch (error) {
-        // Absent, or held by another run: not ours to release.
-        if (sdkErrorName(error) === 'ConditionalCheckFailedException') continue;
-        throw translateSdkError(error, 'DeleteItem (lock)', { volumeId });
-      }
-    }
-    return { released };
+    return this.eachOwnedLock(volumeIds, 'DeleteItem (lock)', (volumeId) =>
+      this.documents.send(
+        new DeleteCommand({
+          TableName: this.tableName,
+          Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
+          ConditionExpression: 'ownerId = :owner',
+          ExpressionAttributeValues: { ':owner': ownerId },
+        }),
+      ),
+    );
   }
 
   async suspend(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }> {
+    return this.eachOwnedLock(volumeIds, 'UpdateItem (lock)', (volumeId) =>
+      this.documents.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
+          UpdateExpression: 'SET released = :released',
+          ConditionExpression: 'ownerId = :owner',
+          ExpressionAttributeValues: { ':owner': ownerId, ':released': true },
+        }),
+      ),
+    );
+  }
+
+  /**
+   * `write` (conditional on the owner) for each volume's lock, one at a time; counts the locks
+   * written. A refused condition is a lock that is absent or held by another run: not ours, skipped.
+   */
+  private async eachOwnedLock(
+    volumeIds: readonly string[],
+    operation: string,
+    write: (volumeId: string) => Promise<unknown>,
+  ): Promise<{ released: number }> {
     let released = 0;
     for (const volumeId of volumeIds) {
       try {
-        await this.documents.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
-            UpdateExpression: 'SET released = :released',
-            ConditionExpression: 'ownerId = :owner',
-            ExpressionAttributeValues: { ':owner': ownerId, ':released': true },
-          }),
-        );
+        await write(volumeId);
         released += 1;
       } catch (error) {
-        // Absent, or held by another run: not ours to release.
         if (sdkErrorName(error) === 'ConditionalCheckFailedException') continue;
-        throw translateSdkError(error, 'UpdateItem (lock)', { volumeId });
+        throw translateSdkError(error, operation, { volumeId });
       }
     }
     return { released };
