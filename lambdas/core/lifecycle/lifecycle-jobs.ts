@@ -606,27 +606,15 @@ export async function runExpireJob(
   if (record.kind !== EXPIRE_JOB_KIND) {
     throw new ValidationError(`run ${runId} is not an expiry`, { context: { runId } });
   }
-  if (FINAL_JOB_STATUSES.includes(record.status)) {
-    return { kind: EXPIRE_JOB_KIND, run: expiryRunOf(record), continue: false };
-  }
-  try {
+  const done = await runToEnd(deps, record, async () => {
     if (deps.retention === undefined) {
       throw new ValidationError('expiry after plan runs is not configured in this deployment', {
         context: { plan: event.plan },
       });
     }
-    await deps.jobs.update(
-      { ...record, status: 'RUNNING', updatedAt: now, expiresAtEpochSeconds: jobExpiry(now) },
-      ['PENDING', 'RUNNING'],
-    );
-    const result = await expireAfterPlanRun(deps.retention, event);
-    const done = await finish(deps, runId, 'SUCCEEDED', { result: { ...result } });
-    return { kind: EXPIRE_JOB_KIND, run: expiryRunOf(done), continue: false };
-  } catch (error) {
-    if (isRetryable(error)) throw error;
-    const failed = await finish(deps, runId, 'FAILED', { failure: jobFailureOf(error) });
-    return { kind: EXPIRE_JOB_KIND, run: expiryRunOf(failed), continue: false };
-  }
+    return { ...(await expireAfterPlanRun(deps.retention, event)) };
+  });
+  return { kind: EXPIRE_JOB_KIND, run: expiryRunOf(done), continue: false };
 }
 
 /**
@@ -654,6 +642,15 @@ async function finish(
   };
   await deps.jobs.update(done, ['PENDING', 'RUNNING']);
   return done;
+}
+
+/**
+ * A retryable error is thrown again (the job stays running and the invocation is retried from its
+ * checkpoint); any other ends the job as failed, and the failed record is returned.
+ */
+async function finishFailed(deps: LifecycleJobDeps, runId: string, error: unknown): Promise<JobRecord> {
+  if (isRetryable(error)) throw error;
+  return finish(deps, runId, 'FAILED', { failure: jobFailureOf(error) });
 }
 
 /**
@@ -686,8 +683,7 @@ export async function runGcJob(
       }
     }
   } catch (error) {
-    if (isRetryable(error)) throw error;
-    const failed = await finish(deps, runId, 'FAILED', { failure: jobFailureOf(error) });
+    const failed = await finishFailed(deps, runId, error);
     return { kind: GC_JOB_KIND, run: gcRunOf(failed), continue: false };
   }
 }
@@ -718,7 +714,7 @@ async function runToEnd(
   deps: LifecycleJobDeps,
   record: JobRecord,
   work: () => Promise<Record<string, unknown>>,
-  succeeded: (done: JobRecord) => Promise<void>,
+  succeeded: (done: JobRecord) => Promise<void> = () => Promise.resolve(),
 ): Promise<JobRecord> {
   if (FINAL_JOB_STATUSES.includes(record.status)) return record;
   try {
@@ -731,8 +727,7 @@ async function runToEnd(
     await succeeded(done);
     return done;
   } catch (error) {
-    if (isRetryable(error)) throw error;
-    return finish(deps, record.jobId, 'FAILED', { failure: jobFailureOf(error) });
+    return finishFailed(deps, record.jobId, error);
   }
 }
 
@@ -838,8 +833,7 @@ export async function runRestoreTestJob(
     }
     result = restoreTestResultOf(progress);
   } catch (error) {
-    if (isRetryable(error)) throw error;
-    const failed = await finish(deps, runId, 'FAILED', { failure: jobFailureOf(error) });
+    const failed = await finishFailed(deps, runId, error);
     // A test that could not run at all (no such server, not configured) counts as a failure too.
     deps.recordRestoreTestFailures?.(1);
     return outcome(failed);
