@@ -2,9 +2,11 @@
  * Whole servers (docs/recovery-points.md): `rbp recovery-points ls --server S`, `rbp recovery-points
  * show RP` (every volume's image and its filesystems under the device name), `rbp recovery-points
  * files RP [PATH]` (the device-named tree: /dev/xvdb1/etc/...), and `rbp restore server
- * --recovery-point RP [--wait] [--json]` (registered on the restore group by registerServerRestore).
+ * --recovery-point RP [--availability-zone AZ [--volume-type T]] [--wait] [--json]` (registered on
+ * the restore group by registerServerRestore).
  */
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
+import { RESTORED_VOLUME_TYPES } from '../../lambdas/core/restore/volume-restore-jobs.ts';
 import type { DirectoryEntry } from '../../lambdas/core/api/schemas.ts';
 import type {
   RecoveryPointDetail,
@@ -106,7 +108,10 @@ export function describePoint(point: RecoveryPointDetail): string {
   return lines.join('\n');
 }
 
-/** What `restore server --json` prints: the restore, its status and each volume's new snapshot. */
+/**
+ * What `restore server --json` prints: the restore, its status and each volume's new snapshot;
+ * with `--availability-zone` also each new volume (restoredVolumeId) and its zone.
+ */
 export function serverRestoreJson(restore: ServerRestore): unknown {
   return {
     restoreId: restore.restoreId,
@@ -116,6 +121,9 @@ export function serverRestoreJson(restore: ServerRestore): unknown {
       volumeId: s.volumeId,
       imageId: s.imageId,
       snapshotId: s.snapshotId ?? null,
+      ...(restore.availabilityZone === undefined
+        ? {}
+        : { restoredVolumeId: s.restoredVolumeId ?? null, availabilityZone: restore.availabilityZone }),
     })),
   };
 }
@@ -125,9 +133,13 @@ function describeServerRestore(restore: ServerRestore): string {
     `restore ${restore.restoreId}: ${restore.status}`,
     `  recovery point ${restore.recoveryPointId} of ${restore.serverId}`,
   ];
+  if (restore.availabilityZone !== undefined) {
+    lines.push(`  new ${restore.volumeType ?? 'gp3'} volumes in ${restore.availabilityZone}:`);
+  }
   for (const s of restore.snapshots) {
+    const made = restore.availabilityZone === undefined ? '' : ` -> ${s.restoredVolumeId ?? '(not yet)'}`;
     lines.push(
-      `  ${s.device.padEnd(12)}${s.volumeId}  ${s.status.padEnd(9)} ${s.snapshotId ?? ''}${s.error ? ` ${s.error}` : ''}`,
+      `  ${s.device.padEnd(12)}${s.volumeId}  ${s.status.padEnd(9)} ${s.snapshotId ?? ''}${made}${s.error ? ` ${s.error}` : ''}`,
     );
   }
   return lines.join('\n');
@@ -143,19 +155,47 @@ const SERVER_RESTORE: JobKind<ServerRestore> = {
   unfinished: 'has not finished',
 };
 
-/** `rbp restore server --recovery-point RP [--wait] [--json]`, on the restore command group. */
+/**
+ * `rbp restore server --recovery-point RP [--availability-zone AZ [--volume-type T]] [--wait]
+ * [--json]`, on the restore command group.
+ */
 export function registerServerRestore(restore: Command): void {
   jobCommand(restore, 'server', 'restore')
-    .description('restore every volume of a recovery point to new EBS snapshots, with the device names')
+    .description(
+      'restore every volume of a recovery point to new EBS snapshots, with the device names, and optionally to new volumes in an Availability Zone',
+    )
     .requiredOption('--recovery-point <recoveryPointId>', 'the recovery point (rbp recovery-points ls)')
-    .addHelpText('after', `\nExample:\n  $ rbp restore server --recovery-point ${RP_EXAMPLE} --wait --json`)
-    .action(async (options: JobCommandOptions & { recoveryPoint: string }) => {
-      const { client, print, progress } = await apiContext(options);
-      const accepted = await client.post<{ restoreId: string }>('/server-restores', {
-        recoveryPointId: options.recoveryPoint,
-      });
-      const current = await jobStatus(client, SERVER_RESTORE, accepted.restoreId, options, progress);
-      print.message(serverRestoreJson(current), describeServerRestore(current));
-      exitIfFailed(SERVER_RESTORE, current);
-    });
+    .option(
+      '--availability-zone <az>',
+      'also create a volume from each snapshot in this Availability Zone (encrypted with the snapshot key, tagged rbp:restore-id, rbp:device, Name)',
+    )
+    .addOption(
+      new Option(
+        '--volume-type <type>',
+        'EBS type of the new volumes (needs --availability-zone; default gp3)',
+      ).choices(RESTORED_VOLUME_TYPES),
+    )
+    .addHelpText(
+      'after',
+      `\nExamples:\n  $ rbp restore server --recovery-point ${RP_EXAMPLE} --wait --json\n  $ rbp restore server --recovery-point ${RP_EXAMPLE} --availability-zone us-east-1a --volume-type gp3 --wait`,
+    )
+    .action(
+      async (
+        options: JobCommandOptions & {
+          recoveryPoint: string;
+          availabilityZone?: string;
+          volumeType?: string;
+        },
+      ) => {
+        const { client, print, progress } = await apiContext(options);
+        const accepted = await client.post<{ restoreId: string }>('/server-restores', {
+          recoveryPointId: options.recoveryPoint,
+          ...(options.availabilityZone === undefined ? {} : { availabilityZone: options.availabilityZone }),
+          ...(options.volumeType === undefined ? {} : { volumeType: options.volumeType }),
+        });
+        const current = await jobStatus(client, SERVER_RESTORE, accepted.restoreId, options, progress);
+        print.message(serverRestoreJson(current), describeServerRestore(current));
+        exitIfFailed(SERVER_RESTORE, current);
+      },
+    );
 }

@@ -18,13 +18,38 @@ import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import type { SdkClients } from './sdk-clients.ts';
 import { SfnBackupExecutions } from './sfn-backup-executions.ts';
+import { Ec2AvailabilityZones, Ec2RestoredVolumes } from './ec2-restored-volumes.ts';
+import { StateMachineVolumeRestoreLauncher } from './lambda-restore-launcher.ts';
+import type { RestoredVolumes } from '../core/restore/restored-volumes.ts';
+
+/** The volume-restore steps' CreateVolume / DescribeVolumes (Create Volume, restored-volumes.ts). */
+export function restoredVolumesOf(clients: Pick<SdkClients, 'ec2'>): RestoredVolumes {
+  return new Ec2RestoredVolumes(clients.ec2);
+}
 
 export function createRecoveryPointService(
-  names: { readonly TABLE_NAME: string; readonly STATE_MACHINE_ARN: string },
+  names: {
+    readonly TABLE_NAME: string;
+    readonly STATE_MACHINE_ARN: string;
+    /** Server restores that make volumes run on the volume-restore state machine (absent: they are a 400). */
+    readonly VOLUME_RESTORE_STATE_MACHINE_ARN?: string | undefined;
+    /** The stack's key of restored snapshots, and so of the volumes made from them. */
+    readonly RESTORE_KMS_KEY_ARN?: string | undefined;
+  },
   clients: Pick<SdkClients, 'ec2' | 'sfn' | 'documents'>,
   clock: Clock,
 ): RecoveryPointService {
+  const machine = names.VOLUME_RESTORE_STATE_MACHINE_ARN;
   return new RecoveryPointService({
+    ...(machine === undefined
+      ? {}
+      : {
+          restoredVolumes: {
+            launcher: new StateMachineVolumeRestoreLauncher(clients.sfn, machine),
+            zones: new Ec2AvailabilityZones(clients.ec2),
+            ...(names.RESTORE_KMS_KEY_ARN === undefined ? {} : { kmsKeyArn: names.RESTORE_KMS_KEY_ARN }),
+          },
+        }),
     points: new DynamoDbRecoveryPointStore(clients.documents, names.TABLE_NAME),
     replicas: new Ec2ReplicaVolumes(clients.ec2),
     executions: new SfnBackupExecutions(clients.sfn, names.STATE_MACHINE_ARN),

@@ -2,7 +2,8 @@
  * Lambda "volume-restore-step": every step of the volume-restore state machine
  * (statemachines/volume-restore.asl.json), chosen by the event's `step`: plan, range (one
  * Distributed Map item, paced to its share of the PutSnapshotBlock budget), complete, check,
- * finish and fail (lambdas/core/restore/volume-restore-steps.ts). PutSnapshotBlock throttles that
+ * volume (lambdas/core/restore/restored-volumes.ts), finish and fail
+ * (lambdas/core/restore/volume-restore-steps.ts). PutSnapshotBlock throttles that
  * still happen are retried with backoff and counted in the EbsRequestsThrottled metric. It is also the restore worker's
  * on-failure destination: the record of a worker invocation that died (timeout, out of memory)
  * ends that restore job FAILED with the reason (lambdas/core/restore/dead-restore-worker.ts).
@@ -19,6 +20,7 @@ import {
   type VolumeRestoreStepDeps,
 } from '../core/restore/volume-restore-steps.ts';
 import { volumeRestoreStepEventSchema } from '../core/restore/volume-restore-state.ts';
+import { createRestoredVolumeStep } from '../core/restore/restored-volumes.ts';
 import {
   deadWorkerRecordSchema,
   failDeadWorkerJob,
@@ -35,6 +37,7 @@ import type { RestoreRangeOutput } from '../core/restore/volume-restore-state.ts
 import { metrics } from '../aws/observability.ts';
 import { lambdaWiring } from '../aws/wiring.ts';
 import { accountBudgets } from '../aws/request-budget-wiring.ts';
+import { restoredVolumesOf } from '../aws/recovery-point-wiring.ts';
 import { createStepHandler, lazyHandler } from './support/step-handler.ts';
 
 /** Burst of a worker's write pacer in seconds of its rate: short, so the workers' sum stays under the budget. */
@@ -94,6 +97,8 @@ export function createVolumeRestoreStepHandler(deps: VolumeRestoreStepDeps & Dea
         return completeVolumeRestore(deps, event.restoreId);
       case 'check':
         return checkVolumeRestoreSnapshot(deps, event.restoreId);
+      case 'volume':
+        return createRestoredVolumeStep(deps, event.restoreId);
       case 'finish':
         return finishVolumeRestore(deps, event.restoreId);
       case 'fail':
@@ -106,6 +111,7 @@ export const handler = lazyHandler(() => {
   const wiring = lambdaWiring();
   return createVolumeRestoreStepHandler({
     ...wiring.volumeRestoreSteps(),
+    volumes: restoredVolumesOf(wiring.control),
     accountBudget: accountBudgets(wiring),
     onRangeRestored: countRestoreThrottles,
   });

@@ -4,7 +4,9 @@
  * wait, finish), its log group and Distributed Map grants, the least-privilege grants of its one
  * function (volumeRestoreStep: restore job records, images in, the work area, new snapshots out
  * encrypted with KMS), and the API's environment and StartExecution grant. Resources are added to
- * the given scope (see backup-storage.ts for why).
+ * the given scope (see backup-storage.ts for why). Restores that make volumes
+ * (`rbp restore server --availability-zone`) add the Create Volume grants and the API's
+ * DescribeAvailabilityZones.
  */
 import { join } from 'node:path';
 import { Stack, Token, Validations, type CfnElement, type RemovalPolicy } from 'aws-cdk-lib';
@@ -104,6 +106,10 @@ export class VolumeRestores {
     };
     for (const [name, value] of Object.entries(environment)) props.apiFunction.addEnvironment(name, value);
     machine.grantStartExecution(props.apiFunction);
+    // POST /server-restores with availabilityZone checks the zone before any job starts.
+    props.apiFunction.addToRolePolicy(
+      new iam.PolicyStatement({ actions: ['ec2:DescribeAvailabilityZones'], resources: ['*'] }),
+    );
     // POST /restores/{id}/cancel stops the restore's execution (named by the restore id).
     machine.grantExecution(props.apiFunction, 'states:StopExecution');
     // GET /restores/{id}: a running volume restore's progress is its segment records in the work area.
@@ -153,6 +159,7 @@ export class VolumeRestores {
       }),
     );
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeSnapshots'], resources: ['*'] }));
+    this.grantRestoredVolumes(scope, fn);
     // EBS encrypts the new snapshot with the stack's key: the EBS direct API's KMS actions, and
     // grants only for AWS resources (EBS creates one for the snapshot).
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: EBS_KMS_ACTIONS, resources: [props.key.keyArn] }));
@@ -175,6 +182,42 @@ export class VolumeRestores {
         },
       }),
     );
+  }
+
+  /**
+   * Create Volume (restored-volumes.ts): CreateVolume only of an encrypted volume that carries the
+   * rbp:restore-id tag at creation and only from a snapshot a restore wrote (its rbp:restore-id
+   * tag); tags only as part of CreateVolume; DescribeVolumes to find a volume made before. Using
+   * the snapshot's KMS key for the volume is the EBS KMS statements below.
+   * https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazonec2.html#amazonec2-CreateVolume
+   */
+  private grantRestoredVolumes(scope: Construct, fn: lambda.Function): void {
+    const volumeArn = anyEc2Arn(scope, 'volume');
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:CreateVolume'],
+        resources: [volumeArn],
+        conditions: {
+          Bool: { 'ec2:Encrypted': 'true' },
+          StringLike: { [`aws:RequestTag/${RESTORE_ID_TAG}`]: '*' },
+        },
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:CreateVolume'],
+        resources: [anyEc2Arn(scope, 'snapshot')],
+        conditions: { StringLike: { [`aws:ResourceTag/${RESTORE_ID_TAG}`]: '*' } },
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        actions: ['ec2:CreateTags'],
+        resources: [volumeArn],
+        conditions: { StringEquals: { 'ec2:CreateAction': 'CreateVolume' } },
+      }),
+    );
+    fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
   }
 
   /** The wildcards cdk-nag reports (AwsSolutions-IAM5), with reasons. */
@@ -225,6 +268,10 @@ export class VolumeRestores {
       {
         id: 'AwsSolutions-IAM5[Action::kms:ReEncrypt*]',
         reason: 'The EBS direct APIs re-encrypt data keys of an encrypted snapshot with the snapshot key.',
+      },
+      {
+        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:ec2:${region}:<AWS::AccountId>:volume/*]`,
+        reason: `A restored volume's id is not known before CreateVolume: CreateVolume needs ec2:Encrypted and the ${RESTORE_ID_TAG} request tag, CreateTags only as part of CreateVolume.`,
       },
     );
   }

@@ -16,6 +16,7 @@ import {
   pageSchema,
   restoreIdSchema,
 } from '../api/schemas.ts';
+import { RESTORED_VOLUME_TYPES } from '../restore/volume-restore-jobs.ts';
 import {
   recoveryPointDetailSchema,
   recoveryPointsOf,
@@ -45,7 +46,30 @@ const recoveryPointFilesQuery = pageOnlyQuery.extend({
     .default('/')
     .describe('A path in the recovery point’s tree: /, /dev, a filesystem such as /dev/xvdb1, or below it'),
 });
-export const startServerRestoreBody = z.object({ recoveryPointId: recoveryPointIdSchema }).strict();
+/** Availability Zone names: region, then a digit and a letter (us-east-1a, us-gov-west-1b, us-west-2-lax-1a). */
+export const AVAILABILITY_ZONE_PATTERN = /^[a-z]{2}(-[a-z0-9]+)*-\d+[a-z]$/;
+
+export const startServerRestoreBody = z
+  .object({
+    recoveryPointId: recoveryPointIdSchema,
+    availabilityZone: z
+      .string()
+      .max(64)
+      .regex(AVAILABILITY_ZONE_PATTERN, 'must be an Availability Zone name such as us-east-1a')
+      .optional()
+      .describe(
+        'Also make a volume from each restored snapshot in this Availability Zone (one EC2 knows in this region)',
+      ),
+    volumeType: z
+      .enum(RESTORED_VOLUME_TYPES)
+      .optional()
+      .describe('EBS type of the new volumes (default gp3); needs availabilityZone'),
+  })
+  .strict()
+  .refine((b) => b.volumeType === undefined || b.availabilityZone !== undefined, {
+    message: 'volumeType needs availabilityZone',
+    path: ['volumeType'],
+  });
 
 export const RECOVERY_POINT_ROUTES: readonly Route[] = [
   route('GET /servers/{serverId}/recovery-points', 'listRecoveryPoints', {
@@ -80,13 +104,17 @@ export const RECOVERY_POINT_ROUTES: readonly Route[] = [
     },
   }),
   route('POST /server-restores', 'startServerRestore', {
-    summary: 'Restore every volume of a recovery point to a new EBS snapshot (one volume restore each)',
+    summary:
+      'Restore every volume of a recovery point to a new EBS snapshot (one volume restore each), and with availabilityZone to a new volume there',
     body: startServerRestoreBody,
     answer: acceptedRestoreSchema,
     errors: [404, 409],
     async serve(deps, { body }) {
       const restoreId = deps.ids.newId('rs');
-      const restore = await recoveryPointsOf(deps).startServerRestore(deps, restoreId, body.recoveryPointId);
+      const restore = await recoveryPointsOf(deps).startServerRestore(deps, restoreId, body.recoveryPointId, {
+        ...(body.availabilityZone === undefined ? {} : { availabilityZone: body.availabilityZone }),
+        ...(body.volumeType === undefined ? {} : { volumeType: body.volumeType }),
+      });
       return { restoreId: restore.restoreId, status: restore.status };
     },
     accepted: (restore) => `/server-restores/${restore.restoreId}`,

@@ -23,6 +23,20 @@ import type { ReplicaVolumeSource } from '../api/record-directories.ts';
 import { configured } from '../api/route-definition.ts';
 import type { Backup, DirectoryEntry, Restore } from '../api/schemas.ts';
 import { mapWithConcurrency } from '../util/concurrency.ts';
+import { GIB_BYTES } from '../geometry.ts';
+import { restoreOfVolumeJob } from '../api/restore-service.ts';
+import {
+  RESTORED_VOLUME_TYPES,
+  startVolumeRestore,
+  volumeRestoreJobs,
+  type RestoredVolumeType,
+  type VolumeRestoreLauncher,
+} from '../restore/volume-restore-jobs.ts';
+import {
+  checkRestoredVolumeRequest,
+  RESTORED_VOLUME_DEFAULT_TYPE,
+  type AvailabilityZones,
+} from '../restore/restored-volumes.ts';
 import {
   narrowToLiveImages,
   type ImageLiveness,
@@ -130,10 +144,18 @@ export interface ServerRestoreVolume {
   readonly restoreId: string;
 }
 
+/** Where a server restore makes volumes from the restored snapshots (`--availability-zone`). */
+export interface ServerRestoreVolumeRequest {
+  readonly availabilityZone: string;
+  readonly volumeType: RestoredVolumeType;
+}
+
 export interface ServerRestoreJob extends JobCommon {
   readonly recoveryPointId: string;
   readonly serverId: string;
   readonly volumes: readonly ServerRestoreVolume[];
+  /** Absent: snapshots only. */
+  readonly restoredVolumes?: ServerRestoreVolumeRequest;
 }
 
 export const SERVER_RESTORE_JOB: JobCodec<ServerRestoreJob> = {
@@ -144,10 +166,16 @@ export const SERVER_RESTORE_JOB: JobCodec<ServerRestoreJob> = {
         recoveryPointId: job.recoveryPointId,
         serverId: job.serverId,
         volumes: job.volumes.map((v) => ({ ...v })),
+        ...(job.restoredVolumes === undefined ? {} : { restoredVolumes: { ...job.restoredVolumes } }),
       },
     }),
   fromRecord: (record) => ({
-    ...(record.params as { recoveryPointId: string; serverId: string; volumes: ServerRestoreVolume[] }),
+    ...(record.params as {
+      recoveryPointId: string;
+      serverId: string;
+      volumes: ServerRestoreVolume[];
+      restoredVolumes?: ServerRestoreVolumeRequest;
+    }),
     ...commonOf(record),
   }),
 };
@@ -158,6 +186,11 @@ export const serverRestoreSchema = z.object({
   serverId: z.string(),
   status: z.enum(['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED']),
   createdAt: z.string(),
+  availabilityZone: z
+    .string()
+    .optional()
+    .describe('Where volumes are made from the restored snapshots (absent: snapshots only)'),
+  volumeType: z.enum(RESTORED_VOLUME_TYPES).optional(),
   snapshots: z.array(
     z.object({
       device: z.string(),
@@ -167,6 +200,11 @@ export const serverRestoreSchema = z.object({
         .string()
         .optional()
         .describe('The new EBS snapshot, once this volume’s restore succeeded'),
+      restoredVolumeId: z
+        .string()
+        .optional()
+        .describe('The new EBS volume made from the snapshot (with availabilityZone), once it exists'),
+      availabilityZone: z.string().optional(),
       restoreId: z.string().describe('The volume restore of this image (GET /restores/{restoreId})'),
       status: z.enum(['PENDING', 'RUNNING', 'SUCCEEDED', 'FAILED']),
       error: z.string().optional(),
@@ -227,6 +265,16 @@ export interface RecoveryPointServiceDeps {
    * Absent: points are shown as stored.
    */
   readonly images?: ImageLiveness;
+  /**
+   * Restores that also make volumes (`availabilityZone`) start their volume restores here, with
+   * the volume in the job: the volume-restore state machine's launcher, the stack's key for the
+   * snapshots (and so the volumes) and the region's zones. Absent: such a request is a 400.
+   */
+  readonly restoredVolumes?: {
+    readonly launcher: VolumeRestoreLauncher;
+    readonly zones: AvailabilityZones;
+    readonly kmsKeyArn?: string;
+  };
 }
 
 /** The API's own services a call works through (ApiDeps: images, catalog, volume restores). */
@@ -393,12 +441,15 @@ export class RecoveryPointService {
 
   /**
    * Restores every volume of the recovery point to an EBS snapshot: one server-restore job, and one
-   * volume restore per image (`<restoreId>-v<N>`) started through RestoreJobs.
+   * volume restore per image (`<restoreId>-v<N>`) started through RestoreJobs. With
+   * `availabilityZone`, each volume restore also makes a volume from its snapshot in that zone
+   * (restored-volumes.ts); the zone and the sizes are checked before any job exists.
    */
   async startServerRestore(
     api: ApiServices,
     restoreId: string,
     recoveryPointId: string,
+    options: { readonly availabilityZone?: string; readonly volumeType?: RestoredVolumeType } = {},
   ): Promise<ServerRestore> {
     const point = await this.livePoint(recoveryPointId);
     const images = await Promise.all(point.images.map((i) => api.images.getImage(i.imageId)));
@@ -409,21 +460,51 @@ export class RecoveryPointService {
       imageId: i.imageId,
       restoreId: `${restoreId}-v${n}`,
     }));
+    const sizesGib = images.map((image) => Math.ceil(image.volumeSizeBytes / GIB_BYTES));
+    let restoredVolumes: ServerRestoreVolumeRequest | undefined;
+    if (options.availabilityZone !== undefined) {
+      restoredVolumes = {
+        availabilityZone: options.availabilityZone,
+        volumeType: options.volumeType ?? RESTORED_VOLUME_DEFAULT_TYPE,
+      };
+      await checkRestoredVolumeRequest(this.volumeRestores().zones, {
+        ...restoredVolumes,
+        volumes: volumes.map((v, n) => ({ device: v.device, sizeGib: sizesGib[n]! })),
+      });
+    }
     const job: ServerRestoreJob = {
       restoreId,
       recoveryPointId,
       serverId: point.serverId,
       volumes,
+      ...(restoredVolumes === undefined ? {} : { restoredVolumes }),
       status: 'running',
       createdAt: now,
       updatedAt: now,
     };
     await this.serverRestores().create(job);
     for (const [n, volume] of volumes.entries()) {
-      await api.restores.start(volume.restoreId, images[n]!, {
-        kind: 'volume',
-        imageId: volume.imageId,
-      });
+      if (restoredVolumes === undefined) {
+        await api.restores.start(volume.restoreId, images[n]!, { kind: 'volume', imageId: volume.imageId });
+        continue;
+      }
+      const { launcher, kmsKeyArn } = this.volumeRestores();
+      await startVolumeRestore(
+        { jobs: volumeRestoreJobs(this.deps.jobs), clock: this.deps.clock, launcher },
+        {
+          restoreId: volume.restoreId,
+          volumeId: volume.volumeId,
+          imageId: volume.imageId,
+          ...(kmsKeyArn === undefined ? {} : { kmsKeyArn }),
+          volume: {
+            ...restoredVolumes,
+            sizeGib: sizesGib[n]!,
+            serverRestoreId: restoreId,
+            serverId: point.serverId,
+            device: volume.device,
+          },
+        },
+      );
     }
     return this.getServerRestore(api, restoreId);
   }
@@ -431,12 +512,28 @@ export class RecoveryPointService {
   /** The server restore with every volume's state (one job lookup, then one per volume). */
   async getServerRestore(api: ApiServices, restoreId: string): Promise<ServerRestore> {
     const job = await this.serverRestores().get(restoreId);
+    const asked = job.restoredVolumes;
     const snapshots = await Promise.all(
       job.volumes.map(async (volume) => {
-        const restore = await api.restores.get(volume.restoreId).catch((error: unknown) => {
-          if (error instanceof NotFoundError) return undefined;
-          throw error;
-        });
+        // A restore that makes volumes reads its volume jobs directly: they hold the new volume's id.
+        const volumeJob =
+          asked === undefined
+            ? undefined
+            : await volumeRestoreJobs(this.deps.jobs)
+                .get(volume.restoreId)
+                .catch((error: unknown) => {
+                  if (error instanceof NotFoundError) return undefined;
+                  throw error;
+                });
+        const restore =
+          asked === undefined
+            ? await api.restores.get(volume.restoreId).catch((error: unknown) => {
+                if (error instanceof NotFoundError) return undefined;
+                throw error;
+              })
+            : volumeJob === undefined
+              ? undefined
+              : restoreOfVolumeJob(volumeJob);
         // A cancelled volume restore (POST /restores/{id}/cancel) leaves its server restore failed.
         const status = restore === undefined || restore.status === 'CANCELLED' ? 'FAILED' : restore.status;
         return {
@@ -444,6 +541,10 @@ export class RecoveryPointService {
           volumeId: volume.volumeId,
           imageId: volume.imageId,
           ...(restore?.snapshotId === undefined ? {} : { snapshotId: restore.snapshotId }),
+          ...(volumeJob?.restoredVolumeId === undefined
+            ? {}
+            : { restoredVolumeId: volumeJob.restoredVolumeId }),
+          ...(asked === undefined ? {} : { availabilityZone: asked.availabilityZone }),
           restoreId: volume.restoreId,
           status,
           ...(restore === undefined
@@ -460,6 +561,9 @@ export class RecoveryPointService {
       serverId: job.serverId,
       status: serverRestoreStatus(snapshots.map((s) => s.status)),
       createdAt: job.createdAt,
+      ...(asked === undefined
+        ? {}
+        : { availabilityZone: asked.availabilityZone, volumeType: asked.volumeType }),
       snapshots,
     };
   }
@@ -476,6 +580,11 @@ export class RecoveryPointService {
       );
     }
     return point;
+  }
+
+  /** What restores that make volumes need, or a ValidationError saying this deployment has none. */
+  private volumeRestores(): NonNullable<RecoveryPointServiceDeps['restoredVolumes']> {
+    return configured(this.deps.restoredVolumes, 'restored volumes (availabilityZone)');
   }
 
   private serverRestores() {

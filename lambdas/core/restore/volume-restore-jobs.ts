@@ -27,6 +27,27 @@ export const VOLUME_RESTORE_POLL_INTERVAL_MS = 2_000;
 
 export type VolumeRestoreStatus = 'pending' | 'running' | 'succeeded' | 'failed';
 
+/**
+ * A new EBS volume made from the restored snapshot once it is completed (`rbp restore server
+ * --availability-zone`, restored-volumes.ts): where, what type and size, and what it restores.
+ */
+export interface RestoredVolumeTarget {
+  readonly availabilityZone: string;
+  /** EBS volume type; absent: gp3 (RESTORED_VOLUME_DEFAULT_TYPE). */
+  readonly volumeType?: RestoredVolumeType;
+  /** The source volume's size in GiB (the restored snapshot's size). */
+  readonly sizeGib: number;
+  /** The server restore the volume belongs to (its rbp:restore-id tag). */
+  readonly serverRestoreId: string;
+  readonly serverId: string;
+  /** The source volume's device on the server (its rbp:device tag). */
+  readonly device: string;
+}
+
+/** The EBS volume types a restored volume may have (io1/io2 get provisioned IOPS, restored-volumes.ts). */
+export const RESTORED_VOLUME_TYPES = ['gp3', 'gp2', 'io1', 'io2', 'st1', 'sc1'] as const;
+export type RestoredVolumeType = (typeof RESTORED_VOLUME_TYPES)[number];
+
 export interface VolumeRestoreJob {
   readonly restoreId: string;
   readonly volumeId: string;
@@ -50,6 +71,12 @@ export interface VolumeRestoreJob {
   readonly parentImageId?: string;
   /** State-machine restores: the block ranges (Distributed Map items) of the plan. */
   readonly rangeCount?: number;
+  /** Make a volume from the snapshot too (the job succeeds once that volume is available). */
+  readonly volume?: RestoredVolumeTarget;
+  /** The volume made from the snapshot, once CreateVolume answered. */
+  readonly restoredVolumeId?: string;
+  /** ISO-8601: when CreateVolume first answered (bounds the wait for `available`). */
+  readonly volumeRequestedAt?: string;
   readonly failure?: JobFailure;
 }
 
@@ -64,6 +91,7 @@ export async function createVolumeRestoreJob(
     readonly imageId: string;
     readonly kmsKeyArn?: string;
     readonly parentRestoreId?: string;
+    readonly volume?: RestoredVolumeTarget;
   },
 ): Promise<VolumeRestoreJob> {
   const now = deps.clock.now().toISOString();
@@ -90,6 +118,8 @@ export interface VolumeRestoreRequest {
    * images are put (computed from the manifests; unchanged data is not read).
    */
   readonly parentRestoreId?: string;
+  /** Also make a volume from the completed snapshot (state-machine restores only). */
+  readonly volume?: RestoredVolumeTarget;
 }
 
 /**
@@ -204,6 +234,7 @@ export const VOLUME_RESTORE_JOB = jobCodec<VolumeRestoreJob>('volume-restore', {
       imageId: job.imageId,
       ...(job.kmsKeyArn === undefined ? {} : { kmsKeyArn: job.kmsKeyArn }),
       ...(job.parentRestoreId === undefined ? {} : { parentRestoreId: job.parentRestoreId }),
+      ...(job.volume === undefined ? {} : { volume: { ...job.volume } }),
     },
     progress: {
       ...(job.snapshotId === undefined ? {} : { snapshotId: job.snapshotId }),
@@ -213,10 +244,18 @@ export const VOLUME_RESTORE_JOB = jobCodec<VolumeRestoreJob>('volume-restore', {
       ...(job.parentSnapshotId === undefined ? {} : { parentSnapshotId: job.parentSnapshotId }),
       ...(job.parentImageId === undefined ? {} : { parentImageId: job.parentImageId }),
       ...(job.rangeCount === undefined ? {} : { rangeCount: job.rangeCount }),
+      ...(job.restoredVolumeId === undefined ? {} : { restoredVolumeId: job.restoredVolumeId }),
+      ...(job.volumeRequestedAt === undefined ? {} : { volumeRequestedAt: job.volumeRequestedAt }),
     },
   }),
   fromRecord: (record) => ({
-    ...(record.params as { volumeId: string; imageId: string; kmsKeyArn?: string; parentRestoreId?: string }),
+    ...(record.params as {
+      volumeId: string;
+      imageId: string;
+      kmsKeyArn?: string;
+      parentRestoreId?: string;
+      volume?: RestoredVolumeTarget;
+    }),
     ...(record.progress as {
       snapshotId?: string;
       changedBlocksCount?: number;
@@ -225,6 +264,8 @@ export const VOLUME_RESTORE_JOB = jobCodec<VolumeRestoreJob>('volume-restore', {
       parentSnapshotId?: string;
       parentImageId?: string;
       rangeCount?: number;
+      restoredVolumeId?: string;
+      volumeRequestedAt?: string;
     }),
   }),
 });

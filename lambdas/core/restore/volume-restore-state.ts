@@ -51,12 +51,27 @@ export const restoreRangeOutputSchema = z.object({
 });
 export type RestoreRangeOutput = z.infer<typeof restoreRangeOutputSchema>;
 
+/** Check Snapshot's answer (`$.snapshot`): the state, and whether a volume is to be made from it. */
+export const restoreSnapshotCheckSchema = z.object({
+  state: z.enum(['pending', 'completed', 'error', 'recoverable', 'recovering']),
+  /** The job asks for a volume (Create Volume runs once the snapshot is completed). */
+  createVolume: z.boolean(),
+});
+export type RestoreSnapshotCheck = z.infer<typeof restoreSnapshotCheckSchema>;
+
+/** Create Volume's answer (`$.volume`): the restored volume and its state. */
+export const restoredVolumeOutputSchema = z.object({
+  volumeId: z.string().min(1),
+  state: z.enum(['creating', 'available', 'in-use', 'deleting', 'deleted', 'error']),
+});
+
 /** The events of the one restore-step function, by step. */
 export const volumeRestoreStepEventSchema = z.discriminatedUnion('step', [
   z.object({ step: z.literal('plan'), restoreId }),
   z.object({ step: z.literal('range'), range: restoreRangeItemSchema, job: restoreRangeJobSchema }),
   z.object({ step: z.literal('complete'), restoreId }),
   z.object({ step: z.literal('check'), restoreId }),
+  z.object({ step: z.literal('volume'), restoreId }),
   z.object({ step: z.literal('finish'), restoreId }),
   z.object({
     step: z.literal('fail'),

@@ -31,6 +31,7 @@ import type { Clock } from '../ports.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { mapWithConcurrency } from '../util/concurrency.ts';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../util/retry.ts';
+import type { RestoredVolumes } from './restored-volumes.ts';
 import {
   requireDeltaParent,
   type VolumeRestoreJob,
@@ -99,6 +100,8 @@ export interface VolumeRestoreStepDeps {
   /** PutSnapshotBlock requests per second per snapshot (default SNAPSHOT_WRITE_BUDGET_REQUESTS_PER_SECOND). */
   readonly writeBudget?: number;
   readonly retry?: RetryPolicy;
+  /** CreateVolume for jobs that ask for a volume (restored-volumes.ts); absent: such a job fails. */
+  readonly volumes?: RestoredVolumes;
 }
 
 export interface RestoreRangeDeps extends VolumeRestoreStepDeps {
@@ -288,7 +291,13 @@ export async function restoreRangeStep(
   const rangeKey = restoreRangeRecordKey(restoreId, range.index);
   const done = await getIfPresent(deps.work, rangeKey);
   if (done !== undefined) {
-    return { index: range.index, blocksPut: 0, putRequests: 0, segmentsResumed: range.segmentCount, throttled: 0 };
+    return {
+      index: range.index,
+      blocksPut: 0,
+      putRequests: 0,
+      segmentsResumed: range.segmentCount,
+      throttled: 0,
+    };
   }
   const job = await runningJob(deps.jobs, restoreId);
   const manifest = await deps.loadManifest(job.volumeId, job.imageId);
@@ -395,11 +404,14 @@ export async function completeVolumeRestore(
   return { snapshotId: job.snapshotId, changedBlocksCount, checksumBase64 };
 }
 
-/** Check Snapshot: the new snapshot's state for the Choice; `error` fails the restore. */
+/**
+ * Check Snapshot: the new snapshot's state for the Choice (`error` fails the restore), and whether
+ * the job asks for a volume made from it (restored-volumes.ts).
+ */
 export async function checkVolumeRestoreSnapshot(
   deps: Pick<VolumeRestoreStepDeps, 'jobs' | 'snapshots' | 'retry'>,
   restoreId: string,
-): Promise<{ state: SnapshotState }> {
+): Promise<{ state: SnapshotState; createVolume: boolean }> {
   const job = await runningJob(deps.jobs, restoreId);
   const snapshotId = job.snapshotId!;
   const status = await withRetry(deps.retry ?? DEFAULT_RETRY_POLICY, () =>
@@ -410,7 +422,7 @@ export async function checkVolumeRestoreSnapshot(
       context: { snapshotId, restoreId },
     });
   }
-  return { state: status.state };
+  return { state: status.state, createVolume: job.volume !== undefined };
 }
 
 /** Finish Restore: the job succeeded (a finished job is left as it is). */
