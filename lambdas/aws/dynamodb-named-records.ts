@@ -6,16 +6,12 @@
  * is kept as JSON in one attribute, with `revision` beside it for the conditional writes
  * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html).
  */
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  QueryCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { z } from 'zod';
 import { ConflictError, IntegrityError, NotFoundError, ValidationError } from '../core/errors.ts';
+import type { NamedRecordPages, PageRequest, StorePage } from '../core/api/api-ports.ts';
 import { namedRecordMessages, type NamedRecord, type NamedRecordStore } from '../core/store/named-records.ts';
+import { DynamoDbPager, encodeStartKey } from './dynamodb-paging.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 /**
@@ -75,9 +71,9 @@ export function namedRecordItem<R extends NamedRecord & { readonly formatVersion
   };
 }
 
-export class DynamoDbNamedRecords<
-  R extends NamedRecord & { readonly formatVersion: number },
-> implements NamedRecordStore<R> {
+export class DynamoDbNamedRecords<R extends NamedRecord & { readonly formatVersion: number }>
+  implements NamedRecordStore<R>, NamedRecordPages<R>
+{
   constructor(
     private readonly documents: DynamoDBDocumentClient,
     private readonly tableName: string,
@@ -117,24 +113,42 @@ export class DynamoDbNamedRecords<
   }
 
   async list(): Promise<readonly R[]> {
-    const records: R[] = [];
-    let start: Record<string, unknown> | undefined;
-    do {
-      const page = await callSdk(`Query (${this.spec.kind}s)`, {}, () =>
-        this.documents.send(
-          new QueryCommand({
-            TableName: this.tableName,
-            KeyConditionExpression: 'pk = :pk',
-            ExpressionAttributeValues: { ':pk': this.spec.partition },
-            ConsistentRead: true,
-            ...(start === undefined ? {} : { ExclusiveStartKey: start }),
-          }),
-        ),
-      );
-      for (const item of page.Items ?? []) records.push(this.recordOf(item));
-      start = page.LastEvaluatedKey;
-    } while (start !== undefined);
-    return records;
+    const items = await new DynamoDbPager(this.documents).queryAll(
+      `Query (${this.spec.kind}s)`,
+      {},
+      this.partitionQuery(),
+    );
+    return items.map((item) => this.recordOf(item));
+  }
+
+  /** The Query of every record of the kind, in name order. */
+  private partitionQuery() {
+    return {
+      TableName: this.tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': this.spec.partition },
+      ConsistentRead: true,
+    };
+  }
+
+  /**
+   * One page of records in name order: one strongly consistent Query of `limit` items starting
+   * after the name in `pageToken` (ExclusiveStartKey need not be a stored item), and more only
+   * when DynamoDB's 1 MB page cut it short (records are at most MAX_NAMED_RECORD_BYTES, so a page
+   * of n records costs at most ceil(n x 390 KB / 1 MB) Queries). The next token is the page's last
+   * name when DynamoDB says more may follow.
+   */
+  async page(request: PageRequest): Promise<StorePage<R>> {
+    const after = request.pageToken;
+    const page = await new DynamoDbPager(this.documents).queryPage(
+      `Query (${this.spec.kind}s)`,
+      {},
+      this.partitionQuery(),
+      { limit: request.limit, token: after === undefined ? undefined : encodeStartKey(this.key(after)) },
+    );
+    const items = page.items.map((item) => this.recordOf(item));
+    const last = items.at(-1);
+    return page.nextToken === undefined || last === undefined ? { items } : { items, nextToken: last.name };
   }
 
   async replace(record: R, expectedRevision: number): Promise<void> {

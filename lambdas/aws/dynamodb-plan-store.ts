@@ -9,12 +9,8 @@
  * The settings are one item, `pk = SETTINGS#`, `sk = SETTINGS`. The API's IAM policy covers
  * both prefixes through `dynamodb:LeadingKeys`.
  */
-import {
-  DeleteCommand,
-  GetCommand,
-  PutCommand,
-  type DynamoDBDocumentClient,
-} from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { PageRequest, StorePage } from '../core/api/api-ports.ts';
 import { ValidationError } from '../core/errors.ts';
 import type { SettingsStore } from '../core/plans/plan-ports.ts';
 import { planRecordSchema, type PlanRecord, type PlanStore } from '../core/plans/plan-service.ts';
@@ -213,15 +209,35 @@ export class DynamoDbPlanRunStore implements PlanRunStore {
     const items = await new DynamoDbPager(this.documents).queryAll(
       'Query (plan runs)',
       { plan },
-      {
-        TableName: this.tableName,
-        KeyConditionExpression: 'pk = :pk',
-        ExpressionAttributeValues: { ':pk': `${PLAN_RUNS_PARTITION_PREFIX}${plan}` },
-        ConsistentRead: true,
-        ScanIndexForward: false,
-      },
+      DynamoDbPlanRunStore.runsQuery(this.tableName, plan),
     );
     return items.map(runOf);
+  }
+
+  /**
+   * One page of the plan's runs, newest first: one Query of `limit` items (more only when
+   * DynamoDB's 1 MB page cuts it short), the token an encoded LastEvaluatedKey (dynamodb-paging.ts).
+   */
+  async pageForPlan(plan: string, page: PageRequest): Promise<StorePage<PlanRun>> {
+    const found = await new DynamoDbPager(this.documents).queryPage(
+      'Query (plan runs)',
+      { plan },
+      DynamoDbPlanRunStore.runsQuery(this.tableName, plan),
+      { limit: page.limit, token: page.pageToken },
+    );
+    const items = found.items.map(runOf);
+    return found.nextToken === undefined ? { items } : { items, nextToken: found.nextToken };
+  }
+
+  /** The Query of a plan's runs, newest first (the sort key starts with the start time). */
+  private static runsQuery(tableName: string, plan: string) {
+    return {
+      TableName: tableName,
+      KeyConditionExpression: 'pk = :pk',
+      ExpressionAttributeValues: { ':pk': `${PLAN_RUNS_PARTITION_PREFIX}${plan}` },
+      ConsistentRead: true,
+      ScanIndexForward: false,
+    };
   }
 }
 

@@ -40,6 +40,15 @@ export interface PageRequest {
   readonly pageToken?: string;
 }
 
+/**
+ * A store of named records that reads one page at a time in name order (the order of its sort
+ * key): `pageToken` is the name of the previous page's last record, and a page holds the records
+ * after it. The API's cursor (cursor.ts) carries that name signed and bound to its query.
+ */
+export interface NamedRecordPages<R> {
+  page(request: PageRequest): Promise<StorePage<R>>;
+}
+
 export interface VolumeDirectory {
   /** Every protected volume, ordered by volume id. */
   listVolumes(): Promise<readonly Volume[]>;

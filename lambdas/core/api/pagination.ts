@@ -1,6 +1,6 @@
 /** Pages of API listings, with signed cursors (cursor.ts) in place of raw positions. */
 import { ValidationError } from '../errors.ts';
-import type { PageRequest, StorePage } from './api-ports.ts';
+import type { NamedRecordPages, PageRequest, StorePage } from './api-ports.ts';
 import type { CursorCodec } from './cursor.ts';
 
 export interface Page<T> {
@@ -64,4 +64,40 @@ export function pageOfStore<T>(page: StorePage<T>, scope: string, cursors: Curso
   return page.nextToken === undefined
     ? { items: page.items }
     : { items: page.items, nextCursor: cursors.encode(scope, { token: page.nextToken }) };
+}
+
+/**
+ * A page of named records from a list already in name order (UTF-8 byte order, as DynamoDB sorts a
+ * partition): the records after the name in `pageToken`, at most `limit`, and the page's last name
+ * as the next token when more follow. What an in-memory store's page is.
+ */
+export function pageOfNamedList<R extends { readonly name: string }>(
+  records: readonly R[],
+  request: PageRequest,
+): StorePage<R> {
+  const after = request.pageToken;
+  const rest =
+    after === undefined
+      ? records
+      : records.filter((r) => Buffer.compare(Buffer.from(r.name), Buffer.from(after)) > 0);
+  const items = rest.slice(0, request.limit);
+  return rest.length > items.length ? { items, nextToken: items.at(-1)!.name } : { items };
+}
+
+/** A named-record store as the listing routes read it: by page when it pages itself. */
+export interface NamedRecordListing<R> extends Partial<NamedRecordPages<R>> {
+  /** Every record, ordered by name. */
+  list(): Promise<readonly R[]>;
+}
+
+/**
+ * One page of a named-record store in name order: the store's own page (one Query of `limit`
+ * items on DynamoDB), or, for a store that only lists (the in-memory fakes), its list paged by
+ * name with the same tokens.
+ */
+export async function pageOfNamedRecords<R extends { readonly name: string }>(
+  store: NamedRecordListing<R>,
+  request: PageRequest,
+): Promise<StorePage<R>> {
+  return store.page === undefined ? pageOfNamedList(await store.list(), request) : store.page(request);
 }

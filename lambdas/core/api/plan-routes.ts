@@ -23,9 +23,9 @@ import type { ServerDirectory, SettingsStore } from '../plans/plan-ports.ts';
 import type { ServerView } from '../plans/servers.ts';
 import { createPlan, deletePlan, updatePlan, type PlanServicePorts } from '../plans/plan-service.ts';
 import { applySettingsUpdate, planSettingsSchema, settingsUpdateSchema } from '../plans/settings.ts';
-import type { ApiDeps } from './api-ports.ts';
+import type { ApiDeps, PageRequest, StorePage } from './api-ports.ts';
 import { queryScope } from './cursor.ts';
-import { pageOfList, storePage, type Page } from './pagination.ts';
+import { pageOfList, pageOfNamedRecords, storePage, type Page } from './pagination.ts';
 import { pageServers, type ReplicaVolumePages } from './server-pages.ts';
 import { configured, route, type Route } from './route-definition.ts';
 import { pageOnlyQuery, pageSchema } from './schemas.ts';
@@ -33,6 +33,11 @@ import { pageOnlyQuery, pageSchema } from './schemas.ts';
 /** The run store as the routes read it: by id, and a plan's runs newest first. */
 export interface PlanRunReader extends PlanRunStore {
   listForPlan(plan: string): Promise<readonly PlanRun[]>;
+  /**
+   * One page of the plan's runs, newest first, read as a page from the store (the token is the
+   * store's). A store without it (the in-memory fakes) is listed and paged in memory.
+   */
+  pageForPlan?(plan: string, page: PageRequest): Promise<StorePage<PlanRun>>;
 }
 
 /** What the plan routes work over. */
@@ -75,8 +80,10 @@ export const PLAN_ROUTES: readonly Route[] = [
     query: pageOnlyQuery,
     answer: pageSchema(planViewSchema),
     async serve(deps, { query }) {
-      const views = (await plansOf(deps).store.list()).map(planViewOf);
-      return pageOfList(views, query, queryScope('listPlans', {}), deps.cursors);
+      return storePage(query, queryScope('listPlans', {}), deps.cursors, async (request) => {
+        const page = await pageOfNamedRecords(plansOf(deps).store, request);
+        return { ...page, items: page.items.map(planViewOf) };
+      });
     },
   }),
   route('GET /plans/{name}', 'getPlan', {
@@ -139,8 +146,15 @@ export const PLAN_ROUTES: readonly Route[] = [
     query: pageOnlyQuery,
     answer: pageSchema(planRunViewSchema),
     async serve(deps, { params: { name }, query }) {
-      const views = (await plansOf(deps).runs.listForPlan(name)).map(planRunViewOf);
-      return pageOfList(views, query, queryScope('listPlanRuns', { plan: name }), deps.cursors);
+      const runs = plansOf(deps).runs;
+      const scope = queryScope('listPlanRuns', { plan: name });
+      if (runs.pageForPlan === undefined) {
+        return pageOfList((await runs.listForPlan(name)).map(planRunViewOf), query, scope, deps.cursors);
+      }
+      return storePage(query, scope, deps.cursors, async (request) => {
+        const page = await runs.pageForPlan!(name, request);
+        return { ...page, items: page.items.map(planRunViewOf) };
+      });
     },
   }),
   route('GET /plan-runs/{runId}', 'getPlanRun', {

@@ -28,7 +28,7 @@ import {
 } from '../workflows/workflow-run-service.ts';
 import type { ApiDeps } from './api-ports.ts';
 import { queryScope } from './cursor.ts';
-import { pageOfList } from './pagination.ts';
+import { pageOfList, pageOfNamedRecords, storePage } from './pagination.ts';
 import { configured, route, type Route } from './route-definition.ts';
 import { pageOnlyQuery, pageSchema } from './schemas.ts';
 
@@ -78,8 +78,10 @@ export const WORKFLOW_ROUTES: readonly Route[] = [
     query: pageOnlyQuery,
     answer: pageSchema(workflowViewSchema),
     async serve(deps, { query }) {
-      const views = (await workflowsOf(deps).store.list()).map(workflowViewOf);
-      return pageOfList(views, query, queryScope('listWorkflows', {}), deps.cursors);
+      return storePage(query, queryScope('listWorkflows', {}), deps.cursors, async (request) => {
+        const page = await pageOfNamedRecords(workflowsOf(deps).store, request);
+        return { ...page, items: page.items.map(workflowViewOf) };
+      });
     },
   }),
   route('GET /workflows/{name}', 'getWorkflow', {

@@ -6,6 +6,7 @@
  */
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import type { PageRequest, StorePage } from '../api/api-ports.ts';
 import type { Clock } from '../ports.ts';
 import { syncSchedules, withUndo } from '../util/schedule-sync.ts';
 import { parsePlanDocument, planDocumentSchema, type PlanDocument } from './plan-document.ts';
@@ -29,6 +30,8 @@ export interface PlanStore {
   get(name: string): Promise<PlanRecord | undefined>;
   /** Every plan, ordered by name. */
   list(): Promise<readonly PlanRecord[]>;
+  /** One page of plans by name (GET /plans); a store without it is listed and paged in memory. */
+  page?(request: PageRequest): Promise<StorePage<PlanRecord>>;
   /** ConflictError when the stored revision is not `expectedRevision`; NotFoundError when absent. */
   replace(record: PlanRecord, expectedRevision: number): Promise<void>;
   /** ConflictError when the stored revision is not `expectedRevision`; absent is success. */

@@ -12,6 +12,7 @@ import { z } from 'zod';
 import { ConflictError, DocumentValidationError, NotFoundError, type DocumentIssue } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import type { ServerDirectory } from '../plans/plan-ports.ts';
+import type { NamedRecordPages } from '../api/api-ports.ts';
 import type { NamedRecordStore } from '../store/named-records.ts';
 import { issuesSentence } from '../util/document-issues.ts';
 import { syncSchedules, withUndo } from '../util/schedule-sync.ts';
@@ -36,7 +37,8 @@ export const workflowRecordSchema = z.strictObject({
 });
 export type WorkflowRecord = z.infer<typeof workflowRecordSchema>;
 
-export type WorkflowStore = NamedRecordStore<WorkflowRecord>;
+/** The workflow records; `page` (GET /workflows) as PlanStore's: absent, the list is paged in memory. */
+export type WorkflowStore = NamedRecordStore<WorkflowRecord> & Partial<NamedRecordPages<WorkflowRecord>>;
 
 /** EC2 instances a DirectMount may attach to. */
 export interface InstanceDirectory {
