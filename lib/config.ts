@@ -13,6 +13,7 @@ import {
   type PlanDocument,
 } from '../lambdas/core/plans/plan-document.ts';
 import { SCRUB_COVER_RUNS } from '../lambdas/core/lifecycle/scrub.ts';
+import { MAX_RPO_MINUTES, MIN_RPO_MINUTES } from '../lambdas/core/plans/rpo.ts';
 import {
   RESTORE_TEST_FILES_PER_SERVER,
   RESTORE_TEST_MAX_FILES,
@@ -90,7 +91,7 @@ export const protectedServerSchema = z
      * "RPO breached" alarm: minutes without a committed backup of this server before the alarm
      * fires (default DEFAULT_RPO_ALARM_MINUTES; at most 7 days, CloudWatch's longest evaluation).
      */
-    rpoAlarmMinutes: z.number().int().min(5).max(10_080).optional(),
+    rpoAlarmMinutes: z.number().int().min(MIN_RPO_MINUTES).max(MAX_RPO_MINUTES).optional(),
     syncWait: waitSchema.optional(),
     snapshotWait: waitSchema.optional(),
   })

@@ -7,8 +7,8 @@
  * - the quiesce agent: `Quiesce Requested` / `Release Requested` events to the replication agent
  *   on EventBridge, and its answers as tags on the server's replica volumes (below);
  * - backups: one execution of the backup state machine over the server's replica volumes;
- * - the outcome: `Plan Task Failed` / `Plan Run Finished` on EventBridge (source `rbp.plans`) and
- *   the SNS topic.
+ * - the outcome: `Plan Task Failed` / `Plan Run Finished` (and the RPO check's `RPO Breached` /
+ *   `RPO Recovered`) on EventBridge (source `rbp.plans`) and the SNS topic.
  *
  * The agent's answers (tags on every replica volume of the server, set by the agent):
  * - `rbp:quiesced`: the applications quiesced right now, comma-separated (`*`: the whole server);
@@ -40,7 +40,13 @@ import type {
   ServerDirectory,
 } from '../core/plans/plan-ports.ts';
 import type { PlanEventPublisher } from '../core/plans/run-service.ts';
-import { PLAN_EVENT_SOURCE, PLAN_RUN_FINISHED, type PlanEvent } from '../core/plans/run-engine.ts';
+import {
+  PLAN_EVENT_SOURCE,
+  PLAN_RUN_FINISHED,
+  PLAN_TASK_FAILED,
+  type PlanEvent,
+} from '../core/plans/run-engine.ts';
+import { RPO_BREACHED, RPO_RECOVERED } from '../core/plans/rpo.ts';
 import { SNS_SUBJECT_MAX_CHARS } from '../core/orchestration/backup-outcome.ts';
 import { executionArnOf } from './sfn-backup-executions.ts';
 import { invokeForAnswer } from './lambda-request-response.ts';
@@ -343,9 +349,18 @@ export class PlanOutcomePublisher implements PlanEventPublisher {
 }
 
 function subjectOf(event: PlanEvent): string {
-  const text =
-    event.detailType === PLAN_RUN_FINISHED
-      ? `rbp plan ${event.detail.plan}: run ${event.detail.status}`
-      : `rbp plan ${event.detail.plan}: task ${event.detail.task.server} failed`;
-  return text.slice(0, SNS_SUBJECT_MAX_CHARS);
+  return textOf(event).slice(0, SNS_SUBJECT_MAX_CHARS);
+}
+
+function textOf(event: PlanEvent): string {
+  switch (event.detailType) {
+    case PLAN_RUN_FINISHED:
+      return `rbp plan ${event.detail.plan}: run ${event.detail.status}`;
+    case PLAN_TASK_FAILED:
+      return `rbp plan ${event.detail.plan}: task ${event.detail.task.server} failed`;
+    case RPO_BREACHED:
+      return `rbp RPO breached: ${event.detail.server} (target ${event.detail.targetMinutes} min, plan ${event.detail.plan})`;
+    case RPO_RECOVERED:
+      return `rbp RPO recovered: ${event.detail.server} (target ${event.detail.targetMinutes} min, plan ${event.detail.plan})`;
+  }
 }

@@ -15,6 +15,9 @@ import type { PlanRunExecutions, PlanRunFunctionPorts } from '../core/plans/run-
 import type { Clock } from '../core/ports.ts';
 import { DynamoDbPlanRunStore, DynamoDbPlanStore, DynamoDbSettingsStore } from './dynamodb-plan-store.ts';
 import { Ec2ServerDirectory } from './ec2-server-directory.ts';
+import { DynamoDbRecoveryPointStore } from './dynamodb-recovery-points.ts';
+import { DynamoDbRpoStateStore } from './plan-rpo-adapters.ts';
+import { createRecoveryPointService } from './recovery-point-wiring.ts';
 import { Ec2ReplicaVolumePages } from './ec2-server-pages.ts';
 import {
   LambdaHookInvoker,
@@ -131,6 +134,14 @@ export function createPlanRunDeps(
     quiesce: new TagQuiesceAgent(clients.eventBridge, names.eventBusName, clients.ec2, servers, clock),
     backups: new SfnPlanBackups(clients.sfn, names.backupStateMachineArn, servers, options),
     events: new PlanOutcomePublisher(clients.eventBridge, names.eventBusName, clients.sns, names.topicArn),
+    // A task's achieved RPO (its point and the one before) and the RPO check's newest points.
+    recoveryPoints: new DynamoDbRecoveryPointStore(clients.documents, names.tableName),
+    newestPoints: createRecoveryPointService(
+      { TABLE_NAME: names.tableName, STATE_MACHINE_ARN: names.backupStateMachineArn },
+      clients,
+      clock,
+    ),
+    rpoState: new DynamoDbRpoStateStore(clients.documents, names.tableName),
     ...(options.maxWaitSeconds === undefined ? {} : { maxWaitSeconds: options.maxWaitSeconds }),
   };
 }

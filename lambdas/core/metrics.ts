@@ -36,3 +36,9 @@ export const LIFECYCLE_JOB_STEP = 'lifecycle-job';
 export const SCRUB_FINDINGS_METRIC = 'ScrubFindings';
 /** Servers whose restore test failed (or 1 for a test that could not run); alarmed on when above zero. */
 export const RESTORE_TEST_FAILURES_METRIC = 'RestoreTestFailures';
+
+/**
+ * Servers selected by a plan with `rpoMinutes` whose newest live recovery point is older than
+ * that target, written by every RPO check (core/plans/rpo.ts); alarmed on when above zero.
+ */
+export const SERVERS_RPO_BREACHED_METRIC = 'ServersRpoBreached';

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { planDocumentSchema } from './plan-document.ts';
 import type { PlanRecord } from './plan-service.ts';
+import { MAX_RPO_MINUTES, MIN_RPO_MINUTES, rpoTargetOf, serverRpo } from './rpo.ts';
 import {
   RUN_STATUSES,
   STOP_REASONS,
@@ -46,6 +47,8 @@ export const planTaskViewSchema = z.strictObject({
   source: z.enum(['replica', 'primary']).optional(),
   backupId: z.string().optional(),
   imageIds: z.array(z.string()).optional(),
+  /** Seconds between the task's recovery point and the server's point before it (the RPO it achieved). */
+  rpoAchievedSeconds: z.number().int().min(0).optional(),
   /** Where a running task is in its sequence. */
   step: z.enum(TASK_STEPS),
   startedAt: z.string().optional(),
@@ -77,6 +80,7 @@ export function planRunViewOf(run: PlanRun): PlanRunView {
     ...(run.finishedAt === undefined ? {} : { finishedAt: run.finishedAt }),
     tasks: run.tasks.map((t) => ({
       ...summariseTask(t),
+      ...(t.rpoAchievedSeconds === undefined ? {} : { rpoAchievedSeconds: t.rpoAchievedSeconds }),
       step: t.step,
       ...(t.startedAt === undefined ? {} : { startedAt: t.startedAt }),
       ...(t.finishedAt === undefined ? {} : { finishedAt: t.finishedAt }),
@@ -114,6 +118,19 @@ export const serverViewSchema = z.strictObject({
   lastRecoveryPointId: z.string().optional(),
   /** Plans with an activity that selects the server. */
   plans: z.array(z.string()),
+  /**
+   * The server's recovery point objective (docs/plans.md, "RPO"): the target (the smallest
+   * `rpoMinutes` of the plans that select it, disabled plans included), the RPO achieved (seconds
+   * since its newest live recovery point) and whether the target is breached. Present when the
+   * deployment has recovery points.
+   */
+  rpo: z
+    .strictObject({
+      targetMinutes: z.number().int().min(MIN_RPO_MINUTES).max(MAX_RPO_MINUTES).optional(),
+      achievedSeconds: z.number().int().min(0).optional(),
+      breached: z.boolean(),
+    })
+    .optional(),
 });
 export type ServerListItem = z.infer<typeof serverViewSchema>;
 
@@ -137,4 +154,20 @@ export function withLastRecoveryPoints(
     const { plans, ...rest } = server;
     return { ...rest, lastRecoveryPoint: point.createdAt, lastRecoveryPointId: point.recoveryPointId, plans };
   });
+}
+
+/**
+ * The listed servers with their RPO (`rpo`), from the plans that select each (`plans`, by name)
+ * and the newest live recovery point already on the item (`lastRecoveryPoint`, withLastRecoveryPoints).
+ */
+export function withServerRpo(
+  servers: readonly ServerListItem[],
+  plans: readonly PlanRecord[],
+  now: Date,
+): ServerListItem[] {
+  const byName = new Map(plans.map((p) => [p.name, p]));
+  return servers.map((server) => ({
+    ...server,
+    rpo: serverRpo(rpoTargetOf(server.plans, byName), server.lastRecoveryPoint, now),
+  }));
 }

@@ -10,6 +10,7 @@ import { timeZoneProblem, WEEKDAYS } from './local-time.ts';
 import { parseClockTime } from './local-time.ts';
 import { retentionRulesSchema } from '../lifecycle/retention.ts';
 import { parseScheduleExpression } from './schedule-expression.ts';
+import { MAX_RPO_MINUTES, MIN_RPO_MINUTES } from './rpo.ts';
 
 /**
  * Longest plan name: EventBridge Scheduler names are at most 64 characters, and a plan's
@@ -176,6 +177,12 @@ export const planDocumentSchema = z.strictObject({
   window: windowSchema.optional(),
   prePlanHook: hookSchema.optional(),
   retention: retentionRulesSchema.optional(),
+  /**
+   * The RPO target of every server the plan selects: minutes without a live recovery point before
+   * the server is in breach (`RPO Breached`, the ServersRpoBreached alarm); watched also while the
+   * plan is disabled.
+   */
+  rpoMinutes: z.number().int().min(MIN_RPO_MINUTES).max(MAX_RPO_MINUTES).optional(),
   maxConcurrentTasks: z.number().int().min(1).max(MAX_CONCURRENT_TASKS).default(DEFAULT_MAX_CONCURRENT_TASKS),
   activities: z.array(activitySchema).min(1).max(MAX_ACTIVITIES_PER_PLAN),
 });

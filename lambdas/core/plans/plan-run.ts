@@ -85,6 +85,11 @@ export const planTaskSchema = z.strictObject({
    */
   overrunReason: z.string().optional(),
   imageIds: z.array(z.string()).optional(),
+  /**
+   * Seconds between the recovery point this task's backup committed and the server's point before
+   * it: the RPO the task achieved (absent for the server's first point).
+   */
+  rpoAchievedSeconds: z.number().int().min(0).optional(),
   /** The quiesce request this task sent (present once sent). */
   quiesce: agentRequestSchema.optional(),
   /** The release request this task sent (present once sent). */

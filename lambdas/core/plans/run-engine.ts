@@ -36,6 +36,8 @@ import { unavailableReason } from './servers.ts';
 import { capacityProblem } from './settings.ts';
 import { selectSource } from './source-selection.ts';
 import { isInsideWindow, outsideWindowReason } from './window.ts';
+import { pointGapSeconds, type RecoveryPointPages, type RpoEvent } from './rpo.ts';
+import { recoveryPointIdFor } from '../recovery-points/recovery-points.ts';
 
 /** How long after a quiesce or release timeout the run still waits for the agent: three minutes. */
 export const AGENT_GRACE_SECONDS = 180;
@@ -64,6 +66,7 @@ export const PLAN_RUN_FINISHED = 'Plan Run Finished';
 export const PLAN_TASK_FAILED = 'Plan Task Failed';
 
 export type PlanEvent =
+  | RpoEvent
   | {
       readonly detailType: typeof PLAN_TASK_FAILED;
       readonly detail: { readonly plan: string; readonly runId: string; readonly task: PlanTaskSummary };
@@ -77,6 +80,12 @@ export type PlanEvent =
         readonly finishedAt: string;
       };
     };
+
+/**
+ * The ports of a run: those of plan-ports.ts and, optionally, the server's recovery points, from
+ * which a task that committed one records the RPO it achieved (`rpoAchievedSeconds`).
+ */
+export type EnginePorts = PlanRunPorts & { readonly recoveryPoints?: RecoveryPointPages };
 
 export interface AdvanceResult {
   readonly run: PlanRun;
@@ -117,7 +126,7 @@ function withReason(task: PlanTask, reason: string): PlanTask {
 class RunContext {
   readonly events: PlanEvent[] = [];
   constructor(
-    readonly ports: PlanRunPorts,
+    readonly ports: EnginePorts,
     readonly run: PlanRun,
   ) {}
 
@@ -264,6 +273,25 @@ interface StepResult {
 const go = (task: PlanTask): StepResult => ({ task, blocked: false });
 const wait = (task: PlanTask): StepResult => ({ task, blocked: true });
 
+/**
+ * The RPO a task's backup achieved: the gap between its recovery point (`rp-<backupId>`) and the
+ * server's point before it. Undefined without the port, for the server's first point, and when
+ * the lookup fails for good (the figure is information; the backup succeeded all the same).
+ */
+async function achievedGap(
+  points: RecoveryPointPages | undefined,
+  server: string,
+  backupId: string,
+): Promise<number | undefined> {
+  if (points === undefined) return undefined;
+  try {
+    return await pointGapSeconds(points, server, recoveryPointIdFor(backupId));
+  } catch (error) {
+    if (isRetryable(error)) throw error;
+    return undefined;
+  }
+}
+
 /** One step of one running task. */
 async function stepTask(context: RunContext, task: PlanTask): Promise<StepResult> {
   const { ports } = context;
@@ -396,8 +424,15 @@ async function stepTask(context: RunContext, task: PlanTask): Promise<StepResult
       if (backupId === undefined) return go({ ...task, step: 'Backup' });
       const progress = await ports.backups.progress(backupId);
       if (progress.state === 'running') return wait(task);
-      if (progress.state === 'succeeded')
-        return go({ ...task, step: 'Release', imageIds: [...progress.imageIds] });
+      if (progress.state === 'succeeded') {
+        const gap = await achievedGap(ports.recoveryPoints, task.server, backupId);
+        return go({
+          ...task,
+          step: 'Release',
+          imageIds: [...progress.imageIds],
+          ...(gap === undefined ? {} : { rpoAchievedSeconds: gap }),
+        });
+      }
       const fallback =
         progress.errorName === REPLICA_NOT_IN_SYNC_ERROR &&
         task.source === 'replica' &&
@@ -556,7 +591,7 @@ async function runTasks(context: RunContext, initial: PlanRun): Promise<PlanRun>
  * with no events). Throws only for errors worth retrying the whole step (a retryable RbpError
  * from a port) and for broken ports.
  */
-export async function advancePlanRun(run: PlanRun, ports: PlanRunPorts): Promise<AdvanceResult> {
+export async function advancePlanRun(run: PlanRun, ports: EnginePorts): Promise<AdvanceResult> {
   if (run.phase === 'Finished') return { run, events: [] };
   const context = new RunContext(ports, run);
   let current = run;

@@ -6,11 +6,18 @@
  * 256 KiB payload limit.
  */
 import { z } from 'zod';
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, PermanentError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import type { PlanRunPorts } from './plan-ports.ts';
 import { MAX_RUN_ID_CHARS, RUN_ID_PATTERN, RUN_STATUSES, summariseRun, type PlanRun } from './plan-run.ts';
 import type { PlanStore } from './plan-service.ts';
+import {
+  checkRpo,
+  type NewestRecoveryPoints,
+  type RecoveryPointPages,
+  type RpoCheckResult,
+  type RpoStateStore,
+} from './rpo.ts';
 import { advancePlanRun, newPlanRun, PLAN_RUN_FINISHED, type PlanEvent } from './run-engine.ts';
 
 export interface PlanRunStore {
@@ -81,6 +88,8 @@ export async function beginPlanRun(
 }
 
 export interface AdvanceRunPorts extends PlanRunPorts {
+  /** The servers' recovery points: a task that committed one records the RPO it achieved. */
+  readonly recoveryPoints?: RecoveryPointPages;
   readonly runs: PlanRunStore;
   readonly events: PlanEventPublisher;
 }
@@ -180,6 +189,8 @@ export async function startPlanRun(ports: StartRunPorts, input: PlanRunInput): P
 export const planRunEventSchema = z.discriminatedUnion('action', [
   z.strictObject({ action: z.literal('begin'), runId: runIdSchema, input: planRunInputSchema }),
   z.strictObject({ action: z.literal('advance'), runId: runIdSchema }),
+  /** The RPO check (rpo.ts), fired by its own schedule every RPO_CHECK_MINUTES. */
+  z.strictObject({ action: z.literal('checkRpo') }),
   z.strictObject({
     action: z.literal('fail'),
     runId: runIdSchema,
@@ -191,9 +202,33 @@ export type PlanRunEvent = z.infer<typeof planRunEventSchema>;
 
 /** What the run state machine's Lambda works over. */
 export interface PlanRunFunctionPorts extends AdvanceRunPorts, BeginRunPorts {
+  /** The newest live recovery point per server, for the RPO check; absent: the check is not wired. */
+  readonly newestPoints?: NewestRecoveryPoints;
+  /** The servers in breach, remembered between RPO checks. */
+  readonly rpoState?: RpoStateStore;
   /**
    * The longest Wait the run asks for. Unset in AWS; the local stack sets a second so that its
    * tests move an injected clock instead of sleeping through real waits.
    */
   readonly maxWaitSeconds?: number;
+}
+
+/**
+ * The `checkRpo` action of the plan-run function: one RPO check over the function's ports. A
+ * deployment without the recovery points or the state store fails it (a wiring defect).
+ */
+export async function checkStoredRpo(ports: PlanRunFunctionPorts): Promise<RpoCheckResult> {
+  const { newestPoints, rpoState } = ports;
+  if (newestPoints === undefined || rpoState === undefined)
+    throw new PermanentError(
+      'the RPO check needs the recovery points and the RPO state store (plan-wiring.ts)',
+    );
+  return checkRpo({
+    clock: ports.clock,
+    plans: ports.plans,
+    servers: ports.servers,
+    points: newestPoints,
+    state: rpoState,
+    publish: (events) => ports.events.publish(events),
+  });
 }

@@ -1,0 +1,288 @@
+/**
+ * Recovery point objectives of protection plans (docs/plans.md, "RPO"): the target a plan sets
+ * (`rpoMinutes`), the RPO a server achieves (the age of its newest live recovery point), the gap a
+ * plan task's recovery point closed, and the periodic check that publishes `RPO Breached` when a
+ * server enters breach and `RPO Recovered` when it leaves it, remembering which servers are in
+ * breach so that a server that stays in breach is announced once.
+ *
+ * A plan that is disabled still sets a target: its servers are watched whether or not it runs.
+ */
+import type { PlanRecord } from './plan-service.ts';
+import type { ServerDirectory } from './plan-ports.ts';
+import { plansSelecting } from './expansion.ts';
+import type { ServerView } from './servers.ts';
+import type { RecoveryPoint } from '../recovery-points/recovery-points.ts';
+import type { Clock } from '../ports.ts';
+
+/**
+ * Shortest RPO target: the check runs every RPO_CHECK_MINUTES, so a shorter target could not be
+ * told apart from a late check (the configuration's rpoAlarmMinutes has the same bounds).
+ */
+export const MIN_RPO_MINUTES = 5;
+/** Longest RPO target: a week, CloudWatch's longest alarm evaluation, as for rpoAlarmMinutes. */
+export const MAX_RPO_MINUTES = 10_080;
+/**
+ * How often the RPO check runs: the shortest target, so a breach is announced at most one
+ * shortest target late, at one plan listing and one newest-point Query per watched server.
+ */
+export const RPO_CHECK_MINUTES = 5;
+/**
+ * Newest-first points read to find a task's point and the one before it: the task's point is the
+ * server's newest unless other backups of the server committed since (another plan, a manual run).
+ */
+export const POINT_GAP_PAGE_SIZE = 10;
+
+/** EventBridge detail type when a watched server enters breach. */
+export const RPO_BREACHED = 'RPO Breached';
+/** EventBridge detail type when a server in breach meets its target again (or is no longer watched). */
+export const RPO_RECOVERED = 'RPO Recovered';
+
+/** The target of a server: the smallest `rpoMinutes` of the plans that select it. */
+export interface RpoTarget {
+  readonly targetMinutes: number;
+  /** The plan that sets it (the first by name among equals). */
+  readonly plan: string;
+  /** When that plan was created: a server without any point is in breach once this is older than the target. */
+  readonly since: string;
+}
+
+/** The RPO of one server as `GET /servers` shows it. */
+export interface ServerRpo {
+  /** The smallest rpoMinutes of the plans that select the server; absent when none sets one. */
+  readonly targetMinutes?: number;
+  /** Seconds since the server's newest live recovery point; absent when it has none. */
+  readonly achievedSeconds?: number;
+  /** True when achievedSeconds exceeds the target (or no point exists a target after the plan was made). */
+  readonly breached: boolean;
+}
+
+/** The plans (with rpoMinutes) that select `server`, reduced to the smallest target; undefined when none. */
+export function rpoTargetOf(
+  planNames: readonly string[],
+  plans: ReadonlyMap<string, PlanRecord>,
+): RpoTarget | undefined {
+  let best: RpoTarget | undefined;
+  for (const name of [...planNames].sort()) {
+    const record = plans.get(name);
+    const minutes = record?.document.rpoMinutes;
+    if (record === undefined || minutes === undefined) continue;
+    if (best === undefined || minutes < best.targetMinutes)
+      best = { targetMinutes: minutes, plan: name, since: record.createdAt };
+  }
+  return best;
+}
+
+/** Whole seconds from `then` (ISO 8601) to `now`; never negative (a clock slightly behind the writer's). */
+export function secondsSince(then: string, now: Date): number {
+  return Math.max(0, Math.floor((now.getTime() - Date.parse(then)) / 1000));
+}
+
+/**
+ * A server's RPO from its target and the time of its newest live recovery point. Breached when
+ * the point is older than the target; a server with no point is breached once the plan that sets
+ * the target has existed longer than the target (it had the time to make one).
+ */
+export function serverRpo(
+  target: RpoTarget | undefined,
+  lastPointAt: string | undefined,
+  now: Date,
+): ServerRpo {
+  const achievedSeconds = lastPointAt === undefined ? undefined : secondsSince(lastPointAt, now);
+  const breached =
+    target !== undefined && (achievedSeconds ?? secondsSince(target.since, now)) > target.targetMinutes * 60;
+  return {
+    ...(target === undefined ? {} : { targetMinutes: target.targetMinutes }),
+    ...(achievedSeconds === undefined ? {} : { achievedSeconds }),
+    breached,
+  };
+}
+
+// ---- The gap a plan task's recovery point closed ----------------------------------------------
+
+/** The server's recovery points a page at a time, newest first (RecoveryPointStore.pageByServer). */
+export interface RecoveryPointPages {
+  pageByServer(
+    serverId: string,
+    page: { readonly limit: number; readonly token?: string | undefined },
+  ): Promise<{
+    readonly points: readonly Pick<RecoveryPoint, 'recoveryPointId' | 'createdAt'>[];
+    readonly nextToken?: string;
+  }>;
+}
+
+/**
+ * Seconds between the recovery point `recoveryPointId` of `server` and the server's point before
+ * it: the RPO the task achieved. Reads at most two pages of POINT_GAP_PAGE_SIZE points, newest
+ * first. Undefined when the point is not among them or is the server's first.
+ */
+export async function pointGapSeconds(
+  points: RecoveryPointPages,
+  server: string,
+  recoveryPointId: string,
+): Promise<number | undefined> {
+  const first = await points.pageByServer(server, { limit: POINT_GAP_PAGE_SIZE });
+  let seen = [...first.points];
+  let at = seen.findIndex((p) => p.recoveryPointId === recoveryPointId);
+  if ((at < 0 || at === seen.length - 1) && first.nextToken !== undefined) {
+    const second = await points.pageByServer(server, { limit: POINT_GAP_PAGE_SIZE, token: first.nextToken });
+    seen = [...seen, ...second.points];
+    at = seen.findIndex((p) => p.recoveryPointId === recoveryPointId);
+  }
+  const point = seen[at];
+  const previous = seen[at + 1];
+  if (at < 0 || point === undefined || previous === undefined) return undefined;
+  return Math.max(0, Math.round((Date.parse(point.createdAt) - Date.parse(previous.createdAt)) / 1000));
+}
+
+// ---- The periodic check -----------------------------------------------------------------------
+
+/** A server recorded in breach (one item per server). */
+export interface RpoBreachRecord {
+  readonly server: string;
+  readonly plan: string;
+  readonly targetMinutes: number;
+  /** When the check first found the server in breach. */
+  readonly since: string;
+}
+
+/** The servers in breach, remembered between checks. */
+export interface RpoStateStore {
+  /** Every server recorded in breach. */
+  list(): Promise<readonly RpoBreachRecord[]>;
+  put(record: RpoBreachRecord): Promise<void>;
+  /** Absent is success. */
+  delete(server: string): Promise<void>;
+}
+
+/** The newest live recovery point per server (RecoveryPointService.newestPoints). */
+export interface NewestRecoveryPoints {
+  newestPoints(
+    serverIds: readonly string[],
+  ): Promise<ReadonlyMap<string, Pick<RecoveryPoint, 'recoveryPointId' | 'createdAt'>>>;
+}
+
+export interface RpoBreachedDetail {
+  readonly server: string;
+  readonly plan: string;
+  readonly targetMinutes: number;
+  /** Absent when the server has no recovery point. */
+  readonly achievedSeconds?: number;
+  readonly lastRecoveryPointId?: string;
+}
+
+export interface RpoRecoveredDetail extends RpoBreachedDetail {
+  /** When the server entered breach. */
+  readonly breachedSince: string;
+  /** `met`: a new recovery point; `unwatched`: no plan with an RPO selects the server any more. */
+  readonly why: 'met' | 'unwatched';
+}
+
+export type RpoEvent =
+  | { readonly detailType: typeof RPO_BREACHED; readonly detail: RpoBreachedDetail }
+  | { readonly detailType: typeof RPO_RECOVERED; readonly detail: RpoRecoveredDetail };
+
+export interface RpoCheckPorts {
+  readonly clock: Clock;
+  readonly plans: { list(): Promise<readonly PlanRecord[]> };
+  readonly servers: Pick<ServerDirectory, 'list'>;
+  readonly points: NewestRecoveryPoints;
+  readonly state: RpoStateStore;
+  /** Publishes the events; throws (retryably) when it could not, before any state is written. */
+  readonly publish: (events: readonly RpoEvent[]) => Promise<void>;
+}
+
+export interface RpoCheckResult {
+  /** Servers selected by a plan with rpoMinutes. */
+  readonly watched: number;
+  /** Of those, the servers in breach now: the ServersRpoBreached metric. */
+  readonly breached: number;
+  readonly events: readonly RpoEvent[];
+}
+
+/** Every server with a target, and that target. */
+function watchedServers(
+  servers: readonly ServerView[],
+  plans: readonly PlanRecord[],
+): Map<string, RpoTarget> {
+  const withTarget = plans.filter((p) => p.document.rpoMinutes !== undefined);
+  const byName = new Map(withTarget.map((p) => [p.name, p]));
+  const documents = withTarget.map((p) => p.document);
+  const watched = new Map<string, RpoTarget>();
+  for (const server of servers) {
+    const target = rpoTargetOf(plansSelecting(server, documents), byName);
+    if (target !== undefined) watched.set(server.name, target);
+  }
+  return watched;
+}
+
+/**
+ * One check: the plans, every server once, one newest-point lookup per watched server, the
+ * recorded breaches. A server that entered breach gets `RPO Breached` and a record; one that left
+ * it (a new point, or no plan with an RPO selects it any more) gets `RPO Recovered` and its record
+ * removed; one that stays either way gets nothing. Events are published before the records are
+ * written: a check that fails in between repeats an event, never loses one.
+ */
+export async function checkRpo(ports: RpoCheckPorts): Promise<RpoCheckResult> {
+  const plans = await ports.plans.list();
+  const watched = plans.some((p) => p.document.rpoMinutes !== undefined)
+    ? watchedServers(await ports.servers.list(), plans)
+    : new Map<string, RpoTarget>();
+  const newest =
+    watched.size === 0
+      ? new Map<string, Pick<RecoveryPoint, 'recoveryPointId' | 'createdAt'>>()
+      : await ports.points.newestPoints([...watched.keys()].sort());
+  const now = ports.clock.now();
+  const recorded = new Map((await ports.state.list()).map((r) => [r.server, r]));
+  const events: RpoEvent[] = [];
+  const entered: RpoBreachRecord[] = [];
+  const left: string[] = [];
+  let breached = 0;
+  for (const [server, target] of [...watched.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const last = newest.get(server);
+    const rpo = serverRpo(target, last?.createdAt, now);
+    const detail: RpoBreachedDetail = {
+      server,
+      plan: target.plan,
+      targetMinutes: target.targetMinutes,
+      ...(rpo.achievedSeconds === undefined ? {} : { achievedSeconds: rpo.achievedSeconds }),
+      ...(last === undefined ? {} : { lastRecoveryPointId: last.recoveryPointId }),
+    };
+    const before = recorded.get(server);
+    if (rpo.breached) {
+      breached += 1;
+      if (before === undefined) {
+        events.push({ detailType: RPO_BREACHED, detail });
+        entered.push({
+          server,
+          plan: target.plan,
+          targetMinutes: target.targetMinutes,
+          since: now.toISOString(),
+        });
+      }
+    } else if (before !== undefined) {
+      events.push({
+        detailType: RPO_RECOVERED,
+        detail: { ...detail, breachedSince: before.since, why: 'met' },
+      });
+      left.push(server);
+    }
+  }
+  for (const [server, before] of [...recorded.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    if (watched.has(server)) continue;
+    events.push({
+      detailType: RPO_RECOVERED,
+      detail: {
+        server,
+        plan: before.plan,
+        targetMinutes: before.targetMinutes,
+        breachedSince: before.since,
+        why: 'unwatched',
+      },
+    });
+    left.push(server);
+  }
+  if (events.length > 0) await ports.publish(events);
+  for (const record of entered) await ports.state.put(record);
+  for (const server of left) await ports.state.delete(server);
+  return { watched: watched.size, breached, events };
+}
