@@ -109,26 +109,17 @@ export class DynamoDbBackupLockStore implements LockStore {
   }
 
   async release(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }> {
-    return this.eachOwnedLock(volumeIds, 'DeleteItem (lock)', (volumeId) =>
-      this.documents.send(
-        new DeleteCommand({
-          TableName: this.tableName,
-          Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
-          ConditionExpression: 'ownerId = :owner',
-          ExpressionAttributeValues: { ':owner': ownerId },
-        }),
-      ),
+    return this.eachOwnedLock(volumeIds, 'DeleteItem (lock)', (lock) =>
+      this.documents.send(new DeleteCommand({ ...lock, ExpressionAttributeValues: { ':owner': ownerId } })),
     );
   }
 
   async suspend(volumeIds: readonly string[], ownerId: string): Promise<{ released: number }> {
-    return this.eachOwnedLock(volumeIds, 'UpdateItem (lock)', (volumeId) =>
+    return this.eachOwnedLock(volumeIds, 'UpdateItem (lock)', (lock) =>
       this.documents.send(
         new UpdateCommand({
-          TableName: this.tableName,
-          Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
+          ...lock,
           UpdateExpression: 'SET released = :released',
-          ConditionExpression: 'ownerId = :owner',
           ExpressionAttributeValues: { ':owner': ownerId, ':released': true },
         }),
       ),
@@ -136,18 +127,27 @@ export class DynamoDbBackupLockStore implements LockStore {
   }
 
   /**
-   * `write` (conditional on the owner) for each volume's lock, one at a time; counts the locks
-   * written. A refused condition is a lock that is absent or held by another run: not ours, skipped.
+   * `write` for each volume's lock, one at a time, given the lock's key and the condition that
+   * `:owner` holds it; counts the locks written. A refused condition is a lock that is absent or
+   * held by another run: not ours, skipped.
    */
   private async eachOwnedLock(
     volumeIds: readonly string[],
     operation: string,
-    write: (volumeId: string) => Promise<unknown>,
+    write: (lock: {
+      readonly TableName: string;
+      readonly Key: { readonly pk: string; readonly sk: string };
+      readonly ConditionExpression: string;
+    }) => Promise<unknown>,
   ): Promise<{ released: number }> {
     let released = 0;
     for (const volumeId of volumeIds) {
       try {
-        await write(volumeId);
+        await write({
+          TableName: this.tableName,
+          Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
+          ConditionExpression: 'ownerId = :owner',
+        });
         released += 1;
       } catch (error) {
         if (sdkErrorName(error) === 'ConditionalCheckFailedException') continue;
