@@ -9,20 +9,14 @@
 import { mkdir, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RestoreService } from '../../lambdas/core/api/restore-service.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
 import { cataloguedSubtreeBytes } from '../../lambdas/core/file-restore/catalogued-subtree.ts';
-import type { ResumableUploads } from '../../lambdas/core/file-restore/restore-ports.ts';
-import type { ApiProxyHandler } from '../../lambdas/handlers/api.ts';
-import { answerOf, proxyEvent, type Answer } from '../api/api-events.ts';
-import { catalogApiHandler, catalogedApiImage, imageAt } from '../catalog/catalog-fixtures.ts';
+import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
-import { seededMemoryApi } from '../fakes/memory-api-ports.ts';
-import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
-import { MemoryRestoreObjects } from './memory-restore.ts';
+import { restoreAdmission, type RestoreAdmission } from '../support/restore-admission.ts';
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -35,20 +29,7 @@ const ref = imageAt('vol-0123456789abcdef0', 1);
 let work: string;
 let reader: FileByteRangeReader;
 let catalog: MemoryCatalogStore;
-let jobs: MemoryJobStore;
-let handler: ApiProxyHandler;
-const launched: string[] = [];
-
-/** Restore objects with resumable uploads of PART_BYTES parts (their calls are never made here). */
-class ResumableObjects extends MemoryRestoreObjects {
-  readonly parts: ResumableUploads = {
-    partBytes: PART_BYTES,
-    start: () => Promise.reject(new Error('not used')),
-    putPart: () => Promise.reject(new Error('not used')),
-    complete: () => Promise.reject(new Error('not used')),
-    objectBytes: () => Promise.resolve(undefined),
-  };
-}
+let api: RestoreAdmission;
 
 async function sparse(file: string, bytes: number): Promise<void> {
   await writeFile(file, '');
@@ -75,22 +56,7 @@ beforeAll(async () => {
   reader = await FileByteRangeReader.open(imageFile);
   catalog = new MemoryCatalogStore();
   await buildCatalog({ store: catalog }, { image: ref, disk: reader, treePageEntries: 4 });
-  const api = seededMemoryApi();
-  jobs = new MemoryJobStore();
-  const restores = new RestoreService({
-    jobs,
-    objects: new ResumableObjects(),
-    launcher: {
-      launch: (event) => {
-        launched.push(event.restoreId);
-        return Promise.resolve();
-      },
-    },
-    clock: api.clock,
-    keyToken: () => 'token',
-    catalog,
-  });
-  handler = catalogApiHandler(catalog, [catalogedApiImage(ref)], { ...api.deps, restores });
+  api = restoreAdmission(catalog, ref, PART_BYTES, { subtrees: true });
 }, 60_000);
 
 afterAll(async () => {
@@ -98,11 +64,7 @@ afterAll(async () => {
   await removeDir(work);
 });
 
-async function restore(body: Record<string, unknown>): Promise<Answer> {
-  return answerOf(
-    await handler(proxyEvent({ method: 'POST', path: '/restores', body: { imageId: ref.imageId, ...body } })),
-  );
-}
+const restore = (body: Record<string, unknown>) => api.restore(body);
 
 describe('POST /restores of a subdirectory larger than one restore can write', () => {
   it.each([
@@ -118,15 +80,15 @@ describe('POST /restores of a subdirectory larger than one restore can write', (
       message: `the files of ${dir} hold ${bytes} bytes in image ${ref.imageId}, more than the ${LIMIT} bytes one restore can write (one upload of 10000 parts); restore a smaller file or directory`,
       details: { reason: 'RestoreTooLarge', imageId: ref.imageId, bytes, limitBytes: LIMIT },
     });
-    expect(jobs.jobs.size).toBe(0);
-    expect(launched).toEqual([]);
+    expect(api.jobs.jobs.size).toBe(0);
+    expect(api.launched).toEqual([]);
   });
 
   it('admits a subdirectory the catalog shows below the limit', async () => {
     expect((await restore({ kind: 'directory', path: '/small' })).status).toBe(202);
     expect((await restore({ kind: 'directory', path: '/wide/d03' })).status).toBe(202);
-    expect(jobs.jobs.size).toBe(2);
-    expect(launched).toHaveLength(2);
+    expect(api.jobs.jobs.size).toBe(2);
+    expect(api.launched).toHaveLength(2);
   });
 });
 
@@ -160,9 +122,9 @@ describe('cataloguedSubtreeBytes', () => {
     });
     try {
       expect(await cataloguedSubtreeBytes(catalog, ref, undefined, '/big')).toBeUndefined();
-      const before = jobs.jobs.size;
+      const before = api.jobs.jobs.size;
       expect((await restore({ kind: 'directory', path: '/big' })).status).toBe(202);
-      expect(jobs.jobs.size).toBe(before + 1);
+      expect(api.jobs.jobs.size).toBe(before + 1);
     } finally {
       catalog.records.set(key, record);
     }
