@@ -4,7 +4,9 @@
  * /dev/xvdb, both tagged rbp:source-server=web-01) is backed up by `rbp backup start --server` as
  * one recovery point; `rbp recovery-points` and `rbp files ls --recovery-point` show both volumes'
  * filesystems under their device names; `rbp restore server` restores both volumes to new EBS
- * snapshots that hold the disks byte for byte. Then a `rbp backup start --volume` of one of the
+ * snapshots that hold the disks byte for byte, and with `--availability-zone` into two new
+ * volumes (snapshot, size, zone, encryption key and tags checked on moto; the Create Volume step
+ * run again makes none; an unknown zone is a 400 before any job). Then a `rbp backup start --volume` of one of the
  * server's volumes is filed under the server (its rbp:source-server tag), and a deleted image leaves
  * its recovery point: `rbp images delete` narrows the two-volume point to its other volume (still
  * shown), `rbp retention apply --keep-last 1` deletes that point's last image and the point is no
@@ -14,7 +16,17 @@ import '../support/quiet-powertools.ts';
 import { readFile } from 'node:fs/promises';
 import { GetSnapshotBlockCommand, ListSnapshotBlocksCommand } from '@aws-sdk/client-ebs';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { DescribeVolumesCommand } from '@aws-sdk/client-ec2';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
+import { systemClock } from '../../lambdas/core/ports.ts';
+import {
+  createRestoredVolumeStep,
+  type RestoredVolumes,
+} from '../../lambdas/core/restore/restored-volumes.ts';
+import { volumeRestoreJobs } from '../../lambdas/core/restore/volume-restore-jobs.ts';
+import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
+import { Ec2RestoredVolumes } from '../../lambdas/aws/ec2-restored-volumes.ts';
+import { LOCAL_RESTORE_KMS_KEY_ARN } from '../../local/volume-restore-deploy.ts';
 import { prng, randomBytes } from '../support/fs-images.ts';
 import { useDeployedProduct, type ReplicaDisk } from '../support/local-product.ts';
 
@@ -152,6 +164,126 @@ describe('a two-disk server on the local stack', () => {
       const bytes = await snapshotBytes(snapshot.snapshotId, original.length);
       expect(bytes.equals(original), `${snapshot.device} restored byte for byte`).toBe(true);
     }
+  }, 900_000);
+
+  it('restores both volumes into new volumes in an Availability Zone with --availability-zone, once, and refuses a zone EC2 does not know before any job', async () => {
+    const restores = async () => (await json<{ items: unknown[] }>('restore', 'ls')).items.length;
+    const before = await restores();
+    const bad = await deployment.rbp(
+      'restore',
+      'server',
+      '--recovery-point',
+      recoveryPointId,
+      '--availability-zone',
+      'us-east-1z',
+    );
+    expect(bad.code).not.toBe(0);
+    const badAnswer = await deployment.api<{ message: string }>('POST', '/server-restores', {
+      recoveryPointId,
+      availabilityZone: 'us-east-1z',
+    });
+    expect(badAnswer.status).toBe(400);
+    expect(badAnswer.body.message).toMatch(
+      /^availabilityZone us-east-1z is not an Availability Zone of this region \(EC2 knows us-east-1a, us-east-1b, /,
+    );
+    expect(bad.stderr).toContain(badAnswer.body.message);
+    expect(await restores()).toBe(before);
+
+    const restored = await json<{
+      restoreId: string;
+      status: string;
+      snapshots: {
+        device: string;
+        volumeId: string;
+        imageId: string;
+        snapshotId: string;
+        restoredVolumeId: string;
+        availabilityZone: string;
+      }[];
+    }>(
+      'restore',
+      'server',
+      '--recovery-point',
+      recoveryPointId,
+      '--availability-zone',
+      'us-east-1b',
+      '--wait',
+      '--timeout',
+      '600',
+    );
+    expect(restored.status).toBe('SUCCEEDED');
+    const ec2 = deployment.engine.ec2Client;
+    const tagged = async () =>
+      (
+        await ec2.send(
+          new DescribeVolumesCommand({
+            Filters: [{ Name: 'tag:rbp:restore-id', Values: [restored.restoreId] }],
+          }),
+        )
+      ).Volumes ?? [];
+    const made = await tagged();
+    expect(made).toHaveLength(2);
+    for (const entry of restored.snapshots) {
+      expect(Object.keys(entry)).toEqual([
+        'device',
+        'volumeId',
+        'imageId',
+        'snapshotId',
+        'restoredVolumeId',
+        'availabilityZone',
+      ]);
+      const volume = made.find((v) => v.VolumeId === entry.restoredVolumeId)!;
+      const tags: Record<string, string> = Object.fromEntries(
+        (volume.Tags ?? []).map((t): [string, string] => [t.Key ?? '', t.Value ?? '']),
+      );
+      expect({
+        snapshot: volume.SnapshotId,
+        size: volume.Size,
+        zone: volume.AvailabilityZone,
+        encrypted: volume.Encrypted,
+        key: volume.KmsKeyId,
+        state: volume.State,
+        tags,
+      }).toEqual({
+        snapshot: entry.snapshotId,
+        size: 1,
+        zone: 'us-east-1b',
+        encrypted: true,
+        key: LOCAL_RESTORE_KMS_KEY_ARN,
+        state: 'available',
+        tags: {
+          'rbp:restore-id': restored.restoreId,
+          'rbp:source-server': 'web-01',
+          'rbp:source-volume': entry.volumeId,
+          'rbp:device': entry.device,
+          Name: `web-01 ${entry.device} (rbp restore ${restored.restoreId})`,
+        },
+      });
+      expect(entry.availabilityZone).toBe('us-east-1b');
+    }
+    // The Create Volume step run again for each volume (a retry, a redrive): found by its tags, no CreateVolume.
+    let createVolumeRequests = 0;
+    const adapter = new Ec2RestoredVolumes(ec2);
+    const counted: RestoredVolumes = {
+      findRestoredVolume: (id, device) => adapter.findRestoredVolume(id, device),
+      createVolume: (request) => {
+        createVolumeRequests += 1;
+        return adapter.createVolume(request);
+      },
+    };
+    const jobs = volumeRestoreJobs(
+      new DynamoDbJobStore(deployment.engine.ddbClient, deployment.product.names.table),
+    );
+    for (const [n, entry] of restored.snapshots.entries()) {
+      const restoreId = `${restored.restoreId}-v${n}`;
+      const job = await jobs.get(restoreId);
+      await jobs.update({ ...job, status: 'running' }, ['succeeded']);
+      const again = await createRestoredVolumeStep({ jobs, clock: systemClock, volumes: counted }, restoreId);
+      expect(again).toEqual({ volumeId: entry.restoredVolumeId, state: 'available' });
+      await jobs.update({ ...job, status: 'succeeded' }, ['running']);
+    }
+    expect(createVolumeRequests).toBe(0);
+    expect((await tagged()).map((v) => v.VolumeId).sort()).toEqual(made.map((v) => v.VolumeId).sort());
   }, 900_000);
 
   it('files a --volume backup under the volume’s server; images deleted by rbp images delete and by retention leave their recovery points', async () => {
