@@ -20,11 +20,8 @@ import {
   type PrimaryVolumeView,
 } from '../core/backup/primary-source.ts';
 import { ValidationError } from '../core/errors.ts';
+import { tagList } from './aws-tags.ts';
 import { callSdk } from './sdk-errors.ts';
-
-function toTags(tags: Record<string, string>): { Key: string; Value: string }[] {
-  return Object.entries(tags).map(([Key, Value]) => ({ Key, Value }));
-}
 
 function optedIn(resource: { Tags?: { Key?: string; Value?: string }[] }): boolean {
   return resource.Tags?.some((tag) => tag.Key === PRIMARY_OPT_IN_TAG && tag.Value === 'true') ?? false;
@@ -118,7 +115,7 @@ export class Ec2PrimarySnapshots implements PrimarySnapshotPort {
             ...(excludeData.length === 0 ? {} : { ExcludeDataVolumeIds: excludeData }),
           },
           Description: description,
-          TagSpecifications: [{ ResourceType: 'snapshot', Tags: toTags(tags) }],
+          TagSpecifications: [{ ResourceType: 'snapshot', Tags: tagList(tags) }],
         }),
       ),
     );
@@ -145,7 +142,7 @@ export class Ec2PrimarySnapshots implements PrimarySnapshotPort {
         new CreateSnapshotCommand({
           VolumeId: volumeId,
           Description: description,
-          TagSpecifications: [{ ResourceType: 'snapshot', Tags: toTags(tags) }],
+          TagSpecifications: [{ ResourceType: 'snapshot', Tags: tagList(tags) }],
         }),
       ),
     );
@@ -157,7 +154,7 @@ export class Ec2PrimarySnapshots implements PrimarySnapshotPort {
       this.ec2.send(
         new CreateTagsCommand({
           Resources: [snapshotId],
-          Tags: toTags(tags),
+          Tags: tagList(tags),
         }),
       ),
     );

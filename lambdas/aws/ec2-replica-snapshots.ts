@@ -23,6 +23,7 @@ import {
   VOLUME_ID_TAG,
   type SnapshotView,
 } from '../core/orchestration/replica-snapshots.ts';
+import { tagList } from './aws-tags.ts';
 import { sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 /**
@@ -100,14 +101,12 @@ export class Ec2ReplicaSnapshots {
         new CreateSnapshotCommand({
           VolumeId: volumeId,
           Description: description,
-          TagSpecifications: [
-            { ResourceType: 'snapshot', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
-          ],
+          TagSpecifications: [{ ResourceType: 'snapshot', Tags: tagList(tags) }],
         }),
       );
       return toView({
         ...answer,
-        Tags: answer.Tags ?? Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+        Tags: answer.Tags ?? tagList(tags),
       });
     } catch (error) {
       const name = sdkErrorName(error);
@@ -176,7 +175,7 @@ export class Ec2ReplicaSnapshots {
       await this.ec2.send(
         new CreateTagsCommand({
           Resources: [snapshotId],
-          Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+          Tags: tagList(tags),
         }),
       );
     } catch (error) {
