@@ -1,7 +1,8 @@
 /**
  * Outcome notifications and monitoring: the SNS topic of backup outcomes (and its e-mail
  * subscriptions), one alarm per failure signal of the state machine and of every function, one
- * "RPO breached" alarm per protected server, and a dashboard. Resources are added to the given
+ * "RPO breached" alarm per protected server of the configuration, one over every server the plans'
+ * RPO targets watch (ServersRpoBreached), and a dashboard. Resources are added to the given
  * scope (see backup-storage.ts for why).
  */
 import { Duration } from 'aws-cdk-lib';
@@ -18,9 +19,11 @@ import {
   BACKUP_SUCCEEDED_METRIC,
   METRICS_NAMESPACE,
   SERVER_ID_DIMENSION,
+  SERVERS_RPO_BREACHED_METRIC,
   SERVICE_DIMENSION,
   SERVICE_NAME,
 } from '../../lambdas/core/metrics.ts';
+import { RPO_CHECK_MINUTES } from '../../lambdas/core/plans/rpo.ts';
 
 /** A failed backup deserves a look at once: one failed execution in five minutes raises the alarm. */
 export const ALARM_PERIOD = Duration.minutes(5);
@@ -42,6 +45,12 @@ export function rpoAlarmPeriods(rpoMinutes: number): { periodMinutes: number; ev
     rpoMinutes <= RPO_SHORT_WINDOW_MINUTES ? RPO_SHORT_PERIOD_MINUTES : RPO_LONG_PERIOD_MINUTES;
   return { periodMinutes, evaluationPeriods: Math.ceil(rpoMinutes / periodMinutes) };
 }
+
+/**
+ * The period of the plans' "RPO breached" alarm: two RPO checks, so one late or lost check leaves
+ * a datapoint in every period and only a check that stopped leaves a period empty.
+ */
+export const PLAN_RPO_ALARM_PERIOD = Duration.minutes(2 * RPO_CHECK_MINUTES);
 
 /** A protected server as the RPO alarm sees it. */
 export interface RpoWatchedServer {
@@ -139,6 +148,27 @@ export class BackupMonitoring {
       created.addAlarmAction(action);
       this.alarms.push(created);
     }
+    // Plans' RPO targets (rpoMinutes): one alarm over every server a plan watches, on the count of
+    // servers in breach that each RPO check writes (zero included). Missing data is breaching: an
+    // empty period means the check stopped (schedule deleted or disabled, function failing), and
+    // then no breach would be seen at all; a function error alone is also caught by its Errors alarm.
+    const plansRpo = new cloudwatch.Alarm(scope, 'PlanRpoBreachedAlarm', {
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: SERVERS_RPO_BREACHED_METRIC,
+        dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME },
+        period: PLAN_RPO_ALARM_PERIOD,
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      threshold: 0,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+      alarmDescription:
+        'RPO breached: a server selected by a plan with rpoMinutes has no live recovery point within that target (RPO Breached events name it), or the RPO check stopped reporting',
+    });
+    plansRpo.addAlarmAction(action);
+    this.alarms.push(plansRpo);
     this.dashboard = new cloudwatch.Dashboard(scope, 'Dashboard', {
       dashboardName: `${props.prefix}-backups`,
     });

@@ -9,13 +9,14 @@
  * only, starting the plan-run state machine). Resources are added to the given scope (see
  * backup-storage.ts for why).
  */
-import { ArnFormat, Stack, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import { grantObjectPut } from './bucket-grants.ts';
 import type * as events from 'aws-cdk-lib/aws-events';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
@@ -25,6 +26,10 @@ import {
   PLAN_TABLE_KEYS,
 } from '../../lambdas/aws/dynamodb-plan-store.ts';
 import { DESTINATION_PROBE_KEY } from '../../lambdas/aws/plan-run-adapters.ts';
+import { RPO_STATE_TABLE_KEYS } from '../../lambdas/aws/plan-rpo-adapters.ts';
+import { RPO_CHECK_MINUTES } from '../../lambdas/core/plans/rpo.ts';
+import { nagArnToken } from './nag.ts';
+import { IMAGE_RECORD_KEYS, RECOVERY_POINT_KEYS } from './table-keys.ts';
 import {
   PLAN_RUN_DEFINITION_FILE,
   PLAN_RUN_FUNCTION_PLACEHOLDER,
@@ -49,6 +54,11 @@ const SCHEDULE_ACTIONS = [
   'scheduler:DeleteSchedule',
   'scheduler:GetSchedule',
 ];
+
+/** A check that fails (throttled) is retried a few times; the next check, minutes later, is the fallback. */
+const RPO_CHECK_RETRY_ATTEMPTS = 2;
+/** A check older than its own period is pointless: the next one is due. */
+const RPO_CHECK_MAX_EVENT_AGE = Duration.minutes(RPO_CHECK_MINUTES);
 
 /** The group is `<prefix>-plans`, the state machine `<prefix>-plan-run`. */
 export interface PlanRunsProps extends RunConstructProps {
@@ -82,6 +92,8 @@ export class PlanRuns {
   readonly stateMachineName: string;
   readonly stateMachineArn: string;
   readonly stateMachine: sfn.StateMachine;
+  /** Invokes the plan-run function with `{action: "checkRpo"}` every RPO_CHECK_MINUTES. */
+  readonly rpoCheckSchedule: scheduler.Schedule;
 
   constructor(scope: Construct, props: PlanRunsProps) {
     const stack = Stack.of(scope);
@@ -121,8 +133,45 @@ export class PlanRuns {
       removalPolicy: props.removalPolicy,
     });
     grantPlanRunFunction(scope, props);
+    this.rpoCheckSchedule = scheduleRpoCheck(scope, props);
     wirePlanApi(scope, props, this);
   }
+}
+
+/**
+ * The RPO check (lambdas/core/plans/rpo.ts): a schedule of its own (not in the plans' group, which
+ * the API manages) invoking the plan-run function every RPO_CHECK_MINUTES, and the function's
+ * grants for it: the recovery points and the image records' liveness (newest live point per
+ * server, a task's previous point), and the breach records (one item per server in breach).
+ */
+function scheduleRpoCheck(scope: Construct, props: PlanRunsProps): scheduler.Schedule {
+  const fn = props.planRunFunction;
+  fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:Query'], RECOVERY_POINT_KEYS));
+  fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:BatchGetItem'], IMAGE_RECORD_KEYS));
+  fn.addToRolePolicy(
+    tableAccess(
+      props.table,
+      ['dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
+      [...RPO_STATE_TABLE_KEYS],
+    ),
+  );
+  const schedule = new scheduler.Schedule(scope, 'RpoCheckSchedule', {
+    scheduleName: `${props.prefix}-rpo-check`,
+    description: 'RPO check of every server a protection plan with rpoMinutes selects',
+    schedule: scheduler.ScheduleExpression.rate(Duration.minutes(RPO_CHECK_MINUTES)),
+    target: new schedulerTargets.LambdaInvoke(fn, {
+      input: scheduler.ScheduleTargetInput.fromObject({ action: 'checkRpo' }),
+      retryAttempts: RPO_CHECK_RETRY_ATTEMPTS,
+      maxEventAge: RPO_CHECK_MAX_EVENT_AGE,
+    }),
+    key: props.key,
+  });
+  // The schedule's target role may invoke the function's versions and aliases.
+  Validations.of(Stack.of(scope)).acknowledge({
+    id: `AwsSolutions-IAM5[Resource::${nagArnToken(fn)}:*]`,
+    reason: 'Invoking the plan-run function is allowed for any version or alias of that one function.',
+  });
+  return schedule;
 }
 
 /** The plan-run function: each grant is what one port of the run needs (plan-run-adapters.ts). */

@@ -376,8 +376,9 @@ describe('state machine', () => {
 
 describe('schedules', () => {
   it('start no backup: scheduled backups are plans (test/infra/config-plans.test.ts)', () => {
-    // The lifecycle's GC, scrub and restore-test schedules start the lifecycle job; no plans are configured here.
-    expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(3);
+    // The lifecycle's GC, scrub and restore-test schedules start the lifecycle job, the RPO check
+    // invokes the plan-run function (test/infra/plan-rpo-monitoring.test.ts); no plans are configured here.
+    expect(ofType('AWS::Scheduler::Schedule')).toHaveLength(4);
     expect(
       ofType('AWS::Scheduler::Schedule').filter(([, s]) =>
         JSON.stringify(s.Properties['Target']).includes('BackupStateMachine'),
@@ -466,8 +467,9 @@ describe('notifications and monitoring', () => {
   });
 
   it('alarms to the topic on failed, timed-out and aborted executions and on every Lambda error and throttle', () => {
+    // The RPO alarms: the per-server ones below, the plans' one in test/infra/plan-rpo-monitoring.test.ts.
     const alarms = ofType('AWS::CloudWatch::Alarm').filter(
-      ([, a]) => a.Properties['MetricName'] !== 'BackupSucceeded',
+      ([, a]) => !['BackupSucceeded', 'ServersRpoBreached'].includes(a.Properties['MetricName'] as string),
     );
     // The scrub-findings and restore-test alarms, three execution alarms, and errors and throttles of every function.
     expect(alarms).toHaveLength(2 + 3 + 2 * manifestEntries().length);
