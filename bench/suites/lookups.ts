@@ -9,6 +9,8 @@
  * - `files versions` of a path (CatalogStoreReader.listVersions over DynamoDbCatalogStore, the
  *   first page of 10 versions in both cases) with 10 and 10,000 versions: the newest listable catalog
  *   record (one Limit-1 Query) and one page of the path's items (one Query).
+ * - `GET /plans` (one page of 20 plans by name, pageOfNamedRecords over DynamoDbPlanStore) with 20
+ *   and 1,000 plans: one Query whatever the count.
  * - `POST /backups` (StateMachineBackupLauncher over SfnBackupExecutions and the lock table) with 0
  *   and 500 executions of the backup state machine started: one conditional lock write and one
  *   StartExecution; no execution is listed or described. The protected-volume check is a stub here
@@ -28,6 +30,9 @@ import type { Clock } from '../../lambdas/core/ports.ts';
 import { DynamoDbBackupLockStore } from '../../lambdas/aws/dynamodb-backup-lock.ts';
 import { DynamoDbCatalogStore } from '../../lambdas/aws/dynamodb-catalog.ts';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
+import { DynamoDbPlanStore } from '../../lambdas/aws/dynamodb-plan-store.ts';
+import { pageOfNamedRecords } from '../../lambdas/core/api/pagination.ts';
+import { planRecord } from '../../test/plans/plan-store.contract.ts';
 import { SfnBackupExecutions } from '../../lambdas/aws/sfn-backup-executions.ts';
 import { startMoto, type MotoServer } from '../../local/moto/moto-server.ts';
 import { createProductTable } from '../../local/product-table.ts';
@@ -46,6 +51,8 @@ const TABLE = 'rbp-bench-lookups';
 /** Version items per putItems call while setting up (the store batches them 25 to a request). */
 const VERSION_ITEMS_PER_WRITE = 500;
 const REGION = 'us-east-1';
+/** Plans per page in the plan-listing case: all of the small case's plans, a page of the large one's. */
+const PLAN_PAGE_ENTRIES = 20;
 
 interface Counted {
   requests: number;
@@ -235,6 +242,34 @@ async function versionLookups(endpoint: string, counter: Counted): Promise<Bench
   return flatResults('lookups/files-versions', fewCase, manyCase, ['10 versions', '10,000 versions']);
 }
 
+/** `GET /plans`: the first page of PLAN_PAGE_ENTRIES plans, with that many and with 1,000 stored. */
+async function planListings(endpoint: string, counter: Counted): Promise<BenchResult[]> {
+  const config = { endpoint, region: REGION, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
+  const ddb = counting(new DynamoDBClient(config), counter);
+  const documents = DynamoDBDocumentClient.from(ddb);
+  // Every plan lives in one partition, so each count gets a table of its own.
+  const storeWith = async (count: number) => {
+    const table = `rbp-bench-plans-${count}`;
+    await createProductTable(ddb, table);
+    const store = new DynamoDbPlanStore(documents, table);
+    await inBatches(
+      Array.from({ length: count }, (_, i) => i),
+      (i) => store.create(planRecord(`plan-${String(i).padStart(4, '0')}`)),
+    );
+    return store;
+  };
+  const few = await storeWith(PLAN_PAGE_ENTRIES);
+  const many = await storeWith(1_000);
+  const page = { limit: PLAN_PAGE_ENTRIES };
+  const fewCase = await sample(counter, () => pageOfNamedRecords(few, page));
+  const manyCase = await sample(counter, () => pageOfNamedRecords(many, page));
+  const shown = await pageOfNamedRecords(many, page);
+  if (shown.items.length !== PLAN_PAGE_ENTRIES || shown.nextToken === undefined)
+    throw new Error(`GET /plans gave ${shown.items.length} plans on its first page`);
+  ddb.destroy();
+  return flatResults('lookups/plans-page', fewCase, manyCase, [`${PLAN_PAGE_ENTRIES} plans`, '1,000 plans']);
+}
+
 async function backupStarts(endpoint: string, counter: Counted): Promise<BenchResult[]> {
   const config = { endpoint, region: REGION, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
   const ddb = counting(new DynamoDBClient(config), counter);
@@ -295,6 +330,7 @@ export const suite: BenchSuite = {
       return [
         ...(await imageLookups(moto.endpoint, counter)),
         ...(await versionLookups(moto.endpoint, counter)),
+        ...(await planListings(moto.endpoint, counter)),
         ...(await backupStarts(moto.endpoint, counter)),
       ];
     } finally {

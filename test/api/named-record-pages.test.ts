@@ -26,6 +26,7 @@ import { MemoryNamedRecords } from '../fakes/memory-named-records.ts';
 import { memoryApi } from '../fakes/memory-api-ports.ts';
 import { NIGHTLY_QA } from '../plans/plan-fixtures.ts';
 import { planRecord } from '../plans/plan-store.contract.ts';
+import { countedQueries } from '../support/counted-queries.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { workflowRecord } from '../workflows/workflow-fixtures.ts';
 import { answerOf, proxyEvent } from './api-events.ts';
@@ -111,15 +112,7 @@ async function countedTable(): Promise<{
   const table = `named-pages-${clients.length}`;
   const client = await createCatalogTable(local.clientConfig(), table);
   clients.push(client);
-  let queries = 0;
-  client.middlewareStack.add(
-    (next, context) => (args) => {
-      if (context.commandName === 'QueryCommand') queries += 1;
-      return next(args);
-    },
-    { step: 'initialize' },
-  );
-  return { client, table, queries: () => queries };
+  return { client, table, queries: countedQueries(client).queries };
 }
 
 namedRecordPagesContract(

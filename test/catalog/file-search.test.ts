@@ -13,6 +13,7 @@ import { DynamoDbCatalogStore } from '../../lambdas/aws/dynamodb-catalog.ts';
 import type { CatalogStore } from '../../lambdas/core/catalog/catalog-store.ts';
 import { searchFiles, type SearchFilters } from '../../lambdas/core/catalog/file-search.ts';
 import { compileGlob } from '../../lambdas/core/catalog/glob.ts';
+import { countedQueries } from '../support/counted-queries.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { imageAt, meta, version } from './catalog-fixtures.ts';
 import { createCatalogTable } from './local-catalog-table.ts';
@@ -205,15 +206,7 @@ searchContract('DynamoDB (moto)', async () => {
   const table = `file-search-${tables}`;
   const client = await createCatalogTable(local.clientConfig(), table);
   clients.push(client);
-  let queries = 0;
-  client.middlewareStack.add(
-    (next, context) => (args) => {
-      if (context.commandName === 'QueryCommand') queries += 1;
-      return next(args);
-    },
-    { step: 'initialize', name: 'countQueries' },
-  );
-  return { store: new DynamoDbCatalogStore(client, table), queries: () => queries };
+  return { store: new DynamoDbCatalogStore(client, table), queries: countedQueries(client).queries };
 });
 
 describe('the local table', () => {

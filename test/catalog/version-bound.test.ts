@@ -10,6 +10,7 @@ import { DynamoDbCatalogStore } from '../../lambdas/aws/dynamodb-catalog.ts';
 import { entryAsOf } from '../../lambdas/core/catalog/catalog-queries.ts';
 import type { CatalogStore, DirectoryQuery } from '../../lambdas/core/catalog/catalog-store.ts';
 import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
+import { countedQueries } from '../support/counted-queries.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { imageAt, meta, version } from './catalog-fixtures.ts';
 import { createCatalogTable } from './local-catalog-table.ts';
@@ -84,7 +85,10 @@ function versionBoundSuite(name: string, make: () => Promise<Counted>): void {
       const next = await store.queryDirectory(
         hostsUpTo(true, { newestFirst: true, pageSize: 2, startAfter: page.lastKey! }),
       );
-      expect(next.items.map((i) => i.imageId)).toEqual([imageAt(VOLUME, 9).imageId, imageAt(VOLUME, 8).imageId]);
+      expect(next.items.map((i) => i.imageId)).toEqual([
+        imageAt(VOLUME, 9).imageId,
+        imageAt(VOLUME, 8).imageId,
+      ]);
     });
 
     it('entryAsOf: the metadata as of each image, undefined where the path was removed, one item read each', async () => {
@@ -142,22 +146,13 @@ versionBoundSuite('DynamoDB (moto)', async () => {
   const table = `version-bound-${clients.length}`;
   const client = await createCatalogTable(local.clientConfig(), table);
   clients.push(client);
-  let scanned = 0;
-  client.middlewareStack.add(
-    (next, context) => async (args) => {
-      const result = await next(args);
-      if (context.commandName === 'QueryCommand') {
-        scanned += (result.output as { ScannedCount?: number }).ScannedCount ?? 0;
-      }
-      return result;
-    },
-    { step: 'initialize' },
-  );
+  const counts = countedQueries(client);
+  let taken = 0;
   return {
     store: new DynamoDbCatalogStore(client, table),
     takeScanned() {
-      const n = scanned;
-      scanned = 0;
+      const n = counts.scanned() - taken;
+      taken = counts.scanned();
       return n;
     },
   };

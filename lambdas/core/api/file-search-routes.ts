@@ -162,6 +162,10 @@ export const FILE_SEARCH_ROUTES: readonly Route[] = [
         ...(query.modifiedBefore === undefined ? {} : { modifiedBefore: Date.parse(query.modifiedBefore) }),
         ...(query.state === undefined ? {} : { state: query.state }),
       };
+      // Read whole and paged in memory: the answer is ordered over the whole search (newest
+      // first across volumes), which no index order gives, and the search reads at most
+      // MAX_SEARCH_INDEX_ITEMS index items before it answers `truncated` (docs/api.md, Searching
+      // files), so a page costs at most that many items whatever the catalog's size.
       const outcome = await searchFiles(search.store, volumes, query.glob, filters);
       const scope = queryScope('findFiles', { ...query });
       const page = pageOfList(outcome.versions.map(viewOf), query, scope, deps.cursors);

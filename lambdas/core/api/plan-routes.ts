@@ -177,6 +177,11 @@ export const PLAN_ROUTES: readonly Route[] = [
     answer: pageSchema(serverViewSchema),
     async serve(deps, { query }) {
       const plans = plansOf(deps);
+      // Every plan is read for each page, not paged: which plans select a server is known only by
+      // matching each plan's selections (server-name patterns with * and ?, or tags) against it, so
+      // no key finds the plans of a server. The cost is one Query per 1 MB of plan records,
+      // whatever the number of servers and the history; it grows with the number of plans, which
+      // operators write by hand, and no cap on that number is enforced.
       const documents = (await plans.store.list()).map((r) => r.document);
       const itemOf = (server: ServerView): ServerListItem => ({
         name: server.name,

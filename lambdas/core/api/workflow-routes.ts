@@ -136,6 +136,9 @@ export const WORKFLOW_ROUTES: readonly Route[] = [
     async serve(deps, { params: { name }, query }) {
       const ports = workflowRunsOf(deps);
       await existingWorkflow(ports.workflows, name);
+      // Read whole and paged in memory: the run records are one partition keyed by run id for
+      // every workflow (lambdas/aws/workflow-run-adapters.ts), so no key range holds one
+      // workflow's runs; paging them in the store needs a key per workflow.
       const views = (await runsOfWorkflow(ports, name)).map(workflowRunViewOf);
       return pageOfList(views, query, queryScope('listWorkflowRuns', { workflow: name }), deps.cursors);
     },
