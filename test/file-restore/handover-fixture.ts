@@ -70,7 +70,9 @@ export class Invocations {
 
   /** The deadline of an invocation that has time for partsPerInvocation parts before it hands over. */
   deadline(): number {
-    return this.clock.now().getTime() + RESTORE_HANDOVER_MARGIN_MS + this.partsPerInvocation * this.partMs - 1;
+    return (
+      this.clock.now().getTime() + RESTORE_HANDOVER_MARGIN_MS + this.partsPerInvocation * this.partMs - 1
+    );
   }
 
   /**

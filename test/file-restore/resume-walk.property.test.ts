@@ -76,22 +76,34 @@ describe('an archive resumed at a cursor', () => {
           const source = path.join(work, `src-${run}`);
           await generateTree(source, { seed, files, deepChain, specialFiles, maxFileBytes: 40 * KIB });
           const imageFile = path.join(work, `disk-${run}.img`);
-          await makeExtImage(imageFile, { type: 'ext4', sizeBytes: 16 * MIB, blockSize: 4096, sourceDir: source });
+          await makeExtImage(imageFile, {
+            type: 'ext4',
+            sizeBytes: 16 * MIB,
+            blockSize: 4096,
+            sourceDir: source,
+          });
           const disk = await FileByteRangeReader.open(imageFile);
           try {
             const { fs, reader } = await openImageFilesystem(disk);
             const roots = several ? SEVERAL_ROOTS : ['/'];
-            let archive = tarArchive(fs, reader, roots);
+            let archive = tarArchive(fs, reader, roots, 0, { cursors: true });
             const whole = await bytesOf(archive);
             const result = structuredClone(archive.progress);
-            const atLink = await firstCutWithLinks(() => tarArchive(fs, reader, roots));
+            // Without cursors asked for (a plain upload stores nothing until the end), none is kept.
+            const plain = tarArchive(fs, reader, roots);
+            expect((await bytesOf(plain)).equals(whole)).toBe(true);
+            expect(plain.cursorAt(whole.length)).toBeUndefined();
+            const atLink = await firstCutWithLinks(() => tarArchive(fs, reader, roots, 0, { cursors: true }));
             if (atLink !== undefined) cutsWithLinks += 1;
-            const points = [...cuts.map((c) => Math.floor(c * whole.length)), ...(atLink === undefined ? [] : [atLink])];
+            const points = [
+              ...cuts.map((c) => Math.floor(c * whole.length)),
+              ...(atLink === undefined ? [] : [atLink]),
+            ];
             for (const cut of points.sort((a, b) => a - b)) {
               const cursor = archive.cursorAt(cut)!;
               expect(cursor.start).toBeLessThanOrEqual(cut);
               expect(cursor.start).toBeGreaterThanOrEqual(archive.start);
-              archive = tarArchive(fs, reader, roots, cut, cursor);
+              archive = tarArchive(fs, reader, roots, cut, { from: cursor, cursors: true });
               const rest = await bytesOf(archive);
               expect(archive.start).toBe(cursor.start);
               expect(rest.length).toBe(whole.length - cursor.start);

@@ -206,7 +206,9 @@ describe('a directory restore resumed at its cursor', () => {
     // The last invocation walks its catch-up and then what is left of the tree, nothing more.
     const last = resumed.at(-1)!;
     const lastCursor = cursors.at(-1)!;
-    expect(last.items.length).toBe(expectedCatchUp(lastCursor) + fullWalk.length - fullWalk.indexOf(lastCursor));
+    expect(last.items.length).toBe(
+      expectedCatchUp(lastCursor) + fullWalk.length - fullWalk.indexOf(lastCursor),
+    );
     // Walking from the start at every handover would read the archived tree again each time.
     expect(catchUp).toBeLessThan(withoutCursor / 4);
   }, 180_000);

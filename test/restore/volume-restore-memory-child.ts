@@ -84,7 +84,9 @@ function sampledStore(store: ObjectStore, onCall: () => void): ObjectStore {
 async function measure(task: VolumeRestoreMemoryTask): Promise<VolumeRestoreMemory> {
   const volumeSizeBytes = task.volumeGiB * GIB_BYTES;
   const totalChunks = volumeSizeBytes / CHUNK_SIZE_BYTES;
-  const chunks = Array.from({ length: task.dataChunks }, (_, i) => Math.floor((i * totalChunks) / task.dataChunks));
+  const chunks = Array.from({ length: task.dataChunks }, (_, i) =>
+    Math.floor((i * totalChunks) / task.dataChunks),
+  );
   const images = new ImageStore(new MemoryObjectStore());
   const built = await buildTestImage(images, {
     volumeId: VOLUME_ID,
@@ -148,10 +150,15 @@ async function measure(task: VolumeRestoreMemoryTask): Promise<VolumeRestoreMemo
   const planHeldBytes = await stepPeak(async () => {
     plan = await planVolumeRestore(deps, 'rs-memory');
   });
-  const items = JSON.parse(new TextDecoder().decode(await work.get(restoreItemsKey('rs-memory')))) as RestoreRangeItem[];
+  const items = JSON.parse(
+    new TextDecoder().decode(await work.get(restoreItemsKey('rs-memory'))),
+  ) as RestoreRangeItem[];
   let rangeHeldBytes = 0;
   for (const range of items) {
-    rangeHeldBytes = Math.max(rangeHeldBytes, await stepPeak(() => restoreRangeStep(deps, { range, job: plan.job })));
+    rangeHeldBytes = Math.max(
+      rangeHeldBytes,
+      await stepPeak(() => restoreRangeStep(deps, { range, job: plan.job })),
+    );
   }
   const completeHeldBytes = await stepPeak(() => completeVolumeRestore(deps, 'rs-memory'));
   return {

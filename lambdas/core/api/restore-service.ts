@@ -204,7 +204,8 @@ export class RestoreService implements RestoreJobs {
     request: StartRestoreRequest,
   ): Promise<CataloguedBytes | undefined> {
     const { catalog, objects } = this.deps;
-    if (catalog === undefined || objects.parts === undefined || request.kind !== 'directory') return undefined;
+    if (catalog === undefined || objects.parts === undefined || request.kind !== 'directory')
+      return undefined;
     if (request.path === '/') return undefined;
     const found = await cataloguedSubtreeBytes(catalog, image, request.partition, request.path);
     return found === undefined ? undefined : { bytes: found.bytes };

@@ -209,7 +209,10 @@ function writerOf(deps: RestoreDeps, running: RestoreJob, stop: () => boolean): 
     walk: resume?.walk,
     write: async (key, body, contentType) => {
       const dropped = (resume?.bytes ?? 0) - (body.start ?? 0);
-      const upload = resume === undefined ? undefined : { uploadId: resume.uploadId, parts: resume.parts, bytes: resume.bytes };
+      const upload =
+        resume === undefined
+          ? undefined
+          : { uploadId: resume.uploadId, parts: resume.parts, bytes: resume.bytes };
       const outcome = await uploadResumable(deps.objects, key, dropPrefix(body.stream, dropped), {
         contentType,
         ...(upload === undefined ? {} : { resume: upload }),
@@ -331,7 +334,11 @@ async function performRestore(
       );
     }
   }
-  const archive = tarArchive(fs, reader, present, writer.skip, writer.walk);
+  const archive = tarArchive(fs, reader, present, writer.skip, {
+    ...(writer.walk === undefined ? {} : { from: writer.walk }),
+    // Only an upload in parts stores as it goes (and asks for cursors); a plain upload keeps none.
+    cursors: deps.objects.parts !== undefined,
+  });
   const written = await writer.write(key, archive, 'application/x-tar');
   if ('paused' in written) return written;
   const { bytes } = written;
