@@ -59,6 +59,16 @@ const EBS_KMS_ACTIONS = [
  */
 const RESTORE_WORKER_ASYNC_RETRY_ATTEMPTS = 2;
 
+/** Adds one Allow statement of `actions` on `resource` under `conditions` to the function's role. */
+function allow(
+  fn: lambda.Function,
+  actions: string[],
+  resource: string,
+  conditions: Record<string, Record<string, string>>,
+): void {
+  fn.addToRolePolicy(new iam.PolicyStatement({ actions, resources: [resource], conditions }));
+}
+
 export interface VolumeRestoresProps {
   /** The state machine is named `<prefix>-volume-restore`. */
   readonly prefix: string;
@@ -137,27 +147,12 @@ export class VolumeRestores {
     grantObjectPut(props.workBucket, fn, `${VOLUME_RESTORE_WORK_PREFIX}*`);
     props.key.grantEncryptDecrypt(fn);
     const snapshotArn = anyEc2Arn(scope, 'snapshot');
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ebs:StartSnapshot'],
-        resources: [snapshotArn],
-        conditions: { StringLike: { [`aws:RequestTag/${RESTORE_ID_TAG}`]: '*' } },
-      }),
-    );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ebs:PutSnapshotBlock', 'ebs:CompleteSnapshot'],
-        resources: [snapshotArn],
-        conditions: { StringLike: { [`aws:ResourceTag/${RESTORE_ID_TAG}`]: '*' } },
-      }),
-    );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ec2:CreateTags'],
-        resources: [snapshotArn],
-        conditions: { StringEquals: { 'ec2:CreateAction': 'StartSnapshot' } },
-      }),
-    );
+    const restoreTagged = { StringLike: { [`aws:ResourceTag/${RESTORE_ID_TAG}`]: '*' } };
+    allow(fn, ['ebs:StartSnapshot'], snapshotArn, {
+      StringLike: { [`aws:RequestTag/${RESTORE_ID_TAG}`]: '*' },
+    });
+    allow(fn, ['ebs:PutSnapshotBlock', 'ebs:CompleteSnapshot'], snapshotArn, restoreTagged);
+    allow(fn, ['ec2:CreateTags'], snapshotArn, { StringEquals: { 'ec2:CreateAction': 'StartSnapshot' } });
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeSnapshots'], resources: ['*'] }));
     this.grantRestoredVolumes(scope, fn);
     // EBS encrypts the new snapshot with the stack's key: the EBS direct API's KMS actions, and
@@ -193,30 +188,14 @@ export class VolumeRestores {
    */
   private grantRestoredVolumes(scope: Construct, fn: lambda.Function): void {
     const volumeArn = anyEc2Arn(scope, 'volume');
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ec2:CreateVolume'],
-        resources: [volumeArn],
-        conditions: {
-          Bool: { 'ec2:Encrypted': 'true' },
-          StringLike: { [`aws:RequestTag/${RESTORE_ID_TAG}`]: '*' },
-        },
-      }),
-    );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ec2:CreateVolume'],
-        resources: [anyEc2Arn(scope, 'snapshot')],
-        conditions: { StringLike: { [`aws:ResourceTag/${RESTORE_ID_TAG}`]: '*' } },
-      }),
-    );
-    fn.addToRolePolicy(
-      new iam.PolicyStatement({
-        actions: ['ec2:CreateTags'],
-        resources: [volumeArn],
-        conditions: { StringEquals: { 'ec2:CreateAction': 'CreateVolume' } },
-      }),
-    );
+    allow(fn, ['ec2:CreateVolume'], volumeArn, {
+      Bool: { 'ec2:Encrypted': 'true' },
+      StringLike: { [`aws:RequestTag/${RESTORE_ID_TAG}`]: '*' },
+    });
+    allow(fn, ['ec2:CreateVolume'], anyEc2Arn(scope, 'snapshot'), {
+      StringLike: { [`aws:ResourceTag/${RESTORE_ID_TAG}`]: '*' },
+    });
+    allow(fn, ['ec2:CreateTags'], volumeArn, { StringEquals: { 'ec2:CreateAction': 'CreateVolume' } });
     fn.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeVolumes'], resources: ['*'] }));
   }
 

@@ -48,7 +48,9 @@ const POINT: RecoveryPoint = {
   })),
 };
 
-async function fixture(options: { readonly ignoreClientToken?: boolean } = {}) {
+async function fixture(
+  options: { readonly ignoreClientToken?: boolean; readonly withoutRestoredVolumes?: boolean } = {},
+) {
   const clock = new FixedClock();
   const points = new MemoryRecoveryPointStore();
   await points.put(POINT);
@@ -64,16 +66,20 @@ async function fixture(options: { readonly ignoreClientToken?: boolean } = {}) {
     locks: new MemoryLocks(clock),
     jobs,
     clock,
-    restoredVolumes: {
-      launcher: {
-        launch: (event) => {
-          launched.push(event.restoreId);
-          return Promise.resolve();
-        },
-      },
-      zones,
-      kmsKeyArn: KEY,
-    },
+    ...(options.withoutRestoredVolumes === true
+      ? {}
+      : {
+          restoredVolumes: {
+            launcher: {
+              launch: (event: { readonly restoreId: string }) => {
+                launched.push(event.restoreId);
+                return Promise.resolve();
+              },
+            },
+            zones,
+            kmsKeyArn: KEY,
+          },
+        }),
   });
   const api = {
     images: {
@@ -162,27 +168,15 @@ describe('POST /server-restores with availabilityZone', () => {
   });
 
   it('is a 400 saying so where the deployment has no restored volumes', async () => {
-    const clock = new FixedClock();
-    const points = new MemoryRecoveryPointStore();
-    await points.put(POINT);
-    const jobs = new MemoryJobStore();
-    const rp = new RecoveryPointService({
-      points,
-      replicas: { listReplicaVolumes: () => Promise.resolve([]) },
-      executions: new MemoryExecutions(clock),
-      locks: new MemoryLocks(clock),
-      jobs,
-      clock,
-    });
-    const f = await fixture();
-    const error = await rp
+    const f = await fixture({ withoutRestoredVolumes: true });
+    const error = await f.rp
       .startServerRestore(f.api, 'rs-1', 'rp-bk-1', { availabilityZone: 'us-east-1a' })
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(ValidationError);
     expect((error as Error).message).toBe(
       'restored volumes (availabilityZone) are not configured in this deployment',
     );
-    expect(jobs.jobs.size).toBe(0);
+    expect(f.jobs.jobs.size).toBe(0);
   });
 });
 
