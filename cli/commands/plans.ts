@@ -23,6 +23,37 @@ function taskLabel(task: PlanRunView['tasks'][number]): string {
   return task.application === undefined ? task.server : `${task.server}/${task.application}`;
 }
 
+/** A duration in whole units, largest first, at most two: `45s`, `12m`, `2h 5m`, `3d 4h`. */
+export function durationText(seconds: number): string {
+  const units: [string, number][] = [
+    ['d', 86_400],
+    ['h', 3_600],
+    ['m', 60],
+    ['s', 1],
+  ];
+  const parts: string[] = [];
+  let rest = Math.max(0, Math.floor(seconds));
+  for (const [unit, size] of units) {
+    if (rest >= size || (unit === 's' && parts.length === 0)) {
+      parts.push(`${Math.floor(rest / size)}${unit}`);
+      rest %= size;
+    }
+    if (parts.length === 2) break;
+  }
+  return parts.join(' ');
+}
+
+/**
+ * A server's RPO as `rbp servers ls` shows it: the RPO achieved, the target in brackets, and
+ * BREACHED when it is: `2h 5m (1h) BREACHED`, `12m (1h)`, `never (1h) BREACHED`, `3d 4h`.
+ */
+export function rpoText(rpo: ServerListItem['rpo']): string | undefined {
+  if (rpo === undefined) return undefined;
+  const achieved = rpo.achievedSeconds === undefined ? 'never' : durationText(rpo.achievedSeconds);
+  const target = rpo.targetMinutes === undefined ? '' : ` (${durationText(rpo.targetMinutes * 60)})`;
+  return `${achieved}${target}${rpo.breached ? ' BREACHED' : ''}`;
+}
+
 /** One progress line for a run: counts, then what each running task is doing. */
 export function runProgressLine(run: PlanRunView): string {
   const count = (status: string) => run.tasks.filter((t) => t.status === status).length;
@@ -45,6 +76,7 @@ export function runReport(run: PlanRunView): string {
     const details = [
       t.source === undefined ? undefined : `from ${t.source}`,
       t.imageIds === undefined ? undefined : `image ${t.imageIds.join(', ')}`,
+      t.rpoAchievedSeconds === undefined ? undefined : `RPO achieved ${durationText(t.rpoAchievedSeconds)}`,
       t.reason,
     ].filter((d) => d !== undefined);
     lines.push(
@@ -93,6 +125,11 @@ function registerPlanCommands(program: Command): void {
         value: (p) => p.document.schedules.map((s) => `${s.expression} ${s.timeZone}`).join(', '),
       },
       { header: 'ACTIVITIES', value: (p) => p.document.activities.length, right: true },
+      {
+        header: 'RPO',
+        value: (p) =>
+          p.document.rpoMinutes === undefined ? undefined : durationText(p.document.rpoMinutes * 60),
+      },
       { header: 'REVISION', value: (p) => p.revision, right: true },
     ],
     updateRule: 'the name must stay the same',
@@ -168,6 +205,7 @@ function registerServerCommands(program: Command): void {
         { header: 'VOLUMES', value: (s) => s.volumes.map((v) => v.volumeId).join(', ') },
         { header: 'PRIMARY', value: (s) => (s.hasPrimary ? 'yes' : 'no') },
         { header: 'LAST RECOVERY POINT', value: (s) => s.lastRecoveryPoint },
+        { header: 'RPO (TARGET)', value: (s) => rpoText(s.rpo) },
         { header: 'PLANS', value: (s) => s.plans.join(', ') },
       ]);
     });
