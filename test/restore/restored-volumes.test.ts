@@ -149,34 +149,31 @@ describe('POST /server-restores with availabilityZone', () => {
     ]);
   });
 
-  it('refuses a zone EC2 does not know, and a type the volumes are too small for, before any job', async () => {
-    const f = await fixture();
-    const unknown = await f.rp
-      .startServerRestore(f.api, 'rs-1', 'rp-bk-1', { availabilityZone: 'us-east-1z' })
-      .catch((e: unknown) => e);
-    expect(unknown).toBeInstanceOf(ValidationError);
-    expect((unknown as Error).message).toBe(
-      'availabilityZone us-east-1z is not an Availability Zone of this region (EC2 knows us-east-1a, us-east-1b, us-east-1c)',
-    );
-    const small = await f.rp
-      .startServerRestore(f.api, 'rs-2', 'rp-bk-1', { availabilityZone: 'us-east-1a', volumeType: 'st1' })
-      .catch((e: unknown) => e);
-    expect(small).toBeInstanceOf(ValidationError);
-    expect((small as Error).message).toBe('volumeType st1 needs at least 125 GiB: /dev/xvda is 8 GiB');
+  it.each([
+    {
+      why: 'a zone EC2 does not know',
+      options: { availabilityZone: 'us-east-1z' },
+      message:
+        'availabilityZone us-east-1z is not an Availability Zone of this region (EC2 knows us-east-1a, us-east-1b, us-east-1c)',
+    },
+    {
+      why: 'a type the volumes are too small for',
+      options: { availabilityZone: 'us-east-1a', volumeType: 'st1' as const },
+      message: 'volumeType st1 needs at least 125 GiB: /dev/xvda is 8 GiB',
+    },
+    {
+      why: 'a deployment without restored volumes',
+      withoutRestoredVolumes: true,
+      options: { availabilityZone: 'us-east-1a' },
+      message: 'restored volumes (availabilityZone) are not configured in this deployment',
+    },
+  ])('refuses $why with a 400 before any job', async ({ withoutRestoredVolumes, options, message }) => {
+    const f = await fixture({ withoutRestoredVolumes: withoutRestoredVolumes === true });
+    const error = await f.rp.startServerRestore(f.api, 'rs-1', 'rp-bk-1', options).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toBe(message);
     expect(f.jobs.jobs.size).toBe(0);
     expect(f.launched).toEqual([]);
-  });
-
-  it('is a 400 saying so where the deployment has no restored volumes', async () => {
-    const f = await fixture({ withoutRestoredVolumes: true });
-    const error = await f.rp
-      .startServerRestore(f.api, 'rs-1', 'rp-bk-1', { availabilityZone: 'us-east-1a' })
-      .catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(ValidationError);
-    expect((error as Error).message).toBe(
-      'restored volumes (availabilityZone) are not configured in this deployment',
-    );
-    expect(f.jobs.jobs.size).toBe(0);
   });
 });
 
