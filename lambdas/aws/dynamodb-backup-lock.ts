@@ -20,7 +20,7 @@ import {
 } from '../core/orchestration/backup-lock.ts';
 import type { LockStore } from '../core/orchestration/orchestration-ports.ts';
 import { LockContentionError } from '../core/orchestration/orchestration-errors.ts';
-import { sdkErrorName, translateSdkError } from './sdk-errors.ts';
+import { conditionalWrite, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 export const LOCK_SORT_KEY = 'LOCK';
 export const lockPartitionKey = (volumeId: string): string => `LOCK#${volumeId}`;
@@ -142,17 +142,14 @@ export class DynamoDbBackupLockStore implements LockStore {
   ): Promise<{ released: number }> {
     let released = 0;
     for (const volumeId of volumeIds) {
-      try {
-        await write({
+      const written = await conditionalWrite(operation, { volumeId }, () =>
+        write({
           TableName: this.tableName,
           Key: { pk: lockPartitionKey(volumeId), sk: LOCK_SORT_KEY },
           ConditionExpression: 'ownerId = :owner',
-        });
-        released += 1;
-      } catch (error) {
-        if (sdkErrorName(error) === 'ConditionalCheckFailedException') continue;
-        throw translateSdkError(error, operation, { volumeId });
-      }
+        }),
+      );
+      if (written) released += 1;
     }
     return { released };
   }

@@ -40,7 +40,7 @@ import { fenceConditionCheck } from './dynamodb-lifecycle-gc.ts';
 import { LOCK_SORT_KEY, lockPartitionKey } from './dynamodb-backup-lock.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
 import { transactWrite } from './dynamodb-transactions.ts';
-import { callSdk } from './sdk-errors.ts';
+import { callSdk, conditionalWrite } from './sdk-errors.ts';
 import {
   BATCH_GET_ITEMS,
   BATCH_WRITE_ITEMS,
@@ -420,19 +420,16 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
 
   /** Writes a pointer unless one exists (idempotent: a pointer's content follows from its record). */
   private async putPointer(volumeId: string, imageId: string, imageSk: string): Promise<void> {
-    await callSdk('PutItem (image pointer)', { volumeId, imageId }, async () => {
-      try {
-        await this.ddb.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: this.pointerItem(volumeId, imageId, imageSk),
-            ConditionExpression: 'attribute_not_exists(pk)',
-          }),
-        );
-      } catch (error) {
-        if ((error as { name?: string }).name !== 'ConditionalCheckFailedException') throw error;
-      }
-    });
+    // A refused condition: the pointer exists already.
+    await conditionalWrite('PutItem (image pointer)', { volumeId, imageId }, () =>
+      this.ddb.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: this.pointerItem(volumeId, imageId, imageSk),
+          ConditionExpression: 'attribute_not_exists(pk)',
+        }),
+      ),
+    );
   }
 
   /**

@@ -23,7 +23,7 @@ import {
   type JobStatus,
   type JobStore,
 } from '../core/jobs/job-store.ts';
-import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
+import { callSdk, conditionalWrite, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 export const JOB_SORT_KEY = 'JOB';
 /**
@@ -103,8 +103,9 @@ export class DynamoDbJobStore implements JobStore {
         const job = JSON.parse(item.job) as Partial<JobRecord>;
         if (typeof job.createdAt !== 'string' || typeof job.jobId !== 'string') continue;
         const { createdAt, jobId } = job;
-        try {
-          await this.documents.send(
+        // A refused condition: rewritten (with the key) or expired since the Scan, nothing to add.
+        const added = await conditionalWrite('UpdateItem (job listing key)', { jobId }, () =>
+          this.documents.send(
             new UpdateCommand({
               TableName: this.tableName,
               Key: { pk: item.pk as string, sk: JOB_SORT_KEY },
@@ -115,13 +116,9 @@ export class DynamoDbJobStore implements JobStore {
                 ':gsi2sk': `${createdAt}#${jobId}`,
               },
             }),
-          );
-          backfilled += 1;
-        } catch (error) {
-          // Rewritten (with the key) or expired since the Scan: nothing to add.
-          if (sdkErrorName(error) !== 'ConditionalCheckFailedException')
-            throw translateSdkError(error, 'UpdateItem (job listing key)', { jobId });
-        }
+          ),
+        );
+        if (added) backfilled += 1;
       }
       startKey = page.LastEvaluatedKey;
     } while (startKey !== undefined);

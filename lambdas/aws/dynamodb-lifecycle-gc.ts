@@ -19,7 +19,7 @@ import type { BackupLease, FencePhase, GcCoordination, GcFence } from '../core/l
 import { INITIAL_FENCE } from '../core/lifecycle/gc-fence.ts';
 import type { ScrubCursor, ScrubCursorStore } from '../core/lifecycle/scrub.ts';
 import type { JobKeySpace } from './dynamodb-job-store.ts';
-import { callSdk, sdkErrorName } from './sdk-errors.ts';
+import { callSdk, conditionalWrite } from './sdk-errors.ts';
 
 export const GC_FENCE_KEY = { pk: 'GC#FENCE', sk: 'FENCE' } as const;
 export const GC_LEASE_PARTITION = 'GC#LEASE';
@@ -76,27 +76,21 @@ export class DynamoDbGcCoordination implements GcCoordination {
     const same =
       '(epoch = :epoch AND #phase = :phase AND ' +
       (expected.runId === undefined ? 'attribute_not_exists(runId))' : 'runId = :runId)');
-    return callSdk('PutItem (gc fence)', { epoch: next.epoch, phase: next.phase }, async () => {
-      try {
-        await this.ddb.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: { ...GC_FENCE_KEY, entity: 'gc-fence', ...next },
-            ConditionExpression: initial ? `attribute_not_exists(pk) OR ${same}` : same,
-            ExpressionAttributeNames: { '#phase': 'phase' },
-            ExpressionAttributeValues: {
-              ':epoch': expected.epoch,
-              ':phase': expected.phase,
-              ...(expected.runId === undefined ? {} : { ':runId': expected.runId }),
-            },
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (sdkErrorName(error) === 'ConditionalCheckFailedException') return false;
-        throw error;
-      }
-    });
+    return conditionalWrite('PutItem (gc fence)', { epoch: next.epoch, phase: next.phase }, () =>
+      this.ddb.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: { ...GC_FENCE_KEY, entity: 'gc-fence', ...next },
+          ConditionExpression: initial ? `attribute_not_exists(pk) OR ${same}` : same,
+          ExpressionAttributeNames: { '#phase': 'phase' },
+          ExpressionAttributeValues: {
+            ':epoch': expected.epoch,
+            ':phase': expected.phase,
+            ...(expected.runId === undefined ? {} : { ':runId': expected.runId }),
+          },
+        }),
+      ),
+    );
   }
 
   async putLease(lease: BackupLease): Promise<void> {
@@ -169,30 +163,24 @@ export class DynamoDbScrubCursor implements ScrubCursorStore {
   }
 
   async advance(from: ScrubCursor | undefined, to: ScrubCursor): Promise<boolean> {
-    return callSdk('PutItem (scrub cursor)', { runNumber: to.runNumber }, async () => {
-      try {
-        await this.ddb.send(
-          new PutCommand({
-            TableName: this.tableName,
-            Item: {
-              ...SCRUB_CURSOR_KEY,
-              entity: 'scrub-cursor',
-              runNumber: to.runNumber,
-              coverRuns: to.coverRuns,
-            },
-            ...(from === undefined
-              ? { ConditionExpression: 'attribute_not_exists(pk)' }
-              : {
-                  ConditionExpression: 'runNumber = :r AND coverRuns = :c',
-                  ExpressionAttributeValues: { ':r': from.runNumber, ':c': from.coverRuns },
-                }),
-          }),
-        );
-        return true;
-      } catch (error) {
-        if (sdkErrorName(error) === 'ConditionalCheckFailedException') return false;
-        throw error;
-      }
-    });
+    return conditionalWrite('PutItem (scrub cursor)', { runNumber: to.runNumber }, () =>
+      this.ddb.send(
+        new PutCommand({
+          TableName: this.tableName,
+          Item: {
+            ...SCRUB_CURSOR_KEY,
+            entity: 'scrub-cursor',
+            runNumber: to.runNumber,
+            coverRuns: to.coverRuns,
+          },
+          ...(from === undefined
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : {
+                ConditionExpression: 'runNumber = :r AND coverRuns = :c',
+                ExpressionAttributeValues: { ':r': from.runNumber, ':c': from.coverRuns },
+              }),
+        }),
+      ),
+    );
   }
 }

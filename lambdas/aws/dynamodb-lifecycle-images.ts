@@ -19,7 +19,7 @@ import {
   volumePartitionKey,
 } from './dynamodb-image-records.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
-import { callSdk, sdkErrorName } from './sdk-errors.ts';
+import { callSdk, conditionalWrite } from './sdk-errors.ts';
 
 /** Which server a replica volume belongs to (EC2 tags), so retention can group a server's images. */
 export type ServerOfVolume = (volumeId: string) => string | undefined;
@@ -130,24 +130,19 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
     const imageSk = await this.recordSortKey(volumeId, imageId);
     if (imageSk === undefined) return 'missing';
     const context = { volumeId, imageId };
-    return callSdk('UpdateItem', context, async () => {
-      try {
-        await this.ddb.send(
-          new UpdateCommand({
-            TableName: this.tableName,
-            Key: { pk: volumePartitionKey(volumeId), sk: imageSk },
-            UpdateExpression: 'SET #status = :deleting',
-            ConditionExpression: 'attribute_exists(pk)',
-            ExpressionAttributeNames: { '#status': 'status' },
-            ExpressionAttributeValues: { ':deleting': IMAGE_STATUS_DELETING },
-          }),
-        );
-        return 'marked' as const;
-      } catch (error) {
-        if (sdkErrorName(error) === 'ConditionalCheckFailedException') return 'missing' as const;
-        throw error;
-      }
-    });
+    const marked = await conditionalWrite('UpdateItem', context, () =>
+      this.ddb.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: volumePartitionKey(volumeId), sk: imageSk },
+          UpdateExpression: 'SET #status = :deleting',
+          ConditionExpression: 'attribute_exists(pk)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':deleting': IMAGE_STATUS_DELETING },
+        }),
+      ),
+    );
+    return marked ? 'marked' : 'missing';
   }
 
   async deleteImage(volumeId: string, imageId: string): Promise<void> {

@@ -45,7 +45,7 @@ import { BATCH_GET_ITEMS } from './dynamodb-batch-write.ts';
 import { batchGetItems, batchPutItems } from './dynamodb-image-records.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
 import { transactWrite } from './dynamodb-transactions.ts';
-import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
+import { callSdk, conditionalWrite } from './sdk-errors.ts';
 
 /** The `entity` attribute of each kind of item of this store (the key layout above). */
 export const RECOVERY_POINT_ENTITIES = {
@@ -492,20 +492,17 @@ export class DynamoDbRecoveryPointStore implements RecoveryPointStore {
     recoveryPointId: string,
     context: Record<string, string>,
   ): Promise<void> {
-    try {
-      await this.ddb.send(
+    // A refused condition: absent, or naming another point, so not this point's to delete.
+    await conditionalWrite('DeleteItem (index item)', context, () =>
+      this.ddb.send(
         new DeleteCommand({
           TableName: this.tableName,
           Key: recoveryPointImageKey(image),
           ConditionExpression: 'recoveryPointId = :id',
           ExpressionAttributeValues: { ':id': recoveryPointId },
         }),
-      );
-    } catch (error) {
-      // Absent, or naming another point: not this point's to delete.
-      if (sdkErrorName(error) === 'ConditionalCheckFailedException') return;
-      throw translateSdkError(error, 'DeleteItem (index item)', context);
-    }
+      ),
+    );
   }
 
   private async deleteItem(key: { pk: string; sk: string }, context: Record<string, string>): Promise<void> {

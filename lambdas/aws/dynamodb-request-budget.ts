@@ -8,12 +8,8 @@
  * EBS quotas do.
  */
 import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type {
-  BudgetBucketState,
-  BudgetBucketStore,
-  RequestFamily,
-} from '../core/store/request-budget.ts';
-import { sdkErrorName, translateSdkError } from './sdk-errors.ts';
+import type { BudgetBucketState, BudgetBucketStore, RequestFamily } from '../core/store/request-budget.ts';
+import { conditionalWrite, translateSdkError } from './sdk-errors.ts';
 
 export const BUDGET_SORT_KEY = 'BUDGET';
 export const budgetPartitionKey = (family: RequestFamily): string => `BUDGET#${family}`;
@@ -46,8 +42,8 @@ export class DynamoDbRequestBudgetStore implements BudgetBucketStore {
     expectedVersion: number | undefined,
     next: BudgetBucketState,
   ): Promise<boolean> {
-    try {
-      await this.documents.send(
+    return conditionalWrite('PutItem', { family }, () =>
+      this.documents.send(
         new PutCommand({
           TableName: this.tableName,
           Item: {
@@ -65,11 +61,7 @@ export class DynamoDbRequestBudgetStore implements BudgetBucketStore {
                 ExpressionAttributeValues: { ':expected': expectedVersion },
               }),
         }),
-      );
-      return true;
-    } catch (error) {
-      if (sdkErrorName(error) === 'ConditionalCheckFailedException') return false;
-      throw translateSdkError(error, 'PutItem', { family });
-    }
+      ),
+    );
   }
 }

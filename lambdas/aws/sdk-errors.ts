@@ -153,6 +153,26 @@ export async function callSdk<T>(
 }
 
 /**
+ * A conditional DynamoDB write: true when it was written, false when DynamoDB refused its
+ * condition (ConditionalCheckFailedException); any other failure leaves as the product error of
+ * `operation` (translateSdkError).
+ * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
+ */
+export async function conditionalWrite(
+  operation: string,
+  context: ErrorContext,
+  write: () => Promise<unknown>,
+): Promise<boolean> {
+  try {
+    await write();
+    return true;
+  } catch (error) {
+    if (sdkErrorName(error) === 'ConditionalCheckFailedException') return false;
+    throw translateSdkError(error, operation, context);
+  }
+}
+
+/**
  * The API's rule, applied once where the API maps errors to answers: an SDK failure that retrying
  * cannot clear (a missing table, bucket, state machine or function, an access denied to the API's
  * own role, a request the service refused) is the deployment's fault, so it is a PermanentError
