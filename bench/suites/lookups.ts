@@ -32,7 +32,8 @@ import { DynamoDbCatalogStore } from '../../lambdas/aws/dynamodb-catalog.ts';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { DynamoDbPlanStore } from '../../lambdas/aws/dynamodb-plan-store.ts';
 import { pageOfNamedRecords } from '../../lambdas/core/api/pagination.ts';
-import { planRecord } from '../../test/plans/plan-store.contract.ts';
+import { parsePlanDocument } from '../../lambdas/core/plans/plan-document.ts';
+import { PLAN_RECORD_FORMAT_VERSION, type PlanRecord } from '../../lambdas/core/plans/plan-service.ts';
 import { SfnBackupExecutions } from '../../lambdas/aws/sfn-backup-executions.ts';
 import { startMoto, type MotoServer } from '../../local/moto/moto-server.ts';
 import { createProductTable } from '../../local/product-table.ts';
@@ -242,6 +243,24 @@ async function versionLookups(endpoint: string, counter: Counted): Promise<Bench
   return flatResults('lookups/files-versions', fewCase, manyCase, ['10 versions', '10,000 versions']);
 }
 
+/** A small plan record (a daily schedule over the servers named web*). */
+function benchPlan(name: string): PlanRecord {
+  const at = '2026-03-02T10:00:00.000Z';
+  const document = parsePlanDocument({
+    name,
+    schedules: [{ expression: 'rate(1 day)', timeZone: 'UTC' }],
+    activities: [{ servers: 'web*' }],
+  });
+  return {
+    formatVersion: PLAN_RECORD_FORMAT_VERSION,
+    name,
+    document,
+    revision: 1,
+    createdAt: at,
+    updatedAt: at,
+  };
+}
+
 /** `GET /plans`: the first page of PLAN_PAGE_ENTRIES plans, with that many and with 1,000 stored. */
 async function planListings(endpoint: string, counter: Counted): Promise<BenchResult[]> {
   const config = { endpoint, region: REGION, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } };
@@ -254,7 +273,7 @@ async function planListings(endpoint: string, counter: Counted): Promise<BenchRe
     const store = new DynamoDbPlanStore(documents, table);
     await inBatches(
       Array.from({ length: count }, (_, i) => i),
-      (i) => store.create(planRecord(`plan-${String(i).padStart(4, '0')}`)),
+      (i) => store.create(benchPlan(`plan-${String(i).padStart(4, '0')}`)),
     );
     return store;
   };
