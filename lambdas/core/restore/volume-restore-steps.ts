@@ -25,7 +25,7 @@ import { EBS_BLOCK_SIZE_BYTES, EBS_BLOCKS_PER_CHUNK, GIB_BYTES } from '../geomet
 import { DIGEST_BYTES, ZERO_HALF_DIGEST, isZeroHash } from '../image/hashing.ts';
 import type { ImageStore } from '../image/image-store.ts';
 import { segmentEntryCount, type ImageManifest } from '../image/image-types.ts';
-import type { SnapshotBlockWriter, SnapshotState, SnapshotStateReader } from '../backup/snapshot-ports.ts';
+import type { SnapshotBlockWriter, SnapshotStateReader } from '../backup/snapshot-ports.ts';
 import { getJson, putJsonOnce } from '../backup/work-area.ts';
 import type { Clock } from '../ports.ts';
 import type { ObjectStore } from '../store/object-store.ts';
@@ -50,6 +50,7 @@ import {
   type RestoreRangeItem,
   type RestoreRangeJob,
   type RestoreRangeOutput,
+  type RestoreSnapshotCheck,
 } from './volume-restore-state.ts';
 
 /** Segments (1 GiB) per range: 4 GiB = 8,192 blocks, about 2 minutes at one worker's share of the budget; 16 TiB is 4,096 items. */
@@ -411,7 +412,7 @@ export async function completeVolumeRestore(
 export async function checkVolumeRestoreSnapshot(
   deps: Pick<VolumeRestoreStepDeps, 'jobs' | 'snapshots' | 'retry'>,
   restoreId: string,
-): Promise<{ state: SnapshotState; createVolume: boolean }> {
+): Promise<RestoreSnapshotCheck> {
   const job = await runningJob(deps.jobs, restoreId);
   const snapshotId = job.snapshotId!;
   const status = await withRetry(deps.retry ?? DEFAULT_RETRY_POLICY, () =>
