@@ -128,7 +128,7 @@ export function serverRestoreJson(restore: ServerRestore): unknown {
   };
 }
 
-function describeServerRestore(restore: ServerRestore): string {
+export function describeServerRestore(restore: ServerRestore): string {
   const lines = [
     `restore ${restore.restoreId}: ${restore.status}`,
     `  recovery point ${restore.recoveryPointId} of ${restore.serverId}`,
