@@ -24,14 +24,18 @@ import { join } from 'node:path';
 import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PLAN_EVENT_SOURCE } from '../../lambdas/aws/plan-run-adapters.ts';
 import type { PlanRunView } from '../../lambdas/core/plans/plan-api.ts';
 import type { Clock } from '../../lambdas/core/ports.ts';
 import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
-import type { EventEntry } from '../../local/replica/replica-simulator.ts';
 import { makeExtImage } from '../support/fs-images.ts';
 import { callApi, type ApiAnswer } from '../support/local-product.ts';
 import { useLocalStack } from '../support/local-stack.ts';
+import {
+  outcomeMessages,
+  recordPlanEvents,
+  restoreEnv,
+  type RecordedPlanEvent,
+} from './local-plan-events.ts';
 import { docsExample, rbpAgainst, type CliResult } from './plan-fixtures.ts';
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 200 });
@@ -44,7 +48,7 @@ let sfn: SFNClient;
 let offsetMs = 0;
 const runClock: Clock = { now: () => new Date(Date.now() + offsetMs) };
 /** Every plan event and quiesce request put on EventBridge, in order. */
-const planEvents: { detailType: string; detail: Record<string, unknown> }[] = [];
+const planEvents: RecordedPlanEvent[] = [];
 const volumesOf = new Map<string, string>();
 
 function rbp(args: string[]): Promise<CliResult> {
@@ -81,19 +85,8 @@ async function backupExecutions(): Promise<number> {
   return (listed.executions ?? []).length;
 }
 
-/**
- * What was published to the product's outcome topic, oldest first: moto keeps every message a
- * topic sent (`sent_notifications`: id, message, subject, …) and lists it in its model data.
- */
-async function snsMessages(): Promise<{ subject: string; message: string }[]> {
-  const data = (await (await fetch(`${local.stack.moto.endpoint}/moto-api/data.json`)).json()) as {
-    sns?: { Topic?: { arn: string; sent_notifications: [string, string, string | null][] }[] };
-  };
-  const topic = (data.sns?.Topic ?? []).find((t) => t.arn === product.topicArn);
-  return (topic?.sent_notifications ?? []).map(([, message, subject]) => ({
-    subject: subject ?? '',
-    message,
-  }));
+function snsMessages(): Promise<{ subject: string; message: string }[]> {
+  return outcomeMessages(local.stack.moto.endpoint, product.topicArn);
 }
 
 /** `rbp local …` against the gateway (the local stack's admin API), as an operator runs it. */
@@ -119,18 +112,7 @@ beforeAll(async () => {
   sfn = new SFNClient(config);
   workDir = await mkdtemp(join(tmpdir(), 'rbp-plan-runs-'));
 
-  const agent = local.stack.agent;
-  const checkpoints = agent.onEvents.bind(agent);
-  agent.onEvents = async (entries: readonly EventEntry[]) => {
-    await checkpoints(entries);
-    for (const entry of entries) {
-      if (entry.Source !== PLAN_EVENT_SOURCE) continue;
-      planEvents.push({
-        detailType: entry.DetailType ?? '',
-        detail: JSON.parse(entry.Detail ?? '{}') as Record<string, unknown>,
-      });
-    }
-  };
+  recordPlanEvents(local.stack.agent, planEvents);
 
   for (const server of ['QA1', 'QA2', 'QA3', 'TEST8', 'TEST9']) {
     const source = join(workDir, `${server}-files`);
@@ -161,8 +143,7 @@ beforeAll(async () => {
 afterAll(async () => {
   ec2?.destroy();
   sfn?.destroy();
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
+  restoreEnv(savedEnv);
   if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
 });
 

@@ -16,15 +16,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PLAN_EVENT_SOURCE } from '../../lambdas/aws/plan-run-adapters.ts';
 import type { PlanRunView } from '../../lambdas/core/plans/plan-api.ts';
 import type { Clock } from '../../lambdas/core/ports.ts';
 import { PLAN_RUN_FUNCTION_PLACEHOLDER, stateMachineFunctionName } from '../../lib/function-manifest.ts';
 import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
-import type { EventEntry } from '../../local/replica/replica-simulator.ts';
 import { makeExtImage } from '../support/fs-images.ts';
 import { callApi, type ApiAnswer } from '../support/local-product.ts';
 import { useLocalStack } from '../support/local-stack.ts';
+import {
+  outcomeMessages,
+  recordPlanEvents,
+  restoreEnv,
+  type RecordedPlanEvent,
+} from './local-plan-events.ts';
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 200 });
 const savedEnv = { ...process.env };
@@ -34,7 +38,7 @@ let lambda: LambdaClient;
 /** The plan-run function's clock: the system clock moved forward by `offsetMs`. */
 let offsetMs = 0;
 const runClock: Clock = { now: () => new Date(Date.now() + offsetMs) };
-const rpoEvents: { detailType: string; detail: Record<string, unknown> }[] = [];
+const rpoEvents: RecordedPlanEvent[] = [];
 
 function api<T>(method: string, path: string, body?: unknown): Promise<ApiAnswer<T>> {
   return callApi<T>(product.apiUrl, method, path, body);
@@ -65,11 +69,7 @@ async function checkRpo(): Promise<unknown> {
 }
 
 async function snsSubjects(): Promise<string[]> {
-  const data = (await (await fetch(`${local.stack.moto.endpoint}/moto-api/data.json`)).json()) as {
-    sns?: { Topic?: { arn: string; sent_notifications: [string, string, string | null][] }[] };
-  };
-  const topic = (data.sns?.Topic ?? []).find((t) => t.arn === product.topicArn);
-  return (topic?.sent_notifications ?? []).map(([, , subject]) => subject ?? '');
+  return (await outcomeMessages(local.stack.moto.endpoint, product.topicArn)).map((m) => m.subject);
 }
 
 beforeAll(async () => {
@@ -79,18 +79,7 @@ beforeAll(async () => {
   });
   lambda = new LambdaClient(local.clientConfig({ maxAttempts: 3 }));
   workDir = await mkdtemp(join(tmpdir(), 'rbp-rpo-'));
-  const agent = local.stack.agent;
-  const checkpoints = agent.onEvents.bind(agent);
-  agent.onEvents = async (entries: readonly EventEntry[]) => {
-    await checkpoints(entries);
-    for (const entry of entries) {
-      if (entry.Source !== PLAN_EVENT_SOURCE || !(entry.DetailType ?? '').startsWith('RPO ')) continue;
-      rpoEvents.push({
-        detailType: entry.DetailType ?? '',
-        detail: JSON.parse(entry.Detail ?? '{}') as Record<string, unknown>,
-      });
-    }
-  };
+  recordPlanEvents(local.stack.agent, rpoEvents, (detailType) => detailType.startsWith('RPO '));
   const source = join(workDir, 'files');
   await mkdir(source, { recursive: true });
   await writeFile(join(source, 'hello.txt'), 'hello from DB1\n');
@@ -107,8 +96,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   lambda?.destroy();
-  for (const key of Object.keys(process.env)) if (!(key in savedEnv)) delete process.env[key];
-  Object.assign(process.env, savedEnv);
+  restoreEnv(savedEnv);
   if (workDir !== undefined) await rm(workDir, { recursive: true, force: true });
 });
 
