@@ -194,6 +194,9 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   api.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:Query'], RECOVERY_POINT_KEYS));
   // Recovery points are shown narrowed to their live images: BatchGetItem of the images' guard items and records.
   api.addToRolePolicy(tableAccess(table, ['dynamodb:BatchGetItem'], ['VOLUME#*']));
+  // POST /restores of a subdirectory reads its size from the catalog's tree pages along the path
+  // (catalogued-subtree.ts); the catalog store reads tree pages with BatchGetItem.
+  api.addToRolePolicy(tableAccess(table, ['dynamodb:BatchGetItem'], ['FV#*#T#*']));
   api.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['dynamodb:Query'],

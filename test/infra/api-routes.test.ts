@@ -145,6 +145,20 @@ describe('REST API routes', () => {
     ]);
   });
 
+  it('lets the API BatchGetItem only image records, catalog tree pages and recovery points', () => {
+    // Recovery points narrowed to live images read image records; a subdirectory restore's size is
+    // read from the catalog's tree pages (FV#<volume>#T#<hash prefix>) before any job starts; an
+    // image deletion reads the recovery points' index items.
+    const batchGets = statementsOf('ReplicaBackupApiRole')
+      .filter((st) => actionsOf(st).includes('dynamodb:BatchGetItem'))
+      .map((s) => [actionsOf(s), s.Condition?.['ForAllValues:StringLike']?.['dynamodb:LeadingKeys']]);
+    expect(batchGets).toEqual([
+      [['dynamodb:BatchGetItem'], ['VOLUME#*']],
+      [['dynamodb:BatchGetItem'], ['FV#*#T#*']],
+      [['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchGetItem'], ['RP#*']],
+    ]);
+  });
+
   it('lets the restore worker write snapshots only with its restore tag', () => {
     const ebs = statementsOf('ReplicaBackupRestoreWorkerRole').filter((s) =>
       actionsOf(s).some((a) => a.startsWith('ebs:')),
