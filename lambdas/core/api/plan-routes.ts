@@ -15,6 +15,7 @@ import {
   planViewSchema,
   serverViewSchema,
   withLastRecoveryPoints,
+  withServerRpo,
   type ServerListItem,
 } from '../plans/plan-api.ts';
 import type { PlanRun } from '../plans/plan-run.ts';
@@ -182,7 +183,8 @@ export const PLAN_ROUTES: readonly Route[] = [
       // no key finds the plans of a server. The cost is one Query per 1 MB of plan records,
       // whatever the number of servers and the history; it grows with the number of plans, which
       // operators write by hand, and no cap on that number is enforced.
-      const documents = (await plans.store.list()).map((r) => r.document);
+      const records = await plans.store.list();
+      const documents = records.map((r) => r.document);
       const itemOf = (server: ServerView): ServerListItem => ({
         name: server.name,
         replication: server.replication,
@@ -201,9 +203,14 @@ export const PLAN_ROUTES: readonly Route[] = [
               const found = await pageServers(serverPages, request);
               return { ...found, items: found.items.map(itemOf) };
             });
-      // Only the page's servers: one Query each for its newest point, whatever the history.
+      // Only the page's servers: one Query each for its newest point, whatever the history. The
+      // RPO follows from that point and the plans already read: no further request.
       const newest = await deps.recoveryPoints?.newestPoints(page.items.map((s) => s.name));
-      return newest === undefined ? page : { ...page, items: withLastRecoveryPoints(page.items, newest) };
+      if (newest === undefined) return page;
+      return {
+        ...page,
+        items: withServerRpo(withLastRecoveryPoints(page.items, newest), records, plans.clock.now()),
+      };
     },
   }),
   route('GET /settings', 'getSettings', {
