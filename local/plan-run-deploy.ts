@@ -3,12 +3,20 @@
  * its one function registered in process with the gateway under the name its definition's
  * placeholder gives it, built by createPlanRunDeps as in AWS (with an injectable clock, a cap on
  * the Wait between looks, and short polls for the backups it starts), and the state machine from
- * statemachines/plan-run.asl.json in moto.
+ * statemachines/plan-run.asl.json in moto; for `rbp local serve`, the RPO check's schedule too.
  */
+import {
+  CreateScheduleCommand,
+  SchedulerClient,
+  UpdateScheduleCommand,
+  type CreateScheduleCommandInput,
+} from '@aws-sdk/client-scheduler';
 import type { SFNClientConfig } from '@aws-sdk/client-sfn';
 import { createPlanRunDeps } from '../lambdas/aws/plan-wiring.ts';
 import { LambdaWiring } from '../lambdas/aws/wiring.ts';
+import { sdkErrorName } from '../lambdas/aws/sdk-errors.ts';
 import { systemClock, type Clock } from '../lambdas/core/ports.ts';
+import { RPO_CHECK_MINUTES } from '../lambdas/core/plans/rpo.ts';
 import { createPlanRunHandler } from '../lambdas/handlers/plan-run.ts';
 import {
   PLAN_RUN_DEFINITION_FILE,
@@ -37,6 +45,12 @@ export interface LocalPlanRunOptions {
   readonly maxWaitSeconds?: number;
   /** Merged into every backup a task starts; default LOCAL_PLAN_BACKUP_INPUT. */
   readonly backupInput?: Readonly<Record<string, unknown>>;
+  /**
+   * Create the RPO check's schedule (`<name>-rpo-check`, as lib/constructs/plan-runs.ts does), which
+   * the local scheduler fires every RPO_CHECK_MINUTES; default off, so tests that move the clock or
+   * count requests see only what they start. `rbp local serve` turns it on.
+   */
+  readonly rpoCheckSchedule?: boolean;
 }
 
 export interface DeployedPlanRuns {
@@ -87,5 +101,38 @@ export async function deployPlanRuns(
     definitionFile: PLAN_RUN_DEFINITION_FILE,
     values: { [PLAN_RUN_FUNCTION_PLACEHOLDER]: functionArn },
   });
+  if (options.rpoCheckSchedule === true) {
+    await putRpoCheckSchedule(clientConfig, `${name}-rpo-check`, functionArn);
+  }
   return { stateMachineArn, functionName };
+}
+
+/**
+ * The schedule that invokes the plan-run function with `{action: "checkRpo"}` every
+ * RPO_CHECK_MINUTES, in the default group; a restart of a kept stack updates it.
+ */
+async function putRpoCheckSchedule(
+  clientConfig: SFNClientConfig,
+  scheduleName: string,
+  functionArn: string,
+): Promise<void> {
+  const scheduler = new SchedulerClient(clientConfig);
+  const schedule: CreateScheduleCommandInput = {
+    Name: scheduleName,
+    ScheduleExpression: `rate(${RPO_CHECK_MINUTES} minutes)`,
+    FlexibleTimeWindow: { Mode: 'OFF' },
+    Target: {
+      Arn: functionArn,
+      RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local`,
+      Input: JSON.stringify({ action: 'checkRpo' }),
+    },
+  };
+  try {
+    await scheduler.send(new CreateScheduleCommand(schedule));
+  } catch (error) {
+    if (sdkErrorName(error) !== 'ConflictException') throw error;
+    await scheduler.send(new UpdateScheduleCommand(schedule));
+  } finally {
+    scheduler.destroy();
+  }
 }

@@ -104,7 +104,8 @@ async function serveLogged(
   });
   // The product on top: table, buckets, handlers, the backup state machine and the REST API.
   const { deployProduct } = await import('../../local/deploy.ts');
-  const deployed = await deployProduct(stack).catch(async (error: unknown) => {
+  // The RPO check fires every 5 minutes, as in AWS (local/plan-run-deploy.ts).
+  const deployed = await deployProduct(stack, { planRuns: { rpoCheckSchedule: true } }).catch(async (error: unknown) => {
     await stack.stop();
     throw error;
   });

@@ -8,19 +8,23 @@
  * - the second run's task records rpoAchievedSeconds: exactly the gap between the two points;
  * - the check finds DB1 within its target, then (6 minutes on) in breach: one `RPO Breached`
  *   event on EventBridge and one SNS message; a repeated check announces nothing; after a new
- *   backup it publishes `RPO Recovered`.
+ *   backup it publishes `RPO Recovered`;
+ * - deployed as `rbp local serve` deploys it, the check's schedule `<prefix>-rpo-check` is in moto
+ *   (rate(5 minutes), the function, `{action: "checkRpo"}`) and the local scheduler fires it.
  */
 import '../support/quiet-powertools.ts';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
+import { GetScheduleCommand, SchedulerClient } from '@aws-sdk/client-scheduler';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { PlanRunView } from '../../lambdas/core/plans/plan-api.ts';
 import type { Clock } from '../../lambdas/core/ports.ts';
 import { PLAN_RUN_FUNCTION_PLACEHOLDER, stateMachineFunctionName } from '../../lib/function-manifest.ts';
 import { deployProduct, type DeployedProduct } from '../../local/deploy.ts';
 import { makeExtImage } from '../support/fs-images.ts';
+import { scheduleSummary } from '../support/schedules.ts';
 import { callApi, type ApiAnswer } from '../support/local-product.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import {
@@ -30,7 +34,12 @@ import {
   type RecordedPlanEvent,
 } from './local-plan-events.ts';
 
-const local = useLocalStack({ snapshotCompletionDelayMs: 200 });
+/** The stack's clock (EBS emulator, local scheduler): the system clock moved by `stackOffsetMs`. */
+let stackOffsetMs = 0;
+const local = useLocalStack({
+  snapshotCompletionDelayMs: 200,
+  clock: { now: () => new Date(Date.now() + stackOffsetMs) },
+});
 const savedEnv = { ...process.env };
 let product: DeployedProduct;
 let workDir: string;
@@ -75,8 +84,11 @@ async function snsSubjects(): Promise<string[]> {
 beforeAll(async () => {
   product = await deployProduct(local.stack, {
     handlerEnv: { RANGE_WORKERS: '2' },
-    planRuns: { clock: runClock, maxWaitSeconds: 1 },
+    planRuns: { clock: runClock, maxWaitSeconds: 1, rpoCheckSchedule: true },
   });
+  // The scheduler is ticked by hand (last test), so no firing of the RPO check's schedule races the
+  // checks this file invokes itself.
+  await local.stack.gateway.scheduler!.stop();
   lambda = new LambdaClient(local.clientConfig({ maxAttempts: 3 }));
   workDir = await mkdtemp(join(tmpdir(), 'rbp-rpo-'));
   recordPlanEvents(local.stack.agent, rpoEvents, (detailType) => detailType.startsWith('RPO '));
@@ -153,4 +165,28 @@ describe('the RPO of a plan on the local stack', () => {
       'rbp RPO recovered: DB1 (target 5 min, plan hourly)',
     ]);
   }, 600_000);
+
+  it("has the check's schedule, which the local scheduler fires every 5 minutes", async () => {
+    const scheduler = local.stack.gateway.scheduler!;
+    const functionName = stateMachineFunctionName(PLAN_RUN_FUNCTION_PLACEHOLDER);
+    const name = `${product.names.planRunStateMachine}-rpo-check`;
+    const client = new SchedulerClient(local.clientConfig());
+    try {
+      const schedule = await client.send(new GetScheduleCommand({ Name: name, GroupName: 'default' }));
+      expect(scheduleSummary(schedule)).toEqual({
+        expression: 'rate(5 minutes)',
+        timeZone: 'UTC', // Scheduler's default
+        state: 'ENABLED',
+        target: expect.stringMatching(new RegExp(`:function:${functionName}$`)) as unknown,
+        input: { action: 'checkRpo' },
+      });
+    } finally {
+      client.destroy();
+    }
+    stackOffsetMs = 6 * 60_000;
+    const fired = (await scheduler.tick()).filter((f) => f.schedule === `default/${name}`);
+    expect(fired.map((f) => [f.outcome, f.targetArn.endsWith(`:function:${functionName}`)])).toEqual([
+      ['started', true],
+    ]);
+  }, 120_000);
 });
