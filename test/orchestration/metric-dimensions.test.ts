@@ -10,6 +10,7 @@ const printed: string[] = [];
 let handlers: {
   countLifecycleMetric: (name: string, count: number) => void;
   countSuccessMetric: (serverId: string) => void;
+  countServersRpoBreached: (count: number) => void;
 };
 
 beforeAll(async () => {
@@ -21,9 +22,11 @@ beforeAll(async () => {
   });
   const lifecycle = await import('../../lambdas/handlers/lifecycle-job.ts');
   const outcome = await import('../../lambdas/handlers/publish-outcome.ts');
+  const planRun = await import('../../lambdas/handlers/plan-run.ts');
   handlers = {
     countLifecycleMetric: lifecycle.countLifecycleMetric,
     countSuccessMetric: outcome.countSuccessMetric,
+    countServersRpoBreached: planRun.countServersRpoBreached,
   };
 });
 
@@ -76,6 +79,25 @@ describe('alarm metrics as the Lambdas write them', () => {
         namespace: 'ReplicaBackupProxy',
         metrics: [['BackupSucceeded', 'Count', 1]],
         dimensions: { service: 'rbp', ServerId: 'web-01' },
+      },
+    ]);
+  });
+
+  it('ServersRpoBreached carries service=rbp only, as PlanRpoBreachedAlarm selects, zero included', () => {
+    const records = emfOf(() => {
+      handlers.countServersRpoBreached(2);
+      handlers.countServersRpoBreached(0);
+    });
+    expect(records.map(shapeOf)).toEqual([
+      {
+        namespace: 'ReplicaBackupProxy',
+        metrics: [['ServersRpoBreached', 'Count', 2]],
+        dimensions: { service: 'rbp' },
+      },
+      {
+        namespace: 'ReplicaBackupProxy',
+        metrics: [['ServersRpoBreached', 'Count', 0]],
+        dimensions: { service: 'rbp' },
       },
     ]);
   });
