@@ -8,19 +8,13 @@
 import { mkdir, truncate, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RestoreService } from '../../lambdas/core/api/restore-service.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
-import type { ResumableUploads } from '../../lambdas/core/file-restore/restore-ports.ts';
 import { maxResumableBytes } from '../../lambdas/core/file-restore/resumable-upload.ts';
-import type { ApiProxyHandler } from '../../lambdas/handlers/api.ts';
-import { catalogApiHandler, catalogedApiImage, imageAt } from '../catalog/catalog-fixtures.ts';
+import { imageAt } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
-import { seededMemoryApi } from '../fakes/memory-api-ports.ts';
-import { MemoryJobStore } from '../fakes/memory-job-store.ts';
-import { MemoryRestoreObjects } from '../file-restore/memory-restore.ts';
 import { FileByteRangeReader } from '../support/file-byte-range-reader.ts';
 import { makeExtImage, removeDir, scratchDir } from '../support/fs-images.ts';
-import { answerOf, proxyEvent, type Answer } from './api-events.ts';
+import { restoreAdmission, type RestoreAdmission } from '../support/restore-admission.ts';
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
@@ -30,19 +24,7 @@ const ref = imageAt('vol-0123456789abcdef0', 1);
 
 let work: string;
 let reader: FileByteRangeReader;
-let handler: ApiProxyHandler;
-const launched: string[] = [];
-
-/** Restore objects with resumable uploads of PART_BYTES parts (their calls are never made here). */
-class ResumableObjects extends MemoryRestoreObjects {
-  readonly parts: ResumableUploads = {
-    partBytes: PART_BYTES,
-    start: () => Promise.reject(new Error('not used')),
-    putPart: () => Promise.reject(new Error('not used')),
-    complete: () => Promise.reject(new Error('not used')),
-    objectBytes: () => Promise.resolve(undefined),
-  };
-}
+let admission: RestoreAdmission;
 
 beforeAll(async () => {
   work = await scratchDir('restore-too-large');
@@ -59,32 +41,13 @@ beforeAll(async () => {
   reader = await FileByteRangeReader.open(imageFile);
   const catalog = new MemoryCatalogStore();
   await buildCatalog({ store: catalog }, { image: ref, disk: reader });
-  const api = seededMemoryApi();
-  const restores = new RestoreService({
-    jobs: new MemoryJobStore(),
-    objects: new ResumableObjects(),
-    launcher: {
-      launch: (event) => {
-        launched.push(event.restoreId);
-        return Promise.resolve();
-      },
-    },
-    clock: api.clock,
-    keyToken: () => 'token',
-  });
-  handler = catalogApiHandler(catalog, [catalogedApiImage(ref)], { ...api.deps, restores });
+  admission = restoreAdmission(catalog, ref, PART_BYTES);
 }, 60_000);
 
 afterAll(async () => {
   await reader?.close();
   await removeDir(work);
 });
-
-async function restore(body: Record<string, unknown>): Promise<Answer> {
-  return answerOf(
-    await handler(proxyEvent({ method: 'POST', path: '/restores', body: { imageId: ref.imageId, ...body } })),
-  );
-}
 
 describe('POST /restores of more than one restore can write', () => {
   it('holds 293 GiB at 8 MiB parts (the limit checked)', () => {
@@ -103,19 +66,19 @@ describe('POST /restores of more than one restore can write', () => {
       323_196_289_039,
     ],
   ])('refuses %j with a 400 and starts no job', async (body, message, bytes) => {
-    const answer = await restore(body);
+    const answer = await admission.restore(body);
     expect(answer.status).toBe(400);
     expect(answer.body).toEqual({
       code: 'InvalidRequest',
       message,
       details: { reason: 'RestoreTooLarge', imageId: ref.imageId, bytes, limitBytes: 314_572_800_000 },
     });
-    expect(launched).toEqual([]);
+    expect(admission.launched).toEqual([]);
   });
 
   it('accepts a 1 GiB file and a small one', async () => {
-    expect((await restore({ kind: 'file', path: '/data/fits.img' })).status).toBe(202);
-    expect((await restore({ kind: 'file', path: '/notes.txt' })).status).toBe(202);
-    expect(launched).toHaveLength(2);
+    expect((await admission.restore({ kind: 'file', path: '/data/fits.img' })).status).toBe(202);
+    expect((await admission.restore({ kind: 'file', path: '/notes.txt' })).status).toBe(202);
+    expect(admission.launched).toHaveLength(2);
   });
 });
