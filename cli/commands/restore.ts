@@ -18,18 +18,18 @@ import { CliError, EXIT } from '../api/exit-codes.ts';
 import { sparseFileSink } from '../api/sparse-file.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
 import {
-  formatDuration,
   jobProgress,
   progressFigures,
   progressLine,
   shortTime,
 } from '../api/job-progress.ts';
 import { printHistory, withHistoryLimit, type HistoryListing, type HistoryOptions } from '../api/history.ts';
+import { apiContext, parsePartition, withApiOptions, type WaitOptions } from '../api/context.ts';
+import { exitIfFailed, jobCommand, jobStatus, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
+import { bytesColumn, durationColumn } from './history-columns.ts';
 
 /** Restores per request of `rbp restore ls`. */
 const RESTORE_PAGE_LIMIT = 100;
-import { apiContext, parsePartition, withApiOptions, type WaitOptions } from '../api/context.ts';
-import { exitIfFailed, jobCommand, jobStatus, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
 
 type RestoreOptions = JobCommandOptions & {
   readonly image: string;
@@ -205,12 +205,8 @@ const RESTORE_HISTORY: HistoryListing<Restore> = {
     { header: 'IMAGE', value: (r) => r.imageId },
     { header: 'WHAT', value: (r) => r.path ?? r.application ?? r.volumeId },
     { header: 'CREATED', value: (r) => shortTime(r.createdAt) },
-    {
-      header: 'DURATION',
-      value: (r) => (r.durationSeconds === undefined ? undefined : formatDuration(r.durationSeconds)),
-      right: true,
-    },
-    { header: 'SIZE', value: (r) => formatBytes(r.sizeBytes), right: true },
+    durationColumn((r) => r.durationSeconds),
+    bytesColumn('SIZE', (r) => r.sizeBytes),
     { header: 'RESULT', value: (r) => r.snapshotId ?? r.error },
   ],
 };
