@@ -21,20 +21,20 @@ import {
 
 const MIB = 1024 * 1024;
 
-/**
- * Creates restore job `restoreId` of `target` in `image` (a path; an application's name for an
- * application restore) and runs it to its end as the restore worker does.
- */
-export async function createAndRunRestore(
+/** Restore job `restoreId` of `target` in `image` (a path; an application's name for an application restore). */
+export interface RestoreRequest {
+  readonly restoreId: string;
+  readonly kind: RestoreKind;
+  readonly target: string;
+  readonly keyToken: string;
+}
+
+/** Creates restore job `job` of `image`, as POST /restores does; returns its restoreId. */
+export async function createRestore(
   deps: RestoreDeps,
   image: ImageRef,
-  job: {
-    readonly restoreId: string;
-    readonly kind: RestoreKind;
-    readonly target: string;
-    readonly keyToken: string;
-  },
-): Promise<RestoreJob> {
+  job: RestoreRequest,
+): Promise<string> {
   await createRestoreJob(deps, {
     restoreId: job.restoreId,
     volumeId: image.volumeId,
@@ -43,7 +43,16 @@ export async function createAndRunRestore(
     ...(job.kind === 'application' ? { application: job.target } : { path: job.target }),
     keyToken: job.keyToken,
   });
-  return runRestoreJob(deps, job.restoreId);
+  return job.restoreId;
+}
+
+/** Creates restore job `job` of `image` and runs it to its end as the restore worker does. */
+export async function createAndRunRestore(
+  deps: RestoreDeps,
+  image: ImageRef,
+  job: RestoreRequest,
+): Promise<RestoreJob> {
+  return runRestoreJob(deps, await createRestore(deps, image, job));
 }
 
 export const APPLICATIONS_JSON = JSON.stringify({

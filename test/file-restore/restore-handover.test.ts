@@ -15,7 +15,6 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ThrottledError } from '../../lambdas/core/errors.ts';
 import { buildCatalog } from '../../lambdas/core/catalog/build-catalog.ts';
 import {
-  createRestoreJob,
   runRestoreJob,
   type RestoreDeps,
   type RestoreJob,
@@ -38,7 +37,7 @@ import { useLocalStack } from '../support/local-stack.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { MemoryRestoreJobs, MemoryRestoreObjects } from './memory-restore.ts';
 import { Invocations, MultipartMemoryObjects } from './handover-fixture.ts';
-import { expectArchiveEqualsSource, makeRestoreSource } from './restore-fixture.ts';
+import { createRestore, expectArchiveEqualsSource, makeRestoreSource } from './restore-fixture.ts';
 
 const MIB = 1024 * 1024;
 /** Parts of the in-memory store: small, so the archive is many parts. */
@@ -85,17 +84,13 @@ function depsWith<O extends RestoreDeps['objects']>(objects: O, reader: ByteRang
 
 const target = (kind: RestoreKind) => (kind === 'file' ? '/sparse.bin' : '/');
 
-async function create(deps: RestoreDeps, kind: RestoreKind): Promise<string> {
-  const restoreId = `rs-${kind}`;
-  await createRestoreJob(deps, {
-    restoreId,
-    volumeId: image.volumeId,
-    imageId: image.imageId,
+function create(deps: RestoreDeps, kind: RestoreKind): Promise<string> {
+  return createRestore(deps, image, {
+    restoreId: `rs-${kind}`,
     kind,
-    path: target(kind),
+    target: target(kind),
     keyToken: 'token',
   });
-  return restoreId;
 }
 
 const invocations = new Invocations(clock, PARTS_PER_INVOCATION, PART_MS);
