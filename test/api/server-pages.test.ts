@@ -4,10 +4,8 @@
  * order the volumes come in, and a page costs the same requests at 10 and at 1,000 servers, in
  * memory (volume pages and recovery points) and on moto (DescribeVolumes).
  */
-import type { EC2Client } from '@aws-sdk/client-ec2';
-import { CreateVolumeCommand } from '@aws-sdk/client-ec2';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Ec2ReplicaVolumePages } from '../../lambdas/aws/ec2-server-pages.ts';
 import type { PlanApiDeps } from '../../lambdas/core/api/plan-routes.ts';
 import {
@@ -23,7 +21,7 @@ import { MemoryPlanScheduler, MemoryPlanStore, MemorySettingsStore } from '../pl
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { answerOf, proxyEvent, type EventSpec } from './api-events.ts';
-import { countedEc2Clients } from '../support/counted-ec2.ts';
+import { countedEc2OnLocalStack, createReplicaVolume } from '../support/counted-ec2.ts';
 
 const REPLICA = { 'rbp:replica': 'true' };
 
@@ -232,33 +230,14 @@ describe('GET /servers: a page costs the same at 10 and at 1,000 servers', () =>
 
 describe('GET /servers on moto', () => {
   const local = useLocalStack();
-  const clients: EC2Client[] = [];
-  afterAll(() => {
-    for (const client of clients) client.destroy();
-  });
+  const ec2Clients = countedEc2OnLocalStack(local);
 
   it(
     'sends the same DescribeVolumes requests for a page at 20 and at 1,000 servers (and one at 10, a single page)',
     { timeout: 240_000 },
     async () => {
-      const { ec2, counted, sent } = countedEc2Clients(local.clientConfig());
-      clients.push(ec2, counted);
-      const create = (name: string) =>
-        ec2.send(
-          new CreateVolumeCommand({
-            AvailabilityZone: 'us-east-1a',
-            Size: 1,
-            TagSpecifications: [
-              {
-                ResourceType: 'volume',
-                Tags: [
-                  { Key: 'rbp:replica', Value: 'true' },
-                  { Key: 'rbp:source-server', Value: name },
-                ],
-              },
-            ],
-          }),
-        );
+      const { ec2, counted, sent } = ec2Clients();
+      const create = (name: string) => createReplicaVolume(ec2, name);
       const measured: { requests: number; filters: number[]; items: number }[] = [];
       let made = 0;
       for (const count of [10, 20, 1_000]) {

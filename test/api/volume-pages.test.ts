@@ -4,10 +4,8 @@
  * pages, whatever EC2's order and however its filters thin its pages, and a page costs the same
  * requests at 10 and at 1,000 replica volumes, in memory and on the local stack (DescribeVolumes).
  */
-import type { EC2Client } from '@aws-sdk/client-ec2';
-import { CreateVolumeCommand } from '@aws-sdk/client-ec2';
 import fc from 'fast-check';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Ec2ReplicaVolumes } from '../../lambdas/aws/ec2-replica-volumes.ts';
 import { queryScope } from '../../lambdas/core/api/cursor.ts';
 import {
@@ -23,7 +21,7 @@ import { memoryApi } from '../fakes/memory-api-ports.ts';
 import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { answerOf, proxyEvent, type EventSpec } from './api-events.ts';
-import { countedEc2Clients } from '../support/counted-ec2.ts';
+import { countedEc2OnLocalStack, createReplicaVolume } from '../support/counted-ec2.ts';
 
 /**
  * Volumes in EC2's order, paged as DescribeVolumes pages a filtered listing: `limit` volumes are
@@ -274,25 +272,14 @@ describe('one replica volume is one lookup, not the whole list', () => {
 
 describe('GET /volumes on the local stack', () => {
   const local = useLocalStack();
-  const clients: EC2Client[] = [];
-  afterAll(() => {
-    for (const client of clients) client.destroy();
-  });
+  const ec2Clients = countedEc2OnLocalStack(local);
 
   it(
     'sends one DescribeVolumes (MaxResults 10) for a page of 10 at 10 and at 1,000 replica volumes, lists each once, and finds one volume with one DescribeVolumes',
     { timeout: 240_000 },
     async () => {
-      const { ec2, counted, sent } = countedEc2Clients(local.clientConfig());
-      clients.push(ec2, counted);
-      const create = () =>
-        ec2.send(
-          new CreateVolumeCommand({
-            AvailabilityZone: 'us-east-1a',
-            Size: 1,
-            TagSpecifications: [{ ResourceType: 'volume', Tags: [{ Key: 'rbp:replica', Value: 'true' }] }],
-          }),
-        );
+      const { ec2, counted, sent } = ec2Clients();
+      const create = () => createReplicaVolume(ec2);
       const measured: { requests: number; items: number; nextCursor: boolean }[] = [];
       let made = 0;
       for (const count of [10, 1_000]) {
@@ -321,21 +308,7 @@ describe('GET /volumes on the local stack', () => {
       expect(sent.map((input) => input.MaxResults)).toEqual([250, 250, 250, 250]);
 
       // One volume: one DescribeVolumes filtered on its id, whatever the account holds.
-      const tagged = await ec2.send(
-        new CreateVolumeCommand({
-          AvailabilityZone: 'us-east-1a',
-          Size: 1,
-          TagSpecifications: [
-            {
-              ResourceType: 'volume',
-              Tags: [
-                { Key: 'rbp:replica', Value: 'true' },
-                { Key: 'rbp:source-server', Value: 'web-01' },
-              ],
-            },
-          ],
-        }),
-      );
+      const tagged = await createReplicaVolume(ec2, 'web-01');
       sent.length = 0;
       const volumes = new Ec2ReplicaVolumes(counted);
       expect(await volumes.findReplicaVolume(tagged.VolumeId!)).toEqual({
