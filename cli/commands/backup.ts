@@ -33,8 +33,23 @@ const BACKUP_JOB: JobKind<Backup> = {
           `backup ${backupId}: ${backup.status}${backup.step ? ` — ${backup.step}` : ''}`,
           backup.progress,
         )
-      : `backup ${backupId}: ${backup.status}${backup.imageId ? ` (image ${backup.imageId})` : ''}`,
+      : finishedBackupLine(backup, backupId),
 };
+
+/**
+ * The line for a finished backup: the recovery point and its number of images when it covers
+ * several volumes (the top-level imageId is then only one of them), else the image.
+ */
+export function finishedBackupLine(backup: Backup, backupId: string): string {
+  const images = backup.images ?? [];
+  const what =
+    backup.recoveryPointId !== undefined && images.length > 1
+      ? ` (recovery point ${backup.recoveryPointId}: ${images.length} images)`
+      : backup.imageId
+        ? ` (image ${backup.imageId})`
+        : '';
+  return `backup ${backupId}: ${backup.status}${what}`;
+}
 
 function report(print: { message(value: unknown, text: string): void }, backup: Backup): void {
   const lines = [`backup ${backup.backupId}: ${backup.status}`];
