@@ -8,7 +8,9 @@
  * - CloneResources and CreatedResources: MemoryEc2 and MemoryCreatedResources vs Ec2CloneResources
  *   and Ec2WorkflowResources;
  * - PrimarySnapshotPort: MemoryPrimarySnapshots vs Ec2PrimarySnapshots;
- * - ReplicaStatePort (the volumes' tags): MemoryReplicaState vs Ec2DrsReplicaState.
+ * - ReplicaStatePort (the volumes' tags): MemoryReplicaState vs Ec2DrsReplicaState;
+ * - RestoredVolumes and AvailabilityZones: MemoryRestoredVolumes vs Ec2RestoredVolumes and
+ *   Ec2AvailabilityZones.
  */
 import { randomBytes } from 'node:crypto';
 import {
@@ -23,6 +25,7 @@ import {
 } from '@aws-sdk/client-ec2';
 import { EbsSnapshots } from '../../lambdas/aws/ebs-snapshots.ts';
 import { Ec2PrimarySnapshots } from '../../lambdas/aws/ec2-primary-snapshots.ts';
+import { Ec2AvailabilityZones, Ec2RestoredVolumes } from '../../lambdas/aws/ec2-restored-volumes.ts';
 import { Ec2InstanceDirectory } from '../../lambdas/aws/ec2-instance-directory.ts';
 import { Ec2ReplicaSnapshots } from '../../lambdas/aws/ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from '../../lambdas/aws/ec2-replica-volumes.ts';
@@ -37,6 +40,7 @@ import { MemoryEbs } from '../fakes/memory-ebs.ts';
 import { MemoryEc2Volumes } from '../fakes/memory-ec2-volumes.ts';
 import { MemoryPrimarySnapshots } from '../fakes/memory-primary-snapshots.ts';
 import { MemoryReplicaState } from '../fakes/memory-replica-state.ts';
+import { MemoryAvailabilityZones, MemoryRestoredVolumes } from '../restore/memory-restored-volumes.ts';
 import { FakeWorld, SteppingClock } from '../statemachines/asl-harness.ts';
 import { useLocalClients, useLocalStack } from '../support/local-stack.ts';
 import { INSTANCE, MemoryEc2, ZONE as WORKFLOW_ZONE } from '../workflows/memory-workflow-world.ts';
@@ -45,6 +49,7 @@ import { primarySnapshotsContract } from './primary-snapshots.contract.ts';
 import { instanceDirectoryContract, volumeDirectoriesContract } from './ec2-directories.contract.ts';
 import { replicaSnapshotsContract } from './replica-snapshots.contract.ts';
 import { replicaStateContract } from './replica-state.contract.ts';
+import { restoredVolumesContract } from './restored-volumes.contract.ts';
 import { snapshotStateContract } from './snapshot-state.contract.ts';
 
 snapshotStateContract('MemoryEbs', () => {
@@ -220,6 +225,28 @@ replicaStateContract('Ec2DrsReplicaState on moto', () =>
         }),
       );
     },
+  }),
+);
+
+restoredVolumesContract('MemoryRestoredVolumes', () =>
+  Promise.resolve({
+    volumes: new MemoryRestoredVolumes(),
+    zones: new MemoryAvailabilityZones(),
+    snapshot: () => Promise.resolve(`snap-${randomBytes(8).toString('hex')}0`),
+    zone: 'us-east-1b',
+  }),
+);
+restoredVolumesContract('Ec2RestoredVolumes and Ec2AvailabilityZones on moto', () =>
+  Promise.resolve({
+    volumes: new Ec2RestoredVolumes(aws.ec2),
+    zones: new Ec2AvailabilityZones(aws.ec2),
+    snapshot: async () => {
+      const created = await aws.ec2.send(
+        new CreateSnapshotCommand({ VolumeId: await createVolume({ 'rbp:contract': 'restored-source' }, 1) }),
+      );
+      return created.SnapshotId!;
+    },
+    zone: ZONE,
   }),
 );
 
