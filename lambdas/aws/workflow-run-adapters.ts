@@ -1,6 +1,6 @@
 /**
  * AWS adapters of the workflow-run ports (core/workflows/workflow-run-ports.ts): the run records
- * in the product table, the run state machine's executions, EC2 snapshots, volumes and
+ * in the product table (workflow-run-store.ts), the run state machine's executions, EC2 snapshots, volumes and
  * attachments, and masking hooks through Lambda Invoke.
  */
 import {
@@ -18,11 +18,7 @@ import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { StartExecutionCommand, type SFNClient } from '@aws-sdk/client-sfn';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { ConflictError, PermanentError } from '../core/errors.ts';
-import {
-  workflowRunSchema,
-  type WorkflowRun,
-  type WorkflowRunStore,
-} from '../core/workflows/workflow-run.ts';
+import type { WorkflowRunStore } from '../core/workflows/workflow-run.ts';
 import type {
   CloneResources,
   CloneSnapshotState,
@@ -31,26 +27,22 @@ import type {
 } from '../core/workflows/workflow-run-ports.ts';
 import type { MaskingHookEvent, MaskingHookInvoker } from '../core/workflows/masking.ts';
 import { RUN_ID_TAG } from '../core/workflows/workflow-run-engine.ts';
-import { DynamoDbNamedRecords, type NamedRecordKind } from './dynamodb-named-records.ts';
+import { DynamoDbWorkflowRuns } from './workflow-run-store.ts';
 import { Ec2WorkflowResources } from './ec2-workflow-resources.ts';
 import { invokeForAnswer } from './lambda-request-response.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
-/** The partition of every workflow-run record (sort key = the run id, time-ordered). */
-export const WORKFLOW_RUN_PARTITION = 'WORKFLOW-RUN#';
-/** The key prefixes the functions' table policies allow for workflow runs (`dynamodb:LeadingKeys`). */
-export const WORKFLOW_RUN_TABLE_KEYS = [`${WORKFLOW_RUN_PARTITION}*`] as const;
+export {
+  DynamoDbWorkflowRuns,
+  WORKFLOW_RUN_PARTITION,
+  WORKFLOW_RUN_RECORDS,
+  WORKFLOW_RUN_TABLE_KEYS,
+  WORKFLOW_RUNS_PARTITION_PREFIX,
+} from './workflow-run-store.ts';
 
-export const WORKFLOW_RUN_RECORDS: NamedRecordKind<WorkflowRun> = {
-  kind: 'workflow run',
-  partition: WORKFLOW_RUN_PARTITION,
-  attribute: 'run',
-  schema: workflowRunSchema,
-  tooLargeAdvice: 'name fewer volumes',
-};
-
+/** The run store: records by run id, and each workflow's runs newest first (workflow-run-store.ts). */
 export function dynamoDbWorkflowRuns(documents: DynamoDBDocumentClient, tableName: string): WorkflowRunStore {
-  return new DynamoDbNamedRecords(documents, tableName, WORKFLOW_RUN_RECORDS);
+  return new DynamoDbWorkflowRuns(documents, tableName);
 }
 
 /** Starts the run state machine, the execution named by the run id (input `{runId}`). */

@@ -11,7 +11,7 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
-import { WORKFLOW_RUN_TABLE_KEYS } from '../../lambdas/aws/workflow-run-adapters.ts';
+import { WORKFLOW_RUN_PARTITION, WORKFLOW_RUN_TABLE_KEYS } from '../../lambdas/aws/workflow-run-adapters.ts';
 import { WORKFLOW_TABLE_KEYS } from '../../lambdas/aws/workflow-wiring.ts';
 import {
   WORKFLOW_RUN_DEFINITION_FILE,
@@ -66,6 +66,7 @@ export class WorkflowRuns {
       tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], [...WORKFLOW_TABLE_KEYS]),
     );
     runs.grantRunRecords(fn, props.table, WORKFLOW_RUN_TABLE_KEYS);
+    grantListingBackfill(fn, props);
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:PutItem'], RESTORE_JOB_KEYS));
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], IMAGE_RECORD_KEYS));
     fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], RECOVERY_POINT_KEYS));
@@ -173,6 +174,17 @@ export class WorkflowRuns {
     runs.addEnvironment(api, environment);
     // Run records: the API creates a run before it starts the execution, and removes it when that fails.
     runs.grantRunRecords(api, props.table, WORKFLOW_RUN_TABLE_KEYS);
+    grantListingBackfill(api, props);
     this.stateMachine.grantStartExecution(api);
   }
+}
+
+/**
+ * The listing backfill of run records written before their listing copies (workflow-run-store.ts)
+ * checks each record's revision inside the transaction that writes its copy (ConditionCheck).
+ */
+function grantListingBackfill(grantee: lambda.Function, props: WorkflowRunsProps): void {
+  grantee.addToRolePolicy(
+    tableAccess(props.table, ['dynamodb:ConditionCheckItem'], [`${WORKFLOW_RUN_PARTITION}*`]),
+  );
 }

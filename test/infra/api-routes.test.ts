@@ -139,7 +139,7 @@ describe('REST API routes', () => {
       ['VOLUME#*'],
       ['PLAN#*'],
       ['PLANRUNS#*', 'PLANRUN#*'],
-      ['WORKFLOW-RUN#*'],
+      ['WORKFLOW-RUN#*', 'WORKFLOW-RUNS#*'],
       ['FV#*', 'CI#*', 'CA#*'],
       ['RP#*'],
     ]);

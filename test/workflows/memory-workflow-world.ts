@@ -33,12 +33,12 @@ import type {
   CloneSnapshotState,
   CloneVolume,
 } from '../../lambdas/core/workflows/workflow-run-ports.ts';
-import type { WorkflowRun } from '../../lambdas/core/workflows/workflow-run.ts';
 import type { WorkflowRunFunctionPorts } from '../../lambdas/core/workflows/workflow-run-steps.ts';
 import type { InstanceDirectory, WorkflowRecord } from '../../lambdas/core/workflows/workflow-service.ts';
 import { ManualClock } from '../support/manual-clock.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { MemoryNamedRecords } from '../fakes/memory-named-records.ts';
+import { MemoryWorkflowRuns } from './memory-workflow-runs.ts';
 
 export const ZONE = 'us-east-1a';
 export const INSTANCE = 'i-0123456789abcdef0';
@@ -345,7 +345,7 @@ export interface WorkflowWorld {
   readonly restores: MemoryRestores;
   readonly hook: MemoryMaskingHook;
   readonly workflows: MemoryNamedRecords<WorkflowRecord>;
-  readonly runs: MemoryNamedRecords<WorkflowRun>;
+  readonly runs: MemoryWorkflowRuns;
   readonly clock: ManualClock;
   /** The source volumes of server web01. */
   readonly volumeIds: readonly string[];
@@ -364,7 +364,7 @@ export function workflowWorld(volumeCount: number): WorkflowWorld {
   const restores = new MemoryRestores(ec2);
   const hook = new MemoryMaskingHook(ec2);
   const workflows = new MemoryNamedRecords<WorkflowRecord>('workflow');
-  const runs = new MemoryNamedRecords<WorkflowRun>('workflow run');
+  const runs = new MemoryWorkflowRuns();
   const clock = new ManualClock(Date.UTC(2026, 11, 3, 6, 0, 0));
   const volumeIds = Array.from({ length: volumeCount }, (_, i) => `vol-0000000000000000${i}`);
   const images = new Map<string, Image[]>(

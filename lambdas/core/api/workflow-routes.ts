@@ -21,14 +21,13 @@ import {
 } from '../workflows/workflow-run.ts';
 import {
   getWorkflowRun,
-  runsOfWorkflow,
   startWorkflowRun,
   startWorkflowRunBodySchema,
   type StartWorkflowRunPorts,
 } from '../workflows/workflow-run-service.ts';
 import type { ApiDeps } from './api-ports.ts';
 import { queryScope } from './cursor.ts';
-import { pageOfList, pageOfNamedRecords, storePage } from './pagination.ts';
+import { pageOfNamedRecords, storePage } from './pagination.ts';
 import { configured, route, type Route } from './route-definition.ts';
 import { pageOnlyQuery, pageSchema } from './schemas.ts';
 
@@ -136,11 +135,12 @@ export const WORKFLOW_ROUTES: readonly Route[] = [
     async serve(deps, { params: { name }, query }) {
       const ports = workflowRunsOf(deps);
       await existingWorkflow(ports.workflows, name);
-      // Read whole and paged in memory: the run records are one partition keyed by run id for
-      // every workflow (lambdas/aws/workflow-run-adapters.ts), so no key range holds one
-      // workflow's runs; paging them in the store needs a key per workflow.
-      const views = (await runsOfWorkflow(ports, name)).map(workflowRunViewOf);
-      return pageOfList(views, query, queryScope('listWorkflowRuns', { workflow: name }), deps.cursors);
+      // One page read from the store: each run is also kept under its workflow's key, newest first
+      // (lambdas/aws/workflow-run-store.ts), so a page is one Query of `limit` runs.
+      return storePage(query, queryScope('listWorkflowRuns', { workflow: name }), deps.cursors, async (request) => {
+        const page = await ports.runs.pageOfWorkflow(name, request);
+        return { ...page, items: page.items.map(workflowRunViewOf) };
+      });
     },
   }),
   route('GET /workflow-runs/{runId}', 'getWorkflowRun', {

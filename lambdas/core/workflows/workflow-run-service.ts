@@ -20,6 +20,7 @@ import {
   workflowRunIdOf,
   type WorkflowRun,
   type WorkflowRunAction,
+  type WorkflowRunStore,
 } from './workflow-run.ts';
 import type { WorkflowRunExecutions, WorkflowRunPorts } from './workflow-run-ports.ts';
 
@@ -50,31 +51,74 @@ async function requireWorkflow(
   return record;
 }
 
-/** The runs of one workflow, newest first. */
-export async function runsOfWorkflow(
-  ports: Pick<WorkflowRunPorts, 'runs'>,
-  workflow: string,
-): Promise<WorkflowRun[]> {
-  return (await ports.runs.list())
-    .filter((run) => run.workflow === workflow)
-    .sort((a, b) => (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0));
-}
+/**
+ * Runs a start reads per page of the workflow's runs (newest first): one page holds the current
+ * run and the failed runs since it in the usual history, so a start costs one Query.
+ */
+export const START_RUNS_PAGE = 10;
 
 /**
  * The run whose clone (or mount) exists now: the newest `run` not replaced since that succeeded,
  * or that failed only while removing the clone it replaced (it kept its own: its volumes still
- * name their clone snapshots).
+ * name their clone snapshots). `runs` newest first.
  */
 export function currentRunOf(runs: readonly WorkflowRun[]): WorkflowRun | undefined {
-  return runs.find(
-    (r) =>
-      r.action === 'run' &&
-      r.replacedByRunId === undefined &&
-      (r.status === 'Succeeded' ||
-        (r.status === 'Failed' &&
-          r.volumes.length > 0 &&
-          r.volumes.every((v) => v.snapshotId !== undefined))),
+  return runs.find(isCurrentRun);
+}
+
+function isCurrentRun(r: WorkflowRun): boolean {
+  return (
+    r.action === 'run' &&
+    r.replacedByRunId === undefined &&
+    (r.status === 'Succeeded' ||
+      (r.status === 'Failed' && r.volumes.length > 0 && r.volumes.every((v) => v.snapshotId !== undefined)))
   );
+}
+
+/** What a start (and a delete) needs to know of a workflow's runs. */
+export interface WorkflowRunState {
+  /** A run of the workflow going on. */
+  readonly running?: WorkflowRun;
+  /** currentRunOf the workflow's runs, when none is running. */
+  readonly current?: WorkflowRun;
+}
+
+/**
+ * The running and the current run of `workflow`, read newest first a page at a time
+ * (START_RUNS_PAGE) and only as far as the answer needs, never every run:
+ *
+ * - Runs of a workflow do not overlap: a start (this check) is refused while one is Running, so
+ *   every run older than a finished run had finished before that one started. Only the newest
+ *   run can be Running, and it is on the first page.
+ * - currentRunOf is the first run that qualifies, newest first: the read stops there.
+ * - A finished run that does not qualify and replaced nothing (`replacesRunId` absent) started
+ *   when no run qualified (plannedRun sets `replacesRunId` to the current run). The older runs
+ *   had all finished by then, and a finished run can only stop qualifying (its status stays, and
+ *   `replacedByRunId` is only ever set), so none of them qualifies now: the read stops there too.
+ *
+ * So a start reads past its first page only when the workflow's runs since the current one (or
+ * since one that replaced nothing) are more than a page. Two starts racing each other can both
+ * pass the check (as before: the check and the write are two requests); a run older than the
+ * newest that is still Running is then not seen here.
+ */
+export async function runStateOf(
+  ports: { readonly runs: Pick<WorkflowRunStore, 'pageOfWorkflow'> },
+  workflow: string,
+): Promise<WorkflowRunState> {
+  let pageToken: string | undefined;
+  do {
+    const page = await ports.runs.pageOfWorkflow(
+      workflow,
+      pageToken === undefined ? { limit: START_RUNS_PAGE } : { limit: START_RUNS_PAGE, pageToken },
+    );
+    for (const run of page.items) {
+      if (run.status === 'Running') return { running: run };
+      if (isCurrentRun(run)) return { current: run };
+      if (run.replacesRunId === undefined) return {};
+    }
+    pageToken = page.nextToken;
+  } while (pageToken !== undefined);
+  return {};
 }
 
 /** The replica volume ids the workflow presents, in the order its devices are assigned. */
@@ -264,14 +308,12 @@ export async function plannedRun(
       },
     );
   }
-  const runs = await runsOfWorkflow(ports, name);
-  const running = runs.find((r) => r.status === 'Running');
+  const { running, current } = await runStateOf(ports, name);
   if (running !== undefined) {
     throw new ConflictError(`workflow ${name} is already running (run ${running.runId})`, {
       context: { workflow: name, runId: running.runId },
     });
   }
-  const current = currentRunOf(runs);
   const base = {
     formatVersion: WORKFLOW_RUN_FORMAT_VERSION,
     name: runId,

@@ -5,6 +5,7 @@
  * NamedRecordStore as the workflows themselves; the state machine carries only the run id.
  */
 import { z } from 'zod';
+import type { PageRequest, StorePage } from '../api/api-ports.ts';
 import type { NamedRecordStore } from '../store/named-records.ts';
 import { WORKFLOW_TYPES, workflowDocumentSchema } from './workflow-document.ts';
 
@@ -90,8 +91,18 @@ export const workflowRunSchema = z.strictObject({
 });
 export type WorkflowRun = z.infer<typeof workflowRunSchema>;
 
-/** Run records: one partition of named records, name = run id. */
-export type WorkflowRunStore = NamedRecordStore<WorkflowRun>;
+/**
+ * Run records: named records (name = run id), also readable per workflow, newest first, one page
+ * at a time, so that nothing reads the runs of every workflow to find one workflow's.
+ */
+export interface WorkflowRunStore extends NamedRecordStore<WorkflowRun> {
+  /**
+   * One page of the runs of `workflow`, newest first (run ids are time-ordered as text): at most
+   * `limit` runs after the position in `pageToken` (a token of an earlier page of the same
+   * workflow); `nextToken` only when more may follow.
+   */
+  pageOfWorkflow(workflow: string, request: PageRequest): Promise<StorePage<WorkflowRun>>;
+}
 
 /** Run ids `wr-<time>-<hex>`, time-ordered as text. */
 export function workflowRunIdOf(now: Date, randomHex: string): string {

@@ -25,6 +25,7 @@ import {
 } from './workflow-document.ts';
 import { deviceAssignment, type TargetInstance } from './devices.ts';
 import type { WorkflowRunStore } from './workflow-run.ts';
+import { runStateOf } from './workflow-run-service.ts';
 
 export const workflowRecordSchema = z.strictObject({
   formatVersion: z.literal(WORKFLOW_FORMAT_VERSION),
@@ -167,7 +168,7 @@ export interface WorkflowServicePorts {
   readonly deployment: WorkflowDeployment;
   readonly clock: Clock;
   /** The run records: a workflow with a run going on is not deleted. Absent: not checked. */
-  readonly runs?: Pick<WorkflowRunStore, 'list'>;
+  readonly runs?: Pick<WorkflowRunStore, 'pageOfWorkflow'>;
 }
 
 async function requireWorkflow(store: WorkflowStore, name: string): Promise<WorkflowRecord> {
@@ -401,7 +402,8 @@ export async function deleteWorkflow(
 ): Promise<WorkflowDeleted> {
   const record = await requireWorkflow(ports.store, name);
   // A running run could make its clone after the delete looked for what the workflow created.
-  const running = (await ports.runs?.list())?.find((r) => r.workflow === name && r.status === 'Running');
+  // Only the workflow's newest run can be going on (runStateOf says why): one page of its runs.
+  const running = ports.runs === undefined ? undefined : (await runStateOf({ runs: ports.runs }, name)).running;
   if (running !== undefined) {
     throw new ConflictError(
       `workflow ${name} has a run going on (run ${running.runId}): delete it once that run has finished`,
