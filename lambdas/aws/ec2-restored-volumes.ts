@@ -19,6 +19,7 @@ import {
 } from '../core/restore/restored-volumes.ts';
 import { RESTORE_ID_TAG } from '../core/restore/volume-restore.ts';
 import { PermanentError } from '../core/errors.ts';
+import { tagList } from './aws-tags.ts';
 import { callSdk } from './sdk-errors.ts';
 
 function restoredVolumeOf(volume: Volume | undefined, operation: string): RestoredVolume {
@@ -65,7 +66,7 @@ export class Ec2RestoredVolumes implements RestoredVolumes {
             TagSpecifications: [
               {
                 ResourceType: 'volume',
-                Tags: Object.entries(request.tags).map(([Key, Value]) => ({ Key, Value })),
+                Tags: tagList(request.tags),
               },
             ],
           }),

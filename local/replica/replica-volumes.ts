@@ -25,6 +25,7 @@ import { NotFoundError, ValidationError } from '../../lambdas/core/errors.ts';
 import { GIB_BYTES, MAX_VOLUME_SIZE_GIB } from '../../lambdas/core/geometry.ts';
 import type { ReplicaRecord, ReplicaRegistry } from './replica-registry.ts';
 import { PRIMARY_OF_TAG, REPLICA_TAG } from './replica-tags.ts';
+import { tagList } from '../../lambdas/aws/aws-tags.ts';
 
 /** Replica volumes live in one zone of the local region, as a staging area's do. */
 export const REPLICA_AVAILABILITY_ZONE = 'us-east-1a';
@@ -115,7 +116,7 @@ export class ReplicaVolumes {
         Size: volumeSizeGib,
         VolumeType: REPLICA_VOLUME_TYPE,
         TagSpecifications: [
-          { ResourceType: 'volume', Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })) },
+          { ResourceType: 'volume', Tags: tagList(tags) },
         ],
       }),
     );
@@ -278,7 +279,7 @@ export class ReplicaVolumes {
     await this.deps.ec2.send(
       new CreateTagsCommand({
         Resources: [volumeId],
-        Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+        Tags: tagList(tags),
       }),
     );
     const { role: _role, snapshotId: _snapshotId, ...rest } = record;
@@ -310,7 +311,7 @@ export class ReplicaVolumes {
     await this.deps.ec2.send(
       new CreateTagsCommand({
         Resources: [volumeId],
-        Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+        Tags: tagList(tags),
       }),
     );
     const updated = { ...record, tags: { ...record.tags, ...tags } };
