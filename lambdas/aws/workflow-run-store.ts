@@ -18,7 +18,11 @@ import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/li
 import type { PageRequest, StorePage } from '../core/api/api-ports.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
 import { namedRecordMessages } from '../core/store/named-records.ts';
-import { workflowRunSchema, type WorkflowRun, type WorkflowRunStore } from '../core/workflows/workflow-run.ts';
+import {
+  workflowRunSchema,
+  type WorkflowRun,
+  type WorkflowRunStore,
+} from '../core/workflows/workflow-run.ts';
 import {
   DynamoDbNamedRecords,
   MAX_NAMED_RECORD_BYTES,
@@ -45,12 +49,21 @@ export const WORKFLOW_RUN_KEY_LAYOUT = 2;
  * Where the listing backfill keeps its position (`next`: the Query's LastEvaluatedKey) until it is
  * `done`. Its partition is no workflow's: a workflow name has at least one character.
  */
-export const WORKFLOW_RUN_LISTING_BACKFILL_KEY = { pk: WORKFLOW_RUNS_PARTITION_PREFIX, sk: 'LISTING-BACKFILL' };
+export const WORKFLOW_RUN_LISTING_BACKFILL_KEY = {
+  pk: WORKFLOW_RUNS_PARTITION_PREFIX,
+  sk: 'LISTING-BACKFILL',
+};
 /**
  * Records one backfill Query examines: its listing copies are written (one small transaction each)
  * and the position saved after every page, so a backfill cut short resumes close to where it stopped.
  */
 export const LISTING_BACKFILL_PAGE_RECORDS = 100;
+/**
+ * Copies of one earlier record tried before it is left without one: each retry follows a rewrite
+ * of the record by a writer of the earlier layout, which happens only while a deployment replaces
+ * the functions.
+ */
+export const LISTING_BACKFILL_COPY_ATTEMPTS = 3;
 
 const KIND = 'workflow run';
 
@@ -227,35 +240,50 @@ export class DynamoDbWorkflowRuns implements WorkflowRunStore {
   }
 
   /**
-   * The listing copy of a record written before copies existed; false when it was not written (the
-   * record changed or went meanwhile, or a newer copy is there). A record that is not a valid run is
-   * skipped: reading it is refused where it is shown.
+   * The listing copy of a record written before copies existed; false when none was written: the
+   * record went meanwhile, was rewritten with its copy, or is not a valid run (reading it is refused
+   * where it is shown). A record rewritten without a copy meanwhile (by a writer of the earlier
+   * layout) is read again and copied as it is now, up to LISTING_BACKFILL_COPY_ATTEMPTS times.
    */
-  private async copyEarlierRecord(item: Record<string, unknown>): Promise<boolean> {
-    let run: WorkflowRun;
-    try {
-      run = parseStoredJson(`${KIND} ${String(item.sk)}`, item.run, (v) => workflowRunSchema.safeParse(v));
-    } catch {
-      return false;
+  private async copyEarlierRecord(first: Record<string, unknown>): Promise<boolean> {
+    let item: Record<string, unknown> | undefined = first;
+    for (let attempt = 1; attempt <= LISTING_BACKFILL_COPY_ATTEMPTS; attempt += 1) {
+      if (item === undefined || item.layout !== undefined) return false;
+      let run: WorkflowRun;
+      try {
+        run = parseStoredJson(`${KIND} ${String(item.sk)}`, item.run, (v) => workflowRunSchema.safeParse(v));
+      } catch {
+        return false;
+      }
+      const copied = await transactWrite(this.documents, { runId: run.runId }, [
+        {
+          ConditionCheck: {
+            TableName: this.tableName,
+            Key: recordKey(run.runId),
+            ConditionExpression: 'revision = :revision AND attribute_not_exists(#layout)',
+            ExpressionAttributeNames: { '#layout': 'layout' },
+            ExpressionAttributeValues: { ':revision': run.revision },
+          },
+        },
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: listingItem(run),
+            ConditionExpression: 'attribute_not_exists(pk) OR revision < :revision',
+            ExpressionAttributeValues: { ':revision': run.revision },
+          },
+        },
+      ]);
+      if (copied) return true;
+      const runId = run.runId;
+      const again = await callSdk('GetItem (workflow run)', { runId }, () =>
+        this.documents.send(
+          new GetCommand({ TableName: this.tableName, Key: recordKey(runId), ConsistentRead: true }),
+        ),
+      );
+      item = again.Item;
     }
-    return transactWrite(this.documents, { runId: run.runId }, [
-      {
-        ConditionCheck: {
-          TableName: this.tableName,
-          Key: recordKey(run.runId),
-          ConditionExpression: 'revision = :revision',
-          ExpressionAttributeValues: { ':revision': run.revision },
-        },
-      },
-      {
-        Put: {
-          TableName: this.tableName,
-          Item: listingItem(run),
-          ConditionExpression: 'attribute_not_exists(pk) OR revision < :revision',
-          ExpressionAttributeValues: { ':revision': run.revision },
-        },
-      },
-    ]);
+    return false;
   }
 
   /** The record (conditional) and its listing copy in one transaction; false when the condition failed. */
