@@ -12,7 +12,16 @@ import {
   WORKFLOW_RUN_PARTITION,
   WORKFLOW_RUN_RECORDS,
 } from '../../lambdas/aws/workflow-run-store.ts';
-import { plannedRun, runStateOf } from '../../lambdas/core/workflows/workflow-run-service.ts';
+import { WORKFLOW_RECORDS } from '../../lambdas/aws/workflow-wiring.ts';
+import type { WorkflowRunView } from '../../lambdas/core/workflows/workflow-run.ts';
+import {
+  plannedRun,
+  runStateOf,
+  type StartWorkflowRunPorts,
+} from '../../lambdas/core/workflows/workflow-run-service.ts';
+import { createApiHandler } from '../../lambdas/handlers/api.ts';
+import { answerOf, proxyEvent } from '../api/api-events.ts';
+import { memoryApi } from '../fakes/memory-api-ports.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { countedQueries } from '../support/counted-queries.ts';
 import { useLocalStack } from '../support/local-stack.ts';
@@ -182,4 +191,56 @@ describe('DynamoDB workflow runs (moto): runs written before the listing copies'
       done: true,
     });
   }, 60_000);
+});
+
+describe('GET /workflows/{name}/runs over DynamoDB (moto)', () => {
+  it('pages in the store: one Query a page, newest first, the cursor bound to the workflow', async () => {
+    const { documents, table } = await freshTable();
+    const store = new DynamoDbWorkflowRuns(documents, table);
+    await new DynamoDbNamedRecords(documents, table, WORKFLOW_RECORDS).create(workflowRecord('qaclone'));
+    await new DynamoDbNamedRecords(documents, table, WORKFLOW_RECORDS).create(workflowRecord('team1'));
+    for (let n = 1; n <= 12; n += 1) await store.create(storedRun('qaclone', 1_000 + n));
+    await otherRuns(store, 1, 500);
+    const api = memoryApi();
+    const workflowRuns: StartWorkflowRunPorts = {
+      ...workflowWorld(1).ports(),
+      workflows: new DynamoDbNamedRecords(documents, table, WORKFLOW_RECORDS),
+      runs: store,
+      executions: { start: () => Promise.resolve() },
+      randomHex: () => '00ff',
+    };
+    const handler = createApiHandler({ ...api.deps, workflowRuns }, () => undefined);
+    const get = async (path: string, query: Record<string, string>) =>
+      answerOf(await handler(proxyEvent({ method: 'GET', path, query })));
+    const counts = countedQueries(documents);
+    // The first page ever read in the table: the backfill looks for records without a copy among
+    // all 512 (LISTING_BACKFILL_PAGE_RECORDS a Query), once; then the page.
+    await get('/workflows/qaclone/runs', { limit: '1' });
+    expect({ queries: counts.queries(), scanned: counts.scanned() }).toEqual({ queries: 7, scanned: 513 });
+    const pages: string[][] = [];
+    const queries: number[] = [];
+    let cursor: string | undefined;
+    do {
+      const before = counts.queries();
+      const answer = await get('/workflows/qaclone/runs', {
+        limit: '5',
+        ...(cursor === undefined ? {} : { cursor }),
+      });
+      expect(answer.status).toBe(200);
+      const body = answer.body as { items: WorkflowRunView[]; nextCursor?: string };
+      pages.push(body.items.map((r) => r.runId));
+      queries.push(counts.queries() - before);
+      if (body.nextCursor !== undefined) {
+        const elsewhere = await get('/workflows/team1/runs', { limit: '5', cursor: body.nextCursor });
+        expect({ status: elsewhere.status, message: elsewhere.body.message }).toEqual({
+          status: 400,
+          message: 'invalid cursor: it belongs to a different query',
+        });
+      }
+      cursor = body.nextCursor;
+    } while (cursor !== undefined);
+    const newestFirst = Array.from({ length: 12 }, (_, i) => nthRunId(1_012 - i));
+    expect(pages).toEqual([newestFirst.slice(0, 5), newestFirst.slice(5, 10), newestFirst.slice(10)]);
+    expect(queries).toEqual([1, 1, 1]);
+  }, 120_000);
 });
