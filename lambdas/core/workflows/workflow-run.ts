@@ -1,8 +1,10 @@
 /**
  * The workflow-run record (format version 1, docs/workflows.md): one zod schema for what the run
  * store keeps and what `GET /workflow-runs/{runId}` answers, the run ids, and the summary
- * `rbp workflows run --json` prints. A run record is a named record (name = run id) of the same
- * NamedRecordStore as the workflows themselves; the state machine carries only the run id.
+ * `rbp workflows run --json` prints. A run record is a named record (name = run id), with the
+ * NamedRecordStore operations the workflows themselves have, and is also read a workflow at a time
+ * (WorkflowRunStore); the state machine carries only the run id. The record format is the same in
+ * both places the DynamoDB store keeps it (lambdas/aws/workflow-run-store.ts).
  */
 import { z } from 'zod';
 import type { PageRequest, StorePage } from '../api/api-ports.ts';
