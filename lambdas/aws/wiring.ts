@@ -67,6 +67,7 @@ import {
 import { EventBridgePublisher, SnsNotifier } from './outcome-publishers.ts';
 import { S3ObjectStore } from './s3-object-store.ts';
 import { S3RestoreObjectStore } from './s3-restore.ts';
+import { s3ManifestPieces } from './s3-volume-restore-manifests.ts';
 import { createSdkClients, type CaptureClient, type ClientOptions, type SdkClients } from './sdk-clients.ts';
 import { SfnBackupExecutions } from './sfn-backup-executions.ts';
 
@@ -596,10 +597,7 @@ export function createVolumeRestoreStepDeps(
     snapshots: new Ec2SnapshotState(clients.ec2),
     work: new S3ObjectStore(clients.s3, names.workBucket),
     workBucket: names.workBucket,
-    loadManifest: async (volumeId, imageId) => {
-      const record = await records.getImageRecord(volumeId, imageId);
-      return images.getManifest(volumeId, imageId, record.manifestSha256);
-    },
+    openManifest: s3ManifestPieces(clients.s3, names.imageBucket, records),
     ...(names.rangeWorkers === undefined ? {} : { rangeWorkers: names.rangeWorkers }),
   };
 }

@@ -34,7 +34,7 @@ function setUp() {
     snapshots: { describeSnapshot: unused },
     work: new MemoryObjectStore(),
     workBucket: 'work',
-    loadManifest: unused,
+    openManifest: unused,
   });
   return { handler, fileJobs, jobs, clock };
 }

@@ -12,7 +12,6 @@ import type {
 } from '../../lambdas/core/backup/snapshot-ports.ts';
 import { ThrottledError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
-import type { ImageManifest } from '../../lambdas/core/image/image-types.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import { fileRestoreJobs } from '../../lambdas/core/file-restore/restore-jobs.ts';
 import { startVolumeRestore, volumeRestoreJobs } from '../../lambdas/core/restore/volume-restore-jobs.ts';
@@ -26,7 +25,7 @@ import { FixedClock } from '../fakes/memory-api-ports.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
 import { fastRetry } from '../engine/engine-fixture.ts';
-import { buildTestImage, patternedChunk } from './volume-restore-images.ts';
+import { buildTestImage, patternedChunk, storedManifestPieces } from './volume-restore-images.ts';
 
 export const RESTORE_VOLUME_ID = 'vol-0123456789abcdef0';
 
@@ -48,7 +47,11 @@ export class RecordingSnapshotWriter implements SnapshotBlockWriter {
       this.throttleNext -= 1;
       return Promise.reject(new ThrottledError('Rate exceeded'));
     }
-    this.puts.push({ snapshotId: request.snapshotId, blockIndex: request.blockIndex, atMs: performance.now() });
+    this.puts.push({
+      snapshotId: request.snapshotId,
+      blockIndex: request.blockIndex,
+      atMs: performance.now(),
+    });
     return Promise.resolve();
   }
 
@@ -64,7 +67,8 @@ export function restoreRangeSetUp() {
   const clock = new FixedClock();
   const store = new MemoryJobStore();
   const jobs = volumeRestoreJobs(store);
-  const manifests = new Map<string, ImageManifest>();
+  /** Manifest digests by image id (what the image records hold). */
+  const manifests = new Map<string, string>();
   const deps: VolumeRestoreStepDeps & { fileJobs: ReturnType<typeof fileRestoreJobs> } = {
     jobs,
     fileJobs: fileRestoreJobs(store),
@@ -74,7 +78,7 @@ export function restoreRangeSetUp() {
     snapshots: { describeSnapshot: () => Promise.resolve({ state: 'completed' as const }) },
     work,
     workBucket: 'work',
-    loadManifest: (_volumeId, imageId) => Promise.resolve(manifests.get(imageId)!),
+    openManifest: storedManifestPieces(images, (imageId) => manifests.get(imageId)!),
     rangeWorkers: 3,
     retry: fastRetry(),
   };
@@ -87,7 +91,7 @@ export function restoreRangeSetUp() {
       chunks,
       content: (chunk) => patternedChunk(7, chunk),
     });
-    manifests.set(imageId, built.manifest);
+    manifests.set(imageId, built.manifestSha256);
   };
   /** Starts a restore of `imageId` and plans it: the job and the range items the Map would run. */
   const prepare = async (

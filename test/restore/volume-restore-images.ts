@@ -11,14 +11,18 @@ import type { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import {
   EMPTY_IMAGE_STATS,
   SEGMENT_CHUNKS,
+  manifestKey,
   segmentCount,
   segmentEntryCount,
   type ImageManifest,
 } from '../../lambdas/core/image/image-types.ts';
+import type { ManifestPieces } from '../../lambdas/core/restore/volume-restore-manifest.ts';
 import { mapWithConcurrency } from '../../lambdas/core/util/concurrency.ts';
 
 /** Chunk uploads in flight while building an image. */
 const BUILD_CHUNKS_IN_FLIGHT = 8;
+/** Bytes of each piece storedManifestPieces hands out: small, so that tokens and hashes straddle pieces. */
+export const TEST_MANIFEST_PIECE_BYTES = 1000;
 
 export interface TestImageSpec {
   readonly volumeId: string;
@@ -93,4 +97,25 @@ export function patternedChunk(seed: number, chunkIndex: number): Buffer {
   data.writeUInt32BE(chunkIndex, EBS_BLOCK_SIZE_BYTES);
   data.writeUInt32BE(seed, EBS_BLOCK_SIZE_BYTES + 4);
   return data;
+}
+
+/** `bytes` as views of `size` bytes (no copy), each after a turn of the event loop, as a body arrives. */
+export async function* slices(bytes: Uint8Array, size: number): AsyncGenerator<Uint8Array> {
+  for (let at = 0; at < bytes.length; at += size) yield await Promise.resolve(bytes.subarray(at, at + size));
+}
+
+/**
+ * Plan Restore's `openManifest` over test images: the stored manifest object in pieces, with the
+ * digest `digestOf` gives for the image (what its image record holds: buildTestImage's manifestSha256).
+ */
+export function storedManifestPieces(
+  images: ImageStore,
+  digestOf: (imageId: string) => string,
+  pieceBytes: number = TEST_MANIFEST_PIECE_BYTES,
+): (volumeId: string, imageId: string) => Promise<ManifestPieces> {
+  return async (volumeId, imageId) => {
+    const key = manifestKey(volumeId, imageId);
+    const bytes = await images.objects.get(key);
+    return { key, sha256Hex: digestOf(imageId), pieces: slices(bytes, pieceBytes) };
+  };
 }

@@ -2,14 +2,16 @@
  * Child process of volume-restore-memory.test.ts (run with --expose-gc through bench-child.ts):
  * builds a sparse image of the volume size it is given in the in-memory stores, then runs a volume
  * restore's Plan Restore, every Restore Range and Complete Restore with the in-memory ports. At
- * each call a step makes to the snapshot writer or the work bucket, a full GC runs and the heap in use is read: what is reachable then,
- * beyond what was reachable before the step (the stores, the serialized manifest), is what the step
- * holds. Prints `RESULT <json>` (VolumeRestoreMemory).
+ * each call a step makes to the snapshot writer or the work bucket, and at each piece of the
+ * manifest Plan Restore reads, a full GC runs and the heap in use is read: what is reachable then,
+ * beyond what was reachable before the step (the stores, the stored manifest's bytes), is what the
+ * step holds. Prints `RESULT <json>` (VolumeRestoreMemory).
  */
 import type { SnapshotBlockWriter } from '../../lambdas/core/backup/snapshot-ports.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES, CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
-import type { ImageManifest } from '../../lambdas/core/image/image-types.ts';
+import { decodeManifest } from '../../lambdas/core/image/image-format.ts';
+import { manifestKey } from '../../lambdas/core/image/image-types.ts';
 import { startVolumeRestore, volumeRestoreJobs } from '../../lambdas/core/restore/volume-restore-jobs.ts';
 import type { RestoreRangeItem } from '../../lambdas/core/restore/volume-restore-state.ts';
 import {
@@ -24,7 +26,7 @@ import { fastRetry } from '../engine/engine-fixture.ts';
 import { FixedClock } from '../fakes/memory-api-ports.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
-import { buildTestImage, patternedChunk } from './volume-restore-images.ts';
+import { buildTestImage, patternedChunk, slices } from './volume-restore-images.ts';
 
 export interface VolumeRestoreMemoryTask {
   readonly volumeGiB: number;
@@ -47,6 +49,8 @@ export interface VolumeRestoreMemory {
 }
 
 const VOLUME_ID = 'vol-0123456789abcdef0';
+/** Pieces of the manifest as Plan Restore gets them: about one read of an S3 response body. */
+const MANIFEST_PIECE_BYTES = 16 * 1024;
 
 declare const gc: () => void;
 
@@ -81,6 +85,17 @@ function sampledStore(store: ObjectStore, onCall: () => void): ObjectStore {
   });
 }
 
+/** `pieces` with a heap sample before each piece is handed on (the plan's parsing is measured too). */
+async function* sampledPieces(
+  pieces: AsyncIterable<Uint8Array>,
+  onPiece: () => void,
+): AsyncGenerator<Uint8Array> {
+  for await (const piece of pieces) {
+    onPiece();
+    yield piece;
+  }
+}
+
 async function measure(task: VolumeRestoreMemoryTask): Promise<VolumeRestoreMemory> {
   const volumeSizeBytes = task.volumeGiB * GIB_BYTES;
   const totalChunks = volumeSizeBytes / CHUNK_SIZE_BYTES;
@@ -95,12 +110,15 @@ async function measure(task: VolumeRestoreMemoryTask): Promise<VolumeRestoreMemo
     chunks,
     content: (chunk) => patternedChunk(7, chunk),
   });
-  // What S3 holds: each step reads and parses the manifest itself, as the product's loadManifest does.
-  const manifestJson = JSON.stringify(built.manifest);
+  // What S3 holds (part of the baseline): Plan Restore reads it in pieces, as the S3 body arrives.
+  const manifestBytes = await images.objects.get(manifestKey(VOLUME_ID, 'img-memory'));
   const beforeManifest = heapAfterGc();
-  const parsed = JSON.parse(manifestJson) as ImageManifest;
+  // As the steps loaded it before they read it as a stream (ImageStore.getManifest).
+  const parsed = decodeManifest(manifestBytes, 'manifest');
   const manifestHeapBytes = heapAfterGc() - beforeManifest;
   if (parsed.segments.length !== built.manifest.segments.length) throw new Error('manifest did not parse');
+  /** The stored manifests' bytes and digests (what the image records hold), by image id. */
+  const manifests = new Map([['img-memory', { bytes: manifestBytes, sha256Hex: built.manifestSha256 }]]);
   const work = new MemoryObjectStore();
   const store = new MemoryJobStore();
   const jobs = volumeRestoreJobs(store);
@@ -130,13 +148,19 @@ async function measure(task: VolumeRestoreMemoryTask): Promise<VolumeRestoreMemo
     snapshots: { describeSnapshot: () => Promise.resolve({ state: 'completed' as const }) },
     work: sampledStore(work, () => sample()),
     workBucket: 'work',
-    loadManifest: () => Promise.resolve(JSON.parse(manifestJson) as ImageManifest),
+    openManifest: (volumeId, imageId) =>
+      Promise.resolve({
+        key: manifestKey(volumeId, imageId),
+        sha256Hex: manifests.get(imageId)!.sha256Hex,
+        pieces: sampledPieces(slices(manifests.get(imageId)!.bytes, MANIFEST_PIECE_BYTES), () => sample()),
+      }),
     rangeWorkers: 1,
     retry: fastRetry(),
     writePacer: { acquire: () => Promise.resolve() },
   };
+  const launcher = { launch: () => Promise.resolve() };
   await startVolumeRestore(
-    { jobs, clock, launcher: { launch: () => Promise.resolve() } },
+    { jobs, clock, launcher },
     { restoreId: 'rs-memory', volumeId: VOLUME_ID, imageId: 'img-memory' },
   );
   const stepPeak = async (step: () => Promise<unknown>): Promise<number> => {

@@ -36,7 +36,7 @@ import { FixedClock } from '../fakes/memory-api-ports.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
 import { fastRetry } from '../engine/engine-fixture.ts';
-import { buildTestImage, patternedChunk } from './volume-restore-images.ts';
+import { buildTestImage, patternedChunk, storedManifestPieces } from './volume-restore-images.ts';
 
 const VOLUME_ID = 'vol-0123456789abcdef0';
 const ZERO_DIGEST = createHash('sha256').update(new Uint8Array(EBS_BLOCK_SIZE_BYTES)).digest();
@@ -132,7 +132,8 @@ function setUp() {
   const ebs = new FakeSnapshots();
   const clock = new FixedClock();
   const jobs = volumeRestoreJobs(new MemoryJobStore());
-  const manifests = new Map<string, Awaited<ReturnType<typeof buildTestImage>>['manifest']>();
+  /** Manifest digests by image id (what the image records hold). */
+  const manifests = new Map<string, string>();
   const deps: VolumeRestoreStepDeps = {
     jobs,
     clock,
@@ -141,7 +142,7 @@ function setUp() {
     snapshots: { describeSnapshot: () => Promise.resolve({ state: 'completed' as const }) },
     work,
     workBucket: 'work',
-    loadManifest: (_volumeId, imageId) => Promise.resolve(manifests.get(imageId)!),
+    openManifest: storedManifestPieces(images, (imageId) => manifests.get(imageId)!),
     rangeWorkers: 3,
     retry: fastRetry(),
   };
@@ -160,7 +161,7 @@ function setUp() {
       chunks,
       content,
     });
-    manifests.set(imageId, built.manifest);
+    manifests.set(imageId, built.manifestSha256);
   };
   /** Runs the state machine's steps in order; `beforeRange` may cut the writer off. */
   const run = async (restoreId: string, imageId: string, parentRestoreId?: string, cutOffAfter?: number) => {

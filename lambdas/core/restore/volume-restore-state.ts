@@ -7,14 +7,46 @@ import { z } from 'zod';
 
 const restoreId = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,79}$/);
 
-/** One Distributed Map item: a run of whole segments (1 GiB each) of the volume. */
+const hexHash = z.string().regex(/^[0-9a-f]{64}$/);
+
+/**
+ * One Distributed Map item: a run of whole segments (1 GiB each) of the volume, and the SHA-256 of
+ * its range object (restoreRangeWorkSchema), which holds the segment hashes the range restores.
+ */
 export const restoreRangeItemSchema = z.object({
   /** Position of the range in the plan (ranges are listed in ascending block order). */
   index: z.number().int().min(0),
   firstSegment: z.number().int().min(0),
   segmentCount: z.number().int().min(1),
+  /** Hex SHA-256 of the range object: its key names it, and the worker verifies what it reads. */
+  work: hexHash,
 });
 export type RestoreRangeItem = z.infer<typeof restoreRangeItemSchema>;
+
+/**
+ * A range object (work bucket, restoreRangeWorkKey): what Plan Restore read from the manifests for
+ * one range, so that a range worker reads this instead of the manifests (whose size grows with the
+ * volume: one hash per GiB).
+ */
+export const restoreRangeWorkSchema = z
+  .object({
+    index: z.number().int().min(0),
+    firstSegment: z.number().int().min(0),
+    segmentCount: z.number().int().min(1),
+    /** The image's volume size (its last segment may hold fewer than 1,024 chunks). */
+    volumeSizeBytes: z.number().int().positive(),
+    /** The image's segment hashes of the range, in order (64 zeros: a segment of zeros). */
+    segments: z.array(hexHash),
+    /** Delta restores: the parent image's size and its hashes of the range (fewer, or none, past the parent's end). */
+    parent: z.object({ volumeSizeBytes: z.number().int().positive(), segments: z.array(hexHash) }).optional(),
+  })
+  .refine((work) => work.segments.length === work.segmentCount, {
+    message: 'segments must hold segmentCount hashes',
+  })
+  .refine((work) => (work.parent?.segments.length ?? 0) <= work.segmentCount, {
+    message: 'parent.segments must hold at most segmentCount hashes',
+  });
+export type RestoreRangeWork = z.infer<typeof restoreRangeWorkSchema>;
 
 /** What every range worker needs besides its item (`$.plan.result.job`). */
 export const restoreRangeJobSchema = z.object({

@@ -10,9 +10,13 @@
  * most the segment it was in (PutSnapshotBlock may overwrite a block). StartSnapshot's ClientToken
  * derives from the restore id, so a re-planned restore continues the same snapshot.
  *
- * Memory does not grow with the volume: a range worker holds one segment's table and digests
- * (64 KiB) and RESTORE_CHUNKS_IN_FLIGHT chunks; Complete Restore hashes the range records in
- * order, RESTORE_RECORD_READS_IN_FLIGHT at a time.
+ * Memory does not grow with the volume size: Plan Restore reads the manifests as streams
+ * (volume-restore-manifest.ts) and writes each range's segment hashes to a range object as it goes,
+ * RESTORE_RANGE_WRITES_IN_FLIGHT at a time; a range worker reads its range object (never the
+ * manifest) and holds one segment's table and digests (64 KiB) and RESTORE_CHUNKS_IN_FLIGHT
+ * chunks; Complete Restore hashes the range records in order, RESTORE_RECORD_READS_IN_FLIGHT at a
+ * time. What Plan Restore still holds in proportion to something is its item list (one small item
+ * per range that has something to write, written as one object for the Map's ItemReader).
  *
  * Delta restores (parentRestoreId): the new snapshot starts from the parent restore's snapshot
  * and only chunks whose entry differs between the two images' segment tables are put; segments
@@ -20,13 +24,13 @@
  * chunk a half is put when it holds data, or (as zeros) when the parent's chunk held data.
  */
 import { createHash } from 'node:crypto';
-import { ConflictError, NotFoundError, PermanentError } from '../errors.ts';
+import { ConflictError, IntegrityError, NotFoundError, PermanentError } from '../errors.ts';
 import { EBS_BLOCK_SIZE_BYTES, EBS_BLOCKS_PER_CHUNK, GIB_BYTES } from '../geometry.ts';
-import { DIGEST_BYTES, ZERO_HALF_DIGEST, isZeroHash } from '../image/hashing.ts';
+import { DIGEST_BYTES, ZERO_HALF_DIGEST, ZERO_HASH_HEX, isZeroHash, sha256Hex } from '../image/hashing.ts';
 import type { ImageStore } from '../image/image-store.ts';
-import { segmentEntryCount, type ImageManifest } from '../image/image-types.ts';
+import { SEGMENT_CHUNKS, segmentEntryCount } from '../image/image-types.ts';
 import type { SnapshotBlockWriter, SnapshotStateReader } from '../backup/snapshot-ports.ts';
-import { getJson, putJsonOnce } from '../backup/work-area.ts';
+import { putJsonOnce } from '../backup/work-area.ts';
 import type { Clock } from '../ports.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { mapWithConcurrency } from '../util/concurrency.ts';
@@ -44,12 +48,14 @@ import {
   restoredSnapshotTags,
   snapshotBlockPutter,
 } from './volume-restore.ts';
+import { openManifestStream, type ManifestPieces, type ManifestStream } from './volume-restore-manifest.ts';
 import {
-  restoreRangeItemSchema,
+  restoreRangeWorkSchema,
   type RestorePlan,
   type RestoreRangeItem,
   type RestoreRangeJob,
   type RestoreRangeOutput,
+  type RestoreRangeWork,
   type RestoreSnapshotCheck,
 } from './volume-restore-state.ts';
 
@@ -65,6 +71,11 @@ export const SNAPSHOT_WRITE_BUDGET_REQUESTS_PER_SECOND = 500;
 export const DEFAULT_RESTORE_RANGE_WORKERS = 8;
 /** Range records Complete Restore reads at once (each at most 8,192 × 32 bytes = 256 KiB). */
 export const RESTORE_RECORD_READS_IN_FLIGHT = 16;
+/**
+ * Range objects Plan Restore writes at once: enough to keep 16,384 PUTs (a 64 TiB volume full of
+ * data) to seconds, few enough that the plan holds a handful of ~600-byte objects.
+ */
+export const RESTORE_RANGE_WRITES_IN_FLIGHT = 16;
 /** Key prefix of the restores' work objects in the work bucket (the state machine's grants cover it). */
 export const VOLUME_RESTORE_WORK_PREFIX = 'volume-restores/';
 
@@ -75,6 +86,14 @@ export function restoreWorkPrefix(restoreId: string): string {
 }
 export function restoreItemsKey(restoreId: string): string {
   return `${restoreWorkPrefix(restoreId)}items.json`;
+}
+/**
+ * A range object (restoreRangeWorkSchema), named by its index and its SHA-256: an attempt of Plan
+ * Restore that read other bytes (and failed its manifest's digest check) wrote other keys, which
+ * no item names.
+ */
+export function restoreRangeWorkKey(restoreId: string, index: number, sha256: string): string {
+  return `${restoreWorkPrefix(restoreId)}range-work/${String(index).padStart(8, '0')}-${sha256}.json`;
 }
 /** The digests of the blocks one finished segment put, in block order (zero-padded: listings sort). */
 export function restoreSegmentRecordKey(restoreId: string, segment: number): string {
@@ -94,8 +113,8 @@ export interface VolumeRestoreStepDeps {
   /** The work bucket: item lists and the ranges' progress records. */
   readonly work: ObjectStore;
   readonly workBucket: string;
-  /** The manifest of a committed image (verified against its record). */
-  loadManifest(volumeId: string, imageId: string): Promise<ImageManifest>;
+  /** The manifest object of a committed image in pieces, with the digest its image record gives. */
+  openManifest(volumeId: string, imageId: string): Promise<ManifestPieces>;
   /** Range workers at once (default DEFAULT_RESTORE_RANGE_WORKERS). */
   readonly rangeWorkers?: number;
   /** PutSnapshotBlock requests per second per snapshot (default SNAPSHOT_WRITE_BUDGET_REQUESTS_PER_SECOND). */
@@ -120,40 +139,112 @@ async function runningJob(jobs: VolumeRestoreJobStore, restoreId: string): Promi
   return job;
 }
 
-function segmentHash(manifest: ImageManifest | undefined, segment: number): string {
-  return manifest?.segments[segment] ?? '0'.repeat(DIGEST_BYTES * 2);
-}
-
 /** Whether a segment has anything to write: data (full restore) or a difference from the parent (delta). */
-function segmentHasWork(
-  manifest: ImageManifest,
-  parent: ImageManifest | undefined,
-  segment: number,
-): boolean {
-  const hash = segmentHash(manifest, segment);
-  return parent === undefined ? !isZeroHash(hash) : hash !== segmentHash(parent, segment);
+function segmentHasWork(hash: string, parentHash: string | undefined, delta: boolean): boolean {
+  return delta ? hash !== (parentHash ?? ZERO_HASH_HEX) : !isZeroHash(hash);
 }
 
-/** The ranges of a restore: runs of RESTORE_RANGE_SEGMENTS segments that have something to write. */
-export function planRestoreRanges(
-  manifest: ImageManifest,
-  parent?: ImageManifest,
+/** Ranges in flight: at most `size` writes at once; the first failure is thrown by `add` or `drain`. */
+class WriteWindow {
+  private readonly inFlight = new Set<Promise<void>>();
+  private failure: { readonly error: unknown } | undefined;
+
+  constructor(private readonly size: number) {}
+
+  async add(write: () => Promise<unknown>): Promise<void> {
+    while (this.inFlight.size >= this.size) await Promise.race(this.inFlight);
+    this.throwFailure();
+    const running: Promise<void> = write()
+      .then(
+        () => undefined,
+        (error: unknown) => {
+          this.failure ??= { error };
+        },
+      )
+      .finally(() => this.inFlight.delete(running));
+    this.inFlight.add(running);
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all(this.inFlight);
+    this.throwFailure();
+  }
+
+  private throwFailure(): void {
+    if (this.failure !== undefined) throw this.failure.error;
+  }
+}
+
+async function nextSegment(manifest: ManifestStream, segment: number, key: string): Promise<string> {
+  const hash = await manifest.next();
+  if (hash === undefined) {
+    throw new IntegrityError(`manifest of ${key} ends before segment ${segment}`, {
+      context: { key, segment },
+    });
+  }
+  return hash;
+}
+
+/**
+ * The ranges of a restore, read from the manifest streams: runs of `rangeSegments` segments that
+ * have something to write. Each one's range object is handed to `write` as soon as it is read; the
+ * items are answered once both manifests are read to their end and verified.
+ */
+export async function planRestoreRanges(
+  image: ManifestStream,
+  parent: ManifestStream | undefined,
+  write: (work: RestoreRangeWork, body: Uint8Array, sha256: string) => Promise<void>,
   rangeSegments: number = RESTORE_RANGE_SEGMENTS,
-): RestoreRangeItem[] {
+): Promise<RestoreRangeItem[]> {
   const items: RestoreRangeItem[] = [];
-  const segments = manifest.segments.length;
+  const segments = image.segmentCount;
+  const imageKey = `${image.header.volumeId}/${image.header.imageId}`;
+  let parentLeft = parent?.segmentCount ?? 0;
   for (let first = 0; first < segments; first += rangeSegments) {
     const count = Math.min(rangeSegments, segments - first);
-    let work = false;
-    for (let s = first; s < first + count && !work; s += 1) work = segmentHasWork(manifest, parent, s);
-    if (work) items.push({ index: items.length, firstSegment: first, segmentCount: count });
+    const hashes: string[] = [];
+    const parentHashes: string[] = [];
+    for (let s = first; s < first + count; s += 1) {
+      hashes.push(await nextSegment(image, s, imageKey));
+      if (parent !== undefined && parentLeft > 0) {
+        parentHashes.push(await nextSegment(parent, s, `${parent.header.volumeId}/${parent.header.imageId}`));
+        parentLeft -= 1;
+      }
+    }
+    if (!hashes.some((hash, i) => segmentHasWork(hash, parentHashes[i], parent !== undefined))) continue;
+    const work: RestoreRangeWork = {
+      index: items.length,
+      firstSegment: first,
+      segmentCount: count,
+      volumeSizeBytes: image.header.volumeSizeBytes,
+      segments: hashes,
+      ...(parent === undefined
+        ? {}
+        : { parent: { volumeSizeBytes: parent.header.volumeSizeBytes, segments: parentHashes } }),
+    };
+    const body = new TextEncoder().encode(JSON.stringify(work));
+    const sha256 = sha256Hex(body);
+    await write(work, body, sha256);
+    items.push({ index: work.index, firstSegment: first, segmentCount: count, work: sha256 });
+  }
+  // Both lists read to their end: the streams check the digests, the schema and the counts.
+  for (const manifest of parent === undefined ? [image] : [image, parent]) {
+    while ((await manifest.next()) !== undefined) {
+      if (manifest === image) {
+        throw new IntegrityError(`manifest of ${imageKey} lists more than ${segments} segments`, {
+          context: { key: imageKey },
+        });
+      }
+    }
   }
   return items;
 }
 
 /**
- * Plan Restore: marks the job running, starts (or, on a re-run, finds again) the snapshot with the
- * job's KMS key and, for a delta, the parent restore's snapshot, and writes the range items.
+ * Plan Restore: reads the manifests (the image's and, for a delta, the parent restore's image's)
+ * as streams and writes the range objects, then starts (or, on a re-run, finds again) the snapshot
+ * with the job's KMS key and, for a delta, the parent restore's snapshot, marks the job running
+ * and writes the range items.
  */
 export async function planVolumeRestore(
   deps: VolumeRestoreStepDeps,
@@ -165,26 +256,35 @@ export async function planVolumeRestore(
       context: { restoreId, status: job.status },
     });
   }
-  const manifest = await deps.loadManifest(job.volumeId, job.imageId);
   const parentJob =
     job.parentRestoreId === undefined
       ? undefined
       : await requireDeltaParent(deps.jobs, job.parentRestoreId, job.volumeId);
+  const image = await openManifestStream(await deps.openManifest(job.volumeId, job.imageId), job);
   const parent =
-    parentJob === undefined ? undefined : await deps.loadManifest(job.volumeId, parentJob.imageId);
+    parentJob === undefined
+      ? undefined
+      : await openManifestStream(await deps.openManifest(job.volumeId, parentJob.imageId), {
+          volumeId: job.volumeId,
+          imageId: parentJob.imageId,
+        });
+  const writes = new WriteWindow(RESTORE_RANGE_WRITES_IN_FLIGHT);
+  const items = await planRestoreRanges(image, parent, (work, body, sha256) =>
+    writes.add(() => putRecordOnce(deps.work, restoreRangeWorkKey(restoreId, work.index, sha256), body)),
+  );
+  await writes.drain();
   const retry = deps.retry ?? DEFAULT_RETRY_POLICY;
   const started = await withRetry(retry, () =>
     deps.writer.startSnapshot({
-      volumeSizeGib: Math.ceil(manifest.volumeSizeBytes / GIB_BYTES),
+      volumeSizeGib: Math.ceil(image.header.volumeSizeBytes / GIB_BYTES),
       clientToken: restoreClientToken(restoreId),
       timeoutMinutes: RESTORE_SNAPSHOT_TIMEOUT_MINUTES,
-      description: `rbp restore ${restoreId} of ${manifest.volumeId}/${manifest.imageId}`,
+      description: `rbp restore ${restoreId} of ${job.volumeId}/${job.imageId}`,
       tags: restoredSnapshotTags(restoreId, job.volumeId, job.imageId),
       ...(job.kmsKeyArn === undefined ? {} : { kmsKeyArn: job.kmsKeyArn }),
       ...(parentJob === undefined ? {} : { parentSnapshotId: parentJob.snapshotId }),
     }),
   );
-  const items = planRestoreRanges(manifest, parent);
   const now = deps.clock.now().toISOString();
   const running: VolumeRestoreJob = {
     ...job,
@@ -245,21 +345,25 @@ interface ChunkWrite {
   readonly parentHadData: boolean;
 }
 
+/** One segment of a range object: its hash and, for a delta, the parent's (undefined past the parent's end). */
+interface RangeSegment {
+  readonly segment: number;
+  readonly hash: string;
+  readonly parentHash: string | undefined;
+}
+
 async function segmentWrites(
   images: ImageStore,
-  manifest: ImageManifest,
-  parent: ImageManifest | undefined,
-  segment: number,
+  work: RestoreRangeWork,
+  { segment, hash, parentHash }: RangeSegment,
 ): Promise<ChunkWrite[]> {
-  const entryCount = segmentEntryCount(manifest.volumeSizeBytes, segment);
-  const table = await images.getSegment(segmentHash(manifest, segment), entryCount);
+  const delta = work.parent !== undefined;
+  const entryCount = segmentEntryCount(work.volumeSizeBytes, segment);
+  const table = await images.getSegment(hash, entryCount);
   const parentTable =
-    parent === undefined || segment >= parent.segments.length
+    work.parent === undefined || parentHash === undefined
       ? undefined
-      : await images.getSegment(
-          segmentHash(parent, segment),
-          segmentEntryCount(parent.volumeSizeBytes, segment),
-        );
+      : await images.getSegment(parentHash, segmentEntryCount(work.parent.volumeSizeBytes, segment));
   const writes: ChunkWrite[] = [];
   for (let i = 0; i < entryCount; i += 1) {
     const entry = table.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
@@ -269,14 +373,39 @@ async function segmentWrites(
         ? undefined
         : parentTable.subarray(i * DIGEST_BYTES, (i + 1) * DIGEST_BYTES);
     const parentHadData = old !== undefined && !old.every((b) => b === 0);
-    if (parent === undefined ? isZero : old !== undefined ? entry.equals(old) : isZero) continue;
+    if (!delta ? isZero : old !== undefined ? entry.equals(old) : isZero) continue;
     writes.push({
-      chunkIndex: segment * manifest.segmentChunks + i,
+      chunkIndex: segment * SEGMENT_CHUNKS + i,
       name: isZero ? undefined : entry.toString('hex'),
       parentHadData,
     });
   }
   return writes;
+}
+
+/** The range object an item names, verified against the item's digest and position. */
+async function rangeWork(
+  work: ObjectStore,
+  restoreId: string,
+  range: RestoreRangeItem,
+): Promise<RestoreRangeWork> {
+  const key = restoreRangeWorkKey(restoreId, range.index, range.work);
+  const bytes = await work.get(key);
+  if (sha256Hex(bytes) !== range.work) {
+    throw new IntegrityError(`range object ${key} does not match its digest`, { context: { key } });
+  }
+  const parsed = restoreRangeWorkSchema.safeParse(JSON.parse(new TextDecoder().decode(bytes)));
+  if (
+    !parsed.success ||
+    parsed.data.index !== range.index ||
+    parsed.data.firstSegment !== range.firstSegment ||
+    parsed.data.segmentCount !== range.segmentCount
+  ) {
+    throw new PermanentError(`range object ${key} does not describe range ${range.index}`, {
+      context: { key, restoreId },
+    });
+  }
+  return parsed.data;
 }
 
 /**
@@ -300,10 +429,8 @@ export async function restoreRangeStep(
       throttled: 0,
     };
   }
-  const job = await runningJob(deps.jobs, restoreId);
-  const manifest = await deps.loadManifest(job.volumeId, job.imageId);
-  const parent =
-    job.parentImageId === undefined ? undefined : await deps.loadManifest(job.volumeId, job.parentImageId);
+  await runningJob(deps.jobs, restoreId);
+  const work = await rangeWork(deps.work, restoreId, range);
   const startedAtMs = Date.parse(input.job.snapshotStartedAt);
   const putter = snapshotBlockPutter({
     writer: deps.writer,
@@ -323,8 +450,13 @@ export async function restoreRangeStep(
       segmentsResumed += 1;
       continue;
     }
-    const writes = segmentHasWork(manifest, parent, segment)
-      ? await segmentWrites(deps.images, manifest, parent, segment)
+    const at: RangeSegment = {
+      segment,
+      hash: work.segments[segment - range.firstSegment]!,
+      parentHash: work.parent?.segments[segment - range.firstSegment],
+    };
+    const writes = segmentHasWork(at.hash, at.parentHash, work.parent !== undefined)
+      ? await segmentWrites(deps.images, work, at)
       : [];
     const perChunk = await mapWithConcurrency(writes, RESTORE_CHUNKS_IN_FLIGHT, async (write) => {
       const chunk = write.name === undefined ? undefined : await deps.images.getChunk(write.name);
@@ -375,16 +507,23 @@ export async function completeVolumeRestore(
   }
   if (job.written === true)
     return { snapshotId: job.snapshotId, changedBlocksCount: job.changedBlocksCount ?? 0 };
-  const items = restoreRangeItemSchema.array().parse(await getJson(deps.work, restoreItemsKey(restoreId)));
+  if (job.rangeCount === undefined) {
+    throw new PermanentError(`volume restore ${restoreId} has no ranges: it was never planned`, {
+      context: { restoreId },
+    });
+  }
   const hash = createHash('sha256');
   let changedBlocksCount = 0;
-  for (let at = 0; at < items.length; at += RESTORE_RECORD_READS_IN_FLIGHT) {
-    const window = items.slice(at, at + RESTORE_RECORD_READS_IN_FLIGHT);
-    const records = await mapWithConcurrency(window, RESTORE_RECORD_READS_IN_FLIGHT, async (item) => {
-      const record = await getIfPresent(deps.work, restoreRangeRecordKey(restoreId, item.index));
+  for (let at = 0; at < job.rangeCount; at += RESTORE_RECORD_READS_IN_FLIGHT) {
+    const window = Array.from(
+      { length: Math.min(RESTORE_RECORD_READS_IN_FLIGHT, job.rangeCount - at) },
+      (_, i) => at + i,
+    );
+    const records = await mapWithConcurrency(window, RESTORE_RECORD_READS_IN_FLIGHT, async (index) => {
+      const record = await getIfPresent(deps.work, restoreRangeRecordKey(restoreId, index));
       if (record === undefined) {
-        throw new PermanentError(`volume restore ${restoreId}: range ${item.index} has not finished`, {
-          context: { restoreId, range: item.index },
+        throw new PermanentError(`volume restore ${restoreId}: range ${index} has not finished`, {
+          context: { restoreId, range: index },
         });
       }
       return record;
