@@ -193,6 +193,38 @@ describe('DynamoDB workflow runs (moto): runs written before the listing copies'
   }, 60_000);
 });
 
+describe('DynamoDB workflow runs (moto): a backfill cut short', () => {
+  it('resumes after the last page it finished: each earlier record is copied once', async () => {
+    const { documents, table } = await freshTable();
+    const earlier = new DynamoDbNamedRecords(documents, table, WORKFLOW_RUN_RECORDS);
+    for (let n = 1; n <= 150; n += 1) await earlier.create(storedRun(`team${n % 3}`, n));
+    let transactions = 0;
+    let backfillQueries = 0;
+    documents.middlewareStack.add(
+      (next, context) => async (args) => {
+        if (context.commandName === 'TransactWriteItemsCommand') transactions += 1;
+        const input = args.input as { ExpressionAttributeValues?: Record<string, unknown> };
+        if (context.commandName === 'QueryCommand' && JSON.stringify(input).includes('#layout')) {
+          backfillQueries += 1;
+          if (backfillQueries === 2) throw new Error('injected: the function timed out');
+        }
+        return next(args);
+      },
+      { step: 'initialize', name: 'cutShort' },
+    );
+    await expect(new DynamoDbWorkflowRuns(documents, table).backfillListing()).rejects.toThrow(
+      'injected: the function timed out',
+    );
+    expect(transactions).toBe(100);
+    expect(await new DynamoDbWorkflowRuns(documents, table).backfillListing()).toBe(50);
+    documents.middlewareStack.remove('cutShort');
+    expect(transactions).toBe(150);
+    const store = new DynamoDbWorkflowRuns(documents, table);
+    const listed = (await Promise.all([0, 1, 2].map((t) => pagesOf(store, `team${t}`, 100)))).flat(2);
+    expect(listed.sort()).toEqual(Array.from({ length: 150 }, (_, i) => nthRunId(i + 1)).sort());
+  }, 60_000);
+});
+
 describe('GET /workflows/{name}/runs over DynamoDB (moto)', () => {
   it('pages in the store: one Query a page, newest first, the cursor bound to the workflow', async () => {
     const { documents, table } = await freshTable();
