@@ -28,6 +28,8 @@ export class MemoryWorkflowRuns extends MemoryNamedRecords<WorkflowRun> implemen
       .filter((r) => after === undefined || Buffer.compare(Buffer.from(r.runId), Buffer.from(after)) < 0)
       .sort(newestFirst);
     const items = runs.slice(0, request.limit).map((r) => structuredClone(r));
-    return Promise.resolve(runs.length > items.length ? { items, nextToken: items.at(-1)!.runId } : { items });
+    return Promise.resolve(
+      runs.length > items.length ? { items, nextToken: items.at(-1)!.runId } : { items },
+    );
   }
 }

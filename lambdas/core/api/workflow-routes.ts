@@ -137,10 +137,15 @@ export const WORKFLOW_ROUTES: readonly Route[] = [
       await existingWorkflow(ports.workflows, name);
       // One page read from the store: each run is also kept under its workflow's key, newest first
       // (lambdas/aws/workflow-run-store.ts), so a page is one Query of `limit` runs.
-      return storePage(query, queryScope('listWorkflowRuns', { workflow: name }), deps.cursors, async (request) => {
-        const page = await ports.runs.pageOfWorkflow(name, request);
-        return { ...page, items: page.items.map(workflowRunViewOf) };
-      });
+      return storePage(
+        query,
+        queryScope('listWorkflowRuns', { workflow: name }),
+        deps.cursors,
+        async (request) => {
+          const page = await ports.runs.pageOfWorkflow(name, request);
+          return { ...page, items: page.items.map(workflowRunViewOf) };
+        },
+      );
     },
   }),
   route('GET /workflow-runs/{runId}', 'getWorkflowRun', {

@@ -403,7 +403,8 @@ export async function deleteWorkflow(
   const record = await requireWorkflow(ports.store, name);
   // A running run could make its clone after the delete looked for what the workflow created.
   // Only the workflow's newest run can be going on (runStateOf says why): one page of its runs.
-  const running = ports.runs === undefined ? undefined : (await runStateOf({ runs: ports.runs }, name)).running;
+  const running =
+    ports.runs === undefined ? undefined : (await runStateOf({ runs: ports.runs }, name)).running;
   if (running !== undefined) {
     throw new ConflictError(
       `workflow ${name} has a run going on (run ${running.runId}): delete it once that run has finished`,
