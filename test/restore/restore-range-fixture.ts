@@ -15,7 +15,11 @@ import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts'
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import { fileRestoreJobs } from '../../lambdas/core/file-restore/restore-jobs.ts';
 import { startVolumeRestore, volumeRestoreJobs } from '../../lambdas/core/restore/volume-restore-jobs.ts';
-import type { RestoreRangeItem, RestoreRangeJob } from '../../lambdas/core/restore/volume-restore-state.ts';
+import type {
+  RestorePlan,
+  RestoreRangeItem,
+  RestoreRangeJob,
+} from '../../lambdas/core/restore/volume-restore-state.ts';
 import {
   planVolumeRestore,
   restoreItemsKey,
@@ -93,11 +97,11 @@ export function restoreRangeSetUp() {
     });
     manifests.set(imageId, built.manifestSha256);
   };
-  /** Starts a restore of `imageId` and plans it: the job and the range items the Map would run. */
+  /** Starts a restore of `imageId` and plans it: Plan Restore's answer, its job and the range items the Map would run. */
   const prepare = async (
     restoreId: string,
     imageId: string,
-  ): Promise<{ job: RestoreRangeJob; items: RestoreRangeItem[] }> => {
+  ): Promise<{ plan: RestorePlan; job: RestoreRangeJob; items: RestoreRangeItem[] }> => {
     await startVolumeRestore(
       { jobs, clock, launcher: { launch: () => Promise.resolve() } },
       { restoreId, volumeId: RESTORE_VOLUME_ID, imageId },
@@ -106,7 +110,7 @@ export function restoreRangeSetUp() {
     const items = JSON.parse(
       new TextDecoder().decode(await work.get(restoreItemsKey(restoreId))),
     ) as RestoreRangeItem[];
-    return { job: plan.job, items };
+    return { plan, job: plan.job, items };
   };
   return { deps, writer, addImage, prepare };
 }

@@ -4,7 +4,8 @@
  * (a `restoreId` path filled in), what ResultSelector picks from `$.Payload` is a field of that
  * step's answer, and every Choice reads a field some task put at that ResultPath. A renamed
  * field on either side (the Create Volume loop's `$.snapshot.createVolume`, `$.volume.state`)
- * fails here, not in a deployed execution.
+ * fails here, not in a deployed execution. The Distributed Map's ItemReader and ItemSelector read
+ * Plan Restore's answer, and the items it wrote become valid range events.
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
@@ -14,10 +15,13 @@ import {
   restoreSnapshotCheckSchema,
   volumeRestoreStepEventSchema,
 } from '../../lambdas/core/restore/volume-restore-state.ts';
+import { restoreRangeSetUp } from './restore-range-fixture.ts';
 import { VOLUME_RESTORE_ASL_PATH } from '../../lib/constructs/volume-restores.ts';
 
 type State = {
   Type: string;
+  ItemReader?: { Parameters: Record<string, string> };
+  ItemSelector?: Record<string, unknown>;
   Parameters?: { Payload?: Record<string, unknown> };
   ResultSelector?: Record<string, string>;
   ResultPath?: string;
@@ -96,6 +100,39 @@ describe('volume-restore.asl.json paths', () => {
     for (const variable of read) {
       const [, at, field] = /^(\$\.[a-z]+)\.([A-Za-z]+)$/.exec(variable)!;
       expect(written.get(at!), variable).toContain(field);
+    }
+  });
+
+  it('gives every range worker a valid range event from the plan and the items Plan Restore wrote', async () => {
+    const map = definition.States['Restore Ranges']!;
+    const { addImage, prepare } = restoreRangeSetUp();
+    await addImage('img-paths', [3, 1500, 2047]);
+    const { plan, items } = await prepare('rs-paths', 'img-paths');
+    const state: Record<string, unknown> = { restoreId: 'rs-paths', plan: { result: plan } };
+    const at = (path: string): unknown =>
+      path
+        .replace(/^\$\./, '')
+        .split('.')
+        .reduce<unknown>((value, key) => (value as Record<string, unknown>)[key], state);
+    expect(at(map.ItemReader!.Parameters['Bucket.$']!)).toBe('work');
+    expect(at(map.ItemReader!.Parameters['Key.$']!)).toBe('volume-restores/rs-paths/items.json');
+    expect(items.length).toBeGreaterThan(0);
+    for (const item of items) {
+      const event = Object.fromEntries(
+        Object.entries(map.ItemSelector!).map(([key, value]) =>
+          key === 'range.$'
+            ? ['range', item]
+            : key.endsWith('.$')
+              ? [key.slice(0, -2), at(value as string)]
+              : [key, value],
+        ),
+      );
+      expect(map.ItemSelector!['range.$']).toBe('$$.Map.Item.Value');
+      expect(volumeRestoreStepEventSchema.parse(event)).toEqual({
+        step: 'range',
+        range: item,
+        job: plan.job,
+      });
     }
   });
 });
