@@ -36,7 +36,9 @@ import { FixedClock } from '../fakes/memory-api-ports.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
 import { fastRetry } from '../engine/engine-fixture.ts';
-import { buildTestImage, patternedChunk, storedManifestPieces } from './volume-restore-images.ts';
+import { buildTestImage, patternedChunk, slices, storedManifestPieces } from './volume-restore-images.ts';
+import { manifestKey } from '../../lambdas/core/image/image-types.ts';
+import { isZeroHash } from '../../lambdas/core/image/hashing.ts';
 
 const VOLUME_ID = 'vol-0123456789abcdef0';
 const ZERO_DIGEST = createHash('sha256').update(new Uint8Array(EBS_BLOCK_SIZE_BYTES)).digest();
@@ -164,16 +166,23 @@ function setUp() {
     manifests.set(imageId, built.manifestSha256);
   };
   /** Runs the state machine's steps in order; `beforeRange` may cut the writer off. */
-  const run = async (restoreId: string, imageId: string, parentRestoreId?: string, cutOffAfter?: number) => {
-    await startVolumeRestore(
-      { jobs, clock, launcher },
-      {
-        restoreId,
-        volumeId: VOLUME_ID,
-        imageId,
-        ...(parentRestoreId === undefined ? {} : { parentRestoreId }),
-      },
-    );
+  const run = async (
+    restoreId: string,
+    imageId: string,
+    parentRestoreId?: string,
+    cutOffAfter?: number,
+    options: { readonly started?: boolean } = {},
+  ) => {
+    if (options.started !== true)
+      await startVolumeRestore(
+        { jobs, clock, launcher },
+        {
+          restoreId,
+          volumeId: VOLUME_ID,
+          imageId,
+          ...(parentRestoreId === undefined ? {} : { parentRestoreId }),
+        },
+      );
     const plan = await planVolumeRestore(deps, restoreId);
     const items = JSON.parse(
       new TextDecoder().decode(await work.get(restoreItemsKey(restoreId))),
@@ -203,7 +212,7 @@ function setUp() {
     await finishVolumeRestore(deps, restoreId);
     return { snapshotId: completed.snapshotId, items, resumedPuts, job: await jobs.get(restoreId) };
   };
-  return { ebs, objects, addImage, run };
+  return { ebs, objects, deps, addImage, run };
 }
 
 const chunkSets = fc.uniqueArray(fc.integer({ min: 0, max: 3 * 1024 - 1 }), { minLength: 1, maxLength: 40 });
@@ -257,6 +266,43 @@ describe('volume restore steps', () => {
         },
       ),
       { numRuns: 15 },
+    );
+  });
+
+  it('a plan that read a damaged manifest commits nothing: the next attempt restores the image exactly', async () => {
+    await fc.assert(
+      fc.asyncProperty(chunkSets, fc.nat(), async (chunks, pick) => {
+        const { ebs, objects, deps, addImage, run } = setUp();
+        const content = (chunk: number) => patternedChunk(5, chunk);
+        await addImage('img-a', chunks, content, 3);
+        // One data segment's hash read as another valid hash: the digest check fails at the end.
+        const stored = Buffer.from(await objects.get(manifestKey(VOLUME_ID, 'img-a')));
+        const text = stored.toString('utf8');
+        const hashes = [...text.matchAll(/"([0-9a-f]{64})"/g)].filter(([, h]) => !isZeroHash(h!));
+        const [, victim] = hashes[pick % hashes.length]!;
+        const damaged = Buffer.from(
+          text.replace(victim!, `${victim!.slice(0, 63)}${victim!.endsWith('0') ? '1' : '0'}`),
+        );
+        const honest = deps.openManifest;
+        deps.openManifest = async (volumeId, imageId) => ({
+          ...(await honest(volumeId, imageId)),
+          pieces: slices(damaged, 700),
+        });
+        await startVolumeRestore(
+          { jobs: deps.jobs, clock: deps.clock, launcher: { launch: () => Promise.resolve() } },
+          { restoreId: 'rs-a', volumeId: VOLUME_ID, imageId: 'img-a' },
+        );
+        await expect(planVolumeRestore(deps, 'rs-a')).rejects.toThrow(
+          'manifest images/vol-0123456789abcdef0/img-a.json does not match the digest in its image record',
+        );
+        expect(ebs.snapshots.size).toBe(0);
+        expect((await deps.jobs.get('rs-a')).status).toBe('pending');
+        deps.openManifest = honest;
+        const done = await run('rs-a', 'img-a', undefined, undefined, { started: true });
+        expect(done.job.status).toBe('succeeded');
+        expect(ebs.content(done.snapshotId)).toEqual(expectedContent(chunks, content));
+      }),
+      { numRuns: 10 },
     );
   });
 
