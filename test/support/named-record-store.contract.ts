@@ -7,7 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
 import type { NamedRecord, NamedRecordStore } from '../../lambdas/core/store/named-records.ts';
 
-async function rejection(promise: Promise<unknown>): Promise<Error> {
+/** The error `promise` rejects with; fails the test when it resolves or rejects with a non-Error. */
+export async function rejection(promise: Promise<unknown>): Promise<Error> {
   const error: unknown = await promise.then(
     () => undefined,
     (e: unknown) => e,

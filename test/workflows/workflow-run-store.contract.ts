@@ -14,6 +14,7 @@ import {
   type WorkflowRunStore,
 } from '../../lambdas/core/workflows/workflow-run.ts';
 import { LIVE_CLONE_EXAMPLE } from './workflow-fixtures.ts';
+import { rejection } from '../support/named-record-store.contract.ts';
 
 /** The run id of the `n`-th run (time-ordered: a later `n` is a newer run). */
 export function nthRunId(n: number): string {
@@ -41,15 +42,6 @@ export function storedRun(workflow: string, n: number, overrides: Partial<Workfl
     nonSensitive: false,
     ...overrides,
   };
-}
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(Error);
-  return error as Error;
 }
 
 /** Every page of the workflow's runs at `limit`, each page's run ids. */
