@@ -33,6 +33,34 @@ import { buildTestImage, patternedChunk, storedManifestPieces } from './volume-r
 
 export const RESTORE_VOLUME_ID = 'vol-0123456789abcdef0';
 
+/**
+ * The volume-restore step deps over in-memory ports: snapshots always completed, three range
+ * workers, fast retries, and manifests read from `images` with the digests `manifests` holds by
+ * image id (what the image records hold).
+ */
+export function memoryStepDeps(parts: {
+  readonly images: ImageStore;
+  readonly work: MemoryObjectStore;
+  readonly writer: SnapshotBlockWriter;
+  readonly jobs: VolumeRestoreStepDeps['jobs'];
+  readonly clock: FixedClock;
+  readonly manifests: ReadonlyMap<string, string>;
+}): VolumeRestoreStepDeps {
+  const { images, work, writer, jobs, clock, manifests } = parts;
+  return {
+    jobs,
+    clock,
+    images,
+    writer,
+    snapshots: { describeSnapshot: () => Promise.resolve({ state: 'completed' as const }) },
+    work,
+    workBucket: 'work',
+    openManifest: storedManifestPieces(images, (imageId) => manifests.get(imageId)!),
+    rangeWorkers: 3,
+    retry: fastRetry(),
+  };
+}
+
 /** StartSnapshot/PutSnapshotBlock/CompleteSnapshot that record the puts (wall-clock ms of each). */
 export class RecordingSnapshotWriter implements SnapshotBlockWriter {
   readonly puts: { readonly snapshotId: string; readonly blockIndex: number; readonly atMs: number }[] = [];
@@ -74,17 +102,8 @@ export function restoreRangeSetUp() {
   /** Manifest digests by image id (what the image records hold). */
   const manifests = new Map<string, string>();
   const deps: VolumeRestoreStepDeps & { fileJobs: ReturnType<typeof fileRestoreJobs> } = {
-    jobs,
+    ...memoryStepDeps({ images, work, writer, jobs, clock, manifests }),
     fileJobs: fileRestoreJobs(store),
-    clock,
-    images,
-    writer,
-    snapshots: { describeSnapshot: () => Promise.resolve({ state: 'completed' as const }) },
-    work,
-    workBucket: 'work',
-    openManifest: storedManifestPieces(images, (imageId) => manifests.get(imageId)!),
-    rangeWorkers: 3,
-    retry: fastRetry(),
   };
   /** An image of a 3 GiB volume holding `chunks` (every block non-zero, so 2 blocks a chunk). */
   const addImage = async (imageId: string, chunks: number[]): Promise<void> => {

@@ -35,9 +35,9 @@ import type { RestoreRangeItem } from '../../lambdas/core/restore/volume-restore
 import { FixedClock } from '../fakes/memory-api-ports.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
-import { fastRetry } from '../engine/engine-fixture.ts';
-import { buildTestImage, patternedChunk, slices, storedManifestPieces } from './volume-restore-images.ts';
+import { buildTestImage, patternedChunk, slices } from './volume-restore-images.ts';
 import { manifestKey } from '../../lambdas/core/image/image-types.ts';
+import { memoryStepDeps } from './restore-range-fixture.ts';
 import { isZeroHash } from '../../lambdas/core/image/hashing.ts';
 
 const VOLUME_ID = 'vol-0123456789abcdef0';
@@ -136,18 +136,7 @@ function setUp() {
   const jobs = volumeRestoreJobs(new MemoryJobStore());
   /** Manifest digests by image id (what the image records hold). */
   const manifests = new Map<string, string>();
-  const deps: VolumeRestoreStepDeps = {
-    jobs,
-    clock,
-    images,
-    writer: ebs,
-    snapshots: { describeSnapshot: () => Promise.resolve({ state: 'completed' as const }) },
-    work,
-    workBucket: 'work',
-    openManifest: storedManifestPieces(images, (imageId) => manifests.get(imageId)!),
-    rangeWorkers: 3,
-    retry: fastRetry(),
-  };
+  const deps: VolumeRestoreStepDeps = memoryStepDeps({ images, work, writer: ebs, jobs, clock, manifests });
   const pacer = { acquire: () => Promise.resolve() };
   const launcher = { launch: () => Promise.resolve() };
   const addImage = async (

@@ -85,14 +85,7 @@ export type VolumeRestoreJobStore = KindJobStore<VolumeRestoreJob, VolumeRestore
 
 export async function createVolumeRestoreJob(
   deps: { readonly jobs: VolumeRestoreJobStore; readonly clock: Clock },
-  request: {
-    readonly restoreId: string;
-    readonly volumeId: string;
-    readonly imageId: string;
-    readonly kmsKeyArn?: string;
-    readonly parentRestoreId?: string;
-    readonly volume?: RestoredVolumeTarget;
-  },
+  request: VolumeRestoreRequest,
 ): Promise<VolumeRestoreJob> {
   const now = deps.clock.now().toISOString();
   const job: VolumeRestoreJob = { ...request, status: 'pending', createdAt: now, updatedAt: now };
