@@ -5,16 +5,11 @@
  * the Wait between looks, and short polls for the backups it starts), and the state machine from
  * statemachines/plan-run.asl.json in moto; for `rbp local serve`, the RPO check's schedule too.
  */
-import {
-  CreateScheduleCommand,
-  SchedulerClient,
-  UpdateScheduleCommand,
-  type CreateScheduleCommandInput,
-} from '@aws-sdk/client-scheduler';
+import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { SFNClientConfig } from '@aws-sdk/client-sfn';
 import { createPlanRunDeps } from '../lambdas/aws/plan-wiring.ts';
 import { LambdaWiring } from '../lambdas/aws/wiring.ts';
-import { sdkErrorName } from '../lambdas/aws/sdk-errors.ts';
+import { putStateMachineSchedule } from '../lambdas/aws/scheduler-state-machine-schedules.ts';
 import { systemClock, type Clock } from '../lambdas/core/ports.ts';
 import { RPO_CHECK_MINUTES } from '../lambdas/core/plans/rpo.ts';
 import { createPlanRunHandler } from '../lambdas/handlers/plan-run.ts';
@@ -109,7 +104,8 @@ export async function deployPlanRuns(
 
 /**
  * The schedule that invokes the plan-run function with `{action: "checkRpo"}` every
- * RPO_CHECK_MINUTES, in the default group; a restart of a kept stack updates it.
+ * RPO_CHECK_MINUTES, in the default group; a restart of a kept stack replaces it (the put the plan
+ * and workflow schedules use: Scheduler's target may be a function as well as a state machine).
  */
 async function putRpoCheckSchedule(
   clientConfig: SFNClientConfig,
@@ -117,21 +113,22 @@ async function putRpoCheckSchedule(
   functionArn: string,
 ): Promise<void> {
   const scheduler = new SchedulerClient(clientConfig);
-  const schedule: CreateScheduleCommandInput = {
-    Name: scheduleName,
-    ScheduleExpression: `rate(${RPO_CHECK_MINUTES} minutes)`,
-    FlexibleTimeWindow: { Mode: 'OFF' },
-    Target: {
-      Arn: functionArn,
-      RoleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local`,
-      Input: JSON.stringify({ action: 'checkRpo' }),
-    },
-  };
   try {
-    await scheduler.send(new CreateScheduleCommand(schedule));
-  } catch (error) {
-    if (sdkErrorName(error) !== 'ConflictException') throw error;
-    await scheduler.send(new UpdateScheduleCommand(schedule));
+    await putStateMachineSchedule(
+      scheduler,
+      {
+        groupName: 'default',
+        stateMachineArn: functionArn,
+        roleArn: `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local`,
+      },
+      {
+        name: scheduleName,
+        expression: `rate(${RPO_CHECK_MINUTES} minutes)`,
+        timeZone: 'UTC',
+        enabled: true,
+        input: JSON.stringify({ action: 'checkRpo' }),
+      },
+    );
   } finally {
     scheduler.destroy();
   }
