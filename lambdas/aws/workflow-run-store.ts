@@ -13,12 +13,23 @@
  *
  * Records written before the listing copies existed (no `layout`) get theirs once per table, before
  * the first read of a workflow's runs (backfillListing); the record format (version 1) is unchanged.
+ *
+ * A start (createStarted) writes a third item in the same transaction: the workflow's start
+ * position, `pk = WORKFLOW-START#<workflow>`, `sk = LAST`, `runId` = the run it started, on
+ * condition that it still holds the run id the start read before its checks (or is absent when it
+ * read none). Of two starts that passed the checks at the same time, the second's condition fails.
  */
-import { GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  PutCommand,
+  type DynamoDBDocumentClient,
+  type TransactWriteCommandInput,
+} from '@aws-sdk/lib-dynamodb';
 import type { PageRequest, StorePage } from '../core/api/api-ports.ts';
 import { ConflictError, NotFoundError, ValidationError } from '../core/errors.ts';
 import { namedRecordMessages } from '../core/store/named-records.ts';
 import {
+  alreadyRunningError,
   workflowRunSchema,
   type WorkflowRun,
   type WorkflowRunStore,
@@ -31,17 +42,20 @@ import {
   type NamedRecordKind,
 } from './dynamodb-named-records.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
-import { transactWrite } from './dynamodb-transactions.ts';
+import { transactWrite, type FailedConditions } from './dynamodb-transactions.ts';
 import { callSdk } from './sdk-errors.ts';
 
 /** The partition of every workflow-run record (sort key = the run id, time-ordered). */
 export const WORKFLOW_RUN_PARTITION = 'WORKFLOW-RUN#';
 /** The partition of one workflow's listing copies: `WORKFLOW-RUNS#<workflow>` (sort key = the run id). */
 export const WORKFLOW_RUNS_PARTITION_PREFIX = 'WORKFLOW-RUNS#';
+/** The partition of one workflow's start position: `WORKFLOW-START#<workflow>` (sort key LAST). */
+export const WORKFLOW_START_PARTITION_PREFIX = 'WORKFLOW-START#';
 /** The key prefixes the functions' table policies allow for workflow runs (`dynamodb:LeadingKeys`). */
 export const WORKFLOW_RUN_TABLE_KEYS = [
   `${WORKFLOW_RUN_PARTITION}*`,
   `${WORKFLOW_RUNS_PARTITION_PREFIX}*`,
+  `${WORKFLOW_START_PARTITION_PREFIX}*`,
 ] as const;
 /** The `layout` of a record written with its listing copy; records without one were written before. */
 export const WORKFLOW_RUN_KEY_LAYOUT = 2;
@@ -67,6 +81,8 @@ export const LISTING_BACKFILL_COPY_ATTEMPTS = 3;
 
 const KIND = 'workflow run';
 
+type TransactItem = NonNullable<TransactWriteCommandInput['TransactItems']>[number];
+
 export const WORKFLOW_RUN_RECORDS: NamedRecordKind<WorkflowRun> = {
   kind: KIND,
   partition: WORKFLOW_RUN_PARTITION,
@@ -81,6 +97,10 @@ function listingKey(run: Pick<WorkflowRun, 'workflow' | 'runId'>): Record<string
 
 function recordKey(runId: string): Record<string, string> {
   return { pk: WORKFLOW_RUN_PARTITION, sk: runId };
+}
+
+function startKey(workflow: string): Record<string, string> {
+  return { pk: `${WORKFLOW_START_PARTITION_PREFIX}${workflow}`, sk: 'LAST' };
 }
 
 /** The listing copy of a run: the record's JSON and revision under the workflow's key. */
@@ -119,6 +139,46 @@ export class DynamoDbWorkflowRuns implements WorkflowRunStore {
     if (!written) {
       throw new ConflictError(namedRecordMessages.exists(KIND, run.name), { context: { runId: run.name } });
     }
+  }
+
+  async lastStart(workflow: string): Promise<string | undefined> {
+    const position = await callSdk('GetItem (workflow start position)', { workflow }, () =>
+      this.documents.send(
+        new GetCommand({ TableName: this.tableName, Key: startKey(workflow), ConsistentRead: true }),
+      ),
+    );
+    const runId: unknown = position.Item?.runId;
+    return typeof runId === 'string' ? runId : undefined;
+  }
+
+  async createStarted(run: WorkflowRun, lastStart: string | undefined): Promise<void> {
+    const moved = { record: false, position: false };
+    const written = await this.write(
+      run,
+      'attribute_not_exists(pk)',
+      {},
+      {
+        Put: {
+          TableName: this.tableName,
+          Item: { ...startKey(run.workflow), entity: 'workflow start position', runId: run.runId },
+          ...(lastStart === undefined
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : {
+                ConditionExpression: 'runId = :lastStart',
+                ExpressionAttributeValues: { ':lastStart': lastStart },
+              }),
+        },
+      },
+      (failed) => {
+        moved.record = failed.at(0);
+        moved.position = failed.at(2);
+      },
+    );
+    if (written) return;
+    if (moved.record || !moved.position) {
+      throw new ConflictError(namedRecordMessages.exists(KIND, run.name), { context: { runId: run.name } });
+    }
+    throw alreadyRunningError(run.workflow, (await this.lastStart(run.workflow)) ?? '(deleted)');
   }
 
   async replace(run: WorkflowRun, expectedRevision: number): Promise<void> {
@@ -286,8 +346,17 @@ export class DynamoDbWorkflowRuns implements WorkflowRunStore {
     return false;
   }
 
-  /** The record (conditional) and its listing copy in one transaction; false when the condition failed. */
-  private async write(run: WorkflowRun, condition: string, values: Record<string, number>): Promise<boolean> {
+  /**
+   * The record (conditional), its listing copy and `alongside` (the start position) in one
+   * transaction; false when a condition failed (`onCancelled` is told which).
+   */
+  private async write(
+    run: WorkflowRun,
+    condition: string,
+    values: Record<string, number>,
+    alongside?: TransactItem,
+    onCancelled?: (failed: FailedConditions) => void,
+  ): Promise<boolean> {
     const bytes = Buffer.byteLength(JSON.stringify(run));
     if (bytes > MAX_NAMED_RECORD_BYTES) {
       throw new ValidationError(
@@ -305,7 +374,8 @@ export class DynamoDbWorkflowRuns implements WorkflowRunStore {
         },
       },
       { Put: { TableName: this.tableName, Item: listingItem(run) } },
-    ]);
+      ...(alongside === undefined ? [] : [alongside]),
+    ], onCancelled);
   }
 
   private changed(runId: string, revision: number): ConflictError {

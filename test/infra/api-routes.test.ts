@@ -139,7 +139,7 @@ describe('REST API routes', () => {
       ['VOLUME#*'],
       ['PLAN#*'],
       ['PLANRUNS#*', 'PLANRUN#*'],
-      ['WORKFLOW-RUN#*', 'WORKFLOW-RUNS#*'],
+      ['WORKFLOW-RUN#*', 'WORKFLOW-RUNS#*', 'WORKFLOW-START#*'],
       ['FV#*', 'CI#*', 'CA#*'],
       ['RP#*'],
     ]);

@@ -14,11 +14,12 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { describeError, isRetryable, ValidationError } from '../../lambdas/core/errors.ts';
+import { ConflictError, describeError, isRetryable, ValidationError } from '../../lambdas/core/errors.ts';
 import { parseWorkflowDocument } from '../../lambdas/core/workflows/workflow-document.ts';
 import { currentRunOf, startWorkflowRun } from '../../lambdas/core/workflows/workflow-run-service.ts';
 import {
   advanceStoredWorkflowRun,
+  beginWorkflowRun,
   failStoredWorkflowRun,
 } from '../../lambdas/core/workflows/workflow-run-steps.ts';
 import type { WorkflowRun } from '../../lambdas/core/workflows/workflow-run.ts';
@@ -255,6 +256,70 @@ describe('workflow runs in memory, phase by phase', () => {
     expect(unmount.status).toBe('Succeeded');
     expect(world.ec2.devicesInUse(INSTANCE)).toEqual(['/dev/xvda']);
     expect(world.ec2.volumes.size + world.ec2.snapshots.size).toBe(0);
+  });
+});
+
+/** Of two starts at the same time, the run id of the one written; the other must be refused, naming it. */
+function oneStarted(outcomes: readonly PromiseSettledResult<{ runId: string }>[], workflow: string): string {
+  const written = outcomes.flatMap((o) => (o.status === 'fulfilled' ? [o.value.runId] : []));
+  const refused = outcomes.flatMap((o) => (o.status === 'rejected' ? [o.reason as unknown] : []));
+  expect(written).toHaveLength(1);
+  expect(refused).toHaveLength(1);
+  expect(refused[0]).toBeInstanceOf(ConflictError);
+  expect((refused[0] as Error).message).toBe(`workflow ${workflow} is already running (run ${written[0]})`);
+  return written[0]!;
+}
+
+describe('starts at the same time', () => {
+  it('two API starts that both pass the checks: one run and one execution, the other refused naming it', async () => {
+    const world = workflowWorld(2);
+    const name = await createWorkflow(world, 'LiveClone');
+    const started: string[] = [];
+    const ports = {
+      ...world.ports(),
+      executions: {
+        start: (runId: string) => {
+          started.push(runId);
+          return Promise.resolve();
+        },
+      },
+      randomHex: () => (hex++).toString(16),
+    };
+    const reads = world.runs.pageReads.length;
+    const runId = oneStarted(
+      await Promise.allSettled([startWorkflowRun(ports, name, {}), startWorkflowRun(ports, name, {})]),
+      name,
+    );
+    expect(world.runs.pageReads.length - reads).toBe(2);
+    expect(started).toEqual([runId]);
+    expect((await world.runs.list()).map((r) => r.runId)).toEqual([runId]);
+    expect((await drive(world, runId)).status).toBe('Succeeded');
+    expect((await startRun(world, name)) > runId).toBe(true);
+  });
+
+  it("a schedule's begin and an API start at the same time: one run; a retry of the begin that was written answers with its run", async () => {
+    const world = workflowWorld(2);
+    const name = await createWorkflow(world, 'LiveClone');
+    const event = {
+      action: 'begin' as const,
+      executionName: 'sched-exec-1',
+      startTime: world.clock.now().toISOString(),
+      input: { workflow: name, runAction: 'run' as const, trigger: `schedule:${name}` },
+    };
+    const ports = {
+      ...world.ports(),
+      executions: { start: () => Promise.resolve() },
+      randomHex: () => (hex++).toString(16),
+    };
+    const outcomes = await Promise.allSettled([
+      beginWorkflowRun(world.ports(), event),
+      startWorkflowRun(ports, name, {}),
+    ]);
+    const runId = oneStarted(outcomes, name);
+    expect((await world.runs.list()).map((r) => r.runId)).toEqual([runId]);
+    if (outcomes[0]?.status === 'fulfilled') {
+      expect(await beginWorkflowRun(world.ports(), event)).toEqual({ runId, status: 'Running' });
+    }
   });
 });
 

@@ -2,7 +2,8 @@
  * One contract for the workflow-run store (WorkflowRunStore, core/workflows/workflow-run.ts): a run
  * id names one record (create refuses a second, replace and delete are conditional on the revision,
  * with the named-record messages), and a workflow's runs read a page at a time, newest first, only
- * that workflow's, always as the record stands after each write. Run against MemoryWorkflowRuns and
+ * that workflow's, always as the record stands after each write; a start is written only when no
+ * other start of the workflow was written since it read the start position. Run against MemoryWorkflowRuns and
  * DynamoDbWorkflowRuns on moto (test/workflows/workflow-run-store.test.ts).
  */
 import { describe, expect, it } from 'vitest';
@@ -122,6 +123,47 @@ export function workflowRunStoreContract(label: string, make: () => Promise<Work
       expect(byThree.slice(0, 3)).toEqual([mine.slice(0, 3), mine.slice(3, 6), mine.slice(6, 8)]);
       expect((await pagesOf(store, 'other', 1)).flat()).toEqual([12, 9, 6, 3].map(nthRunId));
       expect(await store.pageOfWorkflow('never', { limit: 10 })).toEqual({ items: [] });
+    });
+
+    it('starts: of two starts that read the same position one is written, the other refused as already running; positions are per workflow', async () => {
+      const store = await make();
+      expect(await store.lastStart('qaclone')).toBeUndefined();
+      const first = storedRun('qaclone', 1, { status: 'Running', phase: 'Restore' });
+      const rival = storedRun('qaclone', 2, { status: 'Running', phase: 'Restore' });
+      await store.createStarted(first, undefined);
+      const refused = await rejection(store.createStarted(rival, undefined));
+      expect(refused).toBeInstanceOf(ConflictError);
+      expect(refused.message).toBe(`workflow qaclone is already running (run ${first.runId})`);
+      expect(await store.get(rival.runId)).toBeUndefined();
+      expect(await store.pageOfWorkflow('qaclone', { limit: 10 })).toEqual({ items: [first] });
+      expect(await store.lastStart('qaclone')).toBe(first.runId);
+
+      const other = storedRun('other', 3);
+      await store.createStarted(other, undefined);
+      expect(await store.lastStart('other')).toBe(other.runId);
+
+      const next = storedRun('qaclone', 4);
+      const stale = await rejection(store.createStarted(next, nthRunId(9)));
+      expect(stale.message).toBe(`workflow qaclone is already running (run ${first.runId})`);
+      await store.createStarted(next, first.runId);
+      expect(await store.lastStart('qaclone')).toBe(next.runId);
+      expect((await pagesOf(store, 'qaclone', 10)).flat()).toEqual([next.runId, first.runId]);
+    });
+
+    it('a start whose run id exists is refused as a duplicate, and the position stays; a deleted run leaves the position where it was', async () => {
+      const store = await make();
+      const run = storedRun('qaclone', 1);
+      await store.createStarted(run, undefined);
+      const duplicate = await rejection(store.createStarted({ ...run, trigger: 'schedule:qaclone' }, run.runId));
+      expect(duplicate).toBeInstanceOf(ConflictError);
+      expect(duplicate.message).toBe(`workflow run ${run.runId} already exists`);
+      expect(await store.get(run.runId)).toEqual(run);
+      expect(await store.lastStart('qaclone')).toBe(run.runId);
+      await store.delete(run.runId, 1);
+      expect(await store.lastStart('qaclone')).toBe(run.runId);
+      const after = storedRun('qaclone', 2);
+      await store.createStarted(after, run.runId);
+      expect(await store.pageOfWorkflow('qaclone', { limit: 10 })).toEqual({ items: [after] });
     });
   });
 }

@@ -1,7 +1,8 @@
 /**
  * The table grants of workflow run records in the synthesised stack: the API and the workflow-run
  * function may read and write the records (`WORKFLOW-RUN#`) and their listing copies
- * (`WORKFLOW-RUNS#<workflow>`, lambdas/aws/workflow-run-store.ts), and check a record's revision in
+ * (`WORKFLOW-RUNS#<workflow>`, lambdas/aws/workflow-run-store.ts) and each workflow's start position
+ * (`WORKFLOW-START#<workflow>`), and check a record's revision in
  * the listing backfill's transactions (ConditionCheckItem), on those keys only.
  */
 import { App } from 'aws-cdk-lib';
@@ -39,7 +40,7 @@ describe('workflow run record grants', () => {
   const expected = [
     [
       ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem'],
-      ['WORKFLOW-RUN#*', 'WORKFLOW-RUNS#*'],
+      ['WORKFLOW-RUN#*', 'WORKFLOW-RUNS#*', 'WORKFLOW-START#*'],
     ],
     [['dynamodb:ConditionCheckItem'], ['WORKFLOW-RUN#*']],
   ];

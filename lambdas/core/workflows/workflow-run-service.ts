@@ -7,7 +7,7 @@
  * and the old one is detached after). A refused run leaves nothing behind.
  */
 import { z } from 'zod';
-import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
 import type { Image } from '../api/schemas.ts';
 import { RECOVERY_POINT_ID_PREFIX, type RecoveryPoint } from '../recovery-points/recovery-points.ts';
 import type { WorkflowDocument } from './workflow-document.ts';
@@ -15,6 +15,7 @@ import type { WorkflowRecord } from './workflow-service.ts';
 import { deviceAssignment, nextDeviceName, type TargetInstance } from './devices.ts';
 import {
   WORKFLOW_RUN_ACTIONS,
+  alreadyRunningError,
   WORKFLOW_RUN_FORMAT_VERSION,
   WORKFLOW_RUN_ID_PATTERN,
   workflowRunIdOf,
@@ -98,8 +99,7 @@ export interface WorkflowRunState {
  *
  * So a start reads past its first page only when the workflow's runs since the current one (or
  * since one that replaced nothing) are more than a page. Two starts racing each other can both
- * pass the check (as before: the check and the write are two requests); a run older than the
- * newest that is still Running is then not seen here.
+ * pass this check; createPlannedRun writes only one of them.
  */
 export async function runStateOf(
   ports: { readonly runs: Pick<WorkflowRunStore, 'pageOfWorkflow'> },
@@ -309,11 +309,7 @@ export async function plannedRun(
     );
   }
   const { running, current } = await runStateOf(ports, name);
-  if (running !== undefined) {
-    throw new ConflictError(`workflow ${name} is already running (run ${running.runId})`, {
-      context: { workflow: name, runId: running.runId },
-    });
-  }
+  if (running !== undefined) throw alreadyRunningError(name, running.runId);
   const base = {
     formatVersion: WORKFLOW_RUN_FORMAT_VERSION,
     name: runId,
@@ -357,6 +353,25 @@ export async function plannedRun(
 }
 
 /**
+ * The checks of plannedRun and the run record, written only when no other run of the workflow was
+ * started since the checks began: the workflow's start position is read before its runs and the
+ * record is written on condition that it has not moved (WorkflowRunStore.createStarted), so two
+ * starts at the same time cannot both pass the check and both run.
+ */
+export async function createPlannedRun(
+  ports: Omit<StartWorkflowRunPorts, 'executions' | 'randomHex'>,
+  runId: string,
+  name: string,
+  action: WorkflowRunAction,
+  trigger: string,
+): Promise<WorkflowRun> {
+  const lastStart = await ports.runs.lastStart(name);
+  const run = await plannedRun(ports, runId, name, action, trigger);
+  await ports.runs.createStarted(run, lastStart);
+  return run;
+}
+
+/**
  * `POST /workflows/{name}/runs`: the checks, the run record (so `GET /workflow-runs/{runId}`
  * answers at once), then the execution; when the execution cannot start, the record is removed.
  */
@@ -374,8 +389,7 @@ export async function startWorkflowRun(
     );
   }
   const runId = workflowRunIdOf(ports.clock.now(), ports.randomHex());
-  const run = await plannedRun(ports, runId, name, parsed.data.action, trigger);
-  await ports.runs.create(run);
+  const run = await createPlannedRun(ports, runId, name, parsed.data.action, trigger);
   try {
     await ports.executions.start(runId);
   } catch (error) {

@@ -10,7 +10,7 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { NotFoundError } from '../errors.ts';
 import { advanceWorkflowRun, failWorkflowRunNow, type AdvanceResult } from './workflow-run-engine.ts';
-import { getWorkflowRun, plannedRun } from './workflow-run-service.ts';
+import { createPlannedRun, getWorkflowRun } from './workflow-run-service.ts';
 import type { WORKFLOW_RUN_STATUSES } from './workflow-run.ts';
 import { WORKFLOW_RUN_ACTIONS, WORKFLOW_RUN_ID_PATTERN, workflowRunIdOf } from './workflow-run.ts';
 import type { WorkflowRunPorts } from './workflow-run-ports.ts';
@@ -99,14 +99,13 @@ export async function beginWorkflowRun(
   if ('runId' in event.input) {
     throw new NotFoundError(`workflow run ${runId} has no record`, { context: { runId } });
   }
-  const run = await plannedRun(
+  const run = await createPlannedRun(
     ports,
     runId,
     event.input.workflow,
     event.input.runAction,
     event.input.trigger,
   );
-  await ports.runs.create(run);
   return { runId: run.runId, status: run.status };
 }
 

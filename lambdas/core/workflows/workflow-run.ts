@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import type { PageRequest, StorePage } from '../api/api-ports.ts';
+import { ConflictError } from '../errors.ts';
 import type { NamedRecordStore } from '../store/named-records.ts';
 import { WORKFLOW_TYPES, workflowDocumentSchema } from './workflow-document.ts';
 
@@ -104,6 +105,26 @@ export interface WorkflowRunStore extends NamedRecordStore<WorkflowRun> {
    * workflow); `nextToken` only when more may follow.
    */
   pageOfWorkflow(workflow: string, request: PageRequest): Promise<StorePage<WorkflowRun>>;
+  /**
+   * Where the starts of `workflow` stand: the id of the run createStarted wrote last for it, or
+   * undefined before its first. Read (strongly consistent) before a start checks the workflow's
+   * runs, and handed back to createStarted.
+   */
+  lastStart(workflow: string): Promise<string | undefined>;
+  /**
+   * Creates `run` (as `create`) together with its workflow's start position, only when no other
+   * run of the workflow was created by createStarted since `lastStart` was read, so of two starts
+   * that passed the check at the same time one is written and the other refused:
+   * ConflictError `workflow <name> is already running (run <the other run>)`.
+   */
+  createStarted(run: WorkflowRun, lastStart: string | undefined): Promise<void>;
+}
+
+/** The ConflictError of a start refused because another run of the workflow is running or was just started. */
+export function alreadyRunningError(workflow: string, runId: string): ConflictError {
+  return new ConflictError(`workflow ${workflow} is already running (run ${runId})`, {
+    context: { workflow, runId },
+  });
 }
 
 /** Run ids `wr-<time>-<hex>`, time-ordered as text. */
