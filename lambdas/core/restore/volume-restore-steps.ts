@@ -15,8 +15,13 @@
  * RESTORE_RANGE_WRITES_IN_FLIGHT at a time; a range worker reads its range object (never the
  * manifest) and holds one segment's table and digests (64 KiB) and RESTORE_CHUNKS_IN_FLIGHT
  * chunks; Complete Restore hashes the range records in order, RESTORE_RECORD_READS_IN_FLIGHT at a
- * time. What Plan Restore still holds in proportion to something is its item list (one small item
- * per range that has something to write, written as one object for the Map's ItemReader).
+ * time. What Plan Restore still holds in proportion to something is its item list (one item of
+ * about 130 bytes per range that has something to write, written as one object for the Map's
+ * ItemReader). That is bounded by the largest EBS volume, 64 TiB
+ * (https://docs.aws.amazon.com/ebs/latest/userguide/volume_constraints.html): 16,384 ranges, about
+ * 2 MB when every range holds data. A streamed (multipart) upload would not hold less: every part
+ * but the last must be at least 5 MiB
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/qfacts.html).
  *
  * Delta restores (parentRestoreId): the new snapshot starts from the parent restore's snapshot
  * and only chunks whose entry differs between the two images' segment tables are put; segments
