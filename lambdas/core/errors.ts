@@ -86,6 +86,30 @@ export class AccessDeniedError extends PermanentError {}
 /** Too many requests; back off and retry. */
 export class ThrottledError extends RetryableError {}
 
+/**
+ * A backup's commit meets a garbage collection holding its fence (lifecycle/commit-gate.ts): the
+ * image waits for the collection to end. Not a failure: the state machine retries it on its own
+ * long schedule (statemachines/backup.asl.json, Commit Image), and the step handler counts it as
+ * waiting (STEP_WAITING_METRIC), never as an error.
+ */
+export class CollectionInProgressError extends RetryableError {
+  /** The collection's start (ISO-8601), when its fence records it: how long the fence has been held. */
+  readonly fenceStartedAt: string | undefined;
+
+  constructor(
+    readonly imageId: string,
+    readonly runId: string | undefined,
+    fenceStartedAt: string | undefined,
+    options: Pick<RbpErrorOptions, 'context'> = {},
+  ) {
+    super(
+      `image ${imageId} waits for garbage collection ${runId ?? '(unknown run)'} (started at ${fenceStartedAt ?? 'an unknown time'}) to finish before it commits`,
+      { context: { imageId, runId, fenceStartedAt, ...options.context } },
+    );
+    this.fenceStartedAt = fenceStartedAt;
+  }
+}
+
 export function isRetryable(error: unknown): boolean {
   return error instanceof RbpError && error.retryable;
 }

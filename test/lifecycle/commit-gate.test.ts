@@ -3,9 +3,18 @@
  * commit does next to the collection fence, with exact request counts.
  */
 import { describe, expect, it } from 'vitest';
-import { RetryableError, NotFoundError } from '../../lambdas/core/errors.ts';
+import { CollectionInProgressError, NotFoundError } from '../../lambdas/core/errors.ts';
 import { chunkKey, manifestKey } from '../../lambdas/core/image/image-types.ts';
-import { collectionOverlapped, passCommitGate } from '../../lambdas/core/lifecycle/commit-gate.ts';
+import {
+  COLLECTION_WAIT_ATTEMPTS,
+  COLLECTION_WAIT_INTERVAL_SECONDS,
+  COLLECTION_WAIT_SECONDS,
+  collectionOverlapped,
+  FENCE_HELD_ALARM_SECONDS,
+  fenceHeldSeconds,
+  passCommitGate,
+} from '../../lambdas/core/lifecycle/commit-gate.ts';
+import { DEFAULT_LOCK_TTL_SECONDS } from '../../lambdas/core/orchestration/backup-request.ts';
 import { runGc } from '../../lambdas/core/lifecycle/gc.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
 import { newWorld, poolChunk, segmentTables, writeImage, type World } from './lifecycle-fixture.ts';
@@ -31,7 +40,7 @@ describe('commit gate', () => {
     expect(world.bucket.counters.gets + world.bucket.counters.rangeGets).toBe(gets);
   });
 
-  it('while a collection holds the fence: a RetryableError naming the run', async () => {
+  it('while a collection holds the fence: a CollectionInProgressError naming the image, the run and its start', async () => {
     const world = newWorld();
     world.coordination.fence = {
       epoch: 3,
@@ -39,14 +48,62 @@ describe('commit gate', () => {
       runId: 'gc-7',
       startedAt: '2026-11-01T00:00:00.000Z',
     };
-    const gate = passCommitGate(
+    const error = await passCommitGate(
       { coordination: world.coordination, objects: world.bucket },
       { volumeId: 'vol-1', imageId: 'img-1', backupStartedAt: world.clock.now().toISOString(), segments: [] },
+    ).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(CollectionInProgressError);
+    const waiting = error as CollectionInProgressError;
+    // Its class name is the Step Functions error name Commit Image's first retrier matches.
+    expect(waiting.name).toBe('CollectionInProgressError');
+    expect(waiting.retryable).toBe(true);
+    expect(waiting.message).toBe(
+      'image img-1 waits for garbage collection gc-7 (started at 2026-11-01T00:00:00.000Z) to finish before it commits',
     );
-    await expect(gate).rejects.toThrow(RetryableError);
-    await expect(gate).rejects.toThrow(
-      'garbage collection gc-7 holds the fence since 2026-11-01T00:00:00.000Z; image img-1 commits when it ends',
+    expect(waiting.fenceStartedAt).toBe('2026-11-01T00:00:00.000Z');
+    expect(waiting.context).toEqual({
+      imageId: 'img-1',
+      runId: 'gc-7',
+      fenceStartedAt: '2026-11-01T00:00:00.000Z',
+      volumeId: 'vol-1',
+      epoch: 3,
+    });
+    expect(world.bucket.counters.gets + world.bucket.counters.rangeGets).toBe(0);
+  });
+
+  it('a fence without its run or start still names the image', async () => {
+    const world = newWorld();
+    world.coordination.fence = { epoch: 1, phase: 'collecting' };
+    await expect(
+      passCommitGate(
+        { coordination: world.coordination, objects: world.bucket },
+        { volumeId: 'vol-1', imageId: 'img-2', backupStartedAt: world.clock.now().toISOString(), segments: [] },
+      ),
+    ).rejects.toThrow(
+      new CollectionInProgressError('img-2', undefined, undefined).message,
     );
+    expect(new CollectionInProgressError('img-2', undefined, undefined).message).toBe(
+      'image img-2 waits for garbage collection (unknown run) (started at an unknown time) to finish before it commits',
+    );
+  });
+
+  it('fenceHeldSeconds: whole seconds since the fence was taken, 0 when idle, unknown or in the future', () => {
+    const now = new Date('2026-11-01T02:00:01.999Z');
+    const startedAt = '2026-11-01T00:00:00.000Z';
+    expect(fenceHeldSeconds({ phase: 'collecting', startedAt }, now)).toBe(7201);
+    expect(fenceHeldSeconds({ phase: 'idle', startedAt }, now)).toBe(0);
+    expect(fenceHeldSeconds({ phase: 'collecting' }, now)).toBe(0);
+    expect(fenceHeldSeconds({ phase: 'collecting', startedAt: '2026-11-01T02:00:05.000Z' }, now)).toBe(0);
+  });
+
+  it('a commit waits for a collection every minute for two hours, as long as the fence may be held before its alarm', () => {
+    expect(COLLECTION_WAIT_INTERVAL_SECONDS).toBe(60);
+    expect(COLLECTION_WAIT_SECONDS).toBe(7200);
+    expect(COLLECTION_WAIT_ATTEMPTS).toBe(120);
+    expect(COLLECTION_WAIT_ATTEMPTS * COLLECTION_WAIT_INTERVAL_SECONDS).toBe(COLLECTION_WAIT_SECONDS);
+    expect(FENCE_HELD_ALARM_SECONDS).toBe(COLLECTION_WAIT_SECONDS);
+    // Renew Lock extends the lock just before Commit Image: the default lifetime covers the wait.
+    expect(DEFAULT_LOCK_TTL_SECONDS).toBeGreaterThan(COLLECTION_WAIT_SECONDS);
   });
 
   it('a release older than the backup start (beyond the skew margin) needs no verification', () => {

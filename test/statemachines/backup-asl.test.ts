@@ -4,6 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import * as orchestrationErrors from '../../lambdas/core/orchestration/orchestration-errors.ts';
 import { RETRYABLE_ERROR_NAMES } from '../../lambdas/core/orchestration/orchestration-errors.ts';
+import { CollectionInProgressError } from '../../lambdas/core/errors.ts';
+import {
+  COLLECTION_WAIT_ATTEMPTS,
+  COLLECTION_WAIT_INTERVAL_SECONDS,
+  COLLECTION_WAIT_SECONDS,
+} from '../../lambdas/core/lifecycle/commit-gate.ts';
 import { ASL_PATH, placeholdersOf, type AslDefinition } from './asl-harness.ts';
 
 const text = readFileSync(ASL_PATH, 'utf8');
@@ -272,6 +278,32 @@ describe('statemachines/backup.asl.json', () => {
       ['Wait For Replica', '$.backup.syncWait.intervalSeconds', 'Probe Replica'],
       ['Wait For Snapshots', '$.snapshotProgress.waitSeconds', 'Check Snapshots'],
     ]);
+  });
+
+  it('Commit Image waits for a collection every minute for two hours, on a retrier of its own; only Commit Image does', () => {
+    const retry = backUpVolumes.ItemProcessor.States['Commit Image']!['Retry'] as Retrier[];
+    expect(retry.map((r) => r.ErrorEquals[0])).toEqual([
+      'Lambda.ServiceException',
+      'CollectionInProgressError',
+      'RetryableError',
+    ]);
+    expect(retry[1]).toEqual({
+      ErrorEquals: [new CollectionInProgressError('img', 'gc', undefined).name],
+      IntervalSeconds: COLLECTION_WAIT_INTERVAL_SECONDS,
+      MaxAttempts: COLLECTION_WAIT_ATTEMPTS,
+      BackoffRate: 1,
+    });
+    // BackoffRate 1 and no jitter: every wait is the interval, so the retries span exactly the bound.
+    expect(retry[1]!.IntervalSeconds! * retry[1]!.MaxAttempts!).toBe(COLLECTION_WAIT_SECONDS);
+    // Within the execution's timeout (no state of the path to it has a timeout of its own).
+    expect(asl['TimeoutSeconds']).toBe(1_209_600);
+    expect(COLLECTION_WAIT_SECONDS).toBeLessThan(asl['TimeoutSeconds'] as number);
+    expect(backUpVolumes.ItemProcessor.States['Commit Image']!['TimeoutSeconds']).toBeUndefined();
+    expect(asl.States['Back Up Volumes']!['TimeoutSeconds']).toBeUndefined();
+    for (const [name, state] of lambdaTasks) {
+      if (name === 'Commit Image') continue;
+      expect(JSON.stringify(state['Retry']), name).not.toContain('CollectionInProgressError');
+    }
   });
 
   it('retries ConcurrentSnapshotLimitExceeded on Create Snapshots with a long backoff', () => {

@@ -9,6 +9,11 @@ import {
   type EngineDoubles,
   type SnapshotScript,
 } from './asl-harness.ts';
+import { CollectionInProgressError } from '../../lambdas/core/errors.ts';
+import {
+  COLLECTION_WAIT_ATTEMPTS,
+  COLLECTION_WAIT_INTERVAL_SECONDS,
+} from '../../lambdas/core/lifecycle/commit-gate.ts';
 
 /** A rejected promise with an error named as the handler's error would be (the ASL's Retry/Catch match the name). */
 function rejectNamed(name: string, message: string): Promise<never> {
@@ -422,6 +427,64 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     expect(w.locks.locks.size).toBe(0);
     expect([...w.snapshots.values()].map((s) => s.tags['rbp:role'])).toEqual(['base']);
     expect(w.events.map((e) => e.detailType).slice(-2)).toEqual(['Backup Failed', 'Backup Succeeded']);
+  });
+
+  it('a commit that meets a collection waits for it, past the 5 retries of other errors, and the run succeeds unsuspended', async () => {
+    const w = world(0);
+    const log: string[] = [];
+    const engine = happyEngine(log);
+    // Ten refusals, one a minute: ten minutes of waiting, where the RetryableError retrier (5
+    // retries, at most 155 s) would have given up and suspended the run.
+    const REFUSALS = 10;
+    const refusals: string[] = [];
+    const waiting = {
+      ...engine,
+      commit: (payload: Record<string, unknown>) => {
+        if (refusals.length < REFUSALS) {
+          const error = new CollectionInProgressError('img-1', 'gc-7', '2026-01-01T03:00:00.000Z');
+          refusals.push(error.message);
+          return Promise.reject(error);
+        }
+        return engine.commit(payload);
+      },
+    };
+    const outcome = await runBackup(w, waiting, input);
+    expect(outcome.status).toBe('SUCCEEDED');
+    expect(outcome.statesEntered.at(-1)).toBe('Backup Succeeded');
+    expect(outcome.statesEntered).not.toContain('Await Redrive');
+    expect(outcome.statesEntered).not.toContain('Suspend Run');
+    expect(outcome.statesEntered.filter((s) => s === 'Commit Image')).toHaveLength(1);
+    expect(refusals).toHaveLength(REFUSALS);
+    expect(refusals[0]).toBe(
+      'image img-1 waits for garbage collection gc-7 (started at 2026-01-01T03:00:00.000Z) to finish before it commits',
+    );
+    expect(REFUSALS * COLLECTION_WAIT_INTERVAL_SECONDS).toBe(600);
+    expect(log.filter((line) => line === 'commit img-1')).toHaveLength(1);
+    expect(w.events.map((e) => e.detailType)).toEqual([
+      'Checkpoint Requested',
+      'Checkpoint Released',
+      'Backup Succeeded',
+    ]);
+    expect(w.locks.locks.size).toBe(0);
+  });
+
+  it('a collection that outlasts the wait bound suspends the run for a redrive, like any retryable failure', async () => {
+    const w = world(0);
+    let refusals = 0;
+    const engine = happyEngine([]);
+    const endless = {
+      ...engine,
+      commit: () => {
+        refusals += 1;
+        return Promise.reject(new CollectionInProgressError('img-1', 'gc-7', '2026-01-01T03:00:00.000Z'));
+      },
+    };
+    const outcome = await runBackup(w, endless, input);
+    expect(outcome).toMatchObject({ status: 'FAILED', error: 'BackupSuspendedError' });
+    // The first call and COLLECTION_WAIT_ATTEMPTS retries, one every interval: two hours.
+    expect(refusals).toBe(1 + COLLECTION_WAIT_ATTEMPTS);
+    expect(w.locks.locks.get(VOLUME)?.released).toBe(true);
+    expect(w.events.map((e) => e.detailType).at(-1)).toBe('Backup Failed');
   });
 
   it('a retryable commit failure suspends the run; the redrive resumes at Back Up Volumes and commits once', async () => {

@@ -2,8 +2,9 @@
  * The backup side of the collection fence (gc-fence.ts, docs/lifecycle.md "Why it is safe with
  * concurrent backups"): what a backup's Commit Image step does before it writes the image record.
  *
- * - While a collection holds the fence, the commit waits: a RetryableError, which the state
- *   machine retries with back-off.
+ * - While a collection holds the fence, the commit waits: a CollectionInProgressError, which the
+ *   state machine retries every COLLECTION_WAIT_INTERVAL_SECONDS for up to COLLECTION_WAIT_SECONDS
+ *   (a collection holds the fence for its whole run, tens of minutes on a large bucket).
  * - When no collection overlapped the backup (the fence's last release is older than the backup's
  *   start), every object the backup found present or reused is still there: the record is written
  *   under the condition "fence idle at this epoch" (one TransactWriteItems with the record), so a
@@ -17,7 +18,7 @@
  * Backups open no lease at their start yet, so the sweep cutoff is not held back for them and the
  * objects a backup wrote itself are re-checked too (the `verifyWritten` case of commitGate).
  */
-import { NotFoundError, RetryableError } from '../errors.ts';
+import { CollectionInProgressError, NotFoundError } from '../errors.ts';
 import { DIGEST_BYTES, isZeroHash } from '../image/hashing.ts';
 import { decodeManifest, decodeSegment } from '../image/image-format.ts';
 import { chunkKey, segmentKey } from '../image/image-types.ts';
@@ -32,6 +33,28 @@ import type { LifecycleObjectStore } from './ports.ts';
 export const FENCE_CLOCK_SKEW_MS = 5 * 60 * 1000;
 /** Objects probed at once when a commit re-checks after a collection: GETs overlap, memory stays small. */
 export const VERIFY_CONCURRENCY = 16;
+/**
+ * Seconds between two looks at the fence while a commit waits for a collection: a collection runs
+ * for tens of minutes, so a minute adds little delay and costs one state transition and one
+ * GetItem per look.
+ */
+export const COLLECTION_WAIT_INTERVAL_SECONDS = 60;
+/**
+ * Longest a commit waits for a collection before the run is suspended for a redrive: the same
+ * bound as FENCE_HELD_ALARM_SECONDS, so a collection that outlasts it has raised its alarm by then.
+ * Far below the backup lock's default lifetime (DEFAULT_LOCK_TTL_SECONDS, 48 h), which Renew Lock
+ * extends just before Commit Image.
+ */
+export const COLLECTION_WAIT_SECONDS = 2 * 60 * 60;
+/** Retries of Commit Image's CollectionInProgressError retrier (BackoffRate 1: one every interval). */
+export const COLLECTION_WAIT_ATTEMPTS = COLLECTION_WAIT_SECONDS / COLLECTION_WAIT_INTERVAL_SECONDS;
+/**
+ * A fence held longer than this raises CollectionFenceHeldAlarm: a healthy collection finishes in
+ * tens of minutes, and commits stop waiting at COLLECTION_WAIT_SECONDS (their backups are then
+ * suspended), so the alarm fires no later than the first backup that gives up.
+ */
+export const FENCE_HELD_ALARM_SECONDS = COLLECTION_WAIT_SECONDS;
+
 /** Missing keys named in the error message (all are counted). */
 const MISSING_KEYS_SHOWN = 5;
 
@@ -72,6 +95,15 @@ export interface CommitGateOutcome {
   readonly fence: GcFence;
 }
 
+/**
+ * How long the fence has been held at `now`, in whole seconds: 0 when it is idle or its start is
+ * unknown (a fence taken before the start was recorded), never negative (clock skew).
+ */
+export function fenceHeldSeconds(fence: Pick<GcFence, 'phase' | 'startedAt'>, now: Date): number {
+  if (fence.phase !== 'collecting' || fence.startedAt === undefined) return 0;
+  return Math.max(0, Math.floor((now.getTime() - Date.parse(fence.startedAt)) / 1000));
+}
+
 /** True when a collection held the fence at some time since `startedAt` (or may have). */
 export function collectionOverlapped(
   fence: GcFence,
@@ -90,10 +122,9 @@ export async function passCommitGate(
 ): Promise<CommitGateOutcome> {
   const fence = await deps.coordination.getFence();
   if (fence.phase === 'collecting') {
-    throw new RetryableError(
-      `garbage collection ${fence.runId ?? '(unknown run)'} holds the fence since ${fence.startedAt ?? '(unknown)'}; image ${request.imageId} commits when it ends`,
-      { context: { imageId: request.imageId, runId: fence.runId, epoch: fence.epoch } },
-    );
+    throw new CollectionInProgressError(request.imageId, fence.runId, fence.startedAt, {
+      context: { volumeId: request.volumeId, epoch: fence.epoch },
+    });
   }
   const liveParent =
     request.parent === undefined
