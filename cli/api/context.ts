@@ -79,6 +79,18 @@ export function parsePartition(value: string): number {
   return partition;
 }
 
+/**
+ * A path inside an image or a recovery point (an argument or `--path`): absolute, as the API wants
+ * it. A backup has no working directory, so a relative path is refused here, before any request,
+ * naming the absolute path it most likely means (`etc/hosts`, `./etc/hosts`, `etc\hosts`: `/etc/hosts`).
+ */
+export function parseImagePath(value: string): string {
+  if (value.startsWith('/')) return value;
+  const relative = value.replace(/\\/g, '/').replace(/^(?:\.?\/)+/, '');
+  const meant = `/${relative === '.' ? '' : relative}`;
+  throw new InvalidArgumentError(`not an absolute path; paths in a backup start at / (did you mean ${meant}?)`);
+}
+
 export function parsePositiveSeconds(value: string): number {
   const seconds = Number(value);
   if (!Number.isFinite(seconds) || seconds <= 0)

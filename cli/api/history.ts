@@ -26,7 +26,7 @@ export interface HistoryListing<T> {
 export function withHistoryLimit(command: Command): Command {
   return command.option(
     '--limit <n>',
-    `show at most this many (default ${DEFAULT_HISTORY_ITEMS})`,
+    'show at most this many',
     parseHistoryLimit,
     DEFAULT_HISTORY_ITEMS,
   );

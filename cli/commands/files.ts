@@ -4,11 +4,13 @@ import type { FoundVersionView as FoundFileEverywhere } from '../../lambdas/core
 import { MAX_PAGE_LIMIT, type DirectoryEntry, type FileVersion } from '../../lambdas/core/api/schemas.ts';
 import type { ApiClient } from '../api/api-client.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
+import { withIdHint } from '../api/id-hints.ts';
 import { formatBytes } from '../api/output.ts';
 import { listRecoveryPointFiles } from './recovery-points.ts';
 import {
   apiContext,
   listAll,
+  parseImagePath,
   parsePartition,
   withApiOptions,
   type ApiCommandOptions,
@@ -123,6 +125,19 @@ export function formatMode(type: DirectoryEntry['type'], mode: number | undefine
   );
 }
 
+/**
+ * Mode bits shown for the directories a recovery point's tree makes up above its filesystems (`/dev`,
+ * and each filesystem's device name such as `/dev/xvdb1` in a listing of `/dev`): the API gives
+ * them no mode, as no filesystem holds them, and the tree is a read-only view of a backup, so they
+ * read as a directory anyone may list and nobody may change (`dr-xr-xr-x`).
+ */
+export const RECOVERY_POINT_DIRECTORY_MODE = 0o40555;
+
+/** The mode `files ls --recovery-point` shows: the entry's own, else a made-up directory's. */
+export function recoveryPointEntryMode(entry: Pick<DirectoryEntry, 'type' | 'mode'>): number | undefined {
+  return entry.mode ?? (entry.type === 'directory' ? RECOVERY_POINT_DIRECTORY_MODE : undefined);
+}
+
 export function registerFileCommands(program: Command): void {
   const files = program
     .command('files')
@@ -139,7 +154,7 @@ export function registerFileCommands(program: Command): void {
       '--recovery-point <recoveryPointId>',
       'a recovery point instead of an image: every volume under its device name (/dev/xvdb1/etc)',
     )
-    .argument('[path]', 'the directory', '/')
+    .argument('[path]', 'the directory (absolute)', parseImagePath, '/')
     .option('-r, --recursive', 'walk the whole tree below the directory', false)
     .option('--partition <n>', PARTITION_HELP, parsePartition)
     .addHelpText(
@@ -164,17 +179,30 @@ export function registerFileCommands(program: Command): void {
         const imageId = options.image ?? '';
         const entries =
           pointId !== undefined
-            ? options.recursive
-              ? await walkDirectories((d) => listRecoveryPointFiles(client, pointId, d), path)
-              : await listRecoveryPointFiles(client, pointId, path)
-            : options.recursive
-              ? await walkTree(client, imageId, path, options.partition)
-              : await listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(imageId)}/files`, {
-                  path,
-                  partition: options.partition,
-                });
+            ? await withIdHint(
+                options.recursive
+                  ? walkDirectories((d) => listRecoveryPointFiles(client, pointId, d), path)
+                  : listRecoveryPointFiles(client, pointId, path),
+                pointId,
+                'recovery point',
+                { image: 'list it: rbp files ls --image {id}' },
+              )
+            : await withIdHint(
+                options.recursive
+                  ? walkTree(client, imageId, path, options.partition)
+                  : listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(imageId)}/files`, {
+                      path,
+                      partition: options.partition,
+                    }),
+                imageId,
+                'image',
+                { 'recovery point': 'list it: rbp files ls --recovery-point {id} /dev' },
+              );
         print.result(entries, entries, [
-          { header: 'MODE', value: (e) => formatMode(e.type, e.mode) },
+          {
+            header: 'MODE',
+            value: (e) => formatMode(e.type, pointId === undefined ? e.mode : recoveryPointEntryMode(e)),
+          },
           { header: 'OWNER', value: (e) => (e.uid === undefined ? undefined : `${e.uid}:${e.gid ?? '-'}`) },
           {
             header: 'SIZE',
@@ -194,7 +222,7 @@ export function registerFileCommands(program: Command): void {
   withApiOptions(files.command('versions'))
     .description('every version of a path across the images of a volume, oldest first')
     .requiredOption('--volume <volumeId>', 'the volume')
-    .argument('<path>', 'the file or directory')
+    .argument('<path>', 'the file or directory (absolute)', parseImagePath)
     .option('--partition <n>', PARTITION_HELP, parsePartition)
     .addHelpText('after', '\nExample:\n  $ rbp files versions --volume vol-0123456789abcdef0 /etc/hosts')
     .action(async (path: string, options: ApiCommandOptions & { volume: string; partition?: number }) => {

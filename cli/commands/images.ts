@@ -6,6 +6,7 @@ import {
   type Image,
   type ImageCatalog,
 } from '../../lambdas/core/api/schemas.ts';
+import { withIdHint } from '../api/id-hints.ts';
 import { formatBytes, renderTable } from '../api/output.ts';
 import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
 import { registerImageDeleteCommand } from './lifecycle.ts';
@@ -110,8 +111,10 @@ export function registerImageCommands(program: Command): void {
     .addHelpText('after', '\nExample:\n  $ rbp images show img-bk-20261120t120000000z-0a1b2c3d4e5f6071')
     .action(async (imageId: string, options: ApiCommandOptions) => {
       const { client, print } = await apiContext(options);
-      const image = await client.get<Image & { catalog?: ImageCatalog }>(
-        `/images/${encodeURIComponent(imageId)}`,
+      const image = await withIdHint(
+        client.get<Image & { catalog?: ImageCatalog }>(`/images/${encodeURIComponent(imageId)}`),
+        imageId,
+        'image',
       );
       print.message(image, describeImage(image));
     });

@@ -14,8 +14,16 @@ import type {
   ServerRestore,
 } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
 import type { ApiClient } from '../api/api-client.ts';
-import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+import {
+  apiContext,
+  listAll,
+  parseImagePath,
+  withApiOptions,
+  type ApiCommandOptions,
+} from '../api/context.ts';
 import { exitIfFailed, jobCommand, jobStatus, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
+import { CliError, EXIT } from '../api/exit-codes.ts';
+import { withIdHint } from '../api/id-hints.ts';
 import { formatBytes } from '../api/output.ts';
 
 const RP_EXAMPLE = 'rp-bk-20261120t120000000z-0a1b2c3d4e5f6071';
@@ -53,8 +61,11 @@ export function registerRecoveryPointCommands(program: Command): void {
     .addHelpText('after', `\nExample:\n  $ rbp recovery-points show ${RP_EXAMPLE}`)
     .action(async (recoveryPointId: string, options: ApiCommandOptions) => {
       const { client, print } = await apiContext(options);
-      const point = await client.get<RecoveryPointDetail>(
-        `/recovery-points/${encodeURIComponent(recoveryPointId)}`,
+      const point = await withIdHint(
+        client.get<RecoveryPointDetail>(`/recovery-points/${encodeURIComponent(recoveryPointId)}`),
+        recoveryPointId,
+        'recovery point',
+        { image: 'show it: rbp images show {id}' },
       );
       print.message(point, describePoint(point));
     });
@@ -62,11 +73,21 @@ export function registerRecoveryPointCommands(program: Command): void {
   withApiOptions(points.command('files'))
     .description('list a directory of a recovery point (filesystems under their device names)')
     .argument('<recoveryPointId>', 'the recovery point')
-    .argument('[path]', 'the directory: /, /dev, a filesystem such as /dev/xvdb1, or a path below it', '/')
+    .argument(
+      '[path]',
+      'the directory: /, /dev, a filesystem such as /dev/xvdb1, or a path below it',
+      parseImagePath,
+      '/',
+    )
     .addHelpText('after', `\nExample:\n  $ rbp recovery-points files ${RP_EXAMPLE} /dev/xvdb1/var/lib`)
     .action(async (recoveryPointId: string, path: string, options: ApiCommandOptions) => {
       const { client, print } = await apiContext(options);
-      const entries = await listRecoveryPointFiles(client, recoveryPointId, path);
+      const entries = await withIdHint(
+        listRecoveryPointFiles(client, recoveryPointId, path),
+        recoveryPointId,
+        'recovery point',
+        { image: 'list it: rbp files ls --image {id}' },
+      );
       print.result(entries, entries, [
         { header: 'TYPE', value: (e) => e.type },
         {
@@ -187,12 +208,23 @@ export function registerServerRestore(restore: Command): void {
           volumeType?: string;
         },
       ) => {
+        if (options.volumeType !== undefined && options.availabilityZone === undefined) {
+          throw new CliError(
+            '--volume-type needs --availability-zone: it is the type of the volumes made in that zone',
+            EXIT.USAGE,
+          );
+        }
         const { client, print, progress } = await apiContext(options);
-        const accepted = await client.post<{ restoreId: string }>('/server-restores', {
-          recoveryPointId: options.recoveryPoint,
-          ...(options.availabilityZone === undefined ? {} : { availabilityZone: options.availabilityZone }),
-          ...(options.volumeType === undefined ? {} : { volumeType: options.volumeType }),
-        });
+        const accepted = await withIdHint(
+          client.post<{ restoreId: string }>('/server-restores', {
+            recoveryPointId: options.recoveryPoint,
+            ...(options.availabilityZone === undefined ? {} : { availabilityZone: options.availabilityZone }),
+            ...(options.volumeType === undefined ? {} : { volumeType: options.volumeType }),
+          }),
+          options.recoveryPoint,
+          'recovery point',
+          { image: 'to restore that volume: rbp restore volume --image {id}' },
+        );
         const current = await jobStatus(client, SERVER_RESTORE, accepted.restoreId, options, progress);
         print.message(serverRestoreJson(current), describeServerRestore(current));
         exitIfFailed(SERVER_RESTORE, current);

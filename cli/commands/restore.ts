@@ -16,6 +16,7 @@ import { registerServerRestore } from './recovery-points.ts';
 import { registerCancelCommand } from '../api/cancel.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import { sparseFileSink } from '../api/sparse-file.ts';
+import { withIdHint } from '../api/id-hints.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
 import {
   jobProgress,
@@ -24,7 +25,13 @@ import {
   shortTime,
 } from '../api/job-progress.ts';
 import { printHistory, withHistoryLimit, type HistoryListing, type HistoryOptions } from '../api/history.ts';
-import { apiContext, parsePartition, withApiOptions, type WaitOptions } from '../api/context.ts';
+import {
+  apiContext,
+  parseImagePath,
+  parsePartition,
+  withApiOptions,
+  type WaitOptions,
+} from '../api/context.ts';
 import { exitIfFailed, jobCommand, jobStatus, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
 import { bytesColumn, durationColumn } from './history-columns.ts';
 
@@ -186,11 +193,16 @@ async function finish(
 async function start(options: RestoreOptions, body: Record<string, unknown>): Promise<void> {
   if (options.out !== undefined) await checkOut(options.out, options.force === true);
   const { client, print, progress } = await apiContext(options);
-  const accepted = await client.post<{ restoreId: string }>('/restores', {
-    imageId: options.image,
-    ...(options.partition === undefined ? {} : { partition: options.partition }),
-    ...body,
-  });
+  const accepted = await withIdHint(
+    client.post<{ restoreId: string }>('/restores', {
+      imageId: options.image,
+      ...(options.partition === undefined ? {} : { partition: options.partition }),
+      ...body,
+    }),
+    options.image,
+    'image',
+    { 'recovery point': 'to restore every volume of it: rbp restore server --recovery-point {id}' },
+  );
   await finish(client, print, progress, accepted.restoreId, options);
 }
 
@@ -231,6 +243,7 @@ export function registerRestoreCommands(program: Command): void {
     .requiredOption(
       '--path <path>',
       'the file, as an absolute path in the image (NTFS: `path:stream` for a named stream)',
+      parseImagePath,
     )
     .option('--out <path>', 'download the restored file here (implies --wait)')
     .option('--force', 'overwrite an existing --out file')
@@ -244,7 +257,7 @@ export function registerRestoreCommands(program: Command): void {
 
   restoreCommand(restore, 'dir', 'restore a directory tree to a download (an archive)')
     .option('--partition <n>', PARTITION_HELP, parsePartition)
-    .requiredOption('--path <path>', 'the directory, as an absolute path in the image')
+    .requiredOption('--path <path>', 'the directory, as an absolute path in the image', parseImagePath)
     .option('--out <path>', 'download the archive here (implies --wait)')
     .option('--force', 'overwrite an existing --out file')
     .addHelpText(

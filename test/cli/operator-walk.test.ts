@@ -1,0 +1,240 @@
+/**
+ * Rough edges found walking the CLI as an operator would on `rbp local serve` (a volume and a
+ * two-disk server backed up, browsed and restored), each pinned here against a stand-in for the
+ * API that answers as the local stack did:
+ * - `files ls --recovery-point RP /dev` shows the directories the recovery point makes up above its
+ *   filesystems as `dr-xr-xr-x` (they have no mode; `d?????????` before);
+ * - a relative path (`etc`, `./etc/hosts`) is refused before any request, naming the absolute path
+ *   meant (it reached the API before and came back as `query.path: path must be absolute`);
+ * - an id of another kind (a recovery point after `--image`, an image after `--recovery-point`) gets
+ *   the API's refusal plus which kind it is and the command that takes it;
+ * - `restore server --volume-type` without `--availability-zone` is a usage error before any request;
+ * - `--limit` of the history listings states its default once.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { parseImagePath } from '../../cli/api/context.ts';
+import { wrongIdHint } from '../../cli/api/id-hints.ts';
+import { formatMode, recoveryPointEntryMode } from '../../cli/commands/files.ts';
+import { buildProgram } from '../../cli/program.ts';
+import { noRoute, runRbp, useApiStandIn } from '../support/cli.ts';
+
+const RP = 'rp-bk-20261204t133501004z-9bb3b1eb914ab65e';
+const IMG = 'img-bk-20261204t133352924z-f3ed9769a38173d2';
+
+/** What GET /recovery-points/{RP}/files answered on the local stack for a server of two disks. */
+const POINT_FILES: Readonly<Record<string, unknown[]>> = {
+  '/': [{ name: 'dev', path: '/dev', type: 'directory', sizeBytes: 0 }],
+  '/dev': [
+    { name: 'xvda', path: '/dev/xvda', type: 'directory', sizeBytes: 0 },
+    { name: 'xvdb1', path: '/dev/xvdb1', type: 'directory', sizeBytes: 0 },
+  ],
+  '/dev/xvda': [],
+  '/dev/xvdb1/data': [],
+  '/dev/xvdb1': [
+    {
+      name: 'data',
+      path: '/dev/xvdb1/data',
+      type: 'directory',
+      sizeBytes: 4096,
+      modifiedAt: '2026-12-04T13:33:47.000Z',
+      mode: 0o40755,
+      uid: 0,
+      gid: 0,
+    },
+  ],
+};
+
+const seen: string[] = [];
+const api = useApiStandIn((request) => {
+  seen.push(`${request.method} ${request.url}`);
+  const url = new URL(request.url, 'http://localhost');
+  if (url.pathname === `/api/recovery-points/${RP}/files`) {
+    const items = POINT_FILES[url.searchParams.get('path') ?? '/'];
+    if (items !== undefined) return { status: 200, json: { items } };
+  }
+  if (url.pathname === `/api/images/${RP}/files` || url.pathname === '/api/images/img-nope/files') {
+    const id = url.pathname.split('/')[3];
+    return { status: 404, json: { code: 'NotFound', message: `image ${id} does not exist`, details: {} } };
+  }
+  if (url.pathname === `/api/recovery-points/${IMG}/files` || url.pathname === '/api/server-restores') {
+    const field = url.pathname === '/api/server-restores' ? 'body' : 'path';
+    return {
+      status: 400,
+      json: {
+        code: 'InvalidRequest',
+        message: `invalid request: ${field}.recoveryPointId: must be a recovery point id (rp- and a backup id)`,
+        details: {},
+      },
+    };
+  }
+  return noRoute(request);
+});
+beforeEach(() => {
+  seen.length = 0;
+});
+/** `rbp ARGS` in the test process's one rbp host, against the stand-in (no process start per command). */
+const rbp = (...args: string[]) =>
+  runRbp(args, {
+    PATH: process.env.PATH ?? '',
+    RBP_API_URL: api.base,
+    AWS_REGION: 'eu-west-1',
+    AWS_ACCESS_KEY_ID: 'test',
+    AWS_SECRET_ACCESS_KEY: 'test',
+  });
+
+describe('files ls --recovery-point: the directories above the filesystems', () => {
+  it('shows /dev and each filesystem under it as dr-xr-xr-x, and a filesystem’s own entries with their mode', async () => {
+    const dev = await rbp('files', 'ls', '--recovery-point', RP, '/dev');
+    expect(dev.stderr).toBe('');
+    expect(dev.code).toBe(0);
+    expect(dev.stdout).toBe(
+      [
+        'MODE        OWNER  SIZE  MODIFIED  NAME',
+        'dr-xr-xr-x  -         -  -         xvda',
+        'dr-xr-xr-x  -         -  -         xvdb1',
+        '',
+      ].join('\n'),
+    );
+    const root = await rbp('files', 'ls', '--recovery-point', RP, '--recursive', '/');
+    expect(root.code).toBe(0);
+    expect(root.stdout).toBe(
+      [
+        'MODE        OWNER  SIZE  MODIFIED                  PATH',
+        'dr-xr-xr-x  -         -  -                         /dev',
+        'dr-xr-xr-x  -         -  -                         /dev/xvda',
+        'dr-xr-xr-x  -         -  -                         /dev/xvdb1',
+        'drwxr-xr-x  0:0       -  2026-12-04T13:33:47.000Z  /dev/xvdb1/data',
+        '',
+      ].join('\n'),
+    );
+  }, 60_000);
+
+  it('prints the API’s entries unchanged with --json (no mode is made up)', async () => {
+    const run = await rbp('files', 'ls', '--recovery-point', RP, '/dev', '--json');
+    expect(run.code).toBe(0);
+    expect(JSON.parse(run.stdout)).toEqual(POINT_FILES['/dev']);
+  }, 60_000);
+
+  it('gives a made-up directory 0o40555 and keeps every other mode, or its absence for a non-directory', () => {
+    expect(formatMode('directory', recoveryPointEntryMode({ type: 'directory' }))).toBe('dr-xr-xr-x');
+    expect(recoveryPointEntryMode({ type: 'directory', mode: 0o40700 })).toBe(0o40700);
+    expect(recoveryPointEntryMode({ type: 'file' })).toBeUndefined();
+    expect(formatMode('file', recoveryPointEntryMode({ type: 'file' }))).toBe('-?????????');
+  });
+});
+
+describe('relative paths are refused before any request, naming the absolute path meant', () => {
+  const refusal = (meant: string) =>
+    `not an absolute path; paths in a backup start at / (did you mean ${meant}?)`;
+
+  it('parses an absolute path as it is and names the path meant for a relative one', () => {
+    expect(parseImagePath('/etc/')).toBe('/etc/');
+    expect(parseImagePath('/')).toBe('/');
+    for (const [value, meant] of [
+      ['etc', '/etc'],
+      ['etc/hosts', '/etc/hosts'],
+      ['./etc/hosts', '/etc/hosts'],
+      ['././etc', '/etc'],
+      ['.', '/'],
+      ['Windows\\System32', '/Windows/System32'],
+      ['\\Windows', '/Windows'],
+    ] as const) {
+      expect(() => parseImagePath(value), value).toThrow(refusal(meant));
+    }
+  });
+
+  it('files ls, files versions, recovery-points files and restore file --path exit 2 and send nothing', async () => {
+    const ls = await rbp('files', 'ls', '--image', IMG, 'etc');
+    expect(ls.code).toBe(2);
+    expect(ls.stderr.split('\n')[0]).toBe(
+      `error: command-argument value 'etc' is invalid for argument 'path'. ${refusal('/etc')}`,
+    );
+    const versions = await rbp('files', 'versions', '--volume', 'vol-98eb7aed8a3404fa7', 'etc/motd');
+    expect(versions.code).toBe(2);
+    expect(versions.stderr.split('\n')[0]).toBe(
+      `error: command-argument value 'etc/motd' is invalid for argument 'path'. ${refusal('/etc/motd')}`,
+    );
+    const points = await rbp('recovery-points', 'files', RP, 'dev');
+    expect(points.code).toBe(2);
+    expect(points.stderr.split('\n')[0]).toBe(
+      `error: command-argument value 'dev' is invalid for argument 'path'. ${refusal('/dev')}`,
+    );
+    const restore = await rbp('restore', 'file', '--image', IMG, '--path', './etc/motd');
+    expect(restore.code).toBe(2);
+    expect(restore.stderr.split('\n')[0]).toBe(
+      `error: option '--path <path>' argument './etc/motd' is invalid. ${refusal('/etc/motd')}`,
+    );
+    expect(seen).toEqual([]);
+  }, 60_000);
+});
+
+describe('an id of another kind', () => {
+  it('names the kind an id’s prefix says and where it belongs; nothing for an id of the kind expected or unknown', () => {
+    expect(wrongIdHint('rp-1', 'image')).toBe(
+      'rp-1 is a recovery point id, not an image id; its images: rbp recovery-points show rp-1',
+    );
+    expect(wrongIdHint('vol-0123abcd', 'image')).toBe(
+      'vol-0123abcd is a volume id, not an image id; its images: rbp images ls --volume vol-0123abcd',
+    );
+    expect(wrongIdHint('bk-1', 'recovery point')).toBe(
+      'bk-1 is a backup id, not a recovery point id; its recovery point: rbp backup status bk-1',
+    );
+    expect(wrongIdHint('img-1', 'recovery point', { image: 'list it: rbp files ls --image {id}' })).toBe(
+      'img-1 is an image id, not a recovery point id; list it: rbp files ls --image img-1; the recovery points of its server: rbp recovery-points ls --server SERVER',
+    );
+    expect(wrongIdHint('img-1', 'image')).toBeUndefined();
+    expect(wrongIdHint('nope', 'image')).toBeUndefined();
+  });
+
+  it('files ls --image RP: the API’s 404, then how to list the recovery point (exit 3)', async () => {
+    const run = await rbp('files', 'ls', '--image', RP, '/etc');
+    expect(run.code).toBe(3);
+    expect(run.stdout).toBe('');
+    expect(run.stderr).toBe(
+      `rbp: image ${RP} does not exist (HTTP 404 NotFound)\n` +
+        `  ${RP} is a recovery point id, not an image id; list it: rbp files ls --recovery-point ${RP} /dev; its images: rbp recovery-points show ${RP}\n`,
+    );
+  }, 60_000);
+
+  it('files ls --recovery-point IMAGE and restore server --recovery-point IMAGE: the API’s 400, then the image commands (exit 5)', async () => {
+    const ls = await rbp('files', 'ls', '--recovery-point', IMG, '/');
+    expect(ls.code).toBe(5);
+    expect(ls.stderr).toBe(
+      'rbp: invalid request: path.recoveryPointId: must be a recovery point id (rp- and a backup id) (HTTP 400 InvalidRequest)\n' +
+        `  ${IMG} is an image id, not a recovery point id; list it: rbp files ls --image ${IMG}; the recovery points of its server: rbp recovery-points ls --server SERVER\n`,
+    );
+    const restore = await rbp('restore', 'server', '--recovery-point', IMG);
+    expect(restore.code).toBe(5);
+    expect(restore.stderr).toBe(
+      'rbp: invalid request: body.recoveryPointId: must be a recovery point id (rp- and a backup id) (HTTP 400 InvalidRequest)\n' +
+        `  ${IMG} is an image id, not a recovery point id; to restore that volume: rbp restore volume --image ${IMG}; the recovery points of its server: rbp recovery-points ls --server SERVER\n`,
+    );
+  }, 60_000);
+
+  it('leaves the API’s message alone for an unknown id of the kind expected', async () => {
+    const run = await rbp('files', 'ls', '--image', 'img-nope', '/');
+    expect(run.code).toBe(3);
+    expect(run.stderr).toBe('rbp: image img-nope does not exist (HTTP 404 NotFound)\n');
+  }, 60_000);
+});
+
+describe('usage checked before any request', () => {
+  it('restore server --volume-type without --availability-zone exits 2 and sends nothing', async () => {
+    const run = await rbp('restore', 'server', '--recovery-point', RP, '--volume-type', 'gp3');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      'rbp: --volume-type needs --availability-zone: it is the type of the volumes made in that zone\n',
+    );
+    expect(seen).toEqual([]);
+  }, 60_000);
+
+  it('--limit of backup ls and restore ls says its default once', () => {
+    const program = buildProgram();
+    for (const group of ['backup', 'restore']) {
+      const ls = program.commands.find((c) => c.name() === group)!.commands.find((c) => c.name() === 'ls')!;
+      const limit = ls.options.find((o) => o.long === '--limit')!;
+      expect(limit.description).toBe('show at most this many');
+      expect(limit.defaultValue).toBe(20);
+    }
+  });
+});
