@@ -48,6 +48,7 @@ import {
 } from '../core/plans/run-engine.ts';
 import { RPO_BREACHED, RPO_RECOVERED } from '../core/plans/rpo.ts';
 import { SNS_SUBJECT_MAX_CHARS } from '../core/orchestration/backup-outcome.ts';
+import { planTrigger } from '../core/orchestration/backup-request.ts';
 import { executionArnOf } from './sfn-backup-executions.ts';
 import { invokeForAnswer } from './lambda-request-response.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
@@ -264,6 +265,9 @@ export class SfnPlanBackups implements BackupStarter {
             volumeIds: server.volumes.map((v) => v.volumeId),
             // The replica is the backup state machine's default source; only the primary is named.
             ...(request.source === 'primary' ? { source: 'primary' } : {}),
+            // Stored on the recovery point: the plan's expiry deletes only its own tasks' points,
+            // and a task whose server a running backup holds is skipped as a scheduled run is.
+            trigger: planTrigger(request.plan),
           }),
         }),
       );
@@ -298,7 +302,26 @@ export class SfnPlanBackups implements BackupStarter {
         reason: `backup ${backupId} ${String(answer.status).toLowerCase()}: ${error}${answer.cause === undefined ? '' : ` (${answer.cause})`}`,
       };
     }
+    const skipped = skipReasonOfOutput(answer.output);
+    if (skipped !== undefined) return { state: 'skipped', reason: `backup ${backupId} skipped: ${skipped}` };
     return { state: 'succeeded', imageIds: imageIdsOfOutput(answer.output) };
+  }
+}
+
+/**
+ * Why a backup execution that succeeded was skipped (`$.acquired.result.skipped.reason` of
+ * backup.asl.json's "Backup Skipped": a running backup held the server's volumes), else undefined.
+ */
+export function skipReasonOfOutput(output: string | undefined): string | undefined {
+  if (output === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(output) as {
+      acquired?: { result?: { skipped?: { reason?: unknown } } };
+    };
+    const reason = parsed.acquired?.result?.skipped?.reason;
+    return typeof reason === 'string' ? reason : undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -89,6 +89,7 @@ import {
   FAILED_ERROR,
   PLAN_BACKUP_SERVERS,
   planBackupsContract,
+  SKIPPED_REASON,
   SUCCEEDED_IMAGES,
 } from './plan-backups.contract.ts';
 import {
@@ -447,6 +448,7 @@ function planBackupServers(): MemoryEc2Volumes {
   directory.addVolume(replica(PLAN_BACKUP_SERVERS.runs));
   directory.addVolume(replica(PLAN_BACKUP_SERVERS.succeeds));
   directory.addVolume(replica(PLAN_BACKUP_SERVERS.fails));
+  directory.addVolume(replica(PLAN_BACKUP_SERVERS.skips));
   return directory;
 }
 
@@ -461,12 +463,14 @@ planBackupsContract('MemoryPlanBackups', () => {
     volumesOf: (server) => volumesIn(directory, server),
     inputOf: (backupId) => Promise.resolve(backups.executions.get(backupId)?.input),
     ended: (backupId) => {
-      const succeeded = backups.executions.get(backupId)!.input['serverId'] === PLAN_BACKUP_SERVERS.succeeds;
+      const server = backups.executions.get(backupId)!.input['serverId'];
       backups.end(
         backupId,
-        succeeded
+        server === PLAN_BACKUP_SERVERS.succeeds
           ? { status: 'SUCCEEDED', imageIds: SUCCEEDED_IMAGES }
-          : { status: 'FAILED', error: FAILED_ERROR, cause: FAILED_CAUSE },
+          : server === PLAN_BACKUP_SERVERS.skips
+            ? { status: 'SKIPPED', reason: SKIPPED_REASON }
+            : { status: 'FAILED', error: FAILED_ERROR, cause: FAILED_CAUSE },
       );
       return Promise.resolve();
     },
@@ -488,6 +492,7 @@ planBackupsContract('SfnPlanBackups on the local stack', async () => {
             Choices: [
               { Variable: '$.serverId', StringEquals: PLAN_BACKUP_SERVERS.succeeds, Next: 'Recovery Point' },
               { Variable: '$.serverId', StringEquals: PLAN_BACKUP_SERVERS.fails, Next: 'Image Failed' },
+              { Variable: '$.serverId', StringEquals: PLAN_BACKUP_SERVERS.skips, Next: 'Backup Skipped' },
             ],
             Default: 'Wait For Snapshots',
           },
@@ -498,6 +503,13 @@ planBackupsContract('SfnPlanBackups on the local stack', async () => {
             End: true,
           },
           'Image Failed': { Type: 'Fail', Error: FAILED_ERROR, Cause: FAILED_CAUSE },
+          // As backup.asl.json's Acquire Lock leaves a skipped run's state.
+          'Backup Skipped': {
+            Type: 'Pass',
+            Result: { result: { skipped: { reason: SKIPPED_REASON, heldBy: 'bk-0200' } } },
+            ResultPath: '$.acquired',
+            End: true,
+          },
           'Wait For Snapshots': { Type: 'Wait', Seconds: 3600, End: true },
         },
       }),

@@ -2,11 +2,12 @@
  * BackupStarter (lambdas/core/plans/plan-ports.ts) in memory, as SfnPlanBackups runs a plan task's
  * backup: one execution of the backup state machine named by the backup id over every replica
  * volume of the server (a server without any is refused), started once whatever a repeated start
- * asks (Step Functions refuses the second, which is the same backup); progress reads the
- * execution: never started, running, succeeded with its images, or ended otherwise with its
- * error and cause.
+ * asks (Step Functions refuses the second, which is the same backup), with the plan's trigger;
+ * progress reads the execution: never started, running, succeeded with its images, skipped (a
+ * running backup held the server) with its reason, or ended otherwise with its error and cause.
  */
 import { PermanentError } from '../../lambdas/core/errors.ts';
+import { planTrigger } from '../../lambdas/core/orchestration/backup-request.ts';
 import type {
   BackupProgress,
   BackupStart,
@@ -18,6 +19,8 @@ export interface MemoryBackupExecution {
   readonly input: Readonly<Record<string, unknown>>;
   ended?:
     | { readonly status: 'SUCCEEDED'; readonly imageIds: readonly string[] }
+    /** Succeeded at "Backup Skipped": the lock's refusal. */
+    | { readonly status: 'SKIPPED'; readonly reason: string }
     | {
         readonly status: 'FAILED';
         readonly error: string;
@@ -43,6 +46,7 @@ export class MemoryPlanBackups implements BackupStarter {
         serverId: request.server,
         volumeIds: server.volumes.map((v) => v.volumeId),
         ...(request.source === 'primary' ? { source: 'primary' } : {}),
+        trigger: planTrigger(request.plan),
       },
     });
   }
@@ -60,6 +64,8 @@ export class MemoryPlanBackups implements BackupStarter {
     if (ended === undefined) return Promise.resolve({ state: 'running' });
     if (ended.status === 'SUCCEEDED')
       return Promise.resolve({ state: 'succeeded', imageIds: [...ended.imageIds] });
+    if (ended.status === 'SKIPPED')
+      return Promise.resolve({ state: 'skipped', reason: `backup ${backupId} skipped: ${ended.reason}` });
     return Promise.resolve({
       state: 'failed',
       errorName: ended.error,

@@ -3,7 +3,9 @@
  *
  * - `SfnPlanBackups.start` passes `source: "primary"` in the backup execution's input (the backup
  *   state machine's Create Snapshots then snapshots the primaries); a replica task's input has no
- *   `source` (the state machine's default), and a repeated start is the same execution;
+ *   `source` (the state machine's default), every task's input carries `trigger: "plan:<plan>"`
+ *   (its recovery point's trigger, which the plan's expiry goes by), and a repeated start is the
+ *   same execution;
  * - the EC2 adapter refuses a primary volume or an instance not marked `rbp:primary=true` with a
  *   message naming it (the stack's IAM allows CreateSnapshots only on marked ones), and reads a
  *   marked primary with the instance it is attached to.
@@ -66,7 +68,7 @@ async function inputOf(backupId: string): Promise<unknown> {
 }
 
 describe('SfnPlanBackups.start', () => {
-  it('passes source primary in the execution input; a replica task names no source', async () => {
+  it('passes source primary in the execution input; a replica task names no source; both carry the plan trigger', async () => {
     const backups = new SfnPlanBackups(sfn, stateMachineArn, directory, {
       inputDefaults: { snapshotWait: { intervalSeconds: 1, timeoutSeconds: 60 } },
     });
@@ -77,11 +79,13 @@ describe('SfnPlanBackups.start', () => {
       serverId: 'QA1',
       volumeIds: ['vol-0000000000000000a', 'vol-0000000000000000b'],
       source: 'primary',
+      trigger: 'plan:nightly-qa',
     });
     expect(await inputOf('pr-1-t1')).toEqual({
       snapshotWait: { intervalSeconds: 1, timeoutSeconds: 60 },
       serverId: 'QA1',
       volumeIds: ['vol-0000000000000000a', 'vol-0000000000000000b'],
+      trigger: 'plan:nightly-qa',
     });
   });
 

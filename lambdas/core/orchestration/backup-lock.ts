@@ -19,7 +19,12 @@
  * state that failed. Nothing can commit without the lock: Renew Lock re-checks it before the commit.
  */
 import type { Clock, StepLog } from '../ports.ts';
-import { normaliseBackupRequest, type VolumeFinder, type VolumeServerTags } from './backup-request.ts';
+import {
+  normaliseBackupRequest,
+  PLAN_TRIGGER_PREFIX,
+  type VolumeFinder,
+  type VolumeServerTags,
+} from './backup-request.ts';
 import type { LockStore } from './orchestration-ports.ts';
 import { BackupAlreadyRunningError, BackupSuspendedError, LockLostError } from './orchestration-errors.ts';
 import type { BackupLockInput, BackupLockOutput } from './step-state.ts';
@@ -137,12 +142,13 @@ export function ttlEpochSeconds(lock: BackupLock): number {
 export const SCHEDULE_TRIGGER_PREFIX = 'schedule:';
 
 /**
- * A scheduled run that finds its volume locked by a run still going (the previous backup overran
- * into this schedule) is skipped, not failed: the running backup covers the volume, and an alarm
- * on it would page for nothing. A manual or API run stays BackupAlreadyRunningError.
+ * A scheduled run, or a plan task's (PLAN_TRIGGER_PREFIX: a plan runs on its schedule), that finds
+ * its volume locked by a run still going (the previous backup overran into this schedule) is
+ * skipped, not failed: the running backup covers the volume, and an alarm on it would page for
+ * nothing. A manual or API run stays BackupAlreadyRunningError.
  */
 export function skipsWhenLocked(trigger: string): boolean {
-  return trigger.startsWith(SCHEDULE_TRIGGER_PREFIX);
+  return trigger.startsWith(SCHEDULE_TRIGGER_PREFIX) || trigger.startsWith(PLAN_TRIGGER_PREFIX);
 }
 
 export interface BackupLockStepDeps {

@@ -51,6 +51,22 @@ const MIN_POLL_SECONDS = 1;
 /** Longest deadline accepted: a Standard execution lives at most a year, a week is plenty for a backup. */
 const MAX_WAIT_SECONDS = 604_800;
 
+/** The trigger of a run whose input names none (a StartExecution by hand, an old caller). */
+export const MANUAL_TRIGGER = 'manual';
+/** Longest trigger: a principal's ARN or a schedule's name fits; events and records stay small. */
+export const MAX_TRIGGER_CHARS = 256;
+/**
+ * Triggers of plan tasks start with it (`plan:<plan name>`): a plan's run is scheduled, so a task
+ * whose server a running backup holds is skipped like a scheduled run (backup-lock.ts), and the
+ * plan's expiry deletes only the points its own tasks made (retention-apply.ts).
+ */
+export const PLAN_TRIGGER_PREFIX = 'plan:';
+
+/** The trigger a plan task's backup runs with. */
+export function planTrigger(plan: string): string {
+  return `${PLAN_TRIGGER_PREFIX}${plan}`;
+}
+
 const volumeIdSchema = z.string().regex(/^vol-[0-9a-z]{1,40}$/, 'must look like vol-0123456789abcdef0');
 
 const waitSchema = (defaultInterval: number, defaultTimeout: number) =>
@@ -108,8 +124,12 @@ export const backupRequestSchema = z
      * source server's own volumes (`rbp:primary-volume`, core/backup/primary-source.ts), no checkpoint.
      */
     source: z.enum(BACKUP_SOURCES).default('replica'),
-    /** Who asked: "schedule:<name>" or "api:<principal>"; recorded on the image and in events. */
-    trigger: z.string().min(1).max(256).default('manual'),
+    /**
+     * Who asked: "schedule:<name>", "plan:<plan name>" (a plan task, planTrigger), "api:<principal>"
+     * or "manual"; in the outcome events and on the run's recovery point, where a plan's expiry
+     * reads it (only `plan:<that plan>` points are its to expire).
+     */
+    trigger: z.string().min(1).max(MAX_TRIGGER_CHARS).default(MANUAL_TRIGGER),
     probe: replicaProbeSchema.default({ kind: 'tags' }),
     syncWait: waitSchema(DEFAULT_SYNC_POLL_SECONDS, DEFAULT_SYNC_TIMEOUT_SECONDS).default({
       intervalSeconds: DEFAULT_SYNC_POLL_SECONDS,

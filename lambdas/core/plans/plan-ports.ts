@@ -103,6 +103,8 @@ export interface BackupStart {
 export type BackupProgress =
   | { readonly state: 'running' }
   | { readonly state: 'succeeded'; readonly imageIds: readonly string[] }
+  /** It ended without a backup: a running backup held the server's volumes (the task is Skipped). */
+  | { readonly state: 'skipped'; readonly reason: string }
   | { readonly state: 'failed'; readonly errorName: string; readonly reason: string };
 
 export interface BackupStarter {

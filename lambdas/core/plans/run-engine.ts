@@ -52,8 +52,9 @@ export const MAX_BACKUP_ATTEMPTS = 2;
 export const REPLICA_NOT_IN_SYNC_ERROR = 'ReplicaNotInSync';
 /**
  * The backup state machine's error (its Fail state "Backup Already Running") when another run holds
- * the server's volume locks: for a plan
- * task that is an overrun of the previous backup, reported as Skipped (the running backup covers
+ * the server's volume locks. A plan task's backup (trigger `plan:<plan>`) is skipped instead
+ * (progress `skipped`); this error still ends a task whose backup started before plan tasks
+ * carried their trigger. Either way the overrun is reported as Skipped (the running backup covers
  * the server; a failure would page someone for nothing).
  */
 export const BACKUP_ALREADY_RUNNING_ERROR = 'BackupAlreadyRunning';
@@ -433,6 +434,15 @@ async function stepTask(context: RunContext, task: PlanTask): Promise<StepResult
           ...(gap === undefined ? {} : { rpoAchievedSeconds: gap }),
         });
       }
+      // A skipped execution (this task's trigger is a plan's, backup-lock.ts skipsWhenLocked) or,
+      // for a task started before plan tasks had their trigger, the backup's lock failure.
+      if (progress.state === 'skipped' || progress.errorName === BACKUP_ALREADY_RUNNING_ERROR) {
+        return go({
+          ...task,
+          step: 'Release',
+          overrunReason: `the previous backup of ${task.server} is still running (it overran into this run); this task is skipped, not failed: ${progress.reason}`,
+        });
+      }
       const fallback =
         progress.errorName === REPLICA_NOT_IN_SYNC_ERROR &&
         task.source === 'replica' &&
@@ -445,13 +455,6 @@ async function stepTask(context: RunContext, task: PlanTask): Promise<StepResult
           step: 'Backup',
           source: 'primary',
           sourceReason: `replica backup ${backupId} failed (${progress.reason}); prefer-replica falls back to the primary`,
-        });
-      }
-      if (progress.errorName === BACKUP_ALREADY_RUNNING_ERROR) {
-        return go({
-          ...task,
-          step: 'Release',
-          overrunReason: `the previous backup of ${task.server} is still running (it overran into this run); this task is skipped, not failed: ${progress.reason}`,
         });
       }
       return go(failAfterQuiesce(task, `backup ${backupId} failed: ${progress.reason}`));
