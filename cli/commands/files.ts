@@ -1,8 +1,9 @@
 /** `rbp files ls|versions|find`: the catalog of files across images. */
+import { posix } from 'node:path';
 import { InvalidArgumentError, type Command } from 'commander';
 import type { FoundVersionView as FoundFileEverywhere } from '../../lambdas/core/api/file-search-routes.ts';
 import { MAX_PAGE_LIMIT, type DirectoryEntry, type FileVersion } from '../../lambdas/core/api/schemas.ts';
-import type { ApiClient } from '../api/api-client.ts';
+import { ApiCallError } from '../api/api-client.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
 import { withIdHint } from '../api/id-hints.ts';
 import { formatBytes } from '../api/output.ts';
@@ -18,23 +19,6 @@ import {
 
 /** Directories listed at most in one `files ls --recursive`: a guard against a cycle in a damaged catalog. */
 export const MAX_RECURSIVE_DIRECTORIES = 1_000_000;
-
-/** The tree under `root` as it was in the image, depth first, each directory's entries by name. */
-export function walkTree(
-  client: ApiClient,
-  imageId: string,
-  root: string,
-  partition?: number,
-): Promise<DirectoryEntry[]> {
-  return walkDirectories(
-    (directory) =>
-      listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(imageId)}/files`, {
-        path: directory,
-        partition,
-      }),
-    root,
-  );
-}
 
 /** The tree under `root`, depth first, each directory's entries by name, listed by `list`. */
 export async function walkDirectories(
@@ -53,6 +37,32 @@ export async function walkDirectories(
     for (const child of [...children].reverse()) if (child.type === 'directory') pending.push(child.path);
   }
   return entries;
+}
+
+/**
+ * What `files ls PATH` lists: the directory (with `recursive`, the tree below it), or, as `ls -l`
+ * does, the entry itself when PATH names a file, a symlink or another non-directory. The API
+ * answers 404 for a listing of a non-directory; only then is PATH's parent listed (one more
+ * request, every page of it) to find it. A PATH that ends in `/` names a directory, so it is never
+ * looked up so.
+ */
+export async function listPath(
+  list: (directory: string) => Promise<DirectoryEntry[]>,
+  path: string,
+  recursive: boolean,
+): Promise<DirectoryEntry[]> {
+  try {
+    return recursive ? await walkDirectories(list, path) : await list(path);
+  } catch (error) {
+    const normalized = posix.normalize(path);
+    if (!(error instanceof ApiCallError) || error.status !== 404 || normalized.endsWith('/')) throw error;
+    const name = posix.basename(normalized);
+    const entry = (await list(posix.dirname(normalized)).catch(() => [])).find(
+      (candidate) => candidate.name === name && candidate.type !== 'directory',
+    );
+    if (entry === undefined) throw error;
+    return [entry];
+  }
 }
 
 /** One page of GET /files/search. */
@@ -180,20 +190,21 @@ export function registerFileCommands(program: Command): void {
         const entries =
           pointId !== undefined
             ? await withIdHint(
-                options.recursive
-                  ? walkDirectories((d) => listRecoveryPointFiles(client, pointId, d), path)
-                  : listRecoveryPointFiles(client, pointId, path),
+                listPath((d) => listRecoveryPointFiles(client, pointId, d), path, options.recursive),
                 pointId,
                 'recovery point',
                 { image: 'list it: rbp files ls --image {id}' },
               )
             : await withIdHint(
-                options.recursive
-                  ? walkTree(client, imageId, path, options.partition)
-                  : listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(imageId)}/files`, {
-                      path,
+                listPath(
+                  (d) =>
+                    listAll<DirectoryEntry>(client, `/images/${encodeURIComponent(imageId)}/files`, {
+                      path: d,
                       partition: options.partition,
                     }),
+                  path,
+                  options.recursive,
+                ),
                 imageId,
                 'image',
                 { 'recovery point': 'list it: rbp files ls --recovery-point {id} /dev' },

@@ -4,6 +4,7 @@
  * API that answers as the local stack did:
  * - `files ls --recovery-point RP /dev` shows the directories the recovery point makes up above its
  *   filesystems as `dr-xr-xr-x` (they have no mode; `d?????????` before);
+ * - `files ls` of a file lists the file, as `ls -l` does (it was the API's 404 `is not a directory`);
  * - a relative path (`etc`, `./etc/hosts`) is refused before any request, naming the absolute path
  *   meant (it reached the API before and came back as `query.path: path must be absolute`);
  * - an id of another kind (a recovery point after `--image`, an image after `--recovery-point`) gets
@@ -44,6 +45,18 @@ const POINT_FILES: Readonly<Record<string, unknown[]>> = {
   ],
 };
 
+/** A file of the image, as GET /images/{IMG}/files?path=/etc answered. */
+const MOTD = {
+  name: 'motd',
+  path: '/etc/motd',
+  type: 'file',
+  sizeBytes: 8,
+  modifiedAt: '2026-12-04T13:33:47.000Z',
+  mode: 0o100644,
+  uid: 0,
+  gid: 0,
+};
+
 const seen: string[] = [];
 const api = useApiStandIn((request) => {
   seen.push(`${request.method} ${request.url}`);
@@ -51,6 +64,15 @@ const api = useApiStandIn((request) => {
   if (url.pathname === `/api/recovery-points/${RP}/files`) {
     const items = POINT_FILES[url.searchParams.get('path') ?? '/'];
     if (items !== undefined) return { status: 200, json: { items } };
+  }
+  if (url.pathname === `/api/images/${IMG}/files`) {
+    const path = url.searchParams.get('path');
+    if (path === '/etc') return { status: 200, json: { items: [MOTD] } };
+    const why = path === '/etc/motd' || path === '/etc/motd/' ? 'is not a directory' : 'does not exist';
+    return {
+      status: 404,
+      json: { code: 'NotFound', message: `${path?.replace(/\/$/, '')} ${why} in image ${IMG}`, details: {} },
+    };
   }
   if (url.pathname === `/api/images/${RP}/files` || url.pathname === '/api/images/img-nope/files') {
     const id = url.pathname.split('/')[3];
@@ -121,6 +143,39 @@ describe('files ls --recovery-point: the directories above the filesystems', () 
     expect(recoveryPointEntryMode({ type: 'file' })).toBeUndefined();
     expect(formatMode('file', recoveryPointEntryMode({ type: 'file' }))).toBe('-?????????');
   });
+});
+
+describe('files ls of a file', () => {
+  it('lists the file itself, as ls -l does, from its parent’s listing after the API’s 404', async () => {
+    const run = await rbp('files', 'ls', '--image', IMG, '/etc/motd');
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(run.stdout).toBe(
+      [
+        'MODE        OWNER  SIZE  MODIFIED                  NAME',
+        '-rw-r--r--  0:0     8 B  2026-12-04T13:33:47.000Z  motd',
+        '',
+      ].join('\n'),
+    );
+    expect(seen).toEqual([
+      `GET /api/images/${IMG}/files?path=%2Fetc%2Fmotd`,
+      `GET /api/images/${IMG}/files?path=%2Fetc`,
+    ]);
+    const json = await rbp('files', 'ls', '--image', IMG, '--recursive', '/etc/motd', '--json');
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual([MOTD]);
+  }, 60_000);
+
+  it('keeps the API’s 404 for a path that is not there, and for a file named with a trailing /', async () => {
+    const missing = await rbp('files', 'ls', '--image', IMG, '/etc/nope');
+    expect(missing.code).toBe(3);
+    expect(missing.stderr).toBe(`rbp: /etc/nope does not exist in image ${IMG} (HTTP 404 NotFound)\n`);
+    seen.length = 0;
+    const slash = await rbp('files', 'ls', '--image', IMG, '/etc/motd/');
+    expect(slash.code).toBe(3);
+    expect(slash.stderr).toBe(`rbp: /etc/motd is not a directory in image ${IMG} (HTTP 404 NotFound)\n`);
+    expect(seen).toEqual([`GET /api/images/${IMG}/files?path=%2Fetc%2Fmotd%2F`]);
+  }, 60_000);
 });
 
 describe('relative paths are refused before any request, naming the absolute path meant', () => {
