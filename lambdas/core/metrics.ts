@@ -29,6 +29,12 @@ export const EBS_REQUESTS_THROTTLED_METRIC = 'EbsRequestsThrottled';
 export const BACKUP_SUCCEEDED_METRIC = 'BackupSucceeded';
 /** The protected server a BackupSucceeded datapoint counts for. */
 export const SERVER_ID_DIMENSION = 'ServerId';
+/**
+ * Volumes of a succeeded backup whose file catalog failed or is partial (their files cannot all be
+ * browsed or restored one by one), written once per succeeded backup that reports its catalogs;
+ * alarmed on when above zero.
+ */
+export const FILE_CATALOGS_DEGRADED_METRIC = 'FileCatalogsDegraded';
 
 /** The step name (STEP_DIMENSION) of the lifecycle job function: its alarms select it. */
 export const LIFECYCLE_JOB_STEP = 'lifecycle-job';
@@ -42,3 +48,18 @@ export const RESTORE_TEST_FAILURES_METRIC = 'RestoreTestFailures';
  * that target, written by every RPO check (core/plans/rpo.ts); alarmed on when above zero.
  */
 export const SERVERS_RPO_BREACHED_METRIC = 'ServersRpoBreached';
+
+/**
+ * Counted by a step that waits for another job instead of failing (a commit that meets a garbage
+ * collection's fence: CollectionInProgressError), in place of StepRetryableError; the step's
+ * Lambda errors alarm leaves out the periods that counted it.
+ */
+export const STEP_WAITING_METRIC = 'StepWaiting';
+/** The step name (STEP_DIMENSION) of the Commit Image function (lambdas/handlers/commit-image.ts). */
+export const COMMIT_IMAGE_STEP = 'commit-image';
+/**
+ * Seconds the garbage-collection fence has been held (0 once released), written by the collection
+ * after each of its invocations and by every commit that waits for it; alarmed on above
+ * FENCE_HELD_ALARM_SECONDS (lifecycle/commit-gate.ts).
+ */
+export const COLLECTION_FENCE_HELD_METRIC = 'CollectionFenceHeldSeconds';

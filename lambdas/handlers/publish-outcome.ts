@@ -5,8 +5,12 @@
  */
 import type { Clock } from '../core/ports.ts';
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
-import { BACKUP_SUCCEEDED_METRIC, SERVER_ID_DIMENSION } from '../core/metrics.ts';
-import { publishOutcome } from '../core/orchestration/backup-outcome.ts';
+import {
+  BACKUP_SUCCEEDED_METRIC,
+  FILE_CATALOGS_DEGRADED_METRIC,
+  SERVER_ID_DIMENSION,
+} from '../core/metrics.ts';
+import { degradedCatalogCount, publishOutcome } from '../core/orchestration/backup-outcome.ts';
 import type { EventPublisher, Notifier } from '../core/orchestration/orchestration-ports.ts';
 import { publishInputSchema } from '../core/orchestration/step-state.ts';
 import { metrics } from '../aws/observability.ts';
@@ -19,6 +23,13 @@ export interface PublishOutcomeDeps {
   readonly clock: Clock;
   /** Counts a committed backup of a server (the RPO alarm's metric); CloudWatch in Lambda. */
   readonly countSuccess?: (serverId: string) => void;
+  /** Counts the volumes of a succeeded backup whose catalog failed or is partial (zero included). */
+  readonly countDegradedCatalogs?: (count: number) => void;
+}
+
+/** One FileCatalogsDegraded datapoint (service=rbp). */
+export function countDegradedCatalogsMetric(count: number): void {
+  metrics.singleMetric().addMetric(FILE_CATALOGS_DEGRADED_METRIC, MetricUnit.Count, count);
 }
 
 /** One BackupSucceeded datapoint with the server's dimension (service=rbp, ServerId=<server>). */
@@ -31,7 +42,11 @@ export function countSuccessMetric(serverId: string): void {
 export function createPublishOutcomeHandler(deps: PublishOutcomeDeps) {
   return createStepHandler('publish-outcome', publishInputSchema, async (input) => {
     const output = await publishOutcome(deps, input);
-    if (input.status === 'SUCCEEDED') deps.countSuccess?.(input.backup.serverId);
+    if (input.status === 'SUCCEEDED') {
+      deps.countSuccess?.(input.backup.serverId);
+      const degraded = degradedCatalogCount(input);
+      if (degraded !== undefined) deps.countDegradedCatalogs?.(degraded);
+    }
     return output;
   });
 }
@@ -43,5 +58,6 @@ export const handler = lazyHandler(() => {
     notifier: wiring.notifier(),
     clock: wiring.clock,
     countSuccess: countSuccessMetric,
+    countDegradedCatalogs: countDegradedCatalogsMetric,
   });
 });

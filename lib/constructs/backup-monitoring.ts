@@ -17,12 +17,14 @@ import type { Construct } from 'constructs';
 import { functionIdStem, type FunctionName } from '../function-manifest.ts';
 import {
   BACKUP_SUCCEEDED_METRIC,
+  FILE_CATALOGS_DEGRADED_METRIC,
   METRICS_NAMESPACE,
   SERVER_ID_DIMENSION,
   SERVERS_RPO_BREACHED_METRIC,
   SERVICE_DIMENSION,
   SERVICE_NAME,
 } from '../../lambdas/core/metrics.ts';
+import { COMMIT_IMAGE_STEP, STEP_DIMENSION, STEP_WAITING_METRIC } from '../../lambdas/core/metrics.ts';
 import { RPO_CHECK_MINUTES } from '../../lambdas/core/plans/rpo.ts';
 
 /** A failed backup deserves a look at once: one failed execution in five minutes raises the alarm. */
@@ -82,6 +84,34 @@ export function createOutcomeTopic(scope: Construct, props: OutcomeTopicProps): 
   return topic;
 }
 
+/**
+ * Commit Image's Lambda errors, leaving out the periods in which a commit waited for a garbage
+ * collection: a waiting commit fails its invocation on purpose (CollectionInProgressError, which
+ * the state machine retries every minute for up to two hours), and Lambda counts every such
+ * invocation in `Errors` (https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html).
+ * A period with a wait (STEP_WAITING_METRIC of the commit-image step) counts 0; a real failure in
+ * such a period still ends its backup Failed, which BackupFailedAlarm reports. Only the first or
+ * last wait of a collection whose Lambda and EMF datapoints land on the two sides of a period
+ * boundary can slip through.
+ */
+function commitErrorsBesidesWaits(fn: lambda.IFunction): cloudwatch.IMetric {
+  return new cloudwatch.MathExpression({
+    expression: 'IF(FILL(waits, 0) > 0, 0, errors)',
+    usingMetrics: {
+      errors: fn.metricErrors({ period: ALARM_PERIOD, statistic: cloudwatch.Stats.SUM }),
+      waits: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: STEP_WAITING_METRIC,
+        dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME, [STEP_DIMENSION]: COMMIT_IMAGE_STEP },
+        period: ALARM_PERIOD,
+        statistic: cloudwatch.Stats.SUM,
+      }),
+    },
+    period: ALARM_PERIOD,
+    label: 'commitImage errors besides waits for a collection',
+  });
+}
+
 export interface BackupMonitoringProps {
   /** The dashboard is named `<prefix>-backups`. */
   readonly prefix: string;
@@ -118,7 +148,11 @@ export class BackupMonitoring {
     alarm('BackupAbortedAlarm', stateMachine.metricAborted(sum), 'A backup execution was aborted');
     for (const [name, fn] of Object.entries(functions) as [FunctionName, lambda.IFunction][]) {
       const id = functionIdStem(name);
-      alarm(`${id}ErrorsAlarm`, fn.metricErrors(sum), `Lambda ${name} reported errors`);
+      alarm(
+        `${id}ErrorsAlarm`,
+        name === 'commitImage' ? commitErrorsBesidesWaits(fn) : fn.metricErrors(sum),
+        `Lambda ${name} reported errors`,
+      );
       alarm(`${id}ThrottlesAlarm`, fn.metricThrottles(sum), `Lambda ${name} was throttled`);
     }
     for (const [index, server] of (props.servers ?? []).entries()) {
@@ -169,6 +203,16 @@ export class BackupMonitoring {
     });
     plansRpo.addAlarmAction(action);
     this.alarms.push(plansRpo);
+    alarm(
+      'FileCatalogDegradedAlarm',
+      new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: FILE_CATALOGS_DEGRADED_METRIC,
+        dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME },
+        ...sum,
+      }),
+      "A backup succeeded but a volume's file catalog failed or is partial: its files cannot all be browsed or restored one by one (the Backup Succeeded event's catalogs name the volume)",
+    );
     this.dashboard = new cloudwatch.Dashboard(scope, 'Dashboard', {
       dashboardName: `${props.prefix}-backups`,
     });

@@ -424,6 +424,27 @@ describe('restore tests', () => {
   });
 });
 
+describe('file catalogs', () => {
+  it('alarm when a succeeded backup reports a failed or partial catalog: FileCatalogsDegraded, sum over 5 minutes, at least 1, missing data not breaching', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties['MetricName'] === 'FileCatalogsDegraded',
+    );
+    expect(alarms.map(([, a]) => a.Properties)).toEqual([
+      expect.objectContaining({
+        Namespace: 'ReplicaBackupProxy',
+        Dimensions: [{ Name: 'service', Value: 'rbp' }],
+        Statistic: 'Sum',
+        Period: 300,
+        Threshold: 1,
+        EvaluationPeriods: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: expect.stringMatching(/OutcomeTopic/) as unknown }],
+      }),
+    ]);
+  });
+});
+
 describe('REST API', () => {
   it('requires IAM authorisation on every method and validates requests', () => {
     const methods = ofType('AWS::ApiGateway::Method');
@@ -467,9 +488,18 @@ describe('notifications and monitoring', () => {
   });
 
   it('alarms to the topic on failed, timed-out and aborted executions and on every Lambda error and throttle', () => {
-    // The RPO alarms: the per-server ones below, the plans' one in test/infra/plan-rpo-monitoring.test.ts.
+    // The RPO alarms: the per-server ones below, the plans' one in test/infra/plan-rpo-monitoring.test.ts;
+    // the file-catalog one under 'file catalogs'.
     const alarms = ofType('AWS::CloudWatch::Alarm').filter(
-      ([, a]) => !['BackupSucceeded', 'ServersRpoBreached'].includes(a.Properties['MetricName'] as string),
+      ([, a]) =>
+        ![
+          'BackupSucceeded',
+          'ServersRpoBreached',
+          'CollectionFenceHeldSeconds',
+          'FileCatalogsDegraded',
+        ].includes(
+          a.Properties['MetricName'] as string,
+        ),
     );
     // The scrub-findings and restore-test alarms, three execution alarms, and errors and throttles of every function.
     expect(alarms).toHaveLength(2 + 3 + 2 * manifestEntries().length);
@@ -481,7 +511,9 @@ describe('notifications and monitoring', () => {
       'AWS/States/ExecutionsFailed',
       'AWS/States/ExecutionsTimedOut',
     ]);
-    expect(metrics.filter((m) => m === 'AWS/Lambda/Errors')).toHaveLength(manifestEntries().length);
+    // Commit Image's errors alarm is a metric-math one without its waits for a collection
+    // (test/infra/collection-fence-alarm.test.ts).
+    expect(metrics.filter((m) => m === 'AWS/Lambda/Errors')).toHaveLength(manifestEntries().length - 1);
     expect(metrics.filter((m) => m === 'AWS/Lambda/Throttles')).toHaveLength(manifestEntries().length);
     for (const [, alarm] of alarms) {
       expect(alarm.Properties).toMatchObject({

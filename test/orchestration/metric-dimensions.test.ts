@@ -11,6 +11,7 @@ let handlers: {
   countLifecycleMetric: (name: string, count: number) => void;
   countSuccessMetric: (serverId: string) => void;
   countServersRpoBreached: (count: number) => void;
+  countDegradedCatalogsMetric: (count: number) => void;
 };
 
 beforeAll(async () => {
@@ -27,6 +28,7 @@ beforeAll(async () => {
     countLifecycleMetric: lifecycle.countLifecycleMetric,
     countSuccessMetric: outcome.countSuccessMetric,
     countServersRpoBreached: planRun.countServersRpoBreached,
+    countDegradedCatalogsMetric: outcome.countDegradedCatalogsMetric,
   };
 });
 
@@ -97,6 +99,16 @@ describe('alarm metrics as the Lambdas write them', () => {
       {
         namespace: 'ReplicaBackupProxy',
         metrics: [['ServersRpoBreached', 'Count', 0]],
+        dimensions: { service: 'rbp' },
+      },
+    ]);
+  });
+
+  it('FileCatalogsDegraded carries service=rbp only, as FileCatalogDegradedAlarm selects', () => {
+    expect(emfOf(() => handlers.countDegradedCatalogsMetric(2)).map(shapeOf)).toEqual([
+      {
+        namespace: 'ReplicaBackupProxy',
+        metrics: [['FileCatalogsDegraded', 'Count', 2]],
         dimensions: { service: 'rbp' },
       },
     ]);

@@ -281,7 +281,7 @@ export function happyEngine(log: string[]): EngineDoubles {
     },
     catalog: (payload) => {
       log.push(`catalog ${String(payload['imageId'])}`);
-      return Promise.resolve({ status: 'complete', counts: { files: 3 } });
+      return Promise.resolve({ status: 'complete', counts: { files: 3 }, errorCount: 0 });
     },
   };
 }

@@ -19,6 +19,7 @@ import type {
   FailedRunState,
   PublishInput,
   PublishOutput,
+  VolumeCatalog,
 } from './step-state.ts';
 
 export const BACKUP_SUCCEEDED = 'Backup Succeeded';
@@ -47,6 +48,33 @@ export interface BackupOutcomeDetail {
   readonly cause?: string;
   /** FAILED and suspended: the locks are released and a redrive of the execution resumes here. */
   readonly resumeAt?: string;
+  /**
+   * SUCCEEDED: each volume's file catalog, when the run passed them on. An image whose catalog is
+   * not `complete` restores whole, but its files cannot all be browsed or restored one by one.
+   */
+  readonly catalogs?: readonly OutcomeCatalog[];
+}
+
+export interface OutcomeCatalog {
+  readonly volumeId: string;
+  readonly imageId: string;
+  readonly status: VolumeCatalog['status'];
+  readonly errorCount: number;
+}
+
+/** Catalog statuses that need an operator: the filesystem was there but could not be (fully) read. */
+const DEGRADED_CATALOG_STATUSES: ReadonlySet<string> = new Set(['failed', 'partial']);
+
+/** The catalogs of a succeeded run that need an operator's attention (failed or partial). */
+export function degradedCatalogs(detail: BackupOutcomeDetail): readonly OutcomeCatalog[] {
+  return (detail.catalogs ?? []).filter((c) => DEGRADED_CATALOG_STATUSES.has(c.status));
+}
+
+/** How many volumes of a succeeded run have a failed or partial catalog; undefined when the run passed none. */
+export function degradedCatalogCount(input: PublishInput): number | undefined {
+  if (input.status !== 'SUCCEEDED' || input.volumes === undefined) return undefined;
+  return input.volumes.filter((v) => v.catalog !== undefined && DEGRADED_CATALOG_STATUSES.has(v.catalog.status))
+    .length;
 }
 
 export function outcomeDetailType(detail: BackupOutcomeDetail): string {
@@ -80,7 +108,12 @@ export function readableCause(cause: string | undefined): string | undefined {
 }
 
 export function snsSubject(detail: BackupOutcomeDetail): string {
-  const subject = `rbp: backup ${detail.status === 'SUCCEEDED' ? 'succeeded' : 'FAILED'} for ${detail.serverId}`;
+  const degraded = degradedCatalogs(detail);
+  const catalogNote =
+    degraded.length === 0
+      ? ''
+      : `, file catalog ${degraded.some((c) => c.status === 'failed') ? 'FAILED' : 'INCOMPLETE'}`;
+  const subject = `rbp: backup ${detail.status === 'SUCCEEDED' ? 'succeeded' : 'FAILED'}${catalogNote} for ${detail.serverId}`;
   return subject.length > SNS_SUBJECT_MAX_CHARS ? subject.slice(0, SNS_SUBJECT_MAX_CHARS) : subject;
 }
 
@@ -90,12 +123,32 @@ export function snsMessage(detail: BackupOutcomeDetail): string {
     `Trigger: ${detail.trigger}. Started ${detail.startedAt}, finished ${detail.finishedAt}.`,
   ];
   if (detail.imageIds.length > 0) lines.push(`Images: ${detail.imageIds.join(', ')}.`);
+  for (const catalog of detail.catalogs ?? []) {
+    const line = catalogLine(catalog);
+    if (line !== undefined) lines.push(line);
+  }
   if (detail.error !== undefined) lines.push(`Error: ${detail.error}: ${detail.cause ?? '(no cause)'}`);
   if (detail.resumeAt !== undefined)
     lines.push(
       `The volumes are free for the next backup; redrive the execution to resume at ${detail.resumeAt}.`,
     );
   return lines.join('\n');
+}
+
+/** What a catalog that is not complete means for the operator; undefined for a complete one. */
+function catalogLine(catalog: OutcomeCatalog): string | undefined {
+  const which = `File catalog of ${catalog.volumeId} (${catalog.imageId})`;
+  switch (catalog.status) {
+    case 'complete':
+    case 'running':
+      return undefined;
+    case 'partial':
+      return `${which}: partial, ${catalog.errorCount} error(s): some files cannot be found or restored one by one (rbp images show ${catalog.imageId}); the volume restores whole.`;
+    case 'failed':
+      return `${which}: FAILED: its files cannot be browsed or restored one by one (rbp images show ${catalog.imageId}); the volume restores whole.`;
+    case 'unsupported':
+      return `${which}: no filesystem this product reads; the volume restores whole.`;
+  }
 }
 
 /** Who a run was: from `$.backup`, or, for a run that failed before it existed, from the raw input. */
@@ -160,8 +213,27 @@ export function failedRunOf(state: FailedRunState, execution: ExecutionRef): Fai
 /** The outcome detail of a run that ended (`finishedAt`). */
 export function outcomeDetail(input: PublishInput, finishedAt: Date): BackupOutcomeDetail {
   const common = { version: OUTCOME_EVENT_VERSION, finishedAt: finishedAt.toISOString() } as const;
-  if (input.status === 'SUCCEEDED')
-    return { ...common, status: 'SUCCEEDED', ...identityOf(input.backup), imageIds: input.imageIds };
+  if (input.status === 'SUCCEEDED') {
+    const catalogs = (input.volumes ?? []).flatMap((v): OutcomeCatalog[] =>
+      v.catalog === undefined
+        ? []
+        : [
+            {
+              volumeId: v.volumeId,
+              imageId: v.imageId,
+              status: v.catalog.status,
+              errorCount: v.catalog.errorCount,
+            },
+          ],
+    );
+    return {
+      ...common,
+      status: 'SUCCEEDED',
+      ...identityOf(input.backup),
+      imageIds: input.imageIds,
+      ...(catalogs.length === 0 ? {} : { catalogs }),
+    };
+  }
   if (input.status === 'SKIPPED')
     return {
       ...common,

@@ -275,12 +275,16 @@ export const catalogOutputSchema = z.object({
   applicationCount: z.number().int(),
 });
 export type CatalogOutput = z.infer<typeof catalogOutputSchema>;
+/** What "Build Catalog" keeps of its answer, with the image (`$.image.result.catalog`). */
+export const volumeCatalogSchema = catalogOutputSchema.pick({ status: true, counts: true, errorCount: true });
+export type VolumeCatalog = z.infer<typeof volumeCatalogSchema>;
 
 // ---- Commit Recovery Point (commit-recovery-point) ----
 
 /** One iteration's answer of "Back Up Volumes" (`$.volumes[i]`): the volume's committed image. */
 export const volumeBackupSchema = committedImageSchema
   .pick({ volumeId: true, imageId: true, kind: true, createdAt: true })
+  .extend({ catalog: volumeCatalogSchema.optional() })
   .loose();
 export const commitRecoveryPointInputSchema = z.object({
   backup: backupSchema,
@@ -349,7 +353,26 @@ export const cleanupOutputSchema = z.object({
 export type CleanupOutput = z.infer<typeof cleanupOutputSchema>;
 
 export const publishInputSchema = z.discriminatedUnion('status', [
-  z.object({ status: z.literal('SUCCEEDED'), backup: backupSchema, imageIds: z.array(z.string()) }),
+  z.object({
+    status: z.literal('SUCCEEDED'),
+    backup: backupSchema,
+    imageIds: z.array(z.string()),
+    /**
+     * Every volume's image and what its catalog said (absent in executions started before it was
+     * passed). Informational: a list that does not parse is dropped, never a reason to fail the
+     * announcement of a backup that succeeded.
+     */
+    volumes: z
+      .array(
+        z.looseObject({
+          volumeId: z.string(),
+          imageId: z.string(),
+          catalog: volumeCatalogSchema.pick({ status: true, errorCount: true }).loose().optional(),
+        }),
+      )
+      .optional()
+      .catch(undefined),
+  }),
   z.object({ status: z.literal('FAILED'), state: failedRunStateSchema, execution: executionRefSchema }),
   z.object({ status: z.literal('SKIPPED'), skipped: lockSkippedSchema.shape.skipped }),
 ]);
@@ -385,8 +408,9 @@ export const backupRunStateSchema = z.looseObject({
     .optional(),
   plan: z.object({ result: backupPlanSchema }).optional(),
   copy: z.unknown().optional(),
-  image: z.object({ result: committedImageSchema }).optional(),
-  catalog: catalogOutputSchema.pick({ status: true, counts: true }).optional(),
+  image: z
+    .object({ result: committedImageSchema.extend({ catalog: volumeCatalogSchema.optional() }) })
+    .optional(),
   error: caughtErrorSchema.optional(),
   failure: z
     .object({
