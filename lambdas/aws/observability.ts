@@ -5,8 +5,8 @@
  * installs async hooks that slow every `await` of the process.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import { Metrics } from '@aws-lambda-powertools/metrics';
-import { METRICS_NAMESPACE, SERVICE_NAME } from '../core/metrics.ts';
+import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { COLLECTION_FENCE_HELD_METRIC, METRICS_NAMESPACE, SERVICE_NAME } from '../core/metrics.ts';
 import type { StepLog } from '../core/ports.ts';
 
 export const logger = new Logger({ serviceName: SERVICE_NAME });
@@ -17,3 +17,11 @@ export const stepLog: StepLog = {
   info: (message, fields = {}) => logger.info(message, { ...fields }),
   warn: (message, fields = {}) => logger.warn(message, { ...fields }),
 };
+
+/**
+ * One CollectionFenceHeldSeconds datapoint with only the service dimension, as
+ * CollectionFenceHeldAlarm selects it (the collection and the waiting commits write the same metric).
+ */
+export function recordFenceHeld(seconds: number): void {
+  metrics.singleMetric().addMetric(COLLECTION_FENCE_HELD_METRIC, MetricUnit.Seconds, seconds);
+}

@@ -6,6 +6,8 @@
  * thrown (Lambda's asynchronous retries resume the run); a permanent one ends the job as failed.
  * The function is also its own on-failure destination: the record of an invocation whose every
  * attempt died (timeout, out of memory) ends that job FAILED with the reason (failDeadLifecycleJob).
+ * After each invocation of a collection it writes how long the collection fence has been held
+ * (CollectionFenceHeldSeconds, 0 once released), which CollectionFenceHeldAlarm watches.
  */
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
@@ -26,7 +28,9 @@ import {
   SCRUB_FINDINGS_METRIC,
   STEP_DIMENSION,
 } from '../core/metrics.ts';
-import { metrics } from '../aws/observability.ts';
+import { fenceHeldSeconds } from '../core/lifecycle/commit-gate.ts';
+import type { GcCoordination } from '../core/lifecycle/gc-fence.ts';
+import { metrics, recordFenceHeld } from '../aws/observability.ts';
 import { lambdaWiring } from '../aws/wiring.ts';
 import { createStepHandler, lazyHandler, type StepHandler } from './support/step-handler.ts';
 
@@ -48,6 +52,14 @@ export interface LifecycleJobHandlerDeps {
   readonly run: LifecycleRunDeps;
   /** Invokes this function again (a collection's next time slice). */
   readonly relaunch: (functionName: string | undefined) => LifecycleJobLauncher | undefined;
+  /**
+   * After every invocation of a collection: how long its fence has been held (0 once released),
+   * for CollectionFenceHeldAlarm (docs/lifecycle.md, "No takeover").
+   */
+  readonly fenceHeld?: {
+    readonly fence: Pick<GcCoordination, 'getFence'>;
+    readonly record: (seconds: number) => void;
+  };
 }
 
 const runOrDeadSchema = z.union([deadLifecycleJobSchema, lifecycleJobEventSchema]);
@@ -59,6 +71,10 @@ export function createLifecycleJobHandler(deps: LifecycleJobHandlerDeps): StepHa
       const now = deps.run.clock.now().getTime();
       const deadline = now + (context?.getRemainingTimeInMillis?.() ?? DEFAULT_BUDGET_MS);
       const outcome = await runLifecycleJob(deps.run, input, deadline, context?.awsRequestId);
+      if (outcome.kind === GC_JOB_KIND && deps.fenceHeld !== undefined) {
+        const fence = await deps.fenceHeld.fence.getFence();
+        deps.fenceHeld.record(fenceHeldSeconds(fence, deps.run.clock.now()));
+      }
       if (outcome.continue) {
         const launcher = deps.relaunch(context?.functionName);
         if (launcher !== undefined) {
@@ -91,5 +107,6 @@ export const handler = lazyHandler(() => {
     },
     relaunch: (functionName) =>
       functionName === undefined ? undefined : wiring.lifecycleLauncher(functionName),
+    fenceHeld: { fence: wiring.gcCoordination(), record: recordFenceHeld },
   });
 });

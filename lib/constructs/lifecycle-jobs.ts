@@ -2,8 +2,8 @@
  * Garbage collection, scrub, restore tests and expiry (docs/lifecycle.md): the grants of the lifecycle job function
  * (the manifest's lifecycleJob), its daily schedules (EventBridge Scheduler invokes it with `{kind}`),
  * the rule that hands it every `Plan Run Finished` event (the expiry of the run's servers),
- * the alarms on scrub findings and failed restore tests, and the API's part (the function's name in its environment, the
- * right to invoke it, the run records). Resources are added to the given scope (see
+ * the alarms on scrub findings, failed restore tests and a collection fence held too long, and the
+ * API's part (the function's name in its environment, the right to invoke it, the run records). Resources are added to the given scope (see
  * backup-storage.ts for why).
  *
  * Least privilege: the function deletes only under the collector's prefixes (chunks/, segments/,
@@ -27,6 +27,7 @@ import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type { Construct } from 'constructs';
 import {
+  COLLECTION_FENCE_HELD_METRIC,
   LIFECYCLE_JOB_STEP,
   METRICS_NAMESPACE,
   RESTORE_TEST_FAILURES_METRIC,
@@ -41,6 +42,7 @@ import { PLAN_PARTITION } from '../../lambdas/aws/dynamodb-plan-store.ts';
 import { RETENTION_PARTITION_PREFIX } from '../../lambdas/aws/dynamodb-lifecycle-retention.ts';
 import { NAME_SEARCH_INDEX_NAME } from '../../lambdas/core/catalog/catalog-keys.ts';
 import { PLAN_EVENT_SOURCE, PLAN_RUN_FINISHED } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
+import { FENCE_HELD_ALARM_SECONDS } from '../../lambdas/core/lifecycle/commit-gate.ts';
 
 /** Daily collection at 03:00 UTC: after the night's backups, before the scrub. */
 export const GC_SCHEDULE = 'cron(0 3 * * ? *)';
@@ -48,6 +50,11 @@ export const GC_SCHEDULE = 'cron(0 3 * * ? *)';
 export const SCRUB_SCHEDULE = 'cron(0 5 * * ? *)';
 /** Daily restore test at 07:00 UTC: after the night's backups, their catalogs, the collection and the scrub. */
 export const RESTORE_TEST_SCHEDULE = 'cron(0 7 * * ? *)';
+/**
+ * Period of the fence alarm: a collection writes its fence's age after every invocation (at most
+ * 15 minutes apart, Lambda's limit), so a running one leaves a datapoint in every period.
+ */
+export const FENCE_HELD_ALARM_PERIOD = Duration.minutes(15);
 /** A scheduled start that fails (throttled) is retried this often; the next day's run is the fallback. */
 const SCHEDULE_RETRY_ATTEMPTS = 3;
 /** Partition-key prefixes the lifecycle function may touch (dynamodb-lifecycle-gc.ts, the job store). */
@@ -156,6 +163,7 @@ function lifecycleAlarm(
 export class LifecycleJobs {
   readonly scrubAlarm: cloudwatch.Alarm;
   readonly restoreTestAlarm: cloudwatch.Alarm;
+  readonly fenceHeldAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, props: LifecycleJobsProps) {
     const fn = props.lifecycleFunction;
@@ -313,6 +321,26 @@ export class LifecycleJobs {
       RESTORE_TEST_FAILURES_METRIC,
       props.topic,
     );
+
+    // The fence's age, from the collection after each invocation (0 once it releases the fence) and
+    // from every commit that waits for it. Missing data keeps the state: between two datapoints
+    // nothing has changed that the alarm could see, and a collection that died holding the fence
+    // keeps it in alarm until a run finishes it (its datapoint 0 clears it).
+    this.fenceHeldAlarm = new cloudwatch.Alarm(scope, 'CollectionFenceHeldAlarm', {
+      alarmDescription: `The garbage-collection fence has been held for more than ${FENCE_HELD_ALARM_SECONDS / 3600} h: backups that reach Commit Image wait for it and are suspended after that long; a collection that stopped is finished by running it again (rbp gc run)`,
+      metric: new cloudwatch.Metric({
+        namespace: METRICS_NAMESPACE,
+        metricName: COLLECTION_FENCE_HELD_METRIC,
+        dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME },
+        statistic: 'Maximum',
+        period: FENCE_HELD_ALARM_PERIOD,
+      }),
+      threshold: FENCE_HELD_ALARM_SECONDS,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+    });
+    this.fenceHeldAlarm.addAlarmAction(new cwActions.SnsAction(props.topic));
 
     const image = nagArnToken(bucket);
     Validations.of(fn.role!).acknowledge({

@@ -77,11 +77,14 @@ describe('commit gate', () => {
     await expect(
       passCommitGate(
         { coordination: world.coordination, objects: world.bucket },
-        { volumeId: 'vol-1', imageId: 'img-2', backupStartedAt: world.clock.now().toISOString(), segments: [] },
+        {
+          volumeId: 'vol-1',
+          imageId: 'img-2',
+          backupStartedAt: world.clock.now().toISOString(),
+          segments: [],
+        },
       ),
-    ).rejects.toThrow(
-      new CollectionInProgressError('img-2', undefined, undefined).message,
-    );
+    ).rejects.toThrow(new CollectionInProgressError('img-2', undefined, undefined).message);
     expect(new CollectionInProgressError('img-2', undefined, undefined).message).toBe(
       'image img-2 waits for garbage collection (unknown run) (started at an unknown time) to finish before it commits',
     );

@@ -7,12 +7,19 @@
 import { MetricUnit } from '@aws-lambda-powertools/metrics';
 import type { Context } from 'aws-lambda';
 import type { z } from 'zod';
-import { describeError, isRetryable, RbpError, ValidationError } from '../../core/errors.ts';
+import {
+  CollectionInProgressError,
+  describeError,
+  isRetryable,
+  RbpError,
+  ValidationError,
+} from '../../core/errors.ts';
 import {
   STEP_DIMENSION,
   STEP_FAILED_METRIC,
   STEP_RETRYABLE_ERROR_METRIC,
   STEP_SUCCEEDED_METRIC,
+  STEP_WAITING_METRIC,
 } from '../../core/metrics.ts';
 import { logger, metrics } from '../../aws/observability.ts';
 import { zodProblems } from '../../aws/wiring.ts';
@@ -39,6 +46,15 @@ export function createStepHandler<I, O>(
       logger.info(`${step} succeeded`);
       return output;
     } catch (error) {
+      if (error instanceof CollectionInProgressError) {
+        // Waiting for a collection is not a failure: counted apart, logged at info.
+        stepMetric.addMetric(STEP_WAITING_METRIC, MetricUnit.Count, 1);
+        logger.info(`${step} waits: ${error.message}`, {
+          errorName: error.name,
+          errorContext: error.context,
+        });
+        throw error;
+      }
       stepMetric.addMetric(
         isRetryable(error) ? STEP_RETRYABLE_ERROR_METRIC : STEP_FAILED_METRIC,
         MetricUnit.Count,
