@@ -16,8 +16,10 @@ import { answerOf, proxyEvent } from '../api/api-events.ts';
 import { memoryApi } from '../fakes/memory-api-ports.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { useApiStandIn } from '../support/cli.ts';
+import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { newWorld, writeImage } from './lifecycle-fixture.ts';
 import { lifecycleRunDeps } from './lifecycle-jobs-fixture.ts';
+import { fileImagePoint } from './plan-points.ts';
 
 const HOUR_MS = 3_600_000;
 const PLAN_RUN = '20261101t060000000z-0a1b2c3d';
@@ -34,10 +36,13 @@ const get = async (path: string) => answerOf(await handler(proxyEvent({ method: 
 
 beforeAll(async () => {
   const world = newWorld();
+  // The plan's own backups: a plan's expiry deletes only points its tasks made.
+  const recoveryPoints = new MemoryRecoveryPointStore();
   for (const imageId of ['img-1', 'img-2', 'img-3']) {
-    await writeImage(world, 'vol-1', imageId, new Map([[0, Number(imageId.slice(4))]]), {
+    const image = await writeImage(world, 'vol-1', imageId, new Map([[0, Number(imageId.slice(4))]]), {
       serverId: 'web-01',
     });
+    fileImagePoint(recoveryPoints, image, 'plan:nightly');
     world.clock.advance(HOUR_MS);
   }
   const jobs = new MemoryJobStore('run');
@@ -46,6 +51,7 @@ beforeAll(async () => {
       objects: world.bucket,
       records: world.records,
       clock: world.clock,
+      recoveryPoints,
       plans: () => Promise.resolve({ servers: ['web-01'], rules: { keepLast: 1 } }),
     },
   });

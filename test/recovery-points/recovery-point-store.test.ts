@@ -82,6 +82,34 @@ function recoveryPointContract(name: string, make: () => RecoveryPointStore): vo
       expect((error as Error).message).toBe('recovery point rp-none does not exist');
     });
 
+    it('keeps a point’s trigger through get, listing, paging, image lookup and narrowing; a point without one reads without one', async () => {
+      const planned: RecoveryPoint = {
+        ...point('bk-t1', '2026-08-01T00:00:00.000Z', 'trig-01'),
+        trigger: 'plan:nightly',
+      };
+      const older = point('bk-t0', '2026-07-31T00:00:00.000Z', 'trig-01');
+      expect(await store.put(planned)).toBe('created');
+      expect(await store.put(older)).toBe('created');
+      expect(await store.get('rp-bk-t1')).toEqual(planned);
+      expect(await store.get('rp-bk-t0')).toEqual(older);
+      expect(await store.get('rp-bk-t0')).not.toHaveProperty('trigger');
+      expect(await store.listByServer('trig-01')).toEqual([older, planned]);
+      expect((await store.pageByServer('trig-01', { limit: 5 })).points).toEqual([planned, older]);
+      const [a, b] = planned.images;
+      expect(await store.pointsOfImages([a!, older.images[0]!])).toEqual(
+        new Map([
+          [`${a!.volumeId}/${a!.imageId}`, planned],
+          [`${older.images[0]!.volumeId}/${older.images[0]!.imageId}`, older],
+        ]),
+      );
+      // The same point with another trigger is another record.
+      const other = await store.put({ ...planned, trigger: 'manual' }).catch((e: unknown) => e);
+      expect((other as Error).message).toBe('recovery point rp-bk-t1 already has a different record');
+      expect(await store.detachImage(a!)).toEqual({ recoveryPointId: 'rp-bk-t1', outcome: 'narrowed' });
+      expect(await store.get('rp-bk-t1')).toEqual({ ...planned, images: [b!] });
+      await store.clearDetached(a!);
+    });
+
     it('lists a server’s recovery points oldest first, and no other server’s', async () => {
       await store.put(point('bk-1', '2026-02-01T00:00:00.000Z'));
       await store.put(point('bk-3', '2026-04-01T00:00:00.000Z'));

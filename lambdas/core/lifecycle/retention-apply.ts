@@ -9,7 +9,11 @@
  *   (`PUT /servers/{serverId}/retention`); neither is a 400 naming the server;
  * - `--plan P`: the request's rules, else the plan's `retention`; neither is a 400 naming the plan;
  * - after a plan run: the plan's rules, else each server's stored default; a server with neither
- *   is left alone and reported.
+ *   is left alone and reported. Only the points the plan's own tasks made (trigger
+ *   `plan:<plan>` on the recovery point) are the expiry's: manual, API and other plans' backups,
+ *   and points written before points recorded their trigger, are left alone (as AWS Backup takes
+ *   a recovery point's lifecycle from the rule that created it, and leaves on-demand backups to
+ *   their own: https://docs.aws.amazon.com/aws-backup/latest/devguide/creating-a-backup-plan.html).
  * Rules apply per server and source (replica/primary) and to whole recovery points (retention.ts).
  */
 import { z } from 'zod';
@@ -25,6 +29,7 @@ import {
   type ScopedExpiryResult,
 } from './image-deletion.ts';
 import type { LifecycleImage } from './ports.ts';
+import { planTrigger } from '../orchestration/backup-request.ts';
 import { imageRefKey } from '../recovery-points/recovery-points.ts';
 import { retentionRulesSchema, type RetentionRules } from './retention.ts';
 
@@ -282,6 +287,7 @@ export const planExpiryResultSchema = z
         .object({
           serverId: z.string(),
           rules: z.enum(['plan', 'server', 'none']),
+          /** Images of the plan's own points the rules kept (other images are not counted). */
           kept: z.number().int(),
           deleted: z.number().int(),
           notDeleted: z.array(z.object({ image: z.string(), reason: z.string() }).strict()),
@@ -289,14 +295,38 @@ export const planExpiryResultSchema = z
         .strict(),
     ),
     deleted: z.array(z.string()),
+    /**
+     * Live images of the servers that are not the plan's (made by another plan, by hand, through
+     * the API, or before points recorded their trigger), which the expiry left alone; absent when
+     * none. `retention apply --server S` expires them.
+     */
+    leftAlone: z.number().int().optional(),
   })
   .strict();
 export type PlanExpiryResult = z.output<typeof planExpiryResultSchema>;
 
 /**
+ * The images of `images` whose recovery point the plan's own tasks made (its trigger is
+ * `plan:<plan>`), found through the store's image index. An image without a point (a run that
+ * failed part-way, or a deployment without recovery points) or whose point has another trigger or
+ * none is not the plan's.
+ */
+async function imagesOfPlan(
+  deps: RetentionApplyDeps,
+  images: readonly LifecycleImage[],
+  plan: string,
+): Promise<LifecycleImage[]> {
+  if (deps.recoveryPoints === undefined || images.length === 0) return [];
+  const points = await deps.recoveryPoints.pointsOfImages(images);
+  const trigger = planTrigger(plan);
+  return images.filter((image) => points.get(imageRefKey(image))?.trigger === trigger);
+}
+
+/**
  * The scheduled expiry after a plan run: every server of the run (or, without a list, every
  * server the plan selects), each with the plan's rules or else its stored default; a server with
- * neither is left as it is.
+ * neither is left as it is. Only the plan's own images are considered (imagesOfPlan): its rules
+ * never delete what another plan, a person or an older release made.
  */
 export async function expireAfterPlanRun(
   deps: RetentionApplyDeps,
@@ -315,6 +345,7 @@ export async function expireAfterPlanRun(
   const images = await deps.records.listImages();
   const out: PlanExpiryResult['servers'] = [];
   const deleted: string[] = [];
+  let leftAlone = 0;
   for (const serverId of servers) {
     const stored =
       plan.rules === undefined || plan.rules.timeZone === undefined
@@ -326,7 +357,9 @@ export async function expireAfterPlanRun(
       out.push({ serverId, rules: 'none', kept: 0, deleted: 0, notDeleted: [] });
       continue;
     }
-    const mine = images.filter((image) => image.serverId === serverId);
+    const ofServer = images.filter((image) => image.serverId === serverId && image.status === 'live');
+    const mine = await imagesOfPlan(deps, ofServer, input.plan);
+    leftAlone += ofServer.length - mine.length;
     const result = merge([await expireScope(deps, { images: mine }, rules, zoneOf(rules, stored), false)]);
     const rows = retentionResultOf(result, false);
     const notDeleted = result.groups.flatMap((g) => g.result.notDeleted.map((n) => ({ ...n })));
@@ -338,6 +371,7 @@ export async function expireAfterPlanRun(
     ...(input.planRunId === undefined ? {} : { planRunId: input.planRunId }),
     servers: out,
     deleted,
+    ...(leftAlone === 0 ? {} : { leftAlone }),
   };
 }
 

@@ -91,6 +91,12 @@ export const recoveryPointViewSchema = z.object({
       kind: z.enum(['full', 'incremental']),
     }),
   ),
+  trigger: z
+    .string()
+    .optional()
+    .describe(
+      'Who started the backup: plan:<plan>, schedule:<name>, api:<principal> or manual; absent on points written before points recorded it',
+    ),
 });
 export const recoveryPointDetailSchema = recoveryPointViewSchema.extend({
   filesystems: z
@@ -124,6 +130,7 @@ export function viewOf(point: RecoveryPoint): RecoveryPointView {
     createdAt: point.createdAt,
     ...(point.checkpointId === undefined ? {} : { checkpointId: point.checkpointId }),
     images: point.images.map((i) => ({ ...i })),
+    ...(point.trigger === undefined ? {} : { trigger: point.trigger }),
   };
 }
 

@@ -37,6 +37,13 @@ export const recoveryPointSchema = z
     createdAt: z.iso.datetime(),
     checkpointId: z.string().min(1).optional(),
     images: z.array(recoveryPointImageSchema).min(1),
+    /**
+     * Who started the run (backup-request.ts: `plan:<plan>`, `schedule:<name>`, `api:<principal>`,
+     * `manual`). A plan's expiry deletes only points whose trigger is `plan:<that plan>`
+     * (retention-apply.ts). Absent on points written before points recorded it: those are left to
+     * an explicit `retention apply`.
+     */
+    trigger: z.string().min(1).optional(),
   })
   .strict();
 export type RecoveryPoint = z.infer<typeof recoveryPointSchema>;
@@ -208,11 +215,16 @@ export function readRecoveryPoint(recoveryPointId: string, raw: unknown): Recove
   return parsed.data;
 }
 
-/** Whether `stored` is `point` with some of its images taken out (by deletions). */
+/**
+ * Whether `stored` is `point` with some of its images taken out (by deletions). A stored point
+ * without a trigger (written by the same run before points recorded it, then re-committed) is
+ * compared without the trigger.
+ */
 export function isNarrowingOf(stored: RecoveryPoint, point: RecoveryPoint): boolean {
   const keep = new Set(stored.images.map(imageRefKey));
+  const { trigger: _trigger, ...untriggered } = point;
   return sameRecoveryPoint(stored, {
-    ...point,
+    ...(stored.trigger === undefined ? untriggered : point),
     images: point.images.filter((i) => keep.has(imageRefKey(i))),
   });
 }
@@ -261,6 +273,8 @@ export interface CommitRecoveryPointRequest {
   /** The image each volume committed in this run, by volume id. */
   readonly imageIds: ReadonlyMap<string, string>;
   readonly checkpointId?: string;
+  /** The run's trigger (`$.backup.trigger`), stored on the point. */
+  readonly trigger?: string;
 }
 
 export interface CommitRecoveryPointDeps {
@@ -372,6 +386,7 @@ export async function commitRecoveryPoint(
     createdAt,
     ...(request.checkpointId === undefined ? {} : { checkpointId: request.checkpointId }),
     images,
+    ...(request.trigger === undefined ? {} : { trigger: request.trigger }),
   };
   let outcome: 'created' | 'exists' | 'narrowed';
   try {
@@ -449,6 +464,7 @@ export async function commitRecoveryPointStep(
       volumeIds: backup.volumeIds,
       imageIds: new Map(volumes.map((v) => [v.volumeId, v.imageId])),
       ...(checkpoint === undefined ? {} : { checkpointId: checkpoint.checkpointId }),
+      trigger: backup.trigger,
     },
     log,
   );
