@@ -6,8 +6,9 @@
  *   pk VOLUME#<volumeId>        sk IMAGEID#<imageId>                       guard: makes the image id unique, points at the record
  *   pk VOLUME#<volumeId>        sk LINEAGE#<source>#<createdAt>#<imageId>  lineage entry: the newest image of a source is one Limit-1 Query
  *   pk VOLUME#BY-ID#<imageId>   sk POINTER                                 pointer: finds the image by its id alone with one GetItem
+ *   pk VOLUME#~PROTECTED        sk <volumeId>                              registry: the volume has images, and its server (protected-volumes.ts)
  *
- * All four are written in one transaction, the first three conditional on not existing, so the
+ * All five are written in one transaction, the first three conditional on not existing, so the
  * commit point is atomic and an image id can never get a second record in a volume. The pointer's partition key starts with
  * VOLUME# so that every role allowed to read image records (IAM `dynamodb:LeadingKeys` VOLUME#*)
  * may read it; no volume id starts with "BY-ID#".
@@ -17,7 +18,7 @@
  * get their pointer then; records from before GSI2 are given pointers by a one-off backfill (a
  * Scan, run once per table on the first lookup that finds nothing, recorded in a marker item).
  */
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { DynamoDBDocumentClient, TransactWriteCommandInput } from '@aws-sdk/lib-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, ScanCommand } from '@aws-sdk/lib-dynamodb';
 import {
   ConflictError,
@@ -34,6 +35,7 @@ import type {
   ImageRecordQuery,
   ImageRecordStore,
   ImageSource,
+  VolumeOwner,
 } from '../core/image/image-records.ts';
 import { sameImageRecord } from '../core/image/image-records.ts';
 import { fenceConditionCheck } from './dynamodb-lifecycle-gc.ts';
@@ -54,6 +56,14 @@ export const IMAGE_RECORD_ENTITY = 'image';
 export const IMAGE_ID_ENTITY = 'image-id';
 export const IMAGE_LINEAGE_ENTITY = 'image-lineage';
 export const IMAGE_POINTER_ENTITY = 'image-pointer';
+export const PROTECTED_VOLUME_ENTITY = 'protected-volume';
+/**
+ * Partition of the protected-volume registry (lambdas/core/lifecycle/protected-volumes.ts): one
+ * item per volume with images, sort key the volume id. Under VOLUME# so that every role allowed
+ * to read or write image records (IAM `dynamodb:LeadingKeys` VOLUME#*) may read or write it; no
+ * volume id starts with "~".
+ */
+export const PROTECTED_VOLUMES_PARTITION = 'VOLUME#~PROTECTED';
 /** Partition-key prefix of the pointers (a VOLUME# prefix no volume id continues). */
 const POINTER_PARTITION_PREFIX = 'VOLUME#BY-ID#';
 /** The backfill's marker: "~" never occurs in an image id. */
@@ -73,6 +83,34 @@ function lineagePrefix(source: ImageSource): string {
 
 export function lineageSortKey(record: Pick<ImageRecord, 'createdAt' | 'imageId' | 'source'>): string {
   return `${lineagePrefix(record.source ?? 'replica')}${record.createdAt}#${record.imageId}`;
+}
+
+/**
+ * The registry item's update in the commit transaction: an Update, not a Put, so a commit that
+ * names no server leaves the server an earlier commit recorded. Idempotent.
+ */
+export function protectedVolumeUpdate(
+  tableName: string,
+  volumeId: string,
+  owner: VolumeOwner | undefined,
+): NonNullable<TransactWriteCommandInput['TransactItems']>[number] {
+  return {
+    Update: {
+      TableName: tableName,
+      Key: { pk: PROTECTED_VOLUMES_PARTITION, sk: volumeId },
+      UpdateExpression: `SET #entity = :entity, #volumeId = :volumeId${owner === undefined ? '' : ', #serverId = :serverId'}`,
+      ExpressionAttributeNames: {
+        '#entity': 'entity',
+        '#volumeId': 'volumeId',
+        ...(owner === undefined ? {} : { '#serverId': 'serverId' }),
+      },
+      ExpressionAttributeValues: {
+        ':entity': PROTECTED_VOLUME_ENTITY,
+        ':volumeId': volumeId,
+        ...(owner === undefined ? {} : { ':serverId': owner.serverId }),
+      },
+    },
+  };
 }
 
 export function volumePartitionKey(volumeId: string): string {
@@ -153,6 +191,7 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
     record: ImageRecord,
     conditions?: CommitConditions,
     lock?: HeldLockCondition,
+    owner?: VolumeOwner,
   ): Promise<'created' | 'exists'> {
     const pk = volumePartitionKey(record.volumeId);
     const context = { volumeId: record.volumeId, imageId: record.imageId };
@@ -251,6 +290,8 @@ export class DynamoDbImageRecordStore implements ImageRecordStore {
         },
         ...guards,
         ...lockGuards,
+        // Last: the volume in the protected-volume registry (no condition, so no index above moves).
+        protectedVolumeUpdate(this.tableName, record.volumeId, owner),
       ],
       (cancelled) => {
         const failed = (index: number) => cancelled.at(index);

@@ -9,11 +9,14 @@
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, ScanCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { NotFoundError } from '../core/errors.ts';
 import type { LifecycleImage, LifecycleImageRecords } from '../core/lifecycle/ports.ts';
+import { type ProtectedVolume, protectedVolumeServers } from '../core/lifecycle/protected-volumes.ts';
 import {
   IMAGE_STATUS_DELETING,
+  PROTECTED_VOLUMES_PARTITION,
+  PROTECTED_VOLUME_ENTITY,
   imageIdSortKey,
   imagePointerKey,
   volumePartitionKey,
@@ -21,14 +24,35 @@ import {
 import { DynamoDbPager } from './dynamodb-paging.ts';
 import { callSdk, conditionalWrite } from './sdk-errors.ts';
 
-/** Which server a replica volume belongs to (EC2 tags), so retention can group a server's images. */
+/** Which server a volume belongs to, so retention can group a server's images. */
 export type ServerOfVolume = (volumeId: string) => string | undefined;
 
 /**
- * The protected volumes and the server of each (undefined when untagged), read once per listing
- * from the replica volumes' tags. listImages covers exactly these volumes.
+ * The replica volumes EC2 tags now and the server of each (undefined when untagged), read once
+ * per listing. listImages covers these and every registered volume (protected-volumes.ts).
  */
 export type VolumeServers = () => Promise<ReadonlyMap<string, string | undefined>>;
+
+export interface LifecycleImageRecordsOptions {
+  /**
+   * Run the registry's one-time backfill before listing (the lifecycle jobs only: it is a Scan,
+   * which API requests never make).
+   */
+  readonly backfill?: boolean;
+  /** Items a backfill Scan page evaluates (tests shrink it to exercise resumption). */
+  readonly backfillScanItems?: number;
+}
+
+/** The registry backfill's progress; "~" sorts after every volume id, and no volume id is "~BACKFILL". */
+export const REGISTRY_BACKFILL_MARKER_KEY = { pk: PROTECTED_VOLUMES_PARTITION, sk: '~BACKFILL' };
+const REGISTRY_BACKFILL_ENTITY = 'protected-volume-backfill';
+/**
+ * Items a backfill Scan page evaluates: 1,000 keys of ~100 bytes stay far below the 1 MB page, and
+ * progress is saved after each page, so a run cut short loses at most one page of work.
+ */
+export const REGISTRY_BACKFILL_SCAN_ITEMS = 1000;
+/** Partition keys under VOLUME# that are not volumes: the registry itself and the id pointers. */
+const NOT_A_VOLUME = ['~', 'BY-ID#'];
 
 function toLifecycleImage(item: Record<string, unknown>, serverOf: ServerOfVolume): LifecycleImage {
   const volumeId = String(item.volumeId);
@@ -66,21 +90,151 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
     private readonly ddb: DynamoDBDocumentClient,
     readonly tableName: string,
     private readonly volumeServers: VolumeServers = () => Promise.resolve(new Map()),
+    private readonly options: LifecycleImageRecordsOptions = {},
   ) {
     this.pager = new DynamoDbPager(ddb);
   }
 
   private async serverOf(): Promise<ServerOfVolume> {
-    const servers = await this.volumeServers();
+    const servers = await this.protectedVolumes();
     return (volumeId) => servers.get(volumeId);
   }
 
+  /** The registered volumes and the tagged ones, each with its server (protected-volumes.ts). */
+  private async protectedVolumes(): Promise<ReadonlyMap<string, string | undefined>> {
+    const tagged = await this.volumeServers();
+    if (this.options.backfill === true) await this.backfillRegistry(tagged);
+    return protectedVolumeServers(await this.registeredVolumes(), tagged);
+  }
+
+  /** The registry's volumes: one Query of its partition (a page holds thousands). */
+  async registeredVolumes(): Promise<ProtectedVolume[]> {
+    const items = await this.pager.queryAll(
+      'Query (protected volumes)',
+      {},
+      {
+        TableName: this.tableName,
+        KeyConditionExpression: 'pk = :pk',
+        ExpressionAttributeValues: { ':pk': PROTECTED_VOLUMES_PARTITION },
+        ConsistentRead: true,
+      },
+    );
+    return items.flatMap((item) =>
+      item.entity !== PROTECTED_VOLUME_ENTITY || typeof item.volumeId !== 'string'
+        ? []
+        : [
+            {
+              volumeId: item.volumeId,
+              ...(typeof item.serverId === 'string' ? { serverId: item.serverId } : {}),
+            },
+          ],
+    );
+  }
+
   /**
-   * Every image record of every protected volume (live and deleting): one Query per volume, so the
-   * API's role needs no Scan and reads only VOLUME# partitions.
+   * Registers every volume that has image records, once per table: a Scan of keys only (the
+   * lifecycle role may read no other attribute in a Scan), one UpdateItem per volume found, the
+   * position saved after every page in a marker, so a run cut short resumes where it stopped. A
+   * volume's server comes from `tagged` when it is still tagged, and is never overwritten (a
+   * commit's is newer). Afterwards it costs the marker's GetItem.
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Scan.html
+   */
+  async backfillRegistry(
+    tagged: ReadonlyMap<string, string | undefined>,
+  ): Promise<{ readonly registered: number }> {
+    const context = { pass: 'protected-volume-backfill' };
+    const marker = await callSdk('GetItem (registry backfill)', context, () =>
+      this.ddb.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: REGISTRY_BACKFILL_MARKER_KEY,
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    if (marker.Item?.done === true) return { registered: 0 };
+    let next: Record<string, unknown> | undefined =
+      typeof marker.Item?.next === 'string'
+        ? (JSON.parse(marker.Item.next) as Record<string, unknown>)
+        : undefined;
+    let registered = 0;
+    do {
+      const startKey = next;
+      const page = await callSdk('Scan (registry backfill)', context, () =>
+        this.ddb.send(
+          new ScanCommand({
+            TableName: this.tableName,
+            ProjectionExpression: 'pk, sk',
+            FilterExpression: 'begins_with(pk, :volume) AND begins_with(sk, :image)',
+            ExpressionAttributeValues: { ':volume': volumePartitionKey(''), ':image': 'IMAGE#' },
+            Limit: this.options.backfillScanItems ?? REGISTRY_BACKFILL_SCAN_ITEMS,
+            ConsistentRead: true,
+            ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+          }),
+        ),
+      );
+      const volumes = new Set<string>();
+      for (const item of page.Items ?? []) {
+        const volumeId = String(item.pk).slice(volumePartitionKey('').length);
+        if (!NOT_A_VOLUME.some((prefix) => volumeId.startsWith(prefix))) volumes.add(volumeId);
+      }
+      for (const volumeId of [...volumes].sort()) {
+        await this.register(volumeId, tagged.get(volumeId));
+        registered += 1;
+      }
+      next = page.LastEvaluatedKey;
+      const done = next === undefined;
+      await callSdk('UpdateItem (registry backfill)', context, () =>
+        this.ddb.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: REGISTRY_BACKFILL_MARKER_KEY,
+            UpdateExpression: 'SET #entity = :entity, #done = :done, #next = :next',
+            ExpressionAttributeNames: { '#entity': 'entity', '#done': 'done', '#next': 'next' },
+            ExpressionAttributeValues: {
+              ':entity': REGISTRY_BACKFILL_ENTITY,
+              ':done': done,
+              ':next': done ? '' : JSON.stringify(next),
+            },
+          }),
+        ),
+      );
+    } while (next !== undefined);
+    return { registered };
+  }
+
+  /** One registry item (UpdateItem: the lifecycle role writes VOLUME# items only by update). */
+  private async register(volumeId: string, serverId: string | undefined): Promise<void> {
+    await callSdk('UpdateItem (protected volume)', { volumeId }, () =>
+      this.ddb.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: PROTECTED_VOLUMES_PARTITION, sk: volumeId },
+          UpdateExpression: `SET #entity = :entity, #volumeId = :volumeId${
+            serverId === undefined ? '' : ', #serverId = if_not_exists(#serverId, :serverId)'
+          }`,
+          ExpressionAttributeNames: {
+            '#entity': 'entity',
+            '#volumeId': 'volumeId',
+            ...(serverId === undefined ? {} : { '#serverId': 'serverId' }),
+          },
+          ExpressionAttributeValues: {
+            ':entity': PROTECTED_VOLUME_ENTITY,
+            ':volumeId': volumeId,
+            ...(serverId === undefined ? {} : { ':serverId': serverId }),
+          },
+        }),
+      ),
+    );
+  }
+
+  /**
+   * Every image record of every protected volume (live and deleting): the registry's volumes and
+   * the tagged ones, one Query per volume, so the API's role needs no Scan and reads only VOLUME#
+   * partitions. A volume stays listed after its replica volume is gone from EC2.
    */
   async listImages(): Promise<LifecycleImage[]> {
-    const servers = await this.volumeServers();
+    const servers = await this.protectedVolumes();
     const images: LifecycleImage[] = [];
     for (const volumeId of [...servers.keys()].sort()) {
       images.push(...(await this.queryVolume(volumeId, (id) => servers.get(id))));

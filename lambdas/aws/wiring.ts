@@ -267,10 +267,13 @@ export class LambdaWiring {
   /** Garbage collection and scrub runs as the lifecycle job Lambda runs them (without its metric). */
   lifecycleRunDeps = (): Omit<LifecycleRunDeps, 'recordFindings'> =>
     this.once('lifecycleRunDeps', () => {
+      // Live = every registered volume's records, tagged in EC2 or not (protected-volumes.ts);
+      // the jobs run the registry's one-time backfill, API requests never do (it is a Scan).
       const records = new DynamoDbLifecycleImageRecords(
         this.control.documents,
         this.table(),
         replicaVolumeServers(new Ec2ReplicaVolumes(this.control.ec2)),
+        { backfill: true },
       );
       return {
         jobs: new DynamoDbJobStore(this.control.documents, this.table(), LIFECYCLE_JOBS),
@@ -546,7 +549,10 @@ export function lifecycleRetentionSources(
   };
 }
 
-/** The protected volumes and their servers, from the replica volumes' tags (one listing per call). */
+/**
+ * The replica volumes tagged now and their servers (one listing per call); the records adapter
+ * adds the registered volumes, so nothing stops being live when a volume leaves EC2.
+ */
 function replicaVolumeServers(replicas: Ec2ReplicaVolumes) {
   return async (): Promise<ReadonlyMap<string, string | undefined>> =>
     new Map((await replicas.listReplicaVolumes()).map((replica) => [replica.volumeId, replica.serverId]));

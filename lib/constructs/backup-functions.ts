@@ -264,8 +264,16 @@ function grantBackupSteps(
       conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['VOLUME#*'] } },
     });
   f.planBackup.addToRolePolicy(imageRecords(['dynamodb:Query', 'dynamodb:GetItem']));
+  // UpdateItem: the commit's transaction registers the volume (pk VOLUME#~PROTECTED) by an update,
+  // so the lifecycle jobs keep its images live after its replica volume is gone.
   f.commitImage.addToRolePolicy(
-    imageRecords(['dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:ConditionCheckItem']),
+    imageRecords([
+      'dynamodb:Query',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:ConditionCheckItem',
+    ]),
   );
   // The commit gate reads the garbage-collection fence and checks it in the record's transaction.
   f.commitImage.addToRolePolicy(

@@ -3,13 +3,22 @@
  * record, the deleting mark, the record and its guard removed) seen together with
  * DynamoDbImageRecordStore (a record marked deleting is neither listed nor found), and
  * S3LifecycleObjectStore (ListObjectsV2 pages resumed with StartAfter, ranged GETs, DeleteObjects
- * with absent keys reported deleted, the 1,000-key limit).
+ * with absent keys reported deleted, the 1,000-key limit). The live set does not depend on EC2: a
+ * volume whose replica is deleted or untagged keeps its images listed, with the server its commit
+ * registered; volumes with records from before the registry are registered by its backfill.
  */
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { ScanCommand } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
-import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
+import {
+  DynamoDbImageRecordStore,
+  PROTECTED_VOLUMES_PARTITION,
+} from '../../lambdas/aws/dynamodb-image-records.ts';
+import {
+  DynamoDbLifecycleImageRecords,
+  REGISTRY_BACKFILL_MARKER_KEY,
+} from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
 import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
 import { DynamoDbGcCoordination } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
 import { NotFoundError, RetryableError } from '../../lambdas/core/errors.ts';
@@ -20,6 +29,8 @@ import { useLocalStack } from '../support/local-stack.ts';
 
 const local = useLocalStack();
 const TABLE = 'rbp-lifecycle';
+/** A table of its own: the registry lists every volume a table has. */
+const REGISTRY_TABLE = 'rbp-lifecycle-registry';
 const BUCKET = 'rbp-lifecycle-images';
 let documents: DynamoDBDocumentClient;
 let s3: S3Client;
@@ -149,5 +160,183 @@ describe('the commit conditions and the fence on moto', () => {
       'image img-2: its parent img-p was deleted while it committed; run the backup again',
     );
     expect(await store.putImageRecord(second, { fenceEpoch: 1 })).toBe('created');
+  });
+});
+
+describe('the live set without EC2 on moto', () => {
+  /** (volume, image, status, server) of every listed image. */
+  const rows = (
+    images: readonly { volumeId: string; imageId: string; status: string; serverId?: string }[],
+  ) => images.map((i) => [i.volumeId, i.imageId, i.status, i.serverId]);
+
+  it('keeps listing a committed image with its server after its volume is deleted or untagged; backfills older volumes once', async () => {
+    const registryDocuments = await createCatalogTable(
+      local.clientConfig({ maxAttempts: 3 }),
+      REGISTRY_TABLE,
+    );
+    const store = new DynamoDbImageRecordStore(registryDocuments, REGISTRY_TABLE);
+    let tagged = new Map<string, string | undefined>([
+      ['vol-gone', 'srv-gone'],
+      ['vol-bare', 'srv-bare'],
+      ['vol-kept', 'srv-kept'],
+    ]);
+    const lifecycle = new DynamoDbLifecycleImageRecords(registryDocuments, REGISTRY_TABLE, () =>
+      Promise.resolve(tagged),
+    );
+    expect(
+      await store.putImageRecord(
+        record('vol-gone', 'img-g', '2026-03-01T00:00:00.000Z'),
+        undefined,
+        undefined,
+        {
+          serverId: 'srv-gone',
+        },
+      ),
+    ).toBe('created');
+    await store.putImageRecord(
+      record('vol-bare', 'img-b', '2026-03-02T00:00:00.000Z'),
+      undefined,
+      undefined,
+      {
+        serverId: 'srv-bare',
+      },
+    );
+    await store.putImageRecord(
+      record('vol-kept', 'img-k', '2026-03-03T00:00:00.000Z'),
+      undefined,
+      undefined,
+      {
+        serverId: 'srv-kept',
+      },
+    );
+    // A re-run of a commit changes nothing (the record exists; the registry item stays).
+    expect(
+      await store.putImageRecord(
+        record('vol-gone', 'img-g', '2026-03-01T00:00:00.000Z'),
+        undefined,
+        undefined,
+        {
+          serverId: 'srv-gone',
+        },
+      ),
+    ).toBe('exists');
+    expect(await lifecycle.registeredVolumes()).toEqual([
+      { volumeId: 'vol-bare', serverId: 'srv-bare' },
+      { volumeId: 'vol-gone', serverId: 'srv-gone' },
+      { volumeId: 'vol-kept', serverId: 'srv-kept' },
+    ]);
+
+    // vol-gone's replica is deleted (DRS DisconnectSourceServer), vol-bare loses its server tag.
+    tagged = new Map([
+      ['vol-bare', undefined],
+      ['vol-kept', 'srv-kept'],
+    ]);
+    expect(rows(await lifecycle.listImages())).toEqual([
+      ['vol-bare', 'img-b', 'live', 'srv-bare'],
+      ['vol-gone', 'img-g', 'live', 'srv-gone'],
+      ['vol-kept', 'img-k', 'live', 'srv-kept'],
+    ]);
+    expect(rows(await lifecycle.listVolume('vol-gone'))).toEqual([['vol-gone', 'img-g', 'live', 'srv-gone']]);
+    // Nothing is tagged any more: the images are all still there.
+    tagged = new Map();
+    expect((await lifecycle.listImages()).map((i) => i.imageId)).toEqual(['img-b', 'img-g', 'img-k']);
+
+    // A volume whose records predate the registry: invisible to a listing without the backfill
+    // once it is untagged, registered (server from its tag at the time) by the jobs' backfill.
+    for (const [n, volumeId] of ['vol-old-1', 'vol-old-2', 'vol-old-3'].entries()) {
+      await store.putImageRecord(record(volumeId, `img-o${n}`, `2026-02-0${n + 1}T00:00:00.000Z`));
+      await registryDocuments.send(
+        new DeleteCommand({
+          TableName: REGISTRY_TABLE,
+          Key: { pk: PROTECTED_VOLUMES_PARTITION, sk: volumeId },
+        }),
+      );
+    }
+    expect((await lifecycle.listImages()).map((i) => i.imageId)).toEqual(['img-b', 'img-g', 'img-k']);
+    tagged = new Map([['vol-old-1', 'srv-old']]);
+    const jobs = new DynamoDbLifecycleImageRecords(
+      registryDocuments,
+      REGISTRY_TABLE,
+      () => Promise.resolve(tagged),
+      {
+        backfill: true,
+        // Two items a page: the backfill saves its position several times on the way.
+        backfillScanItems: 2,
+      },
+    );
+    expect(rows(await jobs.listImages())).toEqual([
+      ['vol-bare', 'img-b', 'live', 'srv-bare'],
+      ['vol-gone', 'img-g', 'live', 'srv-gone'],
+      ['vol-kept', 'img-k', 'live', 'srv-kept'],
+      ['vol-old-1', 'img-o0', 'live', 'srv-old'],
+      ['vol-old-2', 'img-o1', 'live', undefined],
+      ['vol-old-3', 'img-o2', 'live', undefined],
+    ]);
+    const marker = await registryDocuments.send(
+      new GetCommand({ TableName: REGISTRY_TABLE, Key: REGISTRY_BACKFILL_MARKER_KEY, ConsistentRead: true }),
+    );
+    expect(marker.Item).toMatchObject({ done: true, next: '' });
+    // Done once: the second call reads the marker and registers nothing.
+    expect(await jobs.backfillRegistry(new Map())).toEqual({ registered: 0 });
+    tagged = new Map();
+    expect((await lifecycle.listImages()).map((i) => [i.imageId, i.serverId])).toEqual([
+      ['img-b', 'srv-bare'],
+      ['img-g', 'srv-gone'],
+      ['img-k', 'srv-kept'],
+      ['img-o0', 'srv-old'],
+      ['img-o1', undefined],
+      ['img-o2', undefined],
+    ]);
+  });
+
+  it('resumes a backfill cut short from its saved position', async () => {
+    const table = 'rbp-lifecycle-backfill';
+    const docs = await createCatalogTable(local.clientConfig({ maxAttempts: 3 }), table);
+    const store = new DynamoDbImageRecordStore(docs, table);
+    for (let n = 0; n < 6; n += 1) {
+      await store.putImageRecord(record(`vol-r${n}`, `img-r${n}`, '2026-02-01T00:00:00.000Z'));
+      await docs.send(
+        new DeleteCommand({ TableName: table, Key: { pk: PROTECTED_VOLUMES_PARTITION, sk: `vol-r${n}` } }),
+      );
+    }
+    /** The table's client, counting Scans, failing (a Lambda timeout) after `failAfter` of them. */
+    const client = (failAfter = Infinity) => {
+      const counted = { scans: 0 };
+      const ddb = {
+        send: (command: unknown) => {
+          if (command instanceof ScanCommand && (counted.scans += 1) > failAfter)
+            return Promise.reject(new Error('Task timed out'));
+          return docs.send(command as never);
+        },
+      } as unknown as DynamoDBDocumentClient;
+      return { counted, ddb };
+    };
+    const jobs = (ddb: DynamoDBDocumentClient) =>
+      new DynamoDbLifecycleImageRecords(ddb, table, undefined, { backfill: true, backfillScanItems: 2 });
+    const markerKey = { TableName: table, Key: REGISTRY_BACKFILL_MARKER_KEY, ConsistentRead: true };
+
+    // An uninterrupted backfill, to count its pages; then its marker is removed to start over.
+    const whole = client();
+    expect((await jobs(whole.ddb).listImages()).length).toBe(6);
+    await docs.send(new DeleteCommand({ TableName: table, Key: REGISTRY_BACKFILL_MARKER_KEY }));
+
+    // The Lambda stops during the third Scan page: the marker keeps the position of the second.
+    const cut = client(2);
+    await expect(jobs(cut.ddb).listImages()).rejects.toThrow('Task timed out');
+    const saved: Record<string, unknown> | undefined = (await docs.send(new GetCommand(markerKey))).Item;
+    expect({ done: saved?.done, next: typeof saved?.next }).toEqual({ done: false, next: 'string' });
+
+    // The next run reads only the pages that were left.
+    const resumed = client();
+    expect((await jobs(resumed.ddb).listImages()).map((i) => i.imageId)).toEqual([
+      'img-r0',
+      'img-r1',
+      'img-r2',
+      'img-r3',
+      'img-r4',
+      'img-r5',
+    ]);
+    expect(resumed.counted.scans).toBe(whole.counted.scans - 2);
+    expect((await docs.send(new GetCommand(markerKey))).Item).toMatchObject({ done: true, next: '' });
   });
 });

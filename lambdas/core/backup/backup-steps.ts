@@ -272,6 +272,8 @@ export async function commitImageStep(
       source: backup.source,
       summaries,
       lock: { volumeId: plan.volumeId, ownerId: backup.ownerId },
+      // The server the run's recovery point is filed under (the volume's own id when untagged).
+      serverId: backup.recoveryPointServerId ?? backup.serverId,
     },
   );
   log.info('image committed', { imageId: record.imageId, kind: record.kind, stats: record.stats });

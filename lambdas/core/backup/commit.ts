@@ -26,6 +26,8 @@ export interface CommitRequest {
   readonly summaries: readonly RangeSummary[];
   /** The backup's lock on the volume, checked in the record's write (a cancelled backup lost it). */
   readonly lock?: HeldLockCondition;
+  /** The server the backup is filed under, registered with the volume in the record's write. */
+  readonly serverId?: string;
 }
 
 export interface CommitResult {
@@ -119,7 +121,12 @@ export async function commitImage(
     ...(request.source === undefined ? {} : { source: request.source }),
   };
   const conditions = deps.gate === undefined ? undefined : await deps.gate(stored.segments);
-  await deps.records.putImageRecord(record, conditions, request.lock);
+  await deps.records.putImageRecord(
+    record,
+    conditions,
+    request.lock,
+    request.serverId === undefined ? undefined : { serverId: request.serverId },
+  );
   return { manifest: stored, record };
 }
 

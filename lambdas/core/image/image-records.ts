@@ -72,18 +72,29 @@ export interface HeldLockCondition {
   readonly ownerId: string;
 }
 
+/**
+ * The server whose backup commits an image, registered with the image's volume in the commit's
+ * own write (lambdas/core/lifecycle/protected-volumes.ts), so the volume and its server stay known
+ * after its replica volume or its tags are gone.
+ */
+export interface VolumeOwner {
+  readonly serverId: string;
+}
+
 export interface ImageRecordStore {
   /**
    * Writes the record unless one with the same (volumeId, imageId) exists. Writing the same record
    * twice is success (`exists`); a different record under the same id is a ConflictError.
    * `conditions` (the garbage-collection fence, lambdas/core/lifecycle/commit-gate.ts) are checked
    * in the same write: a fence no longer idle at the epoch is a RetryableError, a parent no longer
-   * live a NotFoundError; `lock` no longer held by its owner a ConflictError.
+   * live a NotFoundError; `lock` no longer held by its owner a ConflictError. The same write
+   * registers the record's volume as protected, with `owner`'s server when given (idempotent).
    */
   putImageRecord(
     record: ImageRecord,
     conditions?: CommitConditions,
     lock?: HeldLockCondition,
+    owner?: VolumeOwner,
   ): Promise<'created' | 'exists'>;
   /** NotFoundError when the image has no record (it does not exist). */
   getImageRecord(volumeId: string, imageId: string): Promise<ImageRecord>;

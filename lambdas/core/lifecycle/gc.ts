@@ -7,7 +7,9 @@
  * 1. start     take the fence (no image commits until the end), compute the sweep cutoff.
  * 2. mark      read the manifest of every live image (sorted by volume and image id) and spill
  *              its segment hashes to sorted runs in the bucket (`gc/<runId>/segments/`).
- * 3. manifests delete manifests with no image record (a commit that never finished).
+ * 3. manifests delete manifests with no image record (a commit that never finished); a manifest
+ *              whose record is live although the live set missed it stops the run before anything
+ *              is deleted (LiveSetIncompleteError; the fence is released).
  * 4. segments  per segment shard: the shard's live segment hashes (from the runs), each live
  *              segment's chunk names spilled to `gc/<runId>/chunks/`, then the shard's segment
  *              keys listed in order and the unreferenced ones deleted.
@@ -18,7 +20,14 @@
  * A shard holds about NAMES_PER_SHARD names whatever the total, so memory is bounded.
  */
 import { z } from 'zod';
-import { ConflictError, IntegrityError, NotFoundError, ValidationError, describeError } from '../errors.ts';
+import {
+  ConflictError,
+  IntegrityError,
+  NotFoundError,
+  PermanentError,
+  ValidationError,
+  describeError,
+} from '../errors.ts';
 import { DIGEST_BYTES, HEX_HASH_PATTERN, isZeroHash } from '../image/hashing.ts';
 import { decodeManifest, decodeSegment } from '../image/image-format.ts';
 import { CHUNK_KEY_PREFIX, MANIFEST_KEY_PREFIX, SEGMENT_KEY_PREFIX } from '../image/image-types.ts';
@@ -93,8 +102,20 @@ export const gcCheckpointSchema = z.object({
   counters: countersSchema,
   /** Live images whose manifest or segment could not be read (they are broken; scrub reports them). */
   unreadable: z.array(z.string()),
+  /** Why the run stopped without sweeping (LiveSetIncompleteError), when it did. */
+  refused: z.string().optional(),
 });
 export type GcCheckpoint = z.infer<typeof gcCheckpointSchema>;
+
+/**
+ * The collector found a live image record that its live set (LifecycleImageRecords.listImages) did
+ * not contain: sweeping would delete that image's objects, so the run stops before deleting
+ * anything. Not retryable: the listing is wrong until someone looks (docs/lifecycle.md).
+ */
+export class LiveSetIncompleteError extends PermanentError {}
+
+/** `images/<volumeId>/<imageId>.json` (image-types.ts manifestKey), or undefined for another key. */
+const MANIFEST_KEY_PATTERN = /^images\/([^/]+)\/([^/]+)\.json$/;
 
 export interface GcCheckpointStore {
   load(runId: string): Promise<GcCheckpoint | undefined>;
@@ -182,7 +203,16 @@ export async function runGc(deps: GcDeps, options: GcOptions): Promise<GcResult>
   const collector = new Collector(deps, options);
   for (let steps = 0; checkpoint.phase !== 'done'; steps += 1) {
     if (options.maxSteps !== undefined && steps >= options.maxSteps) break;
-    checkpoint = await collector.step(checkpoint);
+    try {
+      checkpoint = await collector.step(checkpoint);
+    } catch (error) {
+      if (!(error instanceof LiveSetIncompleteError)) throw error;
+      // Nothing was deleted: release the fence and end the run (it must never resume with this
+      // live set), then report.
+      const ended = await collector.step({ ...checkpoint, phase: 'finish' });
+      await deps.checkpoints.save({ ...ended, refused: error.message });
+      throw error;
+    }
     await deps.checkpoints.save(checkpoint);
   }
   return resultOf(checkpoint);
@@ -340,6 +370,7 @@ class Collector {
       page.push(...listed.objects.filter((o) => !known.has(o.key)));
       if (page.length >= this.deleteBatchKeys || !listed.isTruncated || listed.objects.length === 0) {
         const garbage = this.garbage(page, checkpoint, counters);
+        await this.refuseLiveManifests(garbage, checkpoint);
         counters.manifestsDeleted += await this.delete(garbage, checkpoint, counters);
         page = [];
       }
@@ -349,6 +380,31 @@ class Collector {
     const segments = await this.runSet(checkpoint, 'segments');
     const shardCount = shardCountFor(segments.totalNames(), this.namesPerShard);
     return { ...checkpoint, phase: 'segments', shardCount, nextShard: 0, startAfter: undefined, counters };
+  }
+
+  /**
+   * The safety belt: a manifest about to be deleted must have no live record. One record read per
+   * such manifest (failed commits: few). Runs before any segment or chunk is swept, so an image
+   * the live set missed stops the run while its objects are all still there.
+   */
+  private async refuseLiveManifests(garbage: readonly ObjectInfo[], checkpoint: GcCheckpoint): Promise<void> {
+    for (const object of garbage) {
+      const match = MANIFEST_KEY_PATTERN.exec(object.key);
+      if (match === null) continue;
+      const [, volumeId, imageId] = match as unknown as [string, string, string];
+      let image: LifecycleImage;
+      try {
+        image = await this.deps.records.getImage(volumeId, imageId);
+      } catch (error) {
+        if (error instanceof NotFoundError) continue;
+        throw error;
+      }
+      if (image.status !== 'live' || image.manifestKey !== object.key) continue;
+      throw new LiveSetIncompleteError(
+        `garbage collection ${checkpoint.runId} stopped before sweeping: image ${imageId} of ${volumeId} has a live record that its live set did not contain; nothing was deleted`,
+        { context: { runId: checkpoint.runId, volumeId, imageId } },
+      );
+    }
   }
 
   private async segmentShard(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
