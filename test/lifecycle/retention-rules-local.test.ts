@@ -4,7 +4,8 @@
  * (`--plan P`), a 400 naming what is missing when there are none, and the expiry after a plan run:
  * the plan-run function's `Plan Run Finished` event goes through EventBridge (the rule
  * lib/constructs/lifecycle-jobs.ts creates, stored in moto and delivered by the gateway) to the
- * lifecycle job function, which applies the plan's rules to the run's servers.
+ * lifecycle job function, which applies the plan's rules to the run's servers' images that the
+ * plan made (their recovery points' trigger is `plan:keep-two`).
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -15,6 +16,7 @@ import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
 import { DynamoDbGcCoordination, LIFECYCLE_JOBS } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
 import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
 import { DynamoDbPlanStore } from '../../lambdas/aws/dynamodb-plan-store.ts';
+import { DynamoDbRecoveryPointStore } from '../../lambdas/aws/dynamodb-recovery-points.ts';
 import { EventBridgePublisher } from '../../lambdas/aws/outcome-publishers.ts';
 import { PlanOutcomePublisher } from '../../lambdas/aws/plan-run-adapters.ts';
 import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
@@ -57,6 +59,7 @@ beforeAll(async () => {
     Promise.resolve(new Map([[product.api.volumeId, serverId]])),
   );
   const objects = new S3LifecycleObjectStore(control.s3, LOCAL_API_NAMES.imageBucket);
+  const recoveryPoints = new DynamoDbRecoveryPointStore(control.documents, LOCAL_API_NAMES.table);
   runDeps = {
     jobs: new DynamoDbJobStore(control.documents, LOCAL_API_NAMES.table, LIFECYCLE_JOBS),
     clock: systemClock,
@@ -72,6 +75,7 @@ beforeAll(async () => {
       objects,
       records,
       clock: systemClock,
+      recoveryPoints,
       ...lifecycleRetentionSources(LOCAL_API_NAMES.table, control),
     },
     events: new EventBridgePublisher(control.eventBridge, 'default'),
@@ -87,6 +91,26 @@ beforeAll(async () => {
   // Two more images of the unchanged volume (img-c, img-d), a day apart.
   await product.backUp({ imageId: 'img-c', createdAt: '2026-03-03T00:00:00.000Z', parent: 'img-b' });
   await product.backUp({ imageId: 'img-d', createdAt: '2026-03-04T00:00:00.000Z', parent: 'img-c' });
+  // Each image as a recovery point of plan keep-two's: a plan's expiry deletes only its own points.
+  for (const image of await records.listImages()) {
+    await recoveryPoints.put({
+      version: 1,
+      recoveryPointId: `rp-${image.imageId}`,
+      serverId,
+      backupId: image.imageId,
+      createdAt: image.createdAt,
+      images: [
+        {
+          volumeId: image.volumeId,
+          device: 'disk0',
+          imageId: image.imageId,
+          snapshotId: `snap-${image.imageId}`,
+          kind: 'full',
+        },
+      ],
+      trigger: 'plan:keep-two',
+    });
+  }
   const plans = new DynamoDbPlanStore(control.documents, LOCAL_API_NAMES.table);
   const now = new Date().toISOString();
   for (const document of [
