@@ -52,7 +52,12 @@ describe('a plan task meeting a held lock', () => {
     const w = await lockedWorld();
     const outcome = await runBackup(w, happyEngine([]), planTaskInput, 'pr-1-t0');
     expect(outcome.status).toBe('SUCCEEDED');
-    expect(outcome.statesEntered).toEqual(['Acquire Lock', 'Lock Taken?', 'Publish Skipped', 'Backup Skipped']);
+    expect(outcome.statesEntered).toEqual([
+      'Acquire Lock',
+      'Lock Taken?',
+      'Publish Skipped',
+      'Backup Skipped',
+    ]);
     expect(w.locks.locks.get(VOLUME)?.ownerId).toBe(HOLDER);
     expect(w.events).toEqual([
       {
