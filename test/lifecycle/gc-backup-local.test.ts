@@ -1,9 +1,10 @@
 /**
  * A real backup (backup.asl.json in moto's Step Functions, the real handlers through the local
  * gateway) interleaved with a garbage collection over the same table and bucket: a collection takes
- * the fence, a backup started meanwhile cannot commit (Commit Image fails with RetryableError and
- * the state machine retries it); when the collection ends the commit passes the gate (verifying what
- * it reuses) and the image restores byte for byte; a second collection then leaves exactly the chunks
+ * the fence, a backup started meanwhile cannot commit (Commit Image fails with
+ * CollectionInProgressError, which the state machine retries every minute); when the collection
+ * ends the commit passes the gate (verifying what it reuses) and the image restores byte for byte;
+ * a second collection then leaves exactly the chunks
  * the two images reference.
  */
 import '../support/quiet-powertools.ts';
@@ -119,12 +120,12 @@ describe('garbage collection next to a running backup on the local stack', () =>
     // Wait until Commit Image has been refused at least once by the fence.
     for (
       let attempt = 0;
-      attempt < 600 && !(await taskErrors(execution)).includes('RetryableError');
+      attempt < 600 && !(await taskErrors(execution)).includes('CollectionInProgressError');
       attempt += 1
     ) {
       await new Promise((resolve) => setTimeout(resolve, 250));
     }
-    expect(await taskErrors(execution)).toContain('RetryableError');
+    expect(await taskErrors(execution)).toContain('CollectionInProgressError');
     await expect(deployment.engine.records.getImageRecord(volumeId, 'img-gc-second')).rejects.toThrow(
       'does not exist',
     );
