@@ -80,6 +80,19 @@ export function parsePartition(value: string): number {
 }
 
 /**
+ * `option` limited to `choices`, typed in any case (`--status failed` for FAILED): the help lists
+ * the choices as commander's `.choices()` does, the command gets the choice as listed, and anything
+ * else is refused with the choices, as commander refuses it.
+ */
+export function anyCaseChoices(option: Option, choices: readonly string[]): Option {
+  return option.choices(choices).argParser((value: string) => {
+    const choice = choices.find((c) => c.toLowerCase() === value.toLowerCase());
+    if (choice === undefined) throw new InvalidArgumentError(`Allowed choices are ${choices.join(', ')}.`);
+    return choice;
+  });
+}
+
+/**
  * A path inside an image or a recovery point (an argument or `--path`): absolute, as the API wants
  * it. A backup has no working directory, so a relative path is refused here, before any request,
  * naming the absolute path it most likely means (`etc/hosts`, `./etc/hosts`, `etc\hosts`: `/etc/hosts`).

@@ -12,7 +12,7 @@ import { bytesColumn, durationColumn } from './history-columns.ts';
 import { registerCancelCommand } from '../api/cancel.ts';
 import type { BackupCancellation } from '../../lambdas/core/api/backup-cancel.ts';
 import { BACKUP_CANCELLED_ERROR } from '../../lambdas/core/api/backup-cancel.ts';
-import { apiContext, withApiOptions } from '../api/context.ts';
+import { anyCaseChoices, apiContext, withApiOptions } from '../api/context.ts';
 import {
   exitIfFailed,
   jobCommand,
@@ -108,7 +108,7 @@ function registerBackupList(backup: Command): void {
       )
       .option('--server <serverId>', 'only backups of this server')
       .option('--volume <volumeId>', 'only backups that include this volume')
-      .addOption(new Option('--status <status>', 'only backups in this state').choices(BACKUP_STATUSES)),
+      .addOption(anyCaseChoices(new Option('--status <status>', 'only backups in this state'), BACKUP_STATUSES)),
   )
     .addHelpText(
       'after',

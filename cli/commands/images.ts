@@ -8,7 +8,13 @@ import {
 } from '../../lambdas/core/api/schemas.ts';
 import { withIdHint } from '../api/id-hints.ts';
 import { formatBytes, renderTable } from '../api/output.ts';
-import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
+import {
+  anyCaseChoices,
+  apiContext,
+  listAll,
+  withApiOptions,
+  type ApiCommandOptions,
+} from '../api/context.ts';
 import { registerImageDeleteCommand } from './lifecycle.ts';
 
 export const imageColumns = [
@@ -73,8 +79,8 @@ export function registerImageCommands(program: Command): void {
     .requiredOption('--volume <volumeId>', 'the volume')
     .option('--from <iso>', 'only images created at or after this instant')
     .option('--to <iso>', 'only images created at or before this instant')
-    .addOption(new Option('--status <status>', 'only images in this state').choices(IMAGE_STATUSES))
-    .addOption(new Option('--kind <kind>', 'only full or incremental images').choices(IMAGE_KINDS))
+    .addOption(anyCaseChoices(new Option('--status <status>', 'only images in this state'), IMAGE_STATUSES))
+    .addOption(anyCaseChoices(new Option('--kind <kind>', 'only full or incremental images'), IMAGE_KINDS))
     .option('--quiet', 'print only the image ids, one a line (newest first)', false)
     .addHelpText(
       'after',

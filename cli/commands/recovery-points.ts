@@ -15,6 +15,7 @@ import type {
 } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
 import type { ApiClient } from '../api/api-client.ts';
 import {
+  anyCaseChoices,
   apiContext,
   listAll,
   parseImagePath,
@@ -191,10 +192,10 @@ export function registerServerRestore(restore: Command): void {
       'also create a volume from each snapshot in this Availability Zone (encrypted with the snapshot key, tagged rbp:restore-id, rbp:device, Name)',
     )
     .addOption(
-      new Option(
-        '--volume-type <type>',
-        'EBS type of the new volumes (needs --availability-zone; default gp3)',
-      ).choices(RESTORED_VOLUME_TYPES),
+      anyCaseChoices(
+        new Option('--volume-type <type>', 'EBS type of the new volumes (needs --availability-zone; default gp3)'),
+        RESTORED_VOLUME_TYPES,
+      ),
     )
     .addHelpText(
       'after',

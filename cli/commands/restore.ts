@@ -26,13 +26,21 @@ import {
 } from '../api/job-progress.ts';
 import { printHistory, withHistoryLimit, type HistoryListing, type HistoryOptions } from '../api/history.ts';
 import {
+  anyCaseChoices,
   apiContext,
   parseImagePath,
   parsePartition,
   withApiOptions,
   type WaitOptions,
 } from '../api/context.ts';
-import { exitIfFailed, jobCommand, jobStatus, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
+import {
+  exitIfFailed,
+  jobCommand,
+  jobPath,
+  jobStatus,
+  type JobCommandOptions,
+  type JobKind,
+} from '../api/jobs.ts';
 import { bytesColumn, durationColumn } from './history-columns.ts';
 
 /** Restores per request of `rbp restore ls`. */
@@ -158,6 +166,16 @@ function describe(restore: Restore, savedTo?: string): string {
   return lines.join('\n');
 }
 
+/** `--out` of a restore without a download: a volume restore ends in an EBS snapshot. */
+function nothingToDownload(restoreId: string, restore: Restore): CliError {
+  return new CliError(
+    `restore ${restoreId} has nothing to download (a ${restore.kind} restore ends in an EBS snapshot${
+      restore.snapshotId === undefined ? '' : `, ${restore.snapshotId}`
+    }): leave out --out`,
+    EXIT.USAGE,
+  );
+}
+
 async function finish(
   client: ApiClient,
   print: Printer,
@@ -174,11 +192,7 @@ async function finish(
   }
   let savedTo: string | undefined;
   if (options.out !== undefined) {
-    if (!current.downloadUrl)
-      throw new CliError(
-        `restore ${restoreId} has nothing to download (a ${current.kind} restore)`,
-        EXIT.USAGE,
-      );
+    if (!current.downloadUrl) throw nothingToDownload(restoreId, current);
     savedTo = await download(
       current.downloadUrl,
       options.out,
@@ -306,7 +320,7 @@ export function registerRestoreCommands(program: Command): void {
       .description(
         'list restores, running and past, newest first: kind, outcome, times, duration, size, error',
       )
-      .addOption(new Option('--status <status>', 'only restores in this state').choices(RESTORE_STATUSES)),
+      .addOption(anyCaseChoices(new Option('--status <status>', 'only restores in this state'), RESTORE_STATUSES)),
   )
     .addHelpText('after', '\nExamples:\n  $ rbp restore ls\n  $ rbp restore ls --status FAILED --json')
     .action((options: HistoryOptions & { status?: string }) =>
@@ -330,6 +344,11 @@ export function registerRestoreCommands(program: Command): void {
     .action(async (restoreId: string, options: JobCommandOptions & { out?: string; force?: boolean }) => {
       if (options.out !== undefined) await checkOut(options.out, options.force === true);
       const { client, print, progress } = await apiContext(options);
+      if (options.out !== undefined) {
+        // A volume restore has nothing to download: say so now rather than after waiting for it.
+        const current = await client.get<Restore>(jobPath(RESTORE_JOB, restoreId));
+        if (current.kind === 'volume') throw nothingToDownload(restoreId, current);
+      }
       await finish(client, print, progress, restoreId, options);
     });
 }

@@ -10,8 +10,13 @@
  * - an id of another kind (a recovery point after `--image`, an image after `--recovery-point`) gets
  *   the API's refusal plus which kind it is and the command that takes it;
  * - `restore server --volume-type` without `--availability-zone` is a usage error before any request;
+ * - `restore status --out` of a volume restore is refused after one look, not after waiting for it;
+ * - `--status` (and the other listed choices) take a value in any case (`failed`);
  * - `--limit` of the history listings states its default once.
  */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { parseImagePath } from '../../cli/api/context.ts';
 import { wrongIdHint } from '../../cli/api/id-hints.ts';
@@ -64,6 +69,20 @@ const api = useApiStandIn((request) => {
   if (url.pathname === `/api/recovery-points/${RP}/files`) {
     const items = POINT_FILES[url.searchParams.get('path') ?? '/'];
     if (items !== undefined) return { status: 200, json: { items } };
+  }
+  if (url.pathname === '/api/backups') return { status: 200, json: { items: [] } };
+  if (url.pathname === '/api/restores/rs-vol') {
+    return {
+      status: 200,
+      json: {
+        restoreId: 'rs-vol',
+        imageId: IMG,
+        volumeId: 'vol-98eb7aed8a3404fa7',
+        kind: 'volume',
+        status: 'RUNNING',
+        createdAt: '2026-12-04T13:37:56.286Z',
+      },
+    };
   }
   if (url.pathname === `/api/images/${IMG}/files`) {
     const path = url.searchParams.get('path');
@@ -279,6 +298,31 @@ describe('usage checked before any request', () => {
     expect(run.code).toBe(2);
     expect(run.stderr).toBe(
       'rbp: --volume-type needs --availability-zone: it is the type of the volumes made in that zone\n',
+    );
+    expect(seen).toEqual([]);
+  }, 60_000);
+
+  it('restore status --out of a volume restore exits 2 after one look instead of waiting for it', async () => {
+    const out = join(mkdtempSync(join(tmpdir(), 'rbp-walk-')), 'vol.img');
+    const run = await rbp('restore', 'status', 'rs-vol', '--out', out);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      'rbp: restore rs-vol has nothing to download (a volume restore ends in an EBS snapshot): leave out --out\n',
+    );
+    expect(seen).toEqual(['GET /api/restores/rs-vol']);
+  }, 60_000);
+
+  it('--status takes a state in any case and sends it as the API spells it; an unknown one is refused with the choices', async () => {
+    const lower = await rbp('backup', 'ls', '--status', 'failed');
+    expect(lower.stderr).toBe('');
+    expect(lower.code).toBe(0);
+    expect(lower.stdout).toBe('(none)\n');
+    expect(seen).toEqual(['GET /api/backups?status=FAILED&limit=20']);
+    seen.length = 0;
+    const unknown = await rbp('restore', 'ls', '--status', 'done');
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr.split('\n')[0]).toBe(
+      "error: option '--status <status>' argument 'done' is invalid. Allowed choices are PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED.",
     );
     expect(seen).toEqual([]);
   }, 60_000);
