@@ -5,10 +5,13 @@
  * CollectionInProgressError, which the state machine retries every minute); when the collection
  * ends the commit passes the gate (verifying what it reuses) and the image restores byte for byte;
  * a second collection then leaves exactly the chunks
- * the two images reference.
+ * the two images reference. Then the replica volume is deleted from EC2 (as AWS DRS does when a
+ * source server is disconnected): a collection with the lifecycle jobs' own live set (registered
+ * volumes and tagged ones) deletes nothing, and both images still restore byte for byte.
  */
 import '../support/quiet-powertools.ts';
 import { readFile, writeFile } from 'node:fs/promises';
+import { DeleteVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { join } from 'node:path';
 import {
   DescribeExecutionCommand,
@@ -20,6 +23,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbGcCoordination } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
 import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
+import { Ec2ReplicaVolumes } from '../../lambdas/aws/ec2-replica-volumes.ts';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
 import { CHUNK_KEY_PREFIX } from '../../lambdas/core/image/image-types.ts';
 import { runGc, type GcDeps } from '../../lambdas/core/lifecycle/gc.ts';
@@ -103,6 +107,16 @@ beforeAll(async () => {
 
 afterAll(() => sfn?.destroy());
 
+/** The original and the second version of the replica's data, as the two images hold them. */
+function versions(): { first: Buffer; second: Buffer } {
+  const first = Buffer.alloc(DATA_BYTES);
+  first.write('first version of the data', 3 * EBS_BLOCK_SIZE_BYTES);
+  const second = Buffer.from(first);
+  second.write(SECOND, 5 * EBS_BLOCK_SIZE_BYTES);
+  return { first, second };
+}
+const SECOND = 'second version of the data, written while a collection runs';
+
 describe('garbage collection next to a running backup on the local stack', () => {
   it('a commit waits for the collection holding the fence, then passes the gate; the image restores byte for byte', async () => {
     const first = await waitForExecution(await startBackup('gc-first'));
@@ -114,7 +128,7 @@ describe('garbage collection next to a running backup on the local stack', () =>
     expect(started.phase).toBe('mark');
     expect(await gc.coordination.getFence()).toMatchObject({ epoch: 1, phase: 'collecting' });
 
-    const second = 'second version of the data, written while a collection runs';
+    const second = SECOND;
     await deployment.stack.agent.write(volumeId, 5 * EBS_BLOCK_SIZE_BYTES, new TextEncoder().encode(second));
     const execution = await startBackup('gc-second');
     // Wait until Commit Image has been refused at least once by the fence.
@@ -152,4 +166,57 @@ describe('garbage collection next to a running backup on the local stack', () =>
     );
     expect(again.chunksLive).toBe(referenced.size);
   }, 600_000);
+
+  it('a collection after the replica volume is deleted from EC2 keeps every object of its images', async () => {
+    const ec2 = new EC2Client(deployment.local.clientConfig({ maxAttempts: 3 }));
+    const replicas = new Ec2ReplicaVolumes(ec2);
+    // The lifecycle jobs' records port as the wiring builds it (tags from EC2 now, plus the
+    // registry), without the backfill: the registry items here are the ones Commit Image wrote.
+    const records = new DynamoDbLifecycleImageRecords(
+      deployment.engine.ddbClient,
+      deployment.product.names.table,
+      async () => new Map((await replicas.listReplicaVolumes()).map((r) => [r.volumeId, r.serverId])),
+    );
+    const tag = (await replicas.findReplicaVolume(volumeId))?.serverId;
+    const before = await records.listImages();
+    expect(before.map((i) => [i.volumeId, i.imageId, i.status])).toEqual([
+      [volumeId, 'img-gc-first', 'live'],
+      [volumeId, 'img-gc-second', 'live'],
+    ]);
+    // The run files its images under the volume's server tag, or the volume itself when untagged.
+    const serverId = tag ?? volumeId;
+    expect(before.map((i) => i.serverId)).toEqual([serverId, serverId]);
+
+    await ec2.send(new DeleteVolumeCommand({ VolumeId: volumeId }));
+    expect(await replicas.findReplicaVolume(volumeId)).toBeUndefined();
+    const after = await records.listImages();
+    expect(after.map((i) => [i.imageId, i.status, i.serverId])).toEqual([
+      ['img-gc-first', 'live', serverId],
+      ['img-gc-second', 'live', serverId],
+    ]);
+
+    const chunksBefore = (await chunkObjectKeys(deployment.objects)).sort();
+    const result = await runGc(
+      { ...gc, records, checkpoints: new MemoryCheckpoints() },
+      { runId: 'gc-replica-gone', safetyMarginMs: 0 },
+    );
+    expect({
+      status: result.status,
+      chunksDeleted: result.chunksDeleted,
+      segmentsDeleted: result.segmentsDeleted,
+      manifestsDeleted: result.counters.manifestsDeleted,
+      imagesMarked: result.counters.imagesMarked,
+    }).toEqual({
+      status: 'complete',
+      chunksDeleted: 0,
+      segmentsDeleted: 0,
+      manifestsDeleted: 0,
+      imagesMarked: 2,
+    });
+    expect((await chunkObjectKeys(deployment.objects)).sort()).toEqual(chunksBefore);
+    const { first, second } = versions();
+    expect((await imageBytes('img-gc-first')).equals(first)).toBe(true);
+    expect((await imageBytes('img-gc-second')).equals(second)).toBe(true);
+    ec2.destroy();
+  }, 300_000);
 });
