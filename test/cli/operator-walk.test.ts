@@ -12,6 +12,7 @@
  * - `restore server --volume-type` without `--availability-zone` is a usage error before any request;
  * - `restore status --out` of a volume restore is refused after one look, not after waiting for it;
  * - `--status` (and the other listed choices) take a value in any case (`failed`);
+ * - `--file` that is not there says `no such file` (was Node's `ENOENT: no such file or directory, open …`);
  * - `--limit` of the history listings states its default once.
  */
 import { mkdtempSync } from 'node:fs';
@@ -324,6 +325,17 @@ describe('usage checked before any request', () => {
     expect(unknown.stderr.split('\n')[0]).toBe(
       "error: option '--status <status>' argument 'done' is invalid. Allowed choices are PENDING, RUNNING, SUCCEEDED, FAILED, CANCELLED.",
     );
+    expect(seen).toEqual([]);
+  }, 60_000);
+
+  it('workflows create --file of a file that is not there, or a directory, says so in plain words (exit 2)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'rbp-walk-'));
+    const missing = await rbp('workflows', 'create', '--file', join(dir, 'qaclone.json'));
+    expect(missing.code).toBe(2);
+    expect(missing.stderr).toBe(`rbp: cannot read ${join(dir, 'qaclone.json')}: no such file\n`);
+    const directory = await rbp('plans', 'create', '--file', dir);
+    expect(directory.code).toBe(2);
+    expect(directory.stderr).toBe(`rbp: cannot read ${dir}: it is a directory\n`);
     expect(seen).toEqual([]);
   }, 60_000);
 
