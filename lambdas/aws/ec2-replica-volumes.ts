@@ -8,6 +8,7 @@ import type {
 import { REPLICA_TAG } from '../core/orchestration/replica-probe.ts';
 import { SOURCE_SERVER_TAG } from '../core/orchestration/backup-request.ts';
 import { SOURCE_DEVICE_TAG } from '../core/recovery-points/recovery-points.ts';
+import type { ProtectedVolume } from '../core/lifecycle/protected-volumes.ts';
 import { callSdk } from './sdk-errors.ts';
 
 export { SOURCE_DEVICE_TAG, SOURCE_SERVER_TAG };
@@ -50,6 +51,44 @@ export class Ec2ReplicaVolumes implements ReplicaVolumeSource {
       ]),
     );
     return found.find((replica) => replica.volumeId === volumeId);
+  }
+}
+
+/**
+ * The replica volumes for whole listings (`listVolumes`: the file search's volumes) with the
+ * registered volumes EC2 no longer has (lambdas/core/lifecycle/protected-volumes.ts), so the backups
+ * of a deleted or untagged replica volume stay searchable by volume and by server. A gone volume
+ * has only its id and the server its commits registered. Pages (`GET /volumes`) and single lookups
+ * (what a backup may start on) stay EC2's.
+ */
+export class ReplicaVolumesWithRegistered implements ReplicaVolumeSource {
+  constructor(
+    private readonly replicas: Ec2ReplicaVolumes,
+    private readonly registered: () => Promise<readonly ProtectedVolume[]>,
+  ) {}
+
+  async listReplicaVolumes(): Promise<readonly ReplicaVolume[]> {
+    const tagged = await this.replicas.listReplicaVolumes();
+    const inEc2 = new Set(tagged.map((volume) => volume.volumeId));
+    const gone = (await this.registered()).filter((volume) => !inEc2.has(volume.volumeId));
+    return [
+      ...tagged,
+      ...gone.map((volume) => ({
+        volumeId: volume.volumeId,
+        ...(volume.serverId === undefined ? {} : { serverId: volume.serverId }),
+      })),
+    ];
+  }
+
+  pageReplicaVolumes(page: {
+    readonly limit: number;
+    readonly token?: string;
+  }): Promise<ReplicaVolumeSourcePage> {
+    return this.replicas.pageReplicaVolumes(page);
+  }
+
+  findReplicaVolume(volumeId: string): Promise<ReplicaVolume | undefined> {
+    return this.replicas.findReplicaVolume(volumeId);
   }
 }
 

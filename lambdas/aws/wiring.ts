@@ -53,7 +53,7 @@ import { DynamoDbJobStore } from './dynamodb-job-store.ts';
 import { EbsSnapshots } from './ebs-snapshots.ts';
 import { Ec2PrimarySnapshots } from './ec2-primary-snapshots.ts';
 import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
-import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
+import { Ec2ReplicaVolumes, ReplicaVolumesWithRegistered } from './ec2-replica-volumes.ts';
 import { Ec2SnapshotState } from './ec2-snapshot-state.ts';
 import { createPlanApiDeps, createPlanRunDeps, planNamesOf } from './plan-wiring.ts';
 import { createWorkflowApiDeps, deploymentOfArn, workflowScheduleTargetOf } from './workflow-wiring.ts';
@@ -460,7 +460,10 @@ export function createApiDeps(
   const catalog = new DynamoDbCatalogStore(clients.documents, environment.TABLE_NAME);
   const replicaSnapshots = new Ec2ReplicaSnapshots(clients.ec2);
   const directories = new RecordDirectories({
-    replicas: new Ec2ReplicaVolumes(clients.ec2),
+    // Whole listings (the file search) also name the registered volumes EC2 no longer has.
+    replicas: new ReplicaVolumesWithRegistered(new Ec2ReplicaVolumes(clients.ec2), () =>
+      new DynamoDbLifecycleImageRecords(clients.documents, environment.TABLE_NAME).registeredVolumes(),
+    ),
     records,
     cataloged: catalogStateOf(catalog),
   });

@@ -8,6 +8,7 @@
  * registered; volumes with records from before the registry are registered by its backfill.
  */
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateVolumeCommand, DeleteVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
 import { DeleteCommand, GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -20,6 +21,8 @@ import {
   REGISTRY_BACKFILL_MARKER_KEY,
 } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
 import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
+import { Ec2ReplicaVolumes, ReplicaVolumesWithRegistered } from '../../lambdas/aws/ec2-replica-volumes.ts';
+import { RecordDirectories } from '../../lambdas/core/api/record-directories.ts';
 import { DynamoDbGcCoordination } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
 import { NotFoundError, RetryableError } from '../../lambdas/core/errors.ts';
 import { INITIAL_FENCE } from '../../lambdas/core/lifecycle/gc-fence.ts';
@@ -338,5 +341,64 @@ describe('the live set without EC2 on moto', () => {
     ]);
     expect(resumed.counted.scans).toBe(whole.counted.scans - 2);
     expect((await docs.send(new GetCommand(markerKey))).Item).toMatchObject({ done: true, next: '' });
+  });
+
+  it('keeps a deleted replica volume in the whole listing (the file search), with its server and images', async () => {
+    const table = 'rbp-lifecycle-directories';
+    const docs = await createCatalogTable(local.clientConfig({ maxAttempts: 3 }), table);
+    const ec2 = new EC2Client(local.clientConfig({ maxAttempts: 3 }));
+    const tags = (serverId: string) => [
+      {
+        ResourceType: 'volume' as const,
+        Tags: [
+          { Key: 'rbp:replica', Value: 'true' },
+          { Key: 'rbp:source-server', Value: serverId },
+        ],
+      },
+    ];
+    const create = async (serverId: string) =>
+      (
+        await ec2.send(
+          new CreateVolumeCommand({
+            AvailabilityZone: 'us-east-1a',
+            Size: 1,
+            TagSpecifications: tags(serverId),
+          }),
+        )
+      ).VolumeId!;
+    const kept = await create('srv-dir-kept');
+    const gone = await create('srv-dir-gone');
+    const store = new DynamoDbImageRecordStore(docs, table);
+    await store.putImageRecord(record(kept, 'img-dk', '2026-04-01T00:00:00.000Z'), undefined, undefined, {
+      serverId: 'srv-dir-kept',
+    });
+    for (const [n, at] of ['2026-04-01T00:00:00.000Z', '2026-04-02T00:00:00.000Z'].entries()) {
+      await store.putImageRecord(record(gone, `img-dg${n}`, at), undefined, undefined, {
+        serverId: 'srv-dir-gone',
+      });
+    }
+    await ec2.send(new DeleteVolumeCommand({ VolumeId: gone }));
+    const replicas = new Ec2ReplicaVolumes(ec2);
+    const directories = new RecordDirectories({
+      replicas: new ReplicaVolumesWithRegistered(replicas, () =>
+        new DynamoDbLifecycleImageRecords(docs, table).registeredVolumes(),
+      ),
+      records: store,
+      cataloged: () => Promise.resolve(false),
+    });
+    const ours = (await directories.listVolumes()).filter((v) => v.volumeId === kept || v.volumeId === gone);
+    expect(ours.map((v) => [v.volumeId, v.serverId, v.imageCount, v.latestImageId, v.sizeGib])).toEqual(
+      [
+        [kept, 'srv-dir-kept', 1, 'img-dk', 1],
+        [gone, 'srv-dir-gone', 2, 'img-dg1', undefined],
+      ].sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1)),
+    );
+    // What a backup may start on stays EC2's: the deleted volume is not a replica any more.
+    await expect(directories.assertProtected(gone)).rejects.toThrow(
+      `volume ${gone} is not a protected replica volume`,
+    );
+    // Its images stay listed by volume.
+    expect((await directories.listImages(gone)).map((i) => i.imageId)).toEqual(['img-dg0', 'img-dg1']);
+    ec2.destroy();
   });
 });
