@@ -198,6 +198,15 @@ describe('plan runs on the local stack', () => {
     });
     expect(ran.code).toBe(8); // not every task succeeded
 
+    // Each task's backup ran with the plan's trigger, and its recovery point keeps it (the plan's
+    // expiry deletes only points with it).
+    const points = await rbp(['recovery-points', 'ls', '--server', 'QA1', '--json']);
+    expect(
+      (JSON.parse(points.stdout) as { backupId: string; trigger?: string }[])
+        .filter((p) => p.backupId === `${runId}-t0`)
+        .map((p) => p.trigger),
+    ).toEqual(['plan:nightly-qa']);
+
     // TEST8's applications were quiesced and released, each by its own task, in order.
     const quiesce = planEvents
       .filter((e) => e.detailType === 'Quiesce Requested' || e.detailType === 'Release Requested')
