@@ -9,6 +9,12 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   throw error;
 });
 
+// The same for stderr (`rbp … 2>&1 | head`): what goes there is for a reader who has gone, and the
+// exit code must stay the command's (2 for a usage error), not become 1 for the closed pipe.
+process.stderr.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code !== 'EPIPE') throw error;
+});
+
 try {
   await buildProgram().parseAsync(process.argv);
 } catch (error) {

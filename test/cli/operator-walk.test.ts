@@ -13,8 +13,10 @@
  * - `restore status --out` of a volume restore is refused after one look, not after waiting for it;
  * - `--status` (and the other listed choices) take a value in any case (`failed`);
  * - `--file` that is not there says `no such file` (was Node's `ENOENT: no such file or directory, open …`);
- * - `--limit` of the history listings states its default once.
+ * - `--limit` of the history listings states its default once;
+ * - a usage error keeps exit 2 when the reader has closed stderr (`rbp … 2>&1 | head`; it was 1).
  */
+import { spawn } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -348,4 +350,17 @@ describe('usage checked before any request', () => {
       expect(limit.defaultValue).toBe(20);
     }
   });
+});
+
+describe('a reader that closes the pipe early', () => {
+  it('keeps the exit code of a usage error when stderr is closed (rbp … 2>&1 | head)', async () => {
+    const child = spawn('npx', ['tsx', 'cli/main.ts', 'backup', 'ls', '--status', 'nope'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    // Closed before the CLI has started, so its usage error and help meet a closed pipe.
+    child.stdout.destroy();
+    child.stderr.destroy();
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    expect(code).toBe(2);
+  }, 60_000);
 });
