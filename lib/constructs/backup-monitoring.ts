@@ -121,6 +121,12 @@ export interface BackupMonitoringProps {
   readonly functions: Readonly<Record<FunctionName, lambda.IFunction>>;
   /** One "RPO breached" alarm each (none when absent). */
   readonly servers?: readonly RpoWatchedServer[];
+  /**
+   * The product's other state machines by a label (`PlanRun`, `WorkflowRun`, `VolumeRestore`):
+   * each gets an alarm on failed and on timed-out executions, as the backup's has, so a plan run, a
+   * scheduled workflow run or a restore that ended badly at night reaches the topic too.
+   */
+  readonly otherStateMachines?: Readonly<Record<string, sfn.IStateMachine>>;
 }
 
 export class BackupMonitoring {
@@ -146,6 +152,11 @@ export class BackupMonitoring {
     alarm('BackupFailedAlarm', stateMachine.metricFailed(sum), 'A backup execution failed');
     alarm('BackupTimedOutAlarm', stateMachine.metricTimedOut(sum), 'A backup execution timed out');
     alarm('BackupAbortedAlarm', stateMachine.metricAborted(sum), 'A backup execution was aborted');
+    for (const [label, machine] of Object.entries(props.otherStateMachines ?? {})) {
+      const what = label.replace(/([a-z])([A-Z])/g, '$1 $2').toLowerCase();
+      alarm(`${label}FailedAlarm`, machine.metricFailed(sum), `A ${what} execution failed`);
+      alarm(`${label}TimedOutAlarm`, machine.metricTimedOut(sum), `A ${what} execution timed out`);
+    }
     for (const [name, fn] of Object.entries(functions) as [FunctionName, lambda.IFunction][]) {
       const id = functionIdStem(name);
       alarm(

@@ -215,6 +215,11 @@ export class ReplicaBackup extends Construct {
       stateMachine: backup.stateMachine,
       functions,
       servers: config.servers,
+      otherStateMachines: {
+        PlanRun: planRuns.stateMachine,
+        WorkflowRun: workflowRuns.stateMachine,
+        VolumeRestore: volumeRestores.stateMachine,
+      },
     });
 
     this.storage = storage;

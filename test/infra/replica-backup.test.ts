@@ -502,15 +502,30 @@ describe('notifications and monitoring', () => {
         ),
     );
     // The scrub-findings and restore-test alarms, three execution alarms, and errors and throttles of every function.
-    expect(alarms).toHaveLength(2 + 3 + 2 * manifestEntries().length);
+    // ... and failed and timed-out executions of the plan-run, workflow-run and volume-restore machines.
+    expect(alarms).toHaveLength(2 + 3 + 2 * 3 + 2 * manifestEntries().length);
     const metrics = alarms.map(
       ([, a]) => `${a.Properties['Namespace'] as string}/${a.Properties['MetricName'] as string}`,
     );
     expect(metrics.filter((m) => m.startsWith('AWS/States/')).sort()).toEqual([
       'AWS/States/ExecutionsAborted',
-      'AWS/States/ExecutionsFailed',
-      'AWS/States/ExecutionsTimedOut',
+      ...Array<string>(4).fill('AWS/States/ExecutionsFailed'),
+      ...Array<string>(4).fill('AWS/States/ExecutionsTimedOut'),
     ]);
+    const machineOf = (id: string) =>
+      JSON.stringify(
+        (ofType('AWS::CloudWatch::Alarm').find(([alarmId]) => alarmId.includes(id))?.[1].Properties[
+          'Dimensions'
+        ] ?? null),
+      );
+    for (const [label, machine] of [
+      ['PlanRunFailedAlarm', 'PlanRun'],
+      ['WorkflowRunTimedOutAlarm', 'WorkflowRun'],
+      ['VolumeRestoreFailedAlarm', 'VolumeRestore'],
+    ] as const) {
+      expect(machineOf(label)).toContain('StateMachineArn');
+      expect(machineOf(label)).toMatch(new RegExp(`${machine}[A-Za-z0-9]*StateMachine`));
+    }
     // Commit Image's errors alarm is a metric-math one without its waits for a collection
     // (test/infra/collection-fence-alarm.test.ts).
     expect(metrics.filter((m) => m === 'AWS/Lambda/Errors')).toHaveLength(manifestEntries().length - 1);
