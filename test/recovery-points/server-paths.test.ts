@@ -67,7 +67,7 @@ function volumeEngine(log: string[], failCommitOf?: string): EngineDoubles {
         createdAt: '2026-01-01T00:01:00.000Z',
       });
     },
-    catalog: () => Promise.resolve({ status: 'complete', counts: { files: 1 } }),
+    catalog: () => Promise.resolve({ status: 'complete', counts: { files: 1 }, errorCount: 0 }),
   };
 }
 
