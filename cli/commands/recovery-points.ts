@@ -51,6 +51,7 @@ export function registerRecoveryPointCommands(program: Command): void {
       print.result(items, items, [
         { header: 'RECOVERY POINT', value: (p) => p.recoveryPointId },
         { header: 'CREATED', value: (p) => p.createdAt },
+        { header: 'TRIGGER', value: (p) => p.trigger ?? '-' },
         { header: 'VOLUMES', value: (p) => String(p.images.length), right: true },
         { header: 'DEVICES', value: (p) => p.images.map((i) => i.device).join(' ') },
       ]);
@@ -193,7 +194,10 @@ export function registerServerRestore(restore: Command): void {
     )
     .addOption(
       anyCaseChoices(
-        new Option('--volume-type <type>', 'EBS type of the new volumes (needs --availability-zone; default gp3)'),
+        new Option(
+          '--volume-type <type>',
+          'EBS type of the new volumes (needs --availability-zone; default gp3)',
+        ),
         RESTORED_VOLUME_TYPES,
       ),
     )
