@@ -101,7 +101,9 @@ export function parseImagePath(value: string): string {
   if (value.startsWith('/')) return value;
   const relative = value.replace(/\\/g, '/').replace(/^(?:\.?\/)+/, '');
   const meant = `/${relative === '.' ? '' : relative}`;
-  throw new InvalidArgumentError(`not an absolute path; paths in a backup start at / (did you mean ${meant}?)`);
+  throw new InvalidArgumentError(
+    `not an absolute path; paths in a backup start at / (did you mean ${meant}?)`,
+  );
 }
 
 export function parsePositiveSeconds(value: string): number {

@@ -24,12 +24,7 @@ export interface HistoryListing<T> {
 
 /** Adds `--limit <n>` to a history listing. */
 export function withHistoryLimit(command: Command): Command {
-  return command.option(
-    '--limit <n>',
-    'show at most this many',
-    parseHistoryLimit,
-    DEFAULT_HISTORY_ITEMS,
-  );
+  return command.option('--limit <n>', 'show at most this many', parseHistoryLimit, DEFAULT_HISTORY_ITEMS);
 }
 
 /** Prints up to `options.limit` items of the listing, filtered by `query`. */

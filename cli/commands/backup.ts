@@ -108,7 +108,9 @@ function registerBackupList(backup: Command): void {
       )
       .option('--server <serverId>', 'only backups of this server')
       .option('--volume <volumeId>', 'only backups that include this volume')
-      .addOption(anyCaseChoices(new Option('--status <status>', 'only backups in this state'), BACKUP_STATUSES)),
+      .addOption(
+        anyCaseChoices(new Option('--status <status>', 'only backups in this state'), BACKUP_STATUSES),
+      ),
   )
     .addHelpText(
       'after',

@@ -297,6 +297,13 @@ export function registerFileCommands(program: Command): void {
         if (options.deleted && options.present) {
           throw new CliError('give at most one of --deleted and --present', EXIT.USAGE);
         }
+        if (glob.includes('/')) {
+          const name = posix.basename(glob) || '*';
+          throw new CliError(
+            `a glob matches one file name, not a path: rbp files find '${name}' (each match shows its path); one path's versions: rbp files versions --volume VOLUME ${glob.startsWith('/') ? glob : `/${glob}`}`,
+            EXIT.USAGE,
+          );
+        }
         const { client, print } = await apiContext(options);
         const query = {
           glob,

@@ -15,6 +15,7 @@ import {
   withApiOptions,
   type ApiCommandOptions,
 } from '../api/context.ts';
+import { parseInstant } from './files.ts';
 import { registerImageDeleteCommand } from './lifecycle.ts';
 
 export const imageColumns = [
@@ -77,8 +78,12 @@ export function registerImageCommands(program: Command): void {
   withApiOptions(images.command('ls'))
     .description('list the images of a volume, newest first')
     .requiredOption('--volume <volumeId>', 'the volume')
-    .option('--from <iso>', 'only images created at or after this instant')
-    .option('--to <iso>', 'only images created at or before this instant')
+    .option(
+      '--from <time>',
+      'only images created at or after this instant (ISO 8601: 2026-01-31 or 2026-01-31T12:00:00Z)',
+      parseInstant,
+    )
+    .option('--to <time>', 'only images created at or before this instant (ISO 8601)', parseInstant)
     .addOption(anyCaseChoices(new Option('--status <status>', 'only images in this state'), IMAGE_STATUSES))
     .addOption(anyCaseChoices(new Option('--kind <kind>', 'only full or incremental images'), IMAGE_KINDS))
     .option('--quiet', 'print only the image ids, one a line (newest first)', false)

@@ -18,12 +18,7 @@ import { CliError, EXIT } from '../api/exit-codes.ts';
 import { sparseFileSink } from '../api/sparse-file.ts';
 import { withIdHint } from '../api/id-hints.ts';
 import { formatBytes, type Printer, type Progress } from '../api/output.ts';
-import {
-  jobProgress,
-  progressFigures,
-  progressLine,
-  shortTime,
-} from '../api/job-progress.ts';
+import { jobProgress, progressFigures, progressLine, shortTime } from '../api/job-progress.ts';
 import { printHistory, withHistoryLimit, type HistoryListing, type HistoryOptions } from '../api/history.ts';
 import {
   anyCaseChoices,
@@ -320,7 +315,9 @@ export function registerRestoreCommands(program: Command): void {
       .description(
         'list restores, running and past, newest first: kind, outcome, times, duration, size, error',
       )
-      .addOption(anyCaseChoices(new Option('--status <status>', 'only restores in this state'), RESTORE_STATUSES)),
+      .addOption(
+        anyCaseChoices(new Option('--status <status>', 'only restores in this state'), RESTORE_STATUSES),
+      ),
   )
     .addHelpText('after', '\nExamples:\n  $ rbp restore ls\n  $ rbp restore ls --status FAILED --json')
     .action((options: HistoryOptions & { status?: string }) =>

@@ -13,6 +13,8 @@
  * - `restore status --out` of a volume restore is refused after one look, not after waiting for it;
  * - `--status` (and the other listed choices) take a value in any case (`failed`);
  * - `--file` that is not there says `no such file` (was Node's `ENOENT: no such file or directory, open …`);
+ * - `files find /etc/motd` (a path) is refused before any request, naming `files find 'motd'`;
+ * - `images ls --from/--to` take a date (`2026-12-04`) as `files find` does (the API refused it);
  * - `--limit` of the history listings states its default once;
  * - a usage error keeps exit 2 when the reader has closed stderr (`rbp … 2>&1 | head`; it was 1).
  */
@@ -74,6 +76,8 @@ const api = useApiStandIn((request) => {
     if (items !== undefined) return { status: 200, json: { items } };
   }
   if (url.pathname === '/api/backups') return { status: 200, json: { items: [] } };
+  if (url.pathname === '/api/volumes/vol-98eb7aed8a3404fa7/images')
+    return { status: 200, json: { items: [] } };
   if (url.pathname === '/api/restores/rs-vol') {
     return {
       status: 200,
@@ -350,6 +354,46 @@ describe('usage checked before any request', () => {
       expect(limit.defaultValue).toBe(20);
     }
   });
+});
+
+describe('files find and images ls', () => {
+  it('files find of a path exits 2 before any request, naming the glob of its name and files versions', async () => {
+    const run = await rbp('files', 'find', '/etc/motd');
+    expect(run.code).toBe(2);
+    expect(run.stderr).toBe(
+      "rbp: a glob matches one file name, not a path: rbp files find 'motd' (each match shows its path); one path's versions: rbp files versions --volume VOLUME /etc/motd\n",
+    );
+    const relative = await rbp('files', 'find', 'etc/*.conf');
+    expect(relative.stderr).toBe(
+      "rbp: a glob matches one file name, not a path: rbp files find '*.conf' (each match shows its path); one path's versions: rbp files versions --volume VOLUME /etc/*.conf\n",
+    );
+    expect(seen).toEqual([]);
+  }, 60_000);
+
+  it('images ls --from/--to take a date as files find does (its midnight UTC), and refuse what is not one before any request', async () => {
+    const run = await rbp(
+      'images',
+      'ls',
+      '--volume',
+      'vol-98eb7aed8a3404fa7',
+      '--from',
+      '2026-12-04',
+      '--to',
+      '2026-12-05T06:00:00+01:00',
+    );
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(seen).toEqual([
+      'GET /api/volumes/vol-98eb7aed8a3404fa7/images?from=2026-12-04T00%3A00%3A00.000Z&to=2026-12-05T05%3A00%3A00.000Z',
+    ]);
+    seen.length = 0;
+    const bad = await rbp('images', 'ls', '--volume', 'vol-98eb7aed8a3404fa7', '--from', 'yesterday');
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.split('\n')[0]).toBe(
+      "error: option '--from <time>' argument 'yesterday' is invalid. not an ISO 8601 date or time (2026-01-31, 2026-01-31T12:00:00Z)",
+    );
+    expect(seen).toEqual([]);
+  }, 60_000);
 });
 
 describe('a reader that closes the pipe early', () => {
