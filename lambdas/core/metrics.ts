@@ -42,6 +42,12 @@ export const LIFECYCLE_JOB_STEP = 'lifecycle-job';
 export const SCRUB_FINDINGS_METRIC = 'ScrubFindings';
 /** Servers whose restore test failed (or 1 for a test that could not run); alarmed on when above zero. */
 export const RESTORE_TEST_FAILURES_METRIC = 'RestoreTestFailures';
+/**
+ * Garbage collections and plan-run expiries that ended failed (an error, a refused live set, or an
+ * invocation that died), 1 each; alarmed on when above zero. A failed scrub counts as a finding and
+ * a failed restore test as a failure, under their own metrics.
+ */
+export const LIFECYCLE_JOBS_FAILED_METRIC = 'LifecycleJobsFailed';
 
 /**
  * Servers selected by a plan with `rpoMinutes` whose newest live recovery point is older than

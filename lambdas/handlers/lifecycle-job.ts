@@ -14,6 +14,7 @@ import type { Context } from 'aws-lambda';
 import { z } from 'zod';
 import {
   deadLifecycleJobSchema,
+  EXPIRE_JOB_KIND,
   failDeadLifecycleJob,
   GC_JOB_KIND,
   RESTORE_TEST_JOB_KIND,
@@ -24,6 +25,7 @@ import {
 } from '../core/lifecycle/lifecycle-jobs.ts';
 import {
   LIFECYCLE_JOB_STEP,
+  LIFECYCLE_JOBS_FAILED_METRIC,
   RESTORE_TEST_FAILURES_METRIC,
   SCRUB_FINDINGS_METRIC,
   STEP_DIMENSION,
@@ -33,6 +35,12 @@ import type { GcCoordination } from '../core/lifecycle/gc-fence.ts';
 import { metrics, recordFenceHeld } from '../aws/observability.ts';
 import { lambdaWiring } from '../aws/wiring.ts';
 import { createStepHandler, lazyHandler, type StepHandler } from './support/step-handler.ts';
+
+/**
+ * Job kinds whose failure LIFECYCLE_JOBS_FAILED_METRIC counts: a failed scrub is already a finding
+ * and a failed restore test a RestoreTestFailures datapoint (lifecycle-jobs.ts counts them).
+ */
+const COUNTED_AS_FAILED_JOBS: ReadonlySet<string> = new Set([GC_JOB_KIND, EXPIRE_JOB_KIND]);
 
 /** Without a Lambda context (a direct call), a run gets Lambda's 15-minute maximum. */
 const DEFAULT_BUDGET_MS = 15 * 60 * 1000;
@@ -52,6 +60,8 @@ export interface LifecycleJobHandlerDeps {
   readonly run: LifecycleRunDeps;
   /** Invokes this function again (a collection's next time slice). */
   readonly relaunch: (functionName: string | undefined) => LifecycleJobLauncher | undefined;
+  /** Counts a collection or an expiry that ended failed (LIFECYCLE_JOBS_FAILED_METRIC). */
+  readonly recordFailedJob?: (kind: string) => void;
   /**
    * After every invocation of a collection: how long its fence has been held (0 once released),
    * for CollectionFenceHeldAlarm (docs/lifecycle.md, "No takeover").
@@ -67,10 +77,18 @@ const runOrDeadSchema = z.union([deadLifecycleJobSchema, lifecycleJobEventSchema
 export function createLifecycleJobHandler(deps: LifecycleJobHandlerDeps): StepHandler<unknown> {
   return (event, context?: Context) =>
     createStepHandler(LIFECYCLE_JOB_STEP, runOrDeadSchema, async (input) => {
-      if ('requestContext' in input) return failDeadLifecycleJob(deps.run, input);
+      if ('requestContext' in input) {
+        const dead = await failDeadLifecycleJob(deps.run, input);
+        const kind = lifecycleJobEventSchema.safeParse(input.requestPayload).data?.kind;
+        if (dead.failed && kind !== undefined && COUNTED_AS_FAILED_JOBS.has(kind)) deps.recordFailedJob?.(kind);
+        return dead;
+      }
       const now = deps.run.clock.now().getTime();
       const deadline = now + (context?.getRemainingTimeInMillis?.() ?? DEFAULT_BUDGET_MS);
       const outcome = await runLifecycleJob(deps.run, input, deadline, context?.awsRequestId);
+      if (outcome.run.status === 'failed' && COUNTED_AS_FAILED_JOBS.has(outcome.kind)) {
+        deps.recordFailedJob?.(outcome.kind);
+      }
       if (outcome.kind === GC_JOB_KIND && deps.fenceHeld !== undefined) {
         const fence = await deps.fenceHeld.fence.getFence();
         deps.fenceHeld.record(fenceHeldSeconds(fence, deps.run.clock.now()));
@@ -107,6 +125,7 @@ export const handler = lazyHandler(() => {
     },
     relaunch: (functionName) =>
       functionName === undefined ? undefined : wiring.lifecycleLauncher(functionName),
+    recordFailedJob: () => countLifecycleMetric(LIFECYCLE_JOBS_FAILED_METRIC, 1),
     fenceHeld: { fence: wiring.gcCoordination(), record: recordFenceHeld },
   });
 });

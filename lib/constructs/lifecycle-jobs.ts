@@ -30,6 +30,7 @@ import {
   COLLECTION_FENCE_HELD_METRIC,
   LIFECYCLE_JOB_STEP,
   METRICS_NAMESPACE,
+  LIFECYCLE_JOBS_FAILED_METRIC,
   RESTORE_TEST_FAILURES_METRIC,
   SCRUB_FINDINGS_METRIC,
   SERVICE_DIMENSION,
@@ -163,6 +164,7 @@ function lifecycleAlarm(
 export class LifecycleJobs {
   readonly scrubAlarm: cloudwatch.Alarm;
   readonly restoreTestAlarm: cloudwatch.Alarm;
+  readonly failedJobAlarm: cloudwatch.Alarm;
   readonly fenceHeldAlarm: cloudwatch.Alarm;
 
   constructor(scope: Construct, props: LifecycleJobsProps) {
@@ -319,6 +321,13 @@ export class LifecycleJobs {
       'RestoreTestFailuresAlarm',
       "A restore test failed: a server's newest recovery point did not restore (see the run's failures)",
       RESTORE_TEST_FAILURES_METRIC,
+      props.topic,
+    );
+    this.failedJobAlarm = lifecycleAlarm(
+      scope,
+      'LifecycleJobFailedAlarm',
+      'A garbage collection or a plan-run expiry ended failed: nothing was collected or expired by it (rbp gc status / rbp retention run-status give the reason)',
+      LIFECYCLE_JOBS_FAILED_METRIC,
       props.topic,
     );
 

@@ -424,6 +424,29 @@ describe('restore tests', () => {
   });
 });
 
+describe('lifecycle jobs', () => {
+  it('alarm when a collection or a plan-run expiry ended failed: LifecycleJobsFailed of the lifecycle job, sum over a day, at least 1', () => {
+    const alarms = ofType('AWS::CloudWatch::Alarm').filter(
+      ([, a]) => a.Properties['MetricName'] === 'LifecycleJobsFailed',
+    );
+    expect(alarms.map(([, a]) => a.Properties)).toEqual([
+      expect.objectContaining({
+        Namespace: 'ReplicaBackupProxy',
+        Dimensions: [
+          { Name: 'service', Value: 'rbp' },
+          { Name: 'step', Value: 'lifecycle-job' },
+        ],
+        Statistic: 'Sum',
+        Period: 86_400,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        TreatMissingData: 'notBreaching',
+        AlarmActions: [{ Ref: expect.stringMatching(/OutcomeTopic/) as unknown }],
+      }),
+    ]);
+  });
+});
+
 describe('file catalogs', () => {
   it('alarm when a succeeded backup reports a failed or partial catalog: FileCatalogsDegraded, sum over 5 minutes, at least 1, missing data not breaching', () => {
     const alarms = ofType('AWS::CloudWatch::Alarm').filter(
@@ -501,9 +524,9 @@ describe('notifications and monitoring', () => {
           a.Properties['MetricName'] as string,
         ),
     );
-    // The scrub-findings and restore-test alarms, three execution alarms, and errors and throttles of every function.
+    // The scrub-findings, restore-test and failed-lifecycle-job alarms, three execution alarms, and errors and throttles of every function.
     // ... and failed and timed-out executions of the plan-run, workflow-run and volume-restore machines.
-    expect(alarms).toHaveLength(2 + 3 + 2 * 3 + 2 * manifestEntries().length);
+    expect(alarms).toHaveLength(3 + 3 + 2 * 3 + 2 * manifestEntries().length);
     const metrics = alarms.map(
       ([, a]) => `${a.Properties['Namespace'] as string}/${a.Properties['MetricName'] as string}`,
     );

@@ -22,7 +22,7 @@ const TIMED_OUT = '2026-12-03T03:14:59.000Z 5f1c2d3e Task timed out after 900.00
 function setUp() {
   const world = newWorld();
   const jobs = new MemoryJobStore('run');
-  const counted = { findings: [] as number[], restoreTestFailures: [] as number[] };
+  const counted = { findings: [] as number[], restoreTestFailures: [] as number[], failedJobs: [] as string[] };
   const { bucket: objects, records, coordination, clock } = world;
   const run: LifecycleRunDeps = {
     jobs,
@@ -34,7 +34,11 @@ function setUp() {
     recordFindings: (count) => counted.findings.push(count),
     recordRestoreTestFailures: (count) => counted.restoreTestFailures.push(count),
   };
-  const handler = createLifecycleJobHandler({ run, relaunch: () => undefined });
+  const handler = createLifecycleJobHandler({
+    run,
+    relaunch: () => undefined,
+    recordFailedJob: (kind) => counted.failedJobs.push(kind),
+  });
   const running = async (kind: string, jobId: string, params: Record<string, unknown> = {}) => {
     const at = world.clock.now().toISOString();
     const record: JobRecord = {
@@ -100,7 +104,8 @@ describe('a lifecycle job whose invocation died', () => {
     expect(test.failure?.reason).toBe(
       `the restore-test job stopped without finishing the job (RetriesExhausted after 3 attempts): ${TIMED_OUT}`,
     );
-    expect(counted).toEqual({ findings: [], restoreTestFailures: [1] });
+    // The collection counts as a failed job (LifecycleJobsFailed); the restore test only as a failure.
+    expect(counted).toEqual({ findings: [], restoreTestFailures: [1], failedJobs: ['gc'] });
   });
 
   it('fails a collection handed over to an invocation that never started (its launch refused)', async () => {
@@ -119,7 +124,7 @@ describe('a lifecycle job whose invocation died', () => {
     await running('scrub', 'scrub-3', { all: false, runNumber: 3 });
     await handler(deadRecord({ kind: 'scrub', runId: 'scrub-3' }));
     expect((await jobs.get('scrub-3')).status).toBe('FAILED');
-    expect(counted).toEqual({ findings: [1], restoreTestFailures: [] });
+    expect(counted).toEqual({ findings: [1], restoreTestFailures: [], failedJobs: [] });
   });
 
   it('leaves a job that finished, and a collection a later invocation carried on, as they are', async () => {
@@ -146,7 +151,7 @@ describe('a lifecycle job whose invocation died', () => {
     // The record of a destination invocation that itself failed carries a record, not a run.
     expect(await handler(deadRecord(deadRecord({ kind: 'gc', runId: 'gc-8' })))).toEqual({ failed: false });
     expect([await jobs.get('restore-test-1'), await jobs.get('gc-8')]).toEqual(before);
-    expect(counted).toEqual({ findings: [], restoreTestFailures: [] });
+    expect(counted).toEqual({ findings: [], restoreTestFailures: [], failedJobs: [] });
   });
 
   it("names a scheduled run by its invocation: Lambda's retries of the event resume that run", async () => {
