@@ -387,6 +387,34 @@ describe('schedules', () => {
   });
 });
 
+/** The properties of every alarm on the product metric `metricName`. */
+function alarmsOn(metricName: string): Record<string, unknown>[] {
+  return ofType('AWS::CloudWatch::Alarm')
+    .filter(([, a]) => a.Properties['MetricName'] === metricName)
+    .map(([, a]) => a.Properties);
+}
+
+/** The dimensions the lifecycle job's metrics carry. */
+const LIFECYCLE_JOB_DIMENSIONS = [
+  { Name: 'service', Value: 'rbp' },
+  { Name: 'step', Value: 'lifecycle-job' },
+];
+
+/** An alarm to the topic when a count summed over `periodSeconds` reaches 1; missing data is not breaching. */
+function countAlarm(dimensions: readonly { Name: string; Value: string }[], periodSeconds: number): unknown {
+  return expect.objectContaining({
+    Namespace: 'ReplicaBackupProxy',
+    Dimensions: dimensions,
+    Statistic: 'Sum',
+    Period: periodSeconds,
+    Threshold: 1,
+    EvaluationPeriods: 1,
+    ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+    TreatMissingData: 'notBreaching',
+    AlarmActions: [{ Ref: expect.stringMatching(/OutcomeTopic/) as unknown }],
+  });
+}
+
 describe('restore tests', () => {
   it('run daily at 07:00 UTC with the configured sample, alarm on RestoreTestFailures and may read catalog records', () => {
     const [schedule] = ofType('AWS::Scheduler::Schedule').filter(([id]) =>
@@ -399,22 +427,7 @@ describe('restore tests', () => {
     const target = schedule![1].Properties['Target'] as { Input: string; Arn: unknown };
     expect(JSON.parse(target.Input)).toEqual({ kind: 'restore-test', files: 16, wholeVolume: false });
     expect(JSON.stringify(target.Arn)).toContain('LifecycleJob');
-    const alarms = ofType('AWS::CloudWatch::Alarm').filter(
-      ([, a]) => a.Properties['MetricName'] === 'RestoreTestFailures',
-    );
-    expect(alarms.map(([, a]) => a.Properties)).toEqual([
-      expect.objectContaining({
-        Namespace: 'ReplicaBackupProxy',
-        Dimensions: [
-          { Name: 'service', Value: 'rbp' },
-          { Name: 'step', Value: 'lifecycle-job' },
-        ],
-        Statistic: 'Sum',
-        Period: 86_400,
-        Threshold: 1,
-        AlarmActions: [{ Ref: expect.stringMatching(/OutcomeTopic/) as unknown }],
-      }),
-    ]);
+    expect(alarmsOn('RestoreTestFailures')).toEqual([countAlarm(LIFECYCLE_JOB_DIMENSIONS, 86_400)]);
     const catalogReads = ofType('AWS::IAM::Policy')
       .filter(([id]) => id.includes('LifecycleJob'))
       .flatMap(([, r]) => (r.Properties['PolicyDocument'] as { Statement: Statement[] }).Statement)
@@ -426,44 +439,14 @@ describe('restore tests', () => {
 
 describe('lifecycle jobs', () => {
   it('alarm when a collection or a plan-run expiry ended failed: LifecycleJobsFailed of the lifecycle job, sum over a day, at least 1', () => {
-    const alarms = ofType('AWS::CloudWatch::Alarm').filter(
-      ([, a]) => a.Properties['MetricName'] === 'LifecycleJobsFailed',
-    );
-    expect(alarms.map(([, a]) => a.Properties)).toEqual([
-      expect.objectContaining({
-        Namespace: 'ReplicaBackupProxy',
-        Dimensions: [
-          { Name: 'service', Value: 'rbp' },
-          { Name: 'step', Value: 'lifecycle-job' },
-        ],
-        Statistic: 'Sum',
-        Period: 86_400,
-        Threshold: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        TreatMissingData: 'notBreaching',
-        AlarmActions: [{ Ref: expect.stringMatching(/OutcomeTopic/) as unknown }],
-      }),
-    ]);
+    expect(alarmsOn('LifecycleJobsFailed')).toEqual([countAlarm(LIFECYCLE_JOB_DIMENSIONS, 86_400)]);
   });
 });
 
 describe('file catalogs', () => {
   it('alarm when a succeeded backup reports a failed or partial catalog: FileCatalogsDegraded, sum over 5 minutes, at least 1, missing data not breaching', () => {
-    const alarms = ofType('AWS::CloudWatch::Alarm').filter(
-      ([, a]) => a.Properties['MetricName'] === 'FileCatalogsDegraded',
-    );
-    expect(alarms.map(([, a]) => a.Properties)).toEqual([
-      expect.objectContaining({
-        Namespace: 'ReplicaBackupProxy',
-        Dimensions: [{ Name: 'service', Value: 'rbp' }],
-        Statistic: 'Sum',
-        Period: 300,
-        Threshold: 1,
-        EvaluationPeriods: 1,
-        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
-        TreatMissingData: 'notBreaching',
-        AlarmActions: [{ Ref: expect.stringMatching(/OutcomeTopic/) as unknown }],
-      }),
+    expect(alarmsOn('FileCatalogsDegraded')).toEqual([
+      countAlarm([{ Name: 'service', Value: 'rbp' }], 300),
     ]);
   });
 });
