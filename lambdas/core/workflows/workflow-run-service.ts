@@ -358,15 +358,10 @@ export async function plannedRun(
  * record is written on condition that it has not moved (WorkflowRunStore.createStarted), so two
  * starts at the same time cannot both pass the check and both run.
  */
-export async function createPlannedRun(
-  ports: Omit<StartWorkflowRunPorts, 'executions' | 'randomHex'>,
-  runId: string,
-  name: string,
-  action: WorkflowRunAction,
-  trigger: string,
-): Promise<WorkflowRun> {
+export async function createPlannedRun(...start: Parameters<typeof plannedRun>): Promise<WorkflowRun> {
+  const [ports, , name] = start;
   const lastStart = await ports.runs.lastStart(name);
-  const run = await plannedRun(ports, runId, name, action, trigger);
+  const run = await plannedRun(...start);
   await ports.runs.createStarted(run, lastStart);
   return run;
 }
