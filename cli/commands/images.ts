@@ -18,10 +18,37 @@ import {
 import { parseInstant } from './files.ts';
 import { registerImageDeleteCommand } from './lifecycle.ts';
 
+/**
+ * What each full-read reason of an image means (lambdas/core/backup/plan.ts and range-worker.ts
+ * set them); a reason not listed here is shown by its code alone.
+ */
+export const FULL_READ_EXPLANATIONS: Readonly<Record<string, string>> = {
+  UNRELATED_SNAPSHOTS:
+    "the parent image's snapshot is of another volume lineage, e.g. a re-created replica volume, so EBS cannot list the changes since it",
+  PARENT_SNAPSHOT_NOT_FOUND:
+    "the parent image's snapshot no longer exists, so the changes since it cannot be listed",
+  VOLUME_SIZE_CHANGED: "the volume's size differs from the parent image's",
+};
+
+/** `images show`'s line for an image read in full although it has a parent; undefined otherwise. */
+export function fullReadLine(image: Image): string | undefined {
+  const reason = image.fullReadReason;
+  if (reason === undefined) return undefined;
+  const explanation = FULL_READ_EXPLANATIONS[reason];
+  const inFull = image.stats.blocksReadInFull;
+  const blocks =
+    inFull === undefined ? '' : `; ${inFull} of ${image.stats.blocksRead ?? inFull} blocks read in full`;
+  return `Full read: ${reason}${explanation === undefined ? '' : ` (${explanation})`}${blocks}`;
+}
+
 export const imageColumns = [
   { header: 'IMAGE', value: (i: Image) => i.imageId },
   { header: 'CREATED', value: (i: Image) => i.createdAt },
-  { header: 'KIND', value: (i: Image) => i.kind },
+  // A full read the backup fell back to names its reason: it read written blocks, not only changed ones.
+  {
+    header: 'KIND',
+    value: (i: Image) => (i.fullReadReason === undefined ? i.kind : `${i.kind} (${i.fullReadReason})`),
+  },
   { header: 'STATUS', value: (i: Image) => i.status },
   // What the backup stored (new chunks, compressed), not the volume's size.
   { header: 'STORED', value: (i: Image) => formatBytes(i.stats.bytesCreated ?? 0), right: true },
@@ -45,7 +72,8 @@ const filesystemColumns = [
 
 /** `images show`: the image, then what its catalog found (filesystems, warnings). */
 export function describeImage(image: Image & { catalog?: ImageCatalog }): string {
-  const lines = [renderTable([image], imageColumns), ''];
+  const fullRead = fullReadLine(image);
+  const lines = [renderTable([image], imageColumns), ...(fullRead === undefined ? [] : [fullRead]), ''];
   const catalog = image.catalog;
   if (catalog === undefined) {
     lines.push('catalog: not built yet');

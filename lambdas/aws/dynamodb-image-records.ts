@@ -140,6 +140,7 @@ const RECORD_FIELDS = [
   'snapshotId',
   'parentImageId',
   'parentSnapshotId',
+  'fullReadReason',
   'volumeSizeBytes',
   'manifestKey',
   'manifestSha256',

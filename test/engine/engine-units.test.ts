@@ -8,7 +8,7 @@ import { AccessDeniedException, EBSClient } from '@aws-sdk/client-ebs';
 import { describe, expect, it } from 'vitest';
 import { EbsSnapshots } from '../../lambdas/aws/ebs-snapshots.ts';
 import { translateSdkError } from '../../lambdas/aws/sdk-errors.ts';
-import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
+import { runBackup, type BackupRequest } from '../../lambdas/core/backup/backup-image.ts';
 import { planImage, workerReadRate } from '../../lambdas/core/backup/plan.ts';
 import { commitImage, loadCommittedImage } from '../../lambdas/core/backup/commit.ts';
 import { copyRange } from '../../lambdas/core/backup/range-worker.ts';
@@ -479,5 +479,110 @@ describe('commitImage', () => {
     await expect(
       commitImage({ images, records }, { ...request, imageId: 'img-2', summaries: [] }),
     ).rejects.toThrow('image img-2 has no ranges');
+  });
+
+  it('records why an image with a parent was read in full and how many blocks were; a plain incremental has neither', async () => {
+    const ebs = new MemoryEbs();
+    ebs.createVolume('vol-1', 1);
+    ebs.write('vol-1', 0, Buffer.alloc(3 * B, 'a'));
+    const images = new ImageStore(new MemoryObjectStore(), { retry: fastRetry() });
+    const records = new MemoryImageRecordStore();
+    const deps = { ebs, images, records, readPacer: noPacing, listPacer: noPacing };
+    const backup = (imageId: string, createdAt: string, parent?: BackupRequest['parent']) =>
+      runBackup(deps, {
+        volumeId: 'vol-1',
+        imageId,
+        snapshotId: ebs.createSnapshot('vol-1'),
+        volumeSizeGib: 1,
+        createdAt,
+        ...(parent === undefined ? {} : { parent }),
+        worker: { retry: fastRetry() },
+      });
+    const plainStats = ['chunksCreated', 'bytesCreated', 'blocksRead'];
+
+    const first = await backup('img-0', '2026-01-01T00:00:00.000Z');
+    expect(first.record.kind).toBe('full');
+    expect(Object.keys(first.record)).not.toContain('fullReadReason');
+    expect(Object.keys(first.record.stats)).toEqual(plainStats);
+
+    ebs.write('vol-1', 4 * B, Buffer.alloc(B, 'b'));
+    const incremental = await backup('img-1', '2026-01-02T00:00:00.000Z', { imageId: 'img-0' });
+    expect(incremental.record.kind).toBe('incremental');
+    expect(Object.keys(incremental.record)).not.toContain('fullReadReason');
+    expect(Object.keys(incremental.record.stats)).toEqual(plainStats);
+    expect(incremental.record.stats.blocksRead).toBe(1);
+
+    // The replica re-created: ListChangedBlocks against the parent's snapshot is refused.
+    ebs.createVolume('vol-1', 1);
+    ebs.write('vol-1', 0, Buffer.alloc(3 * B, 'c'));
+    const unrelated = await backup('img-2', '2026-01-03T00:00:00.000Z', { imageId: 'img-1' });
+    expect(unrelated.record).toMatchObject({ kind: 'full', parentImageId: 'img-1' });
+    expect(unrelated.record.fullReadReason).toBe('UNRELATED_SNAPSHOTS');
+    expect(unrelated.record.stats.blocksRead).toBe(3);
+    expect(unrelated.record.stats.blocksReadInFull).toBe(3);
+    expect(await records.getImageRecord('vol-1', 'img-2')).toEqual(unrelated.record);
+
+    // The planner's fallback: the parent's snapshot is known to be gone.
+    const gone = await backup('img-3', '2026-01-04T00:00:00.000Z', {
+      imageId: 'img-2',
+      snapshotAvailable: false,
+    });
+    expect(gone.record.fullReadReason).toBe('PARENT_SNAPSHOT_NOT_FOUND');
+    expect(gone.record.stats.blocksRead).toBe(3);
+    expect(gone.record.stats.blocksReadInFull).toBe(3);
+  });
+
+  it('counts as read in full only the blocks of ranges that fell back (the parent snapshot deleted mid-backup)', async () => {
+    const ebs = new MemoryEbs();
+    ebs.createVolume('vol-1', 2);
+    ebs.write('vol-1', 0, Buffer.alloc(2 * B, 'a'));
+    ebs.write('vol-1', GIB_BYTES, Buffer.alloc(2 * B, 'a'));
+    const images = new ImageStore(new MemoryObjectStore(), { retry: fastRetry() });
+    const records = new MemoryImageRecordStore();
+    const deps = { ebs, images, records, readPacer: noPacing, listPacer: noPacing };
+    const parentSnapshot = ebs.createSnapshot('vol-1');
+    const parent = await runBackup(deps, {
+      volumeId: 'vol-1',
+      imageId: 'img-0',
+      snapshotId: parentSnapshot,
+      volumeSizeGib: 2,
+      createdAt: '2026-01-01T00:00:00.000Z',
+      worker: { retry: fastRetry() },
+    });
+    ebs.write('vol-1', 0, Buffer.alloc(B, 'b'));
+    ebs.write('vol-1', GIB_BYTES, Buffer.alloc(B, 'b'));
+    const snapshotId = ebs.createSnapshot('vol-1');
+    const plan = planImage({
+      volumeId: 'vol-1',
+      imageId: 'img-1',
+      snapshotId,
+      volumeSizeGib: 2,
+      parent: { manifest: parent.manifest, snapshotAvailable: true },
+      rangeSegments: 1,
+    });
+    expect(plan.items).toHaveLength(2);
+    const config = { retry: fastRetry(), parentManifest: parent.manifest };
+    const changed = await copyRange(plan.items[0]!, deps, config);
+    ebs.deleteSnapshot(parentSnapshot);
+    const fellBack = await copyRange(plan.items[1]!, deps, config);
+    expect([changed.mode, fellBack.mode, fellBack.fullReadReason]).toEqual([
+      'incremental',
+      'full',
+      'PARENT_SNAPSHOT_NOT_FOUND',
+    ]);
+    const { record } = await commitImage(deps, {
+      volumeId: 'vol-1',
+      imageId: 'img-1',
+      snapshotId,
+      parentImageId: 'img-0',
+      parentSnapshotId: parentSnapshot,
+      createdAt: '2026-01-02T00:00:00.000Z',
+      summaries: [changed, fellBack],
+    });
+    expect(record.kind).toBe('full');
+    expect(record.fullReadReason).toBe('PARENT_SNAPSHOT_NOT_FOUND');
+    // One changed block in the first range; both written blocks of the second, read in full.
+    expect(record.stats.blocksRead).toBe(3);
+    expect(record.stats.blocksReadInFull).toBe(2);
   });
 });

@@ -1,7 +1,8 @@
 /**
  * Image records, one contract run against the in-memory fake and the DynamoDB adapter on moto:
  * the record is written once (same record again = success, a different one = conflict), read by
- * image id, listed in time order; the DynamoDB items have the documented shape.
+ * image id, listed in time order; a fallback's full-read reason survives every read; the DynamoDB
+ * items have the documented shape.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { DynamoDBDocumentClient, GetCommand } from '@aws-sdk/lib-dynamodb';
@@ -77,6 +78,24 @@ function imageRecordContract(name: string, make: () => ImageRecordStore): void {
       expect(await store.findImageRecord('img-x')).toEqual(elsewhere);
       expect(await store.findImageRecord('img-b')).toEqual(record('img-b', '2026-03-01T00:00:00.000Z'));
       expect(await store.findImageRecord('img-none')).toBeUndefined();
+    });
+
+    it('keeps why an image with a parent was read in full, and its blocks read in full, through every read', async () => {
+      const fallback = record('img-f', '2026-06-01T00:00:00.000Z', {
+        volumeId: 'vol-fallback',
+        kind: 'full',
+        manifestKey: 'images/vol-fallback/img-f.json',
+        fullReadReason: 'UNRELATED_SNAPSHOTS',
+        stats: { chunksCreated: 4, bytesCreated: 4321, blocksRead: 7, blocksReadInFull: 7 },
+      });
+      delete (fallback as { parentSnapshotId?: string }).parentSnapshotId;
+      expect(await store.putImageRecord(fallback)).toBe('created');
+      expect(await store.putImageRecord(fallback)).toBe('exists');
+      expect(await store.getImageRecord('vol-fallback', 'img-f')).toEqual(fallback);
+      expect(await store.listImageRecords('vol-fallback')).toEqual([fallback]);
+      expect((await store.pageImageRecords('vol-fallback', { limit: 5 })).records).toEqual([fallback]);
+      expect(await store.findImageRecord('img-f')).toEqual(fallback);
+      expect(await store.latestImageRecord('vol-fallback', 'replica')).toEqual(fallback);
     });
   });
 }

@@ -72,6 +72,7 @@ export function imageOf(record: ImageRecord, cataloged: boolean): Image {
     status: cataloged ? 'cataloged' : 'committed',
     snapshotId: record.snapshotId,
     ...(record.parentImageId === undefined ? {} : { parentImageId: record.parentImageId }),
+    ...(record.fullReadReason === undefined ? {} : { fullReadReason: record.fullReadReason }),
     volumeSizeBytes: record.volumeSizeBytes,
     formatVersion: record.formatVersion,
     stats: { ...record.stats },

@@ -256,9 +256,19 @@ export const imageSchema = z.object({
   status: z.enum(IMAGE_STATUSES).describe('committed: restorable; cataloged: its files are also searchable'),
   snapshotId: z.string(),
   parentImageId: imageIdSchema.optional(),
+  fullReadReason: z
+    .string()
+    .optional()
+    .describe(
+      'Why the image was read in full although it has a parent: UNRELATED_SNAPSHOTS (EBS could not list changes since the parent snapshot), PARENT_SNAPSHOT_NOT_FOUND, VOLUME_SIZE_CHANGED; absent otherwise and on images committed before it was recorded',
+    ),
   volumeSizeBytes: z.number().int(),
   formatVersion: z.number().int(),
-  stats: z.record(z.string(), z.number()).describe('Figures of the backup that made the image'),
+  stats: z
+    .record(z.string(), z.number())
+    .describe(
+      'Figures of the backup that made the image: chunksCreated, bytesCreated, blocksRead, and with fullReadReason blocksReadInFull (of blocksRead, those read in full)',
+    ),
   source: z
     .enum(['replica', 'primary'])
     .optional()

@@ -110,6 +110,9 @@ export async function commitImage(
     snapshotId: request.snapshotId,
     ...(stored.parentImageId === undefined ? {} : { parentImageId: stored.parentImageId }),
     ...(stored.parentSnapshotId === undefined ? {} : { parentSnapshotId: stored.parentSnapshotId }),
+    // A full read the operator did not ask for is told where they look (API, `rbp images`), not
+    // only in the manifest: it costs a GetSnapshotBlock per written block of the volume.
+    ...(stored.fullReadReason === undefined ? {} : { fullReadReason: stored.fullReadReason }),
     volumeSizeBytes,
     manifestKey: written.key,
     manifestSha256: written.sha256,
@@ -117,6 +120,13 @@ export async function commitImage(
       chunksCreated: stats.chunksCreated,
       bytesCreated: stats.bytesCreated,
       blocksRead: stats.blocksRead,
+      ...(stored.fullReadReason === undefined
+        ? {}
+        : {
+            blocksReadInFull: summaries
+              .filter((s) => s.mode === 'full')
+              .reduce((sum, s) => sum + s.stats.blocksRead, 0),
+          }),
     },
     ...(request.source === undefined ? {} : { source: request.source }),
   };

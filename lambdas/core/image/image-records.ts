@@ -16,6 +16,11 @@ export interface ImageRecordStats {
   readonly bytesCreated: number;
   /** EBS blocks read with GetSnapshotBlock. */
   readonly blocksRead: number;
+  /**
+   * Of `blocksRead`, those read in ranges that fell back to a full read (the rest were changed
+   * blocks); present exactly when the record has `fullReadReason`.
+   */
+  readonly blocksReadInFull?: number;
 }
 
 export interface ImageRecord {
@@ -29,6 +34,12 @@ export interface ImageRecord {
   readonly snapshotId: string;
   readonly parentImageId?: string;
   readonly parentSnapshotId?: string;
+  /**
+   * Why the image was read in full although it has a parent (the manifest's `fullReadReason`:
+   * UNRELATED_SNAPSHOTS, PARENT_SNAPSHOT_NOT_FOUND, VOLUME_SIZE_CHANGED); absent on every other
+   * image and on records written before it was recorded.
+   */
+  readonly fullReadReason?: string;
   readonly volumeSizeBytes: number;
   /** Object key of the manifest. */
   readonly manifestKey: string;
