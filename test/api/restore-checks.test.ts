@@ -1,7 +1,8 @@
 /**
  * POST /restores checks what it names before any job starts, against a catalog built by
  * buildCatalog from a real ext4 image: a missing path or application is a 404, a path of the
- * wrong kind a 400, an image with two filesystems and no partition a 400 naming them. An
+ * wrong kind a 400, an image with two filesystems and no partition a 400 naming them, a partition
+ * without a catalogued filesystem a 404 naming those there are (for listings too). An
  * application whose metadata lists a missing path is catalogued with a warning and restores what
  * exists, with the missing path in the job result.
  */
@@ -116,7 +117,7 @@ describe('POST /restores checks at once', () => {
       { kind: 'file', path: '/notes.txt', partition: 7 },
       404,
       'NotFound',
-      `image ${ref.imageId} has no catalogued filesystem in partition 7`,
+      `image ${ref.imageId} has no catalogued filesystem in partition 7 (catalogued: partition 0)`,
     ],
   ])('refuses %j with %i and starts no job', async (body, status, code, message) => {
     const answer = await restore(body);
@@ -195,6 +196,47 @@ describe('an application whose metadata lists a missing path', () => {
     expect(cache.failure!.reason).toBe(
       `none of the paths of application "cache" exists in image ${ref.imageId}: no such file or directory: /var/cache/redis`,
     );
+  });
+});
+
+describe('GET /images/{imageId}/files with a partition', () => {
+  it.each(['/', '/srv'])(
+    'answers %s of a partition without a catalogued filesystem with a 404 naming those there are',
+    async (path) => {
+      const answer = await call({
+        method: 'GET',
+        path: `/images/${ref.imageId}/files`,
+        query: { path, partition: '1' },
+      });
+      expect(answer.status).toBe(404);
+      expect(answer.body).toEqual({
+        code: 'NotFound',
+        message: `image ${ref.imageId} has no catalogued filesystem in partition 1 (catalogued: partition 0)`,
+        details: { imageId: ref.imageId, partition: 1 },
+      });
+    },
+  );
+
+  it('names every catalogued partition of an image with several', async () => {
+    const answer = await call({
+      method: 'GET',
+      path: `/images/${twoFs.imageId}/files`,
+      query: { path: '/', partition: '2' },
+    });
+    expect(answer.status).toBe(404);
+    expect(answer.body).toMatchObject({
+      message: `image ${twoFs.imageId} has no catalogued filesystem in partition 2 (catalogued: partitions 0, 5)`,
+    });
+  });
+
+  it('lists a catalogued partition named as such', async () => {
+    const answer = await call({
+      method: 'GET',
+      path: `/images/${ref.imageId}/files`,
+      query: { path: '/srv', partition: '0' },
+    });
+    expect(answer.status).toBe(200);
+    expect((answer.body as { items: { name: string }[] }).items.map((e) => e.name)).toEqual(['web']);
   });
 });
 

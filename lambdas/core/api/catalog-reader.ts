@@ -5,7 +5,7 @@
  * the image's only catalogued filesystem. Paths come in already in the stored form (the path schema
  * turns the escaped form into it); names, paths and link targets go out escaped (fs/name-encoding.ts).
  */
-import { NotFoundError, ValidationError } from '../errors.ts';
+import { NotFoundError, ValidationError, type RbpErrorOptions } from '../errors.ts';
 import type { Timestamp } from '../fs/index.ts';
 import { escapeName, unescapeName } from '../fs/name-encoding.ts';
 import type { ApplicationRecord } from '../catalog/applications.ts';
@@ -46,6 +46,21 @@ const MAX_CASE_LOOKUP_PAGES = 100;
 
 /** Catalog states whose listings can be trusted (partial: some damaged files were skipped). */
 const LISTABLE_STATES = new Set(['complete', 'partial']);
+
+/**
+ * A path a directory listing names that is not a directory of the image: `problem` says whether it
+ * is missing or something else, so a caller showing the image under another name (a recovery
+ * point's tree) can say the same in its own terms.
+ */
+export class CatalogPathNotFoundError extends NotFoundError {
+  constructor(
+    message: string,
+    readonly problem: 'does not exist' | 'is not a directory',
+    options: RbpErrorOptions = {},
+  ) {
+    super(message, options);
+  }
+}
 
 export function isoOf(time: Timestamp): string {
   return new Date(time.seconds * 1000 + Math.floor(time.nanoseconds / 1e6)).toISOString();
@@ -107,6 +122,10 @@ export class CatalogStoreReader implements CatalogReader {
       limit: page.limit,
       ...(page.pageToken === undefined ? {} : { cursor: page.pageToken }),
     });
+    if (listing.items.length === 0 && partition !== undefined && page.pageToken === undefined) {
+      // An empty listing of a named partition may be a partition without a catalogued filesystem.
+      cataloguedPartition(await this.catalogOf(image), image, partition);
+    }
     if (listing.items.length === 0 && path !== '/') {
       const stored = await this.storedCaseOf(image, chosen, path);
       if (stored !== undefined && stored !== path) return this.listDirectory(image, stored, chosen, page);
@@ -261,15 +280,7 @@ export class CatalogStoreReader implements CatalogReader {
       return;
     }
     const partition = target.partition ?? onlyPartitionOf(record, image);
-    const filesystem = record.partitions.find((p) => p.index === partition && LISTABLE_STATES.has(p.status));
-    if (filesystem === undefined) {
-      throw new NotFoundError(
-        `image ${image.imageId} has no catalogued filesystem in partition ${partition}`,
-        {
-          context: { imageId: image.imageId, partition },
-        },
-      );
-    }
+    const filesystem = cataloguedPartition(record, image, partition);
     const found = target.path === '/' ? undefined : await this.metaAt(image, partition, target.path);
     const type = target.path === '/' ? 'directory' : found?.type;
     const shown = escapeName(target.path);
@@ -326,13 +337,14 @@ export class CatalogStoreReader implements CatalogReader {
   private async assertDirectory(image: Image, partition: number, path: string): Promise<void> {
     const current = await this.metaOfPath(image, partition, path);
     const shown = escapeName(path);
-    if (current === undefined) {
-      throw new NotFoundError(`${shown} does not exist in image ${image.imageId}`, {
-        context: { imageId: image.imageId, path: shown },
-      });
-    }
-    if (current.type !== 'directory') {
-      throw new NotFoundError(`${shown} is not a directory in image ${image.imageId}`, {
+    const problem =
+      current === undefined
+        ? 'does not exist'
+        : current.type !== 'directory'
+          ? 'is not a directory'
+          : undefined;
+    if (problem !== undefined) {
+      throw new CatalogPathNotFoundError(`${shown} ${problem} in image ${image.imageId}`, problem, {
         context: { imageId: image.imageId, path: shown },
       });
     }
@@ -378,6 +390,29 @@ function onlyPartitionOf(record: ImageCatalogRecord, image: Pick<Image, 'imageId
   throw new ValidationError(
     `image ${image.imageId} has ${listable.length} filesystems (partitions ${listable.map((p) => p.index).join(', ')}); name one with partition`,
     { context: { imageId: image.imageId } },
+  );
+}
+
+/**
+ * The record of `partition` when it holds a listable filesystem of the image; else NotFoundError
+ * naming the partitions that do.
+ */
+function cataloguedPartition(
+  record: ImageCatalogRecord,
+  image: Pick<Image, 'imageId'>,
+  partition: number,
+): ImageCatalogRecord['partitions'][number] {
+  const listable = record.partitions.filter((p) => LISTABLE_STATES.has(p.status));
+  const found = listable.find((p) => p.index === partition);
+  if (found !== undefined) return found;
+  const indexes = listable.map((p) => p.index);
+  const catalogued =
+    indexes.length === 0
+      ? 'none is catalogued'
+      : `catalogued: partition${indexes.length === 1 ? '' : 's'} ${indexes.join(', ')}`;
+  throw new NotFoundError(
+    `image ${image.imageId} has no catalogued filesystem in partition ${partition} (${catalogued})`,
+    { context: { imageId: image.imageId, partition } },
   );
 }
 
