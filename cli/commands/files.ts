@@ -135,19 +135,6 @@ export function formatMode(type: DirectoryEntry['type'], mode: number | undefine
   );
 }
 
-/**
- * Mode bits shown for the directories a recovery point's tree makes up above its filesystems (`/dev`,
- * and each filesystem's device name such as `/dev/xvdb1` in a listing of `/dev`): the API gives
- * them no mode, as no filesystem holds them, and the tree is a read-only view of a backup, so they
- * read as a directory anyone may list and nobody may change (`dr-xr-xr-x`).
- */
-export const RECOVERY_POINT_DIRECTORY_MODE = 0o40555;
-
-/** The mode `files ls --recovery-point` shows: the entry's own, else a made-up directory's. */
-export function recoveryPointEntryMode(entry: Pick<DirectoryEntry, 'type' | 'mode'>): number | undefined {
-  return entry.mode ?? (entry.type === 'directory' ? RECOVERY_POINT_DIRECTORY_MODE : undefined);
-}
-
 export function registerFileCommands(program: Command): void {
   const files = program
     .command('files')
@@ -212,7 +199,7 @@ export function registerFileCommands(program: Command): void {
         print.result(entries, entries, [
           {
             header: 'MODE',
-            value: (e) => formatMode(e.type, pointId === undefined ? e.mode : recoveryPointEntryMode(e)),
+            value: (e) => formatMode(e.type, e.mode),
           },
           { header: 'OWNER', value: (e) => (e.uid === undefined ? undefined : `${e.uid}:${e.gid ?? '-'}`) },
           {

@@ -3,7 +3,7 @@
  * two-disk server backed up, browsed and restored), each pinned here against a stand-in for the
  * API that answers as the local stack did:
  * - `files ls --recovery-point RP /dev` shows the directories the recovery point makes up above its
- *   filesystems as `dr-xr-xr-x` (they have no mode; `d?????????` before);
+ *   filesystems as `dr-xr-xr-x`, the mode the API gives them (RECOVERY_POINT_DIRECTORY_MODE);
  * - `files ls` of a file lists the file, as `ls -l` does (it was the API's 404 `is not a directory`);
  * - a relative path (`etc`, `./etc/hosts`) is refused before any request, naming the absolute path
  *   meant (it reached the API before and came back as `query.path: path must be absolute`);
@@ -25,7 +25,6 @@ import { join } from 'node:path';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { parseImagePath } from '../../cli/api/context.ts';
 import { wrongIdHint } from '../../cli/api/id-hints.ts';
-import { formatMode, recoveryPointEntryMode } from '../../cli/commands/files.ts';
 import { buildProgram } from '../../cli/program.ts';
 import { noRoute, runRbp, useApiStandIn } from '../support/cli.ts';
 
@@ -34,10 +33,10 @@ const IMG = 'img-bk-20261204t133352924z-f3ed9769a38173d2';
 
 /** What GET /recovery-points/{RP}/files answered on the local stack for a server of two disks. */
 const POINT_FILES: Readonly<Record<string, unknown[]>> = {
-  '/': [{ name: 'dev', path: '/dev', type: 'directory', sizeBytes: 0 }],
+  '/': [{ name: 'dev', path: '/dev', type: 'directory', sizeBytes: 0, mode: 0o40555 }],
   '/dev': [
-    { name: 'xvda', path: '/dev/xvda', type: 'directory', sizeBytes: 0 },
-    { name: 'xvdb1', path: '/dev/xvdb1', type: 'directory', sizeBytes: 0 },
+    { name: 'xvda', path: '/dev/xvda', type: 'directory', sizeBytes: 0, mode: 0o40555 },
+    { name: 'xvdb1', path: '/dev/xvdb1', type: 'directory', sizeBytes: 0, mode: 0o40555 },
   ],
   '/dev/xvda': [],
   '/dev/xvdb1/data': [],
@@ -157,18 +156,11 @@ describe('files ls --recovery-point: the directories above the filesystems', () 
     );
   }, 60_000);
 
-  it('prints the API’s entries unchanged with --json (no mode is made up)', async () => {
+  it('prints the API’s entries unchanged with --json', async () => {
     const run = await rbp('files', 'ls', '--recovery-point', RP, '/dev', '--json');
     expect(run.code).toBe(0);
     expect(JSON.parse(run.stdout)).toEqual(POINT_FILES['/dev']);
   }, 60_000);
-
-  it('gives a made-up directory 0o40555 and keeps every other mode, or its absence for a non-directory', () => {
-    expect(formatMode('directory', recoveryPointEntryMode({ type: 'directory' }))).toBe('dr-xr-xr-x');
-    expect(recoveryPointEntryMode({ type: 'directory', mode: 0o40700 })).toBe(0o40700);
-    expect(recoveryPointEntryMode({ type: 'file' })).toBeUndefined();
-    expect(formatMode('file', recoveryPointEntryMode({ type: 'file' }))).toBe('-?????????');
-  });
 });
 
 describe('files ls of a file', () => {

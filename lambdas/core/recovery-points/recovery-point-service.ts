@@ -20,6 +20,7 @@ import {
 import type { CatalogReader, ImageDirectory, PageRequest, RestoreJobs, StorePage } from '../api/api-ports.ts';
 import { lockAndStart, type BackupExecutions, type LockReservations } from '../api/backup-launcher.ts';
 import type { ReplicaVolumeSource } from '../api/record-directories.ts';
+import { CatalogPathNotFoundError } from '../api/catalog-reader.ts';
 import { configured } from '../api/route-definition.ts';
 import type { Backup, DirectoryEntry, Restore } from '../api/schemas.ts';
 import { mapWithConcurrency } from '../util/concurrency.ts';
@@ -133,6 +134,16 @@ export function viewOf(point: RecoveryPoint): RecoveryPointView {
     ...(point.trigger === undefined ? {} : { trigger: point.trigger }),
   };
 }
+
+/**
+ * Mode of the directories the tree makes up above its filesystems (`/`, `/dev`, and `/dev/xvdb1`
+ * in a listing of `/dev`): no filesystem holds them and the tree is a read-only view of a backup,
+ * so they read as a directory anyone may list and nobody may change (`dr-xr-xr-x`).
+ */
+export const RECOVERY_POINT_DIRECTORY_MODE = 0o40555;
+
+/** Catalog states of a filesystem whose listing the tree shows (as the images' listings). */
+const LISTABLE_FILESYSTEM_STATES: ReadonlySet<string> = new Set(['complete', 'partial']);
 
 /** Splits a normalised path on `/` into its components (none for `/`). */
 function componentsOf(path: string): string[] {
@@ -409,19 +420,32 @@ export class RecoveryPointService {
     page: PageRequest,
   ): Promise<StorePage<DirectoryEntry>> {
     const point = await this.livePoint(recoveryPointId);
-    const filesystems = (await filesystemsOf(api, point)).filter(
-      (fs) => fs.status === 'complete' || fs.status === 'partial',
-    );
+    const all = await filesystemsOf(api, point);
+    const filesystems = all.filter((fs) => LISTABLE_FILESYSTEM_STATES.has(fs.status));
     const wanted = componentsOf(path);
-    const inside = filesystems
+    const inside = all
       .map((fs) => ({ fs, prefix: componentsOf(fs.path) }))
       .filter(({ prefix }) => prefix.length <= wanted.length && prefix.every((c, i) => wanted[i] === c))
       .sort((a, b) => b.prefix.length - a.prefix.length)[0];
     if (inside !== undefined) {
       const { fs, prefix } = inside;
+      if (!LISTABLE_FILESYSTEM_STATES.has(fs.status)) {
+        throw new NotFoundError(
+          `${fs.path} in recovery point ${recoveryPointId} holds no filesystem this product reads (catalog: ${fs.status}); restore it whole: rbp restore server --recovery-point ${recoveryPointId}, or rbp restore volume --image ${fs.imageId}`,
+          { context: { recoveryPointId, path: fs.path, imageId: fs.imageId, status: fs.status } },
+        );
+      }
       const innerPath = `/${wanted.slice(prefix.length).join('/')}`;
       const image = await api.images.getImage(fs.imageId);
-      const listed = await api.catalog.listDirectory(image, innerPath, fs.partition, page);
+      const listed = await api.catalog
+        .listDirectory(image, innerPath, fs.partition, page)
+        .catch((error: unknown) => {
+          if (!(error instanceof CatalogPathNotFoundError)) throw error;
+          throw new NotFoundError(`${path} ${error.problem} in recovery point ${recoveryPointId}`, {
+            context: { recoveryPointId, path },
+            cause: error,
+          });
+        });
       return {
         ...listed,
         items: listed.items.map((item) => ({
@@ -436,7 +460,13 @@ export class RecoveryPointService {
       if (components.length <= wanted.length || !wanted.every((c, i) => components[i] === c)) continue;
       const name = components[wanted.length]!;
       const childPath = `/${[...wanted, name].join('/')}`;
-      below.set(name, { name, path: childPath, type: 'directory', sizeBytes: 0 });
+      below.set(name, {
+        name,
+        path: childPath,
+        type: 'directory',
+        sizeBytes: 0,
+        mode: RECOVERY_POINT_DIRECTORY_MODE,
+      });
     }
     if (below.size === 0) {
       throw new NotFoundError(`${path} is not in recovery point ${recoveryPointId}`, {
