@@ -10,6 +10,7 @@ import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { Option, type Command } from 'commander';
 import { RESTORE_STATUSES, type Restore } from '../../lambdas/core/api/schemas.ts';
+import { restoreDownloadName } from '../../lambdas/core/file-restore/restore-jobs.ts';
 import type { ApiClient } from '../api/api-client.ts';
 import { PARTITION_HELP } from './files.ts';
 import { registerServerRestore } from './recovery-points.ts';
@@ -51,11 +52,19 @@ type RestoreOptions = JobCommandOptions & {
 /**
  * Refuses an `--out` that cannot be written before anything starts: a directory that does not
  * exist (exit 3), or an existing file unless `force` (exit 2). An existing directory receives the
- * download under its own name.
+ * download under its own name: with `downloadName` (restoreDownloadName, the name the restore
+ * will give it), a file of that name in the directory is refused as well unless `force`.
  */
-export async function checkOut(out: string, force: boolean): Promise<void> {
+export async function checkOut(out: string, force: boolean, downloadName?: string): Promise<void> {
   const existing = await stat(out).catch(() => undefined);
-  if (existing?.isDirectory() === true) return;
+  if (existing?.isDirectory() === true) {
+    if (force || downloadName === undefined) return;
+    const target = join(out, downloadName);
+    if ((await stat(target).catch(() => undefined)) !== undefined) {
+      throw new CliError(`${target} already exists; pass --force to overwrite it`, EXIT.USAGE);
+    }
+    return;
+  }
   if (existing !== undefined) {
     if (force) return;
     throw new CliError(`${out} already exists; pass --force to overwrite it`, EXIT.USAGE);
@@ -199,8 +208,20 @@ async function finish(
   print.message(savedTo === undefined ? current : { ...current, savedTo }, describe(current, savedTo));
 }
 
-async function start(options: RestoreOptions, body: Record<string, unknown>): Promise<void> {
-  if (options.out !== undefined) await checkOut(options.out, options.force === true);
+/** What a file, directory or application restore asks for (the body of POST /restores besides the image). */
+type RestoreTarget =
+  | { readonly kind: 'file' | 'directory'; readonly path: string }
+  | { readonly kind: 'application'; readonly application: string }
+  | { readonly kind: 'volume'; readonly kmsKeyArn?: string; readonly parentRestoreId?: string };
+
+async function start(options: RestoreOptions, body: RestoreTarget): Promise<void> {
+  if (options.out !== undefined) {
+    await checkOut(
+      options.out,
+      options.force === true,
+      body.kind === 'volume' ? undefined : restoreDownloadName(body),
+    );
+  }
   const { client, print, progress } = await apiContext(options);
   const accepted = await withIdHint(
     client.post<{ restoreId: string }>('/restores', {

@@ -1,6 +1,8 @@
 /**
  * `rbp restore ... --out` is checked before the restore starts: into a directory that does not
- * exist (exit 3) or onto an existing file without --force (exit 2), nothing is sent to the API.
+ * exist (exit 3) or onto an existing file without --force (exit 2), nothing is sent to the API;
+ * nor when an `--out` directory already holds a file of the name the download will have
+ * (restoreDownloadName: `hosts`, `<dir>.tar`, `<app>.tar`).
  * A small HTTP server stands in for the API and counts what it is sent.
  */
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -82,8 +84,28 @@ describe('restore --out', () => {
     const dir = mkdtempSync(join(tmpdir(), 'rbp-out-'));
     expect((await rbp([...restoreFile, '--out', dir])).code).toBe(0);
     expect(readFileSync(join(dir, 'hosts'), 'utf8')).toBe(BODY);
+    seen.length = 0;
     const again = await rbp([...restoreFile, '--out', dir]);
     expect(again.code).toBe(2);
-    expect(again.stderr).toContain(`${join(dir, 'hosts')} already exists; pass --force to overwrite it`);
+    expect(again.stderr).toBe(`rbp: ${join(dir, 'hosts')} already exists; pass --force to overwrite it\n`);
+    expect(seen).toEqual([]);
   }, 60_000);
+
+  it.each([
+    [['restore', 'dir', '--image', 'img-1', '--path', '/srv/web/'], 'web.tar'],
+    [['restore', 'dir', '--image', 'img-1', '--path', '/'], 'root.tar'],
+    [['restore', 'app', '--image', 'img-1', '--name', 'pg main'], 'pg_main.tar'],
+  ])(
+    'refuses %j into a directory holding %s before any request (exit 2)',
+    async (args, name) => {
+      const dir = mkdtempSync(join(tmpdir(), 'rbp-out-'));
+      writeFileSync(join(dir, name), 'keep me\n');
+      const refused = await rbp([...args, '--out', dir]);
+      expect(refused.code).toBe(2);
+      expect(refused.stderr).toBe(`rbp: ${join(dir, name)} already exists; pass --force to overwrite it\n`);
+      expect(seen).toEqual([]);
+      expect(readFileSync(join(dir, name), 'utf8')).toBe('keep me\n');
+    },
+    60_000,
+  );
 });

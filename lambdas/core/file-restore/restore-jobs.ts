@@ -134,8 +134,30 @@ export async function createRestoreJob(
   return job;
 }
 
+/**
+ * The file name a file, directory or application restore's download has (the last part of its
+ * object key): the file's own name, `<directory>.tar` (`root.tar` for `/`), `<application>.tar`,
+ * made safe for a key and a header. The CLI uses it to refuse an `--out` directory that already
+ * holds a file of that name before it starts the restore.
+ */
+export function restoreDownloadName(
+  target:
+    | { readonly kind: 'file' | 'directory'; readonly path: string }
+    | { readonly kind: 'application'; readonly application: string },
+): string {
+  if (target.kind === 'application') return `${safeFileName(target.application)}.tar`;
+  const name = safeFileName(baseName(target.path));
+  return target.kind === 'file' ? name : `${name}.tar`;
+}
+
+/** The last component of a path (`.` and empty components skipped, as the catalog's paths are); `root` for `/`. */
 function baseName(path: string): string {
-  return path === '/' ? 'root' : path.slice(path.lastIndexOf('/') + 1);
+  return (
+    path
+      .split('/')
+      .filter((c) => c !== '' && c !== '.')
+      .at(-1) ?? 'root'
+  );
 }
 
 function objectKey(job: RestoreJob, fileName: string): string {
@@ -255,11 +277,10 @@ async function performRestore(
     }
     partition = app.partition;
     roots = applicationPaths(app);
-    fileName = `${safeFileName(app.name)}.tar`;
+    fileName = restoreDownloadName({ kind: 'application', application: app.name });
   } else {
     roots = [job.path!];
-    fileName =
-      job.kind === 'file' ? safeFileName(baseName(job.path!)) : `${safeFileName(baseName(job.path!))}.tar`;
+    fileName = restoreDownloadName({ kind: job.kind, path: job.path! });
   }
   const { fs, reader } = await openImageFilesystem(disk, partition);
   const key = objectKey(job, fileName);
