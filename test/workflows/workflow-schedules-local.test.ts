@@ -115,7 +115,13 @@ describe('workflow schedules on the deployed local stack', () => {
       workflow: 'minutely',
       trigger: 'schedule:wf-minutely',
     });
-    // Disabled now, so that the next minute's firing cannot start a second run that replaces this one.
+    // Disabled once the execution's first step has recorded its run (a disabled workflow's runs are
+    // refused, so disabling before that step ran would refuse this run too), so that the next
+    // minute's firing cannot start a second run that replaces this one.
+    await waitFor('the scheduled run record', async () => {
+      const { body } = await api<{ items: WorkflowRunView[] }>('GET', '/workflows/minutely/runs');
+      return body.items.find((r) => r.trigger === 'schedule:wf-minutely');
+    });
     const current = await api<{ document: Record<string, unknown> }>('GET', '/workflows/minutely');
     const disabled = await api('PUT', '/workflows/minutely', { ...current.body.document, enabled: false });
     expect(disabled.status, JSON.stringify(disabled.body)).toBe(200);
