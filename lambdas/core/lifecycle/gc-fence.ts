@@ -26,8 +26,10 @@ import type { Clock } from '../ports.ts';
 /** Margin below the cutoff for clock skew between S3's LastModified and the Lambda clock. */
 export const GC_SAFETY_MARGIN_MS = 60 * 60 * 1000;
 /**
- * A lease older than this belongs to a backup that died without closing it (the backup state
- * machine's timeout is 24 h); it no longer holds back the cutoff. Safety does not depend on it.
+ * A lease older than this belongs to a backup that died without closing it; it no longer holds
+ * back the cutoff. Safety does not depend on it: a backup that a collection overlapped (a run
+ * suspended for days before its redrive included) re-checks at Commit Image every object the
+ * collection could have swept (commit-gate.ts) and fails rather than commit a missing one.
  */
 export const BACKUP_LEASE_TTL_MS = 26 * 60 * 60 * 1000;
 
