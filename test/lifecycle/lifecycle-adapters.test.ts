@@ -178,6 +178,9 @@ describe('the live set without EC2 on moto', () => {
       REGISTRY_TABLE,
     );
     const store = new DynamoDbImageRecordStore(registryDocuments, REGISTRY_TABLE);
+    /** Commit Image's write of a record of `serverId`'s volume (which registers the volume). */
+    const commitOf = (volumeId: string, imageId: string, createdAt: string, serverId: string) =>
+      store.putImageRecord(record(volumeId, imageId, createdAt), undefined, undefined, { serverId });
     let tagged = new Map<string, string | undefined>([
       ['vol-gone', 'srv-gone'],
       ['vol-bare', 'srv-bare'],
@@ -187,41 +190,13 @@ describe('the live set without EC2 on moto', () => {
       Promise.resolve(tagged),
     );
     expect(
-      await store.putImageRecord(
-        record('vol-gone', 'img-g', '2026-03-01T00:00:00.000Z'),
-        undefined,
-        undefined,
-        {
-          serverId: 'srv-gone',
-        },
-      ),
+      await commitOf('vol-gone', 'img-g', '2026-03-01T00:00:00.000Z', 'srv-gone'),
     ).toBe('created');
-    await store.putImageRecord(
-      record('vol-bare', 'img-b', '2026-03-02T00:00:00.000Z'),
-      undefined,
-      undefined,
-      {
-        serverId: 'srv-bare',
-      },
-    );
-    await store.putImageRecord(
-      record('vol-kept', 'img-k', '2026-03-03T00:00:00.000Z'),
-      undefined,
-      undefined,
-      {
-        serverId: 'srv-kept',
-      },
-    );
+    await commitOf('vol-bare', 'img-b', '2026-03-02T00:00:00.000Z', 'srv-bare');
+    await commitOf('vol-kept', 'img-k', '2026-03-03T00:00:00.000Z', 'srv-kept');
     // A re-run of a commit changes nothing (the record exists; the registry item stays).
     expect(
-      await store.putImageRecord(
-        record('vol-gone', 'img-g', '2026-03-01T00:00:00.000Z'),
-        undefined,
-        undefined,
-        {
-          serverId: 'srv-gone',
-        },
-      ),
+      await commitOf('vol-gone', 'img-g', '2026-03-01T00:00:00.000Z', 'srv-gone'),
     ).toBe('exists');
     expect(await lifecycle.registeredVolumes()).toEqual([
       { volumeId: 'vol-bare', serverId: 'srv-bare' },

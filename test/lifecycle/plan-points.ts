@@ -4,15 +4,14 @@ import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-
 import type { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 
 /**
- * Files `image` in the store as the one image of point `rp-<imageId>` of its server, made by a run
- * with `trigger` (undefined: a point written before points recorded their trigger).
+ * `image` as the one image of point `rp-<imageId>` of its server, made by a run with `trigger`
+ * (undefined: a point written before points recorded their trigger).
  */
-export function fileImagePoint(
-  store: MemoryRecoveryPointStore,
+export function imagePoint(
   image: Pick<LifecycleImage, 'volumeId' | 'imageId' | 'createdAt' | 'serverId'>,
   trigger: string | undefined,
 ): RecoveryPoint {
-  const point: RecoveryPoint = {
+  return {
     version: 1,
     recoveryPointId: `rp-${image.imageId}`,
     serverId: image.serverId ?? image.volumeId,
@@ -29,6 +28,15 @@ export function fileImagePoint(
     ],
     ...(trigger === undefined ? {} : { trigger }),
   };
+}
+
+/** Files imagePoint(image, trigger) in the store and returns it. */
+export function fileImagePoint(
+  store: MemoryRecoveryPointStore,
+  image: Pick<LifecycleImage, 'volumeId' | 'imageId' | 'createdAt' | 'serverId'>,
+  trigger: string | undefined,
+): RecoveryPoint {
+  const point = imagePoint(image, trigger);
   store.points.set(point.recoveryPointId, structuredClone(point));
   return point;
 }

@@ -33,6 +33,7 @@ import { createLifecycleJobHandler } from '../../lambdas/handlers/lifecycle-job.
 import { deployPlanRunExpiryRule, LOCAL_DEPLOYMENT, LOCAL_LIFECYCLE_FUNCTION } from '../../local/deploy.ts';
 import { LOCAL_API_NAMES } from '../api/local-api-fixture.ts';
 import { API_FIXTURE_DISK_BYTES, useLocalApiProduct } from '../support/local-product.ts';
+import { imagePoint } from './plan-points.ts';
 
 /** The fixture's ext4 image is 32 MiB; the rest of the 1 GiB volume was never written. */
 const DISK_BYTES = API_FIXTURE_DISK_BYTES;
@@ -93,23 +94,7 @@ beforeAll(async () => {
   await product.backUp({ imageId: 'img-d', createdAt: '2026-03-04T00:00:00.000Z', parent: 'img-c' });
   // Each image as a recovery point of plan keep-two's: a plan's expiry deletes only its own points.
   for (const image of await records.listImages()) {
-    await recoveryPoints.put({
-      version: 1,
-      recoveryPointId: `rp-${image.imageId}`,
-      serverId,
-      backupId: image.imageId,
-      createdAt: image.createdAt,
-      images: [
-        {
-          volumeId: image.volumeId,
-          device: 'disk0',
-          imageId: image.imageId,
-          snapshotId: `snap-${image.imageId}`,
-          kind: 'full',
-        },
-      ],
-      trigger: 'plan:keep-two',
-    });
+    await recoveryPoints.put(imagePoint({ ...image, serverId }, 'plan:keep-two'));
   }
   const plans = new DynamoDbPlanStore(control.documents, LOCAL_API_NAMES.table);
   const now = new Date().toISOString();
