@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { FENCE_HELD_ALARM_SECONDS } from '../../lambdas/core/lifecycle/commit-gate.ts';
-import { useSynthResources } from './synth.ts';
+import { alarmSettings, useSynthResources } from './synth.ts';
 
 const resources = useSynthResources('rbp-fence-alarm-');
 
@@ -16,16 +16,7 @@ describe('the collection fence alarm', () => {
     expect(fence).toHaveLength(1);
     expect(fence[0]![0]).toMatch(/CollectionFenceHeldAlarm[0-9A-F]{8}$/);
     const alarm = fence[0]![1].Properties;
-    expect({
-      namespace: alarm['Namespace'],
-      dimensions: alarm['Dimensions'],
-      statistic: alarm['Statistic'],
-      period: alarm['Period'],
-      threshold: alarm['Threshold'],
-      comparison: alarm['ComparisonOperator'],
-      evaluationPeriods: alarm['EvaluationPeriods'],
-      missing: alarm['TreatMissingData'],
-    }).toEqual({
+    expect(alarmSettings(alarm)).toEqual({
       namespace: 'ReplicaBackupProxy',
       dimensions: [{ Name: 'service', Value: 'rbp' }],
       statistic: 'Maximum',

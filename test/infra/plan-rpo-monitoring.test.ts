@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { SERVERS_RPO_BREACHED_METRIC } from '../../lambdas/core/metrics.ts';
 import { RPO_CHECK_MINUTES } from '../../lambdas/core/plans/rpo.ts';
 import { roleStatements, type IamStatement } from '../support/iam-statements.ts';
-import { STACK, useSynthResources } from './synth.ts';
+import { STACK, alarmSettings, useSynthResources } from './synth.ts';
 
 const resources = useSynthResources('rbp-plan-rpo-');
 
@@ -49,16 +49,7 @@ describe('the plans RPO check', () => {
     );
     expect(alarms).toHaveLength(1);
     const alarm = alarms[0]![1].Properties;
-    expect({
-      namespace: alarm['Namespace'],
-      dimensions: alarm['Dimensions'],
-      period: alarm['Period'],
-      statistic: alarm['Statistic'],
-      threshold: alarm['Threshold'],
-      comparison: alarm['ComparisonOperator'],
-      evaluationPeriods: alarm['EvaluationPeriods'],
-      missing: alarm['TreatMissingData'],
-    }).toEqual({
+    expect(alarmSettings(alarm)).toEqual({
       namespace: 'ReplicaBackupProxy',
       dimensions: [{ Name: 'service', Value: 'rbp' }],
       period: 2 * RPO_CHECK_MINUTES * 60,

@@ -50,3 +50,20 @@ export function useSynthResources(outdirPrefix: string, config?: unknown): () =>
     return resources;
   };
 }
+
+/**
+ * The settings of a single-metric CloudWatch alarm (AWS::CloudWatch::Alarm properties) under short
+ * names, for one exact comparison per alarm.
+ */
+export function alarmSettings(alarm: Record<string, unknown>): Record<string, unknown> {
+  return {
+    namespace: alarm['Namespace'],
+    dimensions: alarm['Dimensions'],
+    statistic: alarm['Statistic'],
+    period: alarm['Period'],
+    threshold: alarm['Threshold'],
+    comparison: alarm['ComparisonOperator'],
+    evaluationPeriods: alarm['EvaluationPeriods'],
+    missing: alarm['TreatMissingData'],
+  };
+}
