@@ -13,7 +13,13 @@ import { skipsWhenLocked } from '../../lambdas/core/orchestration/backup-lock.ts
 import { parsePlanDocument } from '../../lambdas/core/plans/plan-document.ts';
 import { advancePlanRun, newPlanRun, type PlanEvent } from '../../lambdas/core/plans/run-engine.ts';
 import type { PlanRun } from '../../lambdas/core/plans/plan-run.ts';
-import { FakeWorld, happyEngine, runBackup, SteppingClock } from '../statemachines/asl-harness.ts';
+import {
+  FakeWorld,
+  happyEngine,
+  runBackup,
+  SKIPPED_RUN_STATES,
+  SteppingClock,
+} from '../statemachines/asl-harness.ts';
 import { FakePlanWorld, server } from './fake-plan-ports.ts';
 
 const START = Date.parse('2026-01-01T00:00:00.000Z');
@@ -52,12 +58,7 @@ describe('a plan task meeting a held lock', () => {
     const w = await lockedWorld();
     const outcome = await runBackup(w, happyEngine([]), planTaskInput, 'pr-1-t0');
     expect(outcome.status).toBe('SUCCEEDED');
-    expect(outcome.statesEntered).toEqual([
-      'Acquire Lock',
-      'Lock Taken?',
-      'Publish Skipped',
-      'Backup Skipped',
-    ]);
+    expect(outcome.statesEntered).toEqual(SKIPPED_RUN_STATES);
     expect(w.locks.locks.get(VOLUME)?.ownerId).toBe(HOLDER);
     expect(w.events).toEqual([
       {

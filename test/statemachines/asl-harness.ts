@@ -308,6 +308,17 @@ export interface Redrive {
   readonly enteredAt?: string;
 }
 
+/**
+ * The states a run that meets a held lock passes through (a scheduled or plan run is skipped,
+ * not failed): it takes no snapshot and ends in success at Backup Skipped.
+ */
+export const SKIPPED_RUN_STATES: readonly string[] = [
+  'Acquire Lock',
+  'Lock Taken?',
+  'Publish Skipped',
+  'Backup Skipped',
+];
+
 /** `$$.State.EnteredTime` of a first run (aws-local-stepfunctions has no State context of its own). */
 export const FIRST_RUN_ENTERED_AT = '2026-01-01T00:00:00.000Z';
 /** `$$.State.EnteredTime` of a redrive unless the test names one. */

@@ -4,6 +4,7 @@ import {
   FIRST_RUN_ENTERED_AT,
   happyEngine,
   runBackup,
+  SKIPPED_RUN_STATES,
   SteppingClock,
   type RunOutcome,
   type EngineDoubles,
@@ -259,12 +260,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       'bk-0300',
     );
     expect(outcome.status).toBe('SUCCEEDED');
-    expect(outcome.statesEntered).toEqual([
-      'Acquire Lock',
-      'Lock Taken?',
-      'Publish Skipped',
-      'Backup Skipped',
-    ]);
+    expect(outcome.statesEntered).toEqual(SKIPPED_RUN_STATES);
     expect(w.locks.locks.get(VOLUME)?.ownerId).toBe(holder);
     expect(w.events.map((e) => e.detailType)).toEqual(['Backup Skipped']);
     expect(w.events[0]!.detail).toMatchObject({
