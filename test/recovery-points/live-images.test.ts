@@ -8,7 +8,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { NotFoundError } from '../../lambdas/core/errors.ts';
-import { RecoveryPointService } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
 import {
   imageRefKey,
   narrowToLiveImages,
@@ -17,8 +16,7 @@ import {
   type RecoveryPointImageRef,
 } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import type { ApiServices } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
-import { FixedClock, MemoryExecutions, MemoryLocks } from '../fakes/memory-api-ports.ts';
-import { MemoryJobStore } from '../fakes/memory-job-store.ts';
+import { memoryApi, memoryRecoveryPoints } from '../fakes/memory-api-ports.ts';
 import { MemoryRecoveryPointStore } from './memory-recovery-point-store.ts';
 
 /** A point of web-01 with images of vol-0a and vol-0b. */
@@ -52,22 +50,12 @@ function liveness(live: readonly string[]): ImageLiveness & { calls: RecoveryPoi
 }
 
 async function serviceWith(live: readonly string[]) {
-  const clock = new FixedClock();
   const points = new MemoryRecoveryPointStore();
   await points.put(point('bk-1', '2026-03-01T00:00:00.000Z'));
   await points.put(point('bk-2', '2026-03-02T00:00:00.000Z'));
   await points.put(point('bk-3', '2026-03-03T00:00:00.000Z'));
   const images = liveness(live);
-  const rp = new RecoveryPointService({
-    points,
-    replicas: { listReplicaVolumes: () => Promise.resolve([]) },
-    executions: new MemoryExecutions(clock),
-    locks: new MemoryLocks(clock),
-    jobs: new MemoryJobStore(),
-    clock,
-    images,
-  });
-  return { rp, images };
+  return { rp: memoryRecoveryPoints(memoryApi(), points, images), images };
 }
 
 describe('recovery points as shown', () => {

@@ -11,12 +11,11 @@ import type { DirectoryEntry, Image, ImageCatalog } from '../../lambdas/core/api
 import { NotFoundError } from '../../lambdas/core/errors.ts';
 import {
   RECOVERY_POINT_DIRECTORY_MODE,
-  RecoveryPointService,
+  type RecoveryPointService,
   type ApiServices,
 } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
 import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
-import { FixedClock, MemoryExecutions, MemoryLocks } from '../fakes/memory-api-ports.ts';
-import { MemoryJobStore } from '../fakes/memory-job-store.ts';
+import { memoryApi, memoryRecoveryPoints } from '../fakes/memory-api-ports.ts';
 import { MemoryRecoveryPointStore } from './memory-recovery-point-store.ts';
 
 const RP = 'rp-bk-1';
@@ -101,17 +100,9 @@ const api = {
 } as unknown as ApiServices;
 
 async function service(): Promise<RecoveryPointService> {
-  const clock = new FixedClock();
   const points = new MemoryRecoveryPointStore();
   await points.put(POINT);
-  return new RecoveryPointService({
-    points,
-    replicas: { listReplicaVolumes: () => Promise.resolve([]) },
-    executions: new MemoryExecutions(clock),
-    locks: new MemoryLocks(clock),
-    jobs: new MemoryJobStore(),
-    clock,
-  });
+  return memoryRecoveryPoints(memoryApi(), points);
 }
 
 async function refusal(path: string): Promise<NotFoundError> {

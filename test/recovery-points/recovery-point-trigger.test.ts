@@ -13,25 +13,19 @@ import {
 } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { MemoryRecoveryPointStore, recordsLiveness } from './memory-recovery-point-store.ts';
+import { testBackupContext } from '../support/backup-context.ts';
 
 const log = { info: () => undefined, warn: () => undefined, error: () => undefined };
 
 function backup(trigger: string): BackupContext {
-  return {
+  const context = testBackupContext({
     backupId: 'pr-1-t0',
     ownerId: 'arn:aws:states:us-east-1:123456789012:execution:rbp-backup:pr-1-t0',
     serverId: 'web-01',
     volumeIds: ['vol-0a'],
-    full: false,
-    source: 'replica',
-    trigger,
-    probe: { kind: 'tags' },
-    syncWait: { intervalSeconds: 30, timeoutSeconds: 3600 },
-    snapshotWait: { intervalSeconds: 60, timeoutSeconds: 86400 },
-    lockTtlSeconds: 172800,
-    maxSnapshotRounds: 3,
     startedAt: '2026-05-01T02:00:00.000Z',
-  };
+  });
+  return { ...context, trigger };
 }
 
 async function setUp() {
