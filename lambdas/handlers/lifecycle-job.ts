@@ -1,7 +1,7 @@
 /**
  * Lambda "lifecycle-job": one garbage collection, scrub or restore test run (lambdas/core/lifecycle/
  * lifecycle-jobs.ts), started by the API (`{kind, runId}`) or by a schedule (`{kind}`: a new run).
- * A collection or a restore test runs until the invocation's time is nearly up and then invokes
+ * A collection, a scrub or a restore test runs until the invocation's time is nearly up and then invokes
  * this function again for the same run, which resumes from the checkpoint in the job record. A retryable failure is
  * thrown (Lambda's asynchronous retries resume the run); a permanent one ends the job as failed.
  * The function is also its own on-failure destination: the record of an invocation whose every
@@ -17,7 +17,6 @@ import {
   EXPIRE_JOB_KIND,
   failDeadLifecycleJob,
   GC_JOB_KIND,
-  RESTORE_TEST_JOB_KIND,
   lifecycleJobEventSchema,
   runLifecycleJob,
   type LifecycleJobLauncher,
@@ -80,7 +79,8 @@ export function createLifecycleJobHandler(deps: LifecycleJobHandlerDeps): StepHa
       if ('requestContext' in input) {
         const dead = await failDeadLifecycleJob(deps.run, input);
         const kind = lifecycleJobEventSchema.safeParse(input.requestPayload).data?.kind;
-        if (dead.failed && kind !== undefined && COUNTED_AS_FAILED_JOBS.has(kind)) deps.recordFailedJob?.(kind);
+        if (dead.failed && kind !== undefined && COUNTED_AS_FAILED_JOBS.has(kind))
+          deps.recordFailedJob?.(kind);
         return dead;
       }
       const now = deps.run.clock.now().getTime();
@@ -99,10 +99,7 @@ export function createLifecycleJobHandler(deps: LifecycleJobHandlerDeps): StepHa
           await launcher.launch({
             kind: outcome.kind,
             runId: outcome.run.runId,
-            ...((outcome.kind === GC_JOB_KIND || outcome.kind === RESTORE_TEST_JOB_KIND) &&
-            outcome.handover !== undefined
-              ? { handover: outcome.handover }
-              : {}),
+            ...(outcome.handover === undefined ? {} : { handover: outcome.handover }),
           });
         }
       }

@@ -7,8 +7,11 @@
  * after a crash or a Lambda time slice from where it stopped; the Lambda runs steps until its time
  * budget is spent and then hands the job to a fresh invocation (the `continue` answer). A restore
  * test does the same with its steps (restore-test.ts: a server's sample, a few segments of a
- * whole-volume read), its progress record being the job's `progress`. A scrub runs in one invocation; its result (findings with the images they break) is the job's `result`,
- * and any finding is published as an event.
+ * whole-volume read), its progress record being the job's `progress`. A scrub too (scrub.ts
+ * ScrubProgress: the last chunk name checked, the counters and findings so far), saved after every
+ * step of its share's chunks; the run completes, and the rolling cursor moves on, only when its
+ * whole share is checked, however many invocations that takes. Its result (findings with the
+ * images they break) is the job's `result`, and any finding is published as an event.
  */
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError, isRetryable, jobFailureOf } from '../errors.ts';
@@ -36,10 +39,14 @@ import { expireAfterPlanRun, planExpiryResultSchema, type RetentionApplyDeps } f
 import { FANOUT_PREFIXES } from './name-runs.ts';
 import {
   SCRUB_COVER_RUNS,
-  scrub,
+  scrubProgressSchema,
+  scrubResultOf,
   scrubRunNumberOf,
+  scrubSlice,
+  startScrubProgress,
   type ScrubCursorStore,
   type ScrubDeps,
+  type ScrubProgress,
   type ScrubResult,
 } from './scrub.ts';
 import {
@@ -77,6 +84,12 @@ export const GC_HANDOVER_MARGIN_MS = 3 * 60 * 1000;
  * a new one: a step (one server's sample of at most 256 MiB, or two 1 GiB segments) stays well below it.
  */
 export const RESTORE_TEST_HANDOVER_MARGIN_MS = 3 * 60 * 1000;
+/**
+ * Time left in an invocation below which a scrub stops between two steps and hands over to a new
+ * one: a step (SCRUB_CHUNKS_PER_STEP chunks, at most 256 MiB of reads) takes seconds, and the next
+ * invocation's first look at the manifests and segments needs no time of this one.
+ */
+export const SCRUB_HANDOVER_MARGIN_MS = 3 * 60 * 1000;
 /** A day: a scheduled scrub's run number is the day number, so SCRUB_COVER_RUNS days cover every chunk. */
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** Run ids are job ids and path parameters (`[A-Za-z0-9_-]{1,64}`). */
@@ -144,6 +157,8 @@ export const lifecycleJobEventSchema = z.union([
         all: z.boolean().optional(),
         /** Runs per coverage cycle, as configured (the schedule passes it); default SCRUB_COVER_RUNS. */
         coverRuns: z.number().int().min(1).max(FANOUT_PREFIXES).optional(),
+        /** The handover that launched this invocation (the job's `params.handovers` then). */
+        handover: z.number().int().min(1).optional(),
       })
       .strict(),
     z
@@ -263,6 +278,8 @@ export interface LifecycleRunDeps extends LifecycleJobDeps {
   readonly scrubCursor?: ScrubCursorStore;
   /** Runs that together check every chunk (default SCRUB_COVER_RUNS). */
   readonly scrubCoverRuns?: number;
+  /** Chunks a scrub checks between two saves of its progress (default SCRUB_CHUNKS_PER_STEP). */
+  readonly scrubChunksPerStep?: number;
   /** Retention after plan runs; absent where plans are not deployed (an expiry event then fails). */
   readonly retention?: RetentionApplyDeps;
   readonly events: EventPublisher;
@@ -350,7 +367,11 @@ function viewStatusOf<S extends string>(
 }
 
 export function scrubRunOf(record: JobRecord): ScrubRun {
-  const result = record.result as Partial<ScrubResult> | undefined;
+  // While it runs: the counters and findings of its saved progress.
+  const progress = scrubProgressSchema.safeParse(record.progress);
+  const result =
+    (record.result as Partial<ScrubResult> | undefined) ??
+    (progress.success ? scrubResultOf(progress.data) : undefined);
   const status: ScrubRun['status'] = viewStatusOf(record, result?.status ?? 'ok');
   const finding = (f: { key: string; images: readonly string[]; reason: string }) => ({
     key: f.key,
@@ -521,7 +542,13 @@ export type LifecycleJobOutcome =
       /** With `continue`: the handover's number, for the next invocation's event. */
       readonly handover?: number;
     }
-  | { readonly kind: typeof SCRUB_JOB_KIND; readonly run: ScrubRun; readonly continue: false }
+  | {
+      readonly kind: typeof SCRUB_JOB_KIND;
+      readonly run: ScrubRun;
+      readonly continue: boolean;
+      /** With `continue`: the handover's number, for the next invocation's event. */
+      readonly handover?: number;
+    }
   | {
       readonly kind: typeof RESTORE_TEST_JOB_KIND;
       readonly run: RestoreTestRun;
@@ -731,47 +758,96 @@ async function runToEnd(
   }
 }
 
-/** Runs a scrub to its end, records the result and publishes any finding. */
-export async function runScrubJob(deps: LifecycleRunDeps, runId: string): Promise<LifecycleJobOutcome> {
-  const record = await getOfKind(deps.jobs, SCRUB_JOB_KIND, runId);
-  let outcome: ScrubResult | undefined;
-  const done = await runToEnd(
-    deps,
-    record,
-    async () => {
-      const all = record.params.all === true;
-      const cursor = all || deps.scrubCursor === undefined ? undefined : await deps.scrubCursor.get();
-      // The schedule's configured cycle, else the cycle the cursor is in (a run started from the API).
-      const coverRuns =
-        typeof record.params.coverRuns === 'number'
-          ? record.params.coverRuns
-          : (deps.scrubCoverRuns ?? cursor?.coverRuns ?? SCRUB_COVER_RUNS);
-      const runNumber =
-        deps.scrubCursor === undefined
-          ? Number(record.params.runNumber ?? 0)
-          : scrubRunNumberOf(cursor, coverRuns);
-      outcome = await scrub(deps.scrub, { all, runNumber, coverRuns });
-      // The share is checked (findings or not): the next run takes the next one. A run that failed
-      // before this point leaves the cursor, so its share is checked again.
-      if (!all && deps.scrubCursor !== undefined) {
-        await deps.scrubCursor.advance(cursor, { runNumber: (runNumber + 1) % coverRuns, coverRuns });
-      }
-      return { ...outcome };
-    },
-    async () => {
-      const result = outcome!;
-      const findings = result.corrupt.length + result.missing.length;
-      deps.recordFindings(findings);
-      if (findings > 0) {
-        await deps.events.publish(SCRUB_FINDINGS_EVENT, {
-          runId,
-          corrupt: result.corrupt,
-          missing: result.missing,
-          chunksVerified: result.chunksVerified,
-        });
-      }
-    },
+/** Saves a scrub's progress in its job (the job is running from its first save). */
+async function saveScrubProgress(
+  deps: LifecycleJobDeps,
+  runId: string,
+  progress: ScrubProgress,
+): Promise<void> {
+  const record = await deps.jobs.get(runId);
+  const now = deps.clock.now().toISOString();
+  await deps.jobs.update(
+    { ...record, status: 'RUNNING', progress, updatedAt: now, expiresAtEpochSeconds: jobExpiry(now) },
+    ['PENDING', 'RUNNING'],
   );
+}
+
+/** What a new scrub run checks: its share from the stored cursor, or everything (`all`). */
+async function startScrub(deps: LifecycleRunDeps, record: JobRecord): Promise<ScrubProgress> {
+  const all = record.params.all === true;
+  const cursor = all || deps.scrubCursor === undefined ? undefined : await deps.scrubCursor.get();
+  // The schedule's configured cycle, else the cycle the cursor is in (a run started from the API).
+  const coverRuns =
+    typeof record.params.coverRuns === 'number'
+      ? record.params.coverRuns
+      : (deps.scrubCoverRuns ?? cursor?.coverRuns ?? SCRUB_COVER_RUNS);
+  const runNumber =
+    deps.scrubCursor === undefined
+      ? Number(record.params.runNumber ?? 0)
+      : scrubRunNumberOf(cursor, coverRuns);
+  return startScrubProgress({
+    all,
+    runNumber,
+    coverRuns,
+    ...(all || deps.scrubCursor === undefined ? {} : { cursorFrom: cursor ?? null }),
+  });
+}
+
+/**
+ * Runs a scrub from the progress its job holds until its share is checked or `deadline` (epoch ms)
+ * is near: then it hands over (`continue`), having saved its progress after every step. At the
+ * end it moves the rolling cursor on, records the result and publishes any finding. A permanent
+ * failure ends the job as failed; a retryable one is thrown (the job stays running and resumes
+ * from its saved progress, the cursor where it was).
+ */
+export async function runScrubJob(
+  deps: LifecycleRunDeps,
+  runId: string,
+  deadline: number = Number.MAX_SAFE_INTEGER,
+): Promise<LifecycleJobOutcome> {
+  const record = await getOfKind(deps.jobs, SCRUB_JOB_KIND, runId);
+  if (FINAL_JOB_STATUSES.includes(record.status))
+    return { kind: SCRUB_JOB_KIND, run: scrubRunOf(record), continue: false };
+  let result: ScrubResult;
+  try {
+    const saved = scrubProgressSchema.safeParse(record.progress);
+    let progress = saved.success ? saved.data : await startScrub(deps, record);
+    if (!saved.success) await saveScrubProgress(deps, runId, progress);
+    progress = await scrubSlice({ now: () => deps.clock.now(), ...deps.scrub }, progress, {
+      runId,
+      ...(deps.scrubChunksPerStep === undefined ? {} : { chunksPerStep: deps.scrubChunksPerStep }),
+      saved: (step) => saveScrubProgress(deps, runId, step),
+      stop: () => deps.clock.now().getTime() >= deadline - SCRUB_HANDOVER_MARGIN_MS,
+    });
+    if (!progress.done) {
+      const { handed, handover } = await recordHandover(deps, runId);
+      return { kind: SCRUB_JOB_KIND, run: scrubRunOf(handed), continue: true, handover };
+    }
+    // The share is checked (findings or not): the next run takes the next one. A run that failed
+    // or is still under way leaves the cursor, so its share is checked again.
+    if (progress.cursorFrom !== undefined && deps.scrubCursor !== undefined) {
+      await deps.scrubCursor.advance(progress.cursorFrom ?? undefined, {
+        runNumber: (progress.runNumber + 1) % progress.coverRuns,
+        coverRuns: progress.coverRuns,
+      });
+    }
+    result = scrubResultOf(progress);
+  } catch (error) {
+    const failed = await finishFailed(deps, runId, error);
+    return { kind: SCRUB_JOB_KIND, run: scrubRunOf(failed), continue: false };
+  }
+  // The result holds the progress's findings: the finished record keeps them once.
+  const done = await finish(deps, runId, 'SUCCEEDED', { result: { ...result } }, true);
+  const findings = result.corrupt.length + result.missing.length;
+  deps.recordFindings(findings);
+  if (findings > 0) {
+    await deps.events.publish(SCRUB_FINDINGS_EVENT, {
+      runId,
+      corrupt: result.corrupt,
+      missing: result.missing,
+      chunksVerified: result.chunksVerified,
+    });
+  }
   return { kind: SCRUB_JOB_KIND, run: scrubRunOf(done), continue: false };
 }
 
@@ -908,11 +984,9 @@ export async function runLifecycleJob(
   if (!/^[A-Za-z0-9_-]{1,64}$/.test(runId)) {
     throw new ValidationError(`invalid run id ${JSON.stringify(runId)}`, { context: { runId } });
   }
-  if (event.kind === GC_JOB_KIND || event.kind === RESTORE_TEST_JOB_KIND) {
-    await recordStartedHandover(deps, runId, event.handover);
-  }
+  await recordStartedHandover(deps, runId, event.handover);
   if (event.kind === RESTORE_TEST_JOB_KIND) return runRestoreTestJob(deps, runId, deadline);
-  return event.kind === GC_JOB_KIND ? runGcJob(deps, runId, deadline) : runScrubJob(deps, runId);
+  return event.kind === GC_JOB_KIND ? runGcJob(deps, runId, deadline) : runScrubJob(deps, runId, deadline);
 }
 
 // ---- an invocation that died ----
@@ -998,8 +1072,8 @@ export async function failDeadLifecycleJob(
   }
   // Stale: a later invocation of the job has started (not merely been handed over to: its launch
   // may have failed, and then nothing else would end the job).
-  const handedOver = event.kind === GC_JOB_KIND || event.kind === RESTORE_TEST_JOB_KIND;
-  const stale = handedOver && (event.handover ?? 0) < startedHandoverOf(job);
+  const handover = 'handover' in event ? event.handover : undefined;
+  const stale = (handover ?? 0) < startedHandoverOf(job);
   if (job.kind !== event.kind || stale || FINAL_JOB_STATUSES.includes(job.status)) {
     return { runId, status: job.status, failed: false };
   }

@@ -11,11 +11,28 @@
  * The run number comes from a stored cursor (ScrubCursorStore) that moves on only when a run has
  * checked its share, so every chunk is checked within N completed runs, whatever the schedule did
  * (a missed day, two runs in one day, a failed run). A finding names the images it breaks.
+ *
+ * Slices: a run is a sequence of slices (one per Lambda invocation, lifecycle-jobs.ts), each
+ * resuming from the run's progress (ScrubProgress, saved after every step of
+ * SCRUB_CHUNKS_PER_STEP chunks): the share's chunk names are checked in name order, and the
+ * progress holds the last name checked. Every slice lists the live images and reads their
+ * manifests and segments again (to know which chunks the share still holds and which images each
+ * breaks); only the first slice reports what it finds in them. A chunk written after a slice
+ * passed its name waits for the next cycle; one whose images were all deleted before a later
+ * slice is no longer in the share.
+ *
+ * Quarantine (chunk-quarantine.ts): each corrupt or missing chunk becomes an entry, which makes
+ * the next backup of its volumes rewrite it. The first slice also checks every entry outside the
+ * share: one whose chunk reads back whole, or that no live image references any more, is cleared;
+ * one still broken is reported again. An entry inside the share is cleared when the chunk checks out.
  */
+import { z } from 'zod';
 import { IntegrityError, NotFoundError, RbpError, describeError } from '../errors.ts';
 import { DIGEST_BYTES, isZeroHash, sha256Hex } from '../image/hashing.ts';
 import { decodeChunkSync, decodeManifest, decodeSegment } from '../image/image-format.ts';
 import { chunkKey, segmentKey } from '../image/image-types.ts';
+import type { ChunkQuarantine } from './chunk-quarantine.ts';
+import { volumesOf } from './chunk-quarantine.ts';
 import { FANOUT_PREFIXES, prefixOf } from './name-runs.ts';
 import type { LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
 
@@ -23,6 +40,12 @@ import type { LifecycleImageRecords, LifecycleObjectStore } from './ports.ts';
 export const SCRUB_COVER_RUNS = 30;
 /** Chunk reads in flight: GETs overlap one another; each chunk's decode and hashing run in turn. */
 export const SCRUB_CONCURRENCY = 8;
+/**
+ * Chunks checked between two saves of a run's progress: at most 256 MiB of reads, a few seconds
+ * at the Lambda's throughput, so a slice stops well inside its hand-over margin and a retried
+ * invocation reads at most that much again.
+ */
+export const SCRUB_CHUNKS_PER_STEP = 256;
 
 /**
  * Where the rolling scrub stands: the next run checks the share of `runNumber`, in a cycle of
@@ -48,12 +71,36 @@ export function scrubRunNumberOf(cursor: ScrubCursor | undefined, coverRuns: num
   return cursor === undefined || cursor.coverRuns !== coverRuns ? 0 : cursor.runNumber;
 }
 
-export interface ScrubFinding {
-  readonly key: string;
-  /** `volumeId/imageId` of every live image this object breaks. */
-  readonly images: readonly string[];
-  readonly reason: string;
-}
+const findingSchema = z.object({ key: z.string(), images: z.array(z.string()), reason: z.string() }).strict();
+export type ScrubFinding = z.infer<typeof findingSchema>;
+
+/**
+ * A run's state between slices (a job's `progress`): what to check, how far it got, what it found.
+ * Only `after` and the counters move; everything else is fixed when the run starts.
+ */
+export const scrubProgressSchema = z
+  .object({
+    runNumber: z.number().int(),
+    coverRuns: z.number().int().min(1),
+    all: z.boolean(),
+    /** The stored cursor the run started from (null: none yet); absent: the run moves no cursor. */
+    cursorFrom: z.object({ runNumber: z.number().int(), coverRuns: z.number().int() }).nullable().optional(),
+    /** Manifests, segments and quarantine entries were checked and reported (by the first slice). */
+    structureChecked: z.boolean(),
+    /** The last chunk name checked; names are checked in order. Absent: none yet. */
+    after: z.string().optional(),
+    done: z.boolean(),
+    /** Slices that worked on the run (1 + hand-overs that made progress). */
+    slices: z.number().int(),
+    manifestsChecked: z.number().int(),
+    segmentsChecked: z.number().int(),
+    chunksVerified: z.number().int(),
+    bytesRead: z.number().int(),
+    corrupt: z.array(findingSchema),
+    missing: z.array(findingSchema),
+  })
+  .strict();
+export type ScrubProgress = z.infer<typeof scrubProgressSchema>;
 
 export interface ScrubResult {
   readonly status: 'ok' | 'findings';
@@ -66,6 +113,8 @@ export interface ScrubResult {
   readonly chunksVerified: number;
   /** Compressed bytes read for chunks. */
   readonly bytesRead: number;
+  /** Invocations the run took (1 when it finished in the first). */
+  readonly slices: number;
   readonly corrupt: readonly ScrubFinding[];
   readonly missing: readonly ScrubFinding[];
 }
@@ -73,6 +122,10 @@ export interface ScrubResult {
 export interface ScrubDeps {
   readonly objects: LifecycleObjectStore;
   readonly records: LifecycleImageRecords;
+  /** Where chunk findings go, for the next backup to repair; absent: findings are only reported. */
+  readonly quarantine?: ChunkQuarantine;
+  /** Time of a quarantine entry (ISO-8601); defaults to the epoch when there is no clock. */
+  readonly now?: () => Date;
 }
 
 export interface ScrubOptions {
@@ -82,6 +135,18 @@ export interface ScrubOptions {
   readonly runNumber: number;
   readonly coverRuns?: number;
   readonly concurrency?: number;
+}
+
+export interface ScrubSliceOptions {
+  readonly concurrency?: number;
+  /** Chunks per step (default SCRUB_CHUNKS_PER_STEP). */
+  readonly chunksPerStep?: number;
+  /** The scrub run's id, kept in quarantine entries. */
+  readonly runId?: string;
+  /** Called with the progress after every step (the caller saves it). */
+  readonly saved?: (progress: ScrubProgress) => Promise<void>;
+  /** Asked after every step: true ends the slice there (the run is then not done). */
+  readonly stop?: () => boolean;
 }
 
 /** True when run `runNumber` of an N-run cycle checks chunks with this prefix. */
@@ -95,20 +160,97 @@ function addTo(map: Map<string, Set<string>>, key: string, image: string): void 
   else set.add(image);
 }
 
-export async function scrub(deps: ScrubDeps, options: ScrubOptions): Promise<ScrubResult> {
-  const coverRuns = options.all === true ? 1 : (options.coverRuns ?? SCRUB_COVER_RUNS);
-  const runNumber = options.all === true ? 0 : options.runNumber;
-  const corrupt: ScrubFinding[] = [];
-  const missing: ScrubFinding[] = [];
-  const report = (error: unknown, key: string, images: Iterable<string>): void => {
-    const finding = { key, images: [...images].sort(), reason: describeError(error) };
-    if (error instanceof NotFoundError) missing.push(finding);
-    // Bytes that do not decode at all (a header that names no format version, a bad frame) are as
-    // corrupt as a digest mismatch; a retryable failure of the read itself is not a finding.
-    else if (error instanceof IntegrityError || (error instanceof RbpError && !error.retryable))
-      corrupt.push(finding);
-    else throw error;
+/** A run that has checked nothing yet. */
+export function startScrubProgress(
+  options: ScrubOptions & { readonly cursorFrom?: ScrubCursor | null },
+): ScrubProgress {
+  const all = options.all === true;
+  return {
+    runNumber: all ? 0 : options.runNumber,
+    coverRuns: all ? 1 : (options.coverRuns ?? SCRUB_COVER_RUNS),
+    all,
+    ...(options.cursorFrom === undefined ? {} : { cursorFrom: options.cursorFrom }),
+    structureChecked: false,
+    done: false,
+    slices: 0,
+    manifestsChecked: 0,
+    segmentsChecked: 0,
+    chunksVerified: 0,
+    bytesRead: 0,
+    corrupt: [],
+    missing: [],
   };
+}
+
+const byKey = (a: ScrubFinding, b: ScrubFinding): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+/** The result of a finished run. */
+export function scrubResultOf(progress: ScrubProgress): ScrubResult {
+  let prefixesCovered = 0;
+  for (let p = 0; p < FANOUT_PREFIXES; p += 1)
+    if (prefixInRun(p, progress.runNumber, progress.coverRuns)) prefixesCovered += 1;
+  return {
+    status: progress.corrupt.length + progress.missing.length === 0 ? 'ok' : 'findings',
+    runNumber: progress.runNumber,
+    coverRuns: progress.coverRuns,
+    prefixesCovered,
+    manifestsChecked: progress.manifestsChecked,
+    segmentsChecked: progress.segmentsChecked,
+    chunksVerified: progress.chunksVerified,
+    bytesRead: progress.bytesRead,
+    slices: progress.slices,
+    corrupt: [...progress.corrupt].sort(byKey),
+    missing: [...progress.missing].sort(byKey),
+  };
+}
+
+/** Classifies a read's failure: a finding, or thrown (a retryable failure of the read itself). */
+function findingOf(error: unknown): 'corrupt' | 'missing' {
+  if (error instanceof NotFoundError) return 'missing';
+  // Bytes that do not decode at all (a header that names no format version, a bad frame) are as
+  // corrupt as a digest mismatch; a retryable failure of the read itself is not a finding.
+  if (error instanceof IntegrityError || (error instanceof RbpError && !error.retryable)) return 'corrupt';
+  throw error;
+}
+
+/**
+ * One slice of a run: from `progress` until the share is checked (`done`) or `stop` answers true
+ * after a step. At least one step is made whatever `stop` says, so every slice moves the run on.
+ */
+export async function scrubSlice(
+  deps: ScrubDeps,
+  start: ScrubProgress,
+  options: ScrubSliceOptions = {},
+): Promise<ScrubProgress> {
+  if (start.done) return start;
+  let progress: ScrubProgress = { ...start, slices: start.slices + 1 };
+  const report = !progress.structureChecked;
+  const corrupt: ScrubFinding[] = [...progress.corrupt];
+  const missing: ScrubFinding[] = [...progress.missing];
+  const quarantine = deps.quarantine;
+  const now = (): string => (deps.now?.() ?? new Date(0)).toISOString();
+  const record = async (error: unknown, key: string, images: Iterable<string>, name?: string) => {
+    const kind = findingOf(error);
+    const finding = { key, images: [...images].sort(), reason: describeError(error) };
+    (kind === 'missing' ? missing : corrupt).push(finding);
+    if (name !== undefined && quarantine !== undefined) {
+      await quarantine.put({
+        name,
+        volumeIds: volumesOf(finding.images),
+        reason: finding.reason,
+        ...(options.runId === undefined ? {} : { runId: options.runId }),
+        foundAt: now(),
+      });
+    }
+  };
+  const structural = async (error: unknown, key: string, images: Iterable<string>): Promise<void> => {
+    findingOf(error); // a retryable failure is thrown by every slice
+    if (report) await record(error, key, images);
+  };
+  const entries = report && quarantine !== undefined ? await quarantine.list() : [];
+  const quarantined = new Set(entries.map((entry) => entry.name));
+  const inShare = (name: string): boolean =>
+    prefixInRun(prefixOf(name), progress.runNumber, progress.coverRuns);
 
   // Manifests: segment hash → images.
   const segmentImages = new Map<string, Set<string>>();
@@ -126,12 +268,14 @@ export async function scrub(deps: ScrubDeps, options: ScrubOptions): Promise<Scr
         if (!isZeroHash(hash)) addTo(segmentImages, hash, ref);
       }
     } catch (error) {
-      report(error, image.manifestKey, [ref]);
+      await structural(error, image.manifestKey, [ref]);
     }
   }
 
-  // Segments: every one is checked; chunk name → the segments that hold it, for this run's
-  // prefixes only (a chunk sits in few segments, while a segment may serve thousands of images).
+  // Segments: every one is checked; chunk name → the segments that hold it, for the names of this
+  // run's prefixes not yet checked and the quarantined ones (a chunk sits in few segments, while a
+  // segment may serve thousands of images).
+  const after = progress.after;
   const chunkSegments = new Map<string, string[]>();
   for (const [hash, refs] of [...segmentImages].sort(([a], [b]) => (a < b ? -1 : 1))) {
     try {
@@ -140,52 +284,84 @@ export async function scrub(deps: ScrubDeps, options: ScrubOptions): Promise<Scr
         const entry = table.subarray(offset, offset + DIGEST_BYTES);
         if (entry.every((b) => b === 0)) continue;
         const name = entry.toString('hex');
-        if (!prefixInRun(prefixOf(name), runNumber, coverRuns)) continue;
+        const wanted = (inShare(name) && (after === undefined || name > after)) || quarantined.has(name);
+        if (!wanted) continue;
         const segments = chunkSegments.get(name);
         if (segments === undefined) chunkSegments.set(name, [hash]);
         else if (segments.at(-1) !== hash) segments.push(hash);
       }
     } catch (error) {
-      report(error, segmentKey(hash), refs);
+      await structural(error, segmentKey(hash), refs);
     }
   }
-
-  // Chunks: read, decompress, check length and name.
-  let chunksVerified = 0;
-  let bytesRead = 0;
-  const names = [...chunkSegments.keys()].sort();
   const imagesOf = (name: string): Set<string> =>
     new Set(chunkSegments.get(name)!.flatMap((hash) => [...segmentImages.get(hash)!]));
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < names.length) {
-      const name = names[next]!;
-      next += 1;
-      try {
-        const bytes = await deps.objects.get(chunkKey(name));
-        bytesRead += bytes.length;
-        decodeChunkSync(bytes, name);
-        chunksVerified += 1;
-      } catch (error) {
-        report(error, chunkKey(name), imagesOf(name));
-      }
+  /** Reads and checks one chunk; true when it is whole. Counts only the share's chunks. */
+  const check = async (name: string, counted: boolean): Promise<boolean> => {
+    try {
+      const bytes = await deps.objects.get(chunkKey(name));
+      if (counted) progress = { ...progress, bytesRead: progress.bytesRead + bytes.length };
+      decodeChunkSync(bytes, name);
+      if (counted) progress = { ...progress, chunksVerified: progress.chunksVerified + 1 };
+      return true;
+    } catch (error) {
+      await record(error, chunkKey(name), imagesOf(name), name);
+      return false;
     }
   };
-  await Promise.all(Array.from({ length: options.concurrency ?? SCRUB_CONCURRENCY }, worker));
 
-  const byKey = (a: ScrubFinding, b: ScrubFinding): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
-  let prefixesCovered = 0;
-  for (let p = 0; p < FANOUT_PREFIXES; p += 1) if (prefixInRun(p, runNumber, coverRuns)) prefixesCovered += 1;
-  return {
-    status: corrupt.length + missing.length === 0 ? 'ok' : 'findings',
-    runNumber,
-    coverRuns,
-    prefixesCovered,
-    manifestsChecked: images.length,
-    segmentsChecked: segmentImages.size,
-    chunksVerified,
-    bytesRead,
-    corrupt: corrupt.sort(byKey),
-    missing: missing.sort(byKey),
-  };
+  if (report) {
+    // Quarantined chunks outside the share: cleared when whole or no longer referenced.
+    for (const entry of entries) {
+      const referenced = chunkSegments.has(entry.name);
+      if (referenced && inShare(entry.name)) continue; // checked with the share below
+      if (!referenced || (await check(entry.name, false))) await quarantine!.clear(entry.name);
+    }
+    progress = {
+      ...progress,
+      structureChecked: true,
+      manifestsChecked: images.length,
+      segmentsChecked: segmentImages.size,
+    };
+  }
+
+  // Chunks of the share, in name order, a step at a time.
+  const names = [...chunkSegments.keys()]
+    .filter((name) => inShare(name) && (after === undefined || name > after))
+    .sort();
+  const perStep = Math.max(1, options.chunksPerStep ?? SCRUB_CHUNKS_PER_STEP);
+  let position = 0;
+  do {
+    const step = names.slice(position, position + perStep);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      while (next < step.length) {
+        const name = step[next]!;
+        next += 1;
+        if ((await check(name, true)) && quarantined.has(name)) await quarantine!.clear(name);
+      }
+    };
+    await Promise.all(Array.from({ length: options.concurrency ?? SCRUB_CONCURRENCY }, worker));
+    position += step.length;
+    progress = {
+      ...progress,
+      ...(step.length === 0 ? {} : { after: step.at(-1)! }),
+      done: position >= names.length,
+      corrupt: [...corrupt].sort(byKey),
+      missing: [...missing].sort(byKey),
+    };
+    await options.saved?.(progress);
+  } while (!progress.done && options.stop?.() !== true);
+  return progress;
+}
+
+/** A whole run in one go: every slice until the share is checked. */
+export async function scrub(deps: ScrubDeps, options: ScrubOptions): Promise<ScrubResult> {
+  let progress = startScrubProgress(options);
+  while (!progress.done) {
+    progress = await scrubSlice(deps, progress, {
+      ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+    });
+  }
+  return scrubResultOf(progress);
 }
