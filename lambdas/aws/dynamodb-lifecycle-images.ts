@@ -41,6 +41,11 @@ export interface LifecycleImageRecordsOptions {
   readonly backfill?: boolean;
   /** Items a backfill Scan page evaluates (tests shrink it to exercise resumption). */
   readonly backfillScanItems?: number;
+  /**
+   * The server EC2's tag names for one replica volume (undefined when untagged or gone), so that
+   * listVolume reads one volume's tag instead of the fleet's; absent: looked up in volumeServers.
+   */
+  readonly taggedServerOf?: (volumeId: string) => Promise<string | undefined>;
 }
 
 /** The registry backfill's progress; "~" sorts after every volume id, and no volume id is "~BACKFILL". */
@@ -93,11 +98,6 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
     private readonly options: LifecycleImageRecordsOptions = {},
   ) {
     this.pager = new DynamoDbPager(ddb);
-  }
-
-  private async serverOf(): Promise<ServerOfVolume> {
-    const servers = await this.protectedVolumes();
-    return (volumeId) => servers.get(volumeId);
   }
 
   /** The registered volumes and the tagged ones, each with its server (protected-volumes.ts). */
@@ -242,9 +242,47 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
     return images.sort(byVolumeThenImage);
   }
 
-  /** Every image record of one volume (live and deleting), by image id. One Query per page. */
+  /**
+   * Every image record of one volume (live and deleting), by image id: one Query per page of the
+   * volume's partition, its registry item (one GetItem) and its tag; its server is the tag's, else
+   * the registry's, as listImages has it (protectedVolumeServers).
+   */
   async listVolume(volumeId: string): Promise<LifecycleImage[]> {
-    return this.queryVolume(volumeId, await this.serverOf());
+    const tagged =
+      this.options.taggedServerOf === undefined
+        ? (await this.volumeServers()).get(volumeId)
+        : await this.options.taggedServerOf(volumeId);
+    const serverId = tagged ?? (await this.registeredServerOf(volumeId));
+    return this.queryVolume(volumeId, () => serverId);
+  }
+
+  /**
+   * Every image record of the volumes whose server (tag, else registry) is `serverId`: the
+   * registry's Query and one Query per page of each of those volumes, none of another server's.
+   */
+  async listServer(serverId: string): Promise<LifecycleImage[]> {
+    const servers = await this.protectedVolumes();
+    const images: LifecycleImage[] = [];
+    for (const [volumeId, server] of servers) {
+      if (server === serverId) images.push(...(await this.queryVolume(volumeId, () => server)));
+    }
+    return images.sort(byVolumeThenImage);
+  }
+
+  /** The server the volume's registry item names (one GetItem); undefined when it has none. */
+  private async registeredServerOf(volumeId: string): Promise<string | undefined> {
+    const item = await callSdk('GetItem (protected volume)', { volumeId }, () =>
+      this.ddb.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: { pk: PROTECTED_VOLUMES_PARTITION, sk: volumeId },
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return item.Item?.entity === PROTECTED_VOLUME_ENTITY && typeof item.Item.serverId === 'string'
+      ? item.Item.serverId
+      : undefined;
   }
 
   private async queryVolume(volumeId: string, serverOf: ServerOfVolume): Promise<LifecycleImage[]> {

@@ -118,6 +118,14 @@ export const lambdaEnvironmentSchema = z.object({
   PLAN_RUN_STATE_MACHINE_ARN: z.string().regex(/^arn:aws[\w-]*:states:[\w-]+:\d{12}:stateMachine:[\w-]+$/),
   /** The role EventBridge Scheduler assumes to start the plan-run state machine. */
   PLAN_SCHEDULER_ROLE_ARN: z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@/-]+$/),
+  /**
+   * The SQS queue plan and workflow schedules send a firing to once Scheduler's retries are spent
+   * (lib/constructs/backup-monitoring.ts); absent: the schedules have no dead-letter queue.
+   */
+  SCHEDULE_DEAD_LETTER_QUEUE_ARN: z
+    .string()
+    .regex(/^arn:aws[\w-]*:sqs:[\w-]+:\d{12}:[\w-]+$/)
+    .optional(),
   /** The workflow-run state machine POST /workflows/{name}/runs starts (absent: those routes answer 400). */
   WORKFLOW_RUN_STATE_MACHINE_ARN: z
     .string()
@@ -171,6 +179,7 @@ export const PLAN_ENVIRONMENT = [
   'PLAN_SCHEDULE_GROUP',
   'PLAN_RUN_STATE_MACHINE_ARN',
   'PLAN_SCHEDULER_ROLE_ARN',
+  'SCHEDULE_DEAD_LETTER_QUEUE_ARN',
 ] as const satisfies readonly EnvironmentKey[];
 
 /** Messages of a zod failure, one per problem, with the path. */
@@ -370,6 +379,7 @@ export class LambdaWiring {
               'WORKFLOW_SCHEDULE_GROUP',
               'WORKFLOW_RUN_STATE_MACHINE_ARN',
               'WORKFLOW_SCHEDULER_ROLE_ARN',
+              'SCHEDULE_DEAD_LETTER_QUEUE_ARN',
             ),
           ),
         },
@@ -505,9 +515,10 @@ export function createApiDeps(
 }
 
 /**
- * Retention and image deletion for the API. They run inside the API function for now: a request
- * lists the image records of every protected volume (one Query each) and deletes images one by one, which fits the API's timeout
- * for thousands of images, not for a fleet's history; a scheduled expiry belongs in its own job.
+ * Retention and image deletion for the API. They run inside the API function for now: a volume or
+ * server scope reads only its volumes' image records (one Query per page each), a plan scope every
+ * protected volume's; images are deleted one by one, which fits the API's timeout for thousands of
+ * images, not for a fleet's history; a scheduled expiry belongs in its own job.
  */
 export function createLifecycleApi(
   names: Pick<RestoreNames, 'tableName' | 'imageBucket'> & { readonly objectLock?: ObjectLockConfig },
@@ -515,11 +526,17 @@ export function createLifecycleApi(
   clock: Clock,
   lifecycleFunctionName?: string,
 ): LifecycleApi {
-  const volumeServers = replicaVolumeServers(new Ec2ReplicaVolumes(clients.ec2));
+  const replicas = new Ec2ReplicaVolumes(clients.ec2);
   return new LifecycleService({
     objects: new S3LifecycleObjectStore(clients.s3, names.imageBucket, names.objectLock?.mode),
     ...lockOf(names.objectLock),
-    records: new DynamoDbLifecycleImageRecords(clients.documents, names.tableName, volumeServers),
+    // A volume's records are read with one DescribeVolumes of its tag, not the fleet's.
+    records: new DynamoDbLifecycleImageRecords(
+      clients.documents,
+      names.tableName,
+      replicaVolumeServers(replicas),
+      { taggedServerOf: async (volumeId) => (await replicas.findReplicaVolume(volumeId))?.serverId },
+    ),
     clock,
     catalog: new DynamoDbLifecycleCatalog(clients.documents, names.tableName),
     recoveryPoints: new DynamoDbRecoveryPointStore(clients.documents, names.tableName),

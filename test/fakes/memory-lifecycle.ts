@@ -213,11 +213,23 @@ export class MemoryLifecycleRecords implements LifecycleImageRecords {
   }
 
   listImages(): Promise<LifecycleImage[]> {
+    return this.all();
+  }
+
+  private all(): Promise<LifecycleImage[]> {
     return Promise.resolve(
       [...this.images.values()]
         .sort((a, b) => (`${a.volumeId}/${a.imageId}` < `${b.volumeId}/${b.imageId}` ? -1 : 1))
         .map((i) => structuredClone(i)),
     );
+  }
+
+  async listVolume(volumeId: string): Promise<LifecycleImage[]> {
+    return (await this.all()).filter((image) => image.volumeId === volumeId);
+  }
+
+  async listServer(serverId: string): Promise<LifecycleImage[]> {
+    return (await this.all()).filter((image) => image.serverId === serverId);
   }
 
   getImage(volumeId: string, imageId: string): Promise<LifecycleImage> {

@@ -50,6 +50,12 @@ class RegistryScopedRecords implements LifecycleImageRecords {
       return [serverId === undefined ? image : { ...image, serverId }];
     });
   }
+  async listVolume(volumeId: string): Promise<LifecycleImage[]> {
+    return (await this.listImages()).filter((image) => image.volumeId === volumeId);
+  }
+  async listServer(serverId: string): Promise<LifecycleImage[]> {
+    return (await this.listImages()).filter((image) => image.serverId === serverId);
+  }
   getImage(volumeId: string, imageId: string): Promise<LifecycleImage> {
     return this.world.records.getImage(volumeId, imageId);
   }

@@ -81,6 +81,20 @@ export function lifecycleImageRecordsContract(
       expect(await under.records.listImages()).toEqual(expectedListing());
     });
 
+    it('lists one volume, and one server’s volumes, exactly as the whole listing has them', async () => {
+      const under = await make();
+      await commitFleet(under);
+      await under.records.markDeleting('vol-a', 'img-a1');
+      const listing = expectedListing(new Set(['img-a1']));
+      for (const volumeId of ['vol-a', 'vol-b', 'vol-c', 'vol-d', 'vol-none']) {
+        expect(await under.records.listVolume(volumeId)).toEqual(listing.filter((i) => i.volumeId === volumeId));
+      }
+      for (const serverId of ['srv-1', 'srv-2', 'srv-none']) {
+        expect(await under.records.listServer(serverId)).toEqual(listing.filter((i) => i.serverId === serverId));
+      }
+      expect((await under.records.listServer('srv-1')).map((i) => i.imageId)).toEqual(['img-a1', 'img-a2', 'img-b2']);
+    });
+
     it("reads one record's own fields; an unknown image or volume is a NotFoundError naming both", async () => {
       const under = await make();
       await commitFleet(under);

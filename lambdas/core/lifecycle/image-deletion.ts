@@ -157,11 +157,11 @@ export async function pruneCatalogs(
   const catalog = deps.catalog;
   const volumes = [...new Set(volumeIds)].sort();
   if (catalog === undefined || volumes.length === 0) return [];
-  const images = await deps.records.listImages();
   const out: CatalogPruneResult[] = [];
   for (const volumeId of volumes) {
-    const live = images
-      .filter((image) => image.volumeId === volumeId && image.status === 'live')
+    // Only the volume's own records: a deletion reads its volume, never the fleet.
+    const live = (await deps.records.listVolume(volumeId))
+      .filter((image) => image.status === 'live')
       .map((image) => `${image.createdAt}#${image.imageId}`);
     const result = await pruneVolumeCatalog(catalog, volumeId, live, { onlyWhenStale: true });
     if (result.pruned) out.push(result);
@@ -176,17 +176,44 @@ export interface PendingDeletionFailure {
   readonly reason: string;
 }
 
+/** The part of the fleet a scoped expiry finishes deletions in: its volumes and their records. */
+export interface PendingDeletionScope {
+  readonly volumes: ReadonlySet<string>;
+  /** Every record of those volumes (live and deleting), as listVolume or listServer gave them. */
+  readonly images: readonly LifecycleImage[];
+}
+
 /**
  * Completes every deletion a crash interrupted: images detached from their recovery point (whose
  * record may still be live: the deletion was decided and checked before the detach), then records
  * left `deleting`. An image that cannot be finished now is reported and left for the next expiry:
  * `stillLocked` when its manifest is still locked, `failed` for any other error (a recovery point
  * record of an unknown version, a detach that lost every attempt); the other images are finished.
+ * With `within` (a volume or server scope of the API), only that scope's deletions are finished and
+ * no other volume's records are read; the others wait for their own scope's next expiry or the
+ * expiry after a plan run, which finishes the fleet's.
  */
-export async function finishPendingDeletions(deps: ImageDeletionDeps): Promise<{
+export async function finishPendingDeletions(
+  deps: ImageDeletionDeps,
+  within?: PendingDeletionScope,
+): Promise<{
   finished: number;
   stillLocked: PendingDeletionFailure[];
   failed: PendingDeletionFailure[];
+}> {
+  const { finished, stillLocked, failed } = await finishPending(deps, within);
+  return { finished, stillLocked, failed };
+}
+
+/** finishPendingDeletions, and every image it dealt with (imageRefKey): none is live afterwards. */
+async function finishPending(
+  deps: ImageDeletionDeps,
+  within: PendingDeletionScope | undefined,
+): Promise<{
+  finished: number;
+  stillLocked: PendingDeletionFailure[];
+  failed: PendingDeletionFailure[];
+  done: ReadonlySet<string>;
 }> {
   let finished = 0;
   const stillLocked: PendingDeletionFailure[] = [];
@@ -214,13 +241,15 @@ export async function finishPendingDeletions(deps: ImageDeletionDeps): Promise<{
       (error instanceof ImageStillLockedError ? stillLocked : failed).push({ volumeId, imageId, reason });
     }
   };
-  for (const detached of (await deps.recoveryPoints?.listDetached()) ?? []) await finish(detached, true);
-  for (const image of await deps.records.listImages()) {
+  for (const detached of (await deps.recoveryPoints?.listDetached()) ?? []) {
+    if (within === undefined || within.volumes.has(detached.volumeId)) await finish(detached, true);
+  }
+  for (const image of within?.images ?? (await deps.records.listImages())) {
     if (image.status !== 'deleting' || done.has(`${image.volumeId}/${image.imageId}`)) continue;
     await finish(image, false);
   }
   await pruneCatalogs(deps, volumes);
-  return { finished, stillLocked, failed };
+  return { finished, stillLocked, failed, done };
 }
 
 /**
@@ -247,7 +276,8 @@ const INDEX_BACKFILL_STATUS_ONLY: IndexBackfillBudget = { pages: 0, requests: 0 
 
 export type ExpiryScope =
   | { readonly server: string }
-  | { readonly volume: string }
+  /** `records`: the volume's records when the caller has just read them (listVolume), read again otherwise. */
+  | { readonly volume: string; readonly records?: readonly LifecycleImage[] }
   /** The images a plan made: the caller selects them (plans know their servers). */
   | { readonly images: readonly LifecycleImage[] };
 
@@ -276,11 +306,27 @@ export async function expireScope(
   context: Omit<RetentionContext, 'now'>,
   dryRun: boolean,
 ): Promise<ScopedExpiryResult> {
-  const pendingFailures = dryRun ? [] : (await finishPendingDeletions(deps)).failed;
+  // A volume or server scope reads its own volumes' records only (and later those of its points'
+  // other volumes), never the fleet's: POST /retention/apply answers within the API's timeout.
+  let all =
+    'images' in scope
+      ? scope.images
+      : 'volume' in scope
+        ? (scope.records ?? (await deps.records.listVolume(scope.volume)))
+        : await deps.records.listServer(scope.server);
+  const readVolumes = new Set(['volume' in scope ? [scope.volume] : [], all.map((i) => i.volumeId)].flat());
+  let pendingFailures: readonly PendingDeletionFailure[] = [];
+  if (!dryRun) {
+    const pending = await finishPending(
+      deps,
+      'images' in scope ? undefined : { volumes: readVolumes, images: all },
+    );
+    pendingFailures = pending.failed;
+    all = all.filter((image) => !pending.done.has(imageRefKey(image)));
+  }
   // The backfill itself runs in the expiry after a plan run (expireAfterPlanRun), never here: this
   // also serves POST /retention/apply, which must answer within the API's timeout.
   const indexed = (await deps.recoveryPoints?.backfillImageIndex(INDEX_BACKFILL_STATUS_ONLY))?.done ?? true;
-  const all = 'images' in scope ? scope.images : await deps.records.listImages();
   const inScope = all.filter(
     (image) =>
       image.status === 'live' &&
@@ -301,6 +347,18 @@ export async function expireScope(
   // A point goes whole or not at all: its other live images join the selection (an untagged
   // volume's images are out of a server scope, and a volume scope names one volume).
   const live = new Map(all.filter((i) => i.status === 'live').map((i) => [imageRefKey(i), i]));
+  if (!('images' in scope)) {
+    // The points' images on volumes the scope did not read (an untagged volume of a server's
+    // point, the other volumes of a volume's point): one listVolume each.
+    const others = new Set(
+      [...points.values()].flatMap((point) => point.images.map((ref) => ref.volumeId)),
+    );
+    for (const volumeId of [...others].filter((v) => !readVolumes.has(v)).sort()) {
+      for (const image of await deps.records.listVolume(volumeId)) {
+        if (image.status === 'live') live.set(imageRefKey(image), image);
+      }
+    }
+  }
   const chosen = new Map(inScope.map((i) => [imageRefKey(i), i]));
   const withRecoveryPoint = new Map<string, string>();
   for (const point of [...points.values()]) {

@@ -90,6 +90,16 @@ export interface LifecycleImage {
 export interface LifecycleImageRecords {
   /** Every image record of every volume (live and deleting), ordered by volumeId then imageId. */
   listImages(): Promise<LifecycleImage[]>;
+  /**
+   * Every image record of one volume (live and deleting), by image id, with the server grouping
+   * listImages gives it: what a volume-scoped request reads instead of the whole fleet.
+   */
+  listVolume(volumeId: string): Promise<LifecycleImage[]>;
+  /**
+   * Every image record of the volumes whose server is `serverId` (live and deleting), ordered as
+   * listImages: only those volumes' records are read.
+   */
+  listServer(serverId: string): Promise<LifecycleImage[]>;
   /** NotFoundError when there is no record. */
   getImage(volumeId: string, imageId: string): Promise<LifecycleImage>;
   /** Sets status `deleting` (idempotent). `missing` when the record is already gone. */

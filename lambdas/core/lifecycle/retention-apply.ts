@@ -253,8 +253,10 @@ export async function applyRetentionRequest(
   } else {
     expiryScope = { volume: scope.volume };
     if (request.rules === undefined) {
-      const image = (await deps.records.listImages()).find((i) => i.volumeId === scope.volume);
-      serverId = image?.serverId;
+      // The volume's own records (one Query per page), not the fleet's; the expiry reuses them.
+      const records = await deps.records.listVolume(scope.volume);
+      expiryScope = { volume: scope.volume, records };
+      serverId = records.find((i) => i.serverId !== undefined)?.serverId;
       if (serverId === undefined) {
         throw noRules(
           `no retention rules given, and volume ${scope.volume} has no images of a known server whose stored rules could apply`,
