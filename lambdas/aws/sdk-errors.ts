@@ -19,7 +19,8 @@
  * Service error codes: https://docs.aws.amazon.com/AWSEC2/latest/APIReference/errors-overview.html,
  * https://docs.aws.amazon.com/AmazonS3/latest/API/ErrorResponses.html,
  * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Programming.Errors.html,
- * https://docs.aws.amazon.com/ebs/latest/APIReference/CommonErrors.html.
+ * https://docs.aws.amazon.com/ebs/latest/APIReference/CommonErrors.html,
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html.
  */
 import { SnapshotNotFoundError, SnapshotValidationError } from '../core/backup/snapshot-ports.ts';
 import {
@@ -76,6 +77,10 @@ export const SDK_ERROR_CODES: Readonly<Record<string, SdkErrorKind>> = {
   InvalidParameterException: 'invalid',
   MissingParameter: 'invalid',
   ConflictException: 'conflict',
+  /** Step Functions: the execution cannot be redriven (running, succeeded, past its 14-day window). */
+  ExecutionNotRedrivable: 'conflict',
+  /** Step Functions: too many open executions; one that ends makes room. */
+  ExecutionLimitExceeded: 'throttled',
   /** S3: a concurrent conditional write on the same key; the next attempt sees the winner. */
   ConditionalRequestConflict: 'transient',
   TimeoutError: 'transient',

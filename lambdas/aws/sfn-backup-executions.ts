@@ -1,12 +1,13 @@
 /**
  * The backup state machine as the API sees it (BackupExecutions port): StartExecution named by the
- * backup id, DescribeExecution by name, running executions with their input, and the current step
- * from the execution history.
+ * backup id, DescribeExecution by name, running executions with their input, the current step
+ * from the execution history, StopExecution (cancel) and RedriveExecution (resume).
  */
 import {
   DescribeExecutionCommand,
   GetExecutionHistoryCommand,
   ListExecutionsCommand,
+  RedriveExecutionCommand,
   StartExecutionCommand,
   StopExecutionCommand,
   type DescribeExecutionCommandOutput,
@@ -15,6 +16,7 @@ import {
 } from '@aws-sdk/client-sfn';
 import { ConflictError } from '../core/errors.ts';
 import { backupNotFound, type BackupExecutions, type ExecutionDetail } from '../core/api/backup-launcher.ts';
+import { BackupNotResumableError, REDRIVE_WINDOW_PASSED } from '../core/api/backup-resume.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
 
 /** History events read to find the current step: the last state entered is among the newest few. */
@@ -66,6 +68,8 @@ function detailOf(name: string, answer: DescribeExecutionCommandOutput): Executi
     ...(answer.output === undefined ? {} : { output: answer.output }),
     ...(answer.error === undefined ? {} : { error: answer.error }),
     ...(answer.cause === undefined ? {} : { cause: answer.cause }),
+    ...(answer.redriveStatus === undefined ? {} : { redriveStatus: answer.redriveStatus }),
+    ...(answer.redriveStatusReason === undefined ? {} : { redriveStatusReason: answer.redriveStatusReason }),
   };
 }
 
@@ -218,6 +222,31 @@ export class SfnBackupExecutions implements BackupExecutions {
     } catch (failure) {
       if (sdkErrorName(failure) === 'ExecutionDoesNotExist') throw backupNotFound(name, failure);
       throw translateSdkError(failure, 'StopExecution', { backupId: name });
+    }
+  }
+
+  /**
+   * RedriveExecution: the execution goes on from the state that failed, with that state's input
+   * and the same ARN. Step Functions accepts it for an execution that did not succeed, stopped
+   * less than 14 days ago, is open less than a year and has fewer than 24,999 history events;
+   * otherwise ExecutionNotRedrivable (here a BackupNotResumableError, 409). ExecutionLimitExceeded
+   * (too many running executions) is throttling (sdk-errors.ts). The SDK sends a client token, so
+   * its own retries do not redrive twice.
+   * https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html
+   */
+  async redrive(name: string): Promise<{ readonly redrivenAt: string }> {
+    const executionArn = executionArnOf(this.stateMachineArn, name);
+    try {
+      const answer = await this.sfn.send(new RedriveExecutionCommand({ executionArn }));
+      return { redrivenAt: (answer.redriveDate ?? new Date()).toISOString() };
+    } catch (failure) {
+      if (sdkErrorName(failure) === 'ExecutionDoesNotExist') throw backupNotFound(name, failure);
+      const error = translateSdkError(failure, 'RedriveExecution', { backupId: name });
+      if (sdkErrorName(failure) !== 'ExecutionNotRedrivable') throw error;
+      throw new BackupNotResumableError(
+        `backup ${name} cannot be resumed: Step Functions refused the redrive (${error.message})`,
+        { cause: error, context: { backupId: name, reason: REDRIVE_WINDOW_PASSED } },
+      );
     }
   }
 

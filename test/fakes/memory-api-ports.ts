@@ -32,6 +32,7 @@ import type {
 import { MemoryJobStore } from './memory-job-store.ts';
 import { InMemoryLockStore } from '../orchestration/in-memory-lock-store.ts';
 import { CursorCodec } from '../../lambdas/core/api/cursor.ts';
+import { BackupNotResumableError } from '../../lambdas/core/api/backup-resume.ts';
 import type * as api from '../../lambdas/core/api/schemas.ts';
 
 export const FIXED_NOW = new Date('2026-11-20T12:00:00.000Z');
@@ -297,6 +298,40 @@ export class MemoryExecutions implements BackupExecutions {
     if (detail.status === 'RUNNING')
       this.finish(name, { status: 'ABORTED', stoppedAt: this.clock.now().toISOString(), error, cause });
     return Promise.resolve();
+  }
+
+  /** The names redriven, in order. */
+  readonly redrives: string[] = [];
+
+  /**
+   * RedriveExecution: a FAILED, ABORTED or TIMED_OUT execution runs again from the state that
+   * failed (`failedStep`); any other is ExecutionNotRedrivable, as the adapter reports it.
+   * https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html
+   */
+  redrive(name: string): Promise<{ redrivenAt: string }> {
+    const detail = this.executions.get(name);
+    if (detail === undefined) return Promise.reject(backupNotFound(name));
+    if (!['FAILED', 'ABORTED', 'TIMED_OUT'].includes(detail.status))
+      return Promise.reject(
+        new BackupNotResumableError(
+          `backup ${name} cannot be resumed: Step Functions refused the redrive (Execution is ${detail.status} and cannot be redriven)`,
+          { context: { backupId: name, reason: 'RedriveWindowPassed' } },
+        ),
+      );
+    this.redrives.push(name);
+    const redrivenAt = this.clock.now().toISOString();
+    const { stoppedAt: _stopped, error: _error, cause: _cause, failedStep, ...running } = detail;
+    this.executions.set(name, {
+      ...running,
+      status: 'RUNNING',
+      ...(failedStep === undefined ? {} : { currentStep: failedStep }),
+    });
+    return Promise.resolve({ redrivenAt });
+  }
+
+  /** The step a finished execution failed in (kept with the detail by `finish`). */
+  failedStep(name: string): Promise<string | undefined> {
+    return Promise.resolve(this.executions.get(name)?.failedStep);
   }
 
   finish(name: string, patch: Partial<ExecutionDetail>): void {

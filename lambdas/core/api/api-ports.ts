@@ -8,6 +8,7 @@ import type { FileSearchPort } from './file-search-routes.ts';
 import type { Clock } from '../ports.ts';
 import type { BackupListQuery } from './backup-launcher.ts';
 import type { BackupCancellation } from './backup-cancel.ts';
+import type { BackupResumption } from './backup-resume.ts';
 import type { CursorCodec } from './cursor.ts';
 import type { LifecycleApi } from './lifecycle-api.ts';
 import type { PlanApiDeps } from './plan-routes.ts';
@@ -146,6 +147,8 @@ export interface BackupLauncher {
   list?(query: BackupListQuery): Promise<StorePage<Backup>>;
   /** POST /backups/{id}/cancel (backup-cancel.ts): NotFoundError, or ConflictError when not cancellable. */
   cancel?(backupId: string, by: string): Promise<BackupCancellation>;
+  /** POST /backups/{id}/resume (backup-resume.ts): NotFoundError, or BackupNotResumableError (409). */
+  resume?(backupId: string): Promise<BackupResumption>;
 }
 
 export interface RestoreJobs {

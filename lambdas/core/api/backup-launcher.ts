@@ -18,6 +18,7 @@ import type { ObjectStore } from '../store/object-store.ts';
 import { readBackupProgress } from './backup-progress.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../geometry.ts';
 import { cancelBackup, type BackupCancelDeps, type BackupCancellation } from './backup-cancel.ts';
+import { resumeBackup, type BackupResumption } from './backup-resume.ts';
 
 export type ExecutionStatus = Backup['status'];
 
@@ -42,6 +43,13 @@ export interface ExecutionDetail extends ExecutionSummary {
   readonly copyStartedAt?: string;
   /** The step that failed, for an execution that did not succeed. */
   readonly failedStep?: string;
+  /**
+   * Whether RedriveExecution would be accepted now (DescribeExecution's redriveStatus; absent from
+   * an emulator that does not say) and, when it would not, the service's reason.
+   * https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html
+   */
+  readonly redriveStatus?: 'REDRIVABLE' | 'NOT_REDRIVABLE' | 'REDRIVABLE_BY_MAP_RUN';
+  readonly redriveStatusReason?: string;
 }
 
 /** The backup state machine, as the launcher needs it (adapter: lambdas/aws/sfn-backup-executions.ts). */
@@ -62,6 +70,12 @@ export interface BackupExecutions {
   failedStep?(name: string): Promise<string | undefined>;
   /** Stops the execution named `name` (StopExecution); stopping one that ended is a no-op. */
   stop?(name: string, error: string, cause: string): Promise<void>;
+  /**
+   * Redrives the execution named `name` (RedriveExecution): it goes on from the state that failed,
+   * with that state's input. NotFoundError for an unknown name; BackupNotResumableError when the
+   * service refuses it (ExecutionNotRedrivable: running, succeeded, past the redrive window).
+   */
+  redrive?(name: string): Promise<{ readonly redrivenAt: string }>;
 }
 
 /**
@@ -288,10 +302,37 @@ export class StateMachineBackupLauncher implements BackupLauncher {
       readonly clock: Clock;
       /** The work bucket, where a running backup's progress is read (backup-progress.ts); absent: no progress. */
       readonly work?: ObjectStore;
-      /** What a cancel deletes and checks (backup-cancel.ts); absent: backups cannot be cancelled here. */
+      /**
+       * What a cancel deletes and checks (backup-cancel.ts); absent: backups cannot be cancelled
+       * here. A resume reads the run's snapshots through the same port (backup-resume.ts).
+       */
       readonly cancellation?: Pick<BackupCancelDeps, 'snapshots' | 'records'>;
     },
   ) {}
+
+  /** POST /backups/{id}/resume (backup-resume.ts): redrives a suspended backup. */
+  resume(backupId: string): Promise<BackupResumption> {
+    const { executions, cancellation } = this.deps;
+    const redrive = executions.redrive?.bind(executions);
+    if (redrive === undefined)
+      throw new ValidationError('resuming backups is not available in this deployment');
+    return resumeBackup(
+      {
+        executions: {
+          describe: (name) => executions.describe(name),
+          executionIdOf: (name) => executions.executionIdOf(name),
+          ...(executions.failedStep === undefined
+            ? {}
+            : { failedStep: (name: string) => executions.failedStep!(name) }),
+          redrive,
+        },
+        locks: this.deps.locks,
+        ...(cancellation === undefined ? {} : { snapshots: cancellation.snapshots }),
+        clock: this.deps.clock,
+      },
+      backupId,
+    );
+  }
 
   /** POST /backups/{id}/cancel (backup-cancel.ts). */
   cancel(backupId: string, by: string): Promise<BackupCancellation> {
