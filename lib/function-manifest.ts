@@ -108,6 +108,12 @@ export const WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS = [
   'WORKFLOW_SCHEDULER_ROLE_ARN',
 ] as const;
 export type WorkflowScheduleEnvironmentKey = (typeof WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS)[number];
+/**
+ * The dead-letter queue of the schedules the API writes, plans' and workflows' alike
+ * (lib/constructs/plan-runs.ts sets it with the plan environment).
+ */
+export const SCHEDULE_ENVIRONMENT_KEYS = ['SCHEDULE_DEAD_LETTER_QUEUE_ARN'] as const;
+export type ScheduleEnvironmentKey = (typeof SCHEDULE_ENVIRONMENT_KEYS)[number];
 /** The lifecycle job function the API starts runs on (lib/constructs/lifecycle-jobs.ts sets it). */
 export const LIFECYCLE_ENVIRONMENT_KEYS = ['LIFECYCLE_FUNCTION_NAME'] as const;
 export type LifecycleEnvironmentKey = (typeof LIFECYCLE_ENVIRONMENT_KEYS)[number];
@@ -133,6 +139,7 @@ export type EnvironmentKey =
   | LifecycleEnvironmentKey
   | WorkflowRunEnvironmentKey
   | WorkflowScheduleEnvironmentKey
+  | ScheduleEnvironmentKey
   | ObjectLockEnvironmentKey;
 
 /** What every function is given. */
@@ -279,6 +286,7 @@ export const FUNCTION_MANIFEST = {
       ...LIFECYCLE_ENVIRONMENT_KEYS,
       ...WORKFLOW_RUN_ENVIRONMENT_KEYS,
       ...WORKFLOW_SCHEDULE_ENVIRONMENT_KEYS,
+      ...SCHEDULE_ENVIRONMENT_KEYS,
       ...OBJECT_LOCK_ENVIRONMENT_KEYS,
     ],
     memoryMb: API_MEMORY_MB,

@@ -44,12 +44,16 @@ export function planNamesOf(env: {
   readonly PLAN_SCHEDULE_GROUP: string;
   readonly PLAN_RUN_STATE_MACHINE_ARN: string;
   readonly PLAN_SCHEDULER_ROLE_ARN: string;
+  readonly SCHEDULE_DEAD_LETTER_QUEUE_ARN?: string | undefined;
 }): PlanApiNames {
   return {
     tableName: env.TABLE_NAME,
     groupName: env.PLAN_SCHEDULE_GROUP,
     stateMachineArn: env.PLAN_RUN_STATE_MACHINE_ARN,
     roleArn: env.PLAN_SCHEDULER_ROLE_ARN,
+    ...(env.SCHEDULE_DEAD_LETTER_QUEUE_ARN === undefined
+      ? {}
+      : { deadLetterArn: env.SCHEDULE_DEAD_LETTER_QUEUE_ARN }),
   };
 }
 

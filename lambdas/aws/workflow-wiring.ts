@@ -44,19 +44,22 @@ export function deploymentOfArn(arn: string): WorkflowDeployment {
 
 /**
  * The workflow schedules' target from the API's environment: the workflows' schedule group, the
- * workflow-run state machine and the role Scheduler assumes; undefined when any is missing (a
+ * workflow-run state machine, the role Scheduler assumes and the schedules' dead-letter queue
+ * (optional); undefined when any is missing (a
  * deployment without workflow schedules).
  */
 export function workflowScheduleTargetOf(env: {
   readonly WORKFLOW_SCHEDULE_GROUP?: string | undefined;
   readonly WORKFLOW_RUN_STATE_MACHINE_ARN?: string | undefined;
   readonly WORKFLOW_SCHEDULER_ROLE_ARN?: string | undefined;
+  readonly SCHEDULE_DEAD_LETTER_QUEUE_ARN?: string | undefined;
 }): WorkflowScheduleTarget | undefined {
   const groupName = env.WORKFLOW_SCHEDULE_GROUP;
   const stateMachineArn = env.WORKFLOW_RUN_STATE_MACHINE_ARN;
   const roleArn = env.WORKFLOW_SCHEDULER_ROLE_ARN;
   if (groupName === undefined || stateMachineArn === undefined || roleArn === undefined) return undefined;
-  return { groupName, stateMachineArn, roleArn };
+  const deadLetterArn = env.SCHEDULE_DEAD_LETTER_QUEUE_ARN;
+  return { groupName, stateMachineArn, roleArn, ...(deadLetterArn === undefined ? {} : { deadLetterArn }) };
 }
 
 export function createWorkflowApiDeps(

@@ -2,16 +2,18 @@
  * Outcome notifications and monitoring: the SNS topic of backup outcomes (and its e-mail
  * subscriptions), one alarm per failure signal of the state machine and of every function, one
  * "RPO breached" alarm per protected server of the configuration, one over every server the plans'
- * RPO targets watch (ServersRpoBreached), and a dashboard. Resources are added to the given
- * scope (see backup-storage.ts for why).
+ * RPO targets watch (ServersRpoBreached), the schedules' dead-letter queue and its alarms, and a
+ * dashboard. Resources are added to the given scope (see backup-storage.ts for why).
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, Validations } from 'aws-cdk-lib';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { functionIdStem, type FunctionName } from '../function-manifest.ts';
@@ -60,6 +62,15 @@ export interface RpoWatchedServer {
   readonly rpoAlarmMinutes?: number;
 }
 
+/**
+ * How long a failed firing stays in the schedules' dead-letter queue: SQS's longest (14 days,
+ * https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-queue-parameters.html),
+ * so an operator back from a long weekend still reads which schedule failed and why.
+ */
+export const SCHEDULE_DEAD_LETTER_RETENTION = Duration.days(14);
+/** The schedule group of schedules created without one (the lifecycle jobs' and the RPO check's). */
+export const DEFAULT_SCHEDULE_GROUP = 'default';
+
 /** Percentile of the range workers' duration on the dashboard: the slow tail, not the mean. */
 const DURATION_PERCENTILE = 90;
 
@@ -82,6 +93,44 @@ export function createOutcomeTopic(scope: Construct, props: OutcomeTopicProps): 
   for (const email of props.notificationEmails)
     topic.addSubscription(new snsSubscriptions.EmailSubscription(email));
   return topic;
+}
+
+/**
+ * The one SQS queue every schedule of the product (plans, workflows, lifecycle jobs, the RPO check)
+ * sends a firing to once Scheduler's retries are spent: a standard queue (Scheduler takes no FIFO
+ * dead-letter queue), encrypted with the stack's key, TLS only
+ * (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html).
+ */
+export function createScheduleDeadLetterQueue(
+  scope: Construct,
+  props: { readonly key: kms.IKey },
+): sqs.Queue {
+  const queue = new sqs.Queue(scope, 'ScheduleDeadLetterQueue', {
+    encryption: sqs.QueueEncryption.KMS,
+    encryptionMasterKey: props.key,
+    enforceSSL: true,
+    retentionPeriod: SCHEDULE_DEAD_LETTER_RETENTION,
+  });
+  Validations.of(queue).acknowledge({
+    id: 'AwsSolutions-SQS3',
+    reason:
+      "This queue is itself the dead-letter queue of the product's EventBridge Scheduler schedules; nothing consumes it but the operator.",
+  });
+  return queue;
+}
+
+/**
+ * What a schedule's role needs to deliver a failed firing to the dead-letter queue: SendMessage on
+ * that queue only, and the key's GenerateDataKey and Decrypt that a producer of an SSE-KMS queue needs
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-key-management.html).
+ */
+export function grantScheduleDeadLetter(queue: sqs.IQueue, key: kms.IKey, role: iam.IGrantable): void {
+  role.grantPrincipal.addToPrincipalPolicy(
+    new iam.PolicyStatement({ actions: ['sqs:SendMessage'], resources: [queue.queueArn] }),
+  );
+  role.grantPrincipal.addToPrincipalPolicy(
+    new iam.PolicyStatement({ actions: ['kms:GenerateDataKey', 'kms:Decrypt'], resources: [key.keyArn] }),
+  );
 }
 
 /**
@@ -127,6 +176,11 @@ export interface BackupMonitoringProps {
    * scheduled workflow run or a restore that ended badly at night reaches the topic too.
    */
   readonly otherStateMachines?: Readonly<Record<string, sfn.IStateMachine>>;
+  /** The schedules' dead-letter queue (createScheduleDeadLetterQueue) and the groups of those schedules. */
+  readonly schedules?: {
+    readonly deadLetterQueue: sqs.IQueue;
+    readonly groupNames: readonly string[];
+  };
 }
 
 export class BackupMonitoring {
@@ -214,6 +268,7 @@ export class BackupMonitoring {
     });
     plansRpo.addAlarmAction(action);
     this.alarms.push(plansRpo);
+    if (props.schedules !== undefined) this.scheduleAlarms(scope, props.schedules, action);
     alarm(
       'FileCatalogDegradedAlarm',
       new cloudwatch.Metric({
@@ -250,5 +305,64 @@ export class BackupMonitoring {
       }),
       new cloudwatch.AlarmStatusWidget({ title: 'Alarms', alarms: this.alarms, width: 24 }),
     );
+  }
+
+  /**
+   * A schedule that could not start its target: the dead-letter queue holds a message (a firing
+   * whose retries are spent), or Scheduler could not even put it there (AWS/Scheduler
+   * InvocationsFailedToBeSentToDeadLetterCount per schedule group,
+   * https://docs.aws.amazon.com/scheduler/latest/UserGuide/monitoring-cloudwatch.html). Scheduler's
+   * TargetErrorCount is left out: it counts every failed attempt, retried ones that then succeed too.
+   */
+  private scheduleAlarms(
+    scope: Construct,
+    schedules: NonNullable<BackupMonitoringProps['schedules']>,
+    action: cloudwatch.IAlarmAction,
+  ): void {
+    // An idle empty queue sends no datapoints; missing data keeps the state, so the alarm stays
+    // raised until a datapoint says the operator has emptied the queue.
+    const queued = new cloudwatch.Alarm(scope, 'ScheduleDeadLetterAlarm', {
+      metric: schedules.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+        period: ALARM_PERIOD,
+        statistic: cloudwatch.Stats.MAXIMUM,
+      }),
+      threshold: 0,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.IGNORE,
+      alarmDescription:
+        "A schedule (plan, workflow, lifecycle job or RPO check) failed to start its target after Scheduler's retries: the run did not happen. Each message of the schedules' dead-letter queue names the schedule and the error; delete the messages once handled",
+    });
+    queued.addAlarmAction(action);
+    this.alarms.push(queued);
+    const usingMetrics = Object.fromEntries(
+      schedules.groupNames.map((group, index) => [
+        `group${index}`,
+        new cloudwatch.Metric({
+          namespace: 'AWS/Scheduler',
+          metricName: 'InvocationsFailedToBeSentToDeadLetterCount',
+          dimensionsMap: { ScheduleGroup: group },
+          period: ALARM_PERIOD,
+          statistic: cloudwatch.Stats.SUM,
+        }),
+      ]),
+    );
+    const lost = new cloudwatch.Alarm(scope, 'ScheduleDeadLetterFailedAlarm', {
+      metric: new cloudwatch.MathExpression({
+        expression: Object.keys(usingMetrics)
+          .map((id) => `FILL(${id}, 0)`)
+          .join(' + '),
+        usingMetrics,
+        period: ALARM_PERIOD,
+        label: 'Failed firings that could not be sent to the dead-letter queue',
+      }),
+      threshold: 1,
+      evaluationPeriods: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+      alarmDescription: `A schedule of the groups ${schedules.groupNames.join(', ')} failed to start its target and Scheduler could not send the firing to the dead-letter queue either (the schedule role's sqs:SendMessage or KMS grant): the run did not happen and no message says which`,
+    });
+    lost.addAlarmAction(action);
+    this.alarms.push(lost);
   }
 }

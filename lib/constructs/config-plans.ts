@@ -29,11 +29,16 @@ import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
 import { namedRecordItem } from '../../lambdas/aws/dynamodb-named-records.ts';
 import { PLAN_PARTITION, PLAN_RECORDS } from '../../lambdas/aws/dynamodb-plan-store.ts';
 import { scheduleTargetInput } from '../../lambdas/aws/scheduler-plan-schedules.ts';
+import {
+  SCHEDULE_MAX_EVENT_AGE_SECONDS,
+  SCHEDULE_RETRY_ATTEMPTS,
+} from '../../lambdas/aws/scheduler-state-machine-schedules.ts';
 import type { PlanDocument } from '../../lambdas/core/plans/plan-document.ts';
 import {
   desiredSchedules,
@@ -51,8 +56,10 @@ export interface ConfigPlansProps {
   readonly scheduleGroupName: string;
   /** The plan-run state machine the schedules start. */
   readonly stateMachineArn: string;
-  /** The role EventBridge Scheduler assumes to start it. */
+  /** The role EventBridge Scheduler assumes to start it (and to send to the dead-letter queue). */
   readonly schedulerRole: iam.IRole;
+  /** Where a firing goes once its retries are spent, as for the API's plan schedules; absent: nowhere. */
+  readonly deadLetterQueue?: sqs.IQueue;
   /** `createdAt`/`updatedAt` of the records: when the deployment was synthesised. */
   readonly writtenAt: Date;
   readonly logRetention: logs.RetentionDays;
@@ -155,6 +162,14 @@ export class ConfigPlans {
             arn: props.stateMachineArn,
             roleArn: props.schedulerRole.roleArn,
             input: scheduleTargetInput(schedule),
+            // The API's plan schedules carry the same policy (scheduler-state-machine-schedules.ts).
+            retryPolicy: {
+              maximumRetryAttempts: SCHEDULE_RETRY_ATTEMPTS,
+              maximumEventAgeInSeconds: SCHEDULE_MAX_EVENT_AGE_SECONDS,
+            },
+            ...(props.deadLetterQueue === undefined
+              ? {}
+              : { deadLetterConfig: { arn: props.deadLetterQueue.queueArn } }),
           },
         });
         created.node.addDependency(props.scheduleGroup);

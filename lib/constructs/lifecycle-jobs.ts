@@ -25,7 +25,10 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { grantScheduleDeadLetter } from './backup-monitoring.ts';
+import { schedulerServiceRole } from './plan-runs.ts';
 import {
   COLLECTION_FENCE_HELD_METRIC,
   LIFECYCLE_JOB_STEP,
@@ -119,6 +122,11 @@ export interface LifecycleJobsProps {
   readonly key: kms.IKey;
   /** Scheduled scrubs that together check every chunk (the configuration's `scrub.coverRuns`). */
   readonly scrubCoverRuns?: number;
+  /**
+   * Where a daily schedule's firing goes once its retries are spent (backup-monitoring.ts); the
+   * schedules then share a role of their own that may send to it. Absent: no dead-letter queue.
+   */
+  readonly scheduleDeadLetterQueue?: sqs.IQueue;
   /** The daily restore test (the configuration's `restoreTests`); absent or disabled: no schedule. */
   readonly restoreTests?: {
     readonly enabled: boolean;
@@ -295,6 +303,16 @@ export class LifecycleJobs {
         { kind: 'restore-test', files: restoreTests.filesPerServer, wholeVolume: restoreTests.wholeVolume },
       ]);
     }
+    const deadLetterQueue = props.scheduleDeadLetterQueue;
+    let role: iam.Role | undefined;
+    if (deadLetterQueue !== undefined) {
+      role = schedulerServiceRole(
+        scope,
+        'LifecycleSchedulerRole',
+        'EventBridge Scheduler invokes the lifecycle job function for the daily jobs',
+      );
+      grantScheduleDeadLetter(deadLetterQueue, props.key, role);
+    }
     for (const [id, kind, expression, description, input] of schedules) {
       new scheduler.Schedule(scope, id, {
         scheduleName: `${props.prefix}-${kind}`,
@@ -304,6 +322,8 @@ export class LifecycleJobs {
           input: scheduler.ScheduleTargetInput.fromObject(input),
           retryAttempts: SCHEDULE_RETRY_ATTEMPTS,
           maxEventAge: Duration.hours(1),
+          ...(deadLetterQueue === undefined ? {} : { deadLetterQueue }),
+          ...(role === undefined ? {} : { role }),
         }),
         key: props.key,
       });

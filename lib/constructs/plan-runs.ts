@@ -18,6 +18,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import {
@@ -28,12 +29,14 @@ import {
 import { DESTINATION_PROBE_KEY } from '../../lambdas/aws/plan-run-adapters.ts';
 import { RPO_STATE_TABLE_KEYS } from '../../lambdas/aws/plan-rpo-adapters.ts';
 import { RPO_CHECK_MINUTES } from '../../lambdas/core/plans/rpo.ts';
+import { grantScheduleDeadLetter } from './backup-monitoring.ts';
 import { nagArnToken } from './nag.ts';
 import { IMAGE_RECORD_KEYS, RECOVERY_POINT_KEYS } from './table-keys.ts';
 import {
   PLAN_RUN_DEFINITION_FILE,
   PLAN_RUN_FUNCTION_PLACEHOLDER,
   type PlanEnvironmentKey,
+  type ScheduleEnvironmentKey,
 } from '../function-manifest.ts';
 import {
   addEnvironment,
@@ -72,6 +75,11 @@ export interface PlanRunsProps extends RunConstructProps {
   readonly topic: sns.ITopic;
   /** Hook functions (names or ARNs) plans may invoke: the function may invoke these only. */
   readonly hookFunctions?: readonly string[];
+  /**
+   * The schedules' dead-letter queue (backup-monitoring.ts createScheduleDeadLetterQueue): the plan
+   * schedules the API writes and the RPO check's send failed firings there. Absent: none.
+   */
+  readonly scheduleDeadLetterQueue?: sqs.IQueue;
 }
 
 /** The plan-run state machine's name in a deployment. */
@@ -121,6 +129,8 @@ export class PlanRuns {
     this.schedulerRole.addToPolicy(
       new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [this.stateMachineArn] }),
     );
+    if (props.scheduleDeadLetterQueue !== undefined)
+      grantScheduleDeadLetter(props.scheduleDeadLetterQueue, props.key, this.schedulerRole);
     props.apiFunction.node.addDependency(this.scheduleGroup);
     this.stateMachine = createRunStateMachine(scope, {
       id: 'PlanRun',
@@ -155,6 +165,18 @@ function scheduleRpoCheck(scope: Construct, props: PlanRunsProps): scheduler.Sch
       [...RPO_STATE_TABLE_KEYS],
     ),
   );
+  // With a dead-letter queue the schedule gets a role of its own, so the queue's KMS grant can be
+  // given to it (CDK's target role grants only sqs:SendMessage).
+  const queue = props.scheduleDeadLetterQueue;
+  let role: iam.Role | undefined;
+  if (queue !== undefined) {
+    role = schedulerServiceRole(
+      scope,
+      'RpoCheckSchedulerRole',
+      'EventBridge Scheduler invokes the RPO check',
+    );
+    grantScheduleDeadLetter(queue, props.key, role);
+  }
   const schedule = new scheduler.Schedule(scope, 'RpoCheckSchedule', {
     scheduleName: `${props.prefix}-rpo-check`,
     description: 'RPO check of every server a protection plan with rpoMinutes selects',
@@ -163,6 +185,8 @@ function scheduleRpoCheck(scope: Construct, props: PlanRunsProps): scheduler.Sch
       input: scheduler.ScheduleTargetInput.fromObject({ action: 'checkRpo' }),
       retryAttempts: RPO_CHECK_RETRY_ATTEMPTS,
       maxEventAge: RPO_CHECK_MAX_EVENT_AGE,
+      ...(queue === undefined ? {} : { deadLetterQueue: queue }),
+      ...(role === undefined ? {} : { role }),
     }),
     key: props.key,
   });
@@ -172,6 +196,19 @@ function scheduleRpoCheck(scope: Construct, props: PlanRunsProps): scheduler.Sch
     reason: 'Invoking the plan-run function is allowed for any version or alias of that one function.',
   });
   return schedule;
+}
+
+/**
+ * A role EventBridge Scheduler assumes for schedules of this account only (confused-deputy guard:
+ * https://docs.aws.amazon.com/scheduler/latest/UserGuide/cross-service-confused-deputy-prevention.html).
+ */
+export function schedulerServiceRole(scope: Construct, id: string, description: string): iam.Role {
+  return new iam.Role(scope, id, {
+    assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+      conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(scope).account } },
+    }),
+    description,
+  });
 }
 
 /** The plan-run function: each grant is what one port of the run needs (plan-run-adapters.ts). */
@@ -251,6 +288,14 @@ function wirePlanApi(scope: Construct, props: PlanRunsProps, plans: PlanRuns): v
     PLAN_SCHEDULER_ROLE_ARN: plans.schedulerRole.roleArn,
   };
   addEnvironment(api, environment);
+  // The dead-letter queue of every schedule the API writes, workflows' too.
+  const queue = props.scheduleDeadLetterQueue;
+  if (queue !== undefined) {
+    const schedules: Record<ScheduleEnvironmentKey, string> = {
+      SCHEDULE_DEAD_LETTER_QUEUE_ARN: queue.queueArn,
+    };
+    addEnvironment(api, schedules);
+  }
 
   // Plan records (conditional put/delete on their revision) and the settings item; only plans are deleted.
   api.addToRolePolicy(

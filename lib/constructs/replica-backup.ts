@@ -25,7 +25,12 @@ import { Construct } from 'constructs';
 import { parseConfig, type ReplicaBackupConfig } from '../config.ts';
 import type { FunctionName, ResourceEnvironmentKey } from '../function-manifest.ts';
 import { BackupFunctions } from './backup-functions.ts';
-import { BackupMonitoring, createOutcomeTopic } from './backup-monitoring.ts';
+import {
+  BackupMonitoring,
+  createOutcomeTopic,
+  createScheduleDeadLetterQueue,
+  DEFAULT_SCHEDULE_GROUP,
+} from './backup-monitoring.ts';
 import { BackupStateMachine } from './backup-state-machine.ts';
 import { BackupStorage, grantObjectLockRetention } from './backup-storage.ts';
 import { CHUNK_KEY_PREFIX, MANIFEST_KEY_PREFIX, SEGMENT_KEY_PREFIX } from '../../lambdas/core/image/image-types.ts';
@@ -127,8 +132,11 @@ export class ReplicaBackup extends Construct {
     // GET /backups/{id}: a running backup's progress is its range summaries in the work area
     // (GetObject of items.json and summaries, ListBucket of the ranges' prefix).
     storage.workBucket.grantRead(functions.api, 'work/*');
+    // Every schedule's failed firings (plans, workflows, lifecycle jobs, the RPO check) go here.
+    const scheduleDeadLetterQueue = createScheduleDeadLetterQueue(this, { key: storage.key });
     // Protection plans: the schedule group, the scheduler's role, the API's plan environment.
     const planRuns = new PlanRuns(this, {
+      scheduleDeadLetterQueue,
       prefix,
       apiFunction: functions.api,
       planRunFunction: functions.planRun,
@@ -152,6 +160,7 @@ export class ReplicaBackup extends Construct {
       scheduleGroupName: planRuns.scheduleGroupName,
       stateMachineArn: planRuns.stateMachineArn,
       schedulerRole: planRuns.schedulerRole,
+      deadLetterQueue: scheduleDeadLetterQueue,
       writtenAt: new Date(),
       logRetention,
       removalPolicy,
@@ -182,11 +191,12 @@ export class ReplicaBackup extends Construct {
       removalPolicy,
     });
     // Workflow schedules (wf-<name>, starting the run state machine) and delete's grants: the API's part.
-    new WorkflowSchedules(this, {
+    const workflowSchedules = new WorkflowSchedules(this, {
       prefix,
       apiFunction: functions.api,
       workflowRunStateMachineArn: workflowRuns.stateMachine.stateMachineArn,
       removalPolicy,
+      deadLetter: { queue: scheduleDeadLetterQueue, key: storage.key },
     });
     // Garbage collection, scrub and restore tests: grants, daily schedules, their alarms, the API's part.
     new LifecycleJobs(this, {
@@ -200,6 +210,7 @@ export class ReplicaBackup extends Construct {
       key: storage.key,
       scrubCoverRuns: config.scrub.coverRuns,
       restoreTests: config.restoreTests,
+      scheduleDeadLetterQueue,
     });
     // Object Lock: the writers' PUTs carry a retain-until date and a PUT answered 412 extends the
     // object's lock (s3:PutObjectRetention on what each writes); the collector extends live chunks
@@ -219,6 +230,10 @@ export class ReplicaBackup extends Construct {
         PlanRun: planRuns.stateMachine,
         WorkflowRun: workflowRuns.stateMachine,
         VolumeRestore: volumeRestores.stateMachine,
+      },
+      schedules: {
+        deadLetterQueue: scheduleDeadLetterQueue,
+        groupNames: [planRuns.scheduleGroupName, workflowSchedules.scheduleGroupName, DEFAULT_SCHEDULE_GROUP],
       },
     });
 

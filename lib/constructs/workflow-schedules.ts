@@ -10,8 +10,11 @@
 import { Stack, Token, Validations, type RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as kms from 'aws-cdk-lib/aws-kms';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
+import { grantScheduleDeadLetter } from './backup-monitoring.ts';
 import { CREATED_BY_WORKFLOW_TAG } from '../../lambdas/core/workflows/workflow-service.ts';
 import { anyEc2Arn } from './ec2-arns.ts';
 
@@ -30,6 +33,11 @@ export interface WorkflowSchedulesProps {
   /** The workflow-run state machine's ARN (what the schedules start). */
   readonly workflowRunStateMachineArn: string;
   readonly removalPolicy?: RemovalPolicy;
+  /**
+   * The schedules' dead-letter queue and the key it is encrypted with: the scheduler role may send
+   * to it (the API names it in each schedule: SCHEDULE_DEAD_LETTER_QUEUE_ARN, set by plan-runs.ts).
+   */
+  readonly deadLetter?: { readonly queue: sqs.IQueue; readonly key: kms.IKey };
 }
 
 /** The account as cdk-nag prints it in a finding: `<AWS::AccountId>` when it is not known at synth. */
@@ -68,6 +76,8 @@ export class WorkflowSchedules {
         resources: [props.workflowRunStateMachineArn],
       }),
     );
+    if (props.deadLetter !== undefined)
+      grantScheduleDeadLetter(props.deadLetter.queue, props.deadLetter.key, this.schedulerRole);
     const api = props.apiFunction;
     api.node.addDependency(this.scheduleGroup);
     api.addEnvironment('WORKFLOW_SCHEDULE_GROUP', this.scheduleGroupName);

@@ -15,10 +15,17 @@
  * as Scheduler replaces them
  * (https://docs.aws.amazon.com/scheduler/latest/UserGuide/managing-schedule-context-attributes.html).
  *
+ * A target call that fails is retried as the schedule's RetryPolicy says (MaximumRetryAttempts,
+ * Scheduler's default 185 when the schedule has none), each retry with the next
+ * `<aws.scheduler.attempt-number>`; when the retries are spent and the schedule has a
+ * DeadLetterConfig, the firing is sent to that SQS queue in moto as Scheduler's dead-letter event:
+ * the body is the input the target would have received, the message attributes say why
+ * (https://docs.aws.amazon.com/scheduler/latest/UserGuide/configuring-schedule-dlq.html).
+ *
  * What it does not do: one-time `at(...)` schedules, flexible time windows (a schedule fires at the
- * start of its window), retry policies and dead-letter queues (a failed firing is recorded in
- * `firings()` and logged, not retried), universal targets. Firings missed while the clock jumped
- * (a test's clock, a suspended machine) are fired once, for the latest missed time.
+ * start of its window), the retries' exponential backoff and MaximumEventAgeInSeconds (the retries
+ * follow one another at once, so a firing never ages), universal targets. Firings missed while the
+ * clock jumped (a test's clock, a suspended machine) are fired once, for the latest missed time.
  *
  * Schedules are read from moto directly (not through the gateway), so the gateway's request
  * statistics count only what the product does; the targets are called through the gateway, so a
@@ -40,7 +47,7 @@ import {
   type ScheduleExpression,
 } from '../../lambdas/core/plans/schedule-expression.ts';
 import { nextFireTime } from '../../lambdas/core/plans/schedule-times.ts';
-import { FUNCTION_ARN_PATTERN, localClientConfig } from './local-account.ts';
+import { FUNCTION_ARN_PATTERN, LOCAL_REGION, localClientConfig } from './local-account.ts';
 import { sdkErrorName } from '../../lambdas/aws/sdk-errors.ts';
 
 /**
@@ -54,6 +61,13 @@ export const MAX_RECORDED_FIRINGS = 1_000;
 const MAX_CATCH_UP_STEPS = 10_080;
 /** Bytes of the random `<aws.scheduler.execution-id>`: 16 hex digits, as in Scheduler's example. */
 const EXECUTION_ID_BYTES = 8;
+/**
+ * Retries of a schedule without a RetryPolicy: Scheduler's default
+ * (https://docs.aws.amazon.com/scheduler/latest/APIReference/API_RetryPolicy.html).
+ */
+export const SCHEDULER_DEFAULT_RETRY_ATTEMPTS = 185;
+/** `arn:aws:sqs:<region>:<account>:<name>`, the form a DeadLetterConfig names its queue in. */
+const QUEUE_ARN = /^arn:aws[a-z-]*:sqs:[a-z0-9-]+:(\d{12}):([A-Za-z0-9_-]+)$/;
 
 const STATE_MACHINE_ARN = /^arn:aws[a-z-]*:states:[a-z0-9-]+:\d{12}:stateMachine:[A-Za-z0-9_-]+$/;
 
@@ -70,8 +84,15 @@ export interface SchedulerFiring {
   /** Due times skipped because the clock jumped past them (0 normally). */
   readonly missed: number;
   readonly outcome: 'started' | 'failed';
-  /** The execution ARN (state machine), the Lambda request id, or why it failed. */
+  /** The execution ARN (state machine), the Lambda request id, or why it failed (the last attempt's error). */
   readonly detail: string;
+  /** Calls of the target: 1, or 1 + the retries of a firing that failed. */
+  readonly attempts: number;
+  /**
+   * A failed firing of a schedule with a dead-letter queue: `sent <message id>`, or `failed: <why>`
+   * when the queue could not take it; absent otherwise.
+   */
+  readonly deadLetter?: string;
 }
 
 export interface LocalSchedulerOptions {
@@ -96,6 +117,10 @@ interface TrackedSchedule {
   readonly endDate: Date | undefined;
   readonly targetArn: string;
   readonly input: string;
+  /** Retries of a failed target call (the RetryPolicy's MaximumRetryAttempts). */
+  readonly retryAttempts: number;
+  /** The DeadLetterConfig's queue ARN; undefined without one. */
+  readonly deadLetterArn: string | undefined;
   /** Firings at or before this time are done (or were never due). */
   cursor: Date;
 }
@@ -117,6 +142,35 @@ export function withContextAttributes(
     .replaceAll('<aws.scheduler.attempt-number>', String(values.attempt));
 }
 
+/**
+ * One SQS call to moto in the AWS JSON protocol
+ * (https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-json-faqs.html);
+ * the project carries no SQS client for the one call Scheduler makes. Rejects with SQS's error type.
+ */
+export async function motoSqs(
+  motoEndpoint: string,
+  action: string,
+  body: Record<string, unknown>,
+): Promise<Record<string, unknown>> {
+  const answer = await fetch(motoEndpoint, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/x-amz-json-1.0',
+      'x-amz-target': `AmazonSQS.${action}`,
+      // moto reads the service and region from the credential scope; it checks no signature.
+      authorization: `AWS4-HMAC-SHA256 Credential=local/20260101/${LOCAL_REGION}/sqs/aws4_request, SignedHeaders=host, Signature=0`,
+    },
+    body: JSON.stringify(body),
+  });
+  const parsed = (await answer.json().catch(() => ({}))) as Record<string, unknown>;
+  if (!answer.ok) {
+    const text = (value: unknown) => (typeof value === 'string' ? value : '');
+    const type = (text(parsed['__type']) || String(answer.status)).replace(/^.*#/, '');
+    throw new Error(`${type}: ${text(parsed['message']) || text(parsed['Message'])}`);
+  }
+  return parsed;
+}
+
 export class LocalScheduler {
   private readonly listing: SchedulerClient;
   private readonly sfn: SFNClient;
@@ -127,8 +181,10 @@ export class LocalScheduler {
   private inFlight: Promise<SchedulerFiring[]> | undefined;
   private readonly clock: Clock;
   private readonly tickMs: number;
+  private readonly motoEndpoint: string;
 
   constructor(options: LocalSchedulerOptions) {
+    this.motoEndpoint = options.motoEndpoint;
     this.listing = new SchedulerClient(localClientConfig(options.motoEndpoint));
     this.sfn = new SFNClient(localClientConfig(options.gatewayEndpoint));
     this.lambda = new LambdaClient(localClientConfig(options.gatewayEndpoint));
@@ -259,6 +315,8 @@ export class LocalScheduler {
       endDate: detail.EndDate,
       targetArn,
       input: detail.Target?.Input ?? '{}',
+      retryAttempts: detail.Target?.RetryPolicy?.MaximumRetryAttempts ?? SCHEDULER_DEFAULT_RETRY_ATTEMPTS,
+      deadLetterArn: detail.Target?.DeadLetterConfig?.Arn,
       cursor: new Date(Math.max(anchor.getTime(), startedAt.getTime()) - 1),
     };
     this.tracked.set(arn, schedule);
@@ -302,12 +360,6 @@ export class LocalScheduler {
   ): Promise<SchedulerFiring> {
     const scheduleArn = summary.Arn!;
     const executionId = randomBytes(EXECUTION_ID_BYTES).toString('hex');
-    const input = withContextAttributes(schedule.input, {
-      scheduleArn,
-      scheduledTime,
-      executionId,
-      attempt: 1,
-    });
     const base = {
       schedule: `${summary.GroupName ?? 'default'}/${summary.Name!}`,
       scheduleArn,
@@ -316,32 +368,111 @@ export class LocalScheduler {
       firedAt: now.toISOString(),
       missed,
     };
-    let firing: SchedulerFiring;
-    try {
-      if (STATE_MACHINE_ARN.test(schedule.targetArn)) {
-        const started = await this.sfn.send(
-          // Named by the invocation's execution id: unique per firing (moto needs a name).
-          new StartExecutionCommand({ stateMachineArn: schedule.targetArn, name: executionId, input }),
-        );
-        firing = { ...base, outcome: 'started', detail: started.executionArn ?? '' };
-      } else {
-        const invoked = await this.lambda.send(
-          new InvokeCommand({
-            FunctionName: schedule.targetArn,
-            InvocationType: 'Event',
-            Payload: Buffer.from(input),
-          }),
-        );
-        firing = { ...base, outcome: 'started', detail: invoked.$metadata.requestId ?? '' };
+    let firing: SchedulerFiring | undefined;
+    let input = '';
+    let error = '';
+    let errorCode = '';
+    const calls = 1 + schedule.retryAttempts;
+    for (let attempt = 1; attempt <= calls && firing === undefined; attempt += 1) {
+      input = withContextAttributes(schedule.input, { scheduleArn, scheduledTime, executionId, attempt });
+      try {
+        firing = {
+          ...base,
+          outcome: 'started',
+          detail: await this.call(schedule, executionId, attempt, input),
+          attempts: attempt,
+        };
+      } catch (failure) {
+        errorCode = sdkErrorName(failure) ?? 'Error';
+        error = `${errorCode}: ${(failure as Error).message}`;
       }
-    } catch (error) {
-      const name = sdkErrorName(error) ?? 'Error';
-      firing = { ...base, outcome: 'failed', detail: `${name}: ${(error as Error).message}` };
-      console.error(`[local scheduler] ${base.schedule} failed to start ${base.targetArn}: ${firing.detail}`);
+    }
+    if (firing === undefined) {
+      console.error(
+        `[local scheduler] ${base.schedule} failed to start ${base.targetArn} (${calls} attempts): ${error}`,
+      );
+      const deadLetter =
+        schedule.deadLetterArn === undefined
+          ? undefined
+          : await this.sendDeadLetter(schedule.deadLetterArn, input, {
+              ERROR_CODE: errorCode,
+              ERROR_MESSAGE: error,
+              EXHAUSTED_RETRY_CONDITION: 'MaximumRetryAttemptsExhausted',
+              RETRY_ATTEMPTS: String(schedule.retryAttempts),
+              SCHEDULE_ARN: scheduleArn,
+              TARGET_ARN: schedule.targetArn,
+            });
+      firing = {
+        ...base,
+        outcome: 'failed',
+        detail: error,
+        attempts: calls,
+        ...(deadLetter === undefined ? {} : { deadLetter }),
+      };
     }
     this.recorded.push(firing);
     if (this.recorded.length > MAX_RECORDED_FIRINGS)
       this.recorded.splice(0, this.recorded.length - MAX_RECORDED_FIRINGS);
     return firing;
+  }
+
+  /** One call of the target; returns the execution ARN or the Lambda request id. */
+  private async call(
+    schedule: TrackedSchedule,
+    executionId: string,
+    attempt: number,
+    input: string,
+  ): Promise<string> {
+    if (STATE_MACHINE_ARN.test(schedule.targetArn)) {
+      const started = await this.sfn.send(
+        // Named by the invocation's execution id and attempt: unique per call (moto needs a name).
+        new StartExecutionCommand({
+          stateMachineArn: schedule.targetArn,
+          name: attempt === 1 ? executionId : `${executionId}-${attempt}`,
+          input,
+        }),
+      );
+      return started.executionArn ?? '';
+    }
+    const invoked = await this.lambda.send(
+      new InvokeCommand({
+        FunctionName: schedule.targetArn,
+        InvocationType: 'Event',
+        Payload: Buffer.from(input),
+      }),
+    );
+    return invoked.$metadata.requestId ?? '';
+  }
+
+  /** The dead-letter event into the schedule's queue: `sent <message id>` or `failed: <why>`. */
+  private async sendDeadLetter(
+    queueArn: string,
+    body: string,
+    attributes: Record<string, string>,
+  ): Promise<string> {
+    const match = QUEUE_ARN.exec(queueArn);
+    if (match === null) return `failed: ${queueArn} is not an SQS queue ARN`;
+    try {
+      const { QueueUrl } = await motoSqs(this.motoEndpoint, 'GetQueueUrl', {
+        QueueName: match[2],
+        QueueOwnerAWSAccountId: match[1],
+      });
+      const sent = await motoSqs(this.motoEndpoint, 'SendMessage', {
+        QueueUrl,
+        MessageBody: body,
+        MessageAttributes: Object.fromEntries(
+          Object.entries(attributes).map(([name, value]) => [
+            name,
+            { DataType: 'String', StringValue: value },
+          ]),
+        ),
+      });
+      return `sent ${String(sent['MessageId'])}`;
+    } catch (failure) {
+      console.error(
+        `[local scheduler] could not send to the dead-letter queue ${queueArn}: ${String(failure)}`,
+      );
+      return `failed: ${(failure as Error).message}`;
+    }
   }
 }

@@ -69,7 +69,12 @@ describe('plan runs construct', () => {
 
   it("lets Scheduler only start the plan-run state machine, and the API pass only the schedulers' roles", () => {
     const scheduler = statementsOf('ReplicaBackupPlanSchedulerRole');
-    expect(scheduler.map((s) => actionsOf(s))).toEqual([['states:StartExecution']]);
+    // …and deliver a failed firing to the schedules' dead-letter queue (test/infra/schedule-failures.test.ts).
+    expect(scheduler.map((s) => actionsOf(s))).toEqual([
+      ['states:StartExecution'],
+      ['sqs:SendMessage'],
+      ['kms:GenerateDataKey', 'kms:Decrypt'],
+    ]);
     expect(JSON.stringify(scheduler[0]!.Resource)).toContain('stateMachine:PlanRunsTest-plan-run');
     // Its default policy and its overflow managed policies: the plans' scheduler role, and the
     // workflows' (workflow schedules), each only to EventBridge Scheduler.
