@@ -8,7 +8,7 @@
  *   on EventBridge, and its answers as tags on the server's replica volumes (below);
  * - backups: one execution of the backup state machine over the server's replica volumes;
  * - the outcome: `Plan Task Failed` / `Plan Run Finished` (and the RPO check's `RPO Breached` /
- *   `RPO Recovered`) on EventBridge (source `rbp.plans`) and the SNS topic.
+ *   `RPO Recovered` / `RPO Unwatched`) on EventBridge (source `rbp.plans`) and the SNS topic.
  *
  * The agent's answers (tags on every replica volume of the server, set by the agent):
  * - `rbp:quiesced`: the applications quiesced right now, comma-separated (`*`: the whole server);
@@ -46,7 +46,7 @@ import {
   PLAN_TASK_FAILED,
   type PlanEvent,
 } from '../core/plans/run-engine.ts';
-import { RPO_BREACHED, RPO_RECOVERED } from '../core/plans/rpo.ts';
+import { RPO_BREACHED, RPO_RECOVERED, RPO_UNWATCHED } from '../core/plans/rpo.ts';
 import { SNS_SUBJECT_MAX_CHARS } from '../core/orchestration/backup-outcome.ts';
 import { planTrigger } from '../core/orchestration/backup-request.ts';
 import { executionArnOf } from './sfn-backup-executions.ts';
@@ -385,5 +385,7 @@ function textOf(event: PlanEvent): string {
       return `rbp RPO breached: ${event.detail.server} (target ${event.detail.targetMinutes} min, plan ${event.detail.plan})`;
     case RPO_RECOVERED:
       return `rbp RPO recovered: ${event.detail.server} (target ${event.detail.targetMinutes} min, plan ${event.detail.plan})`;
+    case RPO_UNWATCHED:
+      return `rbp RPO unwatched: ${event.detail.server} is no longer watched while in breach (${event.detail.why}, plan ${event.detail.plan})`;
   }
 }

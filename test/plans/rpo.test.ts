@@ -10,6 +10,7 @@ import {
   POINT_GAP_PAGE_SIZE,
   RPO_BREACHED,
   RPO_RECOVERED,
+  RPO_UNWATCHED,
   serverRpo,
   type RecoveryPointPages,
   type RpoBreachRecord,
@@ -224,7 +225,7 @@ describe('checkRpo: one event when a server enters breach, none while it stays, 
     expect(w.state.size).toBe(0);
   });
 
-  it('announces a server that leaves every plan with an RPO as Recovered (unwatched)', async () => {
+  it('announces a server in breach that no plan with an RPO selects any more as Unwatched, not Recovered', async () => {
     const w = world().at('2026-03-02T01:20:00.000Z');
     await checkRpo(w.ports());
     expect(w.published.map((e) => [e.detailType, e.detail.server])).toEqual([
@@ -236,27 +237,114 @@ describe('checkRpo: one event when a server enters breach, none while it stays, 
     expect(result).toMatchObject({ watched: 0, breached: 0 });
     expect(w.published.slice(2)).toEqual([
       {
-        detailType: RPO_RECOVERED,
+        detailType: RPO_UNWATCHED,
         detail: {
           server: 'DB1',
           plan: 'db1-strict',
           targetMinutes: 30,
           breachedSince: '2026-03-02T01:20:00.000Z',
-          why: 'unwatched',
+          why: 'no-rpo-plan',
+          lastRecoveryPointId: 'rp-b1',
+          lastRecoveryPointAt: '2026-03-02T00:10:00.000Z',
         },
       },
       {
-        detailType: RPO_RECOVERED,
+        detailType: RPO_UNWATCHED,
         detail: {
           server: 'DB2',
           plan: 'db-hourly',
           targetMinutes: 60,
           breachedSince: '2026-03-02T01:20:00.000Z',
-          why: 'unwatched',
+          why: 'no-rpo-plan',
+          lastRecoveryPointId: 'rp-b2',
+          lastRecoveryPointAt: '2026-03-02T00:10:00.000Z',
         },
       },
     ]);
     expect(w.state.size).toBe(0);
+    // Once: the records are gone, the next check says nothing.
+    expect((await checkRpo(w.ports())).events).toEqual([]);
+  });
+
+  it('announces a server in breach whose replica volumes vanished as Unwatched, naming its last point', async () => {
+    const w = world().at('2026-03-02T01:20:00.000Z');
+    w.points.add('DB3', 'rp-b3-old', '2026-03-01T22:00:00.000Z');
+    w.servers = [...w.servers, server('DB3')];
+    await checkRpo(w.ports());
+    expect(w.published.map((e) => [e.detailType, e.detail.server])).toEqual([
+      [RPO_BREACHED, 'DB1'],
+      [RPO_BREACHED, 'DB2'],
+      [RPO_BREACHED, 'DB3'],
+    ]);
+    // DB3's replica volumes are deleted: the directory no longer lists it.
+    w.servers = w.servers.filter((s) => s.name !== 'DB3');
+    w.at('2026-03-02T01:25:00.000Z');
+    const result = await checkRpo(w.ports());
+    expect(result).toEqual({
+      watched: 2,
+      breached: 2,
+      events: [
+        {
+          detailType: RPO_UNWATCHED,
+          detail: {
+            server: 'DB3',
+            plan: 'db-hourly',
+            targetMinutes: 60,
+            breachedSince: '2026-03-02T01:20:00.000Z',
+            why: 'no-replica-volumes',
+            lastRecoveryPointId: 'rp-b3-old',
+            lastRecoveryPointAt: '2026-03-01T22:00:00.000Z',
+          },
+        },
+      ],
+    });
+    expect([...w.state.keys()].sort()).toEqual(['DB1', 'DB2']);
+  });
+
+  it('announces an unwatched server without any recovery point with no last point, and lists servers only for it', async () => {
+    const w = world().at('2026-03-02T01:20:00.000Z');
+    w.state.set('OLD1', {
+      server: 'OLD1',
+      plan: 'gone',
+      targetMinutes: 15,
+      since: '2026-03-01T00:00:00.000Z',
+    });
+    w.plans = [];
+    let listings = 0;
+    const ports = w.ports();
+    const result = await checkRpo({
+      ...ports,
+      servers: {
+        list: () => {
+          listings += 1;
+          return ports.servers.list();
+        },
+      },
+    });
+    expect(listings).toBe(1);
+    expect(result.events).toEqual([
+      {
+        detailType: RPO_UNWATCHED,
+        detail: {
+          server: 'OLD1',
+          plan: 'gone',
+          targetMinutes: 15,
+          breachedSince: '2026-03-01T00:00:00.000Z',
+          why: 'no-replica-volumes',
+        },
+      },
+    ]);
+    // Nothing recorded and no plan with an RPO: the directory is not listed at all.
+    await checkRpo({
+      ...ports,
+      servers: {
+        list: () => {
+          listings += 1;
+          return ports.servers.list();
+        },
+      },
+    });
+    expect(listings).toBe(1);
   });
 
   it('writes no record when publishing fails, so the next check announces the breach again', async () => {

@@ -2,8 +2,10 @@
  * Recovery point objectives of protection plans (docs/plans.md, "RPO"): the target a plan sets
  * (`rpoMinutes`), the RPO a server achieves (the age of its newest live recovery point), the gap a
  * plan task's recovery point closed, and the periodic check that publishes `RPO Breached` when a
- * server enters breach and `RPO Recovered` when it leaves it, remembering which servers are in
- * breach so that a server that stays in breach is announced once.
+ * server enters breach and `RPO Recovered` when it meets its target again, remembering which
+ * servers are in breach so that a server that stays in breach is announced once. A server in
+ * breach that stops being watched (its replica volumes are gone, or no plan with an RPO selects it)
+ * did not recover: it gets `RPO Unwatched`, naming its last recovery point.
  *
  * A plan that is disabled still sets a target: its servers are watched whether or not it runs.
  */
@@ -34,8 +36,13 @@ export const POINT_GAP_PAGE_SIZE = 10;
 
 /** EventBridge detail type when a watched server enters breach. */
 export const RPO_BREACHED = 'RPO Breached';
-/** EventBridge detail type when a server in breach meets its target again (or is no longer watched). */
+/** EventBridge detail type when a server in breach meets its target again. */
 export const RPO_RECOVERED = 'RPO Recovered';
+/**
+ * EventBridge detail type when a server in breach is no longer watched: nothing backs it up against
+ * a target any more, which is no recovery and needs a person to say whether that is intended.
+ */
+export const RPO_UNWATCHED = 'RPO Unwatched';
 
 /** The target of a server: the smallest `rpoMinutes` of the plans that select it. */
 export interface RpoTarget {
@@ -173,13 +180,31 @@ export interface RpoBreachedDetail {
 export interface RpoRecoveredDetail extends RpoBreachedDetail {
   /** When the server entered breach. */
   readonly breachedSince: string;
-  /** `met`: a new recovery point; `unwatched`: no plan with an RPO selects the server any more. */
-  readonly why: 'met' | 'unwatched';
+  /** A new recovery point met the target. */
+  readonly why: 'met';
+}
+
+export interface RpoUnwatchedDetail {
+  readonly server: string;
+  /** The plan whose target the server was in breach of. */
+  readonly plan: string;
+  readonly targetMinutes: number;
+  /** When the server entered breach. */
+  readonly breachedSince: string;
+  /**
+   * `no-replica-volumes`: the server directory no longer lists the server (its replica volumes are
+   * gone or untagged); `no-rpo-plan`: it is listed, but no plan with rpoMinutes selects it any more.
+   */
+  readonly why: 'no-replica-volumes' | 'no-rpo-plan';
+  /** The server's newest live recovery point; both absent when it has none. */
+  readonly lastRecoveryPointId?: string;
+  readonly lastRecoveryPointAt?: string;
 }
 
 export type RpoEvent =
   | { readonly detailType: typeof RPO_BREACHED; readonly detail: RpoBreachedDetail }
-  | { readonly detailType: typeof RPO_RECOVERED; readonly detail: RpoRecoveredDetail };
+  | { readonly detailType: typeof RPO_RECOVERED; readonly detail: RpoRecoveredDetail }
+  | { readonly detailType: typeof RPO_UNWATCHED; readonly detail: RpoUnwatchedDetail };
 
 export interface RpoCheckPorts {
   readonly clock: Clock;
@@ -216,23 +241,27 @@ function watchedServers(
 }
 
 /**
- * One check: the plans, every server once, one newest-point lookup per watched server, the
- * recorded breaches. A server that entered breach gets `RPO Breached` and a record; one that left
- * it (a new point, or no plan with an RPO selects it any more) gets `RPO Recovered` and its record
- * removed; one that stays either way gets nothing. Events are published before the records are
- * written: a check that fails in between repeats an event, never loses one.
+ * One check: the plans, the recorded breaches, every server once (when a plan has an RPO or a
+ * breach is recorded), one newest-point lookup per watched or recorded server. A server that
+ * entered breach gets `RPO Breached` and a record; one that met its target again gets `RPO
+ * Recovered` and its record removed; a recorded one that is no longer watched gets `RPO Unwatched`
+ * and its record removed; one that stays either way gets nothing. Events are published before the
+ * records are written: a check that fails in between repeats an event, never loses one.
  */
 export async function checkRpo(ports: RpoCheckPorts): Promise<RpoCheckResult> {
   const plans = await ports.plans.list();
-  const watched = plans.some((p) => p.document.rpoMinutes !== undefined)
-    ? watchedServers(await ports.servers.list(), plans)
-    : new Map<string, RpoTarget>();
-  const newest =
-    watched.size === 0
-      ? new Map<string, Pick<RecoveryPoint, 'recoveryPointId' | 'createdAt'>>()
-      : await ports.points.newestPoints([...watched.keys()].sort());
-  const now = ports.clock.now();
   const recorded = new Map((await ports.state.list()).map((r) => [r.server, r]));
+  const listed =
+    recorded.size > 0 || plans.some((p) => p.document.rpoMinutes !== undefined)
+      ? await ports.servers.list()
+      : [];
+  const watched = watchedServers(listed, plans);
+  const looked = [...new Set([...watched.keys(), ...recorded.keys()])].sort();
+  const newest =
+    looked.length === 0
+      ? new Map<string, Pick<RecoveryPoint, 'recoveryPointId' | 'createdAt'>>()
+      : await ports.points.newestPoints(looked);
+  const now = ports.clock.now();
   const events: RpoEvent[] = [];
   const entered: RpoBreachRecord[] = [];
   const left: string[] = [];
@@ -267,16 +296,21 @@ export async function checkRpo(ports: RpoCheckPorts): Promise<RpoCheckResult> {
       left.push(server);
     }
   }
+  const present = new Set(listed.map((s) => s.name));
   for (const [server, before] of [...recorded.entries()].sort(([a], [b]) => (a < b ? -1 : 1))) {
     if (watched.has(server)) continue;
+    const last = newest.get(server);
     events.push({
-      detailType: RPO_RECOVERED,
+      detailType: RPO_UNWATCHED,
       detail: {
         server,
         plan: before.plan,
         targetMinutes: before.targetMinutes,
         breachedSince: before.since,
-        why: 'unwatched',
+        why: present.has(server) ? 'no-rpo-plan' : 'no-replica-volumes',
+        ...(last === undefined
+          ? {}
+          : { lastRecoveryPointId: last.recoveryPointId, lastRecoveryPointAt: last.createdAt }),
       },
     });
     left.push(server);
