@@ -6,7 +6,12 @@ import {
   checkpointRequestDetail,
   checkpointWindow,
 } from '../../lambdas/core/orchestration/checkpoint.ts';
-import { readableCause, snsMessage, snsSubject } from '../../lambdas/core/orchestration/backup-outcome.ts';
+import {
+  outcomeDetail,
+  readableCause,
+  snsMessage,
+  snsSubject,
+} from '../../lambdas/core/orchestration/backup-outcome.ts';
 
 const noVolumes = () => Promise.resolve([]);
 const execution = {
@@ -162,5 +167,95 @@ describe('backup outcome', () => {
         'Error: ReplicaSyncTimeoutError: replica not in sync',
     );
     expect(snsSubject({ ...detail, serverId: 'x'.repeat(200) })).toHaveLength(100);
+  });
+
+  it('names the backup and the command that resumes a suspended run, in the event and the SNS text', () => {
+    const suspended = outcomeDetail(
+      {
+        status: 'FAILED',
+        state: {
+          volumeIds: ['vol-1'],
+          serverId: 'web-1',
+          trigger: 'schedule:nightly',
+          error: {
+            Error: 'ThrottledError',
+            Cause: '{"errorType":"ThrottledError","errorMessage":"S3 503 Slow Down after every retry"}',
+          },
+          resume: { state: 'Back Up Volumes' },
+          failure: { suspended: true },
+        },
+        execution: {
+          id: 'arn:aws:states:eu-west-1:123456789012:execution:rbp-backup:daily-vol-1',
+          name: 'daily-vol-1',
+          startTime: '2026-06-01T02:00:00.000Z',
+        },
+      },
+      new Date('2026-06-01T03:00:00.000Z'),
+    );
+    expect(suspended).toEqual({
+      version: 1,
+      status: 'FAILED',
+      backupId: 'daily-vol-1',
+      serverId: 'web-1',
+      volumeIds: ['vol-1'],
+      trigger: 'schedule:nightly',
+      startedAt: '2026-06-01T02:00:00.000Z',
+      finishedAt: '2026-06-01T03:00:00.000Z',
+      imageIds: [],
+      error: 'ThrottledError',
+      cause: 'S3 503 Slow Down after every retry',
+      resumeAt: 'Back Up Volumes',
+      resumeCommand: 'rbp backup resume daily-vol-1',
+    });
+    expect(snsMessage(suspended)).toBe(
+      'Backup daily-vol-1 of web-1 (vol-1) FAILED.\n' +
+        'Trigger: schedule:nightly. Started 2026-06-01T02:00:00.000Z, finished 2026-06-01T03:00:00.000Z.\n' +
+        'Error: ThrottledError: S3 503 Slow Down after every retry\n' +
+        'Backup daily-vol-1 is suspended: the volumes are free for the next backup and its snapshots are kept. ' +
+        'Resume it within 14 days with: rbp backup resume daily-vol-1 ' +
+        '(it goes on at Back Up Volumes; ranges already copied are not read again).',
+    );
+  });
+
+  it('carries the reason of an image read in full in Backup Succeeded and its SNS text', () => {
+    const backup = {
+      backupId: 'daily-vol-1',
+      ownerId: 'arn:aws:states:eu-west-1:123456789012:execution:rbp-backup:daily-vol-1',
+      serverId: 'web-1',
+      volumeIds: ['vol-1', 'vol-2'],
+      trigger: 'manual',
+      full: false,
+      startedAt: '2026-06-01T02:00:00.000Z',
+      lockTtlSeconds: 172_800,
+    } as never;
+    const succeeded = outcomeDetail(
+      {
+        status: 'SUCCEEDED',
+        backup,
+        imageIds: ['img-daily-vol-1-vol-1', 'img-daily-vol-1-vol-2'],
+        volumes: [
+          { volumeId: 'vol-1', imageId: 'img-daily-vol-1-vol-1', fullReadReason: 'UNRELATED_SNAPSHOTS' },
+          { volumeId: 'vol-2', imageId: 'img-daily-vol-1-vol-2' },
+        ],
+      },
+      new Date('2026-06-01T03:00:00.000Z'),
+    );
+    expect(succeeded.fullReads).toEqual([
+      { volumeId: 'vol-1', imageId: 'img-daily-vol-1-vol-1', fullReadReason: 'UNRELATED_SNAPSHOTS' },
+    ]);
+    expect(snsMessage(succeeded).split('\n').slice(2)).toEqual([
+      'Images: img-daily-vol-1-vol-1, img-daily-vol-1-vol-2.',
+      'Image img-daily-vol-1-vol-1 of vol-1 was read in full, not incrementally: UNRELATED_SNAPSHOTS (rbp images show img-daily-vol-1-vol-1).',
+    ]);
+    const plain = outcomeDetail(
+      {
+        status: 'SUCCEEDED',
+        backup,
+        imageIds: ['img-daily-vol-1-vol-1'],
+        volumes: [{ volumeId: 'vol-1', imageId: 'img-daily-vol-1-vol-1' }],
+      },
+      new Date('2026-06-01T03:00:00.000Z'),
+    );
+    expect('fullReads' in plain).toBe(false);
   });
 });

@@ -11,6 +11,7 @@ import {
   type SnapshotScript,
 } from './asl-harness.ts';
 import { CollectionInProgressError } from '../../lambdas/core/errors.ts';
+import { resumeBackup } from '../../lambdas/core/api/backup-resume.ts';
 import {
   COLLECTION_WAIT_ATTEMPTS,
   COLLECTION_WAIT_INTERVAL_SECONDS,
@@ -357,7 +358,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       error: 'BackupSuspendedError',
       cause:
         'S3 503 Slow Down after every retry (backup bk-1 suspended: locks of vol-0a1b2c3d4e5f60718 released, ' +
-        'snapshots kept; redrive the execution to resume at Back Up Volumes)',
+        'snapshots kept; within 14 days, rbp backup resume bk-1 resumes it at Back Up Volumes)',
     });
     expect(outcome.statesEntered.slice(-6)).toEqual([
       'Copy Range',
@@ -385,8 +386,11 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       resumeAt: 'Back Up Volumes',
     });
     expect(w.notifications[0]!.message.split('\n').at(-1)).toBe(
-      'The volumes are free for the next backup; redrive the execution to resume at Back Up Volumes.',
+      'Backup bk-1 is suspended: the volumes are free for the next backup and its snapshots are kept. ' +
+        'Resume it within 14 days with: rbp backup resume bk-1 ' +
+        '(it goes on at Back Up Volumes; ranges already copied are not read again).',
     );
+    expect(w.events[2]!.detail['resumeCommand']).toBe('rbp backup resume bk-1');
 
     // The next scheduled backup is not refused: it takes the released lock, commits, and deletes
     // the suspended run's snapshot when its own becomes the base.
@@ -492,7 +496,7 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
     });
     const failed = await runBackup(w, flaky.engine, input);
     expect(failed).toMatchObject({ status: 'FAILED', error: 'BackupSuspendedError' });
-    expect(failed.cause).toMatch(/resume at Back Up Volumes\)$/);
+    expect(failed.cause).toMatch(/rbp backup resume bk-1 resumes it at Back Up Volumes\)$/);
     expect(w.locks.locks.get(VOLUME)?.released).toBe(true);
     flaky.end();
     const redriven = await redrive(w, flaky.engine, failed);
@@ -545,6 +549,65 @@ describe('backup state machine: paths (aws-local-stepfunctions, real orchestrati
       'Publish Failure',
     ]);
     expect(w.locks.locks.size).toBe(0);
+  });
+
+  it('rbp backup resume: refused while another backup holds the lock (nothing redriven); then the locks are taken back for the execution, whose redrive commits once', async () => {
+    const w = world(0);
+    const log: string[] = [];
+    const flaky = outageOf(happyEngine(log), 'copyRange', SLOW_DOWN);
+    const failed = await runBackup(w, flaky.engine, input);
+    expect(failed.error).toBe('BackupSuspendedError');
+    flaky.end();
+    const owner = 'arn:aws:states:us-east-1:123456789012:execution:rbp-backup:bk-1';
+    const redriven: RunOutcome[] = [];
+    const deps = {
+      executions: {
+        describe: (name: string) =>
+          Promise.resolve({
+            name,
+            status: 'FAILED' as const,
+            startedAt: '2026-01-01T00:00:00.000Z',
+            stoppedAt: w.clock.now().toISOString(),
+            input: JSON.stringify(input),
+            error: failed.error!,
+          }),
+        failedStep: () => Promise.resolve('Await Redrive'),
+        executionIdOf: () => owner,
+        redrive: async () => {
+          redriven.push(await redrive(w, flaky.engine, failed));
+          return { redrivenAt: w.clock.now().toISOString() };
+        },
+      },
+      locks: w.locks,
+      snapshots: w,
+      clock: w.clock,
+    };
+    const other = {
+      volumeId: VOLUME,
+      ownerId: 'arn:aws:states:us-east-1:123456789012:execution:rbp-backup:bk-other',
+      backupId: 'bk-other',
+      acquiredAt: '2026-01-01T00:00:00.000Z',
+      expiresAt: '2099-01-01T00:00:00.000Z',
+    };
+    await w.locks.acquire([other]);
+    await expect(resumeBackup(deps, 'bk-1')).rejects.toThrow(
+      `volume ${VOLUME} is being backed up by bk-other (lock held until 2099-01-01T00:00:00.000Z): ` +
+        'backup bk-1 stays suspended; resume it once bk-other has finished',
+    );
+    expect(redriven).toEqual([]);
+    expect(w.locks.locks.get(VOLUME)).toEqual(other);
+
+    // bk-other suspends in turn (its lock released): the resume takes the lock for bk-1's
+    // execution, and the redrive's Await Redrive finds it its own.
+    await w.locks.suspend([VOLUME], other.ownerId);
+    const resumed = await resumeBackup(deps, 'bk-1');
+    expect(resumed).toMatchObject({ backupId: 'bk-1', status: 'RUNNING', volumeIds: [VOLUME] });
+    expect(redriven).toHaveLength(1);
+    expect(redriven[0]!.status).toBe('SUCCEEDED');
+    expect(redriven[0]!.statesEntered.slice(0, 4)).toEqual(RESUMED_AT_BACK_UP_VOLUMES);
+    expect(log.filter((line) => line === 'commit img-1')).toHaveLength(1);
+    expect(w.locks.locks.size).toBe(0);
+    expect([...w.snapshots.values()].map((s) => s.tags['rbp:role'])).toEqual(['base']);
   });
 
   it.each([

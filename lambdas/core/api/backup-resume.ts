@@ -28,7 +28,7 @@
  */
 import { ConflictError, NotFoundError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
-import { lockItemsFor } from '../orchestration/backup-lock.ts';
+import { lockItemsFor, REDRIVE_WINDOW_DAYS } from '../orchestration/backup-lock.ts';
 import { BackupAlreadyRunningError, BackupSuspendedError } from '../orchestration/orchestration-errors.ts';
 import type { SnapshotPort } from '../orchestration/orchestration-ports.ts';
 import { ROLE_PENDING, ROLE_RELEASED, ROLE_TAG } from '../orchestration/replica-snapshots.ts';
@@ -42,12 +42,6 @@ import {
 
 /** The state a suspended run's execution fails in (statemachines/backup.asl.json). */
 export const AWAIT_REDRIVE_STATE = 'Await Redrive';
-/**
- * Step Functions redrives a Standard execution for 14 days after it stopped; after that
- * RedriveExecution answers ExecutionNotRedrivable.
- * https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html
- */
-export const REDRIVE_WINDOW_DAYS = 14;
 const DAY_MS = 86_400_000;
 
 /** details.reason of a refusal: the backup is not suspended. */
@@ -58,11 +52,6 @@ export const REDRIVE_WINDOW_PASSED = 'RedriveWindowPassed';
 export const SNAPSHOTS_GONE = 'SnapshotsGone';
 /** details.reason of a refusal: another backup holds a volume's lock. */
 export const RESUME_BLOCKED = 'BackupAlreadyRunning';
-
-/** The command that resumes a suspended backup, as notifications and messages name it. */
-export function resumeCommand(backupId: string): string {
-  return `rbp backup resume ${backupId}`;
-}
 
 /** A backup that cannot be resumed (409); `details.reason` says why. */
 export class BackupNotResumableError extends ConflictError {}

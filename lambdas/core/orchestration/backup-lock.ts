@@ -119,6 +119,18 @@ export function redriveDecision(
   return locks.length > 0 && parkable ? 'park' : 'resume';
 }
 
+/**
+ * Step Functions redrives a Standard execution for 14 days after it stopped; after that
+ * RedriveExecution answers ExecutionNotRedrivable.
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html
+ */
+export const REDRIVE_WINDOW_DAYS = 14;
+
+/** The command that resumes a suspended backup (POST /backups/{id}/resume, a redrive). */
+export function resumeCommand(backupId: string): string {
+  return `rbp backup resume ${backupId}`;
+}
+
 /** The error a suspended run's execution ends with; its message tells the operator how to resume. */
 export function suspendedError(input: {
   readonly backupId: string;
@@ -128,7 +140,7 @@ export function suspendedError(input: {
 }): BackupSuspendedError {
   return new BackupSuspendedError(
     `${input.cause} (backup ${input.backupId} suspended: locks of ${input.volumeIds.join(', ')} released, ` +
-      `snapshots kept; redrive the execution to resume at ${input.resumeAt})`,
+      `snapshots kept; within ${REDRIVE_WINDOW_DAYS} days, ${resumeCommand(input.backupId)} resumes it at ${input.resumeAt})`,
     { context: { backupId: input.backupId, resumeAt: input.resumeAt } },
   );
 }

@@ -6,6 +6,7 @@ import { z } from 'zod';
 import type { Clock, StepLog } from '../ports.ts';
 import type { BackupContext, ExecutionRef } from './backup-request.ts';
 import type { EventPublisher, LockStore, Notifier } from './orchestration-ports.ts';
+import { REDRIVE_WINDOW_DAYS, resumeCommand } from './backup-lock.ts';
 import {
   rotateBaseSnapshots,
   ROLE_PENDING,
@@ -48,11 +49,25 @@ export interface BackupOutcomeDetail {
   readonly cause?: string;
   /** FAILED and suspended: the locks are released and a redrive of the execution resumes here. */
   readonly resumeAt?: string;
+  /** FAILED and suspended: the command that resumes it (`rbp backup resume <backupId>`). */
+  readonly resumeCommand?: string;
+  /**
+   * SUCCEEDED: the images of volumes with a parent that were read in full anyway, and why (the
+   * image record's fullReadReason: UNRELATED_SNAPSHOTS, PARENT_SNAPSHOT_NOT_FOUND,
+   * VOLUME_SIZE_CHANGED); absent when every image was a first full or an incremental.
+   */
+  readonly fullReads?: readonly OutcomeFullRead[];
   /**
    * SUCCEEDED: each volume's file catalog, when the run passed them on. An image whose catalog is
    * not `complete` restores whole, but its files cannot all be browsed or restored one by one.
    */
   readonly catalogs?: readonly OutcomeCatalog[];
+}
+
+export interface OutcomeFullRead {
+  readonly volumeId: string;
+  readonly imageId: string;
+  readonly fullReadReason: string;
 }
 
 export interface OutcomeCatalog {
@@ -73,8 +88,9 @@ export function degradedCatalogs(detail: BackupOutcomeDetail): readonly OutcomeC
 /** How many volumes of a succeeded run have a failed or partial catalog; undefined when the run passed none. */
 export function degradedCatalogCount(input: PublishInput): number | undefined {
   if (input.status !== 'SUCCEEDED' || input.volumes === undefined) return undefined;
-  return input.volumes.filter((v) => v.catalog !== undefined && DEGRADED_CATALOG_STATUSES.has(v.catalog.status))
-    .length;
+  return input.volumes.filter(
+    (v) => v.catalog !== undefined && DEGRADED_CATALOG_STATUSES.has(v.catalog.status),
+  ).length;
 }
 
 export function outcomeDetailType(detail: BackupOutcomeDetail): string {
@@ -128,9 +144,16 @@ export function snsMessage(detail: BackupOutcomeDetail): string {
     if (line !== undefined) lines.push(line);
   }
   if (detail.error !== undefined) lines.push(`Error: ${detail.error}: ${detail.cause ?? '(no cause)'}`);
+  for (const read of detail.fullReads ?? []) {
+    lines.push(
+      `Image ${read.imageId} of ${read.volumeId} was read in full, not incrementally: ${read.fullReadReason} (rbp images show ${read.imageId}).`,
+    );
+  }
   if (detail.resumeAt !== undefined)
     lines.push(
-      `The volumes are free for the next backup; redrive the execution to resume at ${detail.resumeAt}.`,
+      `Backup ${detail.backupId} is suspended: the volumes are free for the next backup and its snapshots are kept. ` +
+        `Resume it within ${REDRIVE_WINDOW_DAYS} days with: ${resumeCommand(detail.backupId)} ` +
+        `(it goes on at ${detail.resumeAt}; ranges already copied are not read again).`,
     );
   return lines.join('\n');
 }
@@ -226,12 +249,18 @@ export function outcomeDetail(input: PublishInput, finishedAt: Date): BackupOutc
             },
           ],
     );
+    const fullReads = (input.volumes ?? []).flatMap((v): OutcomeFullRead[] =>
+      v.fullReadReason === undefined
+        ? []
+        : [{ volumeId: v.volumeId, imageId: v.imageId, fullReadReason: v.fullReadReason }],
+    );
     return {
       ...common,
       status: 'SUCCEEDED',
       ...identityOf(input.backup),
       imageIds: input.imageIds,
       ...(catalogs.length === 0 ? {} : { catalogs }),
+      ...(fullReads.length === 0 ? {} : { fullReads }),
     };
   }
   if (input.status === 'SKIPPED')
@@ -251,7 +280,7 @@ export function outcomeDetail(input: PublishInput, finishedAt: Date): BackupOutc
     imageIds: [],
     error: run.error ?? 'UnknownError',
     ...(run.cause === undefined ? {} : { cause: run.cause }),
-    ...(resumeAt === undefined ? {} : { resumeAt }),
+    ...(resumeAt === undefined ? {} : { resumeAt, resumeCommand: resumeCommand(run.identity.backupId) }),
   };
 }
 

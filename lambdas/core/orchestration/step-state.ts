@@ -243,6 +243,8 @@ export const committedImageSchema = z.object({
   createdAt: isoTime,
   manifestKey: z.string().min(1),
   stats: imageStatsSchema,
+  /** The image record's fullReadReason: an image with a parent that was read in full, and why. */
+  fullReadReason: z.string().optional(),
 });
 export type CommittedImage = z.infer<typeof committedImageSchema>;
 
@@ -368,6 +370,8 @@ export const publishInputSchema = z.discriminatedUnion('status', [
           volumeId: z.string(),
           imageId: z.string(),
           catalog: volumeCatalogSchema.pick({ status: true, errorCount: true }).loose().optional(),
+          /** Commit Image's fullReadReason (absent for a first full, a plain incremental, older runs). */
+          fullReadReason: z.string().optional(),
         }),
       )
       .optional()
