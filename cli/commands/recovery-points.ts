@@ -2,10 +2,11 @@
  * Whole servers (docs/recovery-points.md): `rbp recovery-points ls --server S`, `rbp recovery-points
  * show RP` (every volume's image and its filesystems under the device name), `rbp recovery-points
  * files RP [PATH]` (the device-named tree: /dev/xvdb1/etc/...), and `rbp restore server
- * --recovery-point RP [--availability-zone AZ [--volume-type T]] [--wait] [--json]` (registered on
+ * --recovery-point RP [--availability-zone AZ [--volume-type T] [--initialization-rate MIBPS]]
+ * [--wait] [--json]` (registered on
  * the restore group by registerServerRestore).
  */
-import { Option, type Command } from 'commander';
+import { InvalidArgumentError, Option, type Command } from 'commander';
 import { RESTORED_VOLUME_TYPES } from '../../lambdas/core/restore/volume-restore-jobs.ts';
 import type { DirectoryEntry } from '../../lambdas/core/api/schemas.ts';
 import type {
@@ -157,7 +158,11 @@ export function describeServerRestore(restore: ServerRestore): string {
     `  recovery point ${restore.recoveryPointId} of ${restore.serverId}`,
   ];
   if (restore.availabilityZone !== undefined) {
-    lines.push(`  new ${restore.volumeType ?? 'gp3'} volumes in ${restore.availabilityZone}:`);
+    const rate =
+      restore.volumeInitializationRate === undefined
+        ? ''
+        : `, initialised at ${restore.volumeInitializationRate} MiB/s`;
+    lines.push(`  new ${restore.volumeType ?? 'gp3'} volumes in ${restore.availabilityZone}${rate}:`);
   }
   for (const s of restore.snapshots) {
     const made = restore.availabilityZone === undefined ? '' : ` -> ${s.restoredVolumeId ?? '(not yet)'}`;
@@ -178,9 +183,15 @@ const SERVER_RESTORE: JobKind<ServerRestore> = {
   unfinished: 'has not finished',
 };
 
+/** `--initialization-rate`: a whole number of MiB/s (the API checks EBS's range and says it). */
+function initializationRate(value: string): number {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError('not a whole number of MiB/s');
+  return Number(value);
+}
+
 /**
- * `rbp restore server --recovery-point RP [--availability-zone AZ [--volume-type T]] [--wait]
- * [--json]`, on the restore command group.
+ * `rbp restore server --recovery-point RP [--availability-zone AZ [--volume-type T]
+ * [--initialization-rate MIBPS]] [--wait] [--json]`, on the restore command group.
  */
 export function registerServerRestore(restore: Command): void {
   jobCommand(restore, 'server', 'restore')
@@ -201,9 +212,14 @@ export function registerServerRestore(restore: Command): void {
         RESTORED_VOLUME_TYPES,
       ),
     )
+    .option(
+      '--initialization-rate <mibps>',
+      'EBS Provisioned Rate for Volume Initialization of the new volumes, 100-300 MiB/s (needs --availability-zone; billed by EBS per volume); without it a new volume loads its blocks lazily, on first read',
+      initializationRate,
+    )
     .addHelpText(
       'after',
-      `\nExamples:\n  $ rbp restore server --recovery-point ${RP_EXAMPLE} --wait --json\n  $ rbp restore server --recovery-point ${RP_EXAMPLE} --availability-zone us-east-1a --volume-type gp3 --wait`,
+      `\nExamples:\n  $ rbp restore server --recovery-point ${RP_EXAMPLE} --wait --json\n  $ rbp restore server --recovery-point ${RP_EXAMPLE} --availability-zone us-east-1a --volume-type gp3 --wait\n  $ rbp restore server --recovery-point ${RP_EXAMPLE} --availability-zone us-east-1a --initialization-rate 300 --wait`,
     )
     .action(
       async (
@@ -211,11 +227,18 @@ export function registerServerRestore(restore: Command): void {
           recoveryPoint: string;
           availabilityZone?: string;
           volumeType?: string;
+          initializationRate?: number;
         },
       ) => {
         if (options.volumeType !== undefined && options.availabilityZone === undefined) {
           throw new CliError(
             '--volume-type needs --availability-zone: it is the type of the volumes made in that zone',
+            EXIT.USAGE,
+          );
+        }
+        if (options.initializationRate !== undefined && options.availabilityZone === undefined) {
+          throw new CliError(
+            '--initialization-rate needs --availability-zone: it is the rate of the volumes made in that zone',
             EXIT.USAGE,
           );
         }
@@ -225,6 +248,9 @@ export function registerServerRestore(restore: Command): void {
             recoveryPointId: options.recoveryPoint,
             ...(options.availabilityZone === undefined ? {} : { availabilityZone: options.availabilityZone }),
             ...(options.volumeType === undefined ? {} : { volumeType: options.volumeType }),
+            ...(options.initializationRate === undefined
+              ? {}
+              : { volumeInitializationRate: options.initializationRate }),
           }),
           options.recoveryPoint,
           'recovery point',

@@ -60,6 +60,10 @@ export class Ec2RestoredVolumes implements RestoredVolumes {
             VolumeType: request.volumeType,
             Size: request.sizeGib,
             ...(request.iops === undefined ? {} : { Iops: request.iops }),
+            // MiB/s; EC2 takes it only with a SnapshotId, which a restored volume always has.
+            ...(request.volumeInitializationRate === undefined
+              ? {}
+              : { VolumeInitializationRate: request.volumeInitializationRate }),
             Encrypted: true,
             ...(request.kmsKeyArn === undefined ? {} : { KmsKeyId: request.kmsKeyArn }),
             ClientToken: request.clientToken,

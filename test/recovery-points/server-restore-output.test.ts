@@ -2,11 +2,15 @@
  * What `rbp restore server` prints: `--json` keeps exactly {restoreId, status, snapshots:
  * [{device, volumeId, imageId, snapshotId}]} without --availability-zone and adds
  * restoredVolumeId and availabilityZone to each entry only with it; the human output lists each
- * device with its new volume.
+ * device with its new volume (and the initialisation rate when one was asked).
+ * `--initialization-rate MIBPS` is sent as `volumeInitializationRate`, only with
+ * --availability-zone, and only as a whole number.
  */
 import { describe, expect, it } from 'vitest';
+import { EXIT } from '../../cli/api/exit-codes.ts';
 import { describeServerRestore, serverRestoreJson } from '../../cli/commands/recovery-points.ts';
 import type { ServerRestore } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
+import { noRoute, useApiStandIn, type StandInRequest } from '../support/cli.ts';
 
 const SNAPSHOTS_ONLY: ServerRestore = {
   restoreId: 'rs-1',
@@ -90,5 +94,63 @@ describe('rbp restore server output', () => {
       '  /dev/xvda   vol-0a  SUCCEEDED snap-0a -> vol-new0',
       '  /dev/xvdb   vol-0b  RUNNING    -> (not yet)',
     ]);
+  });
+});
+
+const posted: StandInRequest[] = [];
+const api = useApiStandIn((request) => {
+  if (request.method === 'POST' && request.url === '/api/server-restores') {
+    posted.push(request);
+    return { status: 202, json: { restoreId: 'rs-1', status: 'PENDING' } };
+  }
+  if (request.method === 'GET' && request.url === '/api/server-restores/rs-1') {
+    return { status: 200, json: { ...INTO_VOLUMES, volumeInitializationRate: 300 } };
+  }
+  return noRoute(request);
+});
+
+describe('rbp restore server --initialization-rate', () => {
+  it('sends volumeInitializationRate with the zone and shows the rate', async () => {
+    posted.length = 0;
+    const run = await api.rbp([
+      'restore',
+      'server',
+      '--recovery-point',
+      'rp-bk-1',
+      '--availability-zone',
+      'us-east-1b',
+      '--initialization-rate',
+      '300',
+    ]);
+    expect(run.stderr).toBe('');
+    expect(run.code).toBe(0);
+    expect(posted.map((r) => JSON.parse(r.body) as unknown)).toEqual([
+      { recoveryPointId: 'rp-bk-1', availabilityZone: 'us-east-1b', volumeInitializationRate: 300 },
+    ]);
+    expect(run.stdout.split('\n')[2]).toBe('  new gp3 volumes in us-east-1b, initialised at 300 MiB/s:');
+  });
+
+  it('is a usage error without --availability-zone, or when not a whole number; nothing is sent', async () => {
+    posted.length = 0;
+    const alone = await api.rbp(['restore', 'server', '--recovery-point', 'rp-bk-1', '--initialization-rate', '200']);
+    expect(alone.code).toBe(EXIT.USAGE);
+    expect(alone.stderr).toContain(
+      '--initialization-rate needs --availability-zone: it is the rate of the volumes made in that zone',
+    );
+    const fraction = await api.rbp([
+      'restore',
+      'server',
+      '--recovery-point',
+      'rp-bk-1',
+      '--availability-zone',
+      'us-east-1b',
+      '--initialization-rate',
+      '150.5',
+    ]);
+    expect(fraction.code).toBe(EXIT.USAGE);
+    expect(fraction.stderr).toContain(
+      "error: option '--initialization-rate <mibps>' argument '150.5' is invalid. not a whole number of MiB/s",
+    );
+    expect(posted).toEqual([]);
   });
 });

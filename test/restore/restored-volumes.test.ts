@@ -24,11 +24,13 @@ import {
 } from '../../lambdas/core/restore/restored-volumes.ts';
 import { volumeRestoreJobs, type VolumeRestoreJob } from '../../lambdas/core/restore/volume-restore-jobs.ts';
 import { checkVolumeRestoreSnapshot } from '../../lambdas/core/restore/volume-restore-steps.ts';
-import { FixedClock, MemoryExecutions, MemoryLocks } from '../fakes/memory-api-ports.ts';
+import { FixedClock, MemoryExecutions, MemoryLocks, seededMemoryApi } from '../fakes/memory-api-ports.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { fastRetry } from '../engine/engine-fixture.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { MemoryAvailabilityZones, MemoryRestoredVolumes } from './memory-restored-volumes.ts';
+import { createApiHandler } from '../../lambdas/handlers/api.ts';
+import { answerOf, proxyEvent } from '../api/api-events.ts';
 
 const KEY = 'arn:aws:kms:us-east-1:111122223333:key/00000000-0000-4000-8000-000000000001';
 const SIZES_GIB: Record<string, number> = { 'vol-0a': 8, 'vol-0b': 64 };
@@ -227,6 +229,29 @@ describe('Create Volume', () => {
     expect(shown.status).toBe('RUNNING');
   });
 
+  it('passes the request’s volumeInitializationRate (MiB/s) from POST through the job to CreateVolume', async () => {
+    const f = await fixture();
+    const started = await f.rp.startServerRestore(f.api, 'rs-1', 'rp-bk-1', {
+      availabilityZone: 'us-east-1a',
+      volumeInitializationRate: 250,
+    });
+    expect(started).toMatchObject({ availabilityZone: 'us-east-1a', volumeType: 'gp3', volumeInitializationRate: 250 });
+    expect((await f.volumeJobs.get('rs-1-v1')).volume).toEqual({
+      availabilityZone: 'us-east-1a',
+      volumeType: 'gp3',
+      volumeInitializationRate: 250,
+      sizeGib: 64,
+      serverRestoreId: 'rs-1',
+      serverId: 'web-01',
+      device: '/dev/xvdb',
+    });
+    await f.snapshotDone('rs-1-v1', 'snap-0bb');
+    await createRestoredVolumeStep(f.stepDeps, 'rs-1-v1');
+    expect(f.volumes.volumes.map((v) => [v.request.snapshotId, v.request.volumeInitializationRate])).toEqual([
+      ['snap-0bb', 250],
+    ]);
+  });
+
   it('io1/io2 get provisioned IOPS within the type’s ratio', () => {
     expect([
       provisionedIops('io1', 4),
@@ -287,6 +312,35 @@ describe('Create Volume', () => {
         },
       ),
       { numRuns: 50 },
+    );
+  });
+});
+
+describe('POST /server-restores volumeInitializationRate', () => {
+  const handler = createApiHandler(seededMemoryApi().deps, () => undefined);
+  const post = async (body: Record<string, unknown>) =>
+    answerOf(await handler(proxyEvent({ method: 'POST', path: '/server-restores', body })));
+  const RANGE = 'must be between 100 and 300 MiB/s (EBS Provisioned Rate for Volume Initialization)';
+
+  it.each([
+    { rate: 99, message: `invalid request: body.volumeInitializationRate: ${RANGE}` },
+    { rate: 301, message: `invalid request: body.volumeInitializationRate: ${RANGE}` },
+    { rate: 150.5, message: 'invalid request: body.volumeInitializationRate: must be a whole number of MiB/s' },
+  ])('refuses $rate MiB/s with a 400 saying the range', async ({ rate, message }) => {
+    const answer = await post({
+      recoveryPointId: 'rp-bk-1',
+      availabilityZone: 'us-east-1a',
+      volumeInitializationRate: rate,
+    });
+    expect(answer.status).toBe(400);
+    expect(answer.body.message).toBe(message);
+  });
+
+  it('refuses a rate without availabilityZone (snapshots only make no volume to initialise)', async () => {
+    const answer = await post({ recoveryPointId: 'rp-bk-1', volumeInitializationRate: 200 });
+    expect(answer.status).toBe(400);
+    expect(answer.body.message).toBe(
+      'invalid request: body.volumeInitializationRate: volumeInitializationRate needs availabilityZone: it is the rate of the volumes made in that zone',
     );
   });
 });

@@ -18,6 +18,10 @@ import {
 } from '../api/schemas.ts';
 import { RESTORED_VOLUME_TYPES } from '../restore/volume-restore-jobs.ts';
 import {
+  VOLUME_INITIALIZATION_RATE_MAX_MIBPS,
+  VOLUME_INITIALIZATION_RATE_MIN_MIBPS,
+} from '../restore/restored-volumes.ts';
+import {
   recoveryPointDetailSchema,
   recoveryPointsOf,
   recoveryPointViewSchema,
@@ -46,6 +50,9 @@ const recoveryPointFilesQuery = pageOnlyQuery.extend({
     .default('/')
     .describe('A path in the recovery point’s tree: /, /dev, a filesystem such as /dev/xvdb1, or below it'),
 });
+/** What an out-of-range volumeInitializationRate is told (EC2's range, restored-volumes.ts). */
+const INITIALIZATION_RATE_RANGE = `must be between ${VOLUME_INITIALIZATION_RATE_MIN_MIBPS} and ${VOLUME_INITIALIZATION_RATE_MAX_MIBPS} MiB/s (EBS Provisioned Rate for Volume Initialization)`;
+
 /** Availability Zone names: region, then a digit and a letter (us-east-1a, us-gov-west-1b, us-west-2-lax-1a). */
 export const AVAILABILITY_ZONE_PATTERN = /^[a-z]{2}(-[a-z0-9]+)*-\d+[a-z]$/;
 
@@ -64,11 +71,24 @@ export const startServerRestoreBody = z
       .enum(RESTORED_VOLUME_TYPES)
       .optional()
       .describe('EBS type of the new volumes (default gp3); needs availabilityZone'),
+    volumeInitializationRate: z
+      .number()
+      .int('must be a whole number of MiB/s')
+      .min(VOLUME_INITIALIZATION_RATE_MIN_MIBPS, INITIALIZATION_RATE_RANGE)
+      .max(VOLUME_INITIALIZATION_RATE_MAX_MIBPS, INITIALIZATION_RATE_RANGE)
+      .optional()
+      .describe(
+        'EBS Provisioned Rate for Volume Initialization of the new volumes, MiB/s (100-300, billed by EBS); needs availabilityZone; absent: the volumes load lazily from their snapshots',
+      ),
   })
   .strict()
   .refine((b) => b.volumeType === undefined || b.availabilityZone !== undefined, {
     message: 'volumeType needs availabilityZone',
     path: ['volumeType'],
+  })
+  .refine((b) => b.volumeInitializationRate === undefined || b.availabilityZone !== undefined, {
+    message: 'volumeInitializationRate needs availabilityZone: it is the rate of the volumes made in that zone',
+    path: ['volumeInitializationRate'],
   });
 
 export const RECOVERY_POINT_ROUTES: readonly Route[] = [
@@ -114,6 +134,9 @@ export const RECOVERY_POINT_ROUTES: readonly Route[] = [
       const restore = await recoveryPointsOf(deps).startServerRestore(deps, restoreId, body.recoveryPointId, {
         ...(body.availabilityZone === undefined ? {} : { availabilityZone: body.availabilityZone }),
         ...(body.volumeType === undefined ? {} : { volumeType: body.volumeType }),
+        ...(body.volumeInitializationRate === undefined
+          ? {}
+          : { volumeInitializationRate: body.volumeInitializationRate }),
       });
       return { restoreId: restore.restoreId, status: restore.status };
     },

@@ -166,6 +166,8 @@ export interface ServerRestoreVolume {
 export interface ServerRestoreVolumeRequest {
   readonly availabilityZone: string;
   readonly volumeType: RestoredVolumeType;
+  /** MiB/s (`--initialization-rate`); absent: the volumes load lazily from their snapshots. */
+  readonly volumeInitializationRate?: number;
 }
 
 export interface ServerRestoreJob extends JobCommon {
@@ -209,6 +211,11 @@ export const serverRestoreSchema = z.object({
     .optional()
     .describe('Where volumes are made from the restored snapshots (absent: snapshots only)'),
   volumeType: z.enum(RESTORED_VOLUME_TYPES).optional(),
+  volumeInitializationRate: z
+    .number()
+    .int()
+    .optional()
+    .describe('EBS Provisioned Rate for Volume Initialization of the new volumes, MiB/s (absent: lazy loading)'),
   snapshots: z.array(
     z.object({
       device: z.string(),
@@ -486,7 +493,11 @@ export class RecoveryPointService {
     api: ApiServices,
     restoreId: string,
     recoveryPointId: string,
-    options: { readonly availabilityZone?: string; readonly volumeType?: RestoredVolumeType } = {},
+    options: {
+      readonly availabilityZone?: string;
+      readonly volumeType?: RestoredVolumeType;
+      readonly volumeInitializationRate?: number;
+    } = {},
   ): Promise<ServerRestore> {
     const point = await this.livePoint(recoveryPointId);
     const images = await Promise.all(point.images.map((i) => api.images.getImage(i.imageId)));
@@ -503,9 +514,13 @@ export class RecoveryPointService {
       restoredVolumes = {
         availabilityZone: options.availabilityZone,
         volumeType: options.volumeType ?? RESTORED_VOLUME_DEFAULT_TYPE,
+        ...(options.volumeInitializationRate === undefined
+          ? {}
+          : { volumeInitializationRate: options.volumeInitializationRate }),
       };
       await checkRestoredVolumeRequest(this.volumeRestores().zones, {
-        ...restoredVolumes,
+        availabilityZone: restoredVolumes.availabilityZone,
+        volumeType: restoredVolumes.volumeType,
         volumes: volumes.map((v, n) => ({ device: v.device, sizeGib: sizesGib[n]! })),
       });
     }
@@ -600,7 +615,13 @@ export class RecoveryPointService {
       createdAt: job.createdAt,
       ...(asked === undefined
         ? {}
-        : { availabilityZone: asked.availabilityZone, volumeType: asked.volumeType }),
+        : {
+            availabilityZone: asked.availabilityZone,
+            volumeType: asked.volumeType,
+            ...(asked.volumeInitializationRate === undefined
+              ? {}
+              : { volumeInitializationRate: asked.volumeInitializationRate }),
+          }),
       snapshots,
     };
   }

@@ -35,6 +35,8 @@ export interface RestoredVolumeTarget {
   readonly availabilityZone: string;
   /** EBS volume type; absent: gp3 (RESTORED_VOLUME_DEFAULT_TYPE). */
   readonly volumeType?: RestoredVolumeType;
+  /** CreateVolume's VolumeInitializationRate in MiB/s (restored-volumes.ts); absent: lazy loading. */
+  readonly volumeInitializationRate?: number;
   /** The source volume's size in GiB (the restored snapshot's size). */
   readonly sizeGib: number;
   /** The server restore the volume belongs to (its rbp:restore-id tag). */
