@@ -48,6 +48,14 @@ export const RESTORE_TEST_FAILURES_METRIC = 'RestoreTestFailures';
  * a failed restore test as a failure, under their own metrics.
  */
 export const LIFECYCLE_JOBS_FAILED_METRIC = 'LifecycleJobsFailed';
+/**
+ * Heartbeats: 1 when a garbage collection (not a dry run), a scrub or a restore test run ends,
+ * whatever its outcome (failures and findings have their own metrics). Their alarms breach when
+ * none arrives for a window of the job's schedule, so a job that stopped running is noticed.
+ */
+export const GC_COMPLETED_METRIC = 'GcCompleted';
+export const SCRUB_COMPLETED_METRIC = 'ScrubCompleted';
+export const RESTORE_TEST_COMPLETED_METRIC = 'RestoreTestCompleted';
 
 /**
  * Servers selected by a plan with `rpoMinutes` whose newest live recovery point is older than

@@ -18,13 +18,18 @@ import {
   failDeadLifecycleJob,
   GC_JOB_KIND,
   lifecycleJobEventSchema,
+  RESTORE_TEST_JOB_KIND,
+  SCRUB_JOB_KIND,
   runLifecycleJob,
   type LifecycleJobLauncher,
   type LifecycleRunDeps,
 } from '../core/lifecycle/lifecycle-jobs.ts';
 import {
+  GC_COMPLETED_METRIC,
   LIFECYCLE_JOB_STEP,
   LIFECYCLE_JOBS_FAILED_METRIC,
+  RESTORE_TEST_COMPLETED_METRIC,
+  SCRUB_COMPLETED_METRIC,
   RESTORE_TEST_FAILURES_METRIC,
   SCRUB_FINDINGS_METRIC,
   STEP_DIMENSION,
@@ -40,6 +45,15 @@ import { createStepHandler, lazyHandler, type StepHandler } from './support/step
  * and a failed restore test a RestoreTestFailures datapoint (lifecycle-jobs.ts counts them).
  */
 const COUNTED_AS_FAILED_JOBS: ReadonlySet<string> = new Set([GC_JOB_KIND, EXPIRE_JOB_KIND]);
+
+/** The heartbeat metric of each job kind whose schedule is alarmed on when it stops completing. */
+export const COMPLETED_METRICS: Readonly<Record<string, string>> = {
+  [GC_JOB_KIND]: GC_COMPLETED_METRIC,
+  [SCRUB_JOB_KIND]: SCRUB_COMPLETED_METRIC,
+  [RESTORE_TEST_JOB_KIND]: RESTORE_TEST_COMPLETED_METRIC,
+};
+/** Run statuses that are not an end: the run continues in another invocation. */
+const UNFINISHED_STATUSES: ReadonlySet<string> = new Set(['pending', 'running']);
 
 /** Without a Lambda context (a direct call), a run gets Lambda's 15-minute maximum. */
 const DEFAULT_BUDGET_MS = 15 * 60 * 1000;
@@ -61,6 +75,11 @@ export interface LifecycleJobHandlerDeps {
   readonly relaunch: (functionName: string | undefined) => LifecycleJobLauncher | undefined;
   /** Counts a collection or an expiry that ended failed (LIFECYCLE_JOBS_FAILED_METRIC). */
   readonly recordFailedJob?: (kind: string) => void;
+  /**
+   * The heartbeat of a GC (not a dry run), scrub or restore test run that ended, whatever its
+   * outcome: COMPLETED_METRICS[kind], 1.
+   */
+  readonly recordCompleted?: (metricName: string) => void;
   /**
    * After every invocation of a collection: how long its fence has been held (0 once released),
    * for CollectionFenceHeldAlarm (docs/lifecycle.md, "No takeover").
@@ -89,6 +108,14 @@ export function createLifecycleJobHandler(deps: LifecycleJobHandlerDeps): StepHa
       if (outcome.run.status === 'failed' && COUNTED_AS_FAILED_JOBS.has(outcome.kind)) {
         deps.recordFailedJob?.(outcome.kind);
       }
+      const heartbeat = COMPLETED_METRICS[outcome.kind];
+      if (
+        heartbeat !== undefined &&
+        !outcome.continue &&
+        !UNFINISHED_STATUSES.has(outcome.run.status) &&
+        outcome.run.status !== 'dry-run'
+      )
+        deps.recordCompleted?.(heartbeat);
       if (outcome.kind === GC_JOB_KIND && deps.fenceHeld !== undefined) {
         const fence = await deps.fenceHeld.fence.getFence();
         deps.fenceHeld.record(fenceHeldSeconds(fence, deps.run.clock.now()));
@@ -123,6 +150,7 @@ export const handler = lazyHandler(() => {
     relaunch: (functionName) =>
       functionName === undefined ? undefined : wiring.lifecycleLauncher(functionName),
     recordFailedJob: () => countLifecycleMetric(LIFECYCLE_JOBS_FAILED_METRIC, 1),
+    recordCompleted: (metricName) => countLifecycleMetric(metricName, 1),
     fenceHeld: { fence: wiring.gcCoordination(), record: recordFenceHeld },
   });
 });

@@ -31,10 +31,13 @@ import { grantScheduleDeadLetter } from './backup-monitoring.ts';
 import { schedulerServiceRole } from './plan-runs.ts';
 import {
   COLLECTION_FENCE_HELD_METRIC,
+  GC_COMPLETED_METRIC,
   LIFECYCLE_JOB_STEP,
   METRICS_NAMESPACE,
   LIFECYCLE_JOBS_FAILED_METRIC,
+  RESTORE_TEST_COMPLETED_METRIC,
   RESTORE_TEST_FAILURES_METRIC,
+  SCRUB_COMPLETED_METRIC,
   SCRUB_FINDINGS_METRIC,
   SERVICE_DIMENSION,
   SERVICE_NAME,
@@ -59,6 +62,12 @@ export const RESTORE_TEST_SCHEDULE = 'cron(0 7 * * ? *)';
  * 15 minutes apart, Lambda's limit), so a running one leaves a datapoint in every period.
  */
 export const FENCE_HELD_ALARM_PERIOD = Duration.minutes(15);
+/**
+ * Days without a heartbeat (GcCompleted, ScrubCompleted, RestoreTestCompleted) before its alarm:
+ * the three jobs run daily, so two daily periods without one mean a run was missed, not merely
+ * late (a run that starts at 03:00 and ends the next day still leaves one in the window).
+ */
+export const HEARTBEAT_WINDOW_DAYS = 2;
 /** A scheduled start that fails (throttled) is retried this often; the next day's run is the fallback. */
 const SCHEDULE_RETRY_ATTEMPTS = 3;
 /** Partition-key prefixes the lifecycle function may touch (dynamodb-lifecycle-gc.ts, the job store). */
@@ -169,7 +178,40 @@ function lifecycleAlarm(
   return alarm;
 }
 
+/**
+ * An alarm to the outcome topic when the lifecycle job wrote no `metricName` heartbeat for
+ * HEARTBEAT_WINDOW_DAYS daily periods. Missing data is breaching: a job that stopped running writes
+ * nothing at all. A fresh deployment is in alarm until each job has completed once.
+ */
+function heartbeatAlarm(
+  scope: Construct,
+  id: string,
+  description: string,
+  metricName: string,
+  topic: sns.ITopic,
+): cloudwatch.Alarm {
+  const alarm = new cloudwatch.Alarm(scope, id, {
+    alarmDescription: description,
+    metric: new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME, [STEP_DIMENSION]: LIFECYCLE_JOB_STEP },
+      statistic: 'Sum',
+      period: Duration.days(1),
+    }),
+    threshold: 1,
+    evaluationPeriods: HEARTBEAT_WINDOW_DAYS,
+    datapointsToAlarm: HEARTBEAT_WINDOW_DAYS,
+    comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+    treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+  });
+  alarm.addAlarmAction(new cwActions.SnsAction(topic));
+  return alarm;
+}
+
 export class LifecycleJobs {
+  /** One per scheduled job (GC, scrub, and the restore test when enabled): it stopped completing. */
+  readonly heartbeatAlarms: cloudwatch.Alarm[] = [];
   readonly scrubAlarm: cloudwatch.Alarm;
   readonly restoreTestAlarm: cloudwatch.Alarm;
   readonly failedJobAlarm: cloudwatch.Alarm;
@@ -328,6 +370,17 @@ export class LifecycleJobs {
         key: props.key,
       });
     }
+
+    const missed = (job: string) =>
+      `No ${job} has completed for ${HEARTBEAT_WINDOW_DAYS} days: its daily schedule stopped firing (the schedules' dead-letter queue may say why) or every run died before its end`;
+    const heartbeats: [string, string, string][] = [
+      ['GcHeartbeatAlarm', missed('garbage collection'), GC_COMPLETED_METRIC],
+      ['ScrubHeartbeatAlarm', missed('scrub'), SCRUB_COMPLETED_METRIC],
+    ];
+    if (restoreTests !== undefined)
+      heartbeats.push(['RestoreTestHeartbeatAlarm', missed('restore test'), RESTORE_TEST_COMPLETED_METRIC]);
+    for (const [id, description, metricName] of heartbeats)
+      this.heartbeatAlarms.push(heartbeatAlarm(scope, id, description, metricName, props.topic));
 
     this.scrubAlarm = lifecycleAlarm(
       scope,

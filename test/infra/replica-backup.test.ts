@@ -496,10 +496,11 @@ describe('notifications and monitoring', () => {
   it('alarms to the topic on failed, timed-out and aborted executions and on every Lambda error and throttle', () => {
     // The RPO alarms: the per-server ones below, the plans' one in test/infra/plan-rpo-monitoring.test.ts;
     // the file-catalog one under 'file catalogs'; the schedules' dead-letter ones in
-    // test/infra/schedule-failures.test.ts.
+    // test/infra/schedule-failures.test.ts, the lifecycle heartbeats in lifecycle-heartbeats.test.ts.
     const alarms = ofType('AWS::CloudWatch::Alarm').filter(
       ([id, a]) =>
         !id.startsWith('ReplicaBackupScheduleDeadLetter') &&
+        !id.includes('HeartbeatAlarm') &&
         ![
           'BackupSucceeded',
           'ServersRpoBreached',
