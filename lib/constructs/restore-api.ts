@@ -259,6 +259,11 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   api.addToRolePolicy(
     new iam.PolicyStatement({ actions: ['states:StopExecution'], resources: [executions] }),
   );
+  // POST /backups/{id}/resume: RedriveExecution of a suspended backup's execution (backup-resume.ts),
+  // on the backup state machine's executions only.
+  api.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ['states:RedriveExecution'], resources: [executions] }),
+  );
   api.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeSnapshots'], resources: ['*'] }));
   api.addToRolePolicy(
     new iam.PolicyStatement({
@@ -377,7 +382,7 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
     ],
     [
       `Resource::arn:<AWS::Partition>:states:${region}:<AWS::AccountId>:execution:${wiring.stateMachineName}:*`,
-      'GET /backups/{id} describes executions of the backup state machine, named by backup ids known only at run time.',
+      'GET /backups/{id} describes, cancel stops and resume redrives executions of the backup state machine, named by backup ids known only at run time.',
     ],
     [
       `Resource::arn:<AWS::Partition>:ec2:${region}::snapshot/*`,

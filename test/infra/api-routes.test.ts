@@ -88,15 +88,31 @@ describe('REST API routes', () => {
     const statements = statementsOf('ReplicaBackupApiRole');
     const sfn = statements.filter((s) => actionsOf(s).some((a) => a.startsWith('states:')));
     // StartExecution also on the plan-run state machine (POST /plans/{name}/runs), a statement of its own;
-    // StopExecution on backup and volume-restore executions (POST /backups|restores/{id}/cancel).
+    // StopExecution on backup and volume-restore executions (POST /backups|restores/{id}/cancel);
+    // RedriveExecution on backup executions (POST /backups/{id}/resume).
     expect([...new Set(sfn.flatMap(actionsOf))].sort()).toEqual(
       [
         'states:DescribeExecution',
         'states:GetExecutionHistory',
         'states:ListExecutions',
+        'states:RedriveExecution',
         'states:StartExecution',
         'states:StopExecution',
       ].sort(),
+    );
+    const redrive = sfn.filter((s) => actionsOf(s).includes('states:RedriveExecution'));
+    expect(redrive.map(actionsOf)).toEqual([['states:RedriveExecution']]);
+    expect(JSON.stringify(redrive[0]!.Resource)).toBe(
+      JSON.stringify({
+        'Fn::Join': [
+          '',
+          [
+            'arn:',
+            { Ref: 'AWS::Partition' },
+            ':states:eu-west-1:123456789012:execution:ApiRoutesTest-backup:*',
+          ],
+        ],
+      }),
     );
     expect(JSON.stringify(sfn.map((s) => s.Resource))).not.toContain('"*"');
     const invoke = statements.filter((s) => actionsOf(s).includes('lambda:InvokeFunction'));
@@ -155,7 +171,16 @@ describe('REST API routes', () => {
     expect(batchGets).toEqual([
       [['dynamodb:BatchGetItem'], ['VOLUME#*']],
       [['dynamodb:BatchGetItem'], ['FV#*#T#*']],
-      [['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'dynamodb:DeleteItem', 'dynamodb:BatchGetItem'], ['RP#*']],
+      [
+        [
+          'dynamodb:GetItem',
+          'dynamodb:Query',
+          'dynamodb:PutItem',
+          'dynamodb:DeleteItem',
+          'dynamodb:BatchGetItem',
+        ],
+        ['RP#*'],
+      ],
     ]);
   });
 
