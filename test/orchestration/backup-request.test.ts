@@ -1,6 +1,10 @@
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.ts';
-import { normaliseBackupRequest } from '../../lambdas/core/orchestration/backup-request.ts';
+import { COLLECTION_WAIT_SECONDS } from '../../lambdas/core/lifecycle/commit-gate.ts';
+import {
+  MIN_LOCK_TTL_SECONDS,
+  normaliseBackupRequest,
+} from '../../lambdas/core/orchestration/backup-request.ts';
 import {
   checkpointIdFor,
   checkpointRequestDetail,
@@ -88,6 +92,43 @@ describe('normaliseBackupRequest', () => {
     await expect(normaliseBackupRequest({}, execution, noVolumes)).rejects.toThrow(
       'invalid backup request: (input): give exactly one of volumeIds and volumeSelector',
     );
+  });
+
+  it('refuses a lock shorter than Commit Image’s wait for a collection plus an hour (MIN_LOCK_TTL_SECONDS)', async () => {
+    expect(MIN_LOCK_TTL_SECONDS).toBe(COLLECTION_WAIT_SECONDS + 3_600);
+    const request = (lockTtlSeconds: number) => ({
+      volumeIds: ['vol-1'],
+      syncWait: { intervalSeconds: 10, timeoutSeconds: 600 },
+      snapshotWait: { intervalSeconds: 60, timeoutSeconds: 3_600 },
+      lockTtlSeconds,
+    });
+    const tooShort =
+      'lockTtlSeconds: must be at least 10800 (3 h): the lock is last renewed before Commit Image, which may wait 7200 s for a garbage collection';
+    for (const ttl of [7_200, MIN_LOCK_TTL_SECONDS - 1]) {
+      const refused = await normaliseBackupRequest(request(ttl), execution, noVolumes).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(ValidationError);
+      expect((refused as Error).message).toBe(`invalid backup request: ${tooShort}`);
+    }
+    // The former minimum, 60 s, is also shorter than this request's waits (600 + 3,600 s): both said.
+    await expect(normaliseBackupRequest(request(60), execution, noVolumes)).rejects.toThrow(
+      `invalid backup request: ${tooShort}; lockTtlSeconds: must be longer than syncWait.timeoutSeconds + snapshotWait.timeoutSeconds: the lock is not renewed before the snapshots are complete`,
+    );
+    expect((await normaliseBackupRequest(request(MIN_LOCK_TTL_SECONDS), execution, noVolumes)).lockTtlSeconds).toBe(
+      10_800,
+    );
+  });
+
+  it('refuses a lock no longer than the sync and snapshot waits that come before its first renewal', async () => {
+    const request = (lockTtlSeconds: number) => ({
+      volumeIds: ['vol-1'],
+      syncWait: { intervalSeconds: 30, timeoutSeconds: 3_600 },
+      snapshotWait: { intervalSeconds: 60, timeoutSeconds: 86_400 },
+      lockTtlSeconds,
+    });
+    await expect(normaliseBackupRequest(request(90_000), execution, noVolumes)).rejects.toThrow(
+      'invalid backup request: lockTtlSeconds: must be longer than syncWait.timeoutSeconds + snapshotWait.timeoutSeconds: the lock is not renewed before the snapshots are complete',
+    );
+    expect((await normaliseBackupRequest(request(90_001), execution, noVolumes)).lockTtlSeconds).toBe(90_001);
   });
 
   it('resolves a tag selector into the replica volumes it matches', async () => {

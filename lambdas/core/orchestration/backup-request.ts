@@ -9,6 +9,7 @@
 import { z } from 'zod';
 import { BACKUP_SOURCES } from '../backup/primary-source.ts';
 import { NotFoundError, ValidationError } from '../errors.ts';
+import { COLLECTION_WAIT_SECONDS } from '../lifecycle/commit-gate.ts';
 
 /**
  * Most volumes in one run: far more disks than a server has, and small enough that the run's state
@@ -41,6 +42,18 @@ export const DEFAULT_SNAPSHOT_POLL_CAP_SECONDS = 60;
 export const DEFAULT_SNAPSHOT_TIMEOUT_SECONDS = 86_400;
 /** Default lock lifetime: longer than any healthy run, short enough that a crashed run frees the volume by the next day. */
 export const DEFAULT_LOCK_TTL_SECONDS = 172_800;
+/**
+ * Shortest lock lifetime a request may ask for. A run's lock is taken by Acquire Lock and renewed
+ * only by Renew Lock, just before each volume's Commit Image; Commit Image may then wait up to
+ * COLLECTION_WAIT_SECONDS (2 h) for a garbage collection to release its fence, retry other errors
+ * for minutes, and Build Catalog, Commit Recovery Point, Rotate Base Snapshots and Release Lock
+ * follow: an hour beyond the wait covers them. A lock that lapses sooner lets another run take
+ * the volume; that run's Rotate Base Snapshots deletes this run's snapshot as an orphan once it is
+ * older than its own lockTtlSeconds, and this run's commit fails (the lock condition of its
+ * transaction) after all its copying, so a lapse never commits wrong data but wastes the backup
+ * and the snapshot it was reading.
+ */
+export const MIN_LOCK_TTL_SECONDS = COLLECTION_WAIT_SECONDS + 3_600;
 /** Default DRS lag threshold: DRS checks lag in minutes; a minute is well inside a normal CDP state. */
 export const DEFAULT_DRS_MAX_LAG_SECONDS = 60;
 /** Snapshot rounds (checkpoint + snapshot) tried when a snapshot ends in `error` before giving up. */
@@ -143,7 +156,10 @@ export const backupRequestSchema = z
     lockTtlSeconds: z
       .number()
       .int()
-      .min(60)
+      .min(
+        MIN_LOCK_TTL_SECONDS,
+        `must be at least ${MIN_LOCK_TTL_SECONDS} (3 h): the lock is last renewed before Commit Image, which may wait ${COLLECTION_WAIT_SECONDS} s for a garbage collection`,
+      )
       .max(MAX_WAIT_SECONDS * 2)
       .default(DEFAULT_LOCK_TTL_SECONDS),
     maxSnapshotRounds: z.number().int().min(1).max(10).default(DEFAULT_MAX_SNAPSHOT_ROUNDS),
@@ -151,6 +167,12 @@ export const backupRequestSchema = z
   .strict()
   .refine((r) => (r.volumeIds === undefined) !== (r.volumeSelector === undefined), {
     message: 'give exactly one of volumeIds and volumeSelector',
+  })
+  // Between Acquire Lock and the first Renew Lock come the replica sync wait and the snapshot wait.
+  .refine((r) => r.lockTtlSeconds > r.syncWait.timeoutSeconds + r.snapshotWait.timeoutSeconds, {
+    message:
+      'must be longer than syncWait.timeoutSeconds + snapshotWait.timeoutSeconds: the lock is not renewed before the snapshots are complete',
+    path: ['lockTtlSeconds'],
   });
 export type BackupRequestInput = z.input<typeof backupRequestSchema>;
 
