@@ -1,4 +1,7 @@
-/** S3 adapter of the ObjectStore port: conditional creates (If-None-Match: *) with SHA-256 checksums. */
+/**
+ * S3 adapter of the ObjectStore port: conditional creates (If-None-Match: *) with SHA-256 or CRC32
+ * checksums, and the unconditional write of a chunk repair (`replace`).
+ */
 import type { S3Client } from '@aws-sdk/client-s3';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import type { ObjectStore, PutIfAbsentResult, PutObjectRequest } from '../core/store/object-store.ts';
@@ -24,27 +27,44 @@ export class S3ObjectStore implements ObjectStore {
     private readonly lock?: ObjectLockWrites,
   ) {}
 
+  /** The PutObject of `request` (conditional on the key's absence unless `replace`). */
+  private putCommand(request: PutObjectRequest, key: string, replace: boolean): PutObjectCommand {
+    const lock = this.lock === undefined ? undefined : objectLockPutParameters(this.lock);
+    return new PutObjectCommand({
+      Bucket: this.bucket,
+      Key: key,
+      Body: request.body,
+      ContentLength: request.body.length,
+      ...(replace ? {} : { IfNoneMatch: '*' }),
+      // The algorithm named too: S3 requires it (or Content-MD5) for any PUT into a bucket
+      // with Object Lock retention; the SDK keeps the value given and computes nothing.
+      ...(request.sha256Base64 === undefined
+        ? { ChecksumCRC32: request.crc32Base64, ChecksumAlgorithm: 'CRC32' as const }
+        : { ChecksumSHA256: request.sha256Base64, ChecksumAlgorithm: 'SHA256' as const }),
+      ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
+      ...lock,
+    });
+  }
+
+  /**
+   * An unconditional PUT: in a versioned bucket (every Object Lock bucket is one) it adds a new
+   * current version, locked like any new object, and the older versions stay under their own
+   * retention (https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-lock.html). Needs
+   * s3:PutObject only, as a conditional create does.
+   */
+  async replace(request: PutObjectRequest): Promise<void> {
+    const key = this.prefix + request.key;
+    await callSdk('PutObject (replace)', { bucket: this.bucket, key }, () =>
+      this.s3.send(this.putCommand(request, key, true)),
+    );
+  }
+
   putIfAbsent(request: PutObjectRequest): Promise<PutIfAbsentResult> {
     const key = this.prefix + request.key;
     const lock = this.lock === undefined ? undefined : objectLockPutParameters(this.lock);
     const put = callSdk('PutObject', { bucket: this.bucket, key }, async (): Promise<PutIfAbsentResult> => {
       try {
-        await this.s3.send(
-          new PutObjectCommand({
-            Bucket: this.bucket,
-            Key: key,
-            Body: request.body,
-            ContentLength: request.body.length,
-            IfNoneMatch: '*',
-            // The algorithm named too: S3 requires it (or Content-MD5) for any PUT into a bucket
-            // with Object Lock retention; the SDK keeps the value given and computes nothing.
-            ...(request.sha256Base64 === undefined
-              ? { ChecksumCRC32: request.crc32Base64, ChecksumAlgorithm: 'CRC32' as const }
-              : { ChecksumSHA256: request.sha256Base64, ChecksumAlgorithm: 'SHA256' as const }),
-            ...(request.contentType === undefined ? {} : { ContentType: request.contentType }),
-            ...lock,
-          }),
-        );
+        await this.s3.send(this.putCommand(request, key, false));
         return 'created';
       } catch (error) {
         const shape = error as S3ErrorShape;

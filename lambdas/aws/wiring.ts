@@ -40,6 +40,7 @@ import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
 import { DynamoDbLifecycleCatalog } from './dynamodb-lifecycle-catalog.ts';
 import { DynamoDbLifecycleImageRecords } from './dynamodb-lifecycle-images.ts';
 import { DynamoDbRecoveryPointStore } from './dynamodb-recovery-points.ts';
+import { DynamoDbChunkQuarantine } from './dynamodb-chunk-quarantine.ts';
 import { DynamoDbGcCoordination, DynamoDbScrubCursor, LIFECYCLE_JOBS } from './dynamodb-lifecycle-gc.ts';
 import { LambdaLifecycleJobLauncher } from './lambda-lifecycle-launcher.ts';
 import type { LifecycleRunDeps } from '../core/lifecycle/lifecycle-jobs.ts';
@@ -295,7 +296,7 @@ export class LambdaWiring {
           clock: this.clock,
           ...lockOf(this.objectLock()),
         },
-        scrub: { objects: this.lifecycleObjects(), records },
+        scrub: { objects: this.lifecycleObjects(), records, quarantine: this.chunkQuarantine() },
         scrubCursor: new DynamoDbScrubCursor(this.control.documents, this.table()),
         restoreTest: { records, catalog: this.catalog(), images: this.images(), clock: this.clock },
         retention: {
@@ -310,6 +311,9 @@ export class LambdaWiring {
         events: this.events(),
       };
     });
+  /** The scrub's chunk quarantine (GC#QUARANTINE items): the scrub, Plan Backup and Copy Range use it. */
+  chunkQuarantine = () =>
+    this.once('chunkQuarantine', () => new DynamoDbChunkQuarantine(this.control.documents, this.table()));
   lifecycleLauncher = (functionName: string) =>
     new LambdaLifecycleJobLauncher(this.control.lambda, functionName);
   /** The restore worker invoking itself again (a file restore's next time slice). */

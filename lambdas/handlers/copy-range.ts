@@ -35,6 +35,7 @@ export const handler = lazyHandler(() => {
     worker: (readRequestsPerSecond) => ({
       ebs: wiring.ebs(),
       images: wiring.images(),
+      quarantine: wiring.chunkQuarantine(),
       readPacer: allPacers(
         pacer(readRequestsPerSecond, Math.max(1, Math.floor(readRequestsPerSecond * READ_BURST_SECONDS))),
         accountBudget('get-block', readRequestsPerSecond),

@@ -26,5 +26,6 @@ export const handler = lazyHandler(() => {
     workBucket: env.WORK_BUCKET,
     snapshotReadBudget: env.SNAPSHOT_READ_BUDGET,
     rangeWorkers: env.RANGE_WORKERS,
+    quarantine: wiring.chunkQuarantine(),
   });
 });

@@ -28,6 +28,7 @@ import {
   type ResourceEnvironmentKey,
   type SettingEnvironmentKey,
 } from '../function-manifest.ts';
+import { QUARANTINE_PARTITION } from '../../lambdas/aws/dynamodb-chunk-quarantine.ts';
 import { REPLICA_TAG } from '../../lambdas/core/orchestration/replica-probe.ts';
 import { MANAGED_TAG, ROLE_TAG } from '../../lambdas/core/orchestration/replica-snapshots.ts';
 import { objectLockEnvironment, type BackupStorage } from './backup-storage.ts';
@@ -264,6 +265,16 @@ function grantBackupSteps(
       conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['VOLUME#*'] } },
     });
   f.planBackup.addToRolePolicy(imageRecords(['dynamodb:Query', 'dynamodb:GetItem']));
+  // The scrub's chunk quarantine (GC#QUARANTINE items, lambdas/aws/dynamodb-chunk-quarantine.ts):
+  // Plan Backup reads it and drops a volume whose parent is clean; Copy Range clears a repaired chunk.
+  const quarantine = (actions: string[]) =>
+    new iam.PolicyStatement({
+      actions,
+      resources: [table.tableArn],
+      conditions: { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': [QUARANTINE_PARTITION] } },
+    });
+  f.planBackup.addToRolePolicy(quarantine(['dynamodb:Query', 'dynamodb:UpdateItem']));
+  f.copyRange.addToRolePolicy(quarantine(['dynamodb:DeleteItem']));
   // UpdateItem: the commit's transaction registers the volume (pk VOLUME#~PROTECTED) by an update,
   // so the lifecycle jobs keep its images live after its replica volume is gone.
   f.commitImage.addToRolePolicy(

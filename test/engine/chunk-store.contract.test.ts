@@ -135,6 +135,24 @@ function chunkStoreContract(name: string, makeStore: () => ObjectStore, lostAnsw
       for (const chunk of names) expect(listed).toContain(chunkKey(chunk.name));
       expect([...listed].sort()).toEqual(listed);
     });
+
+    // Last: the wrapper's seeded faults fall on the cases above as they did before it was added.
+    it('repairs a chunk stored with other bytes: a replace, then a verified read-back', async () => {
+      const real = chunkOf(randomBytes(CHUNK_SIZE_BYTES));
+      const impostor = chunkOf(randomBytes(CHUNK_SIZE_BYTES));
+      await store.putChunk(real.name, impostor.data);
+      // A conditional create cannot: the key exists.
+      expect((await store.putChunk(real.name, real.data)).result).toBe('exists');
+      await expect(store.getChunk(real.name)).rejects.toBeInstanceOf(CorruptObjectError);
+      const repaired = await store.repairChunk(real.name, real.data);
+      expect(repaired.result).toBe('created');
+      expect((await store.getChunk(real.name)).data.equals(real.data)).toBe(true);
+      // A missing chunk is written the same way; repairing twice is harmless.
+      const missing = chunkOf(randomBytes(CHUNK_SIZE_BYTES));
+      await store.repairChunk(missing.name, missing.data);
+      await store.repairChunk(missing.name, missing.data);
+      expect((await store.getChunk(missing.name)).data.equals(missing.data)).toBe(true);
+    });
   });
 }
 

@@ -62,6 +62,18 @@ export class FaultyObjectStore implements ObjectStore {
     return result;
   }
 
+  async replace(request: PutObjectRequest): Promise<void> {
+    if (this.inner.replace === undefined) throw new Error('the inner store cannot replace');
+    this.before('PUT', request.key);
+    await this.inner.replace(request);
+    if (this.random() < (this.faults.lostAnswerRate ?? 0)) {
+      this.injected.lostAnswers += 1;
+      throw new RetryableError(`503 after write (injected) on PUT ${request.key}`, {
+        context: { key: request.key },
+      });
+    }
+  }
+
   async get(key: string): Promise<Uint8Array> {
     this.before('GET', key);
     return this.inner.get(key);

@@ -62,6 +62,13 @@ export class MemoryObjectStore implements ObjectStore {
     return Promise.resolve('created');
   }
 
+  /** An unconditional PUT (the key's earlier bytes are gone: versions are not modelled). */
+  replace(request: PutObjectRequest): Promise<void> {
+    this.counters.puts += 1;
+    this.objects.set(request.key, copyOf(request.body));
+    return Promise.resolve();
+  }
+
   get(key: string): Promise<Uint8Array> {
     this.counters.gets += 1;
     const body = this.objects.get(key);

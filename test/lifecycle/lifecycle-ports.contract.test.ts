@@ -2,17 +2,20 @@
  * The lifecycle ports' contracts (test/support/*.contract.ts), each run against its in-memory fake
  * and its adapter on moto through one local stack: LifecycleImageRecords (DynamoDB, records
  * committed by DynamoDbImageRecordStore), LifecycleObjectStore (S3), GcCoordination (DynamoDB),
- * RetentionRuleStore (DynamoDB) and ScrubCursorStore (DynamoDB; test/contracts/scrub-cursor.contract.ts).
+ * RetentionRuleStore (DynamoDB), ScrubCursorStore (DynamoDB; test/contracts/scrub-cursor.contract.ts) and
+ * ChunkQuarantine (DynamoDB; test/contracts/chunk-quarantine.contract.ts).
  * Every `make` gets a table or bucket of its own, so the cases and property runs share nothing.
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll } from 'vitest';
+import { DynamoDbChunkQuarantine } from '../../lambdas/aws/dynamodb-chunk-quarantine.ts';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
 import { DynamoDbGcCoordination, DynamoDbScrubCursor } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
 import { DynamoDbRetentionRuleStore } from '../../lambdas/aws/dynamodb-lifecycle-retention.ts';
 import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
+import { chunkQuarantineContract } from '../contracts/chunk-quarantine.contract.ts';
 import { scrubCursorStoreContract } from '../contracts/scrub-cursor.contract.ts';
 import {
   ManualClock,
@@ -21,6 +24,7 @@ import {
   MemoryLifecycleRecords,
   MemoryRetentionRules,
 } from '../fakes/memory-lifecycle.ts';
+import { MemoryChunkQuarantine } from '../fakes/memory-chunk-quarantine.ts';
 import { MemoryScrubCursor } from '../fakes/memory-scrub-cursor.ts';
 import { gcCoordinationContract } from '../support/gc-coordination.contract.ts';
 import {
@@ -128,6 +132,17 @@ scrubCursorStoreContract(
   async () => {
     const { documents, name } = await freshTable('scrub-cursor');
     return new DynamoDbScrubCursor(documents, name);
+  },
+  MOTO_RUNS,
+);
+
+chunkQuarantineContract('in-memory', () => Promise.resolve(new MemoryChunkQuarantine()), FAKE_RUNS);
+
+chunkQuarantineContract(
+  'DynamoDB (moto)',
+  async () => {
+    const { documents, name } = await freshTable('chunk-quarantine');
+    return new DynamoDbChunkQuarantine(documents, name);
   },
   MOTO_RUNS,
 );

@@ -3,12 +3,13 @@
  * machine runs the same three steps as separate Lambdas; this is the local / CLI / test path.
  */
 import type { ImageStore } from '../image/image-store.ts';
+import type { ChunkQuarantine } from '../lifecycle/chunk-quarantine.ts';
 import type { ImageManifest } from '../image/image-types.ts';
 import { mapWithConcurrency } from '../util/concurrency.ts';
 import type { ImageRecord, ImageRecordStore } from '../image/image-records.ts';
 import type { RequestPacer } from './block-reading.ts';
 import { commitImage } from './commit.ts';
-import { DEFAULT_RANGE_WORKERS, planImage } from './plan.ts';
+import { DEFAULT_RANGE_WORKERS, planImage, quarantineForVolume } from './plan.ts';
 import type { RangeSummary, RangeWorkerConfig } from './range-worker.ts';
 import { copyRange } from './range-worker.ts';
 import type { SnapshotBlockReader } from './snapshot-ports.ts';
@@ -20,6 +21,8 @@ export interface BackupDeps {
   /** Shared by all ranges of this backup: the per-snapshot read budget. */
   readonly readPacer: RequestPacer;
   readonly listPacer: RequestPacer;
+  /** The scrub's chunk quarantine: volumes with a quarantined chunk are read in full and it is written again. */
+  readonly quarantine?: ChunkQuarantine;
 }
 
 export interface BackupRequest {
@@ -51,7 +54,12 @@ export async function runBackup(deps: BackupDeps, request: BackupRequest): Promi
       record.manifestSha256,
     );
   }
+  const quarantine =
+    deps.quarantine === undefined
+      ? undefined
+      : await quarantineForVolume(deps.quarantine, request.volumeId, parentManifest);
   const plan = planImage({
+    ...(quarantine === undefined ? {} : { quarantine }),
     volumeId: request.volumeId,
     imageId: request.imageId,
     snapshotId: request.snapshotId,

@@ -8,6 +8,7 @@
 import { NotFoundError, ValidationError } from '../errors.ts';
 import type { ImageRecordStore } from '../image/image-records.ts';
 import type { ImageStore } from '../image/image-store.ts';
+import type { ChunkQuarantine } from '../lifecycle/chunk-quarantine.ts';
 import type { ImageManifest } from '../image/image-types.ts';
 import type { StepLog } from '../ports.ts';
 import type { ObjectStore } from '../store/object-store.ts';
@@ -24,7 +25,7 @@ import type {
 import { passCommitGate, type CommitGateDeps, type GateParent } from '../lifecycle/commit-gate.ts';
 import { commitImage } from './commit.ts';
 import type { BackupSource } from '../plans/source-selection.ts';
-import { planImage, workerReadRate } from './plan.ts';
+import { planImage, quarantineForVolume, workerReadRate } from './plan.ts';
 import { copyRange, type RangeSummary, type RangeWorkerDeps, type RangeWorkItem } from './range-worker.ts';
 import { getJson, itemsKey, putJsonOnce, rangeSummaryKey, rangeSummaryPrefix } from './work-area.ts';
 
@@ -48,6 +49,8 @@ export interface PlanBackupDeps {
   readonly workBucket: string;
   readonly snapshotReadBudget: number;
   readonly rangeWorkers: number;
+  /** The scrub's chunk quarantine (a volume with a quarantined chunk is read in full); absent: none. */
+  readonly quarantine?: Pick<ChunkQuarantine, 'list' | 'dropVolume'>;
 }
 
 /**
@@ -103,12 +106,17 @@ export async function planBackup(
   }
   const imageId = imageIdFor(backup.backupId, volumeId, backup.volumeIds.length);
   const parent = backup.full ? undefined : await chooseParent(deps, volumeId, imageId, backup.source);
+  const quarantine =
+    deps.quarantine === undefined
+      ? undefined
+      : await quarantineForVolume(deps.quarantine, volumeId, parent?.manifest);
   const plan = planImage({
     volumeId,
     imageId,
     snapshotId,
     volumeSizeGib: snapshot.volumeSizeGib,
     ...(parent === undefined ? {} : { parent }),
+    ...(quarantine === undefined ? {} : { quarantine }),
   });
   const key = itemsKey(backup.backupId, volumeId);
   await putJsonOnce(deps.work, key, plan.items);
@@ -119,6 +127,7 @@ export async function planBackup(
     kind: plan.kind,
     ranges: plan.items.length,
     fullReadReason: plan.fullReadReason,
+    quarantinedChunks: quarantine?.names.length ?? 0,
   });
   return {
     volumeId,

@@ -5,6 +5,7 @@ import { ValidationError } from '../errors.ts';
 import { GIB_BYTES, MAX_VOLUME_SIZE_GIB } from '../geometry.ts';
 import type { ImageManifest } from '../image/image-types.ts';
 import { SEGMENT_BLOCKS, blockCount } from '../image/image-types.ts';
+import type { ChunkQuarantine } from '../lifecycle/chunk-quarantine.ts';
 import type { RangeWorkItem } from './range-worker.ts';
 
 /** Segments per range: 4 GiB = 8,192 blocks, one list page, ~16 s of reads at 500 blocks/s. */
@@ -38,6 +39,61 @@ export function workerReadRate(
   return budgetPerSnapshot / Math.max(1, concurrentWorkers);
 }
 
+/** Why a volume with a parent is read in full because the scrub quarantined one of its chunks. */
+export const QUARANTINED_CHUNK = 'QUARANTINED_CHUNK';
+
+/**
+ * Reasons for which every range of an image was read in full (set by the planner, or by every
+ * range alike): such an image, planned after a quarantine entry was made, holds no chunk of it
+ * that it did not write again. UNRELATED_SNAPSHOTS is left out: it is a range's own fallback, and
+ * the other ranges of that image may have kept their parent's entries.
+ */
+const WHOLE_IMAGE_FULL_READS: ReadonlySet<string> = new Set([
+  QUARANTINED_CHUNK,
+  'PARENT_SNAPSHOT_NOT_FOUND',
+  'VOLUME_SIZE_CHANGED',
+]);
+
+/** The chunk quarantine as Plan Backup applies it to one volume (chunk-quarantine.ts). */
+export interface QuarantinePlan {
+  /** Every quarantined chunk name, sorted: a range that yields one writes it again. */
+  readonly names: readonly string[];
+  /** An entry names the volume and its parent may reference the chunk: read the volume in full. */
+  readonly readInFull: boolean;
+}
+
+/** True when `parent` was read in full after `since` (ISO-8601): it wrote every chunk it holds. */
+function readInFullAfter(parent: ImageManifest, since: string): boolean {
+  const whole =
+    parent.kind === 'full' &&
+    (parent.parentImageId === undefined ||
+      (parent.fullReadReason !== undefined && WHOLE_IMAGE_FULL_READS.has(parent.fullReadReason)));
+  return whole && Date.parse(parent.createdAt) > Date.parse(since);
+}
+
+/**
+ * What the quarantine asks of a backup of `volumeId` whose parent is `parent`: the names to write
+ * again, and whether to read the volume in full. An entry naming the volume whose parent was read
+ * in full after the entry was made no longer concerns the volume (that parent, and so every
+ * incremental after it, holds no bad copy): the volume is dropped from the entry, so the volume's
+ * older images that still reference the chunk do not force every later backup to a full read.
+ */
+export async function quarantineForVolume(
+  quarantine: Pick<ChunkQuarantine, 'list' | 'dropVolume'>,
+  volumeId: string,
+  parent: ImageManifest | undefined,
+): Promise<QuarantinePlan> {
+  const entries = await quarantine.list();
+  let readInFull = false;
+  for (const entry of entries) {
+    if (!entry.volumeIds.includes(volumeId)) continue;
+    if (parent !== undefined && readInFullAfter(parent, entry.foundAt))
+      await quarantine.dropVolume(entry.name, volumeId);
+    else readInFull = true;
+  }
+  return { names: entries.map((entry) => entry.name).sort(), readInFull };
+}
+
 export interface PlanRequest {
   readonly volumeId: string;
   readonly imageId: string;
@@ -46,6 +102,8 @@ export interface PlanRequest {
   /** The latest committed image of the volume and whether its snapshot still exists. */
   readonly parent?: { readonly manifest: ImageManifest; readonly snapshotAvailable: boolean };
   readonly rangeSegments?: number;
+  /** The chunk quarantine's part in this backup (quarantineForVolume); absent: none. */
+  readonly quarantine?: QuarantinePlan;
 }
 
 export interface ImagePlan {
@@ -70,7 +128,10 @@ export function planImage(request: PlanRequest): ImagePlan {
     if (!parent.snapshotAvailable) fullReadReason = 'PARENT_SNAPSHOT_NOT_FOUND';
     else if (parent.manifest.volumeSizeBytes !== volumeSizeGib * GIB_BYTES)
       fullReadReason = 'VOLUME_SIZE_CHANGED';
+    // An unchanged block is not read by an incremental, so only a full read rewrites a bad chunk.
+    else if (request.quarantine?.readInFull === true) fullReadReason = QUARANTINED_CHUNK;
   }
+  const repair = request.quarantine?.names ?? [];
   const incremental = parent !== undefined && fullReadReason === undefined;
   const items: RangeWorkItem[] = [];
   for (let firstBlock = 0; firstBlock < volumeBlocks; firstBlock += rangeBlocks) {
@@ -82,6 +143,7 @@ export function planImage(request: PlanRequest): ImagePlan {
       ...(incremental ? { parentSnapshotId: parent.manifest.snapshotId } : {}),
       firstBlock,
       endBlock: Math.min(volumeBlocks, firstBlock + rangeBlocks),
+      ...(repair.length === 0 ? {} : { repair: [...repair] }),
     });
   }
   return {

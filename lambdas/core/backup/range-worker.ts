@@ -10,6 +10,9 @@
  *     each half: read + verify it | zeros (not listed in a full read, or vanished) | the parent's half
  *     name = SHA-256(half digest 1 || half digest 2); all zeros → zero entry
  *     same name as the parent's entry here → nothing to write; else conditional PUT
+ *     a name the item lists in `repair` (quarantined by the scrub) → unconditional PUT, read
+ *     back and verified, then its quarantine entry cleared (never the parent's entry, never
+ *     "already stored")
  *   segment tables: the base (parent's entries, or zeros) with the new entries; untouched segments
  *   keep the parent's hash without being read or written
  *
@@ -21,13 +24,15 @@ import { ValidationError } from '../errors.ts';
 import { EBS_BLOCKS_PER_CHUNK, EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../geometry.ts';
 import {
   DIGEST_BYTES,
+  HEX_HASH_PATTERN,
   ZERO_CHUNK_CONTENT_NAME,
   ZERO_HALF_DIGEST,
   chunkNameFromDigests,
   isZeroHash,
 } from '../image/hashing.ts';
 import type { DecodedChunk } from '../image/image-format.ts';
-import type { ImageStore } from '../image/image-store.ts';
+import type { ImageStore, StoredObject } from '../image/image-store.ts';
+import type { ChunkQuarantine } from '../lifecycle/chunk-quarantine.ts';
 import type { ImageManifest, ImageStats } from '../image/image-types.ts';
 import {
   EMPTY_IMAGE_STATS,
@@ -76,6 +81,8 @@ export const rangeWorkItemSchema = z
     firstBlock: z.number().int().min(0),
     /** One past the last block; a multiple of SEGMENT_BLOCKS, or the volume's end. */
     endBlock: z.number().int().min(1),
+    /** Chunk names in the scrub's quarantine (chunk-quarantine.ts): written again when the range yields them. */
+    repair: z.array(z.string().regex(HEX_HASH_PATTERN)).optional(),
   })
   .strict();
 export type RangeWorkItem = z.infer<typeof rangeWorkItemSchema>;
@@ -94,6 +101,8 @@ export interface RangeSummary {
   readonly firstSegment: number;
   readonly segments: readonly string[];
   readonly stats: ImageStats;
+  /** Quarantined chunks this range wrote again and verified (absent: none); counted in chunksCreated. */
+  readonly repaired?: readonly string[];
   readonly requests: {
     readonly list: number;
     readonly read: number;
@@ -114,6 +123,8 @@ export interface RangeWorkerDeps {
   readonly readPacer: RequestPacer;
   /** Paces list calls (50/s per account). */
   readonly listPacer: RequestPacer;
+  /** Where a repaired chunk's entry is cleared; absent: entries stay until the scrub clears them. */
+  readonly quarantine?: Pick<ChunkQuarantine, 'clear'>;
 }
 
 export interface RangeWorkerConfig {
@@ -324,6 +335,20 @@ export async function copyRange(
     counters,
     ...(config.integrityAttempts === undefined ? {} : { integrityAttempts: config.integrityAttempts }),
   };
+  // A quarantined name is written once per range, however many of its chunks hold it.
+  const repairSet = new Set(item.repair ?? []);
+  const repairs = new Map<string, Promise<StoredObject>>();
+  const repair = (name: string, data: Buffer): Promise<StoredObject> => {
+    let done = repairs.get(name);
+    if (done === undefined) {
+      done = deps.images.repairChunk(name, data).then(async (stored) => {
+        await deps.quarantine?.clear(name);
+        return stored;
+      });
+      repairs.set(name, done);
+    }
+    return done;
+  };
   await mapWithConcurrency(touchedChunks, config.chunksInFlight ?? CHUNKS_IN_FLIGHT, async (chunk) => {
     const parentEntry = parentEntryOf(chunk);
     let parentChunk: Promise<DecodedChunk> | undefined;
@@ -357,6 +382,15 @@ export async function copyRange(
       return;
     }
     table.write(name, offset, 'hex');
+    if (repairSet.has(name)) {
+      const fresh = !repairs.has(name);
+      const stored = await repair(name, Buffer.concat([first.data, second.data]));
+      if (fresh) {
+        stats.chunksCreated += 1;
+        stats.bytesCreated += stored.bytes;
+      } else stats.chunksAlreadyStored += 1;
+      return;
+    }
     if (parentEntry !== undefined && parentEntry.toString('hex') === name) {
       stats.chunksReusedFromParent += 1;
       return;
@@ -396,6 +430,7 @@ export async function copyRange(
     firstSegment,
     segments,
     stats,
+    ...(repairs.size === 0 ? {} : { repaired: [...repairs.keys()].sort() }),
     requests: {
       list: counters.listRequests,
       read: counters.readRequests,

@@ -4,7 +4,13 @@
  * so writing the same content twice (a retry, a re-run range, another image or volume with the
  * same data) stores it once.
  */
-import { ConflictError, CorruptObjectError, IntegrityError, isRetryable } from '../errors.ts';
+import {
+  ConflictError,
+  CorruptObjectError,
+  IntegrityError,
+  ValidationError,
+  isRetryable,
+} from '../errors.ts';
 import type { ObjectStore, PutIfAbsentResult } from '../store/object-store.ts';
 import type { RetryObserver, RetryPolicy } from '../util/retry.ts';
 import { DEFAULT_RETRY_POLICY, withRetry } from '../util/retry.ts';
@@ -108,6 +114,31 @@ export class ImageStore {
     const body = await formatCodec(this.writeVersion).encodeChunk(data);
     const result = await this.putContentAddressed(chunkKey(name), body);
     return { result, bytes: body.length };
+  }
+
+  /**
+   * Writes a chunk again under `name` whatever the store holds there (a chunk quarantined by the
+   * scrub: its stored bytes do not match its name, or it is missing), then reads it back and
+   * verifies it: a CorruptObjectError when the store still answers other bytes. A ValidationError
+   * when the store cannot overwrite.
+   */
+  async repairChunk(name: string, data: Uint8Array): Promise<StoredObject> {
+    const replace = this.objects.replace?.bind(this.objects);
+    if (replace === undefined) {
+      throw new ValidationError(`chunk ${name} cannot be repaired: the object store cannot overwrite`, {
+        context: { name },
+      });
+    }
+    const body = await formatCodec(this.writeVersion).encodeChunk(data);
+    const key = chunkKey(name);
+    const checksum = crc32Base64(body);
+    await withRetry(
+      this.retry,
+      () => replace({ key, body, crc32Base64: checksum, contentType: 'application/octet-stream' }),
+      this.options,
+    );
+    await this.getChunk(name);
+    return { result: 'created', bytes: body.length };
   }
 
   /** The verified 1 MiB chunk. A chunk whose content does not match its name is an IntegrityError. */

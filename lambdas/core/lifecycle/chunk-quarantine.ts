@@ -1,19 +1,20 @@
 /**
  * The chunk quarantine: chunks the scrub found corrupt or missing at rest, kept until a backup has
- * written them again (docs/lifecycle.md "Scrub", "After a finding"). Backups read it twice:
+ * written them again (docs/lifecycle.md "Scrub", "After a finding"). Backups use it twice:
  *
- * - Plan Backup reads a volume's entries: a volume with a quarantined chunk is read in full
- *   (fullReadReason QUARANTINED_CHUNK), and its range items name the quarantined chunks.
+ * - Plan Backup reads the entries. A volume an entry names is read in full (fullReadReason
+ *   QUARANTINED_CHUNK), unless its parent image was itself read in full after the entry was made
+ *   (that parent then holds no quarantined chunk, or wrote it again): the volume is then dropped
+ *   from the entry. Every range item carries the names of all entries.
  * - The range worker stores a named chunk that it reads from the snapshot with an unconditional
  *   write (never "already stored", never the parent's entry), reads it back and verifies it, and
  *   only then clears the entry.
  *
- * The scrub writes an entry for every chunk finding and clears one whose chunk reads back whole or
- * that no live image references any more; so a stale entry (a scrub that read the old bytes while a
- * backup repaired them) costs one more full read and goes away by itself.
+ * The scrub adds an entry for a chunk finding that has none (an existing entry keeps its volumes,
+ * so a dropped volume is not forced again), and clears one whose chunk reads back whole or that no
+ * live image references any more. A stale entry (a scrub that read the old bytes while a backup
+ * repaired them) costs one more full read and goes away by itself.
  */
-import { HEX_HASH_PATTERN } from '../image/hashing.ts';
-
 export interface QuarantineEntry {
   /** The chunk's name (64 hex digits): its object is `chunks/<name>`. */
   readonly name: string;
@@ -30,17 +31,12 @@ export interface QuarantineEntry {
 export interface ChunkQuarantine {
   /** Every entry, in name order. */
   list(): Promise<QuarantineEntry[]>;
-  /** The entries that name `volumeId`, in name order. */
-  listForVolume(volumeId: string): Promise<QuarantineEntry[]>;
-  /** Creates or replaces the entry of `entry.name`. */
-  put(entry: QuarantineEntry): Promise<void>;
+  /** Creates the entry of `entry.name` unless there is one: false when there was (it is left as it is). */
+  add(entry: QuarantineEntry): Promise<boolean>;
+  /** Takes `volumeId` out of the entry of `name` (idempotent; no entry is not an error). */
+  dropVolume(name: string, volumeId: string): Promise<void>;
   /** Removes the entry of `name` (idempotent: no entry is not an error). */
   clear(name: string): Promise<void>;
-}
-
-/** True for a chunk name the quarantine can hold. */
-export function isQuarantinableName(name: string): boolean {
-  return HEX_HASH_PATTERN.test(name);
 }
 
 /** The volume ids of `images` (`volumeId/imageId` references), sorted and unique. */

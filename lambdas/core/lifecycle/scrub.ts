@@ -21,8 +21,8 @@
  * passed its name waits for the next cycle; one whose images were all deleted before a later
  * slice is no longer in the share.
  *
- * Quarantine (chunk-quarantine.ts): each corrupt or missing chunk becomes an entry, which makes
- * the next backup of its volumes rewrite it. The first slice also checks every entry outside the
+ * Quarantine (chunk-quarantine.ts): each corrupt or missing chunk becomes an entry (unless it has
+ * one), which makes the next backup of its volumes rewrite it. The first slice also checks every entry outside the
  * share: one whose chunk reads back whole, or that no live image references any more, is cleared;
  * one still broken is reported again. An entry inside the share is cleared when the chunk checks out.
  */
@@ -234,7 +234,7 @@ export async function scrubSlice(
     const finding = { key, images: [...images].sort(), reason: describeError(error) };
     (kind === 'missing' ? missing : corrupt).push(finding);
     if (name !== undefined && quarantine !== undefined) {
-      await quarantine.put({
+      await quarantine.add({
         name,
         volumeIds: volumesOf(finding.images),
         reason: finding.reason,
