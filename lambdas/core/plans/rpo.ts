@@ -7,9 +7,14 @@
  * breach that stops being watched (its replica volumes are gone, or no plan with an RPO selects it)
  * did not recover: it gets `RPO Unwatched`, naming its last recovery point.
  *
- * A plan that is disabled still sets a target: its servers are watched whether or not it runs.
+ * A plan that is disabled still sets its rpoMinutes target: its servers are watched whether or not
+ * it runs. A plan without rpoMinutes watches them against twice its longest gap between scheduled
+ * runs (defaultRpoMinutes), so a plan that stops producing points is noticed without a setting.
  */
+import type { PlanDocument } from './plan-document.ts';
 import type { PlanRecord } from './plan-service.ts';
+import { parseScheduleExpression } from './schedule-expression.ts';
+import { nextFireTime } from './schedule-times.ts';
 import type { ServerDirectory } from './plan-ports.ts';
 import { plansSelecting } from './expansion.ts';
 import type { ServerView } from './servers.ts';
@@ -33,6 +38,77 @@ export const RPO_CHECK_MINUTES = 5;
  * server's newest unless other backups of the server committed since (another plan, a manual run).
  */
 export const POINT_GAP_PAGE_SIZE = 10;
+
+// ---- The default target of a plan without rpoMinutes -------------------------------------------
+
+/** A plan without rpoMinutes watches its servers against this many times its longest gap between runs. */
+export const DEFAULT_RPO_GAP_FACTOR = 2;
+/**
+ * Firings of each schedule sampled for the longest gap: an hourly cron covers about 12 weeks with
+ * them, a minute rate 33 hours (its gaps are all equal); a daily one stops at the horizon first.
+ */
+export const DEFAULT_RPO_SAMPLE_FIRINGS = 2_000;
+/** The gaps are looked for within a year, so a cron of some months or weekdays shows its longest. */
+const DEFAULT_RPO_HORIZON_MS = 366 * 86_400_000;
+/** Where the sample starts: fixed, so a plan's default target does not change with the day it is read. */
+const DEFAULT_RPO_REFERENCE = new Date(Date.UTC(2026, 0, 1));
+
+/** Milliseconds of the longest gap between consecutive firings of the schedules together; undefined without any. */
+export function longestScheduleGapMs(schedules: PlanDocument['schedules']): number | undefined {
+  const firings: number[] = [];
+  let coveredUntil = DEFAULT_RPO_REFERENCE.getTime() + DEFAULT_RPO_HORIZON_MS;
+  for (const schedule of schedules) {
+    const parsed = parseScheduleExpression(schedule.expression);
+    if (!parsed.ok) continue;
+    let after = new Date(DEFAULT_RPO_REFERENCE.getTime() - 1);
+    let count = 0;
+    for (; count < DEFAULT_RPO_SAMPLE_FIRINGS; count += 1) {
+      const next = nextFireTime(parsed.expression, schedule.timeZone, after, DEFAULT_RPO_REFERENCE);
+      if (next === undefined || next.getTime() > coveredUntil) break;
+      firings.push(next.getTime());
+      after = next;
+    }
+    // A schedule whose sample ended before the horizon covers only up to its last firing: gaps past
+    // it would be the sample's end, not the schedules'.
+    if (count === DEFAULT_RPO_SAMPLE_FIRINGS) coveredUntil = Math.min(coveredUntil, after.getTime());
+  }
+  const sorted = firings.filter((t) => t <= coveredUntil).sort((a, b) => a - b);
+  if (sorted.length < 2) return undefined;
+  let longest = 0;
+  for (let i = 1; i < sorted.length; i += 1) longest = Math.max(longest, sorted[i]! - sorted[i - 1]!);
+  return longest;
+}
+
+const defaultTargets = new Map<string, number | undefined>();
+
+/**
+ * The RPO target of a plan that sets no rpoMinutes: DEFAULT_RPO_GAP_FACTOR times its schedules'
+ * longest gap between runs, at least MIN_RPO_MINUTES. Undefined (nothing watched) for a disabled
+ * plan or one without schedules (neither runs by itself, so a target would only ever be in breach),
+ * and for schedules so sparse that the target would pass MAX_RPO_MINUTES (a weekly or monthly
+ * plan: a week is the longest target the RPO alarm watches); such plans set rpoMinutes if they
+ * want a watch.
+ */
+export function defaultRpoMinutes(document: Pick<PlanDocument, 'enabled' | 'schedules'>): number | undefined {
+  if (!document.enabled || document.schedules.length === 0) return undefined;
+  const key = JSON.stringify(document.schedules);
+  if (!defaultTargets.has(key)) {
+    const gap = longestScheduleGapMs(document.schedules);
+    const minutes =
+      gap === undefined
+        ? undefined
+        : Math.max(MIN_RPO_MINUTES, Math.ceil((DEFAULT_RPO_GAP_FACTOR * gap) / 60_000));
+    defaultTargets.set(key, minutes === undefined || minutes > MAX_RPO_MINUTES ? undefined : minutes);
+  }
+  return defaultTargets.get(key);
+}
+
+/** The target a plan watches its servers against: its rpoMinutes, else its default (above). */
+export function rpoWatchMinutes(
+  document: Pick<PlanDocument, 'enabled' | 'schedules' | 'rpoMinutes'>,
+): number | undefined {
+  return document.rpoMinutes ?? defaultRpoMinutes(document);
+}
 
 /** EventBridge detail type when a watched server enters breach. */
 export const RPO_BREACHED = 'RPO Breached';
@@ -63,7 +139,10 @@ export interface ServerRpo {
   readonly breached: boolean;
 }
 
-/** The plans (with rpoMinutes) that select `server`, reduced to the smallest target; undefined when none. */
+/**
+ * The plans with a target (rpoMinutes, or the default of an enabled scheduled plan) that select
+ * `server`, reduced to the smallest target; undefined when none.
+ */
 export function rpoTargetOf(
   planNames: readonly string[],
   plans: ReadonlyMap<string, PlanRecord>,
@@ -71,7 +150,7 @@ export function rpoTargetOf(
   let best: RpoTarget | undefined;
   for (const name of [...planNames].sort()) {
     const record = plans.get(name);
-    const minutes = record?.document.rpoMinutes;
+    const minutes = record === undefined ? undefined : rpoWatchMinutes(record.document);
     if (record === undefined || minutes === undefined) continue;
     if (best === undefined || minutes < best.targetMinutes)
       best = { targetMinutes: minutes, plan: name, since: record.createdAt };
@@ -229,7 +308,7 @@ function watchedServers(
   servers: readonly ServerView[],
   plans: readonly PlanRecord[],
 ): Map<string, RpoTarget> {
-  const withTarget = plans.filter((p) => p.document.rpoMinutes !== undefined);
+  const withTarget = plans.filter((p) => rpoWatchMinutes(p.document) !== undefined);
   const byName = new Map(withTarget.map((p) => [p.name, p]));
   const documents = withTarget.map((p) => p.document);
   const watched = new Map<string, RpoTarget>();
@@ -252,7 +331,7 @@ export async function checkRpo(ports: RpoCheckPorts): Promise<RpoCheckResult> {
   const plans = await ports.plans.list();
   const recorded = new Map((await ports.state.list()).map((r) => [r.server, r]));
   const listed =
-    recorded.size > 0 || plans.some((p) => p.document.rpoMinutes !== undefined)
+    recorded.size > 0 || plans.some((p) => rpoWatchMinutes(p.document) !== undefined)
       ? await ports.servers.list()
       : [];
   const watched = watchedServers(listed, plans);
