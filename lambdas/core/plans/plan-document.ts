@@ -180,7 +180,8 @@ export const planDocumentSchema = z.strictObject({
   /**
    * The RPO target of every server the plan selects: minutes without a live recovery point before
    * the server is in breach (`RPO Breached`, the ServersRpoBreached alarm); watched also while the
-   * plan is disabled.
+   * plan is disabled. Absent: an enabled plan with schedules watches against twice the longest gap
+   * between its runs (rpo.ts defaultRpoMinutes).
    */
   rpoMinutes: z.number().int().min(MIN_RPO_MINUTES).max(MAX_RPO_MINUTES).optional(),
   maxConcurrentTasks: z.number().int().min(1).max(MAX_CONCURRENT_TASKS).default(DEFAULT_MAX_CONCURRENT_TASKS),
