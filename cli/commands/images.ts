@@ -28,6 +28,8 @@ export const FULL_READ_EXPLANATIONS: Readonly<Record<string, string>> = {
   PARENT_SNAPSHOT_NOT_FOUND:
     "the parent image's snapshot no longer exists, so the changes since it cannot be listed",
   VOLUME_SIZE_CHANGED: "the volume's size differs from the parent image's",
+  QUARANTINED_CHUNK:
+    'the scrub quarantined a chunk of this volume (corrupt or missing at rest); a full read writes it again if the volume still holds it',
 };
 
 /** `images show`'s line for an image read in full although it has a parent; undefined otherwise. */

@@ -62,6 +62,13 @@ describe('an image read in full although it has a parent', () => {
     expect(Object.keys(IMAGES[1]!)).not.toContain('fullReadReason');
   });
 
+  it('explains QUARANTINED_CHUNK (a full read forced by the scrub quarantine)', () => {
+    const image = imageOf({ ...FALLBACK, fullReadReason: 'QUARANTINED_CHUNK' }, false);
+    expect(fullReadLine(image)).toBe(
+      'Full read: QUARANTINED_CHUNK (the scrub quarantined a chunk of this volume (corrupt or missing at rest); a full read writes it again if the volume still holds it); 2048 of 2048 blocks read in full',
+    );
+  });
+
   it('shows a reason it has no words for by its code alone', () => {
     const image = imageOf({ ...FALLBACK, fullReadReason: 'SOME_NEW_REASON' }, false);
     expect(fullReadLine(image)).toBe('Full read: SOME_NEW_REASON; 2048 of 2048 blocks read in full');

@@ -3,26 +3,33 @@
  * `rbp retention apply --keep-last 2` leaves two images that restore byte for byte; `rbp gc run`
  * (the lifecycle job Lambda on the gateway, started by the API) leaves exactly as many chunk
  * objects as the two manifests reference distinct chunks; a chunk overwritten with garbage is
- * reported by `rbp scrub run --all` with the images it breaks (and published as an event), and a
- * volume restore of such an image exits non-zero naming the chunk.
+ * reported by `rbp scrub run --all` with the images it breaks (and published as an event) and
+ * quarantined, and a volume restore of such an image exits non-zero naming the chunk; the next
+ * backup of the volume reads it in full (QUARANTINED_CHUNK), writes the chunk again (an
+ * unconditional PUT on moto) and clears the entry, after which `rbp restore volume` of the broken
+ * image succeeds, both images read back byte for byte and a second scrub finds nothing.
  */
 import { readFile } from 'node:fs/promises';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/api/exit-codes.ts';
+import { DynamoDbChunkQuarantine } from '../../lambdas/aws/dynamodb-chunk-quarantine.ts';
 import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
 import { DynamoDbGcCoordination, LIFECYCLE_JOBS } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
 import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
 import { EventBridgePublisher } from '../../lambdas/aws/outcome-publishers.ts';
 import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
 import type { RetentionResult } from '../../lambdas/core/api/lifecycle-api.ts';
+import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
+import { QUARANTINED_CHUNK } from '../../lambdas/core/backup/plan.ts';
 import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { chunkKey } from '../../lambdas/core/image/image-types.ts';
 import type { CostReport } from '../../lambdas/core/lifecycle/cost.ts';
 import type { LifecycleRunDeps } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import type { Clock } from '../../lambdas/core/ports.ts';
 import { createLifecycleJobHandler } from '../../lambdas/handlers/lifecycle-job.ts';
-import { LOCAL_API_NAMES } from '../api/local-api-fixture.ts';
+import { LOCAL_API_NAMES, snapshotOf } from '../api/local-api-fixture.ts';
+import { noPacing } from '../engine/engine-fixture.ts';
 import {
   chunkObjectKeys,
   mappedChunks,
@@ -49,6 +56,8 @@ const { rbp } = product;
 const json = rbp.json;
 /** The disk as of img-c and img-d. */
 let disks: Map<string, string>;
+/** The scrub's quarantine in the product table (the scrub writes it, the backup clears it). */
+let quarantine: DynamoDbChunkQuarantine;
 
 beforeAll(async () => {
   const control = product.serveLifecycleApi(LIFECYCLE_FUNCTION);
@@ -58,6 +67,7 @@ beforeAll(async () => {
   );
   const objects = new S3LifecycleObjectStore(control.s3, LOCAL_API_NAMES.imageBucket);
   const events = new EventBridgePublisher(control.eventBridge, 'default');
+  quarantine = new DynamoDbChunkQuarantine(control.documents, LOCAL_API_NAMES.table);
   let runs = 0;
   const runDeps: LifecycleRunDeps = {
     jobs: new DynamoDbJobStore(control.documents, LOCAL_API_NAMES.table, LIFECYCLE_JOBS),
@@ -69,7 +79,7 @@ beforeAll(async () => {
       coordination: new DynamoDbGcCoordination(control.documents, LOCAL_API_NAMES.table),
       clock: later,
     },
-    scrub: { objects, records },
+    scrub: { objects, records, quarantine },
     events: {
       publish: async (detailType, detail) => {
         published.push([detailType, detail]);
@@ -164,7 +174,7 @@ describe('lifecycle done-when on the local stack', () => {
   });
 
   it(
-    'scrub --all names a chunk overwritten with garbage and the images it breaks; a volume restore of them fails',
+    'scrub --all names a chunk overwritten with garbage and the images it breaks; a volume restore of them fails until the next backup repairs it',
     { timeout: 300_000 },
     async () => {
       const clean = await json<{ status: string; chunksVerified: number }>(
@@ -212,6 +222,56 @@ describe('lifecycle done-when on the local stack', () => {
       );
       expect(restore.code, restore.stdout + restore.stderr).not.toBe(EXIT.OK);
       expect(restore.stdout + restore.stderr).toContain(victim);
+
+      // The finding is quarantined; the next backup of the volume (nothing changed on it) reads it
+      // in full, writes the chunk again and clears the entry.
+      const { engine, volumeId } = product.api;
+      expect((await quarantine.list()).map((e) => [e.name, e.volumeIds])).toEqual([[victim, [volumeId]]]);
+      const { manifest } = await runBackup(
+        {
+          ebs: engine.ebs,
+          images: engine.images,
+          records: engine.records,
+          readPacer: noPacing,
+          listPacer: noPacing,
+          quarantine,
+        },
+        {
+          volumeId,
+          imageId: 'img-e',
+          snapshotId: await snapshotOf(engine, volumeId),
+          volumeSizeGib: 1,
+          createdAt: new Date().toISOString(),
+          parent: { imageId: 'img-d' },
+        },
+      );
+      expect(manifest).toMatchObject({ kind: 'full', fullReadReason: QUARANTINED_CHUNK });
+      expect(await quarantine.list()).toEqual([]);
+      const repaired = await rbp(
+        'restore',
+        'volume',
+        '--image',
+        'img-d',
+        '--wait',
+        '--json',
+        '--poll-interval',
+        '0.2',
+      );
+      expect(repaired.code, repaired.stdout + repaired.stderr).toBe(EXIT.OK);
+      const source = await readFile(disks.get('img-d')!);
+      expect((await product.imageBytes('img-d')).equals(source)).toBe(true);
+      expect((await product.imageBytes('img-e')).equals(source)).toBe(true);
+      const again = await json<{ status: string; chunksVerified: number }>(
+        'scrub',
+        'run',
+        '--all',
+        '--wait',
+        '--poll-interval',
+        '0.2',
+      );
+      expect(again).toMatchObject({ status: 'ok', corrupt: [], missing: [] });
+      expect(again.chunksVerified).toBe(new Set([...inC, ...inD]).size);
+      expect(published.map(([type]) => type)).toEqual(['Scrub Findings']);
     },
   );
 });

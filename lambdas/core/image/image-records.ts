@@ -36,7 +36,7 @@ export interface ImageRecord {
   readonly parentSnapshotId?: string;
   /**
    * Why the image was read in full although it has a parent (the manifest's `fullReadReason`:
-   * UNRELATED_SNAPSHOTS, PARENT_SNAPSHOT_NOT_FOUND, VOLUME_SIZE_CHANGED); absent on every other
+   * UNRELATED_SNAPSHOTS, PARENT_SNAPSHOT_NOT_FOUND, VOLUME_SIZE_CHANGED, QUARANTINED_CHUNK); absent on every other
    * image and on records written before it was recorded.
    */
   readonly fullReadReason?: string;
