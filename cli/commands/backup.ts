@@ -1,11 +1,14 @@
 /**
- * `rbp backup start --volume V | --server S [--full] [--wait]`, `rbp backup status ID [--wait]`, `rbp backup cancel ID` and
- * `rbp backup ls [--server S] [--volume V] [--status S]`.
+ * `rbp backup start --volume V | --server S [--full] [--wait]`, `rbp backup status ID [--wait]`, `rbp backup cancel ID`,
+ * `rbp backup resume ID [--wait]` and `rbp backup ls [--server S] [--volume V] [--status S]`.
  * A server backup is one recovery point of every volume (docs/recovery-points.md).
  */
 import { Option, type Command } from 'commander';
 import { BACKUP_STATUSES, type Backup } from '../../lambdas/core/api/schemas.ts';
 import { CliError, EXIT } from '../api/exit-codes.ts';
+import { ApiCallError } from '../api/api-client.ts';
+import type { BackupResumption } from '../../lambdas/core/api/backup-resume.ts';
+import { RESUME_BLOCKED } from '../../lambdas/core/api/backup-resume.ts';
 import { printHistory, withHistoryLimit, type HistoryListing, type HistoryOptions } from '../api/history.ts';
 import { jobProgress, progressFigures, progressLine, shortTime } from '../api/job-progress.ts';
 import { bytesColumn, durationColumn } from './history-columns.ts';
@@ -49,6 +52,28 @@ export function finishedBackupLine(backup: Backup, backupId: string): string {
         ? ` (image ${backup.imageId})`
         : '';
   return `backup ${backupId}: ${backup.status}${what}`;
+}
+
+/**
+ * POST /backups/{id}/resume. A 409 because another backup holds a volume keeps exit 4 (a later
+ * resume may succeed); any other 409 (not suspended, past the redrive window, snapshot gone) is
+ * exit 5 with the API's message: resuming that backup will never make sense.
+ */
+async function postResume(
+  client: Parameters<typeof waitForJob>[0],
+  backupId: string,
+): Promise<BackupResumption> {
+  try {
+    return await client.post<BackupResumption>(`/backups/${encodeURIComponent(backupId)}/resume`, {});
+  } catch (error) {
+    if (
+      error instanceof ApiCallError &&
+      error.status === 409 &&
+      error.body.details?.['reason'] !== RESUME_BLOCKED
+    )
+      throw new CliError(error.body.message, EXIT.INVALID_REQUEST, { cause: error });
+    throw error;
+  }
 }
 
 function report(print: { message(value: unknown, text: string): void }, backup: Backup): void {
@@ -195,6 +220,27 @@ export function registerBackupCommands(program: Command): void {
       const current = await jobStatus(client, BACKUP_JOB, backupId, options, jobProgress());
       report(print, current);
       exitIfFailed(BACKUP_JOB, current);
+    });
+
+  jobCommand(backup, 'resume', 'backup')
+    .description(
+      'resume a suspended backup (its copy failed after its retries): it takes its volumes back and goes on where it failed, skipping ranges already copied (exit 3: no such backup; exit 4: another backup holds a volume, resume later; exit 5: not suspended, past the 14-day redrive window, or its snapshot is gone)',
+    )
+    .argument('<backupId>', 'the suspended backup')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp backup resume bk-20261120t120000000z-0a1b2c3d4e5f6071\n  $ rbp backup resume bk-20261120t120000000z-0a1b2c3d4e5f6071 --wait --json',
+    )
+    .action(async (backupId: string, options: JobCommandOptions) => {
+      const { client, print } = await apiContext(options);
+      const resumed = await postResume(client, backupId);
+      if (!options.wait) {
+        print.message(resumed, `backup ${resumed.backupId} resumed (rbp backup status ${resumed.backupId})`);
+        return;
+      }
+      const finished = await waitForJob(client, BACKUP_JOB, resumed.backupId, options, jobProgress());
+      report(print, finished);
+      exitIfFailed(BACKUP_JOB, finished);
     });
 
   registerCancelCommand<BackupCancellation>(backup, {

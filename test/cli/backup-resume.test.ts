@@ -1,0 +1,174 @@
+/**
+ * `rbp backup resume ID [--wait] [--json]` against the real API handler over the in-memory ports
+ * (a local HTTP stand-in passes each request to it): the line `rbp backup start` prints, the
+ * answer as JSON, `--wait`'s report, and the exit codes of a refusal (3 unknown, 4 another backup
+ * holds the volume, 5 not resumable) with the API's message.
+ */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
+import { StateMachineBackupLauncher } from '../../lambdas/core/api/backup-launcher.ts';
+import type { SnapshotView } from '../../lambdas/core/orchestration/replica-snapshots.ts';
+import { memoryApi, VOLUME_A, type MemoryApi } from '../fakes/memory-api-ports.ts';
+import { proxyEvent } from '../api/api-events.ts';
+import { useApiStandIn } from '../support/cli.ts';
+
+const ID = 'bk-20261118t120000000z-0a1b2c3d4e5f6071';
+const OWNER = `arn:aws:states:us-east-1:123456789012:execution:rbp-backup:${ID}`;
+
+let api: MemoryApi;
+let handler: ApiProxyHandler;
+/** The suspended run's snapshot; a test empties it to play a later backup that deleted it. */
+let snapshots: SnapshotView[];
+
+const standIn = useApiStandIn(async (request) => {
+  const url = new URL(request.url, 'http://stand-in');
+  const result = await handler(
+    proxyEvent({
+      method: request.method,
+      path: url.pathname.replace(/^\/api/, ''),
+      query: Object.fromEntries(url.searchParams),
+      ...(request.body === '' ? {} : { body: request.body }),
+    }),
+  );
+  return { status: result.statusCode, json: JSON.parse(result.body) as unknown };
+});
+
+beforeEach(() => {
+  api = memoryApi();
+  api.executions.executions.set(ID, {
+    name: ID,
+    status: 'FAILED',
+    startedAt: '2026-11-18T12:00:00.000Z',
+    stoppedAt: '2026-11-18T12:30:00.000Z',
+    input: JSON.stringify({ volumeIds: [VOLUME_A], full: false, trigger: 'manual' }),
+    error: 'BackupSuspendedError',
+    failedStep: 'Await Redrive',
+  });
+  api.locks.locks.set(VOLUME_A, {
+    volumeId: VOLUME_A,
+    ownerId: OWNER,
+    backupId: ID,
+    acquiredAt: '2026-11-18T12:00:00.000Z',
+    expiresAt: '2026-11-20T12:00:00.000Z',
+    released: true,
+    parkedAt: '2026-11-18T12:29:59.000Z',
+  });
+  snapshots = [
+    {
+      snapshotId: 'snap-0a0a0a0a0a0a0a0a0',
+      volumeId: VOLUME_A,
+      state: 'completed',
+      tags: { 'rbp:managed': 'true', 'rbp:backup-id': ID, 'rbp:role': 'released' },
+    },
+  ];
+  const backups = new StateMachineBackupLauncher({
+    executions: api.executions,
+    locks: api.locks,
+    volumes: api.world,
+    clock: api.clock,
+    cancellation: {
+      snapshots: {
+        snapshotsOfBackup: () => Promise.resolve(snapshots),
+        deleteSnapshot: () => Promise.reject(new Error('a resume deletes no snapshot')),
+      },
+      records: { getImageRecord: () => Promise.reject(new Error('a resume reads no image record')) },
+    },
+  });
+  handler = createApiHandler({ ...api.deps, backups }, () => undefined);
+});
+
+describe('rbp backup resume', () => {
+  it('prints the line rbp backup start prints, and --json the API’s answer', async () => {
+    const plain = await standIn.rbp(['backup', 'resume', ID]);
+    expect(plain).toMatchObject({
+      code: 0,
+      stdout: `backup ${ID} resumed (rbp backup status ${ID})\n`,
+      stderr: '',
+    });
+    expect(api.executions.redrives).toEqual([ID]);
+
+    // The redrive met another backup's lock and failed again at Await Redrive: still suspended.
+    api.executions.finish(ID, {
+      status: 'FAILED',
+      error: 'BackupAlreadyRunningError',
+      failedStep: 'Await Redrive',
+    });
+    const json = await standIn.rbp(['backup', 'resume', ID, '--json']);
+    expect(json.code).toBe(0);
+    expect(JSON.parse(json.stdout)).toEqual({
+      backupId: ID,
+      status: 'RUNNING',
+      resumedAt: '2026-11-20T12:00:00.000Z',
+      volumeIds: [VOLUME_A],
+    });
+  });
+
+  it('--wait follows the resumed backup to its end and reports it as rbp backup start --wait does', async () => {
+    const redrive = api.executions.redrive.bind(api.executions);
+    api.executions.redrive = async (name) => {
+      const answer = await redrive(name);
+      api.executions.finish(name, {
+        status: 'SUCCEEDED',
+        stoppedAt: '2026-11-20T12:10:00.000Z',
+        currentStep: 'Publish Success',
+        output: JSON.stringify({ image: { result: { imageId: `img-${ID}`, kind: 'incremental' } } }),
+      });
+      return answer;
+    };
+    const waited = await standIn.rbp(['backup', 'resume', ID, '--wait', '--poll-interval', '1']);
+    // The progress lines go to stderr, the last one when it has finished.
+    expect(waited.stderr).toBe(`backup ${ID}: SUCCEEDED (image img-${ID})\n`);
+    expect(waited.code).toBe(0);
+    expect(waited.stdout).toBe(
+      [
+        `backup ${ID}: SUCCEEDED`,
+        `  volume   ${VOLUME_A}`,
+        '  started  2026-11-18T12:00:00.000Z',
+        '  stopped  2026-11-20T12:10:00.000Z',
+        '  step     Publish Success',
+        `  image    img-${ID}`,
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('exit 5 with the API’s message for a backup that is not suspended or whose snapshot is gone', async () => {
+    api.executions.finish(ID, { status: 'SUCCEEDED', error: undefined, failedStep: undefined });
+    const succeeded = await standIn.rbp(['backup', 'resume', ID]);
+    expect(succeeded).toMatchObject({ code: 5, stdout: '' });
+    expect(succeeded.stderr).toBe(`rbp: backup ${ID} succeeded: there is nothing to resume\n`);
+
+    api.executions.finish(ID, {
+      status: 'FAILED',
+      error: 'BackupSuspendedError',
+      failedStep: 'Await Redrive',
+    });
+    snapshots = [];
+    const gone = await standIn.rbp(['backup', 'resume', ID]);
+    expect(gone.code).toBe(5);
+    expect(gone.stderr).toBe(
+      `rbp: backup ${ID} cannot be resumed: the snapshot it kept of ${VOLUME_A} is gone (a later backup of the ` +
+        'volume committed an image and deleted it); start a new backup\n',
+    );
+    expect(api.executions.redrives).toEqual([]);
+  });
+
+  it('exit 4 while another backup holds the volume (resume later), exit 3 for an unknown backup', async () => {
+    api.locks.locks.set(VOLUME_A, {
+      volumeId: VOLUME_A,
+      ownerId: 'arn:aws:states:us-east-1:123456789012:execution:rbp-backup:bk-other',
+      backupId: 'bk-other',
+      acquiredAt: '2026-11-20T11:00:00.000Z',
+      expiresAt: '2026-11-22T11:00:00.000Z',
+    });
+    const held = await standIn.rbp(['backup', 'resume', ID]);
+    expect(held.code).toBe(4);
+    expect(held.stderr).toBe(
+      `rbp: volume ${VOLUME_A} is being backed up by bk-other (lock held until 2026-11-22T11:00:00.000Z): ` +
+        `backup ${ID} stays suspended; resume it once bk-other has finished (HTTP 409 Conflict)\n`,
+    );
+    const unknown = await standIn.rbp(['backup', 'resume', 'bk-nope']);
+    expect(unknown.code).toBe(3);
+    expect(unknown.stderr).toBe('rbp: backup bk-nope does not exist (HTTP 404 NotFound)\n');
+  });
+});
