@@ -4,9 +4,12 @@
  * the chunk again unconditionally, reads it back and clears the entry; every image, older ones
  * included, then restores byte for byte and a second scrub finds nothing. Without the quarantine,
  * the same backup is an incremental that keeps the bad chunk (the reviewer's reproduction), and a
- * full backup's conditional PUT answers "already stored".
+ * full backup's conditional PUT answers "already stored". A property: after any sequence of guest
+ * writes, corruptions, deletions, scrubs and backups, one scrub and one backup leave the newest
+ * image whole and the volume's next backup incremental (no entry forces it any more).
  */
 import { randomBytes } from 'node:crypto';
+import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
 import { QUARANTINED_CHUNK, quarantineForVolume } from '../../lambdas/core/backup/plan.ts';
@@ -41,7 +44,7 @@ interface Fixture {
   ) => Promise<ImageManifest>;
 }
 
-function fixture(): Fixture {
+function fixture(now: () => Date = () => new Date(Date.UTC(2026, 0, 1, 0, 30))): Fixture {
   const ebs = new MemoryEbs();
   const objects = new MemoryObjectStore();
   const images = new ImageStore(objects, { retry: fastRetry() });
@@ -67,7 +70,7 @@ function fixture(): Fixture {
         ),
     } as unknown as ScrubDeps['records'],
     quarantine,
-    now: () => new Date(Date.UTC(2026, 0, 1, 0, 30)),
+    now,
   };
   const backup = async (imageId: string, minute: number, parent?: string, quarantined = true) => {
     const snapshotId = ebs.createSnapshot(VOLUME);
@@ -206,3 +209,72 @@ function blocksOf(blocks: ReadonlyMap<number, Buffer>, chunk: number): Buffer {
     [0, 1].map((half) => blocks.get(chunk * 2 + half) ?? Buffer.alloc(CHUNK_SIZE_BYTES / 2)),
   );
 }
+
+/** Chunk positions the property writes, corrupts and deletes (some shared content between them). */
+const POSITIONS = [0, 5, 700, 1023] as const;
+
+type Step =
+  | { readonly op: 'write'; readonly position: number; readonly fill: number }
+  | { readonly op: 'corrupt' | 'delete'; readonly position: number }
+  | { readonly op: 'scrub' | 'backup' };
+
+const step: fc.Arbitrary<Step> = fc.oneof(
+  fc.record({
+    op: fc.constant('write' as const),
+    position: fc.constantFrom(...POSITIONS),
+    fill: fc.integer({ min: 1, max: 4 }),
+  }),
+  fc.record({
+    op: fc.constantFrom('corrupt' as const, 'delete' as const),
+    position: fc.constantFrom(...POSITIONS),
+  }),
+  fc.record({ op: fc.constantFrom('scrub' as const, 'backup' as const) }),
+);
+
+describe('repair converges (property)', () => {
+  it('after any history, one scrub and one backup leave the newest image whole and the next plan incremental', async () => {
+    await fc.assert(
+      fc.asyncProperty(fc.array(step, { maxLength: 10 }), async (steps) => {
+        let minute = 0;
+        const f = fixture(() => new Date(Date.UTC(2026, 0, 1, 0, minute)));
+        let newest: ImageManifest = await f.backup('img-0', (minute += 1));
+        let images = 1;
+        for (const s of steps) {
+          minute += 1;
+          if (s.op === 'write') {
+            // Whole chunks of one repeated byte: equal fills share one chunk object.
+            f.ebs.write(VOLUME, s.position * CHUNK_SIZE_BYTES, Buffer.alloc(CHUNK_SIZE_BYTES, s.fill));
+          } else if (s.op === 'corrupt' || s.op === 'delete') {
+            const bytes = f.ebs.volumeBytes(VOLUME);
+            const at = s.position * CHUNK_SIZE_BYTES;
+            const name = chunkOf(bytes.subarray(at, at + CHUNK_SIZE_BYTES)).name;
+            if (!f.objects.objects.has(chunkKey(name))) continue;
+            if (s.op === 'delete') f.objects.objects.delete(chunkKey(name));
+            else
+              f.objects.objects.set(chunkKey(name), f.objects.objects.get(chunkKey(name))!.subarray(0, 64));
+          } else if (s.op === 'scrub') {
+            await scrub(f.scrubDeps, { all: true, runNumber: 0 });
+          } else {
+            newest = await f.backup(`img-${images}`, minute, newest.imageId);
+            images += 1;
+          }
+        }
+        minute += 1;
+        await scrub(f.scrubDeps, { all: true, runNumber: 0 });
+        minute += 1;
+        const repaired = await f.backup(`img-${images}`, minute, newest.imageId);
+        await expectRawRestore(f.images, repaired, f.ebs.snapshotBlocks(repaired.snapshotId));
+        expect(await quarantineForVolume(f.quarantine, VOLUME, repaired)).toMatchObject({
+          readInFull: false,
+        });
+        // What stays quarantined is only what the newest image does not reference.
+        const entries = await f.quarantine.list();
+        const verdict = await scrub(f.scrubDeps, { all: true, runNumber: 0 });
+        for (const finding of [...verdict.corrupt, ...verdict.missing])
+          expect(finding.images).not.toContain(`${VOLUME}/${repaired.imageId}`);
+        expect(entries.every((e) => !e.volumeIds.includes(VOLUME))).toBe(true);
+      }),
+      { numRuns: 40 },
+    );
+  }, 240_000);
+});
