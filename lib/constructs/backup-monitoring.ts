@@ -247,7 +247,7 @@ export class BackupMonitoring {
       created.addAlarmAction(action);
       this.alarms.push(created);
     }
-    // Plans' RPO targets (rpoMinutes): one alarm over every server a plan watches, on the count of
+    // Plans' RPO targets (rpoMinutes or the default, rpo.ts): one alarm over every server a plan watches, on the count of
     // servers in breach that each RPO check writes (zero included). Missing data is breaching: an
     // empty period means the check stopped (schedule deleted or disabled, function failing), and
     // then no breach would be seen at all; a function error alone is also caught by its Errors alarm.
@@ -264,7 +264,7 @@ export class BackupMonitoring {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
       alarmDescription:
-        'RPO breached: a server selected by a plan with rpoMinutes has no live recovery point within that target (RPO Breached events name it), or the RPO check stopped reporting',
+        "RPO breached: a server selected by a plan with an RPO target (rpoMinutes, or twice a scheduled plan's longest gap between runs) has no live recovery point within that target (RPO Breached events name it), or the RPO check stopped reporting",
     });
     plansRpo.addAlarmAction(action);
     this.alarms.push(plansRpo);

@@ -179,7 +179,7 @@ function scheduleRpoCheck(scope: Construct, props: PlanRunsProps): scheduler.Sch
   }
   const schedule = new scheduler.Schedule(scope, 'RpoCheckSchedule', {
     scheduleName: `${props.prefix}-rpo-check`,
-    description: 'RPO check of every server a protection plan with rpoMinutes selects',
+    description: 'RPO check of every server a protection plan with an RPO target selects',
     schedule: scheduler.ScheduleExpression.rate(Duration.minutes(RPO_CHECK_MINUTES)),
     target: new schedulerTargets.LambdaInvoke(fn, {
       input: scheduler.ScheduleTargetInput.fromObject({ action: 'checkRpo' }),
