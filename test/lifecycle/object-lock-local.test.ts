@@ -8,6 +8,10 @@
  * has an object whose lock ends before the image's retention does. A PUT answered 412 extends the
  * existing object to the writer's generation and never shortens it. Deleting a locked key without a
  * version id adds a delete marker and keeps the locked version, as S3 does on a versioned bucket.
+ * A chunk corrupt at rest (a locked version of other bytes over it) is found by `rbp scrub run
+ * --all` and repaired by the next `rbp backup start` through the real state machine: a third,
+ * locked, current version holds the right bytes, the bad one stays locked, the image says
+ * QUARANTINED_CHUNK, the quarantine is empty and a second scrub finds nothing.
  */
 import '../support/quiet-powertools.ts';
 import {
@@ -18,6 +22,7 @@ import {
 } from '@aws-sdk/client-s3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/api/exit-codes.ts';
+import { DynamoDbChunkQuarantine } from '../../lambdas/aws/dynamodb-chunk-quarantine.ts';
 import { S3ObjectStore } from '../../lambdas/aws/s3-object-store.ts';
 import { LambdaWiring } from '../../lambdas/aws/wiring.ts';
 import { crc32Base64, sha256Hex } from '../../lambdas/core/image/hashing.ts';
@@ -226,4 +231,57 @@ describe('Object Lock generations on the local stack', () => {
     expect((versions.DeleteMarkers ?? []).map((m) => m.IsLatest)).toEqual([true]);
     await expect(head(chunkKey(GARBAGE))).rejects.toThrow();
   }, 120_000);
+
+  it('a chunk corrupt at rest is found by the scrub and rewritten by the next backup as a new locked version', async () => {
+    const bucket = product.product.names.imageBucket;
+    const latest = await rbp.json<ImageJson[]>('images', 'ls', '--volume', volumeId);
+    const last = [...latest].sort((a, b) => (a.createdAt < b.createdAt ? -1 : 1)).at(-1)!;
+    const [victim] = await mappedChunks(product.engine, volumeId, last.imageId);
+    const key = chunkKey(victim!);
+    const good = (await product.engine.images.getChunk(victim!)).data;
+    // Other bytes under the chunk's name: a new, locked version over the good one.
+    const garbage = Buffer.alloc(4096, 0x5a);
+    await new S3ObjectStore(product.engine.s3Client, bucket, '', {
+      config: LOCK,
+      clock: { now: () => new Date() },
+    }).replace({ key, body: garbage, crc32Base64: crc32Base64(garbage) });
+    const found = await rbp.json<{ status: string; corrupt: { key: string }[] }>(
+      'scrub',
+      'run',
+      '--all',
+      '--wait',
+      '--poll-interval',
+      '0.2',
+    );
+    expect(found.status).toBe('findings');
+    expect(found.corrupt.map((c) => c.key)).toContain(key);
+    const quarantine = new DynamoDbChunkQuarantine(product.engine.ddbClient, product.product.names.table);
+    expect((await quarantine.list()).map((e) => e.name)).toContain(victim);
+
+    const repaired = await backUp();
+    const image = await rbp.json<{ fullReadReason?: string }>('images', 'show', repaired.imageId);
+    expect(image.fullReadReason).toBe('QUARANTINED_CHUNK');
+    expect((await product.engine.images.getChunk(victim!)).data.equals(good)).toBe(true);
+    expect(await quarantine.list()).toEqual([]);
+    const versions = await product.engine.s3Client.send(
+      new ListObjectVersionsCommand({ Bucket: bucket, Prefix: key }),
+    );
+    const mine = (versions.Versions ?? []).filter((v) => v.Key === key);
+    expect(mine.map((v) => v.IsLatest)).toEqual([true, false, false]);
+    for (const version of mine) {
+      const object = await product.engine.s3Client.send(
+        new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: version.VersionId }),
+      );
+      expect(object.ObjectLockMode, version.VersionId).toBe('GOVERNANCE');
+    }
+    const again = await rbp.json<{ status: string }>(
+      'scrub',
+      'run',
+      '--all',
+      '--wait',
+      '--poll-interval',
+      '0.2',
+    );
+    expect(again.status).toBe('ok');
+  }, 600_000);
 });
