@@ -60,7 +60,10 @@ beforeAll(async () => {
   await store.putImageRecord(fullImageRecord('vol-b', PAIRED_B, at(2)), undefined, undefined, {
     serverId: 'srv-1',
   });
-  const single = imagePoint({ volumeId: 'vol-a', imageId: PAIRED_A, createdAt: at(2), serverId: 'srv-1' }, undefined);
+  const single = imagePoint(
+    { volumeId: 'vol-a', imageId: PAIRED_A, createdAt: at(2), serverId: 'srv-1' },
+    undefined,
+  );
   await points.put({
     ...single,
     recoveryPointId: 'rp-pair',

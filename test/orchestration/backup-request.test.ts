@@ -105,7 +105,9 @@ describe('normaliseBackupRequest', () => {
     const tooShort =
       'lockTtlSeconds: must be at least 10800 (3 h): the lock is last renewed before Commit Image, which may wait 7200 s for a garbage collection';
     for (const ttl of [7_200, MIN_LOCK_TTL_SECONDS - 1]) {
-      const refused = await normaliseBackupRequest(request(ttl), execution, noVolumes).catch((e: unknown) => e);
+      const refused = await normaliseBackupRequest(request(ttl), execution, noVolumes).catch(
+        (e: unknown) => e,
+      );
       expect(refused).toBeInstanceOf(ValidationError);
       expect((refused as Error).message).toBe(`invalid backup request: ${tooShort}`);
     }
@@ -113,9 +115,9 @@ describe('normaliseBackupRequest', () => {
     await expect(normaliseBackupRequest(request(60), execution, noVolumes)).rejects.toThrow(
       `invalid backup request: ${tooShort}; lockTtlSeconds: must be longer than syncWait.timeoutSeconds + snapshotWait.timeoutSeconds: the lock is not renewed before the snapshots are complete`,
     );
-    expect((await normaliseBackupRequest(request(MIN_LOCK_TTL_SECONDS), execution, noVolumes)).lockTtlSeconds).toBe(
-      10_800,
-    );
+    expect(
+      (await normaliseBackupRequest(request(MIN_LOCK_TTL_SECONDS), execution, noVolumes)).lockTtlSeconds,
+    ).toBe(10_800);
   });
 
   it('refuses a lock no longer than the sync and snapshot waits that come before its first renewal', async () => {

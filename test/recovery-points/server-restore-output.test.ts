@@ -132,7 +132,14 @@ describe('rbp restore server --initialization-rate', () => {
 
   it('is a usage error without --availability-zone, or when not a whole number; nothing is sent', async () => {
     posted.length = 0;
-    const alone = await api.rbp(['restore', 'server', '--recovery-point', 'rp-bk-1', '--initialization-rate', '200']);
+    const alone = await api.rbp([
+      'restore',
+      'server',
+      '--recovery-point',
+      'rp-bk-1',
+      '--initialization-rate',
+      '200',
+    ]);
     expect(alone.code).toBe(EXIT.USAGE);
     expect(alone.stderr).toContain(
       '--initialization-rate needs --availability-zone: it is the rate of the volumes made in that zone',

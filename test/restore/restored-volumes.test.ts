@@ -235,7 +235,11 @@ describe('Create Volume', () => {
       availabilityZone: 'us-east-1a',
       volumeInitializationRate: 250,
     });
-    expect(started).toMatchObject({ availabilityZone: 'us-east-1a', volumeType: 'gp3', volumeInitializationRate: 250 });
+    expect(started).toMatchObject({
+      availabilityZone: 'us-east-1a',
+      volumeType: 'gp3',
+      volumeInitializationRate: 250,
+    });
     expect((await f.volumeJobs.get('rs-1-v1')).volume).toEqual({
       availabilityZone: 'us-east-1a',
       volumeType: 'gp3',
@@ -325,7 +329,10 @@ describe('POST /server-restores volumeInitializationRate', () => {
   it.each([
     { rate: 99, message: `invalid request: body.volumeInitializationRate: ${RANGE}` },
     { rate: 301, message: `invalid request: body.volumeInitializationRate: ${RANGE}` },
-    { rate: 150.5, message: 'invalid request: body.volumeInitializationRate: must be a whole number of MiB/s' },
+    {
+      rate: 150.5,
+      message: 'invalid request: body.volumeInitializationRate: must be a whole number of MiB/s',
+    },
   ])('refuses $rate MiB/s with a 400 saying the range', async ({ rate, message }) => {
     const answer = await post({
       recoveryPointId: 'rp-bk-1',

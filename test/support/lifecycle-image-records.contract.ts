@@ -87,12 +87,20 @@ export function lifecycleImageRecordsContract(
       await under.records.markDeleting('vol-a', 'img-a1');
       const listing = expectedListing(new Set(['img-a1']));
       for (const volumeId of ['vol-a', 'vol-b', 'vol-c', 'vol-d', 'vol-none']) {
-        expect(await under.records.listVolume(volumeId)).toEqual(listing.filter((i) => i.volumeId === volumeId));
+        expect(await under.records.listVolume(volumeId)).toEqual(
+          listing.filter((i) => i.volumeId === volumeId),
+        );
       }
       for (const serverId of ['srv-1', 'srv-2', 'srv-none']) {
-        expect(await under.records.listServer(serverId)).toEqual(listing.filter((i) => i.serverId === serverId));
+        expect(await under.records.listServer(serverId)).toEqual(
+          listing.filter((i) => i.serverId === serverId),
+        );
       }
-      expect((await under.records.listServer('srv-1')).map((i) => i.imageId)).toEqual(['img-a1', 'img-a2', 'img-b2']);
+      expect((await under.records.listServer('srv-1')).map((i) => i.imageId)).toEqual([
+        'img-a1',
+        'img-a2',
+        'img-b2',
+      ]);
     });
 
     it("reads one record's own fields; an unknown image or volume is a NotFoundError naming both", async () => {

@@ -350,9 +350,7 @@ export async function expireScope(
   if (!('images' in scope)) {
     // The points' images on volumes the scope did not read (an untagged volume of a server's
     // point, the other volumes of a volume's point): one listVolume each.
-    const others = new Set(
-      [...points.values()].flatMap((point) => point.images.map((ref) => ref.volumeId)),
-    );
+    const others = new Set([...points.values()].flatMap((point) => point.images.map((ref) => ref.volumeId)));
     for (const volumeId of [...others].filter((v) => !readVolumes.has(v)).sort()) {
       for (const image of await deps.records.listVolume(volumeId)) {
         if (image.status === 'live') live.set(imageRefKey(image), image);

@@ -87,7 +87,8 @@ export const startServerRestoreBody = z
     path: ['volumeType'],
   })
   .refine((b) => b.volumeInitializationRate === undefined || b.availabilityZone !== undefined, {
-    message: 'volumeInitializationRate needs availabilityZone: it is the rate of the volumes made in that zone',
+    message:
+      'volumeInitializationRate needs availabilityZone: it is the rate of the volumes made in that zone',
     path: ['volumeInitializationRate'],
   });
 

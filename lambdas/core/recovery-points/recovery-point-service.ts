@@ -215,7 +215,9 @@ export const serverRestoreSchema = z.object({
     .number()
     .int()
     .optional()
-    .describe('EBS Provisioned Rate for Volume Initialization of the new volumes, MiB/s (absent: lazy loading)'),
+    .describe(
+      'EBS Provisioned Rate for Volume Initialization of the new volumes, MiB/s (absent: lazy loading)',
+    ),
   snapshots: z.array(
     z.object({
       device: z.string(),
