@@ -9,7 +9,13 @@
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
  */
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { GetCommand, ScanCommand, TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import {
+  GetCommand,
+  QueryCommand,
+  ScanCommand,
+  TransactWriteCommand,
+  UpdateCommand,
+} from '@aws-sdk/lib-dynamodb';
 import { NotFoundError } from '../core/errors.ts';
 import type { LifecycleImage, LifecycleImageRecords } from '../core/lifecycle/ports.ts';
 import { type ProtectedVolume, protectedVolumeServers } from '../core/lifecycle/protected-volumes.ts';
@@ -129,6 +135,43 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
             },
           ],
     );
+  }
+
+  /**
+   * One page of the registry: at most `limit` items after volume id `after` (one Query with Limit;
+   * the backfill marker, which sorts after every volume id, is left out of the answer), and the
+   * last volume id read when more may follow.
+   */
+  async pageRegisteredVolumes(page: {
+    readonly limit: number;
+    readonly after?: string;
+  }): Promise<{ readonly volumes: ProtectedVolume[]; readonly last?: string }> {
+    const answer = await callSdk('Query (protected volumes page)', { after: page.after ?? '' }, () =>
+      this.ddb.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: page.after === undefined ? 'pk = :pk' : 'pk = :pk AND sk > :after',
+          ExpressionAttributeValues: {
+            ':pk': PROTECTED_VOLUMES_PARTITION,
+            ...(page.after === undefined ? {} : { ':after': page.after }),
+          },
+          Limit: page.limit,
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    const volumes = (answer.Items ?? []).flatMap((item) =>
+      item.entity !== PROTECTED_VOLUME_ENTITY || typeof item.volumeId !== 'string'
+        ? []
+        : [
+            {
+              volumeId: item.volumeId,
+              ...(typeof item.serverId === 'string' ? { serverId: item.serverId } : {}),
+            },
+          ],
+    );
+    const last: unknown = answer.LastEvaluatedKey?.['sk'];
+    return typeof last === 'string' ? { volumes, last } : { volumes };
   }
 
   /**

@@ -1,9 +1,10 @@
 /** Replica volumes the product may back up: EC2 volumes tagged `rbp:replica=true` (ReplicaVolumeSource). */
 import { DescribeVolumesCommand, type EC2Client, type Filter, type Volume } from '@aws-sdk/client-ec2';
-import type {
-  ReplicaVolume,
-  ReplicaVolumeSource,
-  ReplicaVolumeSourcePage,
+import {
+  REPLICA_GONE,
+  type ReplicaVolume,
+  type ReplicaVolumeSource,
+  type ReplicaVolumeSourcePage,
 } from '../core/api/record-directories.ts';
 import { REPLICA_TAG } from '../core/orchestration/replica-probe.ts';
 import { SOURCE_SERVER_TAG } from '../core/orchestration/backup-request.ts';
@@ -14,6 +15,24 @@ import { callSdk } from './sdk-errors.ts';
 export { SOURCE_DEVICE_TAG, SOURCE_SERVER_TAG };
 /** DescribeVolumes page size: the API's maximum. */
 const DESCRIBE_VOLUMES_PAGE = 500;
+/**
+ * Volume ids per filtered DescribeVolumes (`volume-id` filter values): EC2 refuses a request whose
+ * filters carry too many values; 100 keeps a registry page of the API's default size to one read.
+ */
+export const VOLUME_IDS_PER_READ = 100;
+
+/** One page of the protected-volume registry in volume-id order; `last` is where the next starts. */
+export interface RegisteredVolumePage {
+  readonly volumes: readonly ProtectedVolume[];
+  /** The last volume id the page read; absent after the registry's last page. */
+  readonly last?: string;
+}
+
+/** Reads the registry a page at a time (DynamoDbLifecycleImageRecords.pageRegisteredVolumes). */
+export type RegisteredVolumePages = (page: {
+  readonly limit: number;
+  readonly after?: string;
+}) => Promise<RegisteredVolumePage>;
 
 export class Ec2ReplicaVolumes implements ReplicaVolumeSource {
   constructor(private readonly ec2: EC2Client) {}
@@ -52,6 +71,18 @@ export class Ec2ReplicaVolumes implements ReplicaVolumeSource {
     );
     return found.find((replica) => replica.volumeId === volumeId);
   }
+
+  /** Which of `volumeIds` EC2 has as replica volumes: one DescribeVolumes per VOLUME_IDS_PER_READ ids. */
+  async replicaVolumeIdsAmong(volumeIds: readonly string[]): Promise<ReadonlySet<string>> {
+    const found = new Set<string>();
+    for (let at = 0; at < volumeIds.length; at += VOLUME_IDS_PER_READ) {
+      const described = await describeReplicaVolumes(this.ec2, 'DescribeVolumes (registered volumes)', [
+        { Name: 'volume-id', Values: volumeIds.slice(at, at + VOLUME_IDS_PER_READ) },
+      ]);
+      for (const volume of described) if (volume.VolumeId !== undefined) found.add(volume.VolumeId);
+    }
+    return found;
+  }
 }
 
 /**
@@ -65,6 +96,8 @@ export class ReplicaVolumesWithRegistered implements ReplicaVolumeSource {
   constructor(
     private readonly replicas: Ec2ReplicaVolumes,
     private readonly registered: () => Promise<readonly ProtectedVolume[]>,
+    /** The registry a page at a time, for `GET /volumes`' gone volumes; absent: pages are EC2's only. */
+    private readonly registeredPages?: RegisteredVolumePages,
   ) {}
 
   async listReplicaVolumes(): Promise<readonly ReplicaVolume[]> {
@@ -89,6 +122,31 @@ export class ReplicaVolumesWithRegistered implements ReplicaVolumeSource {
 
   findReplicaVolume(volumeId: string): Promise<ReplicaVolume | undefined> {
     return this.replicas.findReplicaVolume(volumeId);
+  }
+
+  /**
+   * One registry page (a Query of `limit` items after the token, a volume id) less the volumes EC2
+   * still has as replicas (one DescribeVolumes per VOLUME_IDS_PER_READ of them), each REPLICA GONE
+   * with the server its commits registered.
+   */
+  async pageGoneVolumes(page: {
+    readonly limit: number;
+    readonly token?: string;
+  }): Promise<ReplicaVolumeSourcePage> {
+    if (this.registeredPages === undefined) return { volumes: [] };
+    const read = await this.registeredPages({
+      limit: page.limit,
+      ...(page.token === undefined ? {} : { after: page.token }),
+    });
+    const inEc2 = await this.replicas.replicaVolumeIdsAmong(read.volumes.map((v) => v.volumeId));
+    const volumes = read.volumes
+      .filter((volume) => !inEc2.has(volume.volumeId))
+      .map((volume): ReplicaVolume => ({
+        volumeId: volume.volumeId,
+        ...(volume.serverId === undefined ? {} : { serverId: volume.serverId }),
+        state: REPLICA_GONE,
+      }));
+    return read.last === undefined ? { volumes } : { volumes, nextToken: read.last };
   }
 }
 

@@ -473,10 +473,14 @@ export function createApiDeps(
   const records = new DynamoDbImageRecordStore(clients.documents, environment.TABLE_NAME);
   const catalog = new DynamoDbCatalogStore(clients.documents, environment.TABLE_NAME);
   const replicaSnapshots = new Ec2ReplicaSnapshots(clients.ec2);
+  const registry = new DynamoDbLifecycleImageRecords(clients.documents, environment.TABLE_NAME);
   const directories = new RecordDirectories({
-    // Whole listings (the file search) also name the registered volumes EC2 no longer has.
-    replicas: new ReplicaVolumesWithRegistered(new Ec2ReplicaVolumes(clients.ec2), () =>
-      new DynamoDbLifecycleImageRecords(clients.documents, environment.TABLE_NAME).registeredVolumes(),
+    // Whole listings (the file search) and GET /volumes (after EC2's pages, a registry page at a
+    // time) also name the registered volumes EC2 no longer has.
+    replicas: new ReplicaVolumesWithRegistered(
+      new Ec2ReplicaVolumes(clients.ec2),
+      () => registry.registeredVolumes(),
+      (page) => registry.pageRegisteredVolumes(page),
     ),
     records,
     cataloged: catalogStateOf(catalog),

@@ -6,11 +6,15 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { Ec2ReplicaVolumes } from '../../lambdas/aws/ec2-replica-volumes.ts';
+import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
+import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
+import { Ec2ReplicaVolumes, ReplicaVolumesWithRegistered } from '../../lambdas/aws/ec2-replica-volumes.ts';
+import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { queryScope } from '../../lambdas/core/api/cursor.ts';
 import {
   MAX_SOURCE_PAGES_PER_PAGE,
   RecordDirectories,
+  REPLICA_GONE,
   type ReplicaVolume,
   type ReplicaVolumeSource,
   type ReplicaVolumeSourcePage,
@@ -238,6 +242,114 @@ describe('GET /volumes pages in EC2', () => {
   });
 });
 
+/** Registered volumes EC2 no longer has, paged by volume id (token: the last id read); requests counted. */
+class MemoryGonePages extends MemoryReplicaPages {
+  constructor(
+    volumes: readonly { readonly volume: ReplicaVolume; readonly replica: boolean }[],
+    private readonly gone: readonly ReplicaVolume[],
+  ) {
+    super(volumes);
+  }
+
+  pageGoneVolumes(page: {
+    readonly limit: number;
+    readonly token?: string;
+  }): Promise<ReplicaVolumeSourcePage> {
+    this.requests.push(`gone ${page.limit}`);
+    const after = [...this.gone]
+      .sort((a, b) => (a.volumeId < b.volumeId ? -1 : 1))
+      .filter((v) => page.token === undefined || v.volumeId > page.token);
+    const read = after.slice(0, page.limit);
+    const volumes = read.map((v) => ({ ...v, state: REPLICA_GONE }));
+    return Promise.resolve(
+      after.length > page.limit ? { volumes, nextToken: read.at(-1)!.volumeId } : { volumes },
+    );
+  }
+}
+
+describe('GET /volumes lists the registered volumes EC2 no longer has after its own, REPLICA GONE', () => {
+  it('lists every replica and every gone volume exactly once, gone ones with their state, within the request bound (fast-check)', async () => {
+    const fleet = fc
+      .uniqueArray(fc.integer({ min: 0, max: 10_000 }), { maxLength: 40 })
+      .chain((ids) =>
+        fc
+          .array(fc.boolean(), { minLength: ids.length, maxLength: ids.length })
+          .map((g) => [ids, g] as const),
+      );
+    await fc.assert(
+      fc.asyncProperty(fleet, fc.integer({ min: 1, max: 12 }), async ([ids, goneFlags], limit) => {
+        const present = ids
+          .filter((_, i) => !goneFlags[i])
+          .map((n) => ({ volume: { volumeId: volumeId(n) }, replica: true }));
+        const gone = ids
+          .filter((_, i) => goneFlags[i])
+          .map((n) => ({ volumeId: volumeId(n), serverId: 'srv-gone' }));
+        const source = new MemoryGonePages(present, gone);
+        const { call } = volumesApi(directoriesOf(source));
+        const pages = await followCursor(call, limit);
+        const listed = pages.flat() as { volumeId: string; state?: string }[];
+        expect(listed.map((v) => v.volumeId).sort()).toEqual(ids.map(volumeId).sort());
+        expect(
+          listed
+            .filter((v) => v.state === 'REPLICA GONE')
+            .map((v) => v.volumeId)
+            .sort(),
+        ).toEqual(gone.map((v) => v.volumeId).sort());
+        expect(source.requests.length).toBeLessThanOrEqual(pages.length * MAX_SOURCE_PAGES_PER_PAGE);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('answers the exact JSON: EC2’s volumes as before, then the gone one with its registered server and images', async () => {
+    const records = new MemoryImageRecordStore();
+    await records.putImageRecord(fullImageRecord(volumeId(9), 'img-g1', '2026-11-01T00:00:00.000Z'));
+    const source = new MemoryGonePages(
+      [
+        {
+          volume: { volumeId: volumeId(2), serverId: 'web-01', device: '/dev/xvda', sizeGib: 8 },
+          replica: true,
+        },
+      ],
+      [{ volumeId: volumeId(9), serverId: 'db-01' }],
+    );
+    const { call } = volumesApi(directoriesOf(source, records));
+    const answer = await call({ method: 'GET', path: '/volumes' });
+    expect(answer.body).toEqual({
+      items: [
+        { volumeId: volumeId(2), serverId: 'web-01', device: '/dev/xvda', sizeGib: 8, imageCount: 0 },
+        {
+          volumeId: volumeId(9),
+          serverId: 'db-01',
+          imageCount: 1,
+          latestImageId: 'img-g1',
+          latestImageAt: '2026-11-01T00:00:00.000Z',
+          state: 'REPLICA GONE',
+        },
+      ],
+    });
+    expect(source.requests).toEqual(['page 100', 'gone 100']);
+  });
+
+  it('a page that ends with EC2’s last page hands over to the registry with a cursor; a gone-phase cursor without a registry is refused', async () => {
+    const source = new MemoryGonePages(
+      [1, 2].map((n) => ({ volume: { volumeId: volumeId(n) }, replica: true })),
+      [{ volumeId: volumeId(3) }],
+    );
+    const { api, call } = volumesApi(directoriesOf(source));
+    const pages = await followCursor(call, 2);
+    expect(pages.map((page) => page.map((v) => v.volumeId))).toEqual([
+      [volumeId(1), volumeId(2)],
+      [volumeId(3)],
+    ]);
+    expect(source.requests).toEqual(['page 5', 'gone 5']);
+    const { call: ec2Only } = volumesApi(directoriesOf(new MemoryReplicaPages([])));
+    const cursor = api.deps.cursors.encode(queryScope('listVolumes', {}), { token: '{"g":1,"s":0,"n":5}' });
+    const refused = await ec2Only({ method: 'GET', path: '/volumes', query: { cursor } });
+    expect([refused.status, refused.body.message]).toEqual([400, 'invalid cursor: unreadable position']);
+  });
+});
+
 describe('one replica volume is one lookup, not the whole list', () => {
   it('serverOfVolume and assertProtected (GET /volumes/{id}/images of a volume without images) read one volume', async () => {
     const volumes: ReplicaVolume[] = [
@@ -333,6 +445,61 @@ describe('GET /volumes on the local stack', () => {
           MaxResults: 500,
         },
       ]);
+    },
+  );
+
+  it(
+    'finds the gone volumes of a registry page with one DescribeVolumes on its ids',
+    { timeout: 60_000 },
+    async () => {
+      const { ec2, counted, sent } = ec2Clients();
+      const table = 'rbp-volume-pages-registry';
+      const documents = await createCatalogTable(local.clientConfig(), table);
+      const store = new DynamoDbImageRecordStore(documents, table);
+      const live = (await createReplicaVolume(ec2, 'web-02')).VolumeId!;
+      const goneA = 'vol-00000000000000a01';
+      const goneB = 'vol-00000000000000a02';
+      for (const [id, serverId] of [
+        [goneA, 'db-01'],
+        [goneB, 'db-01'],
+        [live, 'web-02'],
+      ] as const) {
+        await store.putImageRecord(
+          fullImageRecord(id, `img-${id}`, '2026-11-01T00:00:00.000Z'),
+          undefined,
+          undefined,
+          {
+            serverId,
+          },
+        );
+      }
+      const registry = new DynamoDbLifecycleImageRecords(documents, table);
+      const source = new ReplicaVolumesWithRegistered(
+        new Ec2ReplicaVolumes(counted),
+        () => registry.registeredVolumes(),
+        (page) => registry.pageRegisteredVolumes(page),
+      );
+      sent.length = 0;
+      const first = await source.pageGoneVolumes({ limit: 2 });
+      expect(first).toEqual({
+        volumes: [
+          { volumeId: goneA, serverId: 'db-01', state: 'REPLICA GONE' },
+          { volumeId: goneB, serverId: 'db-01', state: 'REPLICA GONE' },
+        ],
+        nextToken: goneB,
+      });
+      expect(sent).toEqual([
+        {
+          Filters: [
+            { Name: 'tag:rbp:replica', Values: ['true'] },
+            { Name: 'volume-id', Values: [goneA, goneB] },
+          ],
+          MaxResults: 500,
+        },
+      ]);
+      // The live volume's id sorts after the gone ones ('vol-<17 hex>' from moto vs 'vol-000…a0n').
+      expect(await source.pageGoneVolumes({ limit: 2, token: first.nextToken! })).toEqual({ volumes: [] });
+      documents.destroy();
     },
   );
 });

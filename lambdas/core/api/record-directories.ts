@@ -3,7 +3,7 @@
  * tags, through a port) joined with their committed image records (ImageRecordStore), and the
  * catalog state of each image (catalog records) for `status`.
  */
-import { NotFoundError } from '../errors.ts';
+import { NotFoundError, ValidationError } from '../errors.ts';
 import type { ImageRecord, ImageRecordStore } from '../image/image-records.ts';
 import type {
   ImageDirectory,
@@ -16,12 +16,21 @@ import type { ProtectedVolumes } from './backup-launcher.ts';
 import type { Image, Volume } from './schemas.ts';
 import { positionOf, tokenOf } from './source-position.ts';
 
+/**
+ * The state of a protected volume whose replica EC2 no longer has (deleted when AWS Elastic
+ * Disaster Recovery disconnected its source server, or no longer tagged `rbp:replica=true`): its
+ * backups stay, reachable by image id, recovery point and file search.
+ */
+export const REPLICA_GONE = 'REPLICA GONE' as const;
+
 /** A replica volume as EC2 describes it (tags set by the replication side). */
 export interface ReplicaVolume {
   readonly volumeId: string;
   readonly serverId?: string;
   readonly device?: string;
   readonly sizeGib?: number;
+  /** Present only on a registered volume EC2 no longer has (then serverId is the registry's). */
+  readonly state?: typeof REPLICA_GONE;
 }
 
 /** One page of replica volumes in the source's own order (EC2's DescribeVolumes order). */
@@ -47,6 +56,16 @@ export interface ReplicaVolumeSource {
    * up in the whole list.
    */
   findReplicaVolume?(volumeId: string): Promise<ReplicaVolume | undefined>;
+  /**
+   * The protected-volume registry's volumes (lifecycle/protected-volumes.ts) that EC2 no longer
+   * has as replicas, each with state REPLICA_GONE, one registry page of at most `limit` volumes at
+   * a time in volume-id order (a page can hold fewer, even none, with a next token). Absent:
+   * `GET /volumes` lists EC2's replica volumes only.
+   */
+  pageGoneVolumes?(page: {
+    readonly limit: number;
+    readonly token?: string;
+  }): Promise<ReplicaVolumeSourcePage>;
 }
 
 /**
@@ -83,16 +102,22 @@ export function imageOf(record: ImageRecord, cataloged: boolean): Image {
 /**
  * One page cut from the source's pages (see source-position.ts for the token). Each source page
  * is taken by volume id (so a page that stops inside one resumes at the same place); the answer is
- * ordered by volume id, and across pages volumes follow the source's order.
+ * ordered by volume id, and across pages volumes follow the source's order. After the source's
+ * last page come the registered volumes it no longer has (`gone`, in registry pages), so every
+ * protected volume is listed once; the registry pages count against MAX_SOURCE_PAGES_PER_PAGE.
  */
 async function pageOfSourcePages(
   read: NonNullable<ReplicaVolumeSource['pageReplicaVolumes']>,
+  gone: ReplicaVolumeSource['pageGoneVolumes'],
   page: PageRequest,
 ): Promise<StorePage<ReplicaVolume>> {
   let position = positionOf(page.pageToken, page.limit);
+  if (position.g === 1 && gone === undefined) {
+    throw new ValidationError('invalid cursor: unreadable position', { context: { field: 'cursor' } });
+  }
   const replicas: ReplicaVolume[] = [];
   for (let round = 1; ; round += 1) {
-    const found = await read({
+    const found = await (position.g === 1 ? gone! : read)({
       limit: position.n,
       ...(position.t === undefined ? {} : { token: position.t }),
     });
@@ -105,8 +130,13 @@ async function pageOfSourcePages(
         nextToken: tokenOf({ ...position, s: position.s + taken.length }),
       };
     }
-    if (found.nextToken === undefined) return { items: byVolumeId(replicas) };
-    position = { t: found.nextToken, s: 0, n: position.n };
+    if (found.nextToken !== undefined) {
+      position = { ...(position.g === 1 ? { g: 1 as const } : {}), t: found.nextToken, s: 0, n: position.n };
+    } else if (position.g === 1 || gone === undefined) {
+      return { items: byVolumeId(replicas) };
+    } else {
+      position = { g: 1, s: 0, n: position.n };
+    }
     if (replicas.length >= page.limit || round >= MAX_SOURCE_PAGES_PER_PAGE) {
       return { items: byVolumeId(replicas), nextToken: tokenOf(position) };
     }
@@ -138,8 +168,12 @@ export class RecordDirectories implements VolumeDirectory, ImageDirectory, Prote
   }
 
   async pageVolumes(page: PageRequest): Promise<StorePage<Volume>> {
-    const read = this.deps.replicas.pageReplicaVolumes?.bind(this.deps.replicas);
-    const found = read === undefined ? await this.pageOfWholeList(page) : await pageOfSourcePages(read, page);
+    const source = this.deps.replicas;
+    const read = source.pageReplicaVolumes?.bind(source);
+    const found =
+      read === undefined
+        ? await this.pageOfWholeList(page)
+        : await pageOfSourcePages(read, source.pageGoneVolumes?.bind(source), page);
     return { ...found, items: await this.withImages(found.items) };
   }
 

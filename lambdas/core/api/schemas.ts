@@ -245,6 +245,12 @@ export const volumeSchema = z.object({
   imageCount: z.number().int().describe('Committed images of the volume'),
   latestImageId: imageIdSchema.optional(),
   latestImageAt: isoInstant.optional(),
+  state: z
+    .enum(['REPLICA GONE'])
+    .optional()
+    .describe(
+      'REPLICA GONE: EC2 no longer has the replica volume (deleted, e.g. when DRS disconnected the source server, or untagged); its backups remain. Absent: EC2 has it',
+    ),
 });
 export type Volume = z.infer<typeof volumeSchema>;
 

@@ -2,8 +2,9 @@
  * Where the next page of a listing cut from a source's own pages resumes (`GET /servers` and
  * `GET /volumes` read EC2's DescribeVolumes a page at a time). The store's token is
  * `{"t": <the source's token>, "s": <items of that source page already listed>, "n": <items per
- * source page>}`: a client's page smaller than a source page stops inside it, and the next one
- * reads the same source page again (same token, same size) and skips what was listed.
+ * source page>}`, with `"g": 1` once the listing reads the registered items the source no longer
+ * has: a client's page smaller than a source page stops inside it, and the next one reads the same
+ * source page again (same token, same size) and skips what was listed.
  */
 import { ValidationError } from '../errors.ts';
 
@@ -13,6 +14,11 @@ export const MIN_VOLUME_PAGE = 5;
 export const MAX_VOLUME_PAGE = 500;
 
 export interface SourcePosition {
+  /**
+   * 1 once the listing has gone past the source's last page into the registered items the source
+   * no longer has (`GET /volumes`' volumes whose replica is gone); `t` is then that phase's token.
+   */
+  readonly g?: 1;
   /** The source's token of the page to read (absent: the first). */
   readonly t?: string;
   /** Items of that source page already listed. */
@@ -36,8 +42,9 @@ export function positionOf(token: string | undefined, limit: number): SourcePosi
     parsed = undefined;
   }
   const record = (typeof parsed === 'object' && parsed !== null ? parsed : {}) as Record<string, unknown>;
-  const { t, s, n } = record;
+  const { g, t, s, n } = record;
   if (
+    (g !== undefined && g !== 1) ||
     (t !== undefined && (typeof t !== 'string' || t === '')) ||
     !Number.isSafeInteger(s) ||
     (s as number) < 0 ||
@@ -47,7 +54,12 @@ export function positionOf(token: string | undefined, limit: number): SourcePosi
   ) {
     throw new ValidationError('invalid cursor: unreadable position', { context: { field: 'cursor' } });
   }
-  return { ...(t === undefined ? {} : { t }), s: s as number, n: n as number };
+  return {
+    ...(g === 1 ? { g: 1 as const } : {}),
+    ...(t === undefined ? {} : { t }),
+    s: s as number,
+    n: n as number,
+  };
 }
 
 export function tokenOf(position: SourcePosition): string {
