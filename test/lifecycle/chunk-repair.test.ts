@@ -12,7 +12,11 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runBackup } from '../../lambdas/core/backup/backup-image.ts';
-import { QUARANTINED_CHUNK, quarantineForVolume } from '../../lambdas/core/backup/plan.ts';
+import {
+  MAX_OTHER_REPAIR_NAMES,
+  QUARANTINED_CHUNK,
+  quarantineForVolume,
+} from '../../lambdas/core/backup/plan.ts';
 import { CorruptObjectError } from '../../lambdas/core/errors.ts';
 import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
@@ -209,6 +213,53 @@ function blocksOf(blocks: ReadonlyMap<number, Buffer>, chunk: number): Buffer {
     [0, 1].map((half) => blocks.get(chunk * 2 + half) ?? Buffer.alloc(CHUNK_SIZE_BYTES / 2)),
   );
 }
+
+describe('quarantineForVolume', () => {
+  const FOUND = '2026-01-01T00:30:00.000Z';
+  const hex = (n: number) => n.toString(16).padStart(64, '0');
+  const parentOf = (fields: Partial<ImageManifest>): ImageManifest =>
+    ({
+      kind: 'full',
+      createdAt: '2026-01-01T01:00:00.000Z',
+      parentImageId: 'img-0',
+      ...fields,
+    }) as ImageManifest;
+
+  it("carries all of the volume's names and at most MAX_OTHER_REPAIR_NAMES others", async () => {
+    const quarantine = new MemoryChunkQuarantine();
+    for (let n = 0; n < MAX_OTHER_REPAIR_NAMES + 5; n += 1)
+      await quarantine.add({ name: hex(n + 10), volumeIds: ['vol-other'], reason: 'r', foundAt: FOUND });
+    await quarantine.add({
+      name: hex(MAX_OTHER_REPAIR_NAMES + 100),
+      volumeIds: [VOLUME],
+      reason: 'r',
+      foundAt: FOUND,
+    });
+    const plan = await quarantineForVolume(quarantine, VOLUME, undefined);
+    expect(plan.readInFull).toBe(true);
+    expect(plan.names).toHaveLength(MAX_OTHER_REPAIR_NAMES + 1);
+    expect(plan.names).toContain(hex(MAX_OTHER_REPAIR_NAMES + 100));
+    expect(plan.names).not.toContain(hex(MAX_OTHER_REPAIR_NAMES + 10 + 4));
+  });
+
+  it('drops the volume only when its parent was read in full as a whole after the finding', async () => {
+    const cases: [Partial<ImageManifest>, boolean][] = [
+      [{ kind: 'incremental', parentSnapshotId: 'snap-1' }, false],
+      [{ fullReadReason: QUARANTINED_CHUNK }, true],
+      [{ fullReadReason: 'PARENT_SNAPSHOT_NOT_FOUND' }, true],
+      [{ parentImageId: undefined }, true], // a first or --full backup
+      [{ fullReadReason: 'UNRELATED_SNAPSHOTS' }, false], // a range's own fallback: others kept entries
+      [{ fullReadReason: QUARANTINED_CHUNK, createdAt: '2026-01-01T00:10:00.000Z' }, false], // before it
+    ];
+    for (const [fields, dropped] of cases) {
+      const quarantine = new MemoryChunkQuarantine();
+      await quarantine.add({ name: hex(1), volumeIds: [VOLUME, 'vol-b'], reason: 'r', foundAt: FOUND });
+      const plan = await quarantineForVolume(quarantine, VOLUME, parentOf(fields));
+      expect(plan, JSON.stringify(fields)).toEqual({ names: [hex(1)], readInFull: !dropped });
+      expect((await quarantine.list())[0]!.volumeIds).toEqual(dropped ? ['vol-b'] : ['vol-b', VOLUME]);
+    }
+  });
+});
 
 /** Chunk positions the property writes, corrupts and deletes (some shared content between them). */
 const POSITIONS = [0, 5, 700, 1023] as const;

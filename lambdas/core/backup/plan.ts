@@ -54,9 +54,21 @@ const WHOLE_IMAGE_FULL_READS: ReadonlySet<string> = new Set([
   'VOLUME_SIZE_CHANGED',
 ]);
 
+/**
+ * Quarantined names of other volumes a range item carries besides all of its own volume's: a name
+ * is 65 bytes of the item, and every item is a Copy Range input, which Step Functions caps at
+ * 256 KiB (https://docs.aws.amazon.com/step-functions/latest/dg/service-quotas.html#service-limits-task-executions),
+ * so 1,000 others (65 KB) leave room. Another volume's name matters only if this volume happens to
+ * hold the same data; past the cap, that volume's own backup still repairs it.
+ */
+export const MAX_OTHER_REPAIR_NAMES = 1000;
+
 /** The chunk quarantine as Plan Backup applies it to one volume (chunk-quarantine.ts). */
 export interface QuarantinePlan {
-  /** Every quarantined chunk name, sorted: a range that yields one writes it again. */
+  /**
+   * Quarantined chunk names, sorted: all that name the volume, and up to MAX_OTHER_REPAIR_NAMES
+   * others. A range that yields one writes it again.
+   */
   readonly names: readonly string[];
   /** An entry names the volume and its parent may reference the chunk: read the volume in full. */
   readonly readInFull: boolean;
@@ -91,7 +103,13 @@ export async function quarantineForVolume(
       await quarantine.dropVolume(entry.name, volumeId);
     else readInFull = true;
   }
-  return { names: entries.map((entry) => entry.name).sort(), readInFull };
+  const own = entries.filter((entry) => entry.volumeIds.includes(volumeId)).map((entry) => entry.name);
+  const others = entries
+    .filter((entry) => !entry.volumeIds.includes(volumeId))
+    .map((entry) => entry.name)
+    .sort()
+    .slice(0, MAX_OTHER_REPAIR_NAMES);
+  return { names: [...own, ...others].sort(), readInFull };
 }
 
 export interface PlanRequest {
