@@ -266,7 +266,7 @@ export const imageSchema = z.object({
     .string()
     .optional()
     .describe(
-      'Why the image was read in full although it has a parent: UNRELATED_SNAPSHOTS (EBS could not list changes since the parent snapshot), PARENT_SNAPSHOT_NOT_FOUND, VOLUME_SIZE_CHANGED; absent otherwise and on images committed before it was recorded',
+      'Why the image was read in full although it has a parent: UNRELATED_SNAPSHOTS (EBS could not list changes since the parent snapshot), PARENT_SNAPSHOT_NOT_FOUND, VOLUME_SIZE_CHANGED, QUARANTINED_CHUNK (the scrub quarantined a chunk of the volume; the full read writes it again); absent otherwise and on images committed before it was recorded',
     ),
   volumeSizeBytes: z.number().int(),
   formatVersion: z.number().int(),
