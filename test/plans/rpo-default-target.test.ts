@@ -22,8 +22,14 @@ const at = (expression: string, timeZone = 'UTC') => ({ expression, timeZone });
 describe('the default RPO target of a plan without rpoMinutes', () => {
   it('is twice the longest gap between runs of its schedules together', () => {
     expect(defaultRpoMinutes(plan({ schedules: [at('cron(0 1 * * ? *)')] }))).toBe(2_880);
-    // In Berlin the night summer time ends lasts 25 hours: that is the longest gap.
-    expect(defaultRpoMinutes(plan({ schedules: [at('cron(0 1 * * ? *)', 'Europe/Berlin')] }))).toBe(3_000);
+    // Gaps are wall-clock: the 25-hour night summer time ends in Berlin is not counted.
+    expect(defaultRpoMinutes(plan({ schedules: [at('cron(0 1 * * ? *)', 'Europe/Berlin')] }))).toBe(2_880);
+    // Business hours on weekdays: Friday 17:45 to Monday 08:00.
+    expect(longestScheduleGapMs([at('cron(0/15 8-17 ? * MON-FRI *)')])).toBe(62.25 * HOUR_MS);
+    // Some months only: the gap from the end of June to January is longer than a week: no default.
+    expect(defaultRpoMinutes(plan({ schedules: [at('cron(0 2 * 1-6 ? *)')] }))).toBeUndefined();
+    // Every minute, as a cron: the year of firings is never listed (a pattern per day).
+    expect(longestScheduleGapMs([at('cron(* * * * ? *)')])).toBe(60_000);
     expect(defaultRpoMinutes(plan({ schedules: [at('rate(6 hours)')] }))).toBe(720);
     // Weekdays only: Friday 02:00 to Monday 02:00 is the longest gap, three days.
     expect(longestScheduleGapMs([at('cron(0 2 ? * MON-FRI *)')])).toBe(72 * HOUR_MS);
@@ -32,7 +38,9 @@ describe('the default RPO target of a plan without rpoMinutes', () => {
     expect(defaultRpoMinutes(plan({ schedules: [at('cron(0 1 * * ? *)'), at('cron(0 3 ? * SUN *)')] }))).toBe(
       2_880,
     );
-    // A minute rate next to a daily cron: the sample of the rate bounds the window looked at.
+    // Too many firings to merge (a 15-minute cron for a year): the smallest gap of one schedule bounds it.
+    expect(longestScheduleGapMs([at('cron(*/15 * * * ? *)'), at('cron(0 1 * * ? *)')])).toBe(15 * 60_000);
+    // A minute rate next to a daily cron.
     expect(longestScheduleGapMs([at('rate(1 minute)'), at('cron(0 1 * * ? *)')])).toBe(60_000);
   });
 

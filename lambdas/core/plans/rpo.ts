@@ -13,7 +13,7 @@
  */
 import type { PlanDocument } from './plan-document.ts';
 import type { PlanRecord } from './plan-service.ts';
-import { parseScheduleExpression } from './schedule-expression.ts';
+import { parseScheduleExpression, type ScheduleExpression } from './schedule-expression.ts';
 import { nextFireTime } from './schedule-times.ts';
 import type { ServerDirectory } from './plan-ports.ts';
 import { plansSelecting } from './expansion.ts';
@@ -43,37 +43,99 @@ export const POINT_GAP_PAGE_SIZE = 10;
 
 /** A plan without rpoMinutes watches its servers against this many times its longest gap between runs. */
 export const DEFAULT_RPO_GAP_FACTOR = 2;
-/**
- * Firings of each schedule sampled for the longest gap: an hourly cron covers about 12 weeks with
- * them, a minute rate 33 hours (its gaps are all equal); a daily one stops at the horizon first.
- */
-export const DEFAULT_RPO_SAMPLE_FIRINGS = 2_000;
 /** The gaps are looked for within a year, so a cron of some months or weekdays shows its longest. */
-const DEFAULT_RPO_HORIZON_MS = 366 * 86_400_000;
-/** Where the sample starts: fixed, so a plan's default target does not change with the day it is read. */
-const DEFAULT_RPO_REFERENCE = new Date(Date.UTC(2026, 0, 1));
+const DEFAULT_RPO_HORIZON_DAYS = 366;
+/** Where the year starts: fixed, so a plan's default target does not change with the day it is read. */
+const DEFAULT_RPO_REFERENCE_MS = Date.UTC(2026, 0, 1);
+const DAY_MS = 86_400_000;
+const RATE_UNIT_MS = { minute: 60_000, hour: 3_600_000, day: DAY_MS } as const;
 
-/** Milliseconds of the longest gap between consecutive firings of the schedules together; undefined without any. */
+type CronFields = Extract<ScheduleExpression, { kind: 'cron' }>['fields'];
+
+/**
+ * Firings listed to merge several schedules: a year of a 30-minute cron. Beyond it the merged gap
+ * is bounded by the smallest gap of one schedule (a target a little looser than exact).
+ */
+const DEFAULT_RPO_MERGED_FIRINGS = 20_000;
+
+/** A schedule's firings over the horizon as the times of day it fires at on the days it fires. */
+interface DailyPattern {
+  /** Milliseconds after midnight, ascending. */
+  readonly times: readonly number[];
+  /** Midnights (UTC milliseconds) of the days it fires, ascending. */
+  readonly days: readonly number[];
+}
+
+/**
+ * A cron's firings over the horizon in wall-clock time (UTC arithmetic: a daylight-saving hour is
+ * ignored): its minutes and hours give the same times every day it fires, its day-of-month, month,
+ * day-of-week and year fields the days. Found with the scheduler's own nextCronTime on two derived
+ * crons, so the fields mean exactly what they mean when the schedule fires.
+ */
+function cronPattern(fields: CronFields): DailyPattern {
+  const everyDay: ScheduleExpression = {
+    kind: 'cron',
+    fields: { ...fields, dayOfMonth: '*', month: '*', dayOfWeek: '?', year: '*' },
+  };
+  const times: number[] = [];
+  let at = nextFireTime(everyDay, 'UTC', new Date(DEFAULT_RPO_REFERENCE_MS - 1), new Date(0));
+  while (at !== undefined && at.getTime() < DEFAULT_RPO_REFERENCE_MS + DAY_MS) {
+    times.push(at.getTime() - DEFAULT_RPO_REFERENCE_MS);
+    at = nextFireTime(everyDay, 'UTC', at, new Date(0));
+  }
+  const midnights: ScheduleExpression = { kind: 'cron', fields: { ...fields, minutes: '0', hours: '0' } };
+  const days: number[] = [];
+  const end = DEFAULT_RPO_REFERENCE_MS + DEFAULT_RPO_HORIZON_DAYS * DAY_MS;
+  // Each search starts at 23:00 of the last firing day, so it costs a few steps per day.
+  for (let after = DEFAULT_RPO_REFERENCE_MS - 1; ;) {
+    const day = nextFireTime(midnights, 'UTC', new Date(after), new Date(0));
+    if (day === undefined || day.getTime() >= end) break;
+    days.push(day.getTime());
+    after = day.getTime() + DAY_MS - 3_600_000;
+  }
+  return { times, days };
+}
+
+/** The longest gap of one pattern: within a day, or from a day's last firing to the next day's first. */
+function patternGapMs({ times, days }: DailyPattern): number | undefined {
+  const first = times[0];
+  const last = times[times.length - 1];
+  if (first === undefined || last === undefined || days.length === 0) return undefined;
+  let longest: number | undefined;
+  for (let i = 1; i < times.length; i += 1) longest = Math.max(longest ?? 0, times[i]! - times[i - 1]!);
+  for (let i = 1; i < days.length; i += 1)
+    longest = Math.max(longest ?? 0, days[i]! + first - (days[i - 1]! + last));
+  return longest;
+}
+
+/**
+ * Milliseconds of the longest gap between consecutive firings of the schedules together, within
+ * a year from a fixed reference, in wall-clock time; undefined without two firings.
+ */
 export function longestScheduleGapMs(schedules: PlanDocument['schedules']): number | undefined {
-  const firings: number[] = [];
-  let coveredUntil = DEFAULT_RPO_REFERENCE.getTime() + DEFAULT_RPO_HORIZON_MS;
+  const patterns: DailyPattern[] = [];
+  const rates: number[] = [];
   for (const schedule of schedules) {
     const parsed = parseScheduleExpression(schedule.expression);
     if (!parsed.ok) continue;
-    let after = new Date(DEFAULT_RPO_REFERENCE.getTime() - 1);
-    let count = 0;
-    for (; count < DEFAULT_RPO_SAMPLE_FIRINGS; count += 1) {
-      const next = nextFireTime(parsed.expression, schedule.timeZone, after, DEFAULT_RPO_REFERENCE);
-      if (next === undefined || next.getTime() > coveredUntil) break;
-      firings.push(next.getTime());
-      after = next;
-    }
-    // A schedule whose sample ended before the horizon covers only up to its last firing: gaps past
-    // it would be the sample's end, not the schedules'.
-    if (count === DEFAULT_RPO_SAMPLE_FIRINGS) coveredUntil = Math.min(coveredUntil, after.getTime());
+    const expression = parsed.expression;
+    if (expression.kind === 'cron') patterns.push(cronPattern(expression.fields));
+    else rates.push(expression.value * RATE_UNIT_MS[expression.unit]);
   }
-  const sorted = firings.filter((t) => t <= coveredUntil).sort((a, b) => a - b);
-  if (sorted.length < 2) return undefined;
+  const gaps = [...patterns.map(patternGapMs), ...rates].filter((g): g is number => g !== undefined);
+  if (gaps.length <= 1) return gaps[0];
+  const horizon = DEFAULT_RPO_HORIZON_DAYS * DAY_MS;
+  const count =
+    patterns.reduce((n, p) => n + p.times.length * p.days.length, 0) +
+    rates.reduce((n, period) => n + Math.ceil(horizon / period), 0);
+  if (count > DEFAULT_RPO_MERGED_FIRINGS) return Math.min(...gaps);
+  const firings: number[] = [];
+  for (const { times, days } of patterns)
+    for (const day of days) for (const time of times) firings.push(day + time);
+  for (const period of rates)
+    for (let t = DEFAULT_RPO_REFERENCE_MS; t < DEFAULT_RPO_REFERENCE_MS + horizon; t += period)
+      firings.push(t);
+  const sorted = [...new Set(firings)].sort((a, b) => a - b);
   let longest = 0;
   for (let i = 1; i < sorted.length; i += 1) longest = Math.max(longest, sorted[i]! - sorted[i - 1]!);
   return longest;
