@@ -54,6 +54,19 @@ Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port
    last volume returned, so a volume deleted between pages moves no other across a page boundary;
    a request without MaxResults or NextToken is moto's answer, unchanged
    (test/local/moto-describe-volumes.test.ts).
+13. Step Functions RedriveExecution (moto has none: the in-process mock raised NotImplementedError,
+   the server answered HTTP 500). A FAILED, ABORTED or TIMED_OUT execution of a STANDARD machine,
+   stopped less than 14 days ago, restarts at the top-level state it stopped in, with the input that
+   state was entered with; the same ARN, name, start time and $$.Execution.Input; the states that
+   succeeded are not run again; its history goes on with an ExecutionRedriven event. Otherwise the
+   answer is ExecutionNotRedrivable (400) whose message is DescribeExecution's redriveStatusReason
+   for that case, which DescribeExecution now carries too, with redriveCount and redriveDate
+   (https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html,
+   https://docs.aws.amazon.com/step-functions/latest/apireference/API_DescribeExecution.html).
+   AWS also re-runs only the failed iterations and branches of a Map or Parallel state; this patch
+   does not (the product's suspended backups stop at the top-level Task "Await Redrive"), and
+   refuses an execution that stopped inside one with a ValidationException that says so
+   (test/local/moto-redrive-execution.test.ts).
 """
 
 import _thread
@@ -585,6 +598,219 @@ def _describe_volumes(self):
 
 
 _ElasticBlockStore.describe_volumes = _describe_volumes
+
+# --- 13. RedriveExecution.
+import datetime as _datetime  # noqa: E402
+from moto.core.exceptions import AWSError as _AWSError  # noqa: E402
+from moto.stepfunctions.parser.api import (  # noqa: E402
+    ExecutionRedrivenEventDetails as _ExecutionRedrivenEventDetails,
+    ExecutionStatus as _ExecutionStatus,
+    HistoryEventType as _HistoryEventType,
+    StateMachineType as _StateMachineType,
+)
+from moto.stepfunctions.parser.asl.component.common.flow.start_at import StartAt as _StartAt  # noqa: E402
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails as _EventDetails  # noqa: E402
+from moto.stepfunctions.parser.asl.eval.event.event_manager import (  # noqa: E402
+    EventHistoryContext as _EventHistoryContext,
+)
+from moto.stepfunctions.parser.backend.execution import (  # noqa: E402
+    BaseExecutionWorkerCommunication as _BaseExecutionWorkerCommunication,
+    Execution as _ParserExecution,
+)
+from moto.stepfunctions.parser.backend.execution_worker import ExecutionWorker as _ExecutionWorker  # noqa: E402
+from moto.stepfunctions.parser.utils import TMP_THREADS as _TMP_THREADS  # noqa: E402
+
+# Step Functions redrives an execution for 14 days after it stopped (API_RedriveExecution.html).
+REDRIVE_WINDOW = _datetime.timedelta(days=14)
+# A history of this many events or more cannot be redriven: the redrive's events must fit under the
+# 25,000-event quota of one execution (API_RedriveExecution.html).
+REDRIVE_MAX_HISTORY_EVENTS = 24_999
+# The state types whose failed iterations or branches AWS redrives one by one (not done here).
+_NESTED_STATE_TYPES = frozenset({"Map", "Parallel"})
+
+
+class _ExecutionNotRedrivable(_AWSError):
+    TYPE = "ExecutionNotRedrivable"
+    STATUS = 400
+
+
+class _RedriveValidation(_AWSError):
+    TYPE = "ValidationException"
+    STATUS = 400
+
+
+def _not_redrivable_reason(execution, now):
+    """DescribeExecution's redriveStatusReason for an execution RedriveExecution refuses, else None."""
+    status = execution.exec_status
+    if status == _ExecutionStatus.RUNNING or status == _ExecutionStatus.PENDING_REDRIVE:
+        return "Execution is RUNNING and cannot be redriven."
+    if status == _ExecutionStatus.SUCCEEDED:
+        return "Execution is SUCCEEDED and cannot be redriven."
+    if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW:
+        return "Execution redrivable period exceeded."
+    worker = execution.exec_worker
+    env = getattr(worker, "env", None)
+    if env is not None and len(env.event_manager.get_event_history()) >= REDRIVE_MAX_HISTORY_EVENTS:
+        return "Execution history event limit exceeded."
+    return None
+
+
+def _redrive_fields(execution):
+    """redriveCount, redriveDate, redriveStatus and redriveStatusReason as DescribeExecution shows them."""
+    fields = {"redriveCount": getattr(execution, "rbp_redrive_count", 0)}
+    if getattr(execution, "rbp_redrive_date", None) is not None:
+        fields["redriveDate"] = execution.rbp_redrive_date
+    reason = _not_redrivable_reason(execution, _datetime.datetime.now(tz=_datetime.timezone.utc))
+    if reason is None:
+        fields["redriveStatus"] = "REDRIVABLE"
+    else:
+        fields["redriveStatus"] = "NOT_REDRIVABLE"
+        fields["redriveStatusReason"] = reason
+    return fields
+
+
+def _failed_state(execution, history):
+    """The top-level state the execution stopped in, and the input it was entered with.
+
+    The last StateEntered event of a top-level state (its type names the state's type, so a nested
+    state of the same name is not taken for it) not followed by that state's StateExited event.
+    """
+    definition = json.loads(execution.state_machine.definition)
+    states = definition.get("States", {})
+    for index in range(len(history) - 1, -1, -1):
+        event = history[index]
+        details = event.get("stateEnteredEventDetails")
+        if details is None or details.get("name") not in states:
+            continue
+        name = details["name"]
+        state_type = states[name].get("Type", "")
+        if event["type"] != f"{state_type}StateEntered":
+            continue
+        exited = any(
+            (later.get("stateExitedEventDetails") or {}).get("name") == name
+            and later["type"] == f"{state_type}StateExited"
+            for later in history[index + 1 :]
+        )
+        if exited:
+            break
+        if state_type in _NESTED_STATE_TYPES:
+            raise _RedriveValidation(
+                f"the local stack redrives an execution only from a top-level state that is not a Map or "
+                f"Parallel state; '{execution.exec_arn}' stopped in the {state_type} state '{name}'"
+            )
+        return name, json.loads(details.get("input") or "null")
+    raise _RedriveValidation(
+        f"the local stack found no top-level state that '{execution.exec_arn}' stopped in, so it cannot redrive it"
+    )
+
+
+class _RedriveExecutionWorker(_ExecutionWorker):
+    """Runs an execution again from one top-level state, going on with the earlier history."""
+
+    def __init__(self, *, previous_env, start_at, state_input, redrive_count, redrive_date, **kwargs):
+        super().__init__(**kwargs)
+        self._rbp_previous_env = previous_env
+        self._rbp_start_at = start_at
+        self._rbp_state_input = state_input
+        self._rbp_redrive_count = redrive_count
+        self._rbp_redrive_date = redrive_date
+
+    def _prepare(self):
+        program = self._get_evaluation_entrypoint()
+        program.start_at = _StartAt(self._rbp_start_at)
+        env = self._get_evaluation_environment()
+        previous = self._rbp_previous_env
+        env.event_manager = previous.event_manager
+        env.variable_store = previous.variable_store
+        last_event_id = max((event["id"] for event in previous.event_manager.get_event_history()), default=0)
+        env.event_history_context = _EventHistoryContext(previous_event_id=last_event_id)
+        env.states.reset(input_value=self._rbp_state_input)
+        env.event_manager.add_event(
+            context=env.event_history_context,
+            event_type=_HistoryEventType.ExecutionRedriven,
+            event_details=_EventDetails(
+                executionRedrivenEventDetails=_ExecutionRedrivenEventDetails(redriveCount=self._rbp_redrive_count)
+            ),
+            timestamp=self._rbp_redrive_date,
+        )
+        self.env = env
+        return program
+
+    def _run(self, program):
+        program.eval(self.env)
+        self._execution_communication.terminated()
+
+    def start(self):
+        program = self._prepare()
+        thread = threading.Thread(target=self._run, args=(program,), daemon=True, name="rbp-redrive")
+        _TMP_THREADS.append(thread)
+        thread.start()
+
+
+_redrive_lock = threading.Lock()
+
+
+def _redrive_execution(backend, arn, client_token):
+    backend._validate_execution_arn(arn)
+    execution = backend.describe_execution(arn)
+    if not isinstance(execution, _ParserExecution):
+        raise _RedriveValidation("the local stack redrives only executions its ASL interpreter ran")
+    with _redrive_lock:
+        if client_token and client_token == getattr(execution, "rbp_redrive_token", None):
+            return execution.rbp_redrive_date  # the same request again (an SDK retry): one redrive
+        if execution.sm_type == _StateMachineType.EXPRESS:
+            raise _ExecutionNotRedrivable("Execution of an EXPRESS state machine cannot be redriven.")
+        now = _datetime.datetime.now(tz=_datetime.timezone.utc)
+        reason = _not_redrivable_reason(execution, now)
+        if reason is not None:
+            raise _ExecutionNotRedrivable(reason)
+        previous_env = execution.exec_worker.env
+        start_at, state_input = _failed_state(execution, previous_env.event_manager.get_event_history())
+        redrive_count = getattr(execution, "rbp_redrive_count", 0) + 1
+        worker = _RedriveExecutionWorker(
+            previous_env=previous_env,
+            start_at=start_at,
+            state_input=state_input,
+            redrive_count=redrive_count,
+            redrive_date=now,
+            evaluation_details=execution._get_start_execution_worker()._evaluation_details,
+            exec_comm=_BaseExecutionWorkerCommunication(execution),
+            cloud_watch_logging_session=execution._cloud_watch_logging_session,
+            activity_store=execution._activity_store,
+        )
+        execution.rbp_redrive_count = redrive_count
+        execution.rbp_redrive_date = now
+        execution.rbp_redrive_token = client_token
+        execution.exec_worker = worker
+        execution.exec_status = _ExecutionStatus.RUNNING
+        execution.stop_date = None
+        execution.error = None
+        execution.cause = None
+        execution.output = None
+        worker.start()
+        return now
+
+
+def _redrive_execution_response(self):
+    redrive_date = _redrive_execution(
+        self.stepfunction_backend, self._get_param("executionArn"), self._get_param("clientToken")
+    )
+    return _ActionResult({"redriveDate": redrive_date})
+
+
+_original_describe_execution_response = _StepFunctionResponse.describe_execution
+
+
+def _describe_execution_response(self):
+    result = _original_describe_execution_response(self)
+    execution = self.stepfunction_backend.describe_execution(self._get_param("executionArn"))
+    if isinstance(execution, _ParserExecution) and isinstance(getattr(result, "result", None), dict):
+        result.result.update(_redrive_fields(execution))
+    return result
+
+
+_StepFunctionResponse.redrive_execution = _redrive_execution_response
+_StepFunctionResponse.describe_execution = _describe_execution_response
 
 # --- 7. State across restarts.
 STATE_FILE_ENV = "RBP_MOTO_STATE_FILE"
