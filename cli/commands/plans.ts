@@ -198,6 +198,8 @@ function registerServerCommands(program: Command): void {
     .action(async (options: ApiCommandOptions) => {
       const { client, print } = await apiContext(options);
       const items = await listAll<ServerListItem>(client, '/servers');
+      // STATE comes last and only when a server has one (REPLICA GONE), so the usual table is unchanged.
+      const anyGone = items.some((s) => s.state !== undefined);
       print.result(items, items, [
         { header: 'SERVER', value: (s) => s.name },
         { header: 'REPLICATION', value: (s) => s.replication },
@@ -207,6 +209,7 @@ function registerServerCommands(program: Command): void {
         { header: 'LAST RECOVERY POINT', value: (s) => s.lastRecoveryPoint },
         { header: 'RPO (TARGET)', value: (s) => rpoText(s.rpo) },
         { header: 'PLANS', value: (s) => s.plans.join(', ') },
+        ...(anyGone ? [{ header: 'STATE', value: (s: ServerListItem) => s.state }] : []),
       ]);
     });
 }

@@ -8,7 +8,8 @@ import { DescribeVolumesCommand, type EC2Client, type Volume } from '@aws-sdk/cl
 import type { ReplicaVolumePage, ReplicaVolumePages } from '../core/api/server-pages.ts';
 import { REPLICA_TAG } from '../core/orchestration/replica-probe.ts';
 import type { ServerVolume } from '../core/plans/servers.ts';
-import { SOURCE_SERVER_TAG, describeReplicaVolumes } from './ec2-replica-volumes.ts';
+import type { ProtectedVolume } from '../core/lifecycle/protected-volumes.ts';
+import { Ec2ReplicaVolumes, SOURCE_SERVER_TAG, describeReplicaVolumes } from './ec2-replica-volumes.ts';
 import { callSdk } from './sdk-errors.ts';
 
 function serverVolumesOf(volumes: readonly Volume[]): ServerVolume[] {
@@ -23,7 +24,16 @@ function serverVolumesOf(volumes: readonly Volume[]): ServerVolume[] {
 }
 
 export class Ec2ReplicaVolumePages implements ReplicaVolumePages {
-  constructor(private readonly ec2: EC2Client) {}
+  constructor(
+    private readonly ec2: EC2Client,
+    /** The protected-volume registry, whole; absent: GET /servers lists EC2's servers only. */
+    readonly registeredVolumes?: () => Promise<readonly ProtectedVolume[]>,
+  ) {}
+
+  /** Which of `volumeIds` EC2 has as replica volumes (one DescribeVolumes per 100 ids). */
+  replicaVolumeIdsAmong(volumeIds: readonly string[]): Promise<ReadonlySet<string>> {
+    return new Ec2ReplicaVolumes(this.ec2).replicaVolumeIdsAmong(volumeIds);
+  }
 
   async pageReplicaVolumes(page: {
     readonly limit: number;

@@ -19,6 +19,7 @@ import { DynamoDbRecoveryPointStore } from './dynamodb-recovery-points.ts';
 import { DynamoDbRpoStateStore } from './plan-rpo-adapters.ts';
 import { createRecoveryPointService } from './recovery-point-wiring.ts';
 import { Ec2ReplicaVolumePages } from './ec2-server-pages.ts';
+import { DynamoDbLifecycleImageRecords } from './dynamodb-lifecycle-images.ts';
 import {
   LambdaHookInvoker,
   PlanOutcomePublisher,
@@ -97,7 +98,10 @@ export function createPlanApiDeps(
     settings: new DynamoDbSettingsStore(clients.documents, names.tableName),
     scheduler: new SchedulerPlanSchedules(clients.scheduler, names),
     servers: new Ec2ServerDirectory(clients.ec2),
-    serverPages: new Ec2ReplicaVolumePages(clients.ec2),
+    // After EC2's servers, GET /servers lists the registered servers EC2 no longer has.
+    serverPages: new Ec2ReplicaVolumePages(clients.ec2, () =>
+      new DynamoDbLifecycleImageRecords(clients.documents, names.tableName).registeredVolumes(),
+    ),
     runs: new DynamoDbPlanRunStore(clients.documents, names.tableName),
     executions: new SfnPlanRunExecutions(clients.sfn, names.stateMachineArn),
     randomHex: () => randomBytes(RUN_ID_RANDOM_BYTES).toString('hex'),

@@ -15,6 +15,7 @@ import {
 } from '../../lambdas/core/api/server-pages.ts';
 import { serversFromVolumes, type ServerView, type ServerVolume } from '../../lambdas/core/plans/servers.ts';
 import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
+import type { ProtectedVolume } from '../../lambdas/core/lifecycle/protected-volumes.ts';
 import { createApiHandler } from '../../lambdas/handlers/api.ts';
 import { memoryApi, memoryRecoveryPoints } from '../fakes/memory-api-ports.ts';
 import { MemoryPlanScheduler, MemoryPlanStore, MemorySettingsStore } from '../plans/memory-plan-store.ts';
@@ -110,6 +111,103 @@ describe('pageServers', () => {
         'invalid cursor: unreadable position',
       );
     }
+  });
+});
+
+/** MemoryVolumePages with a protected-volume registry: its volumes EC2 no longer has are gone. */
+class MemoryRegistryPages extends MemoryVolumePages {
+  readonly registeredVolumes: () => Promise<readonly ProtectedVolume[]>;
+  constructor(
+    private readonly inEc2: readonly ServerVolume[],
+    registry: readonly ProtectedVolume[],
+  ) {
+    super(inEc2);
+    this.registeredVolumes = () => {
+      this.requests.push('registry');
+      return Promise.resolve(registry);
+    };
+  }
+
+  replicaVolumeIdsAmong(volumeIds: readonly string[]): Promise<ReadonlySet<string>> {
+    this.requests.push(`ids ${volumeIds.length}`);
+    const have = new Set(this.inEc2.map((v) => v.volumeId));
+    return Promise.resolve(new Set(volumeIds.filter((id) => have.has(id))));
+  }
+}
+
+describe('pageServers and servers EC2 no longer has', () => {
+  it('lists every server once: EC2’s whole, then every registered server with no replica left, REPLICA GONE (fast-check)', async () => {
+    const fleet = fc.array(
+      fc.record({ server: fc.integer({ min: 0, max: 9 }), inEc2: fc.boolean(), tagged: fc.boolean() }),
+      { maxLength: 30 },
+    );
+    await fc.assert(
+      fc.asyncProperty(fleet, fc.integer({ min: 1, max: 8 }), async (specs, limit) => {
+        const volumes = specs.map((spec, n) => ({ ...spec, volumeId: `vol-${String(n).padStart(4, '0')}` }));
+        const inEc2 = volumes
+          .filter((v) => v.inEc2)
+          .map((v): ServerVolume => ({
+            volumeId: v.volumeId,
+            tags: v.tagged ? { ...REPLICA, 'rbp:source-server': `S${v.server}` } : REPLICA,
+          }));
+        // Every volume was backed up, so registered with the server its commit named.
+        const registry = volumes.map((v) =>
+          v.tagged ? { volumeId: v.volumeId, serverId: `S${v.server}` } : { volumeId: v.volumeId },
+        );
+        const source = new MemoryRegistryPages(inEc2, registry);
+        const listed = (await allPages(source, limit)).flat();
+        const live = serversFromVolumes(inEc2);
+        const liveNames = new Set(names(live));
+        const liveIds = new Set(inEc2.map((v) => v.volumeId));
+        const goneExpected = new Map<string, string[]>();
+        for (const v of registry) {
+          const name = v.serverId ?? v.volumeId;
+          goneExpected.set(name, [...(goneExpected.get(name) ?? []), v.volumeId]);
+        }
+        for (const [name, ids] of [...goneExpected]) {
+          if (liveNames.has(name) || ids.some((id) => liveIds.has(id))) goneExpected.delete(name);
+        }
+        expect(listed.map((s) => s.name).sort()).toEqual([...liveNames, ...goneExpected.keys()].sort());
+        for (const server of listed.filter((s) => s.state === 'REPLICA GONE')) {
+          expect(server.volumes.map((v) => v.volumeId)).toEqual([...goneExpected.get(server.name)!].sort());
+          expect(server.replication).toBe('disconnected');
+        }
+        expect(listed.filter((s) => s.state === 'REPLICA GONE').length).toBe(goneExpected.size);
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('answers a gone server exactly, and the requests of a page of a small fleet', async () => {
+    const source = new MemoryRegistryPages(
+      [{ volumeId: 'vol-1', tags: { ...REPLICA, 'rbp:source-server': 'WEB-01' } }],
+      [
+        { volumeId: 'vol-1', serverId: 'WEB-01' },
+        { volumeId: 'vol-8', serverId: 'DB-01' },
+        { volumeId: 'vol-9', serverId: 'DB-01' },
+      ],
+    );
+    expect(await pageServers(source, { limit: 100 })).toEqual({
+      items: [
+        {
+          name: 'DB-01',
+          replication: 'disconnected',
+          volumes: [
+            { volumeId: 'vol-8', tags: {} },
+            { volumeId: 'vol-9', tags: {} },
+          ],
+          applications: [],
+          hasPrimary: false,
+          state: 'REPLICA GONE',
+        },
+        ...serversFromVolumes([{ volumeId: 'vol-1', tags: { ...REPLICA, 'rbp:source-server': 'WEB-01' } }]),
+      ],
+    });
+    expect(source.requests).toEqual(['page 100', 'registry', 'servers 2', 'ids 3']);
+    // A gone-phase cursor where the deployment has no registry is refused as any unknown cursor.
+    await expect(
+      pageServers(new MemoryVolumePages([]), { limit: 10, pageToken: '{"g":1,"s":0,"n":10}' }),
+    ).rejects.toThrow('invalid cursor: unreadable position');
   });
 });
 

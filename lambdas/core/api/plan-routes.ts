@@ -192,6 +192,7 @@ export const PLAN_ROUTES: readonly Route[] = [
         volumes: server.volumes.map((v) => ({ volumeId: v.volumeId })),
         applications: [...server.applications],
         hasPrimary: server.hasPrimary,
+        ...(server.state === undefined ? {} : { state: server.state }),
         plans: plansSelecting(server, documents),
       });
       const scope = queryScope('listServers', {});

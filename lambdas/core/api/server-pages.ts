@@ -17,7 +17,9 @@
 import { serversFromVolumes, type ServerView, type ServerVolume } from '../plans/servers.ts';
 import { SOURCE_SERVER_TAG } from '../orchestration/backup-request.ts';
 import type { PageRequest, StorePage } from './api-ports.ts';
-import { positionOf, tokenOf } from './source-position.ts';
+import type { ProtectedVolume } from '../lifecycle/protected-volumes.ts';
+import { ValidationError } from '../errors.ts';
+import { positionOf, tokenOf, type SourcePosition } from './source-position.ts';
 
 /** One page of replica volumes in the source's own order. */
 export interface ReplicaVolumePage {
@@ -32,6 +34,13 @@ export interface ReplicaVolumePages {
   pageReplicaVolumes(page: { readonly limit: number; readonly token?: string }): Promise<ReplicaVolumePage>;
   /** Every replica volume whose `rbp:source-server` tag is one of `serverIds`. */
   volumesOfServers(serverIds: readonly string[]): Promise<readonly ServerVolume[]>;
+  /**
+   * The protected-volume registry (lifecycle/protected-volumes.ts), whole: one Query per 1 MB,
+   * thousands of volumes each. Absent: `GET /servers` lists the servers EC2 has only.
+   */
+  readonly registeredVolumes?: () => Promise<readonly ProtectedVolume[]>;
+  /** Which of `volumeIds` EC2 has as replica volumes (needed with registeredVolumes). */
+  replicaVolumeIdsAmong?(volumeIds: readonly string[]): Promise<ReadonlySet<string>>;
 }
 
 /**
@@ -81,17 +90,99 @@ async function serversAnchoredOn(
   );
 }
 
+/** A server known only from the registry: its registered volumes, none of which EC2 has. */
+function goneServer(name: string, volumeIds: readonly string[]): ServerView {
+  return {
+    name,
+    replication: 'disconnected',
+    volumes: [...volumeIds].sort().map((volumeId) => ({ volumeId, tags: {} })),
+    applications: [],
+    hasPrimary: false,
+    state: 'REPLICA GONE',
+  };
+}
+
+/**
+ * The gone phase of `GET /servers`, after EC2's last volume page: the registry's servers (a
+ * volume's registered server, else its volume id) in name order after `position.t`, checked
+ * `position.n` names at a time; a server is gone when EC2 has no replica volume tagged with its
+ * name and none of its registered volumes. The registry is read once per page; each check costs
+ * one filtered read of the names' tag and one of their volume ids per SERVER_IDS_PER_READ.
+ */
+async function goneServers(
+  source: ReplicaVolumePages,
+  registered: NonNullable<ReplicaVolumePages['registeredVolumes']>,
+  position: SourcePosition,
+  wanted: number,
+  rounds: number,
+): Promise<{ readonly items: ServerView[]; readonly next?: SourcePosition }> {
+  const byServer = new Map<string, string[]>();
+  for (const volume of await registered()) {
+    const name = volume.serverId ?? volume.volumeId;
+    byServer.set(name, [...(byServer.get(name) ?? []), volume.volumeId]);
+  }
+  const names = [...byServer.keys()].sort().filter((name) => position.t === undefined || name > position.t);
+  const items: ServerView[] = [];
+  for (let round = 0, at = 0; at < names.length; round += 1, at += position.n) {
+    if (round >= rounds) return { items, next: { g: 1, t: names[at - 1]!, s: 0, n: position.n } };
+    const chunk = names.slice(at, at + position.n);
+    const present = new Set<string>();
+    for (let i = 0; i < chunk.length; i += SERVER_IDS_PER_READ) {
+      for (const volume of await source.volumesOfServers(chunk.slice(i, i + SERVER_IDS_PER_READ))) {
+        const tag = volume.tags[SOURCE_SERVER_TAG];
+        if (tag !== undefined) present.add(tag);
+      }
+    }
+    const ids = chunk.flatMap((name) => byServer.get(name)!);
+    const inEc2 = new Set<string>();
+    for (let i = 0; i < ids.length; i += SERVER_IDS_PER_READ) {
+      for (const id of (await source.replicaVolumeIdsAmong?.(ids.slice(i, i + SERVER_IDS_PER_READ))) ?? []) {
+        inEc2.add(id);
+      }
+    }
+    for (const name of chunk) {
+      const volumeIds = byServer.get(name)!;
+      if (present.has(name) || volumeIds.some((id) => inEc2.has(id))) continue;
+      items.push(goneServer(name, volumeIds));
+      // Stop right after the page's last server: the next page starts after its name.
+      if (items.length === wanted && name !== names.at(-1)) {
+        return { items, next: { g: 1, t: name, s: 0, n: position.n } };
+      }
+    }
+  }
+  return { items };
+}
+
 /**
  * One page of at most `page.limit` servers, whole, from the replica volumes (the token is this
- * function's own, see the module comment). Reads at most MAX_VOLUME_PAGES_PER_PAGE volume pages.
+ * function's own, see the module comment), then, when the source has the registry, the servers
+ * EC2 no longer has (goneServers). Reads at most MAX_VOLUME_PAGES_PER_PAGE volume pages or
+ * registry chunks.
  */
 export async function pageServers(
   source: ReplicaVolumePages,
   page: PageRequest,
 ): Promise<StorePage<ServerView>> {
   let position = positionOf(page.pageToken, page.limit);
+  const registered = source.registeredVolumes;
+  if (position.g === 1 && registered === undefined) {
+    throw new ValidationError('invalid cursor: unreadable position', { context: { field: 'cursor' } });
+  }
   const items: ServerView[] = [];
   for (let round = 0; round < MAX_VOLUME_PAGES_PER_PAGE; round += 1) {
+    if (position.g === 1) {
+      const gone = await goneServers(
+        source,
+        registered!,
+        position,
+        page.limit - items.length,
+        MAX_VOLUME_PAGES_PER_PAGE - round,
+      );
+      items.push(...gone.items);
+      return gone.next === undefined
+        ? { items: byName(items) }
+        : { items: byName(items), nextToken: tokenOf(gone.next) };
+    }
     const volumes = await source.pageReplicaVolumes({
       limit: position.n,
       ...(position.t === undefined ? {} : { token: position.t }),
@@ -102,7 +193,12 @@ export async function pageServers(
     if (taken.length < anchored.length) {
       return { items: byName(items), nextToken: tokenOf({ ...position, s: position.s + taken.length }) };
     }
-    if (volumes.nextToken === undefined) return { items: byName(items) };
+    if (volumes.nextToken === undefined) {
+      if (registered === undefined) return { items: byName(items) };
+      position = { g: 1, s: 0, n: position.n };
+      if (items.length >= page.limit) break;
+      continue;
+    }
     position = { t: volumes.nextToken, s: 0, n: position.n };
     if (items.length >= page.limit) break;
   }

@@ -110,6 +110,11 @@ export const serverViewSchema = z.strictObject({
   applications: z.array(z.string()),
   hasPrimary: z.boolean(),
   /**
+   * `REPLICA GONE`: EC2 has none of the server's replica volumes any more (deleted when DRS
+   * disconnected it, or untagged); its backups remain. Absent: EC2 has its replica volumes.
+   */
+  state: z.enum(['REPLICA GONE']).optional(),
+  /**
    * ISO-8601 time (`createdAt`) of the server's newest recovery point that has a live image;
    * absent when it has none.
    */

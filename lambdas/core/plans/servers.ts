@@ -33,6 +33,11 @@ export interface ServerView {
   readonly applications: readonly string[];
   /** True when the server names a primary volume (or is an EC2 source) that can be snapshotted. */
   readonly hasPrimary: boolean;
+  /**
+   * `REPLICA GONE` on a server known only from the protected-volume registry: EC2 has none of its
+   * replica volumes any more (replication `disconnected`); its backups remain. Absent otherwise.
+   */
+  readonly state?: 'REPLICA GONE';
 }
 
 /** A server is unavailable when it is not replicating at all: its tasks are Skipped. */
