@@ -214,7 +214,7 @@ export function registerServerRestore(restore: Command): void {
     )
     .option(
       '--initialization-rate <mibps>',
-      'EBS Provisioned Rate for Volume Initialization of the new volumes, 100-300 MiB/s (needs --availability-zone; billed by EBS per volume); without it a new volume loads its blocks lazily, on first read',
+      'EBS Provisioned Rate for Volume Initialization of the new volumes, 100-300 MiB/s (needs --availability-zone; an EBS charge, see aws.amazon.com/ebs/pricing); without it a new volume loads its blocks lazily, on first read',
       initializationRate,
     )
     .addHelpText(

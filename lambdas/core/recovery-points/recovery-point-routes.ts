@@ -78,7 +78,7 @@ export const startServerRestoreBody = z
       .max(VOLUME_INITIALIZATION_RATE_MAX_MIBPS, INITIALIZATION_RATE_RANGE)
       .optional()
       .describe(
-        'EBS Provisioned Rate for Volume Initialization of the new volumes, MiB/s (100-300, billed by EBS); needs availabilityZone; absent: the volumes load lazily from their snapshots',
+        'EBS Provisioned Rate for Volume Initialization of the new volumes, MiB/s (100-300, an EBS charge of its own); needs availabilityZone; absent: the volumes load lazily from their snapshots',
       ),
   })
   .strict()

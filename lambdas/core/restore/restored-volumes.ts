@@ -58,7 +58,7 @@ export const RESTORED_VOLUME_MIN_GIB: Readonly<Record<RestoredVolumeType, number
  * a volume made from a snapshot is lazily loaded (its blocks come from S3 as they are first read)
  * unless it is initialised; with a rate EBS loads every block at that steady rate, so the first
  * reads of a restored server are not slow. EC2 accepts 100 to 300 MiB/s, only on volumes created
- * from a snapshot, and bills it per volume
+ * from a snapshot; it is priced on https://aws.amazon.com/ebs/pricing/
  * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateVolume.html,
  * https://docs.aws.amazon.com/ebs/latest/userguide/initalize-volume.html).
  */
