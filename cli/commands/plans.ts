@@ -11,6 +11,8 @@ import {
   type ServerListItem,
 } from '../../lambdas/core/plans/plan-api.ts';
 import type { PlanSettings } from '../../lambdas/core/plans/settings.ts';
+import type { PlanDocument } from '../../lambdas/core/plans/plan-document.ts';
+import { rpoWatchMinutes } from '../../lambdas/core/plans/rpo.ts';
 import { apiContext, listAll, withApiOptions, type ApiCommandOptions } from '../api/context.ts';
 import { EXIT } from '../api/exit-codes.ts';
 import { exitIfFailed, jobCommand, jobStatus, type JobCommandOptions, type JobKind } from '../api/jobs.ts';
@@ -47,6 +49,18 @@ export function durationText(seconds: number): string {
  * A server's RPO as `rbp servers ls` shows it: the RPO achieved, the target in brackets, and
  * BREACHED when it is: `2h 5m (1h) BREACHED`, `12m (1h)`, `never (1h) BREACHED`, `3d 4h`.
  */
+/**
+ * A plan's RPO target as `rbp plans ls` shows it: its rpoMinutes, or the default it is watched
+ * against without one, marked `(default)`; nothing when the plan watches nothing.
+ */
+export function planRpoText(
+  document: Pick<PlanDocument, 'enabled' | 'schedules' | 'rpoMinutes'>,
+): string | undefined {
+  if (document.rpoMinutes !== undefined) return durationText(document.rpoMinutes * 60);
+  const minutes = rpoWatchMinutes(document);
+  return minutes === undefined ? undefined : `${durationText(minutes * 60)} (default)`;
+}
+
 export function rpoText(rpo: ServerListItem['rpo']): string | undefined {
   if (rpo === undefined) return undefined;
   const achieved = rpo.achievedSeconds === undefined ? 'never' : durationText(rpo.achievedSeconds);
@@ -125,11 +139,7 @@ function registerPlanCommands(program: Command): void {
         value: (p) => p.document.schedules.map((s) => `${s.expression} ${s.timeZone}`).join(', '),
       },
       { header: 'ACTIVITIES', value: (p) => p.document.activities.length, right: true },
-      {
-        header: 'RPO',
-        value: (p) =>
-          p.document.rpoMinutes === undefined ? undefined : durationText(p.document.rpoMinutes * 60),
-      },
+      { header: 'RPO', value: (p) => planRpoText(p.document) },
       { header: 'REVISION', value: (p) => p.revision, right: true },
     ],
     updateRule: 'the name must stay the same',

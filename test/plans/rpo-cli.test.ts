@@ -1,6 +1,7 @@
 /** How `rbp servers ls`, `rbp plans ls` and `rbp plans run-status` show RPOs (cli/commands/plans.ts). */
 import { describe, expect, it } from 'vitest';
-import { durationText, rpoText, runReport } from '../../cli/commands/plans.ts';
+import { durationText, planRpoText, rpoText, runReport } from '../../cli/commands/plans.ts';
+import { parsePlanDocument } from '../../lambdas/core/plans/plan-document.ts';
 import type { PlanRunView } from '../../lambdas/core/plans/plan-api.ts';
 
 describe('RPO in the CLI', () => {
@@ -24,6 +25,16 @@ describe('RPO in the CLI', () => {
     expect(rpoText({ targetMinutes: 30, breached: true })).toBe('never (30m) BREACHED');
     expect(rpoText({ achievedSeconds: 273_600, breached: false })).toBe('3d 4h');
     expect(rpoText(undefined)).toBeUndefined();
+  });
+
+  it("plans ls: a plan's rpoMinutes, else the default it is watched against, else nothing", () => {
+    const plan = (fields: Record<string, unknown>) =>
+      parsePlanDocument({ name: 'p', activities: [{ servers: 'DB*' }], ...fields });
+    const daily = [{ expression: 'cron(0 1 * * ? *)', timeZone: 'UTC' }];
+    expect(planRpoText(plan({ schedules: daily, rpoMinutes: 90 }))).toBe('1h 30m');
+    expect(planRpoText(plan({ schedules: daily }))).toBe('2d (default)');
+    expect(planRpoText(plan({ schedules: daily, enabled: false }))).toBeUndefined();
+    expect(planRpoText(plan({}))).toBeUndefined();
   });
 
   it('run-status shows the RPO each task achieved', () => {
