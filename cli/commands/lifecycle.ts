@@ -7,7 +7,9 @@
  * `rbp gc run [--dry-run] [--wait] [--json]` and `rbp scrub run [--all] [--wait] [--json]`, over
  * POST /gc/runs and POST /scrub/runs (and their GET to wait); with --json they print
  * `{ status, chunksLive, chunksDeleted, segmentsDeleted, bytesFreed }` and
- * `{ status, chunksVerified, corrupt: [{ key, images }], missing: [...] }`.
+ * `{ status, chunksVerified, corrupt: [{ key, images, imageCount? }], missing: [...], corruptCount,
+ * missingCount }` (the lists hold at most 50 findings of 10 images each; the counts are the totals,
+ * `imageCount` only where a finding's images are cut).
  */
 import { InvalidArgumentError, type Command } from 'commander';
 import type { DeletedImage, RetentionResult, StoredRetention } from '../../lambdas/core/api/lifecycle-api.ts';
@@ -230,14 +232,23 @@ export function gcSummary(run: GcRun) {
   };
 }
 
-/** What `rbp scrub run --json` prints (the issue's interface). */
+/**
+ * What `rbp scrub run --json` prints (the issue's interface, with the totals); a finding carries
+ * `imageCount` when it names only some of the images it breaks.
+ */
 export function scrubSummary(run: ScrubRun) {
-  const finding = (f: ScrubRun['corrupt'][number]) => ({ key: f.key, images: f.images });
+  const finding = (f: ScrubRun['corrupt'][number]) => ({
+    key: f.key,
+    images: f.images,
+    ...(f.imageCount > f.images.length ? { imageCount: f.imageCount } : {}),
+  });
   return {
     status: run.status,
     chunksVerified: run.chunksVerified,
     corrupt: run.corrupt.map(finding),
     missing: run.missing.map(finding),
+    corruptCount: run.corruptCount,
+    missingCount: run.missingCount,
   };
 }
 
@@ -251,12 +262,47 @@ const gcColumns = [
   { header: 'BYTES FREED', value: (r: GcRun) => String(r.bytesFreed) },
 ];
 
-type FindingRow = { readonly kind: string; readonly key: string; readonly images: readonly string[] };
+type FindingRow = {
+  readonly kind: string;
+  readonly key: string;
+  readonly images: readonly string[];
+  readonly imageCount: number;
+};
 const findingColumns = [
   { header: 'FINDING', value: (f: FindingRow) => f.kind },
   { header: 'KEY', value: (f: FindingRow) => f.key },
-  { header: 'IMAGES', value: (f: FindingRow) => f.images.join(', ') || '-' },
+  {
+    header: 'IMAGES',
+    // The count first when the finding names only some: a long cell is cut at its end.
+    value: (f: FindingRow) =>
+      f.imageCount > f.images.length
+        ? `${f.imageCount} images: ${f.images.join(', ')}`
+        : f.images.join(', ') || '-',
+  },
 ];
+
+function findingRows(run: ScrubRun): FindingRow[] {
+  return [
+    ...run.corrupt.map((f) => ({ kind: 'corrupt', ...f })),
+    ...run.missing.map((f) => ({ kind: 'missing', ...f })),
+  ];
+}
+
+/**
+ * The text of `rbp scrub run`: the totals, the findings the run kept (at most 50 of each kind),
+ * and how many more of each it found.
+ */
+export function scrubText(run: ScrubRun): string {
+  const rows = findingRows(run);
+  const more = (kind: string, count: number, listed: number) =>
+    count > listed ? [`… and ${count - listed} more ${kind}`] : [];
+  return [
+    `scrub ${run.runId}: ${run.status}, ${run.chunksVerified} chunks verified, ${run.corruptCount} corrupt, ${run.missingCount} missing`,
+    ...(rows.length === 0 ? [] : [renderTable(rows, findingColumns).trimEnd()]),
+    ...more('corrupt', run.corruptCount, run.corrupt.length),
+    ...more('missing', run.missingCount, run.missing.length),
+  ].join('\n');
+}
 
 const running = (status: string) => status === 'pending' || status === 'running';
 
@@ -359,18 +405,7 @@ export function registerLifecycleJobCommands(program: Command): void {
       const run = options.wait
         ? await waitForJob(client, SCRUB_RUN, started.runId, options, progress)
         : started;
-      const rows: FindingRow[] = [
-        ...run.corrupt.map((f) => ({ kind: 'corrupt', key: f.key, images: f.images })),
-        ...run.missing.map((f) => ({ kind: 'missing', key: f.key, images: f.images })),
-      ];
-      if (print.json) print.result(scrubSummary(run), rows, findingColumns);
-      else {
-        print.message(
-          scrubSummary(run),
-          `scrub ${run.runId}: ${run.status}, ${run.chunksVerified} chunks verified, ${run.corrupt.length} corrupt, ${run.missing.length} missing`,
-        );
-        if (rows.length > 0) print.result(scrubSummary(run), rows, findingColumns);
-      }
+      print.message(scrubSummary(run), scrubText(run));
       if (SCRUB_RUN.failed(run))
         throw new CliError(`scrub ${run.runId} failed: ${run.failure ?? ''}`, EXIT.JOB_FAILED);
     });

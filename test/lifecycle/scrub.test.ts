@@ -49,6 +49,8 @@ describe('scrub', () => {
       prefixesCovered: 4096,
       corrupt: [],
       missing: [],
+      corruptCount: 0,
+      missingCount: 0,
     });
     expect(result.bytesRead).toBe(
       [...world.bucket.objects]
@@ -68,9 +70,11 @@ describe('scrub', () => {
       {
         key: chunkKey(name(1)),
         images: ['vol-a/a1', 'vol-a/a2'],
+        imageCount: 2,
         reason: expect.stringContaining(name(1)) as string,
       },
     ]);
+    expect([result.corruptCount, result.missingCount]).toEqual([1, 1]);
     expect(result.missing.map((m) => [m.key, m.images])).toEqual([[chunkKey(name(10)), ['vol-b/b1']]]);
     const error = await world.images.getChunk(name(1)).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CorruptObjectError);
@@ -94,11 +98,13 @@ describe('scrub', () => {
     expect(byKey.get(chunkKey(name(2)))).toEqual({
       key: chunkKey(name(2)),
       images: ['vol-a/a1'],
+      imageCount: 1,
       reason: `chunk ${name(2)} is 4 bytes, shorter than its header`,
     });
     expect(byKey.get(chunkKey(name(5)))).toEqual({
       key: chunkKey(name(5)),
       images: ['vol-a/a2'],
+      imageCount: 1,
       reason: `chunk ${name(5)} names format version 77, which this reader does not know (corrupt, or written by a newer release)`,
     });
     expect(byKey.get(chunkKey(name(8)))!.images).toEqual(['vol-b/b1']);

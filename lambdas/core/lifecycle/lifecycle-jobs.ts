@@ -210,9 +210,22 @@ export const gcRunSchema = z
   .strict();
 export type GcRun = z.infer<typeof gcRunSchema>;
 
-const findingSchema = z.object({ key: z.string(), images: z.array(z.string()), reason: z.string() }).strict();
+const findingSchema = z
+  .object({
+    key: z.string(),
+    /** At most MAX_SCRUB_FINDING_IMAGES (10) of the images it breaks, in name order. */
+    images: z.array(z.string()),
+    /** Every image it breaks, counted. */
+    imageCount: z.number().int(),
+    reason: z.string(),
+  })
+  .strict();
 
-/** A scrub as the API answers it; the CLI prints status, chunksVerified, corrupt and missing. */
+/**
+ * A scrub as the API answers it; the CLI prints status, chunksVerified, corrupt and missing.
+ * `corrupt` and `missing` hold at most MAX_SCRUB_FINDINGS_KEPT (50) findings each (scrub.ts);
+ * `corruptCount` and `missingCount` count them all.
+ */
 export const scrubRunSchema = z
   .object({
     runId: z.string(),
@@ -226,6 +239,8 @@ export const scrubRunSchema = z
     bytesRead: z.number().int(),
     corrupt: z.array(findingSchema),
     missing: z.array(findingSchema),
+    corruptCount: z.number().int(),
+    missingCount: z.number().int(),
     failure: z.string().optional(),
     createdAt: z.string(),
     updatedAt: z.string(),
@@ -373,9 +388,11 @@ export function scrubRunOf(record: JobRecord): ScrubRun {
     (record.result as Partial<ScrubResult> | undefined) ??
     (progress.success ? scrubResultOf(progress.data) : undefined);
   const status: ScrubRun['status'] = viewStatusOf(record, result?.status ?? 'ok');
-  const finding = (f: { key: string; images: readonly string[]; reason: string }) => ({
+  // A result recorded before the caps has no counts: its lists were whole.
+  const finding = (f: { key: string; images: readonly string[]; imageCount?: number; reason: string }) => ({
     key: f.key,
     images: [...f.images],
+    imageCount: f.imageCount ?? f.images.length,
     reason: f.reason,
   });
   return {
@@ -390,6 +407,8 @@ export function scrubRunOf(record: JobRecord): ScrubRun {
     bytesRead: result?.bytesRead ?? 0,
     corrupt: (result?.corrupt ?? []).map(finding),
     missing: (result?.missing ?? []).map(finding),
+    corruptCount: result?.corruptCount ?? result?.corrupt?.length ?? 0,
+    missingCount: result?.missingCount ?? result?.missing?.length ?? 0,
     ...(record.failure === undefined ? {} : { failure: record.failure.reason }),
     createdAt: record.createdAt,
     updatedAt: record.updatedAt,
@@ -838,13 +857,16 @@ export async function runScrubJob(
   }
   // The result holds the progress's findings: the finished record keeps them once.
   const done = await finish(deps, runId, 'SUCCEEDED', { result: { ...result } }, true);
-  const findings = result.corrupt.length + result.missing.length;
+  // The metric and the event count every finding, not only the ones the result keeps.
+  const findings = result.corruptCount + result.missingCount;
   deps.recordFindings(findings);
   if (findings > 0) {
     await deps.events.publish(SCRUB_FINDINGS_EVENT, {
       runId,
       corrupt: result.corrupt,
       missing: result.missing,
+      corruptCount: result.corruptCount,
+      missingCount: result.missingCount,
       chunksVerified: result.chunksVerified,
     });
   }

@@ -25,6 +25,12 @@
  * one), which makes the next backup of its volumes rewrite it. The first slice also checks every entry outside the
  * share: one whose chunk reads back whole, or that no live image references any more, is cleared;
  * one still broken is reported again. An entry inside the share is cleared when the chunk checks out.
+ *
+ * Caps: the progress is saved in the job's DynamoDB item and the result is published as one event,
+ * so a bucket-wide problem must not make them grow with the number of findings. A run keeps the
+ * MAX_SCRUB_FINDINGS_KEPT findings of each kind with the smallest keys, each naming at most
+ * MAX_SCRUB_FINDING_IMAGES images, with exact totals beside them (`corruptCount`, `missingCount`,
+ * a finding's `imageCount`). The quarantine gets every finding with all of its images' volumes.
  */
 import { z } from 'zod';
 import { IntegrityError, NotFoundError, RbpError, describeError } from '../errors.ts';
@@ -46,6 +52,24 @@ export const SCRUB_CONCURRENCY = 8;
  * invocation reads at most that much again.
  */
 export const SCRUB_CHUNKS_PER_STEP = 256;
+/**
+ * Findings of each kind (corrupt, missing) a run keeps in its progress and result: enough to show
+ * what broke; the totals count the rest. A kept finding is at most ~1.2 KB as JSON (a key of ~100
+ * characters, 10 image names of ~70, a reason of 200), so 2 × 50 of them stay inside
+ * SCRUB_PROGRESS_MAX_BYTES.
+ */
+export const MAX_SCRUB_FINDINGS_KEPT = 50;
+/** Images a kept finding names (the first in name order); its `imageCount` counts them all. */
+export const MAX_SCRUB_FINDING_IMAGES = 10;
+/** Characters of a finding's reason kept: an error's message with its causes is otherwise unbounded. */
+export const MAX_SCRUB_REASON_CHARS = 200;
+/**
+ * What the saved progress (and so the result and the Scrub Findings event) stays under as JSON,
+ * whatever the number of findings: a third of a DynamoDB item's 400 KB
+ * (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html) and half of
+ * an EventBridge entry's 256 KB (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-quota.html).
+ */
+export const SCRUB_PROGRESS_MAX_BYTES = 128 * 1024;
 
 /**
  * Where the rolling scrub stands: the next run checks the share of `runNumber`, in a cycle of
@@ -71,7 +95,16 @@ export function scrubRunNumberOf(cursor: ScrubCursor | undefined, coverRuns: num
   return cursor === undefined || cursor.coverRuns !== coverRuns ? 0 : cursor.runNumber;
 }
 
-const findingSchema = z.object({ key: z.string(), images: z.array(z.string()), reason: z.string() }).strict();
+const findingSchema = z
+  .object({
+    key: z.string(),
+    /** At most MAX_SCRUB_FINDING_IMAGES of the images it breaks, in name order. */
+    images: z.array(z.string()),
+    /** Every image it breaks, counted. */
+    imageCount: z.number().int(),
+    reason: z.string(),
+  })
+  .strict();
 export type ScrubFinding = z.infer<typeof findingSchema>;
 
 /**
@@ -96,8 +129,12 @@ export const scrubProgressSchema = z
     segmentsChecked: z.number().int(),
     chunksVerified: z.number().int(),
     bytesRead: z.number().int(),
+    /** At most MAX_SCRUB_FINDINGS_KEPT findings of each kind, the smallest keys, in key order. */
     corrupt: z.array(findingSchema),
     missing: z.array(findingSchema),
+    /** Every finding of each kind so far, counted. */
+    corruptCount: z.number().int(),
+    missingCount: z.number().int(),
   })
   .strict();
 export type ScrubProgress = z.infer<typeof scrubProgressSchema>;
@@ -115,8 +152,11 @@ export interface ScrubResult {
   readonly bytesRead: number;
   /** Invocations the run took (1 when it finished in the first). */
   readonly slices: number;
+  /** At most MAX_SCRUB_FINDINGS_KEPT of each kind, in key order; the counts are the totals. */
   readonly corrupt: readonly ScrubFinding[];
   readonly missing: readonly ScrubFinding[];
+  readonly corruptCount: number;
+  readonly missingCount: number;
 }
 
 export interface ScrubDeps {
@@ -179,10 +219,29 @@ export function startScrubProgress(
     bytesRead: 0,
     corrupt: [],
     missing: [],
+    corruptCount: 0,
+    missingCount: 0,
   };
 }
 
 const byKey = (a: ScrubFinding, b: ScrubFinding): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+
+/** The findings a run keeps: the MAX_SCRUB_FINDINGS_KEPT smallest keys, in key order. */
+function kept(findings: readonly ScrubFinding[]): ScrubFinding[] {
+  return [...findings].sort(byKey).slice(0, MAX_SCRUB_FINDINGS_KEPT);
+}
+
+/** A finding as kept: its first images in name order, all of them counted, its reason cut. */
+export function scrubFindingOf(key: string, images: readonly string[], reason: string): ScrubFinding {
+  const sorted = [...images].sort();
+  return {
+    key,
+    images: sorted.slice(0, MAX_SCRUB_FINDING_IMAGES),
+    imageCount: sorted.length,
+    reason:
+      reason.length <= MAX_SCRUB_REASON_CHARS ? reason : `${reason.slice(0, MAX_SCRUB_REASON_CHARS - 1)}…`,
+  };
+}
 
 /** The result of a finished run. */
 export function scrubResultOf(progress: ScrubProgress): ScrubResult {
@@ -190,7 +249,7 @@ export function scrubResultOf(progress: ScrubProgress): ScrubResult {
   for (let p = 0; p < FANOUT_PREFIXES; p += 1)
     if (prefixInRun(p, progress.runNumber, progress.coverRuns)) prefixesCovered += 1;
   return {
-    status: progress.corrupt.length + progress.missing.length === 0 ? 'ok' : 'findings',
+    status: progress.corruptCount + progress.missingCount === 0 ? 'ok' : 'findings',
     runNumber: progress.runNumber,
     coverRuns: progress.coverRuns,
     prefixesCovered,
@@ -199,8 +258,10 @@ export function scrubResultOf(progress: ScrubProgress): ScrubResult {
     chunksVerified: progress.chunksVerified,
     bytesRead: progress.bytesRead,
     slices: progress.slices,
-    corrupt: [...progress.corrupt].sort(byKey),
-    missing: [...progress.missing].sort(byKey),
+    corrupt: kept(progress.corrupt),
+    missing: kept(progress.missing),
+    corruptCount: progress.corruptCount,
+    missingCount: progress.missingCount,
   };
 }
 
@@ -225,18 +286,35 @@ export async function scrubSlice(
   if (start.done) return start;
   let progress: ScrubProgress = { ...start, slices: start.slices + 1 };
   const report = !progress.structureChecked;
-  const corrupt: ScrubFinding[] = [...progress.corrupt];
-  const missing: ScrubFinding[] = [...progress.missing];
+  let corrupt: ScrubFinding[] = [...progress.corrupt];
+  let missing: ScrubFinding[] = [...progress.missing];
+  let corruptCount = progress.corruptCount;
+  let missingCount = progress.missingCount;
   const quarantine = deps.quarantine;
   const now = (): string => (deps.now?.() ?? new Date(0)).toISOString();
-  const record = async (error: unknown, key: string, images: Iterable<string>, name?: string) => {
+  const record = async (
+    error: unknown,
+    key: string,
+    images: readonly string[],
+    chunk?: { readonly name: string; readonly volumes: readonly string[] },
+  ) => {
     const kind = findingOf(error);
-    const finding = { key, images: [...images].sort(), reason: describeError(error) };
-    (kind === 'missing' ? missing : corrupt).push(finding);
-    if (name !== undefined && quarantine !== undefined) {
+    const finding = scrubFindingOf(key, images, describeError(error));
+    // Kept lists are cut back whenever they reach twice the cap, so a step holds few findings.
+    if (kind === 'missing') {
+      missingCount += 1;
+      missing.push(finding);
+      if (missing.length >= 2 * MAX_SCRUB_FINDINGS_KEPT) missing = kept(missing);
+    } else {
+      corruptCount += 1;
+      corrupt.push(finding);
+      if (corrupt.length >= 2 * MAX_SCRUB_FINDINGS_KEPT) corrupt = kept(corrupt);
+    }
+    // The quarantine gets every finding with every volume it breaks, whatever the progress keeps.
+    if (chunk !== undefined && quarantine !== undefined) {
       await quarantine.add({
-        name,
-        volumeIds: volumesOf(finding.images),
+        name: chunk.name,
+        volumeIds: [...chunk.volumes],
         reason: finding.reason,
         ...(options.runId === undefined ? {} : { runId: options.runId }),
         foundAt: now(),
@@ -245,7 +323,7 @@ export async function scrubSlice(
   };
   const structural = async (error: unknown, key: string, images: Iterable<string>): Promise<void> => {
     findingOf(error); // a retryable failure is thrown by every slice
-    if (report) await record(error, key, images);
+    if (report) await record(error, key, [...images].sort());
   };
   const entries = report && quarantine !== undefined ? await quarantine.list() : [];
   const quarantined = new Set(entries.map((entry) => entry.name));
@@ -294,8 +372,19 @@ export async function scrubSlice(
       await structural(error, segmentKey(hash), refs);
     }
   }
-  const imagesOf = (name: string): Set<string> =>
-    new Set(chunkSegments.get(name)!.flatMap((hash) => [...segmentImages.get(hash)!]));
+  // The images a chunk breaks, sorted, and their volumes. A bucket-wide problem finds thousands of
+  // chunks of the same segments, each serving up to thousands of images: a chunk in one segment (the
+  // usual case) takes that segment's lists, computed once.
+  const ofSegment = new Map<string, { readonly images: string[]; readonly volumes: string[] }>();
+  const imagesOf = (name: string): { readonly images: string[]; readonly volumes: string[] } => {
+    const hashes = chunkSegments.get(name)!;
+    const cached = hashes.length === 1 ? ofSegment.get(hashes[0]!) : undefined;
+    if (cached !== undefined) return cached;
+    const sorted = [...new Set(hashes.flatMap((hash) => [...segmentImages.get(hash)!]))].sort();
+    const found = { images: sorted, volumes: volumesOf(sorted) };
+    if (hashes.length === 1) ofSegment.set(hashes[0]!, found);
+    return found;
+  };
   /** Reads and checks one chunk; true when it is whole. Counts only the share's chunks. */
   const check = async (name: string, counted: boolean): Promise<boolean> => {
     try {
@@ -305,7 +394,8 @@ export async function scrubSlice(
       if (counted) progress = { ...progress, chunksVerified: progress.chunksVerified + 1 };
       return true;
     } catch (error) {
-      await record(error, chunkKey(name), imagesOf(name), name);
+      const { images: broken, volumes } = imagesOf(name);
+      await record(error, chunkKey(name), broken, { name, volumes });
       return false;
     }
   };
@@ -347,8 +437,10 @@ export async function scrubSlice(
       ...progress,
       ...(step.length === 0 ? {} : { after: step.at(-1)! }),
       done: position >= names.length,
-      corrupt: [...corrupt].sort(byKey),
-      missing: [...missing].sort(byKey),
+      corrupt: kept(corrupt),
+      missing: kept(missing),
+      corruptCount,
+      missingCount,
     };
     await options.saved?.(progress);
   } while (!progress.done && options.stop?.() !== true);
