@@ -152,6 +152,17 @@ function tableAccess(table: dynamodb.TableV2, actions: string[], leadingKeys: st
   });
 }
 
+/** The lifecycle job's `metricName`, summed over a day. */
+function dailyJobSum(metricName: string): cloudwatch.Metric {
+  return new cloudwatch.Metric({
+    namespace: METRICS_NAMESPACE,
+    metricName,
+    dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME, [STEP_DIMENSION]: LIFECYCLE_JOB_STEP },
+    statistic: 'Sum',
+    period: Duration.days(1),
+  });
+}
+
 /** An alarm to the outcome topic when the lifecycle job's `metricName` counted anything in a day. */
 function lifecycleAlarm(
   scope: Construct,
@@ -162,13 +173,7 @@ function lifecycleAlarm(
 ): cloudwatch.Alarm {
   const alarm = new cloudwatch.Alarm(scope, id, {
     alarmDescription: description,
-    metric: new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName,
-      dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME, [STEP_DIMENSION]: LIFECYCLE_JOB_STEP },
-      statistic: 'Sum',
-      period: Duration.days(1),
-    }),
+    metric: dailyJobSum(metricName),
     threshold: 1,
     evaluationPeriods: 1,
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
@@ -192,13 +197,7 @@ function heartbeatAlarm(
 ): cloudwatch.Alarm {
   const alarm = new cloudwatch.Alarm(scope, id, {
     alarmDescription: description,
-    metric: new cloudwatch.Metric({
-      namespace: METRICS_NAMESPACE,
-      metricName,
-      dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME, [STEP_DIMENSION]: LIFECYCLE_JOB_STEP },
-      statistic: 'Sum',
-      period: Duration.days(1),
-    }),
+    metric: dailyJobSum(metricName),
     threshold: 1,
     evaluationPeriods: HEARTBEAT_WINDOW_DAYS,
     datapointsToAlarm: HEARTBEAT_WINDOW_DAYS,
