@@ -5,17 +5,19 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
-import { StateMachineBackupLauncher } from '../../lambdas/core/api/backup-launcher.ts';
 import { runBackupLockStep } from '../../lambdas/core/orchestration/backup-lock.ts';
 import type { SnapshotView } from '../../lambdas/core/orchestration/replica-snapshots.ts';
 import type { ExecutionDetail } from '../../lambdas/core/api/backup-launcher.ts';
 import { memoryApi, VOLUME_A, type MemoryApi } from '../fakes/memory-api-ports.ts';
+import {
+  keptSnapshot,
+  resumeLauncher,
+  suspendedExecution,
+  suspendInto,
+  SUSPENDED_ID as ID,
+  SUSPENDED_OWNER as OWNER,
+} from '../support/suspended-backup.ts';
 import { answerOf, proxyEvent, type Answer } from './api-events.ts';
-
-const ID = 'bk-20261118t120000000z-0a1b2c3d4e5f6071';
-const OWNER = `arn:aws:states:us-east-1:123456789012:execution:rbp-backup:${ID}`;
-/** The memory API's clock: 2026-11-20T12:00:00.000Z. */
-const STOPPED = '2026-11-18T12:30:00.000Z';
 
 let api: MemoryApi;
 let snapshots: SnapshotView[];
@@ -23,59 +25,21 @@ let handler: ApiProxyHandler;
 const resume = async (id = ID): Promise<Answer> =>
   answerOf(await handler(proxyEvent({ method: 'POST', path: `/backups/${id}/resume` })));
 
-/** An execution of a backup of VOLUME_A as DescribeExecution (and its history) would show it. */
+/** The suspended backup's execution with `patch` over it. */
 function execution(patch: Partial<ExecutionDetail>): void {
-  api.executions.executions.set(ID, {
-    name: ID,
-    status: 'FAILED',
-    startedAt: '2026-11-18T12:00:00.000Z',
-    stoppedAt: STOPPED,
-    input: JSON.stringify({ volumeIds: [VOLUME_A], full: false, trigger: 'manual' }),
-    error: 'BackupSuspendedError',
-    cause: 'S3 503 Slow Down after every retry (backup … suspended)',
-    failedStep: 'Await Redrive',
-    ...patch,
-  });
+  api.executions.executions.set(ID, suspendedExecution(patch));
 }
 
 /** What Suspend Run and Await Redrive leave: the lock released and parked, the snapshot released. */
 function suspended(): void {
-  execution({});
-  api.locks.locks.set(VOLUME_A, {
-    volumeId: VOLUME_A,
-    ownerId: OWNER,
-    backupId: ID,
-    acquiredAt: '2026-11-18T12:00:00.000Z',
-    expiresAt: '2026-11-20T12:00:00.000Z',
-    released: true,
-    parkedAt: '2026-11-18T12:29:59.000Z',
-  });
-  snapshots.push({
-    snapshotId: 'snap-0a0a0a0a0a0a0a0a0',
-    volumeId: VOLUME_A,
-    state: 'completed',
-    tags: { 'rbp:managed': 'true', 'rbp:backup-id': ID, 'rbp:role': 'released' },
-  });
+  suspendInto(api);
+  snapshots.push(keptSnapshot());
 }
 
 beforeEach(() => {
   api = memoryApi();
   snapshots = [];
-  const backups = new StateMachineBackupLauncher({
-    executions: api.executions,
-    locks: api.locks,
-    volumes: api.world,
-    clock: api.clock,
-    cancellation: {
-      snapshots: {
-        snapshotsOfBackup: (backupId) =>
-          Promise.resolve(snapshots.filter((s) => s.tags['rbp:backup-id'] === backupId)),
-        deleteSnapshot: () => Promise.reject(new Error('a resume deletes no snapshot')),
-      },
-      records: { getImageRecord: () => Promise.reject(new Error('a resume reads no image record')) },
-    },
-  });
-  handler = createApiHandler({ ...api.deps, backups }, () => undefined);
+  handler = createApiHandler({ ...api.deps, backups: resumeLauncher(api, () => snapshots) }, () => undefined);
 });
 
 describe('POST /backups/{backupId}/resume', () => {

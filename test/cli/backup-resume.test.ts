@@ -6,14 +6,16 @@
  */
 import { beforeEach, describe, expect, it } from 'vitest';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
-import { StateMachineBackupLauncher } from '../../lambdas/core/api/backup-launcher.ts';
 import type { SnapshotView } from '../../lambdas/core/orchestration/replica-snapshots.ts';
 import { memoryApi, VOLUME_A, type MemoryApi } from '../fakes/memory-api-ports.ts';
 import { proxyEvent } from '../api/api-events.ts';
 import { useApiStandIn } from '../support/cli.ts';
-
-const ID = 'bk-20261118t120000000z-0a1b2c3d4e5f6071';
-const OWNER = `arn:aws:states:us-east-1:123456789012:execution:rbp-backup:${ID}`;
+import {
+  keptSnapshot,
+  resumeLauncher,
+  suspendInto,
+  SUSPENDED_ID as ID,
+} from '../support/suspended-backup.ts';
 
 let api: MemoryApi;
 let handler: ApiProxyHandler;
@@ -35,46 +37,9 @@ const standIn = useApiStandIn(async (request) => {
 
 beforeEach(() => {
   api = memoryApi();
-  api.executions.executions.set(ID, {
-    name: ID,
-    status: 'FAILED',
-    startedAt: '2026-11-18T12:00:00.000Z',
-    stoppedAt: '2026-11-18T12:30:00.000Z',
-    input: JSON.stringify({ volumeIds: [VOLUME_A], full: false, trigger: 'manual' }),
-    error: 'BackupSuspendedError',
-    failedStep: 'Await Redrive',
-  });
-  api.locks.locks.set(VOLUME_A, {
-    volumeId: VOLUME_A,
-    ownerId: OWNER,
-    backupId: ID,
-    acquiredAt: '2026-11-18T12:00:00.000Z',
-    expiresAt: '2026-11-20T12:00:00.000Z',
-    released: true,
-    parkedAt: '2026-11-18T12:29:59.000Z',
-  });
-  snapshots = [
-    {
-      snapshotId: 'snap-0a0a0a0a0a0a0a0a0',
-      volumeId: VOLUME_A,
-      state: 'completed',
-      tags: { 'rbp:managed': 'true', 'rbp:backup-id': ID, 'rbp:role': 'released' },
-    },
-  ];
-  const backups = new StateMachineBackupLauncher({
-    executions: api.executions,
-    locks: api.locks,
-    volumes: api.world,
-    clock: api.clock,
-    cancellation: {
-      snapshots: {
-        snapshotsOfBackup: () => Promise.resolve(snapshots),
-        deleteSnapshot: () => Promise.reject(new Error('a resume deletes no snapshot')),
-      },
-      records: { getImageRecord: () => Promise.reject(new Error('a resume reads no image record')) },
-    },
-  });
-  handler = createApiHandler({ ...api.deps, backups }, () => undefined);
+  suspendInto(api);
+  snapshots = [keptSnapshot()];
+  handler = createApiHandler({ ...api.deps, backups: resumeLauncher(api, () => snapshots) }, () => undefined);
 });
 
 describe('rbp backup resume', () => {
