@@ -109,19 +109,14 @@ const api = useApiStandIn((request) => {
   return noRoute(request);
 });
 
+/** `rbp restore server --recovery-point rp-bk-1` with `options`, against the stand-in above. */
+const restoreServer = (...options: string[]) =>
+  api.rbp(['restore', 'server', '--recovery-point', 'rp-bk-1', ...options]);
+
 describe('rbp restore server --initialization-rate', () => {
   it('sends volumeInitializationRate with the zone and shows the rate', async () => {
     posted.length = 0;
-    const run = await api.rbp([
-      'restore',
-      'server',
-      '--recovery-point',
-      'rp-bk-1',
-      '--availability-zone',
-      'us-east-1b',
-      '--initialization-rate',
-      '300',
-    ]);
+    const run = await restoreServer('--availability-zone', 'us-east-1b', '--initialization-rate', '300');
     expect(run.stderr).toBe('');
     expect(run.code).toBe(0);
     expect(posted.map((r) => JSON.parse(r.body) as unknown)).toEqual([
@@ -132,28 +127,17 @@ describe('rbp restore server --initialization-rate', () => {
 
   it('is a usage error without --availability-zone, or when not a whole number; nothing is sent', async () => {
     posted.length = 0;
-    const alone = await api.rbp([
-      'restore',
-      'server',
-      '--recovery-point',
-      'rp-bk-1',
-      '--initialization-rate',
-      '200',
-    ]);
+    const alone = await restoreServer('--initialization-rate', '200');
     expect(alone.code).toBe(EXIT.USAGE);
     expect(alone.stderr).toContain(
       '--initialization-rate needs --availability-zone: it is the rate of the volumes made in that zone',
     );
-    const fraction = await api.rbp([
-      'restore',
-      'server',
-      '--recovery-point',
-      'rp-bk-1',
+    const fraction = await restoreServer(
       '--availability-zone',
       'us-east-1b',
       '--initialization-rate',
       '150.5',
-    ]);
+    );
     expect(fraction.code).toBe(EXIT.USAGE);
     expect(fraction.stderr).toContain(
       "error: option '--initialization-rate <mibps>' argument '150.5' is invalid. not a whole number of MiB/s",
