@@ -312,7 +312,7 @@ describe('checkRpo: one event when a server enters breach, none while it stays, 
     w.plans = [];
     let listings = 0;
     const ports = w.ports();
-    const result = await checkRpo({
+    const counted = {
       ...ports,
       servers: {
         list: () => {
@@ -320,7 +320,8 @@ describe('checkRpo: one event when a server enters breach, none while it stays, 
           return ports.servers.list();
         },
       },
-    });
+    };
+    const result = await checkRpo(counted);
     expect(listings).toBe(1);
     expect(result.events).toEqual([
       {
@@ -335,15 +336,7 @@ describe('checkRpo: one event when a server enters breach, none while it stays, 
       },
     ]);
     // Nothing recorded and no plan with an RPO: the directory is not listed at all.
-    await checkRpo({
-      ...ports,
-      servers: {
-        list: () => {
-          listings += 1;
-          return ports.servers.list();
-        },
-      },
-    });
+    await checkRpo(counted);
     expect(listings).toBe(1);
   });
 
