@@ -4,23 +4,15 @@
  * Range clears the entry of a chunk it repaired (DeleteItem); the lifecycle job (scrub) adds,
  * lists and clears entries under its GC#* grant. No other role reaches the partition.
  */
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../lib/config.ts';
-import { ReplicaBackupStack } from '../../lib/stacks/replica-backup-stack.ts';
 import { QUARANTINE_PARTITION } from '../../lambdas/aws/dynamodb-chunk-quarantine.ts';
 import { roleStatements, type IamStatement, type TemplateResource } from '../support/iam-statements.ts';
+import { oneServerStackResources } from '../support/stack-resources.ts';
 
 let resources: Record<string, TemplateResource>;
 
 beforeAll(() => {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new ReplicaBackupStack(app, 'InfraTest', {
-    config: parseConfig({ servers: [{ serverId: 'web-1', volumeIds: ['vol-0123456789abcdef0'] }] }),
-    env: { account: '123456789012', region: 'eu-west-1' },
-  });
-  resources = Template.fromStack(stack).toJSON()['Resources'] as Record<string, TemplateResource>;
+  resources = oneServerStackResources();
 });
 
 function leadingKeys(statement: IamStatement): unknown {

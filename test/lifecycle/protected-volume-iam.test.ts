@@ -5,23 +5,15 @@
  * lifecycle jobs read the registry with Query, write its backfill with UpdateItem and find older
  * volumes with a keys-only Scan.
  */
-import { App } from 'aws-cdk-lib';
-import { Template } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../lib/config.ts';
-import { ReplicaBackupStack } from '../../lib/stacks/replica-backup-stack.ts';
 import { PROTECTED_VOLUMES_PARTITION } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { roleStatements, type IamStatement, type TemplateResource } from '../support/iam-statements.ts';
+import { oneServerStackResources } from '../support/stack-resources.ts';
 
 let resources: Record<string, TemplateResource>;
 
 beforeAll(() => {
-  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
-  const stack = new ReplicaBackupStack(app, 'InfraTest', {
-    config: parseConfig({ servers: [{ serverId: 'web-1', volumeIds: ['vol-0123456789abcdef0'] }] }),
-    env: { account: '123456789012', region: 'eu-west-1' },
-  });
-  resources = Template.fromStack(stack).toJSON()['Resources'] as Record<string, TemplateResource>;
+  resources = oneServerStackResources();
 });
 
 const VOLUME_KEYS = { 'ForAllValues:StringLike': { 'dynamodb:LeadingKeys': ['VOLUME#*'] } };
