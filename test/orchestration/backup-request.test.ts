@@ -236,15 +236,7 @@ describe('backup outcome', () => {
       new Date('2026-06-01T03:00:00.000Z'),
     );
     expect(suspended).toEqual({
-      version: 1,
-      status: 'FAILED',
-      backupId: 'daily-vol-1',
-      serverId: 'web-1',
-      volumeIds: ['vol-1'],
-      trigger: 'schedule:nightly',
-      startedAt: '2026-06-01T02:00:00.000Z',
-      finishedAt: '2026-06-01T03:00:00.000Z',
-      imageIds: [],
+      ...detail,
       error: 'ThrottledError',
       cause: 'S3 503 Slow Down after every retry',
       resumeAt: 'Back Up Volumes',
