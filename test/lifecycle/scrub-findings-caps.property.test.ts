@@ -3,7 +3,8 @@
  * corrupt and missing chunks and of images that reference each, the progress saved after every
  * step stays under SCRUB_PROGRESS_MAX_BYTES as JSON, it keeps the MAX_SCRUB_FINDINGS_KEPT smallest
  * keys of each kind with at most MAX_SCRUB_FINDING_IMAGES images each, the totals are exact, and
- * every finding reaches the quarantine with every volume it breaks.
+ * every finding reaches the quarantine with every volume it breaks. As a job, every record written,
+ * the ScrubFindings metric and the Scrub Findings event count every finding and stay under the bound.
  */
 import { createHash } from 'node:crypto';
 import fc from 'fast-check';
@@ -23,8 +24,16 @@ import {
   startScrubProgress,
   type ScrubProgress,
 } from '../../lambdas/core/lifecycle/scrub.ts';
+import {
+  SCRUB_FINDINGS_EVENT,
+  SCRUB_JOB_KIND,
+  runLifecycleJob,
+  scrubRunOf,
+} from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
 import { MemoryChunkQuarantine } from '../fakes/memory-chunk-quarantine.ts';
+import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { manifestOf, newWorld, recordOf, type World } from './lifecycle-fixture.ts';
+import { lifecycleRunDeps } from './lifecycle-jobs-fixture.ts';
 
 /** Volumes the images are spread over. */
 const VOLUMES = 7;
@@ -169,4 +178,46 @@ describe('a scrub with many findings', () => {
       reason: 'short',
     });
   });
+
+  it('as a job: the record, the metric and the Scrub Findings event count every finding and stay under the bound', async () => {
+    const { world, names, refs } = await badBucket(3_000, 40);
+    const records: number[] = [];
+    /** The job store, measuring every record written. */
+    const jobs = new (class extends MemoryJobStore {
+      override update(...args: Parameters<MemoryJobStore['update']>): Promise<void> {
+        records.push(jsonBytes(args[0]));
+        return super.update(...args);
+      }
+    })('run');
+    const quarantine = new MemoryChunkQuarantine();
+    const metric: number[] = [];
+    const published: [string, object][] = [];
+    const run = lifecycleRunDeps(world, jobs, {
+      scrub: { objects: world.bucket, records: world.records, quarantine },
+      recordFindings: (count) => void metric.push(count),
+      events: { publish: (type, detail) => Promise.resolve(void published.push([type, detail])) },
+    });
+    const outcome = await runLifecycleJob(run, { kind: SCRUB_JOB_KIND, all: true }, Number.MAX_SAFE_INTEGER);
+    expect(outcome).toMatchObject({
+      continue: false,
+      run: { status: 'findings', corruptCount: 1_000, missingCount: 2_000 },
+    });
+    expect(metric).toEqual([3_000]);
+    expect(published.map(([type]) => type)).toEqual([SCRUB_FINDINGS_EVENT]);
+    const detail = published[0]![1] as {
+      corrupt: unknown[];
+      missing: unknown[];
+      corruptCount: number;
+      missingCount: number;
+    };
+    expect([detail.corrupt.length, detail.missing.length, detail.corruptCount, detail.missingCount]).toEqual([
+      50, 50, 1_000, 2_000,
+    ]);
+    expect(jsonBytes(detail)).toBeLessThan(SCRUB_PROGRESS_MAX_BYTES);
+    expect(records.length).toBe(Math.ceil(3_000 / 256) + 2);
+    expect(Math.max(...records)).toBeLessThan(SCRUB_PROGRESS_MAX_BYTES);
+    const view = scrubRunOf(await jobs.get(outcome.run.runId));
+    expect(view.corrupt[0]).toMatchObject({ images: refs.slice(0, 10), imageCount: 40 });
+    expect((await quarantine.list()).map((entry) => entry.name)).toEqual([...names].sort());
+  }, 120_000);
 });

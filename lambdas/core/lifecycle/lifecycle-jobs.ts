@@ -11,7 +11,8 @@
  * ScrubProgress: the last chunk name checked, the counters and findings so far), saved after every
  * step of its share's chunks; the run completes, and the rolling cursor moves on, only when its
  * whole share is checked, however many invocations that takes. Its result (findings with the
- * images they break) is the job's `result`, and any finding is published as an event.
+ * images they break, capped with exact totals: scrub.ts "Caps") is the job's `result`, and any
+ * finding is published as an event.
  */
 import { z } from 'zod';
 import { ConflictError, NotFoundError, ValidationError, isRetryable, jobFailureOf } from '../errors.ts';
