@@ -16,13 +16,12 @@ import type { ImageManifest } from '../../lambdas/core/image/image-types.ts';
 import { readSnapshotBlocks, useLocalStack } from '../support/local-stack.ts';
 import {
   expectRawRestore,
-  noPacing,
   nonZeroBlocks,
   shortRealRetry,
   specSegmentHashes,
   type SparseBlocks,
 } from './engine-fixture.ts';
-import { localEngine, restoreToNewSnapshot, type LocalEngine } from './local-engine.ts';
+import { localEngine, restoreToNewSnapshot, unpacedBackupDeps, type LocalEngine } from './local-engine.ts';
 import { ModelledVolume } from './local-volume.ts';
 import { EBSClient } from '@aws-sdk/client-ebs';
 
@@ -133,24 +132,15 @@ describe('backup chains through the EBS emulator (property)', () => {
           }
           const snapshot = await volume.snapshot(engine.ec2Client, engine.snapshotState);
           const imageId = `img-${index}`;
-          const { manifest } = await runBackup(
-            {
-              ebs: engine.ebs,
-              images: engine.images,
-              records: engine.records,
-              readPacer: noPacing,
-              listPacer: noPacing,
-            },
-            {
-              volumeId: productVolumeId,
-              imageId,
-              snapshotId: snapshot.snapshotId,
-              volumeSizeGib: 1,
-              createdAt: new Date(Date.UTC(2026, 1, 1, 0, index)).toISOString(),
-              ...(parent === undefined ? {} : { parent: { imageId: parent } }),
-              worker: { listMaxResults: 100, retry },
-            },
-          );
+          const { manifest } = await runBackup(unpacedBackupDeps(engine), {
+            volumeId: productVolumeId,
+            imageId,
+            snapshotId: snapshot.snapshotId,
+            volumeSizeGib: 1,
+            createdAt: new Date(Date.UTC(2026, 1, 1, 0, index)).toISOString(),
+            ...(parent === undefined ? {} : { parent: { imageId: parent } }),
+            worker: { listMaxResults: 100, retry },
+          });
           expect(manifest.kind).toBe(parent === undefined || epoch.replace ? 'full' : 'incremental');
           if (epoch.replace) expect(manifest.fullReadReason).toBe('UNRELATED_SNAPSHOTS');
           expect(manifest.segments).toEqual(specSegmentHashes(snapshot.blocks, GIB_BYTES));

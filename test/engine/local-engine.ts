@@ -14,6 +14,7 @@ import { Ec2SnapshotState } from '../../lambdas/aws/ec2-snapshot-state.ts';
 import { createSdkClients } from '../../lambdas/aws/sdk-clients.ts';
 import { S3ObjectStore } from '../../lambdas/aws/s3-object-store.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
+import type { BackupDeps } from '../../lambdas/core/backup/backup-image.ts';
 import type { ImageManifest } from '../../lambdas/core/image/image-types.ts';
 import {
   restoreImageToSnapshot,
@@ -21,7 +22,7 @@ import {
   type SnapshotRestoreResult,
 } from '../../lambdas/core/restore/volume-restore.ts';
 import type { RetryPolicy } from '../../lambdas/core/util/retry.ts';
-import { realSnapshotWait } from './engine-fixture.ts';
+import { noPacing, realSnapshotWait } from './engine-fixture.ts';
 import type { LocalClientConfig } from '../support/local-stack.ts';
 
 export interface LocalEngine {
@@ -35,6 +36,17 @@ export interface LocalEngine {
   readonly records: DynamoDbImageRecordStore;
   readonly snapshotState: Ec2SnapshotState;
   destroy(): void;
+}
+
+/** A backup's ports over the local engine, its requests not paced (the tests' volumes are small). */
+export function unpacedBackupDeps(engine: LocalEngine): BackupDeps {
+  return {
+    ebs: engine.ebs,
+    images: engine.images,
+    records: engine.records,
+    readPacer: noPacing,
+    listPacer: noPacing,
+  };
 }
 
 /** Creates the bucket and the table (once per name) and returns the adapters over them. */

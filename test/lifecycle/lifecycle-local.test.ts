@@ -29,11 +29,13 @@ import type { LifecycleRunDeps } from '../../lambdas/core/lifecycle/lifecycle-jo
 import type { Clock } from '../../lambdas/core/ports.ts';
 import { createLifecycleJobHandler } from '../../lambdas/handlers/lifecycle-job.ts';
 import { LOCAL_API_NAMES, snapshotOf } from '../api/local-api-fixture.ts';
-import { noPacing } from '../engine/engine-fixture.ts';
+import { unpacedBackupDeps } from '../engine/local-engine.ts';
+import type { CliResult } from '../support/cli.ts';
 import {
   chunkObjectKeys,
   mappedChunks,
   referencedChunks,
+  scrubAll,
   useLocalApiProduct,
 } from '../support/local-product.ts';
 import {
@@ -109,6 +111,11 @@ function chunkObjects(): Promise<string[]> {
   );
 }
 
+/** `rbp restore volume --image IMAGE --json`, waited for (polling every 0.2 s); it may fail. */
+function restoreVolume(imageId: string): Promise<CliResult> {
+  return rbp('restore', 'volume', '--image', imageId, '--wait', '--json', '--poll-interval', '0.2');
+}
+
 describe('lifecycle done-when on the local stack', () => {
   it('retention --keep-last 2, then gc run, leaves two images and exactly their chunks', async () => {
     const result = await json<RetentionResult>(...keepLastTwo(product));
@@ -177,14 +184,7 @@ describe('lifecycle done-when on the local stack', () => {
     'scrub --all names a chunk overwritten with garbage and the images it breaks; a volume restore of them fails until the next backup repairs it',
     { timeout: 300_000 },
     async () => {
-      const clean = await json<{ status: string; chunksVerified: number }>(
-        'scrub',
-        'run',
-        '--all',
-        '--wait',
-        '--poll-interval',
-        '0.2',
-      );
+      const clean = await scrubAll(rbp);
       expect(clean).toMatchObject({ status: 'ok', corrupt: [], missing: [] });
       const inD = await referencedBy(['img-d']);
       const inC = await referencedBy(['img-c']);
@@ -200,26 +200,13 @@ describe('lifecycle done-when on the local stack', () => {
           Body: Buffer.alloc(4096, 0x5a),
         }),
       );
-      const scrub = await json<{
-        status: string;
-        corrupt: { key: string; images: string[] }[];
-        missing: unknown[];
-      }>('scrub', 'run', '--all', '--wait', '--poll-interval', '0.2');
+      const scrub = await scrubAll(rbp);
       expect(scrub.status).toBe('findings');
       expect(scrub.corrupt).toEqual([{ key, images: [`${product.api.volumeId}/img-d`] }]);
       expect(scrub.missing).toEqual([]);
       expect(published.map(([type]) => type)).toEqual(['Scrub Findings']);
 
-      const restore = await rbp(
-        'restore',
-        'volume',
-        '--image',
-        'img-d',
-        '--wait',
-        '--json',
-        '--poll-interval',
-        '0.2',
-      );
+      const restore = await restoreVolume('img-d');
       expect(restore.code, restore.stdout + restore.stderr).not.toBe(EXIT.OK);
       expect(restore.stdout + restore.stderr).toContain(victim);
 
@@ -228,14 +215,7 @@ describe('lifecycle done-when on the local stack', () => {
       const { engine, volumeId } = product.api;
       expect((await quarantine.list()).map((e) => [e.name, e.volumeIds])).toEqual([[victim, [volumeId]]]);
       const { manifest } = await runBackup(
-        {
-          ebs: engine.ebs,
-          images: engine.images,
-          records: engine.records,
-          readPacer: noPacing,
-          listPacer: noPacing,
-          quarantine,
-        },
+        { ...unpacedBackupDeps(engine), quarantine },
         {
           volumeId,
           imageId: 'img-e',
@@ -247,28 +227,12 @@ describe('lifecycle done-when on the local stack', () => {
       );
       expect(manifest).toMatchObject({ kind: 'full', fullReadReason: QUARANTINED_CHUNK });
       expect(await quarantine.list()).toEqual([]);
-      const repaired = await rbp(
-        'restore',
-        'volume',
-        '--image',
-        'img-d',
-        '--wait',
-        '--json',
-        '--poll-interval',
-        '0.2',
-      );
+      const repaired = await restoreVolume('img-d');
       expect(repaired.code, repaired.stdout + repaired.stderr).toBe(EXIT.OK);
       const source = await readFile(disks.get('img-d')!);
       expect((await product.imageBytes('img-d')).equals(source)).toBe(true);
       expect((await product.imageBytes('img-e')).equals(source)).toBe(true);
-      const again = await json<{ status: string; chunksVerified: number }>(
-        'scrub',
-        'run',
-        '--all',
-        '--wait',
-        '--poll-interval',
-        '0.2',
-      );
+      const again = await scrubAll(rbp);
       expect(again).toMatchObject({ status: 'ok', corrupt: [], missing: [] });
       expect(again.chunksVerified).toBe(new Set([...inC, ...inD]).size);
       expect(published.map(([type]) => type)).toEqual(['Scrub Findings']);

@@ -36,7 +36,7 @@ import {
 import type { Clock } from '../../lambdas/core/ports.ts';
 import { createLifecycleJobHandler } from '../../lambdas/handlers/lifecycle-job.ts';
 import { LOCAL_LIFECYCLE_FUNCTION } from '../../local/deploy.ts';
-import { mappedChunks, useDeployedProduct } from '../support/local-product.ts';
+import { mappedChunks, scrubAll, useDeployedProduct } from '../support/local-product.ts';
 
 const DAY_MS = 86_400_000;
 /** Two days of retention, one-day generations: a collection a day later is in a new generation. */
@@ -245,14 +245,7 @@ describe('Object Lock generations on the local stack', () => {
       config: LOCK,
       clock: { now: () => new Date() },
     }).replace({ key, body: garbage, crc32Base64: crc32Base64(garbage) });
-    const found = await rbp.json<{ status: string; corrupt: { key: string }[] }>(
-      'scrub',
-      'run',
-      '--all',
-      '--wait',
-      '--poll-interval',
-      '0.2',
-    );
+    const found = await scrubAll(rbp);
     expect(found.status).toBe('findings');
     expect(found.corrupt.map((c) => c.key)).toContain(key);
     const quarantine = new DynamoDbChunkQuarantine(product.engine.ddbClient, product.product.names.table);
@@ -274,14 +267,7 @@ describe('Object Lock generations on the local stack', () => {
       );
       expect(object.ObjectLockMode, version.VersionId).toBe('GOVERNANCE');
     }
-    const again = await rbp.json<{ status: string }>(
-      'scrub',
-      'run',
-      '--all',
-      '--wait',
-      '--poll-interval',
-      '0.2',
-    );
+    const again = await scrubAll(rbp);
     expect(again.status).toBe('ok');
   }, 600_000);
 });

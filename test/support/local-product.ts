@@ -40,8 +40,8 @@ import {
   snapshotOf,
   type LocalApi,
 } from '../api/local-api-fixture.ts';
-import { fastRetry, noPacing } from '../engine/engine-fixture.ts';
-import { localEngine, type LocalEngine } from '../engine/local-engine.ts';
+import { fastRetry } from '../engine/engine-fixture.ts';
+import { localEngine, unpacedBackupDeps, type LocalEngine } from '../engine/local-engine.ts';
 import { rbpWith, type Rbp } from './cli.ts';
 import { debugfs, makeExtImage, removeDir, scratchDir } from './fs-images.ts';
 import { useLocalStack, type LocalStackHandle } from './local-stack.ts';
@@ -113,6 +113,19 @@ export async function chunkObjectKeys(objects: Pick<LifecycleObjectStore, 'listP
     if (!page.isTruncated || page.objects.length === 0) return keys;
     startAfter = page.objects.at(-1)!.key;
   }
+}
+
+/** What `rbp scrub run --json` prints, as far as the local-stack tests read it. */
+export interface ScrubRunJson {
+  readonly status: string;
+  readonly chunksVerified: number;
+  readonly corrupt: readonly { readonly key: string; readonly images: readonly string[] }[];
+  readonly missing: readonly unknown[];
+}
+
+/** `rbp scrub run --all`, waited for (polling every 0.2 s): what the finished run prints. */
+export function scrubAll(rbp: Rbp): Promise<ScrubRunJson> {
+  return rbp.json<ScrubRunJson>('scrub', 'run', '--all', '--wait', '--poll-interval', '0.2');
 }
 
 /** What `createSdkClients` (and the local deployment's helpers) need to reach the file's local stack. */
@@ -208,23 +221,14 @@ export function useLocalApiProduct(name: string): LocalApiProduct {
   });
   const backUp = async ({ imageId, createdAt, parent }: ApiBackup): Promise<void> => {
     const { engine, volumeId } = api.get();
-    await runBackup(
-      {
-        ebs: engine.ebs,
-        images: engine.images,
-        records: engine.records,
-        readPacer: noPacing,
-        listPacer: noPacing,
-      },
-      {
-        volumeId,
-        imageId,
-        snapshotId: await snapshotOf(engine, volumeId),
-        volumeSizeGib: 1,
-        createdAt,
-        parent: { imageId: parent },
-      },
-    );
+    await runBackup(unpacedBackupDeps(engine), {
+      volumeId,
+      imageId,
+      snapshotId: await snapshotOf(engine, volumeId),
+      volumeSizeGib: 1,
+      createdAt,
+      parent: { imageId: parent },
+    });
   };
   const product: LocalApiProduct = {
     local,
