@@ -1,0 +1,147 @@
+/**
+ * `rbp backup resume` on the local stack. The product is deployed on moto (backup.asl.json in
+ * moto's Step Functions, the real handlers through the gateway). A backup's ranges are copied, and
+ * then its Commit Image fails until its retries are spent: every S3 PutObject is answered 500 from
+ * the moment Renew Lock is entered, an injected fault. The backup is suspended at "Await Redrive".
+ * With the fault cleared, `rbp backup resume ID --wait` redrives the execution (moto_patch.py's
+ * RedriveExecution), which takes the lock back and commits one image that restores byte for byte
+ * to the replica's disk.
+ *
+ * The fault is not in the copy itself. moto's Distributed Map reports a Map Run whose child
+ * executions failed as succeeded, so on the local stack a failing Copy Range ends the run at
+ * Commit Image as BackupFailed ("0 of 1 range summaries found"), not suspended.
+ */
+import '../support/quiet-powertools.ts';
+import { readFile } from 'node:fs/promises';
+import {
+  DescribeExecutionCommand,
+  GetExecutionHistoryCommand,
+  ListExecutionsCommand,
+  SFNClient,
+} from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { EXIT } from '../../cli/api/exit-codes.ts';
+import { readImage, useDeployedProduct } from '../support/local-product.ts';
+
+const deployment = useDeployedProduct('backup-resume-local', {
+  snapshotCompletionDelayMs: 300,
+  handlerEnv: { RANGE_WORKERS: '2' },
+});
+const { rbp } = deployment;
+/** The replica disk `makeReplica` writes: 32 MiB. */
+const DISK_BYTES = 32 * 1024 * 1024;
+/** The backup to its commit, and Commit Image's 5 retries of a retryable error (up to 155 s of waits). */
+const SUSPEND_TIMEOUT_MS = 420_000;
+const POLL_MS = 1_000;
+/** Checks of the execution's history for the copy's end: well inside LAMBDA_LATENCY_MS. */
+const ENTERED_POLL_MS = 200;
+/** A delay before each Lambda invocation while the copy runs (Renew Lock's, then Commit Image's). */
+const LAMBDA_LATENCY_MS = 3_000;
+
+interface StatusJson {
+  readonly status: string;
+  readonly error?: string;
+  readonly cause?: string;
+}
+
+interface FinishedJson {
+  readonly status: string;
+  readonly images: { volumeId: string; imageId: string }[];
+}
+
+let sfn: SFNClient;
+let volumeId: string;
+let image: string;
+
+beforeAll(async () => {
+  sfn = new SFNClient(deployment.local.clientConfig({ maxAttempts: 3 }));
+  ({ volumeId, image } = await deployment.makeReplica('disk', {
+    'etc/motd': 'resumed after a suspended copy\n',
+    'var/data.bin': Buffer.alloc(3 * 1024 * 1024, 0x6b),
+  }));
+}, 180_000);
+
+afterAll(() => sfn?.destroy());
+
+/** Waits until the execution's history shows `state` entered. */
+async function entered(executionArn: string, state: string): Promise<void> {
+  const deadline = Date.now() + SUSPEND_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
+    if ((history.events ?? []).some((e) => e.stateEnteredEventDetails?.name === state)) return;
+    await new Promise((resolve) => setTimeout(resolve, ENTERED_POLL_MS));
+  }
+  throw new Error(`${executionArn} did not enter ${state}`);
+}
+
+/** `rbp backup status --json` once the backup has stopped running: its exit code and its answer. */
+async function settled(backupId: string): Promise<{ code: number; status: StatusJson }> {
+  const deadline = Date.now() + SUSPEND_TIMEOUT_MS;
+  for (;;) {
+    const run = await rbp('backup', 'status', backupId, '--json');
+    const status = JSON.parse(run.stdout) as StatusJson;
+    if (status.status !== 'RUNNING' || Date.now() > deadline) return { code: run.code, status };
+    await new Promise((resolve) => setTimeout(resolve, POLL_MS));
+  }
+}
+
+describe('rbp backup resume on the local stack', () => {
+  it(
+    'a commit that keeps failing after the copy suspends the backup; resume --wait commits it once and the image restores byte for byte',
+    async () => {
+      // Each Lambda invocation waits LAMBDA_LATENCY_MS, so the commit starts well after Renew Lock is entered.
+      deployment.stack.gateway.setFaults({ latencyMs: { lambda: LAMBDA_LATENCY_MS } });
+      const started = await rbp.json<{ backupId: string }>('backup', 'start', '--volume', volumeId);
+      const executionArn = `${deployment.product.stateMachineArn.replace(':stateMachine:', ':execution:')}:${started.backupId}`;
+      await entered(executionArn, 'Renew Lock');
+      deployment.stack.gateway.setFaults({ seed: 1, serverErrorRate: { 's3:PutObject': 1 } });
+      const { code, status: suspended } = await settled(started.backupId);
+      deployment.stack.gateway.setFaults({});
+      expect(code).toBe(EXIT.JOB_FAILED);
+      expect(suspended.status).toBe('FAILED');
+      expect(suspended.error, JSON.stringify(suspended)).toBe('BackupSuspendedError');
+      expect(suspended.cause).toContain(`rbp backup resume ${started.backupId}`);
+      expect(await rbp.json<unknown[]>('images', 'ls', '--volume', volumeId)).toEqual([]);
+
+      const resumed = await rbp.json<FinishedJson>(
+        'backup',
+        'resume',
+        started.backupId,
+        '--wait',
+        '--timeout',
+        '600',
+        '--poll-interval',
+        '1',
+      );
+      expect(resumed.status).toBe('SUCCEEDED');
+      expect(resumed.images.map((i) => i.volumeId)).toEqual([volumeId]);
+      const imageId = resumed.images[0]!.imageId;
+
+      const images = await rbp.json<{ imageId: string }[]>('images', 'ls', '--volume', volumeId);
+      expect(images.map((i) => i.imageId)).toEqual([imageId]);
+      const restored = await readImage(deployment.engine, volumeId, imageId, DISK_BYTES);
+      expect(restored.equals(await readFile(image))).toBe(true);
+
+      // One execution, redriven once: the same ARN, its history going on after ExecutionRedriven.
+      const executions = await sfn.send(
+        new ListExecutionsCommand({ stateMachineArn: deployment.product.stateMachineArn }),
+      );
+      const mine = (executions.executions ?? []).filter((e) => e.name === started.backupId);
+      expect(mine).toHaveLength(1);
+      const described = await sfn.send(new DescribeExecutionCommand({ executionArn: mine[0]!.executionArn }));
+      expect(described).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+      const history = await sfn.send(
+        new GetExecutionHistoryCommand({ executionArn: mine[0]!.executionArn, maxResults: 1000 }),
+      );
+      const events = history.events ?? [];
+      expect(events.filter((e) => e.type === 'ExecutionRedriven')).toHaveLength(1);
+      const afterRedrive = events.slice(events.findIndex((e) => e.type === 'ExecutionRedriven'));
+      expect(afterRedrive[1]?.stateEnteredEventDetails?.name).toBe('Await Redrive');
+      expect(
+        afterRedrive.filter((e) => e.stateEnteredEventDetails?.name === 'Commit Image').length,
+      ).toBeGreaterThan(0);
+      expect(afterRedrive.at(-1)?.type).toBe('ExecutionSucceeded');
+    },
+    SUSPEND_TIMEOUT_MS + 600_000,
+  );
+});
