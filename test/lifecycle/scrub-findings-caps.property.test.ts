@@ -220,4 +220,39 @@ describe('a scrub with many findings', () => {
     expect(view.corrupt[0]).toMatchObject({ images: refs.slice(0, 10), imageCount: 40 });
     expect((await quarantine.list()).map((entry) => entry.name)).toEqual([...names].sort());
   }, 120_000);
+
+  it('resumes a progress saved before the caps: its lengths are the totals, then it is cut', async () => {
+    const { world } = await badBucket(0, 1);
+    const images = Array.from({ length: 15 }, (_, n) => `vol-a/i${String(n).padStart(2, '0')}`);
+    const old = {
+      ...startScrubProgress({ all: true, runNumber: 0 }),
+      structureChecked: true,
+      slices: 1,
+      corrupt: Array.from({ length: 60 }, (_, n) => ({
+        key: `chunks/${String(n).padStart(2, '0')}`,
+        images,
+        reason: 'bad',
+      })),
+      missing: [{ key: 'chunks/m', images: ['vol-b/i'], reason: 'gone' }],
+    } as Record<string, unknown>;
+    delete old.corruptCount;
+    delete old.missingCount;
+    const parsed = scrubProgressSchema.parse(old);
+    expect([parsed.corruptCount, parsed.missingCount, parsed.corrupt.length]).toEqual([60, 1, 60]);
+    expect(parsed.corrupt[0]).toEqual({
+      key: 'chunks/00',
+      images: images.slice(0, 10),
+      imageCount: 15,
+      reason: 'bad',
+    });
+    expect(parsed.missing).toEqual([{ key: 'chunks/m', images: ['vol-b/i'], imageCount: 1, reason: 'gone' }]);
+    const done = await scrubSlice({ objects: world.bucket, records: world.records }, parsed);
+    const result = scrubResultOf(done);
+    expect([
+      result.corrupt.length,
+      result.corrupt.at(-1)!.key,
+      result.corruptCount,
+      result.missingCount,
+    ]).toEqual([MAX_SCRUB_FINDINGS_KEPT, 'chunks/49', 60, 1]);
+  });
 });

@@ -111,7 +111,7 @@ export type ScrubFinding = z.infer<typeof findingSchema>;
  * A run's state between slices (a job's `progress`): what to check, how far it got, what it found.
  * Only `after` and the counters move; everything else is fixed when the run starts.
  */
-export const scrubProgressSchema = z
+const scrubProgressObject = z
   .object({
     runNumber: z.number().int(),
     coverRuns: z.number().int().min(1),
@@ -137,6 +137,39 @@ export const scrubProgressSchema = z
     missingCount: z.number().int(),
   })
   .strict();
+
+/**
+ * A finding or a progress saved before the caps, by the release before them: no totals, and its
+ * lists were whole (images in name order), so their lengths are the totals; the images are cut
+ * here and the findings by the run's next step.
+ */
+function withTotals(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  const progress = value as Record<string, unknown>;
+  const findings = (list: unknown): unknown =>
+    Array.isArray(list)
+      ? list.map((f: unknown) =>
+          typeof f === 'object' &&
+          f !== null &&
+          !('imageCount' in f) &&
+          'images' in f &&
+          Array.isArray(f.images)
+            ? { ...f, images: f.images.slice(0, MAX_SCRUB_FINDING_IMAGES), imageCount: f.images.length }
+            : f,
+        )
+      : list;
+  const count = (key: string, list: unknown): Record<string, unknown> =>
+    key in progress || !Array.isArray(list) ? {} : { [key]: list.length };
+  return {
+    ...progress,
+    corrupt: findings(progress.corrupt),
+    missing: findings(progress.missing),
+    ...count('corruptCount', progress.corrupt),
+    ...count('missingCount', progress.missing),
+  };
+}
+
+export const scrubProgressSchema = z.preprocess(withTotals, scrubProgressObject);
 export type ScrubProgress = z.infer<typeof scrubProgressSchema>;
 
 export interface ScrubResult {
