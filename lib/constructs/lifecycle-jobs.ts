@@ -152,57 +152,51 @@ function tableAccess(table: dynamodb.TableV2, actions: string[], leadingKeys: st
   });
 }
 
-/** The lifecycle job's `metricName`, summed over a day. */
-function dailyJobSum(metricName: string): cloudwatch.Metric {
-  return new cloudwatch.Metric({
-    namespace: METRICS_NAMESPACE,
-    metricName,
-    dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME, [STEP_DIMENSION]: LIFECYCLE_JOB_STEP },
-    statistic: 'Sum',
-    period: Duration.days(1),
-  });
-}
+/** When a daily lifecycle-job alarm breaches and how it counts a day with no data. */
+type DailyAlarmCondition = Pick<
+  cloudwatch.AlarmProps,
+  'evaluationPeriods' | 'datapointsToAlarm' | 'comparisonOperator' | 'treatMissingData'
+>;
 
-/** An alarm to the outcome topic when the lifecycle job's `metricName` counted anything in a day. */
-function lifecycleAlarm(
-  scope: Construct,
-  id: string,
-  description: string,
-  metricName: string,
-  topic: sns.ITopic,
-): cloudwatch.Alarm {
-  const alarm = new cloudwatch.Alarm(scope, id, {
-    alarmDescription: description,
-    metric: dailyJobSum(metricName),
-    threshold: 1,
-    evaluationPeriods: 1,
-    comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-    treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-  });
-  alarm.addAlarmAction(new cwActions.SnsAction(topic));
-  return alarm;
-}
+/** The job counted anything in a day; a day with no data counted nothing. */
+const COUNTED_IN_A_DAY: DailyAlarmCondition = {
+  evaluationPeriods: 1,
+  comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+  treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+};
 
 /**
- * An alarm to the outcome topic when the lifecycle job wrote no `metricName` heartbeat for
- * HEARTBEAT_WINDOW_DAYS daily periods. Missing data is breaching: a job that stopped running writes
- * nothing at all. A fresh deployment is in alarm until each job has completed once.
+ * The job wrote no heartbeat for HEARTBEAT_WINDOW_DAYS daily periods. Missing data is breaching: a
+ * job that stopped running writes nothing at all. A fresh deployment is in alarm until each job has
+ * completed once.
  */
-function heartbeatAlarm(
+const NO_HEARTBEAT_IN_WINDOW: DailyAlarmCondition = {
+  evaluationPeriods: HEARTBEAT_WINDOW_DAYS,
+  datapointsToAlarm: HEARTBEAT_WINDOW_DAYS,
+  comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+  treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+};
+
+/** An alarm to the outcome topic on the lifecycle job's daily `metricName` sum against 1, under `condition`. */
+function dailyJobAlarm(
   scope: Construct,
   id: string,
   description: string,
   metricName: string,
   topic: sns.ITopic,
+  condition: DailyAlarmCondition,
 ): cloudwatch.Alarm {
   const alarm = new cloudwatch.Alarm(scope, id, {
     alarmDescription: description,
-    metric: dailyJobSum(metricName),
+    metric: new cloudwatch.Metric({
+      namespace: METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { [SERVICE_DIMENSION]: SERVICE_NAME, [STEP_DIMENSION]: LIFECYCLE_JOB_STEP },
+      statistic: 'Sum',
+      period: Duration.days(1),
+    }),
     threshold: 1,
-    evaluationPeriods: HEARTBEAT_WINDOW_DAYS,
-    datapointsToAlarm: HEARTBEAT_WINDOW_DAYS,
-    comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-    treatMissingData: cloudwatch.TreatMissingData.BREACHING,
+    ...condition,
   });
   alarm.addAlarmAction(new cwActions.SnsAction(topic));
   return alarm;
@@ -379,28 +373,33 @@ export class LifecycleJobs {
     if (restoreTests !== undefined)
       heartbeats.push(['RestoreTestHeartbeatAlarm', missed('restore test'), RESTORE_TEST_COMPLETED_METRIC]);
     for (const [id, description, metricName] of heartbeats)
-      this.heartbeatAlarms.push(heartbeatAlarm(scope, id, description, metricName, props.topic));
+      this.heartbeatAlarms.push(
+        dailyJobAlarm(scope, id, description, metricName, props.topic, NO_HEARTBEAT_IN_WINDOW),
+      );
 
-    this.scrubAlarm = lifecycleAlarm(
+    this.scrubAlarm = dailyJobAlarm(
       scope,
       'ScrubFindingsAlarm',
       'A scrub found corrupt or missing objects: the images they break cannot be restored',
       SCRUB_FINDINGS_METRIC,
       props.topic,
+      COUNTED_IN_A_DAY,
     );
-    this.restoreTestAlarm = lifecycleAlarm(
+    this.restoreTestAlarm = dailyJobAlarm(
       scope,
       'RestoreTestFailuresAlarm',
       "A restore test failed: a server's newest recovery point did not restore (see the run's failures)",
       RESTORE_TEST_FAILURES_METRIC,
       props.topic,
+      COUNTED_IN_A_DAY,
     );
-    this.failedJobAlarm = lifecycleAlarm(
+    this.failedJobAlarm = dailyJobAlarm(
       scope,
       'LifecycleJobFailedAlarm',
       'A garbage collection or a plan-run expiry ended failed: nothing was collected or expired by it (rbp gc status / rbp retention run-status give the reason)',
       LIFECYCLE_JOBS_FAILED_METRIC,
       props.topic,
+      COUNTED_IN_A_DAY,
     );
 
     // The fence's age, from the collection after each invocation (0 once it releases the fence) and
