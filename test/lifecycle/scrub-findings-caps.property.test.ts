@@ -11,7 +11,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DIGEST_BYTES } from '../../lambdas/core/image/hashing.ts';
 import { CHUNK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
-import { SEGMENT_CHUNKS, chunkKey } from '../../lambdas/core/image/image-types.ts';
+import { SEGMENT_CHUNKS, chunkKey, segmentKey } from '../../lambdas/core/image/image-types.ts';
 import {
   MAX_SCRUB_FINDING_IMAGES,
   MAX_SCRUB_FINDINGS_KEPT,
@@ -48,6 +48,8 @@ interface Bad {
   readonly names: string[];
   readonly refs: string[];
   readonly corrupt: Set<string>;
+  /** The segments' hashes, in order. */
+  readonly segments: string[];
 }
 
 /**
@@ -84,7 +86,7 @@ async function badBucket(chunks: number, images: number): Promise<Bad> {
     world.records.put(recordOf(world, volumeIdOf(n), imageIdOf(n), createdAt, stored.sha256));
     refs.push(`${volumeIdOf(n)}/${imageIdOf(n)}`);
   }
-  return { world, names, refs: refs.sort(), corrupt };
+  return { world, names, refs: refs.sort(), corrupt, segments };
 }
 
 const jsonBytes = (value: unknown): number => Buffer.byteLength(JSON.stringify(value));
@@ -161,6 +163,22 @@ describe('a scrub with many findings', () => {
       },
     );
   }, 300_000);
+
+  it('keeps a broken segment ahead of the chunk findings, however many of those there are', async () => {
+    const { world, segments } = await badBucket(3 * SEGMENT_CHUNKS, 2);
+    const brokenSegment = segmentKey(segments[2]!);
+    world.bucket.setRaw(brokenSegment, Buffer.from('not a segment'));
+    let progress: ScrubProgress = startScrubProgress({ all: true, runNumber: 0 });
+    while (!progress.done)
+      progress = await scrubSlice({ objects: world.bucket, records: world.records }, progress);
+    const result = scrubResultOf(progress);
+    const findings = [...result.corrupt, ...result.missing];
+    expect(result.corruptCount + result.missingCount).toBeGreaterThan(2 * MAX_SCRUB_FINDINGS_KEPT);
+    expect(findings.filter((f) => f.key === brokenSegment)).toHaveLength(1);
+    const kind = result.corrupt.some((f) => f.key === brokenSegment) ? result.corrupt : result.missing;
+    expect(kind[0]!.key).toBe(brokenSegment);
+    expect(kind).toHaveLength(MAX_SCRUB_FINDINGS_KEPT);
+  });
 
   it('keeps the first images and a reason cut to its cap', () => {
     const images = Array.from({ length: 12 }, (_, n) => `vol-a/img-${String(n).padStart(2, '0')}`).reverse();

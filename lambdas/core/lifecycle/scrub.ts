@@ -28,7 +28,8 @@
  *
  * Caps: the progress is saved in the job's DynamoDB item and the result is published as one event,
  * so a bucket-wide problem must not make them grow with the number of findings. A run keeps the
- * MAX_SCRUB_FINDINGS_KEPT findings of each kind with the smallest keys, each naming at most
+ * MAX_SCRUB_FINDINGS_KEPT findings of each kind (manifests and segments first, then the smallest
+ * chunk keys), each naming at most
  * MAX_SCRUB_FINDING_IMAGES images, with exact totals beside them (`corruptCount`, `missingCount`,
  * a finding's `imageCount`). The quarantine gets every finding with all of its images' volumes.
  */
@@ -36,7 +37,7 @@ import { z } from 'zod';
 import { IntegrityError, NotFoundError, RbpError, describeError } from '../errors.ts';
 import { DIGEST_BYTES, isZeroHash, sha256Hex } from '../image/hashing.ts';
 import { decodeChunkSync, decodeManifest, decodeSegment } from '../image/image-format.ts';
-import { chunkKey, segmentKey } from '../image/image-types.ts';
+import { MANIFEST_KEY_PREFIX, SEGMENT_KEY_PREFIX, chunkKey, segmentKey } from '../image/image-types.ts';
 import type { ChunkQuarantine } from './chunk-quarantine.ts';
 import { volumesOf } from './chunk-quarantine.ts';
 import { FANOUT_PREFIXES, prefixOf } from './name-runs.ts';
@@ -129,7 +130,7 @@ const scrubProgressObject = z
     segmentsChecked: z.number().int(),
     chunksVerified: z.number().int(),
     bytesRead: z.number().int(),
-    /** At most MAX_SCRUB_FINDINGS_KEPT findings of each kind, the smallest keys, in key order. */
+    /** At most MAX_SCRUB_FINDINGS_KEPT findings of each kind, in the order `kept` gives (manifests, segments, chunks). */
     corrupt: z.array(findingSchema),
     missing: z.array(findingSchema),
     /** Every finding of each kind so far, counted. */
@@ -185,7 +186,7 @@ export interface ScrubResult {
   readonly bytesRead: number;
   /** Invocations the run took (1 when it finished in the first). */
   readonly slices: number;
-  /** At most MAX_SCRUB_FINDINGS_KEPT of each kind, in key order; the counts are the totals. */
+  /** At most MAX_SCRUB_FINDINGS_KEPT of each kind, manifests and segments first; the counts are the totals. */
   readonly corrupt: readonly ScrubFinding[];
   readonly missing: readonly ScrubFinding[];
   readonly corruptCount: number;
@@ -257,11 +258,22 @@ export function startScrubProgress(
   };
 }
 
-const byKey = (a: ScrubFinding, b: ScrubFinding): number => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
+/**
+ * Kept first: a broken manifest or segment breaks whole images and nothing repairs it by itself,
+ * while a broken chunk is quarantined and rewritten by the next backup; so manifests, then
+ * segments, then chunks, each in key order.
+ */
+const KEEP_ORDER: readonly string[] = [MANIFEST_KEY_PREFIX, SEGMENT_KEY_PREFIX];
+const keepRank = (key: string): number => {
+  const rank = KEEP_ORDER.findIndex((prefix) => key.startsWith(prefix));
+  return rank === -1 ? KEEP_ORDER.length : rank;
+};
+const byKeepOrder = (a: ScrubFinding, b: ScrubFinding): number =>
+  keepRank(a.key) - keepRank(b.key) || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
-/** The findings a run keeps: the MAX_SCRUB_FINDINGS_KEPT smallest keys, in key order. */
+/** The findings a run keeps: MAX_SCRUB_FINDINGS_KEPT of them, manifests and segments first (KEEP_ORDER). */
 function kept(findings: readonly ScrubFinding[]): ScrubFinding[] {
-  return [...findings].sort(byKey).slice(0, MAX_SCRUB_FINDINGS_KEPT);
+  return [...findings].sort(byKeepOrder).slice(0, MAX_SCRUB_FINDINGS_KEPT);
 }
 
 /** A finding as kept: its first images in name order, all of them counted, its reason cut. */
