@@ -646,7 +646,11 @@ def _not_redrivable_reason(execution, now):
         return "Execution is RUNNING and cannot be redriven."
     if status == _ExecutionStatus.SUCCEEDED:
         return "Execution is SUCCEEDED and cannot be redriven."
-    if execution.stop_date is not None and now - execution.stop_date > REDRIVE_WINDOW:
+    stop_date = execution.stop_date
+    if stop_date is not None and stop_date.tzinfo is None:
+        # moto's utcnow() is naive UTC (StopExecution, and patch 7's interrupted executions).
+        stop_date = stop_date.replace(tzinfo=_datetime.timezone.utc)
+    if stop_date is not None and now - stop_date > REDRIVE_WINDOW:
         return "Execution redrivable period exceeded."
     worker = execution.exec_worker
     env = getattr(worker, "env", None)
