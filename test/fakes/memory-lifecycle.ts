@@ -205,6 +205,21 @@ export class MemoryBucket implements ObjectStore, LifecycleObjectStore {
   }
 }
 
+/** `objects` with its `get` replaced by `get` (a test that watches or fails reads); the rest passes through. */
+export function withGet(
+  objects: LifecycleObjectStore,
+  get: LifecycleObjectStore['get'],
+): LifecycleObjectStore {
+  return {
+    listPage: (...args) => objects.listPage(...args),
+    getRange: (...args) => objects.getRange(...args),
+    putIfAbsent: (request) => objects.putIfAbsent(request),
+    deleteObjects: (keys) => objects.deleteObjects(keys),
+    extendRetention: (keys, until) => objects.extendRetention(keys, until),
+    get,
+  };
+}
+
 export class MemoryLifecycleRecords implements LifecycleImageRecords {
   readonly images = new Map<string, LifecycleImage>();
 

@@ -19,7 +19,7 @@ import {
   type LifecycleJobOutcome,
   type LifecycleRunDeps,
 } from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
-import type { ManualClock } from '../fakes/memory-lifecycle.ts';
+import { withGet, type ManualClock } from '../fakes/memory-lifecycle.ts';
 import type { LifecycleObjectStore } from '../../lambdas/core/lifecycle/ports.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
@@ -37,23 +37,16 @@ function watched(
   fail: { at?: number },
   clock: ManualClock,
 ): LifecycleObjectStore {
-  return {
-    listPage: (...args) => objects.listPage(...args),
-    getRange: (...args) => objects.getRange(...args),
-    putIfAbsent: (request) => objects.putIfAbsent(request),
-    deleteObjects: (keys) => objects.deleteObjects(keys),
-    extendRetention: (keys, until) => objects.extendRetention(keys, until),
-    get: async (key) => {
-      if (key.startsWith('chunks/')) {
-        if (fail.at !== undefined && reads.length === fail.at) {
-          throw new RetryableError(`read of ${key} timed out`, { context: { key } });
-        }
-        reads.push(key);
-        clock.advance(READ_MS);
+  return withGet(objects, async (key) => {
+    if (key.startsWith('chunks/')) {
+      if (fail.at !== undefined && reads.length === fail.at) {
+        throw new RetryableError(`read of ${key} timed out`, { context: { key } });
       }
-      return objects.get(key);
-    },
-  };
+      reads.push(key);
+      clock.advance(READ_MS);
+    }
+    return objects.get(key);
+  });
 }
 
 describe('rolling scrub coverage (property)', () => {

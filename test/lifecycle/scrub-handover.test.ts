@@ -21,6 +21,7 @@ import type { LifecycleObjectStore } from '../../lambdas/core/lifecycle/ports.ts
 import { createLifecycleJobHandler } from '../../lambdas/handlers/lifecycle-job.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
+import { withGet } from '../fakes/memory-lifecycle.ts';
 import { MemoryScrubCursor } from '../fakes/memory-scrub-cursor.ts';
 import { DATA_POSITIONS, newWorld, poolChunk, writeImage, type World } from './lifecycle-fixture.ts';
 import { lifecycleRunDeps } from './lifecycle-jobs-fixture.ts';
@@ -32,22 +33,15 @@ const READ_MS = 1000;
 function timed(world: World, reads: string[], failAt: Set<number>): LifecycleObjectStore {
   const objects = world.bucket;
   let calls = 0;
-  return {
-    listPage: (...args) => objects.listPage(...args),
-    getRange: (...args) => objects.getRange(...args),
-    putIfAbsent: (request) => objects.putIfAbsent(request),
-    deleteObjects: (keys) => objects.deleteObjects(keys),
-    extendRetention: (keys, until) => objects.extendRetention(keys, until),
-    get: async (key) => {
-      if (key.startsWith('chunks/')) {
-        calls += 1;
-        if (failAt.has(calls)) throw new RetryableError('SlowDown: reduce your request rate');
-        reads.push(key);
-        world.clock.advance(READ_MS);
-      }
-      return objects.get(key);
-    },
-  };
+  return withGet(objects, async (key) => {
+    if (key.startsWith('chunks/')) {
+      calls += 1;
+      if (failAt.has(calls)) throw new RetryableError('SlowDown: reduce your request rate');
+      reads.push(key);
+      world.clock.advance(READ_MS);
+    }
+    return objects.get(key);
+  });
 }
 
 describe('a scrub across invocations', () => {

@@ -49,6 +49,7 @@ import {
   type ScrubDeps,
   type ScrubProgress,
   type ScrubResult,
+  scrubFindingSchema,
 } from './scrub.ts';
 import {
   pointsOnce,
@@ -211,17 +212,6 @@ export const gcRunSchema = z
   .strict();
 export type GcRun = z.infer<typeof gcRunSchema>;
 
-const findingSchema = z
-  .object({
-    key: z.string(),
-    /** At most MAX_SCRUB_FINDING_IMAGES (10) of the images it breaks, in name order. */
-    images: z.array(z.string()),
-    /** Every image it breaks, counted. */
-    imageCount: z.number().int(),
-    reason: z.string(),
-  })
-  .strict();
-
 /**
  * A scrub as the API answers it; the CLI prints status, chunksVerified, corrupt and missing.
  * `corrupt` and `missing` hold at most MAX_SCRUB_FINDINGS_KEPT (50) findings each (scrub.ts);
@@ -238,8 +228,8 @@ export const scrubRunSchema = z
     manifestsChecked: z.number().int(),
     segmentsChecked: z.number().int(),
     bytesRead: z.number().int(),
-    corrupt: z.array(findingSchema),
-    missing: z.array(findingSchema),
+    corrupt: z.array(scrubFindingSchema),
+    missing: z.array(scrubFindingSchema),
     corruptCount: z.number().int(),
     missingCount: z.number().int(),
     failure: z.string().optional(),
@@ -778,11 +768,11 @@ async function runToEnd(
   }
 }
 
-/** Saves a scrub's progress in its job (the job is running from its first save). */
-async function saveScrubProgress(
+/** Saves a scrub's or a restore test's progress in its job (the job is running from its first save). */
+async function saveRunProgress(
   deps: LifecycleJobDeps,
   runId: string,
-  progress: ScrubProgress,
+  progress: ScrubProgress | RestoreTestProgress,
 ): Promise<void> {
   const record = await deps.jobs.get(runId);
   const now = deps.clock.now().toISOString();
@@ -832,11 +822,11 @@ export async function runScrubJob(
   try {
     const saved = scrubProgressSchema.safeParse(record.progress);
     let progress = saved.success ? saved.data : await startScrub(deps, record);
-    if (!saved.success) await saveScrubProgress(deps, runId, progress);
+    if (!saved.success) await saveRunProgress(deps, runId, progress);
     progress = await scrubSlice({ now: () => deps.clock.now(), ...deps.scrub }, progress, {
       runId,
       ...(deps.scrubChunksPerStep === undefined ? {} : { chunksPerStep: deps.scrubChunksPerStep }),
-      saved: (step) => saveScrubProgress(deps, runId, step),
+      saved: (step) => saveRunProgress(deps, runId, step),
       stop: () => deps.clock.now().getTime() >= deadline - SCRUB_HANDOVER_MARGIN_MS,
     });
     if (!progress.done) {
@@ -874,20 +864,6 @@ export async function runScrubJob(
   return { kind: SCRUB_JOB_KIND, run: scrubRunOf(done), continue: false };
 }
 
-/** Saves a restore test's progress in its job (the job is running from its first save). */
-async function saveRestoreTestProgress(
-  deps: LifecycleJobDeps,
-  runId: string,
-  progress: RestoreTestProgress,
-): Promise<void> {
-  const record = await deps.jobs.get(runId);
-  const now = deps.clock.now().toISOString();
-  await deps.jobs.update(
-    { ...record, status: 'RUNNING', progress, updatedAt: now, expiresAtEpochSeconds: jobExpiry(now) },
-    ['PENDING', 'RUNNING'],
-  );
-}
-
 /**
  * Runs a restore test step by step from the progress its job holds (the seed of its sample is the
  * run id, so a retried or resumed invocation checks the same files), saving the progress after
@@ -918,11 +894,11 @@ export async function runRestoreTestJob(
     const options = { runId, ...restoreTestParamsOf(record) };
     const saved = restoreTestProgressSchema.safeParse(record.progress);
     let progress = saved.success ? saved.data : await startRestoreTestProgress(tests, options);
-    if (!saved.success) await saveRestoreTestProgress(deps, runId, progress);
+    if (!saved.success) await saveRunProgress(deps, runId, progress);
     const points = pointsOnce(tests);
     while (!restoreTestDone(progress)) {
       progress = await restoreTestStep(tests, options, progress, points);
-      await saveRestoreTestProgress(deps, runId, progress);
+      await saveRunProgress(deps, runId, progress);
       // A step before every check: each invocation moves the test on, however little time it got.
       const late = deps.clock.now().getTime() >= deadline - RESTORE_TEST_HANDOVER_MARGIN_MS;
       if (late && !restoreTestDone(progress)) {

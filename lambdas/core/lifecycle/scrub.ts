@@ -96,7 +96,8 @@ export function scrubRunNumberOf(cursor: ScrubCursor | undefined, coverRuns: num
   return cursor === undefined || cursor.coverRuns !== coverRuns ? 0 : cursor.runNumber;
 }
 
-const findingSchema = z
+/** A corrupt or missing object a scrub found: kept in its progress and answered by the API. */
+export const scrubFindingSchema = z
   .object({
     key: z.string(),
     /** At most MAX_SCRUB_FINDING_IMAGES of the images it breaks, in name order. */
@@ -106,7 +107,7 @@ const findingSchema = z
     reason: z.string(),
   })
   .strict();
-export type ScrubFinding = z.infer<typeof findingSchema>;
+export type ScrubFinding = z.infer<typeof scrubFindingSchema>;
 
 /**
  * A run's state between slices (a job's `progress`): what to check, how far it got, what it found.
@@ -131,8 +132,8 @@ const scrubProgressObject = z
     chunksVerified: z.number().int(),
     bytesRead: z.number().int(),
     /** At most MAX_SCRUB_FINDINGS_KEPT findings of each kind, in the order `kept` gives (manifests, segments, chunks). */
-    corrupt: z.array(findingSchema),
-    missing: z.array(findingSchema),
+    corrupt: z.array(scrubFindingSchema),
+    missing: z.array(scrubFindingSchema),
     /** Every finding of each kind so far, counted. */
     corruptCount: z.number().int(),
     missingCount: z.number().int(),
