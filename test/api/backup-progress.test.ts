@@ -113,11 +113,16 @@ let sfn: SFNClient;
 let s3: S3Client;
 let stateMachineArn: string;
 
-/** The real S3 adapter, counting requests by kind. */
-function counting(store: ObjectStore): ObjectStore & { readonly counts: Record<string, number> } {
+/** The real S3 adapter, counting requests by kind; `reset` sets every count back to 0. */
+function counting(
+  store: ObjectStore,
+): ObjectStore & { readonly counts: Record<string, number>; reset(): void } {
   const counts: Record<string, number> = { get: 0, list: 0, put: 0 };
   return {
     counts,
+    reset: () => {
+      for (const kind of Object.keys(counts)) counts[kind] = 0;
+    },
     putIfAbsent: (request) => ((counts['put']! += 1), store.putIfAbsent(request)),
     get: (key) => ((counts['get']! += 1), store.get(key)),
     list: (prefix) => ((counts['list']! += 1), store.list(prefix)),
@@ -158,6 +163,15 @@ async function startRunning(name: string, volumeIds: readonly string[]): Promise
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error('Copy Ranges was never entered');
+}
+
+/** Stops the stand-in execution `startRunning` started. */
+async function stopRunning(name: string): Promise<void> {
+  await sfn.send(
+    new StopExecutionCommand({
+      executionArn: new SfnBackupExecutions(sfn, stateMachineArn).executionIdOf(name),
+    }),
+  );
 }
 
 function launcherAt(work: ObjectStore, nowIso: string) {
@@ -229,7 +243,7 @@ describe('GET /backups/{id} progress on the local stack', () => {
       rangeSummaryKey(backupId, VOLUME_A, 16384),
       summary(16384, 20480, 50, 10_000_000),
     );
-    for (const k of Object.keys(work.counts)) work.counts[k] = 0;
+    work.reset();
 
     const partly = backupSchema.parse(await launcher.describe(backupId));
     expect(partly.progress).toEqual({
@@ -261,11 +275,7 @@ describe('GET /backups/{id} progress on the local stack', () => {
       blocksTotal: 24576,
       etaSeconds: 40,
     });
-    await sfn.send(
-      new StopExecutionCommand({
-        executionArn: new SfnBackupExecutions(sfn, stateMachineArn).executionIdOf(backupId),
-      }),
-    );
+    await stopRunning(backupId);
   }, 120_000);
 
   it(`reads at most ${MAX_RANGE_SUMMARIES_READ} summaries and says the figures are extrapolated`, async () => {
@@ -286,7 +296,7 @@ describe('GET /backups/{id} progress on the local stack', () => {
         summary(i * 8192, (i + 1) * 8192, 10, 1000),
       );
     }
-    for (const k of Object.keys(work.counts)) work.counts[k] = 0;
+    work.reset();
     const launcher = launcherAt(work, new Date(Date.parse(copyStartedAt) + 80_000).toISOString());
     const backup = backupSchema.parse(await launcher.describe(backupId));
     expect(work.counts).toEqual({ get: 1 + MAX_RANGE_SUMMARIES_READ, list: 1, put: 0 });
@@ -306,11 +316,7 @@ describe('GET /backups/{id} progress on the local stack', () => {
       etaSeconds: 20,
       exact: false,
     });
-    await sfn.send(
-      new StopExecutionCommand({
-        executionArn: new SfnBackupExecutions(sfn, stateMachineArn).executionIdOf(backupId),
-      }),
-    );
+    await stopRunning(backupId);
   }, 180_000);
 });
 
@@ -357,7 +363,7 @@ describe('GET /restores/{id} progress of a volume restore on the local stack', (
         sha256Base64: 'Zmh6rfhivXdsj8GLjp+OIAiXFIVu4jOzkCpZHQ1fKSU=',
       });
     }
-    for (const k of Object.keys(work.counts)) work.counts[k] = 0;
+    work.reset();
     const restore = restoreSchema.parse(await service.get(restoreId));
     expect(restore.status).toBe('RUNNING');
     expect(restore.progress).toEqual({
