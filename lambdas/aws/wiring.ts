@@ -285,6 +285,15 @@ export class LambdaWiring {
         replicaVolumeServers(new Ec2ReplicaVolumes(this.control.ec2)),
         { backfill: true },
       );
+      // Image deletion as expiries and the daily collection's first step finish it.
+      const deletions = {
+        objects: this.lifecycleObjects(),
+        records,
+        clock: this.clock,
+        catalog: new DynamoDbLifecycleCatalog(this.control.documents, this.table()),
+        recoveryPoints: new DynamoDbRecoveryPointStore(this.control.documents, this.table()),
+        ...lockOf(this.objectLock()),
+      };
       return {
         jobs: new DynamoDbJobStore(this.control.documents, this.table(), LIFECYCLE_JOBS),
         clock: this.clock,
@@ -295,19 +304,12 @@ export class LambdaWiring {
           coordination: this.gcCoordination(),
           clock: this.clock,
           ...lockOf(this.objectLock()),
+          deletions,
         },
         scrub: { objects: this.lifecycleObjects(), records, quarantine: this.chunkQuarantine() },
         scrubCursor: new DynamoDbScrubCursor(this.control.documents, this.table()),
         restoreTest: { records, catalog: this.catalog(), images: this.images(), clock: this.clock },
-        retention: {
-          objects: this.lifecycleObjects(),
-          records,
-          clock: this.clock,
-          catalog: new DynamoDbLifecycleCatalog(this.control.documents, this.table()),
-          recoveryPoints: new DynamoDbRecoveryPointStore(this.control.documents, this.table()),
-          ...lifecycleRetentionSources(this.table(), this.control),
-          ...lockOf(this.objectLock()),
-        },
+        retention: { ...deletions, ...lifecycleRetentionSources(this.table(), this.control) },
         events: this.events(),
       };
     });

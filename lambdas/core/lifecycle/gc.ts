@@ -4,6 +4,10 @@
  * (gc-fence.ts) and with Object Lock (object-lock.ts). docs/lifecycle.md describes the phases.
  *
  * Phases, each a sequence of small steps that end with a saved checkpoint:
+ * 0. deletions finish the image deletions a crash left unfinished (image-deletion.ts
+ *              finishSomePendingDeletions, at most PENDING_DELETIONS_PER_GC_RUN per run), before
+ *              the fence and the mark, so what they held is collected in the same run; only with
+ *              `deletions` deps and not in a dry run.
  * 1. start     take the fence (no image commits until the end), compute the sweep cutoff.
  * 2. mark      read the manifest of every live image (sorted by volume and image id) and spill
  *              its segment hashes to sorted runs in the bucket (`gc/<runId>/segments/`).
@@ -33,6 +37,11 @@ import { decodeManifest, decodeSegment } from '../image/image-format.ts';
 import { CHUNK_KEY_PREFIX, MANIFEST_KEY_PREFIX, SEGMENT_KEY_PREFIX } from '../image/image-types.ts';
 import type { Clock } from '../ports.ts';
 import type { GcCoordination, GcFence } from './gc-fence.ts';
+import {
+  finishSomePendingDeletions,
+  PENDING_DELETIONS_PER_GC_RUN,
+  type ImageDeletionDeps,
+} from './image-deletion.ts';
 import { GC_SAFETY_MARGIN_MS, sweepCutoff } from './gc-fence.ts';
 import type { ObjectLockConfig } from './object-lock.ts';
 import { certainlyLockedUntil, generationOf, retainUntilForGeneration } from './object-lock.ts';
@@ -63,6 +72,10 @@ const countersSchema = z.object({
   lockedBytes: z.number().int(),
   retentionExtended: z.number().int(),
   deleteErrors: z.number().int(),
+  /** Unfinished image deletions this run completed, failed again, and left for the next run. */
+  deletionsFinished: z.number().int().default(0),
+  deletionsFailed: z.number().int().default(0),
+  deletionsLeft: z.number().int().default(0),
 });
 export type GcCounters = z.infer<typeof countersSchema>;
 
@@ -80,13 +93,16 @@ const ZERO_COUNTERS: GcCounters = {
   lockedBytes: 0,
   retentionExtended: 0,
   deleteErrors: 0,
+  deletionsFinished: 0,
+  deletionsFailed: 0,
+  deletionsLeft: 0,
 };
 
 /** The collector's step state: saved after every step, the only thing a resumed run needs. */
 export const gcCheckpointSchema = z.object({
   runId: z.string().min(1),
   dryRun: z.boolean(),
-  phase: z.enum(['start', 'mark', 'manifests', 'segments', 'chunks', 'finish', 'done']),
+  phase: z.enum(['deletions', 'start', 'mark', 'manifests', 'segments', 'chunks', 'finish', 'done']),
   startedAt: z.string().optional(),
   cutoff: z.string().optional(),
   /** Re-lock live objects to this date in this run (a new Object Lock generation). */
@@ -102,6 +118,10 @@ export const gcCheckpointSchema = z.object({
   counters: countersSchema,
   /** Live images whose manifest or segment could not be read (they are broken; scrub reports them). */
   unreadable: z.array(z.string()),
+  /** Unfinished deletions that failed again in this run, with the reason (at most the run's budget). */
+  deletionFailures: z
+    .array(z.object({ volumeId: z.string(), imageId: z.string(), reason: z.string() }))
+    .optional(),
   /** Why the run stopped without sweeping (LiveSetIncompleteError), when it did. */
   refused: z.string().optional(),
 });
@@ -135,6 +155,12 @@ export interface GcDeps {
   readonly checkpoints: GcCheckpointStore;
   readonly clock: Clock;
   readonly objectLock?: ObjectLockConfig;
+  /**
+   * Image deletion (with the recovery points and the catalog), so that a run first finishes the
+   * deletions a crash left unfinished, whichever volume they are on (phase `deletions`). Absent:
+   * they wait for an expiry (retention-apply.ts).
+   */
+  readonly deletions?: ImageDeletionDeps;
 }
 
 export interface GcOptions {
@@ -147,6 +173,8 @@ export interface GcOptions {
   readonly spillRunNames?: number;
   readonly deleteBatchKeys?: number;
   readonly safetyMarginMs?: number;
+  /** Unfinished deletions attempted per run (default PENDING_DELETIONS_PER_GC_RUN). */
+  readonly deletionsPerRun?: number;
 }
 
 export interface GcResult {
@@ -195,7 +223,8 @@ export async function runGc(deps: GcDeps, options: GcOptions): Promise<GcResult>
   let checkpoint: GcCheckpoint = (await deps.checkpoints.load(options.runId)) ?? {
     runId: options.runId,
     dryRun: options.dryRun ?? false,
-    phase: 'start',
+    // A dry run changes nothing, so it finishes no deletion either.
+    phase: deps.deletions === undefined || options.dryRun === true ? 'start' : 'deletions',
     nextShard: 0,
     counters: { ...ZERO_COUNTERS },
     unreadable: [],
@@ -254,6 +283,8 @@ class Collector {
 
   step(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
     switch (checkpoint.phase) {
+      case 'deletions':
+        return this.finishDeletions(checkpoint);
       case 'start':
         return this.start(checkpoint);
       case 'mark':
@@ -269,6 +300,32 @@ class Collector {
       case 'done':
         return Promise.resolve(checkpoint);
     }
+  }
+
+  /**
+   * Completes up to the run's budget of unfinished deletions, fleet-wide, through image deletion's
+   * own path; the rest wait for the next run. One step: a crash repeats it, and what it finished
+   * is gone, so the repeat goes on with the rest.
+   */
+  private async finishDeletions(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
+    const deps = this.deps.deletions;
+    if (deps === undefined) return { ...checkpoint, phase: 'start' };
+    const done = await finishSomePendingDeletions(
+      deps,
+      this.options.deletionsPerRun ?? PENDING_DELETIONS_PER_GC_RUN,
+    );
+    const failures = [...done.stillLocked, ...done.failed];
+    return {
+      ...checkpoint,
+      phase: 'start',
+      counters: {
+        ...checkpoint.counters,
+        deletionsFinished: done.finished,
+        deletionsFailed: failures.length,
+        deletionsLeft: done.left,
+      },
+      ...(failures.length === 0 ? {} : { deletionFailures: failures.map((f) => ({ ...f })) }),
+    };
   }
 
   private async start(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {

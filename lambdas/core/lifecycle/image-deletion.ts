@@ -13,8 +13,9 @@
  * 5. delete the record (and its id guard);
  * 6. forget the detached mark.
  * Each step is idempotent. A crash after step 2 leaves a detached mark, after steps 3-4 a `deleting`
- * record, after step 5 a mark without a record: `finishPendingDeletions` (run by every expiry)
- * finds each and completes the deletion. Chunks and segments are never deleted here: other images may share them;
+ * record, after step 5 a mark without a record: `finishPendingDeletions` (run by every expiry) and
+ * `finishSomePendingDeletions` (the daily collection's first step, gc.ts, a budget per run) find
+ * each and complete the deletion. Chunks and segments are never deleted here: other images may share them;
  * the collector removes what no live image references. Every image is a complete map of its
  * volume, so deleting one never affects another.
  */
@@ -205,23 +206,63 @@ export async function finishPendingDeletions(
   return { finished, stillLocked, failed };
 }
 
+/**
+ * Unfinished deletions a daily collection completes in one run (gc.ts, its first step): each is
+ * about eight requests (the record, the detach, the mark, the manifest's DeleteObjects, the record's
+ * delete, the mark's delete, the catalog check), so 100 stay under a minute, and a crash leaves a
+ * handful; a larger backlog goes on the next day.
+ */
+export const PENDING_DELETIONS_PER_GC_RUN = 100;
+
+/**
+ * finishPendingDeletions over the whole fleet, attempting at most `budget` deletions (detached
+ * marks first, then `deleting` records, each in volume and image id order): what a scheduled job
+ * that runs without plans does, so that no unfinished deletion waits for an expiry that may never
+ * come. A deletion that fails again counts against the budget. `left`: the unfinished deletions
+ * found and not attempted (the next run's). It goes through the same path as an expiry's
+ * (deleteImage): only images whose deletion was decided (a detached mark or a `deleting` record)
+ * are touched, and a live parent a running backup commits against is guarded by its commit's
+ * transaction (commit-gate.ts), as with any deletion. `finished` counts every deletion attempted
+ * that did not fail, a mark whose record was already gone included.
+ */
+export async function finishSomePendingDeletions(
+  deps: ImageDeletionDeps,
+  budget: number = PENDING_DELETIONS_PER_GC_RUN,
+): Promise<{
+  finished: number;
+  stillLocked: PendingDeletionFailure[];
+  failed: PendingDeletionFailure[];
+  left: number;
+}> {
+  const { stillLocked, failed, left, done } = await finishPending(deps, undefined, budget);
+  // Every deletion attempted and not failed, a mark whose record was already gone included.
+  return { finished: done.size - stillLocked.length - failed.length, stillLocked, failed, left };
+}
+
 /** finishPendingDeletions, and every image it dealt with (imageRefKey): none is live afterwards. */
 async function finishPending(
   deps: ImageDeletionDeps,
   within: PendingDeletionScope | undefined,
+  budget: number = Number.POSITIVE_INFINITY,
 ): Promise<{
   finished: number;
   stillLocked: PendingDeletionFailure[];
   failed: PendingDeletionFailure[];
   done: ReadonlySet<string>;
+  left: number;
 }> {
   let finished = 0;
+  let left = 0;
   const stillLocked: PendingDeletionFailure[] = [];
   const failed: PendingDeletionFailure[] = [];
   const volumes = new Set<string>();
   const done = new Set<string>();
   const finish = async (ref: RecoveryPointImageRef, detached: boolean): Promise<void> => {
     const { volumeId, imageId } = ref;
+    if (done.size >= budget) {
+      left += 1;
+      return;
+    }
     done.add(`${volumeId}/${imageId}`);
     try {
       if (detached) {
@@ -241,15 +282,25 @@ async function finishPending(
       (error instanceof ImageStillLockedError ? stillLocked : failed).push({ volumeId, imageId, reason });
     }
   };
-  for (const detached of (await deps.recoveryPoints?.listDetached()) ?? []) {
-    if (within === undefined || within.volumes.has(detached.volumeId)) await finish(detached, true);
+  const marks = [...((await deps.recoveryPoints?.listDetached()) ?? [])].sort((a, b) => compareRefs(a, b));
+  const seen = new Set<string>();
+  for (const detached of marks) {
+    if (within !== undefined && !within.volumes.has(detached.volumeId)) continue;
+    seen.add(imageRefKey(detached));
+    await finish(detached, true);
   }
   for (const image of within?.images ?? (await deps.records.listImages())) {
-    if (image.status !== 'deleting' || done.has(`${image.volumeId}/${image.imageId}`)) continue;
+    if (image.status !== 'deleting' || seen.has(imageRefKey(image))) continue;
     await finish(image, false);
   }
   await pruneCatalogs(deps, volumes);
-  return { finished, stillLocked, failed, done };
+  return { finished, stillLocked, failed, done, left };
+}
+
+function compareRefs(a: RecoveryPointImageRef, b: RecoveryPointImageRef): number {
+  const x = imageRefKey(a);
+  const y = imageRefKey(b);
+  return x < y ? -1 : x > y ? 1 : 0;
 }
 
 /**

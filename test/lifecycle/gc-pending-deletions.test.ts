@@ -1,0 +1,221 @@
+/**
+ * The daily collection finishes image deletions a crash left unfinished on any volume, including a
+ * volume no plan covers and to which nobody applies retention (before, only an expiry finished
+ * them: a scoped `retention apply` its own volumes', the expiry after a plan run the fleet's).
+ * Its first step goes through image deletion's own path, at most a budget of deletions per run;
+ * the rest wait for the next run. A live image of the same volume and its recovery point are left
+ * whole and restore byte for byte; what the finished deletion held is collected in the same run.
+ */
+import { describe, expect, it } from 'vitest';
+import { chunkKey, manifestKey } from '../../lambdas/core/image/image-types.ts';
+import type { GcDeps } from '../../lambdas/core/lifecycle/gc.ts';
+import { runGc } from '../../lambdas/core/lifecycle/gc.ts';
+import { deleteImage, type ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
+import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
+import { specChunkName } from '../engine/engine-fixture.ts';
+import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
+import { crashingAt, recordingCalls } from './image-deletion-crashes.ts';
+import type { VolumeContent, World } from './lifecycle-fixture.ts';
+import { expectRestores, newWorld, poolChunk, writeImage } from './lifecycle-fixture.ts';
+
+const HOUR = 3_600_000;
+/** a1 and a2 share chunk 1; chunk 2 is a1's alone, chunk 3 a2's alone. */
+const A1: VolumeContent = new Map([
+  [0, 1],
+  [1, 2],
+]);
+const A2: VolumeContent = new Map([
+  [0, 1],
+  [1, 3],
+]);
+const B1: VolumeContent = new Map([[0, 4]]);
+const C1: VolumeContent = new Map([[0, 5]]);
+
+function pointOf(serverId: string, ref: string, createdAt: string): RecoveryPoint {
+  const [volumeId, imageId] = ref.split('/') as [string, string];
+  return {
+    version: 1,
+    recoveryPointId: `rp-${imageId}`,
+    serverId,
+    backupId: imageId,
+    createdAt,
+    images: [{ volumeId, device: 'disk0', imageId, snapshotId: `snap-${imageId}`, kind: 'full' }],
+  };
+}
+
+/**
+ * vol-a (srv-1): a1 and a2, each its own point; vol-b (srv-2): b1; vol-c (srv-3): c1. Three
+ * deletions are interrupted, one at each kind of unfinished state image-deletion.ts names: a1
+ * after its detach (its record still live, its point gone), b1 after its manifest (its record
+ * `deleting`), c1 after its record (only the detached mark left).
+ */
+async function interruptedFleet(): Promise<{
+  world: World;
+  points: MemoryRecoveryPointStore;
+  deletion: ImageDeletionDeps;
+}> {
+  const world = newWorld();
+  const points = new MemoryRecoveryPointStore();
+  for (const [volumeId, imageId, content, serverId] of [
+    ['vol-a', 'a1', A1, 'srv-1'],
+    ['vol-a', 'a2', A2, 'srv-1'],
+    ['vol-b', 'b1', B1, 'srv-2'],
+    ['vol-c', 'c1', C1, 'srv-3'],
+  ] as const) {
+    const image = await writeImage(world, volumeId, imageId, content, { serverId });
+    await points.put(pointOf(serverId, `${volumeId}/${imageId}`, image.createdAt));
+    world.clock.advance(HOUR);
+  }
+  const deletion: ImageDeletionDeps = {
+    objects: world.bucket,
+    records: world.records,
+    clock: world.clock,
+    recoveryPoints: points,
+  };
+  // deleteImage's port calls: getImage, detachImage, markDeleting, deleteObjects, deleteImage, clearDetached.
+  for (const [volumeId, imageId, crashAt] of [
+    ['vol-a', 'a1', 3],
+    ['vol-b', 'b1', 5],
+    ['vol-c', 'c1', 6],
+  ] as const) {
+    const crash = crashingAt(crashAt);
+    const crashing = {
+      ...deletion,
+      objects: crash(world.bucket),
+      records: crash(world.records),
+      recoveryPoints: crash(points),
+    };
+    await expect(deleteImage(crashing, volumeId, imageId)).rejects.toThrow('injected crash');
+  }
+  // Past the collector's safety margin, so what the finished deletions held may be swept.
+  world.clock.advance(2 * HOUR);
+  return { world, points, deletion };
+}
+
+function gcDeps(world: World, deletion?: ImageDeletionDeps): GcDeps {
+  return { ...world, objects: world.bucket, ...(deletion === undefined ? {} : { deletions: deletion }) };
+}
+
+describe('the daily collection finishes unfinished image deletions', () => {
+  it('the three kinds of unfinished state, as they stand before the collection', async () => {
+    const { world, points } = await interruptedFleet();
+    // a1: live record (listed and restorable), no point names it; b1: deleting record, no
+    // manifest; c1: a mark only. Nothing applies retention to these volumes, so they stay.
+    expect(
+      [...world.records.images.values()].map((i) => `${i.volumeId}/${i.imageId} ${i.status}`).sort(),
+    ).toEqual(['vol-a/a1 live', 'vol-a/a2 live', 'vol-b/b1 deleting']);
+    expect(await points.listDetached()).toEqual([
+      { volumeId: 'vol-a', imageId: 'a1' },
+      { volumeId: 'vol-b', imageId: 'b1' },
+      { volumeId: 'vol-c', imageId: 'c1' },
+    ]);
+    expect([...points.points.keys()].sort()).toEqual(['rp-a2']);
+    expect(world.bucket.objects.has(manifestKey('vol-a', 'a1'))).toBe(true);
+    expect(world.bucket.objects.has(manifestKey('vol-b', 'b1'))).toBe(false);
+  });
+
+  it('its first step finishes every volume’s, with exactly these requests; a2 is untouched and restores', async () => {
+    const { world, points, deletion } = await interruptedFleet();
+    const calls: string[] = [];
+    const spy = recordingCalls(calls);
+    const spied: ImageDeletionDeps = {
+      ...deletion,
+      objects: spy(world.bucket, 'objects'),
+      records: spy(world.records, 'records'),
+      recoveryPoints: spy(points, 'points'),
+    };
+    const first = await runGc(gcDeps(world, spied), { runId: 'daily-1', maxSteps: 1 });
+    expect(first.phase).toBe('start');
+    expect(first.counters).toMatchObject({ deletionsFinished: 3, deletionsFailed: 0, deletionsLeft: 0 });
+    expect(calls).toEqual([
+      'points.listDetached',
+      // a1: detached, record live: marked deleting, then the deletion's own steps.
+      'records.markDeleting',
+      'records.getImage',
+      'points.detachImage',
+      'objects.deleteObjects',
+      'records.deleteImage',
+      'points.clearDetached',
+      // b1: detached, record deleting (its manifest already gone: the delete is idempotent).
+      'records.markDeleting',
+      'records.getImage',
+      'points.detachImage',
+      'objects.deleteObjects',
+      'records.deleteImage',
+      'points.clearDetached',
+      // c1: detached, no record: only the mark is forgotten.
+      'records.markDeleting',
+      'points.clearDetached',
+      // No other deleting record in the fleet.
+      'records.listImages',
+    ]);
+    expect([...world.records.images.keys()]).toEqual(['vol-a/a2']);
+    expect(await points.listDetached()).toEqual([]);
+    expect([...points.points.keys()]).toEqual(['rp-a2']);
+    expect(world.bucket.objects.has(manifestKey('vol-a', 'a1'))).toBe(false);
+    expect(world.bucket.objects.has(manifestKey('vol-a', 'a2'))).toBe(true);
+  });
+
+  it('the run then collects what the finished deletions held, and nothing a2 needs', async () => {
+    const { world, deletion } = await interruptedFleet();
+    const a2 = world.records.images.get('vol-a/a2')!;
+    const result = await runGc(gcDeps(world, deletion), { runId: 'daily-1' });
+    expect(result.status).toBe('complete');
+    const chunk = (n: number) => chunkKey(specChunkName(poolChunk(n)));
+    // a1's own chunk (2), b1's (4) and c1's (5) are collected; a2's (1 shared with a1, 3) stay.
+    expect([2, 4, 5].map((n) => world.bucket.objects.has(chunk(n)))).toEqual([false, false, false]);
+    expect([1, 3].map((n) => world.bucket.objects.has(chunk(n)))).toEqual([true, true]);
+    expect(result.counters).toMatchObject({ imagesMarked: 1, manifestsDeleted: 0, deletionsFinished: 3 });
+    await expectRestores(world, a2, A2);
+  });
+
+  it('at most the budget per run, in key order (marks first); the next run finishes the rest', async () => {
+    const { world, points, deletion } = await interruptedFleet();
+    const first = await runGc(gcDeps(world, deletion), { runId: 'daily-1', deletionsPerRun: 2 });
+    expect(first.counters).toMatchObject({ deletionsFinished: 2, deletionsFailed: 0, deletionsLeft: 1 });
+    expect(await points.listDetached()).toEqual([{ volumeId: 'vol-c', imageId: 'c1' }]);
+    expect([...world.records.images.keys()]).toEqual(['vol-a/a2']);
+    world.clock.advance(24 * HOUR);
+    const second = await runGc(gcDeps(world, deletion), { runId: 'daily-2', deletionsPerRun: 2 });
+    expect(second.counters).toMatchObject({ deletionsFinished: 1, deletionsFailed: 0, deletionsLeft: 0 });
+    expect(await points.listDetached()).toEqual([]);
+  });
+
+  it('a deletion that fails again is counted and named in the run, the others are finished', async () => {
+    const { world, points, deletion } = await interruptedFleet();
+    const reason = 'recovery point store unavailable';
+    const failing = new Proxy(points, {
+      get(target, prop) {
+        if (prop === 'detachImage') {
+          return (ref: { volumeId: string; imageId: string }) =>
+            ref.imageId === 'b1' ? Promise.reject(new Error(reason)) : target.detachImage(ref);
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const checkpoints = world.checkpoints;
+    const result = await runGc(gcDeps(world, { ...deletion, recoveryPoints: failing }), {
+      runId: 'daily-1',
+      maxSteps: 1,
+    });
+    expect(result.counters).toMatchObject({ deletionsFinished: 2, deletionsFailed: 1, deletionsLeft: 0 });
+    expect((await checkpoints.load('daily-1'))?.deletionFailures).toEqual([
+      { volumeId: 'vol-b', imageId: 'b1', reason },
+    ]);
+    expect(world.records.images.get('vol-b/b1')?.status).toBe('deleting');
+  });
+
+  it('a dry run and a collection without deletion deps leave them as they are', async () => {
+    for (const [deps, options] of [
+      [(w: World, d: ImageDeletionDeps) => gcDeps(w, d), { dryRun: true }],
+      [(w: World) => gcDeps(w), {}],
+    ] as const) {
+      const { world, points, deletion } = await interruptedFleet();
+      const result = await runGc(deps(world, deletion), { runId: 'daily-1', ...options });
+      expect(result.counters).toMatchObject({ deletionsFinished: 0, deletionsFailed: 0, deletionsLeft: 0 });
+      expect((await points.listDetached()).length).toBe(3);
+      expect([...world.records.images.keys()].sort()).toEqual(['vol-a/a1', 'vol-a/a2', 'vol-b/b1']);
+    }
+  });
+});
