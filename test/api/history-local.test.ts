@@ -5,12 +5,7 @@
  * in DynamoDB (moto), newest first, by status, page by page.
  */
 import { randomBytes } from 'node:crypto';
-import {
-  CreateStateMachineCommand,
-  DescribeExecutionCommand,
-  SFNClient,
-  StartExecutionCommand,
-} from '@aws-sdk/client-sfn';
+import { CreateStateMachineCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
 import { SfnBackupExecutions } from '../../lambdas/aws/sfn-backup-executions.ts';
@@ -22,6 +17,7 @@ import { FILE_RESTORE_JOB } from '../../lambdas/core/file-restore/restore-jobs.t
 import { VOLUME_RESTORE_JOB } from '../../lambdas/core/restore/volume-restore-jobs.ts';
 import { createApiHandler } from '../../lambdas/handlers/api.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
+import { executionEnded, type ExecutionWait } from '../support/execution-ended.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { answerOf, proxyEvent } from './api-events.ts';
 
@@ -63,14 +59,8 @@ const definition = {
   },
 };
 
-async function waitUntilStopped(executionArn: string): Promise<void> {
-  for (let attempt = 0; attempt < 300; attempt += 1) {
-    const answer = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (answer.status !== 'RUNNING') return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`${executionArn} still runs`);
-}
+/** The stand-in's ended executions run one Lambda task and Pass states: seconds at most. */
+const STOP_WAIT: ExecutionWait = { timeoutMs: 30_000, pollMs: 100 };
 
 async function get(path: string, query: Record<string, string> = {}) {
   const answer = answerOf(await handler(proxyEvent({ method: 'GET', path, query })));
@@ -95,14 +85,20 @@ beforeAll(async () => {
     (await sfn.send(new StartExecutionCommand({ stateMachineArn: arn, name, input: JSON.stringify(input) })))
       .executionArn!;
   // Oldest first: a succeeded backup of A, a failed one of server web-01 (A and B), a running one of B.
-  await waitUntilStopped(await start('bk-1-ok', { volumeIds: [VOLUME_A], full: true, outcome: 'ok' }));
-  await waitUntilStopped(
+  await executionEnded(
+    sfn,
+    await start('bk-1-ok', { volumeIds: [VOLUME_A], full: true, outcome: 'ok' }),
+    STOP_WAIT,
+  );
+  await executionEnded(
+    sfn,
     await start('bk-2-fail', {
       volumeIds: [VOLUME_A, VOLUME_B],
       serverId: 'web-01',
       full: false,
       outcome: 'fail',
     }),
+    STOP_WAIT,
   );
   await start('bk-3-run', { volumeIds: [VOLUME_B], full: false, outcome: 'run' });
 

@@ -78,6 +78,7 @@ import {
   type MemoryNamedExecutions,
 } from '../fakes/memory-run-executions.ts';
 import { MemoryWorkflowScheduler } from '../fakes/memory-workflow-scheduler.ts';
+import { executionEnded, type ExecutionWait } from '../support/execution-ended.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { backupExecutionsContract } from './backup-executions.contract.ts';
 import { destinationContract } from './destination.contract.ts';
@@ -104,10 +105,10 @@ const local = useLocalStack();
 const clients: { destroy(): void }[] = [];
 afterAll(() => clients.forEach((client) => client.destroy()));
 const ROLE_ARN = `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-contract`;
-/** Reads of a stopped execution's status before the test gives up on it ending. */
-const MAX_END_READS = 200;
-/** Pause between those reads. */
+/** Pause between reads of a stopped execution's status (and of arrived deliveries). */
 const END_READ_PAUSE_MS = 50;
+/** How long a stopped execution may stay RUNNING before the test gives up on it ending. */
+const END_WAIT: ExecutionWait = { timeoutMs: 10_000, pollMs: END_READ_PAUSE_MS };
 /** A third of the job store's requests fail retryably before reaching it. */
 const FAULT_RATE = 0.3;
 
@@ -145,12 +146,7 @@ async function waitingStateMachine(sfn: SFNClient, label: string): Promise<strin
 }
 
 async function untilEnded(sfn: SFNClient, stateMachineArn: string, name: string): Promise<void> {
-  const executionArn = executionArnOf(stateMachineArn, name);
-  for (let reads = 0; reads < MAX_END_READS; reads += 1) {
-    if ((await sfn.send(new DescribeExecutionCommand({ executionArn }))).status !== 'RUNNING') return;
-    await new Promise((resolve) => setTimeout(resolve, END_READ_PAUSE_MS));
-  }
-  throw new Error(`${name} still runs`);
+  await executionEnded(sfn, executionArnOf(stateMachineArn, name), END_WAIT);
 }
 
 workflowSchedulerContract('MemoryWorkflowScheduler', () => Promise.resolve(new MemoryWorkflowScheduler()));

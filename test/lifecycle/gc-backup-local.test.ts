@@ -13,13 +13,7 @@ import '../support/quiet-powertools.ts';
 import { readFile, writeFile } from 'node:fs/promises';
 import { DeleteVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { join } from 'node:path';
-import {
-  DescribeExecutionCommand,
-  GetExecutionHistoryCommand,
-  SFNClient,
-  StartExecutionCommand,
-  type DescribeExecutionCommandOutput,
-} from '@aws-sdk/client-sfn';
+import { GetExecutionHistoryCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbGcCoordination } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
 import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
@@ -29,6 +23,7 @@ import { CHUNK_KEY_PREFIX } from '../../lambdas/core/image/image-types.ts';
 import { runGc, type GcDeps } from '../../lambdas/core/lifecycle/gc.ts';
 import { systemClock } from '../../lambdas/core/ports.ts';
 import { MemoryCheckpoints } from '../fakes/memory-lifecycle.ts';
+import { executionEnded, type ExecutionWait } from '../support/execution-ended.ts';
 import {
   chunkObjectKeys,
   readImage,
@@ -47,14 +42,8 @@ let sfn: SFNClient;
 let volumeId: string;
 let gc: Omit<GcDeps, 'checkpoints'>;
 
-async function waitForExecution(executionArn: string): Promise<DescribeExecutionCommandOutput> {
-  for (let attempt = 0; attempt < 1_200; attempt += 1) {
-    const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (described.status !== 'RUNNING') return described;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`execution ${executionArn} still running`);
-}
+/** A backup's commit waits out a collection by retrying once a minute, so a backup may run minutes. */
+const BACKUP_WAIT: ExecutionWait = { timeoutMs: 300_000, pollMs: 250 };
 
 function startBackup(name: string): Promise<string> {
   return sfn
@@ -119,7 +108,7 @@ const SECOND = 'second version of the data, written while a collection runs';
 
 describe('garbage collection next to a running backup on the local stack', () => {
   it('a commit waits for the collection holding the fence, then passes the gate; the image restores byte for byte', async () => {
-    const first = await waitForExecution(await startBackup('gc-first'));
+    const first = await executionEnded(sfn, await startBackup('gc-first'), BACKUP_WAIT);
     expect({ status: first.status, cause: first.cause }).toEqual({ status: 'SUCCEEDED', cause: undefined });
 
     // A collection takes the fence (its first step) and stops there, as a slow mark phase would.
@@ -148,7 +137,7 @@ describe('garbage collection next to a running backup on the local stack', () =>
     expect(finished.status).toBe('complete');
     expect(await gc.coordination.getFence()).toMatchObject({ epoch: 1, phase: 'idle' });
 
-    const done = await waitForExecution(execution);
+    const done = await executionEnded(sfn, execution, BACKUP_WAIT);
     expect({ status: done.status, cause: done.cause }).toEqual({ status: 'SUCCEEDED', cause: undefined });
     const expected = Buffer.from(await readFile(join(deployment.work, 'disk.img')));
     expected.write(second, 5 * EBS_BLOCK_SIZE_BYTES);

@@ -9,7 +9,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   CreateStateMachineCommand,
-  DescribeExecutionCommand,
   SFNClient,
   StartExecutionCommand,
   type DescribeExecutionCommandOutput,
@@ -18,9 +17,12 @@ import { CreateBucketCommand, GetObjectCommand, S3Client } from '@aws-sdk/client
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ValidationError } from '../../lambdas/core/errors.ts';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
+import { executionEnded, type ExecutionWait } from '../support/execution-ended.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 100 });
+/** The machines here run a few short tasks: half a minute is ample on a loaded machine. */
+const RUN_WAIT: ExecutionWait = { timeoutMs: 30_000, pollMs: 100 };
 
 const DEFINITION = {
   StartAt: 'Double',
@@ -92,12 +94,7 @@ async function run(
   const { executionArn } = await sfn.send(
     new StartExecutionCommand({ stateMachineArn: machineArn, name, input: JSON.stringify(input) }),
   );
-  const deadline = Date.now() + 30_000;
-  for (;;) {
-    const execution = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (execution.status !== 'RUNNING' || Date.now() > deadline) return execution;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  return executionEnded(sfn, executionArn!, RUN_WAIT);
 }
 
 describe('Step Functions in moto, through the gateway', () => {

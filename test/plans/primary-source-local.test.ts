@@ -16,12 +16,7 @@ import '../support/quiet-powertools.ts';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DescribeVolumesCommand } from '@aws-sdk/client-ec2';
-import {
-  DescribeExecutionCommand,
-  SFNClient,
-  StartExecutionCommand,
-  type DescribeExecutionCommandOutput,
-} from '@aws-sdk/client-sfn';
+import { SFNClient, StartExecutionCommand, type DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { S3ObjectStore } from '../../lambdas/aws/s3-object-store.ts';
@@ -31,6 +26,7 @@ import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import type { SourcePreference } from '../../lambdas/core/plans/plan-document.ts';
 import { serversFromVolumes, type ServerView } from '../../lambdas/core/plans/servers.ts';
 import { selectSource } from '../../lambdas/core/plans/source-selection.ts';
+import { executionEnded, type ExecutionWait } from '../support/execution-ended.ts';
 import { makeExtImage, prng, randomBytes } from '../support/fs-images.ts';
 import { useDeployedProduct } from '../support/local-product.ts';
 
@@ -38,6 +34,8 @@ import { useDeployedProduct } from '../support/local-product.ts';
 const DISK_BYTES = 32 * 1024 * 1024;
 /** The activity default (docs/plans.md). */
 const MAX_LAG_SECONDS = 60;
+/** Ten minutes for a backup of a 32 MiB ext4 disk on a loaded machine (each test allows 900 s). */
+const BACKUP_WAIT: ExecutionWait = { timeoutMs: 600_000, pollMs: 500 };
 
 const deployment = useDeployedProduct('primary-source', { handlerEnv: { RANGE_WORKERS: '2' } });
 const local = deployment.local;
@@ -112,12 +110,7 @@ async function backUp(name: string, source: 'replica' | 'primary'): Promise<Desc
       input: JSON.stringify({ serverId: 'QA1', volumeIds: [replicaVolumeId], source, trigger: 'plan:test' }),
     }),
   );
-  const deadline = Date.now() + 600_000;
-  for (;;) {
-    const described = await sfn.send(new DescribeExecutionCommand({ executionArn: started.executionArn }));
-    if (described.status !== 'RUNNING' || Date.now() > deadline) return described;
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
+  return executionEnded(sfn, started.executionArn!, BACKUP_WAIT);
 }
 
 async function imageBytes(imageId: string): Promise<{ bytes: Buffer; record: unknown }> {

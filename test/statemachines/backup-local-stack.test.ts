@@ -12,15 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DynamoDBClient, GetItemCommand, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import {
-  DescribeExecutionCommand,
-  SFNClient,
-  StartExecutionCommand,
-  type DescribeExecutionCommandOutput,
-} from '@aws-sdk/client-sfn';
+import { SFNClient, StartExecutionCommand, type DescribeExecutionCommandOutput } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES, GIB_BYTES } from '../../lambdas/core/geometry.ts';
 import { deployProduct } from '../../local/deploy.ts';
+import { executionEnded, type ExecutionWait } from '../support/execution-ended.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 
 const local = useLocalStack({ snapshotCompletionDelayMs: 300 });
@@ -32,14 +28,8 @@ let volumeId: string;
 let stateMachineArn: string;
 const savedEnv = { ...process.env };
 
-async function waitForExecution(executionArn: string): Promise<DescribeExecutionCommandOutput> {
-  for (let attempt = 0; attempt < 600; attempt += 1) {
-    const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-    if (described.status !== 'RUNNING') return described;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`execution ${executionArn} still running`);
-}
+/** Two minutes for a backup of this 4 MiB replica (each test here allows itself 120 to 240 s). */
+const BACKUP_WAIT: ExecutionWait = { timeoutMs: 120_000, pollMs: 200 };
 
 async function runBackup(name: string, syncTimeoutSeconds = 60): Promise<DescribeExecutionCommandOutput> {
   const started = await sfn.send(
@@ -53,7 +43,7 @@ async function runBackup(name: string, syncTimeoutSeconds = 60): Promise<Describ
       }),
     }),
   );
-  return waitForExecution(started.executionArn!);
+  return executionEnded(sfn, started.executionArn!, BACKUP_WAIT);
 }
 
 beforeAll(async () => {

@@ -20,10 +20,11 @@ import {
   DescribeVolumesCommand,
   waitUntilSnapshotCompleted,
 } from '@aws-sdk/client-ec2';
-import { DescribeExecutionCommand, SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
+import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { LocalAdminClient } from '../../local/gateway/admin-client.ts';
+import { executionEnded, type ExecutionWait } from '../support/execution-ended.ts';
 import { useDeployedProduct } from '../support/local-product.ts';
 import { useLocalClients } from '../support/local-stack.ts';
 import { snapshotBlockDigests } from './snapshot-blocks.ts';
@@ -35,6 +36,8 @@ const aws = useLocalClients(local);
 
 /** The block the clone changes: past the filesystem's metadata, inside the 1 GiB volume. */
 const CLONE_BLOCK_INDEX = 1500;
+/** Two minutes for the registered clone's backup (its test allows itself 240 s). */
+const BACKUP_WAIT: ExecutionWait = { timeoutMs: 120_000, pollMs: 200 };
 
 let workDir: string;
 let admin: LocalAdminClient;
@@ -147,15 +150,9 @@ describe('a volume made from a snapshot on the local stack', () => {
         }),
       }),
     );
-    let status = 'RUNNING';
-    let cause: string | undefined;
-    for (let attempt = 0; attempt < 600 && status === 'RUNNING'; attempt += 1) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const described = await sfn.send(new DescribeExecutionCommand({ executionArn: started.executionArn! }));
-      status = described.status!;
-      cause = described.cause;
-    }
-    sfn.destroy();
+    const { status, cause } = await executionEnded(sfn, started.executionArn!, BACKUP_WAIT).finally(() =>
+      sfn.destroy(),
+    );
     expect({ status, cause }).toEqual({ status: 'SUCCEEDED', cause: undefined });
     const listing = await fetch(`${deployment.product.apiUrl}/images/img-clone-backup/files?path=/etc`);
     const body = (await listing.json()) as { items: { name: string }[] };
