@@ -67,6 +67,20 @@ Usage: MOTO_PORT=<gateway port> python3 moto_patch.py -H 127.0.0.1 -p <moto port
    does not (the product's suspended backups stop at the top-level Task "Await Redrive"), and
    refuses an execution that stopped inside one with a ValidationException that says so
    (test/local/moto-redrive-execution.test.ts).
+14. Distributed Map failure thresholds. moto counted a failed child execution of a Map Run and let
+   the Map state succeed without that child's output. On AWS a Map Run fails when its failed (or
+   timed-out) child executions exceed ToleratedFailureCount or ToleratedFailurePercentage (a
+   threshold the state does not declare is not applied; declaring neither tolerates no failure),
+   and the Map state then fails with States.ExceedToleratedFailureThreshold, which its Retry and
+   Catch see (https://docs.aws.amazon.com/step-functions/latest/dg/state-map-distributed.html#maprun-fail-threshold,
+   https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html). After the
+   children finish, the threshold is checked here; beyond it the Map Run is recorded FAILED
+   (MapRunFailed with that error and the cause "The specified tolerated failure threshold was
+   exceeded", a text not confirmed against AWS) and the Map state fails. AWS stops starting
+   children once the threshold is exceeded; here the remaining children still run first. moto's
+   grammar also refused an integer ToleratedFailurePercentage (50 rather than 50.0, as JSON
+   writers print it); the parser is given it as a float
+   (test/local/moto-distributed-map-failures.test.ts).
 """
 
 import _thread
@@ -815,6 +829,132 @@ def _describe_execution_response(self):
 
 _StepFunctionResponse.redrive_execution = _redrive_execution_response
 _StepFunctionResponse.describe_execution = _describe_execution_response
+
+# --- 14. A Distributed Map fails its Map Run beyond the tolerated failures.
+from moto.stepfunctions.parser.api import MapRunFailedEventDetails as _MapRunFailedEventDetails  # noqa: E402
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import (  # noqa: E402
+    FailureEvent as _FailureEvent,
+    FailureEventException as _FailureEventException,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name import (  # noqa: E402
+    StatesErrorName as _StatesErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.states_error_name_type import (  # noqa: E402
+    StatesErrorNameType as _StatesErrorNameType,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.iteration.distributed_iteration_component import (  # noqa: E402
+    DistributedIterationComponent as _DistributedIterationComponent,
+)
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.state_map import StateMap as _StateMap  # noqa: E402
+from moto.stepfunctions.parser.asl.component.state.exec.state_map.tolerated_failure import (  # noqa: E402
+    ToleratedFailureCountDecl as _ToleratedFailureCountDecl,
+    ToleratedFailurePercentageDecl as _ToleratedFailurePercentageDecl,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails as _MapRunEventDetails  # noqa: E402
+from moto.stepfunctions.parser.asl.parse.asl_parser import (  # noqa: E402
+    AmazonStateLanguageParser as _AmazonStateLanguageParser,
+)
+
+# The Map Run's cause. AWS's documentation names the error
+# (https://docs.aws.amazon.com/step-functions/latest/dg/concepts-error-handling.html) but not the cause
+# text Step Functions gives with it; this is the text Step Functions emulators use for it, not
+# confirmed against AWS.
+EXCEEDED_THRESHOLD_CAUSE = "The specified tolerated failure threshold was exceeded"
+_PERCENTAGE_FIELD = "ToleratedFailurePercentage"
+
+
+def _percentages_as_floats(node):
+    """The definition with every integer ToleratedFailurePercentage written as a float; True if any was."""
+    changed = False
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == _PERCENTAGE_FIELD and isinstance(value, int) and not isinstance(value, bool):
+                node[key] = float(value)
+                changed = True
+            else:
+                changed = _percentages_as_floats(value) or changed
+    elif isinstance(node, list):
+        for value in node:
+            changed = _percentages_as_floats(value) or changed
+    return changed
+
+
+_original_asl_parse = _AmazonStateLanguageParser.parse
+
+
+def _asl_parse(definition):
+    # moto's grammar reads ToleratedFailurePercentage as a decimal number only, so 50 (what JSON
+    # writers make of 50.0) was a syntax error; the parser is given 50.0. The stored definition is unchanged.
+    try:
+        document = json.loads(definition)
+    except (TypeError, ValueError):
+        return _original_asl_parse(definition)
+    if _percentages_as_floats(document):
+        definition = json.dumps(document, ensure_ascii=False)
+    return _original_asl_parse(definition)
+
+
+_AmazonStateLanguageParser.parse = staticmethod(_asl_parse)
+
+_original_state_map_from_state_props = _StateMap.from_state_props
+
+
+def _state_map_from_state_props(self, state_props):
+    _original_state_map_from_state_props(self, state_props)
+    # moto fills an absent threshold with 0; AWS applies only the thresholds the state declares.
+    self.iteration_component.rbp_tolerance_declared = (
+        state_props.get(_ToleratedFailureCountDecl) is not None,
+        state_props.get(_ToleratedFailurePercentageDecl) is not None,
+    )
+
+
+_StateMap.from_state_props = _state_map_from_state_props
+
+
+def _threshold_exceeded(declared, tolerated_count, tolerated_percentage, failed, total):
+    count_declared, percentage_declared = declared
+    if not count_declared and not percentage_declared:
+        return failed > 0
+    if count_declared and failed > tolerated_count:
+        return True
+    return percentage_declared and total > 0 and failed * 100 > tolerated_percentage * total
+
+
+_original_map_run = _DistributedIterationComponent._map_run
+
+
+def _map_run(self, env, eval_input):
+    _original_map_run(self, env, eval_input)
+    record = eval_input.map_run_record
+    failed = record.item_counter.failed.get() + record.item_counter.timed_out.get()
+    declared = getattr(self, "rbp_tolerance_declared", (False, False))
+    if not _threshold_exceeded(
+        declared,
+        record.tolerated_failure_count,
+        record.tolerated_failure_percentage,
+        failed,
+        record.item_counter.total.get(),
+    ):
+        return
+    env.stack.pop()  # the children's outputs: a failed Map state has none
+    error = _StatesErrorNameType.StatesExceedToleratedFailureThreshold
+    # _eval_body records MapRunFailed with this error and cause and marks the Map Run FAILED; the
+    # Map state then fails with it, through its Retry and Catch.
+    raise _FailureEventException(
+        failure_event=_FailureEvent(
+            env=env,
+            error_name=_StatesErrorName(typ=error),
+            event_type=_HistoryEventType.MapRunFailed,
+            event_details=_MapRunEventDetails(
+                mapRunFailedEventDetails=_MapRunFailedEventDetails(
+                    error=error.to_name(), cause=EXCEEDED_THRESHOLD_CAUSE
+                )
+            ),
+        )
+    )
+
+
+_DistributedIterationComponent._map_run = _map_run
 
 # --- 7. State across restarts.
 STATE_FILE_ENV = "RBP_MOTO_STATE_FILE"

@@ -7,9 +7,12 @@
  * RedriveExecution), which takes the lock back and commits one image that restores byte for byte
  * to the replica's disk.
  *
- * The fault is not in the copy itself. moto's Distributed Map reports a Map Run whose child
- * executions failed as succeeded, so on the local stack a failing Copy Range ends the run at
- * Commit Image as BackupFailed ("0 of 1 range summaries found"), not suspended.
+ * A second backup fails in the copy itself: every GetSnapshotBlock is answered 500, so its Copy
+ * Range child execution fails after its retries, the Distributed Map "Copy Ranges" fails with
+ * States.ExceedToleratedFailureThreshold (no failure is tolerated) and the run is suspended at
+ * "Await Redrive" too; resumed with the fault cleared, it copies, commits and restores byte for
+ * byte. Before moto_patch.py's patch 14, moto's Map Run succeeded without the failed child's
+ * output, and the run ended at Commit Image as BackupFailed ("0 of 1 range summaries found").
  */
 import '../support/quiet-powertools.ts';
 import { readFile } from 'node:fs/promises';
@@ -52,12 +55,19 @@ interface FinishedJson {
 let sfn: SFNClient;
 let volumeId: string;
 let image: string;
+/** The replica whose first backup's copy fails (a full backup: every block is read). */
+let copyVolumeId: string;
+let copyImage: string;
 
 beforeAll(async () => {
   sfn = new SFNClient(deployment.local.clientConfig({ maxAttempts: 3 }));
   ({ volumeId, image } = await deployment.makeReplica('disk', {
     'etc/motd': 'resumed after a suspended copy\n',
     'var/data.bin': Buffer.alloc(3 * 1024 * 1024, 0x6b),
+  }));
+  ({ volumeId: copyVolumeId, image: copyImage } = await deployment.makeReplica('copy-disk', {
+    'etc/motd': 'resumed after a failed range copy\n',
+    'var/data.bin': Buffer.alloc(2 * 1024 * 1024, 0x3c),
   }));
 }, 180_000);
 
@@ -140,6 +150,68 @@ describe('rbp backup resume on the local stack', () => {
       expect(
         afterRedrive.filter((e) => e.stateEnteredEventDetails?.name === 'Commit Image').length,
       ).toBeGreaterThan(0);
+      expect(afterRedrive.at(-1)?.type).toBe('ExecutionSucceeded');
+    },
+    SUSPEND_TIMEOUT_MS + 600_000,
+  );
+
+  it(
+    'a range copy that keeps failing suspends the backup (the Map Run fails); resume --wait copies and commits it, and the image restores byte for byte',
+    async () => {
+      deployment.stack.gateway.resetStats();
+      deployment.stack.gateway.setFaults({ seed: 1, serverErrorRate: { 'ebs:GetSnapshotBlock': 1 } });
+      const started = await rbp.json<{ backupId: string }>('backup', 'start', '--volume', copyVolumeId);
+      const { code, status: suspended } = await settled(started.backupId);
+      const faults = deployment.stack.gateway.stats().faults;
+      deployment.stack.gateway.setFaults({});
+      expect(code).toBe(EXIT.JOB_FAILED);
+      expect(suspended.status).toBe('FAILED');
+      expect(suspended.error, JSON.stringify(suspended)).toBe('BackupSuspendedError');
+      expect(suspended.cause).toContain(
+        `rbp backup resume ${started.backupId} resumes it at Back Up Volumes`,
+      );
+      expect(faults['ebs:GetSnapshotBlock:server-error']).toBeGreaterThan(0);
+      expect(await rbp.json<unknown[]>('images', 'ls', '--volume', copyVolumeId)).toEqual([]);
+
+      const executionArn = `${deployment.product.stateMachineArn.replace(':stateMachine:', ':execution:')}:${started.backupId}`;
+      const failedEvents =
+        (await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }))).events ?? [];
+      expect(
+        failedEvents.filter((e) => e.type === 'MapRunFailed').map((e) => e.mapRunFailedEventDetails),
+      ).toEqual([
+        {
+          error: 'States.ExceedToleratedFailureThreshold',
+          cause: 'The specified tolerated failure threshold was exceeded',
+        },
+      ]);
+      // The copy failed, so nothing after it in the volume's iteration ran.
+      expect(failedEvents.some((e) => e.stateEnteredEventDetails?.name === 'Commit Image')).toBe(false);
+
+      const resumed = await rbp.json<FinishedJson>(
+        'backup',
+        'resume',
+        started.backupId,
+        '--wait',
+        '--timeout',
+        '600',
+        '--poll-interval',
+        '1',
+      );
+      expect(resumed.status).toBe('SUCCEEDED');
+      expect(resumed.images.map((i) => i.volumeId)).toEqual([copyVolumeId]);
+      const imageId = resumed.images[0]!.imageId;
+      const images = await rbp.json<{ imageId: string }[]>('images', 'ls', '--volume', copyVolumeId);
+      expect(images.map((i) => i.imageId)).toEqual([imageId]);
+      const restored = await readImage(deployment.engine, copyVolumeId, imageId, DISK_BYTES);
+      expect(restored.equals(await readFile(copyImage))).toBe(true);
+
+      const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
+      expect(described).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
+      const events =
+        (await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }))).events ?? [];
+      const afterRedrive = events.slice(events.findIndex((e) => e.type === 'ExecutionRedriven'));
+      expect(afterRedrive[1]?.stateEnteredEventDetails?.name).toBe('Await Redrive');
+      expect(afterRedrive.filter((e) => e.type === 'MapRunSucceeded')).toHaveLength(1);
       expect(afterRedrive.at(-1)?.type).toBe('ExecutionSucceeded');
     },
     SUSPEND_TIMEOUT_MS + 600_000,
