@@ -19,6 +19,20 @@ import {
   RESTORE_TEST_MAX_FILES,
 } from '../lambdas/core/lifecycle/restore-test.ts';
 import type { ObjectLockConfig } from '../lambdas/core/lifecycle/object-lock.ts';
+import {
+  DEFAULT_LOCK_TTL_SECONDS,
+  DEFAULT_SNAPSHOT_TIMEOUT_SECONDS,
+  DEFAULT_SYNC_TIMEOUT_SECONDS,
+  LOCK_OUTLIVES_WAITS_REASON,
+  lockOutlivesWaits,
+  replicaProbeSchema,
+} from '../lambdas/core/orchestration/backup-request.ts';
+import {
+  configuredWaitSchema,
+  MAX_SERVER_SETTINGS_CHARS,
+  serverSettingsJson,
+  type ServerBackupSettings,
+} from '../lambdas/core/orchestration/server-backup-settings.ts';
 
 /** Context key holding the configuration (an object) or the path of a JSON file with it. */
 export const CONFIG_CONTEXT_KEY = 'rbp:config';
@@ -34,10 +48,6 @@ function isIanaTimeZone(zone: string): boolean {
     return false;
   }
 }
-
-const waitSchema = z
-  .object({ intervalSeconds: z.number().int().min(1), timeoutSeconds: z.number().int().min(1) })
-  .strict();
 
 export const scheduleConfigSchema = z
   .object({
@@ -70,18 +80,12 @@ export const protectedServerSchema = z
       .object({ tagKey: z.string().min(1).max(128), tagValue: z.string().max(256) })
       .strict()
       .optional(),
-    probe: z
-      .discriminatedUnion('kind', [
-        z.object({ kind: z.literal('tags') }).strict(),
-        z
-          .object({
-            kind: z.literal('drs'),
-            sourceServerId: z.string().regex(/^s-[0-9a-z]{17}$/),
-            maxLagSeconds: z.number().int().min(0).optional(),
-          })
-          .strict(),
-      ])
-      .default({ kind: 'tags' }),
+    /**
+     * How the backup's Probe Replica step tells that the replica reached the checkpoint: the
+     * replica tags (default) or DRS. With syncWait and snapshotWait, stored at deploy time and
+     * used by every backup of this server (configuredServerSettings, config-servers.ts).
+     */
+    probe: replicaProbeSchema.default({ kind: 'tags' }),
     /**
      * The old form of scheduled backups, refused: scheduled backups are protection plans
      * (`plans` below); the error names the plan to write instead (configuredServerSchedulesProblem).
@@ -92,8 +96,10 @@ export const protectedServerSchema = z
      * fires (default DEFAULT_RPO_ALARM_MINUTES; at most 7 days, CloudWatch's longest evaluation).
      */
     rpoAlarmMinutes: z.number().int().min(MIN_RPO_MINUTES).max(MAX_RPO_MINUTES).optional(),
-    syncWait: waitSchema.optional(),
-    snapshotWait: waitSchema.optional(),
+    /** Poll interval and deadline of the replica sync wait (default DEFAULT_SYNC_*_SECONDS, backup-request.ts). */
+    syncWait: configuredWaitSchema.optional(),
+    /** Poll cap and deadline of the snapshot wait (default DEFAULT_SNAPSHOT_*_SECONDS, backup-request.ts). */
+    snapshotWait: configuredWaitSchema.optional(),
   })
   .strict()
   .refine((s) => (s.volumeIds === undefined) !== (s.volumeSelector === undefined), {
@@ -181,6 +187,49 @@ export function configuredServerSchedulesProblem(server: ProtectedServerConfig):
 }
 
 /**
+ * The lock lifetime of every backup the deployment starts: the configuration names none, so a
+ * plan task's or an API start's run holds its locks for backup-request.ts's default.
+ */
+export const CONFIGURED_LOCK_TTL_SECONDS = DEFAULT_LOCK_TTL_SECONDS;
+
+/**
+ * Why a server's waits are refused, if they are: backup-request.ts's rule (lockOutlivesWaits),
+ * checked at synth with the defaults for a wait the server does not name, so that no backup of
+ * the server is refused by Acquire Lock at run time for its configuration.
+ */
+export function serverWaitsProblem(
+  server: Pick<ProtectedServerConfig, 'serverId' | 'syncWait' | 'snapshotWait'>,
+): string | undefined {
+  const sync = server.syncWait?.timeoutSeconds ?? DEFAULT_SYNC_TIMEOUT_SECONDS;
+  const snapshot = server.snapshotWait?.timeoutSeconds ?? DEFAULT_SNAPSHOT_TIMEOUT_SECONDS;
+  if (lockOutlivesWaits(CONFIGURED_LOCK_TTL_SECONDS, sync, snapshot)) return undefined;
+  const defaulted = (wait: unknown) => (wait === undefined ? ' (default)' : '');
+  return (
+    `server ${server.serverId} waits longer than its backups hold their locks: ` +
+    `syncWait.timeoutSeconds ${sync}${defaulted(server.syncWait)} + snapshotWait.timeoutSeconds ${snapshot}${defaulted(server.snapshotWait)} = ${sync + snapshot} s, ` +
+    `not below the lock TTL of ${CONFIGURED_LOCK_TTL_SECONDS} s; ${LOCK_OUTLIVES_WAITS_REASON}`
+  );
+}
+
+/**
+ * The backup settings the deployment stores (lib/constructs/config-servers.ts): every server that
+ * names a DRS probe or a wait, with only what it names (the tags probe is the default).
+ */
+export function configuredServerSettings(
+  config: Pick<ReplicaBackupConfig, 'servers'>,
+): ServerBackupSettings[] {
+  return config.servers.flatMap((server) => {
+    const settings: ServerBackupSettings = {
+      serverId: server.serverId,
+      ...(server.probe.kind === 'tags' ? {} : { probe: server.probe }),
+      ...(server.syncWait === undefined ? {} : { syncWait: server.syncWait }),
+      ...(server.snapshotWait === undefined ? {} : { snapshotWait: server.snapshotWait }),
+    };
+    return Object.keys(settings).length > 1 ? [settings] : [];
+  });
+}
+
+/**
  * Default generation window of Object Lock: one re-lock pass over the live chunks and segments a
  * week (two requests per object per week), and garbage stays locked at most a week past `days`.
  * Capped at `days` (a window longer than the retention would leave objects unlocked).
@@ -223,7 +272,10 @@ const lambdaFunctionReference = z
 
 export const replicaBackupConfigSchema = z
   .object({
-    /** Protected servers: their RPO alarms (scheduled backups are `plans`). */
+    /**
+     * Protected servers: their RPO alarms, and the probe and waits of every backup of the server
+     * (scheduled backups are `plans`).
+     */
     servers: z.array(protectedServerSchema).default([]),
     plans: configPlansSchema,
     /** Replica snapshots kept per volume as bases for the next incremental (the newest is required). */
@@ -298,6 +350,7 @@ export const replicaBackupConfigSchema = z
   })
   .strict()
   .superRefine((config, ctx) => {
+    const seen = new Set<string>();
     for (const [index, server] of config.servers.entries()) {
       if (server.schedules !== undefined)
         ctx.addIssue({
@@ -305,7 +358,24 @@ export const replicaBackupConfigSchema = z
           path: ['servers', index, 'schedules'],
           message: configuredServerSchedulesProblem(server),
         });
+      if (seen.has(server.serverId))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['servers', index, 'serverId'],
+          message: `server ${server.serverId} is declared twice`,
+        });
+      seen.add(server.serverId);
+      const waitsProblem = serverWaitsProblem(server);
+      if (waitsProblem !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['servers', index], message: waitsProblem });
     }
+    const stored = serverSettingsJson(configuredServerSettings(config)).length;
+    if (stored > MAX_SERVER_SETTINGS_CHARS)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['servers'],
+        message: `the probe and wait settings of the servers take ${stored} characters stored, more than the ${MAX_SERVER_SETTINGS_CHARS} the deployment writes (about 110 servers with every setting): configure fewer servers with settings of their own`,
+      });
   });
 
 export type ReplicaBackupConfig = z.infer<typeof replicaBackupConfigSchema>;

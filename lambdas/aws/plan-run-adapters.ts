@@ -49,6 +49,10 @@ import {
 import { RPO_BREACHED, RPO_RECOVERED, RPO_UNWATCHED } from '../core/plans/rpo.ts';
 import { SNS_SUBJECT_MAX_CHARS } from '../core/orchestration/backup-outcome.ts';
 import { planTrigger } from '../core/orchestration/backup-request.ts';
+import {
+  serverBackupSettingsInput,
+  type ServerBackupSettingsReader,
+} from '../core/orchestration/server-backup-settings.ts';
 import { executionArnOf } from './sfn-backup-executions.ts';
 import { invokeForAnswer } from './lambda-request-response.ts';
 import { callSdk, sdkErrorName, translateSdkError } from './sdk-errors.ts';
@@ -232,6 +236,11 @@ async function putEvents(
 export interface PlanBackupOptions {
   /** Merged into every execution input (e.g. `syncWait`, `snapshotWait` on the local stack). */
   readonly inputDefaults?: Readonly<Record<string, unknown>>;
+  /**
+   * The servers' configured `probe`, `syncWait` and `snapshotWait` (lib/config.ts `servers[]`),
+   * merged over inputDefaults: a server's own settings win over the deployment's defaults.
+   */
+  readonly serverSettings?: ServerBackupSettingsReader;
 }
 
 /**
@@ -254,6 +263,7 @@ export class SfnPlanBackups implements BackupStarter {
         context: { server: request.server },
       });
     }
+    const settings = await serverBackupSettingsInput(this.options.serverSettings, request.server);
     try {
       await this.sfn.send(
         new StartExecutionCommand({
@@ -261,6 +271,7 @@ export class SfnPlanBackups implements BackupStarter {
           name: request.backupId,
           input: JSON.stringify({
             ...this.options.inputDefaults,
+            ...settings,
             serverId: request.server,
             volumeIds: server.volumes.map((v) => v.volumeId),
             // The replica is the backup state machine's default source; only the primary is named.

@@ -20,6 +20,7 @@ import { DynamoDbRpoStateStore } from './plan-rpo-adapters.ts';
 import { createRecoveryPointService } from './recovery-point-wiring.ts';
 import { Ec2ReplicaVolumePages } from './ec2-server-pages.ts';
 import { DynamoDbLifecycleImageRecords } from './dynamodb-lifecycle-images.ts';
+import { DynamoDbServerBackupSettings } from './dynamodb-server-settings.ts';
 import {
   LambdaHookInvoker,
   PlanOutcomePublisher,
@@ -140,7 +141,11 @@ export function createPlanRunDeps(
     servers,
     hooks: new LambdaHookInvoker(clients.lambda),
     quiesce: new TagQuiesceAgent(clients.eventBridge, names.eventBusName, clients.ec2, servers, clock),
-    backups: new SfnPlanBackups(clients.sfn, names.backupStateMachineArn, servers, options),
+    backups: new SfnPlanBackups(clients.sfn, names.backupStateMachineArn, servers, {
+      // Every task's backup carries its server's configured probe and waits (config-servers.ts).
+      serverSettings: new DynamoDbServerBackupSettings(clients.documents, names.tableName),
+      ...options,
+    }),
     events: new PlanOutcomePublisher(clients.eventBridge, names.eventBusName, clients.sns, names.topicArn),
     // A task's achieved RPO (its point and the one before) and the RPO check's newest points.
     recoveryPoints: new DynamoDbRecoveryPointStore(clients.documents, names.tableName),

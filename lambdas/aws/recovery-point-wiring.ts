@@ -14,6 +14,7 @@ import { DynamoDbJobStore } from './dynamodb-job-store.ts';
 import { DynamoDbBackupLockStore } from './dynamodb-backup-lock.ts';
 import { DynamoDbImageRecordStore } from './dynamodb-image-records.ts';
 import { DynamoDbRecoveryPointStore } from './dynamodb-recovery-points.ts';
+import { DynamoDbServerBackupSettings } from './dynamodb-server-settings.ts';
 import { Ec2ReplicaSnapshots } from './ec2-replica-snapshots.ts';
 import { Ec2ReplicaVolumes } from './ec2-replica-volumes.ts';
 import type { SdkClients } from './sdk-clients.ts';
@@ -57,6 +58,7 @@ export function createRecoveryPointService(
     jobs: new DynamoDbJobStore(clients.documents, names.TABLE_NAME),
     clock,
     images: new DynamoDbImageRecordStore(clients.documents, names.TABLE_NAME),
+    serverSettings: new DynamoDbServerBackupSettings(clients.documents, names.TABLE_NAME),
   });
 }
 

@@ -20,18 +20,19 @@
  * would reconcile schedules outside CloudFormation and need Scheduler and iam:PassRole grants at
  * deploy time, and the local stack has no CloudFormation to send it events: there plans are made
  * through the API, by the same plan service. The cost is a provider function that is CDK's, not
- * the manifest's; conformProvider gives it the product's runtime, architecture and tracing.
+ * the manifest's; conformProvider (config-writer.ts) gives it the product's runtime, architecture
+ * and tracing.
  */
-import { Stack, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import type { RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import * as cr from 'aws-cdk-lib/custom-resources';
 import type { Construct } from 'constructs';
+import { attributeValues, configWriter, conformProvider, CONFIG_WRITER_MEMORY_MB } from './config-writer.ts';
 import { namedRecordItem } from '../../lambdas/aws/dynamodb-named-records.ts';
 import { PLAN_PARTITION, PLAN_RECORDS } from '../../lambdas/aws/dynamodb-plan-store.ts';
 import { scheduleTargetInput } from '../../lambdas/aws/scheduler-plan-schedules.ts';
@@ -66,9 +67,6 @@ export interface ConfigPlansProps {
   readonly removalPolicy: RemovalPolicy;
 }
 
-/** The provider function's memory: it makes one small DynamoDB call per event. */
-const CONFIG_PLAN_WRITER_MEMORY_MB = 256;
-
 /** The record a configured plan is stored as. */
 export function configPlanRecord(document: PlanDocument, writtenAt: Date): PlanRecord {
   const at = writtenAt.toISOString();
@@ -82,34 +80,14 @@ export function configPlanRecord(document: PlanDocument, writtenAt: Date): PlanR
   };
 }
 
-/** A DynamoDB item in the low-level attribute-value form the DynamoDB API takes. */
-function attributeValues(
-  item: Record<string, string | number>,
-): Record<string, { S: string } | { N: string }> {
-  return Object.fromEntries(
-    Object.entries(item).map(([key, value]) => [
-      key,
-      typeof value === 'number' ? { N: String(value) } : { S: value },
-    ]),
-  );
-}
-
 export class ConfigPlans {
   readonly schedules: scheduler.CfnSchedule[] = [];
 
   constructor(scope: Construct, props: ConfigPlansProps) {
     if (props.plans.length === 0) return;
     // The provider function runs as every product function does: its own role (no AWS managed
-    // policy) writing to its own log group, Node.js 22 on arm64, traced.
-    const logGroup = new logs.LogGroup(scope, 'ConfigPlanWriterLogs', {
-      retention: props.logRetention,
-      removalPolicy: props.removalPolicy,
-    });
-    const role = new iam.Role(scope, 'ConfigPlanWriterRole', {
-      assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'),
-      description: "Writes the configuration's protection plans at deploy time (Custom::AWS provider)",
-    });
-    logGroup.grantWrite(role);
+    // policy) writing to its own log group, Node.js 22 on arm64, traced (config-writer.ts).
+    const { role, logGroup } = configWriter(scope, props);
     const policy = cr.AwsCustomResourcePolicy.fromStatements([
       new iam.PolicyStatement({
         actions: ['dynamodb:PutItem', 'dynamodb:DeleteItem'],
@@ -146,7 +124,7 @@ export class ConfigPlans {
         policy,
         role,
         logGroup,
-        memorySize: CONFIG_PLAN_WRITER_MEMORY_MB,
+        memorySize: CONFIG_WRITER_MEMORY_MB,
         installLatestAwsSdk: false,
       });
       for (const schedule of desiredSchedules(document)) {
@@ -180,25 +158,4 @@ export class ConfigPlans {
     }
     conformProvider(scope);
   }
-}
-
-/**
- * The provider function CDK adds for AwsCustomResource (one per stack), set to the product's
- * function defaults: Node.js 22 (its AWS SDK v3 serves the call: installLatestAwsSdk is off),
- * arm64 (the provider is plain JavaScript), active tracing.
- */
-function conformProvider(scope: Construct): void {
-  const provider = Stack.of(scope).node.tryFindChild(
-    `AWS${cr.AwsCustomResource.PROVIDER_FUNCTION_UUID.replace(/-/g, '')}`,
-  );
-  const fn = provider?.node.defaultChild as lambda.CfnFunction | undefined;
-  if (fn === undefined) return;
-  fn.addPropertyOverride('Runtime', lambda.Runtime.NODEJS_22_X.name);
-  fn.addPropertyOverride('Architectures', [lambda.Architecture.ARM_64.name]);
-  fn.addPropertyOverride('TracingConfig', { Mode: 'Active' });
-  Validations.of(fn).acknowledge({
-    id: 'AwsSolutions-L1',
-    reason:
-      'Node.js 22 is the runtime the project builds and tests on; the provider is set to it like every product function.',
-  });
 }

@@ -28,6 +28,7 @@ import {
 } from '../../lambdas/aws/dynamodb-plan-store.ts';
 import { DESTINATION_PROBE_KEY } from '../../lambdas/aws/plan-run-adapters.ts';
 import { RPO_STATE_TABLE_KEYS } from '../../lambdas/aws/plan-rpo-adapters.ts';
+import { SERVER_SETTINGS_TABLE_KEYS } from '../../lambdas/aws/dynamodb-server-settings.ts';
 import { RPO_CHECK_MINUTES } from '../../lambdas/core/plans/rpo.ts';
 import { grantScheduleDeadLetter } from './backup-monitoring.ts';
 import { nagArnToken } from './nag.ts';
@@ -218,6 +219,8 @@ function grantPlanRunFunction(scope: Construct, props: PlanRunsProps): void {
   fn.addEnvironment('STATE_MACHINE_ARN', props.backupStateMachine.stateMachineArn);
   fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem', 'dynamodb:Query'], [...PLAN_TABLE_KEYS]));
   grantRunRecords(fn, props.table, PLAN_RUN_TABLE_KEYS);
+  // A task's backup starts with its server's configured probe and waits (config-servers.ts).
+  fn.addToRolePolicy(tableAccess(props.table, ['dynamodb:GetItem'], [...SERVER_SETTINGS_TABLE_KEYS]));
   // The destination probe: one fixed object written and deleted; the listing sums stored bytes.
   grantObjectPut(props.imageBucket, fn, DESTINATION_PROBE_KEY);
   fn.addToRolePolicy(

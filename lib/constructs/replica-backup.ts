@@ -22,7 +22,7 @@ import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
-import { parseConfig, type ReplicaBackupConfig } from '../config.ts';
+import { configuredServerSettings, parseConfig, type ReplicaBackupConfig } from '../config.ts';
 import type { FunctionName, ResourceEnvironmentKey } from '../function-manifest.ts';
 import { BackupFunctions } from './backup-functions.ts';
 import {
@@ -39,6 +39,7 @@ import { PlanRuns } from './plan-runs.ts';
 import { WorkflowRuns } from './workflow-runs.ts';
 import { WorkflowSchedules } from './workflow-schedules.ts';
 import { ConfigPlans } from './config-plans.ts';
+import { ConfigServers } from './config-servers.ts';
 import { RestoreApi } from './restore-api.ts';
 import { VolumeRestores } from './volume-restores.ts';
 
@@ -162,6 +163,14 @@ export class ReplicaBackup extends Construct {
       schedulerRole: planRuns.schedulerRole,
       deadLetterQueue: scheduleDeadLetterQueue,
       writtenAt: new Date(),
+      logRetention,
+      removalPolicy,
+    });
+    // The servers' probe and waits, read by every backup of the server a plan or the API starts.
+    new ConfigServers(this, {
+      settings: configuredServerSettings(config),
+      table: storage.table,
+      key: storage.key,
       logRetention,
       removalPolicy,
     });

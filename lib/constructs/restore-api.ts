@@ -20,6 +20,7 @@ import type { Construct } from 'constructs';
 import { ROUTES } from '../../lambdas/core/api/routes.ts';
 import { MANIFEST_KEY_PREFIX } from '../../lambdas/core/image/image-types.ts';
 import { WORKFLOW_TABLE_KEYS } from '../../lambdas/aws/workflow-wiring.ts';
+import { SERVER_SETTINGS_TABLE_KEYS } from '../../lambdas/aws/dynamodb-server-settings.ts';
 import type { ReplicaBackupConfig } from '../config.ts';
 import type { ApiEnvironmentKey } from '../function-manifest.ts';
 import { nagArnToken } from './nag.ts';
@@ -191,6 +192,8 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
   // POST /backups takes a volume's lock for the execution it starts (one conditional write) and
   // gives it back when the start fails.
   api.addToRolePolicy(tableAccess(table, ['dynamodb:PutItem', 'dynamodb:DeleteItem'], ['LOCK#*']));
+  // POST /backups {serverId} starts with the server's configured probe and waits (config-servers.ts).
+  api.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem'], [...SERVER_SETTINGS_TABLE_KEYS]));
   api.addToRolePolicy(tableAccess(table, ['dynamodb:GetItem', 'dynamodb:Query'], RECOVERY_POINT_KEYS));
   // Recovery points are shown narrowed to their live images: BatchGetItem of the images' guard items and records.
   api.addToRolePolicy(tableAccess(table, ['dynamodb:BatchGetItem'], ['VOLUME#*']));

@@ -60,9 +60,23 @@ export const DEFAULT_DRS_MAX_LAG_SECONDS = 60;
 export const DEFAULT_MAX_SNAPSHOT_ROUNDS = 3;
 
 /** Shortest poll interval accepted: Step Functions bills each transition; faster polling buys nothing. */
-const MIN_POLL_SECONDS = 1;
+export const MIN_POLL_SECONDS = 1;
 /** Longest deadline accepted: a Standard execution lives at most a year, a week is plenty for a backup. */
-const MAX_WAIT_SECONDS = 604_800;
+export const MAX_WAIT_SECONDS = 604_800;
+
+/**
+ * Whether a run's lock outlives its waits: between Acquire Lock and the first Renew Lock come the
+ * replica sync wait and the snapshot wait, so the lock must last longer than both deadlines.
+ */
+export function lockOutlivesWaits(
+  lockTtlSeconds: number,
+  syncTimeoutSeconds: number,
+  snapshotTimeoutSeconds: number,
+): boolean {
+  return lockTtlSeconds > syncTimeoutSeconds + snapshotTimeoutSeconds;
+}
+/** Why a lock that does not outlive the waits is refused (lockOutlivesWaits). */
+export const LOCK_OUTLIVES_WAITS_REASON = 'the lock is not renewed before the snapshots are complete';
 
 /** The trigger of a run whose input names none (a StartExecution by hand, an old caller). */
 export const MANUAL_TRIGGER = 'manual';
@@ -168,12 +182,13 @@ export const backupRequestSchema = z
   .refine((r) => (r.volumeIds === undefined) !== (r.volumeSelector === undefined), {
     message: 'give exactly one of volumeIds and volumeSelector',
   })
-  // Between Acquire Lock and the first Renew Lock come the replica sync wait and the snapshot wait.
-  .refine((r) => r.lockTtlSeconds > r.syncWait.timeoutSeconds + r.snapshotWait.timeoutSeconds, {
-    message:
-      'must be longer than syncWait.timeoutSeconds + snapshotWait.timeoutSeconds: the lock is not renewed before the snapshots are complete',
-    path: ['lockTtlSeconds'],
-  });
+  .refine(
+    (r) => lockOutlivesWaits(r.lockTtlSeconds, r.syncWait.timeoutSeconds, r.snapshotWait.timeoutSeconds),
+    {
+      message: `must be longer than syncWait.timeoutSeconds + snapshotWait.timeoutSeconds: ${LOCK_OUTLIVES_WAITS_REASON}`,
+      path: ['lockTtlSeconds'],
+    },
+  );
 export type BackupRequestInput = z.input<typeof backupRequestSchema>;
 
 export const executionRefSchema = z

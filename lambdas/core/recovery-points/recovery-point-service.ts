@@ -19,6 +19,10 @@ import {
 } from '../jobs/job-store.ts';
 import type { CatalogReader, ImageDirectory, PageRequest, RestoreJobs, StorePage } from '../api/api-ports.ts';
 import { lockAndStart, type BackupExecutions, type LockReservations } from '../api/backup-launcher.ts';
+import {
+  serverBackupSettingsInput,
+  type ServerBackupSettingsReader,
+} from '../orchestration/server-backup-settings.ts';
 import type { ReplicaVolumeSource } from '../api/record-directories.ts';
 import { CatalogPathNotFoundError } from '../api/catalog-reader.ts';
 import { configured } from '../api/route-definition.ts';
@@ -302,6 +306,12 @@ export interface RecoveryPointServiceDeps {
     readonly zones: AvailabilityZones;
     readonly kmsKeyArn?: string;
   };
+  /**
+   * The servers' configured `probe`, `syncWait` and `snapshotWait` (lib/config.ts `servers[]`): a
+   * server's backup starts with them (`POST /backups` names no waits of its own). Absent: the
+   * defaults of backup-request.ts.
+   */
+  readonly serverSettings?: ServerBackupSettingsReader;
 }
 
 /** The API's own services a call works through (ApiDeps: images, catalog, volume restores). */
@@ -342,7 +352,8 @@ export class RecoveryPointService {
   }
 
   /**
-   * Starts a backup of every replica volume of the server as one run (one recovery point).
+   * Starts a backup of every replica volume of the server as one run (one recovery point), with
+   * the server's configured probe and waits (deps.serverSettings) in the execution input.
    * ConflictError when a backup holds the lock of any of its volumes.
    */
   async startServerBackup(request: {
@@ -356,6 +367,7 @@ export class RecoveryPointService {
     const { serverId, backupId } = request;
     const volumeIds = await this.serverVolumes(serverId);
     const input = {
+      ...(await serverBackupSettingsInput(this.deps.serverSettings, serverId)),
       serverId,
       volumeIds,
       full: request.full,

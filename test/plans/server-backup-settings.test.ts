@@ -1,0 +1,210 @@
+/**
+ * A configured server's probe and waits (lib/config.ts `servers[]`) reach its backups, on moto
+ * through the local stack:
+ *
+ * - the item the deployment writes (config-servers.ts: the low-level PutItem of
+ *   attributeValues(serverSettingsItem(...)), as its custom resource sends it) is what
+ *   DynamoDbServerBackupSettings reads: a configured server's settings, nothing for another one,
+ *   nothing before any is written, and an item that does not parse is a PermanentError;
+ * - a plan task's backup (SfnPlanBackups.start) carries the server's settings in the execution
+ *   input, over the deployment's input defaults; a server without settings gets the defaults only;
+ * - `POST /backups {serverId}` (RecoveryPointService.startServerBackup) starts the server's backup
+ *   with its settings; a server without settings starts without (backup-request.ts's defaults).
+ */
+import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  DynamoDbServerBackupSettings,
+  serverSettingsItem,
+  serverSettingsKey,
+} from '../../lambdas/aws/dynamodb-server-settings.ts';
+import { SfnPlanBackups } from '../../lambdas/aws/plan-run-adapters.ts';
+import type { ServerBackupSettings } from '../../lambdas/core/orchestration/server-backup-settings.ts';
+import type { BackupStart, ServerDirectory } from '../../lambdas/core/plans/plan-ports.ts';
+import type { ServerView } from '../../lambdas/core/plans/servers.ts';
+import { RecoveryPointService } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
+import { attributeValues } from '../../lib/constructs/config-writer.ts';
+import { createCatalogTable } from '../catalog/local-catalog-table.ts';
+import { FixedClock, MemoryExecutions, MemoryLocks } from '../fakes/memory-api-ports.ts';
+import { MemoryJobStore } from '../fakes/memory-job-store.ts';
+import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
+import { useLocalStack } from '../support/local-stack.ts';
+import { createPassStateMachine } from '../support/stand-in-state-machines.ts';
+import { server } from './fake-plan-ports.ts';
+
+const local = useLocalStack();
+const TABLE = 'server-settings';
+let documents: DynamoDBDocumentClient;
+let dynamodb: DynamoDBClient;
+let sfn: SFNClient;
+let stateMachineArn: string;
+
+/** A slow server on DRS: the operator's example of a sync that takes up to 2 h. */
+const DB01: ServerBackupSettings = {
+  serverId: 'db-01',
+  probe: { kind: 'drs', sourceServerId: 's-0123456789abcdef0', maxLagSeconds: 120 },
+  syncWait: { intervalSeconds: 60, timeoutSeconds: 7_200 },
+  snapshotWait: { intervalSeconds: 120, timeoutSeconds: 43_200 },
+};
+const WEB01: ServerBackupSettings = {
+  serverId: 'web-01',
+  syncWait: { intervalSeconds: 30, timeoutSeconds: 5_400 },
+};
+
+const views: Record<string, ServerView> = {
+  'db-01': server('db-01', {
+    volumes: [
+      { volumeId: 'vol-0000000000000000a', tags: { 'rbp:source-server': 'db-01' } },
+      { volumeId: 'vol-0000000000000000b', tags: { 'rbp:source-server': 'db-01' } },
+    ],
+  }),
+  'app-01': server('app-01', {
+    volumes: [{ volumeId: 'vol-0000000000000000c', tags: { 'rbp:source-server': 'app-01' } }],
+  }),
+};
+const directory: ServerDirectory = {
+  list: () => Promise.resolve(Object.values(views)),
+  get: (name) => Promise.resolve(views[name]),
+};
+
+/** Writes the item as config-servers.ts's custom resource does: one low-level PutItem. */
+async function deployItem(settings: readonly ServerBackupSettings[]): Promise<void> {
+  await dynamodb.send(
+    new PutItemCommand({ TableName: TABLE, Item: attributeValues(serverSettingsItem(settings)) }),
+  );
+}
+
+beforeAll(async () => {
+  documents = await createCatalogTable(local.clientConfig(), TABLE);
+  dynamodb = new DynamoDBClient(local.clientConfig());
+  sfn = new SFNClient(local.clientConfig());
+  stateMachineArn = await createPassStateMachine(
+    sfn,
+    'backup-under-test',
+    'arn:aws:iam::123456789012:role/backup-under-test',
+  );
+});
+
+afterAll(() => {
+  documents.destroy();
+  dynamodb.destroy();
+  sfn.destroy();
+});
+
+async function inputOf(backupId: string): Promise<unknown> {
+  const described = await sfn.send(
+    new DescribeExecutionCommand({
+      executionArn: `${stateMachineArn.replace(':stateMachine:', ':execution:')}:${backupId}`,
+    }),
+  );
+  return JSON.parse(described.input!);
+}
+
+function task(backupId: string, serverName: string): BackupStart {
+  return { backupId, plan: 'nightly', runId: 'pr-9', taskIndex: 0, server: serverName, source: 'replica' };
+}
+
+describe('DynamoDbServerBackupSettings', () => {
+  it('reads nothing before the deployment wrote the item', async () => {
+    expect(await new DynamoDbServerBackupSettings(documents, TABLE).get('db-01')).toBeUndefined();
+  });
+
+  it("reads the deployment's item: a configured server's settings, nothing for another server", async () => {
+    await deployItem([WEB01, DB01]);
+    const store = new DynamoDbServerBackupSettings(documents, TABLE);
+    expect(await store.get('db-01')).toEqual(DB01);
+    expect(await store.get('web-01')).toEqual(WEB01);
+    expect(await store.get('app-01')).toBeUndefined();
+  });
+
+  it('refuses an item that does not parse, naming it', async () => {
+    const other = 'server-settings-broken';
+    const broken = await createCatalogTable(local.clientConfig(), other);
+    try {
+      await dynamodb.send(
+        new PutItemCommand({
+          TableName: other,
+          Item: attributeValues({
+            ...serverSettingsKey(),
+            formatVersion: 1,
+            servers: '[{"serverId":"x","probe":{}}]',
+          }),
+        }),
+      );
+      await expect(new DynamoDbServerBackupSettings(broken, other).get('x')).rejects.toThrow(
+        'the stored backup settings of the configured servers (SERVER-SETTINGS# CONFIG) do not parse',
+      );
+    } finally {
+      broken.destroy();
+    }
+  });
+});
+
+describe("a plan task's backup (SfnPlanBackups.start)", () => {
+  it("starts with the server's configured probe and waits, over the deployment's input defaults", async () => {
+    await deployItem([WEB01, DB01]);
+    const backups = new SfnPlanBackups(sfn, stateMachineArn, directory, {
+      inputDefaults: { syncWait: { intervalSeconds: 1, timeoutSeconds: 600 }, full: false },
+      serverSettings: new DynamoDbServerBackupSettings(documents, TABLE),
+    });
+    await backups.start(task('pr-9-t0', 'db-01'));
+    await backups.start(task('pr-9-t1', 'app-01'));
+    expect(await inputOf('pr-9-t0')).toEqual({
+      syncWait: { intervalSeconds: 60, timeoutSeconds: 7_200 },
+      full: false,
+      probe: { kind: 'drs', sourceServerId: 's-0123456789abcdef0', maxLagSeconds: 120 },
+      snapshotWait: { intervalSeconds: 120, timeoutSeconds: 43_200 },
+      serverId: 'db-01',
+      volumeIds: ['vol-0000000000000000a', 'vol-0000000000000000b'],
+      trigger: 'plan:nightly',
+    });
+    expect(await inputOf('pr-9-t1')).toEqual({
+      syncWait: { intervalSeconds: 1, timeoutSeconds: 600 },
+      full: false,
+      serverId: 'app-01',
+      volumeIds: ['vol-0000000000000000c'],
+      trigger: 'plan:nightly',
+    });
+  });
+});
+
+describe('POST /backups {serverId} (RecoveryPointService.startServerBackup)', () => {
+  it("starts the server's backup with its configured probe and waits; a server without settings with none", async () => {
+    await deployItem([WEB01, DB01]);
+    const clock = new FixedClock();
+    const executions = new MemoryExecutions(clock);
+    const service = new RecoveryPointService({
+      points: new MemoryRecoveryPointStore(),
+      replicas: {
+        listReplicaVolumes: () =>
+          Promise.resolve([
+            { volumeId: 'vol-0b', serverId: 'web-01', device: '/dev/xvdb' },
+            { volumeId: 'vol-0a', serverId: 'web-01', device: '/dev/xvda' },
+            { volumeId: 'vol-0c', serverId: 'app-01', device: '/dev/xvda' },
+          ]),
+      },
+      executions,
+      locks: new MemoryLocks(clock),
+      jobs: new MemoryJobStore(),
+      clock,
+      serverSettings: new DynamoDbServerBackupSettings(documents, TABLE),
+    });
+    await service.startServerBackup({ backupId: 'bk-1', serverId: 'web-01', full: false, trigger: 'api:me' });
+    await service.startServerBackup({ backupId: 'bk-2', serverId: 'app-01', full: true, trigger: 'api:me' });
+    expect(JSON.parse(executions.executions.get('bk-1')!.input!)).toEqual({
+      syncWait: { intervalSeconds: 30, timeoutSeconds: 5_400 },
+      serverId: 'web-01',
+      volumeIds: ['vol-0a', 'vol-0b'],
+      full: false,
+      trigger: 'api:me',
+    });
+    expect(JSON.parse(executions.executions.get('bk-2')!.input!)).toEqual({
+      serverId: 'app-01',
+      volumeIds: ['vol-0c'],
+      full: true,
+      trigger: 'api:me',
+    });
+  });
+});

@@ -1,0 +1,115 @@
+/**
+ * A configured server's waits reach its backups end to end, on the local stack with the real API,
+ * plan-run function, backup state machine and handlers: the item the deployment writes
+ * (config-servers.ts; here put with the adapter, the local stack has no CloudFormation) holds
+ * web-01's syncWait and snapshotWait, and
+ *
+ * - `rbp backup start --server web-01` runs a backup whose execution input carries them, and it
+ *   succeeds (Acquire Lock accepts them; the waits poll at the configured intervals);
+ * - a plan task's backup of web-01 (`rbp plans run`) carries them over the local stack's input
+ *   defaults (local/plan-run-deploy.ts LOCAL_PLAN_BACKUP_INPUT), and succeeds.
+ */
+import '../support/quiet-powertools.ts';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DynamoDbServerBackupSettings } from '../../lambdas/aws/dynamodb-server-settings.ts';
+import { useDeployedProduct } from '../support/local-product.ts';
+
+const deployment = useDeployedProduct('server-settings', { handlerEnv: { RANGE_WORKERS: '2' } });
+let sfn: SFNClient;
+let documents: DynamoDBDocumentClient;
+let volumeId: string;
+
+const SYNC_WAIT = { intervalSeconds: 2, timeoutSeconds: 900 };
+const SNAPSHOT_WAIT = { intervalSeconds: 3, timeoutSeconds: 1_800 };
+
+beforeAll(async () => {
+  sfn = new SFNClient(deployment.local.clientConfig({ maxAttempts: 3 }));
+  documents = DynamoDBDocumentClient.from(
+    new DynamoDBClient(deployment.local.clientConfig({ maxAttempts: 3 })),
+  );
+  ({ volumeId } = await deployment.makeReplica(
+    'root',
+    { 'etc/hostname': 'web-01\n' },
+    { serverId: 'web-01', device: '/dev/xvda' },
+  ));
+  await new DynamoDbServerBackupSettings(documents, deployment.product.names.table).put([
+    { serverId: 'web-01', syncWait: SYNC_WAIT, snapshotWait: SNAPSHOT_WAIT },
+  ]);
+}, 300_000);
+
+afterAll(() => {
+  sfn.destroy();
+  documents.destroy();
+});
+
+async function executionInput(backupId: string): Promise<unknown> {
+  const arn = deployment.product.stateMachineArn;
+  const described = await sfn.send(
+    new DescribeExecutionCommand({
+      executionArn: `${arn.replace(':stateMachine:', ':execution:')}:${backupId}`,
+    }),
+  );
+  return JSON.parse(described.input!);
+}
+
+describe("a configured server's waits", () => {
+  it('are in the input of rbp backup start --server, and the backup succeeds', async () => {
+    const backup = await deployment.rbp.json<{ backupId: string; status: string }>(
+      'backup',
+      'start',
+      '--server',
+      'web-01',
+      '--wait',
+      '--timeout',
+      '600',
+    );
+    expect(backup.status).toBe('SUCCEEDED');
+    expect(await executionInput(backup.backupId)).toEqual({
+      syncWait: SYNC_WAIT,
+      snapshotWait: SNAPSHOT_WAIT,
+      serverId: 'web-01',
+      volumeIds: [volumeId],
+      full: false,
+      trigger: 'api:arn:aws:iam::123456789012:user/local',
+    });
+  }, 900_000);
+
+  it("are in the input of a plan task's backup, over the local input defaults, and the task succeeds", async () => {
+    const file = join(deployment.work, 'plan.json');
+    await writeFile(
+      file,
+      JSON.stringify({
+        name: 'web-nightly',
+        schedules: [{ expression: 'cron(0 2 * * ? *)', timeZone: 'UTC' }],
+        activities: [{ servers: 'web-01', source: 'replica-only' }],
+      }),
+    );
+    await deployment.rbp.json('plans', 'create', '--file', file);
+    const run = await deployment.rbp.json<{ status: string; runId: string }>(
+      'plans',
+      'run',
+      'web-nightly',
+      '--wait',
+      '--poll-interval',
+      '1',
+    );
+    expect(run.status).toBe('Succeeded');
+    const listed = await sfn.send(
+      new ListExecutionsCommand({ stateMachineArn: deployment.product.stateMachineArn }),
+    );
+    const task = (listed.executions ?? []).find((e) => e.name === `${run.runId}-t0`);
+    expect(task?.status).toBe('SUCCEEDED');
+    expect(await executionInput(`${run.runId}-t0`)).toEqual({
+      syncWait: SYNC_WAIT,
+      snapshotWait: SNAPSHOT_WAIT,
+      serverId: 'web-01',
+      volumeIds: [volumeId],
+      trigger: 'plan:web-nightly',
+    });
+  }, 900_000);
+});
