@@ -9,6 +9,7 @@
  *   may read it; the app still passes cdk-nag (bin/app.ts fails the synth on a finding).
  */
 import '../support/quiet-powertools.ts';
+import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configuredServerSettings, parseConfig } from '../../lib/config.ts';
 import { NIGHTLY_QA } from '../plans/plan-fixtures.ts';
@@ -114,6 +115,23 @@ describe("the configuration's server waits", () => {
       'invalid configuration:\n  - servers: the probe and wait settings of the servers take 33601 characters stored, more than the 32768 the deployment writes (about 110 servers with every setting): configure fewer servers with settings of their own',
     );
     expect(() => parseConfig({ servers: servers.slice(0, 112) })).not.toThrow();
+  });
+
+  it("docs/plans.md's example is accepted and stores what it shows; its refusal is the one above", () => {
+    const docs = readFileSync(new URL('../../docs/plans.md', import.meta.url), 'utf8');
+    const section = docs.slice(docs.indexOf('### Servers in the configuration'));
+    const example = /```json\n([\s\S]*?)\n```/.exec(section)?.[1];
+    expect(configuredServerSettings(parseConfig(JSON.parse(example!) as unknown))).toEqual([
+      {
+        serverId: 'db-01',
+        probe: DRS_PROBE,
+        syncWait: { intervalSeconds: 60, timeoutSeconds: 7_200 },
+        snapshotWait: { intervalSeconds: 120, timeoutSeconds: 43_200 },
+      },
+    ]);
+    expect(section).toContain(
+      '    - servers.0: server slow-01 waits longer than its backups hold their locks: syncWait.timeoutSeconds 90000 + snapshotWait.timeoutSeconds 86400 (default) = 176400 s, not below the lock TTL of 172800 s; the lock is not renewed before the snapshots are complete',
+    );
   });
 
   it('stores the servers that name a DRS probe or a wait, with only what they name', () => {
