@@ -2,10 +2,10 @@
  * A configured server's probe and waits (lib/config.ts `servers[]`) reach its backups, on moto
  * through the local stack:
  *
- * - the item the deployment writes (config-servers.ts: the low-level PutItem of
- *   attributeValues(serverSettingsItem(...)), as its custom resource sends it) is what
- *   DynamoDbServerBackupSettings reads: a configured server's settings, nothing for another one,
- *   nothing before any is written, and an item that does not parse is a PermanentError;
+ * - the port's contract (server-backup-settings.contract.ts) on the in-memory fake and on the
+ *   DynamoDB adapter; the item the deployment writes (config-servers.ts: the low-level PutItem of
+ *   attributeValues(serverSettingsItem(...)), as its custom resource sends it) is what the adapter
+ *   reads, and an item that does not parse is a PermanentError;
  * - a plan task's backup (SfnPlanBackups.start) carries the server's settings in the execution
  *   input, over the deployment's input defaults; a server without settings gets the defaults only;
  * - `POST /backups {serverId}` (RecoveryPointService.startServerBackup) starts the server's backup
@@ -27,6 +27,8 @@ import type { ServerView } from '../../lambdas/core/plans/servers.ts';
 import { RecoveryPointService } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
 import { attributeValues } from '../../lib/constructs/config-writer.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
+import { serverBackupSettingsContract } from '../contracts/server-backup-settings.contract.ts';
+import { MemoryServerBackupSettings } from '../fakes/memory-server-settings.ts';
 import { FixedClock, MemoryExecutions, MemoryLocks } from '../fakes/memory-api-ports.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
@@ -87,7 +89,9 @@ beforeAll(async () => {
   );
 });
 
+const destroy: (() => void)[] = [];
 afterAll(() => {
+  destroy.forEach((d) => d());
   documents.destroy();
   dynamodb.destroy();
   sfn.destroy();
@@ -106,12 +110,19 @@ function task(backupId: string, serverName: string): BackupStart {
   return { backupId, plan: 'nightly', runId: 'pr-9', taskIndex: 0, server: serverName, source: 'replica' };
 }
 
-describe('DynamoDbServerBackupSettings', () => {
-  it('reads nothing before the deployment wrote the item', async () => {
-    expect(await new DynamoDbServerBackupSettings(documents, TABLE).get('db-01')).toBeUndefined();
-  });
+serverBackupSettingsContract('in-memory', () => Promise.resolve(new MemoryServerBackupSettings()));
 
-  it("reads the deployment's item: a configured server's settings, nothing for another server", async () => {
+let made = 0;
+serverBackupSettingsContract('DynamoDB on moto', async () => {
+  made += 1;
+  const name = `server-settings-contract-${made}`;
+  const table = await createCatalogTable(local.clientConfig(), name);
+  destroy.push(() => table.destroy());
+  return new DynamoDbServerBackupSettings(table, name);
+});
+
+describe('DynamoDbServerBackupSettings', () => {
+  it("reads the item as the deployment's custom resource writes it (low-level PutItem)", async () => {
     await deployItem([WEB01, DB01]);
     const store = new DynamoDbServerBackupSettings(documents, TABLE);
     expect(await store.get('db-01')).toEqual(DB01);
