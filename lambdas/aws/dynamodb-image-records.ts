@@ -86,8 +86,27 @@ export function lineageSortKey(record: Pick<ImageRecord, 'createdAt' | 'imageId'
 }
 
 /**
+ * The registry by server name, on GSI2 (projection ALL): every registry item also carries
+ * `gsi2pk` = this key and `gsi2sk` = registryServerSortKey(its server, else its volume id), so
+ * `GET /servers` reads the registered servers a page at a time in name order, each server's
+ * volumes together, instead of the whole registry per page. Under `IMAGEID#`, the GSI2 key space
+ * that roles looking images up by id may Query; no image id starts with "~".
+ */
+export const REGISTRY_BY_SERVER_KEY = 'IMAGEID#~PROTECTED-BY-SERVER';
+
+/**
+ * A registry item's sort key on GSI2: the server name, NUL, the volume id. NUL sorts before every
+ * other character, so a name's items come before those of every longer name it starts
+ * (`web` before `web-2`), as the names sort; DynamoDB compares the UTF-8 bytes.
+ */
+export function registryServerSortKey(serverName: string, volumeId: string): string {
+  return `${serverName}\u0000${volumeId}`;
+}
+
+/**
  * The registry item's update in the commit transaction: an Update, not a Put, so a commit that
- * names no server leaves the server an earlier commit recorded. Idempotent.
+ * names no server leaves the server an earlier commit recorded (and its place on GSI2; a new item
+ * without a server is filed under its volume id). Idempotent.
  */
 export function protectedVolumeUpdate(
   tableName: string,
@@ -98,15 +117,21 @@ export function protectedVolumeUpdate(
     Update: {
       TableName: tableName,
       Key: { pk: PROTECTED_VOLUMES_PARTITION, sk: volumeId },
-      UpdateExpression: `SET #entity = :entity, #volumeId = :volumeId${owner === undefined ? '' : ', #serverId = :serverId'}`,
+      UpdateExpression: `SET #entity = :entity, #volumeId = :volumeId, #gpk = :gpk, ${
+        owner === undefined ? '#gsk = if_not_exists(#gsk, :gsk)' : '#gsk = :gsk, #serverId = :serverId'
+      }`,
       ExpressionAttributeNames: {
         '#entity': 'entity',
         '#volumeId': 'volumeId',
+        '#gpk': 'gsi2pk',
+        '#gsk': 'gsi2sk',
         ...(owner === undefined ? {} : { '#serverId': 'serverId' }),
       },
       ExpressionAttributeValues: {
         ':entity': PROTECTED_VOLUME_ENTITY,
         ':volumeId': volumeId,
+        ':gpk': REGISTRY_BY_SERVER_KEY,
+        ':gsk': registryServerSortKey(owner?.serverId ?? volumeId, volumeId),
         ...(owner === undefined ? {} : { ':serverId': owner.serverId }),
       },
     },

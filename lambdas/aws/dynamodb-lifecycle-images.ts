@@ -19,12 +19,16 @@ import {
 import { NotFoundError } from '../core/errors.ts';
 import type { LifecycleImage, LifecycleImageRecords } from '../core/lifecycle/ports.ts';
 import { type ProtectedVolume, protectedVolumeServers } from '../core/lifecycle/protected-volumes.ts';
+import type { RegisteredServerPage } from '../core/api/server-pages.ts';
 import {
+  IMAGE_ID_INDEX,
   IMAGE_STATUS_DELETING,
   PROTECTED_VOLUMES_PARTITION,
   PROTECTED_VOLUME_ENTITY,
+  REGISTRY_BY_SERVER_KEY,
   imageIdSortKey,
   imagePointerKey,
+  registryServerSortKey,
   volumePartitionKey,
 } from './dynamodb-image-records.ts';
 import { DynamoDbPager } from './dynamodb-paging.ts';
@@ -62,6 +66,25 @@ const REGISTRY_BACKFILL_ENTITY = 'protected-volume-backfill';
  * progress is saved after each page, so a run cut short loses at most one page of work.
  */
 export const REGISTRY_BACKFILL_SCAN_ITEMS = 1000;
+/**
+ * The registry's index by server (REGISTRY_BY_SERVER_KEY on GSI2): its backfill's progress, the
+ * last volume id it went through; "~" sorts after every volume id, and no volume id is "~BY-SERVER".
+ */
+export const REGISTRY_SERVER_INDEX_MARKER_KEY = { pk: PROTECTED_VOLUMES_PARTITION, sk: '~BY-SERVER' };
+const REGISTRY_SERVER_INDEX_ENTITY = 'protected-volume-server-index';
+/**
+ * Registry items one page of the index backfill reads (a Query): 1,000 items of ~150 bytes stay far
+ * below the 1 MB page, and progress is saved after each page.
+ */
+export const REGISTRY_SERVER_INDEX_PAGE_ITEMS = 1000;
+/**
+ * Registry items read per server asked for in one Query of the index: a replicated server has a
+ * few disks, so a page of servers usually takes one read and at most a few more.
+ */
+export const REGISTRY_VOLUMES_PER_SERVER_READ = 4;
+/** DynamoDB's Limit on one Query read of the index (far below the 1 MB page). */
+const REGISTRY_SERVER_READ_MAX_ITEMS = 1000;
+
 /** Partition keys under VOLUME# that are not volumes: the registry itself and the id pointers. */
 const NOT_A_VOLUME = ['~', 'BY-ID#'];
 
@@ -109,8 +132,150 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
   /** The registered volumes and the tagged ones, each with its server (protected-volumes.ts). */
   private async protectedVolumes(): Promise<ReadonlyMap<string, string | undefined>> {
     const tagged = await this.volumeServers();
-    if (this.options.backfill === true) await this.backfillRegistry(tagged);
+    if (this.options.backfill === true) {
+      await this.backfillRegistry(tagged);
+      await this.backfillServerIndex();
+    }
     return protectedVolumeServers(await this.registeredVolumes(), tagged);
+  }
+
+  /**
+   * Files every registry item under its server on GSI2 (REGISTRY_BY_SERVER_KEY, sort key from its
+   * `serverId`, else its volume id), once per table: the registry's partition a page at a time
+   * (Query), an UpdateItem of each item whose index keys are missing or name another server,
+   * conditional on its server being the one read (a commit in between files it itself), and the
+   * position saved after every page in a marker. Commits file the items they write; this covers
+   * those written before. Afterwards it costs the marker's GetItem.
+   */
+  async backfillServerIndex(): Promise<{ readonly indexed: number }> {
+    const context = { pass: 'protected-volume-server-index' };
+    const marker = await this.serverIndexMarker();
+    if (marker?.done === true) return { indexed: 0 };
+    let after = typeof marker?.next === 'string' && marker.next !== '' ? marker.next : undefined;
+    let indexed = 0;
+    for (;;) {
+      const from = after;
+      const page = await callSdk('Query (registry server index backfill)', context, () =>
+        this.ddb.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            KeyConditionExpression: from === undefined ? 'pk = :pk' : 'pk = :pk AND sk > :after',
+            ExpressionAttributeValues: {
+              ':pk': PROTECTED_VOLUMES_PARTITION,
+              ...(from === undefined ? {} : { ':after': from }),
+            },
+            Limit: REGISTRY_SERVER_INDEX_PAGE_ITEMS,
+            ConsistentRead: true,
+          }),
+        ),
+      );
+      for (const item of page.Items ?? []) {
+        if (item.entity !== PROTECTED_VOLUME_ENTITY || typeof item.volumeId !== 'string') continue;
+        const serverId = typeof item.serverId === 'string' ? item.serverId : undefined;
+        const sortKey = registryServerSortKey(serverId ?? item.volumeId, item.volumeId);
+        if (item.gsi2pk === REGISTRY_BY_SERVER_KEY && item.gsi2sk === sortKey) continue;
+        await conditionalWrite('UpdateItem (registry server index)', { volumeId: item.volumeId }, () =>
+          this.ddb.send(
+            new UpdateCommand({
+              TableName: this.tableName,
+              Key: { pk: PROTECTED_VOLUMES_PARTITION, sk: item.volumeId as string },
+              UpdateExpression: 'SET #gpk = :gpk, #gsk = :gsk',
+              ConditionExpression:
+                serverId === undefined
+                  ? 'attribute_exists(pk) AND attribute_not_exists(#serverId)'
+                  : 'attribute_exists(pk) AND #serverId = :serverId',
+              ExpressionAttributeNames: { '#gpk': 'gsi2pk', '#gsk': 'gsi2sk', '#serverId': 'serverId' },
+              ExpressionAttributeValues: {
+                ':gpk': REGISTRY_BY_SERVER_KEY,
+                ':gsk': sortKey,
+                ...(serverId === undefined ? {} : { ':serverId': serverId }),
+              },
+            }),
+          ),
+        );
+        indexed += 1;
+      }
+      const last: unknown = page.LastEvaluatedKey?.['sk'];
+      after = typeof last === 'string' ? last : undefined;
+      await callSdk('UpdateItem (registry server index backfill)', context, () =>
+        this.ddb.send(
+          new UpdateCommand({
+            TableName: this.tableName,
+            Key: REGISTRY_SERVER_INDEX_MARKER_KEY,
+            UpdateExpression: 'SET #entity = :entity, #done = :done, #next = :next',
+            ExpressionAttributeNames: { '#entity': 'entity', '#done': 'done', '#next': 'next' },
+            ExpressionAttributeValues: {
+              ':entity': REGISTRY_SERVER_INDEX_ENTITY,
+              ':done': after === undefined,
+              ':next': after ?? '',
+            },
+          }),
+        ),
+      );
+      if (after === undefined) return { indexed };
+    }
+  }
+
+  private async serverIndexMarker(): Promise<Record<string, unknown> | undefined> {
+    const marker = await callSdk('GetItem (registry server index)', {}, () =>
+      this.ddb.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: REGISTRY_SERVER_INDEX_MARKER_KEY,
+          ConsistentRead: true,
+        }),
+      ),
+    );
+    return marker.Item;
+  }
+
+  /**
+   * At most `limit` registered servers whose names sort after `after`, each with every volume the
+   * registry files under it, from the index by server (GSI2): the marker's GetItem, then Queries
+   * of `limit` × REGISTRY_VOLUMES_PER_SERVER_READ items until the server after the last one shows
+   * (so the last is whole) or the index ends. Undefined while the index backfill has not finished
+   * (a table from before the index): the caller reads the whole registry instead. A GSI is read
+   * eventually consistent: a volume registered a moment ago may show on the next read.
+   * https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/GSI.html#GSI.Reads
+   */
+  async pageRegisteredServers(page: {
+    readonly after?: string;
+    readonly limit: number;
+  }): Promise<RegisteredServerPage | undefined> {
+    if ((await this.serverIndexMarker())?.done !== true) return undefined;
+    const servers: { name: string; volumeIds: string[] }[] = [];
+    let start: Record<string, unknown> | undefined;
+    // Every key of a name sorts below NUL + U+FFFF after it (volume ids are ASCII).
+    const from = page.after === undefined ? undefined : `${registryServerSortKey(page.after, '')}\uffff`;
+    for (;;) {
+      const startKey = start;
+      const answer = await callSdk('Query (registered servers)', { after: page.after ?? '' }, () =>
+        this.ddb.send(
+          new QueryCommand({
+            TableName: this.tableName,
+            IndexName: IMAGE_ID_INDEX,
+            KeyConditionExpression: from === undefined ? 'gsi2pk = :key' : 'gsi2pk = :key AND gsi2sk > :from',
+            ExpressionAttributeValues: {
+              ':key': REGISTRY_BY_SERVER_KEY,
+              ...(from === undefined ? {} : { ':from': from }),
+            },
+            Limit: Math.min(REGISTRY_SERVER_READ_MAX_ITEMS, page.limit * REGISTRY_VOLUMES_PER_SERVER_READ),
+            ...(startKey === undefined ? {} : { ExclusiveStartKey: startKey }),
+          }),
+        ),
+      );
+      for (const item of answer.Items ?? []) {
+        if (item.entity !== PROTECTED_VOLUME_ENTITY || typeof item.gsi2sk !== 'string') continue;
+        const name = item.gsi2sk.slice(0, item.gsi2sk.lastIndexOf('\u0000'));
+        const volumeId = String(item.volumeId);
+        const current = servers.at(-1);
+        if (current?.name === name) current.volumeIds.push(volumeId);
+        else if (servers.length === page.limit) return { servers, more: true };
+        else servers.push({ name, volumeIds: [volumeId] });
+      }
+      start = answer.LastEvaluatedKey;
+      if (start === undefined) return { servers, more: false };
+    }
   }
 
   /** The registry's volumes: one Query of its partition (a page holds thousands). */

@@ -5,7 +5,11 @@
  * (https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_DescribeVolumes.html).
  */
 import { DescribeVolumesCommand, type EC2Client, type Volume } from '@aws-sdk/client-ec2';
-import type { ReplicaVolumePage, ReplicaVolumePages } from '../core/api/server-pages.ts';
+import type {
+  RegisteredServerPage,
+  ReplicaVolumePage,
+  ReplicaVolumePages,
+} from '../core/api/server-pages.ts';
 import { REPLICA_TAG } from '../core/orchestration/replica-probe.ts';
 import type { ServerVolume } from '../core/plans/servers.ts';
 import type { ProtectedVolume } from '../core/lifecycle/protected-volumes.ts';
@@ -28,7 +32,22 @@ export class Ec2ReplicaVolumePages implements ReplicaVolumePages {
     private readonly ec2: EC2Client,
     /** The protected-volume registry, whole; absent: GET /servers lists EC2's servers only. */
     readonly registeredVolumes?: () => Promise<readonly ProtectedVolume[]>,
+    /**
+     * The registry's servers a page at a time from its index by server
+     * (DynamoDbLifecycleImageRecords.pageRegisteredServers); absent: the whole registry per page.
+     */
+    private readonly serverIndex?: (page: {
+      readonly after?: string;
+      readonly limit: number;
+    }) => Promise<RegisteredServerPage | undefined>,
   ) {}
+
+  registeredServers(page: {
+    readonly after?: string;
+    readonly limit: number;
+  }): Promise<RegisteredServerPage | undefined> {
+    return this.serverIndex === undefined ? Promise.resolve(undefined) : this.serverIndex(page);
+  }
 
   /** Which of `volumeIds` EC2 has as replica volumes (one DescribeVolumes per 100 ids). */
   replicaVolumeIdsAmong(volumeIds: readonly string[]): Promise<ReadonlySet<string>> {

@@ -94,14 +94,18 @@ export function createPlanApiDeps(
   },
   clock: Clock,
 ): PlanApiDeps {
+  const registry = new DynamoDbLifecycleImageRecords(clients.documents, names.tableName);
   return {
     store: new DynamoDbPlanStore(clients.documents, names.tableName),
     settings: new DynamoDbSettingsStore(clients.documents, names.tableName),
     scheduler: new SchedulerPlanSchedules(clients.scheduler, names),
     servers: new Ec2ServerDirectory(clients.ec2),
-    // After EC2's servers, GET /servers lists the registered servers EC2 no longer has.
-    serverPages: new Ec2ReplicaVolumePages(clients.ec2, () =>
-      new DynamoDbLifecycleImageRecords(clients.documents, names.tableName).registeredVolumes(),
+    // After EC2's servers, GET /servers lists the registered servers EC2 no longer has, a page
+    // at a time from the registry's index by server (the whole registry until it is backfilled).
+    serverPages: new Ec2ReplicaVolumePages(
+      clients.ec2,
+      () => registry.registeredVolumes(),
+      (page) => registry.pageRegisteredServers(page),
     ),
     runs: new DynamoDbPlanRunStore(clients.documents, names.tableName),
     executions: new SfnPlanRunExecutions(clients.sfn, names.stateMachineArn),

@@ -28,6 +28,13 @@ export interface ReplicaVolumePage {
   readonly nextToken?: string;
 }
 
+/** Registered servers in name order, each with every volume the registry files under it. */
+export interface RegisteredServerPage {
+  readonly servers: readonly { readonly name: string; readonly volumeIds: readonly string[] }[];
+  /** More registered servers follow the last one. */
+  readonly more: boolean;
+}
+
 /** The replica volumes (`rbp:replica=true`, with every tag), read a page at a time. */
 export interface ReplicaVolumePages {
   /** At most `limit` replica volumes from `token` (the first page without one). */
@@ -39,6 +46,15 @@ export interface ReplicaVolumePages {
    * thousands of volumes each. Absent: `GET /servers` lists the servers EC2 has only.
    */
   readonly registeredVolumes?: () => Promise<readonly ProtectedVolume[]>;
+  /**
+   * At most `limit` registered servers whose names sort after `after`, each whole, from the
+   * registry's index by server (reads follow the page, not the registry); undefined while that
+   * index is not complete, and then the gone phase reads registeredVolumes. Absent: likewise.
+   */
+  registeredServers?(page: {
+    readonly after?: string;
+    readonly limit: number;
+  }): Promise<RegisteredServerPage | undefined>;
   /** Which of `volumeIds` EC2 has as replica volumes (needed with registeredVolumes). */
   replicaVolumeIdsAmong?(volumeIds: readonly string[]): Promise<ReadonlySet<string>>;
 }
@@ -102,12 +118,57 @@ function goneServer(name: string, volumeIds: readonly string[]): ServerView {
   };
 }
 
+/** A chunk of registered servers, by name, each with its registered volume ids. */
+interface ServerChunk {
+  readonly servers: readonly { readonly name: string; readonly volumeIds: readonly string[] }[];
+  /** More registered servers follow the chunk's last. */
+  readonly more: boolean;
+}
+
+/**
+ * The registry's servers after a name in chunks of `size` names: from its index by server, one
+ * read per chunk (registeredServers), or, while there is none, from the whole registry read once.
+ */
+async function serverChunks(
+  source: ReplicaVolumePages,
+  registered: NonNullable<ReplicaVolumePages['registeredVolumes']>,
+  after: string | undefined,
+  size: number,
+): Promise<{ readonly first: ServerChunk; readonly next: (after: string) => Promise<ServerChunk> }> {
+  const page = (from: string | undefined) =>
+    source.registeredServers?.({ ...(from === undefined ? {} : { after: from }), limit: size });
+  const first = await page(after);
+  if (first !== undefined) {
+    return {
+      first,
+      next: async (from) => (await page(from)) ?? { servers: [], more: false },
+    };
+  }
+  const byServer = new Map<string, string[]>();
+  for (const volume of await registered()) {
+    const name = volume.serverId ?? volume.volumeId;
+    byServer.set(name, [...(byServer.get(name) ?? []), volume.volumeId]);
+  }
+  const names = [...byServer.keys()].sort();
+  const chunk = (from: string | undefined): ServerChunk => {
+    const rest = names.filter((name) => from === undefined || name > from);
+    return {
+      servers: rest.slice(0, size).map((name) => ({ name, volumeIds: byServer.get(name)! })),
+      more: rest.length > size,
+    };
+  };
+  return { first: chunk(after), next: (from) => Promise.resolve(chunk(from)) };
+}
+
 /**
  * The gone phase of `GET /servers`, after EC2's last volume page: the registry's servers (a
  * volume's registered server, else its volume id) in name order after `position.t`, checked
  * `position.n` names at a time; a server is gone when EC2 has no replica volume tagged with its
- * name and none of its registered volumes. The registry is read once per page; each check costs
- * one filtered read of the names' tag and one of their volume ids per SERVER_IDS_PER_READ.
+ * name and none of its registered volumes. The names come from the registry's index by server,
+ * one read per chunk, so a page reads its own servers only; where that index is not complete yet
+ * (a table from before it, until the lifecycle jobs' backfill), from the whole registry, read once
+ * per page. Each check costs one filtered read of the names' tag and one of their volume ids per
+ * SERVER_IDS_PER_READ.
  */
 async function goneServers(
   source: ReplicaVolumePages,
@@ -116,39 +177,36 @@ async function goneServers(
   wanted: number,
   rounds: number,
 ): Promise<{ readonly items: ServerView[]; readonly next?: SourcePosition }> {
-  const byServer = new Map<string, string[]>();
-  for (const volume of await registered()) {
-    const name = volume.serverId ?? volume.volumeId;
-    byServer.set(name, [...(byServer.get(name) ?? []), volume.volumeId]);
-  }
-  const names = [...byServer.keys()].sort().filter((name) => position.t === undefined || name > position.t);
+  const chunks = await serverChunks(source, registered, position.t, position.n);
   const items: ServerView[] = [];
-  for (let round = 0, at = 0; at < names.length; round += 1, at += position.n) {
-    if (round >= rounds) return { items, next: { g: 1, t: names[at - 1]!, s: 0, n: position.n } };
-    const chunk = names.slice(at, at + position.n);
+  let chunk = chunks.first;
+  for (let round = 0; chunk.servers.length > 0; round += 1) {
+    const names = chunk.servers.map((server) => server.name);
     const present = new Set<string>();
-    for (let i = 0; i < chunk.length; i += SERVER_IDS_PER_READ) {
-      for (const volume of await source.volumesOfServers(chunk.slice(i, i + SERVER_IDS_PER_READ))) {
+    for (let i = 0; i < names.length; i += SERVER_IDS_PER_READ) {
+      for (const volume of await source.volumesOfServers(names.slice(i, i + SERVER_IDS_PER_READ))) {
         const tag = volume.tags[SOURCE_SERVER_TAG];
         if (tag !== undefined) present.add(tag);
       }
     }
-    const ids = chunk.flatMap((name) => byServer.get(name)!);
+    const ids = chunk.servers.flatMap((server) => server.volumeIds);
     const inEc2 = new Set<string>();
     for (let i = 0; i < ids.length; i += SERVER_IDS_PER_READ) {
       for (const id of (await source.replicaVolumeIdsAmong?.(ids.slice(i, i + SERVER_IDS_PER_READ))) ?? []) {
         inEc2.add(id);
       }
     }
-    for (const name of chunk) {
-      const volumeIds = byServer.get(name)!;
+    for (const { name, volumeIds } of chunk.servers) {
       if (present.has(name) || volumeIds.some((id) => inEc2.has(id))) continue;
       items.push(goneServer(name, volumeIds));
       // Stop right after the page's last server: the next page starts after its name.
-      if (items.length === wanted && name !== names.at(-1)) {
+      if (items.length === wanted && (name !== names.at(-1) || chunk.more)) {
         return { items, next: { g: 1, t: name, s: 0, n: position.n } };
       }
     }
+    if (!chunk.more) break;
+    if (round + 1 >= rounds) return { items, next: { g: 1, t: names.at(-1)!, s: 0, n: position.n } };
+    chunk = await chunks.next(names.at(-1)!);
   }
   return { items };
 }
