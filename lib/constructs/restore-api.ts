@@ -144,7 +144,13 @@ function tableAccess(table: dynamodb.TableV2, actions: string[], leadingKeys: st
 
 /** Adds every API route with IAM authorisation; returns the methods added. */
 export function addApiRoutes(api: apigateway.RestApi, handler: lambda.IFunction): apigateway.Method[] {
-  const integration = new apigateway.LambdaIntegration(handler);
+  // One invoke permission for the whole API, not one per method and stage: every route runs this
+  // one function, so a per-method grant allows nothing less, and a function's resource-based policy
+  // holds at most 20 KB (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html):
+  // two statements per route (the stage and test-invoke-stage) for 53 routes came to about 40 KB,
+  // and CloudFormation's AddPermission calls fail past the limit (PolicyLengthExceededException).
+  // The permission's source is the API's own execute-api ARN (`<api id>/*/*/*`).
+  const integration = new apigateway.LambdaIntegration(handler, { scopePermissionToMethod: false });
   // API Gateway checks that path parameters are there; the handler validates everything else
   // (with the zod schemas, so that every refusal has the API's error shape).
   const validator = api.addRequestValidator('RouteValidator', {

@@ -17,13 +17,19 @@ const SYNTH_TIMEOUT_MS = 180_000;
 
 export type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
 
+/** The synthesized stack: its resources by logical id and the template file's size in bytes. */
+export interface SynthTemplate {
+  readonly resources: Record<string, Resource>;
+  readonly templateBytes: number;
+}
+
 /**
  * Synthesizes the app in eu-west-1 with the configuration `config` (none: the default) before the
- * tests of the enclosing block; the returned function gives the stack's resources by logical id.
+ * tests of the enclosing block; the returned function gives the stack's template.
  */
-export function useSynthResources(outdirPrefix: string, config?: unknown): () => Record<string, Resource> {
+export function useSynthTemplate(outdirPrefix: string, config?: unknown): () => SynthTemplate {
   let outdir: string | undefined;
-  let resources: Record<string, Resource> | undefined;
+  let template: SynthTemplate | undefined;
   beforeAll(() => {
     outdir = mkdtempSync(join(tmpdir(), outdirPrefix));
     buildApp(
@@ -36,19 +42,25 @@ export function useSynthResources(outdirPrefix: string, config?: unknown): () =>
         },
       }),
     ).synth();
-    resources = (
-      JSON.parse(readFileSync(join(outdir, `${STACK}.template.json`), 'utf8')) as {
-        Resources: Record<string, Resource>;
-      }
-    ).Resources;
+    const text = readFileSync(join(outdir, `${STACK}.template.json`), 'utf8');
+    template = {
+      resources: (JSON.parse(text) as { Resources: Record<string, Resource> }).Resources,
+      templateBytes: Buffer.byteLength(text),
+    };
   }, SYNTH_TIMEOUT_MS);
   afterAll(() => {
     if (outdir !== undefined) rmSync(outdir, { recursive: true, force: true });
   });
   return () => {
-    if (resources === undefined) throw new Error('the synth has not run (read the resources inside a test)');
-    return resources;
+    if (template === undefined) throw new Error('the synth has not run (read the resources inside a test)');
+    return template;
   };
+}
+
+/** As useSynthTemplate; the returned function gives the stack's resources by logical id. */
+export function useSynthResources(outdirPrefix: string, config?: unknown): () => Record<string, Resource> {
+  const template = useSynthTemplate(outdirPrefix, config);
+  return () => template().resources;
 }
 
 /**
