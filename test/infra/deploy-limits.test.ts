@@ -5,6 +5,9 @@
  *   (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html); each
  *   AWS::Lambda::Permission adds one statement, and AddPermission past the limit fails with
  *   PolicyLengthExceededException;
+ * - a role's inline policies hold at most 10,240 characters together and a managed policy at most
+ *   6,144, white space not counted
+ *   (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html);
  * - a stack holds at most 500 resources and a template uploaded through S3 at most 1 MB
  *   (https://docs.aws.amazon.com/AWSCloudFormation/latest/UserGuide/cloudformation-limits.html).
  */
@@ -13,6 +16,12 @@ import { useSynthTemplate, type Resource } from './synth.ts';
 
 /** Lambda's limit on one function's resource-based policy, in bytes. */
 const LAMBDA_RESOURCE_POLICY_LIMIT_BYTES = 20_480;
+/** IAM's limit on one role's inline policies together, in characters without white space. */
+const IAM_ROLE_INLINE_POLICIES_MAX_CHARS = 10_240;
+/** IAM's limit on one managed policy, in characters without white space. */
+const IAM_MANAGED_POLICY_MAX_CHARS = 6_144;
+/** An ARN placeholder's resource part: longer than the names CloudFormation generates. */
+const RESOURCE_NAME = 'r'.repeat(128);
 /** CloudFormation's resources per stack. */
 const CLOUDFORMATION_MAX_RESOURCES = 500;
 /** CloudFormation's template size when the template is uploaded to S3 (as `cdk deploy` does). */
@@ -46,19 +55,35 @@ function render(value: unknown, resources: Record<string, Resource>): string {
     const type = resources[ref]?.Type;
     if (type === 'AWS::ApiGateway::RestApi') return REST_API_ID;
     if (type === 'AWS::ApiGateway::Stage') return 'v1';
-    return 'x'.repeat(64);
+    return RESOURCE_NAME;
   }
   if ('Fn::GetAtt' in v) {
-    const [, attribute] = v['Fn::GetAtt'] as [string, string];
-    return attribute === 'Arn'
-      ? `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${FUNCTION_NAME}`
-      : 'x'.repeat(64);
+    const [resource, attribute] = v['Fn::GetAtt'] as [string, string];
+    if (attribute === 'Arn' && resources[resource]?.Type === 'AWS::Lambda::Function')
+      return `arn:aws:lambda:${REGION}:${ACCOUNT}:function:${FUNCTION_NAME}`;
+    return `arn:aws:service:${REGION}:${ACCOUNT}:${RESOURCE_NAME}`;
   }
+  if ('Fn::Sub' in v || 'Fn::Select' in v || 'Fn::ImportValue' in v) return RESOURCE_NAME;
   if ('Fn::Join' in v) {
     const [separator, parts] = v['Fn::Join'] as [string, unknown[]];
     return parts.map((part) => render(part, resources)).join(separator);
   }
   throw new Error(`cannot render ${JSON.stringify(value)}`);
+}
+
+/** A policy document with every intrinsic function rendered (render above), for measuring. */
+function renderDocument(value: unknown, resources: Record<string, Resource>): unknown {
+  if (Array.isArray(value)) return value.map((item) => renderDocument(item, resources));
+  if (typeof value !== 'object' || value === null) return value;
+  const keys = Object.keys(value);
+  if (keys.length === 1 && (keys[0] === 'Ref' || keys[0]!.startsWith('Fn::')))
+    return render(value, resources);
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderDocument(v, resources)]));
+}
+
+/** A document's size as IAM counts it: its JSON without white space. */
+function policyChars(document: unknown, resources: Record<string, Resource>): number {
+  return JSON.stringify(renderDocument(document, resources)).replace(/\s/g, '').length;
 }
 
 /** The function a permission is for: the logical id in its FunctionName's GetAtt. */
@@ -122,6 +147,26 @@ describe('the stack inside the limits that fail only at deploy time', () => {
       );
       expect(bytes, `${fn}'s resource-based policy`).toBeLessThan(LAMBDA_RESOURCE_POLICY_LIMIT_BYTES);
     }
+  });
+
+  it("keeps every role's inline policies and every managed policy under IAM's limits", () => {
+    const { resources } = template();
+    const inline = new Map<string, number>();
+    const add = (role: string, chars: number): void => void inline.set(role, (inline.get(role) ?? 0) + chars);
+    for (const [id, resource] of Object.entries(resources)) {
+      const p = resource.Properties;
+      if (resource.Type === 'AWS::IAM::Policy')
+        for (const role of (p['Roles'] ?? []) as { Ref: string }[])
+          add(role.Ref, policyChars(p['PolicyDocument'], resources));
+      if (resource.Type === 'AWS::IAM::Role')
+        for (const policy of (p['Policies'] ?? []) as { PolicyDocument: unknown }[])
+          add(id, policyChars(policy.PolicyDocument, resources));
+      if (resource.Type === 'AWS::IAM::ManagedPolicy')
+        expect(policyChars(p['PolicyDocument'], resources), id).toBeLessThan(IAM_MANAGED_POLICY_MAX_CHARS);
+    }
+    expect(inline.size).toBeGreaterThan(0);
+    for (const [role, chars] of inline)
+      expect(chars, `${role}'s inline policies`).toBeLessThan(IAM_ROLE_INLINE_POLICIES_MAX_CHARS);
   });
 
   it("leaves a fifth of CloudFormation's resource and template-size limits to the configuration", () => {
