@@ -23,6 +23,8 @@ export const FaultConfigSchema = z
     throttleRate: RatesSchema.optional(),
     /** Probability that a request is answered with the service's internal error (HTTP 500). */
     serverErrorRate: RatesSchema.optional(),
+    /** Probability that a request is refused with the service's access-denied error (HTTP 403). */
+    accessDeniedRate: RatesSchema.optional(),
     /** EBS emulator: probability that GetSnapshotBlock returns corrupted data (checksum mismatch). */
     corruptBlockDataRate: z.number().min(0).max(1).optional(),
     /** EBS emulator: request-rate cap per snapshot (RequestThrottledException beyond it). */
@@ -37,7 +39,7 @@ export type FaultConfig = z.infer<typeof FaultConfigSchema>;
 /** The seed used when a configuration names none. */
 const DEFAULT_FAULT_SEED = 1;
 
-export type InjectedFault = 'throttle' | 'server-error';
+export type InjectedFault = 'throttle' | 'server-error' | 'access-denied';
 
 function seedFor(seed: number, stream: string): number {
   return createHash('sha256').update(`${seed}|${stream}`).digest().readUInt32BE(0);
@@ -76,6 +78,10 @@ export class FaultInjector {
     ) {
       return 'server-error';
     }
+    const denied = lookup(this.config.accessDeniedRate, service, operation);
+    if (denied !== undefined && denied > 0 && this.draw('denied', service, operation) < denied) {
+      return 'access-denied';
+    }
     return undefined;
   }
 
@@ -97,6 +103,8 @@ export interface ErrorAnswer {
 }
 
 const THROTTLE_MESSAGE = 'Rate exceeded (fault injected by the local gateway)';
+const ACCESS_DENIED_MESSAGE =
+  'User is not authorized to perform this action (fault injected by the local gateway)';
 const SERVER_ERROR_MESSAGE = 'Internal failure (fault injected by the local gateway)';
 
 function restJsonError(
@@ -130,6 +138,7 @@ export function faultAnswer(
   fault: InjectedFault,
   requestId: string = randomUUID(),
 ): ErrorAnswer {
+  if (fault === 'access-denied') return accessDeniedAnswer(service, requestId);
   const throttle = fault === 'throttle';
   switch (service) {
     case 'ebs':
@@ -198,5 +207,33 @@ export function faultAnswer(
         body: JSON.stringify({ __type: type, message: throttle ? THROTTLE_MESSAGE : SERVER_ERROR_MESSAGE }),
       };
     }
+  }
+}
+
+/**
+ * A refusal as the service words it: EBS and the JSON services AccessDeniedException (403), S3
+ * AccessDenied (403, restXml), EC2 UnauthorizedOperation (403, ec2Query).
+ */
+function accessDeniedAnswer(service: string, requestId: string): ErrorAnswer {
+  switch (service) {
+    case 's3':
+      return {
+        status: 403,
+        headers: { 'content-type': 'application/xml', 'x-amz-request-id': requestId },
+        body: `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>AccessDenied</Code><Message>${xmlEscape(ACCESS_DENIED_MESSAGE)}</Message><RequestId>${requestId}</RequestId></Error>`,
+      };
+    case 'ec2':
+      return {
+        status: 403,
+        headers: { 'content-type': 'text/xml;charset=UTF-8' },
+        body: `<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>UnauthorizedOperation</Code><Message>${ACCESS_DENIED_MESSAGE}</Message></Error></Errors><RequestID>${requestId}</RequestID></Response>`,
+      };
+    default:
+      return restJsonError(
+        403,
+        'AccessDeniedException',
+        { Message: ACCESS_DENIED_MESSAGE, message: ACCESS_DENIED_MESSAGE },
+        requestId,
+      );
   }
 }

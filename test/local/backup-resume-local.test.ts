@@ -13,6 +13,13 @@
  * "Await Redrive" too; resumed with the fault cleared, it copies, commits and restores byte for
  * byte. Before moto_patch.py's patch 14, moto's Map Run succeeded without the failed child's
  * output, and the run ended at Commit Image as BackupFailed ("0 of 1 range summaries found").
+ * The suspended run's cause is the range's own error (Explain Copy Failure reads the record Copy
+ * Range wrote), not the Map Run's generic States.ExceedToleratedFailureThreshold.
+ *
+ * A third backup's GetSnapshotBlock calls are all refused (403 AccessDeniedException): a permanent
+ * error, so the run is not suspended but cleaned up (Explain Copy Failure throws AccessDeniedError,
+ * Back Up Volumes' Catch → Clean Up) and fails as BackupFailed with the range's message; its lock
+ * is released and its snapshot deleted.
  */
 import '../support/quiet-powertools.ts';
 import { readFile } from 'node:fs/promises';
@@ -22,6 +29,8 @@ import {
   ListExecutionsCommand,
   SFNClient,
 } from '@aws-sdk/client-sfn';
+import { DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
+import { DescribeSnapshotsCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/api/exit-codes.ts';
 import { readImage, useDeployedProduct } from '../support/local-product.ts';
@@ -58,6 +67,8 @@ let image: string;
 /** The replica whose first backup's copy fails (a full backup: every block is read). */
 let copyVolumeId: string;
 let copyImage: string;
+/** The replica whose backup is refused every block read. */
+let deniedVolumeId: string;
 
 beforeAll(async () => {
   sfn = new SFNClient(deployment.local.clientConfig({ maxAttempts: 3 }));
@@ -69,7 +80,10 @@ beforeAll(async () => {
     'etc/motd': 'resumed after a failed range copy\n',
     'var/data.bin': Buffer.alloc(2 * 1024 * 1024, 0x3c),
   }));
-}, 180_000);
+  ({ volumeId: deniedVolumeId } = await deployment.makeReplica('denied-disk', {
+    'etc/motd': 'never copied\n',
+  }));
+}, 240_000);
 
 afterAll(() => sfn?.destroy());
 
@@ -170,6 +184,13 @@ describe('rbp backup resume on the local stack', () => {
       expect(suspended.cause).toContain(
         `rbp backup resume ${started.backupId} resumes it at Back Up Volumes`,
       );
+      // The range's own error, not the Map Run's generic one (Explain Copy Failure). A 1 GiB
+      // replica is one range of 2,048 blocks.
+      expect(suspended.cause).toMatch(
+        new RegExp(
+          `range 0-2048 of ${copyVolumeId}: RetryableError: GetSnapshotBlock failed: [^"]*Internal failure \\(fault injected by the local gateway\\) \\(1 of 1 ranges failed\\) \\(backup ${started.backupId} suspended`,
+        ),
+      );
       expect(faults['ebs:GetSnapshotBlock:server-error']).toBeGreaterThan(0);
       expect(await rbp.json<unknown[]>('images', 'ls', '--volume', copyVolumeId)).toEqual([]);
 
@@ -215,5 +236,64 @@ describe('rbp backup resume on the local stack', () => {
       expect(afterRedrive.at(-1)?.type).toBe('ExecutionSucceeded');
     },
     SUSPEND_TIMEOUT_MS + 600_000,
+  );
+
+  it(
+    "a range copy refused access ends the backup through Clean Up (AccessDeniedError): failed with the range's message, not suspended, lock released, snapshot deleted",
+    async () => {
+      deployment.stack.gateway.resetStats();
+      deployment.stack.gateway.setFaults({ seed: 1, accessDeniedRate: { 'ebs:GetSnapshotBlock': 1 } });
+      const started = await rbp.json<{ backupId: string }>('backup', 'start', '--volume', deniedVolumeId);
+      const { code, status } = await settled(started.backupId);
+      const { faults, requests } = deployment.stack.gateway.stats();
+      deployment.stack.gateway.setFaults({});
+      expect(code).toBe(EXIT.JOB_FAILED);
+      expect(status.status).toBe('FAILED');
+      // The run ends at the named Fail of a caught error; its cause is the range's message.
+      expect(status.error, JSON.stringify(status)).toBe('BackupFailed');
+      expect(status.cause).toBe(
+        `range 0-2048 of ${deniedVolumeId}: GetSnapshotBlock failed: AccessDeniedException: User is not authorized to perform this action (fault injected by the local gateway) (1 of 1 ranges failed)`,
+      );
+      // Every block read was refused: nothing of the range was copied.
+      expect(faults['ebs:GetSnapshotBlock:access-denied']).toBeGreaterThan(0);
+      expect(faults['ebs:GetSnapshotBlock:access-denied']).toBe(requests['ebs:GetSnapshotBlock']);
+
+      const executionArn = `${deployment.product.stateMachineArn.replace(':stateMachine:', ':execution:')}:${started.backupId}`;
+      const events =
+        (await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }))).events ?? [];
+      const enteredStates = events.flatMap((e) => e.stateEnteredEventDetails?.name ?? []);
+      expect(enteredStates).toContain('Explain Copy Failure');
+      expect(enteredStates).toContain('Clean Up');
+      expect(enteredStates).not.toContain('Suspend Run');
+      expect(enteredStates).not.toContain('Await Redrive');
+      expect(events.filter((e) => e.type === 'MapRunFailed')).toHaveLength(1);
+      // Explain Copy Failure threw the range's own error class, which Back Up Volumes sent to Clean Up.
+      expect(events.flatMap((e) => e.taskFailedEventDetails?.error ?? [])).toEqual(['AccessDeniedError']);
+
+      const clients = deployment.local.clientConfig({ maxAttempts: 3 });
+      const ddb = new DynamoDBClient(clients);
+      const ec2 = new EC2Client(clients);
+      try {
+        const lock = await ddb.send(
+          new GetItemCommand({
+            TableName: deployment.product.names.table,
+            Key: { pk: { S: `LOCK#${deniedVolumeId}` }, sk: { S: 'LOCK' } },
+          }),
+        );
+        expect(lock.Item).toBeUndefined();
+        const snapshots = await ec2.send(
+          new DescribeSnapshotsCommand({
+            OwnerIds: ['self'],
+            Filters: [{ Name: 'tag:rbp:volume-id', Values: [deniedVolumeId] }],
+          }),
+        );
+        expect(snapshots.Snapshots ?? []).toEqual([]);
+      } finally {
+        ddb.destroy();
+        ec2.destroy();
+      }
+      expect(await rbp.json<unknown[]>('images', 'ls', '--volume', deniedVolumeId)).toEqual([]);
+    },
+    SUSPEND_TIMEOUT_MS + 120_000,
   );
 });

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import * as orchestrationErrors from '../../lambdas/core/orchestration/orchestration-errors.ts';
 import { RETRYABLE_ERROR_NAMES } from '../../lambdas/core/orchestration/orchestration-errors.ts';
 import { CollectionInProgressError } from '../../lambdas/core/errors.ts';
+import { CLEAN_UP_ERROR_NAMES } from '../../lambdas/core/backup/range-failures.ts';
 import {
   COLLECTION_WAIT_ATTEMPTS,
   COLLECTION_WAIT_INTERVAL_SECONDS,
@@ -38,7 +39,7 @@ const LAMBDA_SERVICE_ERRORS = [
  */
 const RESUMABLE_STATES = ['Back Up Volumes', 'Commit Recovery Point'];
 /** The states of one iteration of "Back Up Volumes" (docs/recovery-points.md). */
-const VOLUME_STATES = ['Plan Backup', 'Renew Lock', 'Commit Image', 'Build Catalog'];
+const VOLUME_STATES = ['Plan Backup', 'Explain Copy Failure', 'Renew Lock', 'Commit Image', 'Build Catalog'];
 const backUpVolumes = asl.States['Back Up Volumes'] as {
   ItemProcessor: { StartAt: string; States: Record<string, State>; ProcessorConfig: { Mode: string } };
 };
@@ -187,7 +188,14 @@ describe('statemachines/backup.asl.json', () => {
         expect(catchers[0]!.ErrorEquals, name).toEqual(['States.ALL']);
       }
     }
-    expect(copyRanges['Catch']).toBeUndefined();
+    // A failed child never reaches the Map with its own error: only the Map Run's failure is caught.
+    expect(copyRanges['Catch']).toEqual([
+      {
+        ErrorEquals: ['States.ExceedToleratedFailureThreshold'],
+        ResultPath: '$.copyError',
+        Next: 'Explain Copy Failure',
+      },
+    ]);
     expect(
       (asl.States['Back Up Volumes']!['Catch'] as Catcher[]).map((c) => [
         c.ErrorEquals,
@@ -209,6 +217,28 @@ describe('statemachines/backup.asl.json', () => {
       const resume = asl.States['Resume Where?'] as { Choices: { StringEquals: string; Next: string }[] };
       expect(resume.Choices.find((c) => c.StringEquals === name)?.Next, name).toBe(name);
     }
+  });
+
+  it("Explain Copy Failure throws the ranges' recorded error: permanent names are Back Up Volumes' Clean Up names, RangeCopyFailedError is retried nowhere", () => {
+    const explain = backUpVolumes.ItemProcessor.States['Explain Copy Failure']!;
+    expect(explain['Parameters']).toEqual({
+      FunctionName: '${CopyRangeFunctionArn}',
+      Payload: { action: 'explain-failure', 'plan.$': '$.plan.result', 'error.$': '$.copyError' },
+    });
+    expect(explain['ResultPath']).toBeNull();
+    expect(explain['Next']).toBe('Copy Failure Unexplained');
+    expect(backUpVolumes.ItemProcessor.States['Copy Failure Unexplained']).toMatchObject({
+      Type: 'Fail',
+      Error: new orchestrationErrors.RangeCopyFailedError('x').name,
+    });
+    const cleanUp = (asl.States['Back Up Volumes']!['Catch'] as Catcher[])[0]!;
+    expect(cleanUp.Next).toBe('Clean Up');
+    expect(cleanUp.ErrorEquals).toEqual([...CLEAN_UP_ERROR_NAMES]);
+    const retried = allStates(asl.States).flatMap(([, s]) =>
+      ((s['Retry'] as Retrier[] | undefined) ?? []).flatMap((r) => r.ErrorEquals),
+    );
+    expect(retried).not.toContain('RangeCopyFailedError');
+    expect(retried).not.toContain('States.ALL');
   });
 
   it('a suspended run fails at Await Redrive, which tells its own entry from a redrive by $$.State.EnteredTime', () => {

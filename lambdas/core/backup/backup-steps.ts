@@ -27,6 +27,7 @@ import { commitImage } from './commit.ts';
 import type { BackupSource } from '../plans/source-selection.ts';
 import { planImage, quarantineForVolume, workerReadRate } from './plan.ts';
 import { copyRange, type RangeSummary, type RangeWorkerDeps, type RangeWorkItem } from './range-worker.ts';
+import { rangeFailureOf, recordRangeFailure, type RangeFailureRecorder } from './range-failures.ts';
 import { getJson, itemsKey, putJsonOnce, rangeSummaryKey, rangeSummaryPrefix } from './work-area.ts';
 
 /** Image ids are derived from the backup so that every retry names the same image. */
@@ -166,14 +167,34 @@ export interface CopyRangeDeps {
   readonly work: ObjectStore;
   /** Told of every range this invocation copied (not of one found already copied): for metrics. */
   readonly onCopied?: (summary: RangeSummary) => void;
+  /** Where a failed attempt records why (range-failures.ts); absent, failures are not recorded. */
+  readonly failures?: RangeFailureRecorder;
 }
 
 /**
  * Copy Range: one Distributed Map item into chunks and segments (copyRange: idempotent,
  * resumable), then the range's summary in the work bucket for the commit. Returns a few figures
- * only: the Map's results go to S3, not into the state.
+ * only: the Map's results go to S3, not into the state. A failed attempt records its error for
+ * Explain Copy Failure (range-failures.ts) and throws it unchanged, so the state machine's retries
+ * see the same error as before.
  */
 export async function copyRangeStep(
+  deps: CopyRangeDeps,
+  input: CopyRangeInput,
+  log: StepLog,
+): Promise<CopyRangeOutput> {
+  try {
+    return await copyOneRange(deps, input, log);
+  } catch (error) {
+    if (deps.failures !== undefined) {
+      const failure = rangeFailureOf(input.range, error);
+      await recordRangeFailure(deps.failures, input.job.backupId, input.range.volumeId, failure, log);
+    }
+    throw error;
+  }
+}
+
+async function copyOneRange(
   deps: CopyRangeDeps,
   { range, job }: CopyRangeInput,
   log: StepLog,

@@ -24,6 +24,15 @@ export function rangeSummaryKey(backupId: string, volumeId: string, firstBlock: 
   return `${rangeSummaryPrefix(backupId, volumeId)}${String(firstBlock).padStart(12, '0')}.json`;
 }
 
+/** Why each range's last failed attempt failed (range-failures.ts); not under rangeSummaryPrefix. */
+export function rangeFailurePrefix(backupId: string, volumeId: string): string {
+  return `${workPrefix(backupId, volumeId)}range-failures/`;
+}
+
+export function rangeFailureKey(backupId: string, volumeId: string, firstBlock: number): string {
+  return `${rangeFailurePrefix(backupId, volumeId)}${String(firstBlock).padStart(12, '0')}.json`;
+}
+
 /** Writes JSON once (a re-run finds it in place: every writer here produces the same content). */
 export async function putJsonOnce(
   store: ObjectStore,

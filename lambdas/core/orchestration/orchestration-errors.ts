@@ -43,6 +43,14 @@ export class SnapshotFailedError extends PermanentError {}
 export class SnapshotWaitTimeoutError extends PermanentError {}
 
 /**
+ * A range of a volume failed to copy with an error that may clear (throttling, a 5xx, a Lambda
+ * timeout): Explain Copy Failure's answer when no permanent error was recorded. On purpose in no
+ * Retry clause: the range's own retries are spent, so the run is suspended for a redrive, and the
+ * message says why (statemachines/backup.asl.json, Explain Copy Failure).
+ */
+export class RangeCopyFailedError extends RetryableError {}
+
+/**
  * Step Functions error names of the errors above and of the shared hierarchy that a handler may
  * throw and that are worth retrying in place. Every name here appears in the ASL's Retry clauses.
  */

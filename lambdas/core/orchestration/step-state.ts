@@ -211,6 +211,21 @@ export const copyRangeOutputSchema = z.object({
 });
 export type CopyRangeOutput = z.infer<typeof copyRangeOutputSchema>;
 
+/**
+ * Explain Copy Failure (copy-range, action `explain-failure`): Copy Ranges failed its Map Run
+ * (`States.ExceedToleratedFailureThreshold`, caught into `$.copyError`); the function reads the
+ * ranges' failure records and throws the error that made a range fail (core/backup/range-failures.ts).
+ */
+export const explainCopyFailureInputSchema = z.object({
+  action: z.literal('explain-failure'),
+  plan: backupPlanSchema,
+  error: caughtErrorSchema,
+});
+export type ExplainCopyFailureInput = z.infer<typeof explainCopyFailureInputSchema>;
+
+/** What the copy-range function accepts: a Distributed Map item, or the explanation of a failed Map Run. */
+export const copyRangeFunctionInputSchema = z.union([copyRangeInputSchema, explainCopyFailureInputSchema]);
+
 // ---- Commit Image (commit-image) ----
 
 /** The commit reads only what it needs of the plan; the rest of `$.plan.result` passes through. */
@@ -412,6 +427,8 @@ export const backupRunStateSchema = z.looseObject({
     .optional(),
   plan: z.object({ result: backupPlanSchema }).optional(),
   copy: z.unknown().optional(),
+  /** Copy Ranges' Catch: the failed Map Run's error, which Explain Copy Failure turns into the real one. */
+  copyError: caughtErrorSchema.optional(),
   image: z
     .object({ result: committedImageSchema.extend({ catalog: volumeCatalogSchema.optional() }) })
     .optional(),
@@ -445,7 +462,7 @@ export const STEP_SCHEMAS: Readonly<Record<string, StepSchemas>> = {
   ProbeReplicaFunctionArn: { input: probeInputSchema, output: probeVerdictSchema },
   ReplicaSnapshotFunctionArn: { input: replicaSnapshotsInputSchema, output: replicaSnapshotsOutputSchema },
   PlanBackupFunctionArn: { input: planInputSchema, output: backupPlanSchema },
-  CopyRangeFunctionArn: { input: copyRangeInputSchema, output: copyRangeOutputSchema },
+  CopyRangeFunctionArn: { input: copyRangeFunctionInputSchema, output: copyRangeOutputSchema },
   CommitImageFunctionArn: { input: commitInputSchema, output: committedImageSchema },
   BuildCatalogFunctionArn: { input: catalogInputSchema, output: catalogOutputSchema },
   CommitRecoveryPointFunctionArn: {
