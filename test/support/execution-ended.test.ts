@@ -79,6 +79,29 @@ describe('executionEnded', () => {
     });
   });
 
+  it('keeps waiting while a redriven execution is PENDING_REDRIVE, then answers its end', async () => {
+    const pending = { status: 'PENDING_REDRIVE' } as const;
+    const { client, sent } = scripted([pending, pending, running, { status: 'SUCCEEDED' }]);
+
+    const { answer, tookMs } = await settle(
+      executionEnded(client, EXECUTION, { timeoutMs: 1_000, pollMs: 100 }),
+    );
+
+    expect({ answer, tookMs, reads: sent.length }).toEqual({
+      answer: { status: 'SUCCEEDED' },
+      tookMs: 300,
+      reads: 4,
+    });
+  });
+
+  it('fails naming PENDING_REDRIVE when the redrive has not started by the timeout', async () => {
+    const { client } = scripted([{ status: 'PENDING_REDRIVE' }]);
+
+    const { error } = await settle(executionEnded(client, EXECUTION, { timeoutMs: 200, pollMs: 100 }));
+
+    expect(error?.message).toBe(`execution ${EXECUTION} is still PENDING_REDRIVE after 200 ms`);
+  });
+
   it('fails naming the execution, its last status and the time waited once the timeout has passed', async () => {
     const { client, sent } = scripted([running]);
 
