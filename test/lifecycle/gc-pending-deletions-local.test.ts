@@ -1,5 +1,5 @@
 /**
- * The daily collection's first step on moto, with the deployment's adapters: a volume nothing else
+ * The daily collection's deletions step (after it takes the fence) on moto, with the deployment's adapters: a volume nothing else
  * touches (no plan, no retention apply) has image a1 whose deletion stopped after its detach (its
  * record still live, its recovery point gone, the detached mark left). The step finishes it: a1's
  * record, id pointer, manifest and mark are gone, a2 of the same volume keeps its record, manifest
@@ -120,7 +120,6 @@ describe('the daily collection finishes an interrupted deletion on moto', () => 
     ]);
     expect(await deletion.recoveryPoints!.listDetached()).toEqual([{ volumeId: VOLUME, imageId: 'a1' }]);
 
-    sent.length = 0;
     const gc = {
       objects: deletion.objects,
       records: deletion.records,
@@ -129,7 +128,11 @@ describe('the daily collection finishes an interrupted deletion on moto', () => 
       clock: deletion.clock,
       deletions: deletion,
     };
+    // Step 1 takes the collection fence; step 2 is the deletions, under it.
+    expect((await runGc(gc, { runId: 'daily-1', maxSteps: 1 })).phase).toBe('deletions');
+    sent.length = 0;
     const result = await runGc(gc, { runId: 'daily-1', maxSteps: 1 });
+    expect(result.phase).toBe('mark');
     expect(result.counters).toMatchObject({ deletionsFinished: 1, deletionsFailed: 0, deletionsLeft: 0 });
     expect(sent).toEqual([
       // The detached marks (one Query of their partition).

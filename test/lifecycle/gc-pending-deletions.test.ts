@@ -2,14 +2,21 @@
  * The daily collection finishes image deletions a crash left unfinished on any volume, including a
  * volume no plan covers and to which nobody applies retention (before, only an expiry finished
  * them: a scoped `retention apply` its own volumes', the expiry after a plan run the fleet's).
- * Its first step goes through image deletion's own path, at most a budget of deletions per run;
- * the rest wait for the next run. A live image of the same volume and its recovery point are left
+ * Its deletions step (right after it takes the collection fence) goes through image deletion's own
+ * path, at most a budget of deletions per run; the rest wait for the next run. A live image of the same volume and its recovery point are left
  * whole and restore byte for byte; what the finished deletion held is collected in the same run.
  */
 import { describe, expect, it } from 'vitest';
 import { chunkKey, manifestKey } from '../../lambdas/core/image/image-types.ts';
 import type { GcDeps } from '../../lambdas/core/lifecycle/gc.ts';
-import { runGc } from '../../lambdas/core/lifecycle/gc.ts';
+import { gcCheckpointSchema, heldCollectionRun, runGc } from '../../lambdas/core/lifecycle/gc.ts';
+import {
+  runLifecycleJob,
+  startGcRun,
+  type LifecycleJobEvent,
+} from '../../lambdas/core/lifecycle/lifecycle-jobs.ts';
+import { MemoryJobStore } from '../fakes/memory-job-store.ts';
+import { lifecycleRunDeps } from './lifecycle-jobs-fixture.ts';
 import { deleteImage, type ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
@@ -124,8 +131,9 @@ describe('the daily collection finishes unfinished image deletions', () => {
       records: spy(world.records, 'records'),
       recoveryPoints: spy(points, 'points'),
     };
-    const first = await runGc(gcDeps(world, spied), { runId: 'daily-1', maxSteps: 1 });
-    expect(first.phase).toBe('start');
+    // Step 1 takes the fence, step 2 finishes the deletions.
+    const first = await runGc(gcDeps(world, spied), { runId: 'daily-1', maxSteps: 2 });
+    expect(first.phase).toBe('mark');
     expect(first.counters).toMatchObject({ deletionsFinished: 3, deletionsFailed: 0, deletionsLeft: 0 });
     expect(calls).toEqual([
       'points.listDetached',
@@ -197,7 +205,7 @@ describe('the daily collection finishes unfinished image deletions', () => {
     const checkpoints = world.checkpoints;
     const result = await runGc(gcDeps(world, { ...deletion, recoveryPoints: failing }), {
       runId: 'daily-1',
-      maxSteps: 1,
+      maxSteps: 2,
     });
     expect(result.counters).toMatchObject({ deletionsFinished: 2, deletionsFailed: 1, deletionsLeft: 0 });
     expect((await checkpoints.load('daily-1'))?.deletionFailures).toEqual([
@@ -217,5 +225,94 @@ describe('the daily collection finishes unfinished image deletions', () => {
       expect((await points.listDetached()).length).toBe(3);
       expect([...world.records.images.keys()].sort()).toEqual(['vol-a/a1', 'vol-a/a2', 'vol-b/b1']);
     }
+  });
+
+  it('they run under the fence: `rbp gc run` meanwhile resumes the daily run instead of starting a second', async () => {
+    const { world, points, deletion } = await interruptedFleet();
+    const jobs = new MemoryJobStore('run');
+    const launched: LifecycleJobEvent[] = [];
+    const start = {
+      jobs,
+      clock: world.clock,
+      newRunId: (kind: string) => `${kind}-manual`,
+      coordination: world.coordination,
+      launcher: {
+        launch: (event: LifecycleJobEvent) => {
+          launched.push(event);
+          return Promise.resolve();
+        },
+      },
+    };
+    // An operator starts a collection while the daily one lists the unfinished deletions.
+    const during: { fence: unknown; started?: string }[] = [];
+    const watched = new Proxy(points, {
+      get(target, prop) {
+        if (prop === 'listDetached') {
+          return async () => {
+            const fence = await world.coordination.getFence();
+            const started = await startGcRun(start, { dryRun: false });
+            during.push({ fence: { phase: fence.phase, runId: fence.runId }, started: started.runId });
+            return target.listDetached();
+          };
+        }
+        const value: unknown = Reflect.get(target, prop, target);
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+      },
+    });
+    const run = lifecycleRunDeps(world, jobs, {
+      gc: gcDeps(world, { ...deletion, recoveryPoints: watched }),
+    });
+    const outcome = await runLifecycleJob(
+      run,
+      { kind: 'gc', dryRun: false },
+      Number.MAX_SAFE_INTEGER,
+      'inv-1',
+    );
+    expect(during).toEqual([{ fence: { phase: 'collecting', runId: 'gc-inv-1' }, started: 'gc-inv-1' }]);
+    expect(launched).toEqual([{ kind: 'gc', runId: 'gc-inv-1' }]);
+    expect(outcome.run).toMatchObject({ runId: 'gc-inv-1', status: 'complete' });
+    expect((await jobs.get('gc-inv-1')).status).toBe('SUCCEEDED');
+    await expect(jobs.get('gc-manual')).rejects.toThrow();
+    expect(outcome.run.status === 'complete' && (await points.listDetached())).toEqual([]);
+  });
+
+  it('a run saved in phase `deletions` before the fence came first takes the fence, then finishes them', async () => {
+    const { world, points, deletion } = await interruptedFleet();
+    // What the earlier release saved after creating the run: phase `deletions`, no fence, no cutoff.
+    await world.checkpoints.save(
+      gcCheckpointSchema.parse({
+        runId: 'daily-1',
+        dryRun: false,
+        phase: 'deletions',
+        nextShard: 0,
+        counters: {
+          keysScanned: 0,
+          imagesMarked: 0,
+          segmentsLive: 0,
+          segmentsDeleted: 0,
+          chunksLive: 0,
+          chunksDeleted: 0,
+          manifestsDeleted: 0,
+          bytesFreed: 0,
+          skippedRecent: 0,
+          lockedNotDeleted: 0,
+          lockedBytes: 0,
+          retentionExtended: 0,
+          deleteErrors: 0,
+        },
+        unreadable: [],
+      }),
+    );
+    const first = await runGc(gcDeps(world, deletion), { runId: 'daily-1', maxSteps: 1 });
+    expect(first.phase).toBe('deletions');
+    expect(await heldCollectionRun(world.coordination)).toBe('daily-1');
+    expect((await points.listDetached()).length).toBe(3);
+    const fenceEpoch = (await world.checkpoints.load('daily-1'))?.fenceEpoch;
+    expect(fenceEpoch).toBe(1);
+    const result = await runGc(gcDeps(world, deletion), { runId: 'daily-1' });
+    expect(result.status).toBe('complete');
+    expect(result.counters).toMatchObject({ deletionsFinished: 3, deletionsFailed: 0, deletionsLeft: 0 });
+    expect(await points.listDetached()).toEqual([]);
+    expect(await world.coordination.getFence()).toMatchObject({ epoch: 1, phase: 'idle' });
   });
 });

@@ -4,11 +4,13 @@
  * (gc-fence.ts) and with Object Lock (object-lock.ts). docs/lifecycle.md describes the phases.
  *
  * Phases, each a sequence of small steps that end with a saved checkpoint:
- * 0. deletions finish the image deletions a crash left unfinished (image-deletion.ts
- *              finishSomePendingDeletions, at most PENDING_DELETIONS_PER_GC_RUN per run), before
- *              the fence and the mark, so what they held is collected in the same run; only with
- *              `deletions` deps and not in a dry run.
- * 1. start     take the fence (no image commits until the end), compute the sweep cutoff.
+ * 1. start     take the fence (no image commits until the end), compute the sweep cutoff. The
+ *              fence comes first so that the run is the collection in progress from its first
+ *              step: a second start (`rbp gc run`, the schedule) finds it and resumes it.
+ *    deletions finish the image deletions a crash left unfinished (image-deletion.ts
+ *              finishSomePendingDeletions, at most PENDING_DELETIONS_PER_GC_RUN per run), under
+ *              the fence and before the mark, so what they held is collected in the same run;
+ *              only with `deletions` deps and not in a dry run.
  * 2. mark      read the manifest of every live image (sorted by volume and image id) and spill
  *              its segment hashes to sorted runs in the bucket (`gc/<runId>/segments/`).
  * 3. manifests delete manifests with no image record (a commit that never finished); a manifest
@@ -102,7 +104,7 @@ const ZERO_COUNTERS: GcCounters = {
 export const gcCheckpointSchema = z.object({
   runId: z.string().min(1),
   dryRun: z.boolean(),
-  phase: z.enum(['deletions', 'start', 'mark', 'manifests', 'segments', 'chunks', 'finish', 'done']),
+  phase: z.enum(['start', 'deletions', 'mark', 'manifests', 'segments', 'chunks', 'finish', 'done']),
   startedAt: z.string().optional(),
   cutoff: z.string().optional(),
   /** Re-lock live objects to this date in this run (a new Object Lock generation). */
@@ -223,8 +225,7 @@ export async function runGc(deps: GcDeps, options: GcOptions): Promise<GcResult>
   let checkpoint: GcCheckpoint = (await deps.checkpoints.load(options.runId)) ?? {
     runId: options.runId,
     dryRun: options.dryRun ?? false,
-    // A dry run changes nothing, so it finishes no deletion either.
-    phase: deps.deletions === undefined || options.dryRun === true ? 'start' : 'deletions',
+    phase: 'start',
     nextShard: 0,
     counters: { ...ZERO_COUNTERS },
     unreadable: [],
@@ -284,6 +285,9 @@ class Collector {
   step(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
     switch (checkpoint.phase) {
       case 'deletions':
+        // A checkpoint saved before the fence came first (phase order deletions → start): take
+        // the fence now; `start` comes back to the deletions.
+        if (checkpoint.startedAt === undefined) return this.start(checkpoint);
         return this.finishDeletions(checkpoint);
       case 'start':
         return this.start(checkpoint);
@@ -304,12 +308,13 @@ class Collector {
 
   /**
    * Completes up to the run's budget of unfinished deletions, fleet-wide, through image deletion's
-   * own path; the rest wait for the next run. One step: a crash repeats it, and what it finished
-   * is gone, so the repeat goes on with the rest.
+   * own path; the rest wait for the next run. Runs under the fence (taken by `start`): no commit
+   * happens meanwhile. One step: a crash repeats it, and what it finished is gone, so the repeat
+   * goes on with the rest.
    */
   private async finishDeletions(checkpoint: GcCheckpoint): Promise<GcCheckpoint> {
     const deps = this.deps.deletions;
-    if (deps === undefined) return { ...checkpoint, phase: 'start' };
+    if (deps === undefined || checkpoint.dryRun) return { ...checkpoint, phase: 'mark' };
     const done = await finishSomePendingDeletions(
       deps,
       this.options.deletionsPerRun ?? PENDING_DELETIONS_PER_GC_RUN,
@@ -317,7 +322,7 @@ class Collector {
     const failures = [...done.stillLocked, ...done.failed];
     return {
       ...checkpoint,
-      phase: 'start',
+      phase: 'mark',
       counters: {
         ...checkpoint.counters,
         deletionsFinished: done.finished,
@@ -372,7 +377,8 @@ class Collector {
       !checkpoint.dryRun;
     return {
       ...checkpoint,
-      phase: 'mark',
+      // A dry run changes nothing, so it finishes no deletion either.
+      phase: this.deps.deletions === undefined || checkpoint.dryRun ? 'mark' : 'deletions',
       startedAt: startedAt.toISOString(),
       cutoff: cutoff.toISOString(),
       fenceEpoch: fence.epoch,
