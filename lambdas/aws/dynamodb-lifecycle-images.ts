@@ -170,30 +170,7 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
         ),
       );
       for (const item of page.Items ?? []) {
-        if (item.entity !== PROTECTED_VOLUME_ENTITY || typeof item.volumeId !== 'string') continue;
-        const serverId = typeof item.serverId === 'string' ? item.serverId : undefined;
-        const sortKey = registryServerSortKey(serverId ?? item.volumeId, item.volumeId);
-        if (item.gsi2pk === REGISTRY_BY_SERVER_KEY && item.gsi2sk === sortKey) continue;
-        await conditionalWrite('UpdateItem (registry server index)', { volumeId: item.volumeId }, () =>
-          this.ddb.send(
-            new UpdateCommand({
-              TableName: this.tableName,
-              Key: { pk: PROTECTED_VOLUMES_PARTITION, sk: item.volumeId as string },
-              UpdateExpression: 'SET #gpk = :gpk, #gsk = :gsk',
-              ConditionExpression:
-                serverId === undefined
-                  ? 'attribute_exists(pk) AND attribute_not_exists(#serverId)'
-                  : 'attribute_exists(pk) AND #serverId = :serverId',
-              ExpressionAttributeNames: { '#gpk': 'gsi2pk', '#gsk': 'gsi2sk', '#serverId': 'serverId' },
-              ExpressionAttributeValues: {
-                ':gpk': REGISTRY_BY_SERVER_KEY,
-                ':gsk': sortKey,
-                ...(serverId === undefined ? {} : { ':serverId': serverId }),
-              },
-            }),
-          ),
-        );
-        indexed += 1;
+        if (await this.fileUnderServer(item)) indexed += 1;
       }
       const last: unknown = page.LastEvaluatedKey?.['sk'];
       after = typeof last === 'string' ? last : undefined;
@@ -411,29 +388,75 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
     return { registered };
   }
 
-  /** One registry item (UpdateItem: the lifecycle role writes VOLUME# items only by update). */
+  /**
+   * One registry item (UpdateItem: the lifecycle role writes VOLUME# items only by update), filed
+   * on GSI2 like every registry item (REGISTRY_BY_SERVER_KEY): its index keys are set in the same
+   * update when it has none (under `serverId`, else its volume id), so an item this backfill
+   * writes after the server index backfill has finished still shows in GET /servers' pages. An
+   * item that keeps another server than `serverId` (if_not_exists: a commit's is newer) and was
+   * filed under the wrong one is filed again under its own (fileUnderServer).
+   */
   private async register(volumeId: string, serverId: string | undefined): Promise<void> {
-    await callSdk('UpdateItem (protected volume)', { volumeId }, () =>
+    const written = await callSdk('UpdateItem (protected volume)', { volumeId }, () =>
       this.ddb.send(
         new UpdateCommand({
           TableName: this.tableName,
           Key: { pk: PROTECTED_VOLUMES_PARTITION, sk: volumeId },
-          UpdateExpression: `SET #entity = :entity, #volumeId = :volumeId${
+          UpdateExpression: `SET #entity = :entity, #volumeId = :volumeId, #gpk = :gpk, #gsk = if_not_exists(#gsk, :gsk)${
             serverId === undefined ? '' : ', #serverId = if_not_exists(#serverId, :serverId)'
           }`,
           ExpressionAttributeNames: {
             '#entity': 'entity',
             '#volumeId': 'volumeId',
+            '#gpk': 'gsi2pk',
+            '#gsk': 'gsi2sk',
             ...(serverId === undefined ? {} : { '#serverId': 'serverId' }),
           },
           ExpressionAttributeValues: {
             ':entity': PROTECTED_VOLUME_ENTITY,
             ':volumeId': volumeId,
+            ':gpk': REGISTRY_BY_SERVER_KEY,
+            ':gsk': registryServerSortKey(serverId ?? volumeId, volumeId),
+            ...(serverId === undefined ? {} : { ':serverId': serverId }),
+          },
+          ReturnValues: 'ALL_NEW',
+        }),
+      ),
+    );
+    if (written.Attributes !== undefined) await this.fileUnderServer(written.Attributes);
+  }
+
+  /**
+   * Files one registry item on GSI2 under its server (else its volume id) when its index keys are
+   * missing or name another; conditional on its server being the one read (a commit in between
+   * files it itself). Answers whether it wrote.
+   */
+  private async fileUnderServer(item: Record<string, unknown>): Promise<boolean> {
+    if (item.entity !== PROTECTED_VOLUME_ENTITY || typeof item.volumeId !== 'string') return false;
+    const volumeId = item.volumeId;
+    const serverId = typeof item.serverId === 'string' ? item.serverId : undefined;
+    const sortKey = registryServerSortKey(serverId ?? volumeId, volumeId);
+    if (item.gsi2pk === REGISTRY_BY_SERVER_KEY && item.gsi2sk === sortKey) return false;
+    await conditionalWrite('UpdateItem (registry server index)', { volumeId }, () =>
+      this.ddb.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: { pk: PROTECTED_VOLUMES_PARTITION, sk: volumeId },
+          UpdateExpression: 'SET #gpk = :gpk, #gsk = :gsk',
+          ConditionExpression:
+            serverId === undefined
+              ? 'attribute_exists(pk) AND attribute_not_exists(#serverId)'
+              : 'attribute_exists(pk) AND #serverId = :serverId',
+          ExpressionAttributeNames: { '#gpk': 'gsi2pk', '#gsk': 'gsi2sk', '#serverId': 'serverId' },
+          ExpressionAttributeValues: {
+            ':gpk': REGISTRY_BY_SERVER_KEY,
+            ':gsk': sortKey,
             ...(serverId === undefined ? {} : { ':serverId': serverId }),
           },
         }),
       ),
     );
+    return true;
   }
 
   /**

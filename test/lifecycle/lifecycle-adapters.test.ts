@@ -10,7 +10,7 @@
 import { CreateBucketCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { CreateVolumeCommand, DeleteVolumeCommand, EC2Client } from '@aws-sdk/client-ec2';
 import { ScanCommand } from '@aws-sdk/lib-dynamodb';
-import { DeleteCommand, GetCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DeleteCommand, GetCommand, PutCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   DynamoDbImageRecordStore,
@@ -189,15 +189,11 @@ describe('the live set without EC2 on moto', () => {
     const lifecycle = new DynamoDbLifecycleImageRecords(registryDocuments, REGISTRY_TABLE, () =>
       Promise.resolve(tagged),
     );
-    expect(
-      await commitOf('vol-gone', 'img-g', '2026-03-01T00:00:00.000Z', 'srv-gone'),
-    ).toBe('created');
+    expect(await commitOf('vol-gone', 'img-g', '2026-03-01T00:00:00.000Z', 'srv-gone')).toBe('created');
     await commitOf('vol-bare', 'img-b', '2026-03-02T00:00:00.000Z', 'srv-bare');
     await commitOf('vol-kept', 'img-k', '2026-03-03T00:00:00.000Z', 'srv-kept');
     // A re-run of a commit changes nothing (the record exists; the registry item stays).
-    expect(
-      await commitOf('vol-gone', 'img-g', '2026-03-01T00:00:00.000Z', 'srv-gone'),
-    ).toBe('exists');
+    expect(await commitOf('vol-gone', 'img-g', '2026-03-01T00:00:00.000Z', 'srv-gone')).toBe('exists');
     expect(await lifecycle.registeredVolumes()).toEqual([
       { volumeId: 'vol-bare', serverId: 'srv-bare' },
       { volumeId: 'vol-gone', serverId: 'srv-gone' },
@@ -316,6 +312,53 @@ describe('the live set without EC2 on moto', () => {
     ]);
     expect(resumed.counted.scans).toBe(whole.counted.scans - 2);
     expect((await docs.send(new GetCommand(markerKey))).Item).toMatchObject({ done: true, next: '' });
+  });
+
+  it('files what the registry backfill writes on the index by server, also after the index backfill is done', async () => {
+    const table = 'rbp-lifecycle-register-index';
+    const docs = await createCatalogTable(local.clientConfig({ maxAttempts: 3 }), table);
+    const store = new DynamoDbImageRecordStore(docs, table);
+    // Volumes whose records predate the registry (their registry items removed), and one whose
+    // item an older release wrote with a server but without index keys.
+    for (const volumeId of ['vol-i1', 'vol-i2', 'vol-i3']) {
+      await store.putImageRecord(record(volumeId, `img-${volumeId}`, '2026-02-01T00:00:00.000Z'));
+      await docs.send(
+        new DeleteCommand({ TableName: table, Key: { pk: PROTECTED_VOLUMES_PARTITION, sk: volumeId } }),
+      );
+    }
+    const records = new DynamoDbLifecycleImageRecords(docs, table);
+    // The index backfill finishes first (an empty registry): its marker says done.
+    expect(await records.backfillServerIndex()).toEqual({ indexed: 0 });
+    await docs.send(
+      new PutCommand({
+        TableName: table,
+        Item: {
+          pk: PROTECTED_VOLUMES_PARTITION,
+          sk: 'vol-i3',
+          entity: 'protected-volume',
+          volumeId: 'vol-i3',
+          serverId: 'srv-first',
+        },
+      }),
+    );
+    // The registry backfill then registers vol-i1 (tagged srv-a), vol-i2 (untagged) and vol-i3
+    // (tagged srv-b now; the item keeps srv-first, the server it was registered with).
+    expect(
+      await records.backfillRegistry(
+        new Map([
+          ['vol-i1', 'srv-a'],
+          ['vol-i3', 'srv-b'],
+        ]),
+      ),
+    ).toEqual({ registered: 3 });
+    expect(await records.pageRegisteredServers({ limit: 10 })).toEqual({
+      servers: [
+        { name: 'srv-a', volumeIds: ['vol-i1'] },
+        { name: 'srv-first', volumeIds: ['vol-i3'] },
+        { name: 'vol-i2', volumeIds: ['vol-i2'] },
+      ],
+      more: false,
+    });
   });
 
   it('keeps a deleted replica volume in the whole listing (the file search), with its server and images', async () => {
