@@ -34,7 +34,7 @@ import type { RequestPacer } from '../core/backup/block-reading.ts';
 import { allPacers } from '../core/store/request-budget.ts';
 import { EBS_REQUESTS_THROTTLED_METRIC } from '../core/metrics.ts';
 import type { RestoreRangeOutput } from '../core/restore/volume-restore-state.ts';
-import { metrics } from '../aws/observability.ts';
+import { metrics, stepLog } from '../aws/observability.ts';
 import { lambdaWiring } from '../aws/wiring.ts';
 import { accountBudgets } from '../aws/request-budget-wiring.ts';
 import { restoredVolumesOf } from '../aws/recovery-point-wiring.ts';
@@ -87,6 +87,7 @@ export function createVolumeRestoreStepHandler(deps: VolumeRestoreStepDeps & Dea
               deps.accountBudget === undefined
                 ? writePacer
                 : allPacers(writePacer, deps.accountBudget('put-block', rate)),
+            log: stepLog,
           },
           event,
         );

@@ -7,7 +7,9 @@
  * those ranges, which resume from their segment records. The restored snapshot holds exactly the
  * image's blocks, byte for byte, is encrypted with the deployment's key, and GET /restores/{id}
  * answers as before. A delta restore of a second image onto the first restore puts only the
- * blocks of the chunks that differ.
+ * blocks of the chunks that differ. A restore whose every PutSnapshotBlock is refused (403) fails
+ * with the range's own AccessDeniedError as the job's reason, not the Map Run's generic
+ * States.ExceedToleratedFailureThreshold.
  */
 import '../support/quiet-powertools.ts';
 import { mkdtemp, open, rm } from 'node:fs/promises';
@@ -234,6 +236,28 @@ describe('volume restores through the state machine', () => {
     const requests = local.stack.gateway.stats().requests;
     expect(requests['ebs:PutSnapshotBlock']).toBe(CHANGED_CHUNKS.length * 2);
     expect(await expectSnapshotHolds(done['snapshotId'] as string, contentB)).toBe(DATA_CHUNKS.length * 2);
+  }, 900_000);
+
+  it("a restore whose block writes are all refused fails with the range's AccessDeniedError as its reason", async () => {
+    local.stack.gateway.resetStats();
+    local.stack.gateway.setFaults({ seed: 1, accessDeniedRate: { 'ebs:PutSnapshotBlock': 1 } });
+    try {
+      const started = await api('POST', '/restores', { imageId: 'img-restore-a', kind: 'volume' });
+      expect(started.status).toBe(202);
+      const restoreId = started.body['restoreId'] as string;
+      const done = await waitForRestore(restoreId);
+      expect(done['status']).toBe('FAILED');
+      const answer = JSON.stringify(done);
+      expect(answer).toMatch(
+        new RegExp(
+          `range \\d+ of restore ${restoreId}: AccessDeniedError: [^"]*User is not authorized to perform this action \\(fault injected by the local gateway\\) \\(\\d+ ranges failed\\)`,
+        ),
+      );
+      expect(answer).not.toContain('ExceedToleratedFailureThreshold');
+      expect(local.stack.gateway.stats().faults['ebs:PutSnapshotBlock:access-denied']).toBeGreaterThan(0);
+    } finally {
+      local.stack.gateway.setFaults({});
+    }
   }, 900_000);
 
   it('refuses a delta whose parent is not a succeeded restore of the same volume, before any job starts', async () => {

@@ -29,14 +29,15 @@
  * chunk a half is put when it holds data, or (as zeros) when the parent's chunk held data.
  */
 import { createHash } from 'node:crypto';
-import { ConflictError, IntegrityError, NotFoundError, PermanentError } from '../errors.ts';
+import { z } from 'zod';
+import { ConflictError, IntegrityError, NotFoundError, PermanentError, RbpError } from '../errors.ts';
 import { EBS_BLOCK_SIZE_BYTES, EBS_BLOCKS_PER_CHUNK, GIB_BYTES } from '../geometry.ts';
 import { DIGEST_BYTES, ZERO_HALF_DIGEST, ZERO_HASH_HEX, isZeroHash, sha256Hex } from '../image/hashing.ts';
 import type { ImageStore } from '../image/image-store.ts';
 import { SEGMENT_CHUNKS, segmentEntryCount } from '../image/image-types.ts';
 import type { SnapshotBlockWriter, SnapshotStateReader } from '../backup/snapshot-ports.ts';
 import { putJsonOnce } from '../backup/work-area.ts';
-import type { Clock } from '../ports.ts';
+import type { Clock, StepLog } from '../ports.ts';
 import type { ObjectStore } from '../store/object-store.ts';
 import { mapWithConcurrency } from '../util/concurrency.ts';
 import { DEFAULT_RETRY_POLICY, withRetry, type RetryPolicy } from '../util/retry.ts';
@@ -108,6 +109,27 @@ export function restoreSegmentRecordKey(restoreId: string, segment: number): str
 export function restoreRangeRecordKey(restoreId: string, index: number): string {
   return `${restoreWorkPrefix(restoreId)}ranges/${String(index).padStart(8, '0')}.digests`;
 }
+/** Why a range's last failed attempt failed (restoreRangeFailureSchema); the same index as its record. */
+export function restoreRangeFailureKey(restoreId: string, index: number): string {
+  return `${restoreWorkPrefix(restoreId)}range-failures/${String(index).padStart(8, '0')}.json`;
+}
+
+/**
+ * The error Step Functions gives a Distributed Map whose children failed, never a child's own
+ * (https://docs.aws.amazon.com/step-functions/latest/dg/maprun-fail-threshold.html): Fail Restore
+ * then reads the ranges' failure records for the real error.
+ */
+export const MAP_RUN_FAILED_ERROR = 'States.ExceedToleratedFailureThreshold';
+
+/** One restore range's last failed attempt. */
+export const restoreRangeFailureSchema = z.object({
+  index: z.number().int().min(0),
+  errorName: z.string().min(1),
+  message: z.string(),
+  /** An RbpError that is not retryable: no retry can make the range succeed. */
+  permanent: z.boolean(),
+});
+export type RestoreRangeFailure = z.infer<typeof restoreRangeFailureSchema>;
 
 export interface VolumeRestoreStepDeps {
   readonly jobs: VolumeRestoreJobStore;
@@ -132,6 +154,8 @@ export interface VolumeRestoreStepDeps {
 export interface RestoreRangeDeps extends VolumeRestoreStepDeps {
   /** Paces this worker's PutSnapshotBlock requests (its share of the budget). */
   readonly writePacer: { acquire(): Promise<void> };
+  /** Where a failure to record a range's failure is logged (default: nowhere). */
+  readonly log?: StepLog;
 }
 
 async function runningJob(jobs: VolumeRestoreJobStore, restoreId: string): Promise<VolumeRestoreJob> {
@@ -415,9 +439,53 @@ async function rangeWork(
 
 /**
  * Restore Range: writes the blocks of one range, segment by segment, skipping segments a previous
- * attempt recorded; records each finished segment and, at the end, the range.
+ * attempt recorded; records each finished segment and, at the end, the range. A failed attempt
+ * records its error (restoreRangeFailureKey, replacing the range's earlier record; best effort)
+ * and throws it unchanged, for Fail Restore to report (explainRestoreFailure).
  */
 export async function restoreRangeStep(
+  deps: RestoreRangeDeps,
+  input: { readonly range: RestoreRangeItem; readonly job: RestoreRangeJob },
+): Promise<RestoreRangeOutput> {
+  try {
+    return await restoreOneRange(deps, input);
+  } catch (error) {
+    const failure: RestoreRangeFailure = {
+      index: input.range.index,
+      errorName: error instanceof Error ? error.name : 'Error',
+      message: error instanceof Error ? error.message : String(error),
+      permanent: error instanceof RbpError && !error.retryable,
+    };
+    await recordRestoreRangeFailure(deps, input.job.restoreId, failure);
+    throw error;
+  }
+}
+
+/** Writes the range's failure record, replacing its earlier one; a failure to write is logged only. */
+async function recordRestoreRangeFailure(
+  deps: RestoreRangeDeps,
+  restoreId: string,
+  failure: RestoreRangeFailure,
+): Promise<void> {
+  try {
+    if (deps.work.replace === undefined) throw new Error('the work store cannot overwrite a failure record');
+    const body = new TextEncoder().encode(JSON.stringify(failure));
+    await deps.work.replace({
+      key: restoreRangeFailureKey(restoreId, failure.index),
+      body,
+      sha256Base64: createHash('sha256').update(body).digest('base64'),
+      contentType: 'application/json',
+    });
+  } catch (recordError) {
+    deps.log?.warn('restore range failure not recorded', {
+      index: failure.index,
+      errorName: failure.errorName,
+      recordError: recordError instanceof Error ? recordError.message : String(recordError),
+    });
+  }
+}
+
+async function restoreOneRange(
   deps: RestoreRangeDeps,
   input: { readonly range: RestoreRangeItem; readonly job: RestoreRangeJob },
 ): Promise<RestoreRangeOutput> {
@@ -600,20 +668,61 @@ export function causeMessage(error: { readonly Error?: string; readonly Cause?: 
   return message === '' ? name : `${name}: ${message}`;
 }
 
-/** Fail Restore: the job failed with the error that stopped the state machine. */
+/** The file name of a work key without its extension (`00000003`): failures and range records share it. */
+function indexPart(key: string): string {
+  return key.slice(key.lastIndexOf('/') + 1).replace(/\.[a-z]+$/, '');
+}
+
+/**
+ * The real error of a failed Restore Ranges: the ranges' failure records, without the ranges that
+ * finished on a later attempt; a permanent one first, else the first in index order. Undefined when
+ * there is none (the children timed out or crashed before they could write one).
+ */
+export async function explainRestoreFailure(
+  work: ObjectStore,
+  restoreId: string,
+): Promise<{ readonly errorName: string; readonly reason: string } | undefined> {
+  const finished = new Set(
+    (await work.list(`${restoreWorkPrefix(restoreId)}ranges/`)).map((key) => indexPart(key)),
+  );
+  const keys = (await work.list(`${restoreWorkPrefix(restoreId)}range-failures/`)).filter(
+    (key) => !finished.has(indexPart(key)),
+  );
+  const failures = await Promise.all(
+    keys.map(async (key) =>
+      restoreRangeFailureSchema.parse(JSON.parse(new TextDecoder().decode(await work.get(key)))),
+    ),
+  );
+  const chosen = failures.find((f) => f.permanent) ?? failures[0];
+  if (chosen === undefined) return undefined;
+  return {
+    errorName: chosen.errorName,
+    reason: `range ${chosen.index} of restore ${restoreId}: ${chosen.errorName}: ${chosen.message} (${failures.length} ranges failed)`,
+  };
+}
+
+/**
+ * Fail Restore: the job failed with the error that stopped the state machine; for a failed Map Run
+ * (MAP_RUN_FAILED_ERROR), with the ranges' recorded error when there is one.
+ */
 export async function failVolumeRestore(
-  deps: Pick<VolumeRestoreStepDeps, 'jobs' | 'clock'>,
+  deps: Pick<VolumeRestoreStepDeps, 'jobs' | 'clock'> & { readonly work?: ObjectStore },
   restoreId: string,
   error: { readonly Error?: string; readonly Cause?: string },
 ): Promise<{ restoreId: string; status: string; reason: string }> {
-  const reason = causeMessage(error);
+  const explained =
+    error.Error === MAP_RUN_FAILED_ERROR && deps.work !== undefined
+      ? await explainRestoreFailure(deps.work, restoreId)
+      : undefined;
+  const reason = explained?.reason ?? causeMessage(error);
+  const errorName = explained?.errorName ?? error.Error ?? 'Error';
   const job = await deps.jobs.get(restoreId);
   if (job.status !== 'pending' && job.status !== 'running') return { restoreId, status: job.status, reason };
   await deps.jobs.update(
     {
       ...job,
       status: 'failed',
-      failure: { reason, errorName: error.Error ?? 'Error' },
+      failure: { reason, errorName },
       updatedAt: deps.clock.now().toISOString(),
     },
     ['pending', 'running'],
