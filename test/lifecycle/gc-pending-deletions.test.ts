@@ -315,4 +315,51 @@ describe('the daily collection finishes unfinished image deletions', () => {
     expect(await points.listDetached()).toEqual([]);
     expect(await world.coordination.getFence()).toMatchObject({ epoch: 1, phase: 'idle' });
   });
+
+  it('a step of the deletions that fails as a whole is recorded, and the collection goes on', async () => {
+    /** A proxy of `target` whose `method` rejects with `reason` on its first call only. */
+    const failingOnce = <T extends object>(target: T, method: string, reason: string): T => {
+      let failed = false;
+      return new Proxy(target, {
+        get(obj, prop) {
+          const value: unknown = Reflect.get(obj, prop, obj);
+          if (typeof value !== 'function') return value;
+          return (...args: unknown[]) => {
+            if (prop === method && !failed) {
+              failed = true;
+              return Promise.reject(new Error(reason));
+            }
+            return (value as (...a: unknown[]) => unknown).apply(obj, args);
+          };
+        },
+      });
+    };
+    for (const [step, port, method, left] of [
+      // No marks: only b1, the `deleting` record, is finished.
+      ['list detached marks', 'points', 'listDetached', ['vol-a/a1', 'vol-a/a2']],
+      // The marks are finished (all three have one); the records' listing is not needed for them.
+      ['list deleting records', 'records', 'listImages', ['vol-a/a2']],
+      // Everything finished; the catalogs are pruned by the next deletion or expiry.
+      ['prune catalogs', 'records', 'listVolume', ['vol-a/a2']],
+    ] as const) {
+      const { world, points, deletion } = await interruptedFleet();
+      const reason = `${method} unavailable`;
+      const deps: ImageDeletionDeps = {
+        ...deletion,
+        // pruneCatalogs runs with a catalog only, and reads the volume's records before it
+        // touches the catalog.
+        ...(method === 'listVolume' ? { catalog: {} as never } : {}),
+        ...(port === 'points'
+          ? { recoveryPoints: failingOnce(points, method, reason) }
+          : { records: failingOnce(world.records, method, reason) }),
+      };
+      const result = await runGc(gcDeps(world, deps), { runId: 'daily-1' });
+      expect(result.status, step).toBe('complete');
+      expect(result.counters.deletionStepsFailed, step).toBe(1);
+      expect((await world.checkpoints.load('daily-1'))?.deletionStepFailures, step).toEqual([
+        { step, reason },
+      ]);
+      expect([...world.records.images.keys()].sort(), step).toEqual(left);
+    }
+  });
 });

@@ -8,7 +8,8 @@
  *              fence comes first so that the run is the collection in progress from its first
  *              step: a second start (`rbp gc run`, the schedule) finds it and resumes it.
  *    deletions finish the image deletions a crash left unfinished (image-deletion.ts
- *              finishSomePendingDeletions, at most PENDING_DELETIONS_PER_GC_RUN per run), under
+ *              finishSomePendingDeletions, at most PENDING_DELETIONS_PER_GC_RUN per run; a step
+ *              of it that fails as a whole is recorded and the run goes on), under
  *              the fence and before the mark, so what they held is collected in the same run;
  *              only with `deletions` deps and not in a dry run.
  * 2. mark      read the manifest of every live image (sorted by volume and image id) and spill
@@ -41,6 +42,7 @@ import type { Clock } from '../ports.ts';
 import type { GcCoordination, GcFence } from './gc-fence.ts';
 import {
   finishSomePendingDeletions,
+  PENDING_DELETION_FAILURES_PER_GC_RUN,
   PENDING_DELETIONS_PER_GC_RUN,
   type ImageDeletionDeps,
 } from './image-deletion.ts';
@@ -78,6 +80,8 @@ const countersSchema = z.object({
   deletionsFinished: z.number().int().default(0),
   deletionsFailed: z.number().int().default(0),
   deletionsLeft: z.number().int().default(0),
+  /** Steps of the deletions phase that failed as a whole (a listing, the catalog pruning). */
+  deletionStepsFailed: z.number().int().default(0),
 });
 export type GcCounters = z.infer<typeof countersSchema>;
 
@@ -98,6 +102,7 @@ const ZERO_COUNTERS: GcCounters = {
   deletionsFinished: 0,
   deletionsFailed: 0,
   deletionsLeft: 0,
+  deletionStepsFailed: 0,
 };
 
 /** The collector's step state: saved after every step, the only thing a resumed run needs. */
@@ -120,9 +125,24 @@ export const gcCheckpointSchema = z.object({
   counters: countersSchema,
   /** Live images whose manifest or segment could not be read (they are broken; scrub reports them). */
   unreadable: z.array(z.string()),
-  /** Unfinished deletions that failed again in this run, with the reason (at most the run's budget). */
+  /**
+   * Unfinished deletions that failed again in this run, with the reason (at most the run's
+   * attempts: PENDING_DELETIONS_PER_GC_RUN + PENDING_DELETION_FAILURES_PER_GC_RUN).
+   */
   deletionFailures: z
     .array(z.object({ volumeId: z.string(), imageId: z.string(), reason: z.string() }))
+    .optional(),
+  /**
+   * Steps of the deletions phase that failed as a whole, with the reason: the run went on to the
+   * collection without them (the deletions wait for the next run).
+   */
+  deletionStepFailures: z
+    .array(
+      z.object({
+        step: z.enum(['list detached marks', 'list deleting records', 'prune catalogs']),
+        reason: z.string(),
+      }),
+    )
     .optional(),
   /** Why the run stopped without sweeping (LiveSetIncompleteError), when it did. */
   refused: z.string().optional(),
@@ -175,8 +195,13 @@ export interface GcOptions {
   readonly spillRunNames?: number;
   readonly deleteBatchKeys?: number;
   readonly safetyMarginMs?: number;
-  /** Unfinished deletions attempted per run (default PENDING_DELETIONS_PER_GC_RUN). */
+  /** Unfinished deletions finished per run at most (default PENDING_DELETIONS_PER_GC_RUN). */
   readonly deletionsPerRun?: number;
+  /**
+   * Attempts per run beyond deletionsPerRun, for deletions that fail again (default
+   * PENDING_DELETION_FAILURES_PER_GC_RUN).
+   */
+  readonly deletionFailuresPerRun?: number;
 }
 
 export interface GcResult {
@@ -318,18 +343,32 @@ class Collector {
     const done = await finishSomePendingDeletions(
       deps,
       this.options.deletionsPerRun ?? PENDING_DELETIONS_PER_GC_RUN,
+      this.options.deletionFailuresPerRun ?? PENDING_DELETION_FAILURES_PER_GC_RUN,
     );
-    const failures = [...done.stillLocked, ...done.failed];
+    const failures = [
+      ...(checkpoint.deletionFailures ?? []),
+      ...[...done.stillLocked, ...done.failed].map((f) => ({ ...f })),
+    ];
+    const stepFailures = [
+      ...(checkpoint.deletionStepFailures ?? []),
+      ...done.stepFailures.map((f) => ({ ...f })),
+    ];
+    // Added to the counters saved before the step. A step repeated after a crash starts again from
+    // that checkpoint, so the deletions the crashed attempt finished are counted by neither.
+    const counters = checkpoint.counters;
     return {
       ...checkpoint,
       phase: 'mark',
       counters: {
-        ...checkpoint.counters,
-        deletionsFinished: done.finished,
-        deletionsFailed: failures.length,
+        ...counters,
+        deletionsFinished: counters.deletionsFinished + done.finished,
+        deletionsFailed: counters.deletionsFailed + done.stillLocked.length + done.failed.length,
+        // Not a sum: what is still waiting after this step.
         deletionsLeft: done.left,
+        deletionStepsFailed: counters.deletionStepsFailed + done.stepFailures.length,
       },
-      ...(failures.length === 0 ? {} : { deletionFailures: failures.map((f) => ({ ...f })) }),
+      ...(failures.length === 0 ? {} : { deletionFailures: failures }),
+      ...(stepFailures.length === 0 ? {} : { deletionStepFailures: stepFailures }),
     };
   }
 

@@ -207,43 +207,88 @@ export async function finishPendingDeletions(
 }
 
 /**
- * Unfinished deletions a daily collection completes in one run (gc.ts, its first step): each is
+ * Unfinished deletions a daily collection completes in one run (gc.ts, its deletions step): each is
  * about eight requests (the record, the detach, the mark, the manifest's DeleteObjects, the record's
  * delete, the mark's delete, the catalog check), so 100 stay under a minute, and a crash leaves a
  * handful; a larger backlog goes on the next day.
  */
 export const PENDING_DELETIONS_PER_GC_RUN = 100;
+/**
+ * Deletions that fail again a daily collection tolerates in one run besides its budget of finished
+ * ones: as many as the budget, so a run makes at most twice the budget's attempts (about two
+ * minutes), and up to this many deletions that keep failing never hold the others back.
+ */
+export const PENDING_DELETION_FAILURES_PER_GC_RUN = PENDING_DELETIONS_PER_GC_RUN;
+
+/** A step of the fleet-wide pass that failed as a whole (not one image's deletion), and why. */
+export interface PendingDeletionStepFailure {
+  readonly step: 'list detached marks' | 'list deleting records' | 'prune catalogs';
+  readonly reason: string;
+}
 
 /**
- * finishPendingDeletions over the whole fleet, attempting at most `budget` deletions (detached
+ * finishPendingDeletions over the whole fleet, finishing at most `budget` deletions (detached
  * marks first, then `deleting` records, each in volume and image id order): what a scheduled job
  * that runs without plans does, so that no unfinished deletion waits for an expiry that may never
- * come. A deletion that fails again counts against the budget. `left`: the unfinished deletions
- * found and not attempted (the next run's). It goes through the same path as an expiry's
- * (deleteImage): only images whose deletion was decided (a detached mark or a `deleting` record)
- * are touched, and a live parent a running backup commits against is guarded by its commit's
- * transaction (commit-gate.ts), as with any deletion. `finished` counts every deletion attempted
- * that did not fail, a mark whose record was already gone included.
+ * come. Only finished deletions count against the budget: the pass stops when `budget` are
+ * finished or when it has made budget + `failures` attempts, so deletions that keep failing (up
+ * to `failures` of them, wherever they sort) never starve the others. More than that many ahead of
+ * the others in key order still hold them back (the run's deletionFailures name them). `left`: the unfinished deletions found and not attempted (the next run's).
+ * A step that fails as a whole (listing the marks or the records, pruning the catalogs) is
+ * reported in `stepFailures` and the pass goes on without it. It goes through the same path as
+ * an expiry's (deleteImage): only images whose deletion was decided (a detached mark or a
+ * `deleting` record) are touched, and a live parent a running backup commits against is guarded by
+ * its commit's transaction (commit-gate.ts), as with any deletion. `finished` counts every
+ * deletion attempted that did not fail, a mark whose record was already gone included.
  */
 export async function finishSomePendingDeletions(
   deps: ImageDeletionDeps,
   budget: number = PENDING_DELETIONS_PER_GC_RUN,
+  failures: number = PENDING_DELETION_FAILURES_PER_GC_RUN,
 ): Promise<{
   finished: number;
   stillLocked: PendingDeletionFailure[];
   failed: PendingDeletionFailure[];
   left: number;
+  stepFailures: PendingDeletionStepFailure[];
 }> {
-  const { stillLocked, failed, left, done } = await finishPending(deps, undefined, budget);
+  const stepFailures: PendingDeletionStepFailure[] = [];
+  const { stillLocked, failed, left, done } = await finishPending(
+    deps,
+    undefined,
+    { finished: budget, failures },
+    (step, error) =>
+      stepFailures.push({ step, reason: error instanceof Error ? error.message : String(error) }),
+  );
   // Every deletion attempted and not failed, a mark whose record was already gone included.
-  return { finished: done.size - stillLocked.length - failed.length, stillLocked, failed, left };
+  return {
+    finished: done.size - stillLocked.length - failed.length,
+    stillLocked,
+    failed,
+    left,
+    stepFailures,
+  };
 }
 
-/** finishPendingDeletions, and every image it dealt with (imageRefKey): none is live afterwards. */
+/**
+ * How many deletions one pass may finish, and how many attempts it may make beyond those (the
+ * failures it tolerates); unbounded by default.
+ */
+interface PendingDeletionLimits {
+  readonly finished: number;
+  readonly failures: number;
+}
+
+/**
+ * finishPendingDeletions, and every image it dealt with (imageRefKey): none is live afterwards.
+ * With `onStepError`, a step that fails as a whole is handed to it and the pass goes on; without,
+ * it is thrown.
+ */
 async function finishPending(
   deps: ImageDeletionDeps,
   within: PendingDeletionScope | undefined,
-  budget: number = Number.POSITIVE_INFINITY,
+  limits: PendingDeletionLimits = { finished: Number.POSITIVE_INFINITY, failures: Number.POSITIVE_INFINITY },
+  onStepError?: (step: PendingDeletionStepFailure['step'], error: unknown) => void,
 ): Promise<{
   finished: number;
   stillLocked: PendingDeletionFailure[];
@@ -257,9 +302,20 @@ async function finishPending(
   const failed: PendingDeletionFailure[] = [];
   const volumes = new Set<string>();
   const done = new Set<string>();
+  const step = async <T>(name: PendingDeletionStepFailure['step'], fallback: T, run: () => Promise<T>) => {
+    if (onStepError === undefined) return run();
+    try {
+      return await run();
+    } catch (error) {
+      onStepError(name, error);
+      return fallback;
+    }
+  };
   const finish = async (ref: RecoveryPointImageRef, detached: boolean): Promise<void> => {
     const { volumeId, imageId } = ref;
-    if (done.size >= budget) {
+    const failures = stillLocked.length + failed.length;
+    // Finished enough, or attempted as many as may finish plus as many as may fail.
+    if (done.size - failures >= limits.finished || done.size >= limits.finished + limits.failures) {
       left += 1;
       return;
     }
@@ -282,18 +338,26 @@ async function finishPending(
       (error instanceof ImageStillLockedError ? stillLocked : failed).push({ volumeId, imageId, reason });
     }
   };
-  const marks = [...((await deps.recoveryPoints?.listDetached()) ?? [])].sort((a, b) => compareRefs(a, b));
+  const detachedMarks = await step('list detached marks', [], async () => [
+    ...((await deps.recoveryPoints?.listDetached()) ?? []),
+  ]);
+  const marks = detachedMarks.sort((a, b) => compareRefs(a, b));
   const seen = new Set<string>();
   for (const detached of marks) {
     if (within !== undefined && !within.volumes.has(detached.volumeId)) continue;
     seen.add(imageRefKey(detached));
     await finish(detached, true);
   }
-  for (const image of within?.images ?? (await deps.records.listImages())) {
+  const records = await step(
+    'list deleting records',
+    [],
+    async () => within?.images ?? (await deps.records.listImages()),
+  );
+  for (const image of records) {
     if (image.status !== 'deleting' || seen.has(imageRefKey(image))) continue;
     await finish(image, false);
   }
-  await pruneCatalogs(deps, volumes);
+  await step('prune catalogs', [], () => pruneCatalogs(deps, volumes));
   return { finished, stillLocked, failed, done, left };
 }
 
