@@ -12,6 +12,28 @@ const started = {
 };
 
 describe('backup status', () => {
+  it("shows a Lambda task's error message as the cause, not the function's error JSON", () => {
+    const message =
+      'range 0-2048 of vol-0123456789abcdef0: GetSnapshotBlock throttled after every retry; within 14 days, rbp backup resume bk-1 resumes it at Back Up Volumes';
+    const suspended = backupOf({
+      ...started,
+      status: 'FAILED',
+      stoppedAt: '2026-11-20T12:01:00.000Z',
+      error: 'BackupSuspendedError',
+      cause: JSON.stringify({
+        errorType: 'BackupSuspendedError',
+        errorMessage: message,
+        trace: ['at a (b.js:1:1)'],
+      }),
+    });
+    expect({ error: suspended.error, cause: suspended.cause }).toEqual({
+      error: 'BackupSuspendedError',
+      cause: message,
+    });
+    const stopped = backupOf({ ...started, status: 'ABORTED', cause: 'cancelled by arn:aws:iam::1:user/op' });
+    expect(stopped.cause).toBe('cancelled by arn:aws:iam::1:user/op');
+  });
+
   it('says full for a finished backup whose image is full, though the request did not ask for one', () => {
     const backup = backupOf({
       ...started,

@@ -11,6 +11,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import { lockItemsFor } from '../orchestration/backup-lock.ts';
 import { BackupAlreadyRunningError } from '../orchestration/orchestration-errors.ts';
+import { readableCause } from '../orchestration/backup-outcome.ts';
 import type { LockStore } from '../orchestration/orchestration-ports.ts';
 import type { BackupLauncher } from './api-ports.ts';
 import type { Backup } from './schemas.ts';
@@ -289,7 +290,9 @@ export function backupOf(detail: ExecutionDetail): Backup {
     ...(detail.currentStep === undefined ? {} : { step: detail.currentStep }),
     ...(imageId === undefined ? {} : { imageId }),
     ...(detail.error === undefined ? {} : { error: detail.error }),
-    ...(detail.cause === undefined ? {} : { cause: detail.cause }),
+    // A run that failed in a Lambda task (Await Redrive's BackupSuspendedError among them) has the
+    // function's error JSON as its cause (errorType, errorMessage, stack trace): show its message.
+    ...(detail.cause === undefined ? {} : { cause: readableCause(detail.cause) }),
   };
 }
 
