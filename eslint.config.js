@@ -4,7 +4,17 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'cdk.out/**', 'dist/**', '.state/**', 'bench/results.json', '**/*.js', '**/*.mjs'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'cdk.out/**',
+      'dist/**',
+      '.state/**',
+      'bench/results.json',
+      '**/*.js',
+      '**/*.mjs',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -31,12 +41,21 @@ export default tseslint.config(
         'error',
         {
           patterns: [
-            { group: ['@aws-sdk/*', 'aws-cdk-lib', 'aws-cdk-lib/*', 'constructs'], message: 'lambdas/core is pure: inject AWS clients through ports.' },
-            { group: ['**/aws/**', '**/handlers/**', '**/local/**', '**/lib/**'], message: 'lambdas/core must not depend on adapters, handlers or infrastructure.' },
+            {
+              group: ['@aws-sdk/*', 'aws-cdk-lib', 'aws-cdk-lib/*', 'constructs'],
+              message: 'lambdas/core is pure: inject AWS clients through ports.',
+            },
+            {
+              group: ['**/aws/**', '**/handlers/**', '**/local/**', '**/lib/**'],
+              message: 'lambdas/core must not depend on adapters, handlers or infrastructure.',
+            },
           ],
         },
       ],
-      'no-restricted-globals': ['error', { name: 'process', message: 'lambdas/core takes configuration as arguments, never from process.' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'process', message: 'lambdas/core takes configuration as arguments, never from process.' },
+      ],
     },
   },
   {

@@ -195,11 +195,13 @@ export function keepSavingState(
   let savedAt = requestsServed(gateway);
   const save = (): Promise<void> => {
     // After the previous save, failed or not: a failed save must not fail every later one.
-    saving = saving.catch(() => undefined).then(async () => {
-      const served = requestsServed(gateway);
-      await moto.saveState();
-      savedAt = served;
-    });
+    saving = saving
+      .catch(() => undefined)
+      .then(async () => {
+        const served = requestsServed(gateway);
+        await moto.saveState();
+        savedAt = served;
+      });
     return saving;
   };
   const timer = setInterval(() => {
@@ -218,7 +220,10 @@ export function keepSavingState(
         return;
       } catch (error) {
         if (attempt >= STOP_SAVE_ATTEMPTS) throw error;
-        console.error(`[local stack] saving moto state at stop failed (attempt ${attempt}), trying again`, error);
+        console.error(
+          `[local stack] saving moto state at stop failed (attempt ${attempt}), trying again`,
+          error,
+        );
       }
     }
   });

@@ -105,10 +105,12 @@ async function serveLogged(
   // The product on top: table, buckets, handlers, the backup state machine and the REST API.
   const { deployProduct } = await import('../../local/deploy.ts');
   // The RPO check fires every 5 minutes, as in AWS (local/plan-run-deploy.ts).
-  const deployed = await deployProduct(stack, { planRuns: { rpoCheckSchedule: true } }).catch(async (error: unknown) => {
-    await stack.stop();
-    throw error;
-  });
+  const deployed = await deployProduct(stack, { planRuns: { rpoCheckSchedule: true } }).catch(
+    async (error: unknown) => {
+      await stack.stop();
+      throw error;
+    },
+  );
   const api = { url: deployed.apiUrl };
   // Backups that a stop interrupted come back ABORTED; free the volumes they had locked.
   const { releaseInterruptedBackups } = await import('../../local/interrupted-backups.ts');

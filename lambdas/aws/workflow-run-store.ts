@@ -364,18 +364,23 @@ export class DynamoDbWorkflowRuns implements WorkflowRunStore {
         { context: { runId: run.name } },
       );
     }
-    return transactWrite(this.documents, { runId: run.name }, [
-      {
-        Put: {
-          TableName: this.tableName,
-          Item: { ...namedRecordItem(WORKFLOW_RUN_RECORDS, run), layout: WORKFLOW_RUN_KEY_LAYOUT },
-          ConditionExpression: condition,
-          ...(Object.keys(values).length === 0 ? {} : { ExpressionAttributeValues: values }),
+    return transactWrite(
+      this.documents,
+      { runId: run.name },
+      [
+        {
+          Put: {
+            TableName: this.tableName,
+            Item: { ...namedRecordItem(WORKFLOW_RUN_RECORDS, run), layout: WORKFLOW_RUN_KEY_LAYOUT },
+            ConditionExpression: condition,
+            ...(Object.keys(values).length === 0 ? {} : { ExpressionAttributeValues: values }),
+          },
         },
-      },
-      { Put: { TableName: this.tableName, Item: listingItem(run) } },
-      ...(alongside === undefined ? [] : [alongside]),
-    ], onCancelled);
+        { Put: { TableName: this.tableName, Item: listingItem(run) } },
+        ...(alongside === undefined ? [] : [alongside]),
+      ],
+      onCancelled,
+    );
   }
 
   private changed(runId: string, revision: number): ConflictError {

@@ -33,7 +33,11 @@ import {
 } from './backup-monitoring.ts';
 import { BackupStateMachine } from './backup-state-machine.ts';
 import { BackupStorage, grantObjectLockRetention } from './backup-storage.ts';
-import { CHUNK_KEY_PREFIX, MANIFEST_KEY_PREFIX, SEGMENT_KEY_PREFIX } from '../../lambdas/core/image/image-types.ts';
+import {
+  CHUNK_KEY_PREFIX,
+  MANIFEST_KEY_PREFIX,
+  SEGMENT_KEY_PREFIX,
+} from '../../lambdas/core/image/image-types.ts';
 import { LifecycleJobs } from './lifecycle-jobs.ts';
 import { PlanRuns } from './plan-runs.ts';
 import { WorkflowRuns } from './workflow-runs.ts';

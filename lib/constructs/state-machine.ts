@@ -78,7 +78,11 @@ export function productStateMachine(scope: Construct, props: ProductStateMachine
  * A Distributed Map runs its iterations as child executions of the same state machine
  * (https://docs.aws.amazon.com/step-functions/latest/dg/iam-policies-eg-dist-map.html).
  */
-function grantDistributedMap(scope: Construct, machine: sfn.StateMachine, props: ProductStateMachineProps): void {
+function grantDistributedMap(
+  scope: Construct,
+  machine: sfn.StateMachine,
+  props: ProductStateMachineProps,
+): void {
   const stack = Stack.of(scope);
   const { stateMachineName } = props;
   const selfArn = stack.formatArn({
@@ -93,7 +97,9 @@ function grantDistributedMap(scope: Construct, machine: sfn.StateMachine, props:
     resourceName: `${stateMachineName}/*`,
     arnFormat: ArnFormat.COLON_RESOURCE_NAME,
   });
-  machine.addToRolePolicy(new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [selfArn] }));
+  machine.addToRolePolicy(
+    new iam.PolicyStatement({ actions: ['states:StartExecution'], resources: [selfArn] }),
+  );
   machine.addToRolePolicy(
     new iam.PolicyStatement({
       actions: ['states:DescribeExecution', 'states:StopExecution'],

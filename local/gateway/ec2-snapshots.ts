@@ -105,7 +105,11 @@ export class Ec2SnapshotBridge {
     } catch (error) {
       await this.deps.moto.putSnapshot({ snapshotId, status: 'error', progress: '0%' });
       return {
-        failed: ec2Error(500, 'InternalError', `the local EBS emulator could not freeze ${volumeId}: ${String(error)}`),
+        failed: ec2Error(
+          500,
+          'InternalError',
+          `the local EBS emulator could not freeze ${volumeId}: ${String(error)}`,
+        ),
       };
     }
     const entry: TrackedSnapshot = {

@@ -111,7 +111,10 @@ export class LocalEventRules {
         'detail-type': entry.DetailType ?? '',
         source: entry.Source ?? '',
         account: LOCAL_ACCOUNT_ID,
-        time: this.clock.now().toISOString().replace(/\.\d{3}Z$/, 'Z'),
+        time: this.clock
+          .now()
+          .toISOString()
+          .replace(/\.\d{3}Z$/, 'Z'),
         region: LOCAL_REGION,
         resources: [...(entry.Resources ?? [])],
         detail,
@@ -143,7 +146,9 @@ export class LocalEventRules {
   }
 
   private async invokeTargets(rule: Rule, bus: string, event: Record<string, unknown>): Promise<void> {
-    const targets = await this.events.send(new ListTargetsByRuleCommand({ Rule: rule.Name, EventBusName: bus }));
+    const targets = await this.events.send(
+      new ListTargetsByRuleCommand({ Rule: rule.Name, EventBusName: bus }),
+    );
     for (const target of targets.Targets ?? []) {
       if (target.Arn === undefined || !FUNCTION_ARN_PATTERN.test(target.Arn)) continue;
       if (target.InputPath !== undefined || target.InputTransformer !== undefined) continue;

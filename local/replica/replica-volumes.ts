@@ -115,9 +115,7 @@ export class ReplicaVolumes {
         AvailabilityZone: REPLICA_AVAILABILITY_ZONE,
         Size: volumeSizeGib,
         VolumeType: REPLICA_VOLUME_TYPE,
-        TagSpecifications: [
-          { ResourceType: 'volume', Tags: tagList(tags) },
-        ],
+        TagSpecifications: [{ ResourceType: 'volume', Tags: tagList(tags) }],
       }),
     );
     const volumeId = created.VolumeId;

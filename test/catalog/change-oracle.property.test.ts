@@ -72,9 +72,7 @@ const span: fc.Arbitrary<ByteSpan> = fc.oneof(
     .tuple(fc.nat(SIZE + 100), fc.nat(3 * DIFF_BLOCK_BYTES))
     .map(([start, length]): ByteSpan => [start, start + length]),
   // Long spans over many blocks and regions, as a subtree's merged spans are.
-  fc
-    .tuple(fc.nat(SIZE), fc.nat(SIZE))
-    .map(([a, b]): ByteSpan => [Math.min(a, b), Math.max(a, b)]),
+  fc.tuple(fc.nat(SIZE), fc.nat(SIZE)).map(([a, b]): ByteSpan => [Math.min(a, b), Math.max(a, b)]),
 );
 
 /**

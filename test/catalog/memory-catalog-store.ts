@@ -64,7 +64,9 @@ export class MemoryCatalogStore implements CatalogStore {
     const keys = [...(partition?.keys() ?? [])]
       .filter((sk) => prefix === undefined || sk.startsWith(prefix))
       .filter((sk) => last === undefined || compareCodePoints(sk, last) <= 0)
-      .filter((sk) => query.startAfter === undefined || direction * compareCodePoints(sk, query.startAfter) > 0)
+      .filter(
+        (sk) => query.startAfter === undefined || direction * compareCodePoints(sk, query.startAfter) > 0,
+      )
       .sort((a, b) => direction * compareCodePoints(a, b));
     const examined = keys.slice(0, query.pageSize);
     this.itemsExamined += examined.length;

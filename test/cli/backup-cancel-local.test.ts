@@ -41,7 +41,14 @@ let volumeId: string;
 async function startServe(): Promise<NodeJS.ProcessEnv> {
   serve = spawn(
     RBP,
-    ['local', 'serve', '--state-dir', path.join(work, 'state'), '--snapshot-delay-ms', String(SNAPSHOT_DELAY_MS)],
+    [
+      'local',
+      'serve',
+      '--state-dir',
+      path.join(work, 'state'),
+      '--snapshot-delay-ms',
+      String(SNAPSHOT_DELAY_MS),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   serveErr = [];
@@ -103,7 +110,12 @@ beforeAll(async () => {
   await mkdir(path.join(source, 'etc'), { recursive: true });
   await writeFile(path.join(source, 'etc/motd'), 'hello\n');
   const image = path.join(work, 'disk.img');
-  await makeExtImage(image, { type: 'ext4', sizeBytes: 16 * 1024 * 1024, blockSize: 4096, sourceDir: source });
+  await makeExtImage(image, {
+    type: 'ext4',
+    sizeBytes: 16 * 1024 * 1024,
+    blockSize: 4096,
+    sourceDir: source,
+  });
   env = await startServe();
   volumeId = (await run(RBP, ['local', 'replica', 'create', '--image', image], { env })).stdout.trim();
 }, SERVE_READY_TIMEOUT_MS + 30_000);
@@ -144,7 +156,9 @@ describe('rbp backup cancel, and a restart in the middle of a backup', () => {
       expect(table.stdout.split('\n').find((line) => line.startsWith(first.backupId))).toMatch(
         new RegExp(`^${first.backupId}\\s+CANCELLED\\s+${volumeId}`),
       );
-      const images = JSON.parse((await rbp(['images', 'ls', '--volume', volumeId, '--json'])).stdout) as unknown[];
+      const images = JSON.parse(
+        (await rbp(['images', 'ls', '--volume', volumeId, '--json'])).stdout,
+      ) as unknown[];
       expect(images).toEqual([]);
 
       const again = await rbp(['backup', 'cancel', first.backupId]);

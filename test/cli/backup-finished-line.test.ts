@@ -22,7 +22,9 @@ describe('the finished backup line', () => {
         { volumeId: 'vol-b', device: '/dev/xvdb', imageId: 'img-bk-1-vol-b' },
       ],
     } as Backup;
-    expect(finishedBackupLine(backup, 'bk-1')).toBe('backup bk-1: SUCCEEDED (recovery point rp-bk-1: 2 images)');
+    expect(finishedBackupLine(backup, 'bk-1')).toBe(
+      'backup bk-1: SUCCEEDED (recovery point rp-bk-1: 2 images)',
+    );
   });
 
   it('names the image for a backup of one volume, and nothing when there is none', () => {

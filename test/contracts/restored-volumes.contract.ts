@@ -32,7 +32,12 @@ function restoreId(): string {
   return `rs-contract-${randomBytes(6).toString('hex')}`;
 }
 
-function request(snapshotId: string, zone: string, serverRestoreId: string, device: string): CreateRestoredVolumeRequest {
+function request(
+  snapshotId: string,
+  zone: string,
+  serverRestoreId: string,
+  device: string,
+): CreateRestoredVolumeRequest {
   const target = { availabilityZone: zone, sizeGib: 1, serverRestoreId, serverId: 'WEB1', device };
   return {
     snapshotId,

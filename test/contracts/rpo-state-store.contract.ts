@@ -27,13 +27,17 @@ export function rpoStateStoreContract(
       expect(await store.list()).toEqual([]);
     });
 
-    it('lists every server once in UTF-8 byte order; a put replaces the server\'s record', async () => {
+    it("lists every server once in UTF-8 byte order; a put replaces the server's record", async () => {
       const store = await make();
       await store.put(breach('web-01'));
       await store.put(breach('DB-01', 30, 'strict'));
       await store.put(breach('été'));
       await store.put(breach('web-01', 15, 'tight'));
-      expect(await store.list()).toEqual([breach('DB-01', 30, 'strict'), breach('web-01', 15, 'tight'), breach('été')]);
+      expect(await store.list()).toEqual([
+        breach('DB-01', 30, 'strict'),
+        breach('web-01', 15, 'tight'),
+        breach('été'),
+      ]);
     });
 
     it('deletes one server; deleting one not recorded succeeds', async () => {

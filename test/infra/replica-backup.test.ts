@@ -448,9 +448,7 @@ describe('lifecycle jobs', () => {
 
 describe('file catalogs', () => {
   it('alarm when a succeeded backup reports a failed or partial catalog: FileCatalogsDegraded, sum over 5 minutes, at least 1, missing data not breaching', () => {
-    expect(alarmsOn('FileCatalogsDegraded')).toEqual([
-      countAlarm([{ Name: 'service', Value: 'rbp' }], 300),
-    ]);
+    expect(alarmsOn('FileCatalogsDegraded')).toEqual([countAlarm([{ Name: 'service', Value: 'rbp' }], 300)]);
   });
 });
 
@@ -509,9 +507,7 @@ describe('notifications and monitoring', () => {
           'ServersRpoBreached',
           'CollectionFenceHeldSeconds',
           'FileCatalogsDegraded',
-        ].includes(
-          a.Properties['MetricName'] as string,
-        ),
+        ].includes(a.Properties['MetricName'] as string),
     );
     // The scrub-findings, restore-test and failed-lifecycle-job alarms, three execution alarms, and errors and throttles of every function.
     // ... and failed and timed-out executions of the plan-run, workflow-run and volume-restore machines.
@@ -526,9 +522,9 @@ describe('notifications and monitoring', () => {
     ]);
     const machineOf = (id: string) =>
       JSON.stringify(
-        (ofType('AWS::CloudWatch::Alarm').find(([alarmId]) => alarmId.includes(id))?.[1].Properties[
+        ofType('AWS::CloudWatch::Alarm').find(([alarmId]) => alarmId.includes(id))?.[1].Properties[
           'Dimensions'
-        ] ?? null),
+        ] ?? null,
       );
     for (const [label, machine] of [
       ['PlanRunFailedAlarm', 'PlanRun'],

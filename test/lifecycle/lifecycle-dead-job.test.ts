@@ -22,7 +22,11 @@ const TIMED_OUT = '2026-12-03T03:14:59.000Z 5f1c2d3e Task timed out after 900.00
 function setUp() {
   const world = newWorld();
   const jobs = new MemoryJobStore('run');
-  const counted = { findings: [] as number[], restoreTestFailures: [] as number[], failedJobs: [] as string[] };
+  const counted = {
+    findings: [] as number[],
+    restoreTestFailures: [] as number[],
+    failedJobs: [] as string[],
+  };
   const { bucket: objects, records, coordination, clock } = world;
   const run: LifecycleRunDeps = {
     jobs,

@@ -109,7 +109,9 @@ describe('RedriveExecution on the local stack', () => {
         BillingMode: 'PAY_PER_REQUEST',
       }),
     );
-    await dynamodb.send(new PutItemCommand({ TableName: TABLE, Item: { pk: { S: 'k1' }, v: { S: 'value one' } } }));
+    await dynamodb.send(
+      new PutItemCommand({ TableName: TABLE, Item: { pk: { S: 'k1' }, v: { S: 'value one' } } }),
+    );
 
     const redriven = await sfn.send(new RedriveExecutionCommand({ executionArn }));
     const done = await settled(executionArn!);

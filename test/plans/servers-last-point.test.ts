@@ -171,7 +171,11 @@ describe('GET /servers: the last recovery point', () => {
       // against a day: 'daily' selects it too, and it is the smaller target).
       ['IDLE-01', ['daily', 'idle'], { targetMinutes: 1_440, breached: true }],
       // The smaller of 1,440 and 7,200.
-      ['WEB-01', ['daily', 'five-days'], { targetMinutes: 1_440, achievedSeconds: 1_512_000, breached: true }],
+      [
+        'WEB-01',
+        ['daily', 'five-days'],
+        { targetMinutes: 1_440, achievedSeconds: 1_512_000, breached: true },
+      ],
     ]);
     expect(points.pages).toEqual(['DB-01 1', 'IDLE-01 1', 'WEB-01 1', 'DB-01 10']);
     expect(images.calls).toEqual([2, 1]);
@@ -182,7 +186,11 @@ describe('GET /servers: the last recovery point', () => {
     await planStore.create({
       formatVersion: 1,
       name: 'two-hourly',
-      document: parsePlanDocument({ name: 'two-hourly', rpoMinutes: 120, activities: [{ servers: 'WEB-*' }] }),
+      document: parsePlanDocument({
+        name: 'two-hourly',
+        rpoMinutes: 120,
+        activities: [{ servers: 'WEB-*' }],
+      }),
       revision: 1,
       createdAt: '2026-11-01T00:00:00.000Z',
       updatedAt: '2026-11-01T00:00:00.000Z',

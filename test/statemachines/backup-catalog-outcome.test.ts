@@ -19,11 +19,15 @@ const input = {
 };
 
 function world(): FakeWorld {
-  const w = new FakeWorld(new SteppingClock(START), { syncAfterProbes: 1 }, {
-    completeAfterChecks: 1,
-    failingCreations: [],
-    limitExceededCalls: 0,
-  });
+  const w = new FakeWorld(
+    new SteppingClock(START),
+    { syncAfterProbes: 1 },
+    {
+      completeAfterChecks: 1,
+      failingCreations: [],
+      limitExceededCalls: 0,
+    },
+  );
   w.addReplica(VOLUME);
   return w;
 }
@@ -40,7 +44,9 @@ describe('backup state machine: the catalog in the outcome', () => {
   it('a complete catalog: the event lists it, the subject and message are the plain success', async () => {
     const w = world();
     const outcome = await runBackup(w, catalogAnswering('complete', 0), input);
-    expect({ status: outcome.status, error: outcome.error, cause: outcome.cause }).toEqual({ status: 'SUCCEEDED' });
+    expect({ status: outcome.status, error: outcome.error, cause: outcome.cause }).toEqual({
+      status: 'SUCCEEDED',
+    });
     const succeeded = w.events.find((e) => e.detailType === 'Backup Succeeded')!;
     expect(succeeded.detail.catalogs).toEqual([
       { volumeId: VOLUME, imageId: 'img-1', status: 'complete', errorCount: 0 },
@@ -112,7 +118,12 @@ describe('publish-outcome: the degraded-catalog count', () => {
       imageIds: ['img-vol-a', 'img-vol-b', 'img-vol-c'],
       volumes: [volume('vol-a', 'failed', 1), volume('vol-b', 'partial', 4), volume('vol-c', 'unsupported')],
     });
-    await handler({ status: 'SUCCEEDED', backup, imageIds: ['img-vol-a'], volumes: [volume('vol-a', 'complete')] });
+    await handler({
+      status: 'SUCCEEDED',
+      backup,
+      imageIds: ['img-vol-a'],
+      volumes: [volume('vol-a', 'complete')],
+    });
     await handler({ status: 'SUCCEEDED', backup, imageIds: ['img-vol-a'] });
     await handler({ status: 'SUCCEEDED', backup, imageIds: ['img-vol-a'], volumes: [{ volumeId: 7 }] });
     expect(counts).toEqual([2, 0]);

@@ -105,7 +105,9 @@ describe('backup.asl.json in moto through the local gateway', () => {
     const second = await runBackup('e2e-incremental');
     expect({ status: second.status, cause: second.cause }).toEqual({ status: 'SUCCEEDED', cause: undefined });
     const secondOutput = JSON.parse(second.output!) as { volumes: { kind: string; imageId: string }[] };
-    expect(secondOutput.volumes.map((v) => [v.kind, v.imageId])).toEqual([['incremental', 'img-e2e-incremental']]);
+    expect(secondOutput.volumes.map((v) => [v.kind, v.imageId])).toEqual([
+      ['incremental', 'img-e2e-incremental'],
+    ]);
 
     const images = await ddb.send(
       new QueryCommand({

@@ -54,5 +54,4 @@ export class MemoryWorkflowRuns extends MemoryNamedRecords<WorkflowRun> implemen
     this.lastStarts.set(run.workflow, run.runId);
     return this.create(run);
   }
-
 }

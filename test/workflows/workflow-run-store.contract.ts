@@ -154,7 +154,9 @@ export function workflowRunStoreContract(label: string, make: () => Promise<Work
       const store = await make();
       const run = storedRun('qaclone', 1);
       await store.createStarted(run, undefined);
-      const duplicate = await rejection(store.createStarted({ ...run, trigger: 'schedule:qaclone' }, run.runId));
+      const duplicate = await rejection(
+        store.createStarted({ ...run, trigger: 'schedule:qaclone' }, run.runId),
+      );
       expect(duplicate).toBeInstanceOf(ConflictError);
       expect(duplicate.message).toBe(`workflow run ${run.runId} already exists`);
       expect(await store.get(run.runId)).toEqual(run);

@@ -46,7 +46,11 @@ export interface BackupCancellation {
   readonly snapshotsDeleted: readonly string[];
 }
 
-function notCancellable(backupId: string, message: string, context: Record<string, string> = {}): ConflictError {
+function notCancellable(
+  backupId: string,
+  message: string,
+  context: Record<string, string> = {},
+): ConflictError {
   return new ConflictError(message, { context: { backupId, reason: NOT_CANCELLABLE, ...context } });
 }
 
@@ -112,7 +116,8 @@ export async function deleteSnapshotsOfRun(
   const deleted: string[] = [];
   for (const snapshot of await snapshots.snapshotsOfBackup(backupId)) {
     if (![ROLE_PENDING, ROLE_RELEASED].includes(snapshot.tags[ROLE_TAG] ?? '')) continue;
-    if ((await snapshots.deleteSnapshot(snapshot.snapshotId)) === 'deleted') deleted.push(snapshot.snapshotId);
+    if ((await snapshots.deleteSnapshot(snapshot.snapshotId)) === 'deleted')
+      deleted.push(snapshot.snapshotId);
   }
   return deleted.sort();
 }

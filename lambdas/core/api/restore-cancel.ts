@@ -40,7 +40,10 @@ async function jobOf(jobs: JobStore, restoreId: string): Promise<JobRecord> {
     return await jobs.get(restoreId);
   } catch (error) {
     if (error instanceof NotFoundError)
-      throw new NotFoundError(`restore ${restoreId} does not exist`, { cause: error, context: { restoreId } });
+      throw new NotFoundError(`restore ${restoreId} does not exist`, {
+        cause: error,
+        context: { restoreId },
+      });
     throw error;
   }
 }

@@ -461,7 +461,10 @@ async function previousPages(
   pages: ReadonlySet<number>,
 ): Promise<PreviousEntry[] | undefined> {
   const wanted = before.refs.filter((_, page) => pages.has(page));
-  const bodies = wanted.length === 0 ? new Map<string, string>() : await ctx.store.getTreePages(ctx.image.volumeId, wanted);
+  const bodies =
+    wanted.length === 0
+      ? new Map<string, string>()
+      : await ctx.store.getTreePages(ctx.image.volumeId, wanted);
   const out: PreviousEntry[] = [];
   for (let page = 0; page < before.refs.length; page += 1) {
     if (!pages.has(page)) continue;
@@ -555,7 +558,9 @@ async function closeDirectory(
     counts: dir.counts,
     errors: dir.errors,
     ...(dir.truncated ? { truncated: true as const } : {}),
-    ...(spans !== undefined && pages.length > 1 ? { pages: pageSummariesOf(entries, ends, spans.byName) } : {}),
+    ...(spans !== undefined && pages.length > 1
+      ? { pages: pageSummariesOf(entries, ends, spans.byName) }
+      : {}),
   });
 }
 
@@ -897,7 +902,9 @@ async function shallowVisit(
     }
   }
   const previous =
-    readPages === undefined ? await previousOf(ctx, dir) : await previousPages(ctx, dir.path, summary, readPages);
+    readPages === undefined
+      ? await previousOf(ctx, dir)
+      : await previousPages(ctx, dir.path, summary, readPages);
   if (
     previous === undefined ||
     previous.some((e) => e.name.includes('\uFFFD') || e.size === undefined || e.nlink === undefined)
@@ -1016,7 +1023,8 @@ async function shallowVisit(
       ...pageCountsOf(entries),
     });
   }
-  const spans = summary.spans === undefined ? {} : grownBy(summary.spans, grown, undefined, MAX_SUBTREE_SPANS);
+  const spans =
+    summary.spans === undefined ? {} : grownBy(summary.spans, grown, undefined, MAX_SUBTREE_SPANS);
   finishSummary(ctx, dir, parent, {
     refs: newRefs,
     ...spans,
@@ -1107,7 +1115,10 @@ function pageSummariesOf(
       if (entry.sub?.spans !== undefined) spans.push(...entry.sub.spans);
       else if (entry.type === 'directory') known = false;
     }
-    out.push({ ...(known ? { spans: capSpans(spans, pageSpanCap(ends.length)) } : {}), ...pageCountsOf(page) });
+    out.push({
+      ...(known ? { spans: capSpans(spans, pageSpanCap(ends.length)) } : {}),
+      ...pageCountsOf(page),
+    });
     from = end;
   }
   return out;

@@ -31,12 +31,20 @@ export function checkReadBytes(wanted: number, maxReadBytes: number, context: Er
 }
 
 /** A file's data at `physicalOffset` must lie on the device. */
-export function checkOnDevice(inode: number, physicalOffset: number, length: number, deviceBytes: number): void {
+export function checkOnDevice(
+  inode: number,
+  physicalOffset: number,
+  length: number,
+  deviceBytes: number,
+): void {
   if (physicalOffset + length > deviceBytes) {
-    throw new FilesystemCorruptError(`inode ${inode}: data at byte ${physicalOffset} lies past the device end`, {
-      inode,
-      physicalOffset,
-    });
+    throw new FilesystemCorruptError(
+      `inode ${inode}: data at byte ${physicalOffset} lies past the device end`,
+      {
+        inode,
+        physicalOffset,
+      },
+    );
   }
 }
 

@@ -106,10 +106,13 @@ export function checkSymlinkTarget(
     throw new FilesystemCorruptError(`inode ${link.inode} is not a symbolic link`, { inode: link.inode });
   }
   if (link.size > maxBytes || link.size === 0) {
-    throw new FilesystemCorruptError(`symlink inode ${link.inode} has an invalid target length ${link.size}`, {
-      inode: link.inode,
-      size: link.size,
-    });
+    throw new FilesystemCorruptError(
+      `symlink inode ${link.inode} has an invalid target length ${link.size}`,
+      {
+        inode: link.inode,
+        size: link.size,
+      },
+    );
   }
 }
 

@@ -20,5 +20,8 @@ export function plainBytesReader(reader: ByteRangeReader): ByteRangeReader {
   };
   // Filling the caller's buffer returns nothing to re-type: kept, so the page cache reuses its pages.
   if (!canFill(reader)) return plain;
-  return { ...plain, readInto: (offset: number, target: Uint8Array) => reader.readInto(offset, target) } as ByteRangeReader;
+  return {
+    ...plain,
+    readInto: (offset: number, target: Uint8Array) => reader.readInto(offset, target),
+  } as ByteRangeReader;
 }
