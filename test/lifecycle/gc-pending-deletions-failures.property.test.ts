@@ -14,10 +14,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { runGc } from '../../lambdas/core/lifecycle/gc.ts';
-import { deleteImage, type ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
+import { deleteImage } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { crashingAt } from './image-deletion-crashes.ts';
-import { newWorld, writeImage } from './lifecycle-fixture.ts';
+import { imageDeletionDeps, newWorld, writeImage } from './lifecycle-fixture.ts';
 
 const HOUR = 3_600_000;
 const REASON = 'record unreadable';
@@ -63,12 +63,7 @@ describe('daily collections with deletions that keep failing', () => {
             refs.push(`${volumeId}/${imageId}`);
             world.clock.advance(HOUR);
           }
-          const deletion: ImageDeletionDeps = {
-            objects: world.bucket,
-            records: world.records,
-            clock: world.clock,
-            recoveryPoints: points,
-          };
+          const deletion = imageDeletionDeps(world, points);
           for (const [n, p] of pending.entries()) {
             const crash = crashingAt(p.crashAt);
             const [volumeId, imageId] = refs[n]!.split('/') as [string, string];

@@ -13,10 +13,16 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { manifestKey } from '../../lambdas/core/image/image-types.ts';
 import { runGc } from '../../lambdas/core/lifecycle/gc.ts';
-import { deleteImage, type ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
+import { deleteImage } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { crashingAt } from './image-deletion-crashes.ts';
-import { newWorld, referencedKeys, writeImage, type VolumeContent } from './lifecycle-fixture.ts';
+import {
+  imageDeletionDeps,
+  newWorld,
+  referencedKeys,
+  writeImage,
+  type VolumeContent,
+} from './lifecycle-fixture.ts';
 
 const HOUR = 3_600_000;
 /** deleteImage with recovery points makes six port calls: 1..6 interrupt one, 7 lets it finish. */
@@ -69,12 +75,7 @@ describe('daily collections finish interrupted deletions without an expiry', () 
               world.clock.advance(HOUR);
             }
           }
-          const deletion: ImageDeletionDeps = {
-            objects: world.bucket,
-            records: world.records,
-            clock: world.clock,
-            recoveryPoints: points,
-          };
+          const deletion = imageDeletionDeps(world, points);
           for (const { volumeId, imageId, plan } of plans) {
             if (plan.crashAt === undefined) continue;
             const crash = crashingAt(plan.crashAt);

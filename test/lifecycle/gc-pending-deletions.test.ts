@@ -23,7 +23,7 @@ import { specChunkName } from '../engine/engine-fixture.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { crashingAt, recordingCalls } from './image-deletion-crashes.ts';
 import type { VolumeContent, World } from './lifecycle-fixture.ts';
-import { expectRestores, newWorld, poolChunk, writeImage } from './lifecycle-fixture.ts';
+import { imageDeletionDeps, expectRestores, newWorld, poolChunk, writeImage } from './lifecycle-fixture.ts';
 
 const HOUR = 3_600_000;
 /** a1 and a2 share chunk 1; chunk 2 is a1's alone, chunk 3 a2's alone. */
@@ -73,12 +73,7 @@ async function interruptedFleet(): Promise<{
     await points.put(pointOf(serverId, `${volumeId}/${imageId}`, image.createdAt));
     world.clock.advance(HOUR);
   }
-  const deletion: ImageDeletionDeps = {
-    objects: world.bucket,
-    records: world.records,
-    clock: world.clock,
-    recoveryPoints: points,
-  };
+  const deletion = imageDeletionDeps(world, points);
   // deleteImage's port calls: getImage, detachImage, markDeleting, deleteObjects, deleteImage, clearDetached.
   for (const [volumeId, imageId, crashAt] of [
     ['vol-a', 'a1', 3],

@@ -22,7 +22,7 @@ import { fullImageRecord } from '../fakes/memory-image-records.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { INJECTED_CRASH, crashingAt } from './image-deletion-crashes.ts';
 import { committedPointImage } from './image-deletion-points.ts';
-import { newWorld, type World } from './lifecycle-fixture.ts';
+import { imageDeletionDeps, newWorld, type World } from './lifecycle-fixture.ts';
 
 const VOLUMES = ['vol-a', 'vol-b'] as const;
 /** Port calls of one deletion (six) or of a pending-deletion run over a few images: crash points beyond are no crash. */
@@ -90,12 +90,7 @@ describe('image deletion with recovery points, crash-injected', () => {
         fc.array(opArb(MAX_CRASH_CALL), { maxLength: 8 }),
         async (twoVolumes, ops) => {
           const { world, points, original } = setUp(twoVolumes);
-          const deps: ImageDeletionDeps = {
-            objects: world.bucket,
-            records: world.records,
-            clock: world.clock,
-            recoveryPoints: points,
-          };
+          const deps = imageDeletionDeps(world, points);
           /** Images whose deletion made its first change (detached or marked): they must end deleted. */
           const started = new Set<string>();
           for (const op of ops) {

@@ -14,7 +14,7 @@ import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-
 import { RetryableError } from '../../lambdas/core/errors.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import type { VolumeContent, World } from './lifecycle-fixture.ts';
-import { expectRestores, newWorld, writeImage } from './lifecycle-fixture.ts';
+import { imageDeletionDeps, expectRestores, newWorld, writeImage } from './lifecycle-fixture.ts';
 import { crashingAt, recordingCalls } from './image-deletion-crashes.ts';
 
 const HOUR = 3_600_000;
@@ -23,17 +23,16 @@ const content: VolumeContent = new Map([
   [1024, 2],
 ]);
 
-function deps(world: World): ImageDeletionDeps {
-  return { objects: world.bucket, records: world.records, clock: world.clock };
-}
-
 describe('image deletion', () => {
   it('marks deleting, deletes the manifest, then the record; other images are untouched', async () => {
     const world = newWorld();
     const keep = await writeImage(world, 'vol-a', 'i1', content);
     const gone = await writeImage(world, 'vol-a', 'i2', content);
     const calls: string[] = [];
-    const spy: ImageDeletionDeps = { ...deps(world), records: recordingCalls(calls)(world.records) };
+    const spy: ImageDeletionDeps = {
+      ...imageDeletionDeps(world),
+      records: recordingCalls(calls)(world.records),
+    };
     const objectsBefore = world.bucket.counters.deleteRequests;
     expect(await deleteImage(spy, 'vol-a', 'i2')).toEqual({
       status: 'deleted',
@@ -45,7 +44,7 @@ describe('image deletion', () => {
     expect(world.bucket.objects.has(gone.manifestKey)).toBe(false);
     expect(world.records.images.has('vol-a/i2')).toBe(false);
     await expectRestores(world, keep, content);
-    expect(await deleteImage(deps(world), 'vol-a', 'i2')).toEqual({
+    expect(await deleteImage(imageDeletionDeps(world), 'vol-a', 'i2')).toEqual({
       status: 'absent',
       volumeId: 'vol-a',
       imageId: 'i2',
@@ -58,31 +57,37 @@ describe('image deletion', () => {
     await writeImage(world, 'vol-a', 'locked', content, {
       lockedUntil: new Date(world.clock.time + HOUR).toISOString(),
     });
-    const refused = await deleteImage(deps(world), 'vol-a', 'held').catch((error: unknown) => error);
+    const refused = await deleteImage(imageDeletionDeps(world), 'vol-a', 'held').catch(
+      (error: unknown) => error,
+    );
     expect(refused).toBeInstanceOf(ImageDeletionRefusedError);
     expect(refused).toMatchObject({
       message: 'image held of vol-a is under legal hold; not deleted',
       retryable: false,
       context: { volumeId: 'vol-a', imageId: 'held', legalHold: true },
     });
-    await expect(deleteImage(deps(world), 'vol-a', 'locked')).rejects.toThrow(
+    await expect(deleteImage(imageDeletionDeps(world), 'vol-a', 'locked')).rejects.toThrow(
       'image locked of vol-a is under Object Lock retention until 2026-11-01T01:00:00.000Z; not deleted',
     );
     expect(world.records.images.get('vol-a/held')!.status).toBe('live');
     expect(world.records.images.get('vol-a/locked')!.status).toBe('live');
     world.clock.advance(HOUR + 1);
-    expect((await deleteImage(deps(world), 'vol-a', 'locked')).status).toBe('deleted');
+    expect((await deleteImage(imageDeletionDeps(world), 'vol-a', 'locked')).status).toBe('deleted');
   });
 
   it('a manifest S3 still refuses to delete leaves the image deleting; a later run finishes it', async () => {
     const world = newWorld();
     const image = await writeImage(world, 'vol-a', 'i1', content);
     world.bucket.deniedDeletes.add(image.manifestKey);
-    await expect(deleteImage(deps(world), 'vol-a', 'i1')).rejects.toThrow(ImageStillLockedError);
+    await expect(deleteImage(imageDeletionDeps(world), 'vol-a', 'i1')).rejects.toThrow(ImageStillLockedError);
     expect(world.records.images.get('vol-a/i1')!.status).toBe('deleting');
-    expect((await finishPendingDeletions(deps(world))).stillLocked).toHaveLength(1);
+    expect((await finishPendingDeletions(imageDeletionDeps(world))).stillLocked).toHaveLength(1);
     world.bucket.deniedDeletes.clear();
-    expect(await finishPendingDeletions(deps(world))).toEqual({ finished: 1, stillLocked: [], failed: [] });
+    expect(await finishPendingDeletions(imageDeletionDeps(world))).toEqual({
+      finished: 1,
+      stillLocked: [],
+      failed: [],
+    });
     expect(world.records.images.size).toBe(0);
   });
 
@@ -92,7 +97,7 @@ describe('image deletion', () => {
       const image = await writeImage(world, 'vol-a', 'i1', content);
       const crash = crashingAt(crashAt);
       const crashing: ImageDeletionDeps = {
-        ...deps(world),
+        ...imageDeletionDeps(world),
         objects: crash(world.bucket),
         records: crash(world.records),
       };
@@ -100,7 +105,7 @@ describe('image deletion', () => {
       const record = world.records.images.get('vol-a/i1');
       // Never listed as live without its manifest: either untouched or marked deleting.
       if (record?.status === 'live') expect(world.bucket.objects.has(image.manifestKey)).toBe(true);
-      await finishPendingDeletions(deps(world));
+      await finishPendingDeletions(imageDeletionDeps(world));
       if (world.records.images.has('vol-a/i1')) {
         // The crash came before the mark: the image is intact and live, and expiry deletes it later.
         expect(world.records.images.get('vol-a/i1')!.status).toBe('live');
@@ -130,7 +135,7 @@ describe('image deletion', () => {
       lockedUntil: new Date(world.clock.time + HOUR).toISOString(),
     });
     const all = await world.records.listImages();
-    const dry = await expireImages(deps(world), all, { keepLast: 2 }, { timeZone: 'UTC' }, true);
+    const dry = await expireImages(imageDeletionDeps(world), all, { keepLast: 2 }, { timeZone: 'UTC' }, true);
     expect(dry.deleted).toEqual([]);
     expect(dry.decisions.map((d) => `${d.imageId}:${d.action}`)).toEqual([
       'i4:keep',
@@ -140,7 +145,13 @@ describe('image deletion', () => {
       'p-b:delete',
     ]);
     expect(world.records.images.size).toBe(5);
-    const real = await expireImages(deps(world), all, { keepLast: 2 }, { timeZone: 'UTC' }, false);
+    const real = await expireImages(
+      imageDeletionDeps(world),
+      all,
+      { keepLast: 2 },
+      { timeZone: 'UTC' },
+      false,
+    );
     expect(real.deleted).toEqual(['vol-a/i2']);
     expect(real.notDeleted.map((n) => n.image)).toEqual(['vol-a/i1', 'vol-b/p-b']);
     expect(real.notDeleted[0]!.reason).toMatch(
@@ -159,7 +170,7 @@ describe('retention apply by scope', () => {
       world.clock.advance(HOUR);
     }
     const dry = await expireScope(
-      deps(world),
+      imageDeletionDeps(world),
       { server: 'srv-1' },
       { keepLast: 1 },
       { timeZone: 'UTC' },
@@ -173,7 +184,7 @@ describe('retention apply by scope', () => {
     ]);
     expect(world.records.images.size).toBe(9);
     const real = await expireScope(
-      deps(world),
+      imageDeletionDeps(world),
       { server: 'srv-1' },
       { keepLast: 1 },
       { timeZone: 'UTC' },
@@ -193,7 +204,7 @@ describe('retention apply by scope', () => {
       'vol-x/x3',
     ]);
     const byVolume = await expireScope(
-      deps(world),
+      imageDeletionDeps(world),
       { volume: 'vol-x' },
       { keepLast: 2 },
       { timeZone: 'UTC' },
@@ -234,7 +245,7 @@ async function serverWorld(): Promise<{
     await points.put(pointOf(`b${n}`, a.createdAt, [`vol-a/a${n}`, `vol-b/b${n}`]));
     world.clock.advance(HOUR);
   }
-  return { world, points, deps: { ...deps(world), recoveryPoints: points } };
+  return { world, points, deps: imageDeletionDeps(world, points) };
 }
 
 describe('image deletion and recovery points', () => {

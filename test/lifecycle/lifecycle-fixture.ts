@@ -18,6 +18,7 @@ import {
 } from '../../lambdas/core/image/image-types.ts';
 import type { ObjectLockConfig } from '../../lambdas/core/lifecycle/object-lock.ts';
 import { retainUntilForNewObject } from '../../lambdas/core/lifecycle/object-lock.ts';
+import type { ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import type { LifecycleImage } from '../../lambdas/core/lifecycle/ports.ts';
 import { fastRetry, specChunkName } from '../engine/engine-fixture.ts';
 import {
@@ -44,6 +45,19 @@ export interface World {
   readonly checkpoints: MemoryCheckpoints;
   readonly images: ImageStore;
   readonly objectLock?: ObjectLockConfig;
+}
+
+/** What deleteImage needs from the world; with `recoveryPoints`, it also detaches the images from their points. */
+export function imageDeletionDeps(
+  world: World,
+  recoveryPoints?: ImageDeletionDeps['recoveryPoints'],
+): ImageDeletionDeps {
+  return {
+    objects: world.bucket,
+    records: world.records,
+    clock: world.clock,
+    ...(recoveryPoints === undefined ? {} : { recoveryPoints }),
+  };
 }
 
 export function newWorld(objectLock?: ObjectLockConfig): World {

@@ -23,7 +23,7 @@ import { retentionText } from '../../cli/commands/lifecycle.ts';
 import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { committedPointImage } from './image-deletion-points.ts';
-import { newWorld, type World } from './lifecycle-fixture.ts';
+import { imageDeletionDeps, newWorld, type World } from './lifecycle-fixture.ts';
 
 const HOUR = 3_600_000;
 const VOLUMES = ['vol-a', 'vol-b'] as const;
@@ -58,12 +58,7 @@ function setUp(specs: readonly PointSpec[], tag: string | undefined) {
     if (specs[n]!.unindexed) points.unindexed.add(point.recoveryPointId);
   }
   world.clock.time += 10 * 24 * HOUR;
-  const deps: ImageDeletionDeps = {
-    objects: world.bucket,
-    records: world.records,
-    clock: world.clock,
-    recoveryPoints: points,
-  };
+  const deps = imageDeletionDeps(world, points);
   return { world, points, original, deps };
 }
 
