@@ -109,6 +109,34 @@ async function settled(backupId: string): Promise<{ code: number; status: Status
   }
 }
 
+/**
+ * `rbp backup resume --wait` of a suspended backup of one replica: it succeeds with one image of
+ * `replicaVolumeId`, the only image of the volume, which restores byte for byte as `replicaImage`.
+ */
+async function resumeRestoresReplica(
+  backupId: string,
+  replicaVolumeId: string,
+  replicaImage: string,
+): Promise<void> {
+  const resumed = await rbp.json<FinishedJson>(
+    'backup',
+    'resume',
+    backupId,
+    '--wait',
+    '--timeout',
+    '600',
+    '--poll-interval',
+    '1',
+  );
+  expect(resumed.status).toBe('SUCCEEDED');
+  expect(resumed.images.map((i) => i.volumeId)).toEqual([replicaVolumeId]);
+  const imageId = resumed.images[0]!.imageId;
+  const images = await rbp.json<{ imageId: string }[]>('images', 'ls', '--volume', replicaVolumeId);
+  expect(images.map((i) => i.imageId)).toEqual([imageId]);
+  const restored = await readImage(deployment.engine, replicaVolumeId, imageId, DISK_BYTES);
+  expect(restored.equals(await readFile(replicaImage))).toBe(true);
+}
+
 describe('rbp backup resume on the local stack', () => {
   it(
     'a commit that keeps failing after the copy suspends the backup; resume --wait commits it once and the image restores byte for byte',
@@ -127,24 +155,7 @@ describe('rbp backup resume on the local stack', () => {
       expect(suspended.cause).toContain(`rbp backup resume ${started.backupId}`);
       expect(await rbp.json<unknown[]>('images', 'ls', '--volume', volumeId)).toEqual([]);
 
-      const resumed = await rbp.json<FinishedJson>(
-        'backup',
-        'resume',
-        started.backupId,
-        '--wait',
-        '--timeout',
-        '600',
-        '--poll-interval',
-        '1',
-      );
-      expect(resumed.status).toBe('SUCCEEDED');
-      expect(resumed.images.map((i) => i.volumeId)).toEqual([volumeId]);
-      const imageId = resumed.images[0]!.imageId;
-
-      const images = await rbp.json<{ imageId: string }[]>('images', 'ls', '--volume', volumeId);
-      expect(images.map((i) => i.imageId)).toEqual([imageId]);
-      const restored = await readImage(deployment.engine, volumeId, imageId, DISK_BYTES);
-      expect(restored.equals(await readFile(image))).toBe(true);
+      await resumeRestoresReplica(started.backupId, volumeId, image);
 
       // One execution, redriven once: the same ARN, its history going on after ExecutionRedriven.
       const executions = await sfn.send(
@@ -208,23 +219,7 @@ describe('rbp backup resume on the local stack', () => {
       // The copy failed, so nothing after it in the volume's iteration ran.
       expect(failedEvents.some((e) => e.stateEnteredEventDetails?.name === 'Commit Image')).toBe(false);
 
-      const resumed = await rbp.json<FinishedJson>(
-        'backup',
-        'resume',
-        started.backupId,
-        '--wait',
-        '--timeout',
-        '600',
-        '--poll-interval',
-        '1',
-      );
-      expect(resumed.status).toBe('SUCCEEDED');
-      expect(resumed.images.map((i) => i.volumeId)).toEqual([copyVolumeId]);
-      const imageId = resumed.images[0]!.imageId;
-      const images = await rbp.json<{ imageId: string }[]>('images', 'ls', '--volume', copyVolumeId);
-      expect(images.map((i) => i.imageId)).toEqual([imageId]);
-      const restored = await readImage(deployment.engine, copyVolumeId, imageId, DISK_BYTES);
-      expect(restored.equals(await readFile(copyImage))).toBe(true);
+      await resumeRestoresReplica(started.backupId, copyVolumeId, copyImage);
 
       const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
       expect(described).toMatchObject({ status: 'SUCCEEDED', redriveCount: 1 });
