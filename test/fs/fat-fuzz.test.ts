@@ -106,21 +106,15 @@ describe('fuzzed FAT and exFAT images', () => {
     }
   });
 
-  it(
-    `every mutated image finishes within ${fuzz.FUZZ_CPU_BOUND_MS} ms of CPU with results or typed errors`,
-    async () => {
-      const { totals, slow, unexpected } = await fuzz.runMutations(
-        targets,
-        { mutations: fuzz.FUZZ_MUTATIONS_PER_IMAGE },
-        (target, bytes) => exercise(bytes, target.exfat),
-      );
-      console.log(`fat fuzz: ${JSON.stringify(totals)}`);
-      expect(slow).toEqual([]);
-      expect(unexpected).toEqual([]);
-      expect(totals.images).toBe(3 * fuzz.FUZZ_MUTATIONS_PER_IMAGE);
-      expect(totals.opened).toBeGreaterThan(totals.images / 4);
-      expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 10);
+  fuzz.itFinishesEveryMutatedImage(
+    'fat fuzz',
+    targets,
+    { mutations: fuzz.FUZZ_MUTATIONS_PER_IMAGE },
+    (target, bytes) => exercise(bytes, target.exfat),
+    {
+      images: () => 3 * fuzz.FUZZ_MUTATIONS_PER_IMAGE,
+      damaged: (totals) => totals.walkErrors + totals.fileErrors,
+      damagedMoreThanOneIn: 10,
     },
-    fuzz.FUZZ_RUN_TIMEOUT_MS,
   );
 });

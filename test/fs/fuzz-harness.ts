@@ -10,7 +10,7 @@
  * https://nodejs.org/api/process.html#processcpuusagepreviousvalue
  */
 import { performance } from 'node:perf_hooks';
-import { expect } from 'vitest';
+import { expect, it } from 'vitest';
 import { RbpError } from '../../lambdas/core/errors.ts';
 import type { FilesystemReader, WalkEntry } from '../../lambdas/core/fs/filesystem.ts';
 import { prng } from '../support/fs-images.ts';
@@ -237,6 +237,14 @@ async function exerciseBounded<O>(
   }
 }
 
+/** How many mutated copies of each target, their bounds, and how each target is mutated. */
+export interface MutationSettings<T extends FuzzTarget> {
+  readonly mutations: number;
+  readonly cpuBoundMs?: number;
+  readonly wallBackstopMs?: number;
+  readonly mutate?: (target: T) => MutateOptions;
+}
+
 /**
  * Exercises `mutations` mutated copies of every target (seed `seed * 7919 + name.length` for the
  * seeds 1..mutations) and sums the outcomes. Each image is bounded by the CPU time it uses
@@ -245,12 +253,7 @@ async function exerciseBounded<O>(
  */
 export async function runMutations<T extends FuzzTarget, O extends FuzzOutcome>(
   targets: readonly T[],
-  settings: {
-    readonly mutations: number;
-    readonly cpuBoundMs?: number;
-    readonly wallBackstopMs?: number;
-    readonly mutate?: (target: T) => MutateOptions;
-  },
+  settings: MutationSettings<T>,
   exercise: (target: T, bytes: Uint8Array, seed: number) => Promise<O>,
 ): Promise<FuzzRun<O>> {
   const bounds = {
@@ -307,4 +310,43 @@ export async function runMutations<T extends FuzzTarget, O extends FuzzOutcome>(
     }
   }
   return { totals: totals as FuzzTotals<O>, slow, unexpected };
+}
+
+/** A fuzz test's own numbers: what a run over its targets must show for the mutations to have bitten. */
+export interface MutationsBite<O extends FuzzOutcome> {
+  /** Images exercised (read when the test runs, after beforeAll has built the targets). */
+  readonly images: () => number;
+  /** The images found damaged, counted from the totals. */
+  readonly damaged: (totals: FuzzTotals<O>) => number;
+  /** More than one image in this many is found damaged. */
+  readonly damagedMoreThanOneIn: number;
+}
+
+/**
+ * The mutation test of a filesystem's fuzz suite: runs the mutations (runMutations), logs the
+ * totals under `label`, and asserts that no image was slow or failed with an error not ours, and
+ * that the mutations did bite: `bite.images()` images, more than a quarter of them still open, and
+ * damage found and reported in more than one in `bite.damagedMoreThanOneIn`.
+ */
+export function itFinishesEveryMutatedImage<T extends FuzzTarget, O extends FuzzOutcome>(
+  label: string,
+  targets: readonly T[],
+  settings: MutationSettings<T>,
+  exercise: (target: T, bytes: Uint8Array, seed: number) => Promise<O>,
+  bite: MutationsBite<O>,
+): void {
+  it(
+    `every mutated image finishes within ${FUZZ_CPU_BOUND_MS} ms of CPU with results or typed errors`,
+    async () => {
+      const { totals, slow, unexpected } = await runMutations(targets, settings, exercise);
+      console.log(`${label}: ${JSON.stringify(totals)}`);
+      expect(slow).toEqual([]);
+      expect(unexpected).toEqual([]);
+      // The mutations did bite: some images still open, and damage was found and reported.
+      expect(totals.images).toBe(bite.images());
+      expect(totals.opened).toBeGreaterThan(totals.images / 4);
+      expect(bite.damaged(totals)).toBeGreaterThan(totals.images / bite.damagedMoreThanOneIn);
+    },
+    FUZZ_RUN_TIMEOUT_MS,
+  );
 }

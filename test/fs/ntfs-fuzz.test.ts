@@ -127,25 +127,15 @@ describe('fuzzed NTFS images', () => {
     }
   });
 
-  it(
-    `every mutated image finishes within ${fuzz.FUZZ_CPU_BOUND_MS} ms of CPU with results or typed errors`,
-    async () => {
-      const { totals, slow, unexpected } = await fuzz.runMutations(
-        targets,
-        {
-          mutations: fuzz.FUZZ_MUTATIONS_PER_IMAGE,
-          mutate: () => ({ extremes: NTFS_EXTREMES }),
-        },
-        (_target, bytes) => exercise(bytes),
-      );
-      console.log(`ntfs fuzz: ${JSON.stringify(totals)}`);
-      expect(slow).toEqual([]);
-      expect(unexpected).toEqual([]);
-      // The mutations did bite: some images still open, and damage was found and reported.
-      expect(totals.images).toBe(2 * fuzz.FUZZ_MUTATIONS_PER_IMAGE);
-      expect(totals.opened).toBeGreaterThan(totals.images / 4);
-      expect(totals.walkErrors + totals.fileErrors).toBeGreaterThan(totals.images / 5);
+  fuzz.itFinishesEveryMutatedImage(
+    'ntfs fuzz',
+    targets,
+    { mutations: fuzz.FUZZ_MUTATIONS_PER_IMAGE, mutate: () => ({ extremes: NTFS_EXTREMES }) },
+    (_target, bytes) => exercise(bytes),
+    {
+      images: () => 2 * fuzz.FUZZ_MUTATIONS_PER_IMAGE,
+      damaged: (totals) => totals.walkErrors + totals.fileErrors,
+      damagedMoreThanOneIn: 5,
     },
-    fuzz.FUZZ_RUN_TIMEOUT_MS,
   );
 });

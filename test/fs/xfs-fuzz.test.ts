@@ -272,28 +272,22 @@ describe('fuzzed XFS images and LVM2 metadata', () => {
     }
   });
 
-  it(
-    `every mutated image finishes within ${fuzz.FUZZ_CPU_BOUND_MS} ms of CPU with results or typed errors`,
-    async () => {
-      const { totals, slow, unexpected } = await fuzz.runMutations(
-        targets,
-        // 32-bit fields are written big-endian like XFS, little-endian like LVM2's label.
-        {
-          mutations: fuzz.FUZZ_MUTATIONS_PER_IMAGE,
-          mutate: (target) => ({ littleEndian: target.kind === 'lvm' }),
-        },
-        // Odd seeds skip checksum verification: a guest can write valid checksums, so the
-        // structural defences must hold on their own.
-        (target, bytes, seed) => exercise(target, bytes, seed % 2 === 0),
-      );
-      console.log(`xfs/lvm fuzz: ${JSON.stringify(totals)}`);
-      expect(slow).toEqual([]);
-      expect(unexpected).toEqual([]);
-      expect(totals.images).toBe(targets.length * fuzz.FUZZ_MUTATIONS_PER_IMAGE);
-      expect(totals.opened).toBeGreaterThan(totals.images / 4);
-      expect(totals.errors).toBeGreaterThan(totals.images / 5);
+  fuzz.itFinishesEveryMutatedImage(
+    'xfs/lvm fuzz',
+    targets,
+    // 32-bit fields are written big-endian like XFS, little-endian like LVM2's label.
+    {
+      mutations: fuzz.FUZZ_MUTATIONS_PER_IMAGE,
+      mutate: (target) => ({ littleEndian: target.kind === 'lvm' }),
     },
-    fuzz.FUZZ_RUN_TIMEOUT_MS,
+    // Odd seeds skip checksum verification: a guest can write valid checksums, so the
+    // structural defences must hold on their own.
+    (target, bytes, seed) => exercise(target, bytes, seed % 2 === 0),
+    {
+      images: () => targets.length * fuzz.FUZZ_MUTATIONS_PER_IMAGE,
+      damaged: (totals) => totals.errors,
+      damagedMoreThanOneIn: 5,
+    },
   );
 
   it('the metadata text parser returns a tree or a typed error for any text', () => {
