@@ -16,7 +16,7 @@ import { describe, expect, it } from 'vitest';
 import { runGc } from '../../lambdas/core/lifecycle/gc.ts';
 import { deleteImage } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
-import { crashingAt } from './image-deletion-crashes.ts';
+import { crashingDeletion } from './image-deletion-crashes.ts';
 import { imageDeletionDeps, newWorld, writeImage } from './lifecycle-fixture.ts';
 
 const HOUR = 3_600_000;
@@ -65,19 +65,9 @@ describe('daily collections with deletions that keep failing', () => {
           }
           const deletion = imageDeletionDeps(world, points);
           for (const [n, p] of pending.entries()) {
-            const crash = crashingAt(p.crashAt);
             const [volumeId, imageId] = refs[n]!.split('/') as [string, string];
             await expect(
-              deleteImage(
-                {
-                  ...deletion,
-                  objects: crash(world.bucket),
-                  records: crash(world.records),
-                  recoveryPoints: crash(points),
-                },
-                volumeId,
-                imageId,
-              ),
+              deleteImage(crashingDeletion(deletion, p.crashAt), volumeId, imageId),
             ).rejects.toThrow('injected crash');
           }
           const failingRefs = new Set(refs.filter((_, n) => pending[n]!.failing));

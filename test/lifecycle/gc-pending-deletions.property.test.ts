@@ -15,7 +15,7 @@ import { manifestKey } from '../../lambdas/core/image/image-types.ts';
 import { runGc } from '../../lambdas/core/lifecycle/gc.ts';
 import { deleteImage } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
-import { crashingAt } from './image-deletion-crashes.ts';
+import { crashingDeletion } from './image-deletion-crashes.ts';
 import {
   imageDeletionDeps,
   newWorld,
@@ -78,17 +78,9 @@ describe('daily collections finish interrupted deletions without an expiry', () 
           const deletion = imageDeletionDeps(world, points);
           for (const { volumeId, imageId, plan } of plans) {
             if (plan.crashAt === undefined) continue;
-            const crash = crashingAt(plan.crashAt);
-            await deleteImage(
-              {
-                ...deletion,
-                objects: crash(world.bucket),
-                records: crash(world.records),
-                recoveryPoints: crash(points),
-              },
-              volumeId,
-              imageId,
-            ).catch((error: unknown) => expect((error as Error).message).toBe('injected crash'));
+            await deleteImage(crashingDeletion(deletion, plan.crashAt), volumeId, imageId).catch(
+              (error: unknown) => expect((error as Error).message).toBe('injected crash'),
+            );
           }
           const ref = (p: { volumeId: string; imageId: string }) => `${p.volumeId}/${p.imageId}`;
           const marked = new Set((await points.listDetached()).map(ref));

@@ -9,7 +9,12 @@
 import { describe, expect, it } from 'vitest';
 import { chunkKey, manifestKey } from '../../lambdas/core/image/image-types.ts';
 import type { GcDeps } from '../../lambdas/core/lifecycle/gc.ts';
-import { gcCheckpointSchema, heldCollectionRun, runGc } from '../../lambdas/core/lifecycle/gc.ts';
+import {
+  gcCheckpointSchema,
+  heldCollectionRun,
+  runGc,
+  ZERO_COUNTERS,
+} from '../../lambdas/core/lifecycle/gc.ts';
 import {
   runLifecycleJob,
   startGcRun,
@@ -21,7 +26,7 @@ import { deleteImage, type ImageDeletionDeps } from '../../lambdas/core/lifecycl
 import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
-import { crashingAt, recordingCalls } from './image-deletion-crashes.ts';
+import { crashingDeletion, recordingCalls } from './image-deletion-crashes.ts';
 import type { VolumeContent, World } from './lifecycle-fixture.ts';
 import { imageDeletionDeps, expectRestores, newWorld, poolChunk, writeImage } from './lifecycle-fixture.ts';
 
@@ -80,19 +85,27 @@ async function interruptedFleet(): Promise<{
     ['vol-b', 'b1', 5],
     ['vol-c', 'c1', 6],
   ] as const) {
-    const crash = crashingAt(crashAt);
-    const crashing = {
-      ...deletion,
-      objects: crash(world.bucket),
-      records: crash(world.records),
-      recoveryPoints: crash(points),
-    };
-    await expect(deleteImage(crashing, volumeId, imageId)).rejects.toThrow('injected crash');
+    await expect(deleteImage(crashingDeletion(deletion, crashAt), volumeId, imageId)).rejects.toThrow(
+      'injected crash',
+    );
   }
   // Past the collector's safety margin, so what the finished deletions held may be swept.
   world.clock.advance(2 * HOUR);
   return { world, points, deletion };
 }
+
+/**
+ * The port calls that finish one unfinished deletion whose record is still there (live or
+ * `deleting`): the record marked deleting, then deleteImage's own steps.
+ */
+const FINISHED_DELETION_CALLS = [
+  'records.markDeleting',
+  'records.getImage',
+  'points.detachImage',
+  'objects.deleteObjects',
+  'records.deleteImage',
+  'points.clearDetached',
+];
 
 function gcDeps(world: World, deletion?: ImageDeletionDeps): GcDeps {
   return { ...world, objects: world.bucket, ...(deletion === undefined ? {} : { deletions: deletion }) };
@@ -133,19 +146,9 @@ describe('the daily collection finishes unfinished image deletions', () => {
     expect(calls).toEqual([
       'points.listDetached',
       // a1: detached, record live: marked deleting, then the deletion's own steps.
-      'records.markDeleting',
-      'records.getImage',
-      'points.detachImage',
-      'objects.deleteObjects',
-      'records.deleteImage',
-      'points.clearDetached',
+      ...FINISHED_DELETION_CALLS,
       // b1: detached, record deleting (its manifest already gone: the delete is idempotent).
-      'records.markDeleting',
-      'records.getImage',
-      'points.detachImage',
-      'objects.deleteObjects',
-      'records.deleteImage',
-      'points.clearDetached',
+      ...FINISHED_DELETION_CALLS,
       // c1: detached, no record: only the mark is forgotten.
       'records.markDeleting',
       'points.clearDetached',
@@ -280,21 +283,7 @@ describe('the daily collection finishes unfinished image deletions', () => {
         dryRun: false,
         phase: 'deletions',
         nextShard: 0,
-        counters: {
-          keysScanned: 0,
-          imagesMarked: 0,
-          segmentsLive: 0,
-          segmentsDeleted: 0,
-          chunksLive: 0,
-          chunksDeleted: 0,
-          manifestsDeleted: 0,
-          bytesFreed: 0,
-          skippedRecent: 0,
-          lockedNotDeleted: 0,
-          lockedBytes: 0,
-          retentionExtended: 0,
-          deleteErrors: 0,
-        },
+        counters: ZERO_COUNTERS,
         unreadable: [],
       }),
     );

@@ -3,6 +3,7 @@
  * one that injects a crash (an exception before the call runs) at a given call, counted across
  * every port it wraps, so a test can interrupt a protocol at each of its steps in turn.
  */
+import type { ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
 
 /** The message of every injected crash. */
 export const INJECTED_CRASH = 'injected crash';
@@ -38,4 +39,18 @@ export function crashingAt(crashAt: number): <T extends object>(target: T) => T 
       calls += 1;
       if (calls === crashAt) throw new Error(INJECTED_CRASH);
     });
+}
+
+/**
+ * `deps` with its ports (objects, records and, when given, recovery points) wrapped by one
+ * crashingAt(crashAt): a deletion run with them crashes at its `crashAt`-th port call.
+ */
+export function crashingDeletion(deps: ImageDeletionDeps, crashAt: number): ImageDeletionDeps {
+  const crash = crashingAt(crashAt);
+  return {
+    ...deps,
+    objects: crash(deps.objects),
+    records: crash(deps.records),
+    ...(deps.recoveryPoints === undefined ? {} : { recoveryPoints: crash(deps.recoveryPoints) }),
+  };
 }

@@ -85,7 +85,8 @@ const countersSchema = z.object({
 });
 export type GcCounters = z.infer<typeof countersSchema>;
 
-const ZERO_COUNTERS: GcCounters = {
+/** The counters of a run that has not yet done anything. */
+export const ZERO_COUNTERS: Readonly<GcCounters> = {
   keysScanned: 0,
   imagesMarked: 0,
   segmentsLive: 0,
