@@ -25,7 +25,7 @@ import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { ManualClock, MemoryCheckpoints } from '../fakes/memory-lifecycle.ts';
 import { fullImageRecord } from '../fakes/memory-image-records.ts';
 import { useLocalStack } from '../support/local-stack.ts';
-import { crashingAt } from './image-deletion-crashes.ts';
+import { crashingDeletion } from './image-deletion-crashes.ts';
 import { imagePoint } from './plan-points.ts';
 
 const local = useLocalStack();
@@ -101,19 +101,7 @@ beforeAll(async () => {
 describe('the daily collection finishes an interrupted deletion on moto', () => {
   it('a volume nothing else touches: the exact requests, a1 gone, a2 whole', async () => {
     // deleteImage's calls: getImage, detachImage, then (crash) markDeleting: a1 stays live, detached.
-    const crash = crashingAt(3);
-    await expect(
-      deleteImage(
-        {
-          ...deletion,
-          objects: crash(deletion.objects),
-          records: crash(deletion.records),
-          recoveryPoints: crash(deletion.recoveryPoints!),
-        },
-        VOLUME,
-        'a1',
-      ),
-    ).rejects.toThrow('injected crash');
+    await expect(deleteImage(crashingDeletion(deletion, 3), VOLUME, 'a1')).rejects.toThrow('injected crash');
     expect((await deletion.records.listVolume(VOLUME)).map((i) => `${i.imageId} ${i.status}`)).toEqual([
       'a1 live',
       'a2 live',

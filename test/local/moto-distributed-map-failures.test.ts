@@ -8,7 +8,6 @@
  */
 import {
   CreateStateMachineCommand,
-  DescribeExecutionCommand,
   DescribeMapRunCommand,
   GetExecutionHistoryCommand,
   ListMapRunsCommand,
@@ -18,12 +17,11 @@ import {
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useLocalStack } from '../support/local-stack.ts';
+import { executionEnded, type ExecutionWait } from '../support/execution-ended.ts';
+import { LOCAL_STATE_MACHINE_ROLE, useLocalStack } from '../support/local-stack.ts';
 
-const ROLE = 'arn:aws:iam::123456789012:role/rbp-local';
-/** How long a small Map execution may take on a loaded machine. */
-const EXECUTION_TIMEOUT_MS = 60_000;
-const POLL_MS = 100;
+/** How long a small Map execution may take on a loaded machine, read every 100 ms. */
+const EXECUTION_WAIT: ExecutionWait = { timeoutMs: 60_000, pollMs: 100 };
 const EXCEEDED = 'States.ExceedToleratedFailureThreshold';
 const EXCEEDED_CAUSE = 'The specified tolerated failure threshold was exceeded';
 
@@ -67,18 +65,13 @@ describe('Distributed Map tolerated failures on the local stack', () => {
       new CreateStateMachineCommand({
         name: `tolerance-${machines}`,
         definition: JSON.stringify({ StartAt: 'Each', States: states }),
-        roleArn: ROLE,
+        roleArn: LOCAL_STATE_MACHINE_ROLE,
       }),
     );
     const { executionArn } = await sfn.send(
       new StartExecutionCommand({ stateMachineArn, input: JSON.stringify(input) }),
     );
-    const deadline = Date.now() + EXECUTION_TIMEOUT_MS;
-    let described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-    while (described.status === 'RUNNING' && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-      described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-    }
+    const described = await executionEnded(sfn, executionArn!, EXECUTION_WAIT);
     const history = await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }));
     return { described, events: history.events ?? [] };
   };

@@ -10,7 +10,6 @@
 import { CreateTableCommand, DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import {
   CreateStateMachineCommand,
-  DescribeExecutionCommand,
   GetExecutionHistoryCommand,
   RedriveExecutionCommand,
   SFNClient,
@@ -19,13 +18,12 @@ import {
   type HistoryEvent,
 } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useLocalStack } from '../support/local-stack.ts';
+import { executionEnded, type ExecutionWait } from '../support/execution-ended.ts';
+import { LOCAL_STATE_MACHINE_ROLE, useLocalStack } from '../support/local-stack.ts';
 
-const ROLE = 'arn:aws:iam::123456789012:role/rbp-local';
 const TABLE = 'redrive-read';
-/** How long a two-state execution may take on a loaded machine. */
-const EXECUTION_TIMEOUT_MS = 60_000;
-const POLL_MS = 100;
+/** How long a two-state execution may take on a loaded machine, read every 100 ms. */
+const EXECUTION_WAIT: ExecutionWait = { timeoutMs: 60_000, pollMs: 100 };
 
 /** Mark (a Pass that must not run again), then Read: a DynamoDB GetItem that fails while the table is missing. */
 const READ_MACHINE = {
@@ -64,18 +62,16 @@ describe('RedriveExecution on the local stack', () => {
   const machine = async (name: string, definition: object): Promise<string> =>
     (
       await sfn.send(
-        new CreateStateMachineCommand({ name, definition: JSON.stringify(definition), roleArn: ROLE }),
+        new CreateStateMachineCommand({
+          name,
+          definition: JSON.stringify(definition),
+          roleArn: LOCAL_STATE_MACHINE_ROLE,
+        }),
       )
     ).stateMachineArn!;
 
-  const settled = async (executionArn: string): Promise<DescribeExecutionCommandOutput> => {
-    const deadline = Date.now() + EXECUTION_TIMEOUT_MS;
-    for (;;) {
-      const described = await sfn.send(new DescribeExecutionCommand({ executionArn }));
-      if (described.status !== 'RUNNING' || Date.now() > deadline) return described;
-      await new Promise((resolve) => setTimeout(resolve, POLL_MS));
-    }
-  };
+  const settled = (executionArn: string): Promise<DescribeExecutionCommandOutput> =>
+    executionEnded(sfn, executionArn, EXECUTION_WAIT);
 
   const history = async (executionArn: string): Promise<HistoryEvent[]> =>
     (await sfn.send(new GetExecutionHistoryCommand({ executionArn, maxResults: 1000 }))).events ?? [];

@@ -16,10 +16,17 @@ import { EC2Client } from '@aws-sdk/client-ec2';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
-import { localClientConfig, type LocalClientConfig } from '../../local/gateway/local-account.ts';
+import {
+  LOCAL_ACCOUNT_ID,
+  localClientConfig,
+  type LocalClientConfig,
+} from '../../local/gateway/local-account.ts';
 import { startLocalStack, type LocalStack, type LocalStackOptions } from '../../local/stack.ts';
 
 export { localClientConfig, type LocalClientConfig };
+
+/** The role a test's state machine on the local stack names (moto does not assume it); local/deploy.ts names the same. */
+export const LOCAL_STATE_MACHINE_ROLE = `arn:aws:iam::${LOCAL_ACCOUNT_ID}:role/rbp-local`;
 
 export interface LocalStackHandle {
   /** The running stack (throws outside the tests of the file). */
