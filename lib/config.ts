@@ -25,7 +25,9 @@ import {
   DEFAULT_SYNC_TIMEOUT_SECONDS,
   LOCK_OUTLIVES_WAITS_REASON,
   lockOutlivesWaits,
+  MAX_SERVER_VOLUMES,
   replicaProbeSchema,
+  SOURCE_SERVER_TAG,
 } from '../lambdas/core/orchestration/backup-request.ts';
 import {
   configuredWaitSchema,
@@ -69,13 +71,22 @@ export const protectedServerSchema = z
   .object({
     /** The protected server (consistency group) these volumes belong to. */
     serverId: z.string().regex(/^[A-Za-z0-9._:-]{1,64}$/),
-    /** Replica volumes by id: every disk of the server, backed up as one recovery point (docs/recovery-points.md). */
+    /**
+     * Every replica volume of the server by id, as a check: a backup finds the server's volumes by
+     * their tag rbp:source-server=<serverId>, and one whose tagged volumes are not exactly these is
+     * refused before it starts (stored with the probe and waits, configuredServerSettings).
+     */
     volumeIds: z
       .array(z.string().regex(/^vol-[0-9a-f]{8,17}$/, 'must be an EBS volume id'))
       .min(1)
+      .max(MAX_SERVER_VOLUMES, `a backup of a server covers at most ${MAX_SERVER_VOLUMES} volumes`)
       .refine((ids) => new Set(ids).size === ids.length, 'volumeIds must be unique')
       .optional(),
-    /** Or the replica volumes tagged tagKey=tagValue (in addition to rbp:replica=true), e.g. rbp:source-server. */
+    /**
+     * Accepted only as {tagKey: "rbp:source-server", tagValue: <serverId>}, what every backup of the
+     * server selects anyway (serverVolumeSelectorProblem): the tag is the product's contract with
+     * the replication agent (docs/replica-tags.md).
+     */
     volumeSelector: z
       .object({ tagKey: z.string().min(1).max(128), tagValue: z.string().max(256) })
       .strict()
@@ -102,8 +113,8 @@ export const protectedServerSchema = z
     snapshotWait: configuredWaitSchema.optional(),
   })
   .strict()
-  .refine((s) => (s.volumeIds === undefined) !== (s.volumeSelector === undefined), {
-    message: 'give exactly one of volumeIds and volumeSelector',
+  .refine((s) => s.volumeIds === undefined || s.volumeSelector === undefined, {
+    message: 'give at most one of volumeIds and volumeSelector',
   })
   .refine((s) => new Set((s.schedules ?? []).map((x) => x.name)).size === (s.schedules ?? []).length, {
     message: 'schedule names must be unique within a server',
@@ -172,10 +183,7 @@ export function configuredServerSchedulesProblem(server: ProtectedServerConfig):
     notes.push(
       `a plan finds the server by its volumes' tag rbp:source-server=${server.serverId}: tag ${server.volumeIds.join(', ')} with it`,
     );
-  if (server.volumeSelector !== undefined && server.volumeSelector.tagKey !== 'rbp:source-server')
-    notes.push(
-      `a plan finds the server by its volumes' tag rbp:source-server=${server.serverId}, not ${server.volumeSelector.tagKey}`,
-    );
+  // A volumeSelector by another tag has its own refusal (serverVolumeSelectorProblem).
   if (server.probe.kind === 'drs')
     notes.push('a plan reads replication state from the replica tags (docs/replica-tags.md), not from DRS');
   return (
@@ -183,6 +191,26 @@ export function configuredServerSchedulesProblem(server: ProtectedServerConfig):
     JSON.stringify(replacement) +
     (notes.length === 0 ? '' : ` (${notes.join('; ')})`) +
     ' — docs/plans.md, "Plans in the configuration"'
+  );
+}
+
+/**
+ * Why a server's volumeSelector is refused, if it is: every backup of a server (a plan task's,
+ * `POST /backups {serverId}`) finds its volumes by the tag rbp:source-server=<serverId>, so a
+ * selector by anything else would be ignored and the backup would cover other disks than the
+ * configuration says.
+ */
+export function serverVolumeSelectorProblem(
+  server: Pick<ProtectedServerConfig, 'serverId' | 'volumeSelector'>,
+): string | undefined {
+  const selector = server.volumeSelector;
+  if (selector === undefined) return undefined;
+  if (selector.tagKey === SOURCE_SERVER_TAG && selector.tagValue === server.serverId) return undefined;
+  return (
+    `server ${server.serverId} selects its volumes by the tag ${selector.tagKey}=${selector.tagValue}, ` +
+    `but its backups find them by the tag ${SOURCE_SERVER_TAG}=${server.serverId} only: ` +
+    `tag its replica volumes ${SOURCE_SERVER_TAG}=${server.serverId} and remove volumeSelector ` +
+    '(docs/replica-tags.md)'
   );
 }
 
@@ -213,7 +241,7 @@ export function serverWaitsProblem(
 
 /**
  * The backup settings the deployment stores (lib/constructs/config-servers.ts): every server that
- * names a DRS probe or a wait, with only what it names (the tags probe is the default).
+ * names a DRS probe, a wait or volumeIds, with only what it names (the tags probe is the default).
  */
 export function configuredServerSettings(
   config: Pick<ReplicaBackupConfig, 'servers'>,
@@ -224,6 +252,7 @@ export function configuredServerSettings(
       ...(server.probe.kind === 'tags' ? {} : { probe: server.probe }),
       ...(server.syncWait === undefined ? {} : { syncWait: server.syncWait }),
       ...(server.snapshotWait === undefined ? {} : { snapshotWait: server.snapshotWait }),
+      ...(server.volumeIds === undefined ? {} : { volumeIds: server.volumeIds }),
     };
     return Object.keys(settings).length > 1 ? [settings] : [];
   });
@@ -273,8 +302,8 @@ const lambdaFunctionReference = z
 export const replicaBackupConfigSchema = z
   .object({
     /**
-     * Protected servers: their RPO alarms, and the probe and waits of every backup of the server
-     * (scheduled backups are `plans`).
+     * Protected servers: their RPO alarms, and the probe, waits and volume check of every backup
+     * of the server (scheduled backups are `plans`).
      */
     servers: z.array(protectedServerSchema).default([]),
     plans: configPlansSchema,
@@ -365,6 +394,13 @@ export const replicaBackupConfigSchema = z
           message: `server ${server.serverId} is declared twice`,
         });
       seen.add(server.serverId);
+      const selectorProblem = serverVolumeSelectorProblem(server);
+      if (selectorProblem !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['servers', index, 'volumeSelector'],
+          message: selectorProblem,
+        });
       const waitsProblem = serverWaitsProblem(server);
       if (waitsProblem !== undefined)
         ctx.addIssue({ code: 'custom', path: ['servers', index], message: waitsProblem });
@@ -374,7 +410,7 @@ export const replicaBackupConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['servers'],
-        message: `the probe and wait settings of the servers take ${stored} characters stored, more than the ${MAX_SERVER_SETTINGS_CHARS} the deployment writes (about 110 servers with every setting): configure fewer servers with settings of their own`,
+        message: `the probe, wait and volumeIds settings of the servers take ${stored} characters stored, more than the ${MAX_SERVER_SETTINGS_CHARS} the deployment writes (about 110 servers with every probe and wait setting, fewer with volume lists): configure fewer servers with settings of their own`,
       });
   });
 

@@ -26,7 +26,10 @@ export const SERVER_SETTINGS_PARTITION = 'SERVER-SETTINGS#';
 export const SERVER_SETTINGS_SORT_KEY = 'CONFIG';
 /** The key a reader's or the deploy-time writer's table policy allows (`dynamodb:LeadingKeys`). */
 export const SERVER_SETTINGS_TABLE_KEYS = [SERVER_SETTINGS_PARTITION] as const;
-/** Version of the stored item; bumped only for incompatible changes. */
+/**
+ * Version of the stored item; bumped only for incompatible changes. A server's `volumeIds` came
+ * later as an optional field: an item without it reads as no list (no check).
+ */
 export const SERVER_SETTINGS_FORMAT_VERSION = 1;
 
 const storedServersSchema = z.array(serverBackupSettingsSchema);

@@ -238,7 +238,8 @@ export interface PlanBackupOptions {
   readonly inputDefaults?: Readonly<Record<string, unknown>>;
   /**
    * The servers' configured `probe`, `syncWait` and `snapshotWait` (lib/config.ts `servers[]`),
-   * merged over inputDefaults: a server's own settings win over the deployment's defaults.
+   * merged over inputDefaults: a server's own settings win over the deployment's defaults. A
+   * server's configured `volumeIds` that are not its tagged volumes fail the start.
    */
   readonly serverSettings?: ServerBackupSettingsReader;
 }
@@ -263,7 +264,9 @@ export class SfnPlanBackups implements BackupStarter {
         context: { server: request.server },
       });
     }
-    const settings = await serverBackupSettingsInput(this.options.serverSettings, request.server);
+    const volumeIds = server.volumes.map((v) => v.volumeId);
+    // Refuses (ServerVolumesMismatchError, the task's failure) a configured list the tags do not match.
+    const settings = await serverBackupSettingsInput(this.options.serverSettings, request.server, volumeIds);
     try {
       await this.sfn.send(
         new StartExecutionCommand({
@@ -273,7 +276,7 @@ export class SfnPlanBackups implements BackupStarter {
             ...this.options.inputDefaults,
             ...settings,
             serverId: request.server,
-            volumeIds: server.volumes.map((v) => v.volumeId),
+            volumeIds,
             // The replica is the backup state machine's default source; only the primary is named.
             ...(request.source === 'primary' ? { source: 'primary' } : {}),
             // Stored on the recovery point: the plan's expiry deletes only its own tasks' points,

@@ -1,8 +1,10 @@
 /**
  * The servers' backup settings of the configuration (`servers[]` in lib/config.ts: `probe`,
- * `syncWait`, `snapshotWait`), written at deploy time as one item of the product table, the item
- * lambdas/aws/dynamodb-server-settings.ts reads when a backup of a server starts: a plan task's
- * (SfnPlanBackups) and `POST /backups` with a `serverId` (RecoveryPointService.startServerBackup).
+ * `syncWait`, `snapshotWait`, `volumeIds`), written at deploy time as one item of the product
+ * table, the item lambdas/aws/dynamodb-server-settings.ts reads when a backup of a server starts:
+ * a plan task's (SfnPlanBackups) and `POST /backups` with a `serverId`
+ * (RecoveryPointService.startServerBackup), which refuse a server whose tagged volumes are not its
+ * configured `volumeIds`.
  *
  * Written as the configuration's plans are (config-plans.ts, whose header says why a custom
  * resource making one DynamoDB call): PutItem on create and update, DeleteItem when no server

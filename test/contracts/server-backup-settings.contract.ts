@@ -2,8 +2,9 @@
  * One contract for the ServerBackupSettingsReader port (core/orchestration/server-backup-settings.ts)
  * with the deployment's write (config-servers.ts puts every configured server's settings at once):
  * nothing before a write, each server's settings read back as written and never under another
- * server, and the next write replaces the whole set (a server whose settings left the
- * configuration has none). Run against MemoryServerBackupSettings and the DynamoDB adapter on moto
+ * server (a server's `volumeIds` as written, in the configuration's order, which the check
+ * ignores; a server without them reads without), and the next write replaces the whole set (a
+ * server whose settings left the configuration has none). Run against MemoryServerBackupSettings and the DynamoDB adapter on moto
  * (test/plans/server-backup-settings.test.ts).
  */
 import { describe, expect, it } from 'vitest';
@@ -26,6 +27,11 @@ const WEB10: ServerBackupSettings = {
   serverId: 'web-10',
   snapshotWait: { intervalSeconds: 120, timeoutSeconds: 43_200 },
 };
+/** Only a volume list, not sorted: the configuration's order is kept. */
+const DB1: ServerBackupSettings = {
+  serverId: 'db-1',
+  volumeIds: ['vol-0f9e8d7c6b5a49302', 'vol-0a1b2c3d4e5f60718'],
+};
 
 export function serverBackupSettingsContract(
   name: string,
@@ -43,6 +49,15 @@ export function serverBackupSettingsContract(
       expect(await store.get('web-1')).toEqual(WEB1);
       expect(await store.get('web-10')).toEqual(WEB10);
       expect(await store.get('web')).toBeUndefined();
+    });
+
+    it("reads a server's volumeIds as written; a server without them has none", async () => {
+      const store = await make();
+      await store.put([WEB1, DB1, { ...WEB10, volumeIds: ['vol-0c4d5e6f708192a3b'] }]);
+      expect(await store.get('db-1')).toEqual(DB1);
+      expect(await store.get('web-10')).toEqual({ ...WEB10, volumeIds: ['vol-0c4d5e6f708192a3b'] });
+      expect(await store.get('web-1')).toEqual(WEB1);
+      expect(await store.get('web-1')).not.toHaveProperty('volumeIds');
     });
 
     it('the next write replaces the whole set: a server left out has no settings any more', async () => {

@@ -1,9 +1,12 @@
 /**
- * A configured server's probe and waits (lib/config.ts `servers[]`, docs/plans.md "Servers in the
- * configuration"):
+ * A configured server's probe, waits and volumes (lib/config.ts `servers[]`, docs/plans.md
+ * "Servers in the configuration"):
  * - at synth, waits that a backup's lock would not outlive are refused with backup-request.ts's
  *   rule and a message naming the server, as are a server declared twice, waits outside the
  *   bounds Acquire Lock accepts, and more settings than the deployment writes;
+ * - a volumeSelector other than rbp:source-server=<serverId> (the only tag a backup of the server
+ *   finds its volumes by) is refused, naming the server and the tag to set; a server may name
+ *   neither volumeIds nor a selector, not both; volumeIds are stored with the probe and waits;
  * - the deployment writes one item of every server's settings (config-servers.ts) with the shared
  *   deploy-time writer, which may put and delete only that item; the plan-run and API functions
  *   may read it; the app still passes cdk-nag (bin/app.ts fails the synth on a finding).
@@ -16,24 +19,21 @@ import { NIGHTLY_QA } from '../plans/plan-fixtures.ts';
 import { useSynthResources, type Resource } from './synth.ts';
 
 const DRS_PROBE = { kind: 'drs', sourceServerId: 's-0123456789abcdef0', maxLagSeconds: 120 } as const;
-const DB01 = {
-  serverId: 'db-01',
-  volumeSelector: { tagKey: 'rbp:source-server', tagValue: 'db-01' },
+const DB01_VOLUMES = ['vol-0a1b2c3d4e5f60718', 'vol-0f9e8d7c6b5a49302'];
+/** Every probe and wait setting at once. */
+const ALL_WAITS = {
   probe: DRS_PROBE,
   syncWait: { intervalSeconds: 60, timeoutSeconds: 7_200 },
   snapshotWait: { intervalSeconds: 120, timeoutSeconds: 43_200 },
 };
+const DB01 = { serverId: 'db-01', volumeIds: DB01_VOLUMES, ...ALL_WAITS };
 const WEB01 = {
   serverId: 'web-01',
   volumeSelector: { tagKey: 'rbp:source-server', tagValue: 'web-01' },
   syncWait: { intervalSeconds: 30, timeoutSeconds: 5_400 },
 };
 /** Names only an RPO alarm: nothing of it is stored. */
-const APP01 = {
-  serverId: 'app-01',
-  volumeSelector: { tagKey: 'rbp:source-server', tagValue: 'app-01' },
-  rpoAlarmMinutes: 120,
-};
+const APP01 = { serverId: 'app-01', rpoAlarmMinutes: 120 };
 
 const selector = (serverId: string) => ({ tagKey: 'rbp:source-server', tagValue: serverId });
 
@@ -109,41 +109,98 @@ describe("the configuration's server waits", () => {
   it('refuses more settings than the deployment writes, saying how many fit', () => {
     const servers = Array.from({ length: 120 }, (_, n) => {
       const serverId = `${String(n).padStart(4, '0')}-${'x'.repeat(59)}`;
-      return { ...DB01, serverId, volumeSelector: selector(serverId) };
+      return { ...ALL_WAITS, serverId, volumeSelector: selector(serverId) };
     });
     expect(() => parseConfig({ servers })).toThrow(
-      'invalid configuration:\n  - servers: the probe and wait settings of the servers take 33601 characters stored, more than the 32768 the deployment writes (about 110 servers with every setting): configure fewer servers with settings of their own',
+      'invalid configuration:\n  - servers: the probe, wait and volumeIds settings of the servers take 33601 characters stored, more than the 32768 the deployment writes (about 110 servers with every probe and wait setting, fewer with volume lists): configure fewer servers with settings of their own',
     );
     expect(() => parseConfig({ servers: servers.slice(0, 112) })).not.toThrow();
+    // A volume list counts: 100 volumes a server (25 characters each with the comma) fill it sooner.
+    const listed = servers.slice(0, 40).map(({ serverId }, n) => ({
+      ...ALL_WAITS,
+      serverId,
+      volumeIds: Array.from({ length: 100 }, (_, v) => `vol-${String(n * 100 + v).padStart(17, '0')}`),
+    }));
+    expect(() => parseConfig({ servers: listed })).toThrow(
+      /^invalid configuration:\n {2}- servers: the probe, wait and volumeIds settings of the servers take \d+ characters stored/,
+    );
+    expect(() => parseConfig({ servers: listed.slice(0, 10) })).not.toThrow();
   });
 
-  it("docs/plans.md's example is accepted and stores what it shows; its refusal is the one above", () => {
+  it("docs/plans.md's example is accepted and stores what it shows; its refusals are the ones tested here", () => {
     const docs = readFileSync(new URL('../../docs/plans.md', import.meta.url), 'utf8');
     const section = docs.slice(docs.indexOf('### Servers in the configuration'));
     const example = /```json\n([\s\S]*?)\n```/.exec(section)?.[1];
     expect(configuredServerSettings(parseConfig(JSON.parse(example!) as unknown))).toEqual([
-      {
-        serverId: 'db-01',
-        probe: DRS_PROBE,
-        syncWait: { intervalSeconds: 60, timeoutSeconds: 7_200 },
-        snapshotWait: { intervalSeconds: 120, timeoutSeconds: 43_200 },
-      },
+      { serverId: 'db-01', ...ALL_WAITS, volumeIds: DB01_VOLUMES },
     ]);
     expect(section).toContain(
       '    - servers.0: server slow-01 waits longer than its backups hold their locks: syncWait.timeoutSeconds 90000 + snapshotWait.timeoutSeconds 86400 (default) = 176400 s, not below the lock TTL of 172800 s; the lock is not renewed before the snapshots are complete',
     );
+    expect(section).toContain(
+      '    - servers.0.volumeSelector: server db-01 selects its volumes by the tag Customer=acme-db, but its backups find them by the tag rbp:source-server=db-01 only: tag its replica volumes rbp:source-server=db-01 and remove volumeSelector (docs/replica-tags.md)',
+    );
   });
 
-  it('stores the servers that name a DRS probe or a wait, with only what they name', () => {
-    expect(configuredServerSettings(parseConfig({ servers: [DB01, WEB01, APP01] }))).toEqual([
-      {
-        serverId: 'db-01',
-        probe: DRS_PROBE,
-        syncWait: { intervalSeconds: 60, timeoutSeconds: 7_200 },
-        snapshotWait: { intervalSeconds: 120, timeoutSeconds: 43_200 },
-      },
+  it('stores the servers that name a DRS probe, a wait or volumeIds, with only what they name', () => {
+    const volumesOnly = { serverId: 'file-01', volumeIds: ['vol-0123456789abcdef0'] };
+    expect(configuredServerSettings(parseConfig({ servers: [DB01, WEB01, APP01, volumesOnly] }))).toEqual([
+      { serverId: 'db-01', ...ALL_WAITS, volumeIds: DB01_VOLUMES },
       { serverId: 'web-01', syncWait: { intervalSeconds: 30, timeoutSeconds: 5_400 } },
+      volumesOnly,
     ]);
+  });
+});
+
+describe("the configuration's server volumes", () => {
+  it('refuses a volumeSelector other than rbp:source-server=<serverId>, naming the server and the tag to set', () => {
+    expect(() =>
+      parseConfig({
+        servers: [
+          { serverId: 'db-01', volumeSelector: { tagKey: 'Customer', tagValue: 'acme-db' } },
+          { serverId: 'db-02', volumeSelector: { tagKey: 'rbp:source-server', tagValue: 'db-01' } },
+          { serverId: 'db-03', volumeSelector: selector('db-03') },
+        ],
+      }),
+    ).toThrow(
+      [
+        'invalid configuration:',
+        '  - servers.0.volumeSelector: server db-01 selects its volumes by the tag Customer=acme-db, but its backups find them by the tag rbp:source-server=db-01 only: tag its replica volumes rbp:source-server=db-01 and remove volumeSelector (docs/replica-tags.md)',
+        '  - servers.1.volumeSelector: server db-02 selects its volumes by the tag rbp:source-server=db-01, but its backups find them by the tag rbp:source-server=db-02 only: tag its replica volumes rbp:source-server=db-02 and remove volumeSelector (docs/replica-tags.md)',
+      ].join('\n'),
+    );
+  });
+
+  it('takes neither volumeIds nor a selector (a server that sets only waits or an alarm), never both', () => {
+    const config = parseConfig({
+      servers: [
+        { serverId: 'web-01', syncWait: { intervalSeconds: 30, timeoutSeconds: 5_400 } },
+        { serverId: 'app-01', rpoAlarmMinutes: 120 },
+        { serverId: 'db-03', volumeSelector: selector('db-03') },
+      ],
+    });
+    expect(config.servers.map((s) => [s.serverId, s.volumeIds, s.volumeSelector])).toEqual([
+      ['web-01', undefined, undefined],
+      ['app-01', undefined, undefined],
+      ['db-03', undefined, selector('db-03')],
+    ]);
+    expect(() =>
+      parseConfig({
+        servers: [
+          { serverId: 'db-01', volumeIds: DB01_VOLUMES, volumeSelector: selector('db-01') },
+          {
+            serverId: 'db-02',
+            volumeIds: Array.from({ length: 101 }, (_, n) => `vol-${String(n).padStart(17, '0')}`),
+          },
+        ],
+      }),
+    ).toThrow(
+      [
+        'invalid configuration:',
+        '  - servers.0: give at most one of volumeIds and volumeSelector',
+        '  - servers.1.volumeIds: a backup of a server covers at most 100 volumes',
+      ].join('\n'),
+    );
   });
 });
 
@@ -187,6 +244,7 @@ describe('a deployment with configured server settings (and plans: one writer fo
                 probe: DRS_PROBE,
                 syncWait: { intervalSeconds: 60, timeoutSeconds: 7_200 },
                 snapshotWait: { intervalSeconds: 120, timeoutSeconds: 43_200 },
+                volumeIds: DB01_VOLUMES,
               },
               { serverId: 'web-01', syncWait: { intervalSeconds: 30, timeoutSeconds: 5_400 } },
             ]),

@@ -27,7 +27,12 @@ describe('lib/config.ts', () => {
       parseConfig({
         servers: [
           { ...server, schedules: [{ name: 'Nightly!', expression: 'every day', timeZone: 'Mars/Olympus' }] },
-          { serverId: 'db', schedules: [{ name: 'a', expression: 'rate(1 day)' }] },
+          {
+            serverId: 'db',
+            volumeIds: ['vol-0123456789abcdef1'],
+            volumeSelector: { tagKey: 'rbp:source-server', tagValue: 'db' },
+            schedules: [{ name: 'a', expression: 'rate(1 day)' }],
+          },
         ],
         budgets: { snapshotReadRequestsPerSecond: 5_000 },
         removalPolicy: 'maybe',
@@ -42,7 +47,7 @@ describe('lib/config.ts', () => {
         '  - servers.0.schedules.0.name: use 1-32 of a-z, 0-9 and -',
         '  - servers.0.schedules.0.expression: must be cron(<6 fields>) or rate(<n> <unit>)',
         '  - servers.0.schedules.0.timeZone: must be an IANA time zone such as Europe/Berlin',
-        '  - servers.1: give exactly one of volumeIds and volumeSelector',
+        '  - servers.1: give at most one of volumeIds and volumeSelector',
         '  - budgets.snapshotReadRequestsPerSecond: Too big: expected number to be <=1000',
         '  - removalPolicy: Invalid option: expected one of "retain"|"destroy"',
       ].join('\n'),

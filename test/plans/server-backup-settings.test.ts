@@ -9,7 +9,12 @@
  * - a plan task's backup (SfnPlanBackups.start) carries the server's settings in the execution
  *   input, over the deployment's input defaults; a server without settings gets the defaults only;
  * - `POST /backups {serverId}` (RecoveryPointService.startServerBackup) starts the server's backup
- *   with its settings; a server without settings starts without (backup-request.ts's defaults).
+ *   with its settings; a server without settings starts without (backup-request.ts's defaults);
+ * - a server's configured `volumeIds` that are not its volumes tagged rbp:source-server=<id>
+ *   refuse both starts before anything starts (ServerVolumesMismatchError, one message naming both
+ *   sides): `POST /backups` answers 400 with no lock taken and no execution, a plan task fails
+ *   with the message as its reason; the same list in another order passes, and a server without
+ *   a list (an item written before the field existed) is not checked.
  */
 import { DynamoDBClient, PutItemCommand } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -21,8 +26,15 @@ import {
   serverSettingsKey,
 } from '../../lambdas/aws/dynamodb-server-settings.ts';
 import { SfnPlanBackups } from '../../lambdas/aws/plan-run-adapters.ts';
-import type { ServerBackupSettings } from '../../lambdas/core/orchestration/server-backup-settings.ts';
+import {
+  ServerVolumesMismatchError,
+  type ServerBackupSettings,
+} from '../../lambdas/core/orchestration/server-backup-settings.ts';
+import { mapApiError } from '../../lambdas/core/api/api-errors.ts';
+import { parsePlanDocument } from '../../lambdas/core/plans/plan-document.ts';
+import type { PlanRun } from '../../lambdas/core/plans/plan-run.ts';
 import type { BackupStart, ServerDirectory } from '../../lambdas/core/plans/plan-ports.ts';
+import { advancePlanRun, newPlanRun } from '../../lambdas/core/plans/run-engine.ts';
 import type { ServerView } from '../../lambdas/core/plans/servers.ts';
 import { RecoveryPointService } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
 import { attributeValues } from '../../lib/constructs/config-writer.ts';
@@ -34,7 +46,7 @@ import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { createPassStateMachine } from '../support/stand-in-state-machines.ts';
-import { server } from './fake-plan-ports.ts';
+import { FakePlanWorld, server } from './fake-plan-ports.ts';
 
 const local = useLocalStack();
 const TABLE = 'server-settings';
@@ -216,6 +228,173 @@ describe('POST /backups {serverId} (RecoveryPointService.startServerBackup)', ()
       volumeIds: ['vol-0c'],
       full: true,
       trigger: 'api:me',
+    });
+  });
+});
+
+/** db-01's tagged volumes are …a and …b (`views` above); the configuration lists …a and …d. */
+const DB01_MISLISTED: ServerBackupSettings = {
+  ...DB01,
+  volumeIds: ['vol-0000000000000000d', 'vol-0000000000000000a'],
+};
+const DB01_MISMATCH =
+  'server db-01: the configuration lists vol-0000000000000000a, vol-0000000000000000d; the volumes tagged rbp:source-server=db-01 are vol-0000000000000000a, vol-0000000000000000b (vol-0000000000000000d not tagged; vol-0000000000000000b not listed)';
+
+describe("a server's configured volumeIds against its tagged volumes", () => {
+  it('a plan task whose server is tagged otherwise does not start: the message names both sides', async () => {
+    await deployItem([WEB01, DB01_MISLISTED]);
+    const backups = new SfnPlanBackups(sfn, stateMachineArn, directory, {
+      serverSettings: new DynamoDbServerBackupSettings(documents, TABLE),
+    });
+    const refused = backups.start(task('pr-10-t0', 'db-01'));
+    await expect(refused).rejects.toThrow(ServerVolumesMismatchError);
+    await expect(refused).rejects.toThrow(DB01_MISMATCH);
+    expect(await backups.progress('pr-10-t0')).toEqual({
+      state: 'failed',
+      errorName: 'NotFoundError',
+      reason: 'backup pr-10-t0 was never started',
+    });
+  });
+
+  it("is the plan task's failure reason; the backup never started", async () => {
+    const settings = new MemoryServerBackupSettings();
+    await settings.put([DB01_MISLISTED]);
+    const world = new FakePlanWorld('2026-03-02T01:00:00.000Z');
+    world.servers = [views['db-01']!];
+    const ports = {
+      ...world.ports(),
+      backups: new SfnPlanBackups(sfn, stateMachineArn, directory, { serverSettings: settings }),
+    };
+    let run: PlanRun = newPlanRun({
+      runId: 'pr-11',
+      plan: parsePlanDocument({ name: 'nightly', activities: [{ servers: 'db-01' }] }),
+      trigger: 'schedule:nightly',
+      startedAt: world.clock.now(),
+    });
+    for (let advances = 0; advances < 100; advances += 1) {
+      const result = await advancePlanRun(run, ports);
+      run = result.run;
+      if (result.waitSeconds === undefined) break;
+      world.clock.advance(result.waitSeconds);
+    }
+    expect(run.tasks.map((t) => [t.server, t.status, t.reason])).toEqual([
+      ['db-01', 'Failed', `backup pr-11-t0 could not start: ${DB01_MISMATCH}`],
+    ]);
+    expect(await ports.backups.progress('pr-11-t0')).toMatchObject({ state: 'failed' });
+  });
+
+  it('a plan task whose list is the tagged set in another order starts with the settings', async () => {
+    await deployItem([
+      { ...DB01, volumeIds: ['vol-0000000000000000b', 'vol-0000000000000000a'] },
+      { serverId: 'app-01', volumeIds: ['vol-0000000000000000c'] },
+    ]);
+    const backups = new SfnPlanBackups(sfn, stateMachineArn, directory, {
+      serverSettings: new DynamoDbServerBackupSettings(documents, TABLE),
+    });
+    await backups.start(task('pr-12-t0', 'db-01'));
+    await backups.start(task('pr-12-t1', 'app-01'));
+    expect(await inputOf('pr-12-t0')).toEqual({
+      probe: DB01.probe,
+      syncWait: DB01.syncWait,
+      snapshotWait: DB01.snapshotWait,
+      serverId: 'db-01',
+      volumeIds: ['vol-0000000000000000a', 'vol-0000000000000000b'],
+      trigger: 'plan:nightly',
+    });
+    // A list alone puts nothing into the input: the run's volumes are the tagged ones.
+    expect(await inputOf('pr-12-t1')).toEqual({
+      serverId: 'app-01',
+      volumeIds: ['vol-0000000000000000c'],
+      trigger: 'plan:nightly',
+    });
+  });
+
+  function apiService(executions: MemoryExecutions, locks: MemoryLocks, clock: FixedClock) {
+    return new RecoveryPointService({
+      points: new MemoryRecoveryPointStore(),
+      replicas: {
+        listReplicaVolumes: () =>
+          Promise.resolve([
+            { volumeId: 'vol-0b', serverId: 'web-01', device: '/dev/xvdb' },
+            { volumeId: 'vol-0a', serverId: 'web-01', device: '/dev/xvda' },
+          ]),
+      },
+      executions,
+      locks,
+      jobs: new MemoryJobStore(),
+      clock,
+      serverSettings: new DynamoDbServerBackupSettings(documents, TABLE),
+    });
+  }
+
+  it('POST /backups {serverId} answers 400 naming both sides, before any lock or execution', async () => {
+    await deployItem([{ ...WEB01, volumeIds: ['vol-0a'] }]);
+    const clock = new FixedClock();
+    const executions = new MemoryExecutions(clock);
+    const locks = new MemoryLocks(clock);
+    const error = await apiService(executions, locks, clock)
+      .startServerBackup({ backupId: 'bk-3', serverId: 'web-01', full: false, trigger: 'api:me' })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    const message =
+      'server web-01: the configuration lists vol-0a; the volumes tagged rbp:source-server=web-01 are vol-0a, vol-0b (vol-0b not listed)';
+    expect(error).toBeInstanceOf(ServerVolumesMismatchError);
+    expect(mapApiError(error)).toEqual({
+      status: 400,
+      headers: { 'content-type': 'application/json' },
+      body: {
+        code: 'InvalidRequest',
+        message,
+        details: {
+          serverId: 'web-01',
+          configuredVolumeIds: 'vol-0a',
+          taggedVolumeIds: 'vol-0a,vol-0b',
+        },
+      },
+    });
+    expect(executions.executions.size).toBe(0);
+    expect(locks.locks.size).toBe(0);
+  });
+
+  it('POST /backups {serverId} with the listed volumes tagged starts; an item without lists checks nothing', async () => {
+    await deployItem([{ ...WEB01, volumeIds: ['vol-0b', 'vol-0a'] }]);
+    const clock = new FixedClock();
+    const executions = new MemoryExecutions(clock);
+    await apiService(executions, new MemoryLocks(clock), clock).startServerBackup({
+      backupId: 'bk-4',
+      serverId: 'web-01',
+      full: false,
+      trigger: 'api:me',
+    });
+    expect(JSON.parse(executions.executions.get('bk-4')!.input!)).toEqual({
+      syncWait: WEB01.syncWait,
+      serverId: 'web-01',
+      volumeIds: ['vol-0a', 'vol-0b'],
+      full: false,
+      trigger: 'api:me',
+    });
+    // The item as a deployment before volumeIds wrote it: raw JSON without the field.
+    await dynamodb.send(
+      new PutItemCommand({
+        TableName: TABLE,
+        Item: attributeValues({
+          ...serverSettingsKey(),
+          entity: 'server-backup-settings',
+          formatVersion: 1,
+          servers: JSON.stringify([{ serverId: 'web-01', syncWait: WEB01.syncWait }]),
+        }),
+      }),
+    );
+    await apiService(executions, new MemoryLocks(clock), clock).startServerBackup({
+      backupId: 'bk-5',
+      serverId: 'web-01',
+      full: false,
+      trigger: 'api:me',
+    });
+    expect(JSON.parse(executions.executions.get('bk-5')!.input!)).toMatchObject({
+      volumeIds: ['vol-0a', 'vol-0b'],
     });
   });
 });

@@ -1,13 +1,16 @@
 /**
- * A configured server's waits reach its backups end to end, on the local stack with the real API,
- * plan-run function, backup state machine and handlers: the item the deployment writes
- * (config-servers.ts; here put with the adapter, the local stack has no CloudFormation) holds
- * web-01's syncWait and snapshotWait, and
+ * A configured server's waits and volume list reach its backups end to end, on the local stack
+ * with the real API, plan-run function, backup state machine and handlers: the item the deployment
+ * writes (config-servers.ts; here put with the adapter, the local stack has no CloudFormation)
+ * holds web-01's syncWait, snapshotWait and volumeIds (its one tagged volume), and
  *
  * - `rbp backup start --server web-01` runs a backup whose execution input carries them, and it
  *   succeeds (Acquire Lock accepts them; the waits poll at the configured intervals);
  * - a plan task's backup of web-01 (`rbp plans run`) carries them over the local stack's input
- *   defaults (local/plan-run-deploy.ts LOCAL_PLAN_BACKUP_INPUT), and succeeds.
+ *   defaults (local/plan-run-deploy.ts LOCAL_PLAN_BACKUP_INPUT), and succeeds;
+ * - once the item lists a volume that is not tagged rbp:source-server=web-01, both are refused
+ *   before any backup starts: `rbp backup start --server` exits 5 with the message naming both
+ *   sides, and the plan task fails with it as its reason (no execution of its backup).
  */
 import '../support/quiet-powertools.ts';
 import { writeFile } from 'node:fs/promises';
@@ -38,7 +41,7 @@ beforeAll(async () => {
     { serverId: 'web-01', device: '/dev/xvda' },
   ));
   await new DynamoDbServerBackupSettings(documents, deployment.product.names.table).put([
-    { serverId: 'web-01', syncWait: SYNC_WAIT, snapshotWait: SNAPSHOT_WAIT },
+    { serverId: 'web-01', syncWait: SYNC_WAIT, snapshotWait: SNAPSHOT_WAIT, volumeIds: [volumeId] },
   ]);
 }, 300_000);
 
@@ -111,5 +114,43 @@ describe("a configured server's waits", () => {
       volumeIds: [volumeId],
       trigger: 'plan:web-nightly',
     });
+  }, 900_000);
+
+  it('refuse a backup of web-01 once its configured volumeIds name a volume not tagged with it', async () => {
+    const missing = 'vol-0ffffffffffffffff';
+    await new DynamoDbServerBackupSettings(documents, deployment.product.names.table).put([
+      {
+        serverId: 'web-01',
+        syncWait: SYNC_WAIT,
+        snapshotWait: SNAPSHOT_WAIT,
+        volumeIds: [volumeId, missing],
+      },
+    ]);
+    const listed = [volumeId, missing].sort().join(', ');
+    const message = `server web-01: the configuration lists ${listed}; the volumes tagged rbp:source-server=web-01 are ${volumeId} (${missing} not tagged)`;
+    const before = await sfn.send(
+      new ListExecutionsCommand({ stateMachineArn: deployment.product.stateMachineArn }),
+    );
+    const started = await deployment.rbp('backup', 'start', '--server', 'web-01', '--json');
+    expect(started.code).toBe(5);
+    expect(started.stderr).toContain(message);
+    const run = await deployment.rbp(
+      'plans',
+      'run',
+      'web-nightly',
+      '--wait',
+      '--poll-interval',
+      '1',
+      '--json',
+    );
+    expect(run.code).toBe(8);
+    const view = JSON.parse(run.stdout) as { runId: string; tasks: { status: string; reason?: string }[] };
+    expect(view.tasks.map((t) => [t.status, t.reason])).toEqual([
+      ['Failed', `backup ${view.runId}-t0 could not start: ${message}`],
+    ]);
+    const after = await sfn.send(
+      new ListExecutionsCommand({ stateMachineArn: deployment.product.stateMachineArn }),
+    );
+    expect((after.executions ?? []).length).toBe((before.executions ?? []).length);
   }, 900_000);
 });

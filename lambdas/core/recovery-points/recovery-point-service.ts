@@ -308,8 +308,9 @@ export interface RecoveryPointServiceDeps {
   };
   /**
    * The servers' configured `probe`, `syncWait` and `snapshotWait` (lib/config.ts `servers[]`): a
-   * server's backup starts with them (`POST /backups` names no waits of its own). Absent: the
-   * defaults of backup-request.ts.
+   * server's backup starts with them (`POST /backups` names no waits of its own), and is refused
+   * when the server's configured `volumeIds` are not its tagged volumes. Absent: the defaults of
+   * backup-request.ts, no check.
    */
   readonly serverSettings?: ServerBackupSettingsReader;
 }
@@ -354,7 +355,9 @@ export class RecoveryPointService {
   /**
    * Starts a backup of every replica volume of the server as one run (one recovery point), with
    * the server's configured probe and waits (deps.serverSettings) in the execution input.
-   * ConflictError when a backup holds the lock of any of its volumes.
+   * ConflictError when a backup holds the lock of any of its volumes; ServerVolumesMismatchError
+   * (a ValidationError, 400) when the configuration lists other volumes than the tagged ones, before
+   * any lock is taken.
    */
   async startServerBackup(request: {
     readonly backupId: string;
@@ -367,7 +370,7 @@ export class RecoveryPointService {
     const { serverId, backupId } = request;
     const volumeIds = await this.serverVolumes(serverId);
     const input = {
-      ...(await serverBackupSettingsInput(this.deps.serverSettings, serverId)),
+      ...(await serverBackupSettingsInput(this.deps.serverSettings, serverId, volumeIds)),
       serverId,
       volumeIds,
       full: request.full,
