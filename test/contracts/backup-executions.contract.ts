@@ -5,19 +5,25 @@
  * another input or after it ended ExecutionAlreadyExists, DescribeExecution of an
  * unknown execution is ExecutionDoesNotExist, ListExecutions with statusFilter RUNNING lists newest
  * first, StopExecution ends a running execution as ABORTED with the error and cause given and
- * changes nothing on one that ended, and an execution's ARN is the state machine's with `execution` and the name
+ * changes nothing on one that ended, and an execution's ARN is the state machine's with `execution` and the name;
+ * a stopped execution's history ends with ExecutionAborted after the state it was in, which is
+ * then its failed step; RedriveExecution of an unknown execution is ExecutionDoesNotExist and of a
+ * running one ExecutionNotRedrivable ("Execution is RUNNING and cannot be redriven.", the reason
+ * DescribeExecution gives as redriveStatusReason)
  * (https://docs.aws.amazon.com/step-functions/latest/apireference/API_StartExecution.html,
  * https://docs.aws.amazon.com/step-functions/latest/apireference/API_ListExecutions.html,
- * https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html).
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_StopExecution.html,
+ * https://docs.aws.amazon.com/step-functions/latest/apireference/API_RedriveExecution.html).
  * Run against MemoryExecutions and SfnBackupExecutions on the local stack's Step Functions.
  */
 import { describe, expect, it } from 'vitest';
 import type { BackupExecutions } from '../../lambdas/core/api/backup-launcher.ts';
+import { BackupNotResumableError, REDRIVE_WINDOW_PASSED } from '../../lambdas/core/api/backup-resume.ts';
 import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
 import { rejectionOf } from '../local/ebs-test-support.ts';
 
 export interface BackupExecutionsHarness {
-  readonly executions: Required<Pick<BackupExecutions, 'stop'>> & BackupExecutions;
+  readonly executions: Required<Pick<BackupExecutions, 'stop' | 'redrive' | 'failedStep'>> & BackupExecutions;
   /** Resolves once the execution named `name` no longer runs. */
   untilEnded(name: string): Promise<void>;
 }
@@ -70,6 +76,37 @@ export function backupExecutionsContract(name: string, open: () => Promise<Backu
       const unknown = await rejectionOf(executions.stop('bk-never', 'Cancelled', 'x'));
       expect(unknown).toBeInstanceOf(NotFoundError);
       expect(unknown.message).toBe('backup bk-never does not exist');
+    });
+
+    it('a stopped execution failed at the step it was in; one that runs has no failed step', async () => {
+      const { executions, untilEnded } = await open();
+      await executions.start('bk-step-1', {});
+      const running = await executions.describe('bk-step-1');
+      expect(running.currentStep).toEqual(expect.any(String));
+      expect(await executions.failedStep('bk-step-1')).toBeUndefined();
+      await executions.stop('bk-step-1', 'Cancelled', 'cancelled by the contract');
+      await untilEnded('bk-step-1');
+      expect(await executions.failedStep('bk-step-1')).toBe(running.currentStep);
+    });
+
+    it('refuses to redrive an unknown execution (NotFoundError) and a running one (not resumable), which runs on', async () => {
+      const { executions } = await open();
+      const unknown = await rejectionOf(executions.redrive('bk-never'));
+      expect(unknown).toBeInstanceOf(NotFoundError);
+      expect(unknown.message).toBe('backup bk-never does not exist');
+      await executions.start('bk-redrive-1', {});
+      const refused = await rejectionOf(executions.redrive('bk-redrive-1'));
+      expect(refused).toBeInstanceOf(BackupNotResumableError);
+      expect(refused.message).toBe(
+        'backup bk-redrive-1 cannot be resumed: Step Functions refused the redrive (RedriveExecution failed: ' +
+          'ExecutionNotRedrivable: Execution is RUNNING and cannot be redriven.)',
+      );
+      expect(refused['context']).toMatchObject({
+        backupId: 'bk-redrive-1',
+        reason: REDRIVE_WINDOW_PASSED,
+      });
+      expect((await executions.describe('bk-redrive-1')).status).toBe('RUNNING');
+      await executions.stop('bk-redrive-1', 'Cancelled', 'ended by the contract');
     });
 
     it("names an execution's id by its name before and after it starts", async () => {

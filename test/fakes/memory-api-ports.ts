@@ -291,12 +291,21 @@ export class MemoryExecutions implements BackupExecutions {
     return detail ? Promise.resolve(detail) : Promise.reject(backupNotFound(name));
   }
 
-  /** StopExecution: a running execution ends ABORTED with `error` and `cause`; an ended one is left. */
+  /**
+   * StopExecution: a running execution ends ABORTED with `error` and `cause`, failed at the step
+   * it was in (its history's last state before ExecutionAborted); an ended one is left.
+   */
   stop(name: string, error: string, cause: string): Promise<void> {
     const detail = this.executions.get(name);
     if (detail === undefined) return Promise.reject(backupNotFound(name));
     if (detail.status === 'RUNNING')
-      this.finish(name, { status: 'ABORTED', stoppedAt: this.clock.now().toISOString(), error, cause });
+      this.finish(name, {
+        status: 'ABORTED',
+        stoppedAt: this.clock.now().toISOString(),
+        error,
+        cause,
+        ...(detail.currentStep === undefined ? {} : { failedStep: detail.currentStep }),
+      });
     return Promise.resolve();
   }
 
@@ -314,7 +323,8 @@ export class MemoryExecutions implements BackupExecutions {
     if (!['FAILED', 'ABORTED', 'TIMED_OUT'].includes(detail.status))
       return Promise.reject(
         new BackupNotResumableError(
-          `backup ${name} cannot be resumed: Step Functions refused the redrive (Execution is ${detail.status} and cannot be redriven)`,
+          `backup ${name} cannot be resumed: Step Functions refused the redrive (RedriveExecution failed: ` +
+            `ExecutionNotRedrivable: Execution is ${detail.status} and cannot be redriven.)`,
           { context: { backupId: name, reason: 'RedriveWindowPassed' } },
         ),
       );
