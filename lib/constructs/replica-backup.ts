@@ -170,14 +170,17 @@ export class ReplicaBackup extends Construct {
       logRetention,
       removalPolicy,
     });
-    // The servers' probe and waits, read by every backup of the server a plan or the API starts.
-    new ConfigServers(this, {
+    // The servers' probe, waits and volume lists, read by every backup of the server a plan or the API starts.
+    const configServers = new ConfigServers(this, {
       settings: configuredServerSettings(config),
       table: storage.table,
       key: storage.key,
       logRetention,
       removalPolicy,
     });
+    // The item is written after the functions that read it are updated: their schema is strict, so
+    // a function of the previous release would refuse an item with a field it does not know.
+    configServers.resource?.node.addDependency(functions.api, functions.planRun);
     // Volume restores: the state machine with a Distributed Map over block ranges (no 15-minute cap).
     const volumeRestores = new VolumeRestores(this, {
       prefix,

@@ -262,6 +262,19 @@ describe('a deployment with configured server settings (and plans: one writer fo
     });
   });
 
+  it('writes the item only after the functions that read it are updated (their schema refuses unknown fields)', () => {
+    const functionIds = ofType('AWS::Lambda::Function').map(([id]) => id);
+    const readers = ['ReplicaBackupApiFunction', 'ReplicaBackupPlanRunFunction'].map((stem) => {
+      const matching = functionIds.filter((id) => id.startsWith(stem));
+      expect(matching).toHaveLength(1);
+      return matching[0]!;
+    });
+    const [, resource] = ofType('Custom::AWS').find(([id]) =>
+      id.startsWith('ReplicaBackupConfigServerSettings'),
+    )!;
+    expect((resource as { DependsOn?: string[] }).DependsOn).toEqual(expect.arrayContaining(readers));
+  });
+
   it("runs on the plans' writer (one provider, one role), whose server policy puts and deletes only that item", () => {
     const functions = ofType('AWS::Lambda::Function').filter(([id]) => id.startsWith('AWS679f53fa'));
     expect(functions).toHaveLength(1);
