@@ -125,16 +125,17 @@ describe('the daily collection finishes an interrupted deletion on moto', () => 
     expect(sent).toEqual([
       // The detached marks (one Query of their partition).
       'QueryCommand RP#DETACHED',
-      // a1 marked deleting (finishPending), then deleteImage: its record, its detach (the mark
+      // a1 (deleteImage): its record (id guard, record: no hold, no lock), its detach (the mark
       // again, its index item, then the points filed under its volume id: none left), the
-      // manifest, the record and id pointer in one transaction, the mark.
-      'GetItemCommand VOLUME#vol-quiet',
-      'UpdateItemCommand VOLUME#vol-quiet',
+      // record marked deleting (id guard, update), the manifest, the record and id pointer in one
+      // transaction, the mark.
       'GetItemCommand VOLUME#vol-quiet',
       'GetItemCommand VOLUME#vol-quiet',
       'PutItemCommand RP#DETACHED',
       'GetItemCommand RP#IMAGE#vol-quiet#a1',
       'QueryCommand RP#SERVER#vol-quiet',
+      'GetItemCommand VOLUME#vol-quiet',
+      'UpdateItemCommand VOLUME#vol-quiet',
       's3 DeleteObjectsCommand images/vol-quiet/a1.json',
       'GetItemCommand VOLUME#vol-quiet',
       'TransactWriteItemsCommand Delete VOLUME#vol-quiet IMAGE#2026-03-01T00:00:00.000Z#a1, Delete VOLUME#vol-quiet IMAGEID#a1, Delete VOLUME#BY-ID#a1 POINTER, Delete VOLUME#vol-quiet LINEAGE#replica#2026-03-01T00:00:00.000Z#a1',

@@ -96,12 +96,13 @@ async function interruptedFleet(): Promise<{
 
 /**
  * The port calls that finish one unfinished deletion whose record is still there (live or
- * `deleting`): the record marked deleting, then deleteImage's own steps.
+ * `deleting`): deleteImage's own steps, the record read (and a live one checked for a legal hold or
+ * Object Lock retention) before it is marked deleting; a record already `deleting` is not marked again.
  */
 const FINISHED_DELETION_CALLS = [
-  'records.markDeleting',
   'records.getImage',
   'points.detachImage',
+  'records.markDeleting',
   'objects.deleteObjects',
   'records.deleteImage',
   'points.clearDetached',
@@ -145,12 +146,12 @@ describe('the daily collection finishes unfinished image deletions', () => {
     expect(first.counters).toMatchObject({ deletionsFinished: 3, deletionsFailed: 0, deletionsLeft: 0 });
     expect(calls).toEqual([
       'points.listDetached',
-      // a1: detached, record live: marked deleting, then the deletion's own steps.
+      // a1: detached, record live: the deletion's own steps.
       ...FINISHED_DELETION_CALLS,
       // b1: detached, record deleting (its manifest already gone: the delete is idempotent).
-      ...FINISHED_DELETION_CALLS,
+      ...FINISHED_DELETION_CALLS.filter((call) => call !== 'records.markDeleting'),
       // c1: detached, no record: only the mark is forgotten.
-      'records.markDeleting',
+      'records.getImage',
       'points.clearDetached',
       // No other deleting record in the fleet.
       'records.listImages',

@@ -80,6 +80,11 @@ const countersSchema = z.object({
   deletionsFinished: z.number().int().default(0),
   deletionsFailed: z.number().int().default(0),
   deletionsLeft: z.number().int().default(0),
+  /**
+   * Unfinished deletions abandoned because the image must be kept now (a legal hold or an Object
+   * Lock retention set since the crash): the image stays live (image-deletion.ts finishPending).
+   */
+  deletionsKept: z.number().int().default(0),
   /** Steps of the deletions phase that failed as a whole (a listing, the catalog pruning). */
   deletionStepsFailed: z.number().int().default(0),
 });
@@ -103,6 +108,7 @@ export const ZERO_COUNTERS: Readonly<GcCounters> = {
   deletionsFinished: 0,
   deletionsFailed: 0,
   deletionsLeft: 0,
+  deletionsKept: 0,
   deletionStepsFailed: 0,
 };
 
@@ -131,6 +137,10 @@ export const gcCheckpointSchema = z.object({
    * attempts: PENDING_DELETIONS_PER_GC_RUN + PENDING_DELETION_FAILURES_PER_GC_RUN).
    */
   deletionFailures: z
+    .array(z.object({ volumeId: z.string(), imageId: z.string(), reason: z.string() }))
+    .optional(),
+  /** Unfinished deletions abandoned in this run because the image must be kept now, with the reason. */
+  deletionsKept: z
     .array(z.object({ volumeId: z.string(), imageId: z.string(), reason: z.string() }))
     .optional(),
   /**
@@ -354,6 +364,7 @@ class Collector {
       ...(checkpoint.deletionStepFailures ?? []),
       ...done.stepFailures.map((f) => ({ ...f })),
     ];
+    const kept = [...(checkpoint.deletionsKept ?? []), ...done.kept.map((k) => ({ ...k }))];
     // Added to the counters saved before the step. A step repeated after a crash starts again from
     // that checkpoint, so the deletions the crashed attempt finished are counted by neither.
     const counters = checkpoint.counters;
@@ -366,9 +377,11 @@ class Collector {
         deletionsFailed: counters.deletionsFailed + done.stillLocked.length + done.failed.length,
         // Not a sum: what is still waiting after this step.
         deletionsLeft: done.left,
+        deletionsKept: counters.deletionsKept + done.kept.length,
         deletionStepsFailed: counters.deletionStepsFailed + done.stepFailures.length,
       },
       ...(failures.length === 0 ? {} : { deletionFailures: failures }),
+      ...(kept.length === 0 ? {} : { deletionsKept: kept }),
       ...(stepFailures.length === 0 ? {} : { deletionStepFailures: stepFailures }),
     };
   }

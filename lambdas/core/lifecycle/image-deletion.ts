@@ -15,8 +15,11 @@
  * Each step is idempotent. A crash after step 2 leaves a detached mark, after steps 3-4 a `deleting`
  * record, after step 5 a mark without a record: `finishPendingDeletions` (run by every expiry) and
  * `finishSomePendingDeletions` (the daily collection's first step, gc.ts, a budget per run) find
- * each and complete the deletion. Chunks and segments are never deleted here: other images may share them;
- * the collector removes what no live image references. Every image is a complete map of its
+ * each and complete the deletion. Completing one whose record is still live goes through step 1
+ * again on the record as it is now: an image put under legal hold (or whose Object Lock retention
+ * grew) since the crash is not deleted; its deletion is abandoned (its detached mark forgotten) and
+ * it stays live, restorable by id, in no recovery point. Chunks and segments are never deleted
+ * here: other images may share them; the collector removes what no live image references. Every image is a complete map of its
  * volume, so deleting one never affects another.
  */
 import { ConflictError, NotFoundError } from '../errors.ts';
@@ -177,6 +180,16 @@ export interface PendingDeletionFailure {
   readonly reason: string;
 }
 
+/**
+ * What is said of an image whose interrupted deletion was abandoned because the image must be kept
+ * now (`refusal`: deletionRefusal's reason). The recovery point store has no way to put an image
+ * back into the point it was taken out of (the point may be narrowed since, or gone with its last
+ * image), so the image stays without one.
+ */
+export function abandonedDeletionReason(refusal: string): string {
+  return `${refusal}; its interrupted deletion is abandoned: the image stays live and restorable by id, in no recovery point`;
+}
+
 /** The part of the fleet a scoped expiry finishes deletions in: its volumes and their records. */
 export interface PendingDeletionScope {
   readonly volumes: ReadonlySet<string>;
@@ -186,10 +199,15 @@ export interface PendingDeletionScope {
 
 /**
  * Completes every deletion a crash interrupted: images detached from their recovery point (whose
- * record may still be live: the deletion was decided and checked before the detach), then records
+ * record may still be live: the deletion was decided and checked before the detach, and is
+ * checked again below), then records
  * left `deleting`. An image that cannot be finished now is reported and left for the next expiry:
  * `stillLocked` when its manifest is still locked, `failed` for any other error (a recovery point
  * record of an unknown version, a detach that lost every attempt); the other images are finished.
+ * A detached image whose record is live is checked again first (deletionRefusal on the record as it
+ * is now): one under legal hold or Object Lock retention is not deleted but `kept`, its detached
+ * mark forgotten so that no later run tries again (abandonedDeletionReason). A `deleting` record is
+ * never refused: it is no longer listed or restorable, and its deletion goes on.
  * With `within` (a volume or server scope of the API), only that scope's deletions are finished and
  * no other volume's records are read; the others wait for their own scope's next expiry or the
  * expiry after a plan run, which finishes the fleet's.
@@ -201,9 +219,11 @@ export async function finishPendingDeletions(
   finished: number;
   stillLocked: PendingDeletionFailure[];
   failed: PendingDeletionFailure[];
+  /** Present when any. */
+  kept?: PendingDeletionFailure[];
 }> {
-  const { finished, stillLocked, failed } = await finishPending(deps, within);
-  return { finished, stillLocked, failed };
+  const { finished, stillLocked, failed, kept } = await finishPending(deps, within);
+  return { finished, stillLocked, failed, ...(kept.length === 0 ? {} : { kept }) };
 }
 
 /**
@@ -239,7 +259,9 @@ export interface PendingDeletionStepFailure {
  * an expiry's (deleteImage): only images whose deletion was decided (a detached mark or a
  * `deleting` record) are touched, and a live parent a running backup commits against is guarded by
  * its commit's transaction (commit-gate.ts), as with any deletion. `finished` counts every
- * deletion attempted that did not fail, a mark whose record was already gone included.
+ * deletion attempted that did not fail, a mark whose record was already gone included. `kept`: the
+ * abandoned deletions of images that must be kept now (finishPendingDeletions); each is an attempt
+ * that is not finished, like a failure, and is not found again by the next run.
  */
 export async function finishSomePendingDeletions(
   deps: ImageDeletionDeps,
@@ -249,11 +271,12 @@ export async function finishSomePendingDeletions(
   finished: number;
   stillLocked: PendingDeletionFailure[];
   failed: PendingDeletionFailure[];
+  kept: PendingDeletionFailure[];
   left: number;
   stepFailures: PendingDeletionStepFailure[];
 }> {
   const stepFailures: PendingDeletionStepFailure[] = [];
-  const { stillLocked, failed, left, done } = await finishPending(
+  const { stillLocked, failed, kept, left, done } = await finishPending(
     deps,
     undefined,
     { finished: budget, failures },
@@ -262,9 +285,10 @@ export async function finishSomePendingDeletions(
   );
   // Every deletion attempted and not failed, a mark whose record was already gone included.
   return {
-    finished: done.size - stillLocked.length - failed.length,
+    finished: done.size - stillLocked.length - failed.length - kept.length,
     stillLocked,
     failed,
+    kept,
     left,
     stepFailures,
   };
@@ -280,7 +304,8 @@ interface PendingDeletionLimits {
 }
 
 /**
- * finishPendingDeletions, and every image it dealt with (imageRefKey): none is live afterwards.
+ * finishPendingDeletions, and every image it dealt with (imageRefKey): none is live afterwards but
+ * those `kept` (and those whose deletion `failed` before it changed the record).
  * With `onStepError`, a step that fails as a whole is handed to it and the pass goes on; without,
  * it is thrown.
  */
@@ -293,6 +318,7 @@ async function finishPending(
   finished: number;
   stillLocked: PendingDeletionFailure[];
   failed: PendingDeletionFailure[];
+  kept: PendingDeletionFailure[];
   done: ReadonlySet<string>;
   left: number;
 }> {
@@ -300,6 +326,7 @@ async function finishPending(
   let left = 0;
   const stillLocked: PendingDeletionFailure[] = [];
   const failed: PendingDeletionFailure[] = [];
+  const kept: PendingDeletionFailure[] = [];
   const volumes = new Set<string>();
   const done = new Set<string>();
   const step = async <T>(name: PendingDeletionStepFailure['step'], fallback: T, run: () => Promise<T>) => {
@@ -313,7 +340,8 @@ async function finishPending(
   };
   const finish = async (ref: RecoveryPointImageRef, detached: boolean): Promise<void> => {
     const { volumeId, imageId } = ref;
-    const failures = stillLocked.length + failed.length;
+    // An image kept is an attempt that did not finish, as a failure is.
+    const failures = stillLocked.length + failed.length + kept.length;
     // Finished enough, or attempted as many as may finish plus as many as may fail.
     if (done.size - failures >= limits.finished || done.size >= limits.finished + limits.failures) {
       left += 1;
@@ -321,21 +349,40 @@ async function finishPending(
     }
     done.add(`${volumeId}/${imageId}`);
     try {
-      if (detached) {
-        const marked = await deps.records.markDeleting(volumeId, imageId);
-        // No record: the deletion stopped after its last step but one.
-        if (marked === 'missing') {
-          await deps.recoveryPoints?.clearDetached(ref);
-          return;
-        }
-      }
+      // deleteImage reads the record first and refuses a live one that must be kept now (a legal
+      // hold set, or an Object Lock retention extended, since the crash) before it changes anything:
+      // the record is never marked deleting ahead of that check.
       const outcome = await deleteImage(deps, volumeId, imageId, { pruneCatalog: false });
-      if (outcome.status === 'absent') return;
+      if (outcome.status === 'absent') {
+        // No record: the deletion stopped after its last step but one.
+        if (detached) await deps.recoveryPoints?.clearDetached(ref);
+        return;
+      }
       volumes.add(volumeId);
       finished += 1;
     } catch (error) {
       const reason = error instanceof Error ? error.message : String(error);
+      if (error instanceof ImageDeletionRefusedError) {
+        await abandon(ref, detached, reason);
+        return;
+      }
       (error instanceof ImageStillLockedError ? stillLocked : failed).push({ volumeId, imageId, reason });
+    }
+  };
+  // The deletion of an image that must be kept is given up: its detached mark goes, so no run finds
+  // it again. A mark that cannot be forgotten now is a failure, and the next run repeats the check.
+  const abandon = async (ref: RecoveryPointImageRef, detached: boolean, refusal: string): Promise<void> => {
+    const { volumeId, imageId } = ref;
+    try {
+      if (detached) await deps.recoveryPoints?.clearDetached(ref);
+      kept.push({ volumeId, imageId, reason: abandonedDeletionReason(refusal) });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      failed.push({
+        volumeId,
+        imageId,
+        reason: `${refusal}; its detached mark could not be forgotten: ${reason}`,
+      });
     }
   };
   const detachedMarks = await step('list detached marks', [], async () => [
@@ -358,7 +405,7 @@ async function finishPending(
     await finish(image, false);
   }
   await step('prune catalogs', [], () => pruneCatalogs(deps, volumes));
-  return { finished, stillLocked, failed, done, left };
+  return { finished, stillLocked, failed, kept, done, left };
 }
 
 function compareRefs(a: RecoveryPointImageRef, b: RecoveryPointImageRef): number {
@@ -403,6 +450,12 @@ export interface ScopedExpiryResult {
   /** Deletions an earlier run left unfinished that failed again (other than a locked manifest); present when any. */
   readonly pendingFailures?: readonly PendingDeletionFailure[];
   /**
+   * Deletions an earlier run left unfinished that were abandoned because the image must be kept now
+   * (legal hold, Object Lock; abandonedDeletionReason); present when any. Those images are live and
+   * take part in this expiry like any other.
+   */
+  readonly pendingKept?: readonly PendingDeletionFailure[];
+  /**
    * Images outside the requested scope that joined it with their recovery point (a point is kept
    * or deleted whole): imageRefKey → the point's id. Present when any.
    */
@@ -431,13 +484,17 @@ export async function expireScope(
         : await deps.records.listServer(scope.server);
   const readVolumes = new Set(['volume' in scope ? [scope.volume] : [], all.map((i) => i.volumeId)].flat());
   let pendingFailures: readonly PendingDeletionFailure[] = [];
+  let pendingKept: readonly PendingDeletionFailure[] = [];
   if (!dryRun) {
     const pending = await finishPending(
       deps,
       'images' in scope ? undefined : { volumes: readVolumes, images: all },
     );
     pendingFailures = pending.failed;
-    all = all.filter((image) => !pending.done.has(imageRefKey(image)));
+    pendingKept = pending.kept;
+    // An image whose deletion was abandoned is live: the rules see it (and keep or refuse it).
+    const kept = new Set(pending.kept.map(imageRefKey));
+    all = all.filter((image) => !pending.done.has(imageRefKey(image)) || kept.has(imageRefKey(image)));
   }
   // The backfill itself runs in the expiry after a plan run (expireAfterPlanRun), never here: this
   // also serves POST /retention/apply, which must answer within the API's timeout.
@@ -519,6 +576,7 @@ export async function expireScope(
     groups: out,
     catalog,
     ...(pendingFailures.length === 0 ? {} : { pendingFailures }),
+    ...(pendingKept.length === 0 ? {} : { pendingKept }),
     ...(withRecoveryPoint.size === 0 ? {} : { withRecoveryPoint }),
   };
 }
