@@ -3,13 +3,25 @@
  * on moto: MemoryObjectStore (the work and image buckets of the engine tests), MemoryBucket (the
  * lifecycle tests' image bucket, which has no `replace`), and S3ObjectStore as the wiring builds
  * it for the work bucket (no prefix) and with a key prefix. Each `make` gets a bucket of its own.
+ * Plan Restore's manifest source (manifest-pieces.contract.ts) reads the same image bucket:
+ * storedManifestPieces over MemoryObjectStore, and s3ManifestPieces with DynamoDbImageRecordStore.
  */
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { afterAll } from 'vitest';
+import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { S3ObjectStore } from '../../lambdas/aws/s3-object-store.ts';
+import { s3ManifestPieces } from '../../lambdas/aws/s3-volume-restore-manifests.ts';
+import { sha256Base64, sha256Hex } from '../../lambdas/core/image/hashing.ts';
+import { ImageStore } from '../../lambdas/core/image/image-store.ts';
+import { manifestKey } from '../../lambdas/core/image/image-types.ts';
+import { createCatalogTable } from '../catalog/local-catalog-table.ts';
+import { fullImageRecord } from '../fakes/memory-image-records.ts';
 import { ManualClock, MemoryBucket } from '../fakes/memory-lifecycle.ts';
 import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
+import { storedManifestPieces } from '../restore/volume-restore-images.ts';
 import { useLocalStack } from '../support/local-stack.ts';
+import { manifestPiecesContract } from './manifest-pieces.contract.ts';
 import { objectStoreContract } from './object-store.contract.ts';
 
 objectStoreContract(
@@ -27,7 +39,11 @@ objectStoreContract(
 const local = useLocalStack();
 let s3: S3Client | undefined;
 let made = 0;
-afterAll(() => s3?.destroy());
+const tables: DynamoDBDocumentClient[] = [];
+afterAll(() => {
+  s3?.destroy();
+  for (const documents of tables) documents.destroy();
+});
 
 async function freshBucket(): Promise<{ s3: S3Client; bucket: string }> {
   s3 ??= new S3Client({ ...local.clientConfig(), forcePathStyle: true });
@@ -54,3 +70,47 @@ objectStoreContract(
   },
   false,
 );
+
+manifestPiecesContract('storedManifestPieces (the restore tests)', () => {
+  const objects = new MemoryObjectStore();
+  const digests = new Map<string, string>();
+  return Promise.resolve({
+    open: storedManifestPieces(new ImageStore(objects), (imageId) => digests.get(imageId)!),
+    commit: async (volumeId, imageId, manifest) => {
+      await objects.putIfAbsent({
+        key: manifestKey(volumeId, imageId),
+        body: manifest,
+        sha256Base64: sha256Base64(manifest),
+      });
+      digests.set(imageId, sha256Hex(manifest));
+    },
+    loseObject: (volumeId, imageId) => {
+      objects.objects.delete(manifestKey(volumeId, imageId));
+      return Promise.resolve();
+    },
+  });
+});
+
+manifestPiecesContract('s3ManifestPieces with DynamoDbImageRecordStore on moto', async () => {
+  const { s3: client, bucket } = await freshBucket();
+  const table = `rbp-manifest-contract-${made}`;
+  const documents = await createCatalogTable(local.clientConfig(), table);
+  tables.push(documents);
+  const records = new DynamoDbImageRecordStore(documents, table);
+  const objects = new S3ObjectStore(client, bucket);
+  return {
+    open: s3ManifestPieces(client, bucket, records),
+    commit: async (volumeId, imageId, manifest) => {
+      const key = manifestKey(volumeId, imageId);
+      await objects.putIfAbsent({ key, body: manifest, sha256Base64: sha256Base64(manifest) });
+      await records.putImageRecord({
+        ...fullImageRecord(volumeId, imageId, '2026-12-04T00:00:00.000Z'),
+        manifestKey: key,
+        manifestSha256: sha256Hex(manifest),
+      });
+    },
+    loseObject: async (volumeId, imageId) => {
+      await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: manifestKey(volumeId, imageId) }));
+    },
+  };
+});
