@@ -11,9 +11,9 @@
  */
 import type { ErrorContext } from '../errors.ts';
 import {
+  copyUnixStat,
   normalizeImagePath,
   refuseDescent,
-  unixStat,
   walkError,
   type FileType,
   type InodeStat,
@@ -425,44 +425,40 @@ export function unixEntry(
   depth: number,
   target?: Uint8Array,
 ): WalkEntry {
-  if (target === undefined && inode.crtime !== undefined && inode.device === undefined) {
-    // The common case, built in one object literal (same fields, same order as below): the
-    // spreads cost an intermediate object and a copy per entry, a walk's largest share of garbage.
-    return {
-      kind: 'entry',
-      inode: inode.inode,
-      type: inode.type,
-      permissions: inode.permissions,
-      mode: inode.mode,
-      uid: inode.uid,
-      gid: inode.gid,
-      size: inode.size,
-      nlink: inode.nlink,
-      flags: inode.flags,
-      atime: inode.atime,
-      ctime: inode.ctime,
-      mtime: inode.mtime,
-      crtime: inode.crtime,
-      generation: inode.generation,
-      path,
-      name: name.name,
-      nameBytes: name.nameBytes,
-      nameIsUtf8: name.nameIsUtf8,
-      parentInode,
-      depth,
-    };
+  return new UnixWalkEntry(inode, path, name, parentInode, depth, target);
+}
+
+/** A WalkEntry being filled in (UnixWalkEntry's constructor): its fields writable. */
+type WalkEntryFields = { -readonly [K in keyof WalkEntry]: WalkEntry[K] };
+
+// A class, as filesystem.ts's UnixStat and for the same reason: one object per entry with its
+// fields inside, the stat fields copied by copyUnixStat (an object literal would need its own copy
+// of them, a spread of unixStat an intermediate object per entry, a walk's largest share of garbage).
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type -- see above
+interface UnixWalkEntry extends WalkEntryFields {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see above
+class UnixWalkEntry {
+  constructor(
+    inode: InodeStat,
+    path: string,
+    name: EntryName,
+    parentInode: number,
+    depth: number,
+    target: Uint8Array | undefined,
+  ) {
+    this.kind = 'entry';
+    copyUnixStat(this, inode);
+    this.path = path;
+    this.name = name.name;
+    this.nameBytes = name.nameBytes;
+    this.nameIsUtf8 = name.nameIsUtf8;
+    this.parentInode = parentInode;
+    this.depth = depth;
+    if (target !== undefined) {
+      this.symlinkTarget = encodeName(target);
+      this.symlinkTargetBytes = target;
+    }
   }
-  return {
-    kind: 'entry',
-    ...unixStat(inode),
-    path,
-    name: name.name,
-    nameBytes: name.nameBytes,
-    nameIsUtf8: name.nameIsUtf8,
-    parentInode,
-    depth,
-    ...(target === undefined ? {} : { symlinkTarget: encodeName(target), symlinkTargetBytes: target }),
-  };
 }
 
 /** How ext and XFS refuse a directory: by its inode number. */

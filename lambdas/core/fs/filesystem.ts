@@ -69,29 +69,49 @@ export interface InodeStat {
   readonly plainExtents?: boolean;
 }
 
+/** An InodeStat being filled in (copyUnixStat): its fields writable. */
+export type InodeStatFields = { -readonly [K in keyof InodeStat]: InodeStat[K] };
+
 /**
- * The InodeStat fields of a Unix inode record (ext, XFS) that carries more (raw bytes, offsets),
- * copied field by field: a rest pattern is several times slower, and a walk does this per entry.
+ * Copies the InodeStat fields of a Unix inode record (ext, XFS) that carries more (raw bytes,
+ * offsets) onto `view`, field by field: a rest pattern or a spread is several times slower, and a
+ * walk does this per entry. An absent creation time or device is left out, not set to undefined.
  * Windows fields are not copied; those readers build their stats themselves.
  */
+export function copyUnixStat(view: InodeStatFields, inode: InodeStat): void {
+  view.inode = inode.inode;
+  view.type = inode.type;
+  view.permissions = inode.permissions;
+  view.mode = inode.mode;
+  view.uid = inode.uid;
+  view.gid = inode.gid;
+  view.size = inode.size;
+  view.nlink = inode.nlink;
+  view.flags = inode.flags;
+  view.atime = inode.atime;
+  view.ctime = inode.ctime;
+  view.mtime = inode.mtime;
+  if (inode.crtime !== undefined) view.crtime = inode.crtime;
+  if (inode.device !== undefined) view.device = inode.device;
+  view.generation = inode.generation;
+}
+
+// The stat as an instance whose constructor fills it in, not an object literal: copyUnixStat then
+// serves it and the walk's entries (UnixWalkEntry in depth-first-walk.ts), and V8 sizes a class's
+// instances to the fields its constructor writes, so each is one object with its fields inside.
+// The interface gives the class the fields the constructor sets.
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging, @typescript-eslint/no-empty-object-type -- see above
+interface UnixStat extends InodeStatFields {}
+// eslint-disable-next-line @typescript-eslint/no-unsafe-declaration-merging -- see above
+class UnixStat {
+  constructor(inode: InodeStat) {
+    copyUnixStat(this, inode);
+  }
+}
+
+/** The InodeStat of a Unix inode record (copyUnixStat's fields). */
 export function unixStat(inode: InodeStat): InodeStat {
-  return {
-    inode: inode.inode,
-    type: inode.type,
-    permissions: inode.permissions,
-    mode: inode.mode,
-    uid: inode.uid,
-    gid: inode.gid,
-    size: inode.size,
-    nlink: inode.nlink,
-    flags: inode.flags,
-    atime: inode.atime,
-    ctime: inode.ctime,
-    mtime: inode.mtime,
-    ...(inode.crtime === undefined ? {} : { crtime: inode.crtime }),
-    ...(inode.device === undefined ? {} : { device: inode.device }),
-    generation: inode.generation,
-  };
+  return new UnixStat(inode);
 }
 
 /**
