@@ -120,20 +120,38 @@ export function protectedVolumeUpdate(
       UpdateExpression: `SET #entity = :entity, #volumeId = :volumeId, #gpk = :gpk, ${
         owner === undefined ? '#gsk = if_not_exists(#gsk, :gsk)' : '#gsk = :gsk, #serverId = :serverId'
       }`,
-      ExpressionAttributeNames: {
-        '#entity': 'entity',
-        '#volumeId': 'volumeId',
-        '#gpk': 'gsi2pk',
-        '#gsk': 'gsi2sk',
-        ...(owner === undefined ? {} : { '#serverId': 'serverId' }),
-      },
-      ExpressionAttributeValues: {
-        ':entity': PROTECTED_VOLUME_ENTITY,
-        ':volumeId': volumeId,
-        ':gpk': REGISTRY_BY_SERVER_KEY,
-        ':gsk': registryServerSortKey(owner?.serverId ?? volumeId, volumeId),
-        ...(owner === undefined ? {} : { ':serverId': owner.serverId }),
-      },
+      ...registryItemAttributes(volumeId, owner?.serverId),
+    },
+  };
+}
+
+/**
+ * The attributes a registry item's update sets (`#entity`, `#volumeId`, `#gpk`, `#gsk` and, with a
+ * server, `#serverId`), as the update's names and values: filed on GSI2 under `serverId`, else its
+ * volume id. The commit's update (protectedVolumeUpdate) and the lifecycle backfill's
+ * (dynamodb-lifecycle-images.ts) set them with different expressions.
+ */
+export function registryItemAttributes(
+  volumeId: string,
+  serverId: string | undefined,
+): {
+  ExpressionAttributeNames: Record<string, string>;
+  ExpressionAttributeValues: Record<string, string>;
+} {
+  return {
+    ExpressionAttributeNames: {
+      '#entity': 'entity',
+      '#volumeId': 'volumeId',
+      '#gpk': 'gsi2pk',
+      '#gsk': 'gsi2sk',
+      ...(serverId === undefined ? {} : { '#serverId': 'serverId' }),
+    },
+    ExpressionAttributeValues: {
+      ':entity': PROTECTED_VOLUME_ENTITY,
+      ':volumeId': volumeId,
+      ':gpk': REGISTRY_BY_SERVER_KEY,
+      ':gsk': registryServerSortKey(serverId ?? volumeId, volumeId),
+      ...(serverId === undefined ? {} : { ':serverId': serverId }),
     },
   };
 }
