@@ -3,7 +3,9 @@
  * and its adapter on moto through one local stack: LifecycleImageRecords (DynamoDB, records
  * committed by DynamoDbImageRecordStore), LifecycleObjectStore (S3), GcCoordination (DynamoDB),
  * RetentionRuleStore (DynamoDB), ScrubCursorStore (DynamoDB; test/contracts/scrub-cursor.contract.ts) and
- * ChunkQuarantine (DynamoDB; test/contracts/chunk-quarantine.contract.ts).
+ * ChunkQuarantine (DynamoDB; test/contracts/chunk-quarantine.contract.ts), and ImageLiveness
+ * (DynamoDbImageRecordStore; test/contracts/image-liveness.contract.ts), which recovery points are
+ * narrowed by.
  * Every `make` gets a table or bucket of its own, so the cases and property runs share nothing.
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
@@ -16,6 +18,7 @@ import { DynamoDbRetentionRuleStore } from '../../lambdas/aws/dynamodb-lifecycle
 import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { chunkQuarantineContract } from '../contracts/chunk-quarantine.contract.ts';
+import { imageLivenessContract } from '../contracts/image-liveness.contract.ts';
 import { scrubCursorStoreContract } from '../contracts/scrub-cursor.contract.ts';
 import {
   ManualClock,
@@ -25,6 +28,9 @@ import {
   MemoryRetentionRules,
 } from '../fakes/memory-lifecycle.ts';
 import { MemoryChunkQuarantine } from '../fakes/memory-chunk-quarantine.ts';
+import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
+import { lifecycleRecordsLiveness } from '../fakes/memory-image-liveness.ts';
+import { recordsLiveness } from '../recovery-points/memory-recovery-point-store.ts';
 import { MemoryScrubCursor } from '../fakes/memory-scrub-cursor.ts';
 import { gcCoordinationContract } from '../support/gc-coordination.contract.ts';
 import {
@@ -145,4 +151,63 @@ chunkQuarantineContract(
     return new DynamoDbChunkQuarantine(documents, name);
   },
   MOTO_RUNS,
+);
+
+/** Every image of the liveness contract is committed at one instant: liveness reads no time. */
+const COMMITTED_AT = '2026-04-01T00:00:00.000Z';
+
+imageLivenessContract(
+  'lifecycleRecordsLiveness (in-memory)',
+  () => {
+    const records = new MemoryLifecycleRecords();
+    return Promise.resolve({
+      liveness: lifecycleRecordsLiveness(records),
+      commit: ({ volumeId, imageId }) =>
+        Promise.resolve(records.put(listedImage(fullImageRecord(volumeId, imageId, COMMITTED_AT)))),
+      markDeleting: async ({ volumeId, imageId }) => {
+        await records.markDeleting(volumeId, imageId);
+      },
+      deleteRecord: ({ volumeId, imageId }) => records.deleteImage(volumeId, imageId),
+    });
+  },
+  true,
+);
+
+imageLivenessContract(
+  'recordsLiveness (the recovery-point tests)',
+  () => {
+    const records = new MemoryImageRecordStore();
+    return Promise.resolve({
+      liveness: recordsLiveness(records),
+      commit: async ({ volumeId, imageId }) => {
+        await records.putImageRecord(fullImageRecord(volumeId, imageId, COMMITTED_AT));
+      },
+      markDeleting: () => Promise.resolve(),
+      deleteRecord: ({ volumeId, imageId }) => {
+        records.records.delete(`${volumeId}/${imageId}`);
+        return Promise.resolve();
+      },
+    });
+  },
+  false,
+);
+
+imageLivenessContract(
+  'DynamoDbImageRecordStore (moto)',
+  async () => {
+    const { documents, name } = await freshTable('image-liveness');
+    const store = new DynamoDbImageRecordStore(documents, name);
+    const lifecycle = new DynamoDbLifecycleImageRecords(documents, name);
+    return {
+      liveness: store,
+      commit: async ({ volumeId, imageId }) => {
+        await store.putImageRecord(fullImageRecord(volumeId, imageId, COMMITTED_AT));
+      },
+      markDeleting: async ({ volumeId, imageId }) => {
+        await lifecycle.markDeleting(volumeId, imageId);
+      },
+      deleteRecord: ({ volumeId, imageId }) => lifecycle.deleteImage(volumeId, imageId),
+    };
+  },
+  true,
 );
