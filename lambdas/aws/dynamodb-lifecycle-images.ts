@@ -3,8 +3,11 @@
  * over the same items as DynamoDbImageRecordStore (docs/image-format.md, "Image records"). Unlike
  * that store it sees records marked `deleting`, because finishing their deletion is its job.
  *
- * The mark is an UpdateItem of the record's `status` attribute, conditional on the record existing;
- * the final delete removes the record and its id guard in one transaction. Both are idempotent.
+ * The mark is an UpdateItem of the record's `status` attribute, conditional on the record existing
+ * and not being under legal hold; a legal hold is an UpdateItem of `legalHold` (with
+ * `legalHoldReason`, `legalHoldChangedAt`, `legalHoldChangedBy`) conditional on the record being
+ * live. Each condition is evaluated atomically with its write, so a hold and a deletion never both
+ * win. The final delete removes the record and its id guard in one transaction. Both are idempotent.
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_UpdateItem.html
  * https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_TransactWriteItems.html
  */
@@ -17,7 +20,12 @@ import {
   UpdateCommand,
 } from '@aws-sdk/lib-dynamodb';
 import { NotFoundError } from '../core/errors.ts';
-import type { LifecycleImage, LifecycleImageRecords } from '../core/lifecycle/ports.ts';
+import type {
+  LegalHoldChange,
+  LegalHoldWrite,
+  LifecycleImage,
+  LifecycleImageRecords,
+} from '../core/lifecycle/ports.ts';
 import { type ProtectedVolume, protectedVolumeServers } from '../core/lifecycle/protected-volumes.ts';
 import type { RegisteredServerPage } from '../core/api/server-pages.ts';
 import {
@@ -537,23 +545,89 @@ export class DynamoDbLifecycleImageRecords implements LifecycleImageRecords {
     return toLifecycleImage(item.Item, () => undefined);
   }
 
-  async markDeleting(volumeId: string, imageId: string): Promise<'marked' | 'missing'> {
+  async markDeleting(volumeId: string, imageId: string): Promise<'marked' | 'missing' | 'held'> {
     const imageSk = await this.recordSortKey(volumeId, imageId);
     if (imageSk === undefined) return 'missing';
     const context = { volumeId, imageId };
+    const key = { pk: volumePartitionKey(volumeId), sk: imageSk };
+    // DynamoDB evaluates the condition and applies the update as one atomic step, so a hold
+    // written after the caller read the record refuses the mark:
+    // https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/Expressions.ConditionExpressions.html
+    // A record already deleting is marked again (idempotent) whatever it says.
     const marked = await conditionalWrite('UpdateItem', context, () =>
       this.ddb.send(
         new UpdateCommand({
           TableName: this.tableName,
-          Key: { pk: volumePartitionKey(volumeId), sk: imageSk },
+          Key: key,
           UpdateExpression: 'SET #status = :deleting',
-          ConditionExpression: 'attribute_exists(pk)',
-          ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: { ':deleting': IMAGE_STATUS_DELETING },
+          ConditionExpression:
+            'attribute_exists(pk) AND (#status = :deleting OR attribute_not_exists(#legalHold) OR #legalHold <> :held)',
+          ExpressionAttributeNames: { '#status': 'status', '#legalHold': 'legalHold' },
+          ExpressionAttributeValues: { ':deleting': IMAGE_STATUS_DELETING, ':held': true },
         }),
       ),
     );
-    return marked ? 'marked' : 'missing';
+    if (marked) return 'marked';
+    // Refused: either the record is gone or it was under legal hold when DynamoDB evaluated it.
+    return (await this.recordExists(key, context)) ? 'held' : 'missing';
+  }
+
+  async setLegalHold(volumeId: string, imageId: string, change: LegalHoldChange): Promise<LegalHoldWrite> {
+    const imageSk = await this.recordSortKey(volumeId, imageId);
+    if (imageSk === undefined) return 'missing';
+    const context = { volumeId, imageId };
+    const key = { pk: volumePartitionKey(volumeId), sk: imageSk };
+    const reason = change.legalHold ? change.reason : undefined;
+    // Conditional on the record being live, evaluated atomically with the write: a hold is never
+    // written on a record whose deletion has begun (markDeleting's own condition covers the other
+    // order). A record without `status` is live (docs/image-format.md).
+    const written = await conditionalWrite('UpdateItem', context, () =>
+      this.ddb.send(
+        new UpdateCommand({
+          TableName: this.tableName,
+          Key: key,
+          UpdateExpression: `SET #legalHold = :held, #changedAt = :changedAt, #changedBy = :changedBy${
+            reason === undefined ? ' REMOVE #reason' : ', #reason = :reason'
+          }`,
+          ConditionExpression:
+            'attribute_exists(pk) AND (attribute_not_exists(#status) OR #status <> :deleting)',
+          ExpressionAttributeNames: {
+            '#status': 'status',
+            '#legalHold': 'legalHold',
+            '#changedAt': 'legalHoldChangedAt',
+            '#changedBy': 'legalHoldChangedBy',
+            '#reason': 'legalHoldReason',
+          },
+          ExpressionAttributeValues: {
+            ':deleting': IMAGE_STATUS_DELETING,
+            ':held': change.legalHold,
+            ':changedAt': change.changedAt,
+            ':changedBy': change.changedBy,
+            ...(reason === undefined ? {} : { ':reason': reason }),
+          },
+        }),
+      ),
+    );
+    if (written) return 'changed';
+    return (await this.recordExists(key, context)) ? 'deleting' : 'missing';
+  }
+
+  /** Whether the item at `key` exists (a strongly consistent GetItem of its key only). */
+  private async recordExists(
+    key: { pk: string; sk: string },
+    context: { volumeId: string; imageId: string },
+  ): Promise<boolean> {
+    const item = await callSdk('GetItem', context, () =>
+      this.ddb.send(
+        new GetCommand({
+          TableName: this.tableName,
+          Key: key,
+          ConsistentRead: true,
+          ProjectionExpression: 'pk',
+        }),
+      ),
+    );
+    return item.Item !== undefined;
   }
 
   async deleteImage(volumeId: string, imageId: string): Promise<void> {

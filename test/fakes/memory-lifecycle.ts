@@ -17,6 +17,8 @@ import type { GcCheckpoint, GcCheckpointStore } from '../../lambdas/core/lifecyc
 import type { RetentionRuleStore, StoredRetention } from '../../lambdas/core/lifecycle/retention-apply.ts';
 import type {
   DeleteOutcome,
+  LegalHoldChange,
+  LegalHoldWrite,
   LifecycleImage,
   LifecycleImageRecords,
   LifecycleObjectStore,
@@ -259,12 +261,33 @@ export class MemoryLifecycleRecords implements LifecycleImageRecords {
     return Promise.resolve(structuredClone(image));
   }
 
-  markDeleting(volumeId: string, imageId: string): Promise<'marked' | 'missing'> {
+  /** What the adapter writes with a hold besides `legalHold`, by record (volumeId/imageId). */
+  readonly holdDetails = new Map<string, Omit<LegalHoldChange, 'legalHold'>>();
+
+  markDeleting(volumeId: string, imageId: string): Promise<'marked' | 'missing' | 'held'> {
     const key = `${volumeId}/${imageId}`;
     const image = this.images.get(key);
     if (image === undefined) return Promise.resolve('missing');
+    // The adapter's condition: a live record under legal hold is not marked.
+    if (image.status === 'live' && image.legalHold === true) return Promise.resolve('held');
     this.images.set(key, { ...image, status: 'deleting' });
     return Promise.resolve('marked');
+  }
+
+  setLegalHold(volumeId: string, imageId: string, change: LegalHoldChange): Promise<LegalHoldWrite> {
+    const key = `${volumeId}/${imageId}`;
+    const image = this.images.get(key);
+    if (image === undefined) return Promise.resolve('missing');
+    if (image.status === 'deleting') return Promise.resolve('deleting');
+    const { legalHold: _held, ...rest } = image;
+    this.images.set(key, change.legalHold ? { ...rest, legalHold: true } : rest);
+    const { changedAt, changedBy } = change;
+    this.holdDetails.set(key, {
+      changedAt,
+      changedBy,
+      ...(change.legalHold && change.reason !== undefined ? { reason: change.reason } : {}),
+    });
+    return Promise.resolve('changed');
   }
 
   deleteImage(volumeId: string, imageId: string): Promise<void> {

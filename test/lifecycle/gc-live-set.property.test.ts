@@ -14,7 +14,12 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { LiveSetIncompleteError, runGc } from '../../lambdas/core/lifecycle/gc.ts';
-import type { LifecycleImage, LifecycleImageRecords } from '../../lambdas/core/lifecycle/ports.ts';
+import type {
+  LegalHoldChange,
+  LegalHoldWrite,
+  LifecycleImage,
+  LifecycleImageRecords,
+} from '../../lambdas/core/lifecycle/ports.ts';
 import {
   type ProtectedVolume,
   protectedVolumeServers,
@@ -59,8 +64,11 @@ class RegistryScopedRecords implements LifecycleImageRecords {
   getImage(volumeId: string, imageId: string): Promise<LifecycleImage> {
     return this.world.records.getImage(volumeId, imageId);
   }
-  markDeleting(volumeId: string, imageId: string): Promise<'marked' | 'missing'> {
+  markDeleting(volumeId: string, imageId: string): Promise<'marked' | 'missing' | 'held'> {
     return this.world.records.markDeleting(volumeId, imageId);
+  }
+  setLegalHold(volumeId: string, imageId: string, change: LegalHoldChange): Promise<LegalHoldWrite> {
+    return this.world.records.setLegalHold(volumeId, imageId, change);
   }
   deleteImage(volumeId: string, imageId: string): Promise<void> {
     return this.world.records.deleteImage(volumeId, imageId);

@@ -39,6 +39,8 @@ function ownFields(image: ImageRecord | LifecycleImage) {
 }
 
 const DAY_MS = 86_400_000;
+/** The caller a legal hold names. */
+const OPERATOR = 'arn:aws:iam::123456789012:user/legal';
 const T0 = Date.parse('2026-04-01T00:00:00.000Z');
 
 /** Three volumes, two tagged with servers: images created a day apart, listed out of commit order. */
@@ -132,6 +134,60 @@ export function lifecycleImageRecordsContract(
       expect(await under.records.listImages()).toEqual(expectedListing(new Set(['img-a1'])));
     });
 
+    it('sets and lifts a legal hold on a live record (idempotent); reads and listings show it', async () => {
+      const under = await make();
+      await commitFleet(under);
+      const hold = {
+        legalHold: true,
+        reason: 'case 4711',
+        changedAt: '2026-05-01T00:00:00.000Z',
+        changedBy: OPERATOR,
+      };
+      expect(await under.records.setLegalHold('vol-a', 'img-a2', hold)).toBe('changed');
+      expect(await under.records.setLegalHold('vol-a', 'img-a2', hold)).toBe('changed');
+      const held = await under.records.getImage('vol-a', 'img-a2');
+      expect({ legalHold: held.legalHold, status: held.status }).toEqual({ legalHold: true, status: 'live' });
+      const listing = expectedListing().map((i) => (i.imageId === 'img-a2' ? { ...i, legalHold: true } : i));
+      expect(await under.records.listImages()).toEqual(listing);
+      const lift = { legalHold: false, changedAt: '2026-05-02T00:00:00.000Z', changedBy: OPERATOR };
+      expect(await under.records.setLegalHold('vol-a', 'img-a2', lift)).toBe('changed');
+      expect(await under.records.setLegalHold('vol-a', 'img-a2', lift)).toBe('changed');
+      expect(await under.records.setLegalHold('vol-a', 'img-a1', lift)).toBe('changed'); // never held
+      expect((await under.records.getImage('vol-a', 'img-a2')).legalHold).toBeUndefined();
+      expect(await under.records.listImages()).toEqual(expectedListing());
+    });
+
+    it('refuses a legal hold on a deleting record and on a missing one, changing nothing', async () => {
+      const under = await make();
+      await commitFleet(under);
+      await under.records.markDeleting('vol-b', 'img-b2');
+      const hold = { legalHold: true, changedAt: '2026-05-01T00:00:00.000Z', changedBy: OPERATOR };
+      expect(await under.records.setLegalHold('vol-b', 'img-b2', hold)).toBe('deleting');
+      expect(await under.records.setLegalHold('vol-b', 'img-b2', { ...hold, legalHold: false })).toBe(
+        'deleting',
+      );
+      expect(await under.records.setLegalHold('vol-a', 'img-never', hold)).toBe('missing');
+      expect(await under.records.setLegalHold('vol-never', 'img-a1', hold)).toBe('missing');
+      expect(await under.records.listImages()).toEqual(expectedListing(new Set(['img-b2'])));
+    });
+
+    it('refuses to mark a record under legal hold deleting (`held`, nothing changed); lifted, it marks', async () => {
+      const under = await make();
+      await commitFleet(under);
+      const hold = { legalHold: true, changedAt: '2026-05-01T00:00:00.000Z', changedBy: OPERATOR };
+      await under.records.setLegalHold('vol-c', 'img-c1', hold);
+      expect(await under.records.markDeleting('vol-c', 'img-c1')).toBe('held');
+      expect(await under.records.markDeleting('vol-c', 'img-c1')).toBe('held');
+      const image = await under.records.getImage('vol-c', 'img-c1');
+      expect({ legalHold: image.legalHold, status: image.status }).toEqual({
+        legalHold: true,
+        status: 'live',
+      });
+      await under.records.setLegalHold('vol-c', 'img-c1', { ...hold, legalHold: false });
+      expect(await under.records.markDeleting('vol-c', 'img-c1')).toBe('marked');
+      expect(await under.records.listImages()).toEqual(expectedListing(new Set(['img-c1'])));
+    });
+
     it('deletes a record (idempotent, absent ones too): gone from reads and listings, its mark `missing`', async () => {
       const under = await make();
       await commitFleet(under);
@@ -149,23 +205,38 @@ export function lifecycleImageRecordsContract(
       ]);
     });
 
-    it('after any sequence of marks and deletes, answers and listing match a model of the records', async () => {
+    it('after any sequence of marks, holds, lifts and deletes, answers and listing match a model of the records', async () => {
       const ids = fleet().map(({ record }) => [record.volumeId, record.imageId] as const);
       const target = fc.oneof(fc.constantFrom(...ids), fc.constant(['vol-a', 'img-absent'] as const));
-      const step = fc.record({ op: fc.constantFrom('mark', 'delete'), target });
+      const step = fc.record({ op: fc.constantFrom('mark', 'delete', 'hold', 'lift'), target });
       await fc.assert(
         fc.asyncProperty(fc.array(step, { maxLength: 8 }), async (steps) => {
           const under = await make();
           await commitFleet(under);
-          const model = new Map(expectedListing().map((i) => [i.imageId, i]));
+          const model = new Map<string, LifecycleImage>(expectedListing().map((i) => [i.imageId, i]));
           for (const {
             op,
             target: [volumeId, imageId],
           } of steps) {
             const known = model.get(imageId);
             if (op === 'mark') {
-              expect(await under.records.markDeleting(volumeId, imageId)).toBe(known ? 'marked' : 'missing');
-              if (known) model.set(imageId, { ...known, status: 'deleting' });
+              const held = known?.status === 'live' && known.legalHold === true;
+              const expected = known === undefined ? 'missing' : held ? 'held' : 'marked';
+              expect(await under.records.markDeleting(volumeId, imageId)).toBe(expected);
+              if (expected === 'marked') model.set(imageId, { ...known!, status: 'deleting' });
+            } else if (op === 'hold' || op === 'lift') {
+              const change = {
+                legalHold: op === 'hold',
+                changedAt: '2026-05-01T00:00:00.000Z',
+                changedBy: OPERATOR,
+              };
+              const expected =
+                known === undefined ? 'missing' : known.status === 'deleting' ? 'deleting' : 'changed';
+              expect(await under.records.setLegalHold(volumeId, imageId, change)).toBe(expected);
+              if (expected === 'changed') {
+                const { legalHold: _before, ...rest } = known!;
+                model.set(imageId, op === 'hold' ? { ...rest, legalHold: true } : rest);
+              }
             } else {
               await under.records.deleteImage(volumeId, imageId);
               model.delete(imageId);

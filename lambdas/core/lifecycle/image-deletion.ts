@@ -103,6 +103,18 @@ export function deletionRefusal(
   return undefined;
 }
 
+function refused(deps: ImageDeletionDeps, image: LifecycleImage, refusal: string): ImageDeletionRefusedError {
+  const { volumeId, imageId } = image;
+  return new ImageDeletionRefusedError(`${refusal}; not deleted`, {
+    context: {
+      volumeId,
+      imageId,
+      legalHold: image.legalHold === true,
+      lockedUntil: lockedUntilOf(image, deps.objectLock),
+    },
+  });
+}
+
 export async function deleteImage(
   deps: ImageDeletionDeps,
   volumeId: string,
@@ -119,22 +131,19 @@ export async function deleteImage(
   }
   if (image.status === 'live') {
     const refusal = deletionRefusal(image, deps.clock.now(), deps.objectLock);
-    if (refusal !== undefined) {
-      throw new ImageDeletionRefusedError(`${refusal}; not deleted`, {
-        context: {
-          volumeId,
-          imageId,
-          legalHold: image.legalHold === true,
-          lockedUntil: lockedUntilOf(image, deps.objectLock),
-        },
-      });
-    }
+    if (refusal !== undefined) throw refused(deps, image, refusal);
   }
   // Also for a record already `deleting`: one marked before recovery points were detached first.
   // Its servers' points are searched when the image has no index item; what may still be missed
   // is never shown (narrowToLiveImages).
   await deps.recoveryPoints?.detachImage({ volumeId, imageId }, serversOfImage(image));
-  if (image.status === 'live') await deps.records.markDeleting(volumeId, imageId);
+  if (image.status === 'live' && (await deps.records.markDeleting(volumeId, imageId)) === 'held') {
+    // A legal hold written after the read above: the mark's condition refused it, nothing else
+    // follows. The detached mark stays; the next pending-deletion pass finds the image held and
+    // keeps it (finishPending), forgetting the mark.
+    const held = { ...image, legalHold: true };
+    throw refused(deps, held, deletionRefusal(held, deps.clock.now(), deps.objectLock)!);
+  }
   const outcome = await deps.objects.deleteObjects([image.manifestKey]);
   const failure = outcome.failed[0];
   if (failure !== undefined) {

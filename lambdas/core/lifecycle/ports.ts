@@ -87,6 +87,19 @@ export interface LifecycleImage {
   readonly stats?: Readonly<Record<string, number>>;
 }
 
+/** A legal hold set or lifted on an image record (PUT /images/{imageId}/legal-hold). */
+export interface LegalHoldChange {
+  readonly legalHold: boolean;
+  /** Why the image is held (1-256 characters); only with `legalHold: true`. */
+  readonly reason?: string;
+  /** ISO-8601 UTC. */
+  readonly changedAt: string;
+  /** Who changed it: the caller's IAM ARN. */
+  readonly changedBy: string;
+}
+
+export type LegalHoldWrite = 'changed' | 'missing' | 'deleting';
+
 export interface LifecycleImageRecords {
   /** Every image record of every volume (live and deleting), ordered by volumeId then imageId. */
   listImages(): Promise<LifecycleImage[]>;
@@ -102,8 +115,18 @@ export interface LifecycleImageRecords {
   listServer(serverId: string): Promise<LifecycleImage[]>;
   /** NotFoundError when there is no record. */
   getImage(volumeId: string, imageId: string): Promise<LifecycleImage>;
-  /** Sets status `deleting` (idempotent). `missing` when the record is already gone. */
-  markDeleting(volumeId: string, imageId: string): Promise<'marked' | 'missing'>;
+  /**
+   * Sets status `deleting` (idempotent). `missing` when the record is already gone; `held` (nothing
+   * changed) when a live record is under legal hold: the check and the mark are one conditional
+   * write, so a hold set after the caller read the record is never marked over.
+   */
+  markDeleting(volumeId: string, imageId: string): Promise<'marked' | 'missing' | 'held'>;
+  /**
+   * Sets or lifts the record's legal hold, with who changed it, when and why (a reason only with a
+   * hold; lifting removes it). Idempotent. Only a live record changes: `deleting` (nothing changed)
+   * when its deletion has begun, `missing` when there is no record.
+   */
+  setLegalHold(volumeId: string, imageId: string, change: LegalHoldChange): Promise<LegalHoldWrite>;
   /** Removes the record and its id guard (idempotent). */
   deleteImage(volumeId: string, imageId: string): Promise<void>;
 }
