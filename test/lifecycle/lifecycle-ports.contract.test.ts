@@ -5,18 +5,21 @@
  * RetentionRuleStore (DynamoDB), ScrubCursorStore (DynamoDB; test/contracts/scrub-cursor.contract.ts) and
  * ChunkQuarantine (DynamoDB; test/contracts/chunk-quarantine.contract.ts), and ImageLiveness
  * (DynamoDbImageRecordStore; test/contracts/image-liveness.contract.ts), which recovery points are
- * narrowed by.
+ * narrowed by, and CatalogPruningStore (DynamoDbLifecycleCatalog; test/contracts/catalog-pruning.contract.ts).
  * Every `make` gets a table or bucket of its own, so the cases and property runs share nothing.
  */
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll } from 'vitest';
+import { DynamoDbCatalogStore } from '../../lambdas/aws/dynamodb-catalog.ts';
 import { DynamoDbChunkQuarantine } from '../../lambdas/aws/dynamodb-chunk-quarantine.ts';
+import { DynamoDbLifecycleCatalog } from '../../lambdas/aws/dynamodb-lifecycle-catalog.ts';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { DynamoDbLifecycleImageRecords } from '../../lambdas/aws/dynamodb-lifecycle-images.ts';
 import { DynamoDbGcCoordination, DynamoDbScrubCursor } from '../../lambdas/aws/dynamodb-lifecycle-gc.ts';
 import { DynamoDbRetentionRuleStore } from '../../lambdas/aws/dynamodb-lifecycle-retention.ts';
 import { S3LifecycleObjectStore } from '../../lambdas/aws/s3-lifecycle-objects.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
+import { catalogPruningContract } from '../contracts/catalog-pruning.contract.ts';
 import { chunkQuarantineContract } from '../contracts/chunk-quarantine.contract.ts';
 import { imageLivenessContract } from '../contracts/image-liveness.contract.ts';
 import { scrubCursorStoreContract } from '../contracts/scrub-cursor.contract.ts';
@@ -31,6 +34,8 @@ import { MemoryChunkQuarantine } from '../fakes/memory-chunk-quarantine.ts';
 import { fullImageRecord, MemoryImageRecordStore } from '../fakes/memory-image-records.ts';
 import { lifecycleRecordsLiveness } from '../fakes/memory-image-liveness.ts';
 import { recordsLiveness } from '../recovery-points/memory-recovery-point-store.ts';
+import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
+import { MemoryCatalogPruning } from './memory-catalog-pruning.ts';
 import { MemoryScrubCursor } from '../fakes/memory-scrub-cursor.ts';
 import { gcCoordinationContract } from '../support/gc-coordination.contract.ts';
 import {
@@ -211,3 +216,16 @@ imageLivenessContract(
   },
   true,
 );
+
+catalogPruningContract('MemoryCatalogPruning (in-memory)', () => {
+  const catalog = new MemoryCatalogStore();
+  return Promise.resolve({ catalog, pruning: new MemoryCatalogPruning(catalog) });
+});
+
+catalogPruningContract('DynamoDbLifecycleCatalog (moto)', async () => {
+  const { documents, name } = await freshTable('catalog-pruning');
+  return {
+    catalog: new DynamoDbCatalogStore(documents, name),
+    pruning: new DynamoDbLifecycleCatalog(documents, name),
+  };
+});
