@@ -23,7 +23,8 @@ import { ConflictError, NotFoundError } from '../../lambdas/core/errors.ts';
 import { rejectionOf } from '../local/ebs-test-support.ts';
 
 export interface BackupExecutionsHarness {
-  readonly executions: Required<Pick<BackupExecutions, 'stop' | 'redrive' | 'failedStep'>> & BackupExecutions;
+  readonly executions: Required<Pick<BackupExecutions, 'stop' | 'redrive' | 'failedStep' | 'list'>> &
+    BackupExecutions;
   /** Resolves once the execution named `name` no longer runs. */
   untilEnded(name: string): Promise<void>;
 }
@@ -107,6 +108,42 @@ export function backupExecutionsContract(name: string, open: () => Promise<Backu
       });
       expect((await executions.describe('bk-redrive-1')).status).toBe('RUNNING');
       await executions.stop('bk-redrive-1', 'Cancelled', 'ended by the contract');
+    });
+
+    it('lists executions newest first a page at a time, by status, described with a stopped one’s failed step', async () => {
+      const { executions, untilEnded } = await open();
+      for (const n of [1, 2, 3]) await executions.start(`bk-list-${n}`, { n });
+      const stepOfFirst = (await executions.describe('bk-list-1')).currentStep;
+      await executions.stop('bk-list-1', 'Cancelled', 'cancelled by the contract');
+      await untilEnded('bk-list-1');
+
+      const first = await executions.list({ limit: 2 });
+      expect(first.items.map((e) => [e.name, e.status])).toEqual([
+        ['bk-list-3', 'RUNNING'],
+        ['bk-list-2', 'RUNNING'],
+      ]);
+      expect(first.nextToken).toEqual(expect.any(String));
+      const second = await executions.list({ limit: 2, pageToken: first.nextToken! });
+      expect(second.nextToken).toBeUndefined();
+      expect(second.items).toHaveLength(1);
+      expect(second.items[0]).toMatchObject({
+        name: 'bk-list-1',
+        status: 'ABORTED',
+        error: 'Cancelled',
+        cause: 'cancelled by the contract',
+        failedStep: stepOfFirst,
+      });
+      expect(JSON.parse(second.items[0]!.input ?? 'null')).toEqual({ n: 1 });
+
+      expect((await executions.list({ limit: 10, status: 'RUNNING' })).items.map((e) => e.name)).toEqual([
+        'bk-list-3',
+        'bk-list-2',
+      ]);
+      expect((await executions.list({ limit: 10, status: 'ABORTED' })).items.map((e) => e.name)).toEqual([
+        'bk-list-1',
+      ]);
+      expect((await executions.list({ limit: 10, status: 'SUCCEEDED' })).items).toEqual([]);
+      for (const n of [2, 3]) await executions.stop(`bk-list-${n}`, 'Cancelled', 'ended by the contract');
     });
 
     it("names an execution's id by its name before and after it starts", async () => {

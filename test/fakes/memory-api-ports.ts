@@ -22,6 +22,7 @@ import {
   backupNotFound,
   type BackupExecutions,
   type ExecutionDetail,
+  type ExecutionStatus,
   type ProtectedVolumes,
 } from '../../lambdas/core/api/backup-launcher.ts';
 import { RecoveryPointService } from '../../lambdas/core/recovery-points/recovery-point-service.ts';
@@ -337,6 +338,27 @@ export class MemoryExecutions implements BackupExecutions {
       ...(failedStep === undefined ? {} : { currentStep: failedStep }),
     });
     return Promise.resolve({ redrivenAt });
+  }
+
+  /**
+   * ListExecutions: newest first (the last started first), `limit` at a time from the offset in
+   * `pageToken`, only `status` when given; each execution described, a stopped or failed one with
+   * the step it failed in.
+   */
+  list(request: {
+    readonly status?: ExecutionStatus;
+    readonly limit: number;
+    readonly pageToken?: string;
+  }): Promise<{ readonly items: readonly ExecutionDetail[]; readonly nextToken?: string }> {
+    const matching = [...this.executions.values()]
+      .reverse()
+      .filter((detail) => request.status === undefined || detail.status === request.status);
+    const at = request.pageToken === undefined ? 0 : Number(request.pageToken);
+    const next = at + request.limit;
+    return Promise.resolve({
+      items: matching.slice(at, next),
+      ...(next < matching.length ? { nextToken: String(next) } : {}),
+    });
   }
 
   /** The step a finished execution failed in (kept with the detail by `finish`). */
