@@ -1,4 +1,7 @@
-/** `rbp images ls --volume V`, `rbp images show IMAGE` and `rbp images delete IMAGE` (lifecycle.ts). */
+/**
+ * `rbp images ls --volume V`, `rbp images show IMAGE`, `rbp images hold IMAGE` / `rbp images release
+ * IMAGE` (PUT /images/{id}/legal-hold) and `rbp images delete IMAGE` (lifecycle.ts).
+ */
 import { Option, type Command } from 'commander';
 import {
   IMAGE_KINDS,
@@ -17,6 +20,7 @@ import {
 } from '../api/context.ts';
 import { parseInstant } from './files.ts';
 import { registerImageDeleteCommand } from './lifecycle.ts';
+import type { LegalHold } from '../../lambdas/core/api/lifecycle-api.ts';
 
 /**
  * What each full-read reason of an image means (lambdas/core/backup/plan.ts and range-worker.ts
@@ -159,5 +163,48 @@ export function registerImageCommands(program: Command): void {
       );
       print.message(image, describeImage(image));
     });
+  registerLegalHoldCommands(images);
   registerImageDeleteCommand(images);
+}
+
+/** The line `images hold` and `images release` print: what the image's hold is now, who and when. */
+export function legalHoldLine(hold: LegalHold): string {
+  const what = hold.legalHold
+    ? `under legal hold${hold.reason === undefined ? '' : ` (${hold.reason})`}`
+    : 'not under legal hold';
+  return `image ${hold.imageId} of ${hold.volumeId} is ${what}: changed by ${hold.changedBy} at ${hold.changedAt}`;
+}
+
+function registerLegalHoldCommands(images: Command): void {
+  const send = async (imageId: string, body: object, options: ApiCommandOptions): Promise<void> => {
+    const { client, print } = await apiContext(options);
+    const hold = await withIdHint(
+      client.put<LegalHold>(`/images/${encodeURIComponent(imageId)}/legal-hold`, body),
+      imageId,
+      'image',
+    );
+    print.message(hold, legalHoldLine(hold));
+  };
+  withApiOptions(images.command('hold'))
+    .description(
+      'put one image under legal hold: retention, expiry and delete keep it until it is released (refused once its deletion has begun)',
+    )
+    .argument('<imageId>', 'the image')
+    .option('--reason <text>', 'why it is held, e.g. a case or ticket reference (1-256 characters)')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  $ rbp images hold img-bk-20261120t120000000z-0a1b2c3d4e5f6071 --reason "case 4711"\n  $ rbp images ls --volume vol-0123456789abcdef0 --quiet | xargs -n1 rbp images hold --reason "case 4711"',
+    )
+    .action((imageId: string, options: ApiCommandOptions & { reason?: string }) =>
+      send(
+        imageId,
+        { legalHold: true, ...(options.reason === undefined ? {} : { reason: options.reason }) },
+        options,
+      ),
+    );
+  withApiOptions(images.command('release'))
+    .description('lift the legal hold of one image (nothing to lift is success)')
+    .argument('<imageId>', 'the image')
+    .addHelpText('after', '\nExample:\n  $ rbp images release img-bk-20261120t120000000z-0a1b2c3d4e5f6071')
+    .action((imageId: string, options: ApiCommandOptions) => send(imageId, { legalHold: false }, options));
 }

@@ -5,7 +5,7 @@
  * marked deleting (listings and restores stop seeing it), then the manifest goes, then the record.
  */
 import { z } from 'zod';
-import { NotFoundError, ValidationError } from '../errors.ts';
+import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import { costReport, gatherCostInput, type CostReport, type StorageClass } from '../lifecycle/cost.ts';
 import { deleteImage, type ImageDeletionDeps } from '../lifecycle/image-deletion.ts';
@@ -61,6 +61,43 @@ export const deletedImageSchema = z
 
 export type DeletedImage = z.output<typeof deletedImageSchema>;
 
+/** The longest reason a legal hold may carry (a case or ticket reference, a sentence). */
+export const LEGAL_HOLD_REASON_MAX_CHARS = 256;
+
+export const legalHoldBody = z
+  .object({
+    legalHold: z
+      .boolean()
+      .describe('true: hold the image (never deleted until lifted); false: lift the hold'),
+    reason: z
+      .string()
+      .min(1)
+      .max(LEGAL_HOLD_REASON_MAX_CHARS)
+      .optional()
+      .describe('Why the image is held (a case or ticket reference); only with legalHold: true'),
+  })
+  .strict()
+  .refine((body) => body.legalHold || body.reason === undefined, {
+    message: 'a reason is given only with legalHold: true',
+    path: ['reason'],
+  });
+
+export const legalHoldSchema = z
+  .object({
+    imageId: z.string(),
+    volumeId: z.string(),
+    legalHold: z.boolean(),
+    reason: z.string().optional(),
+    changedAt: z.string().describe('When the hold was set or lifted (ISO-8601 UTC)'),
+    changedBy: z.string().describe("The caller's IAM ARN"),
+  })
+  .strict();
+
+export type LegalHold = z.output<typeof legalHoldSchema>;
+
+/** A legal hold asked for on an image whose deletion has begun: the deletion goes on. */
+export class ImageBeingDeletedError extends ConflictError {}
+
 export interface LifecycleApiDeps {
   readonly objects: LifecycleObjectStore;
   readonly records: LifecycleImageRecords;
@@ -81,6 +118,11 @@ export interface LifecycleApiDeps {
 export interface LifecycleApi {
   applyRetention(request: ApplyRetentionRequest): Promise<RetentionResult>;
   deleteImage(imageId: string): Promise<DeletedImage>;
+  /**
+   * Sets or lifts an image's legal hold (idempotent). NotFoundError for an unknown or deleted
+   * image, ImageBeingDeletedError when its deletion has begun.
+   */
+  setLegalHold(imageId: string, hold: z.output<typeof legalHoldBody>, changedBy: string): Promise<LegalHold>;
   /** A server's stored default rules; NotFoundError when it has none. */
   getServerRetention(serverId: string): Promise<StoredRetention>;
   /** Stores (replaces) a server's default rules. */
@@ -120,12 +162,38 @@ export class LifecycleService implements LifecycleApi {
 
   async deleteImage(imageId: string): Promise<DeletedImage> {
     const image = (await this.deps.records.listImages()).find((candidate) => candidate.imageId === imageId);
-    if (image === undefined) {
-      throw new NotFoundError(`image ${imageId} does not exist`, { context: { imageId } });
-    }
+    if (image === undefined) throw imageNotFound(imageId);
     // A record already marked deleting is finished, not refused: the deletion was decided earlier.
     const outcome = await deleteImage(this.deps, image.volumeId, image.imageId);
     return { imageId, volumeId: image.volumeId, status: outcome.status };
+  }
+
+  async setLegalHold(
+    imageId: string,
+    hold: z.output<typeof legalHoldBody>,
+    changedBy: string,
+  ): Promise<LegalHold> {
+    const image = (await this.deps.records.listImages()).find((candidate) => candidate.imageId === imageId);
+    if (image === undefined) throw imageNotFound(imageId);
+    const { volumeId } = image;
+    const reason = hold.legalHold ? hold.reason : undefined;
+    const change = {
+      legalHold: hold.legalHold,
+      ...(reason === undefined ? {} : { reason }),
+      changedAt: this.deps.clock.now().toISOString(),
+      changedBy,
+    };
+    // The write is conditional on the record being live (one atomic check in the store), so a
+    // deletion that began after the listing above is seen here, never held over.
+    const written = await this.deps.records.setLegalHold(volumeId, imageId, change);
+    if (written === 'missing') throw imageNotFound(imageId);
+    if (written === 'deleting') {
+      throw new ImageBeingDeletedError(
+        `image ${imageId} of ${volumeId} is being deleted; a legal hold cannot be ${hold.legalHold ? 'set' : 'lifted'}`,
+        { context: { imageId, volumeId } },
+      );
+    }
+    return { imageId, volumeId, ...change };
   }
 
   startGc(request: { readonly dryRun: boolean }): Promise<GcRun> {
@@ -188,4 +256,8 @@ export class LifecycleService implements LifecycleApi {
     }
     return this.deps.storedRules;
   }
+}
+
+function imageNotFound(imageId: string): NotFoundError {
+  return new NotFoundError(`image ${imageId} does not exist`, { context: { imageId } });
 }

@@ -8,6 +8,8 @@ import type { ApiDeps } from './api-ports.ts';
 import {
   applyRetentionBody,
   deletedImageSchema,
+  legalHoldBody,
+  legalHoldSchema,
   retentionResultSchema,
   storedRetentionSchema,
   type LifecycleApi,
@@ -74,6 +76,16 @@ export const LIFECYCLE_ROUTES: readonly Route[] = [
     answer: deletedImageSchema,
     errors: [404, 409],
     serve: (deps, { params }) => lifecycleOf(deps).deleteImage(params.imageId),
+  }),
+  route('PUT /images/{imageId}/legal-hold', 'setLegalHold', {
+    summary:
+      'Sets (legalHold: true, with an optional reason) or lifts (false) the legal hold of one image; a held image is never deleted by retention, expiry or DELETE. Idempotent; 409 once its deletion has begun',
+    params: imagePathParams,
+    body: legalHoldBody,
+    answer: legalHoldSchema,
+    errors: [404, 409],
+    serve: (deps, { params, body, principal }) =>
+      lifecycleOf(deps).setLegalHold(params.imageId, body, principal ?? 'anonymous'),
   }),
   route('GET /reports/cost', 'costReport', {
     summary:
