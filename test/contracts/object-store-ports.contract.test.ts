@@ -8,17 +8,18 @@
  */
 import { CreateBucketCommand, DeleteObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { afterAll } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { DynamoDbImageRecordStore } from '../../lambdas/aws/dynamodb-image-records.ts';
 import { S3ObjectStore } from '../../lambdas/aws/s3-object-store.ts';
 import { s3ManifestPieces } from '../../lambdas/aws/s3-volume-restore-manifests.ts';
+import { ValidationError } from '../../lambdas/core/errors.ts';
 import { sha256Base64, sha256Hex } from '../../lambdas/core/image/hashing.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
 import { manifestKey } from '../../lambdas/core/image/image-types.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { fullImageRecord } from '../fakes/memory-image-records.ts';
 import { ManualClock, MemoryBucket } from '../fakes/memory-lifecycle.ts';
-import { MemoryObjectStore } from '../fakes/memory-object-store.ts';
+import { BAD_DIGEST_MESSAGE, MemoryObjectStore } from '../fakes/memory-object-store.ts';
 import { storedManifestPieces } from '../restore/volume-restore-images.ts';
 import { useLocalStack } from '../support/local-stack.ts';
 import { manifestPiecesContract } from './manifest-pieces.contract.ts';
@@ -113,4 +114,32 @@ manifestPiecesContract('s3ManifestPieces with DynamoDbImageRecordStore on moto',
       await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: manifestKey(volumeId, imageId) }));
     },
   };
+});
+
+/**
+ * moto stores a body whatever its checksum, so S3's own answer is played by a stub client: a PUT
+ * whose body does not match x-amz-checksum-sha256 is a 400 BadDigest
+ * (https://docs.aws.amazon.com/AmazonS3/latest/userguide/checking-object-integrity.html), which the
+ * adapter reports as the fake does.
+ */
+describe('S3ObjectStore and S3’s BadDigest', () => {
+  it('is a ValidationError with S3’s message, as MemoryObjectStore answers a mismatched body', async () => {
+    const badDigest = Object.assign(new Error(BAD_DIGEST_MESSAGE), {
+      name: 'BadDigest',
+      $fault: 'client',
+      $metadata: { httpStatusCode: 400 },
+    });
+    const stub = { send: () => Promise.reject(badDigest) } as unknown as S3Client;
+    const put = new S3ObjectStore(stub, 'rbp-images').putIfAbsent({
+      key: 'chunks/bad',
+      body: Buffer.from('abc'),
+      sha256Base64: sha256Base64(Buffer.from('abd')),
+    });
+    const error = await put.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(ValidationError);
+    expect((error as Error).message).toBe(`PutObject failed: BadDigest: ${BAD_DIGEST_MESSAGE}`);
+  });
 });

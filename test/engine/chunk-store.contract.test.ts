@@ -5,7 +5,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConflictError, CorruptObjectError, NotFoundError } from '../../lambdas/core/errors.ts';
+import {
+  ConflictError,
+  CorruptObjectError,
+  NotFoundError,
+  ValidationError,
+} from '../../lambdas/core/errors.ts';
 import { CHUNK_SIZE_BYTES, EBS_BLOCK_SIZE_BYTES } from '../../lambdas/core/geometry.ts';
 import { ZERO_HASH_HEX, sha256, sha256Base64 } from '../../lambdas/core/image/hashing.ts';
 import { ImageStore } from '../../lambdas/core/image/image-store.ts';
@@ -194,12 +199,14 @@ chunkStoreContract('S3 adapter on moto', () => s3.engine!.objects);
 describe('the in-memory fake', () => {
   it('rejects a body that does not match its SHA-256, as S3 answers BadDigest', async () => {
     const store = new MemoryObjectStore();
-    await expect(
-      store.putIfAbsent({
-        key: 'chunks/x',
-        body: Buffer.from('abc'),
-        sha256Base64: sha256Base64(Buffer.from('abd')),
-      }),
-    ).rejects.toThrow('BadDigest for chunks/x');
+    const put = store.putIfAbsent({
+      key: 'chunks/x',
+      body: Buffer.from('abc'),
+      sha256Base64: sha256Base64(Buffer.from('abd')),
+    });
+    await expect(put).rejects.toBeInstanceOf(ValidationError);
+    await expect(put).rejects.toThrow(
+      /^PutObject failed: BadDigest: The sha256 you specified did not match the calculated checksum\.$/,
+    );
   });
 });

@@ -6,7 +6,10 @@ import type {
   PutObjectRequest,
 } from '../../lambdas/core/store/object-store.ts';
 import { crc32Base64, sha256Base64 } from '../../lambdas/core/image/hashing.ts';
-import { IntegrityError } from '../../lambdas/core/errors.ts';
+import { ValidationError } from '../../lambdas/core/errors.ts';
+
+/** S3's message for a body that does not match its x-amz-checksum-sha256. */
+export const BAD_DIGEST_MESSAGE = 'The sha256 you specified did not match the calculated checksum.';
 
 export interface ObjectStoreCounters {
   puts: number;
@@ -48,9 +51,13 @@ export class MemoryObjectStore implements ObjectStore {
       request.sha256Base64 === undefined
         ? { sent: request.crc32Base64, computed: () => crc32Base64(request.body) }
         : { sent: request.sha256Base64, computed: () => sha256Base64(request.body) };
+    // S3 answers 400 BadDigest, which S3ObjectStore reports as a ValidationError (sdk-errors.ts
+    // translates a 400 its table does not name so); the fake answers the same.
     if ((this.options.verifyChecksums ?? true) && actual.computed() !== actual.sent) {
       return Promise.reject(
-        new IntegrityError(`BadDigest for ${request.key}`, { context: { key: request.key } }),
+        new ValidationError(`PutObject failed: BadDigest: ${BAD_DIGEST_MESSAGE}`, {
+          context: { key: request.key },
+        }),
       );
     }
     if (this.objects.has(request.key)) {
