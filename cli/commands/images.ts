@@ -79,7 +79,16 @@ const filesystemColumns = [
 /** `images show`: the image, then what its catalog found (filesystems, warnings). */
 export function describeImage(image: Image & { catalog?: ImageCatalog }): string {
   const fullRead = fullReadLine(image);
-  const lines = [renderTable([image], imageColumns), ...(fullRead === undefined ? [] : [fullRead]), ''];
+  const hold =
+    image.legalHold === true
+      ? [`Legal hold: yes${image.legalHoldReason === undefined ? '' : ` (${image.legalHoldReason})`}`]
+      : [];
+  const lines = [
+    renderTable([image], imageColumns),
+    ...(fullRead === undefined ? [] : [fullRead]),
+    ...hold,
+    '',
+  ];
   const catalog = image.catalog;
   if (catalog === undefined) {
     lines.push('catalog: not built yet');

@@ -207,6 +207,11 @@ const LIVE_FILTER = 'attribute_not_exists(#status) OR #status <> :deleting';
 function toRecord(item: Record<string, unknown>): ImageRecord {
   const record: Record<string, unknown> = {};
   for (const field of RECORD_FIELDS) if (item[field] !== undefined) record[field] = item[field];
+  // An operator's legal hold (dynamodb-lifecycle-images.ts setLegalHold): shown while it is set.
+  if (item.legalHold === true) {
+    record.legalHold = true;
+    if (typeof item.legalHoldReason === 'string') record.legalHoldReason = item.legalHoldReason;
+  }
   return record as unknown as ImageRecord;
 }
 

@@ -96,6 +96,12 @@ export function imageOf(record: ImageRecord, cataloged: boolean): Image {
     formatVersion: record.formatVersion,
     stats: { ...record.stats },
     source: record.source ?? 'replica',
+    ...(record.legalHold === true
+      ? {
+          legalHold: true as const,
+          ...(record.legalHoldReason === undefined ? {} : { legalHoldReason: record.legalHoldReason }),
+        }
+      : {}),
   };
 }
 

@@ -281,6 +281,13 @@ export const imageSchema = z.object({
     .describe(
       "The copy the image was read from: the replica volume, or the source server's own (primary) volume (the API always sets it)",
     ),
+  legalHold: z
+    .literal(true)
+    .optional()
+    .describe(
+      'Present while the image is under legal hold (PUT /images/{imageId}/legal-hold): retention, expiry and DELETE keep it',
+    ),
+  legalHoldReason: z.string().optional().describe('Why the image is held, when the hold was given a reason'),
 });
 export type Image = z.infer<typeof imageSchema>;
 

@@ -48,6 +48,12 @@ export interface ImageRecord {
   readonly stats: ImageRecordStats;
   /** The copy the image was read from; absent on records written before sources existed (replica). */
   readonly source?: ImageSource;
+  /**
+   * Present (true) while an operator holds the image (PUT /images/{id}/legal-hold), with the hold's
+   * reason when one was given. Not part of the commit: sameImageRecord ignores both.
+   */
+  readonly legalHold?: true;
+  readonly legalHoldReason?: string;
 }
 
 /** Which copy an image was read from; its incrementals chain only to images of the same source. */
@@ -133,7 +139,13 @@ export interface ImageRecordStore {
 
 /** Field-by-field equality of two records, for idempotent re-commits. */
 export function sameImageRecord(a: ImageRecord, b: ImageRecord): boolean {
-  return canonicalJson(a) === canonicalJson(b);
+  return canonicalJson(committedFields(a)) === canonicalJson(committedFields(b));
+}
+
+/** The record as its backup committed it: without the operator's legal hold. */
+function committedFields(record: ImageRecord): ImageRecord {
+  const { legalHold: _hold, legalHoldReason: _reason, ...committed } = record;
+  return committed;
 }
 
 function canonicalJson(value: unknown): string {
