@@ -3,15 +3,14 @@
  * replica (the API fixture's two, then two more after debugfs changes), `rbp retention apply
  * --keep-last 2` first as a dry run (nothing changes, every image listed with its reasons), then for
  * real: two images remain, both still read back byte for byte and restore a file through the CLI,
- * and the deleted ones answer 404. `rbp images delete` is refused under legal hold.
+ * and the deleted ones answer 404. `rbp images delete` is refused under a legal hold set with `rbp
+ * images hold` (shown by `rbp images show`) until `rbp images release` lifts it.
  */
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EXIT } from '../../cli/api/exit-codes.ts';
-import { imageSortKey, volumePartitionKey } from '../../lambdas/aws/dynamodb-image-records.ts';
 import type { RetentionResult } from '../../lambdas/core/api/lifecycle-api.ts';
 import { manifestKey } from '../../lambdas/core/image/image-types.ts';
 import { LOCAL_API_NAMES } from '../api/local-api-fixture.ts';
@@ -58,26 +57,30 @@ describe('retention and image deletion on the local stack', () => {
     expect(run.stderr).toContain('give exactly one of --server, --volume or --plan');
   });
 
-  it('images delete is refused under legal hold, with the reason', async () => {
-    const record = await product.api.engine.records.getImageRecord(product.api.volumeId, 'img-c');
-    const setHold = (hold: boolean) =>
-      product.api.engine.ddbClient.send(
-        new UpdateCommand({
-          TableName: LOCAL_API_NAMES.table,
-          Key: { pk: volumePartitionKey(product.api.volumeId), sk: imageSortKey(record) },
-          UpdateExpression: 'SET legalHold = :hold',
-          ExpressionAttributeValues: { ':hold': hold },
-        }),
-      );
-    await setHold(true);
+  it('images delete is refused under legal hold, with the reason; released, the image stays', async () => {
+    const hold = await rbp('images', 'hold', 'img-c', '--reason', 'case 4711');
+    expect(hold.code, hold.stderr).toBe(0);
+    expect(hold.stdout).toMatch(
+      new RegExp(
+        `^image img-c of ${product.api.volumeId} is under legal hold \\(case 4711\\): changed by \\S+ at \\S+\n$`,
+      ),
+    );
     try {
+      const shown = await json<{ legalHold?: boolean; legalHoldReason?: string }>('images', 'show', 'img-c');
+      expect({ legalHold: shown.legalHold, legalHoldReason: shown.legalHoldReason }).toEqual({
+        legalHold: true,
+        legalHoldReason: 'case 4711',
+      });
       const run = await rbp('images', 'delete', 'img-c');
       expect(run.code).toBe(EXIT.CONFLICT);
       expect(run.stderr).toContain(`image img-c of ${product.api.volumeId} is under legal hold; not deleted`);
     } finally {
-      await setHold(false);
+      const release = await json<{ legalHold: boolean }>('images', 'release', 'img-c');
+      expect(release.legalHold).toBe(false);
     }
-    expect((await json<{ imageId: string }>('images', 'show', 'img-c')).imageId).toBe('img-c');
+    const shown = await json<{ imageId: string; legalHold?: boolean }>('images', 'show', 'img-c');
+    expect(shown.imageId).toBe('img-c');
+    expect(shown.legalHold).toBeUndefined();
   });
 
   it('--keep-last 2 deletes the two oldest; the two left restore byte for byte; the deleted answer 404', async () => {
