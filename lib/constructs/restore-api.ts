@@ -300,8 +300,9 @@ export function wireRestoreApi(wiring: RestoreApiWiring): void {
     ),
   );
   api.addToRolePolicy(new iam.PolicyStatement({ actions: ['ec2:DescribeInstances'], resources: ['*'] }));
-  // Lifecycle (POST /retention/apply, DELETE /images/{id}): image records (VOLUME# items only) are
-  // marked deleting with UpdateItem and removed with their id guard; manifests are deleted.
+  // Lifecycle (POST /retention/apply, DELETE /images/{id}, PUT /images/{id}/legal-hold): image
+  // records (VOLUME# items only) are put under or out of legal hold and marked deleting with
+  // UpdateItem, and removed with their id guard; manifests are deleted.
   api.addToRolePolicy(tableAccess(table, ['dynamodb:UpdateItem', 'dynamodb:DeleteItem'], IMAGE_RECORD_KEYS));
   api.addToRolePolicy(
     new iam.PolicyStatement({
