@@ -23,37 +23,21 @@ import {
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { lifecycleRunDeps } from './lifecycle-jobs-fixture.ts';
 import { deleteImage, type ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
-import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
-import { crashingDeletion, recordingCalls } from './image-deletion-crashes.ts';
+import {
+  crashingDeletion,
+  detachFailingFor,
+  recordingDeletion,
+  withMethod,
+} from './image-deletion-crashes.ts';
+import { A1, A2, writePointedImages } from './image-deletion-points.ts';
 import type { VolumeContent, World } from './lifecycle-fixture.ts';
-import { imageDeletionDeps, expectRestores, newWorld, poolChunk, writeImage } from './lifecycle-fixture.ts';
+import { imageDeletionDeps, expectRestores, newWorld, poolChunk } from './lifecycle-fixture.ts';
 
 const HOUR = 3_600_000;
-/** a1 and a2 share chunk 1; chunk 2 is a1's alone, chunk 3 a2's alone. */
-const A1: VolumeContent = new Map([
-  [0, 1],
-  [1, 2],
-]);
-const A2: VolumeContent = new Map([
-  [0, 1],
-  [1, 3],
-]);
 const B1: VolumeContent = new Map([[0, 4]]);
 const C1: VolumeContent = new Map([[0, 5]]);
-
-function pointOf(serverId: string, ref: string, createdAt: string): RecoveryPoint {
-  const [volumeId, imageId] = ref.split('/') as [string, string];
-  return {
-    version: 1,
-    recoveryPointId: `rp-${imageId}`,
-    serverId,
-    backupId: imageId,
-    createdAt,
-    images: [{ volumeId, device: 'disk0', imageId, snapshotId: `snap-${imageId}`, kind: 'full' }],
-  };
-}
 
 /**
  * vol-a (srv-1): a1 and a2, each its own point; vol-b (srv-2): b1; vol-c (srv-3): c1. Three
@@ -68,16 +52,12 @@ async function interruptedFleet(): Promise<{
 }> {
   const world = newWorld();
   const points = new MemoryRecoveryPointStore();
-  for (const [volumeId, imageId, content, serverId] of [
+  await writePointedImages(world, points, [
     ['vol-a', 'a1', A1, 'srv-1'],
     ['vol-a', 'a2', A2, 'srv-1'],
     ['vol-b', 'b1', B1, 'srv-2'],
     ['vol-c', 'c1', C1, 'srv-3'],
-  ] as const) {
-    const image = await writeImage(world, volumeId, imageId, content, { serverId });
-    await points.put(pointOf(serverId, `${volumeId}/${imageId}`, image.createdAt));
-    world.clock.advance(HOUR);
-  }
+  ]);
   const deletion = imageDeletionDeps(world, points);
   // deleteImage's port calls: getImage, detachImage, markDeleting, deleteObjects, deleteImage, clearDetached.
   for (const [volumeId, imageId, crashAt] of [
@@ -133,13 +113,7 @@ describe('the daily collection finishes unfinished image deletions', () => {
   it('its first step finishes every volume’s, with exactly these requests; a2 is untouched and restores', async () => {
     const { world, points, deletion } = await interruptedFleet();
     const calls: string[] = [];
-    const spy = recordingCalls(calls);
-    const spied: ImageDeletionDeps = {
-      ...deletion,
-      objects: spy(world.bucket, 'objects'),
-      records: spy(world.records, 'records'),
-      recoveryPoints: spy(points, 'points'),
-    };
+    const spied = recordingDeletion(deletion, calls);
     // Step 1 takes the fence, step 2 finishes the deletions.
     const first = await runGc(gcDeps(world, spied), { runId: 'daily-1', maxSteps: 2 });
     expect(first.phase).toBe('mark');
@@ -191,16 +165,7 @@ describe('the daily collection finishes unfinished image deletions', () => {
   it('a deletion that fails again is counted and named in the run, the others are finished', async () => {
     const { world, points, deletion } = await interruptedFleet();
     const reason = 'recovery point store unavailable';
-    const failing = new Proxy(points, {
-      get(target, prop) {
-        if (prop === 'detachImage') {
-          return (ref: { volumeId: string; imageId: string }) =>
-            ref.imageId === 'b1' ? Promise.reject(new Error(reason)) : target.detachImage(ref);
-        }
-        const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    const failing = detachFailingFor(points, 'b1', new Error(reason));
     const checkpoints = world.checkpoints;
     const result = await runGc(gcDeps(world, { ...deletion, recoveryPoints: failing }), {
       runId: 'daily-1',
@@ -244,19 +209,11 @@ describe('the daily collection finishes unfinished image deletions', () => {
     };
     // An operator starts a collection while the daily one lists the unfinished deletions.
     const during: { fence: unknown; started?: string }[] = [];
-    const watched = new Proxy(points, {
-      get(target, prop) {
-        if (prop === 'listDetached') {
-          return async () => {
-            const fence = await world.coordination.getFence();
-            const started = await startGcRun(start, { dryRun: false });
-            during.push({ fence: { phase: fence.phase, runId: fence.runId }, started: started.runId });
-            return target.listDetached();
-          };
-        }
-        const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
+    const watched = withMethod(points, 'listDetached', async () => {
+      const fence = await world.coordination.getFence();
+      const started = await startGcRun(start, { dryRun: false });
+      during.push({ fence: { phase: fence.phase, runId: fence.runId }, started: started.runId });
+      return points.listDetached();
     });
     const run = lifecycleRunDeps(world, jobs, {
       gc: gcDeps(world, { ...deletion, recoveryPoints: watched }),

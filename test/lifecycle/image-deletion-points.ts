@@ -1,7 +1,26 @@
-/** Images of recovery points for the deletion and retention tests: a committed record and manifest, and the point's entry. */
+/**
+ * Images of recovery points for the deletion and retention tests: a committed record and manifest
+ * and the point's entry; and a fleet of written images, each the only image of its own point.
+ */
 import type { LifecycleImage } from '../../lambdas/core/lifecycle/ports.ts';
-import type { RecoveryPointImage } from '../../lambdas/core/recovery-points/recovery-points.ts';
-import { recordOf, type World } from './lifecycle-fixture.ts';
+import type {
+  RecoveryPoint,
+  RecoveryPointImage,
+} from '../../lambdas/core/recovery-points/recovery-points.ts';
+import type { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
+import { recordOf, writeImage, type VolumeContent, type World } from './lifecycle-fixture.ts';
+
+const HOUR = 3_600_000;
+
+/** vol-a's a1 and a2 in the pending-deletion tests: they share chunk 1; chunk 2 is a1's alone, chunk 3 a2's alone. */
+export const A1: VolumeContent = new Map([
+  [0, 1],
+  [1, 2],
+]);
+export const A2: VolumeContent = new Map([
+  [0, 1],
+  [1, 3],
+]);
 
 /**
  * Commits image `i<n>-<volumeId>` (its record, live, and a one-byte manifest) at `createdAt` and
@@ -25,4 +44,40 @@ export function committedPointImage(
     snapshotId: `snap-${n}-${d}`,
     kind: 'full',
   };
+}
+
+/** Server `serverId`'s recovery point `rp-<imageId>` (backup `imageId`) holding that one image as disk0. */
+export function soleImagePoint(
+  serverId: string,
+  volumeId: string,
+  imageId: string,
+  createdAt: string,
+): RecoveryPoint {
+  return {
+    version: 1,
+    recoveryPointId: `rp-${imageId}`,
+    serverId,
+    backupId: imageId,
+    createdAt,
+    images: [{ volumeId, device: 'disk0', imageId, snapshotId: `snap-${imageId}`, kind: 'full' }],
+  };
+}
+
+/**
+ * Writes each image (volume, image id, content, server), in order an hour apart, each with its own
+ * recovery point (soleImagePoint); the written images by image id.
+ */
+export async function writePointedImages(
+  world: World,
+  points: MemoryRecoveryPointStore,
+  images: readonly (readonly [volumeId: string, imageId: string, content: VolumeContent, serverId: string])[],
+): Promise<Map<string, LifecycleImage>> {
+  const written = new Map<string, LifecycleImage>();
+  for (const [volumeId, imageId, content, serverId] of images) {
+    const image = await writeImage(world, volumeId, imageId, content, { serverId });
+    await points.put(soleImagePoint(serverId, volumeId, imageId, image.createdAt));
+    written.set(imageId, image);
+    world.clock.advance(HOUR);
+  }
+  return written;
 }

@@ -15,7 +15,7 @@ import { RetryableError } from '../../lambdas/core/errors.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import type { VolumeContent, World } from './lifecycle-fixture.ts';
 import { imageDeletionDeps, expectRestores, newWorld, writeImage } from './lifecycle-fixture.ts';
-import { crashingAt, recordingCalls } from './image-deletion-crashes.ts';
+import { crashingAt, detachFailingFor, recordingCalls, recordingDeletion } from './image-deletion-crashes.ts';
 
 const HOUR = 3_600_000;
 const content: VolumeContent = new Map([
@@ -268,19 +268,9 @@ describe('image deletion and recovery points', () => {
   });
 
   it('takes the image out of its point before marking it deleting, and forgets the detach after the record', async () => {
-    const { world, points, deps: withPoints } = await serverWorld();
+    const { deps: withPoints } = await serverWorld();
     const calls: string[] = [];
-    const spy = recordingCalls(calls);
-    await deleteImage(
-      {
-        ...withPoints,
-        records: spy(world.records, 'records'),
-        recoveryPoints: spy(points, 'points'),
-        objects: spy(world.bucket, 'objects'),
-      },
-      'vol-a',
-      'a2',
-    );
+    await deleteImage(recordingDeletion(withPoints, calls), 'vol-a', 'a2');
     expect(calls).toEqual([
       'records.getImage',
       'points.detachImage',
@@ -342,16 +332,7 @@ describe('image deletion and recovery points', () => {
     await world.records.markDeleting('vol-a', 'a1');
     await world.records.markDeleting('vol-a', 'a2');
     const reason = 'recovery point rp-b1: detach lost every attempt';
-    const failing = new Proxy(points, {
-      get(target, prop) {
-        if (prop === 'detachImage') {
-          return (ref: { volumeId: string; imageId: string }) =>
-            ref.imageId === 'a1' ? Promise.reject(new RetryableError(reason)) : target.detachImage(ref);
-        }
-        const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    const failing = detachFailingFor(points, 'a1', new RetryableError(reason));
     const result = await expireScope(
       { ...withPoints, recoveryPoints: failing },
       { server: 'srv-1' },

@@ -19,10 +19,10 @@ import {
 } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import { runGc } from '../../lambdas/core/lifecycle/gc.ts';
 import type { LifecycleImage } from '../../lambdas/core/lifecycle/ports.ts';
-import type { RecoveryPoint } from '../../lambdas/core/recovery-points/recovery-points.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
-import { crashingAt, recordingCalls } from './image-deletion-crashes.ts';
+import { crashingDeletion, recordingDeletion, withMethod } from './image-deletion-crashes.ts';
+import { A1, A2, writePointedImages } from './image-deletion-points.ts';
 import type { VolumeContent, World } from './lifecycle-fixture.ts';
 import {
   expectRestores,
@@ -30,33 +30,13 @@ import {
   newWorld,
   poolChunk,
   referencedKeys,
-  writeImage,
 } from './lifecycle-fixture.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
-/** a1 and a2 share chunk 1; chunk 2 is a1's alone, chunk 3 a2's alone; c1 has chunk 4. */
-const A1: VolumeContent = new Map([
-  [0, 1],
-  [1, 2],
-]);
-const A2: VolumeContent = new Map([
-  [0, 1],
-  [1, 3],
-]);
+/** c1 has chunk 4 (a1 and a2: image-deletion-points.ts). */
 const C1: VolumeContent = new Map([[0, 4]]);
 const HELD = 'image a1 of vol-a is under legal hold';
-
-function pointOf(serverId: string, volumeId: string, imageId: string, createdAt: string): RecoveryPoint {
-  return {
-    version: 1,
-    recoveryPointId: `rp-${imageId}`,
-    serverId,
-    backupId: imageId,
-    createdAt,
-    images: [{ volumeId, device: 'disk0', imageId, snapshotId: `snap-${imageId}`, kind: 'full' }],
-  };
-}
 
 interface Fleet {
   world: World;
@@ -73,32 +53,16 @@ interface Fleet {
 async function crashedAfterDetach(alsoC1 = false): Promise<Fleet> {
   const world = newWorld();
   const points = new MemoryRecoveryPointStore();
-  const written = new Map<string, LifecycleImage>();
-  for (const [volumeId, imageId, content, serverId] of [
+  const written = await writePointedImages(world, points, [
     ['vol-a', 'a1', A1, 'srv-1'],
     ['vol-a', 'a2', A2, 'srv-1'],
     ['vol-c', 'c1', C1, 'srv-3'],
-  ] as const) {
-    const image = await writeImage(world, volumeId, imageId, content, { serverId });
-    await points.put(pointOf(serverId, volumeId, imageId, image.createdAt));
-    written.set(imageId, image);
-    world.clock.advance(HOUR);
-  }
+  ]);
   const deletion = imageDeletionDeps(world, points);
   for (const [volumeId, imageId] of [['vol-a', 'a1'], ...(alsoC1 ? [['vol-c', 'c1']] : [])] as const) {
-    const crash = crashingAt(3);
-    await expect(
-      deleteImage(
-        {
-          ...deletion,
-          objects: crash(world.bucket),
-          records: crash(world.records),
-          recoveryPoints: crash(points),
-        },
-        volumeId,
-        imageId,
-      ),
-    ).rejects.toThrow('injected crash');
+    await expect(deleteImage(crashingDeletion(deletion, 3), volumeId, imageId)).rejects.toThrow(
+      'injected crash',
+    );
   }
   // Past the collector's safety margin, so a collection may sweep what nothing live references.
   world.clock.advance(2 * HOUR);
@@ -136,13 +100,7 @@ describe('a legal hold set on an image whose deletion was interrupted is respect
     const { world, points, deletion, a1 } = await crashedAfterDetach();
     hold(world, 'vol-a', 'a1', { legalHold: true });
     const calls: string[] = [];
-    const spy = recordingCalls(calls);
-    const spied: ImageDeletionDeps = {
-      ...deletion,
-      objects: spy(world.bucket, 'objects'),
-      records: spy(world.records, 'records'),
-      recoveryPoints: spy(points, 'points'),
-    };
+    const spied = recordingDeletion(deletion, calls);
     expect(await finishPendingDeletions(spied)).toEqual({
       finished: 0,
       stillLocked: [],
@@ -275,14 +233,9 @@ describe('a legal hold set on an image whose deletion was interrupted is respect
   it('a mark that cannot be forgotten is a failure with both reasons; the next run keeps the image', async () => {
     const { world, points, deletion, a1 } = await crashedAfterDetach();
     hold(world, 'vol-a', 'a1', { legalHold: true });
-    const failing = new Proxy(points, {
-      get(target, prop) {
-        if (prop === 'clearDetached')
-          return () => Promise.reject(new Error('recovery point store unavailable'));
-        const value: unknown = Reflect.get(target, prop, target);
-        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-      },
-    });
+    const failing = withMethod(points, 'clearDetached', () =>
+      Promise.reject(new Error('recovery point store unavailable')),
+    );
     expect(await finishPendingDeletions({ ...deletion, recoveryPoints: failing })).toEqual({
       finished: 0,
       stillLocked: [],
@@ -301,21 +254,9 @@ describe('a legal hold set on an image whose deletion was interrupted is respect
   });
 
   it('a record already `deleting` stays on its way: a hold written on it does not bring it back', async () => {
-    const { world, points, deletion } = await crashedAfterDetach();
+    const { world, deletion } = await crashedAfterDetach();
     // The deletion goes on past markDeleting this time (crash at deleteObjects).
-    const crash = crashingAt(4);
-    await expect(
-      deleteImage(
-        {
-          ...deletion,
-          objects: crash(world.bucket),
-          records: crash(world.records),
-          recoveryPoints: crash(points),
-        },
-        'vol-a',
-        'a2',
-      ),
-    ).rejects.toThrow('injected crash');
+    await expect(deleteImage(crashingDeletion(deletion, 4), 'vol-a', 'a2')).rejects.toThrow('injected crash');
     hold(world, 'vol-a', 'a2', { legalHold: true });
     expect(world.records.images.get('vol-a/a2')?.status).toBe('deleting');
     // a1 (live, no hold) is finished too.
