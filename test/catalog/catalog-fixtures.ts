@@ -6,8 +6,14 @@ import type { CatalogStore } from '../../lambdas/core/catalog/catalog-store.ts';
 import { NotFoundError } from '../../lambdas/core/errors.ts';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
 import { seededMemoryApi } from '../fakes/memory-api-ports.ts';
-import type { CatalogItem, FileMeta, ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
-import { versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
+import type {
+  CatalogItem,
+  CatalogStatus,
+  FileMeta,
+  ImageCatalogRecord,
+  ImageRef,
+} from '../../lambdas/core/catalog/catalog-types.ts';
+import { emptyChanges, emptyCounts, versionKeyOf } from '../../lambdas/core/catalog/catalog-types.ts';
 import { joinPath } from '../../lambdas/core/catalog/catalog-keys.ts';
 
 export { imageAt } from './image-refs.ts';
@@ -46,6 +52,23 @@ export function version(
     imageId: image.imageId,
     createdAt: image.createdAt,
     ...(fileMeta === 'removed' ? { removed: true as const } : { meta: fileMeta }),
+  };
+}
+
+/** The catalog record of `image` in `status`: no partitions, nothing counted, no problems, one application. */
+export function imageCatalogRecord(image: ImageRef, status: CatalogStatus): ImageCatalogRecord {
+  return {
+    ...image,
+    version: versionKeyOf(image),
+    formatVersion: 3,
+    status,
+    partitions: [],
+    counts: emptyCounts(),
+    changes: emptyChanges(),
+    errorCount: 0,
+    errors: [],
+    warnings: [],
+    applicationCount: 1,
   };
 }
 

@@ -15,18 +15,12 @@ import { describe, expect, it } from 'vitest';
 import type { ApplicationRecord } from '../../lambdas/core/catalog/applications.ts';
 import { keysOf } from '../../lambdas/core/catalog/catalog-item-keys.ts';
 import type { CatalogStore } from '../../lambdas/core/catalog/catalog-store.ts';
-import {
-  emptyChanges,
-  emptyCounts,
-  versionKeyOf,
-  type CatalogItem,
-  type ImageRef,
-} from '../../lambdas/core/catalog/catalog-types.ts';
+import { versionKeyOf, type CatalogItem, type ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
 import type {
   CatalogPruningStore,
   PrunableCatalogItem,
 } from '../../lambdas/core/lifecycle/catalog-pruning.ts';
-import { meta, version } from '../catalog/catalog-fixtures.ts';
+import { imageCatalogRecord, meta, version } from '../catalog/catalog-fixtures.ts';
 import { imageAt } from '../catalog/image-refs.ts';
 
 export interface CatalogPruningUnderTest {
@@ -61,22 +55,6 @@ async function everyItem(pruning: CatalogPruningStore, volumeId: string): Promis
     cursor = page.cursor;
   } while (cursor !== undefined);
   return items;
-}
-
-function catalogRecord(image: ImageRef, status: 'complete' | 'failed') {
-  return {
-    ...image,
-    version: versionKeyOf(image),
-    formatVersion: 3,
-    status,
-    partitions: [],
-    counts: emptyCounts(),
-    changes: emptyChanges(),
-    errorCount: 0,
-    errors: [],
-    warnings: [],
-    applicationCount: 1,
-  } as const;
 }
 
 function application(image: ImageRef): ApplicationRecord {
@@ -129,9 +107,9 @@ export function catalogPruningContract(name: string, make: () => Promise<Catalog
     it("lists the volume's image catalog records of any status; deleting one takes its applications, idempotently", async () => {
       const { catalog, pruning } = await make();
       const [i1, i2] = [1, 2].map((n) => imageAt(VOLUME, n)) as [ImageRef, ImageRef];
-      await catalog.putImageCatalog(catalogRecord(i1, 'complete'));
-      await catalog.putImageCatalog(catalogRecord(i2, 'failed'));
-      await catalog.putImageCatalog(catalogRecord(imageAt(OTHER_VOLUME, 1), 'complete'));
+      await catalog.putImageCatalog(imageCatalogRecord(i1, 'complete'));
+      await catalog.putImageCatalog(imageCatalogRecord(i2, 'failed'));
+      await catalog.putImageCatalog(imageCatalogRecord(imageAt(OTHER_VOLUME, 1), 'complete'));
       for (const image of [i1, i2]) await catalog.putApplications(image, [application(image)]);
       const refs = (await pruning.listImageCatalogs(VOLUME))
         .slice()

@@ -10,18 +10,12 @@ import { DynamoDbLifecycleCatalog } from '../../lambdas/aws/dynamodb-lifecycle-c
 import type { ApplicationRecord } from '../../lambdas/core/catalog/applications.ts';
 import { listDirectory } from '../../lambdas/core/catalog/catalog-queries.ts';
 import type { CatalogStore } from '../../lambdas/core/catalog/catalog-store.ts';
-import {
-  emptyChanges,
-  emptyCounts,
-  versionKeyOf,
-  type CatalogItem,
-  type ImageRef,
-} from '../../lambdas/core/catalog/catalog-types.ts';
+import { versionKeyOf, type CatalogItem, type ImageRef } from '../../lambdas/core/catalog/catalog-types.ts';
 import {
   pruneVolumeCatalog,
   type CatalogPruningStore,
 } from '../../lambdas/core/lifecycle/catalog-pruning.ts';
-import { imageAt, meta, version } from '../catalog/catalog-fixtures.ts';
+import { imageAt, imageCatalogRecord, meta, version } from '../catalog/catalog-fixtures.ts';
 import { createCatalogTable } from '../catalog/local-catalog-table.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { useLocalStack } from '../support/local-stack.ts';
@@ -66,19 +60,7 @@ function history(): CatalogItem[] {
 async function seed(store: CatalogStore): Promise<void> {
   await store.putItems(history());
   for (const image of images) {
-    await store.putImageCatalog({
-      ...image,
-      version: versionKeyOf(image),
-      formatVersion: 3,
-      status: 'complete',
-      partitions: [],
-      counts: emptyCounts(),
-      changes: emptyChanges(),
-      errorCount: 0,
-      errors: [],
-      warnings: [],
-      applicationCount: 1,
-    });
+    await store.putImageCatalog(imageCatalogRecord(image, 'complete'));
     const app: ApplicationRecord = {
       ...image,
       partition: 0,
