@@ -31,6 +31,7 @@ import {
   type ServerBackupSettings,
 } from '../../lambdas/core/orchestration/server-backup-settings.ts';
 import { mapApiError } from '../../lambdas/core/api/api-errors.ts';
+import type { ReplicaVolume } from '../../lambdas/core/api/record-directories.ts';
 import { parsePlanDocument } from '../../lambdas/core/plans/plan-document.ts';
 import type { PlanRun } from '../../lambdas/core/plans/plan-run.ts';
 import type { BackupStart, ServerDirectory } from '../../lambdas/core/plans/plan-ports.ts';
@@ -118,6 +119,30 @@ async function inputOf(backupId: string): Promise<unknown> {
   return JSON.parse(described.input!);
 }
 
+/** web-01's replica volumes as the API lists them: vol-0b first (the backup's input names them sorted). */
+const WEB01_REPLICAS: readonly ReplicaVolume[] = [
+  { volumeId: 'vol-0b', serverId: 'web-01', device: '/dev/xvdb' },
+  { volumeId: 'vol-0a', serverId: 'web-01', device: '/dev/xvda' },
+];
+
+/** The API's backup service over the deployed settings item, finding `replicas`. */
+function apiService(
+  executions: MemoryExecutions,
+  locks: MemoryLocks,
+  clock: FixedClock,
+  replicas: readonly ReplicaVolume[] = WEB01_REPLICAS,
+): RecoveryPointService {
+  return new RecoveryPointService({
+    points: new MemoryRecoveryPointStore(),
+    replicas: { listReplicaVolumes: () => Promise.resolve(replicas) },
+    executions,
+    locks,
+    jobs: new MemoryJobStore(),
+    clock,
+    serverSettings: new DynamoDbServerBackupSettings(documents, TABLE),
+  });
+}
+
 function task(backupId: string, serverName: string): BackupStart {
   return { backupId, plan: 'nightly', runId: 'pr-9', taskIndex: 0, server: serverName, source: 'replica' };
 }
@@ -198,22 +223,10 @@ describe('POST /backups {serverId} (RecoveryPointService.startServerBackup)', ()
     await deployItem([WEB01, DB01]);
     const clock = new FixedClock();
     const executions = new MemoryExecutions(clock);
-    const service = new RecoveryPointService({
-      points: new MemoryRecoveryPointStore(),
-      replicas: {
-        listReplicaVolumes: () =>
-          Promise.resolve([
-            { volumeId: 'vol-0b', serverId: 'web-01', device: '/dev/xvdb' },
-            { volumeId: 'vol-0a', serverId: 'web-01', device: '/dev/xvda' },
-            { volumeId: 'vol-0c', serverId: 'app-01', device: '/dev/xvda' },
-          ]),
-      },
-      executions,
-      locks: new MemoryLocks(clock),
-      jobs: new MemoryJobStore(),
-      clock,
-      serverSettings: new DynamoDbServerBackupSettings(documents, TABLE),
-    });
+    const service = apiService(executions, new MemoryLocks(clock), clock, [
+      ...WEB01_REPLICAS,
+      { volumeId: 'vol-0c', serverId: 'app-01', device: '/dev/xvda' },
+    ]);
     await service.startServerBackup({ backupId: 'bk-1', serverId: 'web-01', full: false, trigger: 'api:me' });
     await service.startServerBackup({ backupId: 'bk-2', serverId: 'app-01', full: true, trigger: 'api:me' });
     expect(JSON.parse(executions.executions.get('bk-1')!.input!)).toEqual({
@@ -308,24 +321,6 @@ describe("a server's configured volumeIds against its tagged volumes", () => {
       trigger: 'plan:nightly',
     });
   });
-
-  function apiService(executions: MemoryExecutions, locks: MemoryLocks, clock: FixedClock) {
-    return new RecoveryPointService({
-      points: new MemoryRecoveryPointStore(),
-      replicas: {
-        listReplicaVolumes: () =>
-          Promise.resolve([
-            { volumeId: 'vol-0b', serverId: 'web-01', device: '/dev/xvdb' },
-            { volumeId: 'vol-0a', serverId: 'web-01', device: '/dev/xvda' },
-          ]),
-      },
-      executions,
-      locks,
-      jobs: new MemoryJobStore(),
-      clock,
-      serverSettings: new DynamoDbServerBackupSettings(documents, TABLE),
-    });
-  }
 
   it('POST /backups {serverId} answers 400 naming both sides, before any lock or execution', async () => {
     await deployItem([{ ...WEB01, volumeIds: ['vol-0a'] }]);
