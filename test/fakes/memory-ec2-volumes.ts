@@ -11,10 +11,23 @@ import type { ServerDirectory } from '../../lambdas/core/plans/plan-ports.ts';
 import { serversFromVolumes, type ServerView } from '../../lambdas/core/plans/servers.ts';
 import { SOURCE_DEVICE_TAG, SOURCE_SERVER_TAG } from '../../lambdas/aws/ec2-replica-volumes.ts';
 
-interface MemoryVolume {
+/** A volume as the fakes keep it: its id, size and tags, as EC2 DescribeVolumes answers them. */
+export interface MemoryVolume {
   readonly volumeId: string;
   readonly sizeGib: number;
   readonly tags: Readonly<Record<string, string>>;
+}
+
+/** The replica volume a tagged volume is: its server and device from its rbp:source-* tags, when it has them. */
+export function replicaVolumeOf({ volumeId, sizeGib, tags }: MemoryVolume): ReplicaVolume {
+  const serverId = tags[SOURCE_SERVER_TAG];
+  const device = tags[SOURCE_DEVICE_TAG];
+  return {
+    volumeId,
+    ...(serverId === undefined ? {} : { serverId }),
+    ...(device === undefined ? {} : { device }),
+    sizeGib,
+  };
 }
 
 export class MemoryEc2Volumes implements ServerDirectory, ReplicaVolumeSource {
@@ -47,18 +60,7 @@ export class MemoryEc2Volumes implements ServerDirectory, ReplicaVolumeSource {
   }
 
   listReplicaVolumes(): Promise<readonly ReplicaVolume[]> {
-    return Promise.resolve(
-      this.replicas().map(({ volumeId, sizeGib, tags }) => {
-        const serverId = tags[SOURCE_SERVER_TAG];
-        const device = tags[SOURCE_DEVICE_TAG];
-        return {
-          volumeId,
-          ...(serverId === undefined ? {} : { serverId }),
-          ...(device === undefined ? {} : { device }),
-          sizeGib,
-        };
-      }),
-    );
+    return Promise.resolve(this.replicas().map(replicaVolumeOf));
   }
 
   /**

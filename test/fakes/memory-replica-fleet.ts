@@ -23,27 +23,11 @@ import type {
 import type { ProtectedVolume } from '../../lambdas/core/lifecycle/protected-volumes.ts';
 import { REPLICA_TAG } from '../../lambdas/core/orchestration/replica-probe.ts';
 import type { ServerVolume } from '../../lambdas/core/plans/servers.ts';
-import { SOURCE_DEVICE_TAG, SOURCE_SERVER_TAG } from '../../lambdas/aws/ec2-replica-volumes.ts';
-
-interface MemoryVolume {
-  readonly volumeId: string;
-  readonly sizeGib: number;
-  readonly tags: Readonly<Record<string, string>>;
-}
+import { SOURCE_SERVER_TAG } from '../../lambdas/aws/ec2-replica-volumes.ts';
+import { replicaVolumeOf, type MemoryVolume } from './memory-ec2-volumes.ts';
 
 const byVolumeId = <T extends { readonly volumeId: string }>(a: T, b: T) =>
   a.volumeId < b.volumeId ? -1 : a.volumeId > b.volumeId ? 1 : 0;
-
-function replicaVolumeOf({ volumeId, sizeGib, tags }: MemoryVolume): ReplicaVolume {
-  const serverId = tags[SOURCE_SERVER_TAG];
-  const device = tags[SOURCE_DEVICE_TAG];
-  return {
-    volumeId,
-    ...(serverId === undefined ? {} : { serverId }),
-    ...(device === undefined ? {} : { device }),
-    sizeGib,
-  };
-}
 
 /** One page of `items` from the offset in `token`; the next offset while more follow. */
 function pageOf<T>(items: readonly T[], limit: number, token: string | undefined) {
