@@ -4,6 +4,7 @@
  * method + path for REST services). Used for routing, request statistics and fault injection.
  */
 import type { IncomingHttpHeaders } from 'node:http';
+import { drsOperation } from '../drs/drs-service.ts';
 
 export interface CredentialScope {
   readonly accessKeyId: string;
@@ -128,6 +129,7 @@ export function operationName(
 ): string {
   if (service === 'ebs') return ebsOperation(method, url.pathname);
   if (service === 's3') return s3Operation(method, url, headers);
+  if (service === 'drs') return drsOperation(url.pathname);
   if (service === 'lambda' && method === 'POST' && LAMBDA_INVOKE_PATH.test(url.pathname)) return 'Invoke';
   const target = headers['x-amz-target'];
   if (typeof target === 'string' && target.includes('.')) return target.slice(target.lastIndexOf('.') + 1);

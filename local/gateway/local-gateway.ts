@@ -9,6 +9,8 @@
  * - `events` PutEvents: moto, then the replica simulator sees the accepted entries (it answers
  *   `Checkpoint Requested` as the replication agent would), and the rules stored in moto hand them
  *   to their Lambda targets (local-event-rules.ts);
+ * - `drs`: the local Elastic Disaster Recovery (local/drs), DescribeSourceServers from the replica
+ *   volumes' tags in moto;
  * - everything else (S3, DynamoDB, Step Functions, Scheduler, ...): moto, streamed.
  *
  * and by path: `/_api/...` is an API Gateway-style Lambda-proxy endpoint for the API handler, and
@@ -45,6 +47,9 @@ import { LocalScheduler } from './local-scheduler.ts';
 import { LocalEventRules, type EventRuleEntry } from './local-event-rules.ts';
 import { CommandFunctions } from './command-functions.ts';
 import type { MotoAdmin } from '../moto/moto-admin.ts';
+import { answerDrs, replicaVolumesOf } from '../drs/drs-service.ts';
+import { EC2Client } from '@aws-sdk/client-ec2';
+import { localClientConfig } from './local-account.ts';
 import { systemClock, type Clock } from '../../lambdas/core/ports.ts';
 
 export interface GatewayBackends {
@@ -90,6 +95,8 @@ export class LocalGateway {
   private schedulerValue: LocalScheduler | undefined;
   /** EventBridge rules with Lambda targets (undefined until connect()). */
   private eventRulesValue: LocalEventRules | undefined;
+  /** Reads moto's replica volumes for the local DRS (undefined until connect()). */
+  private motoEc2: EC2Client | undefined;
   private injector = new FaultInjector();
   private readonly requestCounts = new Map<string, number>();
   private readonly faultCounts = new Map<string, number>();
@@ -142,6 +149,8 @@ export class LocalGateway {
       clock: clock ?? systemClock,
     });
     this.schedulerValue.start();
+    this.motoEc2?.destroy();
+    this.motoEc2 = new EC2Client(localClientConfig(backends.motoEndpoint));
     this.eventRulesValue?.close();
     this.eventRulesValue = new LocalEventRules({
       motoEndpoint: backends.motoEndpoint,
@@ -213,6 +222,7 @@ export class LocalGateway {
   async close(): Promise<void> {
     await this.schedulerValue?.close();
     this.eventRulesValue?.close();
+    this.motoEc2?.destroy();
     const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
     this.server.closeAllConnections();
     await closed;
@@ -265,6 +275,9 @@ export class LocalGateway {
         url.searchParams.get('Qualifier') ?? undefined,
       );
       writeAnswer(res, { ...answer, body: Buffer.from(answer.body) });
+    } else if (service === 'drs') {
+      const ec2 = this.motoEc2!;
+      writeAnswer(res, await answerDrs(operation, body, () => replicaVolumesOf(ec2)));
     } else if (service === 'ec2') {
       writeAnswer(res, await this.onEc2Request(backends, url, body, operation, forward));
     } else if (service === 'events' && operation === 'PutEvents') {

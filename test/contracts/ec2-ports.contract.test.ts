@@ -8,11 +8,13 @@
  * - CloneResources and CreatedResources: MemoryEc2 and MemoryCreatedResources vs Ec2CloneResources
  *   and Ec2WorkflowResources;
  * - PrimarySnapshotPort: MemoryPrimarySnapshots vs Ec2PrimarySnapshots;
- * - ReplicaStatePort (the volumes' tags): MemoryReplicaState vs Ec2DrsReplicaState;
+ * - ReplicaStatePort: MemoryReplicaState vs Ec2DrsReplicaState, the volumes' tags from moto and
+ *   DRS source servers from DrsReplication on the gateway's local DRS (local/drs);
  * - RestoredVolumes and AvailabilityZones: MemoryRestoredVolumes vs Ec2RestoredVolumes and
  *   Ec2AvailabilityZones.
  */
 import { randomBytes } from 'node:crypto';
+import { afterAll } from 'vitest';
 import {
   AttachVolumeCommand,
   CreateSnapshotCommand,
@@ -23,6 +25,8 @@ import {
   RunInstancesCommand,
   TerminateInstancesCommand,
 } from '@aws-sdk/client-ec2';
+import { DrsClient } from '@aws-sdk/client-drs';
+import { DrsReplication } from '../../lambdas/aws/drs-replication.ts';
 import { EbsSnapshots } from '../../lambdas/aws/ebs-snapshots.ts';
 import { Ec2PrimarySnapshots } from '../../lambdas/aws/ec2-primary-snapshots.ts';
 import { Ec2AvailabilityZones, Ec2RestoredVolumes } from '../../lambdas/aws/ec2-restored-volumes.ts';
@@ -48,7 +52,11 @@ import { cloneResourcesContract } from './clone-resources.contract.ts';
 import { primarySnapshotsContract } from './primary-snapshots.contract.ts';
 import { instanceDirectoryContract, volumeDirectoriesContract } from './ec2-directories.contract.ts';
 import { replicaSnapshotsContract } from './replica-snapshots.contract.ts';
-import { replicaStateContract } from './replica-state.contract.ts';
+import {
+  drsSourceServerContract,
+  replicaStateContract,
+  type ReplicaStateHarness,
+} from './replica-state.contract.ts';
 import { restoredVolumesContract } from './restored-volumes.contract.ts';
 import { snapshotStateContract } from './snapshot-state.contract.ts';
 
@@ -200,21 +208,19 @@ primarySnapshotsContract('Ec2PrimarySnapshots on moto', () =>
   }),
 );
 
-replicaStateContract('MemoryReplicaState', () => {
+const memoryReplicaState = (): Promise<ReplicaStateHarness> => {
   const ec2 = new MemoryEc2Volumes();
   return Promise.resolve({
     state: new MemoryReplicaState(ec2),
     volume: (tags) => Promise.resolve(ec2.addVolume(tags)),
     tag: (volumeId, tags) => Promise.resolve(ec2.tag(volumeId, tags)),
   });
-});
-replicaStateContract('Ec2DrsReplicaState on moto', () =>
+};
+const localReplicaState = (): Promise<ReplicaStateHarness> =>
   Promise.resolve({
     state: new Ec2DrsReplicaState(
       () => new Ec2ReplicaSnapshots(aws.ec2),
-      () => {
-        throw new Error('the volume side reads no DRS source server');
-      },
+      () => new DrsReplication(drs()),
     ),
     volume: (tags) => createVolume(tags, 1),
     tag: async (volumeId, tags) => {
@@ -225,8 +231,11 @@ replicaStateContract('Ec2DrsReplicaState on moto', () =>
         }),
       );
     },
-  }),
-);
+  });
+replicaStateContract('MemoryReplicaState', memoryReplicaState);
+replicaStateContract('Ec2DrsReplicaState on moto', localReplicaState);
+drsSourceServerContract('MemoryReplicaState', memoryReplicaState);
+drsSourceServerContract('Ec2DrsReplicaState with DrsReplication on the local DRS', localReplicaState);
 
 restoredVolumesContract('MemoryRestoredVolumes', () =>
   Promise.resolve({
@@ -253,6 +262,10 @@ restoredVolumesContract('Ec2RestoredVolumes and Ec2AvailabilityZones on moto', (
 /** The stack and its SDK clients (one attempt each: a contract sees every error the service answers). */
 const local = useLocalStack();
 const aws = useLocalClients(local);
+/** A DRS client on the gateway (one attempt), made on first use inside the tests. */
+let drsClient: DrsClient | undefined;
+const drs = (): DrsClient => (drsClient ??= new DrsClient(local.clientConfig()));
+afterAll(() => drsClient?.destroy());
 
 /** The image instances run (DescribeImages lists moto's many AMIs: read once). */
 let imageId: Promise<string> | undefined;
