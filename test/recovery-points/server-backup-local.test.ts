@@ -28,7 +28,7 @@ import { DynamoDbJobStore } from '../../lambdas/aws/dynamodb-job-store.ts';
 import { Ec2RestoredVolumes } from '../../lambdas/aws/ec2-restored-volumes.ts';
 import { LOCAL_RESTORE_KMS_KEY_ARN } from '../../local/volume-restore-deploy.ts';
 import { prng, randomBytes } from '../support/fs-images.ts';
-import { useDeployedProduct, type ReplicaDisk } from '../support/local-product.ts';
+import { backupServer, useDeployedProduct, type ReplicaDisk } from '../support/local-product.ts';
 
 const deployment = useDeployedProduct('server-backup', { handlerEnv: { RANGE_WORKERS: '2' } });
 const json = deployment.rbp.json;
@@ -94,15 +94,7 @@ let recoveryPointId: string;
 
 describe('a two-disk server on the local stack', () => {
   it('is backed up by rbp backup start --server as one recovery point', async () => {
-    const backup = await json<BackupJson>(
-      'backup',
-      'start',
-      '--server',
-      'web-01',
-      '--wait',
-      '--timeout',
-      '600',
-    );
+    const backup = await backupServer<BackupJson>(deployment.rbp, 'web-01');
     const root = disks.get('/dev/xvda')!.volumeId;
     const data = disks.get('/dev/xvdb')!.volumeId;
     expect(backup).toMatchObject({

@@ -20,7 +20,7 @@ import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DynamoDbServerBackupSettings } from '../../lambdas/aws/dynamodb-server-settings.ts';
-import { useDeployedProduct } from '../support/local-product.ts';
+import { backupServer, useDeployedProduct } from '../support/local-product.ts';
 
 const deployment = useDeployedProduct('server-settings', { handlerEnv: { RANGE_WORKERS: '2' } });
 let sfn: SFNClient;
@@ -29,6 +29,8 @@ let volumeId: string;
 
 const SYNC_WAIT = { intervalSeconds: 2, timeoutSeconds: 900 };
 const SNAPSHOT_WAIT = { intervalSeconds: 3, timeoutSeconds: 1_800 };
+/** `rbp plans run web-nightly`, waited for, polling every second. */
+const RUN_WEB_NIGHTLY = ['plans', 'run', 'web-nightly', '--wait', '--poll-interval', '1'];
 
 beforeAll(async () => {
   sfn = new SFNClient(deployment.local.clientConfig({ maxAttempts: 3 }));
@@ -62,15 +64,7 @@ async function executionInput(backupId: string): Promise<unknown> {
 
 describe("a configured server's waits", () => {
   it('are in the input of rbp backup start --server, and the backup succeeds', async () => {
-    const backup = await deployment.rbp.json<{ backupId: string; status: string }>(
-      'backup',
-      'start',
-      '--server',
-      'web-01',
-      '--wait',
-      '--timeout',
-      '600',
-    );
+    const backup = await backupServer<{ backupId: string; status: string }>(deployment.rbp, 'web-01');
     expect(backup.status).toBe('SUCCEEDED');
     expect(await executionInput(backup.backupId)).toEqual({
       syncWait: SYNC_WAIT,
@@ -93,14 +87,7 @@ describe("a configured server's waits", () => {
       }),
     );
     await deployment.rbp.json('plans', 'create', '--file', file);
-    const run = await deployment.rbp.json<{ status: string; runId: string }>(
-      'plans',
-      'run',
-      'web-nightly',
-      '--wait',
-      '--poll-interval',
-      '1',
-    );
+    const run = await deployment.rbp.json<{ status: string; runId: string }>(...RUN_WEB_NIGHTLY);
     expect(run.status).toBe('Succeeded');
     const listed = await sfn.send(
       new ListExecutionsCommand({ stateMachineArn: deployment.product.stateMachineArn }),
@@ -134,15 +121,7 @@ describe("a configured server's waits", () => {
     const started = await deployment.rbp('backup', 'start', '--server', 'web-01', '--json');
     expect(started.code).toBe(5);
     expect(started.stderr).toContain(message);
-    const run = await deployment.rbp(
-      'plans',
-      'run',
-      'web-nightly',
-      '--wait',
-      '--poll-interval',
-      '1',
-      '--json',
-    );
+    const run = await deployment.rbp(...RUN_WEB_NIGHTLY, '--json');
     expect(run.code).toBe(8);
     const view = JSON.parse(run.stdout) as { runId: string; tasks: { status: string; reason?: string }[] };
     expect(view.tasks.map((t) => [t.status, t.reason])).toEqual([

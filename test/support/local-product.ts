@@ -128,6 +128,11 @@ export function scrubAll(rbp: Rbp): Promise<ScrubRunJson> {
   return rbp.json<ScrubRunJson>('scrub', 'run', '--all', '--wait', '--poll-interval', '0.2');
 }
 
+/** `rbp backup start --server SERVER`, waited for (at most 600 s): what the finished backup prints. */
+export function backupServer<T>(rbp: Rbp, serverId: string): Promise<T> {
+  return rbp.json<T>('backup', 'start', '--server', serverId, '--wait', '--timeout', '600');
+}
+
 /** What `createSdkClients` (and the local deployment's helpers) need to reach the file's local stack. */
 export type LocalClientOptions = Required<Pick<ClientOptions, 'endpoint' | 'region' | 'credentials'>>;
 
