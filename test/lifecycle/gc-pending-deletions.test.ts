@@ -24,16 +24,15 @@ import { MemoryJobStore } from '../fakes/memory-job-store.ts';
 import { lifecycleRunDeps } from './lifecycle-jobs-fixture.ts';
 import { deleteImage, type ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
-import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import {
   crashingDeletion,
   detachFailingFor,
   recordingDeletion,
   withMethod,
 } from './image-deletion-crashes.ts';
-import { A1, A2, writePointedImages } from './image-deletion-points.ts';
+import { A1, A2, pointedFleet, type PointedFleet } from './image-deletion-points.ts';
 import type { VolumeContent, World } from './lifecycle-fixture.ts';
-import { imageDeletionDeps, expectRestores, newWorld, poolChunk } from './lifecycle-fixture.ts';
+import { expectRestores, poolChunk } from './lifecycle-fixture.ts';
 
 const HOUR = 3_600_000;
 const B1: VolumeContent = new Map([[0, 4]]);
@@ -45,20 +44,13 @@ const C1: VolumeContent = new Map([[0, 5]]);
  * after its detach (its record still live, its point gone), b1 after its manifest (its record
  * `deleting`), c1 after its record (only the detached mark left).
  */
-async function interruptedFleet(): Promise<{
-  world: World;
-  points: MemoryRecoveryPointStore;
-  deletion: ImageDeletionDeps;
-}> {
-  const world = newWorld();
-  const points = new MemoryRecoveryPointStore();
-  await writePointedImages(world, points, [
+async function interruptedFleet(): Promise<PointedFleet> {
+  const { world, points, deletion } = await pointedFleet([
     ['vol-a', 'a1', A1, 'srv-1'],
     ['vol-a', 'a2', A2, 'srv-1'],
     ['vol-b', 'b1', B1, 'srv-2'],
     ['vol-c', 'c1', C1, 'srv-3'],
   ]);
-  const deletion = imageDeletionDeps(world, points);
   // deleteImage's port calls: getImage, detachImage, markDeleting, deleteObjects, deleteImage, clearDetached.
   for (const [volumeId, imageId, crashAt] of [
     ['vol-a', 'a1', 3],

@@ -2,13 +2,21 @@
  * Images of recovery points for the deletion and retention tests: a committed record and manifest
  * and the point's entry; and a fleet of written images, each the only image of its own point.
  */
+import type { ImageDeletionDeps } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import type { LifecycleImage } from '../../lambdas/core/lifecycle/ports.ts';
 import type {
   RecoveryPoint,
   RecoveryPointImage,
 } from '../../lambdas/core/recovery-points/recovery-points.ts';
-import type { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
-import { recordOf, writeImage, type VolumeContent, type World } from './lifecycle-fixture.ts';
+import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
+import {
+  imageDeletionDeps,
+  newWorld,
+  recordOf,
+  writeImage,
+  type VolumeContent,
+  type World,
+} from './lifecycle-fixture.ts';
 
 const HOUR = 3_600_000;
 
@@ -63,15 +71,22 @@ export function soleImagePoint(
   };
 }
 
+/** A world with a recovery point store, and deleteImage's ports over both (it detaches images from their points). */
+export interface PointedFleet {
+  readonly world: World;
+  readonly points: MemoryRecoveryPointStore;
+  readonly deletion: ImageDeletionDeps;
+}
+
 /**
- * Writes each image (volume, image id, content, server), in order an hour apart, each with its own
- * recovery point (soleImagePoint); the written images by image id.
+ * A new world whose `images` (volume, image id, content, server) are written in order an hour
+ * apart, each with its own recovery point (soleImagePoint); and the written images by image id.
  */
-export async function writePointedImages(
-  world: World,
-  points: MemoryRecoveryPointStore,
+export async function pointedFleet(
   images: readonly (readonly [volumeId: string, imageId: string, content: VolumeContent, serverId: string])[],
-): Promise<Map<string, LifecycleImage>> {
+): Promise<PointedFleet & { readonly written: ReadonlyMap<string, LifecycleImage> }> {
+  const world = newWorld();
+  const points = new MemoryRecoveryPointStore();
   const written = new Map<string, LifecycleImage>();
   for (const [volumeId, imageId, content, serverId] of images) {
     const image = await writeImage(world, volumeId, imageId, content, { serverId });
@@ -79,5 +94,5 @@ export async function writePointedImages(
     written.set(imageId, image);
     world.clock.advance(HOUR);
   }
-  return written;
+  return { world, points, deletion: imageDeletionDeps(world, points), written };
 }

@@ -15,22 +15,14 @@ import {
   expireScope,
   finishPendingDeletions,
   finishSomePendingDeletions,
-  type ImageDeletionDeps,
 } from '../../lambdas/core/lifecycle/image-deletion.ts';
 import { runGc } from '../../lambdas/core/lifecycle/gc.ts';
 import type { LifecycleImage } from '../../lambdas/core/lifecycle/ports.ts';
 import { specChunkName } from '../engine/engine-fixture.ts';
-import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { crashingDeletion, recordingDeletion, withMethod } from './image-deletion-crashes.ts';
-import { A1, A2, writePointedImages } from './image-deletion-points.ts';
+import { A1, A2, pointedFleet, type PointedFleet } from './image-deletion-points.ts';
 import type { VolumeContent, World } from './lifecycle-fixture.ts';
-import {
-  expectRestores,
-  imageDeletionDeps,
-  newWorld,
-  poolChunk,
-  referencedKeys,
-} from './lifecycle-fixture.ts';
+import { expectRestores, poolChunk, referencedKeys } from './lifecycle-fixture.ts';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -38,11 +30,8 @@ const DAY = 24 * HOUR;
 const C1: VolumeContent = new Map([[0, 4]]);
 const HELD = 'image a1 of vol-a is under legal hold';
 
-interface Fleet {
-  world: World;
-  points: MemoryRecoveryPointStore;
-  deletion: ImageDeletionDeps;
-  a1: LifecycleImage;
+interface Fleet extends PointedFleet {
+  readonly a1: LifecycleImage;
 }
 
 /**
@@ -51,14 +40,11 @@ interface Fleet {
  * its record is live, its point gone, its detached mark left.
  */
 async function crashedAfterDetach(alsoC1 = false): Promise<Fleet> {
-  const world = newWorld();
-  const points = new MemoryRecoveryPointStore();
-  const written = await writePointedImages(world, points, [
+  const { world, points, deletion, written } = await pointedFleet([
     ['vol-a', 'a1', A1, 'srv-1'],
     ['vol-a', 'a2', A2, 'srv-1'],
     ['vol-c', 'c1', C1, 'srv-3'],
   ]);
-  const deletion = imageDeletionDeps(world, points);
   for (const [volumeId, imageId] of [['vol-a', 'a1'], ...(alsoC1 ? [['vol-c', 'c1']] : [])] as const) {
     await expect(deleteImage(crashingDeletion(deletion, 3), volumeId, imageId)).rejects.toThrow(
       'injected crash',
