@@ -55,7 +55,7 @@ async function crashedAfterDetach(alsoC1 = false): Promise<Fleet> {
   return { world, points, deletion, a1: written.get('a1')! };
 }
 
-/** An operator's legal hold on a record: the `legalHold` attribute (there is no API for it). */
+/** A legal hold (or a later lockedUntil) on a record, written straight into the fake's item. */
 function hold(world: World, volumeId: string, imageId: string, change: Partial<LifecycleImage>): void {
   world.records.put({ ...world.records.images.get(`${volumeId}/${imageId}`)!, ...change });
 }
