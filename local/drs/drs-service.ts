@@ -14,10 +14,17 @@ import { LOCAL_ACCOUNT_ID } from '../gateway/local-account.ts';
 import { REPLICA_TAG } from '../replica/replica-tags.ts';
 import { sourceServersOf, SOURCE_SERVER_ID_PATTERN, type ReplicaVolumeRecord } from './drs-source-servers.ts';
 
-/** DescribeSourceServers' maxResults range (1-1000); unset answers up to the most. */
+/**
+ * DescribeSourceServers' limits, from its API reference (above). maxResults is 1-1000; unset, a page
+ * holds up to the most.
+ */
 export const DESCRIBE_SOURCE_SERVERS_MAX_RESULTS = 1000;
 /** filters.sourceServerIDs holds at most 200 ids. */
 export const SOURCE_SERVER_IDS_MAX = 200;
+/** filters.hardwareId is at most 256 characters. */
+export const HARDWARE_ID_MAX_LENGTH = 256;
+/** filters.stagingAccountIDs holds at most 50 account ids. */
+export const STAGING_ACCOUNT_IDS_MAX = 50;
 /** An AWS account id (filters.stagingAccountIDs). */
 const ACCOUNT_ID_PATTERN = /^[0-9]{12}$/;
 
@@ -29,12 +36,15 @@ const describeSourceServersRequest = z
           .array(z.string().regex(SOURCE_SERVER_ID_PATTERN, 'must be a source server id (s-…)'))
           .max(SOURCE_SERVER_IDS_MAX)
           .optional(),
-        hardwareId: z.string().max(256).optional(),
-        stagingAccountIDs: z.array(z.string().regex(ACCOUNT_ID_PATTERN)).max(50).optional(),
+        hardwareId: z.string().max(HARDWARE_ID_MAX_LENGTH).optional(),
+        stagingAccountIDs: z
+          .array(z.string().regex(ACCOUNT_ID_PATTERN))
+          .max(STAGING_ACCOUNT_IDS_MAX)
+          .optional(),
       })
       .optional(),
     maxResults: z.number().int().min(1).max(DESCRIBE_SOURCE_SERVERS_MAX_RESULTS).optional(),
-    nextToken: z.string().max(2048).optional(),
+    nextToken: z.string().optional(),
   })
   .strict();
 
