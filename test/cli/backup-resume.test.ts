@@ -8,8 +8,7 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
 import type { SnapshotView } from '../../lambdas/core/orchestration/replica-snapshots.ts';
 import { memoryApi, VOLUME_A, type MemoryApi } from '../fakes/memory-api-ports.ts';
-import { proxyEvent } from '../api/api-events.ts';
-import { useApiStandIn } from '../support/cli.ts';
+import { useHandlerStandIn } from '../support/handler-stand-in.ts';
 import {
   keptSnapshot,
   resumeLauncher,
@@ -22,18 +21,7 @@ let handler: ApiProxyHandler;
 /** The suspended run's snapshot; a test empties it to play a later backup that deleted it. */
 let snapshots: SnapshotView[];
 
-const standIn = useApiStandIn(async (request) => {
-  const url = new URL(request.url, 'http://stand-in');
-  const result = await handler(
-    proxyEvent({
-      method: request.method,
-      path: url.pathname.replace(/^\/api/, ''),
-      query: Object.fromEntries(url.searchParams),
-      ...(request.body === '' ? {} : { body: request.body }),
-    }),
-  );
-  return { status: result.statusCode, json: JSON.parse(result.body) as unknown };
-});
+const standIn = useHandlerStandIn(() => handler);
 
 beforeEach(() => {
   api = memoryApi();

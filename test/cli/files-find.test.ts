@@ -7,11 +7,10 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseInstant, parseSize } from '../../cli/commands/files.ts';
 import { createApiHandler } from '../../lambdas/handlers/api.ts';
-import { proxyEvent } from '../api/api-events.ts';
 import { imageAt, meta, version } from '../catalog/catalog-fixtures.ts';
 import { MemoryCatalogStore } from '../catalog/memory-catalog-store.ts';
 import { memoryApi } from '../fakes/memory-api-ports.ts';
-import { useApiStandIn } from '../support/cli.ts';
+import { useHandlerStandIn } from '../support/handler-stand-in.ts';
 
 const WEB = 'vol-0aaaaaaaaaaaaaaa1';
 const DB = 'vol-0bbbbbbbbbbbbbbb2';
@@ -23,16 +22,10 @@ const d = [imageAt(DB, 30)] as const;
 const MANY = 1_100;
 
 const seen: string[] = [];
-const api = useApiStandIn(async (request) => {
-  const url = new URL(request.url, 'http://localhost');
-  seen.push(`${request.method} ${url.pathname}?${url.searchParams.toString()}`);
-  const query: Record<string, string> = {};
-  for (const [key, value] of url.searchParams) query[key] = value;
-  const answer = await handler(
-    proxyEvent({ method: request.method, path: url.pathname.replace(/^\/api/, ''), query }),
-  );
-  return { status: answer.statusCode, text: answer.body, headers: { 'content-type': 'application/json' } };
-});
+const api = useHandlerStandIn(
+  () => handler,
+  (request, url) => seen.push(`${request.method} ${url.pathname}?${url.searchParams.toString()}`),
+);
 let handler: ReturnType<typeof createApiHandler>;
 
 beforeAll(async () => {

@@ -7,9 +7,8 @@ import { beforeEach, describe, expect, it } from 'vitest';
 import { createApiHandler, type ApiProxyHandler } from '../../lambdas/handlers/api.ts';
 import { LifecycleService } from '../../lambdas/core/api/lifecycle-api.ts';
 import { memoryApi } from '../fakes/memory-api-ports.ts';
-import { proxyEvent } from '../api/api-events.ts';
 import { newWorld, writeImage, type World } from '../lifecycle/lifecycle-fixture.ts';
-import { useApiStandIn } from '../support/cli.ts';
+import { useHandlerStandIn } from '../support/handler-stand-in.ts';
 
 /** The caller proxyEvent signs as. */
 const OPERATOR = 'arn:aws:iam::123456789012:user/operator';
@@ -19,17 +18,7 @@ const VOLUME = 'vol-0123456789abcdef0';
 let world: World;
 let handler: ApiProxyHandler;
 
-const standIn = useApiStandIn(async (request) => {
-  const url = new URL(request.url, 'http://stand-in');
-  const result = await handler(
-    proxyEvent({
-      method: request.method,
-      path: url.pathname.replace(/^\/api/, ''),
-      ...(request.body === '' ? {} : { body: request.body }),
-    }),
-  );
-  return { status: result.statusCode, json: JSON.parse(result.body) as unknown };
-});
+const standIn = useHandlerStandIn(() => handler);
 
 beforeEach(async () => {
   world = newWorld();

@@ -15,7 +15,7 @@ import { createApiHandler } from '../../lambdas/handlers/api.ts';
 import { answerOf, proxyEvent } from '../api/api-events.ts';
 import { memoryApi } from '../fakes/memory-api-ports.ts';
 import { MemoryJobStore } from '../fakes/memory-job-store.ts';
-import { useApiStandIn } from '../support/cli.ts';
+import { useHandlerStandIn } from '../support/handler-stand-in.ts';
 import { MemoryRecoveryPointStore } from '../recovery-points/memory-recovery-point-store.ts';
 import { newWorld, writeImage } from './lifecycle-fixture.ts';
 import { lifecycleRunDeps } from './lifecycle-jobs-fixture.ts';
@@ -26,12 +26,7 @@ const PLAN_RUN = '20261101t060000000z-0a1b2c3d';
 const EXPIRY = expiryRunIdOf(PLAN_RUN);
 let handler: ReturnType<typeof createApiHandler>;
 
-const api = useApiStandIn(async (request) => {
-  const answer = await handler(
-    proxyEvent({ method: request.method, path: request.url.replace(/^\/api/, '') }),
-  );
-  return { status: answer.statusCode, text: answer.body, headers: { 'content-type': 'application/json' } };
-});
+const api = useHandlerStandIn(() => handler);
 const get = async (path: string) => answerOf(await handler(proxyEvent({ method: 'GET', path })));
 
 beforeAll(async () => {
