@@ -10,18 +10,10 @@
  *   configured sync timeout with DRS's reason.
  */
 import '../support/quiet-powertools.ts';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DescribeExecutionCommand, SFNClient } from '@aws-sdk/client-sfn';
 import { CreateTagsCommand, EC2Client } from '@aws-sdk/client-ec2';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbServerBackupSettings } from '../../lambdas/aws/dynamodb-server-settings.ts';
-import { backupServer, useDeployedProduct } from '../support/local-product.ts';
-
-const deployment = useDeployedProduct('drs-probe', { handlerEnv: { RANGE_WORKERS: '2' } });
-let sfn: SFNClient;
-let documents: DynamoDBDocumentClient;
-let volumeId: string;
+import { describe, expect, it } from 'vitest';
+import { useConfiguredServer } from '../support/configured-server.ts';
+import { backupServer } from '../support/local-product.ts';
 
 /** A DRS source server id: the server's volumes are tagged rbp:source-server with it. */
 const SERVER = 's-0123456789abcdef0';
@@ -29,49 +21,22 @@ const PROBE = { kind: 'drs', sourceServerId: SERVER, maxLagSeconds: 30 } as cons
 /** Probe every second, give up after 4: the failing case ends within seconds. */
 const SYNC_WAIT = { intervalSeconds: 1, timeoutSeconds: 4 };
 
-beforeAll(async () => {
-  sfn = new SFNClient(deployment.local.clientConfig({ maxAttempts: 3 }));
-  documents = DynamoDBDocumentClient.from(
-    new DynamoDBClient(deployment.local.clientConfig({ maxAttempts: 3 })),
-  );
-  ({ volumeId } = await deployment.makeReplica(
-    'root',
-    { 'etc/hostname': 'drs-01\n' },
-    { serverId: SERVER, device: '/dev/xvda' },
-  ));
-  await new DynamoDbServerBackupSettings(documents, deployment.product.names.table).put([
-    { serverId: SERVER, probe: PROBE, syncWait: SYNC_WAIT },
-  ]);
-}, 300_000);
-
-afterAll(() => {
-  sfn.destroy();
-  documents.destroy();
+const server = useConfiguredServer('drs-probe', {
+  serverId: SERVER,
+  hostname: 'drs-01',
+  settings: () => [{ serverId: SERVER, probe: PROBE, syncWait: SYNC_WAIT }],
 });
-
-async function execution(backupId: string): Promise<{ input: unknown; error?: string; cause?: string }> {
-  const arn = deployment.product.stateMachineArn;
-  const described = await sfn.send(
-    new DescribeExecutionCommand({
-      executionArn: `${arn.replace(':stateMachine:', ':execution:')}:${backupId}`,
-    }),
-  );
-  return {
-    input: JSON.parse(described.input!),
-    ...(described.error === undefined ? {} : { error: described.error }),
-    ...(described.cause === undefined ? {} : { cause: described.cause }),
-  };
-}
+const { deployment } = server;
 
 describe('the DRS probe on the local stack', () => {
   it("reads the local DRS's view of the server, and the backup succeeds", async () => {
     deployment.local.stack.gateway.resetStats();
     const backup = await backupServer<{ backupId: string; status: string }>(deployment.rbp, SERVER);
     expect(backup.status).toBe('SUCCEEDED');
-    expect((await execution(backup.backupId)).input).toMatchObject({
+    expect((await server.execution(backup.backupId)).input).toMatchObject({
       probe: PROBE,
       serverId: SERVER,
-      volumeIds: [volumeId],
+      volumeIds: [server.volumeId],
     });
     expect(
       deployment.local.stack.gateway.stats().requests['drs:DescribeSourceServers'],
@@ -83,7 +48,7 @@ describe('the DRS probe on the local stack', () => {
     try {
       await ec2.send(
         new CreateTagsCommand({
-          Resources: [volumeId],
+          Resources: [server.volumeId],
           Tags: [{ Key: 'rbp:replication-state', Value: 'disconnected' }],
         }),
       );
@@ -103,7 +68,7 @@ describe('the DRS probe on the local stack', () => {
     );
     expect(started.code).not.toBe(0);
     const { backupId } = JSON.parse(started.stdout) as { backupId: string };
-    const failed = await execution(backupId);
+    const failed = await server.execution(backupId);
     expect(failed.error).toBe('ReplicaNotInSync');
     expect(failed.cause).toMatch(
       /replica not in sync at checkpoint \S+ by \S+: s-0123456789abcdef0: replication state is DISCONNECTED, not CONTINUOUS/,

@@ -15,52 +15,25 @@
 import '../support/quiet-powertools.ts';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import { DescribeExecutionCommand, ListExecutionsCommand, SFNClient } from '@aws-sdk/client-sfn';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DynamoDbServerBackupSettings } from '../../lambdas/aws/dynamodb-server-settings.ts';
-import { backupServer, useDeployedProduct } from '../support/local-product.ts';
-
-const deployment = useDeployedProduct('server-settings', { handlerEnv: { RANGE_WORKERS: '2' } });
-let sfn: SFNClient;
-let documents: DynamoDBDocumentClient;
-let volumeId: string;
+import { ListExecutionsCommand } from '@aws-sdk/client-sfn';
+import { describe, expect, it } from 'vitest';
+import { useConfiguredServer } from '../support/configured-server.ts';
+import { backupServer } from '../support/local-product.ts';
 
 const SYNC_WAIT = { intervalSeconds: 2, timeoutSeconds: 900 };
 const SNAPSHOT_WAIT = { intervalSeconds: 3, timeoutSeconds: 1_800 };
 /** `rbp plans run web-nightly`, waited for, polling every second. */
 const RUN_WEB_NIGHTLY = ['plans', 'run', 'web-nightly', '--wait', '--poll-interval', '1'];
 
-beforeAll(async () => {
-  sfn = new SFNClient(deployment.local.clientConfig({ maxAttempts: 3 }));
-  documents = DynamoDBDocumentClient.from(
-    new DynamoDBClient(deployment.local.clientConfig({ maxAttempts: 3 })),
-  );
-  ({ volumeId } = await deployment.makeReplica(
-    'root',
-    { 'etc/hostname': 'web-01\n' },
-    { serverId: 'web-01', device: '/dev/xvda' },
-  ));
-  await new DynamoDbServerBackupSettings(documents, deployment.product.names.table).put([
+const server = useConfiguredServer('server-settings', {
+  serverId: 'web-01',
+  hostname: 'web-01',
+  settings: (volumeId) => [
     { serverId: 'web-01', syncWait: SYNC_WAIT, snapshotWait: SNAPSHOT_WAIT, volumeIds: [volumeId] },
-  ]);
-}, 300_000);
-
-afterAll(() => {
-  sfn.destroy();
-  documents.destroy();
+  ],
 });
-
-async function executionInput(backupId: string): Promise<unknown> {
-  const arn = deployment.product.stateMachineArn;
-  const described = await sfn.send(
-    new DescribeExecutionCommand({
-      executionArn: `${arn.replace(':stateMachine:', ':execution:')}:${backupId}`,
-    }),
-  );
-  return JSON.parse(described.input!);
-}
+const { deployment } = server;
+const executionInput = async (backupId: string) => (await server.execution(backupId)).input;
 
 describe("a configured server's waits", () => {
   it('are in the input of rbp backup start --server, and the backup succeeds', async () => {
@@ -70,7 +43,7 @@ describe("a configured server's waits", () => {
       syncWait: SYNC_WAIT,
       snapshotWait: SNAPSHOT_WAIT,
       serverId: 'web-01',
-      volumeIds: [volumeId],
+      volumeIds: [server.volumeId],
       full: false,
       trigger: 'api:arn:aws:iam::123456789012:user/local',
     });
@@ -89,7 +62,7 @@ describe("a configured server's waits", () => {
     await deployment.rbp.json('plans', 'create', '--file', file);
     const run = await deployment.rbp.json<{ status: string; runId: string }>(...RUN_WEB_NIGHTLY);
     expect(run.status).toBe('Succeeded');
-    const listed = await sfn.send(
+    const listed = await server.sfn.send(
       new ListExecutionsCommand({ stateMachineArn: deployment.product.stateMachineArn }),
     );
     const task = (listed.executions ?? []).find((e) => e.name === `${run.runId}-t0`);
@@ -98,24 +71,24 @@ describe("a configured server's waits", () => {
       syncWait: SYNC_WAIT,
       snapshotWait: SNAPSHOT_WAIT,
       serverId: 'web-01',
-      volumeIds: [volumeId],
+      volumeIds: [server.volumeId],
       trigger: 'plan:web-nightly',
     });
   }, 900_000);
 
   it('refuse a backup of web-01 once its configured volumeIds name a volume not tagged with it', async () => {
     const missing = 'vol-0ffffffffffffffff';
-    await new DynamoDbServerBackupSettings(documents, deployment.product.names.table).put([
+    await server.putSettings([
       {
         serverId: 'web-01',
         syncWait: SYNC_WAIT,
         snapshotWait: SNAPSHOT_WAIT,
-        volumeIds: [volumeId, missing],
+        volumeIds: [server.volumeId, missing],
       },
     ]);
-    const listed = [volumeId, missing].sort().join(', ');
-    const message = `server web-01: the configuration lists ${listed}; the volumes tagged rbp:source-server=web-01 are ${volumeId} (${missing} not tagged)`;
-    const before = await sfn.send(
+    const listed = [server.volumeId, missing].sort().join(', ');
+    const message = `server web-01: the configuration lists ${listed}; the volumes tagged rbp:source-server=web-01 are ${server.volumeId} (${missing} not tagged)`;
+    const before = await server.sfn.send(
       new ListExecutionsCommand({ stateMachineArn: deployment.product.stateMachineArn }),
     );
     const started = await deployment.rbp('backup', 'start', '--server', 'web-01', '--json');
@@ -127,7 +100,7 @@ describe("a configured server's waits", () => {
     expect(view.tasks.map((t) => [t.status, t.reason])).toEqual([
       ['Failed', `backup ${view.runId}-t0 could not start: ${message}`],
     ]);
-    const after = await sfn.send(
+    const after = await server.sfn.send(
       new ListExecutionsCommand({ stateMachineArn: deployment.product.stateMachineArn }),
     );
     expect((after.executions ?? []).length).toBe((before.executions ?? []).length);
