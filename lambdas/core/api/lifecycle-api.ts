@@ -9,7 +9,7 @@ import { ConflictError, NotFoundError, ValidationError } from '../errors.ts';
 import type { Clock } from '../ports.ts';
 import { costReport, gatherCostInput, type CostReport, type StorageClass } from '../lifecycle/cost.ts';
 import { deleteImage, type ImageDeletionDeps } from '../lifecycle/image-deletion.ts';
-import type { LifecycleImageRecords, LifecycleObjectStore } from '../lifecycle/ports.ts';
+import type { LifecycleImage, LifecycleImageRecords, LifecycleObjectStore } from '../lifecycle/ports.ts';
 import {
   getExpiryRun,
   getGcRun,
@@ -161,8 +161,7 @@ export class LifecycleService implements LifecycleApi {
   }
 
   async deleteImage(imageId: string): Promise<DeletedImage> {
-    const image = (await this.deps.records.listImages()).find((candidate) => candidate.imageId === imageId);
-    if (image === undefined) throw imageNotFound(imageId);
+    const image = await this.imageById(imageId);
     // A record already marked deleting is finished, not refused: the deletion was decided earlier.
     const outcome = await deleteImage(this.deps, image.volumeId, image.imageId);
     return { imageId, volumeId: image.volumeId, status: outcome.status };
@@ -173,9 +172,7 @@ export class LifecycleService implements LifecycleApi {
     hold: z.output<typeof legalHoldBody>,
     changedBy: string,
   ): Promise<LegalHold> {
-    const image = (await this.deps.records.listImages()).find((candidate) => candidate.imageId === imageId);
-    if (image === undefined) throw imageNotFound(imageId);
-    const { volumeId } = image;
+    const { volumeId } = await this.imageById(imageId);
     const reason = hold.legalHold ? hold.reason : undefined;
     const change = {
       legalHold: hold.legalHold,
@@ -194,6 +191,13 @@ export class LifecycleService implements LifecycleApi {
       );
     }
     return { imageId, volumeId, ...change };
+  }
+
+  /** The record of `imageId`, live or being deleted, in whichever volume; NotFoundError when none. */
+  private async imageById(imageId: string): Promise<LifecycleImage> {
+    const image = (await this.deps.records.listImages()).find((candidate) => candidate.imageId === imageId);
+    if (image === undefined) throw imageNotFound(imageId);
+    return image;
   }
 
   startGc(request: { readonly dryRun: boolean }): Promise<GcRun> {

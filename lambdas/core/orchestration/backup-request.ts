@@ -94,7 +94,10 @@ export function planTrigger(plan: string): string {
   return `${PLAN_TRIGGER_PREFIX}${plan}`;
 }
 
-const volumeIdSchema = z.string().regex(/^vol-[0-9a-z]{1,40}$/, 'must look like vol-0123456789abcdef0');
+/** An EBS volume id, as every step input and the stored server settings name one. */
+export const volumeIdSchema = z
+  .string()
+  .regex(/^vol-[0-9a-z]{1,40}$/, 'must look like vol-0123456789abcdef0');
 
 const waitSchema = (defaultInterval: number, defaultTimeout: number) =>
   z

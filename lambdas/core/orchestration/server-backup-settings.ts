@@ -18,6 +18,7 @@ import {
   MIN_POLL_SECONDS,
   replicaProbeSchema,
   SOURCE_SERVER_TAG,
+  volumeIdSchema,
 } from './backup-request.ts';
 
 /**
@@ -44,11 +45,7 @@ export const serverBackupSettingsSchema = z
     syncWait: configuredWaitSchema.optional(),
     snapshotWait: configuredWaitSchema.optional(),
     /** Every replica volume of the server: a backup whose tagged volumes differ is refused. */
-    volumeIds: z
-      .array(z.string().regex(/^vol-[0-9a-z]{1,40}$/))
-      .min(1)
-      .max(MAX_SERVER_VOLUMES)
-      .optional(),
+    volumeIds: z.array(volumeIdSchema).min(1).max(MAX_SERVER_VOLUMES).optional(),
   })
   .strict();
 export type ServerBackupSettings = z.infer<typeof serverBackupSettingsSchema>;
